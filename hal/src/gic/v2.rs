@@ -1,0 +1,89 @@
+//! GICv2: memory-mapped distributor (GICD) and CPU interface (GICC).
+
+use super::{DEFAULT_PRIORITY, FIRST_SPI};
+use crate::mmio::Mmio;
+
+const GICD_CTLR: usize = 0x000;
+const GICD_TYPER: usize = 0x004;
+const GICD_ISENABLER: usize = 0x100;
+const GICD_ICENABLER: usize = 0x180;
+const GICD_ICPENDR: usize = 0x280;
+const GICD_IPRIORITYR: usize = 0x400;
+const GICD_ITARGETSR: usize = 0x800;
+const GICD_SGIR: usize = 0xf00;
+
+const GICC_CTLR: usize = 0x00;
+const GICC_PMR: usize = 0x04;
+const GICC_BPR: usize = 0x08;
+const GICC_IAR: usize = 0x0c;
+const GICC_EOIR: usize = 0x10;
+
+pub struct GicV2 {
+    distributor: Mmio,
+    cpu_interface: Mmio,
+}
+
+impl GicV2 {
+    pub fn new(distributor: Mmio, cpu_interface: Mmio) -> Self {
+        GicV2 { distributor, cpu_interface }
+    }
+
+    fn lines(&self) -> u32 {
+        ((self.distributor.read32(GICD_TYPER) & 0x1f) + 1) * 32
+    }
+
+    pub fn init_distributor(&self) {
+        let d = &self.distributor;
+        d.write32(GICD_CTLR, 0);
+        let lines = self.lines().min(1020);
+        for reg in (FIRST_SPI / 32)..(lines / 32) {
+            d.write32(GICD_ICENABLER + reg as usize * 4, u32::MAX);
+            d.write32(GICD_ICPENDR + reg as usize * 4, u32::MAX);
+        }
+        d.write32(GICD_CTLR, 1);
+    }
+
+    pub fn init_cpu(&self) {
+        let c = &self.cpu_interface;
+        c.write32(GICC_PMR, 0xf0);
+        c.write32(GICC_BPR, 0);
+        c.write32(GICC_CTLR, 1);
+    }
+
+    /// This CPU's interface number: the banked ITARGETSR of SGI 0 reads as
+    /// the calling CPU's bit.
+    pub fn current_cpu_interface(&self) -> u32 {
+        let mask = self.distributor.read32(GICD_ITARGETSR) & 0xff;
+        mask.trailing_zeros().min(7)
+    }
+
+    pub fn enable(&self, intid: u32) {
+        let d = &self.distributor;
+        let n = intid as usize;
+        let priority_reg = GICD_IPRIORITYR + (n & !3);
+        let shift = (n % 4) * 8;
+        let value = d.read32(priority_reg) & !(0xff << shift) | ((DEFAULT_PRIORITY as u32) << shift);
+        d.write32(priority_reg, value);
+        if intid >= FIRST_SPI {
+            // Route SPIs to the CPU enabling them.
+            let target = 1u32 << self.current_cpu_interface();
+            let reg = GICD_ITARGETSR + (n & !3);
+            let value = d.read32(reg) & !(0xff << shift) | (target << shift);
+            d.write32(reg, value);
+        }
+        d.write32(GICD_ISENABLER + (n / 32) * 4, 1 << (n % 32));
+    }
+
+    pub fn acknowledge(&self) -> u32 {
+        self.cpu_interface.read32(GICC_IAR) & 0x3ff
+    }
+
+    pub fn end_of_interrupt(&self, intid: u32) {
+        self.cpu_interface.write32(GICC_EOIR, intid);
+    }
+
+    pub fn send_sgi(&self, sgi: u32, cpu_interface: u32) {
+        let target_list = 1u32 << (cpu_interface & 7);
+        self.distributor.write32(GICD_SGIR, (target_list << 16) | (sgi & 0xf));
+    }
+}

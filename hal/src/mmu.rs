@@ -1,0 +1,446 @@
+//! AArch64 stage-1 translation tables: 4 KiB granule, 48-bit virtual
+//! addresses, four levels.
+//!
+//! [`Mapper`] builds and edits a table tree through a [`TableMemory`], which
+//! hands out zeroed table pages and gives access to them. The kernel backs it
+//! with physical frames reached through its linear map; host tests back it
+//! with ordinary heap memory, so the builder is tested without hardware.
+
+/// Size of a page and of a translation table.
+pub const PAGE_SIZE: u64 = 4096;
+const ENTRIES: usize = 512;
+
+const VALID: u64 = 1 << 0;
+const TABLE_OR_PAGE: u64 = 1 << 1;
+const ATTR_INDEX_SHIFT: u64 = 2;
+const AP_EL0: u64 = 1 << 6;
+const AP_READ_ONLY: u64 = 1 << 7;
+const SH_INNER: u64 = 3 << 8;
+const ACCESS_FLAG: u64 = 1 << 10;
+const NOT_GLOBAL: u64 = 1 << 11;
+const PXN: u64 = 1 << 53;
+const UXN: u64 = 1 << 54;
+const ADDRESS_MASK: u64 = 0x0000_ffff_ffff_f000;
+
+/// Memory types, as indices into MAIR_EL1 (set up by the boot stub:
+/// 0 Device-nGnRE, 1 Normal write-back, 2 Normal non-cacheable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryType {
+    Device = 0,
+    Normal = 1,
+    NormalNonCacheable = 2,
+}
+
+/// What a mapping allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attributes {
+    pub memory: MemoryType,
+    pub writable: bool,
+    /// Executable at the privilege level that may access it.
+    pub executable: bool,
+    /// Accessible from EL0 (user). Such pages are never executable by EL1.
+    pub user: bool,
+    /// Tagged with the current ASID rather than global.
+    pub not_global: bool,
+}
+
+impl Attributes {
+    /// Kernel read-write data, never executable.
+    pub const KERNEL_DATA: Attributes = Attributes {
+        memory: MemoryType::Normal,
+        writable: true,
+        executable: false,
+        user: false,
+        not_global: false,
+    };
+    /// Kernel read-only data.
+    pub const KERNEL_RODATA: Attributes = Attributes {
+        writable: false,
+        ..Self::KERNEL_DATA
+    };
+    /// Device registers for the kernel: Device-nGnRE, never executable.
+    pub const KERNEL_DEVICE: Attributes = Attributes {
+        memory: MemoryType::Device,
+        ..Self::KERNEL_DATA
+    };
+
+    /// The leaf descriptor bits (everything but the address and type bits).
+    pub fn descriptor_bits(self) -> u64 {
+        let mut bits = ((self.memory as u64) << ATTR_INDEX_SHIFT) | ACCESS_FLAG;
+        if self.memory != MemoryType::Device {
+            bits |= SH_INNER;
+        }
+        if !self.writable {
+            bits |= AP_READ_ONLY;
+        }
+        if self.user {
+            // User pages: never executable by the kernel (PXN).
+            bits |= AP_EL0 | PXN;
+            if !self.executable {
+                bits |= UXN;
+            }
+        } else {
+            bits |= UXN;
+            if !self.executable {
+                bits |= PXN;
+            }
+        }
+        if self.not_global {
+            bits |= NOT_GLOBAL;
+        }
+        bits
+    }
+
+    /// Decode the attributes of a leaf descriptor.
+    pub fn from_descriptor(desc: u64) -> Attributes {
+        let memory = match (desc >> ATTR_INDEX_SHIFT) & 7 {
+            0 => MemoryType::Device,
+            2 => MemoryType::NormalNonCacheable,
+            _ => MemoryType::Normal,
+        };
+        let user = desc & AP_EL0 != 0;
+        let executable = if user { desc & UXN == 0 } else { desc & PXN == 0 };
+        Attributes {
+            memory,
+            writable: desc & AP_READ_ONLY == 0,
+            executable,
+            user,
+            not_global: desc & NOT_GLOBAL != 0,
+        }
+    }
+}
+
+/// Why a mapping request failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// Address or size not page aligned.
+    Misaligned,
+    /// Part of the range is already mapped.
+    AlreadyMapped { va: u64 },
+    /// No memory for another translation table.
+    OutOfTables,
+}
+
+impl core::fmt::Display for MapError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            MapError::Misaligned => write!(f, "address or size not page aligned"),
+            MapError::AlreadyMapped { va } => write!(f, "{va:#x} is already mapped"),
+            MapError::OutOfTables => write!(f, "out of memory for translation tables"),
+        }
+    }
+}
+
+/// Storage for translation tables.
+pub trait TableMemory {
+    /// A zeroed, page-aligned table page; returns its physical address.
+    fn allocate_table(&mut self) -> Option<u64>;
+    /// The table at physical address `pa`.
+    fn table(&mut self, pa: u64) -> &mut [u64; ENTRIES];
+}
+
+/// Block sizes that may be used for a mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Granularity {
+    /// 4 KiB pages only (finest control, e.g. guard pages nearby).
+    Pages,
+    /// 2 MiB and 1 GiB blocks where address, size and alignment allow.
+    Blocks,
+}
+
+fn index(va: u64, level: u32) -> usize {
+    ((va >> (39 - 9 * level)) & 0x1ff) as usize
+}
+
+fn level_size(level: u32) -> u64 {
+    1 << (39 - 9 * level)
+}
+
+/// Builds and edits one translation table tree.
+pub struct Mapper<'m, M: TableMemory> {
+    root: u64,
+    memory: &'m mut M,
+}
+
+impl<'m, M: TableMemory> Mapper<'m, M> {
+    /// Edit the tree whose level-0 table is at physical address `root`.
+    pub fn new(root: u64, memory: &'m mut M) -> Self {
+        Mapper { root, memory }
+    }
+
+    /// Map `[va, va + size)` to `[pa, pa + size)`.
+    ///
+    /// Fails without changing existing leaf entries if any page in the
+    /// range is already mapped (tables created on the way remain).
+    pub fn map(
+        &mut self,
+        va: u64,
+        pa: u64,
+        size: u64,
+        attributes: Attributes,
+        granularity: Granularity,
+    ) -> Result<(), MapError> {
+        if (va | pa | size) & (PAGE_SIZE - 1) != 0 {
+            return Err(MapError::Misaligned);
+        }
+        if let Some((found_va, _)) = self.first_mapped(va, size) {
+            return Err(MapError::AlreadyMapped { va: found_va });
+        }
+        let mut offset = 0;
+        while offset < size {
+            let (v, p, remaining) = (va + offset, pa + offset, size - offset);
+            let level = match granularity {
+                Granularity::Pages => 3,
+                Granularity::Blocks => {
+                    if (v | p) & (level_size(1) - 1) == 0 && remaining >= level_size(1) {
+                        1
+                    } else if (v | p) & (level_size(2) - 1) == 0 && remaining >= level_size(2) {
+                        2
+                    } else {
+                        3
+                    }
+                }
+            };
+            let table = self.walk_create(v, level)?;
+            let entry = &mut self.memory.table(table)[index(v, level)];
+            let kind = if level == 3 { TABLE_OR_PAGE } else { 0 };
+            *entry = (p & ADDRESS_MASK) | attributes.descriptor_bits() | kind | VALID;
+            offset += level_size(level);
+        }
+        Ok(())
+    }
+
+    /// Remove every mapping in `[va, va + size)`; returns how many leaf
+    /// entries were cleared. Blocks that only partly overlap are left alone
+    /// and reported in the count as 0. The caller invalidates the TLB.
+    pub fn unmap(&mut self, va: u64, size: u64) -> usize {
+        let mut cleared = 0;
+        let mut v = va & !(PAGE_SIZE - 1);
+        let end = va.saturating_add(size);
+        while v < end {
+            match self.leaf(v) {
+                Some((table, level)) => {
+                    let span = level_size(level);
+                    if v & (span - 1) == 0 && v + span <= end {
+                        self.memory.table(table)[index(v, level)] = 0;
+                        cleared += 1;
+                    }
+                    match (v & !(span - 1)).checked_add(span) {
+                        Some(next) => v = next,
+                        None => break,
+                    }
+                }
+                None => match v.checked_add(PAGE_SIZE) {
+                    Some(next) => v = next,
+                    None => break,
+                },
+            }
+        }
+        cleared
+    }
+
+    /// Physical address and attributes that `va` translates to.
+    pub fn translate(&mut self, va: u64) -> Option<(u64, Attributes)> {
+        let (table, level) = self.leaf(va)?;
+        let desc = self.memory.table(table)[index(va, level)];
+        let offset = va & (level_size(level) - 1);
+        Some(((desc & ADDRESS_MASK & !(level_size(level) - 1)) + offset, Attributes::from_descriptor(desc)))
+    }
+
+    /// The first mapped page in `[va, va + size)`.
+    fn first_mapped(&mut self, va: u64, size: u64) -> Option<(u64, Attributes)> {
+        let mut v = va;
+        let end = va.saturating_add(size);
+        while v < end {
+            match self.leaf(v) {
+                Some((_, _)) => return self.translate(v).map(|(_, a)| (v, a)),
+                None => {
+                    // Skip whole unmapped subtrees quickly.
+                    let level = self.deepest_table_level(v);
+                    let span = level_size(level);
+                    match (v & !(span - 1)).checked_add(span) {
+                        Some(next) => v = next,
+                        None => break,
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The level whose entry for `va` is invalid (0..=3).
+    fn deepest_table_level(&mut self, va: u64) -> u32 {
+        let mut table = self.root;
+        for level in 0..=3 {
+            let desc = self.memory.table(table)[index(va, level)];
+            if desc & VALID == 0 || level == 3 || desc & TABLE_OR_PAGE == 0 {
+                return level;
+            }
+            table = desc & ADDRESS_MASK;
+        }
+        3
+    }
+
+    /// The table and level holding the valid leaf entry for `va`.
+    fn leaf(&mut self, va: u64) -> Option<(u64, u32)> {
+        let mut table = self.root;
+        for level in 0..=3 {
+            let desc = self.memory.table(table)[index(va, level)];
+            if desc & VALID == 0 {
+                return None;
+            }
+            if level == 3 || desc & TABLE_OR_PAGE == 0 {
+                return Some((table, level));
+            }
+            table = desc & ADDRESS_MASK;
+        }
+        None
+    }
+
+    /// The table at `level` covering `va`, creating intermediate tables.
+    fn walk_create(&mut self, va: u64, level: u32) -> Result<u64, MapError> {
+        let mut table = self.root;
+        for l in 0..level {
+            let desc = self.memory.table(table)[index(va, l)];
+            if desc & VALID == 0 {
+                let new = self.memory.allocate_table().ok_or(MapError::OutOfTables)?;
+                self.memory.table(table)[index(va, l)] = new | TABLE_OR_PAGE | VALID;
+                table = new;
+            } else if desc & TABLE_OR_PAGE == 0 {
+                return Err(MapError::AlreadyMapped { va });
+            } else {
+                table = desc & ADDRESS_MASK;
+            }
+        }
+        Ok(table)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Tables in host memory, at made-up physical addresses.
+    struct HostTables {
+        tables: HashMap<u64, Box<[u64; ENTRIES]>>,
+        next: u64,
+        limit: usize,
+    }
+
+    impl HostTables {
+        fn new(limit: usize) -> (Self, u64) {
+            let mut t = HostTables { tables: HashMap::new(), next: 0x1000_0000, limit };
+            let root = t.allocate_table().unwrap();
+            (t, root)
+        }
+    }
+
+    impl TableMemory for HostTables {
+        fn allocate_table(&mut self) -> Option<u64> {
+            if self.tables.len() >= self.limit {
+                return None;
+            }
+            let pa = self.next;
+            self.next += PAGE_SIZE;
+            self.tables.insert(pa, Box::new([0; ENTRIES]));
+            Some(pa)
+        }
+        fn table(&mut self, pa: u64) -> &mut [u64; ENTRIES] {
+            self.tables.get_mut(&pa).expect("table exists")
+        }
+    }
+
+    const KVA: u64 = 0xffff_ffff_8000_0000;
+
+    #[test]
+    fn maps_pages_and_translates() {
+        let (mut mem, root) = HostTables::new(16);
+        let mut m = Mapper::new(root, &mut mem);
+        m.map(KVA, 0x4008_0000, 3 * PAGE_SIZE, Attributes::KERNEL_DATA, Granularity::Pages).unwrap();
+        assert_eq!(m.translate(KVA + 0x1234).unwrap().0, 0x4008_1234);
+        assert_eq!(m.translate(KVA + 0x2fff).unwrap().0, 0x4008_2fff);
+        assert!(m.translate(KVA + 0x3000).is_none());
+        assert_eq!(m.translate(KVA).unwrap().1, Attributes::KERNEL_DATA);
+        // root + L1 + L2 + L3
+        assert_eq!(mem.tables.len(), 4);
+    }
+
+    #[test]
+    fn uses_blocks_when_aligned() {
+        let (mut mem, root) = HostTables::new(16);
+        let linear = 0xffff_0000_0000_0000u64;
+        let mut m = Mapper::new(root, &mut mem);
+        // 1 GiB + 2 MiB + 4 KiB starting at 1 GiB: one L1 block, one L2 block, one page.
+        let size = (1 << 30) + (2 << 20) + PAGE_SIZE;
+        m.map(linear + (1 << 30), 1 << 30, size, Attributes::KERNEL_DATA, Granularity::Blocks).unwrap();
+        assert_eq!(m.translate(linear + (1 << 30) + 5).unwrap().0, (1 << 30) + 5);
+        assert_eq!(m.translate(linear + (2 << 30) + 0x1f_ffff).unwrap().0, (2 << 30) + 0x1f_ffff);
+        assert_eq!(m.translate(linear + (2 << 30) + (2 << 20) + 8).unwrap().0, (2 << 30) + (2 << 20) + 8);
+        assert!(m.translate(linear + (2 << 30) + (2 << 20) + PAGE_SIZE).is_none());
+        // root, L1, L2 (for GiB 2), L3 (for the page)
+        assert_eq!(mem.tables.len(), 4);
+    }
+
+    #[test]
+    fn refuses_overlap_and_misalignment() {
+        let (mut mem, root) = HostTables::new(16);
+        let mut m = Mapper::new(root, &mut mem);
+        m.map(KVA, 0x1000, PAGE_SIZE, Attributes::KERNEL_DATA, Granularity::Pages).unwrap();
+        assert_eq!(
+            m.map(KVA, 0x2000, PAGE_SIZE, Attributes::KERNEL_DATA, Granularity::Pages),
+            Err(MapError::AlreadyMapped { va: KVA })
+        );
+        assert_eq!(
+            m.map(KVA + 1, 0x2000, PAGE_SIZE, Attributes::KERNEL_DATA, Granularity::Pages),
+            Err(MapError::Misaligned)
+        );
+        // Existing mapping untouched.
+        assert_eq!(m.translate(KVA).unwrap().0, 0x1000);
+    }
+
+    #[test]
+    fn reports_out_of_tables() {
+        let (mut mem, root) = HostTables::new(2);
+        let mut m = Mapper::new(root, &mut mem);
+        assert_eq!(
+            m.map(KVA, 0x1000, PAGE_SIZE, Attributes::KERNEL_DATA, Granularity::Pages),
+            Err(MapError::OutOfTables)
+        );
+    }
+
+    #[test]
+    fn unmap_clears_only_the_range() {
+        let (mut mem, root) = HostTables::new(16);
+        let mut m = Mapper::new(root, &mut mem);
+        m.map(KVA, 0x10_0000, 4 * PAGE_SIZE, Attributes::KERNEL_DATA, Granularity::Pages).unwrap();
+        assert_eq!(m.unmap(KVA + PAGE_SIZE, 2 * PAGE_SIZE), 2);
+        assert!(m.translate(KVA).is_some());
+        assert!(m.translate(KVA + PAGE_SIZE).is_none());
+        assert!(m.translate(KVA + 2 * PAGE_SIZE).is_none());
+        assert!(m.translate(KVA + 3 * PAGE_SIZE).is_some());
+    }
+
+    #[test]
+    fn descriptor_bits_enforce_w_xor_x_and_user_pxn() {
+        let text = Attributes { writable: false, executable: true, ..Attributes::KERNEL_DATA };
+        let bits = text.descriptor_bits();
+        assert_eq!(bits & PXN, 0);
+        assert_ne!(bits & UXN, 0);
+        assert_ne!(bits & AP_READ_ONLY, 0);
+        let data = Attributes::KERNEL_DATA.descriptor_bits();
+        assert_ne!(data & PXN, 0);
+        assert_ne!(data & UXN, 0);
+        let user_code = Attributes { user: true, executable: true, writable: false, ..Attributes::KERNEL_DATA };
+        let bits = user_code.descriptor_bits();
+        assert_ne!(bits & PXN, 0, "user pages are never kernel-executable");
+        assert_eq!(bits & UXN, 0);
+        for a in [text, Attributes::KERNEL_DATA, Attributes::KERNEL_DEVICE, user_code] {
+            assert_eq!(Attributes::from_descriptor(a.descriptor_bits() | 3), a);
+        }
+        // Matches the constants the boot stub uses for the image.
+        assert_eq!(text.descriptor_bits() | 3, 0x0040_0000_0000_0787);
+        assert_eq!(Attributes::KERNEL_RODATA.descriptor_bits() | 3, 0x0060_0000_0000_0787);
+        assert_eq!(Attributes::KERNEL_DATA.descriptor_bits() | 3, 0x0060_0000_0000_0707);
+    }
+}

@@ -1,0 +1,2 @@
+//! AArch64: exception vectors and fault reporting.
+pub mod exceptions;

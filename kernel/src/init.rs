@@ -1,0 +1,144 @@
+//! `kernel_main`: from the boot stub to a running system.
+
+use crate::mm::regions::{free_memory, Range, RangeSet};
+use crate::mm::{frames, heap, kernel_space, layout};
+use crate::{arch, console, irq, logger, percpu, power, smp};
+use core::fmt::Write;
+use hal::dt::Machine;
+use hal::mmio::Mmio;
+
+/// Largest device tree the kernel maps.
+const MAX_DTB_SIZE: u64 = 2 << 20;
+
+/// Report a machine the kernel cannot run on, then stop.
+fn boot_error(args: core::fmt::Arguments) -> ! {
+    let mut out = console::EmergencyWriter::new();
+    let _ = writeln!(out, "BOOT ERROR: {args}");
+    power::fatal(power::Fatal::BootError)
+}
+
+/// Map the device tree at `dtb_pa` and parse it.
+fn read_device_tree(dtb_pa: u64) -> (Machine<'static>, u64) {
+    if dtb_pa == 0 || dtb_pa % 8 != 0 {
+        boot_error(format_args!("no device tree: x0 = {dtb_pa:#x} at entry is not a DTB address"));
+    }
+    let header_va = kernel_space::map_early(dtb_pa, 64)
+        .unwrap_or_else(|e| boot_error(format_args!("cannot map the device tree header: {e}")));
+    // SAFETY: 64 bytes at header_va were just mapped read-only and stay mapped.
+    let header = unsafe { core::slice::from_raw_parts(header_va as *const u8, 64) };
+    let size = hal::dt::header_total_size(header)
+        .unwrap_or_else(|e| boot_error(format_args!("x0 = {dtb_pa:#x}: {e}")));
+    if size as u64 > MAX_DTB_SIZE {
+        boot_error(format_args!("device tree of {size} bytes is larger than {MAX_DTB_SIZE}"));
+    }
+    let va = kernel_space::map_early(dtb_pa, size as u64)
+        .unwrap_or_else(|e| boot_error(format_args!("cannot map the device tree: {e}")));
+    // SAFETY: `size` bytes at `va` are mapped read-only for the kernel's lifetime.
+    let blob: &'static [u8] = unsafe { core::slice::from_raw_parts(va as *const u8, size) };
+    let machine = Machine::parse(blob).unwrap_or_else(|e| boot_error(format_args!("{e}")));
+    (machine, size as u64)
+}
+
+fn init_console(machine: &Machine) {
+    let Some(uart) = machine.console.as_ref() else { return };
+    match kernel_space::map_device(uart.regs.base, uart.regs.size) {
+        // SAFETY: the UART's registers were just mapped as device memory.
+        Ok(va) => console::init(unsafe { Mmio::new(va as usize, uart.regs.size as usize) }, uart.clock_hz, uart.baud),
+        Err(e) => boot_error(format_args!("cannot map the console UART: {e}")),
+    }
+}
+
+/// Everything in RAM that is not free, besides the reserved regions.
+fn init_memory(machine: &Machine, image_pa: u64, dtb_pa: u64, dtb_size: u64) -> u64 {
+    let layout = boot::image_layout();
+    let image = Range::new(image_pa, layout.end - layout.start);
+    let mut holes: heapless::Vec<Range, 40> = heapless::Vec::new();
+    let _ = holes.push(image);
+    let _ = holes.push(Range::new(dtb_pa, dtb_size));
+    if let Some(initrd) = machine.initrd {
+        let _ = holes.push(Range::new(initrd.base, initrd.size));
+    }
+    for r in machine.reserved.iter() {
+        if holes.push(Range::new(r.region.base, r.region.size)).is_err() {
+            boot_error(format_args!("more than {} reserved memory regions", holes.capacity() - 3));
+        }
+    }
+    let ram = machine.memory.iter().map(|m| Range::new(m.base, m.size));
+    let mut free: RangeSet<64> = free_memory(ram.clone(), holes.iter().copied())
+        .unwrap_or_else(|_| boot_error(format_args!("memory map too fragmented (over 64 free ranges)")));
+    if let Err(e) = kernel_space::map_linear(ram) {
+        boot_error(format_args!("cannot build the linear map of RAM: {e}"));
+    }
+    // The heap: 1/32 of free memory, between 64 KiB and 4 MiB.
+    let heap_size = layout::align_up((free.total() / 32).clamp(64 << 10, 4 << 20), layout::PAGE_SIZE);
+    let heap = free
+        .take(heap_size)
+        .unwrap_or_else(|| boot_error(format_args!("not enough free RAM for a {} KiB kernel heap", heap_size >> 10)));
+    // SAFETY: the heap range is free RAM (not image, DTB, initrd or
+    // reserved), linear-mapped read-write, and given to nobody else.
+    unsafe { heap::init(layout::phys_to_virt(heap.start) as usize, heap.size() as usize) };
+    for r in free.iter() {
+        frames::add(*r);
+    }
+    kernel_space::use_frame_allocator();
+    free.total() + heap.size()
+}
+
+/// Rust entry of the boot CPU, from `boot`'s `entry.S`, with the MMU on.
+#[no_mangle]
+extern "C" fn kernel_main(dtb_pa: u64, image_pa: u64, entry_el: u64) -> ! {
+    arch::aarch64::exceptions::install();
+    percpu::init_this_cpu(0);
+    kernel_space::init(image_pa);
+    let (machine, dtb_size) = read_device_tree(dtb_pa);
+    init_console(&machine);
+    logger::init();
+    if let Err(e) = machine.check_bootable() {
+        boot_error(format_args!("{e}"));
+    }
+    power::init(machine.psci.as_ref());
+    log::info!("boot: entered at EL{entry_el}, image at {image_pa:#x}, device tree at {dtb_pa:#x}");
+    let usable = init_memory(&machine, image_pa, dtb_pa, dtb_size);
+    hal::cpu::disable_lower_half();
+    let gic_version = irq::init(&machine).unwrap_or_else(|e| boot_error(format_args!("interrupts: {e}")));
+    percpu::current().online.store(true, core::sync::atomic::Ordering::Release);
+    let (online, listed) = smp::start_secondaries(&machine, image_pa);
+    let mut banner: heapless::String<256> = heapless::String::new();
+    let _ = write!(
+        banner,
+        "Kestrel v{} booted on {}: {} MiB RAM usable, {online}/{listed} CPUs online, GICv{gic_version}",
+        crate::VERSION,
+        machine.model,
+        usable >> 20,
+    );
+    if hal::cpu::has_pmu() {
+        let _ = write!(banner, ", boot took {} cycles", hal::cpu::cycle_counter());
+    }
+    log::info!("{banner}");
+    let (heap_size, _) = heap::stats();
+    let (frames_total, _) = frames::stats();
+    log::info!(
+        "mm: {} KiB heap, {} MiB in frames; {} of {} early page tables used",
+        heap_size >> 10,
+        frames_total >> 20,
+        kernel_space::early_tables_used().0,
+        kernel_space::early_tables_used().1
+    );
+    if !machine.bootargs.is_empty() {
+        log::info!("boot: bootargs \"{}\"", machine.bootargs);
+    }
+    #[cfg(feature = "ktest")]
+    crate::ktest::run(&machine);
+    #[cfg(not(feature = "ktest"))]
+    {
+        log::info!("kernel: no user space yet; idling (QEMU: Ctrl-A X to quit)");
+        idle()
+    }
+}
+
+/// Wait for interrupts forever.
+pub fn idle() -> ! {
+    loop {
+        hal::cpu::wait_for_interrupt();
+    }
+}

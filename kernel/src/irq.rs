@@ -1,0 +1,101 @@
+//! Interrupts: the GIC the device tree describes, the timer tick and IPIs.
+
+use crate::mm::kernel_space;
+use crate::{percpu, time};
+use core::sync::atomic::{AtomicU32, Ordering};
+use hal::dt::{GicVersion, Machine};
+use hal::gic::{Gic, GicV2, GicV3};
+use hal::mmio::Mmio;
+
+/// SGI that wakes a CPU (and is counted, for tests).
+pub const SGI_WAKE: u32 = 0;
+/// SGI that stops a CPU for good (fatal error elsewhere).
+pub const SGI_STOP: u32 = 1;
+
+static GIC: spin::Once<Gic> = spin::Once::new();
+static TIMER_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
+
+fn map(region: hal::dt::Region) -> Result<Mmio, &'static str> {
+    let va = kernel_space::map_device(region.base, region.size).map_err(|_| "cannot map GIC registers")?;
+    // SAFETY: just mapped as device memory for this GIC region, never unmapped.
+    Ok(unsafe { Mmio::new(va as usize, region.size as usize) })
+}
+
+/// Set up the GIC's distributor and this (boot) CPU's interface, and the timer interrupt.
+pub fn init(machine: &Machine) -> Result<u32, &'static str> {
+    let desc = machine.gic.as_ref().ok_or("no interrupt controller")?;
+    let timer = machine.timer.as_ref().ok_or("no timer")?;
+    let gic = match desc.version {
+        GicVersion::V2 => {
+            let cpu = desc.cpu_interface.ok_or("GICv2 without a CPU interface region")?;
+            Gic::V2(GicV2::new(map(desc.distributor)?, map(cpu)?))
+        }
+        GicVersion::V3 => {
+            let mut regions = heapless::Vec::new();
+            for r in &desc.redistributors {
+                regions.push(map(*r)?).map_err(|_| "too many GICv3 redistributor regions")?;
+            }
+            if regions.is_empty() {
+                return Err("GICv3 without redistributors");
+            }
+            Gic::V3(GicV3::new(map(desc.distributor)?, regions, desc.redistributor_stride))
+        }
+    };
+    let version = gic.version();
+    gic.init_distributor();
+    GIC.call_once(|| gic);
+    TIMER_INTID.store(timer.phys_irq, Ordering::Relaxed);
+    if let Some(hz) = timer.frequency {
+        time::set_frequency(hz as u64);
+    }
+    init_cpu()?;
+    Ok(version)
+}
+
+fn gic() -> &'static Gic {
+    GIC.get().expect("GIC initialised at boot")
+}
+
+/// Per-CPU: interface, IPIs, timer tick. Interrupts are unmasked afterwards.
+pub fn init_cpu() -> Result<(), &'static str> {
+    let gic = gic();
+    let mpidr = hal::cpu::mpidr();
+    gic.init_cpu(mpidr).map_err(|_| "no GIC redistributor for this CPU")?;
+    percpu::current().gic_cpu_interface.store(gic.current_cpu_interface(), Ordering::Relaxed);
+    gic.enable(SGI_WAKE, mpidr);
+    gic.enable(SGI_STOP, mpidr);
+    gic.enable(TIMER_INTID.load(Ordering::Relaxed), mpidr);
+    time::start_tick();
+    hal::cpu::enable_irqs();
+    Ok(())
+}
+
+/// Send an SGI to the CPU with logical index `cpu`.
+pub fn send_ipi(cpu: usize, sgi: u32) {
+    if let Some(gic) = GIC.get() {
+        let target = &percpu::all()[cpu];
+        gic.send_sgi(
+            sgi,
+            target.mpidr.load(Ordering::Relaxed),
+            target.gic_cpu_interface.load(Ordering::Relaxed),
+        );
+    }
+}
+
+/// IRQ exception: handle everything pending.
+pub fn handle() {
+    let Some(gic) = GIC.get() else { return };
+    while let Some(intid) = gic.acknowledge() {
+        if intid == TIMER_INTID.load(Ordering::Relaxed) {
+            time::on_tick();
+        } else if intid == SGI_STOP {
+            gic.end_of_interrupt(intid);
+            hal::cpu::halt();
+        } else if intid == SGI_WAKE {
+            percpu::current().ipis.fetch_add(1, Ordering::Relaxed);
+        } else {
+            log::warn!("irq: unexpected interrupt {intid}");
+        }
+        gic.end_of_interrupt(intid);
+    }
+}

@@ -1,0 +1,79 @@
+//! Per-CPU data, found through TPIDR_EL1.
+
+use crate::MAX_CPUS;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+/// Size of the stack used to report a kernel stack overflow.
+const OVERFLOW_STACK_SIZE: usize = 8192;
+
+/// Data private to one CPU. The first two fields are read by `vectors.S`.
+#[repr(C)]
+pub struct PerCpu {
+    pub index: u64,
+    /// Top of the stack for reporting a kernel stack overflow (offset 8).
+    pub overflow_stack_top: AtomicU64,
+    pub mpidr: AtomicU64,
+    pub online: AtomicBool,
+    /// Timer interrupts taken on this CPU.
+    pub ticks: AtomicU64,
+    /// IPIs taken on this CPU (other than stop requests).
+    pub ipis: AtomicU64,
+    /// GICv2 CPU interface number (target for SGIs).
+    pub gic_cpu_interface: AtomicU32,
+}
+
+#[repr(C, align(16))]
+struct OverflowStacks([[u8; OVERFLOW_STACK_SIZE]; MAX_CPUS]);
+
+static mut OVERFLOW_STACKS: OverflowStacks = OverflowStacks([[0; OVERFLOW_STACK_SIZE]; MAX_CPUS]);
+
+#[allow(clippy::declare_interior_mutable_const)]
+const OFFLINE: PerCpu = PerCpu {
+    index: 0,
+    overflow_stack_top: AtomicU64::new(0),
+    mpidr: AtomicU64::new(0),
+    online: AtomicBool::new(false),
+    ticks: AtomicU64::new(0),
+    ipis: AtomicU64::new(0),
+    gic_cpu_interface: AtomicU32::new(0),
+};
+
+static PERCPU: [PerCpu; MAX_CPUS] = {
+    let mut cpus = [OFFLINE; MAX_CPUS];
+    let mut i = 0;
+    while i < MAX_CPUS {
+        cpus[i].index = i as u64;
+        i += 1;
+    }
+    cpus
+};
+
+/// Point this CPU's TPIDR_EL1 at `PERCPU[index]` and set up its overflow stack.
+pub fn init_this_cpu(index: usize) {
+    let cpu = &PERCPU[index];
+    let stack = core::ptr::addr_of!(OVERFLOW_STACKS) as u64 + (index * OVERFLOW_STACK_SIZE) as u64;
+    cpu.overflow_stack_top.store(stack + OVERFLOW_STACK_SIZE as u64, Ordering::Relaxed);
+    cpu.mpidr.store(hal::cpu::mpidr(), Ordering::Relaxed);
+    hal::cpu::set_tpidr(cpu as *const PerCpu as u64);
+}
+
+/// This CPU's data.
+pub fn current() -> &'static PerCpu {
+    let p = hal::cpu::tpidr() as *const PerCpu;
+    if p.is_null() {
+        // Before init_this_cpu on the boot CPU.
+        return &PERCPU[0];
+    }
+    // SAFETY: TPIDR_EL1 is only ever set by init_this_cpu to an element of PERCPU.
+    unsafe { &*p }
+}
+
+/// Logical index of this CPU.
+pub fn index() -> usize {
+    current().index as usize
+}
+
+/// Every CPU's data.
+pub fn all() -> &'static [PerCpu; MAX_CPUS] {
+    &PERCPU
+}

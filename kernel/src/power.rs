@@ -1,0 +1,74 @@
+//! Powering off, and stopping the machine on a fatal error.
+
+use crate::{irq, percpu};
+use core::sync::atomic::Ordering;
+use hal::dt::PsciConduit;
+
+#[cfg_attr(not(feature = "ktest"), allow(dead_code))]
+struct PowerOff {
+    conduit: PsciConduit,
+    function: u32,
+}
+
+static PSCI_OFF: spin::Once<Option<PowerOff>> = spin::Once::new();
+
+/// Remember how this machine powers off (PSCI from the device tree, if any).
+pub fn init(psci: Option<&hal::dt::Psci>) {
+    PSCI_OFF.call_once(|| {
+        psci.and_then(|p| p.system_off.map(|function| PowerOff { conduit: p.conduit, function }))
+    });
+}
+
+/// Power the machine off; without PSCI, halt every CPU. (The test image
+/// uses it today; the shell's `poweroff` will.)
+#[cfg_attr(not(feature = "ktest"), allow(dead_code))]
+pub fn power_off() -> ! {
+    stop_other_cpus();
+    if let Some(Some(off)) = PSCI_OFF.get() {
+        let error = hal::psci::system_off(off.conduit, off.function);
+        log::error!("power: PSCI SYSTEM_OFF failed: {error:?}");
+    } else {
+        log::info!("power: no PSCI on this machine; halting");
+    }
+    hal::cpu::halt()
+}
+
+/// Why the kernel stopped; test images report it as the semihosting exit code.
+#[derive(Clone, Copy, Debug)]
+pub enum Fatal {
+    Panic = 101,
+    KernelFault = 102,
+    BootError = 103,
+}
+
+fn stop_other_cpus() {
+    let me = percpu::index();
+    for cpu in percpu::all().iter() {
+        let i = cpu.index as usize;
+        if i != me && cpu.online.load(Ordering::Relaxed) {
+            irq::send_ipi(i, irq::SGI_STOP);
+        }
+    }
+}
+
+/// Stop the system after a fatal error. The test image tells QEMU why.
+pub fn fatal(why: Fatal) -> ! {
+    stop_other_cpus();
+    #[cfg(feature = "ktest")]
+    hal::semihosting::exit(why as u32);
+    #[cfg(not(feature = "ktest"))]
+    {
+        let _ = why;
+        hal::cpu::halt()
+    }
+}
+
+/// Leave the test image with `code` (0 = all passed).
+#[cfg(feature = "ktest")]
+pub fn test_exit(code: u32, use_psci: bool) -> ! {
+    if use_psci {
+        power_off();
+    }
+    stop_other_cpus();
+    hal::semihosting::exit(code)
+}

@@ -19,14 +19,14 @@
 .section .text.head, "ax"
 .global _start
 _start:
-    .inst   0xfa405a4d          // "MZ" (reserved for an EFI PE header); a harmless ccmp
+    .inst   0xfa405a4d          // "MZ": DOS/PE signature for UEFI (efi.S); a harmless ccmp
     b       primary_entry       // code1
     .quad   0x80000             // text_offset
     .quad   __image_size        // image_size: file + .bss + boot stack
     .quad   0xa                 // flags: little-endian, 4 KiB pages, place anywhere
     .quad   0, 0, 0             // reserved
     .ascii  "ARM\x64"           // magic
-    .long   0                   // offset of a PE header (none yet)
+    .long   __pe_header - _start    // offset of the PE/COFF header (efi.S)
 
 .section .text.boot, "ax"
 

@@ -13,12 +13,24 @@
 //!
 //! Secondary CPUs enter at [`secondary_entry_offset`] from the image base and
 //! find their stack in [`SECONDARY_MAILBOX`].
-#![no_std]
+//!
+//! The same image is an EFI application too (`efi.S`: a PE/COFF header inside
+//! the Image header, as Linux does; [`efi`]: the EFI entry). Started by UEFI,
+//! it takes the device tree from the configuration table and the RAM from
+//! the memory map ([`efi_memory_map`]), exits boot services and enters the
+//! stub above with the MMU off, like any other boot loader would.
+#![cfg_attr(not(test), no_std)]
 
 use core::sync::atomic::AtomicU64;
 
+// One assembly unit, entry.S first: efi.S continues entry.S's .text.head
+// (the PE header follows the 64-byte Image header) and branches to its
+// local `primary_entry`.
 #[cfg(target_arch = "aarch64")]
-core::arch::global_asm!(include_str!("entry.S"));
+core::arch::global_asm!(include_str!("entry.S"), include_str!("efi.S"));
+
+pub mod efi;
+pub use efi::{efi_memory_map, RamRange, EFI_MEMORY_MAP};
 
 /// Where the boot CPU tells a starting secondary CPU its stack and index.
 ///

@@ -26,7 +26,7 @@ impl Mmio {
 
     fn check(&self, offset: usize, width: usize) -> usize {
         assert!(
-            offset % width == 0 && offset + width <= self.size,
+            offset.is_multiple_of(width) && offset + width <= self.size,
             "MMIO offset {offset:#x} outside the {:#x}-byte register block",
             self.size
         );

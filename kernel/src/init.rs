@@ -1,7 +1,7 @@
 //! `kernel_main`: from the boot stub to a running system.
 
 use crate::mm::regions::{free_memory, Range, RangeSet};
-use crate::mm::{frames, heap, kernel_space, layout};
+use crate::mm::{frames, heap, kernel_space};
 use crate::{arch, console, irq, logger, percpu, power, smp};
 use core::fmt::Write;
 use hal::dt::Machine;
@@ -9,6 +9,8 @@ use hal::mmio::Mmio;
 
 /// Largest device tree the kernel maps.
 const MAX_DTB_SIZE: u64 = 2 << 20;
+/// First size of the kernel heap; it grows on demand.
+const INITIAL_HEAP: usize = 64 * 1024;
 
 /// Report a machine the kernel cannot run on, then stop.
 fn boot_error(args: core::fmt::Arguments) -> ! {
@@ -19,7 +21,7 @@ fn boot_error(args: core::fmt::Arguments) -> ! {
 
 /// Map the device tree at `dtb_pa` and parse it.
 fn read_device_tree(dtb_pa: u64) -> (Machine<'static>, u64) {
-    if dtb_pa == 0 || dtb_pa % 8 != 0 {
+    if dtb_pa == 0 || !dtb_pa.is_multiple_of(8) {
         boot_error(format_args!("no device tree: x0 = {dtb_pa:#x} at entry is not a DTB address"));
     }
     let header_va = kernel_space::map_early(dtb_pa, 64)
@@ -63,32 +65,41 @@ fn init_memory(machine: &Machine, image_pa: u64, dtb_pa: u64, dtb_size: u64) -> 
             boot_error(format_args!("more than {} reserved memory regions", holes.capacity() - 3));
         }
     }
-    let ram = machine.memory.iter().map(|m| Range::new(m.base, m.size));
-    let mut free: RangeSet<64> = free_memory(ram.clone(), holes.iter().copied())
+    // Started through UEFI: RAM is what the firmware's memory map calls
+    // usable (runtime services and firmware reservations left out), not
+    // the device tree's /memory nodes.
+    let efi = boot::efi_memory_map();
+    if let Some(map) = efi {
+        log::info!("mm: RAM from the UEFI memory map ({} ranges)", map.len());
+    }
+    let dt_ram = machine.memory.iter().filter(move |_| efi.is_none());
+    let efi_ram = efi
+        .unwrap_or(&[])
+        .iter()
+        .map(|r| Range::new(r.base, r.size));
+    let ram = dt_ram.map(|m| Range::new(m.base, m.size)).chain(efi_ram);
+    let free: RangeSet<64> = free_memory(ram.clone(), holes.iter().copied())
         .unwrap_or_else(|_| boot_error(format_args!("memory map too fragmented (over 64 free ranges)")));
     if let Err(e) = kernel_space::map_linear(ram) {
         boot_error(format_args!("cannot build the linear map of RAM: {e}"));
     }
-    // The heap: 1/32 of free memory, between 64 KiB and 4 MiB.
-    let heap_size = layout::align_up((free.total() / 32).clamp(64 << 10, 4 << 20), layout::PAGE_SIZE);
-    let heap = free
-        .take(heap_size)
-        .unwrap_or_else(|| boot_error(format_args!("not enough free RAM for a {} KiB kernel heap", heap_size >> 10)));
-    // SAFETY: the heap range is free RAM (not image, DTB, initrd or
-    // reserved), linear-mapped read-write, and given to nobody else.
-    unsafe { heap::init(layout::phys_to_virt(heap.start) as usize, heap.size() as usize) };
     for r in free.iter() {
         frames::add(*r);
     }
     kernel_space::use_frame_allocator();
-    free.total() + heap.size()
+    // The heap starts small and grows from frames as kernel objects need it.
+    if !heap::init(INITIAL_HEAP) {
+        boot_error(format_args!("not enough free RAM for a {} KiB kernel heap", INITIAL_HEAP >> 10));
+    }
+    free.total()
 }
 
 /// Rust entry of the boot CPU, from `boot`'s `entry.S`, with the MMU on.
 #[no_mangle]
 extern "C" fn kernel_main(dtb_pa: u64, image_pa: u64, entry_el: u64) -> ! {
     arch::aarch64::exceptions::install();
-    percpu::init_this_cpu(0);
+    percpu::init_this_cpu(0, boot::image_layout().end);
+    arch::aarch64::user::init_cpu();
     kernel_space::init(image_pa);
     let (machine, dtb_size) = read_device_tree(dtb_pa);
     init_console(&machine);
@@ -116,11 +127,11 @@ extern "C" fn kernel_main(dtb_pa: u64, image_pa: u64, entry_el: u64) -> ! {
     }
     log::info!("{banner}");
     let (heap_size, _) = heap::stats();
-    let (frames_total, _) = frames::stats();
+    let (_, frames_free) = frames::stats();
     log::info!(
-        "mm: {} KiB heap, {} MiB in frames; {} of {} early page tables used",
+        "mm: {} KiB heap, {} KiB of frames free; {} of {} early page tables used",
         heap_size >> 10,
-        frames_total >> 20,
+        frames_free >> 10,
         kernel_space::early_tables_used().0,
         kernel_space::early_tables_used().1
     );
@@ -129,10 +140,12 @@ extern "C" fn kernel_main(dtb_pa: u64, image_pa: u64, entry_el: u64) -> ! {
     }
     #[cfg(feature = "ktest")]
     crate::ktest::run(&machine);
-    #[cfg(not(feature = "ktest"))]
-    {
-        log::info!("kernel: no user space yet; idling (QEMU: Ctrl-A X to quit)");
-        idle()
+    match crate::boot_task::start_init(&machine, image_pa) {
+        Ok(()) => arch::aarch64::user::cpu_loop(),
+        Err(why) => {
+            log::warn!("kernel: no user space ({why}); idling (QEMU: Ctrl-A X to quit)");
+            idle()
+        }
     }
 }
 

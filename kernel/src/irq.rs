@@ -82,6 +82,57 @@ pub fn send_ipi(cpu: usize, sgi: u32) {
     }
 }
 
+/// Device interrupts taken but not yet delivered to their notifications
+/// (delivery needs the kernel lock, which the IRQ path may not take).
+static PENDING: spin::Mutex<heapless::Vec<u32, 64>> = spin::Mutex::new(heapless::Vec::new());
+/// Interrupt lines bound to user space (IRQ objects), as a bitmap of INTIDs.
+static BOUND: spin::Mutex<[u64; 16]> = spin::Mutex::new([0; 16]);
+
+fn is_bound(intid: u32) -> bool {
+    let i = intid as usize;
+    i < 1024 && BOUND.lock()[i / 64] & (1 << (i % 64)) != 0
+}
+
+/// Route `intid` to user space (its IRQ object) and unmask it.
+pub fn bind(intid: u32, _irq: crate::object::Id) {
+    let i = intid as usize;
+    if i >= 1024 {
+        return;
+    }
+    BOUND.lock()[i / 64] |= 1 << (i % 64);
+    unmask(intid);
+}
+
+/// Stop delivering `intid`.
+pub fn unbind(intid: u32) {
+    let i = intid as usize;
+    if i >= 1024 {
+        return;
+    }
+    BOUND.lock()[i / 64] &= !(1 << (i % 64));
+    if let Some(gic) = GIC.get() {
+        gic.disable(intid);
+    }
+}
+
+/// Let `intid` fire again (after its driver handled the last one).
+pub fn unmask(intid: u32) {
+    if let Some(gic) = GIC.get() {
+        gic.enable(intid, hal::cpu::mpidr());
+    }
+}
+
+/// Hand interrupts taken since the last call to their notifications.
+pub fn deliver_pending(k: &mut crate::object::Kernel) {
+    let pending: heapless::Vec<u32, 64> = core::mem::take(&mut *PENDING.lock());
+    for intid in pending {
+        let target = k.irqs.iter().find(|(_, irq)| irq.intid == intid).and_then(|(_, irq)| irq.notification);
+        if let Some((n, bits)) = target {
+            crate::ipc::signal_bits(k, n, bits);
+        }
+    }
+}
+
 /// IRQ exception: handle everything pending.
 pub fn handle() {
     let Some(gic) = GIC.get() else { return };
@@ -93,6 +144,12 @@ pub fn handle() {
             hal::cpu::halt();
         } else if intid == SGI_WAKE {
             percpu::current().ipis.fetch_add(1, Ordering::Relaxed);
+        } else if is_bound(intid) {
+            // Masked until the driver acknowledges it (IrqAck).
+            gic.disable(intid);
+            if PENDING.lock().push(intid).is_err() {
+                log::warn!("irq: too many undelivered interrupts; {intid} dropped");
+            }
         } else {
             log::warn!("irq: unexpected interrupt {intid}");
         }

@@ -9,10 +9,24 @@
 
 extern crate alloc;
 
+pub mod boot_task;
 pub mod mm;
+pub mod object;
 
 #[cfg(target_os = "none")]
 mod arch;
+#[cfg(target_os = "none")]
+mod cap;
+#[cfg(target_os = "none")]
+mod ipc;
+#[cfg(target_os = "none")]
+mod sched;
+#[cfg(target_os = "none")]
+mod syscall;
+#[cfg(target_os = "none")]
+mod task;
+#[cfg(target_os = "none")]
+mod thread;
 #[cfg(target_os = "none")]
 mod console;
 #[cfg(target_os = "none")]

@@ -6,12 +6,20 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 /// Size of the stack used to report a kernel stack overflow.
 const OVERFLOW_STACK_SIZE: usize = 8192;
 
-/// Data private to one CPU. The first two fields are read by `vectors.S`.
+/// Data private to one CPU. The first five fields are used by `vectors.S`
+/// and `user_entry.S` at fixed offsets.
 #[repr(C)]
 pub struct PerCpu {
     pub index: u64,
     /// Top of the stack for reporting a kernel stack overflow (offset 8).
     pub overflow_stack_top: AtomicU64,
+    /// The running thread's saved user registers (offset 16).
+    pub user_ctx: AtomicU64,
+    /// Where the exit path stores the outgoing thread's callee-saved
+    /// registers when it switches threads; 0 when it does not (offset 24).
+    pub save_ctx: AtomicU64,
+    /// Top of this CPU's kernel stack (offset 32).
+    pub kernel_stack_top: AtomicU64,
     pub mpidr: AtomicU64,
     pub online: AtomicBool,
     /// Timer interrupts taken on this CPU.
@@ -31,6 +39,9 @@ static mut OVERFLOW_STACKS: OverflowStacks = OverflowStacks([[0; OVERFLOW_STACK_
 const OFFLINE: PerCpu = PerCpu {
     index: 0,
     overflow_stack_top: AtomicU64::new(0),
+    user_ctx: AtomicU64::new(0),
+    save_ctx: AtomicU64::new(0),
+    kernel_stack_top: AtomicU64::new(0),
     mpidr: AtomicU64::new(0),
     online: AtomicBool::new(false),
     ticks: AtomicU64::new(0),
@@ -48,9 +59,11 @@ static PERCPU: [PerCpu; MAX_CPUS] = {
     cpus
 };
 
-/// Point this CPU's TPIDR_EL1 at `PERCPU[index]` and set up its overflow stack.
-pub fn init_this_cpu(index: usize) {
+/// Point this CPU's TPIDR_EL1 at `PERCPU[index]` and set up its overflow
+/// stack; `kernel_stack_top` is the top of the stack it runs on now.
+pub fn init_this_cpu(index: usize, kernel_stack_top: u64) {
     let cpu = &PERCPU[index];
+    cpu.kernel_stack_top.store(kernel_stack_top, Ordering::Relaxed);
     let stack = core::ptr::addr_of!(OVERFLOW_STACKS) as u64 + (index * OVERFLOW_STACK_SIZE) as u64;
     cpu.overflow_stack_top.store(stack + OVERFLOW_STACK_SIZE as u64, Ordering::Relaxed);
     cpu.mpidr.store(hal::cpu::mpidr(), Ordering::Relaxed);

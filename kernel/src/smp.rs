@@ -80,7 +80,9 @@ fn release_spin_table(release_addr: u64, entry: u64) -> Result<(), &'static str>
 #[no_mangle]
 extern "C" fn kernel_secondary_main(index: u64) -> ! {
     arch::aarch64::exceptions::install();
-    percpu::init_this_cpu(index as usize);
+    let stack_top = boot::SECONDARY_MAILBOX.stack_top.load(Ordering::Acquire);
+    percpu::init_this_cpu(index as usize, stack_top);
+    arch::aarch64::user::init_cpu();
     hal::cpu::disable_lower_half();
     if let Err(why) = irq::init_cpu() {
         log::error!("smp: CPU {index}: {why}");
@@ -88,5 +90,5 @@ extern "C" fn kernel_secondary_main(index: u64) -> ! {
     }
     percpu::current().online.store(true, Ordering::Release);
     log::debug!("smp: CPU {index} online (MPIDR {:#x})", hal::cpu::mpidr());
-    crate::init::idle()
+    arch::aarch64::user::cpu_loop()
 }

@@ -1,7 +1,7 @@
 //! Time from the generic timer, and the periodic tick on every CPU.
 
 use crate::percpu;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Timer interrupts per second on each CPU.
 pub const TICK_HZ: u64 = 100;
@@ -53,8 +53,37 @@ pub fn start_tick() {
     hal::timer::arm(frequency() / TICK_HZ);
 }
 
-/// Timer interrupt: count it and re-arm.
+/// Whether the scheduler owns the timer (user space runs): then it is
+/// programmed one-shot for the next slice end or timeout, and left off when
+/// there is nothing to wait for.
+static SCHEDULER_OWNS_TIMER: AtomicBool = AtomicBool::new(false);
+
+pub fn hand_timer_to_scheduler() {
+    SCHEDULER_OWNS_TIMER.store(true, Ordering::Release);
+}
+
+pub fn scheduler_owns_timer() -> bool {
+    SCHEDULER_OWNS_TIMER.load(Ordering::Acquire)
+}
+
+/// Timer interrupt: count it; re-arm the periodic tick until the scheduler
+/// takes over (it re-programs the timer on its way out of the kernel).
 pub fn on_tick() {
     percpu::current().ticks.fetch_add(1, Ordering::Relaxed);
-    hal::timer::arm(frequency() / TICK_HZ);
+    if scheduler_owns_timer() {
+        hal::timer::disarm();
+    } else {
+        hal::timer::arm(frequency() / TICK_HZ);
+    }
+}
+
+/// Fire at counter value `deadline` (now if it has passed).
+pub fn arm_at(deadline: u64) {
+    let now = hal::cpu::counter();
+    hal::timer::arm(deadline.saturating_sub(now).max(1));
+}
+
+/// No timer interrupt until armed again.
+pub fn disarm() {
+    hal::timer::disarm();
 }

@@ -14,7 +14,9 @@ pub const SPECIAL_INTIDS: u32 = 1020;
 /// Priority given to every interrupt the kernel enables.
 const DEFAULT_PRIORITY: u8 = 0xa0;
 
-/// The interrupt controller of this machine.
+/// The interrupt controller of this machine (one per system, so the size
+/// difference between the variants does not matter).
+#[allow(clippy::large_enum_variant)]
 pub enum Gic {
     V2(GicV2),
     V3(GicV3),
@@ -54,6 +56,14 @@ impl Gic {
         match self {
             Gic::V2(g) => g.enable(intid),
             Gic::V3(g) => g.enable(intid, target_mpidr),
+        }
+    }
+
+    /// Disable (mask) an interrupt.
+    pub fn disable(&self, intid: u32) {
+        match self {
+            Gic::V2(g) => g.disable(intid),
+            Gic::V3(g) => g.disable(intid),
         }
     }
 

@@ -74,6 +74,11 @@ impl GicV2 {
         d.write32(GICD_ISENABLER + (n / 32) * 4, 1 << (n % 32));
     }
 
+    pub fn disable(&self, intid: u32) {
+        let n = intid as usize;
+        self.distributor.write32(GICD_ICENABLER + (n / 32) * 4, 1 << (n % 32));
+    }
+
     pub fn acknowledge(&self) -> u32 {
         self.cpu_interface.read32(GICC_IAR) & 0x3ff
     }

@@ -160,6 +160,17 @@ impl GicV3 {
         }
     }
 
+    pub fn disable(&self, intid: u32) {
+        let n = intid as usize;
+        if intid < FIRST_SPI {
+            if let Some(r) = self.redistributor(crate::cpu::mpidr()) {
+                r.write32(GICR_ICENABLER0, 1 << n);
+            }
+        } else {
+            self.distributor.write32(GICD_ICENABLER + (n / 32) * 4, 1 << (n % 32));
+        }
+    }
+
     pub fn acknowledge(&self) -> u32 {
         let intid: u64;
         // SAFETY: reading ICC_IAR1_EL1 acknowledges the interrupt; the caller ends it.

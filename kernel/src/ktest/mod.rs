@@ -83,9 +83,11 @@ pub fn bootarg<'a>(bootargs: &'a str, key: &str) -> Option<&'a str> {
     bootargs.split_whitespace().find_map(|arg| arg.strip_prefix(key)?.strip_prefix('='))
 }
 
-/// Run the tests the command line selects, report, and leave QEMU.
+/// Run the tests the command line selects and report. Then leave QEMU,
+/// unless the command line asks for the user-space tests (`utest`) and all
+/// kernel tests passed: then return, and init runs them.
 #[cfg(feature = "ktest")]
-pub fn run(machine: &hal::dt::Machine<'static>) -> ! {
+pub fn run(machine: &hal::dt::Machine<'static>) {
     system::set_machine(machine);
     if let Some(kind) = bootarg(machine.bootargs, "ktest.crash") {
         crash::crash(kind);
@@ -96,17 +98,17 @@ pub fn run(machine: &hal::dt::Machine<'static>) -> ! {
     log::info!("ktest: running {total} tests");
     let (mut passed, mut failed) = (0, 0);
     for test in tests {
-        let free_before = crate::mm::frames::stats().1;
+        let free_before = crate::mm::available_bytes();
         match (test.run)() {
             Ok(()) => {
-                let free_after = crate::mm::frames::stats().1;
+                let free_after = crate::mm::available_bytes();
                 if free_after == free_before {
                     passed += 1;
                     log::info!("ktest: {} ... ok", test.name);
                 } else {
                     failed += 1;
                     log::error!(
-                        "ktest: {} ... FAILED: leaked {} bytes of frames",
+                        "ktest: {} ... FAILED: leaked {} bytes of kernel memory",
                         test.name,
                         free_before as i64 - free_after as i64
                     );
@@ -119,6 +121,10 @@ pub fn run(machine: &hal::dt::Machine<'static>) -> ! {
         }
     }
     log::info!("ktest: result: {passed} passed, {failed} failed");
+    let wants_user_tests = machine.bootargs.split_whitespace().any(|a| a == "utest" || a.starts_with("utest="));
+    if wants_user_tests && failed == 0 {
+        return;
+    }
     let use_psci = bootarg(machine.bootargs, "ktest.exit") == Some("psci");
     crate::power::test_exit(u32::from(failed != 0), use_psci)
 }

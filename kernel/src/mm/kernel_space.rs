@@ -22,6 +22,8 @@ struct KernelTables {
     image_size: u64,
     early_used: usize,
     linear_ready: bool,
+    /// Translation tables taken from the frame allocator (never returned).
+    frame_tables: u64,
 }
 
 impl KernelTables {
@@ -37,7 +39,9 @@ impl KernelTables {
 impl TableMemory for KernelTables {
     fn allocate_table(&mut self) -> Option<u64> {
         if self.linear_ready {
-            return frames::alloc_zeroed(1);
+            let pa = frames::alloc_zeroed(1)?;
+            self.frame_tables += 1;
+            return Some(pa);
         }
         if self.early_used == EARLY_TABLES {
             return None;
@@ -83,6 +87,7 @@ pub fn init(image_pa: u64) {
         image_size: layout.end - layout.start,
         early_used: 0,
         linear_ready: false,
+        frame_tables: 0,
     };
     let root = layout.kernel_root_table - layout.start + image_pa;
     *KERNEL_SPACE.lock() = Some(KernelSpace {
@@ -154,7 +159,7 @@ pub fn map_device(pa: u64, size: u64) -> Result<u64, MapError> {
     })
 }
 
-/// Map a 16 KiB kernel stack at `pa` into stack slot `slot`, with the lower
+/// Map a kernel stack (STACK_SIZE) at `pa` into stack slot `slot`, with the lower
 /// half of the slot left unmapped as a guard; returns the stack top.
 pub fn map_stack(slot: usize, pa: u64) -> Result<u64, MapError> {
     with(|s| {
@@ -164,9 +169,22 @@ pub fn map_stack(slot: usize, pa: u64) -> Result<u64, MapError> {
     })
 }
 
+/// Map one page of the kernel heap window.
+pub fn map_heap_page(va: u64, pa: u64) -> Result<(), MapError> {
+    if !(HEAP_BASE..HEAP_LIMIT).contains(&va) {
+        return Err(MapError::OutOfTables);
+    }
+    with(|s| map(s, va, pa, PAGE_SIZE, Attributes::KERNEL_DATA, Granularity::Pages))
+}
+
 /// Translate a kernel virtual address (for tests and diagnostics).
 pub fn translate(va: u64) -> Option<(u64, Attributes)> {
     with(|s| Mapper::new(s.root, &mut s.tables).translate(va))
+}
+
+/// Bytes of frames holding kernel translation tables.
+pub fn table_bytes() -> u64 {
+    with(|s| s.tables.frame_tables * PAGE_SIZE)
 }
 
 /// Early translation tables used, of the pool's size.

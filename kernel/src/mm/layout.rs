@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! 0xffff_0000_0000_0000  linear map of all RAM (virtual = physical + base)
+//! 0xffff_fb00_0000_0000  kernel heap (grows from frames)
 //! 0xffff_fc00_0000_0000  early mappings (the device tree)
-//! 0xffff_fd00_0000_0000  kernel stacks, 32 KiB slots: 16 KiB guard + 16 KiB stack
+//! 0xffff_fd00_0000_0000  kernel stacks, 64 KiB slots: 32 KiB guard + 32 KiB stack
 //! 0xffff_fe00_0000_0000  device registers (Device-nGnRE)
 //! 0xffff_ffff_8000_0000  the kernel image (text RX, rodata R, data RW)
 //! ```
@@ -12,12 +13,14 @@ pub const PAGE_SIZE: u64 = 4096;
 pub const LINEAR_BASE: u64 = 0xffff_0000_0000_0000;
 /// The linear map covers physical addresses below this (64 TiB).
 pub const LINEAR_LIMIT: u64 = 1 << 46;
+pub const HEAP_BASE: u64 = 0xffff_fb00_0000_0000;
+pub const HEAP_LIMIT: u64 = HEAP_BASE + (1 << 39);
 pub const EARLY_BASE: u64 = 0xffff_fc00_0000_0000;
 pub const EARLY_SIZE: u64 = 1 << 30;
 pub const STACK_BASE: u64 = 0xffff_fd00_0000_0000;
 /// A stack slot: the lower half is an unmapped guard, the upper half the stack.
-/// Slots are aligned to their size so bit 14 of SP tells stack from guard.
-pub const STACK_SLOT: u64 = 32 * 1024;
+/// Slots are aligned to their size so bit 15 of SP tells stack from guard.
+pub const STACK_SLOT: u64 = 64 * 1024;
 pub const STACK_SIZE: u64 = STACK_SLOT / 2;
 pub const DEVICE_BASE: u64 = 0xffff_fe00_0000_0000;
 pub const DEVICE_SIZE: u64 = 1 << 39;

@@ -3,7 +3,7 @@
 use crate::{console, irq, percpu, power};
 use core::fmt::Write;
 
-core::arch::global_asm!(include_str!("vectors.S"));
+core::arch::global_asm!(include_str!("user_entry.S"), include_str!("vectors.S"));
 
 extern "C" {
     static exception_vectors: u8;
@@ -73,7 +73,7 @@ fn kernel_fault(frame: &TrapFrame, kind: u64) -> ! {
     let _ = write!(out, "  backtrace: {:#x}", frame.elr);
     let mut fp = frame.x[29];
     for _ in 0..16 {
-        if fp == 0 || fp % 16 != 0 || !crate::mm::kernel_space::is_mapped(fp) {
+        if fp == 0 || !fp.is_multiple_of(16) || !crate::mm::kernel_space::is_mapped(fp) {
             break;
         }
         // SAFETY: fp is a mapped, aligned kernel address holding a frame record.

@@ -2,8 +2,8 @@
 //
 // Every entry saves a full TrapFrame on the current stack and calls
 // `handle_exception(frame, kind)`. Entries taken from EL1 first check that
-// SP is still inside a kernel stack: stacks sit in the upper 16 KiB of a
-// 32 KiB-aligned slot whose lower half is an unmapped guard, so bit 14 of
+// SP is still inside a kernel stack: stacks sit in the upper 32 KiB of a
+// 64 KiB-aligned slot whose lower half is an unmapped guard, so bit 15 of
 // SP is clear exactly when the stack has overflowed into its guard. Then the
 // handler runs on this CPU's overflow stack instead.
 
@@ -67,7 +67,7 @@
     sub     sp, sp, #FRAME_SIZE
     add     sp, sp, x0                      // sp = sp + x0 (x0 free to test sp)
     sub     x0, sp, x0                      // x0 = original sp
-    tbz     x0, #14, 1f
+    tbz     x0, #15, 1f
     sub     x0, sp, x0                      // x0 = original x0
     sub     sp, sp, x0                      // sp = original sp
     stp     x0, x1, [sp]
@@ -98,14 +98,14 @@ exception_vectors:
     VECTOR_CURRENT 5    //                     irq
     VECTOR_CURRENT 6    //                     fiq
     VECTOR_CURRENT 7    //                     serror
-    VECTOR 8            // lower EL, AArch64:  sync
-    VECTOR 9            //                     irq
-    VECTOR 10           //                     fiq
-    VECTOR 11           //                     serror
-    VECTOR 12           // lower EL, AArch32
-    VECTOR 13
-    VECTOR 14
-    VECTOR 15
+    VECTOR_EL0 8        // lower EL, AArch64:  sync
+    VECTOR_EL0 9        //                     irq
+    VECTOR_EL0 10       //                     fiq
+    VECTOR_EL0 11       //                     serror
+    VECTOR_EL0 12       // lower EL, AArch32 (never enabled: faults)
+    VECTOR_EL0 13
+    VECTOR_EL0 14
+    VECTOR_EL0 15
 
 exception_common:
     SAVE_REST

@@ -1,0 +1,218 @@
+//! What the kernel hands the first user task (init), and where.
+//!
+//! Init starts with these capabilities in its capability space, named by
+//! the handles in [`BootInfo`], and with the boot-info page, the boot
+//! archive, its IPC buffer and its stack already mapped.
+
+/// The boot-info page (read-only) in init's address space.
+pub const BOOT_INFO_ADDRESS: u64 = 0x1000_0000;
+/// The boot archive (cpio newc, read-only) in init's address space.
+pub const ARCHIVE_ADDRESS: u64 = 0x2000_0000;
+/// Init's IPC buffer (one page, read-write).
+pub const INIT_IPC_BUFFER: u64 = 0x0fff_f000;
+/// Top of init's stack; [`INIT_STACK_SIZE`] bytes below it are mapped.
+pub const INIT_STACK_TOP: u64 = 0x8000_0000;
+pub const INIT_STACK_SIZE: u64 = 64 * 1024;
+/// Priority of init's first thread (the highest, so that supervision and
+/// fault handling are never starved by the tasks init starts).
+pub const INIT_PRIORITY: u8 = crate::MAX_PRIORITY;
+/// Magic value at the start of [`BootInfo`].
+pub const BOOT_INFO_MAGIC: u64 = 0x4b45_5354_5245_4c31; // "KESTREL1"
+
+/// Most device regions / IRQs described.
+pub const MAX_BOOT_DEVICES: usize = 32;
+pub const MAX_BOOT_IRQS: usize = 32;
+
+/// A device region capability and what it covers.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct BootDevice {
+    pub handle: u32,
+    /// Index of the device-tree node in [`BootInfo::devices`] order that
+    /// owns this region (several regions may share a node).
+    pub node: u32,
+    pub physical: u64,
+    pub size: u64,
+    /// First `compatible` string of the node, NUL-padded.
+    pub compatible: [u8; 32],
+    /// Node name (e.g. `pl011@9000000`), NUL-padded.
+    pub name: [u8; 32],
+}
+
+/// An interrupt line capability.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct BootIrq {
+    pub handle: u32,
+    /// GIC interrupt ID.
+    pub intid: u32,
+    /// Device-tree node (same numbering as [`BootDevice::node`]).
+    pub node: u32,
+    pub _reserved: u32,
+}
+
+/// The boot-info page, at [`BOOT_INFO_ADDRESS`] in init.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct BootInfo {
+    pub magic: u64,
+    /// Init's own task, thread and IPC-buffer memory.
+    pub task: u32,
+    pub thread: u32,
+    /// Pool holding all free memory (minus what init itself uses).
+    pub pool: u32,
+    /// The kernel console (log output).
+    pub console: u32,
+    /// The boot archive as a memory object (read-only).
+    pub archive: u32,
+    pub _reserved: u32,
+    pub archive_size: u64,
+    /// Bytes in `pool` at boot.
+    pub pool_bytes: u64,
+    pub cpus: u32,
+    pub device_count: u32,
+    pub irq_count: u32,
+    pub _reserved2: u32,
+    /// Kernel command line (`/chosen/bootargs`), NUL-padded.
+    pub bootargs: [u8; 256],
+    pub devices: [BootDevice; MAX_BOOT_DEVICES],
+    pub irqs: [BootIrq; MAX_BOOT_IRQS],
+}
+
+impl BootInfo {
+    /// The command line as text (up to the first NUL).
+    pub fn bootargs(&self) -> &str {
+        nul_terminated(&self.bootargs)
+    }
+}
+
+/// Text of a NUL-padded field.
+pub fn nul_terminated(bytes: &[u8]) -> &str {
+    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    core::str::from_utf8(&bytes[..end]).unwrap_or("")
+}
+
+/// Copy `text` into a NUL-padded field, truncating.
+pub fn set_nul_padded(field: &mut [u8], text: &str) {
+    field.fill(0);
+    let n = text.len().min(field.len().saturating_sub(1));
+    field[..n].copy_from_slice(&text.as_bytes()[..n]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_info_fits_one_page() {
+        assert!(core::mem::size_of::<BootInfo>() <= crate::PAGE_SIZE);
+    }
+
+    #[test]
+    fn nul_padded_round_trip() {
+        let mut f = [0xffu8; 8];
+        set_nul_padded(&mut f, "console-too-long");
+        assert_eq!(nul_terminated(&f), "console");
+    }
+}
+
+/// Where a parent puts a child's [`StartInfo`] page (read-only); the child's
+/// first thread starts with `x0` = this address.
+///
+/// The start protocol (a convention between user-space parents and
+/// children; the kernel only runs the thread): the parent maps the child's
+/// ELF segments, a stack ending at [`CHILD_STACK_TOP`], an IPC-buffer page at
+/// [`CHILD_IPC_BUFFER`] (read-write) and this page, installs the
+/// capabilities named here, and starts the first thread at the ELF entry
+/// with `sp` = [`CHILD_STACK_TOP`] and `x0` = [`START_INFO_ADDRESS`]. The
+/// child registers its own IPC buffer (`ThreadSetIpcBuffer`).
+pub const START_INFO_ADDRESS: u64 = 0x0fff_e000;
+/// A child's IPC buffer page, mapped by its parent.
+pub const CHILD_IPC_BUFFER: u64 = 0x0fff_d000;
+/// Top of a child's first stack (the parent picks the size; the page below
+/// the stack stays unmapped as a guard).
+pub const CHILD_STACK_TOP: u64 = 0x8000_0000;
+/// Magic value at the start of [`StartInfo`].
+pub const START_INFO_MAGIC: u64 = 0x4b45_5354_5354_5254; // "KESTSTRT"
+
+/// What a parent tells a task it starts (handles are in the child's space;
+/// 0 = not given).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct StartInfo {
+    pub magic: u64,
+    /// The kernel console (`WRITE`), for log output.
+    pub console: u32,
+    /// The task itself (`MANAGE`: map memory, start threads in it).
+    pub task: u32,
+    /// The first thread itself (`MANAGE`: priority, affinity).
+    pub thread: u32,
+    /// A pool the task may create objects from.
+    pub pool: u32,
+    /// Endpoint to its parent / supervisor (badged, `SEND`). The user
+    /// library's exit and test protocol messages go there, and it is the
+    /// fault handler of the threads the library starts.
+    pub parent: u32,
+    /// The boot archive as read-only memory (`READ | MAP`), for tasks that
+    /// start programs themselves; its size is the memory object's size.
+    pub archive: u32,
+    /// Number of CPUs online (for affinity).
+    pub cpus: u32,
+    /// The first thread's priority.
+    pub priority: u32,
+    /// Further capabilities, meaning fixed by the program.
+    pub extra: [u32; 8],
+    /// The program's name (its archive file name), NUL-padded.
+    pub name: [u8; 32],
+    /// Arguments, NUL-padded.
+    pub args: [u8; 256],
+}
+
+impl StartInfo {
+    /// An empty start info (magic set, no capabilities, no arguments).
+    pub const fn new() -> StartInfo {
+        StartInfo {
+            magic: START_INFO_MAGIC,
+            console: 0,
+            task: 0,
+            thread: 0,
+            pool: 0,
+            parent: 0,
+            archive: 0,
+            cpus: 1,
+            priority: 0,
+            extra: [0; 8],
+            name: [0; 32],
+            args: [0; 256],
+        }
+    }
+
+    pub fn args(&self) -> &str {
+        nul_terminated(&self.args)
+    }
+
+    pub fn name(&self) -> &str {
+        nul_terminated(&self.name)
+    }
+}
+
+impl Default for StartInfo {
+    fn default() -> Self {
+        StartInfo::new()
+    }
+}
+
+#[cfg(test)]
+mod start_info_tests {
+    use super::*;
+
+    #[test]
+    fn start_info_fits_one_page_and_keeps_layout() {
+        assert!(core::mem::size_of::<StartInfo>() <= crate::PAGE_SIZE);
+        assert_eq!(core::mem::size_of::<StartInfo>(), 8 + 8 * 4 + 8 * 4 + 32 + 256);
+        let mut s = StartInfo::new();
+        set_nul_padded(&mut s.name, "test-ipc");
+        assert_eq!(s.name(), "test-ipc");
+        assert_eq!(s.args(), "");
+    }
+}

@@ -1,0 +1,202 @@
+//! System-call numbers (`x8`) and what each one takes and returns.
+//!
+//! Notation: `x0 = h: T [R]` means `x0` holds a handle to an object of type
+//! `T` whose capability must carry rights `R`. Every call may fail with
+//! `BadHandle`, `WrongType` or `NoRights` for its handles; other errors are
+//! listed per call.
+
+/// Kernel object types, as reported by [`Syscall::CapInfo`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum ObjectType {
+    /// A budget of kernel memory objects are created from.
+    Pool = 1,
+    /// An address space plus a capability space: what a program runs in.
+    Task = 2,
+    Thread = 3,
+    /// Synchronous IPC rendezvous.
+    Endpoint = 4,
+    /// Asynchronous signal bits (IRQs, timers, events).
+    Notification = 5,
+    /// Physical pages that can be mapped, shared or granted.
+    Memory = 6,
+    /// An MMIO range from the device tree, mapped uncached.
+    DeviceRegion = 7,
+    /// One interrupt line, bound to a notification.
+    Irq = 8,
+    /// The kernel's debug console (log output).
+    Console = 9,
+}
+
+impl ObjectType {
+    pub fn from_word(word: u64) -> Option<ObjectType> {
+        Some(match word {
+            1 => ObjectType::Pool,
+            2 => ObjectType::Task,
+            3 => ObjectType::Thread,
+            4 => ObjectType::Endpoint,
+            5 => ObjectType::Notification,
+            6 => ObjectType::Memory,
+            7 => ObjectType::DeviceRegion,
+            8 => ObjectType::Irq,
+            9 => ObjectType::Console,
+            _ => return None,
+        })
+    }
+}
+
+macro_rules! syscalls {
+    ($($(#[$doc:meta])* $name:ident = $num:literal,)*) => {
+        /// A system-call number.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u64)]
+        pub enum Syscall {
+            $($(#[$doc])* $name = $num,)*
+        }
+
+        impl Syscall {
+            /// Every call, for tests and fuzzing.
+            pub const ALL: &'static [Syscall] = &[$(Syscall::$name,)*];
+
+            /// Decode `x8`; `None` is a [`crate::FaultKind::BadSyscall`].
+            pub fn from_number(n: u64) -> Option<Syscall> {
+                match n {
+                    $($num => Some(Syscall::$name),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+syscalls! {
+    /// Does nothing; returns 0. Measures the cost of entering the kernel.
+    Null = 0,
+    /// Give the CPU to the next ready thread of the same priority.
+    Yield = 1,
+    /// Sleep `x1` microseconds.
+    Sleep = 2,
+    /// End the calling thread with code `x1`. If it was its task's last
+    /// thread, the task ends. A thread with a fault handler that exits with
+    /// a nonzero code is reported to it as a [`crate::FaultKind::Panic`]
+    /// fault instead (the user library's panic handler does this).
+    ThreadExit = 3,
+    /// `x1` = microseconds since boot, `x2` = counter ticks per second.
+    Clock = 4,
+
+    /// Write bytes `x1..x1+x2` (at most 256) of the caller's memory to the
+    /// kernel console. `x0 = h: Console [WRITE]`. Errors: `InvalidArgument`
+    /// (length), `NotMapped` (bad buffer).
+    ConsoleWrite = 5,
+
+    /// Send a message and wait for the reply. `x0 = h: Endpoint [SEND]`.
+    /// The server sees the capability's badge. A timeout or `NONBLOCK`
+    /// covers the whole call (both the send and the wait for the reply).
+    /// Returns the reply like `Recv` (badge `x6` = 0). Errors: `PeerDied`,
+    /// `TimedOut`, `WouldBlock`, `InvalidArgument` (message info),
+    /// `NoIpcBuffer`.
+    Call = 10,
+    /// Reply to the thread whose call this thread received last (one-shot)
+    /// with the message in `x1`–`x5` (and the IPC buffer); `x0` is ignored.
+    /// Never blocks. Errors: `NoCaller` (none, or it died or gave up).
+    Reply = 11,
+    /// Reply (if there is a caller), then receive on `x7 = h: Endpoint
+    /// [RECEIVE]`. The server loop's one call per request. `x0` is ignored;
+    /// flags in `x1` apply to the receive; a failed reply (no caller) is not
+    /// an error. Returns like `Recv`.
+    ReplyRecv = 12,
+    /// Send without waiting for a reply. `x0 = h: Endpoint [SEND]`.
+    Send = 13,
+    /// Wait for a message on `x0 = h: Endpoint [RECEIVE]` (`x1`: only
+    /// [`crate::IpcFlags`]); returns it with the sender's badge in `x6`.
+    /// If the sender used `Call`, this thread becomes its replier.
+    Recv = 14,
+
+    /// OR `x1` into the notification's bits and wake a waiter.
+    /// `x0 = h: Notification [SEND]`.
+    Signal = 20,
+    /// Wait until some bits are set; returns them in `x1` and clears them.
+    /// `x0 = h: Notification [RECEIVE]`; `x1` holds only
+    /// [`crate::IpcFlags`], `x6` the timeout, as for IPC.
+    Wait = 21,
+
+    /// Copy a capability with rights `x1 & held` into a new slot; returns the
+    /// new handle in `x1`. Needs `GRANT`. Errors: `NoSlots`.
+    CapCopy = 30,
+    /// Like `CapCopy` and also set badge `x2` (only on an unbadged endpoint
+    /// or notification capability). Errors: `InvalidState` (already badged).
+    CapMint = 31,
+    /// Delete the capability (and the mappings made through it). When the
+    /// last capability to an object goes, the object is destroyed and its
+    /// memory returns to its pool.
+    CapDelete = 32,
+    /// Delete every capability derived from this one, in any task,
+    /// recursively, with their mappings. The capability itself stays.
+    CapRevoke = 33,
+    /// `x1` = object type, `x2` = rights, `x3` = badge, `x4` = object size
+    /// (pool: bytes left; memory: bytes).
+    CapInfo = 34,
+
+    /// Create an object from `x0 = h: Pool [MANAGE]`: `x1` = [`ObjectType`]
+    /// (Pool, Task, Endpoint, Notification, Memory), `x2` = size argument
+    /// (Pool: bytes moved into the new pool; Memory: pages). Returns the
+    /// handle in `x1`. Memory objects are zero-filled; a new task has an
+    /// empty address space and capability space. Errors: `OutOfMemory`,
+    /// `InvalidArgument`.
+    Create = 40,
+
+    /// Map `x2` pages of memory/device object `x1` (at page offset `x3`)
+    /// into task `x0 = h: Task [MANAGE]` at virtual address `x4`, with
+    /// rights `x5` (READ/WRITE/EXECUTE, never more than the memory
+    /// capability holds, never writable and executable). `x1` needs `MAP`.
+    /// Errors: `AlreadyMapped`, `InvalidArgument` (range, alignment,
+    /// W+X), `OutOfMemory` (page tables).
+    Map = 50,
+    /// Unmap `x2` pages at `x1` from task `x0 = h: Task [MANAGE]`.
+    /// Errors: `NotMapped`.
+    Unmap = 51,
+    /// Physical address (`x1`) and size (`x2`) of a memory object, for DMA.
+    /// `x0 = h: Memory [MANAGE]`.
+    MemoryPhysical = 52,
+
+    /// Create a thread in task `x1 = h: Task [MANAGE]` from
+    /// `x0 = h: Pool [MANAGE]`: entry `x2`, stack pointer `x3`, argument
+    /// `x4` (its `x0`), priority `x5` (at most the caller's). Not started.
+    /// Returns the handle in `x1`.
+    ThreadCreate = 60,
+    /// Start (or resume) `x0 = h: Thread [MANAGE]`.
+    ThreadResume = 61,
+    /// Stop `x0 = h: Thread [MANAGE]`; a blocked call is abandoned.
+    ThreadSuspend = 62,
+    /// Set `x0 = h: Thread [MANAGE]`'s priority to `x1` (at most the
+    /// caller's) and CPU affinity to `x2` (a CPU index, or `u64::MAX` for any).
+    ThreadConfigure = 63,
+    /// Send `x0 = h: Thread [MANAGE]`'s faults to endpoint `x1 = h:
+    /// Endpoint [SEND]` (badge identifies the thread to its handler).
+    ThreadSetFaultHandler = 64,
+    /// Register the caller's IPC buffer at user address `x1` (page aligned,
+    /// mapped read-write in its task); `x0` is ignored. Each thread registers
+    /// its own (the user library does it at thread start).
+    ThreadSetIpcBuffer = 65,
+    /// Read (`x2 = 0`) or write (`x2 = 1`) a suspended or faulted thread's
+    /// PC (`x3`) and SP (`x4`). `x0 = h: Thread [MANAGE]`.
+    ThreadRegisters = 66,
+
+    /// Copy the caller's capability `x1` (needs `GRANT`) with rights `x2`
+    /// into task `x0 = h: Task [MANAGE]`; returns the handle there in `x1`.
+    TaskInstall = 70,
+    /// Destroy task `x0 = h: Task [MANAGE]`: every thread, mapping and
+    /// capability in it. Threads blocked on it get `PeerDied`.
+    TaskDestroy = 71,
+
+    /// Deliver interrupt `x0 = h: Irq [MANAGE]` as bits `x2` on notification
+    /// `x1 = h: Notification [SEND]`. The line is masked after each
+    /// delivery until `IrqAck`.
+    IrqBind = 80,
+    /// Unmask the interrupt after handling it.
+    IrqAck = 81,
+
+    /// Kernel counters for leak tests: `x1` objects alive, `x2` free bytes
+    /// of RAM, `x3` kernel heap bytes in use. `x0` any valid handle.
+    KernelStats = 90,
+}

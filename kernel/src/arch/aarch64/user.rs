@@ -1,0 +1,208 @@
+//! Running user threads: the Rust side of `user_entry.S`.
+
+use crate::object::{self, Id, Kernel};
+use crate::thread::{FpState, UserContext};
+use crate::{irq, percpu, sched, syscall, time, MAX_CPUS};
+use abi::FaultKind;
+use core::arch::asm;
+use core::sync::atomic::Ordering;
+
+extern "C" {
+    fn enter_user(ctx: *const UserContext) -> !;
+    fn fp_save(state: *mut FpState);
+    fn fp_restore(state: *const FpState);
+}
+
+/// Where a dying thread's callee-saved registers go (never read).
+static mut DISCARD: [UserContext; MAX_CPUS] = [UserContext { x: [0; 31], sp: 0, elr: 0, spsr: 0, tpidr: 0 }; MAX_CPUS];
+
+const CPACR_FP_EL1_ONLY: u64 = 1 << 20; // FPEN = 01: EL0 FP/SIMD use traps
+const CPACR_FP_ALL: u64 = 3 << 20; // FPEN = 11: no traps
+
+fn set_cpacr(value: u64) {
+    // SAFETY: only changes whether FP/SIMD use traps.
+    unsafe { asm!("msr cpacr_el1, {}", "isb", in(reg) value, options(nostack)) };
+}
+
+/// Per-CPU setup for running user code: PMU readable at EL0 (for
+/// benchmarks), FP/SIMD trapping at EL0, PAN on where the CPU has it.
+pub fn init_cpu() {
+    set_cpacr(CPACR_FP_EL1_ONLY);
+    if hal::cpu::has_pmu() {
+        // SAFETY: PMUSERENR_EL0 EN|CR lets EL0 read the cycle counter only.
+        unsafe { asm!("msr pmuserenr_el0, {}", in(reg) 0b101u64, options(nostack)) };
+    }
+    let mmfr1: u64;
+    // SAFETY: reading an ID register has no side effects.
+    unsafe { asm!("mrs {}, id_aa64mmfr1_el1", out(reg) mmfr1, options(nomem, nostack)) };
+    if (mmfr1 >> 20) & 0xf != 0 {
+        // SAFETY: SPAN = 0 makes every exception to EL1 set PSTATE.PAN, and
+        // PAN = 1 now: the kernel then cannot touch user pages by accident
+        // (it reaches user memory only through the linear map).
+        unsafe {
+            asm!(
+                "mrs {t}, sctlr_el1",
+                "bic {t}, {t}, #(1 << 23)",
+                "msr sctlr_el1, {t}",
+                ".inst 0xd500419f", // msr pan, #1
+                "isb",
+                t = out(reg) _,
+                options(nostack)
+            )
+        };
+    }
+}
+
+/// Whether PSTATE.PAN is set (for tests).
+pub fn pan_enabled() -> bool {
+    let mmfr1: u64;
+    // SAFETY: reading an ID register has no side effects.
+    unsafe { asm!("mrs {}, id_aa64mmfr1_el1", out(reg) mmfr1, options(nomem, nostack)) };
+    if (mmfr1 >> 20) & 0xf == 0 {
+        return false;
+    }
+    let pan: u64;
+    // SAFETY: reading PSTATE.PAN has no side effects.
+    unsafe { asm!("mrs {}, S3_0_C4_C2_3", out(reg) pan, options(nomem, nostack)) };
+    pan & (1 << 22) != 0
+}
+
+/// Kernel entry from EL0 (`kind` = vector index 8-15). Returns the context
+/// to resume, or null to idle.
+#[no_mangle]
+extern "C" fn handle_el0(kind: u64) -> *const UserContext {
+    let cpu = percpu::index();
+    let mut k = object::lock();
+    let Some(cur) = k.cpus[cpu].current else {
+        panic!("entry from EL0 on CPU {cpu} with no current thread");
+    };
+    match kind {
+        8 => {
+            let esr = hal::cpu::esr();
+            match (esr >> 26) & 0x3f {
+                0x15 => syscall::dispatch(&mut k, cur, esr),
+                0x07 => fp_trap(&mut k, cpu, cur),
+                _ => user_fault(&mut k, cur, esr, hal::cpu::far()),
+            }
+        }
+        9 => {
+            irq::handle();
+            irq::deliver_pending(&mut k);
+        }
+        _ => user_fault(&mut k, cur, hal::cpu::esr(), hal::cpu::far()),
+    }
+    if time::scheduler_owns_timer() {
+        sched::expire_timeouts(&mut k, cpu);
+    }
+    let next = sched::pick_next(&mut k, cpu);
+    switch(&mut k, cpu, Some(cur), next)
+}
+
+/// Nothing to run: wait for an interrupt, then pick again. Called by the
+/// exit path (after the outgoing thread's registers are saved) and by
+/// [`cpu_loop`].
+#[no_mangle]
+extern "C" fn idle_next() -> *const UserContext {
+    let cpu = percpu::index();
+    loop {
+        {
+            let mut k = object::lock();
+            irq::deliver_pending(&mut k);
+            sched::expire_timeouts(&mut k, cpu);
+            if let Some(next) = sched::pick_next(&mut k, cpu) {
+                return switch(&mut k, cpu, None, Some(next));
+            }
+            sched::program_timer(&k, cpu);
+        }
+        // Lock released: wait with interrupts on (the IRQ is handled by the
+        // EL1 vector), then look again.
+        hal::cpu::enable_irqs();
+        hal::cpu::wait_for_interrupt();
+        hal::cpu::disable_irqs();
+    }
+}
+
+/// Leave `cur` (if any) for `next` (if any): FP state, address space, timer.
+fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> *const UserContext {
+    let pc = percpu::current();
+    if next.is_some() && next == cur {
+        pc.save_ctx.store(0, Ordering::Relaxed);
+        sched::program_timer(k, cpu);
+        return k.threads.get(next.expect("checked")).map_or(core::ptr::null(), |t| &t.ctx as *const _);
+    }
+    if let Some(c) = cur {
+        let save = match k.threads.get_mut(c) {
+            Some(t) if t.is_alive() => {
+                if k.cpus[cpu].fp_owner == Some(c) {
+                    // SAFETY: FP access is enabled for the owner; the state buffer is its own.
+                    unsafe { fp_save(&mut t.fp) };
+                    k.cpus[cpu].fp_owner = None;
+                }
+                &t.ctx as *const UserContext as u64
+            }
+            // SAFETY: only the address is taken; the exit path writes there.
+            _ => unsafe { core::ptr::addr_of_mut!(DISCARD[cpu]) as u64 },
+        };
+        pc.save_ctx.store(save, Ordering::Relaxed);
+    }
+    reap(k, cpu);
+    set_cpacr(CPACR_FP_EL1_ONLY);
+    let Some(n) = next else {
+        pc.user_ctx.store(0, Ordering::Relaxed);
+        sched::program_timer(k, cpu);
+        return core::ptr::null();
+    };
+    let ttbr0 = k.threads.get(n).and_then(|t| k.tasks.get(t.task)).map_or(0, |t| t.ttbr0());
+    // SAFETY: TTBR0 gets the next task's tables, tagged with its ASID, so no
+    // TLB flush is needed.
+    unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) ttbr0, options(nostack)) };
+    let ctx = k.threads.get(n).map_or(core::ptr::null(), |t| &t.ctx as *const _);
+    pc.user_ctx.store(ctx as u64, Ordering::Relaxed);
+    sched::program_timer(k, cpu);
+    ctx
+}
+
+/// Free TCBs of dead threads that were current here (freed only once no CPU runs them).
+fn reap(k: &mut Kernel, cpu: usize) {
+    if let Some(id) = k.cpus[cpu].reap.take() {
+        if k.threads.get(id).is_some_and(|t| !t.is_alive() && t.refs == 0) {
+            crate::thread::destroy_object(k, id);
+        }
+    }
+}
+
+/// First FP/SIMD use since the thread was switched in: load its state.
+fn fp_trap(k: &mut Kernel, cpu: usize, cur: Id) {
+    set_cpacr(CPACR_FP_ALL);
+    if let Some(t) = k.threads.get_mut(cur) {
+        // SAFETY: FP is enabled; the state buffer belongs to this thread.
+        unsafe { fp_restore(&t.fp) };
+    }
+    k.cpus[cpu].fp_owner = Some(cur);
+}
+
+fn user_fault(k: &mut Kernel, cur: Id, esr: u64, far: u64) {
+    let kind = match (esr >> 26) & 0x3f {
+        0x24 if esr & 0x3f == 0x21 => FaultKind::Alignment,
+        0x24 => FaultKind::DataAbort,
+        0x20 => FaultKind::InstructionAbort,
+        0x22 | 0x26 => FaultKind::Alignment,
+        0x00 | 0x01 | 0x0e | 0x18 => FaultKind::UndefinedInstruction,
+        _ => FaultKind::Other,
+    };
+    crate::ipc::deliver_fault(k, cur, kind, esr, far, false);
+}
+
+/// Run user threads on this CPU forever (once user space exists).
+pub fn cpu_loop() -> ! {
+    while !time::scheduler_owns_timer() {
+        hal::cpu::enable_irqs();
+        hal::cpu::wait_for_interrupt();
+        hal::cpu::disable_irqs();
+    }
+    hal::cpu::disable_irqs();
+    let ctx = idle_next();
+    // SAFETY: ctx is the saved context of the thread just chosen to run on
+    // this CPU; enter_user resets the kernel stack and returns to EL0.
+    unsafe { enter_user(ctx) }
+}

@@ -1,0 +1,210 @@
+//! Building init's task (kernel side).
+
+use super::cpio::Archive;
+use crate::cap;
+use crate::mm::layout;
+use crate::object::{self, Id, Kernel, Memory, MemoryKind, ObjectRef, Pool};
+use crate::thread::{Thread, THREAD_COST};
+use crate::{sched, syscall, task};
+use abi::boot_info::{self as bi, BootInfo};
+use abi::{Error, Rights};
+use core::sync::atomic::{AtomicU64, Ordering};
+use elf::endian::AnyEndian;
+use elf::ElfBytes;
+
+#[repr(C, align(4096))]
+struct PageAligned<T: ?Sized>(T);
+
+/// The boot archive built into the image.
+#[link_section = ".archive"]
+static ARCHIVE: PageAligned<[u8; include_bytes!(concat!(env!("OUT_DIR"), "/archive.cpio")).len()]> =
+    PageAligned(*include_bytes!(concat!(env!("OUT_DIR"), "/archive.cpio")));
+
+/// Memory the kernel keeps back from init's pool for its own needs
+/// (translation tables of the kernel, heap fragmentation).
+fn kernel_reserve(free: u64) -> u64 {
+    (free / 16).clamp(128 << 10, 4 << 20)
+}
+
+static EXIT_CODE: AtomicU64 = AtomicU64::new(0);
+
+/// Init is leaving with `code`.
+pub fn set_exit_code(code: u64) {
+    EXIT_CODE.store(code, Ordering::Relaxed);
+}
+
+/// Init's task ended: the system is done.
+pub fn init_ended(_k: &mut Kernel) {
+    let code = EXIT_CODE.load(Ordering::Relaxed);
+    log::info!("kernel: init exited with code {code}; shutting down");
+    #[cfg(feature = "ktest")]
+    crate::power::test_exit(code as u32, false);
+    #[cfg(not(feature = "ktest"))]
+    crate::power::power_off();
+}
+
+/// A boot-time error starting init, with what went wrong.
+type StartResult<T> = Result<T, &'static str>;
+
+fn err(e: Error) -> &'static str {
+    e.as_str()
+}
+
+/// Create init from the archive and make it ready to run, or say why it
+/// could not be started.
+#[inline(never)]
+pub fn start_init(machine: &hal::dt::Machine, image_pa: u64) -> StartResult<()> {
+    let archive: &'static [u8] = &ARCHIVE.0;
+    let init = match Archive::find(archive, "init") {
+        Ok(Some(entry)) => entry,
+        Ok(None) => return Err("the boot archive has no init"),
+        Err(_) => return Err("the boot archive is corrupt"),
+    };
+    object::init();
+    let mut k = object::lock();
+    if asid_bits() == 16 {
+        k.asids.set_limit(1 << 16);
+    }
+    let free = crate::mm::available_bytes();
+    let root = k
+        .pools
+        .insert(Pool { bytes_left: free.saturating_sub(kernel_reserve(free)), parent: None, refs: 0 })
+        .map_err(|_| "no memory for the root pool")?;
+    k.add_ref(ObjectRef::Pool(root));
+    let t = task::create(&mut k, root, "init").map_err(err)?;
+    k.init_task = Some(t);
+    // Keep the task while it has no capability naming it.
+    k.add_ref(ObjectRef::Task(t));
+    let entry = load_elf(&mut k, root, t, init.data)?;
+
+    let boot_info_mem = syscall::create_memory(&mut k, root, 1).map_err(err)?;
+    let boot_cap = map_new(&mut k, t, boot_info_mem, 1, bi::BOOT_INFO_ADDRESS, Rights::READ)?;
+    let stack_pages = (bi::INIT_STACK_SIZE / abi::PAGE_SIZE as u64) as usize;
+    let stack = syscall::create_memory(&mut k, root, stack_pages as u64).map_err(err)?;
+    map_new(&mut k, t, stack, stack_pages, bi::INIT_STACK_TOP - bi::INIT_STACK_SIZE, Rights::READ | Rights::WRITE)?;
+    let ipc = syscall::create_memory(&mut k, root, 1).map_err(err)?;
+    map_new(&mut k, t, ipc, 1, bi::INIT_IPC_BUFFER, Rights::READ | Rights::WRITE)?;
+
+    // The archive, read-only, straight from the kernel image.
+    let archive_va = archive.as_ptr() as u64;
+    let archive_pa = archive_va - boot::image_layout().start + image_pa;
+    let archive_pages = archive.len().div_ceil(abi::PAGE_SIZE);
+    let archive_mem = k
+        .memories
+        .insert(Memory { physical: archive_pa, pages: archive_pages, kind: MemoryKind::Boot, pool: None, charge: 0, refs: 0 })
+        .map_err(|_| "no memory for the archive object")?;
+    let archive_cap = map_new(&mut k, t, archive_mem, archive_pages, bi::ARCHIVE_ADDRESS, Rights::READ)?;
+
+    // The thread.
+    k.charge(root, THREAD_COST).map_err(err)?;
+    let mut thread = Thread::new(t, root, entry, bi::INIT_STACK_TOP, bi::BOOT_INFO_ADDRESS, abi::MAX_PRIORITY, 0);
+    thread.ipc_buffer = Some(bi::INIT_IPC_BUFFER);
+    let boxed = crate::mm::heap::try_box(thread).ok_or("no memory for init's thread")?;
+    let th = k.threads.insert(boxed).map_err(|_| "no memory for init's thread")?;
+    k.add_ref(ObjectRef::Pool(root));
+    k.tasks.get_mut(t).expect("init task").threads.push(th);
+    k.add_ref(ObjectRef::Thread(th));
+    k.add_ref(ObjectRef::Task(t));
+
+    let task_h = cap::insert(&mut k, t, ObjectRef::Task(t), Rights::FULL, 0, None).map_err(err)?.0;
+    let thread_h = cap::insert(&mut k, t, ObjectRef::Thread(th), Rights::FULL, 0, None).map_err(err)?.0;
+    let pool_h = cap::insert(&mut k, t, ObjectRef::Pool(root), Rights::FULL, 0, None).map_err(err)?.0;
+    let console_h = cap::insert(&mut k, t, ObjectRef::Console, Rights::FULL, 0, None).map_err(err)?.0;
+    // The boot-info page is RAM, zeroed, linear-mapped; it is mapped
+    // read-only in init, so only the kernel writes it, now.
+    let pa = k.memories.get(boot_info_mem).expect("created").physical;
+    // SAFETY: see above; BootInfo is plain data valid when zeroed.
+    let info = unsafe { &mut *(layout::phys_to_virt(pa) as *mut BootInfo) };
+    info.magic = bi::BOOT_INFO_MAGIC;
+    info.task = task_h;
+    info.thread = thread_h;
+    info.pool = pool_h;
+    info.console = console_h;
+    info.archive = archive_cap;
+    info._reserved = boot_cap;
+    info.archive_size = archive.len() as u64;
+    info.cpus = crate::percpu::all().iter().filter(|c| c.online.load(Ordering::Relaxed)).count() as u32;
+    bi::set_nul_padded(&mut info.bootargs, machine.bootargs);
+    devices::describe(&mut k, t, machine, info);
+    info.pool_bytes = k.pools.get(root).map_or(0, |p| p.bytes_left);
+
+    sched::make_ready(&mut k, th);
+    log::info!(
+        "kernel: starting init ({} KiB pool, {} device regions, {} interrupts)",
+        info.pool_bytes >> 10,
+        info.device_count,
+        info.irq_count
+    );
+    drop(k);
+    crate::time::hand_timer_to_scheduler();
+    Ok(())
+}
+
+fn asid_bits() -> u32 {
+    let mmfr0: u64;
+    // SAFETY: reading an ID register has no side effects.
+    unsafe { core::arch::asm!("mrs {}, id_aa64mmfr0_el1", out(reg) mmfr0, options(nomem, nostack)) };
+    if (mmfr0 >> 4) & 0xf == 2 { 16 } else { 8 }
+}
+
+/// Give init a capability to `memory` and map it through that capability.
+fn map_new(k: &mut Kernel, t: Id, memory: Id, pages: usize, va: u64, rights: Rights) -> StartResult<u32> {
+    let cap_rights = if k.memories.get(memory).is_some_and(|m| m.kind == MemoryKind::Boot) {
+        Rights::READ | Rights::MAP | Rights::GRANT
+    } else {
+        Rights::FULL
+    };
+    let h = cap::insert(k, t, ObjectRef::Memory(memory), cap_rights, 0, None).map_err(err)?;
+    let id = cap::lookup(k, t, h).map_err(err)?;
+    task::map(k, t, id, memory, 0, pages, va, rights).map_err(err)?;
+    Ok(h.0)
+}
+
+/// Load a static ELF into task `t`; returns its entry point.
+fn load_elf(k: &mut Kernel, pool: Id, t: Id, image: &[u8]) -> StartResult<u64> {
+    let file = ElfBytes::<AnyEndian>::minimal_parse(image).map_err(|_| "init is not a valid ELF file")?;
+    if file.ehdr.e_machine != elf::abi::EM_AARCH64 {
+        return Err("init is not an AArch64 program");
+    }
+    let segments = file.segments().ok_or("init has no program headers")?;
+    for ph in segments.iter().filter(|p| p.p_type == elf::abi::PT_LOAD) {
+        let page = abi::PAGE_SIZE as u64;
+        let start = ph.p_vaddr & !(page - 1);
+        let end = ph.p_vaddr.checked_add(ph.p_memsz).ok_or("bad segment size")?.next_multiple_of(page);
+        if end > abi::USER_LIMIT || ph.p_filesz > ph.p_memsz {
+            return Err("init segment outside user space");
+        }
+        let pages = ((end - start) / page) as usize;
+        let memory = syscall::create_memory(k, pool, pages as u64).map_err(err)?;
+        let pa = k.memories.get(memory).expect("created").physical;
+        let data = image
+            .get(ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize)
+            .ok_or("init segment past the end of the file")?;
+        let dst = layout::phys_to_virt(pa + (ph.p_vaddr - start));
+        // SAFETY: the frames were just allocated (zeroed) for this segment;
+        // `data` fits since filesz <= memsz <= the pages allocated.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), dst as *mut u8, data.len()) };
+        let mut rights = Rights::empty();
+        if ph.p_flags & elf::abi::PF_R != 0 {
+            rights |= Rights::READ;
+        }
+        if ph.p_flags & elf::abi::PF_W != 0 {
+            rights |= Rights::WRITE;
+        }
+        if ph.p_flags & elf::abi::PF_X != 0 {
+            rights |= Rights::EXECUTE;
+        }
+        if rights.contains(Rights::WRITE | Rights::EXECUTE) {
+            return Err("init has a writable and executable segment");
+        }
+        map_new(k, t, memory, pages, start, rights)?;
+    }
+    Ok(file.ehdr.e_entry)
+}
+
+/// Device regions and interrupt lines for init.
+mod devices {
+    use super::*;
+
+    pub fn describe(_k: &mut Kernel, _t: Id, _machine: &hal::dt::Machine, _info: &mut BootInfo) {}
+}

@@ -1,0 +1,253 @@
+//! Capabilities: per-task capability spaces and the derivation tree.
+//!
+//! A task names a capability by [`Handle`] (slot index + generation) in its
+//! own [`CSpace`], so it can neither forge nor reach another task's
+//! capabilities, and a deleted slot's old handle stays invalid. Every
+//! capability made from another (copy, mint, transfer) is its child in the
+//! derivation tree; `revoke` deletes all descendants, in every task, along
+//! with the memory mappings made through them.
+
+use crate::object::{Id, Kernel, ObjectRef};
+use abi::{Error, Handle, Rights};
+use alloc::vec::Vec;
+
+/// Most capabilities one task may hold.
+pub const MAX_SLOTS: usize = 4096;
+/// Bytes charged to the task's pool per capability it holds.
+pub const CAP_COST: u64 = 96;
+
+/// One capability.
+pub struct CapNode {
+    pub object: ObjectRef,
+    pub rights: Rights,
+    pub badge: u64,
+    /// Where it lives: task and slot.
+    pub task: Id,
+    pub slot: u32,
+    pub parent: Option<Id>,
+    pub children: Vec<Id>,
+    /// Mappings made through this capability: (task, virtual address).
+    pub mappings: Vec<(Id, u64)>,
+    /// Pool charged for it.
+    pub pool: Id,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    generation: u32,
+    cap: Option<Id>,
+}
+
+/// A task's capability space.
+#[derive(Default)]
+pub struct CSpace {
+    slots: Vec<Slot>,
+}
+
+const GENERATION_MASK: u32 = (1 << 12) - 1;
+
+impl CSpace {
+    pub fn new() -> Self {
+        CSpace { slots: Vec::new() }
+    }
+
+    /// The capability a handle names, if it is current.
+    pub fn lookup(&self, handle: Handle) -> Option<Id> {
+        let slot = self.slots.get(handle.index() as usize)?;
+        if handle.index() == 0 || slot.generation != handle.generation() {
+            return None;
+        }
+        slot.cap
+    }
+
+    fn free_slot(&mut self) -> Result<u32, Error> {
+        if let Some(i) = self.slots.iter().skip(1).position(|s| s.cap.is_none()) {
+            return Ok(i as u32 + 1);
+        }
+        if self.slots.len() >= MAX_SLOTS {
+            return Err(Error::NoSlots);
+        }
+        self.slots.try_reserve(if self.slots.is_empty() { 16 } else { 1 }).map_err(|_| Error::OutOfMemory)?;
+        if self.slots.is_empty() {
+            self.slots.push(Slot::default()); // slot 0: never valid (Handle::NULL)
+        }
+        self.slots.push(Slot::default());
+        Ok(self.slots.len() as u32 - 1)
+    }
+
+    fn handle(&self, slot: u32) -> Handle {
+        Handle::new(slot, self.slots[slot as usize].generation)
+    }
+
+    fn clear(&mut self, slot: u32) {
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            s.cap = None;
+            s.generation = (s.generation + 1) & GENERATION_MASK;
+        }
+    }
+
+    /// Every capability held.
+    pub fn caps(&self) -> Vec<Id> {
+        self.slots.iter().filter_map(|s| s.cap).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.iter().filter(|s| s.cap.is_some()).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Find a task's capability by handle.
+pub fn lookup(k: &Kernel, task: Id, handle: Handle) -> Result<Id, Error> {
+    let t = k.tasks.get(task).ok_or(Error::BadHandle)?;
+    t.cspace.lookup(handle).ok_or(Error::BadHandle)
+}
+
+/// Find a capability and check it carries `needed` rights.
+pub fn lookup_with(k: &Kernel, task: Id, handle: Handle, needed: Rights) -> Result<(Id, &CapNode), Error> {
+    let id = lookup(k, task, handle)?;
+    let node = k.caps.get(id).ok_or(Error::BadHandle)?;
+    if !node.rights.contains(needed) {
+        return Err(Error::NoRights);
+    }
+    Ok((id, node))
+}
+
+/// Decode a handle from a register value.
+pub fn handle_arg(value: u64) -> Result<Handle, Error> {
+    Handle::from_register(value).ok_or(Error::BadHandle)
+}
+
+/// Put a capability to `object` into `task`'s space, as a child of `parent`.
+pub fn insert(
+    k: &mut Kernel,
+    task: Id,
+    object: ObjectRef,
+    rights: Rights,
+    badge: u64,
+    parent: Option<Id>,
+) -> Result<Handle, Error> {
+    let pool = k.tasks.get(task).ok_or(Error::BadHandle)?.pool;
+    if let Some(p) = parent {
+        k.caps.get_mut(p).ok_or(Error::BadHandle)?.children.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+    }
+    k.charge(pool, CAP_COST)?;
+    let slot = match k.tasks.get_mut(task).map(|t| t.cspace.free_slot()) {
+        Some(Ok(slot)) => slot,
+        Some(Err(e)) => {
+            k.refund(pool, CAP_COST);
+            return Err(e);
+        }
+        None => {
+            k.refund(pool, CAP_COST);
+            return Err(Error::BadHandle);
+        }
+    };
+    let node = CapNode {
+        object,
+        rights,
+        badge,
+        task,
+        slot,
+        parent,
+        children: Vec::new(),
+        mappings: Vec::new(),
+        pool,
+    };
+    let Ok(id) = k.caps.insert(node) else {
+        k.refund(pool, CAP_COST);
+        return Err(Error::OutOfMemory);
+    };
+    let t = k.tasks.get_mut(task).expect("checked above");
+    t.cspace.slots[slot as usize].cap = Some(id);
+    let handle = t.cspace.handle(slot);
+    if let Some(p) = parent {
+        if let Some(pn) = k.caps.get_mut(p) {
+            pn.children.push(id);
+        }
+    }
+    k.add_ref(object);
+    k.add_ref(ObjectRef::Pool(pool));
+    if let ObjectRef::Endpoint(ep) = object {
+        if rights.contains(Rights::RECEIVE) {
+            if let Some(e) = k.endpoints.get_mut(ep) {
+                e.receive_caps += 1;
+            }
+        }
+    }
+    Ok(handle)
+}
+
+/// Derive a capability from `source` (held by anyone) into `task` with
+/// `rights` masked by what the source holds; `badge` replaces the badge only
+/// if the source is unbadged.
+pub fn derive(k: &mut Kernel, source: Id, task: Id, rights: Rights, badge: Option<u64>) -> Result<Handle, Error> {
+    let src = k.caps.get(source).ok_or(Error::BadHandle)?;
+    if !src.rights.contains(Rights::GRANT) {
+        return Err(Error::NoRights);
+    }
+    let new_badge = match badge {
+        Some(b) => {
+            if src.badge != 0 || !matches!(src.object, ObjectRef::Endpoint(_) | ObjectRef::Notification(_)) {
+                return Err(Error::InvalidState);
+            }
+            b
+        }
+        None => src.badge,
+    };
+    let (object, held) = (src.object, src.rights);
+    insert(k, task, object, held.derive(rights), new_badge, Some(source))
+}
+
+/// Delete one capability: unmap what was mapped through it, hand its
+/// children to its parent, free the slot, and drop its object reference.
+pub fn delete(k: &mut Kernel, id: Id) {
+    let Some(node) = k.caps.remove(id) else { return };
+    for (task, va) in &node.mappings {
+        crate::task::unmap_record(k, *task, *va, false);
+    }
+    if let Some(p) = node.parent {
+        if let Some(pn) = k.caps.get_mut(p) {
+            pn.children.retain(|c| *c != id);
+            // Capacity: children only move up one level; reserve fallibly.
+            if pn.children.try_reserve(node.children.len()).is_ok() {
+                pn.children.extend_from_slice(&node.children);
+            }
+        }
+    }
+    for child in &node.children {
+        if let Some(c) = k.caps.get_mut(*child) {
+            c.parent = node.parent;
+        }
+    }
+    if let Some(t) = k.tasks.get_mut(node.task) {
+        t.cspace.clear(node.slot);
+    }
+    k.refund(node.pool, CAP_COST);
+    if let ObjectRef::Endpoint(ep) = node.object {
+        if node.rights.contains(Rights::RECEIVE) {
+            crate::ipc::receive_cap_gone(k, ep);
+        }
+    }
+    k.release(node.object);
+    k.release(ObjectRef::Pool(node.pool));
+}
+
+/// Delete every capability derived from `id` (not `id` itself).
+pub fn revoke(k: &mut Kernel, id: Id) {
+    let mut descendants = Vec::new();
+    let mut stack: Vec<Id> = k.caps.get(id).map(|n| n.children.clone()).unwrap_or_default();
+    while let Some(c) = stack.pop() {
+        if let Some(n) = k.caps.get(c) {
+            stack.extend_from_slice(&n.children);
+        }
+        descendants.push(c);
+    }
+    // Leaves first, so nothing is re-parented onto a node about to go.
+    for c in descendants.into_iter().rev() {
+        delete(k, c);
+    }
+}

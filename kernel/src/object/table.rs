@@ -1,0 +1,202 @@
+//! The object tables and the kernel lock.
+
+use super::slab::{Id, Slab};
+use super::types::*;
+
+use crate::cap::CapNode;
+use crate::sched::CpuState;
+use crate::thread::Thread;
+use crate::MAX_CPUS;
+use abi::{Error, ObjectType};
+use alloc::boxed::Box;
+use spin::Mutex;
+
+/// A kernel object a capability can name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectRef {
+    Pool(Id),
+    Task(Id),
+    Thread(Id),
+    Endpoint(Id),
+    Notification(Id),
+    Memory(Id),
+    Irq(Id),
+    Console,
+}
+
+impl ObjectRef {
+    pub fn object_type(self, k: &Kernel) -> ObjectType {
+        match self {
+            ObjectRef::Pool(_) => ObjectType::Pool,
+            ObjectRef::Task(_) => ObjectType::Task,
+            ObjectRef::Thread(_) => ObjectType::Thread,
+            ObjectRef::Endpoint(_) => ObjectType::Endpoint,
+            ObjectRef::Notification(_) => ObjectType::Notification,
+            ObjectRef::Memory(id) => match k.memories.get(id).map(|m| m.kind) {
+                Some(MemoryKind::Device) => ObjectType::DeviceRegion,
+                _ => ObjectType::Memory,
+            },
+            ObjectRef::Irq(_) => ObjectType::Irq,
+            ObjectRef::Console => ObjectType::Console,
+        }
+    }
+}
+
+/// Every kernel object.
+pub struct Kernel {
+    pub pools: Slab<Pool>,
+    pub tasks: Slab<crate::task::Task>,
+    pub threads: Slab<Box<Thread>>,
+    pub endpoints: Slab<Endpoint>,
+    pub notifications: Slab<Notification>,
+    pub memories: Slab<Memory>,
+    pub irqs: Slab<Irq>,
+    pub caps: Slab<CapNode>,
+    pub cpus: [CpuState; MAX_CPUS],
+    pub asids: crate::task::AsidAllocator,
+    /// The first user task; its end ends the system.
+    pub init_task: Option<Id>,
+}
+
+impl Kernel {
+    fn new() -> Self {
+        Kernel {
+            pools: Slab::new(),
+            tasks: Slab::new(),
+            threads: Slab::new(),
+            endpoints: Slab::new(),
+            notifications: Slab::new(),
+            memories: Slab::new(),
+            irqs: Slab::new(),
+            caps: Slab::new(),
+            cpus: core::array::from_fn(|_| CpuState::new()),
+            asids: crate::task::AsidAllocator::new(),
+            init_task: None,
+        }
+    }
+
+    /// Objects alive (for leak checks).
+    pub fn objects_alive(&self) -> u64 {
+        (self.pools.len()
+            + self.tasks.len()
+            + self.threads.len()
+            + self.endpoints.len()
+            + self.notifications.len()
+            + self.memories.len()
+            + self.irqs.len()
+            + self.caps.len()) as u64
+    }
+
+    /// Take `bytes` from a pool's budget.
+    pub fn charge(&mut self, pool: Id, bytes: u64) -> Result<(), Error> {
+        let p = self.pools.get_mut(pool).ok_or(Error::BadHandle)?;
+        if p.bytes_left < bytes {
+            return Err(Error::OutOfMemory);
+        }
+        p.bytes_left -= bytes;
+        Ok(())
+    }
+
+    /// Give `bytes` back to a pool (to its parent if it is gone).
+    pub fn refund(&mut self, pool: Id, bytes: u64) {
+        if let Some(p) = self.pools.get_mut(pool) {
+            p.bytes_left += bytes;
+        }
+    }
+
+    /// One more reference (capability or internal) to an object.
+    pub fn add_ref(&mut self, object: ObjectRef) {
+        if let Some(refs) = self.refs_mut(object) {
+            *refs += 1;
+        }
+    }
+
+    fn refs_mut(&mut self, object: ObjectRef) -> Option<&mut u32> {
+        Some(match object {
+            ObjectRef::Pool(id) => &mut self.pools.get_mut(id)?.refs,
+            ObjectRef::Task(id) => &mut self.tasks.get_mut(id)?.refs,
+            ObjectRef::Thread(id) => &mut self.threads.get_mut(id)?.refs,
+            ObjectRef::Endpoint(id) => &mut self.endpoints.get_mut(id)?.refs,
+            ObjectRef::Notification(id) => &mut self.notifications.get_mut(id)?.refs,
+            ObjectRef::Memory(id) => &mut self.memories.get_mut(id)?.refs,
+            ObjectRef::Irq(id) => &mut self.irqs.get_mut(id)?.refs,
+            ObjectRef::Console => return None,
+        })
+    }
+
+    /// Drop a reference; the last one destroys the object.
+    pub fn release(&mut self, object: ObjectRef) {
+        let Some(refs) = self.refs_mut(object) else { return };
+        *refs = refs.saturating_sub(1);
+        if *refs > 0 {
+            return;
+        }
+        match object {
+            ObjectRef::Pool(id) => {
+                if let Some(p) = self.pools.remove(id) {
+                    if let Some(parent) = p.parent {
+                        self.refund(parent, p.bytes_left + POOL_COST);
+                        self.release(ObjectRef::Pool(parent));
+                    }
+                }
+            }
+            ObjectRef::Task(id) => crate::task::destroy_object(self, id),
+            ObjectRef::Thread(id) => crate::thread::destroy_object(self, id),
+            ObjectRef::Endpoint(id) => crate::ipc::destroy_endpoint(self, id),
+            ObjectRef::Notification(id) => crate::ipc::destroy_notification(self, id),
+            ObjectRef::Memory(id) => {
+                if let Some(m) = self.memories.remove(id) {
+                    if m.kind == MemoryKind::Ram {
+                        crate::mm::frames::free(m.physical, m.pages);
+                    }
+                    if let Some(pool) = m.pool {
+                        self.refund(pool, m.charge);
+                        self.release(ObjectRef::Pool(pool));
+                    }
+                }
+            }
+            ObjectRef::Irq(id) => {
+                if let Some(irq) = self.irqs.remove(id) {
+                    crate::irq::unbind(irq.intid);
+                    if let Some((n, _)) = irq.notification {
+                        self.release(ObjectRef::Notification(n));
+                    }
+                }
+            }
+            ObjectRef::Console => {}
+        }
+    }
+}
+
+static KERNEL: Mutex<Option<Kernel>> = Mutex::new(None);
+
+/// The kernel's objects, locked for this CPU until the guard drops.
+pub struct KernelGuard(spin::MutexGuard<'static, Option<Kernel>>);
+
+impl core::ops::Deref for KernelGuard {
+    type Target = Kernel;
+    fn deref(&self) -> &Kernel {
+        self.0.as_ref().expect("objects initialised at boot")
+    }
+}
+
+impl core::ops::DerefMut for KernelGuard {
+    fn deref_mut(&mut self) -> &mut Kernel {
+        self.0.as_mut().expect("objects initialised at boot")
+    }
+}
+
+/// Take the kernel lock.
+pub fn lock() -> KernelGuard {
+    KernelGuard(KERNEL.lock())
+}
+
+/// Create the (empty) object tables.
+pub fn init() {
+    *KERNEL.lock() = Some(Kernel::new());
+}
+
+/// Whether the object tables exist (user space has been started).
+pub fn is_initialised() -> bool {
+    KERNEL.lock().is_some()
+}

@@ -1,0 +1,64 @@
+//! The plain kernel object types.
+
+use super::Id;
+use alloc::collections::VecDeque;
+
+/// Bytes charged for a pool object.
+pub const POOL_COST: u64 = 64;
+/// Bytes charged for an endpoint or notification.
+pub const IPC_OBJECT_COST: u64 = 128;
+
+/// A budget of kernel memory.
+pub struct Pool {
+    pub bytes_left: u64,
+    pub parent: Option<Id>,
+    pub refs: u32,
+}
+
+/// Synchronous IPC rendezvous: threads waiting to send (their message is in
+/// their saved registers) or to receive.
+pub struct Endpoint {
+    pub senders: VecDeque<Id>,
+    pub receivers: VecDeque<Id>,
+    /// Capabilities with the RECEIVE right: with none left, senders get `PeerDied`.
+    pub receive_caps: u32,
+    pub refs: u32,
+    pub pool: Id,
+}
+
+/// Asynchronous signal bits.
+pub struct Notification {
+    pub bits: u64,
+    pub waiters: VecDeque<Id>,
+    pub refs: u32,
+    pub pool: Id,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryKind {
+    /// RAM from the frame allocator, freed with the object.
+    Ram,
+    /// Device registers: mapped Device-nGnRE, never freed.
+    Device,
+    /// Part of the kernel image (the boot archive): read-only, never freed.
+    Boot,
+}
+
+/// Physically contiguous pages.
+pub struct Memory {
+    pub physical: u64,
+    pub pages: usize,
+    pub kind: MemoryKind,
+    /// Pool charged, and how much (None for boot-time objects).
+    pub pool: Option<Id>,
+    pub charge: u64,
+    pub refs: u32,
+}
+
+/// An interrupt line.
+pub struct Irq {
+    pub intid: u32,
+    /// Where its interrupts are delivered: notification and bits.
+    pub notification: Option<(Id, u64)>,
+    pub refs: u32,
+}

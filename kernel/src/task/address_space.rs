@@ -1,0 +1,143 @@
+//! User translation tables, ASIDs and access to user memory.
+
+use crate::mm::{frames, layout};
+use crate::object::{Id, Kernel};
+use abi::Error;
+use alloc::vec::Vec;
+use hal::mmu::{Mapper, TableMemory};
+
+/// Tables of one task, allocated from frames within a budget (in pages).
+pub struct UserTables<'a> {
+    pub tables: &'a mut Vec<u64>,
+    pub budget: u64,
+}
+
+impl TableMemory for UserTables<'_> {
+    fn allocate_table(&mut self) -> Option<u64> {
+        if self.budget == 0 || self.tables.try_reserve(1).is_err() {
+            return None;
+        }
+        let pa = frames::alloc_zeroed(1)?;
+        self.budget -= 1;
+        self.tables.push(pa);
+        Some(pa)
+    }
+
+    fn table(&mut self, pa: u64) -> &mut [u64; 512] {
+        // SAFETY: `pa` is a table frame of this task (the root or one in
+        // `tables`), reached through the linear map; the kernel lock makes
+        // this the only reference.
+        unsafe { &mut *(layout::phys_to_virt(pa) as *mut [u64; 512]) }
+    }
+}
+
+/// ASIDs 1.. (0 is never used by a task).
+pub struct AsidAllocator {
+    used: Vec<u64>,
+    limit: u32,
+}
+
+impl AsidAllocator {
+    pub const fn new() -> Self {
+        AsidAllocator { used: Vec::new(), limit: 256 }
+    }
+
+    /// Use 16-bit ASIDs if the CPU has them.
+    pub fn set_limit(&mut self, limit: u32) {
+        self.limit = limit;
+    }
+
+    pub fn allocate(&mut self) -> Option<u16> {
+        for asid in 1..self.limit {
+            let (word, bit) = ((asid / 64) as usize, asid % 64);
+            if word >= self.used.len() {
+                self.used.try_reserve(word + 1 - self.used.len()).ok()?;
+                self.used.resize(word + 1, 0);
+            }
+            if self.used[word] & (1 << bit) == 0 {
+                self.used[word] |= 1 << bit;
+                return Some(asid as u16);
+            }
+        }
+        None
+    }
+
+    pub fn free(&mut self, asid: u16) {
+        let (word, bit) = ((asid / 64) as usize, asid % 64);
+        if let Some(w) = self.used.get_mut(word) {
+            *w &= !(1 << bit);
+        }
+    }
+}
+
+impl Default for AsidAllocator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Drop cached translations of `pages` pages at `va` for `asid`, everywhere.
+pub fn flush_tlb_range(asid: u16, va: u64, pages: usize) {
+    for i in 0..pages as u64 {
+        let operand = ((asid as u64) << 48) | (((va >> 12) + i) & ((1 << 44) - 1));
+        // SAFETY: TLB maintenance only drops cached translations.
+        unsafe { core::arch::asm!("dsb ishst", "tlbi vae1is, {}", in(reg) operand, options(nostack)) };
+    }
+    // SAFETY: barriers only.
+    unsafe { core::arch::asm!("dsb ish", "isb", options(nostack)) };
+}
+
+/// Drop every cached translation for `asid`, everywhere.
+pub fn flush_tlb_asid(asid: u16) {
+    let operand = (asid as u64) << 48;
+    // SAFETY: TLB maintenance only drops cached translations.
+    unsafe { core::arch::asm!("dsb ishst", "tlbi aside1is, {}", "dsb ish", "isb", in(reg) operand, options(nostack)) };
+}
+
+/// Walk `task`'s tables for `va`: the physical address, if mapped for user
+/// access with write permission when `write`.
+fn user_physical(k: &mut Kernel, task: Id, va: u64, write: bool) -> Result<u64, Error> {
+    if va >= abi::USER_LIMIT {
+        return Err(Error::NotMapped);
+    }
+    let t = k.tasks.get_mut(task).ok_or(Error::BadHandle)?;
+    let mut tables = UserTables { tables: &mut t.tables, budget: 0 };
+    let (pa, attributes) = Mapper::new(t.root, &mut tables).translate(va).ok_or(Error::NotMapped)?;
+    if !attributes.user || (write && !attributes.writable) || attributes.memory != hal::mmu::MemoryType::Normal {
+        return Err(Error::NotMapped);
+    }
+    Ok(pa)
+}
+
+/// Copy from user memory of `task` into `out`, page by page through the
+/// linear map (the tables are walked in software, so a bad address is an
+/// error, never a kernel fault).
+pub fn copy_from_user(k: &mut Kernel, task: Id, va: u64, out: &mut [u8]) -> Result<(), Error> {
+    let mut done = 0;
+    while done < out.len() {
+        let addr = va.checked_add(done as u64).ok_or(Error::NotMapped)?;
+        let in_page = (abi::PAGE_SIZE - (addr as usize % abi::PAGE_SIZE)).min(out.len() - done);
+        let pa = user_physical(k, task, addr, false)?;
+        // SAFETY: `pa` is a mapped user page of RAM; the linear map covers it
+        // and `in_page` bytes stay inside that page.
+        let src = unsafe { core::slice::from_raw_parts(layout::phys_to_virt(pa) as *const u8, in_page) };
+        out[done..done + in_page].copy_from_slice(src);
+        done += in_page;
+    }
+    Ok(())
+}
+
+/// Copy `data` into user memory of `task` (writable pages only).
+pub fn copy_to_user(k: &mut Kernel, task: Id, va: u64, data: &[u8]) -> Result<(), Error> {
+    let mut done = 0;
+    while done < data.len() {
+        let addr = va.checked_add(done as u64).ok_or(Error::NotMapped)?;
+        let in_page = (abi::PAGE_SIZE - (addr as usize % abi::PAGE_SIZE)).min(data.len() - done);
+        let pa = user_physical(k, task, addr, true)?;
+        // SAFETY: as in copy_from_user, and the page is user-writable RAM.
+        let dst = unsafe { core::slice::from_raw_parts_mut(layout::phys_to_virt(pa) as *mut u8, in_page) };
+        dst.copy_from_slice(&data[done..done + in_page]);
+        done += in_page;
+    }
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! Tasks: an address space (lower half, TTBR0, with an ASID) and a
+//! capability space, shared by the task's threads.
+
+mod address_space;
+
+pub use address_space::{copy_from_user, copy_to_user, AsidAllocator, UserTables};
+
+use crate::cap::{self, CSpace};
+use crate::object::{Id, Kernel, Memory, MemoryKind, ObjectRef};
+use abi::{Error, Rights};
+use alloc::vec::Vec;
+use hal::mmu::{Attributes, Granularity, MapError, Mapper, MemoryType};
+
+/// Bytes charged for a task (beyond its page tables, charged as they grow).
+pub const TASK_COST: u64 = 512;
+
+/// A range mapped into a task.
+#[derive(Clone, Copy, Debug)]
+pub struct Mapping {
+    pub va: u64,
+    pub pages: usize,
+    pub memory: Id,
+    /// Capability it was mapped through.
+    pub cap: Id,
+}
+
+pub struct Task {
+    /// Physical address of the level-0 table.
+    pub root: u64,
+    pub asid: u16,
+    /// Every translation-table frame (freed with the task).
+    pub tables: Vec<u64>,
+    pub cspace: CSpace,
+    pub mappings: Vec<Mapping>,
+    pub threads: Vec<Id>,
+    pub alive: bool,
+    pub refs: u32,
+    pub pool: Id,
+    pub name: [u8; 16],
+}
+
+impl Task {
+    /// TTBR0 value: root table and ASID.
+    pub fn ttbr0(&self) -> u64 {
+        self.root | ((self.asid as u64) << 48)
+    }
+
+    pub fn name(&self) -> &str {
+        abi::boot_info::nul_terminated(&self.name)
+    }
+}
+
+/// Create an empty task charged to `pool`.
+pub fn create(k: &mut Kernel, pool: Id, name: &str) -> Result<Id, Error> {
+    k.charge(pool, TASK_COST + abi::PAGE_SIZE as u64)?;
+    let Some(asid) = k.asids.allocate() else {
+        k.refund(pool, TASK_COST + abi::PAGE_SIZE as u64);
+        return Err(Error::OutOfMemory);
+    };
+    let Some(root) = crate::mm::frames::alloc_zeroed(1) else {
+        k.asids.free(asid);
+        k.refund(pool, TASK_COST + abi::PAGE_SIZE as u64);
+        return Err(Error::OutOfMemory);
+    };
+    let mut task = Task {
+        root,
+        asid,
+        tables: Vec::new(),
+        cspace: CSpace::new(),
+        mappings: Vec::new(),
+        threads: Vec::new(),
+        alive: true,
+        refs: 0,
+        pool,
+        name: [0; 16],
+    };
+    abi::boot_info::set_nul_padded(&mut task.name, name);
+    match k.tasks.insert(task) {
+        Ok(id) => {
+            k.add_ref(ObjectRef::Pool(pool));
+            Ok(id)
+        }
+        Err(_) => {
+            crate::mm::frames::free(root, 1);
+            k.asids.free(asid);
+            k.refund(pool, TASK_COST + abi::PAGE_SIZE as u64);
+            Err(Error::OutOfMemory)
+        }
+    }
+}
+
+/// Map `pages` pages of memory object `memory` (from page `offset`) at `va`
+/// in `task`, through capability `cap`, with `rights` (READ/WRITE/EXECUTE).
+pub fn map(
+    k: &mut Kernel,
+    task: Id,
+    cap: Id,
+    memory: Id,
+    offset: usize,
+    pages: usize,
+    va: u64,
+    rights: Rights,
+) -> Result<(), Error> {
+    let m: &Memory = k.memories.get(memory).ok_or(Error::BadHandle)?;
+    let end = offset.checked_add(pages).ok_or(Error::InvalidArgument)?;
+    let size = (pages as u64).checked_mul(abi::PAGE_SIZE as u64).ok_or(Error::InvalidArgument)?;
+    if pages == 0 || end > m.pages || va % abi::PAGE_SIZE as u64 != 0 || va.checked_add(size).is_none_or(|e| e > abi::USER_LIMIT) {
+        return Err(Error::InvalidArgument);
+    }
+    if rights.contains(Rights::WRITE) && rights.contains(Rights::EXECUTE) {
+        return Err(Error::InvalidArgument);
+    }
+    if m.kind == MemoryKind::Boot && rights.intersects(Rights::WRITE | Rights::EXECUTE) {
+        return Err(Error::NoRights);
+    }
+    let pa = m.physical + (offset * abi::PAGE_SIZE) as u64;
+    let attributes = Attributes {
+        memory: if m.kind == MemoryKind::Device { MemoryType::Device } else { MemoryType::Normal },
+        writable: rights.contains(Rights::WRITE),
+        executable: rights.contains(Rights::EXECUTE),
+        user: true,
+        not_global: true,
+    };
+    let t = k.tasks.get(task).ok_or(Error::BadHandle)?;
+    if !t.alive {
+        return Err(Error::InvalidState);
+    }
+    let pool = t.pool;
+    // Bookkeeping space first, so a failure leaves nothing half-done.
+    k.tasks.get_mut(task).expect("checked").mappings.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+    k.caps.get_mut(cap).ok_or(Error::BadHandle)?.mappings.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+    let pool_left = k.pools.get(pool).map_or(0, |p| p.bytes_left);
+    let t = k.tasks.get_mut(task).expect("checked");
+    let before = t.tables.len();
+    let mut tables = UserTables { tables: &mut t.tables, budget: pool_left / abi::PAGE_SIZE as u64 };
+    let result = Mapper::new(t.root, &mut tables).map(va, pa, size, attributes, Granularity::Pages);
+    let new_tables = (t.tables.len() - before) as u64;
+    k.charge(pool, new_tables * abi::PAGE_SIZE as u64).ok();
+    match result {
+        Ok(()) => {}
+        Err(MapError::AlreadyMapped { .. }) => return Err(Error::AlreadyMapped),
+        Err(MapError::OutOfTables) => return Err(Error::OutOfMemory),
+        Err(MapError::Misaligned) => return Err(Error::InvalidArgument),
+    }
+    hal::cpu::table_write_barrier();
+    k.tasks.get_mut(task).expect("checked").mappings.push(Mapping { va, pages, memory, cap });
+    k.caps.get_mut(cap).expect("checked").mappings.push((task, va));
+    Ok(())
+}
+
+/// Remove the mapping that starts at `va` (`pages` must match); it goes
+/// from the capability's records too.
+pub fn unmap(k: &mut Kernel, task: Id, va: u64, pages: usize) -> Result<(), Error> {
+    let t = k.tasks.get(task).ok_or(Error::BadHandle)?;
+    let m = t.mappings.iter().find(|m| m.va == va).ok_or(Error::NotMapped)?;
+    if m.pages != pages {
+        return Err(Error::InvalidArgument);
+    }
+    unmap_record(k, task, va, true);
+    Ok(())
+}
+
+/// Tear down the mapping at `va` in `task`; `update_cap` also drops it from
+/// its capability's list (not needed when the capability itself is going).
+pub fn unmap_record(k: &mut Kernel, task: Id, va: u64, update_cap: bool) {
+    let Some(t) = k.tasks.get_mut(task) else { return };
+    let Some(i) = t.mappings.iter().position(|m| m.va == va) else { return };
+    let m = t.mappings.swap_remove(i);
+    let mut tables = UserTables { tables: &mut t.tables, budget: 0 };
+    Mapper::new(t.root, &mut tables).unmap(va, (m.pages * abi::PAGE_SIZE) as u64);
+    address_space::flush_tlb_range(t.asid, va, m.pages);
+    if update_cap {
+        if let Some(c) = k.caps.get_mut(m.cap) {
+            c.mappings.retain(|(tk, v)| !(*tk == task && *v == va));
+        }
+    }
+}
+
+/// Kill a task: its threads, capabilities and mappings. Threads blocked on
+/// it get `PeerDied`. The object stays while capabilities name it.
+pub fn kill(k: &mut Kernel, task: Id) {
+    let Some(t) = k.tasks.get(task) else { return };
+    if !t.alive {
+        return;
+    }
+    let threads = t.threads.clone();
+    for th in threads {
+        crate::thread::kill(k, th);
+    }
+    task_finished(k, task);
+}
+
+/// The task has no threads left (or was killed): release what it holds.
+pub fn task_finished(k: &mut Kernel, task: Id) {
+    let Some(t) = k.tasks.get_mut(task) else { return };
+    if !t.alive {
+        return;
+    }
+    t.alive = false;
+    let name = t.name;
+    // Mappings first (they refer to capabilities), then capabilities.
+    while let Some(va) = k.tasks.get(task).and_then(|t| t.mappings.first().map(|m| m.va)) {
+        unmap_record(k, task, va, true);
+    }
+    for c in k.tasks.get(task).map(|t| t.cspace.caps()).unwrap_or_default() {
+        cap::delete(k, c);
+    }
+    if let Some(t) = k.tasks.get_mut(task) {
+        address_space::flush_tlb_asid(t.asid);
+        let tables = core::mem::take(&mut t.tables);
+        let pool = t.pool;
+        let table_count = tables.len() as u64;
+        for pa in tables {
+            crate::mm::frames::free(pa, 1);
+        }
+        k.refund(pool, table_count * abi::PAGE_SIZE as u64);
+    }
+    log::debug!("task {} ended", abi::boot_info::nul_terminated(&name));
+    if k.init_task == Some(task) {
+        crate::boot_task::init_ended(k);
+    }
+}
+
+/// The last reference went.
+pub fn destroy_object(k: &mut Kernel, task: Id) {
+    if k.tasks.get(task).is_some_and(|t| t.alive) {
+        // Still running: its threads hold it.
+        if let Some(t) = k.tasks.get_mut(task) {
+            t.refs = 1;
+        }
+        return;
+    }
+    if let Some(t) = k.tasks.remove(task) {
+        crate::mm::frames::free(t.root, 1);
+        k.asids.free(t.asid);
+        k.refund(t.pool, TASK_COST + abi::PAGE_SIZE as u64);
+        k.release(ObjectRef::Pool(t.pool));
+    }
+}

@@ -1,0 +1,175 @@
+//! Threads: saved user context, scheduling parameters and IPC state.
+
+use crate::object::{Id, Kernel, ObjectRef};
+use abi::Error;
+
+/// User registers, saved on kernel entry. Layout shared with `user_entry.S`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UserContext {
+    pub x: [u64; 31],
+    pub sp: u64,
+    pub elr: u64,
+    pub spsr: u64,
+    pub tpidr: u64,
+}
+
+/// FP/SIMD registers, saved lazily (only for threads that use them).
+#[repr(C, align(16))]
+#[derive(Clone, Copy)]
+pub struct FpState {
+    pub q: [u128; 32],
+    pub fpcr: u64,
+    pub fpsr: u64,
+}
+
+impl Default for FpState {
+    fn default() -> Self {
+        FpState { q: [0; 32], fpcr: 0, fpsr: 0 }
+    }
+}
+
+/// What a thread is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadState {
+    /// Created, not started yet.
+    Inactive,
+    Ready,
+    Running,
+    /// Blocked sending on an endpoint (its message is in its registers, or
+    /// in `fault` for a fault message). `call`: waits for a reply after.
+    Sending { endpoint: Id, badge: u64, call: bool },
+    Receiving { endpoint: Id },
+    /// Waiting for `server` to reply.
+    AwaitingReply { server: Id },
+    Waiting { notification: Id },
+    Sleeping,
+    Suspended,
+    Dead,
+}
+
+/// A pending fault message: kind, ESR, FAR, PC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub words: [u64; 4],
+}
+
+/// A thread control block.
+#[repr(C)]
+pub struct Thread {
+    /// First field: `user_entry.S` saves into it directly.
+    pub ctx: UserContext,
+    pub fp: FpState,
+    pub task: Id,
+    pub state: ThreadState,
+    pub priority: u8,
+    /// CPU it runs on.
+    pub cpu: usize,
+    /// Endpoint and badge its faults go to.
+    pub fault_handler: Option<(Id, u64)>,
+    pub ipc_buffer: Option<u64>,
+    /// The thread whose call this thread received and has not yet answered.
+    pub caller: Option<Id>,
+    /// Wake-up time (counter ticks) for sleeps and IPC timeouts.
+    pub deadline: Option<u64>,
+    pub fault: Option<Fault>,
+    /// Whether a reply should end it (it exited with a panic report).
+    pub exiting: bool,
+    pub refs: u32,
+    pub pool: Id,
+}
+
+/// Bytes charged per thread.
+pub const THREAD_COST: u64 = core::mem::size_of::<Thread>() as u64;
+
+impl Thread {
+    pub fn new(task: Id, pool: Id, entry: u64, sp: u64, arg: u64, priority: u8, cpu: usize) -> Self {
+        let mut ctx = UserContext { elr: entry, sp, ..Default::default() };
+        ctx.x[0] = arg;
+        // EL0t with interrupts unmasked.
+        ctx.spsr = 0;
+        Thread {
+            ctx,
+            fp: FpState::default(),
+            task,
+            state: ThreadState::Inactive,
+            priority,
+            cpu,
+            fault_handler: None,
+            ipc_buffer: None,
+            caller: None,
+            deadline: None,
+            fault: None,
+            exiting: false,
+            refs: 0,
+            pool,
+        }
+    }
+
+    /// Set the status register (x0) a blocked system call returns.
+    pub fn set_status(&mut self, result: Result<(), Error>) {
+        self.ctx.x[0] = match result {
+            Ok(()) => 0,
+            Err(e) => e as u64,
+        };
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.state != ThreadState::Dead
+    }
+}
+
+/// Stop a thread for good: out of every queue, callers told, task reference
+/// dropped. The TCB stays while capabilities name it.
+pub fn kill(k: &mut Kernel, id: Id) {
+    let Some(t) = k.threads.get(id) else { return };
+    if !t.is_alive() {
+        return;
+    }
+    let (task, cpu) = (t.task, t.cpu);
+    let running_elsewhere = k.cpus.iter().enumerate().any(|(c, s)| s.current == Some(id) && c != crate::percpu::index());
+    crate::sched::remove(k, id);
+    crate::ipc::abandon(k, id);
+    if let Some(t) = k.threads.get_mut(id) {
+        t.state = ThreadState::Dead;
+        t.fault = None;
+    }
+    if k.cpus[cpu].fp_owner == Some(id) {
+        k.cpus[cpu].fp_owner = None;
+    }
+    if let Some(tk) = k.tasks.get_mut(task) {
+        tk.threads.retain(|t| *t != id);
+        let last = tk.threads.is_empty() && tk.alive;
+        if last {
+            crate::task::task_finished(k, task);
+        }
+    }
+    if running_elsewhere {
+        // Make that CPU enter the kernel and switch away.
+        crate::irq::send_ipi(cpu, crate::irq::SGI_WAKE);
+    }
+    // The thread's own reference (taken when created).
+    k.release(ObjectRef::Thread(id));
+    k.release(ObjectRef::Task(task));
+}
+
+/// The last reference went: free the TCB.
+pub fn destroy_object(k: &mut Kernel, id: Id) {
+    let alive = k.threads.get(id).is_some_and(|t| t.is_alive());
+    if alive {
+        // Capabilities are gone but the thread runs on: it keeps itself.
+        if let Some(t) = k.threads.get_mut(id) {
+            t.refs = 1;
+        }
+        return;
+    }
+    if let Some(cpu) = k.cpus.iter().position(|c| c.current == Some(id)) {
+        // A CPU still runs on this TCB until it switches away.
+        k.cpus[cpu].reap = Some(id);
+        return;
+    }
+    if let Some(t) = k.threads.remove(id) {
+        k.refund(t.pool, THREAD_COST);
+        k.release(ObjectRef::Pool(t.pool));
+    }
+}

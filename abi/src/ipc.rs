@@ -61,11 +61,12 @@ impl IpcFlags {
 /// by the kernel, so an index means the same on both sides. On send, `caps`
 /// lists the first `MessageInfo::caps()` handles to transfer (each needs
 /// `GRANT`), with `cap_rights` the rights to keep; on receive the kernel
-/// writes the handles it installed in the receiver's space into `caps` (and
-/// the rights they carry into `cap_rights`) and the count into the received
-/// `MessageInfo`. A receiver without a registered buffer gets only the
-/// register words and no capabilities; the sender's call then fails with
-/// `NoIpcBuffer` if the message needed more.
+/// writes the handles it installed in the receiver's space into `caps` and
+/// the count into the received `MessageInfo` (`cap_rights` is left as it
+/// was: ask `CapInfo`). A sender without a registered buffer gets
+/// `NoIpcBuffer` if the message needs one; a receiver without one gets
+/// only the register words and no capabilities (the received
+/// `MessageInfo` says what arrived).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct IpcBuffer {
@@ -78,10 +79,11 @@ pub struct IpcBuffer {
 
 /// Why a thread faulted; word 0 of a fault message (label
 /// [`FaultKind::LABEL`]). Words 1–3 are ESR, FAR and the faulting PC; for
-/// [`FaultKind::Panic`] word 1 is the thread's exit code instead of ESR and
-/// FAR is 0. The faulted thread stays stopped until its handler resumes it
-/// (after `ThreadRegisters`), or deletes or destroys it; the kernel expects
-/// no reply.
+/// [`FaultKind::Panic`] word 2 (FAR) is the thread's exit code, and for
+/// [`FaultKind::BadSyscall`] the call number. The fault arrives as a call
+/// from the faulting thread: it stays stopped until its handler replies
+/// (resuming it, possibly after `ThreadRegisters`), or deletes or destroys
+/// it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u64)]
 pub enum FaultKind {

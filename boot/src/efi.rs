@@ -244,6 +244,7 @@ mod entry {
         /// `efi.S`: clean the image and the tree to PoC, MMU and caches off,
         /// continue at `primary_entry` with x0 = `dtb`.
         fn efi_enter_kernel(dtb: u64, dtb_size: u64) -> !;
+        static __image_start: u8;
     }
 
     /// Extra descriptors of room in the memory map buffer: allocating the
@@ -454,6 +455,14 @@ mod entry {
         let st = unsafe { &*system_table };
         let con = Console(st.stdout);
         con.print(b"Kestrel: started by UEFI\n");
+        // Where the firmware put us (PC-relative, so the physical address).
+        let base = core::ptr::addr_of!(__image_start) as u64;
+        if !base.is_multiple_of(4096) {
+            con.print(b"Kestrel: loaded at ");
+            con.hex(base);
+            con.print(b", which is not 4 KiB aligned; the entry stub needs that\n");
+            return Status::LOAD_ERROR;
+        }
         let (dtb, acpi) = find_tables(st);
         let Some(dtb) = dtb else {
             if acpi {

@@ -72,12 +72,12 @@ fn init_memory(machine: &Machine, image_pa: u64, dtb_pa: u64, dtb_size: u64) -> 
     if let Some(map) = efi {
         log::info!("mm: RAM from the UEFI memory map ({} ranges)", map.len());
     }
-    let dt_ram = machine.memory.iter().filter(move |_| efi.is_none());
-    let efi_ram = efi
-        .unwrap_or(&[])
-        .iter()
-        .map(|r| Range::new(r.base, r.size));
-    let ram = dt_ram.map(|m| Range::new(m.base, m.size)).chain(efi_ram);
+    let efi_ram = efi.map(|map| map.iter().map(|r| Range::new(r.base, r.size)));
+    let dt_ram = machine.memory.iter().map(|m| Range::new(m.base, m.size));
+    let ram = efi_ram
+        .into_iter()
+        .flatten()
+        .chain(dt_ram.filter(move |_| efi.is_none()));
     let free: RangeSet<64> = free_memory(ram.clone(), holes.iter().copied())
         .unwrap_or_else(|_| boot_error(format_args!("memory map too fragmented (over 64 free ranges)")));
     if let Err(e) = kernel_space::map_linear(ram) {

@@ -54,7 +54,7 @@ fn err(e: Error) -> &'static str {
 /// could not be started.
 #[inline(never)]
 pub fn start_init(machine: &hal::dt::Machine, image_pa: u64) -> StartResult<()> {
-    let archive: &'static [u8] = &ARCHIVE.0;
+    let (archive, archive_pa) = choose_archive(machine, image_pa);
     let init = match Archive::find(archive, "init") {
         Ok(Some(entry)) => entry,
         Ok(None) => return Err("the boot archive has no init"),
@@ -85,9 +85,7 @@ pub fn start_init(machine: &hal::dt::Machine, image_pa: u64) -> StartResult<()> 
     let ipc = syscall::create_memory(&mut k, root, 1).map_err(err)?;
     map_new(&mut k, t, ipc, 1, bi::INIT_IPC_BUFFER, Rights::READ | Rights::WRITE)?;
 
-    // The archive, read-only, straight from the kernel image.
-    let archive_va = archive.as_ptr() as u64;
-    let archive_pa = archive_va - boot::image_layout().start + image_pa;
+    // The archive, read-only, where it already is (image or initrd).
     let archive_pages = archive.len().div_ceil(abi::PAGE_SIZE);
     let archive_mem = k
         .memories
@@ -138,6 +136,31 @@ pub fn start_init(machine: &hal::dt::Machine, image_pa: u64) -> StartResult<()> 
     drop(k);
     crate::time::hand_timer_to_scheduler();
     Ok(())
+}
+
+/// The boot archive: an initrd from the bootloader (`/chosen
+/// linux,initrd-*`) if it holds a readable archive, else the one built into
+/// the image. Returns it and its physical address.
+fn choose_archive(machine: &hal::dt::Machine, image_pa: u64) -> (&'static [u8], u64) {
+    if let Some(initrd) = machine.initrd {
+        let in_ram = machine.memory.iter().any(|m| initrd.base >= m.base && initrd.base + initrd.size <= m.base + m.size);
+        let va = layout::phys_to_virt(initrd.base);
+        if in_ram && initrd.base % abi::PAGE_SIZE as u64 == 0 && crate::mm::kernel_space::is_mapped(va) {
+            // SAFETY: the initrd lies in RAM (linear-mapped), excluded from the
+            // frame allocator at boot, and nothing writes it.
+            let data = unsafe { core::slice::from_raw_parts(va as *const u8, initrd.size as usize) };
+            if Archive::new(data).next().is_some_and(|e| e.is_ok()) {
+                log::info!("boot: using the initrd at {:#x} ({} KiB) as the boot archive", initrd.base, initrd.size >> 10);
+                return (data, initrd.base);
+            }
+            log::warn!("boot: the initrd is not a cpio newc archive; using the built-in one");
+        } else {
+            log::warn!("boot: the initrd is not page-aligned RAM; using the built-in one");
+        }
+    }
+    let archive: &'static [u8] = &ARCHIVE.0;
+    let pa = archive.as_ptr() as u64 - boot::image_layout().start + image_pa;
+    (archive, pa)
 }
 
 fn asid_bits() -> u32 {

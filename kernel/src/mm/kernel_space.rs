@@ -9,7 +9,7 @@ use spin::Mutex;
 
 /// Tables used before the frame allocator exists (device-tree and console
 /// mappings, the linear map). They stay part of the kernel tables forever.
-const EARLY_TABLES: usize = 12;
+const EARLY_TABLES: usize = 16;
 
 #[repr(C, align(4096))]
 struct EarlyTables([[u64; 512]; EARLY_TABLES]);

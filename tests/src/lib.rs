@@ -1,0 +1,33 @@
+//! The Kestrel test harness: boots kernel images in QEMU with a timeout,
+//! captures the console (stdout and stderr), and judges each case against
+//! the console/test protocol of docs/CONTRACTS.md.
+//!
+//! - [`cases`]: every boot case and device-tree case, as data.
+//! - [`runner`]: runs one case and judges it.
+//! - [`process`]: child process with timeout, line capture and early stop.
+//! - [`console`]: banner / `ktest:` / cargo result-line parsing.
+//! - [`fdt`]: a tiny DTB editor used to make broken device trees.
+//!
+//! `cargo xtask test` drives it; nothing here builds images.
+
+pub mod cases;
+pub mod console;
+pub mod fdt;
+pub mod media;
+pub mod process;
+pub mod runner;
+
+pub use cases::{BootCase, DtCase, BOOT_CASES, DT_CASES};
+pub use runner::{run_boot, run_dt, Env, Outcome};
+
+/// Cases whose name contains `filter` (all of them without a filter).
+pub fn select<'a, T>(
+    cases: &'a [T],
+    name: impl Fn(&T) -> &str,
+    filter: Option<&str>,
+) -> Vec<&'a T> {
+    cases
+        .iter()
+        .filter(|c| filter.is_none_or(|f| name(c).contains(f)))
+        .collect()
+}

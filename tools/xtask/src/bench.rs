@@ -1,0 +1,273 @@
+//! `cargo xtask bench`: deterministic boot measurements.
+//!
+//! Under `-icount shift=0,sleep=off` QEMU executes exactly one instruction
+//! per virtual cycle, so the banner's `boot took N cycles` counts executed
+//! instructions and is reproducible. The table/JSON code is shared by later
+//! benchmarks (a bench image adds rows).
+
+use crate::build::{self, Options};
+use crate::util::{self, Result};
+use crate::{bail, note};
+use harness::console::find_banner;
+use harness::process::{self, End};
+use std::path::Path;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+/// The benchmark machine (before `-kernel IMG`).
+pub const BENCH_QEMU: &[&str] = &[
+    "-M",
+    "virt,gic-version=2",
+    "-cpu",
+    "cortex-a53",
+    "-smp",
+    "1",
+    "-m",
+    "1G",
+    "-icount",
+    "shift=0,sleep=off",
+    "-seed",
+    "1",
+    "-rtc",
+    "base=2026-01-01T00:00:00,clock=vm",
+    "-display",
+    "none",
+    "-serial",
+    "stdio",
+    "-monitor",
+    "none",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Instructions,
+    Bytes,
+}
+
+/// One measurement; `target` is an exclusive upper bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub name: String,
+    pub value: u64,
+    pub unit: Unit,
+    pub target: Option<u64>,
+}
+
+impl Row {
+    pub fn instructions(name: &str, value: u64, target: Option<u64>) -> Row {
+        Row {
+            name: name.into(),
+            value,
+            unit: Unit::Instructions,
+            target,
+        }
+    }
+
+    pub fn met(&self) -> bool {
+        self.target.is_none_or(|t| self.value < t)
+    }
+}
+
+fn fmt_value(v: u64, unit: Unit) -> String {
+    match unit {
+        Unit::Instructions => format!("{v} instr"),
+        Unit::Bytes if v >= 1024 => format!("{v} B ({:.1} KiB)", v as f64 / 1024.0),
+        Unit::Bytes => format!("{v} B"),
+    }
+}
+
+/// A plain-text table: name, value, target, status.
+pub fn table(rows: &[Row]) -> String {
+    let cells: Vec<[String; 4]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.name.clone(),
+                fmt_value(r.value, r.unit),
+                r.target
+                    .map(|t| format!("< {}", fmt_value(t, r.unit)))
+                    .unwrap_or_else(|| "-".into()),
+                if r.met() {
+                    "ok".into()
+                } else {
+                    "MISSED".into()
+                },
+            ]
+        })
+        .collect();
+    let head = ["benchmark", "measured", "target", ""];
+    let mut w = head.map(str::len);
+    for c in &cells {
+        for (i, s) in c.iter().enumerate() {
+            w[i] = w[i].max(s.len());
+        }
+    }
+    let line = |c: &[String; 4]| {
+        format!(
+            "{:<w0$}  {:>w1$}  {:>w2$}  {}",
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2]
+        )
+        .trim_end()
+        .to_string()
+    };
+    let mut out = vec![
+        line(&head.map(String::from)),
+        "-".repeat(w[0] + w[1] + w[2] + w[3] + 6),
+    ];
+    out.extend(cells.iter().map(line));
+    out.join("\n")
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// `[{"name": ..., "instructions": N}, ...]` for the instruction-count rows.
+pub fn json(rows: &[Row]) -> String {
+    let items: Vec<String> = rows
+        .iter()
+        .filter(|r| r.unit == Unit::Instructions)
+        .map(|r| {
+            format!(
+                "  {{\"name\": {}, \"instructions\": {}}}",
+                json_str(&r.name),
+                r.value
+            )
+        })
+        .collect();
+    if items.is_empty() {
+        "[]\n".into()
+    } else {
+        format!("[\n{}\n]\n", items.join(",\n"))
+    }
+}
+
+/// Prints the table and writes target/bench.json; Ok(all targets met).
+pub fn report(rows: &[Row]) -> Result<bool> {
+    println!("{}", table(rows));
+    let path = util::target_dir().join("bench.json");
+    std::fs::write(&path, json(rows)).map_err(|e| format!("{}: {e}", path.display()))?;
+    note!("wrote {}", util::relative(&path));
+    Ok(rows.iter().all(Row::met))
+}
+
+/// Boots `img` on the benchmark machine; the banner's cycle count.
+pub fn boot_instructions(img: &Path) -> Result<u64> {
+    let mut cmd = Command::new(crate::qemu::QEMU);
+    cmd.args(BENCH_QEMU).arg("-kernel").arg(img);
+    note!("{}", util::shown(&cmd));
+    let cap = process::run(cmd, Duration::from_secs(60), Duration::ZERO, |l| {
+        find_banner(l).is_some()
+    })
+    .map_err(|e| format!("cannot run {}: {e}", crate::qemu::QEMU))?;
+    let log = || {
+        cap.lines
+            .iter()
+            .map(|l| format!("    {}", l.text))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let Some(b) = find_banner(&cap.lines) else {
+        bail!(
+            "no boot banner ({:?} after {:?}); console:\n{}",
+            cap.end,
+            cap.elapsed,
+            log()
+        );
+    };
+    if cap.end != End::Stopped {
+        note!("warning: QEMU ended with {:?}", cap.end);
+    }
+    b.boot_cycles
+        .ok_or_else(|| format!("the banner has no `boot took N cycles` (no PMU?): {b:?}"))
+}
+
+/// `cargo xtask bench`
+pub fn main(args: &[String]) -> Result<ExitCode> {
+    if let Some(a) = args.first() {
+        bail!("bench: unknown argument `{a}`");
+    }
+    crate::setup::ensure(crate::setup::Need::Qemu)?;
+    let built = build::build(Options::default())?;
+    let instr = boot_instructions(&built.img)?;
+    let rows = vec![
+        Row::instructions("boot_to_banner", instr, Some(1_000_000)),
+        Row {
+            name: "image_size".into(),
+            value: built.size,
+            unit: Unit::Bytes,
+            target: Some(build::SIZE_BUDGET),
+        },
+    ];
+    Ok(if report(&rows)? {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows() -> Vec<Row> {
+        vec![
+            Row::instructions("boot_to_banner", 812_345, Some(1_000_000)),
+            Row {
+                name: "image_size".into(),
+                value: 140_000,
+                unit: Unit::Bytes,
+                target: Some(131_072),
+            },
+            Row::instructions("ipc \"ping\"", 42, None),
+        ]
+    }
+
+    #[test]
+    fn table_layout() {
+        let t = table(&rows());
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 5);
+        assert!(lines[0].starts_with("benchmark"));
+        assert!(
+            lines[2].contains("812345 instr")
+                && lines[2].contains("< 1000000 instr")
+                && lines[2].ends_with("ok")
+        );
+        assert!(lines[3].contains("136.7 KiB") && lines[3].ends_with("MISSED"));
+        assert!(
+            lines[4].contains("42 instr") && lines[4].contains(" - ") && lines[4].ends_with("ok")
+        );
+    }
+
+    #[test]
+    fn json_rows() {
+        assert_eq!(
+            json(&rows()),
+            "[\n  {\"name\": \"boot_to_banner\", \"instructions\": 812345},\n  {\"name\": \"ipc \\\"ping\\\"\", \"instructions\": 42}\n]\n"
+        );
+        assert_eq!(json(&[]), "[]\n");
+    }
+
+    #[test]
+    fn targets() {
+        let r = rows();
+        assert!(r[0].met() && !r[1].met() && r[2].met());
+    }
+}

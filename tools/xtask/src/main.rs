@@ -1,0 +1,92 @@
+//! `cargo xtask`: Kestrel's build tool (build, run, dt, test, bench).
+//! Each subcommand lives in its own module; this file only dispatches.
+
+mod bench;
+mod build;
+mod disk;
+mod dt;
+mod fetch;
+mod firmware;
+mod flash;
+mod qemu;
+mod sdimage;
+mod setup;
+mod test;
+mod uboot;
+mod uefi;
+mod user;
+mod util;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [args]
+
+  build [--release|--debug] [--test-image]
+        Build the kernel (test image: --features ktest) and write
+        target/kestrel/kernel{,-test}.{elf,img}; prints the image path last.
+  run [--gdb] [--debug] [--test-image] [-- QEMU ARGS...]
+        Build, then boot on QEMU virt with the console on this terminal
+        (quit: Ctrl-A X). QEMU ARGS replace defaults of the same name,
+        e.g. `-- -smp 1 -M virt,gic-version=2`. --gdb waits for a debugger.
+  run --uefi|--uboot [--debug] [--test-image] [--append ARGS] [-- QEMU ARGS...]
+        Boot through firmware as on a device: AAVMF starts the image as
+        EFI/BOOT/BOOTAA64.EFI from an ESP (acpi=off), or U-Boot's distro boot
+        finds it via extlinux/extlinux.conf (APPEND = ARGS) on a disk image.
+  image --board rpi4|uboot [--test-image] [--debug] [--kernel IMAGE] [--output PATH] [--append ARGS]
+        Write a bootable disk image (rpi4: the Raspberry Pi 4 SD card with
+        firmware, DTB, config.txt, kernel8.img); prints its path last.
+        --kernel puts a prebuilt image on it instead of building one.
+  flash --device /dev/sdX [--image PATH] [--yes]
+        Write the Pi 4 SD card image to a removable, unmounted card after
+        confirmation, then read it back and verify. See docs/rpi4.md.
+  user
+        Build the user programs (user/) and pack them with init into the
+        boot archive target/kestrel/archive.cpio; prints its path last.
+  dt FILE.dtb
+        Parse and check a device tree with the kernel's own reader (hal::dt).
+  test [FILTER] [-j N] [-v]
+        Host unit tests, then every device-tree and QEMU boot case (only
+        those whose name contains FILTER); ends with `N passed, N failed`.
+  bench
+        Deterministic boot measurements (QEMU -icount); writes target/bench.json.
+  fetch
+        Fetch the Raspberry Pi 4 device tree into target/cache/.
+  setup
+        Check (as root: install) QEMU >= 9 and the other host tools.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match args.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => ("help", &[][..]),
+    };
+    let result = match cmd {
+        "build" => build::main(rest).map(|()| ExitCode::SUCCESS),
+        "run" if firmware::requested(rest).is_some() => {
+            firmware::run(rest).map(|()| ExitCode::SUCCESS)
+        }
+        "run" => qemu::main(rest).map(|()| ExitCode::SUCCESS),
+        "image" => sdimage::main(rest).map(|()| ExitCode::SUCCESS),
+        "flash" => flash::main(rest).map(|()| ExitCode::SUCCESS),
+        "user" => user::main(rest).map(|()| ExitCode::SUCCESS),
+        "dt" => dt::main(rest),
+        "test" => test::main(rest),
+        "bench" => bench::main(rest),
+        "fetch" => fetch::main(rest).map(|()| ExitCode::SUCCESS),
+        "setup" => setup::main(rest).map(|()| ExitCode::SUCCESS),
+        "help" | "-h" | "--help" => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

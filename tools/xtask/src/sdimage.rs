@@ -1,0 +1,432 @@
+//! `cargo xtask image --board rpi4|uboot`: bootable disk images.
+//!
+//! The Raspberry Pi 4 SD card: MBR, one FAT32 partition (type 0x0c) with the
+//! GPU firmware from Debian's `raspi-firmware` package (`start4.elf`,
+//! `fixup4.dat`; pinned, cached and hash-checked like the kernel package in
+//! `fetch`), the device tree, `config.txt`, the `disable-bt` overlay and the
+//! kernel as `kernel8.img`. The same inputs always give the same bytes.
+
+use crate::build::{self, Options};
+use crate::disk::{self, Files, Spec};
+use crate::util::{self, check_hash, Result};
+use crate::{bail, fetch, note, uboot};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The pinned firmware package (relative to `fetch::MIRROR`) and its SHA256.
+pub const FW_DEB: &str =
+    "pool/non-free-firmware/r/raspi-firmware/raspi-firmware_1.20220830+ds-1_all.deb";
+pub const FW_DEB_SHA256: &str = "0094ced47a7fbb6a220ff83e7b43aa637a5d8f6802461e2e4e474597fb796f62";
+/// (path in the package, name on the card, SHA256): the Pi 4 boot firmware
+/// and its licence (Broadcom's terms require it to go along).
+pub const FW_FILES: &[(&str, &str, &str)] = &[
+    (
+        "./usr/lib/raspi-firmware/start4.elf",
+        "start4.elf",
+        "36d12ae9eda1a508430e65d7877aada4d6c8dbe61a6dd3bbf20da1ed6ca58f70",
+    ),
+    (
+        "./usr/lib/raspi-firmware/fixup4.dat",
+        "fixup4.dat",
+        "55aeb4d842356c655f230fdd0c08dfad8a0412abdf97e421d420ccd09861a233",
+    ),
+    (
+        "./usr/share/doc/raspi-firmware/copyright",
+        "LICENCE.raspi-firmware",
+        "b42abc27eb1f944c7082a8358cec668fa680b3db8f9690f37e48b59ff8f4d795",
+    ),
+];
+
+/// `config.txt` and the overlay source, kept as files in the repository.
+pub const CONFIG_TXT: &str = include_str!("../../../boot/rpi4/config.txt");
+pub const OVERLAY_SOURCE: &str = "boot/rpi4/disable-bt-overlay.dts";
+
+/// The SD card: 64 MiB FAT32 at 1 MiB. Not marked bootable (the Pi's boot
+/// ROM and firmware ignore the flag; Raspberry Pi OS images leave it clear).
+pub const RPI4_SPEC: Spec = Spec {
+    part_size: 64 << 20,
+    part_type: disk::TYPE_FAT32_LBA,
+    bootable: false,
+    label: "KESTREL",
+    volume_id: 0x4b45_5354,
+    disk_id: 0x4b45_5354,
+};
+
+/// The firmware files (name on the card, bytes), from the cache or the
+/// pinned package; every one checked against its pinned hash.
+pub fn firmware() -> Result<Vec<(&'static str, Vec<u8>)>> {
+    let cache = fetch::cache_dir().join("raspi-firmware");
+    if let Some(files) = cached_firmware(&cache) {
+        return Ok(files);
+    }
+    std::fs::create_dir_all(&cache).map_err(|e| format!("{}: {e}", cache.display()))?;
+    let deb = firmware_deb()?;
+    let scratch = cache.join("extract.tmp");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    extract(&deb, &scratch, FW_FILES.iter().map(|f| f.0))?;
+    for (inside, name, sha) in FW_FILES {
+        let got = scratch.join(inside);
+        check_hash(
+            &format!("{inside} in {}", deb.display()),
+            &util::sha256_file(&got)?,
+            sha,
+        )?;
+        std::fs::rename(&got, cache.join(name))
+            .map_err(|e| format!("{}: {e}", cache.join(name).display()))?;
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    cached_firmware(&cache).ok_or_else(|| {
+        format!(
+            "{}: the extracted firmware does not check out",
+            cache.display()
+        )
+    })
+}
+
+fn cached_firmware(cache: &Path) -> Option<Vec<(&'static str, Vec<u8>)>> {
+    FW_FILES
+        .iter()
+        .map(|(_, name, sha)| {
+            let bytes = std::fs::read(cache.join(name)).ok()?;
+            (util::sha256_hex(&bytes) == *sha).then_some((*name, bytes))
+        })
+        .collect()
+}
+
+/// The pinned `raspi-firmware` package, from the cache or the mirror.
+fn firmware_deb() -> Result<PathBuf> {
+    let name = FW_DEB.rsplit('/').next().unwrap();
+    let deb = fetch::cache_dir().join(name);
+    if deb.is_file() && util::sha256_file(&deb).is_ok_and(|h| h == FW_DEB_SHA256) {
+        return Ok(deb);
+    }
+    let url = format!("{}{FW_DEB}", fetch::MIRROR);
+    note!("downloading {url} (5 MB)");
+    fetch::download(&url, &deb, Some(FW_DEB_SHA256))
+        .map_err(|e| format!("{url}: {}", e.message()))?;
+    Ok(deb)
+}
+
+/// `dpkg-deb --fsys-tarfile DEB | tar -x -C DIR PATHS...`
+fn extract<'a>(deb: &Path, dir: &Path, paths: impl Iterator<Item = &'a str>) -> Result<()> {
+    let mut dpkg = Command::new("dpkg-deb")
+        .arg("--fsys-tarfile")
+        .arg(deb)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run dpkg-deb: {e}"))?;
+    let out = Command::new("tar")
+        .arg("-x")
+        .arg("-C")
+        .arg(dir)
+        .args(paths)
+        .stdin(dpkg.stdout.take().unwrap())
+        .output()
+        .map_err(|e| format!("cannot run tar: {e}"))?;
+    let status = dpkg.wait().map_err(|e| e.to_string())?;
+    if !status.success() || !out.status.success() {
+        bail!(
+            "extracting from {} failed (dpkg-deb {status}, tar {}): {}",
+            deb.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Compiles the `disable-bt` overlay (`dtc`, deterministic output).
+pub fn overlay() -> Result<Vec<u8>> {
+    let src = util::root().join(OVERLAY_SOURCE);
+    let out = Command::new("dtc")
+        .args(["-q", "-I", "dts", "-O", "dtb", "-o", "-"])
+        .arg(&src)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run dtc (package device-tree-compiler): {e}"))?;
+    if !out.status.success() || out.stdout.is_empty() {
+        bail!(
+            "dtc {}: {}",
+            src.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out.stdout)
+}
+
+/// Everything on the Pi 4 card, by name.
+pub fn rpi4_files(
+    kernel: Vec<u8>,
+    dtb: Vec<u8>,
+    overlay: Vec<u8>,
+    firmware: Vec<(&str, Vec<u8>)>,
+) -> Files {
+    let mut f = Files::new();
+    f.insert("kernel8.img".into(), kernel);
+    f.insert(fetch::DTB_NAME.into(), dtb);
+    f.insert("config.txt".into(), CONFIG_TXT.as_bytes().to_vec());
+    f.insert("overlays/disable-bt.dtbo".into(), overlay);
+    for (name, bytes) in firmware {
+        f.insert(name.into(), bytes);
+    }
+    f
+}
+
+/// The paths of every file on the Pi 4 card.
+pub fn rpi4_names() -> Vec<&'static str> {
+    let mut v = vec![
+        "kernel8.img",
+        fetch::DTB_NAME,
+        "config.txt",
+        "overlays/disable-bt.dtbo",
+    ];
+    v.extend(FW_FILES.iter().map(|f| f.1));
+    v
+}
+
+/// Which image `cargo xtask image` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Board {
+    /// Raspberry Pi 4 SD card.
+    Rpi4,
+    /// U-Boot disk for QEMU virt (`cargo xtask run --uboot`).
+    UBoot,
+}
+
+/// `target/kestrel/<board>[-test].img`
+pub fn default_output(board: Board, test_image: bool) -> PathBuf {
+    let stem = match board {
+        Board::Rpi4 => "rpi4-sd",
+        Board::UBoot => "uboot-disk",
+    };
+    build::out_dir().join(format!(
+        "{stem}{}.img",
+        if test_image { "-test" } else { "" }
+    ))
+}
+
+/// Builds the kernel, then the disk image for `board`; returns its path.
+pub fn make(
+    board: Board,
+    opts: Options,
+    output: Option<PathBuf>,
+    append: Option<&str>,
+) -> Result<PathBuf> {
+    let built = build::build(opts)?;
+    let kernel = std::fs::read(&built.img).map_err(|e| format!("{}: {e}", built.img.display()))?;
+    let out = output.unwrap_or_else(|| default_output(board, opts.test_image));
+    write_image(board, kernel, &out, append)?;
+    Ok(out)
+}
+
+/// Writes the disk image for `board` with this kernel to `out`.
+pub fn write_image(board: Board, kernel: Vec<u8>, out: &Path, append: Option<&str>) -> Result<()> {
+    let bytes = match board {
+        Board::Rpi4 => {
+            if append.is_some() {
+                bail!("--append is for --board uboot; on the Pi the firmware sets the bootargs");
+            }
+            let dtb_path = fetch::rpi4_dtb()?;
+            let dtb =
+                std::fs::read(&dtb_path).map_err(|e| format!("{}: {e}", dtb_path.display()))?;
+            disk::build(
+                &RPI4_SPEC,
+                &rpi4_files(kernel, dtb, overlay()?, firmware()?),
+            )?
+        }
+        Board::UBoot => uboot::disk_image(kernel, append.unwrap_or(uboot::DEFAULT_APPEND))?,
+    };
+    disk::write_atomic(out, &bytes)?;
+    note!(
+        "{}: {} MiB, SHA256 {}",
+        util::relative(out),
+        bytes.len() >> 20,
+        util::sha256_hex(&bytes)
+    );
+    Ok(())
+}
+
+/// `cargo xtask image --board rpi4|uboot [--test-image] [--debug] [--kernel IMAGE] [--output PATH] [--append ARGS]`
+pub fn main(args: &[String]) -> Result<()> {
+    let (opts, rest) = Options::parse(args);
+    let mut board = None;
+    let mut output = None;
+    let mut append = None;
+    let mut kernel = None;
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--board" => {
+                board = Some(match it.next().map(String::as_str) {
+                    Some("rpi4") => Board::Rpi4,
+                    Some("uboot") => Board::UBoot,
+                    other => bail!("image: unknown board {:?} (rpi4 or uboot)", other.unwrap_or("")),
+                })
+            }
+            "--output" | "-o" => output = Some(PathBuf::from(it.next().ok_or("--output needs a path")?)),
+            "--append" => append = Some(it.next().ok_or("--append needs the bootargs")?.clone()),
+            "--kernel" => kernel = Some(PathBuf::from(it.next().ok_or("--kernel needs an image path")?)),
+            other => bail!("image: unknown argument `{other}` (usage: cargo xtask image --board rpi4|uboot [--test-image] [--debug] [--kernel IMAGE] [--output PATH] [--append ARGS])"),
+        }
+    }
+    let board = board.ok_or("image: which board? --board rpi4 or --board uboot")?;
+    crate::setup::ensure(crate::setup::Need::Fetch)?;
+    let out = match kernel {
+        // A prebuilt image instead of this tree's kernel.
+        Some(k) => {
+            let bytes = std::fs::read(&k).map_err(|e| format!("{}: {e}", k.display()))?;
+            build::check_image_header(&bytes).map_err(|e| format!("{}: {e}", k.display()))?;
+            let out = output.unwrap_or_else(|| default_output(board, opts.test_image));
+            write_image(board, bytes, &out, append.as_deref())?;
+            out
+        }
+        None => make(board, opts, output, append.as_deref())?,
+    };
+    let abs = std::fs::canonicalize(&out).unwrap_or(out);
+    println!("{}", abs.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk::tests::{sbin, scratch, tool};
+
+    fn fake_firmware() -> Vec<(&'static str, Vec<u8>)> {
+        vec![
+            ("start4.elf", vec![0x7f, b'E', b'L', b'F', 1, 2, 3]),
+            ("fixup4.dat", b"fixup".to_vec()),
+            ("LICENCE.raspi-firmware", b"licence".to_vec()),
+        ]
+    }
+
+    #[test]
+    fn config_txt_says_what_the_pi_needs() {
+        let lines: Vec<&str> = CONFIG_TXT
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .collect();
+        for want in [
+            "arm_64bit=1",
+            "enable_uart=1",
+            "dtoverlay=disable-bt",
+            "kernel=kernel8.img",
+            "kernel_address=0x80000",
+            "device_tree=bcm2711-rpi-4-b.dtb",
+        ] {
+            assert!(lines.contains(&want), "config.txt lacks {want}");
+        }
+    }
+
+    #[test]
+    fn overlay_applies_to_the_pi_tree() {
+        // The real tree is fetched by `cargo xtask test`; without it (a bare
+        // `cargo test` offline) only the overlay's compilation is checked.
+        let ov = overlay().unwrap();
+        assert_eq!(&ov[..4], &[0xd0, 0x0d, 0xfe, 0xed]);
+        let dtb = fetch::dtb_path();
+        if !dtb.is_file() {
+            eprintln!("{} not fetched: skipping fdtoverlay", dtb.display());
+            return;
+        }
+        let dir = scratch("overlay");
+        std::fs::write(dir.join("ov.dtbo"), &ov).unwrap();
+        tool(
+            Command::new("fdtoverlay")
+                .arg("-i")
+                .arg(&dtb)
+                .arg("-o")
+                .arg(dir.join("out.dtb"))
+                .arg(dir.join("ov.dtbo")),
+        );
+        let get = |node: &str, prop: &str| {
+            tool(
+                Command::new("fdtget")
+                    .arg(dir.join("out.dtb"))
+                    .arg(node)
+                    .arg(prop),
+            )
+            .trim()
+            .to_string()
+        };
+        assert_eq!(get("/chosen", "stdout-path"), "serial0:115200n8");
+        assert_eq!(get("/aliases", "serial0"), "/soc/serial@7e201000");
+        assert_eq!(get("/soc/serial@7e201000/bluetooth", "status"), "disabled");
+        assert_eq!(get("/soc/serial@7e215040", "status"), "disabled");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The card's partition table and filesystem, checked by sfdisk,
+    /// fsck.fat and mtools; and built twice, byte-identical.
+    #[test]
+    fn sd_card_layout() {
+        let dir = scratch("sdcard");
+        let kernel: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+        let files = rpi4_files(
+            kernel.clone(),
+            b"\xd0\x0d\xfe\xedtree".to_vec(),
+            b"ov".to_vec(),
+            fake_firmware(),
+        );
+        let img = disk::build(&RPI4_SPEC, &files).unwrap();
+        assert!(
+            img == disk::build(&RPI4_SPEC, &files).unwrap(),
+            "not reproducible"
+        );
+        let path = dir.join("sd.img");
+        disk::write_atomic(&path, &img).unwrap();
+
+        let names: Vec<&str> = files.keys().map(String::as_str).collect();
+        let mut sorted = rpi4_names();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        disk::check_with_tools(&path, &RPI4_SPEC, &names).unwrap();
+        let dump = tool(Command::new(sbin("sfdisk")).arg("--dump").arg(&path));
+        assert!(
+            dump.contains("start=        2048, size=      131072, type=c\n"),
+            "{dump}"
+        );
+        let part = dir.join("part.img");
+        std::fs::write(&part, &img[disk::part_offset() as usize..]).unwrap();
+        let fsck = tool(
+            Command::new(sbin("fsck.fat"))
+                .arg("-n")
+                .arg("-v")
+                .arg(&part),
+        );
+        assert!(
+            fsck.contains("32 bit entries") && fsck.contains(" 2048 hidden sectors"),
+            "{fsck}"
+        );
+        let listing = tool(
+            Command::new("mdir")
+                .arg("-i")
+                .arg(format!("{}@@{}", path.display(), disk::part_offset()))
+                .arg("-b")
+                .arg("-/")
+                .arg("::"),
+        );
+        let mut names: Vec<&str> = listing.lines().collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "::/LICENCE.raspi-firmware",
+                "::/bcm2711-rpi-4-b.dtb",
+                "::/config.txt",
+                "::/fixup4.dat",
+                "::/kernel8.img",
+                "::/overlays/",
+                "::/overlays/disable-bt.dtbo",
+                "::/start4.elf"
+            ]
+        );
+        let out = dir.join("k8");
+        disk::mcopy_out(&path, "kernel8.img", &out).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), kernel);
+        disk::mcopy_out(&path, "config.txt", &out).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), CONFIG_TXT);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

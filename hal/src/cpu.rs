@@ -80,25 +80,30 @@ pub unsafe fn set_vector_base(vectors: u64) {
     asm!("msr vbar_el1, {}", "isb", in(reg) vectors, options(nostack, preserves_flags));
 }
 
-/// Stop translating TTBR0 (lower half) addresses on this CPU: the boot
-/// identity map is no longer needed once the kernel runs in the upper half.
-pub fn disable_lower_half() {
-    const EPD0: u64 = 1 << 7;
-    // SAFETY: nothing executes or accesses memory through TTBR0 after boot.
+/// Point TTBR0 (the lower half) at `root`: after boot an empty table, so
+/// the boot identity map is gone, and later each task's own tables.
+pub fn set_lower_half(root: u64) {
+    // SAFETY: the kernel itself never runs from the lower half after boot;
+    // stale entries of the old table are flushed here.
     unsafe {
         asm!(
-            "mrs {t}, tcr_el1",
-            "orr {t}, {t}, {epd0}",
-            "msr tcr_el1, {t}",
+            "msr ttbr0_el1, {root}",
             "isb",
             "tlbi vmalle1",
             "dsb nsh",
             "isb",
-            t = out(reg) _,
-            epd0 = in(reg) EPD0,
+            root = in(reg) root,
             options(nostack, preserves_flags)
         )
     };
+}
+
+/// Whether a kernel read of `va` would translate (AT S1E1R).
+pub fn kernel_can_read(va: u64) -> bool {
+    let par: u64;
+    // SAFETY: address translation only fills PAR_EL1.
+    unsafe { asm!("at s1e1r, {va}", "isb", "mrs {par}, par_el1", va = in(reg) va, par = out(reg) par, options(nostack)) };
+    par & 1 == 0
 }
 
 /// Invalidate all kernel TLB entries on every CPU of the inner shareable domain.

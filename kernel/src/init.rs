@@ -110,7 +110,7 @@ extern "C" fn kernel_main(dtb_pa: u64, image_pa: u64, entry_el: u64) -> ! {
     power::init(machine.psci.as_ref());
     log::info!("boot: entered at EL{entry_el}, image at {image_pa:#x}, device tree at {dtb_pa:#x}");
     let usable = init_memory(&machine, image_pa, dtb_pa, dtb_size);
-    hal::cpu::disable_lower_half();
+    hal::cpu::set_lower_half(kernel_space::empty_table_pa());
     let gic_version = irq::init(&machine).unwrap_or_else(|e| boot_error(format_args!("interrupts: {e}")));
     percpu::current().online.store(true, core::sync::atomic::Ordering::Release);
     let (online, listed) = smp::start_secondaries(&machine, image_pa);

@@ -83,7 +83,7 @@ extern "C" fn kernel_secondary_main(index: u64) -> ! {
     let stack_top = boot::SECONDARY_MAILBOX.stack_top.load(Ordering::Acquire);
     percpu::init_this_cpu(index as usize, stack_top);
     arch::aarch64::user::init_cpu();
-    hal::cpu::disable_lower_half();
+    hal::cpu::set_lower_half(kernel_space::empty_table_pa());
     if let Err(why) = irq::init_cpu() {
         log::error!("smp: CPU {index}: {why}");
         hal::cpu::halt();

@@ -26,7 +26,8 @@ fn kernel_reserve(free: u64) -> u64 {
     (free / 16).clamp(128 << 10, 4 << 20)
 }
 
-static EXIT_CODE: AtomicU64 = AtomicU64::new(0);
+/// Init's exit code; `u64::MAX` until it exits (it was killed if it never does).
+static EXIT_CODE: AtomicU64 = AtomicU64::new(u64::MAX);
 
 /// Init is leaving with `code`.
 pub fn set_exit_code(code: u64) {
@@ -35,8 +36,16 @@ pub fn set_exit_code(code: u64) {
 
 /// Init's task ended: the system is done.
 pub fn init_ended(_k: &mut Kernel) {
-    let code = EXIT_CODE.load(Ordering::Relaxed);
-    log::info!("kernel: init exited with code {code}; shutting down");
+    let code = match EXIT_CODE.load(Ordering::Relaxed) {
+        u64::MAX => {
+            log::error!("kernel: init was killed; shutting down");
+            1
+        }
+        code => {
+            log::info!("kernel: init exited with code {code}; shutting down");
+            code
+        }
+    };
     #[cfg(feature = "ktest")]
     crate::power::test_exit(code as u32, false);
     #[cfg(not(feature = "ktest"))]

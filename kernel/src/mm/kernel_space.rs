@@ -27,6 +27,10 @@ struct KernelTables {
 }
 
 impl KernelTables {
+    fn pa_of_image(&self, va: u64) -> u64 {
+        va - self.image_va + self.image_pa
+    }
+
     fn pa_to_va(&self, pa: u64) -> u64 {
         if pa >= self.image_pa && pa < self.image_pa + self.image_size {
             pa - self.image_pa + self.image_va
@@ -202,4 +206,14 @@ pub fn is_mapped(va: u64) -> bool {
         },
         None => false,
     }
+}
+
+/// An all-invalid translation table for TTBR0 when no task runs.
+#[repr(C, align(4096))]
+struct EmptyTable([u64; 512]);
+static EMPTY_TABLE: EmptyTable = EmptyTable([0; 512]);
+
+/// Physical address of the empty lower-half table.
+pub fn empty_table_pa() -> u64 {
+    with(|s| s.tables.pa_of_image(core::ptr::addr_of!(EMPTY_TABLE) as u64))
 }

@@ -149,6 +149,9 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> *con
     set_cpacr(CPACR_FP_EL1_ONLY);
     let Some(n) = next else {
         pc.user_ctx.store(0, Ordering::Relaxed);
+        // Idle: no task's tables stay live (they may be freed meanwhile).
+        // SAFETY: the empty table has no valid entries.
+        unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) crate::mm::kernel_space::empty_table_pa(), options(nostack)) };
         sched::program_timer(k, cpu);
         return core::ptr::null();
     };

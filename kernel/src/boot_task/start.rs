@@ -69,7 +69,9 @@ pub fn start_init(machine: &hal::dt::Machine, image_pa: u64) -> StartResult<()> 
         Ok(None) => return Err("the boot archive has no init"),
         Err(_) => return Err("the boot archive is corrupt"),
     };
-    object::init();
+    if !object::init() {
+        return Err("no memory for the kernel object tables");
+    }
     let mut k = object::lock();
     if asid_bits() == 16 {
         k.asids.set_limit(1 << 16);

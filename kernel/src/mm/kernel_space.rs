@@ -27,10 +27,6 @@ struct KernelTables {
 }
 
 impl KernelTables {
-    fn pa_of_image(&self, va: u64) -> u64 {
-        va - self.image_va + self.image_pa
-    }
-
     fn pa_to_va(&self, pa: u64) -> u64 {
         if pa >= self.image_pa && pa < self.image_pa + self.image_size {
             pa - self.image_pa + self.image_va
@@ -208,12 +204,11 @@ pub fn is_mapped(va: u64) -> bool {
     }
 }
 
-/// An all-invalid translation table for TTBR0 when no task runs.
-#[repr(C, align(4096))]
-struct EmptyTable([u64; 512]);
-static EMPTY_TABLE: EmptyTable = EmptyTable([0; 512]);
+/// An all-invalid translation table for TTBR0 when no task runs (a zeroed
+/// frame, taken once the frame allocator exists).
+static EMPTY_TABLE: spin::Once<u64> = spin::Once::new();
 
 /// Physical address of the empty lower-half table.
 pub fn empty_table_pa() -> u64 {
-    with(|s| s.tables.pa_of_image(core::ptr::addr_of!(EMPTY_TABLE) as u64))
+    *EMPTY_TABLE.call_once(|| frames::alloc_zeroed(1).expect("one free page at boot"))
 }

@@ -168,10 +168,10 @@ impl Kernel {
     }
 }
 
-static KERNEL: Mutex<Option<Kernel>> = Mutex::new(None);
+static KERNEL: Mutex<Option<Box<Kernel>>> = Mutex::new(None);
 
 /// The kernel's objects, locked for this CPU until the guard drops.
-pub struct KernelGuard(spin::MutexGuard<'static, Option<Kernel>>);
+pub struct KernelGuard(spin::MutexGuard<'static, Option<Box<Kernel>>>);
 
 impl core::ops::Deref for KernelGuard {
     type Target = Kernel;
@@ -192,8 +192,14 @@ pub fn lock() -> KernelGuard {
 }
 
 /// Create the (empty) object tables.
-pub fn init() {
-    *KERNEL.lock() = Some(Kernel::new());
+pub fn init() -> bool {
+    match crate::mm::heap::try_box(Kernel::new()) {
+        Some(k) => {
+            *KERNEL.lock() = Some(k);
+            true
+        }
+        None => false,
+    }
 }
 
 /// Whether the object tables exist (user space has been started).

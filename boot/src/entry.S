@@ -15,6 +15,7 @@
 .equ TCR_VALUE,      0xb5103510             // 48-bit VA both halves, 4 KiB granule, WB walks, inner shareable
 .equ SCTLR_EL1_MMU,  0x30d8181d             // RES1 + M, C, SA, SA0, I, WXN
 .equ SCTLR_EL1_OFF,  0x30d00800             // RES1 only
+.equ L3_TABLES,      8                      // the image may span 16 MiB
 
 .section .text.head, "ax"
 .global _start
@@ -49,7 +50,8 @@ primary_entry:
     stp     xzr, xzr, [x0], #16
     b       1b
 2:
-    // TTBR1: L0[511] -> L1, L1[510] -> L2, L2[0] -> L3 (2 MiB at KERNEL_VBASE).
+    // TTBR1: L0[511] -> L1, L1[510] -> L2, L2[0..L3_TABLES] -> L3 tables
+    // (2 MiB each, contiguous, so page n's entry is at boot_l3_hi + 8n).
     adrp    x0, boot_l0_hi
     adrp    x1, boot_l1_hi
     orr     x2, x1, #PTE_TABLE
@@ -58,8 +60,13 @@ primary_entry:
     orr     x2, x0, #PTE_TABLE
     str     x2, [x1, #510 * 8]
     adrp    x1, boot_l3_hi
-    orr     x2, x1, #PTE_TABLE
-    str     x2, [x0]
+    mov     x3, #0
+1:  add     x2, x1, x3, lsl #12
+    orr     x2, x2, #PTE_TABLE
+    str     x2, [x0, x3, lsl #3]
+    add     x3, x3, #1
+    cmp     x3, #L3_TABLES
+    b.lo    1b
 
     // L3: every page of the image with W^X permissions, except the stack guard.
     mov     x3, #0                          // offset into the image
@@ -261,7 +268,7 @@ invalidate_dcache_range:
 boot_l0_hi: .space 4096
 boot_l1_hi: .space 4096
 boot_l2_hi: .space 4096
-boot_l3_hi: .space 4096
+boot_l3_hi: .space 4096 * L3_TABLES
 .global boot_l0_id
 boot_l0_id: .space 4096
 boot_l1_id: .space 4096

@@ -51,8 +51,15 @@ fn stop_other_cpus() {
     }
 }
 
+/// Set once a CPU is on its way down, so a fault while reporting (e.g. a
+/// semihosting call without `-semihosting`) cannot recurse.
+static GOING_DOWN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
 /// Stop the system after a fatal error. The test image tells QEMU why.
 pub fn fatal(why: Fatal) -> ! {
+    if GOING_DOWN.swap(true, Ordering::SeqCst) {
+        hal::cpu::halt();
+    }
     stop_other_cpus();
     #[cfg(feature = "ktest")]
     hal::semihosting::exit(why as u32);

@@ -27,6 +27,8 @@ pub struct CpuState {
     pub need_resched: bool,
     /// A dead thread whose TCB is freed once this CPU stops running it.
     pub reap: Option<Id>,
+    /// Run queue or timeouts changed: the timer needs reprogramming.
+    pub timer_dirty: bool,
 }
 
 impl CpuState {
@@ -40,6 +42,7 @@ impl CpuState {
             slice_end: 0,
             need_resched: false,
             reap: None,
+            timer_dirty: false,
         }
     }
 
@@ -99,7 +102,10 @@ pub fn make_ready(k: &mut Kernel, id: Id) {
     t.deadline = None;
     let (cpu, priority) = (t.cpu, t.priority);
     let c = &mut k.cpus[cpu];
-    c.timeouts.retain(|(_, t)| *t != id);
+    c.timer_dirty = true;
+    if !c.timeouts.is_empty() {
+        c.timeouts.retain(|(_, t)| *t != id);
+    }
     if !c.push(id, priority) {
         // Out of memory for the queue: the thread stays Ready and is found
         // by the next full scan (never lost).
@@ -107,7 +113,8 @@ pub fn make_ready(k: &mut Kernel, id: Id) {
     }
     let current_priority = c.current.and_then(|cur| k.threads.get(cur)).map(|t| t.priority);
     if cpu == percpu::index() {
-        if current_priority.is_none_or(|p| priority > p) {
+        let current_blocked = c.current.and_then(|cur| k.threads.get(cur)).is_none_or(|t| t.state != ThreadState::Running);
+        if current_blocked || current_priority.is_none_or(|p| priority > p) {
             k.cpus[cpu].need_resched = true;
         }
     } else {
@@ -118,8 +125,13 @@ pub fn make_ready(k: &mut Kernel, id: Id) {
 /// Take a thread out of run queues and timeouts (it blocks or dies).
 pub fn remove(k: &mut Kernel, id: Id) {
     let Some(t) = k.threads.get(id) else { return };
-    let cpu = t.cpu;
-    k.cpus[cpu].remove(id);
+    let (cpu, state, has_deadline) = (t.cpu, t.state, t.deadline.is_some());
+    if state == ThreadState::Ready {
+        k.cpus[cpu].remove(id);
+    } else if has_deadline {
+        k.cpus[cpu].timeouts.retain(|(_, t)| *t != id);
+    }
+    k.cpus[cpu].timer_dirty = true;
 }
 
 /// Block `id` until `deadline` (counter ticks) unless woken before.
@@ -127,6 +139,7 @@ pub fn add_timeout(k: &mut Kernel, id: Id, deadline: u64) {
     let Some(t) = k.threads.get_mut(id) else { return };
     t.deadline = Some(deadline);
     let c = &mut k.cpus[t.cpu];
+    c.timer_dirty = true;
     if c.timeouts.try_reserve(1).is_ok() {
         let at = c.timeouts.partition_point(|(d, _)| *d <= deadline);
         c.timeouts.insert(at, (deadline, id));
@@ -204,6 +217,7 @@ pub fn pick_next(k: &mut Kernel, cpu: usize) -> Option<Id> {
 /// End the current thread's time slice now (yield).
 pub fn expire_slice(k: &mut Kernel, cpu: usize) {
     k.cpus[cpu].slice_end = 0;
+    k.cpus[cpu].need_resched = true;
 }
 
 /// Program this CPU's timer for the next event it must act on.

@@ -1,7 +1,7 @@
 //! Running user threads: the Rust side of `user_entry.S`.
 
 use crate::object::{self, Id, Kernel};
-use crate::thread::{FpState, UserContext};
+use crate::thread::{FpState, ThreadState, UserContext};
 use crate::{irq, percpu, sched, syscall, time, MAX_CPUS};
 use abi::FaultKind;
 use core::arch::asm;
@@ -70,32 +70,77 @@ pub fn pan_enabled() -> bool {
 /// Kernel entry from EL0 (`kind` = vector index 8-15). Returns the context
 /// to resume, or null to idle.
 #[no_mangle]
-extern "C" fn handle_el0(kind: u64) -> *const UserContext {
-    let cpu = percpu::index();
+extern "C" fn handle_el0(kind: u64, ctx: *mut UserContext) -> *const UserContext {
+    let esr = hal::cpu::esr();
+    // SAFETY: `ctx` is the running thread's saved context (PerCpu.user_ctx,
+    // set when it was switched in); only this CPU touches it while it runs.
+    let regs = unsafe { &mut *ctx };
+    if kind == 8 && (esr >> 26) & 0x3f == 0x15 && regs.x[8] == abi::Syscall::Null as u64 {
+        // Needs no kernel state: no lock, no scheduling.
+        regs.x[0] = 0;
+        return ctx;
+    }
+    handle_el0_locked(kind, regs, esr)
+}
+
+/// Everything but the fast path: under the kernel lock. Kept out of line so
+/// the fast path does not pay for this function's register saves.
+#[inline(never)]
+fn handle_el0_locked(kind: u64, regs: &mut UserContext, esr: u64) -> *const UserContext {
+    let ctx = regs as *mut UserContext;
+    save_exception_state(regs);
+    let pc = percpu::current();
+    let cpu = pc.index as usize;
     let mut k = object::lock();
     let Some(cur) = k.cpus[cpu].current else {
         panic!("entry from EL0 on CPU {cpu} with no current thread");
     };
     match kind {
-        8 => {
-            let esr = hal::cpu::esr();
-            match (esr >> 26) & 0x3f {
-                0x15 => syscall::dispatch(&mut k, cur, esr),
-                0x07 => fp_trap(&mut k, cpu, cur),
-                _ => user_fault(&mut k, cur, esr, hal::cpu::far()),
-            }
-        }
+        8 => match (esr >> 26) & 0x3f {
+            0x15 => syscall::dispatch(&mut k, cur, esr),
+            0x07 => fp_trap(&mut k, cpu, cur),
+            _ => user_fault(&mut k, cur, esr, hal::cpu::far()),
+        },
         9 => {
             irq::handle();
             irq::deliver_pending(&mut k);
+            if time::scheduler_owns_timer() {
+                sched::expire_timeouts(&mut k, cpu);
+            }
+            k.cpus[cpu].need_resched = true;
         }
-        _ => user_fault(&mut k, cur, hal::cpu::esr(), hal::cpu::far()),
+        _ => user_fault(&mut k, cur, esr, hal::cpu::far()),
     }
-    if time::scheduler_owns_timer() {
-        sched::expire_timeouts(&mut k, cpu);
+    // The common case: the thread goes on and nothing else became ready here.
+    let running = k.threads.get(cur).is_some_and(|t| t.state == ThreadState::Running && t.cpu == cpu);
+    if running && !k.cpus[cpu].need_resched {
+        pc.save_ctx.store(0, Ordering::Relaxed);
+        if core::mem::take(&mut k.cpus[cpu].timer_dirty) {
+            sched::program_timer(&k, cpu);
+        }
+        // ELR/SPSR/SP_EL0 are restored from the registers, which the
+        // handler cannot have changed for the running thread.
+        return ctx;
     }
     let next = sched::pick_next(&mut k, cpu);
     switch(&mut k, cpu, Some(cur), next)
+}
+
+/// Copy the registers the entry path leaves live (PC, PSTATE, SP) into the
+/// context, for handlers that read them or may switch threads.
+fn save_exception_state(ctx: &mut UserContext) {
+    // SAFETY: reading the exception registers has no side effects.
+    unsafe {
+        asm!(
+            "mrs {elr}, elr_el1",
+            "mrs {spsr}, spsr_el1",
+            "mrs {sp}, sp_el0",
+            elr = out(reg) ctx.elr,
+            spsr = out(reg) ctx.spsr,
+            sp = out(reg) ctx.sp,
+            options(nomem, nostack, preserves_flags)
+        )
+    };
 }
 
 /// Nothing to run: wait for an interrupt, then pick again. Called by the

@@ -1,11 +1,14 @@
 // Entry from and return to EL0.
 //
 // On entry only the registers a Rust call may clobber are saved (x0-x18,
-// x30, SP_EL0, ELR, SPSR) into the running thread's UserContext: the Rust
-// handlers preserve x19-x29, so those still hold the user's values when the
-// handler returns. Only when the CPU switches to another thread does the
-// exit path store them (into PerCpu.save_ctx) and load the next thread's.
-// This keeps a system call that does not switch threads short.
+// x30) into the running thread's UserContext: the Rust handlers preserve
+// x19-x29, and ELR/SPSR/SP_EL0 stay in their registers (interrupts are
+// masked in the kernel), so all of these still hold the user's values when
+// the handler returns to the same thread. The handler copies ELR/SPSR/SP_EL0
+// into the context itself when it needs them (faults, switches). Only when
+// the CPU switches to another thread does the exit path store x19-x29 (into
+// PerCpu.save_ctx) and load the whole next context. This keeps a system
+// call that does not switch threads short.
 
 .equ PERCPU_USER_CTX, 16
 .equ PERCPU_SAVE_CTX, 24
@@ -38,19 +41,16 @@
 .section .text.user_entry, "ax"
 
 el0_common:
-    mrs     x2, sp_el0
-    str     x2, [x0, #CTX_SP]
-    mrs     x2, elr_el1
-    mrs     x3, spsr_el1
-    stp     x2, x3, [x0, #CTX_ELR]
+    mov     x2, x0
     mov     x0, x1
-    bl      handle_el0
+    mov     x1, x2
+    bl      handle_el0                      // (kind, context)
     // fall through: x0 = context to run, or 0 to idle
 
 el0_exit:
     mrs     x1, tpidr_el1
     ldr     x2, [x1, #PERCPU_SAVE_CTX]
-    cbz     x2, restore_caller_saved
+    cbz     x2, restore_same_thread
     // Switching away: keep the outgoing thread's callee-saved registers.
     stp     x19, x20, [x2, #19 * 8]
     stp     x21, x22, [x2, #21 * 8]
@@ -79,10 +79,12 @@ restore_all:
     ldr     x3, [x0, #CTX_SP]
     msr     sp_el0, x3
 
-restore_caller_saved:
     ldp     x2, x3, [x0, #CTX_ELR]
     msr     elr_el1, x2
     msr     spsr_el1, x3
+
+// Same thread: ELR, SPSR and SP_EL0 are still live in their registers.
+restore_same_thread:
     ldr     x30, [x0, #30 * 8]
     ldr     x18, [x0, #18 * 8]
     ldp     x16, x17, [x0, #16 * 8]

@@ -22,6 +22,7 @@ fn thread_task(k: &Kernel, t: Id) -> Result<Id, Error> {
 }
 
 /// The endpoint a handle names, with `rights`; returns it and the badge.
+#[inline]
 fn endpoint_arg(k: &Kernel, task: Id, handle: u64, rights: Rights) -> Result<(Id, u64), Error> {
     let (_, node) = cap::lookup_with(k, task, cap::handle_arg(handle)?, rights)?;
     match node.object {
@@ -468,5 +469,72 @@ pub fn deliver_fault(k: &mut Kernel, t: Id, kind: FaultKind, esr: u64, far: u64,
         k.threads.get_mut(t).expect("faulting").state = ThreadState::Sending { endpoint: ep, badge, call: true };
     } else {
         crate::thread::kill(k, t);
+    }
+}
+
+/// The IPC fast path: `call` and `reply_recv` with a register-only message,
+/// when the partner is already waiting on this CPU and may run at once.
+/// The message is copied register to register and the CPU goes straight
+/// to the partner (no run-queue traffic). Returns the thread to switch to,
+/// or `None` when any condition fails (the general path then handles it).
+pub fn fast_path(k: &mut Kernel, cpu: usize, cur: Id, number: u64) -> Option<Id> {
+    let t = k.threads.get(cur)?;
+    let info = t.ctx.x[1];
+    // Register words only, no capabilities, no flags.
+    if info >> 32 != 0 || info & 0x700 != 0 || info & 0xff > REGISTER_WORDS as u64 {
+        return None;
+    }
+    let task = t.task;
+    let words = [t.ctx.x[2], t.ctx.x[3], t.ctx.x[4], t.ctx.x[5]];
+    let floor = k.cpus[cpu].highest_ready_priority();
+    if number == abi::Syscall::Call as u64 {
+        let (ep, badge) = endpoint_arg(k, task, t.ctx.x[0], Rights::SEND).ok()?;
+        let e = k.endpoints.get(ep)?;
+        let &r = e.receivers.front()?;
+        let rt = k.threads.get(r)?;
+        if rt.cpu != cpu || rt.deadline.is_some() || rt.caller.is_some() || floor.is_some_and(|p| p > rt.priority) {
+            return None;
+        }
+        k.endpoints.get_mut(ep)?.receivers.pop_front();
+        let rt = k.threads.get_mut(r).expect("receiver");
+        rt.ctx.x[0] = 0;
+        rt.ctx.x[1] = info & 0xffff_00ff;
+        rt.ctx.x[2..6].copy_from_slice(&words);
+        rt.ctx.x[6] = badge;
+        rt.caller = Some(cur);
+        rt.state = ThreadState::Running;
+        k.threads.get_mut(cur).expect("current").state = ThreadState::AwaitingReply { server: r };
+        k.cpus[cpu].current = Some(r);
+        Some(r)
+    } else if number == abi::Syscall::ReplyRecv as u64 {
+        let c = t.caller?;
+        let (ep, _) = endpoint_arg(k, task, t.ctx.x[7], Rights::RECEIVE).ok()?;
+        let e = k.endpoints.get(ep)?;
+        if !e.senders.is_empty() {
+            return None;
+        }
+        let ct = k.threads.get(c)?;
+        if ct.state != (ThreadState::AwaitingReply { server: cur })
+            || ct.fault.is_some()
+            || ct.cpu != cpu
+            || floor.is_some_and(|p| p > ct.priority)
+        {
+            return None;
+        }
+        k.endpoints.get_mut(ep)?.receivers.try_reserve(1).ok()?;
+        k.endpoints.get_mut(ep)?.receivers.push_back(cur);
+        let me = k.threads.get_mut(cur).expect("current");
+        me.caller = None;
+        me.state = ThreadState::Receiving { endpoint: ep };
+        let ct = k.threads.get_mut(c).expect("caller");
+        ct.ctx.x[0] = 0;
+        ct.ctx.x[1] = info & 0xffff_00ff;
+        ct.ctx.x[2..6].copy_from_slice(&words);
+        ct.ctx.x[6] = 0;
+        ct.state = ThreadState::Running;
+        k.cpus[cpu].current = Some(c);
+        Some(c)
+    } else {
+        None
     }
 }

@@ -49,11 +49,13 @@ impl<T> Slab<T> {
         Ok(Id { index, generation: entry.generation })
     }
 
+    #[inline]
     pub fn get(&self, id: Id) -> Option<&T> {
         let e = self.entries.get(id.index as usize)?;
         if e.generation == id.generation { e.value.as_ref() } else { None }
     }
 
+    #[inline]
     pub fn get_mut(&mut self, id: Id) -> Option<&mut T> {
         let e = self.entries.get_mut(id.index as usize)?;
         if e.generation == id.generation { e.value.as_mut() } else { None }

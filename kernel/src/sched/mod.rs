@@ -46,6 +46,11 @@ impl CpuState {
         }
     }
 
+    /// Priority of the best thread waiting to run here.
+    pub fn highest_ready_priority(&self) -> Option<u8> {
+        self.highest_ready().map(|p| p as u8)
+    }
+
     fn highest_ready(&self) -> Option<usize> {
         (self.bitmap != 0).then(|| 31 - self.bitmap.leading_zeros() as usize)
     }

@@ -80,7 +80,34 @@ extern "C" fn handle_el0(kind: u64, ctx: *mut UserContext) -> *const UserContext
         regs.x[0] = 0;
         return ctx;
     }
+    handle_el0_other(kind, regs, esr)
+}
+
+/// Everything but the null call: the IPC fast path, else the general path.
+#[inline(never)]
+fn handle_el0_other(kind: u64, regs: &mut UserContext, esr: u64) -> *const UserContext {
+    if kind == 8 && (esr >> 26) & 0x3f == 0x15 {
+        let n = regs.x[8];
+        if n == abi::Syscall::Call as u64 || n == abi::Syscall::ReplyRecv as u64 {
+            if let Some(next) = ipc_fast_path(regs, n) {
+                return next;
+            }
+        }
+    }
     handle_el0_locked(kind, regs, esr)
+}
+
+/// `call` / `reply_recv` to a partner already waiting on this CPU: a lean
+/// path of its own (see [`crate::ipc::fast_path`]). `None`: take the general one.
+#[inline(never)]
+fn ipc_fast_path(regs: &mut UserContext, number: u64) -> Option<*const UserContext> {
+    let pc = percpu::current();
+    let cpu = pc.index as usize;
+    let mut k = object::lock();
+    let cur = k.cpus[cpu].current?;
+    let next = crate::ipc::fast_path(&mut k, cpu, cur, number)?;
+    save_exception_state(regs);
+    Some(switch_direct(&mut k, cpu, cur, next))
 }
 
 /// Everything but the fast path: under the kernel lock. Kept out of line so
@@ -207,6 +234,30 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> *con
     let ctx = k.threads.get(n).map_or(core::ptr::null(), |t| &t.ctx as *const _);
     pc.user_ctx.store(ctx as u64, Ordering::Relaxed);
     sched::program_timer(k, cpu);
+    ctx
+}
+
+/// The IPC fast path's hand-off: `cur` blocked, `next` (already marked
+/// running and current) takes the CPU. No queue or timer changes.
+fn switch_direct(k: &mut Kernel, cpu: usize, cur: Id, next: Id) -> *const UserContext {
+    let pc = percpu::current();
+    let Some(t) = k.threads.get_mut(cur) else { return core::ptr::null() };
+    if k.cpus[cpu].fp_owner == Some(cur) {
+        // SAFETY: FP access is enabled for the owner; the buffer is its own.
+        unsafe { fp_save(&mut t.fp) };
+        k.cpus[cpu].fp_owner = None;
+        set_cpacr(CPACR_FP_EL1_ONLY);
+    }
+    pc.save_ctx.store(&t.ctx as *const UserContext as u64, Ordering::Relaxed);
+    let from_task = t.task;
+    let Some(n) = k.threads.get(next) else { return core::ptr::null() };
+    if n.task != from_task {
+        let ttbr0 = k.tasks.get(n.task).map_or(0, |t| t.ttbr0());
+        // SAFETY: the next task's tables, tagged with its ASID.
+        unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) ttbr0, options(nostack)) };
+    }
+    let ctx = &n.ctx as *const UserContext;
+    pc.user_ctx.store(ctx as u64, Ordering::Relaxed);
     ctx
 }
 

@@ -61,7 +61,11 @@ impl Error {
         if status == 0 {
             return Ok(());
         }
-        Err(Self::ALL.iter().copied().find(|e| *e as u64 == status).unwrap_or(Error::InvalidState))
+        Err(Self::ALL
+            .iter()
+            .copied()
+            .find(|e| *e as u64 == status)
+            .unwrap_or(Error::InvalidState))
     }
 
     pub fn as_str(self) -> &'static str {

@@ -212,22 +212,16 @@ pub fn is_usable(ty: uefi_raw::table::boot::MemoryType) -> bool {
     use uefi_raw::table::boot::MemoryType as T;
     matches!(
         ty,
-        T::LOADER_CODE
-            | T::LOADER_DATA
-            | T::BOOT_SERVICES_CODE
-            | T::BOOT_SERVICES_DATA
-            | T::CONVENTIONAL
+        T::LOADER_CODE | T::LOADER_DATA | T::BOOT_SERVICES_CODE | T::BOOT_SERVICES_DATA | T::CONVENTIONAL
     )
 }
 
 /// `EFI_DTB_TABLE_GUID` (the Linux/EBBR device tree configuration table).
 pub const DTB_TABLE_GUID: uefi_raw::Guid = uefi_raw::guid!("b1b621d5-f19c-41a5-830b-d9152c69aae0");
 /// ACPI 2.0+ RSDP.
-pub const ACPI2_TABLE_GUID: uefi_raw::Guid =
-    uefi_raw::guid!("8868e871-e4f1-11d3-bc22-0080c73c8881");
+pub const ACPI2_TABLE_GUID: uefi_raw::Guid = uefi_raw::guid!("8868e871-e4f1-11d3-bc22-0080c73c8881");
 /// ACPI 1.0 RSDP.
-pub const ACPI1_TABLE_GUID: uefi_raw::Guid =
-    uefi_raw::guid!("eb9d2d30-2d88-11d3-9a16-0090273fc14d");
+pub const ACPI1_TABLE_GUID: uefi_raw::Guid = uefi_raw::guid!("eb9d2d30-2d88-11d3-9a16-0090273fc14d");
 
 #[cfg(target_arch = "aarch64")]
 pub use entry::kestrel_efi_main;
@@ -366,15 +360,8 @@ mod entry {
     unsafe fn exit_boot_services(bs: &BootServices, image: Handle) -> Result<(), ExitError> {
         let (mut size, mut key, mut desc_size, mut version) = (0usize, 0usize, 0usize, 0u32);
         // SAFETY: a size query: null buffer, size 0.
-        let st = unsafe {
-            (bs.get_memory_map)(
-                &mut size,
-                core::ptr::null_mut(),
-                &mut key,
-                &mut desc_size,
-                &mut version,
-            )
-        };
+        let st =
+            unsafe { (bs.get_memory_map)(&mut size, core::ptr::null_mut(), &mut key, &mut desc_size, &mut version) };
         if st != Status::BUFFER_TOO_SMALL && st != Status::SUCCESS {
             return Err(ExitError {
                 status: st,
@@ -399,15 +386,7 @@ mod entry {
         for _ in 0..EXIT_TRIES {
             size = capacity;
             // SAFETY: `buf` holds `capacity` bytes.
-            let st = unsafe {
-                (bs.get_memory_map)(
-                    &mut size,
-                    buf.cast(),
-                    &mut key,
-                    &mut desc_size,
-                    &mut version,
-                )
-            };
+            let st = unsafe { (bs.get_memory_map)(&mut size, buf.cast(), &mut key, &mut desc_size, &mut version) };
             if st != Status::SUCCESS {
                 return Err(ExitError {
                     status: st,
@@ -444,10 +423,7 @@ mod entry {
     /// # Safety
     /// Called only by UEFI firmware, with our image handle and its system table.
     #[no_mangle]
-    pub unsafe extern "efiapi" fn kestrel_efi_main(
-        image: Handle,
-        system_table: *mut SystemTable,
-    ) -> Status {
+    pub unsafe extern "efiapi" fn kestrel_efi_main(image: Handle, system_table: *mut SystemTable) -> Status {
         if system_table.is_null() {
             return Status::INVALID_PARAMETER;
         }
@@ -466,7 +442,9 @@ mod entry {
         let (dtb, acpi) = find_tables(st);
         let Some(dtb) = dtb else {
             if acpi {
-                con.print(b"Kestrel needs a device tree; this firmware offers only ACPI. On QEMU use -M virt,acpi=off\n");
+                con.print(
+                    b"Kestrel needs a device tree; this firmware offers only ACPI. On QEMU use -M virt,acpi=off\n",
+                );
             } else {
                 con.print(b"Kestrel needs a device tree, and this firmware's configuration table has none.\n");
             }
@@ -528,10 +506,7 @@ mod tests {
         m.add(0x5000, 0x1000);
         m.add(0x1000, 0x1000);
         m.add(0x9000, 0x1000);
-        assert_eq!(
-            ranges(&m),
-            [(0x1000, 0x2000), (0x5000, 0x6000), (0x9000, 0xa000)]
-        );
+        assert_eq!(ranges(&m), [(0x1000, 0x2000), (0x5000, 0x6000), (0x9000, 0xa000)]);
         m.add(0x2000, 0x3000); // touches both neighbours
         assert_eq!(ranges(&m), [(0x1000, 0x6000), (0x9000, 0xa000)]);
         m.add(0x0, 0x20000); // swallows everything
@@ -558,10 +533,7 @@ mod tests {
         for (b, s) in pieces.iter().rev() {
             m.add(*b, *s);
         }
-        assert_eq!(
-            ranges(&m),
-            [(0x4000_0000, 0xbf00_1000), (0xbf10_0000, 0xc000_0000)]
-        );
+        assert_eq!(ranges(&m), [(0x4000_0000, 0xbf00_1000), (0xbf10_0000, 0xc000_0000)]);
     }
 
     #[test]

@@ -102,14 +102,24 @@ pub fn set_lower_half(root: u64) {
 pub fn kernel_can_read(va: u64) -> bool {
     let par: u64;
     // SAFETY: address translation only fills PAR_EL1.
-    unsafe { asm!("at s1e1r, {va}", "isb", "mrs {par}, par_el1", va = in(reg) va, par = out(reg) par, options(nostack)) };
+    unsafe {
+        asm!("at s1e1r, {va}", "isb", "mrs {par}, par_el1", va = in(reg) va, par = out(reg) par, options(nostack))
+    };
     par & 1 == 0
 }
 
 /// Invalidate all kernel TLB entries on every CPU of the inner shareable domain.
 pub fn flush_tlb_all() {
     // SAFETY: TLB maintenance only drops cached translations.
-    unsafe { asm!("dsb ishst", "tlbi vmalle1is", "dsb ish", "isb", options(nostack, preserves_flags)) };
+    unsafe {
+        asm!(
+            "dsb ishst",
+            "tlbi vmalle1is",
+            "dsb ish",
+            "isb",
+            options(nostack, preserves_flags)
+        )
+    };
 }
 
 /// Make earlier page-table writes visible to the table walker (no TLB flush needed

@@ -65,7 +65,10 @@ mod tests {
         assert!(is_abort(esr) && !is_write(esr));
         let write = 0x9600_0047;
         assert!(is_write(write));
-        assert_eq!(exception_class_name(0x0200_0000), "Unknown reason (undefined instruction)");
+        assert_eq!(
+            exception_class_name(0x0200_0000),
+            "Unknown reason (undefined instruction)"
+        );
         assert_eq!(exception_class_name(0x5600_0000), "SVC (system call)");
         assert_eq!(exception_class_name(0x8600_000f), "Instruction Abort (kernel)");
         assert_eq!(abort_status_name(0x8600_000f), "permission fault");

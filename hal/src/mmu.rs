@@ -244,7 +244,10 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
         let (table, level) = self.leaf(va)?;
         let desc = self.memory.table(table)[index(va, level)];
         let offset = va & (level_size(level) - 1);
-        Some(((desc & ADDRESS_MASK & !(level_size(level) - 1)) + offset, Attributes::from_descriptor(desc)))
+        Some((
+            (desc & ADDRESS_MASK & !(level_size(level) - 1)) + offset,
+            Attributes::from_descriptor(desc),
+        ))
     }
 
     /// The first mapped page in `[va, va + size)`.
@@ -330,7 +333,11 @@ mod tests {
 
     impl HostTables {
         fn new(limit: usize) -> (Self, u64) {
-            let mut t = HostTables { tables: HashMap::new(), next: 0x1000_0000, limit };
+            let mut t = HostTables {
+                tables: HashMap::new(),
+                next: 0x1000_0000,
+                limit,
+            };
             let root = t.allocate_table().unwrap();
             (t, root)
         }
@@ -357,7 +364,14 @@ mod tests {
     fn maps_pages_and_translates() {
         let (mut mem, root) = HostTables::new(16);
         let mut m = Mapper::new(root, &mut mem);
-        m.map(KVA, 0x4008_0000, 3 * PAGE_SIZE, Attributes::KERNEL_DATA, Granularity::Pages).unwrap();
+        m.map(
+            KVA,
+            0x4008_0000,
+            3 * PAGE_SIZE,
+            Attributes::KERNEL_DATA,
+            Granularity::Pages,
+        )
+        .unwrap();
         assert_eq!(m.translate(KVA + 0x1234).unwrap().0, 0x4008_1234);
         assert_eq!(m.translate(KVA + 0x2fff).unwrap().0, 0x4008_2fff);
         assert!(m.translate(KVA + 0x3000).is_none());
@@ -373,10 +387,23 @@ mod tests {
         let mut m = Mapper::new(root, &mut mem);
         // 1 GiB + 2 MiB + 4 KiB starting at 1 GiB: one L1 block, one L2 block, one page.
         let size = (1 << 30) + (2 << 20) + PAGE_SIZE;
-        m.map(linear + (1 << 30), 1 << 30, size, Attributes::KERNEL_DATA, Granularity::Blocks).unwrap();
+        m.map(
+            linear + (1 << 30),
+            1 << 30,
+            size,
+            Attributes::KERNEL_DATA,
+            Granularity::Blocks,
+        )
+        .unwrap();
         assert_eq!(m.translate(linear + (1 << 30) + 5).unwrap().0, (1 << 30) + 5);
-        assert_eq!(m.translate(linear + (2 << 30) + 0x1f_ffff).unwrap().0, (2 << 30) + 0x1f_ffff);
-        assert_eq!(m.translate(linear + (2 << 30) + (2 << 20) + 8).unwrap().0, (2 << 30) + (2 << 20) + 8);
+        assert_eq!(
+            m.translate(linear + (2 << 30) + 0x1f_ffff).unwrap().0,
+            (2 << 30) + 0x1f_ffff
+        );
+        assert_eq!(
+            m.translate(linear + (2 << 30) + (2 << 20) + 8).unwrap().0,
+            (2 << 30) + (2 << 20) + 8
+        );
         assert!(m.translate(linear + (2 << 30) + (2 << 20) + PAGE_SIZE).is_none());
         // root, L1, L2 (for GiB 2), L3 (for the page)
         assert_eq!(mem.tables.len(), 4);
@@ -386,7 +413,8 @@ mod tests {
     fn refuses_overlap_and_misalignment() {
         let (mut mem, root) = HostTables::new(16);
         let mut m = Mapper::new(root, &mut mem);
-        m.map(KVA, 0x1000, PAGE_SIZE, Attributes::KERNEL_DATA, Granularity::Pages).unwrap();
+        m.map(KVA, 0x1000, PAGE_SIZE, Attributes::KERNEL_DATA, Granularity::Pages)
+            .unwrap();
         assert_eq!(
             m.map(KVA, 0x2000, PAGE_SIZE, Attributes::KERNEL_DATA, Granularity::Pages),
             Err(MapError::AlreadyMapped { va: KVA })
@@ -413,7 +441,14 @@ mod tests {
     fn unmap_clears_only_the_range() {
         let (mut mem, root) = HostTables::new(16);
         let mut m = Mapper::new(root, &mut mem);
-        m.map(KVA, 0x10_0000, 4 * PAGE_SIZE, Attributes::KERNEL_DATA, Granularity::Pages).unwrap();
+        m.map(
+            KVA,
+            0x10_0000,
+            4 * PAGE_SIZE,
+            Attributes::KERNEL_DATA,
+            Granularity::Pages,
+        )
+        .unwrap();
         assert_eq!(m.unmap(KVA + PAGE_SIZE, 2 * PAGE_SIZE), 2);
         assert!(m.translate(KVA).is_some());
         assert!(m.translate(KVA + PAGE_SIZE).is_none());
@@ -423,7 +458,11 @@ mod tests {
 
     #[test]
     fn descriptor_bits_enforce_w_xor_x_and_user_pxn() {
-        let text = Attributes { writable: false, executable: true, ..Attributes::KERNEL_DATA };
+        let text = Attributes {
+            writable: false,
+            executable: true,
+            ..Attributes::KERNEL_DATA
+        };
         let bits = text.descriptor_bits();
         assert_eq!(bits & PXN, 0);
         assert_ne!(bits & UXN, 0);
@@ -431,7 +470,12 @@ mod tests {
         let data = Attributes::KERNEL_DATA.descriptor_bits();
         assert_ne!(data & PXN, 0);
         assert_ne!(data & UXN, 0);
-        let user_code = Attributes { user: true, executable: true, writable: false, ..Attributes::KERNEL_DATA };
+        let user_code = Attributes {
+            user: true,
+            executable: true,
+            writable: false,
+            ..Attributes::KERNEL_DATA
+        };
         let bits = user_code.descriptor_bits();
         assert_ne!(bits & PXN, 0, "user pages are never kernel-executable");
         assert_eq!(bits & UXN, 0);

@@ -22,16 +22,19 @@ fn boot_error(args: core::fmt::Arguments) -> ! {
 /// Map the device tree at `dtb_pa` and parse it.
 fn read_device_tree(dtb_pa: u64) -> (Machine<'static>, u64) {
     if dtb_pa == 0 || !dtb_pa.is_multiple_of(8) {
-        boot_error(format_args!("no device tree: x0 = {dtb_pa:#x} at entry is not a DTB address"));
+        boot_error(format_args!(
+            "no device tree: x0 = {dtb_pa:#x} at entry is not a DTB address"
+        ));
     }
     let header_va = kernel_space::map_early(dtb_pa, 64)
         .unwrap_or_else(|e| boot_error(format_args!("cannot map the device tree header: {e}")));
     // SAFETY: 64 bytes at header_va were just mapped read-only and stay mapped.
     let header = unsafe { core::slice::from_raw_parts(header_va as *const u8, 64) };
-    let size = hal::dt::header_total_size(header)
-        .unwrap_or_else(|e| boot_error(format_args!("x0 = {dtb_pa:#x}: {e}")));
+    let size = hal::dt::header_total_size(header).unwrap_or_else(|e| boot_error(format_args!("x0 = {dtb_pa:#x}: {e}")));
     if size as u64 > MAX_DTB_SIZE {
-        boot_error(format_args!("device tree of {size} bytes is larger than {MAX_DTB_SIZE}"));
+        boot_error(format_args!(
+            "device tree of {size} bytes is larger than {MAX_DTB_SIZE}"
+        ));
     }
     let va = kernel_space::map_early(dtb_pa, size as u64)
         .unwrap_or_else(|e| boot_error(format_args!("cannot map the device tree: {e}")));
@@ -45,7 +48,11 @@ fn init_console(machine: &Machine) {
     let Some(uart) = machine.console.as_ref() else { return };
     match kernel_space::map_device(uart.regs.base, uart.regs.size) {
         // SAFETY: the UART's registers were just mapped as device memory.
-        Ok(va) => console::init(unsafe { Mmio::new(va as usize, uart.regs.size as usize) }, uart.clock_hz, uart.baud),
+        Ok(va) => console::init(
+            unsafe { Mmio::new(va as usize, uart.regs.size as usize) },
+            uart.clock_hz,
+            uart.baud,
+        ),
         Err(e) => boot_error(format_args!("cannot map the console UART: {e}")),
     }
 }
@@ -62,7 +69,10 @@ fn init_memory(machine: &Machine, image_pa: u64, dtb_pa: u64, dtb_size: u64) -> 
     }
     for r in machine.reserved.iter() {
         if holes.push(Range::new(r.region.base, r.region.size)).is_err() {
-            boot_error(format_args!("more than {} reserved memory regions", holes.capacity() - 3));
+            boot_error(format_args!(
+                "more than {} reserved memory regions",
+                holes.capacity() - 3
+            ));
         }
     }
     // Started through UEFI: RAM is what the firmware's memory map calls
@@ -89,7 +99,10 @@ fn init_memory(machine: &Machine, image_pa: u64, dtb_pa: u64, dtb_size: u64) -> 
     kernel_space::use_frame_allocator();
     // The heap starts small and grows from frames as kernel objects need it.
     if !heap::init(INITIAL_HEAP) {
-        boot_error(format_args!("not enough free RAM for a {} KiB kernel heap", INITIAL_HEAP >> 10));
+        boot_error(format_args!(
+            "not enough free RAM for a {} KiB kernel heap",
+            INITIAL_HEAP >> 10
+        ));
     }
     free.total()
 }
@@ -112,7 +125,9 @@ extern "C" fn kernel_main(dtb_pa: u64, image_pa: u64, entry_el: u64) -> ! {
     let usable = init_memory(&machine, image_pa, dtb_pa, dtb_size);
     hal::cpu::set_lower_half(kernel_space::empty_table_pa());
     let gic_version = irq::init(&machine).unwrap_or_else(|e| boot_error(format_args!("interrupts: {e}")));
-    percpu::current().online.store(true, core::sync::atomic::Ordering::Release);
+    percpu::current()
+        .online
+        .store(true, core::sync::atomic::Ordering::Release);
     let (online, listed) = smp::start_secondaries(&machine, image_pa);
     let mut banner: heapless::String<256> = heapless::String::new();
     let _ = write!(

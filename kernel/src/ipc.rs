@@ -90,13 +90,18 @@ fn transfer_buffer(
     src_buffer: Option<u64>,
     info: MessageInfo,
 ) -> MessageInfo {
-    let Some(dst) = k.threads.get(to) else { return MessageInfo::default() };
+    let Some(dst) = k.threads.get(to) else {
+        return MessageInfo::default();
+    };
     let (dst_task, dst_buffer) = (dst.task, dst.ipc_buffer);
     let (Some(sb), Some(db)) = (src_buffer, dst_buffer) else {
         return MessageInfo::new(info.label(), info.words().min(REGISTER_WORDS), 0);
     };
     let mut words = info.words().min(REGISTER_WORDS);
-    let extra = info.words().saturating_sub(REGISTER_WORDS).min(BUFFER_WORDS - REGISTER_WORDS);
+    let extra = info
+        .words()
+        .saturating_sub(REGISTER_WORDS)
+        .min(BUFFER_WORDS - REGISTER_WORDS);
     if extra > 0 {
         let mut bytes = [0u8; (BUFFER_WORDS - REGISTER_WORDS) * 8];
         let range = WORDS_OFFSET + 8 * REGISTER_WORDS as u64;
@@ -116,8 +121,12 @@ fn transfer_buffer(
         }
         let handle = Handle(u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]));
         let rights = Rights::from_bits_truncate(u32::from_le_bytes([raw[4], raw[5], raw[6], raw[7]]));
-        let Ok(source) = cap::lookup(k, src_task, handle) else { break };
-        let Ok(new) = cap::derive(k, source, dst_task, rights, None) else { break };
+        let Ok(source) = cap::lookup(k, src_task, handle) else {
+            break;
+        };
+        let Ok(new) = cap::derive(k, source, dst_task, rights, None) else {
+            break;
+        };
         if copy_to_user(k, dst_task, db + CAPS_OFFSET + 4 * moved as u64, &new.0.to_le_bytes()).is_err() {
             if let Ok(id) = cap::lookup(k, dst_task, new) {
                 cap::delete(k, id);
@@ -197,7 +206,17 @@ pub fn send(k: &mut Kernel, cur: Id, call: bool) -> Result<(), Error> {
         return Err(Error::WouldBlock);
     }
     enqueue(&mut k.endpoints.get_mut(ep).expect("checked").senders, cur)?;
-    block(k, cur, ThreadState::Sending { endpoint: ep, badge, call }, flags, x6);
+    block(
+        k,
+        cur,
+        ThreadState::Sending {
+            endpoint: ep,
+            badge,
+            call,
+        },
+        flags,
+        x6,
+    );
     Ok(())
 }
 
@@ -237,8 +256,14 @@ pub fn recv(k: &mut Kernel, cur: Id, handle_reg: usize) -> Result<(), Error> {
 
 /// Answer the caller `cur` last received from.
 pub fn reply(k: &mut Kernel, cur: Id) -> Result<(), Error> {
-    let caller = k.threads.get_mut(cur).and_then(|t| t.caller.take()).ok_or(Error::NoCaller)?;
-    let Some(c) = k.threads.get(caller) else { return Err(Error::NoCaller) };
+    let caller = k
+        .threads
+        .get_mut(cur)
+        .and_then(|t| t.caller.take())
+        .ok_or(Error::NoCaller)?;
+    let Some(c) = k.threads.get(caller) else {
+        return Err(Error::NoCaller);
+    };
     if c.state != (ThreadState::AwaitingReply { server: cur }) {
         return Err(Error::NoCaller);
     }
@@ -310,7 +335,9 @@ pub fn wait(k: &mut Kernel, cur: Id) -> Result<(), Error> {
 
 /// Take a blocked thread out of its IPC wait and fail its call with `error`.
 pub fn cancel(k: &mut Kernel, t: Id, error: Error) {
-    let Some(state) = k.threads.get(t).map(|t| t.state) else { return };
+    let Some(state) = k.threads.get(t).map(|t| t.state) else {
+        return;
+    };
     match state {
         ThreadState::Sending { endpoint, .. } => {
             if let Some(e) = k.endpoints.get_mut(endpoint) {
@@ -404,20 +431,37 @@ pub fn receive_cap_gone(k: &mut Kernel, ep: Id) {
 
 pub fn create_endpoint(k: &mut Kernel, pool: Id) -> Result<Id, Error> {
     k.charge(pool, IPC_OBJECT_COST)?;
-    let e = Endpoint { senders: VecDeque::new(), receivers: VecDeque::new(), receive_caps: 0, refs: 0, pool };
-    k.endpoints.insert(e).map_err(|_| {
-        k.refund(pool, IPC_OBJECT_COST);
-        Error::OutOfMemory
-    }).inspect(|_| k.add_ref(ObjectRef::Pool(pool)))
+    let e = Endpoint {
+        senders: VecDeque::new(),
+        receivers: VecDeque::new(),
+        receive_caps: 0,
+        refs: 0,
+        pool,
+    };
+    k.endpoints
+        .insert(e)
+        .map_err(|_| {
+            k.refund(pool, IPC_OBJECT_COST);
+            Error::OutOfMemory
+        })
+        .inspect(|_| k.add_ref(ObjectRef::Pool(pool)))
 }
 
 pub fn create_notification(k: &mut Kernel, pool: Id) -> Result<Id, Error> {
     k.charge(pool, IPC_OBJECT_COST)?;
-    let n = Notification { bits: 0, waiters: VecDeque::new(), refs: 0, pool };
-    k.notifications.insert(n).map_err(|_| {
-        k.refund(pool, IPC_OBJECT_COST);
-        Error::OutOfMemory
-    }).inspect(|_| k.add_ref(ObjectRef::Pool(pool)))
+    let n = Notification {
+        bits: 0,
+        waiters: VecDeque::new(),
+        refs: 0,
+        pool,
+    };
+    k.notifications
+        .insert(n)
+        .map_err(|_| {
+            k.refund(pool, IPC_OBJECT_COST);
+            Error::OutOfMemory
+        })
+        .inspect(|_| k.add_ref(ObjectRef::Pool(pool)))
 }
 
 pub fn destroy_endpoint(k: &mut Kernel, ep: Id) {
@@ -440,7 +484,9 @@ pub fn destroy_notification(k: &mut Kernel, n: Id) {
 pub fn deliver_fault(k: &mut Kernel, t: Id, kind: FaultKind, esr: u64, far: u64, exiting: bool) {
     let Some(th) = k.threads.get_mut(t) else { return };
     let pc = th.ctx.elr;
-    th.fault = Some(Fault { words: [kind as u64, esr, far, pc] });
+    th.fault = Some(Fault {
+        words: [kind as u64, esr, far, pc],
+    });
     th.exiting = exiting;
     let handler = th.fault_handler;
     let task = th.task;
@@ -466,7 +512,11 @@ pub fn deliver_fault(k: &mut Kernel, t: Id, kind: FaultKind, esr: u64, far: u64,
         k.threads.get_mut(t).expect("faulting").state = ThreadState::AwaitingReply { server: r };
         sched::make_ready(k, r);
     } else if enqueue(&mut e.senders, t).is_ok() {
-        k.threads.get_mut(t).expect("faulting").state = ThreadState::Sending { endpoint: ep, badge, call: true };
+        k.threads.get_mut(t).expect("faulting").state = ThreadState::Sending {
+            endpoint: ep,
+            badge,
+            call: true,
+        };
     } else {
         crate::thread::kill(k, t);
     }

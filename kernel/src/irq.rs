@@ -33,7 +33,9 @@ pub fn init(machine: &Machine) -> Result<u32, &'static str> {
         GicVersion::V3 => {
             let mut regions = heapless::Vec::new();
             for r in &desc.redistributors {
-                regions.push(map(*r)?).map_err(|_| "too many GICv3 redistributor regions")?;
+                regions
+                    .push(map(*r)?)
+                    .map_err(|_| "too many GICv3 redistributor regions")?;
             }
             if regions.is_empty() {
                 return Err("GICv3 without redistributors");
@@ -61,7 +63,9 @@ pub fn init_cpu() -> Result<(), &'static str> {
     let gic = gic();
     let mpidr = hal::cpu::mpidr();
     gic.init_cpu(mpidr).map_err(|_| "no GIC redistributor for this CPU")?;
-    percpu::current().gic_cpu_interface.store(gic.current_cpu_interface(), Ordering::Relaxed);
+    percpu::current()
+        .gic_cpu_interface
+        .store(gic.current_cpu_interface(), Ordering::Relaxed);
     gic.enable(SGI_WAKE, mpidr);
     gic.enable(SGI_STOP, mpidr);
     gic.enable(TIMER_INTID.load(Ordering::Relaxed), mpidr);
@@ -126,7 +130,11 @@ pub fn unmask(intid: u32) {
 pub fn deliver_pending(k: &mut crate::object::Kernel) {
     let pending: heapless::Vec<u32, 64> = core::mem::take(&mut *PENDING.lock());
     for intid in pending {
-        let target = k.irqs.iter().find(|(_, irq)| irq.intid == intid).and_then(|(_, irq)| irq.notification);
+        let target = k
+            .irqs
+            .iter()
+            .find(|(_, irq)| irq.intid == intid)
+            .and_then(|(_, irq)| irq.notification);
         if let Some((n, bits)) = target {
             crate::ipc::signal_bits(k, n, bits);
         }

@@ -18,19 +18,11 @@ mod arch;
 #[cfg(target_os = "none")]
 mod cap;
 #[cfg(target_os = "none")]
-mod ipc;
-#[cfg(target_os = "none")]
-mod sched;
-#[cfg(target_os = "none")]
-mod syscall;
-#[cfg(target_os = "none")]
-mod task;
-#[cfg(target_os = "none")]
-mod thread;
-#[cfg(target_os = "none")]
 mod console;
 #[cfg(target_os = "none")]
 mod init;
+#[cfg(target_os = "none")]
+mod ipc;
 #[cfg(target_os = "none")]
 mod irq;
 #[cfg(target_os = "none")]
@@ -44,7 +36,15 @@ mod percpu;
 #[cfg(target_os = "none")]
 mod power;
 #[cfg(target_os = "none")]
+mod sched;
+#[cfg(target_os = "none")]
 mod smp;
+#[cfg(target_os = "none")]
+mod syscall;
+#[cfg(target_os = "none")]
+mod task;
+#[cfg(target_os = "none")]
+mod thread;
 #[cfg(target_os = "none")]
 mod time;
 

@@ -1,7 +1,5 @@
 //! `log` output on the console: `[seconds.micros] LEVEL message`.
 
-
-
 use crate::{console, time};
 use log::{Level, LevelFilter, Metadata, Record};
 
@@ -37,5 +35,9 @@ impl log::Log for ConsoleLogger {
 /// Route `log` macros to the console.
 pub fn init() {
     let _ = log::set_logger(&LOGGER);
-    log::set_max_level(if cfg!(debug_assertions) { LevelFilter::Debug } else { LevelFilter::Info });
+    log::set_max_level(if cfg!(debug_assertions) {
+        LevelFilter::Debug
+    } else {
+        LevelFilter::Info
+    });
 }

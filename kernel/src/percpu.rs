@@ -65,7 +65,8 @@ pub fn init_this_cpu(index: usize, kernel_stack_top: u64) {
     let cpu = &PERCPU[index];
     cpu.kernel_stack_top.store(kernel_stack_top, Ordering::Relaxed);
     let stack = core::ptr::addr_of!(OVERFLOW_STACKS) as u64 + (index * OVERFLOW_STACK_SIZE) as u64;
-    cpu.overflow_stack_top.store(stack + OVERFLOW_STACK_SIZE as u64, Ordering::Relaxed);
+    cpu.overflow_stack_top
+        .store(stack + OVERFLOW_STACK_SIZE as u64, Ordering::Relaxed);
     cpu.mpidr.store(hal::cpu::mpidr(), Ordering::Relaxed);
     hal::cpu::set_tpidr(cpu as *const PerCpu as u64);
 }

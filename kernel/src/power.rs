@@ -15,7 +15,12 @@ static PSCI_OFF: spin::Once<Option<PowerOff>> = spin::Once::new();
 /// Remember how this machine powers off (PSCI from the device tree, if any).
 pub fn init(psci: Option<&hal::dt::Psci>) {
     PSCI_OFF.call_once(|| {
-        psci.and_then(|p| p.system_off.map(|function| PowerOff { conduit: p.conduit, function }))
+        psci.and_then(|p| {
+            p.system_off.map(|function| PowerOff {
+                conduit: p.conduit,
+                function,
+            })
+        })
     });
 }
 

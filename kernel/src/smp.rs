@@ -19,7 +19,10 @@ pub fn start_secondaries(machine: &Machine, image_pa: u64) -> (usize, usize) {
             continue;
         }
         if next_index >= MAX_CPUS {
-            log::warn!("smp: CPU {:#x} not started: the kernel runs at most {MAX_CPUS} CPUs", cpu.mpidr);
+            log::warn!(
+                "smp: CPU {:#x} not started: the kernel runs at most {MAX_CPUS} CPUs",
+                cpu.mpidr
+            );
             continue;
         }
         let index = next_index;

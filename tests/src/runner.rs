@@ -115,15 +115,10 @@ pub fn qemu_args(case: &BootCase, image: &Path, dtb: Option<&Path>) -> Vec<OsStr
     if let Some(m) = case.mem {
         a.extend(["-m".into(), m.into()]);
     }
-    for s in [
-        "-semihosting",
-        "-display",
-        "none",
-        "-serial",
-        "stdio",
-        "-monitor",
-        "none",
-    ] {
+    if case.semihosting {
+        a.push("-semihosting".into());
+    }
+    for s in ["-display", "none", "-serial", "stdio", "-monitor", "none"] {
         a.push(s.into());
     }
     a.extend(["-kernel".into(), image.into()]);

@@ -113,7 +113,11 @@ mod tests {
         fn read(&self, offset: usize) -> u32 {
             match offset {
                 FR => {
-                    if self.rx.borrow().is_empty() { FR_RXFE } else { 0 }
+                    if self.rx.borrow().is_empty() {
+                        FR_RXFE
+                    } else {
+                        0
+                    }
                 }
                 DR => self.rx.borrow_mut().remove(0) as u32,
                 _ => self.regs.borrow()[offset / 4],

@@ -25,7 +25,10 @@ pub struct GicV2 {
 
 impl GicV2 {
     pub fn new(distributor: Mmio, cpu_interface: Mmio) -> Self {
-        GicV2 { distributor, cpu_interface }
+        GicV2 {
+            distributor,
+            cpu_interface,
+        }
     }
 
     fn lines(&self) -> u32 {

@@ -43,7 +43,11 @@ fn affinity_route(mpidr: u64) -> u64 {
 }
 
 impl GicV3 {
-    pub fn new(distributor: Mmio, regions: heapless::Vec<Mmio, MAX_REDISTRIBUTOR_REGIONS>, stride: Option<u64>) -> Self {
+    pub fn new(
+        distributor: Mmio,
+        regions: heapless::Vec<Mmio, MAX_REDISTRIBUTOR_REGIONS>,
+        stride: Option<u64>,
+    ) -> Self {
         GicV3 {
             distributor,
             regions,
@@ -100,7 +104,11 @@ impl GicV3 {
                 if typer & GICR_TYPER_LAST != 0 {
                     break;
                 }
-                let step = self.stride.unwrap_or(if typer & GICR_TYPER_VLPIS != 0 { 0x4_0000 } else { 0x2_0000 });
+                let step = self.stride.unwrap_or(if typer & GICR_TYPER_VLPIS != 0 {
+                    0x4_0000
+                } else {
+                    0x2_0000
+                });
                 offset += step;
                 if offset + 0x2_0000 > region_size(region) {
                     break;
@@ -145,16 +153,24 @@ impl GicV3 {
     pub fn enable(&self, intid: u32, target_mpidr: u64) {
         let n = intid as usize;
         if intid < FIRST_SPI {
-            let Some(r) = self.redistributor(crate::cpu::mpidr()) else { return };
+            let Some(r) = self.redistributor(crate::cpu::mpidr()) else {
+                return;
+            };
             let reg = GICR_IPRIORITYR + (n & !3);
             let shift = (n % 4) * 8;
-            r.write32(reg, r.read32(reg) & !(0xff << shift) | ((DEFAULT_PRIORITY as u32) << shift));
+            r.write32(
+                reg,
+                r.read32(reg) & !(0xff << shift) | ((DEFAULT_PRIORITY as u32) << shift),
+            );
             r.write32(GICR_ISENABLER0, 1 << n);
         } else {
             let d = &self.distributor;
             let reg = GICD_IPRIORITYR + (n & !3);
             let shift = (n % 4) * 8;
-            d.write32(reg, d.read32(reg) & !(0xff << shift) | ((DEFAULT_PRIORITY as u32) << shift));
+            d.write32(
+                reg,
+                d.read32(reg) & !(0xff << shift) | ((DEFAULT_PRIORITY as u32) << shift),
+            );
             d.write64(GICD_IROUTER + n * 8, affinity_route(target_mpidr));
             d.write32(GICD_ISENABLER + (n / 32) * 4, 1 << (n % 32));
         }

@@ -47,7 +47,11 @@ pub struct Archive<'a> {
 
 impl<'a> Archive<'a> {
     pub fn new(data: &'a [u8]) -> Self {
-        Archive { data, offset: 0, done: data.is_empty() }
+        Archive {
+            data,
+            offset: 0,
+            done: data.is_empty(),
+        }
     }
 
     /// The file called `name`.
@@ -87,7 +91,10 @@ impl<'a> Iterator for Archive<'a> {
 impl<'a> Archive<'a> {
     fn read_entry(&mut self) -> Result<Option<Entry<'a>>, CpioError> {
         let offset = self.offset;
-        let header = self.data.get(offset..offset + HEADER).ok_or(CpioError::Truncated { offset })?;
+        let header = self
+            .data
+            .get(offset..offset + HEADER)
+            .ok_or(CpioError::Truncated { offset })?;
         if &header[..6] != b"070701" && &header[..6] != b"070702" {
             return Err(CpioError::BadMagic { offset });
         }
@@ -97,13 +104,21 @@ impl<'a> Archive<'a> {
         let name_start = offset + HEADER;
         let name_bytes = self
             .data
-            .get(name_start..name_start.checked_add(name_size).ok_or(CpioError::Truncated { offset })?)
+            .get(
+                name_start
+                    ..name_start
+                        .checked_add(name_size)
+                        .ok_or(CpioError::Truncated { offset })?,
+            )
             .ok_or(CpioError::Truncated { offset })?;
         let name_bytes = name_bytes.strip_suffix(&[0]).unwrap_or(name_bytes);
         let name = core::str::from_utf8(name_bytes).map_err(|_| CpioError::BadField { offset })?;
         let data_start = align4(name_start + name_size);
         let data_end = data_start.checked_add(size).ok_or(CpioError::Truncated { offset })?;
-        let data = self.data.get(data_start..data_end).ok_or(CpioError::Truncated { offset })?;
+        let data = self
+            .data
+            .get(data_start..data_end)
+            .ok_or(CpioError::Truncated { offset })?;
         self.offset = align4(data_end);
         if name == "TRAILER!!!" {
             return Ok(None);
@@ -124,7 +139,19 @@ mod tests {
         let mut push = |name: &str, data: &[u8], ino: usize| {
             let header = alloc::format!(
                 "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
-                ino, 0o100644, 0, 0, 1, 0, data.len(), 0, 0, 0, 0, name.len() + 1, 0
+                ino,
+                0o100644,
+                0,
+                0,
+                1,
+                0,
+                data.len(),
+                0,
+                0,
+                0,
+                0,
+                name.len() + 1,
+                0
             );
             out.extend_from_slice(header.as_bytes());
             out.extend_from_slice(name.as_bytes());
@@ -170,9 +197,15 @@ mod tests {
         assert_eq!(Archive::new(&bad).next(), Some(Err(CpioError::BadMagic { offset: 0 })));
         let mut bad = a.clone();
         bad[6 + 6 * 8] = b'z'; // file size field
-        assert!(matches!(Archive::new(&bad).next(), Some(Err(CpioError::BadField { .. }))));
+        assert!(matches!(
+            Archive::new(&bad).next(),
+            Some(Err(CpioError::BadField { .. }))
+        ));
         let mut bad = a;
         bad[6 + 6 * 8..6 + 7 * 8].copy_from_slice(b"ffffffff");
-        assert!(matches!(Archive::new(&bad).next(), Some(Err(CpioError::Truncated { .. }))));
+        assert!(matches!(
+            Archive::new(&bad).next(),
+            Some(Err(CpioError::Truncated { .. }))
+        ));
     }
 }

@@ -79,7 +79,11 @@ pub fn start_init(machine: &hal::dt::Machine, image_pa: u64) -> StartResult<()> 
     let free = crate::mm::available_bytes();
     let root = k
         .pools
-        .insert(Pool { bytes_left: free.saturating_sub(kernel_reserve(free)), parent: None, refs: 0 })
+        .insert(Pool {
+            bytes_left: free.saturating_sub(kernel_reserve(free)),
+            parent: None,
+            refs: 0,
+        })
         .map_err(|_| "no memory for the root pool")?;
     k.add_ref(ObjectRef::Pool(root));
     let t = task::create(&mut k, root, "init").map_err(err)?;
@@ -92,7 +96,14 @@ pub fn start_init(machine: &hal::dt::Machine, image_pa: u64) -> StartResult<()> 
     let boot_cap = map_new(&mut k, t, boot_info_mem, 1, bi::BOOT_INFO_ADDRESS, Rights::READ)?;
     let stack_pages = (bi::INIT_STACK_SIZE / abi::PAGE_SIZE as u64) as usize;
     let stack = syscall::create_memory(&mut k, root, stack_pages as u64).map_err(err)?;
-    map_new(&mut k, t, stack, stack_pages, bi::INIT_STACK_TOP - bi::INIT_STACK_SIZE, Rights::READ | Rights::WRITE)?;
+    map_new(
+        &mut k,
+        t,
+        stack,
+        stack_pages,
+        bi::INIT_STACK_TOP - bi::INIT_STACK_SIZE,
+        Rights::READ | Rights::WRITE,
+    )?;
     let ipc = syscall::create_memory(&mut k, root, 1).map_err(err)?;
     map_new(&mut k, t, ipc, 1, bi::INIT_IPC_BUFFER, Rights::READ | Rights::WRITE)?;
 
@@ -100,13 +111,28 @@ pub fn start_init(machine: &hal::dt::Machine, image_pa: u64) -> StartResult<()> 
     let archive_pages = archive.len().div_ceil(abi::PAGE_SIZE);
     let archive_mem = k
         .memories
-        .insert(Memory { physical: archive_pa, pages: archive_pages, kind: MemoryKind::Boot, pool: None, charge: 0, refs: 0 })
+        .insert(Memory {
+            physical: archive_pa,
+            pages: archive_pages,
+            kind: MemoryKind::Boot,
+            pool: None,
+            charge: 0,
+            refs: 0,
+        })
         .map_err(|_| "no memory for the archive object")?;
     let archive_cap = map_new(&mut k, t, archive_mem, archive_pages, bi::ARCHIVE_ADDRESS, Rights::READ)?;
 
     // The thread.
     k.charge(root, THREAD_COST).map_err(err)?;
-    let mut thread = Thread::new(t, root, entry, bi::INIT_STACK_TOP, bi::BOOT_INFO_ADDRESS, abi::MAX_PRIORITY, 0);
+    let mut thread = Thread::new(
+        t,
+        root,
+        entry,
+        bi::INIT_STACK_TOP,
+        bi::BOOT_INFO_ADDRESS,
+        abi::MAX_PRIORITY,
+        0,
+    );
     thread.ipc_buffer = Some(bi::INIT_IPC_BUFFER);
     let boxed = crate::mm::heap::try_box(thread).ok_or("no memory for init's thread")?;
     let th = k.threads.insert(boxed).map_err(|_| "no memory for init's thread")?;
@@ -115,10 +141,18 @@ pub fn start_init(machine: &hal::dt::Machine, image_pa: u64) -> StartResult<()> 
     k.add_ref(ObjectRef::Thread(th));
     k.add_ref(ObjectRef::Task(t));
 
-    let task_h = cap::insert(&mut k, t, ObjectRef::Task(t), Rights::FULL, 0, None).map_err(err)?.0;
-    let thread_h = cap::insert(&mut k, t, ObjectRef::Thread(th), Rights::FULL, 0, None).map_err(err)?.0;
-    let pool_h = cap::insert(&mut k, t, ObjectRef::Pool(root), Rights::FULL, 0, None).map_err(err)?.0;
-    let console_h = cap::insert(&mut k, t, ObjectRef::Console, Rights::FULL, 0, None).map_err(err)?.0;
+    let task_h = cap::insert(&mut k, t, ObjectRef::Task(t), Rights::FULL, 0, None)
+        .map_err(err)?
+        .0;
+    let thread_h = cap::insert(&mut k, t, ObjectRef::Thread(th), Rights::FULL, 0, None)
+        .map_err(err)?
+        .0;
+    let pool_h = cap::insert(&mut k, t, ObjectRef::Pool(root), Rights::FULL, 0, None)
+        .map_err(err)?
+        .0;
+    let console_h = cap::insert(&mut k, t, ObjectRef::Console, Rights::FULL, 0, None)
+        .map_err(err)?
+        .0;
     // The boot-info page is RAM, zeroed, linear-mapped; it is mapped
     // read-only in init, so only the kernel writes it, now.
     let pa = k.memories.get(boot_info_mem).expect("created").physical;
@@ -132,7 +166,10 @@ pub fn start_init(machine: &hal::dt::Machine, image_pa: u64) -> StartResult<()> 
     info.archive = archive_cap;
     info._reserved = boot_cap;
     info.archive_size = archive.len() as u64;
-    info.cpus = crate::percpu::all().iter().filter(|c| c.online.load(Ordering::Relaxed)).count() as u32;
+    info.cpus = crate::percpu::all()
+        .iter()
+        .filter(|c| c.online.load(Ordering::Relaxed))
+        .count() as u32;
     bi::set_nul_padded(&mut info.bootargs, machine.bootargs);
     devices::describe(&mut k, t, machine, info);
     info.pool_bytes = k.pools.get(root).map_or(0, |p| p.bytes_left);
@@ -154,14 +191,21 @@ pub fn start_init(machine: &hal::dt::Machine, image_pa: u64) -> StartResult<()> 
 /// the image. Returns it and its physical address.
 fn choose_archive(machine: &hal::dt::Machine, image_pa: u64) -> (&'static [u8], u64) {
     if let Some(initrd) = machine.initrd {
-        let in_ram = machine.memory.iter().any(|m| initrd.base >= m.base && initrd.base + initrd.size <= m.base + m.size);
+        let in_ram = machine
+            .memory
+            .iter()
+            .any(|m| initrd.base >= m.base && initrd.base + initrd.size <= m.base + m.size);
         let va = layout::phys_to_virt(initrd.base);
         if in_ram && initrd.base % abi::PAGE_SIZE as u64 == 0 && crate::mm::kernel_space::is_mapped(va) {
             // SAFETY: the initrd lies in RAM (linear-mapped), excluded from the
             // frame allocator at boot, and nothing writes it.
             let data = unsafe { core::slice::from_raw_parts(va as *const u8, initrd.size as usize) };
             if Archive::new(data).next().is_some_and(|e| e.is_ok()) {
-                log::info!("boot: using the initrd at {:#x} ({} KiB) as the boot archive", initrd.base, initrd.size >> 10);
+                log::info!(
+                    "boot: using the initrd at {:#x} ({} KiB) as the boot archive",
+                    initrd.base,
+                    initrd.size >> 10
+                );
                 return (data, initrd.base);
             }
             log::warn!("boot: the initrd is not a cpio newc archive; using the built-in one");
@@ -178,7 +222,11 @@ fn asid_bits() -> u32 {
     let mmfr0: u64;
     // SAFETY: reading an ID register has no side effects.
     unsafe { core::arch::asm!("mrs {}, id_aa64mmfr0_el1", out(reg) mmfr0, options(nomem, nostack)) };
-    if (mmfr0 >> 4) & 0xf == 2 { 16 } else { 8 }
+    if (mmfr0 >> 4) & 0xf == 2 {
+        16
+    } else {
+        8
+    }
 }
 
 /// Give init a capability to `memory` and map it through that capability.
@@ -204,7 +252,11 @@ fn load_elf(k: &mut Kernel, pool: Id, t: Id, image: &[u8]) -> StartResult<u64> {
     for ph in segments.iter().filter(|p| p.p_type == elf::abi::PT_LOAD) {
         let page = abi::PAGE_SIZE as u64;
         let start = ph.p_vaddr & !(page - 1);
-        let end = ph.p_vaddr.checked_add(ph.p_memsz).ok_or("bad segment size")?.next_multiple_of(page);
+        let end = ph
+            .p_vaddr
+            .checked_add(ph.p_memsz)
+            .ok_or("bad segment size")?
+            .next_multiple_of(page);
         if end > abi::USER_LIMIT || ph.p_filesz > ph.p_memsz {
             return Err("init segment outside user space");
         }

@@ -68,7 +68,9 @@ impl CSpace {
         if self.slots.len() >= MAX_SLOTS {
             return Err(Error::NoSlots);
         }
-        self.slots.try_reserve(if self.slots.is_empty() { 16 } else { 1 }).map_err(|_| Error::OutOfMemory)?;
+        self.slots
+            .try_reserve(if self.slots.is_empty() { 16 } else { 1 })
+            .map_err(|_| Error::OutOfMemory)?;
         if self.slots.is_empty() {
             self.slots.push(Slot::default()); // slot 0: never valid (Handle::NULL)
         }
@@ -135,7 +137,12 @@ pub fn insert(
 ) -> Result<Handle, Error> {
     let pool = k.tasks.get(task).ok_or(Error::BadHandle)?.pool;
     if let Some(p) = parent {
-        k.caps.get_mut(p).ok_or(Error::BadHandle)?.children.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+        k.caps
+            .get_mut(p)
+            .ok_or(Error::BadHandle)?
+            .children
+            .try_reserve(1)
+            .map_err(|_| Error::OutOfMemory)?;
     }
     k.charge(pool, CAP_COST)?;
     let slot = match k.tasks.get_mut(task).map(|t| t.cspace.free_slot()) {

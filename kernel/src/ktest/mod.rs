@@ -63,7 +63,12 @@ macro_rules! kassert_eq {
         if l != r {
             return Err(alloc::format!(
                 "{} == {} failed: {:?} != {:?} at {}:{}",
-                stringify!($left), stringify!($right), l, r, file!(), line!()
+                stringify!($left),
+                stringify!($right),
+                l,
+                r,
+                file!(),
+                line!()
             ));
         }
     }};
@@ -80,7 +85,9 @@ pub fn all() -> &'static [KTest] {
 
 /// Value of `key=value` in the kernel command line.
 pub fn bootarg<'a>(bootargs: &'a str, key: &str) -> Option<&'a str> {
-    bootargs.split_whitespace().find_map(|arg| arg.strip_prefix(key)?.strip_prefix('='))
+    bootargs
+        .split_whitespace()
+        .find_map(|arg| arg.strip_prefix(key)?.strip_prefix('='))
 }
 
 /// Run the tests the command line selects and report. Then leave QEMU,
@@ -121,7 +128,10 @@ pub fn run(machine: &hal::dt::Machine<'static>) {
         }
     }
     log::info!("ktest: result: {passed} passed, {failed} failed");
-    let wants_user_tests = machine.bootargs.split_whitespace().any(|a| a == "utest" || a.starts_with("utest="));
+    let wants_user_tests = machine
+        .bootargs
+        .split_whitespace()
+        .any(|a| a == "utest" || a.starts_with("utest="));
     if wants_user_tests && failed == 0 {
         return;
     }

@@ -25,181 +25,239 @@ fn expected() -> &'static Expected {
     EXPECTED.get().expect("set_machine runs before the tests")
 }
 
-ktest!(fn frames_allocate_write_and_free() {
-    let (total, free_before) = frames::stats();
-    kassert!(total > 0 && free_before <= total);
-    let pa = frames::alloc_zeroed(4).ok_or("no frames")?;
-    kassert!(kernel_space::translate(layout::phys_to_virt(pa)).is_some());
-    kassert_eq!(pa % (4 * layout::PAGE_SIZE), 0);
-    let va = layout::phys_to_virt(pa) as *mut u64;
-    // SAFETY: the four pages are ours and linear-mapped read-write.
-    unsafe {
-        kassert_eq!(va.read_volatile(), 0);
-        va.write_volatile(0x5eed);
-        kassert_eq!(va.read_volatile(), 0x5eed);
-    }
-    kassert_eq!(frames::stats().1, free_before - 4 * layout::PAGE_SIZE);
-    frames::free(pa, 4);
-    kassert_eq!(frames::stats().1, free_before);
-    Ok(())
-});
-
-ktest!(fn frames_are_distinct_until_exhaustion_limit() {
-    let mut taken = Vec::new();
-    for _ in 0..64 {
-        taken.push(frames::alloc(1).ok_or("no frames")?);
-    }
-    let mut sorted = taken.clone();
-    sorted.sort_unstable();
-    sorted.dedup();
-    kassert_eq!(sorted.len(), taken.len());
-    for pa in taken {
-        frames::free(pa, 1);
-    }
-    Ok(())
-});
-
-ktest!(fn usable_memory_is_within_device_tree_memory() {
-    let (frames_total, _) = frames::stats();
-    kassert!(frames_total > 0 && frames_total <= expected().memory_total, "usable {frames_total} of {}", expected().memory_total);
-    Ok(())
-});
-
-ktest!(fn heap_allocates_and_frees() {
-    let (_, used_before) = heap::stats();
-    {
-        let v: Vec<u64> = (0..1000).collect();
-        let b = Box::new([7u8; 3000]);
-        kassert_eq!(v.iter().sum::<u64>(), 499_500);
-        kassert_eq!(b[2999], 7);
-        kassert!(heap::stats().1 > used_before);
-    }
-    kassert_eq!(heap::stats().1, used_before);
-    Ok(())
-});
-
-ktest!(fn heap_grows_from_frames() {
-    let (size_before, _) = heap::stats();
-    // Larger than the initial heap: forces growth.
-    let big: Vec<u8> = alloc::vec![0xa5; size_before + 100 * 1024];
-    kassert!(heap::stats().0 > size_before);
-    kassert_eq!(big[big.len() - 1], 0xa5);
-    drop(big);
-    kassert!(heap::try_box([0u8; 64]).is_some());
-    Ok(())
-});
-
-ktest!(fn image_sections_are_w_xor_x() {
-    let l = boot::image_layout();
-    let mut page = l.start;
-    let (mut text, mut ro, mut rw) = (0, 0, 0);
-    while page < l.end {
-        if let Some((_, a)) = kernel_space::translate(page) {
-            kassert!(!(a.writable && a.executable), "page {page:#x} is writable and executable");
-            kassert!(!a.user, "kernel page {page:#x} is reachable from EL0");
-            if page < l.text_end {
-                kassert!(a.executable && !a.writable, "text page {page:#x}: {a:?}");
-                text += 1;
-            } else if page < l.rodata_end {
-                kassert!(!a.executable && !a.writable, "rodata page {page:#x}: {a:?}");
-                ro += 1;
-            } else {
-                kassert!(!a.executable && a.writable, "data page {page:#x}: {a:?}");
-                rw += 1;
-            }
+ktest!(
+    fn frames_allocate_write_and_free() {
+        let (total, free_before) = frames::stats();
+        kassert!(total > 0 && free_before <= total);
+        let pa = frames::alloc_zeroed(4).ok_or("no frames")?;
+        kassert!(kernel_space::translate(layout::phys_to_virt(pa)).is_some());
+        kassert_eq!(pa % (4 * layout::PAGE_SIZE), 0);
+        let va = layout::phys_to_virt(pa) as *mut u64;
+        // SAFETY: the four pages are ours and linear-mapped read-write.
+        unsafe {
+            kassert_eq!(va.read_volatile(), 0);
+            va.write_volatile(0x5eed);
+            kassert_eq!(va.read_volatile(), 0x5eed);
         }
-        page += layout::PAGE_SIZE;
+        kassert_eq!(frames::stats().1, free_before - 4 * layout::PAGE_SIZE);
+        frames::free(pa, 4);
+        kassert_eq!(frames::stats().1, free_before);
+        Ok(())
     }
-    kassert!(text > 0 && ro > 0 && rw > 0);
-    Ok(())
-});
+);
 
-ktest!(fn boot_stack_has_an_unmapped_guard() {
-    let l = boot::image_layout();
-    // The boot stack is the last 16 KiB of the image; the 16 KiB below is the guard.
-    let stack_bottom = l.end - layout::STACK_SIZE;
-    kassert!(kernel_space::translate(stack_bottom).is_some());
-    kassert!(kernel_space::translate(stack_bottom - layout::PAGE_SIZE).is_none());
-    kassert!(kernel_space::translate(stack_bottom - layout::STACK_SIZE).is_none());
-    Ok(())
-});
-
-ktest!(fn secondary_stacks_have_guards() {
-    for cpu in percpu::all().iter().skip(1).filter(|c| c.online.load(Ordering::Relaxed)) {
-        let slot = layout::STACK_BASE + cpu.index * layout::STACK_SLOT;
-        kassert!(kernel_space::translate(slot).is_none(), "guard of CPU {} is mapped", cpu.index);
-        kassert!(kernel_space::translate(slot + layout::STACK_SLOT - 8).is_some());
+ktest!(
+    fn frames_are_distinct_until_exhaustion_limit() {
+        let mut taken = Vec::new();
+        for _ in 0..64 {
+            taken.push(frames::alloc(1).ok_or("no frames")?);
+        }
+        let mut sorted = taken.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        kassert_eq!(sorted.len(), taken.len());
+        for pa in taken {
+            frames::free(pa, 1);
+        }
+        Ok(())
     }
-    Ok(())
-});
+);
 
-ktest!(fn linear_map_is_not_executable_and_devices_are_device_memory() {
-    let pa = frames::alloc(1).ok_or("no frames")?;
-    let (mapped_pa, a) = kernel_space::translate(layout::phys_to_virt(pa)).ok_or("frame not in the linear map")?;
-    frames::free(pa, 1);
-    kassert_eq!(mapped_pa, pa);
-    kassert!(a.writable && !a.executable && !a.user);
-    let (_, dev) = kernel_space::translate(layout::DEVICE_BASE).ok_or("no device mapped")?;
-    kassert_eq!(dev.memory, hal::mmu::MemoryType::Device);
-    kassert!(!dev.executable);
-    Ok(())
-});
+ktest!(
+    fn usable_memory_is_within_device_tree_memory() {
+        let (frames_total, _) = frames::stats();
+        kassert!(
+            frames_total > 0 && frames_total <= expected().memory_total,
+            "usable {frames_total} of {}",
+            expected().memory_total
+        );
+        Ok(())
+    }
+);
 
-ktest!(fn boot_identity_map_is_gone() {
-    // The image's physical address was identity-mapped during boot only.
-    let image_pa = kernel_space::translate(boot::image_layout().start).ok_or("image not mapped")?.0;
-    kassert!(!hal::cpu::kernel_can_read(image_pa), "physical {image_pa:#x} still readable through TTBR0");
-    kassert!(hal::cpu::kernel_can_read(boot::image_layout().start));
-    Ok(())
-});
+ktest!(
+    fn heap_allocates_and_frees() {
+        let (_, used_before) = heap::stats();
+        {
+            let v: Vec<u64> = (0..1000).collect();
+            let b = Box::new([7u8; 3000]);
+            kassert_eq!(v.iter().sum::<u64>(), 499_500);
+            kassert_eq!(b[2999], 7);
+            kassert!(heap::stats().1 > used_before);
+        }
+        kassert_eq!(heap::stats().1, used_before);
+        Ok(())
+    }
+);
 
-ktest!(fn timer_ticks_on_this_cpu() {
-    let cpu = percpu::current();
-    let before = cpu.ticks.load(Ordering::Relaxed);
-    let ok = time::wait_until(500_000, || cpu.ticks.load(Ordering::Relaxed) >= before + 3);
-    kassert!(ok, "no timer interrupts in 0.5 s (ticks {before})");
-    Ok(())
-});
+ktest!(
+    fn heap_grows_from_frames() {
+        let (size_before, _) = heap::stats();
+        // Larger than the initial heap: forces growth.
+        let big: Vec<u8> = alloc::vec![0xa5; size_before + 100 * 1024];
+        kassert!(heap::stats().0 > size_before);
+        kassert_eq!(big[big.len() - 1], 0xa5);
+        drop(big);
+        kassert!(heap::try_box([0u8; 64]).is_some());
+        Ok(())
+    }
+);
 
-ktest!(fn all_cpus_online() {
-    let online = percpu::all().iter().filter(|c| c.online.load(Ordering::Relaxed)).count();
-    kassert_eq!(online, expected().cpus);
-    Ok(())
-});
+ktest!(
+    fn image_sections_are_w_xor_x() {
+        let l = boot::image_layout();
+        let mut page = l.start;
+        let (mut text, mut ro, mut rw) = (0, 0, 0);
+        while page < l.end {
+            if let Some((_, a)) = kernel_space::translate(page) {
+                kassert!(
+                    !(a.writable && a.executable),
+                    "page {page:#x} is writable and executable"
+                );
+                kassert!(!a.user, "kernel page {page:#x} is reachable from EL0");
+                if page < l.text_end {
+                    kassert!(a.executable && !a.writable, "text page {page:#x}: {a:?}");
+                    text += 1;
+                } else if page < l.rodata_end {
+                    kassert!(!a.executable && !a.writable, "rodata page {page:#x}: {a:?}");
+                    ro += 1;
+                } else {
+                    kassert!(!a.executable && a.writable, "data page {page:#x}: {a:?}");
+                    rw += 1;
+                }
+            }
+            page += layout::PAGE_SIZE;
+        }
+        kassert!(text > 0 && ro > 0 && rw > 0);
+        Ok(())
+    }
+);
 
-ktest!(fn every_cpu_ticks() {
-    for cpu in percpu::all().iter().filter(|c| c.online.load(Ordering::Relaxed)) {
+ktest!(
+    fn boot_stack_has_an_unmapped_guard() {
+        let l = boot::image_layout();
+        // The boot stack is the last 16 KiB of the image; the 16 KiB below is the guard.
+        let stack_bottom = l.end - layout::STACK_SIZE;
+        kassert!(kernel_space::translate(stack_bottom).is_some());
+        kassert!(kernel_space::translate(stack_bottom - layout::PAGE_SIZE).is_none());
+        kassert!(kernel_space::translate(stack_bottom - layout::STACK_SIZE).is_none());
+        Ok(())
+    }
+);
+
+ktest!(
+    fn secondary_stacks_have_guards() {
+        for cpu in percpu::all()
+            .iter()
+            .skip(1)
+            .filter(|c| c.online.load(Ordering::Relaxed))
+        {
+            let slot = layout::STACK_BASE + cpu.index * layout::STACK_SLOT;
+            kassert!(
+                kernel_space::translate(slot).is_none(),
+                "guard of CPU {} is mapped",
+                cpu.index
+            );
+            kassert!(kernel_space::translate(slot + layout::STACK_SLOT - 8).is_some());
+        }
+        Ok(())
+    }
+);
+
+ktest!(
+    fn linear_map_is_not_executable_and_devices_are_device_memory() {
+        let pa = frames::alloc(1).ok_or("no frames")?;
+        let (mapped_pa, a) = kernel_space::translate(layout::phys_to_virt(pa)).ok_or("frame not in the linear map")?;
+        frames::free(pa, 1);
+        kassert_eq!(mapped_pa, pa);
+        kassert!(a.writable && !a.executable && !a.user);
+        let (_, dev) = kernel_space::translate(layout::DEVICE_BASE).ok_or("no device mapped")?;
+        kassert_eq!(dev.memory, hal::mmu::MemoryType::Device);
+        kassert!(!dev.executable);
+        Ok(())
+    }
+);
+
+ktest!(
+    fn boot_identity_map_is_gone() {
+        // The image's physical address was identity-mapped during boot only.
+        let image_pa = kernel_space::translate(boot::image_layout().start)
+            .ok_or("image not mapped")?
+            .0;
+        kassert!(
+            !hal::cpu::kernel_can_read(image_pa),
+            "physical {image_pa:#x} still readable through TTBR0"
+        );
+        kassert!(hal::cpu::kernel_can_read(boot::image_layout().start));
+        Ok(())
+    }
+);
+
+ktest!(
+    fn timer_ticks_on_this_cpu() {
+        let cpu = percpu::current();
         let before = cpu.ticks.load(Ordering::Relaxed);
-        let ok = time::wait_until(500_000, || cpu.ticks.load(Ordering::Relaxed) > before + 1);
-        kassert!(ok, "CPU {} timer not ticking", cpu.index);
+        let ok = time::wait_until(500_000, || cpu.ticks.load(Ordering::Relaxed) >= before + 3);
+        kassert!(ok, "no timer interrupts in 0.5 s (ticks {before})");
+        Ok(())
     }
-    Ok(())
-});
+);
 
-ktest!(fn ipis_reach_every_other_cpu() {
-    let me = percpu::index();
-    for cpu in percpu::all().iter().filter(|c| c.online.load(Ordering::Relaxed) && c.index as usize != me) {
-        let before = cpu.ipis.load(Ordering::Relaxed);
-        irq::send_ipi(cpu.index as usize, irq::SGI_WAKE);
-        let ok = time::wait_until(500_000, || cpu.ipis.load(Ordering::Relaxed) > before);
-        kassert!(ok, "CPU {} did not take the IPI", cpu.index);
+ktest!(
+    fn all_cpus_online() {
+        let online = percpu::all()
+            .iter()
+            .filter(|c| c.online.load(Ordering::Relaxed))
+            .count();
+        kassert_eq!(online, expected().cpus);
+        Ok(())
     }
-    Ok(())
-});
+);
 
-ktest!(fn counter_and_uptime_advance() {
-    let a = time::uptime_micros();
-    time::wait_until(2_000, || false);
-    let b = time::uptime_micros();
-    kassert!(b >= a + 2_000, "uptime {a} -> {b}");
-    Ok(())
-});
+ktest!(
+    fn every_cpu_ticks() {
+        for cpu in percpu::all().iter().filter(|c| c.online.load(Ordering::Relaxed)) {
+            let before = cpu.ticks.load(Ordering::Relaxed);
+            let ok = time::wait_until(500_000, || cpu.ticks.load(Ordering::Relaxed) > before + 1);
+            kassert!(ok, "CPU {} timer not ticking", cpu.index);
+        }
+        Ok(())
+    }
+);
 
-ktest!(fn pan_is_on_where_the_cpu_has_it() {
-    let mmfr1: u64;
-    // SAFETY: reading an ID register has no side effects.
-    unsafe { core::arch::asm!("mrs {}, id_aa64mmfr1_el1", out(reg) mmfr1, options(nomem, nostack)) };
-    let supported = (mmfr1 >> 20) & 0xf != 0;
-    kassert_eq!(crate::arch::aarch64::user::pan_enabled(), supported);
-    Ok(())
-});
+ktest!(
+    fn ipis_reach_every_other_cpu() {
+        let me = percpu::index();
+        for cpu in percpu::all()
+            .iter()
+            .filter(|c| c.online.load(Ordering::Relaxed) && c.index as usize != me)
+        {
+            let before = cpu.ipis.load(Ordering::Relaxed);
+            irq::send_ipi(cpu.index as usize, irq::SGI_WAKE);
+            let ok = time::wait_until(500_000, || cpu.ipis.load(Ordering::Relaxed) > before);
+            kassert!(ok, "CPU {} did not take the IPI", cpu.index);
+        }
+        Ok(())
+    }
+);
+
+ktest!(
+    fn counter_and_uptime_advance() {
+        let a = time::uptime_micros();
+        time::wait_until(2_000, || false);
+        let b = time::uptime_micros();
+        kassert!(b >= a + 2_000, "uptime {a} -> {b}");
+        Ok(())
+    }
+);
+
+ktest!(
+    fn pan_is_on_where_the_cpu_has_it() {
+        let mmfr1: u64;
+        // SAFETY: reading an ID register has no side effects.
+        unsafe { core::arch::asm!("mrs {}, id_aa64mmfr1_el1", out(reg) mmfr1, options(nomem, nostack)) };
+        let supported = (mmfr1 >> 20) & 0xf != 0;
+        kassert_eq!(crate::arch::aarch64::user::pan_enabled(), supported);
+        Ok(())
+    }
+);

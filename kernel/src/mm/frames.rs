@@ -63,5 +63,8 @@ pub fn charge(pages: usize) -> u64 {
 /// Bytes of RAM the allocator manages, and how many are free.
 pub fn stats() -> (u64, u64) {
     let f = FRAMES.lock();
-    (f.stats_total_bytes() as u64, (f.stats_total_bytes() - f.stats_alloc_actual()) as u64)
+    (
+        f.stats_total_bytes() as u64,
+        (f.stats_total_bytes() - f.stats_alloc_actual()) as u64,
+    )
 }

@@ -69,7 +69,9 @@ pub fn init(initial: usize) -> bool {
     let base = layout::HEAP_BASE;
     let mut mapped = 0u64;
     while mapped < initial as u64 {
-        let Some(pa) = frames::alloc_zeroed(1) else { return false };
+        let Some(pa) = frames::alloc_zeroed(1) else {
+            return false;
+        };
         if kernel_space::map_heap_page(base + mapped, pa).is_err() {
             return false;
         }

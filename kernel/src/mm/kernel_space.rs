@@ -99,7 +99,14 @@ pub fn init(image_pa: u64) {
     });
 }
 
-fn map(space: &mut KernelSpace, va: u64, pa: u64, size: u64, attrs: Attributes, g: Granularity) -> Result<(), MapError> {
+fn map(
+    space: &mut KernelSpace,
+    va: u64,
+    pa: u64,
+    size: u64,
+    attrs: Attributes,
+    g: Granularity,
+) -> Result<(), MapError> {
     let result = Mapper::new(space.root, &mut space.tables).map(va, pa, size, attrs, g);
     hal::cpu::table_write_barrier();
     result
@@ -125,9 +132,19 @@ pub fn map_early(pa: u64, size: u64) -> Result<u64, MapError> {
 pub fn map_linear(memory: impl Iterator<Item = Range>) -> Result<(), MapError> {
     with(|s| {
         for r in memory {
-            let (start, end) = (align_down(r.start, PAGE_SIZE), align_up(r.end, PAGE_SIZE).min(LINEAR_LIMIT));
+            let (start, end) = (
+                align_down(r.start, PAGE_SIZE),
+                align_up(r.end, PAGE_SIZE).min(LINEAR_LIMIT),
+            );
             if start < end {
-                map(s, phys_to_virt(start), start, end - start, Attributes::KERNEL_DATA, Granularity::Blocks)?;
+                map(
+                    s,
+                    phys_to_virt(start),
+                    start,
+                    end - start,
+                    Attributes::KERNEL_DATA,
+                    Granularity::Blocks,
+                )?;
             }
         }
         Ok(())

@@ -11,7 +11,10 @@ pub struct Range {
 
 impl Range {
     pub fn new(start: u64, size: u64) -> Range {
-        Range { start, end: start.saturating_add(size) }
+        Range {
+            start,
+            end: start.saturating_add(size),
+        }
     }
 
     pub fn size(&self) -> u64 {
@@ -31,7 +34,9 @@ pub struct TooManyRanges;
 
 impl<const N: usize> RangeSet<N> {
     pub const fn new() -> Self {
-        RangeSet { ranges: heapless::Vec::new() }
+        RangeSet {
+            ranges: heapless::Vec::new(),
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Range> {
@@ -68,7 +73,10 @@ impl<const N: usize> RangeSet<N> {
                 }
                 out.push(*r).map_err(|_| TooManyRanges)?;
             } else {
-                merged = Range { start: merged.start.min(r.start), end: merged.end.max(r.end) };
+                merged = Range {
+                    start: merged.start.min(r.start),
+                    end: merged.end.max(r.end),
+                };
             }
         }
         if !placed {
@@ -90,10 +98,18 @@ impl<const N: usize> RangeSet<N> {
                 continue;
             }
             if r.start < hole.start {
-                out.push(Range { start: r.start, end: hole.start }).map_err(|_| TooManyRanges)?;
+                out.push(Range {
+                    start: r.start,
+                    end: hole.start,
+                })
+                .map_err(|_| TooManyRanges)?;
             }
             if r.end > hole.end {
-                out.push(Range { start: hole.end, end: r.end }).map_err(|_| TooManyRanges)?;
+                out.push(Range {
+                    start: hole.end,
+                    end: r.end,
+                })
+                .map_err(|_| TooManyRanges)?;
             }
         }
         self.ranges = out;
@@ -117,7 +133,10 @@ impl<const N: usize> RangeSet<N> {
     pub fn take(&mut self, size: u64) -> Option<Range> {
         let i = self.ranges.iter().position(|r| r.size() >= size)?;
         let r = &mut self.ranges[i];
-        let taken = Range { start: r.start, end: r.start + size };
+        let taken = Range {
+            start: r.start,
+            end: r.start + size,
+        };
         r.start += size;
         if r.start == r.end {
             self.ranges.remove(i);
@@ -137,7 +156,10 @@ pub fn free_memory<const N: usize>(
     }
     for h in holes {
         // Holes are widened to whole pages so no partial page is handed out.
-        set.remove(Range { start: align_down(h.start, PAGE_SIZE), end: align_up(h.end, PAGE_SIZE) })?;
+        set.remove(Range {
+            start: align_down(h.start, PAGE_SIZE),
+            end: align_up(h.end, PAGE_SIZE),
+        })?;
     }
     set.shrink_to_pages();
     Ok(set)
@@ -159,7 +181,10 @@ mod tests {
         s.add(r(0x2000, 0x3000)).unwrap();
         s.add(r(0x8000, 0x9000)).unwrap();
         s.add(r(0x1800, 0x1900)).unwrap();
-        assert_eq!(s.iter().copied().collect::<Vec<_>>(), vec![r(0x1000, 0x4000), r(0x8000, 0x9000)]);
+        assert_eq!(
+            s.iter().copied().collect::<Vec<_>>(),
+            vec![r(0x1000, 0x4000), r(0x8000, 0x9000)]
+        );
         assert_eq!(s.total(), 0x4000);
     }
 
@@ -170,7 +195,10 @@ mod tests {
         s.remove(r(0x2000, 0x3000)).unwrap();
         s.remove(r(0x0, 0x1000)).unwrap();
         s.remove(r(0xf000, 0x20000)).unwrap();
-        assert_eq!(s.iter().copied().collect::<Vec<_>>(), vec![r(0x1000, 0x2000), r(0x3000, 0xf000)]);
+        assert_eq!(
+            s.iter().copied().collect::<Vec<_>>(),
+            vec![r(0x1000, 0x2000), r(0x3000, 0xf000)]
+        );
     }
 
     #[test]
@@ -179,15 +207,19 @@ mod tests {
         // region with unaligned ends.
         let ram = [Range::new(0x4000_0000, 128 << 20)];
         let holes = [
-            Range::new(0x4000_0000, 0x1_0000 - 7),      // DTB (its partial last page is excluded too)
-            Range::new(0x4008_0000, 0x4_0000),          // kernel
-            Range::new(0x4400_0123, 0x1000),            // reserved, straddles two pages
+            Range::new(0x4000_0000, 0x1_0000 - 7), // DTB (its partial last page is excluded too)
+            Range::new(0x4008_0000, 0x4_0000),     // kernel
+            Range::new(0x4400_0123, 0x1000),       // reserved, straddles two pages
         ];
         let free: RangeSet<16> = free_memory(ram, holes).unwrap();
         let v: Vec<_> = free.iter().copied().collect();
         assert_eq!(
             v,
-            vec![r(0x4001_0000, 0x4008_0000), r(0x400c_0000, 0x4400_0000), r(0x4400_2000, 0x4800_0000)]
+            vec![
+                r(0x4001_0000, 0x4008_0000),
+                r(0x400c_0000, 0x4400_0000),
+                r(0x4400_2000, 0x4800_0000)
+            ]
         );
     }
 

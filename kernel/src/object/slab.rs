@@ -28,7 +28,11 @@ pub struct SlabFull;
 
 impl<T> Slab<T> {
     pub const fn new() -> Self {
-        Slab { entries: Vec::new(), free: Vec::new(), live: 0 }
+        Slab {
+            entries: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+        }
     }
 
     /// Store `value`; fails (without panicking) when memory runs out.
@@ -39,26 +43,40 @@ impl<T> Slab<T> {
                 self.entries.try_reserve(1).map_err(|_| SlabFull)?;
                 self.free.try_reserve(self.entries.len() + 1).map_err(|_| SlabFull)?;
                 let i = u32::try_from(self.entries.len()).map_err(|_| SlabFull)?;
-                self.entries.push(Entry { generation: 0, value: None });
+                self.entries.push(Entry {
+                    generation: 0,
+                    value: None,
+                });
                 i
             }
         };
         let entry = &mut self.entries[index as usize];
         entry.value = Some(value);
         self.live += 1;
-        Ok(Id { index, generation: entry.generation })
+        Ok(Id {
+            index,
+            generation: entry.generation,
+        })
     }
 
     #[inline]
     pub fn get(&self, id: Id) -> Option<&T> {
         let e = self.entries.get(id.index as usize)?;
-        if e.generation == id.generation { e.value.as_ref() } else { None }
+        if e.generation == id.generation {
+            e.value.as_ref()
+        } else {
+            None
+        }
     }
 
     #[inline]
     pub fn get_mut(&mut self, id: Id) -> Option<&mut T> {
         let e = self.entries.get_mut(id.index as usize)?;
-        if e.generation == id.generation { e.value.as_mut() } else { None }
+        if e.generation == id.generation {
+            e.value.as_mut()
+        } else {
+            None
+        }
     }
 
     /// Remove and return the value; the id (and every copy of it) goes stale.
@@ -86,7 +104,15 @@ impl<T> Slab<T> {
     /// Every live entry.
     pub fn iter(&self) -> impl Iterator<Item = (Id, &T)> {
         self.entries.iter().enumerate().filter_map(|(i, e)| {
-            e.value.as_ref().map(|v| (Id { index: i as u32, generation: e.generation }, v))
+            e.value.as_ref().map(|v| {
+                (
+                    Id {
+                        index: i as u32,
+                        generation: e.generation,
+                    },
+                    v,
+                )
+            })
         })
     }
 

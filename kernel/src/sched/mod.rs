@@ -118,7 +118,10 @@ pub fn make_ready(k: &mut Kernel, id: Id) {
     }
     let current_priority = c.current.and_then(|cur| k.threads.get(cur)).map(|t| t.priority);
     if cpu == percpu::index() {
-        let current_blocked = c.current.and_then(|cur| k.threads.get(cur)).is_none_or(|t| t.state != ThreadState::Running);
+        let current_blocked = c
+            .current
+            .and_then(|cur| k.threads.get(cur))
+            .is_none_or(|t| t.state != ThreadState::Running);
         if current_blocked || current_priority.is_none_or(|p| priority > p) {
             k.cpus[cpu].need_resched = true;
         }
@@ -182,12 +185,17 @@ pub fn pick_next(k: &mut Kernel, cpu: usize) -> Option<Id> {
     let now = hal::cpu::counter();
     // A running thread whose affinity moved elsewhere is handed over.
     if let Some(cur) = k.cpus[cpu].current {
-        if k.threads.get(cur).is_some_and(|t| t.state == ThreadState::Running && t.cpu != cpu) {
+        if k.threads
+            .get(cur)
+            .is_some_and(|t| t.state == ThreadState::Running && t.cpu != cpu)
+        {
             make_ready(k, cur);
         }
     }
     let current = k.cpus[cpu].current.filter(|id| {
-        k.threads.get(*id).is_some_and(|t| t.state == ThreadState::Running && t.cpu == cpu)
+        k.threads
+            .get(*id)
+            .is_some_and(|t| t.state == ThreadState::Running && t.cpu == cpu)
     });
     let best = k.cpus[cpu].highest_ready();
     let next = match (current, best) {

@@ -226,7 +226,11 @@ fn create(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     let object = match ObjectType::from_word(arg(k, cur, 1)) {
         Some(ObjectType::Pool) => {
             k.charge(pool, size.checked_add(POOL_COST).ok_or(Error::InvalidArgument)?)?;
-            let p = Pool { bytes_left: size, parent: Some(pool), refs: 0 };
+            let p = Pool {
+                bytes_left: size,
+                parent: Some(pool),
+                refs: 0,
+            };
             match k.pools.insert(p) {
                 Ok(id) => {
                     k.add_ref(ObjectRef::Pool(pool));
@@ -271,7 +275,14 @@ pub fn create_memory(k: &mut Kernel, pool: Id, pages: u64) -> Result<Id, Error> 
         k.refund(pool, charge);
         return Err(Error::OutOfMemory);
     };
-    let m = crate::object::Memory { physical, pages, kind: MemoryKind::Ram, pool: Some(pool), charge, refs: 0 };
+    let m = crate::object::Memory {
+        physical,
+        pages,
+        kind: MemoryKind::Ram,
+        pool: Some(pool),
+        charge,
+        refs: 0,
+    };
     match k.memories.insert(m) {
         Ok(id) => {
             k.add_ref(ObjectRef::Pool(pool));
@@ -289,7 +300,9 @@ fn map(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     let target = task_arg(k, cur, 0)?;
     let rights = Rights::from_bits_truncate(arg(k, cur, 5) as u32) & (Rights::READ | Rights::WRITE | Rights::EXECUTE);
     let (cap_id, object) = object(k, cur, 1, Rights::MAP | rights)?;
-    let ObjectRef::Memory(memory) = object else { return Err(Error::WrongType) };
+    let ObjectRef::Memory(memory) = object else {
+        return Err(Error::WrongType);
+    };
     let (pages, offset, va) = (arg(k, cur, 2) as usize, arg(k, cur, 3) as usize, arg(k, cur, 4));
     task::map(k, target, cap_id, memory, offset, pages, va, rights)
 }
@@ -300,7 +313,9 @@ fn unmap(k: &mut Kernel, cur: Id) -> Result<(), Error> {
 }
 
 fn memory_physical(k: &mut Kernel, cur: Id) -> Result<(), Error> {
-    let ObjectRef::Memory(m) = object(k, cur, 0, Rights::MANAGE)?.1 else { return Err(Error::WrongType) };
+    let ObjectRef::Memory(m) = object(k, cur, 0, Rights::MANAGE)?.1 else {
+        return Err(Error::WrongType);
+    };
     let mem = k.memories.get(m).ok_or(Error::BadHandle)?;
     let (pa, size) = (mem.physical, (mem.pages * abi::PAGE_SIZE) as u64);
     let r = regs(k, cur);
@@ -327,7 +342,13 @@ fn thread_create(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         k.refund(pool, THREAD_COST);
         return Err(Error::OutOfMemory);
     };
-    if k.tasks.get_mut(target).expect("checked").threads.try_reserve(1).is_err() {
+    if k.tasks
+        .get_mut(target)
+        .expect("checked")
+        .threads
+        .try_reserve(1)
+        .is_err()
+    {
         k.refund(pool, THREAD_COST);
         return Err(Error::OutOfMemory);
     }
@@ -355,7 +376,10 @@ fn thread_create(k: &mut Kernel, cur: Id) -> Result<(), Error> {
 
 /// Spread new threads over the online CPUs.
 fn next_cpu(k: &Kernel) -> usize {
-    let online: usize = crate::percpu::all().iter().filter(|c| c.online.load(core::sync::atomic::Ordering::Relaxed)).count();
+    let online: usize = crate::percpu::all()
+        .iter()
+        .filter(|c| c.online.load(core::sync::atomic::Ordering::Relaxed))
+        .count();
     (k.threads.len()) % online.max(1)
 }
 
@@ -380,7 +404,14 @@ fn thread_suspend(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     ipc::abandon(k, t);
     sched::remove(k, t);
     let th = k.threads.get_mut(t).expect("checked");
-    if matches!(state, ThreadState::Sending { .. } | ThreadState::Receiving { .. } | ThreadState::Waiting { .. } | ThreadState::Sleeping | ThreadState::AwaitingReply { .. }) {
+    if matches!(
+        state,
+        ThreadState::Sending { .. }
+            | ThreadState::Receiving { .. }
+            | ThreadState::Waiting { .. }
+            | ThreadState::Sleeping
+            | ThreadState::AwaitingReply { .. }
+    ) {
         // The abandoned call returns this when the thread is resumed.
         th.ctx.x[0] = Error::InvalidState as u64;
     }
@@ -399,8 +430,18 @@ fn thread_configure(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     if priority > my_priority {
         return Err(Error::InvalidArgument);
     }
-    let online = |c: usize| crate::percpu::all().get(c).is_some_and(|p| p.online.load(core::sync::atomic::Ordering::Relaxed));
-    let new_cpu = if cpu == u64::MAX { None } else if online(cpu as usize) { Some(cpu as usize) } else { return Err(Error::InvalidArgument) };
+    let online = |c: usize| {
+        crate::percpu::all()
+            .get(c)
+            .is_some_and(|p| p.online.load(core::sync::atomic::Ordering::Relaxed))
+    };
+    let new_cpu = if cpu == u64::MAX {
+        None
+    } else if online(cpu as usize) {
+        Some(cpu as usize)
+    } else {
+        return Err(Error::InvalidArgument);
+    };
     let state = k.threads.get(t).map(|t| t.state).ok_or(Error::BadHandle)?;
     let was_ready = state == ThreadState::Ready;
     if was_ready {
@@ -426,7 +467,9 @@ fn thread_set_fault_handler(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     let t = thread_arg(k, cur, 0)?;
     let task = task_of(k, cur)?;
     let (_, node) = cap::lookup_with(k, task, cap::handle_arg(arg(k, cur, 1))?, Rights::SEND)?;
-    let ObjectRef::Endpoint(ep) = node.object else { return Err(Error::WrongType) };
+    let ObjectRef::Endpoint(ep) = node.object else {
+        return Err(Error::WrongType);
+    };
     let badge = node.badge;
     k.threads.get_mut(t).ok_or(Error::BadHandle)?.fault_handler = Some((ep, badge));
     Ok(())
@@ -434,7 +477,7 @@ fn thread_set_fault_handler(k: &mut Kernel, cur: Id) -> Result<(), Error> {
 
 fn thread_set_ipc_buffer(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     let va = arg(k, cur, 1);
-    if va % abi::PAGE_SIZE as u64 != 0 {
+    if !va.is_multiple_of(abi::PAGE_SIZE as u64) {
         return Err(Error::InvalidArgument);
     }
     let task = task_of(k, cur)?;
@@ -492,13 +535,22 @@ fn task_destroy(k: &mut Kernel, cur: Id) -> Result<(), Error> {
 }
 
 fn irq_bind(k: &mut Kernel, cur: Id) -> Result<(), Error> {
-    let ObjectRef::Irq(irq) = object(k, cur, 0, Rights::MANAGE)?.1 else { return Err(Error::WrongType) };
-    let ObjectRef::Notification(n) = object(k, cur, 1, Rights::SEND)?.1 else { return Err(Error::WrongType) };
+    let ObjectRef::Irq(irq) = object(k, cur, 0, Rights::MANAGE)?.1 else {
+        return Err(Error::WrongType);
+    };
+    let ObjectRef::Notification(n) = object(k, cur, 1, Rights::SEND)?.1 else {
+        return Err(Error::WrongType);
+    };
     let bits = arg(k, cur, 2);
     if bits == 0 {
         return Err(Error::InvalidArgument);
     }
-    let old = k.irqs.get_mut(irq).ok_or(Error::BadHandle)?.notification.replace((n, bits));
+    let old = k
+        .irqs
+        .get_mut(irq)
+        .ok_or(Error::BadHandle)?
+        .notification
+        .replace((n, bits));
     k.add_ref(ObjectRef::Notification(n));
     if let Some((o, _)) = old {
         k.release(ObjectRef::Notification(o));
@@ -509,7 +561,9 @@ fn irq_bind(k: &mut Kernel, cur: Id) -> Result<(), Error> {
 }
 
 fn irq_ack(k: &mut Kernel, cur: Id) -> Result<(), Error> {
-    let ObjectRef::Irq(irq) = object(k, cur, 0, Rights::MANAGE)?.1 else { return Err(Error::WrongType) };
+    let ObjectRef::Irq(irq) = object(k, cur, 0, Rights::MANAGE)?.1 else {
+        return Err(Error::WrongType);
+    };
     let intid = k.irqs.get(irq).ok_or(Error::BadHandle)?.intid;
     crate::irq::unmask(intid);
     Ok(())

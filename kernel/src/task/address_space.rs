@@ -39,7 +39,10 @@ pub struct AsidAllocator {
 
 impl AsidAllocator {
     pub const fn new() -> Self {
-        AsidAllocator { used: Vec::new(), limit: 256 }
+        AsidAllocator {
+            used: Vec::new(),
+            limit: 256,
+        }
     }
 
     /// Use 16-bit ASIDs if the CPU has them.
@@ -101,7 +104,10 @@ fn user_physical(k: &mut Kernel, task: Id, va: u64, write: bool) -> Result<u64, 
         return Err(Error::NotMapped);
     }
     let t = k.tasks.get_mut(task).ok_or(Error::BadHandle)?;
-    let mut tables = UserTables { tables: &mut t.tables, budget: 0 };
+    let mut tables = UserTables {
+        tables: &mut t.tables,
+        budget: 0,
+    };
     let (pa, attributes) = Mapper::new(t.root, &mut tables).translate(va).ok_or(Error::NotMapped)?;
     if !attributes.user || (write && !attributes.writable) || attributes.memory != hal::mmu::MemoryType::Normal {
         return Err(Error::NotMapped);

@@ -91,6 +91,7 @@ pub fn create(k: &mut Kernel, pool: Id, name: &str) -> Result<Id, Error> {
 
 /// Map `pages` pages of memory object `memory` (from page `offset`) at `va`
 /// in `task`, through capability `cap`, with `rights` (READ/WRITE/EXECUTE).
+#[allow(clippy::too_many_arguments)] // mirrors the Map system call's arguments
 pub fn map(
     k: &mut Kernel,
     task: Id,
@@ -103,8 +104,14 @@ pub fn map(
 ) -> Result<(), Error> {
     let m: &Memory = k.memories.get(memory).ok_or(Error::BadHandle)?;
     let end = offset.checked_add(pages).ok_or(Error::InvalidArgument)?;
-    let size = (pages as u64).checked_mul(abi::PAGE_SIZE as u64).ok_or(Error::InvalidArgument)?;
-    if pages == 0 || end > m.pages || va % abi::PAGE_SIZE as u64 != 0 || va.checked_add(size).is_none_or(|e| e > abi::USER_LIMIT) {
+    let size = (pages as u64)
+        .checked_mul(abi::PAGE_SIZE as u64)
+        .ok_or(Error::InvalidArgument)?;
+    if pages == 0
+        || end > m.pages
+        || !va.is_multiple_of(abi::PAGE_SIZE as u64)
+        || va.checked_add(size).is_none_or(|e| e > abi::USER_LIMIT)
+    {
         return Err(Error::InvalidArgument);
     }
     if rights.contains(Rights::WRITE) && rights.contains(Rights::EXECUTE) {
@@ -115,7 +122,11 @@ pub fn map(
     }
     let pa = m.physical + (offset * abi::PAGE_SIZE) as u64;
     let attributes = Attributes {
-        memory: if m.kind == MemoryKind::Device { MemoryType::Device } else { MemoryType::Normal },
+        memory: if m.kind == MemoryKind::Device {
+            MemoryType::Device
+        } else {
+            MemoryType::Normal
+        },
         writable: rights.contains(Rights::WRITE),
         executable: rights.contains(Rights::EXECUTE),
         user: true,
@@ -127,12 +138,25 @@ pub fn map(
     }
     let pool = t.pool;
     // Bookkeeping space first, so a failure leaves nothing half-done.
-    k.tasks.get_mut(task).expect("checked").mappings.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
-    k.caps.get_mut(cap).ok_or(Error::BadHandle)?.mappings.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+    k.tasks
+        .get_mut(task)
+        .expect("checked")
+        .mappings
+        .try_reserve(1)
+        .map_err(|_| Error::OutOfMemory)?;
+    k.caps
+        .get_mut(cap)
+        .ok_or(Error::BadHandle)?
+        .mappings
+        .try_reserve(1)
+        .map_err(|_| Error::OutOfMemory)?;
     let pool_left = k.pools.get(pool).map_or(0, |p| p.bytes_left);
     let t = k.tasks.get_mut(task).expect("checked");
     let before = t.tables.len();
-    let mut tables = UserTables { tables: &mut t.tables, budget: pool_left / abi::PAGE_SIZE as u64 };
+    let mut tables = UserTables {
+        tables: &mut t.tables,
+        budget: pool_left / abi::PAGE_SIZE as u64,
+    };
     let result = Mapper::new(t.root, &mut tables).map(va, pa, size, attributes, Granularity::Pages);
     let new_tables = (t.tables.len() - before) as u64;
     k.charge(pool, new_tables * abi::PAGE_SIZE as u64).ok();
@@ -143,7 +167,11 @@ pub fn map(
         Err(MapError::Misaligned) => return Err(Error::InvalidArgument),
     }
     hal::cpu::table_write_barrier();
-    k.tasks.get_mut(task).expect("checked").mappings.push(Mapping { va, pages, memory, cap });
+    k.tasks
+        .get_mut(task)
+        .expect("checked")
+        .mappings
+        .push(Mapping { va, pages, memory, cap });
     k.caps.get_mut(cap).expect("checked").mappings.push((task, va));
     Ok(())
 }
@@ -164,9 +192,14 @@ pub fn unmap(k: &mut Kernel, task: Id, va: u64, pages: usize) -> Result<(), Erro
 /// its capability's list (not needed when the capability itself is going).
 pub fn unmap_record(k: &mut Kernel, task: Id, va: u64, update_cap: bool) {
     let Some(t) = k.tasks.get_mut(task) else { return };
-    let Some(i) = t.mappings.iter().position(|m| m.va == va) else { return };
+    let Some(i) = t.mappings.iter().position(|m| m.va == va) else {
+        return;
+    };
     let m = t.mappings.swap_remove(i);
-    let mut tables = UserTables { tables: &mut t.tables, budget: 0 };
+    let mut tables = UserTables {
+        tables: &mut t.tables,
+        budget: 0,
+    };
     Mapper::new(t.root, &mut tables).unmap(va, (m.pages * abi::PAGE_SIZE) as u64);
     address_space::flush_tlb_range(t.asid, va, m.pages);
     if update_cap {

@@ -16,17 +16,11 @@ pub struct UserContext {
 
 /// FP/SIMD registers, saved lazily (only for threads that use them).
 #[repr(C, align(16))]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 pub struct FpState {
     pub q: [u128; 32],
     pub fpcr: u64,
     pub fpsr: u64,
-}
-
-impl Default for FpState {
-    fn default() -> Self {
-        FpState { q: [0; 32], fpcr: 0, fpsr: 0 }
-    }
 }
 
 /// What a thread is doing.
@@ -38,11 +32,21 @@ pub enum ThreadState {
     Running,
     /// Blocked sending on an endpoint (its message is in its registers, or
     /// in `fault` for a fault message). `call`: waits for a reply after.
-    Sending { endpoint: Id, badge: u64, call: bool },
-    Receiving { endpoint: Id },
+    Sending {
+        endpoint: Id,
+        badge: u64,
+        call: bool,
+    },
+    Receiving {
+        endpoint: Id,
+    },
     /// Waiting for `server` to reply.
-    AwaitingReply { server: Id },
-    Waiting { notification: Id },
+    AwaitingReply {
+        server: Id,
+    },
+    Waiting {
+        notification: Id,
+    },
     Sleeping,
     Suspended,
     Dead,
@@ -84,7 +88,11 @@ pub const THREAD_COST: u64 = core::mem::size_of::<Thread>() as u64;
 
 impl Thread {
     pub fn new(task: Id, pool: Id, entry: u64, sp: u64, arg: u64, priority: u8, cpu: usize) -> Self {
-        let mut ctx = UserContext { elr: entry, sp, ..Default::default() };
+        let mut ctx = UserContext {
+            elr: entry,
+            sp,
+            ..Default::default()
+        };
         ctx.x[0] = arg;
         // EL0t with interrupts unmasked.
         ctx.spsr = 0;
@@ -127,7 +135,11 @@ pub fn kill(k: &mut Kernel, id: Id) {
         return;
     }
     let (task, cpu) = (t.task, t.cpu);
-    let running_elsewhere = k.cpus.iter().enumerate().any(|(c, s)| s.current == Some(id) && c != crate::percpu::index());
+    let running_elsewhere = k
+        .cpus
+        .iter()
+        .enumerate()
+        .any(|(c, s)| s.current == Some(id) && c != crate::percpu::index());
     crate::sched::remove(k, id);
     crate::ipc::abandon(k, id);
     if let Some(t) = k.threads.get_mut(id) {

@@ -22,10 +22,22 @@ pub struct TrapFrame {
 
 /// Which vector was taken (the order of the table), plus a stack overflow.
 const KIND_NAMES: [&str; 17] = [
-    "sync (EL1, SP_EL0)", "IRQ (EL1, SP_EL0)", "FIQ (EL1, SP_EL0)", "SError (EL1, SP_EL0)",
-    "sync (EL1)", "IRQ (EL1)", "FIQ (EL1)", "SError (EL1)",
-    "sync (EL0)", "IRQ (EL0)", "FIQ (EL0)", "SError (EL0)",
-    "sync (AArch32 EL0)", "IRQ (AArch32 EL0)", "FIQ (AArch32 EL0)", "SError (AArch32 EL0)",
+    "sync (EL1, SP_EL0)",
+    "IRQ (EL1, SP_EL0)",
+    "FIQ (EL1, SP_EL0)",
+    "SError (EL1, SP_EL0)",
+    "sync (EL1)",
+    "IRQ (EL1)",
+    "FIQ (EL1)",
+    "SError (EL1)",
+    "sync (EL0)",
+    "IRQ (EL0)",
+    "FIQ (EL0)",
+    "SError (EL0)",
+    "sync (AArch32 EL0)",
+    "IRQ (AArch32 EL0)",
+    "FIQ (AArch32 EL0)",
+    "SError (AArch32 EL0)",
     "kernel stack overflow",
 ];
 const KIND_OVERFLOW: u64 = 16;
@@ -55,8 +67,17 @@ fn kernel_fault(frame: &TrapFrame, kind: u64) -> ! {
     let _ = writeln!(out, "\nKERNEL FAULT on CPU {cpu}: {what}");
     let _ = writeln!(out, "  vector: {}", KIND_NAMES.get(kind as usize).unwrap_or(&"?"));
     if hal::esr::is_abort(frame.esr) {
-        let access = if hal::esr::is_write(frame.esr) { "write" } else { "read/fetch" };
-        let _ = writeln!(out, "  {} on {access} of {:#018x}", hal::esr::abort_status_name(frame.esr), frame.far);
+        let access = if hal::esr::is_write(frame.esr) {
+            "write"
+        } else {
+            "read/fetch"
+        };
+        let _ = writeln!(
+            out,
+            "  {} on {access} of {:#018x}",
+            hal::esr::abort_status_name(frame.esr),
+            frame.far
+        );
     }
     let _ = writeln!(
         out,

@@ -14,7 +14,13 @@ extern "C" {
 }
 
 /// Where a dying thread's callee-saved registers go (never read).
-static mut DISCARD: [UserContext; MAX_CPUS] = [UserContext { x: [0; 31], sp: 0, elr: 0, spsr: 0, tpidr: 0 }; MAX_CPUS];
+static mut DISCARD: [UserContext; MAX_CPUS] = [UserContext {
+    x: [0; 31],
+    sp: 0,
+    elr: 0,
+    spsr: 0,
+    tpidr: 0,
+}; MAX_CPUS];
 
 const CPACR_FP_EL1_ONLY: u64 = 1 << 20; // FPEN = 01: EL0 FP/SIMD use traps
 const CPACR_FP_ALL: u64 = 3 << 20; // FPEN = 11: no traps
@@ -139,7 +145,10 @@ fn handle_el0_locked(kind: u64, regs: &mut UserContext, esr: u64) -> *const User
         _ => user_fault(&mut k, cur, esr, hal::cpu::far()),
     }
     // The common case: the thread goes on and nothing else became ready here.
-    let running = k.threads.get(cur).is_some_and(|t| t.state == ThreadState::Running && t.cpu == cpu);
+    let running = k
+        .threads
+        .get(cur)
+        .is_some_and(|t| t.state == ThreadState::Running && t.cpu == cpu);
     if running && !k.cpus[cpu].need_resched {
         pc.save_ctx.store(0, Ordering::Relaxed);
         if core::mem::take(&mut k.cpus[cpu].timer_dirty) {
@@ -197,10 +206,10 @@ extern "C" fn idle_next() -> *const UserContext {
 /// Leave `cur` (if any) for `next` (if any): FP state, address space, timer.
 fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> *const UserContext {
     let pc = percpu::current();
-    if next.is_some() && next == cur {
+    if let Some(n) = next.filter(|n| Some(*n) == cur) {
         pc.save_ctx.store(0, Ordering::Relaxed);
         sched::program_timer(k, cpu);
-        return k.threads.get(next.expect("checked")).map_or(core::ptr::null(), |t| &t.ctx as *const _);
+        return k.threads.get(n).map_or(core::ptr::null(), |t| &t.ctx as *const _);
     }
     if let Some(c) = cur {
         let save = match k.threads.get_mut(c) {
@@ -223,11 +232,17 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> *con
         pc.user_ctx.store(0, Ordering::Relaxed);
         // Idle: no task's tables stay live (they may be freed meanwhile).
         // SAFETY: the empty table has no valid entries.
-        unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) crate::mm::kernel_space::empty_table_pa(), options(nostack)) };
+        unsafe {
+            asm!("msr ttbr0_el1, {}", "isb", in(reg) crate::mm::kernel_space::empty_table_pa(), options(nostack))
+        };
         sched::program_timer(k, cpu);
         return core::ptr::null();
     };
-    let ttbr0 = k.threads.get(n).and_then(|t| k.tasks.get(t.task)).map_or(0, |t| t.ttbr0());
+    let ttbr0 = k
+        .threads
+        .get(n)
+        .and_then(|t| k.tasks.get(t.task))
+        .map_or(0, |t| t.ttbr0());
     // SAFETY: TTBR0 gets the next task's tables, tagged with its ASID, so no
     // TLB flush is needed.
     unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) ttbr0, options(nostack)) };
@@ -241,16 +256,21 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> *con
 /// running and current) takes the CPU. No queue or timer changes.
 fn switch_direct(k: &mut Kernel, cpu: usize, cur: Id, next: Id) -> *const UserContext {
     let pc = percpu::current();
-    let Some(t) = k.threads.get_mut(cur) else { return core::ptr::null() };
+    let Some(t) = k.threads.get_mut(cur) else {
+        return core::ptr::null();
+    };
     if k.cpus[cpu].fp_owner == Some(cur) {
         // SAFETY: FP access is enabled for the owner; the buffer is its own.
         unsafe { fp_save(&mut t.fp) };
         k.cpus[cpu].fp_owner = None;
         set_cpacr(CPACR_FP_EL1_ONLY);
     }
-    pc.save_ctx.store(&t.ctx as *const UserContext as u64, Ordering::Relaxed);
+    pc.save_ctx
+        .store(&t.ctx as *const UserContext as u64, Ordering::Relaxed);
     let from_task = t.task;
-    let Some(n) = k.threads.get(next) else { return core::ptr::null() };
+    let Some(n) = k.threads.get(next) else {
+        return core::ptr::null();
+    };
     if n.task != from_task {
         let ttbr0 = k.tasks.get(n.task).map_or(0, |t| t.ttbr0());
         // SAFETY: the next task's tables, tagged with its ASID.

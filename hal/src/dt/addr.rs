@@ -18,9 +18,10 @@ pub(crate) struct Cells {
 
 /// `#address-cells`/`#size-cells` of `node` (for its children). Per the
 /// specification these are not inherited: a missing one means 2 / 1.
-pub(crate) fn child_cells(lin: &Lineage<'_>, node_index: usize) -> Result<Cells, NodeProblem> {
-    let node = lin.at(node_index);
-    let read = |name: &'static str, default: u32| match node.as_ref().and_then(|n| n.prop(name)) {
+pub(crate) fn child_cells(lin: &Lineage<'_, '_>, node_index: usize) -> Result<Cells, NodeProblem> {
+    let names = ["#address-cells", "#size-cells"];
+    let [address, size] = lin.at(node_index).map_or([None; 2], |n| n.props(names));
+    let read = |name: &'static str, value: Option<&[u8]>, default: u32| match value {
         None => Ok(default),
         Some(v) => exact_u32(v).ok_or_else(|| NodeProblem::UnsupportedCells {
             name,
@@ -29,8 +30,8 @@ pub(crate) fn child_cells(lin: &Lineage<'_>, node_index: usize) -> Result<Cells,
         }),
     };
     Ok(Cells {
-        address: read("#address-cells", 2)?,
-        size: read("#size-cells", 1)?,
+        address: read(names[0], address, 2)?,
+        size: read(names[1], size, 1)?,
     })
 }
 
@@ -43,12 +44,7 @@ fn check_size(node_index: usize, cells: u32, min: u32) -> Result<(), NodeProblem
     check_range("#size-cells", node_index, cells, min)
 }
 
-fn check_range(
-    name: &'static str,
-    node_index: usize,
-    cells: u32,
-    min: u32,
-) -> Result<(), NodeProblem> {
+fn check_range(name: &'static str, node_index: usize, cells: u32, min: u32) -> Result<(), NodeProblem> {
     if (min..=2).contains(&cells) {
         return Ok(());
     }
@@ -87,23 +83,15 @@ impl Iterator for Reg<'_> {
 }
 
 /// Decode the `reg` of the last node of `lin` with its parent's cell counts.
-pub(crate) fn reg<'a>(lin: &Lineage<'a>) -> Result<Reg<'a>, NodeProblem> {
+pub(crate) fn reg<'a>(lin: &Lineage<'_, 'a>) -> Result<Reg<'a>, NodeProblem> {
     let node = lin.node().ok_or(NodeProblem::Absent)?;
-    let parent = lin
-        .len()
-        .checked_sub(2)
-        .ok_or(NodeProblem::MissingProperty("reg"))?;
-    let bytes = node
-        .prop("reg")
-        .ok_or(NodeProblem::MissingProperty("reg"))?;
+    let parent = lin.len().checked_sub(2).ok_or(NodeProblem::MissingProperty("reg"))?;
+    let bytes = node.prop("reg").ok_or(NodeProblem::MissingProperty("reg"))?;
     let cells = child_cells(lin, parent)?;
     check_cells(parent, cells, 0)?;
     let entry = (cells.address + cells.size) as usize * 4;
     if bytes.is_empty() {
-        return Err(NodeProblem::TooFewRegs {
-            found: 0,
-            needed: 1,
-        });
+        return Err(NodeProblem::TooFewRegs { found: 0, needed: 1 });
     }
     if !bytes.len().is_multiple_of(entry) {
         return Err(NodeProblem::RegLength {
@@ -117,7 +105,7 @@ pub(crate) fn reg<'a>(lin: &Lineage<'a>) -> Result<Reg<'a>, NodeProblem> {
 
 /// Translate `addr`, an address in the parent bus of the last node of `lin`,
 /// to a CPU physical address through every bus's `ranges` up to the root.
-pub(crate) fn translate(lin: &Lineage<'_>, mut addr: u64) -> Result<u64, NodeProblem> {
+pub(crate) fn translate(lin: &Lineage<'_, '_>, mut addr: u64) -> Result<u64, NodeProblem> {
     // Buses are the nodes strictly between the root (index 0) and the node.
     for bus in (1..lin.len().saturating_sub(1)).rev() {
         let node = lin.at(bus).ok_or(NodeProblem::Absent)?;
@@ -150,12 +138,7 @@ enum MapError {
 }
 
 /// One bus level: find the `ranges` window holding `addr` and map it to the parent's space.
-fn map_through(
-    ranges: &[u8],
-    child: Cells,
-    parent_address: u32,
-    addr: u64,
-) -> Result<u64, MapError> {
+fn map_through(ranges: &[u8], child: Cells, parent_address: u32, addr: u64) -> Result<u64, MapError> {
     let (c, p, s) = (
         child.address as usize * 4,
         parent_address as usize * 4,
@@ -167,16 +150,12 @@ fn map_through(
     }
     for e in ranges.chunks_exact(entry) {
         let field = |from: usize, len: usize| e.get(from..).and_then(|b| read_cells(b, len / 4));
-        let (Some(child_base), Some(parent_base), Some(size)) =
-            (field(0, c), field(c, p), field(c + p, s))
-        else {
+        let (Some(child_base), Some(parent_base), Some(size)) = (field(0, c), field(c, p), field(c + p, s)) else {
             return Err(MapError::Malformed);
         };
         // Linux's rule: the window must contain the start address.
         if addr >= child_base && addr - child_base < size {
-            return parent_base
-                .checked_add(addr - child_base)
-                .ok_or(MapError::Overflow);
+            return parent_base.checked_add(addr - child_base).ok_or(MapError::Overflow);
         }
     }
     Err(MapError::Outside)
@@ -184,7 +163,7 @@ fn map_through(
 
 /// The translated CPU-physical regions of a node, for callers that need them all.
 pub(crate) fn for_each_region(
-    lin: &Lineage<'_>,
+    lin: &Lineage<'_, '_>,
     mut f: impl FnMut(u64, u64) -> Result<(), NodeProblem>,
 ) -> Result<(), NodeProblem> {
     for (addr, size) in reg(lin)? {
@@ -196,17 +175,12 @@ pub(crate) fn for_each_region(
 }
 
 /// Read a node's `#address-cells`-wide first `reg` address (e.g. a CPU's MPIDR), without translation.
-pub(crate) fn first_address(lin: &Lineage<'_>) -> Result<u64, NodeProblem> {
+pub(crate) fn first_address(lin: &Lineage<'_, '_>) -> Result<u64, NodeProblem> {
     let node: Node<'_> = lin.node().ok_or(NodeProblem::Absent)?;
-    let parent = lin
-        .len()
-        .checked_sub(2)
-        .ok_or(NodeProblem::MissingProperty("reg"))?;
+    let parent = lin.len().checked_sub(2).ok_or(NodeProblem::MissingProperty("reg"))?;
     let cells = child_cells(lin, parent)?;
     check_cells(parent, cells, 0)?;
-    let bytes = node
-        .prop("reg")
-        .ok_or(NodeProblem::MissingProperty("reg"))?;
+    let bytes = node.prop("reg").ok_or(NodeProblem::MissingProperty("reg"))?;
     read_cells(bytes, cells.address as usize).ok_or(NodeProblem::RegLength {
         len: bytes.len(),
         address_cells: cells.address,

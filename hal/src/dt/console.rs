@@ -1,33 +1,28 @@
 //! Choosing the console UART.
 
-use super::devices::{first_gic_irq, first_region, Reader};
+use super::devices::{first_gic_irq, first_region, Reader, PL011};
 use super::error::Part;
-use super::tree::{be32, Node};
+use super::tree::{be32, Node, Want};
 use super::{Console, UartKind};
 
-impl<'a> Reader<'a> {
+impl<'a> Reader<'_, '_, 'a> {
     /// `/chosen` stdout-path if it is a usable PL011, else alias serial0, else the first usable PL011.
-    pub(super) fn console(
-        &mut self,
-        chosen: Option<Node<'a>>,
-        gic: Option<&Node<'a>>,
-    ) -> Option<Console<'a>> {
+    pub(super) fn console(&mut self, chosen: Option<Node<'a>>, gic: Option<&Node<'a>>) -> Option<Console<'a>> {
         let aliases = self.tree.find_path("/aliases");
         let mut tried = [usize::MAX; 2];
-        let stdout =
-            chosen.and_then(|c| c.str("stdout-path").or_else(|| c.str("linux,stdout-path")));
+        let stdout = chosen.and_then(|c| c.str("stdout-path").or_else(|| c.str("linux,stdout-path")));
         if let Some(stdout) = stdout {
             let (path, options) = stdout.split_once(':').unwrap_or((stdout, ""));
             if let Some((node, path)) = self.resolve(aliases, path) {
-                tried[0] = node.off;
+                tried[0] = node.off();
                 if let Some(console) = self.pl011(node, path, parse_baud(options), gic) {
                     return Some(console);
                 }
             }
         }
         if let Some((node, path)) = self.resolve(aliases, "serial0") {
-            if !tried.contains(&node.off) {
-                tried[1] = node.off;
+            if !tried.contains(&node.off()) {
+                tried[1] = node.off();
                 if let Some(console) = self.pl011(node, path, None, gic) {
                     return Some(console);
                 }
@@ -35,10 +30,9 @@ impl<'a> Reader<'a> {
         }
         let mut candidates = self
             .tree
-            .nodes()
-            .map(|(n, _)| n)
-            .filter(|n| !tried.contains(&n.off));
-        candidates.find_map(|node| self.pl011(node, node.name, None, gic))
+            .all_with(Want::Compatible(PL011))
+            .filter(|n| !tried.contains(&n.off()) && n.compatible_with(PL011).is_some());
+        candidates.find_map(|node| self.pl011(node, node.name(), None, gic))
     }
 
     /// A path or `alias[/rest]` to a node, with the path text to report.
@@ -48,8 +42,8 @@ impl<'a> Reader<'a> {
         }
         let (alias, rest) = spec.split_once('/').unwrap_or((spec, ""));
         let target = aliases?.str(alias)?;
-        let node = self.tree.find_path(target)?.descend(rest)?;
-        Some((node, if rest.is_empty() { target } else { node.name }))
+        let node = self.tree.descend(&self.tree.find_path(target)?, rest)?;
+        Some((node, if rest.is_empty() { target } else { node.name() }))
     }
 
     /// The node as a console, if it is an enabled PL011 with usable registers.
@@ -60,7 +54,7 @@ impl<'a> Reader<'a> {
         baud: Option<u32>,
         gic: Option<&Node<'a>>,
     ) -> Option<Console<'a>> {
-        if node.compatible_with(&["arm,pl011"]).is_none() || !node.is_enabled() {
+        if node.compatible_with(PL011).is_none() || !node.is_enabled() {
             return None;
         }
         let lin = self.tree.lineage(&node)?;
@@ -96,10 +90,7 @@ impl<'a> Reader<'a> {
             return Some(hz);
         }
         let clocks = node.prop("clocks")?;
-        let index = node
-            .strings("clock-names")
-            .position(|n| n == "uartclk")
-            .unwrap_or(0);
+        let index = node.strings("clock-names").position(|n| n == "uartclk").unwrap_or(0);
         let mut at = 0;
         for i in 0..=index {
             let provider = self.tree.find_phandle(be32(clocks, at)?)?;
@@ -119,8 +110,6 @@ impl<'a> Reader<'a> {
 
 /// The baud rate at the start of `stdout-path` options ("115200n8" -> 115200).
 fn parse_baud(options: &str) -> Option<u32> {
-    let digits = options
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(options.len());
+    let digits = options.find(|c: char| !c.is_ascii_digit()).unwrap_or(options.len());
     options.get(..digits)?.parse().ok().filter(|&b| b > 0)
 }

@@ -1,27 +1,24 @@
 //! CPUs and how to start them: `/cpus`, enable methods, PSCI.
 
 use super::addr::first_address;
-use super::devices::Reader;
+use super::devices::{Reader, PSCI};
 use super::error::{NodePath, NodeProblem, Part};
-use super::tree::{exact_u32, u32_or_u64, Node};
+use super::tree::{exact_u32, u32_or_u64, Node, Want};
 use super::{Cpu, EnableMethod, Psci, PsciConduit};
 
-/// Most specific first.
-const PSCI: [&str; 3] = ["arm,psci-1.0", "arm,psci-0.2", "arm,psci"];
 /// Standard function IDs of PSCI 0.2 and later (CPU_ON is the SMC64 one).
 const PSCI_CPU_ON_64: u32 = 0xC400_0003;
 const PSCI_CPU_OFF: u32 = 0x8400_0002;
 const PSCI_SYSTEM_OFF: u32 = 0x8400_0008;
 
-impl<'a> Reader<'a> {
-    pub(super) fn cpus(&mut self) -> heapless::Vec<Cpu<'a>, 16> {
-        let mut out = heapless::Vec::new();
+impl<'a> Reader<'_, '_, 'a> {
+    pub(super) fn cpus(&mut self, out: &mut heapless::Vec<Cpu<'a>, 16>) {
         let Some(cpus) = self.tree.find_path("/cpus") else {
             self.note(Part::Cpus, NodePath::new("/cpus"), NodeProblem::Absent);
-            return out;
+            return;
         };
         let inherited = cpus.str("enable-method");
-        for node in cpus.children() {
+        for node in self.tree.children(&cpus) {
             // `cpu-map`, `idle-states` and the like are not CPUs.
             match node.str("device_type") {
                 Some("cpu") => {}
@@ -44,31 +41,25 @@ impl<'a> Reader<'a> {
             let enable = match node.str("enable-method").or(inherited) {
                 None => EnableMethod::None,
                 Some("psci") => EnableMethod::Psci,
-                Some(method @ "spin-table") => {
-                    match node.prop("cpu-release-addr").map(u32_or_u64) {
-                        Some(Some(release_addr)) => EnableMethod::SpinTable { release_addr },
-                        Some(None) => {
-                            let problem = "is not 4 or 8 bytes";
-                            self.note(
-                                Part::Cpus,
-                                lin.path(),
-                                NodeProblem::BadProperty {
-                                    name: "cpu-release-addr",
-                                    problem,
-                                },
-                            );
-                            EnableMethod::Other(method)
-                        }
-                        None => {
-                            self.note(
-                                Part::Cpus,
-                                lin.path(),
-                                NodeProblem::SpinTableWithoutReleaseAddr,
-                            );
-                            EnableMethod::Other(method)
-                        }
+                Some(method @ "spin-table") => match node.prop("cpu-release-addr").map(u32_or_u64) {
+                    Some(Some(release_addr)) => EnableMethod::SpinTable { release_addr },
+                    Some(None) => {
+                        let problem = "is not 4 or 8 bytes";
+                        self.note(
+                            Part::Cpus,
+                            lin.path(),
+                            NodeProblem::BadProperty {
+                                name: "cpu-release-addr",
+                                problem,
+                            },
+                        );
+                        EnableMethod::Other(method)
                     }
-                }
+                    None => {
+                        self.note(Part::Cpus, lin.path(), NodeProblem::SpinTableWithoutReleaseAddr);
+                        EnableMethod::Other(method)
+                    }
+                },
                 Some(other) => EnableMethod::Other(other),
             };
             let compatible = node.strings("compatible").next().unwrap_or("");
@@ -89,14 +80,11 @@ impl<'a> Reader<'a> {
                 break;
             }
         }
-        out
     }
 
     pub(super) fn psci(&mut self) -> Option<Psci<'a>> {
-        for node in self.all() {
-            let compatible = PSCI
-                .iter()
-                .find_map(|want| node.strings("compatible").find(|c| c == want));
+        for node in self.all(Want::Compatible(PSCI)) {
+            let compatible = node.first_listed(PSCI);
             let Some(compatible) = compatible.filter(|_| node.is_enabled()) else {
                 continue;
             };

@@ -5,95 +5,112 @@
 
 use super::addr::{for_each_region, reg, translate};
 use super::error::{DtError, NodeError, NodePath, NodeProblem, Part};
+use super::index::Compat;
 use super::irq::{gic_intid, interrupts, Interrupts, Spec};
-use super::tree::{exact_u32, u32_or_u64, Lineage, Node, Tree};
+use super::tree::{exact_u32, u32_or_u64, AllNodes, Lineage, Node, Tree, Want};
 use super::{Gic, GicVersion, Machine, Region, Reserved, ReservedKind, Timer, MAX_ISSUES};
 
-const GIC_V3: [&str; 1] = ["arm,gic-v3"];
-const GIC_V2: [&str; 5] = [
+/// Every `compatible` string the readers look for, in groups (each most
+/// specific first). The node index records which of them each node lists, so
+/// a scan for a GIC or a timer skips every other node; at most 16.
+pub(crate) const COMPATIBLES: [&str; 12] = [
+    // GIC_V3
+    "arm,gic-v3",
+    // GIC_V2
     "arm,cortex-a15-gic",
     "arm,gic-400",
     "arm,cortex-a9-gic",
     "arm,cortex-a7-gic",
     "arm,gic-v2",
+    // TIMERS
+    "arm,armv8-timer",
+    "arm,armv7-timer",
+    // PSCI
+    "arm,psci-1.0",
+    "arm,psci-0.2",
+    "arm,psci",
+    // PL011
+    "arm,pl011",
 ];
-const TIMERS: [&str; 2] = ["arm,armv8-timer", "arm,armv7-timer"];
+pub(super) const GIC_V3: Compat = Compat::group(0, 1);
+pub(super) const GIC_V2: Compat = Compat::group(1, 5);
+pub(super) const GIC: Compat = Compat::group(0, 6);
+pub(super) const TIMERS: Compat = Compat::group(6, 2);
+pub(super) const PSCI: Compat = Compat::group(8, 3);
+pub(super) const PL011: Compat = Compat::group(11, 1);
 
 /// Build the [`Machine`] from a validated tree.
-pub(crate) fn read<'a>(tree: &Tree<'a>, fdt: &fdt::Fdt<'a>) -> Result<Machine<'a>, DtError> {
+///
+/// Not inlined, and filling the machine's lists in place, to keep the stack
+/// small while the node index is on it (see [`Machine::parse`]).
+#[inline(never)]
+pub(crate) fn read<'a>(tree: &Tree<'_, 'a>, fdt: &fdt::Fdt<'a>) -> Result<Machine<'a>, DtError> {
     let root = tree.root().ok_or(DtError::Malformed {
         offset: 0,
         what: "no root node",
     })?;
-    let mut r = Reader {
-        tree: *tree,
-        issues: heapless::Vec::new(),
-    };
     let compatible = root.strings("compatible").next().unwrap_or("");
-    let model = root
-        .str("model")
-        .filter(|m| !m.is_empty())
-        .unwrap_or(compatible);
-    let memory = r.memory();
-    let reserved = r.reserved(fdt);
-    let chosen = tree.find_path("/chosen");
-    let (initrd, bootargs) = r.chosen(chosen);
-    let gic = r.gic();
-    let gic_node = gic.as_ref().map(|(_, node)| *node);
-    let console = r.console(chosen, gic_node.as_ref());
-    let timer = r.timer(gic_node.as_ref());
-    let cpus = r.cpus();
-    let psci = r.psci();
-    Ok(Machine {
+    let model = root.str("model").filter(|m| !m.is_empty()).unwrap_or(compatible);
+    let mut m = Machine {
         model,
         compatible,
-        memory,
-        reserved,
-        initrd,
-        bootargs,
-        console,
-        gic: gic.map(|(g, _)| g),
-        timer,
-        cpus,
-        psci,
-        issues: r.issues,
-    })
+        memory: heapless::Vec::new(),
+        reserved: heapless::Vec::new(),
+        initrd: None,
+        bootargs: "",
+        console: None,
+        gic: None,
+        timer: None,
+        cpus: heapless::Vec::new(),
+        psci: None,
+        issues: heapless::Vec::new(),
+    };
+    let mut r = Reader {
+        tree: *tree,
+        issues: &mut m.issues,
+    };
+    r.memory(&mut m.memory);
+    r.reserved(fdt, &mut m.reserved);
+    let chosen = tree.find_path("/chosen");
+    (m.initrd, m.bootargs) = r.chosen(chosen);
+    let gic = r.gic();
+    let gic_node = gic.as_ref().map(|(_, node)| *node);
+    m.gic = gic.map(|(g, _)| g);
+    m.console = r.console(chosen, gic_node.as_ref());
+    m.timer = r.timer(gic_node.as_ref());
+    r.cpus(&mut m.cpus);
+    m.psci = r.psci();
+    Ok(m)
 }
 
-pub(super) struct Reader<'a> {
-    pub(super) tree: Tree<'a>,
-    pub(super) issues: heapless::Vec<NodeError, MAX_ISSUES>,
+pub(super) struct Reader<'r, 't, 'a> {
+    pub(super) tree: Tree<'t, 'a>,
+    /// The machine's issue list, filled in place.
+    pub(super) issues: &'r mut heapless::Vec<NodeError, MAX_ISSUES>,
 }
 
-impl<'a> Reader<'a> {
+impl<'t, 'a> Reader<'_, 't, 'a> {
     pub(super) fn note(&mut self, part: Part, path: NodePath, problem: NodeProblem) {
         // Past the capacity, later problems are dropped: the first ones explain the most.
-        let _ = self.issues.push(NodeError {
-            part,
-            path,
-            problem,
-        });
+        let _ = self.issues.push(NodeError { part, path, problem });
     }
 
     pub(super) fn path_of(&self, node: &Node<'a>) -> NodePath {
         self.tree
             .lineage(node)
             .map(|l| l.path())
-            .unwrap_or_else(|| NodePath::new(node.name))
+            .unwrap_or_else(|| NodePath::new(node.name()))
     }
 
-    /// All nodes in document order (callers test `is_enabled` last: it is the least selective).
-    pub(super) fn all(&self) -> impl Iterator<Item = Node<'a>> + 'a {
-        self.tree.nodes().map(|(n, _)| n)
+    /// All nodes in document order that may be `want` (callers still check,
+    /// and test `is_enabled` last: it is the least selective).
+    pub(super) fn all(&self, want: Want) -> AllNodes<'t, 'a> {
+        self.tree.all_with(want)
     }
 
-    fn memory(&mut self) -> heapless::Vec<Region, 16> {
-        let mut out = heapless::Vec::new();
+    fn memory(&mut self, out: &mut heapless::Vec<Region, 16>) {
         let mut full = false;
-        for node in self
-            .all()
-            .filter(|n| n.str("device_type") == Some("memory") && n.is_enabled())
-        {
+        for node in self.all(Want::Memory).filter(|n| n.is_memory() && n.is_enabled()) {
             let Some(lin) = self.tree.lineage(&node) else {
                 continue;
             };
@@ -107,9 +124,7 @@ impl<'a> Reader<'a> {
             });
             match result {
                 Err(p) => self.note(Part::Memory, lin.path(), p),
-                Ok(()) if !nonzero => {
-                    self.note(Part::Memory, lin.path(), NodeProblem::ZeroSizedMemory)
-                }
+                Ok(()) if !nonzero => self.note(Part::Memory, lin.path(), NodeProblem::ZeroSizedMemory),
                 Ok(()) => {}
             }
         }
@@ -124,11 +139,9 @@ impl<'a> Reader<'a> {
                 },
             );
         }
-        out
     }
 
-    fn reserved(&mut self, fdt: &fdt::Fdt<'a>) -> heapless::Vec<Reserved<'a>, 32> {
-        let mut out = heapless::Vec::new();
+    fn reserved(&mut self, fdt: &fdt::Fdt<'a>, out: &mut heapless::Vec<Reserved<'a>, 32>) {
         let mut full = false;
         // `memory_reservations()` cannot panic: validation put the block and its terminator inside the tree.
         for entry in fdt.memory_reservations() {
@@ -150,7 +163,7 @@ impl<'a> Reader<'a> {
         }
         if let Some(parent) = self.tree.find_path("/reserved-memory") {
             // Children with only `size` are placed dynamically by the OS: nothing to avoid.
-            for node in parent.children().filter(|n| n.is_enabled() && n.has("reg")) {
+            for node in self.tree.children(&parent).filter(|n| n.is_enabled() && n.has("reg")) {
                 let Some(lin) = self.tree.lineage(&node) else {
                     continue;
                 };
@@ -164,7 +177,7 @@ impl<'a> Reader<'a> {
                                 .push(Reserved {
                                     region,
                                     kind,
-                                    name: node.name,
+                                    name: node.name(),
                                     no_map,
                                 })
                                 .is_err();
@@ -185,7 +198,6 @@ impl<'a> Reader<'a> {
                 },
             );
         }
-        out
     }
 
     fn chosen(&mut self, chosen: Option<Node<'a>>) -> (Option<Region>, &'a str) {
@@ -239,10 +251,10 @@ impl<'a> Reader<'a> {
     }
 
     fn gic(&mut self) -> Option<(Gic<'a>, Node<'a>)> {
-        for node in self.all() {
-            let (version, compatible) = if let Some(c) = node.compatible_with(&GIC_V3) {
+        for node in self.all(Want::Compatible(GIC)) {
+            let (version, compatible) = if let Some(c) = node.compatible_with(GIC_V3) {
                 (GicVersion::V3, c)
-            } else if let Some(c) = node.compatible_with(&GIC_V2) {
+            } else if let Some(c) = node.compatible_with(GIC_V2) {
                 (GicVersion::V2, c)
             } else {
                 continue;
@@ -262,9 +274,8 @@ impl<'a> Reader<'a> {
     }
 
     fn timer(&mut self, gic: Option<&Node<'a>>) -> Option<Timer<'a>> {
-        for node in self.all() {
-            let Some(compatible) = node.compatible_with(&TIMERS).filter(|_| node.is_enabled())
-            else {
+        for node in self.all(Want::Compatible(TIMERS)) {
+            let Some(compatible) = node.compatible_with(TIMERS).filter(|_| node.is_enabled()) else {
                 continue;
             };
             let Some(lin) = self.tree.lineage(&node) else {
@@ -281,14 +292,13 @@ impl<'a> Reader<'a> {
     /// Interrupts are <secure phys, non-secure phys, virt, hyp phys[, hyp virt]>.
     fn timer_from(
         &mut self,
-        lin: &Lineage<'a>,
+        lin: &Lineage<'_, 'a>,
         node: &Node<'a>,
         compatible: &'a str,
         gic: Option<&Node<'a>>,
     ) -> Result<Timer<'a>, NodeProblem> {
-        let irqs =
-            interrupts(&self.tree, lin)?.ok_or(NodeProblem::MissingProperty("interrupts"))?;
-        let nth = |irqs: &Interrupts<'a>, n: usize| -> Result<Spec<'a>, NodeProblem> {
+        let irqs = interrupts(&self.tree, lin)?.ok_or(NodeProblem::MissingProperty("interrupts"))?;
+        let nth = |irqs: &Interrupts<'_, 'a>, n: usize| -> Result<Spec<'a>, NodeProblem> {
             irqs.get(n)?.ok_or(NodeProblem::TooFewInterrupts {
                 found: irqs.count(),
                 needed: 3,
@@ -296,10 +306,7 @@ impl<'a> Reader<'a> {
         };
         let phys_irq = gic_intid(&nth(&irqs, 1)?, gic)?;
         let virt_irq = gic_intid(&nth(&irqs, 2)?, gic)?;
-        let hyp_irq = match irqs
-            .get(3)
-            .and_then(|s| s.map(|s| gic_intid(&s, gic)).transpose())
-        {
+        let hyp_irq = match irqs.get(3).and_then(|s| s.map(|s| gic_intid(&s, gic)).transpose()) {
             Ok(irq) => irq,
             Err(p) => {
                 self.note(Part::Timer, lin.path(), p);
@@ -317,7 +324,7 @@ impl<'a> Reader<'a> {
 }
 
 fn gic_from<'a>(
-    lin: &Lineage<'a>,
+    lin: &Lineage<'_, 'a>,
     node: &Node<'a>,
     version: GicVersion,
     compatible: &'a str,
@@ -336,10 +343,7 @@ fn gic_from<'a>(
             name: "reg",
             problem: "has a zero-sized GIC region",
         }),
-        None => Err(NodeProblem::TooFewRegs {
-            found,
-            needed: i + 1,
-        }),
+        None => Err(NodeProblem::TooFewRegs { found, needed: i + 1 }),
     };
     let mut gic = Gic {
         version,
@@ -391,11 +395,10 @@ fn gic_from<'a>(
 }
 
 /// First `reg` entry, translated, with a non-zero size.
-pub(super) fn first_region(lin: &Lineage<'_>) -> Result<Region, NodeProblem> {
-    let (addr, size) = reg(lin)?.next().ok_or(NodeProblem::TooFewRegs {
-        found: 0,
-        needed: 1,
-    })?;
+pub(super) fn first_region(lin: &Lineage<'_, '_>) -> Result<Region, NodeProblem> {
+    let (addr, size) = reg(lin)?
+        .next()
+        .ok_or(NodeProblem::TooFewRegs { found: 0, needed: 1 })?;
     if size == 0 {
         return Err(NodeProblem::BadProperty {
             name: "reg",
@@ -409,8 +412,8 @@ pub(super) fn first_region(lin: &Lineage<'_>) -> Result<Region, NodeProblem> {
 
 /// INTID of the node's first interrupt (`None` if it lists none).
 pub(super) fn first_gic_irq<'a>(
-    tree: &Tree<'a>,
-    lin: &Lineage<'a>,
+    tree: &Tree<'_, 'a>,
+    lin: &Lineage<'_, 'a>,
     gic: Option<&Node<'a>>,
 ) -> Result<Option<u32>, NodeProblem> {
     let Some(irqs) = interrupts(tree, lin)? else {

@@ -10,12 +10,18 @@ const MAX_HOPS: usize = 16;
 /// One interrupt: the controller it goes to and its specifier cells.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Spec<'a> {
-    pub controller: Node<'a>,
+    /// The controller ([`Node::off`]).
+    pub controller: usize,
     pub cells: &'a [u8],
 }
 
 fn interrupt_cells(controller: &Node<'_>) -> Result<usize, NodeProblem> {
-    match controller.u32("#interrupt-cells") {
+    cells_value(controller.prop("#interrupt-cells"))
+}
+
+/// A controller's `#interrupt-cells` value as a count.
+fn cells_value(value: Option<&[u8]>) -> Result<usize, NodeProblem> {
+    match value.and_then(exact_u32) {
         Some(n @ 1..=4) => Ok(n as usize),
         _ => Err(NodeProblem::BadProperty {
             name: "#interrupt-cells",
@@ -24,11 +30,7 @@ fn interrupt_cells(controller: &Node<'_>) -> Result<usize, NodeProblem> {
     }
 }
 
-fn by_phandle<'a>(
-    tree: &Tree<'a>,
-    property: &'static str,
-    value: Option<u32>,
-) -> Result<Node<'a>, NodeProblem> {
+fn by_phandle<'a>(tree: &Tree<'_, 'a>, property: &'static str, value: Option<u32>) -> Result<Node<'a>, NodeProblem> {
     let phandle = value.ok_or(NodeProblem::BadProperty {
         name: property,
         problem: "is not a phandle",
@@ -37,64 +39,58 @@ fn by_phandle<'a>(
         .ok_or(NodeProblem::BadPhandle { property, phandle })
 }
 
-/// The interrupt parent of the last node of `lin`, as Linux finds it: the
-/// node's (or, failing that, its nearest ancestor's) `interrupt-parent`,
-/// followed until a node with `#interrupt-cells`.
-pub(crate) fn interrupt_parent<'a>(
-    tree: &Tree<'a>,
-    lin: &Lineage<'a>,
-) -> Result<Node<'a>, NodeProblem> {
-    let mut lin = *lin;
+/// The interrupt parent of `node`, as Linux finds it: the node's (or,
+/// failing that, its nearest ancestor's) `interrupt-parent`, followed until
+/// a node with `#interrupt-cells`; `interrupt_parent` is the node's own
+/// property. Returns the controller and its `#interrupt-cells` value.
+fn interrupt_parent<'a>(
+    tree: &Tree<'_, 'a>,
+    mut node: Node<'a>,
+    mut interrupt_parent: Option<&'a [u8]>,
+) -> Result<(Node<'a>, &'a [u8]), NodeProblem> {
     for _ in 0..MAX_HOPS {
-        let node = lin.node().ok_or(NodeProblem::NoInterruptParent)?;
-        let next = match node.prop("interrupt-parent") {
-            Some(v) => {
-                let target = by_phandle(tree, "interrupt-parent", exact_u32(v))?;
-                (
-                    tree.lineage(&target)
-                        .ok_or(NodeProblem::NoInterruptParent)?,
-                    target,
-                )
-            }
-            None => {
-                let up = lin.up().ok_or(NodeProblem::NoInterruptParent)?;
-                (up, up.node().ok_or(NodeProblem::NoInterruptParent)?)
-            }
+        node = match interrupt_parent {
+            Some(v) => by_phandle(tree, "interrupt-parent", exact_u32(v))?,
+            None => tree.parent(&node).ok_or(NodeProblem::NoInterruptParent)?,
         };
-        if next.1.has("#interrupt-cells") {
-            return Ok(next.1);
+        // One walk of the node's properties for both.
+        let [cells, next] = node.props(["#interrupt-cells", "interrupt-parent"]);
+        if let Some(cells) = cells {
+            return Ok((node, cells));
         }
-        lin = next.0;
+        interrupt_parent = next;
     }
     Err(NodeProblem::NoInterruptParent)
 }
 
 /// A node's interrupts, from `interrupts-extended` or else `interrupts`.
-pub(crate) struct Interrupts<'a> {
-    tree: Tree<'a>,
+pub(crate) struct Interrupts<'t, 'a> {
+    tree: Tree<'t, 'a>,
     value: &'a [u8],
-    /// `Some` for plain `interrupts` (one controller), `None` for `interrupts-extended`.
-    parent: Option<(Node<'a>, usize)>,
+    /// `Some((controller offset, #interrupt-cells))` for plain `interrupts`
+    /// (one controller), `None` for `interrupts-extended`.
+    parent: Option<(usize, usize)>,
 }
 
 /// The interrupts of the last node of `lin` (`None` if it lists none).
-pub(crate) fn interrupts<'a>(
-    tree: &Tree<'a>,
-    lin: &Lineage<'a>,
-) -> Result<Option<Interrupts<'a>>, NodeProblem> {
+pub(crate) fn interrupts<'t, 'a>(
+    tree: &Tree<'t, 'a>,
+    lin: &Lineage<'_, 'a>,
+) -> Result<Option<Interrupts<'t, 'a>>, NodeProblem> {
     let node = lin.node().ok_or(NodeProblem::Absent)?;
-    if let Some(value) = node.prop("interrupts-extended") {
+    let [extended, plain, parent] = node.props(["interrupts-extended", "interrupts", "interrupt-parent"]);
+    if let Some(value) = extended {
         return Ok(Some(Interrupts {
             tree: *tree,
             value,
             parent: None,
         }));
     }
-    let Some(value) = node.prop("interrupts") else {
+    let Some(value) = plain else {
         return Ok(None);
     };
-    let parent = interrupt_parent(tree, lin)?;
-    let cells = interrupt_cells(&parent)?;
+    let (parent, cells) = interrupt_parent(tree, node, parent)?;
+    let cells = cells_value(Some(cells))?;
     if !value.len().is_multiple_of(cells * 4) {
         return Err(NodeProblem::BadProperty {
             name: "interrupts",
@@ -104,11 +100,11 @@ pub(crate) fn interrupts<'a>(
     Ok(Some(Interrupts {
         tree: *tree,
         value,
-        parent: Some((parent, cells)),
+        parent: Some((parent.off(), cells)),
     }))
 }
 
-impl<'a> Interrupts<'a> {
+impl<'a> Interrupts<'_, 'a> {
     /// The `n`th interrupt, or `None` past the end.
     pub fn get(&self, n: usize) -> Result<Option<Spec<'a>>, NodeProblem> {
         if let Some((controller, cells)) = self.parent {
@@ -126,12 +122,12 @@ impl<'a> Interrupts<'a> {
         while at < self.value.len() {
             let controller = by_phandle(&self.tree, "interrupts-extended", be32(self.value, at))?;
             let len = interrupt_cells(&controller)? * 4;
-            let cells = self
-                .value
-                .get(at + 4..at + 4 + len)
-                .ok_or(truncated.clone())?;
+            let cells = self.value.get(at + 4..at + 4 + len).ok_or(truncated.clone())?;
             if i == n {
-                return Ok(Some(Spec { controller, cells }));
+                return Ok(Some(Spec {
+                    controller: controller.off(),
+                    cells,
+                }));
             }
             at += 4 + len;
             i += 1;
@@ -141,22 +137,17 @@ impl<'a> Interrupts<'a> {
 
     /// How many interrupts are listed (stops counting at the first malformed entry).
     pub fn count(&self) -> usize {
-        (0..)
-            .take_while(|&i| matches!(self.get(i), Ok(Some(_))))
-            .count()
+        (0..).take_while(|&i| matches!(self.get(i), Ok(Some(_)))).count()
     }
 }
 
 /// The GIC INTID of a specifier `<type number flags>` sent to `gic`.
 pub(crate) fn gic_intid(spec: &Spec<'_>, gic: Option<&Node<'_>>) -> Result<u32, NodeProblem> {
-    if gic.map(|g| g.off) != Some(spec.controller.off) {
+    if gic.map(|g| g.off()) != Some(spec.controller) {
         return Err(NodeProblem::InterruptParentNotGic);
     }
-    let (Some(kind), Some(number), Some(_flags)) = (
-        be32(spec.cells, 0),
-        be32(spec.cells, 4),
-        be32(spec.cells, 8),
-    ) else {
+    let (Some(kind), Some(number), Some(_flags)) = (be32(spec.cells, 0), be32(spec.cells, 4), be32(spec.cells, 8))
+    else {
         return Err(NodeProblem::BadProperty {
             name: "#interrupt-cells",
             problem: "of the GIC is below 3",

@@ -17,6 +17,12 @@
 //! Addresses are CPU physical: `reg` is translated through every bus's
 //! `ranges` (the Raspberry Pi 4's `/soc` maps 0x7e000000 to 0xfe000000).
 //! Nothing allocates; the reader runs before the kernel has a heap.
+//!
+//! Speed matters too (parsing is part of every boot): the validation pass
+//! also builds a node index (`index.rs`: offsets, parents, the few properties
+//! every device search filters on), so finding a path, a phandle, an
+//! ancestor or "the first GIC" reads a small array instead of re-walking the
+//! blob. A tree too big for the index is read by walking, with the same result.
 
 mod addr;
 mod console;
@@ -24,7 +30,10 @@ mod cpus;
 mod devices;
 mod display;
 mod error;
+mod index;
 mod irq;
+#[cfg(test)]
+mod tests;
 mod tree;
 mod validate;
 
@@ -236,11 +245,23 @@ impl<'a> Machine<'a> {
     /// Fails only when the tree cannot be read at all (bad header, broken
     /// structure); a missing or broken device becomes `None` / an empty list
     /// plus an entry in [`Machine::issues`]. Never panics.
+    // Never inlined: the index must leave the stack with this frame, not stay
+    // in the caller's for as long as the caller runs (the kernel's
+    // `kernel_main` calls deep, stack-hungry code after parsing).
+    #[inline(never)]
     pub fn parse(blob: &'a [u8]) -> Result<Machine<'a>, DtError> {
-        let layout = validate::validate(blob)?;
+        // On the stack (6 KiB): the kernel parses before it has a heap.
+        let mut index = index::Index::new();
+        Self::parse_with(blob, &mut index)
+    }
+
+    /// [`Machine::parse`] with the node index to fill and use.
+    fn parse_with(blob: &'a [u8], index: &mut index::Index) -> Result<Machine<'a>, DtError> {
+        let layout = validate::validate(blob, index)?;
         let data = blob.get(..layout.totalsize).unwrap_or_default();
         let block = |(off, size): (usize, usize)| data.get(off..off + size).unwrap_or_default();
-        let tree = tree::Tree::new(block(layout.structs), block(layout.strings));
+        let blocks = tree::Blocks::new(block(layout.structs), block(layout.strings));
+        let tree = tree::Tree::new(blocks, index);
         // Validation guarantees what `Fdt::new` checks; keep its verdict anyway.
         let fdt = fdt::Fdt::new(data).map_err(|_| DtError::Malformed {
             offset: 0,
@@ -271,8 +292,6 @@ impl<'a> Machine<'a> {
 
     /// Total bytes of RAM.
     pub fn memory_total(&self) -> u64 {
-        self.memory
-            .iter()
-            .fold(0u64, |sum, r| sum.saturating_add(r.size))
+        self.memory.iter().fold(0u64, |sum, r| sum.saturating_add(r.size))
     }
 }

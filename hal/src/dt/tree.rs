@@ -8,8 +8,12 @@
 //! with the same code. (It also takes FDT_END to be 5; the specification says
 //! 9.) This walker accepts NOP wherever the specification allows it, and every
 //! read is bounds-checked, so it cannot panic even on an unvalidated tree.
+//!
+//! Node lookups go through [`Tree`], which reads the node [`Index`] the
+//! validator built when it has one, and walks the tokens otherwise.
 
 use super::error::NodePath;
+use super::index::{self, Compat, Entry, Index};
 use super::validate::MAX_DEPTH;
 
 pub(crate) const FDT_BEGIN_NODE: u32 = 1;
@@ -62,9 +66,13 @@ pub(crate) fn strings(value: &[u8]) -> impl Iterator<Item = &str> {
 /// One structure-block token.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Token<'a> {
-    Begin { name: &'a str },
+    /// A node, whose name was checked (NUL-terminated, UTF-8): [`Node::name`] reads it.
+    Begin,
     EndNode,
-    Prop { name_off: u32, value: &'a [u8] },
+    Prop {
+        name_off: u32,
+        value: &'a [u8],
+    },
     Nop,
     End,
 }
@@ -78,15 +86,82 @@ pub(crate) struct BadToken {
 }
 
 fn bad(at: usize, what: &'static str, truncated: bool) -> BadToken {
-    BadToken {
-        at,
-        what,
-        truncated,
-    }
+    BadToken { at, what, truncated }
 }
 
 fn align4(n: usize) -> Option<usize> {
     Some(n.checked_add(3)? & !3)
+}
+
+/// The FDT_PROP token at `at` (its tag already read): name offset, value and
+/// the offset of the next token, if it is well formed (as [`read_token`] checks).
+#[inline(always)]
+pub(crate) fn prop_at(structs: &[u8], at: usize) -> Option<(u32, &[u8], usize)> {
+    let (len, name_off) = (be32(structs, at + 4)?, be32(structs, at + 8)?);
+    let start = at + 12;
+    let end = start.checked_add(len as usize)?;
+    let value = structs.get(start..end)?;
+    let next = align4(end).filter(|&next| next <= structs.len())?;
+    Some((name_off, value, next))
+}
+
+/// Where the first NUL in `bytes` is, and whether every byte before it is
+/// ASCII. Reads four bytes at a time: names and strings are short, but there
+/// are many of them.
+#[inline]
+pub(crate) fn nul_and_ascii(bytes: &[u8]) -> Option<(usize, bool)> {
+    const ONES: u32 = 0x0101_0101;
+    const HIGH: u32 = 0x8080_8080;
+    let mut chunks = bytes.chunks_exact(4);
+    let (mut high, mut base) = (0u32, 0usize);
+    for chunk in &mut chunks {
+        let Ok(word) = <[u8; 4]>::try_from(chunk) else {
+            break;
+        };
+        let w = u32::from_le_bytes(word);
+        // The lowest bit set marks the first zero byte (in memory order).
+        let zeros = w.wrapping_sub(ONES) & !w & HIGH;
+        if zeros != 0 {
+            let k = zeros.trailing_zeros() / 8;
+            let before = w.checked_shl(32 - 8 * k).unwrap_or(0);
+            return Some((base + k as usize, (high | before) & HIGH == 0));
+        }
+        high |= w;
+        base += 4;
+    }
+    let rest = chunks.remainder();
+    let len = rest.iter().position(|&b| b == 0)?;
+    let rest_high = rest.iter().take(len).fold(0, |acc, &b| acc | b);
+    Some((base + len, high & HIGH == 0 && rest_high.is_ascii()))
+}
+
+/// The offset after the FDT_BEGIN_NODE token at `at` (its tag already read),
+/// if its name is NUL-terminated, ASCII and padded within the block: the
+/// common case, where [`read_token`] would accept it too.
+#[inline(always)]
+pub(crate) fn ascii_name_end(structs: &[u8], at: usize) -> Option<usize> {
+    let (len, ascii) = nul_and_ascii(structs.get(at + 4..)?)?;
+    let next = align4(at + 4 + len + 1)?;
+    (ascii && next <= structs.len()).then_some(next)
+}
+
+/// The common, well-formed tokens (FDT_PROP, FDT_BEGIN_NODE with an ASCII
+/// name, FDT_END_NODE, FDT_NOP) read with fewer checks than [`read_token`]:
+/// `None` for anything else (FDT_END, a problem), which [`read_token`] then
+/// reads or explains. When this returns a token, it is the one
+/// [`read_token`] returns.
+#[inline(always)]
+pub(crate) fn read_token_fast(structs: &[u8], at: usize) -> Option<(Token<'_>, usize)> {
+    if !at.is_multiple_of(4) {
+        return None;
+    }
+    match be32(structs, at)? {
+        FDT_PROP => prop_at(structs, at).map(|(name_off, value, next)| (Token::Prop { name_off, value }, next)),
+        FDT_BEGIN_NODE => ascii_name_end(structs, at).map(|next| (Token::Begin, next)),
+        FDT_END_NODE => Some((Token::EndNode, at + 4)),
+        FDT_NOP => Some((Token::Nop, at + 4)),
+        _ => None,
+    }
 }
 
 /// Read the token at `at`; returns it and the offset of the next token.
@@ -97,23 +172,25 @@ pub(crate) fn read_token(structs: &[u8], at: usize) -> Result<(Token<'_>, usize)
     if at >= structs.len() {
         return Err(bad(at, "structure block ends before FDT_END", true));
     }
-    let tag = be32(structs, at)
-        .ok_or_else(|| bad(at, "token runs past the end of the structure block", true))?;
+    let tag = be32(structs, at).ok_or_else(|| bad(at, "token runs past the end of the structure block", true))?;
     let body = at + 4;
     match tag {
         FDT_BEGIN_NODE => {
             let rest = structs.get(body..).unwrap_or_default();
-            let len = rest.iter().position(|&b| b == 0).ok_or_else(|| {
-                bad(
-                    at,
-                    "node name is not NUL-terminated within the structure block",
-                    true,
-                )
-            })?;
-            let name = core::str::from_utf8(rest.get(..len).unwrap_or_default())
-                .map_err(|_| bad(at, "node name is not UTF-8", false))?;
-            let next =
-                align4(body + len + 1).ok_or_else(|| bad(at, "node name overflows", true))?;
+            // Note any non-ASCII byte on the way: only such names need a UTF-8 check.
+            let mut high = 0u8;
+            let len = rest
+                .iter()
+                .position(|&b| {
+                    high |= b;
+                    b == 0
+                })
+                .ok_or_else(|| bad(at, "node name is not NUL-terminated within the structure block", true))?;
+            let name = rest.get(..len).unwrap_or_default();
+            if !high.is_ascii() && core::str::from_utf8(name).is_err() {
+                return Err(bad(at, "node name is not UTF-8", false));
+            }
+            let next = align4(body + len + 1).ok_or_else(|| bad(at, "node name overflows", true))?;
             if next > structs.len() {
                 return Err(bad(
                     at,
@@ -121,7 +198,7 @@ pub(crate) fn read_token(structs: &[u8], at: usize) -> Result<(Token<'_>, usize)
                     true,
                 ));
             }
-            Ok((Token::Begin { name }, next))
+            Ok((Token::Begin, next))
         }
         FDT_PROP => {
             let (Some(len), Some(name_off)) = (be32(structs, body), be32(structs, body + 4)) else {
@@ -135,15 +212,8 @@ pub(crate) fn read_token(structs: &[u8], at: usize) -> Result<(Token<'_>, usize)
             let value = usize::try_from(len)
                 .ok()
                 .and_then(|len| structs.get(start..start.checked_add(len)?))
-                .ok_or_else(|| {
-                    bad(
-                        at,
-                        "property value runs past the end of the structure block",
-                        true,
-                    )
-                })?;
-            let next = align4(start + value.len())
-                .ok_or_else(|| bad(at, "property value overflows", true))?;
+                .ok_or_else(|| bad(at, "property value runs past the end of the structure block", true))?;
+            let next = align4(start + value.len()).ok_or_else(|| bad(at, "property value overflows", true))?;
             if next > structs.len() {
                 return Err(bad(
                     at,
@@ -166,58 +236,177 @@ pub(crate) fn read_token(structs: &[u8], at: usize) -> Result<(Token<'_>, usize)
 
 /// The structure and strings blocks of a validated tree.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Tree<'a> {
+pub(crate) struct Blocks<'a> {
     structs: &'a [u8],
     strings: &'a [u8],
 }
 
-impl<'a> Tree<'a> {
+impl<'a> Blocks<'a> {
     pub fn new(structs: &'a [u8], strings: &'a [u8]) -> Self {
         Self { structs, strings }
     }
 
     fn token(&self, at: usize) -> Option<(Token<'a>, usize)> {
-        read_token(self.structs, at).ok()
+        read_token_fast(self.structs, at).or_else(|| read_token(self.structs, at).ok())
     }
 
     /// Whether the string at `off` in the strings block is exactly `name`.
     fn string_is(&self, off: u32, name: &str) -> bool {
         let start = off as usize;
         let end = start.saturating_add(name.len());
-        self.strings.get(start..end) == Some(name.as_bytes()) && self.strings.get(end) == Some(&0)
+        // The first byte and the terminator's place reject most names without a full compare.
+        self.strings.get(start) == name.as_bytes().first()
+            && self.strings.get(end) == Some(&0)
+            && self.strings.get(start..end) == Some(name.as_bytes())
     }
 
-    /// The node whose FDT_BEGIN_NODE token is at `off`.
-    pub fn node_at(&self, off: usize) -> Option<Node<'a>> {
+    /// The node whose FDT_BEGIN_NODE token is at `off` (found by walking: not indexed).
+    fn node_at(&self, off: usize) -> Option<Node<'a>> {
         match self.token(off)? {
-            (Token::Begin { name }, body) => Some(Node {
-                tree: *self,
-                off,
-                name,
-                body,
-            }),
+            (Token::Begin, body) => Some(Node::walked(*self, off, body)),
             _ => None,
         }
     }
+}
 
-    /// Every node in document order, with its depth (root = 0).
-    pub fn nodes(&self) -> Nodes<'a> {
-        Nodes {
-            tree: *self,
-            at: 0,
-            depth: 0,
-            done: false,
+/// `idx` of a node that did not come from the index.
+const NOT_INDEXED: u16 = u16::MAX;
+
+/// A validated tree and its node index: every lookup of nodes starts here.
+///
+/// With a complete [`Index`] the lookups read the index; otherwise (a tree
+/// too big for it) they walk the structure block. Both give the same answers.
+#[derive(Clone, Copy)]
+pub(crate) struct Tree<'t, 'a> {
+    blocks: Blocks<'a>,
+    index: &'t Index,
+}
+
+impl<'t, 'a> Tree<'t, 'a> {
+    pub fn new(blocks: Blocks<'a>, index: &'t Index) -> Self {
+        Self { blocks, index }
+    }
+
+    /// The index entries, if the index is usable.
+    fn entries(&self) -> Option<&'t [Entry]> {
+        self.index.entries()
+    }
+
+    /// The `i`th node of the index.
+    fn indexed(&self, i: usize) -> Option<Node<'a>> {
+        let e = *self.entries()?.get(i)?;
+        Some(Node {
+            blocks: self.blocks,
+            e,
+            body: u32::try_from(e.body()).ok()?,
+            idx: u16::try_from(i).ok()?,
+        })
+    }
+
+    /// Position of `node` in the index.
+    fn index_of(&self, entries: &[Entry], node: &Node<'a>) -> Option<usize> {
+        let i = usize::from(node.idx);
+        match entries.get(i) {
+            Some(e) if e.off == node.e.off => Some(i),
+            // Entries are in document order, so sorted by offset.
+            _ => entries.binary_search_by_key(&node.e.off, |e| e.off).ok(),
+        }
+    }
+
+    /// Every node in document order.
+    pub fn all(&self) -> AllNodes<'t, 'a> {
+        self.all_with(Want::All)
+    }
+
+    /// The nodes in document order that may be `want`: at least those that are,
+    /// maybe more (the caller still checks), but the index skips most others.
+    pub fn all_with(&self, want: Want) -> AllNodes<'t, 'a> {
+        match self.entries() {
+            Some(_) => AllNodes::Indexed {
+                tree: *self,
+                next: 0,
+                want,
+            },
+            None => AllNodes::Walk(Nodes::new(self.blocks)),
         }
     }
 
     pub fn root(&self) -> Option<Node<'a>> {
-        self.nodes().next().map(|(n, _)| n)
+        self.all().next()
+    }
+
+    /// Direct children of `node`, NOPs skipped.
+    pub fn children(&self, node: &Node<'a>) -> Children<'t, 'a> {
+        if let Some(entries) = self.entries() {
+            if let Some(parent) = self.index_of(entries, node) {
+                return Children::Indexed {
+                    tree: *self,
+                    parent,
+                    next: parent + 1,
+                };
+            }
+        }
+        Children::Walk(WalkChildren {
+            blocks: self.blocks,
+            at: node.body(),
+            depth: 0,
+            done: false,
+        })
+    }
+
+    /// Follow a relative path ("soc/serial@7e201000") down from `node`; a
+    /// component without `@unit` matches the first child with that base
+    /// name when no child has exactly that name.
+    pub fn descend(&self, node: &Node<'a>, rel: &str) -> Option<Node<'a>> {
+        let mut node = *node;
+        for part in rel.split('/').filter(|p| !p.is_empty()) {
+            node = self.child(&node, part.as_bytes())?;
+        }
+        Some(node)
+    }
+
+    /// The child named `part`, else (if `part` has no '@') the first whose base name it is.
+    fn child(&self, node: &Node<'a>, part: &[u8]) -> Option<Node<'a>> {
+        if part.contains(&0) {
+            return None; // no node name has a NUL
+        }
+        let base_ok = !part.contains(&b'@');
+        let indexed = self.entries().and_then(|e| Some((e, self.index_of(e, node)?)));
+        let Some((entries, parent)) = indexed else {
+            let exact = self.children(node).find(|c| name_is(c.raw_name(), part));
+            return exact.or_else(|| {
+                let mut children = self.children(node).filter(|_| base_ok);
+                children.find(|c| base_name_is(c.raw_name(), part))
+            });
+        };
+        // One pass over the entries, comparing names straight from the blob
+        // (first byte first): no `Node` for the siblings that do not match.
+        let first = part.first()?;
+        let mut base = None;
+        for (i, e) in entries.iter().enumerate().skip(parent + 1) {
+            let p = usize::from(e.parent);
+            if p < parent {
+                break; // past the parent's subtree
+            }
+            let off = e.off as usize + 4;
+            if p != parent || self.blocks.structs.get(off) != Some(first) {
+                continue;
+            }
+            let raw = self.blocks.structs.get(off..e.body()).unwrap_or_default();
+            if name_is(raw, part) {
+                return self.indexed(i);
+            }
+            if base.is_none() && base_ok && base_name_is(raw, part) {
+                base = Some(i);
+            }
+        }
+        self.indexed(base?)
     }
 
     /// Look up an absolute path; a component without `@unit` matches the first node with that base name.
     pub fn find_path(&self, path: &str) -> Option<Node<'a>> {
         let rest = path.strip_prefix('/')?;
-        self.root()?.descend(rest)
+        self.descend(&self.root()?, rest)
     }
 
     /// The node with this `phandle` (or legacy `linux,phandle`).
@@ -225,35 +414,129 @@ impl<'a> Tree<'a> {
         if phandle == 0 || phandle == u32::MAX {
             return None;
         }
-        self.nodes()
-            .map(|(n, _)| n)
-            .find(|n| n.phandle() == Some(phandle))
+        match self.entries() {
+            Some(entries) => {
+                let has = |e: &Entry| e.flags & index::HAS_PHANDLE != 0 && e.phandle == phandle;
+                self.indexed(entries.iter().position(has)?)
+            }
+            None => self.all().find(|n| n.phandle() == Some(phandle)),
+        }
+    }
+
+    /// The parent of `node` (`None` for the root).
+    pub fn parent(&self, node: &Node<'a>) -> Option<Node<'a>> {
+        let Some(entries) = self.entries() else {
+            return self.lineage(node)?.up()?.node();
+        };
+        match entries.get(self.index_of(entries, node)?)?.parent {
+            index::NO_PARENT => None,
+            p => self.indexed(usize::from(p)),
+        }
     }
 
     /// The chain of nodes from the root down to `node`.
-    pub fn lineage(&self, node: &Node<'a>) -> Option<Lineage<'a>> {
+    pub fn lineage(&self, node: &Node<'a>) -> Option<Lineage<'t, 'a>> {
         let mut lin = Lineage {
             tree: *self,
-            offs: [0; MAX_DEPTH],
+            ids: [0; MAX_DEPTH],
             len: 0,
         };
-        for (n, depth) in self.nodes() {
-            *lin.offs.get_mut(depth)? = u32::try_from(n.off).ok()?;
-            if n.off == node.off {
-                lin.len = depth + 1;
-                return Some(lin);
+        let Some(entries) = self.entries() else {
+            for (n, depth) in Nodes::new(self.blocks) {
+                *lin.ids.get_mut(depth)? = u32::try_from(n.off()).ok()?;
+                if n.off() == node.off() {
+                    lin.len = depth + 1;
+                    return Some(lin);
+                }
             }
+            return None;
+        };
+        let leaf = self.index_of(entries, node)?;
+        // Parents come before their children in the index, so this climb ends.
+        let parent = |i: usize| match entries.get(i)?.parent {
+            index::NO_PARENT => None,
+            p => Some(usize::from(p)).filter(|&p| p < i),
+        };
+        let mut len = 1;
+        let mut i = leaf;
+        while let Some(p) = parent(i) {
+            len += 1;
+            i = p;
         }
-        None
+        if len > MAX_DEPTH {
+            return None;
+        }
+        let mut i = leaf;
+        for slot in lin.ids.get_mut(..len)?.iter_mut().rev() {
+            *slot = u32::try_from(i).ok()?;
+            i = parent(i).unwrap_or(0);
+        }
+        lin.len = len;
+        Some(lin)
     }
 }
 
-/// Iterator over all nodes; see [`Tree::nodes`].
+/// What a scan of all nodes looks for; see [`Tree::all_with`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Want {
+    All,
+    /// Nodes whose `compatible` lists one of these.
+    Compatible(Compat),
+    /// Nodes with `device_type = "memory"`.
+    Memory,
+}
+
+/// Iterator over all nodes; see [`Tree::all`].
+pub(crate) enum AllNodes<'t, 'a> {
+    Indexed {
+        tree: Tree<'t, 'a>,
+        next: usize,
+        want: Want,
+    },
+    Walk(Nodes<'a>),
+}
+
+impl<'a> Iterator for AllNodes<'_, 'a> {
+    type Item = Node<'a>;
+
+    fn next(&mut self) -> Option<Node<'a>> {
+        match self {
+            AllNodes::Indexed { tree, next, want } => {
+                let entries = tree.entries()?;
+                let skip = entries.get(*next..)?.iter().position(|e| match want {
+                    Want::All => true,
+                    Want::Compatible(c) => e.compat_mask & c.mask != 0,
+                    Want::Memory => e.flags & index::MEMORY != 0,
+                });
+                let Some(i) = skip.map(|skip| *next + skip) else {
+                    *next = entries.len();
+                    return None;
+                };
+                *next = i + 1;
+                tree.indexed(i)
+            }
+            AllNodes::Walk(nodes) => nodes.next().map(|(n, _)| n),
+        }
+    }
+}
+
+/// Iterator over all nodes by walking the structure block, with each node's depth (root = 0).
 pub(crate) struct Nodes<'a> {
-    tree: Tree<'a>,
+    blocks: Blocks<'a>,
     at: usize,
     depth: usize,
     done: bool,
+}
+
+impl<'a> Nodes<'a> {
+    fn new(blocks: Blocks<'a>) -> Self {
+        Self {
+            blocks,
+            at: 0,
+            depth: 0,
+            done: false,
+        }
+    }
 }
 
 impl<'a> Iterator for Nodes<'a> {
@@ -261,24 +544,16 @@ impl<'a> Iterator for Nodes<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
-            let Some((token, next)) = self.tree.token(self.at) else {
+            let Some((token, next)) = self.blocks.token(self.at) else {
                 break;
             };
             let here = self.at;
             self.at = next;
             match token {
-                Token::Begin { name } => {
+                Token::Begin => {
                     let depth = self.depth;
                     self.depth += 1;
-                    return Some((
-                        Node {
-                            tree: self.tree,
-                            off: here,
-                            name,
-                            body: next,
-                        },
-                        depth,
-                    ));
+                    return Some((Node::walked(self.blocks, here, next), depth));
                 }
                 Token::EndNode => self.depth = self.depth.saturating_sub(1),
                 Token::Prop { .. } | Token::Nop => {}
@@ -290,40 +565,114 @@ impl<'a> Iterator for Nodes<'a> {
     }
 }
 
-/// A node of the tree (a cheap handle: offsets into the blob).
+/// A node of the tree (a cheap handle: offsets into the blob; small enough,
+/// 56 bytes, to be copied without a call to `memcpy`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Node<'a> {
-    tree: Tree<'a>,
-    /// Offset of its FDT_BEGIN_NODE token in the structure block (identifies the node).
-    pub off: usize,
-    /// Name with unit address ("" for the root).
-    pub name: &'a str,
+    blocks: Blocks<'a>,
+    /// Its index entry when it came from the index (`idx` set): the recorded
+    /// properties need no walk. Otherwise only `e.off` is meaningful.
+    e: Entry,
     /// Offset of the first token after the name.
-    body: usize,
+    body: u32,
+    /// Position in the index ([`NOT_INDEXED`] if unknown).
+    idx: u16,
 }
 
 impl<'a> Node<'a> {
+    fn walked(blocks: Blocks<'a>, off: usize, body: usize) -> Self {
+        // Both fit u32: validated trees are at most 2 MiB (the walkers only read those).
+        let (off, body) = (u32::try_from(off), u32::try_from(body));
+        Self {
+            blocks,
+            e: Entry {
+                off: off.unwrap_or(u32::MAX),
+                ..Entry::default()
+            },
+            body: body.unwrap_or(u32::MAX),
+            idx: NOT_INDEXED,
+        }
+    }
+
+    /// Offset of its FDT_BEGIN_NODE token in the structure block (identifies the node).
+    pub fn off(&self) -> usize {
+        self.e.off as usize
+    }
+
+    /// Offset of the first token after the name.
+    fn body(&self) -> usize {
+        self.body as usize
+    }
+
+    /// The index entry, if the node came from the index.
+    fn cached(&self) -> Option<Entry> {
+        (self.idx != NOT_INDEXED).then_some(self.e)
+    }
+
+    /// The name with its NUL and padding.
+    fn raw_name(&self) -> &'a [u8] {
+        self.blocks.structs.get(self.off() + 4..self.body()).unwrap_or_default()
+    }
+
+    /// Name with unit address ("" for the root).
+    pub fn name(&self) -> &'a str {
+        let raw = self.raw_name();
+        let len = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+        // Validation checked that every node name is UTF-8.
+        core::str::from_utf8(raw.get(..len).unwrap_or_default()).unwrap_or_default()
+    }
+
     /// Name without the unit address.
     pub fn base_name(&self) -> &'a str {
-        self.name.split('@').next().unwrap_or_default()
+        self.name().split('@').next().unwrap_or_default()
     }
 
     /// Value of the property `name` (NOPs between properties skipped).
     pub fn prop(&self, name: &str) -> Option<&'a [u8]> {
-        // Compare the raw name bytes: cheaper than resolving every name to a `str`.
-        let mut at = self.body;
+        // The properties are FDT_PROP (and FDT_NOP) tokens up to the first
+        // other token, read with the checks of `read_token` but without
+        // building tokens; names are compared as raw bytes.
+        let structs = self.blocks.structs;
+        let mut at = self.body();
         loop {
-            let (token, next) = self.tree.token(at)?;
-            at = next;
-            match token {
-                Token::Nop => {}
-                Token::Prop { name_off, value } if self.tree.string_is(name_off, name) => {
-                    return Some(value)
+            match be32(structs, at)? {
+                FDT_PROP => {
+                    let (name_off, value, next) = prop_at(structs, at)?;
+                    at = next;
+                    if self.blocks.string_is(name_off, name) {
+                        return Some(value);
+                    }
                 }
-                Token::Prop { .. } => {}
+                FDT_NOP => at += 4,
                 _ => return None,
             }
         }
+    }
+
+    /// The values of several properties (each the first of its name), in one walk.
+    pub fn props<const N: usize>(&self, names: [&str; N]) -> [Option<&'a [u8]>; N] {
+        let mut found = [None; N];
+        let structs = self.blocks.structs;
+        let mut at = self.body();
+        // As in `prop`.
+        while let Some(tag) = be32(structs, at) {
+            match tag {
+                FDT_PROP => {
+                    let Some((name_off, value, next)) = prop_at(structs, at) else {
+                        break;
+                    };
+                    at = next;
+                    for (name, slot) in names.iter().zip(found.iter_mut()) {
+                        if slot.is_none() && self.blocks.string_is(name_off, name) {
+                            *slot = Some(value);
+                        }
+                    }
+                }
+                FDT_NOP => at += 4,
+                _ => break,
+            }
+        }
+        found
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -347,77 +696,151 @@ impl<'a> Node<'a> {
         strings(self.prop(name).unwrap_or_default())
     }
 
-    /// The first of the node's `compatible` strings that is in `wanted`.
-    pub fn compatible_with(&self, wanted: &[&str]) -> Option<&'a str> {
-        self.strings("compatible").find(|c| wanted.contains(c))
+    /// The `compatible` value (from the index entry when there is one).
+    fn compatible(&self) -> Option<&'a [u8]> {
+        let Some(e) = self.cached() else {
+            return self.prop("compatible");
+        };
+        // The index points at a validated FDT_PROP: <tag, len, nameoff, value>.
+        let at = e.compat()?;
+        let len = be32(self.blocks.structs, at + 4)? as usize;
+        self.blocks.structs.get(at + 12..(at + 12).checked_add(len)?)
+    }
+
+    /// The first of the node's `compatible` strings that is in `group` (as spelt there).
+    pub fn compatible_with(&self, group: Compat) -> Option<&'static str> {
+        if let Some(e) = self.cached() {
+            // The index knows which of the group the node lists: when that is
+            // none or one, the order of its strings does not matter.
+            let listed = e.compat_mask & group.mask;
+            if listed == 0 {
+                return None;
+            }
+            if listed.is_power_of_two() {
+                return index::COMPATIBLES.get(listed.trailing_zeros() as usize).copied();
+            }
+        }
+        let value = self.compatible()?;
+        value
+            .split(|&b| b == 0)
+            .filter(|c| !c.is_empty())
+            .find_map(|c| group.strings.iter().find(|w| w.as_bytes() == c).copied())
+    }
+
+    /// The first string of `group` (in the group's order) that the node's `compatible` lists.
+    pub fn first_listed(&self, group: Compat) -> Option<&'static str> {
+        if let Some(e) = self.cached() {
+            let listed = e.compat_mask & group.mask;
+            return index::COMPATIBLES.get(listed.trailing_zeros() as usize).copied();
+        }
+        let value = self.compatible().unwrap_or_default();
+        let lists = |want: &&&str| value.split(|&b| b == 0).any(|c| c == want.as_bytes());
+        group.strings.iter().find(lists).copied()
     }
 
     /// `status` absent, "okay" or "ok".
     pub fn is_enabled(&self) -> bool {
+        if let Some(e) = self.cached() {
+            return e.flags & index::DISABLED == 0;
+        }
         match self.prop("status") {
             None => true,
             Some(_) => matches!(self.str("status"), Some("okay" | "ok")),
         }
     }
 
+    /// `device_type = "memory"`.
+    pub fn is_memory(&self) -> bool {
+        match self.cached() {
+            Some(e) => e.flags & index::MEMORY != 0,
+            None => self.str("device_type") == Some("memory"),
+        }
+    }
+
     pub fn phandle(&self) -> Option<u32> {
-        self.u32("phandle").or_else(|| self.u32("linux,phandle"))
-    }
-
-    /// Direct children, NOPs skipped.
-    pub fn children(&self) -> Children<'a> {
-        Children {
-            tree: self.tree,
-            at: self.body,
-            depth: 0,
-            done: false,
+        match self.cached() {
+            Some(e) => (e.flags & index::HAS_PHANDLE != 0).then_some(e.phandle),
+            None => self.u32("phandle").or_else(|| self.u32("linux,phandle")),
         }
-    }
-
-    /// Follow a relative path ("soc/serial@7e201000") down from this node.
-    pub fn descend(&self, rel: &str) -> Option<Node<'a>> {
-        let mut node = *self;
-        for part in rel.split('/').filter(|p| !p.is_empty()) {
-            let exact = node.children().find(|c| c.name == part);
-            node = match exact {
-                Some(c) => c,
-                None if !part.contains('@') => node.children().find(|c| c.base_name() == part)?,
-                None => return None,
-            };
-        }
-        Some(node)
     }
 }
 
-/// Iterator over a node's children.
-pub(crate) struct Children<'a> {
-    tree: Tree<'a>,
+/// Whether a raw node name (NUL-terminated) starts with `part`, a non-empty path component.
+fn name_starts_with(raw: &[u8], part: &[u8]) -> bool {
+    // The first byte rejects almost every sibling before a full compare.
+    !raw.is_empty() && raw.first() == part.first() && raw.get(..part.len()) == Some(part)
+}
+
+/// Whether a raw node name is exactly `part`.
+fn name_is(raw: &[u8], part: &[u8]) -> bool {
+    name_starts_with(raw, part) && raw.get(part.len()) == Some(&0)
+}
+
+/// Whether a raw node name without its unit address is `part` (which has no '@').
+fn base_name_is(raw: &[u8], part: &[u8]) -> bool {
+    name_starts_with(raw, part) && matches!(raw.get(part.len()), Some(0 | b'@'))
+}
+
+/// Iterator over a node's children; see [`Tree::children`].
+pub(crate) enum Children<'t, 'a> {
+    Indexed {
+        tree: Tree<'t, 'a>,
+        parent: usize,
+        next: usize,
+    },
+    Walk(WalkChildren<'a>),
+}
+
+impl<'a> Iterator for Children<'_, 'a> {
+    type Item = Node<'a>;
+
+    fn next(&mut self) -> Option<Node<'a>> {
+        match self {
+            Children::Indexed { tree, parent, next } => {
+                let entries = tree.entries()?;
+                // The parent's subtree is contiguous: it ends at the first entry
+                // whose parent comes before it.
+                while let Some(e) = entries.get(*next) {
+                    let i = *next;
+                    *next += 1;
+                    match usize::from(e.parent) {
+                        p if p == *parent => return tree.indexed(i),
+                        p if p < *parent => break,
+                        _ => {}
+                    }
+                }
+                *next = entries.len();
+                None
+            }
+            Children::Walk(walk) => walk.next(),
+        }
+    }
+}
+
+/// Iterator over a node's children by walking its tokens.
+pub(crate) struct WalkChildren<'a> {
+    blocks: Blocks<'a>,
     at: usize,
     /// Nesting below the parent (0 = between the parent's children).
     depth: usize,
     done: bool,
 }
 
-impl<'a> Iterator for Children<'a> {
+impl<'a> Iterator for WalkChildren<'a> {
     type Item = Node<'a>;
 
     fn next(&mut self) -> Option<Node<'a>> {
         while !self.done {
-            let Some((token, next)) = self.tree.token(self.at) else {
+            let Some((token, next)) = self.blocks.token(self.at) else {
                 break;
             };
             let here = self.at;
             self.at = next;
             match token {
-                Token::Begin { name } => {
+                Token::Begin => {
                     self.depth += 1;
                     if self.depth == 1 {
-                        return Some(Node {
-                            tree: self.tree,
-                            off: here,
-                            name,
-                            body: next,
-                        });
+                        return Some(Node::walked(self.blocks, here, next));
                     }
                 }
                 Token::EndNode if self.depth == 0 => break,
@@ -432,20 +855,26 @@ impl<'a> Iterator for Children<'a> {
 }
 
 /// A node with its ancestors: `[root, ..., parent, node]`.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Lineage<'a> {
-    tree: Tree<'a>,
-    offs: [u32; MAX_DEPTH],
+#[derive(Clone, Copy)]
+pub(crate) struct Lineage<'t, 'a> {
+    tree: Tree<'t, 'a>,
+    /// Each node's position in the index when the tree is indexed, else the
+    /// offset of its FDT_BEGIN_NODE (both fit u32: trees are at most 2 MiB).
+    ids: [u32; MAX_DEPTH],
     len: usize,
 }
 
-impl<'a> Lineage<'a> {
+impl<'a> Lineage<'_, 'a> {
     /// The `i`th node from the root (0 = root).
     pub fn at(&self, i: usize) -> Option<Node<'a>> {
         if i >= self.len {
             return None;
         }
-        self.tree.node_at(*self.offs.get(i)? as usize)
+        let id = *self.ids.get(i)? as usize;
+        match self.tree.entries() {
+            Some(_) => self.tree.indexed(id),
+            None => self.tree.blocks.node_at(id),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -457,7 +886,7 @@ impl<'a> Lineage<'a> {
     }
 
     /// The lineage of the parent.
-    pub fn up(&self) -> Option<Lineage<'a>> {
+    pub fn up(&self) -> Option<Self> {
         let len = self.len.checked_sub(1).filter(|&l| l > 0)?;
         Some(Lineage { len, ..*self })
     }
@@ -467,7 +896,7 @@ impl<'a> Lineage<'a> {
         let mut path = NodePath::default();
         for j in 1..=i.min(self.len.saturating_sub(1)) {
             if let Some(n) = self.at(j) {
-                path.push_component(n.name);
+                path.push_component(n.name());
             }
         }
         path
@@ -476,5 +905,38 @@ impl<'a> Lineage<'a> {
     /// Path of the node.
     pub fn path(&self) -> NodePath {
         self.path_to(self.len.saturating_sub(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nul_and_ascii;
+
+    /// The obvious byte-by-byte answer.
+    fn slow(bytes: &[u8]) -> Option<(usize, bool)> {
+        let len = bytes.iter().position(|&b| b == 0)?;
+        Some((len, bytes[..len].is_ascii()))
+    }
+
+    #[test]
+    fn nul_and_ascii_matches_a_byte_loop() {
+        let alphabet = [0u8, 1, b'a', 0x7f, 0x80, 0xff, 0x01, 0xc3];
+        // Every string of up to 6 bytes over the alphabet, at every start in a word.
+        let mut buf = Vec::new();
+        for len in 0..=6u32 {
+            for n in 0..alphabet.len().pow(len) {
+                buf.clear();
+                let mut n = n;
+                for _ in 0..len {
+                    buf.push(alphabet[n % alphabet.len()]);
+                    n /= alphabet.len();
+                }
+                for pad in 0..4 {
+                    let mut b = vec![b'x'; pad];
+                    b.extend_from_slice(&buf);
+                    assert_eq!(nul_and_ascii(&b[pad..]), slow(&b[pad..]), "{:?}", &b[pad..]);
+                }
+            }
+        }
     }
 }

@@ -6,7 +6,8 @@
 //! checked here first and reported with the byte offset at fault.
 
 use super::error::{Block, DtError};
-use super::tree::{be32, read_token, Token};
+use super::index::Index;
+use super::tree::{ascii_name_end, be32, prop_at, read_token, Token, FDT_BEGIN_NODE, FDT_END_NODE, FDT_NOP, FDT_PROP};
 
 /// Size of the version-17 header.
 pub(crate) const HEADER_LEN: usize = 40;
@@ -77,13 +78,7 @@ pub fn header_total_size(first_40_bytes: &[u8]) -> Result<usize, DtError> {
     Err(DtError::BadTotalSize { totalsize, problem })
 }
 
-fn check_block(
-    block: Block,
-    offset: u32,
-    size: u32,
-    totalsize: usize,
-    align: u32,
-) -> Result<(), DtError> {
+fn check_block(block: Block, offset: u32, size: u32, totalsize: usize, align: u32) -> Result<(), DtError> {
     let problem = if (offset as usize) < HEADER_LEN {
         "overlaps the header"
     } else if u64::from(offset) + u64::from(size) > totalsize as u64 {
@@ -105,8 +100,9 @@ fn check_block(
     })
 }
 
-/// Validate everything the rest of the reader (and `fdt`) relies on.
-pub(crate) fn validate(blob: &[u8]) -> Result<Layout, DtError> {
+/// Validate everything the rest of the reader (and `fdt`) relies on, and
+/// fill `index` on the way (it is only meaningful if this succeeds).
+pub(crate) fn validate(blob: &[u8], index: &mut Index) -> Result<Layout, DtError> {
     let h = read_header(blob)?;
     let totalsize = header_total_size(blob)?;
     if totalsize > blob.len() {
@@ -116,27 +112,15 @@ pub(crate) fn validate(blob: &[u8]) -> Result<Layout, DtError> {
         });
     }
     let tree = blob.get(..totalsize).unwrap_or_default();
-    check_block(
-        Block::Struct,
-        h.off_dt_struct,
-        h.size_dt_struct,
-        totalsize,
-        4,
-    )?;
-    check_block(
-        Block::Strings,
-        h.off_dt_strings,
-        h.size_dt_strings,
-        totalsize,
-        1,
-    )?;
+    check_block(Block::Struct, h.off_dt_struct, h.size_dt_struct, totalsize, 4)?;
+    check_block(Block::Strings, h.off_dt_strings, h.size_dt_strings, totalsize, 1)?;
     check_block(Block::MemReserve, h.off_mem_rsvmap, 0, totalsize, 8)?;
     check_reservations(tree, h.off_mem_rsvmap as usize)?;
 
     let structs = (h.off_dt_struct as usize, h.size_dt_struct as usize);
     let strings = (h.off_dt_strings as usize, h.size_dt_strings as usize);
     let block = |(off, size): (usize, usize)| tree.get(off..off + size).unwrap_or_default();
-    check_structure(block(structs), block(strings), structs.0)?;
+    check_structure(block(structs), block(strings), structs.0, index)?;
     Ok(Layout {
         totalsize,
         structs,
@@ -156,8 +140,7 @@ fn check_reservations(tree: &[u8], mut at: usize) -> Result<(), DtError> {
         let (Some(a_hi), Some(a_lo), Some(s_hi), Some(s_lo)) = entry else {
             return Err(DtError::Truncated {
                 offset: at,
-                what:
-                    "memory reservation block has no (0, 0) terminator before the end of the tree",
+                what: "memory reservation block has no (0, 0) terminator before the end of the tree",
             });
         };
         at += 16;
@@ -168,17 +151,60 @@ fn check_reservations(tree: &[u8], mut at: usize) -> Result<(), DtError> {
 }
 
 /// The token stream: aligned, in bounds, properties before children, balanced, one root, FDT_END.
-fn check_structure(structs: &[u8], strings: &[u8], base: usize) -> Result<(), DtError> {
+/// Each node and property is also handed to `index`.
+fn check_structure(structs: &[u8], strings: &[u8], base: usize, index: &mut Index) -> Result<(), DtError> {
     let malformed = |at: usize, what| DtError::Malformed {
         offset: base + at,
         what,
     };
+    // A strings block that is UTF-8 throughout and ends with a NUL (the usual
+    // case) makes every property name that starts on a character boundary
+    // inside it valid: checked once here instead of once per property.
+    let all_names_ok = strings.last() == Some(&0) && core::str::from_utf8(strings).is_ok();
+    let name_ok =
+        |name_off: u32| all_names_ok && matches!(strings.get(name_off as usize), Some(b) if !(0x80..0xc0).contains(b));
     let mut at = 0;
     // Number of open nodes, and per level whether that node has had a child yet.
     let mut depth = 0usize;
     let mut has_children = 0u64;
     let mut root_closed = false;
     loop {
+        // Fast path: the common well-formed tokens, with the checks and state
+        // changes of the full path below, which takes everything else (FDT_END,
+        // the root's first and last token, and any token in error, which it
+        // then explains).
+        let tag = be32(structs, at).filter(|_| at.is_multiple_of(4));
+        match tag {
+            Some(FDT_PROP) if depth > 0 && has_children & (1 << (depth - 1)) == 0 => {
+                if let Some((name_off, value, next)) = prop_at(structs, at) {
+                    if name_ok(name_off) {
+                        index.prop(strings, depth, at, name_off, value);
+                        at = next;
+                        continue;
+                    }
+                }
+            }
+            Some(FDT_BEGIN_NODE) if !root_closed && depth > 0 && depth < MAX_DEPTH => {
+                if let Some(next) = ascii_name_end(structs, at) {
+                    has_children |= 1 << (depth - 1);
+                    has_children &= !(1 << depth);
+                    index.open(at, next, depth);
+                    depth += 1;
+                    at = next;
+                    continue;
+                }
+            }
+            Some(FDT_END_NODE) if depth > 1 => {
+                depth -= 1;
+                at += 4;
+                continue;
+            }
+            Some(FDT_NOP) => {
+                at += 4;
+                continue;
+            }
+            _ => {}
+        }
         let (token, next) = read_token(structs, at).map_err(|b| {
             if b.truncated {
                 DtError::Truncated {
@@ -190,7 +216,7 @@ fn check_structure(structs: &[u8], strings: &[u8], base: usize) -> Result<(), Dt
             }
         })?;
         match token {
-            Token::Begin { .. } => {
+            Token::Begin => {
                 if root_closed {
                     return Err(malformed(at, "a second root node"));
                 }
@@ -204,9 +230,10 @@ fn check_structure(structs: &[u8], strings: &[u8], base: usize) -> Result<(), Dt
                     has_children |= 1 << (depth - 1);
                 }
                 has_children &= !(1 << depth);
+                index.open(at, next, depth);
                 depth += 1;
             }
-            Token::Prop { name_off, .. } => {
+            Token::Prop { name_off, value } => {
                 if depth == 0 {
                     return Err(malformed(at, "property outside any node"));
                 }
@@ -216,14 +243,14 @@ fn check_structure(structs: &[u8], strings: &[u8], base: usize) -> Result<(), Dt
                         "property after a child node (properties must come first)",
                     ));
                 }
-                check_prop_name(strings, name_off).map_err(|what| malformed(at, what))?;
+                if !name_ok(name_off) {
+                    check_prop_name(strings, name_off).map_err(|what| malformed(at, what))?;
+                }
+                index.prop(strings, depth, at, name_off, value);
             }
             Token::EndNode => {
                 if depth == 0 {
-                    return Err(malformed(
-                        at,
-                        "FDT_END_NODE without a matching FDT_BEGIN_NODE",
-                    ));
+                    return Err(malformed(at, "FDT_END_NODE without a matching FDT_BEGIN_NODE"));
                 }
                 depth -= 1;
                 root_closed = depth == 0;
@@ -231,10 +258,7 @@ fn check_structure(structs: &[u8], strings: &[u8], base: usize) -> Result<(), Dt
             Token::Nop => {}
             Token::End => {
                 if depth > 0 {
-                    return Err(malformed(
-                        at,
-                        "FDT_END inside an unclosed node (unbalanced nesting)",
-                    ));
+                    return Err(malformed(at, "FDT_END inside an unclosed node (unbalanced nesting)"));
                 }
                 if !root_closed {
                     return Err(malformed(at, "no root node"));
@@ -253,7 +277,6 @@ fn check_prop_name(strings: &[u8], name_off: u32) -> Result<(), &'static str> {
         .iter()
         .position(|&b| b == 0)
         .ok_or("property name is not NUL-terminated within the strings block")?;
-    core::str::from_utf8(rest.get(..len).unwrap_or_default())
-        .map_err(|_| "property name is not UTF-8")?;
+    core::str::from_utf8(rest.get(..len).unwrap_or_default()).map_err(|_| "property name is not UTF-8")?;
     Ok(())
 }

@@ -161,6 +161,16 @@ pub fn wait_for_interrupt() {
     unsafe { asm!("wfi", options(nomem, nostack, preserves_flags)) };
 }
 
+/// Sleep until an interrupt is pending, then take it. Interrupts stay
+/// masked across the WFI (a pending IRQ still wakes it), so one that
+/// arrives just before cannot be handled early and leave the WFI waiting for
+/// nothing; they are unmasked only briefly afterwards, to run the handler.
+pub fn idle_until_interrupt() {
+    // SAFETY: wfi pauses the CPU; the brief unmask takes pending IRQs
+    // through the installed vector table.
+    unsafe { asm!("msr daifset, #2", "wfi", "msr daifclr, #2", "isb", "msr daifset, #2", options(nomem, nostack, preserves_flags)) };
+}
+
 /// Wake CPUs waiting in WFE (spin-table release).
 pub fn send_event() {
     // SAFETY: sev only signals an event.

@@ -167,6 +167,6 @@ extern "C" fn kernel_main(dtb_pa: u64, image_pa: u64, entry_el: u64) -> ! {
 /// Wait for interrupts forever.
 pub fn idle() -> ! {
     loop {
-        hal::cpu::wait_for_interrupt();
+        hal::cpu::idle_until_interrupt();
     }
 }

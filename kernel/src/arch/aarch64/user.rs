@@ -195,11 +195,9 @@ extern "C" fn idle_next() -> *const UserContext {
             }
             sched::program_timer(&k, cpu);
         }
-        // Lock released: wait with interrupts on (the IRQ is handled by the
-        // EL1 vector), then look again.
-        hal::cpu::enable_irqs();
-        hal::cpu::wait_for_interrupt();
-        hal::cpu::disable_irqs();
+        // Lock released: wait (the IRQ is handled by the EL1 vector), then
+        // look again.
+        hal::cpu::idle_until_interrupt();
     }
 }
 
@@ -315,11 +313,8 @@ fn user_fault(k: &mut Kernel, cur: Id, esr: u64, far: u64) {
 /// Run user threads on this CPU forever (once user space exists).
 pub fn cpu_loop() -> ! {
     while !time::scheduler_owns_timer() {
-        hal::cpu::enable_irqs();
-        hal::cpu::wait_for_interrupt();
-        hal::cpu::disable_irqs();
+        hal::cpu::idle_until_interrupt();
     }
-    hal::cpu::disable_irqs();
     let ctx = idle_next();
     // SAFETY: ctx is the saved context of the thread just chosen to run on
     // this CPU; enter_user resets the kernel stack and returns to EL0.

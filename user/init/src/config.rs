@@ -1,0 +1,156 @@
+//! What the kernel command line asks of init.
+//!
+//! - `utest`: run every `test-*` program of the archive, one at a time,
+//!   report each, print the result line and exit (0: all passed).
+//! - `utest=A,B`: run only the programs named `A`, `test-A`, or starting
+//!   with either (so `utest=iso` runs every `test-iso-*`; any program can be
+//!   named, e.g. `utest=bench`).
+//! - `utest.timeout=SECONDS`: per-program time limit (default: see
+//!   [`default_timeout`]).
+//! - `start=A,B`: (without `utest`) start these programs and supervise them,
+//!   restarting them after faults.
+
+extern crate alloc;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Run programs as tests; an empty filter list means every `test-*`.
+    Test {
+        filters: Vec<String>,
+        timeout_s: Option<u64>,
+    },
+    /// Start and supervise these programs.
+    Serve { programs: Vec<String> },
+}
+
+pub fn parse(bootargs: &str) -> Mode {
+    let mut test: Option<Vec<String>> = None;
+    let mut timeout_s = None;
+    let mut programs = Vec::new();
+    let list = |v: &str| {
+        v.split(',')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    for token in bootargs.split_whitespace() {
+        match token.split_once('=') {
+            None if token == "utest" => {
+                test.get_or_insert_with(Vec::new);
+            }
+            Some(("utest", v)) => test.get_or_insert_with(Vec::new).extend(list(v)),
+            Some(("utest.timeout", v)) => timeout_s = v.parse().ok(),
+            Some(("start", v)) => programs.extend(list(v)),
+            _ => {}
+        }
+    }
+    match test {
+        Some(filters) => Mode::Test { filters, timeout_s },
+        None => Mode::Serve { programs },
+    }
+}
+
+/// The programs a test run covers, in name order.
+pub fn select<'a>(programs: &[&'a str], filters: &[String]) -> Vec<&'a str> {
+    let mut v: Vec<&str> = programs
+        .iter()
+        .copied()
+        .filter(|name| {
+            if filters.is_empty() {
+                return name.starts_with("test-");
+            }
+            let short = name.strip_prefix("test-").unwrap_or(name);
+            filters
+                .iter()
+                .any(|f| name.starts_with(f.as_str()) || short.starts_with(f.as_str()))
+        })
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Seconds a program may run in a test run before it counts as hung: long
+/// for the stress tests and the benchmarks (QEMU's TCG is slow, more so with
+/// several CPUs), short for the rest.
+pub fn default_timeout(name: &str) -> u64 {
+    if ["test-hostile", "test-smp", "bench"]
+        .iter()
+        .any(|p| name.starts_with(p))
+    {
+        600
+    } else {
+        120
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_modes() {
+        assert_eq!(parse(""), Mode::Serve { programs: vec![] });
+        assert_eq!(
+            parse("console=x start=a,b"),
+            Mode::Serve {
+                programs: s(&["a", "b"])
+            }
+        );
+        assert_eq!(
+            parse("utest"),
+            Mode::Test {
+                filters: vec![],
+                timeout_s: None
+            }
+        );
+        assert_eq!(
+            parse("ktest.filter=x utest=ipc,caps utest.timeout=30 start=a"),
+            Mode::Test {
+                filters: s(&["ipc", "caps"]),
+                timeout_s: Some(30)
+            }
+        );
+        assert_eq!(
+            parse("utest= "),
+            Mode::Test {
+                filters: vec![],
+                timeout_s: None
+            }
+        );
+    }
+
+    #[test]
+    fn selects_programs() {
+        let names = [
+            "test-ipc",
+            "init",
+            "test-iso-mmio",
+            "bench",
+            "test-iso-kernel-read",
+            "test-caps",
+        ];
+        assert_eq!(
+            select(&names, &[]),
+            ["test-caps", "test-ipc", "test-iso-kernel-read", "test-iso-mmio"]
+        );
+        assert_eq!(select(&names, &s(&["iso"])), ["test-iso-kernel-read", "test-iso-mmio"]);
+        assert_eq!(select(&names, &s(&["test-ipc", "bench"])), ["bench", "test-ipc"]);
+        assert_eq!(select(&names, &s(&["ipc", "test-ipc"])), ["test-ipc"]);
+        assert!(select(&names, &s(&["nothing"])).is_empty());
+    }
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(default_timeout("test-hostile"), 600);
+        assert_eq!(default_timeout("test-ipc"), 120);
+    }
+}

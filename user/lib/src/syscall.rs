@@ -1,0 +1,343 @@
+//! Typed wrappers, one per [`abi::Syscall`].
+//!
+//! Each returns `Result<_, Error>` decoded from `x0`. They are safe
+//! functions: the kernel checks every handle, right and address. The one
+//! hazard left to the program is removing its own memory (`unmap`,
+//! `cap_delete`/`cap_revoke` of a memory capability it still uses, or
+//! `task_destroy` of itself): the next access faults, and the fault goes to
+//! the supervisor, as with `munmap` elsewhere.
+
+use crate::ipc::{self, Message, Timeout};
+use crate::sys::{self, Args, Ret};
+use abi::{Error, Handle, MessageInfo, ObjectType, Rights, Syscall, REGISTER_WORDS};
+
+#[inline(always)]
+fn raw(number: Syscall, args: Args) -> Ret {
+    // SAFETY: every wrapper in this module passes arguments whose effect on
+    // this task's memory is what the caller asked for (see module docs);
+    // pointers passed to the kernel come from live Rust references.
+    unsafe { sys::call(number, &args) }
+}
+
+#[inline(always)]
+fn check(number: Syscall, args: Args) -> Result<Ret, Error> {
+    let r = raw(number, args);
+    Error::check(r[0]).map(|()| r)
+}
+
+fn h(handle: Handle) -> u64 {
+    handle.0 as u64
+}
+
+fn handle_out(word: u64) -> Result<Handle, Error> {
+    Handle::from_register(word).ok_or(Error::InvalidState)
+}
+
+/// Enters and leaves the kernel; measures the bare cost of a call.
+#[inline(always)]
+pub fn null() -> Result<(), Error> {
+    Error::check(sys::null_call())
+}
+
+/// Gives the CPU to the next ready thread of the same priority.
+pub fn yield_now() {
+    let _ = raw(Syscall::Yield, [0; 8]);
+}
+
+/// Sleeps at least `micros` microseconds.
+pub fn sleep(micros: u64) {
+    let _ = raw(Syscall::Sleep, [0, micros, 0, 0, 0, 0, 0, 0]);
+}
+
+/// Sleeps at least `ms` milliseconds.
+pub fn sleep_ms(ms: u64) {
+    sleep(ms.saturating_mul(1000))
+}
+
+/// Ends the calling thread with `code` (nonzero: reported to its fault
+/// handler as a `Panic` fault). Programs normally return from `main` or
+/// call [`crate::exit`] instead, which also tell the parent.
+pub fn thread_exit(code: u64) -> ! {
+    sys::exit_thread(code)
+}
+
+/// Microseconds since boot and the counter's frequency (ticks per second).
+pub fn clock() -> (u64, u64) {
+    let r = raw(Syscall::Clock, [0; 8]);
+    (r[1], r[2])
+}
+
+/// Microseconds since boot.
+pub fn now_us() -> u64 {
+    clock().0
+}
+
+/// Most bytes one `ConsoleWrite` takes.
+pub const CONSOLE_CHUNK: usize = 256;
+
+/// Writes `bytes` to the kernel console, in chunks of at most 256 bytes.
+pub fn console_write(console: Handle, bytes: &[u8]) -> Result<(), Error> {
+    for chunk in bytes.chunks(CONSOLE_CHUNK) {
+        check(
+            Syscall::ConsoleWrite,
+            [h(console), chunk.as_ptr() as u64, chunk.len() as u64, 0, 0, 0, 0, 0],
+        )?;
+    }
+    Ok(())
+}
+
+/// The shared shape of the IPC calls: message in x1-x5 (+ buffer), flags,
+/// timeout in x6, second handle in x7; returns the received message and
+/// the badge (x6).
+fn ipc(number: Syscall, x0: u64, msg: Option<&Message>, timeout: Timeout, x7: u64) -> Result<(Message, u64), Error> {
+    let (flags, x6) = timeout.encode();
+    let r = ipc::with_buffer(|buffer| {
+        let (x1, w) = match msg {
+            Some(m) => ipc::encode(m, buffer),
+            None => (0, [0; REGISTER_WORDS]),
+        };
+        raw(number, [x0, x1 | flags, w[0], w[1], w[2], w[3], x6, x7])
+    });
+    Error::check(r[0])?;
+    let regs = [r[2], r[3], r[4], r[5]];
+    let m = ipc::with_buffer(|b| ipc::decode(r[1], &regs, b.map(|b| &*b)));
+    Ok((m, r[6]))
+}
+
+/// Sends `msg` on endpoint `ep` and waits for the reply; returns it and
+/// the badge word (0 for replies).
+pub fn call(ep: Handle, msg: &Message) -> Result<(Message, u64), Error> {
+    call_timeout(ep, msg, Timeout::Forever)
+}
+
+/// [`call`] with a timeout covering the whole call.
+pub fn call_timeout(ep: Handle, msg: &Message, timeout: Timeout) -> Result<(Message, u64), Error> {
+    ipc(Syscall::Call, h(ep), Some(msg), timeout, 0)
+}
+
+/// Replies to the last caller this thread received from.
+pub fn reply(msg: &Message) -> Result<(), Error> {
+    ipc(Syscall::Reply, 0, Some(msg), Timeout::Forever, 0).map(drop)
+}
+
+/// Replies with `msg` (if there is a caller), then receives on `ep`:
+/// returns the next message and its sender's badge.
+pub fn reply_recv(ep: Handle, msg: &Message, timeout: Timeout) -> Result<(Message, u64), Error> {
+    ipc(Syscall::ReplyRecv, 0, Some(msg), timeout, h(ep))
+}
+
+/// Sends `msg` on `ep` without waiting for a reply (it still waits for a
+/// receiver unless `timeout` says otherwise).
+pub fn send(ep: Handle, msg: &Message, timeout: Timeout) -> Result<(), Error> {
+    ipc(Syscall::Send, h(ep), Some(msg), timeout, 0).map(drop)
+}
+
+/// Receives a message on `ep`; returns it and the sender's badge.
+pub fn recv(ep: Handle, timeout: Timeout) -> Result<(Message, u64), Error> {
+    ipc(Syscall::Recv, h(ep), None, timeout, 0)
+}
+
+/// Register-only call: no IPC buffer access, the fast path. `words` are
+/// x2-x5; returns the reply's info and words.
+#[inline(always)]
+pub fn call_fast(ep: Handle, info: MessageInfo, words: [u64; 4]) -> Result<(MessageInfo, [u64; 4]), Error> {
+    let r = raw(
+        Syscall::Call,
+        [h(ep), info.0, words[0], words[1], words[2], words[3], 0, 0],
+    );
+    Error::check(r[0]).map(|()| (MessageInfo(r[1]), [r[2], r[3], r[4], r[5]]))
+}
+
+/// Register-only reply-and-receive (the fast path of a server loop);
+/// returns the next request's info, words and badge.
+#[inline(always)]
+pub fn reply_recv_fast(ep: Handle, info: MessageInfo, words: [u64; 4]) -> Result<(MessageInfo, [u64; 4], u64), Error> {
+    let r = raw(
+        Syscall::ReplyRecv,
+        [0, info.0, words[0], words[1], words[2], words[3], 0, h(ep)],
+    );
+    Error::check(r[0]).map(|()| (MessageInfo(r[1]), [r[2], r[3], r[4], r[5]], r[6]))
+}
+
+/// Register-only receive.
+#[inline(always)]
+pub fn recv_fast(ep: Handle) -> Result<(MessageInfo, [u64; 4], u64), Error> {
+    let r = raw(Syscall::Recv, [h(ep), 0, 0, 0, 0, 0, 0, 0]);
+    Error::check(r[0]).map(|()| (MessageInfo(r[1]), [r[2], r[3], r[4], r[5]], r[6]))
+}
+
+/// ORs `bits` into notification `n` and wakes a waiter.
+#[inline(always)]
+pub fn signal(n: Handle, bits: u64) -> Result<(), Error> {
+    check(Syscall::Signal, [h(n), bits, 0, 0, 0, 0, 0, 0]).map(drop)
+}
+
+/// Waits until some bits of notification `n` are set; returns and clears them.
+#[inline(always)]
+pub fn wait(n: Handle, timeout: Timeout) -> Result<u64, Error> {
+    let (flags, x6) = timeout.encode();
+    check(Syscall::Wait, [h(n), flags, 0, 0, 0, 0, x6, 0]).map(|r| r[1])
+}
+
+/// Copies capability `cap` with `rights` (masked by those held) into a new
+/// slot of this task.
+pub fn cap_copy(cap: Handle, rights: Rights) -> Result<Handle, Error> {
+    check(Syscall::CapCopy, [h(cap), rights.bits() as u64, 0, 0, 0, 0, 0, 0]).and_then(|r| handle_out(r[1]))
+}
+
+/// Like [`cap_copy`], and sets `badge` (unbadged endpoints and
+/// notifications only).
+pub fn cap_mint(cap: Handle, rights: Rights, badge: u64) -> Result<Handle, Error> {
+    check(Syscall::CapMint, [h(cap), rights.bits() as u64, badge, 0, 0, 0, 0, 0]).and_then(|r| handle_out(r[1]))
+}
+
+/// Deletes a capability (and the mappings made through it).
+pub fn cap_delete(cap: Handle) -> Result<(), Error> {
+    check(Syscall::CapDelete, [h(cap), 0, 0, 0, 0, 0, 0, 0]).map(drop)
+}
+
+/// Deletes every capability derived from `cap`, recursively, with their
+/// mappings; `cap` itself stays.
+pub fn cap_revoke(cap: Handle) -> Result<(), Error> {
+    check(Syscall::CapRevoke, [h(cap), 0, 0, 0, 0, 0, 0, 0]).map(drop)
+}
+
+/// What [`cap_info`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CapInfo {
+    /// `None` for a type number this library does not know.
+    pub object: Option<ObjectType>,
+    pub rights: Rights,
+    pub badge: u64,
+    /// Pool: bytes left; memory: bytes.
+    pub size: u64,
+}
+
+pub fn cap_info(cap: Handle) -> Result<CapInfo, Error> {
+    check(Syscall::CapInfo, [h(cap), 0, 0, 0, 0, 0, 0, 0]).map(|r| CapInfo {
+        object: ObjectType::from_word(r[1]),
+        rights: Rights::from_bits_truncate(r[2] as u32),
+        badge: r[3],
+        size: r[4],
+    })
+}
+
+/// Creates an object of type `ty` from `pool` (`size`: bytes for a pool,
+/// pages for memory, else 0).
+pub fn create(pool: Handle, ty: ObjectType, size: u64) -> Result<Handle, Error> {
+    check(Syscall::Create, [h(pool), ty as u64, size, 0, 0, 0, 0, 0]).and_then(|r| handle_out(r[1]))
+}
+
+/// Maps `pages` pages of memory or device object `mem`, from page
+/// `page_offset`, into `task` at `vaddr` with `rights`
+/// (READ/WRITE/EXECUTE, never W+X).
+pub fn map(task: Handle, mem: Handle, pages: u64, page_offset: u64, vaddr: u64, rights: Rights) -> Result<(), Error> {
+    check(
+        Syscall::Map,
+        [h(task), h(mem), pages, page_offset, vaddr, rights.bits() as u64, 0, 0],
+    )
+    .map(drop)
+}
+
+/// Unmaps `pages` pages at `vaddr` from `task`.
+pub fn unmap(task: Handle, vaddr: u64, pages: u64) -> Result<(), Error> {
+    check(Syscall::Unmap, [h(task), vaddr, pages, 0, 0, 0, 0, 0]).map(drop)
+}
+
+/// Physical address and size of a memory object (for DMA).
+pub fn memory_physical(mem: Handle) -> Result<(u64, u64), Error> {
+    check(Syscall::MemoryPhysical, [h(mem), 0, 0, 0, 0, 0, 0, 0]).map(|r| (r[1], r[2]))
+}
+
+/// Creates a (stopped) thread in `task` from `pool`: it will start at
+/// `entry` with `sp` and `x0 = arg`, at `priority`.
+pub fn thread_create(pool: Handle, task: Handle, entry: u64, sp: u64, arg: u64, priority: u8) -> Result<Handle, Error> {
+    check(
+        Syscall::ThreadCreate,
+        [h(pool), h(task), entry, sp, arg, priority as u64, 0, 0],
+    )
+    .and_then(|r| handle_out(r[1]))
+}
+
+/// Starts or resumes a thread.
+pub fn thread_resume(thread: Handle) -> Result<(), Error> {
+    check(Syscall::ThreadResume, [h(thread), 0, 0, 0, 0, 0, 0, 0]).map(drop)
+}
+
+/// Stops a thread (a blocked call is abandoned).
+pub fn thread_suspend(thread: Handle) -> Result<(), Error> {
+    check(Syscall::ThreadSuspend, [h(thread), 0, 0, 0, 0, 0, 0, 0]).map(drop)
+}
+
+/// Sets a thread's priority and CPU affinity (`None`: any CPU).
+pub fn thread_configure(thread: Handle, priority: u8, cpu: Option<usize>) -> Result<(), Error> {
+    let affinity = cpu.map_or(u64::MAX, |c| c as u64);
+    check(
+        Syscall::ThreadConfigure,
+        [h(thread), priority as u64, affinity, 0, 0, 0, 0, 0],
+    )
+    .map(drop)
+}
+
+/// Sends `thread`'s faults to endpoint `ep` (whose badge names the thread).
+pub fn thread_set_fault_handler(thread: Handle, ep: Handle) -> Result<(), Error> {
+    check(Syscall::ThreadSetFaultHandler, [h(thread), h(ep), 0, 0, 0, 0, 0, 0]).map(drop)
+}
+
+/// Registers the calling thread's IPC buffer. The library does this at
+/// thread start; use [`crate::ipc::buffer_address`] to find it.
+pub fn thread_set_ipc_buffer(address: u64) -> Result<(), Error> {
+    check(Syscall::ThreadSetIpcBuffer, [0, address, 0, 0, 0, 0, 0, 0]).map(drop)
+}
+
+/// A stopped thread's PC and SP.
+pub fn thread_registers(thread: Handle) -> Result<(u64, u64), Error> {
+    check(Syscall::ThreadRegisters, [h(thread), 0, 0, 0, 0, 0, 0, 0]).map(|r| (r[3], r[4]))
+}
+
+/// Sets a stopped thread's PC and SP (to restart it elsewhere).
+pub fn thread_set_registers(thread: Handle, pc: u64, sp: u64) -> Result<(), Error> {
+    check(Syscall::ThreadRegisters, [h(thread), 0, 1, pc, sp, 0, 0, 0]).map(drop)
+}
+
+/// Copies this task's capability `cap` (needs GRANT) with `rights` into
+/// `task`; returns its handle there.
+pub fn task_install(task: Handle, cap: Handle, rights: Rights) -> Result<Handle, Error> {
+    check(
+        Syscall::TaskInstall,
+        [h(task), h(cap), rights.bits() as u64, 0, 0, 0, 0, 0],
+    )
+    .and_then(|r| handle_out(r[1]))
+}
+
+/// Destroys a task: its threads, mappings and capabilities.
+pub fn task_destroy(task: Handle) -> Result<(), Error> {
+    check(Syscall::TaskDestroy, [h(task), 0, 0, 0, 0, 0, 0, 0]).map(drop)
+}
+
+/// Delivers interrupt `irq` as `bits` on notification `n`.
+pub fn irq_bind(irq: Handle, n: Handle, bits: u64) -> Result<(), Error> {
+    check(Syscall::IrqBind, [h(irq), h(n), bits, 0, 0, 0, 0, 0]).map(drop)
+}
+
+/// Unmasks `irq` after handling it.
+pub fn irq_ack(irq: Handle) -> Result<(), Error> {
+    check(Syscall::IrqAck, [h(irq), 0, 0, 0, 0, 0, 0, 0]).map(drop)
+}
+
+/// Kernel counters (for leak tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelStats {
+    pub objects: u64,
+    pub free_bytes: u64,
+    pub heap_used: u64,
+}
+
+/// Reads the kernel counters; `any` is any valid handle.
+pub fn kernel_stats(any: Handle) -> Result<KernelStats, Error> {
+    check(Syscall::KernelStats, [h(any), 0, 0, 0, 0, 0, 0, 0]).map(|r| KernelStats {
+        objects: r[1],
+        free_bytes: r[2],
+        heap_used: r[3],
+    })
+}

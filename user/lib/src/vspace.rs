@@ -1,0 +1,149 @@
+//! This task's address space: scratch windows and memory mappings.
+//!
+//! Fixed addresses (from the ABI and the link script): program image from
+//! 0x40_0000, the start-up page, IPC buffer and boot archive below 1 GiB,
+//! the first stack below 2 GiB. Everything the library maps at run time
+//! goes above [`WINDOW_BASE`], handed out by a bump allocator that never
+//! reuses addresses (there are 2^47 bytes; no bookkeeping is worth it),
+//! each window followed by an unmapped guard page.
+
+use crate::rt::process;
+use crate::syscall;
+use abi::{Error, Handle, ObjectType, Rights, PAGE_SIZE};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Start of the run-time mapping area (64 GiB).
+pub const WINDOW_BASE: u64 = 0x10_0000_0000;
+static NEXT: AtomicU64 = AtomicU64::new(WINDOW_BASE);
+
+/// A fixed window for short-lived mappings ([`with_scratch`]), below
+/// [`WINDOW_BASE`]: reusing the same addresses reuses the same translation
+/// tables, so a program that loads programs again and again (a supervisor)
+/// does not grow its page tables.
+pub const SCRATCH_BASE: u64 = 0x8_0000_0000;
+/// Pages in the scratch window (256 MiB).
+pub const SCRATCH_PAGES: u64 = 1 << 16;
+static SCRATCH: crate::sync::Mutex<()> = crate::sync::Mutex::new(());
+
+/// Maps `pages` pages of `mem` with `rights` for the duration of `f`, at
+/// the scratch window (or, if larger, at fresh addresses).
+pub fn with_scratch<R>(mem: Handle, pages: u64, rights: Rights, f: impl FnOnce(&mut [u8]) -> R) -> Result<R, Error> {
+    if pages > SCRATCH_PAGES {
+        let mut m = Mapping::map(mem, pages, rights)?;
+        return Ok(f(m.as_mut_slice()));
+    }
+    let _guard = SCRATCH.lock();
+    let task = process().task;
+    syscall::map(task, mem, pages, 0, SCRATCH_BASE, rights)?;
+    // SAFETY: the window is mapped for `pages` pages just above, only
+    // while the lock is held, and unmapped before it is released; the
+    // slice does not outlive `f`.
+    let bytes = unsafe { core::slice::from_raw_parts_mut(SCRATCH_BASE as *mut u8, pages as usize * PAGE_SIZE) };
+    let r = f(bytes);
+    syscall::unmap(task, SCRATCH_BASE, pages)?;
+    Ok(r)
+}
+
+/// Reserves `pages` pages of address space (plus a guard page after them).
+pub fn reserve(pages: u64) -> u64 {
+    NEXT.fetch_add((pages + 1) * PAGE_SIZE as u64, Ordering::Relaxed)
+}
+
+/// Pages needed for `bytes`.
+pub const fn pages_for(bytes: u64) -> u64 {
+    bytes.div_ceil(PAGE_SIZE as u64)
+}
+
+/// A memory object mapped into this task. Dropping it unmaps it and, if
+/// it was created here ([`Mapping::new`]), deletes the object.
+#[derive(Debug)]
+pub struct Mapping {
+    mem: Handle,
+    owned: bool,
+    addr: u64,
+    pages: u64,
+}
+
+impl Mapping {
+    /// New zeroed memory of `pages` pages from this task's pool, mapped
+    /// with `rights`.
+    pub fn new(pages: u64, rights: Rights) -> Result<Mapping, Error> {
+        let mem = syscall::create(process().pool, ObjectType::Memory, pages)?;
+        match Mapping::map(mem, pages, rights) {
+            Ok(mut m) => {
+                m.owned = true;
+                Ok(m)
+            }
+            Err(e) => {
+                let _ = syscall::cap_delete(mem);
+                Err(e)
+            }
+        }
+    }
+
+    /// Maps `pages` pages of an existing memory object (which stays this
+    /// task's to delete).
+    pub fn map(mem: Handle, pages: u64, rights: Rights) -> Result<Mapping, Error> {
+        let addr = reserve(pages);
+        syscall::map(process().task, mem, pages, 0, addr, rights)?;
+        Ok(Mapping {
+            mem,
+            owned: false,
+            addr,
+            pages,
+        })
+    }
+
+    pub fn handle(&self) -> Handle {
+        self.mem
+    }
+
+    pub fn addr(&self) -> u64 {
+        self.addr
+    }
+
+    pub fn len(&self) -> usize {
+        self.pages as usize * PAGE_SIZE
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pages == 0
+    }
+
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.addr as *mut u8
+    }
+
+    /// The mapped bytes. For memory shared with another task, use it only
+    /// while the protocol (e.g. between a call and its reply) says the
+    /// other side leaves it alone.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: `addr..addr+len` is mapped readable for as long as
+        // `self` lives (only `Drop` unmaps it).
+        unsafe { core::slice::from_raw_parts(self.as_ptr(), self.len()) }
+    }
+
+    /// The mapped bytes, writable (the mapping must have `WRITE`, or
+    /// writing faults). Same sharing rule as [`Mapping::as_slice`].
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as for `as_slice`; `&mut self` makes this the only
+        // reference into the mapping from this task.
+        unsafe { core::slice::from_raw_parts_mut(self.as_ptr(), self.len()) }
+    }
+
+    /// Keeps the memory mapped forever; returns its handle.
+    pub fn leak(self) -> Handle {
+        let h = self.mem;
+        core::mem::forget(self);
+        h
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        let _ = syscall::unmap(process().task, self.addr, self.pages);
+        if self.owned {
+            let _ = syscall::cap_delete(self.mem);
+        }
+    }
+}

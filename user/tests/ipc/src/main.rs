@@ -1,0 +1,420 @@
+//! IPC semantics. Run by init as a test; it starts a second copy of itself
+//! (argument `server`) in its own task as the server for the
+//! cross-address-space cases, and uses threads of its own task for the
+//! rest.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use userlib::abi::boot_info::StartInfo;
+use userlib::abi::{Error, ObjectType, BUFFER_WORDS, PAGE_SIZE};
+use userlib::loader::{self, Child, Spawn};
+use userlib::server::{serve, Action};
+use userlib::test::{checksum, expect_err};
+use userlib::vspace::Mapping;
+use userlib::{log, process, syscall, thread, Handle, Message, Rights, Timeout};
+
+userlib::entry!(main);
+
+// Requests the server understands (labels).
+const ECHO: u16 = 1;
+const LONG: u16 = 2;
+const CAP: u16 = 3;
+const SHM_SETUP: u16 = 4;
+const SHM: u16 = 5;
+const HOLD: u16 = 6;
+const DIE: u16 = 7;
+/// The badge of the client's endpoint capability.
+const CLIENT_BADGE: u64 = 0xc11e;
+
+fn main(start: &StartInfo) {
+    if start.args() == "server" {
+        let ep = Handle(start.extra[0]);
+        server(ep);
+    }
+    check("non-blocking variants", non_blocking);
+    check("timeouts", timeouts);
+    check("no receiver left: PeerDied", no_receiver);
+    check("reply without a caller", no_caller);
+    check("send and receive between threads", send_recv_threads);
+    check("notifications", notifications);
+    check("priority preemption", preemption);
+    check("two address spaces", cross_task);
+}
+
+fn check(name: &str, f: impl FnOnce()) {
+    f();
+    log::info!("{name}: ok");
+}
+
+fn new(ty: ObjectType) -> Handle {
+    syscall::create(process().pool, ty, 0).unwrap_or_else(|e| panic!("create {ty:?}: {e}"))
+}
+
+fn non_blocking() {
+    let ep = new(ObjectType::Endpoint);
+    let n = new(ObjectType::Notification);
+    expect_err("recv", syscall::recv(ep, Timeout::NonBlocking), Error::WouldBlock);
+    expect_err(
+        "send",
+        syscall::send(ep, &Message::new(1), Timeout::NonBlocking),
+        Error::WouldBlock,
+    );
+    expect_err(
+        "call",
+        syscall::call_timeout(ep, &Message::new(1), Timeout::NonBlocking),
+        Error::WouldBlock,
+    );
+    expect_err(
+        "reply_recv",
+        syscall::reply_recv(ep, &Message::new(1), Timeout::NonBlocking),
+        Error::WouldBlock,
+    );
+    expect_err("wait", syscall::wait(n, Timeout::NonBlocking), Error::WouldBlock);
+    syscall::signal(n, 2).unwrap();
+    assert_eq!(syscall::wait(n, Timeout::NonBlocking), Ok(2));
+    syscall::cap_delete(ep).unwrap();
+    syscall::cap_delete(n).unwrap();
+}
+
+fn timeouts() {
+    let ep = new(ObjectType::Endpoint);
+    let n = new(ObjectType::Notification);
+    let timed = |what: &str, f: &dyn Fn() -> Result<(), Error>| {
+        let t0 = syscall::now_us();
+        expect_err(what, f(), Error::TimedOut);
+        let took = syscall::now_us() - t0;
+        assert!(
+            took >= 20_000,
+            "{what}: timed out after {took} us, before the 20 ms asked"
+        );
+        assert!(took < 2_000_000, "{what}: timed out only after {took} us");
+    };
+    timed("recv", &|| syscall::recv(ep, Timeout::millis(20)).map(drop));
+    timed("send", &|| syscall::send(ep, &Message::new(1), Timeout::millis(20)));
+    timed("call", &|| {
+        syscall::call_timeout(ep, &Message::new(1), Timeout::millis(20)).map(drop)
+    });
+    timed("wait", &|| syscall::wait(n, Timeout::millis(20)).map(drop));
+    syscall::cap_delete(ep).unwrap();
+    syscall::cap_delete(n).unwrap();
+}
+
+fn no_receiver() {
+    let ep = new(ObjectType::Endpoint);
+    let send_only = syscall::cap_copy(ep, Rights::SEND).unwrap();
+    syscall::cap_delete(ep).unwrap();
+    expect_err(
+        "send with no receive capability left",
+        syscall::send(send_only, &Message::new(1), Timeout::millis(1000)),
+        Error::PeerDied,
+    );
+    expect_err(
+        "call with no receive capability left",
+        syscall::call_timeout(send_only, &Message::new(1), Timeout::millis(1000)).map(drop),
+        Error::PeerDied,
+    );
+    // A caller blocked when the last receive capability goes is woken too.
+    let ep = new(ObjectType::Endpoint);
+    let send_only = syscall::cap_copy(ep, Rights::SEND).unwrap();
+    let caller = thread::spawn(move || {
+        expect_err(
+            "blocked call",
+            syscall::call_timeout(send_only, &Message::new(1), Timeout::millis(5000)).map(drop),
+            Error::PeerDied,
+        );
+    })
+    .unwrap();
+    syscall::sleep_ms(20);
+    syscall::cap_delete(ep).unwrap();
+    caller.join().unwrap();
+}
+
+fn no_caller() {
+    expect_err(
+        "reply with no caller",
+        syscall::reply(&Message::new(1)),
+        Error::NoCaller,
+    );
+}
+
+fn send_recv_threads() {
+    let ep = new(ObjectType::Endpoint);
+    let cpus = process().cpus as usize;
+    let sender = thread::Builder::default()
+        .cpu(cpus - 1)
+        .spawn(move || {
+            for i in 0..100u64 {
+                let mut m = Message::with_words(10, &[i, i * i, !i]);
+                if i % 10 == 0 {
+                    // Long now and then, through the IPC buffer.
+                    for j in 0..40 {
+                        m.push(i ^ j);
+                    }
+                }
+                syscall::send(ep, &m, Timeout::millis(5000)).expect("send");
+            }
+            let (r, _) = syscall::call(ep, &Message::with_words(11, &[7])).expect("call");
+            assert_eq!((r.label, r.word(0)), (12, 8));
+        })
+        .unwrap();
+    for i in 0..100u64 {
+        let (m, badge) = syscall::recv(ep, Timeout::millis(5000)).expect("recv");
+        assert_eq!((m.label, badge), (10, 0));
+        assert_eq!(&m.words()[..3], &[i, i * i, !i], "message {i}");
+        if i % 10 == 0 {
+            assert_eq!(m.len(), 43);
+            assert!(m.words()[3..].iter().enumerate().all(|(j, w)| *w == i ^ j as u64));
+        }
+    }
+    let (m, _) = syscall::recv(ep, Timeout::millis(5000)).expect("recv call");
+    assert_eq!(m.label, 11);
+    syscall::reply(&Message::with_words(12, &[m.word(0) + 1])).expect("reply");
+    sender.join().unwrap();
+    syscall::cap_delete(ep).unwrap();
+}
+
+fn notifications() {
+    let n = new(ObjectType::Notification);
+    // Bits accumulate until waited for.
+    for b in [1u64, 4, 4, 1 << 63] {
+        syscall::signal(n, b).unwrap();
+    }
+    assert_eq!(syscall::wait(n, Timeout::NonBlocking), Ok(1 | 4 | 1 << 63));
+    expect_err(
+        "bits cleared",
+        syscall::wait(n, Timeout::NonBlocking),
+        Error::WouldBlock,
+    );
+    // A waiter on another CPU (if there is one) is woken.
+    let ack = new(ObjectType::Notification);
+    let cpus = process().cpus as usize;
+    let waiter = thread::Builder::default()
+        .cpu(cpus - 1)
+        .spawn(move || {
+            for round in 0..50u64 {
+                let bits = syscall::wait(n, Timeout::millis(5000)).expect("wake");
+                assert_eq!(bits, 1 << (round % 64), "round {round}");
+                syscall::signal(ack, 1).unwrap();
+            }
+        })
+        .unwrap();
+    for round in 0..50u64 {
+        syscall::signal(n, 1 << (round % 64)).unwrap();
+        syscall::wait(ack, Timeout::millis(5000)).expect("ack");
+    }
+    waiter.join().unwrap();
+    syscall::cap_delete(ack).unwrap();
+    syscall::cap_delete(n).unwrap();
+}
+
+/// Order in which the threads of [`preemption`] got somewhere.
+static ORDER: [AtomicU8; 4] = [const { AtomicU8::new(0) }; 4];
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+fn record(step: u8) {
+    ORDER[NEXT.fetch_add(1, Ordering::SeqCst) % 4].store(step, Ordering::SeqCst);
+}
+
+fn preemption() {
+    let me = process();
+    let p = me.priority;
+    assert!(p >= 1, "need a priority below ours");
+    // Everything on CPU 0, so that only priorities decide who runs.
+    syscall::thread_configure(me.thread, p, Some(0)).expect("pin to CPU 0");
+    let wake = new(ObjectType::Notification);
+    let done = new(ObjectType::Notification);
+    let high = thread::Builder::default()
+        .priority(p)
+        .cpu(0)
+        .spawn(move || {
+            syscall::wait(wake, Timeout::Forever).unwrap();
+            record(2);
+            syscall::signal(done, 1).unwrap();
+        })
+        .unwrap();
+    syscall::sleep_ms(10); // `high` blocks in wait
+    let low = thread::Builder::default()
+        .priority(p - 1)
+        .cpu(0)
+        .spawn(move || {
+            record(1);
+            syscall::signal(wake, 1).unwrap(); // `high` must run now ...
+            record(3); // ... before this
+            syscall::signal(done, 2).unwrap();
+        })
+        .unwrap();
+    let mut bits = 0;
+    while bits != 3 {
+        bits |= syscall::wait(done, Timeout::millis(5000)).expect("threads finish");
+    }
+    high.join().unwrap();
+    low.join().unwrap();
+    let order: [u8; 3] = core::array::from_fn(|i| ORDER[i].load(Ordering::SeqCst));
+    assert_eq!(
+        order,
+        [1, 2, 3],
+        "the woken higher-priority thread did not preempt the lower one"
+    );
+    syscall::thread_configure(me.thread, p, None).unwrap();
+    syscall::cap_delete(wake).unwrap();
+    syscall::cap_delete(done).unwrap();
+}
+
+/// The cases with the server in another task.
+fn cross_task() {
+    let me = process();
+    let ep = new(ObjectType::Endpoint);
+    let supervisor = new(ObjectType::Endpoint);
+    let elf = loader::find_program(me.name()).expect("find myself in the archive");
+    let child: Child = loader::spawn(&Spawn {
+        args: "server",
+        pool_bytes: 4 << 20,
+        supervisor: Some((supervisor, 1)),
+        extra: &[(ep, Rights::RECEIVE | Rights::SEND)],
+        ..Spawn::new(me.name(), elf)
+    })
+    .expect("start the server");
+    let client = syscall::cap_mint(ep, Rights::SEND | Rights::GRANT, CLIENT_BADGE).unwrap();
+
+    // Register message, both ways, with the badge.
+    for i in 0..100u64 {
+        let (r, _) = syscall::call(client, &Message::with_words(ECHO, &[i, i + 1, i + 2, i + 3])).expect("echo");
+        assert_eq!(r.label, ECHO + 0x100);
+        assert_eq!(r.words(), &[i + 1, i + 2, i + 3, CLIENT_BADGE]);
+    }
+    // The register fast path, as the benchmark uses it.
+    let info = userlib::abi::MessageInfo::new(ECHO, 4, 0);
+    let (ri, rw) = syscall::call_fast(client, info, [5, 6, 7, 8]).expect("fast echo");
+    assert_eq!((ri.label(), ri.words(), rw), (ECHO + 0x100, 4, [6, 7, 8, CLIENT_BADGE]));
+
+    // Long message through both IPC buffers.
+    let words: [u64; BUFFER_WORDS] = core::array::from_fn(|i| (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let (r, _) = syscall::call(client, &Message::with_words(LONG, &words)).expect("long");
+    assert_eq!(r.len(), BUFFER_WORDS);
+    assert!(r.words().iter().rev().eq(words.iter()), "long reply reversed");
+
+    // Capability transfer: ours to the server, and one of its back.
+    let n = new(ObjectType::Notification);
+    let mut m = Message::new(CAP);
+    m.push_cap(n, Rights::SEND | Rights::GRANT);
+    let (r, _) = syscall::call(client, &m).expect("cap transfer");
+    assert_eq!(r.word(0), ObjectType::Notification as u64, "server saw a notification");
+    assert_eq!(
+        r.word(1),
+        (Rights::SEND | Rights::GRANT).bits() as u64,
+        "with the rights sent"
+    );
+    assert_eq!(
+        syscall::wait(n, Timeout::NonBlocking),
+        Ok(0x40),
+        "server signalled through it"
+    );
+    assert_eq!(r.caps().len(), 1, "reply carries a capability");
+    let theirs = r.caps()[0].handle;
+    let info = syscall::cap_info(theirs).expect("received capability");
+    assert_eq!((info.object, info.rights), (Some(ObjectType::Endpoint), Rights::SEND));
+
+    // Shared memory: 4 KiB each way, no copying through the kernel.
+    let mut shm = Mapping::new(1, Rights::READ | Rights::WRITE).unwrap();
+    let mut m = Message::new(SHM_SETUP);
+    m.push_cap(shm.handle(), Rights::READ | Rights::WRITE | Rights::MAP);
+    syscall::call(client, &m).expect("shared memory setup");
+    for round in 0..4u8 {
+        let buf = shm.as_mut_slice();
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(31).wrapping_add(round);
+        }
+        let sum = bytes_checksum(buf);
+        let (r, _) = syscall::call(client, &Message::with_words(SHM, &[PAGE_SIZE as u64])).expect("shared memory call");
+        assert_eq!(r.word(0), sum, "server read the 4 KiB we wrote");
+        let buf = shm.as_slice();
+        assert!(
+            buf.iter()
+                .enumerate()
+                .all(|(i, b)| *b == !(i as u8).wrapping_mul(31).wrapping_add(round)),
+            "server wrote back"
+        );
+    }
+
+    // A call the server never answers times out ...
+    expect_err(
+        "unanswered call",
+        syscall::call_timeout(client, &Message::new(HOLD), Timeout::millis(50)).map(drop),
+        Error::TimedOut,
+    );
+    // ... and the server goes on.
+    let (r, _) = syscall::call(client, &Message::with_words(ECHO, &[1, 2, 3, 4])).expect("echo after timeout");
+    assert_eq!(r.word(0), 2);
+
+    // The server dies in the middle of a call: the caller is told.
+    expect_err(
+        "server died mid-call",
+        syscall::call_timeout(client, &Message::new(DIE), Timeout::millis(5000)).map(drop),
+        Error::PeerDied,
+    );
+    // Its task is gone, but our endpoint capability still receives: no server, so:
+    expect_err(
+        "call after the server died",
+        syscall::call_timeout(client, &Message::new(ECHO), Timeout::NonBlocking).map(drop),
+        Error::WouldBlock,
+    );
+
+    drop(shm);
+    child.destroy().expect("destroy the server task");
+    for h in [theirs, n, client, supervisor, ep] {
+        syscall::cap_delete(h).unwrap();
+    }
+}
+
+fn bytes_checksum(b: &[u8]) -> u64 {
+    let words: alloc::vec::Vec<u64> = b.chunks(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
+    checksum(&words)
+}
+
+/// The server task's loop.
+fn server(ep: Handle) -> ! {
+    let mut shared: Option<Mapping> = None;
+    let mine = new(ObjectType::Endpoint);
+    let r = serve(ep, |msg, badge| match msg.label {
+        ECHO => Action::Reply(Message::with_words(
+            ECHO + 0x100,
+            &[msg.word(0) + 1, msg.word(1) + 1, msg.word(2) + 1, badge],
+        )),
+        LONG => {
+            let mut words = [0u64; BUFFER_WORDS];
+            let n = msg.len();
+            for (i, w) in msg.words().iter().enumerate() {
+                words[n - 1 - i] = *w;
+            }
+            Action::Reply(Message::with_words(LONG, &words[..n]))
+        }
+        CAP => {
+            let c = msg.caps().first().expect("a capability").handle;
+            let info = syscall::cap_info(c).expect("cap_info of the received capability");
+            syscall::signal(c, 0x40).expect("signal through it");
+            let mut r = Message::with_words(CAP, &[info.object.map_or(0, |o| o as u64), info.rights.bits() as u64]);
+            r.push_cap(mine, Rights::SEND);
+            Action::Reply(r)
+        }
+        SHM_SETUP => {
+            let c = msg.caps().first().expect("a memory capability").handle;
+            shared = Some(Mapping::map(c, 1, Rights::READ | Rights::WRITE).expect("map shared memory"));
+            Action::Reply(Message::new(SHM_SETUP))
+        }
+        SHM => {
+            let m = shared.as_mut().expect("set up first");
+            let sum = bytes_checksum(m.as_slice());
+            for b in m.as_mut_slice() {
+                *b = !*b;
+            }
+            Action::Reply(Message::with_words(SHM, &[sum]))
+        }
+        HOLD => Action::NoReply,
+        DIE => syscall::thread_exit(0),
+        _ => Action::Reply(Message::new(0xbad)),
+    });
+    panic!("server loop ended: {r:?}");
+}

@@ -195,7 +195,8 @@ pub fn send(k: &mut Kernel, cur: Id, call: bool) -> Result<(), Error> {
         transfer(k, cur, r, badge);
         if call {
             set_caller(k, r, cur);
-            k.threads.get_mut(cur).expect("current").state = ThreadState::AwaitingReply { server: r };
+            // The timeout covers the whole call, the reply included.
+            block(k, cur, ThreadState::AwaitingReply { server: r }, flags, x6);
         } else {
             k.threads.get_mut(cur).expect("current").ctx.x[0] = 0;
         }
@@ -232,15 +233,15 @@ pub fn recv(k: &mut Kernel, cur: Id, handle_reg: usize) -> Result<(), Error> {
         let Some(ThreadState::Sending { badge, call, .. }) = k.threads.get(s).map(|t| t.state) else {
             return Err(Error::InvalidState);
         };
-        sched::remove(k, s);
         transfer(k, s, cur, badge);
         if call {
             set_caller(k, cur, s);
+            // Its timeout (if any) keeps running: it covers the reply too.
             if let Some(st) = k.threads.get_mut(s) {
                 st.state = ThreadState::AwaitingReply { server: cur };
-                st.deadline = None;
             }
         } else {
+            sched::remove(k, s);
             k.threads.get_mut(s).expect("sender").ctx.x[0] = 0;
             sched::make_ready(k, s);
         }
@@ -352,6 +353,14 @@ pub fn cancel(k: &mut Kernel, t: Id, error: Error) {
         ThreadState::Waiting { notification } => {
             if let Some(n) = k.notifications.get_mut(notification) {
                 n.waiters.retain(|x| *x != t);
+            }
+        }
+        ThreadState::AwaitingReply { server } => {
+            // The server's reply will find no caller.
+            if let Some(s) = k.threads.get_mut(server) {
+                if s.caller == Some(t) {
+                    s.caller = None;
+                }
             }
         }
         _ => return,

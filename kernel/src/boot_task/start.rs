@@ -49,7 +49,10 @@ pub fn init_ended(_k: &mut Kernel) {
     #[cfg(feature = "ktest")]
     crate::power::test_exit(code as u32, false);
     #[cfg(not(feature = "ktest"))]
-    crate::power::power_off();
+    {
+        let _ = code; // the exit code only travels out of the test image
+        crate::power::power_off();
+    }
 }
 
 /// A boot-time error starting init, with what went wrong.
@@ -83,6 +86,7 @@ pub fn start_init(machine: &hal::dt::Machine, image_pa: u64) -> StartResult<()> 
             bytes_left: free.saturating_sub(kernel_reserve(free)),
             parent: None,
             refs: 0,
+            caps: 0,
         })
         .map_err(|_| "no memory for the root pool")?;
     k.add_ref(ObjectRef::Pool(root));

@@ -181,6 +181,11 @@ pub fn insert(
     }
     k.add_ref(object);
     k.add_ref(ObjectRef::Pool(pool));
+    if let ObjectRef::Pool(p) = object {
+        if let Some(p) = k.pools.get_mut(p) {
+            p.caps += 1;
+        }
+    }
     if let ObjectRef::Endpoint(ep) = object {
         if rights.contains(Rights::RECEIVE) {
             if let Some(e) = k.endpoints.get_mut(ep) {
@@ -237,6 +242,14 @@ pub fn delete(k: &mut Kernel, id: Id) {
         t.cspace.clear(node.slot);
     }
     k.refund(node.pool, CAP_COST);
+    if let ObjectRef::Pool(p) = node.object {
+        if let Some(po) = k.pools.get_mut(p) {
+            po.caps = po.caps.saturating_sub(1);
+            if po.caps == 0 && k.reclaim.try_reserve(1).is_ok() {
+                k.reclaim.push(p);
+            }
+        }
+    }
     if let ObjectRef::Endpoint(ep) = node.object {
         if node.rights.contains(Rights::RECEIVE) {
             crate::ipc::receive_cap_gone(k, ep);

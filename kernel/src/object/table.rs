@@ -56,6 +56,9 @@ pub struct Kernel {
     pub asids: crate::task::AsidAllocator,
     /// The first user task; its end ends the system.
     pub init_task: Option<Id>,
+    /// Pools whose last capability went and whose tasks are to be killed
+    /// (worked off iteratively, so deep pool trees cannot exhaust the stack).
+    pub reclaim: alloc::vec::Vec<Id>,
 }
 
 impl Kernel {
@@ -72,7 +75,38 @@ impl Kernel {
             cpus: core::array::from_fn(|_| CpuState::new()),
             asids: crate::task::AsidAllocator::new(),
             init_task: None,
+            reclaim: alloc::vec::Vec::new(),
         }
+    }
+
+    /// Kill every task charged to the pools queued for reclaim, or to pools
+    /// made from them.
+    pub fn process_reclaims(&mut self) {
+        while let Some(pool) = self.reclaim.pop() {
+            let doomed: alloc::vec::Vec<Id> = self
+                .tasks
+                .iter()
+                .filter(|(_, t)| t.alive && self.pool_within(t.pool, pool))
+                .map(|(id, _)| id)
+                .collect();
+            for t in doomed {
+                crate::task::kill(self, t);
+            }
+        }
+    }
+
+    /// Whether `pool` is `ancestor` or was made from it.
+    fn pool_within(&self, mut pool: Id, ancestor: Id) -> bool {
+        for _ in 0..64 {
+            if pool == ancestor {
+                return true;
+            }
+            match self.pools.get(pool).and_then(|p| p.parent) {
+                Some(parent) => pool = parent,
+                None => return false,
+            }
+        }
+        false
     }
 
     /// Objects alive (for leak checks).

@@ -12,7 +12,12 @@ pub const IPC_OBJECT_COST: u64 = 128;
 pub struct Pool {
     pub bytes_left: u64,
     pub parent: Option<Id>,
+    /// Capabilities and objects charged to it (it lives while any remain).
     pub refs: u32,
+    /// Capabilities naming it: when the last goes, every task charged to
+    /// it (or to a pool made from it) is killed, which frees what they hold
+    /// even when tasks hold capabilities to each other.
+    pub caps: u32,
 }
 
 /// Synchronous IPC rendezvous: threads waiting to send (their message is in

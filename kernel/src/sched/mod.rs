@@ -171,7 +171,10 @@ pub fn expire_timeouts(k: &mut Kernel, cpu: usize) {
                 k.threads.get_mut(id).expect("looked up").ctx.x[0] = 0;
                 make_ready(k, id);
             }
-            ThreadState::Sending { .. } | ThreadState::Receiving { .. } | ThreadState::Waiting { .. } => {
+            ThreadState::Sending { .. }
+            | ThreadState::Receiving { .. }
+            | ThreadState::Waiting { .. }
+            | ThreadState::AwaitingReply { .. } => {
                 crate::ipc::cancel(k, id, abi::Error::TimedOut);
             }
             _ => {}

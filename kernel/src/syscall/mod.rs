@@ -85,6 +85,7 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64) {
             t.set_status(result);
         }
     }
+    k.process_reclaims();
 }
 
 fn regs(k: &mut Kernel, t: Id) -> &mut [u64; 31] {
@@ -230,6 +231,7 @@ fn create(k: &mut Kernel, cur: Id) -> Result<(), Error> {
                 bytes_left: size,
                 parent: Some(pool),
                 refs: 0,
+                caps: 0,
             };
             match k.pools.insert(p) {
                 Ok(id) => {

@@ -256,12 +256,25 @@ pub fn task_finished(k: &mut Kernel, task: Id) {
 
 /// The last reference went.
 pub fn destroy_object(k: &mut Kernel, task: Id) {
-    if k.tasks.get(task).is_some_and(|t| t.alive) {
-        // Still running: its threads hold it.
-        if let Some(t) = k.tasks.get_mut(task) {
-            t.refs = 1;
+    if let Some(t) = k.tasks.get(task) {
+        if t.alive && !t.threads.is_empty() {
+            // Still running (its threads hold references; not reached).
+            if let Some(t) = k.tasks.get_mut(task) {
+                t.refs = 1;
+            }
+            return;
         }
-        return;
+        if t.alive {
+            // Nobody can name it and no thread runs in it: it is gone.
+            // Keep it referenced while its capabilities are deleted.
+            if let Some(t) = k.tasks.get_mut(task) {
+                t.refs = 1;
+            }
+            task_finished(k, task);
+            if let Some(t) = k.tasks.get_mut(task) {
+                t.refs = 0;
+            }
+        }
     }
     if let Some(t) = k.tasks.remove(task) {
         crate::mm::frames::free(t.root, 1);

@@ -60,6 +60,7 @@ pub fn init_cpu() {
 }
 
 /// Whether PSTATE.PAN is set (for tests).
+#[cfg_attr(not(feature = "ktest"), allow(dead_code))]
 pub fn pan_enabled() -> bool {
     let mmfr1: u64;
     // SAFETY: reading an ID register has no side effects.

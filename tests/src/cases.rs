@@ -301,6 +301,55 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 90,
         ..KTEST
     },
+    // ---- user space: after the kernel tests pass, init runs every test-*
+    // program of the boot archive (isolation, capabilities, IPC, faults,
+    // SMP stress, the hostile fuzzer); each must pass and return its memory.
+    BootCase {
+        name: "utest-virt-gicv2-smp1",
+        machine: "virt,gic-version=2",
+        smp: Some(1),
+        mem: Some("1G"),
+        append: Some("utest"),
+        expect: &[r"^utest: result: \d+ passed, 0 failed$", r"utest: test-hostile \.\.\. ok"],
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 120,
+        ..KTEST
+    },
+    BootCase {
+        name: "utest-virt-gicv3-el2-smp4",
+        machine: "virt,gic-version=3,virtualization=on",
+        smp: Some(4),
+        mem: Some("1G"),
+        append: Some("utest"),
+        expect: &[r"^utest: result: \d+ passed, 0 failed$", r"utest: test-smp-stress \.\.\. ok"],
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 240,
+        ..KTEST
+    },
+    BootCase {
+        name: "utest-virt-gicv3-smp8",
+        machine: "virt,gic-version=3",
+        smp: Some(8),
+        mem: Some("1G"),
+        append: Some("utest"),
+        expect: &[r"^utest: result: \d+ passed, 0 failed$", r"utest: test-smp-stress \.\.\. ok"],
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 300,
+        ..KTEST
+    },
+    BootCase {
+        name: "utest-raspi4b",
+        machine: "raspi4b",
+        cpu: None,
+        smp: None,
+        mem: None,
+        dtb: Dtb::Rpi4,
+        append: Some("utest"),
+        expect: &[r"^utest: result: \d+ passed, 0 failed$"],
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 300,
+        ..KTEST
+    },
     // ---- as on real devices: through UEFI or U-Boot, or from the Pi 4 SD
     // card image. Firmware boots take seconds each: keep these few.
     BootCase {

@@ -81,6 +81,9 @@ pub struct Thread {
     pub exiting: bool,
     pub refs: u32,
     pub pool: Id,
+    /// Its memory was given back to the pool already (the TCB itself is
+    /// freed later, once no CPU runs on it).
+    pub refunded: bool,
 }
 
 /// Bytes charged per thread.
@@ -111,6 +114,7 @@ impl Thread {
             exiting: false,
             refs: 0,
             pool,
+            refunded: false,
         }
     }
 
@@ -175,13 +179,22 @@ pub fn destroy_object(k: &mut Kernel, id: Id) {
         }
         return;
     }
+    // Account for it now, so its pool is whole as soon as it is gone...
+    let pool = match k.threads.get_mut(id) {
+        Some(t) if !t.refunded => {
+            t.refunded = true;
+            Some(t.pool)
+        }
+        _ => None,
+    };
+    if let Some(pool) = pool {
+        k.refund(pool, THREAD_COST);
+        k.release(ObjectRef::Pool(pool));
+    }
+    // ...but keep the TCB while a CPU still runs on it (until it switches away).
     if let Some(cpu) = k.cpus.iter().position(|c| c.current == Some(id)) {
-        // A CPU still runs on this TCB until it switches away.
         k.cpus[cpu].reap = Some(id);
         return;
     }
-    if let Some(t) = k.threads.remove(id) {
-        k.refund(t.pool, THREAD_COST);
-        k.release(ObjectRef::Pool(t.pool));
-    }
+    k.threads.remove(id);
 }

@@ -4,8 +4,10 @@
 //! the handles in [`BootInfo`], and with the boot-info page, the boot
 //! archive, its IPC buffer and its stack already mapped.
 
-/// The boot-info page (read-only) in init's address space.
+/// The boot-info pages (read-only) in init's address space.
 pub const BOOT_INFO_ADDRESS: u64 = 0x1000_0000;
+/// Pages [`BootInfo`] spans.
+pub const BOOT_INFO_PAGES: usize = 2;
 /// The boot archive (cpio newc, read-only) in init's address space.
 pub const ARCHIVE_ADDRESS: u64 = 0x2000_0000;
 /// Init's IPC buffer (one page, read-write).
@@ -20,8 +22,8 @@ pub const INIT_PRIORITY: u8 = crate::MAX_PRIORITY;
 pub const BOOT_INFO_MAGIC: u64 = 0x4b45_5354_5245_4c31; // "KESTREL1"
 
 /// Most device regions / IRQs described.
-pub const MAX_BOOT_DEVICES: usize = 32;
-pub const MAX_BOOT_IRQS: usize = 32;
+pub const MAX_BOOT_DEVICES: usize = 64;
+pub const MAX_BOOT_IRQS: usize = 64;
 
 /// A device region capability and what it covers.
 #[repr(C)]
@@ -104,8 +106,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn boot_info_fits_one_page() {
-        assert!(core::mem::size_of::<BootInfo>() <= crate::PAGE_SIZE);
+    fn boot_info_fits_its_pages() {
+        assert!(core::mem::size_of::<BootInfo>() <= BOOT_INFO_PAGES * crate::PAGE_SIZE);
     }
 
     #[test]

@@ -20,7 +20,7 @@ fn boot_error(args: core::fmt::Arguments) -> ! {
 }
 
 /// Map the device tree at `dtb_pa` and parse it.
-fn read_device_tree(dtb_pa: u64) -> (Machine<'static>, u64) {
+fn read_device_tree(dtb_pa: u64) -> (Machine<'static>, &'static [u8]) {
     if dtb_pa == 0 || !dtb_pa.is_multiple_of(8) {
         boot_error(format_args!(
             "no device tree: x0 = {dtb_pa:#x} at entry is not a DTB address"
@@ -41,7 +41,7 @@ fn read_device_tree(dtb_pa: u64) -> (Machine<'static>, u64) {
     // SAFETY: `size` bytes at `va` are mapped read-only for the kernel's lifetime.
     let blob: &'static [u8] = unsafe { core::slice::from_raw_parts(va as *const u8, size) };
     let machine = Machine::parse(blob).unwrap_or_else(|e| boot_error(format_args!("{e}")));
-    (machine, size as u64)
+    (machine, blob)
 }
 
 fn init_console(machine: &Machine) {
@@ -114,7 +114,7 @@ extern "C" fn kernel_main(dtb_pa: u64, image_pa: u64, entry_el: u64) -> ! {
     percpu::init_this_cpu(0, boot::image_layout().end);
     arch::aarch64::user::init_cpu();
     kernel_space::init(image_pa);
-    let (machine, dtb_size) = read_device_tree(dtb_pa);
+    let (machine, dtb) = read_device_tree(dtb_pa);
     init_console(&machine);
     logger::init();
     if let Err(e) = machine.check_bootable() {
@@ -122,7 +122,7 @@ extern "C" fn kernel_main(dtb_pa: u64, image_pa: u64, entry_el: u64) -> ! {
     }
     power::init(machine.psci.as_ref());
     log::info!("boot: entered at EL{entry_el}, image at {image_pa:#x}, device tree at {dtb_pa:#x}");
-    let usable = init_memory(&machine, image_pa, dtb_pa, dtb_size);
+    let usable = init_memory(&machine, image_pa, dtb_pa, dtb.len() as u64);
     hal::cpu::set_lower_half(kernel_space::empty_table_pa());
     let gic_version = irq::init(&machine).unwrap_or_else(|e| boot_error(format_args!("interrupts: {e}")));
     percpu::current()
@@ -155,7 +155,7 @@ extern "C" fn kernel_main(dtb_pa: u64, image_pa: u64, entry_el: u64) -> ! {
     }
     #[cfg(feature = "ktest")]
     crate::ktest::run(&machine);
-    match crate::boot_task::start_init(&machine, image_pa) {
+    match crate::boot_task::start_init(&machine, dtb, image_pa) {
         Ok(()) => arch::aarch64::user::cpu_loop(),
         Err(why) => {
             log::warn!("kernel: no user space ({why}); idling (QEMU: Ctrl-A X to quit)");

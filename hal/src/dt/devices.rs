@@ -34,7 +34,7 @@ pub(crate) const COMPATIBLES: [&str; 12] = [
 ];
 pub(super) const GIC_V3: Compat = Compat::group(0, 1);
 pub(super) const GIC_V2: Compat = Compat::group(1, 5);
-pub(super) const GIC: Compat = Compat::group(0, 6);
+pub(crate) const GIC: Compat = Compat::group(0, 6);
 pub(super) const TIMERS: Compat = Compat::group(6, 2);
 pub(super) const PSCI: Compat = Compat::group(8, 3);
 pub(super) const PL011: Compat = Compat::group(11, 1);

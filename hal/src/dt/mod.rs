@@ -32,12 +32,14 @@ mod display;
 mod error;
 mod index;
 mod irq;
+mod platform;
 #[cfg(test)]
 mod tests;
 mod tree;
 mod validate;
 
 pub use error::{Block, DtError, NodeError, NodePath, NodeProblem, Part, PATH_CAP};
+pub use platform::{for_each_device, Device, MAX_DEVICE_IRQS, MAX_DEVICE_REGIONS};
 pub use validate::{header_total_size, MAX_DEPTH, MAX_TOTAL_SIZE};
 
 /// A range of CPU physical addresses.

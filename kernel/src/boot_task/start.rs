@@ -65,7 +65,7 @@ fn err(e: Error) -> &'static str {
 /// Create init from the archive and make it ready to run, or say why it
 /// could not be started.
 #[inline(never)]
-pub fn start_init(machine: &hal::dt::Machine, image_pa: u64) -> StartResult<()> {
+pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], image_pa: u64) -> StartResult<()> {
     let (archive, archive_pa) = choose_archive(machine, image_pa);
     let init = match Archive::find(archive, "init") {
         Ok(Some(entry)) => entry,
@@ -96,8 +96,8 @@ pub fn start_init(machine: &hal::dt::Machine, image_pa: u64) -> StartResult<()> 
     k.add_ref(ObjectRef::Task(t));
     let entry = load_elf(&mut k, root, t, init.data)?;
 
-    let boot_info_mem = syscall::create_memory(&mut k, root, 1).map_err(err)?;
-    let boot_cap = map_new(&mut k, t, boot_info_mem, 1, bi::BOOT_INFO_ADDRESS, Rights::READ)?;
+    let boot_info_mem = syscall::create_memory(&mut k, root, bi::BOOT_INFO_PAGES as u64).map_err(err)?;
+    let boot_cap = map_new(&mut k, t, boot_info_mem, bi::BOOT_INFO_PAGES, bi::BOOT_INFO_ADDRESS, Rights::READ)?;
     let stack_pages = (bi::INIT_STACK_SIZE / abi::PAGE_SIZE as u64) as usize;
     let stack = syscall::create_memory(&mut k, root, stack_pages as u64).map_err(err)?;
     map_new(
@@ -175,7 +175,7 @@ pub fn start_init(machine: &hal::dt::Machine, image_pa: u64) -> StartResult<()> 
         .filter(|c| c.online.load(Ordering::Relaxed))
         .count() as u32;
     bi::set_nul_padded(&mut info.bootargs, machine.bootargs);
-    devices::describe(&mut k, t, machine, info);
+    devices::describe(&mut k, t, dtb, info);
     info.pool_bytes = k.pools.get(root).map_or(0, |p| p.bytes_left);
 
     sched::make_ready(&mut k, th);
@@ -296,5 +296,51 @@ fn load_elf(k: &mut Kernel, pool: Id, t: Id, image: &[u8]) -> StartResult<u64> {
 mod devices {
     use super::*;
 
-    pub fn describe(_k: &mut Kernel, _t: Id, _machine: &hal::dt::Machine, _info: &mut BootInfo) {}
+    /// (Out of line: the device-tree index lives in its frame only.)
+    ///
+    /// One device-region object and one IRQ object per register range and
+    /// shared interrupt of every device in the tree (not the GIC or the
+    /// CPUs), each as a capability in init's space, listed in the boot info.
+    #[inline(never)]
+    pub fn describe(k: &mut Kernel, t: Id, dtb: &[u8], info: &mut BootInfo) {
+        let mut node = 0u32;
+        let result = hal::dt::for_each_device(dtb, |d| {
+            for r in &d.regions {
+                if info.device_count as usize >= bi::MAX_BOOT_DEVICES {
+                    break;
+                }
+                let (start, end) = (layout::align_down(r.base, layout::PAGE_SIZE), layout::align_up(r.end(), layout::PAGE_SIZE));
+                let pages = ((end - start) / layout::PAGE_SIZE) as usize;
+                let object = Memory { physical: start, pages, kind: MemoryKind::Device, pool: None, charge: 0, refs: 0 };
+                let Ok(m) = k.memories.insert(object) else { return };
+                let rights = Rights::READ | Rights::WRITE | Rights::MAP | Rights::GRANT | Rights::MANAGE;
+                let Ok(h) = cap::insert(k, t, ObjectRef::Memory(m), rights, 0, None) else { return };
+                let entry = &mut info.devices[info.device_count as usize];
+                entry.handle = h.0;
+                entry.node = node;
+                entry.physical = r.base;
+                entry.size = r.size;
+                bi::set_nul_padded(&mut entry.compatible, d.compatible);
+                bi::set_nul_padded(&mut entry.name, d.name);
+                info.device_count += 1;
+            }
+            for &intid in &d.irqs {
+                let taken = k.irqs.iter().any(|(_, i)| i.intid == intid);
+                if !(hal::gic::FIRST_SPI..hal::gic::SPECIAL_INTIDS).contains(&intid)
+                    || taken
+                    || info.irq_count as usize >= bi::MAX_BOOT_IRQS
+                {
+                    continue;
+                }
+                let Ok(irq) = k.irqs.insert(crate::object::Irq { intid, notification: None, refs: 0 }) else { return };
+                let Ok(h) = cap::insert(k, t, ObjectRef::Irq(irq), Rights::MANAGE | Rights::GRANT, 0, None) else { return };
+                info.irqs[info.irq_count as usize] = bi::BootIrq { handle: h.0, intid, node, _reserved: 0 };
+                info.irq_count += 1;
+            }
+            node += 1;
+        });
+        if let Err(e) = result {
+            log::warn!("boot: no devices for init: {e}");
+        }
+    }
 }

@@ -52,7 +52,8 @@ pub struct Kernel {
     pub memories: Slab<Memory>,
     pub irqs: Slab<Irq>,
     pub caps: Slab<CapNode>,
-    pub cpus: [CpuState; MAX_CPUS],
+    /// One per CPU (on the heap: each is large).
+    pub cpus: alloc::vec::Vec<CpuState>,
     pub asids: crate::task::AsidAllocator,
     /// The first user task; its end ends the system.
     pub init_task: Option<Id>,
@@ -72,7 +73,7 @@ impl Kernel {
             memories: Slab::new(),
             irqs: Slab::new(),
             caps: Slab::new(),
-            cpus: core::array::from_fn(|_| CpuState::new()),
+            cpus: alloc::vec::Vec::new(),
             asids: crate::task::AsidAllocator::new(),
             init_task: None,
             reclaim: alloc::vec::Vec::new(),
@@ -227,13 +228,15 @@ pub fn lock() -> KernelGuard {
 
 /// Create the (empty) object tables.
 pub fn init() -> bool {
-    match crate::mm::heap::try_box(Kernel::new()) {
-        Some(k) => {
-            *KERNEL.lock() = Some(k);
-            true
-        }
-        None => false,
+    let Some(mut k) = crate::mm::heap::try_box(Kernel::new()) else { return false };
+    if k.cpus.try_reserve_exact(MAX_CPUS).is_err() {
+        return false;
     }
+    for _ in 0..MAX_CPUS {
+        k.cpus.push(CpuState::new());
+    }
+    *KERNEL.lock() = Some(k);
+    true
 }
 
 /// Whether the object tables exist (user space has been started).

@@ -120,6 +120,10 @@ pub fn map(
     if m.kind == MemoryKind::Boot && rights.intersects(Rights::WRITE | Rights::EXECUTE) {
         return Err(Error::NoRights);
     }
+    if m.kind == MemoryKind::Device && rights.contains(Rights::EXECUTE) {
+        // Device registers are never executable.
+        return Err(Error::InvalidArgument);
+    }
     let pa = m.physical + (offset * abi::PAGE_SIZE) as u64;
     let attributes = Attributes {
         memory: if m.kind == MemoryKind::Device {

@@ -168,7 +168,16 @@ pub fn wait_for_interrupt() {
 pub fn idle_until_interrupt() {
     // SAFETY: wfi pauses the CPU; the brief unmask takes pending IRQs
     // through the installed vector table.
-    unsafe { asm!("msr daifset, #2", "wfi", "msr daifclr, #2", "isb", "msr daifset, #2", options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!(
+            "msr daifset, #2",
+            "wfi",
+            "msr daifclr, #2",
+            "isb",
+            "msr daifset, #2",
+            options(nomem, nostack, preserves_flags)
+        )
+    };
 }
 
 /// Wake CPUs waiting in WFE (spin-table release).

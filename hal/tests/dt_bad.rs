@@ -2,8 +2,8 @@
 //! can be broken (structure, header, semantics), each with the exact error.
 
 use hal::dt::{
-    header_total_size, Block, DtError, EnableMethod, GicVersion, Machine, NodePath, NodeProblem,
-    Part, PsciConduit, Region, ReservedKind, MAX_TOTAL_SIZE,
+    header_total_size, Block, DtError, EnableMethod, GicVersion, Machine, NodePath, NodeProblem, Part, PsciConduit,
+    Region, ReservedKind, MAX_TOTAL_SIZE,
 };
 
 // ---------------------------------------------------------------------------
@@ -224,20 +224,13 @@ fn board() -> N {
                 )
                 .kid(n("cpu-map").kid(n("cluster0").kid(n("core0").p("cpu", c(&[2]))))),
         )
-        .kid(
-            n("psci")
-                .p("compatible", s("arm,psci-0.2"))
-                .p("method", s("smc")),
-        )
+        .kid(n("psci").p("compatible", s("arm,psci-0.2")).p("method", s("smc")))
         .kid(
             n("intc@8000000")
                 .p("compatible", s("arm,gic-400"))
                 .p("interrupt-controller", vec![])
                 .p("#interrupt-cells", c(&[3]))
-                .p(
-                    "reg",
-                    c(&[0, 0x800_0000, 0, 0x1000, 0, 0x801_0000, 0, 0x2000]),
-                )
+                .p("reg", c(&[0, 0x800_0000, 0, 0x1000, 0, 0x801_0000, 0, 0x2000]))
                 .p("phandle", c(&[1])),
         )
         .kid(
@@ -279,10 +272,7 @@ fn verdict(tree: &N) -> (Vec<String>, Result<(), String>) {
     let m = parse(&blob);
     let _ = m.to_string();
     (
-        m.issues
-            .iter()
-            .map(|i| format!("{:?} {i}", i.part))
-            .collect(),
+        m.issues.iter().map(|i| format!("{:?} {i}", i.part)).collect(),
         m.check_bootable().map_err(|e| e.to_string()),
     )
 }
@@ -386,10 +376,7 @@ fn shorter_than_the_header() {
     let blob = board().dtb();
     for len in 0..40 {
         assert_eq!(Machine::parse(&blob[..len]), Err(DtError::TooShort { len }));
-        assert_eq!(
-            header_total_size(&blob[..len]),
-            Err(DtError::TooShort { len })
-        );
+        assert_eq!(header_total_size(&blob[..len]), Err(DtError::TooShort { len }));
     }
     assert_eq!(
         err(&[]).to_string(),
@@ -425,10 +412,7 @@ fn totalsize_lies() {
         set_hdr(&mut b, 1, v);
         b
     };
-    assert!(matches!(
-        err(&with(total + 1)),
-        DtError::TotalSizePastBuffer { .. }
-    ));
+    assert!(matches!(err(&with(total + 1)), DtError::TotalSizePastBuffer { .. }));
     assert_eq!(
         err(&with(39)),
         DtError::BadTotalSize {
@@ -503,8 +487,7 @@ fn blocks_out_of_bounds_or_misaligned() {
         set_hdr(&mut b, field, v);
         err(&b)
     };
-    let (st, st_size, str_off, str_size) =
-        (hdr(&blob, 2), hdr(&blob, 9), hdr(&blob, 3), hdr(&blob, 8));
+    let (st, st_size, str_off, str_size) = (hdr(&blob, 2), hdr(&blob, 9), hdr(&blob, 3), hdr(&blob, 8));
     let bad = |block, offset, size, problem| DtError::BadBlock {
         block,
         offset,
@@ -535,10 +518,7 @@ fn blocks_out_of_bounds_or_misaligned() {
         patched(9, st_size - 1),
         bad(Block::Struct, st, st_size - 1, "is not 4-byte aligned")
     );
-    assert_eq!(
-        patched(2, 8),
-        bad(Block::Struct, 8, st_size, "overlaps the header")
-    );
+    assert_eq!(patched(2, 8), bad(Block::Struct, 8, st_size, "overlaps the header"));
     assert_eq!(
         patched(3, 0xffff_fff0),
         bad(
@@ -557,14 +537,8 @@ fn blocks_out_of_bounds_or_misaligned() {
             "extends past the end of the tree (totalsize)"
         )
     );
-    assert_eq!(
-        patched(4, 44),
-        bad(Block::MemReserve, 44, 0, "is not 8-byte aligned")
-    );
-    assert_eq!(
-        patched(4, 0),
-        bad(Block::MemReserve, 0, 0, "overlaps the header")
-    );
+    assert_eq!(patched(4, 44), bad(Block::MemReserve, 44, 0, "is not 8-byte aligned"));
+    assert_eq!(patched(4, 0), bad(Block::MemReserve, 0, 0, "overlaps the header"));
     let e = patched(4, u32::MAX - 7);
     assert!(
         matches!(
@@ -596,11 +570,7 @@ fn memreserve_without_terminator() {
     b[56..72].copy_from_slice(&[1; 16]);
     let e = err(&b);
     assert_eq!(e, want(40 + (blob.len() - 40) / 16 * 16));
-    assert!(
-        e.to_string()
-            .starts_with("device tree: truncated at offset 0x"),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("device tree: truncated at offset 0x"), "{e}");
     // Point the block at the last 8-aligned bytes of the tree.
     let mut b = blob.clone();
     let last = (blob.len() - 8) & !7;
@@ -634,9 +604,7 @@ fn structure_err(raw: &Raw) -> (usize, String) {
     let blob = raw.blob();
     let off = hdr(&blob, 2) as usize;
     match err(&blob) {
-        DtError::Malformed { offset, what } | DtError::Truncated { offset, what } => {
-            (offset - off, what.to_string())
-        }
+        DtError::Malformed { offset, what } | DtError::Truncated { offset, what } => (offset - off, what.to_string()),
         e => panic!("unexpected {e}"),
     }
 }
@@ -648,10 +616,7 @@ fn unterminated_node_name() {
     raw.structs.extend_from_slice(b"abcdefgh");
     assert_eq!(
         structure_err(&raw),
-        (
-            0,
-            "node name is not NUL-terminated within the structure block".into()
-        )
+        (0, "node name is not NUL-terminated within the structure block".into())
     );
 }
 
@@ -666,10 +631,7 @@ fn non_utf8_names() {
     let mut raw = Raw::default();
     raw.strings.extend_from_slice(&[0xc3, 0x28, 0]);
     raw.begin("").prop_raw(0, 0, &[]).end_node().end();
-    assert_eq!(
-        structure_err(&raw),
-        (8, "property name is not UTF-8".into())
-    );
+    assert_eq!(structure_err(&raw), (8, "property name is not UTF-8".into()));
 }
 
 #[test]
@@ -680,10 +642,7 @@ fn property_name_outside_or_unterminated() {
     raw.prop_raw(off + 100, 0, &[]).end_node().end();
     assert_eq!(
         structure_err(&raw),
-        (
-            24,
-            "property name offset is outside the strings block".into()
-        )
+        (24, "property name offset is outside the strings block".into())
     );
 
     let mut raw = Raw::default();
@@ -691,10 +650,7 @@ fn property_name_outside_or_unterminated() {
     raw.begin("").prop_raw(0, 0, &[]).end_node().end();
     assert_eq!(
         structure_err(&raw),
-        (
-            8,
-            "property name is not NUL-terminated within the strings block".into()
-        )
+        (8, "property name is not NUL-terminated within the strings block".into())
     );
 
     // Exactly at the end of the strings block.
@@ -703,10 +659,7 @@ fn property_name_outside_or_unterminated() {
     raw.begin("").prop_raw(2, 0, &[]).end_node().end();
     assert_eq!(
         structure_err(&raw),
-        (
-            8,
-            "property name offset is outside the strings block".into()
-        )
+        (8, "property name offset is outside the strings block".into())
     );
 }
 
@@ -719,10 +672,7 @@ fn property_length_past_the_end() {
         raw.begin("").prop_raw(off, len, &[0; 4]).end_node().end();
         assert_eq!(
             structure_err(&raw),
-            (
-                8,
-                "property value runs past the end of the structure block".into()
-            ),
+            (8, "property value runs past the end of the structure block".into()),
             "len {len}"
         );
     }
@@ -731,10 +681,7 @@ fn property_length_past_the_end() {
     raw.begin("").word(3).word(0);
     assert_eq!(
         structure_err(&raw),
-        (
-            8,
-            "property header runs past the end of the structure block".into()
-        )
+        (8, "property header runs past the end of the structure block".into())
     );
 }
 
@@ -744,10 +691,7 @@ fn unbalanced_nesting() {
     raw.begin("").begin("a").end_node().end();
     assert_eq!(
         structure_err(&raw),
-        (
-            20,
-            "FDT_END inside an unclosed node (unbalanced nesting)".into()
-        )
+        (20, "FDT_END inside an unclosed node (unbalanced nesting)".into())
     );
 
     let mut raw = Raw::default();
@@ -759,28 +703,17 @@ fn unbalanced_nesting() {
 
     let mut raw = Raw::default();
     raw.begin("").end_node();
-    assert_eq!(
-        structure_err(&raw),
-        (12, "structure block ends before FDT_END".into())
-    );
+    assert_eq!(structure_err(&raw), (12, "structure block ends before FDT_END".into()));
 
     let mut raw = Raw::default();
     raw.begin("").end_node().begin("again").end_node().end();
     assert_eq!(structure_err(&raw), (12, "a second root node".into()));
 
     let mut raw = Raw::default();
-    raw.begin("")
-        .begin("kid")
-        .end_node()
-        .prop("late", &[])
-        .end_node()
-        .end();
+    raw.begin("").begin("kid").end_node().prop("late", &[]).end_node().end();
     assert_eq!(
         structure_err(&raw),
-        (
-            20,
-            "property after a child node (properties must come first)".into()
-        )
+        (20, "property after a child node (properties must come first)".into())
     );
 
     let mut raw = Raw::default();
@@ -791,10 +724,7 @@ fn unbalanced_nesting() {
     raw.begin("").word(5).end_node().end();
     assert_eq!(
         structure_err(&raw),
-        (
-            8,
-            "unknown token (not BEGIN_NODE, END_NODE, PROP, NOP or END)".into()
-        )
+        (8, "unknown token (not BEGIN_NODE, END_NODE, PROP, NOP or END)".into())
     );
 }
 
@@ -881,14 +811,7 @@ fn nops_anywhere_are_fine() {
         .nop()
         .prop("compatible", &s("C"))
         .nop();
-    raw.begin("kid")
-        .nop()
-        .end_node()
-        .nop()
-        .nop()
-        .end_node()
-        .nop()
-        .end();
+    raw.begin("kid").nop().end_node().nop().nop().end_node().nop().end();
     let blob = raw.blob();
     let m = parse(&blob);
     assert_eq!((m.model, m.compatible), ("M", "C"));
@@ -905,10 +828,7 @@ fn missing_memory() {
     assert!(issues.is_empty(), "{issues:?}");
     assert_eq!(
         v,
-        Err(
-            "device tree: no memory: no /memory node (enabled, device_type = \"memory\", with reg)"
-                .into()
-        )
+        Err("device tree: no memory: no /memory node (enabled, device_type = \"memory\", with reg)".into())
     );
     // Present but disabled, or device_type wrong: same.
     let mut t = board();
@@ -926,10 +846,7 @@ fn missing_cpus() {
     t.rm("/cpus");
     let (issues, v) = verdict(&t);
     assert_eq!(issues, vec!["Cpus /cpus: node is missing".to_string()]);
-    assert_eq!(
-        v,
-        Err("device tree: no usable CPU: /cpus: node is missing".into())
-    );
+    assert_eq!(v, Err("device tree: no usable CPU: /cpus: node is missing".into()));
     // /cpus without any enabled cpu.
     let mut t = board();
     t.set("/cpus/cpu@0", "status", s("disabled"))
@@ -951,10 +868,7 @@ fn missing_gic_timer_console() {
     t.rm("/timer");
     assert_eq!(
         verdict(&t).1,
-        Err(
-            "device tree: no timer: no enabled \"arm,armv8-timer\" or \"arm,armv7-timer\" node"
-                .into()
-        )
+        Err("device tree: no timer: no enabled \"arm,armv8-timer\" or \"arm,armv7-timer\" node".into())
     );
 
     let mut t = board();
@@ -965,10 +879,7 @@ fn missing_gic_timer_console() {
     let mut t = board();
     t.set("/timer", "interrupts", c(&[1, 13, 4]));
     let (issues, v) = verdict(&t);
-    assert_eq!(
-        issues,
-        vec!["Timer /timer: 1 interrupts listed, 3 needed".to_string()]
-    );
+    assert_eq!(issues, vec!["Timer /timer: 1 interrupts listed, 3 needed".to_string()]);
     assert_eq!(
         v,
         Err("device tree: no usable timer: /timer: 1 interrupts listed, 3 needed".into())
@@ -985,9 +896,9 @@ fn odd_address_cells() {
         issues[0].starts_with("Memory /memory@40000000: #address-cells 3 in / is not supported"),
         "{issues:?}"
     );
-    assert!(v.unwrap_err().starts_with(
-        "device tree: no usable memory: /memory@40000000: #address-cells 3 in / is not supported"
-    ));
+    assert!(v
+        .unwrap_err()
+        .starts_with("device tree: no usable memory: /memory@40000000: #address-cells 3 in / is not supported"));
 
     // 0 on the bus.
     let mut t = board();
@@ -999,7 +910,13 @@ fn odd_address_cells() {
     let mut t = board();
     t.del("/soc", "#address-cells").del("/soc", "#size-cells");
     let (issues, v) = verdict(&t);
-    assert_eq!(issues, vec!["Console /soc/serial@1000: reg is 8 bytes, not a multiple of (#address-cells 2 + #size-cells 1) cells".to_string()]);
+    assert_eq!(
+        issues,
+        vec![
+            "Console /soc/serial@1000: reg is 8 bytes, not a multiple of (#address-cells 2 + #size-cells 1) cells"
+                .to_string()
+        ]
+    );
     assert_eq!(v, Err("device tree: no usable console: /soc/serial@1000: reg is 8 bytes, not a multiple of (#address-cells 2 + #size-cells 1) cells".into()));
 
     // Not a single cell.
@@ -1007,9 +924,7 @@ fn odd_address_cells() {
     t.set("/soc", "#size-cells", c(&[1, 1]));
     assert_eq!(
         verdict(&t).0,
-        vec![
-            "Console /soc/serial@1000: #size-cells in /soc is not a single 32-bit cell".to_string()
-        ]
+        vec!["Console /soc/serial@1000: #size-cells in /soc is not a single 32-bit cell".to_string()]
     );
 
     // #size-cells 3 on /cpus.
@@ -1023,19 +938,22 @@ fn reg_lengths() {
     let mut t = board();
     t.set("/intc@8000000", "reg", c(&[0, 0x800_0000, 0, 0x1000, 0]));
     let (issues, v) = verdict(&t);
-    assert_eq!(issues[0], "Gic /intc@8000000: reg is 20 bytes, not a multiple of (#address-cells 2 + #size-cells 2) cells");
+    assert_eq!(
+        issues[0],
+        "Gic /intc@8000000: reg is 20 bytes, not a multiple of (#address-cells 2 + #size-cells 2) cells"
+    );
     // With no usable GIC, interrupts cannot be mapped either.
-    assert_eq!(issues[1], "Console /soc/serial@1000: interrupt parent is not a usable GIC; cannot map interrupts to INTIDs");
-    assert!(v.unwrap_err().starts_with(
-        "device tree: no usable interrupt controller (GIC): /intc@8000000: reg is 20 bytes"
-    ));
+    assert_eq!(
+        issues[1],
+        "Console /soc/serial@1000: interrupt parent is not a usable GIC; cannot map interrupts to INTIDs"
+    );
+    assert!(v
+        .unwrap_err()
+        .starts_with("device tree: no usable interrupt controller (GIC): /intc@8000000: reg is 20 bytes"));
     // GICv2 with only a distributor.
     let mut t = board();
     t.set("/intc@8000000", "reg", c(&[0, 0x800_0000, 0, 0x1000]));
-    assert_eq!(
-        verdict(&t).0[0],
-        "Gic /intc@8000000: reg has 1 entries, 2 needed"
-    );
+    assert_eq!(verdict(&t).0[0], "Gic /intc@8000000: reg has 1 entries, 2 needed");
     // Empty reg, missing reg.
     let mut t = board();
     t.set("/soc/serial@1000", "reg", vec![]);
@@ -1054,9 +972,7 @@ fn reg_lengths() {
         .set("/cpus/cpu@1", "reg", c(&[1]));
     let m_issues = verdict(&t).0;
     assert!(
-        m_issues
-            .iter()
-            .any(|i| i.contains("/cpus/cpu@1: reg is 4 bytes")),
+        m_issues.iter().any(|i| i.contains("/cpus/cpu@1: reg is 4 bytes")),
         "{m_issues:?}"
     );
 }
@@ -1095,10 +1011,7 @@ fn enable_method_inherited_from_cpus() {
     assert!(m.cpus.iter().all(|c| c.enable == EnableMethod::Psci));
     t.set("/cpus", "enable-method", s("brcm,bcm2836-smp"));
     let blob = t.dtb();
-    assert_eq!(
-        parse(&blob).cpus[0].enable,
-        EnableMethod::Other("brcm,bcm2836-smp")
-    );
+    assert_eq!(parse(&blob).cpus[0].enable, EnableMethod::Other("brcm,bcm2836-smp"));
 }
 
 #[test]
@@ -1140,7 +1053,10 @@ fn ranges_translation() {
     let mut t = board();
     t.del("/soc", "ranges");
     let (issues, v) = verdict(&t);
-    assert_eq!(issues, vec!["Console /soc/serial@1000: not translatable to a CPU address: bus /soc has no \"ranges\"".to_string()]);
+    assert_eq!(
+        issues,
+        vec!["Console /soc/serial@1000: not translatable to a CPU address: bus /soc has no \"ranges\"".to_string()]
+    );
     assert!(v.unwrap_err().ends_with("bus /soc has no \"ranges\""));
     // Empty ranges: identity.
     let mut t = board();
@@ -1150,26 +1066,26 @@ fn ranges_translation() {
     // Outside every window.
     let mut t = board();
     t.set("/soc/serial@1000", "reg", c(&[0x200_0000, 0x1000]));
-    assert_eq!(verdict(&t).0, vec!["Console /soc/serial@1000: address 0x2000000 is outside every \"ranges\" window of bus /soc".to_string()]);
+    assert_eq!(
+        verdict(&t).0,
+        vec!["Console /soc/serial@1000: address 0x2000000 is outside every \"ranges\" window of bus /soc".to_string()]
+    );
     // Malformed ranges.
     let mut t = board();
     t.set("/soc", "ranges", c(&[0, 0, 0x1000_0000]));
-    assert_eq!(verdict(&t).0, vec!["Console /soc/serial@1000: \"ranges\" of bus /soc is not a whole number of (child, parent, size) entries".to_string()]);
+    assert_eq!(
+        verdict(&t).0,
+        vec![
+            "Console /soc/serial@1000: \"ranges\" of bus /soc is not a whole number of (child, parent, size) entries"
+                .to_string()
+        ]
+    );
     // Two nested buses, several windows, 64-bit parent addresses.
     let mut t = board();
     t.set(
         "/soc",
         "ranges",
-        c(&[
-            0x0,
-            0,
-            0x1000_0000,
-            0x10_0000,
-            0x100_0000,
-            0x8,
-            0x0,
-            0x100_0000,
-        ]),
+        c(&[0x0, 0, 0x1000_0000, 0x10_0000, 0x100_0000, 0x8, 0x0, 0x100_0000]),
     );
     let inner = n("bus@1000000")
         .p("#address-cells", c(&[1]))
@@ -1180,22 +1096,16 @@ fn ranges_translation() {
                 .p("compatible", s("arm,pl011"))
                 .p("reg", c(&[0x2000, 0x100])),
         );
-    t.rm("/soc/serial@1000").add("/soc", inner).set(
-        "/aliases",
-        "serial0",
-        s("/soc/bus@1000000/uart@2000"),
-    );
+    t.rm("/soc/serial@1000")
+        .add("/soc", inner)
+        .set("/aliases", "serial0", s("/soc/bus@1000000/uart@2000"));
     let blob = t.dtb();
     let m = parse(&blob);
     assert_eq!(m.console.unwrap().regs, region(0x8_0000_2000, 0x100));
     assert_eq!(m.console.unwrap().path, "/soc/bus@1000000/uart@2000");
     // Translation that overflows 64 bits.
     let mut t = board();
-    t.set(
-        "/soc",
-        "ranges",
-        c(&[0, 0xffff_ffff, 0xffff_ffff, 0x100_0000]),
-    );
+    t.set("/soc", "ranges", c(&[0, 0xffff_ffff, 0xffff_ffff, 0x100_0000]));
     assert_eq!(
         verdict(&t).0,
         vec!["Console /soc/serial@1000: translated address overflows 64 bits".to_string()]
@@ -1233,11 +1143,8 @@ fn console_choice() {
             .p("compatible", s("brcm,bcm2835-aux-uart"))
             .p("reg", c(&[0x3000, 0x40])),
     );
-    t.set("/chosen", "stdout-path", s("serial1:115200n8")).set(
-        "/aliases",
-        "serial1",
-        s("/soc/serial@3000"),
-    );
+    t.set("/chosen", "stdout-path", s("serial1:115200n8"))
+        .set("/aliases", "serial1", s("/soc/serial@3000"));
     t.del("/aliases", "serial0");
     let blob = t.dtb();
     let con = parse(&blob).console.unwrap();
@@ -1276,34 +1183,19 @@ fn interrupts_extended_and_parents() {
         "interrupts-extended",
         c(&[1, 1, 13, 4, 1, 1, 14, 4, 1, 1, 11, 4]),
     );
-    t.del("/", "interrupt-parent")
-        .set("/soc", "interrupt-parent", c(&[9]));
-    t.add(
-        "/",
-        n("redirect")
-            .p("phandle", c(&[9]))
-            .p("interrupt-parent", c(&[1])),
-    );
+    t.del("/", "interrupt-parent").set("/soc", "interrupt-parent", c(&[9]));
+    t.add("/", n("redirect").p("phandle", c(&[9])).p("interrupt-parent", c(&[1])));
     let blob = t.dtb();
     let m = parse(&blob);
     let timer = m.timer.unwrap();
-    assert_eq!(
-        (timer.phys_irq, timer.virt_irq, timer.hyp_irq),
-        (30, 27, None)
-    );
+    assert_eq!((timer.phys_irq, timer.virt_irq, timer.hyp_irq), (30, 27, None));
     assert_eq!(m.console.unwrap().irq, Some(37));
     assert!(m.issues.is_empty(), "{:?}", m.issues);
     // A phandle cycle ends (no interrupt parent) instead of looping.
     let mut t = board();
     t.set("/soc", "interrupt-parent", c(&[9]));
-    t.add(
-        "/",
-        n("a").p("phandle", c(&[9])).p("interrupt-parent", c(&[10])),
-    );
-    t.add(
-        "/",
-        n("b").p("phandle", c(&[10])).p("interrupt-parent", c(&[9])),
-    );
+    t.add("/", n("a").p("phandle", c(&[9])).p("interrupt-parent", c(&[10])));
+    t.add("/", n("b").p("phandle", c(&[10])).p("interrupt-parent", c(&[9])));
     assert_eq!(
         verdict(&t).0,
         vec!["Console /soc/serial@1000: no interrupt parent".to_string()]
@@ -1311,7 +1203,10 @@ fn interrupts_extended_and_parents() {
     // Dangling phandle; truncated interrupts-extended.
     let mut t = board();
     t.set("/soc", "interrupt-parent", c(&[0x77]));
-    assert_eq!(verdict(&t).0, vec!["Console /soc/serial@1000: \"interrupt-parent\" refers to phandle 0x77, which no node has".to_string()]);
+    assert_eq!(
+        verdict(&t).0,
+        vec!["Console /soc/serial@1000: \"interrupt-parent\" refers to phandle 0x77, which no node has".to_string()]
+    );
     let mut t = board();
     t.del("/timer", "interrupts")
         .set("/timer", "interrupts-extended", c(&[1, 1, 13, 4, 1, 1, 14]));
@@ -1338,8 +1233,7 @@ fn gic_v3_regions_and_stride() {
             "/intc@8000000",
             "reg",
             c(&[
-                0, 0x800_0000, 0, 0x1_0000, 0, 0x80a_0000, 0, 0x10_0000, 0, 0x900_0000, 0,
-                0x10_0000,
+                0, 0x800_0000, 0, 0x1_0000, 0, 0x80a_0000, 0, 0x10_0000, 0, 0x900_0000, 0, 0x10_0000,
             ]),
         );
     let blob = t.dtb();
@@ -1351,10 +1245,7 @@ fn gic_v3_regions_and_stride() {
     );
     assert_eq!(g.redistributor_stride, Some(0x4_0000));
     t.set("/intc@8000000", "#redistributor-regions", c(&[3]));
-    assert_eq!(
-        verdict(&t).0[0],
-        "Gic /intc@8000000: reg has 3 entries, 4 needed"
-    );
+    assert_eq!(verdict(&t).0[0], "Gic /intc@8000000: reg has 3 entries, 4 needed");
     t.set("/intc@8000000", "#redistributor-regions", c(&[0]));
     assert_eq!(
         verdict(&t).0[0],
@@ -1376,10 +1267,7 @@ fn psci_versions_and_problems() {
         ("0.1", PsciConduit::Hvc, 0x9500_0003, 0x9500_0002, None)
     );
     t.del("/psci", "cpu_on");
-    assert_eq!(
-        verdict(&t).0,
-        vec!["Psci /psci: no \"cpu_on\" property".to_string()]
-    );
+    assert_eq!(verdict(&t).0, vec!["Psci /psci: no \"cpu_on\" property".to_string()]);
     let mut t = board();
     t.set("/psci", "method", s("svc"));
     assert_eq!(
@@ -1388,11 +1276,7 @@ fn psci_versions_and_problems() {
     );
     // Most specific compatible wins, whatever the order.
     let mut t = board();
-    t.set(
-        "/psci",
-        "compatible",
-        [s("arm,psci"), s("arm,psci-1.0")].concat(),
-    );
+    t.set("/psci", "compatible", [s("arm,psci"), s("arm,psci-1.0")].concat());
     let blob = t.dtb();
     assert_eq!(parse(&blob).psci.unwrap().version(), "1.0");
 }
@@ -1403,10 +1287,7 @@ fn chosen_and_reserved_memory() {
     t.set("/chosen", "linux,initrd-end", c(&[0x4000_0000]));
     assert_eq!(
         verdict(&t).0,
-        vec![
-            "Chosen /chosen: linux,initrd-end 0x40000000 is below linux,initrd-start 0x48000000"
-                .to_string()
-        ]
+        vec!["Chosen /chosen: linux,initrd-end 0x40000000 is below linux,initrd-start 0x48000000".to_string()]
     );
     t.set("/chosen", "linux,initrd-end", c(&[1, 2, 3]));
     assert_eq!(
@@ -1439,11 +1320,7 @@ fn chosen_and_reserved_memory() {
                 .p("size", c(&[0, 0x400_0000]))
                 .p("reusable", vec![]),
         )
-        .kid(
-            n("off@0")
-                .p("reg", c(&[0, 0, 0, 0x1000]))
-                .p("status", s("disabled")),
-        )
+        .kid(n("off@0").p("reg", c(&[0, 0, 0, 0x1000])).p("status", s("disabled")))
         .kid(n("bad@0").p("reg", c(&[0, 0])));
     t.add("/", rm);
     let blob = t.dtb_with_rsv(&[(0x4000_0000, 0x1_0000)]);
@@ -1463,10 +1340,11 @@ fn chosen_and_reserved_memory() {
             ReservedKind::ReservedMemory
         )
     );
-    assert_eq!(m.issues[0].to_string(), "/reserved-memory/bad@0: reg is 8 bytes, not a multiple of (#address-cells 2 + #size-cells 2) cells");
-    assert!(m
-        .to_string()
-        .contains("reserved-memory fw@4f000000, no-map"));
+    assert_eq!(
+        m.issues[0].to_string(),
+        "/reserved-memory/bad@0: reg is 8 bytes, not a multiple of (#address-cells 2 + #size-cells 2) cells"
+    );
+    assert!(m.to_string().contains("reserved-memory fw@4f000000, no-map"));
 }
 
 #[test]
@@ -1476,13 +1354,7 @@ fn long_paths_are_cut_not_overflowed() {
     let deep = n(long)
         .p("#address-cells", c(&[1]))
         .p("#size-cells", c(&[1]))
-        .kid(
-            n(long).kid(
-                n("serial@0")
-                    .p("compatible", s("arm,pl011"))
-                    .p("reg", c(&[0, 0x100])),
-            ),
-        );
+        .kid(n(long).kid(n("serial@0").p("compatible", s("arm,pl011")).p("reg", c(&[0, 0x100]))));
     t.rm("/soc/serial@1000").add("/", deep);
     let (issues, _) = verdict(&t);
     assert!(issues[0].contains("..."), "{issues:?}");

@@ -8,19 +8,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
 const TREES: [(&str, &[u8]); 4] = [
-    (
-        "qemu-virt-gicv2",
-        include_bytes!("data/qemu-virt-gicv2.dtb"),
-    ),
-    (
-        "qemu-virt-gicv3-smp4",
-        include_bytes!("data/qemu-virt-gicv3-smp4.dtb"),
-    ),
+    ("qemu-virt-gicv2", include_bytes!("data/qemu-virt-gicv2.dtb")),
+    ("qemu-virt-gicv3-smp4", include_bytes!("data/qemu-virt-gicv3-smp4.dtb")),
     ("qemu-virt-el2", include_bytes!("data/qemu-virt-el2.dtb")),
-    (
-        "qemu-virt-el2-gicv3",
-        include_bytes!("data/qemu-virt-el2-gicv3.dtb"),
-    ),
+    ("qemu-virt-el2-gicv3", include_bytes!("data/qemu-virt-el2-gicv3.dtb")),
 ];
 
 /// xorshift64*: tiny, deterministic, good enough to pick offsets.
@@ -189,15 +180,8 @@ fn mutate(orig: &[u8], rng: &mut Rng) -> Vec<u8> {
             }
             // Copy a chunk of the tree over another place (duplicated nodes, odd nesting).
             7 => {
-                let (from, to, n) = (
-                    aligned_in_struct(rng),
-                    aligned_in_struct(rng),
-                    4 * (1 + rng.below(32)),
-                );
-                let chunk: Vec<u8> = b
-                    .get(from..(from + n).min(b.len()))
-                    .unwrap_or_default()
-                    .to_vec();
+                let (from, to, n) = (aligned_in_struct(rng), aligned_in_struct(rng), 4 * (1 + rng.below(32)));
+                let chunk: Vec<u8> = b.get(from..(from + n).min(b.len())).unwrap_or_default().to_vec();
                 for (i, x) in chunk.into_iter().enumerate() {
                     if let Some(y) = b.get_mut(to + i) {
                         *y = x;
@@ -303,9 +287,7 @@ fn every_truncation_of_every_tree() {
 fn mutated_rpi4_tree_never_panics() {
     let path = match std::env::var_os("KESTREL_RPI4_DTB") {
         Some(p) => PathBuf::from(p),
-        None => {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/cache/bcm2711-rpi-4-b.dtb")
-        }
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/cache/bcm2711-rpi-4-b.dtb"),
     };
     let Ok(blob) = std::fs::read(&path) else {
         println!(

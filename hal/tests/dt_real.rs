@@ -3,8 +3,8 @@
 //! `target/cache/bcm2711-rpi-4-b.dtb`), plus QEMU-style FDT_NOP rewrites of them.
 
 use hal::dt::{
-    header_total_size, DtError, EnableMethod, GicVersion, Machine, NodeProblem, Part, PsciConduit,
-    Region, ReservedKind, UartKind,
+    header_total_size, DtError, EnableMethod, GicVersion, Machine, NodeProblem, Part, PsciConduit, Region,
+    ReservedKind, UartKind,
 };
 use std::path::PathBuf;
 
@@ -22,9 +22,7 @@ fn region(base: u64, size: u64) -> Region {
 fn rpi4() -> Option<Vec<u8>> {
     let path = match std::env::var_os("KESTREL_RPI4_DTB") {
         Some(p) => PathBuf::from(p),
-        None => {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/cache/bcm2711-rpi-4-b.dtb")
-        }
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/cache/bcm2711-rpi-4-b.dtb"),
     };
     match std::fs::read(&path) {
         Ok(blob) => Some(blob),
@@ -141,9 +139,7 @@ impl Blob {
     /// Overwrite a node, from its BEGIN_NODE through its END_NODE, with FDT_NOP (libfdt's fdt_nop_node).
     fn nop_node_where(&mut self, pred: impl Fn(&Blob, &Tok) -> bool) -> Option<String> {
         let toks = self.tokens();
-        let start = toks
-            .iter()
-            .position(|t| t.tag == BEGIN_NODE && pred(self, t))?;
+        let start = toks.iter().position(|t| t.tag == BEGIN_NODE && pred(self, t))?;
         let mut depth = 0;
         let mut end = start;
         for (i, t) in toks.iter().enumerate().skip(start) {
@@ -185,10 +181,7 @@ impl Blob {
     /// libfdt's fdt_nop_property.
     fn nop_prop(&mut self, path: &str, name: &str) -> bool {
         let toks = self.tokens();
-        let Some(t) = toks
-            .iter()
-            .find(|t| t.tag == PROP && t.path == path && t.name == name)
-        else {
+        let Some(t) = toks.iter().find(|t| t.tag == PROP && t.path == path && t.name == name) else {
             return false;
         };
         let end = (t.value.end + 3) & !3;
@@ -215,10 +208,7 @@ impl Blob {
 
     fn first_child_offset(&self, path: &str) -> usize {
         let toks = self.tokens();
-        let i = toks
-            .iter()
-            .position(|t| t.tag == BEGIN_NODE && t.path == path)
-            .unwrap();
+        let i = toks.iter().position(|t| t.tag == BEGIN_NODE && t.path == path).unwrap();
         toks[i + 1..].iter().find(|t| t.tag != PROP).unwrap().at
     }
 
@@ -255,10 +245,7 @@ fn qemu_raspi4b_rewrite(pi: &[u8]) -> Vec<u8> {
     assert!(b.nop_node("/memory@0"));
     let mut node = cells(&[BEGIN_NODE]);
     node.extend_from_slice(b"memory@0\0\0\0\0");
-    node.extend(prop_bytes(
-        b.string_offset("reg"),
-        &cells(&[0, 0, 0x3c00_0000]),
-    ));
+    node.extend(prop_bytes(b.string_offset("reg"), &cells(&[0, 0, 0x3c00_0000])));
     node.extend(prop_bytes(b.string_offset("device_type"), b"memory\0"));
     node.extend(cells(&[END_NODE]));
     let at = b.first_child_offset("/");
@@ -315,10 +302,7 @@ fn qemu_virt_gicv2_smp1_128m() {
     check_virt_common(&m);
     assert_eq!(&m.memory[..], &[region(0x4000_0000, 128 << 20)]);
     let g = m.gic.as_ref().unwrap();
-    assert_eq!(
-        (g.version, g.compatible),
-        (GicVersion::V2, "arm,cortex-a15-gic")
-    );
+    assert_eq!((g.version, g.compatible), (GicVersion::V2, "arm,cortex-a15-gic"));
     assert_eq!(g.distributor, region(0x800_0000, 0x1_0000));
     assert_eq!(g.cpu_interface, Some(region(0x801_0000, 0x1_0000)));
     assert!(g.redistributors.is_empty());
@@ -442,11 +426,7 @@ fn nopped_irrelevant_nodes_change_nothing() {
         for path in &paths {
             let mut b = Blob(blob.to_vec());
             assert!(b.nop_node(path));
-            assert_eq!(
-                Machine::parse(&b.0).as_ref(),
-                Ok(&want),
-                "after NOP-ing {path}"
-            );
+            assert_eq!(Machine::parse(&b.0).as_ref(), Ok(&want), "after NOP-ing {path}");
         }
         // All of them at once (children first): long NOP runs everywhere.
         let mut b = Blob(blob.to_vec());
@@ -535,21 +515,13 @@ fn fdt_crate_node_iterators_mishandle_nops() {
     let mut b = Blob(VIRT_GICV2.to_vec());
     let total = b.node_count();
     let fdt = fdt::Fdt::new(&b.0).unwrap();
-    assert_eq!(
-        fdt.all_nodes().count(),
-        total,
-        "fdt agrees on a NOP-free tree"
-    );
+    assert_eq!(fdt.all_nodes().count(), total, "fdt agrees on a NOP-free tree");
 
     // NOP the GIC's only child: NOPs now sit right before the GIC's END_NODE.
     assert!(b.nop_node("/intc@8000000/v2m@8020000"));
     let fdt = fdt::Fdt::new(&b.0).unwrap();
     let seen = fdt.all_nodes().count();
-    assert!(
-        seen < total - 1,
-        "all_nodes() saw {seen} of {} nodes",
-        total - 1
-    );
+    assert!(seen < total - 1, "all_nodes() saw {seen} of {} nodes", total - 1);
     // And ours still reads everything after it.
     assert_eq!(Machine::parse(&b.0).as_ref(), Ok(&parse(VIRT_GICV2)));
 
@@ -566,10 +538,7 @@ fn fdt_crate_node_iterators_mishandle_nops() {
     assert!(b.nop_node("/cpus/cpu-map/socket0/cluster0/core1"));
     let fdt = fdt::Fdt::new(&b.0).unwrap();
     let panicked = std::panic::catch_unwind(|| fdt.find_node("/chosen").is_some()).is_err();
-    assert!(
-        panicked,
-        "fdt 0.1.5 find_node() no longer panics on NOP-ed nodes"
-    );
+    assert!(panicked, "fdt 0.1.5 find_node() no longer panics on NOP-ed nodes");
     assert_eq!(Machine::parse(&b.0).as_ref(), Ok(&parse(VIRT_GICV3_SMP4)));
 }
 
@@ -639,10 +608,7 @@ fn rpi4_real_tree() {
             cause
         }
     );
-    assert!(
-        err.to_string().contains("no usable memory: /memory@0"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("no usable memory: /memory@0"), "{err}");
     assert_eq!(m.issues.len(), 1, "{:?}", m.issues);
 }
 

@@ -310,7 +310,10 @@ pub static BOOT_CASES: &[BootCase] = &[
         smp: Some(1),
         mem: Some("1G"),
         append: Some("utest"),
-        expect: &[r"^utest: result: \d+ passed, 0 failed$", r"utest: test-hostile \.\.\. ok"],
+        expect: &[
+            r"^utest: result: \d+ passed, 0 failed$",
+            r"utest: test-hostile \.\.\. ok",
+        ],
         forbid: &[r"^utest: .* FAILED"],
         timeout_s: 120,
         ..KTEST
@@ -321,7 +324,10 @@ pub static BOOT_CASES: &[BootCase] = &[
         smp: Some(4),
         mem: Some("1G"),
         append: Some("utest"),
-        expect: &[r"^utest: result: \d+ passed, 0 failed$", r"utest: test-smp-stress \.\.\. ok"],
+        expect: &[
+            r"^utest: result: \d+ passed, 0 failed$",
+            r"utest: test-smp-stress \.\.\. ok",
+        ],
         forbid: &[r"^utest: .* FAILED"],
         timeout_s: 240,
         ..KTEST
@@ -332,7 +338,10 @@ pub static BOOT_CASES: &[BootCase] = &[
         smp: Some(8),
         mem: Some("1G"),
         append: Some("utest"),
-        expect: &[r"^utest: result: \d+ passed, 0 failed$", r"utest: test-smp-stress \.\.\. ok"],
+        expect: &[
+            r"^utest: result: \d+ passed, 0 failed$",
+            r"utest: test-smp-stress \.\.\. ok",
+        ],
         forbid: &[r"^utest: .* FAILED"],
         timeout_s: 300,
         ..KTEST
@@ -376,9 +385,7 @@ pub static BOOT_CASES: &[BootCase] = &[
         boot: Boot::Uefi,
         machine: "virt,gic-version=3,acpi=on",
         mem: Some("512M"),
-        expect: &[
-            r"Kestrel needs a device tree; this firmware offers only ACPI\. On QEMU use -M virt,acpi=off",
-        ],
+        expect: &[r"Kestrel needs a device tree; this firmware offers only ACPI\. On QEMU use -M virt,acpi=off"],
         forbid: &[r"Kestrel v\S+ booted"],
         exit: Exit::Running,
         ktest: false,
@@ -458,10 +465,7 @@ pub static BOOT_CASES: &[BootCase] = &[
     BootCase {
         name: "crash-null",
         append: Some("ktest.crash=null"),
-        expect: &[
-            r"KERNEL FAULT on CPU \d+: .*Data Abort",
-            r"FAR\s*[=:]?\s*(0x)?0+\b",
-        ],
+        expect: &[r"KERNEL FAULT on CPU \d+: .*Data Abort", r"FAR\s*[=:]?\s*(0x)?0+\b"],
         exit: Exit::Code(102),
         ..CRASH
     },
@@ -705,15 +709,10 @@ mod tests {
             let arg = format!("ktest.crash={crash}");
             assert!(BOOT_CASES.iter().any(|c| c.append == Some(arg.as_str())));
         }
-        assert!(BOOT_CASES
-            .iter()
-            .any(|c| c.append == Some("ktest.exit=psci")));
+        assert!(BOOT_CASES.iter().any(|c| c.append == Some("ktest.exit=psci")));
         assert!(BOOT_CASES.iter().any(|c| c.image == Image::Production));
         for boot in [Boot::Uefi, Boot::UBoot, Boot::RpiSdCard] {
-            assert!(
-                BOOT_CASES.iter().any(|c| c.boot == boot && c.ktest),
-                "{boot:?}"
-            );
+            assert!(BOOT_CASES.iter().any(|c| c.boot == boot && c.ktest), "{boot:?}");
         }
         // Firmware boots take seconds: a handful, not a matrix.
         assert!(

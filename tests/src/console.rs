@@ -73,15 +73,10 @@ pub fn parse_ktest_line(line: &str) -> Option<KtestLine> {
     if let Some(r) = rest.strip_prefix("result: ") {
         let (p, f) = r.split_once(" passed, ")?;
         let f = f.strip_suffix(" failed").unwrap_or(f);
-        return Some(KtestLine::Result(
-            p.trim().parse().ok()?,
-            f.trim().parse().ok()?,
-        ));
+        return Some(KtestLine::Result(p.trim().parse().ok()?, f.trim().parse().ok()?));
     }
     if let Some(r) = rest.strip_prefix("running ") {
-        let n = r
-            .strip_suffix(" tests")
-            .or_else(|| r.strip_suffix(" test"))?;
+        let n = r.strip_suffix(" tests").or_else(|| r.strip_suffix(" test"))?;
         return Some(KtestLine::Running(n.trim().parse().ok()?));
     }
     if let Some((name, status)) = rest.split_once(" ... ") {
@@ -126,11 +121,7 @@ impl Ktest {
         };
         let mut why = Vec::new();
         if failed > 0 || !self.failed.is_empty() {
-            let names: Vec<String> = self
-                .failed
-                .iter()
-                .map(|(n, r)| format!("{n}: {r}"))
-                .collect();
+            let names: Vec<String> = self.failed.iter().map(|(n, r)| format!("{n}: {r}")).collect();
             why.push(format!("{failed} ktest(s) failed [{}]", names.join("; ")));
         }
         if passed as usize != self.ok.len() {
@@ -141,10 +132,7 @@ impl Ktest {
         }
         if let Some(n) = self.running {
             if n != passed + failed {
-                why.push(format!(
-                    "{n} tests announced but {} reported",
-                    passed + failed
-                ));
+                why.push(format!("{n} tests announced but {} reported", passed + failed));
             }
         }
         if passed + failed == 0 {
@@ -187,20 +175,14 @@ mod tests {
         let b = parse_banner("[    0.051234] INFO  Kestrel v0.1.0 booted on QEMU virt (linux,dummy-virt): 2044 MiB RAM usable, 4/4 CPUs online, GICv3, boot took 812345 cycles").unwrap();
         assert_eq!(b.version, "0.1.0");
         assert_eq!(b.machine, "QEMU virt (linux,dummy-virt)");
-        assert_eq!(
-            (b.ram_mib, b.cpus_online, b.cpus_total, b.gic),
-            (2044, 4, 4, 3)
-        );
+        assert_eq!((b.ram_mib, b.cpus_online, b.cpus_total, b.gic), (2044, 4, 4, 3));
         assert_eq!(b.boot_cycles, Some(812345));
-        let b = parse_banner("Kestrel v0.1.0-dev booted on Raspberry Pi 4 Model B: 948 MiB RAM usable, 3/4 CPUs online, GICv2").unwrap();
-        assert_eq!(
-            (b.cpus_online, b.cpus_total, b.gic, b.boot_cycles),
-            (3, 4, 2, None)
-        );
-        assert!(
-            parse_banner("Kestrel v0.1 booted on x: 1 MiB RAM usable, 1/1 CPUs online, GICv4")
-                .is_none()
-        );
+        let b = parse_banner(
+            "Kestrel v0.1.0-dev booted on Raspberry Pi 4 Model B: 948 MiB RAM usable, 3/4 CPUs online, GICv2",
+        )
+        .unwrap();
+        assert_eq!((b.cpus_online, b.cpus_total, b.gic, b.boot_cycles), (3, 4, 2, None));
+        assert!(parse_banner("Kestrel v0.1 booted on x: 1 MiB RAM usable, 1/1 CPUs online, GICv4").is_none());
     }
 
     #[test]
@@ -217,10 +199,7 @@ mod tests {
         );
         assert_eq!(
             parse_ktest_line("ktest: sched::yield ... FAILED: expected 2, got 3 ... really"),
-            Some(Failed(
-                "sched::yield".into(),
-                "expected 2, got 3 ... really".into()
-            ))
+            Some(Failed("sched::yield".into(), "expected 2, got 3 ... really".into()))
         );
         assert_eq!(
             parse_ktest_line("[ 1.0] INFO  ktest: result: 11 passed, 1 failed"),
@@ -267,21 +246,17 @@ mod tests {
             "{why}"
         );
 
-        assert!(parse_ktest(&[])
-            .verdict()
-            .unwrap_err()
-            .contains("no ktest output"));
-        let none = parse_ktest(&lines(&[
-            "ktest: running 0 tests",
-            "ktest: result: 0 passed, 0 failed",
-        ]));
+        assert!(parse_ktest(&[]).verdict().unwrap_err().contains("no ktest output"));
+        let none = parse_ktest(&lines(&["ktest: running 0 tests", "ktest: result: 0 passed, 0 failed"]));
         assert!(none.verdict().is_err());
     }
 
     #[test]
     fn cargo_result_lines() {
         assert_eq!(
-            parse_cargo_result("test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s"),
+            parse_cargo_result(
+                "test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s"
+            ),
             Some((12, 0))
         );
         assert_eq!(

@@ -61,10 +61,7 @@ fn align4(n: usize) -> usize {
 
 fn cstr(b: &[u8], off: usize) -> Result<(String, usize), String> {
     let rest = b.get(off..).ok_or("string out of range")?;
-    let len = rest
-        .iter()
-        .position(|&c| c == 0)
-        .ok_or("unterminated string")?;
+    let len = rest.iter().position(|&c| c == 0).ok_or("unterminated string")?;
     Ok((String::from_utf8_lossy(&rest[..len]).into_owned(), len))
 }
 
@@ -79,10 +76,7 @@ impl Node {
     }
 
     pub fn prop(&self, name: &str) -> Option<&[u8]> {
-        self.props
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
+        self.props.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
     }
 
     /// The property as a list of NUL-separated strings.
@@ -111,10 +105,7 @@ impl Node {
     fn matches_local(&self, sel: &Select) -> bool {
         match sel {
             Select::Path(_) => false,
-            Select::Compatible(list) => self
-                .strings("compatible")
-                .iter()
-                .any(|c| list.contains(&c.as_str())),
+            Select::Compatible(list) => self.strings("compatible").iter().any(|c| list.contains(&c.as_str())),
             Select::DeviceType(t) => self.strings("device_type").iter().any(|c| c == t),
         }
     }
@@ -186,10 +177,7 @@ impl Fdt {
                     let len = be32(b, off)? as usize;
                     let nameoff = be32(b, off + 4)? as usize;
                     off += 8;
-                    let value = b
-                        .get(off..off + len)
-                        .ok_or("property value out of range")?
-                        .to_vec();
+                    let value = b.get(off..off + len).ok_or("property value out of range")?.to_vec();
                     off = align4(off + len);
                     let (name, _) = cstr(strings, nameoff)?;
                     stack
@@ -355,12 +343,7 @@ impl Fdt {
     }
 
     /// Sets a property on the node at `path` (which must exist).
-    pub fn set_prop(
-        &mut self,
-        path: &'static str,
-        name: &str,
-        value: Vec<u8>,
-    ) -> Result<(), String> {
+    pub fn set_prop(&mut self, path: &'static str, name: &str, value: Vec<u8>) -> Result<(), String> {
         let idx = self
             .select(&Select::Path(path))
             .pop()
@@ -445,10 +428,7 @@ mod tests {
         let mut t = sample();
         assert_eq!(t.remove(Select::Path("/memory")), 1);
         assert!(t.find(Select::DeviceType("memory")).is_none());
-        assert_eq!(
-            t.remove(Select::Compatible(&["arm,cortex-a15-gic", "arm,gic-v3"])),
-            1
-        );
+        assert_eq!(t.remove(Select::Compatible(&["arm,cortex-a15-gic", "arm,gic-v3"])), 1);
         assert_eq!(t.remove(Select::Compatible(&["arm,primecell"])), 1);
         assert_eq!(t.remove(Select::Path("/nothing")), 0);
         let names: Vec<_> = t.root.children.iter().map(|c| c.name.clone()).collect();

@@ -21,11 +21,7 @@ pub use cases::{BootCase, DtCase, BOOT_CASES, DT_CASES};
 pub use runner::{run_boot, run_dt, Env, Outcome};
 
 /// Cases whose name contains `filter` (all of them without a filter).
-pub fn select<'a, T>(
-    cases: &'a [T],
-    name: impl Fn(&T) -> &str,
-    filter: Option<&str>,
-) -> Vec<&'a T> {
+pub fn select<'a, T>(cases: &'a [T], name: impl Fn(&T) -> &str, filter: Option<&str>) -> Vec<&'a T> {
     cases
         .iter()
         .filter(|c| filter.is_none_or(|f| name(c).contains(f)))

@@ -13,10 +13,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Medium {
     /// QEMU loads it (`-kernel`, `-dtb`, and the case's `-append`).
-    Kernel {
-        image: PathBuf,
-        dtb: Option<PathBuf>,
-    },
+    Kernel { image: PathBuf, dtb: Option<PathBuf> },
     /// Firmware (`-bios`) finds and starts it on a disk (`-drive` value).
     /// The case's `append` is the medium's business (extlinux.conf).
     Firmware { bios: PathBuf, drive: String },
@@ -66,9 +63,9 @@ pub fn prepare(case: &BootCase, env: &Env, image: &Path) -> Result<Option<Vec<Os
     if case.boot == Boot::Direct {
         return Ok(None);
     }
-    let make = env.media.ok_or(
-        "this case boots from a medium that only the build tool makes (Env::media is not set)",
-    )?;
+    let make = env
+        .media
+        .ok_or("this case boots from a medium that only the build tool makes (Env::media is not set)")?;
     let medium = make(case, image, &env.work_dir.join("media"))?;
     Ok(Some(medium_args(case, &medium)))
 }
@@ -121,10 +118,7 @@ mod tests {
             .iter()
             .map(|s| s.to_string_lossy().into_owned())
             .collect();
-        assert!(
-            a.join(" ").ends_with("-kernel /k8.img -dtb /t.dtb"),
-            "{a:?}"
-        );
+        assert!(a.join(" ").ends_with("-kernel /k8.img -dtb /t.dtb"), "{a:?}");
     }
 
     #[test]
@@ -143,8 +137,6 @@ mod tests {
             boot: Boot::Uefi,
             ..KTEST
         };
-        assert!(prepare(&uefi, &env, Path::new("t"))
-            .unwrap_err()
-            .contains("build tool"));
+        assert!(prepare(&uefi, &env, Path::new("t")).unwrap_err().contains("build tool"));
     }
 }

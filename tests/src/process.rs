@@ -61,11 +61,7 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn spawn_reader<R: Read + Send + 'static>(
-    r: R,
-    stream: Stream,
-    tx: mpsc::Sender<Line>,
-) -> thread::JoinHandle<()> {
+fn spawn_reader<R: Read + Send + 'static>(r: R, stream: Stream, tx: mpsc::Sender<Line>) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut r = BufReader::new(r);
         let mut buf = Vec::new();
@@ -100,9 +96,7 @@ pub fn run(
     mut done: impl FnMut(&[Line]) -> bool,
 ) -> std::io::Result<Captured> {
     let start = Instant::now();
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = KillOnDrop(cmd.spawn()?);
     let (tx, rx) = mpsc::channel();
     let readers = [
@@ -232,12 +226,9 @@ mod tests {
 
     #[test]
     fn partial_last_line_and_crlf() {
-        let r = run(
-            sh("printf 'a\\r\\nb'"),
-            Duration::from_secs(10),
-            Duration::ZERO,
-            |_| false,
-        )
+        let r = run(sh("printf 'a\\r\\nb'"), Duration::from_secs(10), Duration::ZERO, |_| {
+            false
+        })
         .unwrap();
         assert_eq!(r.lines, [Line::out("a"), Line::out("b")]);
     }

@@ -90,10 +90,7 @@ pub fn shell_quote<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> String
     args.into_iter()
         .map(|a| {
             let a = a.as_ref().to_string_lossy().into_owned();
-            if !a.is_empty()
-                && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_=.,/:@+%".contains(c))
-            {
+            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_=.,/:@+%".contains(c)) {
                 a
             } else {
                 format!("'{}'", a.replace('\'', r"'\''"))
@@ -271,15 +268,8 @@ pub fn prepare_dt_tree(case: &DtCase, env: &Env) -> Result<PathBuf, String> {
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let orig = dir.join(format!("{}.orig.dtb", case.name));
     let good = match case.tree {
-        Tree::Virt {
-            machine,
-            cpu,
-            smp,
-            mem,
-        } => dump_virt(env, machine, Some(cpu), Some(smp), Some(mem), &orig)?,
-        Tree::Rpi4 => {
-            std::fs::read(&env.rpi4_dtb).map_err(|e| format!("{}: {e}", env.rpi4_dtb.display()))?
-        }
+        Tree::Virt { machine, cpu, smp, mem } => dump_virt(env, machine, Some(cpu), Some(smp), Some(mem), &orig)?,
+        Tree::Rpi4 => std::fs::read(&env.rpi4_dtb).map_err(|e| format!("{}: {e}", env.rpi4_dtb.display()))?,
         Tree::Rpi4Booted => dump_rpi4_booted(env, &orig)?,
     };
     let out = dir.join(format!("{}.dtb", case.name));
@@ -307,11 +297,7 @@ pub struct Expectations {
 impl Expectations {
     pub fn new(case: &BootCase) -> Result<Expectations, String> {
         let re = |s: &str| Regex::new(s).map_err(|e| format!("bad regex {s:?}: {e}"));
-        let expect = case
-            .expect
-            .iter()
-            .map(|s| re(s))
-            .collect::<Result<Vec<_>, _>>()?;
+        let expect = case.expect.iter().map(|s| re(s)).collect::<Result<Vec<_>, _>>()?;
         // A fatal marker stays forbidden unless an expected pattern names it.
         let mut forbid: Vec<Regex> = FATAL_MARKERS
             .iter()
@@ -325,15 +311,11 @@ impl Expectations {
     }
 
     pub fn all_expected_seen(&self, lines: &[Line]) -> bool {
-        self.expect
-            .iter()
-            .all(|re| lines.iter().any(|l| re.is_match(&l.text)))
+        self.expect.iter().all(|re| lines.iter().any(|l| re.is_match(&l.text)))
     }
 
     pub fn first_forbidden<'a>(&self, lines: &'a [Line]) -> Option<&'a Line> {
-        lines
-            .iter()
-            .find(|l| self.forbid.iter().any(|re| re.is_match(&l.text)))
+        lines.iter().find(|l| self.forbid.iter().any(|re| re.is_match(&l.text)))
     }
 }
 
@@ -352,12 +334,10 @@ pub fn judge_boot(case: &BootCase, lines: &[Line], end: End) -> Result<String, S
             exit_meaning(x),
             exit_meaning(c)
         )),
-        (Exit::Code(c), End::Stopped) => {
-            why.push(format!("killed after a fatal line, expected exit code {c}"))
+        (Exit::Code(c), End::Stopped) => why.push(format!("killed after a fatal line, expected exit code {c}")),
+        (Exit::Running, End::Exited(x)) => {
+            why.push(format!("QEMU exited with code {x}, but this image should keep running"))
         }
-        (Exit::Running, End::Exited(x)) => why.push(format!(
-            "QEMU exited with code {x}, but this image should keep running"
-        )),
         (Exit::RunningOr(c), End::Exited(x)) => why.push(format!(
             "QEMU exited with code {x}, expected it to keep running or exit with {c}"
         )),
@@ -421,9 +401,7 @@ pub fn run_boot(case: &BootCase, env: &Env) -> Outcome {
         Image::Production => &env.prod_image,
     };
     let shown = |dtb: Option<&Path>| {
-        shell_quote(
-            std::iter::once(env.qemu.clone().into_os_string()).chain(qemu_args(case, image, dtb)),
-        )
+        shell_quote(std::iter::once(env.qemu.clone().into_os_string()).chain(qemu_args(case, image, dtb)))
     };
     let dtb = match prepare_boot_dtb(case, env) {
         Ok(d) => d,
@@ -432,18 +410,13 @@ pub fn run_boot(case: &BootCase, env: &Env) -> Outcome {
     let args = qemu_args(case, image, dtb.as_deref());
     let command = shown(dtb.as_deref());
     if !image.is_file() {
-        return Outcome::error(
-            command,
-            format!("{} does not exist (build it first)", image.display()),
-        );
+        return Outcome::error(command, format!("{} does not exist (build it first)", image.display()));
     }
     // Through firmware or from a boot medium (made by the build tool).
     let (args, command) = match crate::media::prepare(case, env, image) {
         Ok(None) => (args, command),
         Ok(Some(a)) => {
-            let c = shell_quote(
-                std::iter::once(env.qemu.clone().into_os_string()).chain(a.iter().cloned()),
-            );
+            let c = shell_quote(std::iter::once(env.qemu.clone().into_os_string()).chain(a.iter().cloned()));
             (a, c)
         }
         Err(e) => return Outcome::error(command, format!("preparing the boot medium: {e}")),
@@ -457,20 +430,11 @@ pub fn run_boot(case: &BootCase, env: &Env) -> Outcome {
     let running = matches!(case.exit, Exit::Running | Exit::RunningOr(_));
     let done = |lines: &[Line]| {
         ex.first_forbidden(lines).is_some()
-            || (running
-                && ex.all_expected_seen(lines)
-                && (case.banner.is_none() || find_banner(lines).is_some()))
+            || (running && ex.all_expected_seen(lines) && (case.banner.is_none() || find_banner(lines).is_some()))
     };
     match process::run(cmd, Duration::from_secs(case.timeout_s), GRACE, done) {
-        Err(e) => Outcome::error(
-            command,
-            format!("could not start {}: {e}", env.qemu.display()),
-        ),
-        Ok(Captured {
-            lines,
-            end,
-            elapsed,
-        }) => {
+        Err(e) => Outcome::error(command, format!("could not start {}: {e}", env.qemu.display())),
+        Ok(Captured { lines, end, elapsed }) => {
             let verdict = judge_boot(case, &lines, end);
             Outcome {
                 passed: verdict.is_ok(),
@@ -523,12 +487,7 @@ pub fn judge_dt(case: &DtCase, lines: &[Line], end: End) -> Result<String, Strin
 pub fn run_dt(case: &DtCase, env: &Env) -> Outcome {
     let tree = match prepare_dt_tree(case, env) {
         Ok(t) => t,
-        Err(e) => {
-            return Outcome::error(
-                shell_quote(&env.dt_command),
-                format!("preparing the tree: {e}"),
-            )
-        }
+        Err(e) => return Outcome::error(shell_quote(&env.dt_command), format!("preparing the tree: {e}")),
     };
     let mut argv = env.dt_command.clone();
     argv.push(tree.into_os_string());
@@ -537,11 +496,7 @@ pub fn run_dt(case: &DtCase, env: &Env) -> Outcome {
     cmd.args(&argv[1..]);
     match process::run(cmd, Duration::from_secs(30), Duration::ZERO, |_| false) {
         Err(e) => Outcome::error(command, format!("could not start: {e}")),
-        Ok(Captured {
-            lines,
-            end,
-            elapsed,
-        }) => {
+        Ok(Captured { lines, end, elapsed }) => {
             let verdict = judge_dt(case, &lines, end);
             Outcome {
                 passed: verdict.is_ok(),
@@ -606,10 +561,7 @@ mod tests {
             ..ktest_case()
         };
         let why = judge_boot(&case, &good_log(), End::Exited(1)).unwrap_err();
-        assert!(
-            why.contains("exit code 1 = a ktest failed, expected 0"),
-            "{why}"
-        );
+        assert!(why.contains("exit code 1 = a ktest failed, expected 0"), "{why}");
         assert!(why.contains("4/4 CPUs online, expected 1/1"), "{why}");
         assert!(why.contains("2040 MiB usable"), "{why}");
         assert!(why.contains("GICv3, expected GICv2"), "{why}");
@@ -718,11 +670,7 @@ mod tests {
             root,
         }
         .to_bytes();
-        let no_timer = apply_edit(
-            &good,
-            Edit::Remove(fdt::Select::Compatible(crate::cases::TIMER)),
-        )
-        .unwrap();
+        let no_timer = apply_edit(&good, Edit::Remove(fdt::Select::Compatible(crate::cases::TIMER))).unwrap();
         assert!(Fdt::parse(&no_timer).unwrap().root.children.is_empty());
         assert!(apply_edit(&good, Edit::Remove(fdt::Select::Path("/nope"))).is_err());
         let mut padded = good.clone();
@@ -734,11 +682,7 @@ mod tests {
         assert!(nop.windows(4).any(|w| w == [0, 0, 0, 4]), "FDT_NOP tokens");
         let cells = apply_edit(&good, Edit::RootAddressCells(1)).unwrap();
         assert_eq!(
-            Fdt::parse(&cells)
-                .unwrap()
-                .root
-                .prop("#address-cells")
-                .unwrap(),
+            Fdt::parse(&cells).unwrap().root.prop("#address-cells").unwrap(),
             &[0, 0, 0, 1]
         );
         assert!(Fdt::parse(&apply_edit(&good, Edit::Truncate).unwrap()).is_err());

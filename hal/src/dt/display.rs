@@ -8,12 +8,7 @@ struct Size(u64);
 
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(u64, &str); 4] = [
-            (1 << 40, "TiB"),
-            (1 << 30, "GiB"),
-            (1 << 20, "MiB"),
-            (1 << 10, "KiB"),
-        ];
+        const UNITS: [(u64, &str); 4] = [(1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
         match UNITS
             .iter()
             .find(|(unit, _)| self.0 >= *unit && self.0.is_multiple_of(*unit))
@@ -26,13 +21,7 @@ impl fmt::Display for Size {
 
 impl fmt::Display for Region {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:#x}..{:#x} ({})",
-            self.base,
-            self.end(),
-            Size(self.size)
-        )
+        write!(f, "{:#x}..{:#x} ({})", self.base, self.end(), Size(self.size))
     }
 }
 
@@ -66,11 +55,7 @@ impl fmt::Display for Machine<'_> {
 
         match self.memory.len() {
             0 => writeln!(f, "memory      none")?,
-            n => writeln!(
-                f,
-                "memory      {} in {n} region(s)",
-                Size(self.memory_total())
-            )?,
+            n => writeln!(f, "memory      {} in {n} region(s)", Size(self.memory_total()))?,
         }
         for r in &self.memory {
             writeln!(f, "            {r}")?;

@@ -36,7 +36,9 @@ pub fn for_each_device<'a>(blob: &'a [u8], mut f: impl FnMut(&Device<'a>)) -> Re
     let tree = tree::Tree::new(tree::Blocks::new(block(layout.structs), block(layout.strings)), &index);
     let gic = tree.all().find(|n| n.compatible_with(GIC).is_some() && n.is_enabled());
     for node in tree.all() {
-        let Some(compatible) = node.strings("compatible").next() else { continue };
+        let Some(compatible) = node.strings("compatible").next() else {
+            continue;
+        };
         if !node.is_enabled() || node.compatible_with(GIC).is_some() {
             continue;
         }
@@ -47,7 +49,12 @@ pub fn for_each_device<'a>(blob: &'a [u8], mut f: impl FnMut(&Device<'a>)) -> Re
         if parent.is_some_and(|p| p.base_name() == "cpus" || p.compatible_with(GIC).is_some()) {
             continue;
         }
-        let mut device = Device { name: node.name(), compatible, regions: heapless::Vec::new(), irqs: heapless::Vec::new() };
+        let mut device = Device {
+            name: node.name(),
+            compatible,
+            regions: heapless::Vec::new(),
+            irqs: heapless::Vec::new(),
+        };
         if node.has("reg") {
             let _ = for_each_region(&lin, |base, size| {
                 if size > 0 {
@@ -85,15 +92,31 @@ mod tests {
     fn virt_devices_have_translated_regions_and_intids() {
         let blob = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/qemu-virt-gicv2.dtb")).unwrap();
         let mut found = Vec::new();
-        for_each_device(&blob, |d| found.push((d.name.to_string(), d.compatible.to_string(), d.regions.clone(), d.irqs.clone())))
-            .unwrap();
+        for_each_device(&blob, |d| {
+            found.push((
+                d.name.to_string(),
+                d.compatible.to_string(),
+                d.regions.clone(),
+                d.irqs.clone(),
+            ))
+        })
+        .unwrap();
         let uart = found.iter().find(|d| d.1 == "arm,pl011").expect("a PL011");
-        assert_eq!(uart.2.as_slice(), &[Region { base: 0x0900_0000, size: 0x1000 }]);
+        assert_eq!(
+            uart.2.as_slice(),
+            &[Region {
+                base: 0x0900_0000,
+                size: 0x1000
+            }]
+        );
         assert_eq!(uart.3.as_slice(), &[33]); // SPI 1
         let rtc = found.iter().find(|d| d.1 == "arm,pl031").expect("a PL031");
         assert_eq!(rtc.3.as_slice(), &[34]);
         assert!(found.iter().filter(|d| d.1 == "virtio,mmio").count() >= 32);
-        assert!(!found.iter().any(|d| d.1.contains("gic") || d.1.contains("cortex-a")), "GIC and CPUs stay the kernel's");
+        assert!(
+            !found.iter().any(|d| d.1.contains("gic") || d.1.contains("cortex-a")),
+            "GIC and CPUs stay the kernel's"
+        );
     }
 
     #[test]

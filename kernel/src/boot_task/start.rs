@@ -97,7 +97,14 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], image_pa: u64) -> Star
     let entry = load_elf(&mut k, root, t, init.data)?;
 
     let boot_info_mem = syscall::create_memory(&mut k, root, bi::BOOT_INFO_PAGES as u64).map_err(err)?;
-    let boot_cap = map_new(&mut k, t, boot_info_mem, bi::BOOT_INFO_PAGES, bi::BOOT_INFO_ADDRESS, Rights::READ)?;
+    let boot_cap = map_new(
+        &mut k,
+        t,
+        boot_info_mem,
+        bi::BOOT_INFO_PAGES,
+        bi::BOOT_INFO_ADDRESS,
+        Rights::READ,
+    )?;
     let stack_pages = (bi::INIT_STACK_SIZE / abi::PAGE_SIZE as u64) as usize;
     let stack = syscall::create_memory(&mut k, root, stack_pages as u64).map_err(err)?;
     map_new(
@@ -309,12 +316,24 @@ mod devices {
                 if info.device_count as usize >= bi::MAX_BOOT_DEVICES {
                     break;
                 }
-                let (start, end) = (layout::align_down(r.base, layout::PAGE_SIZE), layout::align_up(r.end(), layout::PAGE_SIZE));
+                let (start, end) = (
+                    layout::align_down(r.base, layout::PAGE_SIZE),
+                    layout::align_up(r.end(), layout::PAGE_SIZE),
+                );
                 let pages = ((end - start) / layout::PAGE_SIZE) as usize;
-                let object = Memory { physical: start, pages, kind: MemoryKind::Device, pool: None, charge: 0, refs: 0 };
+                let object = Memory {
+                    physical: start,
+                    pages,
+                    kind: MemoryKind::Device,
+                    pool: None,
+                    charge: 0,
+                    refs: 0,
+                };
                 let Ok(m) = k.memories.insert(object) else { return };
                 let rights = Rights::READ | Rights::WRITE | Rights::MAP | Rights::GRANT | Rights::MANAGE;
-                let Ok(h) = cap::insert(k, t, ObjectRef::Memory(m), rights, 0, None) else { return };
+                let Ok(h) = cap::insert(k, t, ObjectRef::Memory(m), rights, 0, None) else {
+                    return;
+                };
                 let entry = &mut info.devices[info.device_count as usize];
                 entry.handle = h.0;
                 entry.node = node;
@@ -332,9 +351,22 @@ mod devices {
                 {
                     continue;
                 }
-                let Ok(irq) = k.irqs.insert(crate::object::Irq { intid, notification: None, refs: 0 }) else { return };
-                let Ok(h) = cap::insert(k, t, ObjectRef::Irq(irq), Rights::MANAGE | Rights::GRANT, 0, None) else { return };
-                info.irqs[info.irq_count as usize] = bi::BootIrq { handle: h.0, intid, node, _reserved: 0 };
+                let Ok(irq) = k.irqs.insert(crate::object::Irq {
+                    intid,
+                    notification: None,
+                    refs: 0,
+                }) else {
+                    return;
+                };
+                let Ok(h) = cap::insert(k, t, ObjectRef::Irq(irq), Rights::MANAGE | Rights::GRANT, 0, None) else {
+                    return;
+                };
+                info.irqs[info.irq_count as usize] = bi::BootIrq {
+                    handle: h.0,
+                    intid,
+                    node,
+                    _reserved: 0,
+                };
                 info.irq_count += 1;
             }
             node += 1;

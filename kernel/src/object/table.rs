@@ -228,7 +228,9 @@ pub fn lock() -> KernelGuard {
 
 /// Create the (empty) object tables.
 pub fn init() -> bool {
-    let Some(mut k) = crate::mm::heap::try_box(Kernel::new()) else { return false };
+    let Some(mut k) = crate::mm::heap::try_box(Kernel::new()) else {
+        return false;
+    };
     if k.cpus.try_reserve_exact(MAX_CPUS).is_err() {
         return false;
     }

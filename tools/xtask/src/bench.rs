@@ -87,11 +87,7 @@ pub fn table(rows: &[Row]) -> String {
                 r.target
                     .map(|t| format!("< {}", fmt_value(t, r.unit)))
                     .unwrap_or_else(|| "-".into()),
-                if r.met() {
-                    "ok".into()
-                } else {
-                    "MISSED".into()
-                },
+                if r.met() { "ok".into() } else { "MISSED".into() },
             ]
         })
         .collect();
@@ -116,10 +112,7 @@ pub fn table(rows: &[Row]) -> String {
         .trim_end()
         .to_string()
     };
-    let mut out = vec![
-        line(&head.map(String::from)),
-        "-".repeat(w[0] + w[1] + w[2] + w[3] + 6),
-    ];
+    let mut out = vec![line(&head.map(String::from)), "-".repeat(w[0] + w[1] + w[2] + w[3] + 6)];
     out.extend(cells.iter().map(line));
     out.join("\n")
 }
@@ -143,13 +136,7 @@ pub fn json(rows: &[Row]) -> String {
     let items: Vec<String> = rows
         .iter()
         .filter(|r| r.unit == Unit::Instructions)
-        .map(|r| {
-            format!(
-                "  {{\"name\": {}, \"instructions\": {}}}",
-                json_str(&r.name),
-                r.value
-            )
-        })
+        .map(|r| format!("  {{\"name\": {}, \"instructions\": {}}}", json_str(&r.name), r.value))
         .collect();
     if items.is_empty() {
         "[]\n".into()
@@ -246,7 +233,7 @@ fn user_benchmarks(img: &Path, cpus: &str) -> Result<Vec<(String, u64)>> {
     let cap = process::run(cmd, Duration::from_secs(240), Duration::ZERO, |ls| {
         ls.iter().any(|l| l.text.contains("utest: result:"))
     })
-        .map_err(|e| format!("cannot run {}: {e}", crate::qemu::QEMU))?;
+    .map_err(|e| format!("cannot run {}: {e}", crate::qemu::QEMU))?;
     let lines: Vec<String> = cap.lines.iter().map(|l| l.text.clone()).collect();
     let results = parse_bench_lines(&lines);
     if results.is_empty() || !lines.iter().any(|l| l.contains("utest: bench ... ok")) {
@@ -283,7 +270,12 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
             unit: Unit::Bytes,
             target: Some(build::SIZE_BUDGET),
         },
-        Row { name: "image_size_with_user_programs".into(), value: built.size, unit: Unit::Bytes, target: None },
+        Row {
+            name: "image_size_with_user_programs".into(),
+            value: built.size,
+            unit: Unit::Bytes,
+            target: None,
+        },
     ];
     // One CPU for everything but the cross-CPU round trip, which needs two.
     for (name, value) in user_benchmarks(&built.img, "1")? {
@@ -326,15 +318,9 @@ mod tests {
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 5);
         assert!(lines[0].starts_with("benchmark"));
-        assert!(
-            lines[2].contains("812345 instr")
-                && lines[2].contains("< 1000000 instr")
-                && lines[2].ends_with("ok")
-        );
+        assert!(lines[2].contains("812345 instr") && lines[2].contains("< 1000000 instr") && lines[2].ends_with("ok"));
         assert!(lines[3].contains("136.7 KiB") && lines[3].ends_with("MISSED"));
-        assert!(
-            lines[4].contains("42 instr") && lines[4].contains(" - ") && lines[4].ends_with("ok")
-        );
+        assert!(lines[4].contains("42 instr") && lines[4].contains(" - ") && lines[4].ends_with("ok"));
     }
 
     #[test]
@@ -342,8 +328,13 @@ mod tests {
         let size_a = "kernel  :\nsection size addr\n.text 125736 1\n.archive 4096 2\n";
         assert_eq!(parse_section_size(size_a, ".archive"), 4096);
         assert_eq!(parse_section_size(size_a, ".nothing"), 0);
-        let lines = ["bench: null_syscall 50", "init: x", "bench: ipc_round_trip 874 ", "bench: bad x"]
-            .map(String::from);
+        let lines = [
+            "bench: null_syscall 50",
+            "init: x",
+            "bench: ipc_round_trip 874 ",
+            "bench: bad x",
+        ]
+        .map(String::from);
         assert_eq!(
             parse_bench_lines(&lines),
             vec![("null_syscall".to_string(), 50), ("ipc_round_trip".to_string(), 874)]

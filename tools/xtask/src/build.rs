@@ -103,10 +103,7 @@ pub fn check_image_header(img: &[u8]) -> Result<ImageHeader> {
         flags: le(24),
     };
     if h.flags & 1 != 0 {
-        bail!(
-            "Image header flags say big-endian kernel (flags={:#x})",
-            h.flags
-        );
+        bail!("Image header flags say big-endian kernel (flags={:#x})", h.flags);
     }
     if h.image_size != 0 && h.image_size < img.len() as u64 {
         bail!(
@@ -128,19 +125,12 @@ pub fn out_dir() -> PathBuf {
 
 /// Where the image of this flavour ends up.
 pub fn image_path(test_image: bool) -> PathBuf {
-    out_dir().join(if test_image {
-        "kernel-test.img"
-    } else {
-        "kernel.img"
-    })
+    out_dir().join(if test_image { "kernel-test.img" } else { "kernel.img" })
 }
 
 pub fn llvm_objcopy() -> Result<PathBuf> {
     let (host, sysroot) = util::rustc_info()?;
-    let p = sysroot
-        .join("lib/rustlib")
-        .join(&host)
-        .join("bin/llvm-objcopy");
+    let p = sysroot.join("lib/rustlib").join(&host).join("bin/llvm-objcopy");
     if !p.is_file() {
         bail!("{} not found: the llvm-tools component is missing; run `rustup toolchain install` in the repository (it reads rust-toolchain.toml)", p.display());
     }
@@ -171,30 +161,18 @@ pub fn build(opts: Options) -> Result<Built> {
     };
     let elf_in = tdir.join(KERNEL_TARGET).join(profile_dir).join("kernel");
     if !elf_in.is_file() {
-        bail!(
-            "the build succeeded but {} does not exist",
-            elf_in.display()
-        );
+        bail!("the build succeeded but {} does not exist", elf_in.display());
     }
     let out = out_dir();
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let stem = if opts.test_image {
-        "kernel-test"
-    } else {
-        "kernel"
-    };
+    let stem = if opts.test_image { "kernel-test" } else { "kernel" };
     let elf = out.join(format!("{stem}.elf"));
     let img = out.join(format!("{stem}.img"));
     std::fs::copy(&elf_in, &elf).map_err(|e| format!("copy to {}: {e}", elf.display()))?;
 
     let objcopy = llvm_objcopy()?;
     let tmp = out.join(format!("{stem}.img.tmp"));
-    util::run(
-        Command::new(&objcopy)
-            .args(["-O", "binary"])
-            .arg(&elf)
-            .arg(&tmp),
-    )?;
+    util::run(Command::new(&objcopy).args(["-O", "binary"]).arg(&elf).arg(&tmp))?;
     let bytes = std::fs::read(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
     let header = check_image_header(&bytes).map_err(|e| format!("{}: {e}", elf.display()))?;
     std::fs::rename(&tmp, &img).map_err(|e| format!("{}: {e}", img.display()))?;
@@ -216,12 +194,7 @@ pub fn build(opts: Options) -> Result<Built> {
             SIZE_BUDGET / 1024
         );
     }
-    Ok(Built {
-        elf,
-        img,
-        header,
-        size,
-    })
+    Ok(Built { elf, img, header, size })
 }
 
 /// `cargo xtask build [--release|--debug] [--test-image]`
@@ -263,9 +236,7 @@ mod tests {
 
     #[test]
     fn invalid_headers() {
-        assert!(check_image_header(&[0u8; 10])
-            .unwrap_err()
-            .contains("too short"));
+        assert!(check_image_header(&[0u8; 10]).unwrap_err().contains("too short"));
         let mut v = header(0, 0x2000, 0, 4096);
         v[59] = 0;
         assert!(check_image_header(&v).unwrap_err().contains("magic"));
@@ -279,10 +250,7 @@ mod tests {
 
     #[test]
     fn options() {
-        let args: Vec<String> = ["--debug", "--test-image", "x"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let args: Vec<String> = ["--debug", "--test-image", "x"].iter().map(|s| s.to_string()).collect();
         let (o, rest) = Options::parse(&args);
         assert_eq!(
             o,

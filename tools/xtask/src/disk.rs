@@ -74,13 +74,15 @@ pub type Files = BTreeMap<String, Vec<u8>>;
 /// Builds the whole disk image in memory.
 pub fn build(spec: &Spec, files: &Files) -> Result<Vec<u8>> {
     if !spec.part_size.is_multiple_of(1 << 20) || spec.part_size < (33 << 20) {
-        bail!("partition size {} is not a whole number of MiB of at least 33 MiB (FAT32 needs 65525 clusters)", spec.part_size);
+        bail!(
+            "partition size {} is not a whole number of MiB of at least 33 MiB (FAT32 needs 65525 clusters)",
+            spec.part_size
+        );
     }
     let volume = fat_volume(spec, files)?;
     let start = u64::from(PART_START_LBA) * SECTOR;
     let mut disk = vec![0u8; (start + spec.part_size) as usize];
-    let sectors = u32::try_from(spec.part_size / SECTOR)
-        .map_err(|_| "partition too large for an MBR".to_string())?;
+    let sectors = u32::try_from(spec.part_size / SECTOR).map_err(|_| "partition too large for an MBR".to_string())?;
     disk[..512].copy_from_slice(&mbr(
         spec.disk_id,
         &[Partition {
@@ -265,9 +267,8 @@ pub fn repair_fat32(v: &mut [u8]) -> Result<()> {
                 entries.push(e.try_into().unwrap());
             }
         }
-        let is_dot = |e: &[u8; DIR_ENTRY]| {
-            e[11] != ATTR_LFN && (&e[..11] == b".          " || &e[..11] == b"..         ")
-        };
+        let is_dot =
+            |e: &[u8; DIR_ENTRY]| e[11] != ATTR_LFN && (&e[..11] == b".          " || &e[..11] == b"..         ");
         let mut kept: Vec<[u8; DIR_ENTRY]> = Vec::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
             if e[11] == ATTR_LFN && e[0] != 0xe5 {
@@ -310,8 +311,7 @@ pub fn repair_fat32(v: &mut [u8]) -> Result<()> {
         bail!("FAT volume: no FSInfo sector");
     }
     v[fsi + 488..fsi + 492].copy_from_slice(&(free.len() as u32).to_le_bytes());
-    v[fsi + 492..fsi + 496]
-        .copy_from_slice(&free.first().copied().unwrap_or(0xffff_ffff).to_le_bytes());
+    v[fsi + 492..fsi + 496].copy_from_slice(&free.first().copied().unwrap_or(0xffff_ffff).to_le_bytes());
     Ok(())
 }
 
@@ -319,9 +319,7 @@ fn check_path(path: &str) -> Result<()> {
     if path.is_empty()
         || path.starts_with('/')
         || path.ends_with('/')
-        || path
-            .split('/')
-            .any(|c| c.is_empty() || c == "." || c == "..")
+        || path.split('/').any(|c| c.is_empty() || c == "." || c == "..")
     {
         bail!("bad path on the FAT volume: {path:?}");
     }
@@ -404,11 +402,7 @@ pub fn sbin_tool(name: &str) -> std::path::PathBuf {
 /// partition table with `sfdisk`, the filesystem with `fsck.fat -n`, and
 /// that `mdir` lists every one of `names`.
 pub fn check_with_tools(image: &Path, spec: &Spec, names: &[&str]) -> Result<()> {
-    let dump = crate::util::output(
-        std::process::Command::new(sbin_tool("sfdisk"))
-            .arg("--dump")
-            .arg(image),
-    )?;
+    let dump = crate::util::output(std::process::Command::new(sbin_tool("sfdisk")).arg("--dump").arg(image))?;
     let want = format!(
         "start={:>12}, size={:>12}, type={:x}",
         PART_START_LBA,
@@ -423,20 +417,10 @@ pub fn check_with_tools(image: &Path, spec: &Spec, names: &[&str]) -> Result<()>
     }
     let bytes = std::fs::read(image).map_err(|e| format!("{}: {e}", image.display()))?;
     let part = image.with_extension("part.tmp");
-    std::fs::write(&part, &bytes[part_offset() as usize..])
-        .map_err(|e| format!("{}: {e}", part.display()))?;
-    let fsck = crate::util::output(
-        std::process::Command::new(sbin_tool("fsck.fat"))
-            .arg("-n")
-            .arg(&part),
-    );
+    std::fs::write(&part, &bytes[part_offset() as usize..]).map_err(|e| format!("{}: {e}", part.display()))?;
+    let fsck = crate::util::output(std::process::Command::new(sbin_tool("fsck.fat")).arg("-n").arg(&part));
     let _ = std::fs::remove_file(&part);
-    fsck.map_err(|e| {
-        format!(
-            "{}: the FAT filesystem does not check out: {e}",
-            image.display()
-        )
-    })?;
+    fsck.map_err(|e| format!("{}: the FAT filesystem does not check out: {e}", image.display()))?;
     let mut mdir = std::process::Command::new("mdir");
     mdir.env("MTOOLS_SKIP_CHECK", "1")
         .args(["-b", "-/", "-i"])
@@ -601,12 +585,7 @@ pub mod tests {
         mcopy_out(&path, "extlinux/extlinux.conf", &out).unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), b"LABEL x\n");
 
-        check_with_tools(
-            &path,
-            &spec(),
-            &["kernel.img", "extlinux/extlinux.conf", "a/b/c.txt"],
-        )
-        .unwrap();
+        check_with_tools(&path, &spec(), &["kernel.img", "extlinux/extlinux.conf", "a/b/c.txt"]).unwrap();
         let e = check_with_tools(&path, &spec(), &["missing.txt"]).unwrap_err();
         assert!(e.contains("does not list missing.txt"), "{e}");
 

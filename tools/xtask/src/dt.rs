@@ -14,10 +14,7 @@ pub fn check(bytes: &[u8]) -> (Option<String>, Result<()>) {
         Err(e) => (None, Err(e.to_string())),
         Ok(machine) => {
             let summary = machine.to_string();
-            (
-                Some(summary),
-                machine.check_bootable().map_err(|e| e.to_string()),
-            )
+            (Some(summary), machine.check_bootable().map_err(|e| e.to_string()))
         }
     }
 }

@@ -12,8 +12,7 @@ use std::process::{Command, Stdio};
 
 pub const MIRROR: &str = "http://deb.debian.org/debian/";
 /// The pinned package (relative to MIRROR) and its SHA256.
-pub const PIN_DEB: &str =
-    "pool/main/l/linux-signed-arm64/linux-image-6.1.0-50-arm64_6.1.176-1_arm64.deb";
+pub const PIN_DEB: &str = "pool/main/l/linux-signed-arm64/linux-image-6.1.0-50-arm64_6.1.176-1_arm64.deb";
 pub const PIN_DEB_SHA256: &str = "914f75b57a8e165d85fb910c3e2dcc7000a05a9fea3f42f90b26e8dd590d5f06";
 /// SHA256 of `bcm2711-rpi-4-b.dtb` inside the pinned package.
 pub const PIN_DTB_SHA256: &str = "b61443b9dcd7af9ebefa113114af77ec0cd3b477be22bd060f99b3bf376b2ae8";
@@ -60,11 +59,7 @@ pub fn rpi4_dtb() -> Result<PathBuf> {
             let bytes = extract_dtb(&deb)?;
             let h = util::sha256_hex(&bytes);
             if pinned {
-                check_hash(
-                    &format!("{DTB_NAME} from {}", deb.display()),
-                    &h,
-                    PIN_DTB_SHA256,
-                )?;
+                check_hash(&format!("{DTB_NAME} from {}", deb.display()), &h, PIN_DTB_SHA256)?;
             } else if h != PIN_DTB_SHA256 {
                 note!("warning: {DTB_NAME} from the fallback package has SHA256 {h} (not pinned)");
             }
@@ -76,11 +71,7 @@ pub fn rpi4_dtb() -> Result<PathBuf> {
     let dest_ok = dest.is_file() && util::sha256_file(&dest).is_ok_and(|d| d == hash);
     if !dest_ok {
         let bytes = std::fs::read(&cached).map_err(|e| format!("{}: {e}", cached.display()))?;
-        check_hash(
-            &cached.display().to_string(),
-            &util::sha256_hex(&bytes),
-            &hash,
-        )?;
+        check_hash(&cached.display().to_string(), &util::sha256_hex(&bytes), &hash)?;
         write_atomic(&dest, &bytes)?;
     }
     Ok(dest)
@@ -113,10 +104,7 @@ fn obtain_deb(cache: &Path) -> Result<(PathBuf, bool)> {
     if pinned.is_file() {
         match util::sha256_file(&pinned) {
             Ok(h) if h == PIN_DEB_SHA256 => return Ok((pinned, true)),
-            _ => note!(
-                "{} is not the pinned package; downloading it again",
-                pinned.display()
-            ),
+            _ => note!("{} is not the pinned package; downloading it again", pinned.display()),
         }
     }
     let url = format!("{MIRROR}{PIN_DEB}");
@@ -139,19 +127,13 @@ fn obtain_deb(cache: &Path) -> Result<(PathBuf, bool)> {
     let Some(newest) = newest_kernel(&entries) else {
         bail!("{index_url} lists no linux-image-*-arm64 package");
     };
-    let name = newest
-        .filename
-        .rsplit('/')
-        .next()
-        .unwrap_or("linux-image-fallback.deb");
+    let name = newest.filename.rsplit('/').next().unwrap_or("linux-image-fallback.deb");
     let deb = cache.join(name);
-    let have = deb.is_file()
-        && util::sha256_file(&deb).is_ok_and(|h| h.eq_ignore_ascii_case(&newest.sha256));
+    let have = deb.is_file() && util::sha256_file(&deb).is_ok_and(|h| h.eq_ignore_ascii_case(&newest.sha256));
     if !have {
         let url = format!("{MIRROR}{}", newest.filename);
         note!("downloading {url}");
-        download(&url, &deb, Some(&newest.sha256))
-            .map_err(|e| format!("{url}: {}", e.message()))?;
+        download(&url, &deb, Some(&newest.sha256)).map_err(|e| format!("{url}: {}", e.message()))?;
     }
     note!(
         "warning: using {} {} instead of the pinned package; update the pin in tools/xtask/src/fetch.rs: PIN_DEB = \"{}\", PIN_DEB_SHA256 = \"{}\" (and PIN_DTB_SHA256 from {}.sha256 in the cache)",
@@ -202,10 +184,7 @@ pub fn download(url: &str, dest: &Path, sha256: Option<&str>) -> Result<(), Down
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| Download::Failed(format!("cannot run curl: {e}")))?;
-    let code: u32 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0);
+    let code: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0);
     if code == 404 || code == 410 {
         let _ = std::fs::remove_file(&part);
         return Err(Download::NotFound(code));
@@ -298,10 +277,7 @@ pub fn parse_packages(text: &str) -> Vec<Package> {
 /// Is this a versioned, signed, generic arm64 kernel image package
 /// (`linux-image-6.1.0-50-arm64`, not `-cloud-`, `-rt-`, `-unsigned`, `-dbg`)?
 pub fn is_generic_kernel(name: &str) -> bool {
-    let Some(mid) = name
-        .strip_prefix("linux-image-")
-        .and_then(|s| s.strip_suffix("-arm64"))
-    else {
+    let Some(mid) = name.strip_prefix("linux-image-").and_then(|s| s.strip_suffix("-arm64")) else {
         return false;
     };
     let Some((ver, abi)) = mid.split_once('-') else {
@@ -445,10 +421,7 @@ SHA256: eeee
         assert_eq!(p[0].version, "6.1.170-1");
         let newest = newest_kernel(&p).unwrap();
         assert_eq!(newest.package, "linux-image-6.1.0-50-arm64");
-        assert_eq!(
-            format!("{MIRROR}{}", newest.filename),
-            format!("{MIRROR}{PIN_DEB}")
-        );
+        assert_eq!(format!("{MIRROR}{}", newest.filename), format!("{MIRROR}{PIN_DEB}"));
         assert_eq!(newest.sha256, PIN_DEB_SHA256);
         assert!(newest_kernel(&parse_packages("Package: foo\nFilename: x\nSHA256: 1\n")).is_none());
     }

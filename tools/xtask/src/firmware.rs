@@ -70,7 +70,9 @@ pub fn run(args: &[String]) -> Result<()> {
     let (bios, drive) = match fw {
         Firmware::Uefi => {
             if append.is_some() {
-                bail!("--append is for --uboot: under UEFI the kernel takes its bootargs from the firmware's device tree");
+                bail!(
+                    "--append is for --uboot: under UEFI the kernel takes its bootargs from the firmware's device tree"
+                );
             }
             let esp = uefi::make_esp(&built.img, &build::out_dir().join(format!("esp{stem}")))?;
             note!(
@@ -82,8 +84,7 @@ pub fn run(args: &[String]) -> Result<()> {
         }
         Firmware::UBoot => {
             let disk = sdimage::default_output(Board::UBoot, opts.test_image);
-            let kernel =
-                std::fs::read(&built.img).map_err(|e| format!("{}: {e}", built.img.display()))?;
+            let kernel = std::fs::read(&built.img).map_err(|e| format!("{}: {e}", built.img.display()))?;
             sdimage::write_image(Board::UBoot, kernel, &disk, append.as_deref())?;
             (uboot::FIRMWARE, uboot::drive(&disk))
         }
@@ -123,12 +124,7 @@ pub fn media(case: &BootCase, image: &Path, dir: &Path) -> Result<Medium, String
         }
         Boot::UBoot => {
             let disk = dir.join("disk.img");
-            sdimage::write_image(
-                Board::UBoot,
-                read(image)?,
-                &disk,
-                Some(case.append.unwrap_or("")),
-            )?;
+            sdimage::write_image(Board::UBoot, read(image)?, &disk, Some(case.append.unwrap_or("")))?;
             Ok(Medium::Firmware {
                 bios: uboot::FIRMWARE.into(),
                 drive: uboot::drive(&disk),
@@ -189,20 +185,13 @@ mod tests {
             requested(&s(&["--debug", "--uboot", "--", "-smp", "1"])),
             Some(Firmware::UBoot)
         );
-        assert_eq!(
-            requested(&s(&["--", "--uefi"])),
-            None,
-            "QEMU arguments are not ours"
-        );
+        assert_eq!(requested(&s(&["--", "--uefi"])), None, "QEMU arguments are not ours");
         assert_eq!(requested(&s(&["--gdb"])), None);
     }
 
     #[test]
     fn machines() {
-        assert!(
-            machine(Firmware::Uefi).starts_with("virt")
-                && machine(Firmware::Uefi).ends_with(",acpi=off")
-        );
+        assert!(machine(Firmware::Uefi).starts_with("virt") && machine(Firmware::Uefi).ends_with(",acpi=off"));
         assert!(!machine(Firmware::UBoot).contains("acpi"));
     }
 }

@@ -33,20 +33,14 @@ pub struct Target {
 }
 
 fn read_trim(p: &Path) -> Option<String> {
-    std::fs::read_to_string(p)
-        .ok()
-        .map(|s| s.trim().to_string())
+    std::fs::read_to_string(p).ok().map(|s| s.trim().to_string())
 }
 
 /// `path` (absolute, as the user or /proc/mounts wrote it) inside `root`,
 /// with symlinks (e.g. /dev/disk/by-id/...) resolved within `root`.
 fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
     let mut cur = PathBuf::from("/");
-    let mut rest: Vec<String> = path
-        .split('/')
-        .filter(|c| !c.is_empty())
-        .map(String::from)
-        .collect();
+    let mut rest: Vec<String> = path.split('/').filter(|c| !c.is_empty()).map(String::from).collect();
     rest.reverse();
     let mut hops = 0;
     while let Some(c) = rest.pop() {
@@ -70,19 +64,12 @@ fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
                 if t.starts_with('/') {
                     cur = PathBuf::from("/");
                 }
-                rest.extend(
-                    t.split('/')
-                        .filter(|c| !c.is_empty())
-                        .map(String::from)
-                        .rev(),
-                );
+                rest.extend(t.split('/').filter(|c| !c.is_empty()).map(String::from).rev());
             }
             Err(_) => cur = next,
         }
     }
-    root.join(cur.strip_prefix("/").unwrap())
-        .exists()
-        .then_some(cur)
+    root.join(cur.strip_prefix("/").unwrap()).exists().then_some(cur)
 }
 
 /// The kernel block device name behind a `/dev/...` path: `/dev/sdb1` ->
@@ -110,9 +97,7 @@ fn dm_by_name(root: &Path, name: &str) -> Option<String> {
     let dir = std::fs::read_dir(root.join("sys/block")).ok()?;
     dir.flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|b| {
-            read_trim(&root.join("sys/block").join(b).join("dm/name")).as_deref() == Some(name)
-        })
+        .find(|b| read_trim(&root.join("sys/block").join(b).join("dm/name")).as_deref() == Some(name))
 }
 
 /// Partitions of a disk (`sdb1`, `mmcblk0p1`).
@@ -134,13 +119,7 @@ fn disk_of_partition(root: &Path, part: &str) -> Option<String> {
     let dir = std::fs::read_dir(root.join("sys/block")).ok()?;
     dir.flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|d| {
-            root.join("sys/block")
-                .join(d)
-                .join(part)
-                .join("partition")
-                .is_file()
-        })
+        .find(|d| root.join("sys/block").join(d).join(part).join("partition").is_file())
 }
 
 /// The whole disks a block device lives on: itself, the disk of a
@@ -175,10 +154,7 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\'
-            && i + 4 <= b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
+        if b[i] == b'\\' && i + 4 <= b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -200,9 +176,7 @@ fn mounts_on(root: &Path, disk: &str) -> Vec<(String, String)> {
             Some((unescape(f.next()?), unescape(f.next()?)))
         })
         .filter(|(src, _)| src.starts_with("/dev/"))
-        .filter(|(src, _)| {
-            block_name(root, src).is_some_and(|b| disks_under(root, &b, 0).contains(disk))
-        })
+        .filter(|(src, _)| block_name(root, src).is_some_and(|b| disks_under(root, &b, 0).contains(disk)))
         .collect()
 }
 
@@ -214,8 +188,7 @@ fn swaps_on(root: &Path, disk: &str) -> Vec<String> {
         .skip(1)
         .filter_map(|l| l.split_whitespace().next().map(unescape))
         .filter(|src| {
-            src.starts_with("/dev/")
-                && block_name(root, src).is_some_and(|b| disks_under(root, &b, 0).contains(disk))
+            src.starts_with("/dev/") && block_name(root, src).is_some_and(|b| disks_under(root, &b, 0).contains(disk))
         })
         .collect()
 }
@@ -225,8 +198,7 @@ fn swaps_on(root: &Path, disk: &str) -> Vec<String> {
 /// removable media.
 fn is_sd_card(root: &Path, name: &str) -> bool {
     name.starts_with("mmcblk")
-        && read_trim(&root.join("sys/block").join(name).join("device/type")).as_deref()
-            == Some("SD")
+        && read_trim(&root.join("sys/block").join(name).join("device/type")).as_deref() == Some("SD")
 }
 
 pub fn human(bytes: u64) -> String {
@@ -257,9 +229,7 @@ pub fn check_device(root: &Path, device: &str) -> Result<Target> {
     if !removable && !is_sd_card(root, &name) {
         bail!("refusing /dev/{name}: it is not removable (/sys/block/{name}/removable is not 1), so it may be an internal disk. Use a card reader for the SD card");
     }
-    let sectors: u64 = read_trim(&sys.join("size"))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let sectors: u64 = read_trim(&sys.join("size")).and_then(|s| s.parse().ok()).unwrap_or(0);
     if sectors == 0 {
         bail!("/dev/{name} has no medium (size 0): is the card inserted?");
     }
@@ -302,7 +272,10 @@ pub fn check_device(root: &Path, device: &str) -> Result<Target> {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         if !holders.is_empty() {
-            bail!("refusing /dev/{name}: /dev/{b} is in use by {} (LVM, LUKS or RAID); release it first", holders.join(", "));
+            bail!(
+                "refusing /dev/{name}: /dev/{b} is in use by {} (LVM, LUKS or RAID); release it first",
+                holders.join(", ")
+            );
         }
     }
     let dev = sys.join("device");
@@ -393,8 +366,7 @@ pub fn verify(image: &Path, dev: &Path, direct: bool) -> Result<()> {
     let mut want_buf = vec![0u8; CHUNK];
     let mut pos = 0u64;
     loop {
-        let n =
-            read_full(&mut want, &mut want_buf).map_err(|e| format!("{}: {e}", image.display()))?;
+        let n = read_full(&mut want, &mut want_buf).map_err(|e| format!("{}: {e}", image.display()))?;
         if n == 0 {
             return Ok(());
         }
@@ -443,11 +415,12 @@ pub fn main(args: &[String]) -> Result<()> {
             "--device" => device = Some(it.next().ok_or("--device needs a path, e.g. /dev/sdb")?.clone()),
             "--image" => image = Some(PathBuf::from(it.next().ok_or("--image needs a path")?)),
             "--yes" | "-y" => yes = true,
-            other => bail!("flash: unknown argument `{other}` (usage: cargo xtask flash --device /dev/sdX [--image PATH] [--yes])"),
+            other => bail!(
+                "flash: unknown argument `{other}` (usage: cargo xtask flash --device /dev/sdX [--image PATH] [--yes])"
+            ),
         }
     }
-    let device = device
-        .ok_or("flash: which device? --device /dev/sdX (see `lsblk -d -o NAME,RM,SIZE,MODEL`)")?;
+    let device = device.ok_or("flash: which device? --device /dev/sdX (see `lsblk -d -o NAME,RM,SIZE,MODEL`)")?;
     // Check the device before building anything: a refusal comes at once.
     let target = check_device(Path::new("/"), &device)?;
     let image = match image {
@@ -519,22 +492,8 @@ mod tests {
         fn new(name: &str) -> Fake {
             let root = scratch(name);
             let f = Fake { root };
-            f.disk(
-                "sda",
-                "0",
-                500 << 21,
-                "ATA",
-                "Internal SSD",
-                &["sda1", "sda2"],
-            );
-            f.disk(
-                "sdb",
-                "1",
-                30 << 21,
-                "Generic",
-                "SD Card Reader",
-                &["sdb1", "sdb2"],
-            );
+            f.disk("sda", "0", 500 << 21, "ATA", "Internal SSD", &["sda1", "sda2"]);
+            f.disk("sdb", "1", 30 << 21, "Generic", "SD Card Reader", &["sdb1", "sdb2"]);
             f.disk("mmcblk0", "0", 16 << 21, "", "SD16G", &["mmcblk0p1"]);
             f.write("sys/block/mmcblk0/device/type", "SD\n");
             f.disk("mmcblk1", "0", 32 << 21, "", "EMMC32", &["mmcblk1p1"]);
@@ -550,15 +509,7 @@ mod tests {
             std::fs::write(p, text).unwrap();
         }
 
-        fn disk(
-            &self,
-            name: &str,
-            removable: &str,
-            sectors: u64,
-            vendor: &str,
-            model: &str,
-            parts: &[&str],
-        ) {
+        fn disk(&self, name: &str, removable: &str, sectors: u64, vendor: &str, model: &str, parts: &[&str]) {
             let s = format!("sys/block/{name}");
             self.write(&format!("{s}/removable"), &format!("{removable}\n"));
             self.write(&format!("{s}/size"), &format!("{sectors}\n"));
@@ -605,15 +556,8 @@ mod tests {
         assert_eq!(human(t.size), "30.0 GiB");
         // by-id links are followed
         std::fs::create_dir_all(f.root.join("dev/disk/by-id")).unwrap();
-        std::os::unix::fs::symlink(
-            "../../sdb",
-            f.root.join("dev/disk/by-id/usb-Generic_SD-0:0"),
-        )
-        .unwrap();
-        assert_eq!(
-            f.check("/dev/disk/by-id/usb-Generic_SD-0:0").unwrap().name,
-            "sdb"
-        );
+        std::os::unix::fs::symlink("../../sdb", f.root.join("dev/disk/by-id/usb-Generic_SD-0:0")).unwrap();
+        assert_eq!(f.check("/dev/disk/by-id/usb-Generic_SD-0:0").unwrap().name, "sdb");
         // an SD card in a built-in slot that says removable=0
         assert_eq!(f.check("/dev/mmcblk0").unwrap().model, "SD16G");
     }
@@ -633,10 +577,7 @@ mod tests {
         assert!(f.check("/dev/sdz").unwrap_err().contains("no such device"));
         assert!(f.check("sdb").unwrap_err().contains("/dev/NAME"));
         let e = f.check("/dev/sdb1").unwrap_err();
-        assert!(
-            e.contains("is a partition") && e.contains("/dev/sdb"),
-            "{e}"
-        );
+        assert!(e.contains("is a partition") && e.contains("/dev/sdb"), "{e}");
         f.write("dev/null", "");
         assert!(f.check("/dev/null").unwrap_err().contains("not a disk"));
     }
@@ -647,15 +588,12 @@ mod tests {
         f.mounts("/dev/sda2 / ext4 rw 0 0\n/dev/sdb1 /media/me/BOOT\\040CARD vfat rw 0 0\n");
         let e = f.check("/dev/sdb").unwrap_err();
         assert!(
-            e.contains("is mounted")
-                && e.contains("/dev/sdb1 on /media/me/BOOT CARD")
-                && e.contains("umount"),
+            e.contains("is mounted") && e.contains("/dev/sdb1 on /media/me/BOOT CARD") && e.contains("umount"),
             "{e}"
         );
         // mounted through a by-uuid link
         std::fs::create_dir_all(f.root.join("dev/disk/by-uuid")).unwrap();
-        std::os::unix::fs::symlink("../../sdb2", f.root.join("dev/disk/by-uuid/1234-ABCD"))
-            .unwrap();
+        std::os::unix::fs::symlink("../../sdb2", f.root.join("dev/disk/by-uuid/1234-ABCD")).unwrap();
         f.mounts("/dev/disk/by-uuid/1234-ABCD /mnt vfat rw 0 0\n");
         assert!(f.check("/dev/sdb").unwrap_err().contains("is mounted"));
         // the whole disk mounted without a partition table
@@ -668,10 +606,7 @@ mod tests {
         let f = Fake::new("flash-system");
         f.mounts("/dev/sdb2 / ext4 rw 0 0\n/dev/sdb1 /boot vfat rw 0 0\n");
         let e = f.check("/dev/sdb").unwrap_err();
-        assert!(
-            e.contains("running system") && e.contains("mounted at /"),
-            "{e}"
-        );
+        assert!(e.contains("running system") && e.contains("mounted at /"), "{e}");
         f.mounts("/dev/sda2 / ext4 rw 0 0\n/dev/sdb1 /boot/firmware vfat rw 0 0\n");
         assert!(f.check("/dev/sdb").unwrap_err().contains("running system"));
         // root on LVM over the card: /dev/mapper/vg-root = dm-0 over sdb2
@@ -680,10 +615,7 @@ mod tests {
         f.write("dev/mapper/vg-root", "");
         f.mounts("/dev/mapper/vg-root / ext4 rw 0 0\n");
         let e = f.check("/dev/sdb").unwrap_err();
-        assert!(
-            e.contains("running system") && e.contains("/dev/mapper/vg-root"),
-            "{e}"
-        );
+        assert!(e.contains("running system") && e.contains("/dev/mapper/vg-root"), "{e}");
     }
 
     #[test]
@@ -715,9 +647,7 @@ mod tests {
         let dir = scratch("flash-write");
         let img = dir.join("img");
         let dev = dir.join("dev");
-        let data: Vec<u8> = (0..(CHUNK + 12345) as u32)
-            .map(|i| (i % 241) as u8)
-            .collect();
+        let data: Vec<u8> = (0..(CHUNK + 12345) as u32).map(|i| (i % 241) as u8).collect();
         std::fs::write(&img, &data).unwrap();
         std::fs::write(&dev, vec![0xffu8; data.len() + 4096]).unwrap();
         write_and_verify(&img, &dev, false).unwrap();
@@ -730,9 +660,7 @@ mod tests {
         let e = verify(&img, &dev, false).unwrap_err();
         assert!(e.contains(&format!("at byte {}", CHUNK + 7)), "{e}");
         std::fs::write(&dev, &data[..100]).unwrap();
-        assert!(verify(&img, &dev, false)
-            .unwrap_err()
-            .contains("ends at byte 100"));
+        assert!(verify(&img, &dev, false).unwrap_err().contains("ends at byte 100"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -743,15 +671,12 @@ mod tests {
     #[test]
     #[ignore]
     fn real_block_device() {
-        let dev =
-            std::env::var("KESTREL_FLASH_TEST_DEV").expect("KESTREL_FLASH_TEST_DEV=/dev/loopN");
+        let dev = std::env::var("KESTREL_FLASH_TEST_DEV").expect("KESTREL_FLASH_TEST_DEV=/dev/loopN");
         let e = check_device(Path::new("/"), &dev).unwrap_err();
         assert!(e.contains("not removable"), "{e}");
         let dir = scratch("flash-real");
         let img = dir.join("img");
-        let data: Vec<u8> = (0..(3 * CHUNK + 512) as u32)
-            .map(|i| (i % 251) as u8)
-            .collect();
+        let data: Vec<u8> = (0..(3 * CHUNK + 512) as u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(&img, &data).unwrap();
         write_and_verify(&img, Path::new(&dev), false).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();

@@ -64,9 +64,7 @@ fn main() -> ExitCode {
     };
     let result = match cmd {
         "build" => build::main(rest).map(|()| ExitCode::SUCCESS),
-        "run" if firmware::requested(rest).is_some() => {
-            firmware::run(rest).map(|()| ExitCode::SUCCESS)
-        }
+        "run" if firmware::requested(rest).is_some() => firmware::run(rest).map(|()| ExitCode::SUCCESS),
         "run" => qemu::main(rest).map(|()| ExitCode::SUCCESS),
         "image" => sdimage::main(rest).map(|()| ExitCode::SUCCESS),
         "flash" => flash::main(rest).map(|()| ExitCode::SUCCESS),

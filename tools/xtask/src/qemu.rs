@@ -61,11 +61,7 @@ fn groups(args: &[String]) -> Vec<Vec<String>> {
 
 /// Option name without aliases: `--machine`/`-machine` -> `-M`, `--m` -> `-m`.
 fn canonical(opt: &str) -> String {
-    let single = if opt.starts_with("--") {
-        &opt[1..]
-    } else {
-        opt
-    };
+    let single = if opt.starts_with("--") { &opt[1..] } else { opt };
     match single {
         "-machine" => "-M".to_string(),
         s => s.to_string(),
@@ -86,11 +82,7 @@ fn also_replaces(opt: &str) -> &'static [&'static str] {
 pub fn merge(defaults: &[String], user: &[String]) -> Vec<String> {
     let user_groups = groups(user);
     let user_names: Vec<String> = user_groups.iter().map(|g| canonical(&g[0])).collect();
-    let replaced = |name: &str| {
-        user_names
-            .iter()
-            .any(|u| u == name || also_replaces(u).contains(&name))
-    };
+    let replaced = |name: &str| user_names.iter().any(|u| u == name || also_replaces(u).contains(&name));
     let mut out: Vec<String> = Vec::new();
     let mut dropped_nographic = false;
     for g in groups(defaults) {
@@ -103,11 +95,7 @@ pub fn merge(defaults: &[String], user: &[String]) -> Vec<String> {
     }
     // Without -nographic QEMU would open a window: keep it headless unless
     // the user chose a display.
-    if dropped_nographic
-        && !user_names
-            .iter()
-            .any(|n| n == "-display" || n == "-nographic")
-    {
+    if dropped_nographic && !user_names.iter().any(|n| n == "-display" || n == "-nographic") {
         out.extend(["-display".to_string(), "none".to_string()]);
     }
     for g in user_groups {
@@ -145,9 +133,7 @@ pub fn main(args: &[String]) -> Result<()> {
     if gdb {
         let elf = std::fs::canonicalize(&built.elf).unwrap_or(built.elf.clone());
         let entry = built.header.qemu_entry(0x4000_0000);
-        eprintln!(
-            "QEMU waits for the debugger (-s -S: gdbstub on tcp::1234). In another terminal:"
-        );
+        eprintln!("QEMU waits for the debugger (-s -S: gdbstub on tcp::1234). In another terminal:");
         eprintln!();
         eprintln!(
             "    gdb-multiarch -q {} -ex 'target remote localhost:1234'",
@@ -157,9 +143,7 @@ pub fn main(args: &[String]) -> Result<()> {
         eprintln!("The ELF is linked at its final virtual address, so symbols and source lines");
         eprintln!("match once the MMU is on: `hbreak kernel_main`, `continue` (use hbreak: a");
         eprintln!("software `break` cannot be planted before the kernel is mapped). Before that");
-        eprintln!(
-            "the CPU runs at physical addresses: on virt the image is entered at {entry:#x};"
-        );
+        eprintln!("the CPU runs at physical addresses: on virt the image is entered at {entry:#x};");
         eprintln!("use `hbreak *{entry:#x}` and `stepi`/`x/8i $pc` for the pre-MMU boot path.");
         eprintln!("Quit QEMU with Ctrl-A X.");
         eprintln!();
@@ -215,10 +199,7 @@ mod tests {
 
     #[test]
     fn flags_and_new_options_are_appended() {
-        let m = merge(
-            &defaults(),
-            &v("-s -S -d int,guest_errors -append ktest.filter=mm"),
-        );
+        let m = merge(&defaults(), &v("-s -S -d int,guest_errors -append ktest.filter=mm"));
         assert_eq!(&m[..defaults().len()], &defaults()[..]);
         assert_eq!(
             m[defaults().len()..].join(" "),

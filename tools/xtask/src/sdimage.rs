@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The pinned firmware package (relative to `fetch::MIRROR`) and its SHA256.
-pub const FW_DEB: &str =
-    "pool/non-free-firmware/r/raspi-firmware/raspi-firmware_1.20220830+ds-1_all.deb";
+pub const FW_DEB: &str = "pool/non-free-firmware/r/raspi-firmware/raspi-firmware_1.20220830+ds-1_all.deb";
 pub const FW_DEB_SHA256: &str = "0094ced47a7fbb6a220ff83e7b43aa637a5d8f6802461e2e4e474597fb796f62";
 /// (path in the package, name on the card, SHA256): the Pi 4 boot firmware
 /// and its licence (Broadcom's terms require it to go along).
@@ -72,16 +71,10 @@ pub fn firmware() -> Result<Vec<(&'static str, Vec<u8>)>> {
             &util::sha256_file(&got)?,
             sha,
         )?;
-        std::fs::rename(&got, cache.join(name))
-            .map_err(|e| format!("{}: {e}", cache.join(name).display()))?;
+        std::fs::rename(&got, cache.join(name)).map_err(|e| format!("{}: {e}", cache.join(name).display()))?;
     }
     let _ = std::fs::remove_dir_all(&scratch);
-    cached_firmware(&cache).ok_or_else(|| {
-        format!(
-            "{}: the extracted firmware does not check out",
-            cache.display()
-        )
-    })
+    cached_firmware(&cache).ok_or_else(|| format!("{}: the extracted firmware does not check out", cache.display()))
 }
 
 fn cached_firmware(cache: &Path) -> Option<Vec<(&'static str, Vec<u8>)>> {
@@ -103,8 +96,7 @@ fn firmware_deb() -> Result<PathBuf> {
     }
     let url = format!("{}{FW_DEB}", fetch::MIRROR);
     note!("downloading {url} (5 MB)");
-    fetch::download(&url, &deb, Some(FW_DEB_SHA256))
-        .map_err(|e| format!("{url}: {}", e.message()))?;
+    fetch::download(&url, &deb, Some(FW_DEB_SHA256)).map_err(|e| format!("{url}: {}", e.message()))?;
     Ok(deb)
 }
 
@@ -146,22 +138,13 @@ pub fn overlay() -> Result<Vec<u8>> {
         .output()
         .map_err(|e| format!("cannot run dtc (package device-tree-compiler): {e}"))?;
     if !out.status.success() || out.stdout.is_empty() {
-        bail!(
-            "dtc {}: {}",
-            src.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        bail!("dtc {}: {}", src.display(), String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(out.stdout)
 }
 
 /// Everything on the Pi 4 card, by name.
-pub fn rpi4_files(
-    kernel: Vec<u8>,
-    dtb: Vec<u8>,
-    overlay: Vec<u8>,
-    firmware: Vec<(&str, Vec<u8>)>,
-) -> Files {
+pub fn rpi4_files(kernel: Vec<u8>, dtb: Vec<u8>, overlay: Vec<u8>, firmware: Vec<(&str, Vec<u8>)>) -> Files {
     let mut f = Files::new();
     f.insert("kernel8.img".into(), kernel);
     f.insert(fetch::DTB_NAME.into(), dtb);
@@ -175,12 +158,7 @@ pub fn rpi4_files(
 
 /// The paths of every file on the Pi 4 card.
 pub fn rpi4_names() -> Vec<&'static str> {
-    let mut v = vec![
-        "kernel8.img",
-        fetch::DTB_NAME,
-        "config.txt",
-        "overlays/disable-bt.dtbo",
-    ];
+    let mut v = vec!["kernel8.img", fetch::DTB_NAME, "config.txt", "overlays/disable-bt.dtbo"];
     v.extend(FW_FILES.iter().map(|f| f.1));
     v
 }
@@ -200,19 +178,11 @@ pub fn default_output(board: Board, test_image: bool) -> PathBuf {
         Board::Rpi4 => "rpi4-sd",
         Board::UBoot => "uboot-disk",
     };
-    build::out_dir().join(format!(
-        "{stem}{}.img",
-        if test_image { "-test" } else { "" }
-    ))
+    build::out_dir().join(format!("{stem}{}.img", if test_image { "-test" } else { "" }))
 }
 
 /// Builds the kernel, then the disk image for `board`; returns its path.
-pub fn make(
-    board: Board,
-    opts: Options,
-    output: Option<PathBuf>,
-    append: Option<&str>,
-) -> Result<PathBuf> {
+pub fn make(board: Board, opts: Options, output: Option<PathBuf>, append: Option<&str>) -> Result<PathBuf> {
     let built = build::build(opts)?;
     let kernel = std::fs::read(&built.img).map_err(|e| format!("{}: {e}", built.img.display()))?;
     let out = output.unwrap_or_else(|| default_output(board, opts.test_image));
@@ -228,12 +198,8 @@ pub fn write_image(board: Board, kernel: Vec<u8>, out: &Path, append: Option<&st
                 bail!("--append is for --board uboot; on the Pi the firmware sets the bootargs");
             }
             let dtb_path = fetch::rpi4_dtb()?;
-            let dtb =
-                std::fs::read(&dtb_path).map_err(|e| format!("{}: {e}", dtb_path.display()))?;
-            disk::build(
-                &RPI4_SPEC,
-                &rpi4_files(kernel, dtb, overlay()?, firmware()?),
-            )?
+            let dtb = std::fs::read(&dtb_path).map_err(|e| format!("{}: {e}", dtb_path.display()))?;
+            disk::build(&RPI4_SPEC, &rpi4_files(kernel, dtb, overlay()?, firmware()?))?
         }
         Board::UBoot => uboot::disk_image(kernel, append.unwrap_or(uboot::DEFAULT_APPEND))?,
     };
@@ -341,14 +307,9 @@ mod tests {
                 .arg(dir.join("ov.dtbo")),
         );
         let get = |node: &str, prop: &str| {
-            tool(
-                Command::new("fdtget")
-                    .arg(dir.join("out.dtb"))
-                    .arg(node)
-                    .arg(prop),
-            )
-            .trim()
-            .to_string()
+            tool(Command::new("fdtget").arg(dir.join("out.dtb")).arg(node).arg(prop))
+                .trim()
+                .to_string()
         };
         assert_eq!(get("/chosen", "stdout-path"), "serial0:115200n8");
         assert_eq!(get("/aliases", "serial0"), "/soc/serial@7e201000");
@@ -370,10 +331,7 @@ mod tests {
             fake_firmware(),
         );
         let img = disk::build(&RPI4_SPEC, &files).unwrap();
-        assert!(
-            img == disk::build(&RPI4_SPEC, &files).unwrap(),
-            "not reproducible"
-        );
+        assert!(img == disk::build(&RPI4_SPEC, &files).unwrap(), "not reproducible");
         let path = dir.join("sd.img");
         disk::write_atomic(&path, &img).unwrap();
 
@@ -389,12 +347,7 @@ mod tests {
         );
         let part = dir.join("part.img");
         std::fs::write(&part, &img[disk::part_offset() as usize..]).unwrap();
-        let fsck = tool(
-            Command::new(sbin("fsck.fat"))
-                .arg("-n")
-                .arg("-v")
-                .arg(&part),
-        );
+        let fsck = tool(Command::new(sbin("fsck.fat")).arg("-n").arg("-v").arg(&part));
         assert!(
             fsck.contains("32 bit entries") && fsck.contains(" 2048 hidden sectors"),
             "{fsck}"

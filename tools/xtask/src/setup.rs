@@ -39,19 +39,13 @@ const FETCH_TOOLS: &[(&str, &str)] = &[
     ("mcopy", "mtools"),
     ("/usr/sbin/fsck.fat", "dosfstools"),
     ("/usr/sbin/sfdisk", "fdisk"),
-    (
-        "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
-        "qemu-efi-aarch64",
-    ),
+    ("/usr/share/qemu-efi-aarch64/QEMU_EFI.fd", "qemu-efi-aarch64"),
     ("/usr/lib/u-boot/qemu_arm64/u-boot.bin", "u-boot-qemu"),
 ];
 
 pub fn parse_qemu_version(text: &str) -> Option<(u32, u32, u32)> {
     let rest = &text[text.find("version ")? + "version ".len()..];
-    let ver: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
+    let ver: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
     let mut it = ver.split('.').map(|n| n.parse::<u32>().ok());
     Some((
         it.next()??,
@@ -69,8 +63,7 @@ fn qemu_status() -> Result<(u32, u32, u32)> {
         Err(_) => bail!("{} is not installed", crate::qemu::QEMU),
     };
     let text = String::from_utf8_lossy(&out.stdout);
-    let v = parse_qemu_version(&text)
-        .ok_or_else(|| format!("cannot read the version from `{}`", text.trim()))?;
+    let v = parse_qemu_version(&text).ok_or_else(|| format!("cannot read the version from `{}`", text.trim()))?;
     if v.0 < MIN_QEMU {
         bail!(
             "{} is version {}.{}.{}; Kestrel needs >= {MIN_QEMU} (for -M raspi4b)",
@@ -85,9 +78,7 @@ fn qemu_status() -> Result<(u32, u32, u32)> {
 
 fn check_rust() -> Result<()> {
     let (_, sysroot) = util::rustc_info()?;
-    let target = sysroot
-        .join("lib/rustlib")
-        .join(crate::build::KERNEL_TARGET);
+    let target = sysroot.join("lib/rustlib").join(crate::build::KERNEL_TARGET);
     if !target.is_dir() {
         bail!(
             "the {} target is not installed in {}; run `rustup toolchain install` in the repository (it reads rust-toolchain.toml)",
@@ -181,9 +172,7 @@ pub fn parse_deb822(text: &str) -> Vec<AptSource> {
             "uris" => cur.uris.extend(words()),
             "suites" => cur.suites.extend(words()),
             "components" => cur.components.extend(words()),
-            "signed-by" if !value.is_empty() && !value.starts_with("-----") => {
-                cur.signed_by = Some(value.to_string())
-            }
+            "signed-by" if !value.is_empty() && !value.starts_with("-----") => cur.signed_by = Some(value.to_string()),
             "enabled" => enabled = !value.eq_ignore_ascii_case("no"),
             _ => {}
         }
@@ -220,16 +209,14 @@ fn system_sources() -> Vec<AptSource> {
 pub fn backports_stanza(sources: &[AptSource], codename: &str) -> Result<Option<String>> {
     let backports = format!("{codename}-backports");
     let is_deb = |s: &&AptSource| s.types.iter().any(|t| t == "deb");
-    if sources
-        .iter()
-        .filter(is_deb)
-        .any(|s| s.suites.contains(&backports))
-    {
+    if sources.iter().filter(is_deb).any(|s| s.suites.contains(&backports)) {
         return Ok(None);
     }
-    let Some(main) = sources.iter().filter(is_deb).find(|s| {
-        s.suites.iter().any(|x| x == codename) && !s.uris.iter().any(|u| u.contains("security"))
-    }) else {
+    let Some(main) = sources
+        .iter()
+        .filter(is_deb)
+        .find(|s| s.suites.iter().any(|x| x == codename) && !s.uris.iter().any(|u| u.contains("security")))
+    else {
         bail!("no apt source for the `{codename}` suite found in /etc/apt/sources.list{{,.d/}}");
     };
     let mut text = format!(
@@ -274,12 +261,7 @@ pub struct Plan {
     pub installs: Vec<Vec<String>>,
 }
 
-pub fn plan(
-    need_qemu: bool,
-    packages: &[&str],
-    codename: Option<&str>,
-    sources: &[AptSource],
-) -> Result<Plan> {
+pub fn plan(need_qemu: bool, packages: &[&str], codename: Option<&str>, sources: &[AptSource]) -> Result<Plan> {
     let mut p = Plan {
         backports: None,
         installs: Vec::new(),
@@ -288,18 +270,14 @@ pub fn plan(
         match codename {
             Some("bookworm") => {
                 p.backports = backports_stanza(sources, "bookworm")?;
-                p.installs.push(vec![
-                    "-t".into(),
-                    "bookworm-backports".into(),
-                    QEMU_PACKAGE.into(),
-                ]);
+                p.installs
+                    .push(vec!["-t".into(), "bookworm-backports".into(), QEMU_PACKAGE.into()]);
             }
             _ => p.installs.push(vec![QEMU_PACKAGE.into()]),
         }
     }
     if !packages.is_empty() {
-        p.installs
-            .push(packages.iter().map(|s| s.to_string()).collect());
+        p.installs.push(packages.iter().map(|s| s.to_string()).collect());
     }
     Ok(p)
 }
@@ -309,9 +287,7 @@ impl Plan {
     pub fn commands(&self) -> Vec<String> {
         let mut c = Vec::new();
         if let Some(t) = &self.backports {
-            c.push(format!(
-                "sudo tee {BACKPORTS_FILE} >/dev/null <<'EOF'\n{t}EOF"
-            ));
+            c.push(format!("sudo tee {BACKPORTS_FILE} >/dev/null <<'EOF'\n{t}EOF"));
         }
         c.push("sudo apt-get update".into());
         for i in &self.installs {
@@ -333,11 +309,7 @@ impl Plan {
         };
         apt(&["update".into()])?;
         for i in &self.installs {
-            let mut args = vec![
-                "install".to_string(),
-                "-y".into(),
-                "--no-install-recommends".into(),
-            ];
+            let mut args = vec!["install".to_string(), "-y".into(), "--no-install-recommends".into()];
             args.extend(i.iter().cloned());
             apt(&args)?;
         }
@@ -377,12 +349,7 @@ pub fn ensure(need: Need) -> Result<()> {
         bail!("{why}: install QEMU >= {MIN_QEMU} (qemu-system-aarch64), curl, xz, dpkg-deb and tar with your package manager");
     }
     let codename = os_codename();
-    let p = plan(
-        qemu_problem.is_some(),
-        &missing,
-        codename.as_deref(),
-        &system_sources(),
-    )?;
+    let p = plan(qemu_problem.is_some(), &missing, codename.as_deref(), &system_sources())?;
     if !is_root() {
         eprintln!("xtask: {why}. Install with:\n");
         for c in p.commands() {
@@ -397,10 +364,7 @@ pub fn ensure(need: Need) -> Result<()> {
         let v = qemu_status()?;
         note!("{} {}.{}.{} installed", crate::qemu::QEMU, v.0, v.1, v.2);
     }
-    if let Some(t) = FETCH_TOOLS
-        .iter()
-        .find(|(t, _)| need != Need::Qemu && !util::have(t))
-    {
+    if let Some(t) = FETCH_TOOLS.iter().find(|(t, _)| need != Need::Qemu && !util::have(t)) {
         bail!("{} still missing after installing {}", t.0, t.1);
     }
     Ok(())
@@ -445,19 +409,14 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
     #[test]
     fn qemu_versions() {
         assert_eq!(
-            parse_qemu_version(
-                "QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)\nCopyright"
-            ),
+            parse_qemu_version("QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)\nCopyright"),
             Some((10, 0, 2))
         );
         assert_eq!(
             parse_qemu_version("QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u13)"),
             Some((7, 2, 15))
         );
-        assert_eq!(
-            parse_qemu_version("QEMU emulator version 9.1"),
-            Some((9, 1, 0))
-        );
+        assert_eq!(parse_qemu_version("QEMU emulator version 9.1"), Some((9, 1, 0)));
         assert_eq!(parse_qemu_version("garbage"), None);
     }
 
@@ -471,9 +430,12 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
             s[0].signed_by.as_deref(),
             Some("/usr/share/keyrings/debian-archive-keyring.gpg")
         );
-        let disabled = parse_deb822("Types: deb\nURIs: http://x\nSuites: bookworm-backports\nComponents: main\nEnabled: no\n");
+        let disabled =
+            parse_deb822("Types: deb\nURIs: http://x\nSuites: bookworm-backports\nComponents: main\nEnabled: no\n");
         assert!(disabled.is_empty());
-        let multi = parse_deb822("Types: deb deb-src\nURIs:\n http://a\n http://b\nSuites: bookworm\nComponents: main contrib\n");
+        let multi = parse_deb822(
+            "Types: deb deb-src\nURIs:\n http://a\n http://b\nSuites: bookworm\nComponents: main contrib\n",
+        );
         assert_eq!(multi[0].uris, ["http://a", "http://b"]);
         assert_eq!(multi[0].types, ["deb", "deb-src"]);
     }
@@ -506,10 +468,7 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
     fn backports_from_one_line_main_suite() {
         let s = parse_one_line("deb http://security.debian.org/debian-security bookworm-security main\ndeb http://mirror.example/debian bookworm main contrib\n");
         let text = backports_stanza(&s, "bookworm").unwrap().unwrap();
-        assert!(
-            text.contains("URIs: http://mirror.example/debian\n"),
-            "{text}"
-        );
+        assert!(text.contains("URIs: http://mirror.example/debian\n"), "{text}");
         assert!(text.contains("Components: main contrib\n"), "{text}");
         assert!(!text.contains("Signed-By"));
     }
@@ -536,21 +495,17 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
         let p = plan(true, &["curl"], Some("bookworm"), &s).unwrap();
         let c = p.commands();
         assert_eq!(c.len(), 4);
-        assert!(c[0].starts_with("sudo tee /etc/apt/sources.list.d/kestrel-backports.sources >/dev/null <<'EOF'\nTypes: deb\n"));
+        assert!(c[0].starts_with(
+            "sudo tee /etc/apt/sources.list.d/kestrel-backports.sources >/dev/null <<'EOF'\nTypes: deb\n"
+        ));
         assert!(c[0].ends_with("\nEOF"));
         assert_eq!(c[1], "sudo apt-get update");
-        assert_eq!(
-            c[2],
-            "sudo apt-get install -y -t bookworm-backports qemu-system-arm"
-        );
+        assert_eq!(c[2], "sudo apt-get install -y -t bookworm-backports qemu-system-arm");
         assert_eq!(c[3], "sudo apt-get install -y curl");
         let p = plan(true, &[], Some("trixie"), &s).unwrap();
         assert_eq!(
             p.commands(),
-            [
-                "sudo apt-get update",
-                "sudo apt-get install -y qemu-system-arm"
-            ]
+            ["sudo apt-get update", "sudo apt-get install -y qemu-system-arm"]
         );
     }
 }

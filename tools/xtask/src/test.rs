@@ -96,10 +96,7 @@ fn cargo_tests(name: &str, args: &[&str], tally: &mut Tally) {
     }
     match status {
         Ok(s) if s.success() => println!("unit {name} ... ok ({} passed)", t.passed),
-        Ok(s) => println!(
-            "unit {name} ... FAILED ({s}; {} passed, {} failed)",
-            t.passed, t.failed
-        ),
+        Ok(s) => println!("unit {name} ... FAILED ({s}; {} passed, {} failed)", t.passed, t.failed),
         Err(e) => println!("unit {name} ... FAILED (cannot run cargo: {e})"),
     }
     tally.passed += t.passed;
@@ -107,12 +104,7 @@ fn cargo_tests(name: &str, args: &[&str], tally: &mut Tally) {
 }
 
 /// Runs `f` on every item with `jobs` threads; calls `done` in item order.
-fn parallel<T: Sync, R: Send>(
-    items: &[T],
-    jobs: usize,
-    f: impl Fn(&T) -> R + Sync,
-    mut done: impl FnMut(&T, R),
-) {
+fn parallel<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sync, mut done: impl FnMut(&T, R)) {
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel();
     std::thread::scope(|s| {
@@ -178,12 +170,9 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
     let boot = harness::select(harness::BOOT_CASES, |c| c.name, filter);
     let dt = harness::select(harness::DT_CASES, |c| c.name, filter);
     let needs_rpi4 = boot.iter().any(|c| c.dtb == harness::cases::Dtb::Rpi4)
-        || dt.iter().any(|c| {
-            matches!(
-                c.tree,
-                harness::cases::Tree::Rpi4 | harness::cases::Tree::Rpi4Booted
-            )
-        });
+        || dt
+            .iter()
+            .any(|c| matches!(c.tree, harness::cases::Tree::Rpi4 | harness::cases::Tree::Rpi4Booted));
     let rpi4_dtb = if needs_rpi4 || filter.is_none() {
         match fetch::rpi4_dtb() {
             Ok(p) => p,
@@ -297,10 +286,7 @@ mod tests {
     #[test]
     fn args() {
         let a = parse_args(&s(&["crash", "-j", "3", "-v"])).unwrap();
-        assert_eq!(
-            (a.filter.as_deref(), a.jobs, a.verbose),
-            (Some("crash"), 3, true)
-        );
+        assert_eq!((a.filter.as_deref(), a.jobs, a.verbose), (Some("crash"), 3, true));
         assert!(parse_args(&s(&["a", "b"])).is_err());
         assert!(parse_args(&s(&["-j", "0"])).is_err());
         assert!(parse_args(&s(&["--frob"])).is_err());

@@ -51,10 +51,7 @@ pub fn extlinux_conf(append: &str) -> Result<String> {
 /// The files on the disk.
 pub fn files(kernel: Vec<u8>, append: &str) -> Result<Files> {
     let mut f = Files::new();
-    f.insert(
-        "extlinux/extlinux.conf".into(),
-        extlinux_conf(append)?.into_bytes(),
-    );
+    f.insert("extlinux/extlinux.conf".into(), extlinux_conf(append)?.into_bytes());
     f.insert("kernel.img".into(), kernel);
     Ok(f)
 }
@@ -95,19 +92,13 @@ mod tests {
         let img = dir.join("disk.img");
         let kernel: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect();
         let bytes = disk_image(kernel.clone(), "x=y").unwrap();
-        assert!(
-            bytes == disk_image(kernel.clone(), "x=y").unwrap(),
-            "not reproducible"
-        );
+        assert!(bytes == disk_image(kernel.clone(), "x=y").unwrap(), "not reproducible");
         disk::write_atomic(&img, &bytes).unwrap();
         let dump = tool(Command::new(sbin("sfdisk")).arg("--dump").arg(&img));
         assert!(dump.contains("type=c, bootable"), "{dump}");
         let out = dir.join("conf");
         disk::mcopy_out(&img, "extlinux/extlinux.conf", &out).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&out).unwrap(),
-            extlinux_conf("x=y").unwrap()
-        );
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), extlinux_conf("x=y").unwrap());
         disk::mcopy_out(&img, "kernel.img", &out).unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), kernel);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -92,9 +92,7 @@ pub fn check_pe(img: &[u8]) -> Result<PeInfo> {
     for i in 0..nsections {
         let s = table + 40 * i;
         let name = img.get(s..s + 8).ok_or("PE section table truncated")?;
-        let name = String::from_utf8_lossy(name)
-            .trim_end_matches('\0')
-            .to_string();
+        let name = String::from_utf8_lossy(name).trim_end_matches('\0').to_string();
         let (vsize, va, raw_size, raw_ptr) = (
             u32_at(img, s + 8)?,
             u32_at(img, s + 12)?,
@@ -131,10 +129,7 @@ pub fn check_pe(img: &[u8]) -> Result<PeInfo> {
     }
     let text = sections.first().ok_or("PE image has no sections")?;
     if info.entry < text.1 || info.entry >= text.1 + text.2 {
-        bail!(
-            "PE entry point {:#x} is outside the first (code) section",
-            info.entry
-        );
+        bail!("PE entry point {:#x} is outside the first (code) section", info.entry);
     }
     Ok(PeInfo { sections, ..info })
 }
@@ -149,8 +144,7 @@ pub fn make_esp(image: &Path, dir: &Path) -> Result<PathBuf> {
         std::fs::remove_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let dest = dir.join(BOOT_PATH);
-    std::fs::create_dir_all(dest.parent().unwrap())
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dest.parent().unwrap()).map_err(|e| format!("{}: {e}", dir.display()))?;
     std::fs::write(&dest, &bytes).map_err(|e| format!("{}: {e}", dest.display()))?;
     Ok(dir.to_path_buf())
 }
@@ -179,8 +173,7 @@ mod tests {
         v[c + 16..c + 18].copy_from_slice(&160u16.to_le_bytes());
         v[c + 18..c + 20].copy_from_slice(&0x206u16.to_le_bytes());
         let o = c + 20;
-        let put32 =
-            |v: &mut Vec<u8>, at: usize, x: u32| v[at..at + 4].copy_from_slice(&x.to_le_bytes());
+        let put32 = |v: &mut Vec<u8>, at: usize, x: u32| v[at..at + 4].copy_from_slice(&x.to_le_bytes());
         v[o..o + 2].copy_from_slice(&0x20bu16.to_le_bytes());
         put32(&mut v, o + 16, 0x1800);
         put32(&mut v, o + 32, 0x1000);
@@ -206,10 +199,7 @@ mod tests {
         let info = check_pe(&image()).unwrap();
         assert_eq!(info.entry, 0x1800);
         assert_eq!(info.sections.len(), 2);
-        assert_eq!(
-            info.sections[1],
-            (".data".to_string(), 0x2000, 0x6000, 0x2000, 0x1200)
-        );
+        assert_eq!(info.sections[1], (".data".to_string(), 0x2000, 0x6000, 0x2000, 0x1200));
     }
 
     #[test]

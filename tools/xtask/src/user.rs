@@ -34,17 +34,12 @@ pub fn archive() -> Result<PathBuf> {
 
 fn build_archive() -> Result<PathBuf> {
     let manifest = util::root().join("Cargo.toml");
-    let text =
-        std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    let text = std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
     let mut packages = Vec::new();
-    for dir in workspace_members(&text)
-        .iter()
-        .filter(|m| m.starts_with("user/"))
-    {
+    for dir in workspace_members(&text).iter().filter(|m| m.starts_with("user/")) {
         let path = util::root().join(dir).join("Cargo.toml");
         let t = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        packages
-            .push(package_name(&t).ok_or_else(|| format!("{}: no package name", path.display()))?);
+        packages.push(package_name(&t).ok_or_else(|| format!("{}: no package name", path.display()))?);
     }
     if packages.is_empty() {
         bail!("no user/ crates among the workspace members");
@@ -72,17 +67,10 @@ fn build_archive() -> Result<PathBuf> {
         bail!("`{}` failed ({})", util::shown(&cmd), out.status);
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut programs: Vec<PathBuf> = stdout
-        .lines()
-        .filter_map(executable)
-        .map(PathBuf::from)
-        .collect();
+    let mut programs: Vec<PathBuf> = stdout.lines().filter_map(executable).map(PathBuf::from).collect();
     programs.sort();
     programs.dedup();
-    if !programs
-        .iter()
-        .any(|p| p.file_name().is_some_and(|n| n == "init"))
-    {
+    if !programs.iter().any(|p| p.file_name().is_some_and(|n| n == "init")) {
         bail!("the user build produced no `init` program");
     }
 
@@ -93,12 +81,7 @@ fn build_archive() -> Result<PathBuf> {
     for p in &programs {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         let s = stripped.join(&name);
-        util::run(
-            std::process::Command::new(&objcopy)
-                .arg("--strip-all")
-                .arg(p)
-                .arg(&s),
-        )?;
+        util::run(std::process::Command::new(&objcopy).arg("--strip-all").arg(p).arg(&s))?;
         let bytes = std::fs::read(&s).map_err(|e| format!("{}: {e}", s.display()))?;
         entries.push(Entry {
             name,
@@ -108,8 +91,7 @@ fn build_archive() -> Result<PathBuf> {
     }
     let archive = write_cpio(entries);
     let path = archive_path();
-    std::fs::create_dir_all(path.parent().unwrap())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::create_dir_all(path.parent().unwrap()).map_err(|e| format!("{}: {e}", path.display()))?;
     write_if_changed(&path, &archive)?;
     note!(
         "{}: {} programs, {} bytes",
@@ -325,10 +307,7 @@ mod tests {
                 .arg(&path),
         )
         .unwrap();
-        assert_eq!(
-            listing.lines().collect::<Vec<_>>(),
-            ["empty", "init", "test-b"]
-        );
+        assert_eq!(listing.lines().collect::<Vec<_>>(), ["empty", "init", "test-b"]);
         // And extract one member to compare its bytes.
         util::output(
             std::process::Command::new("cpio")
@@ -338,20 +317,14 @@ mod tests {
                 .current_dir(&dir),
         )
         .unwrap();
-        assert_eq!(
-            std::fs::read(dir.join("test-b")).unwrap(),
-            entries()[0].data
-        );
+        assert_eq!(std::fs::read(dir.join("test-b")).unwrap(), entries()[0].data);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn finds_user_members_and_names() {
         let m = "[workspace]\nresolver = \"2\"\nmembers = [\n    \"abi\", \"kernel\",\n    # user space\n    \"user/lib\", \"user/init\",\n]\ndefault-members = [\"abi\"]\n";
-        assert_eq!(
-            workspace_members(m),
-            ["abi", "kernel", "user/lib", "user/init"]
-        );
+        assert_eq!(workspace_members(m), ["abi", "kernel", "user/lib", "user/init"]);
         assert_eq!(workspace_members("members = [\"a\"]"), ["a"]);
         let p = "[package]\nname = \"test-ipc\"\nversion = \"1\"\n[dependencies]\nname = \"x\"\n";
         assert_eq!(package_name(p).as_deref(), Some("test-ipc"));
@@ -364,9 +337,6 @@ mod tests {
         assert_eq!(executable(bin).as_deref(), Some("/t/a\"b\\c/init"));
         let lib = r#"{"reason":"compiler-artifact","filenames":["/t/libx.rlib"],"executable":null,"fresh":true}"#;
         assert_eq!(executable(lib), None);
-        assert_eq!(
-            executable(r#"{"reason":"build-finished","success":true}"#),
-            None
-        );
+        assert_eq!(executable(r#"{"reason":"build-finished","success":true}"#), None);
     }
 }

@@ -45,9 +45,7 @@ pub fn shown(cmd: &Command) -> String {
 
 /// Runs a command with inherited stdio; error if it fails.
 pub fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot run `{}`: {e}", shown(cmd)))?;
+    let status = cmd.status().map_err(|e| format!("cannot run `{}`: {e}", shown(cmd)))?;
     if !status.success() {
         bail!("`{}` failed ({status})", shown(cmd));
     }
@@ -91,9 +89,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let n = f.read(&mut buf).map_err(|e| format!("{}: {e}", path.display()))?;
         if n == 0 {
             break;
         }
@@ -111,9 +107,7 @@ pub fn check_hash(what: &str, actual: &str, expected: &str) -> Result<()> {
     if actual.eq_ignore_ascii_case(expected.trim()) {
         Ok(())
     } else {
-        Err(format!(
-            "{what}: SHA256 mismatch: got {actual}, expected {expected}"
-        ))
+        Err(format!("{what}: SHA256 mismatch: got {actual}, expected {expected}"))
     }
 }
 
@@ -127,11 +121,7 @@ pub fn rustc_info() -> Result<(String, PathBuf)> {
         .ok_or("`rustc -vV` printed no host")?
         .trim()
         .to_string();
-    let sysroot = output(
-        Command::new(&rustc)
-            .args(["--print", "sysroot"])
-            .current_dir(root()),
-    )?;
+    let sysroot = output(Command::new(&rustc).args(["--print", "sysroot"]).current_dir(root()))?;
     Ok((host, PathBuf::from(sysroot.trim())))
 }
 

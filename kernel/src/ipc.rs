@@ -573,7 +573,7 @@ pub fn fast_path(k: &mut Kernel, cpu: usize, cur: Id, number: u64) -> Option<Id>
             return None;
         }
         let ct = k.threads.get(c)?;
-        if ct.state != (ThreadState::AwaitingReply { server: cur })
+        if !matches!(ct.state, ThreadState::AwaitingReply { server } if server == cur)
             || ct.fault.is_some()
             || ct.cpu != cpu
             || floor.is_some_and(|p| p > ct.priority)

@@ -92,6 +92,6 @@ extern "C" fn kernel_secondary_main(index: u64) -> ! {
         hal::cpu::halt();
     }
     percpu::current().online.store(true, Ordering::Release);
-    log::debug!("smp: CPU {index} online (MPIDR {:#x})", hal::cpu::mpidr());
+    log::info!("smp: CPU {index} online (MPIDR {:#x})", hal::cpu::mpidr());
     arch::aarch64::user::cpu_loop()
 }

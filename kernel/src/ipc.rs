@@ -483,6 +483,14 @@ pub fn destroy_endpoint(k: &mut Kernel, ep: Id) {
 
 pub fn destroy_notification(k: &mut Kernel, n: Id) {
     let Some(no) = k.notifications.remove(n) else { return };
+    // Interrupt lines bound to it stop (masked) until bound again.
+    for id in k.irqs.ids() {
+        let irq = k.irqs.get_mut(id).expect("listed");
+        if irq.notification.is_some_and(|(bound, _)| bound == n) {
+            irq.notification = None;
+            crate::irq::unbind(irq.intid);
+        }
+    }
     fail_queue(k, no.waiters);
     k.refund(no.pool, IPC_OBJECT_COST);
     k.release(ObjectRef::Pool(no.pool));

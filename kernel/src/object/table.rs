@@ -112,9 +112,12 @@ impl Kernel {
 
     /// Objects alive (for leak checks).
     pub fn objects_alive(&self) -> u64 {
+        // Dead threads whose TCB waits for its CPU to switch away are gone
+        // already as far as memory is concerned.
+        let threads = self.threads.iter().filter(|(_, t)| !t.refunded).count();
         (self.pools.len()
             + self.tasks.len()
-            + self.threads.len()
+            + threads
             + self.endpoints.len()
             + self.notifications.len()
             + self.memories.len()
@@ -193,9 +196,6 @@ impl Kernel {
             ObjectRef::Irq(id) => {
                 if let Some(irq) = self.irqs.remove(id) {
                     crate::irq::unbind(irq.intid);
-                    if let Some((n, _)) = irq.notification {
-                        self.release(ObjectRef::Notification(n));
-                    }
                 }
             }
             ObjectRef::Console => {}

@@ -63,7 +63,10 @@ pub struct Memory {
 /// An interrupt line.
 pub struct Irq {
     pub intid: u32,
-    /// Where its interrupts are delivered: notification and bits.
+    /// Where its interrupts are delivered: notification and bits. A weak
+    /// link: the binding does not keep the notification (and the memory of
+    /// the task that made it) alive; when the notification goes, so does
+    /// the binding.
     pub notification: Option<(Id, u64)>,
     pub refs: u32,
 }

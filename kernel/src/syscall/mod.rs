@@ -547,16 +547,8 @@ fn irq_bind(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     if bits == 0 {
         return Err(Error::InvalidArgument);
     }
-    let old = k
-        .irqs
-        .get_mut(irq)
-        .ok_or(Error::BadHandle)?
-        .notification
-        .replace((n, bits));
-    k.add_ref(ObjectRef::Notification(n));
-    if let Some((o, _)) = old {
-        k.release(ObjectRef::Notification(o));
-    }
+    // A weak link: the binding does not keep the notification alive.
+    k.irqs.get_mut(irq).ok_or(Error::BadHandle)?.notification = Some((n, bits));
     let intid = k.irqs.get(irq).map_or(0, |i| i.intid);
     crate::irq::bind(intid, irq);
     Ok(())

@@ -19,7 +19,7 @@ mod verdict;
 use alloc::string::String;
 use alloc::vec::Vec;
 use config::Mode;
-use userlib::abi::boot_info::BootInfo;
+use userlib::abi::boot_info::{nul_terminated, BootInfo};
 use userlib::abi::{FaultKind, ObjectType};
 use userlib::ipc::{unpack_text, Message, Timeout};
 use userlib::loader::{self, Child, Spawn};
@@ -76,7 +76,11 @@ fn main(boot: &'static BootInfo) -> i32 {
             return 1;
         }
     };
-    let mut init = Init { ep, next_badge: 1 };
+    let mut init = Init {
+        ep,
+        next_badge: 1,
+        rtc: rtc(boot),
+    };
     match config::parse(boot.bootargs()) {
         Mode::Test { filters, timeout_s } => init.run_tests(&config::select(&programs, &filters), timeout_s),
         Mode::Serve { programs } => init.serve(&programs),
@@ -86,6 +90,17 @@ fn main(boot: &'static BootInfo) -> i32 {
 struct Init {
     ep: Handle,
     next_badge: u64,
+    /// The PL031 RTC's device region and IRQ, for the program that drives it.
+    rtc: Option<(Handle, Handle)>,
+}
+
+/// The first PL031 RTC in the boot info, with its interrupt line.
+fn rtc(boot: &BootInfo) -> Option<(Handle, Handle)> {
+    let devices = &boot.devices[..(boot.device_count as usize).min(boot.devices.len())];
+    let irqs = &boot.irqs[..(boot.irq_count as usize).min(boot.irqs.len())];
+    let device = devices.iter().find(|d| nul_terminated(&d.compatible) == "arm,pl031")?;
+    let irq = irqs.iter().find(|i| i.node == device.node)?;
+    Some((Handle(device.handle), Handle(irq.handle)))
 }
 
 impl Init {
@@ -95,11 +110,23 @@ impl Init {
         let badge = self.next_badge;
         self.next_badge += 1;
         let pool_left = syscall::cap_info(userlib::process().pool).map(|i| i.size).unwrap_or(0);
+        // Only the program that drives the RTC gets it.
+        let rtc = [
+            self.rtc
+                .map(|(r, _)| (r, Rights::READ | Rights::WRITE | Rights::MAP | Rights::MANAGE)),
+            self.rtc.map(|(_, i)| (i, Rights::MANAGE)),
+        ];
+        let extra: Vec<(Handle, Rights)> = if name == "test-devices" {
+            rtc.iter().flatten().copied().collect()
+        } else {
+            Vec::new()
+        };
         let spawn = Spawn {
             pool_bytes: pool_bytes.min(pool_left / 4),
             priority: CHILD_PRIORITY,
             archive: true,
             supervisor: Some((self.ep, badge)),
+            extra: &extra,
             ..Spawn::new(name, elf)
         };
         loader::spawn(&spawn).map_err(|e| alloc::format!("cannot start: {e}"))

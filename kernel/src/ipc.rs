@@ -334,11 +334,9 @@ pub fn wait(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     Ok(())
 }
 
-/// Take a blocked thread out of its IPC wait and fail its call with `error`.
-pub fn cancel(k: &mut Kernel, t: Id, error: Error) {
-    let Some(state) = k.threads.get(t).map(|t| t.state) else {
-        return;
-    };
+/// Take `t` off the endpoint or notification queue its `state` says it
+/// waits in; false if it waits in none.
+fn leave_wait_queue(k: &mut Kernel, t: Id, state: ThreadState) -> bool {
     match state {
         ThreadState::Sending { endpoint, .. } => {
             if let Some(e) = k.endpoints.get_mut(endpoint) {
@@ -355,14 +353,28 @@ pub fn cancel(k: &mut Kernel, t: Id, error: Error) {
                 n.waiters.retain(|x| *x != t);
             }
         }
-        ThreadState::AwaitingReply { server } => {
-            // The server's reply will find no caller.
-            if let Some(s) = k.threads.get_mut(server) {
-                if s.caller == Some(t) {
-                    s.caller = None;
-                }
-            }
+        _ => return false,
+    }
+    true
+}
+
+/// `t` no longer waits for `server`'s reply: the reply will find no caller.
+fn forget_caller(k: &mut Kernel, server: Id, t: Id) {
+    if let Some(s) = k.threads.get_mut(server) {
+        if s.caller == Some(t) {
+            s.caller = None;
         }
+    }
+}
+
+/// Take a blocked thread out of its IPC wait and fail its call with `error`.
+pub fn cancel(k: &mut Kernel, t: Id, error: Error) {
+    let Some(state) = k.threads.get(t).map(|t| t.state) else {
+        return;
+    };
+    match state {
+        ThreadState::AwaitingReply { server } => forget_caller(k, server, t),
+        other if leave_wait_queue(k, t, other) => {}
         _ => return,
     }
     if k.threads.get(t).is_some_and(|th| th.fault.is_some()) {
@@ -381,29 +393,10 @@ pub fn abandon(k: &mut Kernel, t: Id) {
     let Some(th) = k.threads.get(t) else { return };
     let (state, caller) = (th.state, th.caller);
     match state {
-        ThreadState::Sending { endpoint, .. } => {
-            if let Some(e) = k.endpoints.get_mut(endpoint) {
-                e.senders.retain(|x| *x != t);
-            }
+        ThreadState::AwaitingReply { server } => forget_caller(k, server, t),
+        other => {
+            leave_wait_queue(k, t, other);
         }
-        ThreadState::Receiving { endpoint } => {
-            if let Some(e) = k.endpoints.get_mut(endpoint) {
-                e.receivers.retain(|x| *x != t);
-            }
-        }
-        ThreadState::Waiting { notification } => {
-            if let Some(n) = k.notifications.get_mut(notification) {
-                n.waiters.retain(|x| *x != t);
-            }
-        }
-        ThreadState::AwaitingReply { server } => {
-            if let Some(s) = k.threads.get_mut(server) {
-                if s.caller == Some(t) {
-                    s.caller = None;
-                }
-            }
-        }
-        _ => {}
     }
     if let Some(c) = caller {
         if let Some(th) = k.threads.get_mut(t) {

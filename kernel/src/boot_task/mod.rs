@@ -1,11 +1,9 @@
 //! Starting the first user task, init, from the boot archive.
 //!
-//! The archive (cpio newc) is linked into the kernel image (or handed over
+//! The archive (cpio newc, read with the `newc` crate) is linked into the kernel image (or handed over
 //! as an initrd). The kernel loads only `init` (a static ELF); init loads
 //! everything else. Init receives capabilities to all free memory (a pool),
 //! the console, the archive, the device regions and the interrupt lines.
-
-pub mod cpio;
 
 #[cfg(target_os = "none")]
 mod start;

@@ -1,6 +1,5 @@
 //! Building init's task (kernel side).
 
-use super::cpio::Archive;
 use crate::cap;
 use crate::mm::layout;
 use crate::object::{self, Id, Kernel, Memory, MemoryKind, ObjectRef, Pool};
@@ -11,6 +10,7 @@ use abi::{Error, Rights};
 use core::sync::atomic::{AtomicU64, Ordering};
 use elf::endian::AnyEndian;
 use elf::ElfBytes;
+use newc::Archive;
 
 #[repr(C, align(4096))]
 struct PageAligned<T: ?Sized>(T);
@@ -67,7 +67,7 @@ fn err(e: Error) -> &'static str {
 #[inline(never)]
 pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], image_pa: u64) -> StartResult<()> {
     let (archive, archive_pa) = choose_archive(machine, image_pa);
-    let init = match Archive::find(archive, "init") {
+    let init = match Archive::new(archive).find("init") {
         Ok(Some(entry)) => entry,
         Ok(None) => return Err("the boot archive has no init"),
         Err(_) => return Err("the boot archive is corrupt"),

@@ -115,8 +115,9 @@ impl Kernel {
         // Dead threads whose TCB waits for its CPU to switch away are gone
         // already as far as memory is concerned.
         let threads = self.threads.iter().filter(|(_, t)| !t.refunded).count();
+        let tasks = self.tasks.iter().filter(|(_, t)| !t.free_pending).count();
         (self.pools.len()
-            + self.tasks.len()
+            + tasks
             + threads
             + self.endpoints.len()
             + self.notifications.len()

@@ -9,7 +9,7 @@ use crate::cap::{self, CSpace};
 use crate::object::{Id, Kernel, Memory, MemoryKind, ObjectRef};
 use abi::{Error, Rights};
 use alloc::vec::Vec;
-use hal::mmu::{Attributes, Granularity, MapError, Mapper, MemoryType};
+use hal::mmu::{Attributes, Granularity, MapError, Mapper, MemoryType, TableMemory};
 
 /// Bytes charged for a task (beyond its page tables, charged as they grow).
 pub const TASK_COST: u64 = 512;
@@ -37,6 +37,9 @@ pub struct Task {
     pub refs: u32,
     pub pool: Id,
     pub name: [u8; 16],
+    /// Destroyed and accounted for; its root table and ASID are freed
+    /// once no CPU runs on them.
+    pub free_pending: bool,
 }
 
 impl Task {
@@ -73,6 +76,7 @@ pub fn create(k: &mut Kernel, pool: Id, name: &str) -> Result<Id, Error> {
         refs: 0,
         pool,
         name: [0; 16],
+        free_pending: false,
     };
     abi::boot_info::set_nul_padded(&mut task.name, name);
     match k.tasks.insert(task) {
@@ -243,6 +247,16 @@ pub fn task_finished(k: &mut Kernel, task: Id) {
         cap::delete(k, c);
     }
     if let Some(t) = k.tasks.get_mut(task) {
+        // Another CPU may still run a thread of this task until it takes
+        // the IPI that kill() sent: detach everything below the root and
+        // flush first, so its walks end at the root's now-invalid entries
+        // and never reach the tables freed below.
+        let mut tables = UserTables {
+            tables: &mut t.tables,
+            budget: 0,
+        };
+        tables.table(t.root).fill(0);
+        hal::cpu::table_write_barrier();
         address_space::flush_tlb_asid(t.asid);
         let tables = core::mem::take(&mut t.tables);
         let pool = t.pool;
@@ -280,10 +294,31 @@ pub fn destroy_object(k: &mut Kernel, task: Id) {
             }
         }
     }
+    // Its memory is accounted back to its pool now...
+    let pool = match k.tasks.get_mut(task) {
+        Some(t) if !t.free_pending => {
+            t.free_pending = true;
+            Some(t.pool)
+        }
+        _ => None,
+    };
+    if let Some(pool) = pool {
+        k.refund(pool, TASK_COST + abi::PAGE_SIZE as u64);
+        k.release(ObjectRef::Pool(pool));
+    }
+    // ...but the root table and ASID stay while any CPU still runs on them
+    // (a thread killed from elsewhere, not yet switched away); that CPU
+    // finishes the job when it switches (see `reap`).
+    let running = k.cpus.iter().any(|c| {
+        c.current
+            .and_then(|th| k.threads.get(th))
+            .is_some_and(|th| th.task == task)
+    });
+    if running {
+        return;
+    }
     if let Some(t) = k.tasks.remove(task) {
         crate::mm::frames::free(t.root, 1);
         k.asids.free(t.asid);
-        k.refund(t.pool, TASK_COST + abi::PAGE_SIZE as u64);
-        k.release(ObjectRef::Pool(t.pool));
     }
 }

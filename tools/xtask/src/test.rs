@@ -187,12 +187,16 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
 
     let mut tally = Tally::default();
     // Host unit tests: the default members (the crates that build on the
-    // host), then the kernel's pure-logic library tests.
+    // host), then the pure logic of the kernel and of user space (built
+    // for the host too: message packing, init's configuration and verdicts).
     if wanted("workspace") {
         cargo_tests("workspace", &["test"], &mut tally);
     }
     if wanted("kernel-lib") {
         cargo_tests("kernel-lib", &["test", "-p", "kernel", "--lib"], &mut tally);
+    }
+    if wanted("user-lib") {
+        cargo_tests("user-lib", &["test", "-p", "userlib", "-p", "init"], &mut tally);
     }
 
     // Kernel images needed by the selected boot cases.

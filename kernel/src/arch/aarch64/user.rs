@@ -129,7 +129,11 @@ fn handle_el0_locked(kind: u64, regs: &mut UserContext, esr: u64) -> *const User
     let Some(cur) = k.cpus[cpu].current else {
         panic!("entry from EL0 on CPU {cpu} with no current thread");
     };
+    // A thread killed while it ran here (from another CPU) only comes in to
+    // be switched away: whatever it trapped on is void.
+    let alive = k.threads.get(cur).is_some_and(|t| t.is_alive());
     match kind {
+        _ if !alive && kind != 9 => {}
         8 => match (esr >> 26) & 0x3f {
             0x15 => syscall::dispatch(&mut k, cur, esr),
             0x07 => fp_trap(&mut k, cpu, cur),
@@ -283,8 +287,13 @@ fn switch_direct(k: &mut Kernel, cpu: usize, cur: Id, next: Id) -> *const UserCo
 /// Free TCBs of dead threads that were current here (freed only once no CPU runs them).
 fn reap(k: &mut Kernel, cpu: usize) {
     if let Some(id) = k.cpus[cpu].reap.take() {
+        let task = k.threads.get(id).map(|t| t.task);
         if k.threads.get(id).is_some_and(|t| !t.is_alive() && t.refs == 0) {
             crate::thread::destroy_object(k, id);
+        }
+        // Its task may have been waiting for this CPU to leave its tables.
+        if let Some(task) = task.filter(|t| k.tasks.get(*t).is_some_and(|t| t.free_pending && t.refs == 0)) {
+            crate::task::destroy_object(k, task);
         }
     }
 }

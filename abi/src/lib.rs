@@ -16,7 +16,7 @@
 //! | `x6` | timeout in microseconds, when [`IpcFlags::TIMEOUT`] is set | badge of the sender (IPC) |
 //! | `x7` | second handle (e.g. the endpoint to wait on in `reply_recv`) | preserved |
 //! | `x8` | [`Syscall`] number | preserved |
-//! | `x9`–`x18` | — | zeroed (never leak kernel values) |
+//! | `x9`–`x18` | — | preserved (restored from the thread's saved registers, so no kernel value leaks) |
 //! | `x19`–`x30`, `sp` | — | preserved |
 //!
 //! FP/SIMD registers and `TPIDR_EL0` (the user thread pointer, 0 when a

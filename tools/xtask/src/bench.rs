@@ -185,30 +185,6 @@ pub fn boot_instructions(img: &Path) -> Result<u64> {
         .ok_or_else(|| format!("the banner has no `boot took N cycles` (no PMU?): {b:?}"))
 }
 
-/// Size of the ELF section `name` (0 if absent), from the pinned
-/// toolchain's `llvm-size -A`.
-fn section_size(elf: &Path, name: &str) -> Result<u64> {
-    let tool = build::llvm_objcopy()?.with_file_name("llvm-size");
-    let out = Command::new(&tool)
-        .arg("-A")
-        .arg(elf)
-        .output()
-        .map_err(|e| format!("{}: {e}", tool.display()))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    Ok(parse_section_size(&text, name))
-}
-
-fn parse_section_size(llvm_size_a: &str, name: &str) -> u64 {
-    llvm_size_a
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            (f.next()? == name).then(|| f.next()?.parse().ok())?
-        })
-        .next()
-        .unwrap_or(0)
-}
-
 /// `bench: NAME N` lines printed by the user-space benchmark program.
 pub fn parse_bench_lines(lines: &[String]) -> Vec<(String, u64)> {
     lines
@@ -261,7 +237,7 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
     let instr = boot_instructions(&built.img)?;
     // The image carries the boot archive (user programs); the kernel's own
     // size is the image without it.
-    let archive = section_size(&built.elf, ".archive")?;
+    let archive = build::section_size(&built.elf, ".archive")?;
     let mut rows = vec![
         Row::instructions("boot_to_banner", instr, Some(1_000_000)),
         Row {
@@ -326,8 +302,8 @@ mod tests {
     #[test]
     fn parses_sizes_and_bench_lines() {
         let size_a = "kernel  :\nsection size addr\n.text 125736 1\n.archive 4096 2\n";
-        assert_eq!(parse_section_size(size_a, ".archive"), 4096);
-        assert_eq!(parse_section_size(size_a, ".nothing"), 0);
+        assert_eq!(build::parse_section_size(size_a, ".archive"), 4096);
+        assert_eq!(build::parse_section_size(size_a, ".nothing"), 0);
         let lines = [
             "bench: null_syscall 50",
             "init: x",

@@ -135,8 +135,10 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], image_pa: u64) -> Star
 
     // The thread.
     k.charge(root, THREAD_COST).map_err(err)?;
+    let ttbr0 = k.tasks.get(t).map_or(0, |t| t.ttbr0());
     let mut thread = Thread::new(
         t,
+        ttbr0,
         root,
         entry,
         bi::INIT_STACK_TOP,

@@ -339,7 +339,8 @@ fn thread_create(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     }
     let cpu = next_cpu(k);
     k.charge(pool, THREAD_COST)?;
-    let thread = Thread::new(target, pool, entry, sp, argument, priority as u8, cpu);
+    let ttbr0 = k.tasks.get(target).map_or(0, |t| t.ttbr0());
+    let thread = Thread::new(target, ttbr0, pool, entry, sp, argument, priority as u8, cpu);
     let Some(boxed) = crate::mm::heap::try_box(thread) else {
         k.refund(pool, THREAD_COST);
         return Err(Error::OutOfMemory);

@@ -65,6 +65,8 @@ pub struct Thread {
     pub ctx: UserContext,
     pub fp: FpState,
     pub task: Id,
+    /// Its task's TTBR0 value (root table and ASID never change).
+    pub ttbr0: u64,
     pub state: ThreadState,
     pub priority: u8,
     /// CPU it runs on.
@@ -90,7 +92,7 @@ pub struct Thread {
 pub const THREAD_COST: u64 = core::mem::size_of::<Thread>() as u64;
 
 impl Thread {
-    pub fn new(task: Id, pool: Id, entry: u64, sp: u64, arg: u64, priority: u8, cpu: usize) -> Self {
+    pub fn new(task: Id, ttbr0: u64, pool: Id, entry: u64, sp: u64, arg: u64, priority: u8, cpu: usize) -> Self {
         let mut ctx = UserContext {
             elr: entry,
             sp,
@@ -103,6 +105,7 @@ impl Thread {
             ctx,
             fp: FpState::default(),
             task,
+            ttbr0,
             state: ThreadState::Inactive,
             priority,
             cpu,

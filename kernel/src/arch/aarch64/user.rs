@@ -241,11 +241,7 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> *con
         sched::program_timer(k, cpu);
         return core::ptr::null();
     };
-    let ttbr0 = k
-        .threads
-        .get(n)
-        .and_then(|t| k.tasks.get(t.task))
-        .map_or(0, |t| t.ttbr0());
+    let ttbr0 = k.threads.get(n).map_or(0, |t| t.ttbr0);
     // SAFETY: TTBR0 gets the next task's tables, tagged with its ASID, so no
     // TLB flush is needed.
     unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) ttbr0, options(nostack)) };
@@ -270,14 +266,13 @@ fn switch_direct(k: &mut Kernel, cpu: usize, cur: Id, next: Id) -> *const UserCo
     }
     pc.save_ctx
         .store(&t.ctx as *const UserContext as u64, Ordering::Relaxed);
-    let from_task = t.task;
+    let from = t.ttbr0;
     let Some(n) = k.threads.get(next) else {
         return core::ptr::null();
     };
-    if n.task != from_task {
-        let ttbr0 = k.tasks.get(n.task).map_or(0, |t| t.ttbr0());
+    if n.ttbr0 != from {
         // SAFETY: the next task's tables, tagged with its ASID.
-        unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) ttbr0, options(nostack)) };
+        unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) n.ttbr0, options(nostack)) };
     }
     let ctx = &n.ctx as *const UserContext;
     pc.user_ctx.store(ctx as u64, Ordering::Relaxed);

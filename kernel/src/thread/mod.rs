@@ -92,6 +92,7 @@ pub struct Thread {
 pub const THREAD_COST: u64 = core::mem::size_of::<Thread>() as u64;
 
 impl Thread {
+    #[allow(clippy::too_many_arguments)] // the ThreadCreate arguments plus where the thread lives
     pub fn new(task: Id, ttbr0: u64, pool: Id, entry: u64, sp: u64, arg: u64, priority: u8, cpu: usize) -> Self {
         let mut ctx = UserContext {
             elr: entry,

@@ -106,7 +106,7 @@ fn handle_el0_other(kind: u64, regs: &mut UserContext, esr: u64) -> *const UserC
 
 /// `call` / `reply_recv` to a partner already waiting on this CPU: a lean
 /// path of its own (see [`crate::ipc::fast_path`]). `None`: take the general one.
-#[inline(never)]
+#[inline(always)]
 fn ipc_fast_path(regs: &mut UserContext, number: u64) -> Option<*const UserContext> {
     let pc = percpu::current();
     let cpu = pc.index as usize;

@@ -301,6 +301,23 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 90,
         ..KTEST
     },
+    // A CPU with PAN (ARMv8.1+): the kernel must turn it on (a ktest checks
+    // PSTATE.PAN against ID_AA64MMFR1_EL1), and user space must still work.
+    BootCase {
+        name: "utest-virt-cpu-max-pan",
+        machine: "virt,gic-version=3",
+        cpu: Some("max"),
+        smp: Some(2),
+        mem: Some("512M"),
+        append: Some("utest=basic,iso"),
+        expect: &[
+            r"pan_is_on_where_the_cpu_has_it \.\.\. ok",
+            r"^utest: result: \d+ passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 120,
+        ..KTEST
+    },
     // ---- user space: after the kernel tests pass, init runs every test-*
     // program of the boot archive (isolation, capabilities, IPC, faults,
     // SMP stress, the hostile fuzzer); each must pass and return its memory.

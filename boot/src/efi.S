@@ -129,21 +129,9 @@ efi_enter_kernel:
     mov     x0, x19
     b       primary_entry                       // entry.S, as from any Linux boot loader
 
-// Clean data cache lines covering [x0, x1) to the point of coherency.
-// Clobbers x0, x2, x3.
+// Clean data cache lines covering [x0, x1) to the point of coherency
+// (DCACHE_RANGE is defined in entry.S). Clobbers x0, x2, x3.
 efi_clean_dcache_range:
-    mrs     x3, ctr_el0
-    ubfx    x3, x3, #16, #4                     // DminLine: log2(words)
-    mov     x2, #4
-    lsl     x2, x2, x3                          // line size in bytes
-    sub     x3, x2, #1
-    bic     x0, x0, x3
-1:  cmp     x0, x1
-    b.hs    2f
-    dc      cvac, x0
-    add     x0, x0, x2
-    b       1b
-2:  dsb     sy
-    ret
+    DCACHE_RANGE cvac
 
 .ltorg

@@ -244,8 +244,9 @@ start_cycle_counter:
     isb
 1:  ret
 
-// Invalidate data cache lines covering [x0, x1). Clobbers x0, x2, x3.
-invalidate_dcache_range:
+// Apply `dc OP` to every data cache line covering [x0, x1), then dsb and
+// return. Clobbers x0, x2, x3. (Also used by efi.S: same global_asm! block.)
+.macro DCACHE_RANGE op
     mrs     x3, ctr_el0
     ubfx    x3, x3, #16, #4                 // DminLine: log2(words)
     mov     x2, #4
@@ -254,11 +255,16 @@ invalidate_dcache_range:
     bic     x0, x0, x3
 1:  cmp     x0, x1
     b.hs    2f
-    dc      ivac, x0
+    dc      \op, x0
     add     x0, x0, x2
     b       1b
 2:  dsb     sy
     ret
+.endm
+
+// Invalidate data cache lines covering [x0, x1).
+invalidate_dcache_range:
+    DCACHE_RANGE ivac
 
 .ltorg
 

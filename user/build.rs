@@ -1,15 +1,16 @@
-//! Build script shared by every user program (`build = "../build.rs"` or
-//! `"../../build.rs"` in their Cargo.toml): link with user/link.ld as a
+//! Build script shared by every user program (`build = "../build.rs"`,
+//! `"../../build.rs"` or `"../../user/build.rs"` in their Cargo.toml): link with user/link.ld as a
 //! static, non-PIE executable. Only for the bare-metal target, so host
 //! tools (clippy on the host, rust-analyzer) are unaffected.
 use std::path::PathBuf;
 
 fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    // The script sits in user/, an ancestor of every program's directory.
+    // The script sits in user/: an ancestor of programs under user/, a
+    // sibling of an ancestor for programs under drivers/ and servers/.
     let script = manifest
         .ancestors()
-        .map(|d| d.join("link.ld"))
+        .flat_map(|d| [d.join("link.ld"), d.join("user/link.ld")])
         .find(|p| p.is_file())
         .expect("user/link.ld not found above the package");
     println!("cargo:rerun-if-changed={}", script.display());

@@ -26,3 +26,201 @@ pub const ANY_ADDRESS: u64 = u64::MAX;
 pub const PANIC_EXIT_CODE: u64 = 101;
 /// Exit code when the start-up information is missing or malformed.
 pub const BAD_START_EXIT_CODE: u64 = 102;
+
+/// Reply label of a request that succeeded (name service, supervisor
+/// control, and the driver protocols built on [`reply_error`]).
+pub const OK: u16 = 0;
+/// Reply label of a request that failed; word 0 is the [`abi::Error`] code.
+pub const FAILED: u16 = 0x7eff;
+
+/// A failure reply carrying `error`.
+pub fn reply_error(error: abi::Error) -> crate::Message {
+    crate::Message::with_words(FAILED, &[error as u64])
+}
+
+/// The result a reply stands for: `Ok(reply)` unless it is a [`FAILED`] reply.
+pub fn check_reply(reply: crate::Message) -> Result<crate::Message, abi::Error> {
+    if reply.label == FAILED {
+        Err(abi::Error::check(reply.word(0)).err().unwrap_or(abi::Error::InvalidState))
+    } else {
+        Ok(reply)
+    }
+}
+
+/// Name service and supervisor control: calls on the `parent` endpoint,
+/// served by init. Names are text ([`crate::ipc::pack_text`]); records in
+/// replies are [`pack_record`]s.
+///
+/// | label | words in | capability in | reply |
+/// |---|---|---|---|
+/// | [`NS_REGISTER`] | name | endpoint (`SEND`\|`GRANT`) | [`OK`] |
+/// | [`NS_LOOKUP`] | name | — | [`OK`] + endpoint (`SEND`, badge = caller's task id) |
+/// | [`NS_LIST`] | `[index]` | — | record `[provider id, clients]` + `name provider` |
+/// | [`SV_TASK`] | `[index]` | — | record [`TaskRecord`] |
+/// | [`SV_DEVICE`] | `[index]` | — | record `[physical, size, irq]` + `node compatible driver` |
+/// | [`SV_MEMORY`] | — | — | `[pool total, pool free, kernel objects, free RAM, kernel heap]` |
+/// | [`SV_KILL`] / [`SV_RESTART`] | name or id | — | [`OK`] (needs `control`) |
+/// | [`SV_POWER`] | `[0 off, 1 reboot]` | — | only on failure (needs `control`) |
+///
+/// An index past the end gets a [`FAILED`] reply with `InvalidArgument`.
+pub const NS_REGISTER: u16 = 0x7e10;
+pub const NS_LOOKUP: u16 = 0x7e11;
+pub const NS_LIST: u16 = 0x7e12;
+pub const SV_TASK: u16 = 0x7e20;
+pub const SV_DEVICE: u16 = 0x7e21;
+pub const SV_MEMORY: u16 = 0x7e22;
+pub const SV_KILL: u16 = 0x7e23;
+pub const SV_RESTART: u16 = 0x7e24;
+pub const SV_POWER: u16 = 0x7e25;
+
+/// Longest service name.
+pub const MAX_NAME: usize = 32;
+
+/// A message holding `values` (word 0 is their count) followed by `text`
+/// packed as [`crate::ipc::pack_text`] does.
+pub fn pack_record(label: u16, values: &[u64], text: &str) -> crate::Message {
+    let mut m = crate::Message::new(label);
+    m.push(values.len() as u64);
+    for v in values {
+        m.push(*v);
+    }
+    let t = crate::ipc::pack_text(label, text);
+    for w in t.words() {
+        m.push(*w);
+    }
+    m
+}
+
+/// The values and text of a [`pack_record`] message (text into `out`).
+pub fn unpack_record<'a>(msg: &crate::Message, out: &'a mut [u8; TEXT_BYTES]) -> (alloc::vec::Vec<u64>, &'a str) {
+    let n = (msg.word(0) as usize).min(msg.len().saturating_sub(1));
+    let values = msg.words()[1..1 + n].to_vec();
+    let mut rest = crate::Message::new(msg.label);
+    for w in msg.words().iter().skip(1 + n) {
+        rest.push(*w);
+    }
+    (values, crate::ipc::unpack_text(&rest, out))
+}
+
+/// Room for text in one message.
+pub const TEXT_BYTES: usize = (abi::BUFFER_WORDS - 1) * 8;
+
+/// Task states in a [`TaskRecord`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum TaskState {
+    Running = 0,
+    /// Faulted; waiting out its back-off before a restart.
+    Restarting = 1,
+    /// Exited, killed, or given up on after too many faults.
+    Stopped = 2,
+}
+
+impl TaskState {
+    pub fn from_word(w: u64) -> TaskState {
+        match w {
+            0 => TaskState::Running,
+            1 => TaskState::Restarting,
+            _ => TaskState::Stopped,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Running => "running",
+            TaskState::Restarting => "restarting",
+            TaskState::Stopped => "stopped",
+        }
+    }
+}
+
+/// One task as [`SV_TASK`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskRecord {
+    pub id: u64,
+    pub state: TaskState,
+    /// Memory limit (its pool) and what it uses of it, in bytes.
+    pub memory_limit: u64,
+    pub memory_used: u64,
+    /// CPU time used, microseconds (all incarnations).
+    pub cpu_us: u64,
+    pub restarts: u64,
+    pub priority: u64,
+    /// Program name, then the device node it drives, if any.
+    pub name: alloc::string::String,
+    pub device: alloc::string::String,
+}
+
+impl TaskRecord {
+    pub fn to_message(&self) -> crate::Message {
+        let text = alloc::format!("{} {}", self.name, self.device);
+        pack_record(
+            OK,
+            &[
+                self.id,
+                self.state as u64,
+                self.memory_limit,
+                self.memory_used,
+                self.cpu_us,
+                self.restarts,
+                self.priority,
+            ],
+            text.trim_end(),
+        )
+    }
+
+    pub fn from_message(msg: &crate::Message) -> Option<TaskRecord> {
+        let mut buf = [0u8; TEXT_BYTES];
+        let (v, text) = unpack_record(msg, &mut buf);
+        if v.len() < 7 {
+            return None;
+        }
+        let (name, device) = text.split_once(' ').unwrap_or((text, ""));
+        Some(TaskRecord {
+            id: v[0],
+            state: TaskState::from_word(v[1]),
+            memory_limit: v[2],
+            memory_used: v[3],
+            cpu_us: v[4],
+            restarts: v[5],
+            priority: v[6],
+            name: name.into(),
+            device: device.into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let r = TaskRecord {
+            id: 7,
+            state: TaskState::Restarting,
+            memory_limit: 1 << 20,
+            memory_used: 12345,
+            cpu_us: 999,
+            restarts: 2,
+            priority: 20,
+            name: "virtio-blk".into(),
+            device: "virtio_mmio@a003e00".into(),
+        };
+        assert_eq!(TaskRecord::from_message(&r.to_message()), Some(r));
+        let m = pack_record(OK, &[], "hello world");
+        let mut buf = [0u8; TEXT_BYTES];
+        assert_eq!(unpack_record(&m, &mut buf), (alloc::vec![], "hello world"));
+        // A short or hostile message yields nothing, not a panic.
+        assert_eq!(TaskRecord::from_message(&crate::Message::with_words(OK, &[200, 1])), None);
+    }
+
+    #[test]
+    fn errors_travel_in_replies() {
+        assert_eq!(
+            check_reply(reply_error(abi::Error::PeerDied)).map(|m| m.label),
+            Err(abi::Error::PeerDied)
+        );
+        assert_eq!(check_reply(crate::Message::new(OK)).map(|m| m.label), Ok(OK));
+    }
+}

@@ -1,0 +1,68 @@
+//! Memory a device reads and writes by DMA: physically contiguous, zeroed,
+//! mapped in this task, with the address the device uses.
+//!
+//! (The machines Kestrel runs on have no IOMMU and coherent DMA for the
+//! devices it drives: the bus address is the physical address.)
+
+use userlib::abi::PAGE_SIZE;
+use userlib::vspace::Mapping;
+use userlib::{syscall, Error, Handle, Rights};
+
+/// A DMA buffer; dropping it unmaps and frees it.
+pub struct Dma {
+    mapping: Mapping,
+    physical: u64,
+}
+
+impl Dma {
+    /// At least `bytes` bytes (whole pages), from this task's pool.
+    pub fn new(bytes: usize) -> Result<Dma, Error> {
+        let pages = bytes.max(1).div_ceil(PAGE_SIZE) as u64;
+        let mapping = Mapping::new(pages, Rights::READ | Rights::WRITE)?;
+        let (physical, _) = syscall::memory_physical(mapping.handle())?;
+        Ok(Dma { mapping, physical })
+    }
+
+    /// The device's address of the first byte.
+    pub fn physical(&self) -> u64 {
+        self.physical
+    }
+
+    /// The memory object (to share it with a client: it can map it too).
+    pub fn handle(&self) -> Handle {
+        self.mapping.handle()
+    }
+
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.mapping.as_ptr()
+    }
+
+    pub fn len(&self) -> usize {
+        self.mapping.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.mapping.is_empty()
+    }
+
+    /// The bytes, while the device is not writing them.
+    pub fn as_slice(&self) -> &[u8] {
+        self.mapping.as_slice()
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        self.mapping.as_mut_slice()
+    }
+
+    /// Whether `ptr..ptr+len` lies inside this buffer.
+    pub fn contains(&self, ptr: usize, len: usize) -> bool {
+        let start = self.mapping.addr() as usize;
+        ptr >= start && ptr.saturating_add(len) <= start + self.len()
+    }
+
+    /// Device address of `ptr`, which must lie inside the buffer.
+    pub fn physical_of(&self, ptr: usize) -> Option<u64> {
+        self.contains(ptr, 0)
+            .then(|| self.physical + (ptr - self.mapping.addr() as usize) as u64)
+    }
+}

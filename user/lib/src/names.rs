@@ -1,0 +1,180 @@
+//! The name service, client side: servers register named endpoints,
+//! clients look them up. Init serves it on every task's `parent` endpoint
+//! (see [`crate::proto`] for the messages).
+//!
+//! A looked-up endpoint carries a badge that names the client to the
+//! server. When a server dies, its endpoint dies with it: calls on it fail
+//! with `PeerDied` (or `BadHandle` once the supervisor has revoked the
+//! client's copy), and the client reconnects with [`connect`], which waits
+//! until the restarted server has registered again.
+
+use crate::ipc::{pack_text, Message, Timeout};
+use crate::proto::{self, check_reply};
+use crate::{syscall, Error, Handle, Rights};
+
+fn parent() -> Result<Handle, Error> {
+    let p = crate::process().parent;
+    if p == Handle::NULL {
+        Err(Error::BadHandle)
+    } else {
+        Ok(p)
+    }
+}
+
+fn name_message(label: u16, name: &str) -> Result<Message, Error> {
+    if name.is_empty() || name.len() > proto::MAX_NAME || name.contains(char::is_whitespace) {
+        return Err(Error::InvalidArgument);
+    }
+    Ok(pack_text(label, name))
+}
+
+/// Registers `ep` (this task's endpoint) as service `name`. Clients get
+/// badged copies that may only send.
+pub fn register(name: &str, ep: Handle) -> Result<(), Error> {
+    let mut m = name_message(proto::NS_REGISTER, name)?;
+    m.push_cap(ep, Rights::SEND | Rights::GRANT);
+    check_reply(syscall::call(parent()?, &m)?.0).map(drop)
+}
+
+/// Looks up service `name` once: its endpoint, badged for this task.
+/// `WouldBlock` if no task registered it (yet).
+pub fn lookup(name: &str) -> Result<Handle, Error> {
+    let m = name_message(proto::NS_LOOKUP, name)?;
+    let reply = check_reply(syscall::call(parent()?, &m)?.0)?;
+    reply.caps().first().map(|c| c.handle).ok_or(Error::InvalidState)
+}
+
+/// Looks up `name`, retrying every 10 ms (a server may still be starting
+/// or restarting) until `timeout` runs out.
+pub fn connect(name: &str, timeout: Timeout) -> Result<Handle, Error> {
+    let deadline = match timeout {
+        Timeout::Micros(us) => Some(syscall::now_us().saturating_add(us)),
+        _ => None,
+    };
+    loop {
+        match lookup(name) {
+            Err(Error::WouldBlock) => {}
+            other => return other,
+        }
+        if matches!(timeout, Timeout::NonBlocking) || deadline.is_some_and(|d| syscall::now_us() >= d) {
+            return Err(Error::TimedOut);
+        }
+        syscall::sleep_ms(10);
+    }
+}
+
+/// A connection to a service that reconnects after the server restarts.
+pub struct Connection {
+    name: &'static str,
+    ep: Option<Handle>,
+}
+
+impl Connection {
+    pub const fn new(name: &'static str) -> Connection {
+        Connection { name, ep: None }
+    }
+
+    /// Calls the service. On a broken connection (the server died: the
+    /// request may or may not have been carried out) the error is
+    /// returned and the next call reconnects first.
+    pub fn call(&mut self, msg: &Message, timeout: Timeout) -> Result<Message, Error> {
+        let ep = match self.ep {
+            Some(ep) => ep,
+            None => {
+                let ep = connect(self.name, timeout)?;
+                self.ep = Some(ep);
+                ep
+            }
+        };
+        match syscall::call_timeout(ep, msg, timeout) {
+            Ok((reply, _)) => check_reply(reply),
+            Err(e @ (Error::PeerDied | Error::BadHandle | Error::WrongType)) => {
+                let _ = syscall::cap_delete(ep);
+                self.ep = None;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Drops the endpoint (the next call looks the service up again).
+    pub fn reset(&mut self) {
+        if let Some(ep) = self.ep.take() {
+            let _ = syscall::cap_delete(ep);
+        }
+    }
+}
+
+/// Supervisor control and information calls (the shell's `ps`,
+/// `services`, `devices`, `kill`...).
+pub mod supervisor {
+    use super::*;
+    use crate::proto::TaskRecord;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
+    fn call(msg: &Message) -> Result<Message, Error> {
+        check_reply(syscall::call(parent()?, msg)?.0)
+    }
+
+    /// Every record of a listing call, by index until the end.
+    fn list(label: u16) -> Result<Vec<Message>, Error> {
+        let mut out = Vec::new();
+        for i in 0.. {
+            match call(&Message::with_words(label, &[i])) {
+                Ok(m) => out.push(m),
+                Err(Error::InvalidArgument) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn tasks() -> Result<Vec<TaskRecord>, Error> {
+        Ok(list(proto::SV_TASK)?
+            .iter()
+            .filter_map(TaskRecord::from_message)
+            .collect())
+    }
+
+    /// Device-tree nodes with resources: `(values, "node compatible driver")`.
+    pub fn devices() -> Result<Vec<(Vec<u64>, String)>, Error> {
+        Ok(list(proto::SV_DEVICE)?.iter().map(text_record).collect())
+    }
+
+    /// Registered services: `([provider id, clients], "name provider")`.
+    pub fn services() -> Result<Vec<(Vec<u64>, String)>, Error> {
+        Ok(list(proto::NS_LIST)?.iter().map(text_record).collect())
+    }
+
+    fn text_record(m: &Message) -> (Vec<u64>, String) {
+        let mut buf = [0u8; proto::TEXT_BYTES];
+        let (v, t) = proto::unpack_record(m, &mut buf);
+        (v, t.into())
+    }
+
+    /// `[pool total, pool free, kernel objects, free RAM, kernel heap]`.
+    pub fn memory() -> Result<[u64; 5], Error> {
+        let m = call(&Message::new(proto::SV_MEMORY))?;
+        Ok([m.word(0), m.word(1), m.word(2), m.word(3), m.word(4)])
+    }
+
+    /// Kills a task (by name or id) and leaves it stopped.
+    pub fn kill(target: &str) -> Result<(), Error> {
+        call(&name_message(proto::SV_KILL, target)?).map(drop)
+    }
+
+    /// Kills a task (by name or id) and starts it again.
+    pub fn restart(target: &str) -> Result<(), Error> {
+        call(&name_message(proto::SV_RESTART, target)?).map(drop)
+    }
+
+    /// Powers the machine off (`reboot = false`) or reboots it. Returns
+    /// only on failure.
+    pub fn power(reboot: bool) -> Error {
+        match call(&Message::with_words(proto::SV_POWER, &[reboot as u64])) {
+            Ok(_) => Error::InvalidState,
+            Err(e) => e,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! `blk`: (protocol to be written by the driver's author).

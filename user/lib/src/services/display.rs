@@ -1,0 +1,1 @@
+//! `display`: (protocol to be written by the driver's author).

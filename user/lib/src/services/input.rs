@@ -1,0 +1,1 @@
+//! `input`: (protocol to be written by the driver's author).

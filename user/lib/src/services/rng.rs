@@ -1,0 +1,1 @@
+//! `rng`: (protocol to be written by the driver's author).

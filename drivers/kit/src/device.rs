@@ -4,7 +4,8 @@
 //! [`StartInfo`]): `extra` holds the device's MMIO region capabilities
 //! first, then its interrupt capabilities; `args` is
 //! `node=NAME compatible=C regions=N irqs=M` followed by the profile's
-//! arguments for the driver. [`parse_args`] is the pure part.
+//! arguments for the driver (`userlib::proto::driver_args` writes them;
+//! [`parse_args`], the pure part, reads them).
 
 use crate::irq::Interrupt;
 use crate::mmio::Mmio;
@@ -53,6 +54,8 @@ pub struct DeviceArgs {
     pub compatible: String,
     pub regions: usize,
     pub irqs: usize,
+    /// Each region's exact physical address and size.
+    pub reg: Vec<(u64, u64)>,
     /// The profile's arguments (`key=value` words or free text).
     pub rest: String,
 }
@@ -77,24 +80,24 @@ pub fn parse_args(args: &str) -> Option<DeviceArgs> {
                 d.irqs = v.parse().ok()?;
                 seen_counts |= 2;
             }
+            Some(("reg", v)) if d.reg.is_empty() => {
+                for range in v.split(',') {
+                    let (a, s) = range.split_once('+')?;
+                    d.reg.push((hex(a)?, hex(s)?));
+                }
+            }
             _ => rest.push(word),
         }
     }
-    if !seen_node || seen_counts != 3 || d.regions + d.irqs > 8 {
+    if !seen_node || seen_counts != 3 || d.regions + d.irqs > 8 || d.reg.len() != d.regions {
         return None;
     }
     d.rest = rest.join(" ");
     Some(d)
 }
 
-/// Formats driver arguments (the device manager's side of [`parse_args`]).
-pub fn format_args(node: &str, compatible: &str, regions: usize, irqs: usize, rest: &str) -> String {
-    let mut s = alloc::format!("node={node} compatible={compatible} regions={regions} irqs={irqs}");
-    if !rest.is_empty() {
-        s.push(' ');
-        s.push_str(rest);
-    }
-    s
+fn hex(text: &str) -> Option<u64> {
+    u64::from_str_radix(text.strip_prefix("0x")?, 16).ok()
 }
 
 /// The device this driver task drives.
@@ -139,12 +142,14 @@ impl Device {
 
     /// Physical address and size of region `index`.
     pub fn region_physical(&self, index: usize) -> Result<(u64, u64), DeviceError> {
-        Ok(syscall::memory_physical(self.region(index)?)?)
+        self.region(index)?;
+        self.args.reg.get(index).copied().ok_or(DeviceError::Missing)
     }
 
     /// Maps region `index` as register block `R` (which must fit in it).
     pub fn map<R>(&self, index: usize) -> Result<Mmio<R>, DeviceError> {
-        Mmio::map(self.region(index)?)
+        let (physical, size) = self.region_physical(index)?;
+        Mmio::map(self.region(index)?, physical, size)
     }
 
     /// Interrupt `index`, bound to a fresh notification of this task.
@@ -159,11 +164,18 @@ mod tests {
 
     #[test]
     fn args_round_trip() {
-        let s = format_args("virtio_mmio@a003e00", "virtio,device2", 1, 1, "width=540 height=1170");
+        let s = userlib::proto::driver_args(
+            "virtio_mmio@a003e00",
+            "virtio,device2",
+            &[(0xa003e00, 0x200)],
+            1,
+            "width=540 height=1170",
+        );
         let d = parse_args(&s).unwrap();
         assert_eq!(d.node, "virtio_mmio@a003e00");
         assert_eq!(d.compatible, "virtio,device2");
         assert_eq!((d.regions, d.irqs), (1, 1));
+        assert_eq!(d.reg, [(0xa003e00, 0x200)]);
         assert_eq!(d.rest, "width=540 height=1170");
     }
 
@@ -173,8 +185,11 @@ mod tests {
         assert_eq!(parse_args("node=x regions=1"), None);
         assert_eq!(parse_args("node=x regions=a irqs=1"), None);
         assert_eq!(parse_args("node=x regions=7 irqs=7"), None);
+        assert_eq!(parse_args("node=x regions=1 irqs=0"), None);
+        assert_eq!(parse_args("node=x regions=1 irqs=0 reg=0x10"), None);
+        assert_eq!(parse_args("node=x regions=1 irqs=0 reg=0x10+zz"), None);
         // Repeated keys do not override the device manager's own.
-        let d = parse_args("node=x compatible=a regions=1 irqs=0 node=y regions=5").unwrap();
+        let d = parse_args("node=x compatible=a regions=1 irqs=0 reg=0x0+0x1000 node=y regions=5").unwrap();
         assert_eq!((d.node.as_str(), d.regions, d.rest.as_str()), ("x", 1, "node=y regions=5"));
     }
 }

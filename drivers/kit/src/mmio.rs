@@ -13,37 +13,49 @@ use userlib::{syscall, Handle, Rights};
 /// A register block of type `R` over a mapped device region.
 pub struct Mmio<R> {
     mapping: Mapping,
+    /// Where the registers start in the mapping: a region smaller than a
+    /// page (virtio-mmio slots are 0x200 bytes) is mapped with its page.
+    offset: usize,
+    size: usize,
     _registers: PhantomData<R>,
 }
 
 impl<R> Mmio<R> {
-    /// Maps the whole of device region `region` read-write (the kernel
-    /// maps device memory Device-nGnRE, never executable).
-    pub fn map(region: Handle) -> Result<Mmio<R>, DeviceError> {
-        let (_, size) = syscall::memory_physical(region)?;
-        if (size as usize) < core::mem::size_of::<R>() {
+    /// Maps device region `region`, whose registers are at `physical`
+    /// (`size` bytes), read-write (the kernel maps device memory
+    /// Device-nGnRE, never executable).
+    pub fn map(region: Handle, physical: u64, size: u64) -> Result<Mmio<R>, DeviceError> {
+        let (page, whole) = syscall::memory_physical(region)?;
+        if physical < page || physical.saturating_add(size) > page + whole {
+            return Err(DeviceError::Missing);
+        }
+        let size = size as usize;
+        if size < core::mem::size_of::<R>() {
             return Err(DeviceError::TooSmall);
         }
-        let pages = (size as usize).div_ceil(PAGE_SIZE) as u64;
+        let offset = (physical % PAGE_SIZE as u64) as usize;
+        let pages = (offset + size).div_ceil(PAGE_SIZE) as u64;
         let mapping = Mapping::map(region, pages, Rights::READ | Rights::WRITE)?;
         Ok(Mmio {
             mapping,
+            offset,
+            size,
             _registers: PhantomData,
         })
     }
 
     /// Where the registers are mapped in this task.
     pub fn address(&self) -> usize {
-        self.mapping.addr() as usize
+        self.mapping.addr() as usize + self.offset
     }
 
-    /// Bytes mapped.
+    /// Bytes of registers (the region's size).
     pub fn len(&self) -> usize {
-        self.mapping.len()
+        self.size
     }
 
     pub fn is_empty(&self) -> bool {
-        self.mapping.is_empty()
+        self.size == 0
     }
 }
 
@@ -51,11 +63,12 @@ impl<R> Deref for Mmio<R> {
     type Target = R;
 
     fn deref(&self) -> &R {
-        // SAFETY: the mapping is page aligned, at least size_of::<R>()
-        // bytes (checked in `map`) and lives as long as `self`. `R` is made
+        // SAFETY: `address()` is the region's start in the mapping, which
+        // covers at least size_of::<R>() bytes from there (checked in
+        // `map`) and lives as long as `self`. `R` is made
         // of tock-registers cells, which access the memory only with
         // volatile reads and writes, so device memory changing under it is
         // expected, not undefined behaviour.
-        unsafe { &*(self.mapping.addr() as *const R) }
+        unsafe { &*(self.address() as *const R) }
     }
 }

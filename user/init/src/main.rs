@@ -2,44 +2,46 @@
 //!
 //! The kernel starts it with all free memory in a pool, the console, the
 //! device regions, the IRQs and the boot archive (see `abi::boot_info`).
-//! It greets, then either runs the user-space tests (`utest` on the kernel
-//! command line, see [`config`]) or starts and supervises the programs the
-//! command line names. Every child gets a badged copy of init's endpoint as
-//! its parent endpoint and as its threads' fault handler, so one receive
-//! loop sees exits, fault reports and test announcements, and the badge
-//! says whose they are.
+//! Init is the system's supervisor ([`supervisor`]): it reads the device
+//! profile from the archive ([`profile`]), matches the device-tree nodes
+//! against the profile's drivers and starts one driver task per matched
+//! device with only that device's resources ([`devices`]), starts the
+//! profile's servers, serves the name service and the control calls, and
+//! restarts what fails. With `utest` on the kernel command line it then
+//! runs the user-space tests ([`config`]), one at a time, on that system.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 
 extern crate alloc;
 
 mod config;
+mod devices;
+mod profile;
+mod supervisor;
 mod verdict;
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use config::Mode;
-use userlib::abi::boot_info::{nul_terminated, BootInfo};
+use profile::{Kind, Profile, TaskSpec};
+use supervisor::{timeout_until, Supervisor, TestEvent};
+use userlib::abi::boot_info::BootInfo;
 use userlib::abi::{FaultKind, ObjectType};
-use userlib::ipc::{unpack_text, Message, Timeout};
-use userlib::loader::{self, Child, Spawn};
-use userlib::{log, println, proto, syscall, vspace, Error, Handle, Rights};
+use userlib::ipc::{unpack_text, Message};
+use userlib::loader;
+use userlib::{log, println, proto, syscall, vspace, Error, Rights};
 use verdict::{End, Expected, Fault};
 
 #[cfg(not(test))]
-userlib::entry!(main, heap = 1 << 20);
+userlib::entry!(main, heap = 256 << 10);
 
-/// Priority of the programs init starts: below init's own, so that init's
-/// supervision always gets to run.
+/// Priority of programs started from the command line and of tests: below
+/// init's own, so that supervision always gets to run.
 const CHILD_PRIORITY: u8 = 16;
 /// A test program's pool, at most (a quarter of init's if that is less).
 const TEST_POOL_BYTES: u64 = 64 << 20;
-/// A service's pool.
-const SERVICE_POOL_BYTES: u64 = 16 << 20;
-/// Restarts of a faulting service before init gives up on it.
-const MAX_RESTARTS: u32 = 5;
-/// First restart delay; doubles with each restart.
-const FIRST_BACKOFF_MS: u64 = 100;
+/// The pool of a program named by `start=` (not in the profile).
+const SERVICE_POOL_BYTES: u64 = 1 << 20;
 
 #[cfg_attr(test, allow(dead_code))]
 fn main(boot: &'static BootInfo) -> i32 {
@@ -76,256 +78,193 @@ fn main(boot: &'static BootInfo) -> i32 {
             return 1;
         }
     };
-    let mut init = Init {
-        ep,
-        next_badge: 1,
-        rtc: rtc(boot),
-    };
-    match config::parse(boot.bootargs()) {
-        Mode::Test { filters, timeout_s } => init.run_tests(&config::select(&programs, &filters), timeout_s),
-        Mode::Serve { programs } => init.serve(&programs),
+    let profile = read_profile(archive, boot.bootargs());
+    let devices = devices::collect(boot, devices::read_virtio_id);
+    let mut sup = Supervisor::new(ep, devices, boot.pool_bytes);
+    let mode = config::parse(boot.bootargs());
+    let started = profile.as_ref().map_or(0, |p| sup.start_profile(p));
+    if let Mode::Serve { programs } = &mode {
+        for name in programs {
+            sup.add(adhoc(name, SERVICE_POOL_BYTES, false), None, false);
+        }
+    }
+    match &profile {
+        Some(p) => println!("init: profile {} up: {started} tasks started", p.name),
+        None => log::info!("no device profile in the boot archive: no drivers started"),
+    }
+    match mode {
+        Mode::Test { filters, timeout_s } => run_tests(&mut sup, &config::select(&programs, &filters), timeout_s),
+        Mode::Serve { .. } => serve(&mut sup),
     }
 }
 
-struct Init {
-    ep: Handle,
-    next_badge: u64,
-    /// The PL031 RTC's device region and IRQ, for the program that drives it.
-    rtc: Option<(Handle, Handle)>,
+/// The archive's `profile` file, unless the command line says
+/// `profile=none` (tests that drive devices themselves).
+fn read_profile(archive: &'static [u8], bootargs: &str) -> Option<Profile> {
+    if bootargs.split_whitespace().any(|w| w == "profile=none") {
+        log::info!("profile=none: no drivers or servers started");
+        return None;
+    }
+    let file = userlib::cpio::Archive::new(archive)
+        .filter_map(Result::ok)
+        .find(|e| e.is_file() && e.name == "profile")?;
+    let text = core::str::from_utf8(file.data).ok();
+    match text.map(profile::parse) {
+        Some(Ok(p)) => Some(p),
+        Some(Err(e)) => {
+            log::error!("{e}; no drivers started");
+            None
+        }
+        None => {
+            log::error!("the profile is not UTF-8; no drivers started");
+            None
+        }
+    }
 }
 
-/// The first PL031 RTC in the boot info, with its interrupt line.
-fn rtc(boot: &BootInfo) -> Option<(Handle, Handle)> {
-    let devices = &boot.devices[..(boot.device_count as usize).min(boot.devices.len())];
-    let irqs = &boot.irqs[..(boot.irq_count as usize).min(boot.irqs.len())];
-    let device = devices.iter().find(|d| nul_terminated(&d.compatible) == "arm,pl031")?;
-    let irq = irqs.iter().find(|i| i.node == device.node)?;
-    Some((Handle(device.handle), Handle(irq.handle)))
+/// A program that is not in the profile (`start=` or a test).
+fn adhoc(name: &str, memory: u64, test: bool) -> TaskSpec {
+    TaskSpec {
+        kind: Kind::Server,
+        program: name.into(),
+        priority: CHILD_PRIORITY,
+        memory,
+        matches: Vec::new(),
+        control: test,
+        args: String::new(),
+    }
 }
 
-impl Init {
-    /// Starts program `name` from the archive with a fresh badge.
-    fn start(&mut self, name: &str, pool_bytes: u64) -> Result<Child, String> {
-        let elf = loader::find_program(name).map_err(|e| alloc::format!("{e}"))?;
-        let badge = self.next_badge;
-        self.next_badge += 1;
-        let pool_left = syscall::cap_info(userlib::process().pool).map(|i| i.size).unwrap_or(0);
-        // Only the program that drives the RTC gets it.
-        let rtc = [
-            self.rtc
-                .map(|(r, _)| (r, Rights::READ | Rights::WRITE | Rights::MAP | Rights::MANAGE)),
-            self.rtc.map(|(_, i)| (i, Rights::MANAGE)),
-        ];
-        let extra: Vec<(Handle, Rights)> = if name == "test-devices" {
-            rtc.iter().flatten().copied().collect()
-        } else {
-            Vec::new()
-        };
-        let spawn = Spawn {
-            pool_bytes: pool_bytes.min(pool_left / 4),
-            priority: CHILD_PRIORITY,
-            archive: true,
-            supervisor: Some((self.ep, badge)),
-            extra: &extra,
-            ..Spawn::new(name, elf)
-        };
-        loader::spawn(&spawn).map_err(|e| alloc::format!("cannot start: {e}"))
-    }
-
-    /// Test mode: each program in turn, one report line each, then the
-    /// result line; the return value is init's exit code.
-    fn run_tests(&mut self, names: &[&str], timeout_s: Option<u64>) -> i32 {
-        // Map the loader's scratch window once, so that the translation
-        // tables it needs are not counted against the first test's pool
-        // check.
-        let me = userlib::process();
-        if let Ok(mem) = syscall::create(me.pool, ObjectType::Memory, 1) {
-            let _ = vspace::with_scratch(mem, 1, Rights::READ | Rights::WRITE, |_| ());
-            let _ = syscall::cap_delete(mem);
-        }
-        println!("utest: running {} programs", names.len());
-        let (mut passed, mut failed) = (0u32, 0u32);
-        for name in names {
-            match self.run_test(name, timeout_s.unwrap_or_else(|| config::default_timeout(name))) {
-                Ok(()) => {
-                    passed += 1;
-                    println!("utest: {name} ... ok");
-                }
-                Err(reason) => {
-                    failed += 1;
-                    println!("utest: {name} ... FAILED: {reason}");
-                }
-            }
-        }
-        println!("utest: result: {passed} passed, {failed} failed");
-        if names.is_empty() {
-            log::error!("no program matches the utest filter");
-            return 1;
-        }
-        i32::from(failed > 0)
-    }
-
-    fn run_test(&mut self, name: &str, timeout_s: u64) -> Result<(), String> {
-        let pool = userlib::process().pool;
-        let pool_before = syscall::cap_info(pool).map(|i| i.size).ok();
-        let child = self.start(name, TEST_POOL_BYTES)?;
-        let deadline = syscall::now_us() + timeout_s * 1_000_000;
-        let mut expected = None;
-        let mut reason: Option<String> = None;
-        let end = loop {
-            let now = syscall::now_us();
-            if now >= deadline {
-                break End::TimedOut(timeout_s);
-            }
-            let (msg, badge) = match syscall::recv(self.ep, Timeout::Micros(deadline - now)) {
-                Ok(m) => m,
-                Err(Error::TimedOut) => break End::TimedOut(timeout_s),
-                Err(e) => {
-                    let _ = child.destroy();
-                    return Err(alloc::format!("init's receive failed: {e}"));
-                }
-            };
-            if badge != child.badge {
-                log::warn!(
-                    "message {:#x} from a finished program (badge {badge}) ignored",
-                    msg.label
-                );
-                let _ = syscall::reply(&Message::new(0));
-                continue;
-            }
-            match msg.label {
-                proto::EXPECT_FAULT => {
-                    let far = msg.word(1);
-                    expected = Some(Expected {
-                        kind: FaultKind::from_word(msg.word(0)),
-                        far: (far != proto::ANY_ADDRESS).then_some(far),
-                    });
-                    let _ = syscall::reply(&Message::new(proto::EXPECT_FAULT));
-                }
-                proto::REASON => {
-                    let mut buf = [0u8; 504];
-                    reason = Some(unpack_text(&msg, &mut buf).into());
-                }
-                proto::EXIT => break End::Exit(msg.word(0)),
-                FaultKind::LABEL => {
-                    let f = Fault::from_words(msg.words());
-                    if expected.is_none() || f.kind == FaultKind::Panic {
-                        log::info!("{name} faulted: {}", verdict::describe(&f));
-                    }
-                    break End::Fault(f);
-                }
-                other => {
-                    log::warn!("{name}: unexpected message label {other:#x} ignored");
-                    let _ = syscall::reply(&Message::new(0));
-                }
-            }
-        };
-        if let Err(e) = child.destroy() {
-            log::warn!("{name}: cleaning up: {e}");
-        }
-        let pool_after = syscall::cap_info(pool).map(|i| i.size).ok();
-        let verdict = verdict::judge(expected, end, reason.as_deref());
-        // Everything the program had came from its own pool, carved from
-        // init's: once it is destroyed, all of it must be back.
-        match (pool_before, pool_after) {
-            (Some(b), Some(a)) if a != b => {
-                let leak =
-                    alloc::format!("init's pool had {b} bytes before the program and {a} after it was destroyed");
-                Err(match verdict {
-                    Ok(()) => leak,
-                    Err(e) => alloc::format!("{e}; and {leak}"),
-                })
-            }
-            _ => verdict,
-        }
-    }
-
-    /// Service mode: start the named programs and restart them after
-    /// faults, with exponential backoff, up to [`MAX_RESTARTS`] times.
-    fn serve(&mut self, names: &[String]) -> i32 {
-        let mut services: Vec<Service> = Vec::new();
-        for name in names {
-            let mut s = Service {
-                name: name.clone(),
-                child: None,
-                restarts: 0,
-            };
-            s.child = self.start_service(&s.name);
-            services.push(s);
-        }
-        if services.is_empty() {
-            log::info!("nothing to start (kernel command line: start=NAME,... or utest); idle");
-        }
-        loop {
-            let (msg, badge) = match syscall::recv(self.ep, Timeout::Forever) {
-                Ok(m) => m,
-                Err(e) => {
-                    log::error!("receive failed: {e}");
-                    syscall::sleep_ms(1000);
-                    continue;
-                }
-            };
-            let Some(s) = services
-                .iter_mut()
-                .find(|s| s.child.as_ref().is_some_and(|c| c.badge == badge))
-            else {
-                let _ = syscall::reply(&Message::new(0));
-                continue;
-            };
-            match msg.label {
-                FaultKind::LABEL => {
-                    let f = Fault::from_words(msg.words());
-                    log::info!("{} faulted: {}", s.name, verdict::describe(&f));
-                    if let Some(c) = s.child.take() {
-                        let _ = c.destroy();
-                    }
-                    if s.restarts >= MAX_RESTARTS {
-                        log::warn!("{}: faulted {} times; leaving it dead", s.name, s.restarts + 1);
-                        continue;
-                    }
-                    let delay = FIRST_BACKOFF_MS << s.restarts;
-                    s.restarts += 1;
-                    log::info!(
-                        "restarting {} in {delay} ms (restart {}/{MAX_RESTARTS})",
-                        s.name,
-                        s.restarts
-                    );
-                    syscall::sleep_ms(delay);
-                    s.child = self.start_service(&s.name);
-                }
-                proto::EXIT => {
-                    log::info!("{} exited with code {}", s.name, msg.word(0));
-                    if let Some(c) = s.child.take() {
-                        let _ = c.destroy();
-                    }
-                }
-                proto::REASON => {
-                    let mut buf = [0u8; 504];
-                    log::info!("{} is failing: {}", s.name, unpack_text(&msg, &mut buf));
-                }
-                _ => {
-                    let _ = syscall::reply(&Message::new(0));
-                }
-            }
-        }
-    }
-
-    fn start_service(&mut self, name: &str) -> Option<Child> {
-        match self.start(name, SERVICE_POOL_BYTES) {
-            Ok(c) => {
-                log::info!("started {name}");
-                Some(c)
-            }
+/// Service mode: supervise forever.
+fn serve(sup: &mut Supervisor) -> i32 {
+    loop {
+        let next = sup.run_due();
+        let (msg, badge) = match syscall::recv(sup.ep, timeout_until(next, None)) {
+            Ok(m) => m,
+            Err(Error::TimedOut) => continue,
             Err(e) => {
-                log::error!("{name}: {e}");
-                None
+                log::error!("receive failed: {e}");
+                syscall::sleep_ms(1000);
+                continue;
             }
-        }
+        };
+        sup.handle(msg, badge, None);
     }
 }
 
-struct Service {
-    name: String,
-    child: Option<Child>,
-    restarts: u32,
+/// Test mode: each program in turn, one report line each, then the
+/// result line; the return value is init's exit code.
+fn run_tests(sup: &mut Supervisor, names: &[&str], timeout_s: Option<u64>) -> i32 {
+    // Map the loader's scratch window once, so that the translation
+    // tables it needs are not counted against the first test's pool
+    // check.
+    let me = userlib::process();
+    if let Ok(mem) = syscall::create(me.pool, ObjectType::Memory, 1) {
+        let _ = vspace::with_scratch(mem, 1, Rights::READ | Rights::WRITE, |_| ());
+        let _ = syscall::cap_delete(mem);
+    }
+    println!("utest: running {} programs", names.len());
+    let (mut passed, mut failed) = (0u32, 0u32);
+    for name in names {
+        match run_test(sup, name, timeout_s.unwrap_or_else(|| config::default_timeout(name))) {
+            Ok(()) => {
+                passed += 1;
+                println!("utest: {name} ... ok");
+            }
+            Err(reason) => {
+                failed += 1;
+                println!("utest: {name} ... FAILED: {reason}");
+            }
+        }
+    }
+    println!("utest: result: {passed} passed, {failed} failed");
+    if names.is_empty() {
+        log::error!("no program matches the utest filter");
+        return 1;
+    }
+    i32::from(failed > 0)
+}
+
+/// The device a test program drives itself: `test-devices` gets the PL031
+/// RTC's region and interrupt.
+fn test_device(sup: &Supervisor, name: &str) -> Option<usize> {
+    (name == "test-devices")
+        .then(|| sup.devices.iter().position(|d| d.compatible == "arm,pl031"))
+        .flatten()
+}
+
+fn run_test(sup: &mut Supervisor, name: &str, timeout_s: u64) -> Result<(), String> {
+    let pool = userlib::process().pool;
+    let pool_before = syscall::cap_info(pool).map(|i| i.size).ok();
+    let changes_before = sup.changes;
+    let memory = TEST_POOL_BYTES.min(pool_before.unwrap_or(0) / 4);
+    let device = test_device(sup, name);
+    let id = sup.add(adhoc(name, memory, true), device, true);
+    if sup.tasks.last().is_none_or(|t| t.child.is_none()) {
+        sup.tasks.pop();
+        return Err("cannot start (see the log)".into());
+    }
+    let deadline = syscall::now_us() + timeout_s * 1_000_000;
+    let mut expected = None;
+    let mut reason: Option<String> = None;
+    let end = loop {
+        let next = sup.run_due();
+        let now = syscall::now_us();
+        if now >= deadline {
+            break End::TimedOut(timeout_s);
+        }
+        let (msg, badge) = match syscall::recv(sup.ep, timeout_until(Some(deadline - now), next)) {
+            Ok(m) => m,
+            Err(Error::TimedOut) => continue,
+            Err(e) => {
+                sup.stop(id);
+                sup.tasks.pop();
+                return Err(alloc::format!("init's receive failed: {e}"));
+            }
+        };
+        let TestEvent::Message(msg) = sup.handle(msg, badge, Some(id)) else {
+            continue;
+        };
+        match msg.label {
+            proto::EXPECT_FAULT => {
+                let far = msg.word(1);
+                expected = Some(Expected {
+                    kind: FaultKind::from_word(msg.word(0)),
+                    far: (far != proto::ANY_ADDRESS).then_some(far),
+                });
+                let _ = syscall::reply(&Message::new(proto::EXPECT_FAULT));
+            }
+            proto::REASON => {
+                let mut buf = [0u8; proto::TEXT_BYTES];
+                reason = Some(unpack_text(&msg, &mut buf).into());
+            }
+            proto::EXIT => break End::Exit(msg.word(0)),
+            _ => {
+                let f = Fault::from_words(msg.words());
+                if expected.is_none() || f.kind == FaultKind::Panic {
+                    log::info!("{name} faulted: {}", verdict::describe(&f));
+                }
+                break End::Fault(f);
+            }
+        }
+    };
+    sup.stop(id);
+    sup.tasks.retain(|t| t.id != id);
+    let pool_after = syscall::cap_info(pool).map(|i| i.size).ok();
+    let verdict = verdict::judge(expected, end, reason.as_deref());
+    // Everything the program had came from its own pool, carved from
+    // init's: once it is destroyed, all of it must be back — unless the
+    // rest of the system changed meanwhile (a service restarted or
+    // registered), which moves init's pool too.
+    let quiet = sup.changes == changes_before + 2;
+    match (pool_before, pool_after) {
+        (Some(b), Some(a)) if a != b && quiet => {
+            let leak = alloc::format!("init's pool had {b} bytes before the program and {a} after it was destroyed");
+            Err(match verdict {
+                Ok(()) => leak,
+                Err(e) => alloc::format!("{e}; and {leak}"),
+            })
+        }
+        _ => verdict,
+    }
 }

@@ -102,6 +102,28 @@ pub fn unpack_record<'a>(msg: &crate::Message, out: &'a mut [u8; TEXT_BYTES]) ->
     (values, crate::ipc::unpack_text(&rest, out))
 }
 
+/// The arguments the device manager starts a driver with: its device-tree
+/// node, the `compatible` it matched, how many of `StartInfo::extra` are
+/// MMIO regions (first) and interrupt lines (next), the regions' exact
+/// physical ranges (`reg=ADDR+SIZE,...`: a capability covers whole pages,
+/// a region may be smaller), then the profile's arguments for the driver
+/// (the driver kit parses them).
+pub fn driver_args(node: &str, compatible: &str, regions: &[(u64, u64)], irqs: usize, rest: &str) -> alloc::string::String {
+    let mut s = alloc::format!(
+        "node={node} compatible={compatible} regions={} irqs={irqs}",
+        regions.len()
+    );
+    for (i, (address, size)) in regions.iter().enumerate() {
+        s.push_str(if i == 0 { " reg=" } else { "," });
+        s.push_str(&alloc::format!("{address:#x}+{size:#x}"));
+    }
+    if !rest.is_empty() {
+        s.push(' ');
+        s.push_str(rest);
+    }
+    s
+}
+
 /// Room for text in one message.
 pub const TEXT_BYTES: usize = (abi::BUFFER_WORDS - 1) * 8;
 

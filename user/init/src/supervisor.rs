@@ -1,0 +1,517 @@
+//! The supervisor: the task table, the name service, the device manager's
+//! driver starts, and the control calls (see `userlib::proto`).
+//!
+//! Every task init starts gets a badged copy of init's endpoint (its
+//! `parent`, and its threads' fault handler); the badge is the task's id,
+//! stable across restarts. One receive loop ([`Supervisor::handle`]) sees
+//! faults, exits, name-service and control calls.
+//!
+//! A task that faults is destroyed, its services unregistered (their
+//! endpoints revoked, so clients' calls fail and they reconnect), and it is
+//! started again after a back-off that doubles with each restart, up to
+//! [`MAX_RESTARTS`]. Init never calls a child, so no child can block it.
+
+use crate::devices::DeviceNode;
+use crate::profile::{Kind, TaskSpec};
+use crate::verdict::{self, Fault};
+use alloc::string::String;
+use alloc::vec::Vec;
+use userlib::abi::{FaultKind, ObjectType};
+use userlib::ipc::{unpack_text, Message, Timeout};
+use userlib::loader::{self, Child, Spawn};
+use userlib::proto::{self, reply_error, TaskRecord, TaskState, OK};
+use userlib::{log, syscall, Error, Handle, Rights};
+
+/// Restarts of a faulting task before init gives up on it.
+pub const MAX_RESTARTS: u32 = 5;
+/// First restart delay; doubles with each restart.
+pub const FIRST_BACKOFF_MS: u64 = 100;
+
+/// One supervised task (one program; several incarnations over restarts).
+pub struct Task {
+    pub id: u64,
+    pub spec: TaskSpec,
+    /// The device it drives: index into [`Supervisor::devices`].
+    pub device: Option<usize>,
+    pub child: Option<Child>,
+    pub state: TaskState,
+    pub restarts: u32,
+    /// When to start it again (microseconds since boot).
+    pub restart_at: Option<u64>,
+    /// Pool bytes it was given.
+    pub memory: u64,
+    /// CPU time of its earlier incarnations.
+    pub cpu_before_us: u64,
+    /// A test program (the test runner owns its end).
+    pub test: bool,
+}
+
+/// A registered service.
+struct Service {
+    name: String,
+    provider: u64,
+    /// The provider's endpoint (`SEND | GRANT`), from which clients get
+    /// badged copies; revoking it cuts them all off.
+    ep: Handle,
+    lookups: u64,
+}
+
+pub struct Supervisor {
+    pub ep: Handle,
+    pub tasks: Vec<Task>,
+    pub devices: Vec<DeviceNode>,
+    services: Vec<Service>,
+    next_id: u64,
+    /// Pool bytes init had at boot.
+    pub pool_at_boot: u64,
+    /// Bumped whenever a service or task changes (for the test runner's
+    /// leak check, which only holds on a quiet system).
+    pub changes: u64,
+}
+
+/// What a message from a test program means to the test runner.
+pub enum TestEvent {
+    /// Not the test's business (handled here) or not from the test.
+    None,
+    /// A message of the test protocol for the runner to judge.
+    Message(Message),
+}
+
+impl Supervisor {
+    pub fn new(ep: Handle, devices: Vec<DeviceNode>, pool_at_boot: u64) -> Supervisor {
+        Supervisor {
+            ep,
+            tasks: Vec::new(),
+            devices,
+            services: Vec::new(),
+            next_id: 1,
+            pool_at_boot,
+            changes: 0,
+        }
+    }
+
+    /// Adds a task to the table and starts it; returns its id.
+    pub fn add(&mut self, spec: TaskSpec, device: Option<usize>, test: bool) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.tasks.push(Task {
+            id,
+            memory: spec.memory,
+            spec,
+            device,
+            child: None,
+            state: TaskState::Stopped,
+            restarts: 0,
+            restart_at: None,
+            cpu_before_us: 0,
+            test,
+        });
+        self.start(id);
+        id
+    }
+
+    fn task_mut(&mut self, id: u64) -> Option<&mut Task> {
+        self.tasks.iter_mut().find(|t| t.id == id)
+    }
+
+    fn task(&self, id: u64) -> Option<&Task> {
+        self.tasks.iter().find(|t| t.id == id)
+    }
+
+    /// Starts (or starts again) task `id`.
+    pub fn start(&mut self, id: u64) -> bool {
+        let Some(i) = self.tasks.iter().position(|t| t.id == id) else {
+            return false;
+        };
+        let ep = self.ep;
+        let t = &self.tasks[i];
+        let device = t.device.and_then(|d| self.devices.get(d));
+        let mut extra: Vec<(Handle, Rights)> = Vec::new();
+        let args = match device {
+            Some(d) => {
+                let regions = d.regions.len().min(8);
+                let irqs = d.irqs.len().min(8 - regions);
+                let device_rights = Rights::READ | Rights::WRITE | Rights::MAP | Rights::MANAGE;
+                extra.extend(d.regions[..regions].iter().map(|r| (r.0, device_rights)));
+                extra.extend(d.irqs[..irqs].iter().map(|q| (q.0, Rights::MANAGE)));
+                let compatible = d.keys.first().map_or(d.compatible.as_str(), |k| k.as_str());
+                let ranges: Vec<(u64, u64)> = d.regions[..regions].iter().map(|r| (r.1, r.2)).collect();
+                proto::driver_args(&d.name, compatible, &ranges, irqs, &t.spec.args)
+            }
+            None => t.spec.args.clone(),
+        };
+        let result = loader::find_program(&t.spec.program)
+            .map_err(|e| alloc::format!("{e}"))
+            .and_then(|elf| {
+                let spawn = Spawn {
+                    args: &args,
+                    pool_bytes: t.memory,
+                    priority: t.spec.priority,
+                    archive: t.test,
+                    supervisor: Some((ep, id)),
+                    extra: &extra,
+                    ..Spawn::new(&t.spec.program, elf)
+                };
+                loader::spawn(&spawn).map_err(|e| alloc::format!("cannot start: {e}"))
+            });
+        self.changes += 1;
+        let t = &mut self.tasks[i];
+        t.restart_at = None;
+        match result {
+            Ok(child) => {
+                let on = device.map(|d| alloc::format!(" for {}", d.name)).unwrap_or_default();
+                if !t.test {
+                    log::info!("started {} (task {id}){on}", t.spec.program);
+                }
+                t.child = Some(child);
+                t.state = TaskState::Running;
+                true
+            }
+            Err(e) => {
+                log::error!("{}: {e}", t.spec.program);
+                t.state = TaskState::Stopped;
+                false
+            }
+        }
+    }
+
+    /// Destroys task `id`'s current incarnation and unregisters its
+    /// services. Its record stays (for `ps` and a later restart).
+    pub fn stop(&mut self, id: u64) {
+        let mut gone = Vec::new();
+        self.services.retain(|s| {
+            if s.provider == id {
+                gone.push((s.ep, s.name.clone()));
+                false
+            } else {
+                true
+            }
+        });
+        for (ep, name) in gone {
+            // Revoke first: every client's copy goes, so their calls fail
+            // at once instead of waiting on an endpoint with no server.
+            let _ = syscall::cap_revoke(ep);
+            let _ = syscall::cap_delete(ep);
+            log::info!("names: {name} unregistered");
+        }
+        if let Some(t) = self.task_mut(id) {
+            if let Some(c) = t.child.take() {
+                t.cpu_before_us += cpu_us(&c);
+                if let Err(e) = c.destroy() {
+                    log::warn!("{}: cleaning up: {e}", t.spec.program);
+                }
+            }
+            t.state = TaskState::Stopped;
+            t.restart_at = None;
+        }
+        self.changes += 1;
+    }
+
+    /// After a fault: stop it and schedule a restart with back-off.
+    fn failed(&mut self, id: u64, why: &str) {
+        let Some(t) = self.task(id) else { return };
+        let (program, restarts, test) = (t.spec.program.clone(), t.restarts, t.test);
+        log::info!("{program} {why}");
+        self.stop(id);
+        if test {
+            return;
+        }
+        let t = self.task_mut(id).expect("task exists");
+        if restarts >= MAX_RESTARTS {
+            log::warn!("{program}: failed {} times; leaving it stopped", restarts + 1);
+            return;
+        }
+        let delay = FIRST_BACKOFF_MS << restarts;
+        t.restarts += 1;
+        t.state = TaskState::Restarting;
+        t.restart_at = Some(syscall::now_us() + delay * 1000);
+        log::info!("restarting {program} in {delay} ms (restart {}/{MAX_RESTARTS})", t.restarts);
+    }
+
+    /// Starts the tasks whose back-off is over; returns how long until the
+    /// next one is due.
+    pub fn run_due(&mut self) -> Option<u64> {
+        let now = syscall::now_us();
+        let due: Vec<u64> = self
+            .tasks
+            .iter()
+            .filter(|t| t.restart_at.is_some_and(|at| at <= now))
+            .map(|t| t.id)
+            .collect();
+        for id in due {
+            self.start(id);
+        }
+        self.tasks
+            .iter()
+            .filter_map(|t| t.restart_at)
+            .min()
+            .map(|at| at.saturating_sub(syscall::now_us()))
+    }
+
+    /// Handles one message from task `badge`. Messages of a test program's
+    /// protocol (exit, reason, expected faults, faults) are handed back for
+    /// the test runner when `test` is its id.
+    pub fn handle(&mut self, msg: Message, badge: u64, test: Option<u64>) -> TestEvent {
+        let is_test = test == Some(badge);
+        match msg.label {
+            proto::EXIT | proto::REASON | proto::EXPECT_FAULT | FaultKind::LABEL if is_test => {
+                return TestEvent::Message(msg)
+            }
+            FaultKind::LABEL => {
+                let f = Fault::from_words(msg.words());
+                self.failed(badge, &alloc::format!("faulted: {}", verdict::describe(&f)));
+            }
+            proto::EXIT => {
+                if let Some(t) = self.task(badge) {
+                    log::info!("{} exited with code {}", t.spec.program, msg.word(0));
+                }
+                self.stop(badge);
+            }
+            proto::REASON => {
+                let mut buf = [0u8; proto::TEXT_BYTES];
+                if let Some(t) = self.task(badge) {
+                    log::info!("{} is failing: {}", t.spec.program, unpack_text(&msg, &mut buf));
+                }
+            }
+            _ => {
+                let reply = self.request(&msg, badge);
+                let _ = syscall::reply(&reply.0);
+                // A looked-up endpoint is the client's now; init's copy goes
+                // (the client's stays, derived from the registration).
+                if let Some(h) = reply.1 {
+                    let _ = syscall::cap_delete(h);
+                }
+            }
+        }
+        TestEvent::None
+    }
+
+    /// A name-service or control call: the reply, and a capability of
+    /// init's to delete once the reply is sent.
+    fn request(&mut self, msg: &Message, badge: u64) -> (Message, Option<Handle>) {
+        let Some(caller) = self.task(badge) else {
+            return (reply_error(Error::BadHandle), None);
+        };
+        let control = caller.spec.control || caller.test;
+        let mut buf = [0u8; proto::TEXT_BYTES];
+        let text = || {
+            let mut b = [0u8; proto::TEXT_BYTES];
+            String::from(unpack_text(msg, &mut b))
+        };
+        let r = match msg.label {
+            proto::NS_REGISTER => self.register(msg, badge, unpack_text(msg, &mut buf)).map(|()| Message::new(OK)),
+            proto::NS_LOOKUP => return self.lookup(unpack_text(msg, &mut buf), badge),
+            proto::NS_LIST => self.list_service(msg.word(0)),
+            proto::SV_TASK => self.list_task(msg.word(0)),
+            proto::SV_DEVICE => self.list_device(msg.word(0)),
+            proto::SV_MEMORY => self.memory(),
+            proto::SV_KILL | proto::SV_RESTART | proto::SV_POWER if !control => Err(Error::NoRights),
+            proto::SV_KILL => self.kill(&text(), false),
+            proto::SV_RESTART => self.kill(&text(), true),
+            proto::SV_POWER => Err(power(msg.word(0))),
+            _ => Err(Error::InvalidArgument),
+        };
+        (r.unwrap_or_else(reply_error), None)
+    }
+
+    fn register(&mut self, msg: &Message, badge: u64, name: &str) -> Result<(), Error> {
+        let ep = msg.caps().first().map(|c| c.handle).ok_or(Error::InvalidArgument)?;
+        let valid = !name.is_empty() && name.len() <= proto::MAX_NAME && !name.contains(char::is_whitespace);
+        let is_endpoint = syscall::cap_info(ep).map(|i| i.object) == Ok(Some(ObjectType::Endpoint));
+        let taken = self.services.iter().any(|s| s.name == name);
+        if !valid || !is_endpoint || taken {
+            let _ = syscall::cap_delete(ep);
+            return Err(if taken { Error::InvalidState } else { Error::InvalidArgument });
+        }
+        let provider = self.task(badge).map(|t| t.spec.program.clone()).unwrap_or_default();
+        log::info!("names: {name} registered by {provider}");
+        self.services.push(Service {
+            name: name.into(),
+            provider: badge,
+            ep,
+            lookups: 0,
+        });
+        self.changes += 1;
+        Ok(())
+    }
+
+    fn lookup(&mut self, name: &str, badge: u64) -> (Message, Option<Handle>) {
+        let Some(s) = self.services.iter_mut().find(|s| s.name == name) else {
+            return (reply_error(Error::WouldBlock), None);
+        };
+        match syscall::cap_mint(s.ep, Rights::SEND | Rights::GRANT, badge) {
+            Ok(minted) => {
+                s.lookups += 1;
+                let mut m = Message::new(OK);
+                m.push_cap(minted, Rights::SEND);
+                (m, Some(minted))
+            }
+            Err(e) => (reply_error(e), None),
+        }
+    }
+
+    fn list_service(&self, index: u64) -> Result<Message, Error> {
+        let s = self.services.get(index as usize).ok_or(Error::InvalidArgument)?;
+        let provider = self.task(s.provider).map_or("?", |t| t.spec.program.as_str());
+        let text = alloc::format!("{} {provider}", s.name);
+        Ok(proto::pack_record(OK, &[s.provider, s.lookups], &text))
+    }
+
+    fn list_task(&self, index: u64) -> Result<Message, Error> {
+        // Index 0 is init itself.
+        if index == 0 {
+            let me = userlib::process();
+            let left = syscall::cap_info(me.pool).map(|i| i.size).unwrap_or(0);
+            let cpu = syscall::task_info(me.task).map(|i| i.cpu_micros).unwrap_or(0);
+            let r = TaskRecord {
+                id: 0,
+                state: TaskState::Running,
+                memory_limit: self.pool_at_boot,
+                memory_used: self.pool_at_boot.saturating_sub(left),
+                cpu_us: cpu,
+                restarts: 0,
+                priority: me.priority as u64,
+                name: "init".into(),
+                device: String::new(),
+            };
+            return Ok(r.to_message());
+        }
+        let t = self.tasks.get(index as usize - 1).ok_or(Error::InvalidArgument)?;
+        let (used, cpu_now) = match &t.child {
+            Some(c) => {
+                let left = syscall::cap_info(c.pool).map(|i| i.size).unwrap_or(0);
+                (t.memory.saturating_sub(left), cpu_us(c))
+            }
+            None => (0, 0),
+        };
+        let r = TaskRecord {
+            id: t.id,
+            state: t.state,
+            memory_limit: t.memory,
+            memory_used: used,
+            cpu_us: t.cpu_before_us + cpu_now,
+            restarts: t.restarts as u64,
+            priority: t.spec.priority as u64,
+            name: t.spec.program.clone(),
+            device: t
+                .device
+                .and_then(|d| self.devices.get(d))
+                .map(|d| d.name.clone())
+                .unwrap_or_default(),
+        };
+        Ok(r.to_message())
+    }
+
+    fn list_device(&self, index: u64) -> Result<Message, Error> {
+        let d = self.devices.get(index as usize).ok_or(Error::InvalidArgument)?;
+        let driver = self
+            .tasks
+            .iter()
+            .find(|t| t.device == Some(index as usize))
+            .map_or("-", |t| t.spec.program.as_str());
+        let (physical, size) = d.regions.first().map_or((0, 0), |r| (r.1, r.2));
+        let irq = d.irqs.first().map_or(0, |q| q.1 as u64);
+        let compatible = d.keys.first().unwrap_or(&d.compatible);
+        let text = alloc::format!("{} {compatible} {driver}", d.name);
+        Ok(proto::pack_record(OK, &[physical, size, irq], &text))
+    }
+
+    fn memory(&self) -> Result<Message, Error> {
+        let me = userlib::process();
+        let free = syscall::cap_info(me.pool)?.size;
+        let k = syscall::kernel_stats(me.pool)?;
+        Ok(Message::with_words(
+            OK,
+            &[self.pool_at_boot, free, k.objects, k.free_bytes, k.heap_used],
+        ))
+    }
+
+    /// `kill`/`restart` by program name or task id. Init and test programs
+    /// are not targets.
+    fn kill(&mut self, target: &str, restart: bool) -> Result<Message, Error> {
+        let id = self
+            .tasks
+            .iter()
+            .find(|t| !t.test && (t.spec.program == target || target.parse() == Ok(t.id)))
+            .map(|t| t.id)
+            .ok_or(Error::InvalidArgument)?;
+        let name = self.task(id).map(|t| t.spec.program.clone()).unwrap_or_default();
+        log::info!("{} {name} (task {id}) on request", if restart { "restarting" } else { "killing" });
+        self.stop(id);
+        if restart {
+            if let Some(t) = self.task_mut(id) {
+                t.restarts += 1;
+            }
+            if !self.start(id) {
+                return Err(Error::OutOfMemory);
+            }
+        }
+        Ok(Message::new(OK))
+    }
+
+    /// Starts the profile's drivers for the matched devices and its
+    /// servers; logs the devices no driver matches.
+    pub fn start_profile(&mut self, profile: &crate::profile::Profile) -> usize {
+        let mut started = 0;
+        for i in 0..self.devices.len() {
+            let keys: Vec<&str> = self.devices[i].keys.iter().map(String::as_str).collect();
+            match profile.driver_for(&keys) {
+                Some(spec) => {
+                    log::info!(
+                        "devices: {} ({}) -> {}",
+                        self.devices[i].name,
+                        keys[0],
+                        spec.program
+                    );
+                    self.add(spec.clone(), Some(i), false);
+                    started += 1;
+                }
+                None => log::info!("devices: {} ({}) unmatched", self.devices[i].name, keys[0]),
+            }
+        }
+        for spec in profile.tasks.iter().filter(|t| t.kind == Kind::Server) {
+            self.add(spec.clone(), None, false);
+            started += 1;
+        }
+        started
+    }
+}
+
+/// CPU time of a running child.
+fn cpu_us(c: &Child) -> u64 {
+    syscall::task_info(c.task).map(|i| i.cpu_micros).unwrap_or(0)
+}
+
+/// Powers off (0) or reboots (1); returns only on failure.
+fn power(how: u64) -> Error {
+    let op = match how {
+        0 => syscall::SystemOp::PowerOff,
+        1 => syscall::SystemOp::Reboot,
+        _ => return Error::InvalidArgument,
+    };
+    log::info!("{}", if how == 0 { "powering off" } else { "rebooting" });
+    let e = syscall::system_control(userlib::process().console, op);
+    log::error!("power control failed: {e}");
+    e
+}
+
+/// Wait time for a receive: until the earlier of two deadlines.
+pub fn timeout_until(a: Option<u64>, b: Option<u64>) -> Timeout {
+    match (a, b) {
+        (None, None) => Timeout::Forever,
+        (x, y) => Timeout::Micros(x.unwrap_or(u64::MAX).min(y.unwrap_or(u64::MAX)).max(1)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(timeout_until(None, None), Timeout::Forever);
+        assert_eq!(timeout_until(Some(5), None), Timeout::Micros(5));
+        assert_eq!(timeout_until(Some(5), Some(3)), Timeout::Micros(3));
+        assert_eq!(timeout_until(Some(0), None), Timeout::Micros(1));
+    }
+}

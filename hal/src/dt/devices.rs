@@ -64,6 +64,7 @@ pub(crate) fn read<'a>(tree: &Tree<'_, 'a>, fdt: &fdt::Fdt<'a>) -> Result<Machin
         cpus: heapless::Vec::new(),
         psci: None,
         issues: heapless::Vec::new(),
+        used_size: 0,
     };
     let mut r = Reader {
         tree: *tree,

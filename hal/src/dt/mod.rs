@@ -239,6 +239,9 @@ pub struct Machine<'a> {
     /// Problems with individual nodes; the affected device was left out (or,
     /// for an interrupt, set to `None`). At most [`MAX_ISSUES`] are kept.
     pub issues: heapless::Vec<NodeError, MAX_ISSUES>,
+    /// Bytes of the blob the tree needs (its blocks); the rest, up to the
+    /// header's `totalsize`, is free space that may be reused once parsed.
+    pub used_size: usize,
 }
 
 impl<'a> Machine<'a> {
@@ -259,7 +262,7 @@ impl<'a> Machine<'a> {
 
     /// [`Machine::parse`] with the node index to fill and use.
     fn parse_with(blob: &'a [u8], index: &mut index::Index) -> Result<Machine<'a>, DtError> {
-        let layout = validate::validate(blob, index)?;
+        let layout = validate::validate(blob, index, false)?;
         let data = blob.get(..layout.totalsize).unwrap_or_default();
         let block = |(off, size): (usize, usize)| data.get(off..off + size).unwrap_or_default();
         let blocks = tree::Blocks::new(block(layout.structs), block(layout.strings));
@@ -269,7 +272,9 @@ impl<'a> Machine<'a> {
             offset: 0,
             what: "rejected by the fdt crate",
         })?;
-        devices::read(&tree, &fdt)
+        let mut machine = devices::read(&tree, &fdt)?;
+        machine.used_size = layout.used;
+        Ok(machine)
     }
 
     /// Whether the kernel can boot: it needs memory, a console, a GIC, a

@@ -30,8 +30,8 @@ pub struct Device<'a> {
 #[inline(never)]
 pub fn for_each_device<'a>(blob: &'a [u8], mut f: impl FnMut(&Device<'a>)) -> Result<(), DtError> {
     let mut index = index::Index::new();
-    let layout = validate::validate(blob, &mut index)?;
-    let data = blob.get(..layout.totalsize).unwrap_or_default();
+    let layout = validate::validate(blob, &mut index, true)?;
+    let data = blob.get(..layout.totalsize.min(blob.len())).unwrap_or_default();
     let block = |(off, size): (usize, usize)| data.get(off..off + size).unwrap_or_default();
     let tree = tree::Tree::new(tree::Blocks::new(block(layout.structs), block(layout.strings)), &index);
     let gic = tree.all().find(|n| n.compatible_with(GIC).is_some() && n.is_enabled());
@@ -117,6 +117,23 @@ mod tests {
             !found.iter().any(|d| d.1.contains("gic") || d.1.contains("cortex-a")),
             "GIC and CPUs stay the kernel's"
         );
+    }
+
+    #[test]
+    fn a_tree_without_its_free_space_lists_the_same_devices() {
+        let mut blob = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/qemu-virt-gicv2.dtb")).unwrap();
+        // Free space at the end, as QEMU leaves (its trees are 1 MiB).
+        blob.resize(blob.len() + 0x10000, 0);
+        let total = (blob.len() as u32).to_be_bytes();
+        blob[4..8].copy_from_slice(&total);
+        let used = crate::dt::Machine::parse(&blob).unwrap().used_size;
+        assert!(used + 0x10000 <= blob.len());
+        let list = |b: &[u8]| {
+            let mut v = Vec::new();
+            for_each_device(b, |d| v.push((d.name.to_string(), d.regions.clone(), d.irqs.clone()))).map(|()| v)
+        };
+        assert_eq!(list(&blob[..used]).unwrap(), list(&blob).unwrap());
+        assert!(list(&blob[..used - 1]).is_err(), "the blocks themselves may not be cut");
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub const MAX_DEPTH: usize = 32;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Layout {
     pub totalsize: usize,
+    /// Bytes from the start to the end of the last block: what a reader
+    /// needs. The rest, up to `totalsize`, is free space for bootloaders
+    /// to edit the tree in, which the kernel gives back as free memory.
+    pub used: usize,
     pub structs: (usize, usize),
     pub strings: (usize, usize),
 }
@@ -102,20 +106,30 @@ fn check_block(block: Block, offset: u32, size: u32, totalsize: usize, align: u3
 
 /// Validate everything the rest of the reader (and `fdt`) relies on, and
 /// fill `index` on the way (it is only meaningful if this succeeds).
-pub(crate) fn validate(blob: &[u8], index: &mut Index) -> Result<Layout, DtError> {
+///
+/// `trimmed`: the buffer may stop short of `totalsize` after the last block
+/// (a tree whose free space was given back); otherwise it must hold
+/// `totalsize` bytes.
+pub(crate) fn validate(blob: &[u8], index: &mut Index, trimmed: bool) -> Result<Layout, DtError> {
     let h = read_header(blob)?;
     let totalsize = header_total_size(blob)?;
-    if totalsize > blob.len() {
-        return Err(DtError::TotalSizePastBuffer {
-            totalsize: h.totalsize,
-            available: blob.len(),
-        });
-    }
-    let tree = blob.get(..totalsize).unwrap_or_default();
     check_block(Block::Struct, h.off_dt_struct, h.size_dt_struct, totalsize, 4)?;
     check_block(Block::Strings, h.off_dt_strings, h.size_dt_strings, totalsize, 1)?;
     check_block(Block::MemReserve, h.off_mem_rsvmap, 0, totalsize, 8)?;
-    check_reservations(tree, h.off_mem_rsvmap as usize)?;
+    let past_buffer = DtError::TotalSizePastBuffer {
+        totalsize: h.totalsize,
+        available: blob.len(),
+    };
+    let block_end = |off: u32, size: u32| off as usize + size as usize;
+    let blocks_end = block_end(h.off_dt_struct, h.size_dt_struct).max(block_end(h.off_dt_strings, h.size_dt_strings));
+    if blocks_end > blob.len() || (!trimmed && totalsize > blob.len()) {
+        return Err(past_buffer);
+    }
+    let tree = blob.get(..totalsize.min(blob.len())).unwrap_or_default();
+    let reservations_end = match check_reservations(tree, h.off_mem_rsvmap as usize) {
+        Err(_) if blob.len() < totalsize => return Err(past_buffer),
+        r => r?,
+    };
 
     let structs = (h.off_dt_struct as usize, h.size_dt_struct as usize);
     let strings = (h.off_dt_strings as usize, h.size_dt_strings as usize);
@@ -123,13 +137,15 @@ pub(crate) fn validate(blob: &[u8], index: &mut Index) -> Result<Layout, DtError
     check_structure(block(structs), block(strings), structs.0, index)?;
     Ok(Layout {
         totalsize,
+        used: blocks_end.max(reservations_end),
         structs,
         strings,
     })
 }
 
 /// 16-byte (address, size) entries, ending with (0, 0) inside the tree.
-fn check_reservations(tree: &[u8], mut at: usize) -> Result<(), DtError> {
+/// Checks the `/memreserve/` entries; returns the offset past the terminator.
+fn check_reservations(tree: &[u8], mut at: usize) -> Result<usize, DtError> {
     loop {
         let entry = (
             be32(tree, at),
@@ -145,7 +161,7 @@ fn check_reservations(tree: &[u8], mut at: usize) -> Result<(), DtError> {
         };
         at += 16;
         if a_hi | a_lo | s_hi | s_lo == 0 {
-            return Ok(());
+            return Ok(at);
         }
     }
 }

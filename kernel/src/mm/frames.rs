@@ -31,10 +31,34 @@ pub fn add(range: Range) {
 }
 
 /// Allocate `pages` physically contiguous pages, aligned to the next power
-/// of two; returns the physical address.
+/// of two; returns the physical address. Only `pages` pages are taken: the
+/// rest of the power-of-two block goes straight back (an 806 KiB frame
+/// buffer must not cost 1 MiB on a 4 MiB watch).
 pub fn alloc(pages: usize) -> Option<u64> {
-    let ptr = FRAMES.lock().alloc(layout(pages.max(1))?).ok()?;
-    Some(ptr.as_ptr() as u64 - LINEAR_BASE)
+    let pages = pages.max(1);
+    let block = layout(pages)?;
+    let mut frames = FRAMES.lock();
+    let ptr = frames.alloc(block).ok()?;
+    let start = ptr.as_ptr() as usize;
+    release(&mut frames, start + pages * PAGE_SIZE as usize, start + block.size());
+    Some(start as u64 - LINEAR_BASE)
+}
+
+/// Give `start..end` (linear-map addresses, page aligned) back as the
+/// largest aligned power-of-two blocks it holds, so that the allocator
+/// merges them with their free buddies.
+fn release(frames: &mut Heap<33>, mut start: usize, end: usize) {
+    while start < end {
+        let mut size = 1usize << start.trailing_zeros().min(32);
+        while start + size > end {
+            size >>= 1;
+        }
+        let (Ok(l), Some(ptr)) = (Layout::from_size_align(size, size), NonNull::new(start as *mut u8)) else {
+            return;
+        };
+        frames.dealloc(ptr, l);
+        start += size;
+    }
 }
 
 /// Allocate and zero `pages` pages.
@@ -48,16 +72,13 @@ pub fn alloc_zeroed(pages: usize) -> Option<u64> {
 
 /// Return pages from [`alloc`] (same count).
 pub fn free(pa: u64, pages: usize) {
-    let (Some(layout), Some(ptr)) = (layout(pages.max(1)), NonNull::new(phys_to_virt(pa) as *mut u8)) else {
-        return;
-    };
-    FRAMES.lock().dealloc(ptr, layout);
+    let start = phys_to_virt(pa) as usize;
+    release(&mut FRAMES.lock(), start, start + pages.max(1) * PAGE_SIZE as usize);
 }
 
-/// Bytes actually consumed by an allocation of `pages` pages (rounded up to
-/// a power of two), for accounting.
+/// Bytes an allocation of `pages` pages consumes, for accounting.
 pub fn charge(pages: usize) -> u64 {
-    layout(pages.max(1)).map_or(u64::MAX, |l| l.size() as u64)
+    (pages.max(1) as u64).saturating_mul(PAGE_SIZE)
 }
 
 /// Bytes of RAM the allocator manages, and how many are free.

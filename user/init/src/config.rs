@@ -2,9 +2,9 @@
 //!
 //! - `utest`: run every `test-*` program of the archive, one at a time,
 //!   report each, print the result line and exit (0: all passed).
-//! - `utest=A,B`: run only the programs named `A`, `test-A`, or starting
-//!   with either (so `utest=iso` runs every `test-iso-*`; any program can be
-//!   named, e.g. `utest=bench`).
+//! - `utest=A,B`: run only the test programs named `A`, `test-A`, or
+//!   starting with either (so `utest=iso` runs every `test-iso-*`); any
+//!   other program by its full name (e.g. `utest=bench`).
 //! - `utest.timeout=SECONDS`: per-program time limit (default: see
 //!   [`default_timeout`]).
 //! - `start=A,B`: (without `utest`) start these programs and supervise them,
@@ -62,7 +62,11 @@ pub fn select<'a>(programs: &[&'a str], filters: &[String]) -> Vec<&'a str> {
             if filters.is_empty() {
                 return name.starts_with("test-");
             }
-            let short = name.strip_prefix("test-").unwrap_or(name);
+            // Prefixes select test programs; anything else (a driver, the
+            // benchmarks) only by its full name.
+            let Some(short) = name.strip_prefix("test-") else {
+                return filters.iter().any(|f| f == name);
+            };
             filters
                 .iter()
                 .any(|f| name.starts_with(f.as_str()) || short.starts_with(f.as_str()))
@@ -131,6 +135,8 @@ mod tests {
     #[test]
     fn selects_programs() {
         let names = [
+            "rtc-pl031",
+            "test-rtc",
             "test-ipc",
             "init",
             "test-iso-mmio",
@@ -140,12 +146,14 @@ mod tests {
         ];
         assert_eq!(
             select(&names, &[]),
-            ["test-caps", "test-ipc", "test-iso-kernel-read", "test-iso-mmio"]
+            ["test-caps", "test-ipc", "test-iso-kernel-read", "test-iso-mmio", "test-rtc"]
         );
         assert_eq!(select(&names, &s(&["iso"])), ["test-iso-kernel-read", "test-iso-mmio"]);
         assert_eq!(select(&names, &s(&["test-ipc", "bench"])), ["bench", "test-ipc"]);
         assert_eq!(select(&names, &s(&["ipc", "test-ipc"])), ["test-ipc"]);
         assert!(select(&names, &s(&["nothing"])).is_empty());
+        assert_eq!(select(&names, &s(&["rtc"])), ["test-rtc"]);
+        assert_eq!(select(&names, &s(&["rtc-pl031"])), ["rtc-pl031"]);
     }
 
     #[test]

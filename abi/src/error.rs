@@ -36,10 +36,13 @@ pub enum Error {
     NoIpcBuffer = 13,
     /// There is no caller to reply to.
     NoCaller = 14,
+    /// This machine or kernel cannot do that (e.g. power control without
+    /// the firmware interface for it).
+    NotSupported = 15,
 }
 
 impl Error {
-    pub const ALL: [Error; 14] = [
+    pub const ALL: [Error; 15] = [
         Error::BadHandle,
         Error::WrongType,
         Error::NoRights,
@@ -54,6 +57,7 @@ impl Error {
         Error::NoSlots,
         Error::NoIpcBuffer,
         Error::NoCaller,
+        Error::NotSupported,
     ];
 
     /// Decode `x0`: `Ok(())` for 0, `Err` for a known code.
@@ -84,6 +88,7 @@ impl Error {
             Error::NoSlots => "capability space full",
             Error::NoIpcBuffer => "no IPC buffer",
             Error::NoCaller => "no caller to reply to",
+            Error::NotSupported => "not supported on this machine",
         }
     }
 }

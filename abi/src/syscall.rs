@@ -181,6 +181,14 @@ syscalls! {
     /// Read (`x2 = 0`) or write (`x2 = 1`) a suspended or faulted thread's
     /// PC (`x3`) and SP (`x4`). `x0 = h: Thread [MANAGE]`.
     ThreadRegisters = 66,
+    /// State and accounting of `x0 = h: Thread [MANAGE]`: `x1` = state
+    /// (0 running, 1 ready, 2 blocked in IPC, a wait or a sleep, 3
+    /// suspended or not started, 4 faulted: waiting for its fault handler,
+    /// 5 dead), `x2` = CPU time in microseconds (up to now if it is
+    /// running), `x3` = priority, `x4` = the CPU it runs on, or else the
+    /// one whose run queue it belongs to: where it last ran, unless
+    /// `ThreadConfigure` moved it since (or where it will start).
+    ThreadInfo = 67,
 
     /// Copy the caller's capability `x1` (needs `GRANT`) with rights `x2`
     /// into task `x0 = h: Task [MANAGE]`; returns the handle there in `x1`.
@@ -188,6 +196,14 @@ syscalls! {
     /// Destroy task `x0 = h: Task [MANAGE]`: every thread, mapping and
     /// capability in it. Threads blocked on it get `PeerDied`.
     TaskDestroy = 71,
+    /// Accounting of `x0 = h: Task [MANAGE]`: `x1` = CPU time in
+    /// microseconds (every thread it ever had, exited ones included, up to
+    /// now), `x2` = live threads, `x3` = state: 0 running (a thread runs or
+    /// is ready to), 1 blocked (none can run; some wait in IPC, on a
+    /// notification or in a sleep), 2 stopped (every thread suspended,
+    /// faulted or not started yet, or it has none), 3 dead (ended or
+    /// destroyed; the CPU time stays readable).
+    TaskInfo = 72,
 
     /// Deliver interrupt `x0 = h: Irq [MANAGE]` as bits `x2` on notification
     /// `x1 = h: Notification [SEND]`. The line is masked after each
@@ -199,4 +215,12 @@ syscalls! {
     /// Kernel counters for leak tests: `x1` objects alive, `x2` free bytes
     /// of RAM, `x3` kernel heap bytes in use. `x0` any valid handle.
     KernelStats = 90,
+    /// Power the machine off (`x1 = 0`) or reboot it (`x1 = 1`), after
+    /// stopping the other CPUs; returns only on error. `x0 = h: Console
+    /// [MANAGE]` (init's console has MANAGE; the copies the user library
+    /// hands to programs do not). `x1` is checked first. Errors:
+    /// `InvalidArgument` (`x1`), `NotSupported` (the machine has no
+    /// firmware interface for it: no PSCI 0.2 or later, e.g. a Raspberry
+    /// Pi 4). Should the firmware refuse, the CPUs halt.
+    SystemControl = 91,
 }

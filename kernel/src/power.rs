@@ -4,9 +4,12 @@ use crate::{irq, percpu};
 use core::sync::atomic::Ordering;
 use hal::dt::PsciConduit;
 
-#[cfg_attr(not(feature = "ktest"), allow(dead_code))]
+/// PSCI SYSTEM_RESET (PSCI 0.2 and later, like SYSTEM_OFF).
+const PSCI_SYSTEM_RESET: u32 = 0x8400_0009;
+
 struct PowerOff {
     conduit: PsciConduit,
+    /// SYSTEM_OFF function ID.
     function: u32,
 }
 
@@ -24,14 +27,35 @@ pub fn init(psci: Option<&hal::dt::Psci>) {
     });
 }
 
-/// Power the machine off; without PSCI, halt every CPU. (The test image
-/// uses it today; the shell's `poweroff` will.)
-#[cfg_attr(not(feature = "ktest"), allow(dead_code))]
+fn psci() -> Option<&'static PowerOff> {
+    PSCI_OFF.get().and_then(Option::as_ref)
+}
+
+/// Whether [`power_off`] and [`reboot`] work here (PSCI 0.2 or later);
+/// without, they only halt the CPUs.
+pub fn can_power_off() -> bool {
+    psci().is_some()
+}
+
+/// Power the machine off; without PSCI, halt every CPU.
 pub fn power_off() -> ! {
     stop_other_cpus();
-    if let Some(Some(off)) = PSCI_OFF.get() {
+    if let Some(off) = psci() {
         let error = hal::psci::system_off(off.conduit, off.function);
         log::error!("power: PSCI SYSTEM_OFF failed: {error:?}");
+    } else {
+        log::info!("power: no PSCI on this machine; halting");
+    }
+    hal::cpu::halt()
+}
+
+/// Reset the machine (PSCI SYSTEM_RESET); without PSCI, or if the
+/// firmware refuses, halt every CPU.
+pub fn reboot() -> ! {
+    stop_other_cpus();
+    if let Some(off) = psci() {
+        let code = hal::psci::call(off.conduit, PSCI_SYSTEM_RESET, 0, 0, 0);
+        log::error!("power: PSCI SYSTEM_RESET failed ({code}); halting");
     } else {
         log::info!("power: no PSCI on this machine; halting");
     }

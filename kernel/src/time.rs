@@ -34,6 +34,25 @@ pub fn micros_to_ticks(micros: u64) -> u64 {
     (micros as u128 * frequency() as u128 / 1_000_000) as u64
 }
 
+/// Microseconds in `ticks` counter ticks.
+pub fn ticks_to_micros(ticks: u64) -> u64 {
+    (ticks as u128 * 1_000_000 / frequency() as u128) as u64
+}
+
+/// The virtual counter (CNTVCT_EL0) for CPU-time accounting: one
+/// instruction, no barrier (a few instructions of skew do not matter
+/// there; it is on the IPC fast path). Counts at the frequency of the
+/// physical counter, which it only differs from by a fixed offset, so only
+/// differences between two reads mean anything.
+#[inline(always)]
+pub fn cpu_clock() -> u64 {
+    let value: u64;
+    // SAFETY: reading the virtual counter has no side effects (EL1 may
+    // always read it).
+    unsafe { core::arch::asm!("mrs {}, cntvct_el0", out(reg) value, options(nomem, nostack, preserves_flags)) };
+    value
+}
+
 /// Busy-wait until `cond` holds or `micros` pass; returns whether it held.
 pub fn wait_until(micros: u64, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = hal::cpu::counter() + micros_to_ticks(micros);

@@ -163,6 +163,9 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], image_pa: u64) -> Star
     let pool_h = cap::insert(&mut k, t, ObjectRef::Pool(root), Rights::FULL, 0, None)
         .map_err(err)?
         .0;
+    // Every right, MANAGE included: SystemControl (power off, reboot)
+    // needs it. The copies init hands to programs have WRITE | GRANT only
+    // (userlib's loader), and derived copies can never gain it back.
     let console_h = cap::insert(&mut k, t, ObjectRef::Console, Rights::FULL, 0, None)
         .map_err(err)?
         .0;

@@ -252,6 +252,28 @@ ktest!(
 );
 
 ktest!(
+    fn cpu_time_clock_counts_like_the_timer() {
+        // The accounting clock (virtual counter) and the timer's (physical)
+        // tick at one rate: over 2 ms they advance alike (within the
+        // instructions between the reads, or a host preempting QEMU there).
+        let (p0, v0) = (hal::cpu::counter(), time::cpu_clock());
+        time::wait_until(2_000, || false);
+        let (p1, v1) = (hal::cpu::counter(), time::cpu_clock());
+        let (physical, virt) = (p1 - p0, v1.wrapping_sub(v0));
+        kassert!(
+            virt.abs_diff(physical) <= time::micros_to_ticks(500),
+            "over 2 ms: {physical} physical ticks, {virt} virtual"
+        );
+        kassert!(time::ticks_to_micros(virt) >= 1_500, "{virt} ticks in 2 ms");
+        for us in [0, 1, 999, 1_000_000, 3_600_000_000] {
+            let back = time::ticks_to_micros(time::micros_to_ticks(us));
+            kassert!(back <= us && us - back <= 1, "{us} us -> ticks -> {back} us");
+        }
+        Ok(())
+    }
+);
+
+ktest!(
     fn pan_is_on_where_the_cpu_has_it() {
         let mmfr1: u64;
         // SAFETY: reading an ID register has no side effects.

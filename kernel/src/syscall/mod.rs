@@ -65,8 +65,10 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64) {
         Syscall::ThreadSetFaultHandler => thread_set_fault_handler(k, cur),
         Syscall::ThreadSetIpcBuffer => thread_set_ipc_buffer(k, cur),
         Syscall::ThreadRegisters => thread_registers(k, cur),
+        Syscall::ThreadInfo => thread_info(k, cur),
         Syscall::TaskInstall => task_install(k, cur),
         Syscall::TaskDestroy => task_destroy(k, cur),
+        Syscall::TaskInfo => task_info(k, cur),
         Syscall::IrqBind => irq_bind(k, cur),
         Syscall::IrqAck => irq_ack(k, cur),
         Syscall::KernelStats => {
@@ -78,6 +80,7 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64) {
             r[3] = heap_used as u64;
             Ok(())
         }
+        Syscall::SystemControl => system_control(k, cur),
     };
     if let Some(t) = k.threads.get_mut(cur) {
         // A thread that blocked gets its status when it is woken.
@@ -515,6 +518,117 @@ fn thread_registers(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         r[3] = pc;
         r[4] = sp;
         Ok(())
+    }
+}
+
+/// [`Syscall::ThreadInfo`] states (`x1`).
+mod thread_state {
+    pub const RUNNING: u64 = 0;
+    pub const READY: u64 = 1;
+    pub const BLOCKED: u64 = 2;
+    pub const SUSPENDED: u64 = 3;
+    pub const FAULTED: u64 = 4;
+    pub const DEAD: u64 = 5;
+}
+
+/// [`Syscall::TaskInfo`] states (`x3`).
+mod task_state {
+    pub const RUNNING: u64 = 0;
+    pub const BLOCKED: u64 = 1;
+    pub const STOPPED: u64 = 2;
+    pub const DEAD: u64 = 3;
+}
+
+/// What a thread is doing, as [`Syscall::ThreadInfo`] reports it.
+fn thread_state_word(t: &Thread) -> u64 {
+    match t.state {
+        ThreadState::Dead => thread_state::DEAD,
+        // A fault message is waiting to be taken or answered.
+        _ if t.fault.is_some() => thread_state::FAULTED,
+        ThreadState::Running => thread_state::RUNNING,
+        ThreadState::Ready => thread_state::READY,
+        ThreadState::Inactive | ThreadState::Suspended => thread_state::SUSPENDED,
+        ThreadState::Sending { .. }
+        | ThreadState::Receiving { .. }
+        | ThreadState::AwaitingReply { .. }
+        | ThreadState::Waiting { .. }
+        | ThreadState::Sleeping => thread_state::BLOCKED,
+    }
+}
+
+fn thread_info(k: &mut Kernel, cur: Id) -> Result<(), Error> {
+    let t = thread_arg(k, cur, 0)?;
+    let th = k.threads.get(t).ok_or(Error::BadHandle)?;
+    let ticks = sched::thread_ticks(k, t, time::cpu_clock());
+    // Running: where it runs (it may be moving elsewhere); else the CPU
+    // it belongs to, where it last ran unless it was moved since.
+    let running_on = k.cpus.iter().position(|c| c.current == Some(t));
+    let cpu = running_on.unwrap_or(th.cpu) as u64;
+    let (state, priority) = (thread_state_word(th), th.priority as u64);
+    let r = regs(k, cur);
+    r[1] = state;
+    r[2] = time::ticks_to_micros(ticks);
+    r[3] = priority;
+    r[4] = cpu;
+    Ok(())
+}
+
+fn task_info(k: &mut Kernel, cur: Id) -> Result<(), Error> {
+    let target = task_arg(k, cur, 0)?;
+    let tk = k.tasks.get(target).ok_or(Error::BadHandle)?;
+    let now = time::cpu_clock();
+    let mut ticks = tk.exited_ticks;
+    let mut state = if tk.alive {
+        task_state::STOPPED
+    } else {
+        task_state::DEAD
+    };
+    for &id in &tk.threads {
+        ticks += sched::thread_ticks(k, id, now);
+        let word = k.threads.get(id).map_or(thread_state::DEAD, |t| thread_state_word(t));
+        state = match word {
+            thread_state::RUNNING | thread_state::READY => task_state::RUNNING,
+            thread_state::BLOCKED if state != task_state::RUNNING => task_state::BLOCKED,
+            _ => state,
+        };
+    }
+    let threads = tk.threads.len() as u64;
+    let r = regs(k, cur);
+    r[1] = time::ticks_to_micros(ticks);
+    r[2] = threads;
+    r[3] = state;
+    Ok(())
+}
+
+/// [`Syscall::SystemControl`] operations (`x1`).
+const POWER_OFF: u64 = 0;
+const REBOOT: u64 = 1;
+
+fn system_control(k: &mut Kernel, cur: Id) -> Result<(), Error> {
+    // The operation first: a program without the right can still learn
+    // that it asked for something that does not exist.
+    let reboot = match arg(k, cur, 1) {
+        POWER_OFF => false,
+        REBOOT => true,
+        _ => return Err(Error::InvalidArgument),
+    };
+    if object(k, cur, 0, Rights::MANAGE)?.1 != ObjectRef::Console {
+        return Err(Error::WrongType);
+    }
+    if !crate::power::can_power_off() {
+        return Err(Error::NotSupported);
+    }
+    let task = task_of(k, cur)?;
+    let name = k.tasks.get(task).map(|t| t.name).unwrap_or_default();
+    log::info!(
+        "power: {} requested by task {}",
+        if reboot { "reboot" } else { "power off" },
+        abi::boot_info::nul_terminated(&name)
+    );
+    if reboot {
+        crate::power::reboot()
+    } else {
+        crate::power::power_off()
     }
 }
 

@@ -40,6 +40,8 @@ pub struct Task {
     /// Destroyed and accounted for; its root table and ASID are freed
     /// once no CPU runs on them.
     pub free_pending: bool,
+    /// CPU time (counter ticks) of its threads that have exited.
+    pub exited_ticks: u64,
 }
 
 impl Task {
@@ -77,6 +79,7 @@ pub fn create(k: &mut Kernel, pool: Id, name: &str) -> Result<Id, Error> {
         pool,
         name: [0; 16],
         free_pending: false,
+        exited_ticks: 0,
     };
     abi::boot_info::set_nul_padded(&mut task.name, name);
     match k.tasks.insert(task) {

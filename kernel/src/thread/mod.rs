@@ -86,6 +86,9 @@ pub struct Thread {
     /// Its memory was given back to the pool already (the TCB itself is
     /// freed later, once no CPU runs on it).
     pub refunded: bool,
+    /// CPU time used, in counter ticks ([`crate::time::cpu_clock`]), up
+    /// to the last switch on its CPU (see [`crate::sched::charge`]).
+    pub cpu_ticks: u64,
 }
 
 /// Bytes charged per thread.
@@ -119,6 +122,7 @@ impl Thread {
             refs: 0,
             pool,
             refunded: false,
+            cpu_ticks: 0,
         }
     }
 
@@ -157,7 +161,11 @@ pub fn kill(k: &mut Kernel, id: Id) {
     if k.cpus[cpu].fp_owner == Some(id) {
         k.cpus[cpu].fp_owner = None;
     }
+    let ticks = k.threads.get(id).map_or(0, |t| t.cpu_ticks);
     if let Some(tk) = k.tasks.get_mut(task) {
+        // Its CPU time stays with the task (any still to come, while a CPU
+        // finishes running it, is added when that CPU switches away).
+        tk.exited_ticks += ticks;
         tk.threads.retain(|t| *t != id);
         let last = tk.threads.is_empty() && tk.alive;
         if last {

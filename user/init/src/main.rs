@@ -24,7 +24,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use config::Mode;
 use profile::{Kind, Profile, TaskSpec};
-use supervisor::{timeout_until, Supervisor, TestEvent};
+use supervisor::{timeout_until, Supervisor};
 use userlib::abi::boot_info::BootInfo;
 use userlib::abi::{FaultKind, ObjectType};
 use userlib::ipc::{unpack_text, Message};
@@ -222,7 +222,7 @@ fn run_test(sup: &mut Supervisor, name: &str, timeout_s: u64) -> Result<(), Stri
                 return Err(alloc::format!("init's receive failed: {e}"));
             }
         };
-        let TestEvent::Message(msg) = sup.handle(msg, badge, Some(id)) else {
+        let Some(msg) = sup.handle(msg, badge, Some(id)) else {
             continue;
         };
         match msg.label {

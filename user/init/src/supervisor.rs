@@ -69,14 +69,6 @@ pub struct Supervisor {
     pub changes: u64,
 }
 
-/// What a message from a test program means to the test runner.
-pub enum TestEvent {
-    /// Not the test's business (handled here) or not from the test.
-    None,
-    /// A message of the test protocol for the runner to judge.
-    Message(Message),
-}
-
 impl Supervisor {
     pub fn new(ep: Handle, devices: Vec<DeviceNode>, pool_at_boot: u64) -> Supervisor {
         Supervisor {
@@ -251,12 +243,10 @@ impl Supervisor {
     /// Handles one message from task `badge`. Messages of a test program's
     /// protocol (exit, reason, expected faults, faults) are handed back for
     /// the test runner when `test` is its id.
-    pub fn handle(&mut self, msg: Message, badge: u64, test: Option<u64>) -> TestEvent {
+    pub fn handle(&mut self, msg: Message, badge: u64, test: Option<u64>) -> Option<Message> {
         let is_test = test == Some(badge);
         match msg.label {
-            proto::EXIT | proto::REASON | proto::EXPECT_FAULT | FaultKind::LABEL if is_test => {
-                return TestEvent::Message(msg)
-            }
+            proto::EXIT | proto::REASON | proto::EXPECT_FAULT | FaultKind::LABEL if is_test => return Some(msg),
             FaultKind::LABEL => {
                 let f = Fault::from_words(msg.words());
                 self.failed(badge, &alloc::format!("faulted: {}", verdict::describe(&f)));
@@ -283,7 +273,7 @@ impl Supervisor {
                 }
             }
         }
-        TestEvent::None
+        None
     }
 
     /// A name-service or control call: the reply, and a capability of

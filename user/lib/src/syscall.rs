@@ -300,6 +300,58 @@ pub fn thread_set_registers(thread: Handle, pc: u64, sp: u64) -> Result<(), Erro
     check(Syscall::ThreadRegisters, [h(thread), 0, 1, pc, sp, 0, 0, 0]).map(drop)
 }
 
+/// What a thread is doing, as [`thread_info`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadState {
+    Running,
+    /// Waiting for its turn on its CPU.
+    Ready,
+    /// In IPC, waiting on a notification or sleeping.
+    Blocked,
+    /// Suspended, or not started yet.
+    Suspended,
+    /// Faulted: waiting for its fault handler.
+    Faulted,
+    Dead,
+}
+
+impl ThreadState {
+    /// Decodes [`Syscall::ThreadInfo`]'s `x1`.
+    pub fn from_word(word: u64) -> Option<ThreadState> {
+        Some(match word {
+            0 => ThreadState::Running,
+            1 => ThreadState::Ready,
+            2 => ThreadState::Blocked,
+            3 => ThreadState::Suspended,
+            4 => ThreadState::Faulted,
+            5 => ThreadState::Dead,
+            _ => return None,
+        })
+    }
+}
+
+/// What [`thread_info`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThreadInfo {
+    /// `None` for a state number this library does not know.
+    pub state: Option<ThreadState>,
+    /// CPU time used, up to now.
+    pub cpu_micros: u64,
+    pub priority: u8,
+    /// The CPU it runs on, or belongs to (where it last ran unless moved).
+    pub cpu: usize,
+}
+
+/// A thread's state, CPU time, priority and CPU.
+pub fn thread_info(thread: Handle) -> Result<ThreadInfo, Error> {
+    check(Syscall::ThreadInfo, [h(thread), 0, 0, 0, 0, 0, 0, 0]).map(|r| ThreadInfo {
+        state: ThreadState::from_word(r[1]),
+        cpu_micros: r[2],
+        priority: r[3] as u8,
+        cpu: r[4] as usize,
+    })
+}
+
 /// Copies this task's capability `cap` (needs GRANT) with `rights` into
 /// `task`; returns its handle there.
 pub fn task_install(task: Handle, cap: Handle, rights: Rights) -> Result<Handle, Error> {
@@ -313,6 +365,52 @@ pub fn task_install(task: Handle, cap: Handle, rights: Rights) -> Result<Handle,
 /// Destroys a task: its threads, mappings and capabilities.
 pub fn task_destroy(task: Handle) -> Result<(), Error> {
     check(Syscall::TaskDestroy, [h(task), 0, 0, 0, 0, 0, 0, 0]).map(drop)
+}
+
+/// What a task is doing, as [`task_info`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskState {
+    /// A thread runs or is ready to.
+    Running,
+    /// No thread can run; some wait (IPC, notification, sleep).
+    Blocked,
+    /// Every thread is suspended, faulted or not started (or it has none).
+    Stopped,
+    /// Ended or destroyed.
+    Dead,
+}
+
+impl TaskState {
+    /// Decodes [`Syscall::TaskInfo`]'s `x3`.
+    pub fn from_word(word: u64) -> Option<TaskState> {
+        Some(match word {
+            0 => TaskState::Running,
+            1 => TaskState::Blocked,
+            2 => TaskState::Stopped,
+            3 => TaskState::Dead,
+            _ => return None,
+        })
+    }
+}
+
+/// What [`task_info`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// CPU time of all its threads, exited ones included, up to now.
+    pub cpu_micros: u64,
+    /// Live threads.
+    pub threads: u64,
+    /// `None` for a state number this library does not know.
+    pub state: Option<TaskState>,
+}
+
+/// A task's CPU time, thread count and state (needs MANAGE).
+pub fn task_info(task: Handle) -> Result<TaskInfo, Error> {
+    check(Syscall::TaskInfo, [h(task), 0, 0, 0, 0, 0, 0, 0]).map(|r| TaskInfo {
+        cpu_micros: r[1],
+        threads: r[2],
+        state: TaskState::from_word(r[3]),
+    })
 }
 
 /// Delivers interrupt `irq` as `bits` on notification `n`.
@@ -340,4 +438,20 @@ pub fn kernel_stats(any: Handle) -> Result<KernelStats, Error> {
         free_bytes: r[2],
         heap_used: r[3],
     })
+}
+
+/// What [`system_control`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum SystemOp {
+    PowerOff = 0,
+    Reboot = 1,
+}
+
+/// Powers the machine off or reboots it; needs the console capability
+/// with MANAGE (init's). Returns only if refused: `NoRights`,
+/// `NotSupported` (no PSCI, e.g. on a Raspberry Pi 4), ...
+pub fn system_control(console: Handle, op: SystemOp) -> Error {
+    let r = raw(Syscall::SystemControl, [h(console), op as u64, 0, 0, 0, 0, 0, 0]);
+    Error::check(r[0]).err().unwrap_or(Error::InvalidState)
 }

@@ -252,12 +252,14 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> *con
 }
 
 /// The IPC fast path's hand-off: `cur` blocked, `next` (already marked
-/// running and current) takes the CPU. No queue or timer changes.
+/// running and current) takes the CPU. No queue or timer changes; `cur`
+/// is charged its CPU time.
 fn switch_direct(k: &mut Kernel, cpu: usize, cur: Id, next: Id) -> *const UserContext {
     let pc = percpu::current();
     let Some(t) = k.threads.get_mut(cur) else {
         return core::ptr::null();
     };
+    sched::charge(t, &mut k.cpus[cpu], time::cpu_clock());
     if k.cpus[cpu].fp_owner == Some(cur) {
         // SAFETY: FP access is enabled for the owner; the buffer is its own.
         unsafe { fp_save(&mut t.fp) };

@@ -48,6 +48,11 @@ fn main(start: &StartInfo) {
     }
     let me = process();
     println!("test-hostile: seed {SEED:#x}, {TOTAL_CALLS} calls in children of {CALLS_PER_CHILD}");
+    // SystemControl (power off, reboot) needs the console with MANAGE. The
+    // fuzzers get no console at all, and this task's own has no MANAGE
+    // (nor can a copy of it gain it), so no random call can stop the machine.
+    let console = syscall::cap_info(me.console).expect("console").rights;
+    assert!(!console.contains(Rights::MANAGE), "test-hostile's console has MANAGE");
     let sup = syscall::create(me.pool, ObjectType::Endpoint, 0).expect("endpoint");
     // Each fuzzer writes the call it is about to make here, so that a hang
     // can be pinned on a call.
@@ -168,6 +173,11 @@ fn run_child(sup: Handle, record: &Mapping, badge: u64, seed: u64, count: u64) -
 /// waits, destroying its own task, code or IPC buffer).
 fn fuzz(seed: u64, count: u64) {
     let me = process();
+    assert_eq!(
+        me.console,
+        Handle::NULL,
+        "a fuzzer holds a console (SystemControl could power off)"
+    );
     let extra = me.start_info.map_or(0, |s| s.extra[0]);
     let mut record = Mapping::map(Handle(extra), 1, Rights::READ | Rights::WRITE).ok();
     let mut rng = Rng::new(seed);

@@ -26,6 +26,9 @@ use userlib::{log, syscall, Error, Handle, Rights};
 pub const MAX_RESTARTS: u32 = 5;
 /// First restart delay; doubles with each restart.
 pub const FIRST_BACKOFF_MS: u64 = 100;
+/// Stack of a driver's or server's first thread (32 KiB: their memory
+/// limits are tight on a watch); test programs get the loader's default.
+pub const TASK_STACK_PAGES: u64 = 8;
 
 /// One supervised task (one program; several incarnations over restarts).
 pub struct Task {
@@ -140,6 +143,7 @@ impl Supervisor {
                     pool_bytes: t.memory,
                     priority: t.spec.priority,
                     archive: t.test,
+                    stack_pages: if t.test { loader::DEFAULT_STACK_PAGES } else { TASK_STACK_PAGES },
                     supervisor: Some((ep, id)),
                     extra: &extra,
                     ..Spawn::new(&t.spec.program, elf)
@@ -185,6 +189,16 @@ impl Supervisor {
             let _ = syscall::cap_revoke(ep);
             let _ = syscall::cap_delete(ep);
             log::info!("names: {name} unregistered");
+        }
+        // A virtio device is reset before its driver's memory is freed
+        // (see `devices::reset_virtio`).
+        let device = self.task(id).and_then(|t| t.device.filter(|_| t.child.is_some()));
+        if let Some(d) = device.and_then(|d| self.devices.get(d)) {
+            if d.compatible == crate::devices::VIRTIO_MMIO {
+                if let Some(&(region, physical, _)) = d.regions.first() {
+                    crate::devices::reset_virtio(region, physical);
+                }
+            }
         }
         if let Some(t) = self.task_mut(id) {
             if let Some(c) = t.child.take() {

@@ -180,6 +180,9 @@ impl fmt::Display for SpawnError {
     }
 }
 
+/// Pages of a child's first stack unless [`Spawn::stack_pages`] says otherwise.
+pub const DEFAULT_STACK_PAGES: u64 = 16;
+
 /// How to start a program. `Spawn::new` gives the defaults.
 #[derive(Clone, Copy, Debug)]
 pub struct Spawn<'a> {
@@ -214,7 +217,7 @@ impl<'a> Spawn<'a> {
             pool_bytes: 4 << 20,
             priority: process().priority,
             cpu: None,
-            stack_pages: 16,
+            stack_pages: DEFAULT_STACK_PAGES,
             console: true,
             archive: false,
             supervisor: None,

@@ -78,6 +78,26 @@ pub fn collect(boot: &BootInfo, mut virtio_id: impl FnMut(Handle, u64) -> Option
         .collect()
 }
 
+/// Resets a virtio-mmio device (writes 0 to its Status register) through
+/// a temporary mapping. Done before a stopped driver's memory is freed:
+/// the device may still have requests in flight that would complete into
+/// that memory (there is no IOMMU), and a reset makes it finish or drop
+/// them first (QEMU drains them within the write).
+pub fn reset_virtio(region: Handle, physical: u64) {
+    const STATUS: usize = 0x70;
+    let base = (physical % PAGE_SIZE as u64) as usize;
+    if base + STATUS + 4 > PAGE_SIZE {
+        return;
+    }
+    let Ok(map) = Mapping::map(region, 1, Rights::READ | Rights::WRITE) else {
+        return;
+    };
+    // SAFETY: the first page of the region is mapped writable for as long
+    // as `map` lives and the register lies inside it; one aligned volatile
+    // store, as the virtio-mmio spec requires.
+    unsafe { core::ptr::write_volatile(map.as_ptr().add(base + STATUS) as *mut u32, 0) };
+}
+
 /// Reads a virtio-mmio region's device ID through a temporary read-only
 /// mapping: `None` if the magic value is wrong.
 pub fn read_virtio_id(region: Handle, physical: u64) -> Option<u32> {

@@ -67,6 +67,8 @@ pub struct Supervisor {
     next_id: u64,
     /// Pool bytes init had at boot.
     pub pool_at_boot: u64,
+    /// The device profile's name (drivers get it as `profile=NAME`).
+    pub profile: String,
     /// Bumped whenever a service or task changes (for the test runner's
     /// leak check, which only holds on a quiet system).
     pub changes: u64,
@@ -81,6 +83,7 @@ impl Supervisor {
             services: Vec::new(),
             next_id: 1,
             pool_at_boot,
+            profile: String::new(),
             changes: 0,
         }
     }
@@ -131,7 +134,8 @@ impl Supervisor {
                 extra.extend(d.irqs[..irqs].iter().map(|q| (q.0, Rights::MANAGE)));
                 let compatible = d.keys.first().map_or(d.compatible.as_str(), |k| k.as_str());
                 let ranges: Vec<(u64, u64)> = d.regions[..regions].iter().map(|r| (r.1, r.2)).collect();
-                proto::driver_args(&d.name, compatible, &ranges, irqs, &t.spec.args)
+                let rest = alloc::format!("profile={} {}", self.profile, t.spec.args);
+                proto::driver_args(&d.name, compatible, &ranges, irqs, rest.trim_end())
             }
             None => t.spec.args.clone(),
         };
@@ -371,7 +375,12 @@ impl Supervisor {
                 id: 0,
                 state: TaskState::Running,
                 memory_limit: self.pool_at_boot,
-                memory_used: self.pool_at_boot.saturating_sub(left),
+                // Its own use: what left its pool, less what it moved into
+                // the pools of the tasks it started.
+                memory_used: self
+                    .pool_at_boot
+                    .saturating_sub(left)
+                    .saturating_sub(self.tasks.iter().filter(|t| t.child.is_some()).map(|t| t.memory).sum()),
                 cpu_us: cpu,
                 restarts: 0,
                 priority: me.priority as u64,
@@ -456,6 +465,7 @@ impl Supervisor {
     /// Starts the profile's drivers for the matched devices and its
     /// servers; logs the devices no driver matches.
     pub fn start_profile(&mut self, profile: &crate::profile::Profile) -> usize {
+        self.profile = profile.name.clone();
         let mut started = 0;
         for i in 0..self.devices.len() {
             let keys: Vec<&str> = self.devices[i].keys.iter().map(String::as_str).collect();

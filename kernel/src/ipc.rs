@@ -6,12 +6,11 @@
 //! through the two threads' IPC buffers.
 
 use crate::cap;
-use crate::object::{Endpoint, Id, Kernel, Notification, ObjectRef, IPC_OBJECT_COST};
+use crate::object::{Endpoint, Id, IdQueue, Kernel, Notification, ObjectRef, IPC_OBJECT_COST};
 use crate::sched;
 use crate::task::{copy_from_user, copy_to_user};
-use crate::thread::{Fault, ThreadState};
+use crate::thread::{Fault, Thread, ThreadState, UserContext};
 use abi::{Error, FaultKind, Handle, IpcBuffer, IpcFlags, MessageInfo, Rights, BUFFER_WORDS, REGISTER_WORDS};
-use alloc::collections::VecDeque;
 
 const WORDS_OFFSET: u64 = core::mem::offset_of!(IpcBuffer, words) as u64;
 const CAPS_OFFSET: u64 = core::mem::offset_of!(IpcBuffer, caps) as u64;
@@ -172,10 +171,8 @@ fn block(k: &mut Kernel, t: Id, state: ThreadState, flags: IpcFlags, timeout_mic
     }
 }
 
-fn enqueue(queue: &mut VecDeque<Id>, t: Id) -> Result<(), Error> {
-    queue.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
-    queue.push_back(t);
-    Ok(())
+fn enqueue(queue: &mut IdQueue, t: Id) -> Result<(), Error> {
+    queue.push_back(t).map_err(|_| Error::OutOfMemory)
 }
 
 /// `send` (call = false) and `call` (call = true) from thread `cur`.
@@ -407,8 +404,8 @@ pub fn abandon(k: &mut Kernel, t: Id) {
 }
 
 /// Fail every thread queued on an endpoint with `PeerDied`.
-fn fail_queue(k: &mut Kernel, queue: VecDeque<Id>) {
-    for t in queue {
+fn fail_queue(k: &mut Kernel, mut queue: IdQueue) {
+    while let Some(t) = queue.pop_front() {
         if k.threads.get(t).is_some_and(|th| th.fault.is_some()) {
             crate::thread::kill(k, t);
             continue;
@@ -434,11 +431,15 @@ pub fn receive_cap_gone(k: &mut Kernel, ep: Id) {
 pub fn create_endpoint(k: &mut Kernel, pool: Id) -> Result<Id, Error> {
     k.charge(pool, IPC_OBJECT_COST)?;
     let e = Endpoint {
-        senders: VecDeque::new(),
-        receivers: VecDeque::new(),
+        senders: IdQueue::new(),
+        receivers: IdQueue::new(),
         receive_caps: 0,
         refs: 0,
         pool,
+    };
+    let Some(e) = crate::mm::heap::try_box(e) else {
+        k.refund(pool, IPC_OBJECT_COST);
+        return Err(Error::OutOfMemory);
     };
     k.endpoints
         .insert(e)
@@ -453,7 +454,7 @@ pub fn create_notification(k: &mut Kernel, pool: Id) -> Result<Id, Error> {
     k.charge(pool, IPC_OBJECT_COST)?;
     let n = Notification {
         bits: 0,
-        waiters: VecDeque::new(),
+        waiters: IdQueue::new(),
         refs: 0,
         pool,
     };
@@ -532,69 +533,110 @@ pub fn deliver_fault(k: &mut Kernel, t: Id, kind: FaultKind, esr: u64, far: u64,
     }
 }
 
-/// The IPC fast path: `call` and `reply_recv` with a register-only message,
-/// when the partner is already waiting on this CPU and may run at once.
-/// The message is copied register to register and the CPU goes straight
-/// to the partner (no run-queue traffic). Returns the thread to switch to,
-/// or `None` when any condition fails (the general path then handles it).
-pub fn fast_path(k: &mut Kernel, cpu: usize, cur: Id, number: u64) -> Option<Id> {
-    let t = k.threads.get(cur)?;
-    let info = t.ctx.x[1];
-    // Register words only, no capabilities, no flags.
-    if info >> 32 != 0 || info & 0x700 != 0 || info & 0xff > REGISTER_WORDS as u64 {
-        return None;
-    }
-    let task = t.task;
-    let words = [t.ctx.x[2], t.ctx.x[3], t.ctx.x[4], t.ctx.x[5]];
-    let floor = k.cpus[cpu].highest_ready_priority();
-    if number == abi::Syscall::Call as u64 {
-        let (ep, badge) = endpoint_arg(k, task, t.ctx.x[0], Rights::SEND).ok()?;
-        let e = k.endpoints.get(ep)?;
-        let &r = e.receivers.front()?;
-        let rt = k.threads.get(r)?;
-        if rt.cpu != cpu || rt.deadline.is_some() || rt.caller.is_some() || floor.is_some_and(|p| p > rt.priority) {
+/// What the IPC fast path hands to the architecture's switch.
+pub struct Handoff {
+    /// The next thread's saved registers.
+    pub ctx: *const UserContext,
+    /// Its task's TTBR0 value.
+    pub ttbr0: u64,
+    /// The outgoing thread's FP/SIMD state is live in the registers and
+    /// must be saved (this CPU no longer has an FP owner).
+    pub save_fp: bool,
+}
+
+/// Whether `info` (x1) is a register-only message without flags: the only
+/// kind the fast path takes.
+#[inline(always)]
+pub fn fast_message(info: u64) -> bool {
+    info & 0xffff_ffff_0000_0700 == 0 && info & 0xff <= REGISTER_WORDS as u64
+}
+
+/// Copy a register message into `to`'s receive registers.
+#[inline(always)]
+fn deliver_registers(to: &mut Thread, from: &UserContext, badge: u64) {
+    to.ctx.x[0] = 0;
+    to.ctx.x[1] = from.x[1] & 0xffff_00ff;
+    to.ctx.x[2..6].copy_from_slice(&from.x[2..6]);
+    to.ctx.x[6] = badge;
+}
+
+/// The IPC fast path: `call` and `reply_recv` with a register-only message
+/// (see [`fast_message`]), when the partner is already waiting on this CPU
+/// and may run at once. `me` is the thread `cur`, running on `cpu` (not
+/// reached through `k`). The message is copied register to register, the
+/// CPU goes straight to the partner (no run-queue or timer traffic) and
+/// `me` is charged its CPU time. `None` when any condition fails, with
+/// nothing changed: the general path then handles the call.
+///
+/// Each object is looked up once, capabilities through the copy of their
+/// object, rights and badge in the capability space's slot.
+#[inline(always)]
+pub fn fast_path(k: &mut Kernel, cpu: usize, cur: Id, me: &mut Thread, number: u64) -> Option<Handoff> {
+    let c = &mut k.cpus[cpu % crate::MAX_CPUS];
+    // SAFETY: `me` is alive (running), so its task's capability space is
+    // (see `Thread::cspace`); the fast path reaches no task through `k`.
+    let cspace = unsafe { &*me.cspace.as_ptr() };
+    let next = if number == abi::Syscall::Call as u64 {
+        let (ep, badge, e) = cspace.endpoint(me.ctx.x[0], Rights::SEND)?;
+        // SAFETY: the capability just looked up keeps the endpoint alive,
+        // and the fast path reaches no endpoint through `k`.
+        let e = unsafe { &mut *e };
+        let r = e.receivers.front()?;
+        if e.receive_caps == 0 || r == cur {
             return None;
         }
-        k.endpoints.get_mut(ep)?.receivers.pop_front();
-        let rt = k.threads.get_mut(r).expect("receiver");
-        rt.ctx.x[0] = 0;
-        rt.ctx.x[1] = info & 0xffff_00ff;
-        rt.ctx.x[2..6].copy_from_slice(&words);
-        rt.ctx.x[6] = badge;
-        rt.caller = Some(cur);
-        rt.state = ThreadState::Running;
-        k.threads.get_mut(cur).expect("current").state = ThreadState::AwaitingReply { server: r };
-        k.cpus[cpu].current = Some(r);
-        Some(r)
-    } else if number == abi::Syscall::ReplyRecv as u64 {
-        let c = t.caller?;
-        let (ep, _) = endpoint_arg(k, task, t.ctx.x[7], Rights::RECEIVE).ok()?;
-        let e = k.endpoints.get(ep)?;
-        if !e.senders.is_empty() {
-            return None;
-        }
-        let ct = k.threads.get(c)?;
-        if !matches!(ct.state, ThreadState::AwaitingReply { server } if server == cur)
-            || ct.fault.is_some()
-            || ct.cpu != cpu
-            || floor.is_some_and(|p| p > ct.priority)
+        let rt: &mut Thread = k.threads.get_mut(r)?;
+        if !matches!(rt.state, ThreadState::Receiving { endpoint } if endpoint == ep)
+            || rt.cpu != cpu
+            || rt.deadline.is_some()
+            || rt.caller.is_some()
+            || c.outranks(rt.priority)
         {
             return None;
         }
-        k.endpoints.get_mut(ep)?.receivers.try_reserve(1).ok()?;
-        k.endpoints.get_mut(ep)?.receivers.push_back(cur);
-        let me = k.threads.get_mut(cur).expect("current");
+        e.receivers.pop_front();
+        deliver_registers(rt, &me.ctx, badge);
+        rt.caller = Some(cur);
+        rt.state = ThreadState::Running;
+        me.state = ThreadState::AwaitingReply { server: r };
+        c.current = Some(r);
+        rt
+    } else {
+        let caller = me.caller?;
+        let (ep, _, e) = cspace.endpoint(me.ctx.x[7], Rights::RECEIVE)?;
+        // SAFETY: as for `call` above.
+        let e = unsafe { &mut *e };
+        // Queue space without allocating.
+        if !e.senders.is_empty() || !e.receivers.has_room() || caller == cur {
+            return None;
+        }
+        let ct: &mut Thread = k.threads.get_mut(caller)?;
+        if !matches!(ct.state, ThreadState::AwaitingReply { server } if server == cur)
+            || ct.fault.is_some()
+            || ct.cpu != cpu
+            || ct.deadline.is_some()
+            || c.outranks(ct.priority)
+        {
+            return None;
+        }
+        if !e.receivers.push_within_capacity(cur) {
+            return None;
+        }
         me.caller = None;
         me.state = ThreadState::Receiving { endpoint: ep };
-        let ct = k.threads.get_mut(c).expect("caller");
-        ct.ctx.x[0] = 0;
-        ct.ctx.x[1] = info & 0xffff_00ff;
-        ct.ctx.x[2..6].copy_from_slice(&words);
-        ct.ctx.x[6] = 0;
+        deliver_registers(ct, &me.ctx, 0);
         ct.state = ThreadState::Running;
-        k.cpus[cpu].current = Some(c);
-        Some(c)
-    } else {
-        None
+        c.current = Some(caller);
+        ct
+    };
+    sched::charge(me, c, crate::time::cpu_clock());
+    let save_fp = c.fp_owner == Some(cur);
+    if save_fp {
+        c.fp_owner = None;
     }
+    Some(Handoff {
+        ctx: &next.ctx,
+        ttbr0: next.ttbr0,
+        save_fp,
+    })
 }

@@ -135,9 +135,11 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], image_pa: u64) -> Star
 
     // The thread.
     k.charge(root, THREAD_COST).map_err(err)?;
-    let ttbr0 = k.tasks.get(t).map_or(0, |t| t.ttbr0());
+    let task = k.tasks.get_mut(t).ok_or("no init task")?;
+    let (ttbr0, cspace) = (task.ttbr0(), task.cspace_ptr());
     let mut thread = Thread::new(
         t,
+        cspace,
         ttbr0,
         root,
         entry,

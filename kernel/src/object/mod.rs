@@ -10,9 +10,11 @@
 //! from and refunded when destroyed, so a task can only use the kernel
 //! memory its pools hold.
 
+pub mod queue;
 pub mod slab;
 mod types;
 
+pub use queue::IdQueue;
 pub use slab::{Id, Slab};
 pub use types::*;
 

@@ -3,8 +3,10 @@
 
 use alloc::vec::Vec;
 
-/// A slab entry's name.
+/// A slab entry's name. Aligned as one 64-bit word, so ids are compared,
+/// loaded and stored whole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(C, align(8))]
 pub struct Id {
     pub index: u32,
     pub generation: u32,

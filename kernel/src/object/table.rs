@@ -9,6 +9,7 @@ use crate::thread::Thread;
 use crate::MAX_CPUS;
 use abi::{Error, ObjectType};
 use alloc::boxed::Box;
+use core::sync::atomic::{AtomicBool, Ordering};
 use spin::Mutex;
 
 /// A kernel object a capability can name.
@@ -47,13 +48,15 @@ pub struct Kernel {
     pub pools: Slab<Pool>,
     pub tasks: Slab<crate::task::Task>,
     pub threads: Slab<Box<Thread>>,
-    pub endpoints: Slab<Endpoint>,
+    /// Boxed: capability slots keep their address (see [`crate::cap::CSpace::endpoint`]).
+    pub endpoints: Slab<Box<Endpoint>>,
     pub notifications: Slab<Notification>,
     pub memories: Slab<Memory>,
     pub irqs: Slab<Irq>,
     pub caps: Slab<CapNode>,
-    /// One per CPU (on the heap: each is large).
-    pub cpus: alloc::vec::Vec<CpuState>,
+    /// One per CPU (an array: the IPC fast path indexes it by
+    /// `cpu % MAX_CPUS`, without a bounds check).
+    pub cpus: [CpuState; MAX_CPUS],
     pub asids: crate::task::AsidAllocator,
     /// The first user task; its end ends the system.
     pub init_task: Option<Id>,
@@ -63,7 +66,7 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    fn new() -> Self {
+    const fn new() -> Self {
         Kernel {
             pools: Slab::new(),
             tasks: Slab::new(),
@@ -73,7 +76,7 @@ impl Kernel {
             memories: Slab::new(),
             irqs: Slab::new(),
             caps: Slab::new(),
-            cpus: alloc::vec::Vec::new(),
+            cpus: [const { CpuState::new() }; MAX_CPUS],
             asids: crate::task::AsidAllocator::new(),
             init_task: None,
             reclaim: alloc::vec::Vec::new(),
@@ -204,45 +207,48 @@ impl Kernel {
     }
 }
 
-static KERNEL: Mutex<Option<Box<Kernel>>> = Mutex::new(None);
+/// The object tables (empty until [`init`]), in static memory: the lock
+/// and every table are at fixed addresses.
+static KERNEL: Mutex<Kernel> = Mutex::new(Kernel::new());
+
+/// Whether [`init`] ran.
+static INITIALISED: AtomicBool = AtomicBool::new(false);
 
 /// The kernel's objects, locked for this CPU until the guard drops.
-pub struct KernelGuard(spin::MutexGuard<'static, Option<Box<Kernel>>>);
+pub struct KernelGuard(spin::MutexGuard<'static, Kernel>);
 
 impl core::ops::Deref for KernelGuard {
     type Target = Kernel;
+    #[inline(always)]
     fn deref(&self) -> &Kernel {
-        self.0.as_ref().expect("objects initialised at boot")
+        &self.0
     }
 }
 
 impl core::ops::DerefMut for KernelGuard {
+    #[inline(always)]
     fn deref_mut(&mut self) -> &mut Kernel {
-        self.0.as_mut().expect("objects initialised at boot")
+        &mut self.0
     }
 }
 
 /// Take the kernel lock.
+#[inline(always)]
 pub fn lock() -> KernelGuard {
     KernelGuard(KERNEL.lock())
 }
 
-/// Create the (empty) object tables.
+/// Make the object tables usable (they start empty).
 pub fn init() -> bool {
-    let Some(mut k) = crate::mm::heap::try_box(Kernel::new()) else {
-        return false;
-    };
-    if k.cpus.try_reserve_exact(MAX_CPUS).is_err() {
+    let mut k = lock();
+    if !k.cpus.iter_mut().all(CpuState::init) {
         return false;
     }
-    for _ in 0..MAX_CPUS {
-        k.cpus.push(CpuState::new());
-    }
-    *KERNEL.lock() = Some(k);
+    INITIALISED.store(true, Ordering::Release);
     true
 }
 
 /// Whether the object tables exist (user space has been started).
 pub fn is_initialised() -> bool {
-    KERNEL.lock().is_some()
+    INITIALISED.load(Ordering::Acquire)
 }

@@ -1,7 +1,7 @@
 //! The plain kernel object types.
 
 use super::Id;
-use alloc::collections::VecDeque;
+use super::IdQueue;
 
 /// Bytes charged for a pool object.
 pub const POOL_COST: u64 = 64;
@@ -23,8 +23,8 @@ pub struct Pool {
 /// Synchronous IPC rendezvous: threads waiting to send (their message is in
 /// their saved registers) or to receive.
 pub struct Endpoint {
-    pub senders: VecDeque<Id>,
-    pub receivers: VecDeque<Id>,
+    pub senders: IdQueue,
+    pub receivers: IdQueue,
     /// Capabilities with the RECEIVE right: with none left, senders get `PeerDied`.
     pub receive_caps: u32,
     pub refs: u32,
@@ -34,7 +34,7 @@ pub struct Endpoint {
 /// Asynchronous signal bits.
 pub struct Notification {
     pub bits: u64,
-    pub waiters: VecDeque<Id>,
+    pub waiters: IdQueue,
     pub refs: u32,
     pub pool: Id,
 }
@@ -70,3 +70,34 @@ pub struct Irq {
     pub notification: Option<(Id, u64)>,
     pub refs: u32,
 }
+
+/// The address of a boxed kernel object, kept next to its [`super::Id`]
+/// where the IPC fast path needs the object without a table lookup. Each
+/// holder documents why the object outlives it there; it is only followed
+/// under the kernel lock.
+pub struct ObjectPtr<T>(*mut T);
+
+impl<T> ObjectPtr<T> {
+    pub const NULL: ObjectPtr<T> = ObjectPtr(core::ptr::null_mut());
+
+    pub fn new(object: &mut T) -> Self {
+        ObjectPtr(object)
+    }
+
+    #[inline(always)]
+    pub fn as_ptr(self) -> *mut T {
+        self.0
+    }
+}
+
+impl<T> Clone for ObjectPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for ObjectPtr<T> {}
+
+// SAFETY: an ObjectPtr is only followed by the holder of the kernel lock,
+// which makes every access to kernel objects exclusive to one CPU at a time.
+unsafe impl<T> Send for ObjectPtr<T> {}

@@ -14,7 +14,9 @@ pub const SLICE_MICROS: u64 = 10_000;
 
 /// One CPU's scheduler state.
 pub struct CpuState {
-    ready: [VecDeque<Id>; LEVELS],
+    /// Run queues, one per priority (on the heap, made by [`CpuState::init`],
+    /// so the CPU states themselves are small).
+    ready: Vec<VecDeque<Id>>,
     /// Bit p set when `ready[p]` is not empty.
     bitmap: u32,
     pub current: Option<Id>,
@@ -35,9 +37,9 @@ pub struct CpuState {
 }
 
 impl CpuState {
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         CpuState {
-            ready: core::array::from_fn(|_| VecDeque::new()),
+            ready: Vec::new(),
             bitmap: 0,
             current: None,
             fp_owner: None,
@@ -50,38 +52,52 @@ impl CpuState {
         }
     }
 
-    /// Priority of the best thread waiting to run here.
-    pub fn highest_ready_priority(&self) -> Option<u8> {
-        self.highest_ready().map(|p| p as u8)
+    /// Whether a thread of higher priority than `priority` is ready here.
+    #[inline(always)]
+    pub fn outranks(&self, priority: u8) -> bool {
+        (self.bitmap as u64) >> (priority as u64 + 1) != 0
     }
 
     fn highest_ready(&self) -> Option<usize> {
         (self.bitmap != 0).then(|| 31 - self.bitmap.leading_zeros() as usize)
     }
 
-    fn push(&mut self, id: Id, priority: u8) -> bool {
-        let p = priority as usize % LEVELS;
-        if self.ready[p].try_reserve(1).is_err() {
+    /// Make the run queues (at boot); false without memory.
+    pub fn init(&mut self) -> bool {
+        if self.ready.try_reserve_exact(LEVELS).is_err() {
             return false;
         }
-        self.ready[p].push_back(id);
+        self.ready.resize_with(LEVELS, VecDeque::new);
+        true
+    }
+
+    fn push(&mut self, id: Id, priority: u8) -> bool {
+        let p = priority as usize % LEVELS;
+        let Some(q) = self.ready.get_mut(p) else {
+            return false;
+        };
+        if q.try_reserve(1).is_err() {
+            return false;
+        }
+        q.push_back(id);
         self.bitmap |= 1 << p;
         true
     }
 
     fn pop(&mut self, priority: usize) -> Option<Id> {
-        let id = self.ready[priority].pop_front();
-        if self.ready[priority].is_empty() {
+        let q = self.ready.get_mut(priority)?;
+        let id = q.pop_front();
+        if q.is_empty() {
             self.bitmap &= !(1 << priority);
         }
         id
     }
 
     fn remove(&mut self, id: Id) {
-        for p in 0..LEVELS {
+        for (p, q) in self.ready.iter_mut().enumerate() {
             if self.bitmap & (1 << p) != 0 {
-                self.ready[p].retain(|t| *t != id);
-                if self.ready[p].is_empty() {
+                q.retain(|t| *t != id);
+                if q.is_empty() {
                     self.bitmap &= !(1 << p);
                 }
             }

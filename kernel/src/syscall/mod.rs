@@ -342,8 +342,9 @@ fn thread_create(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     }
     let cpu = next_cpu(k);
     k.charge(pool, THREAD_COST)?;
-    let ttbr0 = k.tasks.get(target).map_or(0, |t| t.ttbr0());
-    let thread = Thread::new(target, ttbr0, pool, entry, sp, argument, priority as u8, cpu);
+    let t = k.tasks.get_mut(target).expect("checked");
+    let (ttbr0, cspace) = (t.ttbr0(), t.cspace_ptr());
+    let thread = Thread::new(target, cspace, ttbr0, pool, entry, sp, argument, priority as u8, cpu);
     let Some(boxed) = crate::mm::heap::try_box(thread) else {
         k.refund(pool, THREAD_COST);
         return Err(Error::OutOfMemory);

@@ -6,8 +6,9 @@ mod address_space;
 pub use address_space::{copy_from_user, copy_to_user, AsidAllocator, UserTables};
 
 use crate::cap::{self, CSpace};
-use crate::object::{Id, Kernel, Memory, MemoryKind, ObjectRef};
+use crate::object::{Id, Kernel, Memory, MemoryKind, ObjectPtr, ObjectRef};
 use abi::{Error, Rights};
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use hal::mmu::{Attributes, Granularity, MapError, Mapper, MemoryType, TableMemory};
 
@@ -30,7 +31,8 @@ pub struct Task {
     pub asid: u16,
     /// Every translation-table frame (freed with the task).
     pub tables: Vec<u64>,
-    pub cspace: CSpace,
+    /// Boxed: its threads keep its address ([`crate::thread::Thread::cspace`]).
+    pub cspace: Box<CSpace>,
     pub mappings: Vec<Mapping>,
     pub threads: Vec<Id>,
     pub alive: bool,
@@ -50,6 +52,11 @@ impl Task {
         self.root | ((self.asid as u64) << 48)
     }
 
+    /// Where its capability space is, for its threads.
+    pub fn cspace_ptr(&mut self) -> ObjectPtr<CSpace> {
+        ObjectPtr::new(&mut self.cspace)
+    }
+
     pub fn name(&self) -> &str {
         abi::boot_info::nul_terminated(&self.name)
     }
@@ -62,6 +69,11 @@ pub fn create(k: &mut Kernel, pool: Id, name: &str) -> Result<Id, Error> {
         k.refund(pool, TASK_COST + abi::PAGE_SIZE as u64);
         return Err(Error::OutOfMemory);
     };
+    let Some(cspace) = crate::mm::heap::try_box(CSpace::new()) else {
+        k.asids.free(asid);
+        k.refund(pool, TASK_COST + abi::PAGE_SIZE as u64);
+        return Err(Error::OutOfMemory);
+    };
     let Some(root) = crate::mm::frames::alloc_zeroed(1) else {
         k.asids.free(asid);
         k.refund(pool, TASK_COST + abi::PAGE_SIZE as u64);
@@ -71,7 +83,7 @@ pub fn create(k: &mut Kernel, pool: Id, name: &str) -> Result<Id, Error> {
         root,
         asid,
         tables: Vec::new(),
-        cspace: CSpace::new(),
+        cspace,
         mappings: Vec::new(),
         threads: Vec::new(),
         alive: true,

@@ -1,6 +1,7 @@
 //! Threads: saved user context, scheduling parameters and IPC state.
 
-use crate::object::{Id, Kernel, ObjectRef};
+use crate::cap::CSpace;
+use crate::object::{Id, Kernel, ObjectPtr, ObjectRef};
 use abi::Error;
 
 /// User registers, saved on kernel entry. Layout shared with `user_entry.S`.
@@ -65,6 +66,10 @@ pub struct Thread {
     pub ctx: UserContext,
     pub fp: FpState,
     pub task: Id,
+    /// Its task's capability space: it lives as long as the task, which
+    /// lives at least while the thread does (the thread holds a reference
+    /// to it until it is killed), so it is valid while the thread is alive.
+    pub cspace: ObjectPtr<CSpace>,
     /// Its task's TTBR0 value (root table and ASID never change).
     pub ttbr0: u64,
     pub state: ThreadState,
@@ -96,7 +101,17 @@ pub const THREAD_COST: u64 = core::mem::size_of::<Thread>() as u64;
 
 impl Thread {
     #[allow(clippy::too_many_arguments)] // the ThreadCreate arguments plus where the thread lives
-    pub fn new(task: Id, ttbr0: u64, pool: Id, entry: u64, sp: u64, arg: u64, priority: u8, cpu: usize) -> Self {
+    pub fn new(
+        task: Id,
+        cspace: ObjectPtr<CSpace>,
+        ttbr0: u64,
+        pool: Id,
+        entry: u64,
+        sp: u64,
+        arg: u64,
+        priority: u8,
+        cpu: usize,
+    ) -> Self {
         let mut ctx = UserContext {
             elr: entry,
             sp,
@@ -109,6 +124,7 @@ impl Thread {
             ctx,
             fp: FpState::default(),
             task,
+            cspace,
             ttbr0,
             state: ThreadState::Inactive,
             priority,

@@ -1,7 +1,7 @@
 //! Running user threads: the Rust side of `user_entry.S`.
 
 use crate::object::{self, Id, Kernel};
-use crate::thread::{FpState, ThreadState, UserContext};
+use crate::thread::{FpState, Thread, ThreadState, UserContext};
 use crate::{irq, percpu, sched, syscall, time, MAX_CPUS};
 use abi::FaultKind;
 use core::arch::asm;
@@ -74,47 +74,138 @@ pub fn pan_enabled() -> bool {
     pan & (1 << 22) != 0
 }
 
-/// Kernel entry from EL0 (`kind` = vector index 8-15). Returns the context
-/// to resume, or null to idle.
+/// What the exit path (`user_entry.S`) does next: resume `ctx` (null: idle),
+/// after storing the callee-saved registers into `save` if it is not null
+/// (the CPU switches away from that thread).
+#[repr(C)]
+pub struct Resume {
+    ctx: *const UserContext,
+    save: *mut UserContext,
+}
+
+/// Synchronous exception from EL0 (vector 8): system calls first.
 #[no_mangle]
-extern "C" fn handle_el0(kind: u64, ctx: *mut UserContext) -> *const UserContext {
+extern "C" fn handle_el0_sync(ctx: *mut UserContext) -> Resume {
     let esr = hal::cpu::esr();
     // SAFETY: `ctx` is the running thread's saved context (PerCpu.user_ctx,
     // set when it was switched in); only this CPU touches it while it runs.
     let regs = unsafe { &mut *ctx };
-    if kind == 8 && (esr >> 26) & 0x3f == 0x15 && regs.x[8] == abi::Syscall::Null as u64 {
-        // Needs no kernel state: no lock, no scheduling.
-        regs.x[0] = 0;
-        return ctx;
+    if (esr >> 26) & 0x3f == 0x15 {
+        let n = regs.x[8];
+        if n == abi::Syscall::Null as u64 {
+            // Needs no kernel state: no lock, no scheduling.
+            regs.x[0] = 0;
+            return Resume {
+                ctx,
+                save: core::ptr::null_mut(),
+            };
+        }
+        if (n == abi::Syscall::Call as u64 || n == abi::Syscall::ReplyRecv as u64)
+            && crate::ipc::fast_message(regs.x[1])
+        {
+            return ipc_fast_path(ctx, n, esr);
+        }
     }
-    handle_el0_other(kind, regs, esr)
+    general_path(8, ctx, esr)
 }
 
-/// Everything but the null call: the IPC fast path, else the general path.
+/// Any other kernel entry from EL0 (`kind` = vector index 9-15).
+#[no_mangle]
+extern "C" fn handle_el0(kind: u64, ctx: *mut UserContext) -> Resume {
+    general_path(kind, ctx, hal::cpu::esr())
+}
+
+/// [`handle_el0_locked`], and what the exit path needs to know.
 #[inline(never)]
-fn handle_el0_other(kind: u64, regs: &mut UserContext, esr: u64) -> *const UserContext {
-    if kind == 8 && (esr >> 26) & 0x3f == 0x15 {
-        let n = regs.x[8];
-        if n == abi::Syscall::Call as u64 || n == abi::Syscall::ReplyRecv as u64 {
-            if let Some(next) = ipc_fast_path(regs, n) {
-                return next;
+fn general_path(kind: u64, ctx: *mut UserContext, esr: u64) -> Resume {
+    // SAFETY: as in `handle_el0_sync`; no other reference to it is left.
+    let next = handle_el0_locked(kind, unsafe { &mut *ctx }, esr);
+    let pc = percpu::current();
+    let save = pc.save_ctx.load(Ordering::Relaxed);
+    pc.save_ctx.store(0, Ordering::Relaxed);
+    Resume {
+        ctx: next,
+        save: save as *mut UserContext,
+    }
+}
+
+/// `call` / `reply_recv` with a register message: to a partner already
+/// waiting on this CPU straight away (see [`crate::ipc::fast_path`]), else
+/// through the general path. The hot path makes no calls (FP state is
+/// saved inline), so it needs few registers and no stack frame to speak of.
+#[inline(always)]
+fn ipc_fast_path(ctx: *mut UserContext, number: u64, esr: u64) -> Resume {
+    {
+        let pc = percpu::current_running();
+        let cpu = pc.index as usize;
+        let mut k = object::lock();
+        let k = &mut *k;
+        if let Some(cur) = k.cpus[cpu % MAX_CPUS].current {
+            // SAFETY: a thread's context is the first field of its (boxed,
+            // `repr(C)`) TCB, so `ctx`, the context of the thread current
+            // on this CPU, is that thread: `cur`. Its TCB is not freed
+            // while it is current here (see `thread::destroy_object`), and
+            // the fast path reaches no thread but its partner (never `cur`)
+            // through `k`, so this is the only reference to it.
+            let me = unsafe { &mut *ctx.cast::<Thread>() };
+            // A thread killed or moved elsewhere while it ran here is only
+            // switched away, by the general path.
+            if matches!(me.state, ThreadState::Running) && me.cpu == cpu {
+                if let Some(h) = crate::ipc::fast_path(k, cpu, cur, me, number) {
+                    if h.save_fp {
+                        fp_save_inline(&mut me.fp);
+                        set_cpacr(CPACR_FP_EL1_ONLY);
+                    }
+                    save_exception_state(&mut me.ctx);
+                    if h.ttbr0 != me.ttbr0 {
+                        // SAFETY: the next task's tables, tagged with its ASID.
+                        unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) h.ttbr0, options(nostack)) };
+                    }
+                    pc.user_ctx.store(h.ctx as u64, Ordering::Relaxed);
+                    return Resume { ctx: h.ctx, save: ctx };
+                }
             }
         }
     }
-    handle_el0_locked(kind, regs, esr)
+    general_path(8, ctx, esr)
 }
 
-/// `call` / `reply_recv` to a partner already waiting on this CPU: a lean
-/// path of its own (see [`crate::ipc::fast_path`]). `None`: take the general one.
+/// `fp_save` without a call (which would make the fast path keep its
+/// values in callee-saved registers).
 #[inline(always)]
-fn ipc_fast_path(regs: &mut UserContext, number: u64) -> Option<*const UserContext> {
-    let pc = percpu::current();
-    let cpu = pc.index as usize;
-    let mut k = object::lock();
-    let cur = k.cpus[cpu].current?;
-    let next = crate::ipc::fast_path(&mut k, cpu, cur, number)?;
-    save_exception_state(regs);
-    Some(switch_direct(&mut k, cpu, cur, next))
+fn fp_save_inline(state: &mut FpState) {
+    // SAFETY: FP access is enabled for the owner, whose state this is; only
+    // the buffer is written.
+    unsafe {
+        asm!(
+            ".arch_extension fp",
+            ".arch_extension simd",
+            "stp q0, q1, [{p}, #0 * 32]",
+            "stp q2, q3, [{p}, #1 * 32]",
+            "stp q4, q5, [{p}, #2 * 32]",
+            "stp q6, q7, [{p}, #3 * 32]",
+            "stp q8, q9, [{p}, #4 * 32]",
+            "stp q10, q11, [{p}, #5 * 32]",
+            "stp q12, q13, [{p}, #6 * 32]",
+            "stp q14, q15, [{p}, #7 * 32]",
+            "stp q16, q17, [{p}, #8 * 32]",
+            "stp q18, q19, [{p}, #9 * 32]",
+            "stp q20, q21, [{p}, #10 * 32]",
+            "stp q22, q23, [{p}, #11 * 32]",
+            "stp q24, q25, [{p}, #12 * 32]",
+            "stp q26, q27, [{p}, #13 * 32]",
+            "stp q28, q29, [{p}, #14 * 32]",
+            "stp q30, q31, [{p}, #15 * 32]",
+            "mrs {a}, fpcr",
+            "mrs {b}, fpsr",
+            "str {a}, [{p}, #16 * 32]",
+            "str {b}, [{p}, #16 * 32 + 8]",
+            p = in(reg) state as *mut FpState,
+            a = out(reg) _,
+            b = out(reg) _,
+            options(nostack, preserves_flags)
+        )
+    };
 }
 
 /// Everything but the fast path: under the kernel lock. Kept out of line so
@@ -248,36 +339,6 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> *con
     let ctx = k.threads.get(n).map_or(core::ptr::null(), |t| &t.ctx as *const _);
     pc.user_ctx.store(ctx as u64, Ordering::Relaxed);
     sched::program_timer(k, cpu);
-    ctx
-}
-
-/// The IPC fast path's hand-off: `cur` blocked, `next` (already marked
-/// running and current) takes the CPU. No queue or timer changes; `cur`
-/// is charged its CPU time.
-fn switch_direct(k: &mut Kernel, cpu: usize, cur: Id, next: Id) -> *const UserContext {
-    let pc = percpu::current();
-    let Some(t) = k.threads.get_mut(cur) else {
-        return core::ptr::null();
-    };
-    sched::charge(t, &mut k.cpus[cpu], time::cpu_clock());
-    if k.cpus[cpu].fp_owner == Some(cur) {
-        // SAFETY: FP access is enabled for the owner; the buffer is its own.
-        unsafe { fp_save(&mut t.fp) };
-        k.cpus[cpu].fp_owner = None;
-        set_cpacr(CPACR_FP_EL1_ONLY);
-    }
-    pc.save_ctx
-        .store(&t.ctx as *const UserContext as u64, Ordering::Relaxed);
-    let from = t.ttbr0;
-    let Some(n) = k.threads.get(next) else {
-        return core::ptr::null();
-    };
-    if n.ttbr0 != from {
-        // SAFETY: the next task's tables, tagged with its ASID.
-        unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) n.ttbr0, options(nostack)) };
-    }
-    let ctx = &n.ctx as *const UserContext;
-    pc.user_ctx.store(ctx as u64, Ordering::Relaxed);
     ctx
 }
 

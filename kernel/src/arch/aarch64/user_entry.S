@@ -7,11 +7,10 @@
 // the handler returns to the same thread. The handler copies ELR/SPSR/SP_EL0
 // into the context itself when it needs them (faults, switches). Only when
 // the CPU switches to another thread does the exit path store x19-x29 (into
-// PerCpu.save_ctx) and load the whole next context. This keeps a system
-// call that does not switch threads short.
+// the context the handler returns in x1) and load the whole next context
+// (x0). This keeps a system call that does not switch threads short.
 
 .equ PERCPU_USER_CTX, 16
-.equ PERCPU_SAVE_CTX, 24
 .equ PERCPU_KERNEL_STACK, 32
 .equ CTX_SP, 248
 .equ CTX_ELR, 256
@@ -34,33 +33,29 @@
     str     x30, [x0, #30 * 8]
     ldp     x2, x3, [sp], #16
     stp     x2, x3, [x0]
-    mov     x1, #\kind
-    b       el0_common
+.if \kind == 8
+    bl      handle_el0_sync                 // (context)
+.else
+    mov     x1, x0
+    mov     x0, #\kind
+    bl      handle_el0                      // (kind, context)
+.endif
+    b       el0_exit                        // x0 = context to run (0: idle), x1 = where to save
 .endm
 
 .section .text.user_entry, "ax"
 
-el0_common:
-    mov     x2, x0
-    mov     x0, x1
-    mov     x1, x2
-    bl      handle_el0                      // (kind, context)
-    // fall through: x0 = context to run, or 0 to idle
-
 el0_exit:
-    mrs     x1, tpidr_el1
-    ldr     x2, [x1, #PERCPU_SAVE_CTX]
-    cbz     x2, restore_same_thread
+    cbz     x1, restore_same_thread
     // Switching away: keep the outgoing thread's callee-saved registers.
-    stp     x19, x20, [x2, #19 * 8]
-    stp     x21, x22, [x2, #21 * 8]
-    stp     x23, x24, [x2, #23 * 8]
-    stp     x25, x26, [x2, #25 * 8]
-    stp     x27, x28, [x2, #27 * 8]
-    str     x29, [x2, #29 * 8]
+    stp     x19, x20, [x1, #19 * 8]
+    stp     x21, x22, [x1, #21 * 8]
+    stp     x23, x24, [x1, #23 * 8]
+    stp     x25, x26, [x1, #25 * 8]
+    stp     x27, x28, [x1, #27 * 8]
+    str     x29, [x1, #29 * 8]
     mrs     x3, tpidr_el0
-    str     x3, [x2, #CTX_TPIDR]
-    str     xzr, [x1, #PERCPU_SAVE_CTX]
+    str     x3, [x1, #CTX_TPIDR]
     cbnz    x0, restore_all
     bl      idle_next                       // waits for work; returns a context
     // fall through

@@ -2,7 +2,9 @@
 //! read (or extend) what `cargo xtask test` checks beyond the unit tests.
 //!
 //! Boot cases run QEMU with `-semihosting -display none -serial stdio
-//! -monitor none` plus the fields below; see `runner::qemu_command`.
+//! -monitor none` plus the fields below; see `runner::qemu_args`. Device
+//! profile cases (`Boot::Profile`) take the machine from profiles/NAME.toml
+//! instead; see `runner::profile_qemu_args`.
 
 use crate::fdt::Select;
 
@@ -29,6 +31,24 @@ pub enum Boot {
     /// tree (with config.txt's overlay applied) are copied out of it and
     /// booted on raspi4b, as the Pi's firmware would.
     RpiSdCard,
+    /// The device profile NAME (profiles/NAME.toml) as `cargo xtask run
+    /// --profile NAME` boots it: its production image (its own boot
+    /// archive) on the machine of its `[qemu]` table — the build tool hands
+    /// both over in `Env::profiles`; the case's machine, cpu, smp, mem and
+    /// dtb are not used. QEMU also gets `-no-reboot`.
+    Profile(&'static str),
+}
+
+/// One step of a scripted console session: once the console (QEMU's
+/// stdout) shows `after` — in the output that came since the previous step
+/// was sent, a whole line or the unfinished last one, such as a prompt —
+/// `send` is typed on the serial port (QEMU's stdin). The case's
+/// expectations are only judged once every step has been sent; a step whose
+/// cue never shows fails the case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Input {
+    pub after: &'static str,
+    pub send: &'static str,
 }
 
 /// How a (possibly broken) device tree is derived from a good one.
@@ -111,7 +131,28 @@ pub struct BootCase {
     /// Run with `-semihosting` (all cases but one that proves an exit did
     /// not go through semihosting).
     pub semihosting: bool,
+    /// Typed on the serial console, step by step (see [`Input`]).
+    pub input: &'static [Input],
+    /// The device profile whose boot archive the image carries, and so
+    /// which drivers and servers init starts (None: the default profile,
+    /// phone). A test image of a profile also has every test program. Not
+    /// for `Boot::Profile` cases, which name their profile themselves.
+    pub profile: Option<&'static str>,
+    /// More QEMU arguments (devices), after the others (`Boot::Direct`
+    /// only; a profile brings its own). `@DISK@` stands for a raw disk
+    /// image of [`DISK_BYTES`], zeroed, made anew for each run in the
+    /// harness's work directory.
+    pub qemu_args: &'static [&'static str],
+    /// Command lines typed on a QEMU monitor (HMP) that the harness adds on
+    /// a unix socket, cued by the console like `input` (e.g. `sendkey a`).
+    /// `@SCREEN@` stands for a file in the work directory: after
+    /// `screendump @SCREEN@` the log gets a line `harness: screendump ...`
+    /// describing the picture (see `runner::screen_report`).
+    pub monitor: &'static [Input],
 }
+
+/// Size of the disk image `@DISK@` names in [`BootCase::qemu_args`].
+pub const DISK_BYTES: u64 = 1 << 20;
 
 /// A run of `cargo xtask dt FILE` on the host.
 #[derive(Debug, Clone, Copy)]
@@ -164,6 +205,10 @@ pub const KTEST: BootCase = BootCase {
     banner: None,
     timeout_s: 60,
     semihosting: true,
+    input: &[],
+    profile: None,
+    qemu_args: &[],
+    monitor: &[],
 };
 
 /// A deliberate crash: the report is checked, not the tests.
@@ -183,6 +228,23 @@ const BAD_DT: BootCase = BootCase {
     exit: Exit::Code(103),
     ktest: false,
     timeout_s: 30,
+    ..KTEST
+};
+
+/// A device profile: the production image with the profile's archive on
+/// the profile's machine (see `Boot::Profile`). It passes once init says
+/// `init: profile NAME up: N tasks started`, with no fatal line; a profile
+/// case adds that line for its NAME. Give it `input` to drive the shell.
+const PROFILE: BootCase = BootCase {
+    image: Image::Production,
+    machine: "(profile)",
+    cpu: None,
+    smp: None,
+    mem: None,
+    exit: Exit::RunningOr(0),
+    ktest: false,
+    semihosting: false,
+    timeout_s: 120,
     ..KTEST
 };
 
@@ -457,6 +519,34 @@ pub static BOOT_CASES: &[BootCase] = &[
         }),
         ..KTEST
     },
+    // ---- device profiles (profiles/*.toml), booted as `cargo xtask run
+    // --profile NAME` does: each must bring its tasks up. One case per
+    // profile (the build tool's tests check that).
+    BootCase {
+        name: "profile-phone",
+        boot: Boot::Profile("phone"),
+        expect: &[r"init: profile phone up\b"],
+        ..PROFILE
+    },
+    BootCase {
+        name: "profile-watch",
+        boot: Boot::Profile("watch"),
+        expect: &[r"init: profile watch up\b"],
+        ..PROFILE
+    },
+    BootCase {
+        name: "profile-tv",
+        boot: Boot::Profile("tv"),
+        expect: &[r"init: profile tv up\b"],
+        ..PROFILE
+    },
+    BootCase {
+        name: "profile-rpi4",
+        boot: Boot::Profile("rpi4"),
+        expect: &[r"init: profile rpi4 up\b"],
+        timeout_s: 180,
+        ..PROFILE
+    },
     // ---- ways out. Without -semihosting a semihosting exit would fault
     // (HLT #0xF000 is undefined then), so exit 0 can only be PSCI SYSTEM_OFF.
     BootCase {
@@ -544,7 +634,225 @@ pub static BOOT_CASES: &[BootCase] = &[
         expect: &[r"BOOT ERROR: .*(?i:device tree|dtb)"],
         ..BAD_DT
     },
+    // ---- storage and entropy: the phone profile's virtio-blk and
+    // virtio-rng drivers (started by init's device manager) under test-blk
+    // (data intact across a driver restart mid-I/O) and test-rng; on
+    // virtio-mmio 1.x and on the legacy transport.
+    BootCase {
+        name: "utest-virtio-blk-rng",
+        machine: "virt,gic-version=3",
+        smp: Some(4),
+        mem: Some("1G"),
+        append: Some("utest=blk,rng"),
+        qemu_args: &[
+            "-global",
+            "virtio-mmio.force-legacy=false",
+            "-device",
+            "virtio-rng-device",
+            "-drive",
+            "if=none,id=disk0,format=raw,file=@DISK@",
+            "-device",
+            "virtio-blk-device,drive=disk0",
+        ],
+        expect: &[
+            // (Without the drivers the tests would pass, having nothing to test.)
+            r"test-blk: after the restart: all \d+ sectors hold their last write",
+            r"test-rng: rng: \[",
+            r"^utest: test-blk \.\.\. ok$",
+            r"^utest: test-rng \.\.\. ok$",
+            r"^utest: result: 2 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 180,
+        ..KTEST
+    },
+    BootCase {
+        name: "utest-virtio-blk-rng-legacy",
+        machine: "virt,gic-version=2",
+        smp: Some(2),
+        mem: Some("512M"),
+        append: Some("utest=blk,rng"),
+        qemu_args: &[
+            "-device",
+            "virtio-rng-device",
+            "-drive",
+            "if=none,id=disk0,format=raw,file=@DISK@",
+            "-device",
+            "virtio-blk-device,drive=disk0",
+        ],
+        expect: &[
+            // (Without the drivers the tests would pass, having nothing to test.)
+            r"test-blk: after the restart: all \d+ sectors hold their last write",
+            r"test-rng: rng: \[",
+            r"^utest: test-blk \.\.\. ok$",
+            r"^utest: test-rng \.\.\. ok$",
+            r"^utest: result: 2 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 180,
+        ..KTEST
+    },
+    // ---- device drivers under their services' tests (init's device
+    // manager starts the drivers): the PL031's rtc and the PL011's console
+    // on virt, the console read typed by the harness; the BCM2711 GPIO and
+    // the mailbox framebuffer on raspi4b (their drivers are the rpi4
+    // profile's: the test image must start that profile there). (`test-rtc`,
+    // not `rtc`: the filter `rtc` would also pick the driver rtc-pl031.)
+    BootCase {
+        name: "utest-drivers-virt",
+        machine: "virt,gic-version=3",
+        smp: Some(2),
+        mem: Some("512M"),
+        append: Some("utest=test-rtc,console"),
+        input: &[Input {
+            after: "test-console: type a line",
+            send: "hello kestrel\n",
+        }],
+        expect: &[
+            r"rtc advanced \d+ -> \d+ across 1\.1 s",
+            r#"read "hello kestrel" from the serial console"#,
+            r"^utest: test-rtc \.\.\. ok$",
+            r"^utest: test-console \.\.\. ok$",
+            r"^utest: result: 2 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 120,
+        ..KTEST
+    },
+    BootCase {
+        name: "utest-drivers-raspi4b",
+        machine: "raspi4b",
+        cpu: None,
+        smp: None,
+        mem: None,
+        dtb: Dtb::Rpi4,
+        profile: Some("rpi4"),
+        append: Some("utest=gpio,mbox"),
+        expect: &[
+            r"framebuffer \d+x\d+ .*pitch \d+",
+            // Driven, not skipped for want of a driver.
+            r"test-gpio: GPIO21: output driven 1 and 0 and read back",
+            r"test-mbox-fb: display \d+x\d+, stride \d+",
+            r"^utest: test-gpio \.\.\. ok$",
+            r"^utest: test-mbox-fb \.\.\. ok$",
+            r"^utest: result: 2 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 240,
+        ..KTEST
+    },
+    // ---- the shell (servers/shell) on the phone profile, typed at on the
+    // serial console: every command's table or line, the error messages, a
+    // restart that `ps` then counts, and a clean power-off (PSCI, exit 0).
+    // Output lines are anchored only where no other task logs meanwhile.
+    BootCase {
+        name: "profile-phone-shell",
+        boot: Boot::Profile("phone"),
+        input: &[
+            at_prompt("help\r"),
+            at_prompt("ps\r"),
+            at_prompt("mem\r"),
+            at_prompt("devices\r"),
+            at_prompt("services\r"),
+            at_prompt("uptime\r"),
+            at_prompt("date\r"),
+            at_prompt("bogus\r"),
+            at_prompt("kill nosuch\r"),
+            at_prompt("restart rtc-pl031\r"),
+            at_prompt("ps\r"),
+            at_prompt("poweroff\r"),
+        ],
+        expect: &[
+            r"init: profile phone up\b",
+            r"^COMMAND\s+DESCRIPTION$",
+            r"^restart NAME\|ID\s+stop a task and start it again$",
+            r"^ID\s+NAME\s+STATE\s+MEM\s+LIMIT\s+CPU\s+RESTARTS\s+PRIO\s+DEVICE$",
+            r"^\s*\d+\s+uart-pl011\s+running\s.*\spl011@9000000$",
+            r"^POOL TOTAL\s+POOL FREE\s+KERNEL OBJECTS\s+FREE RAM\s+KERNEL HEAP$",
+            r"^NODE\s+ADDRESS\s+SIZE\s+IRQ\s+COMPATIBLE\s+DRIVER$",
+            r"^pl031@9010000\s+0x9010000\s+4 KiB\s+\d+\s+arm,pl031\s+rtc-pl031$",
+            r"^SERVICE\s+PROVIDER\s+ID\s+CLIENTS$",
+            r"^console\s+uart-pl011\s+\d+\s+\d+$",
+            r"^up \d",
+            r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$",
+            r"^bogus: unknown command \(try 'help'\)$",
+            r"^kill: no task named 'nosuch'$",
+            r"restarted rtc-pl031 \(task \d+\)",
+            // restarts 1, priority 20 (the profile's), its device.
+            r"\brtc-pl031\s+running\s+\S+ \S+\s+\S+ \S+\s+\d+\.\d{3}s\s+1\s+20\s+pl031@9010000",
+            r"init: powering off",
+        ],
+        // A command that should work reporting a failure (`kill` fails on purpose).
+        forbid: &[r"^(help|ps|mem|devices|services|uptime|date|restart|poweroff): "],
+        exit: Exit::Code(0),
+        ..PROFILE
+    },
+    // ---- the UI devices: the phone profile's virtio-gpu and virtio-input
+    // drivers under test-display and test-input, on QEMU's virtio-gpu (the
+    // phone's 540x1170), keyboard and tablet. The harness checks the picture
+    // the test leaves with a screendump, and types a key and taps on QEMU's
+    // monitor for test-input to read.
+    BootCase {
+        name: "utest-ui-virt",
+        machine: "virt,gic-version=3",
+        smp: Some(2),
+        mem: Some("1G"),
+        append: Some("utest=display,input"),
+        qemu_args: &[
+            "-global",
+            "virtio-mmio.force-legacy=false",
+            "-device",
+            "virtio-gpu-device,xres=540,yres=1170",
+            "-device",
+            "virtio-keyboard-device",
+            "-device",
+            "virtio-tablet-device",
+        ],
+        monitor: &[
+            Input {
+                after: "test-display: MAP",
+                send: "screendump @SCREEN@",
+            },
+            Input {
+                after: "test-input: waiting for injected events",
+                send: "sendkey a",
+            },
+            Input {
+                after: "",
+                send: "mouse_button 1",
+            },
+            Input {
+                after: "",
+                send: "mouse_button 0",
+            },
+        ],
+        expect: &[
+            r"virtio-gpu: virtio_mmio@\w+: 540x1170 BGRX",
+            r"test-display: INFO 540x1170 stride 2160 format 1$",
+            // The splash's background and band (drivers/virtio-gpu/src/draw.rs).
+            r"test-display: splash: top-left 101820, middle-left 2f6fde$",
+            r"^harness: screendump 540x1170, column 270: ff0000 x292, 00ff00 x292, 0000ff x292, ffffff x294$",
+            r#"test-input: keyboard "QEMU Virtio Keyboard" kind Keyboard$"#,
+            r#"test-input: touch "QEMU Virtio Tablet" kind Touch x 0\.\.=32767 y 0\.\.=32767$"#,
+            r"test-input: key a pressed and released",
+            r"test-input: touch down and up",
+            r"^utest: test-display \.\.\. ok$",
+            r"^utest: test-input \.\.\. ok$",
+            r"^utest: result: 2 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 120,
+        ..KTEST
+    },
 ];
+
+/// A shell command line, typed once the shell's prompt shows.
+const fn at_prompt(send: &'static str) -> Input {
+    Input {
+        after: "kestrel> ",
+        send,
+    }
+}
 
 const VIRT3: Tree = Tree::Virt {
     machine: "virt,gic-version=3,virtualization=on",
@@ -728,6 +1036,23 @@ mod tests {
         }
         assert!(BOOT_CASES.iter().any(|c| c.append == Some("ktest.exit=psci")));
         assert!(BOOT_CASES.iter().any(|c| c.image == Image::Production));
+        for c in BOOT_CASES {
+            if let Boot::Profile(p) = c.boot {
+                assert_eq!(c.profile, None, "{}", c.name);
+                // `profile-NAME`, or `profile-NAME-WHAT` for more cases on it.
+                assert!(
+                    c.name == format!("profile-{p}") || c.name.starts_with(&format!("profile-{p}-")),
+                    "{}",
+                    c.name
+                );
+                assert_eq!(c.image, Image::Production, "{}", c.name);
+                assert!(
+                    c.expect.iter().any(|e| e.contains(&format!("init: profile {p} up"))),
+                    "{}",
+                    c.name
+                );
+            }
+        }
         for boot in [Boot::Uefi, Boot::UBoot, Boot::RpiSdCard] {
             assert!(BOOT_CASES.iter().any(|c| c.boot == boot && c.ktest), "{boot:?}");
         }

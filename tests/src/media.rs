@@ -131,6 +131,7 @@ mod tests {
             work_dir: "w".into(),
             dt_command: vec![],
             media: None,
+            profiles: vec![],
         };
         assert_eq!(prepare(&KTEST, &env, Path::new("t")).unwrap(), None);
         let uefi = BootCase {

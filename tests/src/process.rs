@@ -1,8 +1,9 @@
 //! Running a child process (QEMU, or `xtask dt`) with a timeout while capturing
-//! stdout and stderr line by line, with an optional early stop.
+//! stdout and stderr line by line, with an optional early stop, and
+//! optionally typing scripted input on its stdin (QEMU's serial console).
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -12,6 +13,19 @@ use std::time::{Duration, Instant};
 pub enum Stream {
     Stdout,
     Stderr,
+    /// What we typed (scripted input), logged where it was sent.
+    Stdin,
+}
+
+impl Stream {
+    /// How a console log marks its lines: `|` stdout, `!` stderr, `>` typed.
+    pub fn mark(self) -> char {
+        match self {
+            Stream::Stdout => '|',
+            Stream::Stderr => '!',
+            Stream::Stdin => '>',
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +40,11 @@ impl Line {
             stream: Stream::Stdout,
             text: text.to_string(),
         }
+    }
+
+    /// A line the process wrote (not our input).
+    pub fn is_output(&self) -> bool {
+        self.stream != Stream::Stdin
     }
 }
 
@@ -47,6 +66,76 @@ pub struct Captured {
     pub lines: Vec<Line>,
     pub end: End,
     pub elapsed: Duration,
+    /// How many input steps were sent.
+    pub sent: usize,
+    /// How many monitor steps were sent.
+    pub monitor_sent: usize,
+}
+
+/// One step of scripted input: once the process's stdout shows `after`
+/// (a substring of the output that arrived since the previous step was
+/// sent, whole lines or an unfinished one such as a prompt), `send` is
+/// written to its stdin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step<'a> {
+    pub after: &'a str,
+    pub send: &'a str,
+}
+
+/// A QEMU monitor (HMP, on a unix socket QEMU serves) and the command lines
+/// to type on it, cued by stdout like the stdin script. After each command
+/// the monitor's next prompt is awaited (so a `screendump` is written), then
+/// `report(command)` may add a line to the log.
+pub struct Monitor<'a> {
+    pub socket: std::path::PathBuf,
+    pub script: &'a [Step<'a>],
+    pub report: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// A monitor being played: its socket once connected, steps sent, stdout
+/// since the last one.
+struct MonitorState<'a> {
+    m: Monitor<'a>,
+    conn: Option<std::os::unix::net::UnixStream>,
+    sent: usize,
+    since: String,
+}
+
+impl MonitorState<'_> {
+    /// Types `command` and waits for the prompt after it (connecting and
+    /// awaiting the first prompt on the first command).
+    fn send(&mut self, command: &str) -> std::io::Result<()> {
+        if self.conn.is_none() {
+            let until = Instant::now() + Duration::from_secs(5);
+            let mut c = loop {
+                match std::os::unix::net::UnixStream::connect(&self.m.socket) {
+                    Ok(c) => break c,
+                    Err(e) if Instant::now() >= until => return Err(e),
+                    Err(_) => thread::sleep(Duration::from_millis(50)),
+                }
+            };
+            c.set_read_timeout(Some(Duration::from_millis(100)))?;
+            prompt(&mut c);
+            self.conn = Some(c);
+        }
+        let c = self.conn.as_mut().unwrap();
+        c.write_all(format!("{}\n", command.trim_end()).as_bytes())?;
+        prompt(c);
+        Ok(())
+    }
+}
+
+/// Reads the monitor until its prompt shows (5 s at most).
+fn prompt(c: &mut std::os::unix::net::UnixStream) {
+    let (until, mut seen) = (Instant::now() + Duration::from_secs(5), Vec::new());
+    let mut buf = [0u8; 1024];
+    while !seen.windows(7).any(|w| w == b"(qemu) ") && Instant::now() < until {
+        match c.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
 }
 
 /// Kills the child if we unwind or return early, so no QEMU outlives us.
@@ -61,26 +150,156 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn spawn_reader<R: Read + Send + 'static>(r: R, stream: Stream, tx: mpsc::Sender<Line>) -> thread::JoinHandle<()> {
+/// Output of a reader thread: bytes as they come (so that a prompt without
+/// a newline is seen), then the end of the stream.
+enum Chunk {
+    Data(Stream, Vec<u8>),
+    Eof(Stream),
+}
+
+fn spawn_reader<R: Read + Send + 'static>(mut r: R, stream: Stream, tx: mpsc::Sender<Chunk>) -> thread::JoinHandle<()> {
     thread::spawn(move || {
-        let mut r = BufReader::new(r);
-        let mut buf = Vec::new();
+        let mut buf = [0u8; 4096];
         loop {
-            buf.clear();
-            match r.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    while matches!(buf.last(), Some(b'\n' | b'\r')) {
-                        buf.pop();
-                    }
-                    let text = String::from_utf8_lossy(&buf).into_owned();
-                    if tx.send(Line { stream, text }).is_err() {
-                        break;
+            match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if tx.send(Chunk::Data(stream, buf[..n].to_vec())).is_err() {
+                        return;
                     }
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
             }
         }
+        let _ = tx.send(Chunk::Eof(stream));
     })
+}
+
+/// Splits the byte streams into lines (`\n`, with trailing `\r`s dropped)
+/// and plays the input script against stdout.
+struct Console<'a> {
+    lines: Vec<Line>,
+    /// Unfinished last line of stdout and of stderr.
+    partial: [Vec<u8>; 2],
+    script: &'a [Step<'a>],
+    sent: usize,
+    /// Stdout since the last step was sent.
+    since: String,
+    stdin: Option<ChildStdin>,
+    monitor: Option<MonitorState<'a>>,
+}
+
+impl Console<'_> {
+    fn slot(stream: Stream) -> usize {
+        usize::from(stream == Stream::Stderr)
+    }
+
+    fn push_line(&mut self, stream: Stream, mut bytes: Vec<u8>) {
+        while bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        self.lines.push(Line {
+            stream,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        });
+    }
+
+    /// Takes a chunk; true if it completed a line.
+    fn take(&mut self, c: Chunk) -> bool {
+        match c {
+            Chunk::Data(stream, bytes) => {
+                if stream == Stream::Stdout && self.sent < self.script.len() {
+                    self.since.push_str(&String::from_utf8_lossy(&bytes));
+                }
+                if let Some(m) = self
+                    .monitor
+                    .as_mut()
+                    .filter(|m| stream == Stream::Stdout && m.sent < m.m.script.len())
+                {
+                    m.since.push_str(&String::from_utf8_lossy(&bytes));
+                }
+                let mut new_line = false;
+                for b in bytes {
+                    if b == b'\n' {
+                        let l = std::mem::take(&mut self.partial[Self::slot(stream)]);
+                        self.push_line(stream, l);
+                        new_line = true;
+                    } else {
+                        self.partial[Self::slot(stream)].push(b);
+                    }
+                }
+                self.play();
+                new_line
+            }
+            Chunk::Eof(stream) => self.flush(stream),
+        }
+    }
+
+    /// The unfinished last line of `stream` becomes a line; true if there was one.
+    fn flush(&mut self, stream: Stream) -> bool {
+        let l = std::mem::take(&mut self.partial[Self::slot(stream)]);
+        if l.is_empty() {
+            return false;
+        }
+        self.push_line(stream, l);
+        true
+    }
+
+    /// Sends every step whose cue has shown.
+    fn play(&mut self) {
+        while let Some(step) = self.script.get(self.sent) {
+            if !self.since.contains(step.after) {
+                break;
+            }
+            if let Some(w) = self.stdin.as_mut() {
+                if w.write_all(step.send.as_bytes()).and_then(|()| w.flush()).is_err() {
+                    self.stdin = None;
+                }
+            }
+            for l in step.send.trim_end_matches('\n').split('\n') {
+                self.lines.push(Line {
+                    stream: Stream::Stdin,
+                    text: l.trim_end_matches('\r').to_string(),
+                });
+            }
+            self.sent += 1;
+            self.since.clear();
+        }
+        self.play_monitor();
+    }
+
+    /// Types every monitor command whose cue has shown.
+    fn play_monitor(&mut self) {
+        let Some(m) = self.monitor.as_mut() else {
+            return;
+        };
+        while let Some(step) = m.m.script.get(m.sent) {
+            if !m.since.contains(step.after) {
+                break;
+            }
+            self.lines.push(Line {
+                stream: Stream::Stdin,
+                text: format!("(qemu) {}", step.send.trim_end()),
+            });
+            let text = match m.send(step.send) {
+                Ok(()) => (m.m.report)(step.send),
+                Err(e) => Some(format!("harness: monitor {}: {e}", m.m.socket.display())),
+            };
+            if let Some(text) = text {
+                self.lines.push(Line {
+                    stream: Stream::Stdout,
+                    text,
+                });
+            }
+            m.sent += 1;
+            m.since.clear();
+        }
+    }
+
+    fn script_done(&self) -> bool {
+        self.sent == self.script.len() && self.monitor.as_ref().is_none_or(|m| m.sent == m.m.script.len())
+    }
 }
 
 /// Runs `cmd` (stdin closed, stdout+stderr captured) for at most `timeout`.
@@ -90,30 +309,81 @@ fn spawn_reader<R: Read + Send + 'static>(r: R, stream: Stream, tx: mpsc::Sender
 /// crash right after the banner, say) and is then killed (`End::Stopped`) —
 /// unless it exits by itself first.
 pub fn run(
+    cmd: Command,
+    timeout: Duration,
+    grace: Duration,
+    done: impl FnMut(&[Line]) -> bool,
+) -> std::io::Result<Captured> {
+    run_scripted(cmd, timeout, grace, &[], done)
+}
+
+/// [`run`], typing `script` on the process's stdin step by step (stdin is
+/// a pipe then, kept open until the process ends). `done` is asked only
+/// once every step has been sent.
+pub fn run_scripted(
+    cmd: Command,
+    timeout: Duration,
+    grace: Duration,
+    script: &[Step],
+    done: impl FnMut(&[Line]) -> bool,
+) -> std::io::Result<Captured> {
+    run_with_monitor(cmd, timeout, grace, script, None, done)
+}
+
+/// [`run_scripted`], also typing commands on a QEMU monitor.
+pub fn run_with_monitor(
     mut cmd: Command,
     timeout: Duration,
     grace: Duration,
+    script: &[Step],
+    monitor: Option<Monitor>,
     mut done: impl FnMut(&[Line]) -> bool,
 ) -> std::io::Result<Captured> {
     let start = Instant::now();
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if script.is_empty() {
+        Stdio::null()
+    } else {
+        Stdio::piped()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut child = KillOnDrop(cmd.spawn()?);
     let (tx, rx) = mpsc::channel();
     let readers = [
         spawn_reader(child.0.stdout.take().unwrap(), Stream::Stdout, tx.clone()),
         spawn_reader(child.0.stderr.take().unwrap(), Stream::Stderr, tx),
     ];
-    let mut lines = Vec::new();
+    let mut con = Console {
+        lines: Vec::new(),
+        partial: [Vec::new(), Vec::new()],
+        script,
+        sent: 0,
+        since: String::new(),
+        stdin: child.0.stdin.take(),
+        monitor: monitor.map(|m| MonitorState {
+            m,
+            conn: None,
+            sent: 0,
+            since: String::new(),
+        }),
+    };
+    // A step may be due before any output (an empty cue).
+    con.play();
     let mut stop_at: Option<Instant> = None;
     let deadline = start + timeout;
     let end = loop {
-        // Drain what is there, then look at the process.
-        let mut got_line = false;
-        while let Ok(l) = rx.try_recv() {
-            lines.push(l);
-            got_line = true;
+        // Wait a little for output, then drain what is there.
+        let mut new_line = false;
+        match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(c) => new_line |= con.take(c),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            // Both pipes closed: the process is exiting.
+            Err(mpsc::RecvTimeoutError::Disconnected) => thread::sleep(Duration::from_millis(20)),
         }
-        if got_line && stop_at.is_none() && done(&lines) {
+        while let Ok(c) = rx.try_recv() {
+            new_line |= con.take(c);
+        }
+        if new_line && stop_at.is_none() && con.script_done() && done(&con.lines) {
             stop_at = Some(Instant::now() + grace);
         }
         if let Some(status) = child.0.try_wait()? {
@@ -133,36 +403,34 @@ pub fn run(
             child.0.wait()?;
             break End::TimedOut;
         }
-        match rx.recv_timeout(Duration::from_millis(20)) {
-            Ok(l) => {
-                lines.push(l);
-                if stop_at.is_none() && done(&lines) {
-                    stop_at = Some(Instant::now() + grace);
-                }
-            }
-            Err(_) => continue,
-        }
     };
+    con.stdin = None;
     // The pipes close when the process is gone; collect the rest. A grandchild
     // holding a pipe open could block this, so bound the wait.
     let drain_deadline = Instant::now() + Duration::from_secs(2);
     loop {
         match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(l) => lines.push(l),
+            Ok(c) => {
+                con.take(c);
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() >= drain_deadline => break,
             Err(_) => {}
         }
     }
+    con.flush(Stream::Stdout);
+    con.flush(Stream::Stderr);
     for r in readers {
         if r.is_finished() {
             let _ = r.join();
         }
     }
     Ok(Captured {
-        lines,
+        lines: con.lines,
         end,
         elapsed: start.elapsed(),
+        sent: con.sent,
+        monitor_sent: con.monitor.map_or(0, |m| m.sent),
     })
 }
 
@@ -225,11 +493,127 @@ mod tests {
     }
 
     #[test]
+    fn scripted_input_waits_for_each_cue() {
+        // A shell that prompts without a newline, like the system's shell.
+        let script = "printf 'booting\\nkestrel> '; read a; echo \"got $a\"; printf 'kestrel> '; \
+                      read b; echo \"got $b\"; echo bye; exec sleep 30";
+        let steps = [
+            Step {
+                after: "kestrel> ",
+                send: "help\n",
+            },
+            Step {
+                after: "kestrel> ",
+                send: "poweroff\n",
+            },
+        ];
+        let r = run_scripted(sh(script), Duration::from_secs(20), Duration::ZERO, &steps, |l| {
+            l.iter().any(|l| l.text == "bye")
+        })
+        .unwrap();
+        assert_eq!(r.end, End::Stopped);
+        assert_eq!(r.sent, 2);
+        let text: Vec<(Stream, &str)> = r.lines.iter().map(|l| (l.stream, l.text.as_str())).collect();
+        assert_eq!(
+            text,
+            [
+                (Stream::Stdout, "booting"),
+                (Stream::Stdin, "help"),
+                (Stream::Stdout, "kestrel> got help"),
+                (Stream::Stdin, "poweroff"),
+                (Stream::Stdout, "kestrel> got poweroff"),
+                (Stream::Stdout, "bye"),
+            ]
+        );
+    }
+
+    #[test]
+    fn scripted_input_never_cued() {
+        let steps = [Step {
+            after: "login: ",
+            send: "root\n",
+        }];
+        let r = run_scripted(
+            sh("echo hi; exec sleep 30"),
+            Duration::from_millis(500),
+            Duration::ZERO,
+            &steps,
+            |_| true,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.end, r.sent),
+            (End::TimedOut, 0),
+            "done is not asked before the script ran"
+        );
+    }
+
+    #[test]
     fn partial_last_line_and_crlf() {
         let r = run(sh("printf 'a\\r\\nb'"), Duration::from_secs(10), Duration::ZERO, |_| {
             false
         })
         .unwrap();
         assert_eq!(r.lines, [Line::out("a"), Line::out("b")]);
+    }
+
+    #[test]
+    fn monitor_commands_on_cue() {
+        use std::io::BufRead;
+        let dir = std::env::temp_dir().join(format!("harness-monitor-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("m.sock");
+        let _ = std::fs::remove_file(&socket);
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        // A monitor: a prompt, then each line read gets a prompt after it.
+        let server = thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            c.write_all(b"QEMU monitor\r\n(qemu) ").unwrap();
+            let mut got = Vec::new();
+            let mut r = std::io::BufReader::new(c.try_clone().unwrap());
+            for _ in 0..2 {
+                let mut l = String::new();
+                r.read_line(&mut l).unwrap();
+                got.push(l);
+                c.write_all(b"\r\n(qemu) ").unwrap();
+            }
+            got
+        });
+        let steps = [
+            Step {
+                after: "ready",
+                send: "sendkey a",
+            },
+            Step {
+                after: "again",
+                send: "info status",
+            },
+        ];
+        let report = |c: &str| (c == "info status").then(|| "reported".to_string());
+        let monitor = Monitor {
+            socket: socket.clone(),
+            script: &steps,
+            report: &report,
+        };
+        let r = run_with_monitor(
+            sh("echo ready; sleep 0.5; echo again; sleep 0.5; echo end"),
+            Duration::from_secs(20),
+            Duration::ZERO,
+            &[],
+            Some(monitor),
+            |l| l.iter().any(|l| l.text == "end"),
+        )
+        .unwrap();
+        assert_eq!(r.monitor_sent, 2);
+        assert_eq!(server.join().unwrap(), ["sendkey a\n", "info status\n"]);
+        let texts: Vec<&str> = r.lines.iter().map(|l| l.text.as_str()).collect();
+        let at = |t: &str| {
+            texts
+                .iter()
+                .position(|x| *x == t)
+                .unwrap_or_else(|| panic!("{t}: {texts:?}"))
+        };
+        assert!(at("ready") < at("(qemu) sendkey a") && at("(qemu) info status") < at("reported"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,6 +1,6 @@
 //! Running one case (QEMU boot, or `xtask dt` on a tree) and judging it.
 
-use crate::cases::{BootCase, DtCase, Dtb, Edit, Exit, Image, Tree};
+use crate::cases::{Boot, BootCase, DtCase, Dtb, Edit, Exit, Image, Tree};
 use crate::console::{find_banner, parse_ktest, FATAL_MARKERS};
 use crate::fdt::{self, Fdt};
 use crate::process::{self, Captured, End, Line, Stream};
@@ -25,6 +25,52 @@ pub struct Env {
     pub dt_command: Vec<OsString>,
     /// Makes the boot medium of cases that do not boot with `-kernel` (see `media`).
     pub media: Option<crate::media::MediaFn>,
+    /// How each device profile boots (`Boot::Profile` cases).
+    pub profiles: Vec<ProfileBoot>,
+}
+
+/// A device profile's images and machine, from the build tool (which reads
+/// profiles/NAME.toml and builds images with the profile's archive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileBoot {
+    pub name: String,
+    /// The production image with the profile's boot archive.
+    pub image: PathBuf,
+    /// The test image with the profile's boot archive and the test
+    /// programs (cases that name the profile in `BootCase::profile`).
+    pub test_image: PathBuf,
+    /// The QEMU options of the profile's `[qemu]` table (machine, CPUs,
+    /// memory, devices, the disk image, `-dtb`): no console, image or bootargs.
+    pub args: Vec<OsString>,
+    /// The disk image named in `args`, if any: each case boots a fresh one
+    /// of its own of the same size instead (QEMU locks a disk image, and
+    /// several cases may boot one profile at once).
+    pub disk: Option<PathBuf>,
+    /// Why the images or the options could not be made.
+    pub error: Option<String>,
+}
+
+/// The image a (not `Boot::Profile`) case boots: the default profile's, or
+/// that of the profile it names.
+pub fn case_image<'e>(case: &BootCase, env: &'e Env) -> Result<&'e PathBuf, String> {
+    let Some(name) = case.profile else {
+        return Ok(match case.image {
+            Image::Test => &env.test_image,
+            Image::Production => &env.prod_image,
+        });
+    };
+    let p = env
+        .profiles
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| format!("profile {name}: the build tool did not prepare it (no profiles/{name}.toml?)"))?;
+    if let Some(e) = &p.error {
+        return Err(format!("profile {name}: {e}"));
+    }
+    Ok(match case.image {
+        Image::Test => &p.test_image,
+        Image::Production => &p.image,
+    })
 }
 
 /// The result of one case.
@@ -72,12 +118,11 @@ impl Outcome {
             s.push_str("    (no output)\n");
         } else {
             s.push_str(&format!(
-                "    ---- console log ({} lines; `!` = stderr) ----\n",
+                "    ---- console log ({} lines; `!` = stderr, `>` = typed) ----\n",
                 self.log.len()
             ));
             for l in &self.log {
-                let mark = if l.stream == Stream::Stderr { '!' } else { '|' };
-                s.push_str(&format!("    {mark} {}\n", l.text));
+                s.push_str(&format!("    {} {}\n", l.stream.mark(), l.text));
             }
             s.push_str("    ---- end of log ----\n");
         }
@@ -122,6 +167,25 @@ pub fn qemu_args(case: &BootCase, image: &Path, dtb: Option<&Path>) -> Vec<OsStr
     if let Some(d) = dtb {
         a.extend(["-dtb".into(), d.into()]);
     }
+    if let Some(app) = case.append {
+        a.extend(["-append".into(), app.into()]);
+    }
+    a.extend(case.qemu_args.iter().map(OsString::from));
+    a
+}
+
+/// QEMU arguments of a device-profile case (without the program): the
+/// profile's options, the console on stdio, `-no-reboot` (a reboot ends the
+/// run instead of booting again), the image, the case's bootargs.
+pub fn profile_qemu_args(case: &BootCase, p: &ProfileBoot) -> Vec<OsString> {
+    let mut a = p.args.clone();
+    if case.semihosting {
+        a.push("-semihosting".into());
+    }
+    for s in ["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"] {
+        a.push(s.into());
+    }
+    a.extend(["-kernel".into(), p.image.clone().into()]);
     if let Some(app) = case.append {
         a.extend(["-append".into(), app.into()]);
     }
@@ -310,12 +374,17 @@ impl Expectations {
         Ok(Expectations { expect, forbid })
     }
 
+    /// (Only output counts, not the scripted input.)
     pub fn all_expected_seen(&self, lines: &[Line]) -> bool {
-        self.expect.iter().all(|re| lines.iter().any(|l| re.is_match(&l.text)))
+        self.expect
+            .iter()
+            .all(|re| lines.iter().any(|l| l.is_output() && re.is_match(&l.text)))
     }
 
     pub fn first_forbidden<'a>(&self, lines: &'a [Line]) -> Option<&'a Line> {
-        lines.iter().find(|l| self.forbid.iter().any(|re| re.is_match(&l.text)))
+        lines
+            .iter()
+            .find(|l| l.is_output() && self.forbid.iter().any(|re| re.is_match(&l.text)))
     }
 }
 
@@ -346,7 +415,7 @@ pub fn judge_boot(case: &BootCase, lines: &[Line], end: End) -> Result<String, S
         why.push(format!("forbidden line: {:?}", l.text));
     }
     for (re, src) in ex.expect.iter().zip(case.expect) {
-        if !lines.iter().any(|l| re.is_match(&l.text)) {
+        if !lines.iter().any(|l| l.is_output() && re.is_match(&l.text)) {
             why.push(format!("no line matches /{src}/"));
         }
     }
@@ -394,37 +463,219 @@ pub fn judge_boot(case: &BootCase, lines: &[Line], end: End) -> Result<String, S
 /// forbidden line (the fault report follows its first line).
 const GRACE: Duration = Duration::from_millis(700);
 
-/// Boots one case in QEMU and judges it.
-pub fn run_boot(case: &BootCase, env: &Env) -> Outcome {
-    let image = match case.image {
-        Image::Test => &env.test_image,
-        Image::Production => &env.prod_image,
-    };
-    let shown = |dtb: Option<&Path>| {
-        shell_quote(std::iter::once(env.qemu.clone().into_os_string()).chain(qemu_args(case, image, dtb)))
-    };
+/// The QEMU arguments of a boot case and the command line to show, or
+/// (command, why it cannot run).
+fn boot_command(case: &BootCase, env: &Env) -> Result<(Vec<OsString>, String), (String, String)> {
+    let shown_args =
+        |a: &[OsString]| shell_quote(std::iter::once(env.qemu.clone().into_os_string()).chain(a.iter().cloned()));
+    if let Boot::Profile(name) = case.boot {
+        let Some(p) = env.profiles.iter().find(|p| p.name == name) else {
+            return Err((
+                String::new(),
+                format!("profile {name}: the build tool did not prepare it (no profiles/{name}.toml?)"),
+            ));
+        };
+        let args = profile_qemu_args(case, p);
+        let command = shown_args(&args);
+        if let Some(e) = &p.error {
+            return Err((command, format!("profile {name}: {e}")));
+        }
+        if !p.image.is_file() {
+            return Err((
+                command,
+                format!("{} does not exist (build it first)", p.image.display()),
+            ));
+        }
+        let Some(disk) = &p.disk else {
+            return Ok((args, command));
+        };
+        let own = env.work_dir.join("disks").join(format!("{}.img", case.name));
+        let made = std::fs::metadata(disk).and_then(|m| {
+            std::fs::create_dir_all(own.parent().unwrap_or(&env.work_dir))?;
+            std::fs::File::create(&own)?.set_len(m.len())
+        });
+        if let Err(e) = made {
+            return Err((command, format!("{}: {e}", own.display())));
+        }
+        let (from, to) = (disk.to_string_lossy(), own.to_string_lossy());
+        let args: Vec<OsString> = args
+            .into_iter()
+            .map(|a| a.to_string_lossy().replace(&*from, &to).into())
+            .collect();
+        let command = shown_args(&args);
+        return Ok((args, command));
+    }
+    let image = case_image(case, env).map_err(|e| (String::new(), e))?;
+    let shown = |dtb: Option<&Path>| shown_args(&qemu_args(case, image, dtb));
     let dtb = match prepare_boot_dtb(case, env) {
         Ok(d) => d,
-        Err(e) => return Outcome::error(shown(None), format!("preparing the device tree: {e}")),
+        Err(e) => return Err((shown(None), format!("preparing the device tree: {e}"))),
     };
     let args = qemu_args(case, image, dtb.as_deref());
     let command = shown(dtb.as_deref());
     if !image.is_file() {
-        return Outcome::error(command, format!("{} does not exist (build it first)", image.display()));
+        return Err((command, format!("{} does not exist (build it first)", image.display())));
     }
     // Through firmware or from a boot medium (made by the build tool).
-    let (args, command) = match crate::media::prepare(case, env, image) {
-        Ok(None) => (args, command),
+    match crate::media::prepare(case, env, image) {
+        Ok(None) => Ok((args, command)),
         Ok(Some(a)) => {
-            let c = shell_quote(std::iter::once(env.qemu.clone().into_os_string()).chain(a.iter().cloned()));
-            (a, c)
+            let c = shown_args(&a);
+            Ok((a, c))
         }
-        Err(e) => return Outcome::error(command, format!("preparing the boot medium: {e}")),
+        Err(e) => Err((command, format!("preparing the boot medium: {e}"))),
+    }
+}
+
+/// Why a case's scripted input is incomplete, if it is.
+pub fn judge_input(case: &BootCase, sent: usize) -> Option<String> {
+    let step = case.input.get(sent)?;
+    Some(format!(
+        "the console never showed {:?}, so input step {} of {} ({:?}) was not sent",
+        step.after,
+        sent + 1,
+        case.input.len(),
+        step.send
+    ))
+}
+
+/// Why a case's monitor commands are incomplete, if they are.
+pub fn judge_monitor(case: &BootCase, sent: usize) -> Option<String> {
+    let step = case.monitor.get(sent)?;
+    Some(format!(
+        "the console never showed {:?}, so monitor command {} of {} ({:?}) was not typed",
+        step.after,
+        sent + 1,
+        case.monitor.len(),
+        step.send
+    ))
+}
+
+/// The log line after a monitor command: for `screendump FILE`, the
+/// picture's size and the colours down its middle column, top to bottom,
+/// as runs (`ff0000 x292, ...`; at most 12), so that a case can check what
+/// the guest displayed.
+pub fn screen_report(command: &str) -> Option<String> {
+    let file = command.trim().strip_prefix("screendump ")?.trim();
+    let summary = std::fs::read(file)
+        .map_err(|e| e.to_string())
+        .and_then(|b| ppm_column_runs(&b).ok_or_else(|| "not a binary PPM".into()));
+    Some(match summary {
+        Ok(s) => format!("harness: screendump {s}"),
+        Err(e) => format!("harness: screendump {file}: {e}"),
+    })
+}
+
+/// `WxH, column X: rrggbb xN, ...` of a binary PPM (P6, maxval 255).
+pub fn ppm_column_runs(ppm: &[u8]) -> Option<String> {
+    // Header: magic, width, height, maxval, separated by whitespace (no comments:
+    // QEMU writes none), then one whitespace byte and the pixels.
+    let mut fields = Vec::new();
+    let mut at = 0;
+    while fields.len() < 4 {
+        while ppm.get(at)?.is_ascii_whitespace() {
+            at += 1;
+        }
+        let start = at;
+        while !ppm.get(at)?.is_ascii_whitespace() {
+            at += 1;
+        }
+        fields.push(std::str::from_utf8(&ppm[start..at]).ok()?);
+    }
+    let (w, h): (usize, usize) = (fields[1].parse().ok()?, fields[2].parse().ok()?);
+    if fields[0] != "P6" || fields[3] != "255" || w == 0 {
+        return None;
+    }
+    let pixels = ppm.get(at + 1..at + 1 + w * h * 3)?;
+    let x = w / 2;
+    let mut runs: Vec<(u32, usize)> = Vec::new();
+    for y in 0..h {
+        let p = &pixels[(y * w + x) * 3..][..3];
+        let rgb = u32::from_be_bytes([0, p[0], p[1], p[2]]);
+        match runs.last_mut() {
+            Some((c, n)) if *c == rgb => *n += 1,
+            _ => runs.push((rgb, 1)),
+        }
+    }
+    let mut text: Vec<String> = runs.iter().take(12).map(|(c, n)| format!("{c:06x} x{n}")).collect();
+    if runs.len() > 12 {
+        text.push("...".into());
+    }
+    Some(format!("{w}x{h}, column {x}: {}", text.join(", ")))
+}
+
+/// Makes the case's disk image, fresh, if its QEMU arguments name one
+/// (`@DISK@`, see [`BootCase::qemu_args`]), and puts its path in.
+fn with_disk(
+    case: &BootCase,
+    env: &Env,
+    args: Vec<OsString>,
+    command: String,
+) -> Result<(Vec<OsString>, String), (String, String)> {
+    if !args.iter().any(|a| a.to_string_lossy().contains("@DISK@")) {
+        return Ok((args, command));
+    }
+    let disk = env.work_dir.join("disks").join(format!("{}.img", case.name));
+    let made = disk
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::File::create(&disk))
+        .and_then(|f| f.set_len(crate::cases::DISK_BYTES));
+    if let Err(e) = made {
+        return Err((command, format!("{}: {e}", disk.display())));
+    }
+    let path = disk.to_string_lossy().into_owned();
+    let args = args
+        .into_iter()
+        .map(|a| a.to_string_lossy().replace("@DISK@", &path).into())
+        .collect();
+    Ok((args, command.replace("@DISK@", &path)))
+}
+
+/// Boots one case in QEMU and judges it.
+pub fn run_boot(case: &BootCase, env: &Env) -> Outcome {
+    let (args, command) = match boot_command(case, env).and_then(|(a, c)| with_disk(case, env, a, c)) {
+        Ok(x) => x,
+        Err((command, why)) => return Outcome::error(command, why),
     };
     let ex = match Expectations::new(case) {
         Ok(e) => e,
         Err(e) => return Outcome::error(command, e),
     };
+    // A monitor on a unix socket for the case's monitor commands.
+    let (mut args, mut command) = (args, command);
+    let socket = env.work_dir.join("monitor").join(format!("{}.sock", case.name));
+    let screen = socket.with_extension("ppm");
+    if !case.monitor.is_empty() {
+        let _ = std::fs::create_dir_all(env.work_dir.join("monitor"));
+        let _ = std::fs::remove_file(&socket);
+        let _ = std::fs::remove_file(&screen);
+        let more = [
+            "-chardev".into(),
+            format!("socket,id=harness-mon,path={},server=on,wait=off", socket.display()),
+            "-mon".into(),
+            "chardev=harness-mon,mode=readline".into(),
+        ];
+        command = format!("{command} {}", shell_quote(&more));
+        args.extend(more.map(OsString::from));
+    }
+    let monitor_sends: Vec<String> = case
+        .monitor
+        .iter()
+        .map(|i| i.send.replace("@SCREEN@", &screen.to_string_lossy()))
+        .collect();
+    let monitor_script: Vec<process::Step> = case
+        .monitor
+        .iter()
+        .zip(&monitor_sends)
+        .map(|(i, send)| process::Step { after: i.after, send })
+        .collect();
+    let report = |c: &str| screen_report(c);
+    let monitor = (!case.monitor.is_empty()).then(|| process::Monitor {
+        socket: socket.clone(),
+        script: &monitor_script,
+        report: &report,
+    });
     let mut cmd = Command::new(&env.qemu);
     cmd.args(&args);
     let running = matches!(case.exit, Exit::Running | Exit::RunningOr(_));
@@ -432,10 +683,29 @@ pub fn run_boot(case: &BootCase, env: &Env) -> Outcome {
         ex.first_forbidden(lines).is_some()
             || (running && ex.all_expected_seen(lines) && (case.banner.is_none() || find_banner(lines).is_some()))
     };
-    match process::run(cmd, Duration::from_secs(case.timeout_s), GRACE, done) {
+    let script: Vec<process::Step> = case
+        .input
+        .iter()
+        .map(|i| process::Step {
+            after: i.after,
+            send: i.send,
+        })
+        .collect();
+    match process::run_with_monitor(cmd, Duration::from_secs(case.timeout_s), GRACE, &script, monitor, done) {
         Err(e) => Outcome::error(command, format!("could not start {}: {e}", env.qemu.display())),
-        Ok(Captured { lines, end, elapsed }) => {
-            let verdict = judge_boot(case, &lines, end);
+        Ok(Captured {
+            lines,
+            end,
+            elapsed,
+            sent,
+            monitor_sent,
+        }) => {
+            let incomplete = judge_input(case, sent).or_else(|| judge_monitor(case, monitor_sent));
+            let verdict = match (judge_boot(case, &lines, end), incomplete) {
+                (v, None) => v,
+                (Ok(_), Some(why)) => Err(why),
+                (Err(e), Some(why)) => Err(format!("{why}; {e}")),
+            };
             Outcome {
                 passed: verdict.is_ok(),
                 elapsed,
@@ -496,7 +766,9 @@ pub fn run_dt(case: &DtCase, env: &Env) -> Outcome {
     cmd.args(&argv[1..]);
     match process::run(cmd, Duration::from_secs(30), Duration::ZERO, |_| false) {
         Err(e) => Outcome::error(command, format!("could not start: {e}")),
-        Ok(Captured { lines, end, elapsed }) => {
+        Ok(Captured {
+            lines, end, elapsed, ..
+        }) => {
             let verdict = judge_dt(case, &lines, end);
             Outcome {
                 passed: verdict.is_ok(),
@@ -691,11 +963,130 @@ mod tests {
     }
 
     #[test]
+    fn profile_cases() {
+        use crate::cases::Input;
+        let case = BootCase {
+            name: "profile-x",
+            image: Image::Production,
+            boot: Boot::Profile("x"),
+            semihosting: false,
+            append: Some("init.verbose"),
+            input: &[
+                Input {
+                    after: "kestrel> ",
+                    send: "help\n",
+                },
+                Input {
+                    after: "kestrel> ",
+                    send: "poweroff\n",
+                },
+            ],
+            ..KTEST
+        };
+        let p = ProfileBoot {
+            name: "x".into(),
+            image: "/k/kernel-x.img".into(),
+            test_image: "/k/kernel-test-x.img".into(),
+            args: ["-M", "virt", "-smp", "2", "-device", "virtio-rng-device"]
+                .map(OsString::from)
+                .to_vec(),
+            disk: None,
+            error: None,
+        };
+        assert_eq!(
+            shell_quote(profile_qemu_args(&case, &p)),
+            "-M virt -smp 2 -device virtio-rng-device -display none -serial stdio -monitor none -no-reboot -kernel /k/kernel-x.img -append init.verbose"
+        );
+        assert_eq!(judge_input(&case, 2), None);
+        let why = judge_input(&case, 1).unwrap();
+        assert!(
+            why.contains("\"kestrel> \"") && why.contains("step 2 of 2") && why.contains("poweroff"),
+            "{why}"
+        );
+
+        let env = |profiles: Vec<ProfileBoot>| Env {
+            qemu: "qemu".into(),
+            test_image: "t".into(),
+            prod_image: "p".into(),
+            rpi4_dtb: "d".into(),
+            work_dir: "w".into(),
+            dt_command: vec![],
+            media: None,
+            profiles,
+        };
+        let o = run_boot(&case, &env(vec![]));
+        assert!(!o.passed && o.reason.contains("did not prepare it"), "{}", o.reason);
+        let broken = ProfileBoot {
+            error: Some("no profiles/x.toml".into()),
+            ..p.clone()
+        };
+        let o = run_boot(&case, &env(vec![broken]));
+        assert!(o.reason.contains("profile x: no profiles/x.toml"), "{}", o.reason);
+        assert!(o.command.starts_with("qemu -M virt"), "{}", o.command);
+        let o = run_boot(&case, &env(vec![p.clone()]));
+        assert!(o.reason.contains("kernel-x.img does not exist"), "{}", o.reason);
+
+        // A direct boot of a profile's test image.
+        let direct = BootCase {
+            profile: Some("x"),
+            ..KTEST
+        };
+        assert_eq!(
+            case_image(&direct, &env(vec![p.clone()])).unwrap(),
+            Path::new("/k/kernel-test-x.img")
+        );
+        assert_eq!(case_image(&KTEST, &env(vec![p.clone()])).unwrap(), Path::new("t"));
+        assert!(case_image(&direct, &env(vec![]))
+            .unwrap_err()
+            .contains("did not prepare"));
+        let o = run_boot(&direct, &env(vec![p]));
+        assert!(o.reason.contains("kernel-test-x.img does not exist"), "{}", o.reason);
+    }
+
+    #[test]
+    fn typed_lines_are_not_output() {
+        let case = BootCase {
+            expect: &["^help$"],
+            forbid: &["poweroff"],
+            ktest: false,
+            exit: Exit::RunningOr(0),
+            ..KTEST
+        };
+        let typed = |t: &str| Line {
+            stream: Stream::Stdin,
+            text: t.into(),
+        };
+        let ex = Expectations::new(&case).unwrap();
+        assert!(!ex.all_expected_seen(&[typed("help")]));
+        assert!(ex.first_forbidden(&[typed("poweroff")]).is_none());
+        assert!(judge_boot(&case, &[typed("help")], End::Stopped).is_err());
+        assert!(judge_boot(&case, &[typed("poweroff"), Line::out("help")], End::Stopped).is_ok());
+    }
+
+    #[test]
     fn quoting() {
         assert_eq!(
             shell_quote(["qemu", "-append", "ktest.crash=panic"]),
             "qemu -append ktest.crash=panic"
         );
         assert_eq!(shell_quote(["a b", "it's"]), r"'a b' 'it'\''s'");
+    }
+
+    #[test]
+    fn screendump_reports() {
+        let (w, h) = (4usize, 6usize);
+        let mut ppm = format!("P6\n{w} {h}\n255\n").into_bytes();
+        for y in 0..h {
+            for _ in 0..w {
+                ppm.extend_from_slice(if y < 2 { &[0xff, 0, 0] } else { &[0x10, 0x20, 0x30] });
+            }
+        }
+        assert_eq!(ppm_column_runs(&ppm).unwrap(), "4x6, column 2: ff0000 x2, 102030 x4");
+        assert_eq!(ppm_column_runs(&ppm[..ppm.len() - 1]), None, "short");
+        assert_eq!(ppm_column_runs(b"P3\n1 1\n255\n000"), None);
+        assert_eq!(ppm_column_runs(b""), None);
+        assert_eq!(screen_report("sendkey a"), None);
+        let r = screen_report("screendump /nonexistent/x.ppm").unwrap();
+        assert!(r.starts_with("harness: screendump /nonexistent/x.ppm: "), "{r}");
     }
 }

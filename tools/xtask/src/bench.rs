@@ -233,7 +233,12 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
         bail!("bench: unknown argument `{a}`");
     }
     crate::setup::ensure(crate::setup::Need::Qemu)?;
-    let built = build::build(Options::default())?;
+    // The production kernel with the phone's archive plus the test programs
+    // (`bench` among them): target/kestrel/kernel-bench.img.
+    let built = build::build(&Options {
+        test_programs: true,
+        ..Options::default()
+    })?;
     let instr = boot_instructions(&built.img)?;
     // The image carries the boot archive (user programs); the kernel's own
     // size is the image without it.

@@ -45,13 +45,13 @@ pub fn machine(fw: Firmware) -> String {
     }
 }
 
-/// `cargo xtask run --uefi|--uboot [--debug] [--test-image] [--append ARGS] [-- QEMU ARGS...]`
+/// `cargo xtask run --uefi|--uboot [--profile NAME] [--debug] [--test-image] [--append ARGS] [-- QEMU ARGS...]`
 pub fn run(args: &[String]) -> Result<()> {
     let (ours, user) = match args.iter().position(|a| a == "--") {
         Some(i) => (&args[..i], &args[i + 1..]),
         None => (args, &[][..]),
     };
-    let (opts, rest) = Options::parse(ours);
+    let (opts, rest) = Options::parse(ours)?;
     let mut fw = None;
     let mut append = None;
     let mut it = rest.iter();
@@ -65,7 +65,7 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     let fw = fw.ok_or("run: --uefi or --uboot")?;
     crate::setup::ensure(crate::setup::Need::Test)?;
-    let built = build::build(opts)?;
+    let built = build::build(&opts)?;
     let stem = if opts.test_image { "-test" } else { "" };
     let (bios, drive) = match fw {
         Firmware::Uefi => {
@@ -130,6 +130,7 @@ pub fn media(case: &BootCase, image: &Path, dir: &Path) -> Result<Medium, String
                 drive: uboot::drive(&disk),
             })
         }
+        Boot::Profile(p) => bail!("profile {p}: a device profile boots directly (the harness runs it)"),
         Boot::RpiSdCard => {
             // The real card image (real firmware, tree, overlay), then what
             // the Pi's firmware would load, copied out with mtools.

@@ -427,7 +427,11 @@ pub fn main(args: &[String]) -> Result<()> {
         Some(p) => p,
         None => {
             crate::setup::ensure(crate::setup::Need::Fetch)?;
-            sdimage::make(Board::Rpi4, crate::build::Options::default(), None, None)?
+            let opts = crate::build::Options {
+                device: "rpi4".to_string(),
+                ..Default::default()
+            };
+            sdimage::make(Board::Rpi4, &opts, None, None)?
         }
     };
     let len = std::fs::metadata(&image)

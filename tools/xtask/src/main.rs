@@ -8,6 +8,7 @@ mod dt;
 mod fetch;
 mod firmware;
 mod flash;
+mod profile;
 mod qemu;
 mod sdimage;
 mod setup;
@@ -22,32 +23,41 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: cargo xtask <command> [args]
 
-  build [--release|--debug] [--test-image]
-        Build the kernel (test image: --features ktest) and write
-        target/kestrel/kernel{,-test}.{elf,img}; prints the image path last.
-  run [--gdb] [--debug] [--test-image] [-- QEMU ARGS...]
-        Build, then boot on QEMU virt with the console on this terminal
-        (quit: Ctrl-A X). QEMU ARGS replace defaults of the same name,
-        e.g. `-- -smp 1 -M virt,gic-version=2`. --gdb waits for a debugger.
-  run --uefi|--uboot [--debug] [--test-image] [--append ARGS] [-- QEMU ARGS...]
+  Device profiles (profiles/NAME.toml; default: phone) say what a device is:
+  its display, its QEMU machine, the drivers and servers init starts.
+
+  build [--profile NAME] [--release|--debug] [--test-image]
+        Build the kernel with the profile's boot archive (test image:
+        --features ktest, plus every test program) and write
+        target/kestrel/kernel[-test][-NAME].{elf,img}; prints a memory
+        report of the profile's tasks, then the image path last.
+  run [--profile NAME] [--gdb] [--debug] [--test-image] [-- QEMU ARGS...]
+        Build, then boot as the profile's [qemu] table says, with the
+        console on stdin/stdout (quit: Ctrl-A X). Piped stdin is typed a
+        line per prompt: printf 'help\\npoweroff\\n' | cargo xtask run.
+        QEMU ARGS replace options of the same name (devices add up), e.g.
+        `-- -smp 1`. --gdb waits for a debugger.
+  run --uefi|--uboot [--profile NAME] [--debug] [--test-image] [--append ARGS] [-- QEMU ARGS...]
         Boot through firmware as on a device: AAVMF starts the image as
         EFI/BOOT/BOOTAA64.EFI from an ESP (acpi=off), or U-Boot's distro boot
         finds it via extlinux/extlinux.conf (APPEND = ARGS) on a disk image.
-  image --board rpi4|uboot [--test-image] [--debug] [--kernel IMAGE] [--output PATH] [--append ARGS]
+  image --board rpi4|uboot [--profile NAME] [--test-image] [--debug] [--kernel IMAGE] [--output PATH] [--append ARGS]
         Write a bootable disk image (rpi4: the Raspberry Pi 4 SD card with
-        firmware, DTB, config.txt, kernel8.img); prints its path last.
-        --kernel puts a prebuilt image on it instead of building one.
+        firmware, DTB, config.txt, kernel8.img; profile rpi4 unless given);
+        prints its path last. --kernel puts a prebuilt image on it instead.
   flash --device /dev/sdX [--image PATH] [--yes]
         Write the Pi 4 SD card image to a removable, unmounted card after
         confirmation, then read it back and verify. See docs/rpi4.md.
-  user
-        Build the user programs (user/) and pack them with init into the
-        boot archive target/kestrel/archive.cpio; prints its path last.
+  user [--profile NAME] [--tests]
+        Build the programs (user/, drivers/, servers/) and pack the
+        profile's boot archive (target/kestrel/profile/NAME/archive.cpio);
+        prints its path last.
   dt FILE.dtb
         Parse and check a device tree with the kernel's own reader (hal::dt).
   test [FILTER] [-j N] [-v]
         Host unit tests, then every device-tree and QEMU boot case (only
-        those whose name contains FILTER); ends with `N passed, N failed`.
+        those whose name contains FILTER; profile-NAME boots a profile);
+        ends with `N passed, N failed`.
   bench
         Deterministic boot measurements (QEMU -icount); writes target/bench.json.
   fetch

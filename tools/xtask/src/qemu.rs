@@ -1,13 +1,17 @@
-//! `cargo xtask run`: boot the image on QEMU virt with the console on the terminal.
+//! `cargo xtask run`: boot a device profile's image on QEMU, as its
+//! `[qemu]` table says, with the console on the terminal.
 
 use crate::build::{self, Options};
+use crate::profile::Profile;
 use crate::util::{self, Result};
 use crate::{bail, note};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const QEMU: &str = "qemu-system-aarch64";
 
-/// The machine `cargo xtask run` boots (before `-kernel IMG`).
+/// The machine of the firmware boots (`run --uefi|--uboot`, before the
+/// firmware options); `run` itself boots the profile's machine.
 pub const DEFAULTS: &[&str] = &[
     "-M",
     "virt,gic-version=3,virtualization=on",
@@ -59,6 +63,21 @@ fn groups(args: &[String]) -> Vec<Vec<String>> {
     out
 }
 
+/// Options that add something (a device, a drive, a setting) rather than
+/// set a value: user options of these names come on top of the defaults'.
+const ADDITIVE: &[&str] = &[
+    "-device",
+    "-drive",
+    "-blockdev",
+    "-global",
+    "-netdev",
+    "-nic",
+    "-object",
+    "-chardev",
+    "-audiodev",
+    "-fw_cfg",
+];
+
 /// Option name without aliases: `--machine`/`-machine` -> `-M`, `--m` -> `-m`.
 fn canonical(opt: &str) -> String {
     let single = if opt.starts_with("--") { &opt[1..] } else { opt };
@@ -78,11 +97,14 @@ fn also_replaces(opt: &str) -> &'static [&'static str] {
     }
 }
 
-/// Defaults overridden by user options of the same name; user options last.
+/// Defaults overridden by user options of the same name (but devices,
+/// drives and the like add up, see [`ADDITIVE`]); user options last.
 pub fn merge(defaults: &[String], user: &[String]) -> Vec<String> {
     let user_groups = groups(user);
     let user_names: Vec<String> = user_groups.iter().map(|g| canonical(&g[0])).collect();
-    let replaced = |name: &str| user_names.iter().any(|u| u == name || also_replaces(u).contains(&name));
+    let replaced = |name: &str| {
+        !ADDITIVE.contains(&name) && user_names.iter().any(|u| u == name || also_replaces(u).contains(&name))
+    };
     let mut out: Vec<String> = Vec::new();
     let mut dropped_nographic = false;
     for g in groups(defaults) {
@@ -104,13 +126,48 @@ pub fn merge(defaults: &[String], user: &[String]) -> Vec<String> {
     out
 }
 
-/// `cargo xtask run [--gdb] [--debug|--release] [--test-image] [-- QEMU ARGS...]`
+/// Makes the raw disk image `path` of `size` bytes (sparse, all zeros)
+/// if it does not exist, or anew if `fresh`; an existing one keeps its data.
+pub fn make_disk(path: &Path, size: u64, fresh: bool) -> Result<PathBuf> {
+    if fresh || !path.is_file() {
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
+        let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        f.set_len(size).map_err(|e| format!("{}: {e}", path.display()))?;
+        if !fresh {
+            note!(
+                "{}: new {} raw disk image",
+                util::relative(path),
+                crate::profile::human(size)
+            );
+        }
+    }
+    Ok(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()))
+}
+
+/// A profile's QEMU options with its disk image at `disk` (made if
+/// missing, or anew if `fresh`) and the device tree it names fetched.
+pub fn profile_args(p: &Profile, disk: &Path, fresh: bool) -> Result<Vec<String>> {
+    let disk = if p.qemu.uses_disk() {
+        Some(make_disk(disk, p.qemu.disk, fresh)?)
+    } else {
+        None
+    };
+    let dtb = match &p.qemu.dtb {
+        Some(_) => Some(crate::fetch::rpi4_dtb()?),
+        None => None,
+    };
+    p.qemu.args(disk.as_deref(), dtb.as_deref())
+}
+
+/// `cargo xtask run [--profile NAME] [--gdb] [--debug|--release] [--test-image] [-- QEMU ARGS...]`
 pub fn main(args: &[String]) -> Result<()> {
     let (ours, user) = match args.iter().position(|a| a == "--") {
         Some(i) => (&args[..i], &args[i + 1..]),
         None => (args, &[][..]),
     };
-    let (opts, rest) = Options::parse(ours);
+    let (opts, rest) = Options::parse(ours)?;
     let mut gdb = false;
     for a in rest {
         match a.as_str() {
@@ -118,10 +175,18 @@ pub fn main(args: &[String]) -> Result<()> {
             _ => bail!("run: unknown argument `{a}` (QEMU arguments go after `--`)"),
         }
     }
+    let profile = crate::profile::load(&opts.device)?;
     crate::setup::ensure(crate::setup::Need::Qemu)?;
-    let built = build::build(opts)?;
+    let built = build::build(&opts)?;
 
-    let mut defaults: Vec<String> = DEFAULTS.iter().map(|s| s.to_string()).collect();
+    // The profile's machine, the console on this terminal (stdin and
+    // stdout, so `printf 'help\n' | cargo xtask run` works), the image.
+    let mut defaults = profile_args(
+        &profile,
+        &crate::user::profile_dir(&profile.name).join("disk.img"),
+        false,
+    )?;
+    defaults.push("-nographic".to_string());
     defaults.extend(["-kernel".to_string(), built.img.display().to_string()]);
     let mut user = user.to_vec();
     if gdb {
@@ -132,7 +197,7 @@ pub fn main(args: &[String]) -> Result<()> {
     cmd.args(&args);
     if gdb {
         let elf = std::fs::canonicalize(&built.elf).unwrap_or(built.elf.clone());
-        let entry = built.header.qemu_entry(0x4000_0000);
+        let entry = built.header.qemu_entry(profile.qemu.ram_base());
         eprintln!("QEMU waits for the debugger (-s -S: gdbstub on tcp::1234). In another terminal:");
         eprintln!();
         eprintln!(
@@ -143,13 +208,22 @@ pub fn main(args: &[String]) -> Result<()> {
         eprintln!("The ELF is linked at its final virtual address, so symbols and source lines");
         eprintln!("match once the MMU is on: `hbreak kernel_main`, `continue` (use hbreak: a");
         eprintln!("software `break` cannot be planted before the kernel is mapped). Before that");
-        eprintln!("the CPU runs at physical addresses: on virt the image is entered at {entry:#x};");
+        eprintln!(
+            "the CPU runs at physical addresses: on {} the image is entered at {entry:#x};",
+            profile.qemu.machine
+        );
         eprintln!("use `hbreak *{entry:#x}` and `stepi`/`x/8i $pc` for the pre-MMU boot path.");
         eprintln!("Quit QEMU with Ctrl-A X.");
         eprintln!();
     }
+    note!("profile {}: {}", profile.name, profile.description);
     note!("{}", util::shown(&cmd));
-    exec(cmd)
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        exec(cmd)
+    } else {
+        type_input(cmd)
+    }
 }
 
 /// Replaces this process with QEMU, so the terminal, Ctrl-A X and the exit
@@ -158,6 +232,105 @@ fn exec(mut cmd: Command) -> Result<()> {
     use std::os::unix::process::CommandExt;
     let err = cmd.exec();
     bail!("cannot run {QEMU}: {err}")
+}
+
+/// How long the console must stay quiet after a prompt before the next
+/// line of piped input is typed.
+const QUIET: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Paces piped input: a line is due once the console has shown an
+/// unfinished line (a prompt) since the previous one was typed and has then
+/// been quiet for [`QUIET`].
+#[derive(Debug, Default)]
+struct Pacer {
+    prompted: bool,
+    last_output: Option<std::time::Instant>,
+}
+
+impl Pacer {
+    fn output(&mut self, chunk: &[u8], now: std::time::Instant) {
+        if chunk.last().is_some_and(|&b| b != b'\n') {
+            self.prompted = true;
+        }
+        self.last_output = Some(now);
+    }
+
+    fn due(&self, now: std::time::Instant) -> bool {
+        self.prompted && self.last_output.is_some_and(|t| now.duration_since(t) >= QUIET)
+    }
+
+    fn typed(&mut self) {
+        self.prompted = false;
+    }
+}
+
+/// `cargo xtask run` with stdin not a terminal (`printf 'help\n' | cargo
+/// xtask run`): QEMU runs as a child with the console relayed to stdout,
+/// and each line of stdin is typed once the system waits for input (see
+/// [`Pacer`]) — input typed during the boot would be lost. Ends with QEMU's
+/// exit status.
+fn type_input(mut cmd: Command) -> Result<()> {
+    use std::io::{BufRead, Read, Write};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+    enum Event {
+        Output(Vec<u8>),
+        Input(Vec<u8>),
+    }
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run {QEMU}: {e}"))?;
+    let mut to_qemu = child.stdin.take();
+    let mut from_qemu = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let out_tx = tx.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = from_qemu.read(&mut buf) {
+            if out_tx.send(Event::Output(buf[..n].to_vec())).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        loop {
+            let mut line = Vec::new();
+            match stdin.read_until(b'\n', &mut line) {
+                Ok(1..) if tx.send(Event::Input(line)).is_ok() => {}
+                _ => break,
+            }
+        }
+    });
+    let mut pending: std::collections::VecDeque<Vec<u8>> = Default::default();
+    let mut pacer = Pacer::default();
+    let mut stdout = std::io::stdout().lock();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(Event::Output(b)) => {
+                pacer.output(&b, Instant::now());
+                let _ = stdout.write_all(&b).and_then(|()| stdout.flush());
+            }
+            Ok(Event::Input(line)) => pending.push_back(line),
+            Err(_) => {}
+        }
+        if pacer.due(Instant::now()) {
+            if let (Some(line), Some(w)) = (pending.pop_front(), to_qemu.as_mut()) {
+                if w.write_all(&line).and_then(|()| w.flush()).is_err() {
+                    to_qemu = None;
+                }
+                pacer.typed();
+            }
+        }
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            // The console's last words.
+            while let Ok(Event::Output(b)) = rx.recv_timeout(Duration::from_millis(100)) {
+                let _ = stdout.write_all(&b);
+            }
+            let _ = stdout.flush();
+            std::process::exit(status.code().unwrap_or(1));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -214,6 +387,57 @@ mod tests {
         assert_eq!(m.join(" "), "-M virt,gic-version=3,virtualization=on -cpu cortex-a72 -smp 4 -m 2G -kernel k.img -display none -serial stdio -monitor none");
         let m = merge(&defaults(), &v("-display gtk"));
         assert_eq!(m.iter().filter(|a| *a == "-display").count(), 1);
+    }
+
+    #[test]
+    fn profile_options_with_user_overrides() {
+        let text = "name = \"tv\"\ndescription = \"x\"\n[qemu]\nmachine = \"virt\"\nsmp = 4\nmemory = \"1G\"\n\
+                    args = [\"-device\", \"virtio-keyboard-device\", \"-drive\", \"if=none,id=d,format=raw,file=@DISK@\"]\n";
+        let p = crate::profile::parse("profiles/tv.toml", "tv", text).unwrap();
+        let dir = std::env::temp_dir().join(format!("xtask-disk-{}", std::process::id()));
+        let disk = dir.join("d.img");
+        let mut d = profile_args(&p, &disk, false).unwrap();
+        assert_eq!(std::fs::metadata(&disk).unwrap().len(), 1 << 20);
+        std::fs::write(&disk, b"data").unwrap();
+        profile_args(&p, &disk, false).unwrap();
+        assert_eq!(
+            std::fs::read(&disk).unwrap(),
+            b"data",
+            "an existing disk keeps its data"
+        );
+        profile_args(&p, &disk, true).unwrap();
+        assert_eq!(std::fs::metadata(&disk).unwrap().len(), 1 << 20, "fresh");
+        d.extend(v("-nographic -kernel k.img"));
+        let m = merge(&d, &v("-smp 1 -device virtio-rng-device"));
+        let shown = m.join(" ");
+        assert!(
+            shown.starts_with("-M virt -m 1G -device virtio-keyboard-device -drive if=none,id=d,format=raw,file=/"),
+            "{shown}"
+        );
+        assert!(
+            shown.ends_with("d.img -nographic -kernel k.img -smp 1 -device virtio-rng-device"),
+            "{shown}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn piped_input_waits_for_a_quiet_prompt() {
+        use std::time::{Duration, Instant};
+        let t = Instant::now();
+        let ms = |n| t + Duration::from_millis(n);
+        let mut p = Pacer::default();
+        p.output(b"[    0.1] INFO  booting\n", ms(0));
+        assert!(!p.due(ms(1000)), "no prompt yet");
+        p.output(b"kestrel> ", ms(1000));
+        assert!(!p.due(ms(1100)), "not quiet yet");
+        p.output(b"init: a late log line\n", ms(1200));
+        assert!(!p.due(ms(1400)));
+        assert!(p.due(ms(1500)), "prompted, then quiet");
+        p.typed();
+        assert!(!p.due(ms(5000)), "a new prompt is awaited");
+        p.output(b"help\r\nCOMMAND\r\nkestrel> ", ms(5000));
+        assert!(p.due(ms(5300)));
     }
 
     #[test]

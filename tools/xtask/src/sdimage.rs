@@ -182,7 +182,7 @@ pub fn default_output(board: Board, test_image: bool) -> PathBuf {
 }
 
 /// Builds the kernel, then the disk image for `board`; returns its path.
-pub fn make(board: Board, opts: Options, output: Option<PathBuf>, append: Option<&str>) -> Result<PathBuf> {
+pub fn make(board: Board, opts: &Options, output: Option<PathBuf>, append: Option<&str>) -> Result<PathBuf> {
     let built = build::build(opts)?;
     let kernel = std::fs::read(&built.img).map_err(|e| format!("{}: {e}", built.img.display()))?;
     let out = output.unwrap_or_else(|| default_output(board, opts.test_image));
@@ -213,9 +213,10 @@ pub fn write_image(board: Board, kernel: Vec<u8>, out: &Path, append: Option<&st
     Ok(())
 }
 
-/// `cargo xtask image --board rpi4|uboot [--test-image] [--debug] [--kernel IMAGE] [--output PATH] [--append ARGS]`
+/// `cargo xtask image --board rpi4|uboot [--profile NAME] [--test-image] [--debug] [--kernel IMAGE] [--output PATH] [--append ARGS]`
 pub fn main(args: &[String]) -> Result<()> {
-    let (opts, rest) = Options::parse(args);
+    let (mut opts, rest) = Options::parse(args)?;
+    let profile_given = args.iter().any(|a| a == "--profile" || a.starts_with("--profile="));
     let mut board = None;
     let mut output = None;
     let mut append = None;
@@ -233,10 +234,14 @@ pub fn main(args: &[String]) -> Result<()> {
             "--output" | "-o" => output = Some(PathBuf::from(it.next().ok_or("--output needs a path")?)),
             "--append" => append = Some(it.next().ok_or("--append needs the bootargs")?.clone()),
             "--kernel" => kernel = Some(PathBuf::from(it.next().ok_or("--kernel needs an image path")?)),
-            other => bail!("image: unknown argument `{other}` (usage: cargo xtask image --board rpi4|uboot [--test-image] [--debug] [--kernel IMAGE] [--output PATH] [--append ARGS])"),
+            other => bail!("image: unknown argument `{other}` (usage: cargo xtask image --board rpi4|uboot [--profile NAME] [--test-image] [--debug] [--kernel IMAGE] [--output PATH] [--append ARGS])"),
         }
     }
     let board = board.ok_or("image: which board? --board rpi4 or --board uboot")?;
+    // The Pi's card carries the rpi4 profile unless another is asked for.
+    if board == Board::Rpi4 && !profile_given {
+        opts.device = "rpi4".to_string();
+    }
     crate::setup::ensure(crate::setup::Need::Fetch)?;
     let out = match kernel {
         // A prebuilt image instead of this tree's kernel.
@@ -247,7 +252,7 @@ pub fn main(args: &[String]) -> Result<()> {
             write_image(board, bytes, &out, append.as_deref())?;
             out
         }
-        None => make(board, opts, output, append.as_deref())?,
+        None => make(board, &opts, output, append.as_deref())?,
     };
     let abs = std::fs::canonicalize(&out).unwrap_or(out);
     println!("{}", abs.display());

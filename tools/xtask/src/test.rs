@@ -3,7 +3,8 @@
 
 use crate::build::{self, Options};
 use crate::util::{self, Result};
-use crate::{bail, fetch, note};
+use crate::{bail, fetch, note, profile};
+use harness::cases::{Boot, Image};
 use harness::console::parse_cargo_result;
 use harness::{BootCase, Outcome};
 use std::io::{BufRead, BufReader};
@@ -141,13 +142,91 @@ fn parallel<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sy
 fn print_log(o: &Outcome) {
     println!("    command: {}", o.command);
     for l in &o.log {
-        let mark = if l.stream == harness::process::Stream::Stderr {
-            '!'
-        } else {
-            '|'
-        };
-        println!("    {mark} {}", l.text);
+        println!("    {} {}", l.stream.mark(), l.text);
     }
+}
+
+/// A device profile the selected cases need, and which of its images.
+struct ProfileNeed {
+    name: String,
+    profile: Result<profile::Profile>,
+    /// Booted as the device (`Boot::Profile`): its production image and
+    /// QEMU options.
+    boots: bool,
+    /// Images of it that direct cases name (`BootCase::profile`).
+    images: Vec<Image>,
+}
+
+/// The profiles the selected boot cases need.
+fn profile_needs(boot: &[&BootCase]) -> Vec<ProfileNeed> {
+    let mut needs: Vec<ProfileNeed> = Vec::new();
+    for c in boot {
+        let name = match (c.boot, c.profile) {
+            (Boot::Profile(p), _) | (_, Some(p)) => p,
+            _ => continue,
+        };
+        let i = match needs.iter().position(|n| n.name == name) {
+            Some(i) => i,
+            None => {
+                needs.push(ProfileNeed {
+                    name: name.to_string(),
+                    profile: profile::load(name),
+                    boots: false,
+                    images: Vec::new(),
+                });
+                needs.len() - 1
+            }
+        };
+        let n = &mut needs[i];
+        if matches!(c.boot, Boot::Profile(_)) {
+            n.boots = true;
+        } else if !n.images.contains(&c.image) {
+            n.images.push(c.image);
+        }
+    }
+    needs
+}
+
+/// Builds a profile's images and makes its QEMU options for the harness.
+fn prepare_profile(need: &ProfileNeed, work_dir: &std::path::Path) -> harness::runner::ProfileBoot {
+    let name = &need.name;
+    let opts = |test_image: bool| Options {
+        device: name.to_string(),
+        test_image,
+        ..Options::default()
+    };
+    let mut boot = harness::runner::ProfileBoot {
+        name: name.to_string(),
+        image: build::image_path(&opts(false)),
+        test_image: build::image_path(&opts(true)),
+        args: Vec::new(),
+        disk: None,
+        error: None,
+    };
+    let made = need.profile.as_ref().map_err(String::clone).and_then(|p| {
+        let mut args = Vec::new();
+        if need.boots {
+            let disk = work_dir.join(format!("profile-{name}")).join("disk.img");
+            args = crate::qemu::profile_args(p, &disk, true)?;
+            // The path as it appears in `args`; the harness gives each case a copy.
+            boot.disk = p.qemu.uses_disk().then(|| std::fs::canonicalize(&disk).unwrap_or(disk));
+        }
+        if need.boots || need.images.contains(&Image::Production) {
+            build::build(&opts(false))?;
+        }
+        if need.images.contains(&Image::Test) {
+            build::build(&opts(true))?;
+        }
+        Ok(args)
+    });
+    match made {
+        Ok(args) => boot.args = args.into_iter().map(Into::into).collect(),
+        Err(e) => {
+            println!("build profile {name} ... FAILED: {e}");
+            boot.error = Some(e);
+        }
+    }
+    boot
 }
 
 /// This program, for running `xtask dt` as a child. /proc/self/exe still
@@ -169,7 +248,14 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
 
     let boot = harness::select(harness::BOOT_CASES, |c| c.name, filter);
     let dt = harness::select(harness::DT_CASES, |c| c.name, filter);
-    let needs_rpi4 = boot.iter().any(|c| c.dtb == harness::cases::Dtb::Rpi4)
+    // The device profiles the selected cases boot (a profile that does not
+    // load fails its case, with the reason).
+    let profiles = profile_needs(&boot);
+    let profile_dtb = profiles
+        .iter()
+        .any(|n| n.boots && n.profile.as_ref().is_ok_and(|p| p.qemu.dtb.is_some()));
+    let needs_rpi4 = profile_dtb
+        || boot.iter().any(|c| c.dtb == harness::cases::Dtb::Rpi4)
         || dt
             .iter()
             .any(|c| matches!(c.tree, harness::cases::Tree::Rpi4 | harness::cases::Tree::Rpi4Booted));
@@ -188,7 +274,8 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
     let mut tally = Tally::default();
     // Host unit tests: the default members (the crates that build on the
     // host), then the pure logic of the kernel and of user space (built
-    // for the host too: message packing, init's configuration and verdicts).
+    // for the host too: message packing, init's configuration and verdicts,
+    // the shell's line editor and commands).
     if wanted("workspace") {
         cargo_tests("workspace", &["test"], &mut tally);
     }
@@ -196,44 +283,61 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
         cargo_tests("kernel-lib", &["test", "-p", "kernel", "--lib"], &mut tally);
     }
     if wanted("user-lib") {
-        cargo_tests("user-lib", &["test", "-p", "userlib", "-p", "init"], &mut tally);
+        cargo_tests(
+            "user-lib",
+            &["test", "-p", "userlib", "-p", "init", "-p", "shell"],
+            &mut tally,
+        );
     }
 
-    // Kernel images needed by the selected boot cases.
+    // Kernel images needed by the selected boot cases (the default
+    // profile's; the test image with every test program).
     let mut image_error: [Option<String>; 2] = [None, None];
+    let flavour = |test_image: bool| Options {
+        test_image,
+        ..Options::default()
+    };
     for (i, test_image) in [(0, false), (1, true)] {
         let image = if test_image {
             harness::cases::Image::Test
         } else {
             harness::cases::Image::Production
         };
-        if !boot.iter().any(|c| c.image == image) {
+        if !boot
+            .iter()
+            .any(|c| c.image == image && c.profile.is_none() && !matches!(c.boot, Boot::Profile(_)))
+        {
             continue;
         }
-        if let Err(e) = build::build(Options {
-            test_image,
-            ..Options::default()
-        }) {
+        if let Err(e) = build::build(&flavour(test_image)) {
             println!(
                 "build {} ... FAILED: {e}",
-                util::relative(&build::image_path(test_image))
+                util::relative(&build::image_path(&flavour(test_image)))
             );
             image_error[i] = Some(e);
         }
     }
 
+    let work_dir = build::out_dir().join("harness");
+    if let Err(e) = std::fs::create_dir_all(&work_dir) {
+        bail!("{}: {e}", work_dir.display());
+    }
+    // Each profile's production image, and its QEMU options with a fresh
+    // disk image of the case's own (a `cargo xtask run` may hold the
+    // profile's disk).
+    let profile_boots: Vec<harness::runner::ProfileBoot> =
+        profiles.iter().map(|n| prepare_profile(n, &work_dir)).collect();
+
     let env = harness::Env {
         qemu: crate::qemu::QEMU.into(),
-        test_image: build::image_path(true),
-        prod_image: build::image_path(false),
+        test_image: build::image_path(&flavour(true)),
+        prod_image: build::image_path(&flavour(false)),
         rpi4_dtb,
-        work_dir: build::out_dir().join("harness"),
+        work_dir,
         dt_command: vec![self_exe()?.into(), "dt".into()],
         media: Some(crate::firmware::media),
+        profiles: profile_boots,
     };
-    if let Err(e) = std::fs::create_dir_all(&env.work_dir) {
-        bail!("{}: {e}", env.work_dir.display());
-    }
 
     for c in &dt {
         let o = harness::run_dt(c, &env);
@@ -246,7 +350,12 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
 
     let run_one = |c: &&BootCase| -> Outcome {
         let idx = usize::from(c.image == harness::cases::Image::Test);
-        match &image_error[idx] {
+        let image_error = match (c.boot, c.profile) {
+            // A profile's image: a build error is in Env::profiles.
+            (Boot::Profile(_), _) | (_, Some(_)) => &None,
+            _ => &image_error[idx],
+        };
+        match image_error {
             Some(e) => Outcome {
                 passed: false,
                 elapsed: Default::default(),
@@ -295,6 +404,28 @@ mod tests {
         assert!(parse_args(&s(&["-j", "0"])).is_err());
         assert!(parse_args(&s(&["--frob"])).is_err());
         assert_eq!(parse_args(&[]).unwrap().filter, None);
+    }
+
+    #[test]
+    fn profiles_the_cases_need() {
+        use harness::cases::KTEST;
+        let booted = BootCase {
+            boot: Boot::Profile("tv"),
+            image: Image::Production,
+            ..KTEST
+        };
+        let direct = BootCase {
+            profile: Some("rpi4"),
+            ..KTEST
+        };
+        let other = KTEST;
+        let needs = profile_needs(&[&booted, &direct, &other, &booted]);
+        let got: Vec<(&str, bool, &[Image])> = needs
+            .iter()
+            .map(|n| (n.name.as_str(), n.boots, &n.images[..]))
+            .collect();
+        assert_eq!(got, [("tv", true, &[][..]), ("rpi4", false, &[Image::Test][..])]);
+        assert!(needs.iter().all(|n| n.profile.is_ok()));
     }
 
     #[test]

@@ -1,50 +1,116 @@
-//! User space: build every program under user/ for aarch64-unknown-none and
-//! pack them into the boot archive (cpio newc) that the kernel embeds
+//! User space: build every program for aarch64-unknown-none and pack, for a
+//! device profile, the boot archive (cpio newc) that the kernel embeds
 //! (`KESTREL_ARCHIVE`, see kernel/build.rs).
 //!
 //! Programs are the executables cargo reports for the workspace members
-//! under `user/` (JSON messages, so nothing is guessed from file names).
-//! They are stripped for the archive; the unstripped ELFs stay in
-//! target/user for symbolizing fault addresses.
+//! under `user/`, `drivers/` and `servers/` that have a binary target
+//! (library crates such as `userlib` or `drivers/pl011` are only built as
+//! dependencies). They are stripped for the archive; the unstripped ELFs
+//! stay in target/user for symbolizing fault addresses.
+//!
+//! A profile's archive holds `init`, the generated `profile` file and the
+//! programs the profile names; a test archive (the ktest image, `cargo
+//! xtask bench`) adds every `test-*` program and `bench`.
 
+use crate::profile::{self, Profile};
 use crate::util::{self, Result};
 use crate::{bail, note};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 pub const USER_TARGET: &str = "aarch64-unknown-none";
+
+/// Workspace folders whose members with a binary target are programs.
+pub const PROGRAM_DIRS: &[&str] = &["user/", "drivers/", "servers/"];
+
+/// A program a profile names but no package builds is an error (false: a
+/// warning, the program is left out of the archive and its task line stays
+/// in the profile file, for init to report; for bringing up a new profile
+/// before its drivers exist).
+pub const MISSING_PROGRAMS_ARE_ERRORS: bool = true;
 
 /// Cargo's target directory for user space.
 pub fn target_dir() -> PathBuf {
     util::target_dir().join("user")
 }
 
-/// Where the boot archive is written.
-pub fn archive_path() -> PathBuf {
-    crate::build::out_dir().join("archive.cpio")
+/// Where the generated files of a profile go: `target/kestrel/profile/NAME/`
+/// (`profile`, `archive.cpio`, `archive-test.cpio`, `disk.img`).
+pub fn profile_dir(device: &str) -> PathBuf {
+    crate::build::out_dir().join("profile").join(device)
 }
 
-/// Builds user space and the archive once per xtask run; returns the
-/// archive's path (absolute).
-pub fn archive() -> Result<PathBuf> {
-    static DONE: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
-    DONE.get_or_init(build_archive).clone()
+/// Where the boot archive of `device` (with the test programs or not) is written.
+pub fn archive_path(device: &str, test_programs: bool) -> PathBuf {
+    profile_dir(device).join(if test_programs {
+        "archive-test.cpio"
+    } else {
+        "archive.cpio"
+    })
 }
 
-fn build_archive() -> Result<PathBuf> {
+/// One built program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program {
+    pub name: String,
+    /// As linked (with symbols).
+    pub elf: PathBuf,
+    /// Stripped: what goes into the archive.
+    pub stripped: PathBuf,
+}
+
+/// Is this a program of the test archives only?
+pub fn is_test_program(name: &str) -> bool {
+    name.starts_with("test-") || name == "bench"
+}
+
+/// Builds every program once per xtask run.
+pub fn programs() -> Result<BTreeMap<String, Program>> {
+    static DONE: OnceLock<Result<BTreeMap<String, Program>>> = OnceLock::new();
+    DONE.get_or_init(build_programs).clone()
+}
+
+/// Builds user space and the archive of `device` once per xtask run;
+/// returns the archive's path (absolute).
+pub fn archive(device: &str, test_programs: bool) -> Result<PathBuf> {
+    type Archives = HashMap<(String, bool), Result<PathBuf>>;
+    static DONE: OnceLock<Mutex<Archives>> = OnceLock::new();
+    let mut done = DONE.get_or_init(Default::default).lock().unwrap();
+    done.entry((device.to_string(), test_programs))
+        .or_insert_with(|| build_archive(device, test_programs))
+        .clone()
+}
+
+/// The workspace members that are programs: (directory, package name).
+fn program_packages() -> Result<Vec<(String, String)>> {
     let manifest = util::root().join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
     let mut packages = Vec::new();
-    for dir in workspace_members(&text).iter().filter(|m| m.starts_with("user/")) {
+    let members = workspace_members(&text).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    for dir in members.iter().filter(|m| PROGRAM_DIRS.iter().any(|d| m.starts_with(d))) {
         let path = util::root().join(dir).join("Cargo.toml");
         let t = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        packages.push(package_name(&t).ok_or_else(|| format!("{}: no package name", path.display()))?);
+        let (name, explicit_bins, autobins) =
+            package_info(&t).ok_or_else(|| format!("{}: no [package] name", path.display()))?;
+        let src = util::root().join(dir).join("src");
+        let has_bin = explicit_bins || (autobins && (src.join("main.rs").is_file() || src.join("bin").is_dir()));
+        if has_bin {
+            packages.push((dir.clone(), name));
+        }
     }
-    if packages.is_empty() {
-        bail!("no user/ crates among the workspace members");
-    }
+    Ok(packages)
+}
 
+fn build_programs() -> Result<BTreeMap<String, Program>> {
+    let packages = program_packages()?;
+    if packages.is_empty() {
+        bail!(
+            "no programs among the workspace members under {}",
+            PROGRAM_DIRS.join(", ")
+        );
+    }
     let mut cmd = util::cargo();
     cmd.args([
         "build",
@@ -53,7 +119,7 @@ fn build_archive() -> Result<PathBuf> {
         USER_TARGET,
         "--message-format=json-render-diagnostics",
     ]);
-    for p in &packages {
+    for (_, p) in &packages {
         cmd.args(["-p", p]);
     }
     cmd.arg("--target-dir").arg(target_dir());
@@ -67,39 +133,120 @@ fn build_archive() -> Result<PathBuf> {
         bail!("`{}` failed ({})", util::shown(&cmd), out.status);
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut programs: Vec<PathBuf> = stdout.lines().filter_map(executable).map(PathBuf::from).collect();
-    programs.sort();
-    programs.dedup();
-    if !programs.iter().any(|p| p.file_name().is_some_and(|n| n == "init")) {
+    let mut built: Vec<PathBuf> = stdout.lines().filter_map(executable).map(PathBuf::from).collect();
+    built.sort();
+    built.dedup();
+    if !built.iter().any(|p| p.file_name().is_some_and(|n| n == "init")) {
         bail!("the user build produced no `init` program");
     }
 
     let stripped = target_dir().join("stripped");
     std::fs::create_dir_all(&stripped).map_err(|e| format!("{}: {e}", stripped.display()))?;
     let objcopy = crate::build::llvm_objcopy()?;
-    let mut entries = Vec::new();
-    for p in &programs {
+    let mut programs = BTreeMap::new();
+    for p in built {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         let s = stripped.join(&name);
-        util::run(std::process::Command::new(&objcopy).arg("--strip-all").arg(p).arg(&s))?;
-        let bytes = std::fs::read(&s).map_err(|e| format!("{}: {e}", s.display()))?;
+        util::run(std::process::Command::new(&objcopy).arg("--strip-all").arg(&p).arg(&s))?;
+        if let Some(old) = programs.insert(
+            name.clone(),
+            Program {
+                name: name.clone(),
+                elf: p.clone(),
+                stripped: s,
+            },
+        ) {
+            bail!(
+                "two packages build a program `{name}` ({} and {})",
+                old.elf.display(),
+                p.display()
+            );
+        }
+    }
+    Ok(programs)
+}
+
+/// The archive members of `profile`: init, the profile file, the programs
+/// it names that were built (with the test programs if asked). Returns the
+/// entries and the tasks whose program is missing.
+pub fn archive_entries<'p>(
+    profile: &'p Profile,
+    programs: &BTreeMap<String, Program>,
+    test_programs: bool,
+) -> Result<(Vec<Entry>, Vec<&'p profile::Task>)> {
+    let available: BTreeSet<String> = programs.keys().cloned().collect();
+    let missing = profile.missing_programs(&available);
+    let mut names: BTreeSet<&str> = BTreeSet::from(["init"]);
+    names.extend(profile.programs().filter(|p| available.contains(*p)));
+    if test_programs {
+        names.extend(programs.keys().map(String::as_str).filter(|n| is_test_program(n)));
+    }
+    let mut entries = vec![Entry {
+        name: profile::FILE_NAME.to_string(),
+        mode: 0o100644,
+        data: profile.render().into_bytes(),
+    }];
+    for n in names {
+        let p = &programs[n];
+        let data = std::fs::read(&p.stripped).map_err(|e| format!("{}: {e}", p.stripped.display()))?;
         entries.push(Entry {
-            name,
+            name: n.to_string(),
             mode: 0o100755,
-            data: bytes,
+            data,
         });
     }
+    Ok((entries, missing))
+}
+
+fn build_archive(device: &str, test_programs: bool) -> Result<PathBuf> {
+    let profile = profile::load(device)?;
+    let programs = programs()?;
+    let (entries, missing) = archive_entries(&profile, &programs, test_programs)?;
+    if !missing.is_empty() {
+        let available = programs.keys().cloned().collect();
+        let msg = profile::missing_message(&profile, &missing, &available);
+        if MISSING_PROGRAMS_ARE_ERRORS {
+            bail!("{msg}");
+        }
+        note!("warning: {msg}; left out of the archive");
+    }
+    let dir = profile_dir(device);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    write_if_changed(&dir.join(profile::FILE_NAME), profile.render().as_bytes())?;
+    let count = entries.len();
     let archive = write_cpio(entries);
-    let path = archive_path();
-    std::fs::create_dir_all(path.parent().unwrap()).map_err(|e| format!("{}: {e}", path.display()))?;
+    let path = archive_path(device, test_programs);
     write_if_changed(&path, &archive)?;
     note!(
-        "{}: {} programs, {} bytes",
+        "{}: profile {device}{}: {} files, {} bytes",
         util::relative(&path),
-        programs.len(),
+        if test_programs { " with the test programs" } else { "" },
+        count,
         archive.len()
     );
     Ok(std::fs::canonicalize(&path).unwrap_or(path))
+}
+
+/// Bytes of memory the program's PT_LOAD segments occupy: each segment's
+/// `[vaddr, vaddr + memsz)` widened to whole 4 KiB pages.
+pub fn loadable_bytes(elf_bytes: &[u8]) -> Result<u64> {
+    use elf::abi::PT_LOAD;
+    use elf::endian::AnyEndian;
+    let file = elf::ElfBytes::<AnyEndian>::minimal_parse(elf_bytes).map_err(|e| format!("not an ELF file: {e}"))?;
+    let segments = file.segments().ok_or("the ELF file has no program headers")?;
+    const PAGE: u64 = 4096;
+    let mut total = 0u64;
+    for s in segments.iter().filter(|s| s.p_type == PT_LOAD && s.p_memsz > 0) {
+        let start = s.p_vaddr / PAGE * PAGE;
+        let end = s
+            .p_vaddr
+            .checked_add(s.p_memsz)
+            .ok_or("segment wraps around")?
+            .div_ceil(PAGE)
+            * PAGE;
+        total += end - start;
+    }
+    Ok(total)
 }
 
 /// Keeps the file's mtime when nothing changed, so the kernel is not
@@ -111,44 +258,42 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// `members = [...]` of a workspace manifest (plain strings, no globs).
-pub fn workspace_members(manifest: &str) -> Vec<String> {
-    let Some(start) = manifest
-        .find("\nmembers")
-        .or_else(|| manifest.strip_prefix("members").map(|_| 0))
-    else {
-        return Vec::new();
-    };
-    let rest = &manifest[start..];
-    let (Some(open), Some(close)) = (rest.find('['), rest.find(']')) else {
-        return Vec::new();
-    };
-    rest[open + 1..close]
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or(""))
-        .flat_map(|l| l.split(','))
-        .map(|s| s.trim().trim_matches('"').to_string())
-        .filter(|s| !s.is_empty())
+/// `workspace.members` of the root manifest (plain paths, no globs).
+pub fn workspace_members(manifest: &str) -> Result<Vec<String>> {
+    let doc = toml::de::DeTable::parse(manifest).map_err(|e| e.to_string())?;
+    let members = doc
+        .get_ref()
+        .get("workspace")
+        .and_then(|w| w.get_ref().get("members"))
+        .and_then(|m| m.get_ref().as_array())
+        .ok_or("no [workspace] members")?;
+    members
+        .iter()
+        .map(|m| {
+            m.get_ref()
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| "a workspace member is not a string".to_string())
+        })
         .collect()
 }
 
-/// `name = "..."` of a package manifest's `[package]` table.
-pub fn package_name(manifest: &str) -> Option<String> {
-    let mut in_package = false;
-    for line in manifest.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_package = line == "[package]";
-        } else if in_package {
-            if let Some(v) = line
-                .strip_prefix("name")
-                .map(str::trim_start)
-                .and_then(|r| r.strip_prefix('='))
-            {
-                return Some(v.trim().trim_matches('"').to_string());
-            }
-        }
-    }
-    None
+/// Of a package manifest: the package name, whether it declares `[[bin]]`
+/// targets, and whether cargo discovers binaries itself (`autobins`).
+pub fn package_info(manifest: &str) -> Option<(String, bool, bool)> {
+    let doc = toml::de::DeTable::parse(manifest).ok()?;
+    let doc = doc.get_ref();
+    let package = doc.get("package")?.get_ref();
+    let name = package.get("name")?.get_ref().as_str()?.to_string();
+    let bins = doc
+        .get("bin")
+        .and_then(|b| b.get_ref().as_array())
+        .is_some_and(|a| !a.is_empty());
+    let autobins = package
+        .get("autobins")
+        .and_then(|a| a.get_ref().as_bool())
+        .unwrap_or(true);
+    Some((name, bins, autobins))
 }
 
 /// The `"executable"` path of a cargo `compiler-artifact` JSON message.
@@ -235,12 +380,23 @@ fn push_entry(out: &mut Vec<u8>, ino: u32, mode: u32, name: &str, data: &[u8]) {
     out.resize(out.len().next_multiple_of(4), 0);
 }
 
-/// `cargo xtask user`: build user space and the archive; print its path.
+/// `cargo xtask user [--profile NAME] [--tests]`: build user space and the
+/// archive of a profile; print its path.
 pub fn main(args: &[String]) -> Result<()> {
-    if let Some(a) = args.first() {
-        bail!("user: unknown argument `{a}`");
+    let mut device = profile::DEFAULT.to_string();
+    let mut tests = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--profile" => device = it.next().ok_or("--profile needs a name")?.clone(),
+            "--tests" => tests = true,
+            _ => match a.strip_prefix("--profile=") {
+                Some(d) => device = d.to_string(),
+                None => bail!("user: unknown argument `{a}` (usage: cargo xtask user [--profile NAME] [--tests])"),
+            },
+        }
     }
-    println!("{}", archive()?.display());
+    println!("{}", archive(&device, tests)?.display());
     Ok(())
 }
 
@@ -322,13 +478,97 @@ mod tests {
     }
 
     #[test]
-    fn finds_user_members_and_names() {
+    fn finds_members_and_package_names() {
         let m = "[workspace]\nresolver = \"2\"\nmembers = [\n    \"abi\", \"kernel\",\n    # user space\n    \"user/lib\", \"user/init\",\n]\ndefault-members = [\"abi\"]\n";
-        assert_eq!(workspace_members(m), ["abi", "kernel", "user/lib", "user/init"]);
-        assert_eq!(workspace_members("members = [\"a\"]"), ["a"]);
+        assert_eq!(
+            workspace_members(m).unwrap(),
+            ["abi", "kernel", "user/lib", "user/init"]
+        );
+        assert!(workspace_members("[package]\nname = \"x\"").is_err());
         let p = "[package]\nname = \"test-ipc\"\nversion = \"1\"\n[dependencies]\nname = \"x\"\n";
-        assert_eq!(package_name(p).as_deref(), Some("test-ipc"));
-        assert_eq!(package_name("[dependencies]\nname = \"x\"\n"), None);
+        assert_eq!(package_info(p), Some(("test-ipc".to_string(), false, true)));
+        let bin = "[package]\nname = \"init\"\nautobins = false\n[[bin]]\nname = \"init\"\npath = \"src/main.rs\"\n";
+        assert_eq!(package_info(bin), Some(("init".to_string(), true, false)));
+        assert_eq!(package_info("[dependencies]\nname = \"x\"\n"), None);
+    }
+
+    #[test]
+    fn the_workspace_programs() {
+        let pk = program_packages().unwrap();
+        let names: Vec<&str> = pk.iter().map(|(_, n)| n.as_str()).collect();
+        assert!(names.contains(&"init") && names.contains(&"test-ipc"), "{names:?}");
+        // Libraries are built as dependencies only; drivers/pl011 is the kernel's too.
+        assert!(!names.contains(&"userlib") && !names.contains(&"pl011"), "{names:?}");
+    }
+
+    fn program(name: &str, dir: &Path) -> Program {
+        let stripped = dir.join(name);
+        std::fs::write(&stripped, format!("ELF of {name}")).unwrap();
+        Program {
+            name: name.into(),
+            elf: stripped.clone(),
+            stripped,
+        }
+    }
+
+    #[test]
+    fn archive_members_of_a_profile() {
+        let dir = std::env::temp_dir().join(format!("xtask-members-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let programs: BTreeMap<String, Program> = ["init", "shell", "uart-pl011", "test-ipc", "bench", "other"]
+            .iter()
+            .map(|n| (n.to_string(), program(n, &dir)))
+            .collect();
+        let text = "name = \"w\"\ndescription = \"d\"\n[qemu]\nmachine = \"virt\"\n\
+            [[driver]]\nprogram = \"uart-pl011\"\nmatch = [\"arm,pl011\"]\npriority = 26\nmemory = \"256K\"\n\
+            [[driver]]\nprogram = \"virtio-gpu\"\nmatch = [\"virtio,device10\"]\npriority = 24\nmemory = \"1M\"\n\
+            [[server]]\nprogram = \"shell\"\npriority = 12\nmemory = \"256K\"\n";
+        let p = profile::parse("profiles/w.toml", "w", text).unwrap();
+        let (entries, missing) = archive_entries(&p, &programs, false).unwrap();
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["profile", "init", "shell", "uart-pl011"]);
+        assert_eq!(entries[0].data, p.render().into_bytes());
+        assert_eq!(entries[0].mode, 0o100644);
+        assert_eq!(entries[2].data, b"ELF of shell");
+        assert_eq!(
+            missing.iter().map(|t| t.program.as_str()).collect::<Vec<_>>(),
+            ["virtio-gpu"]
+        );
+        let (entries, _) = archive_entries(&p, &programs, true).unwrap();
+        let mut names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["bench", "init", "profile", "shell", "test-ipc", "uart-pl011"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn loadable_memory_of_an_elf() {
+        // A minimal ELF64 little-endian AArch64 executable with two PT_LOAD
+        // segments: 0x400000+0x1800 (2 pages) and 0x410010+0x10 (1 page),
+        // and a PT_GNU_STACK that does not count.
+        let mut f = vec![0u8; 64 + 3 * 56];
+        f[..4].copy_from_slice(b"\x7fELF");
+        f[4] = 2; // 64-bit
+        f[5] = 1; // little-endian
+        f[6] = 1; // version
+        f[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+        f[18..20].copy_from_slice(&183u16.to_le_bytes()); // EM_AARCH64
+        f[20..24].copy_from_slice(&1u32.to_le_bytes());
+        f[32..40].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+        f[52..54].copy_from_slice(&64u16.to_le_bytes()); // e_ehsize
+        f[54..56].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+        f[56..58].copy_from_slice(&3u16.to_le_bytes()); // e_phnum
+        let ph = |f: &mut Vec<u8>, i: usize, ty: u32, vaddr: u64, memsz: u64| {
+            let o = 64 + i * 56;
+            f[o..o + 4].copy_from_slice(&ty.to_le_bytes());
+            f[o + 16..o + 24].copy_from_slice(&vaddr.to_le_bytes());
+            f[o + 40..o + 48].copy_from_slice(&memsz.to_le_bytes());
+        };
+        ph(&mut f, 0, 1, 0x40_0000, 0x1800);
+        ph(&mut f, 1, 1, 0x41_0010, 0x10);
+        ph(&mut f, 2, 0x6474_e551, 0, 0x10000);
+        assert_eq!(loadable_bytes(&f).unwrap(), 3 * 4096);
+        assert!(loadable_bytes(b"not an elf").is_err());
     }
 
     #[test]

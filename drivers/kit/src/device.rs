@@ -14,7 +14,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use userlib::abi;
-use userlib::{process, syscall, Error, Handle};
+use userlib::{process, Error, Handle};
 
 /// Why a device cannot be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,9 +112,8 @@ impl Device {
     pub fn get() -> Result<Device, DeviceError> {
         let start: &StartInfo = process().start_info.ok_or(DeviceError::NotADriver)?;
         let args = parse_args(start.args()).ok_or(DeviceError::NotADriver)?;
-        let caps = |range: core::ops::Range<usize>| -> Vec<Handle> {
-            start.extra[range].iter().map(|h| Handle(*h)).collect()
-        };
+        let caps =
+            |range: core::ops::Range<usize>| -> Vec<Handle> { start.extra[range].iter().map(|h| Handle(*h)).collect() };
         Ok(Device {
             regions: caps(0..args.regions),
             irqs: caps(args.regions..args.regions + args.irqs),
@@ -190,6 +189,9 @@ mod tests {
         assert_eq!(parse_args("node=x regions=1 irqs=0 reg=0x10+zz"), None);
         // Repeated keys do not override the device manager's own.
         let d = parse_args("node=x compatible=a regions=1 irqs=0 reg=0x0+0x1000 node=y regions=5").unwrap();
-        assert_eq!((d.node.as_str(), d.regions, d.rest.as_str()), ("x", 1, "node=y regions=5"));
+        assert_eq!(
+            (d.node.as_str(), d.regions, d.rest.as_str()),
+            ("x", 1, "node=y regions=5")
+        );
     }
 }

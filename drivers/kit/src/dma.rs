@@ -4,9 +4,26 @@
 //! (The machines Kestrel runs on have no IOMMU and coherent DMA for the
 //! devices it drives: the bus address is the physical address.)
 
+use alloc::vec::Vec;
 use userlib::abi::PAGE_SIZE;
+use userlib::sync::Mutex;
 use userlib::vspace::Mapping;
 use userlib::{syscall, Error, Handle, Rights};
+
+/// Every live [`Dma`] buffer of this task as `(address, bytes, device
+/// address)`, so that a buffer handed to a device by pointer (the virtio
+/// HAL's `share`) is used in place instead of bounced.
+static BUFFERS: Mutex<Vec<(usize, usize, u64)>> = Mutex::new(Vec::new());
+
+/// The device address of `ptr..ptr+len` if it lies inside one [`Dma`]
+/// buffer of this task.
+pub fn physical_of_range(ptr: usize, len: usize) -> Option<u64> {
+    BUFFERS
+        .lock()
+        .iter()
+        .find(|(start, size, _)| ptr >= *start && ptr.saturating_add(len) <= start + size)
+        .map(|(start, _, physical)| physical + (ptr - start) as u64)
+}
 
 /// A DMA buffer; dropping it unmaps and frees it.
 pub struct Dma {
@@ -20,6 +37,7 @@ impl Dma {
         let pages = bytes.max(1).div_ceil(PAGE_SIZE) as u64;
         let mapping = Mapping::new(pages, Rights::READ | Rights::WRITE)?;
         let (physical, _) = syscall::memory_physical(mapping.handle())?;
+        BUFFERS.lock().push((mapping.addr() as usize, mapping.len(), physical));
         Ok(Dma { mapping, physical })
     }
 
@@ -64,5 +82,12 @@ impl Dma {
     pub fn physical_of(&self, ptr: usize) -> Option<u64> {
         self.contains(ptr, 0)
             .then(|| self.physical + (ptr - self.mapping.addr() as usize) as u64)
+    }
+}
+
+impl Drop for Dma {
+    fn drop(&mut self) {
+        let start = self.mapping.addr() as usize;
+        BUFFERS.lock().retain(|(s, _, _)| *s != start);
     }
 }

@@ -29,11 +29,15 @@ impl<R> Mmio<R> {
         if physical < page || physical.saturating_add(size) > page + whole {
             return Err(DeviceError::Missing);
         }
-        let size = size as usize;
-        if size < core::mem::size_of::<R>() {
+        let offset = (physical - page) as usize;
+        // The block may reach past the node's `reg` within the pages the
+        // capability covers: device trees understate some blocks (the
+        // BCM2711 GPIO's `reg` is 0xb4 bytes; its pull registers sit at
+        // 0xe4..0xf0), and the capability is what bounds the driver.
+        if offset + core::mem::size_of::<R>() > whole as usize {
             return Err(DeviceError::TooSmall);
         }
-        let offset = (physical % PAGE_SIZE as u64) as usize;
+        let size = (size as usize).max(core::mem::size_of::<R>());
         let pages = (offset + size).div_ceil(PAGE_SIZE) as u64;
         let mapping = Mapping::map(region, pages, Rights::READ | Rights::WRITE)?;
         Ok(Mmio {

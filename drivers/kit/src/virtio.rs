@@ -13,10 +13,13 @@ use alloc::vec::Vec;
 use core::ptr::NonNull;
 use spin::Mutex;
 use userlib::abi::PAGE_SIZE;
+use userlib::{log, Handle};
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::{BufferDirection, Hal, PhysAddr};
 
 pub use virtio_drivers;
+
+pub mod blk;
 
 /// DMA buffers the device currently uses: allocations and bounce buffers
 /// (with the driver buffer a bounce stands for, to copy back).
@@ -26,6 +29,101 @@ struct Live {
 }
 
 static LIVE: Mutex<Vec<Live>> = Mutex::new(Vec::new());
+
+/// Bounce buffers kept for reuse: every request of a device whose buffers
+/// are not DMA memory (virtio-drivers' request headers and indirect
+/// descriptor lists live on the stack and heap) would otherwise allocate
+/// and map fresh memory, and mappings never reuse addresses.
+static SPARE: Mutex<Vec<Dma>> = Mutex::new(Vec::new());
+const SPARE_MAX: usize = 8;
+/// Larger bounce buffers are freed rather than kept.
+const SPARE_BYTES: usize = 64 * 1024;
+
+fn spare(len: usize) -> Option<Dma> {
+    let mut spare = SPARE.lock();
+    let i = (0..spare.len())
+        .filter(|&i| spare[i].len() >= len)
+        .min_by_key(|&i| spare[i].len())?;
+    Some(spare.swap_remove(i))
+}
+
+fn keep_spare(dma: Dma) {
+    let mut spare = SPARE.lock();
+    if spare.len() < SPARE_MAX && dma.len() <= SPARE_BYTES {
+        spare.push(dma);
+    }
+}
+
+/// Small buffers (at most [`MIRROR_MAX`] bytes within one page) bounce
+/// through a copy of their whole page, shared by every buffer of that page
+/// while any is with the device: virtio-input's 32 event buffers, one heap
+/// array, then cost one page instead of 32.
+struct Mirror {
+    page: usize,
+    dma: Dma,
+    users: usize,
+}
+
+static MIRRORS: Mutex<Vec<Mirror>> = Mutex::new(Vec::new());
+const MIRROR_MAX: usize = 256;
+
+/// The device address of `ptr..ptr+len` in its page's mirror (made if
+/// needed), with the driver's bytes copied in (or zeroes for the device to
+/// fill); `None` if the buffer is not small or no memory is left.
+fn share_mirrored(ptr: usize, len: usize, direction: BufferDirection) -> Option<PhysAddr> {
+    let page = ptr & !(PAGE_SIZE - 1);
+    let offset = ptr - page;
+    if len > MIRROR_MAX || offset + len > PAGE_SIZE {
+        return None;
+    }
+    let mut mirrors = MIRRORS.lock();
+    let i = match mirrors.iter().position(|m| m.page == page) {
+        Some(i) => i,
+        None => {
+            let dma = Dma::new(PAGE_SIZE).ok()?;
+            mirrors.push(Mirror { page, dma, users: 0 });
+            mirrors.len() - 1
+        }
+    };
+    let m = &mut mirrors[i];
+    let range = &mut m.dma.as_mut_slice()[offset..offset + len];
+    if direction == BufferDirection::DeviceToDriver {
+        range.fill(0);
+    } else {
+        // SAFETY: the caller of `share` guarantees the buffer is valid for
+        // reads of `len` bytes until `unshare`.
+        range.copy_from_slice(unsafe { core::slice::from_raw_parts(ptr as *const u8, len) });
+    }
+    m.users += 1;
+    Some(m.dma.physical() + offset as u64)
+}
+
+/// Ends a [`share_mirrored`]: copies the device's bytes back if it wrote
+/// them, frees the mirror with its last user. `false` if `paddr` is in no
+/// mirror.
+fn unshare_mirrored(paddr: PhysAddr, buffer: NonNull<[u8]>, direction: BufferDirection) -> bool {
+    let mut mirrors = MIRRORS.lock();
+    let Some(i) = mirrors
+        .iter()
+        .position(|m| paddr >= m.dma.physical() && paddr < m.dma.physical() + PAGE_SIZE as u64)
+    else {
+        return false;
+    };
+    let m = &mut mirrors[i];
+    let offset = (paddr - m.dma.physical()) as usize;
+    let len = buffer.len().min(PAGE_SIZE - offset);
+    if direction != BufferDirection::DriverToDevice {
+        // SAFETY: the caller of `unshare` guarantees the original buffer is
+        // valid for writes of its length and not otherwise borrowed.
+        let dst = unsafe { core::slice::from_raw_parts_mut(buffer.as_ptr() as *mut u8, len) };
+        dst.copy_from_slice(&m.dma.as_slice()[offset..offset + len]);
+    }
+    m.users -= 1;
+    if m.users == 0 {
+        mirrors.swap_remove(i);
+    }
+    true
+}
 
 /// The HAL: `virtio_drivers` devices are `VirtIOBlk<KitHal, MmioTransport>` etc.
 pub struct KitHal;
@@ -69,15 +167,14 @@ unsafe impl Hal for KitHal {
     unsafe fn share(buffer: NonNull<[u8]>, direction: BufferDirection) -> PhysAddr {
         let ptr = buffer.as_ptr() as *mut u8 as usize;
         let len = buffer.len();
-        if let Some(p) = LIVE
-            .lock()
-            .iter()
-            .find(|l| l.dma.contains(ptr, len))
-            .and_then(|l| l.dma.physical_of(ptr))
-        {
+        // Any `Dma` buffer of the task (HAL allocations included) is used in place.
+        if let Some(p) = crate::dma::physical_of_range(ptr, len) {
             return p;
         }
-        let Ok(mut dma) = Dma::new(len) else {
+        if let Some(p) = share_mirrored(ptr, len, direction) {
+            return p;
+        }
+        let Some(mut dma) = spare(len).or_else(|| Dma::new(len).ok()) else {
             return 0;
         };
         if direction != BufferDirection::DeviceToDriver {
@@ -85,6 +182,9 @@ unsafe impl Hal for KitHal {
             // `len` bytes until `unshare`.
             let src = unsafe { core::slice::from_raw_parts(ptr as *const u8, len) };
             dma.as_mut_slice()[..len].copy_from_slice(src);
+        } else {
+            // A reused bounce buffer must not hand old bytes back.
+            dma.as_mut_slice()[..len].fill(0);
         }
         let paddr = dma.physical();
         LIVE.lock().push(Live {
@@ -94,7 +194,10 @@ unsafe impl Hal for KitHal {
         paddr
     }
 
-    unsafe fn unshare(paddr: PhysAddr, _buffer: NonNull<[u8]>, direction: BufferDirection) {
+    unsafe fn unshare(paddr: PhysAddr, buffer: NonNull<[u8]>, direction: BufferDirection) {
+        if unshare_mirrored(paddr, buffer, direction) {
+            return;
+        }
         let bounced = {
             let live = LIVE.lock();
             live.iter().any(|l| l.dma.physical() == paddr && l.bounce_of.is_some())
@@ -115,7 +218,18 @@ unsafe impl Hal for KitHal {
             let dst = unsafe { core::slice::from_raw_parts_mut(ptr as *mut u8, len) };
             dst.copy_from_slice(&dma.as_slice()[..len]);
         }
+        keep_spare(dma);
     }
+}
+
+/// The memory object of the DMA allocation holding all of `buffer` (say
+/// the framebuffer `VirtIOGpu` allocated), to map it once more or hand it
+/// to a client; `None` if no allocation of this HAL holds it.
+pub fn dma_memory(buffer: &[u8]) -> Option<Handle> {
+    LIVE.lock()
+        .iter()
+        .find(|l| l.bounce_of.is_none() && l.dma.contains(buffer.as_ptr() as usize, buffer.len()))
+        .map(|l| l.dma.handle())
 }
 
 /// The virtio-mmio registers as the kit maps them (the transport reads
@@ -132,6 +246,9 @@ pub fn transport(device: &Device) -> Result<(MmioTransport<'static>, Mmio<Regist
     // SAFETY: `header` points at the device's virtio-mmio registers, mapped
     // uncached for `regs.len()` bytes; the caller keeps `regs` (and so the
     // mapping) alive as long as the transport.
-    let transport = unsafe { MmioTransport::new(header, regs.len()) }.map_err(|_| DeviceError::Missing)?;
+    let transport = unsafe { MmioTransport::new(header, regs.len()) }.map_err(|e| {
+        log::error!("virtio-mmio transport at {:#x}: {e}", regs.address());
+        DeviceError::Missing
+    })?;
     Ok((transport, regs))
 }

@@ -3,7 +3,12 @@
 //! A driver library: the kernel uses it for its console, and a user-space
 //! UART server can use it the same way. It touches the device only through
 //! the [`Registers`] trait, so it is tested on the host against a model.
+//! With the `typed` feature, [`regs`] describes the same registers as
+//! tock-registers types for drivers that map them as a typed block.
 #![cfg_attr(not(test), no_std)]
+
+#[cfg(any(feature = "typed", test))]
+pub mod regs;
 
 /// Register offsets.
 const DR: usize = 0x00;

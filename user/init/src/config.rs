@@ -146,7 +146,13 @@ mod tests {
         ];
         assert_eq!(
             select(&names, &[]),
-            ["test-caps", "test-ipc", "test-iso-kernel-read", "test-iso-mmio", "test-rtc"]
+            [
+                "test-caps",
+                "test-ipc",
+                "test-iso-kernel-read",
+                "test-iso-mmio",
+                "test-rtc"
+            ]
         );
         assert_eq!(select(&names, &s(&["iso"])), ["test-iso-kernel-read", "test-iso-mmio"]);
         assert_eq!(select(&names, &s(&["test-ipc", "bench"])), ["bench", "test-ipc"]);

@@ -10,8 +10,8 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use userlib::abi::boot_info::{nul_terminated, BootInfo};
-use userlib::vspace::Mapping;
 use userlib::abi::PAGE_SIZE;
+use userlib::vspace::Mapping;
 use userlib::{Handle, Rights};
 
 /// One device-tree node with resources.

@@ -167,7 +167,10 @@ mod tests {
         assert_eq!(p.tasks[1].matches, ["virtio,device2"]);
         assert_eq!(p.tasks[0].matches, ["arm,pl011", "arm,sbsa-uart"]);
         assert!(p.tasks[2].control && !p.tasks[0].control);
-        assert_eq!(p.driver_for(&["virtio,mmio", "virtio,device2"]).unwrap().program, "virtio-blk");
+        assert_eq!(
+            p.driver_for(&["virtio,mmio", "virtio,device2"]).unwrap().program,
+            "virtio-blk"
+        );
         assert!(p.driver_for(&["arm,pl031"]).is_none());
     }
 
@@ -180,7 +183,10 @@ mod tests {
             ("profile p\ndriver x priority=5 memory=lots match=a", "memory"),
             ("profile p\ndriver x priority=5 memory=8192", "match="),
             ("profile p\nserver x memory=8192", "required"),
-            ("profile p\nserver x priority=5 memory=8192 colour=red", "unknown key `colour`"),
+            (
+                "profile p\nserver x priority=5 memory=8192 colour=red",
+                "unknown key `colour`",
+            ),
             ("profile p\ndisplay 0 10", "display"),
             ("profile p\nserver x priority=5 memory=8192 junk", "key=value"),
         ] {

@@ -147,7 +147,11 @@ impl Supervisor {
                     pool_bytes: t.memory,
                     priority: t.spec.priority,
                     archive: t.test,
-                    stack_pages: if t.test { loader::DEFAULT_STACK_PAGES } else { TASK_STACK_PAGES },
+                    stack_pages: if t.test {
+                        loader::DEFAULT_STACK_PAGES
+                    } else {
+                        TASK_STACK_PAGES
+                    },
                     supervisor: Some((ep, id)),
                     extra: &extra,
                     ..Spawn::new(&t.spec.program, elf)
@@ -235,7 +239,10 @@ impl Supervisor {
         t.restarts += 1;
         t.state = TaskState::Restarting;
         t.restart_at = Some(syscall::now_us() + delay * 1000);
-        log::info!("restarting {program} in {delay} ms (restart {}/{MAX_RESTARTS})", t.restarts);
+        log::info!(
+            "restarting {program} in {delay} ms (restart {}/{MAX_RESTARTS})",
+            t.restarts
+        );
     }
 
     /// Starts the tasks whose back-off is over; returns how long until the
@@ -307,7 +314,9 @@ impl Supervisor {
             String::from(unpack_text(msg, &mut b))
         };
         let r = match msg.label {
-            proto::NS_REGISTER => self.register(msg, badge, unpack_text(msg, &mut buf)).map(|()| Message::new(OK)),
+            proto::NS_REGISTER => self
+                .register(msg, badge, unpack_text(msg, &mut buf))
+                .map(|()| Message::new(OK)),
             proto::NS_LOOKUP => return self.lookup(unpack_text(msg, &mut buf), badge),
             proto::NS_LIST => self.list_service(msg.word(0)),
             proto::SV_TASK => self.list_task(msg.word(0)),
@@ -329,7 +338,11 @@ impl Supervisor {
         let taken = self.services.iter().any(|s| s.name == name);
         if !valid || !is_endpoint || taken {
             let _ = syscall::cap_delete(ep);
-            return Err(if taken { Error::InvalidState } else { Error::InvalidArgument });
+            return Err(if taken {
+                Error::InvalidState
+            } else {
+                Error::InvalidArgument
+            });
         }
         let provider = self.task(badge).map(|t| t.spec.program.clone()).unwrap_or_default();
         log::info!("names: {name} registered by {provider}");
@@ -449,7 +462,10 @@ impl Supervisor {
             .map(|t| t.id)
             .ok_or(Error::InvalidArgument)?;
         let name = self.task(id).map(|t| t.spec.program.clone()).unwrap_or_default();
-        log::info!("{} {name} (task {id}) on request", if restart { "restarting" } else { "killing" });
+        log::info!(
+            "{} {name} (task {id}) on request",
+            if restart { "restarting" } else { "killing" }
+        );
         self.stop(id);
         if restart {
             if let Some(t) = self.task_mut(id) {
@@ -471,12 +487,7 @@ impl Supervisor {
             let keys: Vec<&str> = self.devices[i].keys.iter().map(String::as_str).collect();
             match profile.driver_for(&keys) {
                 Some(spec) => {
-                    log::info!(
-                        "devices: {} ({}) -> {}",
-                        self.devices[i].name,
-                        keys[0],
-                        spec.program
-                    );
+                    log::info!("devices: {} ({}) -> {}", self.devices[i].name, keys[0], spec.program);
                     self.add(spec.clone(), Some(i), false);
                     started += 1;
                 }

@@ -74,6 +74,12 @@ impl Connection {
         Connection { name, ep: None }
     }
 
+    /// A connection over an endpoint [`connect`] already returned (so
+    /// that waiting for a service does not cost a second lookup).
+    pub const fn with_endpoint(name: &'static str, ep: Handle) -> Connection {
+        Connection { name, ep: Some(ep) }
+    }
+
     /// Calls the service. On a broken connection (the server died: the
     /// request may or may not have been carried out) the error is
     /// returned and the next call reconnects first.
@@ -117,12 +123,14 @@ pub mod supervisor {
         check_reply(syscall::call(parent()?, msg)?.0)
     }
 
-    /// Every record of a listing call, by index until the end.
-    fn list(label: u16) -> Result<Vec<Message>, Error> {
+    /// Every record of a listing call, by index until the end, each
+    /// decoded as it arrives (a `Message` is large; small heaps such as
+    /// the shell's need not hold them all).
+    fn list<T>(label: u16, decode: impl Fn(&Message) -> Option<T>) -> Result<Vec<T>, Error> {
         let mut out = Vec::new();
         for i in 0.. {
             match call(&Message::with_words(label, &[i])) {
-                Ok(m) => out.push(m),
+                Ok(m) => out.extend(decode(&m)),
                 Err(Error::InvalidArgument) => break,
                 Err(e) => return Err(e),
             }
@@ -131,26 +139,23 @@ pub mod supervisor {
     }
 
     pub fn tasks() -> Result<Vec<TaskRecord>, Error> {
-        Ok(list(proto::SV_TASK)?
-            .iter()
-            .filter_map(TaskRecord::from_message)
-            .collect())
+        list(proto::SV_TASK, TaskRecord::from_message)
     }
 
     /// Device-tree nodes with resources: `(values, "node compatible driver")`.
     pub fn devices() -> Result<Vec<(Vec<u64>, String)>, Error> {
-        Ok(list(proto::SV_DEVICE)?.iter().map(text_record).collect())
+        list(proto::SV_DEVICE, text_record)
     }
 
     /// Registered services: `([provider id, clients], "name provider")`.
     pub fn services() -> Result<Vec<(Vec<u64>, String)>, Error> {
-        Ok(list(proto::NS_LIST)?.iter().map(text_record).collect())
+        list(proto::NS_LIST, text_record)
     }
 
-    fn text_record(m: &Message) -> (Vec<u64>, String) {
+    fn text_record(m: &Message) -> Option<(Vec<u64>, String)> {
         let mut buf = [0u8; proto::TEXT_BYTES];
         let (v, t) = proto::unpack_record(m, &mut buf);
-        (v, t.into())
+        Some((v, t.into()))
     }
 
     /// `[pool total, pool free, kernel objects, free RAM, kernel heap]`.

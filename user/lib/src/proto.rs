@@ -41,7 +41,9 @@ pub fn reply_error(error: abi::Error) -> crate::Message {
 /// The result a reply stands for: `Ok(reply)` unless it is a [`FAILED`] reply.
 pub fn check_reply(reply: crate::Message) -> Result<crate::Message, abi::Error> {
     if reply.label == FAILED {
-        Err(abi::Error::check(reply.word(0)).err().unwrap_or(abi::Error::InvalidState))
+        Err(abi::Error::check(reply.word(0))
+            .err()
+            .unwrap_or(abi::Error::InvalidState))
     } else {
         Ok(reply)
     }
@@ -108,7 +110,13 @@ pub fn unpack_record<'a>(msg: &crate::Message, out: &'a mut [u8; TEXT_BYTES]) ->
 /// physical ranges (`reg=ADDR+SIZE,...`: a capability covers whole pages,
 /// a region may be smaller), then the profile's arguments for the driver
 /// (the driver kit parses them).
-pub fn driver_args(node: &str, compatible: &str, regions: &[(u64, u64)], irqs: usize, rest: &str) -> alloc::string::String {
+pub fn driver_args(
+    node: &str,
+    compatible: &str,
+    regions: &[(u64, u64)],
+    irqs: usize,
+    rest: &str,
+) -> alloc::string::String {
     let mut s = alloc::format!(
         "node={node} compatible={compatible} regions={} irqs={irqs}",
         regions.len()
@@ -234,7 +242,10 @@ mod tests {
         let mut buf = [0u8; TEXT_BYTES];
         assert_eq!(unpack_record(&m, &mut buf), (alloc::vec![], "hello world"));
         // A short or hostile message yields nothing, not a panic.
-        assert_eq!(TaskRecord::from_message(&crate::Message::with_words(OK, &[200, 1])), None);
+        assert_eq!(
+            TaskRecord::from_message(&crate::Message::with_words(OK, &[200, 1])),
+            None
+        );
     }
 
     #[test]

@@ -84,7 +84,15 @@ impl Mapping {
     /// Maps `pages` pages of an existing memory object (which stays this
     /// task's to delete).
     pub fn map(mem: Handle, pages: u64, rights: Rights) -> Result<Mapping, Error> {
-        let addr = reserve(pages);
+        Mapping::map_at(mem, pages, rights, reserve(pages))
+    }
+
+    /// [`Mapping::map`] at `addr`, a window this task set aside with
+    /// [`reserve`]: a server that maps clients' memory again and again
+    /// reuses its windows, and so its translation tables (the kernel
+    /// keeps tables once made). Fails with `AlreadyMapped` if any of the
+    /// range is mapped.
+    pub fn map_at(mem: Handle, pages: u64, rights: Rights, addr: u64) -> Result<Mapping, Error> {
         syscall::map(process().task, mem, pages, 0, addr, rights)?;
         Ok(Mapping {
             mem,

@@ -1,0 +1,266 @@
+//! virtio-gpu: the display driver (2D, one scanout) on virtio-mmio.
+//!
+//! At start it picks the mode (the profile's `width=W height=H`, else the
+//! device's preferred one), creates the 2D resource over one DMA
+//! framebuffer (BGRX, 32 bpp), sets the scanout, draws the boot splash
+//! (`profile=NAME` names it, else the boot archive's `profile` file) and
+//! flushes it. Then it serves `display` (protocol:
+//! `userlib::services::display`).
+//!
+//! Memory: the framebuffer is the only large allocation; the driver and
+//! its clients map that same memory object (no second copy).
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
+// On the host only the pure parts are tested; the rest goes unused there.
+#![cfg_attr(test, allow(dead_code, unused_imports))]
+
+extern crate alloc;
+
+mod draw;
+
+use alloc::string::String;
+use core::fmt;
+use draw::Canvas;
+use driverkit::virtio::{self, virtio_drivers, KitHal};
+use driverkit::{log, names, serve, Action, Device, DeviceError, Error, Message, Rights};
+use userlib::abi::ObjectType;
+use userlib::proto::{reply_error, OK};
+use userlib::services::display::{self, Info, Rect, FORMAT_BGRX8888};
+use userlib::vspace::{pages_for, Mapping};
+use userlib::{process, syscall};
+use virtio_drivers::device::gpu::VirtIOGpu;
+
+#[cfg(not(test))]
+userlib::entry!(main, heap = 24 * 1024);
+
+/// Largest width or height accepted (virtio-gpu's own limit is far above
+/// any panel Kestrel drives; this keeps `w * h * 4` well inside `u32`).
+const MAX_SIDE: u32 = 8192;
+
+/// Why the driver cannot start (`main`'s error: the runtime reports it
+/// with `{:?}`, so `Debug` reads as a message).
+enum Fail {
+    Device(DeviceError),
+    Virtio(virtio_drivers::Error),
+    Mode(&'static str),
+    Sys(Error),
+}
+
+impl fmt::Debug for Fail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fail::Device(e) => write!(f, "device: {e}"),
+            Fail::Virtio(e) => write!(f, "virtio-gpu: {e:?}"),
+            Fail::Mode(why) => write!(f, "display mode: {why}"),
+            Fail::Sys(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<DeviceError> for Fail {
+    fn from(e: DeviceError) -> Self {
+        Fail::Device(e)
+    }
+}
+
+impl From<virtio_drivers::Error> for Fail {
+    fn from(e: virtio_drivers::Error) -> Self {
+        Fail::Virtio(e)
+    }
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        Fail::Sys(e)
+    }
+}
+
+/// The mode to set: the profile's `width`/`height` when both are given and
+/// sane (a mismatch with the device's preferred mode is only worth a
+/// warning: the device scales), else the device's preferred mode.
+/// Returns the mode and a warning to log, if any.
+fn choose_mode(
+    width: Option<&str>,
+    height: Option<&str>,
+    preferred: Option<(u32, u32)>,
+) -> Result<((u32, u32), Option<&'static str>), &'static str> {
+    let side = |s: Option<&str>| {
+        s.and_then(|v| v.parse::<u32>().ok())
+            .filter(|v| (1..=MAX_SIDE).contains(v))
+    };
+    let preferred = preferred.filter(|&(w, h)| (1..=MAX_SIDE).contains(&w) && (1..=MAX_SIDE).contains(&h));
+    match (side(width), side(height), preferred) {
+        (Some(w), Some(h), p) => {
+            let warn = p
+                .filter(|&p| p != (w, h))
+                .map(|_| "the profile's mode differs from the device's preferred one");
+            Ok(((w, h), warn))
+        }
+        (_, _, Some(p)) => {
+            let warn =
+                (width.is_some() || height.is_some()).then_some("ignoring an invalid or partial width/height argument");
+            Ok((p, warn))
+        }
+        (_, _, None) => Err("the device reports no mode and the profile gives none"),
+    }
+}
+
+/// The splash's title: the `profile=` argument, else the `profile` line of
+/// the boot archive's profile file, else "Kestrel".
+fn title(device: &Device) -> String {
+    if let Some(p) = device.arg("profile") {
+        return p.into();
+    }
+    let from_archive = userlib::loader::archive()
+        .and_then(|a| userlib::cpio::Archive::new(a).find("profile").ok().flatten())
+        .and_then(|e| core::str::from_utf8(e.data).ok())
+        .and_then(profile_name);
+    from_archive.unwrap_or("Kestrel").into()
+}
+
+/// The name on the `profile NAME` line of init's profile file.
+fn profile_name(text: &str) -> Option<&str> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("profile "))
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+}
+
+fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), Fail> {
+    let device = Device::get()?;
+    let (transport, _registers) = virtio::transport(&device)?;
+    // virtio-drivers logs the device's configuration at info level on
+    // every start; only its warnings belong on the console.
+    let level = log::max_level();
+    log::set_max_level(level.min(log::LevelFilter::Warn));
+    let gpu = VirtIOGpu::<KitHal, _>::new(transport);
+    log::set_max_level(level);
+    let mut gpu = gpu?;
+    let preferred = gpu.resolution().ok();
+    let ((width, height), warning) =
+        choose_mode(device.arg("width"), device.arg("height"), preferred).map_err(Fail::Mode)?;
+    if let Some(w) = warning {
+        log::warn!("{w} (device: {preferred:?}, using {width}x{height})");
+    }
+    let info = Info {
+        width,
+        height,
+        stride: width * 4,
+        format: FORMAT_BGRX8888,
+    };
+    // The framebuffer is DMA memory the virtio-drivers crate allocated
+    // through the kit; map that memory object a second time to draw into
+    // it and to hand it to clients (its slice borrows `gpu`).
+    let memory = {
+        let fb = gpu.change_resolution(width, height)?;
+        virtio::dma_memory(fb).ok_or(Fail::Mode("the framebuffer is not DMA memory of this task"))?
+    };
+    let mut fb = Mapping::map(memory, pages_for(info.bytes() as u64), Rights::READ | Rights::WRITE)?;
+    let name = title(&device);
+    draw::splash(&mut canvas(&mut fb, &info), &name);
+    gpu.flush()?;
+
+    let me = process();
+    let ep = syscall::create(me.pool, ObjectType::Endpoint, 0)?;
+    names::register(display::NAME, ep)?;
+    log::info!(
+        "{}: {width}x{height} BGRX, framebuffer {} KiB, splash \"{name}\"; serving `{}`",
+        device.node(),
+        info.bytes() / 1024,
+        display::NAME
+    );
+    serve(ep, |msg, _badge| {
+        Action::Reply(match handle(msg, &info, &mut fb, &mut || gpu.flush(), memory) {
+            Ok(reply) => reply,
+            Err(e) => reply_error(e),
+        })
+    })?;
+    Ok(())
+}
+
+fn canvas<'a>(fb: &'a mut Mapping, info: &Info) -> Canvas<'a> {
+    Canvas {
+        buf: fb.as_mut_slice(),
+        width: info.width,
+        height: info.height,
+        stride: info.stride as usize,
+    }
+}
+
+/// One request. `flush` puts the framebuffer on the screen: virtio-drivers
+/// 0.13 only transfers and flushes the whole frame, so a FLUSH of any
+/// (valid) rectangle does that.
+fn handle(
+    msg: &Message,
+    info: &Info,
+    fb: &mut Mapping,
+    flush: &mut dyn FnMut() -> Result<(), virtio_drivers::Error>,
+    memory: userlib::Handle,
+) -> Result<Message, Error> {
+    match msg.label {
+        display::INFO => Ok(Message::with_words(OK, &info.to_words())),
+        display::FILL => {
+            let rect = Rect::clip(msg.words(), info.width, info.height)?;
+            let rgb = u32::try_from(msg.word(4))
+                .ok()
+                .filter(|c| *c <= 0xff_ffff)
+                .ok_or(Error::InvalidArgument)?;
+            canvas(fb, info).fill(rect, rgb);
+            Ok(Message::new(OK))
+        }
+        display::FLUSH => {
+            Rect::clip(msg.words(), info.width, info.height)?;
+            flush().map_err(|e| {
+                log::error!("flush: {e:?}");
+                Error::InvalidState
+            })?;
+            Ok(Message::new(OK))
+        }
+        display::MAP => {
+            let mut m = Message::with_words(OK, &[info.bytes() as u64]);
+            m.push_cap(memory, Rights::READ | Rights::WRITE | Rights::MAP);
+            Ok(m)
+        }
+        _ => Err(Error::InvalidArgument),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes() {
+        let dev = Some((1280, 800));
+        assert_eq!(choose_mode(None, None, dev), Ok(((1280, 800), None)));
+        assert_eq!(
+            choose_mode(Some("540"), Some("1170"), Some((540, 1170))),
+            Ok(((540, 1170), None))
+        );
+        let (m, warn) = choose_mode(Some("454"), Some("454"), dev).unwrap();
+        assert_eq!(m, (454, 454));
+        assert!(warn.is_some());
+        assert_eq!(choose_mode(Some("454"), Some("454"), None), Ok(((454, 454), None)));
+        for (w, h) in [
+            (Some("0"), Some("10")),
+            (Some("x"), Some("10")),
+            (Some("99999"), Some("10")),
+            (Some("10"), None),
+        ] {
+            let (m, warn) = choose_mode(w, h, dev).unwrap();
+            assert_eq!(m, (1280, 800));
+            assert!(warn.is_some());
+            assert!(choose_mode(w, h, None).is_err());
+        }
+        assert!(choose_mode(None, None, Some((0, 0))).is_err());
+        assert!(choose_mode(None, None, None).is_err());
+    }
+
+    #[test]
+    fn profile_names() {
+        let f = "# generated by cargo xtask from profiles/watch.toml\nprofile watch\ndisplay 454 454\n";
+        assert_eq!(profile_name(f), Some("watch"));
+        assert_eq!(profile_name("profile \n"), None);
+        assert_eq!(profile_name(""), None);
+    }
+}

@@ -1,0 +1,42 @@
+//! What both UI tests need: whether this machine has the device with its
+//! driver running (a `utest` run on a board without it skips the test),
+//! and the services a driver registered.
+#![no_std]
+
+extern crate alloc;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use userlib::names::supervisor;
+use userlib::syscall;
+
+/// Devices whose driver (as the device manager reports it) is `program`.
+pub fn driven(program: &str) -> usize {
+    supervisor::devices()
+        .unwrap_or_default()
+        .iter()
+        .filter(|(_, text)| text.split_whitespace().nth(2) == Some(program))
+        .count()
+}
+
+/// The services `program` provides, once there are `count` of them (each
+/// of its tasks registers one), waiting up to `timeout_ms`; the ones there
+/// are if that runs out.
+pub fn services_of(program: &str, count: usize, timeout_ms: u64) -> Vec<String> {
+    let until = syscall::now_us() + timeout_ms * 1000;
+    loop {
+        let names: Vec<String> = supervisor::services()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(_, text)| {
+                let mut w = text.split_whitespace();
+                let (name, provider) = (w.next()?, w.next()?);
+                (provider == program).then(|| String::from(name))
+            })
+            .collect();
+        if names.len() >= count || syscall::now_us() >= until {
+            return names;
+        }
+        syscall::sleep_ms(20);
+    }
+}

@@ -248,6 +248,9 @@ const PROFILE: BootCase = BootCase {
     ..KTEST
 };
 
+/// Lines that mean a profile's task did not come up or broke.
+const PROFILE_FAILURES: &[&str] = &[r"cannot start", r" faulted: ", r" is failing: ", r"out of memory"];
+
 const MIB_128: (u64, u64) = (96, 128);
 const GIB_2: (u64, u64) = (1984, 2048);
 
@@ -522,28 +525,66 @@ pub static BOOT_CASES: &[BootCase] = &[
     // ---- device profiles (profiles/*.toml), booted as `cargo xtask run
     // --profile NAME` does: each must bring its tasks up. One case per
     // profile (the build tool's tests check that).
+    // Every profile: each of its services registered, the shell up, and
+    // no task that failed to start or faulted.
     BootCase {
         name: "profile-phone",
         boot: Boot::Profile("phone"),
-        expect: &[r"init: profile phone up\b"],
+        expect: &[
+            r"init: profile phone up\b",
+            r"init: names: console registered by uart-pl011",
+            r"init: names: rtc registered by rtc-pl031",
+            r"init: names: blk registered by virtio-blk",
+            r"init: names: rng registered by virtio-rng",
+            r"init: names: display registered by virtio-gpu",
+            r"init: names: keyboard registered by virtio-input",
+            r"init: names: touch registered by virtio-input",
+            r"540x1170 BGRX",
+            r"Kestrel shell",
+        ],
+        forbid: PROFILE_FAILURES,
         ..PROFILE
     },
     BootCase {
         name: "profile-watch",
         boot: Boot::Profile("watch"),
-        expect: &[r"init: profile watch up\b"],
+        expect: &[
+            r"init: profile watch up\b",
+            r"init: names: console registered by uart-pl011",
+            r"init: names: rtc registered by rtc-pl031",
+            r"init: names: display registered by virtio-gpu",
+            r"init: names: touch registered by virtio-input",
+            r"454x454 BGRX",
+            r"Kestrel shell",
+        ],
+        forbid: PROFILE_FAILURES,
         ..PROFILE
     },
     BootCase {
         name: "profile-tv",
         boot: Boot::Profile("tv"),
-        expect: &[r"init: profile tv up\b"],
+        expect: &[
+            r"init: profile tv up\b",
+            r"init: names: console registered by uart-pl011",
+            r"init: names: display registered by virtio-gpu",
+            r"init: names: keyboard registered by virtio-input",
+            r"1920x1080 BGRX",
+            r"Kestrel shell",
+        ],
+        forbid: PROFILE_FAILURES,
         ..PROFILE
     },
     BootCase {
         name: "profile-rpi4",
         boot: Boot::Profile("rpi4"),
-        expect: &[r"init: profile rpi4 up\b"],
+        expect: &[
+            r"init: profile rpi4 up\b",
+            r"init: names: console registered by uart-pl011",
+            r"init: names: gpio registered by rpi-gpio",
+            r"init: names: display registered by rpi-mbox-fb",
+            r"Kestrel shell",
+        ],
+        forbid: PROFILE_FAILURES,
         timeout_s: 180,
         ..PROFILE
     },

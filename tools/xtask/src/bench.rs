@@ -197,14 +197,19 @@ pub fn parse_bench_lines(lines: &[String]) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// Boot `img` with init running the `bench` program on `cpus` CPUs; its results.
+/// Boot `img` with init running the `bench` program on `cpus` CPUs; its
+/// results. No profile is started (`profile=none`): drivers and the shell
+/// would share the CPU and the console with the measurements.
 fn user_benchmarks(img: &Path, cpus: &str) -> Result<Vec<(String, u64)>> {
     let mut cmd = Command::new(crate::qemu::QEMU);
     let mut args: Vec<&str> = BENCH_QEMU.to_vec();
     if let Some(i) = args.iter().position(|a| *a == "-smp") {
         args[i + 1] = cpus;
     }
-    cmd.args(args).arg("-kernel").arg(img).args(["-append", "utest=bench"]);
+    cmd.args(args)
+        .arg("-kernel")
+        .arg(img)
+        .args(["-append", "utest=bench profile=none"]);
     note!("{}", util::shown(&cmd));
     let cap = process::run(cmd, Duration::from_secs(240), Duration::ZERO, |ls| {
         ls.iter().any(|l| l.text.contains("utest: result:"))

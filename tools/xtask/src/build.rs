@@ -279,18 +279,22 @@ pub struct KernelRam {
     /// The image in memory: with its boot archive, .bss and boot stack
     /// (`__image_size` of the linker script).
     pub image: u64,
-    /// The device tree the loader puts in RAM (the kernel keeps it).
+    /// The device tree the kernel keeps (its blocks; the free space the
+    /// loader left after them becomes free memory).
     pub dtb: u64,
 }
 
 /// What the kernel allocates at run time before init's pool is made (its
-/// heap, frame and page tables, stacks) and init's task costs besides its
-/// segments: about 0.5 MiB, measured on QEMU virt with 4 MiB and 1 CPU
-/// (2 MiB of frames free after boot, a 1.3 MiB pool for init).
-pub const KERNEL_RUNTIME_BYTES: u64 = 512 << 10;
+/// heap, translation tables, stacks) and what init's task and the tasks'
+/// kernel objects cost besides their segments and limits: measured on QEMU
+/// virt with 4 MiB and 1 CPU, an 832 KiB image left 3176 KiB of frames
+/// (80 KiB for the kernel) and a 2567 KiB pool for init (257 KiB for
+/// init's stack, tables and objects besides its 352 KiB of segments).
+pub const KERNEL_RUNTIME_BYTES: u64 = 384 << 10;
 
-/// QEMU's virt machine builds its device tree in a 1 MiB buffer in RAM.
-pub const VIRT_DTB_BYTES: u64 = 1 << 20;
+/// The part of QEMU virt's device tree the kernel keeps (QEMU pads the
+/// tree to 1 MiB; the blocks are about 8 KiB).
+pub const VIRT_DTB_BYTES: u64 = 16 << 10;
 
 /// The memory report of a profile: a table of its tasks (program, file
 /// size, loadable memory, memory limit), the totals, and whether the
@@ -439,7 +443,9 @@ fn print_memory_report(opts: &Options, built: &Built) -> Result<()> {
     let kernel = KernelRam {
         image: kernel_footprint(&built.elf).unwrap_or(built.size),
         dtb: match &profile.qemu.dtb {
-            Some(_) => std::fs::metadata(crate::fetch::dtb_path()).map_or(0, |m| m.len()),
+            Some(_) => std::fs::read(crate::fetch::dtb_path()).map_or(0, |b| {
+                hal::dt::Machine::parse(&b).map_or(b.len(), |m| m.used_size) as u64
+            }),
             None if profile.qemu.machine.starts_with("virt") => VIRT_DTB_BYTES,
             None => 0,
         },
@@ -581,7 +587,7 @@ mod tests {
         assert!(lines[7].starts_with("total") && lines[7].ends_with("1.5 MiB"), "{t}");
         assert!(
             lines[8].contains(
-                "~512 KiB + init 128 KiB + task limits 1.5 MiB = 3.1 MiB of 4 MiB (-m 4M): fits, 896 KiB to spare"
+                "~384 KiB + init 128 KiB + task limits 1.5 MiB = 3 MiB of 4 MiB (-m 4M): fits, 1 MiB to spare"
             ),
             "{t}"
         );

@@ -16,8 +16,9 @@ use core::fmt;
 use userlib::abi;
 use userlib::{process, Error, Handle};
 
-/// Why a device cannot be used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Why a device cannot be used: what a driver's `main` returns on failure
+/// (its `Debug` reads as the message the runtime reports).
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum DeviceError {
     /// The task was not started by the device manager (no start info or
     /// malformed arguments).
@@ -28,11 +29,29 @@ pub enum DeviceError {
     TooSmall,
     /// A system call failed.
     Sys(Error),
+    /// The device does not do what the driver needs (the reason).
+    Unsupported(&'static str),
+    /// The virtio device or transport failed.
+    #[cfg(feature = "virtio")]
+    Virtio(virtio_drivers::Error),
 }
 
 impl From<Error> for DeviceError {
     fn from(e: Error) -> Self {
         DeviceError::Sys(e)
+    }
+}
+
+#[cfg(feature = "virtio")]
+impl From<virtio_drivers::Error> for DeviceError {
+    fn from(e: virtio_drivers::Error) -> Self {
+        DeviceError::Virtio(e)
+    }
+}
+
+impl fmt::Debug for DeviceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
@@ -43,6 +62,9 @@ impl fmt::Display for DeviceError {
             DeviceError::Missing => f.write_str("the device has no such region or interrupt"),
             DeviceError::TooSmall => f.write_str("the region is smaller than the register block"),
             DeviceError::Sys(e) => write!(f, "{e}"),
+            DeviceError::Unsupported(why) => f.write_str(why),
+            #[cfg(feature = "virtio")]
+            DeviceError::Virtio(e) => write!(f, "virtio: {e}"),
         }
     }
 }

@@ -19,7 +19,6 @@ extern crate alloc;
 mod draw;
 
 use alloc::string::String;
-use core::fmt;
 use draw::Canvas;
 use driverkit::virtio::{self, virtio_drivers, KitHal};
 use driverkit::{log, names, serve, Action, Device, DeviceError, Error, Message, Rights};
@@ -36,44 +35,6 @@ userlib::entry!(main, heap = 24 * 1024);
 /// Largest width or height accepted (virtio-gpu's own limit is far above
 /// any panel Kestrel drives; this keeps `w * h * 4` well inside `u32`).
 const MAX_SIDE: u32 = 8192;
-
-/// Why the driver cannot start (`main`'s error: the runtime reports it
-/// with `{:?}`, so `Debug` reads as a message).
-enum Fail {
-    Device(DeviceError),
-    Virtio(virtio_drivers::Error),
-    Mode(&'static str),
-    Sys(Error),
-}
-
-impl fmt::Debug for Fail {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Fail::Device(e) => write!(f, "device: {e}"),
-            Fail::Virtio(e) => write!(f, "virtio-gpu: {e:?}"),
-            Fail::Mode(why) => write!(f, "display mode: {why}"),
-            Fail::Sys(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl From<DeviceError> for Fail {
-    fn from(e: DeviceError) -> Self {
-        Fail::Device(e)
-    }
-}
-
-impl From<virtio_drivers::Error> for Fail {
-    fn from(e: virtio_drivers::Error) -> Self {
-        Fail::Virtio(e)
-    }
-}
-
-impl From<Error> for Fail {
-    fn from(e: Error) -> Self {
-        Fail::Sys(e)
-    }
-}
 
 /// The mode to set: the profile's `width`/`height` when both are given and
 /// sane (a mismatch with the device's preferred mode is only worth a
@@ -126,7 +87,7 @@ fn profile_name(text: &str) -> Option<&str> {
         .filter(|n| !n.is_empty())
 }
 
-fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), Fail> {
+fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), DeviceError> {
     let device = Device::get()?;
     let (transport, _registers) = virtio::transport(&device)?;
     // virtio-drivers logs the device's configuration at info level on
@@ -138,7 +99,7 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), Fail> {
     let mut gpu = gpu?;
     let preferred = gpu.resolution().ok();
     let ((width, height), warning) =
-        choose_mode(device.arg("width"), device.arg("height"), preferred).map_err(Fail::Mode)?;
+        choose_mode(device.arg("width"), device.arg("height"), preferred).map_err(DeviceError::Unsupported)?;
     if let Some(w) = warning {
         log::warn!("{w} (device: {preferred:?}, using {width}x{height})");
     }
@@ -153,7 +114,9 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), Fail> {
     // it and to hand it to clients (its slice borrows `gpu`).
     let memory = {
         let fb = gpu.change_resolution(width, height)?;
-        virtio::dma_memory(fb).ok_or(Fail::Mode("the framebuffer is not DMA memory of this task"))?
+        virtio::dma_memory(fb).ok_or(DeviceError::Unsupported(
+            "the framebuffer is not DMA memory of this task",
+        ))?
     };
     let mut fb = Mapping::map(memory, pages_for(info.bytes() as u64), Rights::READ | Rights::WRITE)?;
     let name = title(&device);

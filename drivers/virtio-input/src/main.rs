@@ -20,7 +20,6 @@ mod events;
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::fmt;
 use driverkit::virtio::{self, virtio_drivers, KitHal};
 use driverkit::{log, names, serve, Action, Device, DeviceError, Error, Handle, Message, Timeout};
 use events::Ring;
@@ -44,46 +43,10 @@ const MAX_OF_A_KIND: usize = 8;
 /// Events between the interrupt thread and the readers.
 static RING: Mutex<Ring> = Mutex::new(Ring::new());
 
-/// Why the driver cannot start (`Debug` reads as a message: the runtime
-/// reports `main`'s error with `{:?}`).
-enum Fail {
-    Device(DeviceError),
-    Virtio(virtio_drivers::Error),
-    Sys(Error),
-}
-
-impl fmt::Debug for Fail {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Fail::Device(e) => write!(f, "device: {e}"),
-            Fail::Virtio(e) => write!(f, "virtio-input: {e:?}"),
-            Fail::Sys(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl From<DeviceError> for Fail {
-    fn from(e: DeviceError) -> Self {
-        Fail::Device(e)
-    }
-}
-
-impl From<virtio_drivers::Error> for Fail {
-    fn from(e: virtio_drivers::Error) -> Self {
-        Fail::Virtio(e)
-    }
-}
-
-impl From<Error> for Fail {
-    fn from(e: Error) -> Self {
-        Fail::Sys(e)
-    }
-}
-
 type Input = VirtIOInput<KitHal, virtio_drivers::transport::mmio::MmioTransport<'static>>;
 
 /// What the device is, as `INFO` tells it.
-fn identify(dev: &mut Input) -> Result<Info, Fail> {
+fn identify(dev: &mut Input) -> Result<Info, DeviceError> {
     // QEMU's names end in a NUL (counted in the config field's size).
     let name = dev
         .name()
@@ -123,7 +86,7 @@ fn register(kind: Kind, ep: Handle) -> Result<String, Error> {
     Err(last)
 }
 
-fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), Fail> {
+fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), DeviceError> {
     let device = Device::get()?;
     let (transport, _registers) = virtio::transport(&device)?;
     let mut dev: Input = VirtIOInput::new(transport)?;

@@ -158,6 +158,15 @@ syscalls! {
     /// Physical address (`x1`) and size (`x2`) of a memory object, for DMA.
     /// `x0 = h: Memory [MANAGE]`.
     MemoryPhysical = 52,
+    /// Make a device-region capability for `x3` pages of physical memory at
+    /// `x2` (page aligned) that the device tree does not describe, such as
+    /// a framebuffer a GPU's firmware allocated in its own memory; returns
+    /// the handle in `x1`. `x0 = h: Pool [MANAGE]` is charged for the
+    /// object; `x1 = h: Console [MANAGE]` is the authority (init's). The
+    /// range must not touch RAM or the interrupt controller. Errors:
+    /// `InvalidArgument` (alignment, size, a forbidden range),
+    /// `OutOfMemory`.
+    DeviceMemory = 53,
 
     /// Create a thread in task `x1 = h: Task [MANAGE]` from
     /// `x0 = h: Pool [MANAGE]`: entry `x2`, stack pointer `x3`, argument

@@ -93,6 +93,23 @@ fn init_memory(machine: &Machine, image_pa: u64, dtb_pa: u64, dtb_size: u64) -> 
         .chain(dt_ram.filter(move |_| efi.is_none()));
     let free: RangeSet<64> = free_memory(ram.clone(), holes.iter().copied())
         .unwrap_or_else(|_| boot_error(format_args!("memory map too fragmented (over 64 free ranges)")));
+    // RAM and the interrupt controller are never device memory for user
+    // space (see `mm::physical`).
+    let gic = machine.gic.iter().flat_map(|g| {
+        core::iter::once(g.distributor)
+            .chain(g.cpu_interface)
+            .chain(g.redistributors.iter().copied())
+    });
+    let described = machine
+        .memory
+        .iter()
+        .chain(machine.reserved.iter().map(|r| &r.region))
+        .map(|m| Range::new(m.base, m.size));
+    crate::mm::physical::init(
+        ram.clone()
+            .chain(described)
+            .chain(gic.map(|r| Range::new(r.base, r.size))),
+    );
     if let Err(e) = kernel_space::map_linear(ram) {
         boot_error(format_args!("cannot build the linear map of RAM: {e}"));
     }

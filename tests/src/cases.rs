@@ -582,6 +582,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"init: names: console registered by uart-pl011",
             r"init: names: gpio registered by rpi-gpio",
             r"init: names: display registered by rpi-mbox-fb",
+            r"rpi-mbox-fb: splash drawn",
             r"Kestrel shell",
         ],
         forbid: PROFILE_FAILURES,
@@ -774,6 +775,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             // Driven, not skipped for want of a driver.
             r"test-gpio: GPIO21: output driven 1 and 0 and read back",
             r"test-mbox-fb: display \d+x\d+, stride \d+",
+            r"test-mbox-fb: display fills rectangles, read back through MAP",
             r"^utest: test-gpio \.\.\. ok$",
             r"^utest: test-mbox-fb \.\.\. ok$",
             r"^utest: result: 2 passed, 0 failed$",

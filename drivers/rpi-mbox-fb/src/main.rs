@@ -9,10 +9,10 @@
 //! `userlib::services::display`).
 //!
 //! The framebuffer lies in the VideoCore's memory carve-out, which is
-//! neither RAM the kernel manages nor a device-tree device, so no
-//! capability reaches it unless the device manager hands this driver a
-//! device region covering it (any region after the first). Without one
-//! the service still answers `INFO`; `FILL`, `FLUSH` and `MAP` fail with
+//! neither RAM the kernel manages nor a device-tree device: the driver asks
+//! the supervisor for a device region covering it
+//! (`names::supervisor::device_memory`). Should that be refused, the
+//! service still answers `INFO`; `FILL`, `FLUSH` and `MAP` fail with
 //! `NotSupported`.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
@@ -181,7 +181,7 @@ fn main(_start: &StartInfo) -> Result<(), DeviceError> {
         fb.size / 1024,
         fb.bus,
     );
-    let mut screen = Screen::new(&device, fb);
+    let mut screen = Screen::new(fb);
     match &screen.pixels {
         Some(_) => {
             for (rect, rgb) in splash(&screen.info) {
@@ -189,10 +189,7 @@ fn main(_start: &StartInfo) -> Result<(), DeviceError> {
             }
             log::info!("splash drawn");
         }
-        None => log::warn!(
-            "no capability covers the framebuffer at {physical:#x} (the VideoCore's memory is neither \
-             kernel-managed RAM nor a device-tree device): not drawing; display serves INFO only"
-        ),
+        None => log::warn!("not drawing: display serves INFO only"),
     }
 
     let ep = syscall::create(process().pool, ObjectType::Endpoint, 0)?;
@@ -265,7 +262,7 @@ struct Screen {
 }
 
 impl Screen {
-    fn new(device: &Device, fb: Framebuffer) -> Screen {
+    fn new(fb: Framebuffer) -> Screen {
         let info = Info {
             width: fb.width,
             height: fb.height,
@@ -278,24 +275,27 @@ impl Screen {
             pixels: None,
             shareable: None,
         };
-        let (start, end) = (bus::to_physical(fb.bus), bus::to_physical(fb.bus) + u64::from(fb.size));
-        // Region 0 is the mailbox; any further one may be the carve-out.
-        for index in 1.. {
-            let Ok((base, size)) = device.region_physical(index) else {
-                break;
-            };
-            if start < base || end > base + size {
-                continue;
+        let start = bus::to_physical(fb.bus);
+        let region = match names::supervisor::device_memory(start, u64::from(fb.size)) {
+            Ok(region) => region,
+            Err(e) => {
+                log::warn!("no capability for the framebuffer at {start:#x}: {e}");
+                return screen;
             }
-            let Ok(region) = device.region(index) else { break };
-            match Mapping::map(region, pages_for(size), Rights::READ | Rights::WRITE) {
-                Ok(m) => {
-                    screen.pixels = Some((m, (start - base) as usize));
-                    screen.shareable = (start == base).then_some(region);
-                }
-                Err(e) => log::warn!("cannot map the framebuffer's region: {e}"),
+        };
+        let (base, size) = match syscall::memory_physical(region) {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!("the framebuffer's region: {e}");
+                return screen;
             }
-            break;
+        };
+        match Mapping::map(region, pages_for(size), Rights::READ | Rights::WRITE) {
+            Ok(m) => {
+                screen.pixels = Some((m, (start - base) as usize));
+                screen.shareable = (start == base).then_some(region);
+            }
+            Err(e) => log::warn!("cannot map the framebuffer's region: {e}"),
         }
         screen
     }

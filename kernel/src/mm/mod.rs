@@ -2,6 +2,7 @@
 //! address space.
 
 pub mod layout;
+pub mod physical;
 pub mod regions;
 
 #[cfg(target_os = "none")]

@@ -20,6 +20,11 @@ impl Range {
     pub fn size(&self) -> u64 {
         self.end - self.start
     }
+
+    /// Whether the two ranges share a byte.
+    pub fn overlaps(&self, other: &Range) -> bool {
+        self.start < other.end && other.start < self.end
+    }
 }
 
 /// Sorted, disjoint, non-empty ranges, at most `N`.

@@ -58,6 +58,7 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64) {
         Syscall::Map => map(k, cur),
         Syscall::Unmap => unmap(k, cur),
         Syscall::MemoryPhysical => memory_physical(k, cur),
+        Syscall::DeviceMemory => device_memory(k, cur),
         Syscall::ThreadCreate => thread_create(k, cur),
         Syscall::ThreadResume => thread_resume(k, cur),
         Syscall::ThreadSuspend => thread_suspend(k, cur),
@@ -327,6 +328,54 @@ fn memory_physical(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     r[1] = pa;
     r[2] = size;
     Ok(())
+}
+
+fn device_memory(k: &mut Kernel, cur: Id) -> Result<(), Error> {
+    const MAX_PAGES: u64 = 1 << 20; // 4 GiB
+    let pool = pool_arg(k, cur, 0)?;
+    if object(k, cur, 1, Rights::MANAGE)?.1 != ObjectRef::Console {
+        return Err(Error::WrongType);
+    }
+    let (physical, pages) = (arg(k, cur, 2), arg(k, cur, 3));
+    let bytes = pages.checked_mul(abi::PAGE_SIZE as u64).ok_or(Error::InvalidArgument)?;
+    let range = crate::mm::regions::Range::new(physical, bytes);
+    if !physical.is_multiple_of(abi::PAGE_SIZE as u64)
+        || pages == 0
+        || pages > MAX_PAGES
+        || range.end == u64::MAX
+        || !crate::mm::physical::is_device_memory(range)
+    {
+        return Err(Error::InvalidArgument);
+    }
+    k.charge(pool, crate::object::IPC_OBJECT_COST)?;
+    let m = crate::object::Memory {
+        physical,
+        pages: pages as usize,
+        kind: MemoryKind::Device,
+        pool: Some(pool),
+        charge: crate::object::IPC_OBJECT_COST,
+        refs: 0,
+    };
+    let Ok(id) = k.memories.insert(m) else {
+        k.refund(pool, crate::object::IPC_OBJECT_COST);
+        return Err(Error::OutOfMemory);
+    };
+    k.add_ref(ObjectRef::Pool(pool));
+    let object = ObjectRef::Memory(id);
+    let task = task_of(k, cur)?;
+    let rights = Rights::READ | Rights::WRITE | Rights::MAP | Rights::GRANT | Rights::MANAGE;
+    match cap::insert(k, task, object, rights, 0, None) {
+        Ok(h) => {
+            regs(k, cur)[1] = h.0 as u64;
+            Ok(())
+        }
+        Err(e) => {
+            // Nobody holds it: destroy it again (refunds the pool).
+            k.add_ref(object);
+            k.release(object);
+            Err(e)
+        }
+    }
 }
 
 fn thread_create(k: &mut Kernel, cur: Id) -> Result<(), Error> {

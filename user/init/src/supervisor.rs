@@ -16,7 +16,7 @@ use crate::profile::{Kind, TaskSpec};
 use crate::verdict::{self, Fault};
 use alloc::string::String;
 use alloc::vec::Vec;
-use userlib::abi::{FaultKind, ObjectType};
+use userlib::abi::{FaultKind, ObjectType, PAGE_SIZE};
 use userlib::ipc::{unpack_text, Message, Timeout};
 use userlib::loader::{self, Child, Spawn};
 use userlib::proto::{self, reply_error, TaskRecord, TaskState, OK};
@@ -326,6 +326,9 @@ impl Supervisor {
             proto::SV_KILL => self.kill(&text(), false),
             proto::SV_RESTART => self.kill(&text(), true),
             proto::SV_POWER => Err(power(msg.word(0))),
+            // Only drivers: the memory is their device's.
+            proto::SV_DEVICE_MEMORY if caller.device.is_none() => Err(Error::NoRights),
+            proto::SV_DEVICE_MEMORY => return device_memory(msg.word(0), msg.word(1)),
             _ => Err(Error::InvalidArgument),
         };
         (r.unwrap_or_else(reply_error), None)
@@ -505,6 +508,29 @@ impl Supervisor {
 /// CPU time of a running child.
 fn cpu_us(c: &Child) -> u64 {
     syscall::task_info(c.task).map(|i| i.cpu_micros).unwrap_or(0)
+}
+
+/// A device region for `bytes` at `physical` (whole pages), handed over in
+/// the reply; init's copy goes once the reply is sent.
+fn device_memory(physical: u64, bytes: u64) -> (Message, Option<Handle>) {
+    let page = PAGE_SIZE as u64;
+    let start = physical & !(page - 1);
+    let Some(end) = physical
+        .checked_add(bytes)
+        .and_then(|e| e.checked_next_multiple_of(page))
+    else {
+        return (reply_error(Error::InvalidArgument), None);
+    };
+    let me = userlib::process();
+    match syscall::device_memory(me.pool, me.console, start, (end - start) / page) {
+        Ok(region) => {
+            log::info!("device memory {start:#x}..{end:#x} handed to a driver");
+            let mut m = Message::new(OK);
+            m.push_cap(region, Rights::READ | Rights::WRITE | Rights::MAP | Rights::MANAGE);
+            (m, Some(region))
+        }
+        Err(e) => (reply_error(e), None),
+    }
 }
 
 /// Powers off (0) or reboots (1); returns only on failure.

@@ -174,6 +174,14 @@ pub mod supervisor {
         call(&name_message(proto::SV_RESTART, target)?).map(drop)
     }
 
+    /// A device region for `bytes` of physical memory at `physical`
+    /// (rounded out to whole pages) that the device tree does not describe,
+    /// for a driver whose device's firmware allocated it (a framebuffer).
+    pub fn device_memory(physical: u64, bytes: u64) -> Result<Handle, Error> {
+        let reply = call(&Message::with_words(proto::SV_DEVICE_MEMORY, &[physical, bytes]))?;
+        reply.caps().first().map(|c| c.handle).ok_or(Error::InvalidState)
+    }
+
     /// Powers the machine off (`reboot = false`) or reboots it. Returns
     /// only on failure.
     pub fn power(reboot: bool) -> Error {

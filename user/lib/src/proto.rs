@@ -63,6 +63,7 @@ pub fn check_reply(reply: crate::Message) -> Result<crate::Message, abi::Error> 
 /// | [`SV_MEMORY`] | — | — | `[pool total, pool free, kernel objects, free RAM, kernel heap]` |
 /// | [`SV_KILL`] / [`SV_RESTART`] | name or id | — | [`OK`] (needs `control`) |
 /// | [`SV_POWER`] | `[0 off, 1 reboot]` | — | only on failure (needs `control`) |
+/// | [`SV_DEVICE_MEMORY`] | `[physical, bytes]` | — | [`OK`] + device region (`READ`\|`WRITE`\|`MAP`\|`MANAGE`) (drivers only) |
 ///
 /// An index past the end gets a [`FAILED`] reply with `InvalidArgument`.
 pub const NS_REGISTER: u16 = 0x7e10;
@@ -74,6 +75,9 @@ pub const SV_MEMORY: u16 = 0x7e22;
 pub const SV_KILL: u16 = 0x7e23;
 pub const SV_RESTART: u16 = 0x7e24;
 pub const SV_POWER: u16 = 0x7e25;
+/// A driver asks for device memory the device tree does not describe (a
+/// framebuffer its device's firmware allocated).
+pub const SV_DEVICE_MEMORY: u16 = 0x7e26;
 
 /// Longest service name.
 pub const MAX_NAME: usize = 32;

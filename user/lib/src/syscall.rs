@@ -249,6 +249,18 @@ pub fn memory_physical(mem: Handle) -> Result<(u64, u64), Error> {
     check(Syscall::MemoryPhysical, [h(mem), 0, 0, 0, 0, 0, 0, 0]).map(|r| (r[1], r[2]))
 }
 
+/// A device-region capability for `pages` pages of physical memory at
+/// `physical` that the device tree does not describe (not RAM, not the
+/// interrupt controller), charged to `pool`; `system` is the console
+/// capability with MANAGE (init's).
+pub fn device_memory(pool: Handle, system: Handle, physical: u64, pages: u64) -> Result<Handle, Error> {
+    check(
+        Syscall::DeviceMemory,
+        [h(pool), h(system), physical, pages, 0, 0, 0, 0],
+    )
+    .and_then(|r| handle_out(r[1]))
+}
+
 /// Creates a (stopped) thread in `task` from `pool`: it will start at
 /// `entry` with `sp` and `x0 = arg`, at `priority`.
 pub fn thread_create(pool: Handle, task: Handle, entry: u64, sp: u64, arg: u64, priority: u8) -> Result<Handle, Error> {

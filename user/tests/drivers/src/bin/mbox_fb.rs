@@ -1,8 +1,9 @@
 //! test-mbox-fb: the `display` service of the Raspberry Pi's mailbox
-//! framebuffer driver (rpi-mbox-fb) describes a 32-bit screen, and fills
-//! rectangles when it can reach the framebuffer (`NotSupported` when no
-//! capability covers the VideoCore's memory), refusing bad rectangles
-//! either way.
+//! framebuffer driver (rpi-mbox-fb) describes a 32-bit screen in the
+//! VideoCore's memory, which the driver reaches through a device region
+//! the supervisor made for it: rectangles it fills read back through the
+//! shared framebuffer (`MAP`); bad rectangles are refused. A task that
+//! drives no device gets no such region.
 #![no_std]
 #![no_main]
 
@@ -39,16 +40,19 @@ fn main(_start: &StartInfo) {
         w: 16,
         h: 16,
     };
-    let drawable = match d.fill(corner, 0x00ff00) {
-        Ok(()) => true,
-        Err(Error::NotSupported) => false,
-        Err(e) => panic!("FILL: {e}"),
-    };
-    match d.flush(corner) {
-        Ok(()) => assert!(drawable, "FLUSH works but FILL did not"),
-        Err(Error::NotSupported) => assert!(!drawable, "FILL works but FLUSH does not"),
-        Err(e) => panic!("FLUSH: {e}"),
-    }
+    d.fill(corner, 0x00ff00).expect("FILL");
+    d.flush(corner).expect("FLUSH");
+    let (fb, mapped) = d.map().expect("MAP");
+    assert_eq!(mapped, info);
+    let pixel = u32::from_le_bytes(fb.as_slice()[..4].try_into().unwrap());
+    // Green in either byte order the firmware chose.
+    assert_eq!(pixel & 0x00ff_ffff, 0x00_ff00, "pixel {pixel:#x}");
+    // Only drivers may ask for device memory.
+    expect_err(
+        "device memory for a task that drives no device",
+        userlib::names::supervisor::device_memory(0x3c10_0000, 4096),
+        Error::NoRights,
+    );
 
     let off_screen = Rect {
         x: info.width,
@@ -69,9 +73,5 @@ fn main(_start: &StartInfo) {
         raw.call(&Message::new(0x55), t),
         Error::InvalidArgument,
     );
-    if drawable {
-        log::info!("display fills rectangles");
-    } else {
-        log::info!("display answers INFO; the framebuffer is out of reach (no capability), FILL says so");
-    }
+    log::info!("display fills rectangles, read back through MAP");
 }

@@ -526,7 +526,9 @@ fn device_memory(physical: u64, bytes: u64) -> (Message, Option<Handle>) {
         Ok(region) => {
             log::info!("device memory {start:#x}..{end:#x} handed to a driver");
             let mut m = Message::new(OK);
-            m.push_cap(region, Rights::READ | Rights::WRITE | Rights::MAP | Rights::MANAGE);
+            // GRANT: the driver shares it with its clients (a framebuffer).
+            let rights = Rights::READ | Rights::WRITE | Rights::MAP | Rights::MANAGE | Rights::GRANT;
+            m.push_cap(region, rights);
             (m, Some(region))
         }
         Err(e) => (reply_error(e), None),

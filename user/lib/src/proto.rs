@@ -63,7 +63,7 @@ pub fn check_reply(reply: crate::Message) -> Result<crate::Message, abi::Error> 
 /// | [`SV_MEMORY`] | — | — | `[pool total, pool free, kernel objects, free RAM, kernel heap]` |
 /// | [`SV_KILL`] / [`SV_RESTART`] | name or id | — | [`OK`] (needs `control`) |
 /// | [`SV_POWER`] | `[0 off, 1 reboot]` | — | only on failure (needs `control`) |
-/// | [`SV_DEVICE_MEMORY`] | `[physical, bytes]` | — | [`OK`] + device region (`READ`\|`WRITE`\|`MAP`\|`MANAGE`) (drivers only) |
+/// | [`SV_DEVICE_MEMORY`] | `[physical, bytes]` | — | [`OK`] + device region (`READ`\|`WRITE`\|`MAP`\|`MANAGE`\|`GRANT`) (drivers only) |
 ///
 /// An index past the end gets a [`FAILED`] reply with `InvalidArgument`.
 pub const NS_REGISTER: u16 = 0x7e10;

@@ -56,7 +56,8 @@ struct Service {
     /// The provider's endpoint (`SEND | GRANT`), from which clients get
     /// badged copies; revoking it cuts them all off.
     ep: Handle,
-    lookups: u64,
+    /// Tasks that looked it up (ids).
+    clients: Vec<u64>,
 }
 
 pub struct Supervisor {
@@ -353,7 +354,7 @@ impl Supervisor {
             name: name.into(),
             provider: badge,
             ep,
-            lookups: 0,
+            clients: Vec::new(),
         });
         self.changes += 1;
         Ok(())
@@ -365,7 +366,9 @@ impl Supervisor {
         };
         match syscall::cap_mint(s.ep, Rights::SEND | Rights::GRANT, badge) {
             Ok(minted) => {
-                s.lookups += 1;
+                if !s.clients.contains(&badge) {
+                    s.clients.push(badge);
+                }
                 let mut m = Message::new(OK);
                 m.push_cap(minted, Rights::SEND);
                 (m, Some(minted))
@@ -378,7 +381,10 @@ impl Supervisor {
         let s = self.services.get(index as usize).ok_or(Error::InvalidArgument)?;
         let provider = self.task(s.provider).map_or("?", |t| t.spec.program.as_str());
         let text = alloc::format!("{} {provider}", s.name);
-        Ok(proto::pack_record(OK, &[s.provider, s.lookups], &text))
+        // Clients: the running tasks that looked it up.
+        let running = |id: &&u64| self.task(**id).is_some_and(|t| t.child.is_some());
+        let clients = s.clients.iter().filter(running).count() as u64;
+        Ok(proto::pack_record(OK, &[s.provider, clients], &text))
     }
 
     fn list_task(&self, index: u64) -> Result<Message, Error> {

@@ -12,9 +12,27 @@ struct Expected {
     memory_total: u64,
 }
 
+/// The interrupt controller's and console's registers, from the device tree.
+struct MachineRanges {
+    gic: Option<GicRanges>,
+    uart: Option<u64>,
+}
+
+struct GicRanges {
+    distributor: u64,
+}
+
+static MACHINE: Once<MachineRanges> = Once::new();
+
 static EXPECTED: Once<Expected> = Once::new();
 
 pub fn set_machine(machine: &hal::dt::Machine) {
+    MACHINE.call_once(|| MachineRanges {
+        gic: machine.gic.as_ref().map(|g| GicRanges {
+            distributor: g.distributor.base,
+        }),
+        uart: machine.console.as_ref().map(|c| c.regs.base),
+    });
     EXPECTED.call_once(|| Expected {
         cpus: machine.cpus.len().clamp(1, MAX_CPUS),
         memory_total: machine.memory.iter().map(|m| m.size).sum(),
@@ -24,6 +42,49 @@ pub fn set_machine(machine: &hal::dt::Machine) {
 fn expected() -> &'static Expected {
     EXPECTED.get().expect("set_machine runs before the tests")
 }
+
+ktest!(
+    fn frames_take_exactly_the_pages_asked_for() {
+        let (_, free_before) = frames::stats();
+        let pa = frames::alloc_zeroed(5).ok_or("no frames")?;
+        // Aligned like a power-of-two block, charged as five pages.
+        kassert_eq!(pa % (8 * layout::PAGE_SIZE), 0);
+        kassert_eq!(frames::stats().1, free_before - 5 * layout::PAGE_SIZE);
+        frames::free(pa, 5);
+        kassert_eq!(frames::stats().1, free_before);
+        // The pieces merged again: the same 8-page block is whole.
+        let again = frames::alloc(8).ok_or("no 8-page block after freeing 5 pages")?;
+        frames::free(again, 8);
+        kassert_eq!(frames::stats().1, free_before);
+        Ok(())
+    }
+);
+
+ktest!(
+    fn device_memory_is_never_ram_or_the_gic() {
+        use crate::mm::{physical::is_device_memory, regions::Range};
+        let page = layout::PAGE_SIZE;
+        let pa = frames::alloc(1).ok_or("no frames")?;
+        let ram = is_device_memory(Range::new(pa, page));
+        frames::free(pa, 1);
+        kassert!(!ram, "a RAM page passed as device memory");
+        let machine = MACHINE.get().ok_or("no machine")?;
+        if let Some(gic) = &machine.gic {
+            kassert!(
+                !is_device_memory(Range::new(gic.distributor, page)),
+                "the GIC distributor"
+            );
+        }
+        if let Some(uart) = &machine.uart {
+            kassert!(
+                is_device_memory(Range::new(uart & !(page - 1), page)),
+                "the console UART"
+            );
+        }
+        kassert!(!is_device_memory(Range::new(0x1000_0000_0000, 0)), "an empty range");
+        Ok(())
+    }
+);
 
 ktest!(
     fn frames_allocate_write_and_free() {

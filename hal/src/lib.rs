@@ -19,5 +19,4 @@ pub mod gic;
 pub mod psci;
 #[cfg(target_arch = "aarch64")]
 pub mod semihosting;
-#[cfg(target_arch = "aarch64")]
 pub mod timer;

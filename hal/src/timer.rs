@@ -1,9 +1,29 @@
 //! The EL1 non-secure physical generic timer (CNTP_*), one per CPU.
 
+#[cfg(target_arch = "aarch64")]
 use core::arch::asm;
 
-/// Arm the timer to fire after `ticks` counter ticks, interrupt unmasked.
+/// The most ticks `CNTP_TVAL_EL0` can count down: it is a signed 32-bit
+/// value, so a larger one would read as negative and fire at once (on a
+/// 54-62.5 MHz counter that is any deadline beyond 34-39 s).
+pub const MAX_TVAL: u64 = i32::MAX as u64;
+
+/// What to write to `CNTP_TVAL_EL0` for an event `ticks` away: at most
+/// [`MAX_TVAL`] (a later deadline fires early; the scheduler re-arms the
+/// rest).
+pub const fn tval(ticks: u64) -> u64 {
+    if ticks > MAX_TVAL {
+        MAX_TVAL
+    } else {
+        ticks
+    }
+}
+
+/// Arm the timer to fire after `ticks` counter ticks (at most
+/// [`MAX_TVAL`]), interrupt unmasked.
+#[cfg(target_arch = "aarch64")]
 pub fn arm(ticks: u64) {
+    let ticks = tval(ticks);
     // SAFETY: programs this CPU's own timer registers.
     unsafe {
         asm!(
@@ -18,7 +38,22 @@ pub fn arm(ticks: u64) {
 }
 
 /// Stop the timer (no further interrupts).
+#[cfg(target_arch = "aarch64")]
 pub fn disarm() {
     // SAFETY: programs this CPU's own timer registers.
     unsafe { asm!("msr cntp_ctl_el0, xzr", "isb", options(nomem, nostack, preserves_flags)) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_deadlines_are_clamped_not_wrapped() {
+        assert_eq!(tval(1), 1);
+        assert_eq!(tval(MAX_TVAL), MAX_TVAL);
+        // 120 s at 62.5 MHz: past what the 32-bit register holds.
+        assert_eq!(tval(120 * 62_500_000), MAX_TVAL);
+        assert_eq!(tval(u64::MAX), MAX_TVAL);
+    }
 }

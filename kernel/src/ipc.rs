@@ -6,10 +6,10 @@
 //! through the two threads' IPC buffers.
 
 use crate::cap;
-use crate::object::{Endpoint, Id, IdQueue, Kernel, Notification, ObjectRef, IPC_OBJECT_COST};
+use crate::object::{Endpoint, Id, IdQueue, Kernel, Notification, ObjectPtr, ObjectRef, IPC_OBJECT_COST};
 use crate::sched;
 use crate::task::{copy_from_user, copy_to_user};
-use crate::thread::{Fault, Thread, ThreadState, UserContext};
+use crate::thread::{Caller, Fault, Thread, ThreadState, UserContext};
 use abi::{Error, FaultKind, Handle, IpcBuffer, IpcFlags, MessageInfo, Rights, BUFFER_WORDS, REGISTER_WORDS};
 
 const WORDS_OFFSET: u64 = core::mem::offset_of!(IpcBuffer, words) as u64;
@@ -140,7 +140,14 @@ fn transfer_buffer(
 /// A server takes a new caller; an unanswered earlier caller is released
 /// with `PeerDied` rather than left waiting forever.
 fn set_caller(k: &mut Kernel, server: Id, caller: Id) {
-    let old = k.threads.get_mut(server).and_then(|s| s.caller.replace(caller));
+    let Some(tcb) = k.threads.get_mut(caller).map(|c| ObjectPtr::new(&mut **c)) else {
+        return;
+    };
+    let old = k
+        .threads
+        .get_mut(server)
+        .and_then(|s| s.caller.replace(Caller { id: caller, tcb }))
+        .map(|c| c.id);
     if let Some(old) = old {
         finish_waiting_caller(k, old, server, Err(Error::PeerDied));
     }
@@ -171,8 +178,15 @@ fn block(k: &mut Kernel, t: Id, state: ThreadState, flags: IpcFlags, timeout_mic
     }
 }
 
-fn enqueue(queue: &mut IdQueue, t: Id) -> Result<(), Error> {
-    queue.push_back(t).map_err(|_| Error::OutOfMemory)
+/// The word an IPC wait queue keeps with thread `t`: its TCB's address
+/// (see [`fast_path`]). Threads are boxed, so it does not change; a thread
+/// leaves every wait queue before it dies ([`abandon`]).
+fn tcb_word(k: &mut Kernel, t: Id) -> usize {
+    k.threads.get_mut(t).map_or(0, |th| &mut **th as *mut Thread as usize)
+}
+
+fn enqueue(queue: &mut IdQueue, t: Id, word: usize) -> Result<(), Error> {
+    queue.push_back_with_word(t, word).map_err(|_| Error::OutOfMemory)
 }
 
 /// `send` (call = false) and `call` (call = true) from thread `cur`.
@@ -203,7 +217,8 @@ pub fn send(k: &mut Kernel, cur: Id, call: bool) -> Result<(), Error> {
     if flags.contains(IpcFlags::NONBLOCK) {
         return Err(Error::WouldBlock);
     }
-    enqueue(&mut k.endpoints.get_mut(ep).expect("checked").senders, cur)?;
+    let word = tcb_word(k, cur);
+    enqueue(&mut k.endpoints.get_mut(ep).expect("checked").senders, cur, word)?;
     block(
         k,
         cur,
@@ -247,7 +262,8 @@ pub fn recv(k: &mut Kernel, cur: Id, handle_reg: usize) -> Result<(), Error> {
     if flags.contains(IpcFlags::NONBLOCK) {
         return Err(Error::WouldBlock);
     }
-    enqueue(&mut k.endpoints.get_mut(ep).expect("checked").receivers, cur)?;
+    let word = tcb_word(k, cur);
+    enqueue(&mut k.endpoints.get_mut(ep).expect("checked").receivers, cur, word)?;
     block(k, cur, ThreadState::Receiving { endpoint: ep }, flags, x6);
     Ok(())
 }
@@ -258,7 +274,8 @@ pub fn reply(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         .threads
         .get_mut(cur)
         .and_then(|t| t.caller.take())
-        .ok_or(Error::NoCaller)?;
+        .ok_or(Error::NoCaller)?
+        .id;
     let Some(c) = k.threads.get(caller) else {
         return Err(Error::NoCaller);
     };
@@ -277,7 +294,13 @@ pub fn reply(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         return Ok(());
     }
     let info = MessageInfo(k.threads.get(cur).map_or(0, |t| t.ctx.x[1]) & 0xffff_ffff);
-    check_message(k, cur, info)?;
+    if let Err(e) = check_message(k, cur, info) {
+        // The reply cannot go as sent (a capability it may not grant, a
+        // bad size): the caller learns why instead of waiting for a reply
+        // that will never come.
+        finish_waiting_caller(k, caller, cur, Err(e));
+        return Err(e);
+    }
     transfer(k, cur, caller, 0);
     sched::make_ready(k, caller);
     Ok(())
@@ -315,6 +338,7 @@ pub fn wait(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     let (x0, x1, x6) = (t.ctx.x[0], t.ctx.x[1], t.ctx.x[6]);
     let n = notification_arg(k, task, x0, Rights::RECEIVE)?;
     let (_, flags) = IpcFlags::split(x1);
+    let word = tcb_word(k, cur);
     let no = k.notifications.get_mut(n).ok_or(Error::BadHandle)?;
     if no.bits != 0 {
         let bits = core::mem::take(&mut no.bits);
@@ -326,7 +350,7 @@ pub fn wait(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     if flags.contains(IpcFlags::NONBLOCK) {
         return Err(Error::WouldBlock);
     }
-    enqueue(&mut no.waiters, cur)?;
+    enqueue(&mut no.waiters, cur, word)?;
     block(k, cur, ThreadState::Waiting { notification: n }, flags, x6);
     Ok(())
 }
@@ -358,7 +382,7 @@ fn leave_wait_queue(k: &mut Kernel, t: Id, state: ThreadState) -> bool {
 /// `t` no longer waits for `server`'s reply: the reply will find no caller.
 fn forget_caller(k: &mut Kernel, server: Id, t: Id) {
     if let Some(s) = k.threads.get_mut(server) {
-        if s.caller == Some(t) {
+        if s.caller.is_some_and(|c| c.id == t) {
             s.caller = None;
         }
     }
@@ -388,7 +412,7 @@ pub fn cancel(k: &mut Kernel, t: Id, error: Error) {
 /// the server it waits on forget it.
 pub fn abandon(k: &mut Kernel, t: Id) {
     let Some(th) = k.threads.get(t) else { return };
-    let (state, caller) = (th.state, th.caller);
+    let (state, caller) = (th.state, th.caller.map(|c| c.id));
     match state {
         ThreadState::AwaitingReply { server } => forget_caller(k, server, t),
         other => {
@@ -431,6 +455,10 @@ pub fn receive_cap_gone(k: &mut Kernel, ep: Id) {
 pub fn create_endpoint(k: &mut Kernel, pool: Id) -> Result<Id, Error> {
     k.charge(pool, IPC_OBJECT_COST)?;
     let e = Endpoint {
+        id: Id {
+            index: u32::MAX,
+            generation: u32::MAX,
+        },
         senders: IdQueue::new(),
         receivers: IdQueue::new(),
         receive_caps: 0,
@@ -441,13 +469,13 @@ pub fn create_endpoint(k: &mut Kernel, pool: Id) -> Result<Id, Error> {
         k.refund(pool, IPC_OBJECT_COST);
         return Err(Error::OutOfMemory);
     };
-    k.endpoints
-        .insert(e)
-        .map_err(|_| {
-            k.refund(pool, IPC_OBJECT_COST);
-            Error::OutOfMemory
-        })
-        .inspect(|_| k.add_ref(ObjectRef::Pool(pool)))
+    let id = k.endpoints.insert(e).map_err(|_| {
+        k.refund(pool, IPC_OBJECT_COST);
+        Error::OutOfMemory
+    })?;
+    k.endpoints.get_mut(id).expect("just inserted").id = id;
+    k.add_ref(ObjectRef::Pool(pool));
+    Ok(id)
 }
 
 pub fn create_notification(k: &mut Kernel, pool: Id) -> Result<Id, Error> {
@@ -515,6 +543,7 @@ pub fn deliver_fault(k: &mut Kernel, t: Id, kind: FaultKind, esr: u64, far: u64,
         return;
     };
     sched::remove(k, t);
+    let word = tcb_word(k, t);
     let e = k.endpoints.get_mut(ep).expect("checked");
     if let Some(r) = e.receivers.pop_front() {
         sched::remove(k, r);
@@ -522,7 +551,7 @@ pub fn deliver_fault(k: &mut Kernel, t: Id, kind: FaultKind, esr: u64, far: u64,
         set_caller(k, r, t);
         k.threads.get_mut(t).expect("faulting").state = ThreadState::AwaitingReply { server: r };
         sched::make_ready(k, r);
-    } else if enqueue(&mut e.senders, t).is_ok() {
+    } else if enqueue(&mut e.senders, t, word).is_ok() {
         k.threads.get_mut(t).expect("faulting").state = ThreadState::Sending {
             endpoint: ep,
             badge,
@@ -548,14 +577,21 @@ pub struct Handoff {
 /// kind the fast path takes.
 #[inline(always)]
 pub fn fast_message(info: u64) -> bool {
-    info & 0xffff_ffff_0000_0700 == 0 && info & 0xff <= REGISTER_WORDS as u64
+    // Flags (bits 32-63), capability count (bits 8-10) and the unused bits
+    // 11-15 zero, and at most REGISTER_WORDS words: one mask and one
+    // compare (the label, bits 16-31, is left out of the mask). Then `info`
+    // is delivered as it is (see `deliver_registers`); a message with
+    // stray bits 11-15 takes the general path, which clears them.
+    info & 0xffff_ffff_0000_ffff <= REGISTER_WORDS as u64
 }
 
-/// Copy a register message into `to`'s receive registers.
+/// Copy a register message into `to`'s receive registers. `from.x[1]`
+/// passed [`fast_message`], so it is already the info to deliver: label and
+/// word count, no capabilities, no flags.
 #[inline(always)]
 fn deliver_registers(to: &mut Thread, from: &UserContext, badge: u64) {
     to.ctx.x[0] = 0;
-    to.ctx.x[1] = from.x[1] & 0xffff_00ff;
+    to.ctx.x[1] = from.x[1];
     to.ctx.x[2..6].copy_from_slice(&from.x[2..6]);
     to.ctx.x[6] = badge;
 }
@@ -569,7 +605,9 @@ fn deliver_registers(to: &mut Thread, from: &UserContext, badge: u64) {
 /// nothing changed: the general path then handles the call.
 ///
 /// Each object is looked up once, capabilities through the copy of their
-/// object, rights and badge in the capability space's slot.
+/// object, rights and badge in the capability space's slot (the endpoint
+/// by its address there, its id in it), the partner thread through the TCB
+/// address kept in its queue entry or in [`Caller`]: no table lookups.
 #[inline(always)]
 pub fn fast_path(k: &mut Kernel, cpu: usize, cur: Id, me: &mut Thread, number: u64) -> Option<Handoff> {
     let c = &mut k.cpus[cpu % crate::MAX_CPUS];
@@ -577,15 +615,20 @@ pub fn fast_path(k: &mut Kernel, cpu: usize, cur: Id, me: &mut Thread, number: u
     // (see `Thread::cspace`); the fast path reaches no task through `k`.
     let cspace = unsafe { &*me.cspace.as_ptr() };
     let next = if number == abi::Syscall::Call as u64 {
-        let (ep, badge, e) = cspace.endpoint(me.ctx.x[0], Rights::SEND)?;
+        let (badge, e) = cspace.endpoint(me.ctx.x[0], Rights::SEND)?;
         // SAFETY: the capability just looked up keeps the endpoint alive,
         // and the fast path reaches no endpoint through `k`.
         let e = unsafe { &mut *e };
-        let r = e.receivers.front()?;
-        if e.receive_caps == 0 || r == cur {
+        let ep = e.id;
+        let (r, word) = e.receivers.front_with_word()?;
+        if e.receive_caps == 0 || r == cur || word == 0 {
             return None;
         }
-        let rt: &mut Thread = k.threads.get_mut(r)?;
+        // SAFETY: a receiver's queue entry carries its TCB's address (see
+        // `tcb_word`), valid while it is queued: a thread leaves every wait
+        // queue before it dies (`abandon`), and TCBs are boxed. It is not
+        // `me` (`r != cur`) and is reached through nothing else here.
+        let rt: &mut Thread = unsafe { &mut *(word as *mut Thread) };
         if !matches!(rt.state, ThreadState::Receiving { endpoint } if endpoint == ep)
             || rt.cpu != cpu
             || rt.deadline.is_some()
@@ -596,21 +639,29 @@ pub fn fast_path(k: &mut Kernel, cpu: usize, cur: Id, me: &mut Thread, number: u
         }
         e.receivers.pop_front();
         deliver_registers(rt, &me.ctx, badge);
-        rt.caller = Some(cur);
+        rt.caller = Some(Caller {
+            id: cur,
+            tcb: ObjectPtr::new(me),
+        });
         rt.state = ThreadState::Running;
         me.state = ThreadState::AwaitingReply { server: r };
         c.current = Some(r);
         rt
     } else {
         let caller = me.caller?;
-        let (ep, _, e) = cspace.endpoint(me.ctx.x[7], Rights::RECEIVE)?;
+        let (_, e) = cspace.endpoint(me.ctx.x[7], Rights::RECEIVE)?;
         // SAFETY: as for `call` above.
         let e = unsafe { &mut *e };
+        let ep = e.id;
         // Queue space without allocating.
-        if !e.senders.is_empty() || !e.receivers.has_room() || caller == cur {
+        if !e.senders.is_empty() || !e.receivers.has_room() || caller.id == cur {
             return None;
         }
-        let ct: &mut Thread = k.threads.get_mut(caller)?;
+        // SAFETY: a caller's TCB lives while it is someone's caller (see
+        // `Caller`); it is not `me` (`caller.id != cur`) and is reached
+        // through nothing else here.
+        let ct: &mut Thread = unsafe { &mut *caller.tcb.as_ptr() };
+        let caller = caller.id;
         if !matches!(ct.state, ThreadState::AwaitingReply { server } if server == cur)
             || ct.fault.is_some()
             || ct.cpu != cpu
@@ -619,7 +670,10 @@ pub fn fast_path(k: &mut Kernel, cpu: usize, cur: Id, me: &mut Thread, number: u
         {
             return None;
         }
-        if !e.receivers.push_within_capacity(cur) {
+        if !e
+            .receivers
+            .push_within_capacity_with_word(cur, me as *mut Thread as usize)
+        {
             return None;
         }
         me.caller = None;

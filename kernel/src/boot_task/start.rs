@@ -150,7 +150,7 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], image_pa: u64) -> Star
     );
     thread.ipc_buffer = Some(bi::INIT_IPC_BUFFER);
     let boxed = crate::mm::heap::try_box(thread).ok_or("no memory for init's thread")?;
-    let th = k.threads.insert(boxed).map_err(|_| "no memory for init's thread")?;
+    let th = crate::thread::insert(&mut k, boxed).map_err(|_| "no memory for init's thread")?;
     k.add_ref(ObjectRef::Pool(root));
     k.tasks.get_mut(t).expect("init task").threads.push(th);
     k.add_ref(ObjectRef::Thread(th));

@@ -86,12 +86,13 @@ impl CSpace {
         slot.cap
     }
 
-    /// The endpoint (id and address) and badge of a capability named by a
-    /// register value, if it is current, names an endpoint and carries
-    /// `needed`. (The IPC fast path; anything else is for the general
-    /// lookup to report.) The endpoint lives while the slot is unchanged.
+    /// The badge and endpoint address of a capability named by a register
+    /// value, if it is current, names an endpoint and carries `needed`.
+    /// (The IPC fast path; anything else is for the general lookup to
+    /// report.) The endpoint lives while the slot is unchanged; its id is
+    /// in it ([`Endpoint::id`]).
     #[inline(always)]
-    pub fn endpoint(&self, register: u64, needed: Rights) -> Option<(Id, u64, *mut Endpoint)> {
+    pub fn endpoint(&self, register: u64, needed: Rights) -> Option<(u64, *mut Endpoint)> {
         let slot = self.slots.get((register & Handle::MAX_INDEX as u64) as usize)?;
         // A register above 32 bits is no handle: its generation never
         // matches. An empty slot has no rights, so needs no test of its
@@ -99,11 +100,10 @@ impl CSpace {
         if slot.generation as u64 != register >> 20 || !slot.rights.contains(needed) {
             return None;
         }
+        // Only a capability to an endpoint has the address (see `insert`;
+        // `clear` resets it).
         let ptr = slot.endpoint.as_ptr();
-        match slot.object {
-            ObjectRef::Endpoint(ep) if !ptr.is_null() => Some((ep, slot.badge, ptr)),
-            _ => None,
-        }
+        (!ptr.is_null()).then_some((slot.badge, ptr))
     }
 
     fn free_slot(&mut self) -> Result<u32, Error> {

@@ -7,15 +7,20 @@ use super::Id;
 use alloc::vec::Vec;
 
 /// Filler for unused ring entries.
-const VACANT: Id = Id {
-    index: u32::MAX,
-    generation: u32::MAX,
-};
+const VACANT: (Id, usize) = (
+    Id {
+        index: u32::MAX,
+        generation: u32::MAX,
+    },
+    0,
+);
 
-/// A queue of ids.
+/// A queue of ids, each with a word its owner may attach (the endpoint
+/// queues keep the thread's address there, for the IPC fast path; 0 when
+/// pushed without one).
 pub struct IdQueue {
     /// The ring: its length is zero or a power of two.
-    ring: Vec<Id>,
+    ring: Vec<(Id, usize)>,
     /// Position of the first entry (below `ring.len()` unless it is empty).
     head: usize,
     len: usize,
@@ -52,6 +57,12 @@ impl IdQueue {
 
     #[inline(always)]
     pub fn front(&self) -> Option<Id> {
+        self.front_with_word().map(|(id, _)| id)
+    }
+
+    /// The first entry and its word.
+    #[inline(always)]
+    pub fn front_with_word(&self) -> Option<(Id, usize)> {
         if self.len == 0 {
             return None;
         }
@@ -70,13 +81,19 @@ impl IdQueue {
     /// false (and nothing done) if not.
     #[inline(always)]
     pub fn push_within_capacity(&mut self, id: Id) -> bool {
+        self.push_within_capacity_with_word(id, 0)
+    }
+
+    /// [`IdQueue::push_within_capacity`] with a word attached.
+    #[inline(always)]
+    pub fn push_within_capacity_with_word(&mut self, id: Id, word: usize) -> bool {
         let size = self.ring.len();
         if self.len >= size {
             return false;
         }
         match self.ring.get_mut((self.head + self.len) & (size - 1)) {
             Some(slot) => {
-                *slot = id;
+                *slot = (id, word);
                 self.len += 1;
                 true
             }
@@ -86,10 +103,15 @@ impl IdQueue {
 
     /// Add at the back, growing the ring if needed.
     pub fn push_back(&mut self, id: Id) -> Result<(), QueueFull> {
+        self.push_back_with_word(id, 0)
+    }
+
+    /// [`IdQueue::push_back`] with a word attached.
+    pub fn push_back_with_word(&mut self, id: Id, word: usize) -> Result<(), QueueFull> {
         if !self.has_room() {
             self.grow()?;
         }
-        if self.push_within_capacity(id) {
+        if self.push_within_capacity_with_word(id, word) {
             Ok(())
         } else {
             Err(QueueFull)
@@ -100,7 +122,8 @@ impl IdQueue {
         let size = (self.ring.len() * 2).max(4);
         let mut ring = Vec::new();
         ring.try_reserve_exact(size).map_err(|_| QueueFull)?;
-        ring.extend(self.iter());
+        let mask = self.ring.len().wrapping_sub(1);
+        ring.extend((0..self.len).map(|i| self.ring[(self.head + i) & mask]));
         ring.resize(size, VACANT);
         self.ring = ring;
         self.head = 0;
@@ -110,7 +133,7 @@ impl IdQueue {
     /// The entries, front first.
     pub fn iter(&self) -> impl Iterator<Item = Id> + '_ {
         let mask = self.ring.len().wrapping_sub(1);
-        (0..self.len).map(move |i| self.ring[(self.head + i) & mask])
+        (0..self.len).map(move |i| self.ring[(self.head + i) & mask].0)
     }
 
     /// Keep only the entries for which `keep` holds (in order).
@@ -118,9 +141,9 @@ impl IdQueue {
         let mask = self.ring.len().wrapping_sub(1);
         let mut kept = 0;
         for i in 0..self.len {
-            let id = self.ring[(self.head + i) & mask];
-            if keep(&id) {
-                self.ring[(self.head + kept) & mask] = id;
+            let entry = self.ring[(self.head + i) & mask];
+            if keep(&entry.0) {
+                self.ring[(self.head + kept) & mask] = entry;
                 kept += 1;
             }
         }
@@ -169,6 +192,27 @@ mod tests {
                 (next_out..next_in).map(id).collect::<Vec<_>>()
             );
         }
+    }
+
+    #[test]
+    fn words_stay_with_their_ids() {
+        let mut q = IdQueue::new();
+        for i in 0..9 {
+            q.push_back_with_word(id(i), 100 + i as usize).unwrap();
+        }
+        q.retain(|x| x.index % 3 != 0);
+        q.pop_front();
+        assert!(q.push_within_capacity_with_word(id(9), 109));
+        q.push_back(id(10)).unwrap();
+        let mut seen = Vec::new();
+        while let Some((x, w)) = q.front_with_word() {
+            seen.push((x.index, w));
+            q.pop_front();
+        }
+        assert_eq!(
+            seen,
+            vec![(2, 102), (4, 104), (5, 105), (7, 107), (8, 108), (9, 109), (10, 0)]
+        );
     }
 
     #[test]

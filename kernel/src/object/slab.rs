@@ -5,11 +5,32 @@ use alloc::vec::Vec;
 
 /// A slab entry's name. Aligned as one 64-bit word, so ids are compared,
 /// loaded and stored whole.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Eq, PartialOrd, Ord)]
 #[repr(C, align(8))]
 pub struct Id {
     pub index: u32,
     pub generation: u32,
+}
+
+impl Id {
+    /// Both fields as one word (one compare instead of two).
+    #[inline(always)]
+    fn word(self) -> u64 {
+        (self.generation as u64) << 32 | self.index as u64
+    }
+}
+
+impl PartialEq for Id {
+    #[inline(always)]
+    fn eq(&self, other: &Id) -> bool {
+        self.word() == other.word()
+    }
+}
+
+impl core::hash::Hash for Id {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.word().hash(state);
+    }
 }
 
 struct Entry<T> {

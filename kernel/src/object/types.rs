@@ -23,6 +23,8 @@ pub struct Pool {
 /// Synchronous IPC rendezvous: threads waiting to send (their message is in
 /// their saved registers) or to receive.
 pub struct Endpoint {
+    /// Its own id (for the IPC fast path, which finds it by address).
+    pub id: Id,
     pub senders: IdQueue,
     pub receivers: IdQueue,
     /// Capabilities with the RECEIVE right: with none left, senders get `PeerDied`.

@@ -408,7 +408,7 @@ fn thread_create(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         k.refund(pool, THREAD_COST);
         return Err(Error::OutOfMemory);
     }
-    let Ok(id) = k.threads.insert(boxed) else {
+    let Ok(id) = crate::thread::insert(k, boxed) else {
         k.refund(pool, THREAD_COST);
         return Err(Error::OutOfMemory);
     };

@@ -80,7 +80,10 @@ pub struct Thread {
     pub fault_handler: Option<(Id, u64)>,
     pub ipc_buffer: Option<u64>,
     /// The thread whose call this thread received and has not yet answered.
-    pub caller: Option<Id>,
+    pub caller: Option<Caller>,
+    /// Its own id (set by [`insert`]), for the IPC fast path, which finds
+    /// the running thread by its context's address.
+    pub id: Id,
     /// Wake-up time (counter ticks) for sleeps and IPC timeouts.
     pub deadline: Option<u64>,
     pub fault: Option<Fault>,
@@ -94,6 +97,16 @@ pub struct Thread {
     /// CPU time used, in counter ticks ([`crate::time::cpu_clock`]), up
     /// to the last switch on its CPU (see [`crate::sched::charge`]).
     pub cpu_ticks: u64,
+}
+
+/// A server's caller: its id, and its TCB's address for the IPC fast path.
+/// The address stays valid while it is the caller: a thread waiting for a
+/// reply is alive, and one that stops waiting (cancelled, suspended, killed)
+/// is forgotten by its server first (`ipc::forget_caller`, `ipc::abandon`).
+#[derive(Clone, Copy)]
+pub struct Caller {
+    pub id: Id,
+    pub tcb: ObjectPtr<Thread>,
 }
 
 /// Bytes charged per thread.
@@ -132,6 +145,10 @@ impl Thread {
             fault_handler: None,
             ipc_buffer: None,
             caller: None,
+            id: Id {
+                index: u32::MAX,
+                generation: u32::MAX,
+            },
             deadline: None,
             fault: None,
             exiting: false,
@@ -153,6 +170,13 @@ impl Thread {
     pub fn is_alive(&self) -> bool {
         self.state != ThreadState::Dead
     }
+}
+
+/// Add a new thread to the table; it learns its id.
+pub fn insert(k: &mut Kernel, t: alloc::boxed::Box<Thread>) -> Result<Id, crate::object::slab::SlabFull> {
+    let id = k.threads.insert(t)?;
+    k.threads.get_mut(id).expect("just inserted").id = id;
+    Ok(id)
 }
 
 /// Stop a thread for good: out of every queue, callers told, task reference

@@ -254,11 +254,7 @@ pub fn memory_physical(mem: Handle) -> Result<(u64, u64), Error> {
 /// interrupt controller), charged to `pool`; `system` is the console
 /// capability with MANAGE (init's).
 pub fn device_memory(pool: Handle, system: Handle, physical: u64, pages: u64) -> Result<Handle, Error> {
-    check(
-        Syscall::DeviceMemory,
-        [h(pool), h(system), physical, pages, 0, 0, 0, 0],
-    )
-    .and_then(|r| handle_out(r[1]))
+    check(Syscall::DeviceMemory, [h(pool), h(system), physical, pages, 0, 0, 0, 0]).and_then(|r| handle_out(r[1]))
 }
 
 /// Creates a (stopped) thread in `task` from `pool`: it will start at

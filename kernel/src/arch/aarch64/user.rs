@@ -86,11 +86,23 @@ pub struct Resume {
 /// Synchronous exception from EL0 (vector 8): system calls first.
 #[no_mangle]
 extern "C" fn handle_el0_sync(ctx: *mut UserContext) -> Resume {
-    let esr = hal::cpu::esr();
+    let (esr, class): (u64, u64);
+    // SAFETY: reading ESR_EL1 has no side effects. (Its class, bits 26-31,
+    // is extracted here: the compiler's own version takes more instructions.)
+    unsafe {
+        asm!(
+            "mrs {esr}, esr_el1",
+            "ubfx {class}, {esr}, #26, #6",
+            esr = out(reg) esr,
+            class = out(reg) class,
+            options(nomem, nostack, preserves_flags)
+        )
+    };
     // SAFETY: `ctx` is the running thread's saved context (PerCpu.user_ctx,
     // set when it was switched in); only this CPU touches it while it runs.
     let regs = unsafe { &mut *ctx };
-    if (esr >> 26) & 0x3f == 0x15 {
+    // 0x15: SVC from AArch64.
+    if class == 0x15 {
         let n = regs.x[8];
         if n == abi::Syscall::Null as u64 {
             // Needs no kernel state: no lock, no scheduling.
@@ -100,10 +112,12 @@ extern "C" fn handle_el0_sync(ctx: *mut UserContext) -> Resume {
                 save: core::ptr::null_mut(),
             };
         }
-        if (n == abi::Syscall::Call as u64 || n == abi::Syscall::ReplyRecv as u64)
-            && crate::ipc::fast_message(regs.x[1])
-        {
-            return ipc_fast_path(ctx, n, esr);
+        // Tail calls, like the one below: this function needs no frame.
+        if n == abi::Syscall::Call as u64 && crate::ipc::fast_message(regs.x[1]) {
+            return ipc_fast_call(ctx);
+        }
+        if n == abi::Syscall::ReplyRecv as u64 && crate::ipc::fast_message(regs.x[1]) {
+            return ipc_fast_reply_recv(ctx);
         }
     }
     general_path(8, ctx, esr)
@@ -115,9 +129,11 @@ extern "C" fn handle_el0(kind: u64, ctx: *mut UserContext) -> Resume {
     general_path(kind, ctx, hal::cpu::esr())
 }
 
-/// [`handle_el0_locked`], and what the exit path needs to know.
+/// [`handle_el0_locked`], and what the exit path needs to know. (`extern
+/// "C"`, like the entry points and the fast path, so that they reach it by
+/// tail calls: the same return convention.)
 #[inline(never)]
-fn general_path(kind: u64, ctx: *mut UserContext, esr: u64) -> Resume {
+extern "C" fn general_path(kind: u64, ctx: *mut UserContext, esr: u64) -> Resume {
     // SAFETY: as in `handle_el0_sync`; no other reference to it is left.
     let next = handle_el0_locked(kind, unsafe { &mut *ctx }, esr);
     let pc = percpu::current();
@@ -132,22 +148,37 @@ fn general_path(kind: u64, ctx: *mut UserContext, esr: u64) -> Resume {
 /// `call` / `reply_recv` with a register message: to a partner already
 /// waiting on this CPU straight away (see [`crate::ipc::fast_path`]), else
 /// through the general path. The hot path makes no calls (FP state is
-/// saved inline), so it needs few registers and no stack frame to speak of.
+/// saved inline) and the general path is reached by a tail call, so it
+/// needs few registers and no stack frame. One copy per call number.
+#[inline(never)]
+extern "C" fn ipc_fast_call(ctx: *mut UserContext) -> Resume {
+    ipc_fast_path(ctx, abi::Syscall::Call as u64)
+}
+
+/// See [`ipc_fast_call`].
+#[inline(never)]
+extern "C" fn ipc_fast_reply_recv(ctx: *mut UserContext) -> Resume {
+    ipc_fast_path(ctx, abi::Syscall::ReplyRecv as u64)
+}
+
 #[inline(always)]
-fn ipc_fast_path(ctx: *mut UserContext, number: u64, esr: u64) -> Resume {
+fn ipc_fast_path(ctx: *mut UserContext, number: u64) -> Resume {
     {
         let pc = percpu::current_running();
         let cpu = pc.index as usize;
         let mut k = object::lock();
         let k = &mut *k;
-        if let Some(cur) = k.cpus[cpu % MAX_CPUS].current {
+        {
             // SAFETY: a thread's context is the first field of its (boxed,
             // `repr(C)`) TCB, so `ctx`, the context of the thread current
-            // on this CPU, is that thread: `cur`. Its TCB is not freed
-            // while it is current here (see `thread::destroy_object`), and
-            // the fast path reaches no thread but its partner (never `cur`)
+            // on this CPU (PerCpu.user_ctx is set whenever one is switched
+            // in), is that thread. Its TCB is not freed while it is
+            // current here (see `thread::destroy_object`), and the fast
+            // path reaches no thread but its partner (never this one)
             // through `k`, so this is the only reference to it.
             let me = unsafe { &mut *ctx.cast::<Thread>() };
+            let cur = me.id;
+            debug_assert_eq!(k.cpus[cpu % MAX_CPUS].current, Some(cur));
             // A thread killed or moved elsewhere while it ran here is only
             // switched away, by the general path.
             if matches!(me.state, ThreadState::Running) && me.cpu == cpu {
@@ -167,7 +198,8 @@ fn ipc_fast_path(ctx: *mut UserContext, number: u64, esr: u64) -> Resume {
             }
         }
     }
-    general_path(8, ctx, esr)
+    // ESR_EL1 still holds this exception's syndrome (interrupts are masked).
+    general_path(8, ctx, hal::cpu::esr())
 }
 
 /// `fp_save` without a call (which would make the fast path keep its
@@ -258,18 +290,23 @@ fn handle_el0_locked(kind: u64, regs: &mut UserContext, esr: u64) -> *const User
     switch(&mut k, cpu, Some(cur), next)
 }
 
-/// Copy the registers the entry path leaves live (PC, PSTATE, SP) into the
-/// context, for handlers that read them or may switch threads.
+/// Copy the registers the entry path leaves live (PC, PSTATE, SP, thread
+/// pointer) into the context, for handlers that read them or may switch
+/// threads (the exit path relies on it: it does not save them itself).
+#[inline(always)]
 fn save_exception_state(ctx: &mut UserContext) {
-    // SAFETY: reading the exception registers has no side effects.
+    // SAFETY: reading the exception and thread-pointer registers has no
+    // side effects.
     unsafe {
         asm!(
             "mrs {elr}, elr_el1",
             "mrs {spsr}, spsr_el1",
             "mrs {sp}, sp_el0",
+            "mrs {tpidr}, tpidr_el0",
             elr = out(reg) ctx.elr,
             spsr = out(reg) ctx.spsr,
             sp = out(reg) ctx.sp,
+            tpidr = out(reg) ctx.tpidr,
             options(nomem, nostack, preserves_flags)
         )
     };

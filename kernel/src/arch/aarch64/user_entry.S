@@ -5,7 +5,8 @@
 // x19-x29, and ELR/SPSR/SP_EL0 stay in their registers (interrupts are
 // masked in the kernel), so all of these still hold the user's values when
 // the handler returns to the same thread. The handler copies ELR/SPSR/SP_EL0
-// into the context itself when it needs them (faults, switches). Only when
+// and TPIDR_EL0 into the context itself when it needs them (faults,
+// switches). Only when
 // the CPU switches to another thread does the exit path store x19-x29 (into
 // the context the handler returns in x1) and load the whole next context
 // (x0). This keeps a system call that does not switch threads short.
@@ -13,8 +14,7 @@
 .equ PERCPU_USER_CTX, 16
 .equ PERCPU_KERNEL_STACK, 32
 .equ CTX_SP, 248
-.equ CTX_ELR, 256
-.equ CTX_TPIDR, 272
+.equ CTX_SPSR, 264
 
 .macro VECTOR_EL0 kind
 .balign 0x80
@@ -54,8 +54,8 @@ el0_exit:
     stp     x25, x26, [x1, #25 * 8]
     stp     x27, x28, [x1, #27 * 8]
     str     x29, [x1, #29 * 8]
-    mrs     x3, tpidr_el0
-    str     x3, [x1, #CTX_TPIDR]
+    // (PC, PSTATE, SP_EL0 and TPIDR_EL0 are in the context already: the
+    // handler stores them before it switches.)
     cbnz    x0, restore_all
     bl      idle_next                       // waits for work; returns a context
     // fall through
@@ -69,14 +69,12 @@ restore_all:
     ldp     x25, x26, [x0, #25 * 8]
     ldp     x27, x28, [x0, #27 * 8]
     ldr     x29, [x0, #29 * 8]
-    ldr     x3, [x0, #CTX_TPIDR]
-    msr     tpidr_el0, x3
-    ldr     x3, [x0, #CTX_SP]
-    msr     sp_el0, x3
-
-    ldp     x2, x3, [x0, #CTX_ELR]
-    msr     elr_el1, x2
-    msr     spsr_el1, x3
+    ldp     x2, x3, [x0, #CTX_SP]           // SP_EL0, ELR
+    ldp     x4, x5, [x0, #CTX_SPSR]         // SPSR, TPIDR_EL0
+    msr     sp_el0, x2
+    msr     elr_el1, x3
+    msr     spsr_el1, x4
+    msr     tpidr_el0, x5
 
 // Same thread: ELR, SPSR and SP_EL0 are still live in their registers.
 restore_same_thread:

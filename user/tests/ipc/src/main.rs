@@ -38,6 +38,7 @@ fn main(start: &StartInfo) {
     check("timeouts", timeouts);
     check("no receiver left: PeerDied", no_receiver);
     check("reply without a caller", no_caller);
+    check("a reply that cannot be delivered fails its caller", undeliverable_reply);
     check("send and receive between threads", send_recv_threads);
     check("notifications", notifications);
     check("priority preemption", preemption);
@@ -138,6 +139,36 @@ fn no_caller() {
         syscall::reply(&Message::new(1)),
         Error::NoCaller,
     );
+}
+
+/// A server whose reply names a capability it may not grant gets the error,
+/// and so does its caller — which must not wait for a reply that will never
+/// come.
+fn undeliverable_reply() {
+    let ep = new(ObjectType::Endpoint);
+    let cpus = process().cpus as usize;
+    let client = thread::Builder::default()
+        .cpu(cpus - 1)
+        .spawn(move || {
+            let r = syscall::call_timeout(ep, &Message::new(21), Timeout::millis(10_000));
+            assert_eq!(r.map(|(m, _)| m.label), Err(Error::NoRights), "the caller's result");
+        })
+        .unwrap();
+    let (m, _) = syscall::recv(ep, Timeout::millis(5000)).expect("recv the call");
+    assert_eq!(m.label, 21);
+    let n = new(ObjectType::Notification);
+    let no_grant = syscall::cap_copy(n, Rights::SEND).expect("copy without GRANT");
+    let mut reply = Message::new(22);
+    reply.push_cap(no_grant, Rights::SEND);
+    expect_err(
+        "reply carrying an ungrantable capability",
+        syscall::reply(&reply),
+        Error::NoRights,
+    );
+    client.join().unwrap();
+    for h in [no_grant, n, ep] {
+        syscall::cap_delete(h).unwrap();
+    }
 }
 
 fn send_recv_threads() {

@@ -140,7 +140,10 @@ fn thread_cpu_time() {
         if i.state == Some(ThreadState::Dead) {
             break i;
         }
-        assert!(syscall::now_us() - t_end < SETTLE_MICROS, "the spinner does not end: {i:?}");
+        assert!(
+            syscall::now_us() - t_end < SETTLE_MICROS,
+            "the spinner does not end: {i:?}"
+        );
         syscall::sleep_ms(1);
     };
     assert!(dead.cpu_micros >= i1.cpu_micros, "{dead:?} vs {i1:?}");

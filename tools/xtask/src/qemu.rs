@@ -394,7 +394,7 @@ mod tests {
         let text = "name = \"tv\"\ndescription = \"x\"\n[qemu]\nmachine = \"virt\"\nsmp = 4\nmemory = \"1G\"\n\
                     args = [\"-device\", \"virtio-keyboard-device\", \"-drive\", \"if=none,id=d,format=raw,file=@DISK@\"]\n";
         let p = crate::profile::parse("profiles/tv.toml", "tv", text).unwrap();
-        let dir = std::env::temp_dir().join(format!("xtask-disk-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("xtask-qemu-disk-{}", std::process::id()));
         let disk = dir.join("d.img");
         let mut d = profile_args(&p, &disk, false).unwrap();
         assert_eq!(std::fs::metadata(&disk).unwrap().len(), 1 << 20);

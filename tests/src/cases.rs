@@ -248,6 +248,16 @@ const PROFILE: BootCase = BootCase {
     ..KTEST
 };
 
+/// What the block and RNG driver tests must show (without the drivers they
+/// would pass, having nothing to test).
+const BLK_RNG_EXPECT: &[&str] = &[
+    r"test-blk: after the restart: all \d+ sectors hold their last write",
+    r"test-rng: rng: \[",
+    r"^utest: test-blk \.\.\. ok$",
+    r"^utest: test-rng \.\.\. ok$",
+    r"^utest: result: 2 passed, 0 failed$",
+];
+
 /// Lines that mean a profile's task did not come up or broke.
 const PROFILE_FAILURES: &[&str] = &[r"cannot start", r" faulted: ", r" is failing: ", r"out of memory"];
 
@@ -696,14 +706,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             "-device",
             "virtio-blk-device,drive=disk0",
         ],
-        expect: &[
-            // (Without the drivers the tests would pass, having nothing to test.)
-            r"test-blk: after the restart: all \d+ sectors hold their last write",
-            r"test-rng: rng: \[",
-            r"^utest: test-blk \.\.\. ok$",
-            r"^utest: test-rng \.\.\. ok$",
-            r"^utest: result: 2 passed, 0 failed$",
-        ],
+        expect: BLK_RNG_EXPECT,
         forbid: &[r"^utest: .* FAILED"],
         timeout_s: 180,
         ..KTEST
@@ -722,14 +725,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             "-device",
             "virtio-blk-device,drive=disk0",
         ],
-        expect: &[
-            // (Without the drivers the tests would pass, having nothing to test.)
-            r"test-blk: after the restart: all \d+ sectors hold their last write",
-            r"test-rng: rng: \[",
-            r"^utest: test-blk \.\.\. ok$",
-            r"^utest: test-rng \.\.\. ok$",
-            r"^utest: result: 2 passed, 0 failed$",
-        ],
+        expect: BLK_RNG_EXPECT,
         forbid: &[r"^utest: .* FAILED"],
         timeout_s: 180,
         ..KTEST

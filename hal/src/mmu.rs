@@ -65,6 +65,7 @@ impl Attributes {
     };
 
     /// The leaf descriptor bits (everything but the address and type bits).
+    #[inline(always)]
     pub fn descriptor_bits(self) -> u64 {
         let mut bits = ((self.memory as u64) << ATTR_INDEX_SHIFT) | ACCESS_FLAG;
         if self.memory != MemoryType::Device {
@@ -274,7 +275,7 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
     /// The level whose entry for `va` is invalid (0..=3).
     fn deepest_table_level(&mut self, va: u64) -> u32 {
         let mut table = self.root;
-        for level in 0..=3 {
+        for level in 0..4 {
             let desc = self.memory.table(table)[index(va, level)];
             if desc & VALID == 0 || level == 3 || desc & TABLE_OR_PAGE == 0 {
                 return level;
@@ -287,7 +288,7 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
     /// The table and level holding the valid leaf entry for `va`.
     fn leaf(&mut self, va: u64) -> Option<(u64, u32)> {
         let mut table = self.root;
-        for level in 0..=3 {
+        for level in 0..4 {
             let desc = self.memory.table(table)[index(va, level)];
             if desc & VALID == 0 {
                 return None;

@@ -34,6 +34,31 @@ impl PsciError {
             other => PsciError::Unknown(other),
         })
     }
+
+    /// The specification's name of the error.
+    pub fn name(self) -> &'static str {
+        match self {
+            PsciError::NotSupported => "NOT_SUPPORTED",
+            PsciError::InvalidParameters => "INVALID_PARAMETERS",
+            PsciError::Denied => "DENIED",
+            PsciError::AlreadyOn => "ALREADY_ON",
+            PsciError::OnPending => "ON_PENDING",
+            PsciError::InternalFailure => "INTERNAL_FAILURE",
+            PsciError::NotPresent => "NOT_PRESENT",
+            PsciError::Disabled => "DISABLED",
+            PsciError::InvalidAddress => "INVALID_ADDRESS",
+            PsciError::Unknown(_) => "unknown error",
+        }
+    }
+}
+
+impl core::fmt::Display for PsciError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PsciError::Unknown(code) => write!(f, "unknown error {code}"),
+            known => f.write_str(known.name()),
+        }
+    }
 }
 
 /// Issue one PSCI call.

@@ -16,6 +16,7 @@ const WORDS_OFFSET: u64 = core::mem::offset_of!(IpcBuffer, words) as u64;
 const CAPS_OFFSET: u64 = core::mem::offset_of!(IpcBuffer, caps) as u64;
 const CAP_RIGHTS_OFFSET: u64 = core::mem::offset_of!(IpcBuffer, cap_rights) as u64;
 
+#[inline(always)]
 fn thread_task(k: &Kernel, t: Id) -> Result<Id, Error> {
     Ok(k.threads.get(t).ok_or(Error::BadHandle)?.task)
 }
@@ -156,7 +157,7 @@ fn set_caller(k: &mut Kernel, server: Id, caller: Id) {
 /// Wake a thread that waited for `server`'s reply, with `result`.
 fn finish_waiting_caller(k: &mut Kernel, caller: Id, server: Id, result: Result<(), Error>) {
     let Some(c) = k.threads.get_mut(caller) else { return };
-    if c.state != (ThreadState::AwaitingReply { server }) {
+    if !matches!(c.state, ThreadState::AwaitingReply { server: s } if s == server) {
         return;
     }
     if c.fault.is_some() {
@@ -279,7 +280,7 @@ pub fn reply(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     let Some(c) = k.threads.get(caller) else {
         return Err(Error::NoCaller);
     };
-    if c.state != (ThreadState::AwaitingReply { server: cur }) {
+    if !matches!(c.state, ThreadState::AwaitingReply { server: s } if s == cur) {
         return Err(Error::NoCaller);
     }
     if c.fault.is_some() {

@@ -12,6 +12,7 @@ extern crate alloc;
 pub mod boot_task;
 pub mod mm;
 pub mod object;
+pub mod ratio;
 
 #[cfg(target_os = "none")]
 mod arch;

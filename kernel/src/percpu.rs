@@ -10,7 +10,9 @@ const OVERFLOW_STACK_SIZE: usize = 8192;
 /// and `user_entry.S` at fixed offsets.
 #[repr(C)]
 pub struct PerCpu {
-    pub index: u64,
+    /// Set when the CPU comes up ([`init_this_cpu`]); all of `PERCPU` starts
+    /// zeroed, so it costs no space in the image (`.bss`).
+    index: AtomicU64,
     /// Top of the stack for reporting a kernel stack overflow (offset 8).
     pub overflow_stack_top: AtomicU64,
     /// The running thread's saved user registers (offset 16).
@@ -39,7 +41,7 @@ static mut OVERFLOW_STACKS: OverflowStacks = OverflowStacks([[0; OVERFLOW_STACK_
 
 #[allow(clippy::declare_interior_mutable_const)]
 const OFFLINE: PerCpu = PerCpu {
-    index: 0,
+    index: AtomicU64::new(0),
     overflow_stack_top: AtomicU64::new(0),
     user_ctx: AtomicU64::new(0),
     save_ctx: AtomicU64::new(0),
@@ -51,20 +53,21 @@ const OFFLINE: PerCpu = PerCpu {
     gic_cpu_interface: AtomicU32::new(0),
 };
 
-static PERCPU: [PerCpu; MAX_CPUS] = {
-    let mut cpus = [OFFLINE; MAX_CPUS];
-    let mut i = 0;
-    while i < MAX_CPUS {
-        cpus[i].index = i as u64;
-        i += 1;
+static PERCPU: [PerCpu; MAX_CPUS] = [OFFLINE; MAX_CPUS];
+
+impl PerCpu {
+    /// Logical index of this CPU (valid once it is up).
+    #[inline(always)]
+    pub fn index(&self) -> usize {
+        self.index.load(Ordering::Relaxed) as usize
     }
-    cpus
-};
+}
 
 /// Point this CPU's TPIDR_EL1 at `PERCPU[index]` and set up its overflow
 /// stack; `kernel_stack_top` is the top of the stack it runs on now.
 pub fn init_this_cpu(index: usize, kernel_stack_top: u64) {
     let cpu = &PERCPU[index];
+    cpu.index.store(index as u64, Ordering::Relaxed);
     cpu.kernel_stack_top.store(kernel_stack_top, Ordering::Relaxed);
     let stack = core::ptr::addr_of!(OVERFLOW_STACKS) as u64 + (index * OVERFLOW_STACK_SIZE) as u64;
     cpu.overflow_stack_top
@@ -97,7 +100,7 @@ pub fn current_running() -> &'static PerCpu {
 
 /// Logical index of this CPU.
 pub fn index() -> usize {
-    current().index as usize
+    current().index()
 }
 
 /// Every CPU's data.

@@ -42,7 +42,7 @@ pub fn power_off() -> ! {
     stop_other_cpus();
     if let Some(off) = psci() {
         let error = hal::psci::system_off(off.conduit, off.function);
-        log::error!("power: PSCI SYSTEM_OFF failed: {error:?}");
+        log::error!("power: PSCI SYSTEM_OFF failed: {error}");
     } else {
         log::info!("power: no PSCI on this machine; halting");
     }
@@ -73,7 +73,7 @@ pub enum Fatal {
 fn stop_other_cpus() {
     let me = percpu::index();
     for cpu in percpu::all().iter() {
-        let i = cpu.index as usize;
+        let i = cpu.index();
         if i != me && cpu.online.load(Ordering::Relaxed) {
             irq::send_ipi(i, irq::SGI_STOP);
         }

@@ -1,6 +1,7 @@
 //! Time from the generic timer, and the periodic tick on every CPU.
 
 use crate::percpu;
+use crate::ratio::scale;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Timer interrupts per second on each CPU.
@@ -25,18 +26,17 @@ pub fn set_frequency(hz: u64) {
 
 /// Microseconds since the counter started (about power-on).
 pub fn uptime_micros() -> u64 {
-    let ticks = hal::cpu::counter() as u128;
-    (ticks * 1_000_000 / frequency() as u128) as u64
+    ticks_to_micros(hal::cpu::counter())
 }
 
 /// Counter ticks in `micros` microseconds.
 pub fn micros_to_ticks(micros: u64) -> u64 {
-    (micros as u128 * frequency() as u128 / 1_000_000) as u64
+    scale(micros, frequency(), 1_000_000)
 }
 
 /// Microseconds in `ticks` counter ticks.
 pub fn ticks_to_micros(ticks: u64) -> u64 {
-    (ticks as u128 * 1_000_000 / frequency() as u128) as u64
+    scale(ticks, 1_000_000, frequency())
 }
 
 /// The virtual counter (CNTVCT_EL0) for CPU-time accounting: one

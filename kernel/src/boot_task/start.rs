@@ -8,8 +8,10 @@ use crate::{sched, syscall, task};
 use abi::boot_info::{self as bi, BootInfo};
 use abi::{Error, Rights};
 use core::sync::atomic::{AtomicU64, Ordering};
-use elf::endian::AnyEndian;
-use elf::ElfBytes;
+use elf::endian::LittleEndian;
+use elf::file::{Class, FileHeader};
+use elf::parse::ParseAt;
+use elf::segment::{ProgramHeader, SegmentTable};
 use newc::Archive;
 
 #[repr(C, align(4096))]
@@ -262,11 +264,7 @@ fn map_new(k: &mut Kernel, t: Id, memory: Id, pages: usize, va: u64, rights: Rig
 
 /// Load a static ELF into task `t`; returns its entry point.
 fn load_elf(k: &mut Kernel, pool: Id, t: Id, image: &[u8]) -> StartResult<u64> {
-    let file = ElfBytes::<AnyEndian>::minimal_parse(image).map_err(|_| "init is not a valid ELF file")?;
-    if file.ehdr.e_machine != elf::abi::EM_AARCH64 {
-        return Err("init is not an AArch64 program");
-    }
-    let segments = file.segments().ok_or("init has no program headers")?;
+    let (ehdr, segments) = program_headers(image)?;
     for ph in segments.iter().filter(|p| p.p_type == elf::abi::PT_LOAD) {
         let page = abi::PAGE_SIZE as u64;
         let start = ph.p_vaddr & !(page - 1);
@@ -303,7 +301,32 @@ fn load_elf(k: &mut Kernel, pool: Id, t: Id, image: &[u8]) -> StartResult<u64> {
         }
         map_new(k, t, memory, pages, start, rights)?;
     }
-    Ok(file.ehdr.e_entry)
+    Ok(ehdr.e_entry)
+}
+
+/// The file header and program headers of a 64-bit little-endian AArch64
+/// ELF file. (Only these: the section headers, which a loader does not
+/// need, are never parsed.)
+fn program_headers(image: &[u8]) -> StartResult<(FileHeader<LittleEndian>, SegmentTable<'_, LittleEndian>)> {
+    const INVALID: &str = "init is not a valid ELF file";
+    let ident = image.get(..elf::abi::EI_NIDENT).ok_or(INVALID)?;
+    let ident = elf::file::parse_ident::<LittleEndian>(ident).map_err(|_| "init is not a little-endian ELF file")?;
+    if ident.1 != Class::ELF64 {
+        return Err("init is not a 64-bit ELF file");
+    }
+    let tail = image
+        .get(elf::abi::EI_NIDENT..elf::file::ELF64_EHDR_TAILSIZE + elf::abi::EI_NIDENT)
+        .ok_or(INVALID)?;
+    let ehdr = FileHeader::parse_tail(ident, tail).map_err(|_| INVALID)?;
+    if ehdr.e_machine != elf::abi::EM_AARCH64 {
+        return Err("init is not an AArch64 program");
+    }
+    let entry_size = ProgramHeader::validate_entsize(Class::ELF64, ehdr.e_phentsize as usize).map_err(|_| INVALID)?;
+    let table = usize::try_from(ehdr.e_phoff)
+        .ok()
+        .and_then(|start| image.get(start..start.checked_add(ehdr.e_phnum as usize * entry_size)?))
+        .ok_or("init's program headers lie outside the file")?;
+    Ok((ehdr, SegmentTable::new(LittleEndian, Class::ELF64, table)))
 }
 
 /// Device regions and interrupt lines for init.

@@ -77,7 +77,7 @@ impl CSpace {
     }
 
     /// The capability a handle names, if it is current.
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&self, handle: Handle) -> Option<Id> {
         let slot = self.slots.get(handle.index() as usize)?;
         if handle.index() == 0 || slot.generation != handle.generation() {
@@ -151,14 +151,14 @@ impl CSpace {
 }
 
 /// Find a task's capability by handle.
-#[inline]
+#[inline(always)]
 pub fn lookup(k: &Kernel, task: Id, handle: Handle) -> Result<Id, Error> {
     let t = k.tasks.get(task).ok_or(Error::BadHandle)?;
     t.cspace.lookup(handle).ok_or(Error::BadHandle)
 }
 
 /// Find a capability and check it carries `needed` rights.
-#[inline]
+#[inline(always)]
 pub fn lookup_with(k: &Kernel, task: Id, handle: Handle, needed: Rights) -> Result<(Id, &CapNode), Error> {
     let id = lookup(k, task, handle)?;
     let node = k.caps.get(id).ok_or(Error::BadHandle)?;

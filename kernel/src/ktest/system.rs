@@ -213,11 +213,11 @@ ktest!(
             .skip(1)
             .filter(|c| c.online.load(Ordering::Relaxed))
         {
-            let slot = layout::STACK_BASE + cpu.index * layout::STACK_SLOT;
+            let slot = layout::STACK_BASE + cpu.index() as u64 * layout::STACK_SLOT;
             kassert!(
                 kernel_space::translate(slot).is_none(),
                 "guard of CPU {} is mapped",
-                cpu.index
+                cpu.index()
             );
             kassert!(kernel_space::translate(slot + layout::STACK_SLOT - 8).is_some());
         }
@@ -280,7 +280,7 @@ ktest!(
         for cpu in percpu::all().iter().filter(|c| c.online.load(Ordering::Relaxed)) {
             let before = cpu.ticks.load(Ordering::Relaxed);
             let ok = time::wait_until(5_000_000, || cpu.ticks.load(Ordering::Relaxed) > before + 1);
-            kassert!(ok, "CPU {} timer not ticking", cpu.index);
+            kassert!(ok, "CPU {} timer not ticking", cpu.index());
         }
         Ok(())
     }
@@ -291,12 +291,12 @@ ktest!(
         let me = percpu::index();
         for cpu in percpu::all()
             .iter()
-            .filter(|c| c.online.load(Ordering::Relaxed) && c.index as usize != me)
+            .filter(|c| c.online.load(Ordering::Relaxed) && c.index() != me)
         {
             let before = cpu.ipis.load(Ordering::Relaxed);
-            irq::send_ipi(cpu.index as usize, irq::SGI_WAKE);
+            irq::send_ipi(cpu.index(), irq::SGI_WAKE);
             let ok = time::wait_until(5_000_000, || cpu.ipis.load(Ordering::Relaxed) > before);
-            kassert!(ok, "CPU {} did not take the IPI", cpu.index);
+            kassert!(ok, "CPU {} did not take the IPI", cpu.index());
         }
         Ok(())
     }

@@ -27,6 +27,7 @@ struct KernelTables {
 }
 
 impl KernelTables {
+    #[inline(always)]
     fn pa_to_va(&self, pa: u64) -> u64 {
         if pa >= self.image_pa && pa < self.image_pa + self.image_size {
             pa - self.image_pa + self.image_va
@@ -52,6 +53,7 @@ impl TableMemory for KernelTables {
         Some(va - self.image_va + self.image_pa)
     }
 
+    #[inline(always)]
     fn table(&mut self, pa: u64) -> &mut [u64; 512] {
         let va = self.pa_to_va(pa);
         // SAFETY: `pa` is a translation table of the kernel tree (boot stub

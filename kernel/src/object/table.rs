@@ -238,6 +238,13 @@ pub fn lock() -> KernelGuard {
     KernelGuard(KERNEL.lock())
 }
 
+/// Take the kernel lock if it is free (one attempt): for the IPC fast
+/// path, which leaves contention to the general path.
+#[inline(always)]
+pub fn try_lock() -> Option<KernelGuard> {
+    KERNEL.try_lock().map(KernelGuard)
+}
+
 /// Make the object tables usable (they start empty).
 pub fn init() -> bool {
     let mut k = lock();

@@ -141,7 +141,7 @@ pub fn make_ready(k: &mut Kernel, id: Id) {
         let current_blocked = c
             .current
             .and_then(|cur| k.threads.get(cur))
-            .is_none_or(|t| t.state != ThreadState::Running);
+            .is_none_or(|t| !matches!(t.state, ThreadState::Running));
         if current_blocked || current_priority.is_none_or(|p| priority > p) {
             k.cpus[cpu].need_resched = true;
         }
@@ -154,7 +154,7 @@ pub fn make_ready(k: &mut Kernel, id: Id) {
 pub fn remove(k: &mut Kernel, id: Id) {
     let Some(t) = k.threads.get(id) else { return };
     let (cpu, state, has_deadline) = (t.cpu, t.state, t.deadline.is_some());
-    if state == ThreadState::Ready {
+    if matches!(state, ThreadState::Ready) {
         k.cpus[cpu].remove(id);
     } else if has_deadline {
         k.cpus[cpu].timeouts.retain(|(_, t)| *t != id);
@@ -246,7 +246,7 @@ pub fn pick_next(k: &mut Kernel, cpu: usize) -> Option<Id> {
     if let Some(cur) = k.cpus[cpu].current {
         if k.threads
             .get(cur)
-            .is_some_and(|t| t.state == ThreadState::Running && t.cpu != cpu)
+            .is_some_and(|t| matches!(t.state, ThreadState::Running) && t.cpu != cpu)
         {
             make_ready(k, cur);
         }
@@ -254,7 +254,7 @@ pub fn pick_next(k: &mut Kernel, cpu: usize) -> Option<Id> {
     let current = k.cpus[cpu].current.filter(|id| {
         k.threads
             .get(*id)
-            .is_some_and(|t| t.state == ThreadState::Running && t.cpu == cpu)
+            .is_some_and(|t| matches!(t.state, ThreadState::Running) && t.cpu == cpu)
     });
     let best = k.cpus[cpu].highest_ready();
     let next = match (current, best) {

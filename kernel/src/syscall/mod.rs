@@ -85,17 +85,19 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64) {
     };
     if let Some(t) = k.threads.get_mut(cur) {
         // A thread that blocked gets its status when it is woken.
-        if t.state == ThreadState::Running || result.is_err() {
+        if matches!(t.state, ThreadState::Running) || result.is_err() {
             t.set_status(result);
         }
     }
     k.process_reclaims();
 }
 
+#[inline(always)]
 fn regs(k: &mut Kernel, t: Id) -> &mut [u64; 31] {
     &mut k.threads.get_mut(t).expect("current thread exists").ctx.x
 }
 
+#[inline(always)]
 fn arg(k: &Kernel, t: Id, i: usize) -> u64 {
     k.threads.get(t).map_or(0, |t| t.ctx.x[i])
 }
@@ -454,7 +456,7 @@ fn thread_resume(k: &mut Kernel, cur: Id) -> Result<(), Error> {
 fn thread_suspend(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     let t = thread_arg(k, cur, 0)?;
     let state = k.threads.get(t).map(|t| t.state).ok_or(Error::BadHandle)?;
-    if state == ThreadState::Dead {
+    if matches!(state, ThreadState::Dead) {
         return Err(Error::InvalidState);
     }
     ipc::abandon(k, t);
@@ -499,7 +501,7 @@ fn thread_configure(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         return Err(Error::InvalidArgument);
     };
     let state = k.threads.get(t).map(|t| t.state).ok_or(Error::BadHandle)?;
-    let was_ready = state == ThreadState::Ready;
+    let was_ready = matches!(state, ThreadState::Ready);
     if was_ready {
         sched::remove(k, t);
     }
@@ -510,7 +512,7 @@ fn thread_configure(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     }
     if was_ready {
         sched::make_ready(k, t);
-    } else if state == ThreadState::Running && th.cpu != crate::percpu::index() {
+    } else if matches!(state, ThreadState::Running) && th.cpu != crate::percpu::index() {
         // Running here but moved away, or running elsewhere: reschedule there.
         let c = th.cpu;
         k.cpus[crate::percpu::index()].need_resched = true;

@@ -167,8 +167,9 @@ impl Thread {
         };
     }
 
+    #[inline(always)]
     pub fn is_alive(&self) -> bool {
-        self.state != ThreadState::Dead
+        !matches!(self.state, ThreadState::Dead)
     }
 }
 

@@ -178,6 +178,24 @@ pub fn llvm_objcopy() -> Result<PathBuf> {
     Ok(p)
 }
 
+/// Where the kernel's source paths outside the workspace are remapped to
+/// (`--remap-path-prefix`): Rust's library sources and the crates.io
+/// registry, under the toolchain's and cargo's home directories, become
+/// `/rust/...` and `/crates/...`. The panic locations in the image then do
+/// not depend on where the tools live, and are some 400 bytes shorter; a
+/// debugger maps them back with `set substitute-path` (`run --gdb` prints it).
+pub fn source_remaps() -> Result<Vec<(PathBuf, &'static str)>> {
+    let (_, sysroot) = util::rustc_info()?;
+    let mut remaps = vec![(sysroot.join("lib/rustlib/src/rust"), "/rust")];
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    if let Some(Ok(registries)) = cargo_home.map(|h| std::fs::read_dir(h.join("registry/src"))) {
+        remaps.extend(registries.flatten().map(|dir| (dir.path(), "/crates")));
+    }
+    Ok(remaps)
+}
+
 /// Builds the kernel ELF and converts it to a raw image.
 pub fn build(opts: &Options) -> Result<Built> {
     let tdir = target_dir(opts);
@@ -190,6 +208,11 @@ pub fn build(opts: &Options) -> Result<Built> {
         cmd.args(["--features", "ktest"]);
     }
     cmd.arg("--target-dir").arg(&tdir);
+    let remaps = source_remaps()?
+        .iter()
+        .map(|(from, to)| format!("--remap-path-prefix={}={to}", from.display()))
+        .collect::<Vec<_>>();
+    cmd.env("CARGO_ENCODED_RUSTFLAGS", remaps.join("\x1f"));
     // The boot archive (init and the other user programs) that
     // kernel/build.rs embeds.
     cmd.env(

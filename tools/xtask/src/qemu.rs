@@ -200,8 +200,17 @@ pub fn main(args: &[String]) -> Result<()> {
         let entry = built.header.qemu_entry(profile.qemu.ram_base());
         eprintln!("QEMU waits for the debugger (-s -S: gdbstub on tcp::1234). In another terminal:");
         eprintln!();
+        // One source directory for the remapped prefixes (the first registry).
+        let mut substitutes = String::new();
+        let mut seen = Vec::new();
+        for (from, to) in crate::build::source_remaps()? {
+            if !seen.contains(&to) {
+                seen.push(to);
+                substitutes += &format!(" -ex 'set substitute-path {to} {}'", from.display());
+            }
+        }
         eprintln!(
-            "    gdb-multiarch -q {} -ex 'target remote localhost:1234'",
+            "    gdb-multiarch -q {}{substitutes} -ex 'target remote localhost:1234'",
             elf.display()
         );
         eprintln!();

@@ -163,38 +163,49 @@ extern "C" fn ipc_fast_reply_recv(ctx: *mut UserContext) -> Resume {
 
 #[inline(always)]
 fn ipc_fast_path(ctx: *mut UserContext, number: u64) -> Resume {
-    {
-        let pc = percpu::current_running();
-        let cpu = pc.index as usize;
-        let mut k = object::lock();
-        let k = &mut *k;
-        {
-            // SAFETY: a thread's context is the first field of its (boxed,
-            // `repr(C)`) TCB, so `ctx`, the context of the thread current
-            // on this CPU (PerCpu.user_ctx is set whenever one is switched
-            // in), is that thread. Its TCB is not freed while it is
-            // current here (see `thread::destroy_object`), and the fast
-            // path reaches no thread but its partner (never this one)
-            // through `k`, so this is the only reference to it.
-            let me = unsafe { &mut *ctx.cast::<Thread>() };
-            let cur = me.id;
-            debug_assert_eq!(k.cpus[cpu % MAX_CPUS].current, Some(cur));
-            // A thread killed or moved elsewhere while it ran here is only
-            // switched away, by the general path.
-            if matches!(me.state, ThreadState::Running) && me.cpu == cpu {
-                if let Some(h) = crate::ipc::fast_path(k, cpu, cur, me, number) {
-                    if h.save_fp {
-                        fp_save_inline(&mut me.fp);
-                        set_cpacr(CPACR_FP_EL1_ONLY);
-                    }
-                    save_exception_state(&mut me.ctx);
-                    if h.ttbr0 != me.ttbr0 {
-                        // SAFETY: the next task's tables, tagged with its ASID.
-                        unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) h.ttbr0, options(nostack)) };
-                    }
-                    pc.user_ctx.store(h.ctx as u64, Ordering::Relaxed);
-                    return Resume { ctx: h.ctx, save: ctx };
+    let pc = percpu::current_running();
+    let cpu = pc.index();
+    // Contended: the general path waits for the lock.
+    if let Some(mut guard) = object::try_lock() {
+        let mut k: *mut Kernel = &mut *guard;
+        // The tables' address is a link-time constant; through a register
+        // the compiler indexes them from the lock's address instead of
+        // rebuilding it for each use (no instruction emitted).
+        // SAFETY: an empty asm statement that only claims to change `k`.
+        unsafe { asm!("/* {0} */", inout(reg) k, options(pure, readonly, nostack)) };
+        // SAFETY: `k` still points at the tables the guard holds.
+        let k = unsafe { &mut *k };
+        // SAFETY: a thread's context is the first field of its (boxed,
+        // `repr(C)`) TCB, so `ctx`, the context of the thread current
+        // on this CPU (PerCpu.user_ctx is set whenever one is switched
+        // in), is that thread. Its TCB is not freed while it is
+        // current here (see `thread::destroy_object`), and the fast
+        // path reaches no thread but its partner (never this one)
+        // through `k`, so this is the only reference to it.
+        let me = unsafe { &mut *ctx.cast::<Thread>() };
+        let cur = me.id;
+        debug_assert_eq!(k.cpus[cpu % MAX_CPUS].current, Some(cur));
+        // A thread killed or moved elsewhere while it ran here is only
+        // switched away, by the general path.
+        if matches!(me.state, ThreadState::Running) && me.cpu == cpu {
+            if let Some(h) = crate::ipc::fast_path(k, cpu, cur, me, number) {
+                if h.save_fp {
+                    fp_save_inline(&mut me.fp);
+                    set_cpacr(CPACR_FP_EL1_ONLY);
                 }
+                save_exception_state(&mut me.ctx);
+                if h.ttbr0 != me.ttbr0 {
+                    // SAFETY: the next task's tables, tagged with its ASID.
+                    unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) h.ttbr0, options(nostack)) };
+                }
+                pc.user_ctx.store(h.ctx as u64, Ordering::Relaxed);
+                drop(guard);
+                // An unoutlinable end: size optimisation would otherwise
+                // share this tail with other functions, one branch more
+                // on the hottest path.
+                // SAFETY: an empty asm statement.
+                unsafe { asm!("", options(nostack, preserves_flags)) };
+                return Resume { ctx: h.ctx, save: ctx };
             }
         }
     }
@@ -247,7 +258,7 @@ fn handle_el0_locked(kind: u64, regs: &mut UserContext, esr: u64) -> *const User
     let ctx = regs as *mut UserContext;
     save_exception_state(regs);
     let pc = percpu::current();
-    let cpu = pc.index as usize;
+    let cpu = pc.index();
     let mut k = object::lock();
     let Some(cur) = k.cpus[cpu].current else {
         panic!("entry from EL0 on CPU {cpu} with no current thread");
@@ -276,7 +287,7 @@ fn handle_el0_locked(kind: u64, regs: &mut UserContext, esr: u64) -> *const User
     let running = k
         .threads
         .get(cur)
-        .is_some_and(|t| t.state == ThreadState::Running && t.cpu == cpu);
+        .is_some_and(|t| matches!(t.state, ThreadState::Running) && t.cpu == cpu);
     if running && !k.cpus[cpu].need_resched {
         pc.save_ctx.store(0, Ordering::Relaxed);
         if core::mem::take(&mut k.cpus[cpu].timer_dirty) {

@@ -107,6 +107,9 @@ exception_vectors:
     VECTOR_EL0 14
     VECTOR_EL0 15
 
+// Out of the table's section, which is exactly the 2 KiB table (it shares
+// the image's header page; see boot/link.ld).
+.section .text.exceptions, "ax"
 exception_common:
     SAVE_REST
     mov     x0, sp

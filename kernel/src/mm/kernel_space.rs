@@ -66,18 +66,33 @@ impl TableMemory for KernelTables {
 
 struct KernelSpace {
     tables: KernelTables,
+    /// Physical address of the root table; 0 until [`init`].
     root: u64,
     early_next: u64,
     device_next: u64,
     devices: heapless::Vec<(u64, u64, u64), 32>, // (pa, size, va)
 }
 
-static KERNEL_SPACE: Mutex<Option<KernelSpace>> = Mutex::new(None);
+/// All zero until [`init`] (an `Option` would put it in `.data`).
+static KERNEL_SPACE: Mutex<KernelSpace> = Mutex::new(KernelSpace {
+    tables: KernelTables {
+        image_va: 0,
+        image_pa: 0,
+        image_size: 0,
+        early_used: 0,
+        linear_ready: false,
+        frame_tables: 0,
+    },
+    root: 0,
+    early_next: 0,
+    device_next: 0,
+    devices: heapless::Vec::new(),
+});
 
 fn with<R>(f: impl FnOnce(&mut KernelSpace) -> R) -> R {
-    let mut guard = KERNEL_SPACE.lock();
-    let space = guard.as_mut().expect("kernel address space initialised at boot");
-    f(space)
+    let mut space = KERNEL_SPACE.lock();
+    assert!(space.root != 0, "kernel address space initialised at boot");
+    f(&mut space)
 }
 
 /// Take over the tables the boot stub built.
@@ -92,13 +107,13 @@ pub fn init(image_pa: u64) {
         frame_tables: 0,
     };
     let root = layout.kernel_root_table - layout.start + image_pa;
-    *KERNEL_SPACE.lock() = Some(KernelSpace {
+    *KERNEL_SPACE.lock() = KernelSpace {
         tables,
         root,
         early_next: EARLY_BASE,
         device_next: DEVICE_BASE,
         devices: heapless::Vec::new(),
-    });
+    };
 }
 
 fn map(
@@ -215,11 +230,11 @@ pub fn early_tables_used() -> (usize, usize) {
 /// safely in the fault report). Does not take the lock if it is contended.
 pub fn is_mapped(va: u64) -> bool {
     match KERNEL_SPACE.try_lock() {
-        Some(mut guard) => match guard.as_mut() {
-            Some(s) => Mapper::new(s.root, &mut s.tables).translate(va).is_some(),
-            None => false,
-        },
-        None => false,
+        Some(mut s) if s.root != 0 => {
+            let s = &mut *s;
+            Mapper::new(s.root, &mut s.tables).translate(va).is_some()
+        }
+        _ => false,
     }
 }
 

@@ -30,7 +30,7 @@ use core::sync::atomic::AtomicU64;
 core::arch::global_asm!(include_str!("entry.S"), include_str!("efi.S"));
 
 pub mod efi;
-pub use efi::{efi_memory_map, RamRange, EFI_MEMORY_MAP};
+pub use efi::{efi_memory_map, RamRange, EFI_MAP_CAPACITY, EFI_MEMORY_MAP};
 
 /// Where the boot CPU tells a starting secondary CPU its stack and index.
 ///

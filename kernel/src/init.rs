@@ -81,36 +81,31 @@ fn init_memory(machine: &Machine, image_pa: u64, dtb_pa: u64, dtb_size: u64) -> 
     // Started through UEFI: RAM is what the firmware's memory map calls
     // usable (runtime services and firmware reservations left out), not
     // the device tree's /memory nodes.
-    let efi = boot::efi_memory_map();
-    if let Some(map) = efi {
-        log::info!("mm: RAM from the UEFI memory map ({} ranges)", map.len());
+    // (Collected once, so each consumer below is one simple loop.)
+    let mut ram: heapless::Vec<Range, { boot::EFI_MAP_CAPACITY }> = heapless::Vec::new();
+    match boot::efi_memory_map() {
+        Some(map) => {
+            log::info!("mm: RAM from the UEFI memory map ({} ranges)", map.len());
+            ram.extend(map.iter().map(|r| Range::new(r.base, r.size)));
+        }
+        None => ram.extend(machine.memory.iter().map(|m| Range::new(m.base, m.size))),
     }
-    let efi_ram = efi.map(|map| map.iter().map(|r| Range::new(r.base, r.size)));
-    let dt_ram = machine.memory.iter().map(|m| Range::new(m.base, m.size));
-    let ram = efi_ram
-        .into_iter()
-        .flatten()
-        .chain(dt_ram.filter(move |_| efi.is_none()));
-    let free: RangeSet<64> = free_memory(ram.clone(), holes.iter().copied())
+    let free: RangeSet<64> = free_memory(ram.iter().copied(), holes.iter().copied())
         .unwrap_or_else(|_| boot_error(format_args!("memory map too fragmented (over 64 free ranges)")));
-    // RAM and the interrupt controller are never device memory for user
-    // space (see `mm::physical`).
+    // RAM, whatever the tree describes as memory, and the interrupt
+    // controller are never device memory for user space (see `mm::physical`).
+    let described = machine.memory.iter().chain(machine.reserved.iter().map(|r| &r.region));
     let gic = machine.gic.iter().flat_map(|g| {
-        core::iter::once(g.distributor)
-            .chain(g.cpu_interface)
-            .chain(g.redistributors.iter().copied())
+        core::iter::once(&g.distributor)
+            .chain(g.cpu_interface.as_ref())
+            .chain(g.redistributors.iter())
     });
-    let described = machine
-        .memory
-        .iter()
-        .chain(machine.reserved.iter().map(|r| &r.region))
-        .map(|m| Range::new(m.base, m.size));
     crate::mm::physical::init(
-        ram.clone()
-            .chain(described)
-            .chain(gic.map(|r| Range::new(r.base, r.size))),
+        ram.iter()
+            .copied()
+            .chain(described.chain(gic).map(|r| Range::new(r.base, r.size))),
     );
-    if let Err(e) = kernel_space::map_linear(ram) {
+    if let Err(e) = kernel_space::map_linear(&ram) {
         boot_error(format_args!("cannot build the linear map of RAM: {e}"));
     }
     for r in free.iter() {

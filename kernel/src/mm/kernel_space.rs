@@ -146,7 +146,7 @@ pub fn map_early(pa: u64, size: u64) -> Result<u64, MapError> {
 
 /// Map every RAM range into the linear map; afterwards translation tables
 /// come from the frame allocator.
-pub fn map_linear(memory: impl Iterator<Item = Range>) -> Result<(), MapError> {
+pub fn map_linear(memory: &[Range]) -> Result<(), MapError> {
     with(|s| {
         for r in memory {
             let (start, end) = (

@@ -151,14 +151,14 @@ impl CSpace {
 }
 
 /// Find a task's capability by handle.
-#[inline(always)]
+#[inline]
 pub fn lookup(k: &Kernel, task: Id, handle: Handle) -> Result<Id, Error> {
     let t = k.tasks.get(task).ok_or(Error::BadHandle)?;
     t.cspace.lookup(handle).ok_or(Error::BadHandle)
 }
 
 /// Find a capability and check it carries `needed` rights.
-#[inline(always)]
+#[inline]
 pub fn lookup_with(k: &Kernel, task: Id, handle: Handle, needed: Rights) -> Result<(Id, &CapNode), Error> {
     let id = lookup(k, task, handle)?;
     let node = k.caps.get(id).ok_or(Error::BadHandle)?;

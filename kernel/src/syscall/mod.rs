@@ -97,7 +97,6 @@ fn regs(k: &mut Kernel, t: Id) -> &mut [u64; 31] {
     &mut k.threads.get_mut(t).expect("current thread exists").ctx.x
 }
 
-#[inline(always)]
 fn arg(k: &Kernel, t: Id, i: usize) -> u64 {
     k.threads.get(t).map_or(0, |t| t.ctx.x[i])
 }

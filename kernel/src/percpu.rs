@@ -76,7 +76,9 @@ pub fn init_this_cpu(index: usize, kernel_stack_top: u64) {
     hal::cpu::set_tpidr(cpu as *const PerCpu as u64);
 }
 
-/// This CPU's data.
+/// This CPU's data. (Out of line: it is used in many cold places; the hot
+/// paths use [`current_running`].)
+#[inline(never)]
 pub fn current() -> &'static PerCpu {
     let p = hal::cpu::tpidr() as *const PerCpu;
     if p.is_null() {
@@ -87,14 +89,16 @@ pub fn current() -> &'static PerCpu {
     unsafe { &*p }
 }
 
-/// This CPU's data, on a CPU that runs user code (where TPIDR_EL1 is
-/// always set): one load fewer than [`current`], for the IPC fast path.
+/// This CPU's data, on a CPU past `init_this_cpu` (every CPU that runs
+/// user code or the scheduler; TPIDR_EL1 is set there): no call and no
+/// test, unlike [`current`], for the hot paths.
 #[inline(always)]
 pub fn current_running() -> &'static PerCpu {
     let p = hal::cpu::tpidr() as *const PerCpu;
     debug_assert!(!p.is_null());
-    // SAFETY: a CPU runs user code only after init_this_cpu, which points
-    // TPIDR_EL1 at an element of PERCPU (and nothing changes it after).
+    // SAFETY: user code and the scheduler run on a CPU only after
+    // init_this_cpu, which points TPIDR_EL1 at an element of PERCPU (and
+    // nothing changes it after).
     unsafe { &*p }
 }
 

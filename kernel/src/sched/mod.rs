@@ -137,7 +137,7 @@ pub fn make_ready(k: &mut Kernel, id: Id) {
         log::warn!("sched: run queue allocation failed");
     }
     let current_priority = c.current.and_then(|cur| k.threads.get(cur)).map(|t| t.priority);
-    if cpu == percpu::index() {
+    if cpu == percpu::current_running().index() {
         let current_blocked = c
             .current
             .and_then(|cur| k.threads.get(cur))

@@ -3,7 +3,7 @@
 use core::fmt;
 use hal::mmio::Mmio;
 use pl011::{Pl011, Registers};
-use spin::Mutex;
+use crate::sync::ColdMutex as Mutex;
 
 struct MmioRegisters(Mmio);
 

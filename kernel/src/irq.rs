@@ -88,9 +88,9 @@ pub fn send_ipi(cpu: usize, sgi: u32) {
 
 /// Device interrupts taken but not yet delivered to their notifications
 /// (delivery needs the kernel lock, which the IRQ path may not take).
-static PENDING: spin::Mutex<heapless::Vec<u32, 64>> = spin::Mutex::new(heapless::Vec::new());
+static PENDING: crate::sync::ColdMutex<heapless::Vec<u32, 64>> = crate::sync::ColdMutex::new(heapless::Vec::new());
 /// Interrupt lines bound to user space (IRQ objects), as a bitmap of INTIDs.
-static BOUND: spin::Mutex<[u64; 16]> = spin::Mutex::new([0; 16]);
+static BOUND: crate::sync::ColdMutex<[u64; 16]> = crate::sync::ColdMutex::new([0; 16]);
 
 fn is_bound(intid: u32) -> bool {
     let i = intid as usize;

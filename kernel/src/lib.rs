@@ -41,6 +41,8 @@ mod sched;
 #[cfg(target_os = "none")]
 mod smp;
 #[cfg(target_os = "none")]
+mod sync;
+#[cfg(target_os = "none")]
 mod syscall;
 #[cfg(target_os = "none")]
 mod task;

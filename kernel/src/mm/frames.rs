@@ -9,7 +9,7 @@ use super::regions::Range;
 use buddy_system_allocator::Heap;
 use core::alloc::Layout;
 use core::ptr::NonNull;
-use spin::Mutex;
+use crate::sync::ColdMutex as Mutex;
 
 /// Blocks up to 2^32 bytes.
 static FRAMES: Mutex<Heap<33>> = Mutex::new(Heap::empty());

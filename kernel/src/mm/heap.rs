@@ -6,7 +6,7 @@ use super::{frames, kernel_space, layout};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
 use linked_list_allocator::Heap;
-use spin::Mutex;
+use crate::sync::ColdMutex as Mutex;
 
 struct KernelHeap(Mutex<Heap>);
 

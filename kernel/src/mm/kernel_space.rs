@@ -5,7 +5,7 @@ use super::frames;
 use super::layout::*;
 use super::regions::Range;
 use hal::mmu::{Attributes, Granularity, MapError, Mapper, TableMemory};
-use spin::Mutex;
+use crate::sync::ColdMutex as Mutex;
 
 /// Tables used before the frame allocator exists (device-tree and console
 /// mappings, the linear map). They stay part of the kernel tables forever.

@@ -110,6 +110,22 @@ impl<'a> Reader<'_, '_, 'a> {
 
 /// The baud rate at the start of `stdout-path` options ("115200n8" -> 115200).
 fn parse_baud(options: &str) -> Option<u32> {
-    let digits = options.find(|c: char| !c.is_ascii_digit()).unwrap_or(options.len());
-    options.get(..digits)?.parse().ok().filter(|&b| b > 0)
+    let digits = options.bytes().take_while(u8::is_ascii_digit);
+    let baud = digits.fold(Some(0u32), |n, d| n?.checked_mul(10)?.checked_add(u32::from(d - b'0')));
+    baud.filter(|&b| b > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_baud;
+
+    #[test]
+    fn baud_is_the_leading_number() {
+        assert_eq!(parse_baud("115200n8"), Some(115200));
+        assert_eq!(parse_baud("9600"), Some(9600));
+        assert_eq!(parse_baud(""), None);
+        assert_eq!(parse_baud("n8"), None);
+        assert_eq!(parse_baud("0"), None);
+        assert_eq!(parse_baud("99999999999"), None, "overflow is no baud rate");
+    }
 }

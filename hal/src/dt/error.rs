@@ -55,15 +55,19 @@ impl NodePath {
         if self.cut {
             return;
         }
-        for c in s.chars() {
-            // Keep room for the "..." marker.
-            if self.text.len() + c.len_utf8() > PATH_CAP - 3 {
-                let _ = self.text.push_str("...");
-                self.cut = true;
-                return;
-            }
-            let _ = self.text.push(c);
+        // Keep room for the "..." marker.
+        let room = (PATH_CAP - 3).saturating_sub(self.text.len());
+        if s.len() <= room {
+            let _ = self.text.push_str(s);
+            return;
         }
+        let mut fits = room;
+        while !s.is_char_boundary(fits) {
+            fits -= 1;
+        }
+        let _ = self.text.push_str(s.get(..fits).unwrap_or_default());
+        let _ = self.text.push_str("...");
+        self.cut = true;
     }
 }
 
@@ -441,5 +445,31 @@ impl fmt::Display for DtError {
 impl From<NodeError> for DtError {
     fn from(e: NodeError) -> Self {
         DtError::Node(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{NodePath, PATH_CAP};
+
+    #[test]
+    fn long_paths_are_cut_with_a_marker() {
+        let mut p = NodePath::new("/soc");
+        p.push_component("serial@7e201000");
+        assert_eq!(p.as_str(), "/soc/serial@7e201000");
+        let long = "x".repeat(PATH_CAP);
+        p.push_component(&long);
+        assert_eq!(p.as_str().len(), PATH_CAP);
+        assert!(p.as_str().starts_with("/soc/serial@7e201000/xx") && p.as_str().ends_with("..."));
+        p.push_component("more");
+        assert!(p.as_str().ends_with("x..."), "nothing after the cut");
+    }
+
+    #[test]
+    fn cut_keeps_whole_characters() {
+        // 44 ASCII bytes, then a 2-byte character that does not fit whole.
+        let path = format!("/{}é", "a".repeat(PATH_CAP - 5));
+        let p = NodePath::new(&path);
+        assert!(p.as_str().ends_with("a..."), "{}", p.as_str());
     }
 }

@@ -110,10 +110,14 @@ impl<'a> Archive<'a> {
         // Fields after the magic, in order: ino, mode, uid, gid, nlink,
         // mtime, filesize, devmajor, devminor, rdevmajor, rdevminor,
         // namesize, check.
-        let field = |i: usize| hex_field(&header[6 + 8 * i..14 + 8 * i]).ok_or(ParseError::BadField(start + 6 + 8 * i));
-        let (ino, mode, mtime) = (field(0)?, field(1)?, field(5)?);
-        let file_size = field(6)? as usize;
-        let name_size = field(11)? as usize;
+        // (One loop over all of them: one copy of the digit parser.)
+        let mut fields = [0u32; 13];
+        for (i, (value, digits)) in fields.iter_mut().zip(header[6..].chunks_exact(8)).enumerate() {
+            *value = hex_field(digits).ok_or(ParseError::BadField(start + 6 + 8 * i))?;
+        }
+        let (ino, mode, mtime) = (fields[0], fields[1], fields[5]);
+        let file_size = fields[6] as usize;
+        let name_size = fields[11] as usize;
 
         let name_start = start + HEADER_LEN;
         let name_end = name_start.checked_add(name_size).ok_or(ParseError::Truncated(start))?;

@@ -85,7 +85,7 @@ fn init_memory(machine: &Machine, image_pa: u64, dtb_pa: u64, dtb_size: u64) -> 
     let mut ram: heapless::Vec<Range, { boot::EFI_MAP_CAPACITY }> = heapless::Vec::new();
     match boot::efi_memory_map() {
         Some(map) => {
-            log::info!("mm: RAM from the UEFI memory map ({} ranges)", map.len());
+            crate::info!("mm: RAM from the UEFI memory map ({} ranges)", map.len());
             ram.extend(map.iter().map(|r| Range::new(r.base, r.size)));
         }
         None => ram.extend(machine.memory.iter().map(|m| Range::new(m.base, m.size))),
@@ -136,7 +136,7 @@ extern "C" fn kernel_main(dtb_pa: u64, image_pa: u64, entry_el: u64) -> ! {
         boot_error(format_args!("{e}"));
     }
     power::init(machine.psci.as_ref());
-    log::info!("boot: entered at EL{entry_el}, image at {image_pa:#x}, device tree at {dtb_pa:#x}");
+    crate::info!("boot: entered at EL{entry_el}, image at {image_pa:#x}, device tree at {dtb_pa:#x}");
     let usable = init_memory(&machine, image_pa, dtb_pa, dtb.len() as u64);
     hal::cpu::set_lower_half(kernel_space::empty_table_pa());
     let gic_version = irq::init(&machine).unwrap_or_else(|e| boot_error(format_args!("interrupts: {e}")));
@@ -155,10 +155,10 @@ extern "C" fn kernel_main(dtb_pa: u64, image_pa: u64, entry_el: u64) -> ! {
     if hal::cpu::has_pmu() {
         let _ = write!(banner, ", boot took {} cycles", hal::cpu::cycle_counter());
     }
-    log::info!("{banner}");
+    crate::info!("{banner}");
     let (heap_size, _) = heap::stats();
     let (_, frames_free) = frames::stats();
-    log::info!(
+    crate::info!(
         "mm: {} KiB heap, {} KiB of frames free; {} of {} early page tables used",
         heap_size >> 10,
         frames_free >> 10,
@@ -166,14 +166,14 @@ extern "C" fn kernel_main(dtb_pa: u64, image_pa: u64, entry_el: u64) -> ! {
         kernel_space::early_tables_used().1
     );
     if !machine.bootargs.is_empty() {
-        log::info!("boot: bootargs \"{}\"", machine.bootargs);
+        crate::info!("boot: bootargs \"{}\"", machine.bootargs);
     }
     #[cfg(feature = "ktest")]
     crate::ktest::run(&machine);
     match crate::boot_task::start_init(&machine, dtb, image_pa) {
         Ok(()) => arch::aarch64::user::cpu_loop(),
         Err(why) => {
-            log::warn!("kernel: no user space ({why}); idling (QEMU: Ctrl-A X to quit)");
+            crate::warn!("kernel: no user space ({why}); idling (QEMU: Ctrl-A X to quit)");
             idle()
         }
     }

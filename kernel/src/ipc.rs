@@ -534,7 +534,7 @@ pub fn deliver_fault(k: &mut Kernel, t: Id, kind: FaultKind, esr: u64, far: u64,
     let Some((ep, badge)) = usable else {
         let name = k.tasks.get(task).map(|tk| tk.name).unwrap_or_default();
         if !exiting || kind != FaultKind::Panic {
-            log::warn!(
+            crate::warn!(
                 "task {}: {:?} at pc {pc:#x} (ESR {esr:#x}, FAR {far:#x}) and no fault handler: thread killed",
                 abi::boot_info::nul_terminated(&name),
                 kind

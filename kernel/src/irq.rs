@@ -156,10 +156,10 @@ pub fn handle() {
             // Masked until the driver acknowledges it (IrqAck).
             gic.disable(intid);
             if PENDING.lock().push(intid).is_err() {
-                log::warn!("irq: too many undelivered interrupts; {intid} dropped");
+                crate::warn!("irq: too many undelivered interrupts; {intid} dropped");
             }
         } else {
-            log::warn!("irq: unexpected interrupt {intid}");
+            crate::warn!("irq: unexpected interrupt {intid}");
         }
         gic.end_of_interrupt(intid);
     }

@@ -32,7 +32,43 @@ impl log::Log for ConsoleLogger {
     fn flush(&self) {}
 }
 
-/// Route `log` macros to the console.
+/// Log a message at `level` through the `log` facade, without the `log`
+/// macros' static record of each call site (target, module path, file and
+/// line: 64 bytes a call), which this logger never prints. Use the
+/// [`info!`](crate::info), [`warn!`](crate::warn) and [`error!`](crate::error)
+/// macros.
+#[inline(never)]
+pub fn emit(level: Level, args: core::fmt::Arguments) {
+    if level <= log::max_level() {
+        log::logger().log(&Record::builder().level(level).target("kernel").args(args).build());
+    }
+}
+
+/// `info!("...", args)`: see [`emit`].
+#[macro_export]
+macro_rules! info {
+    ($($arg:tt)+) => { $crate::logger::emit(log::Level::Info, format_args!($($arg)+)) };
+}
+
+/// `warn!("...", args)`: see [`emit`].
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)+) => { $crate::logger::emit(log::Level::Warn, format_args!($($arg)+)) };
+}
+
+/// `error!("...", args)`: see [`emit`].
+#[macro_export]
+macro_rules! error {
+    ($($arg:tt)+) => { $crate::logger::emit(log::Level::Error, format_args!($($arg)+)) };
+}
+
+/// `debug!("...", args)`: see [`emit`].
+#[macro_export]
+macro_rules! debug {
+    ($($arg:tt)+) => { $crate::logger::emit(log::Level::Debug, format_args!($($arg)+)) };
+}
+
+/// Route `log` records to the console.
 pub fn init() {
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(if cfg!(debug_assertions) {

@@ -42,9 +42,9 @@ pub fn power_off() -> ! {
     stop_other_cpus();
     if let Some(off) = psci() {
         let error = hal::psci::system_off(off.conduit, off.function);
-        log::error!("power: PSCI SYSTEM_OFF failed: {error}");
+        crate::error!("power: PSCI SYSTEM_OFF failed: {error}");
     } else {
-        log::info!("power: no PSCI on this machine; halting");
+        crate::info!("power: no PSCI on this machine; halting");
     }
     hal::cpu::halt()
 }
@@ -55,9 +55,9 @@ pub fn reboot() -> ! {
     stop_other_cpus();
     if let Some(off) = psci() {
         let code = hal::psci::call(off.conduit, PSCI_SYSTEM_RESET, 0, 0, 0);
-        log::error!("power: PSCI SYSTEM_RESET failed ({code}); halting");
+        crate::error!("power: PSCI SYSTEM_RESET failed ({code}); halting");
     } else {
-        log::info!("power: no PSCI on this machine; halting");
+        crate::info!("power: no PSCI on this machine; halting");
     }
     hal::cpu::halt()
 }

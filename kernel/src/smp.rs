@@ -19,7 +19,7 @@ pub fn start_secondaries(machine: &Machine, image_pa: u64) -> (usize, usize) {
             continue;
         }
         if next_index >= MAX_CPUS {
-            log::warn!(
+            crate::warn!(
                 "smp: CPU {:#x} not started: the kernel runs at most {MAX_CPUS} CPUs",
                 cpu.mpidr
             );
@@ -28,7 +28,7 @@ pub fn start_secondaries(machine: &Machine, image_pa: u64) -> (usize, usize) {
         let index = next_index;
         match start_one(machine, cpu, index, entry) {
             Ok(()) => next_index += 1,
-            Err(why) => log::warn!("smp: CPU {:#x} did not start: {why}", cpu.mpidr),
+            Err(why) => crate::warn!("smp: CPU {:#x} did not start: {why}", cpu.mpidr),
         }
     }
     (next_index, machine.cpus.len().max(1))
@@ -88,10 +88,10 @@ extern "C" fn kernel_secondary_main(index: u64) -> ! {
     arch::aarch64::user::init_cpu();
     hal::cpu::set_lower_half(kernel_space::empty_table_pa());
     if let Err(why) = irq::init_cpu() {
-        log::error!("smp: CPU {index}: {why}");
+        crate::error!("smp: CPU {index}: {why}");
         hal::cpu::halt();
     }
     percpu::current().online.store(true, Ordering::Release);
-    log::info!("smp: CPU {index} online (MPIDR {:#x})", hal::cpu::mpidr());
+    crate::info!("smp: CPU {index} online (MPIDR {:#x})", hal::cpu::mpidr());
     arch::aarch64::user::cpu_loop()
 }

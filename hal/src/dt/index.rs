@@ -101,19 +101,24 @@ impl Compat {
     }
 }
 
-/// Which bytes start one of the [`COMPATIBLES`]: a string starting otherwise
-/// is none of them, without comparing it to each.
-const STARTS: [bool; 256] = {
-    let mut starts = [false; 256];
+/// Which bytes start one of the [`COMPATIBLES`] (bit `b % 64` of word
+/// `b / 64`): a string starting otherwise is none of them, without
+/// comparing it to each.
+const STARTS: [u64; 4] = {
+    let mut starts = [0u64; 4];
     let mut i = 0;
     while i < COMPATIBLES.len() {
         let want = COMPATIBLES[i].as_bytes();
         assert!(!want.is_empty());
-        starts[want[0] as usize] = true;
+        starts[want[0] as usize / 64] |= 1 << (want[0] % 64);
         i += 1;
     }
     starts
 };
+
+fn starts_a_compatible(first: u8) -> bool {
+    STARTS[usize::from(first / 64)] >> (first % 64) & 1 != 0
+}
 
 /// Which of the [`COMPATIBLES`] a `compatible` value lists.
 fn compat_mask(value: &[u8]) -> u16 {
@@ -121,7 +126,7 @@ fn compat_mask(value: &[u8]) -> u16 {
     let mut rest = value;
     while let Some(&first) = rest.first() {
         let len = nul_and_ascii(rest).map_or(rest.len(), |(len, _)| len);
-        if STARTS[usize::from(first)] {
+        if starts_a_compatible(first) {
             let piece = rest.get(..len).unwrap_or_default();
             for (bit, want) in COMPATIBLES.iter().enumerate() {
                 if want.as_bytes() == piece {

@@ -40,11 +40,11 @@ pub fn set_exit_code(code: u64) {
 pub fn init_ended(_k: &mut Kernel) {
     let code = match EXIT_CODE.load(Ordering::Relaxed) {
         u64::MAX => {
-            log::error!("kernel: init was killed; shutting down");
+            crate::error!("kernel: init was killed; shutting down");
             1
         }
         code => {
-            log::info!("kernel: init exited with code {code}; shutting down");
+            crate::info!("kernel: init exited with code {code}; shutting down");
             code
         }
     };
@@ -195,7 +195,7 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], image_pa: u64) -> Star
     info.pool_bytes = k.pools.get(root).map_or(0, |p| p.bytes_left);
 
     sched::make_ready(&mut k, th);
-    log::info!(
+    crate::info!(
         "kernel: starting init ({} KiB pool, {} device regions, {} interrupts)",
         info.pool_bytes >> 10,
         info.device_count,
@@ -221,16 +221,16 @@ fn choose_archive(machine: &hal::dt::Machine, image_pa: u64) -> (&'static [u8], 
             // frame allocator at boot, and nothing writes it.
             let data = unsafe { core::slice::from_raw_parts(va as *const u8, initrd.size as usize) };
             if Archive::new(data).next().is_some_and(|e| e.is_ok()) {
-                log::info!(
+                crate::info!(
                     "boot: using the initrd at {:#x} ({} KiB) as the boot archive",
                     initrd.base,
                     initrd.size >> 10
                 );
                 return (data, initrd.base);
             }
-            log::warn!("boot: the initrd is not a cpio newc archive; using the built-in one");
+            crate::warn!("boot: the initrd is not a cpio newc archive; using the built-in one");
         } else {
-            log::warn!("boot: the initrd is not page-aligned RAM; using the built-in one");
+            crate::warn!("boot: the initrd is not page-aligned RAM; using the built-in one");
         }
     }
     let archive: &'static [u8] = &ARCHIVE.0;
@@ -402,7 +402,7 @@ mod devices {
             node += 1;
         });
         if let Err(e) = result {
-            log::warn!("boot: no devices for init: {e}");
+            crate::warn!("boot: no devices for init: {e}");
         }
     }
 }

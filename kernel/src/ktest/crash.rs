@@ -11,7 +11,7 @@ fn recurse(depth: u64) -> u64 {
 }
 
 pub fn crash(kind: &str) -> ! {
-    log::info!("ktest: crashing on purpose: {kind}");
+    crate::info!("ktest: crashing on purpose: {kind}");
     match kind {
         "panic" => panic!("deliberate panic requested by ktest.crash"),
         "null" => {

@@ -102,7 +102,7 @@ pub fn run(machine: &hal::dt::Machine<'static>) {
     let filter = bootarg(machine.bootargs, "ktest.filter").unwrap_or("");
     let tests = all().iter().filter(|t| t.name.contains(filter));
     let total = tests.clone().count();
-    log::info!("ktest: running {total} tests");
+    crate::info!("ktest: running {total} tests");
     let (mut passed, mut failed) = (0, 0);
     for test in tests {
         let free_before = crate::mm::available_bytes();
@@ -111,10 +111,10 @@ pub fn run(machine: &hal::dt::Machine<'static>) {
                 let free_after = crate::mm::available_bytes();
                 if free_after == free_before {
                     passed += 1;
-                    log::info!("ktest: {} ... ok", test.name);
+                    crate::info!("ktest: {} ... ok", test.name);
                 } else {
                     failed += 1;
-                    log::error!(
+                    crate::error!(
                         "ktest: {} ... FAILED: leaked {} bytes of kernel memory",
                         test.name,
                         free_before as i64 - free_after as i64
@@ -123,11 +123,11 @@ pub fn run(machine: &hal::dt::Machine<'static>) {
             }
             Err(reason) => {
                 failed += 1;
-                log::error!("ktest: {} ... FAILED: {reason}", test.name);
+                crate::error!("ktest: {} ... FAILED: {reason}", test.name);
             }
         }
     }
-    log::info!("ktest: result: {passed} passed, {failed} failed");
+    crate::info!("ktest: result: {passed} passed, {failed} failed");
     let wants_user_tests = machine
         .bootargs
         .split_whitespace()

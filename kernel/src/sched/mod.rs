@@ -134,7 +134,7 @@ pub fn make_ready(k: &mut Kernel, id: Id) {
     if !c.push(id, priority) {
         // Out of memory for the queue: the thread stays Ready and is found
         // by the next full scan (never lost).
-        log::warn!("sched: run queue allocation failed");
+        crate::warn!("sched: run queue allocation failed");
     }
     let current_priority = c.current.and_then(|cur| k.threads.get(cur)).map(|t| t.priority);
     if cpu == percpu::current_running().index() {

@@ -671,7 +671,7 @@ fn system_control(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     }
     let task = task_of(k, cur)?;
     let name = k.tasks.get(task).map(|t| t.name).unwrap_or_default();
-    log::info!(
+    crate::info!(
         "power: {} requested by task {}",
         if reboot { "reboot" } else { "power off" },
         abi::boot_info::nul_terminated(&name)

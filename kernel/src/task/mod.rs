@@ -281,7 +281,7 @@ pub fn task_finished(k: &mut Kernel, task: Id) {
         }
         k.refund(pool, table_count * abi::PAGE_SIZE as u64);
     }
-    log::debug!("task {} ended", abi::boot_info::nul_terminated(&name));
+    crate::debug!("task {} ended", abi::boot_info::nul_terminated(&name));
     if k.init_task == Some(task) {
         crate::boot_task::init_ended(k);
     }

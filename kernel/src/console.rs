@@ -1,9 +1,9 @@
 //! The kernel console: the PL011 the device tree names.
 
+use crate::sync::ColdMutex as Mutex;
 use core::fmt;
 use hal::mmio::Mmio;
 use pl011::{Pl011, Registers};
-use crate::sync::ColdMutex as Mutex;
 
 struct MmioRegisters(Mmio);
 

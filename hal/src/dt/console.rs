@@ -110,8 +110,8 @@ impl<'a> Reader<'_, '_, 'a> {
 
 /// The baud rate at the start of `stdout-path` options ("115200n8" -> 115200).
 fn parse_baud(options: &str) -> Option<u32> {
-    let digits = options.bytes().take_while(u8::is_ascii_digit);
-    let baud = digits.fold(Some(0u32), |n, d| n?.checked_mul(10)?.checked_add(u32::from(d - b'0')));
+    let mut digits = options.bytes().take_while(u8::is_ascii_digit);
+    let baud = digits.try_fold(0u32, |n, d| n.checked_mul(10)?.checked_add(u32::from(d - b'0')));
     baud.filter(|&b| b > 0)
 }
 

@@ -6,10 +6,10 @@
 
 use super::layout::{phys_to_virt, LINEAR_BASE, PAGE_SIZE};
 use super::regions::Range;
+use crate::sync::ColdMutex as Mutex;
 use buddy_system_allocator::Heap;
 use core::alloc::Layout;
 use core::ptr::NonNull;
-use crate::sync::ColdMutex as Mutex;
 
 /// Blocks up to 2^32 bytes.
 static FRAMES: Mutex<Heap<33>> = Mutex::new(Heap::empty());

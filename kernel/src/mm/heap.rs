@@ -3,10 +3,10 @@
 //! RAM rather than a fixed carve-out.
 
 use super::{frames, kernel_space, layout};
+use crate::sync::ColdMutex as Mutex;
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
 use linked_list_allocator::Heap;
-use crate::sync::ColdMutex as Mutex;
 
 struct KernelHeap(Mutex<Heap>);
 

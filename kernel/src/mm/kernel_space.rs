@@ -4,8 +4,8 @@
 use super::frames;
 use super::layout::*;
 use super::regions::Range;
-use hal::mmu::{Attributes, Granularity, MapError, Mapper, TableMemory};
 use crate::sync::ColdMutex as Mutex;
+use hal::mmu::{Attributes, Granularity, MapError, Mapper, TableMemory};
 
 /// Tables used before the frame allocator exists (device-tree and console
 /// mappings, the linear map). They stay part of the kernel tables forever.

@@ -20,26 +20,10 @@ pub struct TrapFrame {
     pub far: u64,
 }
 
-/// Which vector was taken (the order of the table), plus a stack overflow.
-const KIND_NAMES: [&str; 17] = [
-    "sync (EL1, SP_EL0)",
-    "IRQ (EL1, SP_EL0)",
-    "FIQ (EL1, SP_EL0)",
-    "SError (EL1, SP_EL0)",
-    "sync (EL1)",
-    "IRQ (EL1)",
-    "FIQ (EL1)",
-    "SError (EL1)",
-    "sync (EL0)",
-    "IRQ (EL0)",
-    "FIQ (EL0)",
-    "SError (EL0)",
-    "sync (AArch32 EL0)",
-    "IRQ (AArch32 EL0)",
-    "FIQ (AArch32 EL0)",
-    "SError (AArch32 EL0)",
-    "kernel stack overflow",
-];
+/// Which vector was taken: the table is four groups (by where the
+/// exception came from) of four kinds.
+const VECTOR_KINDS: [&str; 4] = ["sync", "IRQ", "FIQ", "SError"];
+const VECTOR_SOURCES: [&str; 4] = ["EL1, SP_EL0", "EL1", "EL0", "AArch32 EL0"];
 const KIND_OVERFLOW: u64 = 16;
 
 /// Install the vector table on this CPU.
@@ -65,7 +49,15 @@ fn kernel_fault(frame: &TrapFrame, kind: u64) -> ! {
         hal::esr::exception_class_name(frame.esr)
     };
     let _ = writeln!(out, "\nKERNEL FAULT on CPU {cpu}: {what}");
-    let _ = writeln!(out, "  vector: {}", KIND_NAMES.get(kind as usize).unwrap_or(&"?"));
+    let (group, within) = (kind as usize / 4, kind as usize % 4);
+    match VECTOR_SOURCES.get(group) {
+        Some(source) => {
+            let _ = writeln!(out, "  vector: {} ({source})", VECTOR_KINDS[within]);
+        }
+        None => {
+            let _ = writeln!(out, "  vector: none ({what})");
+        }
+    }
     if hal::esr::is_abort(frame.esr) {
         let access = if hal::esr::is_write(frame.esr) {
             "write"

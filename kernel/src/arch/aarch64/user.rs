@@ -257,7 +257,7 @@ fn fp_save_inline(state: &mut FpState) {
 fn handle_el0_locked(kind: u64, regs: &mut UserContext, esr: u64) -> *const UserContext {
     let ctx = regs as *mut UserContext;
     save_exception_state(regs);
-    let pc = percpu::current();
+    let pc = percpu::current_running();
     let cpu = pc.index();
     let mut k = object::lock();
     let Some(cur) = k.cpus[cpu].current else {
@@ -265,7 +265,7 @@ fn handle_el0_locked(kind: u64, regs: &mut UserContext, esr: u64) -> *const User
     };
     // A thread killed while it ran here (from another CPU) only comes in to
     // be switched away: whatever it trapped on is void.
-    let alive = k.threads.get(cur).is_some_and(|t| t.is_alive());
+    let alive = k.threads.get_inlined(cur).is_some_and(|t| t.is_alive());
     match kind {
         _ if !alive && kind != 9 => {}
         8 => match (esr >> 26) & 0x3f {
@@ -286,7 +286,7 @@ fn handle_el0_locked(kind: u64, regs: &mut UserContext, esr: u64) -> *const User
     // The common case: the thread goes on and nothing else became ready here.
     let running = k
         .threads
-        .get(cur)
+        .get_inlined(cur)
         .is_some_and(|t| matches!(t.state, ThreadState::Running) && t.cpu == cpu);
     if running && !k.cpus[cpu].need_resched {
         pc.save_ctx.store(0, Ordering::Relaxed);
@@ -328,7 +328,7 @@ fn save_exception_state(ctx: &mut UserContext) {
 /// [`cpu_loop`].
 #[no_mangle]
 extern "C" fn idle_next() -> *const UserContext {
-    let cpu = percpu::index();
+    let cpu = percpu::current_running().index();
     loop {
         {
             let mut k = object::lock();
@@ -347,7 +347,7 @@ extern "C" fn idle_next() -> *const UserContext {
 
 /// Leave `cur` (if any) for `next` (if any): FP state, address space, timer.
 fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> *const UserContext {
-    let pc = percpu::current();
+    let pc = percpu::current_running();
     if let Some(n) = next.filter(|n| Some(*n) == cur) {
         pc.save_ctx.store(0, Ordering::Relaxed);
         sched::program_timer(k, cpu);
@@ -380,11 +380,13 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> *con
         sched::program_timer(k, cpu);
         return core::ptr::null();
     };
-    let ttbr0 = k.threads.get(n).map_or(0, |t| t.ttbr0);
+    let (ttbr0, ctx) = k
+        .threads
+        .get_inlined(n)
+        .map_or((0, core::ptr::null()), |t| (t.ttbr0, &t.ctx as *const UserContext));
     // SAFETY: TTBR0 gets the next task's tables, tagged with its ASID, so no
     // TLB flush is needed.
     unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) ttbr0, options(nostack)) };
-    let ctx = k.threads.get(n).map_or(core::ptr::null(), |t| &t.ctx as *const _);
     pc.user_ctx.store(ctx as u64, Ordering::Relaxed);
     sched::program_timer(k, cpu);
     ctx

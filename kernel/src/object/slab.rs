@@ -84,12 +84,7 @@ impl<T> Slab<T> {
 
     #[inline]
     pub fn get(&self, id: Id) -> Option<&T> {
-        let e = self.entries.get(id.index as usize)?;
-        if e.generation == id.generation {
-            e.value.as_ref()
-        } else {
-            None
-        }
+        self.get_inlined(id)
     }
 
     #[inline]
@@ -108,7 +103,11 @@ impl<T> Slab<T> {
     #[inline(always)]
     pub fn get_inlined(&self, id: Id) -> Option<&T> {
         let e = self.entries.get(id.index as usize)?;
-        (e.generation == id.generation).then_some(e.value.as_ref()).flatten()
+        if e.generation == id.generation {
+            e.value.as_ref()
+        } else {
+            None
+        }
     }
 
     /// Remove and return the value; the id (and every copy of it) goes stale.

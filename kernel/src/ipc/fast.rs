@@ -1,0 +1,140 @@
+//! The IPC fast path: `call` and `reply_recv` with a register-only message
+//! straight to a partner waiting on this CPU.
+
+use crate::object::{Id, Kernel, ObjectPtr};
+use crate::sched;
+use crate::thread::{Caller, Thread, ThreadState, UserContext};
+use abi::{Rights, REGISTER_WORDS};
+
+/// What the IPC fast path hands to the architecture's switch.
+pub struct Handoff {
+    /// The next thread's saved registers.
+    pub ctx: *const UserContext,
+    /// Its task's TTBR0 value.
+    pub ttbr0: u64,
+    /// The outgoing thread's FP/SIMD state is live in the registers and
+    /// must be saved (this CPU no longer has an FP owner).
+    pub save_fp: bool,
+}
+
+/// Whether `info` (x1) is a register-only message without flags: the only
+/// kind the fast path takes.
+#[inline(always)]
+pub fn fast_message(info: u64) -> bool {
+    // Flags (bits 32-63), capability count (bits 8-10) and the unused bits
+    // 11-15 zero, and at most REGISTER_WORDS words: one mask and one
+    // compare (the label, bits 16-31, is left out of the mask). Then `info`
+    // is delivered as it is (see `deliver_registers`); a message with
+    // stray bits 11-15 takes the general path, which clears them.
+    info & 0xffff_ffff_0000_ffff <= REGISTER_WORDS as u64
+}
+
+/// Copy a register message into `to`'s receive registers. `from.x[1]`
+/// passed [`fast_message`], so it is already the info to deliver: label and
+/// word count, no capabilities, no flags.
+#[inline(always)]
+fn deliver_registers(to: &mut Thread, from: &UserContext, badge: u64) {
+    to.ctx.x[0] = 0;
+    to.ctx.x[1] = from.x[1];
+    to.ctx.x[2..6].copy_from_slice(&from.x[2..6]);
+    to.ctx.x[6] = badge;
+}
+
+/// The IPC fast path: `call` and `reply_recv` with a register-only message
+/// (see [`fast_message`]), when the partner is already waiting on this CPU
+/// and may run at once. `me` is the thread `cur`, running on `cpu` (not
+/// reached through `k`). The message is copied register to register, the
+/// CPU goes straight to the partner (no run-queue or timer traffic) and
+/// `me` is charged its CPU time. `None` when any condition fails, with
+/// nothing changed: the general path then handles the call.
+///
+/// Each object is looked up once, capabilities through the copy of their
+/// object, rights and badge in the capability space's slot (the endpoint
+/// by its address there, its id in it), the partner thread through the TCB
+/// address kept in its queue entry or in [`Caller`]: no table lookups.
+#[inline(always)]
+pub fn fast_path(k: &mut Kernel, cpu: usize, cur: Id, me: &mut Thread, number: u64) -> Option<Handoff> {
+    let c = &mut k.cpus[cpu % crate::MAX_CPUS];
+    // SAFETY: `me` is alive (running), so its task's capability space is
+    // (see `Thread::cspace`); the fast path reaches no task through `k`.
+    let cspace = unsafe { &*me.cspace.as_ptr() };
+    let next = if number == abi::Syscall::Call as u64 {
+        let (badge, e) = cspace.endpoint(me.ctx.x[0], Rights::SEND)?;
+        // SAFETY: the capability just looked up keeps the endpoint alive,
+        // and the fast path reaches no endpoint through `k`.
+        let e = unsafe { &mut *e };
+        let ep = e.id;
+        let (r, word) = e.receivers.front_with_word()?;
+        if e.receive_caps == 0 || r == cur || word == 0 {
+            return None;
+        }
+        // SAFETY: a receiver's queue entry carries its TCB's address (see
+        // `tcb_word`), valid while it is queued: a thread leaves every wait
+        // queue before it dies (`abandon`), and TCBs are boxed. It is not
+        // `me` (`r != cur`) and is reached through nothing else here.
+        let rt: &mut Thread = unsafe { &mut *(word as *mut Thread) };
+        if !matches!(rt.state, ThreadState::Receiving { endpoint } if endpoint == ep)
+            || rt.cpu != cpu
+            || rt.deadline.is_some()
+            || rt.caller.is_some()
+            || c.outranks(rt.priority)
+        {
+            return None;
+        }
+        e.receivers.pop_front();
+        deliver_registers(rt, &me.ctx, badge);
+        rt.caller = Some(Caller {
+            id: cur,
+            tcb: ObjectPtr::new(me),
+        });
+        rt.state = ThreadState::Running;
+        me.state = ThreadState::AwaitingReply { server: r };
+        c.current = Some(r);
+        rt
+    } else {
+        let caller = me.caller?;
+        let (_, e) = cspace.endpoint(me.ctx.x[7], Rights::RECEIVE)?;
+        // SAFETY: as for `call` above.
+        let e = unsafe { &mut *e };
+        let ep = e.id;
+        // Queue space without allocating.
+        if !e.senders.is_empty() || !e.receivers.has_room() || caller.id == cur {
+            return None;
+        }
+        // SAFETY: a caller's TCB lives while it is someone's caller (see
+        // `Caller`); it is not `me` (`caller.id != cur`) and is reached
+        // through nothing else here.
+        let ct: &mut Thread = unsafe { &mut *caller.tcb.as_ptr() };
+        let caller = caller.id;
+        if !matches!(ct.state, ThreadState::AwaitingReply { server } if server == cur)
+            || ct.fault.is_some()
+            || ct.cpu != cpu
+            || ct.deadline.is_some()
+            || c.outranks(ct.priority)
+        {
+            return None;
+        }
+        if !e
+            .receivers
+            .push_within_capacity_with_word(cur, me as *mut Thread as usize)
+        {
+            return None;
+        }
+        me.caller = None;
+        me.state = ThreadState::Receiving { endpoint: ep };
+        deliver_registers(ct, &me.ctx, 0);
+        ct.state = ThreadState::Running;
+        c.current = Some(caller);
+        ct
+    };
+    sched::charge(me, c, crate::time::cpu_clock());
+    let save_fp = c.fp_owner == Some(cur);
+    if save_fp {
+        c.fp_owner = None;
+    }
+    Some(Handoff {
+        ctx: &next.ctx,
+        ttbr0: next.ttbr0,
+        save_fp,
+    })
+}

@@ -1,0 +1,97 @@
+//! Notifications: `signal` and `wait`, creation and destruction.
+
+use super::{block, enqueue, fail_queue, tcb_word, thread_task};
+use crate::cap;
+use crate::object::{Id, IdQueue, Kernel, Notification, ObjectRef, IPC_OBJECT_COST};
+use crate::sched;
+use crate::thread::ThreadState;
+use abi::{Error, IpcFlags, Rights};
+
+fn notification_arg(k: &Kernel, task: Id, handle: u64, rights: Rights) -> Result<Id, Error> {
+    let (_, node) = cap::lookup_with(k, task, cap::handle_arg(handle)?, rights)?;
+    match node.object {
+        ObjectRef::Notification(n) => Ok(n),
+        _ => Err(Error::WrongType),
+    }
+}
+
+/// `signal`: OR bits into a notification, waking one waiter.
+pub fn signal(k: &mut Kernel, cur: Id) -> Result<(), Error> {
+    let task = thread_task(k, cur)?;
+    let t = k.threads.get(cur).ok_or(Error::BadHandle)?;
+    let (x0, bits) = (t.ctx.x[0], t.ctx.x[1]);
+    let n = notification_arg(k, task, x0, Rights::SEND)?;
+    signal_bits(k, n, bits);
+    Ok(())
+}
+
+/// Set `bits` on notification `n` (also used for interrupts).
+pub fn signal_bits(k: &mut Kernel, n: Id, bits: u64) {
+    let Some(no) = k.notifications.get_mut(n) else { return };
+    no.bits |= bits;
+    if let Some(w) = no.waiters.pop_front() {
+        let delivered = core::mem::take(&mut no.bits);
+        if let Some(wt) = k.threads.get_mut(w) {
+            wt.ctx.x[0] = 0;
+            wt.ctx.x[1] = delivered;
+        }
+        sched::remove(k, w);
+        sched::make_ready(k, w);
+    }
+}
+
+/// `wait`: take the notification's bits, blocking until there are some.
+pub fn wait(k: &mut Kernel, cur: Id) -> Result<(), Error> {
+    let task = thread_task(k, cur)?;
+    let t = k.threads.get(cur).ok_or(Error::BadHandle)?;
+    let (x0, x1, x6) = (t.ctx.x[0], t.ctx.x[1], t.ctx.x[6]);
+    let n = notification_arg(k, task, x0, Rights::RECEIVE)?;
+    let (_, flags) = IpcFlags::split(x1);
+    let word = tcb_word(k, cur);
+    let no = k.notifications.get_mut(n).ok_or(Error::BadHandle)?;
+    if no.bits != 0 {
+        let bits = core::mem::take(&mut no.bits);
+        let ct = k.threads.get_mut(cur).expect("current");
+        ct.ctx.x[0] = 0;
+        ct.ctx.x[1] = bits;
+        return Ok(());
+    }
+    if flags.contains(IpcFlags::NONBLOCK) {
+        return Err(Error::WouldBlock);
+    }
+    enqueue(&mut no.waiters, cur, word)?;
+    block(k, cur, ThreadState::Waiting { notification: n }, flags, x6);
+    Ok(())
+}
+
+pub fn create_notification(k: &mut Kernel, pool: Id) -> Result<Id, Error> {
+    k.charge(pool, IPC_OBJECT_COST)?;
+    let n = Notification {
+        bits: 0,
+        waiters: IdQueue::new(),
+        refs: 0,
+        pool,
+    };
+    k.notifications
+        .insert(n)
+        .map_err(|_| {
+            k.refund(pool, IPC_OBJECT_COST);
+            Error::OutOfMemory
+        })
+        .inspect(|_| k.add_ref(ObjectRef::Pool(pool)))
+}
+
+pub fn destroy_notification(k: &mut Kernel, n: Id) {
+    let Some(no) = k.notifications.remove(n) else { return };
+    // Interrupt lines bound to it stop (masked) until bound again.
+    for id in k.irqs.ids() {
+        let irq = k.irqs.get_mut(id).expect("listed");
+        if irq.notification.is_some_and(|(bound, _)| bound == n) {
+            irq.notification = None;
+            crate::irq::unbind(irq.intid);
+        }
+    }
+    fail_queue(k, no.waiters);
+    k.refund(no.pool, IPC_OBJECT_COST);
+    k.release(ObjectRef::Pool(no.pool));
+}

@@ -1,0 +1,52 @@
+//! `Create`: new pools, tasks, endpoints, notifications and memory.
+
+use super::memory::create_memory;
+use super::{arg, pool_arg, regs, task_of};
+use crate::cap;
+use crate::object::{Id, Kernel, ObjectRef, Pool, POOL_COST};
+use crate::{ipc, task};
+use abi::{Error, ObjectType, Rights};
+
+pub(super) fn create(k: &mut Kernel, cur: Id) -> Result<(), Error> {
+    let pool = pool_arg(k, cur, 0)?;
+    let task = task_of(k, cur)?;
+    let size = arg(k, cur, 2);
+    let object = match ObjectType::from_word(arg(k, cur, 1)) {
+        Some(ObjectType::Pool) => {
+            k.charge(pool, size.checked_add(POOL_COST).ok_or(Error::InvalidArgument)?)?;
+            let p = Pool {
+                bytes_left: size,
+                parent: Some(pool),
+                refs: 0,
+                caps: 0,
+            };
+            match k.pools.insert(p) {
+                Ok(id) => {
+                    k.add_ref(ObjectRef::Pool(pool));
+                    ObjectRef::Pool(id)
+                }
+                Err(_) => {
+                    k.refund(pool, size + POOL_COST);
+                    return Err(Error::OutOfMemory);
+                }
+            }
+        }
+        Some(ObjectType::Task) => ObjectRef::Task(task::create(k, pool, "task")?),
+        Some(ObjectType::Endpoint) => ObjectRef::Endpoint(ipc::create_endpoint(k, pool)?),
+        Some(ObjectType::Notification) => ObjectRef::Notification(ipc::create_notification(k, pool)?),
+        Some(ObjectType::Memory) => ObjectRef::Memory(create_memory(k, pool, size)?),
+        _ => return Err(Error::InvalidArgument),
+    };
+    match cap::insert(k, task, object, Rights::FULL, 0, None) {
+        Ok(h) => {
+            regs(k, cur)[1] = h.0 as u64;
+            Ok(())
+        }
+        Err(e) => {
+            // Nobody holds it: destroy it again (refunds the pool).
+            k.add_ref(object);
+            k.release(object);
+            Err(e)
+        }
+    }
+}

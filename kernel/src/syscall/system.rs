@@ -1,0 +1,58 @@
+//! Console output and system control (power off, reboot).
+
+use super::{arg, object, task_of};
+use crate::object::{Id, Kernel, ObjectRef};
+use crate::task;
+use abi::{Error, Rights};
+
+/// Most bytes one ConsoleWrite prints.
+const CONSOLE_WRITE_MAX: usize = 256;
+
+pub(super) fn console_write(k: &mut Kernel, cur: Id) -> Result<(), Error> {
+    if object(k, cur, 0, Rights::WRITE)?.1 != ObjectRef::Console {
+        return Err(Error::WrongType);
+    }
+    let (va, len) = (arg(k, cur, 1), arg(k, cur, 2) as usize);
+    if len > CONSOLE_WRITE_MAX {
+        return Err(Error::InvalidArgument);
+    }
+    let mut buf = [0u8; CONSOLE_WRITE_MAX];
+    task::copy_from_user(k, task_of(k, cur)?, va, &mut buf[..len])?;
+    let text = core::str::from_utf8(&buf[..len]).unwrap_or("<invalid UTF-8>");
+    crate::console::with_writer(|w| {
+        let _ = w.write_str(text);
+    });
+    Ok(())
+}
+
+/// [`Syscall::SystemControl`] operations (`x1`).
+const POWER_OFF: u64 = 0;
+const REBOOT: u64 = 1;
+
+pub(super) fn system_control(k: &mut Kernel, cur: Id) -> Result<(), Error> {
+    // The operation first: a program without the right can still learn
+    // that it asked for something that does not exist.
+    let reboot = match arg(k, cur, 1) {
+        POWER_OFF => false,
+        REBOOT => true,
+        _ => return Err(Error::InvalidArgument),
+    };
+    if object(k, cur, 0, Rights::MANAGE)?.1 != ObjectRef::Console {
+        return Err(Error::WrongType);
+    }
+    if !crate::power::can_power_off() {
+        return Err(Error::NotSupported);
+    }
+    let task = task_of(k, cur)?;
+    let name = k.tasks.get(task).map(|t| t.name).unwrap_or_default();
+    crate::info!(
+        "power: {} requested by task {}",
+        if reboot { "reboot" } else { "power off" },
+        abi::boot_info::nul_terminated(&name)
+    );
+    if reboot {
+        crate::power::reboot()
+    } else {
+        crate::power::power_off()
+    }
+}

@@ -1,19 +1,21 @@
 //! Device profiles: `profiles/NAME.toml` says what a device is — its
-//! display, how QEMU boots it, and which drivers and servers init starts.
-//! The build tool checks a profile, packs the programs it names into the
-//! boot archive with a generated text file `profile` (the only format init
-//! parses), and boots it with `cargo xtask run --profile NAME`.
+//! display, how QEMU boots it, which drivers and servers init starts, and
+//! how their services are routed. The schema is the `profile` crate
+//! (`formats/profile`), shared with init: the build tool reads the TOML file
+//! into it (serde), checks it there, packs the programs it names into the
+//! boot archive with the profile in its binary form (`profile`, postcard),
+//! and boots it with `cargo xtask run --profile NAME`.
 //!
 //! The schema is documented in profiles/README.md; every error names the
 //! file, the line and the key.
 
 use crate::bail;
 use crate::util::{self, Result};
+pub use schema::{parse_qemu_memory, parse_size, Kind, DISK_PLACEHOLDER};
 use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
-use toml::Spanned;
 
 /// The profile of `cargo xtask build` and `run` without `--profile`.
 pub const DEFAULT: &str = "phone";
@@ -21,88 +23,27 @@ pub const DEFAULT: &str = "phone";
 /// The name of the generated file in the boot archive.
 pub const FILE_NAME: &str = "profile";
 
-/// Placeholder in `[qemu] args` for the profile's disk image.
-pub const DISK_PLACEHOLDER: &str = "@DISK@";
-
 /// Size of the disk image when `[qemu] disk` is not given.
 pub const DEFAULT_DISK_SIZE: u64 = 1 << 20;
-
-/// Task priorities a profile may give: 0 is the idle level and the highest
-/// is init's (`abi::boot_info::INIT_PRIORITY`), so its supervision always runs.
-pub const PRIORITIES: std::ops::RangeInclusive<u64> = 1..=(abi::MAX_PRIORITY as u64 - 1);
-
-/// Longest program name init takes.
-pub const MAX_PROGRAM_NAME: usize = 31;
-
-/// Largest display side init takes.
-pub const MAX_DISPLAY_SIDE: u64 = 8192;
-
-/// CPUs the kernel supports (`kernel::MAX_CPUS`).
-pub const MAX_SMP: u64 = 8;
 
 /// Device trees a profile may name in `[qemu] dtb`: the ones the build tool
 /// fetches (and checks by hash).
 pub const KNOWN_DTBS: &[&str] = &[crate::fetch::DTB_NAME];
 
-/// QEMU options that a profile's `args` must not contain: they have keys
-/// of their own, or belong to the build tool (image, console).
-const RESERVED_QEMU_OPTIONS: &[(&str, &str)] = &[
-    ("-M", "use `machine`"),
-    ("-machine", "use `machine`"),
-    ("-cpu", "use `cpu`"),
-    ("-smp", "use `smp`"),
-    ("-m", "use `memory`"),
-    ("-dtb", "use `dtb`"),
-    ("-kernel", "the build tool passes the image"),
-    ("-initrd", "the boot archive is in the image"),
-    (
-        "-append",
-        "bootargs are given at run time (`cargo xtask run -- -append ...`)",
-    ),
-    ("-bios", "firmware boots are `cargo xtask run --uefi|--uboot`"),
-    ("-nographic", "the build tool routes the console"),
-    ("-serial", "the build tool routes the console"),
-    ("-monitor", "the build tool routes the console"),
-    ("-display", "the build tool routes the console"),
-    ("-no-reboot", "only tests stop QEMU on a reboot"),
-];
-
-/// What kind of task a profile starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `[[driver]]`: bound to the devices whose `compatible` it matches.
-    Driver,
-    /// `[[server]]`: started unconditionally.
-    Server,
-}
-
-impl Kind {
-    pub fn word(self) -> &'static str {
-        match self {
-            Kind::Driver => "driver",
-            Kind::Server => "server",
-        }
-    }
-}
-
-/// One task init starts.
+/// One task init starts: its entry in the schema, and where it is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Task {
     pub kind: Kind,
-    /// Program name in the boot archive.
-    pub program: String,
-    /// Device-tree `compatible` strings (drivers only; never empty for them).
-    /// Virtio devices match as `virtio,deviceN` (N, the device ID, in hex).
-    pub matches: Vec<String>,
-    pub priority: u8,
-    /// Memory limit in bytes (the task's pool), a multiple of 4 KiB.
-    pub memory: u64,
-    /// May use the supervisor's control calls (kill/restart).
-    pub control: bool,
-    /// Passed to the program; `None` when absent or empty.
-    pub args: Option<String>,
+    pub spec: schema::Task,
     /// `[[driver]] #N` or `[[server]] #N` and its line, for messages.
     pub origin: String,
+}
+
+impl std::ops::Deref for Task {
+    type Target = schema::Task;
+    fn deref(&self) -> &schema::Task {
+        &self.spec
+    }
 }
 
 /// How `cargo xtask run --profile NAME` boots the device.
@@ -181,6 +122,8 @@ pub struct Profile {
     pub qemu: Qemu,
     /// Drivers then servers, each in file order.
     pub tasks: Vec<Task>,
+    /// The whole profile as the schema has it (what init gets).
+    pub schema: schema::Profile,
 }
 
 /// `profiles/`
@@ -227,12 +170,7 @@ pub fn load(name: &str) -> Result<Profile> {
 /// letters, digits and `-`; `test` and `bench` (and `test-*`, `bench-*`)
 /// are taken by the test images.
 pub fn check_name(name: &str) -> Result<()> {
-    if name.is_empty()
-        || !name.starts_with(|c: char| c.is_ascii_lowercase())
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
+    if !schema::valid_profile_name(name) {
         bail!("a profile name is lower-case letters, digits and `-`, starting with a letter");
     }
     for reserved in ["test", "bench"] {
@@ -241,50 +179,6 @@ pub fn check_name(name: &str) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// A program name: what the archive and init's task lines can carry.
-fn valid_program(p: &str) -> bool {
-    !p.is_empty()
-        && p.len() <= MAX_PROGRAM_NAME
-        && p.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-}
-
-/// A `compatible` string as a task line carries it (printable, no spaces).
-fn valid_compatible(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_graphic())
-}
-
-/// `256K`, `1M`, `2G` (binary units; `KiB`, `MiB`, `GiB` too), or a plain
-/// number of bytes.
-pub fn parse_size(s: &str) -> Result<u64> {
-    parse_size_with(s, 1)
-}
-
-/// QEMU's `-m` syntax: a number with an optional K/M/G/T suffix; a plain
-/// number means MiB.
-pub fn parse_qemu_memory(s: &str) -> Result<u64> {
-    parse_size_with(s, 1 << 20)
-}
-
-fn parse_size_with(s: &str, plain: u64) -> Result<u64> {
-    let t = s.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(digits);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size (like 256K, 1M, 2G)"))?;
-    let mult = match unit.trim() {
-        "" => plain,
-        "B" if plain == 1 => 1,
-        "K" | "k" | "KiB" => 1 << 10,
-        "M" | "m" | "MiB" => 1 << 20,
-        "G" | "g" | "GiB" => 1 << 30,
-        "T" | "t" | "TiB" => 1 << 40,
-        u => bail!("`{s}`: unknown unit `{u}` (K, M, G)"),
-    };
-    n.checked_mul(mult).ok_or_else(|| format!("`{s}` is too large"))
 }
 
 /// Human-readable bytes: `256 KiB`, `1.5 MiB`, `12 B`.
@@ -308,401 +202,202 @@ fn line_of(text: &str, at: usize) -> usize {
     text[..at.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }
 
-/// Walks the parsed document with the file's name and text at hand, so
-/// that every message says `FILE:LINE: ...`.
-struct Checker<'a> {
+/// The TOML document with its spans, to say where a problem is.
+struct Spans<'a> {
     file: &'a str,
     text: &'a str,
+    doc: DeTable<'a>,
 }
 
-type Table<'i> = DeTable<'i>;
-type Value<'i> = Spanned<DeValue<'i>>;
+type Value<'i> = toml::Spanned<DeValue<'i>>;
 
-impl Checker<'_> {
-    fn at(&self, span: &Range<usize>, msg: impl std::fmt::Display) -> String {
-        format!("{}:{}: {msg}", self.file, line_of(self.text, span.start))
-    }
-
-    /// Every key of `t` must be in `allowed`.
-    fn only(&self, t: &Table, allowed: &[&str], what: &str) -> Result<()> {
-        for k in t.keys() {
-            if !allowed.contains(&k.get_ref().as_ref()) {
-                return Err(self.at(
-                    &k.span(),
-                    format!(
-                        "unknown key `{}` in {what} (known: {})",
-                        k.get_ref(),
-                        allowed.join(", ")
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    fn get<'t, 'i>(&self, t: &'t Table<'i>, key: &str) -> Option<&'t Value<'i>> {
-        t.get(key)
-    }
-
-    fn require<'t, 'i>(&self, t: &'t Table<'i>, span: &Range<usize>, key: &str, what: &str) -> Result<&'t Value<'i>> {
-        self.get(t, key)
-            .ok_or_else(|| self.at(span, format!("{what} has no `{key}`")))
-    }
-
-    fn wrong_type(&self, v: &Value, key: &str, what: &str, want: &str) -> String {
-        self.at(
-            &v.span(),
-            format!("`{key}` in {what} must be {want}, not a {}", v.get_ref().type_str()),
-        )
-    }
-
-    fn string(&self, v: &Value, key: &str, what: &str) -> Result<String> {
-        match v.get_ref() {
-            DeValue::String(s) => {
-                if s.contains(['\n', '\r']) {
-                    return Err(self.at(&v.span(), format!("`{key}` in {what} must be one line")));
-                }
-                Ok(s.to_string())
-            }
-            _ => Err(self.wrong_type(v, key, what, "a string")),
-        }
-    }
-
-    fn integer(&self, v: &Value, key: &str, what: &str, range: std::ops::RangeInclusive<u64>) -> Result<u64> {
-        let DeValue::Integer(i) = v.get_ref() else {
-            return Err(self.wrong_type(v, key, what, "an integer"));
-        };
-        let n = u64::from_str_radix(i.as_str(), i.radix())
-            .ok()
-            .filter(|n| range.contains(n));
-        n.ok_or_else(|| {
-            self.at(
-                &v.span(),
-                format!("`{key}` in {what} is {i}, outside {}..={}", range.start(), range.end()),
-            )
+impl<'a> Spans<'a> {
+    fn new(file: &'a str, text: &'a str) -> Result<Spans<'a>> {
+        let doc = DeTable::parse(text).map_err(|e| format!("{file}: {}", e.to_string().trim_end()))?;
+        Ok(Spans {
+            file,
+            text,
+            doc: doc.into_inner(),
         })
     }
 
-    fn boolean(&self, v: &Value, key: &str, what: &str) -> Result<bool> {
-        v.get_ref()
-            .as_bool()
-            .ok_or_else(|| self.wrong_type(v, key, what, "true or false"))
+    fn line(&self, at: usize) -> usize {
+        line_of(self.text, at)
     }
 
-    fn strings(&self, v: &Value, key: &str, what: &str) -> Result<Vec<String>> {
-        let DeValue::Array(a) = v.get_ref() else {
-            return Err(self.wrong_type(v, key, what, "an array of strings"));
+    /// The `[[driver]]`/`[[server]]` items of the document.
+    fn items(&self, kind: Kind) -> &[Value<'a>] {
+        match self.doc.get(kind.word()).map(|v| v.get_ref()) {
+            Some(DeValue::Array(a)) => a,
+            _ => &[],
+        }
+    }
+
+    /// `[[driver]] #2 (line 19)`
+    fn origin(&self, kind: Kind, index: usize) -> String {
+        let line = self.items(kind).get(index).map_or(0, |v| self.line(v.span().start));
+        format!("[[{}]] #{} (line {line})", kind.word(), index + 1)
+    }
+
+    /// The span of a place: its key's value, else its table.
+    fn span_of(&self, place: &schema::Place) -> Range<usize> {
+        use schema::Place;
+        let in_table = |v: Option<&Value>, key: &str| -> Option<Range<usize>> {
+            let v = v?;
+            let t = v.get_ref().as_table();
+            Some(t.and_then(|t| t.get(key)).map_or(v.span(), |k| k.span()))
         };
-        a.iter().map(|e| self.string(e, key, what)).collect()
-    }
-
-    fn table<'t, 'i>(&self, v: &'t Value<'i>, key: &str, what: &str) -> Result<&'t Table<'i>> {
-        v.get_ref()
-            .as_table()
-            .ok_or_else(|| self.wrong_type(v, key, what, "a table"))
-    }
-
-    /// A size: a string like "256K" or an integer number of bytes.
-    fn size(&self, v: &Value, key: &str, what: &str) -> Result<u64> {
-        let r = match v.get_ref() {
-            DeValue::String(s) => parse_size(s),
-            DeValue::Integer(_) => Ok(self.integer(v, key, what, 0..=u64::MAX)?),
-            _ => return Err(self.wrong_type(v, key, what, "a size (\"256K\") or a number of bytes")),
+        let span = match *place {
+            Place::Top(k) => self.doc.get(k).map(|v| v.span()),
+            Place::Display(k) => in_table(self.doc.get("display"), k),
+            Place::Qemu(k) => in_table(self.doc.get("qemu"), k),
+            Place::Task { kind, index, key } => in_table(self.items(kind).get(index), key),
         };
-        r.map_err(|e| self.at(&v.span(), format!("`{key}` in {what}: {e}")))
+        span.unwrap_or(0..0)
     }
-}
 
-const TOP_KEYS: &[&str] = &["name", "description", "display", "qemu", "driver", "server"];
-const DISPLAY_KEYS: &[&str] = &["width", "height"];
-const QEMU_KEYS: &[&str] = &["machine", "cpu", "smp", "memory", "dtb", "disk", "args"];
-const DRIVER_KEYS: &[&str] = &["program", "match", "priority", "memory", "args", "control"];
-const SERVER_KEYS: &[&str] = &["program", "priority", "memory", "args", "control"];
-
-/// Parses and checks a profile. `file` names it in messages (and in the
-/// generated file); `name` is what it must call itself (its file stem).
-pub fn parse(file: &str, name: &str, text: &str) -> Result<Profile> {
-    let doc = DeTable::parse(text).map_err(|e| format!("{file}: {}", e.to_string().trim_end()))?;
-    let c = Checker { file, text };
-    let top = doc.get_ref();
-    let whole = 0..0;
-    c.only(top, TOP_KEYS, "the profile")?;
-
-    let n = c.require(top, &whole, "name", "the profile")?;
-    let got = c.string(n, "name", "the profile")?;
-    if got != name {
-        return Err(c.at(
-            &n.span(),
-            format!("`name` is \"{got}\" but the file is {name}.toml: they must agree"),
-        ));
+    /// `FILE:LINE: `KEY` in TABLE: message` for a rule the schema checks.
+    fn problem(&self, p: &schema::Problem) -> String {
+        let line = p.place.map_or(1, |pl| self.line(self.span_of(&pl).start));
+        format!("{}:{line}: {p}", self.file)
     }
-    let description = c.string(
-        c.require(top, &whole, "description", "the profile")?,
-        "description",
-        "the profile",
-    )?;
 
-    let display = match c.get(top, "display") {
-        None => None,
-        Some(v) => {
-            let t = c.table(v, "display", "the profile")?;
-            c.only(t, DISPLAY_KEYS, "[display]")?;
-            let side = 1..=MAX_DISPLAY_SIDE;
-            let w = c.integer(
-                c.require(t, &v.span(), "width", "[display]")?,
-                "width",
-                "[display]",
-                side.clone(),
-            )?;
-            let h = c.integer(
-                c.require(t, &v.span(), "height", "[display]")?,
-                "height",
-                "[display]",
-                side,
-            )?;
-            Some((w as u32, h as u32))
-        }
-    };
-
-    let qv = c.require(top, &whole, "qemu", "the profile")?;
-    let qemu = parse_qemu(&c, qv)?;
-
-    let mut tasks = Vec::new();
-    for kind in [Kind::Driver, Kind::Server] {
-        let key = kind.word();
-        let Some(v) = c.get(top, key) else { continue };
-        let DeValue::Array(items) = v.get_ref() else {
-            return Err(c.at(
-                &v.span(),
-                format!("`{key}` must be an array of tables: write each as [[{key}]]"),
-            ));
+    /// Which table and key the byte at `at` is in.
+    fn context(&self, at: usize) -> (String, Option<String>) {
+        let inside = |r: Range<usize>| r.contains(&at);
+        let key_at = |t: &DeTable| {
+            t.iter()
+                .find(|(k, v)| inside(k.span()) || inside(v.span()))
+                .map(|(k, _)| k.get_ref().to_string())
         };
-        for (i, item) in items.iter().enumerate() {
-            let origin = format!("[[{key}]] #{} (line {})", i + 1, line_of(text, item.span().start));
-            tasks.push(parse_task(&c, kind, item, &origin)?);
-        }
-    }
-    let mut seen = BTreeSet::new();
-    for t in &tasks {
-        if t.program == "init" {
-            bail!(
-                "{file}: {}: `init` is started by the kernel, not by a profile",
-                t.origin
-            );
-        }
-        if !seen.insert(t.program.as_str()) {
-            bail!("{file}: {}: program `{}` is listed twice", t.origin, t.program);
-        }
-    }
-    Ok(Profile {
-        name: name.to_string(),
-        description,
-        source: file.to_string(),
-        display,
-        qemu,
-        tasks,
-    })
-}
-
-fn parse_qemu(c: &Checker, qv: &Value) -> Result<Qemu> {
-    let w = "[qemu]";
-    let q = c.table(qv, "qemu", "the profile")?;
-    c.only(q, QEMU_KEYS, w)?;
-    let machine = c.string(c.require(q, &qv.span(), "machine", w)?, "machine", w)?;
-    if machine.is_empty() {
-        return Err(c.at(&qv.span(), "`machine` in [qemu] is empty"));
-    }
-    let opt_string = |key: &str| -> Result<Option<String>> { q.get(key).map(|v| c.string(v, key, w)).transpose() };
-    let cpu = opt_string("cpu")?;
-    let smp = q
-        .get("smp")
-        .map(|v| c.integer(v, "smp", w, 1..=MAX_SMP))
-        .transpose()?
-        .map(|n| n as u32);
-    let memory = match q.get("memory") {
-        None => None,
-        Some(v) => {
-            let s = c.string(v, "memory", w)?;
-            let b = parse_qemu_memory(&s).map_err(|e| c.at(&v.span(), format!("`memory` in [qemu]: {e}")))?;
-            Some((s, b))
-        }
-    };
-    let dtb = match q.get("dtb") {
-        None => None,
-        Some(v) => {
-            let s = c.string(v, "dtb", w)?;
-            if !KNOWN_DTBS.contains(&s.as_str()) {
-                return Err(c.at(
-                    &v.span(),
-                    format!(
-                        "`dtb` in [qemu] is \"{s}\"; the build tool fetches only {}",
-                        KNOWN_DTBS.join(", ")
-                    ),
-                ));
-            }
-            Some(s)
-        }
-    };
-    let args = match q.get("args") {
-        None => Vec::new(),
-        Some(v) => {
-            let a = c.strings(v, "args", w)?;
-            for x in &a {
-                let opt = x.strip_prefix('-').map(|o| format!("-{}", o.trim_start_matches('-')));
-                if let Some((o, why)) = RESERVED_QEMU_OPTIONS.iter().find(|(o, _)| Some(o.to_string()) == opt) {
-                    return Err(c.at(&v.span(), format!("`args` in [qemu] must not contain {o}: {why}")));
-                }
-                let rest = x.replace(DISK_PLACEHOLDER, "");
-                if let Some(i) = rest.find('@') {
-                    if rest[i + 1..].contains('@') {
-                        return Err(c.at(
-                            &v.span(),
-                            format!("`args` in [qemu]: unknown placeholder in \"{x}\" (only {DISK_PLACEHOLDER})"),
-                        ));
+        for (k, v) in self.doc.iter() {
+            let name = k.get_ref().as_ref();
+            match (name, v.get_ref()) {
+                ("display" | "qemu", DeValue::Table(t)) => {
+                    if let Some(key) = key_at(t) {
+                        return (format!("[{name}]"), Some(key));
+                    }
+                    if inside(v.span()) || inside(k.span()) {
+                        return (format!("[{name}]"), None);
                     }
                 }
+                ("driver" | "server", DeValue::Array(items)) => {
+                    let kind = if name == "driver" { Kind::Driver } else { Kind::Server };
+                    for (i, item) in items.iter().enumerate() {
+                        if let Some(key) = item.get_ref().as_table().and_then(key_at) {
+                            return (self.origin(kind, i), Some(key));
+                        }
+                    }
+                    for (i, item) in items.iter().enumerate() {
+                        if inside(item.span()) {
+                            return (self.origin(kind, i), None);
+                        }
+                    }
+                }
+                _ if inside(k.span()) || inside(v.span()) => return ("the profile".into(), Some(name.to_string())),
+                _ => {}
             }
-            a
         }
-    };
-    let mut qemu = Qemu {
-        machine,
-        cpu,
-        smp,
-        memory,
-        dtb,
-        disk: DEFAULT_DISK_SIZE,
-        args,
-    };
-    if let Some(v) = q.get("disk") {
-        if !qemu.uses_disk() {
-            return Err(c.at(
-                &v.span(),
-                format!("`disk` in [qemu] is set but no argument uses {DISK_PLACEHOLDER}"),
-            ));
-        }
-        qemu.disk = c.size(v, "disk", w)?;
-        if qemu.disk == 0 || !qemu.disk.is_multiple_of(512) {
-            return Err(c.at(&v.span(), "`disk` in [qemu] must be a positive multiple of 512 bytes"));
+        ("the profile".into(), None)
+    }
+
+    /// A type error or an unknown key, as serde found it.
+    fn serde_error(&self, e: &toml::de::Error) -> String {
+        let Some(span) = e.span() else {
+            return format!("{}: {}", self.file, e.message());
+        };
+        let (table, key) = self.context(span.start);
+        let line = self.line(span.start);
+        match key {
+            Some(k) => format!("{}:{line}: `{k}` in {table}: {}", self.file, e.message()),
+            None => format!("{}:{line}: in {table}: {}", self.file, e.message()),
         }
     }
-    Ok(qemu)
 }
 
-fn parse_task(c: &Checker, kind: Kind, item: &Value, origin: &str) -> Result<Task> {
-    let t = c.table(item, kind.word(), "the profile")?;
-    let w = origin;
-    c.only(
-        t,
-        match kind {
-            Kind::Driver => DRIVER_KEYS,
-            Kind::Server => SERVER_KEYS,
-        },
-        w,
-    )?;
-    let span = item.span();
-    let pv = c.require(t, &span, "program", w)?;
-    let program = c.string(pv, "program", w)?;
-    if !valid_program(&program) {
-        return Err(c.at(
-            &pv.span(),
-            format!("`program` \"{program}\" is not a program name (lower-case letters, digits, `-`, `_`; at most {MAX_PROGRAM_NAME})"),
+/// Parses and checks a profile. `file` names it in messages; `name` is
+/// what it must call itself (its file stem).
+pub fn parse(file: &str, name: &str, text: &str) -> Result<Profile> {
+    let spans = Spans::new(file, text)?;
+    if let Some((k, v)) = spans
+        .doc
+        .iter()
+        .find(|(k, v)| matches!(k.get_ref().as_ref(), "driver" | "server") && !matches!(v.get_ref(), DeValue::Array(_)))
+    {
+        let key = k.get_ref();
+        return Err(format!(
+            "{file}:{}: `{key}` must be an array of tables: write each as [[{key}]]",
+            spans.line(v.span().start)
         ));
     }
-    let matches = match kind {
-        Kind::Server => Vec::new(),
-        Kind::Driver => {
-            let mv = c.require(t, &span, "match", w)?;
-            let m = c.strings(mv, "match", w)?;
-            if m.is_empty() {
-                return Err(c.at(
-                    &mv.span(),
-                    format!("`match` in {w} is empty: a driver must match a device"),
-                ));
-            }
-            if let Some(bad) = m.iter().find(|s| !valid_compatible(s)) {
-                return Err(c.at(
-                    &mv.span(),
-                    format!("`match` in {w}: \"{bad}\" is not a compatible string (printable, no spaces)"),
-                ));
-            }
-            m
-        }
+    let p: schema::Profile = toml::from_str(text).map_err(|e| spans.serde_error(&e))?;
+    p.check().map_err(|e| spans.problem(&e))?;
+    let at = |place| {
+        spans.problem(&schema::Problem {
+            place: Some(place),
+            message: String::new(),
+        })
     };
-    let priority = c.integer(c.require(t, &span, "priority", w)?, "priority", w, PRIORITIES)? as u8;
-    let mv = c.require(t, &span, "memory", w)?;
-    let memory = c.size(mv, "memory", w)?;
-    if memory == 0 || !memory.is_multiple_of(4096) {
-        return Err(c.at(
-            &mv.span(),
-            format!("`memory` in {w} is {memory} bytes: it must be a positive multiple of 4 KiB"),
+    if p.name != name {
+        let mut e = at(schema::Place::Top("name"));
+        e.push_str(&format!(
+            "is \"{}\" but the file is {name}.toml: they must agree",
+            p.name
         ));
+        return Err(e);
     }
-    let control = t
-        .get("control")
-        .map(|v| c.boolean(v, "control", w))
-        .transpose()?
-        .unwrap_or(false);
-    let args = t
-        .get("args")
-        .map(|v| c.string(v, "args", w))
-        .transpose()?
-        .filter(|a| !a.trim().is_empty());
-    Ok(Task {
-        kind,
-        program,
-        matches,
-        priority,
-        memory,
-        control,
-        args,
-        origin: origin.to_string(),
+    let Some(q) = &p.qemu else {
+        bail!("{file}: the profile has no [qemu] table (how `cargo xtask run` boots it)");
+    };
+    if let Some(d) = q.dtb.as_ref().filter(|d| !KNOWN_DTBS.contains(&d.as_str())) {
+        let mut e = at(schema::Place::Qemu("dtb"));
+        e.push_str(&format!(
+            "is \"{d}\"; the build tool fetches only {}",
+            KNOWN_DTBS.join(", ")
+        ));
+        return Err(e);
+    }
+    let qemu = Qemu {
+        machine: q.machine.clone(),
+        cpu: q.cpu.clone(),
+        smp: q.smp,
+        memory: q
+            .memory
+            .as_ref()
+            .map(|m| Ok::<_, String>((m.clone(), parse_qemu_memory(m)?)))
+            .transpose()?,
+        dtb: q.dtb.clone(),
+        disk: q.disk.unwrap_or(DEFAULT_DISK_SIZE),
+        args: q.args.clone(),
+    };
+    let tasks = p
+        .tasks()
+        .map(|(kind, i, t)| Task {
+            kind,
+            spec: t.clone(),
+            origin: spans.origin(kind, i),
+        })
+        .collect();
+    Ok(Profile {
+        name: p.name.clone(),
+        description: p.description.clone(),
+        source: file.to_string(),
+        display: p.display.map(|d| (d.width, d.height)),
+        qemu,
+        tasks,
+        schema: p,
     })
 }
 
 impl Profile {
-    /// The text file `profile` of the boot archive (init parses it):
-    ///
-    /// ```text
-    /// # generated by cargo xtask from profiles/phone.toml
-    /// profile phone
-    /// display 540 1170
-    /// driver uart-pl011 priority=26 memory=262144 match=arm,pl011 match=arm,sbsa-uart
-    /// server shell priority=12 memory=262144 control=yes args=--banner hello
-    /// ```
-    ///
-    /// Task lines: `priority=N`, `memory=BYTES`, one `match=COMPATIBLE` per
-    /// string (drivers; compatible strings contain commas), `control=yes`
-    /// (if set), then `args=...` last, taking the rest of the line (left out
-    /// when empty). init's parser is user/init/src/profile.rs.
-    pub fn render(&self) -> String {
-        let mut s = format!(
-            "# generated by cargo xtask from {}\nprofile {}\n",
-            self.source, self.name
-        );
-        if let Some((w, h)) = self.display {
-            s.push_str(&format!("display {w} {h}\n"));
-        }
-        for t in &self.tasks {
-            s.push_str(&format!(
-                "{} {} priority={} memory={}",
-                t.kind.word(),
-                t.program,
-                t.priority,
-                t.memory
-            ));
-            for m in &t.matches {
-                s.push_str(&format!(" match={m}"));
-            }
-            if t.control {
-                s.push_str(" control=yes");
-            }
-            if let Some(a) = &t.args {
-                s.push_str(&format!(" args={a}"));
-            }
-            s.push('\n');
-        }
-        s
+    /// The boot archive's `profile` file: the schema's binary form
+    /// (`schema::encode`, postcard) without `[qemu]`, which only the build
+    /// tool needs. init reads it with `schema::decode`.
+    pub fn encode(&self) -> Vec<u8> {
+        schema::encode(&schema::Profile {
+            qemu: None,
+            ..self.schema.clone()
+        })
     }
 
     /// Programs the profile names that are not in `available`, each with
@@ -780,16 +475,18 @@ args = "--banner hello world"
     }
 
     #[test]
-    fn renders_the_profile_file() {
+    fn encodes_the_profile_file_for_init() {
+        let p = phone();
+        let back = schema::decode(&p.encode()).unwrap();
+        assert_eq!(back.qemu, None, "init does not get [qemu]");
         assert_eq!(
-            phone().render(),
-            "# generated by cargo xtask from profiles/phone.toml\n\
-             profile phone\n\
-             display 540 1170\n\
-             driver uart-pl011 priority=26 memory=262144 match=arm,pl011\n\
-             driver virtio-blk priority=24 memory=1048576 match=virtio,device2 match=virtio,device1042\n\
-             server shell priority=12 memory=262144 control=yes args=--banner hello world\n"
+            back,
+            schema::Profile {
+                qemu: None,
+                ..p.schema.clone()
+            }
         );
+        assert_eq!(back.servers[0].args, "--banner hello world");
     }
 
     #[test]
@@ -801,7 +498,7 @@ args = "--banner hello world"
         assert_eq!(p.qemu.disk, DEFAULT_DISK_SIZE);
         assert!(p.qemu.uses_disk());
         assert_eq!(p.tasks.len(), 3);
-        assert_eq!(p.tasks[0].args, None, "empty args are left out");
+        assert_eq!(p.tasks[0].args, "", "empty args");
         assert_eq!(p.tasks[1].matches, ["virtio,device2", "virtio,device1042"]);
         assert!(p.tasks[2].control && p.tasks[2].kind == Kind::Server);
         assert!(
@@ -839,7 +536,7 @@ args = "--banner hello world"
             "name = \"tiny\"\ndescription = \"\"\n[qemu]\nmachine = \"virt\"\n",
         )
         .unwrap();
-        assert_eq!(p.render(), "# generated by cargo xtask from f\nprofile tiny\n");
+        assert!(p.tasks.is_empty() && p.display.is_none());
         assert_eq!(p.qemu.args(None, None).unwrap(), ["-M", "virt"]);
     }
 
@@ -847,32 +544,46 @@ args = "--banner hello world"
     fn errors_name_file_line_and_key() {
         let e = err(&PHONE.replace("priority = 24", "prioity = 150"));
         assert!(
-            e.starts_with("profiles/phone.toml:22: unknown key `prioity` in [[driver]] #2"),
+            e.starts_with("profiles/phone.toml:22: `prioity` in [[driver]] #2 (line 19): unknown field `prioity`, expected one of `program`"),
             "{e}"
         );
         let e = err(&PHONE.replace("[display]", "colour = 1\n[display]"));
         assert!(
-            e.starts_with("profiles/phone.toml:4: unknown key `colour` in the profile"),
+            e.starts_with("profiles/phone.toml:4: `colour` in the profile: unknown field `colour`"),
             "{e}"
         );
         let e = err(&PHONE.replace("height = 1170", "height = 1170\ndepth = 3"));
-        assert!(e.contains(":7: unknown key `depth` in [display]"), "{e}");
+        assert!(e.contains(":7: `depth` in [display]: unknown field"), "{e}");
         let e = err(&PHONE.replace("smp = 8", "smp = 8\nsmpp = 2"));
-        assert!(e.contains(":11: unknown key `smpp` in [qemu]"), "{e}");
+        assert!(e.contains(":11: `smpp` in [qemu]: unknown field"), "{e}");
         let e = err(&PHONE.replace("control = true", "control = true\nmatch = [\"x\"]"));
-        assert!(e.contains("unknown key `match` in [[server]] #1"), "{e}");
+        assert_eq!(
+            e,
+            "profiles/phone.toml:29: `match` in [[server]] #1: only a [[driver]] matches devices"
+        );
+        let e = err(&PHONE.replace("[[server]]", "[[server]]\nuses = [\"display\"]"));
+        assert!(
+            e.starts_with("profiles/phone.toml:25: `uses` in [[server]] #1: no task of the profile provides `display`"),
+            "{e}"
+        );
     }
 
     #[test]
     fn priority_range() {
-        for bad in ["0", "31", "-1", "200"] {
+        for bad in ["0", "31", "200"] {
             let e = err(&PHONE.replace("priority = 26", &format!("priority = {bad}")));
-            assert!(
-                e.contains(":16: `priority`") && e.contains("outside 1..=30"),
-                "{bad}: {e}"
+            assert_eq!(
+                e,
+                format!("profiles/phone.toml:16: `priority` in [[driver]] #1: is {bad}, outside 1..=30")
             );
         }
-        assert!(err(&PHONE.replace("priority = 26", "priority = \"high\"")).contains("must be an integer"));
+        for bad in ["-1", "256", "\"high\""] {
+            let e = err(&PHONE.replace("priority = 26", &format!("priority = {bad}")));
+            assert!(
+                e.starts_with("profiles/phone.toml:16: `priority` in [[driver]] #1 (line 13): invalid"),
+                "{e}"
+            );
+        }
         let p = parse("f", "phone", &PHONE.replace("priority = 26", "priority = 30")).unwrap();
         assert_eq!(p.tasks[0].priority, 30);
     }
@@ -903,14 +614,23 @@ args = "--banner hello world"
     #[test]
     fn other_errors() {
         assert!(err(&PHONE.replace("name = \"phone\"", "name = \"tv\"")).contains("the file is phone.toml"));
-        assert!(err(&PHONE.replace("name = \"phone\"\n", "")).contains("the profile has no `name`"));
-        assert!(err(&PHONE.replace("machine = \"virt,gic-version=3\"\n", "")).contains("[qemu] has no `machine`"));
+        let e = err(&PHONE.replace("name = \"phone\"\n", ""));
+        assert!(e.contains("missing field `name`"), "{e}");
+        let e = err(&PHONE.replace("machine = \"virt,gic-version=3\"\n", ""));
+        assert!(e.contains("in [qemu]: missing field `machine`"), "{e}");
         let e = err(&PHONE.replace("program = \"virtio-blk\"\n", ""));
-        assert!(e.contains("[[driver]] #2") && e.contains("has no `program`"), "{e}");
+        assert!(e.contains("in [[driver]] #2 (line 19): missing field `program`"), "{e}");
+        let e = err(&PHONE.replace("[qemu]\n", "[qemux]\n"));
+        assert!(e.contains("unknown field `qemux`"), "{e}");
         let e = err(&PHONE.replace("match = [\"arm,pl011\"]", "match = []"));
         assert!(e.contains("a driver must match a device"), "{e}");
         let e = err(&PHONE.replace("match = [\"arm,pl011\"]", "match = \"arm,pl011\""));
-        assert!(e.contains("must be an array of strings, not a string"), "{e}");
+        assert!(
+            e.contains(
+                ":15: `match` in [[driver]] #1 (line 13): invalid type: string \"arm,pl011\", expected a sequence"
+            ),
+            "{e}"
+        );
         let e = err(&PHONE.replace("program = \"shell\"", "program = \"uart-pl011\""));
         assert!(e.contains("program `uart-pl011` is listed twice"), "{e}");
         assert!(err(&PHONE.replace("program = \"shell\"", "program = \"init\"")).contains("started by the kernel"));

@@ -184,7 +184,7 @@ pub fn archive_entries<'p>(
     let mut entries = vec![Entry {
         name: profile::FILE_NAME.to_string(),
         mode: 0o100644,
-        data: profile.render().into_bytes(),
+        data: profile.encode(),
     }];
     for n in names {
         let p = &programs[n];
@@ -212,7 +212,7 @@ fn build_archive(device: &str, test_programs: bool) -> Result<PathBuf> {
     }
     let dir = profile_dir(device);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    write_if_changed(&dir.join(profile::FILE_NAME), profile.render().as_bytes())?;
+    write_if_changed(&dir.join(profile::FILE_NAME), &profile.encode())?;
     let count = entries.len();
     let archive = write_cpio(entries);
     let path = archive_path(device, test_programs);
@@ -527,7 +527,7 @@ mod tests {
         let (entries, missing) = archive_entries(&p, &programs, false).unwrap();
         let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["profile", "init", "shell", "uart-pl011"]);
-        assert_eq!(entries[0].data, p.render().into_bytes());
+        assert_eq!(entries[0].data, p.encode());
         assert_eq!(entries[0].mode, 0o100644);
         assert_eq!(entries[2].data, b"ELF of shell");
         assert_eq!(

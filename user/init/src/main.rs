@@ -3,7 +3,7 @@
 //! The kernel starts it with all free memory in a pool, the console, the
 //! device regions, the IRQs and the boot archive (see `abi::boot_info`).
 //! Init is the system's supervisor ([`supervisor`]): it reads the device
-//! profile from the archive ([`profile`]), matches the device-tree nodes
+//! profile from the archive (the `profile` crate's binary form), matches the device-tree nodes
 //! against the profile's drivers and starts one driver task per matched
 //! device with only that device's resources ([`devices`]), starts the
 //! profile's servers, serves the name service and the control calls, and
@@ -16,14 +16,13 @@ extern crate alloc;
 
 mod config;
 mod devices;
-mod profile;
 mod supervisor;
 mod verdict;
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use config::Mode;
-use profile::{Kind, Profile, TaskSpec};
+use profile::{Profile, Task as TaskSpec};
 use supervisor::{timeout_until, Supervisor};
 use userlib::abi::boot_info::BootInfo;
 use userlib::abi::{FaultKind, ObjectType};
@@ -108,15 +107,10 @@ fn read_profile(archive: &'static [u8], bootargs: &str) -> Option<Profile> {
     let file = userlib::cpio::Archive::new(archive)
         .filter_map(Result::ok)
         .find(|e| e.is_file() && e.name == "profile")?;
-    let text = core::str::from_utf8(file.data).ok();
-    match text.map(profile::parse) {
-        Some(Ok(p)) => Some(p),
-        Some(Err(e)) => {
-            log::error!("{e}; no drivers started");
-            None
-        }
-        None => {
-            log::error!("the profile is not UTF-8; no drivers started");
+    match profile::decode(file.data) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            log::error!("profile: {e}; no drivers started");
             None
         }
     }
@@ -125,13 +119,15 @@ fn read_profile(archive: &'static [u8], bootargs: &str) -> Option<Profile> {
 /// A program that is not in the profile (`start=` or a test).
 fn adhoc(name: &str, memory: u64, test: bool) -> TaskSpec {
     TaskSpec {
-        kind: Kind::Server,
         program: name.into(),
+        matches: Vec::new(),
         priority: CHILD_PRIORITY,
         memory,
-        matches: Vec::new(),
-        control: test,
         args: String::new(),
+        control: test,
+        provides: Vec::new(),
+        uses: Vec::new(),
+        device_memory: Vec::new(),
     }
 }
 

@@ -12,10 +12,10 @@
 //! [`MAX_RESTARTS`]. Init never calls a child, so no child can block it.
 
 use crate::devices::DeviceNode;
-use crate::profile::{Kind, TaskSpec};
 use crate::verdict::{self, Fault};
 use alloc::string::String;
 use alloc::vec::Vec;
+use profile::Task as TaskSpec;
 use userlib::abi::{FaultKind, ObjectType, PAGE_SIZE};
 use userlib::ipc::{unpack_text, Message, Timeout};
 use userlib::loader::{self, Child, Spawn};
@@ -489,7 +489,7 @@ impl Supervisor {
 
     /// Starts the profile's drivers for the matched devices and its
     /// servers; logs the devices no driver matches.
-    pub fn start_profile(&mut self, profile: &crate::profile::Profile) -> usize {
+    pub fn start_profile(&mut self, profile: &profile::Profile) -> usize {
         self.profile = profile.name.clone();
         let mut started = 0;
         for i in 0..self.devices.len() {
@@ -503,7 +503,7 @@ impl Supervisor {
                 None => log::info!("devices: {} ({}) unmatched", self.devices[i].name, keys[0]),
             }
         }
-        for spec in profile.tasks.iter().filter(|t| t.kind == Kind::Server) {
+        for spec in &profile.servers {
             self.add(spec.clone(), None, false);
             started += 1;
         }

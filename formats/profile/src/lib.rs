@@ -380,7 +380,7 @@ impl Qemu {
                     format!("is set but no argument uses {DISK_PLACEHOLDER}"),
                 ));
             }
-            if d == 0 || d % 512 != 0 {
+            if d == 0 || !d.is_multiple_of(512) {
                 return Err(problem(at("disk"), "must be a positive multiple of 512 bytes"));
             }
         }
@@ -434,7 +434,7 @@ impl Task {
                 ),
             ));
         }
-        if self.memory == 0 || self.memory % PAGE != 0 {
+        if self.memory == 0 || !self.memory.is_multiple_of(PAGE) {
             return Err(problem(
                 at("memory"),
                 format!("is {} bytes: it must be a positive multiple of 4 KiB", self.memory),
@@ -457,7 +457,11 @@ impl Task {
             return Err(problem(at("device_memory"), "only a [[driver]] has device memory"));
         }
         for r in &self.device_memory {
-            if r.size == 0 || r.base % PAGE != 0 || r.size % PAGE != 0 || r.base.checked_add(r.size).is_none() {
+            if r.size == 0
+                || !r.base.is_multiple_of(PAGE)
+                || !r.size.is_multiple_of(PAGE)
+                || r.base.checked_add(r.size).is_none()
+            {
                 return Err(problem(
                     at("device_memory"),
                     format!(

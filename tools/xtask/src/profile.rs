@@ -11,7 +11,9 @@
 
 use crate::bail;
 use crate::util::{self, Result};
-pub use schema::{parse_qemu_memory, parse_size, Kind, DISK_PLACEHOLDER};
+#[cfg(test)]
+use schema::parse_size;
+pub use schema::{parse_qemu_memory, Kind, DISK_PLACEHOLDER};
 use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::{Path, PathBuf};

@@ -151,6 +151,18 @@ pub struct BootCase {
     pub monitor: &'static [Input],
 }
 
+impl BootCase {
+    /// The machine this case boots (`-nodefaults -M ... -cpu ... -smp ... -m ...`).
+    pub fn qemu_machine(&self) -> crate::qemu::Machine<'static> {
+        crate::qemu::Machine {
+            machine: self.machine,
+            cpu: self.cpu,
+            smp: self.smp,
+            mem: self.mem,
+        }
+    }
+}
+
 /// Size of the disk image `@DISK@` names in [`BootCase::qemu_args`].
 pub const DISK_BYTES: u64 = 1 << 20;
 

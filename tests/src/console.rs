@@ -146,26 +146,6 @@ impl Ktest {
     }
 }
 
-/// Counts from one `test result: ok. 12 passed; 0 failed; ...` line of cargo test.
-pub fn parse_cargo_result(line: &str) -> Option<(u32, u32)> {
-    let rest = line.trim().strip_prefix("test result: ")?;
-    let (_, counts) = rest.split_once(". ")?;
-    let mut passed = None;
-    let mut failed = None;
-    for part in counts.split(';') {
-        let mut it = part.split_whitespace();
-        let (Some(n), Some(what)) = (it.next(), it.next()) else {
-            continue;
-        };
-        match what {
-            "passed" => passed = n.parse().ok(),
-            "failed" => failed = n.parse().ok(),
-            _ => {}
-        }
-    }
-    Some((passed?, failed?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,21 +229,5 @@ mod tests {
         assert!(parse_ktest(&[]).verdict().unwrap_err().contains("no ktest output"));
         let none = parse_ktest(&lines(&["ktest: running 0 tests", "ktest: result: 0 passed, 0 failed"]));
         assert!(none.verdict().is_err());
-    }
-
-    #[test]
-    fn cargo_result_lines() {
-        assert_eq!(
-            parse_cargo_result(
-                "test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s"
-            ),
-            Some((12, 0))
-        );
-        assert_eq!(
-            parse_cargo_result("test result: FAILED. 3 passed; 2 failed; 0 ignored"),
-            Some((3, 2))
-        );
-        assert_eq!(parse_cargo_result("running 3 tests"), None);
-        assert_eq!(parse_cargo_result("test result: garbage"), None);
     }
 }

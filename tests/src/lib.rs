@@ -6,6 +6,7 @@
 //! - [`runner`]: runs one case and judges it.
 //! - [`process`]: child process with timeout, line capture and early stop.
 //! - [`console`]: banner / `ktest:` / cargo result-line parsing.
+//! - [`qemu`]: where every QEMU command line begins (`-nodefaults`).
 //! - [`fdt`]: a tiny DTB editor used to make broken device trees.
 //!
 //! `cargo xtask test` drives it; nothing here builds images.
@@ -15,6 +16,7 @@ pub mod console;
 pub mod fdt;
 pub mod media;
 pub mod process;
+pub mod qemu;
 pub mod runner;
 
 pub use cases::{BootCase, DtCase, BOOT_CASES, DT_CASES};

@@ -5,6 +5,7 @@
 //! [`crate::Env::media`]; this module turns it into QEMU arguments.
 
 use crate::cases::{Boot, BootCase};
+use crate::qemu::Console;
 use crate::runner::{qemu_args, Env};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -28,30 +29,10 @@ pub fn medium_args(case: &BootCase, medium: &Medium) -> Vec<OsString> {
     match medium {
         Medium::Kernel { image, dtb } => qemu_args(case, image, dtb.as_deref()),
         Medium::Firmware { bios, drive } => {
-            let mut a: Vec<OsString> = vec!["-M".into(), case.machine.into()];
-            if let Some(cpu) = case.cpu {
-                a.extend(["-cpu".into(), cpu.into()]);
-            }
-            if let Some(n) = case.smp {
-                a.extend(["-smp".into(), n.to_string().into()]);
-            }
-            if let Some(m) = case.mem {
-                a.extend(["-m".into(), m.into()]);
-            }
-            for s in [
-                "-semihosting",
-                "-display",
-                "none",
-                "-serial",
-                "stdio",
-                "-monitor",
-                "none",
-            ] {
-                a.push(s.into());
-            }
+            let mut a: Vec<OsString> = case.qemu_machine().args().into_iter().map(OsString::from).collect();
+            a.push("-semihosting".into());
+            a.extend(Console::Stdio.args().map(OsString::from));
             a.extend(["-bios".into(), bios.into(), "-drive".into(), drive.into()]);
-            // No network: firmware would try a PXE boot before the disk.
-            a.extend(["-nic".into(), "none".into()]);
             a
         }
     }
@@ -93,11 +74,11 @@ mod tests {
             .collect();
         let a = a.join(" ");
         assert!(
-            a.starts_with("-M virt,acpi=off -cpu cortex-a72 -smp 1 -m 128M -semihosting"),
+            a.starts_with("-nodefaults -M virt,acpi=off -cpu cortex-a72 -smp 1 -m 128M -semihosting"),
             "{a}"
         );
         assert!(
-            a.ends_with("-bios /fw.fd -drive if=virtio,format=raw,file=fat:rw:/esp -nic none"),
+            a.ends_with("-bios /fw.fd -drive if=virtio,format=raw,file=fat:rw:/esp"),
             "{a}"
         );
         assert!(!a.contains("-kernel") && !a.contains("-append"), "{a}");

@@ -4,6 +4,7 @@ use crate::cases::{Boot, BootCase, DtCase, Dtb, Edit, Exit, Image, Tree};
 use crate::console::{find_banner, parse_ktest, FATAL_MARKERS};
 use crate::fdt::{self, Fdt};
 use crate::process::{self, Captured, End, Line, Stream};
+use crate::qemu::{Console, Machine};
 use regex_lite::Regex;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -147,22 +148,11 @@ pub fn shell_quote<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> String
 
 /// QEMU arguments of a boot case (without the program).
 pub fn qemu_args(case: &BootCase, image: &Path, dtb: Option<&Path>) -> Vec<OsString> {
-    let mut a: Vec<OsString> = vec!["-M".into(), case.machine.into()];
-    if let Some(cpu) = case.cpu {
-        a.extend(["-cpu".into(), cpu.into()]);
-    }
-    if let Some(n) = case.smp {
-        a.extend(["-smp".into(), n.to_string().into()]);
-    }
-    if let Some(m) = case.mem {
-        a.extend(["-m".into(), m.into()]);
-    }
+    let mut a: Vec<OsString> = case.qemu_machine().args().into_iter().map(OsString::from).collect();
     if case.semihosting {
         a.push("-semihosting".into());
     }
-    for s in ["-display", "none", "-serial", "stdio", "-monitor", "none"] {
-        a.push(s.into());
-    }
+    a.extend(Console::Stdio.args().map(OsString::from));
     a.extend(["-kernel".into(), image.into()]);
     if let Some(d) = dtb {
         a.extend(["-dtb".into(), d.into()]);
@@ -182,9 +172,8 @@ pub fn profile_qemu_args(case: &BootCase, p: &ProfileBoot) -> Vec<OsString> {
     if case.semihosting {
         a.push("-semihosting".into());
     }
-    for s in ["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"] {
-        a.push(s.into());
-    }
+    a.extend(Console::Stdio.args().map(OsString::from));
+    a.push("-no-reboot".into());
     a.extend(["-kernel".into(), p.image.clone().into()]);
     if let Some(app) = case.append {
         a.extend(["-append".into(), app.into()]);
@@ -215,19 +204,10 @@ pub fn dump_virt(
     out: &Path,
 ) -> Result<Vec<u8>, String> {
     let mut c = Command::new(&env.qemu);
-    c.args(["-M", machine])
+    c.args(Machine { machine, cpu, smp, mem }.args())
         .arg("-machine")
-        .arg(format!("dumpdtb={}", out.display()));
-    if let Some(cpu) = cpu {
-        c.args(["-cpu", cpu]);
-    }
-    if let Some(n) = smp {
-        c.args(["-smp", &n.to_string()]);
-    }
-    if let Some(m) = mem {
-        c.args(["-m", m]);
-    }
-    c.args(["-display", "none", "-serial", "null", "-monitor", "none"]);
+        .arg(format!("dumpdtb={}", out.display()))
+        .args(Console::Null.args());
     let _ = std::fs::remove_file(out);
     run_quiet(&mut c)?;
     std::fs::read(out).map_err(|e| format!("{}: {e}", out.display()))
@@ -242,14 +222,20 @@ pub fn dump_rpi4_booted(env: &Env, out: &Path) -> Result<Vec<u8>, String> {
     img[16..24].copy_from_slice(&4096u64.to_le_bytes()); // image_size
     std::fs::write(&dummy, &img).map_err(|e| e.to_string())?;
     let mut c = Command::new(&env.qemu);
-    c.args(["-M", "raspi4b"])
-        .arg("-machine")
-        .arg(format!("dumpdtb={}", out.display()))
-        .arg("-dtb")
-        .arg(&env.rpi4_dtb)
-        .arg("-kernel")
-        .arg(&dummy)
-        .args(["-display", "none", "-serial", "null", "-monitor", "none"]);
+    c.args(
+        Machine {
+            machine: "raspi4b",
+            ..Default::default()
+        }
+        .args(),
+    )
+    .arg("-machine")
+    .arg(format!("dumpdtb={}", out.display()))
+    .arg("-dtb")
+    .arg(&env.rpi4_dtb)
+    .arg("-kernel")
+    .arg(&dummy)
+    .args(Console::Null.args());
     let _ = std::fs::remove_file(out);
     run_quiet(&mut c)?;
     std::fs::read(out).map_err(|e| format!("{}: {e}", out.display()))
@@ -995,7 +981,7 @@ mod tests {
         };
         assert_eq!(
             shell_quote(profile_qemu_args(&case, &p)),
-            "-M virt -smp 2 -device virtio-rng-device -display none -serial stdio -monitor none -no-reboot -kernel /k/kernel-x.img -append init.verbose"
+            "-M virt -smp 2 -device virtio-rng-device -display none -serial stdio -no-reboot -kernel /k/kernel-x.img -append init.verbose"
         );
         assert_eq!(judge_input(&case, 2), None);
         let why = judge_input(&case, 1).unwrap();

@@ -53,6 +53,7 @@ pub const RESERVED_QEMU_OPTIONS: &[(&str, &str)] = &[
         "bootargs are given at run time (`cargo xtask run -- -append ...`)",
     ),
     ("-bios", "firmware boots are `cargo xtask run --uefi|--uboot`"),
+    ("-nodefaults", "the build tool always adds it"),
     ("-nographic", "the build tool routes the console"),
     ("-serial", "the build tool routes the console"),
     ("-monitor", "the build tool routes the console"),

@@ -14,29 +14,31 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-/// The benchmark machine (before `-kernel IMG`).
-pub const BENCH_QEMU: &[&str] = &[
-    "-M",
-    "virt,gic-version=2",
-    "-cpu",
-    "cortex-a53",
-    "-smp",
-    "1",
-    "-m",
-    "1G",
-    "-icount",
-    "shift=0,sleep=off",
-    "-seed",
-    "1",
-    "-rtc",
-    "base=2026-01-01T00:00:00,clock=vm",
-    "-display",
-    "none",
-    "-serial",
-    "stdio",
-    "-monitor",
-    "none",
-];
+/// The benchmark machine on `cpus` CPUs (before `-kernel IMG`): one
+/// instruction per virtual cycle (`-icount shift=0,sleep=off`), a fixed
+/// random seed and clock, so every run is the same.
+pub fn bench_qemu(cpus: u32) -> Vec<String> {
+    let mut a = harness::qemu::Machine {
+        machine: "virt,gic-version=2",
+        cpu: Some("cortex-a53"),
+        smp: Some(cpus),
+        mem: Some("1G"),
+    }
+    .args();
+    a.extend(
+        [
+            "-icount",
+            "shift=0,sleep=off",
+            "-seed",
+            "1",
+            "-rtc",
+            "base=2026-01-01T00:00:00,clock=vm",
+        ]
+        .map(String::from),
+    );
+    a.extend(harness::qemu::Console::Stdio.args().map(String::from));
+    a
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
@@ -157,7 +159,7 @@ pub fn report(rows: &[Row]) -> Result<bool> {
 /// Boots `img` on the benchmark machine; the banner's cycle count.
 pub fn boot_instructions(img: &Path) -> Result<u64> {
     let mut cmd = Command::new(crate::qemu::QEMU);
-    cmd.args(BENCH_QEMU).arg("-kernel").arg(img);
+    cmd.args(bench_qemu(1)).arg("-kernel").arg(img);
     note!("{}", util::shown(&cmd));
     let cap = process::run(cmd, Duration::from_secs(60), Duration::ZERO, |l| {
         find_banner(l).is_some()
@@ -200,13 +202,9 @@ pub fn parse_bench_lines(lines: &[String]) -> Vec<(String, u64)> {
 /// Boot `img` with init running the `bench` program on `cpus` CPUs; its
 /// results. No profile is started (`profile=none`): drivers and the shell
 /// would share the CPU and the console with the measurements.
-fn user_benchmarks(img: &Path, cpus: &str) -> Result<Vec<(String, u64)>> {
+fn user_benchmarks(img: &Path, cpus: u32) -> Result<Vec<(String, u64)>> {
     let mut cmd = Command::new(crate::qemu::QEMU);
-    let mut args: Vec<&str> = BENCH_QEMU.to_vec();
-    if let Some(i) = args.iter().position(|a| *a == "-smp") {
-        args[i + 1] = cpus;
-    }
-    cmd.args(args)
+    cmd.args(bench_qemu(cpus))
         .arg("-kernel")
         .arg(img)
         .args(["-append", "utest=bench profile=none"]);
@@ -233,10 +231,7 @@ fn target_of(name: &str) -> Option<u64> {
 }
 
 /// `cargo xtask bench`
-pub fn main(args: &[String]) -> Result<ExitCode> {
-    if let Some(a) = args.first() {
-        bail!("bench: unknown argument `{a}`");
-    }
+pub fn main() -> Result<ExitCode> {
     crate::setup::ensure(crate::setup::Need::Qemu)?;
     // The production kernel with the phone's archive plus the test programs
     // (`bench` among them): target/kestrel/kernel-bench.img.
@@ -264,12 +259,12 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
         },
     ];
     // One CPU for everything but the cross-CPU round trip, which needs two.
-    for (name, value) in user_benchmarks(&built.img, "1")? {
+    for (name, value) in user_benchmarks(&built.img, 1)? {
         if name != "ipc_round_trip_cross_cpu" && name != "counter_read" {
             rows.push(Row::instructions(&name, value, target_of(&name)));
         }
     }
-    for (name, value) in user_benchmarks(&built.img, "2")? {
+    for (name, value) in user_benchmarks(&built.img, 2)? {
         if name == "ipc_round_trip_cross_cpu" {
             rows.push(Row::instructions(&name, value, None));
         }

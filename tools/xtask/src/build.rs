@@ -41,28 +41,6 @@ impl Default for Options {
 }
 
 impl Options {
-    /// Parses `--release`, `--debug`, `--test-image`, `--profile NAME`;
-    /// returns the rest.
-    pub fn parse(args: &[String]) -> Result<(Options, Vec<String>)> {
-        let mut o = Options::default();
-        let mut rest = Vec::new();
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            match a.as_str() {
-                "--release" => o.mode = Mode::Release,
-                "--debug" => o.mode = Mode::Debug,
-                "--test-image" => o.test_image = true,
-                "--profile" => o.device = it.next().ok_or("--profile needs a name (a file in profiles/)")?.clone(),
-                _ => match a.strip_prefix("--profile=") {
-                    Some(d) => o.device = d.to_string(),
-                    None => rest.push(a.clone()),
-                },
-            }
-        }
-        crate::profile::check_name(&o.device).map_err(|e| format!("--profile {}: {e}", o.device))?;
-        Ok((o, rest))
-    }
-
     /// Does the archive carry the test programs?
     pub fn with_tests(&self) -> bool {
         self.test_image || self.test_programs
@@ -485,11 +463,8 @@ fn print_memory_report(opts: &Options, built: &Built) -> Result<()> {
 }
 
 /// `cargo xtask build [--release|--debug] [--test-image] [--profile NAME]`
-pub fn main(args: &[String]) -> Result<()> {
-    let (opts, rest) = Options::parse(args)?;
-    if let Some(a) = rest.first() {
-        bail!("build: unknown argument `{a}` (expected --release, --debug, --test-image, --profile NAME)");
-    }
+pub fn main(args: &crate::cli::BuildArgs) -> Result<()> {
+    let opts = args.options(crate::profile::DEFAULT);
     crate::setup::ensure(crate::setup::Need::Build)?;
     let built = build(&opts)?;
     print_memory_report(&opts, &built)?;
@@ -536,26 +511,24 @@ mod tests {
             .contains("image_size"));
     }
 
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
-
     #[test]
     fn options() {
-        let (o, rest) = Options::parse(&s(&["--debug", "--test-image", "x"])).unwrap();
-        assert_eq!(
-            o,
-            Options {
-                mode: Mode::Debug,
-                test_image: true,
-                ..Options::default()
-            }
-        );
-        assert_eq!(rest, ["x"]);
+        let o = Options {
+            mode: Mode::Debug,
+            test_image: true,
+            ..Options::default()
+        };
         assert_eq!(o.stem(), "kernel-test");
-        let (o, _) = Options::parse(&s(&["--profile", "watch"])).unwrap();
-        assert_eq!((o.device.as_str(), o.stem()), ("watch", "kernel-watch".to_string()));
-        let (o, _) = Options::parse(&s(&["--profile=tv", "--test-image"])).unwrap();
+        let o = Options {
+            device: "watch".into(),
+            ..Options::default()
+        };
+        assert_eq!(o.stem(), "kernel-watch");
+        let o = Options {
+            device: "tv".into(),
+            test_image: true,
+            ..Options::default()
+        };
         assert_eq!(o.stem(), "kernel-test-tv");
         assert!(o.with_tests());
         let bench = Options {
@@ -564,9 +537,6 @@ mod tests {
         };
         assert_eq!((bench.stem().as_str(), bench.with_tests()), ("kernel-bench", true));
         assert_eq!(Options::default().stem(), "kernel");
-        assert!(Options::parse(&s(&["--profile"])).unwrap_err().contains("needs a name"));
-        assert!(Options::parse(&s(&["--profile", "test"])).is_err());
-        assert!(Options::parse(&s(&["--profile", "../x"])).is_err());
     }
 
     #[test]

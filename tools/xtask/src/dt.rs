@@ -1,7 +1,6 @@
 //! `cargo xtask dt FILE.dtb`: run the kernel's own device-tree reader
 //! (`hal::dt`) on the host and print what it makes of the machine.
 
-use crate::bail;
 use crate::util::Result;
 use std::process::ExitCode;
 
@@ -20,14 +19,12 @@ pub fn check(bytes: &[u8]) -> (Option<String>, Result<()>) {
 }
 
 /// `cargo xtask dt FILE.dtb`
-pub fn main(args: &[String]) -> Result<ExitCode> {
-    let [file] = args else {
-        bail!("usage: cargo xtask dt FILE.dtb");
-    };
+pub fn main(args: &crate::cli::DtArgs) -> Result<ExitCode> {
+    let file = &args.file;
     let bytes = match std::fs::read(file) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("error: {file}: {e}");
+            eprintln!("error: {}: {e}", file.display());
             return Ok(ExitCode::FAILURE);
         }
     };

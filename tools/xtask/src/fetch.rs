@@ -368,10 +368,7 @@ fn verrevcmp(a: &str, b: &str) -> Ordering {
 }
 
 /// `cargo xtask fetch`: fetch the Pi 4 tree and print its path.
-pub fn main(args: &[String]) -> Result<()> {
-    if let Some(a) = args.first() {
-        bail!("fetch: unknown argument `{a}`");
-    }
+pub fn main() -> Result<()> {
     crate::setup::ensure(crate::setup::Need::Fetch)?;
     let p = rpi4_dtb()?;
     println!("{}", p.display());

@@ -4,7 +4,7 @@
 //! `extlinux.conf` on a disk image); and the boot media of the test cases
 //! that do the same ([`media`], called by the harness).
 
-use crate::build::{self, Options};
+use crate::build;
 use crate::qemu::{self, QEMU};
 use crate::sdimage::{self, Board};
 use crate::util::{self, Result};
@@ -21,24 +21,10 @@ pub enum Firmware {
     UBoot,
 }
 
-/// `--uefi` / `--uboot` among `run`'s own arguments (before `--`)?
-pub fn requested(args: &[String]) -> Option<Firmware> {
-    let ours = args.split(|a| a == "--").next().unwrap_or(&[]);
-    ours.iter().find_map(|a| match a.as_str() {
-        "--uefi" => Some(Firmware::Uefi),
-        "--uboot" => Some(Firmware::UBoot),
-        _ => None,
-    })
-}
-
 /// QEMU's `-M` for a firmware boot: `run`'s machine, and for UEFI with
 /// `acpi=off`, because AAVMF hands over a device tree only then.
 pub fn machine(fw: Firmware) -> String {
-    let m = qemu::DEFAULTS
-        .iter()
-        .position(|a| *a == "-M")
-        .map(|i| qemu::DEFAULTS[i + 1])
-        .unwrap_or("virt");
+    let m = qemu::FIRMWARE_MACHINE.machine;
     match fw {
         Firmware::Uefi => format!("{m},acpi=off"),
         Firmware::UBoot => m.to_string(),
@@ -46,24 +32,10 @@ pub fn machine(fw: Firmware) -> String {
 }
 
 /// `cargo xtask run --uefi|--uboot [--profile NAME] [--debug] [--test-image] [--append ARGS] [-- QEMU ARGS...]`
-pub fn run(args: &[String]) -> Result<()> {
-    let (ours, user) = match args.iter().position(|a| a == "--") {
-        Some(i) => (&args[..i], &args[i + 1..]),
-        None => (args, &[][..]),
-    };
-    let (opts, rest) = Options::parse(ours)?;
-    let mut fw = None;
-    let mut append = None;
-    let mut it = rest.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--uefi" if fw.is_none() => fw = Some(Firmware::Uefi),
-            "--uboot" if fw.is_none() => fw = Some(Firmware::UBoot),
-            "--append" => append = Some(it.next().ok_or("--append needs the bootargs")?.clone()),
-            _ => bail!("run: unexpected argument `{a}` with --uefi/--uboot (usage: cargo xtask run --uefi|--uboot [--debug] [--test-image] [--append ARGS] [-- QEMU ARGS...])"),
-        }
-    }
-    let fw = fw.ok_or("run: --uefi or --uboot")?;
+pub fn run(args: &crate::cli::RunArgs) -> Result<()> {
+    let opts = args.build.options(crate::profile::DEFAULT);
+    let (append, user) = (&args.append, &args.qemu);
+    let fw = args.firmware().ok_or("run: --uefi or --uboot")?;
     crate::setup::ensure(crate::setup::Need::Test)?;
     let built = build::build(&opts)?;
     let stem = if opts.test_image { "-test" } else { "" };
@@ -89,11 +61,8 @@ pub fn run(args: &[String]) -> Result<()> {
             (uboot::FIRMWARE, uboot::drive(&disk))
         }
     };
-    let mut defaults: Vec<String> = qemu::DEFAULTS.iter().map(|s| s.to_string()).collect();
-    if let Some(i) = defaults.iter().position(|a| a == "-M") {
-        defaults[i + 1] = machine(fw);
-    }
-    defaults.extend(["-bios", bios, "-drive", &drive, "-nic", "none"].map(String::from));
+    let mut defaults = qemu::firmware_defaults(&machine(fw));
+    defaults.extend(["-bios", bios, "-drive", &drive].map(String::from));
     let args = qemu::merge(&defaults, user);
     let mut cmd = Command::new(QEMU);
     cmd.args(&args);
@@ -174,21 +143,6 @@ pub fn media(case: &BootCase, image: &Path, dir: &Path) -> Result<Medium, String
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
-    }
-
-    #[test]
-    fn firmware_flags() {
-        assert_eq!(requested(&s(&["--uefi"])), Some(Firmware::Uefi));
-        assert_eq!(
-            requested(&s(&["--debug", "--uboot", "--", "-smp", "1"])),
-            Some(Firmware::UBoot)
-        );
-        assert_eq!(requested(&s(&["--", "--uefi"])), None, "QEMU arguments are not ours");
-        assert_eq!(requested(&s(&["--gdb"])), None);
-    }
 
     #[test]
     fn machines() {

@@ -407,22 +407,10 @@ fn confirm(question: &str) -> Result<bool> {
 }
 
 /// `cargo xtask flash --device /dev/sdX [--image PATH] [--yes]`
-pub fn main(args: &[String]) -> Result<()> {
-    let (mut device, mut image, mut yes) = (None, None, false);
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--device" => device = Some(it.next().ok_or("--device needs a path, e.g. /dev/sdb")?.clone()),
-            "--image" => image = Some(PathBuf::from(it.next().ok_or("--image needs a path")?)),
-            "--yes" | "-y" => yes = true,
-            other => bail!(
-                "flash: unknown argument `{other}` (usage: cargo xtask flash --device /dev/sdX [--image PATH] [--yes])"
-            ),
-        }
-    }
-    let device = device.ok_or("flash: which device? --device /dev/sdX (see `lsblk -d -o NAME,RM,SIZE,MODEL`)")?;
+pub fn main(args: &crate::cli::FlashArgs) -> Result<()> {
+    let (device, image, yes) = (&args.device, args.image.clone(), args.yes);
     // Check the device before building anything: a refusal comes at once.
-    let target = check_device(Path::new("/"), &device)?;
+    let target = check_device(Path::new("/"), device)?;
     let image = match image {
         Some(p) => p,
         None => {
@@ -472,7 +460,7 @@ pub fn main(args: &[String]) -> Result<()> {
     }
     // Checked again right before opening: the card may have been mounted
     // (desktop automount) while we waited for the answer.
-    check_device(Path::new("/"), &device)?;
+    check_device(Path::new("/"), device)?;
     write_and_verify(&image, &target.dev, true)?;
     println!(
         "{}: written and verified; you can remove the card",

@@ -70,19 +70,16 @@ impl Qemu {
     }
 
     /// QEMU options (without the program, console, image or bootargs):
-    /// `-M`, `-cpu`, `-smp`, `-m`, then `args` with the disk image's path
+    /// `-nodefaults`, `-M`, `-cpu`, `-smp`, `-m`, then `args` with the disk image's path
     /// for `@DISK@`, then `-dtb`.
     pub fn args(&self, disk: Option<&Path>, dtb: Option<&Path>) -> Result<Vec<String>> {
-        let mut a = vec!["-M".to_string(), self.machine.clone()];
-        if let Some(cpu) = &self.cpu {
-            a.extend(["-cpu".into(), cpu.clone()]);
+        let mut a = harness::qemu::Machine {
+            machine: &self.machine,
+            cpu: self.cpu.as_deref(),
+            smp: self.smp,
+            mem: self.memory.as_ref().map(|(m, _)| m.as_str()),
         }
-        if let Some(n) = self.smp {
-            a.extend(["-smp".into(), n.to_string()]);
-        }
-        if let Some((m, _)) = &self.memory {
-            a.extend(["-m".into(), m.clone()]);
-        }
+        .args();
         for arg in &self.args {
             if arg.contains(DISK_PLACEHOLDER) {
                 let Some(d) = disk else {
@@ -516,7 +513,7 @@ args = "--banner hello world"
         let a = p.qemu.args(Some(Path::new("/t/disk.img")), None).unwrap();
         assert_eq!(
             a.join(" "),
-            "-M virt,gic-version=3 -cpu cortex-a72 -smp 8 -m 2G -device virtio-blk-device,drive=d -drive if=none,id=d,format=raw,file=/t/disk.img"
+            "-nodefaults -M virt,gic-version=3 -cpu cortex-a72 -smp 8 -m 2G -device virtio-blk-device,drive=d -drive if=none,id=d,format=raw,file=/t/disk.img"
         );
         assert!(p.qemu.args(None, None).unwrap_err().contains("@DISK@"));
         let rpi =
@@ -525,7 +522,7 @@ args = "--banner hello world"
         assert_eq!(q.ram_base(), 0);
         assert_eq!(
             q.args(None, Some(Path::new("/c/x.dtb"))).unwrap().join(" "),
-            "-M raspi4b -dtb /c/x.dtb"
+            "-nodefaults -M raspi4b -dtb /c/x.dtb"
         );
         assert!(q.args(None, None).is_err());
     }
@@ -539,7 +536,7 @@ args = "--banner hello world"
         )
         .unwrap();
         assert!(p.tasks.is_empty() && p.display.is_none());
-        assert_eq!(p.qemu.args(None, None).unwrap(), ["-M", "virt"]);
+        assert_eq!(p.qemu.args(None, None).unwrap(), ["-nodefaults", "-M", "virt"]);
     }
 
     #[test]

@@ -1,28 +1,36 @@
 //! `cargo xtask run`: boot a device profile's image on QEMU, as its
 //! `[qemu]` table says, with the console on the terminal.
 
-use crate::build::{self, Options};
+use crate::build;
 use crate::profile::Profile;
 use crate::util::{self, Result};
 use crate::{bail, note};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub const QEMU: &str = "qemu-system-aarch64";
+pub use harness::qemu::PROGRAM as QEMU;
+use harness::qemu::{Console, Machine};
 
 /// The machine of the firmware boots (`run --uefi|--uboot`, before the
 /// firmware options); `run` itself boots the profile's machine.
-pub const DEFAULTS: &[&str] = &[
-    "-M",
-    "virt,gic-version=3,virtualization=on",
-    "-cpu",
-    "cortex-a72",
-    "-smp",
-    "4",
-    "-m",
-    "2G",
-    "-nographic",
-];
+pub const FIRMWARE_MACHINE: Machine<'static> = Machine {
+    machine: "virt,gic-version=3,virtualization=on",
+    cpu: Some("cortex-a72"),
+    smp: Some(4),
+    mem: Some("2G"),
+};
+
+/// The firmware boots' options before their firmware and disk: the
+/// machine, the console on this terminal.
+pub fn firmware_defaults(machine: &str) -> Vec<String> {
+    let mut a = Machine {
+        machine,
+        ..FIRMWARE_MACHINE
+    }
+    .args();
+    a.extend(Console::Terminal.args().map(String::from));
+    a
+}
 
 /// QEMU options that take no value. Every other option takes exactly one.
 const FLAGS: &[&str] = &[
@@ -87,38 +95,17 @@ fn canonical(opt: &str) -> String {
     }
 }
 
-/// Default options that a user option replaces besides its own name.
-fn also_replaces(opt: &str) -> &'static [&'static str] {
-    match opt {
-        // -nographic routes serial+monitor to stdio; a user who picks a
-        // display, serial or monitor decides that themselves.
-        "-display" | "-serial" | "-monitor" => &["-nographic"],
-        _ => &[],
-    }
-}
-
 /// Defaults overridden by user options of the same name (but devices,
 /// drives and the like add up, see [`ADDITIVE`]); user options last.
 pub fn merge(defaults: &[String], user: &[String]) -> Vec<String> {
     let user_groups = groups(user);
     let user_names: Vec<String> = user_groups.iter().map(|g| canonical(&g[0])).collect();
-    let replaced = |name: &str| {
-        !ADDITIVE.contains(&name) && user_names.iter().any(|u| u == name || also_replaces(u).contains(&name))
-    };
+    let replaced = |name: &str| !ADDITIVE.contains(&name) && user_names.iter().any(|u| u == name);
     let mut out: Vec<String> = Vec::new();
-    let mut dropped_nographic = false;
     for g in groups(defaults) {
-        let name = canonical(&g[0]);
-        if replaced(&name) {
-            dropped_nographic |= name == "-nographic";
-            continue;
+        if !replaced(&canonical(&g[0])) {
+            out.extend(g);
         }
-        out.extend(g);
-    }
-    // Without -nographic QEMU would open a window: keep it headless unless
-    // the user chose a display.
-    if dropped_nographic && !user_names.iter().any(|n| n == "-display" || n == "-nographic") {
-        out.extend(["-display".to_string(), "none".to_string()]);
     }
     for g in user_groups {
         out.extend(g);
@@ -162,19 +149,9 @@ pub fn profile_args(p: &Profile, disk: &Path, fresh: bool) -> Result<Vec<String>
 }
 
 /// `cargo xtask run [--profile NAME] [--gdb] [--debug|--release] [--test-image] [-- QEMU ARGS...]`
-pub fn main(args: &[String]) -> Result<()> {
-    let (ours, user) = match args.iter().position(|a| a == "--") {
-        Some(i) => (&args[..i], &args[i + 1..]),
-        None => (args, &[][..]),
-    };
-    let (opts, rest) = Options::parse(ours)?;
-    let mut gdb = false;
-    for a in rest {
-        match a.as_str() {
-            "--gdb" => gdb = true,
-            _ => bail!("run: unknown argument `{a}` (QEMU arguments go after `--`)"),
-        }
-    }
+pub fn main(args: &crate::cli::RunArgs) -> Result<()> {
+    let opts = args.build.options(crate::profile::DEFAULT);
+    let (user, gdb) = (&args.qemu, args.gdb);
     let profile = crate::profile::load(&opts.device)?;
     crate::setup::ensure(crate::setup::Need::Qemu)?;
     let built = build::build(&opts)?;
@@ -186,9 +163,9 @@ pub fn main(args: &[String]) -> Result<()> {
         &crate::user::profile_dir(&profile.name).join("disk.img"),
         false,
     )?;
-    defaults.push("-nographic".to_string());
+    defaults.extend(Console::Terminal.args().map(String::from));
     defaults.extend(["-kernel".to_string(), built.img.display().to_string()]);
-    let mut user = user.to_vec();
+    let mut user = user.clone();
     if gdb {
         user.extend(["-s".to_string(), "-S".to_string()]);
     }
@@ -351,7 +328,7 @@ mod tests {
     }
 
     fn defaults() -> Vec<String> {
-        let mut d: Vec<String> = DEFAULTS.iter().map(|s| s.to_string()).collect();
+        let mut d = firmware_defaults(FIRMWARE_MACHINE.machine);
         d.extend(v("-kernel k.img"));
         d
     }
@@ -366,7 +343,7 @@ mod tests {
         let m = merge(&defaults(), &v("-smp 1 -M virt,gic-version=2"));
         assert_eq!(
             m.join(" "),
-            "-cpu cortex-a72 -m 2G -nographic -kernel k.img -smp 1 -M virt,gic-version=2"
+            "-nodefaults -cpu cortex-a72 -m 2G -display none -serial mon:stdio -kernel k.img -smp 1 -M virt,gic-version=2"
         );
     }
 
@@ -375,7 +352,7 @@ mod tests {
         let m = merge(&defaults(), &v("-machine raspi4b --m 1G"));
         assert_eq!(
             m.join(" "),
-            "-cpu cortex-a72 -smp 4 -nographic -kernel k.img -machine raspi4b --m 1G"
+            "-nodefaults -cpu cortex-a72 -smp 4 -display none -serial mon:stdio -kernel k.img -machine raspi4b --m 1G"
         );
     }
 
@@ -390,12 +367,12 @@ mod tests {
     }
 
     #[test]
-    fn serial_replaces_nographic_and_stays_headless() {
+    fn user_console_and_display_replace_the_defaults() {
         let m = merge(&defaults(), &v("-serial stdio -monitor none"));
-        assert!(!m.contains(&"-nographic".to_string()));
-        assert_eq!(m.join(" "), "-M virt,gic-version=3,virtualization=on -cpu cortex-a72 -smp 4 -m 2G -kernel k.img -display none -serial stdio -monitor none");
+        assert_eq!(m.join(" "), "-nodefaults -M virt,gic-version=3,virtualization=on -cpu cortex-a72 -smp 4 -m 2G -display none -kernel k.img -serial stdio -monitor none");
         let m = merge(&defaults(), &v("-display gtk"));
         assert_eq!(m.iter().filter(|a| *a == "-display").count(), 1);
+        assert!(m.ends_with(&v("-display gtk")));
     }
 
     #[test]
@@ -416,15 +393,17 @@ mod tests {
         );
         profile_args(&p, &disk, true).unwrap();
         assert_eq!(std::fs::metadata(&disk).unwrap().len(), 1 << 20, "fresh");
-        d.extend(v("-nographic -kernel k.img"));
+        d.extend(v("-display none -serial mon:stdio -kernel k.img"));
         let m = merge(&d, &v("-smp 1 -device virtio-rng-device"));
         let shown = m.join(" ");
         assert!(
-            shown.starts_with("-M virt -m 1G -device virtio-keyboard-device -drive if=none,id=d,format=raw,file=/"),
+            shown.starts_with(
+                "-nodefaults -M virt -m 1G -device virtio-keyboard-device -drive if=none,id=d,format=raw,file=/"
+            ),
             "{shown}"
         );
         assert!(
-            shown.ends_with("d.img -nographic -kernel k.img -smp 1 -device virtio-rng-device"),
+            shown.ends_with("d.img -display none -serial mon:stdio -kernel k.img -smp 1 -device virtio-rng-device"),
             "{shown}"
         );
         std::fs::remove_dir_all(&dir).unwrap();

@@ -164,11 +164,12 @@ pub fn rpi4_names() -> Vec<&'static str> {
 }
 
 /// Which image `cargo xtask image` makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Board {
     /// Raspberry Pi 4 SD card.
     Rpi4,
     /// U-Boot disk for QEMU virt (`cargo xtask run --uboot`).
+    #[value(name = "uboot")]
     UBoot,
 }
 
@@ -214,34 +215,14 @@ pub fn write_image(board: Board, kernel: Vec<u8>, out: &Path, append: Option<&st
 }
 
 /// `cargo xtask image --board rpi4|uboot [--profile NAME] [--test-image] [--debug] [--kernel IMAGE] [--output PATH] [--append ARGS]`
-pub fn main(args: &[String]) -> Result<()> {
-    let (mut opts, rest) = Options::parse(args)?;
-    let profile_given = args.iter().any(|a| a == "--profile" || a.starts_with("--profile="));
-    let mut board = None;
-    let mut output = None;
-    let mut append = None;
-    let mut kernel = None;
-    let mut it = rest.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--board" => {
-                board = Some(match it.next().map(String::as_str) {
-                    Some("rpi4") => Board::Rpi4,
-                    Some("uboot") => Board::UBoot,
-                    other => bail!("image: unknown board {:?} (rpi4 or uboot)", other.unwrap_or("")),
-                })
-            }
-            "--output" | "-o" => output = Some(PathBuf::from(it.next().ok_or("--output needs a path")?)),
-            "--append" => append = Some(it.next().ok_or("--append needs the bootargs")?.clone()),
-            "--kernel" => kernel = Some(PathBuf::from(it.next().ok_or("--kernel needs an image path")?)),
-            other => bail!("image: unknown argument `{other}` (usage: cargo xtask image --board rpi4|uboot [--profile NAME] [--test-image] [--debug] [--kernel IMAGE] [--output PATH] [--append ARGS])"),
-        }
-    }
-    let board = board.ok_or("image: which board? --board rpi4 or --board uboot")?;
+pub fn main(args: &crate::cli::ImageArgs) -> Result<()> {
+    let board = args.board;
     // The Pi's card carries the rpi4 profile unless another is asked for.
-    if board == Board::Rpi4 && !profile_given {
-        opts.device = "rpi4".to_string();
-    }
+    let opts = args.build.options(match board {
+        Board::Rpi4 => "rpi4",
+        Board::UBoot => crate::profile::DEFAULT,
+    });
+    let (output, append, kernel) = (args.output.clone(), args.append.clone(), args.kernel.clone());
     crate::setup::ensure(crate::setup::Need::Fetch)?;
     let out = match kernel {
         // A prebuilt image instead of this tree's kernel.

@@ -241,7 +241,7 @@ fn os_codename() -> Option<String> {
         .map(|v| v.trim_matches('"').to_string())
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -370,11 +370,111 @@ pub fn ensure(need: Need) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask setup`: check (and as root install) everything.
-pub fn main(args: &[String]) -> Result<()> {
-    if let Some(a) = args.first() {
-        bail!("setup: unknown argument `{a}`");
+/// Tools only `cargo xtask fresh-check` uses (it makes a Debian root).
+const FRESH_TOOLS: &[(&str, &str)] = &[("debootstrap", "debootstrap")];
+
+/// One line of `cargo xtask doctor`: what it checked, what it found, and
+/// the package that provides it when it is missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub what: String,
+    pub used_by: &'static str,
+    pub found: Result<String>,
+    pub package: Option<String>,
+}
+
+/// The host as the commands need it: QEMU, the Rust side, every tool.
+fn findings() -> Vec<Finding> {
+    let mut out = vec![Finding {
+        what: crate::qemu::QEMU.to_string(),
+        used_by: "run, test, bench",
+        found: qemu_status().map(|v| format!("{}.{}.{}", v.0, v.1, v.2)),
+        package: Some(QEMU_PACKAGE.to_string()),
+    }];
+    out.push(Finding {
+        what: format!("Rust toolchain with {}", crate::build::KERNEL_TARGET),
+        used_by: "every command",
+        found: check_rust().map(|()| "present".to_string()),
+        package: None,
+    });
+    let tool = |(t, p): &(&str, &'static str), used_by| Finding {
+        what: t.to_string(),
+        used_by,
+        found: if util::have(t) {
+            Ok("present".to_string())
+        } else {
+            Err("missing".to_string())
+        },
+        package: Some(p.to_string()),
+    };
+    out.extend(
+        FETCH_TOOLS
+            .iter()
+            .map(|t| tool(t, "test, fetch, image, run --uefi/--uboot")),
+    );
+    out.extend(FRESH_TOOLS.iter().map(|t| tool(t, "fresh-check")));
+    out
+}
+
+/// `cargo xtask doctor`: what the host has and lacks, and the commands that
+/// install what is missing. Exit status 1 when something is missing.
+pub fn doctor() -> Result<std::process::ExitCode> {
+    let found = findings();
+    let width = found.iter().map(|f| f.what.len()).max().unwrap_or(0);
+    for f in &found {
+        let (mark, state) = match &f.found {
+            Ok(v) => ("ok     ", v.clone()),
+            Err(e) => ("MISSING", e.clone()),
+        };
+        println!("{mark} {:width$}  {state}  (used by: {})", f.what, f.used_by);
     }
+    let missing: Vec<&Finding> = found.iter().filter(|f| f.found.is_err()).collect();
+    if missing.is_empty() {
+        println!("\nnothing is missing");
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    let need_qemu = missing.iter().any(|f| f.package.as_deref() == Some(QEMU_PACKAGE));
+    let mut packages: Vec<&str> = missing
+        .iter()
+        .filter_map(|f| f.package.as_deref())
+        .filter(|p| *p != QEMU_PACKAGE)
+        .collect();
+    packages.dedup();
+    println!("\nto install what is missing:\n");
+    if missing.iter().any(|f| f.package.is_none()) {
+        println!("rustup toolchain install    # in the repository: reads rust-toolchain.toml");
+    }
+    if need_qemu || !packages.is_empty() {
+        let codename = os_codename();
+        let p = plan(need_qemu, &packages, codename.as_deref(), &system_sources())?;
+        for c in p.commands() {
+            println!("{c}");
+        }
+        println!("\n(as root, `cargo xtask setup` runs these itself)");
+    }
+    Ok(std::process::ExitCode::FAILURE)
+}
+
+/// Installs (as root) or names the tools of `cargo xtask fresh-check`.
+pub fn ensure_fresh_tools() -> Result<()> {
+    let missing: Vec<&str> = FRESH_TOOLS
+        .iter()
+        .filter(|(t, _)| !util::have(t))
+        .map(|(_, p)| *p)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let p = plan(false, &missing, os_codename().as_deref(), &system_sources())?;
+    if !is_root() {
+        bail!("fresh-check runs as root (debootstrap, chroot, mount)");
+    }
+    note!("installing {}", missing.join(" "));
+    p.execute()
+}
+
+/// `cargo xtask setup`: check (and as root install) everything.
+pub fn main() -> Result<()> {
     ensure(Need::Test)?;
     let v = qemu_status()?;
     println!(

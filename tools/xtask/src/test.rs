@@ -1,11 +1,13 @@
-//! `cargo xtask test [FILTER] [-j N]`: setup, fetch, host unit tests, both
-//! kernel images, every device-tree and boot case; ends with `N passed, N failed`.
+//! `cargo xtask test [FILTER] [-j N] [--shard K/N]`: setup, fetch, host unit
+//! tests, both kernel images, every device-tree and boot case; writes a JUnit
+//! report and ends with `N passed, N failed`.
 
 use crate::build::{self, Options};
+use crate::cli::TestArgs;
+use crate::report::{self, Report};
 use crate::util::{self, Result};
 use crate::{bail, fetch, note, profile};
 use harness::cases::{Boot, Image};
-use harness::console::parse_cargo_result;
 use harness::{BootCase, Outcome};
 use std::io::{BufRead, BufReader};
 use std::process::{ExitCode, Stdio};
@@ -13,55 +15,40 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Tally {
-    pub passed: u32,
-    pub failed: u32,
+/// `--shard K/N`: the cases whose position in their list (unit test runs,
+/// device-tree cases, boot cases, each as declared) is K-1 modulo N. The
+/// N shards together run every case exactly once, whatever the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
 }
 
-impl Tally {
-    fn add(&mut self, ok: bool) {
-        if ok {
-            self.passed += 1
-        } else {
-            self.failed += 1
-        }
+impl Shard {
+    fn takes(self, position: usize) -> bool {
+        position % self.count as usize == (self.index - 1) as usize
     }
 }
 
-struct Args {
-    filter: Option<String>,
-    jobs: usize,
-    /// Print the console log of passing cases too.
-    verbose: bool,
-}
-
-fn parse_args(args: &[String]) -> Result<Args> {
-    let mut a = Args {
-        filter: None,
-        jobs: default_jobs(),
-        verbose: false,
+pub fn parse_shard(s: &str) -> Result<Shard> {
+    let (k, n) = s.split_once('/').ok_or("expected K/N, e.g. 1/4")?;
+    let (index, count) = match (k.parse::<u32>(), n.parse::<u32>()) {
+        (Ok(k), Ok(n)) => (k, n),
+        _ => bail!("expected K/N with whole numbers, e.g. 1/4"),
     };
-    let mut it = args.iter();
-    while let Some(x) = it.next() {
-        match x.as_str() {
-            "-v" | "--verbose" => a.verbose = true,
-            "-j" | "--jobs" => {
-                let n = it.next().ok_or("-j needs a number")?;
-                a.jobs = n
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or(format!("bad job count `{n}`"))?;
-            }
-            s if s.starts_with('-') => {
-                bail!("test: unknown option `{s}` (usage: cargo xtask test [FILTER] [-j N] [-v])")
-            }
-            s if a.filter.is_none() => a.filter = Some(s.to_string()),
-            s => bail!("test: only one FILTER allowed (got `{s}` too)"),
-        }
+    if count == 0 || index == 0 || index > count {
+        bail!("shard K/N needs 1 <= K <= N");
     }
-    Ok(a)
+    Ok(Shard { index, count })
+}
+
+/// The items of `list` that the shard (if any) takes.
+fn shard_of<T: Copy>(list: &[T], shard: Option<Shard>) -> Vec<T> {
+    list.iter()
+        .enumerate()
+        .filter(|(i, _)| shard.is_none_or(|s| s.takes(*i)))
+        .map(|(_, t)| *t)
+        .collect()
 }
 
 /// QEMU cases in parallel: one per core (TCG runs one vCPU thread each at a time).
@@ -72,36 +59,47 @@ fn default_jobs() -> usize {
         .clamp(1, 4)
 }
 
-/// Runs one cargo test invocation, echoing its output, and adds its counts.
-/// A run that fails without reporting a failed test (say, a compile error)
-/// counts as one failure.
-fn cargo_tests(name: &str, args: &[&str], tally: &mut Tally) {
+/// Runs one cargo test invocation, echoing its output, and reports each
+/// test it ran. A run that fails without a failed test (say, a compile
+/// error) is one failed case, named after the run, with the whole output.
+fn cargo_tests(name: &str, args: &[&str], report: &mut Report) {
     let mut cmd = util::cargo();
     cmd.args(args).stdout(Stdio::piped());
-    println!("unit {name}: {}", util::shown(&cmd));
-    let mut t = Tally::default();
+    let suite = format!("unit {name}");
+    println!("{suite}: {}", util::shown(&cmd));
+    let start = Instant::now();
+    let mut output = String::new();
     let status = cmd.spawn().and_then(|mut child| {
         for line in BufReader::new(child.stdout.take().unwrap()).lines() {
             let line = line?;
             println!("{line}");
-            if let Some((p, f)) = parse_cargo_result(&line) {
-                t.passed += p;
-                t.failed += f;
-            }
+            output.push_str(&line);
+            output.push('\n');
         }
         child.wait()
     });
-    let ok = matches!(&status, Ok(s) if s.success());
-    if !ok && t.failed == 0 {
-        t.failed = 1;
+    let cases = report::cargo_cases(&output);
+    let (passed, failed) = (
+        cases.iter().filter(|c| c.passed).count(),
+        cases.iter().filter(|c| !c.passed).count(),
+    );
+    let why = match &status {
+        Ok(s) if s.success() => None,
+        Ok(s) => Some(s.to_string()),
+        Err(e) => Some(format!("cannot run cargo: {e}")),
+    };
+    match &why {
+        None => println!("{suite} ... ok ({passed} passed)"),
+        Some(w) => println!("{suite} ... FAILED ({w}; {passed} passed, {failed} failed)"),
     }
-    match status {
-        Ok(s) if s.success() => println!("unit {name} ... ok ({} passed)", t.passed),
-        Ok(s) => println!("unit {name} ... FAILED ({s}; {} passed, {} failed)", t.passed, t.failed),
-        Err(e) => println!("unit {name} ... FAILED (cannot run cargo: {e})"),
+    for c in cases {
+        report.add(&suite, c);
     }
-    tally.passed += t.passed;
-    tally.failed += t.failed;
+    if let (Some(w), 0) = (why, failed) {
+        let mut c = report::Case::failed(name, &w, &output);
+        c.time = start.elapsed();
+        report.add(&suite, c);
+    }
 }
 
 /// Runs `f` on every item with `jobs` threads; calls `done` in item order.
@@ -136,6 +134,22 @@ fn parallel<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sy
             }
         }
     });
+}
+
+/// A QEMU or device-tree case's outcome as a report case: its command and
+/// console are the log.
+fn case(name: &str, o: &Outcome) -> report::Case {
+    let mut log = format!("command: {}\n", o.command);
+    for l in &o.log {
+        log.push_str(&format!("{} {}\n", l.stream.mark(), l.text));
+    }
+    report::Case {
+        name: name.to_string(),
+        passed: o.passed,
+        time: o.elapsed,
+        message: o.reason.clone(),
+        log,
+    }
 }
 
 /// The command and console of a passing case (`-v`).
@@ -239,15 +253,15 @@ fn self_exe() -> Result<std::path::PathBuf> {
     std::env::current_exe().map_err(|e| e.to_string())
 }
 
-pub fn main(args: &[String]) -> Result<ExitCode> {
-    let a = parse_args(args)?;
+pub fn main(a: &TestArgs) -> Result<ExitCode> {
     let start = Instant::now();
+    let jobs = a.jobs.map_or_else(default_jobs, usize::from);
     let filter = a.filter.as_deref();
     let wanted = |name: &str| filter.is_none_or(|f| name.contains(f));
     crate::setup::ensure(crate::setup::Need::Test)?;
 
-    let boot = harness::select(harness::BOOT_CASES, |c| c.name, filter);
-    let dt = harness::select(harness::DT_CASES, |c| c.name, filter);
+    let boot = shard_of(&harness::select(harness::BOOT_CASES, |c| c.name, filter), a.shard);
+    let dt = shard_of(&harness::select(harness::DT_CASES, |c| c.name, filter), a.shard);
     // The device profiles the selected cases boot (a profile that does not
     // load fails its case, with the reason).
     let profiles = profile_needs(&boot);
@@ -271,23 +285,19 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
         fetch::dtb_path()
     };
 
-    let mut tally = Tally::default();
+    let mut report = Report::default();
     // Host unit tests: the default members (the crates that build on the
     // host), then the pure logic of the kernel and of user space (built
     // for the host too: message packing, init's configuration and verdicts,
     // the shell's line editor and commands).
-    if wanted("workspace") {
-        cargo_tests("workspace", &["test"], &mut tally);
-    }
-    if wanted("kernel-lib") {
-        cargo_tests("kernel-lib", &["test", "-p", "kernel", "--lib"], &mut tally);
-    }
-    if wanted("user-lib") {
-        cargo_tests(
-            "user-lib",
-            &["test", "-p", "userlib", "-p", "init", "-p", "shell"],
-            &mut tally,
-        );
+    let units: [(&str, &[&str]); 3] = [
+        ("workspace", &["test"]),
+        ("kernel-lib", &["test", "-p", "kernel", "--lib"]),
+        ("user-lib", &["test", "-p", "userlib", "-p", "init", "-p", "shell"]),
+    ];
+    let units: Vec<_> = units.iter().filter(|(name, _)| wanted(name)).collect();
+    for (name, args) in shard_of(&units, a.shard) {
+        cargo_tests(name, args, &mut report);
     }
 
     // Kernel images needed by the selected boot cases (the default
@@ -345,7 +355,7 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
         if a.verbose && o.passed {
             print_log(&o);
         }
-        tally.add(o.passed);
+        report.add("dt", case(c.name, &o));
     }
 
     let run_one = |c: &&BootCase| -> Outcome {
@@ -367,21 +377,27 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
             None => harness::run_boot(c, &env),
         }
     };
-    parallel(&boot, a.jobs, run_one, |c, o| {
+    parallel(&boot, jobs, run_one, |c, o| {
         println!("{}", o.report("boot", c.name));
         if a.verbose && o.passed {
             print_log(&o);
         }
-        tally.add(o.passed);
+        report.add("boot", case(c.name, &o));
     });
 
-    let total = tally.passed + tally.failed;
+    let junit = a.junit.clone().unwrap_or_else(|| build::out_dir().join("junit.xml"));
+    match report.write_junit(&junit) {
+        Ok(()) => note!("JUnit report: {}", util::relative(&junit)),
+        Err(e) => note!("warning: no JUnit report: {e}"),
+    }
+    let (passed, failed) = (report.passed(), report.failed());
+    let total = passed + failed;
     note!("{total} checks in {:.1} s", start.elapsed().as_secs_f64());
     if total == 0 {
         note!("no test matches the filter {:?}", filter.unwrap_or(""));
     }
-    println!("{} passed, {} failed", tally.passed, tally.failed);
-    Ok(if tally.failed == 0 && total > 0 {
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 && total > 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -392,18 +408,20 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
 mod tests {
     use super::*;
 
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
-    }
-
     #[test]
-    fn args() {
-        let a = parse_args(&s(&["crash", "-j", "3", "-v"])).unwrap();
-        assert_eq!((a.filter.as_deref(), a.jobs, a.verbose), (Some("crash"), 3, true));
-        assert!(parse_args(&s(&["a", "b"])).is_err());
-        assert!(parse_args(&s(&["-j", "0"])).is_err());
-        assert!(parse_args(&s(&["--frob"])).is_err());
-        assert_eq!(parse_args(&[]).unwrap().filter, None);
+    fn shards_cover_every_case_once() {
+        assert_eq!(parse_shard("2/3"), Ok(Shard { index: 2, count: 3 }));
+        for bad in ["0/2", "3/2", "1/0", "x/2", "2", "1/2/3", "-1/2"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+        let items: Vec<u32> = (0..10).collect();
+        let mut all: Vec<u32> = (1..=3)
+            .flat_map(|k| shard_of(&items, Some(Shard { index: k, count: 3 })))
+            .collect();
+        assert_eq!(shard_of(&items, Some(Shard { index: 1, count: 3 })), [0, 3, 6, 9]);
+        all.sort();
+        assert_eq!(all, items);
+        assert_eq!(shard_of(&items, None), items);
     }
 
     #[test]

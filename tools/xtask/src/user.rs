@@ -382,21 +382,8 @@ fn push_entry(out: &mut Vec<u8>, ino: u32, mode: u32, name: &str, data: &[u8]) {
 
 /// `cargo xtask user [--profile NAME] [--tests]`: build user space and the
 /// archive of a profile; print its path.
-pub fn main(args: &[String]) -> Result<()> {
-    let mut device = profile::DEFAULT.to_string();
-    let mut tests = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--profile" => device = it.next().ok_or("--profile needs a name")?.clone(),
-            "--tests" => tests = true,
-            _ => match a.strip_prefix("--profile=") {
-                Some(d) => device = d.to_string(),
-                None => bail!("user: unknown argument `{a}` (usage: cargo xtask user [--profile NAME] [--tests])"),
-            },
-        }
-    }
-    println!("{}", archive(&device, tests)?.display());
+pub fn main(args: &crate::cli::UserArgs) -> Result<()> {
+    println!("{}", archive(&args.profile, args.tests)?.display());
     Ok(())
 }
 

@@ -71,13 +71,18 @@ pub fn output(cmd: &mut Command) -> Result<String> {
 
 /// Is `program` on PATH (or an existing path)?
 pub fn have(program: impl AsRef<OsStr>) -> bool {
+    which(program).is_some()
+}
+
+/// Where `program` is: itself if it is a path to a file, else the first
+/// match on PATH.
+pub fn which(program: impl AsRef<OsStr>) -> Option<PathBuf> {
     let p = Path::new(program.as_ref());
     if p.components().count() > 1 {
-        return p.is_file();
+        return p.is_file().then(|| p.to_path_buf());
     }
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(p).is_file()))
-        .unwrap_or(false)
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths).map(|d| d.join(p)).find(|f| f.is_file())
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -143,6 +143,9 @@ pub struct BootCase {
     /// image of [`DISK_BYTES`], zeroed, made anew for each run in the
     /// harness's work directory.
     pub qemu_args: &'static [&'static str],
+    /// Size of that disk image (sparse): [`DISK_BYTES`] unless a case
+    /// needs more (an SD card over 2 GiB is a high-capacity one).
+    pub disk_bytes: u64,
     /// Command lines typed on a QEMU monitor (HMP) that the harness adds on
     /// a unix socket, cued by the console like `input` (e.g. `sendkey a`).
     /// `@SCREEN@` stands for a file in the work directory: after
@@ -220,6 +223,7 @@ pub const KTEST: BootCase = BootCase {
     input: &[],
     profile: None,
     qemu_args: &[],
+    disk_bytes: DISK_BYTES,
     monitor: &[],
 };
 
@@ -259,6 +263,27 @@ const PROFILE: BootCase = BootCase {
     timeout_s: 120,
     ..KTEST
 };
+
+/// What test-blk must show on the SD card (the lines after the first two
+/// are shared by both card kinds).
+const SDHCI_EXPECT_SDSC: &[&str] = &[
+    r"sdhci: mmc@7e300000: card \w+ \S+ \(SDSC, 1 MiB, 4-bit at \d+ kHz\)",
+    r"init: names: blk registered by sdhci",
+    r"test-blk: blk is served by sdhci",
+    r"test-blk: patterns: first, last and whole-request transfers read back intact",
+    r"test-blk: malformed requests: all refused",
+    r"test-blk: after the restart: all \d+ sectors hold their last write; sdhci restarts 0 -> 1",
+    r"^utest: test-blk \.\.\. ok$",
+    r"^utest: result: 1 passed, 0 failed$",
+];
+const SDHCI_EXPECT_SDHC: &[&str] = &[
+    r"sdhci: mmc@7e300000: card \w+ \S+ \(SDHC/SDXC, 4096 MiB, 4-bit at \d+ kHz\)",
+    r"init: names: blk registered by sdhci",
+    r"test-blk: blk is served by sdhci",
+    r"test-blk: after the restart: all \d+ sectors hold their last write; sdhci restarts 0 -> 1",
+    r"^utest: test-blk \.\.\. ok$",
+    r"^utest: result: 1 passed, 0 failed$",
+];
 
 /// What the block and RNG driver tests must show (without the drivers they
 /// would pass, having nothing to test).
@@ -604,6 +629,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"init: names: console registered by uart-pl011",
             r"init: names: gpio registered by rpi-gpio",
             r"init: names: display registered by rpi-mbox-fb",
+            r"init: names: blk registered by sdhci",
             r"rpi-mbox-fb: splash drawn",
             r"Kestrel shell",
         ],
@@ -742,6 +768,42 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 180,
         ..KTEST
     },
+    // ---- the SD card on raspi4b: the rpi4 profile's sdhci driver serves
+    // it as `blk`, and test-blk runs on it as on a virtio disk (patterns,
+    // malformed requests, the driver restarted mid-write). QEMU puts the
+    // card on the Arasan controller (mmc@7e300000); a card up to 2 GiB is
+    // standard capacity (byte addressed), above it high capacity.
+    BootCase {
+        name: "utest-sdhci-raspi4b-sdsc",
+        machine: "raspi4b",
+        cpu: None,
+        smp: None,
+        mem: None,
+        dtb: Dtb::Rpi4,
+        profile: Some("rpi4"),
+        append: Some("utest=blk"),
+        qemu_args: &["-drive", "if=sd,format=raw,file=@DISK@"],
+        expect: SDHCI_EXPECT_SDSC,
+        forbid: &[r"^utest: .* FAILED", r"sdhci: .* faulted"],
+        timeout_s: 300,
+        ..KTEST
+    },
+    BootCase {
+        name: "utest-sdhci-raspi4b-sdhc",
+        machine: "raspi4b",
+        cpu: None,
+        smp: None,
+        mem: None,
+        dtb: Dtb::Rpi4,
+        profile: Some("rpi4"),
+        append: Some("utest=blk"),
+        qemu_args: &["-drive", "if=sd,format=raw,file=@DISK@"],
+        disk_bytes: 4 << 30,
+        expect: SDHCI_EXPECT_SDHC,
+        forbid: &[r"^utest: .* FAILED", r"sdhci: .* faulted"],
+        timeout_s: 300,
+        ..KTEST
+    },
     // ---- device drivers under their services' tests (init's device
     // manager starts the drivers): the PL031's rtc and the PL011's console
     // on virt, the console read typed by the harness; the BCM2711 GPIO and
@@ -784,6 +846,11 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"test-gpio: GPIO21: output driven 1 and 0 and read back",
             r"test-mbox-fb: display \d+x\d+, stride \d+",
             r"test-mbox-fb: display fills rectangles, read back through MAP",
+            // No SD card: both controllers wait for one (EMMC2 polls: the
+            // interrupt line it shares went to the first controller).
+            r"sdhci: mmc@7e300000: no card: waiting for one",
+            r"sdhci: mmc@7e340000: no interrupt line .*: polling",
+            r"sdhci: mmc@7e340000: no card: waiting for one",
             r"^utest: test-gpio \.\.\. ok$",
             r"^utest: test-mbox-fb \.\.\. ok$",
             r"^utest: result: 2 passed, 0 failed$",

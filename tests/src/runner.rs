@@ -606,7 +606,7 @@ fn with_disk(
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)
         .and_then(|()| std::fs::File::create(&disk))
-        .and_then(|f| f.set_len(crate::cases::DISK_BYTES));
+        .and_then(|f| f.set_len(case.disk_bytes));
     if let Err(e) = made {
         return Err((command, format!("{}: {e}", disk.display())));
     }

@@ -11,6 +11,8 @@
 //! - [`Device::interrupt`]: an [`Interrupt`] to wait on and acknowledge.
 //! - [`Dma`]: physically contiguous memory with its bus address.
 //! - [`serve`]: the request loop; [`names`] registers the driver's service.
+//! - [`block`]: the block protocol's server, for disk drivers (a
+//!   [`block::BlockDevice`] reads and writes sectors, the kit does the rest).
 //! - With the `virtio` feature, [`virtio`]: the HAL and transport for the
 //!   `virtio-drivers` crate.
 //!
@@ -20,6 +22,7 @@
 
 extern crate alloc;
 
+pub mod block;
 pub mod device;
 pub mod dma;
 pub mod irq;

@@ -290,16 +290,31 @@ pub fn main(a: &TestArgs) -> Result<ExitCode> {
     // host), then the pure logic of the kernel and of user space (built
     // for the host too: message packing, init's configuration and verdicts,
     // the shell's line editor and commands).
-    let units: [(&str, &[&str]); 3] = [
+    // Then the drivers' pure logic: the kit, and register sequences
+    // against register models.
+    let units: [(&str, &[&str]); 4] = [
         ("workspace", &["test"]),
         ("kernel-lib", &["test", "-p", "kernel", "--lib"]),
         ("user-lib", &["test", "-p", "userlib", "-p", "init", "-p", "shell"]),
+        (
+            "driver-lib",
+            &[
+                "test",
+                "-p",
+                "driverkit",
+                "-p",
+                "rpi-gpio",
+                "-p",
+                "sdhci",
+                "-p",
+                "virtio-blk",
+            ],
+        ),
     ];
     let units: Vec<_> = units.iter().filter(|(name, _)| wanted(name)).collect();
     for (name, args) in shard_of(&units, a.shard) {
         cargo_tests(name, args, &mut report);
     }
-
     // Kernel images needed by the selected boot cases (the default
     // profile's; the test image with every test program).
     let mut image_error: [Option<String>; 2] = [None, None];

@@ -1,4 +1,5 @@
-//! test-blk: the virtio-blk driver through the `blk` service.
+//! test-blk: the disk driver that serves `blk` (virtio-blk, or sdhci with
+//! an SD card), through the service.
 //!
 //! 1. INFO; patterns written and read back across the disk, first and last
 //!    sectors and whole-request transfers included, at odd buffer offsets.
@@ -6,8 +7,8 @@
 //!    the buffer, unknown buffers and labels, wrong capabilities) get
 //!    FAILED replies, and the driver keeps working.
 //! 3. The driver killed in the middle of I/O: a writer thread streams
-//!    writes of sector patterns while this thread restarts `virtio-blk`
-//!    through the supervisor. The broken request fails, the client
+//!    writes of sector patterns while this thread restarts the driver
+//!    task that registered `blk` through the supervisor. The broken request fails, the client
 //!    reconnects and retries, and at the end every sector holds exactly
 //!    what was last written; the supervisor counts the restart.
 #![no_std]
@@ -32,7 +33,8 @@ use userlib::{log, process, syscall, thread, Error, Rights};
 
 userlib::entry!(main);
 
-const DRIVER: &str = "virtio-blk";
+/// The programs that serve `blk`.
+const DRIVERS: &[&str] = &["virtio-blk", "sdhci"];
 const BUFFER: usize = MAX_SECTORS as usize * SECTOR_SIZE + 4096;
 
 /// Word `j` of sector `sector` as generation `generation` writes it.
@@ -68,15 +70,25 @@ fn mismatch(buf: &[u8], first_sector: u64, generation: &dyn Fn(u64) -> u64) -> O
 }
 
 fn main(_start: &StartInfo) {
-    // Machines without a virtio disk (most test boots) have nothing to test.
+    // Machines without a disk driver (most test boots) have nothing to test.
     if !supervisor::tasks()
         .expect("supervisor::tasks")
         .iter()
-        .any(|t| t.name == DRIVER)
+        .any(|t| DRIVERS.contains(&t.name.as_str()))
     {
-        log::info!("no {DRIVER} task (no virtio disk on this machine): nothing to test");
+        log::info!("no disk driver task ({DRIVERS:?}) on this machine: nothing to test");
         return;
     }
+    // A driver may still be identifying its disk (an SD card).
+    match names::connect(blk::NAME, Timeout::millis(10_000)) {
+        Ok(ep) => syscall::cap_delete(ep).expect("cap_delete"),
+        Err(e) => {
+            log::info!("no task registered {} ({e}): no disk to test", blk::NAME);
+            return;
+        }
+    }
+    let driver = Driver::find();
+    log::info!("{} is served by {} (task {})", blk::NAME, driver.name, driver.id);
     let mut disk = Blk::new(blk::NAME, BUFFER).expect("Blk::new");
     let info = disk.info().expect("INFO");
     log::info!(
@@ -96,8 +108,37 @@ fn main(_start: &StartInfo) {
     patterns(&mut disk, info.sectors);
     malformed(&mut disk, info.sectors);
     throughput(&mut disk, info.sectors);
-    attach_churn(&mut disk);
-    restart_mid_io(disk, info.sectors);
+    attach_churn(&mut disk, &driver);
+    restart_mid_io(disk, info.sectors, &driver);
+}
+
+/// The task that serves `blk`.
+struct Driver {
+    id: u64,
+    name: alloc::string::String,
+}
+
+impl Driver {
+    fn find() -> Driver {
+        let services = supervisor::services().expect("supervisor::services");
+        let id = services
+            .iter()
+            .find(|(_, text)| text.split_whitespace().next() == Some(blk::NAME))
+            .map(|(v, _)| v[0])
+            .expect("blk in the service list");
+        Driver {
+            id,
+            name: record(id).name,
+        }
+    }
+}
+
+fn record(id: u64) -> userlib::proto::TaskRecord {
+    supervisor::tasks()
+        .expect("supervisor::tasks")
+        .into_iter()
+        .find(|t| t.id == id)
+        .unwrap_or_else(|| panic!("no task {id} in the supervisor's list"))
 }
 
 fn patterns(disk: &mut Blk, sectors: u64) {
@@ -281,19 +322,10 @@ fn throughput(disk: &mut Blk, sectors: u64) {
     }
 }
 
-fn driver_memory() -> u64 {
-    let tasks = supervisor::tasks().expect("supervisor::tasks");
-    tasks
-        .iter()
-        .find(|t| t.name == DRIVER)
-        .map(|t| t.memory_used)
-        .expect("the driver's record")
-}
-
 /// Attaching over and over costs the driver no memory (it maps buffers in
 /// fixed windows), more buffers than it keeps push out the least recently
 /// used, and the typed client attaches again when its buffer was pushed out.
-fn attach_churn(disk: &mut Blk) {
+fn attach_churn(disk: &mut Blk, driver: &Driver) {
     let ep = names::connect(blk::NAME, Timeout::millis(10_000)).expect("connect");
     let call = |m: &Message| -> Result<Message, Error> {
         syscall::call_timeout(ep, m, Timeout::millis(10_000)).and_then(|(r, _)| userlib::proto::check_reply(r))
@@ -307,13 +339,13 @@ fn attach_churn(disk: &mut Blk) {
     let base = 2 << 40;
     attach(base).expect("first ATTACH");
     call(&Message::with_words(blk::DETACH, &[base])).expect("DETACH");
-    let before = driver_memory();
+    let before = record(driver.id).memory_used;
     for i in 0..64 {
         attach(base + i).expect("ATTACH");
         call(&Message::with_words(blk::READ, &[0, 1, 0, base + i])).expect("READ");
         call(&Message::with_words(blk::DETACH, &[base + i])).expect("DETACH");
     }
-    let after = driver_memory();
+    let after = record(driver.id).memory_used;
     assert!(
         after <= before + 8192,
         "64 attachments of 1 MiB: the driver grew from {before} to {after} bytes"
@@ -343,15 +375,6 @@ fn attach_churn(disk: &mut Blk) {
     );
 }
 
-fn driver_restarts() -> (u64, TaskState) {
-    let tasks = supervisor::tasks().expect("supervisor::tasks");
-    let t = tasks
-        .iter()
-        .find(|t| t.name == DRIVER)
-        .unwrap_or_else(|| panic!("no {DRIVER} task in the supervisor's list"));
-    (t.restarts, t.state)
-}
-
 /// What the writer and the checker share.
 struct Shared {
     disk: Option<Blk>,
@@ -361,7 +384,11 @@ struct Shared {
     errors: Vec<Error>,
 }
 
-fn restart_mid_io(mut disk: Blk, sectors: u64) {
+fn restart_mid_io(mut disk: Blk, sectors: u64, driver: &Driver) {
+    let driver_restarts = || {
+        let t = record(driver.id);
+        (t.restarts, t.state)
+    };
     // The region the writer uses: the whole disk, up to 2048 sectors.
     let region = sectors.min(2048);
     let (restarts_before, _) = driver_restarts();
@@ -380,7 +407,10 @@ fn restart_mid_io(mut disk: Blk, sectors: u64) {
     }));
     let progress = Arc::new(AtomicU64::new(0));
     let seed = syscall::now_us() | 1;
-    log::info!("writer: {WRITES} writes over {region} sectors, seed {seed:#x}; restarting {DRIVER} after {RESTART_AT}");
+    log::info!(
+        "writer: {WRITES} writes over {region} sectors, seed {seed:#x}; restarting {} after {RESTART_AT}",
+        driver.name
+    );
     let writer = {
         let (shared, progress) = (shared.clone(), progress.clone());
         thread::spawn(move || {
@@ -419,9 +449,9 @@ fn restart_mid_io(mut disk: Blk, sectors: u64) {
     while progress.load(Ordering::Acquire) < RESTART_AT {
         syscall::sleep(200);
     }
-    supervisor::restart(DRIVER).expect("restart the driver (needs the control right)");
+    supervisor::restart(&alloc::format!("{}", driver.id)).expect("restart the driver (needs the control right)");
     let at = progress.load(Ordering::Acquire);
-    log::info!("{DRIVER} restarted after {at} writes");
+    log::info!("{} restarted after {at} writes", driver.name);
     writer.join().expect("join the writer");
     let mut s = shared.lock();
     let mut disk = s.disk.take().expect("the writer hands the disk back");
@@ -452,21 +482,20 @@ fn restart_mid_io(mut disk: Blk, sectors: u64) {
     let (restarts_after, state) = driver_restarts();
     assert!(
         restarts_after > restarts_before,
-        "the supervisor counts {restarts_after} restarts of {DRIVER}, {restarts_before} before"
+        "the supervisor counts {restarts_after} restarts of {}, {restarts_before} before",
+        driver.name
     );
     assert_eq!(state, TaskState::Running);
     log::info!(
-        "after the restart: all {region} sectors hold their last write; {DRIVER} restarts {restarts_before} -> {restarts_after}"
+        "after the restart: all {region} sectors hold their last write; {} restarts {restarts_before} -> {restarts_after}",
+        driver.name
     );
-    for t in supervisor::tasks().expect("supervisor::tasks") {
-        if t.name.starts_with("virtio-") {
-            log::info!(
-                "{}: {} of {} KiB used",
-                t.name,
-                t.memory_used >> 10,
-                t.memory_limit >> 10
-            );
-        }
-    }
+    let t = record(driver.id);
+    log::info!(
+        "{}: {} of {} KiB used",
+        t.name,
+        t.memory_used >> 10,
+        t.memory_limit >> 10
+    );
     drop(disk);
 }

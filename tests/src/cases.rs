@@ -551,6 +551,28 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 90,
         ..KTEST
     },
+    // The same card with the rpi4 profile's drivers: the kernel boots as the
+    // firmware would start it, and the sdhci driver reads the card it came
+    // from (both FAT32 partitions where the MBR says).
+    BootCase {
+        name: "rpi4-sdcard-utest",
+        boot: Boot::RpiSdCard,
+        machine: "raspi4b",
+        cpu: None,
+        smp: None,
+        mem: None,
+        profile: Some("rpi4"),
+        append: Some("utest=sdcard"),
+        expect: &[
+            r"sdhci: mmc@7e300000: card \w+ \S+ \(SDSC, 128 MiB, 4-bit at \d+ kHz\)",
+            r"test-sdcard: card layout: boot FAT32 at 2048 \(64 MiB\), data FAT32 at 133120 \(63 MiB\), read through sdhci",
+            r"^utest: test-sdcard \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 180,
+        ..KTEST
+    },
     // ---- production image: banner, no fatal line, then killed — or a clean
     // power-off (exit 0) when init exits first.
     BootCase {

@@ -13,8 +13,13 @@ use std::path::{Path, PathBuf};
 /// How the kernel reaches the machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Medium {
-    /// QEMU loads it (`-kernel`, `-dtb`, and the case's `-append`).
-    Kernel { image: PathBuf, dtb: Option<PathBuf> },
+    /// QEMU loads it (`-kernel`, `-dtb`, and the case's `-append`), with
+    /// the SD card image it came from, if any, in the SD slot.
+    Kernel {
+        image: PathBuf,
+        dtb: Option<PathBuf>,
+        sd_card: Option<PathBuf>,
+    },
     /// Firmware (`-bios`) finds and starts it on a disk (`-drive` value).
     /// The case's `append` is the medium's business (extlinux.conf).
     Firmware { bios: PathBuf, drive: String },
@@ -27,7 +32,15 @@ pub type MediaFn = fn(case: &BootCase, image: &Path, dir: &Path) -> Result<Mediu
 /// QEMU arguments (without the program) for a case booting from `medium`.
 pub fn medium_args(case: &BootCase, medium: &Medium) -> Vec<OsString> {
     match medium {
-        Medium::Kernel { image, dtb } => qemu_args(case, image, dtb.as_deref()),
+        Medium::Kernel { image, dtb, sd_card } => {
+            let mut a = qemu_args(case, image, dtb.as_deref());
+            if let Some(card) = sd_card {
+                let mut drive = OsString::from("if=sd,format=raw,file=");
+                drive.push(card);
+                a.extend(["-drive".into(), drive]);
+            }
+            a
+        }
         Medium::Firmware { bios, drive } => {
             let mut a: Vec<OsString> = case.qemu_machine().args().into_iter().map(OsString::from).collect();
             a.push("-semihosting".into());
@@ -94,12 +107,17 @@ mod tests {
         let m = Medium::Kernel {
             image: "/k8.img".into(),
             dtb: Some("/t.dtb".into()),
+            sd_card: Some("/sd.img".into()),
         };
         let a: Vec<String> = medium_args(&case, &m)
             .iter()
             .map(|s| s.to_string_lossy().into_owned())
             .collect();
-        assert!(a.join(" ").ends_with("-kernel /k8.img -dtb /t.dtb"), "{a:?}");
+        assert!(
+            a.join(" ")
+                .ends_with("-kernel /k8.img -dtb /t.dtb -drive if=sd,format=raw,file=/sd.img"),
+            "{a:?}"
+        );
     }
 
     #[test]

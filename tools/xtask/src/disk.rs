@@ -1,6 +1,7 @@
-//! Reproducible disk images: an MBR with one FAT partition holding a few
-//! files. Used for the Raspberry Pi 4 SD card (`sdimage`) and the U-Boot
-//! disk (`uboot`).
+//! Reproducible disk images: an MBR with a FAT partition holding a few
+//! files, and optionally a second FAT32 partition for data after it. Used
+//! for the Raspberry Pi 4 SD card (`sdimage`, boot and data partitions)
+//! and the U-Boot disk (`uboot`).
 //!
 //! Same files in, same bytes out: the volume ID, disk signature and every
 //! timestamp are fixed, and files and directories are written in sorted
@@ -65,34 +66,81 @@ pub struct Spec {
     pub volume_id: u32,
     /// MBR disk signature (Linux shows it as the PARTUUID prefix).
     pub disk_id: u32,
+    /// A second partition, FAT32, right after the first.
+    pub data: Option<DataPartition>,
 }
+
+/// The data partition of a [`Spec`]: an empty FAT32 volume but for the
+/// files given to [`build`] under `data/`.
+#[derive(Debug, Clone)]
+pub struct DataPartition {
+    /// Bytes (a multiple of 1 MiB, at least 33 MiB).
+    pub size: u64,
+    pub label: &'static str,
+    pub volume_id: u32,
+}
+
+impl Spec {
+    /// The whole disk's size.
+    pub fn disk_size(&self) -> u64 {
+        part_offset() + self.part_size + self.data.as_ref().map_or(0, |d| d.size)
+    }
+
+    /// The data partition's first sector.
+    pub fn data_start_lba(&self) -> u32 {
+        PART_START_LBA + (self.part_size / SECTOR) as u32
+    }
+}
+
+/// Where files for the data partition go in [`Files`]: `data/NAME` is
+/// `NAME` there.
+pub const DATA_PREFIX: &str = "data/";
 
 /// Files by path inside the volume (`/`-separated, no leading `/`).
 /// A BTreeMap, so they are always written in the same (sorted) order.
 pub type Files = BTreeMap<String, Vec<u8>>;
 
-/// Builds the whole disk image in memory.
+/// Builds the whole disk image in memory: `files` on the first partition,
+/// those under [`DATA_PREFIX`] on the data partition.
 pub fn build(spec: &Spec, files: &Files) -> Result<Vec<u8>> {
-    if !spec.part_size.is_multiple_of(1 << 20) || spec.part_size < (33 << 20) {
-        bail!(
-            "partition size {} is not a whole number of MiB of at least 33 MiB (FAT32 needs 65525 clusters)",
-            spec.part_size
-        );
+    let sizes = std::iter::once(spec.part_size).chain(spec.data.as_ref().map(|d| d.size));
+    for size in sizes {
+        if !size.is_multiple_of(1 << 20) || size < (33 << 20) {
+            bail!("partition size {size} is not a whole number of MiB of at least 33 MiB (FAT32 needs 65525 clusters)");
+        }
     }
-    let volume = fat_volume(spec, files)?;
-    let start = u64::from(PART_START_LBA) * SECTOR;
-    let mut disk = vec![0u8; (start + spec.part_size) as usize];
-    let sectors = u32::try_from(spec.part_size / SECTOR).map_err(|_| "partition too large for an MBR".to_string())?;
-    disk[..512].copy_from_slice(&mbr(
-        spec.disk_id,
-        &[Partition {
-            bootable: spec.bootable,
-            ty: spec.part_type,
-            start_lba: PART_START_LBA,
-            sectors,
-        }],
-    ));
-    disk[start as usize..].copy_from_slice(&volume);
+    let (data_files, boot_files): (Files, Files) =
+        files.clone().into_iter().partition(|(p, _)| p.starts_with(DATA_PREFIX));
+    let start = part_offset();
+    let mut disk = vec![0u8; spec.disk_size() as usize];
+    let sectors = |bytes: u64| u32::try_from(bytes / SECTOR).map_err(|_| "partition too large for an MBR".to_string());
+    let mut parts = vec![Partition {
+        bootable: spec.bootable,
+        ty: spec.part_type,
+        start_lba: PART_START_LBA,
+        sectors: sectors(spec.part_size)?,
+    }];
+    let volume = fat_volume(spec.part_size, spec.label, spec.volume_id, &boot_files, PART_START_LBA)?;
+    disk[start as usize..(start + spec.part_size) as usize].copy_from_slice(&volume);
+    if let Some(d) = &spec.data {
+        let data_files: Files = data_files
+            .into_iter()
+            .map(|(p, b)| (p[DATA_PREFIX.len()..].to_string(), b))
+            .collect();
+        let lba = spec.data_start_lba();
+        parts.push(Partition {
+            bootable: false,
+            ty: TYPE_FAT32_LBA,
+            start_lba: lba,
+            sectors: sectors(d.size)?,
+        });
+        let volume = fat_volume(d.size, d.label, d.volume_id, &data_files, lba)?;
+        let at = u64::from(lba) * SECTOR;
+        disk[at as usize..(at + d.size) as usize].copy_from_slice(&volume);
+    } else if !data_files.is_empty() {
+        bail!("files under {DATA_PREFIX} but no data partition");
+    }
+    disk[..512].copy_from_slice(&mbr(spec.disk_id, &parts));
     Ok(disk)
 }
 
@@ -100,25 +148,25 @@ fn io(what: &str) -> impl Fn(std::io::Error) -> String + '_ {
     move |e| format!("FAT volume: {what}: {e}")
 }
 
-/// A FAT32 volume of `spec.part_size` bytes holding `files`.
-pub fn fat_volume(spec: &Spec, files: &Files) -> Result<Vec<u8>> {
+/// A FAT32 volume of `size` bytes holding `files`, to start at sector
+/// `start_lba` of its disk.
+pub fn fat_volume(size: u64, label_text: &str, volume_id: u32, files: &Files, start_lba: u32) -> Result<Vec<u8>> {
     let mut label = [b' '; 11];
-    if spec.label.len() > 11
-        || !spec
-            .label
+    if label_text.len() > 11
+        || !label_text
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
     {
-        bail!("bad FAT volume label {:?}", spec.label);
+        bail!("bad FAT volume label {label_text:?}");
     }
-    label[..spec.label.len()].copy_from_slice(spec.label.as_bytes());
-    let mut cursor = Cursor::new(vec![0u8; spec.part_size as usize]);
+    label[..label_text.len()].copy_from_slice(label_text.as_bytes());
+    let mut cursor = Cursor::new(vec![0u8; size as usize]);
     let opts = fatfs::FormatVolumeOptions::new()
         .fat_type(fatfs::FatType::Fat32)
         // 512-byte clusters: FAT32 is valid from 33 MiB on, and small files
         // waste little.
         .bytes_per_cluster(512)
-        .volume_id(spec.volume_id)
+        .volume_id(volume_id)
         .volume_label(label);
     fatfs::format_volume(&mut cursor, opts).map_err(io("format"))?;
     {
@@ -154,7 +202,7 @@ pub fn fat_volume(spec: &Spec, files: &Files) -> Result<Vec<u8>> {
     }
     let mut volume = cursor.into_inner();
     repair_fat32(&mut volume)?;
-    set_hidden_sectors(&mut volume, PART_START_LBA)?;
+    set_hidden_sectors(&mut volume, start_lba)?;
     Ok(volume)
 }
 
@@ -415,19 +463,44 @@ pub fn check_with_tools(image: &Path, spec: &Spec, names: &[&str]) -> Result<()>
             image.display()
         );
     }
+    if let Some(d) = &spec.data {
+        let want = format!(
+            "start={:>12}, size={:>12}, type=c",
+            spec.data_start_lba(),
+            d.size / SECTOR
+        );
+        if !dump.lines().any(|l| l.contains(&want)) {
+            bail!(
+                "{}: sfdisk does not show the data partition `{want}`:\n{dump}",
+                image.display()
+            );
+        }
+    }
     let bytes = std::fs::read(image).map_err(|e| format!("{}: {e}", image.display()))?;
-    let part = image.with_extension("part.tmp");
-    std::fs::write(&part, &bytes[part_offset() as usize..]).map_err(|e| format!("{}: {e}", part.display()))?;
-    let fsck = crate::util::output(std::process::Command::new(sbin_tool("fsck.fat")).arg("-n").arg(&part));
-    let _ = std::fs::remove_file(&part);
-    fsck.map_err(|e| format!("{}: the FAT filesystem does not check out: {e}", image.display()))?;
+    let mut volumes = vec![(part_offset(), spec.part_size)];
+    if let Some(d) = &spec.data {
+        volumes.push((u64::from(spec.data_start_lba()) * SECTOR, d.size));
+    }
+    for (offset, size) in volumes {
+        let part = image.with_extension("part.tmp");
+        let range = offset as usize..(offset + size).min(bytes.len() as u64) as usize;
+        std::fs::write(&part, &bytes[range]).map_err(|e| format!("{}: {e}", part.display()))?;
+        let fsck = crate::util::output(std::process::Command::new(sbin_tool("fsck.fat")).arg("-n").arg(&part));
+        let _ = std::fs::remove_file(&part);
+        fsck.map_err(|e| {
+            format!(
+                "{}: the FAT filesystem at byte {offset} does not check out: {e}",
+                image.display()
+            )
+        })?;
+    }
     let mut mdir = std::process::Command::new("mdir");
     mdir.env("MTOOLS_SKIP_CHECK", "1")
         .args(["-b", "-/", "-i"])
         .arg(format!("{}@@{}", image.display(), part_offset()))
         .arg("::");
     let listing = crate::util::output(&mut mdir)?;
-    for n in names {
+    for n in names.iter().filter(|n| !n.starts_with(DATA_PREFIX)) {
         if !listing.lines().any(|l| l == format!("::/{n}")) {
             bail!("{}: mdir does not list {n}:\n{listing}", image.display());
         }
@@ -438,12 +511,17 @@ pub fn check_with_tools(image: &Path, spec: &Spec, names: &[&str]) -> Result<()>
 /// Copies one file out of the image's FAT partition with `mcopy` (a real,
 /// independent FAT implementation: tests use it to check our images).
 pub fn mcopy_out(image: &Path, file: &str, dest: &Path) -> Result<()> {
+    mcopy_out_at(image, part_offset(), file, dest)
+}
+
+/// [`mcopy_out`] from the FAT volume at byte `offset` of the image.
+pub fn mcopy_out_at(image: &Path, offset: u64, file: &str, dest: &Path) -> Result<()> {
     let mut c = std::process::Command::new("mcopy");
     c.env("MTOOLS_SKIP_CHECK", "1")
         .arg("-o")
         .arg("-n")
         .arg("-i")
-        .arg(format!("{}@@{}", image.display(), part_offset()))
+        .arg(format!("{}@@{offset}", image.display()))
         .arg(format!("::{file}"))
         .arg(dest);
     crate::util::output(&mut c).map(|_| ())
@@ -490,6 +568,7 @@ pub mod tests {
             label: "KTEST",
             volume_id: 0x1234_abcd,
             disk_id: 0x4b45_5354,
+            data: None,
         }
     }
 
@@ -537,6 +616,24 @@ pub mod tests {
             &Files::new()
         )
         .is_err());
+        let mut data = Files::new();
+        data.insert("data/x".into(), vec![1]);
+        let e = build(&spec(), &data).unwrap_err();
+        assert!(e.contains("no data partition"), "{e}");
+        let small = DataPartition {
+            size: 8 << 20,
+            label: "D",
+            volume_id: 1,
+        };
+        let e = build(
+            &Spec {
+                data: Some(small),
+                ..spec()
+            },
+            &Files::new(),
+        )
+        .unwrap_err();
+        assert!(e.contains("at least 33 MiB"), "{e}");
     }
 
     /// The image checked by real tools: sfdisk (partition table), fsck.fat

@@ -83,6 +83,7 @@ pub fn media(case: &BootCase, image: &Path, dir: &Path) -> Result<Medium, String
         Boot::Direct => Ok(Medium::Kernel {
             image: image.to_path_buf(),
             dtb: None,
+            sd_card: None,
         }),
         Boot::Uefi => {
             let esp = uefi::make_esp(image, &dir.join("esp"))?;
@@ -132,9 +133,11 @@ pub fn media(case: &BootCase, image: &Path, dir: &Path) -> Result<Medium, String
                     .arg(&applied)
                     .arg(&overlay),
             )?;
+            // The card stays in the slot: the kernel's SD driver reads it.
             Ok(Medium::Kernel {
                 image: kernel,
                 dtb: Some(applied),
+                sd_card: Some(card),
             })
         }
     }

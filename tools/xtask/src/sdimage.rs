@@ -1,10 +1,11 @@
 //! `cargo xtask image --board rpi4|uboot`: bootable disk images.
 //!
-//! The Raspberry Pi 4 SD card: MBR, one FAT32 partition (type 0x0c) with the
-//! GPU firmware from Debian's `raspi-firmware` package (`start4.elf`,
+//! The Raspberry Pi 4 SD card: MBR, a FAT32 boot partition (type 0x0c) with
+//! the GPU firmware from Debian's `raspi-firmware` package (`start4.elf`,
 //! `fixup4.dat`; pinned, cached and hash-checked like the kernel package in
 //! `fetch`), the device tree, `config.txt`, the `disable-bt` overlay and the
-//! kernel as `kernel8.img`. The same inputs always give the same bytes.
+//! kernel as `kernel8.img`; then a FAT32 data partition with a README. The
+//! same inputs always give the same bytes.
 
 use crate::build::{self, Options};
 use crate::disk::{self, Files, Spec};
@@ -40,8 +41,11 @@ pub const FW_FILES: &[(&str, &str, &str)] = &[
 pub const CONFIG_TXT: &str = include_str!("../../../boot/rpi4/config.txt");
 pub const OVERLAY_SOURCE: &str = "boot/rpi4/disable-bt-overlay.dts";
 
-/// The SD card: 64 MiB FAT32 at 1 MiB. Not marked bootable (the Pi's boot
-/// ROM and firmware ignore the flag; Raspberry Pi OS images leave it clear).
+/// The SD card: 64 MiB FAT32 boot partition at 1 MiB, then a 63 MiB FAT32
+/// data partition, 128 MiB in all (QEMU takes SD card images only of a
+/// power-of-two size). The boot partition is not marked bootable (the Pi's
+/// boot ROM and firmware ignore the flag; Raspberry Pi OS images leave it
+/// clear).
 pub const RPI4_SPEC: Spec = Spec {
     part_size: 64 << 20,
     part_type: disk::TYPE_FAT32_LBA,
@@ -49,7 +53,16 @@ pub const RPI4_SPEC: Spec = Spec {
     label: "KESTREL",
     volume_id: 0x4b45_5354,
     disk_id: 0x4b45_5354,
+    data: Some(disk::DataPartition {
+        size: 63 << 20,
+        label: "KESTRELDATA",
+        volume_id: 0x4b45_5344,
+    }),
 };
+
+/// The data partition's one file (`README.txt`).
+pub const DATA_README: &str = "Kestrel's data partition (FAT32): the space on this card for files, apart from the\n\
+boot partition's firmware, device tree, config.txt and kernel.\n";
 
 /// The firmware files (name on the card, bytes), from the cache or the
 /// pinned package; every one checked against its pinned hash.
@@ -150,15 +163,25 @@ pub fn rpi4_files(kernel: Vec<u8>, dtb: Vec<u8>, overlay: Vec<u8>, firmware: Vec
     f.insert(fetch::DTB_NAME.into(), dtb);
     f.insert("config.txt".into(), CONFIG_TXT.as_bytes().to_vec());
     f.insert("overlays/disable-bt.dtbo".into(), overlay);
+    f.insert(
+        format!("{}README.txt", disk::DATA_PREFIX),
+        DATA_README.as_bytes().to_vec(),
+    );
     for (name, bytes) in firmware {
         f.insert(name.into(), bytes);
     }
     f
 }
 
-/// The paths of every file on the Pi 4 card.
+/// The paths of every file on the Pi 4 card (`data/...` on the data partition).
 pub fn rpi4_names() -> Vec<&'static str> {
-    let mut v = vec!["kernel8.img", fetch::DTB_NAME, "config.txt", "overlays/disable-bt.dtbo"];
+    let mut v = vec![
+        "kernel8.img",
+        fetch::DTB_NAME,
+        "config.txt",
+        "overlays/disable-bt.dtbo",
+        "data/README.txt",
+    ];
     v.extend(FW_FILES.iter().map(|f| f.1));
     v
 }
@@ -326,9 +349,14 @@ mod tests {
         sorted.sort();
         assert_eq!(names, sorted);
         disk::check_with_tools(&path, &RPI4_SPEC, &names).unwrap();
+        assert_eq!(img.len(), 128 << 20, "QEMU wants a power-of-two SD card");
         let dump = tool(Command::new(sbin("sfdisk")).arg("--dump").arg(&path));
         assert!(
             dump.contains("start=        2048, size=      131072, type=c\n"),
+            "{dump}"
+        );
+        assert!(
+            dump.contains("start=      133120, size=      129024, type=c\n"),
             "{dump}"
         );
         let part = dir.join("part.img");
@@ -366,6 +394,26 @@ mod tests {
         assert_eq!(std::fs::read(&out).unwrap(), kernel);
         disk::mcopy_out(&path, "config.txt", &out).unwrap();
         assert_eq!(std::fs::read_to_string(&out).unwrap(), CONFIG_TXT);
+        // The data partition: its own volume, with the README only.
+        let data = u64::from(RPI4_SPEC.data_start_lba()) * disk::SECTOR;
+        let listing = tool(
+            Command::new("mdir")
+                .arg("-i")
+                .arg(format!("{}@@{data}", path.display()))
+                .arg("-/")
+                .arg("::"),
+        );
+        assert!(
+            listing.contains("KESTRELDATA") && listing.contains("README.txt"),
+            "{listing}"
+        );
+        assert!(!listing.contains("kernel8"), "{listing}");
+        disk::mcopy_out_at(&path, data, "README.txt", &out).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), DATA_README);
+        let part = dir.join("data.img");
+        std::fs::write(&part, &img[data as usize..]).unwrap();
+        let fsck = tool(Command::new(sbin("fsck.fat")).arg("-n").arg("-v").arg(&part));
+        assert!(fsck.contains(" 133120 hidden sectors"), "{fsck}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -19,6 +19,7 @@ pub const SPEC: Spec = Spec {
     label: "KESTREL",
     volume_id: 0x4b45_0b07,
     disk_id: 0x4b45_0b07,
+    data: None,
 };
 
 /// `extlinux/extlinux.conf` for `append` as the kernel's bootargs.

@@ -826,6 +826,33 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 300,
         ..KTEST
     },
+    // The card pulled out under a client (QEMU's `eject`): requests fail
+    // with an error within the driver's bounds, never hang, and the driver
+    // stays up.
+    BootCase {
+        name: "utest-sdhci-raspi4b-eject",
+        machine: "raspi4b",
+        cpu: None,
+        smp: None,
+        mem: None,
+        dtb: Dtb::Rpi4,
+        profile: Some("rpi4"),
+        append: Some("utest=sdeject"),
+        qemu_args: &["-drive", "if=sd,format=raw,file=@DISK@"],
+        monitor: &[Input {
+            after: "test-sdeject: pull the card now",
+            send: "eject -f sd0",
+        }],
+        expect: &[
+            r"test-sdeject: request 0 after the pull: ",
+            r"test-sdeject: card pulled: 4 requests failed cleanly, the driver still answers \(2048 sectors\), restarts 0",
+            r"^utest: test-sdeject \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED", r"sdhci: .* faulted"],
+        timeout_s: 240,
+        ..KTEST
+    },
     // ---- device drivers under their services' tests (init's device
     // manager starts the drivers): the PL031's rtc and the PL011's console
     // on virt, the console read typed by the harness; the BCM2711 GPIO and

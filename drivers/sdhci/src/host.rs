@@ -315,6 +315,12 @@ impl<B: Bus> Sdhci<B> {
         } else {
             PS_CMD_INHIBIT
         };
+        // A card pulled since the last command: no use asking it (the
+        // controller may have stopped the clock, so nothing would answer).
+        if self.bus.read(INT_STATUS) & INT_CARD_REMOVE != 0 {
+            self.bus.write(INT_STATUS, INT_CARD_REMOVE);
+            return Err(SdError::NoCard);
+        }
         let start = self.bus.now_us();
         while self.bus.read(PRESENT_STATE) & inhibit != 0 {
             if self.bus.now_us().saturating_sub(start) > COMMAND_US {

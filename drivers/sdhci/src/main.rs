@@ -97,11 +97,7 @@ mod driver {
             if matches!(e, SdError::NoCard | SdError::Timeout) {
                 self.stale = true;
             }
-            Err(match e {
-                SdError::Timeout | SdError::NoCard => Error::TimedOut,
-                SdError::Unsupported(_) => Error::InvalidArgument,
-                _ => Error::InvalidState,
-            })
+            Err(client_error(e))
         }
 
         fn ready(&mut self) -> Result<(), Error> {
@@ -117,9 +113,19 @@ mod driver {
                 }
                 Err(e) => {
                     log::warn!("{}: card: {e}", self.node);
-                    Err(Error::TimedOut)
+                    Err(client_error(e))
                 }
             }
+        }
+    }
+
+    /// What a client is told: `TimedOut` when the card did not answer in
+    /// time, `InvalidState` when there is none or it failed the request.
+    fn client_error(e: SdError) -> Error {
+        match e {
+            SdError::Timeout => Error::TimedOut,
+            SdError::Unsupported(_) => Error::InvalidArgument,
+            _ => Error::InvalidState,
         }
     }
 

@@ -136,6 +136,9 @@ impl Model {
     }
 
     fn command(&mut self, cmd: u32) {
+        if self.clock & CLK_CARD_ON == 0 {
+            return; // As in QEMU: no command goes out without the card clock.
+        }
         let index = (cmd >> CMD_INDEX_SHIFT) as u8 & 0x3f;
         self.log.push(index);
         self.resp = [0; 4];
@@ -393,6 +396,15 @@ impl Bus for Model {
 }
 
 impl Model {
+    /// Takes the card out of the slot (as QEMU does: the card clock stops,
+    /// and the removal shows in the interrupt status).
+    pub fn pull_card(&mut self) {
+        self.card = None;
+        self.xfer = None;
+        self.clock &= !CLK_CARD_ON;
+        self.raise(INT_CARD_REMOVE);
+    }
+
     /// The buffer port: each read takes the next word of the block.
     fn read_buffer(&mut self) -> u32 {
         let Some(x) = self.xfer.as_mut() else { return 0 };

@@ -163,3 +163,22 @@ fn interrupts_are_signalled_only_while_waiting() {
     assert_eq!(h.bus.signal, 0, "no status bit raises the line between requests");
     assert_eq!(h.bus.read(INT_ENABLE), INT_ALL);
 }
+
+#[test]
+fn a_pulled_card_fails_at_once_and_a_new_one_is_found() {
+    let mut h = host(Some(Card::new(MIB, false)));
+    h.init().unwrap();
+    h.bus.pull_card();
+    let start = h.bus.now_us();
+    assert_eq!(h.read(0, &mut [0; 512]), Err(SdError::NoCard));
+    assert!(h.bus.now_us() - start < 1000, "no waiting on a card that is gone");
+    // Without the removal interrupt (missed), the stopped clock means no
+    // answer: a bounded timeout, not a hang.
+    assert_eq!(h.read(0, &mut [0; 512]), Err(SdError::Timeout));
+    assert!(h.bus.now_us() - start < 5_000_000);
+    assert_eq!(h.init(), Err(SdError::NoCard));
+    // A new card is identified by the next init.
+    h.bus.card = Some(Card::new(2 * MIB, true));
+    assert_eq!(h.init().unwrap().sectors, 4096);
+    h.read(4095, &mut [0; 512]).unwrap();
+}

@@ -12,6 +12,12 @@
 //!   addressed) or SDHC/SDXC (block addressed), 4-bit bus, 25 MHz or less.
 //! - Transfers are single- or multi-block (auto CMD12) by PIO, each block
 //!   and the end of the transfer awaited on the controller's interrupt.
+//!   Not by DMA: QEMU's raspi4b controllers advertise neither SDMA nor
+//!   ADMA2 (capabilities 0x052134b4) and QEMU then ignores the transfer
+//!   mode's DMA bit; on the Pi, EMMC2 sees RAM at the bus's `dma-ranges`
+//!   offset (0xc0000000 for physical 0, first 1 GiB only) and is not
+//!   cache-coherent (no `dma-coherent` in the tree), and the driver kit
+//!   offers neither the translation nor cache maintenance.
 //!   Both Pi 4 controllers share one interrupt line, which the kernel
 //!   hands to the first node only: a driver without an interrupt polls
 //!   (every wait then sleeps up to 100 us at a time).

@@ -17,7 +17,9 @@
 //! Everything else (QEMU from bookworm-backports, firmware, disk tools,
 //! crates from crates.io) the commands must install themselves. The toolchain
 //! is copied from this host's rustup (the root has no other way to get it
-//! here), as `RUSTUP_HOME`/`CARGO_HOME` under the root's `/root`.
+//! here), as `RUSTUP_HOME`/`CARGO_HOME` under the root's `/root`, and the
+//! root trusts the certificate authorities the host has locally (the site's
+//! network may put a TLS proxy in front of crates.io).
 //!
 //! It needs root (debootstrap, chroot, mounts). The logs are kept in
 //! `target/fresh-check/`; the root is removed afterwards unless `--keep`.
@@ -115,6 +117,30 @@ fn remove_root(root: &Path) -> Result<()> {
         );
     }
     util::run(Command::new("rm").args(["-rf", "--one-file-system"]).arg(root))
+}
+
+/// The site's own certificate authorities (`/usr/local/share/ca-certificates`,
+/// e.g. a TLS proxy in front of crates.io) belong to the network the machine
+/// is on, not to what the project installs: the root trusts them as the host does.
+const LOCAL_CAS: &str = "usr/local/share/ca-certificates";
+
+fn trust_local_cas(root: &Path) -> Result<()> {
+    let from = Path::new("/").join(LOCAL_CAS);
+    let Ok(entries) = std::fs::read_dir(&from) else {
+        return Ok(());
+    };
+    let to = root.join(LOCAL_CAS);
+    std::fs::create_dir_all(&to).map_err(|e| format!("{}: {e}", to.display()))?;
+    for e in entries.flatten() {
+        let dest = to.join(e.file_name());
+        std::fs::copy(e.path(), &dest).map_err(|err| format!("{}: {err}", dest.display()))?;
+    }
+    util::run(
+        Command::new("chroot")
+            .arg(root)
+            .arg("update-ca-certificates")
+            .stdout(Stdio::null()),
+    )
 }
 
 /// The host's toolchain for `rust-toolchain.toml`'s channel, and the rustup
@@ -262,6 +288,7 @@ pub fn main(args: &FreshCheckArgs) -> Result<ExitCode> {
         .stdout(Stdio::null());
     util::run(&mut deboot)?;
     std::fs::copy("/etc/resolv.conf", root.join("etc/resolv.conf")).map_err(|e| format!("/etc/resolv.conf: {e}"))?;
+    trust_local_cas(&root)?;
 
     step("rustup with the pinned toolchain");
     let toolchain = copy_toolchain(&root)?;

@@ -3,7 +3,7 @@
 //!
 //! A driver implements [`BlockDevice`] (read and write whole sectors
 //! to or from a DMA buffer) and hands it to [`serve`], which registers the
-//! service and answers INFO, ATTACH, READ, WRITE and DETACH.
+//! service and answers INFO, ATTACH, READ, WRITE, DETACH and FLUSH.
 //!
 //! Data goes through each client's attached buffer: the device reads and
 //! writes the server's own DMA buffer and the server copies to or from
@@ -46,6 +46,9 @@ pub trait BlockDevice {
     fn read(&mut self, sector: u64, dma: &mut Dma, bytes: usize) -> Result<(), Error>;
     /// Writes the first `bytes` of `dma` to the disk from `sector` on.
     fn write(&mut self, sector: u64, dma: &mut Dma, bytes: usize) -> Result<(), Error>;
+    /// Makes every completed write durable (a device with a write cache
+    /// flushes it; one whose writes are durable once done returns at once).
+    fn flush(&mut self) -> Result<(), Error>;
 }
 
 /// A client's buffer, mapped here in window `window`.
@@ -144,6 +147,7 @@ impl<D: BlockDevice> Server<D> {
             )),
             blk::ATTACH if caps.len() == 1 => self.attach(badge, msg.word(0), &mut caps),
             blk::READ | blk::WRITE => self.transfer(msg, badge),
+            blk::FLUSH => self.device.flush().map(|()| Message::new(OK)),
             blk::DETACH => self
                 .clients
                 .remove(badge, msg.word(0))

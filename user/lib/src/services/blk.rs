@@ -9,6 +9,7 @@
 //! | [`READ`] | `[sector, count, offset, buffer id]` | — | [`crate::proto::OK`] once the data is in the buffer |
 //! | [`WRITE`] | `[sector, count, offset, buffer id]` | — | [`crate::proto::OK`] once the device has the data |
 //! | [`DETACH`] | `[buffer id]` | — | [`crate::proto::OK`] |
+//! | [`FLUSH`] | — | — | [`crate::proto::OK`] once every completed write is durable (the device's write cache flushed; a device without one replies at once) |
 //!
 //! Sectors are [`SECTOR_SIZE`] bytes; `count` sectors go to or from the
 //! buffer at byte `offset`. A client may attach several buffers, told
@@ -40,6 +41,7 @@ pub const ATTACH: u16 = 2;
 pub const READ: u16 = 3;
 pub const WRITE: u16 = 4;
 pub const DETACH: u16 = 5;
+pub const FLUSH: u16 = 6;
 
 pub const SECTOR_SIZE: usize = 512;
 /// Most sectors one request moves (64 KiB).
@@ -148,6 +150,11 @@ impl Blk {
     /// Writes `count` sectors from the buffer at `offset` to `sector`.
     pub fn write(&mut self, sector: u64, count: u64, offset: usize) -> Result<(), Error> {
         self.transfer(WRITE, sector, count, offset)
+    }
+
+    /// Makes every completed write durable ([`FLUSH`]).
+    pub fn flush(&mut self) -> Result<(), Error> {
+        self.call(&Message::new(FLUSH)).map(drop)
     }
 
     fn transfer(&mut self, label: u16, sector: u64, count: u64, offset: usize) -> Result<(), Error> {

@@ -176,6 +176,7 @@ fn patterns(disk: &mut Blk, sectors: u64) {
         disk.read(s, 1, 0).expect("single-sector read");
         assert_eq!(mismatch(&disk.buffer()[..SECTOR_SIZE], s, &gen), None, "sector {s}");
     }
+    disk.flush().expect("FLUSH");
     log::info!("patterns: first, last and whole-request transfers read back intact");
 }
 

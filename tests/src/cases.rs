@@ -859,6 +859,29 @@ pub static BOOT_CASES: &[BootCase] = &[
     // the mailbox framebuffer on raspi4b (their drivers are the rpi4
     // profile's: the test image must start that profile there). (`test-rtc`,
     // not `rtc`: the filter `rtc` would also pick the driver rtc-pl031.)
+    // ---- routed services (issue 11, finding 7): test-routes is routed to
+    // `console` only; every other lookup and every registration is
+    // refused, also while the console's driver is down.
+    BootCase {
+        name: "utest-routes",
+        machine: "virt,gic-version=3",
+        smp: Some(2),
+        mem: Some("512M"),
+        append: Some("utest=routes"),
+        expect: &[
+            r"^test-routes: lookup blk: NoRights$",
+            r"^test-routes: lookup display: NoRights$",
+            r"^test-routes: register console: NoRights$",
+            r"names: test-routes may not register console",
+            r"^test-routes: register console while uart-pl011 is down: NoRights$",
+            r"^test-routes: console is back, from uart-pl011$",
+            r"^utest: test-routes \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED", r"names: console registered by test-routes"],
+        timeout_s: 120,
+        ..KTEST
+    },
     BootCase {
         name: "utest-drivers-virt",
         machine: "virt,gic-version=3",
@@ -938,8 +961,9 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"^POOL TOTAL\s+POOL FREE\s+KERNEL OBJECTS\s+FREE RAM\s+KERNEL HEAP$",
             r"^NODE\s+ADDRESS\s+SIZE\s+IRQ\s+COMPATIBLE\s+DRIVER$",
             r"^pl031@9010000\s+0x9010000\s+4 KiB\s+\d+\s+arm,pl031\s+rtc-pl031$",
-            r"^SERVICE\s+PROVIDER\s+ID\s+CLIENTS$",
-            r"^console\s+uart-pl011\s+\d+\s+\d+$",
+            r"^SERVICE\s+PROVIDER\s+ID\s+CLIENTS\s+ROUTED TO$",
+            r"^console\s+uart-pl011\s+\d+\s+\d+\s+shell$",
+            r"^blk\s+virtio-blk\s+\d+\s+\d+\s+-$",
             r"^up \d",
             r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$",
             r"^bogus: unknown command \(try 'help'\)$",

@@ -504,7 +504,7 @@ pub fn name_matches(pattern: &str, name: &str) -> bool {
 }
 
 /// Could some name match both patterns?
-fn patterns_overlap(a: &str, b: &str) -> bool {
+pub fn patterns_overlap(a: &str, b: &str) -> bool {
     let base = |p: &str| String::from(p.strip_suffix('*').unwrap_or(p));
     name_matches(a, &base(b)) || name_matches(b, &base(a))
 }

@@ -200,7 +200,10 @@ fn date(rtc: &mut Connection) -> Result<String, String> {
         Ok(seconds) => Ok(report::date(seconds) + "\n"),
         Err(e) => {
             let registered = supervisor::services()
-                .map(|s| s.iter().any(|(_, t)| t.split(' ').next() == Some(rtc::NAME)))
+                .map(|s| {
+                    s.iter()
+                        .any(|(v, t)| v.get(2) != Some(&0) && t.split(' ').next() == Some(rtc::NAME))
+                })
                 .unwrap_or(true);
             if registered {
                 Err(fail("date", e))

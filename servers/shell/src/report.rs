@@ -140,13 +140,22 @@ pub fn devices(records: &[(Vec<u64>, String)]) -> String {
     t.render()
 }
 
-/// `services`: records `([provider id, clients], "name provider")`.
+/// `services`: the routes, records `([provider id, clients, registered],
+/// "name provider users")` (see `userlib::proto::NS_LIST`). A route whose
+/// provider has not registered it (down, restarting) shows `-` for its id
+/// and clients.
 pub fn services(records: &[(Vec<u64>, String)]) -> String {
-    let mut t = Table::new(&["SERVICE", "PROVIDER", "ID", "CLIENTS"]).right(&[2, 3]);
+    let mut t = Table::new(&["SERVICE", "PROVIDER", "ID", "CLIENTS", "ROUTED TO"]).right(&[2, 3]);
     for (v, text) in records {
-        let (name, provider) = text.split_once(' ').unwrap_or((text.as_str(), "-"));
-        let num = |i: usize| v.get(i).map_or_else(|| "-".into(), u64::to_string);
-        t.row([name.into(), provider.into(), num(0), num(1)]);
+        let mut w = text.split(' ');
+        let mut word = || w.next().filter(|s| !s.is_empty()).unwrap_or("-").to_string();
+        let (name, provider, users) = (word(), word(), word());
+        let up = v.get(2).is_none_or(|&r| r != 0);
+        let num = |i: usize| match v.get(i) {
+            Some(n) if up => n.to_string(),
+            _ => "-".into(),
+        };
+        t.row([name, provider, num(0), num(1), users]);
     }
     t.render()
 }
@@ -271,12 +280,16 @@ mod tests {
             ]
         );
         let s = services(&[
-            (alloc::vec![3, 2], "console pl011".into()),
+            (alloc::vec![3, 2, 1], "console pl011 shell,test-x".into()),
+            (alloc::vec![4, 0, 0], "blk* virtio-blk shell".into()),
             (alloc::vec![], "rtc".into()),
         ]);
         assert_eq!(
             s,
-            "SERVICE  PROVIDER  ID  CLIENTS\nconsole  pl011      3        2\nrtc      -          -        -\n"
+            "SERVICE  PROVIDER    ID  CLIENTS  ROUTED TO\n\
+             console  pl011        3        2  shell,test-x\n\
+             blk*     virtio-blk   -        -  shell\n\
+             rtc      -            -        -  -\n"
         );
     }
 

@@ -77,6 +77,33 @@ pub fn select<'a>(programs: &[&'a str], filters: &[String]) -> Vec<&'a str> {
     v
 }
 
+/// The services each test program is routed to (its `uses`, as a
+/// profile's task has them; see `profile::name_matches` for `*`). A test
+/// program not listed here is routed to nothing: its lookups get
+/// `NoRights`. Test programs provide no services. Add a row with a new test
+/// program that talks to a service.
+pub const TEST_ROUTES: &[(&str, &[&str])] = &[
+    ("test-blk", &["blk*"]),
+    ("test-rng", &["rng"]),
+    ("test-console", &["console"]),
+    ("test-rtc", &["rtc"]),
+    ("test-gpio", &["gpio"]),
+    ("test-mbox-fb", &["display"]),
+    ("test-display", &["display"]),
+    ("test-input", &["keyboard*", "touch*", "mouse*", "input*"]),
+    // The routing test itself: `console` only (it must be refused the rest).
+    ("test-routes", &["console"]),
+];
+
+/// The `uses` of test program `name`.
+pub fn test_routes(name: &str) -> Vec<String> {
+    TEST_ROUTES
+        .iter()
+        .find(|(program, _)| *program == name)
+        .map(|(_, uses)| uses.iter().map(|u| String::from(*u)).collect())
+        .unwrap_or_default()
+}
+
 /// Seconds a program may run in a test run before it counts as hung: long
 /// for the stress tests and the benchmarks (QEMU's TCG is slow, more so with
 /// several CPUs), short for the rest.
@@ -98,6 +125,17 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn test_routes_are_exact() {
+        assert_eq!(test_routes("test-blk"), s(&["blk*"]));
+        assert!(test_routes("test-hostile").is_empty(), "unlisted: routed to nothing");
+        assert!(test_routes("test-bl").is_empty() && test_routes("test-blk2").is_empty());
+        for (program, uses) in TEST_ROUTES {
+            assert!(program.starts_with("test-"), "{program}");
+            assert!(!uses.is_empty(), "{program}: list only tests that use a service");
+        }
     }
 
     #[test]

@@ -116,7 +116,8 @@ fn read_profile(archive: &'static [u8], bootargs: &str) -> Option<Profile> {
     }
 }
 
-/// A program that is not in the profile (`start=` or a test).
+/// A program that is not in the profile (`start=` or a test): routed to
+/// nothing (a test gets `config::TEST_ROUTES` on top).
 fn adhoc(name: &str, memory: u64, test: bool) -> TaskSpec {
     TaskSpec {
         program: name.into(),
@@ -195,7 +196,11 @@ fn run_test(sup: &mut Supervisor, name: &str, timeout_s: u64) -> Result<(), Stri
     let changes_before = sup.changes;
     let memory = TEST_POOL_BYTES.min(pool_before.unwrap_or(0) / 4);
     let device = test_device(sup, name);
-    let id = sup.add(adhoc(name, memory, true), device, true);
+    let spec = TaskSpec {
+        uses: config::test_routes(name),
+        ..adhoc(name, memory, true)
+    };
+    let id = sup.add(spec, device, true);
     if sup.tasks.last().is_none_or(|t| t.child.is_none()) {
         sup.tasks.pop();
         return Err("cannot start (see the log)".into());

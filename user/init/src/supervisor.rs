@@ -6,6 +6,14 @@
 //! stable across restarts. One receive loop ([`Supervisor::handle`]) sees
 //! faults, exits, name-service and control calls.
 //!
+//! Services are routed, not looked up: the profile says which task
+//! provides each service name and which tasks use it (`provides`/`uses`,
+//! see the `profile` crate). Init registers a name only for its declared
+//! provider and hands a client only a service routed to it; anything else
+//! gets `NoRights`. So no task can take a name while its provider restarts,
+//! and no task reaches a service (raw `blk`, the whole `display`) that the
+//! profile does not give it.
+//!
 //! A task that faults is destroyed, its services unregistered (their
 //! endpoints revoked, so clients' calls fail and they reconnect), and it is
 //! started again after a back-off that doubles with each restart, up to
@@ -335,20 +343,30 @@ impl Supervisor {
         (r.unwrap_or_else(reply_error), None)
     }
 
+    /// Registers `name` for task `badge` if the profile routes it there
+    /// (`provides`): `NoRights` otherwise, `InvalidState` if another
+    /// instance of the provider has it.
     fn register(&mut self, msg: &Message, badge: u64, name: &str) -> Result<(), Error> {
         let ep = msg.caps().first().map(|c| c.handle).ok_or(Error::InvalidArgument)?;
         let valid = !name.is_empty() && name.len() <= proto::MAX_NAME && !name.contains(char::is_whitespace);
         let is_endpoint = syscall::cap_info(ep).map(|i| i.object) == Ok(Some(ObjectType::Endpoint));
-        let taken = self.services.iter().any(|s| s.name == name);
-        if !valid || !is_endpoint || taken {
-            let _ = syscall::cap_delete(ep);
-            return Err(if taken {
-                Error::InvalidState
-            } else {
-                Error::InvalidArgument
-            });
-        }
         let provider = self.task(badge).map(|t| t.spec.program.clone()).unwrap_or_default();
+        let routed = self.task(badge).is_some_and(|t| t.spec.provides(name));
+        let taken = self.services.iter().any(|s| s.name == name);
+        let refused = if !valid || !is_endpoint {
+            Some(Error::InvalidArgument)
+        } else if !routed {
+            log::warn!("names: {provider} may not register {name} (the profile does not route it there)");
+            Some(Error::NoRights)
+        } else if taken {
+            Some(Error::InvalidState)
+        } else {
+            None
+        };
+        if let Some(e) = refused {
+            let _ = syscall::cap_delete(ep);
+            return Err(e);
+        }
         log::info!("names: {name} registered by {provider}");
         self.services.push(Service {
             name: name.into(),
@@ -360,7 +378,13 @@ impl Supervisor {
         Ok(())
     }
 
+    /// A badged copy of service `name`'s endpoint for task `badge`, if the
+    /// profile routes it there (`uses`): `NoRights` otherwise (whether or
+    /// not the service exists), `WouldBlock` while it is not registered.
     fn lookup(&mut self, name: &str, badge: u64) -> (Message, Option<Handle>) {
+        if !self.task(badge).is_some_and(|t| t.spec.uses(name)) {
+            return (reply_error(Error::NoRights), None);
+        }
         let Some(s) = self.services.iter_mut().find(|s| s.name == name) else {
             return (reply_error(Error::WouldBlock), None);
         };
@@ -377,14 +401,60 @@ impl Supervisor {
         }
     }
 
+    /// The routes: first each registered service, then each declared
+    /// service (pattern) no one has registered now (its provider is down or
+    /// restarting). See [`proto::NS_LIST`].
     fn list_service(&self, index: u64) -> Result<Message, Error> {
-        let s = self.services.get(index as usize).ok_or(Error::InvalidArgument)?;
-        let provider = self.task(s.provider).map_or("?", |t| t.spec.program.as_str());
-        let text = alloc::format!("{} {provider}", s.name);
-        // Clients: the running tasks that looked it up.
-        let running = |id: &&u64| self.task(**id).is_some_and(|t| t.child.is_some());
-        let clients = s.clients.iter().filter(running).count() as u64;
-        Ok(proto::pack_record(OK, &[s.provider, clients], &text))
+        let index = index as usize;
+        if let Some(s) = self.services.get(index) {
+            let provider = self.task(s.provider).map_or("?", |t| t.spec.program.as_str());
+            let users = self.users(|t| t.uses(&s.name));
+            let text = alloc::format!("{} {provider} {users}", s.name);
+            // Clients: the running tasks that looked it up.
+            let running = |id: &&u64| self.task(**id).is_some_and(|t| t.child.is_some());
+            let clients = s.clients.iter().filter(running).count() as u64;
+            return Ok(proto::pack_record(OK, &[s.provider, clients, 1], &text));
+        }
+        let routes = self.unregistered_routes();
+        let &(pattern, provider) = routes.get(index - self.services.len()).ok_or(Error::InvalidArgument)?;
+        let users = self.users(|t| t.uses.iter().any(|u| profile::patterns_overlap(u, pattern)));
+        let text = alloc::format!("{pattern} {} {users}", provider.spec.program);
+        Ok(proto::pack_record(OK, &[provider.id, 0, 0], &text))
+    }
+
+    /// Declared services (`provides` patterns, with a task of their
+    /// provider) that match no registered service of that program, once
+    /// each.
+    fn unregistered_routes(&self) -> Vec<(&str, &Task)> {
+        let mut v: Vec<(&str, &Task)> = Vec::new();
+        for t in &self.tasks {
+            for p in &t.spec.provides {
+                let program = &t.spec.program;
+                let up = self.services.iter().any(|s| {
+                    profile::name_matches(p, &s.name)
+                        && self.task(s.provider).is_some_and(|o| &o.spec.program == program)
+                });
+                if !up && !v.iter().any(|(q, o)| q == p && &o.spec.program == program) {
+                    v.push((p, t));
+                }
+            }
+        }
+        v
+    }
+
+    /// The programs routed to a service (`a,b`, or `-` for none).
+    fn users(&self, routed: impl Fn(&TaskSpec) -> bool) -> String {
+        let mut names: Vec<&str> = Vec::new();
+        for t in self.tasks.iter().filter(|t| routed(&t.spec)) {
+            if !names.contains(&t.spec.program.as_str()) {
+                names.push(&t.spec.program);
+            }
+        }
+        if names.is_empty() {
+            "-".into()
+        } else {
+            names.join(",")
+        }
     }
 
     fn list_task(&self, index: u64) -> Result<Message, Error> {

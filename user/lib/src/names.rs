@@ -1,6 +1,9 @@
 //! The name service, client side: servers register named endpoints,
 //! clients look them up. Init serves it on every task's `parent` endpoint
-//! (see [`crate::proto`] for the messages).
+//! (see [`crate::proto`] for the messages). Services are routed: a task
+//! registers only the names its profile entry `provides`, and looks up only
+//! those it `uses`; anything else is `NoRights` (test programs: init's
+//! `config::TEST_ROUTES`).
 //!
 //! A looked-up endpoint carries a badge that names the client to the
 //! server. When a server dies, its endpoint dies with it: calls on it fail
@@ -37,7 +40,8 @@ pub fn register(name: &str, ep: Handle) -> Result<(), Error> {
 }
 
 /// Looks up service `name` once: its endpoint, badged for this task.
-/// `WouldBlock` if no task registered it (yet).
+/// `WouldBlock` if no task registered it (yet); `NoRights` if it is not
+/// routed to this task.
 pub fn lookup(name: &str) -> Result<Handle, Error> {
     let m = name_message(proto::NS_LOOKUP, name)?;
     let reply = check_reply(syscall::call(parent()?, &m)?.0)?;
@@ -45,7 +49,8 @@ pub fn lookup(name: &str) -> Result<Handle, Error> {
 }
 
 /// Looks up `name`, retrying every 10 ms (a server may still be starting
-/// or restarting) until `timeout` runs out.
+/// or restarting) until `timeout` runs out. Any error but `WouldBlock`
+/// (say `NoRights`) returns at once.
 pub fn connect(name: &str, timeout: Timeout) -> Result<Handle, Error> {
     let deadline = match timeout {
         Timeout::Micros(us) => Some(syscall::now_us().saturating_add(us)),

@@ -55,9 +55,9 @@ pub fn check_reply(reply: crate::Message) -> Result<crate::Message, abi::Error> 
 ///
 /// | label | words in | capability in | reply |
 /// |---|---|---|---|
-/// | [`NS_REGISTER`] | name | endpoint (`SEND`\|`GRANT`) | [`OK`] |
-/// | [`NS_LOOKUP`] | name | — | [`OK`] + endpoint (`SEND`, badge = caller's task id) |
-/// | [`NS_LIST`] | `[index]` | — | record `[provider id, clients]` + `name provider` |
+/// | [`NS_REGISTER`] | name | endpoint (`SEND`\|`GRANT`) | [`OK`]; `NoRights` unless the profile says the caller `provides` it; `InvalidState` if taken |
+/// | [`NS_LOOKUP`] | name | — | [`OK`] + endpoint (`SEND`, badge = caller's task id); `NoRights` unless routed to the caller (`uses`); `WouldBlock` while not registered |
+/// | [`NS_LIST`] | `[index]` | — | record `[provider id, clients, registered]` + `name provider users`: the registered services, then the declared ones not registered now (`registered` 0; `users` = the programs routed to it, comma-separated, or `-`) |
 /// | [`SV_TASK`] | `[index]` | — | record [`TaskRecord`] |
 /// | [`SV_DEVICE`] | `[index]` | — | record `[physical, size, irq]` + `node compatible driver` |
 /// | [`SV_MEMORY`] | — | — | `[pool total, pool free, kernel objects, free RAM, kernel heap]` |

@@ -28,6 +28,8 @@ pub fn services_of(program: &str, count: usize, timeout_ms: u64) -> Vec<String> 
         let names: Vec<String> = supervisor::services()
             .unwrap_or_default()
             .iter()
+            // Registered ones only (not routes whose provider is down).
+            .filter(|(v, _)| v.get(2) != Some(&0))
             .filter_map(|(_, text)| {
                 let mut w = text.split_whitespace();
                 let (name, provider) = (w.next()?, w.next()?);

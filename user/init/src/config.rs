@@ -84,6 +84,8 @@ pub fn select<'a>(programs: &[&'a str], filters: &[String]) -> Vec<&'a str> {
 /// program that talks to a service.
 pub const TEST_ROUTES: &[(&str, &[&str])] = &[
     ("test-blk", &["blk*"]),
+    ("test-sdcard", &["blk*"]),
+    ("test-sdeject", &["blk*"]),
     ("test-rng", &["rng"]),
     ("test-console", &["console"]),
     ("test-rtc", &["rtc"]),

@@ -62,6 +62,8 @@ pub enum Edit {
     Nop(Select),
     /// Set the root `#address-cells` (so `reg`s no longer fit).
     RootAddressCells(u32),
+    /// Set property `name` of the node at `path` to these cells.
+    SetProp(&'static str, &'static str, &'static [u32]),
     /// Cut the (compacted) tree in half.
     Truncate,
     /// Corrupt the magic number.
@@ -735,6 +737,24 @@ pub static BOOT_CASES: &[BootCase] = &[
         dtb: Dtb::Virt(Edit::Nop(Select::Path("/cpus"))),
         expect: &[r"BOOT ERROR: .*(?i:cpu)"],
         ..BAD_DT
+    },
+    // A device whose registers the tree puts in RAM (the kernel's image at
+    // 0x40000000): the kernel must not hand that range to user space as a
+    // device region. test-devices then finds no PL031 registers.
+    BootCase {
+        name: "baddt-device-in-ram",
+        smp: Some(1),
+        mem: Some("512M"),
+        dtb: Dtb::Virt(Edit::SetProp("/pl031", "reg", &[0, 0x4000_0000, 0, 0x1000])),
+        append: Some("utest=devices profile=none"),
+        expect: &[
+            r"pl031@9010000: reg 0x40000000\+0x1000 overlaps RAM or the interrupt controller; not given to user space",
+            r"no PL031 RTC on this board",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED", r"PL031 at 0x40000000"],
+        timeout_s: 90,
+        ..KTEST
     },
     // raspi4b without -dtb: x0 holds no tree at all.
     BootCase {

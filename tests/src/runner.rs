@@ -267,6 +267,11 @@ pub fn apply_edit(blob: &[u8], edit: Edit) -> Result<Vec<u8>, String> {
             t.set_prop("/", "#address-cells", fdt::cells(&[n]))?;
             t.to_bytes()
         }
+        Edit::SetProp(path, name, value) => {
+            let mut t = Fdt::parse(blob)?;
+            t.set_prop(path, name, fdt::cells(value))?;
+            t.to_bytes()
+        }
         Edit::Truncate => {
             let b = Fdt::parse(blob)?.to_bytes();
             b[..b.len() / 2].to_vec()

@@ -338,6 +338,9 @@ mod devices {
     /// One device-region object and one IRQ object per register range and
     /// shared interrupt of every device in the tree (not the GIC or the
     /// CPUs), each as a capability in init's space, listed in the boot info.
+    /// A register range whose pages overlap RAM or the interrupt controller
+    /// (a wrong or hostile tree) is left out with a warning: user space
+    /// never gets the kernel's memory as a device.
     #[inline(never)]
     pub fn describe(k: &mut Kernel, t: Id, dtb: &[u8], info: &mut BootInfo) {
         let mut node = 0u32;
@@ -350,6 +353,15 @@ mod devices {
                     layout::align_down(r.base, layout::PAGE_SIZE),
                     layout::align_up(r.end(), layout::PAGE_SIZE),
                 );
+                if !crate::mm::physical::is_device_memory(crate::mm::regions::Range::new(start, end - start)) {
+                    crate::warn!(
+                        "boot: {}: reg {:#x}+{:#x} overlaps RAM or the interrupt controller; not given to user space",
+                        d.name,
+                        r.base,
+                        r.size
+                    );
+                    continue;
+                }
                 let pages = ((end - start) / layout::PAGE_SIZE) as usize;
                 let object = Memory {
                     physical: start,

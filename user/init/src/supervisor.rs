@@ -335,8 +335,17 @@ impl Supervisor {
             proto::SV_KILL => self.kill(&text(), false),
             proto::SV_RESTART => self.kill(&text(), true),
             proto::SV_POWER => Err(power(msg.word(0))),
-            // Only drivers: the memory is their device's.
-            proto::SV_DEVICE_MEMORY if caller.device.is_none() => Err(Error::NoRights),
+            // Only drivers, and only inside the ranges their profile entry
+            // declares (`device_memory`): never another device's registers.
+            proto::SV_DEVICE_MEMORY if caller.device.is_none() || !caller.spec.may_map(msg.word(0), msg.word(1)) => {
+                log::warn!(
+                    "{} may not have device memory {:#x}+{:#x} (not in its profile's device_memory)",
+                    caller.spec.program,
+                    msg.word(0),
+                    msg.word(1)
+                );
+                Err(Error::NoRights)
+            }
             proto::SV_DEVICE_MEMORY => return device_memory(msg.word(0), msg.word(1)),
             _ => Err(Error::InvalidArgument),
         };

@@ -2,7 +2,8 @@
 //! device region (`extra[0]`) and interrupt line (`extra[1]`). It maps the
 //! registers, binds the interrupt to a notification, arms the RTC's alarm
 //! and waits for the interrupt — twice, so `IrqAck` is shown to re-enable
-//! the line. Device memory must refuse to be mapped executable. Boards
+//! the line. Device memory must refuse to be mapped executable, and init
+//! must refuse this "driver" any physical range beyond its node's. Boards
 //! without a PL031 (the Pi 4) get no handles and the test says so.
 #![no_std]
 #![no_main]
@@ -10,7 +11,7 @@
 use userlib::abi::boot_info::StartInfo;
 use userlib::abi::{Error, ObjectType};
 use userlib::ipc::Timeout;
-use userlib::{log, process, syscall, Handle, Rights};
+use userlib::{log, names, process, syscall, Handle, Rights};
 
 userlib::entry!(main);
 
@@ -71,4 +72,27 @@ fn main(start: &StartInfo) {
     syscall::unmap(me.task, RTC_VA, 1).expect("unmap");
     syscall::cap_delete(notification).expect("delete the notification");
     log::info!("two RTC alarms delivered through the IRQ capability");
+    other_ranges_refused(physical);
+}
+
+/// A driver holds its node's pages and nothing more: init refuses it any
+/// other physical range (issue 11, finding 8). This program drives the
+/// PL031; its profile entry (none: it is a test) declares no extra ranges.
+fn other_ranges_refused(rtc: u64) {
+    let ranges = [
+        ("the PL011 UART's registers (another device)", 0x0900_0000, 0x1000),
+        ("the page next to its own registers", rtc + 0x1000, 0x1000),
+        ("the PCIe ECAM", 0x40_1000_0000, 0x1000),
+        ("the GICv3 ITS", 0x0808_0000, 0x1000),
+        ("RAM (the kernel's image)", 0x4000_0000, 0x1000),
+        ("its own registers a second time", rtc, 0x1000),
+    ];
+    for (what, physical, bytes) in ranges {
+        let r = names::supervisor::device_memory(physical, bytes);
+        assert!(
+            matches!(r, Err(Error::NoRights)),
+            "device memory at {physical:#x} ({what}): expected NoRights, got {r:?}"
+        );
+        log::info!("device memory at {physical:#x} ({what}): NoRights");
+    }
 }

@@ -143,12 +143,19 @@ fn release(paddr: PhysAddr) -> Option<Live> {
 
 // SAFETY: `dma_alloc` returns zeroed (fresh memory objects are zero-filled),
 // page-aligned, exclusively owned memory that stays mapped until
-// `dma_dealloc`; `share` returns a device address that covers the whole
-// buffer (a bounce buffer when the original is not DMA memory) and
-// `unshare` copies device writes back.
+// `dma_dealloc`, or does not return at all: the trait has no way to report
+// a failed allocation, so the driver panics (and is restarted by its
+// supervisor) rather than hand the device address 0 and the caller a
+// dangling pointer. `share` likewise returns a device address that covers
+// the whole buffer (a bounce buffer when the original is not DMA memory)
+// or panics; `unshare` copies device writes back. `mmio_phys_to_virt`
+// (PCI only) panics: no device of this HAL has PCI BARs.
 unsafe impl Hal for KitHal {
     fn dma_alloc(pages: usize, _direction: BufferDirection) -> (PhysAddr, NonNull<u8>) {
-        allocate(pages).unwrap_or((0, NonNull::dangling()))
+        match allocate(pages) {
+            Some(r) => r,
+            None => panic!("virtio: no memory for {pages} pages of DMA (the pool is exhausted)"),
+        }
     }
 
     unsafe fn dma_dealloc(paddr: PhysAddr, _vaddr: NonNull<u8>, _pages: usize) -> i32 {
@@ -158,10 +165,10 @@ unsafe impl Hal for KitHal {
         }
     }
 
-    unsafe fn mmio_phys_to_virt(_paddr: PhysAddr, _size: usize) -> NonNull<u8> {
+    unsafe fn mmio_phys_to_virt(paddr: PhysAddr, _size: usize) -> NonNull<u8> {
         // Only the PCI transport asks; Kestrel's virtio devices are MMIO
         // and their registers are mapped by `transport`.
-        NonNull::dangling()
+        panic!("virtio: PCI BAR {paddr:#x} asked of the MMIO-only HAL")
     }
 
     unsafe fn share(buffer: NonNull<[u8]>, direction: BufferDirection) -> PhysAddr {
@@ -175,7 +182,8 @@ unsafe impl Hal for KitHal {
             return p;
         }
         let Some(mut dma) = spare(len).or_else(|| Dma::new(len).ok()) else {
-            return 0;
+            // Address 0 would send the device's DMA to physical page 0.
+            panic!("virtio: no memory for a {len}-byte bounce buffer (the pool is exhausted)");
         };
         if direction != BufferDirection::DeviceToDriver {
             // SAFETY: the caller guarantees `buffer` is valid for reads of

@@ -8,10 +8,17 @@ use crate::{ipc, task};
 use abi::{Error, ObjectType, Rights};
 
 pub(super) fn create(k: &mut Kernel, cur: Id) -> Result<(), Error> {
-    let pool = pool_arg(k, cur, 0)?;
+    let kind = ObjectType::from_word(arg(k, cur, 1));
+    // Allocating needs WRITE on the pool; splitting a pool off it, MANAGE.
+    let need = if kind == Some(ObjectType::Pool) {
+        Rights::MANAGE
+    } else {
+        Rights::WRITE
+    };
+    let pool = pool_arg(k, cur, 0, need)?;
     let task = task_of(k, cur)?;
     let size = arg(k, cur, 2);
-    let object = match ObjectType::from_word(arg(k, cur, 1)) {
+    let object = match kind {
         Some(ObjectType::Pool) => {
             k.charge(pool, size.checked_add(POOL_COST).ok_or(Error::InvalidArgument)?)?;
             let p = Pool {

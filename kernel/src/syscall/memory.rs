@@ -41,7 +41,7 @@ pub fn create_memory(k: &mut Kernel, pool: Id, pages: u64) -> Result<Id, Error> 
 }
 
 pub(super) fn map(k: &mut Kernel, cur: Id) -> Result<(), Error> {
-    let target = task_arg(k, cur, 0)?;
+    let target = task_arg(k, cur, 0, Rights::MAP)?;
     let rights = Rights::from_bits_truncate(arg(k, cur, 5) as u32) & (Rights::READ | Rights::WRITE | Rights::EXECUTE);
     let (cap_id, object) = object(k, cur, 1, Rights::MAP | rights)?;
     let ObjectRef::Memory(memory) = object else {
@@ -52,7 +52,7 @@ pub(super) fn map(k: &mut Kernel, cur: Id) -> Result<(), Error> {
 }
 
 pub(super) fn unmap(k: &mut Kernel, cur: Id) -> Result<(), Error> {
-    let target = task_arg(k, cur, 0)?;
+    let target = task_arg(k, cur, 0, Rights::MAP)?;
     task::unmap(k, target, arg(k, cur, 1), arg(k, cur, 2) as usize)
 }
 
@@ -70,7 +70,7 @@ pub(super) fn memory_physical(k: &mut Kernel, cur: Id) -> Result<(), Error> {
 
 pub(super) fn device_memory(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     const MAX_PAGES: u64 = 1 << 20; // 4 GiB
-    let pool = pool_arg(k, cur, 0)?;
+    let pool = pool_arg(k, cur, 0, Rights::WRITE)?;
     if object(k, cur, 1, Rights::MANAGE)?.1 != ObjectRef::Console {
         return Err(Error::WrongType);
     }

@@ -135,15 +135,20 @@ fn object(k: &Kernel, t: Id, i: usize, rights: Rights) -> Result<(Id, ObjectRef)
     Ok((id, node.object))
 }
 
-fn pool_arg(k: &Kernel, t: Id, i: usize) -> Result<Id, Error> {
-    match object(k, t, i, Rights::MANAGE)?.1 {
+/// The pool in register `i`, with `rights`: `WRITE` to allocate objects
+/// from it, `MANAGE` also to split a pool off it (see `abi::Rights`).
+fn pool_arg(k: &Kernel, t: Id, i: usize, rights: Rights) -> Result<Id, Error> {
+    match object(k, t, i, rights)?.1 {
         ObjectRef::Pool(p) => Ok(p),
         _ => Err(Error::WrongType),
     }
 }
 
-fn task_arg(k: &Kernel, t: Id, i: usize) -> Result<Id, Error> {
-    match object(k, t, i, Rights::MANAGE)?.1 {
+/// The task in register `i`, with `rights`: `MAP` to map into its address
+/// space, `WRITE` to start threads in it, `READ` for its information,
+/// `MANAGE` to install capabilities or destroy it (see `abi::Rights`).
+fn task_arg(k: &Kernel, t: Id, i: usize, rights: Rights) -> Result<Id, Error> {
+    match object(k, t, i, rights)?.1 {
         ObjectRef::Task(p) => Ok(p),
         _ => Err(Error::WrongType),
     }

@@ -15,7 +15,7 @@ mod task_state {
 }
 
 pub(super) fn task_info(k: &mut Kernel, cur: Id) -> Result<(), Error> {
-    let target = task_arg(k, cur, 0)?;
+    let target = task_arg(k, cur, 0, Rights::READ)?;
     let tk = k.tasks.get(target).ok_or(Error::BadHandle)?;
     let now = time::cpu_clock();
     let mut ticks = tk.exited_ticks;
@@ -42,7 +42,7 @@ pub(super) fn task_info(k: &mut Kernel, cur: Id) -> Result<(), Error> {
 }
 
 pub(super) fn task_install(k: &mut Kernel, cur: Id) -> Result<(), Error> {
-    let target = task_arg(k, cur, 0)?;
+    let target = task_arg(k, cur, 0, Rights::MANAGE)?;
     let task = task_of(k, cur)?;
     let source = cap::lookup(k, task, cap::handle_arg(arg(k, cur, 1))?)?;
     let rights = Rights::from_bits_truncate(arg(k, cur, 2) as u32);
@@ -55,7 +55,7 @@ pub(super) fn task_install(k: &mut Kernel, cur: Id) -> Result<(), Error> {
 }
 
 pub(super) fn task_destroy(k: &mut Kernel, cur: Id) -> Result<(), Error> {
-    let target = task_arg(k, cur, 0)?;
+    let target = task_arg(k, cur, 0, Rights::MANAGE)?;
     task::kill(k, target);
     Ok(())
 }

@@ -43,8 +43,8 @@ pub(super) fn thread_exit(k: &mut Kernel, cur: Id, esr: u64) {
 }
 
 pub(super) fn thread_create(k: &mut Kernel, cur: Id) -> Result<(), Error> {
-    let pool = pool_arg(k, cur, 0)?;
-    let target = task_arg(k, cur, 1)?;
+    let pool = pool_arg(k, cur, 0, Rights::WRITE)?;
+    let target = task_arg(k, cur, 1, Rights::WRITE)?;
     let (entry, sp, argument, priority) = (arg(k, cur, 2), arg(k, cur, 3), arg(k, cur, 4), arg(k, cur, 5));
     let me = k.threads.get(cur).ok_or(Error::BadHandle)?;
     if priority > me.priority as u64 || entry >= abi::USER_LIMIT || sp >= abi::USER_LIMIT {

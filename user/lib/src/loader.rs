@@ -183,6 +183,12 @@ impl fmt::Display for SpawnError {
 /// Pages of a child's first stack unless [`Spawn::stack_pages`] says otherwise.
 pub const DEFAULT_STACK_PAGES: u64 = 16;
 
+/// The rights a task gets to its own task (`StartInfo::task`).
+pub const OWN_TASK_RIGHTS: Rights = Rights::READ.union(Rights::WRITE).union(Rights::MAP);
+/// The rights a task gets to its own pool (`StartInfo::pool`); a task given
+/// the archive (it may start programs) also gets `MANAGE`.
+pub const OWN_POOL_RIGHTS: Rights = Rights::READ.union(Rights::WRITE);
+
 /// How to start a program. `Spawn::new` gives the defaults.
 #[derive(Clone, Copy, Debug)]
 pub struct Spawn<'a> {
@@ -197,7 +203,9 @@ pub struct Spawn<'a> {
     pub stack_pages: u64,
     /// Give the child this task's console.
     pub console: bool,
-    /// Give the child this task's archive capability.
+    /// Give the child this task's archive capability: it may start
+    /// programs of its own, so it also gets `MANAGE` on its pool (to split
+    /// pools off it for them).
     pub archive: bool,
     /// The child's parent endpoint: `(endpoint, badge)`. A copy with the
     /// badge becomes `StartInfo::parent` and the first thread's fault
@@ -334,8 +342,17 @@ fn build(s: &Spawn, plan: &Plan, child: &mut Child, stack_bottom: u64) -> Result
         // GRANT: the child may hand the console on to tasks it starts.
         info.console = install(me.console, Rights::WRITE | Rights::GRANT, "install console")?;
     }
-    info.task = install(child.task, Rights::MANAGE, "install task")?;
-    info.pool = install(child.pool, Rights::MANAGE, "install pool")?;
+    // Least privilege: its own task to map memory into (MAP), start
+    // threads in (WRITE) and read (READ), never to install capabilities
+    // into or destroy (MANAGE); its own pool to allocate from (WRITE), and
+    // to split pools off (MANAGE) only if it starts programs itself.
+    info.task = install(child.task, OWN_TASK_RIGHTS, "install task")?;
+    let pool_rights = if s.archive {
+        OWN_POOL_RIGHTS | Rights::MANAGE
+    } else {
+        OWN_POOL_RIGHTS
+    };
+    info.pool = install(child.pool, pool_rights, "install pool")?;
     if s.archive && me.archive != Handle::NULL {
         info.archive = install(me.archive, Rights::READ | Rights::MAP, "install archive")?;
     }

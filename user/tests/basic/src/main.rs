@@ -9,7 +9,8 @@ use alloc::{collections::BTreeMap, string::String, vec::Vec};
 use core::sync::atomic::{AtomicU64, Ordering};
 use userlib::abi::boot_info::{StartInfo, CHILD_IPC_BUFFER};
 use userlib::abi::ObjectType;
-use userlib::{ipc, log, process, syscall, thread, Rights};
+use userlib::test::expect_err;
+use userlib::{ipc, loader, log, process, syscall, thread, Error, Rights};
 
 userlib::entry!(main, heap = 512 * 1024);
 
@@ -30,6 +31,7 @@ fn main(start: &StartInfo) {
         assert_eq!(info.object, Some(ty), "{what}");
     }
     assert!(syscall::cap_info(me.parent).unwrap().rights.contains(Rights::SEND));
+    least_privilege();
     assert!(syscall::cap_info(me.archive)
         .unwrap()
         .rights
@@ -92,4 +94,34 @@ fn main(start: &StartInfo) {
     }
     assert_eq!(SUM.load(Ordering::SeqCst), n * (n + 1) / 2);
     userlib::println!("test-basic: all checks passed");
+}
+
+/// A task's rights to its own task and pool are only what it needs (issue
+/// 11, finding 11): it maps memory, starts threads and reads its task's
+/// information, and allocates from its pool; it cannot install capabilities
+/// into its task or destroy it. (A test program may start programs, so it
+/// also splits pools off its own: `MANAGE` on the pool.)
+fn least_privilege() {
+    let me = process();
+    let task = syscall::cap_info(me.task).expect("cap_info(task)").rights;
+    assert_eq!(task, loader::OWN_TASK_RIGHTS, "rights to its own task");
+    assert!(!task.contains(Rights::MANAGE) && !task.contains(Rights::GRANT));
+    let pool = syscall::cap_info(me.pool).expect("cap_info(pool)").rights;
+    assert_eq!(
+        pool,
+        loader::OWN_POOL_RIGHTS | Rights::MANAGE,
+        "rights to its own pool (a test program)"
+    );
+    expect_err(
+        "installing a capability into its own task",
+        syscall::task_install(me.task, me.parent, Rights::SEND),
+        Error::NoRights,
+    );
+    expect_err(
+        "destroying its own task",
+        syscall::task_destroy(me.task),
+        Error::NoRights,
+    );
+    syscall::task_info(me.task).expect("task_info of its own task (READ)");
+    log::info!("own task: {task:?}; own pool: {pool:?}; install and destroy refused");
 }

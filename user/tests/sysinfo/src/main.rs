@@ -224,17 +224,19 @@ fn info_errors() {
     let fresh = syscall::create(me.pool, ObjectType::Task, 0).expect("create a task");
     let i = syscall::task_info(fresh).expect("task_info(new task)");
     assert_eq!((i.state, i.threads, i.cpu_micros), (Some(TaskState::Stopped), 0, 0));
-    let weak = syscall::cap_copy(fresh, Rights::READ | Rights::WRITE).expect("copy the task capability");
-    expect_err("task_info without MANAGE", syscall::task_info(weak), Error::NoRights);
+    let weak = syscall::cap_copy(fresh, Rights::WRITE | Rights::MAP).expect("copy the task capability");
+    expect_err("task_info without READ", syscall::task_info(weak), Error::NoRights);
     syscall::cap_delete(weak).unwrap();
-    // Capabilities with MANAGE, to the wrong kind of object.
-    for (what, h) in [("thread", me.thread), ("pool", me.pool)] {
+    // Capabilities with the rights asked for, to the wrong kind of object.
+    let ep = syscall::create(me.pool, ObjectType::Endpoint, 0).expect("an endpoint");
+    for (what, h) in [("endpoint", ep), ("pool", me.pool)] {
         expect_err(what, syscall::task_info(h), Error::WrongType);
     }
-    for (what, h) in [("task", me.task), ("pool", me.pool)] {
+    syscall::cap_delete(ep).unwrap();
+    for (what, h) in [("task", fresh), ("pool", me.pool)] {
         expect_err(what, syscall::thread_info(h), Error::WrongType);
     }
-    // Rights are checked first: the console (no MANAGE) is refused so.
+    // Rights are checked first: the console (no READ) is refused so.
     expect_err("task_info(console)", syscall::task_info(me.console), Error::NoRights);
     syscall::task_destroy(fresh).expect("destroy the new task");
     let dead = syscall::task_info(fresh).expect("task_info(destroyed)");

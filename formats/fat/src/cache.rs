@@ -1,0 +1,303 @@
+//! The sector cache: read-ahead on misses, write-back, and a flush that
+//! orders writes so that a power cut at any point leaves a volume
+//! `fsck.fat` finds consistent (at worst lost clusters or a stale free
+//! count):
+//!
+//! 1. file data;
+//! 2. the FATs (every copy), as they stand with this flush's *releases*
+//!    undone: entries that were freed or cut short keep their old values,
+//!    so the chains the directory entries on disk still name stay whole,
+//!    while newly allocated chains are already complete;
+//! 3. directory sectors (new entries, sizes, deletions);
+//! 4. the released FAT entries (every copy) and the FSInfo sector.
+//!
+//! with a device flush after each step. A cluster released since the last
+//! flush is not allocated again before the next one (the volume keeps
+//! that set), so no new data lands in a cluster a directory entry on disk
+//! still names. A dirty sector that must leave the cache triggers the
+//! whole ordered flush.
+
+use crate::{BlockDevice, Error, SECTOR};
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+/// What a sector holds; decides its step in [`Cache::flush`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    Data,
+    Fat,
+    Dir,
+    Meta,
+}
+
+struct Slot {
+    lba: u64,
+    data: Box<[u8; SECTOR]>,
+    dirty: bool,
+    class: Class,
+    referenced: bool,
+}
+
+/// Counters for tests and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub read_requests: u64,
+    pub sectors_read: u64,
+    pub write_requests: u64,
+    pub sectors_written: u64,
+    pub flushes: u64,
+}
+
+/// Most sectors one device request moves.
+pub const MAX_RUN: usize = 128;
+/// Most sectors a miss reads ahead.
+pub const READ_AHEAD: u32 = 64;
+
+pub struct Cache<D> {
+    pub dev: D,
+    slots: Vec<Slot>,
+    map: BTreeMap<u64, usize>,
+    hand: usize,
+    capacity: usize,
+    /// FAT #0's first sector, its length and the number of copies.
+    fat: (u64, u64, u32),
+    /// Per FAT sector: byte ranges whose old contents step 2 writes.
+    releases: BTreeMap<u64, Vec<(usize, [u8; 4], usize)>>,
+    pub stats: Stats,
+}
+
+impl<D: BlockDevice> Cache<D> {
+    /// A cache of `capacity` sectors (at least 2 × [`READ_AHEAD`]).
+    pub fn new(dev: D, capacity: usize) -> Cache<D> {
+        Cache {
+            dev,
+            slots: Vec::new(),
+            map: BTreeMap::new(),
+            hand: 0,
+            capacity: capacity.max(2 * READ_AHEAD as usize),
+            fat: (0, 0, 1),
+            releases: BTreeMap::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Where the FATs are (sector of FAT #0, sectors per FAT, copies):
+    /// FAT sectors are cached once and written to every copy.
+    pub fn set_fat_layout(&mut self, start: u64, sectors: u64, copies: u32) {
+        self.fat = (start, sectors, copies.max(1));
+    }
+
+    /// The sector, read (with up to `ahead` following sectors) if absent.
+    pub fn read(&mut self, lba: u64, class: Class, ahead: u32) -> Result<&[u8; SECTOR], Error> {
+        let i = self.load(lba, class, ahead)?;
+        Ok(&self.slots[i].data)
+    }
+
+    /// The sector for changing, read first if absent; marked dirty.
+    pub fn modify(&mut self, lba: u64, class: Class) -> Result<&mut [u8; SECTOR], Error> {
+        let i = self.load(lba, class, 0)?;
+        self.dirty(i, class)
+    }
+
+    /// The sector for overwriting whole: not read; zeroed if it was absent.
+    pub fn overwrite(&mut self, lba: u64, class: Class) -> Result<&mut [u8; SECTOR], Error> {
+        if lba >= self.dev.sectors() {
+            return Err(Error::Corrupt);
+        }
+        let i = match self.map.get(&lba) {
+            Some(&i) => i,
+            None => {
+                let i = self.slot()?;
+                self.install(i, lba, class);
+                self.slots[i].data.fill(0);
+                i
+            }
+        };
+        self.dirty(i, class)
+    }
+
+    /// Records that bytes `offset..offset + len` of FAT sector `lba` held
+    /// `old` before a release (the first record since the last flush wins).
+    pub fn note_release(&mut self, lba: u64, offset: usize, old: [u8; 4], len: usize) {
+        let v = self.releases.entry(lba).or_default();
+        if !v.iter().any(|&(o, _, _)| o == offset) {
+            v.push((offset, old, len));
+        }
+    }
+
+    /// Writes sector `lba` now if it is dirty (a new directory cluster:
+    /// its contents must be on the disk before anything links to it).
+    pub fn write_now(&mut self, lba: u64) -> Result<(), Error> {
+        if let Some(&i) = self.map.get(&lba) {
+            if self.slots[i].dirty {
+                self.dev.write(lba, &self.slots[i].data[..])?;
+                self.stats.write_requests += 1;
+                self.stats.sectors_written += 1;
+                self.slots[i].dirty = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether any sector waits to be written.
+    pub fn is_dirty(&self) -> bool {
+        self.slots.iter().any(|s| s.dirty)
+    }
+
+    fn dirty(&mut self, i: usize, class: Class) -> Result<&mut [u8; SECTOR], Error> {
+        if self.dev.read_only() {
+            return Err(Error::ReadOnly);
+        }
+        let s = &mut self.slots[i];
+        s.dirty = true;
+        s.class = class;
+        s.referenced = true;
+        Ok(&mut s.data)
+    }
+
+    fn install(&mut self, i: usize, lba: u64, class: Class) {
+        let s = &mut self.slots[i];
+        s.lba = lba;
+        s.class = class;
+        s.dirty = false;
+        s.referenced = true;
+        self.map.insert(lba, i);
+    }
+
+    fn load(&mut self, lba: u64, class: Class, ahead: u32) -> Result<usize, Error> {
+        if let Some(&i) = self.map.get(&lba) {
+            self.slots[i].referenced = true;
+            return Ok(i);
+        }
+        let total = self.dev.sectors();
+        if lba >= total {
+            return Err(Error::Corrupt);
+        }
+        let mut n = 1u64;
+        while n <= ahead.min(READ_AHEAD) as u64 && lba + n < total && !self.map.contains_key(&(lba + n)) {
+            n += 1;
+        }
+        let mut buf = alloc::vec![0u8; n as usize * SECTOR];
+        self.dev.read(lba, &mut buf)?;
+        self.stats.read_requests += 1;
+        self.stats.sectors_read += n;
+        let mut first = 0;
+        for (k, chunk) in buf.chunks_exact(SECTOR).enumerate() {
+            let i = self.slot()?;
+            self.install(i, lba + k as u64, class);
+            self.slots[i].data.copy_from_slice(chunk);
+            // Read-ahead sectors are not referenced yet: first to go.
+            self.slots[i].referenced = k == 0;
+            if k == 0 {
+                first = i;
+            }
+        }
+        Ok(first)
+    }
+
+    /// A free slot: a new one while below capacity, else a clean victim
+    /// by the clock algorithm (a dirty one forces a flush first).
+    fn slot(&mut self) -> Result<usize, Error> {
+        if self.slots.len() < self.capacity {
+            self.slots.push(Slot {
+                lba: u64::MAX,
+                data: Box::new([0; SECTOR]),
+                dirty: false,
+                class: Class::Data,
+                referenced: false,
+            });
+            return Ok(self.slots.len() - 1);
+        }
+        loop {
+            for _ in 0..2 * self.capacity {
+                self.hand = (self.hand + 1) % self.slots.len();
+                let s = &mut self.slots[self.hand];
+                if s.referenced {
+                    s.referenced = false;
+                } else if !s.dirty {
+                    let lba = s.lba;
+                    self.map.remove(&lba);
+                    s.lba = u64::MAX;
+                    return Ok(self.hand);
+                }
+            }
+            self.flush()?;
+        }
+    }
+
+    /// Writes every dirty sector in the order described at the top.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        if !self.is_dirty() {
+            return Ok(());
+        }
+        self.write_class(Class::Data, false)?;
+        self.write_class(Class::Fat, true)?;
+        self.write_class(Class::Dir, false)?;
+        if !self.releases.is_empty() {
+            self.write_class(Class::Fat, false)?;
+            self.releases.clear();
+        }
+        self.write_class(Class::Meta, false)?;
+        Ok(())
+    }
+
+    /// Writes the dirty sectors of `class` in runs, then flushes the
+    /// device. FAT sectors go to every copy, `undo_releases` giving step
+    /// 2's contents; only then (or for other classes) they become clean.
+    fn write_class(&mut self, class: Class, undo_releases: bool) -> Result<(), Error> {
+        let lbas: Vec<(u64, usize)> = self
+            .map
+            .iter()
+            .filter(|(_, &i)| self.slots[i].dirty && self.slots[i].class == class)
+            .map(|(&l, &i)| (l, i))
+            .collect();
+        if lbas.is_empty() {
+            return Ok(());
+        }
+        let copies = if class == Class::Fat { self.fat.2 as u64 } else { 1 };
+        let mut run: Vec<u8> = Vec::new();
+        let mut k = 0;
+        while k < lbas.len() {
+            let start = lbas[k].0;
+            run.clear();
+            while k < lbas.len() && lbas[k].0 == start + (run.len() / SECTOR) as u64 && run.len() < MAX_RUN * SECTOR {
+                let (lba, i) = lbas[k];
+                let at = run.len();
+                run.extend_from_slice(&self.slots[i].data[..]);
+                if undo_releases {
+                    for &(off, old, len) in self.releases.get(&lba).map(|v| &v[..]).unwrap_or(&[]) {
+                        run[at + off..at + off + len].copy_from_slice(&old[..len]);
+                    }
+                }
+                k += 1;
+            }
+            for c in 0..copies {
+                self.dev.write(start + c * self.fat.1, &run)?;
+                self.stats.write_requests += 1;
+                self.stats.sectors_written += (run.len() / SECTOR) as u64;
+            }
+        }
+        self.dev.flush()?;
+        self.stats.flushes += 1;
+        for (lba, i) in lbas {
+            // Sectors with releases are written again, whole, in step 4.
+            if !(undo_releases && self.releases.contains_key(&lba)) {
+                self.slots[i].dirty = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops every clean sector (the next reads go to the device: cold
+    /// reads in benchmarks and after a device restart).
+    pub fn drop_clean(&mut self) {
+        for s in self.slots.iter_mut() {
+            if !s.dirty && s.lba != u64::MAX {
+                self.map.remove(&s.lba);
+                s.lba = u64::MAX;
+                s.referenced = false;
+            }
+        }
+    }
+}

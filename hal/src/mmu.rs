@@ -171,8 +171,12 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
 
     /// Map `[va, va + size)` to `[pa, pa + size)`.
     ///
-    /// Fails without changing existing leaf entries if any page in the
-    /// range is already mapped (tables created on the way remain).
+    /// All or nothing: on any error no page of the range is left mapped
+    /// (entries written before the failure are cleared again; tables
+    /// created on the way remain, empty or not, owned by the tree), and
+    /// existing leaf entries are never changed. The caller invalidates the
+    /// TLB for the range when this fails after writing (a cleared entry
+    /// may have been cached by a walk).
     pub fn map(
         &mut self,
         va: u64,
@@ -202,7 +206,14 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
                     }
                 }
             };
-            let table = self.walk_create(v, level)?;
+            let table = match self.walk_create(v, level) {
+                Ok(table) => table,
+                Err(e) => {
+                    // Undo what this call wrote: [va, v) was unmapped before.
+                    self.unmap(va, offset);
+                    return Err(e);
+                }
+            };
             let entry = &mut self.memory.table(table)[index(v, level)];
             let kind = if level == 3 { TABLE_OR_PAGE } else { 0 };
             *entry = (p & ADDRESS_MASK) | attributes.descriptor_bits() | kind | VALID;
@@ -436,6 +447,38 @@ mod tests {
             m.map(KVA, 0x1000, PAGE_SIZE, Attributes::KERNEL_DATA, Granularity::Pages),
             Err(MapError::OutOfTables)
         );
+    }
+
+    #[test]
+    fn map_that_runs_out_of_tables_leaves_nothing_mapped() {
+        // Root, L1, L2, L3: enough for the first 2 MiB only; the range
+        // crosses into the next 2 MiB, whose L3 table cannot be made.
+        let (mut mem, root) = HostTables::new(4);
+        let mut m = Mapper::new(root, &mut mem);
+        let va = 0x20_0000 - 2 * PAGE_SIZE;
+        assert_eq!(
+            m.map(
+                va,
+                0x4000_0000,
+                4 * PAGE_SIZE,
+                Attributes::KERNEL_DATA,
+                Granularity::Pages
+            ),
+            Err(MapError::OutOfTables)
+        );
+        for i in 0..4 {
+            assert!(m.translate(va + i * PAGE_SIZE).is_none(), "page {i} left mapped");
+        }
+        // Whatever is mapped later in that range maps cleanly.
+        m.map(
+            va,
+            0x5000_0000,
+            2 * PAGE_SIZE,
+            Attributes::KERNEL_DATA,
+            Granularity::Pages,
+        )
+        .unwrap();
+        assert_eq!(m.translate(va).unwrap().0, 0x5000_0000);
     }
 
     #[test]

@@ -24,8 +24,13 @@ pub struct CapNode {
     /// Where it lives: task and slot.
     pub task: Id,
     pub slot: u32,
+    /// The derivation tree, linked through the nodes themselves (so that
+    /// neither deriving nor deleting nor revoking allocates): the parent,
+    /// the first child, and the siblings before and after.
     pub parent: Option<Id>,
-    pub children: Vec<Id>,
+    pub first_child: Option<Id>,
+    pub prev_sibling: Option<Id>,
+    pub next_sibling: Option<Id>,
     /// Mappings made through this capability: (task, virtual address).
     pub mappings: Vec<(Id, u64)>,
     /// Pool charged for it.
@@ -183,14 +188,10 @@ pub fn insert(
     parent: Option<Id>,
 ) -> Result<Handle, Error> {
     let pool = k.tasks.get(task).ok_or(Error::BadHandle)?.pool;
-    if let Some(p) = parent {
-        k.caps
-            .get_mut(p)
-            .ok_or(Error::BadHandle)?
-            .children
-            .try_reserve(1)
-            .map_err(|_| Error::OutOfMemory)?;
-    }
+    let first_sibling = match parent {
+        Some(p) => k.caps.get(p).ok_or(Error::BadHandle)?.first_child,
+        None => None,
+    };
     k.charge(pool, CAP_COST)?;
     let slot = match k.tasks.get_mut(task).map(|t| t.cspace.free_slot()) {
         Some(Ok(slot)) => slot,
@@ -210,7 +211,9 @@ pub fn insert(
         task,
         slot,
         parent,
-        children: Vec::new(),
+        first_child: None,
+        prev_sibling: None,
+        next_sibling: first_sibling,
         mappings: Vec::new(),
         pool,
     };
@@ -235,7 +238,10 @@ pub fn insert(
     let handle = t.cspace.handle(slot);
     if let Some(p) = parent {
         if let Some(pn) = k.caps.get_mut(p) {
-            pn.children.push(id);
+            pn.first_child = Some(id);
+        }
+        if let Some(s) = first_sibling.and_then(|s| k.caps.get_mut(s)) {
+            s.prev_sibling = Some(id);
         }
     }
     k.add_ref(object);
@@ -278,25 +284,52 @@ pub fn derive(k: &mut Kernel, source: Id, task: Id, rights: Rights, badge: Optio
 
 /// Delete one capability: unmap what was mapped through it, hand its
 /// children to its parent, free the slot, and drop its object reference.
+/// Allocates nothing, so it cannot fail.
 pub fn delete(k: &mut Kernel, id: Id) {
     let Some(node) = k.caps.remove(id) else { return };
     for (task, va) in &node.mappings {
         crate::task::unmap_record(k, *task, *va, false);
     }
-    if let Some(p) = node.parent {
-        if let Some(pn) = k.caps.get_mut(p) {
-            pn.children.retain(|c| *c != id);
-            // Capacity: children only move up one level; reserve fallibly.
-            if pn.children.try_reserve(node.children.len()).is_ok() {
-                pn.children.extend_from_slice(&node.children);
+    // Its children move up to its parent, in its place among the siblings.
+    let mut last_child = None;
+    let mut child = node.first_child;
+    while let Some(c) = child.and_then(|c| k.caps.get_mut(c).map(|n| (c, n))) {
+        c.1.parent = node.parent;
+        last_child = Some(c.0);
+        child = c.1.next_sibling;
+    }
+    match (node.first_child, last_child) {
+        (Some(first), Some(last)) => {
+            link_siblings(k, node.parent, node.prev_sibling, Some(first));
+            link_siblings(k, node.parent, Some(last), node.next_sibling);
+        }
+        _ => link_siblings(k, node.parent, node.prev_sibling, node.next_sibling),
+    }
+    finish_delete(k, node);
+}
+
+/// Make `next` follow `prev` among the children of `parent` (`prev` None:
+/// `next` becomes the first child).
+fn link_siblings(k: &mut Kernel, parent: Option<Id>, prev: Option<Id>, next: Option<Id>) {
+    match prev {
+        Some(p) => {
+            if let Some(n) = k.caps.get_mut(p) {
+                n.next_sibling = next;
+            }
+        }
+        None => {
+            if let Some(n) = parent.and_then(|p| k.caps.get_mut(p)) {
+                n.first_child = next;
             }
         }
     }
-    for child in &node.children {
-        if let Some(c) = k.caps.get_mut(*child) {
-            c.parent = node.parent;
-        }
+    if let Some(n) = next.and_then(|n| k.caps.get_mut(n)) {
+        n.prev_sibling = prev;
     }
+}
+
+/// The rest of [`delete`], once the node is out of the tree.
+fn finish_delete(k: &mut Kernel, node: CapNode) {
     if let Some(t) = k.tasks.get_mut(node.task) {
         t.cspace.clear(node.slot);
     }
@@ -318,18 +351,29 @@ pub fn delete(k: &mut Kernel, id: Id) {
     k.release(ObjectRef::Pool(node.pool));
 }
 
-/// Delete every capability derived from `id` (not `id` itself).
+/// Delete every capability derived from `id` (not `id` itself): leaves
+/// first, walking the tree in place (no allocation, so it cannot fail or
+/// leave a descendant behind), each node visited a bounded number of times.
 pub fn revoke(k: &mut Kernel, id: Id) {
-    let mut descendants = Vec::new();
-    let mut stack: Vec<Id> = k.caps.get(id).map(|n| n.children.clone()).unwrap_or_default();
-    while let Some(c) = stack.pop() {
-        if let Some(n) = k.caps.get(c) {
-            stack.extend_from_slice(&n.children);
+    let mut at = id;
+    loop {
+        // Down to a leaf below `at`...
+        let Some(mut leaf) = k.caps.get(at).and_then(|n| n.first_child) else {
+            if at == id {
+                return;
+            }
+            // `at` became a leaf: delete it and go on from its parent.
+            let parent = k.caps.get(at).and_then(|n| n.parent).unwrap_or(id);
+            delete(k, at);
+            at = parent;
+            continue;
+        };
+        while let Some(c) = k.caps.get(leaf).and_then(|n| n.first_child) {
+            leaf = c;
         }
-        descendants.push(c);
-    }
-    // Leaves first, so nothing is re-parented onto a node about to go.
-    for c in descendants.into_iter().rev() {
-        delete(k, c);
+        // ...delete it; its parent may now be a leaf.
+        let parent = k.caps.get(leaf).and_then(|n| n.parent).unwrap_or(id);
+        delete(k, leaf);
+        at = parent;
     }
 }

@@ -2,10 +2,20 @@
 
 use super::message::transfer;
 use super::{enqueue, set_caller, tcb_word};
-use crate::object::{Id, Kernel};
+use crate::object::{Id, Kernel, ObjectRef};
 use crate::sched;
 use crate::thread::{Fault, ThreadState};
-use abi::FaultKind;
+use abi::{FaultKind, Rights};
+
+/// The endpoint and badge thread `t`'s faults go to: those of its fault
+/// handler capability, while that capability exists.
+pub fn fault_handler(k: &Kernel, t: Id) -> Option<(Id, u64)> {
+    let node = k.caps.get(k.threads.get(t)?.fault_handler?)?;
+    match node.object {
+        ObjectRef::Endpoint(ep) if node.rights.contains(Rights::SEND) => Some((ep, node.badge)),
+        _ => None,
+    }
+}
 
 /// Report a fault of thread `t` to its handler as if it called the handler's
 /// endpoint; without a (live) handler the thread is killed.
@@ -16,9 +26,8 @@ pub fn deliver_fault(k: &mut Kernel, t: Id, kind: FaultKind, esr: u64, far: u64,
         words: [kind as u64, esr, far, pc],
     });
     th.exiting = exiting;
-    let handler = th.fault_handler;
     let task = th.task;
-    let usable = handler.filter(|(ep, _)| k.endpoints.get(*ep).is_some_and(|e| e.receive_caps > 0));
+    let usable = fault_handler(k, t).filter(|(ep, _)| k.endpoints.get(*ep).is_some_and(|e| e.receive_caps > 0));
     let Some((ep, badge)) = usable else {
         let name = k.tasks.get(task).map(|tk| tk.name).unwrap_or_default();
         if !exiting || kind != FaultKind::Panic {

@@ -17,7 +17,7 @@ mod notification;
 
 pub use endpoint::{create_endpoint, destroy_endpoint, receive_cap_gone, recv, reply, send};
 pub use fast::{fast_message, fast_path};
-pub use fault::deliver_fault;
+pub use fault::{deliver_fault, fault_handler};
 pub use notification::{create_notification, destroy_notification, signal, signal_bits, wait};
 
 use crate::object::{Id, IdQueue, Kernel, ObjectPtr};

@@ -29,7 +29,7 @@ pub(super) fn sleep(k: &mut Kernel, cur: Id) -> Result<(), Error> {
 
 pub(super) fn thread_exit(k: &mut Kernel, cur: Id, esr: u64) {
     let code = arg(k, cur, 1);
-    let has_handler = k.threads.get(cur).is_some_and(|t| t.fault_handler.is_some());
+    let has_handler = ipc::fault_handler(k, cur).is_some();
     if code != 0 && has_handler {
         ipc::deliver_fault(k, cur, FaultKind::Panic, esr, code, true);
     } else {
@@ -186,12 +186,13 @@ pub(super) fn thread_configure(k: &mut Kernel, cur: Id) -> Result<(), Error> {
 pub(super) fn thread_set_fault_handler(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     let t = thread_arg(k, cur, 0)?;
     let task = task_of(k, cur)?;
-    let (_, node) = cap::lookup_with(k, task, cap::handle_arg(arg(k, cur, 1))?, Rights::SEND)?;
-    let ObjectRef::Endpoint(ep) = node.object else {
+    let (id, node) = cap::lookup_with(k, task, cap::handle_arg(arg(k, cur, 1))?, Rights::SEND)?;
+    let ObjectRef::Endpoint(_) = node.object else {
         return Err(Error::WrongType);
     };
-    let badge = node.badge;
-    k.threads.get_mut(t).ok_or(Error::BadHandle)?.fault_handler = Some((ep, badge));
+    // The thread keeps the capability's name, not the endpoint's: when the
+    // capability is deleted or revoked, the link goes with it.
+    k.threads.get_mut(t).ok_or(Error::BadHandle)?.fault_handler = Some(id);
     Ok(())
 }
 

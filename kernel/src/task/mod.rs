@@ -15,6 +15,11 @@ use hal::mmu::{Attributes, Granularity, MapError, Mapper, MemoryType, TableMemor
 /// Bytes charged for a task (beyond its page tables, charged as they grow).
 pub const TASK_COST: u64 = 512;
 
+/// Bytes charged to the mapped task's pool per mapping: its record in the
+/// task and in the capability it was made through, twice over for the
+/// spare capacity of the growing lists that hold them.
+pub const MAPPING_COST: u64 = 2 * (core::mem::size_of::<Mapping>() + core::mem::size_of::<(Id, u64)>()) as u64;
+
 /// A range mapped into a task.
 #[derive(Clone, Copy, Debug)]
 pub struct Mapping {
@@ -173,21 +178,35 @@ pub fn map(
         .mappings
         .try_reserve(1)
         .map_err(|_| Error::OutOfMemory)?;
+    // The record first; then the tables: the pool pays for every table
+    // page the walk may create up front, and gets back what was not used.
+    k.charge(pool, MAPPING_COST)?;
     let pool_left = k.pools.get(pool).map_or(0, |p| p.bytes_left);
+    let budget = pool_left / abi::PAGE_SIZE as u64;
+    if let Err(e) = k.charge(pool, budget * abi::PAGE_SIZE as u64) {
+        k.refund(pool, MAPPING_COST);
+        return Err(e);
+    }
     let t = k.tasks.get_mut(task).expect("checked");
     let before = t.tables.len();
     let mut tables = UserTables {
         tables: &mut t.tables,
-        budget: pool_left / abi::PAGE_SIZE as u64,
+        budget,
     };
+    // All or nothing: on failure no page of the range stays mapped.
     let result = Mapper::new(t.root, &mut tables).map(va, pa, size, attributes, Granularity::Pages);
-    let new_tables = (t.tables.len() - before) as u64;
-    k.charge(pool, new_tables * abi::PAGE_SIZE as u64).ok();
-    match result {
-        Ok(()) => {}
-        Err(MapError::AlreadyMapped { .. }) => return Err(Error::AlreadyMapped),
-        Err(MapError::OutOfTables) => return Err(Error::OutOfMemory),
-        Err(MapError::Misaligned) => return Err(Error::InvalidArgument),
+    let (asid, new_tables) = (t.asid, (t.tables.len() - before) as u64);
+    k.refund(pool, (budget - new_tables) * abi::PAGE_SIZE as u64);
+    if let Err(e) = result {
+        k.refund(pool, MAPPING_COST);
+        // A walk by another CPU running this task may have cached an entry
+        // that the failed map wrote and cleared again.
+        address_space::flush_tlb_range(asid, va, pages);
+        return Err(match e {
+            MapError::AlreadyMapped { .. } => Error::AlreadyMapped,
+            MapError::OutOfTables => Error::OutOfMemory,
+            MapError::Misaligned => Error::InvalidArgument,
+        });
     }
     hal::cpu::table_write_barrier();
     k.tasks
@@ -196,6 +215,9 @@ pub fn map(
         .mappings
         .push(Mapping { va, pages, memory, cap });
     k.caps.get_mut(cap).expect("checked").mappings.push((task, va));
+    // The mapping keeps its memory: no frame of it goes back to the
+    // allocator while it is mapped (see `unmap_record`).
+    k.add_ref(ObjectRef::Memory(memory));
     Ok(())
 }
 
@@ -219,6 +241,7 @@ pub fn unmap_record(k: &mut Kernel, task: Id, va: u64, update_cap: bool) {
         return;
     };
     let m = t.mappings.swap_remove(i);
+    let pool = t.pool;
     let mut tables = UserTables {
         tables: &mut t.tables,
         budget: 0,
@@ -230,6 +253,9 @@ pub fn unmap_record(k: &mut Kernel, task: Id, va: u64, update_cap: bool) {
             c.mappings.retain(|(tk, v)| !(*tk == task && *v == va));
         }
     }
+    k.refund(pool, MAPPING_COST);
+    // Unmapped and flushed everywhere: now its memory may go.
+    k.release(ObjectRef::Memory(m.memory));
 }
 
 /// Kill a task: its threads, capabilities and mappings. Threads blocked on

@@ -76,8 +76,9 @@ pub struct Thread {
     pub priority: u8,
     /// CPU it runs on.
     pub cpu: usize,
-    /// Endpoint and badge its faults go to.
-    pub fault_handler: Option<(Id, u64)>,
+    /// The capability (to an endpoint, with SEND) its faults go to, with
+    /// that capability's badge; it lasts while the capability does.
+    pub fault_handler: Option<Id>,
     pub ipc_buffer: Option<u64>,
     /// The thread whose call this thread received and has not yet answered.
     pub caller: Option<Caller>,

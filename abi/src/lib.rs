@@ -55,8 +55,10 @@ pub use ipc::{FaultKind, IpcBuffer, IpcFlags, MessageInfo, BUFFER_CAPS, BUFFER_W
 pub use rights::Rights;
 pub use syscall::{ObjectType, Syscall};
 
-/// A task's name for one of its capabilities: slot index (low 20 bits) and
-/// slot generation (high 12 bits).
+/// A task's name for one of its capabilities: slot index (low 12 bits) and
+/// slot generation (high 20 bits). A handle never names another object than
+/// the one it was issued for: the kernel retires a slot for good rather than
+/// let its generation wrap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct Handle(pub u32);
@@ -64,7 +66,7 @@ pub struct Handle(pub u32);
 impl Handle {
     /// Never a valid handle.
     pub const NULL: Handle = Handle(0);
-    const INDEX_BITS: u32 = 20;
+    pub const INDEX_BITS: u32 = 12;
     pub const MAX_INDEX: u32 = (1 << Self::INDEX_BITS) - 1;
 
     pub const fn new(index: u32, generation: u32) -> Handle {

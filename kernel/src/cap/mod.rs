@@ -11,8 +11,8 @@ use crate::object::{Endpoint, Id, Kernel, ObjectPtr, ObjectRef};
 use abi::{Error, Handle, Rights};
 use alloc::vec::Vec;
 
-/// Most capabilities one task may hold.
-pub const MAX_SLOTS: usize = 4096;
+/// Most capabilities one task may hold (every index a handle can name).
+pub const MAX_SLOTS: usize = Handle::MAX_INDEX as usize + 1;
 /// Bytes charged to the task's pool per capability it holds.
 pub const CAP_COST: u64 = 96;
 
@@ -74,7 +74,11 @@ pub struct CSpace {
     slots: Vec<Slot>,
 }
 
-const GENERATION_MASK: u32 = (1 << 12) - 1;
+/// The last generation a slot has: emptied after that, it is retired (never
+/// filled again, so no old handle can come to name a new object).
+const LAST_GENERATION: u32 = (1 << (32 - Handle::INDEX_BITS)) - 1;
+/// A retired slot's generation: no handle has it.
+const RETIRED: u32 = u32::MAX;
 
 impl CSpace {
     pub fn new() -> Self {
@@ -102,7 +106,7 @@ impl CSpace {
         // A register above 32 bits is no handle: its generation never
         // matches. An empty slot has no rights, so needs no test of its
         // own; slot 0 (Handle::NULL) is never filled.
-        if slot.generation as u64 != register >> 20 || !slot.rights.contains(needed) {
+        if slot.generation as u64 != register >> Handle::INDEX_BITS || !slot.rights.contains(needed) {
             return None;
         }
         // Only a capability to an endpoint has the address (see `insert`;
@@ -112,7 +116,12 @@ impl CSpace {
     }
 
     fn free_slot(&mut self) -> Result<u32, Error> {
-        if let Some(i) = self.slots.iter().skip(1).position(|s| s.cap.is_none()) {
+        if let Some(i) = self
+            .slots
+            .iter()
+            .skip(1)
+            .position(|s| s.cap.is_none() && s.generation != RETIRED)
+        {
             return Ok(i as u32 + 1);
         }
         if self.slots.len() >= MAX_SLOTS {
@@ -135,7 +144,11 @@ impl CSpace {
     fn clear(&mut self, slot: u32) {
         if let Some(s) = self.slots.get_mut(slot as usize) {
             *s = Slot {
-                generation: (s.generation + 1) & GENERATION_MASK,
+                generation: if s.generation >= LAST_GENERATION {
+                    RETIRED
+                } else {
+                    s.generation + 1
+                },
                 ..Slot::default()
             };
         }
@@ -377,3 +390,34 @@ pub fn revoke(k: &mut Kernel, id: Id) {
         at = parent;
     }
 }
+
+crate::ktest!(
+    fn handles_never_come_back_after_the_generation_wraps() {
+        let mut cs = CSpace::new();
+        let slot = cs.free_slot().map_err(|e| alloc::format!("{e:?}"))?;
+        let dummy = Id {
+            index: 7,
+            generation: 7,
+        };
+        cs.slots[slot as usize].cap = Some(dummy);
+        let first = cs.handle(slot);
+        let mut cycles = 0u32;
+        // Empty and refill the slot until it is retired (past the wrap).
+        loop {
+            cs.clear(slot);
+            cycles += 1;
+            let next = cs.free_slot().map_err(|e| alloc::format!("{e:?}"))?;
+            if next != slot {
+                break;
+            }
+            cs.slots[slot as usize].cap = Some(dummy);
+            let h = cs.handle(slot);
+            crate::kassert!(h != first, "handle {:#x} issued again after {cycles} cycles", h.0);
+            crate::kassert!(cycles <= LAST_GENERATION + 1, "slot never retired");
+        }
+        crate::kassert_eq!(cycles, LAST_GENERATION + 1);
+        crate::kassert!(cs.lookup(first).is_none());
+        crate::kassert!(cs.endpoint(first.0 as u64, Rights::empty()).is_none());
+        Ok(())
+    }
+);

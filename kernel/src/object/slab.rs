@@ -117,9 +117,15 @@ impl<T> Slab<T> {
             return None;
         }
         let value = e.value.take()?;
-        e.generation = e.generation.wrapping_add(1);
-        // Capacity was reserved when the entry was created.
-        self.free.push(id.index);
+        // An entry whose generation would wrap is retired, never reused: an
+        // old id must not name a new object.
+        if e.generation < u32::MAX - 1 {
+            e.generation += 1;
+            // Capacity was reserved when the entry was created.
+            self.free.push(id.index);
+        } else {
+            e.generation = u32::MAX;
+        }
         self.live -= 1;
         Some(value)
     }
@@ -174,6 +180,22 @@ mod tests {
         assert_eq!(s.get(a), None);
         assert_eq!(s.remove(a), None);
         assert_eq!(s.get(b), Some(&"b"));
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn an_entry_is_retired_before_its_generation_wraps() {
+        let mut s = Slab::new();
+        let a = s.insert(1).unwrap();
+        s.entries[a.index as usize].generation = u32::MAX - 1;
+        let old = Id {
+            index: a.index,
+            generation: u32::MAX - 1,
+        };
+        assert_eq!(s.remove(old), Some(1));
+        let b = s.insert(2).unwrap();
+        assert_ne!(b.index, a.index, "a retired entry is not reused");
+        assert_eq!(s.get(old), None);
         assert_eq!(s.len(), 1);
     }
 

@@ -11,6 +11,8 @@ use alloc::string::String;
 #[cfg(feature = "ktest")]
 mod crash;
 #[cfg(feature = "ktest")]
+pub mod exhaust;
+#[cfg(feature = "ktest")]
 mod system;
 
 /// What a test returns: `Err` carries the failure message.

@@ -1,11 +1,14 @@
 //! Scheduling: fixed priorities, round robin within a priority, per-CPU run
 //! queues, one-shot timer for time slices and timeouts (no tick when idle).
 
-use crate::object::{Id, Kernel};
+mod lists;
+
+pub use lists::Links;
+
+use crate::object::{Id, Kernel, ObjectPtr};
 use crate::thread::{Thread, ThreadState};
 use crate::{irq, percpu, time};
-use alloc::collections::VecDeque;
-use alloc::vec::Vec;
+use lists::{RunQueue, TimeoutList};
 
 /// Priority levels (abi::MAX_PRIORITY + 1).
 pub const LEVELS: usize = abi::MAX_PRIORITY as usize + 1;
@@ -14,16 +17,17 @@ pub const SLICE_MICROS: u64 = 10_000;
 
 /// One CPU's scheduler state.
 pub struct CpuState {
-    /// Run queues, one per priority (on the heap, made by [`CpuState::init`],
-    /// so the CPU states themselves are small).
-    ready: Vec<VecDeque<Id>>,
+    /// Run queues, one per priority, linked through the threads (putting
+    /// a thread on one cannot fail).
+    ready: [RunQueue; LEVELS],
     /// Bit p set when `ready[p]` is not empty.
     bitmap: u32,
     pub current: Option<Id>,
     /// Thread whose FP/SIMD state is live in this CPU's registers.
     pub fp_owner: Option<Id>,
-    /// Sleeping or timed IPC: (deadline in counter ticks, thread).
-    timeouts: Vec<(u64, Id)>,
+    /// Sleeping or timed IPC, soonest deadline first (linked through the
+    /// threads, like the run queues).
+    timeouts: TimeoutList,
     slice_end: u64,
     /// A higher-priority thread became ready here.
     pub need_resched: bool,
@@ -39,11 +43,11 @@ pub struct CpuState {
 impl CpuState {
     pub const fn new() -> Self {
         CpuState {
-            ready: Vec::new(),
+            ready: [const { RunQueue::new() }; LEVELS],
             bitmap: 0,
             current: None,
             fp_owner: None,
-            timeouts: Vec::new(),
+            timeouts: TimeoutList::new(),
             slice_end: 0,
             need_resched: false,
             reap: None,
@@ -62,52 +66,31 @@ impl CpuState {
         (self.bitmap != 0).then(|| 31 - self.bitmap.leading_zeros() as usize)
     }
 
-    /// Make the run queues (at boot); false without memory.
-    pub fn init(&mut self) -> bool {
-        if self.ready.try_reserve_exact(LEVELS).is_err() {
-            return false;
-        }
-        self.ready.resize_with(LEVELS, VecDeque::new);
-        true
-    }
-
-    fn push(&mut self, id: Id, priority: u8) -> bool {
+    /// Put `t` at the back of its priority's queue here.
+    ///
+    /// # Safety
+    /// `t` is a live TCB on no run queue, reached through nothing else now.
+    #[inline(always)]
+    unsafe fn push(&mut self, t: ObjectPtr<Thread>, cpu: usize, priority: u8) {
         let p = priority as usize % LEVELS;
-        let Some(q) = self.ready.get_mut(p) else {
-            return false;
-        };
-        if q.try_reserve(1).is_err() {
-            return false;
-        }
-        q.push_back(id);
+        // SAFETY: the caller's promise.
+        unsafe { self.ready[p].push_back(t, cpu * LEVELS + p) };
         self.bitmap |= 1 << p;
-        true
     }
 
+    #[inline(always)]
     fn pop(&mut self, priority: usize) -> Option<Id> {
         let q = self.ready.get_mut(priority)?;
-        let id = q.pop_front();
+        let t = q.pop_front()?;
         if q.is_empty() {
             self.bitmap &= !(1 << priority);
         }
-        id
-    }
-
-    fn remove(&mut self, id: Id) {
-        for (p, q) in self.ready.iter_mut().enumerate() {
-            if self.bitmap & (1 << p) != 0 {
-                q.retain(|t| *t != id);
-                if q.is_empty() {
-                    self.bitmap &= !(1 << p);
-                }
-            }
-        }
-        self.timeouts.retain(|(_, t)| *t != id);
+        Some(lists::id_of(t))
     }
 
     /// Ready threads (for `ps`-like reporting and tests).
     pub fn ready_count(&self) -> usize {
-        self.ready.iter().map(VecDeque::len).sum()
+        self.ready.iter().map(RunQueue::len).sum()
     }
 }
 
@@ -126,16 +109,15 @@ pub fn make_ready(k: &mut Kernel, id: Id) {
     t.state = ThreadState::Ready;
     t.deadline = None;
     let (cpu, priority) = (t.cpu, t.priority);
+    let ptr = ObjectPtr::new(&mut **t);
+    // Off any list it is on (a queue elsewhere, a timeout), then queued
+    // here: linking cannot fail, so the thread is never lost.
+    unlink(k, ptr);
     let c = &mut k.cpus[cpu];
     c.timer_dirty = true;
-    if !c.timeouts.is_empty() {
-        c.timeouts.retain(|(_, t)| *t != id);
-    }
-    if !c.push(id, priority) {
-        // Out of memory for the queue: the thread stays Ready and is found
-        // by the next full scan (never lost).
-        crate::warn!("sched: run queue allocation failed");
-    }
+    // SAFETY: a live TCB (looked up above), now on no run queue; the
+    // reference it came from is gone.
+    unsafe { c.push(ptr, cpu, priority) };
     let current_priority = c.current.and_then(|cur| k.threads.get(cur)).map(|t| t.priority);
     if cpu == percpu::current_running().index() {
         let current_blocked = c
@@ -150,38 +132,64 @@ pub fn make_ready(k: &mut Kernel, id: Id) {
     }
 }
 
+/// Take `t` off the run queue and the timeout list it is on, wherever.
+fn unlink(k: &mut Kernel, t: ObjectPtr<Thread>) {
+    // SAFETY: `t` is a live TCB (every caller just looked it up).
+    let links = unsafe { &(*t.as_ptr()).links };
+    let (queue, timeout_cpu) = (links.run_queue(), links.timeout_cpu());
+    if let Some(q) = queue {
+        let (cpu, p) = (q / LEVELS, q % LEVELS);
+        if let Some(c) = k.cpus.get_mut(cpu) {
+            // SAFETY: it is on that queue (its links say so), and no
+            // reference to it is held here.
+            unsafe { c.ready[p].unlink(t) };
+            if c.ready[p].is_empty() {
+                c.bitmap &= !(1 << p);
+            }
+            c.timer_dirty = true;
+        }
+    }
+    if let Some(c) = timeout_cpu.and_then(|cpu| k.cpus.get_mut(cpu)) {
+        // SAFETY: as above, for its timeout list.
+        unsafe { c.timeouts.unlink(t) };
+        c.timer_dirty = true;
+    }
+}
+
 /// Take a thread out of run queues and timeouts (it blocks or dies).
 pub fn remove(k: &mut Kernel, id: Id) {
-    let Some(t) = k.threads.get(id) else { return };
-    let (cpu, state, has_deadline) = (t.cpu, t.state, t.deadline.is_some());
-    if matches!(state, ThreadState::Ready) {
-        k.cpus[cpu].remove(id);
-    } else if has_deadline {
-        k.cpus[cpu].timeouts.retain(|(_, t)| *t != id);
-    }
+    let Some(t) = k.threads.get_mut(id) else { return };
+    let (ptr, cpu) = (ObjectPtr::new(&mut **t), t.cpu);
+    unlink(k, ptr);
     k.cpus[cpu].timer_dirty = true;
 }
 
-/// Block `id` until `deadline` (counter ticks) unless woken before.
+/// Block `id` until `deadline` (counter ticks) unless woken before. Linking
+/// cannot fail: the timeout is never dropped.
 pub fn add_timeout(k: &mut Kernel, id: Id, deadline: u64) {
     let Some(t) = k.threads.get_mut(id) else { return };
     t.deadline = Some(deadline);
-    let c = &mut k.cpus[t.cpu];
-    c.timer_dirty = true;
-    if c.timeouts.try_reserve(1).is_ok() {
-        let at = c.timeouts.partition_point(|(d, _)| *d <= deadline);
-        c.timeouts.insert(at, (deadline, id));
+    let (ptr, cpu) = (ObjectPtr::new(&mut **t), t.cpu);
+    if let Some(c) = t.links.timeout_cpu() {
+        // SAFETY: a live TCB on that CPU's timeout list (its links say so).
+        unsafe { k.cpus[c].timeouts.unlink(ptr) };
     }
+    let c = &mut k.cpus[cpu];
+    c.timer_dirty = true;
+    // SAFETY: a live TCB, now on no timeout list; no reference to it is held.
+    unsafe { c.timeouts.insert(ptr, cpu) };
 }
 
 /// Wake threads whose deadline passed (on this CPU).
 pub fn expire_timeouts(k: &mut Kernel, cpu: usize) {
     let now = hal::cpu::counter();
-    while let Some(&(deadline, id)) = k.cpus[cpu].timeouts.first() {
+    while let Some((deadline, ptr)) = k.cpus[cpu].timeouts.first() {
         if deadline > now {
             break;
         }
-        k.cpus[cpu].timeouts.remove(0);
+        // SAFETY: the first entry of this list, a live TCB.
+        unsafe { k.cpus[cpu].timeouts.unlink(ptr) };
+        let id = lists::id_of(ptr);
         let Some(t) = k.threads.get(id) else { continue };
         if t.deadline != Some(deadline) {
             continue;
@@ -262,8 +270,11 @@ pub fn pick_next(k: &mut Kernel, cpu: usize) -> Option<Id> {
             let p = k.threads.get(cur).map_or(0, |t| t.priority as usize);
             if b > p || (b == p && now >= k.cpus[cpu].slice_end) {
                 let priority = p as u8;
-                k.threads.get_mut(cur).expect("current").state = ThreadState::Ready;
-                k.cpus[cpu].push(cur, priority);
+                let t = k.threads.get_mut(cur).expect("current");
+                t.state = ThreadState::Ready;
+                let ptr = ObjectPtr::new(&mut **t);
+                // SAFETY: the running thread, a live TCB on no run queue.
+                unsafe { k.cpus[cpu].push(ptr, cpu, priority) };
                 k.cpus[cpu].pop(b)
             } else {
                 Some(cur)
@@ -295,7 +306,7 @@ pub fn expire_slice(k: &mut Kernel, cpu: usize) {
 /// Program this CPU's timer for the next event it must act on.
 pub fn program_timer(k: &Kernel, cpu: usize) {
     let c = &k.cpus[cpu];
-    let mut next = c.timeouts.first().map(|(d, _)| *d);
+    let mut next = c.timeouts.first().map(|(d, _)| d);
     let current_priority = c.current.and_then(|id| k.threads.get(id)).map(|t| t.priority as usize);
     if let (Some(p), Some(b)) = (current_priority, c.highest_ready()) {
         if b >= p {
@@ -307,3 +318,58 @@ pub fn program_timer(k: &Kernel, cpu: usize) {
         None => time::disarm(),
     }
 }
+
+crate::ktest!(
+    fn queues_and_timeouts_need_no_memory() {
+        // A CPU state of its own and threads that never run, queued and
+        // taken off again while every frame and the whole heap are taken.
+        let mut c = CpuState::new();
+        let dummy = Id {
+            index: 0,
+            generation: 0,
+        };
+        let mut threads = alloc::vec::Vec::new();
+        for i in 0..32u32 {
+            let mut t = Thread::new(dummy, ObjectPtr::NULL, 0, dummy, 0, 0, 0, (i % 4) as u8, 0);
+            t.id = Id {
+                index: i,
+                generation: 1,
+            };
+            t.deadline = Some(1000 - i as u64);
+            threads.push(crate::mm::heap::try_box(t).ok_or("no memory for a thread")?);
+        }
+        let ptrs: alloc::vec::Vec<_> = threads.iter_mut().map(|t| ObjectPtr::new(&mut **t)).collect();
+        let mut order = alloc::vec::Vec::with_capacity(32);
+        let exhausted = crate::ktest::exhaust::Exhausted::all();
+        let full = exhausted.heap_full();
+        for (i, p) in ptrs.iter().enumerate() {
+            // SAFETY: live boxed TCBs on no list, reached through nothing else.
+            unsafe {
+                c.push(*p, 0, (i % 4) as u8);
+                c.timeouts.insert(*p, 0);
+            }
+        }
+        let ready = c.ready_count();
+        while let Some((deadline, p)) = c.timeouts.first() {
+            // SAFETY: the first entry, a live TCB.
+            unsafe { c.timeouts.unlink(p) };
+            order.push(deadline); // within the capacity reserved above
+        }
+        let mut popped = 0;
+        while let Some(p) = c.highest_ready() {
+            c.pop(p);
+            popped += 1;
+        }
+        drop(exhausted);
+        crate::kassert!(full, "the heap could not be filled");
+        crate::kassert_eq!(ready, 32);
+        crate::kassert_eq!(popped, 32);
+        crate::kassert_eq!(order.len(), 32);
+        crate::kassert!(
+            order.windows(2).all(|w| w[0] <= w[1]),
+            "timeouts out of order: {order:?}"
+        );
+        crate::kassert!(c.bitmap == 0);
+        Ok(())
+    }
+);

@@ -87,6 +87,8 @@ pub struct Thread {
     pub id: Id,
     /// Wake-up time (counter ticks) for sleeps and IPC timeouts.
     pub deadline: Option<u64>,
+    /// Its places on the scheduler's run queue and timeout list.
+    pub links: crate::sched::Links,
     pub fault: Option<Fault>,
     /// Whether a reply should end it (it exited with a panic report).
     pub exiting: bool,
@@ -151,6 +153,7 @@ impl Thread {
                 generation: u32::MAX,
             },
             deadline: None,
+            links: crate::sched::Links::new(),
             fault: None,
             exiting: false,
             refs: 0,

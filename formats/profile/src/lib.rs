@@ -146,6 +146,10 @@ pub struct Task {
     /// May use the supervisor's control calls (kill, restart, power).
     #[serde(default)]
     pub control: bool,
+    /// Gets the boot archive, read-only: the graphical tasks read the UI's
+    /// font (`font.ttf`, packed for a profile with a `[display]`) from it.
+    #[serde(default)]
+    pub archive: bool,
     /// Service names this task registers ([`name_matches`] patterns: `blk*`
     /// is `blk`, `blk1`, `blk2`, ...). No other task may register them.
     #[serde(default)]

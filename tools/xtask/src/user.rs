@@ -186,6 +186,17 @@ pub fn archive_entries<'p>(
         mode: 0o100644,
         data: profile.encode(),
     }];
+    // A device with a display gets the UI's font (read in place by every
+    // UI task: one copy in memory).
+    if profile.display.is_some() {
+        let path = util::root().join(FONT);
+        let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        entries.push(Entry {
+            name: FONT_ENTRY.to_string(),
+            mode: 0o100644,
+            data,
+        });
+    }
     for n in names {
         let p = &programs[n];
         let data = std::fs::read(&p.stripped).map_err(|e| format!("{}: {e}", p.stripped.display()))?;
@@ -197,6 +208,12 @@ pub fn archive_entries<'p>(
     }
     Ok((entries, missing))
 }
+
+/// The UI's font (DejaVu Sans, from Debian's fonts-dejavu-core; licence in
+/// `assets/fonts/LICENSE`) and its name in the boot archive
+/// (`ui::text::FONT_FILE`).
+pub const FONT: &str = "assets/fonts/DejaVuSans.ttf";
+pub const FONT_ENTRY: &str = "font.ttf";
 
 fn build_archive(device: &str, test_programs: bool) -> Result<PathBuf> {
     let profile = profile::load(device)?;

@@ -126,6 +126,7 @@ fn adhoc(name: &str, memory: u64, test: bool) -> TaskSpec {
         memory,
         args: String::new(),
         control: test,
+        archive: test,
         provides: Vec::new(),
         uses: Vec::new(),
         device_memory: Vec::new(),

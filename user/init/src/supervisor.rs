@@ -155,7 +155,7 @@ impl Supervisor {
                     args: &args,
                     pool_bytes: t.memory,
                     priority: t.spec.priority,
-                    archive: t.test,
+                    archive: t.test || t.spec.archive,
                     stack_pages: if t.test {
                         loader::DEFAULT_STACK_PAGES
                     } else {

@@ -1,0 +1,190 @@
+//! Composition: the visible surfaces, bottom to top, into a rectangle of
+//! the framebuffer. Pixels are 4 bytes, `0xAARRGGBB` little-endian (the
+//! display's BGRX with alpha in the unused byte); alpha is premultiplied.
+
+use crate::geom::Rect;
+
+/// What the screen shows where no surface is (`0xRRGGBB`).
+pub const BACKGROUND: u32 = 0x10_18_20;
+
+/// The framebuffer.
+pub struct Target<'a> {
+    pub buf: &'a mut [u8],
+    pub stride: usize,
+    pub width: i32,
+    pub height: i32,
+}
+
+/// One surface's current buffer at its place on the screen.
+#[derive(Clone, Copy)]
+pub struct Layer<'a> {
+    /// Screen position and size (the buffer's size).
+    pub rect: Rect,
+    pixels: &'a [u8],
+    stride: usize,
+    pub opaque: bool,
+}
+
+impl<'a> Layer<'a> {
+    /// `None` unless `pixels` holds `rect.h` rows of `stride` bytes, each
+    /// at least `rect.w` pixels (so composing never reads past it).
+    pub fn new(rect: Rect, pixels: &'a [u8], stride: usize, opaque: bool) -> Option<Layer<'a>> {
+        if rect.is_empty() {
+            return None;
+        }
+        let (w, h) = (rect.w as usize, rect.h as usize);
+        let need = stride.checked_mul(h - 1)?.checked_add(w.checked_mul(4)?)?;
+        (stride >= w * 4 && pixels.len() >= need).then_some(Layer {
+            rect,
+            pixels,
+            stride,
+            opaque,
+        })
+    }
+}
+
+/// Composes `area` (clipped to the screen) from `layers` (bottom first).
+/// Layers under the topmost opaque layer that covers all of `area` are
+/// skipped; where no opaque layer covers, the background shows.
+/// Returns the pixels written (for the benchmarks' sanity).
+pub fn compose(t: &mut Target, layers: &[Layer], area: Rect) -> u64 {
+    let area = area.intersect(&Rect::new(0, 0, t.width, t.height));
+    if area.is_empty() || t.stride < t.width as usize * 4 || t.buf.len() < t.stride * t.height as usize {
+        return 0;
+    }
+    let start = layers
+        .iter()
+        .rposition(|l| l.opaque && l.rect.contains(&area))
+        .unwrap_or_else(|| {
+            fill(t, area, BACKGROUND);
+            0
+        });
+    let mut written = 0;
+    for l in &layers[start..] {
+        let c = l.rect.intersect(&area);
+        if c.is_empty() {
+            continue;
+        }
+        let (cx, cw) = (c.x as usize, c.w as usize * 4);
+        let sx = (c.x - l.rect.x) as usize * 4;
+        for row in c.y..c.bottom() {
+            let d = row as usize * t.stride + cx * 4;
+            let s = (row - l.rect.y) as usize * l.stride + sx;
+            let (dst, src) = (&mut t.buf[d..d + cw], &l.pixels[s..s + cw]);
+            if l.opaque {
+                dst.copy_from_slice(src);
+            } else {
+                blend(dst, src);
+            }
+        }
+        written += c.area() as u64;
+    }
+    written
+}
+
+/// `dst = src + dst * (1 - src.alpha)`, premultiplied.
+fn blend(dst: &mut [u8], src: &[u8]) {
+    for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
+        let a = s[3];
+        if a == 255 {
+            d.copy_from_slice(s);
+        } else if a != 0 {
+            let inv = 255 - a as u32;
+            for i in 0..3 {
+                let v = s[i] as u32 + div255(d[i] as u32 * inv);
+                d[i] = v.min(255) as u8;
+            }
+            d[3] = 255;
+        }
+    }
+}
+
+/// `x / 255`, rounded, for `x <= 255 * 255`.
+fn div255(x: u32) -> u32 {
+    let t = x + 128;
+    (t + (t >> 8)) >> 8
+}
+
+/// Fills `r` (inside the screen) with `0xRRGGBB`.
+pub fn fill(t: &mut Target, r: Rect, rgb: u32) {
+    let px = (0xff00_0000 | rgb).to_le_bytes();
+    for row in r.y..r.bottom() {
+        let d = row as usize * t.stride + r.x as usize * 4;
+        for p in t.buf[d..d + r.w as usize * 4].chunks_exact_mut(4) {
+            p.copy_from_slice(&px);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn px(buf: &[u8], stride: usize, x: usize, y: usize) -> u32 {
+        let i = y * stride + x * 4;
+        u32::from_le_bytes(buf[i..i + 4].try_into().unwrap())
+    }
+
+    fn solid(w: usize, h: usize, argb: u32) -> alloc::vec::Vec<u8> {
+        argb.to_le_bytes().repeat(w * h)
+    }
+
+    #[test]
+    fn opaque_alpha_and_background() {
+        let (w, h) = (8usize, 6usize);
+        let mut fb = vec![0u8; w * h * 4];
+        let red = solid(4, 4, 0xffff_0000);
+        // 50% white, premultiplied.
+        let glass = solid(2, 2, 0x8080_8080);
+        let layers = [
+            Layer::new(Rect::new(1, 1, 4, 4), &red, 16, true).unwrap(),
+            Layer::new(Rect::new(3, 3, 2, 2), &glass, 8, false).unwrap(),
+        ];
+        let mut t = Target {
+            buf: &mut fb,
+            stride: w * 4,
+            width: w as i32,
+            height: h as i32,
+        };
+        let n = compose(&mut t, &layers, Rect::new(0, 0, 100, 100));
+        assert_eq!(n, 16 + 4);
+        assert_eq!(px(&fb, w * 4, 0, 0), 0xff00_0000 | BACKGROUND);
+        assert_eq!(px(&fb, w * 4, 1, 1), 0xffff_0000);
+        // red * 0.5 + white * 0.5
+        assert_eq!(px(&fb, w * 4, 3, 3), 0xffff_8080);
+        assert_eq!(px(&fb, w * 4, 5, 5), 0xff00_0000 | BACKGROUND);
+    }
+
+    #[test]
+    fn only_the_area_is_written_and_covered_layers_are_skipped() {
+        let (w, h) = (8usize, 8usize);
+        let mut fb = vec![0u8; w * h * 4];
+        let a = solid(8, 8, 0xff11_1111);
+        let b = solid(8, 8, 0xff22_2222);
+        let layers = [
+            Layer::new(Rect::new(0, 0, 8, 8), &a, 32, true).unwrap(),
+            Layer::new(Rect::new(0, 0, 8, 8), &b, 32, true).unwrap(),
+        ];
+        let mut t = Target {
+            buf: &mut fb,
+            stride: w * 4,
+            width: 8,
+            height: 8,
+        };
+        let n = compose(&mut t, &layers, Rect::new(2, 2, 2, 2));
+        assert_eq!(n, 4, "the lower layer is covered: not composed");
+        assert_eq!(px(&fb, 32, 2, 2), 0xff22_2222);
+        assert_eq!(px(&fb, 32, 1, 1), 0, "outside the damage: untouched");
+    }
+
+    #[test]
+    fn short_buffers_are_refused() {
+        let small = vec![0u8; 15];
+        assert!(Layer::new(Rect::new(0, 0, 2, 2), &small, 8, true).is_none());
+        assert!(Layer::new(Rect::new(0, 0, 2, 2), &small, 4, true).is_none(), "stride < row");
+        let ok = vec![0u8; 16];
+        assert!(Layer::new(Rect::new(0, 0, 2, 2), &ok, 8, true).is_some());
+        assert!(Layer::new(Rect::new(0, 0, 2, 2), &ok, usize::MAX, true).is_none());
+    }
+}

@@ -1,0 +1,646 @@
+//! compositor: the display server. The only client of `display`,
+//! `keyboard` and `touch`; serves `compositor` (protocol, with the
+//! guarantees it gives clients: `userlib::services::compositor`).
+//!
+//! One thread owns the scene and answers every request without ever
+//! calling a client: events go into bounded per-client queues and a
+//! notification signal says they are there. A thread per input device
+//! reads it and hands its events to the main thread by a call on the
+//! compositor's own endpoint (badge [`INPUT_BADGE`]). After the requests
+//! waiting have been handled (or 16 ms after the first damage, whichever
+//! comes first) the damaged rectangles are composed straight into the
+//! display driver's framebuffer and flushed. Once a second the client list
+//! is checked against the running tasks: a dead client's surfaces go.
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
+#![cfg_attr(test, allow(dead_code, unused_imports))]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::string::String;
+use alloc::vec::Vec;
+use compositor::compose::{self, Layer, Target};
+use compositor::geom::Rect;
+use compositor::gesture::{Action, Decoder, Gestures, Touch};
+use compositor::scene::{Buffer, Scene};
+use userlib::abi::ObjectType;
+use userlib::ipc::{Message, Timeout};
+use userlib::names::{self, supervisor};
+use userlib::proto::{reply_error, OK};
+use userlib::services::compositor::{self as proto, Event, Info};
+use userlib::services::display::{self, Display};
+use userlib::services::input::{self, Input, Kind};
+use userlib::vspace::{pages_for, reserve, Mapping};
+use userlib::{log, process, syscall, thread, Error, Handle, Rights};
+
+#[cfg(not(test))]
+userlib::entry!(main, heap = 256 * 1024);
+
+/// Badge of the compositor's own input threads on its endpoint.
+const INPUT_BADGE: u64 = u64::MAX;
+/// Labels the input threads use (outside the client protocol's range).
+const INPUT_KEYS: u16 = 0x100;
+const INPUT_TOUCH: u16 = 0x101;
+/// Events kept per client before the oldest are dropped.
+const QUEUE: usize = 64;
+/// Most clients.
+const MAX_CLIENTS: usize = 32;
+/// Pages of one buffer window (the largest surface).
+const WINDOW_PAGES: u64 = pages_for(proto::MAX_SIDE as u64 * proto::MAX_SIDE as u64 * 4);
+/// A frame is composed at the latest this long after the first damage.
+const FRAME_US: u64 = 16_000;
+/// How often dead clients are looked for.
+const SWEEP_US: u64 = 1_000_000;
+
+/// Address windows buffers are mapped at, reused (so are the page tables
+/// under them).
+static WINDOWS: userlib::sync::Mutex<Vec<u64>> = userlib::sync::Mutex::new(Vec::new());
+
+fn take_window() -> u64 {
+    WINDOWS.lock().pop().unwrap_or_else(|| reserve(WINDOW_PAGES))
+}
+
+/// A client's buffer, mapped read-only in a window of the compositor.
+/// Dropping it unmaps it and lets go of the client's memory.
+struct Shm {
+    map: Option<Mapping>,
+    mem: Handle,
+    window: u64,
+    w: i32,
+    h: i32,
+    stride: usize,
+    tag: u64,
+}
+
+impl Buffer for Shm {
+    fn size(&self) -> (i32, i32) {
+        (self.w, self.h)
+    }
+    fn tag(&self) -> u64 {
+        self.tag
+    }
+}
+
+impl Shm {
+    /// Still there (the client has not revoked it nor died)?
+    fn alive(&self) -> bool {
+        syscall::cap_info(self.mem).is_ok()
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.map.as_ref().map(|m| m.as_slice()).unwrap_or(&[])
+    }
+}
+
+impl Drop for Shm {
+    fn drop(&mut self) {
+        drop(self.map.take());
+        let _ = syscall::cap_delete(self.mem);
+        WINDOWS.lock().push(self.window);
+    }
+}
+
+struct Client {
+    notification: Option<Handle>,
+    role: u64,
+    events: VecDeque<Event>,
+    dropped: u64,
+    name: String,
+}
+
+struct Compositor {
+    scene: Scene<Shm>,
+    clients: BTreeMap<u64, Client>,
+    fb: Mapping,
+    info: display::Info,
+    display: Display,
+    roles: [(u64, String); 3],
+    density: u32,
+    gestures: Gestures,
+    touch: Option<Decoder>,
+    /// Who holds the current touch (got its down).
+    grab: Option<(u64, u16, i32, i32)>,
+    /// Surfaces committed since the last frame (they get `EV_FRAME`).
+    frame_waiters: Vec<(u64, u16)>,
+    frames: u64,
+}
+
+fn arg<'a>(args: &'a str, key: &str) -> Option<&'a str> {
+    args.split_whitespace().find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+}
+
+fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), Error> {
+    let args = process().args();
+    let mut display = Display::new();
+    let (fb, info) = loop {
+        match display.map() {
+            Ok(m) => break m,
+            Err(e) => {
+                log::warn!("display not ready ({e:?}); retrying");
+                syscall::sleep_ms(200);
+            }
+        }
+    };
+    let (w, h) = (info.width as i32, info.height as i32);
+    let bar = arg(args, "bar_height").and_then(|v| v.parse().ok()).unwrap_or((h / 24).clamp(24, 64));
+    let density = arg(args, "density")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or((info.width / 7).max(20));
+    let role = |k: &str, r: u64| (r, String::from(arg(args, k).unwrap_or("")));
+    let mut c = Compositor {
+        scene: Scene::new(w, h, bar),
+        clients: BTreeMap::new(),
+        fb,
+        info,
+        display,
+        roles: [
+            role("bar", proto::ROLE_BAR),
+            role("home", proto::ROLE_HOME),
+            role("panel", proto::ROLE_PANEL),
+        ],
+        density,
+        gestures: Gestures::new(h, (h / 40).max(12)),
+        touch: None,
+        grab: None,
+        frame_waiters: Vec::new(),
+        frames: 0,
+    };
+
+    let me = process();
+    let ep = syscall::create(me.pool, ObjectType::Endpoint, 0)?;
+    // The handles own the threads' stacks: kept for the task's life.
+    let mut _readers = Vec::new();
+    for (service, label) in [("keyboard", INPUT_KEYS), ("touch", INPUT_TOUCH)] {
+        let own = syscall::cap_mint(ep, Rights::SEND, INPUT_BADGE)?;
+        _readers.push(
+            thread::Builder::default()
+                .stack_pages(4)
+                .spawn(move || input_thread(service, label, own))?,
+        );
+    }
+    names::register(proto::NAME, ep)?;
+    log::info!("{w}x{h}, bar {bar} px; serving `{}`", proto::NAME);
+    c.frame();
+
+    let mut pending: Option<(Message, u64)> = None;
+    let mut first_damage: Option<u64> = None;
+    let mut last_sweep = syscall::now_us();
+    loop {
+        // Take the next request: without waiting while a frame is due,
+        // else until the next sweep.
+        let next = match pending.take() {
+            Some(p) => Ok(p),
+            None => {
+                let now = syscall::now_us();
+                let timeout = if !c.scene.damage.is_empty() {
+                    Timeout::NonBlocking
+                } else {
+                    Timeout::Micros((last_sweep + SWEEP_US).saturating_sub(now).max(1000))
+                };
+                syscall::recv(ep, timeout)
+            }
+        };
+        match next {
+            Ok((msg, badge)) => {
+                let reply = c.handle(&msg, badge);
+                let reply = match reply {
+                    Ok(r) => r,
+                    Err(e) => reply_error(e),
+                };
+                // Reply and take the next request in one call; a caller
+                // that died meanwhile costs nothing.
+                if !c.scene.damage.is_empty() {
+                    let now = syscall::now_us();
+                    let since = *first_damage.get_or_insert(now);
+                    if now - since >= FRAME_US {
+                        let _ = syscall::reply(&reply);
+                        c.frame();
+                        first_damage = None;
+                        continue;
+                    }
+                }
+                match syscall::reply_recv(ep, &reply, Timeout::NonBlocking) {
+                    Ok(p) => pending = Some(p),
+                    Err(_) => {
+                        if !c.scene.damage.is_empty() {
+                            c.frame();
+                            first_damage = None;
+                        }
+                    }
+                }
+            }
+            Err(_) => {
+                if !c.scene.damage.is_empty() {
+                    c.frame();
+                    first_damage = None;
+                }
+            }
+        }
+        if syscall::now_us() - last_sweep >= SWEEP_US {
+            c.sweep();
+            last_sweep = syscall::now_us();
+        }
+    }
+}
+
+/// Reads one input service forever and hands its events to the main
+/// thread (a call on the compositor's own endpoint).
+fn input_thread(service: &'static str, label: u16, own: Handle) {
+    let mut dev = Input::new(service);
+    let mut buf = [input::Event::default(); input::MAX_EVENTS];
+    // Touch devices first tell their axis ranges.
+    if label == INPUT_TOUCH {
+        loop {
+            match dev.info() {
+                Ok(i) if i.kind == Kind::Touch => {
+                    let m = Message::with_words(
+                        INPUT_TOUCH,
+                        &[0, i.x.0 as u64, i.x.1 as u64, i.y.0 as u64, i.y.1 as u64],
+                    );
+                    let _ = syscall::call(own, &m);
+                    break;
+                }
+                _ => syscall::sleep_ms(1000),
+            }
+        }
+    }
+    loop {
+        match dev.read(&mut buf, Timeout::Forever) {
+            Ok((events, _)) => {
+                let mut m = Message::new(label);
+                m.push(1);
+                for e in events {
+                    m.push(e.to_word());
+                }
+                let _ = syscall::call(own, &m);
+            }
+            Err(_) => syscall::sleep_ms(500),
+        }
+    }
+}
+
+impl Compositor {
+    fn handle(&mut self, msg: &Message, badge: u64) -> Result<Message, Error> {
+        if badge == INPUT_BADGE {
+            self.input(msg);
+            return Ok(Message::new(OK));
+        }
+        if !self.clients.contains_key(&badge) {
+            if self.clients.len() >= MAX_CLIENTS {
+                self.sweep();
+                if self.clients.len() >= MAX_CLIENTS {
+                    return Err(Error::InvalidState);
+                }
+            }
+            let name = task_name(badge).unwrap_or_default();
+            let role = self
+                .roles
+                .iter()
+                .find(|(_, n)| !n.is_empty() && *n == name)
+                .map(|(r, _)| *r)
+                .unwrap_or(proto::ROLE_APP);
+            log::info!("client {name} (task {badge}) role {role}");
+            self.clients.insert(
+                badge,
+                Client {
+                    notification: None,
+                    role,
+                    events: VecDeque::new(),
+                    dropped: 0,
+                    name,
+                },
+            );
+        }
+        let role = self.clients[&badge].role;
+        let w = |i: usize| msg.word(i);
+        match msg.label {
+            proto::INFO => {
+                let a = self.scene.area(role);
+                let i = Info {
+                    width: self.info.width,
+                    height: self.info.height,
+                    role,
+                    area: (a.x as u32, a.y as u32, a.w as u32, a.h as u32),
+                    density: self.density,
+                };
+                Ok(Message::with_words(OK, &i.to_words()))
+            }
+            proto::CONNECT => {
+                let n = msg.caps().first().map(|c| c.handle).ok_or(Error::InvalidArgument)?;
+                let ok = syscall::cap_info(n)
+                    .map(|i| i.object == Some(ObjectType::Notification))
+                    .unwrap_or(false);
+                if !ok {
+                    let _ = syscall::cap_delete(n);
+                    return Err(Error::InvalidArgument);
+                }
+                let c = self.clients.get_mut(&badge).expect("inserted above");
+                if let Some(old) = c.notification.replace(n) {
+                    let _ = syscall::cap_delete(old);
+                }
+                Ok(Message::new(OK))
+            }
+            proto::CREATE => {
+                let alpha = w(2) & proto::FLAG_ALPHA != 0;
+                let id = self.scene.create(badge, role, alpha)?;
+                Ok(Message::with_words(OK, &[id as u64]))
+            }
+            proto::ATTACH => {
+                let mem = msg.caps().first().map(|c| c.handle).ok_or(Error::InvalidArgument)?;
+                match self.map_buffer(mem, w(1), w(2), w(3), w(4)) {
+                    Ok(shm) => match self.scene.attach(badge, w(0), shm) {
+                        Ok(old) => {
+                            drop(old);
+                            Ok(Message::new(OK))
+                        }
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => {
+                        let _ = syscall::cap_delete(mem);
+                        Err(e)
+                    }
+                }
+            }
+            proto::DAMAGE => {
+                let g = |i: usize| i32::try_from(w(i)).map_err(|_| Error::InvalidArgument);
+                self.scene.add_damage(badge, w(0), Rect::new(g(1)?, g(2)?, g(3)?, g(4)?))?;
+                Ok(Message::new(OK))
+            }
+            proto::COMMIT => {
+                let retired = self.scene.commit(badge, w(0))?;
+                if let Some(old) = retired {
+                    let ev = Event {
+                        kind: proto::EV_RELEASE,
+                        surface: w(0) as u16,
+                        payload: old.tag,
+                    };
+                    drop(old);
+                    self.push_event(badge, ev);
+                }
+                if !self.frame_waiters.contains(&(badge, w(0) as u16)) {
+                    self.frame_waiters.push((badge, w(0) as u16));
+                }
+                Ok(Message::new(OK))
+            }
+            proto::DESTROY => {
+                let s = self.scene.destroy(badge, w(0))?;
+                drop(s);
+                Ok(Message::new(OK))
+            }
+            proto::EVENTS => {
+                let c = self.clients.get_mut(&badge).expect("inserted above");
+                let n = c.events.len().min(proto::MAX_EVENTS);
+                let reply = proto::pack_events(c.events.drain(..n), c.dropped);
+                if !c.events.is_empty() {
+                    signal(c);
+                }
+                Ok(reply)
+            }
+            proto::ACTIVATE if role == proto::ROLE_HOME => {
+                let mut buf = [0u8; userlib::proto::TEXT_BYTES];
+                let name = userlib::ipc::unpack_text(msg, &mut buf);
+                let owner = self
+                    .clients
+                    .iter()
+                    .find(|(_, c)| c.name == name && c.role == proto::ROLE_APP)
+                    .map(|(id, _)| *id)
+                    .ok_or(Error::InvalidArgument)?;
+                self.show_app(Some(owner));
+                Ok(Message::new(OK))
+            }
+            proto::HIDE if role == proto::ROLE_PANEL => {
+                self.set_panel(false);
+                Ok(Message::new(OK))
+            }
+            _ => Err(Error::InvalidArgument),
+        }
+    }
+
+    /// Maps a client's memory read-only as a `w` x `h` buffer.
+    fn map_buffer(&mut self, mem: Handle, w: u64, h: u64, stride: u64, tag: u64) -> Result<Shm, Error> {
+        let max = proto::MAX_SIDE as u64;
+        if !(1..=max).contains(&w) || !(1..=max).contains(&h) || stride < w * 4 || stride > max * 4 {
+            return Err(Error::InvalidArgument);
+        }
+        let need = stride * h;
+        let ci = syscall::cap_info(mem)?;
+        if ci.object != Some(ObjectType::Memory) || ci.size < need || !ci.rights.contains(Rights::READ | Rights::MAP)
+        {
+            return Err(Error::InvalidArgument);
+        }
+        let window = take_window();
+        match Mapping::map_at(mem, pages_for(need), Rights::READ, window) {
+            Ok(m) => Ok(Shm {
+                map: Some(m),
+                mem,
+                window,
+                w: w as i32,
+                h: h as i32,
+                stride: stride as usize,
+                tag,
+            }),
+            Err(e) => {
+                WINDOWS.lock().push(window);
+                Err(e)
+            }
+        }
+    }
+
+
+    fn push_event(&mut self, owner: u64, e: Event) {
+        if let Some(c) = self.clients.get_mut(&owner) {
+            if c.events.len() >= QUEUE {
+                c.events.pop_front();
+                c.dropped += 1;
+            }
+            c.events.push_back(e);
+            signal(c);
+        }
+    }
+
+    fn show_app(&mut self, owner: Option<u64>) {
+        let before = self.scene.active_app;
+        self.scene.activate(owner);
+        self.set_panel(false);
+        for (o, shown) in [(before, 0), (owner, 1)] {
+            if let Some(o) = o.filter(|_| before != owner) {
+                self.push_event(o, Event { kind: proto::EV_SHOWN, surface: 0, payload: shown });
+            }
+        }
+    }
+
+    fn set_panel(&mut self, open: bool) {
+        if self.scene.panel_open != open {
+            self.scene.set_panel(open);
+            let owners: Vec<u64> = self
+                .clients
+                .iter()
+                .filter(|(_, c)| c.role == proto::ROLE_PANEL)
+                .map(|(o, _)| *o)
+                .collect();
+            for o in owners {
+                self.push_event(o, Event { kind: proto::EV_SHOWN, surface: 0, payload: open as u64 });
+            }
+        }
+    }
+
+    fn input(&mut self, msg: &Message) {
+        if msg.label == INPUT_TOUCH && msg.word(0) == 0 {
+            let r = |i: usize| msg.word(i) as u32;
+            self.touch = Some(Decoder::new((r(1), r(2)), (r(3), r(4)), self.info.width, self.info.height));
+            return;
+        }
+        for word in msg.words().iter().skip(1) {
+            let e = input::Event::from_word(*word);
+            if msg.label == INPUT_KEYS {
+                self.key(e);
+            } else if let Some(t) = self.touch.as_mut().and_then(|d| d.feed(e)) {
+                let a = self.gestures.feed(t);
+                self.touch_action(a);
+            }
+        }
+    }
+
+    fn key(&mut self, e: input::Event) {
+        if e.kind != input::EV_KEY {
+            return;
+        }
+        const KEY_F1: u16 = 59;
+        match (e.code, e.value) {
+            (KEY_F1, 1) => return self.set_panel(true),
+            (input::KEY_ESC, 1) if self.scene.panel_open => return self.set_panel(false),
+            (input::KEY_ESC, 1) if self.scene.active_app.is_some() => return self.show_app(None),
+            _ => {}
+        }
+        if let Some((owner, id)) = self.scene.focus() {
+            let ev = Event {
+                kind: proto::EV_KEY,
+                surface: id,
+                payload: e.code as u64 | (e.value as u32 as u64) << 32,
+            };
+            self.push_event(owner, ev);
+        }
+    }
+
+    fn touch_action(&mut self, a: Action) {
+        match a {
+            Action::OpenPanel => self.set_panel(true),
+            Action::GoHome => self.show_app(None),
+            Action::Tap(x, y) => {
+                self.touch_action(Action::Deliver(Touch::Down(x, y)));
+                self.touch_action(Action::Deliver(Touch::Up(x, y)));
+            }
+            Action::Deliver(t) => {
+                let (kind, x, y) = match t {
+                    Touch::Down(x, y) => {
+                        self.grab = self.scene.hit(x, y);
+                        (proto::EV_TOUCH_DOWN, x, y)
+                    }
+                    Touch::Move(x, y) => (proto::EV_TOUCH_MOVE, x, y),
+                    Touch::Up(x, y) => (proto::EV_TOUCH_UP, x, y),
+                };
+                if let Some((owner, id, _, _)) = self.grab {
+                    let origin = self
+                        .scene
+                        .visible()
+                        .iter()
+                        .find(|(s, _)| s.owner == owner && s.id == id)
+                        .map(|(_, r)| (r.x, r.y));
+                    if let Some((ox, oy)) = origin {
+                        self.push_event(owner, Event::touch(kind, id, x - ox, y - oy));
+                    }
+                }
+                if matches!(t, Touch::Up(..)) {
+                    self.grab = None;
+                }
+            }
+            Action::None => {}
+        }
+    }
+
+    /// Composes and flushes the damaged rectangles; tells the surfaces
+    /// committed since the last frame that it is done.
+    fn frame(&mut self) {
+        // Buffers revoked (or whose client died) leave the screen first.
+        let dead: Vec<(u64, u16)> = self
+            .scene
+            .visible()
+            .iter()
+            .filter(|(s, _)| !s.current.as_ref().is_some_and(Shm::alive))
+            .map(|(s, _)| (s.owner, s.id))
+            .collect();
+        for (owner, id) in dead {
+            let b = self.scene.drop_current(owner, id);
+            drop(b);
+        }
+        let rects = self.scene.damage.take();
+        if rects.is_empty() {
+            return;
+        }
+        {
+            let visible = self.scene.visible();
+            let layers: Vec<Layer> = visible
+                .iter()
+                .filter_map(|(s, r)| {
+                    let b = s.current.as_ref()?;
+                    Layer::new(*r, b.bytes(), b.stride, !s.alpha)
+                })
+                .collect();
+            let mut t = Target {
+                buf: self.fb.as_mut_slice(),
+                stride: self.info.stride as usize,
+                width: self.info.width as i32,
+                height: self.info.height as i32,
+            };
+            for r in &rects {
+                compose::compose(&mut t, &layers, *r);
+            }
+        }
+        let bounds = rects.iter().fold(Rect::default(), |a, b| a.union(b));
+        let flush = display::Rect {
+            x: bounds.x as u32,
+            y: bounds.y as u32,
+            w: bounds.w as u32,
+            h: bounds.h as u32,
+        };
+        if let Err(e) = self.display.flush(flush) {
+            log::warn!("flush failed: {e:?}");
+        }
+        self.frames += 1;
+        for (owner, id) in core::mem::take(&mut self.frame_waiters) {
+            self.push_event(owner, Event { kind: proto::EV_FRAME, surface: id, payload: self.frames });
+        }
+    }
+
+    /// Forgets clients whose task is gone (their surfaces leave the screen).
+    fn sweep(&mut self) {
+        let Ok(tasks) = supervisor::tasks() else { return };
+        let alive = |id: u64| {
+            tasks
+                .iter()
+                .any(|t| t.id == id && t.state == userlib::proto::TaskState::Running)
+        };
+        let dead: Vec<u64> = self.clients.keys().copied().filter(|id| !alive(*id)).collect();
+        for id in dead {
+            log::info!("client task {id} is gone; removing its surfaces");
+            drop(self.scene.remove_owner(id));
+            if let Some(c) = self.clients.remove(&id) {
+                if let Some(n) = c.notification {
+                    let _ = syscall::cap_delete(n);
+                }
+            }
+        }
+    }
+}
+
+fn signal(c: &Client) {
+    if let Some(n) = c.notification {
+        let _ = syscall::signal(n, proto::EVENT_BIT);
+    }
+}
+
+fn task_name(id: u64) -> Option<String> {
+    supervisor::tasks().ok()?.into_iter().find(|t| t.id == id).map(|t| t.name)
+}

@@ -152,7 +152,10 @@ pub struct BootCase {
     /// a unix socket, cued by the console like `input` (e.g. `sendkey a`).
     /// `@SCREEN@` stands for a file in the work directory: after
     /// `screendump @SCREEN@` the log gets a line `harness: screendump ...`
-    /// describing the picture (see `runner::screen_report`).
+    /// describing the picture (see `runner::screen_report`); `@SCREENS@`
+    /// is a folder for screenshots kept by name (a PNG next to each).
+    /// `input WxH STEPS` sends taps, swipes and keys through QMP instead
+    /// (see [`crate::qmp::commands`]).
     pub monitor: &'static [Input],
 }
 
@@ -611,6 +614,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"init: names: keyboard registered by virtio-input",
             r"init: names: touch registered by virtio-input",
             r"540x1170 BGRX",
+            r"init: names: compositor registered by compositor",
             r"Kestrel shell",
         ],
         forbid: PROFILE_FAILURES,
@@ -996,6 +1000,113 @@ pub static BOOT_CASES: &[BootCase] = &[
         // A command that should work reporting a failure (`kill` fails on purpose).
         forbid: &[r"^(help|ps|mem|devices|services|uptime|date|restart|poweroff): "],
         exit: Exit::Code(0),
+        ..PROFILE
+    },
+    // ---- the display server on the phone (servers/compositor, the system UI
+    // in servers/sysui): the screens, checked by their colours (home's
+    // background 101820, buttons and tiles 2f6fde, cards 223040), with
+    // taps and swipes sent through QMP. Screenshots stay in
+    // target/kestrel/harness/screens/ (PNG).
+    BootCase {
+        name: "profile-phone-ui",
+        boot: Boot::Profile("phone"),
+        monitor: &[
+            Input {
+                after: "home: window",
+                send: "input 540x1170 sleep 2500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/phone-home.ppm",
+            },
+            // The Clock tile: the app shows.
+            Input {
+                after: "",
+                send: "input 540x1170 tap 96,170",
+            },
+            Input {
+                after: "opening clock",
+                send: "input 540x1170 sleep 1500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/phone-clock.ppm",
+            },
+            // Its Start button acts.
+            Input {
+                after: "",
+                send: "input 540x1170 tap 270,255",
+            },
+            // Swipe up from the bottom: home; swipe down from the top: the
+            // control center.
+            Input {
+                after: "stopwatch started",
+                send: "input 540x1170 swipe 270,1165 270,600; sleep 1000; swipe 270,5 270,700; sleep 2000",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/phone-control.ppm",
+            },
+            // The tasks card: tapping rtc-pl031's row restarts it.
+            Input {
+                after: "",
+                send: "input 540x1170 tap 200,835",
+            },
+        ],
+        input: &[Input {
+            after: "restarted task",
+            send: "ps\r",
+        }],
+        expect: &[
+            r"init: names: compositor registered by compositor",
+            r"compositor: client statusbar \(task \d+\) role 1",
+            r"compositor: client home \(task \d+\) role 2",
+            r"compositor: client control \(task \d+\) role 3",
+            r"compositor: client clock \(task \d+\) role 0",
+            // Home: its background first, a tile's worth of blue.
+            r"^harness: screen colours: 101820 \d{6}, .*2f6fde \d{4}\b",
+            // Clock: a button's worth of blue (over 10,000 pixels).
+            r"^harness: screen colours: 101820 \d{6}, .*2f6fde \d{5}\b",
+            r"clock: stopwatch started",
+            // The control center: the translucent panel over home, cards, two buttons.
+            r"^harness: screen colours: 0a0f14 \d{6}, 223040 \d{6}, 2f6fde \d{5}\b",
+            r"control: restarted task \d+",
+            r"\brtc-pl031\s+running\s+\S+ \S+\s+\S+ \S+\s+\d+\.\d{3}s\s+1\s+20\s+pl031@9010000",
+        ],
+        forbid: PROFILE_FAILURES,
+        timeout_s: 180,
+        ..PROFILE
+    },
+    // A client killed from the shell: its surface leaves the screen.
+    BootCase {
+        name: "profile-phone-ui-kill",
+        boot: Boot::Profile("phone"),
+        monitor: &[
+            Input {
+                after: "home: window",
+                send: "input 540x1170 sleep 2500; tap 96,170",
+            },
+            Input {
+                after: "is gone; removing its surfaces",
+                send: "input 540x1170 sleep 1500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/phone-killed.ppm",
+            },
+        ],
+        input: &[Input {
+            after: "opening clock",
+            send: "kill clock\r",
+        }],
+        expect: &[
+            r"home: opening clock",
+            r"compositor: client task \d+ is gone; removing its surfaces",
+            // Home again: no button's worth of blue.
+            r"^harness: screen colours: 101820 \d{6}, .*2f6fde \d{4}\b",
+        ],
+        forbid: PROFILE_FAILURES,
+        timeout_s: 180,
         ..PROFILE
     },
     // ---- the UI devices: the phone profile's virtio-gpu and virtio-input

@@ -8,6 +8,7 @@
 //! - [`console`]: banner / `ktest:` / cargo result-line parsing.
 //! - [`qemu`]: where every QEMU command line begins (`-nodefaults`).
 //! - [`fdt`]: a tiny DTB editor used to make broken device trees.
+//! - [`qmp`]: screen input (taps, swipes, keys) and screendumps over QEMU's QMP.
 //!
 //! `cargo xtask test` drives it; nothing here builds images.
 
@@ -15,8 +16,10 @@ pub mod cases;
 pub mod console;
 pub mod fdt;
 pub mod media;
+pub mod png;
 pub mod process;
 pub mod qemu;
+pub mod qmp;
 pub mod runner;
 
 pub use cases::{BootCase, DtCase, BOOT_CASES, DT_CASES};

@@ -103,8 +103,20 @@ struct MonitorState<'a> {
 
 impl MonitorState<'_> {
     /// Types `command` and waits for the prompt after it (connecting and
-    /// awaiting the first prompt on the first command).
+    /// awaiting the first prompt on the first command). `input WxH STEPS`
+    /// is not for HMP: its taps, swipes and keys go through QMP, on the
+    /// socket next to the monitor's (extension `qmp`; see [`crate::qmp`]).
     fn send(&mut self, command: &str) -> std::io::Result<()> {
+        if let Some(rest) = command.trim().strip_prefix("input ") {
+            let (size, steps) = rest.split_once(' ').unwrap_or((rest, ""));
+            let (w, h) = size
+                .split_once('x')
+                .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+                .ok_or_else(|| std::io::Error::other(format!("`{size}` is not WxH")))?;
+            let commands = crate::qmp::commands(steps, w, h).map_err(std::io::Error::other)?;
+            let mut q = crate::qmp::Qmp::connect(&self.m.socket.with_extension("qmp"), Duration::from_secs(5))?;
+            return q.play(&commands);
+        }
         if self.conn.is_none() {
             let until = Instant::now() + Duration::from_secs(5);
             let mut c = loop {
@@ -286,10 +298,10 @@ impl Console<'_> {
                 Ok(()) => (m.m.report)(step.send),
                 Err(e) => Some(format!("harness: monitor {}: {e}", m.m.socket.display())),
             };
-            if let Some(text) = text {
+            for text in text.iter().flat_map(|t| t.lines()) {
                 self.lines.push(Line {
                     stream: Stream::Stdout,
-                    text,
+                    text: text.to_string(),
                 });
             }
             m.sent += 1;

@@ -542,25 +542,34 @@ pub fn judge_monitor(case: &BootCase, sent: usize) -> Option<String> {
     ))
 }
 
-/// The log line after a monitor command: for `screendump FILE`, the
+/// The log lines after a monitor command: for `screendump FILE`, the
 /// picture's size and the colours down its middle column, top to bottom,
-/// as runs (`ff0000 x292, ...`; at most 12), so that a case can check what
-/// the guest displayed.
+/// as runs (`ff0000 x292, ...`; at most 12), then a second line with the
+/// whole picture's most common colours and their pixel counts
+/// (`harness: screen colours: 101820 520000, ...`; at most 8), so that a
+/// case can check what the guest displayed.
 pub fn screen_report(command: &str) -> Option<String> {
     let file = command.trim().strip_prefix("screendump ")?.trim();
-    let summary = std::fs::read(file)
-        .map_err(|e| e.to_string())
-        .and_then(|b| ppm_column_runs(&b).ok_or_else(|| "not a binary PPM".into()));
+    let bytes = std::fs::read(file).map_err(|e| e.to_string());
+    let summary = bytes
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|b| ppm_column_runs(b).ok_or_else(|| "not a binary PPM".into()));
     Some(match summary {
-        Ok(s) => format!("harness: screendump {s}"),
+        Ok(s) => {
+            // A PNG next to it, for a person to look at.
+            if let Some(png) = bytes.as_ref().ok().and_then(|b| crate::png::ppm_to_png(b)) {
+                let _ = std::fs::write(std::path::Path::new(file).with_extension("png"), png);
+            }
+            let colours = bytes.ok().and_then(|b| ppm_colours(&b)).unwrap_or_default();
+            format!("harness: screendump {s}\nharness: screen colours: {colours}")
+        }
         Err(e) => format!("harness: screendump {file}: {e}"),
     })
 }
 
-/// `WxH, column X: rrggbb xN, ...` of a binary PPM (P6, maxval 255).
-pub fn ppm_column_runs(ppm: &[u8]) -> Option<String> {
-    // Header: magic, width, height, maxval, separated by whitespace (no comments:
-    // QEMU writes none), then one whitespace byte and the pixels.
+/// Width, height and pixels of a binary PPM (P6, maxval 255).
+pub fn ppm_pixels(ppm: &[u8]) -> Option<(usize, usize, &[u8])> {
     let mut fields = Vec::new();
     let mut at = 0;
     while fields.len() < 4 {
@@ -577,7 +586,32 @@ pub fn ppm_column_runs(ppm: &[u8]) -> Option<String> {
     if fields[0] != "P6" || fields[3] != "255" || w == 0 {
         return None;
     }
-    let pixels = ppm.get(at + 1..at + 1 + w * h * 3)?;
+    Some((w, h, ppm.get(at + 1..at + 1 + w * h * 3)?))
+}
+
+/// The picture's 8 most common colours: `rrggbb COUNT, ...`, most first.
+pub fn ppm_colours(ppm: &[u8]) -> Option<String> {
+    let (_, _, pixels) = ppm_pixels(ppm)?;
+    let mut counts = std::collections::HashMap::<u32, usize>::new();
+    for p in pixels.chunks_exact(3) {
+        *counts.entry(u32::from_be_bytes([0, p[0], p[1], p[2]])).or_default() += 1;
+    }
+    let mut v: Vec<(u32, usize)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    Some(
+        v.iter()
+            .take(8)
+            .map(|(c, n)| format!("{c:06x} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+}
+
+/// `WxH, column X: rrggbb xN, ...` of a binary PPM (P6, maxval 255).
+pub fn ppm_column_runs(ppm: &[u8]) -> Option<String> {
+    // Header: magic, width, height, maxval, separated by whitespace (no comments:
+    // QEMU writes none), then one whitespace byte and the pixels.
+    let (w, h, pixels) = ppm_pixels(ppm)?;
     let x = w / 2;
     let mut runs: Vec<(u32, usize)> = Vec::new();
     for y in 0..h {
@@ -637,15 +671,24 @@ pub fn run_boot(case: &BootCase, env: &Env) -> Outcome {
     let (mut args, mut command) = (args, command);
     let socket = env.work_dir.join("monitor").join(format!("{}.sock", case.name));
     let screen = socket.with_extension("ppm");
+    // Named screenshots a case keeps (`screendump @SCREENS@/NAME.ppm`; a
+    // PNG is written next to each).
+    let screens = env.work_dir.join("screens");
+    let _ = std::fs::create_dir_all(&screens);
     if !case.monitor.is_empty() {
         let _ = std::fs::create_dir_all(env.work_dir.join("monitor"));
         let _ = std::fs::remove_file(&socket);
         let _ = std::fs::remove_file(&screen);
+        let qmp = socket.with_extension("qmp");
+        let _ = std::fs::remove_file(&qmp);
         let more = [
             "-chardev".into(),
             format!("socket,id=harness-mon,path={},server=on,wait=off", socket.display()),
             "-mon".into(),
             "chardev=harness-mon,mode=readline".into(),
+            // Input steps (`input WxH STEPS`) go through QMP.
+            "-qmp".into(),
+            format!("unix:{},server=on,wait=off", qmp.display()),
         ];
         command = format!("{command} {}", shell_quote(&more));
         args.extend(more.map(OsString::from));
@@ -653,7 +696,11 @@ pub fn run_boot(case: &BootCase, env: &Env) -> Outcome {
     let monitor_sends: Vec<String> = case
         .monitor
         .iter()
-        .map(|i| i.send.replace("@SCREEN@", &screen.to_string_lossy()))
+        .map(|i| {
+            i.send
+                .replace("@SCREEN@", &screen.to_string_lossy())
+                .replace("@SCREENS@", &screens.to_string_lossy())
+        })
         .collect();
     let monitor_script: Vec<process::Step> = case
         .monitor
@@ -1073,6 +1120,15 @@ mod tests {
             }
         }
         assert_eq!(ppm_column_runs(&ppm).unwrap(), "4x6, column 2: ff0000 x2, 102030 x4");
+        assert_eq!(ppm_colours(&ppm).unwrap(), "102030 16, ff0000 8");
+        let file = std::env::temp_dir().join(format!("harness-screen-{}.ppm", std::process::id()));
+        std::fs::write(&file, &ppm).unwrap();
+        let r = screen_report(&format!("screendump {}", file.display())).unwrap();
+        let _ = std::fs::remove_file(&file);
+        assert_eq!(
+            r,
+            "harness: screendump 4x6, column 2: ff0000 x2, 102030 x4\nharness: screen colours: 102030 16, ff0000 8"
+        );
         assert_eq!(ppm_column_runs(&ppm[..ppm.len() - 1]), None, "short");
         assert_eq!(ppm_column_runs(b"P3\n1 1\n255\n000"), None);
         assert_eq!(ppm_column_runs(b""), None);

@@ -182,7 +182,10 @@ mod tests {
     fn short_buffers_are_refused() {
         let small = vec![0u8; 15];
         assert!(Layer::new(Rect::new(0, 0, 2, 2), &small, 8, true).is_none());
-        assert!(Layer::new(Rect::new(0, 0, 2, 2), &small, 4, true).is_none(), "stride < row");
+        assert!(
+            Layer::new(Rect::new(0, 0, 2, 2), &small, 4, true).is_none(),
+            "stride < row"
+        );
         let ok = vec![0u8; 16];
         assert!(Layer::new(Rect::new(0, 0, 2, 2), &ok, 8, true).is_some());
         assert!(Layer::new(Rect::new(0, 0, 2, 2), &ok, usize::MAX, true).is_none());

@@ -102,10 +102,7 @@ impl Damage {
         }
         // Merge with every rectangle it overlaps (repeat: a merge can make
         // new overlaps).
-        loop {
-            let Some(i) = self.rects.iter().position(|o| !o.intersect(&r).is_empty()) else {
-                break;
-            };
+        while let Some(i) = self.rects.iter().position(|o| !o.intersect(&r).is_empty()) {
             r = r.union(&self.rects.swap_remove(i));
         }
         self.rects.push(r);
@@ -142,7 +139,10 @@ mod tests {
     fn intersections_and_unions() {
         let a = Rect::new(0, 0, 10, 10);
         assert_eq!(a.intersect(&Rect::new(5, 5, 10, 10)), Rect::new(5, 5, 5, 5));
-        assert!(a.intersect(&Rect::new(10, 0, 5, 5)).is_empty(), "touching edges share nothing");
+        assert!(
+            a.intersect(&Rect::new(10, 0, 5, 5)).is_empty(),
+            "touching edges share nothing"
+        );
         assert_eq!(a.union(&Rect::new(20, 20, 1, 1)), Rect::new(0, 0, 21, 21));
         assert_eq!(Rect::default().union(&a), a);
         assert!(a.contains(&Rect::new(2, 2, 8, 8)));

@@ -128,7 +128,8 @@ struct Compositor {
 }
 
 fn arg<'a>(args: &'a str, key: &str) -> Option<&'a str> {
-    args.split_whitespace().find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+    args.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
 }
 
 fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), Error> {
@@ -144,7 +145,9 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), Error> {
         }
     };
     let (w, h) = (info.width as i32, info.height as i32);
-    let bar = arg(args, "bar_height").and_then(|v| v.parse().ok()).unwrap_or((h / 24).clamp(24, 64));
+    let bar = arg(args, "bar_height")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or((h / 24).clamp(24, 64));
     let density = arg(args, "density")
         .and_then(|v| v.parse().ok())
         .unwrap_or((info.width / 7).max(20));
@@ -365,7 +368,8 @@ impl Compositor {
             }
             proto::DAMAGE => {
                 let g = |i: usize| i32::try_from(w(i)).map_err(|_| Error::InvalidArgument);
-                self.scene.add_damage(badge, w(0), Rect::new(g(1)?, g(2)?, g(3)?, g(4)?))?;
+                self.scene
+                    .add_damage(badge, w(0), Rect::new(g(1)?, g(2)?, g(3)?, g(4)?))?;
                 Ok(Message::new(OK))
             }
             proto::COMMIT => {
@@ -426,8 +430,7 @@ impl Compositor {
         }
         let need = stride * h;
         let ci = syscall::cap_info(mem)?;
-        if ci.object != Some(ObjectType::Memory) || ci.size < need || !ci.rights.contains(Rights::READ | Rights::MAP)
-        {
+        if ci.object != Some(ObjectType::Memory) || ci.size < need || !ci.rights.contains(Rights::READ | Rights::MAP) {
             return Err(Error::InvalidArgument);
         }
         let window = take_window();
@@ -448,7 +451,6 @@ impl Compositor {
         }
     }
 
-
     fn push_event(&mut self, owner: u64, e: Event) {
         if let Some(c) = self.clients.get_mut(&owner) {
             if c.events.len() >= QUEUE {
@@ -466,7 +468,14 @@ impl Compositor {
         self.set_panel(false);
         for (o, shown) in [(before, 0), (owner, 1)] {
             if let Some(o) = o.filter(|_| before != owner) {
-                self.push_event(o, Event { kind: proto::EV_SHOWN, surface: 0, payload: shown });
+                self.push_event(
+                    o,
+                    Event {
+                        kind: proto::EV_SHOWN,
+                        surface: 0,
+                        payload: shown,
+                    },
+                );
             }
         }
     }
@@ -481,7 +490,14 @@ impl Compositor {
                 .map(|(o, _)| *o)
                 .collect();
             for o in owners {
-                self.push_event(o, Event { kind: proto::EV_SHOWN, surface: 0, payload: open as u64 });
+                self.push_event(
+                    o,
+                    Event {
+                        kind: proto::EV_SHOWN,
+                        surface: 0,
+                        payload: open as u64,
+                    },
+                );
             }
         }
     }
@@ -489,7 +505,12 @@ impl Compositor {
     fn input(&mut self, msg: &Message) {
         if msg.label == INPUT_TOUCH && msg.word(0) == 0 {
             let r = |i: usize| msg.word(i) as u32;
-            self.touch = Some(Decoder::new((r(1), r(2)), (r(3), r(4)), self.info.width, self.info.height));
+            self.touch = Some(Decoder::new(
+                (r(1), r(2)),
+                (r(3), r(4)),
+                self.info.width,
+                self.info.height,
+            ));
             return;
         }
         for word in msg.words().iter().skip(1) {
@@ -610,7 +631,14 @@ impl Compositor {
         }
         self.frames += 1;
         for (owner, id) in core::mem::take(&mut self.frame_waiters) {
-            self.push_event(owner, Event { kind: proto::EV_FRAME, surface: id, payload: self.frames });
+            self.push_event(
+                owner,
+                Event {
+                    kind: proto::EV_FRAME,
+                    surface: id,
+                    payload: self.frames,
+                },
+            );
         }
     }
 
@@ -642,5 +670,9 @@ fn signal(c: &Client) {
 }
 
 fn task_name(id: u64) -> Option<String> {
-    supervisor::tasks().ok()?.into_iter().find(|t| t.id == id).map(|t| t.name)
+    supervisor::tasks()
+        .ok()?
+        .into_iter()
+        .find(|t| t.id == id)
+        .map(|t| t.name)
 }

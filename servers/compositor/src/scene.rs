@@ -341,12 +341,19 @@ mod tests {
     fn ownership_and_limits() {
         let mut s = scene();
         let a = s.create(1, ROLE_APP, false).unwrap();
-        assert_eq!(s.attach(2, a as u64, Buf(1, 1, 0)), Err(Error::InvalidArgument), "not its surface");
+        assert_eq!(
+            s.attach(2, a as u64, Buf(1, 1, 0)),
+            Err(Error::InvalidArgument),
+            "not its surface"
+        );
         assert_eq!(s.commit(2, a as u64), Err(Error::InvalidArgument));
         assert!(s.destroy(2, a as u64).is_err());
         assert_eq!(s.attach(1, a as u64, Buf(0, 1, 0)), Err(Error::InvalidArgument));
         assert_eq!(s.attach(1, a as u64, Buf(5000, 1, 0)), Err(Error::InvalidArgument));
-        assert_eq!(s.add_damage(1, a as u64, Rect::new(0, 0, 0, 5)), Err(Error::InvalidArgument));
+        assert_eq!(
+            s.add_damage(1, a as u64, Rect::new(0, 0, 0, 5)),
+            Err(Error::InvalidArgument)
+        );
         for _ in 1..MAX_SURFACES {
             s.create(1, ROLE_APP, false).unwrap();
         }

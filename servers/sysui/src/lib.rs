@@ -32,17 +32,13 @@ pub fn uptime_text(us: u64) -> String {
 
 /// Bytes as MiB with one decimal.
 pub fn mib(bytes: u64) -> String {
-    format!("{}.{} MiB", bytes >> 20, (bytes & 0xf_ffff) * 10 >> 20)
+    format!("{}.{} MiB", bytes >> 20, ((bytes & 0xf_ffff) * 10) >> 20)
 }
 
 /// CPU use over an interval: the tasks' CPU time over the wall time, as
 /// a percentage of one CPU.
 pub fn cpu_percent(cpu_us: u64, wall_us: u64) -> u64 {
-    if wall_us == 0 {
-        0
-    } else {
-        cpu_us * 100 / wall_us
-    }
+    (cpu_us * 100).checked_div(wall_us).unwrap_or(0)
 }
 
 /// The profile's name, from the `profile NAME` line of the archive's

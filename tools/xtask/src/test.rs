@@ -289,13 +289,19 @@ pub fn main(a: &TestArgs) -> Result<ExitCode> {
     // Host unit tests: the default members (the crates that build on the
     // host), then the pure logic of the kernel and of user space (built
     // for the host too: message packing, init's configuration and verdicts,
-    // the shell's line editor and commands).
+    // the shell's line editor and commands, the compositor's scene and
+    // composition, the UI kit).
     // Then the drivers' pure logic: the kit, and register sequences
     // against register models.
     let units: [(&str, &[&str]); 4] = [
         ("workspace", &["test"]),
         ("kernel-lib", &["test", "-p", "kernel", "--lib"]),
-        ("user-lib", &["test", "-p", "userlib", "-p", "init", "-p", "shell"]),
+        (
+            "user-lib",
+            &[
+                "test", "-p", "userlib", "-p", "init", "-p", "shell", "-p", "compositor", "-p", "ui", "-p", "sysui",
+            ],
+        ),
         (
             "driver-lib",
             &[

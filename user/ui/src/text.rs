@@ -155,7 +155,11 @@ mod tests {
     use crate::canvas::{rgb, Canvas};
 
     fn font() -> Text {
-        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/fonts/DejaVuSans.ttf")).unwrap();
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../assets/fonts/DejaVuSans.ttf"
+        ))
+        .unwrap();
         Text::from_bytes(alloc::boxed::Box::leak(bytes.into_boxed_slice())).unwrap()
     }
 

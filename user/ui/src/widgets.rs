@@ -50,14 +50,21 @@ impl Theme {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// Text; `big` for titles.
-    Label { big: bool, dim: bool },
+    Label {
+        big: bool,
+        dim: bool,
+    },
     Button,
     /// A card: the text is its title, then `lines`.
     Card,
     ListItem,
-    TextField { focused: bool },
+    TextField {
+        focused: bool,
+    },
     /// A home-screen tile: a coloured square with the text under it.
-    Tile { colour: u32 },
+    Tile {
+        colour: u32,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -154,12 +161,17 @@ impl Page {
 
     /// The focusable widget under `(x, y)`.
     pub fn hit(&self, x: i32, y: i32) -> Option<&Widget> {
-        self.widgets.iter().rev().find(|w| w.focusable() && w.rect.contains(x, y))
+        self.widgets
+            .iter()
+            .rev()
+            .find(|w| w.focusable() && w.rect.contains(x, y))
     }
 
     /// Moves focus by `delta` among the focusable widgets (wrapping).
     pub fn move_focus(&mut self, delta: i32) {
-        let f: Vec<usize> = (0..self.widgets.len()).filter(|i| self.widgets[*i].focusable()).collect();
+        let f: Vec<usize> = (0..self.widgets.len())
+            .filter(|i| self.widgets[*i].focusable())
+            .collect();
         if f.is_empty() {
             return;
         }
@@ -240,7 +252,14 @@ pub fn draw_widget(cv: &mut Canvas, text: &mut Text, t: &Theme, w: &Widget) {
             cv.round_rect(sq, side / 4, rgb(colour));
             let initial: String = w.text.chars().take(1).collect();
             let iw = text.width(&initial, t.title);
-            text.draw(cv, sq.x + (side - iw) / 2, sq.y + side / 2 - t.title as i32 * 2 / 3, &initial, t.title, t.text);
+            text.draw(
+                cv,
+                sq.x + (side - iw) / 2,
+                sq.y + side / 2 - t.title as i32 * 2 / 3,
+                &initial,
+                t.title,
+                t.text,
+            );
             let s = text.fit(&w.text, t.size, r.w);
             let tw = text.width(&s, t.size);
             text.draw(cv, r.x + (r.w - tw) / 2, r.y + side + 2, &s, t.size, t.text);
@@ -257,9 +276,14 @@ mod tests {
         let t = Theme::for_density(80);
         let mut p = Page::default();
         let mut col = Column::new(Rect::new(10, 10, 200, 500), 8);
-        for (i, k) in [Kind::Label { big: true, dim: false }, Kind::Button, Kind::Card, Kind::ListItem]
-            .into_iter()
-            .enumerate()
+        for (i, k) in [
+            Kind::Label { big: true, dim: false },
+            Kind::Button,
+            Kind::Card,
+            Kind::ListItem,
+        ]
+        .into_iter()
+        .enumerate()
         {
             let mut w = Widget::new(i as u32, k, "x").lines(alloc::vec!["a".into(), "b".into()]);
             col.place(&mut w, &t);

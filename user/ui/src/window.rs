@@ -67,7 +67,13 @@ impl Window {
         self.surface = r.word(0);
         let mut m = Message::with_words(
             proto::ATTACH,
-            &[self.surface, self.width as u64, self.height as u64, self.stride as u64, 1],
+            &[
+                self.surface,
+                self.width as u64,
+                self.height as u64,
+                self.stride as u64,
+                1,
+            ],
         );
         m.push_cap(self.buf.handle(), Rights::READ | Rights::MAP);
         self.client.call(&m)?;
@@ -94,6 +100,7 @@ impl Window {
     fn try_present(&mut self, damage: &[Rect]) -> Result<(), Error> {
         if self.stale {
             self.make_surface()?;
+            userlib::log::info!("window {}x{} up", self.width, self.height);
         } else {
             for d in damage {
                 self.client.call(&Message::with_words(
@@ -114,6 +121,29 @@ impl Window {
             Err(_) => {
                 self.stale = true;
                 0
+            }
+        }
+    }
+
+    /// Waits until `deadline_us` (`syscall::now_us` time) for events a
+    /// task acts on (input, shown/hidden), skipping frame and release
+    /// notices: returns how many are in `out` (0: the deadline passed).
+    pub fn next(&mut self, out: &mut [Event; MAX_EVENTS], deadline_us: u64) -> usize {
+        loop {
+            let now = syscall::now_us();
+            if now >= deadline_us {
+                return 0;
+            }
+            let n = self.wait(out, Timeout::Micros(deadline_us - now));
+            let mut kept = 0;
+            for i in 0..n {
+                if !matches!(out[i].kind, proto::EV_FRAME | proto::EV_RELEASE) {
+                    out[kept] = out[i];
+                    kept += 1;
+                }
+            }
+            if kept > 0 {
+                return kept;
             }
         }
     }

@@ -1,7 +1,8 @@
 //! clock: the Clock app: the time, large, the date, and a stopwatch
 //! started and stopped with its button (or Enter).
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
+#![cfg_attr(test, allow(dead_code, unused_imports))]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
@@ -12,11 +13,11 @@ use ui::canvas::Rect;
 use ui::text::Text;
 use ui::widgets::{Column, Kind, Page, Theme, Widget};
 use ui::window::Window;
-use userlib::ipc::Timeout;
 use userlib::services::compositor::{Event, EV_KEY, EV_TOUCH_UP, MAX_EVENTS};
 use userlib::services::input::KEY_ENTER;
 use userlib::{names, syscall};
 
+#[cfg(not(test))]
 userlib::entry!(main, heap = 192 * 1024);
 
 const STOPWATCH: u32 = 1;
@@ -39,10 +40,30 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
         let elapsed = started.map(|s| syscall::now_us() - s).unwrap_or(shown_us);
         for (id, kind, s) in [
             (0, Kind::Label { big: true, dim: false }, "Clock".into()),
-            (0, Kind::Label { big: true, dim: false }, now.map(clock_text).unwrap_or("--:--".into())),
-            (0, Kind::Label { big: false, dim: true }, now.map(date_text).unwrap_or_default()),
-            (0, Kind::Label { big: false, dim: false }, format!("Stopwatch: {}", uptime_text(elapsed))),
-            (STOPWATCH, Kind::Button, if started.is_some() { "Stop".into() } else { "Start".into() }),
+            (
+                0,
+                Kind::Label { big: true, dim: false },
+                now.map(clock_text).unwrap_or("--:--".into()),
+            ),
+            (
+                0,
+                Kind::Label { big: false, dim: true },
+                now.map(date_text).unwrap_or_default(),
+            ),
+            (
+                0,
+                Kind::Label { big: false, dim: false },
+                format!("Stopwatch: {}", uptime_text(elapsed)),
+            ),
+            (
+                STOPWATCH,
+                Kind::Button,
+                if started.is_some() {
+                    "Stop".into()
+                } else {
+                    "Start".into()
+                },
+            ),
         ] {
             let mut wd = Widget::new(id, kind, &s);
             col.place(&mut wd, &t);
@@ -53,7 +74,7 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
         cv.fill(Rect::new(0, 0, w, h), t.bg);
         page.draw(&mut cv, &mut text, &t);
         let _ = win.present(&[Rect::new(0, 0, w, h)]);
-        let n = win.wait(&mut events, Timeout::millis(1000));
+        let n = win.next(&mut events, syscall::now_us() + 1_000_000);
         for e in &events[..n] {
             let act = match e.kind {
                 EV_TOUCH_UP => {
@@ -71,7 +92,7 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
                     Some(s) => shown_us = syscall::now_us() - s,
                     None => started = Some(syscall::now_us() - shown_us),
                 }
-                userlib::log::info!("clock: stopwatch {}", if started.is_some() { "started" } else { "stopped" });
+                userlib::log::info!("stopwatch {}", if started.is_some() { "started" } else { "stopped" });
             }
         }
     }

@@ -9,8 +9,9 @@
 //! - Devices nearby: this device (the network issue adds others).
 //!
 //! A tap outside the cards (or Esc) closes the panel.
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
+#![cfg_attr(test, allow(dead_code, unused_imports))]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
@@ -24,13 +25,13 @@ use ui::canvas::Rect;
 use ui::text::Text;
 use ui::widgets::{Column, Kind, Page, Theme, Widget};
 use ui::window::Window;
-use userlib::ipc::Timeout;
 use userlib::names::supervisor;
 use userlib::proto::TaskState;
 use userlib::services::compositor::{Event, EV_KEY, EV_SHOWN, EV_TOUCH_UP, MAX_EVENTS};
 use userlib::services::input::{KEY_ENTER, KEY_ESC};
 use userlib::syscall;
 
+#[cfg(not(test))]
 userlib::entry!(main, heap = 256 * 1024);
 
 const DEVICE: u32 = 1;
@@ -60,7 +61,10 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
         cv.fill(Rect::new(0, 0, w, h), 0xe008_0c10);
         page.draw(&mut cv, &mut text, &t);
         let _ = win.present(&[Rect::new(0, 0, w, h)]);
-        let n = win.wait(&mut events, Timeout::millis(if shown { 1000 } else { 60_000 }));
+        let n = win.next(
+            &mut events,
+            syscall::now_us() + if shown { 1_000_000 } else { 60_000_000 },
+        );
         for e in &events[..n] {
             let act = match e.kind {
                 EV_SHOWN => {
@@ -101,7 +105,7 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
                         Ok(()) => format!("restarted task {task}"),
                         Err(e) => format!("restart {task}: {e:?}"),
                     };
-                    userlib::log::info!("control: {note}");
+                    userlib::log::info!("{note}");
                 }
                 Some(POWER_RESTART) => note = format!("restart: {:?}", supervisor::power(true)),
                 Some(POWER_OFF) => note = format!("power off: {:?}", supervisor::power(false)),
@@ -129,7 +133,11 @@ fn build(t: &Theme, w: i32, h: i32, profile: &str, note: &str, focus: Option<usi
             page.push(wd);
         }
     };
-    add(&mut page, &mut col, Widget::new(0, Kind::Label { big: true, dim: false }, "Control center"));
+    add(
+        &mut page,
+        &mut col,
+        Widget::new(0, Kind::Label { big: true, dim: false }, "Control center"),
+    );
     let (used, total) = sys::memory();
     add(
         &mut page,
@@ -144,18 +152,38 @@ fn build(t: &Theme, w: i32, h: i32, profile: &str, note: &str, focus: Option<usi
         Ok(s) if s.iter().any(|(_, n)| n.split(' ').next() == Some("fs")) => "/data: served by fs".into(),
         _ => String::from("/data: no filesystem server"),
     };
-    add(&mut page, &mut col, Widget::new(STORAGE, Kind::Card, "Storage").lines(vec![storage]));
-    add(&mut page, &mut col, Widget::new(NEARBY, Kind::Card, "Devices nearby").lines(vec![format!("this device ({profile})")]));
+    add(
+        &mut page,
+        &mut col,
+        Widget::new(STORAGE, Kind::Card, "Storage").lines(vec![storage]),
+    );
+    add(
+        &mut page,
+        &mut col,
+        Widget::new(NEARBY, Kind::Card, "Devices nearby").lines(vec![format!("this device ({profile})")]),
+    );
     add(&mut page, &mut col, Widget::new(POWER_RESTART, Kind::Button, "Restart"));
     add(&mut page, &mut col, Widget::new(POWER_OFF, Kind::Button, "Power off"));
-    add(&mut page, &mut col, Widget::new(0, Kind::Label { big: false, dim: true }, "Tasks (tap to restart)"));
+    add(
+        &mut page,
+        &mut col,
+        Widget::new(0, Kind::Label { big: false, dim: true }, "Tasks (tap to restart)"),
+    );
     let tasks: Vec<_> = supervisor::tasks().unwrap_or_default();
     for task in tasks.iter().filter(|t| t.state == TaskState::Running) {
         let label = format!("{}  {}  restarts {}", task.id, task.name, task.restarts);
-        add(&mut page, &mut col, Widget::new(TASK_BASE + task.id as u32, Kind::ListItem, &label));
+        add(
+            &mut page,
+            &mut col,
+            Widget::new(TASK_BASE + task.id as u32, Kind::ListItem, &label),
+        );
     }
     if !note.is_empty() {
-        add(&mut page, &mut col, Widget::new(0, Kind::Label { big: false, dim: true }, note));
+        add(
+            &mut page,
+            &mut col,
+            Widget::new(0, Kind::Label { big: false, dim: true }, note),
+        );
     }
     page.focus = focus;
     page

@@ -2,8 +2,9 @@
 //! args); a tap (or arrow keys and Enter) shows the app. With `face` in
 //! its args (the watch) home is a round watch face with the time, and a
 //! tap on it opens the first app.
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
+#![cfg_attr(test, allow(dead_code, unused_imports))]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
@@ -15,11 +16,11 @@ use ui::canvas::{rgb, Rect};
 use ui::text::Text;
 use ui::widgets::{grid, Kind, Page, Theme, Widget};
 use ui::window::Window;
-use userlib::ipc::Timeout;
 use userlib::services::compositor::{Event, EV_KEY, EV_TOUCH_UP, MAX_EVENTS};
 use userlib::services::input::KEY_ENTER;
 use userlib::{names, process};
 
+#[cfg(not(test))]
 userlib::entry!(main, heap = 192 * 1024);
 
 const TILE_COLOURS: [u32; 6] = [0x2f6fde, 0x2fae6a, 0xd9822b, 0x9b59b6, 0xc0392b, 0x16a085];
@@ -49,10 +50,22 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
     let top = if face { h } else { m + t.title as i32 * 2 };
     for (i, (app, r)) in apps
         .iter()
-        .zip(grid(Rect::new(m, top, w - 2 * m, h - top), cols, tile_h, t.pad * 2, apps.len()))
+        .zip(grid(
+            Rect::new(m, top, w - 2 * m, h - top),
+            cols,
+            tile_h,
+            t.pad * 2,
+            apps.len(),
+        ))
         .enumerate()
     {
-        let mut tile = Widget::new(i as u32, Kind::Tile { colour: TILE_COLOURS[i % 6] }, &title_case(app));
+        let mut tile = Widget::new(
+            i as u32,
+            Kind::Tile {
+                colour: TILE_COLOURS[i % 6],
+            },
+            &title_case(app),
+        );
         tile.rect = r;
         page.push(tile);
     }
@@ -77,7 +90,10 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
             page.draw(&mut cv, &mut text, &t);
         }
         let _ = win.present(&[Rect::new(0, 0, w, h)]);
-        let n = win.wait(&mut events, Timeout::millis(if face { 1000 } else { 30_000 }));
+        let n = win.next(
+            &mut events,
+            userlib::syscall::now_us() + if face { 1_000_000 } else { 30_000_000 },
+        );
         for e in &events[..n] {
             let open = match e.kind {
                 EV_TOUCH_UP if face => apps.first().cloned(),
@@ -99,9 +115,9 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
                 _ => None,
             };
             if let Some(app) = open {
-                userlib::log::info!("home: opening {app}");
+                userlib::log::info!("opening {app}");
                 if let Err(e) = win.client().activate(&app) {
-                    userlib::log::warn!("home: {app} is not running ({e:?})");
+                    userlib::log::warn!("{app} is not running ({e:?})");
                 }
             }
         }
@@ -110,5 +126,7 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
 
 fn title_case(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }

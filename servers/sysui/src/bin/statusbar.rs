@@ -1,7 +1,8 @@
 //! statusbar: the strip at the top of the screen: the time from the RTC,
 //! CPU use over the last second and the memory in use.
-#![no_std]
-#![no_main]
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
+#![cfg_attr(test, allow(dead_code, unused_imports))]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
@@ -12,10 +13,10 @@ use ui::canvas::Rect;
 use ui::text::Text;
 use ui::widgets::Theme;
 use ui::window::Window;
-use userlib::ipc::Timeout;
 use userlib::services::compositor::{Event, MAX_EVENTS};
 use userlib::{names, syscall};
 
+#[cfg(not(test))]
 userlib::entry!(main, heap = 192 * 1024);
 
 fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
@@ -31,7 +32,9 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
         let pct = cpu_percent(cpu - last_cpu.min(cpu), wall - last_wall);
         (last_cpu, last_wall) = (cpu, wall);
         let (used, _) = sys::memory();
-        let time = sys::unix_time(&mut rtc).map(clock_text).unwrap_or_else(|| "--:--".into());
+        let time = sys::unix_time(&mut rtc)
+            .map(clock_text)
+            .unwrap_or_else(|| "--:--".into());
         let right = format!("CPU {pct}%  MEM {} MiB", used >> 20);
         let (w, h) = (win.width, win.height);
         let mut cv = win.canvas();
@@ -41,11 +44,7 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
         let rw = text.width(&right, t.size);
         text.draw(&mut cv, w - rw - t.pad, y, &right, t.size, t.dim);
         let _ = win.present(&[Rect::new(0, 0, w, h)]);
-        // Input for the bar is not needed; events are drained.
-        let deadline = syscall::now_us() + 1_000_000;
-        while syscall::now_us() < deadline {
-            let left = deadline.saturating_sub(syscall::now_us());
-            win.wait(&mut events, Timeout::Micros(left.max(1)));
-        }
+        // The bar takes no input: redraw each second.
+        win.next(&mut events, syscall::now_us() + 1_000_000);
     }
 }

@@ -166,9 +166,7 @@ pub fn pack_events(events: impl Iterator<Item = Event>, dropped: u64) -> Message
 
 /// The events of an [`EVENTS`] reply (a count beyond what it holds is cut).
 pub fn unpack_events(m: &Message, out: &mut [Event; MAX_EVENTS]) -> (usize, u64) {
-    let n = (m.word(0) as usize)
-        .min(m.len().saturating_sub(2) / 2)
-        .min(MAX_EVENTS);
+    let n = (m.word(0) as usize).min(m.len().saturating_sub(2) / 2).min(MAX_EVENTS);
     for (i, e) in out.iter_mut().enumerate().take(n) {
         *e = Event::from_words(m.word(2 + 2 * i), m.word(3 + 2 * i));
     }

@@ -41,12 +41,6 @@ pub fn cpu_percent(cpu_us: u64, wall_us: u64) -> u64 {
     (cpu_us * 100).checked_div(wall_us).unwrap_or(0)
 }
 
-/// The profile's name, from the `profile NAME` line of the archive's
-/// `profile` file.
-pub fn profile_name(file: &str) -> Option<&str> {
-    file.lines().find_map(|l| l.strip_prefix("profile ")).map(str::trim)
-}
-
 #[cfg(not(test))]
 pub mod sys {
     //! Reading the system (not on the host).
@@ -57,13 +51,13 @@ pub mod sys {
         userlib::services::rtc::now(rtc).ok()
     }
 
+    /// The device profile's name (from the boot archive's `profile`).
     pub fn profile() -> String {
         userlib::loader::archive()
             .and_then(|a| userlib::cpio::Archive::new(a).find("profile").ok().flatten())
-            .and_then(|e| core::str::from_utf8(e.data).ok())
-            .and_then(super::profile_name)
-            .unwrap_or("?")
-            .into()
+            .and_then(|e| profile::decode(e.data).ok())
+            .map(|p| p.name)
+            .unwrap_or_else(|| "?".into())
     }
 
     /// Sum of every task's CPU time, microseconds.
@@ -94,6 +88,5 @@ mod tests {
         assert_eq!(mib(3 << 19), "1.5 MiB");
         assert_eq!(cpu_percent(50_000, 1_000_000), 5);
         assert_eq!(cpu_percent(5, 0), 0);
-        assert_eq!(profile_name("# x\nprofile watch\n"), Some("watch"));
     }
 }

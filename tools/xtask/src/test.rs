@@ -299,7 +299,19 @@ pub fn main(a: &TestArgs) -> Result<ExitCode> {
         (
             "user-lib",
             &[
-                "test", "-p", "userlib", "-p", "init", "-p", "shell", "-p", "compositor", "-p", "ui", "-p", "sysui",
+                "test",
+                "-p",
+                "userlib",
+                "-p",
+                "init",
+                "-p",
+                "shell",
+                "-p",
+                "compositor",
+                "-p",
+                "ui",
+                "-p",
+                "sysui",
             ],
         ),
         (

@@ -1058,6 +1058,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             send: "ps\r",
         }],
         expect: &[
+            r"init: profile phone up\b",
             r"init: names: compositor registered by compositor",
             r"compositor: client statusbar \(task \d+\) role 1",
             r"compositor: client home \(task \d+\) role 2",
@@ -1100,6 +1101,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             send: "kill clock\r",
         }],
         expect: &[
+            r"init: profile phone up\b",
             r"home: opening clock",
             r"compositor: client task \d+ is gone; removing its surfaces",
             // Home again: no button's worth of blue.
@@ -1119,7 +1121,8 @@ pub static BOOT_CASES: &[BootCase] = &[
         machine: "virt,gic-version=3",
         smp: Some(2),
         mem: Some("1G"),
-        append: Some("utest=display,input"),
+        // Drivers only: the compositor would own the display and the input.
+        append: Some("utest=display,input servers=none"),
         qemu_args: &[
             "-global",
             "virtio-mmio.force-legacy=false",

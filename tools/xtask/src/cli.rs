@@ -32,6 +32,9 @@ pub enum Command {
     /// terminal (quit: Ctrl-A X). Piped stdin is typed a line per prompt:
     /// `printf 'help\npoweroff\n' | cargo xtask run`.
     Run(RunArgs),
+    /// Boot the profile headless, optionally send taps, swipes and keys, and
+    /// write the screen as a PNG (print its path last).
+    Screenshot(ScreenshotArgs),
     /// Write a bootable disk image (rpi4: the Pi 4 SD card); print its path last.
     Image(ImageArgs),
     /// Write the Pi 4 SD card image to a removable, unmounted card after
@@ -110,6 +113,10 @@ pub struct RunArgs {
     /// Boot through U-Boot's distro boot, as on a device.
     #[arg(long)]
     pub uboot: bool,
+    /// Show the screen: a GTK window where the host has a display, else a VNC
+    /// server on localhost (its address is printed).
+    #[arg(long, conflicts_with = "gdb")]
+    pub window: bool,
     /// Kernel command line for --uboot (extlinux APPEND).
     #[arg(long, value_name = "ARGS", requires = "uboot")]
     pub append: Option<String>,
@@ -117,6 +124,20 @@ pub struct RunArgs {
     /// name (devices add up), e.g. `-- -smp 1`.
     #[arg(last = true, value_name = "QEMU ARGS")]
     pub qemu: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScreenshotArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Input played once the UI is up, `;`-separated: `tap X,Y`, `swipe X,Y
+    /// X,Y`, `key NAME...` (QEMU qcodes: ret, esc, up, f1, a), `sleep MS`;
+    /// e.g. `swipe 270,5 270,600; tap 100,300; key ret`.
+    #[arg(long, value_name = "STEPS")]
+    pub input: Option<String>,
+    /// The PNG to write.
+    #[arg(value_name = "OUT.png")]
+    pub out: PathBuf,
 }
 
 impl RunArgs {

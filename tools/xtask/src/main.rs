@@ -13,6 +13,7 @@ mod fresh;
 mod profile;
 mod qemu;
 mod report;
+mod screenshot;
 mod sdimage;
 mod setup;
 mod test;
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
         Command::Build(a) => build::main(&a).map(|()| ExitCode::SUCCESS),
         Command::Run(a) if a.firmware().is_some() => firmware::run(&a).map(|()| ExitCode::SUCCESS),
         Command::Run(a) => qemu::main(&a).map(|()| ExitCode::SUCCESS),
+        Command::Screenshot(a) => screenshot::main(&a).map(|()| ExitCode::SUCCESS),
         Command::Image(a) => sdimage::main(&a).map(|()| ExitCode::SUCCESS),
         Command::Flash(a) => flash::main(&a).map(|()| ExitCode::SUCCESS),
         Command::User(a) => user::main(&a).map(|()| ExitCode::SUCCESS),

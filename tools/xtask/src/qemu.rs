@@ -166,6 +166,14 @@ pub fn main(args: &crate::cli::RunArgs) -> Result<()> {
     defaults.extend(Console::Terminal.args().map(String::from));
     defaults.extend(["-kernel".to_string(), built.img.display().to_string()]);
     let mut user = user.clone();
+    if args.window {
+        let has_display = ["DISPLAY", "WAYLAND_DISPLAY"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
+        let (display, message) = window_display(has_display);
+        note!("{message}");
+        user.extend(["-display".to_string(), display.to_string()]);
+    }
     if gdb {
         user.extend(["-s".to_string(), "-S".to_string()]);
     }
@@ -209,6 +217,19 @@ pub fn main(args: &crate::cli::RunArgs) -> Result<()> {
         exec(cmd)
     } else {
         type_input(cmd)
+    }
+}
+
+/// `-display` for `run --window`: a GTK window on a host with a display,
+/// else a VNC server on localhost only; and what to tell the user.
+pub fn window_display(has_display: bool) -> (&'static str, &'static str) {
+    if has_display {
+        ("gtk", "the screen is in a GTK window")
+    } else {
+        (
+            "vnc=127.0.0.1:0",
+            "no display on this host: the screen is on VNC at 127.0.0.1:5900 (e.g. `vncviewer 127.0.0.1:0`)",
+        )
     }
 }
 
@@ -331,6 +352,18 @@ mod tests {
         let mut d = firmware_defaults(FIRMWARE_MACHINE.machine);
         d.extend(v("-kernel k.img"));
         d
+    }
+
+    #[test]
+    fn window_replaces_the_headless_display() {
+        let (d, _) = window_display(false);
+        assert_eq!(d, "vnc=127.0.0.1:0", "VNC listens on localhost only");
+        assert_eq!(window_display(true).0, "gtk");
+        let m = merge(
+            &v("-M virt -display none -serial mon:stdio"),
+            &v(&format!("-display {d}")),
+        );
+        assert_eq!(m, v("-M virt -serial mon:stdio -display vnc=127.0.0.1:0"));
     }
 
     #[test]

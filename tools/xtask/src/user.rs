@@ -186,9 +186,9 @@ pub fn archive_entries<'p>(
         mode: 0o100644,
         data: profile.encode(),
     }];
-    // A device with a display gets the UI's font (read in place by every
-    // UI task: one copy in memory).
-    if profile.display.is_some() {
+    // A profile whose tasks read the boot archive (the graphical ones) gets
+    // the UI's font, read in place by every UI task: one copy in memory.
+    if profile.tasks.iter().any(|t| t.spec.archive) {
         let path = util::root().join(FONT);
         let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         entries.push(Entry {

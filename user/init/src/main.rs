@@ -98,7 +98,9 @@ fn main(boot: &'static BootInfo) -> i32 {
 }
 
 /// The archive's `profile` file, unless the command line says
-/// `profile=none` (tests that drive devices themselves).
+/// `profile=none` (tests that drive devices themselves); `servers=none`
+/// keeps its drivers only (tests of a device a server would otherwise own:
+/// the compositor takes the display, keyboard and touch).
 fn read_profile(archive: &'static [u8], bootargs: &str) -> Option<Profile> {
     if bootargs.split_whitespace().any(|w| w == "profile=none") {
         log::info!("profile=none: no drivers or servers started");
@@ -108,7 +110,13 @@ fn read_profile(archive: &'static [u8], bootargs: &str) -> Option<Profile> {
         .filter_map(Result::ok)
         .find(|e| e.is_file() && e.name == "profile")?;
     match profile::decode(file.data) {
-        Ok(p) => Some(p),
+        Ok(mut p) => {
+            if bootargs.split_whitespace().any(|w| w == "servers=none") {
+                log::info!("servers=none: drivers only");
+                p.servers.clear();
+            }
+            Some(p)
+        }
         Err(e) => {
             log::error!("profile: {e}; no drivers started");
             None

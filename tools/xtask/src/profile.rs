@@ -123,7 +123,15 @@ pub struct Profile {
     pub tasks: Vec<Task>,
     /// The whole profile as the schema has it (what init gets).
     pub schema: schema::Profile,
+    /// The device's name (`cargo xtask run --name`); `None`: the
+    /// profile's name.
+    pub device: Option<String>,
 }
+
+/// Placeholders in a task's `args`, filled in by [`Profile::encode`]: the
+/// device's name and the profile's.
+pub const NAME_PLACEHOLDER: &str = "@NAME@";
+pub const PROFILE_PLACEHOLDER: &str = "@PROFILE@";
 
 /// `profiles/`
 pub fn dir() -> PathBuf {
@@ -385,6 +393,7 @@ pub fn parse(file: &str, name: &str, text: &str) -> Result<Profile> {
         qemu,
         tasks,
         schema: p,
+        device: None,
     })
 }
 
@@ -392,9 +401,26 @@ impl Profile {
     /// The boot archive's `profile` file: the schema's binary form
     /// (`schema::encode`, postcard) without `[qemu]`, which only the build
     /// tool needs. init reads it with `schema::decode`.
+    /// Task arguments get the device's and the profile's names for
+    /// [`NAME_PLACEHOLDER`] and [`PROFILE_PLACEHOLDER`].
     pub fn encode(&self) -> Vec<u8> {
+        let name = self.device.as_deref().unwrap_or(&self.name);
+        let fill = |tasks: &[schema::Task]| -> Vec<schema::Task> {
+            tasks
+                .iter()
+                .map(|t| schema::Task {
+                    args: t
+                        .args
+                        .replace(NAME_PLACEHOLDER, name)
+                        .replace(PROFILE_PLACEHOLDER, &self.name),
+                    ..t.clone()
+                })
+                .collect()
+        };
         schema::encode(&schema::Profile {
             qemu: None,
+            drivers: fill(&self.schema.drivers),
+            servers: fill(&self.schema.servers),
             ..self.schema.clone()
         })
     }
@@ -471,6 +497,17 @@ args = "--banner hello world"
 
     fn err(text: &str) -> String {
         parse("profiles/phone.toml", "phone", text).unwrap_err()
+    }
+
+    #[test]
+    fn task_args_get_the_device_and_profile_names() {
+        let mut p = phone();
+        p.schema.servers[0].args = "name=@NAME@ profile=@PROFILE@".into();
+        let back = schema::decode(&p.encode()).unwrap();
+        assert_eq!(back.servers[0].args, "name=phone profile=phone");
+        p.device = Some("kitchen".into());
+        let back = schema::decode(&p.encode()).unwrap();
+        assert_eq!(back.servers[0].args, "name=kitchen profile=phone");
     }
 
     #[test]

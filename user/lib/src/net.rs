@@ -124,7 +124,8 @@ impl Socket {
     fn open(kind: Kind) -> Result<Socket, Error> {
         let notify = syscall::create(process().pool, ObjectType::Notification, 0)?;
         let mut m = Message::with_words(proto::OPEN, &[kind as u64]);
-        m.push_cap(notify, Rights::SEND);
+        // GRANT: the stack copies it for the connections a listener accepts.
+        m.push_cap(notify, Rights::SEND | Rights::GRANT);
         match call_service(&m) {
             Ok(reply) => Socket::from_reply(&reply, notify),
             Err(e) => {

@@ -34,11 +34,15 @@ mod serve {
 
     pub fn main(_start: &StartInfo) {
         let port = arg("port").and_then(|p| p.parse().ok()).unwrap_or(80u16);
+        let mut said = false;
         let listener = loop {
             match TcpListener::bind(port) {
                 Ok(l) => break l,
                 Err(e) => {
-                    log::warn!("listen on port {port}: {e}; retrying");
+                    if !said {
+                        log::warn!("listen on port {port}: {e}; retrying");
+                        said = true;
+                    }
                     syscall::sleep_ms(1000);
                 }
             }

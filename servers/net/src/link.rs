@@ -51,6 +51,18 @@ impl Link {
         self.conn.is_some()
     }
 
+    /// Whether the driver we attached to is still there: when it dies, the
+    /// supervisor revokes its registration and with it our endpoint (a
+    /// restarted driver delivers its interrupts to nobody until we attach
+    /// again, so waiting for a failed call would wait forever).
+    pub fn check(&mut self) {
+        if let Some((ep, _)) = &self.conn {
+            if let Err(e) = syscall::cap_info(*ep) {
+                self.down(e);
+            }
+        }
+    }
+
     /// Looks the driver up (without waiting) and attaches to it.
     pub fn reconnect(&mut self) -> Result<(), Error> {
         if self.conn.is_some() {

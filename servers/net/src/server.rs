@@ -10,30 +10,14 @@ use userlib::proto::reply_error;
 use userlib::server::{serve, Action};
 use userlib::services::net as proto;
 use userlib::sync::Mutex;
-use userlib::{log, names, process, syscall, thread, Error, Handle, Message, Timeout};
+use userlib::{names, process, syscall, thread, Error, Handle, Message, Timeout};
 
 pub fn main(_start: &StartInfo) {
-    let mut link = Link::new().expect("notification");
-    // The card's driver starts with us: wait for it.
-    loop {
-        match link.reconnect() {
-            Ok(()) => break,
-            Err(Error::WouldBlock) => syscall::sleep_ms(10),
-            Err(e) => panic!("netdev: {e}"),
-        }
-    }
+    // The card's driver may start after us, or never (no card): the poll
+    // thread attaches when it shows; until then `INFO` says the link is down.
+    let link = Link::new().expect("notification");
     let ep = syscall::create(process().pool, ObjectType::Endpoint, 0).expect("endpoint");
     let notification = link.notification;
-    let m = link.mac;
-    log::info!(
-        "up on netdev, MAC {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}; asking DHCP",
-        m[0],
-        m[1],
-        m[2],
-        m[3],
-        m[4],
-        m[5]
-    );
     let stack: &'static Mutex<Stack> = Box::leak(Box::new(Mutex::new(Stack::new(link, ep))));
     // (Dropping a JoinHandle ends its thread: both are kept.)
     let _poller = thread::Builder::default()

@@ -148,8 +148,25 @@ impl Stack {
     /// Runs the interface: frames in and out, timers, DHCP. Signals every
     /// socket when something may have changed.
     pub fn poll(&mut self) {
+        self.link.check();
         if !self.link.is_up() && self.link.reconnect().is_ok() {
-            log::info!("netdev: attached (link {})", self.link.attaches);
+            let m = self.link.mac;
+            log::info!(
+                "netdev: attached (link {}), MAC {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                self.link.attaches,
+                m[0],
+                m[1],
+                m[2],
+                m[3],
+                m[4],
+                m[5]
+            );
+            self.iface
+                .set_hardware_addr(HardwareAddress::Ethernet(EthernetAddress(self.link.mac)));
+            if self.lease.is_none() {
+                // Ask at once rather than at the next retry.
+                self.sockets.get_mut::<dhcpv4::Socket>(self.dhcp).reset();
+            }
         }
         let changed = self.iface.poll(now(), &mut self.link, &mut self.sockets) == PollResult::SocketStateChanged;
         self.dhcp_events();
@@ -160,10 +177,17 @@ impl Stack {
     }
 
     /// How long the interface may sleep before it must poll again.
+    /// While a driver that was there is away, every 50 ms (to attach to
+    /// its successor soon).
     pub fn delay_us(&mut self) -> u64 {
+        let most = if !self.link.is_up() && self.link.attaches > 0 {
+            50_000
+        } else {
+            1_000_000
+        };
         match self.iface.poll_delay(now(), &self.sockets) {
-            Some(d) => d.total_micros().clamp(1, 1_000_000),
-            None => 1_000_000,
+            Some(d) => d.total_micros().clamp(1, most),
+            None => most,
         }
     }
 

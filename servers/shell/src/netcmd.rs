@@ -94,8 +94,14 @@ pub fn ping(host: &str) -> Result<String, String> {
 pub fn fetch(url: &str) -> Result<String, String> {
     let u = http::parse_url(url).map_err(|m| format!("fetch: {m}\n"))?;
     let ip = resolve_one("fetch", u.host)?;
-    let mut stream = TcpStream::connect_timeout(SocketAddrV4::new(ip, u.port), Timeout::millis(10_000))
-        .map_err(|e| format!("fetch: {}:{}: {}\n", ip, u.port, report::error(e)))?;
+    let mut stream =
+        TcpStream::connect_timeout(SocketAddrV4::new(ip, u.port), Timeout::millis(10_000)).map_err(|e| {
+            let why = match e {
+                Error::PeerDied => "connection refused",
+                e => report::error(e),
+            };
+            format!("fetch: {}:{}: {why}\n", ip, u.port)
+        })?;
     stream.set_timeout(Timeout::millis(15_000));
     stream
         .write_all(http::request(&u).as_bytes())

@@ -61,6 +61,10 @@ pub struct Stack {
     gateway: Option<Ipv4Addr>,
     /// When the lease was obtained (µs since boot) and its length (s).
     lease: Option<(u64, u32)>,
+    /// When the link came up without a lease (µs since boot), and whether
+    /// the link-local address is in use.
+    asking_since: Option<u64>,
+    link_local: bool,
     /// The client sockets, by slot; each slot maps its buffer in its own
     /// window.
     table: Vec<Option<Sock>>,
@@ -71,6 +75,17 @@ pub struct Stack {
     /// The service endpoint (unbadged): socket capabilities are minted from it.
     ep: Handle,
     next_port: u16,
+}
+
+/// How long the interface asks DHCP before it takes a link-local address.
+const LINK_LOCAL_AFTER_US: u64 = 4_000_000;
+
+/// 169.254.X.Y from the MAC's last two bytes, avoiding the reserved first
+/// and last /24 of the range (RFC 3927) and .0/.255 hosts.
+pub fn link_local_address(mac: [u8; 6]) -> Ipv4Addr {
+    let x = mac[4].clamp(1, 254);
+    let y = mac[5].clamp(1, 254);
+    Ipv4Addr::new(169, 254, x, y)
 }
 
 pub fn now() -> Instant {
@@ -133,6 +148,8 @@ impl Stack {
             dns,
             dns_servers: Vec::new(),
             gateway: None,
+            asking_since: None,
+            link_local: false,
             lease: None,
             table: (0..MAX_SOCKETS).map(|_| None).collect(),
             windows: (0..MAX_SOCKETS)
@@ -149,6 +166,7 @@ impl Stack {
     /// socket when something may have changed.
     pub fn poll(&mut self) {
         self.link.check();
+        self.link_local_fallback();
         if !self.link.is_up() && self.link.reconnect().is_ok() {
             let m = self.link.mac;
             log::info!(
@@ -214,6 +232,7 @@ impl Stack {
         };
         match change {
             Change::Leased(cidr, router, dns, lease) => {
+                self.link_local = false;
                 self.iface.update_ip_addrs(|addrs| {
                     addrs.clear();
                     let _ = addrs.push(IpCidr::Ipv4(cidr));
@@ -248,6 +267,34 @@ impl Stack {
                 self.gateway = None;
             }
         }
+        self.notify_all();
+    }
+
+    /// A segment without a DHCP server (`cargo xtask run --link`): after
+    /// [`LINK_LOCAL_AFTER_US`] without a lease the interface takes the
+    /// link-local address 169.254.X.Y/16 made from its MAC's last two bytes
+    /// (RFC 3927's range; without its ARP probing, so two cards whose MACs
+    /// end alike would clash). DHCP keeps asking; a lease replaces it.
+    fn link_local_fallback(&mut self) {
+        if self.lease.is_some() || !self.link.is_up() {
+            self.asking_since = None;
+            return;
+        }
+        if self.link_local {
+            return;
+        }
+        let now = syscall::now_us();
+        let since = *self.asking_since.get_or_insert(now);
+        if now.saturating_sub(since) < LINK_LOCAL_AFTER_US {
+            return;
+        }
+        let addr = link_local_address(self.link.mac);
+        self.iface.update_ip_addrs(|addrs| {
+            addrs.clear();
+            let _ = addrs.push(IpCidr::Ipv4(smoltcp::wire::Ipv4Cidr::new(addr, 16)));
+        });
+        self.link_local = true;
+        log::info!("no DHCP answer: link-local address {addr}/16");
         self.notify_all();
     }
 
@@ -297,6 +344,8 @@ impl Stack {
             State::Down
         } else if self.lease.is_some() {
             State::Dhcp
+        } else if self.link_local {
+            State::LinkLocal
         } else {
             State::Discovering
         };

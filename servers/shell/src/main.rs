@@ -26,10 +26,10 @@ use userlib::services::{rtc, MAX_BYTES};
 use userlib::{log, syscall, Error, Handle};
 
 // Heap: command output and the supervisor's records, a few KiB each, and
-// `fetch`'s response, at most 24 KiB (the
+// `fetch`'s response, at most 16 KiB (the
 // watch profile gives the whole task 256 KiB).
 #[cfg(not(test))]
-userlib::entry!(main, heap = 96 * 1024);
+userlib::entry!(main, heap = 64 * 1024);
 
 const PROMPT: &str = "kestrel> ";
 

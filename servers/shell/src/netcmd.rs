@@ -12,7 +12,7 @@ use userlib::services::net::State;
 use userlib::Error;
 
 /// Most response bytes `fetch` keeps (the shell's heap is small).
-const MAX_RESPONSE: usize = 24 * 1024;
+const MAX_RESPONSE: usize = 16 * 1024;
 
 fn fail(command: &str, e: Error) -> String {
     format!("{command}: {}\n", report::error(e))
@@ -35,6 +35,10 @@ pub fn ip() -> Result<String, String> {
         State::Dhcp => s.push_str(&format!(
             "  inet {}/{} gateway {} dns {}\n  DHCP lease: {} s left\n",
             i.address, i.prefix, i.gateway, i.dns, i.lease_seconds_left
+        )),
+        State::LinkLocal => s.push_str(&format!(
+            "  inet {}/{} (link-local: no DHCP server on this link)\n",
+            i.address, i.prefix
         )),
         State::Discovering => s.push_str("  no address yet (asking DHCP)\n"),
         State::Down => s.push_str("  no network card driver\n"),
@@ -106,7 +110,9 @@ pub fn fetch(url: &str) -> Result<String, String> {
     stream
         .write_all(http::request(&u).as_bytes())
         .map_err(|e| fail("fetch", e))?;
-    let mut response = Vec::new();
+    // One allocation of the most it keeps (growing by doubling would need
+    // twice that at the end).
+    let mut response = Vec::with_capacity(MAX_RESPONSE);
     let mut buf = [0u8; 2048];
     loop {
         match stream.read(&mut buf) {

@@ -170,7 +170,31 @@ pub fn load(name: &str) -> Result<Profile> {
         }
         Err(e) => bail!("{}: {e}", path.display()),
     };
-    parse(&util::relative(&path), name, &text)
+    let mut p = parse(&util::relative(&path), name, &text)?;
+    p.device = DEVICE_NAME.get().cloned();
+    Ok(p)
+}
+
+/// The device name `cargo xtask run --name` gives (see [`set_device_name`]).
+static DEVICE_NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Names the device for every profile loaded from now on (its tasks'
+/// `@NAME@`); set once, by `cargo xtask run --name`, before building.
+pub fn set_device_name(name: &str) -> Result<()> {
+    if !valid_device_name(name) {
+        bail!("a device name is 1 to 31 letters, digits, `-` or `_`: `{name}`");
+    }
+    let _ = DEVICE_NAME.set(name.to_string());
+    Ok(())
+}
+
+/// Device names go into task arguments and the bus's announcements: short,
+/// no blanks.
+pub fn valid_device_name(name: &str) -> bool {
+    (1..=31).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A profile name is a file stem and part of image names: lower-case

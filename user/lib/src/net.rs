@@ -80,17 +80,18 @@ pub fn info() -> Result<Info, Error> {
         state: match r.word(6) {
             1 => State::Discovering,
             2 => State::Dhcp,
+            3 => State::LinkLocal,
             _ => State::Down,
         },
     })
 }
 
-/// Waits until the interface has an address (DHCP), at most `timeout`.
+/// Waits until the interface has an address (DHCP or link-local), at most `timeout`.
 pub fn wait_configured(timeout: Timeout) -> Result<Info, Error> {
     let deadline = deadline(timeout);
     loop {
         let i = info()?;
-        if i.state == State::Dhcp {
+        if matches!(i.state, State::Dhcp | State::LinkLocal) {
             return Ok(i);
         }
         if expired(deadline) {

@@ -92,6 +92,8 @@ pub enum State {
     Discovering = 1,
     /// Leased by DHCP.
     Dhcp = 2,
+    /// No DHCP server answered: a link-local address (169.254/16).
+    LinkLocal = 3,
 }
 
 /// TCP states as [`STATUS`] reports them (RFC 793 names).

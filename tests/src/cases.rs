@@ -140,8 +140,8 @@ pub struct BootCase {
     /// phone). A test image of a profile also has every test program. Not
     /// for `Boot::Profile` cases, which name their profile themselves.
     pub profile: Option<&'static str>,
-    /// More QEMU arguments (devices), after the others (`Boot::Direct`
-    /// only; a profile brings its own). `@DISK@` stands for a raw disk
+    /// More QEMU arguments (devices), after the others (for
+    /// `Boot::Profile`, after the profile's own). `@DISK@` stands for a raw disk
     /// image of [`DISK_BYTES`], zeroed, made anew for each run in the
     /// harness's work directory.
     pub qemu_args: &'static [&'static str],
@@ -157,6 +157,14 @@ pub struct BootCase {
     /// `input WxH STEPS` sends taps, swipes and keys through QMP instead
     /// (see [`crate::qmp::commands`]).
     pub monitor: &'static [Input],
+    /// A real peer, a program we did not write, started on the host before
+    /// QEMU and stopped after it (see [`Peer`]).
+    pub peer: Option<Peer>,
+    /// Shell command lines run on the host (`sh -c`) once the console shows
+    /// their cue, like `input`; each one's output joins the log as
+    /// `host: LINE` lines, then `host: exit N` (`curl` reading the device's
+    /// page through a forwarded port, say).
+    pub host: &'static [Input],
 }
 
 impl BootCase {
@@ -170,6 +178,20 @@ impl BootCase {
         }
     }
 }
+
+/// Programs on the host a case talks to. Placeholders in `qemu_args`,
+/// `input` and `host`: `@HTTP_PORT@` (the peer's port on 127.0.0.1, which
+/// the guest reaches as 10.0.2.2 through QEMU's user networking) and
+/// `@FWD_PORT@` (a free host port, for `hostfwd=tcp:127.0.0.1:@FWD_PORT@-:80`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// `python3 -m http.server` on 127.0.0.1, serving a folder that holds
+    /// `hello.txt` with [`HTTP_PEER_TEXT`].
+    HttpServer,
+}
+
+/// What the [`Peer::HttpServer`]'s `hello.txt` says.
+pub const HTTP_PEER_TEXT: &str = "hello from the host's python3 http.server";
 
 /// Size of the disk image `@DISK@` names in [`BootCase::qemu_args`].
 pub const DISK_BYTES: u64 = 1 << 20;
@@ -230,6 +252,8 @@ pub const KTEST: BootCase = BootCase {
     qemu_args: &[],
     disk_bytes: DISK_BYTES,
     monitor: &[],
+    peer: None,
+    host: &[],
 };
 
 /// A deliberate crash: the report is checked, not the tests.
@@ -1109,6 +1133,72 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"^harness: screen colours: 101820 \d{6}, .*2f6fde \d{4}\b",
         ],
         forbid: PROFILE_FAILURES,
+        timeout_s: 180,
+        ..PROFILE
+    },
+    // ---- networking on the phone (virtio-net on QEMU user networking):
+    // the address from QEMU's DHCP server, ping of the gateway, `fetch` of
+    // a file from a host `python3 -m http.server` (10.0.2.2 is the host's
+    // 127.0.0.1), host `curl` reading the status page through the
+    // forwarded port, and a driver restart after which a new connection
+    // works. Traffic goes only to loopback and QEMU's own addresses.
+    BootCase {
+        name: "profile-phone-net",
+        boot: Boot::Profile("phone"),
+        qemu_args: &[
+            "-netdev",
+            "user,id=n0,hostfwd=tcp:127.0.0.1:@FWD_PORT@-:80",
+            "-device",
+            "virtio-net-device,netdev=n0",
+        ],
+        peer: Some(Peer::HttpServer),
+        input: &[
+            Input {
+                after: "net: dhcp: leased",
+                send: "ip\r",
+            },
+            at_prompt("ping 10.0.2.2\r"),
+            at_prompt("fetch http://10.0.2.2:@HTTP_PORT@/hello.txt\r"),
+            at_prompt("fetch http://10.0.2.2:@HTTP_PORT@/missing.txt\r"),
+            at_prompt("fetch http://10.0.2.2:1/\r"),
+            at_prompt("restart virtio-net\r"),
+            Input {
+                after: "netdev: attached (link 2)",
+                send: "fetch http://10.0.2.2:@HTTP_PORT@/\r",
+            },
+            at_prompt("poweroff\r"),
+        ],
+        host: &[
+            Input {
+                after: "httpd: serving status on port 80",
+                send: "curl -sS -m 20 http://127.0.0.1:@FWD_PORT@/status.json; echo",
+            },
+            Input {
+                after: "",
+                send:
+                    "curl -sS -m 20 -o /dev/null -w 'html %{http_code} %{content_type}\\n' http://127.0.0.1:@FWD_PORT@/",
+            },
+        ],
+        expect: &[
+            r"init: profile phone up\b",
+            r"net: dhcp: leased 10\.0\.2\.15/24 \(router 10\.0\.2\.2, dns 10\.0\.2\.3\) for \d+ s",
+            r"^eth0: MAC 52:54:00:12:34:56, link up$",
+            r"^  inet 10\.0\.2\.15/24 gateway 10\.0\.2\.2 dns 10\.0\.2\.3$",
+            r"^  DHCP lease: \d+ s left$",
+            r"^64 bytes from 10\.0\.2\.2: icmp_seq=0 time=",
+            r"^4 packets sent, [1-4] received$",
+            r"^hello from the host's python3 http\.server$",
+            r"^fetch: HTTP 404 ",
+            r"^fetch: 10\.0\.2\.2:1: connection refused$",
+            r"restarted virtio-net \(task \d+\)",
+            // After the restart: a new connection to the host's server.
+            r#"<a href="hello\.txt">hello\.txt</a>"#,
+            r#"^host: \{"device":"phone","profile":"phone","uptime_ms":\d+,"memory":\{"pool_total":\d+.*"name":"httpd".*"services":\[.*"name":"net","provider":"net""#,
+            r"^host: html 200 text/html; charset=utf-8$",
+            r"init: powering off",
+        ],
+        forbid: &[r"^(ip|ping|restart|poweroff): ", r"^host: curl: "],
+        exit: Exit::Code(0),
         timeout_s: 180,
         ..PROFILE
     },

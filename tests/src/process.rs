@@ -92,6 +92,60 @@ pub struct Monitor<'a> {
     pub report: &'a dyn Fn(&str) -> Option<String>,
 }
 
+/// Shell command lines run on the host (`sh -c`), cued by stdout like the
+/// stdin script: each runs to its end (the console is read meanwhile by
+/// the reader threads), and its output joins the log as `host: LINE`
+/// lines, then `host: exit N`. For real peers of a device: `curl` reading
+/// its web page through a forwarded port, say.
+pub struct HostScript<'a> {
+    pub script: &'a [Step<'a>],
+}
+
+struct HostState<'a> {
+    script: &'a [Step<'a>],
+    sent: usize,
+    since: String,
+}
+
+/// Runs `command` with `sh -c` (at most 60 s); its output and exit as log lines.
+fn host_command(command: &str) -> Vec<String> {
+    let mut out = vec![format!("host$ {command}")];
+    let child = Command::new("sh")
+        .args(["-c", command])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => KillOnDrop(c),
+        Err(e) => {
+            out.push(format!("host: cannot run sh: {e}"));
+            return out;
+        }
+    };
+    let until = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        match child.0.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if Instant::now() < until => thread::sleep(Duration::from_millis(20)),
+            _ => break None,
+        }
+    };
+    let mut text = String::new();
+    if let Some(mut o) = child.0.stdout.take() {
+        let _ = o.read_to_string(&mut text);
+    }
+    if let Some(mut e) = child.0.stderr.take() {
+        let _ = e.read_to_string(&mut text);
+    }
+    out.extend(text.lines().map(|l| format!("host: {l}")));
+    out.push(match status.and_then(|s| s.code()) {
+        Some(c) => format!("host: exit {c}"),
+        None => String::from("host: timed out"),
+    });
+    out
+}
+
 /// A monitor being played: its socket once connected, steps sent, stdout
 /// since the last one.
 struct MonitorState<'a> {
@@ -200,6 +254,7 @@ struct Console<'a> {
     since: String,
     stdin: Option<ChildStdin>,
     monitor: Option<MonitorState<'a>>,
+    host: Option<HostState<'a>>,
 }
 
 impl Console<'_> {
@@ -230,6 +285,13 @@ impl Console<'_> {
                     .filter(|m| stream == Stream::Stdout && m.sent < m.m.script.len())
                 {
                     m.since.push_str(&String::from_utf8_lossy(&bytes));
+                }
+                if let Some(h) = self
+                    .host
+                    .as_mut()
+                    .filter(|h| stream == Stream::Stdout && h.sent < h.script.len())
+                {
+                    h.since.push_str(&String::from_utf8_lossy(&bytes));
                 }
                 let mut new_line = false;
                 for b in bytes {
@@ -279,6 +341,27 @@ impl Console<'_> {
             self.since.clear();
         }
         self.play_monitor();
+        self.play_host();
+    }
+
+    /// Runs every host command whose cue has shown.
+    fn play_host(&mut self) {
+        let Some(h) = self.host.as_mut() else {
+            return;
+        };
+        while let Some(step) = h.script.get(h.sent) {
+            if !h.since.contains(step.after) {
+                break;
+            }
+            for text in host_command(step.send.trim_end()) {
+                self.lines.push(Line {
+                    stream: Stream::Stdout,
+                    text,
+                });
+            }
+            h.sent += 1;
+            h.since.clear();
+        }
     }
 
     /// Types every monitor command whose cue has shown.
@@ -310,7 +393,9 @@ impl Console<'_> {
     }
 
     fn script_done(&self) -> bool {
-        self.sent == self.script.len() && self.monitor.as_ref().is_none_or(|m| m.sent == m.m.script.len())
+        self.sent == self.script.len()
+            && self.monitor.as_ref().is_none_or(|m| m.sent == m.m.script.len())
+            && self.host.as_ref().is_none_or(|h| h.sent == h.script.len())
     }
 }
 
@@ -339,7 +424,7 @@ pub fn run_scripted(
     script: &[Step],
     done: impl FnMut(&[Line]) -> bool,
 ) -> std::io::Result<Captured> {
-    run_with_monitor(cmd, timeout, grace, script, None, done)
+    run_with_monitor(cmd, timeout, grace, script, None, None, done)
 }
 
 /// [`run_scripted`], also typing commands on a QEMU monitor.
@@ -349,6 +434,7 @@ pub fn run_with_monitor(
     grace: Duration,
     script: &[Step],
     monitor: Option<Monitor>,
+    host: Option<HostScript>,
     mut done: impl FnMut(&[Line]) -> bool,
 ) -> std::io::Result<Captured> {
     let start = Instant::now();
@@ -375,6 +461,11 @@ pub fn run_with_monitor(
         monitor: monitor.map(|m| MonitorState {
             m,
             conn: None,
+            sent: 0,
+            since: String::new(),
+        }),
+        host: host.map(|h| HostState {
+            script: h.script,
             sent: 0,
             since: String::new(),
         }),
@@ -613,6 +704,7 @@ mod tests {
             Duration::ZERO,
             &[],
             Some(monitor),
+            None,
             |l| l.iter().any(|l| l.text == "end"),
         )
         .unwrap();
@@ -627,5 +719,39 @@ mod tests {
         };
         assert!(at("ready") < at("(qemu) sendkey a") && at("(qemu) info status") < at("reported"));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn host_commands_run_on_their_cue() {
+        let script = [
+            Step {
+                after: "ready",
+                send: "echo from the host; exit 3",
+            },
+            Step {
+                after: "again",
+                send: "printf 'a\\nb\\n'",
+            },
+        ];
+        let r = run_with_monitor(
+            sh("echo ready; sleep 0.3; echo again; sleep 0.3; echo end"),
+            Duration::from_secs(20),
+            Duration::ZERO,
+            &[],
+            None,
+            Some(HostScript { script: &script }),
+            |l| l.iter().any(|l| l.text == "end"),
+        )
+        .unwrap();
+        let texts: Vec<&str> = r.lines.iter().map(|l| l.text.as_str()).collect();
+        let at = |t: &str| {
+            texts
+                .iter()
+                .position(|x| *x == t)
+                .unwrap_or_else(|| panic!("{t:?} in {texts:?}"))
+        };
+        assert!(at("ready") < at("host: from the host"));
+        assert!(at("host: from the host") < at("host: exit 3"));
+        assert!(at("again") < at("host: a") && at("host: a") < at("host: b"));
     }
 }

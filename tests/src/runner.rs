@@ -1,6 +1,6 @@
 //! Running one case (QEMU boot, or `xtask dt` on a tree) and judging it.
 
-use crate::cases::{Boot, BootCase, DtCase, Dtb, Edit, Exit, Image, Tree};
+use crate::cases::{Boot, BootCase, DtCase, Dtb, Edit, Exit, Image, Peer, Tree, HTTP_PEER_TEXT};
 use crate::console::{find_banner, parse_ktest, FATAL_MARKERS};
 use crate::fdt::{self, Fdt};
 use crate::process::{self, Captured, End, Line, Stream};
@@ -178,6 +178,7 @@ pub fn profile_qemu_args(case: &BootCase, p: &ProfileBoot) -> Vec<OsString> {
     if let Some(app) = case.append {
         a.extend(["-append".into(), app.into()]);
     }
+    a.extend(case.qemu_args.iter().map(OsString::from));
     a
 }
 
@@ -657,12 +658,92 @@ fn with_disk(
     Ok((args, command.replace("@DISK@", &path)))
 }
 
+/// A free TCP port on 127.0.0.1 (free when asked; nothing holds it).
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A host program started for a case; killed when dropped.
+struct PeerProcess(std::process::Child);
+
+impl Drop for PeerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The ports the placeholders of [`crate::cases::Peer`] stand for, and
+/// the peer process, started and accepting connections.
+struct Ports {
+    http: u16,
+    fwd: u16,
+    _peer: Option<PeerProcess>,
+}
+
+impl Ports {
+    fn fill(&self, text: &str) -> String {
+        text.replace("@HTTP_PORT@", &self.http.to_string())
+            .replace("@FWD_PORT@", &self.fwd.to_string())
+    }
+}
+
+fn start_peer(case: &BootCase, env: &Env) -> Result<Ports, String> {
+    let fwd = free_port().map_err(|e| format!("no free port: {e}"))?;
+    let Some(Peer::HttpServer) = case.peer else {
+        return Ok(Ports {
+            http: 0,
+            fwd,
+            _peer: None,
+        });
+    };
+    let dir = env.work_dir.join("peers").join(case.name);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::write(dir.join("hello.txt"), format!("{HTTP_PEER_TEXT}\n"))
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let http = free_port().map_err(|e| format!("no free port: {e}"))?;
+    let child = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &http.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ])
+        .arg(&dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("python3 -m http.server (install python3): {e}"))?;
+    let peer = PeerProcess(child);
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", http)).is_err() {
+        if std::time::Instant::now() >= until {
+            return Err(format!("python3 -m http.server never listened on 127.0.0.1:{http}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(Ports {
+        http,
+        fwd,
+        _peer: Some(peer),
+    })
+}
+
 /// Boots one case in QEMU and judges it.
 pub fn run_boot(case: &BootCase, env: &Env) -> Outcome {
     let (args, command) = match boot_command(case, env).and_then(|(a, c)| with_disk(case, env, a, c)) {
         Ok(x) => x,
         Err((command, why)) => return Outcome::error(command, why),
     };
+    let ports = match start_peer(case, env) {
+        Ok(p) => p,
+        Err(why) => return Outcome::error(command, why),
+    };
+    let args: Vec<OsString> = args.iter().map(|a| ports.fill(&a.to_string_lossy()).into()).collect();
+    let command = ports.fill(&command);
     let ex = match Expectations::new(case) {
         Ok(e) => e,
         Err(e) => return Outcome::error(command, e),
@@ -721,15 +802,30 @@ pub fn run_boot(case: &BootCase, env: &Env) -> Outcome {
         ex.first_forbidden(lines).is_some()
             || (running && ex.all_expected_seen(lines) && (case.banner.is_none() || find_banner(lines).is_some()))
     };
+    let sends: Vec<String> = case.input.iter().map(|i| ports.fill(i.send)).collect();
     let script: Vec<process::Step> = case
         .input
         .iter()
-        .map(|i| process::Step {
-            after: i.after,
-            send: i.send,
-        })
+        .zip(&sends)
+        .map(|(i, send)| process::Step { after: i.after, send })
         .collect();
-    match process::run_with_monitor(cmd, Duration::from_secs(case.timeout_s), GRACE, &script, monitor, done) {
+    let host_sends: Vec<String> = case.host.iter().map(|i| ports.fill(i.send)).collect();
+    let host_script: Vec<process::Step> = case
+        .host
+        .iter()
+        .zip(&host_sends)
+        .map(|(i, send)| process::Step { after: i.after, send })
+        .collect();
+    let host = (!case.host.is_empty()).then_some(process::HostScript { script: &host_script });
+    match process::run_with_monitor(
+        cmd,
+        Duration::from_secs(case.timeout_s),
+        GRACE,
+        &script,
+        monitor,
+        host,
+        done,
+    ) {
         Err(e) => Outcome::error(command, format!("could not start {}: {e}", env.qemu.display())),
         Ok(Captured {
             lines,

@@ -34,6 +34,17 @@ impl Interrupt {
         syscall::irq_ack(self.irq)
     }
 
+    /// Delivers the interrupt as `bits` on another task's notification
+    /// (`SEND`) from now on, instead of this one's: a client that waits
+    /// for the device's events itself (the network stack) then needs no
+    /// thread here to pass them on. The line stays masked after each
+    /// delivery until [`Interrupt::ack`], as before; the kernel holds the
+    /// binding weakly, so when that notification goes, interrupts are
+    /// dropped until the next `deliver_to`.
+    pub fn deliver_to(&self, notification: Handle, bits: u64) -> Result<(), Error> {
+        syscall::irq_bind(self.irq, notification, bits)
+    }
+
     /// The notification, for a thread that waits on several sources.
     pub fn notification(&self) -> Handle {
         self.notification

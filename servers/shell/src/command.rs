@@ -22,6 +22,10 @@ pub enum Command<'a> {
     Date,
     Reboot,
     Poweroff,
+    Ip,
+    Ping(&'a str),
+    Fetch(&'a str),
+    Resolve(&'a str),
 }
 
 /// What a command takes.
@@ -30,6 +34,8 @@ enum Args {
     None,
     /// One task, by name or id.
     Task,
+    /// One word, named in the usage.
+    Word(&'static str),
 }
 
 /// Every command: name, arguments, one-line description (`help` prints them in this order).
@@ -55,6 +61,14 @@ const COMMANDS: &[(&str, Args, &str)] = &[
     ("restart", Args::Task, "stop a task and start it again"),
     ("uptime", Args::None, "time since boot"),
     ("date", Args::None, "date and time from the real-time clock (UTC)"),
+    ("ip", Args::None, "network: interface, MAC, address and DHCP lease"),
+    ("ping", Args::Word("HOST"), "ICMP echo to a host, four times"),
+    (
+        "fetch",
+        Args::Word("URL"),
+        "HTTP/1.1 GET of an http:// URL; prints the body",
+    ),
+    ("resolve", Args::Word("NAME"), "IPv4 addresses of a name (DNS)"),
     ("reboot", Args::None, "restart the machine"),
     ("poweroff", Args::None, "turn the machine off"),
 ];
@@ -78,6 +92,9 @@ pub fn parse(line: &str) -> Result<Option<Command<'_>>, String> {
         }
         (Args::Task, [t]) => t,
         (Args::Task, _) => return Err(format!("{name}: too many arguments (usage: {name} NAME|ID)")),
+        (Args::Word(w), []) => return Err(format!("{name}: missing {w} (usage: {name} {w})")),
+        (Args::Word(_), [t]) => t,
+        (Args::Word(w), _) => return Err(format!("{name}: too many arguments (usage: {name} {w})")),
     };
     Ok(Some(match name {
         "help" => Command::Help,
@@ -90,6 +107,10 @@ pub fn parse(line: &str) -> Result<Option<Command<'_>>, String> {
         "uptime" => Command::Uptime,
         "date" => Command::Date,
         "reboot" => Command::Reboot,
+        "ip" => Command::Ip,
+        "ping" => Command::Ping(target),
+        "fetch" => Command::Fetch(target),
+        "resolve" => Command::Resolve(target),
         _ => Command::Poweroff,
     }))
 }
@@ -101,6 +122,7 @@ pub fn help() -> String {
         let usage = match args {
             Args::None => String::from(*name),
             Args::Task => format!("{name} NAME|ID"),
+            Args::Word(w) => format!("{name} {w}"),
         };
         t.row([usage, String::from(*what)]);
     }
@@ -128,6 +150,7 @@ mod tests {
             ("uptime", Command::Uptime),
             ("date", Command::Date),
             ("reboot", Command::Reboot),
+            ("ip", Command::Ip),
             ("poweroff", Command::Poweroff),
         ] {
             assert_eq!(parse(n), Ok(Some(c)));
@@ -146,6 +169,11 @@ mod tests {
             err("restart a b"),
             "restart: too many arguments (usage: restart NAME|ID)"
         );
+        assert_eq!(err("ping"), "ping: missing HOST (usage: ping HOST)");
+        assert_eq!(err("fetch a b"), "fetch: too many arguments (usage: fetch URL)");
+        assert_eq!(parse("resolve example.org"), Ok(Some(Command::Resolve("example.org"))));
+        assert_eq!(parse("ping 10.0.2.2"), Ok(Some(Command::Ping("10.0.2.2"))));
+        assert_eq!(parse("fetch http://h/"), Ok(Some(Command::Fetch("http://h/"))));
         let long = format!("kill {}", "x".repeat(MAX_TARGET + 1));
         assert!(err(&long).ends_with("is too long for a task name"));
         assert!(parse(&format!("kill {}", "x".repeat(MAX_TARGET))).is_ok());

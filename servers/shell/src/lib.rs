@@ -8,5 +8,6 @@ extern crate alloc;
 
 pub mod command;
 pub mod editor;
+pub mod http;
 pub mod report;
 pub mod table;

@@ -11,6 +11,8 @@
 
 extern crate alloc;
 
+mod netcmd;
+
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use shell::command::{self, Command};
@@ -23,7 +25,8 @@ use userlib::services::console::{self, Console};
 use userlib::services::{rtc, MAX_BYTES};
 use userlib::{log, syscall, Error, Handle};
 
-// Heap: command output and the supervisor's records, a few KiB each (the
+// Heap: command output and the supervisor's records, a few KiB each, and
+// `fetch`'s response, at most 16 KiB (the
 // watch profile gives the whole task 256 KiB).
 #[cfg(not(test))]
 userlib::entry!(main, heap = 64 * 1024);
@@ -161,6 +164,10 @@ fn execute(line: &str, rtc: &mut Connection) -> String {
         Command::Date => date(rtc),
         Command::Reboot => power("reboot", true),
         Command::Poweroff => power("poweroff", false),
+        Command::Ip => netcmd::ip(),
+        Command::Ping(host) => netcmd::ping(host),
+        Command::Fetch(url) => netcmd::fetch(url),
+        Command::Resolve(name) => netcmd::resolve(name),
     };
     match out {
         Ok(s) | Err(s) => s,

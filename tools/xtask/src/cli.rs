@@ -120,6 +120,23 @@ pub struct RunArgs {
     /// Kernel command line for --uboot (extlinux APPEND).
     #[arg(long, value_name = "ARGS", requires = "uboot")]
     pub append: Option<String>,
+    /// A network card on QEMU user networking (`user`, the only mode): DHCP
+    /// and the host's 127.0.0.1 at 10.0.2.2; a host port forwards to the
+    /// device's port 80 (the status page), and the URL is printed.
+    #[arg(long, value_name = "MODE", value_parser = ["user"], conflicts_with = "link")]
+    pub net: Option<String>,
+    /// The host port `--net user` forwards to port 80 [default: a free one].
+    #[arg(long, value_name = "PORT", requires = "net")]
+    pub http_port: Option<u16>,
+    /// A network card on the virtual Ethernet segment NAME, shared by every
+    /// device started with the same NAME (QEMU's socket netdev on a loopback
+    /// multicast group; no root needed). No DHCP there: devices take
+    /// link-local addresses (169.254/16).
+    #[arg(long, value_name = "NAME")]
+    pub link: Option<String>,
+    /// The device's name (its status page, the bus) [default: the profile's].
+    #[arg(long, value_name = "DEVICE")]
+    pub name: Option<String>,
     /// QEMU options after `--`: they replace the profile's options of the same
     /// name (devices add up), e.g. `-- -smp 1`.
     #[arg(last = true, value_name = "QEMU ARGS")]

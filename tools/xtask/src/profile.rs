@@ -123,7 +123,15 @@ pub struct Profile {
     pub tasks: Vec<Task>,
     /// The whole profile as the schema has it (what init gets).
     pub schema: schema::Profile,
+    /// The device's name (`cargo xtask run --name`); `None`: the
+    /// profile's name.
+    pub device: Option<String>,
 }
+
+/// Placeholders in a task's `args`, filled in by [`Profile::encode`]: the
+/// device's name and the profile's.
+pub const NAME_PLACEHOLDER: &str = "@NAME@";
+pub const PROFILE_PLACEHOLDER: &str = "@PROFILE@";
 
 /// `profiles/`
 pub fn dir() -> PathBuf {
@@ -162,7 +170,31 @@ pub fn load(name: &str) -> Result<Profile> {
         }
         Err(e) => bail!("{}: {e}", path.display()),
     };
-    parse(&util::relative(&path), name, &text)
+    let mut p = parse(&util::relative(&path), name, &text)?;
+    p.device = DEVICE_NAME.get().cloned();
+    Ok(p)
+}
+
+/// The device name `cargo xtask run --name` gives (see [`set_device_name`]).
+static DEVICE_NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Names the device for every profile loaded from now on (its tasks'
+/// `@NAME@`); set once, by `cargo xtask run --name`, before building.
+pub fn set_device_name(name: &str) -> Result<()> {
+    if !valid_device_name(name) {
+        bail!("a device name is 1 to 31 letters, digits, `-` or `_`: `{name}`");
+    }
+    let _ = DEVICE_NAME.set(name.to_string());
+    Ok(())
+}
+
+/// Device names go into task arguments and the bus's announcements: short,
+/// no blanks.
+pub fn valid_device_name(name: &str) -> bool {
+    (1..=31).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A profile name is a file stem and part of image names: lower-case
@@ -385,6 +417,7 @@ pub fn parse(file: &str, name: &str, text: &str) -> Result<Profile> {
         qemu,
         tasks,
         schema: p,
+        device: None,
     })
 }
 
@@ -392,9 +425,26 @@ impl Profile {
     /// The boot archive's `profile` file: the schema's binary form
     /// (`schema::encode`, postcard) without `[qemu]`, which only the build
     /// tool needs. init reads it with `schema::decode`.
+    /// Task arguments get the device's and the profile's names for
+    /// [`NAME_PLACEHOLDER`] and [`PROFILE_PLACEHOLDER`].
     pub fn encode(&self) -> Vec<u8> {
+        let name = self.device.as_deref().unwrap_or(&self.name);
+        let fill = |tasks: &[schema::Task]| -> Vec<schema::Task> {
+            tasks
+                .iter()
+                .map(|t| schema::Task {
+                    args: t
+                        .args
+                        .replace(NAME_PLACEHOLDER, name)
+                        .replace(PROFILE_PLACEHOLDER, &self.name),
+                    ..t.clone()
+                })
+                .collect()
+        };
         schema::encode(&schema::Profile {
             qemu: None,
+            drivers: fill(&self.schema.drivers),
+            servers: fill(&self.schema.servers),
             ..self.schema.clone()
         })
     }
@@ -471,6 +521,17 @@ args = "--banner hello world"
 
     fn err(text: &str) -> String {
         parse("profiles/phone.toml", "phone", text).unwrap_err()
+    }
+
+    #[test]
+    fn task_args_get_the_device_and_profile_names() {
+        let mut p = phone();
+        p.schema.servers[0].args = "name=@NAME@ profile=@PROFILE@".into();
+        let back = schema::decode(&p.encode()).unwrap();
+        assert_eq!(back.servers[0].args, "name=phone profile=phone");
+        p.device = Some("kitchen".into());
+        let back = schema::decode(&p.encode()).unwrap();
+        assert_eq!(back.servers[0].args, "name=kitchen profile=phone");
     }
 
     #[test]

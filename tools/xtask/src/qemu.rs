@@ -152,6 +152,9 @@ pub fn profile_args(p: &Profile, disk: &Path, fresh: bool) -> Result<Vec<String>
 pub fn main(args: &crate::cli::RunArgs) -> Result<()> {
     let opts = args.build.options(crate::profile::DEFAULT);
     let (user, gdb) = (&args.qemu, args.gdb);
+    if let Some(name) = &args.name {
+        crate::profile::set_device_name(name)?;
+    }
     let profile = crate::profile::load(&opts.device)?;
     crate::setup::ensure(crate::setup::Need::Qemu)?;
     let built = build::build(&opts)?;
@@ -165,6 +168,11 @@ pub fn main(args: &crate::cli::RunArgs) -> Result<()> {
     )?;
     defaults.extend(Console::Terminal.args().map(String::from));
     defaults.extend(["-kernel".to_string(), built.img.display().to_string()]);
+    let nic = network_card(args, &profile.name)?;
+    if let Some(url) = &nic.url {
+        note!("the device's status page will be at {url} (port 80 on the device)");
+    }
+    defaults.extend(nic.args);
     let mut user = user.clone();
     if args.window {
         let has_display = ["DISPLAY", "WAYLAND_DISPLAY"]
@@ -231,6 +239,78 @@ pub fn window_display(has_display: bool) -> (&'static str, &'static str) {
             "no display on this host: the screen is on VNC at 127.0.0.1:5900 (e.g. `vncviewer 127.0.0.1:0`)",
         )
     }
+}
+
+/// The network card `--net user` or `--link NAME` asks for, and the URL
+/// of the device's status page.
+struct Nic {
+    args: Vec<String>,
+    url: Option<String>,
+}
+
+fn network_card(args: &crate::cli::RunArgs, profile: &str) -> Result<Nic> {
+    let name = args.name.as_deref().unwrap_or(profile);
+    if args.net.is_some() {
+        let port = match args.http_port {
+            Some(p) => p,
+            None => std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .map_err(|e| format!("no free port for --net user: {e}"))?,
+        };
+        return Ok(Nic {
+            args: user_net_args(port),
+            url: Some(format!("http://127.0.0.1:{port}/")),
+        });
+    }
+    match &args.link {
+        Some(link) => Ok(Nic {
+            args: link_args(link, name, std::process::id()),
+            url: None,
+        }),
+        None => Ok(Nic {
+            args: Vec::new(),
+            url: None,
+        }),
+    }
+}
+
+/// A virtio-net card on QEMU user networking, host port `port` (on
+/// 127.0.0.1 only) forwarded to the device's port 80.
+pub fn user_net_args(port: u16) -> Vec<String> {
+    vec![
+        "-netdev".into(),
+        format!("user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:80"),
+        "-device".into(),
+        "virtio-net-device,netdev=n0".into(),
+    ]
+}
+
+/// FNV-1a: a stable hash for link groups and MAC addresses.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// A virtio-net card on link `link`: a multicast group on the loopback
+/// interface chosen by the link's name (so devices with the same `--link`
+/// share it), and a locally administered MAC from the device's name and
+/// `instance` (the build tool's pid: two devices of one name differ).
+pub fn link_args(link: &str, device: &str, instance: u32) -> Vec<String> {
+    let h = fnv(link.as_bytes());
+    let group = format!("239.255.{}.{}", (h >> 8) as u8, (h as u8).max(1));
+    let port = 20000 + (h >> 16) % 20000;
+    let m = fnv(format!("{device}/{instance}").as_bytes()).to_be_bytes();
+    vec![
+        "-netdev".into(),
+        format!("socket,id=n0,mcast={group}:{port},localaddr=127.0.0.1"),
+        "-device".into(),
+        format!(
+            "virtio-net-device,netdev=n0,mac=52:54:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3]
+        ),
+    ]
 }
 
 /// Replaces this process with QEMU, so the terminal, Ctrl-A X and the exit
@@ -343,6 +423,23 @@ fn type_input(mut cmd: Command) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_cards_are_named_and_links_shared() {
+        assert_eq!(
+            user_net_args(8080).join(" "),
+            "-netdev user,id=n0,hostfwd=tcp:127.0.0.1:8080-:80 -device virtio-net-device,netdev=n0"
+        );
+        let a = link_args("home", "phone", 1);
+        let b = link_args("home", "watch", 2);
+        let c = link_args("office", "phone", 1);
+        assert_eq!(a[1], b[1], "one link, one segment");
+        assert_ne!(a[1], c[1], "another link, another segment");
+        assert!(a[1].starts_with("socket,id=n0,mcast=239.255.") && a[1].ends_with(",localaddr=127.0.0.1"));
+        assert_ne!(a[3], b[3], "each device its own MAC");
+        assert_ne!(link_args("home", "phone", 1)[3], link_args("home", "phone", 2)[3]);
+        assert!(a[3].starts_with("virtio-net-device,netdev=n0,mac=52:54:"));
+    }
 
     fn v(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()

@@ -29,9 +29,12 @@ pub enum Need {
 /// Command-line tools used to fetch the Pi 4 tree, and their Debian packages;
 /// then what the boot media need (image, run --uefi/--uboot, their tests):
 /// dtc for the Pi's overlay, mtools/fsck.fat/sfdisk to check disk images,
-/// and the firmware QEMU boots (a path: checked as a file).
+/// and the firmware QEMU boots (a path: checked as a file); python3 is the
+/// real web server the network test fetches from (`curl` reads the
+/// device's status page in it too).
 const FETCH_TOOLS: &[(&str, &str)] = &[
     ("curl", "curl"),
+    ("python3", "python3"),
     ("xz", "xz-utils"),
     ("dpkg-deb", "dpkg"),
     ("tar", "tar"),

@@ -30,6 +30,7 @@ pub mod heap;
 pub mod ipc;
 pub mod loader;
 pub mod names;
+pub mod net;
 pub mod proto;
 pub mod rt;
 pub mod server;

@@ -12,6 +12,8 @@ pub mod console;
 pub mod display;
 pub mod gpio;
 pub mod input;
+pub mod net;
+pub mod netdev;
 pub mod rng;
 pub mod rtc;
 

@@ -1,0 +1,92 @@
+//! The two threads (see the crate docs).
+#![forbid(unsafe_code)]
+
+use crate::link::Link;
+use crate::stack::Stack;
+use alloc::boxed::Box;
+use userlib::abi::boot_info::StartInfo;
+use userlib::abi::ObjectType;
+use userlib::proto::reply_error;
+use userlib::server::{serve, Action};
+use userlib::services::net as proto;
+use userlib::sync::Mutex;
+use userlib::{names, process, syscall, thread, Error, Handle, Message, Timeout};
+
+pub fn main(_start: &StartInfo) {
+    // The card's driver may start after us, or never (no card): the poll
+    // thread attaches when it shows; until then `INFO` says the link is down.
+    let link = Link::new().expect("notification");
+    let ep = syscall::create(process().pool, ObjectType::Endpoint, 0).expect("endpoint");
+    let notification = link.notification;
+    let stack: &'static Mutex<Stack> = Box::leak(Box::new(Mutex::new(Stack::new(link, ep))));
+    // (Dropping a JoinHandle ends its thread: both are kept.)
+    let _poller = thread::Builder::default()
+        .stack_pages(STACK_PAGES)
+        .spawn(move || poll_loop(stack, notification))
+        .expect("poll thread");
+    names::register(proto::NAME, ep).unwrap_or_else(|e| panic!("register {}: {e}", proto::NAME));
+    // smoltcp's poll needs more stack than a task's first thread has.
+    let requests = thread::Builder::default()
+        .stack_pages(STACK_PAGES)
+        .spawn(move || serve_loop(stack, ep))
+        .expect("request thread");
+    let _ = requests.join();
+    panic!("the request thread ended");
+}
+
+/// Stack of each of the two threads (smoltcp's poll is deep).
+const STACK_PAGES: u64 = 32;
+
+fn serve_loop(stack: &'static Mutex<Stack>, ep: Handle) {
+    let r = serve(ep, |msg, badge| {
+        let reply = {
+            let mut s = stack.lock();
+            let r = handle(&mut s, msg, badge);
+            s.poll();
+            r
+        };
+        Action::Reply(reply.unwrap_or_else(reply_error))
+    });
+    if let Err(e) = r {
+        panic!("receive on the service endpoint: {e}");
+    }
+}
+
+fn poll_loop(stack: &'static Mutex<Stack>, notification: Handle) {
+    loop {
+        let delay = {
+            let mut s = stack.lock();
+            s.poll();
+            s.delay_us()
+        };
+        if let Ok(bits) = syscall::wait(notification, Timeout::Micros(delay)) {
+            if bits & userlib::services::netdev::RX_BIT != 0 {
+                stack.lock().link.pending = true;
+            }
+        }
+    }
+}
+
+fn handle(s: &mut Stack, msg: &Message, badge: u64) -> Result<Message, Error> {
+    let caps: alloc::vec::Vec<Handle> = msg.caps().iter().map(|c| c.handle).collect();
+    let r = if badge & proto::SOCKET_BADGE != 0 {
+        s.socket_request(badge, msg)
+    } else {
+        match msg.label {
+            proto::INFO => Ok(s.info()),
+            proto::OPEN if caps.len() == 1 => {
+                // `open` takes the notification (and deletes it on failure).
+                return s.open(badge, msg.word(0), caps[0]).inspect_err(|_| {
+                    for c in &caps[1..] {
+                        let _ = syscall::cap_delete(*c);
+                    }
+                });
+            }
+            _ => Err(Error::InvalidArgument),
+        }
+    };
+    for c in caps {
+        let _ = syscall::cap_delete(c);
+    }
+    r
+}

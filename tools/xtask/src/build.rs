@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const KERNEL_TARGET: &str = "aarch64-unknown-none-softfloat";
-/// Above this the image gets a warning (the foundation's size budget).
-pub const SIZE_BUDGET: u64 = 128 * 1024;
+/// Above this the image gets a warning: the size budget (issue 11 raised it
+/// from 128 to 160 KiB, so that isolation and speed need not fight over bytes).
+pub const SIZE_BUDGET: u64 = 160 * 1024;
 
 /// Cargo's build profile of the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

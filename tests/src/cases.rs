@@ -154,6 +154,9 @@ pub struct BootCase {
     /// `screendump @SCREEN@` the log gets a line `harness: screendump ...`
     /// describing the picture (see `runner::screen_report`).
     pub monitor: &'static [Input],
+    /// Run after a passing boot on the case's disk image (its path), with
+    /// host tools: `Ok` adds to the summary, `Err` fails the case.
+    pub disk_check: Option<fn(&std::path::Path) -> Result<String, String>>,
 }
 
 impl BootCase {
@@ -227,6 +230,7 @@ pub const KTEST: BootCase = BootCase {
     qemu_args: &[],
     disk_bytes: DISK_BYTES,
     monitor: &[],
+    disk_check: None,
 };
 
 /// A deliberate crash: the report is checked, not the tests.
@@ -996,6 +1000,72 @@ pub static BOOT_CASES: &[BootCase] = &[
         // A command that should work reporting a failure (`kill` fails on purpose).
         forbid: &[r"^(help|ps|mem|devices|services|uptime|date|restart|poweroff): "],
         exit: Exit::Code(0),
+        ..PROFILE
+    },
+    // Files on the phone's disk (a fresh copy of the FAT32 image `cargo
+    // xtask run` makes, with its README) through the shell and the file
+    // server: every command, quoted names, one-line errors; `sync`, then
+    // the file server restarted (its cache gone) reads the file back from
+    // the disk. After power-off, fsck.fat and mtools check the image.
+    BootCase {
+        name: "profile-phone-files",
+        boot: Boot::Profile("phone"),
+        input: &[
+            at_prompt("pwd\r"),
+            at_prompt("ls -l\r"),
+            at_prompt("cat README\r"),
+            at_prompt("write 'hello world.txt' Kestrel was \"here\"\r"),
+            at_prompt("mkdir notes\r"),
+            at_prompt("mv 'hello world.txt' notes\r"),
+            at_prompt("ls -l notes\r"),
+            at_prompt("cat \"/data/notes/hello world.txt\"\r"),
+            at_prompt("cat /data/x\r"),
+            at_prompt("rmdir notes\r"),
+            at_prompt("rm notes\r"),
+            at_prompt("cd notes\r"),
+            at_prompt("pwd\r"),
+            at_prompt("cd ..\r"),
+            at_prompt("write gone.txt x\r"),
+            at_prompt("rm gone.txt\r"),
+            at_prompt("cat gone.txt\r"),
+            at_prompt("mkdir empty\r"),
+            at_prompt("rmdir empty\r"),
+            at_prompt("cat 'no quote\r"),
+            at_prompt("df\r"),
+            at_prompt("sync\r"),
+            at_prompt("restart fs\r"),
+            at_prompt("cat 'notes/hello world.txt'\r"),
+            at_prompt("cd /\r"),
+            at_prompt("ls\r"),
+            at_prompt("poweroff\r"),
+        ],
+        expect: &[
+            r"init: names: fs registered by fs",
+            r"^/data$",
+            r"^TYPE\s+SIZE\s+MODIFIED\s+NAME$",
+            r"^file\s+\d+\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+README$",
+            r"^This is Kestrel's data disk, mounted at /data\.$",
+            r"^file\s+17\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+hello world\.txt$",
+            r"^Kestrel was here$",
+            r"^cat: /data/x: not found$",
+            r"^rmdir: /data/notes: directory not empty$",
+            r"^rm: /data/notes: is a directory$",
+            r"^/data/notes$",
+            r"^cat: /data/gone\.txt: not found$",
+            r"^unclosed quote$",
+            r"^/data\s+FAT32\s+\d",
+            r"restarted fs \(task \d+\)",
+            r"fs: /data: mounted FAT32",
+            r"^data/$",
+            r"init: powering off",
+        ],
+        // Commands that should work reporting a failure.
+        forbid: &[
+            r"^(ls|mkdir|mv|write|sync|df|cd|pwd|restart|poweroff): ",
+            r"file server unavailable",
+        ],
+        exit: Exit::Code(0),
+        disk_check: Some(crate::fatcheck::profile_phone_files),
         ..PROFILE
     },
     // ---- the UI devices: the phone profile's virtio-gpu and virtio-input

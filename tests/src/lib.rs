@@ -8,11 +8,14 @@
 //! - [`console`]: banner / `ktest:` / cargo result-line parsing.
 //! - [`qemu`]: where every QEMU command line begins (`-nodefaults`).
 //! - [`fdt`]: a tiny DTB editor used to make broken device trees.
+//! - [`fatcheck`]: checks of what a guest left on its FAT disk (fsck.fat,
+//!   mtools).
 //!
 //! `cargo xtask test` drives it; nothing here builds images.
 
 pub mod cases;
 pub mod console;
+pub mod fatcheck;
 pub mod fdt;
 pub mod media;
 pub mod process;

@@ -104,6 +104,10 @@ pub struct RunArgs {
     /// Start QEMU halted with a GDB stub and print the gdb command that attaches.
     #[arg(long, conflicts_with_all = ["uefi", "uboot"])]
     pub gdb: bool,
+    /// The device's disk image instead of target/kestrel/profile/NAME/disk.img
+    /// (made FAT32 with a README if it does not exist; files persist in it).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["uefi", "uboot"])]
+    pub disk: Option<std::path::PathBuf>,
     /// Boot through UEFI firmware (AAVMF), as on a device.
     #[arg(long, conflicts_with = "uboot")]
     pub uefi: bool,

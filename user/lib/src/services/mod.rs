@@ -9,6 +9,7 @@
 pub mod blk;
 pub mod console;
 pub mod display;
+pub mod fs;
 pub mod gpio;
 pub mod input;
 pub mod rng;

@@ -107,6 +107,11 @@ pub struct Banner {
     pub gic: u8,
 }
 
+/// See [`BootCase::disk_check`].
+pub type DiskCheck = fn(&std::path::Path) -> Result<String, String>;
+/// See [`BootCase::disk_setup`].
+pub type DiskSetup = fn(&std::path::Path) -> Result<(), String>;
+
 #[derive(Debug, Clone, Copy)]
 pub struct BootCase {
     pub name: &'static str,
@@ -156,7 +161,10 @@ pub struct BootCase {
     pub monitor: &'static [Input],
     /// Run after a passing boot on the case's disk image (its path), with
     /// host tools: `Ok` adds to the summary, `Err` fails the case.
-    pub disk_check: Option<fn(&std::path::Path) -> Result<String, String>>,
+    pub disk_check: Option<DiskCheck>,
+    /// Prepares the fresh disk image `@DISK@` names (e.g. formats it)
+    /// before the boot.
+    pub disk_setup: Option<DiskSetup>,
 }
 
 impl BootCase {
@@ -231,6 +239,7 @@ pub const KTEST: BootCase = BootCase {
     disk_bytes: DISK_BYTES,
     monitor: &[],
     disk_check: None,
+    disk_setup: None,
 };
 
 /// A deliberate crash: the report is checked, not the tests.
@@ -769,6 +778,36 @@ pub static BOOT_CASES: &[BootCase] = &[
         mem: None,
         expect: &[r"BOOT ERROR: .*(?i:device tree|dtb)"],
         ..BAD_DT
+    },
+    // ---- files: test-fs against the phone profile's file server on a
+    // disk mkfs.vfat made: the std::fs-shaped client, a hostile client
+    // (paths that climb out, read-only handles, malformed requests, forged
+    // and closed handles), and fsynced data kept across a virtio-blk
+    // restart in the middle of writes; then fsck.fat checks the disk.
+    BootCase {
+        name: "utest-fs",
+        machine: "virt,gic-version=3",
+        smp: Some(2),
+        mem: Some("1G"),
+        append: Some("utest=test-fs"),
+        qemu_args: &[
+            "-drive",
+            "if=none,id=disk0,format=raw,file=@DISK@",
+            "-device",
+            "virtio-blk-device,drive=disk0",
+        ],
+        expect: &[
+            r"test-fs: files: ok",
+            r"test-fs: hostile client: ok",
+            r"test-fs: restart mid-write: virtio-blk restarted after \d+ of 48 synced chunks; all 48 read back",
+            r"^utest: test-fs \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED", r"fs faulted", r"fs is failing"],
+        disk_setup: Some(crate::fatcheck::mkfs_fat32),
+        disk_check: Some(crate::fatcheck::fsck_only),
+        timeout_s: 180,
+        ..KTEST
     },
     // ---- storage and entropy: the phone profile's virtio-blk and
     // virtio-rng drivers (started by init's device manager) under test-blk

@@ -78,3 +78,21 @@ pub fn profile_phone_files(img: &Path) -> Result<String, String> {
     }
     Ok("fsck.fat clean, files read back by mtools".into())
 }
+
+/// A 64 MiB disk formatted FAT32 by `mkfs.vfat` (`BootCase::disk_setup`).
+pub fn mkfs_fat32(img: &Path) -> Result<(), String> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(img)
+        .and_then(|f| f.set_len(64 << 20))
+        .map_err(|e| format!("{}: {e}", img.display()))?;
+    run(Command::new(sbin("mkfs.vfat"))
+        .args(["-F", "32", "-n", "KESTREL"])
+        .arg(img))
+    .map(drop)
+}
+
+/// Only `fsck.fat -n`.
+pub fn fsck_only(img: &Path) -> Result<String, String> {
+    fsck_clean(img).map(|()| "fsck.fat clean".into())
+}

@@ -620,6 +620,9 @@ fn with_disk(
     if let Err(e) = made {
         return Err((command, format!("{}: {e}", disk.display())));
     }
+    if let Some(setup) = case.disk_setup {
+        setup(&disk).map_err(|e| (command.clone(), format!("disk set-up: {e}")))?;
+    }
     let path = disk.to_string_lossy().into_owned();
     let args = args
         .into_iter()

@@ -45,6 +45,9 @@ pub enum Command {
     /// Host unit tests, then every device-tree and QEMU boot case; ends with
     /// `N passed, N failed` and writes target/kestrel/junit.xml.
     Test(TestArgs),
+    /// Fuzz a parser with libFuzzer (nightly toolchain), seeded with images
+    /// made by mkfs.vfat and mtools: `cargo xtask fuzz fat --time 60`.
+    Fuzz(FuzzArgs),
     /// Deterministic measurements (instruction counts under QEMU -icount);
     /// writes target/bench.json.
     Bench,
@@ -196,6 +199,15 @@ pub struct TestArgs {
     /// Where to write the JUnit XML report [default: target/kestrel/junit.xml].
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct FuzzArgs {
+    /// What to fuzz: fat (the FAT and partition readers).
+    pub target: String,
+    /// How long to run, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 60)]
+    pub time: u64,
 }
 
 #[derive(Debug, Args)]

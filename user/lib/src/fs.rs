@@ -131,6 +131,7 @@ pub struct DirEntry {
 }
 
 /// A directory capability. Dropping it closes it.
+#[derive(Debug)]
 pub struct Dir {
     ep: Handle,
     rights: u64,
@@ -244,14 +245,29 @@ impl Dir {
     /// Reads a whole file.
     pub fn read(&self, path: &str) -> Result<Vec<u8>> {
         let mut f = self.open(path, &OpenOptions::new().read(true))?;
-        let mut out = Vec::new();
-        let mut buf = alloc::vec![0u8; 16 << 10];
+        // Read straight into a vector of the file's size (it may still
+        // change meanwhile: reading goes on to the end).
+        let size = f.metadata()?.size as usize;
+        let mut out = alloc::vec![0u8; size];
+        let mut done = 0;
         loop {
-            let n = f.read_at(out.len() as u64, &mut buf)?;
+            if done == out.len() {
+                // At the size it had: anything more?
+                let mut more = [0u8; 256];
+                let n = f.read_at(done as u64, &mut more)?;
+                if n == 0 {
+                    return Ok(out);
+                }
+                out.extend_from_slice(&more[..n]);
+                done += n;
+                continue;
+            }
+            let n = f.read_at(done as u64, &mut out[done..])?;
             if n == 0 {
+                out.truncate(done);
                 return Ok(out);
             }
-            out.extend_from_slice(&buf[..n]);
+            done += n;
         }
     }
 
@@ -270,6 +286,7 @@ impl Drop for Dir {
 }
 
 /// An open file. Dropping it closes it.
+#[derive(Debug)]
 pub struct File {
     ep: Handle,
     pos: u64,
@@ -458,10 +475,14 @@ impl Namespace {
     }
 
     fn call(&mut self, m: &Message) -> Result<Message> {
-        match self.conn.call(m, TIMEOUT) {
-            Ok(r) => p::check(r),
-            Err(_) => Err(FsError::Unavailable),
+        // A server that restarted: the first call finds the old endpoint
+        // dead (and drops it), the second looks the service up again.
+        for _ in 0..2 {
+            if let Ok(r) = self.conn.call(m, TIMEOUT) {
+                return p::check(r);
+            }
         }
+        Err(FsError::Unavailable)
     }
 
     /// The mounts granted: `(name, rights)`.

@@ -1079,6 +1079,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             at_prompt("poweroff\r"),
         ],
         expect: &[
+            r"init: profile phone up\b",
             r"init: names: fs registered by fs",
             r"^/data$",
             r"^TYPE\s+SIZE\s+MODIFIED\s+NAME$",

@@ -316,7 +316,10 @@ pub fn main(a: &TestArgs) -> Result<ExitCode> {
     let units: [(&str, &[&str]); 4] = [
         ("workspace", &["test"]),
         ("kernel-lib", &["test", "-p", "kernel", "--lib"]),
-        ("user-lib", &["test", "-p", "userlib", "-p", "init", "-p", "shell", "-p", "fs"]),
+        (
+            "user-lib",
+            &["test", "-p", "userlib", "-p", "init", "-p", "shell", "-p", "fs"],
+        ),
         (
             "driver-lib",
             &[

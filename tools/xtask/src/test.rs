@@ -339,6 +339,11 @@ pub fn main(a: &TestArgs) -> Result<ExitCode> {
     for (name, args) in shard_of(&units, a.shard) {
         cargo_tests(name, args, &mut report);
     }
+    // The FAT readers under the fuzzer, briefly (with the nightly
+    // toolchain; `cargo xtask fuzz fat --time S` runs it longer).
+    if wanted("fuzz-fat") && shard_of(&["fuzz-fat"], a.shard).len() == 1 {
+        fuzz_briefly(&mut report);
+    }
     // Kernel images needed by the selected boot cases (the default
     // profile's; the test image with every test program).
     let mut image_error: [Option<String>; 2] = [None, None];

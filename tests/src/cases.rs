@@ -107,6 +107,11 @@ pub struct Banner {
     pub gic: u8,
 }
 
+/// See [`BootCase::disk_check`].
+pub type DiskCheck = fn(&std::path::Path) -> Result<String, String>;
+/// See [`BootCase::disk_setup`].
+pub type DiskSetup = fn(&std::path::Path) -> Result<(), String>;
+
 #[derive(Debug, Clone, Copy)]
 pub struct BootCase {
     pub name: &'static str,
@@ -157,6 +162,12 @@ pub struct BootCase {
     /// `input WxH STEPS` sends taps, swipes and keys through QMP instead
     /// (see [`crate::qmp::commands`]).
     pub monitor: &'static [Input],
+    /// Run after a passing boot on the case's disk image (its path), with
+    /// host tools: `Ok` adds to the summary, `Err` fails the case.
+    pub disk_check: Option<DiskCheck>,
+    /// Prepares the fresh disk image `@DISK@` names (e.g. formats it)
+    /// before the boot.
+    pub disk_setup: Option<DiskSetup>,
     /// A real peer, a program we did not write, started on the host before
     /// QEMU and stopped after it (see [`Peer`]).
     pub peer: Option<Peer>,
@@ -252,6 +263,8 @@ pub const KTEST: BootCase = BootCase {
     qemu_args: &[],
     disk_bytes: DISK_BYTES,
     monitor: &[],
+    disk_check: None,
+    disk_setup: None,
     peer: None,
     host: &[],
 };
@@ -794,6 +807,36 @@ pub static BOOT_CASES: &[BootCase] = &[
         expect: &[r"BOOT ERROR: .*(?i:device tree|dtb)"],
         ..BAD_DT
     },
+    // ---- files: test-fs against the phone profile's file server on a
+    // disk mkfs.vfat made: the std::fs-shaped client, a hostile client
+    // (paths that climb out, read-only handles, malformed requests, forged
+    // and closed handles), and fsynced data kept across a virtio-blk
+    // restart in the middle of writes; then fsck.fat checks the disk.
+    BootCase {
+        name: "utest-fs",
+        machine: "virt,gic-version=3",
+        smp: Some(2),
+        mem: Some("1G"),
+        append: Some("utest=test-fs"),
+        qemu_args: &[
+            "-drive",
+            "if=none,id=disk0,format=raw,file=@DISK@",
+            "-device",
+            "virtio-blk-device,drive=disk0",
+        ],
+        expect: &[
+            r"test-fs: files: ok",
+            r"test-fs: hostile client: ok",
+            r"test-fs: restart mid-write: virtio-blk restarted after \d+ of 48 synced chunks; all 48 read back",
+            r"^utest: test-fs \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED", r"fs faulted", r"fs is failing"],
+        disk_setup: Some(crate::fatcheck::mkfs_fat32),
+        disk_check: Some(crate::fatcheck::fsck_only),
+        timeout_s: 180,
+        ..KTEST
+    },
     // ---- storage and entropy: the phone profile's virtio-blk and
     // virtio-rng drivers (started by init's device manager) under test-blk
     // (data intact across a driver restart mid-I/O) and test-rng; on
@@ -1200,6 +1243,73 @@ pub static BOOT_CASES: &[BootCase] = &[
         forbid: &[r"^(ip|ping|restart|poweroff): ", r"^host: curl: "],
         exit: Exit::Code(0),
         timeout_s: 180,
+        ..PROFILE
+    },
+    // Files on the phone's disk (a fresh copy of the FAT32 image `cargo
+    // xtask run` makes, with its README) through the shell and the file
+    // server: every command, quoted names, one-line errors; `sync`, then
+    // the file server restarted (its cache gone) reads the file back from
+    // the disk. After power-off, fsck.fat and mtools check the image.
+    BootCase {
+        name: "profile-phone-files",
+        boot: Boot::Profile("phone"),
+        input: &[
+            at_prompt("pwd\r"),
+            at_prompt("ls -l\r"),
+            at_prompt("cat README\r"),
+            at_prompt("write 'hello world.txt' Kestrel was \"here\"\r"),
+            at_prompt("mkdir notes\r"),
+            at_prompt("mv 'hello world.txt' notes\r"),
+            at_prompt("ls -l notes\r"),
+            at_prompt("cat \"/data/notes/hello world.txt\"\r"),
+            at_prompt("cat /data/x\r"),
+            at_prompt("rmdir notes\r"),
+            at_prompt("rm notes\r"),
+            at_prompt("cd notes\r"),
+            at_prompt("pwd\r"),
+            at_prompt("cd ..\r"),
+            at_prompt("write gone.txt x\r"),
+            at_prompt("rm gone.txt\r"),
+            at_prompt("cat gone.txt\r"),
+            at_prompt("mkdir empty\r"),
+            at_prompt("rmdir empty\r"),
+            at_prompt("cat 'no quote\r"),
+            at_prompt("df\r"),
+            at_prompt("sync\r"),
+            at_prompt("restart fs\r"),
+            at_prompt("cat 'notes/hello world.txt'\r"),
+            at_prompt("cd /\r"),
+            at_prompt("ls\r"),
+            at_prompt("poweroff\r"),
+        ],
+        expect: &[
+            r"init: profile phone up\b",
+            r"init: names: fs registered by fs",
+            r"^/data$",
+            r"^TYPE\s+SIZE\s+MODIFIED\s+NAME$",
+            r"^file\s+\d+\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+README$",
+            r"^This is Kestrel's data disk, mounted at /data\.$",
+            r"^file\s+17\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+hello world\.txt$",
+            r"^Kestrel was here$",
+            r"^cat: /data/x: not found$",
+            r"^rmdir: /data/notes: directory not empty$",
+            r"^rm: /data/notes: is a directory$",
+            r"^/data/notes$",
+            r"^cat: /data/gone\.txt: not found$",
+            r"^unclosed quote$",
+            r"^/data\s+FAT32\s+\d",
+            r"restarted fs \(task \d+\)",
+            r"fs: /data: mounted FAT32",
+            r"^data/$",
+            r"init: powering off",
+        ],
+        // Commands that should work reporting a failure.
+        forbid: &[
+            r"^(ls|mkdir|mv|write|sync|df|cd|pwd|restart|poweroff): ",
+            r"file server unavailable",
+        ],
+        exit: Exit::Code(0),
+        disk_check: Some(crate::fatcheck::profile_phone_files),
         ..PROFILE
     },
     // ---- the UI devices: the phone profile's virtio-gpu and virtio-input

@@ -9,11 +9,14 @@
 //! - [`qemu`]: where every QEMU command line begins (`-nodefaults`).
 //! - [`fdt`]: a tiny DTB editor used to make broken device trees.
 //! - [`qmp`]: screen input (taps, swipes, keys) and screendumps over QEMU's QMP.
+//! - [`fatcheck`]: checks of what a guest left on its FAT disk (fsck.fat,
+//!   mtools).
 //!
 //! `cargo xtask test` drives it; nothing here builds images.
 
 pub mod cases;
 pub mod console;
+pub mod fatcheck;
 pub mod fdt;
 pub mod media;
 pub mod png;

@@ -481,11 +481,11 @@ fn boot_command(case: &BootCase, env: &Env) -> Result<(Vec<OsString>, String), (
         let Some(disk) = &p.disk else {
             return Ok((args, command));
         };
-        let own = env.work_dir.join("disks").join(format!("{}.img", case.name));
-        let made = std::fs::metadata(disk).and_then(|m| {
-            std::fs::create_dir_all(own.parent().unwrap_or(&env.work_dir))?;
-            std::fs::File::create(&own)?.set_len(m.len())
-        });
+        // A copy of the profile's fresh disk (formatted as `cargo xtask run`
+        // makes it), so that cases do not share one.
+        let own = case_disk(case, env);
+        let made = std::fs::create_dir_all(own.parent().unwrap_or(&env.work_dir))
+            .and_then(|()| std::fs::copy(disk, &own).map(drop));
         if let Err(e) = made {
             return Err((command, format!("{}: {e}", own.display())));
         }
@@ -630,6 +630,11 @@ pub fn ppm_column_runs(ppm: &[u8]) -> Option<String> {
     Some(format!("{w}x{h}, column {x}: {}", text.join(", ")))
 }
 
+/// The case's own disk image.
+fn case_disk(case: &BootCase, env: &Env) -> PathBuf {
+    env.work_dir.join("disks").join(format!("{}.img", case.name))
+}
+
 /// Makes the case's disk image, fresh, if its QEMU arguments name one
 /// (`@DISK@`, see [`BootCase::qemu_args`]), and puts its path in.
 fn with_disk(
@@ -641,7 +646,7 @@ fn with_disk(
     if !args.iter().any(|a| a.to_string_lossy().contains("@DISK@")) {
         return Ok((args, command));
     }
-    let disk = env.work_dir.join("disks").join(format!("{}.img", case.name));
+    let disk = case_disk(case, env);
     let made = disk
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)
@@ -649,6 +654,9 @@ fn with_disk(
         .and_then(|f| f.set_len(case.disk_bytes));
     if let Err(e) = made {
         return Err((command, format!("{}: {e}", disk.display())));
+    }
+    if let Some(setup) = case.disk_setup {
+        setup(&disk).map_err(|e| (command.clone(), format!("disk set-up: {e}")))?;
     }
     let path = disk.to_string_lossy().into_owned();
     let args = args
@@ -835,11 +843,18 @@ pub fn run_boot(case: &BootCase, env: &Env) -> Outcome {
             monitor_sent,
         }) => {
             let incomplete = judge_input(case, sent).or_else(|| judge_monitor(case, monitor_sent));
-            let verdict = match (judge_boot(case, &lines, end), incomplete) {
+            let mut verdict = match (judge_boot(case, &lines, end), incomplete) {
                 (v, None) => v,
                 (Ok(_), Some(why)) => Err(why),
                 (Err(e), Some(why)) => Err(format!("{why}; {e}")),
             };
+            // What the guest left on its disk, checked by host tools.
+            if let (Ok(summary), Some(check)) = (&verdict, case.disk_check) {
+                verdict = match check(&case_disk(case, env)) {
+                    Ok(more) => Ok(format!("{summary}, {more}")),
+                    Err(e) => Err(format!("disk check: {e}")),
+                };
+            }
             Outcome {
                 passed: verdict.is_ok(),
                 elapsed,

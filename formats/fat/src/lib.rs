@@ -17,6 +17,7 @@
 //! - [`cache`]: the sector cache: read-ahead, write-back, ordered flush.
 //! - [`dir`]: directory entries, 8.3 and long names.
 //! - [`volume`]: the file system: nodes, paths, read/write, mkdir, rename...
+//! - [`fuzz`]: what the fuzzer and the hostile-image tests run.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
@@ -24,6 +25,7 @@ extern crate alloc;
 pub mod bpb;
 pub mod cache;
 pub mod dir;
+pub mod fuzz;
 pub mod part;
 pub mod volume;
 

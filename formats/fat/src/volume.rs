@@ -189,6 +189,11 @@ impl<D: BlockDevice> Volume<D> {
         &mut self.cache.dev.dev
     }
 
+    /// Whether changes wait in the cache.
+    pub fn is_dirty(&self) -> bool {
+        self.cache.is_dirty()
+    }
+
     pub fn is_read_only(&self) -> bool {
         self.read_only
     }

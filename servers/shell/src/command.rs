@@ -9,15 +9,15 @@ use alloc::vec::Vec;
 /// Longest task name the supervisor takes (`userlib::proto::MAX_NAME`).
 pub const MAX_TARGET: usize = 32;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command<'a> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
     Help,
     Ps,
     Mem,
     Devices,
     Services,
-    Kill(&'a str),
-    Restart(&'a str),
+    Kill(String),
+    Restart(String),
     Uptime,
     Date,
     Reboot,
@@ -26,6 +26,20 @@ pub enum Command<'a> {
     Ping(&'a str),
     Fetch(&'a str),
     Resolve(&'a str),
+    /// `ls [-l] [PATH]`: long listing or not, and the path (`""`: here).
+    Ls(bool, String),
+    Cat(String),
+    /// `write PATH TEXT...`: the text is the words joined by one space.
+    Write(String, String),
+    Mkdir(String),
+    Rm(String),
+    Rmdir(String),
+    Mv(String, String),
+    Df,
+    Sync,
+    /// `cd [PATH]` (`""`: the first mount).
+    Cd(String),
+    Pwd,
 }
 
 /// What a command takes.
@@ -36,6 +50,16 @@ enum Args {
     Task,
     /// One word, named in the usage.
     Word(&'static str),
+    /// One path.
+    Path,
+    /// A path, or none.
+    OptPath,
+    /// Two paths.
+    TwoPaths,
+    /// A path and text.
+    PathText,
+    /// `[-l] [PATH]`.
+    Ls,
 }
 
 /// Every command: name, arguments, one-line description (`help` prints them in this order).
@@ -69,32 +93,93 @@ const COMMANDS: &[(&str, Args, &str)] = &[
         "HTTP/1.1 GET of an http:// URL; prints the body",
     ),
     ("resolve", Args::Word("NAME"), "IPv4 addresses of a name (DNS)"),
+    ("ls", Args::Ls, "list a directory (-l: sizes and dates)"),
+    ("cat", Args::Path, "print a file"),
+    (
+        "write",
+        Args::PathText,
+        "create or replace a file with the text and a newline",
+    ),
+    ("mkdir", Args::Path, "make a directory"),
+    ("rm", Args::Path, "remove a file"),
+    ("rmdir", Args::Path, "remove an empty directory"),
+    ("mv", Args::TwoPaths, "rename or move a file or directory"),
+    ("df", Args::None, "mounted file systems: size, used, free"),
+    ("sync", Args::None, "write every cached change to the disks"),
+    ("cd", Args::OptPath, "change the current directory"),
+    ("pwd", Args::None, "print the current directory"),
     ("reboot", Args::None, "restart the machine"),
     ("poweroff", Args::None, "turn the machine off"),
 ];
 
+/// Splits a line into words: blanks separate them, `'...'` and `"..."`
+/// quote (blanks included, the quotes removed); `Err` for an unclosed quote.
+pub fn words(line: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_ascii_whitespace() => {
+                if in_word {
+                    out.push(core::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quote.is_some() {
+        return Err(String::from("unclosed quote"));
+    }
+    if in_word {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
 /// `Ok(None)` for a blank line; `Err` is the one-line message to show.
-pub fn parse(line: &str) -> Result<Option<Command<'_>>, String> {
-    let mut words = line.split_ascii_whitespace();
+pub fn parse(line: &str) -> Result<Option<Command>, String> {
+    let mut words = words(line)?.into_iter();
     let Some(name) = words.next() else {
         return Ok(None);
     };
-    let args: Vec<&str> = words.collect();
+    let mut args: Vec<String> = words.collect();
     let Some(&(name, kind, _)) = COMMANDS.iter().find(|(n, _, _)| *n == name) else {
         return Err(format!("{name}: unknown command (try 'help')"));
     };
+    let usage = |u: &str| format!("usage: {name} {u}");
     let target = match (kind, args.as_slice()) {
-        (Args::None, []) => "",
+        (Args::None, []) => String::new(),
         (Args::None, _) => return Err(format!("{name}: takes no arguments")),
         (Args::Task, []) => return Err(format!("{name}: missing task name or id (usage: {name} NAME|ID)")),
         (Args::Task, [t]) if t.len() > MAX_TARGET => {
             return Err(format!("{name}: '{t}' is too long for a task name"));
         }
-        (Args::Task, [t]) => t,
+        (Args::Task, [t]) => t.clone(),
         (Args::Task, _) => return Err(format!("{name}: too many arguments (usage: {name} NAME|ID)")),
         (Args::Word(w), []) => return Err(format!("{name}: missing {w} (usage: {name} {w})")),
         (Args::Word(_), [t]) => t,
         (Args::Word(w), _) => return Err(format!("{name}: too many arguments (usage: {name} {w})")),
+        (Args::Path, [p]) => p.clone(),
+        (Args::Path, _) => return Err(format!("{name}: {}", usage("PATH"))),
+        (Args::OptPath, [] | [_]) => args.pop().unwrap_or_default(),
+        (Args::OptPath, _) => return Err(format!("{name}: {}", usage("[PATH]"))),
+        (Args::TwoPaths, [_, _]) => String::new(),
+        (Args::TwoPaths, _) => return Err(format!("{name}: {}", usage("FROM TO"))),
+        (Args::PathText, [_, ..]) => String::new(),
+        (Args::PathText, []) => return Err(format!("{name}: {}", usage("PATH TEXT..."))),
+        (Args::Ls, _) => String::new(),
     };
     Ok(Some(match name {
         "help" => Command::Help,
@@ -106,6 +191,31 @@ pub fn parse(line: &str) -> Result<Option<Command<'_>>, String> {
         "restart" => Command::Restart(target),
         "uptime" => Command::Uptime,
         "date" => Command::Date,
+        "ls" => {
+            let long = args.first().is_some_and(|a| a == "-l");
+            let rest = &args[long as usize..];
+            match rest {
+                [] => Command::Ls(long, String::new()),
+                [p] if !p.starts_with('-') || p == "-" => Command::Ls(long, p.clone()),
+                _ => return Err(format!("ls: {}", usage("[-l] [PATH]"))),
+            }
+        }
+        "cat" => Command::Cat(target),
+        "write" => {
+            let path = args.remove(0);
+            Command::Write(path, args.join(" "))
+        }
+        "mkdir" => Command::Mkdir(target),
+        "rm" => Command::Rm(target),
+        "rmdir" => Command::Rmdir(target),
+        "mv" => {
+            let to = args.pop().unwrap_or_default();
+            Command::Mv(args.pop().unwrap_or_default(), to)
+        }
+        "df" => Command::Df,
+        "sync" => Command::Sync,
+        "cd" => Command::Cd(target),
+        "pwd" => Command::Pwd,
         "reboot" => Command::Reboot,
         "ip" => Command::Ip,
         "ping" => Command::Ping(target),
@@ -123,6 +233,11 @@ pub fn help() -> String {
             Args::None => String::from(*name),
             Args::Task => format!("{name} NAME|ID"),
             Args::Word(w) => format!("{name} {w}"),
+            Args::Path => format!("{name} PATH"),
+            Args::OptPath => format!("{name} [PATH]"),
+            Args::TwoPaths => format!("{name} FROM TO"),
+            Args::PathText => format!("{name} PATH TEXT..."),
+            Args::Ls => format!("{name} [-l] [PATH]"),
         };
         t.row([usage, String::from(*what)]);
     }
@@ -141,8 +256,8 @@ mod tests {
         assert_eq!(parse("   \t "), Ok(None));
         assert_eq!(parse("ps"), Ok(Some(Command::Ps)));
         assert_eq!(parse("  mem  "), Ok(Some(Command::Mem)));
-        assert_eq!(parse("kill virtio-blk"), Ok(Some(Command::Kill("virtio-blk"))));
-        assert_eq!(parse("restart\t7"), Ok(Some(Command::Restart("7"))));
+        assert_eq!(parse("kill virtio-blk"), Ok(Some(Command::Kill("virtio-blk".into()))));
+        assert_eq!(parse("restart\t7"), Ok(Some(Command::Restart("7".into()))));
         for (n, c) in [
             ("help", Command::Help),
             ("devices", Command::Devices),
@@ -152,9 +267,40 @@ mod tests {
             ("reboot", Command::Reboot),
             ("ip", Command::Ip),
             ("poweroff", Command::Poweroff),
+            ("df", Command::Df),
+            ("sync", Command::Sync),
+            ("pwd", Command::Pwd),
         ] {
             assert_eq!(parse(n), Ok(Some(c)));
         }
+    }
+
+    #[test]
+    fn file_commands_and_quotes() {
+        let s = |x: &str| String::from(x);
+        assert_eq!(parse("ls"), Ok(Some(Command::Ls(false, s("")))));
+        assert_eq!(parse("ls -l /data"), Ok(Some(Command::Ls(true, s("/data")))));
+        assert_eq!(parse("ls 'my dir'"), Ok(Some(Command::Ls(false, s("my dir")))));
+        assert_eq!(parse("cat notes.txt"), Ok(Some(Command::Cat(s("notes.txt")))));
+        assert_eq!(
+            parse("write \"a b.txt\" hello   big 'wide world'"),
+            Ok(Some(Command::Write(s("a b.txt"), s("hello big wide world"))))
+        );
+        assert_eq!(parse("write x"), Ok(Some(Command::Write(s("x"), s("")))));
+        assert_eq!(parse("mv a 'b c'"), Ok(Some(Command::Mv(s("a"), s("b c")))));
+        assert_eq!(parse("cd"), Ok(Some(Command::Cd(s("")))));
+        assert_eq!(parse("cd .."), Ok(Some(Command::Cd(s("..")))));
+        assert_eq!(parse("rm ''"), Ok(Some(Command::Rm(s("")))));
+        assert_eq!(words("a'b c'd \"e\""), Ok(alloc::vec![s("ab cd"), s("e")]));
+        let err = |x| parse(x).unwrap_err();
+        assert_eq!(err("cat 'open"), "unclosed quote");
+        assert_eq!(err("cat"), "cat: usage: cat PATH");
+        assert_eq!(err("cat a b"), "cat: usage: cat PATH");
+        assert_eq!(err("mv a"), "mv: usage: mv FROM TO");
+        assert_eq!(err("write"), "write: usage: write PATH TEXT...");
+        assert_eq!(err("ls -x"), "ls: usage: ls [-l] [PATH]");
+        assert_eq!(err("ls a b"), "ls: usage: ls [-l] [PATH]");
+        assert_eq!(err("df x"), "df: takes no arguments");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 extern crate alloc;
 
+mod files;
 mod netcmd;
 
 use alloc::string::{String, ToString};
@@ -39,7 +40,9 @@ fn main(_start: &'static StartInfo) {
         console: Console::with_endpoint(wait_for_console()),
         rtc: rtc::connection(),
         editor: Editor::new(),
+        files: files::Files::new(),
     };
+    sh.files.go_home();
     sh.print("Kestrel shell: type 'help' for the commands.\n");
     sh.print(PROMPT);
     sh.run();
@@ -74,6 +77,7 @@ struct Shell {
     console: Console,
     rtc: Connection,
     editor: Editor,
+    files: files::Files,
 }
 
 impl Shell {
@@ -108,7 +112,7 @@ impl Shell {
                 self.write(&echo);
                 echo.clear();
                 if let Event::Line(line) = event {
-                    let out = execute(&line, &mut self.rtc);
+                    let out = execute(&line, &mut self.rtc, &mut self.files);
                     self.print(&out);
                 }
                 self.print(PROMPT);
@@ -142,12 +146,17 @@ impl Shell {
 }
 
 /// Runs one command line; the text to show (lines ending in `\n`).
-fn execute(line: &str, rtc: &mut Connection) -> String {
+fn execute(line: &str, rtc: &mut Connection, files: &mut files::Files) -> String {
     let cmd = match command::parse(line) {
         Ok(None) => return String::new(),
         Ok(Some(c)) => c,
         Err(message) => return message + "\n",
     };
+    if let Some(out) = files.run(&cmd) {
+        return match out {
+            Ok(s) | Err(s) => s,
+        };
+    }
     let out = match cmd {
         Command::Help => Ok(command::help()),
         Command::Ps => supervisor::tasks().map(|t| report::ps(&t)).map_err(|e| fail("ps", e)),
@@ -158,8 +167,8 @@ fn execute(line: &str, rtc: &mut Connection) -> String {
         Command::Services => supervisor::services()
             .map(|s| report::services(&s))
             .map_err(|e| fail("services", e)),
-        Command::Kill(target) => control("kill", target, supervisor::kill),
-        Command::Restart(target) => control("restart", target, supervisor::restart),
+        Command::Kill(target) => control("kill", &target, supervisor::kill),
+        Command::Restart(target) => control("restart", &target, supervisor::restart),
         Command::Uptime => Ok(report::uptime(syscall::now_us()) + "\n"),
         Command::Date => date(rtc),
         Command::Reboot => power("reboot", true),
@@ -168,6 +177,8 @@ fn execute(line: &str, rtc: &mut Connection) -> String {
         Command::Ping(host) => netcmd::ping(host),
         Command::Fetch(url) => netcmd::fetch(url),
         Command::Resolve(name) => netcmd::resolve(name),
+        // The file commands ran above.
+        _ => Ok(String::new()),
     };
     match out {
         Ok(s) | Err(s) => s,

@@ -194,9 +194,99 @@ fn find<'a>(command: &str, target: &str, tasks: &'a [TaskRecord]) -> Result<&'a 
     }
 }
 
+/// `ls` without `-l`: names, directories with a trailing `/`, one per line.
+pub fn ls(entries: &[userlib::fs::DirEntry]) -> String {
+    let mut s = String::new();
+    for e in entries {
+        s.push_str(&e.name);
+        if e.stat.is_dir {
+            s.push('/');
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// `ls -l`: type, size, modification time, name.
+pub fn ls_long(entries: &[userlib::fs::DirEntry]) -> String {
+    let mut t = Table::new(&["TYPE", "SIZE", "MODIFIED", "NAME"]).right(&[1]);
+    for e in entries {
+        t.row([
+            String::from(if e.stat.is_dir { "dir" } else { "file" }),
+            if e.stat.is_dir {
+                String::from("-")
+            } else {
+                e.stat.size.to_string()
+            },
+            e.stat.modified(),
+            e.name.clone(),
+        ]);
+    }
+    t.render()
+}
+
+/// `df`: one row per mount, `(name, [cluster bytes, clusters, free clusters, fat32])`.
+pub fn df(rows: &[(String, Result<[u64; 4], userlib::fs::Error>)]) -> String {
+    let mut t = Table::new(&["MOUNT", "TYPE", "SIZE", "USED", "FREE", "USE%"]).right(&[2, 3, 4, 5]);
+    let mut errors = String::new();
+    for (name, r) in rows {
+        match r {
+            Ok([cb, n, free, fat32]) => {
+                let (size, free) = (cb * n, cb * free);
+                let used = size.saturating_sub(free);
+                t.row([
+                    format!("/{name}"),
+                    String::from(if *fat32 != 0 { "FAT32" } else { "FAT16" }),
+                    bytes(size),
+                    bytes(used),
+                    bytes(free),
+                    format!("{}%", (used * 100).checked_div(size).unwrap_or(0)),
+                ]);
+            }
+            Err(e) => errors.push_str(&format!("df: /{name}: {e}\n")),
+        }
+    }
+    t.render() + &errors
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listings() {
+        use userlib::fs::DirEntry;
+        use userlib::services::fs::Stat;
+        let e = [
+            DirEntry {
+                name: "notes.txt".into(),
+                stat: Stat {
+                    size: 1234,
+                    date: (44 << 9) | (3 << 5) | 9,
+                    time: 13 << 11,
+                    ..Stat::default()
+                },
+            },
+            DirEntry {
+                name: "My Photos".into(),
+                stat: Stat {
+                    is_dir: true,
+                    date: (44 << 9) | (1 << 5) | 1,
+                    ..Stat::default()
+                },
+            },
+        ];
+        assert_eq!(ls(&e), "notes.txt\nMy Photos/\n");
+        let l = ls_long(&e);
+        assert!(l.contains("file  1234  2024-03-09 13:00  notes.txt"), "{l}");
+        assert!(l.contains("dir      -  2024-01-01 00:00  My Photos"), "{l}");
+        let d = df(&[
+            ("data".into(), Ok([512, 131072, 65536, 1])),
+            ("boot".into(), Err(userlib::fs::Error::Unsupported)),
+        ]);
+        assert!(d.contains("/data  FAT32  64 MiB  32 MiB  32 MiB   50%"), "{d}");
+        assert!(d.ends_with("df: /boot: not a FAT file system\n"), "{d}");
+    }
     use userlib::proto::TaskState;
 
     fn task(id: u64, name: &str, device: &str) -> TaskRecord {

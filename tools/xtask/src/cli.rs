@@ -48,6 +48,9 @@ pub enum Command {
     /// Host unit tests, then every device-tree and QEMU boot case; ends with
     /// `N passed, N failed` and writes target/kestrel/junit.xml.
     Test(TestArgs),
+    /// Fuzz a parser with libFuzzer (nightly toolchain), seeded with images
+    /// made by mkfs.vfat and mtools: `cargo xtask fuzz fat --time 60`.
+    Fuzz(FuzzArgs),
     /// Deterministic measurements (instruction counts under QEMU -icount);
     /// writes target/bench.json.
     Bench,
@@ -107,6 +110,10 @@ pub struct RunArgs {
     /// Start QEMU halted with a GDB stub and print the gdb command that attaches.
     #[arg(long, conflicts_with_all = ["uefi", "uboot"])]
     pub gdb: bool,
+    /// The device's disk image instead of target/kestrel/profile/NAME/disk.img
+    /// (made FAT32 with a README if it does not exist; files persist in it).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["uefi", "uboot"])]
+    pub disk: Option<std::path::PathBuf>,
     /// Boot through UEFI firmware (AAVMF), as on a device.
     #[arg(long, conflicts_with = "uboot")]
     pub uefi: bool,
@@ -230,6 +237,15 @@ pub struct TestArgs {
     /// Where to write the JUnit XML report [default: target/kestrel/junit.xml].
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct FuzzArgs {
+    /// What to fuzz: fat (the FAT and partition readers).
+    pub target: String,
+    /// How long to run, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 60)]
+    pub time: u64,
 }
 
 #[derive(Debug, Args)]

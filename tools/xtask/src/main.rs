@@ -10,6 +10,7 @@ mod fetch;
 mod firmware;
 mod flash;
 mod fresh;
+mod fuzz;
 mod profile;
 mod qemu;
 mod report;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
         Command::User(a) => user::main(&a).map(|()| ExitCode::SUCCESS),
         Command::Dt(a) => dt::main(&a),
         Command::Test(a) => test::main(&a),
+        Command::Fuzz(a) => fuzz::main(&a.target, a.time).map(|()| ExitCode::SUCCESS),
         Command::Bench => bench::main(),
         Command::Fetch => fetch::main().map(|()| ExitCode::SUCCESS),
         Command::Setup => setup::main().map(|()| ExitCode::SUCCESS),

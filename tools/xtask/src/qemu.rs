@@ -113,8 +113,10 @@ pub fn merge(defaults: &[String], user: &[String]) -> Vec<String> {
     out
 }
 
-/// Makes the raw disk image `path` of `size` bytes (sparse, all zeros)
-/// if it does not exist, or anew if `fresh`; an existing one keeps its data.
+/// Makes the raw disk image `path` of `size` bytes if it does not exist,
+/// or anew if `fresh`; an existing one keeps its data. A disk of at least
+/// [`FAT32_MIN_DISK`] is formatted FAT32 (`mkfs.vfat`) with a `README`
+/// (written with mtools); a smaller one is all zeros (sparse).
 pub fn make_disk(path: &Path, size: u64, fresh: bool) -> Result<PathBuf> {
     if fresh || !path.is_file() {
         if let Some(d) = path.parent() {
@@ -122,15 +124,49 @@ pub fn make_disk(path: &Path, size: u64, fresh: bool) -> Result<PathBuf> {
         }
         let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
         f.set_len(size).map_err(|e| format!("{}: {e}", path.display()))?;
+        drop(f);
+        let formatted = size >= FAT32_MIN_DISK;
+        if formatted {
+            format_fat32(path)?;
+        }
         if !fresh {
             note!(
-                "{}: new {} raw disk image",
+                "{}: new {} {} disk image",
                 util::relative(path),
-                crate::profile::human(size)
+                crate::profile::human(size),
+                if formatted { "FAT32" } else { "raw" }
             );
         }
     }
     Ok(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()))
+}
+
+/// Smallest disk made FAT32 (FAT32 needs 65,525 clusters: 33 MiB of
+/// 512-byte clusters, with room for the FATs).
+pub const FAT32_MIN_DISK: u64 = 34 << 20;
+
+/// What the default disk's `README` says.
+pub const DISK_README: &str = "This is Kestrel's data disk, mounted at /data.\n\
+Files written here stay across boots. Try: ls -l /data, write /data/note.txt hello, cat /data/note.txt\n";
+
+/// Formats `path` FAT32 (volume label KESTREL, a fixed volume ID so that
+/// the same size gives the same bytes) and puts [`DISK_README`] in it.
+pub fn format_fat32(path: &Path) -> Result<()> {
+    let mut mkfs = Command::new(crate::disk::sbin_tool("mkfs.vfat"));
+    mkfs.args(["-F", "32", "-n", "KESTREL", "-i", "4b455354"]).arg(path);
+    util::output(&mut mkfs).map_err(|e| format!("{e} (the set-up installs dosfstools)"))?;
+    let readme = path.with_extension("README.tmp");
+    std::fs::write(&readme, DISK_README).map_err(|e| format!("{}: {e}", readme.display()))?;
+    let mut mcopy = Command::new("mcopy");
+    mcopy
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .arg("-i")
+        .arg(path)
+        .arg(&readme)
+        .arg("::README");
+    let r = util::output(&mut mcopy).map(drop);
+    let _ = std::fs::remove_file(&readme);
+    r
 }
 
 /// A profile's QEMU options with its disk image at `disk` (made if
@@ -148,7 +184,7 @@ pub fn profile_args(p: &Profile, disk: &Path, fresh: bool) -> Result<Vec<String>
     p.qemu.args(disk.as_deref(), dtb.as_deref())
 }
 
-/// `cargo xtask run [--profile NAME] [--gdb] [--debug|--release] [--test-image] [-- QEMU ARGS...]`
+/// `cargo xtask run [--profile NAME] [--gdb] [--disk FILE] [--debug|--release] [--test-image] [-- QEMU ARGS...]`
 pub fn main(args: &crate::cli::RunArgs) -> Result<()> {
     let opts = args.build.options(crate::profile::DEFAULT);
     let (user, gdb) = (&args.qemu, args.gdb);
@@ -161,11 +197,13 @@ pub fn main(args: &crate::cli::RunArgs) -> Result<()> {
 
     // The profile's machine, the console on this terminal (stdin and
     // stdout, so `printf 'help\n' | cargo xtask run` works), the image.
-    let mut defaults = profile_args(
-        &profile,
-        &crate::user::profile_dir(&profile.name).join("disk.img"),
-        false,
-    )?;
+    // The profile's disk, or the one `--disk` names (made like the
+    // default one if it does not exist).
+    let disk = args
+        .disk
+        .clone()
+        .unwrap_or_else(|| crate::user::profile_dir(&profile.name).join("disk.img"));
+    let mut defaults = profile_args(&profile, &disk, false)?;
     defaults.extend(Console::Terminal.args().map(String::from));
     defaults.extend(["-kernel".to_string(), built.img.display().to_string()]);
     let nic = network_card(args, &profile.name)?;

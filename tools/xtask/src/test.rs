@@ -102,6 +102,27 @@ fn cargo_tests(name: &str, args: &[&str], report: &mut Report) {
     }
 }
 
+/// `fuzz fat` for 15 s as one case; without the nightly toolchain it is
+/// reported and skipped (it needs nightly's sanitizer-coverage support).
+fn fuzz_briefly(report: &mut Report) {
+    let start = Instant::now();
+    if !crate::fuzz::available() {
+        println!("fuzz fat ... skipped: no nightly toolchain (rustup toolchain install nightly)");
+        return;
+    }
+    let r = crate::fuzz::main("fat", 15);
+    let mut c = match &r {
+        Ok(()) => report::Case::passed("fuzz-fat"),
+        Err(e) => report::Case::failed("fuzz-fat", e, ""),
+    };
+    c.time = start.elapsed();
+    match &r {
+        Ok(()) => println!("fuzz fat ... ok"),
+        Err(e) => println!("fuzz fat ... FAILED: {e}"),
+    }
+    report.add("fuzz", c);
+}
+
 /// Runs `f` on every item with `jobs` threads; calls `done` in item order.
 fn parallel<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sync, mut done: impl FnMut(&T, R)) {
     let next = AtomicUsize::new(0);
@@ -312,6 +333,8 @@ pub fn main(a: &TestArgs) -> Result<ExitCode> {
                 "ui",
                 "-p",
                 "sysui",
+                "-p",
+                "fs",
             ],
         ),
         (
@@ -332,6 +355,11 @@ pub fn main(a: &TestArgs) -> Result<ExitCode> {
     let units: Vec<_> = units.iter().filter(|(name, _)| wanted(name)).collect();
     for (name, args) in shard_of(&units, a.shard) {
         cargo_tests(name, args, &mut report);
+    }
+    // The FAT readers under the fuzzer, briefly (with the nightly
+    // toolchain; `cargo xtask fuzz fat --time S` runs it longer).
+    if wanted("fuzz-fat") && shard_of(&["fuzz-fat"], a.shard).len() == 1 {
+        fuzz_briefly(&mut report);
     }
     // Kernel images needed by the selected boot cases (the default
     // profile's; the test image with every test program).

@@ -86,6 +86,7 @@ pub const TEST_ROUTES: &[(&str, &[&str])] = &[
     ("test-blk", &["blk*"]),
     ("test-sdcard", &["blk*"]),
     ("test-sdeject", &["blk*"]),
+    ("test-fs", &["fs", "blk*"]),
     ("test-rng", &["rng"]),
     ("test-console", &["console"]),
     ("test-rtc", &["rtc"]),

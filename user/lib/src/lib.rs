@@ -13,6 +13,8 @@
 //! - A panic handler that prints the message with file and line, sends it
 //!   to the supervisor and exits nonzero (the kernel turns that into a
 //!   `Panic` fault report).
+//! - [`fs`]: files and directories over the file server, shaped like
+//!   `std::fs`.
 //! - [`loader`]: starting programs from the boot archive; [`thread`]:
 //!   threads in this task; [`vspace`]: mapping memory.
 //! - [`test`](mod@test): helpers for test programs; [`proto`]: the messages a task
@@ -26,6 +28,7 @@ extern crate alloc;
 
 pub mod arch;
 pub mod console;
+pub mod fs;
 pub mod heap;
 pub mod ipc;
 pub mod loader;

@@ -10,6 +10,7 @@ pub mod blk;
 pub mod compositor;
 pub mod console;
 pub mod display;
+pub mod fs;
 pub mod gpio;
 pub mod input;
 pub mod net;

@@ -1,0 +1,143 @@
+//! The server's arguments (the profile's `args` for it), words separated
+//! by spaces:
+//!
+//! - `mount=NAME:SERVICE[:ro][:part=N]`: mount the FAT volume of block
+//!   service SERVICE (`blk`, `blk1`...) as NAME; `part=N` picks partition
+//!   N (0-based; default: the first FAT partition, or the whole disk);
+//!   `ro` mounts it read-only.
+//! - `grant=PROGRAM:NAME:ro|rw`: task PROGRAM may open mount NAME's root
+//!   directory with those rights.
+//! - `cache=KIB`: block cache size per mount (default 1024).
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    pub name: String,
+    pub service: String,
+    pub read_only: bool,
+    pub partition: Option<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub program: String,
+    pub mount: String,
+    pub write: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub mounts: Vec<Mount>,
+    pub grants: Vec<Grant>,
+    pub cache_kib: usize,
+}
+
+/// Parses the arguments; the error names the word that is wrong.
+pub fn parse(args: &str) -> Result<Config, String> {
+    let mut c = Config {
+        mounts: Vec::new(),
+        grants: Vec::new(),
+        cache_kib: 1024,
+    };
+    for w in args.split_whitespace() {
+        let bad = || alloc::format!("bad argument `{w}`");
+        if let Some(v) = w.strip_prefix("mount=") {
+            let mut it = v.split(':');
+            let (Some(name), Some(service)) = (it.next(), it.next()) else {
+                return Err(bad());
+            };
+            if name.is_empty() || service.is_empty() || c.mounts.iter().any(|m| m.name == name) {
+                return Err(bad());
+            }
+            let mut m = Mount {
+                name: name.into(),
+                service: service.into(),
+                read_only: false,
+                partition: None,
+            };
+            for opt in it {
+                match opt {
+                    "ro" => m.read_only = true,
+                    "rw" => m.read_only = false,
+                    o => match o.strip_prefix("part=").and_then(|n| n.parse().ok()) {
+                        Some(n) => m.partition = Some(n),
+                        None => return Err(bad()),
+                    },
+                }
+            }
+            c.mounts.push(m);
+        } else if let Some(v) = w.strip_prefix("grant=") {
+            let parts: Vec<&str> = v.split(':').collect();
+            let [program, mount, mode] = parts[..] else {
+                return Err(bad());
+            };
+            let write = match mode {
+                "rw" => true,
+                "ro" => false,
+                _ => return Err(bad()),
+            };
+            if !c.mounts.iter().any(|m| m.name == mount) {
+                return Err(alloc::format!("`{w}`: no mount named {mount} (mounts come first)"));
+            }
+            c.grants.push(Grant {
+                program: program.to_string(),
+                mount: mount.into(),
+                write,
+            });
+        } else if let Some(v) = w.strip_prefix("cache=") {
+            c.cache_kib = v.parse().ok().filter(|&k| (64..=65536).contains(&k)).ok_or_else(bad)?;
+        } else {
+            return Err(bad());
+        }
+    }
+    Ok(c)
+}
+
+impl Config {
+    /// The mounts `program` may open, with write permission or not.
+    pub fn granted<'a>(&'a self, program: &'a str) -> impl Iterator<Item = (usize, bool)> + 'a {
+        self.grants
+            .iter()
+            .filter(move |g| g.program == program)
+            .filter_map(move |g| {
+                let i = self.mounts.iter().position(|m| m.name == g.mount)?;
+                Some((i, g.write && !self.mounts[i].read_only))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments() {
+        let c = parse("mount=data:blk mount=boot:blk1:ro:part=0 grant=shell:data:rw grant=shell:boot:rw grant=x:data:ro cache=256").unwrap();
+        assert_eq!(c.mounts.len(), 2);
+        assert_eq!(c.mounts[1].partition, Some(0));
+        assert!(c.mounts[1].read_only);
+        assert_eq!(c.cache_kib, 256);
+        assert_eq!(
+            c.granted("shell").collect::<Vec<_>>(),
+            [(0, true), (1, false)],
+            "a read-only mount stays read-only"
+        );
+        assert_eq!(c.granted("x").collect::<Vec<_>>(), [(0, false)]);
+        assert_eq!(c.granted("nobody").count(), 0);
+        for bad in [
+            "mount=data",
+            "mount=:blk",
+            "mount=d:blk mount=d:blk1",
+            "mount=d:blk:part=x",
+            "grant=shell:data:rw",
+            "mount=d:blk grant=shell:d",
+            "mount=d:blk grant=shell:d:rwx",
+            "cache=1",
+            "unknown",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,676 @@
+//! fs: the file server. It mounts FAT16/FAT32 volumes (the `fat` crate)
+//! on block services (`blk`, protocol `userlib::services::blk`) and
+//! serves them as `fs` (protocol: `userlib::services::fs`).
+//!
+//! Every open file or directory is a badged copy of the server's one
+//! endpoint, minted for it; the badge indexes the handle table
+//! ([`fs::handles`]), which holds the node, the rights and the attached
+//! buffer. Closing a handle revokes every copy of it. Which task may open
+//! which mount's root, and with which rights, is the profile's: the
+//! `grant=` arguments ([`fs::config`]), checked against the name of the
+//! calling task (the name service badges the service endpoint with the
+//! caller's task id; the supervisor's task list names it).
+//!
+//! A mount is mounted on the first request for it, and again after it
+//! failed (an unformatted disk, a corrupt image: the caller gets the
+//! error; other mounts are unaffected). Block requests that fail because
+//! the driver died are retried once it is back (the `blk` protocol's
+//! requests are idempotent), so a driver restart loses no written data.
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+#[cfg(not(test))]
+mod server {
+    use alloc::boxed::Box;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+    use fat::{NodeId, OpenFlags, Volume};
+    use fs::config::{self, Config};
+    use fs::handles::{Table, HANDLE_BIT};
+    use userlib::abi::boot_info::StartInfo;
+    use userlib::abi::{ObjectType, PAGE_SIZE};
+    use userlib::ipc::Timeout;
+    use userlib::names::{self, supervisor};
+    use userlib::services::blk::{self, Blk};
+    use userlib::services::fs::{self as p, FsError, Stat};
+    use userlib::services::rtc;
+    use userlib::vspace::Mapping;
+    use userlib::{log, process, syscall, Error, Handle, Message, Rights};
+
+    // Heap: each mount's block cache (1 MiB by default) and node table,
+    // the handle table, request scratch.
+    userlib::entry!(main, heap = 3 << 20);
+
+    /// How long changes may wait in the cache (see the request loop).
+    const WRITEBACK_MS: u64 = 500;
+
+    /// Most open handles (all clients together).
+    const MAX_HANDLES: usize = 1024;
+
+    /// A block service as the FAT code's disk.
+    struct BlkDev {
+        blk: Blk,
+        info: blk::Info,
+        per_request: u64,
+    }
+
+    impl BlkDev {
+        fn open(service: &'static str) -> Result<BlkDev, Error> {
+            let mut blk = Blk::new(service, blk::MAX_SECTORS as usize * blk::SECTOR_SIZE)?;
+            let info = retry(|| blk.info())?;
+            let per_request = info.max_sectors.clamp(1, blk::MAX_SECTORS);
+            Ok(BlkDev { blk, info, per_request })
+        }
+    }
+
+    /// Runs a block request again while the driver is dead or restarting
+    /// (each call waits up to 10 s for the service to come back).
+    fn retry<T>(mut f: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
+        let mut tries = 0;
+        loop {
+            match f() {
+                Err(Error::PeerDied | Error::BadHandle | Error::WrongType | Error::TimedOut) if tries < 5 => {
+                    tries += 1;
+                    log::warn!("block driver gone; retrying ({tries}/5)");
+                }
+                r => return r,
+            }
+        }
+    }
+
+    impl fat::BlockDevice for BlkDev {
+        fn sectors(&self) -> u64 {
+            self.info.sectors
+        }
+        fn read_only(&self) -> bool {
+            self.info.read_only
+        }
+        fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), fat::Error> {
+            for (k, chunk) in buf.chunks_mut(self.per_request as usize * blk::SECTOR_SIZE).enumerate() {
+                let sector = lba + k as u64 * self.per_request;
+                let n = (chunk.len() / blk::SECTOR_SIZE) as u64;
+                retry(|| self.blk.read(sector, n, 0)).map_err(|_| fat::Error::Io)?;
+                chunk.copy_from_slice(&self.blk.buffer()[..chunk.len()]);
+            }
+            Ok(())
+        }
+        fn write(&mut self, lba: u64, buf: &[u8]) -> Result<(), fat::Error> {
+            for (k, chunk) in buf.chunks(self.per_request as usize * blk::SECTOR_SIZE).enumerate() {
+                let sector = lba + k as u64 * self.per_request;
+                let n = (chunk.len() / blk::SECTOR_SIZE) as u64;
+                self.blk.buffer_mut()[..chunk.len()].copy_from_slice(chunk);
+                retry(|| self.blk.write(sector, n, 0)).map_err(|_| fat::Error::Io)?;
+            }
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), fat::Error> {
+            retry(|| self.blk.flush()).map_err(|_| fat::Error::Io)
+        }
+    }
+
+    /// FAT timestamps from the RTC read at start plus the time since.
+    struct RtcClock {
+        unix_at_start: u64,
+        us_at_start: u64,
+    }
+
+    impl fat::Clock for RtcClock {
+        fn now(&self) -> (u16, u16) {
+            let t = self.unix_at_start + (syscall::now_us() - self.us_at_start) / 1_000_000;
+            let (y, mo, d, h, mi, s) = rtc::civil_from_unix(t);
+            let y = y.clamp(1980, 2107) as u16;
+            (
+                ((y - 1980) << 9) | (mo as u16) << 5 | d as u16,
+                (h as u16) << 11 | (mi as u16) << 5 | (s as u16 / 2),
+            )
+        }
+    }
+
+    fn clock() -> Box<dyn fat::Clock + Send> {
+        let mut conn = rtc::connection();
+        match rtc::now(&mut conn) {
+            Ok(t) if t > 315_532_800 => Box::new(RtcClock {
+                unix_at_start: t,
+                us_at_start: syscall::now_us(),
+            }),
+            _ => Box::new(fat::volume::FixedClock),
+        }
+    }
+
+    fn fs_error(e: fat::Error) -> FsError {
+        use fat::Error as E;
+        match e {
+            E::NotFound => FsError::NotFound,
+            E::Exists => FsError::Exists,
+            E::NotADirectory => FsError::NotADirectory,
+            E::IsADirectory => FsError::IsADirectory,
+            E::NotEmpty => FsError::NotEmpty,
+            E::NoSpace => FsError::NoSpace,
+            E::ReadOnly => FsError::ReadOnly,
+            E::InvalidName => FsError::InvalidName,
+            E::TooLarge => FsError::TooLarge,
+            E::Busy => FsError::Busy,
+            E::Escape => FsError::OutsideRoot,
+            E::Io => FsError::Io,
+            E::Corrupt => FsError::Corrupt,
+            E::Unsupported => FsError::Unsupported,
+            E::BadNode => FsError::InvalidArgument,
+        }
+    }
+
+    struct MountState {
+        spec: config::Mount,
+        /// `spec.service`, for the block client (which keeps the name).
+        service: &'static str,
+        volume: Option<Volume<BlkDev>>,
+    }
+
+    /// A client's buffer, mapped here.
+    struct Buffer {
+        mem: Handle,
+        map: Mapping,
+    }
+
+    impl Drop for Buffer {
+        fn drop(&mut self) {
+            let _ = syscall::cap_delete(self.mem);
+        }
+    }
+
+    struct Open {
+        mount: usize,
+        node: NodeId,
+        is_dir: bool,
+        rights: u64,
+        pos: u64,
+        buffer: Option<Buffer>,
+        /// The server's minted endpoint (revoked on close).
+        cap: Handle,
+    }
+
+    struct Server {
+        ep: Handle,
+        config: Config,
+        mounts: Vec<MountState>,
+        handles: Table<Open>,
+        /// Task id -> program name, from the supervisor's list.
+        names: Vec<(u64, String)>,
+    }
+
+    fn main(_start: &StartInfo) {
+        let config = config::parse(process().args()).unwrap_or_else(|e| panic!("arguments: {e}"));
+        let ep = syscall::create(process().pool, ObjectType::Endpoint, 0).expect("endpoint");
+        names::register(p::NAME, ep).unwrap_or_else(|e| panic!("register: {e}"));
+        for m in &config.mounts {
+            log::info!(
+                "/{} on {}{}{}",
+                m.name,
+                m.service,
+                m.partition
+                    .map(|n| alloc::format!(" partition {n}"))
+                    .unwrap_or_default(),
+                if m.read_only { " (read-only)" } else { "" }
+            );
+        }
+        let mut s = Server {
+            ep,
+            mounts: config
+                .mounts
+                .iter()
+                .map(|m| MountState {
+                    spec: m.clone(),
+                    service: Box::leak(m.service.clone().into_boxed_str()),
+                    volume: None,
+                })
+                .collect(),
+            config,
+            handles: Table::new(MAX_HANDLES),
+            names: Vec::new(),
+        };
+        let (mut msg, mut badge) = syscall::recv(ep, Timeout::Forever).expect("receive");
+        // Write-back: changes reach the disk once requests pause for
+        // WRITEBACK_MS, or WRITEBACK_MS after the first unsynced change
+        // under steady load (and at once on FSYNC/SYNC).
+        let mut dirty_since: Option<u64> = None;
+        loop {
+            let caps: Vec<Handle> = msg.caps().iter().map(|c| c.handle).collect();
+            let mut used = None;
+            let reply = s.handle(&msg, badge, &caps, &mut used).unwrap_or_else(FsError::reply);
+            // Capabilities nobody asked for must not fill the cspace.
+            for c in caps {
+                if Some(c) != used {
+                    let _ = syscall::cap_delete(c);
+                }
+            }
+            let now = syscall::now_us();
+            if dirty_since.is_none() && s.dirty() {
+                dirty_since = Some(now);
+            }
+            if dirty_since.is_some_and(|t| now - t > WRITEBACK_MS * 1000) {
+                s.sync_all();
+                dirty_since = None;
+            }
+            let timeout = if dirty_since.is_some() {
+                Timeout::millis(WRITEBACK_MS)
+            } else {
+                Timeout::Forever
+            };
+            let mut next = syscall::reply_recv(ep, &reply, timeout);
+            if let Err(Error::TimedOut) = next {
+                s.sync_all();
+                dirty_since = None;
+                next = syscall::recv(ep, Timeout::Forever);
+            }
+            match next {
+                Ok((m, b)) => (msg, badge) = (m, b),
+                Err(e) => panic!("receive: {e}"),
+            }
+        }
+    }
+
+    impl Server {
+        fn handle(
+            &mut self,
+            msg: &Message,
+            badge: u64,
+            caps: &[Handle],
+            used: &mut Option<Handle>,
+        ) -> Result<Message, FsError> {
+            if badge & HANDLE_BIT == 0 {
+                return match msg.label {
+                    p::MOUNTS => self.list_mounts(badge, msg.word(0)),
+                    p::ROOT => {
+                        let mut buf = [0u8; p::MAX_PATH];
+                        let (name, _) = p::get_str(msg, 0, &mut buf)?;
+                        self.root(badge, name)
+                    }
+                    _ => Err(FsError::InvalidArgument),
+                };
+            }
+            let h = self.handles.get_mut(badge).ok_or(FsError::InvalidArgument)?;
+            let (mount, node, is_dir, rights) = (h.mount, h.node, h.is_dir, h.rights);
+            let need_write = matches!(
+                msg.label,
+                p::WRITE | p::WRITE_INLINE | p::TRUNCATE | p::MKDIR | p::UNLINK | p::RMDIR | p::RENAME
+            );
+            if need_write && rights & p::WRITE_RIGHT == 0 {
+                return Err(FsError::AccessDenied);
+            }
+            let file_only = matches!(
+                msg.label,
+                p::ATTACH | p::READ | p::WRITE | p::READ_INLINE | p::WRITE_INLINE | p::TRUNCATE
+            );
+            let dir_only = matches!(
+                msg.label,
+                p::OPEN | p::READDIR | p::MKDIR | p::UNLINK | p::RMDIR | p::RENAME
+            );
+            if file_only && is_dir {
+                return Err(FsError::IsADirectory);
+            }
+            if dir_only && !is_dir {
+                return Err(FsError::NotADirectory);
+            }
+            if matches!(msg.label, p::READ | p::READ_INLINE) && rights & p::READ_RIGHT == 0 {
+                return Err(FsError::AccessDenied);
+            }
+            let mut path = [0u8; p::MAX_PATH];
+            match msg.label {
+                p::CLOSE => {
+                    self.close(badge);
+                    Ok(Message::new(0))
+                }
+                p::CLONE => {
+                    let v = self.volume(mount)?;
+                    v.dup(node).map_err(fs_error)?;
+                    self.new_handle(mount, node, is_dir, rights & msg.word(0))
+                }
+                p::OPEN => {
+                    let (flags, want) = (msg.word(0), msg.word(1));
+                    let (path, _) = p::get_str(msg, 2, &mut path)?;
+                    if want & !rights & (p::READ_RIGHT | p::WRITE_RIGHT) != 0 {
+                        return Err(FsError::AccessDenied);
+                    }
+                    if flags & (p::CREATE | p::TRUNCATE_FLAG) != 0 && rights & p::WRITE_RIGHT == 0 {
+                        return Err(FsError::AccessDenied);
+                    }
+                    let f = OpenFlags {
+                        create: flags & p::CREATE != 0,
+                        exclusive: flags & p::EXCLUSIVE != 0,
+                        truncate: flags & p::TRUNCATE_FLAG != 0,
+                        directory: flags & p::DIRECTORY != 0,
+                    };
+                    let v = self.volume(mount)?;
+                    let id = v.open(node, path, f).map_err(fs_error)?;
+                    let st = v.stat(id).map_err(fs_error);
+                    let st = match st {
+                        Ok(st) => st,
+                        Err(e) => {
+                            let _ = v.close(id);
+                            return Err(e);
+                        }
+                    };
+                    let mut r = self.new_handle(mount, id, st.is_dir, want & rights)?;
+                    r.set_words(&[st.is_dir as u64, st.size]);
+                    Ok(r)
+                }
+                p::ATTACH => {
+                    let &[mem] = caps else {
+                        return Err(FsError::InvalidArgument);
+                    };
+                    let info = syscall::cap_info(mem).map_err(|_| FsError::InvalidArgument)?;
+                    if info.object != Some(ObjectType::Memory) || info.size == 0 || info.size > p::MAX_BUFFER as u64 {
+                        return Err(FsError::InvalidArgument);
+                    }
+                    if !info.rights.contains(Rights::READ | Rights::WRITE | Rights::MAP) {
+                        return Err(FsError::AccessDenied);
+                    }
+                    let pages = info.size / PAGE_SIZE as u64;
+                    let map =
+                        Mapping::map(mem, pages, Rights::READ | Rights::WRITE).map_err(|_| FsError::InvalidArgument)?;
+                    *used = Some(mem);
+                    let h = self.handles.get_mut(badge).ok_or(FsError::InvalidArgument)?;
+                    h.buffer = Some(Buffer { mem, map });
+                    Ok(Message::with_words(0, &[info.size]))
+                }
+                p::READ | p::WRITE => self.bulk(badge, msg),
+                p::READ_INLINE => {
+                    let len = (msg.word(1) as usize).min(p::INLINE);
+                    let off = self.offset(badge, msg.word(0), false)?;
+                    let mut data = [0u8; p::INLINE];
+                    let n = self
+                        .volume(mount)?
+                        .read(node, off, &mut data[..len])
+                        .map_err(fs_error)?;
+                    self.advance(badge, msg.word(0), off + n as u64);
+                    let mut r = Message::new(0);
+                    p::push_bytes(&mut r, &data[..n], p::INLINE)?;
+                    Ok(r)
+                }
+                p::WRITE_INLINE => {
+                    let mut data = [0u8; p::INLINE];
+                    let (bytes, _) = p::get_bytes(msg, 1, &mut data)?;
+                    let off = self.offset(badge, msg.word(0), true)?;
+                    let n = self.volume(mount)?.write(node, off, bytes).map_err(fs_error)?;
+                    self.advance(badge, msg.word(0), off + n as u64);
+                    Ok(Message::with_words(0, &[n as u64]))
+                }
+                p::STAT => {
+                    let (path, _) = p::get_str(msg, 0, &mut path)?;
+                    let v = self.volume(mount)?;
+                    let m = if path.is_empty() {
+                        v.stat(node)
+                    } else {
+                        v.stat_path(node, path)
+                    }
+                    .map_err(fs_error)?;
+                    let mut r = Message::new(0);
+                    stat_of(&m).push(&mut r);
+                    Ok(r)
+                }
+                p::READDIR => {
+                    let cursor = u32::try_from(msg.word(0)).map_err(|_| FsError::InvalidArgument)?;
+                    let v = self.volume(mount)?;
+                    let mut r = Message::new(0);
+                    match v.read_dir(node, cursor).map_err(fs_error)? {
+                        None => {
+                            r.push(0);
+                        }
+                        Some((e, next)) => {
+                            r.push(next as u64);
+                            stat_of(&e.meta).push(&mut r);
+                            // Names longer than a message holds are cut
+                            // (FAT names are at most 255 UTF-16 units).
+                            let mut end = e.name.len().min(p::MAX_PATH);
+                            while !e.name.is_char_boundary(end) {
+                                end -= 1;
+                            }
+                            p::push_str(&mut r, &e.name[..end])?;
+                        }
+                    }
+                    Ok(r)
+                }
+                p::MKDIR | p::UNLINK | p::RMDIR => {
+                    let (path, _) = p::get_str(msg, 0, &mut path)?;
+                    let v = self.volume(mount)?;
+                    match msg.label {
+                        p::MKDIR => v.mkdir(node, path),
+                        p::UNLINK => v.unlink(node, path),
+                        _ => v.rmdir(node, path),
+                    }
+                    .map_err(fs_error)?;
+                    Ok(Message::new(0))
+                }
+                p::RENAME => {
+                    let (from, next) = p::get_str(msg, 0, &mut path)?;
+                    let mut to_buf = [0u8; p::MAX_PATH];
+                    let (to, _) = p::get_str(msg, next, &mut to_buf)?;
+                    self.volume(mount)?.rename(node, from, node, to).map_err(fs_error)?;
+                    Ok(Message::new(0))
+                }
+                p::TRUNCATE => {
+                    self.volume(mount)?.set_len(node, msg.word(0)).map_err(fs_error)?;
+                    Ok(Message::new(0))
+                }
+                // FAT keeps one allocation table for every file, so a
+                // file's fsync writes the volume's cache (in order).
+                p::FSYNC | p::SYNC => {
+                    self.volume(mount)?.sync().map_err(fs_error)?;
+                    Ok(Message::new(0))
+                }
+                p::STATFS => {
+                    let s = self.volume(mount)?.statfs().map_err(fs_error)?;
+                    Ok(Message::with_words(
+                        0,
+                        &[s.cluster_bytes, s.clusters, s.free_clusters, s.fat32 as u64],
+                    ))
+                }
+                _ => Err(FsError::InvalidArgument),
+            }
+        }
+
+        /// The offset a request means ([`p::AT_CURSOR`], [`p::AT_END`]).
+        fn offset(&mut self, badge: u64, word: u64, write: bool) -> Result<u64, FsError> {
+            let h = self.handles.get_mut(badge).ok_or(FsError::InvalidArgument)?;
+            let (mount, node, pos) = (h.mount, h.node, h.pos);
+            match word {
+                p::AT_CURSOR => Ok(pos),
+                p::AT_END if write => Ok(self.volume(mount)?.stat(node).map_err(fs_error)?.size),
+                p::AT_END => Err(FsError::InvalidArgument),
+                o => Ok(o),
+            }
+        }
+
+        fn advance(&mut self, badge: u64, word: u64, to: u64) {
+            if matches!(word, p::AT_CURSOR | p::AT_END) {
+                if let Some(h) = self.handles.get_mut(badge) {
+                    h.pos = to;
+                }
+            }
+        }
+
+        /// [`p::READ`] and [`p::WRITE`] through the attached buffer.
+        fn bulk(&mut self, badge: u64, msg: &Message) -> Result<Message, FsError> {
+            let write = msg.label == p::WRITE;
+            let off = self.offset(badge, msg.word(0), write)?;
+            let (len, at) = (msg.word(1), msg.word(2));
+            let Server { handles, mounts, .. } = self;
+            let h = handles.get_mut(badge).ok_or(FsError::InvalidArgument)?;
+            let b = h.buffer.as_mut().ok_or(FsError::InvalidArgument)?;
+            let end = at.checked_add(len).ok_or(FsError::InvalidArgument)?;
+            if end > b.map.len() as u64 {
+                return Err(FsError::InvalidArgument);
+            }
+            // A buffer the client revoked is gone from here too: touching
+            // it would fault (it could still go after this check; see the
+            // protocol's notes).
+            if syscall::cap_info(b.mem).is_err() {
+                h.buffer = None;
+                return Err(FsError::InvalidArgument);
+            }
+            let range = at as usize..end as usize;
+            let v = mounts[h.mount].volume.as_mut().ok_or(FsError::Io)?;
+            let n = if write {
+                v.write(h.node, off, &b.map.as_slice()[range]).map_err(fs_error)?
+            } else {
+                v.read(h.node, off, &mut b.map.as_mut_slice()[range])
+                    .map_err(fs_error)?
+            };
+            if matches!(msg.word(0), p::AT_CURSOR | p::AT_END) {
+                h.pos = off + n as u64;
+            }
+            Ok(Message::with_words(0, &[n as u64]))
+        }
+
+        fn new_handle(&mut self, mount: usize, node: NodeId, is_dir: bool, rights: u64) -> Result<Message, FsError> {
+            let open = Open {
+                mount,
+                node,
+                is_dir,
+                rights: rights & (p::READ_RIGHT | p::WRITE_RIGHT),
+                pos: 0,
+                buffer: None,
+                cap: Handle::NULL,
+            };
+            let release = |s: &mut Server| {
+                if let Some(v) = s.mounts[mount].volume.as_mut() {
+                    let _ = v.close(node);
+                }
+            };
+            let Some(badge) = self.handles.insert(open) else {
+                release(self);
+                return Err(FsError::TooManyHandles);
+            };
+            // GRANT on the server's copy lets the reply hand it on; the
+            // client's copy may only send.
+            let cap = match syscall::cap_mint(self.ep, Rights::SEND | Rights::GRANT, badge) {
+                Ok(c) => c,
+                Err(_) => {
+                    self.handles.remove(badge);
+                    release(self);
+                    return Err(FsError::TooManyHandles);
+                }
+            };
+            if let Some(h) = self.handles.get_mut(badge) {
+                h.cap = cap;
+            }
+            let mut r = Message::with_words(0, &[rights & (p::READ_RIGHT | p::WRITE_RIGHT)]);
+            r.push_cap(cap, Rights::SEND);
+            Ok(r)
+        }
+
+        fn close(&mut self, badge: u64) {
+            if let Some(h) = self.handles.remove(badge) {
+                let _ = syscall::cap_revoke(h.cap);
+                let _ = syscall::cap_delete(h.cap);
+                if let Some(v) = self.mounts[h.mount].volume.as_mut() {
+                    let _ = v.close(h.node);
+                }
+            }
+        }
+
+        fn volume(&mut self, mount: usize) -> Result<&mut Volume<BlkDev>, FsError> {
+            let m = self.mounts.get_mut(mount).ok_or(FsError::InvalidArgument)?;
+            if m.volume.is_none() {
+                let dev = BlkDev::open(m.service).map_err(|e| {
+                    log::warn!("/{}: {}: {e}", m.spec.name, m.spec.service);
+                    FsError::Io
+                })?;
+                let cache = self.config.cache_kib * 1024 / fat::SECTOR;
+                match Volume::mount(dev, m.spec.partition, cache, clock()) {
+                    Ok(v) => {
+                        let g = v.geometry();
+                        log::info!(
+                            "/{}: mounted FAT{} ({} clusters of {} bytes){}",
+                            m.spec.name,
+                            if g.fat_type == fat::bpb::FatType::Fat32 { 32 } else { 16 },
+                            g.clusters,
+                            g.cluster_bytes(),
+                            if v.is_read_only() || m.spec.read_only {
+                                ", read-only"
+                            } else {
+                                ""
+                            }
+                        );
+                        m.volume = Some(v);
+                    }
+                    Err(e) => {
+                        log::warn!("/{}: cannot mount {}: {}", m.spec.name, m.spec.service, fs_error(e));
+                        return Err(fs_error(e));
+                    }
+                }
+            }
+            m.volume.as_mut().ok_or(FsError::Io)
+        }
+
+        fn dirty(&self) -> bool {
+            self.mounts
+                .iter()
+                .any(|m| m.volume.as_ref().is_some_and(|v| v.is_dirty()))
+        }
+
+        /// Writes every mount's changes; a failure is logged (the next
+        /// write-back or FSYNC tries again).
+        fn sync_all(&mut self) {
+            for m in &mut self.mounts {
+                if let Some(v) = m.volume.as_mut() {
+                    if let Err(e) = v.sync() {
+                        log::warn!("/{}: write-back failed: {}", m.spec.name, fs_error(e));
+                    }
+                }
+            }
+        }
+
+        fn program(&mut self, task: u64) -> Option<String> {
+            if let Some((_, n)) = self.names.iter().find(|(id, _)| *id == task) {
+                return Some(n.clone());
+            }
+            let tasks = supervisor::tasks().ok()?;
+            self.names = tasks.into_iter().map(|t| (t.id, t.name)).collect();
+            self.names.iter().find(|(id, _)| *id == task).map(|(_, n)| n.clone())
+        }
+
+        fn list_mounts(&mut self, task: u64, index: u64) -> Result<Message, FsError> {
+            let program = self.program(task).ok_or(FsError::AccessDenied)?;
+            let (i, write) = self
+                .config
+                .granted(&program)
+                .nth(index as usize)
+                .ok_or(FsError::NotFound)?;
+            let mut r = Message::with_words(0, &[p::READ_RIGHT | if write { p::WRITE_RIGHT } else { 0 }]);
+            p::push_str(&mut r, &self.config.mounts[i].name)?;
+            Ok(r)
+        }
+
+        fn root(&mut self, task: u64, name: &str) -> Result<Message, FsError> {
+            let program = self.program(task).ok_or(FsError::AccessDenied)?;
+            let i = self
+                .config
+                .mounts
+                .iter()
+                .position(|m| m.name == name)
+                .ok_or(FsError::NotFound)?;
+            let (_, write) = self
+                .config
+                .granted(&program)
+                .find(|(m, _)| *m == i)
+                .ok_or(FsError::AccessDenied)?;
+            let v = self.volume(i)?;
+            let write = write && !v.is_read_only();
+            let root = v.root();
+            self.new_handle(i, root, true, p::READ_RIGHT | if write { p::WRITE_RIGHT } else { 0 })
+        }
+    }
+
+    fn stat_of(m: &fat::Metadata) -> Stat {
+        Stat {
+            is_dir: m.is_dir,
+            size: m.size,
+            date: m.modified.0,
+            time: m.modified.1,
+            read_only: m.read_only,
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! test-fs: the file server (`servers/fs`) on the disk at `/data`.
+//!
+//! 1. Files through `userlib::fs`: create, write (inline and bulk, 1 MiB
+//!    through the shared buffer), read back, seek, append, truncate,
+//!    stat, read_dir, mkdir, rename, remove, fsync; typed errors.
+//! 2. A hostile client: `..` and absolute paths cannot leave a directory
+//!    handle; a read-only handle (cloned with fewer rights) cannot write,
+//!    truncate, create, rename or remove; a read-only directory cannot be
+//!    modified; lying string lengths, buffers out of range, requests
+//!    without a buffer, a non-memory capability as buffer, unknown labels,
+//!    forged and closed handles all get errors and the server keeps
+//!    serving.
+//! 3. The block driver restarted in the middle of writes: a thread writes
+//!    and fsyncs while this one restarts `virtio-blk`; every fsynced byte
+//!    reads back afterwards.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::format;
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+use userlib::abi::boot_info::StartInfo;
+use userlib::abi::ObjectType;
+use userlib::fs::{Dir, Error, Namespace, OpenOptions, Read, Seek, SeekFrom, Write};
+use userlib::ipc::{Message, Timeout};
+use userlib::names::supervisor;
+use userlib::services::fs as p;
+use userlib::{log, process, syscall, thread, Rights};
+
+userlib::entry!(main, heap = 4 << 20);
+
+fn pattern(n: usize, seed: u8) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 11) as u8)
+        .collect()
+}
+
+#[track_caller]
+fn expect<T: core::fmt::Debug>(what: &str, r: Result<T, Error>, want: Error) {
+    match r {
+        Err(e) if e == want => {}
+        other => panic!("{what}: expected {want:?}, got {other:?}"),
+    }
+}
+
+/// A raw request on a handle (the hostile client's way in).
+fn raw(ep: userlib::Handle, m: &Message) -> Result<Message, Error> {
+    match syscall::call_timeout(ep, m, Timeout::millis(10_000)) {
+        Ok((r, _)) => p::check(r),
+        Err(_) => Err(Error::Unavailable),
+    }
+}
+
+fn main(_start: &StartInfo) {
+    // Machines without a virtio disk (most test boots) have nothing to test.
+    if !supervisor::tasks()
+        .expect("supervisor::tasks")
+        .iter()
+        .any(|t| t.name == DRIVER)
+    {
+        log::info!("no {DRIVER} task (no virtio disk on this machine): nothing to test");
+        return;
+    }
+    let mut ns = Namespace::new();
+    // A disk without a FAT file system (a blank test disk) is not ours to format.
+    if let Err(Error::Unsupported) = ns.root("data") {
+        log::info!("the disk holds no FAT file system: nothing to test");
+        return;
+    }
+    let mounts = ns.mounts().expect("mounts");
+    assert!(
+        mounts.iter().any(|(n, r)| n == "data" && r & p::WRITE_RIGHT != 0),
+        "granted /data rw: {mounts:?}"
+    );
+    let data = ns.root("data").expect("root of /data");
+    let base = format!("test-fs-{}", syscall::now_us());
+    data.create_dir(&base).expect("mkdir");
+    let dir = data.open_dir(&base, p::READ_RIGHT | p::WRITE_RIGHT).expect("open_dir");
+    files(&dir);
+    hostile(&dir);
+    restart_mid_write(&dir);
+    dir.sync().expect("sync");
+    drop(dir);
+    // Clean up, and the directory is empty again.
+    let d = ns.root("data").expect("root");
+    for e in d.open_dir(&base, 3).expect("open").read_dir().expect("read_dir") {
+        let path = format!("{base}/{}", e.name);
+        if e.stat.is_dir {
+            d.remove_dir(&path).expect("rmdir");
+        } else {
+            d.remove_file(&path).expect("rm");
+        }
+    }
+    d.remove_dir(&base).expect("rmdir base");
+    expect("gone", d.metadata(&base), Error::NotFound);
+    log::info!("all file-server checks passed");
+}
+
+fn files(dir: &Dir) {
+    // Small (inline) and large (through the shared buffer).
+    dir.write("small.txt", b"hello\n").expect("write small");
+    assert_eq!(dir.read("small.txt").expect("read small"), b"hello\n");
+    let big = pattern(1 << 20, 7);
+    dir.write("A big file with a long name.bin", &big).expect("write big");
+    assert_eq!(
+        dir.read("a big file with a LONG name.bin").expect("read big"),
+        big,
+        "names ignore case"
+    );
+    let st = dir.metadata("A big file with a long name.bin").expect("stat");
+    assert!(!st.is_dir && st.size == 1 << 20, "{st:?}");
+    // Seek, partial reads, overwrite in the middle, append.
+    let mut f = dir
+        .open(
+            "A big file with a long name.bin",
+            &OpenOptions::new().read(true).write(true),
+        )
+        .expect("open rw");
+    f.seek(SeekFrom::Start(1000)).expect("seek");
+    let mut buf = [0u8; 100];
+    f.read_exact(&mut buf).expect("read_exact");
+    assert_eq!(&buf[..], &big[1000..1100]);
+    f.seek(SeekFrom::Start(5000)).expect("seek");
+    f.write_all(b"XYZ").expect("overwrite");
+    assert_eq!(f.seek(SeekFrom::End(-1)).expect("seek end"), (1 << 20) - 1);
+    f.set_len(10_000).expect("truncate");
+    f.sync_all().expect("fsync");
+    drop(f);
+    let mut expect_big = big[..10_000].to_vec();
+    expect_big[5000..5003].copy_from_slice(b"XYZ");
+    assert_eq!(dir.read("A big file with a long name.bin").expect("read"), expect_big);
+    let mut a = dir
+        .open("log.txt", &OpenOptions::new().append(true).create(true))
+        .expect("append");
+    a.write_all(b"one\n").expect("w");
+    a.write_all(b"two\n").expect("w");
+    drop(a);
+    assert_eq!(dir.read("log.txt").expect("read log"), b"one\ntwo\n");
+    // Directories, renames, removal, listing.
+    dir.create_dir("sub").expect("mkdir sub");
+    dir.rename("small.txt", "sub/moved.txt").expect("rename");
+    expect("old name", dir.metadata("small.txt"), Error::NotFound);
+    assert_eq!(dir.read("sub/./moved.txt").expect("read moved"), b"hello\n");
+    let mut names: Vec<_> = dir.read_dir().expect("read_dir").into_iter().map(|e| e.name).collect();
+    names.sort();
+    assert_eq!(names, ["A big file with a long name.bin", "log.txt", "sub"]);
+    // Typed errors.
+    expect(
+        "exclusive",
+        dir.open("log.txt", &OpenOptions::new().create_new(true)),
+        Error::Exists,
+    );
+    expect("mkdir twice", dir.create_dir("sub"), Error::Exists);
+    expect("rmdir non-empty", dir.remove_dir("sub"), Error::NotEmpty);
+    expect("rm dir", dir.remove_file("sub"), Error::IsADirectory);
+    expect("rmdir file", dir.remove_dir("log.txt"), Error::NotADirectory);
+    expect(
+        "open dir as file",
+        dir.open("sub", &OpenOptions::new().read(true)),
+        Error::IsADirectory,
+    );
+    expect("through a file", dir.metadata("log.txt/x"), Error::NotADirectory);
+    expect("bad name", dir.write("a:b", b"x"), Error::InvalidName);
+    expect("missing", dir.read("nope"), Error::NotFound);
+    dir.remove_file("sub/moved.txt").expect("rm");
+    dir.remove_dir("sub").expect("rmdir");
+    log::info!("files: ok");
+}
+
+fn hostile(dir: &Dir) {
+    dir.write("victim.txt", b"keep me\n").expect("write victim");
+    // Paths cannot climb out of a directory handle.
+    for bad in ["..", "../x", "a/../../x", "/data/victim.txt", "/"] {
+        expect(bad, dir.metadata(bad), Error::OutsideRoot);
+        expect(bad, dir.open(bad, &OpenOptions::new().read(true)), Error::OutsideRoot);
+    }
+    dir.create_dir("inner").expect("mkdir");
+    let inner = dir.open_dir("inner", 3).expect("inner");
+    expect("inner ..", inner.read("../victim.txt"), Error::OutsideRoot);
+    expect(
+        "inner rename out",
+        inner.rename("../victim.txt", "stolen"),
+        Error::OutsideRoot,
+    );
+    drop(inner);
+    // A read-only directory handle: no changes through it or what it opens.
+    let ro = dir.try_clone(p::READ_RIGHT).expect("clone read-only");
+    assert_eq!(ro.read("victim.txt").expect("read through ro"), b"keep me\n");
+    expect("ro write", ro.write("victim.txt", b"x"), Error::AccessDenied);
+    expect(
+        "ro create",
+        ro.open("new", &OpenOptions::new().create(true)),
+        Error::AccessDenied,
+    );
+    expect(
+        "ro open rw",
+        ro.open("victim.txt", &OpenOptions::new().read(true).write(true)),
+        Error::AccessDenied,
+    );
+    expect("ro mkdir", ro.create_dir("d"), Error::AccessDenied);
+    expect("ro rm", ro.remove_file("victim.txt"), Error::AccessDenied);
+    expect("ro rmdir", ro.remove_dir("inner"), Error::AccessDenied);
+    expect("ro mv", ro.rename("victim.txt", "x"), Error::AccessDenied);
+    expect("rights do not grow", ro.open_dir("inner", 3), Error::AccessDenied);
+    let sub = ro.open_dir("inner", p::READ_RIGHT).expect("subdir of ro");
+    expect("read-only below too", sub.create_dir("x"), Error::AccessDenied);
+    drop(sub);
+    // A file opened read-only: every write path refused.
+    let mut f = ro.open("victim.txt", &OpenOptions::new().read(true)).expect("open ro");
+    expect("ro file write", f.write_at(0, b"x"), Error::AccessDenied);
+    expect("ro file bulk write", f.write_at(0, &[0u8; 4096]), Error::AccessDenied);
+    expect("ro file truncate", f.set_len(0), Error::AccessDenied);
+    let h = f.handle();
+    expect(
+        "raw write",
+        raw(h, &Message::with_words(p::WRITE_INLINE, &[0, 1, 0x41])),
+        Error::AccessDenied,
+    );
+    expect(
+        "raw truncate",
+        raw(h, &Message::with_words(p::TRUNCATE, &[0])),
+        Error::AccessDenied,
+    );
+    // Rights asked of a clone are cut to those held.
+    let f2 = f.try_clone(p::READ_RIGHT | p::WRITE_RIGHT).expect("clone");
+    expect(
+        "clone cannot widen",
+        raw(f2.handle(), &Message::with_words(p::TRUNCATE, &[0])),
+        Error::AccessDenied,
+    );
+    drop(f2);
+    drop(f);
+    drop(ro);
+    assert_eq!(dir.read("victim.txt").expect("victim intact"), b"keep me\n");
+    // Malformed requests on a writable file.
+    let mut f = dir
+        .open("victim.txt", &OpenOptions::new().read(true).write(true))
+        .expect("open rw");
+    let h = f.handle();
+    for (what, m) in [
+        (
+            "string longer than the message",
+            Message::with_words(p::STAT, &[200, 0x41]),
+        ),
+        ("huge string length", Message::with_words(p::STAT, &[u64::MAX])),
+        (
+            "inline write longer than it says",
+            Message::with_words(p::WRITE_INLINE, &[0, 1000, 1]),
+        ),
+        ("bulk read without a buffer", Message::with_words(p::READ, &[0, 10, 0])),
+        (
+            "bulk write without a buffer",
+            Message::with_words(p::WRITE, &[0, 10, 0]),
+        ),
+        ("unknown label", Message::new(999)),
+        ("directory call on a file", Message::with_words(p::READDIR, &[0])),
+        ("ATTACH without a capability", Message::new(p::ATTACH)),
+    ] {
+        match raw(h, &m) {
+            Err(Error::InvalidArgument | Error::NotADirectory | Error::InvalidName) => {}
+            other => panic!("{what}: expected an error, got {other:?}"),
+        }
+    }
+    // A capability that is not memory, as a buffer.
+    let ep = syscall::create(process().pool, ObjectType::Endpoint, 0).expect("endpoint");
+    let mut m = Message::new(p::ATTACH);
+    m.push_cap(ep, Rights::SEND | Rights::GRANT);
+    expect("endpoint as buffer", raw(h, &m), Error::InvalidArgument);
+    let _ = syscall::cap_delete(ep);
+    // A real buffer, then transfers outside it.
+    let mut big = vec![0u8; 8192];
+    assert_eq!(f.read_at(0, &mut big).expect("bulk read attaches"), 8);
+    for (what, words) in [
+        ("past the buffer", [0u64, 10, (64 << 10) - 5]),
+        ("offset overflows", [0, 10, u64::MAX - 3]),
+        ("length past the buffer", [0, (64 << 10) + 1, 0]),
+    ] {
+        expect(
+            what,
+            raw(h, &Message::with_words(p::READ, &words)),
+            Error::InvalidArgument,
+        );
+        expect(
+            what,
+            raw(h, &Message::with_words(p::WRITE, &words)),
+            Error::InvalidArgument,
+        );
+    }
+    expect("file too large", f.write_at(u32::MAX as u64, b"x"), Error::TooLarge);
+    drop(f);
+    // Closed and forged handles: the capability is gone.
+    let f = dir.open("victim.txt", &OpenOptions::new().read(true)).expect("open");
+    let h = f.handle();
+    raw(h, &Message::new(p::CLOSE)).expect("close");
+    // CLOSE revoked the capability: it names nothing now.
+    expect(
+        "closed handle",
+        raw(h, &Message::with_words(p::STAT, &[0])),
+        Error::Unavailable,
+    );
+    drop(f);
+    // The service endpoint does not take handle requests.
+    let svc = userlib::names::connect(p::NAME, Timeout::millis(1000)).expect("connect");
+    expect(
+        "read on the service endpoint",
+        raw(svc, &Message::with_words(p::READ_INLINE, &[0, 8])),
+        Error::InvalidArgument,
+    );
+    let mut m = Message::new(p::ROOT);
+    p::push_str(&mut m, "boot").expect("name");
+    expect("a mount not granted", raw(svc, &m), Error::NotFound);
+    let _ = syscall::cap_delete(svc);
+    // Still serving.
+    assert_eq!(dir.read("victim.txt").expect("after all that"), b"keep me\n");
+    dir.remove_file("victim.txt").expect("rm");
+    dir.remove_dir("inner").expect("rmdir");
+    log::info!("hostile client: ok");
+}
+
+const DRIVER: &str = "virtio-blk";
+
+fn restarts() -> u64 {
+    supervisor::tasks()
+        .expect("tasks")
+        .iter()
+        .find(|t| t.name == DRIVER)
+        .map_or(0, |t| t.restarts)
+}
+
+/// A writer thread appends chunks and fsyncs after each; this thread
+/// restarts the block driver meanwhile. Every fsynced chunk must read back.
+fn restart_mid_write(dir: &Dir) {
+    const CHUNK: usize = 32 << 10;
+    const CHUNKS: u64 = 48;
+    const RESTART_AT: u64 = 8;
+    let before = restarts();
+    let synced = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let synced = synced.clone();
+        let mut f = dir
+            .open(
+                "durable.bin",
+                &OpenOptions::new().write(true).create(true).truncate(true),
+            )
+            .expect("open durable.bin");
+        thread::spawn(move || {
+            for i in 0..CHUNKS {
+                f.write_all_at(i * CHUNK as u64, &pattern(CHUNK, i as u8))
+                    .expect("write through the restart");
+                f.sync_all().expect("fsync through the restart");
+                synced.store(i + 1, Ordering::Release);
+            }
+        })
+        .expect("spawn the writer")
+    };
+    while synced.load(Ordering::Acquire) < RESTART_AT {
+        syscall::sleep(500);
+    }
+    supervisor::restart(DRIVER).expect("restart the driver (needs the control right)");
+    let at = synced.load(Ordering::Acquire);
+    writer.join().expect("writer");
+    assert!(restarts() > before, "the driver was not restarted");
+    let got = dir.read("durable.bin").expect("read back");
+    assert_eq!(got.len(), CHUNK * CHUNKS as usize);
+    for i in 0..CHUNKS as usize {
+        assert!(
+            got[i * CHUNK..(i + 1) * CHUNK] == pattern(CHUNK, i as u8)[..],
+            "chunk {i} differs"
+        );
+    }
+    log::info!("restart mid-write: {DRIVER} restarted after {at} of {CHUNKS} synced chunks; all {CHUNKS} read back");
+}

@@ -23,9 +23,9 @@ pub enum Command {
     Reboot,
     Poweroff,
     Ip,
-    Ping(&'a str),
-    Fetch(&'a str),
-    Resolve(&'a str),
+    Ping(String),
+    Fetch(String),
+    Resolve(String),
     /// `ls [-l] [PATH]`: long listing or not, and the path (`""`: here).
     Ls(bool, String),
     Cat(String),
@@ -169,7 +169,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         (Args::Task, [t]) => t.clone(),
         (Args::Task, _) => return Err(format!("{name}: too many arguments (usage: {name} NAME|ID)")),
         (Args::Word(w), []) => return Err(format!("{name}: missing {w} (usage: {name} {w})")),
-        (Args::Word(_), [t]) => t,
+        (Args::Word(_), [t]) => t.clone(),
         (Args::Word(w), _) => return Err(format!("{name}: too many arguments (usage: {name} {w})")),
         (Args::Path, [p]) => p.clone(),
         (Args::Path, _) => return Err(format!("{name}: {}", usage("PATH"))),
@@ -317,9 +317,12 @@ mod tests {
         );
         assert_eq!(err("ping"), "ping: missing HOST (usage: ping HOST)");
         assert_eq!(err("fetch a b"), "fetch: too many arguments (usage: fetch URL)");
-        assert_eq!(parse("resolve example.org"), Ok(Some(Command::Resolve("example.org"))));
-        assert_eq!(parse("ping 10.0.2.2"), Ok(Some(Command::Ping("10.0.2.2"))));
-        assert_eq!(parse("fetch http://h/"), Ok(Some(Command::Fetch("http://h/"))));
+        assert_eq!(
+            parse("resolve example.org"),
+            Ok(Some(Command::Resolve("example.org".into())))
+        );
+        assert_eq!(parse("ping 10.0.2.2"), Ok(Some(Command::Ping("10.0.2.2".into()))));
+        assert_eq!(parse("fetch http://h/"), Ok(Some(Command::Fetch("http://h/".into()))));
         let long = format!("kill {}", "x".repeat(MAX_TARGET + 1));
         assert!(err(&long).ends_with("is too long for a task name"));
         assert!(parse(&format!("kill {}", "x".repeat(MAX_TARGET))).is_ok());

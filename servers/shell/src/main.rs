@@ -174,9 +174,9 @@ fn execute(line: &str, rtc: &mut Connection, files: &mut files::Files) -> String
         Command::Reboot => power("reboot", true),
         Command::Poweroff => power("poweroff", false),
         Command::Ip => netcmd::ip(),
-        Command::Ping(host) => netcmd::ping(host),
-        Command::Fetch(url) => netcmd::fetch(url),
-        Command::Resolve(name) => netcmd::resolve(name),
+        Command::Ping(host) => netcmd::ping(&host),
+        Command::Fetch(url) => netcmd::fetch(&url),
+        Command::Resolve(name) => netcmd::resolve(&name),
         // The file commands ran above.
         _ => Ok(String::new()),
     };

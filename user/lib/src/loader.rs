@@ -72,6 +72,15 @@ impl Segment {
     fn end(&self) -> u64 {
         self.vaddr + self.pages * PAGE
     }
+
+    /// Pages that hold file bytes (the rest of the segment is zero).
+    pub fn file_pages(&self) -> u64 {
+        if self.file_len == 0 {
+            0
+        } else {
+            ((self.offset_in_page + self.file_len) as u64).div_ceil(PAGE)
+        }
+    }
 }
 
 /// What [`plan`] found.
@@ -301,11 +310,16 @@ pub fn spawn(s: &Spawn) -> Result<Child, SpawnError> {
     }
 }
 
-/// New memory of `pages` pages from the child's pool, filled by `fill`
-/// through a temporary mapping here, then mapped into the child.
+/// New memory of `pages` pages from the child's pool, its first
+/// `fill_pages` filled by `fill` through a temporary mapping here, then
+/// mapped into the child. New memory is zero, so the rest (`.bss`, the
+/// stack) is never mapped here: a program with a large `.bss` (a 4 MiB
+/// heap) does not make the loader's scratch window, and with it the
+/// supervisor's translation tables, grow.
 fn load_memory(
     child: &mut Child,
     pages: u64,
+    fill_pages: u64,
     vaddr: u64,
     rights: Rights,
     fill: impl FnOnce(&mut [u8]),
@@ -313,7 +327,10 @@ fn load_memory(
     let k = |step: &'static str| move |e: Error| SpawnError::Kernel(step, e);
     let mem = syscall::create(child.pool, ObjectType::Memory, pages).map_err(k("create memory"))?;
     child.objects.push(mem);
-    vspace::with_scratch(mem, pages, Rights::READ | Rights::WRITE, fill).map_err(k("map into loader"))?;
+    let fill_pages = fill_pages.min(pages);
+    if fill_pages > 0 {
+        vspace::with_scratch(mem, fill_pages, Rights::READ | Rights::WRITE, fill).map_err(k("map into loader"))?;
+    }
     syscall::map(child.task, mem, pages, 0, vaddr, rights).map_err(k("map into child"))
 }
 
@@ -324,13 +341,13 @@ fn build(s: &Spawn, plan: &Plan, child: &mut Child, stack_bottom: u64) -> Result
 
     for seg in plan.segments() {
         let bytes = &s.elf[seg.file_start..seg.file_start + seg.file_len];
-        load_memory(child, seg.pages, seg.vaddr, seg.rights, |m| {
+        load_memory(child, seg.pages, seg.file_pages(), seg.vaddr, seg.rights, |m| {
             m[seg.offset_in_page..seg.offset_in_page + bytes.len()].copy_from_slice(bytes)
         })?;
     }
     let rw = Rights::READ | Rights::WRITE;
-    load_memory(child, s.stack_pages, stack_bottom, rw, |_| ())?;
-    load_memory(child, 1, CHILD_IPC_BUFFER, rw, |_| ())?;
+    load_memory(child, s.stack_pages, 0, stack_bottom, rw, |_| ())?;
+    load_memory(child, 1, 0, CHILD_IPC_BUFFER, rw, |_| ())?;
 
     let mut info = StartInfo::new();
     let install = |cap: Handle, rights: Rights, step: &'static str| {
@@ -381,7 +398,7 @@ fn build(s: &Spawn, plan: &Plan, child: &mut Child, stack_bottom: u64) -> Result
     info.priority = s.priority as u32;
     set_nul_padded(&mut info.name, s.name);
     set_nul_padded(&mut info.args, s.args);
-    load_memory(child, 1, START_INFO_ADDRESS, Rights::READ, |m| {
+    load_memory(child, 1, 1, START_INFO_ADDRESS, Rights::READ, |m| {
         // SAFETY: `m` is a whole page, page-aligned, and StartInfo (plain
         // integers, repr(C)) fits in it (checked by an abi test).
         unsafe { core::ptr::write(m.as_mut_ptr().cast::<StartInfo>(), info) }
@@ -514,6 +531,17 @@ mod tests {
             (0x40_3000, 6, 8, 0x4000, 0x10)
         );
         assert_eq!(s[2].rights, Rights::READ | Rights::WRITE);
+        // Only pages with file bytes are filled through the loader's
+        // window; the `.bss` pages after them are left zero.
+        assert_eq!([s[0].file_pages(), s[1].file_pages(), s[2].file_pages()], [2, 1, 1]);
+        let straddles = Segment {
+            offset_in_page: 0xff8,
+            file_len: 0x10,
+            ..*s[2]
+        };
+        assert_eq!(straddles.file_pages(), 2);
+        let bss_only = Segment { file_len: 0, ..*s[2] };
+        assert_eq!(bss_only.file_pages(), 0);
     }
 
     #[test]

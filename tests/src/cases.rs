@@ -1055,7 +1055,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"^pl031@9010000\s+0x9010000\s+4 KiB\s+\d+\s+arm,pl031\s+rtc-pl031$",
             r"^SERVICE\s+PROVIDER\s+ID\s+CLIENTS\s+ROUTED TO$",
             r"^console\s+uart-pl011\s+\d+\s+\d+\s+shell$",
-            r"^blk\s+virtio-blk\s+\d+\s+\d+\s+-$",
+            r"^blk\s+virtio-blk\s+\d+\s+\d+\s+fs$",
             r"^up \d",
             r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$",
             r"^bogus: unknown command \(try 'help'\)$",

@@ -615,6 +615,55 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 180,
         ..KTEST
     },
+    // The rpi4 profile booted from its SD card image as a Pi would: the file
+    // server mounts the card's boot partition at /boot and its data
+    // partition at /data (through sdhci), and the shell reads and writes
+    // both.
+    BootCase {
+        name: "rpi4-sdcard-files",
+        boot: Boot::RpiSdCard,
+        image: Image::Production,
+        machine: "raspi4b",
+        cpu: None,
+        smp: None,
+        mem: None,
+        profile: Some("rpi4"),
+        input: &[
+            at_prompt("cat /boot/config.txt\r"),
+            at_prompt("ls -l /data\r"),
+            at_prompt("cat /data/README.txt\r"),
+            at_prompt("write /data/note.txt written on the Pi\r"),
+            at_prompt("cat /data/note.txt\r"),
+            at_prompt("sync\r"),
+            at_prompt("df\r"),
+        ],
+        expect: &[
+            r"init: names: blk registered by sdhci",
+            r"init: names: fs registered by fs",
+            r"fs: /boot: mounted FAT32",
+            r"^arm_64bit=1$",
+            r"^kernel=kernel8\.img$",
+            r"^device_tree=bcm2711-rpi-4-b\.dtb$",
+            r"^file\s+\d+\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+README\.txt$",
+            r"^Kestrel's data partition \(FAT32\)",
+            r"^written on the Pi$",
+            r"^/boot\s+FAT32\s+\d",
+            r"^/data\s+FAT32\s+\d",
+        ],
+        forbid: &[
+            r"cannot start",
+            r" faulted: ",
+            r" is failing: ",
+            r"^(cat|ls|write|sync|df): ",
+            r"file server unavailable",
+        ],
+        exit: Exit::Running,
+        ktest: false,
+        semihosting: false,
+        timeout_s: 180,
+        disk_check: Some(crate::fatcheck::rpi4_card_files),
+        ..KTEST
+    },
     // ---- production image: banner, no fatal line, then killed — or a clean
     // power-off (exit 0) when init exits first.
     BootCase {

@@ -96,3 +96,60 @@ pub fn mkfs_fat32(img: &Path) -> Result<(), String> {
 pub fn fsck_only(img: &Path) -> Result<String, String> {
     fsck_clean(img).map(|()| "fsck.fat clean".into())
 }
+
+/// The first sector and sector count of each used MBR partition entry.
+pub fn mbr_partitions(img: &Path) -> Result<Vec<(u64, u64)>, String> {
+    use std::io::Read;
+    let mut mbr = [0u8; 512];
+    std::fs::File::open(img)
+        .and_then(|mut f| f.read_exact(&mut mbr))
+        .map_err(|e| format!("{}: {e}", img.display()))?;
+    if mbr[510..] != [0x55, 0xaa] {
+        return Err(format!("{}: no MBR signature", img.display()));
+    }
+    Ok(mbr[446..510]
+        .chunks(16)
+        .filter(|e| e[4] != 0)
+        .map(|e| {
+            let word = |o: usize| u32::from_le_bytes(e[o..o + 4].try_into().unwrap()) as u64;
+            (word(8), word(12))
+        })
+        .collect())
+}
+
+/// Partition `index` of `img` copied into a file of its own (fsck.fat takes
+/// no offset); the copy's path.
+fn partition_copy(img: &Path, index: usize) -> Result<PathBuf, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let parts = mbr_partitions(img)?;
+    let &(start, sectors) = parts
+        .get(index)
+        .ok_or_else(|| format!("{}: no partition {index} in {parts:?}", img.display()))?;
+    let mut bytes = vec![0u8; (sectors * 512) as usize];
+    std::fs::File::open(img)
+        .and_then(|mut f| {
+            f.seek(SeekFrom::Start(start * 512))?;
+            f.read_exact(&mut bytes)
+        })
+        .map_err(|e| format!("{}: {e}", img.display()))?;
+    let out = img.with_extension(format!("part{index}.img"));
+    std::fs::write(&out, bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(out)
+}
+
+/// `rpi4-sdcard-files`: both partitions of the card pass `fsck.fat -n`
+/// after the shell wrote to the data partition, and mtools reads the file
+/// back there.
+pub fn rpi4_card_files(img: &Path) -> Result<String, String> {
+    let boot = partition_copy(img, 0)?;
+    let data = partition_copy(img, 1)?;
+    fsck_clean(&boot).map_err(|e| format!("boot partition: {e}"))?;
+    fsck_clean(&data).map_err(|e| format!("data partition: {e}"))?;
+    let note = mtype(&data, "note.txt")?;
+    if note != b"written on the Pi\n" {
+        return Err(format!("note.txt holds {:?}", String::from_utf8_lossy(&note)));
+    }
+    let _ = std::fs::remove_file(boot);
+    let _ = std::fs::remove_file(data);
+    Ok("both partitions fsck.fat clean, note.txt read back by mtools".into())
+}

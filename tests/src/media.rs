@@ -25,6 +25,12 @@ pub enum Medium {
     Firmware { bios: PathBuf, drive: String },
 }
 
+/// Where the medium of a `Boot::RpiSdCard` case made in `dir` keeps its
+/// SD card image (what the guest wrote stays there for `disk_check`).
+pub fn sd_card(dir: &Path, case: &BootCase) -> PathBuf {
+    dir.join(case.name).join("sd.img")
+}
+
 /// Makes the medium of `case` in the scratch directory `dir` from `image`
 /// (the kernel image the case names).
 pub type MediaFn = fn(case: &BootCase, image: &Path, dir: &Path) -> Result<Medium, String>;

@@ -630,8 +630,12 @@ pub fn ppm_column_runs(ppm: &[u8]) -> Option<String> {
     Some(format!("{w}x{h}, column {x}: {}", text.join(", ")))
 }
 
-/// The case's own disk image.
+/// The case's own disk image: the SD card it booted from (made by the
+/// build tool, see [`crate::media::sd_card`]), or the `@DISK@` image.
 fn case_disk(case: &BootCase, env: &Env) -> PathBuf {
+    if case.boot == crate::cases::Boot::RpiSdCard {
+        return crate::media::sd_card(&env.work_dir.join("media"), case);
+    }
     env.work_dir.join("disks").join(format!("{}.img", case.name))
 }
 

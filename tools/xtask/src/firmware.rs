@@ -76,6 +76,7 @@ pub fn run(args: &crate::cli::RunArgs) -> Result<()> {
 /// The boot medium of a test case that does not boot with `-kernel`
 /// (`harness::Env::media`): made in `dir` from `image`, the built kernel.
 pub fn media(case: &BootCase, image: &Path, dir: &Path) -> Result<Medium, String> {
+    let card = harness::media::sd_card(dir, case);
     let dir = dir.join(case.name);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
@@ -104,7 +105,6 @@ pub fn media(case: &BootCase, image: &Path, dir: &Path) -> Result<Medium, String
         Boot::RpiSdCard => {
             // The real card image (real firmware, tree, overlay), then what
             // the Pi's firmware would load, copied out with mtools.
-            let card = dir.join("sd.img");
             let kernel_bytes = read(image)?;
             sdimage::write_image(Board::Rpi4, kernel_bytes.clone(), &card, None)?;
             // Real tools read it, and the same inputs give the same bytes.

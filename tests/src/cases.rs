@@ -176,6 +176,10 @@ pub struct BootCase {
     /// `host: LINE` lines, then `host: exit N` (`curl` reading the device's
     /// page through a forwarded port, say).
     pub host: &'static [Input],
+    /// Boots killed at a random point of `test-powercut`'s workload before
+    /// the last boot, which runs to the end and is judged as usual
+    /// ([`crate::powercut`]). 0: one ordinary boot.
+    pub power_cuts: u32,
 }
 
 impl BootCase {
@@ -267,6 +271,7 @@ pub const KTEST: BootCase = BootCase {
     disk_setup: None,
     peer: None,
     host: &[],
+    power_cuts: 0,
 };
 
 /// A deliberate crash: the report is checked, not the tests.
@@ -890,6 +895,35 @@ pub static BOOT_CASES: &[BootCase] = &[
         forbid: &[r"^utest: .* FAILED", r"fs faulted", r"fs is failing"],
         disk_setup: Some(crate::fatcheck::mkfs_fat32),
         disk_check: Some(crate::fatcheck::fsck_only),
+        timeout_s: 180,
+        ..KTEST
+    },
+    // ---- power cuts: QEMU killed (SIGKILL) at random points of
+    // test-powercut's writes, appends, renames and fsyncs on a FAT32 disk,
+    // booted again on it each time; every file reported synced before a cut
+    // reads back intact in the next boot, and fsck.fat -n finds nothing
+    // worse than a cut may leave (see `powercut`).
+    BootCase {
+        name: "utest-fs-powercut",
+        machine: "virt,gic-version=3",
+        smp: Some(2),
+        mem: Some("1G"),
+        append: Some("utest=test-powercut"),
+        qemu_args: &[
+            "-drive",
+            "if=none,id=disk0,format=raw,file=@DISK@",
+            "-device",
+            "virtio-blk-device,drive=disk0",
+        ],
+        expect: &[
+            r"test-powercut: run \d+: \d+ files intact, \d+ temporary files removed",
+            r"test-powercut: run \d+: 24 files written",
+            r"^utest: test-powercut \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED", r"fs faulted", r"fs is failing"],
+        disk_setup: Some(crate::fatcheck::mkfs_fat32),
+        power_cuts: 8,
         timeout_s: 180,
         ..KTEST
     },

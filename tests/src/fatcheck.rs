@@ -153,3 +153,119 @@ pub fn rpi4_card_files(img: &Path) -> Result<String, String> {
     let _ = std::fs::remove_file(data);
     Ok("both partitions fsck.fat clean, note.txt read back by mtools".into())
 }
+
+/// `fsck.fat -n`'s report on `img`: empty when clean, else its lines
+/// without the banner and the summary.
+pub fn fsck_report(img: &Path) -> Result<Vec<String>, String> {
+    let out = Command::new(sbin("fsck.fat"))
+        .arg("-n")
+        .arg(img)
+        .output()
+        .map_err(|e| format!("fsck.fat: {e} (the set-up installs dosfstools)"))?;
+    if out.status.success() {
+        return Ok(Vec::new());
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let name = img.to_string_lossy();
+    Ok(text
+        .lines()
+        .filter(|l| !l.starts_with("fsck.fat") && !l.contains("Leaving filesystem unchanged") && !l.trim().is_empty())
+        .filter(|l| !l.contains("files,") && !l.starts_with("/dev") && !l.contains(name.as_ref()))
+        .map(String::from)
+        .collect())
+}
+
+/// What a power cut may leave on a FAT volume whose writer orders its
+/// writes (data, FATs, directories, with flushes between): the kinds of
+/// damage `fsck.fat -n` reports on `img` (empty: clean), or an error naming
+/// anything worse (a cross-link, a broken directory, a wrong size...).
+///
+/// The report is split into messages (a line at the left margin and the
+/// indented lines after it); each must be one of: a stale free-cluster
+/// count, the second FAT lagging the first, lost (unused but allocated)
+/// clusters, an orphaned long-name entry, or a file whose cluster chain
+/// outlasts its size (an append whose new size had not reached the
+/// directory entry: the file reads as it was).
+pub fn power_cut_damage(img: &Path) -> Result<Vec<String>, String> {
+    let report = fsck_report(img)?;
+    let mut groups: Vec<String> = Vec::new();
+    for l in &report {
+        if l.starts_with(' ') && !groups.is_empty() {
+            let g = groups.last_mut().unwrap();
+            g.push('\n');
+            g.push_str(l.trim());
+        } else {
+            groups.push(l.trim().to_string());
+        }
+    }
+    let mut kinds = Vec::new();
+    let mut bad = Vec::new();
+    for g in &groups {
+        let kind = if g.contains("Free cluster summary wrong") {
+            "stale free count"
+        } else if g.contains("FATs differ but appear to be intact") {
+            "second FAT lagging"
+        } else if g.contains("unused cluster") {
+            "lost clusters"
+        } else if g.contains("Orphaned long file name") {
+            "orphaned long name"
+        } else if chain_outlasts_size(g) {
+            "chain longer than size"
+        } else if g.starts_with('/') && !g.contains('\n') {
+            // A path line that only introduces the message after it.
+            continue;
+        } else {
+            bad.push(g.clone());
+            continue;
+        };
+        kinds.push(kind.to_string());
+    }
+    if bad.is_empty() {
+        kinds.sort();
+        kinds.dedup();
+        Ok(kinds)
+    } else {
+        Err(format!(
+            "damage a cut must not leave: {bad:?} (full report: {report:?})"
+        ))
+    }
+}
+
+/// "File size is X bytes, cluster chain length is > X bytes" (or Y > X).
+fn chain_outlasts_size(g: &str) -> bool {
+    let Some(i) = g.find("File size is ") else { return false };
+    let rest = &g[i + 13..];
+    let size: u64 = rest.split(' ').next().and_then(|x| x.parse().ok()).unwrap_or(u64::MAX);
+    let Some(j) = rest.find("cluster chain length is ") else {
+        return false;
+    };
+    let chain = &rest[j + 24..];
+    if chain.starts_with("> ") {
+        return true;
+    }
+    chain
+        .split(' ')
+        .next()
+        .and_then(|x| x.parse::<u64>().ok())
+        .is_some_and(|c| c > size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_longer_than_the_size_is_what_an_unfinished_append_leaves() {
+        assert!(chain_outlasts_size(
+            "/cut/3-2\nFile size is 1000 bytes, cluster chain length is > 1024 bytes."
+        ));
+        assert!(chain_outlasts_size(
+            "File size is 1000 bytes, cluster chain length is 2048 bytes."
+        ));
+        // Shorter than the size: data the entry promises is missing.
+        assert!(!chain_outlasts_size(
+            "File size is 4096 bytes, cluster chain length is 2048 bytes."
+        ));
+        assert!(!chain_outlasts_size("Cluster 7 is cross-linked"));
+    }
+}

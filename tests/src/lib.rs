@@ -20,6 +20,7 @@ pub mod fatcheck;
 pub mod fdt;
 pub mod media;
 pub mod png;
+pub mod powercut;
 pub mod process;
 pub mod qemu;
 pub mod qmp;

@@ -750,6 +750,20 @@ pub fn run_boot(case: &BootCase, env: &Env) -> Outcome {
         Ok(x) => x,
         Err((command, why)) => return Outcome::error(command, why),
     };
+    if case.power_cuts > 0 {
+        let start = std::time::Instant::now();
+        let (verdict, log) = crate::powercut::run(case, &env.qemu, &args, &case_disk(case, env), |lines, end| {
+            judge_boot(case, lines, end)
+        });
+        return Outcome {
+            passed: verdict.is_ok(),
+            elapsed: start.elapsed(),
+            summary: verdict.clone().unwrap_or_default(),
+            reason: verdict.err().unwrap_or_default(),
+            command,
+            log,
+        };
+    }
     let ports = match start_peer(case, env) {
         Ok(p) => p,
         Err(why) => return Outcome::error(command, why),

@@ -87,6 +87,7 @@ pub const TEST_ROUTES: &[(&str, &[&str])] = &[
     ("test-sdcard", &["blk*"]),
     ("test-sdeject", &["blk*"]),
     ("test-fs", &["fs", "blk*"]),
+    ("test-powercut", &["fs"]),
     ("test-rng", &["rng"]),
     ("test-console", &["console"]),
     ("test-rtc", &["rtc"]),

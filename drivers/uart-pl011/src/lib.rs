@@ -1,5 +1,6 @@
 //! The pure parts of the PL011 console driver, tested on the host: the
-//! input ring and the newline translation of output.
+//! input ring and the translations of output (newlines for the UART's own
+//! transmitter, text for the kernel's console writer).
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
@@ -84,6 +85,26 @@ pub fn expand_newlines(bytes: &[u8], last: &mut u8, mut emit: impl FnMut(u8)) {
     }
 }
 
+/// Output for the kernel's console writer (`ConsoleWrite`), which takes
+/// UTF-8 and itself sends every `\n` as `\r\n`: bytes that are not UTF-8
+/// become U+FFFD, and the `\r` of a `\r\n` is dropped so it is not
+/// doubled. A lone `\r` (a shell redrawing its line) stays.
+pub fn console_text(bytes: &[u8]) -> alloc::string::String {
+    let mut text = alloc::string::String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        let mut valid = chunk.valid();
+        while let Some(i) = valid.find("\r\n") {
+            text.push_str(&valid[..i]);
+            valid = &valid[i + 1..];
+        }
+        text.push_str(valid);
+        if !chunk.invalid().is_empty() {
+            text.push(char::REPLACEMENT_CHARACTER);
+        }
+    }
+    text
+}
+
 /// Server threads on the one endpoint: at most `THREADS - 1` of them wait
 /// in a `READ`, so one is always free for writers. (Readers: a shell, a
 /// program reading besides it, one whose caller just gave up.)
@@ -135,6 +156,14 @@ mod tests {
         assert_eq!(r.take(3), t);
         // One push found the ring full, and unreading pushed three out.
         assert_eq!(r.dropped, 14);
+    }
+
+    #[test]
+    fn console_text_is_utf8_without_doubled_returns() {
+        assert_eq!(console_text(b"a\r\nb\n\rc\r"), "a\nb\n\rc\r");
+        assert_eq!(console_text(b"x\xffy\xe2\x82"), "x\u{fffd}y\u{fffd}");
+        assert_eq!(console_text("é\r\n".as_bytes()), "é\n");
+        assert_eq!(console_text(b""), "");
     }
 
     #[test]

@@ -4,6 +4,13 @@
 //! The kernel prints its log on the same UART and writes its transmit
 //! register directly, so this driver leaves the line settings (baud rate,
 //! format, FIFOs) alone: it only turns the receiver and its interrupts on.
+//!
+//! Output: the UART that serves `console` is the kernel's log UART, and
+//! its output goes through the kernel's console writer (`ConsoleWrite`),
+//! the one lock every task's log and the kernel's own lines take; so a
+//! shell's line and another task's log line never interleave mid-line.
+//! A UART the profile gives another name has this driver as its only
+//! writer and is written through its transmit register.
 //! An interrupt thread moves received bytes into a ring; `THREADS` server
 //! threads receive on the one endpoint, so a `READ` that waits for input
 //! does not hold up writers.
@@ -15,10 +22,11 @@ extern crate alloc;
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::fmt;
 use driverkit::tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 use driverkit::{names, Device, DeviceError, Interrupt, Mmio};
 use pl011::regs::{Pl011Registers, CR, DR, FR, INT};
-use uart_pl011::{expand_newlines, reader_may_wait, Ring, THREADS};
+use uart_pl011::{console_text, expand_newlines, reader_may_wait, Ring, THREADS};
 use userlib::abi::boot_info::StartInfo;
 use userlib::abi::ObjectType;
 use userlib::proto::{reply_error, OK};
@@ -38,10 +46,15 @@ struct Rx {
 }
 
 /// The transmit side: one writer at a time, so messages do not interleave.
-struct Tx {
-    regs: Mmio<Pl011Registers>,
-    /// The last byte sent (for the newline translation).
-    last: u8,
+enum Tx {
+    /// The kernel's console writer, through this task's console capability.
+    Kernel(Handle),
+    /// This UART's transmit register.
+    Direct {
+        regs: Mmio<Pl011Registers>,
+        /// The last byte sent (for the newline translation).
+        last: u8,
+    },
 }
 
 struct Shared {
@@ -57,10 +70,21 @@ fn main(_start: &StartInfo) -> Result<(), DeviceError> {
     let me = process();
     // One mapping per thread that touches the registers: the interrupt
     // thread reads input while a writer spins on the transmit FIFO.
-    let tx_regs: Mmio<Pl011Registers> = device.map(0)?;
     let rx_regs: Mmio<Pl011Registers> = device.map(0)?;
     let irq = device.interrupt(0)?;
 
+    // The profile names the console's UART (`name=console`, the default);
+    // without a name the first PL011 to register takes `console` and
+    // others fall back to their node name.
+    let name = device.arg("name").unwrap_or(NAME);
+    let tx = if name == NAME && me.console != Handle::NULL {
+        Tx::Kernel(me.console)
+    } else {
+        Tx::Direct {
+            regs: device.map(0)?,
+            last: 0,
+        }
+    };
     let ep = syscall::create(me.pool, ObjectType::Endpoint, 0)?;
     let data = syscall::create(me.pool, ObjectType::Notification, 0)?;
     let shared = Arc::new(Shared {
@@ -70,7 +94,7 @@ fn main(_start: &StartInfo) -> Result<(), DeviceError> {
             ring: Ring::new(),
             readers: 0,
         }),
-        tx: Mutex::new(Tx { regs: tx_regs, last: 0 }),
+        tx: Mutex::new(tx),
     });
 
     // Keep what was typed before the driver started, then take interrupts
@@ -90,10 +114,6 @@ fn main(_start: &StartInfo) -> Result<(), DeviceError> {
         threads.push(builder.spawn(move || serve(&s))?);
     }
 
-    // The profile names the console's UART (`name=console`); without a
-    // name the first PL011 to register takes `console` and others fall
-    // back to their node name.
-    let name = device.arg("name").unwrap_or(NAME);
     if let Err(e) = names::register(name, ep) {
         log::warn!("cannot register as {name}: {e}; registering as {}", device.node());
         names::register(device.node(), ep)?;
@@ -174,14 +194,18 @@ fn handle(shared: &Shared, msg: &Message) -> Result<Option<Vec<u8>>, Error> {
         WRITE => {
             let mut buf = [0u8; MAX_BYTES];
             let bytes = unpack_bytes(msg, &mut buf);
-            let mut tx = shared.tx.lock();
-            let Tx { regs, last } = &mut *tx;
-            expand_newlines(bytes, last, |b| {
-                while regs.fr.is_set(FR::TXFF) {
-                    syscall::yield_now();
+            match &mut *shared.tx.lock() {
+                Tx::Kernel(console) => {
+                    let mut out = userlib::console::Writer::to(*console);
+                    let _ = fmt::Write::write_str(&mut out, &console_text(bytes));
                 }
-                regs.dr.write(DR::DATA.val(b.into()));
-            });
+                Tx::Direct { regs, last } => expand_newlines(bytes, last, |b| {
+                    while regs.fr.is_set(FR::TXFF) {
+                        syscall::yield_now();
+                    }
+                    regs.dr.write(DR::DATA.val(b.into()));
+                }),
+            }
             Ok(None)
         }
         READ => {

@@ -420,17 +420,6 @@ pub fn mbr(disk_id: u32, parts: &[Partition]) -> [u8; 512] {
     m
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a
-/// reader never sees half an image.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
-    }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
 /// Byte offset of the first partition (for `mtools`' `IMAGE@@OFFSET`).
 pub fn part_offset() -> u64 {
     u64::from(PART_START_LBA) * SECTOR
@@ -649,7 +638,7 @@ pub mod tests {
         let img = build(&spec(), &files).unwrap();
         assert_eq!(img.len() as u64, part_offset() + (40 << 20));
         let path = dir.join("disk.img");
-        write_atomic(&path, &img).unwrap();
+        crate::util::write_atomic(&path, &img).unwrap();
 
         let dump = tool(Command::new(sbin("sfdisk")).arg("--dump").arg(&path));
         assert!(dump.contains("label: dos"), "{dump}");

@@ -63,8 +63,8 @@ pub fn rpi4_dtb() -> Result<PathBuf> {
             } else if h != PIN_DTB_SHA256 {
                 note!("warning: {DTB_NAME} from the fallback package has SHA256 {h} (not pinned)");
             }
-            write_atomic(&cached, &bytes)?;
-            write_atomic(&recorded, format!("{h}  {DTB_NAME}\n").as_bytes())?;
+            util::write_atomic(&cached, &bytes)?;
+            util::write_atomic(&recorded, format!("{h}  {DTB_NAME}\n").as_bytes())?;
             h
         }
     };
@@ -72,7 +72,7 @@ pub fn rpi4_dtb() -> Result<PathBuf> {
     if !dest_ok {
         let bytes = std::fs::read(&cached).map_err(|e| format!("{}: {e}", cached.display()))?;
         check_hash(&cached.display().to_string(), &util::sha256_hex(&bytes), &hash)?;
-        write_atomic(&dest, &bytes)?;
+        util::write_atomic(&dest, &bytes)?;
     }
     Ok(dest)
 }
@@ -87,15 +87,6 @@ fn cached_dtb_hash(cached: &Path, recorded: &Path) -> Option<String> {
     let rec = std::fs::read_to_string(recorded).ok()?;
     let rec = rec.split_whitespace().next()?;
     (rec == h).then_some(h)
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
-    }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The kernel package, hash-checked: (path, is_the_pinned_one).
@@ -162,10 +153,10 @@ impl Download {
     }
 }
 
-/// Downloads with curl to `dest.part`, checks the hash, renames to `dest`.
+/// Downloads with curl to a `.part` file of its own, checks the hash,
+/// renames to `dest`.
 pub fn download(url: &str, dest: &Path, sha256: Option<&str>) -> Result<(), Download> {
-    let part = dest.with_extension("part");
-    let _ = std::fs::remove_file(&part);
+    let part = util::scratch_beside(dest, "part");
     let out = Command::new("curl")
         .args([
             "-sS",

@@ -66,15 +66,20 @@ boot partition's firmware, device tree, config.txt and kernel.\n";
 
 /// The firmware files (name on the card, bytes), from the cache or the
 /// pinned package; every one checked against its pinned hash.
+///
+/// Parallel cases (threads) take turns, so the package is fetched once;
+/// each extraction has a scratch folder of its own, so that another xtask
+/// process sharing the cache cannot interleave with it.
 pub fn firmware() -> Result<Vec<(&'static str, Vec<u8>)>> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let cache = fetch::cache_dir().join("raspi-firmware");
     if let Some(files) = cached_firmware(&cache) {
         return Ok(files);
     }
     std::fs::create_dir_all(&cache).map_err(|e| format!("{}: {e}", cache.display()))?;
     let deb = firmware_deb()?;
-    let scratch = cache.join("extract.tmp");
-    let _ = std::fs::remove_dir_all(&scratch);
+    let scratch = util::scratch_beside(&cache.join("extract"), "tmp");
     std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
     extract(&deb, &scratch, FW_FILES.iter().map(|f| f.0))?;
     for (inside, name, sha) in FW_FILES {
@@ -227,7 +232,7 @@ pub fn write_image(board: Board, kernel: Vec<u8>, out: &Path, append: Option<&st
         }
         Board::UBoot => uboot::disk_image(kernel, append.unwrap_or(uboot::DEFAULT_APPEND))?,
     };
-    disk::write_atomic(out, &bytes)?;
+    util::write_atomic(out, &bytes)?;
     note!(
         "{}: {} MiB, SHA256 {}",
         util::relative(out),
@@ -342,7 +347,7 @@ mod tests {
         let img = disk::build(&RPI4_SPEC, &files).unwrap();
         assert!(img == disk::build(&RPI4_SPEC, &files).unwrap(), "not reproducible");
         let path = dir.join("sd.img");
-        disk::write_atomic(&path, &img).unwrap();
+        util::write_atomic(&path, &img).unwrap();
 
         let names: Vec<&str> = files.keys().map(String::as_str).collect();
         let mut sorted = rpi4_names();

@@ -94,7 +94,7 @@ mod tests {
         let kernel: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect();
         let bytes = disk_image(kernel.clone(), "x=y").unwrap();
         assert!(bytes == disk_image(kernel.clone(), "x=y").unwrap(), "not reproducible");
-        disk::write_atomic(&img, &bytes).unwrap();
+        crate::util::write_atomic(&img, &bytes).unwrap();
         let dump = tool(Command::new(sbin("sfdisk")).arg("--dump").arg(&img));
         assert!(dump.contains("type=c, bootable"), "{dump}");
         let out = dir.join("conf");

@@ -130,6 +130,29 @@ pub fn rustc_info() -> Result<(String, PathBuf)> {
     Ok((host, PathBuf::from(sysroot.trim())))
 }
 
+/// A path beside `path` that no other writer uses: `NAME.PID-N.SUFFIX`.
+/// Write there, then `rename` onto `path`: test cases run in parallel
+/// threads (and several xtask processes may share the cache), so a fixed
+/// scratch name would let two writers interleave.
+pub fn scratch_beside(path: &Path, suffix: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}-{n}.{suffix}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Writes `bytes` to `path` through a scratch file and a rename, so a
+/// reader never sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    let tmp = scratch_beside(path, "tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 pub fn relative(p: &Path) -> String {
     p.strip_prefix(root()).unwrap_or(p).display().to_string()
 }
@@ -142,6 +165,21 @@ macro_rules! note {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn scratch_paths_are_never_shared() {
+        let dest = std::path::Path::new("/cache/raspi-firmware/extract");
+        let paths: Vec<_> = std::thread::scope(|s| {
+            let a = s.spawn(|| (0..100).map(|_| super::scratch_beside(dest, "tmp")).collect::<Vec<_>>());
+            let b = s.spawn(|| (0..100).map(|_| super::scratch_beside(dest, "tmp")).collect::<Vec<_>>());
+            [a.join().unwrap(), b.join().unwrap()].concat()
+        });
+        let unique: std::collections::BTreeSet<_> = paths.iter().collect();
+        assert_eq!(unique.len(), 200);
+        assert!(paths.iter().all(|p| p.parent() == dest.parent()
+            && p.file_name().unwrap().to_str().unwrap().starts_with("extract.")
+            && p.extension().unwrap() == "tmp"));
+    }
+
     use super::*;
 
     #[test]

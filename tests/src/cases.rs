@@ -343,13 +343,6 @@ const BLK_RNG_EXPECT: &[&str] = &[
 ];
 
 /// Lines that mean a profile's task did not come up or broke.
-/// The shell's greeting (`Kestrel shell: type 'help' for the commands.`).
-/// Another task's log line, which the kernel writes straight to the same
-/// UART, can land inside it (seen on raspi4b: `K` + `rpi-mbox-fb: splash
-/// drawn`, then `estrel shell: ...`); whatever single point splits it, one
-/// of these three pieces stays whole on one line.
-const SHELL_UP: &str = r"Kestrel shell|shell: type|type 'help' for the commands";
-
 const PROFILE_FAILURES: &[&str] = &[r"cannot start", r" faulted: ", r" is failing: ", r"out of memory"];
 
 const MIB_128: (u64, u64) = (96, 128);
@@ -713,7 +706,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"init: names: touch registered by virtio-input",
             r"540x1170 BGRX",
             r"init: names: compositor registered by compositor",
-            SHELL_UP,
+            r"Kestrel shell",
         ],
         forbid: PROFILE_FAILURES,
         ..PROFILE
@@ -728,7 +721,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"init: names: display registered by virtio-gpu",
             r"init: names: touch registered by virtio-input",
             r"454x454 BGRX",
-            SHELL_UP,
+            r"Kestrel shell",
         ],
         forbid: PROFILE_FAILURES,
         ..PROFILE
@@ -742,7 +735,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"init: names: display registered by virtio-gpu",
             r"init: names: keyboard registered by virtio-input",
             r"1920x1080 BGRX",
-            SHELL_UP,
+            r"Kestrel shell",
         ],
         forbid: PROFILE_FAILURES,
         ..PROFILE
@@ -757,7 +750,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"init: names: display registered by rpi-mbox-fb",
             r"init: names: blk registered by sdhci",
             r"rpi-mbox-fb: splash drawn",
-            SHELL_UP,
+            r"Kestrel shell",
         ],
         forbid: PROFILE_FAILURES,
         timeout_s: 180,

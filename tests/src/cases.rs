@@ -180,6 +180,28 @@ pub struct BootCase {
     /// the last boot, which runs to the end and is judged as usual
     /// ([`crate::powercut`]). 0: one ordinary boot.
     pub power_cuts: u32,
+    /// A second device booted beside this one (see [`Companion`]).
+    pub companion: Option<Companion>,
+}
+
+/// A second QEMU, booting device profile `profile` as `Boot::Profile` does,
+/// run beside a `Boot::Profile` case's machine and stopped with it: two
+/// devices on one virtual Ethernet link. `@LINK@` in either machine's
+/// `qemu_args` stands for a `-netdev` value shared by both and by no other
+/// run: a QEMU socket netdev on a loopback multicast group of its own
+/// (`socket,id=n0,mcast=239.255.X.Y:PORT,localaddr=127.0.0.1`; no root).
+/// Its console lines join the case's log, each starting with `[PROFILE] `,
+/// so expectations can name the machine. Either machine's input step may
+/// wait for the other's output: a cue starting with `peer: ` is looked for
+/// in the other machine's console since the last such step (see
+/// `process::Companion`).
+#[derive(Debug, Clone, Copy)]
+pub struct Companion {
+    pub profile: &'static str,
+    /// Added after the profile's own options.
+    pub qemu_args: &'static [&'static str],
+    /// Typed on its console, like [`BootCase::input`].
+    pub input: &'static [Input],
 }
 
 impl BootCase {
@@ -272,6 +294,7 @@ pub const KTEST: BootCase = BootCase {
     peer: None,
     host: &[],
     power_cuts: 0,
+    companion: None,
 };
 
 /// A deliberate crash: the report is checked, not the tests.
@@ -1393,6 +1416,80 @@ pub static BOOT_CASES: &[BootCase] = &[
         ],
         exit: Exit::Code(0),
         disk_check: Some(crate::fatcheck::profile_phone_files),
+        ..PROFILE
+    },
+    // Two devices on one `--link`: a phone and a TV, each on a socket netdev
+    // of one private loopback multicast group (`@LINK@`), without DHCP, so
+    // each takes the link-local address its MAC gives (169.254.1.1 and
+    // 169.254.2.2), then pings the other across the link.
+    BootCase {
+        name: "profile-phone-link",
+        boot: Boot::Profile("phone"),
+        qemu_args: &[
+            "-smp",
+            "2",
+            "-netdev",
+            "@LINK@",
+            "-device",
+            "virtio-net-device,netdev=n0,mac=52:54:00:00:01:01",
+        ],
+        companion: Some(Companion {
+            profile: "tv",
+            qemu_args: &[
+                "-smp",
+                "2",
+                "-netdev",
+                "@LINK@",
+                "-device",
+                "virtio-net-device,netdev=n0,mac=52:54:00:00:02:02",
+            ],
+            input: &[
+                Input {
+                    after: "link-local address 169.254.2.2/16",
+                    send: "ip\r",
+                },
+                Input {
+                    after: "peer: link-local address 169.254.1.1/16",
+                    send: "ping 169.254.1.1\r",
+                },
+            ],
+        }),
+        input: &[
+            Input {
+                after: "link-local address 169.254.1.1/16",
+                send: "ip\r",
+            },
+            // After the TV's ping: the phone powers off after its own.
+            Input {
+                after: "peer: packets sent",
+                send: "ping 169.254.2.2\r",
+            },
+            Input {
+                after: "packets sent",
+                send: "poweroff\r",
+            },
+        ],
+        expect: &[
+            r"init: profile phone up\b",
+            r"^\[tv\] .*init: profile tv up\b",
+            r"^eth0: MAC 52:54:00:00:01:01, link up$",
+            r"^\[tv\] eth0: MAC 52:54:00:00:02:02, link up$",
+            r"^64 bytes from 169\.254\.2\.2: icmp_seq=\d+ time=",
+            r"^\[tv\] 64 bytes from 169\.254\.1\.1: icmp_seq=\d+ time=",
+            r"^\[tv\] \d+ packets sent, [1-9]\d* received$",
+            r"^\d+ packets sent, [1-9]\d* received$",
+            r"init: powering off",
+        ],
+        forbid: &[
+            r"^(ip|ping|poweroff): ",
+            r"^\[tv\] (ip|ping): ",
+            r"cannot start",
+            r" faulted: ",
+            r" is failing: ",
+            r"out of memory",
+        ],
+        exit: Exit::Code(0),
+        timeout_s: 240,
         ..PROFILE
     },
     // ---- the UI devices: the phone profile's virtio-gpu and virtio-input

@@ -70,6 +70,8 @@ pub struct Captured {
     pub sent: usize,
     /// How many monitor steps were sent.
     pub monitor_sent: usize,
+    /// How many of the companion's steps were sent.
+    pub peer_sent: usize,
 }
 
 /// One step of scripted input: once the process's stdout shows `after`
@@ -221,16 +223,28 @@ impl Drop for KillOnDrop {
 enum Chunk {
     Data(Stream, Vec<u8>),
     Eof(Stream),
+    /// Output of the companion machine (stdout and stderr alike).
+    Peer(Vec<u8>),
 }
 
-fn spawn_reader<R: Read + Send + 'static>(mut r: R, stream: Stream, tx: mpsc::Sender<Chunk>) -> thread::JoinHandle<()> {
+fn spawn_reader<R: Read + Send + 'static>(r: R, stream: Stream, tx: mpsc::Sender<Chunk>) -> thread::JoinHandle<()> {
+    spawn_reader_as(r, tx, move |b| Chunk::Data(stream, b), Some(Chunk::Eof(stream)))
+}
+
+/// A thread that sends what `r` gives as `chunk(bytes)`, then `eof`.
+fn spawn_reader_as<R: Read + Send + 'static>(
+    mut r: R,
+    tx: mpsc::Sender<Chunk>,
+    chunk: impl Fn(Vec<u8>) -> Chunk + Send + 'static,
+    eof: Option<Chunk>,
+) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut buf = [0u8; 4096];
         loop {
             match r.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
-                    if tx.send(Chunk::Data(stream, buf[..n].to_vec())).is_err() {
+                    if tx.send(chunk(buf[..n].to_vec())).is_err() {
                         return;
                     }
                 }
@@ -238,8 +252,50 @@ fn spawn_reader<R: Read + Send + 'static>(mut r: R, stream: Stream, tx: mpsc::Se
                 Err(_) => break,
             }
         }
-        let _ = tx.send(Chunk::Eof(stream));
+        if let Some(e) = eof {
+            let _ = tx.send(e);
+        }
     })
+}
+
+/// A second machine beside the first, on one virtual link: its console
+/// output joins the log line by line, each line starting with `prefix`
+/// (its typed input too), and `script` is typed on its stdin. A step's cue
+/// is matched against this machine's own output since its previous step,
+/// or — when it starts with [`PEER_CUE`] — against the other machine's
+/// output since its previous step that waited for the other machine (so a
+/// cue the other machine shows while this one waits for its own is not
+/// lost); the first machine's steps may likewise wait for this one's
+/// output with [`PEER_CUE`].
+pub struct Companion<'a> {
+    pub cmd: Command,
+    pub script: &'a [Step<'a>],
+    pub prefix: String,
+}
+
+/// A cue that starts with this waits for the other machine's output (the
+/// rest of the cue), not for its own (see [`Companion`]).
+pub const PEER_CUE: &str = "peer: ";
+
+/// Whether `step` is due: its cue seen in `own` output, or in `other`'s
+/// with [`PEER_CUE`].
+fn cue_seen(step: &Step, own: &str, other: &str) -> bool {
+    match step.after.strip_prefix(PEER_CUE) {
+        Some(cue) => other.contains(cue),
+        None => own.contains(step.after),
+    }
+}
+
+/// The companion being played.
+struct PeerConsole<'a> {
+    partial: Vec<u8>,
+    script: &'a [Step<'a>],
+    sent: usize,
+    /// Its own output since its last step, and the first machine's.
+    since: String,
+    since_other: String,
+    stdin: Option<ChildStdin>,
+    prefix: String,
 }
 
 /// Splits the byte streams into lines (`\n`, with trailing `\r`s dropped)
@@ -255,6 +311,9 @@ struct Console<'a> {
     stdin: Option<ChildStdin>,
     monitor: Option<MonitorState<'a>>,
     host: Option<HostState<'a>>,
+    /// The companion's output since the last step was sent.
+    since_peer: String,
+    peer: Option<PeerConsole<'a>>,
 }
 
 impl Console<'_> {
@@ -275,9 +334,17 @@ impl Console<'_> {
     /// Takes a chunk; true if it completed a line.
     fn take(&mut self, c: Chunk) -> bool {
         match c {
+            Chunk::Peer(bytes) => self.take_peer(bytes),
             Chunk::Data(stream, bytes) => {
                 if stream == Stream::Stdout && self.sent < self.script.len() {
                     self.since.push_str(&String::from_utf8_lossy(&bytes));
+                }
+                if let Some(p) = self
+                    .peer
+                    .as_mut()
+                    .filter(|p| stream == Stream::Stdout && p.sent < p.script.len())
+                {
+                    p.since_other.push_str(&String::from_utf8_lossy(&bytes));
                 }
                 if let Some(m) = self
                     .monitor
@@ -310,6 +377,48 @@ impl Console<'_> {
         }
     }
 
+    /// Output of the companion; true if it completed a line.
+    fn take_peer(&mut self, bytes: Vec<u8>) -> bool {
+        let Some(p) = self.peer.as_mut() else {
+            return false;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        if p.sent < p.script.len() {
+            p.since.push_str(&text);
+        }
+        if self.sent < self.script.len() {
+            self.since_peer.push_str(&text);
+        }
+        let mut new_line = false;
+        for b in bytes {
+            if b == b'\n' {
+                let l = std::mem::take(&mut p.partial);
+                let prefix = p.prefix.clone();
+                let text = String::from_utf8_lossy(&l);
+                self.lines.push(Line {
+                    stream: Stream::Stdout,
+                    text: format!("{prefix}{}", text.trim_end_matches('\r')),
+                });
+                new_line = true;
+            } else {
+                p.partial.push(b);
+            }
+        }
+        self.play();
+        new_line
+    }
+
+    /// The companion's unfinished last line becomes a line.
+    fn flush_peer(&mut self) {
+        if let Some(p) = self.peer.as_mut().filter(|p| !p.partial.is_empty()) {
+            let l = std::mem::take(&mut p.partial);
+            self.lines.push(Line {
+                stream: Stream::Stdout,
+                text: format!("{}{}", p.prefix, String::from_utf8_lossy(&l).trim_end_matches('\r')),
+            });
+        }
+    }
+
     /// The unfinished last line of `stream` becomes a line; true if there was one.
     fn flush(&mut self, stream: Stream) -> bool {
         let l = std::mem::take(&mut self.partial[Self::slot(stream)]);
@@ -323,7 +432,7 @@ impl Console<'_> {
     /// Sends every step whose cue has shown.
     fn play(&mut self) {
         while let Some(step) = self.script.get(self.sent) {
-            if !self.since.contains(step.after) {
+            if !cue_seen(step, &self.since, &self.since_peer) {
                 break;
             }
             if let Some(w) = self.stdin.as_mut() {
@@ -339,9 +448,41 @@ impl Console<'_> {
             }
             self.sent += 1;
             self.since.clear();
+            if step.after.starts_with(PEER_CUE) {
+                self.since_peer.clear();
+            }
         }
+        self.play_peer();
         self.play_monitor();
         self.play_host();
+    }
+
+    /// Types every companion step whose cue has shown.
+    fn play_peer(&mut self) {
+        let Some(p) = self.peer.as_mut() else {
+            return;
+        };
+        while let Some(step) = p.script.get(p.sent) {
+            if !cue_seen(step, &p.since, &p.since_other) {
+                break;
+            }
+            if let Some(w) = p.stdin.as_mut() {
+                if w.write_all(step.send.as_bytes()).and_then(|()| w.flush()).is_err() {
+                    p.stdin = None;
+                }
+            }
+            for l in step.send.trim_end_matches('\n').split('\n') {
+                self.lines.push(Line {
+                    stream: Stream::Stdin,
+                    text: format!("{}{}", p.prefix, l.trim_end_matches('\r')),
+                });
+            }
+            p.sent += 1;
+            p.since.clear();
+            if step.after.starts_with(PEER_CUE) {
+                p.since_other.clear();
+            }
+        }
     }
 
     /// Runs every host command whose cue has shown.
@@ -396,6 +537,7 @@ impl Console<'_> {
         self.sent == self.script.len()
             && self.monitor.as_ref().is_none_or(|m| m.sent == m.m.script.len())
             && self.host.as_ref().is_none_or(|h| h.sent == h.script.len())
+            && self.peer.as_ref().is_none_or(|p| p.sent == p.script.len())
     }
 }
 
@@ -424,10 +566,13 @@ pub fn run_scripted(
     script: &[Step],
     done: impl FnMut(&[Line]) -> bool,
 ) -> std::io::Result<Captured> {
-    run_with_monitor(cmd, timeout, grace, script, None, None, done)
+    run_with_monitor(cmd, timeout, grace, script, None, None, None, done)
 }
 
-/// [`run_scripted`], also typing commands on a QEMU monitor.
+/// [`run_scripted`], also typing commands on a QEMU monitor, running host
+/// commands, and running a second machine beside the first (killed when
+/// the first ends).
+#[allow(clippy::too_many_arguments)]
 pub fn run_with_monitor(
     mut cmd: Command,
     timeout: Duration,
@@ -435,6 +580,7 @@ pub fn run_with_monitor(
     script: &[Step],
     monitor: Option<Monitor>,
     host: Option<HostScript>,
+    companion: Option<Companion>,
     mut done: impl FnMut(&[Line]) -> bool,
 ) -> std::io::Result<Captured> {
     let start = Instant::now();
@@ -447,6 +593,33 @@ pub fn run_with_monitor(
     .stderr(Stdio::piped());
     let mut child = KillOnDrop(cmd.spawn()?);
     let (tx, rx) = mpsc::channel();
+    // The companion first: a failure to start it ends the run (and the
+    // first machine, by its KillOnDrop).
+    let mut peer_child = None;
+    let mut peer = None;
+    if let Some(mut c) = companion {
+        c.cmd
+            .stdin(if c.script.is_empty() {
+                Stdio::null()
+            } else {
+                Stdio::piped()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut ch = KillOnDrop(c.cmd.spawn()?);
+        spawn_reader_as(ch.0.stdout.take().unwrap(), tx.clone(), Chunk::Peer, None);
+        spawn_reader_as(ch.0.stderr.take().unwrap(), tx.clone(), Chunk::Peer, None);
+        peer = Some(PeerConsole {
+            partial: Vec::new(),
+            script: c.script,
+            sent: 0,
+            since: String::new(),
+            since_other: String::new(),
+            stdin: ch.0.stdin.take(),
+            prefix: c.prefix,
+        });
+        peer_child = Some(ch);
+    }
     let readers = [
         spawn_reader(child.0.stdout.take().unwrap(), Stream::Stdout, tx.clone()),
         spawn_reader(child.0.stderr.take().unwrap(), Stream::Stderr, tx),
@@ -469,6 +642,8 @@ pub fn run_with_monitor(
             sent: 0,
             since: String::new(),
         }),
+        since_peer: String::new(),
+        peer,
     };
     // A step may be due before any output (an empty cue).
     con.play();
@@ -508,6 +683,8 @@ pub fn run_with_monitor(
         }
     };
     con.stdin = None;
+    // The companion ends with the first machine.
+    drop(peer_child);
     // The pipes close when the process is gone; collect the rest. A grandchild
     // holding a pipe open could block this, so bound the wait.
     let drain_deadline = Instant::now() + Duration::from_secs(2);
@@ -523,6 +700,7 @@ pub fn run_with_monitor(
     }
     con.flush(Stream::Stdout);
     con.flush(Stream::Stderr);
+    con.flush_peer();
     for r in readers {
         if r.is_finished() {
             let _ = r.join();
@@ -534,6 +712,7 @@ pub fn run_with_monitor(
         elapsed: start.elapsed(),
         sent: con.sent,
         monitor_sent: con.monitor.map_or(0, |m| m.sent),
+        peer_sent: con.peer.map_or(0, |p| p.sent),
     })
 }
 
@@ -545,6 +724,61 @@ mod tests {
         let mut c = Command::new("sh");
         c.args(["-c", script]);
         c
+    }
+
+    #[test]
+    fn two_machines_cue_each_other() {
+        let main = sh("echo main-up; read a; echo main-got-$a; read b; echo main-got-$b");
+        let main_script = [
+            Step {
+                after: "peer: peer-up",
+                send: "one\n",
+            },
+            Step {
+                after: "peer: peer-got-two",
+                send: "three\n",
+            },
+        ];
+        let peer_script = [Step {
+            after: "peer: main-got-one",
+            send: "two\n",
+        }];
+        let companion = Companion {
+            cmd: sh("echo peer-up; read c; echo peer-got-$c; exec sleep 30"),
+            script: &peer_script,
+            prefix: "[b] ".into(),
+        };
+        let r = run_with_monitor(
+            main,
+            Duration::from_secs(20),
+            Duration::ZERO,
+            &main_script,
+            None,
+            None,
+            Some(companion),
+            |_| false,
+        )
+        .unwrap();
+        assert_eq!(r.end, End::Exited(0));
+        assert_eq!(r.sent, 2);
+        let texts: Vec<&str> = r.lines.iter().map(|l| l.text.as_str()).collect();
+        for want in [
+            "main-up",
+            "[b] peer-up",
+            "main-got-one",
+            "[b] two",
+            "[b] peer-got-two",
+            "main-got-three",
+        ] {
+            assert!(texts.contains(&want), "{want:?} missing from {texts:?}");
+        }
+        // The companion (sleeping 30 s) was stopped with the first machine.
+        assert!(r.elapsed < Duration::from_secs(10), "{:?}", r.elapsed);
+        let (one, two) = (
+            texts.iter().position(|t| *t == "main-got-one").unwrap(),
+            texts.iter().position(|t| *t == "[b] two").unwrap(),
+        );
+        assert!(one < two, "the companion waited for the first machine: {texts:?}");
     }
 
     #[test]
@@ -705,6 +939,7 @@ mod tests {
             &[],
             Some(monitor),
             None,
+            None,
             |l| l.iter().any(|l| l.text == "end"),
         )
         .unwrap();
@@ -740,6 +975,7 @@ mod tests {
             &[],
             None,
             Some(HostScript { script: &script }),
+            None,
             |l| l.iter().any(|l| l.text == "end"),
         )
         .unwrap();

@@ -1,6 +1,6 @@
 //! Running one case (QEMU boot, or `xtask dt` on a tree) and judging it.
 
-use crate::cases::{Boot, BootCase, DtCase, Dtb, Edit, Exit, Image, Peer, Tree, HTTP_PEER_TEXT};
+use crate::cases::{Boot, BootCase, Companion, DtCase, Dtb, Edit, Exit, Image, Peer, Tree, HTTP_PEER_TEXT};
 use crate::console::{find_banner, parse_ktest, FATAL_MARKERS};
 use crate::fdt::{self, Fdt};
 use crate::process::{self, Captured, End, Line, Stream};
@@ -478,22 +478,7 @@ fn boot_command(case: &BootCase, env: &Env) -> Result<(Vec<OsString>, String), (
                 format!("{} does not exist (build it first)", p.image.display()),
             ));
         }
-        let Some(disk) = &p.disk else {
-            return Ok((args, command));
-        };
-        // A copy of the profile's fresh disk (formatted as `cargo xtask run`
-        // makes it), so that cases do not share one.
-        let own = case_disk(case, env);
-        let made = std::fs::create_dir_all(own.parent().unwrap_or(&env.work_dir))
-            .and_then(|()| std::fs::copy(disk, &own).map(drop));
-        if let Err(e) = made {
-            return Err((command, format!("{}: {e}", own.display())));
-        }
-        let (from, to) = (disk.to_string_lossy(), own.to_string_lossy());
-        let args: Vec<OsString> = args
-            .into_iter()
-            .map(|a| a.to_string_lossy().replace(&*from, &to).into())
-            .collect();
+        let args = own_disk(p, env, case.name, args).map_err(|e| (command, e))?;
         let command = shown_args(&args);
         return Ok((args, command));
     }
@@ -519,6 +504,70 @@ fn boot_command(case: &BootCase, env: &Env) -> Result<(Vec<OsString>, String), (
     }
 }
 
+/// A profile's arguments with its disk image replaced by a copy of the
+/// profile's fresh disk (formatted as `cargo xtask run` makes it) named
+/// `own` (the work directory's `disks/OWN.img`, see `case_disk`), so that
+/// cases do not share one (QEMU locks a disk image).
+fn own_disk(p: &ProfileBoot, env: &Env, own: &str, args: Vec<OsString>) -> Result<Vec<OsString>, String> {
+    let Some(disk) = &p.disk else {
+        return Ok(args);
+    };
+    let own = env.work_dir.join("disks").join(format!("{own}.img"));
+    let made = std::fs::create_dir_all(own.parent().unwrap_or(&env.work_dir))
+        .and_then(|()| std::fs::copy(disk, &own).map(drop));
+    if let Err(e) = made {
+        return Err(format!("{}: {e}", own.display()));
+    }
+    let (from, to) = (disk.to_string_lossy(), own.to_string_lossy());
+    Ok(args
+        .into_iter()
+        .map(|a| a.to_string_lossy().replace(&*from, &to).into())
+        .collect())
+}
+
+/// The QEMU arguments of a case's companion (without the program): its
+/// profile's options with a disk of its own, the console on stdio,
+/// `-no-reboot`, the image, then the companion's `qemu_args`.
+fn companion_args(case: &BootCase, c: &Companion, env: &Env) -> Result<Vec<OsString>, String> {
+    let Some(p) = env.profiles.iter().find(|p| p.name == c.profile) else {
+        return Err(format!(
+            "companion profile {}: the build tool did not prepare it",
+            c.profile
+        ));
+    };
+    if let Some(e) = &p.error {
+        return Err(format!("companion profile {}: {e}", c.profile));
+    }
+    if !p.image.is_file() {
+        return Err(format!("{} does not exist (build it first)", p.image.display()));
+    }
+    let mut a = own_disk(p, env, &format!("{}-{}", case.name, c.profile), p.args.clone())?;
+    a.extend(Console::Stdio.args().map(OsString::from));
+    a.push("-no-reboot".into());
+    a.extend(["-kernel".into(), p.image.clone().into()]);
+    a.extend(c.qemu_args.iter().map(OsString::from));
+    Ok(a)
+}
+
+/// A `-netdev` value for one run's private link (`@LINK@`): a socket
+/// netdev on a loopback multicast group and port no other run picks (the
+/// port is a free UDP port of this host; the group comes from this
+/// process, the time and the case).
+fn link_netdev(case: &str) -> std::io::Result<String> {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let h = case.bytes().fold(t ^ u64::from(std::process::id()), |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    Ok(format!(
+        "socket,id=n0,mcast=239.255.{}.{}:{port},localaddr=127.0.0.1",
+        (h >> 8) as u8,
+        (h as u8).max(1)
+    ))
+}
+
 /// Why a case's scripted input is incomplete, if it is.
 pub fn judge_input(case: &BootCase, sent: usize) -> Option<String> {
     let step = case.input.get(sent)?;
@@ -527,6 +576,20 @@ pub fn judge_input(case: &BootCase, sent: usize) -> Option<String> {
         step.after,
         sent + 1,
         case.input.len(),
+        step.send
+    ))
+}
+
+/// Why a case's companion's input is incomplete, if it is.
+pub fn judge_companion(case: &BootCase, sent: usize) -> Option<String> {
+    let c = case.companion.as_ref()?;
+    let step = c.input.get(sent)?;
+    Some(format!(
+        "the {} console never showed {:?}, so its input step {} of {} ({:?}) was not sent",
+        c.profile,
+        step.after,
+        sent + 1,
+        c.input.len(),
         step.send
     ))
 }
@@ -690,6 +753,8 @@ impl Drop for PeerProcess {
 struct Ports {
     http: u16,
     fwd: u16,
+    /// The `-netdev` value `@LINK@` stands for.
+    link: String,
     _peer: Option<PeerProcess>,
 }
 
@@ -697,15 +762,18 @@ impl Ports {
     fn fill(&self, text: &str) -> String {
         text.replace("@HTTP_PORT@", &self.http.to_string())
             .replace("@FWD_PORT@", &self.fwd.to_string())
+            .replace("@LINK@", &self.link)
     }
 }
 
 fn start_peer(case: &BootCase, env: &Env) -> Result<Ports, String> {
     let fwd = free_port().map_err(|e| format!("no free port: {e}"))?;
+    let link = link_netdev(case.name).map_err(|e| format!("no free UDP port: {e}"))?;
     let Some(Peer::HttpServer) = case.peer else {
         return Ok(Ports {
             http: 0,
             fwd,
+            link,
             _peer: None,
         });
     };
@@ -740,6 +808,7 @@ fn start_peer(case: &BootCase, env: &Env) -> Result<Ports, String> {
     Ok(Ports {
         http,
         fwd,
+        link,
         _peer: Some(peer),
     })
 }
@@ -843,6 +912,38 @@ pub fn run_boot(case: &BootCase, env: &Env) -> Outcome {
         .map(|(i, send)| process::Step { after: i.after, send })
         .collect();
     let host = (!case.host.is_empty()).then_some(process::HostScript { script: &host_script });
+    let peer_sends: Vec<String> = case
+        .companion
+        .iter()
+        .flat_map(|c| c.input)
+        .map(|i| ports.fill(i.send))
+        .collect();
+    let peer_script: Vec<process::Step> = case
+        .companion
+        .iter()
+        .flat_map(|c| c.input)
+        .zip(&peer_sends)
+        .map(|(i, send)| process::Step { after: i.after, send })
+        .collect();
+    let mut companion = None;
+    if let Some(c) = &case.companion {
+        let args: Vec<OsString> = match companion_args(case, c, env) {
+            Ok(a) => a.iter().map(|a| ports.fill(&a.to_string_lossy()).into()).collect(),
+            Err(why) => return Outcome::error(command, why),
+        };
+        command = format!(
+            "{command}\n[{}] {}",
+            c.profile,
+            shell_quote(std::iter::once(env.qemu.clone().into_os_string()).chain(args.iter().cloned()))
+        );
+        let mut cmd = Command::new(&env.qemu);
+        cmd.args(&args);
+        companion = Some(process::Companion {
+            cmd,
+            script: &peer_script,
+            prefix: format!("[{}] ", c.profile),
+        });
+    }
     match process::run_with_monitor(
         cmd,
         Duration::from_secs(case.timeout_s),
@@ -850,6 +951,7 @@ pub fn run_boot(case: &BootCase, env: &Env) -> Outcome {
         &script,
         monitor,
         host,
+        companion,
         done,
     ) {
         Err(e) => Outcome::error(command, format!("could not start {}: {e}", env.qemu.display())),
@@ -859,8 +961,11 @@ pub fn run_boot(case: &BootCase, env: &Env) -> Outcome {
             elapsed,
             sent,
             monitor_sent,
+            peer_sent,
         }) => {
-            let incomplete = judge_input(case, sent).or_else(|| judge_monitor(case, monitor_sent));
+            let incomplete = judge_input(case, sent)
+                .or_else(|| judge_monitor(case, monitor_sent))
+                .or_else(|| judge_companion(case, peer_sent));
             let mut verdict = match (judge_boot(case, &lines, end), incomplete) {
                 (v, None) => v,
                 (Ok(_), Some(why)) => Err(why),

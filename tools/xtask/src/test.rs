@@ -195,11 +195,14 @@ struct ProfileNeed {
 /// The profiles the selected boot cases need.
 fn profile_needs(boot: &[&BootCase]) -> Vec<ProfileNeed> {
     let mut needs: Vec<ProfileNeed> = Vec::new();
-    for c in boot {
-        let name = match (c.boot, c.profile) {
-            (Boot::Profile(p), _) | (_, Some(p)) => p,
-            _ => continue,
-        };
+    // A companion machine boots its profile as the device.
+    let companions = boot.iter().filter_map(|c| c.companion.map(|m| (c, m.profile)));
+    let own = boot.iter().filter_map(|c| match (c.boot, c.profile) {
+        (Boot::Profile(p), _) | (_, Some(p)) => Some((c, p)),
+        _ => None,
+    });
+    for (c, name) in own.chain(companions) {
+        let booted = matches!(c.boot, Boot::Profile(_)) || c.companion.is_some_and(|m| m.profile == name);
         let i = match needs.iter().position(|n| n.name == name) {
             Some(i) => i,
             None => {
@@ -213,7 +216,7 @@ fn profile_needs(boot: &[&BootCase]) -> Vec<ProfileNeed> {
             }
         };
         let n = &mut needs[i];
-        if matches!(c.boot, Boot::Profile(_)) {
+        if booted {
             n.boots = true;
         } else if !n.images.contains(&c.image) {
             n.images.push(c.image);
@@ -498,12 +501,28 @@ mod tests {
             ..KTEST
         };
         let other = KTEST;
-        let needs = profile_needs(&[&booted, &direct, &other, &booted]);
+        // Two machines on one link: the companion's profile is booted too.
+        let pair = BootCase {
+            companion: Some(harness::cases::Companion {
+                profile: "watch",
+                qemu_args: &[],
+                input: &[],
+            }),
+            ..booted
+        };
+        let needs = profile_needs(&[&booted, &direct, &other, &booted, &pair]);
         let got: Vec<(&str, bool, &[Image])> = needs
             .iter()
             .map(|n| (n.name.as_str(), n.boots, &n.images[..]))
             .collect();
-        assert_eq!(got, [("tv", true, &[][..]), ("rpi4", false, &[Image::Test][..])]);
+        assert_eq!(
+            got,
+            [
+                ("tv", true, &[][..]),
+                ("rpi4", false, &[Image::Test][..]),
+                ("watch", true, &[][..])
+            ]
+        );
         assert!(needs.iter().all(|n| n.profile.is_ok()));
     }
 

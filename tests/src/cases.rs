@@ -914,6 +914,31 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 180,
         ..KTEST
     },
+    // ---- networking under attack: test-net-hostile against the phone
+    // profile's stack on QEMU user networking: garbage on the service and
+    // socket endpoints, the per-client socket limit, a service capability
+    // that cannot be handed on; then the stack still pings the host. No traffic
+    // leaves for anything but QEMU's own addresses.
+    BootCase {
+        name: "utest-net-hostile",
+        machine: "virt,gic-version=3",
+        smp: Some(2),
+        mem: Some("1G"),
+        append: Some("utest=test-net-hostile"),
+        qemu_args: &["-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0"],
+        expect: &[
+            r"test-net-hostile: service endpoint: ok",
+            r"test-net-hostile: socket endpoints: ok",
+            r"test-net-hostile: per-client limit: ok",
+            r"test-net-hostile: service capability stays put: ok",
+            r"test-net-hostile: still serving: ping 10\.0\.2\.2 in \d+ us",
+            r"^utest: test-net-hostile \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED", r"net faulted", r"net is failing"],
+        timeout_s: 120,
+        ..KTEST
+    },
     // ---- power cuts: QEMU killed (SIGKILL) at random points of
     // test-powercut's writes, appends, renames and fsyncs on a FAT32 disk,
     // booted again on it each time; every file reported synced before a cut

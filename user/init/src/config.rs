@@ -88,6 +88,7 @@ pub const TEST_ROUTES: &[(&str, &[&str])] = &[
     ("test-sdeject", &["blk*"]),
     ("test-fs", &["fs", "blk*"]),
     ("test-powercut", &["fs"]),
+    ("test-net-hostile", &["net"]),
     ("test-rng", &["rng"]),
     ("test-console", &["console"]),
     ("test-rtc", &["rtc"]),

@@ -1277,6 +1277,108 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 180,
         ..PROFILE
     },
+    // The TV: no touch, the remote's keys (QMP send-key). Home's tiles are
+    // 430x210 at (40, 205) and (510, 205) on the screen (density 160);
+    // the focus ring (ffc040) runs 6 px above a tile, so pixel (250, 201)
+    // is on the first tile's ring and (720, 201) on the second's.
+    BootCase {
+        name: "profile-tv-ui",
+        boot: Boot::Profile("tv"),
+        monitor: &[
+            Input {
+                after: "home: window",
+                send: "input 1920x1080 sleep 3000",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/tv-home.ppm",
+            },
+            Input {
+                after: "",
+                send: "pixels @SCREENS@/tv-home.ppm 250,201 720,201 255,285",
+            },
+            // Right: the focus moves to the second tile.
+            Input {
+                after: "",
+                send: "input 1920x1080 key right; sleep 2000",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/tv-focus.ppm",
+            },
+            Input {
+                after: "",
+                send: "pixels @SCREENS@/tv-focus.ppm 250,201 720,201",
+            },
+            // Left and Enter: Clock opens (its Start button, 2f6fde, where
+            // the first tile was).
+            Input {
+                after: "",
+                send: "input 1920x1080 key left; sleep 500; key ret",
+            },
+            Input {
+                after: "opening clock",
+                send: "input 1920x1080 sleep 2500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/tv-clock.ppm",
+            },
+            Input {
+                after: "",
+                send: "pixels @SCREENS@/tv-clock.ppm 200,430 250,201",
+            },
+            // F1: the control center over it.
+            Input {
+                after: "",
+                send: "input 1920x1080 key f1; sleep 2500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/tv-control.ppm",
+            },
+            Input {
+                after: "",
+                send: "pixels @SCREENS@/tv-control.ppm 1900,1070",
+            },
+            // Esc twice: home; then the Control tile opens the panel.
+            Input {
+                after: "",
+                send: "input 1920x1080 key esc; sleep 800; key esc; sleep 800; key right; sleep 500; key ret",
+            },
+            Input {
+                after: "opening control",
+                send: "input 1920x1080 sleep 2500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/tv-control-tile.ppm",
+            },
+            Input {
+                after: "",
+                send: "pixels @SCREENS@/tv-control-tile.ppm 1900,1070 20,1070",
+            },
+        ],
+        expect: &[
+            r"init: profile tv up\b",
+            r"compositor: 1920x1080",
+            r"compositor: client home \(task \d+\) role 2",
+            // Home: the first tile focused (ring), not the second; its blue.
+            r"^harness: pixels 250,201 ffc040, 720,201 101820, 255,285 2f6fde$",
+            // After Right: the ring moved.
+            r"^harness: pixels 250,201 101820, 720,201 ffc040$",
+            r"home: opening clock",
+            // Clock shown: its Start button; no focus ring of home.
+            r"^harness: pixels 200,430 2f6fde, 250,201 101820$",
+            // The translucent panel over the app (0a0f14), then over home.
+            r"^harness: pixels 1900,1070 0a0f14$",
+            r"home: opening control",
+            r"^harness: pixels 1900,1070 0a0f14, 20,1070 0a0f14$",
+        ],
+        forbid: PROFILE_FAILURES,
+        timeout_s: 240,
+        ..PROFILE
+    },
     // A client killed from the shell: its surface leaves the screen.
     BootCase {
         name: "profile-phone-ui-kill",
@@ -1522,6 +1624,43 @@ pub static BOOT_CASES: &[BootCase] = &[
     // phone's 540x1170), keyboard and tablet. The harness checks the picture
     // the test leaves with a screendump, and types a key and taps on QEMU's
     // monitor for test-input to read.
+    // A hostile client of the compositor beside the phone's system UI
+    // (the profile's servers run): garbage, huge sizes, wrong capabilities,
+    // revoked buffers, a flood, and an exit mid-commit. The compositor
+    // answers, composes and is not restarted; the client's leftovers go.
+    BootCase {
+        name: "utest-compositor-hostile",
+        machine: "virt,gic-version=3",
+        smp: Some(2),
+        mem: Some("1G"),
+        append: Some("utest=test-compositor"),
+        qemu_args: &[
+            "-global",
+            "virtio-mmio.force-legacy=false",
+            "-device",
+            "virtio-gpu-device,xres=540,yres=1170",
+            "-device",
+            "virtio-keyboard-device",
+            "-device",
+            "virtio-tablet-device",
+        ],
+        expect: &[
+            r"compositor: client test-compositor \(task \d+\) role 0",
+            r"^test-compositor: garbage refused$",
+            r"^test-compositor: bad sizes and capabilities refused$",
+            r"^test-compositor: revoked buffers survived$",
+            r"^test-compositor: flood of 4000 requests answered$",
+            r"^utest: test-compositor \.\.\. ok$",
+            // Gone mid-commit: its surfaces go; the compositor carries on.
+            r"compositor: client task \d+ is gone; removing its surfaces",
+            r"^test-compositor-after: the compositor composes, restarts 0$",
+            r"^utest: test-compositor-after \.\.\. ok$",
+            r"^utest: result: 2 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED", r"compositor.* faulted", r"restarting compositor"],
+        timeout_s: 240,
+        ..KTEST
+    },
     BootCase {
         name: "utest-ui-virt",
         machine: "virt,gic-version=3",

@@ -173,6 +173,11 @@ impl MonitorState<'_> {
             let mut q = crate::qmp::Qmp::connect(&self.m.socket.with_extension("qmp"), Duration::from_secs(5))?;
             return q.play(&commands);
         }
+        // `pixels FILE X,Y ...` reads a screendump already taken: the
+        // report says what is there, QEMU is not asked.
+        if command.trim().starts_with("pixels ") {
+            return Ok(());
+        }
         if self.conn.is_none() {
             let until = Instant::now() + Duration::from_secs(5);
             let mut c = loop {

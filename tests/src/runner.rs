@@ -612,7 +612,14 @@ pub fn judge_monitor(case: &BootCase, sent: usize) -> Option<String> {
 /// whole picture's most common colours and their pixel counts
 /// (`harness: screen colours: 101820 520000, ...`; at most 8), so that a
 /// case can check what the guest displayed.
+///
+/// `pixels FILE X,Y ...` (a harness command, not QEMU's) reports the
+/// colours at those points of a screendump taken before:
+/// `harness: pixels X,Y rrggbb, ...`.
 pub fn screen_report(command: &str) -> Option<String> {
+    if let Some(rest) = command.trim().strip_prefix("pixels ") {
+        return Some(pixels_report(rest));
+    }
     let file = command.trim().strip_prefix("screendump ")?.trim();
     let bytes = std::fs::read(file).map_err(|e| e.to_string());
     let summary = bytes
@@ -630,6 +637,35 @@ pub fn screen_report(command: &str) -> Option<String> {
         }
         Err(e) => format!("harness: screendump {file}: {e}"),
     })
+}
+
+/// `FILE X,Y ...` -> `harness: pixels X,Y rrggbb, ...` (`outside` past
+/// the picture's edge), or the error.
+fn pixels_report(args: &str) -> String {
+    let mut words = args.split_whitespace();
+    let file = words.next().unwrap_or("");
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => return format!("harness: pixels {file}: {e}"),
+    };
+    let Some((w, h, px)) = ppm_pixels(&bytes) else {
+        return format!("harness: pixels {file}: not a binary PPM");
+    };
+    let mut out = Vec::new();
+    for point in words {
+        let xy = point
+            .split_once(',')
+            .and_then(|(x, y)| Some((x.parse::<usize>().ok()?, y.parse::<usize>().ok()?)));
+        out.push(match xy {
+            Some((x, y)) if x < w && y < h => {
+                let p = &px[(y * w + x) * 3..][..3];
+                format!("{point} {:02x}{:02x}{:02x}", p[0], p[1], p[2])
+            }
+            Some(_) => format!("{point} outside"),
+            None => format!("{point} not X,Y"),
+        });
+    }
+    format!("harness: pixels {}", out.join(", "))
 }
 
 /// Width, height and pixels of a binary PPM (P6, maxval 255).
@@ -1366,6 +1402,11 @@ mod tests {
         assert_eq!(ppm_column_runs(&ppm[..ppm.len() - 1]), None, "short");
         assert_eq!(ppm_column_runs(b"P3\n1 1\n255\n000"), None);
         assert_eq!(ppm_column_runs(b""), None);
+        let pf = std::env::temp_dir().join(format!("harness-pixels-{}.ppm", std::process::id()));
+        std::fs::write(&pf, &ppm).unwrap();
+        let r = screen_report(&format!("pixels {} 2,0 2,5 9,9 x", pf.display())).unwrap();
+        let _ = std::fs::remove_file(&pf);
+        assert_eq!(r, "harness: pixels 2,0 ff0000, 2,5 102030, 9,9 outside, x not X,Y");
         assert_eq!(screen_report("sendkey a"), None);
         let r = screen_report("screendump /nonexistent/x.ppm").unwrap();
         assert!(r.starts_with("harness: screendump /nonexistent/x.ppm: "), "{r}");

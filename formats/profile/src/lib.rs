@@ -82,12 +82,28 @@ pub struct Profile {
     pub servers: Vec<Task>,
 }
 
-/// `[display]`: the panel's size in pixels.
+/// `[display]`: the panel's size in pixels, and which glyphs of the UI
+/// font the boot archive carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Display {
     pub width: u32,
     pub height: u32,
+    #[serde(default)]
+    pub glyphs: Glyphs,
+}
+
+/// `glyphs = "all"` (the default) or `"latin1"`: the UI font whole
+/// (DejaVu Sans, 742 KiB) or its subset for U+0020..U+00FF and the
+/// ellipsis (22 KiB), for a device whose memory cannot hold the whole
+/// font (the watch). Other characters then draw as the font's missing
+/// glyph box.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Glyphs {
+    #[default]
+    All,
+    Latin1,
 }
 
 /// `[qemu]`: how `cargo xtask run --profile NAME` boots the device.

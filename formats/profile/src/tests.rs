@@ -57,7 +57,8 @@ fn reads_toml_and_round_trips_the_binary_form() {
         p.display,
         Some(Display {
             width: 540,
-            height: 1170
+            height: 1170,
+            glyphs: Glyphs::All,
         })
     );
     assert_eq!(p.qemu.as_ref().unwrap().disk, Some(2 << 20));

@@ -3,6 +3,7 @@
 //! display's BGRX with alpha in the unused byte); alpha is premultiplied.
 
 use crate::geom::Rect;
+use zerocopy::{FromBytes, IntoBytes};
 
 /// What the screen shows where no surface is (`0xRRGGBB`).
 pub const BACKGROUND: u32 = 0x10_18_20;
@@ -72,7 +73,7 @@ pub fn compose(t: &mut Target, layers: &[Layer], area: Rect) -> u64 {
             let s = (row - l.rect.y) as usize * l.stride + sx;
             let (dst, src) = (&mut t.buf[d..d + cw], &l.pixels[s..s + cw]);
             if l.opaque {
-                dst.copy_from_slice(src);
+                copy_opaque(dst, src);
             } else {
                 blend(dst, src);
             }
@@ -80,6 +81,59 @@ pub fn compose(t: &mut Target, layers: &[Layer], area: Rect) -> u64 {
         written += c.area() as u64;
     }
     written
+}
+
+/// Four pixels' alpha bytes.
+const ALPHA4: u128 = 0xff00_0000_ff00_0000_ff00_0000_ff00_0000;
+
+/// Copies a row of an opaque surface (its pixels' alpha set to 255: the
+/// surface says it is opaque whatever the byte holds). The aligned
+/// middle goes 16 bytes at a time: the user target is `+strict-align`, so
+/// only `u128`-typed memory lets the compiler use 16-byte loads and
+/// stores; with bytes it copies through `memcpy` at 8 bytes a step (the
+/// compose of a 1080p frame took 4.2 M instructions that way).
+fn copy_opaque(dst: &mut [u8], src: &[u8]) {
+    let head = (16 - dst.as_ptr() as usize % 16) % 16;
+    let aligned_alike = (src.as_ptr() as usize)
+        .wrapping_sub(dst.as_ptr() as usize)
+        .is_multiple_of(16);
+    if !aligned_alike || dst.len() < head + 16 {
+        return copy_pixels(dst, src);
+    }
+    let body = (dst.len() - head) / 16 * 16;
+    let (dh, rest) = dst.split_at_mut(head);
+    let (db, dt) = rest.split_at_mut(body);
+    let (sh, rest) = src.split_at(head);
+    let (sb, st) = rest.split_at(body);
+    copy_pixels(dh, sh);
+    copy_pixels(dt, st);
+    // Both conversions succeed (the body is aligned and whole); were one
+    // to fail, the slow path still copies.
+    match <[u128]>::mut_from_bytes(db) {
+        Ok(d) => match <[u128]>::ref_from_bytes(sb) {
+            Ok(s) => {
+                // 64 bytes a step (at opt-level "s" nothing unrolls it).
+                let (d4, dr) = d.as_chunks_mut::<4>();
+                let (s4, sr) = s.as_chunks::<4>();
+                for (d, s) in d4.iter_mut().zip(s4) {
+                    *d = [s[0] | ALPHA4, s[1] | ALPHA4, s[2] | ALPHA4, s[3] | ALPHA4];
+                }
+                for (d, s) in dr.iter_mut().zip(sr) {
+                    *d = *s | ALPHA4;
+                }
+            }
+            Err(_) => copy_pixels(d.as_mut_bytes(), sb),
+        },
+        Err(e) => copy_pixels(e.into_src(), sb),
+    }
+}
+
+/// The slow path of [`copy_opaque`]: pixel by pixel.
+fn copy_pixels(dst: &mut [u8], src: &[u8]) {
+    for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
+        d.copy_from_slice(s);
+        d[3] = 255;
+    }
 }
 
 /// `dst = src + dst * (1 - src.alpha)`, premultiplied.
@@ -176,6 +230,36 @@ mod tests {
         assert_eq!(n, 4, "the lower layer is covered: not composed");
         assert_eq!(px(&fb, 32, 2, 2), 0xff22_2222);
         assert_eq!(px(&fb, 32, 1, 1), 0, "outside the damage: untouched");
+    }
+
+    #[test]
+    fn opaque_rows_copy_at_any_alignment_with_alpha_set() {
+        // Backing store aligned to 16 (u128), viewed at every 4-byte offset.
+        let mut src_store = vec![0u128; 40];
+        let mut dst_store = vec![0u128; 40];
+        let src_bytes = src_store.as_mut_bytes();
+        for (i, b) in src_bytes.iter_mut().enumerate() {
+            *b = (i * 7 + 1) as u8;
+        }
+        for (so, doff, len) in [
+            (0, 0, 512),
+            (4, 4, 300),
+            (0, 4, 256),
+            (12, 8, 100),
+            (8, 8, 12),
+            (0, 0, 4),
+        ] {
+            let dst_bytes = dst_store.as_mut_bytes();
+            dst_bytes.fill(0);
+            copy_opaque(&mut dst_bytes[doff..doff + len], &src_store.as_bytes()[so..so + len]);
+            let (d, s) = (dst_store.as_bytes(), src_store.as_bytes());
+            for p in 0..len / 4 {
+                let (dp, sp) = (doff + p * 4, so + p * 4);
+                assert_eq!(&d[dp..dp + 3], &s[sp..sp + 3], "pixel {p} of ({so}, {doff}, {len})");
+                assert_eq!(d[dp + 3], 255, "alpha of pixel {p}");
+            }
+            assert!(d[..doff].iter().all(|b| *b == 0) && d[doff + len..].iter().all(|b| *b == 0));
+        }
     }
 
     #[test]

@@ -405,13 +405,17 @@ impl Compositor {
             proto::ACTIVATE if role == proto::ROLE_HOME => {
                 let mut buf = [0u8; userlib::proto::TEXT_BYTES];
                 let name = userlib::ipc::unpack_text(msg, &mut buf);
-                let owner = self
+                let (owner, role) = self
                     .clients
                     .iter()
-                    .find(|(_, c)| c.name == name && c.role == proto::ROLE_APP)
-                    .map(|(id, _)| *id)
+                    .find(|(_, c)| c.name == name && matches!(c.role, proto::ROLE_APP | proto::ROLE_PANEL))
+                    .map(|(id, c)| (*id, c.role))
                     .ok_or(Error::InvalidArgument)?;
-                self.show_app(Some(owner));
+                if role == proto::ROLE_PANEL {
+                    self.set_panel(true);
+                } else {
+                    self.show_app(Some(owner));
+                }
                 Ok(Message::new(OK))
             }
             proto::HIDE if role == proto::ROLE_PANEL => {

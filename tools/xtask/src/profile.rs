@@ -13,7 +13,7 @@ use crate::bail;
 use crate::util::{self, Result};
 #[cfg(test)]
 use schema::parse_size;
-pub use schema::{parse_qemu_memory, Kind, DISK_PLACEHOLDER};
+pub use schema::{parse_qemu_memory, Glyphs, Kind, DISK_PLACEHOLDER};
 use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -470,7 +470,7 @@ pub fn missing_message(p: &Profile, missing: &[&Task], available: &BTreeSet<Stri
     let have: Vec<&str> = available
         .iter()
         .map(String::as_str)
-        .filter(|n| !n.starts_with("test-") && *n != "bench" && *n != "init")
+        .filter(|n| !crate::user::is_test_program(n) && *n != "init")
         .collect();
     format!(
         "{}: no program {} in the build (programs are the binaries of the workspace members under user/, drivers/ and servers/; have: {})",

@@ -10,7 +10,7 @@
 //!
 //! A profile's archive holds `init`, the generated `profile` file and the
 //! programs the profile names; a test archive (the ktest image, `cargo
-//! xtask bench`) adds every `test-*` program and `bench`.
+//! xtask bench`) adds every `test-*` program, `bench` and `bench-*`.
 
 use crate::profile::{self, Profile};
 use crate::util::{self, Result};
@@ -63,7 +63,7 @@ pub struct Program {
 
 /// Is this a program of the test archives only?
 pub fn is_test_program(name: &str) -> bool {
-    name.starts_with("test-") || name == "bench"
+    name.starts_with("test-") || name == "bench" || name.starts_with("bench-")
 }
 
 /// Builds every program once per xtask run.
@@ -189,7 +189,8 @@ pub fn archive_entries<'p>(
     // A profile whose tasks read the boot archive (the graphical ones) gets
     // the UI's font, read in place by every UI task: one copy in memory.
     if profile.tasks.iter().any(|t| t.spec.archive) {
-        let path = util::root().join(FONT);
+        let glyphs = profile.schema.display.map(|d| d.glyphs).unwrap_or_default();
+        let path = util::root().join(font_file(glyphs));
         let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         entries.push(Entry {
             name: FONT_ENTRY.to_string(),
@@ -213,7 +214,20 @@ pub fn archive_entries<'p>(
 /// `assets/fonts/LICENSE`) and its name in the boot archive
 /// (`ui::text::FONT_FILE`).
 pub const FONT: &str = "assets/fonts/DejaVuSans.ttf";
+/// Its subset for U+0020..U+00FF and U+2026 (the watch: `glyphs =
+/// "latin1"`), made with fontTools: `pyftsubset DejaVuSans.ttf
+/// --unicodes=U+0020-007E,U+00A0-00FF,U+2026 --no-hinting
+/// --output-file=DejaVuSans-Latin1.ttf`.
+pub const FONT_LATIN1: &str = "assets/fonts/DejaVuSans-Latin1.ttf";
 pub const FONT_ENTRY: &str = "font.ttf";
+
+/// The font file a profile's `[display] glyphs` asks for.
+pub fn font_file(glyphs: profile::Glyphs) -> &'static str {
+    match glyphs {
+        profile::Glyphs::All => FONT,
+        profile::Glyphs::Latin1 => FONT_LATIN1,
+    }
+}
 
 fn build_archive(device: &str, test_programs: bool) -> Result<PathBuf> {
     let profile = profile::load(device)?;

@@ -96,8 +96,13 @@ pub const TEST_ROUTES: &[(&str, &[&str])] = &[
     ("test-mbox-fb", &["display"]),
     ("test-display", &["display"]),
     ("test-input", &["keyboard*", "touch*", "mouse*", "input*"]),
+    // A hostile client of the display server.
+    ("test-compositor", &["compositor"]),
+    ("test-compositor-after", &["compositor"]),
     // The routing test itself: `console` only (it must be refused the rest).
     ("test-routes", &["console"]),
+    // The display benchmarks: the driver's only client (`servers=none`).
+    ("bench-display", &["display"]),
 ];
 
 /// The `uses` of test program `name`.
@@ -138,7 +143,10 @@ mod tests {
         assert!(test_routes("test-hostile").is_empty(), "unlisted: routed to nothing");
         assert!(test_routes("test-bl").is_empty() && test_routes("test-blk2").is_empty());
         for (program, uses) in TEST_ROUTES {
-            assert!(program.starts_with("test-"), "{program}");
+            assert!(
+                program.starts_with("test-") || program.starts_with("bench-"),
+                "{program}"
+            );
             assert!(!uses.is_empty(), "{program}: list only tests that use a service");
         }
     }

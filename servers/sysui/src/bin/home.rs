@@ -1,7 +1,9 @@
 //! home: a tile per app the profile lists (`apps=clock,files,...` in its
-//! args); a tap (or arrow keys and Enter) shows the app. With `face` in
-//! its args (the watch) home is a round watch face with the time, and a
-//! tap on it opens the first app.
+//! args); a tap (or arrow keys and Enter) shows the app. A tile may name
+//! the control center's task: it opens the panel. With `remote` (the TV:
+//! no touch) the first tile has the focus from the start, and up and down
+//! move a row. With `face` in its args (the watch) home is a round watch
+//! face with the time, and a tap on it opens the first app.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 #![cfg_attr(test, allow(dead_code, unused_imports))]
@@ -37,6 +39,7 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
         .map(|l| l.split(',').filter(|s| !s.is_empty()).map(String::from).collect())
         .unwrap_or_default();
     let face = args.split_whitespace().any(|a| a == "face");
+    let remote = args.split_whitespace().any(|a| a == "remote");
     let mut win = Window::open(false)?;
     let mut text = Text::load().ok_or(userlib::Error::NotSupported)?;
     let t = Theme::for_density(win.info.density);
@@ -68,6 +71,9 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
         );
         tile.rect = r;
         page.push(tile);
+    }
+    if remote {
+        page.move_focus(1);
     }
     loop {
         let now = sys::unix_time(&mut rtc);
@@ -103,8 +109,10 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
                 }
                 EV_KEY if e.payload >> 32 == 1 => {
                     match e.payload as u16 {
-                        KEY_LEFT | KEY_UP => page.move_focus(-1),
-                        KEY_RIGHT | KEY_DOWN => page.move_focus(1),
+                        KEY_LEFT => page.move_focus(-1),
+                        KEY_RIGHT => page.move_focus(1),
+                        KEY_UP => page.move_focus(-cols),
+                        KEY_DOWN => page.move_focus(cols),
                         KEY_ENTER => {}
                         _ => {}
                     }

@@ -18,7 +18,7 @@
 //! | [`COMMIT`] | `[surface]` | — | OK |
 //! | [`DESTROY`] | `[surface]` | — | OK |
 //! | [`EVENTS`] | — | — | `[count, dropped, event words...]` |
-//! | [`ACTIVATE`] | text: program name | — | OK (role [`ROLE_HOME`] only) |
+//! | [`ACTIVATE`] | text: program name | — | OK (role [`ROLE_HOME`] only): shows that app, or opens the panel if it names the panel's task |
 //! | [`HIDE`] | — | — | OK: hides the caller's surfaces (the panel closes itself) |
 //!
 //! **State.** [`ATTACH`], [`DAMAGE`] and a new size are *pending* state;
@@ -262,7 +262,8 @@ impl Client {
         Ok(unpack_events(&r, out))
     }
 
-    /// Shows the app named `program` (home only).
+    /// Shows the app named `program`, or opens the control center if
+    /// `program` is its task (home only).
     pub fn activate(&mut self, program: &str) -> Result<(), Error> {
         self.call(&crate::ipc::pack_text(ACTIVATE, program)).map(drop)
     }

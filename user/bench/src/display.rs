@@ -1,0 +1,129 @@
+//! Display benchmarks, read by `cargo xtask bench` like `bench`'s
+//! (`bench: <name> <instructions>`, the median of several runs minus the
+//! cost of reading the counter; under QEMU `-icount shift=0` PMCCNTR_EL0
+//! counts executed instructions).
+//!
+//! Run with `utest=bench-display servers=none` on a machine with a
+//! virtio-gpu device (`cargo xtask bench` boots the tv profile's 1920x1080
+//! one): the display driver runs, the compositor does not, and this
+//! program is the display's only client. It composes with the
+//! compositor's own code (`compositor::compose`) from a client-sized
+//! opaque buffer in its own memory into the driver's framebuffer, then
+//! flushes through the driver, as the compositor does for a frame:
+//! - `compose_flush_full_frame`: the whole screen;
+//! - `compose_flush_64x64`: a 64x64 damaged rectangle;
+//! - `compose_full_frame` and `flush_full_frame`: the two halves apart.
+#![no_std]
+#![no_main]
+
+use compositor::compose::{compose, Layer, Target};
+use compositor::geom::Rect;
+use userlib::abi::boot_info::StartInfo;
+use userlib::arch::cycles;
+use userlib::ipc::Timeout;
+use userlib::services::display::{self, Display};
+use userlib::test::median;
+use userlib::vspace::{pages_for, Mapping};
+use userlib::{names, println, syscall, Rights};
+
+userlib::entry!(main, heap = 64 * 1024);
+
+/// Measured runs of the full-frame cases (each is millions of
+/// instructions) and of the small ones.
+const FULL_RUNS: usize = 9;
+const SMALL_RUNS: usize = 101;
+const WARMUP: usize = 2;
+
+fn main(_: &StartInfo) {
+    let me = userlib::process();
+    syscall::thread_configure(me.thread, me.priority, Some(0)).expect("pin to CPU 0");
+    names::connect(display::NAME, Timeout::millis(20_000)).expect("no `display` service within 20 s");
+    let mut d = Display::new();
+    let (mut fb, info) = d.map().expect("MAP the framebuffer");
+    let (w, h) = (info.width as i32, info.height as i32);
+    println!("bench-display: {w}x{h}");
+    // A client's opaque buffer the size of the screen, in this task's
+    // memory, with a pattern (not all one value).
+    let stride = w as usize * 4;
+    let mut client = Mapping::new(pages_for((stride * h as usize) as u64), Rights::READ | Rights::WRITE)
+        .expect("a screen-sized buffer");
+    for (i, px) in client.as_mut_slice().chunks_exact_mut(4).enumerate() {
+        px.copy_from_slice(&(0xff00_0000 | (i as u32).wrapping_mul(2_654_435_761) >> 8).to_le_bytes());
+    }
+    let cost = counter_cost();
+    let screen = Rect::new(0, 0, w, h);
+    let layer = Layer::new(screen, client.as_slice(), stride, true).expect("layer");
+    let layers = [layer];
+    let mut frame = |area: Rect, flush: bool, d: &mut Display| {
+        let mut t = Target {
+            buf: fb.as_mut_slice(),
+            stride: info.stride as usize,
+            width: w,
+            height: h,
+        };
+        let a = cycles();
+        let n = compose(&mut t, &layers, area);
+        if flush {
+            d.flush(display::Rect {
+                x: area.x as u32,
+                y: area.y as u32,
+                w: area.w as u32,
+                h: area.h as u32,
+            })
+            .expect("FLUSH");
+        }
+        let b = cycles();
+        assert_eq!(n, area.area() as u64, "every pixel of the area composed");
+        b - a
+    };
+    let full = measure(cost, FULL_RUNS, || frame(screen, true, &mut d));
+    report("compose_flush_full_frame", full);
+    report(
+        "compose_full_frame",
+        measure(cost, FULL_RUNS, || frame(screen, false, &mut d)),
+    );
+    let small = Rect::new(w / 2 - 32, h / 2 - 32, 64, 64);
+    report(
+        "compose_flush_64x64",
+        measure(cost, SMALL_RUNS, || frame(small, true, &mut d)),
+    );
+    report(
+        "compose_64x64",
+        measure(cost, SMALL_RUNS, || frame(small, false, &mut d)),
+    );
+    let flush_only = measure(cost, FULL_RUNS, || {
+        let a = cycles();
+        d.flush(display::Rect::full(&info)).expect("FLUSH");
+        cycles() - a
+    });
+    report("flush_full_frame", flush_only);
+}
+
+fn report(name: &str, (median, min, max): (u64, u64, u64)) {
+    println!("bench-note: {name}: median {median}, min {min}, max {max}");
+    println!("bench: {name} {median}");
+}
+
+fn counter_cost() -> u64 {
+    let mut s = [0u64; 101];
+    for x in s.iter_mut() {
+        let a = cycles();
+        let b = cycles();
+        *x = b - a;
+    }
+    median(&mut s)
+}
+
+/// (median, min, max) of `runs` runs after [`WARMUP`].
+fn measure(cost: u64, runs: usize, mut f: impl FnMut() -> u64) -> (u64, u64, u64) {
+    for _ in 0..WARMUP {
+        f();
+    }
+    let mut s = [0u64; SMALL_RUNS];
+    let runs = runs.min(s.len());
+    for x in s[..runs].iter_mut() {
+        *x = f().saturating_sub(cost);
+    }
+    let m = median(&mut s[..runs]);
+    (m, s[0], s[runs - 1])
+}

@@ -160,7 +160,9 @@ pub struct BootCase {
     /// describing the picture (see `runner::screen_report`); `@SCREENS@`
     /// is a folder for screenshots kept by name (a PNG next to each).
     /// `input WxH STEPS` sends taps, swipes and keys through QMP instead
-    /// (see [`crate::qmp::commands`]).
+    /// (see [`crate::qmp::commands`]); `pixels FILE X,Y ...` asks QEMU
+    /// nothing: the log gets `harness: pixels X,Y rrggbb, ...` from a
+    /// screendump taken before.
     pub monitor: &'static [Input],
     /// Run after a passing boot on the case's disk image (its path), with
     /// host tools: `Ok` adds to the summary, `Err` fails the case.

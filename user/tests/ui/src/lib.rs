@@ -19,6 +19,17 @@ pub fn driven(program: &str) -> usize {
         .count()
 }
 
+/// Does this machine run the profile's compositor on a virtio-gpu display
+/// (a `utest` run elsewhere, or with `servers=none`, skips the compositor
+/// tests)?
+pub fn compositor_here() -> bool {
+    driven("virtio-gpu") > 0
+        && supervisor::tasks()
+            .unwrap_or_default()
+            .iter()
+            .any(|t| t.name == "compositor")
+}
+
 /// The services `program` provides, once there are `count` of them (each
 /// of its tasks registers one), waiting up to `timeout_ms`; the ones there
 /// are if that runs out.

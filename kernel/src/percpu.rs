@@ -17,11 +17,8 @@ pub struct PerCpu {
     pub overflow_stack_top: AtomicU64,
     /// The running thread's saved user registers (offset 16).
     pub user_ctx: AtomicU64,
-    /// Where the exit path is to store the outgoing thread's callee-saved
-    /// registers when it switches threads; 0 when it does not. Set by the
-    /// general path's switch; the entry handler hands it to the exit path
-    /// (offset 24, kept for the layout `user_entry.S` knows).
-    pub save_ctx: AtomicU64,
+    /// Unused (offset 24: keeps the offsets `user_entry.S` knows).
+    _reserved: AtomicU64,
     /// Top of this CPU's kernel stack (offset 32).
     pub kernel_stack_top: AtomicU64,
     pub mpidr: AtomicU64,
@@ -44,7 +41,7 @@ const OFFLINE: PerCpu = PerCpu {
     index: AtomicU64::new(0),
     overflow_stack_top: AtomicU64::new(0),
     user_ctx: AtomicU64::new(0),
-    save_ctx: AtomicU64::new(0),
+    _reserved: AtomicU64::new(0),
     kernel_stack_top: AtomicU64::new(0),
     mpidr: AtomicU64::new(0),
     online: AtomicBool::new(false),

@@ -528,6 +528,8 @@ pub static BOOT_CASES: &[BootCase] = &[
         expect: &[
             r"^utest: result: \d+ passed, 0 failed$",
             r"utest: test-smp-stress \.\.\. ok",
+            // Every register across thousands of migrations (issue 11, finding 10).
+            r"utest: test-smp-regs \.\.\. ok",
         ],
         forbid: &[r"^utest: .* FAILED"],
         timeout_s: 240,
@@ -542,6 +544,8 @@ pub static BOOT_CASES: &[BootCase] = &[
         expect: &[
             r"^utest: result: \d+ passed, 0 failed$",
             r"utest: test-smp-stress \.\.\. ok",
+            // Every register across thousands of migrations (issue 11, finding 10).
+            r"utest: test-smp-regs \.\.\. ok",
         ],
         forbid: &[r"^utest: .* FAILED"],
         timeout_s: 300,

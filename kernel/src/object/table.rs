@@ -9,8 +9,8 @@ use crate::thread::Thread;
 use crate::MAX_CPUS;
 use abi::{Error, ObjectType};
 use alloc::boxed::Box;
+use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};
-use spin::Mutex;
 
 /// A kernel object a capability can name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,42 +207,111 @@ impl Kernel {
     }
 }
 
-/// The object tables (empty until [`init`]), in static memory: the lock
-/// and every table are at fixed addresses.
-static KERNEL: Mutex<Kernel> = Mutex::new(Kernel::new());
+/// The kernel lock: a spin lock at a fixed, named, page-aligned address,
+/// because the exit path (`user_entry.S`) releases it when a CPU switches
+/// threads: only after it has stored the outgoing thread's callee-saved
+/// registers (see [`KernelGuard::release_at_exit`]). Page-aligned, its
+/// address is one `adrp` (and it shares its cache line with nothing).
+#[repr(C, align(4096))]
+pub struct KernelLock(AtomicBool);
+
+#[no_mangle]
+static KERNEL_LOCK: KernelLock = KernelLock(AtomicBool::new(false));
+
+/// [`KERNEL_LOCK`]'s word. Its address is one `adrp` (page-aligned: the low
+/// 12 bits are zero), which the compiler cannot know: it would add them.
+#[inline(always)]
+fn lock_word() -> &'static AtomicBool {
+    let p: *const KernelLock;
+    // SAFETY: computes the (page-aligned) address of KERNEL_LOCK; no access.
+    unsafe {
+        core::arch::asm!(
+            "adrp {}, KERNEL_LOCK",
+            out(reg) p,
+            options(pure, nomem, nostack, preserves_flags)
+        )
+    };
+    // SAFETY: `p` is KERNEL_LOCK's address.
+    unsafe { &(*p).0 }
+}
+
+/// The object tables (empty until [`init`]), in static memory at a fixed
+/// address, reached only through a [`KernelGuard`].
+struct Tables(UnsafeCell<Kernel>);
+
+// SAFETY: the tables are reached only through a `KernelGuard`, which exists
+// only while this CPU holds `KERNEL_LOCK`.
+unsafe impl Sync for Tables {}
+
+static KERNEL: Tables = Tables(UnsafeCell::new(Kernel::new()));
 
 /// Whether [`init`] ran.
 static INITIALISED: AtomicBool = AtomicBool::new(false);
 
 /// The kernel's objects, locked for this CPU until the guard drops.
-pub struct KernelGuard(spin::MutexGuard<'static, Kernel>);
+pub struct KernelGuard(());
 
 impl core::ops::Deref for KernelGuard {
     type Target = Kernel;
     #[inline(always)]
     fn deref(&self) -> &Kernel {
-        &self.0
+        // SAFETY: the guard holds the lock.
+        unsafe { &*KERNEL.0.get() }
     }
 }
 
 impl core::ops::DerefMut for KernelGuard {
     #[inline(always)]
     fn deref_mut(&mut self) -> &mut Kernel {
-        &mut self.0
+        // SAFETY: the guard holds the lock, and `&mut self` makes this the
+        // only reference through it.
+        unsafe { &mut *KERNEL.0.get() }
+    }
+}
+
+impl Drop for KernelGuard {
+    #[inline(always)]
+    fn drop(&mut self) {
+        lock_word().store(false, Ordering::Release);
+    }
+}
+
+impl KernelGuard {
+    /// Keep the lock held past this function: the exit path
+    /// (`user_entry.S`, `el0_exit`) releases it right after it has stored
+    /// the callee-saved registers of the thread this CPU leaves. Until then
+    /// no other CPU may see that thread runnable, or it could resume it
+    /// from a context without those registers.
+    #[inline(always)]
+    pub fn release_at_exit(self) {
+        core::mem::forget(self);
     }
 }
 
 /// Take the kernel lock.
 #[inline(always)]
 pub fn lock() -> KernelGuard {
-    KernelGuard(KERNEL.lock())
+    // As `spin::Mutex`: try, and while taken, wait reading only.
+    let word = lock_word();
+    while word
+        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        while word.load(Ordering::Relaxed) {
+            core::hint::spin_loop();
+        }
+    }
+    KernelGuard(())
 }
 
 /// Take the kernel lock if it is free (one attempt): for the IPC fast
 /// path, which leaves contention to the general path.
 #[inline(always)]
 pub fn try_lock() -> Option<KernelGuard> {
-    KERNEL.try_lock().map(KernelGuard)
+    lock_word()
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_ok()
+        .then_some(KernelGuard(()))
 }
 
 /// Make the object tables usable (they start empty).

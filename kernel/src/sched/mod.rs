@@ -319,6 +319,14 @@ pub fn program_timer(k: &Kernel, cpu: usize) {
     }
 }
 
+/// The CPU whose current thread `id` is, if any. A thread stays current on
+/// its CPU until that CPU switches away from it, even when another CPU
+/// changed its state meanwhile (suspended it, say): until then its
+/// registers are live there, and no other CPU may run it.
+pub fn running_on(k: &Kernel, id: Id) -> Option<usize> {
+    k.cpus.iter().position(|c| c.current == Some(id))
+}
+
 crate::ktest!(
     fn queues_and_timeouts_need_no_memory() {
         // A CPU state of its own and threads that never run, queued and

@@ -107,8 +107,18 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64) {
         Syscall::SystemControl => system_control(k, cur),
     };
     if let Some(t) = k.threads.get_mut(cur) {
-        // A thread that blocked gets its status when it is woken.
-        if matches!(t.state, ThreadState::Running) || result.is_err() {
+        // A thread that blocked gets its status when it is woken. Any other
+        // gets it now, also one that another CPU suspended while it came
+        // in (it returns from this call when it is resumed).
+        let blocked = matches!(
+            t.state,
+            ThreadState::Sending { .. }
+                | ThreadState::Receiving { .. }
+                | ThreadState::AwaitingReply { .. }
+                | ThreadState::Waiting { .. }
+                | ThreadState::Sleeping
+        );
+        if !blocked || result.is_err() {
             t.set_status(result);
         }
     }

@@ -107,7 +107,18 @@ pub(super) fn thread_resume(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     let t = thread_arg(k, cur, 0)?;
     match k.threads.get(t).map(|t| t.state) {
         Some(ThreadState::Inactive) | Some(ThreadState::Suspended) => {
-            sched::make_ready(k, t);
+            match sched::running_on(k, t) {
+                // Suspended from another CPU that has not switched away
+                // from it yet: its registers are live there, so it goes on
+                // running there (that CPU hands it over at its next pick if
+                // its affinity moved meanwhile). Queued, another CPU could
+                // run it at the same time.
+                Some(on) => {
+                    k.threads.get_mut(t).expect("checked").state = ThreadState::Running;
+                    reschedule(k, on);
+                }
+                None => sched::make_ready(k, t),
+            }
             Ok(())
         }
         Some(_) => Err(Error::InvalidState),
@@ -137,10 +148,22 @@ pub(super) fn thread_suspend(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     }
     th.state = ThreadState::Suspended;
     th.fault = None;
-    if th.cpu != crate::percpu::index() {
-        crate::irq::send_ipi(th.cpu, crate::irq::SGI_WAKE);
+    // Where it runs (not necessarily its own CPU, if its affinity changed):
+    // that CPU switches away from it.
+    if let Some(on) = sched::running_on(k, t) {
+        reschedule(k, on);
     }
     Ok(())
+}
+
+/// Make CPU `cpu` pick again what it runs: this one at the end of the
+/// system call, another through an interrupt.
+fn reschedule(k: &mut Kernel, cpu: usize) {
+    if cpu == crate::percpu::index() {
+        k.cpus[cpu].need_resched = true;
+    } else {
+        crate::irq::send_ipi(cpu, crate::irq::SGI_WAKE);
+    }
 }
 
 pub(super) fn thread_configure(k: &mut Kernel, cur: Id) -> Result<(), Error> {
@@ -172,13 +195,12 @@ pub(super) fn thread_configure(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     if let Some(c) = new_cpu {
         th.cpu = c;
     }
+    let belongs = th.cpu;
     if was_ready {
         sched::make_ready(k, t);
-    } else if matches!(state, ThreadState::Running) && th.cpu != crate::percpu::index() {
-        // Running here but moved away, or running elsewhere: reschedule there.
-        let c = th.cpu;
-        k.cpus[crate::percpu::index()].need_resched = true;
-        crate::irq::send_ipi(c, crate::irq::SGI_WAKE);
+    } else if let Some(on) = sched::running_on(k, t).filter(|on| *on != belongs) {
+        // Running on a CPU it no longer belongs to: that CPU hands it over.
+        reschedule(k, on);
     }
     Ok(())
 }
@@ -215,9 +237,12 @@ pub(super) fn thread_registers(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     let t = thread_arg(k, cur, 0)?;
     let write = arg(k, cur, 2) == 1;
     let (pc, sp) = (arg(k, cur, 3), arg(k, cur, 4));
+    // Suspended from another CPU that has not switched away from it yet:
+    // its registers are still live there, not in its context.
+    let switched_out = sched::running_on(k, t).is_none();
     let th = k.threads.get_mut(t).ok_or(Error::BadHandle)?;
     let stopped = matches!(th.state, ThreadState::Suspended | ThreadState::Inactive) || th.fault.is_some();
-    if !stopped {
+    if !stopped || !switched_out {
         return Err(Error::InvalidState);
     }
     if write {
@@ -269,7 +294,7 @@ pub(super) fn thread_info(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     let ticks = sched::thread_ticks(k, t, time::cpu_clock());
     // Running: where it runs (it may be moving elsewhere); else the CPU
     // it belongs to, where it last ran unless it was moved since.
-    let running_on = k.cpus.iter().position(|c| c.current == Some(t));
+    let running_on = sched::running_on(k, t);
     let cpu = running_on.unwrap_or(th.cpu) as u64;
     let (state, priority) = (thread_state_word(th), th.priority as u64);
     let r = regs(k, cur);

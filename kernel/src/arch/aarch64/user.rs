@@ -76,7 +76,10 @@ pub fn pan_enabled() -> bool {
 
 /// What the exit path (`user_entry.S`) does next: resume `ctx` (null: idle),
 /// after storing the callee-saved registers into `save` if it is not null
-/// (the CPU switches away from that thread).
+/// (the CPU switches away from that thread). With `save` set the kernel lock
+/// is still held ([`object::KernelGuard::release_at_exit`]): the exit path
+/// releases it after those stores, so that no other CPU can resume the
+/// outgoing thread from a context that lacks them.
 #[repr(C)]
 pub struct Resume {
     ctx: *const UserContext,
@@ -129,20 +132,12 @@ extern "C" fn handle_el0(kind: u64, ctx: *mut UserContext) -> Resume {
     general_path(kind, ctx, hal::cpu::esr())
 }
 
-/// [`handle_el0_locked`], and what the exit path needs to know. (`extern
-/// "C"`, like the entry points and the fast path, so that they reach it by
-/// tail calls: the same return convention.)
+/// [`handle_el0_locked`], reached by tail calls from the entry points and
+/// the fast path (`extern "C"`: the same return convention).
 #[inline(never)]
 extern "C" fn general_path(kind: u64, ctx: *mut UserContext, esr: u64) -> Resume {
     // SAFETY: as in `handle_el0_sync`; no other reference to it is left.
-    let next = handle_el0_locked(kind, unsafe { &mut *ctx }, esr);
-    let pc = percpu::current();
-    let save = pc.save_ctx.load(Ordering::Relaxed);
-    pc.save_ctx.store(0, Ordering::Relaxed);
-    Resume {
-        ctx: next,
-        save: save as *mut UserContext,
-    }
+    handle_el0_locked(kind, unsafe { &mut *ctx }, esr)
 }
 
 /// `call` / `reply_recv` with a register message: to a partner already
@@ -199,7 +194,9 @@ fn ipc_fast_path(ctx: *mut UserContext, number: u64) -> Resume {
                     unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) h.ttbr0, options(nostack)) };
                 }
                 pc.user_ctx.store(h.ctx as u64, Ordering::Relaxed);
-                drop(guard);
+                // `me` may be made ready elsewhere as soon as the lock is
+                // free: the exit path frees it once x19-x29 are stored.
+                guard.release_at_exit();
                 // An unoutlinable end: size optimisation would otherwise
                 // share this tail with other functions, one branch more
                 // on the hottest path.
@@ -251,10 +248,11 @@ fn fp_save_inline(state: &mut FpState) {
     };
 }
 
-/// Everything but the fast path: under the kernel lock. Kept out of line so
-/// the fast path does not pay for this function's register saves.
+/// Everything but the fast path: under the kernel lock (still held on return
+/// when the CPU switches threads, see [`Resume`]). Kept out of line so the
+/// fast path does not pay for this function's register saves.
 #[inline(never)]
-fn handle_el0_locked(kind: u64, regs: &mut UserContext, esr: u64) -> *const UserContext {
+fn handle_el0_locked(kind: u64, regs: &mut UserContext, esr: u64) -> Resume {
     let ctx = regs as *mut UserContext;
     save_exception_state(regs);
     let pc = percpu::current_running();
@@ -289,16 +287,22 @@ fn handle_el0_locked(kind: u64, regs: &mut UserContext, esr: u64) -> *const User
         .get_inlined(cur)
         .is_some_and(|t| matches!(t.state, ThreadState::Running) && t.cpu == cpu);
     if running && !k.cpus[cpu].need_resched {
-        pc.save_ctx.store(0, Ordering::Relaxed);
         if core::mem::take(&mut k.cpus[cpu].timer_dirty) {
             sched::program_timer(&k, cpu);
         }
         // ELR/SPSR/SP_EL0 are restored from the registers, which the
         // handler cannot have changed for the running thread.
-        return ctx;
+        return Resume {
+            ctx,
+            save: core::ptr::null_mut(),
+        };
     }
     let next = sched::pick_next(&mut k, cpu);
-    switch(&mut k, cpu, Some(cur), next)
+    let resume = switch(&mut k, cpu, Some(cur), next);
+    if !resume.save.is_null() {
+        k.release_at_exit();
+    }
+    resume
 }
 
 /// Copy the registers the entry path leaves live (PC, PSTATE, SP, thread
@@ -335,7 +339,8 @@ extern "C" fn idle_next() -> *const UserContext {
             irq::deliver_pending(&mut k);
             sched::expire_timeouts(&mut k, cpu);
             if let Some(next) = sched::pick_next(&mut k, cpu) {
-                return switch(&mut k, cpu, None, Some(next));
+                // Nothing to save (no thread left here): the lock drops.
+                return switch(&mut k, cpu, None, Some(next)).ctx;
             }
             sched::program_timer(&k, cpu);
         }
@@ -346,27 +351,30 @@ extern "C" fn idle_next() -> *const UserContext {
 }
 
 /// Leave `cur` (if any) for `next` (if any): FP state, address space, timer.
-fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> *const UserContext {
+/// Where `cur`'s callee-saved registers go is in the result's `save`.
+fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> Resume {
     let pc = percpu::current_running();
     if let Some(n) = next.filter(|n| Some(*n) == cur) {
-        pc.save_ctx.store(0, Ordering::Relaxed);
         sched::program_timer(k, cpu);
-        return k.threads.get(n).map_or(core::ptr::null(), |t| &t.ctx as *const _);
+        return Resume {
+            ctx: k.threads.get(n).map_or(core::ptr::null(), |t| &t.ctx as *const _),
+            save: core::ptr::null_mut(),
+        };
     }
+    let mut save = core::ptr::null_mut();
     if let Some(c) = cur {
-        let save = match k.threads.get_mut(c) {
+        save = match k.threads.get_mut(c) {
             Some(t) if t.is_alive() => {
                 if k.cpus[cpu].fp_owner == Some(c) {
                     // SAFETY: FP access is enabled for the owner; the state buffer is its own.
                     unsafe { fp_save(&mut t.fp) };
                     k.cpus[cpu].fp_owner = None;
                 }
-                &t.ctx as *const UserContext as u64
+                &mut t.ctx as *mut UserContext
             }
             // SAFETY: only the address is taken; the exit path writes there.
-            _ => unsafe { core::ptr::addr_of_mut!(DISCARD[cpu]) as u64 },
+            _ => unsafe { core::ptr::addr_of_mut!(DISCARD[cpu]) },
         };
-        pc.save_ctx.store(save, Ordering::Relaxed);
     }
     reap(k, cpu);
     set_cpacr(CPACR_FP_EL1_ONLY);
@@ -378,7 +386,10 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> *con
             asm!("msr ttbr0_el1, {}", "isb", in(reg) crate::mm::kernel_space::empty_table_pa(), options(nostack))
         };
         sched::program_timer(k, cpu);
-        return core::ptr::null();
+        return Resume {
+            ctx: core::ptr::null(),
+            save,
+        };
     };
     let (ttbr0, ctx) = k
         .threads
@@ -389,7 +400,7 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> *con
     unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) ttbr0, options(nostack)) };
     pc.user_ctx.store(ctx as u64, Ordering::Relaxed);
     sched::program_timer(k, cpu);
-    ctx
+    Resume { ctx, save }
 }
 
 /// Free TCBs of dead threads that were current here (freed only once no CPU runs them).

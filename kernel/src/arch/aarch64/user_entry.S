@@ -10,6 +10,11 @@
 // the CPU switches to another thread does the exit path store x19-x29 (into
 // the context the handler returns in x1) and load the whole next context
 // (x0). This keeps a system call that does not switch threads short.
+//
+// A handler that switches returns with the kernel lock still held; the exit
+// path releases it only after those stores. Released earlier, another CPU
+// could make the outgoing thread run there (a migration, a resume, a reply)
+// and load x19-x29 from its context before this CPU had stored them.
 
 .equ PERCPU_USER_CTX, 16
 .equ PERCPU_KERNEL_STACK, 32
@@ -55,7 +60,10 @@ el0_exit:
     stp     x27, x28, [x1, #27 * 8]
     str     x29, [x1, #29 * 8]
     // (PC, PSTATE, SP_EL0 and TPIDR_EL0 are in the context already: the
-    // handler stores them before it switches.)
+    // handler stores them before it switches.) Now the context is whole:
+    // release the kernel lock (KERNEL_LOCK: a byte, page-aligned).
+    adrp    x2, KERNEL_LOCK
+    stlrb   wzr, [x2]
     cbnz    x0, restore_all
     bl      idle_next                       // waits for work; returns a context
     // fall through

@@ -305,14 +305,42 @@ pub fn lock() -> KernelGuard {
 }
 
 /// Take the kernel lock if it is free (one attempt): for the IPC fast
-/// path, which leaves contention to the general path.
+/// path, which leaves contention to the general path. A guard is made only
+/// when the lock was taken: one made and dropped on failure would release
+/// the lock another CPU holds (`bool::then_some` would do just that).
 #[inline(always)]
 pub fn try_lock() -> Option<KernelGuard> {
-    lock_word()
+    if lock_word()
         .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
         .is_ok()
-        .then_some(KernelGuard(()))
+    {
+        Some(KernelGuard(()))
+    } else {
+        None
+    }
 }
+
+crate::ktest!(
+    fn try_lock_leaves_a_held_lock_held() {
+        // Whoever holds the lock keeps it while others try for it: a failed
+        // attempt must not release it (two CPUs would then be inside).
+        let guard = lock();
+        let first = try_lock().is_none();
+        let second = try_lock().is_none();
+        let still_held = lock_word().load(Ordering::Relaxed);
+        drop(guard);
+        crate::kassert!(first, "try_lock took a held lock");
+        crate::kassert!(second, "a failed try_lock released the lock");
+        crate::kassert!(still_held, "the lock is free while its guard lives");
+        crate::kassert!(
+            !lock_word().load(Ordering::Relaxed),
+            "dropping the guard left the lock taken"
+        );
+        let g = try_lock();
+        crate::kassert!(g.is_some(), "try_lock failed on a free lock");
+        Ok(())
+    }
+);
 
 /// Make the object tables usable (they start empty).
 pub fn init() -> bool {

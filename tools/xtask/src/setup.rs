@@ -26,6 +26,23 @@ pub enum Need {
     Test,
 }
 
+/// What every command that boots a profile needs besides QEMU: its disk
+/// image is made FAT32 (`mkfs.vfat`) with a README in it (`mcopy`).
+const DISK_TOOLS: &[(&str, &str)] = &[("/usr/sbin/mkfs.vfat", "dosfstools"), ("mcopy", "mtools")];
+
+/// The tools `need` asks for (beyond the toolchain and QEMU).
+fn tools_for(need: Need) -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    let (disk, fetch) = match need {
+        Need::Build => (false, false),
+        Need::Qemu => (true, false),
+        Need::Fetch | Need::Test => (true, true),
+    };
+    DISK_TOOLS
+        .iter()
+        .filter(move |_| disk)
+        .chain(FETCH_TOOLS.iter().filter(move |_| fetch))
+}
+
 /// Command-line tools used to fetch the Pi 4 tree, and their Debian packages;
 /// then what the boot media need (image, run --uefi/--uboot, their tests):
 /// dtc for the Pi's overlay, mtools/fsck.fat/sfdisk to check disk images,
@@ -39,7 +56,6 @@ const FETCH_TOOLS: &[(&str, &str)] = &[
     ("dpkg-deb", "dpkg"),
     ("tar", "tar"),
     ("dtc", "device-tree-compiler"),
-    ("mcopy", "mtools"),
     ("/usr/sbin/fsck.fat", "dosfstools"),
     ("/usr/sbin/sfdisk", "fdisk"),
     ("/usr/share/qemu-efi-aarch64/QEMU_EFI.fd", "qemu-efi-aarch64"),
@@ -334,14 +350,12 @@ pub fn ensure(need: Need) -> Result<()> {
         }
         return Ok(());
     }
-    let missing: Vec<&str> = match need {
-        Need::Fetch | Need::Test => FETCH_TOOLS
-            .iter()
-            .filter(|(t, _)| !util::have(t))
-            .map(|(_, p)| *p)
-            .collect(),
-        _ => Vec::new(),
-    };
+    let mut missing: Vec<&str> = tools_for(need)
+        .filter(|(t, _)| !util::have(t))
+        .map(|(_, p)| *p)
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
     if qemu_problem.is_none() && missing.is_empty() {
         return Ok(());
     }
@@ -367,7 +381,7 @@ pub fn ensure(need: Need) -> Result<()> {
         let v = qemu_status()?;
         note!("{} {}.{}.{} installed", crate::qemu::QEMU, v.0, v.1, v.2);
     }
-    if let Some(t) = FETCH_TOOLS.iter().find(|(t, _)| need != Need::Qemu && !util::have(t)) {
+    if let Some(t) = tools_for(need).find(|(t, _)| !util::have(t)) {
         bail!("{} still missing after installing {}", t.0, t.1);
     }
     Ok(())
@@ -410,6 +424,11 @@ fn findings() -> Vec<Finding> {
         },
         package: Some(p.to_string()),
     };
+    out.extend(
+        DISK_TOOLS
+            .iter()
+            .map(|t| tool(t, "run, test, bench, screenshot (a profile's disk)")),
+    );
     out.extend(
         FETCH_TOOLS
             .iter()
@@ -492,6 +511,18 @@ pub fn main() -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn booting_a_profile_installs_what_its_disk_needs() {
+        // `cargo xtask run` makes the profile's disk with mkfs.vfat and
+        // mcopy (qemu::format_fat32); a fresh root once lacked dosfstools.
+        for need in [Need::Qemu, Need::Test] {
+            let tools: Vec<&str> = tools_for(need).map(|(t, _)| *t).collect();
+            assert!(tools.iter().any(|t| t.ends_with("mkfs.vfat")), "{need:?}: {tools:?}");
+            assert!(tools.contains(&"mcopy"), "{need:?}: {tools:?}");
+        }
+        assert_eq!(tools_for(Need::Build).count(), 0);
+    }
+
     use super::*;
 
     const DEBIAN_SOURCES: &str = "\

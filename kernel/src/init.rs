@@ -9,8 +9,6 @@ use hal::mmio::Mmio;
 
 /// Largest device tree the kernel maps.
 const MAX_DTB_SIZE: u64 = 2 << 20;
-/// First size of the kernel heap; it grows on demand.
-const INITIAL_HEAP: usize = 64 * 1024;
 
 /// Report a machine the kernel cannot run on, then stop.
 fn boot_error(args: core::fmt::Arguments) -> ! {
@@ -112,13 +110,7 @@ fn init_memory(machine: &Machine, image_pa: u64, dtb_pa: u64, dtb_size: u64) -> 
         frames::add(*r);
     }
     kernel_space::use_frame_allocator();
-    // The heap starts small and grows from frames as kernel objects need it.
-    if !heap::init(INITIAL_HEAP) {
-        boot_error(format_args!(
-            "not enough free RAM for a {} KiB kernel heap",
-            INITIAL_HEAP >> 10
-        ));
-    }
+    // The kernel heap takes its blocks from the frames from now on.
     free.total()
 }
 

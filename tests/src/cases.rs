@@ -502,6 +502,24 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 120,
         ..KTEST
     },
+    // Kernel memory under pressure (issue 11, finding 2), on 128 MiB: a
+    // task spends its pool on kernel objects and gets OutOfMemory from its
+    // pool, not from the machine; a sibling pool's 5 MiB is still there;
+    // teardown gives every frame back and the kernel's self-check passes.
+    BootCase {
+        name: "utest-virt-128m-kernel-memory",
+        machine: "virt,gic-version=3",
+        smp: Some(2),
+        mem: Some("128M"),
+        append: Some("utest=caps-kernel-memory"),
+        expect: &[
+            r"^utest: test-caps-kernel-memory \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 180,
+        ..KTEST
+    },
     // ---- user space: after the kernel tests pass, init runs every test-*
     // program of the boot archive (isolation, capabilities, IPC, faults,
     // SMP stress, the hostile fuzzer); each must pass and return its memory.

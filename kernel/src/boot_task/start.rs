@@ -82,13 +82,17 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], image_pa: u64) -> Star
         k.asids.set_limit(1 << 16);
     }
     let free = crate::mm::available_bytes();
+    let root_size = free.saturating_sub(kernel_reserve(free));
+    k.task_cost = task::TASK_COST + abi::PAGE_SIZE as u64 + root_size.div_ceil(k.asids.count());
     let root = k
         .pools
         .insert(Pool {
-            bytes_left: free.saturating_sub(kernel_reserve(free)),
+            size: root_size,
+            bytes_left: root_size,
             parent: None,
             refs: 0,
             caps: 0,
+            reclaim: false,
         })
         .map_err(|_| "no memory for the root pool")?;
     k.add_ref(ObjectRef::Pool(root));

@@ -13,8 +13,9 @@ use alloc::vec::Vec;
 
 /// Most capabilities one task may hold (every index a handle can name).
 pub const MAX_SLOTS: usize = Handle::MAX_INDEX as usize + 1;
-/// Bytes charged to the task's pool per capability it holds.
-pub const CAP_COST: u64 = 96;
+/// Bytes charged to the task's pool per capability it holds: its node in
+/// the capability table and its slot.
+pub const CAP_COST: u64 = (crate::object::slab::entry_bytes::<CapNode>() + core::mem::size_of::<Slot>()) as u64;
 
 /// One capability.
 pub struct CapNode {
@@ -154,9 +155,23 @@ impl CSpace {
         }
     }
 
-    /// Every capability held.
-    pub fn caps(&self) -> Vec<Id> {
-        self.slots.iter().filter_map(|s| s.cap).collect()
+    /// The capability in `slot`, if any.
+    pub fn slot_cap(&self, slot: u32) -> Option<Id> {
+        self.slots.get(slot as usize)?.cap
+    }
+
+    /// The first capability held, and its slot.
+    pub fn first_cap(&self) -> Option<(u32, Id)> {
+        let (i, s) = self.slots.iter().enumerate().find(|(_, s)| s.cap.is_some())?;
+        Some((i as u32, s.cap?))
+    }
+
+    /// Empty `slot` if it still holds a capability (teardown, after the
+    /// capability was deleted).
+    pub fn forget(&mut self, slot: u32) {
+        if self.slots.get(slot as usize).is_some_and(|s| s.cap.is_some()) {
+            self.clear(slot);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -350,8 +365,9 @@ fn finish_delete(k: &mut Kernel, node: CapNode) {
     if let ObjectRef::Pool(p) = node.object {
         if let Some(po) = k.pools.get_mut(p) {
             po.caps = po.caps.saturating_sub(1);
-            if po.caps == 0 && k.reclaim.try_reserve(1).is_ok() {
-                k.reclaim.push(p);
+            if po.caps == 0 && !po.reclaim {
+                po.reclaim = true;
+                k.reclaim_pending += 1;
             }
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! `buddy_system_allocator::Heap` keeps its free lists inside the free
 //! frames themselves (reached through the linear map), so the frame
-//! allocator never needs the kernel heap, and the heap can grow from frames.
+//! allocator never needs the kernel heap; the kernel heap's blocks come
+//! from it too ([`alloc_block`]), so freed objects merge back into pages.
 
 use super::layout::{phys_to_virt, LINEAR_BASE, PAGE_SIZE};
 use super::regions::Range;
@@ -74,6 +75,31 @@ pub fn alloc_zeroed(pages: usize) -> Option<u64> {
 pub fn free(pa: u64, pages: usize) {
     let start = phys_to_virt(pa) as usize;
     release(&mut FRAMES.lock(), start, start + pages.max(1) * PAGE_SIZE as usize);
+}
+
+/// Size of the block [`alloc_block`] takes for `layout`.
+pub fn block_size(layout: Layout) -> usize {
+    layout
+        .size()
+        .next_power_of_two()
+        .max(layout.align())
+        .max(core::mem::size_of::<usize>())
+}
+
+/// A block for `layout` (the kernel heap's allocations), as a linear-map
+/// pointer.
+pub fn alloc_block(layout: Layout) -> Option<*mut u8> {
+    FRAMES.lock().alloc(layout).ok().map(NonNull::as_ptr)
+}
+
+/// Return a block from [`alloc_block`].
+///
+/// # Safety
+/// `ptr` came from [`alloc_block`] with this `layout`.
+pub unsafe fn free_block(ptr: *mut u8, layout: Layout) {
+    if let Some(p) = NonNull::new(ptr) {
+        FRAMES.lock().dealloc(p, layout);
+    }
 }
 
 /// Bytes an allocation of `pages` pages consumes, for accounting.

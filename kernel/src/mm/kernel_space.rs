@@ -203,14 +203,6 @@ pub fn map_stack(slot: usize, pa: u64) -> Result<u64, MapError> {
     })
 }
 
-/// Map one page of the kernel heap window.
-pub fn map_heap_page(va: u64, pa: u64) -> Result<(), MapError> {
-    if !(HEAP_BASE..HEAP_LIMIT).contains(&va) {
-        return Err(MapError::OutOfTables);
-    }
-    with(|s| map(s, va, pa, PAGE_SIZE, Attributes::KERNEL_DATA, Granularity::Pages))
-}
-
 /// Translate a kernel virtual address (for tests and diagnostics).
 pub fn translate(va: u64) -> Option<(u64, Attributes)> {
     with(|s| Mapper::new(s.root, &mut s.tables).translate(va))

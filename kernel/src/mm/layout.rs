@@ -2,7 +2,6 @@
 //!
 //! ```text
 //! 0xffff_0000_0000_0000  linear map of all RAM (virtual = physical + base)
-//! 0xffff_fb00_0000_0000  kernel heap (grows from frames)
 //! 0xffff_fc00_0000_0000  early mappings (the device tree)
 //! 0xffff_fd00_0000_0000  kernel stacks, 64 KiB slots: 32 KiB guard + 32 KiB stack
 //! 0xffff_fe00_0000_0000  device registers (Device-nGnRE)
@@ -13,8 +12,6 @@ pub const PAGE_SIZE: u64 = 4096;
 pub const LINEAR_BASE: u64 = 0xffff_0000_0000_0000;
 /// The linear map covers physical addresses below this (64 TiB).
 pub const LINEAR_LIMIT: u64 = 1 << 46;
-pub const HEAP_BASE: u64 = 0xffff_fb00_0000_0000;
-pub const HEAP_LIMIT: u64 = HEAP_BASE + (1 << 39);
 pub const EARLY_BASE: u64 = 0xffff_fc00_0000_0000;
 pub const EARLY_SIZE: u64 = 1 << 30;
 pub const STACK_BASE: u64 = 0xffff_fd00_0000_0000;

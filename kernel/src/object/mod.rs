@@ -18,6 +18,8 @@ pub use queue::IdQueue;
 pub use slab::{Id, Slab};
 pub use types::*;
 
+#[cfg(all(target_os = "none", feature = "ktest"))]
+pub mod check;
 #[cfg(target_os = "none")]
 mod table;
 #[cfg(target_os = "none")]

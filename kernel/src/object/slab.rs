@@ -45,6 +45,12 @@ pub struct Slab<T> {
     live: usize,
 }
 
+/// Bytes one entry of a `Slab<T>` takes: the entry and its place in the
+/// free list.
+pub const fn entry_bytes<T>() -> usize {
+    core::mem::size_of::<Entry<T>>() + core::mem::size_of::<u32>()
+}
+
 /// No memory to grow the slab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlabFull;

@@ -58,11 +58,17 @@ pub struct Kernel {
     /// `cpu % MAX_CPUS`, without a bounds check).
     pub cpus: [CpuState; MAX_CPUS],
     pub asids: crate::task::AsidAllocator,
+    /// Bytes charged per task: its object and root table, and its share of
+    /// the ASIDs (the root pool's size over their number, so that a pool
+    /// can hold at most its share of them and no pool can take them all).
+    pub task_cost: u64,
     /// The first user task; its end ends the system.
     pub init_task: Option<Id>,
-    /// Pools whose last capability went and whose tasks are to be killed
-    /// (worked off iteratively, so deep pool trees cannot exhaust the stack).
-    pub reclaim: alloc::vec::Vec<Id>,
+    /// How many pools are marked for reclaim ([`Pool::reclaim`]): their
+    /// last capability went and their tasks are to be killed (worked off
+    /// iteratively, so deep pool trees cannot exhaust the stack; a mark
+    /// needs no memory, so none is missed).
+    pub reclaim_pending: u32,
 }
 
 impl Kernel {
@@ -78,22 +84,33 @@ impl Kernel {
             caps: Slab::new(),
             cpus: [const { CpuState::new() }; MAX_CPUS],
             asids: crate::task::AsidAllocator::new(),
+            task_cost: crate::task::TASK_COST + abi::PAGE_SIZE as u64,
             init_task: None,
-            reclaim: alloc::vec::Vec::new(),
+            reclaim_pending: 0,
         }
     }
 
     /// Kill every task charged to the pools queued for reclaim, or to pools
     /// made from them.
     pub fn process_reclaims(&mut self) {
-        while let Some(pool) = self.reclaim.pop() {
-            let doomed: alloc::vec::Vec<Id> = self
-                .tasks
-                .iter()
-                .filter(|(_, t)| t.alive && self.pool_within(t.pool, pool))
-                .map(|(id, _)| id)
-                .collect();
-            for t in doomed {
+        while self.reclaim_pending > 0 {
+            self.reclaim_pending -= 1;
+            // (A marked pool that is gone already took its mark with it.)
+            let Some(pool) = self.pools.iter().find(|(_, p)| p.reclaim).map(|(id, _)| id) else {
+                continue;
+            };
+            if let Some(p) = self.pools.get_mut(pool) {
+                p.reclaim = false;
+            }
+            // One task at a time (nothing here allocates); a killed task is
+            // no longer alive, so each pass finds the next.
+            loop {
+                let doomed = self
+                    .tasks
+                    .iter()
+                    .find(|(_, t)| t.alive && self.pool_within(t.pool, pool))
+                    .map(|(id, _)| id);
+                let Some(t) = doomed else { break };
                 crate::task::kill(self, t);
             }
         }

@@ -10,6 +10,9 @@ pub const IPC_OBJECT_COST: u64 = 128;
 
 /// A budget of kernel memory.
 pub struct Pool {
+    /// The budget it was made with: what is left plus what is charged
+    /// (checked by the self-check).
+    pub size: u64,
     pub bytes_left: u64,
     pub parent: Option<Id>,
     /// Capabilities and objects charged to it (it lives while any remain).
@@ -18,6 +21,9 @@ pub struct Pool {
     /// it (or to a pool made from it) is killed, which frees what they hold
     /// even when tasks hold capabilities to each other.
     pub caps: u32,
+    /// Its last capability went and its tasks are still to be killed (see
+    /// [`super::Kernel::process_reclaims`]).
+    pub reclaim: bool,
 }
 
 /// Synchronous IPC rendezvous: threads waiting to send (their message is in

@@ -22,10 +22,12 @@ pub(super) fn create(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         Some(ObjectType::Pool) => {
             k.charge(pool, size.checked_add(POOL_COST).ok_or(Error::InvalidArgument)?)?;
             let p = Pool {
+                size,
                 bytes_left: size,
                 parent: Some(pool),
                 refs: 0,
                 caps: 0,
+                reclaim: false,
             };
             match k.pools.insert(p) {
                 Ok(id) => {

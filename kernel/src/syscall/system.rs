@@ -28,6 +28,26 @@ pub(super) fn console_write(k: &mut Kernel, cur: Id) -> Result<(), Error> {
 /// [`Syscall::SystemControl`] operations (`x1`).
 const POWER_OFF: u64 = 0;
 const REBOOT: u64 = 1;
+/// Test image only: run the kernel's self-check ([`crate::object::check`]);
+/// needs no capability (it changes nothing and tells only whether the
+/// kernel's tables agree). `InvalidState` if they do not (the reason is
+/// logged); `NotSupported` in the production image.
+const SELF_CHECK: u64 = 2;
+
+fn self_check(k: &Kernel) -> Result<(), Error> {
+    #[cfg(feature = "ktest")]
+    {
+        crate::object::check::self_check(k).map_err(|e| {
+            crate::error!("self-check: {e}");
+            Error::InvalidState
+        })
+    }
+    #[cfg(not(feature = "ktest"))]
+    {
+        let _ = k;
+        Err(Error::NotSupported)
+    }
+}
 
 pub(super) fn system_control(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     // The operation first: a program without the right can still learn
@@ -35,6 +55,7 @@ pub(super) fn system_control(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     let reboot = match arg(k, cur, 1) {
         POWER_OFF => false,
         REBOOT => true,
+        SELF_CHECK => return self_check(k),
         _ => return Err(Error::InvalidArgument),
     };
     if object(k, cur, 0, Rights::MANAGE)?.1 != ObjectRef::Console {

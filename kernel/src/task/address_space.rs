@@ -50,6 +50,11 @@ impl AsidAllocator {
         self.limit = limit;
     }
 
+    /// How many tasks can have one (ASID 0 is never used).
+    pub fn count(&self) -> u64 {
+        self.limit as u64 - 1
+    }
+
     pub fn allocate(&mut self) -> Option<u16> {
         for asid in 1..self.limit {
             let (word, bit) = ((asid / 64) as usize, asid % 64);

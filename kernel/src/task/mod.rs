@@ -49,6 +49,8 @@ pub struct Task {
     pub free_pending: bool,
     /// CPU time (counter ticks) of its threads that have exited.
     pub exited_ticks: u64,
+    /// Bytes charged to its pool for it ([`Kernel::task_cost`] when made).
+    pub charge: u64,
 }
 
 impl Task {
@@ -69,19 +71,20 @@ impl Task {
 
 /// Create an empty task charged to `pool`.
 pub fn create(k: &mut Kernel, pool: Id, name: &str) -> Result<Id, Error> {
-    k.charge(pool, TASK_COST + abi::PAGE_SIZE as u64)?;
+    let charge = k.task_cost;
+    k.charge(pool, charge)?;
     let Some(asid) = k.asids.allocate() else {
-        k.refund(pool, TASK_COST + abi::PAGE_SIZE as u64);
+        k.refund(pool, charge);
         return Err(Error::OutOfMemory);
     };
     let Some(cspace) = crate::mm::heap::try_box(CSpace::new()) else {
         k.asids.free(asid);
-        k.refund(pool, TASK_COST + abi::PAGE_SIZE as u64);
+        k.refund(pool, charge);
         return Err(Error::OutOfMemory);
     };
     let Some(root) = crate::mm::frames::alloc_zeroed(1) else {
         k.asids.free(asid);
-        k.refund(pool, TASK_COST + abi::PAGE_SIZE as u64);
+        k.refund(pool, charge);
         return Err(Error::OutOfMemory);
     };
     let mut task = Task {
@@ -97,6 +100,7 @@ pub fn create(k: &mut Kernel, pool: Id, name: &str) -> Result<Id, Error> {
         name: [0; 16],
         free_pending: false,
         exited_ticks: 0,
+        charge,
     };
     abi::boot_info::set_nul_padded(&mut task.name, name);
     match k.tasks.insert(task) {
@@ -107,7 +111,7 @@ pub fn create(k: &mut Kernel, pool: Id, name: &str) -> Result<Id, Error> {
         Err(_) => {
             crate::mm::frames::free(root, 1);
             k.asids.free(asid);
-            k.refund(pool, TASK_COST + abi::PAGE_SIZE as u64);
+            k.refund(pool, charge);
             Err(Error::OutOfMemory)
         }
     }
@@ -265,9 +269,13 @@ pub fn kill(k: &mut Kernel, task: Id) {
     if !t.alive {
         return;
     }
-    let threads = t.threads.clone();
-    for th in threads {
+    // One at a time (no copy of the list: nothing here allocates); a
+    // killed thread leaves the task's list.
+    while let Some(th) = k.tasks.get(task).and_then(|t| t.threads.last().copied()) {
         crate::thread::kill(k, th);
+        if let Some(t) = k.tasks.get_mut(task) {
+            t.threads.retain(|x| *x != th);
+        }
     }
     task_finished(k, task);
 }
@@ -284,8 +292,12 @@ pub fn task_finished(k: &mut Kernel, task: Id) {
     while let Some(va) = k.tasks.get(task).and_then(|t| t.mappings.first().map(|m| m.va)) {
         unmap_record(k, task, va, true);
     }
-    for c in k.tasks.get(task).map(|t| t.cspace.caps()).unwrap_or_default() {
+    while let Some((slot, c)) = k.tasks.get(task).and_then(|t| t.cspace.first_cap()) {
         cap::delete(k, c);
+        if let Some(t) = k.tasks.get_mut(task) {
+            // Emptied by the delete; made sure of, so the loop ends.
+            t.cspace.forget(slot);
+        }
     }
     if let Some(t) = k.tasks.get_mut(task) {
         // Another CPU may still run a thread of this task until it takes
@@ -339,12 +351,12 @@ pub fn destroy_object(k: &mut Kernel, task: Id) {
     let pool = match k.tasks.get_mut(task) {
         Some(t) if !t.free_pending => {
             t.free_pending = true;
-            Some(t.pool)
+            Some((t.pool, t.charge))
         }
         _ => None,
     };
-    if let Some(pool) = pool {
-        k.refund(pool, TASK_COST + abi::PAGE_SIZE as u64);
+    if let Some((pool, charge)) = pool {
+        k.refund(pool, charge);
         k.release(ObjectRef::Pool(pool));
     }
     // ...but the root table and ASID stay while any CPU still runs on them

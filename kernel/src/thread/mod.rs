@@ -113,7 +113,7 @@ pub struct Caller {
 }
 
 /// Bytes charged per thread.
-pub const THREAD_COST: u64 = core::mem::size_of::<Thread>() as u64;
+pub const THREAD_COST: u64 = core::mem::size_of::<Thread>().next_power_of_two() as u64;
 
 impl Thread {
     #[allow(clippy::too_many_arguments)] // the ThreadCreate arguments plus where the thread lives

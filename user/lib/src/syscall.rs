@@ -454,6 +454,20 @@ pub fn kernel_stats(any: Handle) -> Result<KernelStats, Error> {
 pub enum SystemOp {
     PowerOff = 0,
     Reboot = 1,
+    /// Test image only: the kernel's self-check (see [`self_check`]).
+    SelfCheck = 2,
+}
+
+/// Test image only: the kernel checks that its tables agree (pool charges
+/// add up, mappings name live objects, the derivation tree's links agree,
+/// no ready thread is off the run queues). `InvalidState` if they do not
+/// (the kernel logs why); `NotSupported` in the production image.
+pub fn self_check() -> Result<(), Error> {
+    let r = raw(
+        Syscall::SystemControl,
+        [0, SystemOp::SelfCheck as u64, 0, 0, 0, 0, 0, 0],
+    );
+    Error::check(r[0]).map(drop)
 }
 
 /// Powers the machine off or reboots it; needs the console capability

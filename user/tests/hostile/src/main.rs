@@ -71,6 +71,11 @@ fn main(start: &StartInfo) {
         badge += 1;
         let (calls, ended) = run_child(sup, &record, badge, rng.next_u64(), CALLS_PER_CHILD);
         total += calls;
+        // The kernel's tables must agree after every round (pool charges,
+        // mappings, the derivation tree, the run queues).
+        if let Err(e) = syscall::self_check() {
+            userlib::fail(1, &format!("kernel self-check after fuzzer {badge}: {e}"));
+        }
         if !ended {
             died += 1;
         }

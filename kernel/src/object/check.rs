@@ -1,0 +1,146 @@
+//! The kernel's self-check (test image): the object tables agree with each
+//! other. Run after hostile rounds (`SystemControl` with the self-check
+//! operation) and by kernel tests:
+//! - every pool's budget is what is left plus what its objects are charged;
+//! - every mapping names live memory and a live capability that records
+//!   it, and every memory object's references are its capabilities plus
+//!   its mappings;
+//! - the derivation tree's links agree, and each capability is in the slot
+//!   that names it;
+//! - every ready thread is on a run queue, every timed wait on a timeout
+//!   list.
+
+use super::{Kernel, ObjectRef, IPC_OBJECT_COST, POOL_COST};
+use crate::cap::CAP_COST;
+use crate::task::MAPPING_COST;
+use crate::thread::{ThreadState, THREAD_COST};
+use abi::PAGE_SIZE;
+
+/// Check every invariant; the first that fails, described.
+pub fn self_check(k: &Kernel) -> Result<(), alloc::string::String> {
+    use alloc::format;
+    for (pid, p) in k.pools.iter() {
+        let mut used = 0u64;
+        used += k
+            .pools
+            .iter()
+            .filter(|(_, q)| q.parent == Some(pid))
+            .map(|(_, q)| q.size + POOL_COST)
+            .sum::<u64>();
+        used += k.caps.iter().filter(|(_, c)| c.pool == pid).count() as u64 * CAP_COST;
+        for (_, t) in k.tasks.iter().filter(|(_, t)| t.pool == pid) {
+            if !t.free_pending {
+                used += t.charge;
+            }
+            used += t.tables.len() as u64 * PAGE_SIZE as u64 + t.mappings.len() as u64 * MAPPING_COST;
+        }
+        used += k.threads.iter().filter(|(_, t)| t.pool == pid && !t.refunded).count() as u64 * THREAD_COST;
+        used += k.endpoints.iter().filter(|(_, e)| e.pool == pid).count() as u64 * IPC_OBJECT_COST;
+        used += k.notifications.iter().filter(|(_, n)| n.pool == pid).count() as u64 * IPC_OBJECT_COST;
+        used += k
+            .memories
+            .iter()
+            .filter(|(_, m)| m.pool == Some(pid))
+            .map(|(_, m)| m.charge)
+            .sum::<u64>();
+        if p.bytes_left + used != p.size {
+            return Err(format!(
+                "pool {pid:?}: {} left + {used} charged != its {} bytes",
+                p.bytes_left, p.size
+            ));
+        }
+    }
+    for (tid, t) in k.tasks.iter() {
+        for m in &t.mappings {
+            if k.memories.get(m.memory).is_none() {
+                return Err(format!("task {tid:?}: mapping at {:#x} of dead memory", m.va));
+            }
+            let recorded = k.caps.get(m.cap).is_some_and(|c| c.mappings.contains(&(tid, m.va)));
+            if !recorded {
+                return Err(format!("task {tid:?}: mapping at {:#x} not in its capability", m.va));
+            }
+        }
+    }
+    for (mid, m) in k.memories.iter() {
+        let caps = k
+            .caps
+            .iter()
+            .filter(|(_, c)| c.object == ObjectRef::Memory(mid))
+            .count();
+        let maps: usize = k
+            .tasks
+            .iter()
+            .map(|(_, t)| t.mappings.iter().filter(|x| x.memory == mid).count())
+            .sum();
+        if m.refs as usize != caps + maps {
+            return Err(format!(
+                "memory {mid:?}: {} references, {caps} capabilities + {maps} mappings",
+                m.refs
+            ));
+        }
+    }
+    for (cid, c) in k.caps.iter() {
+        if k.tasks
+            .get(c.task)
+            .is_none_or(|t| t.cspace.slot_cap(c.slot) != Some(cid))
+        {
+            return Err(format!("capability {cid:?} is not in its slot"));
+        }
+        for (task, va) in &c.mappings {
+            if k.tasks
+                .get(*task)
+                .is_none_or(|t| !t.mappings.iter().any(|m| m.va == *va && m.cap == cid))
+            {
+                return Err(format!("capability {cid:?} records a mapping at {va:#x} that is gone"));
+            }
+        }
+        if let Some(next) = c.next_sibling {
+            let n = k
+                .caps
+                .get(next)
+                .ok_or(format!("capability {cid:?}: dead next sibling"))?;
+            if n.prev_sibling != Some(cid) || n.parent != c.parent {
+                return Err(format!("capability {cid:?}: sibling links disagree"));
+            }
+        }
+        match c.prev_sibling {
+            Some(prev) => {
+                if k.caps.get(prev).is_none_or(|p| p.next_sibling != Some(cid)) {
+                    return Err(format!("capability {cid:?}: previous sibling does not lead here"));
+                }
+            }
+            None => {
+                if let Some(parent) = c.parent {
+                    if k.caps.get(parent).is_none_or(|p| p.first_child != Some(cid)) {
+                        return Err(format!(
+                            "capability {cid:?}: first of its siblings but not its parent's first child"
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(first) = c.first_child {
+            if k.caps
+                .get(first)
+                .is_none_or(|f| f.parent != Some(cid) || f.prev_sibling.is_some())
+            {
+                return Err(format!("capability {cid:?}: first child links disagree"));
+            }
+        }
+    }
+    for (id, t) in k.threads.iter() {
+        match t.state {
+            ThreadState::Ready if t.links.run_queue().is_none() => {
+                return Err(format!("thread {id:?} is ready but on no run queue"));
+            }
+            ThreadState::Running if !k.cpus.iter().any(|c| c.current == Some(id)) => {
+                return Err(format!("thread {id:?} is running on no CPU"));
+            }
+            ThreadState::Sleeping if t.links.timeout_cpu().is_none() => {
+                return Err(format!("thread {id:?} sleeps on no timeout list"));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

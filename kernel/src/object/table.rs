@@ -187,7 +187,11 @@ impl Kernel {
     pub fn release(&mut self, object: ObjectRef) {
         let Some(refs) = self.refs_mut(object) else { return };
         *refs = refs.saturating_sub(1);
-        if *refs > 0 {
+        let left = *refs;
+        if left > 0 {
+            if let (1, ObjectRef::Thread(id)) = (left, object) {
+                crate::thread::unreachable(self, id);
+            }
             return;
         }
         match object {

@@ -226,6 +226,19 @@ pub fn kill(k: &mut Kernel, id: Id) {
     k.release(ObjectRef::Task(task));
 }
 
+/// Only the thread's own reference is left: no capability names it. One
+/// that cannot run again without one (never started, or suspended) is
+/// ended, so its memory goes back (before, it was kept for good).
+pub fn unreachable(k: &mut Kernel, id: Id) {
+    let stuck = k
+        .threads
+        .get(id)
+        .is_some_and(|t| matches!(t.state, ThreadState::Inactive | ThreadState::Suspended));
+    if stuck {
+        kill(k, id);
+    }
+}
+
 /// The last reference went: free the TCB.
 pub fn destroy_object(k: &mut Kernel, id: Id) {
     let alive = k.threads.get(id).is_some_and(|t| t.is_alive());

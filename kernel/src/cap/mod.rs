@@ -7,15 +7,16 @@
 //! derivation tree; `revoke` deletes all descendants, in every task, along
 //! with the memory mappings made through them.
 
+use crate::object::slab::{list_cost, slab_cost};
 use crate::object::{Endpoint, Id, Kernel, ObjectPtr, ObjectRef};
 use abi::{Error, Handle, Rights};
 use alloc::vec::Vec;
 
 /// Most capabilities one task may hold (every index a handle can name).
 pub const MAX_SLOTS: usize = Handle::MAX_INDEX as usize + 1;
-/// Bytes charged to the task's pool per capability it holds: its node in
-/// the capability table and its slot.
-pub const CAP_COST: u64 = (crate::object::slab::entry_bytes::<CapNode>() + core::mem::size_of::<Slot>()) as u64;
+/// Bytes charged per capability: its node in the capability table and its
+/// slot (each with the spare capacity of the growing list it is in).
+pub const CAP_COST: u64 = slab_cost::<CapNode>() + list_cost::<Slot>();
 
 /// One capability.
 pub struct CapNode {
@@ -69,21 +70,30 @@ impl Default for Slot {
     }
 }
 
-/// A task's capability space.
+/// A task's capability space. Its slots give memory back like a slab's
+/// table ([`crate::object::slab::give_back`]): free slots at the end go.
 #[derive(Default)]
 pub struct CSpace {
     slots: Vec<Slot>,
+    /// The generation new slots start at: above that of every slot that
+    /// went from the end, so no old handle names a new capability.
+    fresh: u32,
 }
 
 /// The last generation a slot has: emptied after that, it is retired (never
 /// filled again, so no old handle can come to name a new object).
 const LAST_GENERATION: u32 = (1 << (32 - Handle::INDEX_BITS)) - 1;
+/// Slots a capability space takes at first.
+const FIRST_SLOTS: usize = 16;
 /// A retired slot's generation: no handle has it.
 const RETIRED: u32 = u32::MAX;
 
 impl CSpace {
     pub fn new() -> Self {
-        CSpace { slots: Vec::new() }
+        CSpace {
+            slots: Vec::new(),
+            fresh: 0,
+        }
     }
 
     /// The capability a handle names, if it is current.
@@ -129,12 +139,15 @@ impl CSpace {
             return Err(Error::NoSlots);
         }
         self.slots
-            .try_reserve(if self.slots.is_empty() { 16 } else { 1 })
+            .try_reserve(if self.slots.is_empty() { FIRST_SLOTS } else { 1 })
             .map_err(|_| Error::OutOfMemory)?;
         if self.slots.is_empty() {
             self.slots.push(Slot::default()); // slot 0: never valid (Handle::NULL)
         }
-        self.slots.push(Slot::default());
+        self.slots.push(Slot {
+            generation: self.fresh,
+            ..Slot::default()
+        });
         Ok(self.slots.len() as u32 - 1)
     }
 
@@ -153,6 +166,25 @@ impl CSpace {
                 ..Slot::default()
             };
         }
+        if slot as usize + 1 == self.slots.len() {
+            self.trim();
+        }
+    }
+
+    /// Drop the free slots at the end (all of them, slot 0 too, once none
+    /// is used) and give back the spare capacity.
+    fn trim(&mut self) {
+        while let Some(last) = self.slots.last() {
+            if last.cap.is_some() || last.generation == RETIRED || self.slots.len() == 1 {
+                break;
+            }
+            self.fresh = self.fresh.max(last.generation);
+            self.slots.pop();
+        }
+        if self.slots.len() == 1 {
+            self.slots = Vec::new();
+        }
+        crate::object::slab::give_back(&mut self.slots, FIRST_SLOTS);
     }
 
     /// The capability in `slot`, if any.

@@ -1,7 +1,9 @@
 //! Generational slabs: kernel objects are named by index + generation, so a
 //! stale reference to a freed and reused entry is detected, never followed.
 
+use alloc::collections::BinaryHeap;
 use alloc::vec::Vec;
+use core::cmp::Reverse;
 
 /// A slab entry's name. Aligned as one 64-bit word, so ids are compared,
 /// loaded and stored whole.
@@ -33,50 +35,119 @@ impl core::hash::Hash for Id {
     }
 }
 
+/// A retired entry's generation (no id has it; never reused).
+const RETIRED: u32 = u32::MAX;
+
 struct Entry<T> {
     generation: u32,
     value: Option<T>,
 }
 
 /// Storage for one kind of object.
+///
+/// Its table gives memory back: a new object takes the free entry with the
+/// lowest index, so the entries at the end are the ones left free after a
+/// burst of objects goes; free entries at the end are dropped, and once a
+/// quarter or less of its capacity is in use the table moves to a smaller
+/// block ([`give_back`]). What a burst made it grow to comes back when the
+/// burst goes, unless an object made during the burst outlives it.
 pub struct Slab<T> {
     entries: Vec<Entry<T>>,
-    free: Vec<u32>,
+    /// Free entries, lowest first. Indices at or beyond the table's end
+    /// (left by a trim) are stale: skipped, and dropped when reached. It
+    /// always has room for every index it can hold (reserved when the
+    /// table grows), so freeing never allocates.
+    free: BinaryHeap<Reverse<u32>>,
     live: usize,
+    /// The generation new entries start at: above every generation an
+    /// entry that went from the end had, so no old id names a new object.
+    fresh: u32,
 }
 
-/// Bytes one entry of a `Slab<T>` takes: the entry and its place in the
-/// free list.
+/// Bytes one entry of a `Slab<T>` takes.
 pub const fn entry_bytes<T>() -> usize {
-    core::mem::size_of::<Entry<T>>() + core::mem::size_of::<u32>()
+    core::mem::size_of::<Entry<T>>()
+}
+
+/// Bytes to charge for one element of a growing list (a slab's table, a
+/// capability space, a task's list of threads) of `T`s: twice its size,
+/// for the spare capacity the list keeps as it grows by doubling.
+pub const fn list_cost<T>() -> u64 {
+    2 * core::mem::size_of::<T>() as u64
+}
+
+/// Bytes to charge for one object in a `Slab<T>` ([`list_cost`] of its
+/// entry).
+pub const fn slab_cost<T>() -> u64 {
+    2 * entry_bytes::<T>() as u64
+}
+
+/// The kernel heap's block for a `T` (the next power of two, at least a
+/// word: what [`alloc::boxed::Box`] takes from the frames).
+pub const fn box_cost<T>() -> u64 {
+    let size = core::mem::size_of::<T>().next_power_of_two();
+    (if size < 8 { 8 } else { size }) as u64
 }
 
 /// No memory to grow the slab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlabFull;
 
+/// Give back a growing list's spare memory: once a quarter or less of its
+/// capacity is in use, move it to the block it would have had, had it
+/// grown to its length from nothing (the next power of two, at least
+/// `min`, the first block it takes). So the memory a burst of objects made
+/// it grow to all comes back when they go. (It holds at most four times
+/// what it holds now, and moves its elements again only after as many
+/// changes as it has.) Without memory for the smaller block it stays as
+/// it is: nothing fails.
+pub fn give_back<T>(v: &mut Vec<T>, min: usize) {
+    let (len, capacity) = (v.len(), v.capacity());
+    let fit = len.next_power_of_two().max(min);
+    if len <= capacity / 4 && fit < capacity {
+        let mut smaller = Vec::new();
+        if smaller.try_reserve_exact(fit).is_ok() {
+            smaller.extend(v.drain(..));
+            *v = smaller;
+        }
+    }
+}
+
+/// The first block of a list grown one element at a time (`Vec`'s least
+/// non-zero capacity for elements of up to 1 KiB).
+pub const FIRST_BLOCK: usize = 4;
+
 impl<T> Slab<T> {
     pub const fn new() -> Self {
         Slab {
             entries: Vec::new(),
-            free: Vec::new(),
+            free: BinaryHeap::new(),
             live: 0,
+            fresh: 0,
         }
     }
 
     /// Store `value`; fails (without panicking) when memory runs out.
     pub fn insert(&mut self, value: T) -> Result<Id, SlabFull> {
-        let index = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.entries.try_reserve(1).map_err(|_| SlabFull)?;
-                self.free.try_reserve(self.entries.len() + 1).map_err(|_| SlabFull)?;
-                let i = u32::try_from(self.entries.len()).map_err(|_| SlabFull)?;
-                self.entries.push(Entry {
-                    generation: 0,
-                    value: None,
-                });
-                i
+        let index = loop {
+            match self.free.peek() {
+                Some(&Reverse(i)) if (i as usize) < self.entries.len() => {
+                    self.free.pop();
+                    break i;
+                }
+                // The lowest is stale, so all are.
+                Some(_) => self.free.clear(),
+                None => {
+                    let i = u32::try_from(self.entries.len()).map_err(|_| SlabFull)?;
+                    self.entries.try_reserve(1).map_err(|_| SlabFull)?;
+                    let room = self.entries.capacity().saturating_sub(self.free.len());
+                    self.free.try_reserve(room).map_err(|_| SlabFull)?;
+                    self.entries.push(Entry {
+                        generation: self.fresh,
+                        value: None,
+                    });
+                    break i;
+                }
             }
         };
         let entry = &mut self.entries[index as usize];
@@ -125,15 +196,49 @@ impl<T> Slab<T> {
         let value = e.value.take()?;
         // An entry whose generation would wrap is retired, never reused: an
         // old id must not name a new object.
-        if e.generation < u32::MAX - 1 {
+        if e.generation < RETIRED - 1 {
             e.generation += 1;
-            // Capacity was reserved when the entry was created.
-            self.free.push(id.index);
+            // Room was reserved when the table grew.
+            self.free.push(Reverse(id.index));
         } else {
-            e.generation = u32::MAX;
+            e.generation = RETIRED;
         }
         self.live -= 1;
+        if id.index as usize + 1 == self.entries.len() {
+            self.trim();
+        }
         Some(value)
+    }
+
+    /// Drop the free entries at the end, and move the table to a smaller
+    /// block when a quarter or less of it is used ([`give_back`]). (Each
+    /// entry dropped was added once, so this costs no more than the inserts
+    /// did.)
+    fn trim(&mut self) {
+        while let Some(last) = self.entries.last() {
+            if last.value.is_some() || last.generation == RETIRED {
+                break;
+            }
+            // Its index stays in the free list, stale.
+            self.fresh = self.fresh.max(last.generation);
+            self.entries.pop();
+        }
+        let before = self.entries.capacity();
+        give_back(&mut self.entries, FIRST_BLOCK);
+        if self.entries.capacity() < before {
+            // The free list too: without its stale indices, with room for
+            // every index the table can hold.
+            let len = self.entries.len() as u32;
+            self.free.retain(|&Reverse(i)| i < len);
+            let mut free = core::mem::take(&mut self.free).into_vec();
+            give_back(&mut free, self.entries.capacity());
+            self.free = BinaryHeap::from(free);
+        }
+    }
+
+    /// Bytes the table holds (its capacity).
+    pub fn table_bytes(&self) -> usize {
+        self.entries.capacity() * core::mem::size_of::<Entry<T>>()
     }
 
     pub fn len(&self) -> usize {
@@ -228,5 +333,47 @@ mod tests {
         let ids: Vec<_> = (0..5).map(|i| s.insert(i).unwrap()).collect();
         s.remove(ids[2]);
         assert_eq!(s.iter().map(|(_, v)| *v).collect::<Vec<_>>(), vec![0, 1, 3, 4]);
+    }
+
+    #[test]
+    fn the_table_gives_its_memory_back() {
+        let mut s = Slab::new();
+        let keep = s.insert(0usize).unwrap();
+        let before = s.table_bytes();
+        let ids: Vec<_> = (1..5000).map(|i| s.insert(i).unwrap()).collect();
+        assert!(s.table_bytes() >= 5000 * entry_bytes::<usize>());
+        // Freed in the order made: the end goes only with the last.
+        for id in &ids {
+            assert!(s.remove(*id).is_some());
+        }
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.table_bytes(), before);
+        assert_eq!(s.get(keep), Some(&0));
+        // No old id names a new object, at the indices that went either.
+        let again: Vec<_> = (0..4999).map(|i| s.insert(i).unwrap()).collect();
+        for (old, new) in ids.iter().zip(&again) {
+            assert_eq!(old.index, new.index);
+            assert_eq!(s.get(*old), None);
+        }
+        // Freed in reverse: each removal at the end trims.
+        for id in again.iter().rev() {
+            s.remove(*id);
+        }
+        assert_eq!(s.table_bytes(), before);
+    }
+
+    #[test]
+    fn free_entries_in_the_middle_are_reused_after_a_trim() {
+        let mut s = Slab::new();
+        let ids: Vec<_> = (0..100).map(|i| s.insert(i).unwrap()).collect();
+        // Free 10..100 but 60: the end goes down to 61, the rest stays on
+        // the free list.
+        for id in ids[10..].iter().filter(|id| id.index != 60) {
+            s.remove(*id);
+        }
+        let fresh: Vec<_> = (0..50).map(|i| s.insert(i).unwrap()).collect();
+        assert!(fresh.iter().all(|id| (10..60).contains(&id.index)));
+        assert_eq!(s.insert(7).unwrap().index, 61);
+        assert_eq!(s.len(), 62);
     }
 }

@@ -3,10 +3,25 @@
 use super::Id;
 use super::IdQueue;
 
-/// Bytes charged for a pool object.
-pub const POOL_COST: u64 = 64;
-/// Bytes charged for an endpoint or notification.
-pub const IPC_OBJECT_COST: u64 = 128;
+use super::slab::{box_cost, slab_cost};
+
+/// Bytes charged for a pool object (its entry in the pool table).
+pub const POOL_COST: u64 = slab_cost::<Pool>();
+/// Bytes charged for an endpoint (its heap block and table entry), a
+/// notification or a device memory object (their table entries): the
+/// largest of the three, one figure.
+pub const IPC_OBJECT_COST: u64 = max(
+    box_cost::<Endpoint>() + slab_cost::<alloc::boxed::Box<Endpoint>>(),
+    max(slab_cost::<Notification>(), slab_cost::<Memory>()),
+);
+
+const fn max(a: u64, b: u64) -> u64 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
 
 /// A budget of kernel memory.
 pub struct Pool {

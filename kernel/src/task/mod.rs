@@ -12,8 +12,10 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use hal::mmu::{Attributes, Granularity, MapError, Mapper, MemoryType, TableMemory};
 
-/// Bytes charged for a task (beyond its page tables, charged as they grow).
-pub const TASK_COST: u64 = 512;
+/// Bytes charged for a task (beyond its page tables, charged as they grow,
+/// and its share of the ASIDs): its entry in the task table and its
+/// capability space's heap block.
+pub const TASK_COST: u64 = crate::object::slab::slab_cost::<Task>() + crate::object::slab::box_cost::<CSpace>();
 
 /// Bytes charged to the mapped task's pool per mapping: its record in the
 /// task and in the capability it was made through, twice over for the
@@ -245,6 +247,7 @@ pub fn unmap_record(k: &mut Kernel, task: Id, va: u64, update_cap: bool) {
         return;
     };
     let m = t.mappings.swap_remove(i);
+    crate::object::slab::give_back(&mut t.mappings, crate::object::slab::FIRST_BLOCK);
     let pool = t.pool;
     let mut tables = UserTables {
         tables: &mut t.tables,
@@ -255,6 +258,7 @@ pub fn unmap_record(k: &mut Kernel, task: Id, va: u64, update_cap: bool) {
     if update_cap {
         if let Some(c) = k.caps.get_mut(m.cap) {
             c.mappings.retain(|(tk, v)| !(*tk == task && *v == va));
+            crate::object::slab::give_back(&mut c.mappings, crate::object::slab::FIRST_BLOCK);
         }
     }
     k.refund(pool, MAPPING_COST);

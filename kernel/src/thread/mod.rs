@@ -112,8 +112,11 @@ pub struct Caller {
     pub tcb: ObjectPtr<Thread>,
 }
 
-/// Bytes charged per thread.
-pub const THREAD_COST: u64 = core::mem::size_of::<Thread>().next_power_of_two() as u64;
+/// Bytes charged per thread: its heap block, its entry in the thread
+/// table and in its task's list of threads.
+pub const THREAD_COST: u64 = crate::object::slab::box_cost::<Thread>()
+    + crate::object::slab::slab_cost::<alloc::boxed::Box<Thread>>()
+    + crate::object::slab::list_cost::<Id>();
 
 impl Thread {
     #[allow(clippy::too_many_arguments)] // the ThreadCreate arguments plus where the thread lives
@@ -212,6 +215,7 @@ pub fn kill(k: &mut Kernel, id: Id) {
         // finishes running it, is added when that CPU switches away).
         tk.exited_ticks += ticks;
         tk.threads.retain(|t| *t != id);
+        crate::object::slab::give_back(&mut tk.threads, crate::object::slab::FIRST_BLOCK);
         let last = tk.threads.is_empty() && tk.alive;
         if last {
             crate::task::task_finished(k, task);

@@ -521,6 +521,30 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 180,
         ..KTEST
     },
+    // The same beside the phone's drivers, with QEMU's virtio-gpu (issue
+    // 11, finding 10's last paragraph): with the test's pool spent, the
+    // virtio-gpu driver is restarted and gets its framebuffer's DMA memory.
+    BootCase {
+        name: "utest-virt-128m-kernel-memory-gpu",
+        machine: "virt,gic-version=3",
+        smp: Some(2),
+        mem: Some("128M"),
+        append: Some("utest=caps-kernel-memory servers=none"),
+        qemu_args: &[
+            "-global",
+            "virtio-mmio.force-legacy=false",
+            "-device",
+            "virtio-gpu-device,xres=540,yres=1170",
+        ],
+        expect: &[
+            r"test-caps-kernel-memory: virtio-gpu restarted with this pool spent: 540x1170 framebuffer",
+            r"^utest: test-caps-kernel-memory \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 180,
+        ..KTEST
+    },
     // ---- user space: after the kernel tests pass, init runs every test-*
     // program of the boot archive (isolation, capabilities, IPC, faults,
     // SMP stress, the hostile fuzzer); each must pass and return its memory.

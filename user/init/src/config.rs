@@ -95,6 +95,7 @@ pub const TEST_ROUTES: &[(&str, &[&str])] = &[
     ("test-gpio", &["gpio"]),
     ("test-mbox-fb", &["display"]),
     ("test-display", &["display"]),
+    ("test-caps-kernel-memory", &["display"]),
     ("test-input", &["keyboard*", "touch*", "mouse*", "input*"]),
     // A hostile client of the display server.
     ("test-compositor", &["compositor"]),

@@ -205,8 +205,16 @@ fn run_test(sup: &mut Supervisor, name: &str, timeout_s: u64) -> Result<(), Stri
     let changes_before = sup.changes;
     let memory = TEST_POOL_BYTES.min(pool_before.unwrap_or(0) / 4);
     let device = test_device(sup, name);
+    // The profile running beside it, for tests whose figures depend on
+    // what else runs (`profile=none`: nothing).
+    let profile = if sup.profile.is_empty() {
+        "none"
+    } else {
+        sup.profile.as_str()
+    };
     let spec = TaskSpec {
         uses: config::test_routes(name),
+        args: alloc::format!("profile={profile}"),
         ..adhoc(name, memory, true)
     };
     let id = sup.add(spec, device, true);

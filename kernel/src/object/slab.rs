@@ -107,7 +107,7 @@ pub fn give_back<T>(v: &mut Vec<T>, min: usize) {
     if len <= capacity / 4 && fit < capacity {
         let mut smaller = Vec::new();
         if smaller.try_reserve_exact(fit).is_ok() {
-            smaller.extend(v.drain(..));
+            smaller.append(v); // fits: no allocation
             *v = smaller;
         }
     }

@@ -74,7 +74,9 @@ pub struct BootInfo {
     pub cpus: u32,
     pub device_count: u32,
     pub irq_count: u32,
-    pub _reserved2: u32,
+    /// The counters (`READ | GRANT`): kernel statistics and the cycle
+    /// counter.
+    pub counters: u32,
     /// Kernel command line (`/chosen/bootargs`), NUL-padded.
     pub bootargs: [u8; 256],
     pub devices: [BootDevice; MAX_BOOT_DEVICES],
@@ -162,6 +164,9 @@ pub struct StartInfo {
     pub cpus: u32,
     /// The first thread's priority.
     pub priority: u32,
+    /// The counters (`READ`), for programs that measure: kernel statistics
+    /// and the cycle counter (see `syscall::ObjectType::Counters`).
+    pub counters: u32,
     /// Further capabilities, meaning fixed by the program.
     pub extra: [u32; 8],
     /// The program's name (its archive file name), NUL-padded.
@@ -183,6 +188,7 @@ impl StartInfo {
             archive: 0,
             cpus: 1,
             priority: 0,
+            counters: 0,
             extra: [0; 8],
             name: [0; 32],
             args: [0; 256],
@@ -211,7 +217,10 @@ mod start_info_tests {
     #[test]
     fn start_info_fits_one_page_and_keeps_layout() {
         assert!(core::mem::size_of::<StartInfo>() <= crate::PAGE_SIZE);
-        assert_eq!(core::mem::size_of::<StartInfo>(), 8 + 8 * 4 + 8 * 4 + 32 + 256);
+        assert_eq!(
+            core::mem::size_of::<StartInfo>(),
+            (8 + 9 * 4 + 8 * 4 + 32 + 256 + 7) / 8 * 8
+        );
         let mut s = StartInfo::new();
         set_nul_padded(&mut s.name, "test-ipc");
         assert_eq!(s.name(), "test-ipc");

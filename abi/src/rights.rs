@@ -4,7 +4,8 @@ bitflags::bitflags! {
     /// What a capability allows. Derived capabilities only ever lose rights.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     pub struct Rights: u32 {
-        /// Map memory readable; read state (a task's information).
+        /// Map memory readable; read state (a task's information); on the
+        /// counters: kernel statistics and the cycle counter.
         const READ = 1 << 0;
         /// Map memory writable; change state: allocate objects from a pool,
         /// start threads in a task.

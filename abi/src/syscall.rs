@@ -26,6 +26,21 @@ pub enum ObjectType {
     Irq = 8,
     /// The kernel's debug console (log output).
     Console = 9,
+    /// The counters: with `READ`, the kernel's statistics
+    /// ([`Syscall::KernelStats`]) and the CPU's cycle counter at EL0. Init
+    /// holds it and hands it only to the programs that measure (the
+    /// benchmarks, some tests).
+    ///
+    /// The cycle counter (`mrs xN, pmccntr_el0`; under QEMU `-icount` it
+    /// counts executed instructions): EL0 has no access of its own to the
+    /// PMU (`PMUSERENR_EL0` is 0), so every PMU register access traps. The
+    /// kernel carries out this one read, into `x0`-`x18` or `x30`, for a
+    /// task that holds a capability to the counters with `READ` at the time
+    /// of the read; any other PMU access (a write, another register,
+    /// another destination register, a task without it) is an
+    /// undefined-instruction fault. A read costs a trap: measure
+    /// differences and subtract the cost of two reads back to back.
+    Counters = 10,
 }
 
 impl ObjectType {
@@ -40,6 +55,7 @@ impl ObjectType {
             7 => ObjectType::DeviceRegion,
             8 => ObjectType::Irq,
             9 => ObjectType::Console,
+            10 => ObjectType::Counters,
             _ => return None,
         })
     }
@@ -222,7 +238,7 @@ syscalls! {
     IrqAck = 81,
 
     /// Kernel counters for leak tests: `x1` objects alive, `x2` free bytes
-    /// of RAM, `x3` kernel heap bytes in use. `x0` any valid handle.
+    /// of RAM, `x3` kernel heap bytes in use. `x0 = h: Counters [READ]`.
     KernelStats = 90,
     /// Power the machine off (`x1 = 0`) or reboot it (`x1 = 1`), after
     /// stopping the other CPUs; returns only on error. `x0 = h: Console

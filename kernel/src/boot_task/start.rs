@@ -177,6 +177,10 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], image_pa: u64) -> Star
     let console_h = cap::insert(&mut k, t, ObjectRef::Console, Rights::FULL, 0, None)
         .map_err(err)?
         .0;
+    // READ (statistics, the cycle counter) and GRANT (to hand on).
+    let counters_h = cap::insert(&mut k, t, ObjectRef::Counters, Rights::READ | Rights::GRANT, 0, None)
+        .map_err(err)?
+        .0;
     // The boot-info page is RAM, zeroed, linear-mapped; it is mapped
     // read-only in init, so only the kernel writes it, now.
     let pa = k.memories.get(boot_info_mem).expect("created").physical;
@@ -187,6 +191,7 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], image_pa: u64) -> Star
     info.thread = thread_h;
     info.pool = pool_h;
     info.console = console_h;
+    info.counters = counters_h;
     info.archive = archive_cap;
     info._reserved = boot_cap;
     info.archive_size = archive.len() as u64;

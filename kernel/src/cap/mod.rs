@@ -78,6 +78,9 @@ pub struct CSpace {
     /// The generation new slots start at: above that of every slot that
     /// went from the end, so no old handle names a new capability.
     fresh: u32,
+    /// How many capabilities it holds to the counters with `READ`: while
+    /// any, its threads may read the cycle counter (`abi::ObjectType::Counters`).
+    counters: u32,
 }
 
 /// The last generation a slot has: emptied after that, it is retired (never
@@ -93,6 +96,7 @@ impl CSpace {
         CSpace {
             slots: Vec::new(),
             fresh: 0,
+            counters: 0,
         }
     }
 
@@ -155,8 +159,16 @@ impl CSpace {
         Handle::new(slot, self.slots[slot as usize].generation)
     }
 
+    /// Whether it holds a capability to the counters with `READ`.
+    pub fn reads_counters(&self) -> bool {
+        self.counters > 0
+    }
+
     fn clear(&mut self, slot: u32) {
         if let Some(s) = self.slots.get_mut(slot as usize) {
+            if s.cap.is_some() && counts_for_counters(s.object, s.rights) {
+                self.counters -= 1;
+            }
             *s = Slot {
                 generation: if s.generation >= LAST_GENERATION {
                     RETIRED
@@ -233,6 +245,11 @@ pub fn lookup_with(k: &Kernel, task: Id, handle: Handle, needed: Rights) -> Resu
     Ok((id, node))
 }
 
+/// Whether a capability lets its task read the cycle counter.
+fn counts_for_counters(object: ObjectRef, rights: Rights) -> bool {
+    object == ObjectRef::Counters && rights.contains(Rights::READ)
+}
+
 /// Decode a handle from a register value.
 pub fn handle_arg(value: u64) -> Result<Handle, Error> {
     Handle::from_register(value).ok_or(Error::BadHandle)
@@ -295,6 +312,9 @@ pub fn insert(
     s.rights = rights;
     s.badge = badge;
     s.endpoint = endpoint;
+    if counts_for_counters(object, rights) {
+        t.cspace.counters += 1;
+    }
     let handle = t.cspace.handle(slot);
     if let Some(p) = parent {
         if let Some(pn) = k.caps.get_mut(p) {

@@ -23,6 +23,9 @@ pub enum ObjectRef {
     Memory(Id),
     Irq(Id),
     Console,
+    /// The counters (kernel statistics, the cycle counter at EL0): one,
+    /// like the console, never freed.
+    Counters,
 }
 
 impl ObjectRef {
@@ -39,6 +42,7 @@ impl ObjectRef {
             },
             ObjectRef::Irq(_) => ObjectType::Irq,
             ObjectRef::Console => ObjectType::Console,
+            ObjectRef::Counters => ObjectType::Counters,
         }
     }
 }
@@ -179,7 +183,7 @@ impl Kernel {
             ObjectRef::Notification(id) => &mut self.notifications.get_mut(id)?.refs,
             ObjectRef::Memory(id) => &mut self.memories.get_mut(id)?.refs,
             ObjectRef::Irq(id) => &mut self.irqs.get_mut(id)?.refs,
-            ObjectRef::Console => return None,
+            ObjectRef::Console | ObjectRef::Counters => return None,
         })
     }
 
@@ -223,7 +227,7 @@ impl Kernel {
                     crate::irq::unbind(irq.intid);
                 }
             }
-            ObjectRef::Console => {}
+            ObjectRef::Console | ObjectRef::Counters => {}
         }
     }
 }

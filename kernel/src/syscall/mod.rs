@@ -26,7 +26,7 @@ use caps::{cap_copy, cap_delete, cap_info};
 use create::create;
 use irq::{irq_ack, irq_bind};
 use memory::{device_memory, map, memory_physical, unmap};
-use system::{console_write, system_control};
+use system::{console_write, kernel_stats, system_control};
 use task::{task_destroy, task_info, task_install};
 use thread::{
     sleep, thread_configure, thread_create, thread_exit, thread_info, thread_registers, thread_resume,
@@ -95,15 +95,7 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64) {
         Syscall::TaskInfo => task_info(k, cur),
         Syscall::IrqBind => irq_bind(k, cur),
         Syscall::IrqAck => irq_ack(k, cur),
-        Syscall::KernelStats => {
-            let objects = k.objects_alive();
-            let (_, heap_used) = crate::mm::heap::stats();
-            let r = regs(k, cur);
-            r[1] = objects;
-            r[2] = crate::mm::available_bytes();
-            r[3] = heap_used as u64;
-            Ok(())
-        }
+        Syscall::KernelStats => kernel_stats(k, cur),
         Syscall::SystemControl => system_control(k, cur),
     };
     if let Some(t) = k.threads.get_mut(cur) {

@@ -1,6 +1,6 @@
-//! Console output and system control (power off, reboot).
+//! Console output, kernel statistics and system control (power off, reboot).
 
-use super::{arg, object, task_of};
+use super::{arg, object, regs, task_of};
 use crate::object::{Id, Kernel, ObjectRef};
 use crate::task;
 use abi::{Error, Rights};
@@ -22,6 +22,20 @@ pub(super) fn console_write(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     crate::console::with_writer(|w| {
         let _ = w.write_str(text);
     });
+    Ok(())
+}
+
+/// [`Syscall::KernelStats`]: needs the counters with `READ`.
+pub(super) fn kernel_stats(k: &mut Kernel, cur: Id) -> Result<(), Error> {
+    if object(k, cur, 0, Rights::READ)?.1 != ObjectRef::Counters {
+        return Err(Error::WrongType);
+    }
+    let objects = k.objects_alive();
+    let (_, heap_used) = crate::mm::heap::stats();
+    let r = regs(k, cur);
+    r[1] = objects;
+    r[2] = crate::mm::available_bytes();
+    r[3] = heap_used as u64;
     Ok(())
 }
 

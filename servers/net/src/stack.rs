@@ -120,11 +120,12 @@ impl Stack {
         let mac = link.mac;
         let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
         // Seeds TCP initial sequence numbers and DHCP transaction ids: the
-        // clock and the counter (not secret; the bus encrypts on its own).
-        let counter = userlib::arch::cycles();
+        // clock (microseconds and timer ticks since boot) and the MAC. Not
+        // secret: whoever knows when the stack started can guess it. (The
+        // cycle counter is not readable here: only tasks given the counters
+        // capability read it.)
         config.random_seed = us
             ^ ticks.rotate_left(17)
-            ^ counter.rotate_left(33)
             ^ u64::from_be_bytes({
                 let mut b = [0u8; 8];
                 b[2..].copy_from_slice(&mac);
@@ -158,7 +159,7 @@ impl Stack {
             generation: 0,
             lingering: Vec::new(),
             ep,
-            next_port: 49152 + (counter % 1000) as u16,
+            next_port: 49152 + (ticks % 1000) as u16,
         }
     }
 

@@ -106,6 +106,24 @@ pub const TEST_ROUTES: &[(&str, &[&str])] = &[
     ("bench-display", &["display"]),
 ];
 
+/// Test programs that get the counters capability (`READ`: kernel
+/// statistics and the cycle counter; `StartInfo::counters`): the ones that
+/// measure. No other task gets it (least privilege: it tells how busy the
+/// machine is, a timing channel).
+pub const TEST_COUNTERS: &[&str] = &[
+    "bench",
+    "test-blk",
+    "test-caps-kernel-memory",
+    "test-caps-task-cost",
+    "test-caps-counters",
+    "test-hostile",
+];
+
+/// Whether test program `name` gets the counters capability.
+pub fn test_counters(name: &str) -> bool {
+    TEST_COUNTERS.contains(&name)
+}
+
 /// The `uses` of test program `name`.
 pub fn test_routes(name: &str) -> Vec<String> {
     TEST_ROUTES

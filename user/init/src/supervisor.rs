@@ -156,6 +156,7 @@ impl Supervisor {
                     pool_bytes: t.memory,
                     priority: t.spec.priority,
                     archive: t.test || t.spec.archive,
+                    counters: t.test && crate::config::test_counters(&t.spec.program),
                     stack_pages: if t.test {
                         loader::DEFAULT_STACK_PAGES
                     } else {
@@ -533,7 +534,7 @@ impl Supervisor {
     fn memory(&self) -> Result<Message, Error> {
         let me = userlib::process();
         let free = syscall::cap_info(me.pool)?.size;
-        let k = syscall::kernel_stats(me.pool)?;
+        let k = syscall::kernel_stats(me.counters)?;
         Ok(Message::with_words(
             OK,
             &[self.pool_at_boot, free, k.objects, k.free_bytes, k.heap_used],

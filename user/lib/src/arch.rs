@@ -13,9 +13,11 @@ pub(crate) fn set_thread_pointer(value: u64) {
 }
 
 /// `PMCCNTR_EL0`, the cycle counter (under QEMU `-icount shift=0` it
-/// counts executed instructions). Readable at EL0 only when the kernel set
-/// `PMUSERENR_EL0.{EN,CR}`; otherwise reading it is an undefined
-/// instruction fault.
+/// counts executed instructions). Only a task holding the counters
+/// capability with `READ` ([`crate::Process::counters`]) may read it: the
+/// kernel carries out the read (it traps; see
+/// `abi::ObjectType::Counters`). For any other task it is an
+/// undefined-instruction fault.
 #[inline(always)]
 pub fn cycles() -> u64 {
     imp::cycles()
@@ -43,10 +45,22 @@ mod imp {
     #[inline(always)]
     pub fn cycles() -> u64 {
         let v;
-        // SAFETY: reading the counter has no side effects (it traps if
-        // EL0 access is off, which the kernel reports as a fault).
-        // Not `nomem`: it must not be moved across the code it measures.
-        unsafe { asm!("mrs {}, pmccntr_el0", out(reg) v, options(nostack, preserves_flags)) };
+        // SAFETY: reading the counter has no side effects (it traps; the
+        // kernel carries it out, or reports a fault). Into x9: the kernel
+        // writes only registers it restores from the saved context (x0-x18,
+        // x30); then to any register, so that the code around a read is
+        // what the compiler would make for any other value (the benchmarks
+        // subtract the cost of two reads). Not `nomem`: it must not be
+        // moved across the code it measures.
+        unsafe {
+            asm!(
+                "mrs x9, pmccntr_el0",
+                "mov {v}, x9",
+                v = out(reg) v,
+                out("x9") _,
+                options(nostack, preserves_flags)
+            )
+        };
         v
     }
 }

@@ -216,6 +216,10 @@ pub struct Spawn<'a> {
     /// programs of its own, so it also gets `MANAGE` on its pool (to split
     /// pools off it for them).
     pub archive: bool,
+    /// Give the child this task's counters capability (`READ`: kernel
+    /// statistics and the cycle counter), if it has one. Only programs that
+    /// measure get it (the benchmarks, some tests).
+    pub counters: bool,
     /// The child's parent endpoint: `(endpoint, badge)`. A copy with the
     /// badge becomes `StartInfo::parent` and the first thread's fault
     /// handler. The endpoint capability needs `SEND | GRANT`.
@@ -237,6 +241,7 @@ impl<'a> Spawn<'a> {
             stack_pages: DEFAULT_STACK_PAGES,
             console: true,
             archive: false,
+            counters: false,
             supervisor: None,
             extra: &[],
         }
@@ -370,6 +375,10 @@ fn build(s: &Spawn, plan: &Plan, child: &mut Child, stack_bottom: u64) -> Result
         OWN_POOL_RIGHTS
     };
     info.pool = install(child.pool, pool_rights, "install pool")?;
+    if s.counters && me.counters != Handle::NULL {
+        // GRANT: a benchmark hands it on to the server it starts.
+        info.counters = install(me.counters, Rights::READ | Rights::GRANT, "install counters")?;
+    }
     if s.archive && me.archive != Handle::NULL {
         info.archive = install(me.archive, Rights::READ | Rights::MAP, "install archive")?;
     }

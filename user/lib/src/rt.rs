@@ -29,6 +29,9 @@ pub struct Process {
     pub parent: Handle,
     /// The boot archive (read-only memory), or `Handle::NULL`.
     pub archive: Handle,
+    /// The counters (`READ`: [`crate::syscall::kernel_stats`] and
+    /// [`crate::arch::cycles`]), or `Handle::NULL` (most programs).
+    pub counters: Handle,
     pub cpus: u32,
     /// Priority of the first thread.
     pub priority: u8,
@@ -48,6 +51,7 @@ impl Process {
             pool: Handle::NULL,
             parent: Handle::NULL,
             archive: Handle::NULL,
+            counters: Handle::NULL,
             cpus: 1,
             priority: 0,
             ipc_buffer: 0,
@@ -109,6 +113,7 @@ impl StartArg for BootInfo {
             pool: Handle(self.pool),
             parent: Handle::NULL,
             archive: Handle(self.archive),
+            counters: Handle(self.counters),
             cpus: self.cpus.max(1),
             priority: boot_info::INIT_PRIORITY,
             ipc_buffer: Self::IPC_BUFFER,
@@ -135,6 +140,7 @@ impl StartArg for StartInfo {
             pool: Handle(self.pool),
             parent: Handle(self.parent),
             archive: Handle(self.archive),
+            counters: Handle(self.counters),
             cpus: self.cpus.max(1),
             priority: self.priority.min(abi::MAX_PRIORITY as u32) as u8,
             ipc_buffer: Self::IPC_BUFFER,

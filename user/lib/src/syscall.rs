@@ -439,9 +439,10 @@ pub struct KernelStats {
     pub heap_used: u64,
 }
 
-/// Reads the kernel counters; `any` is any valid handle.
-pub fn kernel_stats(any: Handle) -> Result<KernelStats, Error> {
-    check(Syscall::KernelStats, [h(any), 0, 0, 0, 0, 0, 0, 0]).map(|r| KernelStats {
+/// Reads the kernel counters; `counters` is the counters capability with
+/// `READ` ([`crate::Process::counters`]).
+pub fn kernel_stats(counters: Handle) -> Result<KernelStats, Error> {
+    check(Syscall::KernelStats, [h(counters), 0, 0, 0, 0, 0, 0, 0]).map(|r| KernelStats {
         objects: r[1],
         free_bytes: r[2],
         heap_used: r[3],

@@ -30,13 +30,33 @@ fn set_cpacr(value: u64) {
     unsafe { asm!("msr cpacr_el1, {}", "isb", in(reg) value, options(nostack)) };
 }
 
-/// Per-CPU setup for running user code: PMU readable at EL0 (for
-/// benchmarks), FP/SIMD trapping at EL0, PAN on where the CPU has it.
+/// Per-CPU setup for running user code: no PMU access at EL0 (every PMU
+/// register access traps; [`counter_read`] carries out cycle-counter reads
+/// for tasks with the counters capability), FP/SIMD trapping at EL0, PAN
+/// on where the CPU has it.
 pub fn init_cpu() {
     set_cpacr(CPACR_FP_EL1_ONLY);
     if hal::cpu::has_pmu() {
-        // SAFETY: PMUSERENR_EL0 EN|CR lets EL0 read the cycle counter only.
-        unsafe { asm!("msr pmuserenr_el0, {}", in(reg) 0b101u64, options(nostack)) };
+        // SAFETY: PMUSERENR_EL0 = 0 (EN, SW, CR and ER clear): EL0 can
+        // neither read nor write any PMU register; each access traps to EL1.
+        unsafe { asm!("msr pmuserenr_el0, {}", in(reg) 0u64, options(nostack)) };
+        // SAFETY: the cycle counter runs on this CPU too (the boot stub
+        // starts it on the first CPU only), counting at EL0 and EL1; its
+        // value is not reset (E and LC set, nothing else changed).
+        unsafe {
+            asm!(
+                "msr pmccfiltr_el0, xzr",
+                "mrs {t}, pmcr_el0",
+                "orr {t}, {t}, #0x40", // LC: the cycle counter is 64 bits
+                "orr {t}, {t}, #0x1", // E: counters on
+                "msr pmcr_el0, {t}",
+                "mov {t}, #(1 << 31)",
+                "msr pmcntenset_el0, {t}",
+                "isb",
+                t = out(reg) _,
+                options(nostack)
+            )
+        };
     }
     let mmfr1: u64;
     // SAFETY: reading an ID register has no side effects.
@@ -269,6 +289,7 @@ fn handle_el0_locked(kind: u64, regs: &mut UserContext, esr: u64) -> Resume {
         8 => match (esr >> 26) & 0x3f {
             0x15 => syscall::dispatch(&mut k, cur, esr),
             0x07 => fp_trap(&mut k, cpu, cur),
+            0x18 => counter_read(&mut k, cur, regs, esr),
             _ => user_fault(&mut k, cur, esr, hal::cpu::far()),
         },
         9 => {
@@ -425,6 +446,45 @@ fn fp_trap(k: &mut Kernel, cpu: usize, cur: Id) {
         unsafe { fp_restore(&t.fp) };
     }
     k.cpus[cpu].fp_owner = Some(cur);
+}
+
+/// ESR_EL1's ISS for a trapped `mrs xN, pmccntr_el0` (EC 0x18: Op0 3, Op2
+/// 0, Op1 3, CRn 9, CRm 13, read), without the register (Rt, bits 5-9).
+const MRS_PMCCNTR: u64 = (3 << 20) | (3 << 14) | (9 << 10) | (13 << 1) | 1;
+/// The register field of that ISS.
+const ISS_RT: u64 = 0x1f << 5;
+
+/// A trapped system-register access from EL0 (EC 0x18): a read of the
+/// cycle counter by a task holding the counters capability with `READ` is
+/// carried out (into `x0`-`x18` or `x30`, the registers the exit path
+/// restores from the context; `xzr` discards it) and the thread goes on
+/// after the instruction. Anything else (another PMU register, a write, a
+/// task without the capability, `x19`-`x29`) is an undefined-instruction
+/// fault. See `abi::ObjectType::Counters`.
+fn counter_read(k: &mut Kernel, cur: Id, regs: &mut UserContext, esr: u64) {
+    let iss = esr & 0x1ff_ffff;
+    let rt = ((iss & ISS_RT) >> 5) as usize;
+    let allowed = iss & !ISS_RT == MRS_PMCCNTR
+        && !(19..=29).contains(&rt)
+        && hal::cpu::has_pmu()
+        && k.threads
+            .get(cur)
+            .and_then(|t| k.tasks.get(t.task))
+            .is_some_and(|t| t.cspace.reads_counters());
+    if !allowed {
+        user_fault(k, cur, esr, 0);
+        return;
+    }
+    let value = hal::cpu::cycle_counter();
+    if rt < 31 {
+        regs.x[rt] = value;
+    }
+    // Past the instruction: in the context (for a switch) and in ELR_EL1
+    // (the same thread's return leaves it live).
+    regs.elr += 4;
+    // SAFETY: the return address of this exception, one instruction on
+    // (interrupts are masked: nothing else takes an exception meanwhile).
+    unsafe { asm!("msr elr_el1, {}", in(reg) regs.elr, options(nomem, nostack, preserves_flags)) };
 }
 
 fn user_fault(k: &mut Kernel, cur: Id, esr: u64, far: u64) {

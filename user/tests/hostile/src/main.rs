@@ -63,7 +63,7 @@ fn main(start: &StartInfo) {
     badge += 1;
     run_child(sup, &record, badge, rng.next_u64(), 2000);
     let pool_before = syscall::cap_info(me.pool).unwrap().size;
-    let before = syscall::kernel_stats(me.pool).expect("kernel stats");
+    let before = syscall::kernel_stats(me.counters).expect("kernel stats");
     log::info!("before: {before:?}, pool {pool_before}");
 
     let (mut total, mut died) = (0, 0);
@@ -81,7 +81,7 @@ fn main(start: &StartInfo) {
         }
     }
     let pool_after = syscall::cap_info(me.pool).unwrap().size;
-    let after = syscall::kernel_stats(me.pool).expect("kernel stats");
+    let after = syscall::kernel_stats(me.counters).expect("kernel stats");
     log::info!("after: {after:?}, pool {pool_after}");
     println!(
         "test-hostile: {total} random calls in {} children ({died} killed themselves or hung)",

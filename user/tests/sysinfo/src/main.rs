@@ -37,7 +37,32 @@ fn main(start: &StartInfo) {
     sleeping_child();
     info_errors();
     system_control_refused();
+    no_counters();
     println!("test-sysinfo: all checks passed");
+}
+
+/// An ordinary program gets no counters capability: `KernelStats` has
+/// nothing to name (test-caps-counters tests the rest, the cycle counter's
+/// fault included).
+fn no_counters() {
+    let me = process();
+    assert_eq!(me.counters, Handle::NULL, "an ordinary program holds the counters");
+    // READ on these, but they are no counters.
+    for h in [me.pool, me.task] {
+        expect_err(
+            "KernelStats without the counters",
+            syscall::kernel_stats(h),
+            Error::WrongType,
+        );
+    }
+    // No READ on these.
+    for h in [me.thread, me.console] {
+        expect_err(
+            "KernelStats without the counters",
+            syscall::kernel_stats(h),
+            Error::NoRights,
+        );
+    }
 }
 
 /// Busy for `micros` microseconds of wall-clock time.

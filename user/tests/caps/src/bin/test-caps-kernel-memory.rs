@@ -43,7 +43,7 @@ extern "C" fn never_runs(_: u64) -> ! {
 
 fn main(_: &StartInfo) {
     let me = process();
-    let free = || syscall::kernel_stats(me.pool).expect("stats").free_bytes;
+    let free = || syscall::kernel_stats(me.counters).expect("stats").free_bytes;
     // The log's connection is made by the first line: before the rounds,
     // so that it is not an object made during one that outlives it.
     log::info!("two rounds of filling the pool");

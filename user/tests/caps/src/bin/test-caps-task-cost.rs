@@ -23,7 +23,7 @@ fn main(_: &StartInfo) {
     let cost = before - left();
     syscall::cap_delete(task).expect("delete");
     assert_eq!(left(), before, "deleting the task refunds it");
-    let free = syscall::kernel_stats(me.pool).expect("stats").free_bytes;
+    let free = syscall::kernel_stats(me.counters).expect("stats").free_bytes;
     log::info!("a task costs {cost} bytes; {free} bytes of kernel memory free");
     assert!(
         cost.saturating_mul(MOST_ASIDS) >= free,

@@ -112,6 +112,7 @@ pub const TEST_ROUTES: &[(&str, &[&str])] = &[
 /// machine is, a timing channel).
 pub const TEST_COUNTERS: &[&str] = &[
     "bench",
+    "bench-display",
     "test-blk",
     "test-caps-kernel-memory",
     "test-caps-task-cost",

@@ -221,7 +221,9 @@ impl BootCase {
 /// Programs on the host a case talks to. Placeholders in `qemu_args`,
 /// `input` and `host`: `@HTTP_PORT@` (the peer's port on 127.0.0.1, which
 /// the guest reaches as 10.0.2.2 through QEMU's user networking) and
-/// `@FWD_PORT@` (a free host port, for `hostfwd=tcp:127.0.0.1:@FWD_PORT@-:80`).
+/// `@FWD_PORT@` (a free host port, for `hostfwd=tcp:127.0.0.1:@FWD_PORT@-:80`);
+/// `@TESTS@` is this crate's folder (`tests/`: scripts for `host`
+/// commands).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Peer {
     /// `python3 -m http.server` on 127.0.0.1, serving a folder that holds
@@ -1659,6 +1661,105 @@ pub static BOOT_CASES: &[BootCase] = &[
         forbid: &[
             r"^(ip|ping|poweroff): ",
             r"^\[tv\] (ip|ping): ",
+            r"cannot start",
+            r" faulted: ",
+            r" is failing: ",
+            r"out of memory",
+        ],
+        exit: Exit::Code(0),
+        timeout_s: 240,
+        ..PROFILE
+    },
+    // The soft bus on that link (docs/BUS.md): both devices carry the test
+    // group file, announce themselves, pair over Noise and list each other
+    // with `bus` (the phone shares rtc, the TV nothing). A hostile device
+    // outside the group (tests/hostile_bus.py, on the host, joined to the
+    // link) records the bus's packets, from the handshake to a session
+    // message, then replays them, replays them changed, and forges
+    // announcements: both devices still list each other, and count what
+    // they refused. Then the TV powers off and the phone sees it leave.
+    BootCase {
+        name: "profile-phone-bus",
+        boot: Boot::Profile("phone"),
+        qemu_args: &[
+            "-smp",
+            "2",
+            "-netdev",
+            "@LINK@",
+            "-device",
+            "virtio-net-device,netdev=n0,mac=52:54:00:00:01:01",
+        ],
+        companion: Some(Companion {
+            profile: "tv",
+            qemu_args: &[
+                "-smp",
+                "2",
+                "-netdev",
+                "@LINK@",
+                "-device",
+                "virtio-net-device,netdev=n0,mac=52:54:00:00:02:02",
+            ],
+            input: &[
+                Input {
+                    after: "bus: paired with phone",
+                    send: "bus\r",
+                },
+                // Once the phone has listed the TV after the attack (only
+                // forgeries and changed packets fail to open).
+                Input {
+                    after: "peer: not sealed for this group",
+                    send: "poweroff\r",
+                },
+            ],
+        }),
+        host: &[Input {
+            after: "bus: phone (phone) on the bus",
+            send: "python3 @TESTS@/hostile_bus.py '@LINK@' 40",
+        }],
+        input: &[
+            Input {
+                after: "bus: paired with tv",
+                send: "bus\r",
+            },
+            Input {
+                after: "host: hostile: done",
+                send: "bus\r",
+            },
+            Input {
+                after: "bus: tv left",
+                send: "bus\r",
+            },
+            Input {
+                after: "no paired devices nearby",
+                send: "poweroff\r",
+            },
+        ],
+        expect: &[
+            r"init: profile phone up\b",
+            r"^\[tv\] .*init: profile tv up\b",
+            r"bus: phone \(phone\) on the bus at 169\.254\.1\.1:4747, sharing rtc$",
+            r"^\[tv\] .*bus: tv \(tv\) on the bus at 169\.254\.2\.2:4747, sharing nothing$",
+            r"bus: paired with tv at 169\.254\.2\.2$",
+            r"^\[tv\] .*bus: paired with phone at 169\.254\.1\.1$",
+            r"^this device: phone \(phone\), shares rtc$",
+            r"^tv\s+tv\s+169\.254\.2\.2\s+nothing$",
+            r"^\[tv\] this device: tv \(tv\), shares nothing$",
+            r"^\[tv\] phone\s+phone\s+169\.254\.1\.1\s+rtc$",
+            r"^host: hostile: recorded \d+ bus packets \(kinds \[1, .*5\]\), a data message: yes$",
+            r"^host: hostile: replayed [1-9]\d*$",
+            r"^host: hostile: done$",
+            // After the attack: the phone still lists the TV, and refused
+            // the forgeries, the replays and the changed packets.
+            r"^refused: (\d+ malformed, )?\d+ not sealed for this group, \d+ replayed(, \d+ bad handshakes)?$",
+            r"^\[tv\] .*init: powering off",
+            r"bus: tv left$",
+            r"^no paired devices nearby$",
+            r"init: powering off",
+        ],
+        forbid: &[
+            r"^poweroff: ",
+            r"^\[tv\] poweroff: ",
+            r"no group key",
             r"cannot start",
             r" faulted: ",
             r" is failing: ",

@@ -97,7 +97,8 @@ pub struct Monitor<'a> {
 /// Shell command lines run on the host (`sh -c`), cued by stdout like the
 /// stdin script: each runs to its end (the console is read meanwhile by
 /// the reader threads), and its output joins the log as `host: LINE`
-/// lines, then `host: exit N`. For real peers of a device: `curl` reading
+/// lines, then `host: exit N`; a stdin step may wait for those lines with
+/// a cue starting with [`HOST_CUE`] (`host: exit 0`, say). For real peers of a device: `curl` reading
 /// its web page through a forwarded port, say.
 pub struct HostScript<'a> {
     pub script: &'a [Step<'a>],
@@ -282,6 +283,11 @@ pub struct Companion<'a> {
 /// rest of the cue), not for its own (see [`Companion`]).
 pub const PEER_CUE: &str = "peer: ";
 
+/// An input cue that starts with this waits for a host command's output
+/// lines (`host: LINE`, the cue included), seen since the last step that
+/// waited for one (see [`HostScript`]).
+pub const HOST_CUE: &str = "host: ";
+
 /// Whether `step` is due: its cue seen in `own` output, or in `other`'s
 /// with [`PEER_CUE`].
 fn cue_seen(step: &Step, own: &str, other: &str) -> bool {
@@ -318,6 +324,9 @@ struct Console<'a> {
     host: Option<HostState<'a>>,
     /// The companion's output since the last step was sent.
     since_peer: String,
+    /// Host commands' output (`host: ...` lines) since the last step that
+    /// waited for it was sent.
+    since_host: String,
     peer: Option<PeerConsole<'a>>,
 }
 
@@ -434,10 +443,39 @@ impl Console<'_> {
         true
     }
 
-    /// Sends every step whose cue has shown.
+    /// Sends every step whose cue has shown, again while that makes more
+    /// cues show (a host command's output may cue the input script).
     fn play(&mut self) {
+        loop {
+            let before = self.progress();
+            self.play_input();
+            self.play_peer();
+            self.play_monitor();
+            self.play_host();
+            if self.progress() == before {
+                break;
+            }
+        }
+    }
+
+    /// Steps sent so far, by script.
+    fn progress(&self) -> [usize; 4] {
+        [
+            self.sent,
+            self.peer.as_ref().map_or(0, |p| p.sent),
+            self.monitor.as_ref().map_or(0, |m| m.sent),
+            self.host.as_ref().map_or(0, |h| h.sent),
+        ]
+    }
+
+    /// Types every input step whose cue has shown.
+    fn play_input(&mut self) {
         while let Some(step) = self.script.get(self.sent) {
-            if !cue_seen(step, &self.since, &self.since_peer) {
+            let seen = match step.after.strip_prefix(HOST_CUE) {
+                Some(_) => self.since_host.contains(step.after),
+                None => cue_seen(step, &self.since, &self.since_peer),
+            };
+            if !seen {
                 break;
             }
             if let Some(w) = self.stdin.as_mut() {
@@ -456,10 +494,10 @@ impl Console<'_> {
             if step.after.starts_with(PEER_CUE) {
                 self.since_peer.clear();
             }
+            if step.after.starts_with(HOST_CUE) {
+                self.since_host.clear();
+            }
         }
-        self.play_peer();
-        self.play_monitor();
-        self.play_host();
     }
 
     /// Types every companion step whose cue has shown.
@@ -500,6 +538,11 @@ impl Console<'_> {
                 break;
             }
             for text in host_command(step.send.trim_end()) {
+                // The input script may wait for a host command's output.
+                if self.sent < self.script.len() {
+                    self.since_host.push_str(&text);
+                    self.since_host.push('\n');
+                }
                 self.lines.push(Line {
                     stream: Stream::Stdout,
                     text,
@@ -648,6 +691,7 @@ pub fn run_with_monitor(
             since: String::new(),
         }),
         since_peer: String::new(),
+        since_host: String::new(),
         peer,
     };
     // A step may be due before any output (an empty cue).
@@ -994,5 +1038,38 @@ mod tests {
         assert!(at("ready") < at("host: from the host"));
         assert!(at("host: from the host") < at("host: exit 3"));
         assert!(at("again") < at("host: a") && at("host: a") < at("host: b"));
+    }
+
+    #[test]
+    fn input_may_wait_for_a_host_command() {
+        let host = [Step {
+            after: "up",
+            send: "echo done on the host",
+        }];
+        // The first step, cued by the same line as the host command, is
+        // sent first: the host's line still cues the second.
+        let input = [
+            Step {
+                after: "up",
+                send: "first\n",
+            },
+            Step {
+                after: "host: done on the host",
+                send: "typed\n",
+            },
+        ];
+        let r = run_with_monitor(
+            sh("echo up; read y; read x; echo got-$y-$x"),
+            Duration::from_secs(20),
+            Duration::ZERO,
+            &input,
+            None,
+            Some(HostScript { script: &host }),
+            None,
+            |_| false,
+        )
+        .unwrap();
+        assert_eq!((r.end, r.sent), (End::Exited(0), 2));
+        assert!(r.lines.iter().any(|l| l.text == "got-first-typed"));
     }
 }

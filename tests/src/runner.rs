@@ -799,6 +799,7 @@ impl Ports {
         text.replace("@HTTP_PORT@", &self.http.to_string())
             .replace("@FWD_PORT@", &self.fwd.to_string())
             .replace("@LINK@", &self.link)
+            .replace("@TESTS@", env!("CARGO_MANIFEST_DIR"))
     }
 }
 

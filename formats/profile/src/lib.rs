@@ -28,6 +28,8 @@ pub const PRIORITIES: core::ops::RangeInclusive<u64> = 1..=(abi::MAX_PRIORITY as
 pub const MAX_PROGRAM_NAME: usize = 31;
 /// Longest service name (`userlib::proto::MAX_NAME`).
 pub const MAX_SERVICE_NAME: usize = 32;
+/// Most services a profile shares on the bus (`shared`).
+pub const MAX_SHARED: usize = 16;
 /// Largest display side.
 pub const MAX_DISPLAY_SIDE: u64 = 8192;
 /// CPUs the kernel supports (`kernel::MAX_CPUS`).
@@ -70,6 +72,12 @@ pub struct Profile {
     pub description: String,
     #[serde(default)]
     pub display: Option<Display>,
+    /// Services this device offers to the paired devices of its group
+    /// through the soft bus (`servers/bus`, `docs/BUS.md`): each one a
+    /// service a task of this profile provides, by its exact name. A device
+    /// shares nothing unless it is listed here.
+    #[serde(default)]
+    pub shared: Vec<String>,
     /// How QEMU boots the device. Required in the TOML file (the build tool
     /// checks); left out of the boot archive's copy.
     #[serde(default)]
@@ -331,6 +339,33 @@ impl Profile {
                 ));
             }
             programs.push(&t.program);
+        }
+        // Shared services: exact names, each provided here, at most
+        // MAX_SHARED, none twice.
+        if self.shared.len() > MAX_SHARED {
+            return Err(problem(
+                Place::Top("shared"),
+                format!("lists {} services: at most {MAX_SHARED}", self.shared.len()),
+            ));
+        }
+        for (i, name) in self.shared.iter().enumerate() {
+            if !valid_service_pattern(name) || name.ends_with('*') {
+                return Err(problem(
+                    Place::Top("shared"),
+                    format!(
+                        "\"{name}\" is not a service name (printable, no spaces, at most {MAX_SERVICE_NAME} bytes)"
+                    ),
+                ));
+            }
+            if self.shared[..i].contains(name) {
+                return Err(problem(Place::Top("shared"), format!("`{name}` is listed twice")));
+            }
+            if self.provider_of(name).is_none() {
+                return Err(problem(
+                    Place::Top("shared"),
+                    format!("no task of the profile provides `{name}`: only a service of this device can be shared"),
+                ));
+            }
         }
         // Routes: one provider per name; every use has a provider.
         for (kind, index, t) in self.tasks() {

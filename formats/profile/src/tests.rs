@@ -242,3 +242,28 @@ fn sizes() {
     assert!(e.message().contains("`lots` is not a size"), "{e}");
     let _ = vec![0u8];
 }
+
+#[test]
+fn shared_services() {
+    let p = phone();
+    assert!(p.shared.is_empty(), "nothing is shared unless listed");
+    let shared = |list: &str| PHONE.replacen("\n[", &format!("\nshared = {list}\n\n["), 1);
+    let ok: Profile = toml::from_str(&shared("[\"console\", \"blk\"]")).unwrap();
+    assert_eq!(ok.shared, ["console", "blk"]);
+    ok.check().unwrap();
+    assert_eq!(decode(&encode(&ok)).unwrap().shared, ["console", "blk"]);
+    for (list, why) in [
+        ("[\"display\"]", "no task of the profile provides `display`"),
+        ("[\"blk*\"]", "not a service name"),
+        ("[\"a b\"]", "not a service name"),
+        ("[\"blk\", \"blk\"]", "listed twice"),
+    ] {
+        let e = problem_of(&shared(list));
+        assert_eq!(e.place, Some(Place::Top("shared")), "{list}");
+        assert!(e.message.contains(why), "{list}: {e}");
+    }
+    let many: Vec<String> = (0..=MAX_SHARED).map(|i| format!("\"blk{i}\"")).collect();
+    assert!(problem_of(&shared(&format!("[{}]", many.join(", "))))
+        .message
+        .contains("at most"));
+}

@@ -26,6 +26,8 @@ pub enum Command {
     Ping(String),
     Fetch(String),
     Resolve(String),
+    /// `bus`: the devices nearby on the soft bus.
+    Bus,
     /// `ls [-l] [PATH]`: long listing or not, and the path (`""`: here).
     Ls(bool, String),
     Cat(String),
@@ -93,6 +95,11 @@ const COMMANDS: &[(&str, Args, &str)] = &[
         "HTTP/1.1 GET of an http:// URL; prints the body",
     ),
     ("resolve", Args::Word("NAME"), "IPv4 addresses of a name (DNS)"),
+    (
+        "bus",
+        Args::None,
+        "soft bus: this device, the paired devices nearby and what they share",
+    ),
     ("ls", Args::Ls, "list a directory (-l: sizes and dates)"),
     ("cat", Args::Path, "print a file"),
     (
@@ -221,6 +228,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         "ping" => Command::Ping(target),
         "fetch" => Command::Fetch(target),
         "resolve" => Command::Resolve(target),
+        "bus" => Command::Bus,
         _ => Command::Poweroff,
     }))
 }
@@ -266,6 +274,7 @@ mod tests {
             ("date", Command::Date),
             ("reboot", Command::Reboot),
             ("ip", Command::Ip),
+            ("bus", Command::Bus),
             ("poweroff", Command::Poweroff),
             ("df", Command::Df),
             ("sync", Command::Sync),

@@ -6,6 +6,7 @@
 
 extern crate alloc;
 
+pub mod bus;
 pub mod command;
 pub mod editor;
 pub mod http;

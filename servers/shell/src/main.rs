@@ -177,6 +177,9 @@ fn execute(line: &str, rtc: &mut Connection, files: &mut files::Files) -> String
         Command::Ping(host) => netcmd::ping(&host),
         Command::Fetch(url) => netcmd::fetch(&url),
         Command::Resolve(name) => netcmd::resolve(&name),
+        Command::Bus => userlib::services::bus::status()
+            .and_then(|(me, refused)| Ok(shell::bus::render(&me, refused, &userlib::services::bus::devices()?)))
+            .map_err(|e| fail("bus", e)),
         // The file commands ran above.
         _ => Ok(String::new()),
     };

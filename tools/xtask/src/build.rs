@@ -28,6 +28,10 @@ pub struct Options {
     /// Also pack every `test-*` program and `bench` (always for the ktest
     /// image; `cargo xtask bench` asks for it on the production kernel).
     pub test_programs: bool,
+    /// The device group's secret file (`--group FILE`): packed into the
+    /// boot archive as the bus's `bus.group` (docs/BUS.md). None: the
+    /// device pairs with no one.
+    pub group: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -37,6 +41,7 @@ impl Default for Options {
             test_image: false,
             device: crate::profile::DEFAULT.to_string(),
             test_programs: false,
+            group: None,
         }
     }
 }
@@ -196,7 +201,7 @@ pub fn build(opts: &Options) -> Result<Built> {
     // kernel/build.rs embeds.
     cmd.env(
         "KESTREL_ARCHIVE",
-        crate::user::archive(&opts.device, opts.with_tests())?,
+        crate::user::archive(&opts.device, opts.with_tests(), opts.group.as_deref())?,
     );
     note!("{}", util::shown(&cmd));
     util::run(&mut cmd)?;

@@ -84,6 +84,11 @@ pub struct BuildArgs {
     /// The test image: in-kernel tests and every test program.
     #[arg(long)]
     pub test_image: bool,
+    /// The device group's secret file (any bytes, at least 16): devices
+    /// built with the same file pair on the soft bus (docs/BUS.md); make
+    /// one with `head -c 32 /dev/urandom > FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub group: Option<PathBuf>,
 }
 
 impl BuildArgs {
@@ -94,6 +99,7 @@ impl BuildArgs {
             test_image: self.test_image,
             device: self.profile.clone().unwrap_or_else(|| default_profile.to_string()),
             test_programs: false,
+            group: self.group.clone(),
         }
     }
 }
@@ -213,6 +219,9 @@ pub struct UserArgs {
     /// Also pack every test program.
     #[arg(long)]
     pub tests: bool,
+    /// The device group's secret file, packed for the bus (see `build --group`).
+    #[arg(long, value_name = "FILE")]
+    pub group: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

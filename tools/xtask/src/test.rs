@@ -181,6 +181,10 @@ fn print_log(o: &Outcome) {
     }
 }
 
+/// The device-group file every profile image of the tests carries, so
+/// that devices booted together pair on the bus (not a secret).
+pub const TEST_GROUP: &str = "tests/data/test.group";
+
 /// A device profile the selected cases need, and which of its images.
 struct ProfileNeed {
     name: String,
@@ -231,6 +235,7 @@ fn prepare_profile(need: &ProfileNeed, work_dir: &std::path::Path) -> harness::r
     let opts = |test_image: bool| Options {
         device: name.to_string(),
         test_image,
+        group: Some(crate::util::root().join(TEST_GROUP)),
         ..Options::default()
     };
     let mut boot = harness::runner::ProfileBoot {
@@ -314,7 +319,7 @@ pub fn main(a: &TestArgs) -> Result<ExitCode> {
     // host), then the pure logic of the kernel and of user space (built
     // for the host too: message packing, init's configuration and verdicts,
     // the shell's line editor and commands, the compositor's scene and
-    // composition, the UI kit).
+    // composition, the UI kit, the soft bus with hostile peers).
     // Then the drivers' pure logic: the kit, and register sequences
     // against register models.
     let units: [(&str, &[&str]); 4] = [
@@ -338,6 +343,8 @@ pub fn main(a: &TestArgs) -> Result<ExitCode> {
                 "sysui",
                 "-p",
                 "fs",
+                "-p",
+                "bus",
             ],
         ),
         (

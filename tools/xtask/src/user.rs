@@ -74,13 +74,31 @@ pub fn programs() -> Result<BTreeMap<String, Program>> {
 
 /// Builds user space and the archive of `device` once per xtask run;
 /// returns the archive's path (absolute).
-pub fn archive(device: &str, test_programs: bool) -> Result<PathBuf> {
-    type Archives = HashMap<(String, bool), Result<PathBuf>>;
+pub fn archive(device: &str, test_programs: bool, group: Option<&Path>) -> Result<PathBuf> {
+    type Archives = HashMap<(String, bool, Option<PathBuf>), Result<PathBuf>>;
     static DONE: OnceLock<Mutex<Archives>> = OnceLock::new();
     let mut done = DONE.get_or_init(Default::default).lock().unwrap();
-    done.entry((device.to_string(), test_programs))
-        .or_insert_with(|| build_archive(device, test_programs))
+    done.entry((device.to_string(), test_programs, group.map(Path::to_path_buf)))
+        .or_insert_with(|| build_archive(device, test_programs, group))
         .clone()
+}
+
+/// Fewest bytes a group file holds (`bus::keys::MIN_GROUP_FILE`).
+pub const MIN_GROUP_FILE: usize = 16;
+/// The group file's name in the boot archive (the bus's `GROUP_ENTRY`).
+pub const GROUP_ENTRY: &str = "bus.group";
+
+/// The contents of a group file (`--group FILE`), checked.
+pub fn read_group(path: &Path) -> Result<Vec<u8>> {
+    let data = std::fs::read(path).map_err(|e| format!("--group {}: {e}", path.display()))?;
+    if data.len() < MIN_GROUP_FILE {
+        bail!(
+            "--group {}: a group file holds at least {MIN_GROUP_FILE} bytes of secret (make one: head -c 32 /dev/urandom > {})",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(data)
 }
 
 /// The workspace members that are programs: (directory, package name).
@@ -173,6 +191,7 @@ pub fn archive_entries<'p>(
     profile: &'p Profile,
     programs: &BTreeMap<String, Program>,
     test_programs: bool,
+    group: Option<&[u8]>,
 ) -> Result<(Vec<Entry>, Vec<&'p profile::Task>)> {
     let available: BTreeSet<String> = programs.keys().cloned().collect();
     let missing = profile.missing_programs(&available);
@@ -196,6 +215,14 @@ pub fn archive_entries<'p>(
             name: FONT_ENTRY.to_string(),
             mode: 0o100644,
             data,
+        });
+    }
+    // The device group's secret, for the bus (only where the bus runs).
+    if let Some(g) = group.filter(|_| profile.tasks.iter().any(|t| t.program == "bus")) {
+        entries.push(Entry {
+            name: GROUP_ENTRY.to_string(),
+            mode: 0o100600,
+            data: g.to_vec(),
         });
     }
     for n in names {
@@ -229,10 +256,11 @@ pub fn font_file(glyphs: profile::Glyphs) -> &'static str {
     }
 }
 
-fn build_archive(device: &str, test_programs: bool) -> Result<PathBuf> {
+fn build_archive(device: &str, test_programs: bool, group: Option<&Path>) -> Result<PathBuf> {
     let profile = profile::load(device)?;
+    let group = group.map(read_group).transpose()?;
     let programs = programs()?;
-    let (entries, missing) = archive_entries(&profile, &programs, test_programs)?;
+    let (entries, missing) = archive_entries(&profile, &programs, test_programs, group.as_deref())?;
     if !missing.is_empty() {
         let available = programs.keys().cloned().collect();
         let msg = profile::missing_message(&profile, &missing, &available);
@@ -411,10 +439,13 @@ fn push_entry(out: &mut Vec<u8>, ino: u32, mode: u32, name: &str, data: &[u8]) {
     out.resize(out.len().next_multiple_of(4), 0);
 }
 
-/// `cargo xtask user [--profile NAME] [--tests]`: build user space and the
-/// archive of a profile; print its path.
+/// `cargo xtask user [--profile NAME] [--tests] [--group FILE]`: build user
+/// space and the archive of a profile; print its path.
 pub fn main(args: &crate::cli::UserArgs) -> Result<()> {
-    println!("{}", archive(&args.profile, args.tests)?.display());
+    println!(
+        "{}",
+        archive(&args.profile, args.tests, args.group.as_deref())?.display()
+    );
     Ok(())
 }
 
@@ -542,7 +573,7 @@ mod tests {
             [[driver]]\nprogram = \"virtio-gpu\"\nmatch = [\"virtio,device10\"]\npriority = 24\nmemory = \"1M\"\n\
             [[server]]\nprogram = \"shell\"\npriority = 12\nmemory = \"256K\"\n";
         let p = profile::parse("profiles/w.toml", "w", text).unwrap();
-        let (entries, missing) = archive_entries(&p, &programs, false).unwrap();
+        let (entries, missing) = archive_entries(&p, &programs, false, None).unwrap();
         let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["profile", "init", "shell", "uart-pl011"]);
         assert_eq!(entries[0].data, p.encode());
@@ -552,10 +583,34 @@ mod tests {
             missing.iter().map(|t| t.program.as_str()).collect::<Vec<_>>(),
             ["virtio-gpu"]
         );
-        let (entries, _) = archive_entries(&p, &programs, true).unwrap();
+        let (entries, _) = archive_entries(&p, &programs, true, None).unwrap();
         let mut names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
         names.sort();
         assert_eq!(names, ["bench", "init", "profile", "shell", "test-ipc", "uart-pl011"]);
+        // A group file goes only where the bus runs.
+        let (entries, _) = archive_entries(&p, &programs, false, Some(b"0123456789abcdef")).unwrap();
+        assert!(!entries.iter().any(|e| e.name == GROUP_ENTRY));
+        let with_bus = format!("{text}[[server]]\nprogram = \"bus\"\npriority = 12\nmemory = \"256K\"\n");
+        let p = profile::parse("profiles/w.toml", "w", &with_bus).unwrap();
+        let (entries, _) = archive_entries(&p, &programs, false, Some(b"0123456789abcdef")).unwrap();
+        let g = entries.iter().find(|e| e.name == GROUP_ENTRY).expect("bus.group");
+        assert_eq!(g.data, b"0123456789abcdef");
+        let (entries, _) = archive_entries(&p, &programs, false, None).unwrap();
+        assert!(!entries.iter().any(|e| e.name == GROUP_ENTRY));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn group_files_are_checked() {
+        let dir = std::env::temp_dir().join(format!("xtask-group-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (short, good) = (dir.join("short"), dir.join("good"));
+        std::fs::write(&short, "too short").unwrap();
+        std::fs::write(&good, [7u8; 32]).unwrap();
+        assert!(read_group(&short).unwrap_err().contains("at least 16 bytes"));
+        assert!(read_group(&dir.join("missing")).is_err());
+        assert_eq!(read_group(&good).unwrap(), [7u8; 32]);
+        assert!(read_group(&util::root().join(crate::test::TEST_GROUP)).is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

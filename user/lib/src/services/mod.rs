@@ -7,6 +7,7 @@
 //! bytes little-endian); bulk data through shared memory objects.
 
 pub mod blk;
+pub mod bus;
 pub mod compositor;
 pub mod console;
 pub mod display;

@@ -1,0 +1,412 @@
+//! One device on the bus: the devices nearby and their sessions, driven by
+//! packets and by time. [`Node::receive`] takes a packet and
+//! [`Node::tick`] the passing of time; both return the packets to send.
+//! Nothing here touches the network, so the host tests play whole links,
+//! hostile peers included.
+//!
+//! - Every [`ANNOUNCE_EVERY_US`] the node broadcasts its sealed
+//!   announcement, numbered one above the last.
+//! - An announcement that opens under the group key and is numbered above
+//!   the last one taken from its device makes (or keeps) the device
+//!   *present*. Anything else is counted and dropped.
+//! - Of two present devices, the one with the lower id starts the Noise
+//!   handshake; a device is *paired*, and listed, once the session is up
+//!   and confirmed (see [`crate::session`]).
+//! - Each side pings a paired device every [`PING_EVERY_US`] over the
+//!   session ([`Peer::rtt_us`] is the last round trip).
+//! - A device not heard from for [`FORGET_AFTER_US`] is no longer
+//!   present: its session ends. Its id and last number are kept (up to
+//!   [`MAX_PEERS`] devices), so an old announcement replayed later does not
+//!   bring it back.
+
+use crate::keys::GroupKey;
+use crate::session::{static_key, Handshake, Session, StaticKey};
+use crate::wire::{Announcement, Header, Kind, SessionMsg};
+use alloc::string::String;
+use alloc::vec::Vec;
+pub use core::net::SocketAddrV4 as Addr;
+
+/// How often a device announces itself.
+pub const ANNOUNCE_EVERY_US: u64 = 1_000_000;
+/// How long a device stays present without an announcement: a device that
+/// leaves is gone from the list within 5 s (this, plus one tick).
+pub const FORGET_AFTER_US: u64 = 3_500_000;
+/// How long a handshake, or a session awaiting its confirmation, may take.
+pub const HANDSHAKE_TIMEOUT_US: u64 = 1_000_000;
+/// Devices remembered (present or not).
+pub const MAX_PEERS: usize = 32;
+/// How often a session is pinged (its round trip is measured, and a link
+/// that carries announcements but not the session shows).
+pub const PING_EVERY_US: u64 = 2_000_000;
+
+/// A packet to send: to a device, or broadcast (`to: None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Out {
+    pub to: Option<Addr>,
+    pub bytes: Vec<u8>,
+}
+
+/// What changed, for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A device's session is up and confirmed.
+    Paired { name: String, addr: Addr },
+    /// A paired device is gone (no announcement for [`FORGET_AFTER_US`]).
+    Left { name: String },
+}
+
+/// Packets refused, by reason (the `bus` service reports them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refused {
+    /// Not a bus packet, or not for this device.
+    pub malformed: u64,
+    /// Did not open under the group key (another group, or changed).
+    pub unsealed: u64,
+    /// Numbered at or below one already taken (a replay).
+    pub replayed: u64,
+    /// A handshake message that did not check out or came out of turn.
+    pub handshake: u64,
+}
+
+struct Up {
+    session: Session,
+    confirmed: bool,
+    since: u64,
+}
+
+struct Pending {
+    hs: Handshake,
+    initiator: bool,
+    since: u64,
+}
+
+/// A device this one has heard from.
+pub struct Peer {
+    pub id: u64,
+    pub addr: Addr,
+    pub info: Announcement,
+    /// The highest announcement number taken.
+    seq: u64,
+    last_seen: u64,
+    present: bool,
+    up: Option<Up>,
+    pending: Option<Pending>,
+    /// Round trip of the last answered ping, in µs.
+    pub rtt_us: Option<u64>,
+    last_ping: u64,
+}
+
+impl Peer {
+    /// Present, with a confirmed session.
+    pub fn is_paired(&self) -> bool {
+        self.present && self.up.as_ref().is_some_and(|u| u.confirmed)
+    }
+}
+
+pub struct Node {
+    pub me: u64,
+    info: Announcement,
+    key: GroupKey,
+    psk: [u8; 32],
+    stat: StaticKey,
+    seq: u64,
+    next_announce: u64,
+    peers: Vec<Peer>,
+    events: Vec<Event>,
+    pub refused: Refused,
+}
+
+impl Node {
+    /// Device `me` (a random id, new at each start) announcing `info`.
+    /// The RNG must be seeded (static keys are made here).
+    pub fn new(me: u64, info: Announcement, key: GroupKey) -> Node {
+        Node {
+            me,
+            info,
+            psk: key.psk(),
+            key,
+            stat: static_key(),
+            seq: 0,
+            next_announce: 0,
+            peers: Vec::new(),
+            events: Vec::new(),
+            refused: Refused::default(),
+        }
+    }
+
+    /// The paired devices.
+    pub fn nearby(&self) -> impl Iterator<Item = &Peer> {
+        self.peers.iter().filter(|p| p.is_paired())
+    }
+
+    /// What changed since the last call.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        core::mem::take(&mut self.events)
+    }
+
+    fn send(&self, kind: Kind, to: &Peer, counter: u64, body: &[u8]) -> Out {
+        let h = Header {
+            kind,
+            from: self.me,
+            to: to.id,
+            counter,
+        };
+        Out {
+            to: Some(to.addr),
+            bytes: h.with_body(body),
+        }
+    }
+
+    /// A session message to peer `i`, if its session is up.
+    fn data(&mut self, i: usize, msg: &SessionMsg) -> Option<Out> {
+        let up = self.peers[i].up.as_mut()?;
+        let (nonce, sealed) = up.session.seal(&msg.encode())?;
+        Some(self.send(Kind::Data, &self.peers[i], nonce, &sealed))
+    }
+
+    /// Asks a paired device whether it is there (the answer sets its
+    /// [`Peer::rtt_us`]); `now` is the ping's number.
+    pub fn ping(&mut self, id: u64, now: u64) -> Option<Out> {
+        let i = self.peers.iter().position(|p| p.id == id && p.is_paired())?;
+        self.data(i, &SessionMsg::Ping(now))
+    }
+
+    /// Time passes: announce when due, forget silent devices, give up on
+    /// stale handshakes, start the handshakes this device owes.
+    pub fn tick(&mut self, now: u64) -> Vec<Out> {
+        let mut out = Vec::new();
+        if now >= self.next_announce {
+            self.seq += 1;
+            self.next_announce = now + ANNOUNCE_EVERY_US;
+            out.push(Out {
+                to: None,
+                bytes: self.key.seal_announcement(self.me, self.seq, &self.info),
+            });
+        }
+        for p in &mut self.peers {
+            if p.present && now.saturating_sub(p.last_seen) > FORGET_AFTER_US {
+                if p.is_paired() {
+                    self.events.push(Event::Left {
+                        name: p.info.name.clone(),
+                    });
+                }
+                p.present = false;
+                p.up = None;
+                p.pending = None;
+            }
+            if p.pending
+                .as_ref()
+                .is_some_and(|h| now.saturating_sub(h.since) > HANDSHAKE_TIMEOUT_US)
+            {
+                p.pending = None;
+            }
+            if p.up
+                .as_ref()
+                .is_some_and(|u| !u.confirmed && now.saturating_sub(u.since) > HANDSHAKE_TIMEOUT_US)
+            {
+                p.up = None;
+            }
+        }
+        for i in 0..self.peers.len() {
+            out.extend(self.maybe_initiate(i, now));
+            if self.peers[i].is_paired() && now.saturating_sub(self.peers[i].last_ping) >= PING_EVERY_US {
+                self.peers[i].last_ping = now;
+                out.extend(self.data(i, &SessionMsg::Ping(now)));
+            }
+        }
+        out
+    }
+
+    /// Starts a handshake with peer `i` if this device owes one: it is
+    /// present, has no session or handshake, and has the higher id.
+    fn maybe_initiate(&mut self, i: usize, now: u64) -> Option<Out> {
+        let p = &self.peers[i];
+        if !p.present || p.up.is_some() || p.pending.is_some() || self.me >= p.id {
+            return None;
+        }
+        let (hs, m1) = Handshake::initiate(&self.stat, &self.psk, self.me, p.id)?;
+        let out = self.send(Kind::Hello, p, 0, &m1);
+        self.peers[i].pending = Some(Pending {
+            hs,
+            initiator: true,
+            since: now,
+        });
+        Some(out)
+    }
+
+    /// A packet from `from`: what to send in answer.
+    pub fn receive(&mut self, from: Addr, packet: &[u8], now: u64) -> Vec<Out> {
+        let Some((h, body)) = Header::parse(packet) else {
+            self.refused.malformed += 1;
+            return Vec::new();
+        };
+        if h.from == self.me {
+            // Our own broadcast, looped back.
+            return Vec::new();
+        }
+        if h.kind == Kind::Announce {
+            return self.on_announce(from, &h, body, now).into_iter().collect();
+        }
+        let Some(i) = self.peers.iter().position(|p| p.id == h.from && p.present) else {
+            self.refused.malformed += 1;
+            return Vec::new();
+        };
+        if h.to != self.me {
+            self.refused.malformed += 1;
+            return Vec::new();
+        }
+        let out = match h.kind {
+            Kind::Hello => self.on_hello(i, body, now),
+            Kind::Reply => self.on_reply(i, body, now),
+            Kind::Finish => self.on_finish(i, body, now),
+            Kind::Data => self.on_data(i, h.counter, body, now),
+            Kind::Announce => None,
+        };
+        out.into_iter().collect()
+    }
+
+    fn on_announce(&mut self, from: Addr, h: &Header, body: &[u8], now: u64) -> Option<Out> {
+        let Some(info) = self.key.open_announcement(h, body) else {
+            self.refused.unsealed += 1;
+            return None;
+        };
+        let i = match self.peers.iter().position(|p| p.id == h.from) {
+            Some(i) => {
+                let p = &mut self.peers[i];
+                if h.counter <= p.seq {
+                    self.refused.replayed += 1;
+                    return None;
+                }
+                i
+            }
+            None => {
+                if self.peers.len() >= MAX_PEERS {
+                    // Make room by forgetting the longest-silent absent device.
+                    let old = (0..self.peers.len())
+                        .filter(|&i| !self.peers[i].present)
+                        .min_by_key(|&i| self.peers[i].last_seen)?;
+                    self.peers.swap_remove(old);
+                }
+                self.peers.push(Peer {
+                    id: h.from,
+                    addr: from,
+                    info: info.clone(),
+                    seq: 0,
+                    last_seen: now,
+                    present: false,
+                    up: None,
+                    pending: None,
+                    rtt_us: None,
+                    last_ping: now,
+                });
+                self.peers.len() - 1
+            }
+        };
+        let p = &mut self.peers[i];
+        p.seq = h.counter;
+        p.last_seen = now;
+        p.addr = from;
+        p.info = info;
+        p.present = true;
+        self.maybe_initiate(i, now)
+    }
+
+    fn on_hello(&mut self, i: usize, m1: &[u8], now: u64) -> Option<Out> {
+        let p = &self.peers[i];
+        // The lower id starts; a session already up stays until a new one
+        // completes (so a replayed message 1 cannot end it).
+        if p.id >= self.me {
+            self.refused.handshake += 1;
+            return None;
+        }
+        let Some((hs, m2)) = Handshake::respond(&self.stat, &self.psk, p.id, self.me, m1) else {
+            self.refused.handshake += 1;
+            return None;
+        };
+        let out = self.send(Kind::Reply, p, 0, &m2);
+        self.peers[i].pending = Some(Pending {
+            hs,
+            initiator: false,
+            since: now,
+        });
+        Some(out)
+    }
+
+    fn on_reply(&mut self, i: usize, m2: &[u8], now: u64) -> Option<Out> {
+        let p = &mut self.peers[i];
+        if !p.pending.as_ref().is_some_and(|h| h.initiator) {
+            self.refused.handshake += 1;
+            return None;
+        }
+        let hs = p.pending.take()?.hs;
+        let Some((session, m3)) = hs.finish(m2) else {
+            self.refused.handshake += 1;
+            return None;
+        };
+        p.up = Some(Up {
+            session,
+            confirmed: false,
+            since: now,
+        });
+        Some(self.send(Kind::Finish, &self.peers[i], 0, &m3))
+    }
+
+    fn on_finish(&mut self, i: usize, m3: &[u8], now: u64) -> Option<Out> {
+        let p = &mut self.peers[i];
+        if p.pending.as_ref().is_none_or(|h| h.initiator) {
+            self.refused.handshake += 1;
+            return None;
+        }
+        let hs = p.pending.take()?.hs;
+        let Some(session) = hs.complete(m3) else {
+            self.refused.handshake += 1;
+            return None;
+        };
+        p.up = Some(Up {
+            session,
+            confirmed: true,
+            since: now,
+        });
+        self.events.push(Event::Paired {
+            name: p.info.name.clone(),
+            addr: p.addr,
+        });
+        self.data(i, &SessionMsg::Confirm)
+    }
+
+    fn on_data(&mut self, i: usize, nonce: u64, sealed: &[u8], now: u64) -> Option<Out> {
+        let Some(up) = self.peers[i].up.as_mut() else {
+            self.refused.handshake += 1;
+            return None;
+        };
+        let Some(plain) = up.session.open(nonce, sealed) else {
+            self.refused.replayed += 1;
+            return None;
+        };
+        let Some(msg) = SessionMsg::decode(&plain) else {
+            self.refused.malformed += 1;
+            return None;
+        };
+        match msg {
+            SessionMsg::Confirm => {
+                if !up.confirmed {
+                    up.confirmed = true;
+                    let p = &self.peers[i];
+                    self.events.push(Event::Paired {
+                        name: p.info.name.clone(),
+                        addr: p.addr,
+                    });
+                }
+                None
+            }
+            SessionMsg::Ping(n) => self.data(i, &SessionMsg::Pong(n)),
+            SessionMsg::Pong(n) => {
+                self.peers[i].rtt_us = Some(now.saturating_sub(n));
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,231 @@
+//! Sessions: Noise_XXpsk3_25519_ChaChaPoly_BLAKE2s (Noise protocol
+//! framework, revision 34) through the `clatter` crate, then transport
+//! messages with explicit nonces.
+//!
+//! - Message 1 (`-> e`) and 2 (`<- e, ee, s, es`) agree on fresh ephemeral
+//!   keys; message 3 (`-> s, se, psk`) mixes in the group's pre-shared
+//!   key, so the responder knows the initiator is of the group once
+//!   message 3 decrypts, and the initiator knows the same of the responder
+//!   once the responder's first transport message decrypts (it sends
+//!   [`crate::wire::SessionMsg::Confirm`] at once).
+//! - The prologue binds both device ids (initiator's, then responder's),
+//!   so a handshake cannot be moved between devices.
+//! - Static keys are made at each start of the bus (the trust is the group
+//!   key; a static key lets a later pairing by code pin a device).
+//! - Datagrams may be lost, so each transport message carries its nonce
+//!   (the header's counter); a receiver takes only nonces above the
+//!   highest it has opened, so a replayed or reordered-late message gets
+//!   nothing. A message that fails to open changes nothing.
+
+use crate::rng::BusRng;
+use alloc::vec;
+use alloc::vec::Vec;
+use clatter::crypto::cipher::ChaChaPoly;
+use clatter::crypto::dh::X25519;
+use clatter::crypto::hash::Blake2s;
+use clatter::handshakepattern::noise_xx_psk3;
+use clatter::traits::{Dh, Handshaker};
+use clatter::transportstate::TransportState;
+use clatter::{KeyPair, NqHandshakeCore};
+
+/// The Noise protocol name.
+pub const PROTOCOL: &str = "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2s";
+
+type Hs = NqHandshakeCore<X25519, ChaChaPoly, Blake2s, BusRng>;
+
+/// A device's static X25519 key pair.
+pub type StaticKey = KeyPair<<X25519 as Dh>::PubKey, <X25519 as Dh>::PrivateKey>;
+
+/// A new static key pair.
+pub fn static_key() -> StaticKey {
+    X25519::genkey_rng(&mut BusRng).expect("X25519 key generation does not fail")
+}
+
+/// `kestrel-bus v1`, the initiator's id and the responder's.
+fn prologue(initiator: u64, responder: u64) -> [u8; 32] {
+    let mut p = [0u8; 32];
+    p[..14].copy_from_slice(b"kestrel-bus v1");
+    p[16..24].copy_from_slice(&initiator.to_le_bytes());
+    p[24..].copy_from_slice(&responder.to_le_bytes());
+    p
+}
+
+/// Room for any handshake message of this pattern (no payloads).
+const HANDSHAKE_BYTES: usize = 256;
+
+/// A handshake under way.
+pub struct Handshake {
+    hs: Hs,
+}
+
+impl Handshake {
+    fn new(s: &StaticKey, psk: &[u8; 32], initiator: bool, i: u64, r: u64) -> Option<Handshake> {
+        let mut hs = Hs::new(
+            noise_xx_psk3(),
+            &prologue(i, r),
+            initiator,
+            Some(s.clone()),
+            None,
+            None,
+            None,
+        )
+        .ok()?;
+        hs.push_psk(psk);
+        Some(Handshake { hs })
+    }
+
+    fn write(&mut self) -> Option<Vec<u8>> {
+        let mut out = vec![0u8; HANDSHAKE_BYTES];
+        let n = self.hs.write_message(&[], &mut out).ok()?;
+        out.truncate(n);
+        Some(out)
+    }
+
+    fn read(&mut self, msg: &[u8]) -> Option<()> {
+        if msg.len() > HANDSHAKE_BYTES {
+            return None;
+        }
+        let mut payload = [0u8; HANDSHAKE_BYTES];
+        self.hs.read_message(msg, &mut payload).ok().map(drop)
+    }
+
+    /// Device `me` starts a handshake with device `peer`: the handshake and
+    /// message 1.
+    pub fn initiate(s: &StaticKey, psk: &[u8; 32], me: u64, peer: u64) -> Option<(Handshake, Vec<u8>)> {
+        let mut h = Handshake::new(s, psk, true, me, peer)?;
+        let m1 = h.write()?;
+        Some((h, m1))
+    }
+
+    /// Device `me` answers message 1 from device `peer`: the handshake and
+    /// message 2; `None` if it is not a message 1.
+    pub fn respond(s: &StaticKey, psk: &[u8; 32], peer: u64, me: u64, m1: &[u8]) -> Option<(Handshake, Vec<u8>)> {
+        let mut h = Handshake::new(s, psk, false, peer, me)?;
+        h.read(m1)?;
+        let m2 = h.write()?;
+        Some((h, m2))
+    }
+
+    /// The initiator takes message 2: the session and message 3; `None`
+    /// if message 2 does not check out.
+    pub fn finish(mut self, m2: &[u8]) -> Option<(Session, Vec<u8>)> {
+        self.read(m2)?;
+        let m3 = self.write()?;
+        Some((Session::new(self.hs.finalize().ok()?), m3))
+    }
+
+    /// The responder takes message 3: the session, if the initiator holds
+    /// the group key.
+    pub fn complete(mut self, m3: &[u8]) -> Option<Session> {
+        self.read(m3)?;
+        Some(Session::new(self.hs.finalize().ok()?))
+    }
+}
+
+/// An established session.
+pub struct Session {
+    t: TransportState<ChaChaPoly, Blake2s>,
+    /// The highest nonce opened so far.
+    newest: Option<u64>,
+}
+
+impl Session {
+    fn new(t: TransportState<ChaChaPoly, Blake2s>) -> Session {
+        Session { t, newest: None }
+    }
+
+    /// `plain` sealed: its nonce and the ciphertext with its tag.
+    pub fn seal(&mut self, plain: &[u8]) -> Option<(u64, Vec<u8>)> {
+        let nonce = self.t.sending_nonce();
+        let mut out = vec![0u8; plain.len() + 16];
+        let n = self.t.send(plain, &mut out).ok()?;
+        out.truncate(n);
+        Some((nonce, out))
+    }
+
+    /// The plaintext of message `nonce`, if it opens and its nonce is new
+    /// (above every nonce opened before).
+    pub fn open(&mut self, nonce: u64, sealed: &[u8]) -> Option<Vec<u8>> {
+        if self.newest.is_some_and(|n| nonce <= n) || sealed.len() < 16 || sealed.len() > crate::wire::MAX_PACKET {
+            return None;
+        }
+        self.t.set_receiving_nonce(nonce);
+        let mut out = vec![0u8; sealed.len() - 16];
+        let n = self.t.receive(sealed, &mut out).ok()?;
+        out.truncate(n);
+        self.newest = Some(nonce);
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (StaticKey, StaticKey, [u8; 32]) {
+        crate::rng::seed([7; 32]);
+        (static_key(), static_key(), [3; 32])
+    }
+
+    fn pair(psk_a: &[u8; 32], psk_b: &[u8; 32]) -> Option<(Session, Session)> {
+        let (a, b, _) = setup();
+        let (ha, m1) = Handshake::initiate(&a, psk_a, 1, 2)?;
+        let (hb, m2) = Handshake::respond(&b, psk_b, 1, 2, &m1)?;
+        let (sa, m3) = ha.finish(&m2)?;
+        let sb = hb.complete(&m3)?;
+        Some((sa, sb))
+    }
+
+    #[test]
+    fn a_group_talks() {
+        let psk = [3; 32];
+        let (mut a, mut b) = pair(&psk, &psk).expect("handshake");
+        let (n, c) = a.seal(b"hello").unwrap();
+        assert_eq!(b.open(n, &c).as_deref(), Some(&b"hello"[..]));
+        let (n2, c2) = b.seal(b"back").unwrap();
+        assert_eq!(a.open(n2, &c2).as_deref(), Some(&b"back"[..]));
+    }
+
+    #[test]
+    fn another_group_gets_nothing() {
+        assert!(
+            pair(&[3; 32], &[4; 32]).is_none(),
+            "message 3 must not open under another key"
+        );
+    }
+
+    #[test]
+    fn replayed_tampered_and_lost_messages() {
+        let psk = [3; 32];
+        let (mut a, mut b) = pair(&psk, &psk).unwrap();
+        let (n0, c0) = a.seal(b"zero").unwrap();
+        let (n1, c1) = a.seal(b"one").unwrap();
+        let (n2, c2) = a.seal(b"two").unwrap();
+        // Message 0 is lost: 1 still opens.
+        assert_eq!(b.open(n1, &c1).as_deref(), Some(&b"one"[..]));
+        // Replayed, or late: nothing.
+        assert_eq!(b.open(n1, &c1), None);
+        assert_eq!(b.open(n0, &c0), None);
+        // Tampered: nothing, and it spoils nothing.
+        let mut bad = c2.clone();
+        bad[0] ^= 1;
+        assert_eq!(b.open(n2, &bad), None);
+        assert_eq!(b.open(n2 + 5, &c2), None, "under another nonce");
+        assert_eq!(b.open(n2, &c2).as_deref(), Some(&b"two"[..]));
+    }
+
+    #[test]
+    fn handshakes_are_bound_to_the_devices() {
+        let (a, b, psk) = setup();
+        let (_, m1) = Handshake::initiate(&a, &psk, 1, 2).unwrap();
+        // The responder believes message 1 came from device 9, or was for
+        // device 3: the prologue differs, and message 1 (whose empty
+        // payload is sealed once the psk modifier has mixed in `e`) fails.
+        assert!(Handshake::respond(&b, &psk, 9, 2, &m1).is_none());
+        assert!(Handshake::respond(&b, &psk, 1, 3, &m1).is_none());
+        assert!(Handshake::respond(&b, &psk, 1, 2, &m1).is_some());
+        // Garbage is no message 1.
+        assert!(Handshake::respond(&b, &psk, 1, 2, &[1, 2, 3]).is_none());
+        assert!(Handshake::respond(&b, &psk, 1, 2, &[0; 300]).is_none());
+    }
+}

@@ -1,0 +1,247 @@
+//! The bus's packets: UDP datagrams on port [`PORT`], every one of them
+//! starting with the same fixed header (see `docs/BUS.md`):
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 0..2 | magic `KB` |
+//! | 2 | version, [`VERSION`] |
+//! | 3 | kind ([`Kind`]) |
+//! | 4..12 | sender's device id, u64 little-endian |
+//! | 12..20 | receiver's device id (0 in announcements) |
+//! | 20..28 | counter: an announcement's sequence number, a data message's nonce (0 in handshakes) |
+//! | 28.. | body, by kind |
+//!
+//! Announcements go to the IPv4 broadcast address; everything else to the
+//! address an announcement came from. Bodies that are not Noise messages
+//! are postcard encodings of [`Announcement`] and [`SessionMsg`].
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+/// The bus's UDP port.
+pub const PORT: u16 = 4747;
+pub const MAGIC: [u8; 2] = *b"KB";
+pub const VERSION: u8 = 1;
+/// Bytes of the fixed header.
+pub const HEADER: usize = 28;
+/// Largest packet sent or taken (fits one Ethernet frame with IPv4 and UDP).
+pub const MAX_PACKET: usize = 1400;
+
+/// Longest device or profile name in an announcement.
+pub const MAX_NAME: usize = 31;
+/// Longest service name (`userlib::proto::MAX_NAME`).
+pub const MAX_SERVICE: usize = 32;
+/// Most shared services one device announces.
+pub const MAX_SHARED: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// Sealed [`Announcement`], broadcast every second.
+    Announce = 1,
+    /// Noise message 1 (`-> e`), initiator to responder.
+    Hello = 2,
+    /// Noise message 2 (`<- e, ee, s, es`).
+    Reply = 3,
+    /// Noise message 3 (`-> s, se, psk`).
+    Finish = 4,
+    /// A Noise transport message holding a [`SessionMsg`].
+    Data = 5,
+}
+
+impl Kind {
+    pub fn from_u8(b: u8) -> Option<Kind> {
+        Some(match b {
+            1 => Kind::Announce,
+            2 => Kind::Hello,
+            3 => Kind::Reply,
+            4 => Kind::Finish,
+            5 => Kind::Data,
+            _ => return None,
+        })
+    }
+}
+
+/// The fixed header of a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub kind: Kind,
+    pub from: u64,
+    pub to: u64,
+    pub counter: u64,
+}
+
+impl Header {
+    pub fn encode(&self) -> [u8; HEADER] {
+        let mut h = [0u8; HEADER];
+        h[0..2].copy_from_slice(&MAGIC);
+        h[2] = VERSION;
+        h[3] = self.kind as u8;
+        h[4..12].copy_from_slice(&self.from.to_le_bytes());
+        h[12..20].copy_from_slice(&self.to.to_le_bytes());
+        h[20..28].copy_from_slice(&self.counter.to_le_bytes());
+        h
+    }
+
+    /// The header and the body of a packet; `None` if it is not one of ours
+    /// (too short or too long, another magic, version or kind).
+    pub fn parse(packet: &[u8]) -> Option<(Header, &[u8])> {
+        if packet.len() < HEADER || packet.len() > MAX_PACKET {
+            return None;
+        }
+        if packet[0..2] != MAGIC || packet[2] != VERSION {
+            return None;
+        }
+        let word = |at: usize| u64::from_le_bytes(packet[at..at + 8].try_into().unwrap_or([0; 8]));
+        let h = Header {
+            kind: Kind::from_u8(packet[3])?,
+            from: word(4),
+            to: word(12),
+            counter: word(20),
+        };
+        Some((h, &packet[HEADER..]))
+    }
+
+    /// This header followed by `body`.
+    pub fn with_body(&self, body: &[u8]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(HEADER + body.len());
+        v.extend_from_slice(&self.encode());
+        v.extend_from_slice(body);
+        v
+    }
+}
+
+/// What a device says about itself to its group (sealed, see
+/// [`crate::keys`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Announcement {
+    /// The device's name (`cargo xtask run --name`).
+    pub name: String,
+    /// Its profile's name.
+    pub profile: String,
+    /// The services its profile shares (`shared = [...]`).
+    pub shared: Vec<String>,
+}
+
+impl Announcement {
+    /// Whether every field is within bounds: names of printable ASCII
+    /// without blanks, no longer than the limits.
+    pub fn is_valid(&self) -> bool {
+        let word = |s: &str, max: usize| !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_graphic());
+        word(&self.name, MAX_NAME)
+            && word(&self.profile, MAX_NAME)
+            && self.shared.len() <= MAX_SHARED
+            && self.shared.iter().all(|s| word(s, MAX_SERVICE))
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    /// The announcement `bytes` hold, if they hold exactly a valid one.
+    pub fn decode(bytes: &[u8]) -> Option<Announcement> {
+        match postcard::take_from_bytes::<Announcement>(bytes) {
+            Ok((a, rest)) if rest.is_empty() && a.is_valid() => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// What travels in a session's data messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionMsg {
+    /// The responder's first message: it proves the responder holds the
+    /// group key (the initiator only lists the device once it has this).
+    Confirm,
+    /// Are you there? (answered with [`SessionMsg::Pong`] and the same number)
+    Ping(u64),
+    Pong(u64),
+}
+
+impl SessionMsg {
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<SessionMsg> {
+        match postcard::take_from_bytes::<SessionMsg>(bytes) {
+            Ok((m, [])) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    #[test]
+    fn headers_round_trip_and_strangers_are_refused() {
+        let h = Header {
+            kind: Kind::Data,
+            from: 0x0102_0304_0506_0708,
+            to: 9,
+            counter: 77,
+        };
+        let p = h.with_body(b"xyz");
+        assert_eq!(Header::parse(&p), Some((h, &b"xyz"[..])));
+        assert_eq!(&p[..4], b"KB\x01\x05");
+        // Too short, another magic, version or kind, too long.
+        assert_eq!(Header::parse(&p[..HEADER - 1]), None);
+        for (at, v) in [(0, b'X'), (2, 2), (3, 0), (3, 6)] {
+            let mut q = p.clone();
+            q[at] = v;
+            assert_eq!(Header::parse(&q), None, "byte {at} = {v}");
+        }
+        assert_eq!(Header::parse(&vec![0u8; MAX_PACKET + 1]), None);
+    }
+
+    #[test]
+    fn announcements_are_checked() {
+        let a = Announcement {
+            name: "phone".into(),
+            profile: "phone".into(),
+            shared: vec!["rtc".into()],
+        };
+        assert_eq!(Announcement::decode(&a.encode()), Some(a.clone()));
+        let mut trailing = a.encode();
+        trailing.push(0);
+        assert_eq!(Announcement::decode(&trailing), None);
+        for bad in [
+            Announcement {
+                name: String::new(),
+                ..a.clone()
+            },
+            Announcement {
+                name: "a b".into(),
+                ..a.clone()
+            },
+            Announcement {
+                name: "x".repeat(MAX_NAME + 1),
+                ..a.clone()
+            },
+            Announcement {
+                shared: vec!["\n".into()],
+                ..a.clone()
+            },
+            Announcement {
+                shared: (0..=MAX_SHARED).map(|i| i.to_string()).collect(),
+                ..a.clone()
+            },
+        ] {
+            assert_eq!(Announcement::decode(&bad.encode()), None, "{bad:?}");
+        }
+        assert_eq!(Announcement::decode(&[0xff; 8]), None);
+    }
+
+    #[test]
+    fn session_messages_round_trip() {
+        for m in [SessionMsg::Confirm, SessionMsg::Ping(5), SessionMsg::Pong(u64::MAX)] {
+            assert_eq!(SessionMsg::decode(&m.encode()), Some(m));
+        }
+        assert_eq!(SessionMsg::decode(&[9]), None);
+    }
+}

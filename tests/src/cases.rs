@@ -1769,6 +1769,85 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 240,
         ..PROFILE
     },
+    // Remote capabilities over the soft bus (docs/BUS.md): the TV reads
+    // the phone's clock through an ordinary endpoint (`date phone`: the
+    // rtc client's own call, through the bus's proxy); the phone asks
+    // the TV for its clock, which the TV does not share, and is refused;
+    // then the phone powers off: the TV's next call fails cleanly and its
+    // own clock still answers.
+    BootCase {
+        name: "profile-tv-remote",
+        boot: Boot::Profile("tv"),
+        qemu_args: &[
+            "-smp",
+            "2",
+            "-netdev",
+            "@LINK@",
+            "-device",
+            "virtio-net-device,netdev=n0,mac=52:54:00:00:02:02",
+        ],
+        companion: Some(Companion {
+            profile: "phone",
+            qemu_args: &[
+                "-smp",
+                "2",
+                "-netdev",
+                "@LINK@",
+                "-device",
+                "virtio-net-device,netdev=n0,mac=52:54:00:00:01:01",
+            ],
+            input: &[
+                Input {
+                    after: "peer: phone: 20",
+                    send: "date tv\r",
+                },
+                Input {
+                    after: "does not share its clock",
+                    send: "poweroff\r",
+                },
+            ],
+        }),
+        input: &[
+            Input {
+                after: "bus: paired with phone",
+                send: "date phone\r",
+            },
+            Input {
+                after: "peer: init: powering off",
+                send: "date phone\r",
+            },
+            Input {
+                after: "date: phone: ",
+                send: "date\r",
+            },
+            Input {
+                after: "UTC",
+                send: "poweroff\r",
+            },
+        ],
+        expect: &[
+            r"init: profile tv up\b",
+            r"^\[phone\] .*init: profile phone up\b",
+            r"bus: paired with phone at 169\.254\.1\.1$",
+            r"^phone: 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC$",
+            r"^\[phone\] date: tv does not share its clock$",
+            r"^\[phone\] .*init: powering off",
+            r"^date: phone: (peer died|no answer)",
+            r"^20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC$",
+            r"init: powering off",
+        ],
+        forbid: &[
+            r"^poweroff: ",
+            r"no group key",
+            r"cannot start",
+            r" faulted: ",
+            r" is failing: ",
+            r"out of memory",
+        ],
+        exit: Exit::Code(0),
+        timeout_s: 240,
+        ..PROFILE
+    },
     // ---- the UI devices: the phone profile's virtio-gpu and virtio-input
     // drivers under test-display and test-input, on QEMU's virtio-gpu (the
     // phone's 540x1170), keyboard and tablet. The harness checks the picture

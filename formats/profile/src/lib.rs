@@ -366,6 +366,27 @@ impl Profile {
                     format!("no task of the profile provides `{name}`: only a service of this device can be shared"),
                 ));
             }
+            // The bus carries out other devices' calls under its own
+            // routes: it must use what it shares.
+            match self.tasks().find(|(_, _, t)| t.program == "bus") {
+                None => {
+                    return Err(problem(
+                        Place::Top("shared"),
+                        format!("shares `{name}` but runs no `bus` task to serve it"),
+                    ))
+                }
+                Some((kind, index, t)) if !t.uses.iter().any(|u| u == name) => {
+                    return Err(problem(
+                        Place::Task {
+                            kind,
+                            index,
+                            key: "uses",
+                        },
+                        format!("the bus shares `{name}` (`shared`): its `uses` must list it"),
+                    ))
+                }
+                Some(_) => {}
+            }
         }
         // Routes: one provider per name; every use has a provider.
         for (kind, index, t) in self.tasks() {

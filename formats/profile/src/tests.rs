@@ -247,7 +247,8 @@ fn sizes() {
 fn shared_services() {
     let p = phone();
     assert!(p.shared.is_empty(), "nothing is shared unless listed");
-    let shared = |list: &str| PHONE.replacen("\n[", &format!("\nshared = {list}\n\n["), 1);
+    let bus = "[[server]]\nprogram = \"bus\"\npriority = 12\nmemory = \"1M\"\nuses = [\"console\", \"blk\"]\n";
+    let shared = |list: &str| PHONE.replacen("\n[", &format!("\nshared = {list}\n\n["), 1) + bus;
     let ok: Profile = toml::from_str(&shared("[\"console\", \"blk\"]")).unwrap();
     assert_eq!(ok.shared, ["console", "blk"]);
     ok.check().unwrap();
@@ -262,6 +263,13 @@ fn shared_services() {
         assert_eq!(e.place, Some(Place::Top("shared")), "{list}");
         assert!(e.message.contains(why), "{list}: {e}");
     }
+    // The bus serves what is shared under its own routes.
+    let unrouted = shared("[\"console\"]").replace("uses = [\"console\", \"blk\"]\n", "uses = [\"blk\"]\n");
+    let e = problem_of(&unrouted);
+    assert!(e.message.contains("its `uses` must list it"), "{e}");
+    assert!(matches!(e.place, Some(Place::Task { key: "uses", .. })), "{e}");
+    let no_bus = PHONE.replacen("\n[", "\nshared = [\"console\"]\n\n[", 1);
+    assert!(problem_of(&no_bus).message.contains("runs no `bus` task"));
     let many: Vec<String> = (0..=MAX_SHARED).map(|i| format!("\"blk{i}\"")).collect();
     assert!(problem_of(&shared(&format!("[{}]", many.join(", "))))
         .message

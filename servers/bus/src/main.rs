@@ -1,7 +1,28 @@
 //! bus: the soft bus task. It moves packets between the UDP socket on the
 //! bus port and [`bus::node::Node`] (which holds all the logic, tested on
 //! the host), and answers the `bus` service (`userlib::services::bus`):
-//! the paired devices nearby and this device's own status.
+//! the paired devices nearby, this device's own status, and proxies for
+//! remote services.
+//!
+//! Four threads:
+//! - the packet loop: receives on the bus port, feeds the node, sends what
+//!   it answers, and wakes the two threads below when a remote call or
+//!   reply came;
+//! - the `bus` service (`DEVICE`, `STATUS`, `CONNECT`);
+//! - the proxy: serves the endpoint that `CONNECT` hands out, badged per
+//!   route (a device's shared service, or an endpoint a device handed
+//!   out), and carries each call to the device ([`bus::node::Node::call`],
+//!   sent again every [`RESEND_US`]) until its reply comes, the device
+//!   leaves (`PeerDied`) or [`names::REMOTE_REPLY_TIMEOUT_US`] passes
+//!   (`TimedOut`). One call at a time;
+//! - the worker: carries out the calls other devices make here, on the
+//!   local service (looked up under the bus's own routes) or on an
+//!   endpoint handed out earlier, and sends the reply. Endpoints in a
+//!   reply are kept, numbered, for that device (at most [`MAX_EXPORTED`]),
+//!   and dropped when the device leaves or the endpoint dies.
+//!
+//! Calls and replies leave from a second UDP socket (an ephemeral port),
+//! so that sending never waits for the packet loop's receive.
 //!
 //! Arguments (from the profile): `name=DEVICE profile=PROFILE`. From the
 //! boot archive (the task has `archive = true`): the profile (`shared`)
@@ -15,18 +36,25 @@ extern crate alloc;
 
 /// The group file's name in the boot archive.
 pub const GROUP_ENTRY: &str = "bus.group";
+/// How often a remote call is sent again while its reply has not come.
+pub const RESEND_US: u64 = 500_000;
+/// Endpoints one device may hold through this device's bus.
+pub const MAX_EXPORTED: usize = 64;
+/// How long the worker waits for a local service's reply.
+pub const LOCAL_TIMEOUT_MS: u64 = 3000;
 
 #[cfg(not(test))]
 mod serve {
     #![forbid(unsafe_code)]
 
-    use super::GROUP_ENTRY;
+    use super::{GROUP_ENTRY, LOCAL_TIMEOUT_MS, MAX_EXPORTED, RESEND_US};
     use alloc::boxed::Box;
+    use alloc::collections::BTreeMap;
     use alloc::string::String;
     use alloc::vec::Vec;
     use bus::keys::GroupKey;
-    use bus::node::{Event, Node, Out};
-    use bus::wire::{Announcement, MAX_PACKET, PORT};
+    use bus::node::{refusal, CallError, Event, Incoming, Node, Out, RemoteReply};
+    use bus::wire::{Announcement, Target, MAX_PACKET, PORT};
     use userlib::abi::boot_info::StartInfo;
     use userlib::abi::ObjectType;
     use userlib::ipc::Timeout;
@@ -36,7 +64,7 @@ mod serve {
     use userlib::services::bus as proto;
     use userlib::services::net::ip_word;
     use userlib::sync::Mutex;
-    use userlib::{log, names, process, syscall, thread, Error, Handle, Message};
+    use userlib::{log, names, process, syscall, thread, Error, Handle, Message, Rights};
 
     fn arg(key: &str) -> Option<&'static str> {
         process()
@@ -59,9 +87,47 @@ mod serve {
             .unwrap_or_default()
     }
 
+    /// Where a proxy endpoint's calls go.
+    #[derive(Clone, PartialEq, Eq)]
+    enum Route {
+        /// A shared service of the device of this name (whichever session
+        /// it has now: the route outlives the device's absences).
+        Service { device: String, service: String },
+        /// Endpoint `number` that device `peer` handed out (it dies with
+        /// that device's session).
+        Handle { peer: u64, number: u32 },
+    }
+
+    struct Proxy {
+        route: Route,
+        /// The badged endpoint minted for the route (clients hold copies).
+        minted: Handle,
+        dead: bool,
+    }
+
+    /// An endpoint handed out to a device.
+    struct Exported {
+        peer: u64,
+        number: u32,
+        ep: Handle,
+    }
+
     struct State {
         me: Announcement,
         node: Option<Node>,
+        /// The proxy endpoint (the proxy thread receives on it).
+        proxy_ep: Handle,
+        /// Proxies by badge.
+        proxies: BTreeMap<u64, Proxy>,
+        next_badge: u64,
+        exported: Vec<Exported>,
+        next_number: u32,
+        /// Woken when a reply came or a device left (the proxy waits on it).
+        replies: Handle,
+        /// Woken when a remote call came (the worker waits on it).
+        calls: Handle,
+        /// The socket calls and replies leave from.
+        out: Option<UdpSocket>,
     }
 
     pub fn main(_start: &StartInfo) {
@@ -87,14 +153,35 @@ mod serve {
                 None
             }
         };
-        let state: &'static Mutex<State> = Box::leak(Box::new(Mutex::new(State { me, node })));
-        let ep = syscall::create(process().pool, ObjectType::Endpoint, 0).expect("endpoint");
+        let pool = process().pool;
+        let object = |ty| syscall::create(pool, ty, 0).expect("bus objects");
+        let state: &'static Mutex<State> = Box::leak(Box::new(Mutex::new(State {
+            me,
+            node,
+            proxy_ep: object(ObjectType::Endpoint),
+            proxies: BTreeMap::new(),
+            next_badge: 1,
+            exported: Vec::new(),
+            next_number: 1,
+            replies: object(ObjectType::Notification),
+            calls: object(ObjectType::Notification),
+            out: None,
+        })));
+        let ep = object(ObjectType::Endpoint);
         names::register(proto::NAME, ep).unwrap_or_else(|e| panic!("register {}: {e}", proto::NAME));
         let _requests = thread::Builder::default()
             .stack_pages(16)
             .spawn(move || serve_requests(state, ep))
             .expect("request thread");
         if state.lock().node.is_some() {
+            let _proxy = thread::Builder::default()
+                .stack_pages(16)
+                .spawn(move || proxy(state))
+                .expect("proxy thread");
+            let _worker = thread::Builder::default()
+                .stack_pages(16)
+                .spawn(move || worker(state))
+                .expect("worker thread");
             run(state);
         }
         // Without a key or seed: only the service.
@@ -127,6 +214,10 @@ mod serve {
             }
         };
         sock.set_timeout(Timeout::millis(100));
+        match UdpSocket::bind(0) {
+            Ok(s) => state.lock().out = Some(s),
+            Err(e) => log::warn!("no socket for remote calls ({e}): serving none"),
+        }
         {
             let s = state.lock();
             let shared = if s.me.shared.is_empty() {
@@ -149,6 +240,10 @@ mod serve {
                 Ok((n, from)) => {
                     let out = with_node(state, |node| node.receive(from, &buf[..n], syscall::now_us()));
                     send(&mut sock, out);
+                    // A call or a reply may have come: the threads look.
+                    let s = state.lock();
+                    let _ = syscall::signal(s.replies, 1);
+                    let _ = syscall::signal(s.calls, 1);
                 }
                 Err(Error::TimedOut | Error::WouldBlock) => {}
                 Err(e) => {
@@ -159,7 +254,11 @@ mod serve {
             for e in with_node(state, |n| n.take_events()) {
                 match e {
                     Event::Paired { name, addr } => log::info!("paired with {name} at {}", addr.ip()),
-                    Event::Left { name } => log::info!("{name} left"),
+                    Event::Left { name } => {
+                        log::info!("{name} left");
+                        forget_exports(state);
+                        let _ = syscall::signal(state.lock().replies, 1);
+                    }
                 }
             }
         }
@@ -178,14 +277,329 @@ mod serve {
         }
     }
 
+    /// Drops the endpoints handed out to devices that are no longer
+    /// paired.
+    fn forget_exports(state: &Mutex<State>) {
+        let mut s = state.lock();
+        let s = &mut *s;
+        let Some(node) = &s.node else { return };
+        s.exported.retain(|e| {
+            let keep = node.is_paired(e.peer);
+            if !keep {
+                let _ = syscall::cap_delete(e.ep);
+            }
+            keep
+        });
+    }
+
+    /// Sends `o` from the calls' socket.
+    fn send_out(state: &Mutex<State>, o: Out) {
+        let mut s = state.lock();
+        if let (Some(sock), Some(to)) = (s.out.as_mut(), o.to) {
+            if let Err(e) = sock.send_to(&o.bytes, to) {
+                log::warn!("send to {to}: {e}");
+            }
+        }
+    }
+
+    // ---- the proxy: calls through remote capabilities ----
+
+    fn proxy(state: &'static Mutex<State>) {
+        let (ep, replies) = {
+            let s = state.lock();
+            (s.proxy_ep, s.replies)
+        };
+        let mut next_id = 1u64;
+        let r = serve(ep, |msg, badge| {
+            Action::Reply(forward(state, replies, &mut next_id, msg, badge).unwrap_or_else(reply_error))
+        });
+        if let Err(e) = r {
+            panic!("receive on the proxy endpoint: {e}");
+        }
+    }
+
+    /// Carries one call to its device and brings the reply back.
+    fn forward(
+        state: &Mutex<State>,
+        replies: Handle,
+        next_id: &mut u64,
+        msg: &Message,
+        badge: u64,
+    ) -> Result<Message, Error> {
+        if !msg.caps().is_empty() {
+            // Memory objects and endpoints in calls do not travel (yet).
+            for c in msg.caps() {
+                let _ = syscall::cap_delete(c.handle);
+            }
+            return Err(Error::NotSupported);
+        }
+        let (peer, target) = {
+            let s = state.lock();
+            let p = s.proxies.get(&badge).ok_or(Error::BadHandle)?;
+            if p.dead {
+                return Err(Error::PeerDied);
+            }
+            let node = s.node.as_ref().ok_or(Error::PeerDied)?;
+            match &p.route {
+                Route::Service { device, service } => (
+                    node.paired(device).ok_or(Error::PeerDied)?.id,
+                    Target::Service(service.clone()),
+                ),
+                Route::Handle { peer, number } => (*peer, Target::Handle(*number)),
+            }
+        };
+        let id = *next_id;
+        *next_id += 1;
+        let start = syscall::now_us();
+        let mut sent = 0u64;
+        let reply = loop {
+            let now = syscall::now_us();
+            if now.saturating_sub(sent) >= RESEND_US {
+                sent = now;
+                let out = {
+                    let mut s = state.lock();
+                    s.node
+                        .as_mut()
+                        .ok_or(Error::PeerDied)?
+                        .call(peer, id, &target, msg.label, msg.words())
+                };
+                match out {
+                    Ok(o) => send_out(state, o),
+                    Err(CallError::NotNearby) => break Err(Error::PeerDied),
+                    Err(CallError::NotShared) => break Err(Error::NoRights),
+                }
+            }
+            let _ = syscall::wait(replies, Timeout::Micros(RESEND_US / 5));
+            let mut s = state.lock();
+            let node = s.node.as_mut().ok_or(Error::PeerDied)?;
+            if let Some(r) = node.take_reply(peer, id) {
+                break Ok(r);
+            }
+            if !node.is_paired(peer) {
+                break Err(Error::PeerDied);
+            }
+            if syscall::now_us().saturating_sub(start) >= names::REMOTE_REPLY_TIMEOUT_US {
+                break Err(Error::TimedOut);
+            }
+        };
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) => {
+                if e == Error::PeerDied {
+                    bury(state, badge);
+                }
+                return Err(e);
+            }
+        };
+        if reply.closed {
+            bury(state, badge);
+        }
+        let mut m = Message::with_words(reply.label, &reply.words);
+        for n in reply.handles {
+            let ep = mint(state, Route::Handle { peer, number: n })?;
+            m.push_cap(ep, Rights::SEND | Rights::GRANT);
+        }
+        Ok(m)
+    }
+
+    /// A proxy whose handle route died (its device left, or the endpoint
+    /// was closed): its clients' copies are revoked; later calls with its
+    /// badge fail with `PeerDied`. Service routes stay (the device may
+    /// come back).
+    fn bury(state: &Mutex<State>, badge: u64) {
+        let mut s = state.lock();
+        if let Some(p) = s.proxies.get_mut(&badge) {
+            if matches!(p.route, Route::Handle { .. }) && !p.dead {
+                p.dead = true;
+                let _ = syscall::cap_revoke(p.minted);
+                let _ = syscall::cap_delete(p.minted);
+            }
+        }
+    }
+
+    /// The proxy endpoint for `route`: a new badge for a device's
+    /// endpoint, the same one again for a service.
+    fn mint(state: &Mutex<State>, route: Route) -> Result<Handle, Error> {
+        let mut s = state.lock();
+        if matches!(route, Route::Service { .. }) {
+            if let Some(p) = s.proxies.values().find(|p| p.route == route) {
+                return Ok(p.minted);
+            }
+        }
+        // Dead proxies are forgotten once there are many (their badges
+        // are not used again: a stale client copy finds no route).
+        if s.proxies.len() >= 256 {
+            s.proxies.retain(|_, p| !p.dead);
+            if s.proxies.len() >= 256 {
+                return Err(Error::OutOfMemory);
+            }
+        }
+        let badge = s.next_badge;
+        s.next_badge += 1;
+        let minted = syscall::cap_mint(s.proxy_ep, Rights::SEND | Rights::GRANT, badge)?;
+        s.proxies.insert(
+            badge,
+            Proxy {
+                route,
+                minted,
+                dead: false,
+            },
+        );
+        Ok(minted)
+    }
+
+    // ---- the worker: calls other devices make here ----
+
+    fn worker(state: &'static Mutex<State>) {
+        let calls = state.lock().calls;
+        // Endpoints of the local services, looked up once.
+        let mut services: Vec<(String, Handle)> = Vec::new();
+        loop {
+            let _ = syscall::wait(calls, Timeout::Forever);
+            loop {
+                let batch = with_node(state, |n| n.take_calls());
+                if batch.is_empty() {
+                    break;
+                }
+                for c in batch {
+                    let (peer, id) = (c.peer, c.id);
+                    let reply = carry_out(state, &mut services, c).unwrap_or_else(refusal);
+                    let out = with_node(state, |n| n.answer(peer, id, reply).into_iter().collect::<Vec<_>>());
+                    for o in out {
+                        send_out(state, o);
+                    }
+                }
+            }
+        }
+    }
+
+    fn carry_out(
+        state: &Mutex<State>,
+        services: &mut Vec<(String, Handle)>,
+        c: Incoming,
+    ) -> Result<RemoteReply, Error> {
+        let msg = Message::with_words(c.label, &c.words);
+        let (reply, handle) = match &c.target {
+            Target::Service(name) => {
+                // (The node took only a service this device shares.)
+                let mut tries = 0;
+                loop {
+                    let ep = match services.iter().find(|(n, _)| n == name) {
+                        Some((_, ep)) => *ep,
+                        None => {
+                            let ep = names::lookup(name).map_err(|e| match e {
+                                Error::WouldBlock => Error::PeerDied,
+                                e => e,
+                            })?;
+                            services.push((name.clone(), ep));
+                            ep
+                        }
+                    };
+                    match syscall::call_timeout(ep, &msg, Timeout::millis(LOCAL_TIMEOUT_MS)) {
+                        // The server restarted: look it up again, once.
+                        Err(Error::PeerDied | Error::BadHandle) if tries == 0 => {
+                            tries += 1;
+                            services.retain(|(n, _)| n != name);
+                            let _ = syscall::cap_delete(ep);
+                        }
+                        r => break (r?.0, None),
+                    }
+                }
+            }
+            Target::Handle(number) => {
+                let ep = state
+                    .lock()
+                    .exported
+                    .iter()
+                    .find(|e| e.peer == c.peer && e.number == *number)
+                    .map(|e| e.ep)
+                    .ok_or(Error::BadHandle)?;
+                let r = syscall::call_timeout(ep, &msg, Timeout::millis(LOCAL_TIMEOUT_MS));
+                (r?.0, Some(ep))
+            }
+        };
+        // The target endpoint is gone now (a file closed): dropped.
+        let closed = handle.is_some_and(|ep| syscall::cap_info(ep).is_err());
+        let mut s = state.lock();
+        if closed {
+            s.exported.retain(|e| {
+                let dead = Some(e.ep) == handle;
+                if dead {
+                    let _ = syscall::cap_delete(e.ep);
+                }
+                !dead
+            });
+        }
+        let mut handles = Vec::new();
+        let held = s.exported.iter().filter(|e| e.peer == c.peer).count();
+        if held + reply.caps().len() > MAX_EXPORTED {
+            for cap in reply.caps() {
+                let _ = syscall::cap_delete(cap.handle);
+            }
+            return Err(Error::OutOfMemory);
+        }
+        for cap in reply.caps() {
+            if syscall::cap_info(cap.handle).map(|i| i.object) != Ok(Some(ObjectType::Endpoint)) {
+                // Memory objects in replies do not travel (yet).
+                let _ = syscall::cap_delete(cap.handle);
+                continue;
+            }
+            let number = s.next_number;
+            s.next_number = s.next_number.wrapping_add(1).max(1);
+            s.exported.push(Exported {
+                peer: c.peer,
+                number,
+                ep: cap.handle,
+            });
+            handles.push(number);
+        }
+        Ok(RemoteReply {
+            label: reply.label,
+            words: reply.words().to_vec(),
+            handles,
+            closed,
+        })
+    }
+
     fn serve_requests(state: &'static Mutex<State>, ep: Handle) {
         let r = serve(ep, |msg, _badge| {
+            if msg.label == proto::CONNECT {
+                return Action::Reply(connect(state, msg).unwrap_or_else(reply_error));
+            }
             let s = state.lock();
             Action::Reply(answer(&s, msg).unwrap_or_else(reply_error))
         });
         if let Err(e) = r {
             panic!("receive on the service endpoint: {e}");
         }
+    }
+
+    /// `CONNECT DEVICE/SERVICE`: the proxy endpoint for it.
+    fn connect(state: &Mutex<State>, msg: &Message) -> Result<Message, Error> {
+        let mut text = [0u8; userlib::proto::TEXT_BYTES];
+        let t = userlib::ipc::unpack_text(msg, &mut text);
+        let (device, service) = t.split_once('/').ok_or(Error::InvalidArgument)?;
+        {
+            let s = state.lock();
+            let p = s
+                .node
+                .as_ref()
+                .and_then(|n| n.paired(device))
+                .ok_or(Error::WouldBlock)?;
+            if !p.info.shared.iter().any(|x| x == service) {
+                return Err(Error::NoRights);
+            }
+        }
+        let ep = mint(
+            state,
+            Route::Service {
+                device: device.into(),
+                service: service.into(),
+            },
+        )?;
+        let mut m = Message::new(proto::CONNECT);
+        m.push_cap(ep, Rights::SEND | Rights::GRANT);
+        Ok(m)
     }
 
     fn answer(s: &State, msg: &Message) -> Result<Message, Error> {
@@ -209,7 +623,7 @@ mod serve {
                 };
                 Ok(pack_record(
                     proto::STATUS,
-                    &[id, paired, r.malformed, r.unsealed, r.replayed, r.handshake],
+                    &[id, paired, r.malformed, r.unsealed, r.replayed, r.handshake, r.unshared],
                     &proto::device_text(&s.me.name, &s.me.profile, &s.me.shared),
                 ))
             }

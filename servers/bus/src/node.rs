@@ -18,10 +18,17 @@
 //!   present: its session ends. Its id and last number are kept (up to
 //!   [`MAX_PEERS`] devices), so an old announcement replayed later does not
 //!   bring it back.
+//! - Remote calls ([`SessionMsg::Call`]) travel over a paired session. A
+//!   callee takes each call id once ([`Node::take_calls`]), answers it
+//!   through [`Node::answer`], and sends the same answer again if the
+//!   call comes again (it was lost on the way back). A call for a service
+//!   this device does not share is answered `NoRights` at once and counted
+//!   ([`Refused::unshared`]); nothing else sees it. The caller sends with
+//!   [`Node::call`] and picks replies up with [`Node::take_reply`].
 
 use crate::keys::GroupKey;
 use crate::session::{static_key, Handshake, Session, StaticKey};
-use crate::wire::{Announcement, Header, Kind, SessionMsg};
+use crate::wire::{Announcement, Header, Kind, SessionMsg, Target};
 use alloc::string::String;
 use alloc::vec::Vec;
 pub use core::net::SocketAddrV4 as Addr;
@@ -66,12 +73,64 @@ pub struct Refused {
     pub replayed: u64,
     /// A handshake message that did not check out or came out of turn.
     pub handshake: u64,
+    /// A remote call for a service this device does not share.
+    pub unshared: u64,
+}
+
+/// Most remote calls waiting to be carried out, and replies waiting to be
+/// picked up (a call past this is dropped, and taken when sent again).
+pub const MAX_QUEUED: usize = 16;
+
+/// A remote call to carry out (the callee's side).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    /// The calling device.
+    pub peer: u64,
+    pub id: u64,
+    pub target: Target,
+    pub label: u16,
+    pub words: Vec<u64>,
+}
+
+/// The reply to a remote call (the caller's side).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteReply {
+    pub label: u16,
+    pub words: Vec<u64>,
+    pub handles: Vec<u32>,
+    pub closed: bool,
+}
+
+/// Why a remote call could not be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallError {
+    /// No paired device of that id.
+    NotNearby,
+    /// The device does not share that service (its announcement says).
+    NotShared,
 }
 
 struct Up {
     session: Session,
     confirmed: bool,
     since: u64,
+    /// The highest call id taken from the peer in this session.
+    served: u64,
+    /// The answer to the last call carried out, sent again if that call
+    /// comes again.
+    answered: Option<(u64, SessionMsg)>,
+}
+
+impl Up {
+    fn new(session: Session, confirmed: bool, since: u64) -> Up {
+        Up {
+            session,
+            confirmed,
+            since,
+            served: 0,
+            answered: None,
+        }
+    }
 }
 
 struct Pending {
@@ -113,6 +172,8 @@ pub struct Node {
     next_announce: u64,
     peers: Vec<Peer>,
     events: Vec<Event>,
+    calls: Vec<Incoming>,
+    replies: Vec<(u64, u64, RemoteReply)>,
     pub refused: Refused,
 }
 
@@ -130,6 +191,8 @@ impl Node {
             next_announce: 0,
             peers: Vec::new(),
             events: Vec::new(),
+            calls: Vec::new(),
+            replies: Vec::new(),
             refused: Refused::default(),
         }
     }
@@ -162,6 +225,71 @@ impl Node {
         let up = self.peers[i].up.as_mut()?;
         let (nonce, sealed) = up.session.seal(&msg.encode())?;
         Some(self.send(Kind::Data, &self.peers[i], nonce, &sealed))
+    }
+
+    /// The paired device called `name`.
+    pub fn paired(&self, name: &str) -> Option<&Peer> {
+        self.nearby().find(|p| p.info.name == name)
+    }
+
+    /// Whether device `id` is paired (a remote call to it can still be
+    /// answered).
+    pub fn is_paired(&self, id: u64) -> bool {
+        self.nearby().any(|p| p.id == id)
+    }
+
+    /// Sends remote call `id` (numbered upwards by the caller; the same
+    /// `id` again to send it again) to paired device `peer`.
+    pub fn call(&mut self, peer: u64, id: u64, target: &Target, label: u16, words: &[u64]) -> Result<Out, CallError> {
+        let i = self
+            .peers
+            .iter()
+            .position(|p| p.id == peer && p.is_paired())
+            .ok_or(CallError::NotNearby)?;
+        if let Target::Service(s) = target {
+            if !self.peers[i].info.shared.iter().any(|x| x == s) {
+                return Err(CallError::NotShared);
+            }
+        }
+        let msg = SessionMsg::Call {
+            id,
+            target: target.clone(),
+            label,
+            words: words.to_vec(),
+        };
+        self.data(i, &msg).ok_or(CallError::NotNearby)
+    }
+
+    /// The reply to call `id` to device `peer`, once it came. Replies to
+    /// earlier calls of that device (given up on) are dropped.
+    pub fn take_reply(&mut self, peer: u64, id: u64) -> Option<RemoteReply> {
+        let at = self.replies.iter().position(|r| r.0 == peer && r.1 == id)?;
+        let (_, _, reply) = self.replies.remove(at);
+        self.replies.retain(|r| r.0 != peer || r.1 > id);
+        Some(reply)
+    }
+
+    /// The remote calls to carry out, in the order they came.
+    pub fn take_calls(&mut self) -> Vec<Incoming> {
+        core::mem::take(&mut self.calls)
+    }
+
+    /// Answers call `id` of device `peer` (sent again if the call comes
+    /// again); `None` if the device's session is gone.
+    pub fn answer(&mut self, peer: u64, id: u64, reply: RemoteReply) -> Option<Out> {
+        let i = self.peers.iter().position(|p| p.id == peer && p.is_paired())?;
+        let msg = SessionMsg::Reply {
+            id,
+            label: reply.label,
+            words: reply.words,
+            handles: reply.handles,
+            closed: reply.closed,
+        };
+        let up = self.peers[i].up.as_mut()?;
+        if up.served == id {
+            up.answered = Some((id, msg.clone()));
+        }
+        self.data(i, &msg)
     }
 
     /// Asks a paired device whether it is there (the answer sets its
@@ -343,11 +471,7 @@ impl Node {
             self.refused.handshake += 1;
             return None;
         };
-        p.up = Some(Up {
-            session,
-            confirmed: false,
-            since: now,
-        });
+        p.up = Some(Up::new(session, false, now));
         Some(self.send(Kind::Finish, &self.peers[i], 0, &m3))
     }
 
@@ -362,11 +486,7 @@ impl Node {
             self.refused.handshake += 1;
             return None;
         };
-        p.up = Some(Up {
-            session,
-            confirmed: true,
-            since: now,
-        });
+        p.up = Some(Up::new(session, true, now));
         self.events.push(Event::Paired {
             name: p.info.name.clone(),
             addr: p.addr,
@@ -404,7 +524,78 @@ impl Node {
                 self.peers[i].rtt_us = Some(now.saturating_sub(n));
                 None
             }
+            SessionMsg::Call { .. } if !up.confirmed => {
+                self.refused.handshake += 1;
+                None
+            }
+            SessionMsg::Call {
+                id,
+                target,
+                label,
+                words,
+            } => {
+                if id <= up.served {
+                    // Sent again: answered again if done (the answer was
+                    // lost), else it is under way.
+                    let again = up.answered.as_ref().filter(|(a, _)| *a == id).map(|(_, m)| m.clone());
+                    return again.and_then(|m| self.data(i, &m));
+                }
+                if let Target::Service(s) = &target {
+                    if !self.info.shared.iter().any(|x| x == s) {
+                        up.served = id;
+                        self.refused.unshared += 1;
+                        let peer = self.peers[i].id;
+                        return self.answer(peer, id, refusal(userlib::abi::Error::NoRights));
+                    }
+                }
+                if self.calls.len() >= MAX_QUEUED {
+                    return None;
+                }
+                up.served = id;
+                self.calls.push(Incoming {
+                    peer: self.peers[i].id,
+                    id,
+                    target,
+                    label,
+                    words,
+                });
+                None
+            }
+            SessionMsg::Reply {
+                id,
+                label,
+                words,
+                handles,
+                closed,
+            } => {
+                if self.replies.len() >= MAX_QUEUED {
+                    self.replies.remove(0);
+                }
+                let peer = self.peers[i].id;
+                self.replies.push((
+                    peer,
+                    id,
+                    RemoteReply {
+                        label,
+                        words,
+                        handles,
+                        closed,
+                    },
+                ));
+                None
+            }
         }
+    }
+}
+
+/// A reply that says the call failed with `e`, as a local server's
+/// (`userlib::proto::reply_error`).
+pub fn refusal(e: userlib::abi::Error) -> RemoteReply {
+    RemoteReply {
+        label: userlib::proto::FAILED,
+        words: alloc::vec![e as u64],
+        handles: Vec::new(),
+        closed: false,
     }
 }
 

@@ -148,6 +148,21 @@ impl Announcement {
     }
 }
 
+/// Most words a remote call or reply carries (`abi::BUFFER_WORDS`).
+pub const MAX_WORDS: usize = 64;
+/// Most endpoint capabilities a reply carries (`abi::BUFFER_CAPS`).
+pub const MAX_CAPS: usize = 4;
+
+/// What a remote call is addressed to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Target {
+    /// A service the callee's profile shares, by name.
+    Service(String),
+    /// An endpoint the callee handed out in an earlier reply of this
+    /// session ([`SessionMsg::Reply`]'s `handles`), by its number.
+    Handle(u32),
+}
+
 /// What travels in a session's data messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SessionMsg {
@@ -157,6 +172,28 @@ pub enum SessionMsg {
     /// Are you there? (answered with [`SessionMsg::Pong`] and the same number)
     Ping(u64),
     Pong(u64),
+    /// A call through a remote capability: an IPC message's label and
+    /// words, for `target`. `id` numbers the caller's calls in this
+    /// session, upwards; a call is sent again, with the same `id`, until
+    /// its reply comes, and the callee carries out each `id` once.
+    Call {
+        id: u64,
+        target: Target,
+        label: u16,
+        words: Vec<u64>,
+    },
+    /// The answer to call `id`: the reply message's label and words, and
+    /// the endpoints it carried, by the numbers the callee gave them (the
+    /// caller makes each a proxy in its turn). `closed`: the call's target
+    /// handle is gone afterwards (say a file closed); the caller drops its
+    /// proxy.
+    Reply {
+        id: u64,
+        label: u16,
+        words: Vec<u64>,
+        handles: Vec<u32>,
+        closed: bool,
+    },
 }
 
 impl SessionMsg {
@@ -164,10 +201,29 @@ impl SessionMsg {
         postcard::to_allocvec(self).unwrap_or_default()
     }
 
+    /// The message `bytes` hold, if they hold exactly one within bounds
+    /// (at most [`MAX_WORDS`] words and [`MAX_CAPS`] handles, a service
+    /// name as an announcement's).
     pub fn decode(bytes: &[u8]) -> Option<SessionMsg> {
         match postcard::take_from_bytes::<SessionMsg>(bytes) {
-            Ok((m, [])) => Some(m),
+            Ok((m, [])) if m.is_valid() => Some(m),
             _ => None,
+        }
+    }
+
+    fn is_valid(&self) -> bool {
+        match self {
+            SessionMsg::Call { target, words, .. } => {
+                words.len() <= MAX_WORDS
+                    && match target {
+                        Target::Service(s) => {
+                            !s.is_empty() && s.len() <= MAX_SERVICE && s.bytes().all(|b| b.is_ascii_graphic())
+                        }
+                        Target::Handle(_) => true,
+                    }
+            }
+            SessionMsg::Reply { words, handles, .. } => words.len() <= MAX_WORDS && handles.len() <= MAX_CAPS,
+            _ => true,
         }
     }
 }
@@ -239,9 +295,61 @@ mod tests {
 
     #[test]
     fn session_messages_round_trip() {
-        for m in [SessionMsg::Confirm, SessionMsg::Ping(5), SessionMsg::Pong(u64::MAX)] {
+        let call = SessionMsg::Call {
+            id: 3,
+            target: Target::Service("rtc".into()),
+            label: 1,
+            words: vec![u64::MAX; MAX_WORDS],
+        };
+        let reply = SessionMsg::Reply {
+            id: 3,
+            label: 2,
+            words: vec![7; MAX_WORDS],
+            handles: vec![1, 2, 3, 4],
+            closed: false,
+        };
+        // The largest of them fits a packet with its header and tag.
+        assert!(HEADER + call.encode().len() + 16 <= MAX_PACKET);
+        assert!(HEADER + reply.encode().len() + 16 <= MAX_PACKET);
+        for m in [
+            SessionMsg::Confirm,
+            SessionMsg::Ping(5),
+            SessionMsg::Pong(u64::MAX),
+            call,
+            reply,
+        ] {
             assert_eq!(SessionMsg::decode(&m.encode()), Some(m));
         }
         assert_eq!(SessionMsg::decode(&[9]), None);
+        // Past the bounds: refused.
+        for bad in [
+            SessionMsg::Call {
+                id: 1,
+                target: Target::Handle(1),
+                label: 1,
+                words: vec![0; MAX_WORDS + 1],
+            },
+            SessionMsg::Call {
+                id: 1,
+                target: Target::Service("a b".into()),
+                label: 1,
+                words: vec![],
+            },
+            SessionMsg::Call {
+                id: 1,
+                target: Target::Service(String::new()),
+                label: 1,
+                words: vec![],
+            },
+            SessionMsg::Reply {
+                id: 1,
+                label: 1,
+                words: vec![],
+                handles: vec![0; MAX_CAPS + 1],
+                closed: false,
+            },
+        ] {
+            assert_eq!(SessionMsg::decode(&bad.encode()), None, "{bad:?}");
+        }
     }
 }

@@ -19,7 +19,9 @@ pub enum Command {
     Kill(String),
     Restart(String),
     Uptime,
-    Date,
+    /// `date [DEVICE]`: this device's clock (`""`), or a paired device's
+    /// through the soft bus.
+    Date(String),
     Reboot,
     Poweroff,
     Ip,
@@ -52,6 +54,8 @@ enum Args {
     Task,
     /// One word, named in the usage.
     Word(&'static str),
+    /// One word or none.
+    OptWord(&'static str),
     /// One path.
     Path,
     /// A path, or none.
@@ -86,7 +90,11 @@ const COMMANDS: &[(&str, Args, &str)] = &[
     ("kill", Args::Task, "stop a task (it stays stopped)"),
     ("restart", Args::Task, "stop a task and start it again"),
     ("uptime", Args::None, "time since boot"),
-    ("date", Args::None, "date and time from the real-time clock (UTC)"),
+    (
+        "date",
+        Args::OptWord("DEVICE"),
+        "date and time (UTC) from the real-time clock, or a paired device's",
+    ),
     ("ip", Args::None, "network: interface, MAC, address and DHCP lease"),
     ("ping", Args::Word("HOST"), "ICMP echo to a host, four times"),
     (
@@ -178,6 +186,8 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         (Args::Word(w), []) => return Err(format!("{name}: missing {w} (usage: {name} {w})")),
         (Args::Word(_), [t]) => t.clone(),
         (Args::Word(w), _) => return Err(format!("{name}: too many arguments (usage: {name} {w})")),
+        (Args::OptWord(_), [] | [_]) => args.pop().unwrap_or_default(),
+        (Args::OptWord(w), _) => return Err(format!("{name}: too many arguments (usage: {name} [{w}])")),
         (Args::Path, [p]) => p.clone(),
         (Args::Path, _) => return Err(format!("{name}: {}", usage("PATH"))),
         (Args::OptPath, [] | [_]) => args.pop().unwrap_or_default(),
@@ -197,7 +207,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         "kill" => Command::Kill(target),
         "restart" => Command::Restart(target),
         "uptime" => Command::Uptime,
-        "date" => Command::Date,
+        "date" => Command::Date(target),
         "ls" => {
             let long = args.first().is_some_and(|a| a == "-l");
             let rest = &args[long as usize..];
@@ -241,6 +251,7 @@ pub fn help() -> String {
             Args::None => String::from(*name),
             Args::Task => format!("{name} NAME|ID"),
             Args::Word(w) => format!("{name} {w}"),
+            Args::OptWord(w) => format!("{name} [{w}]"),
             Args::Path => format!("{name} PATH"),
             Args::OptPath => format!("{name} [PATH]"),
             Args::TwoPaths => format!("{name} FROM TO"),
@@ -265,13 +276,15 @@ mod tests {
         assert_eq!(parse("ps"), Ok(Some(Command::Ps)));
         assert_eq!(parse("  mem  "), Ok(Some(Command::Mem)));
         assert_eq!(parse("kill virtio-blk"), Ok(Some(Command::Kill("virtio-blk".into()))));
+        assert_eq!(parse("date phone"), Ok(Some(Command::Date("phone".into()))));
+        assert!(parse("date phone tv").is_err());
         assert_eq!(parse("restart\t7"), Ok(Some(Command::Restart("7".into()))));
         for (n, c) in [
             ("help", Command::Help),
             ("devices", Command::Devices),
             ("services", Command::Services),
             ("uptime", Command::Uptime),
-            ("date", Command::Date),
+            ("date", Command::Date(String::new())),
             ("reboot", Command::Reboot),
             ("ip", Command::Ip),
             ("bus", Command::Bus),

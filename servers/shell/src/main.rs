@@ -170,7 +170,8 @@ fn execute(line: &str, rtc: &mut Connection, files: &mut files::Files) -> String
         Command::Kill(target) => control("kill", &target, supervisor::kill),
         Command::Restart(target) => control("restart", &target, supervisor::restart),
         Command::Uptime => Ok(report::uptime(syscall::now_us()) + "\n"),
-        Command::Date => date(rtc),
+        Command::Date(device) if device.is_empty() => date(rtc),
+        Command::Date(device) => remote_date(&device),
         Command::Reboot => power("reboot", true),
         Command::Poweroff => power("poweroff", false),
         Command::Ip => netcmd::ip(),
@@ -232,6 +233,21 @@ fn date(rtc: &mut Connection) -> Result<String, String> {
                 Err(String::from("date: no real-time clock (no 'rtc' service)\n"))
             }
         }
+    }
+}
+
+/// `date DEVICE`: the paired device's clock, through the soft bus (the
+/// same call as to the local clock).
+fn remote_date(device: &str) -> Result<String, String> {
+    let mut rtc = Connection::remote(device, rtc::NAME);
+    let answer = rtc::now(&mut rtc);
+    rtc.reset();
+    match answer {
+        Ok(seconds) => Ok(alloc::format!("{device}: {}\n", report::date(seconds))),
+        Err(Error::TimedOut) => Err(alloc::format!("date: {device}: no answer (is it paired? see 'bus')\n")),
+        Err(Error::NoRights) => Err(alloc::format!("date: {device} does not share its clock\n")),
+        Err(Error::PeerDied | Error::BadHandle) => Err(alloc::format!("date: {device}: peer died (it left)\n")),
+        Err(e) => Err(alloc::format!("date: {device}: {}\n", report::error(e))),
     }
 }
 

@@ -10,6 +10,15 @@
 //! with `PeerDied` (or `BadHandle` once the supervisor has revoked the
 //! client's copy), and the client reconnects with [`connect`], which waits
 //! until the restarted server has registered again.
+//!
+//! **Remote services.** [`connect_remote`] (or [`Connection::remote`])
+//! gives an endpoint for a service another device of the group shares
+//! (`docs/BUS.md`): an endpoint of the soft bus task, which carries each
+//! call to the device and its reply back. It is called exactly like a
+//! local service's endpoint. Calls fail with `PeerDied` while the device
+//! is away (or `TimedOut` if it does not answer within
+//! [`REMOTE_REPLY_TIMEOUT_US`]), and go through again, on the same
+//! endpoint, once it is back. The task needs the route `uses = ["bus"]`.
 
 use crate::ipc::{pack_text, Message, Timeout};
 use crate::proto::{self, check_reply};
@@ -68,21 +77,79 @@ pub fn connect(name: &str, timeout: Timeout) -> Result<Handle, Error> {
     }
 }
 
+/// How long the soft bus waits for a remote device's reply before it
+/// answers a call through a remote endpoint with `TimedOut`.
+pub const REMOTE_REPLY_TIMEOUT_US: u64 = 5_000_000;
+
+/// An endpoint for service `service` of the paired device `device`,
+/// through the soft bus (a proxy: the same calls as to the local
+/// service). Waits up to `timeout` for the device to pair (`TimedOut`);
+/// `NoRights` if the device does not share the service (its profile's
+/// `shared` list) or this task may not use the bus.
+pub fn connect_remote(device: &str, service: &str, timeout: Timeout) -> Result<Handle, Error> {
+    use crate::services::bus;
+    if device.is_empty() || device.contains('/') || service.is_empty() {
+        return Err(Error::InvalidArgument);
+    }
+    let deadline = match timeout {
+        Timeout::Micros(us) => Some(syscall::now_us().saturating_add(us)),
+        _ => None,
+    };
+    let bus = connect(bus::NAME, timeout)?;
+    let m = name_message(bus::CONNECT, &alloc::format!("{device}/{service}"));
+    let r = loop {
+        let r = m
+            .clone()
+            .and_then(|m| syscall::call_timeout(bus, &m, timeout))
+            .and_then(|(r, _)| check_reply(r));
+        if !matches!(r, Err(Error::WouldBlock)) {
+            break r;
+        }
+        if matches!(timeout, Timeout::NonBlocking) || deadline.is_some_and(|d| syscall::now_us() >= d) {
+            break Err(Error::TimedOut);
+        }
+        syscall::sleep_ms(100);
+    };
+    let _ = syscall::cap_delete(bus);
+    r?.caps().first().map(|c| c.handle).ok_or(Error::InvalidState)
+}
+
+/// What a [`Connection`] connects to.
+enum Target {
+    Local(&'static str),
+    Remote(alloc::string::String, &'static str),
+}
+
 /// A connection to a service that reconnects after the server restarts.
 pub struct Connection {
-    name: &'static str,
+    target: Target,
     ep: Option<Handle>,
 }
 
 impl Connection {
     pub const fn new(name: &'static str) -> Connection {
-        Connection { name, ep: None }
+        Connection {
+            target: Target::Local(name),
+            ep: None,
+        }
     }
 
     /// A connection over an endpoint [`connect`] already returned (so
     /// that waiting for a service does not cost a second lookup).
     pub const fn with_endpoint(name: &'static str, ep: Handle) -> Connection {
-        Connection { name, ep: Some(ep) }
+        Connection {
+            target: Target::Local(name),
+            ep: Some(ep),
+        }
+    }
+
+    /// A connection to service `name` of the paired device `device`
+    /// ([`connect_remote`]).
+    pub fn remote(device: &str, name: &'static str) -> Connection {
+        Connection {
+            target: Target::Remote(device.into(), name),
+            ep: None,
+        }
     }
 
     /// Calls the service. On a broken connection (the server died: the
@@ -92,7 +159,10 @@ impl Connection {
         let ep = match self.ep {
             Some(ep) => ep,
             None => {
-                let ep = connect(self.name, timeout)?;
+                let ep = match &self.target {
+                    Target::Local(name) => connect(name, timeout)?,
+                    Target::Remote(device, name) => connect_remote(device, name, timeout)?,
+                };
                 self.ep = Some(ep);
                 ep
             }

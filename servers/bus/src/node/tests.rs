@@ -2,7 +2,7 @@
 //! replays get nothing, devices that leave are gone within 5 s.
 
 use super::*;
-use crate::wire::{Header, Kind};
+use crate::wire::{Header, Kind, Target};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
@@ -230,4 +230,128 @@ fn an_old_announcement_does_not_bring_a_device_back() {
     }
     l.run(500_000);
     assert!(l.names(0).is_empty());
+}
+
+fn tv_calls_phone(l: &mut Link, id: u64, target: &Target) -> Result<(), CallError> {
+    let phone = l.nodes[0].1.me;
+    let out = l.nodes[1].1.call(phone, id, target, 1, &[5, 6])?;
+    let src = l.nodes[1].0;
+    l.deliver(src, vec![out]);
+    Ok(())
+}
+
+#[test]
+fn remote_calls_are_carried_out_once_and_answered() {
+    let mut l = Link::new(vec![
+        (1, node(10, "phone", "group one secret")),
+        (2, node(20, "tv", "group one secret")),
+    ]);
+    l.run(1_500_000);
+    let (phone, tv) = (l.nodes[0].1.me, l.nodes[1].1.me);
+    let rtc = Target::Service("rtc".into());
+    tv_calls_phone(&mut l, 1, &rtc).unwrap();
+    let calls = l.nodes[0].1.take_calls();
+    assert_eq!(
+        calls,
+        [Incoming {
+            peer: tv,
+            id: 1,
+            target: rtc.clone(),
+            label: 1,
+            words: vec![5, 6]
+        }]
+    );
+    let answer = RemoteReply {
+        label: 0,
+        words: vec![1_795_000_000],
+        handles: vec![3],
+        closed: false,
+    };
+    let out = l.nodes[0].1.answer(tv, 1, answer.clone()).unwrap();
+    // The answer is lost on the way: the TV sends the call again, and the
+    // phone answers again without carrying it out again.
+    assert_eq!(l.nodes[1].1.take_reply(phone, 1), None);
+    drop(out);
+    tv_calls_phone(&mut l, 1, &rtc).unwrap();
+    assert!(l.nodes[0].1.take_calls().is_empty(), "a call is carried out once");
+    assert_eq!(l.nodes[1].1.take_reply(phone, 1), Some(answer.clone()));
+    assert_eq!(l.nodes[1].1.take_reply(phone, 1), None);
+    // Calls to handles go through as they are (the task knows them).
+    tv_calls_phone(&mut l, 2, &Target::Handle(3)).unwrap();
+    assert_eq!(l.nodes[0].1.take_calls()[0].target, Target::Handle(3));
+    // A reply to an older call, come late, is dropped with it.
+    let late = l.nodes[0].1.answer(tv, 2, answer.clone()).unwrap();
+    tv_calls_phone(&mut l, 3, &rtc).unwrap();
+    let now_answer = l.nodes[0].1.answer(tv, 3, answer.clone()).unwrap();
+    let src = l.nodes[0].0;
+    l.deliver(src, vec![late, now_answer]);
+    assert_eq!(l.nodes[1].1.take_reply(phone, 3), Some(answer));
+    assert_eq!(l.nodes[1].1.take_reply(phone, 2), None);
+    assert_eq!(l.nodes[0].1.refused, Refused::default());
+}
+
+#[test]
+fn a_service_not_shared_is_refused_by_both_sides() {
+    let mut l = Link::new(vec![
+        (1, node(10, "phone", "group one secret")),
+        (2, node(20, "tv", "group one secret")),
+    ]);
+    l.run(1_500_000);
+    let phone = l.nodes[0].1.me;
+    let fs = Target::Service("fs".into());
+    // The caller knows from the announcement: not even sent.
+    assert_eq!(tv_calls_phone(&mut l, 1, &fs), Err(CallError::NotShared));
+    // A caller that believes otherwise (or lies) is refused by the callee,
+    // which hands the call to no one.
+    let p = l.nodes[1].1.peers.iter_mut().find(|p| p.id == phone).unwrap();
+    p.info.shared.push("fs".into());
+    tv_calls_phone(&mut l, 1, &fs).unwrap();
+    assert!(l.nodes[0].1.take_calls().is_empty());
+    assert_eq!(l.nodes[0].1.refused.unshared, 1);
+    let r = l.nodes[1].1.take_reply(phone, 1).unwrap();
+    assert_eq!(
+        (r.label, r.words),
+        (userlib::proto::FAILED, vec![userlib::abi::Error::NoRights as u64])
+    );
+}
+
+#[test]
+fn calls_to_a_device_that_left_fail() {
+    let mut l = Link::new(vec![
+        (1, node(10, "phone", "group one secret")),
+        (2, node(20, "tv", "group one secret")),
+    ]);
+    l.run(1_500_000);
+    let phone = l.nodes[0].1.me;
+    assert!(l.nodes[1].1.is_paired(phone));
+    assert_eq!(l.nodes[1].1.paired("phone").map(|p| p.id), Some(phone));
+    l.nodes[0].2 = false;
+    l.run(5_000_000);
+    assert!(!l.nodes[1].1.is_paired(phone));
+    assert_eq!(
+        tv_calls_phone(&mut l, 1, &Target::Service("rtc".into())),
+        Err(CallError::NotNearby)
+    );
+    // It comes back (a new session): calls go through again, numbered on.
+    l.nodes[0].2 = true;
+    l.run(2_500_000);
+    tv_calls_phone(&mut l, 2, &Target::Service("rtc".into())).unwrap();
+    assert_eq!(l.nodes[0].1.take_calls().len(), 1);
+}
+
+#[test]
+fn calls_before_key_confirmation_and_floods_are_bounded() {
+    let mut l = Link::new(vec![
+        (1, node(10, "phone", "group one secret")),
+        (2, node(20, "tv", "group one secret")),
+    ]);
+    l.run(1_500_000);
+    // More calls than the queue holds: the rest are dropped, and taken
+    // when sent again.
+    for id in 1..=(MAX_QUEUED as u64 + 4) {
+        tv_calls_phone(&mut l, id, &Target::Handle(1)).unwrap();
+    }
+    assert_eq!(l.nodes[0].1.take_calls().len(), MAX_QUEUED);
+    tv_calls_phone(&mut l, MAX_QUEUED as u64 + 1, &Target::Handle(1)).unwrap();
+    assert_eq!(l.nodes[0].1.take_calls().len(), 1);
 }

@@ -4,7 +4,12 @@
 //! | label | words in | reply |
 //! |---|---|---|
 //! | [`DEVICE`] | `[index]` | record `[address, id, rtt µs or u64::MAX]` + `name profile shared` ([`crate::proto::pack_record`]; `shared` comma-separated, `-` for none): the paired devices, by index |
-//! | [`STATUS`] | — | record `[id, paired, malformed, unsealed, replayed, handshake]` + `name profile shared`: this device, and the packets it refused, by reason |
+//! | [`STATUS`] | — | record `[id, paired, malformed, unsealed, replayed, handshake, unshared]` + `name profile shared`: this device, and the packets it refused, by reason |
+//! | [`CONNECT`] | text `DEVICE/SERVICE` ([`crate::ipc::pack_text`]) | — + an endpoint (send, grant): the proxy for that service of that device ([`crate::names::connect_remote`]) |
+//!
+//! [`CONNECT`] fails with `WouldBlock` while the device is not paired
+//! (nor has the bus a group key), and with `NoRights` if the device does
+//! not share the service.
 //!
 //! An index past the end gets a [`crate::proto::FAILED`] reply with
 //! `InvalidArgument`; so does [`DEVICE`] while the bus has no group key
@@ -20,6 +25,7 @@ use core::net::Ipv4Addr;
 pub const NAME: &str = "bus";
 pub const DEVICE: u16 = 1;
 pub const STATUS: u16 = 2;
+pub const CONNECT: u16 = 3;
 
 /// A device, as the bus reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +94,8 @@ pub fn devices() -> Result<Vec<Device>, Error> {
 }
 
 /// This device as the bus announces it, and how many packets it refused:
-/// `(device, [malformed, unsealed, replayed, handshake])`.
-pub fn status() -> Result<(Device, [u64; 4]), Error> {
+/// `(device, [malformed, unsealed, replayed, handshake, unshared])`.
+pub fn status() -> Result<(Device, [u64; 5]), Error> {
     let ep = names::connect(NAME, Timeout::millis(2000))?;
     let r = call(ep, &Message::new(STATUS));
     let _ = syscall::cap_delete(ep);
@@ -98,7 +104,7 @@ pub fn status() -> Result<(Device, [u64; 4]), Error> {
     let (v, t) = unpack_record(&m, &mut text);
     let me = parse_device(&[0, v.first().copied().unwrap_or(0), u64::MAX], t).ok_or(Error::InvalidState)?;
     let at = |i: usize| v.get(i).copied().unwrap_or(0);
-    Ok((me, [at(2), at(3), at(4), at(5)]))
+    Ok((me, [at(2), at(3), at(4), at(5), at(6)]))
 }
 
 #[cfg(test)]

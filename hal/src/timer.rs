@@ -37,6 +37,25 @@ pub fn arm(ticks: u64) {
     };
 }
 
+/// Arm the timer to fire when the physical counter (`CNTPCT_EL0`) reaches
+/// `deadline` (at once if it has), interrupt unmasked. The compare value is
+/// 64 bits wide: no clamp, and no counter read to work out a distance.
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+pub fn arm_at(deadline: u64) {
+    // SAFETY: programs this CPU's own timer registers.
+    unsafe {
+        asm!(
+            "msr cntp_cval_el0, {d}",
+            "msr cntp_ctl_el0, {one}",
+            "isb",
+            d = in(reg) deadline,
+            one = in(reg) 1u64,
+            options(nomem, nostack, preserves_flags)
+        )
+    };
+}
+
 /// Stop the timer (no further interrupts).
 #[cfg(target_arch = "aarch64")]
 pub fn disarm() {

@@ -22,6 +22,28 @@ fn frequency() -> u64 {
 /// Use `hz` instead of CNTFRQ_EL0 (device tree `clock-frequency` override).
 pub fn set_frequency(hz: u64) {
     FREQUENCY.store(hz, Ordering::Relaxed);
+    SLICE_TICKS.store(0, Ordering::Relaxed);
+}
+
+/// [`slice_ticks`], once known (0: not yet).
+static SLICE_TICKS: AtomicU64 = AtomicU64::new(0);
+
+/// Counter ticks in a time slice ([`crate::sched::SLICE_MICROS`]): computed
+/// once, not at every switch (the scaling divides).
+#[inline(always)]
+pub fn slice_ticks() -> u64 {
+    let t = SLICE_TICKS.load(Ordering::Relaxed);
+    if t != 0 {
+        return t;
+    }
+    slice_ticks_slow()
+}
+
+#[inline(never)]
+fn slice_ticks_slow() -> u64 {
+    let t = micros_to_ticks(crate::sched::SLICE_MICROS).max(1);
+    SLICE_TICKS.store(t, Ordering::Relaxed);
+    t
 }
 
 /// Microseconds since the counter started (about power-on).
@@ -97,9 +119,9 @@ pub fn on_tick() {
 }
 
 /// Fire at counter value `deadline` (now if it has passed).
+#[inline(always)]
 pub fn arm_at(deadline: u64) {
-    let now = hal::cpu::counter();
-    hal::timer::arm(deadline.saturating_sub(now).max(1));
+    hal::timer::arm_at(deadline);
 }
 
 /// No timer interrupt until armed again.

@@ -187,6 +187,17 @@ impl<T> Slab<T> {
         }
     }
 
+    /// [`Slab::get_mut`] inlined, for the same paths as [`Slab::get_inlined`].
+    #[inline(always)]
+    pub fn get_mut_inlined(&mut self, id: Id) -> Option<&mut T> {
+        let e = self.entries.get_mut(id.index as usize)?;
+        if e.generation == id.generation {
+            e.value.as_mut()
+        } else {
+            None
+        }
+    }
+
     /// Remove and return the value; the id (and every copy of it) goes stale.
     pub fn remove(&mut self, id: Id) -> Option<T> {
         let e = self.entries.get_mut(id.index as usize)?;

@@ -78,14 +78,20 @@ impl CpuState {
         self.bitmap |= 1 << p;
     }
 
+    /// Take the first thread of priority `priority` off, to run next: it is
+    /// marked running.
     #[inline(always)]
-    fn pop(&mut self, priority: usize) -> Option<Id> {
+    fn pop_to_run(&mut self, priority: usize) -> Option<Id> {
         let q = self.ready.get_mut(priority)?;
         let t = q.pop_front()?;
         if q.is_empty() {
             self.bitmap &= !(1 << priority);
         }
-        Some(lists::id_of(t))
+        // SAFETY: it was on a run queue, so a live TCB (see `lists`), and
+        // no reference to it is held here.
+        let th = unsafe { &mut *t.as_ptr() };
+        th.state = ThreadState::Running;
+        Some(th.id)
     }
 
     /// Ready threads (for `ps`-like reporting and tests).
@@ -232,68 +238,62 @@ pub fn thread_ticks(k: &Kernel, id: Id, now: u64) -> u64 {
 
 /// Choose what this CPU runs next: the current thread keeps the CPU unless a
 /// higher-priority thread is ready, or its slice ended and an equal one is.
+///
+/// On every switch, so lean by design: the current thread is looked up
+/// once (inlined), the thread taken off a run queue is reached through its
+/// queue link, and the slice length is a stored figure.
 pub fn pick_next(k: &mut Kernel, cpu: usize) -> Option<Id> {
     let now = hal::cpu::counter();
     // Whoever had the CPU pays for it up to here (idle pays nothing).
     let clock = time::cpu_clock();
-    match k.cpus[cpu].current.and_then(|id| k.threads.get_mut(id)) {
+    // The current thread if it goes on running here: its id, priority and TCB.
+    let mut keep = None;
+    let mut moved = None;
+    let c = &mut k.cpus[cpu];
+    match c.current.and_then(|id| k.threads.get_mut_inlined(id)) {
         Some(t) => {
-            let used = charge(t, &mut k.cpus[cpu], clock);
-            if !t.is_alive() {
+            let used = charge(t, c, clock);
+            match t.state {
+                ThreadState::Running if t.cpu == cpu => keep = Some((t.id, t.priority, ObjectPtr::new(&mut **t))),
+                // A running thread whose affinity moved elsewhere is handed over.
+                ThreadState::Running => moved = Some(t.id),
                 // It died while it ran here: its task took its time until
                 // then (`thread::kill`); the rest goes there too.
-                let task = t.task;
-                if let Some(tk) = k.tasks.get_mut(task) {
-                    tk.exited_ticks += used;
+                ThreadState::Dead => {
+                    if let Some(tk) = k.tasks.get_mut(t.task) {
+                        tk.exited_ticks += used;
+                    }
                 }
+                _ => {}
             }
         }
-        None => k.cpus[cpu].run_start = clock,
+        None => c.run_start = clock,
     }
-    // A running thread whose affinity moved elsewhere is handed over.
-    if let Some(cur) = k.cpus[cpu].current {
-        if k.threads
-            .get(cur)
-            .is_some_and(|t| matches!(t.state, ThreadState::Running) && t.cpu != cpu)
-        {
-            make_ready(k, cur);
-        }
+    if let Some(id) = moved {
+        make_ready(k, id);
     }
-    let current = k.cpus[cpu].current.filter(|id| {
-        k.threads
-            .get(*id)
-            .is_some_and(|t| matches!(t.state, ThreadState::Running) && t.cpu == cpu)
-    });
-    let best = k.cpus[cpu].highest_ready();
-    let next = match (current, best) {
-        (Some(cur), Some(b)) => {
-            let p = k.threads.get(cur).map_or(0, |t| t.priority as usize);
-            if b > p || (b == p && now >= k.cpus[cpu].slice_end) {
-                let priority = p as u8;
-                let t = k.threads.get_mut(cur).expect("current");
-                t.state = ThreadState::Ready;
-                let ptr = ObjectPtr::new(&mut **t);
-                // SAFETY: the running thread, a live TCB on no run queue.
-                unsafe { k.cpus[cpu].push(ptr, cpu, priority) };
-                k.cpus[cpu].pop(b)
-            } else {
-                Some(cur)
+    let c = &mut k.cpus[cpu];
+    let best = c.highest_ready();
+    let next = match (keep, best) {
+        (Some((_, p, ptr)), Some(b)) if b > p as usize || (b == p as usize && now >= c.slice_end) => {
+            // SAFETY: the running thread, a live TCB (looked up above, and
+            // nothing since freed a thread), on no run queue; the reference
+            // it came from is gone.
+            unsafe {
+                (*ptr.as_ptr()).state = ThreadState::Ready;
+                c.push(ptr, cpu, p);
             }
+            c.pop_to_run(b)
         }
-        (Some(cur), None) => Some(cur),
-        (None, Some(b)) => k.cpus[cpu].pop(b),
+        (Some((cur, ..)), _) => Some(cur),
+        (None, Some(b)) => c.pop_to_run(b),
         (None, None) => None,
     };
-    if let Some(n) = next {
-        if let Some(t) = k.threads.get_mut(n) {
-            t.state = ThreadState::Running;
-        }
-        if Some(n) != k.cpus[cpu].current {
-            k.cpus[cpu].slice_end = now + time::micros_to_ticks(SLICE_MICROS);
-        }
+    if next.is_some() && next != c.current {
+        c.slice_end = now + time::slice_ticks();
     }
-    k.cpus[cpu].current = next;
-    k.cpus[cpu].need_resched = false;
+    c.current = next;
+    c.need_resched = false;
     next
 }
 
@@ -307,7 +307,10 @@ pub fn expire_slice(k: &mut Kernel, cpu: usize) {
 pub fn program_timer(k: &Kernel, cpu: usize) {
     let c = &k.cpus[cpu];
     let mut next = c.timeouts.first().map(|(d, _)| d);
-    let current_priority = c.current.and_then(|id| k.threads.get(id)).map(|t| t.priority as usize);
+    let current_priority = c
+        .current
+        .and_then(|id| k.threads.get_inlined(id))
+        .map(|t| t.priority as usize);
     if let (Some(p), Some(b)) = (current_priority, c.highest_ready()) {
         if b >= p {
             next = Some(next.map_or(c.slice_end, |n| n.min(c.slice_end)));
@@ -365,7 +368,7 @@ crate::ktest!(
         }
         let mut popped = 0;
         while let Some(p) = c.highest_ready() {
-            c.pop(p);
+            c.pop_to_run(p);
             popped += 1;
         }
         drop(exhausted);

@@ -35,7 +35,7 @@ use thread::{
 
 /// Handle the `svc` of thread `cur`.
 pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64) {
-    let Some(t) = k.threads.get(cur) else { return };
+    let Some(t) = k.threads.get_inlined(cur) else { return };
     let number = t.ctx.x[8];
     let Some(call) = Syscall::from_number(number) else {
         ipc::deliver_fault(k, cur, FaultKind::BadSyscall, esr, number, false);
@@ -98,7 +98,7 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64) {
         Syscall::KernelStats => kernel_stats(k, cur),
         Syscall::SystemControl => system_control(k, cur),
     };
-    if let Some(t) = k.threads.get_mut(cur) {
+    if let Some(t) = k.threads.get_mut_inlined(cur) {
         // A thread that blocked gets its status when it is woken. Any other
         // gets it now, also one that another CPU suspended while it came
         // in (it returns from this call when it is resumed).
@@ -114,7 +114,9 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64) {
             t.set_status(result);
         }
     }
-    k.process_reclaims();
+    if k.reclaim_pending > 0 {
+        k.process_reclaims();
+    }
 }
 
 #[inline(always)]

@@ -8,7 +8,7 @@ use crate::{cap, ipc, sched, task, time};
 use abi::{Error, FaultKind, Rights};
 
 pub(super) fn yield_now(k: &mut Kernel, cur: Id) {
-    let Some(t) = k.threads.get(cur) else { return };
+    let Some(t) = k.threads.get_inlined(cur) else { return };
     let cpu = t.cpu;
     // Round robin: end the slice now; pick_next rotates if an equal peer waits.
     k.cpus[cpu].need_resched = true;

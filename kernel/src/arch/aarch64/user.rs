@@ -378,13 +378,16 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> Resu
     if let Some(n) = next.filter(|n| Some(*n) == cur) {
         sched::program_timer(k, cpu);
         return Resume {
-            ctx: k.threads.get(n).map_or(core::ptr::null(), |t| &t.ctx as *const _),
+            ctx: k
+                .threads
+                .get_inlined(n)
+                .map_or(core::ptr::null(), |t| &t.ctx as *const _),
             save: core::ptr::null_mut(),
         };
     }
     let mut save = core::ptr::null_mut();
     if let Some(c) = cur {
-        save = match k.threads.get_mut(c) {
+        save = match k.threads.get_mut_inlined(c) {
             Some(t) if t.is_alive() => {
                 if k.cpus[cpu].fp_owner == Some(c) {
                     // SAFETY: FP access is enabled for the owner; the state buffer is its own.
@@ -397,7 +400,9 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> Resu
             _ => unsafe { core::ptr::addr_of_mut!(DISCARD[cpu]) },
         };
     }
-    reap(k, cpu);
+    if k.cpus[cpu].reap.is_some() {
+        reap(k, cpu);
+    }
     set_cpacr(CPACR_FP_EL1_ONLY);
     let Some(n) = next else {
         pc.user_ctx.store(0, Ordering::Relaxed);
@@ -425,6 +430,7 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> Resu
 }
 
 /// Free TCBs of dead threads that were current here (freed only once no CPU runs them).
+#[inline(never)]
 fn reap(k: &mut Kernel, cpu: usize) {
     if let Some(id) = k.cpus[cpu].reap.take() {
         let task = k.threads.get(id).map(|t| t.task);

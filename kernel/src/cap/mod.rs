@@ -110,6 +110,23 @@ impl CSpace {
         slot.cap
     }
 
+    /// The object of the capability named by register value `register`,
+    /// if it is current and carries `needed`: the errors of
+    /// [`lookup_with`] (`BadHandle`, `NoRights`), from the slot's copies
+    /// of the capability's object and rights (no node lookup).
+    #[inline(always)]
+    pub fn object_with(&self, register: u64, needed: Rights) -> Result<ObjectRef, Error> {
+        let handle = handle_arg(register)?;
+        let slot = self.slots.get(handle.index() as usize).ok_or(Error::BadHandle)?;
+        if handle.index() == 0 || slot.generation != handle.generation() || slot.cap.is_none() {
+            return Err(Error::BadHandle);
+        }
+        if !slot.rights.contains(needed) {
+            return Err(Error::NoRights);
+        }
+        Ok(slot.object)
+    }
+
     /// The badge and endpoint address of a capability named by a register
     /// value, if it is current, names an endpoint and carries `needed`.
     /// (The IPC fast path; anything else is for the general lookup to

@@ -1,15 +1,17 @@
 //! Notifications: `signal` and `wait`, creation and destruction.
 
-use super::{block, enqueue, fail_queue, tcb_word, thread_task};
-use crate::cap;
+use super::{block, enqueue, fail_queue};
 use crate::object::{Id, IdQueue, Kernel, Notification, ObjectRef, IPC_OBJECT_COST};
 use crate::sched;
 use crate::thread::ThreadState;
 use abi::{Error, IpcFlags, Rights};
 
+/// The notification named by register value `handle` in `task`'s space,
+/// with `rights` (from the slot alone: no capability-node lookup).
+#[inline(never)]
 fn notification_arg(k: &Kernel, task: Id, handle: u64, rights: Rights) -> Result<Id, Error> {
-    let (_, node) = cap::lookup_with(k, task, cap::handle_arg(handle)?, rights)?;
-    match node.object {
+    let t = k.tasks.get_inlined(task).ok_or(Error::BadHandle)?;
+    match t.cspace.object_with(handle, rights)? {
         ObjectRef::Notification(n) => Ok(n),
         _ => Err(Error::WrongType),
     }
@@ -17,9 +19,8 @@ fn notification_arg(k: &Kernel, task: Id, handle: u64, rights: Rights) -> Result
 
 /// `signal`: OR bits into a notification, waking one waiter.
 pub fn signal(k: &mut Kernel, cur: Id) -> Result<(), Error> {
-    let task = thread_task(k, cur)?;
-    let t = k.threads.get(cur).ok_or(Error::BadHandle)?;
-    let (x0, bits) = (t.ctx.x[0], t.ctx.x[1]);
+    let t = k.threads.get_inlined(cur).ok_or(Error::BadHandle)?;
+    let (task, x0, bits) = (t.task, t.ctx.x[0], t.ctx.x[1]);
     let n = notification_arg(k, task, x0, Rights::SEND)?;
     signal_bits(k, n, bits);
     Ok(())
@@ -27,31 +28,34 @@ pub fn signal(k: &mut Kernel, cur: Id) -> Result<(), Error> {
 
 /// Set `bits` on notification `n` (also used for interrupts).
 pub fn signal_bits(k: &mut Kernel, n: Id, bits: u64) {
-    let Some(no) = k.notifications.get_mut(n) else { return };
+    let Some(no) = k.notifications.get_mut_inlined(n) else {
+        return;
+    };
     no.bits |= bits;
     if let Some(w) = no.waiters.pop_front() {
         let delivered = core::mem::take(&mut no.bits);
-        if let Some(wt) = k.threads.get_mut(w) {
+        if let Some(wt) = k.threads.get_mut_inlined(w) {
             wt.ctx.x[0] = 0;
             wt.ctx.x[1] = delivered;
         }
-        sched::remove(k, w);
+        // Off its timeout list too, and queued to run (a waiter is alive:
+        // a dying thread leaves every wait queue first).
         sched::make_ready(k, w);
     }
 }
 
 /// `wait`: take the notification's bits, blocking until there are some.
 pub fn wait(k: &mut Kernel, cur: Id) -> Result<(), Error> {
-    let task = thread_task(k, cur)?;
-    let t = k.threads.get(cur).ok_or(Error::BadHandle)?;
-    let (x0, x1, x6) = (t.ctx.x[0], t.ctx.x[1], t.ctx.x[6]);
+    let t = k.threads.get_mut_inlined(cur).ok_or(Error::BadHandle)?;
+    let (task, x0, x1, x6) = (t.task, t.ctx.x[0], t.ctx.x[1], t.ctx.x[6]);
+    // The word its wait-queue entry carries (see `tcb_word`).
+    let word = &mut **t as *mut crate::thread::Thread as usize;
     let n = notification_arg(k, task, x0, Rights::RECEIVE)?;
     let (_, flags) = IpcFlags::split(x1);
-    let word = tcb_word(k, cur);
-    let no = k.notifications.get_mut(n).ok_or(Error::BadHandle)?;
+    let no = k.notifications.get_mut_inlined(n).ok_or(Error::BadHandle)?;
     if no.bits != 0 {
         let bits = core::mem::take(&mut no.bits);
-        let ct = k.threads.get_mut(cur).expect("current");
+        let ct = k.threads.get_mut_inlined(cur).ok_or(Error::BadHandle)?;
         ct.ctx.x[0] = 0;
         ct.ctx.x[1] = bits;
         return Ok(());

@@ -108,7 +108,7 @@ impl Default for CpuState {
 
 /// Make a thread runnable on its CPU, waking or preempting that CPU.
 pub fn make_ready(k: &mut Kernel, id: Id) {
-    let Some(t) = k.threads.get_mut(id) else { return };
+    let Some(t) = k.threads.get_mut_inlined(id) else { return };
     if !t.is_alive() {
         return;
     }
@@ -124,14 +124,11 @@ pub fn make_ready(k: &mut Kernel, id: Id) {
     // SAFETY: a live TCB (looked up above), now on no run queue; the
     // reference it came from is gone.
     unsafe { c.push(ptr, cpu, priority) };
-    let current_priority = c.current.and_then(|cur| k.threads.get(cur)).map(|t| t.priority);
     if cpu == percpu::current_running().index() {
-        let current_blocked = c
-            .current
-            .and_then(|cur| k.threads.get(cur))
-            .is_none_or(|t| !matches!(t.state, ThreadState::Running));
-        if current_blocked || current_priority.is_none_or(|p| priority > p) {
-            k.cpus[cpu].need_resched = true;
+        // Switch here if what runs here is blocked, gone or outranked.
+        let current = c.current.and_then(|cur| k.threads.get_inlined(cur));
+        if current.is_none_or(|t| !matches!(t.state, ThreadState::Running) || priority > t.priority) {
+            c.need_resched = true;
         }
     } else {
         irq::send_ipi(cpu, irq::SGI_WAKE);

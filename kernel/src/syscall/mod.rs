@@ -33,10 +33,8 @@ use thread::{
     thread_set_fault_handler, thread_set_ipc_buffer, thread_suspend, yield_now,
 };
 
-/// Handle the `svc` of thread `cur`.
-pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64) {
-    let Some(t) = k.threads.get_inlined(cur) else { return };
-    let number = t.ctx.x[8];
+/// Handle the `svc` of thread `cur` (alive), system call `number` (its `x8`).
+pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64, number: u64) {
     let Some(call) = Syscall::from_number(number) else {
         ipc::deliver_fault(k, cur, FaultKind::BadSyscall, esr, number, false);
         return;
@@ -44,7 +42,7 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64) {
     let result = match call {
         Syscall::Null => Ok(()),
         Syscall::Yield => {
-            yield_now(k, cur);
+            yield_now(k);
             Ok(())
         }
         Syscall::Sleep => sleep(k, cur),

@@ -7,18 +7,17 @@ use crate::thread::{Thread, ThreadState, THREAD_COST};
 use crate::{cap, ipc, sched, task, time};
 use abi::{Error, FaultKind, Rights};
 
-pub(super) fn yield_now(k: &mut Kernel, cur: Id) {
-    let Some(t) = k.threads.get_inlined(cur) else { return };
-    let cpu = t.cpu;
-    // Round robin: end the slice now; pick_next rotates if an equal peer waits.
-    k.cpus[cpu].need_resched = true;
-    crate::sched::expire_slice(k, cpu);
+/// Round robin: end the slice on the CPU the caller runs on now;
+/// `pick_next` rotates if an equal peer waits there (and hands the caller
+/// over if its affinity moved).
+pub(super) fn yield_now(k: &mut Kernel) {
+    crate::sched::expire_slice(k, crate::percpu::current_running().index());
 }
 
 pub(super) fn sleep(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     let micros = arg(k, cur, 1);
     if micros == 0 {
-        yield_now(k, cur);
+        yield_now(k);
         return Ok(());
     }
     let deadline = hal::cpu::counter().saturating_add(time::micros_to_ticks(micros));

@@ -287,7 +287,7 @@ fn handle_el0_locked(kind: u64, regs: &mut UserContext, esr: u64) -> Resume {
     match kind {
         _ if !alive && kind != 9 => {}
         8 => match (esr >> 26) & 0x3f {
-            0x15 => syscall::dispatch(&mut k, cur, esr),
+            0x15 => syscall::dispatch(&mut k, cur, esr, regs.x[8]),
             0x07 => fp_trap(&mut k, cpu, cur),
             0x18 => counter_read(&mut k, cur, regs, esr),
             _ => user_fault(&mut k, cur, esr, hal::cpu::far()),
@@ -400,9 +400,7 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> Resu
             _ => unsafe { core::ptr::addr_of_mut!(DISCARD[cpu]) },
         };
     }
-    if k.cpus[cpu].reap.is_some() {
-        reap(k, cpu);
-    }
+    reap(k, cpu);
     set_cpacr(CPACR_FP_EL1_ONLY);
     let Some(n) = next else {
         pc.user_ctx.store(0, Ordering::Relaxed);
@@ -430,7 +428,6 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> Resu
 }
 
 /// Free TCBs of dead threads that were current here (freed only once no CPU runs them).
-#[inline(never)]
 fn reap(k: &mut Kernel, cpu: usize) {
     if let Some(id) = k.cpus[cpu].reap.take() {
         let task = k.threads.get(id).map(|t| t.task);

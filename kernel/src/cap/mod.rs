@@ -110,12 +110,12 @@ impl CSpace {
         slot.cap
     }
 
-    /// The object of the capability named by register value `register`,
-    /// if it is current and carries `needed`: the errors of
+    /// The object and badge of the capability named by register value
+    /// `register`, if it is current and carries `needed`: the errors of
     /// [`lookup_with`] (`BadHandle`, `NoRights`), from the slot's copies
-    /// of the capability's object and rights (no node lookup).
+    /// of the capability's object, rights and badge (no node lookup).
     #[inline(always)]
-    pub fn object_with(&self, register: u64, needed: Rights) -> Result<ObjectRef, Error> {
+    pub fn object_with(&self, register: u64, needed: Rights) -> Result<(ObjectRef, u64), Error> {
         let handle = handle_arg(register)?;
         let slot = self.slots.get(handle.index() as usize).ok_or(Error::BadHandle)?;
         if handle.index() == 0 || slot.generation != handle.generation() || slot.cap.is_none() {
@@ -124,7 +124,7 @@ impl CSpace {
         if !slot.rights.contains(needed) {
             return Err(Error::NoRights);
         }
-        Ok(slot.object)
+        Ok((slot.object, slot.badge))
     }
 
     /// The badge and endpoint address of a capability named by a register
@@ -260,6 +260,15 @@ pub fn lookup_with(k: &Kernel, task: Id, handle: Handle, needed: Rights) -> Resu
         return Err(Error::NoRights);
     }
     Ok((id, node))
+}
+
+/// [`CSpace::object_with`] in `task`'s space: the object and badge of the
+/// capability in register value `handle`, with `needed` rights. (One copy
+/// for the notification and endpoint calls.)
+#[inline(never)]
+pub fn object_in(k: &Kernel, task: Id, handle: u64, needed: Rights) -> Result<(ObjectRef, u64), Error> {
+    let t = k.tasks.get_inlined(task).ok_or(Error::BadHandle)?;
+    t.cspace.object_with(handle, needed)
 }
 
 /// Whether a capability lets its task read the cycle counter.

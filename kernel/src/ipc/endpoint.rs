@@ -2,7 +2,6 @@
 
 use super::message::{check_message, transfer};
 use super::{block, enqueue, fail_queue, finish_waiting_caller, set_caller, tcb_word, thread_task};
-use crate::cap;
 use crate::object::{Endpoint, Id, IdQueue, Kernel, ObjectRef, IPC_OBJECT_COST};
 use crate::sched;
 use crate::thread::ThreadState;
@@ -10,10 +9,12 @@ use abi::{Error, IpcFlags, MessageInfo, Rights};
 
 /// The endpoint a handle names, with `rights`; returns it and the badge.
 #[inline]
+/// The endpoint and badge of the capability in register value `handle`
+/// of `task`'s space, with `rights` (from the slot alone: no
+/// capability-node lookup).
 fn endpoint_arg(k: &Kernel, task: Id, handle: u64, rights: Rights) -> Result<(Id, u64), Error> {
-    let (_, node) = cap::lookup_with(k, task, cap::handle_arg(handle)?, rights)?;
-    match node.object {
-        ObjectRef::Endpoint(ep) => Ok((ep, node.badge)),
+    match crate::cap::object_in(k, task, handle, rights)? {
+        (ObjectRef::Endpoint(ep), badge) => Ok((ep, badge)),
         _ => Err(Error::WrongType),
     }
 }

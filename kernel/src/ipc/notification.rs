@@ -8,10 +8,8 @@ use abi::{Error, IpcFlags, Rights};
 
 /// The notification named by register value `handle` in `task`'s space,
 /// with `rights` (from the slot alone: no capability-node lookup).
-#[inline(never)]
 fn notification_arg(k: &Kernel, task: Id, handle: u64, rights: Rights) -> Result<Id, Error> {
-    let t = k.tasks.get_inlined(task).ok_or(Error::BadHandle)?;
-    match t.cspace.object_with(handle, rights)? {
+    match crate::cap::object_in(k, task, handle, rights)?.0 {
         ObjectRef::Notification(n) => Ok(n),
         _ => Err(Error::WrongType),
     }

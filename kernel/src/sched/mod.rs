@@ -301,7 +301,8 @@ pub fn expire_slice(k: &mut Kernel, cpu: usize) {
 }
 
 /// Program this CPU's timer for the next event it must act on.
-pub fn program_timer(k: &Kernel, cpu: usize) {
+pub fn program_timer(k: &mut Kernel, cpu: usize) {
+    k.cpus[cpu].timer_dirty = false;
     let c = &k.cpus[cpu];
     let mut next = c.timeouts.first().map(|(d, _)| d);
     let current_priority = c

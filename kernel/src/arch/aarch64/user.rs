@@ -309,7 +309,7 @@ fn handle_el0_locked(kind: u64, regs: &mut UserContext, esr: u64) -> Resume {
         .is_some_and(|t| matches!(t.state, ThreadState::Running) && t.cpu == cpu);
     if running && !k.cpus[cpu].need_resched {
         if core::mem::take(&mut k.cpus[cpu].timer_dirty) {
-            sched::program_timer(&k, cpu);
+            sched::program_timer(&mut k, cpu);
         }
         // ELR/SPSR/SP_EL0 are restored from the registers, which the
         // handler cannot have changed for the running thread.
@@ -363,7 +363,7 @@ extern "C" fn idle_next() -> *const UserContext {
                 // Nothing to save (no thread left here): the lock drops.
                 return switch(&mut k, cpu, None, Some(next)).ctx;
             }
-            sched::program_timer(&k, cpu);
+            sched::program_timer(&mut k, cpu);
         }
         // Lock released: wait (the IRQ is handled by the EL1 vector), then
         // look again.

@@ -8,7 +8,7 @@
 #![no_std]
 #![no_main]
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use userlib::abi::boot_info::StartInfo;
 use userlib::abi::{ObjectType, Syscall};
 use userlib::loader::{self, Spawn};
@@ -20,9 +20,11 @@ userlib::entry!(main, heap = 256 * 1024);
 
 /// How long the CPU-time checks spin.
 const SPIN_MICROS: u64 = 20_000;
-/// The least share of a spin's wall time its CPU time may show (other
-/// work may preempt it now and then; nothing else should run for long).
-const LEAST_SHARE_PERCENT: u64 = 75;
+/// The longest step between two clock reads of a spin that still counts as
+/// running: a longer one means the thread was off its CPU meanwhile
+/// (preempted, or its QEMU CPU thread stalled by a loaded host), which the
+/// kernel may or may not have charged to it.
+const STEP_MICROS: u64 = 50;
 /// Slack for the calls around a measurement.
 const SLACK_MICROS: u64 = 2_000;
 
@@ -65,39 +67,57 @@ fn no_counters() {
     }
 }
 
-/// Busy for `micros` microseconds of wall-clock time.
-fn spin_for(micros: u64) {
+/// Busy for `micros` microseconds of wall-clock time; returns the time it
+/// saw itself run: the sum of the steps between clock reads no longer than
+/// [`STEP_MICROS`]. The kernel must have charged at least that much to this
+/// thread (less the slack), however loaded the host.
+fn spin_for(micros: u64) -> u64 {
     let t0 = syscall::now_us();
-    while syscall::now_us() - t0 < micros {
-        core::hint::spin_loop();
+    let (mut last, mut ran) = (t0, 0);
+    while last - t0 < micros {
+        let t = syscall::now_us();
+        if t - last <= STEP_MICROS {
+            ran += t - last;
+        }
+        last = t;
     }
+    ran
 }
 
-/// Times a measurement may be taken before its CPU time counts as too low.
-const ATTEMPTS: usize = 3;
+/// Times a measurement may be taken before the thread it measures counts
+/// as never having run for long enough.
+const ATTEMPTS: usize = 50;
 
-/// `measure` gives `(used, wall)`: CPU microseconds over wall-clock ones.
-/// Every attempt must stay within the wall time (plus slack), and one of
-/// `ATTEMPTS` must be about all of it. A loaded host can stall QEMU's CPU
-/// thread while another guest thread is charged, which lowers one
-/// measurement; accounting that misses or doubles time fails them all.
+/// `measure` gives `(used, ran, wall)`: the CPU microseconds the kernel
+/// charged over an interval, the microseconds the measured thread saw
+/// itself run within it ([`spin_for`]), and the interval's wall-clock
+/// length. Every attempt must lie between the two bounds: no more than the
+/// wall time (accounting that doubles time fails), no less than the time
+/// the thread saw itself run (accounting that misses time fails). The
+/// attempts go on until the thread ran for at least a quarter of one: on a
+/// loaded host, QEMU may leave its CPU unscheduled for most of an interval,
+/// which makes the lower bound weak but never wrong.
 #[track_caller]
-fn assert_about(what: &str, mut measure: impl FnMut() -> (u64, u64)) {
+fn assert_about(what: &str, mut measure: impl FnMut() -> (u64, u64, u64)) {
     for attempt in 1..=ATTEMPTS {
-        let (used, wall) = measure();
-        log::info!("{what}: {used} us of CPU time in {wall} us (attempt {attempt})");
+        let (used, ran, wall) = measure();
+        log::info!("{what}: {used} us of CPU time, {ran} us seen running, in {wall} us (attempt {attempt})");
         assert!(
             used <= wall + SLACK_MICROS,
             "{what}: {used} us of CPU time in {wall} us"
         );
-        if used * 100 >= wall * LEAST_SHARE_PERCENT {
+        assert!(
+            used + SLACK_MICROS >= ran,
+            "{what}: {used} us of CPU time, but it saw itself run {ran} us"
+        );
+        if ran * 4 >= SPIN_MICROS {
             return;
         }
-        assert!(
-            attempt < ATTEMPTS,
-            "{what}: {used} us of CPU time in {wall} us (under {LEAST_SHARE_PERCENT}% in all {ATTEMPTS} attempts)"
-        );
     }
+    panic!(
+        "{what}: never ran {} us of {SPIN_MICROS} us in {ATTEMPTS} attempts",
+        SPIN_MICROS / 4
+    );
 }
 
 /// This task spins ~20 ms: its CPU time grows by about that much (the
@@ -109,7 +129,7 @@ fn own_cpu_time() {
         // The wall-clock interval encloses the one measured.
         let t0 = syscall::now_us();
         let before = syscall::task_info(me.task).expect("task_info(own task)");
-        spin_for(SPIN_MICROS);
+        let ran = spin_for(SPIN_MICROS);
         let after = syscall::task_info(me.task).expect("task_info(own task)");
         let wall = syscall::now_us() - t0;
         assert_eq!(before.state, Some(TaskState::Running), "{before:?}");
@@ -119,7 +139,7 @@ fn own_cpu_time() {
             "a running task has used some CPU time: {before:?}"
         );
         last = after.cpu_micros - before.cpu_micros;
-        (last, wall)
+        (last, ran, wall)
     });
 
     let t = syscall::thread_info(me.thread).expect("thread_info(own thread)");
@@ -134,11 +154,13 @@ fn own_cpu_time() {
 /// are host threads and a loaded host can leave one unscheduled for a while.
 const SETTLE_MICROS: u64 = 10_000_000;
 
-/// A second thread spins on another CPU (never entering the kernel) and
-/// exits: its time shows while it runs, stays when it is dead, and stays
-/// in the task's.
+/// A second thread spins on another CPU (entering the kernel only to read
+/// the clock, which switches nothing) and exits: its time shows while it
+/// runs, stays when it is dead, and stays in the task's.
 fn thread_cpu_time() {
     static STOP: AtomicBool = AtomicBool::new(false);
+    // The time the spinner saw itself run, as `spin_for` counts it.
+    static RAN: AtomicU64 = AtomicU64::new(0);
     let me = process();
     let mine = syscall::thread_info(me.thread).expect("thread_info(own thread)").cpu;
     let other = (mine + 1) % me.cpus.max(1) as usize;
@@ -146,8 +168,13 @@ fn thread_cpu_time() {
     let spinner = thread::Builder::default()
         .cpu(other)
         .spawn(|| {
+            let mut last = syscall::now_us();
             while !STOP.load(Ordering::Relaxed) {
-                core::hint::spin_loop();
+                let t = syscall::now_us();
+                if t - last <= STEP_MICROS {
+                    RAN.fetch_add(t - last, Ordering::Relaxed);
+                }
+                last = t;
             }
         })
         .expect("spawn the spinner");
@@ -163,15 +190,22 @@ fn thread_cpu_time() {
         syscall::sleep_ms(1);
     };
     if me.cpus > 1 {
-        // Alone on its CPU: it runs all the time.
+        // It runs on the CPU it was given, and is charged for all the time
+        // it saw itself run there, while it runs (no switch charged it).
         assert_eq!(i1.cpu, other, "{i1:?}");
-        let (mut t0, mut i1) = (t0, i1);
+        let (mut t0, mut i1, mut r1) = (t0, i1, RAN.load(Ordering::Relaxed));
         assert_about("spinner on another CPU", || {
             syscall::sleep(SPIN_MICROS);
+            // Read in the opposite order to the start's, so that the
+            // interval of `RAN` lies within the one of `thread_info`.
+            let r2 = RAN.load(Ordering::Relaxed);
             let i2 = syscall::thread_info(h).expect("thread_info(spinner)");
             let t2 = syscall::now_us();
-            let measured = (i2.cpu_micros - i1.cpu_micros, t2 - t0);
-            (t0, i1) = (t2, i2);
+            assert_eq!(i2.state, Some(ThreadState::Running), "{i2:?}");
+            let measured = (i2.cpu_micros - i1.cpu_micros, r2 - r1, t2 - t0);
+            t0 = syscall::now_us();
+            i1 = syscall::thread_info(h).expect("thread_info(spinner)");
+            r1 = RAN.load(Ordering::Relaxed);
             measured
         });
     } else {

@@ -165,8 +165,13 @@ syscalls! {
     /// into task `x0 = h: Task [MANAGE]` at virtual address `x4`, with
     /// rights `x5` (READ/WRITE/EXECUTE, never more than the memory
     /// capability holds, never writable and executable). `x1` needs `MAP`.
+    /// W^X holds per memory object, across mappings: memory mapped
+    /// writable anywhere (at any address, in any task, through any
+    /// capability to it) cannot also be mapped executable, nor the other
+    /// way round, until those mappings are gone.
     /// Errors: `AlreadyMapped`, `InvalidArgument` (range, alignment,
-    /// W+X), `OutOfMemory` (page tables).
+    /// W+X), `InvalidState` (executable while mapped writable elsewhere,
+    /// or writable while mapped executable), `OutOfMemory` (page tables).
     Map = 50,
     /// Unmap `x2` pages at `x1` from task `x0 = h: Task [MANAGE]`.
     /// Errors: `NotMapped`.

@@ -108,6 +108,17 @@ pub fn kernel_can_read(va: u64) -> bool {
     par & 1 == 0
 }
 
+/// Whether a kernel write of `va` would translate (AT S1E1W: the MMU's own
+/// answer, including the write permission).
+pub fn kernel_can_write(va: u64) -> bool {
+    let par: u64;
+    // SAFETY: address translation only fills PAR_EL1.
+    unsafe {
+        asm!("at s1e1w, {va}", "isb", "mrs {par}, par_el1", va = in(reg) va, par = out(reg) par, options(nostack))
+    };
+    par & 1 == 0
+}
+
 /// Invalidate all kernel TLB entries on every CPU of the inner shareable domain.
 pub fn flush_tlb_all() {
     // SAFETY: TLB maintenance only drops cached translations.

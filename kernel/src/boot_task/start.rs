@@ -135,6 +135,7 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], image_pa: u64) -> Star
             pool: None,
             charge: 0,
             refs: 0,
+            mapped: crate::object::MappedAs::NONE,
         })
         .map_err(|_| "no memory for the archive object")?;
     let archive_cap = map_new(&mut k, t, archive_mem, archive_pages, bi::ARCHIVE_ADDRESS, Rights::READ)?;
@@ -379,6 +380,7 @@ mod devices {
                     pool: None,
                     charge: 0,
                     refs: 0,
+                    mapped: crate::object::MappedAs::NONE,
                 };
                 let Ok(m) = k.memories.insert(object) else { return };
                 let rights = Rights::READ | Rights::WRITE | Rights::MAP | Rights::GRANT | Rights::MANAGE;

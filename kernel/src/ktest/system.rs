@@ -244,6 +244,60 @@ ktest!(
 );
 
 ktest!(
+    fn linear_map_has_no_writable_alias_of_text_or_rodata() {
+        // Issue 11, finding 4: the linear map aliased the whole image
+        // read-write, so .text and .rodata could be written there. Every
+        // page of the image, by its physical address (the boot stack's
+        // guard is not mapped at the image's own address, but it has a
+        // physical page): its linear-map alias is never executable, and
+        // for .text and .rodata never writable, by the tables and by the
+        // MMU (a write translation fails).
+        let l = boot::image_layout();
+        let image_pa = kernel_space::translate(l.start).ok_or("image not mapped")?.0;
+        let (mut ro, mut rw) = (0, 0);
+        let mut offset = 0;
+        while l.start + offset < l.end {
+            let (va, pa) = (l.start + offset, image_pa + offset);
+            let alias = layout::phys_to_virt(pa);
+            // Under UEFI the firmware's map may leave the image out of RAM:
+            // then there is no alias at all, which is as good.
+            if let Some((alias_pa, a)) = kernel_space::translate(alias) {
+                kassert_eq!(alias_pa, pa);
+                kassert!(
+                    !a.executable,
+                    "linear alias {alias:#x} of image page {va:#x} is executable"
+                );
+                if va < l.rodata_end {
+                    kassert!(
+                        !a.writable,
+                        "linear alias {alias:#x} of read-only image page {va:#x} is writable"
+                    );
+                    kassert!(!hal::cpu::kernel_can_write(alias), "the MMU lets {alias:#x} be written");
+                    kassert!(hal::cpu::kernel_can_read(alias), "{alias:#x} cannot be read");
+                    ro += 1;
+                } else {
+                    rw += 1;
+                }
+            }
+            offset += layout::PAGE_SIZE;
+        }
+        crate::info!("ktest: linear aliases of the image: {ro} read-only pages, {rw} read-write");
+        // A .text address in particular (this function), through the linear map.
+        let text = linear_map_has_no_writable_alias_of_text_or_rodata as *const () as u64;
+        if let Some((pa, a)) = kernel_space::translate(layout::phys_to_virt(image_pa + (text - l.start))) {
+            kassert_eq!(pa, image_pa + (text - l.start));
+            kassert!(!a.writable && !a.executable);
+        }
+        // RAM outside the image stays writable there.
+        let pa = frames::alloc(1).ok_or("no frames")?;
+        let writable = hal::cpu::kernel_can_write(layout::phys_to_virt(pa));
+        frames::free(pa, 1);
+        kassert!(writable, "a free frame is not writable through the linear map");
+        Ok(())
+    }
+);
+
+ktest!(
     fn boot_identity_map_is_gone() {
         // The image's physical address was identity-mapped during boot only.
         let image_pa = kernel_space::translate(boot::image_layout().start)

@@ -146,22 +146,34 @@ pub fn map_early(pa: u64, size: u64) -> Result<u64, MapError> {
 
 /// Map every RAM range into the linear map; afterwards translation tables
 /// come from the frame allocator.
+///
+/// The kernel image is in RAM too. Its `.text` and `.rodata` (with the boot
+/// archive) are read-only here, so that they have no writable alias (issue
+/// 11, finding 4); the rest of the image (`.data`, `.bss`, the boot stack)
+/// is read-write as it is at its own address. Nothing in the linear map is
+/// executable.
 pub fn map_linear(memory: &[Range]) -> Result<(), MapError> {
+    let layout = boot::image_layout();
     with(|s| {
+        // The physical range that must not be writable: the image up to the
+        // end of its read-only data (page aligned by the linker script).
+        let ro_start = s.tables.image_pa;
+        let ro_end = ro_start + (layout.rodata_end - layout.start);
         for r in memory {
             let (start, end) = (
                 align_down(r.start, PAGE_SIZE),
                 align_up(r.end, PAGE_SIZE).min(LINEAR_LIMIT),
             );
-            if start < end {
-                map(
-                    s,
-                    phys_to_virt(start),
-                    start,
-                    end - start,
-                    Attributes::KERNEL_DATA,
-                    Granularity::Blocks,
-                )?;
+            // Below the read-only part of the image, that part, above it.
+            let pieces = [
+                (start, end.min(ro_start), Attributes::KERNEL_DATA),
+                (start.max(ro_start), end.min(ro_end), Attributes::KERNEL_RODATA),
+                (start.max(ro_end), end, Attributes::KERNEL_DATA),
+            ];
+            for (a, b, attributes) in pieces {
+                if a < b {
+                    map(s, phys_to_virt(a), a, b - a, attributes, Granularity::Blocks)?;
+                }
             }
         }
         Ok(())

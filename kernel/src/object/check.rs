@@ -4,7 +4,8 @@
 //! - every pool's budget is what is left plus what its objects are charged;
 //! - every mapping names live memory and a live capability that records
 //!   it, and every memory object's references are its capabilities plus
-//!   its mappings;
+//!   its mappings, and its writable and executable mappings are counted
+//!   (never both);
 //! - the derivation tree's links agree, and each capability is in the slot
 //!   that names it;
 //! - every ready thread is on a run queue, every timed wait on a timeout
@@ -72,6 +73,21 @@ pub fn self_check(k: &Kernel) -> Result<(), alloc::string::String> {
             .iter()
             .map(|(_, t)| t.mappings.iter().filter(|x| x.memory == mid).count())
             .sum();
+        let mut mapped = super::MappedAs::NONE;
+        for (_, t) in k.tasks.iter() {
+            for x in t.mappings.iter().filter(|x| x.memory == mid) {
+                mapped.count(x.rights, true);
+            }
+        }
+        if m.mapped != mapped {
+            return Err(format!(
+                "memory {mid:?}: counted as mapped {:?}, its mappings are {mapped:?}",
+                m.mapped
+            ));
+        }
+        if m.mapped.writable > 0 && m.mapped.executable > 0 {
+            return Err(format!("memory {mid:?}: mapped writable and executable"));
+        }
         if m.refs as usize != caps + maps {
             return Err(format!(
                 "memory {mid:?}: {} references, {caps} capabilities + {maps} mappings",

@@ -81,6 +81,47 @@ pub struct Memory {
     pub pool: Option<Id>,
     pub charge: u64,
     pub refs: u32,
+    /// How it is mapped now, in every task: W^X holds per object, across
+    /// mappings (see `task::map`).
+    pub mapped: MappedAs,
+}
+
+/// How many mappings of a memory object are writable and how many
+/// executable. One of the two is always zero: memory writable at one
+/// address is executable at none, and the other way round.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MappedAs {
+    pub writable: u32,
+    pub executable: u32,
+}
+
+impl MappedAs {
+    pub const NONE: MappedAs = MappedAs {
+        writable: 0,
+        executable: 0,
+    };
+
+    /// Whether a new mapping with `rights` keeps W^X: nothing writable
+    /// where it is executable, nothing executable where it is writable.
+    pub fn allows(self, rights: abi::Rights) -> bool {
+        !(rights.contains(abi::Rights::WRITE) && self.executable > 0
+            || rights.contains(abi::Rights::EXECUTE) && self.writable > 0)
+    }
+
+    /// Count in (`add`) or out a mapping with `rights`.
+    pub fn count(&mut self, rights: abi::Rights, add: bool) {
+        let (w, x) = (
+            rights.contains(abi::Rights::WRITE) as u32,
+            rights.contains(abi::Rights::EXECUTE) as u32,
+        );
+        if add {
+            self.writable += w;
+            self.executable += x;
+        } else {
+            self.writable -= w;
+            self.executable -= x;
+        }
+    }
 }
 
 /// An interrupt line.

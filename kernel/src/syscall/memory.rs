@@ -26,6 +26,7 @@ pub fn create_memory(k: &mut Kernel, pool: Id, pages: u64) -> Result<Id, Error> 
         pool: Some(pool),
         charge,
         refs: 0,
+        mapped: crate::object::MappedAs::NONE,
     };
     match k.memories.insert(m) {
         Ok(id) => {
@@ -93,6 +94,7 @@ pub(super) fn device_memory(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         pool: Some(pool),
         charge: crate::object::IPC_OBJECT_COST,
         refs: 0,
+        mapped: crate::object::MappedAs::NONE,
     };
     let Ok(id) = k.memories.insert(m) else {
         k.refund(pool, crate::object::IPC_OBJECT_COST);

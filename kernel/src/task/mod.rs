@@ -30,6 +30,9 @@ pub struct Mapping {
     pub memory: Id,
     /// Capability it was mapped through.
     pub cap: Id,
+    /// READ, WRITE, EXECUTE as mapped (counted in its memory's
+    /// [`crate::object::MappedAs`]).
+    pub rights: Rights,
 }
 
 pub struct Task {
@@ -154,6 +157,12 @@ pub fn map(
         // Device registers are never executable.
         return Err(Error::InvalidArgument);
     }
+    // W^X across mappings too (issue 11, finding 4): memory mapped writable
+    // anywhere, in any task, is mapped executable nowhere, and the other
+    // way round, whichever capability to it is used.
+    if !m.mapped.allows(rights) {
+        return Err(Error::InvalidState);
+    }
     let pa = m.physical + (offset * abi::PAGE_SIZE) as u64;
     let attributes = Attributes {
         memory: if m.kind == MemoryKind::Device {
@@ -215,12 +224,15 @@ pub fn map(
         });
     }
     hal::cpu::table_write_barrier();
-    k.tasks
-        .get_mut(task)
-        .expect("checked")
-        .mappings
-        .push(Mapping { va, pages, memory, cap });
+    k.tasks.get_mut(task).expect("checked").mappings.push(Mapping {
+        va,
+        pages,
+        memory,
+        cap,
+        rights,
+    });
     k.caps.get_mut(cap).expect("checked").mappings.push((task, va));
+    k.memories.get_mut(memory).expect("checked").mapped.count(rights, true);
     // The mapping keeps its memory: no frame of it goes back to the
     // allocator while it is mapped (see `unmap_record`).
     k.add_ref(ObjectRef::Memory(memory));
@@ -262,6 +274,9 @@ pub fn unmap_record(k: &mut Kernel, task: Id, va: u64, update_cap: bool) {
         }
     }
     k.refund(pool, MAPPING_COST);
+    if let Some(mem) = k.memories.get_mut(m.memory) {
+        mem.mapped.count(m.rights, false);
+    }
     // Unmapped and flushed everywhere: now its memory may go.
     k.release(ObjectRef::Memory(m.memory));
 }

@@ -34,7 +34,9 @@ pub enum ObjectType {
     /// The cycle counter (`mrs xN, pmccntr_el0`; under QEMU `-icount` it
     /// counts executed instructions): EL0 has no access of its own to the
     /// PMU (`PMUSERENR_EL0` is 0), so every PMU register access traps. The
-    /// kernel carries out this one read, into `x0`-`x18` or `x30`, for a
+    /// kernel carries out this read, and one of event counter 0 (`mrs xN,
+    /// pmevcntr0_el0`, 32 bits, counting instructions retired: PMU event
+    /// 0x08, EL0 and EL1), into `x0`-`x18` or `x30`, for a
     /// task that holds a capability to the counters with `READ` at the time
     /// of the read; any other PMU access (a write, another register,
     /// another destination register, a task without it) is an

@@ -460,6 +460,12 @@ mod server {
                     self.volume(mount)?.sync().map_err(fs_error)?;
                     Ok(Message::new(0))
                 }
+                p::DROP_CACHES => {
+                    let v = self.volume(mount)?;
+                    v.sync().map_err(fs_error)?;
+                    v.drop_caches();
+                    Ok(Message::new(0))
+                }
                 p::STATFS => {
                     let s = self.volume(mount)?.statfs().map_err(fs_error)?;
                     Ok(Message::with_words(

@@ -104,6 +104,8 @@ pub const TEST_ROUTES: &[(&str, &[&str])] = &[
     ("test-routes", &["console"]),
     // The display benchmarks: the driver's only client (`servers=none`).
     ("bench-display", &["display"]),
+    // The file-server benchmarks (with the file server only: `servers=fs`).
+    ("bench-fs", &["fs"]),
 ];
 
 /// Test programs that get the counters capability (`READ`: kernel
@@ -113,6 +115,7 @@ pub const TEST_ROUTES: &[(&str, &[&str])] = &[
 pub const TEST_COUNTERS: &[&str] = &[
     "bench",
     "bench-display",
+    "bench-fs",
     "test-blk",
     "test-caps-kernel-memory",
     "test-caps-task-cost",

@@ -100,7 +100,8 @@ fn main(boot: &'static BootInfo) -> i32 {
 /// The archive's `profile` file, unless the command line says
 /// `profile=none` (tests that drive devices themselves); `servers=none`
 /// keeps its drivers only (tests of a device a server would otherwise own:
-/// the compositor takes the display, keyboard and touch).
+/// the compositor takes the display, keyboard and touch), `servers=A,B`
+/// its drivers and those servers (the file benchmarks: `servers=fs`).
 fn read_profile(archive: &'static [u8], bootargs: &str) -> Option<Profile> {
     if bootargs.split_whitespace().any(|w| w == "profile=none") {
         log::info!("profile=none: no drivers or servers started");
@@ -111,9 +112,9 @@ fn read_profile(archive: &'static [u8], bootargs: &str) -> Option<Profile> {
         .find(|e| e.is_file() && e.name == "profile")?;
     match profile::decode(file.data) {
         Ok(mut p) => {
-            if bootargs.split_whitespace().any(|w| w == "servers=none") {
-                log::info!("servers=none: drivers only");
-                p.servers.clear();
+            if let Some(keep) = bootargs.split_whitespace().find_map(|w| w.strip_prefix("servers=")) {
+                log::info!("servers={keep}: drivers and only these servers");
+                p.servers.retain(|s| keep.split(',').any(|k| k == s.program));
             }
             Some(p)
         }

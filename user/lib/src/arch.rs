@@ -23,9 +23,40 @@ pub fn cycles() -> u64 {
     imp::cycles()
 }
 
+/// PMU event counter 0, which the kernel sets to count instructions
+/// retired (`INST_RETIRED`, event 0x08: every instruction executed, at EL0
+/// and EL1, on this CPU — not idle time, which under `-icount sleep=off`
+/// lands in the cycle counter). 32 bits: take differences with
+/// `wrapping_sub`. Readable like [`cycles`]: by a task holding the
+/// counters capability with `READ` (the kernel carries out the trapped
+/// read); for any other task it is an undefined-instruction fault.
+#[inline(always)]
+pub fn instructions() -> u32 {
+    imp::instructions()
+}
+
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 mod imp {
     use core::arch::asm;
+
+    #[inline(always)]
+    pub fn instructions() -> u32 {
+        let v: u64;
+        // SAFETY: as `cycles`: the read traps and the kernel carries it out
+        // (into x9, a register it restores from the saved context), or
+        // reports a fault. Not `nomem`: it must not be moved across the
+        // code it measures.
+        unsafe {
+            asm!(
+                "mrs x9, pmevcntr0_el0",
+                "mov {v}, x9",
+                v = out(reg) v,
+                out("x9") _,
+                options(nostack, preserves_flags)
+            )
+        };
+        v as u32
+    }
 
     #[inline(always)]
     pub fn thread_pointer() -> u64 {
@@ -80,6 +111,10 @@ mod imp {
     }
 
     pub fn cycles() -> u64 {
+        0
+    }
+
+    pub fn instructions() -> u32 {
         0
     }
 }

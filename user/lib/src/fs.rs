@@ -242,6 +242,12 @@ impl Dir {
         call(self.ep, &Message::new(p::SYNC)).map(drop)
     }
 
+    /// Writes everything the volume has cached, then forgets the cached
+    /// sectors: the next requests read the disk ([`p::DROP_CACHES`]).
+    pub fn drop_caches(&self) -> Result<()> {
+        call(self.ep, &Message::new(p::DROP_CACHES)).map(drop)
+    }
+
     /// Reads a whole file.
     pub fn read(&self, path: &str) -> Result<Vec<u8>> {
         let mut f = self.open(path, &OpenOptions::new().read(true))?;

@@ -40,9 +40,22 @@ pub fn init_cpu() {
         // SAFETY: PMUSERENR_EL0 = 0 (EN, SW, CR and ER clear): EL0 can
         // neither read nor write any PMU register; each access traps to EL1.
         unsafe { asm!("msr pmuserenr_el0, {}", in(reg) 0u64, options(nostack)) };
-        // SAFETY: the cycle counter runs on this CPU too (the boot stub
-        // starts it on the first CPU only), counting at EL0 and EL1; its
-        // value is not reset (E and LC set, nothing else changed).
+        // Event counter 0 counts instructions retired (INST_RETIRED, event
+        // 0x08) where the PMU has event counters (PMCR_EL0.N).
+        let pmcr: u64;
+        // SAFETY: reading PMCR_EL0 has no side effects.
+        unsafe { asm!("mrs {}, pmcr_el0", out(reg) pmcr, options(nomem, nostack, preserves_flags)) };
+        let events = (pmcr >> 11) & 0x1f > 0;
+        if events {
+            // SAFETY: event counter 0's event: 0x08, counted at EL0 and EL1
+            // (P and U clear). No memory.
+            unsafe { asm!("msr pmevtyper0_el0, {}", in(reg) INST_RETIRED, options(nostack)) };
+        }
+        let enable = (1u64 << 31) | events as u64;
+        // SAFETY: the cycle counter (and event counter 0) run on this CPU
+        // too (the boot stub starts the cycle counter on the first CPU
+        // only), counting at EL0 and EL1; their values are not reset (E and
+        // LC set, nothing else changed).
         unsafe {
             asm!(
                 "msr pmccfiltr_el0, xzr",
@@ -50,10 +63,10 @@ pub fn init_cpu() {
                 "orr {t}, {t}, #0x40", // LC: the cycle counter is 64 bits
                 "orr {t}, {t}, #0x1", // E: counters on
                 "msr pmcr_el0, {t}",
-                "mov {t}, #(1 << 31)",
-                "msr pmcntenset_el0, {t}",
+                "msr pmcntenset_el0, {en}",
                 "isb",
                 t = out(reg) _,
+                en = in(reg) enable,
                 options(nostack)
             )
         };
@@ -454,12 +467,17 @@ fn fp_trap(k: &mut Kernel, cpu: usize, cur: Id) {
 /// ESR_EL1's ISS for a trapped `mrs xN, pmccntr_el0` (EC 0x18: Op0 3, Op2
 /// 0, Op1 3, CRn 9, CRm 13, read), without the register (Rt, bits 5-9).
 const MRS_PMCCNTR: u64 = (3 << 20) | (3 << 14) | (9 << 10) | (13 << 1) | 1;
+/// The same for `mrs xN, pmevcntr0_el0` (Op2 0, Op1 3, CRn 14, CRm 8):
+/// event counter 0, which [`init_cpu`] sets to count instructions retired.
+const MRS_PMEVCNTR0: u64 = (3 << 20) | (3 << 14) | (14 << 10) | (8 << 1) | 1;
+/// PMU event 0x08, INST_RETIRED: instructions executed.
+const INST_RETIRED: u64 = 0x08;
 /// The register field of that ISS.
 const ISS_RT: u64 = 0x1f << 5;
 
 /// A trapped system-register access from EL0 (EC 0x18): a read of the
-/// cycle counter by a task holding the counters capability with `READ` is
-/// carried out (into `x0`-`x18` or `x30`, the registers the exit path
+/// cycle counter, or of event counter 0 (instructions retired), by a task
+/// holding the counters capability with `READ` is carried out (into `x0`-`x18` or `x30`, the registers the exit path
 /// restores from the context; `xzr` discards it) and the thread goes on
 /// after the instruction. Anything else (another PMU register, a write, a
 /// task without the capability, `x19`-`x29`) is an undefined-instruction
@@ -467,7 +485,8 @@ const ISS_RT: u64 = 0x1f << 5;
 fn counter_read(k: &mut Kernel, cur: Id, regs: &mut UserContext, esr: u64) {
     let iss = esr & 0x1ff_ffff;
     let rt = ((iss & ISS_RT) >> 5) as usize;
-    let allowed = iss & !ISS_RT == MRS_PMCCNTR
+    let which = iss & !ISS_RT;
+    let allowed = (which == MRS_PMCCNTR || which == MRS_PMEVCNTR0)
         && !(19..=29).contains(&rt)
         && hal::cpu::has_pmu()
         && k.threads
@@ -478,7 +497,11 @@ fn counter_read(k: &mut Kernel, cur: Id, regs: &mut UserContext, esr: u64) {
         user_fault(k, cur, esr, 0);
         return;
     }
-    let value = hal::cpu::cycle_counter();
+    let value = if which == MRS_PMCCNTR {
+        hal::cpu::cycle_counter()
+    } else {
+        hal::cpu::instructions_retired()
+    };
     if rt < 31 {
         regs.x[rt] = value;
     }

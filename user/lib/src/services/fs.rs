@@ -34,6 +34,7 @@
 //! | [`TRUNCATE`] | file | `[length]` | — | — |
 //! | [`FSYNC`], [`SYNC`] | any | — | — | — once data, both FATs and directory entries are on the disk |
 //! | [`STATFS`] | any | — | — | `[cluster bytes, clusters, free clusters, fat32]` |
+//! | [`DROP_CACHES`] | any | — | — | — once the mount's changes are on the disk and its cached sectors forgotten |
 //!
 //! `offset` may be [`AT_CURSOR`] (the handle's position, which then
 //! advances) or, for writes, [`AT_END`]. Paths and names are
@@ -76,6 +77,11 @@ pub const TRUNCATE: u16 = 24;
 pub const FSYNC: u16 = 25;
 pub const STATFS: u16 = 26;
 pub const SYNC: u16 = 27;
+/// Writes the mount's changes, then forgets its cached sectors, so the
+/// next requests read the disk (cold-cache measurements, like Linux's
+/// `drop_caches`). Any handle may ask: any reader can evict the cache by
+/// reading enough, so this gives no new power; it costs only time.
+pub const DROP_CACHES: u16 = 28;
 /// Reply label of a failed request; word 0 is the [`FsError`] code.
 pub const ERROR: u16 = 0x7efd;
 

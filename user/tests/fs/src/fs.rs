@@ -2,7 +2,8 @@
 //!
 //! 1. Files through `userlib::fs`: create, write (inline and bulk, 1 MiB
 //!    through the shared buffer), read back, seek, append, truncate,
-//!    stat, read_dir, mkdir, rename, remove, fsync; typed errors.
+//!    stat, read_dir, mkdir, rename, remove, fsync, drop_caches (cold
+//!    reads of what was unsynced); typed errors.
 //! 2. A hostile client: `..` and absolute paths cannot leave a directory
 //!    handle; a read-only handle (cloned with fewer rights) cannot write,
 //!    truncate, create, rename or remove; a read-only directory cannot be
@@ -133,6 +134,19 @@ fn files(dir: &Dir) {
     let mut expect_big = big[..10_000].to_vec();
     expect_big[5000..5003].copy_from_slice(b"XYZ");
     assert_eq!(dir.read("A big file with a long name.bin").expect("read"), expect_big);
+    // DROP_CACHES (any handle, a read-only one too) writes what waits in
+    // the cache first: an unsynced file and the truncated one read back
+    // from the disk whole.
+    dir.write("unsynced.txt", b"still here\n").expect("write unsynced");
+    let ro = dir.try_clone(p::READ_RIGHT).expect("clone read-only");
+    ro.drop_caches().expect("drop_caches");
+    drop(ro);
+    assert_eq!(dir.read("unsynced.txt").expect("read unsynced"), b"still here\n");
+    dir.remove_file("unsynced.txt").expect("rm unsynced");
+    assert_eq!(
+        dir.read("A big file with a long name.bin").expect("read cold"),
+        expect_big
+    );
     let mut a = dir
         .open("log.txt", &OpenOptions::new().append(true).create(true))
         .expect("append");

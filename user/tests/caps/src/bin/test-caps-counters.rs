@@ -4,12 +4,15 @@
 //! `KernelStats` takes that capability. This test gets it from init
 //! (`config::TEST_COUNTERS`); most programs do not (test-sysinfo checks).
 //! - with it: `KernelStats` answers and the counter reads and advances
-//!   (into a low register and into x30);
+//!   (into a low register and into x30), and event counter 0
+//!   (instructions retired) reads, advancing where QEMU counts the event
+//!   (under `-icount`);
 //! - `KernelStats` with another capability is `WrongType`, with a copy
 //!   without `READ` `NoRights`;
 //! - with it, every other PMU access still faults: writing `PMCR_EL0`
 //!   (the old `PMUSERENR_EL0 = 0b101` let every task do that), reading
-//!   `PMCR_EL0`, writing the cycle counter, a read into x20;
+//!   `PMCR_EL0`, writing the cycle counter, writing event counter 0's
+//!   event, reading event counter 1, a read into x20;
 //! - a copy with `READ` keeps the access after the original goes; once the
 //!   last capability with `READ` is gone the read is an undefined-
 //!   instruction fault and `KernelStats` has nothing to name.
@@ -19,7 +22,7 @@
 use core::arch::asm;
 use userlib::abi::boot_info::StartInfo;
 use userlib::abi::{Error, FaultKind, ObjectType};
-use userlib::arch::cycles;
+use userlib::arch::{cycles, instructions};
 use userlib::test::expect_err;
 use userlib::{println, process, syscall, thread, Handle, Rights, Timeout};
 
@@ -44,6 +47,20 @@ fn main(_: &StartInfo) {
     unsafe { asm!("mrs x30, pmccntr_el0", "mov {}, x30", out(reg) lr, out("x30") _, options(nostack)) };
     assert!(lr > b, "a read into x30: {lr} after {b}");
     println!("test-caps-counters: with the capability: KernelStats and the counter ({a}, {b}, {lr})");
+    // Event counter 0, instructions retired (the file benchmarks' count):
+    // the read is carried out, and the counter advances by at least the
+    // instructions between two reads. QEMU counts this event only under
+    // `-icount` (as the benchmarks run); elsewhere it stays 0.
+    let i = instructions();
+    for _ in 0..100 {
+        core::hint::black_box(0);
+    }
+    let j = instructions();
+    assert!(
+        (i, j) == (0, 0) || j.wrapping_sub(i) >= 100,
+        "instructions retired advance: {i} then {j}"
+    );
+    println!("test-caps-counters: instructions retired read ({i}, {j})");
 
     // KernelStats needs the counters, with READ.
     expect_err(
@@ -86,6 +103,14 @@ fn main(_: &StartInfo) {
         // SAFETY: as above.
         unsafe { asm!("msr pmccntr_el0, xzr", options(nostack)) }
     });
+    faults("writing event counter 0's event (PMEVTYPER0_EL0)", || {
+        // SAFETY: as above.
+        unsafe { asm!("msr pmevtyper0_el0, xzr", options(nostack)) }
+    });
+    faults("reading event counter 1", || {
+        // SAFETY: as above.
+        unsafe { asm!("mrs x0, pmevcntr1_el0", out("x0") _, options(nostack)) }
+    });
     faults("reading the counter into x20", || {
         // SAFETY: as above.
         unsafe { asm!("mrs x20, pmccntr_el0", out("x20") _, options(nostack)) }
@@ -100,6 +125,9 @@ fn main(_: &StartInfo) {
     syscall::cap_delete(copy).expect("delete the copy");
     faults("reading the counter without the capability", || {
         let _ = cycles();
+    });
+    faults("reading instructions retired without the capability", || {
+        let _ = instructions();
     });
     expect_err(
         "KernelStats after the delete",

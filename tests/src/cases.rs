@@ -1774,7 +1774,10 @@ pub static BOOT_CASES: &[BootCase] = &[
     },
     // Remote capabilities over the soft bus (docs/BUS.md): the TV reads
     // the phone's clock through an ordinary endpoint (`date phone`: the
-    // rtc client's own call, through the bus's proxy); the phone asks
+    // rtc client's own call, through the bus's proxy), writes, lists and
+    // reads the phone's /data (file and directory handles are endpoints
+    // the phone's bus hands out: proxies in their turn), and the phone
+    // sees the file in its own `ls /data`; the phone asks
     // the TV for its clock, which the TV does not share, and is refused;
     // then the phone powers off: the TV's next call fails cleanly and its
     // own clock still answers.
@@ -1800,12 +1803,18 @@ pub static BOOT_CASES: &[BootCase] = &[
                 "virtio-net-device,netdev=n0,mac=52:54:00:00:01:01",
             ],
             input: &[
+                // The TV lists the phone's /data only once its write is done.
                 Input {
-                    after: "peer: phone: 20",
-                    send: "date tv\r",
+                    after: "peer: ls phone:/data",
+                    send: "ls /data\r",
                 },
                 Input {
-                    after: "does not share its clock",
+                    after: "from-tv.txt",
+                    send: "date tv\r",
+                },
+                // Once the TV has read the file back.
+                Input {
+                    after: "peer: hi from the tv",
                     send: "poweroff\r",
                 },
             ],
@@ -1816,11 +1825,27 @@ pub static BOOT_CASES: &[BootCase] = &[
                 send: "date phone\r",
             },
             Input {
+                after: "phone: 20",
+                send: "write phone:/data/from-tv.txt hi from the tv\r",
+            },
+            Input {
+                after: "kestrel> ",
+                send: "ls phone:/data\r",
+            },
+            Input {
+                after: "from-tv.txt",
+                send: "cat phone:/data/from-tv.txt\r",
+            },
+            Input {
                 after: "peer: init: powering off",
                 send: "date phone\r",
             },
             Input {
                 after: "date: phone: ",
+                send: "ls phone:/data\r",
+            },
+            Input {
+                after: "ls: phone:/data: ",
                 send: "date\r",
             },
             Input {
@@ -1833,9 +1858,14 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"^\[phone\] .*init: profile phone up\b",
             r"bus: paired with phone at 169\.254\.1\.1$",
             r"^phone: 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC$",
+            // The phone's files, through the phone's shared fs.
+            r"^from-tv\.txt$",
+            r"^hi from the tv$",
+            r"^\[phone\] from-tv\.txt$",
             r"^\[phone\] date: tv does not share its clock$",
             r"^\[phone\] .*init: powering off",
             r"^date: phone: (peer died|no answer)",
+            r"^ls: phone:/data: ",
             r"^20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC$",
             r"init: powering off",
         ],

@@ -108,7 +108,11 @@ const COMMANDS: &[(&str, Args, &str)] = &[
         Args::None,
         "soft bus: this device, the paired devices nearby and what they share",
     ),
-    ("ls", Args::Ls, "list a directory (-l: sizes and dates)"),
+    (
+        "ls",
+        Args::Ls,
+        "list a directory (-l: sizes and dates); DEVICE:/PATH: a paired device's",
+    ),
     ("cat", Args::Path, "print a file"),
     (
         "write",
@@ -243,6 +247,17 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
     }))
 }
 
+/// A paired device's path, `DEVICE:/PATH` (or `DEVICE:PATH`, from its
+/// top): the device and the path; `None` for a path of this device.
+pub fn device_path(p: &str) -> Option<(&str, &str)> {
+    let (device, path) = p.split_once(':')?;
+    let ok = !device.is_empty()
+        && device
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then_some((device, path))
+}
+
 /// The `help` text: a table of usages and descriptions.
 pub fn help() -> String {
     let mut t = crate::table::Table::new(&["COMMAND", "DESCRIPTION"]);
@@ -277,6 +292,11 @@ mod tests {
         assert_eq!(parse("  mem  "), Ok(Some(Command::Mem)));
         assert_eq!(parse("kill virtio-blk"), Ok(Some(Command::Kill("virtio-blk".into()))));
         assert_eq!(parse("date phone"), Ok(Some(Command::Date("phone".into()))));
+        assert_eq!(device_path("phone:/data"), Some(("phone", "/data")));
+        assert_eq!(device_path("tv-2:data/x"), Some(("tv-2", "data/x")));
+        assert_eq!(device_path("/data/a:b"), None);
+        assert_eq!(device_path(":/data"), None);
+        assert_eq!(device_path("notes.txt"), None);
         assert!(parse("date phone tv").is_err());
         assert_eq!(parse("restart\t7"), Ok(Some(Command::Restart("7".into()))));
         for (n, c) in [

@@ -3,17 +3,24 @@
 //! (`/data/notes.txt`) or relative to the current directory, inside the
 //! mounts the profile grants the shell. Errors are one line:
 //! `cat: /data/x: not found`.
+//!
+//! `ls`, `cat`, `write`, `mkdir`, `rm` and `rmdir` also take a paired
+//! device's path, `DEVICE:/PATH` (`ls phone:/data`): the same calls, to
+//! the device's file server through the soft bus (`docs/BUS.md`), inside
+//! the mounts that device's profile grants its bus.
 
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use shell::command::Command;
+use shell::command::{device_path, Command};
 use shell::report;
 use userlib::fs::{Error, Namespace};
 use userlib::services::fs::absolute;
 
 pub struct Files {
     ns: Namespace,
+    /// Paired devices' file servers, by device name.
+    remote: Vec<(String, Namespace)>,
     cwd: String,
 }
 
@@ -24,6 +31,7 @@ impl Files {
     pub fn new() -> Files {
         Files {
             ns: Namespace::new(),
+            remote: Vec::new(),
             cwd: String::from("/"),
         }
     }
@@ -39,6 +47,29 @@ impl Files {
     /// Goes to the first mount, if there is one (at start).
     pub fn go_home(&mut self) {
         self.cwd = self.home();
+    }
+
+    /// Where `p` is: the namespace (this device's, or a paired device's
+    /// for `DEVICE:/PATH`), the absolute path in it, and the path as shown.
+    fn place(&mut self, p: &str) -> (&mut Namespace, String, String) {
+        match device_path(p) {
+            Some((device, path)) => {
+                let path = absolute("/", path);
+                let shown = format!("{device}:{path}");
+                let i = match self.remote.iter().position(|(d, _)| d == device) {
+                    Some(i) => i,
+                    None => {
+                        self.remote.push((device.into(), Namespace::remote(device)));
+                        self.remote.len() - 1
+                    }
+                };
+                (&mut self.remote[i].1, path, shown)
+            }
+            None => {
+                let path = absolute(&self.cwd, p);
+                (&mut self.ns, path.clone(), path)
+            }
+        }
     }
 
     /// Runs a file command; `None` if `cmd` is not one.
@@ -66,15 +97,15 @@ impl Files {
                 }
             }
             Command::Ls(long, p) => {
-                let target = absolute(&self.cwd, p);
+                let (ns, target, shown) = self.place(p);
                 if target == "/" {
-                    return Some(self.ns.mounts().map_err(|e| fail("ls", "/", e)).map(|m| {
+                    return Some(ns.mounts().map_err(|e| fail("ls", &shown, e)).map(|m| {
                         m.iter()
                             .map(|(n, w)| format!("{n}/{}\n", if *w & 2 != 0 { "" } else { "  (read-only)" }))
                             .collect()
                     }));
                 }
-                match self.ns.metadata(&target) {
+                match ns.metadata(&target) {
                     Ok(st) if !st.is_dir => {
                         let name = target.rsplit('/').next().unwrap_or("");
                         let e = [userlib::fs::DirEntry {
@@ -83,23 +114,22 @@ impl Files {
                         }];
                         Ok(if *long { report::ls_long(&e) } else { report::ls(&e) })
                     }
-                    Ok(_) => self
-                        .ns
+                    Ok(_) => ns
                         .read_dir(&target)
                         .map(|e| if *long { report::ls_long(&e) } else { report::ls(&e) })
-                        .map_err(|e| fail("ls", &target, e)),
-                    Err(e) => Err(fail("ls", &target, e)),
+                        .map_err(|e| fail("ls", &shown, e)),
+                    Err(e) => Err(fail("ls", &shown, e)),
                 }
             }
             Command::Cat(p) => {
-                let target = absolute(&self.cwd, p);
-                match self.ns.metadata(&target) {
-                    Ok(st) if st.is_dir => Err(fail("cat", &target, Error::IsADirectory)),
+                let (ns, target, shown) = self.place(p);
+                match ns.metadata(&target) {
+                    Ok(st) if st.is_dir => Err(fail("cat", &shown, Error::IsADirectory)),
                     Ok(st) if st.size > CAT_LIMIT => Err(format!(
-                        "cat: {target}: {} is more than cat prints\n",
+                        "cat: {shown}: {} is more than cat prints\n",
                         report::bytes(st.size)
                     )),
-                    Ok(_) => match self.ns.read(&target) {
+                    Ok(_) => match ns.read(&target) {
                         Ok(data) => {
                             let mut s = String::from_utf8_lossy(&data).into_owned();
                             if !s.is_empty() && !s.ends_with('\n') {
@@ -107,19 +137,18 @@ impl Files {
                             }
                             Ok(s)
                         }
-                        Err(e) => Err(fail("cat", &target, e)),
+                        Err(e) => Err(fail("cat", &shown, e)),
                     },
-                    Err(e) => Err(fail("cat", &target, e)),
+                    Err(e) => Err(fail("cat", &shown, e)),
                 }
             }
             Command::Write(p, text) => {
-                let target = absolute(&self.cwd, p);
+                let (ns, target, shown) = self.place(p);
                 let mut data = Vec::from(text.as_bytes());
                 data.push(b'\n');
-                self.ns
-                    .write(&target, &data)
+                ns.write(&target, &data)
                     .map(|()| String::new())
-                    .map_err(|e| fail("write", &target, e))
+                    .map_err(|e| fail("write", &shown, e))
             }
             Command::Mkdir(p) => self.simple("mkdir", p, Namespace::create_dir),
             Command::Rm(p) => self.simple("rm", p, Namespace::remove_file),
@@ -173,9 +202,9 @@ impl Files {
         p: &str,
         f: fn(&mut Namespace, &str) -> Result<(), Error>,
     ) -> Result<String, String> {
-        let target = absolute(&self.cwd, p);
-        f(&mut self.ns, &target)
+        let (ns, target, shown) = self.place(p);
+        f(ns, &target)
             .map(|()| String::new())
-            .map_err(|e| format!("{name}: {target}: {e}\n"))
+            .map_err(|e| format!("{name}: {shown}: {e}\n"))
     }
 }

@@ -165,6 +165,7 @@ impl Dir {
             pos: 0,
             append: o.append,
             buffer: None,
+            inline_only: false,
         })
     }
 
@@ -299,6 +300,8 @@ pub struct File {
     append: bool,
     /// The shared buffer, once attached.
     buffer: Option<Mapping>,
+    /// The handle took no buffer (`Unsupported`): data goes in messages.
+    inline_only: bool,
 }
 
 impl File {
@@ -308,29 +311,55 @@ impl File {
     }
 
     fn buffer(&mut self) -> Result<&mut Mapping> {
+        if self.inline_only {
+            return Err(FsError::Unsupported);
+        }
         if self.buffer.is_none() {
             let pages = crate::vspace::pages_for(BUFFER_BYTES as u64);
             let map = Mapping::new(pages, Rights::READ | Rights::WRITE).map_err(|_| FsError::NoSpace)?;
             let mut m = Message::new(p::ATTACH);
             m.push_cap(map.handle(), Rights::READ | Rights::WRITE | Rights::MAP);
-            call(self.ep, &m)?;
+            // A handle that cannot take memory (a paired device's file,
+            // through the soft bus) answers Unsupported: the caller then
+            // moves the data in the messages.
+            match call(self.ep, &m) {
+                Err(FsError::Unsupported) => {
+                    self.inline_only = true;
+                    return Err(FsError::Unsupported);
+                }
+                r => r?,
+            };
             self.buffer = Some(map);
         }
         self.buffer.as_mut().ok_or(FsError::Unavailable)
     }
 
+    fn read_inline(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let len = buf.len().min(p::INLINE);
+        let r = call(self.ep, &Message::with_words(p::READ_INLINE, &[offset, len as u64]))?;
+        let mut tmp = [0u8; p::INLINE];
+        let (bytes, _) = p::get_bytes(&r, 0, &mut tmp)?;
+        let n = bytes.len().min(len);
+        buf[..n].copy_from_slice(&bytes[..n]);
+        Ok(n)
+    }
+
     /// Reads at `offset` (not moving the position); 0 at the end.
     pub fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<usize> {
         if buf.len() <= p::INLINE {
-            let r = call(
-                self.ep,
-                &Message::with_words(p::READ_INLINE, &[offset, buf.len() as u64]),
-            )?;
-            let mut tmp = [0u8; p::INLINE];
-            let (bytes, _) = p::get_bytes(&r, 0, &mut tmp)?;
-            let n = bytes.len().min(buf.len());
-            buf[..n].copy_from_slice(&bytes[..n]);
-            return Ok(n);
+            return self.read_inline(offset, buf);
+        }
+        if let Err(FsError::Unsupported) = self.buffer() {
+            // No shared memory: in the messages, INLINE bytes a call.
+            let mut done = 0;
+            while done < buf.len() {
+                let n = self.read_inline(offset + done as u64, &mut buf[done..])?;
+                done += n;
+                if n == 0 {
+                    break;
+                }
+            }
+            return Ok(done);
         }
         self.buffer()?;
         let mut done = 0;
@@ -355,7 +384,8 @@ impl File {
     /// Writes at `offset` ([`p::AT_END`]: at the end), not moving the
     /// position. Returns the bytes written.
     pub fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<usize> {
-        if data.len() <= p::INLINE {
+        if data.len() <= p::INLINE || matches!(self.buffer(), Err(FsError::Unsupported)) {
+            let data = &data[..data.len().min(p::INLINE)];
             let mut m = Message::with_words(p::WRITE_INLINE, &[offset]);
             p::push_bytes(&mut m, data, p::INLINE)?;
             return Ok(call(self.ep, &m)?.word(0) as usize);
@@ -403,6 +433,7 @@ impl File {
             pos: 0,
             append: false,
             buffer: None,
+            inline_only: false,
         })
     }
 }
@@ -476,6 +507,16 @@ impl Namespace {
     pub fn new() -> Namespace {
         Namespace {
             conn: names::Connection::new(p::NAME),
+            roots: Vec::new(),
+        }
+    }
+
+    /// The mounts a paired device grants its soft bus (its file server's
+    /// `grant=bus:...`), through a remote capability
+    /// ([`names::Connection::remote`]); the device must share `fs`.
+    pub fn remote(device: &str) -> Namespace {
+        Namespace {
+            conn: names::Connection::remote(device, p::NAME),
             roots: Vec::new(),
         }
     }

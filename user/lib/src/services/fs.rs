@@ -213,6 +213,15 @@ impl core::fmt::Display for FsError {
 pub fn check(reply: Message) -> Result<Message, FsError> {
     if reply.label == ERROR {
         Err(FsError::from_code(reply.word(0)))
+    } else if reply.label == crate::proto::FAILED {
+        // Not the file server's answer but the system's: a remote
+        // handle's proxy (`names::connect_remote`) whose device left,
+        // refused or could not carry the request.
+        Err(match abi::Error::check(reply.word(0)) {
+            Err(abi::Error::NoRights) => FsError::AccessDenied,
+            Err(abi::Error::NotSupported) => FsError::Unsupported,
+            _ => FsError::Unavailable,
+        })
     } else {
         Ok(reply)
     }

@@ -20,6 +20,7 @@ use virtio_drivers::{BufferDirection, Hal, PhysAddr};
 pub use virtio_drivers;
 
 pub mod blk;
+pub mod gpu;
 
 /// DMA buffers the device currently uses: allocations and bounce buffers
 /// (with the driver buffer a bounce stands for, to copy back).

@@ -9,6 +9,10 @@
 //!
 //! Memory: the framebuffer is the only large allocation; the driver and
 //! its clients map that same memory object (no second copy).
+//!
+//! The device is driven through the kit's [`driverkit::virtio::gpu`]: a
+//! FLUSH transfers and redraws only its rectangles, and the driver sleeps
+//! on the device's interrupt while the device works.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 // On the host only the pure parts are tested; the rest goes unused there.
@@ -20,14 +24,14 @@ mod draw;
 
 use alloc::string::String;
 use draw::Canvas;
-use driverkit::virtio::{self, virtio_drivers, KitHal};
+use driverkit::virtio::gpu::Gpu;
+use driverkit::virtio::virtio_drivers::transport::Transport;
+use driverkit::virtio::{self};
 use driverkit::{log, names, serve, Action, Device, DeviceError, Error, Message, Rights};
 use userlib::abi::ObjectType;
 use userlib::proto::{reply_error, OK};
 use userlib::services::display::{self, Info, Rect, FORMAT_BGRX8888};
-use userlib::vspace::{pages_for, Mapping};
 use userlib::{process, syscall};
-use virtio_drivers::device::gpu::VirtIOGpu;
 
 #[cfg(not(test))]
 userlib::entry!(main, heap = 24 * 1024);
@@ -90,14 +94,9 @@ fn profile_name(text: &str) -> Option<&str> {
 fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), DeviceError> {
     let device = Device::get()?;
     let (transport, _registers) = virtio::transport(&device)?;
-    // virtio-drivers logs the device's configuration at info level on
-    // every start; only its warnings belong on the console.
-    let level = log::max_level();
-    log::set_max_level(level.min(log::LevelFilter::Warn));
-    let gpu = VirtIOGpu::<KitHal, _>::new(transport);
-    log::set_max_level(level);
-    let mut gpu = gpu?;
-    let preferred = gpu.resolution().ok();
+    let irq = device.interrupt(0)?;
+    let mut gpu = Gpu::new(transport, irq)?;
+    let preferred = gpu.preferred_mode()?;
     let ((width, height), warning) =
         choose_mode(device.arg("width"), device.arg("height"), preferred).map_err(DeviceError::Unsupported)?;
     if let Some(w) = warning {
@@ -109,19 +108,12 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), DeviceError> {
         stride: width * 4,
         format: FORMAT_BGRX8888,
     };
-    // The framebuffer is DMA memory the virtio-drivers crate allocated
-    // through the kit; map that memory object a second time to draw into
-    // it and to hand it to clients (its slice borrows `gpu`).
-    let memory = {
-        let fb = gpu.change_resolution(width, height)?;
-        virtio::dma_memory(fb).ok_or(DeviceError::Unsupported(
-            "the framebuffer is not DMA memory of this task",
-        ))?
-    };
-    let mut fb = Mapping::map(memory, pages_for(info.bytes() as u64), Rights::READ | Rights::WRITE)?;
+    gpu.set_mode(width, height)?;
     let name = title(&device);
-    draw::splash(&mut canvas(&mut fb, &info), &name);
-    gpu.flush()?;
+    if let Some(fb) = gpu.framebuffer() {
+        draw::splash(&mut canvas(fb, &info), &name);
+    }
+    gpu.flush(&[Rect::full(&info)])?;
 
     let me = process();
     let ep = syscall::create(me.pool, ObjectType::Endpoint, 0)?;
@@ -133,7 +125,7 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), DeviceError> {
         display::NAME
     );
     serve(ep, |msg, _badge| {
-        Action::Reply(match handle(msg, &info, &mut fb, &mut || gpu.flush(), memory) {
+        Action::Reply(match handle(msg, &info, &mut gpu) {
             Ok(reply) => reply,
             Err(e) => reply_error(e),
         })
@@ -141,25 +133,18 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), DeviceError> {
     Ok(())
 }
 
-fn canvas<'a>(fb: &'a mut Mapping, info: &Info) -> Canvas<'a> {
+fn canvas<'a>(fb: &'a mut [u8], info: &Info) -> Canvas<'a> {
     Canvas {
-        buf: fb.as_mut_slice(),
+        buf: fb,
         width: info.width,
         height: info.height,
         stride: info.stride as usize,
     }
 }
 
-/// One request. `flush` puts the framebuffer on the screen: virtio-drivers
-/// 0.13 only transfers and flushes the whole frame, so a FLUSH of any
-/// (valid) rectangle does that.
-fn handle(
-    msg: &Message,
-    info: &Info,
-    fb: &mut Mapping,
-    flush: &mut dyn FnMut() -> Result<(), virtio_drivers::Error>,
-    memory: userlib::Handle,
-) -> Result<Message, Error> {
+/// One request. A FLUSH copies only its rectangles to the device and
+/// redraws only them.
+fn handle<T: Transport>(msg: &Message, info: &Info, gpu: &mut Gpu<T>) -> Result<Message, Error> {
     match msg.label {
         display::INFO => Ok(Message::with_words(OK, &info.to_words())),
         display::FILL => {
@@ -168,18 +153,17 @@ fn handle(
                 .ok()
                 .filter(|c| *c <= 0xff_ffff)
                 .ok_or(Error::InvalidArgument)?;
+            let fb = gpu.framebuffer().ok_or(Error::InvalidState)?;
             canvas(fb, info).fill(rect, rgb);
             Ok(Message::new(OK))
         }
         display::FLUSH => {
-            Rect::clip(msg.words(), info.width, info.height)?;
-            flush().map_err(|e| {
-                log::error!("flush: {e:?}");
-                Error::InvalidState
-            })?;
+            let rects = Rect::clip_all(msg.words(), info.width, info.height)?;
+            gpu.flush(&rects)?;
             Ok(Message::new(OK))
         }
         display::MAP => {
+            let memory = gpu.framebuffer_memory().ok_or(Error::InvalidState)?;
             let mut m = Message::with_words(OK, &[info.bytes() as u64]);
             m.push_cap(memory, Rights::READ | Rights::WRITE | Rights::MAP);
             Ok(m)

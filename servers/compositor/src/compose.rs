@@ -105,8 +105,15 @@ fn copy_opaque(dst: &mut [u8], src: &[u8]) {
     let (db, dt) = rest.split_at_mut(body);
     let (sh, rest) = src.split_at(head);
     let (sb, st) = rest.split_at(body);
-    copy_pixels(dh, sh);
-    copy_pixels(dt, st);
+    // Unaligned ends only when there are any: a call costs more than the
+    // 64-byte steps of a short row (the 64x64 compose went from 12 k to
+    // 28 k instructions when both calls ran for every row).
+    if !dh.is_empty() {
+        copy_pixels(dh, sh);
+    }
+    if !dt.is_empty() {
+        copy_pixels(dt, st);
+    }
     // Both conversions succeed (the body is aligned and whole); were one
     // to fail, the slow path still copies.
     match <[u128]>::mut_from_bytes(db) {
@@ -128,11 +135,13 @@ fn copy_opaque(dst: &mut [u8], src: &[u8]) {
     }
 }
 
-/// The slow path of [`copy_opaque`]: pixel by pixel.
+/// The slow path of [`copy_opaque`]: pixel by pixel (arrays, not
+/// `chunks_exact`, whose iterators cost divisions and copies per call).
 fn copy_pixels(dst: &mut [u8], src: &[u8]) {
-    for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
-        d.copy_from_slice(s);
-        d[3] = 255;
+    let (d4, _) = dst.as_chunks_mut::<4>();
+    let (s4, _) = src.as_chunks::<4>();
+    for (d, s) in d4.iter_mut().zip(s4) {
+        *d = [s[0], s[1], s[2], 255];
     }
 }
 

@@ -623,14 +623,18 @@ impl Compositor {
                 compose::compose(&mut t, &layers, *r);
             }
         }
-        let bounds = rects.iter().fold(Rect::default(), |a, b| a.union(b));
-        let flush = display::Rect {
-            x: bounds.x as u32,
-            y: bounds.y as u32,
-            w: bounds.w as u32,
-            h: bounds.h as u32,
-        };
-        if let Err(e) = self.display.flush(flush) {
+        // Only the damaged rectangles go to the device (they lie inside the
+        // screen: `Damage` clips them).
+        let flush: Vec<display::Rect> = rects
+            .iter()
+            .map(|r| display::Rect {
+                x: r.x as u32,
+                y: r.y as u32,
+                w: r.w as u32,
+                h: r.h as u32,
+            })
+            .collect();
+        if let Err(e) = self.display.flush_all(&flush) {
             log::warn!("flush failed: {e:?}");
         }
         self.frames += 1;

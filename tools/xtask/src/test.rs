@@ -359,6 +359,8 @@ pub fn main(a: &TestArgs) -> Result<ExitCode> {
                 "sdhci",
                 "-p",
                 "virtio-blk",
+                "-p",
+                "virtio-gpu",
             ],
         ),
     ];

@@ -173,7 +173,7 @@ fn run_tests(sup: &mut Supervisor, names: &[&str], timeout_s: Option<u64>) -> i3
     println!("utest: running {} programs", names.len());
     let (mut passed, mut failed) = (0u32, 0u32);
     for name in names {
-        match run_test(sup, name, timeout_s.unwrap_or_else(|| config::default_timeout(name))) {
+        match run_test(sup, name, timeout_s.or_else(|| config::default_timeout(name))) {
             Ok(()) => {
                 passed += 1;
                 println!("utest: {name} ... ok");
@@ -200,7 +200,7 @@ fn test_device(sup: &Supervisor, name: &str) -> Option<usize> {
         .flatten()
 }
 
-fn run_test(sup: &mut Supervisor, name: &str, timeout_s: u64) -> Result<(), String> {
+fn run_test(sup: &mut Supervisor, name: &str, timeout_s: Option<u64>) -> Result<(), String> {
     let pool = userlib::process().pool;
     let pool_before = syscall::cap_info(pool).map(|i| i.size).ok();
     let changes_before = sup.changes;
@@ -223,16 +223,18 @@ fn run_test(sup: &mut Supervisor, name: &str, timeout_s: u64) -> Result<(), Stri
         sup.tasks.pop();
         return Err("cannot start (see the log)".into());
     }
-    let deadline = syscall::now_us() + timeout_s * 1_000_000;
+    let deadline = timeout_s.map(|s| syscall::now_us() + s * 1_000_000);
     let mut expected = None;
     let mut reason: Option<String> = None;
     let end = loop {
         let next = sup.run_due();
         let now = syscall::now_us();
-        if now >= deadline {
-            break End::TimedOut(timeout_s);
+        if let (Some(d), Some(s)) = (deadline, timeout_s) {
+            if now >= d {
+                break End::TimedOut(s);
+            }
         }
-        let (msg, badge) = match syscall::recv(sup.ep, timeout_until(Some(deadline - now), next)) {
+        let (msg, badge) = match syscall::recv(sup.ep, timeout_until(deadline.map(|d| d - now), next)) {
             Ok(m) => m,
             Err(Error::TimedOut) => continue,
             Err(e) => {

@@ -2,45 +2,7 @@
 //! bytes B, G, R, A), premultiplied alpha, rows `stride` bytes apart. Every
 //! operation is clipped to the buffer.
 
-/// A rectangle in canvas pixels.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Rect {
-    pub x: i32,
-    pub y: i32,
-    pub w: i32,
-    pub h: i32,
-}
-
-impl Rect {
-    pub const fn new(x: i32, y: i32, w: i32, h: i32) -> Rect {
-        Rect { x, y, w, h }
-    }
-
-    pub fn contains(&self, x: i32, y: i32) -> bool {
-        x >= self.x && y >= self.y && x < self.x + self.w && y < self.y + self.h
-    }
-
-    pub fn intersect(&self, o: &Rect) -> Rect {
-        let x = self.x.max(o.x);
-        let y = self.y.max(o.y);
-        let r = (self.x + self.w).min(o.x + o.w);
-        let b = (self.y + self.h).min(o.y + o.h);
-        if r <= x || b <= y {
-            Rect::default()
-        } else {
-            Rect::new(x, y, r - x, b - y)
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.w <= 0 || self.h <= 0
-    }
-
-    /// Shrunk by `d` on every side.
-    pub fn inset(&self, d: i32) -> Rect {
-        Rect::new(self.x + d, self.y + d, (self.w - 2 * d).max(0), (self.h - 2 * d).max(0))
-    }
-}
+pub use userlib::geom::Rect;
 
 /// An opaque colour from `0xRRGGBB`.
 pub const fn rgb(c: u32) -> u32 {

@@ -144,6 +144,42 @@ impl Text {
         out
     }
 
+    /// `s` broken into rows no wider than `width` (at spaces where a
+    /// row has one, else between characters); tabs become spaces and
+    /// other control characters are dropped. Every row holds at least one
+    /// character, so a narrow width cannot loop.
+    pub fn wrap(&mut self, s: &str, size: u16, width: i32) -> Vec<alloc::string::String> {
+        let mut rows = Vec::new();
+        let mut row = alloc::string::String::new();
+        let mut w = 0.0;
+        for c in s.chars() {
+            let c = if c == '\t' { ' ' } else { c };
+            if c.is_control() {
+                continue;
+            }
+            let a = self.glyph(c, size).advance;
+            let broke = w + a > width as f32 && !row.is_empty();
+            while w + a > width as f32 && !row.is_empty() {
+                // Break after the row's last space, if any (each pass
+                // leaves a shorter row).
+                let (keep, rest) = match row.rfind(' ') {
+                    Some(i) if i > 0 && c != ' ' => (row[..i].into(), alloc::string::String::from(&row[i + 1..])),
+                    _ => (core::mem::take(&mut row), alloc::string::String::new()),
+                };
+                rows.push(keep);
+                row = rest;
+                w = self.width(&row, size) as f32;
+            }
+            if broke && c == ' ' && row.is_empty() {
+                continue;
+            }
+            row.push(c);
+            w += a;
+        }
+        rows.push(row);
+        rows
+    }
+
     pub fn cached(&self) -> usize {
         self.cache.len()
     }
@@ -183,6 +219,15 @@ mod tests {
         assert_eq!(t.width("", 20), 0);
         let cut = t.fit("a long line that does not fit", 20, 100);
         assert!(cut.ends_with('…') && t.width(&cut, 20) <= 100);
+        let rows = t.wrap("kestrel> ls -l /data/some/long/path\tand more words here", 20, 150);
+        assert!(rows.len() > 2, "{rows:?}");
+        assert!(rows.iter().all(|r| t.width(r, 20) <= 150 && !r.is_empty()), "{rows:?}");
+        assert_eq!(
+            rows.concat().replace(' ', ""),
+            "kestrel>ls-l/data/some/long/pathandmorewordshere"
+        );
+        assert_eq!(t.wrap("", 20, 100), alloc::vec![alloc::string::String::new()]);
+        assert_eq!(t.wrap("abc", 20, 1).len(), 3, "one character a row at worst");
         // Strange input: control characters and unassigned code points draw nothing harmful.
         t.draw(&mut c, -50, -50, "\u{0}\u{10ffff}\t", 200, rgb(0));
     }

@@ -65,6 +65,11 @@ pub enum Kind {
     Tile {
         colour: u32,
     },
+    /// Lines of text (`lines`), wrapped to the width: the first rows that
+    /// fit, or the last ones with `tail` (a terminal's scrollback).
+    TextView {
+        tail: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -94,7 +99,7 @@ impl Widget {
     }
 
     fn focusable(&self) -> bool {
-        !matches!(self.kind, Kind::Label { .. })
+        !matches!(self.kind, Kind::Label { .. } | Kind::TextView { .. })
     }
 
     /// The height it wants at `theme`.
@@ -106,6 +111,7 @@ impl Widget {
             Kind::ListItem => t.line() + t.pad,
             Kind::Card => t.line() * (1 + self.lines.len() as i32) + 2 * t.pad,
             Kind::Tile { .. } => t.size as i32 * 4 + t.line(),
+            Kind::TextView { .. } => t.line() * self.lines.len() as i32,
         }
     }
 }
@@ -164,7 +170,7 @@ impl Page {
         self.widgets
             .iter()
             .rev()
-            .find(|w| w.focusable() && w.rect.contains(x, y))
+            .find(|w| w.focusable() && w.rect.contains_point(x, y))
     }
 
     /// Moves focus by `delta` among the focusable widgets (wrapping).
@@ -244,6 +250,20 @@ pub fn draw_widget(cv: &mut Canvas, text: &mut Text, t: &Theme, w: &Widget) {
             let end = text.draw(cv, r.x + t.pad, r.y + t.pad, &s, t.size, t.text);
             if focused {
                 cv.fill(Rect::new(end + 1, r.y + t.pad, 2, t.line()), t.text);
+            }
+        }
+        Kind::TextView { tail } => {
+            let fit = (r.h / t.line()).max(0) as usize;
+            let mut rows: Vec<String> = Vec::new();
+            for l in &w.lines {
+                rows.extend(text.wrap(l, t.size, r.w));
+                if !tail && rows.len() >= fit {
+                    break;
+                }
+            }
+            let skip = if tail { rows.len().saturating_sub(fit) } else { 0 };
+            for (i, row) in rows.iter().skip(skip).take(fit).enumerate() {
+                text.draw(cv, r.x, r.y + i as i32 * t.line(), row, t.size, t.text);
             }
         }
         Kind::Tile { colour } => {

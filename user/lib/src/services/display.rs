@@ -5,18 +5,20 @@
 //! |---|---|---|
 //! | [`INFO`] | — | `[width, height, stride bytes, format]` |
 //! | [`FILL`] | `[x, y, w, h, 0xRRGGBB]` | [`crate::proto::OK`] |
-//! | [`FLUSH`] | `[x, y, w, h]` | [`crate::proto::OK`] (the rectangle is on the screen) |
+//! | [`FLUSH`] | `[x, y, w, h]`, 1 to [`MAX_FLUSH_RECTS`] times | [`crate::proto::OK`] (the rectangles are on the screen) |
 //! | [`MAP`] | — | `[bytes]` + the framebuffer memory (`READ`\|`WRITE`\|`MAP`) |
 //!
 //! Pixels are [`FORMAT_BGRX8888`]: 4 bytes each (blue, green, red,
 //! unused), rows `stride` bytes apart. A client that [`MAP`]s the
 //! framebuffer draws into it directly (no copies through messages) and
-//! then asks for a [`FLUSH`] of what it changed; [`FILL`] is for clients
-//! that do not map it.
+//! then asks for a [`FLUSH`] of what it changed (only those rectangles
+//! are copied to the device and redrawn); [`FILL`] is for clients that do
+//! not map it.
 //!
 //! Rectangles are clipped to the screen ([`Rect::clip`]); one that is
 //! empty, starts off the screen or has coordinates beyond `u32` gets
-//! `InvalidArgument`.
+//! `InvalidArgument`, and so is a [`FLUSH`] whose words are not whole
+//! rectangles or more than [`MAX_FLUSH_RECTS`] of them.
 
 use crate::ipc::{Message, Timeout};
 use crate::names::Connection;
@@ -29,6 +31,9 @@ pub const INFO: u16 = 1;
 pub const FILL: u16 = 2;
 pub const FLUSH: u16 = 3;
 pub const MAP: u16 = 4;
+
+/// Most rectangles one [`FLUSH`] carries.
+pub const MAX_FLUSH_RECTS: usize = 8;
 
 /// Bytes blue, green, red, unused: a little-endian `u32` `0xXXRRGGBB`.
 pub const FORMAT_BGRX8888: u64 = 1;
@@ -101,6 +106,16 @@ impl Rect {
         })
     }
 
+    /// The rectangles of a [`FLUSH`] (`words`: 1 to [`MAX_FLUSH_RECTS`]
+    /// of `[x, y, w, h]`), each clipped as by [`Rect::clip`]; any bad one
+    /// refuses them all.
+    pub fn clip_all(words: &[u64], width: u32, height: u32) -> Result<alloc::vec::Vec<Rect>, Error> {
+        if words.is_empty() || !words.len().is_multiple_of(4) || words.len() > 4 * MAX_FLUSH_RECTS {
+            return Err(Error::InvalidArgument);
+        }
+        words.chunks_exact(4).map(|w| Rect::clip(w, width, height)).collect()
+    }
+
     /// The whole screen.
     pub fn full(info: &Info) -> Rect {
         Rect {
@@ -126,6 +141,7 @@ pub const fn pixel(rgb: u32) -> u32 {
 /// from [`Display::map`] does not survive that: map again).
 pub struct Display {
     conn: Connection,
+    timeout: Timeout,
 }
 
 const CALL_TIMEOUT: Timeout = Timeout::millis(5000);
@@ -134,11 +150,20 @@ impl Display {
     pub const fn new() -> Display {
         Display {
             conn: Connection::new(NAME),
+            timeout: CALL_TIMEOUT,
         }
     }
 
+    /// How long a call may wait for the driver (5 s unless set). The
+    /// benchmarks wait forever: under `-icount sleep=off` an idle CPU
+    /// jumps to the next timer, so a deadline expires as soon as the
+    /// driver sleeps waiting for the device.
+    pub fn set_timeout(&mut self, timeout: Timeout) {
+        self.timeout = timeout;
+    }
+
     pub fn info(&mut self) -> Result<Info, Error> {
-        let r = self.conn.call(&Message::new(INFO), CALL_TIMEOUT)?;
+        let r = self.conn.call(&Message::new(INFO), self.timeout)?;
         Info::from_words(r.words()).ok_or(Error::InvalidState)
     }
 
@@ -146,15 +171,28 @@ impl Display {
     pub fn fill(&mut self, rect: Rect, rgb: u32) -> Result<(), Error> {
         let [x, y, w, h] = rect.to_words();
         self.conn
-            .call(&Message::with_words(FILL, &[x, y, w, h, rgb as u64]), CALL_TIMEOUT)
+            .call(&Message::with_words(FILL, &[x, y, w, h, rgb as u64]), self.timeout)
             .map(drop)
     }
 
     /// Puts `rect` of the framebuffer on the screen.
     pub fn flush(&mut self, rect: Rect) -> Result<(), Error> {
-        self.conn
-            .call(&Message::with_words(FLUSH, &rect.to_words()), CALL_TIMEOUT)
-            .map(drop)
+        self.flush_all(&[rect])
+    }
+
+    /// Puts `rects` of the framebuffer on the screen, [`MAX_FLUSH_RECTS`]
+    /// to a request.
+    pub fn flush_all(&mut self, rects: &[Rect]) -> Result<(), Error> {
+        for chunk in rects.chunks(MAX_FLUSH_RECTS) {
+            let mut m = Message::new(FLUSH);
+            for r in chunk {
+                for w in r.to_words() {
+                    m.push(w);
+                }
+            }
+            self.conn.call(&m, self.timeout)?;
+        }
+        Ok(())
     }
 
     /// The framebuffer, mapped read-write in this task, and its layout.
@@ -162,7 +200,7 @@ impl Display {
     /// with `syscall::cap_delete(mapping.handle())` when done).
     pub fn map(&mut self) -> Result<(Mapping, Info), Error> {
         let info = self.info()?;
-        let r = self.conn.call(&Message::new(MAP), CALL_TIMEOUT)?;
+        let r = self.conn.call(&Message::new(MAP), self.timeout)?;
         let mem = r.caps().first().map(|c| c.handle).ok_or(Error::InvalidState)?;
         let bytes = r.word(0);
         if bytes < info.bytes() as u64 {
@@ -214,6 +252,27 @@ mod tests {
             &[],
         ] {
             assert_eq!(Rect::clip(bad, 540, 1170), Err(Error::InvalidArgument), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_flush_carries_whole_rectangles() {
+        let r = |x, y, w, h| Rect { x, y, w, h };
+        assert_eq!(
+            Rect::clip_all(&[0, 0, 10, 10, 530, 0, 20, 5], 540, 1170),
+            Ok(alloc::vec![r(0, 0, 10, 10), r(530, 0, 10, 5)])
+        );
+        let many = [1u64; 4 * MAX_FLUSH_RECTS];
+        assert_eq!(Rect::clip_all(&many, 540, 1170).map(|v| v.len()), Ok(MAX_FLUSH_RECTS));
+        let too_many = [1u64; 4 * (MAX_FLUSH_RECTS + 1)];
+        for bad in [
+            &[][..],
+            &[0, 0, 1, 1, 0],
+            &too_many,
+            &[0, 0, 1, 1, 0, 0, 0, 1],
+            &[0, 0, 1, 1, 540, 0, 1, 1],
+        ] {
+            assert_eq!(Rect::clip_all(bad, 540, 1170), Err(Error::InvalidArgument), "{bad:?}");
         }
     }
 

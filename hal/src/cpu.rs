@@ -182,6 +182,20 @@ pub fn wait_for_interrupt() {
     unsafe { asm!("wfi", options(nomem, nostack, preserves_flags)) };
 }
 
+/// Unmask IRQs for a moment, so that pending ones are taken (through the
+/// installed vector table), then mask them again.
+pub fn take_interrupts() {
+    // SAFETY: as in `idle_until_interrupt`, without the wait.
+    unsafe {
+        asm!(
+            "msr daifclr, #2",
+            "isb",
+            "msr daifset, #2",
+            options(nomem, nostack, preserves_flags)
+        )
+    };
+}
+
 /// Sleep until an interrupt is pending, then take it. Interrupts stay
 /// masked across the WFI (a pending IRQ still wakes it), so one that
 /// arrives just before cannot be handled early and leave the WFI waiting for

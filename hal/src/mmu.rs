@@ -214,9 +214,23 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
                     return Err(e);
                 }
             };
+            if level == 3 {
+                // Every page of the range in this table, without walking
+                // again: linear in the pages, a few instructions each.
+                let first = index(v, 3);
+                let count = ((ENTRIES - first) as u64).min(remaining / PAGE_SIZE) as usize;
+                let bits = attributes.descriptor_bits() | TABLE_OR_PAGE | VALID;
+                let entries = &mut self.memory.table(table)[first..first + count];
+                let mut p = p;
+                for entry in entries {
+                    *entry = (p & ADDRESS_MASK) | bits;
+                    p += PAGE_SIZE;
+                }
+                offset += count as u64 * PAGE_SIZE;
+                continue;
+            }
             let entry = &mut self.memory.table(table)[index(v, level)];
-            let kind = if level == 3 { TABLE_OR_PAGE } else { 0 };
-            *entry = (p & ADDRESS_MASK) | attributes.descriptor_bits() | kind | VALID;
+            *entry = (p & ADDRESS_MASK) | attributes.descriptor_bits() | VALID;
             offset += level_size(level);
         }
         Ok(())
@@ -231,6 +245,25 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
         let end = va.saturating_add(size);
         while v < end {
             match self.leaf(v) {
+                Some((table, 3)) => {
+                    // The rest of the range in this table, without walking
+                    // again.
+                    let first = index(v, 3);
+                    let count = ((ENTRIES - first) as u64).min((end - v) / PAGE_SIZE) as usize;
+                    if count == 0 {
+                        break;
+                    }
+                    for entry in &mut self.memory.table(table)[first..first + count] {
+                        if *entry & VALID != 0 {
+                            *entry = 0;
+                            cleared += 1;
+                        }
+                    }
+                    match v.checked_add(count as u64 * PAGE_SIZE) {
+                        Some(next) => v = next,
+                        None => break,
+                    }
+                }
                 Some((table, level)) => {
                     let span = level_size(level);
                     if v & (span - 1) == 0 && v + span <= end {
@@ -270,8 +303,24 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
             match self.leaf(v) {
                 Some((_, _)) => return self.translate(v).map(|(_, a)| (v, a)),
                 None => {
+                    let (table, level) = self.deepest_table(v);
+                    if level == 3 {
+                        // A last-level table: look through the rest of
+                        // the range in it without walking again.
+                        let first = index(v, 3);
+                        let count = ((ENTRIES - first) as u64).min((end - v).div_ceil(PAGE_SIZE)) as usize;
+                        let entries = &self.memory.table(table)[first..first + count];
+                        if let Some(i) = entries.iter().position(|e| e & VALID != 0) {
+                            let found = v + i as u64 * PAGE_SIZE;
+                            return self.translate(found).map(|(_, a)| (found, a));
+                        }
+                        match v.checked_add(count as u64 * PAGE_SIZE) {
+                            Some(next) => v = next,
+                            None => break,
+                        }
+                        continue;
+                    }
                     // Skip whole unmapped subtrees quickly.
-                    let level = self.deepest_table_level(v);
                     let span = level_size(level);
                     match (v & !(span - 1)).checked_add(span) {
                         Some(next) => v = next,
@@ -283,17 +332,17 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
         None
     }
 
-    /// The level whose entry for `va` is invalid (0..=3).
-    fn deepest_table_level(&mut self, va: u64) -> u32 {
+    /// The table and level whose entry for `va` is invalid or a leaf (0..=3).
+    fn deepest_table(&mut self, va: u64) -> (u64, u32) {
         let mut table = self.root;
         for level in 0..4 {
             let desc = self.memory.table(table)[index(va, level)];
             if desc & VALID == 0 || level == 3 || desc & TABLE_OR_PAGE == 0 {
-                return level;
+                return (table, level);
             }
             table = desc & ADDRESS_MASK;
         }
-        3
+        (table, 3)
     }
 
     /// The table and level holding the valid leaf entry for `va`.
@@ -479,6 +528,51 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m.translate(va).unwrap().0, 0x5000_0000);
+    }
+
+    #[test]
+    fn page_runs_cross_tables_and_overlap_is_found_inside_a_table() {
+        let (mut mem, root) = HostTables::new(16);
+        let mut m = Mapper::new(root, &mut mem);
+        // 600 pages from the 500th entry of a table: three last-level tables.
+        let va = KVA + 500 * PAGE_SIZE;
+        m.map(
+            va,
+            0x100_0000,
+            600 * PAGE_SIZE,
+            Attributes::KERNEL_DATA,
+            Granularity::Pages,
+        )
+        .unwrap();
+        for i in [0u64, 11, 12, 599] {
+            assert_eq!(m.translate(va + i * PAGE_SIZE).unwrap().0, 0x100_0000 + i * PAGE_SIZE);
+        }
+        assert!(m.translate(va + 600 * PAGE_SIZE).is_none());
+        assert!(m.translate(va - PAGE_SIZE).is_none());
+        // An overlap found by looking inside an existing table.
+        assert_eq!(
+            m.map(
+                va - 3 * PAGE_SIZE,
+                0x2000,
+                4 * PAGE_SIZE,
+                Attributes::KERNEL_DATA,
+                Granularity::Pages
+            ),
+            Err(MapError::AlreadyMapped { va })
+        );
+        assert!(m.translate(va - 3 * PAGE_SIZE).is_none());
+        assert_eq!(m.unmap(va + 10 * PAGE_SIZE, 580 * PAGE_SIZE), 580);
+        assert!(m.translate(va + 9 * PAGE_SIZE).is_some());
+        assert!(m.translate(va + 10 * PAGE_SIZE).is_none());
+        assert!(m.translate(va + 589 * PAGE_SIZE).is_none());
+        assert!(m.translate(va + 590 * PAGE_SIZE).is_some());
+        // Unmapping what is left, and more, clears only what was mapped.
+        assert_eq!(m.unmap(va - 8 * PAGE_SIZE, 700 * PAGE_SIZE), 20);
+        // A partial page at the end is left alone.
+        m.map(va, 0x3000, 2 * PAGE_SIZE, Attributes::KERNEL_DATA, Granularity::Pages)
+            .unwrap();
+        assert_eq!(m.unmap(va, PAGE_SIZE + 1), 1);
+        assert!(m.translate(va + PAGE_SIZE).is_some());
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub mod ktest;
 #[cfg(target_os = "none")]
 mod logger;
 #[cfg(target_os = "none")]
+mod masked;
+#[cfg(target_os = "none")]
 mod panic;
 #[cfg(target_os = "none")]
 mod percpu;

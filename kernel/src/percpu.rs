@@ -6,7 +6,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 /// Size of the stack used to report a kernel stack overflow.
 const OVERFLOW_STACK_SIZE: usize = 8192;
 
-/// Data private to one CPU. The first five fields are used by `vectors.S`
+/// Data private to one CPU. The first eight fields are used by `vectors.S`
 /// and `user_entry.S` at fixed offsets.
 #[repr(C)]
 pub struct PerCpu {
@@ -21,6 +21,13 @@ pub struct PerCpu {
     _reserved: AtomicU64,
     /// Top of this CPU's kernel stack (offset 32).
     pub kernel_stack_top: AtomicU64,
+    /// Test image, under QEMU `-icount`: the instruction count (PMU event
+    /// counter 0, `INST_RETIRED`) when interrupts were last masked here
+    /// (offset 40), the longest masked stretch seen (offset 48), and
+    /// whether the counter runs (offset 56). See [`crate::masked`].
+    pub masked_since: AtomicU64,
+    pub masked_max: AtomicU64,
+    pub masked_on: AtomicU64,
     pub mpidr: AtomicU64,
     pub online: AtomicBool,
     /// Timer interrupts taken on this CPU.
@@ -43,6 +50,9 @@ const OFFLINE: PerCpu = PerCpu {
     user_ctx: AtomicU64::new(0),
     _reserved: AtomicU64::new(0),
     kernel_stack_top: AtomicU64::new(0),
+    masked_since: AtomicU64::new(0),
+    masked_max: AtomicU64::new(0),
+    masked_on: AtomicU64::new(0),
     mpidr: AtomicU64::new(0),
     online: AtomicBool::new(false),
     ticks: AtomicU64::new(0),
@@ -51,6 +61,15 @@ const OFFLINE: PerCpu = PerCpu {
 };
 
 static PERCPU: [PerCpu; MAX_CPUS] = [OFFLINE; MAX_CPUS];
+
+// The offsets `user_entry.S` uses.
+const _: () = {
+    assert!(core::mem::offset_of!(PerCpu, user_ctx) == 16);
+    assert!(core::mem::offset_of!(PerCpu, kernel_stack_top) == 32);
+    assert!(core::mem::offset_of!(PerCpu, masked_since) == 40);
+    assert!(core::mem::offset_of!(PerCpu, masked_max) == 48);
+    assert!(core::mem::offset_of!(PerCpu, masked_on) == 56);
+};
 
 impl PerCpu {
     /// Logical index of this CPU (valid once it is up).

@@ -33,10 +33,16 @@ pub struct CapNode {
     pub first_child: Option<Id>,
     pub prev_sibling: Option<Id>,
     pub next_sibling: Option<Id>,
-    /// Mappings made through this capability: (task, virtual address).
-    pub mappings: Vec<(Id, u64)>,
+    /// Mappings made through this capability: (task, index in the task's
+    /// list of mappings; see [`crate::task::Mapping::cap_index`]).
+    pub mappings: Vec<(Id, u32)>,
     /// Pool charged for it.
     pub pool: Id,
+    /// Being deleted, in pieces ([`delete_piece`]): it can no longer be
+    /// used (looked up with rights, copied, mapped through), only deleted.
+    pub dying: bool,
+    /// A revoke of its descendants in progress stopped here ([`revoke`]).
+    pub revoke_at: Option<Id>,
 }
 
 /// A slot of a capability space. Besides the capability's node it holds
@@ -221,9 +227,10 @@ impl CSpace {
         self.slots.get(slot as usize)?.cap
     }
 
-    /// The first capability held, and its slot.
-    pub fn first_cap(&self) -> Option<(u32, Id)> {
-        let (i, s) = self.slots.iter().enumerate().find(|(_, s)| s.cap.is_some())?;
+    /// The last capability held, and its slot. (Free slots at the end are
+    /// dropped as they empty, so this looks at few.)
+    pub fn last_cap(&self) -> Option<(u32, Id)> {
+        let (i, s) = self.slots.iter().enumerate().rev().find(|(_, s)| s.cap.is_some())?;
         Some((i as u32, s.cap?))
     }
 
@@ -259,6 +266,9 @@ pub fn lookup_with(k: &Kernel, task: Id, handle: Handle, needed: Rights) -> Resu
     if !node.rights.contains(needed) {
         return Err(Error::NoRights);
     }
+    if node.dying {
+        return Err(Error::InvalidState);
+    }
     Ok((id, node))
 }
 
@@ -290,7 +300,12 @@ pub fn insert(
     badge: u64,
     parent: Option<Id>,
 ) -> Result<Handle, Error> {
-    let pool = k.tasks.get(task).ok_or(Error::BadHandle)?.pool;
+    let t = k.tasks.get(task).ok_or(Error::BadHandle)?;
+    if !t.alive {
+        // Being torn down: nothing new goes in.
+        return Err(Error::InvalidState);
+    }
+    let pool = t.pool;
     let first_sibling = match parent {
         Some(p) => k.caps.get(p).ok_or(Error::BadHandle)?.first_child,
         None => None,
@@ -319,6 +334,8 @@ pub fn insert(
         next_sibling: first_sibling,
         mappings: Vec::new(),
         pool,
+        dying: false,
+        revoke_at: None,
     };
     let Ok(id) = k.caps.insert(node) else {
         k.refund(pool, CAP_COST);
@@ -375,6 +392,9 @@ pub fn derive(k: &mut Kernel, source: Id, task: Id, rights: Rights, badge: Optio
     if !src.rights.contains(Rights::GRANT) {
         return Err(Error::NoRights);
     }
+    if src.dying {
+        return Err(Error::InvalidState);
+    }
     let new_badge = match badge {
         Some(b) => {
             if src.badge != 0 || !matches!(src.object, ObjectRef::Endpoint(_) | ObjectRef::Notification(_)) {
@@ -388,30 +408,95 @@ pub fn derive(k: &mut Kernel, source: Id, task: Id, rights: Rights, badge: Optio
     insert(k, task, object, held.derive(rights), new_badge, Some(source))
 }
 
-/// Delete one capability: unmap what was mapped through it, hand its
-/// children to its parent, free the slot, and drop its object reference.
-/// Allocates nothing, so it cannot fail.
+/// Delete one capability at once, however long it takes: for one made
+/// moments ago (no mappings, no children). See [`delete_piece`].
 pub fn delete(k: &mut Kernel, id: Id) {
-    let Some(node) = k.caps.remove(id) else { return };
-    for (task, va) in &node.mappings {
-        crate::task::unmap_record(k, *task, *va, false);
-    }
-    // Its children move up to its parent, in its place among the siblings.
-    let mut last_child = None;
-    let mut child = node.first_child;
-    while let Some(c) = child.and_then(|c| k.caps.get_mut(c).map(|n| (c, n))) {
-        c.1.parent = node.parent;
-        last_child = Some(c.0);
-        child = c.1.next_sibling;
-    }
-    match (node.first_child, last_child) {
-        (Some(first), Some(last)) => {
-            link_siblings(k, node.parent, node.prev_sibling, Some(first));
-            link_siblings(k, node.parent, Some(last), node.next_sibling);
+    while !delete_piece(k, id) {}
+}
+
+/// Delete one capability, a bounded piece at a time: unmap what was mapped
+/// through it, hand its children to its parent (in its place among the
+/// siblings), free the slot, and drop its object reference. Allocates
+/// nothing. Whether it is gone; if not, it is `dying` and the next call
+/// goes on (the work budget ran out, [`Kernel::spend`]). Each call makes
+/// progress.
+pub fn delete_piece(k: &mut Kernel, id: Id) -> bool {
+    let done = delete_steps(k, id);
+    k.tlb.flush();
+    done
+}
+
+fn delete_steps(k: &mut Kernel, id: Id) -> bool {
+    let Some(node) = k.caps.get_mut(id) else { return true };
+    node.dying = true;
+    // Mappings, last first (each goes in constant time, large ones in
+    // pieces).
+    while let Some(&(task, i)) = k.caps.get(id).and_then(|n| n.mappings.last()) {
+        let before = k.caps.get(id).map_or(0, |n| n.mappings.len());
+        crate::task::remove_mapping_piece(k, task, i as usize);
+        let after = k.caps.get(id).map_or(0, |n| n.mappings.len());
+        if after == before
+            && k.tasks
+                .get(task)
+                .is_none_or(|t| t.mappings.get(i as usize).is_none_or(|m| m.cap != id))
+        {
+            // A record whose mapping is gone (never left behind; made sure
+            // of, so the loop ends).
+            if let Some(n) = k.caps.get_mut(id) {
+                n.mappings.pop();
+            }
         }
-        _ => link_siblings(k, node.parent, node.prev_sibling, node.next_sibling),
+        if !k.has_work_left() {
+            return false;
+        }
     }
+    // Children move up one at a time.
+    while let Some(child) = k.caps.get(id).and_then(|n| n.first_child) {
+        move_first_child_up(k, id, child);
+        if !k.spend(50) {
+            return false;
+        }
+    }
+    // Every mapping made through it is gone from every TLB before its
+    // object may go.
+    k.tlb.flush();
+    let Some(node) = k.caps.remove(id) else { return true };
+    link_siblings(k, node.parent, node.prev_sibling, node.next_sibling);
     finish_delete(k, node);
+    k.spend(300);
+    true
+}
+
+/// Move `child`, the first child of `id`, to just before `id` among its
+/// siblings (its parent becomes `id`'s parent).
+fn move_first_child_up(k: &mut Kernel, id: Id, child: Id) {
+    let Some(n) = k.caps.get(id) else { return };
+    let (parent, prev) = (n.parent, n.prev_sibling);
+    let next = k.caps.get(child).and_then(|c| c.next_sibling);
+    if let Some(n) = k.caps.get_mut(id) {
+        n.first_child = next;
+        n.prev_sibling = Some(child);
+    }
+    if let Some(x) = next.and_then(|x| k.caps.get_mut(x)) {
+        x.prev_sibling = None;
+    }
+    if let Some(c) = k.caps.get_mut(child) {
+        c.parent = parent;
+        c.prev_sibling = prev;
+        c.next_sibling = Some(id);
+    }
+    match prev {
+        Some(p) => {
+            if let Some(p) = k.caps.get_mut(p) {
+                p.next_sibling = Some(child);
+            }
+        }
+        None => {
+            if let Some(p) = parent.and_then(|p| k.caps.get_mut(p)) {
+                p.first_child = Some(child);
+            }
+        }
+    }
 }
 
 /// Make `next` follow `prev` among the children of `parent` (`prev` None:
@@ -445,7 +530,7 @@ fn finish_delete(k: &mut Kernel, node: CapNode) {
             po.caps = po.caps.saturating_sub(1);
             if po.caps == 0 && !po.reclaim {
                 po.reclaim = true;
-                k.reclaim_pending += 1;
+                k.defer_reclaim();
             }
         }
     }
@@ -461,27 +546,56 @@ fn finish_delete(k: &mut Kernel, node: CapNode) {
 /// Delete every capability derived from `id` (not `id` itself): leaves
 /// first, walking the tree in place (no allocation, so it cannot fail or
 /// leave a descendant behind), each node visited a bounded number of times.
-pub fn revoke(k: &mut Kernel, id: Id) {
-    let mut at = id;
+/// In pieces: whether it is done; if not, the work budget ran out and the
+/// next call goes on from where this one stopped (`revoke_at`: always `id`
+/// or a descendant of it, since a deleted node's children move up to its
+/// parent).
+pub fn revoke(k: &mut Kernel, id: Id) -> bool {
+    let mut at = k
+        .caps
+        .get(id)
+        .and_then(|n| n.revoke_at)
+        .filter(|a| k.caps.get(*a).is_some())
+        .unwrap_or(id);
+    let stopped = |k: &mut Kernel, at: Id| {
+        if let Some(n) = k.caps.get_mut(id) {
+            n.revoke_at = Some(at);
+        }
+        false
+    };
     loop {
         // Down to a leaf below `at`...
         let Some(mut leaf) = k.caps.get(at).and_then(|n| n.first_child) else {
             if at == id {
-                return;
+                if let Some(n) = k.caps.get_mut(id) {
+                    n.revoke_at = None;
+                }
+                return true;
             }
             // `at` became a leaf: delete it and go on from its parent.
             let parent = k.caps.get(at).and_then(|n| n.parent).unwrap_or(id);
-            delete(k, at);
+            if !delete_piece(k, at) {
+                return stopped(k, at);
+            }
             at = parent;
+            if !k.has_work_left() {
+                return stopped(k, at);
+            }
             continue;
         };
         while let Some(c) = k.caps.get(leaf).and_then(|n| n.first_child) {
             leaf = c;
+            k.spend(5);
         }
         // ...delete it; its parent may now be a leaf.
         let parent = k.caps.get(leaf).and_then(|n| n.parent).unwrap_or(id);
-        delete(k, leaf);
+        if !delete_piece(k, leaf) {
+            return stopped(k, leaf);
+        }
         at = parent;
+        if !k.has_work_left() {
+            return stopped(k, at);
+        }
     }
 }
 

@@ -52,11 +52,14 @@ pub fn self_check(k: &Kernel) -> Result<(), alloc::string::String> {
         }
     }
     for (tid, t) in k.tasks.iter() {
-        for m in &t.mappings {
+        for (i, m) in t.mappings.iter().enumerate() {
             if k.memories.get(m.memory).is_none() {
                 return Err(format!("task {tid:?}: mapping at {:#x} of dead memory", m.va));
             }
-            let recorded = k.caps.get(m.cap).is_some_and(|c| c.mappings.contains(&(tid, m.va)));
+            let recorded = k
+                .caps
+                .get(m.cap)
+                .is_some_and(|c| c.mappings.get(m.cap_index as usize) == Some(&(tid, i as u32)));
             if !recorded {
                 return Err(format!("task {tid:?}: mapping at {:#x} not in its capability", m.va));
             }
@@ -102,12 +105,13 @@ pub fn self_check(k: &Kernel) -> Result<(), alloc::string::String> {
         {
             return Err(format!("capability {cid:?} is not in its slot"));
         }
-        for (task, va) in &c.mappings {
-            if k.tasks
-                .get(*task)
-                .is_none_or(|t| !t.mappings.iter().any(|m| m.va == *va && m.cap == cid))
-            {
-                return Err(format!("capability {cid:?} records a mapping at {va:#x} that is gone"));
+        for (j, (task, i)) in c.mappings.iter().enumerate() {
+            if k.tasks.get(*task).is_none_or(|t| {
+                t.mappings
+                    .get(*i as usize)
+                    .is_none_or(|m| m.cap != cid || m.cap_index as usize != j)
+            }) {
+                return Err(format!("capability {cid:?} records a mapping ({i}) that is gone"));
             }
         }
         if let Some(next) = c.next_sibling {
@@ -143,6 +147,21 @@ pub fn self_check(k: &Kernel) -> Result<(), alloc::string::String> {
                 return Err(format!("capability {cid:?}: first child links disagree"));
             }
         }
+    }
+    let tearing = k.tasks.iter().filter(|(_, t)| t.teardown).count();
+    if tearing != k.teardown_pending as usize {
+        return Err(format!(
+            "{tearing} tasks being torn down, {} counted",
+            k.teardown_pending
+        ));
+    }
+    if k.deferred() != k.reclaim_pending + k.teardown_pending {
+        return Err(format!(
+            "deferred work {} counted, {} reclaims + {} teardowns",
+            k.deferred(),
+            k.reclaim_pending,
+            k.teardown_pending
+        ));
     }
     for (id, t) in k.threads.iter() {
         match t.state {

@@ -113,6 +113,16 @@ pub fn give_back<T>(v: &mut Vec<T>, min: usize) {
     }
 }
 
+/// [`give_back`] for a list that may be long: it moves to a smaller block
+/// only once at most `max_len` elements are left, so that the copy is
+/// bounded (the kernel copies about a byte an instruction, with interrupts
+/// masked). Until then a list that was long keeps its capacity.
+pub fn give_back_bounded<T>(v: &mut Vec<T>, min: usize, max_len: usize) {
+    if v.len() <= max_len {
+        give_back(v, min);
+    }
+}
+
 /// The first block of a list grown one element at a time (`Vec`'s least
 /// non-zero capacity for elements of up to 1 KiB).
 pub const FIRST_BLOCK: usize = 4;

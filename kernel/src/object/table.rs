@@ -10,7 +10,7 @@ use crate::MAX_CPUS;
 use abi::{Error, ObjectType};
 use alloc::boxed::Box;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 /// A kernel object a capability can name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +73,41 @@ pub struct Kernel {
     /// iteratively, so deep pool trees cannot exhaust the stack; a mark
     /// needs no memory, so none is missed).
     pub reclaim_pending: u32,
+    /// Tasks being torn down ([`crate::task::work_off`]). Both counts
+    /// change only together with their sum, `deferred` (see there).
+    pub teardown_pending: u32,
+    /// `reclaim_pending + teardown_pending`: work deferred to the way out
+    /// of system calls, which test this one word for both
+    /// ([`Kernel::work_pending`]). Changed only with them, by
+    /// [`Kernel::defer_reclaim`], [`Kernel::defer_teardown`],
+    /// [`Kernel::teardown_done`] and [`Kernel::process_reclaims`].
+    deferred: u32,
+    /// Work units (about instructions) this kernel entry may still spend
+    /// on teardown, revoke and large unmaps before it lets interrupts and
+    /// other CPUs in ([`Kernel::spend`]). Each path that starts such work
+    /// (the destroying system calls, the deferred work after a call, the
+    /// timer interrupt, the idle loop) sets it to [`WORK_BUDGET`] first:
+    /// the other calls do not pay for it.
+    pub work_left: u32,
+    /// The system call ran out of work budget with work left: it is to be
+    /// made again (the thread goes back to its `svc`), and goes on where it
+    /// stopped.
+    pub restart: bool,
+    /// A long call was restarted: if its thread goes on (no switch), a CPU
+    /// waiting for the lock gets in once it is released, before this one
+    /// takes it again ([`let_waiters_in`]). (After a switch the flag stays
+    /// for the next same-thread exit through the scheduler, on any CPU: at
+    /// worst one more bounded wait, and none if nobody waits.)
+    pub polite: bool,
+    /// TLB maintenance of the unmapping in progress
+    /// ([`crate::task::PendingFlush`]).
+    pub tlb: crate::task::PendingFlush,
 }
+
+/// Work units ([`Kernel::work_left`]) per kernel entry: with the entry's
+/// own work and the piece that crosses the line, well under the 50,000
+/// instructions a masked stretch may take.
+pub const WORK_BUDGET: u32 = 12_000;
 
 impl Kernel {
     const fn new() -> Self {
@@ -91,7 +125,58 @@ impl Kernel {
             task_cost: crate::task::TASK_COST + abi::PAGE_SIZE as u64,
             init_task: None,
             reclaim_pending: 0,
+            teardown_pending: 0,
+            deferred: 0,
+            work_left: WORK_BUDGET,
+            restart: false,
+            polite: false,
+            tlb: crate::task::PendingFlush::new(),
         }
+    }
+
+    /// Spend `units` of this entry's work budget; whether any is left.
+    #[inline]
+    pub fn spend(&mut self, units: u32) -> bool {
+        self.work_left = self.work_left.saturating_sub(units);
+        self.work_left > 0
+    }
+
+    /// Whether work is deferred to the end of system calls: pools to
+    /// reclaim, tasks to tear down (one test on every call's way out).
+    #[inline(always)]
+    pub fn work_pending(&self) -> bool {
+        self.deferred != 0
+    }
+
+    /// The sum [`Kernel::work_pending`] tests (for the self-check).
+    pub fn deferred(&self) -> u32 {
+        self.deferred
+    }
+
+    /// A pool was marked for reclaim.
+    pub fn defer_reclaim(&mut self) {
+        self.reclaim_pending += 1;
+        self.deferred += 1;
+    }
+
+    /// A task is to be torn down.
+    pub fn defer_teardown(&mut self) {
+        self.teardown_pending += 1;
+        self.deferred += 1;
+    }
+
+    /// A task's teardown ended.
+    pub fn teardown_done(&mut self) {
+        if self.teardown_pending > 0 {
+            self.teardown_pending -= 1;
+            self.deferred -= 1;
+        }
+    }
+
+    /// Whether this entry's work budget lasts.
+    #[inline]
+    pub fn has_work_left(&self) -> bool {
+        self.work_left > 0
     }
 
     /// Kill every task charged to the pools queued for reclaim, or to pools
@@ -99,6 +184,7 @@ impl Kernel {
     pub fn process_reclaims(&mut self) {
         while self.reclaim_pending > 0 {
             self.reclaim_pending -= 1;
+            self.deferred -= 1;
             // (A marked pool that is gone already took its mark with it.)
             let Some(pool) = self.pools.iter().find(|(_, p)| p.reclaim).map(|(id, _)| id) else {
                 continue;
@@ -313,10 +399,31 @@ impl KernelGuard {
     }
 }
 
+/// CPUs waiting for the kernel lock, and how many waits have ended: a CPU
+/// that restarts a long system call lets a waiter in first
+/// ([`let_waiters_in`]). (The lock is not fair: a CPU that releases it and
+/// takes it again at once could keep it from a CPU that waits.)
+static WAITING: AtomicU32 = AtomicU32::new(0);
+static SERVED: AtomicU32 = AtomicU32::new(0);
+
 /// Take the kernel lock.
 #[inline(always)]
 pub fn lock() -> KernelGuard {
-    // As `spin::Mutex`: try, and while taken, wait reading only.
+    if lock_word()
+        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        lock_contended();
+    }
+    KernelGuard(())
+}
+
+/// [`lock`] when the first try failed: as `spin::Mutex`, try, and while
+/// taken, wait reading only; counted in [`WAITING`] and [`SERVED`].
+#[cold]
+#[inline(never)]
+fn lock_contended() {
+    WAITING.fetch_add(1, Ordering::Relaxed);
     let word = lock_word();
     while word
         .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -326,7 +433,27 @@ pub fn lock() -> KernelGuard {
             core::hint::spin_loop();
         }
     }
-    KernelGuard(())
+    WAITING.fetch_sub(1, Ordering::Relaxed);
+    SERVED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Called without the lock by a CPU that is about to take it again for
+/// more of the same work (a restarted system call, the idle loop's
+/// teardown): if another CPU waits for it, wait (a bounded time) until one
+/// got it. `yield` hands the host CPU to another virtual CPU where QEMU
+/// runs them in turn (as under `-icount`); elsewhere it is a hint.
+pub fn let_waiters_in() {
+    if WAITING.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let served = SERVED.load(Ordering::Relaxed);
+    for _ in 0..100_000 {
+        if SERVED.load(Ordering::Relaxed) != served || WAITING.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        // SAFETY: a hint instruction.
+        unsafe { core::arch::asm!("yield", options(nomem, nostack, preserves_flags)) };
+    }
 }
 
 /// Take the kernel lock if it is free (one attempt): for the IPC fast

@@ -18,11 +18,17 @@ pub(super) fn cap_copy(k: &mut Kernel, cur: Id, mint: bool) -> Result<(), Error>
 pub(super) fn cap_delete(k: &mut Kernel, cur: Id, revoke: bool) -> Result<(), Error> {
     let task = task_of(k, cur)?;
     let id = cap::lookup(k, task, cap::handle_arg(arg(k, cur, 0))?)?;
-    if revoke {
-        cap::revoke(k, id);
+    // Both go in pieces: out of work budget, the call is made again and
+    // goes on (a capability being deleted is `dying` meanwhile).
+    let done = if revoke {
+        if k.caps.get(id).is_some_and(|n| n.dying) {
+            return Err(Error::InvalidState);
+        }
+        cap::revoke(k, id)
     } else {
-        cap::delete(k, id);
-    }
+        cap::delete_piece(k, id)
+    };
+    k.restart = !done;
     Ok(())
 }
 

@@ -18,7 +18,7 @@ pub use memory::create_memory;
 
 use crate::cap;
 use crate::ipc;
-use crate::object::{Id, Kernel, ObjectRef};
+use crate::object::{Id, Kernel, ObjectRef, WORK_BUDGET};
 use crate::thread::ThreadState;
 use crate::time;
 use abi::{Error, FaultKind, Rights, Syscall};
@@ -34,9 +34,13 @@ use thread::{
 };
 
 /// Handle the `svc` of thread `cur` (alive), system call `number` (its `x8`).
+///
+/// The calls that destroy (capability delete and revoke, unmap, task
+/// destroy) go through [`long_call`], which may restart them; the others
+/// pay one test for it: for deferred work ([`Kernel::work_pending`]).
 pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64, number: u64) {
     let Some(call) = Syscall::from_number(number) else {
-        ipc::deliver_fault(k, cur, FaultKind::BadSyscall, esr, number, false);
+        not_a_call(k, cur, esr, number);
         return;
     };
     let result = match call {
@@ -72,12 +76,13 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64, number: u64) {
         Syscall::Wait => ipc::wait(k, cur),
         Syscall::CapCopy => cap_copy(k, cur, false),
         Syscall::CapMint => cap_copy(k, cur, true),
-        Syscall::CapDelete => cap_delete(k, cur, false),
-        Syscall::CapRevoke => cap_delete(k, cur, true),
         Syscall::CapInfo => cap_info(k, cur),
+        Syscall::CapDelete | Syscall::CapRevoke | Syscall::Unmap | Syscall::TaskDestroy => {
+            long_call(k, cur, call);
+            return;
+        }
         Syscall::Create => create(k, cur),
         Syscall::Map => map(k, cur),
-        Syscall::Unmap => unmap(k, cur),
         Syscall::MemoryPhysical => memory_physical(k, cur),
         Syscall::DeviceMemory => device_memory(k, cur),
         Syscall::ThreadCreate => thread_create(k, cur),
@@ -89,17 +94,24 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64, number: u64) {
         Syscall::ThreadRegisters => thread_registers(k, cur),
         Syscall::ThreadInfo => thread_info(k, cur),
         Syscall::TaskInstall => task_install(k, cur),
-        Syscall::TaskDestroy => task_destroy(k, cur),
         Syscall::TaskInfo => task_info(k, cur),
         Syscall::IrqBind => irq_bind(k, cur),
         Syscall::IrqAck => irq_ack(k, cur),
         Syscall::KernelStats => kernel_stats(k, cur),
         Syscall::SystemControl => system_control(k, cur),
     };
+    set_status(k, cur, result);
+    if k.work_pending() {
+        deferred_work(k);
+    }
+}
+
+/// The status of `cur`'s call: a thread that blocked gets it when it is
+/// woken. Any other gets it now, also one that another CPU suspended while
+/// it came in (it returns from this call when it is resumed).
+#[inline(always)]
+fn set_status(k: &mut Kernel, cur: Id, result: Result<(), Error>) {
     if let Some(t) = k.threads.get_mut_inlined(cur) {
-        // A thread that blocked gets its status when it is woken. Any other
-        // gets it now, also one that another CPU suspended while it came
-        // in (it returns from this call when it is resumed).
         let blocked = matches!(
             t.state,
             ThreadState::Sending { .. }
@@ -112,9 +124,105 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64, number: u64) {
             t.set_status(result);
         }
     }
+}
+
+/// Work left over by earlier calls: pools to reclaim, and a piece of the
+/// teardown nobody waits for (a task whose last thread ended), bounded by
+/// a fresh work budget.
+#[cold]
+#[inline(never)]
+fn deferred_work(k: &mut Kernel) {
     if k.reclaim_pending > 0 {
         k.process_reclaims();
     }
+    if k.teardown_pending > 0 {
+        k.work_left = WORK_BUDGET;
+        crate::task::work_off(k);
+    }
+}
+
+/// The calls that destroy, in pieces of a work budget: out of budget with
+/// work left, the call is made again ([`again`]) and goes on where it
+/// stopped (a capability being deleted is `dying` meanwhile). Delete,
+/// revoke and task destroy return only once all the teardown they caused is
+/// done, so that what they destroyed is gone (and its memory back) when
+/// they return: the thread waits in its `svc` ([`drain`]).
+#[cold]
+#[inline(never)]
+fn long_call(k: &mut Kernel, cur: Id, call: Syscall) {
+    k.work_left = WORK_BUDGET;
+    let result = match call {
+        Syscall::CapDelete => cap_delete(k, cur, false),
+        Syscall::CapRevoke => cap_delete(k, cur, true),
+        Syscall::Unmap => unmap(k, cur),
+        _ => task_destroy(k, cur),
+    };
+    if core::mem::take(&mut k.restart) && result.is_ok() {
+        // Out of work budget: the call goes on when made again.
+        again(k, cur);
+        return;
+    }
+    set_status(k, cur, result);
+    if k.reclaim_pending > 0 {
+        k.process_reclaims();
+    }
+    if k.teardown_pending > 0 && !crate::task::work_off(k) && !matches!(call, Syscall::Unmap) {
+        if let Some(t) = k
+            .threads
+            .get_mut(cur)
+            .filter(|t| matches!(t.state, ThreadState::Running))
+        {
+            // Done (its status is in its registers); it waits for the
+            // teardown: its `svc` is made again as [`DRAIN`].
+            t.draining = Some(t.ctx.x[8]);
+            t.ctx.x[8] = DRAIN;
+            again(k, cur);
+        }
+    }
+}
+
+/// The call number (`x8`) of a thread that waits for teardown in its
+/// `svc` ([`crate::thread::Thread::draining`]): no system call has it.
+pub const DRAIN: u64 = u64::MAX;
+
+/// `x8` named no system call: a thread waiting for teardown ([`DRAIN`])
+/// does a piece of it, and returns once it is all done (with its status
+/// and call number as they were); anything else is a bad system call.
+#[cold]
+#[inline(never)]
+fn not_a_call(k: &mut Kernel, cur: Id, esr: u64, number: u64) {
+    let draining = k.threads.get(cur).and_then(|t| t.draining);
+    match draining {
+        Some(x8) if number == DRAIN => {
+            k.work_left = WORK_BUDGET;
+            if crate::task::work_off(k) {
+                if let Some(t) = k.threads.get_mut(cur) {
+                    t.draining = None;
+                    t.ctx.x[8] = x8;
+                }
+            } else {
+                again(k, cur);
+            }
+        }
+        _ => ipc::deliver_fault(k, cur, FaultKind::BadSyscall, esr, number, false),
+    }
+}
+
+/// Make the running thread `cur` execute its `svc` again, with the same
+/// registers (a restarted call, [`Kernel::restart`]), or as [`DRAIN`].
+/// Interrupts, other CPUs and (on its CPU) a thread due to run get in
+/// between: the exit takes the scheduler's path ([`Kernel::polite`]).
+fn again(k: &mut Kernel, cur: Id) {
+    let Some(t) = k.threads.get_mut(cur) else { return };
+    if !matches!(t.state, ThreadState::Running) {
+        return;
+    }
+    // The entry saved ELR_EL1 in the context; the exit path restores it
+    // from there on a switch, and from ELR_EL1 otherwise: both change.
+    t.ctx.elr -= 4;
+    crate::arch::set_return_address(t.ctx.elr);
+    k.polite = true;
+    k.cpus[crate::percpu::current_running().index()].need_resched = true;
 }
 
 #[inline(always)]

@@ -47,14 +47,22 @@ const REBOOT: u64 = 1;
 /// kernel's tables agree). `InvalidState` if they do not (the reason is
 /// logged); `NotSupported` in the production image.
 const SELF_CHECK: u64 = 2;
+/// Test image only: the longest interrupts-masked stretch on any CPU since
+/// the last such call, in instructions (`x1`; [`crate::masked`]), and a
+/// fresh start. `NotSupported` where it is not measured (no `-icount`) and
+/// in the production image.
+const MASKED_MAX: u64 = 3;
 
 fn self_check(k: &Kernel) -> Result<(), Error> {
     #[cfg(feature = "ktest")]
     {
-        crate::object::check::self_check(k).map_err(|e| {
+        let result = crate::object::check::self_check(k).map_err(|e| {
             crate::error!("self-check: {e}");
             Error::InvalidState
-        })
+        });
+        // A test-only walk of every table: not a masked stretch to count.
+        crate::masked::masking();
+        result
     }
     #[cfg(not(feature = "ktest"))]
     {
@@ -70,6 +78,11 @@ pub(super) fn system_control(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         POWER_OFF => false,
         REBOOT => true,
         SELF_CHECK => return self_check(k),
+        MASKED_MAX if cfg!(feature = "ktest") => {
+            let max = crate::masked::take_max().ok_or(Error::NotSupported)?;
+            regs(k, cur)[1] = max;
+            return Ok(());
+        }
         _ => return Err(Error::InvalidArgument),
     };
     if object(k, cur, 0, Rights::MANAGE)?.1 != ObjectRef::Console {

@@ -250,6 +250,11 @@ pub(super) fn thread_registers(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         }
         th.ctx.elr = pc;
         th.ctx.sp = sp;
+        if let Some(x8) = th.draining.take() {
+            // It waited in its `svc` for teardown (`syscall::DRAIN`): it
+            // goes elsewhere now, with its own `x8`.
+            th.ctx.x[8] = x8;
+        }
         Ok(())
     } else {
         let (pc, sp) = (th.ctx.elr, th.ctx.sp);

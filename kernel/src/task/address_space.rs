@@ -84,8 +84,79 @@ impl Default for AsidAllocator {
     }
 }
 
+/// Most pages flushed one by one: above, the whole ASID goes at once (one
+/// broadcast instead of one per page; the task refills what it uses).
+const FLUSH_PAGES_MAX: usize = 16;
+
+/// Drop cached translations of `pages` pages at `va` for `asid`, everywhere:
+/// page by page, or for many pages the whole ASID.
+pub fn flush_tlb(asid: u16, va: u64, pages: usize) {
+    if pages > FLUSH_PAGES_MAX {
+        flush_tlb_asid(asid);
+    } else {
+        flush_tlb_range(asid, va, pages);
+    }
+}
+
+/// TLB maintenance put off to the end of a piece of work, so that a piece
+/// that unmaps many small mappings makes one broadcast, not one per page
+/// (each stops every CPU under QEMU). Flushed before the lock is released
+/// and before any frame it covers is freed.
+pub struct PendingFlush {
+    asid: u16,
+    va: u64,
+    pages: usize,
+    /// More than one range: the whole ASID goes.
+    whole: bool,
+    /// More than one ASID: everything goes.
+    all: bool,
+}
+
+impl PendingFlush {
+    pub const fn new() -> Self {
+        PendingFlush {
+            asid: 0,
+            va: 0,
+            pages: 0,
+            whole: false,
+            all: false,
+        }
+    }
+
+    /// `pages` pages at `va` of `asid` were unmapped.
+    pub fn add(&mut self, asid: u16, va: u64, pages: usize) {
+        if self.pages == 0 && !self.whole && !self.all {
+            (self.asid, self.va, self.pages) = (asid, va, pages);
+        } else if asid != self.asid {
+            self.all = true;
+        } else if va == self.va + (self.pages * abi::PAGE_SIZE) as u64 {
+            self.pages += pages;
+        } else {
+            self.whole = true;
+        }
+    }
+
+    /// Carry out what is pending.
+    pub fn flush(&mut self) {
+        if self.all {
+            hal::cpu::flush_tlb_all();
+        } else if self.whole {
+            flush_tlb_asid(self.asid);
+        } else if self.pages > 0 {
+            flush_tlb(self.asid, self.va, self.pages);
+        }
+        *self = PendingFlush::new();
+    }
+}
+
+impl Default for PendingFlush {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Drop cached translations of `pages` pages at `va` for `asid`, everywhere.
-pub fn flush_tlb_range(asid: u16, va: u64, pages: usize) {
+fn flush_tlb_range(asid: u16, va: u64, pages: usize) {
     for i in 0..pages as u64 {
         let operand = ((asid as u64) << 48) | (((va >> 12) + i) & ((1 << 44) - 1));
         // SAFETY: TLB maintenance only drops cached translations.

@@ -3,9 +3,10 @@
 
 mod address_space;
 
-pub use address_space::{copy_from_user, copy_to_user, AsidAllocator, UserTables};
+pub use address_space::{copy_from_user, copy_to_user, AsidAllocator, PendingFlush, UserTables};
 
 use crate::cap::{self, CSpace};
+use crate::object::slab::{give_back_bounded, FIRST_BLOCK};
 use crate::object::{Id, Kernel, Memory, MemoryKind, ObjectPtr, ObjectRef};
 use abi::{Error, Rights};
 use alloc::boxed::Box;
@@ -20,7 +21,7 @@ pub const TASK_COST: u64 = crate::object::slab::slab_cost::<Task>() + crate::obj
 /// Bytes charged to the mapped task's pool per mapping: its record in the
 /// task and in the capability it was made through, twice over for the
 /// spare capacity of the growing lists that hold them.
-pub const MAPPING_COST: u64 = 2 * (core::mem::size_of::<Mapping>() + core::mem::size_of::<(Id, u64)>()) as u64;
+pub const MAPPING_COST: u64 = 2 * (core::mem::size_of::<Mapping>() + core::mem::size_of::<(Id, u32)>()) as u64;
 
 /// A range mapped into a task.
 #[derive(Clone, Copy, Debug)]
@@ -33,7 +34,25 @@ pub struct Mapping {
     /// READ, WRITE, EXECUTE as mapped (counted in its memory's
     /// [`crate::object::MappedAs`]).
     pub rights: Rights,
+    /// Where the capability records it: the index in its list (which
+    /// records this mapping's index in the task's list), so that either
+    /// side goes in constant time.
+    pub cap_index: u32,
+    /// Pages from its start unmapped already: a removal in progress, done
+    /// in bounded pieces ([`remove_mapping_piece`]).
+    pub unmapped: u32,
 }
+
+/// Most pages one piece of a removal unmaps ([`remove_mapping_piece`]).
+const UNMAP_PIECE_PAGES: usize = 2048;
+/// Work units ([`Kernel::spend`], about instructions) of the pieces of
+/// teardown: a mapping's record, a page, a thread, a table.
+const MAPPING_UNITS: u32 = 400;
+const THREAD_UNITS: u32 = 1500;
+const TABLE_UNITS: u32 = 300;
+/// A list of mappings gives memory back ([`give_back_bounded`]) only once
+/// this short: the copy stays under about 10 KiB.
+const SHRINK_COPY_MAX: usize = 256;
 
 pub struct Task {
     /// Physical address of the level-0 table.
@@ -56,6 +75,12 @@ pub struct Task {
     pub exited_ticks: u64,
     /// Bytes charged to its pool for it ([`Kernel::task_cost`] when made).
     pub charge: u64,
+    /// Being torn down ([`teardown_piece`]): no longer alive, its threads,
+    /// mappings, capabilities and tables still going, a bounded piece at a
+    /// time (see [`work_off`]).
+    pub teardown: bool,
+    /// Its tables are cut off below the root (teardown, before they go).
+    pub detached: bool,
 }
 
 impl Task {
@@ -106,6 +131,8 @@ pub fn create(k: &mut Kernel, pool: Id, name: &str) -> Result<Id, Error> {
         free_pending: false,
         exited_ticks: 0,
         charge,
+        teardown: false,
+        detached: false,
     };
     abi::boot_info::set_nul_padded(&mut task.name, name);
     match k.tasks.insert(task) {
@@ -216,7 +243,7 @@ pub fn map(
         k.refund(pool, MAPPING_COST);
         // A walk by another CPU running this task may have cached an entry
         // that the failed map wrote and cleared again.
-        address_space::flush_tlb_range(asid, va, pages);
+        address_space::flush_tlb(asid, va, pages);
         return Err(match e {
             MapError::AlreadyMapped { .. } => Error::AlreadyMapped,
             MapError::OutOfTables => Error::OutOfMemory,
@@ -224,14 +251,20 @@ pub fn map(
         });
     }
     hal::cpu::table_write_barrier();
+    let t = k.tasks.get_mut(task).expect("checked");
+    let task_index = t.mappings.len() as u32;
+    let c = k.caps.get_mut(cap).expect("checked");
+    let cap_index = c.mappings.len() as u32;
+    c.mappings.push((task, task_index));
     k.tasks.get_mut(task).expect("checked").mappings.push(Mapping {
         va,
         pages,
         memory,
         cap,
         rights,
+        cap_index,
+        unmapped: 0,
     });
-    k.caps.get_mut(cap).expect("checked").mappings.push((task, va));
     k.memories.get_mut(memory).expect("checked").mapped.count(rights, true);
     // The mapping keeps its memory: no frame of it goes back to the
     // allocator while it is mapped (see `unmap_record`).
@@ -240,85 +273,181 @@ pub fn map(
 }
 
 /// Remove the mapping that starts at `va` (`pages` must match); it goes
-/// from the capability's records too.
+/// from the capability's records too. A large one goes in pieces: when the
+/// work budget runs out first, the system call is restarted
+/// ([`Kernel::restart`]) and goes on where it stopped.
 pub fn unmap(k: &mut Kernel, task: Id, va: u64, pages: usize) -> Result<(), Error> {
     let t = k.tasks.get(task).ok_or(Error::BadHandle)?;
-    let m = t.mappings.iter().find(|m| m.va == va).ok_or(Error::NotMapped)?;
-    if m.pages != pages {
+    // (A search of the task's mappings: linear in their number.)
+    let i = t.mappings.iter().position(|m| m.va == va).ok_or(Error::NotMapped)?;
+    if t.mappings[i].pages != pages {
         return Err(Error::InvalidArgument);
     }
-    unmap_record(k, task, va, true);
+    if !remove_mapping_piece(k, task, i) {
+        k.restart = true;
+    }
+    k.tlb.flush();
     Ok(())
 }
 
-/// Tear down the mapping at `va` in `task`; `update_cap` also drops it from
-/// its capability's list (not needed when the capability itself is going).
-pub fn unmap_record(k: &mut Kernel, task: Id, va: u64, update_cap: bool) {
-    let Some(t) = k.tasks.get_mut(task) else { return };
-    let Some(i) = t.mappings.iter().position(|m| m.va == va) else {
-        return;
+/// Unmap the next piece (at most [`UNMAP_PIECE_PAGES`] pages) of `task`'s
+/// mapping number `i`, and when none is left, drop its records (in the
+/// task and in its capability, each in constant time) and its reference to
+/// its memory. Whether the mapping is gone.
+pub fn remove_mapping_piece(k: &mut Kernel, task: Id, i: usize) -> bool {
+    let Some(t) = k.tasks.get_mut(task) else { return true };
+    let Some(m) = t.mappings.get(i).copied() else {
+        return true;
     };
-    let m = t.mappings.swap_remove(i);
-    crate::object::slab::give_back(&mut t.mappings, crate::object::slab::FIRST_BLOCK);
-    let pool = t.pool;
+    let left = m.pages - m.unmapped as usize;
+    let n = left.min(UNMAP_PIECE_PAGES);
+    let start = m.va + (m.unmapped as u64) * abi::PAGE_SIZE as u64;
     let mut tables = UserTables {
         tables: &mut t.tables,
         budget: 0,
     };
-    Mapper::new(t.root, &mut tables).unmap(va, (m.pages * abi::PAGE_SIZE) as u64);
-    address_space::flush_tlb_range(t.asid, va, m.pages);
-    if update_cap {
-        if let Some(c) = k.caps.get_mut(m.cap) {
-            c.mappings.retain(|(tk, v)| !(*tk == task && *v == va));
-            crate::object::slab::give_back(&mut c.mappings, crate::object::slab::FIRST_BLOCK);
-        }
+    Mapper::new(t.root, &mut tables).unmap(start, (n * abi::PAGE_SIZE) as u64);
+    let (asid, pool) = (t.asid, t.pool);
+    if n < left {
+        t.mappings[i].unmapped += n as u32;
     }
+    // The TLB is flushed at the end of the piece (the mapping still holds
+    // its memory), or below before the memory may go.
+    k.tlb.add(asid, start, n);
+    k.spend(n as u32 * 4 + 100);
+    if n < left {
+        return false;
+    }
+    detach_mapping(k, task, i);
     k.refund(pool, MAPPING_COST);
     if let Some(mem) = k.memories.get_mut(m.memory) {
         mem.mapped.count(m.rights, false);
     }
-    // Unmapped and flushed everywhere: now its memory may go.
+    if k.memories.get(m.memory).is_none_or(|mem| mem.refs <= 1) {
+        // Its frames may go back now: no CPU may keep a translation.
+        k.tlb.flush();
+    }
+    // Unmapped (and flushed everywhere, or its memory stays while a flush
+    // is pending): now its memory may go.
     k.release(ObjectRef::Memory(m.memory));
+    k.spend(MAPPING_UNITS);
+    true
 }
 
-/// Kill a task: its threads, capabilities and mappings. Threads blocked on
-/// it get `PeerDied`. The object stays while capabilities name it.
-pub fn kill(k: &mut Kernel, task: Id) {
-    let Some(t) = k.tasks.get(task) else { return };
-    if !t.alive {
-        return;
-    }
-    // One at a time (no copy of the list: nothing here allocates); a
-    // killed thread leaves the task's list.
-    while let Some(th) = k.tasks.get(task).and_then(|t| t.threads.last().copied()) {
-        crate::thread::kill(k, th);
-        if let Some(t) = k.tasks.get_mut(task) {
-            t.threads.retain(|x| *x != th);
+/// Drop mapping `i`'s records from `task` and from its capability; each
+/// list fills the gap with its last entry, whose other side learns its new
+/// index.
+fn detach_mapping(k: &mut Kernel, task: Id, i: usize) {
+    let Some(t) = k.tasks.get_mut(task) else { return };
+    let m = t.mappings.swap_remove(i);
+    let moved = t.mappings.get(i).copied();
+    give_back_bounded(&mut t.mappings, FIRST_BLOCK, SHRINK_COPY_MAX);
+    if let Some(moved) = moved {
+        if let Some(entry) = k
+            .caps
+            .get_mut(moved.cap)
+            .and_then(|c| c.mappings.get_mut(moved.cap_index as usize))
+        {
+            entry.1 = i as u32;
         }
     }
+    let Some(c) = k.caps.get_mut(m.cap) else { return };
+    let j = m.cap_index as usize;
+    if j >= c.mappings.len() {
+        return;
+    }
+    c.mappings.swap_remove(j);
+    let moved = c.mappings.get(j).copied();
+    give_back_bounded(&mut c.mappings, FIRST_BLOCK, SHRINK_COPY_MAX);
+    if let Some((other, index)) = moved {
+        if let Some(x) = k.tasks.get_mut(other).and_then(|t| t.mappings.get_mut(index as usize)) {
+            x.cap_index = j as u32;
+        }
+    }
+}
+
+/// Kill a task: it is no longer alive, and its threads, capabilities and
+/// mappings go in bounded pieces ([`work_off`]; the caller's system call
+/// waits for them, see `syscall::dispatch`). Threads blocked on it get
+/// `PeerDied`. The object stays while capabilities name it.
+pub fn kill(k: &mut Kernel, task: Id) {
     task_finished(k, task);
 }
 
-/// The task has no threads left (or was killed): release what it holds.
+/// The task has no threads left (or was killed): release what it holds,
+/// in pieces ([`teardown_piece`]).
 pub fn task_finished(k: &mut Kernel, task: Id) {
     let Some(t) = k.tasks.get_mut(task) else { return };
     if !t.alive {
         return;
     }
     t.alive = false;
-    let name = t.name;
-    // Mappings first (they refer to capabilities), then capabilities.
-    while let Some(va) = k.tasks.get(task).and_then(|t| t.mappings.first().map(|m| m.va)) {
-        unmap_record(k, task, va, true);
-    }
-    while let Some((slot, c)) = k.tasks.get(task).and_then(|t| t.cspace.first_cap()) {
-        cap::delete(k, c);
-        if let Some(t) = k.tasks.get_mut(task) {
-            // Emptied by the delete; made sure of, so the loop ends.
-            t.cspace.forget(slot);
+    t.teardown = true;
+    k.defer_teardown();
+}
+
+/// Tear down tasks queued by [`task_finished`] while the work budget
+/// lasts; whether none is left.
+pub fn work_off(k: &mut Kernel) -> bool {
+    while k.teardown_pending > 0 {
+        let Some(task) = k.tasks.iter().find(|(_, t)| t.teardown).map(|(id, _)| id) else {
+            // (None is: the count is set right.)
+            while k.teardown_pending > 0 {
+                k.teardown_done();
+            }
+            break;
+        };
+        if !teardown_piece(k, task) || !k.has_work_left() {
+            return k.teardown_pending == 0;
         }
     }
-    if let Some(t) = k.tasks.get_mut(task) {
+    true
+}
+
+/// Go on tearing down `task` until done or out of budget: its threads,
+/// then its mappings (they refer to capabilities), its capabilities, its
+/// tables. Whether it is done.
+fn teardown_piece(k: &mut Kernel, task: Id) -> bool {
+    let done = teardown_steps(k, task);
+    k.tlb.flush();
+    done
+}
+
+fn teardown_steps(k: &mut Kernel, task: Id) -> bool {
+    // Threads, last first (each leaves the list in constant time).
+    while let Some(th) = k.tasks.get(task).and_then(|t| t.threads.last().copied()) {
+        if k.threads.get(th).is_some_and(|t| t.is_alive()) {
+            crate::thread::kill(k, th);
+        }
+        if let Some(t) = k.tasks.get_mut(task) {
+            if t.threads.last() == Some(&th) {
+                t.threads.pop();
+            }
+        }
+        if !k.spend(THREAD_UNITS) {
+            return false;
+        }
+    }
+    while let Some(i) = k.tasks.get(task).and_then(|t| t.mappings.len().checked_sub(1)) {
+        remove_mapping_piece(k, task, i);
+        if !k.has_work_left() {
+            return false;
+        }
+    }
+    while let Some((slot, c)) = k.tasks.get(task).and_then(|t| t.cspace.last_cap()) {
+        if cap::delete_piece(k, c) {
+            if let Some(t) = k.tasks.get_mut(task) {
+                // Emptied by the delete; made sure of, so the loop ends.
+                t.cspace.forget(slot);
+            }
+        }
+        if !k.has_work_left() {
+            return false;
+        }
+    }
+    k.tlb.flush();
+    let Some(t) = k.tasks.get_mut(task) else { return true };
+    if !t.detached {
         // Another CPU may still run a thread of this task until it takes
         // the IPI that kill() sent: detach everything below the root and
         // flush first, so its walks end at the root's now-invalid entries
@@ -330,18 +459,34 @@ pub fn task_finished(k: &mut Kernel, task: Id) {
         tables.table(t.root).fill(0);
         hal::cpu::table_write_barrier();
         address_space::flush_tlb_asid(t.asid);
-        let tables = core::mem::take(&mut t.tables);
-        let pool = t.pool;
-        let table_count = tables.len() as u64;
-        for pa in tables {
-            crate::mm::frames::free(pa, 1);
-        }
-        k.refund(pool, table_count * abi::PAGE_SIZE as u64);
+        t.detached = true;
     }
+    while let Some(pa) = k.tasks.get_mut(task).and_then(|t| t.tables.pop()) {
+        crate::mm::frames::free(pa, 1);
+        let pool = k.tasks.get(task).map(|t| t.pool);
+        if let Some(pool) = pool {
+            k.refund(pool, abi::PAGE_SIZE as u64);
+        }
+        if !k.spend(TABLE_UNITS) {
+            return false;
+        }
+    }
+    if let Some(t) = k.tasks.get_mut(task) {
+        t.tables = Vec::new();
+    }
+    let Some(t) = k.tasks.get_mut(task) else { return true };
+    t.teardown = false;
+    let (name, refs) = (t.name, t.refs);
+    k.teardown_done();
     crate::debug!("task {} ended", abi::boot_info::nul_terminated(&name));
     if k.init_task == Some(task) {
         crate::boot_task::init_ended(k);
     }
+    if refs == 0 {
+        // Its last reference went while it was being torn down.
+        destroy_object(k, task);
+    }
+    true
 }
 
 /// The last reference went.
@@ -355,15 +500,13 @@ pub fn destroy_object(k: &mut Kernel, task: Id) {
             return;
         }
         if t.alive {
-            // Nobody can name it and no thread runs in it: it is gone.
-            // Keep it referenced while its capabilities are deleted.
-            if let Some(t) = k.tasks.get_mut(task) {
-                t.refs = 1;
-            }
+            // Nobody can name it and no thread runs in it: it is gone,
+            // in pieces; the teardown's end comes back here.
             task_finished(k, task);
-            if let Some(t) = k.tasks.get_mut(task) {
-                t.refs = 0;
-            }
+            return;
+        }
+        if t.teardown {
+            return;
         }
     }
     // Its memory is accounted back to its pool now...

@@ -100,6 +100,11 @@ pub struct Thread {
     /// CPU time used, in counter ticks ([`crate::time::cpu_clock`]), up
     /// to the last switch on its CPU (see [`crate::sched::charge`]).
     pub cpu_ticks: u64,
+    /// Its system call is done (status in its registers) but waits for the
+    /// kernel's teardown work it caused: its `svc` is made again with `x8`
+    /// = `syscall::DRAIN` until that is done, and then gets back `x8` as
+    /// it was, kept here. (Its registers, read meanwhile, show `DRAIN`.)
+    pub draining: Option<u64>,
 }
 
 /// A server's caller: its id, and its TCB's address for the IPC fast path.
@@ -163,6 +168,7 @@ impl Thread {
             pool,
             refunded: false,
             cpu_ticks: 0,
+            draining: None,
         }
     }
 
@@ -214,7 +220,10 @@ pub fn kill(k: &mut Kernel, id: Id) {
         // Its CPU time stays with the task (any still to come, while a CPU
         // finishes running it, is added when that CPU switches away).
         tk.exited_ticks += ticks;
-        tk.threads.retain(|t| *t != id);
+        // (From the end: a task's teardown kills its last thread first.)
+        if let Some(i) = tk.threads.iter().rposition(|t| *t == id) {
+            tk.threads.swap_remove(i);
+        }
         crate::object::slab::give_back(&mut tk.threads, crate::object::slab::FIRST_BLOCK);
         let last = tk.threads.is_empty() && tk.alive;
         if last {

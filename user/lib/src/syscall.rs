@@ -457,6 +457,21 @@ pub enum SystemOp {
     Reboot = 1,
     /// Test image only: the kernel's self-check (see [`self_check`]).
     SelfCheck = 2,
+    /// Test image only: the longest interrupts-masked stretch (see
+    /// [`masked_max`]).
+    MaskedMax = 3,
+}
+
+/// Test image only, under QEMU `-icount`: the longest stretch, in
+/// instructions, that any CPU ran with interrupts masked since the last
+/// call (which starts a new measurement). `NotSupported` where the kernel
+/// cannot count instructions (no `-icount`) and in the production image.
+pub fn masked_max() -> Result<u64, Error> {
+    let r = raw(
+        Syscall::SystemControl,
+        [0, SystemOp::MaskedMax as u64, 0, 0, 0, 0, 0, 0],
+    );
+    Error::check(r[0]).map(|_| r[1])
 }
 
 /// Test image only: the kernel checks that its tables agree (pool charges

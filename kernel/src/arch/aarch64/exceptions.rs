@@ -3,7 +3,12 @@
 use crate::{console, irq, percpu, power};
 use core::fmt::Write;
 
-core::arch::global_asm!(include_str!("user_entry.S"), include_str!("vectors.S"));
+core::arch::global_asm!(
+    ".set MEASURE_MASKED, {measure}",
+    include_str!("user_entry.S"),
+    include_str!("vectors.S"),
+    measure = const crate::masked::MEASURE as u8,
+);
 
 extern "C" {
     static exception_vectors: u8;

@@ -30,46 +30,15 @@ fn set_cpacr(value: u64) {
     unsafe { asm!("msr cpacr_el1, {}", "isb", in(reg) value, options(nostack)) };
 }
 
-/// Per-CPU setup for running user code: no PMU access at EL0 (every PMU
-/// register access traps; [`counter_read`] carries out cycle-counter reads
-/// for tasks with the counters capability), FP/SIMD trapping at EL0, PAN
-/// on where the CPU has it.
+/// Per-CPU setup for running user code: the PMU ([`start_pmu`]; no PMU
+/// access at EL0: every PMU register access traps, and [`counter_read`]
+/// carries out counter reads for tasks with the counters capability),
+/// FP/SIMD trapping at EL0, PAN on where the CPU has it.
 pub fn init_cpu() {
     set_cpacr(CPACR_FP_EL1_ONLY);
     if hal::cpu::has_pmu() {
-        // SAFETY: PMUSERENR_EL0 = 0 (EN, SW, CR and ER clear): EL0 can
-        // neither read nor write any PMU register; each access traps to EL1.
-        unsafe { asm!("msr pmuserenr_el0, {}", in(reg) 0u64, options(nostack)) };
-        // Event counter 0 counts instructions retired (INST_RETIRED, event
-        // 0x08) where the PMU has event counters (PMCR_EL0.N).
-        let pmcr: u64;
-        // SAFETY: reading PMCR_EL0 has no side effects.
-        unsafe { asm!("mrs {}, pmcr_el0", out(reg) pmcr, options(nomem, nostack, preserves_flags)) };
-        let events = (pmcr >> 11) & 0x1f > 0;
-        if events {
-            // SAFETY: event counter 0's event: 0x08, counted at EL0 and EL1
-            // (P and U clear). No memory.
-            unsafe { asm!("msr pmevtyper0_el0, {}", in(reg) INST_RETIRED, options(nostack)) };
-        }
-        let enable = (1u64 << 31) | events as u64;
-        // SAFETY: the cycle counter (and event counter 0) run on this CPU
-        // too (the boot stub starts the cycle counter on the first CPU
-        // only), counting at EL0 and EL1; their values are not reset (E and
-        // LC set, nothing else changed).
-        unsafe {
-            asm!(
-                "msr pmccfiltr_el0, xzr",
-                "mrs {t}, pmcr_el0",
-                "orr {t}, {t}, #0x40", // LC: the cycle counter is 64 bits
-                "orr {t}, {t}, #0x1", // E: counters on
-                "msr pmcr_el0, {t}",
-                "msr pmcntenset_el0, {en}",
-                "isb",
-                t = out(reg) _,
-                en = in(reg) enable,
-                options(nostack)
-            )
-        };
+        let counting = start_pmu();
+        crate::masked::init_cpu(counting);
     }
     let mmfr1: u64;
     // SAFETY: reading an ID register has no side effects.
@@ -90,6 +59,53 @@ pub fn init_cpu() {
             )
         };
     }
+}
+
+/// The one place the PMU is set up (per CPU): no PMU access at EL0, the
+/// cycle counter and event counter 0 (`INST_RETIRED`) running at EL0 and
+/// EL1. Event counter 0 is what [`counter_read`] gives tasks with the
+/// counters capability and what the test image's masked-stretch
+/// measurement reads ([`crate::masked`]). Whether it counts instructions:
+/// the PMU has event counters and implements the event (QEMU does only
+/// under `-icount`).
+fn start_pmu() -> bool {
+    // SAFETY: PMUSERENR_EL0 = 0 (EN, SW, CR and ER clear): EL0 can
+    // neither read nor write any PMU register; each access traps to EL1.
+    unsafe { asm!("msr pmuserenr_el0, {}", in(reg) 0u64, options(nostack)) };
+    // Event counter 0 counts instructions retired (INST_RETIRED, event
+    // 0x08) where the PMU has event counters (PMCR_EL0.N).
+    let pmcr: u64;
+    // SAFETY: reading PMCR_EL0 has no side effects.
+    unsafe { asm!("mrs {}, pmcr_el0", out(reg) pmcr, options(nomem, nostack, preserves_flags)) };
+    let events = (pmcr >> 11) & 0x1f > 0;
+    let ceid0: u64;
+    // SAFETY: reading PMCEID0_EL0 has no side effects.
+    unsafe { asm!("mrs {}, pmceid0_el0", out(reg) ceid0, options(nomem, nostack, preserves_flags)) };
+    if events {
+        // SAFETY: event counter 0's event: 0x08, counted at EL0 and EL1
+        // (P and U clear). No memory.
+        unsafe { asm!("msr pmevtyper0_el0, {}", in(reg) INST_RETIRED, options(nostack)) };
+    }
+    let enable = (1u64 << 31) | events as u64;
+    // SAFETY: the cycle counter (and event counter 0) run on this CPU
+    // too (the boot stub starts the cycle counter on the first CPU
+    // only), counting at EL0 and EL1; their values are not reset (E and
+    // LC set, nothing else changed).
+    unsafe {
+        asm!(
+            "msr pmccfiltr_el0, xzr",
+            "mrs {t}, pmcr_el0",
+            "orr {t}, {t}, #0x40", // LC: the cycle counter is 64 bits
+            "orr {t}, {t}, #0x1", // E: counters on
+            "msr pmcr_el0, {t}",
+            "msr pmcntenset_el0, {en}",
+            "isb",
+            t = out(reg) _,
+            en = in(reg) enable,
+            options(nostack)
+        )
+    };
+    events && ceid0 & (1 << INST_RETIRED) != 0
 }
 
 /// Whether PSTATE.PAN is set (for tests).
@@ -311,6 +327,12 @@ fn handle_el0_locked(kind: u64, regs: &mut UserContext, esr: u64) -> Resume {
             if time::scheduler_owns_timer() {
                 sched::expire_timeouts(&mut k, cpu);
             }
+            if k.teardown_pending > 0 {
+                // Teardown nobody waits for (a task whose last thread
+                // ended) goes on here too, a piece per interrupt.
+                k.work_left = object::WORK_BUDGET;
+                crate::task::work_off(&mut k);
+            }
             k.cpus[cpu].need_resched = true;
         }
         _ => user_fault(&mut k, cur, esr, hal::cpu::far()),
@@ -325,16 +347,23 @@ fn handle_el0_locked(kind: u64, regs: &mut UserContext, esr: u64) -> Resume {
             sched::program_timer(&mut k, cpu);
         }
         // ELR/SPSR/SP_EL0 are restored from the registers, which the
-        // handler cannot have changed for the running thread.
+        // handler cannot have changed for the running thread (but for a
+        // restarted call, which changed both: it comes the other way).
         return Resume {
             ctx,
             save: core::ptr::null_mut(),
         };
     }
+    // A restarted call (`syscall::again`) comes this way: it is a point
+    // where another thread may run here, and if the same thread goes on, a
+    // CPU that waits for the lock gets in first (`Kernel::polite`).
     let next = sched::pick_next(&mut k, cpu);
     let resume = switch(&mut k, cpu, Some(cur), next);
     if !resume.save.is_null() {
         k.release_at_exit();
+    } else if core::mem::take(&mut k.polite) {
+        drop(k);
+        object::let_waiters_in();
     }
     resume
 }
@@ -376,11 +405,26 @@ extern "C" fn idle_next() -> *const UserContext {
                 // Nothing to save (no thread left here): the lock drops.
                 return switch(&mut k, cpu, None, Some(next)).ctx;
             }
+            if k.teardown_pending > 0 {
+                // Nothing to run: teardown, a piece at a time, with the
+                // lock released (and interrupts taken) in between.
+                k.work_left = object::WORK_BUDGET;
+                if !crate::task::work_off(&mut k) {
+                    drop(k);
+                    crate::masked::unmasking();
+                    hal::cpu::take_interrupts();
+                    crate::masked::masking();
+                    object::let_waiters_in();
+                    continue;
+                }
+            }
             sched::program_timer(&mut k, cpu);
         }
         // Lock released: wait (the IRQ is handled by the EL1 vector), then
         // look again.
+        crate::masked::unmasking();
         hal::cpu::idle_until_interrupt();
+        crate::masked::masking();
     }
 }
 
@@ -511,6 +555,14 @@ fn counter_read(k: &mut Kernel, cur: Id, regs: &mut UserContext, esr: u64) {
     // SAFETY: the return address of this exception, one instruction on
     // (interrupts are masked: nothing else takes an exception meanwhile).
     unsafe { asm!("msr elr_el1, {}", in(reg) regs.elr, options(nomem, nostack, preserves_flags)) };
+}
+
+/// Set where the current exception from EL0 returns to (the running
+/// thread's context must say the same: a switch restores it from there).
+pub fn set_return_address(pc: u64) {
+    // SAFETY: interrupts are masked in the kernel, so ELR_EL1 still holds
+    // this exception's return address, which only the exit path reads.
+    unsafe { asm!("msr elr_el1, {}", in(reg) pc, options(nomem, nostack, preserves_flags)) };
 }
 
 fn user_fault(k: &mut Kernel, cur: Id, esr: u64, far: u64) {

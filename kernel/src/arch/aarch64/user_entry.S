@@ -18,6 +18,9 @@
 
 .equ PERCPU_USER_CTX, 16
 .equ PERCPU_KERNEL_STACK, 32
+.equ PERCPU_MASKED_SINCE, 40
+.equ PERCPU_MASKED_MAX, 48
+.equ PERCPU_MASKED_ON, 56
 .equ CTX_SP, 248
 .equ CTX_SPSR, 264
 
@@ -38,6 +41,15 @@
     str     x30, [x0, #30 * 8]
     ldp     x2, x3, [sp], #16
     stp     x2, x3, [x0]
+.if MEASURE_MASKED
+    // Test image: interrupts are masked from here (see masked.rs).
+    mrs     x3, tpidr_el1
+    ldr     x4, [x3, #PERCPU_MASKED_ON]
+    cbz     x4, 1f
+    mrs     x2, pmevcntr0_el0
+    str     x2, [x3, #PERCPU_MASKED_SINCE]
+1:
+.endif
 .if \kind == 8
     bl      handle_el0_sync                 // (context)
 .else
@@ -86,6 +98,21 @@ restore_all:
 
 // Same thread: ELR, SPSR and SP_EL0 are still live in their registers.
 restore_same_thread:
+.if MEASURE_MASKED
+    // Test image: the masked stretch ends at the eret (see masked.rs);
+    // x1-x18 are free (reloaded below).
+    mrs     x3, tpidr_el1
+    ldr     x4, [x3, #PERCPU_MASKED_ON]
+    cbz     x4, 1f
+    mrs     x2, pmevcntr0_el0
+    ldr     x4, [x3, #PERCPU_MASKED_SINCE]
+    sub     w2, w2, w4
+    ldr     x4, [x3, #PERCPU_MASKED_MAX]
+    cmp     x2, x4
+    csel    x2, x2, x4, hi
+    str     x2, [x3, #PERCPU_MASKED_MAX]
+1:
+.endif
     ldr     x30, [x0, #30 * 8]
     ldr     x18, [x0, #18 * 8]
     ldp     x16, x17, [x0, #16 * 8]

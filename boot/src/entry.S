@@ -139,7 +139,9 @@ primary_virtual:
     b       8b
 
 // Secondary CPUs (PSCI CPU_ON or spin-table release), MMU off, physical.
-// The boot CPU has filled SECONDARY_MAILBOX and cleaned it to memory.
+// The boot CPU has filled SECONDARY_MAILBOX and cleaned it to memory. The
+// CPU claims it before it uses the stack there: if it is not offered to
+// this CPU (any more), the CPU parks without touching a stack (lib.rs).
 .global secondary_entry
 secondary_entry:
     bl      drop_to_el1
@@ -149,11 +151,23 @@ secondary_entry:
 
 secondary_virtual:
     ldr     x9, =SECONDARY_MAILBOX
-    ldr     x10, [x9]                       // stack top (virtual)
-    mov     sp, x10
+    mrs     x11, mpidr_el1
+    ldr     x12, =0xff00ffffff              // Aff3..Aff0
+    and     x11, x11, x12
+    orr     x12, x11, #(1 << 63)            // offered to this CPU
+    orr     x13, x11, #(1 << 62)            // claimed by it
+    add     x15, x9, #16                    // the offer word
+1:  ldaxr   x10, [x15]
+    cmp     x10, x12
+    b.ne    9f
+    stlxr   w14, x13, [x15]
+    cbnz    w14, 1b
+    ldr     x1, [x9]                        // stack top (virtual)
+    mov     sp, x1
     ldr     x0, [x9, #8]                    // logical CPU index
     bl      kernel_secondary_main
-9:  wfe
+9:  clrex
+    wfe
     b       9b
 
 // Turn the MMU on with the boot tables. Clobbers x0-x2, x9.

@@ -8,11 +8,11 @@
 //!
 //! ```text
 //! extern "C" fn kernel_main(dtb_pa: u64, image_pa: u64, entry_el: u64) -> !
-//! extern "C" fn kernel_secondary_main(cpu_index: u64) -> !
+//! extern "C" fn kernel_secondary_main(cpu_index: u64, stack_top: u64) -> !
 //! ```
 //!
-//! Secondary CPUs enter at [`secondary_entry_offset`] from the image base and
-//! find their stack in [`SECONDARY_MAILBOX`].
+//! Secondary CPUs enter at [`secondary_entry_offset`] from the image base,
+//! claim [`SECONDARY_MAILBOX`] and find their stack there.
 //!
 //! The same image is an EFI application too (`efi.S`: a PE/COFF header inside
 //! the Image header, as Linux does; [`efi`]: the EFI entry). Started by UEFI,
@@ -34,14 +34,46 @@ pub use efi::{efi_memory_map, RamRange, EFI_MAP_CAPACITY, EFI_MEMORY_MAP};
 
 /// Where the boot CPU tells a starting secondary CPU its stack and index.
 ///
-/// Read by `entry.S` with the MMU off, so the writer must clean it to the
-/// point of coherency before releasing the CPU.
+/// The boot CPU fills it and cleans it to the point of coherency before it
+/// releases the CPU. The CPU (`entry.S`, MMU on) first claims it: it swaps
+/// [`SecondaryMailbox::offer`] from [`offered`]`(its MPIDR)` to
+/// [`claimed`]`(its MPIDR)`, and only then takes the stack and index. If the
+/// offer is not its own (the boot CPU gave up waiting for it and took the
+/// offer back, or already offers the slot to another CPU), it parks in a
+/// `wfe` loop without touching any stack. So a CPU that comes up late
+/// never shares a stack or index with another.
 #[repr(C)]
 pub struct SecondaryMailbox {
     /// Top of the CPU's kernel stack (virtual address).
     pub stack_top: AtomicU64,
     /// Logical index of the CPU being started.
     pub cpu_index: AtomicU64,
+    /// Whom the slot is offered to, and whether it was taken (see above);
+    /// 0: to nobody.
+    pub offer: AtomicU64,
+}
+
+// The offsets `entry.S` uses.
+const _: () = {
+    assert!(core::mem::offset_of!(SecondaryMailbox, stack_top) == 0);
+    assert!(core::mem::offset_of!(SecondaryMailbox, cpu_index) == 8);
+    assert!(core::mem::offset_of!(SecondaryMailbox, offer) == 16);
+};
+
+/// Bit 63 of [`SecondaryMailbox::offer`]: offered to that MPIDR.
+pub const OFFERED: u64 = 1 << 63;
+/// Bit 62: claimed by that MPIDR.
+pub const CLAIMED: u64 = 1 << 62;
+
+/// The offer word for the CPU with MPIDR affinity `affinity` (Aff3..Aff0,
+/// as `hal::cpu::mpidr_affinity` gives it).
+pub const fn offered(affinity: u64) -> u64 {
+    affinity | OFFERED
+}
+
+/// The word once that CPU took the offer.
+pub const fn claimed(affinity: u64) -> u64 {
+    affinity | CLAIMED
 }
 
 /// The mailbox `entry.S` reads (by symbol name) on a secondary CPU.
@@ -49,6 +81,7 @@ pub struct SecondaryMailbox {
 pub static SECONDARY_MAILBOX: SecondaryMailbox = SecondaryMailbox {
     stack_top: AtomicU64::new(0),
     cpu_index: AtomicU64::new(0),
+    offer: AtomicU64::new(0),
 };
 
 /// Link-time virtual address of the image (see `link.ld`).

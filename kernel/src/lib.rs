@@ -10,6 +10,7 @@
 extern crate alloc;
 
 pub mod boot_task;
+pub mod cpu_slots;
 pub mod mm;
 pub mod object;
 pub mod ratio;

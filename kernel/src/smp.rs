@@ -1,7 +1,9 @@
 //! Starting the other CPUs the device tree lists.
 
+use crate::cpu_slots::{Failed, Slot, Slots};
 use crate::mm::{frames, kernel_space, layout};
 use crate::{arch, irq, percpu, time, MAX_CPUS};
+use boot::SECONDARY_MAILBOX;
 use core::sync::atomic::Ordering;
 use hal::dt::{EnableMethod, Machine};
 
@@ -13,51 +15,90 @@ const START_TIMEOUT_MICROS: u64 = 1_000_000;
 pub fn start_secondaries(machine: &Machine, image_pa: u64) -> (usize, usize) {
     let me = hal::cpu::mpidr_affinity(hal::cpu::mpidr());
     let entry = image_pa + boot::secondary_entry_offset();
-    let mut next_index = 1;
+    let mut slots = Slots::new(MAX_CPUS);
     for cpu in machine.cpus.iter() {
         if hal::cpu::mpidr_affinity(cpu.mpidr) == me {
             continue;
         }
-        if next_index >= MAX_CPUS {
-            crate::warn!(
-                "smp: CPU {:#x} not started: the kernel runs at most {MAX_CPUS} CPUs",
-                cpu.mpidr
-            );
+        let Some(slot) = slots.next() else {
+            match slots.stuck {
+                Some(index) => crate::warn!(
+                    "smp: CPU {:#x} not started: a CPU took slot {index} and never came online",
+                    cpu.mpidr
+                ),
+                None => crate::warn!(
+                    "smp: CPU {:#x} not started: the kernel runs at most {MAX_CPUS} CPUs",
+                    cpu.mpidr
+                ),
+            }
             continue;
+        };
+        let outcome = start_one(machine, cpu, slot, entry);
+        if let Err((_, why)) = outcome {
+            crate::warn!("smp: CPU {:#x} did not start: {why}", cpu.mpidr);
         }
-        let index = next_index;
-        match start_one(machine, cpu, index, entry) {
-            Ok(()) => next_index += 1,
-            Err(why) => crate::warn!("smp: CPU {:#x} did not start: {why}", cpu.mpidr),
-        }
+        slots.record(outcome.map_err(|(o, _)| o));
     }
-    (next_index, machine.cpus.len().max(1))
+    (slots.online(), machine.cpus.len().max(1))
 }
 
-fn start_one(machine: &Machine, cpu: &hal::dt::Cpu, index: usize, entry: u64) -> Result<(), &'static str> {
-    let pages = (layout::STACK_SIZE / layout::PAGE_SIZE) as usize;
-    let stack_pa = frames::alloc_zeroed(pages).ok_or("no memory for its stack")?;
-    let stack_top = kernel_space::map_stack(index, stack_pa).map_err(|_| "cannot map its stack")?;
-    let mailbox = &boot::SECONDARY_MAILBOX;
+fn start_one(machine: &Machine, cpu: &hal::dt::Cpu, slot: Slot, entry: u64) -> Result<(), (Failed, &'static str)> {
+    let index = slot.index;
+    let stack_top = if slot.stack_mapped {
+        // Mapped by a start that failed before its CPU ran: unused.
+        kernel_space::stack_top(index)
+    } else {
+        let pages = (layout::STACK_SIZE / layout::PAGE_SIZE) as usize;
+        let stack_pa = frames::alloc_zeroed(pages).ok_or((Failed::NoStack, "no memory for its stack"))?;
+        kernel_space::map_stack(index, stack_pa).map_err(|_| {
+            frames::free(stack_pa, pages);
+            (Failed::NoStack, "cannot map its stack")
+        })?
+    };
+    let never_ran = |why| (Failed::NeverRan, why);
+    let affinity = hal::cpu::mpidr_affinity(cpu.mpidr);
+    let mailbox = &SECONDARY_MAILBOX;
     mailbox.stack_top.store(stack_top, Ordering::SeqCst);
     mailbox.cpu_index.store(index as u64, Ordering::SeqCst);
-    // The CPU reads the mailbox with its MMU off, straight from memory.
+    mailbox.offer.store(boot::offered(affinity), Ordering::SeqCst);
+    // The CPU reads the mailbox before its caches are coherent with ours.
     hal::cpu::clean_dcache_to_poc(mailbox as *const _ as usize, core::mem::size_of_val(mailbox));
 
-    match cpu.enable {
-        EnableMethod::Psci => {
-            let psci = machine.psci.as_ref().ok_or("enable-method psci but no /psci node")?;
-            hal::psci::cpu_on(psci.conduit, psci.cpu_on, cpu.mpidr, entry, 0).map_err(|_| "PSCI CPU_ON failed")?;
-        }
-        EnableMethod::SpinTable { release_addr } => release_spin_table(release_addr, entry)?,
-        _ => return Err("no usable enable-method"),
-    }
+    let released = match cpu.enable {
+        EnableMethod::Psci => match machine.psci.as_ref() {
+            Some(psci) => {
+                hal::psci::cpu_on(psci.conduit, psci.cpu_on, cpu.mpidr, entry, 0).map_err(|_| "PSCI CPU_ON failed")
+            }
+            None => Err("enable-method psci but no /psci node"),
+        },
+        EnableMethod::SpinTable { release_addr } => release_spin_table(release_addr, entry),
+        _ => Err("no usable enable-method"),
+    };
     let target = &percpu::all()[index];
-    if time::wait_until(START_TIMEOUT_MICROS, || target.online.load(Ordering::Acquire)) {
-        Ok(())
-    } else {
-        Err("timed out waiting for it to come online")
-    }
+    let online = || target.online.load(Ordering::Acquire);
+    let result = match released {
+        Err(why) => Err(never_ran(why)),
+        Ok(()) if time::wait_until(START_TIMEOUT_MICROS, online) => Ok(()),
+        Ok(()) => {
+            // Take the offer back, unless the CPU took it meanwhile: then it
+            // runs on the slot, and gets the same time again to report.
+            let taken_back = mailbox
+                .offer
+                .compare_exchange(boot::offered(affinity), 0, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok();
+            if taken_back {
+                Err(never_ran("timed out waiting for it to come online"))
+            } else if time::wait_until(START_TIMEOUT_MICROS, online) {
+                Ok(())
+            } else {
+                Err((Failed::Stuck, "it started and never came online"))
+            }
+        }
+    };
+    // A CPU that was not released, or comes up late, finds no offer and parks.
+    mailbox.offer.store(0, Ordering::SeqCst);
+    hal::cpu::clean_dcache_to_poc(mailbox as *const _ as usize, core::mem::size_of_val(mailbox));
+    result
 }
 
 /// Write the entry point where the parked CPU polls, then wake it.
@@ -79,11 +120,11 @@ fn release_spin_table(release_addr: u64, entry: u64) -> Result<(), &'static str>
     Ok(())
 }
 
-/// Rust entry of a secondary CPU, from `boot`'s `entry.S`, on its own stack.
+/// Rust entry of a secondary CPU, from `boot`'s `entry.S`, on its own stack
+/// (`stack_top`), once it claimed the mailbox.
 #[no_mangle]
-extern "C" fn kernel_secondary_main(index: u64) -> ! {
+extern "C" fn kernel_secondary_main(index: u64, stack_top: u64) -> ! {
     arch::aarch64::exceptions::install();
-    let stack_top = boot::SECONDARY_MAILBOX.stack_top.load(Ordering::Acquire);
     percpu::init_this_cpu(index as usize, stack_top);
     arch::aarch64::user::init_cpu();
     hal::cpu::set_lower_half(kernel_space::empty_table_pa());

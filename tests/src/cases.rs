@@ -808,6 +808,29 @@ pub static BOOT_CASES: &[BootCase] = &[
         }),
         ..KTEST
     },
+    // A CPU that does not start (the tree gives cpu@1 an MPIDR no CPU has,
+    // so PSCI CPU_ON fails) leaves its slot, stack and all, to the next:
+    // the other two still start (they failed "cannot map its stack" when
+    // the failed start kept its mapped stack and the next one mapped it
+    // again).
+    BootCase {
+        name: "prod-virt-smp4-cpu-fails-to-start",
+        image: Image::Production,
+        machine: "virt,gic-version=3",
+        smp: Some(4),
+        mem: Some("1G"),
+        dtb: Dtb::Virt(Edit::SetProp("/cpus/cpu@1", "reg", &[7])),
+        expect: &[
+            r"smp: CPU 0x7 did not start: PSCI CPU_ON failed",
+            r"smp: CPU 2 online",
+            r"Kestrel v\S+ booted on .*: \d+ MiB RAM usable, 3/4 CPUs online",
+        ],
+        forbid: &[r"cannot map its stack", r"smp: CPU 0x[23] "],
+        exit: Exit::RunningOr(0),
+        ktest: false,
+        timeout_s: 60,
+        ..KTEST
+    },
     // ---- device profiles (profiles/*.toml), booted as `cargo xtask run
     // --profile NAME` does: each must bring its tasks up. One case per
     // profile (the build tool's tests check that).

@@ -209,10 +209,15 @@ pub fn map_device(pa: u64, size: u64) -> Result<u64, MapError> {
 /// half of the slot left unmapped as a guard; returns the stack top.
 pub fn map_stack(slot: usize, pa: u64) -> Result<u64, MapError> {
     with(|s| {
-        let bottom = STACK_BASE + slot as u64 * STACK_SLOT + (STACK_SLOT - STACK_SIZE);
+        let bottom = stack_top(slot) - STACK_SIZE;
         map(s, bottom, pa, STACK_SIZE, Attributes::KERNEL_DATA, Granularity::Pages)?;
         Ok(bottom + STACK_SIZE)
     })
+}
+
+/// The top of the stack in stack slot `slot` (see [`map_stack`]).
+pub const fn stack_top(slot: usize) -> u64 {
+    STACK_BASE + (slot as u64 + 1) * STACK_SLOT
 }
 
 /// Translate a kernel virtual address (for tests and diagnostics).

@@ -140,6 +140,11 @@ impl<D: BlockDevice> Cache<D> {
         Ok(())
     }
 
+    /// Whether sector `lba` is cached.
+    pub fn contains(&self, lba: u64) -> bool {
+        self.map.contains_key(&lba)
+    }
+
     /// Whether any sector waits to be written.
     pub fn is_dirty(&self) -> bool {
         self.slots.iter().any(|s| s.dirty)

@@ -858,7 +858,9 @@ impl<D: BlockDevice> Volume<D> {
             let sector = self.geo.cluster_sector(c) + in_cluster / SECTOR as u64;
             let in_sector = (pos % SECTOR as u64) as usize;
             let want_sectors = (len - done + in_sector).div_ceil(SECTOR) as u32;
-            let ahead = if want_sectors > 1 {
+            // How far to read ahead matters only on a miss (it follows
+            // the cluster chain).
+            let ahead = if want_sectors > 1 && !self.cache.contains(sector) {
                 let left_in_cluster = ((cb - in_cluster) / SECTOR as u64) as u32;
                 self.run_sectors(c, want_sectors.min(crate::cache::READ_AHEAD))?
                     .saturating_sub(self.geo.sectors_per_cluster - left_in_cluster)

@@ -12,8 +12,9 @@
 use crate::bpb::{FatType, Geometry};
 use crate::cache::{Cache, Class};
 use crate::dir::{self, ENTRY};
+use crate::index::{self, DirIndex, Named};
 use crate::{le32, BlockDevice, Error, Slice, SECTOR};
-use alloc::collections::BTreeSet;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -71,7 +72,7 @@ pub struct StatFs {
 }
 
 /// A directory's storage: FAT16's fixed root, or a cluster chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum DirRef {
     Root16,
     Chain(u32),
@@ -117,6 +118,8 @@ pub struct Volume<D> {
     released: BTreeSet<u32>,
     read_only: bool,
     clock: alloc::boxed::Box<dyn Clock + Send>,
+    /// Directories indexed (see [`crate::index`]).
+    indexes: BTreeMap<DirRef, DirIndex>,
 }
 
 fn eoc(t: FatType) -> u32 {
@@ -153,6 +156,7 @@ impl<D: BlockDevice> Volume<D> {
             released: BTreeSet::new(),
             read_only,
             clock,
+            indexes: BTreeMap::new(),
         };
         if let Some(fsinfo) = geo.fsinfo {
             let s = v.cache.read(fsinfo, Class::Meta, 0)?;
@@ -180,9 +184,10 @@ impl<D: BlockDevice> Volume<D> {
         self.cache.stats
     }
 
-    /// Drops clean cached sectors (cold reads).
+    /// Drops clean cached sectors and the directory indexes (cold reads).
     pub fn drop_caches(&mut self) {
         self.cache.drop_clean();
+        self.indexes.clear();
     }
 
     pub fn device(&mut self) -> &mut D {
@@ -330,6 +335,8 @@ impl<D: BlockDevice> Volume<D> {
     }
 
     fn free_chain(&mut self, first: u32) -> Result<(), Error> {
+        // Were it a directory, its index goes with it.
+        self.indexes.remove(&DirRef::Chain(first));
         for c in self.chain(first)? {
             self.fat_set(c, 0)?;
         }
@@ -357,6 +364,9 @@ impl<D: BlockDevice> Volume<D> {
     // ---- directories ----
 
     fn dir_sectors(&mut self, d: DirRef) -> Result<Vec<u64>, Error> {
+        if let Some(i) = self.indexes.get(&d) {
+            return Ok(i.secs.clone());
+        }
         match d {
             DirRef::Root16 => Ok((self.geo.root_start..self.geo.root_start + self.geo.root_sectors).collect()),
             DirRef::Chain(first) => {
@@ -424,6 +434,110 @@ impl<D: BlockDevice> Volume<D> {
     }
 
     fn find(&mut self, d: DirRef, name: &str) -> Result<Option<Found>, Error> {
+        if self.indexed(d)? {
+            let Some(idx) = self.indexes.get(&d) else {
+                return Err(Error::Corrupt);
+            };
+            let Some((slot, n)) = idx.find(name) else {
+                return Ok(None);
+            };
+            let (name, lfn) = (n.name.clone(), n.lfn);
+            let (lba, off) = Self::slot_pos(&idx.secs, slot)?;
+            let mut entry = [0u8; ENTRY];
+            entry.copy_from_slice(&self.cache.read(lba, Class::Dir, 0)?[off..off + ENTRY]);
+            return Ok(Some(Found {
+                name,
+                entry,
+                loc: Loc { dir: d, slot, lfn },
+            }));
+        }
+        self.scan_find(d, name)
+    }
+
+    /// Whether directory `d` has an index, built now if it had none and
+    /// fits the budget ([`index::MAX_ENTRIES`]).
+    fn indexed(&mut self, d: DirRef) -> Result<bool, Error> {
+        if self.indexes.contains_key(&d) {
+            return Ok(true);
+        }
+        let secs = self.dir_sectors(d)?;
+        let per = (SECTOR / ENTRY) as u32;
+        let total = secs.len() as u32 * per;
+        let mut idx = DirIndex::default();
+        idx.end = total;
+        // Short names, free slots and the end, as insert's scan sees them.
+        for slot in 0..total {
+            let (lba, off) = Self::slot_pos(&secs, slot)?;
+            let ahead = (secs.len() as u32 - slot / per - 1).min(8);
+            let s = self.cache.read(lba, Class::Dir, ahead)?;
+            match s[off] {
+                0 => {
+                    idx.end = slot;
+                    break;
+                }
+                dir::DELETED => {
+                    idx.free.insert(slot);
+                }
+                _ if s[off + 11] & 0x3f != dir::ATTR_LFN => {
+                    let mut n = [0u8; 11];
+                    n.copy_from_slice(&s[off..off + 11]);
+                    idx.add_short(n);
+                }
+                _ => {}
+            }
+            if slot as usize >= index::MAX_ENTRIES * 2 {
+                return Ok(false);
+            }
+        }
+        // Names, as a scan reports them.
+        let mut found = Vec::new();
+        self.walk(d, 0, |f| {
+            found.push(f);
+            found.len() <= index::MAX_ENTRIES
+        })?;
+        if found.len() > index::MAX_ENTRIES {
+            return Ok(false);
+        }
+        let used: usize = self.indexes.values().map(DirIndex::len).sum();
+        if used + found.len() > index::MAX_ENTRIES {
+            self.indexes.clear();
+        }
+        for f in found {
+            let mut short = [0u8; 11];
+            short.copy_from_slice(&f.entry[..11]);
+            let named = Named {
+                name: f.name,
+                lfn: f.loc.lfn,
+                short,
+            };
+            idx.add(f.loc.slot, named, &dir::short_display(&f.entry));
+        }
+        idx.secs = secs;
+        self.indexes.insert(d, idx);
+        Ok(true)
+    }
+
+    /// Each directory index against one built afresh from the disk's
+    /// entries (tests: the kept ones must not drift).
+    #[cfg(test)]
+    pub(crate) fn check_indexes(&mut self) -> Result<usize, String> {
+        let dirs: Vec<DirRef> = self.indexes.keys().copied().collect();
+        for &d in &dirs {
+            let kept = self.indexes.remove(&d).ok_or("gone")?;
+            let others = core::mem::take(&mut self.indexes);
+            let built = self.indexed(d).map_err(|e| alloc::format!("{d:?}: {e:?}"))?;
+            let fresh = self.indexes.remove(&d);
+            self.indexes = others;
+            if !built || fresh.as_ref() != Some(&kept) {
+                return Err(alloc::format!("{d:?}: kept {kept:?}\nfresh {fresh:?}"));
+            }
+            self.indexes.insert(d, kept);
+        }
+        Ok(dirs.len())
+    }
+
+    /// [`Self::find`] by reading every entry.
+    fn scan_find(&mut self, d: DirRef, name: &str) -> Result<Option<Found>, Error> {
         let mut out = None;
         self.walk(d, 0, |f| {
             if dir::same_name(&f.name, name) || dir::same_name(&dir::short_display(&f.entry), name) {
@@ -443,8 +557,115 @@ impl<D: BlockDevice> Volume<D> {
     }
 
     /// Adds entry `short` (its name bytes are filled in here) under `name`.
-    fn insert(&mut self, d: DirRef, name: &str, mut short: [u8; ENTRY]) -> Result<Loc, Error> {
+    fn insert(&mut self, d: DirRef, name: &str, short: [u8; ENTRY]) -> Result<Loc, Error> {
         dir::validate(name)?;
+        if self.indexed(d)? {
+            return self.insert_indexed(d, name, short);
+        }
+        self.insert_scanning(d, name, short)
+    }
+
+    /// The short name for `name` (exact, or an alias free among `taken`),
+    /// its case flags and its long-name entries.
+    fn short_name(name: &str, taken: impl Fn(&[u8; 11]) -> bool) -> Result<([u8; 11], u8, Vec<[u8; ENTRY]>), Error> {
+        Ok(match dir::exact_short(name) {
+            Some((n, case)) if !taken(&n) => (n, case, Vec::new()),
+            _ => {
+                let mut k = 1;
+                let n = loop {
+                    let a = dir::alias(name, k);
+                    if !taken(&a) {
+                        break a;
+                    }
+                    k += 1;
+                    if k > 999_999 {
+                        return Err(Error::NoSpace);
+                    }
+                };
+                (n, 0, dir::lfn_entries(name, dir::checksum(&n)))
+            }
+        })
+    }
+
+    /// [`Self::insert`] with the directory's index: no scan.
+    fn insert_indexed(&mut self, d: DirRef, name: &str, mut short: [u8; ENTRY]) -> Result<Loc, Error> {
+        let idx = self.indexes.get(&d).ok_or(Error::Corrupt)?;
+        let (name11, case, lfns) = Self::short_name(name, |n| idx.shorts.contains_key(n))?;
+        short[..11].copy_from_slice(&name11);
+        short[12] = case;
+        let need = lfns.len() as u32 + 1;
+        let per = (SECTOR / ENTRY) as u32;
+        let (mut secs, free, end) = (idx.secs.clone(), idx.free_run(need), idx.end);
+        let start = match free {
+            Some(st) => st,
+            None => {
+                while end + need > secs.len() as u32 * per {
+                    let DirRef::Chain(first) = d else {
+                        return Err(Error::NoSpace);
+                    };
+                    if secs.len() as u32 * per + per * self.geo.sectors_per_cluster >= MAX_DIR_SLOTS {
+                        return Err(Error::NoSpace);
+                    }
+                    let last = *self.chain(first)?.last().ok_or(Error::Corrupt)?;
+                    let c = self.alloc(Some(last))?;
+                    self.new_dir_cluster(c, &[])?;
+                    let lba = self.geo.cluster_sector(c);
+                    secs.extend((0..self.geo.sectors_per_cluster as u64).map(|k| lba + k));
+                    if let Some(idx) = self.indexes.get_mut(&d) {
+                        idx.secs = secs.clone();
+                    }
+                }
+                end
+            }
+        };
+        for (i, e) in lfns.iter().enumerate() {
+            self.write_slot(&secs, start + i as u32, e)?;
+        }
+        let slot = start + need - 1;
+        self.write_slot(&secs, slot, &short)?;
+        // The scan's view of the directory now: the same as the index's,
+        // unless the slot after a new end is not the end (a hostile
+        // image): then the index goes and the next lookup scans.
+        let past_end = free.is_none() && start + need < secs.len() as u32 * per && {
+            let (lba, off) = Self::slot_pos(&secs, start + need)?;
+            self.cache.read(lba, Class::Dir, 0)?[off] != 0
+        };
+        let Some(idx) = self.indexes.get_mut(&d) else {
+            return Err(Error::Corrupt);
+        };
+        if past_end {
+            self.indexes.remove(&d);
+        } else {
+            match free {
+                Some(st) => {
+                    for s in st..st + need {
+                        idx.free.remove(&s);
+                    }
+                }
+                None => idx.end = start + need,
+            }
+            idx.add_short(name11);
+            let shown = dir::short_display(&short);
+            let reported = if lfns.is_empty() { shown.clone() } else { name.into() };
+            idx.add(
+                slot,
+                Named {
+                    name: reported,
+                    lfn: need - 1,
+                    short: name11,
+                },
+                &shown,
+            );
+        }
+        Ok(Loc {
+            dir: d,
+            slot,
+            lfn: need - 1,
+        })
+    }
+
+    /// [`Self::insert`] by reading every entry.
+    fn insert_scanning(&mut self, d: DirRef, name: &str, mut short: [u8; ENTRY]) -> Result<Loc, Error> {
         let mut shorts = BTreeSet::new();
         let mut secs = self.dir_sectors(d)?;
         let per = (SECTOR / ENTRY) as u32;
@@ -474,23 +695,7 @@ impl<D: BlockDevice> Volume<D> {
         for n in names {
             shorts.insert(n);
         }
-        let (name11, case, lfns) = match dir::exact_short(name) {
-            Some((n, case)) if !shorts.contains(&n) => (n, case, Vec::new()),
-            _ => {
-                let mut k = 1;
-                let n = loop {
-                    let a = dir::alias(name, k);
-                    if !shorts.contains(&a) {
-                        break a;
-                    }
-                    k += 1;
-                    if k > 999_999 {
-                        return Err(Error::NoSpace);
-                    }
-                };
-                (n, 0, dir::lfn_entries(name, dir::checksum(&n)))
-            }
-        };
+        let (name11, case, lfns) = Self::short_name(name, |n| shorts.contains(n))?;
         short[..11].copy_from_slice(&name11);
         short[12] = case;
         let need = lfns.len() as u32 + 1;
@@ -528,6 +733,18 @@ impl<D: BlockDevice> Volume<D> {
 
     fn remove_entry(&mut self, loc: Loc) -> Result<(), Error> {
         let secs = self.dir_sectors(loc.dir)?;
+        if self.indexes.contains_key(&loc.dir) {
+            let (lba, off) = Self::slot_pos(&secs, loc.slot)?;
+            let mut e = [0u8; ENTRY];
+            e.copy_from_slice(&self.cache.read(lba, Class::Dir, 0)?[off..off + ENTRY]);
+            if let Some(idx) = self.indexes.get_mut(&loc.dir) {
+                idx.remove(loc.slot, &dir::short_display(&e));
+                let mut short = [0u8; 11];
+                short.copy_from_slice(&e[..11]);
+                idx.remove_short(&short);
+                idx.free.extend(loc.slot - loc.lfn..=loc.slot);
+            }
+        }
         for slot in loc.slot - loc.lfn..=loc.slot {
             let (lba, off) = Self::slot_pos(&secs, slot)?;
             self.cache.modify(lba, Class::Dir)?[off] = dir::DELETED;

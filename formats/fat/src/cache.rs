@@ -140,9 +140,12 @@ impl<D: BlockDevice> Cache<D> {
         Ok(())
     }
 
-    /// Whether sector `lba` is cached.
-    pub fn contains(&self, lba: u64) -> bool {
-        self.map.contains_key(&lba)
+    /// The sector if it is cached (as recently used).
+    pub fn hit(&mut self, lba: u64) -> Option<&[u8; SECTOR]> {
+        let &i = self.map.get(&lba)?;
+        let s = &mut self.slots[i];
+        s.referenced = true;
+        Some(&s.data)
     }
 
     /// Whether any sector waits to be written.

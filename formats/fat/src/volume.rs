@@ -94,9 +94,15 @@ struct Node {
     first: u32,
     size: u32,
     refs: u32,
-    /// Last cluster looked up: (index in the chain, cluster).
-    hint: (u32, u32),
+    /// The chain as far as looked up, in runs of consecutive clusters:
+    /// (index in the chain, first cluster, length). Reads find a cluster
+    /// by a search here instead of following the FAT.
+    extents: Vec<(u32, u32, u32)>,
 }
+
+/// Most runs a node's extent list keeps (a badly fragmented file beyond
+/// this follows the FAT from the last run on each lookup).
+const MAX_EXTENTS: usize = 1024;
 
 /// An entry found in a directory.
 struct Found {
@@ -807,7 +813,7 @@ impl<D: BlockDevice> Volume<D> {
             first,
             size: 0,
             refs: 1,
-            hint: (0, first),
+            extents: Vec::new(),
         })
     }
 
@@ -860,7 +866,7 @@ impl<D: BlockDevice> Volume<D> {
             first,
             size: if is_dir { 0 } else { dir::size(&f.entry) },
             refs: 1,
-            hint: (0, first),
+            extents: Vec::new(),
         })
     }
 
@@ -1019,23 +1025,47 @@ impl<D: BlockDevice> Volume<D> {
 
     // ---- file data ----
 
-    /// The cluster holding byte `offset` of a file (chain index from it),
-    /// using the node's hint for sequential access.
+    /// Cluster `index` of a file's chain, from the node's extents (which
+    /// it extends by following the FAT when needed).
     fn cluster_at(&mut self, id: NodeId, index: u32) -> Result<u32, Error> {
         let n = self.node(id)?;
-        let (mut i, mut c) = if n.hint.0 <= index && n.hint.1 != 0 {
-            n.hint
-        } else {
-            (0, n.first)
-        };
-        if !self.geo.valid_cluster(c) {
-            return Err(Error::Corrupt);
+        let k = n.extents.partition_point(|e| e.0 <= index);
+        if let Some(&(i0, c0, len)) = k.checked_sub(1).and_then(|k| n.extents.get(k)) {
+            if index < i0 + len {
+                return Ok(c0 + (index - i0));
+            }
         }
+        let first = n.first;
+        let mut ext = core::mem::take(&mut self.node_mut(id)?.extents);
+        let r = self.extend_extents(&mut ext, first, index);
+        self.node_mut(id)?.extents = ext;
+        r
+    }
+
+    /// Follows the chain from the end of `ext` (or from `first`) to
+    /// cluster `index`, recording runs (up to [`MAX_EXTENTS`]).
+    fn extend_extents(&mut self, ext: &mut Vec<(u32, u32, u32)>, first: u32, index: u32) -> Result<u32, Error> {
+        if ext.is_empty() {
+            if !self.geo.valid_cluster(first) {
+                return Err(Error::Corrupt);
+            }
+            ext.push((0, first, 1));
+        }
+        let &(i0, c0, len) = ext.last().ok_or(Error::Corrupt)?;
+        let (mut i, mut c) = (i0 + len - 1, c0 + len - 1);
         while i < index {
-            c = self.next(c)?.ok_or(Error::Corrupt)?;
+            let next = self.next(c)?.ok_or(Error::Corrupt)?;
             i += 1;
+            let grows = ext.last().is_some_and(|l| next == c + 1 && l.0 + l.2 == i);
+            if grows {
+                if let Some(l) = ext.last_mut() {
+                    l.2 += 1;
+                }
+            } else if ext.len() < MAX_EXTENTS {
+                ext.push((i, next, 1));
+            }
+            c = next;
         }
-        self.node_mut(id)?.hint = (index, c);
         Ok(c)
     }
 
@@ -1075,9 +1105,14 @@ impl<D: BlockDevice> Volume<D> {
             let sector = self.geo.cluster_sector(c) + in_cluster / SECTOR as u64;
             let in_sector = (pos % SECTOR as u64) as usize;
             let want_sectors = (len - done + in_sector).div_ceil(SECTOR) as u32;
-            // How far to read ahead matters only on a miss (it follows
-            // the cluster chain).
-            let ahead = if want_sectors > 1 && !self.cache.contains(sector) {
+            let k = (SECTOR - in_sector).min(len - done);
+            if let Some(s) = self.cache.hit(sector) {
+                buf[done..done + k].copy_from_slice(&s[in_sector..in_sector + k]);
+                done += k;
+                continue;
+            }
+            // A miss: read ahead as far as the clusters run on.
+            let ahead = if want_sectors > 1 {
                 let left_in_cluster = ((cb - in_cluster) / SECTOR as u64) as u32;
                 self.run_sectors(c, want_sectors.min(crate::cache::READ_AHEAD))?
                     .saturating_sub(self.geo.sectors_per_cluster - left_in_cluster)
@@ -1087,7 +1122,6 @@ impl<D: BlockDevice> Volume<D> {
                 0
             };
             let s = self.cache.read(sector, Class::Data, ahead)?;
-            let k = (SECTOR - in_sector).min(len - done);
             buf[done..done + k].copy_from_slice(&s[in_sector..in_sector + k]);
             done += k;
         }
@@ -1109,7 +1143,7 @@ impl<D: BlockDevice> Volume<D> {
             let c = self.alloc(None)?;
             let n = self.node_mut(id)?;
             n.first = c;
-            n.hint = (0, c);
+            n.extents.clear();
             (0u32, c)
         } else {
             // Walk to the current end (the chain may be longer than the size).
@@ -1220,14 +1254,14 @@ impl<D: BlockDevice> Volume<D> {
                 self.free_chain(first)?;
                 let n = self.node_mut(id)?;
                 n.first = 0;
-                n.hint = (0, 0);
+                n.extents.clear();
             } else {
                 let last = self.cluster_at(id, keep - 1)?;
                 if let Some(rest) = self.next(last)? {
                     self.fat_set(last, eoc(self.geo.fat_type))?;
                     self.free_chain(rest)?;
                 }
-                self.node_mut(id)?.hint = (0, first);
+                self.node_mut(id)?.extents.clear();
             }
         }
         self.node_mut(id)?.size = len as u32;

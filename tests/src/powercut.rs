@@ -12,9 +12,10 @@
 //! intact, at least at its synced length (the program itself fails on any
 //! file whose bytes are wrong).
 //!
-//! Each boot is kept cheap so that a hundred fit in the suite: one CPU,
-//! 256 MiB, of the profile only the drivers and the file server
-//! (`servers=fs`), and a short workload (see `test-powercut`).
+//! Each boot is kept cheap so that a hundred fit in the suite (one CPU,
+//! 256 MiB, one ktest, of the profile only the drivers and the file server,
+//! `servers=fs`, a short workload: see the case), and [`LANES`] disks are
+//! cut at once, each in its own sequence of boots.
 
 use crate::cases::BootCase;
 use crate::fatcheck;
@@ -63,25 +64,123 @@ impl Rng {
 /// Synced lines one run of `test-powercut` prints (6 files, 2 appends).
 const SYNCED_PER_RUN: u64 = 8;
 
-/// Runs the case's boots on `disk` (already set up) with QEMU `args`:
-/// the verdict of the last boot (from `judge`) or why a cut failed, and
-/// every boot's log, one after the other.
+/// Disks cut in parallel, each in its own sequence of boots: a QEMU that
+/// boots and runs the workload mostly waits, so a few at once take little
+/// more time than one.
+const LANES: u32 = 4;
+
+/// Runs the case's cuts on `disk` (already set up) and on copies of it,
+/// [`LANES`] sequences of boots at once, with QEMU `args`: the verdict
+/// (every lane's last boot judged by `judge`, or why a cut failed) and
+/// every boot's log, lane after lane.
 pub fn run(
     case: &BootCase,
     qemu: &Path,
     args: &[OsString],
     disk: &Path,
-    judge: impl Fn(&[Line], End) -> Result<String, String>,
+    judge: impl Fn(&[Line], End) -> Result<String, String> + Sync,
 ) -> (Result<String, String>, Vec<Line>) {
+    let lanes = LANES.clamp(1, case.power_cuts.max(1));
+    let results: Vec<(Result<Lane, String>, Vec<Line>)> = std::thread::scope(|s| {
+        let judge = &judge;
+        let workers: Vec<_> = (0..lanes)
+            .map(|k| {
+                s.spawn(move || {
+                    let cuts = case.power_cuts / lanes + u32::from(k < case.power_cuts % lanes);
+                    if k == 0 {
+                        return run_lane(case, k, cuts, qemu, args, disk, judge);
+                    }
+                    // The same fresh disk, copied, under another name.
+                    let copy = disk.with_extension(format!("lane{k}.img"));
+                    if let Err(e) = std::fs::copy(disk, &copy) {
+                        return (Err(format!("lane {k}: copy {}: {e}", disk.display())), Vec::new());
+                    }
+                    let (from, to) = (disk.to_string_lossy(), copy.to_string_lossy());
+                    let lane_args: Vec<OsString> = args
+                        .iter()
+                        .map(|a| a.to_string_lossy().replace(from.as_ref(), to.as_ref()).into())
+                        .collect();
+                    let r = run_lane(case, k, cuts, qemu, &lane_args, &copy, judge);
+                    let _ = std::fs::remove_file(&copy);
+                    r
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| (Err("a lane's thread panicked".into()), Vec::new()))
+            })
+            .collect()
+    });
+    let mut log = Vec::new();
+    let mut summary: Option<String> = None;
+    let (mut synced, mut verified, mut kinds) = (0, 0, Vec::new());
+    let mut failed = None;
+    for (k, (r, lines)) in results.into_iter().enumerate() {
+        log.push(Line::out(&format!("harness: ---- lane {k} ----")));
+        log.extend(lines);
+        match r {
+            Ok(lane) => {
+                summary.get_or_insert(lane.judged);
+                synced += lane.synced;
+                verified += lane.verified;
+                kinds.extend(lane.damage);
+            }
+            Err(e) => {
+                failed.get_or_insert(format!("lane {k}: {e}"));
+            }
+        }
+    }
+    if let Some(e) = failed {
+        return (Err(e), log);
+    }
+    kinds.sort();
+    kinds.dedup();
+    let s = summary.unwrap_or_default();
+    let verdict = format!(
+        "{s}{}{} power cuts ({lanes} disks at once), {synced} files synced, {verified} read back intact by a later boot, fsck.fat: {}",
+        if s.is_empty() { "" } else { ", " },
+        case.power_cuts,
+        if kinds.is_empty() { "clean".into() } else { kinds.join("; ") }
+    );
+    (Ok(verdict), log)
+}
+
+/// What a lane that passed found.
+struct Lane {
+    /// The judge's summary of its last boot.
+    judged: String,
+    /// Files reported synced.
+    synced: usize,
+    /// Of them, those a later boot read back intact.
+    verified: usize,
+    /// What fsck.fat found after its boots.
+    damage: Vec<String>,
+}
+
+/// Lane `lane`: `cuts` boots cut short on `disk`, then one run to the end.
+fn run_lane(
+    case: &BootCase,
+    lane: u32,
+    cuts: u32,
+    qemu: &Path,
+    args: &[OsString],
+    disk: &Path,
+    judge: &(impl Fn(&[Line], End) -> Result<String, String> + Sync),
+) -> (Result<Lane, String>, Vec<Line>) {
     let mut log: Vec<Line> = Vec::new();
-    let mut rng = Rng(0x6b65_7374_7265_6c21 ^ case.name.len() as u64);
+    let mut rng = Rng(0x6b65_7374_7265_6c21 ^ case.name.len() as u64 ^ (u64::from(lane) << 32));
     // Every file reported synced so far and not announced as removed since,
     // and its longest synced length; and how many were ever synced.
     let mut synced: BTreeMap<String, u64> = BTreeMap::new();
     let mut ever_synced = 0usize;
+    // Files found intact by a boot after the one that synced them.
+    let mut verified: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut damage: Vec<String> = Vec::new();
-    for boot in 0..=case.power_cuts {
-        let cut = boot < case.power_cuts;
+    for boot in 0..=cuts {
+        let cut = boot < cuts;
         let (after, grace_ms) = (1 + rng.below(SYNCED_PER_RUN - 2), rng.below(120));
         log.push(Line::out(&if cut {
             format!("harness: boot {boot}: power cut {grace_ms} ms after the {after}th synced report")
@@ -127,6 +226,7 @@ pub fn run(
         {
             return (Err(format!("boot {boot}: {:?}", l.text)), log);
         }
+        verified.extend(synced.keys().cloned());
         for name in removals(&lines) {
             synced.remove(&name);
         }
@@ -142,21 +242,11 @@ pub fn run(
             Err(e) => return (Err(format!("boot {boot}: fsck.fat -n: {e}")), log),
         }
         if !cut {
-            let verdict = judge(&lines, cap.end).map(|s| {
-                let mut kinds: Vec<&str> = damage.iter().map(|d| d.as_str()).collect();
-                kinds.sort();
-                kinds.dedup();
-                format!(
-                    "{s}{}{} power cuts, {} files synced and read back intact, fsck.fat: {}",
-                    if s.is_empty() { "" } else { ", " },
-                    case.power_cuts,
-                    ever_synced,
-                    if kinds.is_empty() {
-                        "clean".into()
-                    } else {
-                        kinds.join("; ")
-                    }
-                )
+            let verdict = judge(&lines, cap.end).map(|judged| Lane {
+                judged,
+                synced: ever_synced,
+                verified: verified.len(),
+                damage: damage.clone(),
             });
             return (verdict, log);
         }

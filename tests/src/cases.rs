@@ -1017,8 +1017,8 @@ pub static BOOT_CASES: &[BootCase] = &[
             "virtio-blk-device,drive=disk0",
         ],
         expect: &[
-            r"test-powercut: run \d+: \d+ files intact, \d+ temporary files removed, \d+ old files removed",
-            r"test-powercut: run \d+: 6 files written",
+            r"test-powercut: run \d+: \d+ files intact, \d+ temporary files removed, \d+ old files removed in \d+ ms",
+            r"test-powercut: run \d+: 6 files written in \d+ ms",
             r"^utest: test-powercut \.\.\. ok$",
             r"^utest: result: 1 passed, 0 failed$",
         ],

@@ -61,8 +61,33 @@ impl Rng {
     }
 }
 
-/// Synced lines one run of `test-powercut` prints (6 files, 2 appends).
-const SYNCED_PER_RUN: u64 = 8;
+/// The line `test-powercut` prints as its workload starts (after the
+/// boot and the mount, before it touches `/data/cut`): the start of its
+/// first phase, checking and removing earlier files.
+const START: &str = "test-powercut: start";
+
+/// The end of the first phase and the start of the second, writing
+/// (`run N: X files intact, Y temporary files removed, Z old files
+/// removed in T ms`).
+const CHECKED: &str = " files intact, ";
+
+/// The end of the second phase (`run N: 6 files written in T ms`).
+const WRITTEN: &str = " files written";
+
+/// A phase's length (ms) assumed until a boot reports it.
+const FIRST_SPAN_MS: u64 = 100;
+
+/// `... in T ms` at the end of a line containing `what`: how long the
+/// program took for the phase that line ends.
+fn span(lines: &[Line], what: &str) -> Option<u64> {
+    lines.iter().find_map(|l| {
+        if !l.text.contains(what) {
+            return None;
+        }
+        let at = l.text.rfind(" in ")?;
+        l.text[at + 4..].trim().strip_suffix(" ms")?.parse().ok()
+    })
+}
 
 /// Disks cut in parallel, each in its own sequence of boots: a QEMU that
 /// boots and runs the workload mostly waits, so a few at once take little
@@ -116,7 +141,7 @@ pub fn run(
     });
     let mut log = Vec::new();
     let mut summary: Option<String> = None;
-    let (mut synced, mut verified, mut kinds) = (0, 0, Vec::new());
+    let (mut synced, mut verified, mut kinds, mut boots, mut in_check) = (0, 0, Vec::new(), 0, 0);
     let mut failed = None;
     for (k, (r, lines)) in results.into_iter().enumerate() {
         log.push(Line::out(&format!("harness: ---- lane {k} ----")));
@@ -126,6 +151,8 @@ pub fn run(
                 summary.get_or_insert(lane.judged);
                 synced += lane.synced;
                 verified += lane.verified;
+                boots += lane.boots;
+                in_check += lane.in_check;
                 kinds.extend(lane.damage);
             }
             Err(e) => {
@@ -140,7 +167,7 @@ pub fn run(
     kinds.dedup();
     let s = summary.unwrap_or_default();
     let verdict = format!(
-        "{s}{}{} power cuts ({lanes} disks at once), {synced} files synced, {verified} read back intact by a later boot, fsck.fat: {}",
+        "{s}{}{} power cuts inside the workload ({in_check} while it checked and removed earlier files, the rest while it wrote; {lanes} disks at once, {boots} boots), {synced} files synced, {verified} read back intact by a later boot, fsck.fat: {}",
         if s.is_empty() { "" } else { ", " },
         case.power_cuts,
         if kinds.is_empty() { "clean".into() } else { kinds.join("; ") }
@@ -158,6 +185,10 @@ struct Lane {
     verified: usize,
     /// What fsck.fat found after its boots.
     damage: Vec<String>,
+    /// Boots, the last one (run to the end) included.
+    boots: u32,
+    /// Cuts while the program checked and removed earlier files.
+    in_check: u32,
 }
 
 /// Lane `lane`: `cuts` boots cut short on `disk`, then one run to the end.
@@ -179,22 +210,40 @@ fn run_lane(
     // Files found intact by a boot after the one that synced them.
     let mut verified: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut damage: Vec<String> = Vec::new();
-    for boot in 0..=cuts {
-        let cut = boot < cuts;
-        let (after, grace_ms) = (1 + rng.below(SYNCED_PER_RUN - 2), rng.below(120));
+    // Cuts that landed inside the workload (before its last file was
+    // written): a boot whose workload ended before the cut point does not
+    // count, and another boot is cut in its place.
+    let mut landed = 0u32;
+    let mut in_check = 0u32;
+    // How long each phase took the last time a boot ran it to its end (as
+    // the program measured it), in ms: a cut lands at a random point of
+    // one phase, of the first (checking) one time in four, else of the
+    // second (writing, renaming, syncing).
+    let (mut check_ms, mut write_ms) = (FIRST_SPAN_MS, FIRST_SPAN_MS);
+    for boot in 0..=2 * cuts + 2 {
+        let cut = landed < cuts;
+        let (from, phase_ms) = if rng.below(4) == 0 {
+            (START, check_ms)
+        } else {
+            (CHECKED, write_ms)
+        };
+        let at_ms = rng.below(phase_ms.max(1));
         log.push(Line::out(&if cut {
-            format!("harness: boot {boot}: power cut {grace_ms} ms after the {after}th synced report")
+            format!(
+                "harness: boot {boot}: power cut {at_ms} ms after {from:?} (the phase took {phase_ms} ms last time)"
+            )
         } else {
             format!("harness: boot {boot}: runs to the end")
         }));
         let mut cmd = Command::new(qemu);
         cmd.args(args);
         let done = |lines: &[Line]| {
-            lines.iter().any(|l| l.text.contains("utest: result:"))
-                || (cut && reports(lines, "synced").count() as u64 >= after)
+            lines
+                .iter()
+                .any(|l| l.text.contains("utest: result:") || (cut && l.text.contains(from)))
         };
         let grace = if cut {
-            Duration::from_millis(grace_ms)
+            Duration::from_millis(at_ms)
         } else {
             Duration::from_secs(1)
         };
@@ -204,11 +253,18 @@ fn run_lane(
         };
         let lines = cap.lines;
         log.extend(lines.iter().cloned());
-        // The files synced before earlier cuts, each intact.
+        // The files synced before earlier cuts, each intact: every one the
+        // program listed at least at its synced length, and once it has
+        // been through the whole directory (a cut may stop it before), every
+        // one. Files this boot did not reach stay to be checked by the next.
         let intact: BTreeMap<String, u64> = reports(&lines, "intact").collect();
+        let checked_all = lines.iter().any(|l| l.text.contains(CHECKED));
         let lost: Vec<String> = synced
             .iter()
-            .filter(|(name, len)| intact.get(*name).is_none_or(|l| l < len))
+            .filter(|(name, len)| match intact.get(*name) {
+                Some(l) => l < len,
+                None => checked_all,
+            })
             .map(|(name, len)| format!("{name} ({len} bytes: {:?})", intact.get(name)))
             .collect();
         if !lost.is_empty() {
@@ -226,7 +282,7 @@ fn run_lane(
         {
             return (Err(format!("boot {boot}: {:?}", l.text)), log);
         }
-        verified.extend(synced.keys().cloned());
+        verified.extend(synced.keys().filter(|n| intact.contains_key(*n)).cloned());
         for name in removals(&lines) {
             synced.remove(&name);
         }
@@ -247,16 +303,38 @@ fn run_lane(
                 synced: ever_synced,
                 verified: verified.len(),
                 damage: damage.clone(),
+                boots: boot + 1,
+                in_check,
             });
             return (verdict, log);
         }
-        if cap.end != End::Stopped {
-            // The workload ended before the cut point: no cut this time.
-            log.push(Line::out(&format!(
-                "harness: boot {boot} ended ({:?}) before the cut",
-                cap.end
-            )));
+        let finished = lines.iter().any(|l| l.text.contains(WRITTEN));
+        check_ms = span(&lines, CHECKED).unwrap_or(check_ms);
+        write_ms = span(&lines, WRITTEN).unwrap_or(write_ms);
+        match cap.end {
+            End::Stopped if !finished => {
+                landed += 1;
+                in_check += u32::from(!checked_all);
+            }
+            End::TimedOut => {
+                return (
+                    Err(format!(
+                        "boot {boot}: timed out after {} s (hung before the cut point)",
+                        case.timeout_s
+                    )),
+                    log,
+                );
+            }
+            end => log.push(Line::out(&format!(
+                "harness: boot {boot} ({end:?}): the workload ended before the cut; not counted"
+            ))),
         }
     }
-    unreachable!("the last boot returns")
+    (
+        Err(format!(
+            "only {landed} of {cuts} cuts landed inside the workload in {} boots",
+            2 * cuts + 3
+        )),
+        log,
+    )
 }

@@ -85,6 +85,9 @@ fn main(_start: &StartInfo) {
         return;
     }
     let data = ns.root("data").expect("root of /data");
+    // The harness cuts the power a random time after this line.
+    log::info!("start");
+    let start_us = userlib::syscall::now_us();
     match data.create_dir("cut") {
         Ok(()) | Err(Error::Exists) => {}
         Err(e) => panic!("mkdir cut: {e:?}"),
@@ -138,7 +141,11 @@ fn main(_start: &StartInfo) {
             old += 1;
         }
     }
-    log::info!("run {run}: {intact} files intact, {removed} temporary files removed, {old} old files removed");
+    let writes_us = userlib::syscall::now_us();
+    log::info!(
+        "run {run}: {intact} files intact, {removed} temporary files removed, {old} old files removed in {} ms",
+        (writes_us - start_us) / 1000
+    );
 
     for n in 0..FILES {
         let name = format!("{run}-{n}");
@@ -172,5 +179,8 @@ fn main(_start: &StartInfo) {
             log::info!("synced {name} {full}");
         }
     }
-    log::info!("run {run}: {FILES} files written");
+    log::info!(
+        "run {run}: {FILES} files written in {} ms",
+        (userlib::syscall::now_us() - writes_us) / 1000
+    );
 }

@@ -58,6 +58,10 @@ impl DirIndex {
         self.entries.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// The short entry slot a name is found at, and what a scan reports
     /// for it.
     pub fn find(&self, name: &str) -> Option<(u32, &Named)> {

@@ -114,6 +114,10 @@ struct Found {
 /// Most entries in one directory (FAT's limit: 2 MiB of entries).
 const MAX_DIR_SLOTS: u32 = 65536;
 
+/// A short name, its case flags (NT reserved byte) and the long-name
+/// entries that go before it.
+type ShortName = ([u8; 11], u8, Vec<[u8; ENTRY]>);
+
 pub struct Volume<D> {
     cache: Cache<Slice<D>>,
     geo: Geometry,
@@ -573,7 +577,7 @@ impl<D: BlockDevice> Volume<D> {
 
     /// The short name for `name` (exact, or an alias free among `taken`),
     /// its case flags and its long-name entries.
-    fn short_name(name: &str, taken: impl Fn(&[u8; 11]) -> bool) -> Result<([u8; 11], u8, Vec<[u8; ENTRY]>), Error> {
+    fn short_name(name: &str, taken: impl Fn(&[u8; 11]) -> bool) -> Result<ShortName, Error> {
         Ok(match dir::exact_short(name) {
             Some((n, case)) if !taken(&n) => (n, case, Vec::new()),
             _ => {

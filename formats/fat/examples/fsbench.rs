@@ -1,7 +1,7 @@
 //! The file server's benchmark workload (`bench-fs`) on the host, on an
 //! image in memory, for profiling the FAT engine alone (no IPC, no
 //! driver): `valgrind --tool=callgrind --collect-atstart=no
-//! --toggle-collect='fsbench::measure*' target/release/examples/fsbench
+//! --toggle-collect='fsbench::measure_this*' target/release/examples/fsbench
 //! PHASE` counts the instructions of one phase. PHASE is one of `mount`,
 //! `write`, `fsync`, `cold`, `cached`, `create`, `stat`, `statcold`,
 //! `unlink`; the phases before it run first, uncounted.

@@ -182,14 +182,20 @@ pub fn fsck_report(img: &Path) -> Result<Vec<String>, String> {
 ///
 /// The report is split into messages (a line at the left margin and the
 /// indented lines after it); each must be one of: a stale free-cluster
-/// count, the second FAT lagging the first, lost (unused but allocated)
-/// clusters, an orphaned long-name entry, or a file whose cluster chain
-/// outlasts its size (an append whose new size had not reached the
-/// directory entry: the file reads as it was).
+/// count, or one marked unknown (0xFFFFFFFF: the FSInfo count is a hint the
+/// FAT specification lets a writer leave unknown, and the file server does
+/// so when the count it mounted was impossible), the second FAT lagging the
+/// first, lost (unused but allocated) clusters, an orphaned long-name
+/// entry, or a file whose cluster chain outlasts its size (an append whose
+/// new size had not reached the directory entry: the file reads as it was).
 pub fn power_cut_damage(img: &Path) -> Result<Vec<String>, String> {
-    let report = fsck_report(img)?;
+    classify(&fsck_report(img)?)
+}
+
+/// [`power_cut_damage`] of `fsck.fat -n`'s report lines.
+fn classify(report: &[String]) -> Result<Vec<String>, String> {
     let mut groups: Vec<String> = Vec::new();
-    for l in &report {
+    for l in report {
         if l.starts_with(' ') && !groups.is_empty() {
             let g = groups.last_mut().unwrap();
             g.push('\n');
@@ -203,6 +209,8 @@ pub fn power_cut_damage(img: &Path) -> Result<Vec<String>, String> {
     for g in &groups {
         let kind = if g.contains("Free cluster summary wrong") {
             "stale free count"
+        } else if g.contains("Free cluster summary uninitialized") {
+            "free count unknown"
         } else if g.contains("FATs differ but appear to be intact") {
             "second FAT lagging"
         } else if g.contains("unused cluster") {
@@ -253,6 +261,38 @@ fn chain_outlasts_size(g: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(String::from).collect()
+    }
+
+    #[test]
+    fn what_a_cut_may_leave_is_named_and_anything_worse_refused() {
+        let ok = lines(
+            "Reclaimed 23 unused clusters (11776 bytes).\n\
+             Free cluster summary uninitialized (should be 128943)\n\
+             Free cluster summary wrong (128950 vs. really 128943)\n\
+             FATs differ but appear to be intact. Using first FAT.\n\
+             /cut/3-2\n  File size is 1000 bytes, cluster chain length is > 1024 bytes.",
+        );
+        assert_eq!(
+            classify(&ok).unwrap(),
+            [
+                "chain longer than size",
+                "free count unknown",
+                "lost clusters",
+                "second FAT lagging",
+                "stale free count"
+            ]
+        );
+        for bad in [
+            "/cut/3-1 and\n  /cut/4-0\n  share clusters.",
+            "/cut/3-2\n  File size is 4096 bytes, cluster chain length is 2048 bytes.",
+            "/cut\n  Bad short file name (3-1\u{1}).",
+        ] {
+            assert!(classify(&lines(bad)).is_err(), "{bad:?} passed");
+        }
+    }
 
     #[test]
     fn a_chain_longer_than_the_size_is_what_an_unfinished_append_leaves() {

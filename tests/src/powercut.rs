@@ -8,8 +8,14 @@
 //! After every boot the image must pass `fsck.fat -n` with nothing worse
 //! than what a cut may leave ([`fatcheck::power_cut_damage`]), and the
 //! next boot's `test-powercut` must mount the volume and list every file
-//! reported synced before the cut as intact, at least at its synced length
-//! (the program itself fails on any file whose bytes are wrong).
+//! reported synced before the cut (and not announced as removed since) as
+//! intact, at least at its synced length (the program itself fails on any
+//! file whose bytes are wrong).
+//!
+//! Each boot is kept cheap so that a hundred fit in the suite (one CPU,
+//! 256 MiB, one ktest, of the profile only the drivers and the file server,
+//! `servers=fs`, a short workload: see the case), and [`LANES`] disks are
+//! cut at once, each in its own sequence of boots.
 
 use crate::cases::BootCase;
 use crate::fatcheck;
@@ -32,6 +38,15 @@ fn reports<'a>(lines: &'a [Line], what: &str) -> impl Iterator<Item = (String, u
     })
 }
 
+/// `test-powercut: removing NAME`: files the program is about to remove.
+fn removals(lines: &[Line]) -> impl Iterator<Item = String> + '_ {
+    let prefix = "test-powercut: removing ";
+    lines.iter().filter_map(move |l| {
+        let at = l.text.find(prefix)?;
+        Some(l.text[at + prefix.len()..].trim().to_string())
+    })
+}
+
 /// A small deterministic generator (SplitMix64), so a failing cut can be
 /// replayed: the log names each cut point.
 struct Rng(u64);
@@ -46,40 +61,189 @@ impl Rng {
     }
 }
 
-/// Synced lines one run of `test-powercut` prints (24 files, 8 appends).
-const SYNCED_PER_RUN: u64 = 32;
+/// The line `test-powercut` prints as its workload starts (after the
+/// boot and the mount, before it touches `/data/cut`): the start of its
+/// first phase, checking and removing earlier files.
+const START: &str = "test-powercut: start";
 
-/// Runs the case's boots on `disk` (already set up) with QEMU `args`:
-/// the verdict of the last boot (from `judge`) or why a cut failed, and
-/// every boot's log, one after the other.
+/// The end of the first phase and the start of the second, writing
+/// (`run N: X files intact, Y temporary files removed, Z old files
+/// removed in T ms`).
+const CHECKED: &str = " files intact, ";
+
+/// The end of the second phase (`run N: 6 files written in T ms`).
+const WRITTEN: &str = " files written";
+
+/// A phase's length (ms) assumed until a boot reports it.
+const FIRST_SPAN_MS: u64 = 100;
+
+/// `... in T ms` at the end of a line containing `what`: how long the
+/// program took for the phase that line ends.
+fn span(lines: &[Line], what: &str) -> Option<u64> {
+    lines.iter().find_map(|l| {
+        if !l.text.contains(what) {
+            return None;
+        }
+        let at = l.text.rfind(" in ")?;
+        l.text[at + 4..].trim().strip_suffix(" ms")?.parse().ok()
+    })
+}
+
+/// Disks cut in parallel, each in its own sequence of boots: a QEMU that
+/// boots and runs the workload mostly waits, so a few at once take little
+/// more time than one.
+const LANES: u32 = 4;
+
+/// Runs the case's cuts on `disk` (already set up) and on copies of it,
+/// [`LANES`] sequences of boots at once, with QEMU `args`: the verdict
+/// (every lane's last boot judged by `judge`, or why a cut failed) and
+/// every boot's log, lane after lane.
 pub fn run(
     case: &BootCase,
     qemu: &Path,
     args: &[OsString],
     disk: &Path,
-    judge: impl Fn(&[Line], End) -> Result<String, String>,
+    judge: impl Fn(&[Line], End) -> Result<String, String> + Sync,
 ) -> (Result<String, String>, Vec<Line>) {
+    let lanes = LANES.clamp(1, case.power_cuts.max(1));
+    let results: Vec<(Result<Lane, String>, Vec<Line>)> = std::thread::scope(|s| {
+        let judge = &judge;
+        let workers: Vec<_> = (0..lanes)
+            .map(|k| {
+                s.spawn(move || {
+                    let cuts = case.power_cuts / lanes + u32::from(k < case.power_cuts % lanes);
+                    if k == 0 {
+                        return run_lane(case, k, cuts, qemu, args, disk, judge);
+                    }
+                    // The same fresh disk, copied, under another name.
+                    let copy = disk.with_extension(format!("lane{k}.img"));
+                    if let Err(e) = std::fs::copy(disk, &copy) {
+                        return (Err(format!("lane {k}: copy {}: {e}", disk.display())), Vec::new());
+                    }
+                    let (from, to) = (disk.to_string_lossy(), copy.to_string_lossy());
+                    let lane_args: Vec<OsString> = args
+                        .iter()
+                        .map(|a| a.to_string_lossy().replace(from.as_ref(), to.as_ref()).into())
+                        .collect();
+                    let r = run_lane(case, k, cuts, qemu, &lane_args, &copy, judge);
+                    let _ = std::fs::remove_file(&copy);
+                    r
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| (Err("a lane's thread panicked".into()), Vec::new()))
+            })
+            .collect()
+    });
+    let mut log = Vec::new();
+    let mut summary: Option<String> = None;
+    let (mut synced, mut verified, mut kinds, mut boots, mut in_check) = (0, 0, Vec::new(), 0, 0);
+    let mut failed = None;
+    for (k, (r, lines)) in results.into_iter().enumerate() {
+        log.push(Line::out(&format!("harness: ---- lane {k} ----")));
+        log.extend(lines);
+        match r {
+            Ok(lane) => {
+                summary.get_or_insert(lane.judged);
+                synced += lane.synced;
+                verified += lane.verified;
+                boots += lane.boots;
+                in_check += lane.in_check;
+                kinds.extend(lane.damage);
+            }
+            Err(e) => {
+                failed.get_or_insert(format!("lane {k}: {e}"));
+            }
+        }
+    }
+    if let Some(e) = failed {
+        return (Err(e), log);
+    }
+    kinds.sort();
+    kinds.dedup();
+    let s = summary.unwrap_or_default();
+    let verdict = format!(
+        "{s}{}{} power cuts inside the workload ({in_check} while it checked and removed earlier files, the rest while it wrote; {lanes} disks at once, {boots} boots), {synced} files synced, {verified} read back intact by a later boot, fsck.fat: {}",
+        if s.is_empty() { "" } else { ", " },
+        case.power_cuts,
+        if kinds.is_empty() { "clean".into() } else { kinds.join("; ") }
+    );
+    (Ok(verdict), log)
+}
+
+/// What a lane that passed found.
+struct Lane {
+    /// The judge's summary of its last boot.
+    judged: String,
+    /// Files reported synced.
+    synced: usize,
+    /// Of them, those a later boot read back intact.
+    verified: usize,
+    /// What fsck.fat found after its boots.
+    damage: Vec<String>,
+    /// Boots, the last one (run to the end) included.
+    boots: u32,
+    /// Cuts while the program checked and removed earlier files.
+    in_check: u32,
+}
+
+/// Lane `lane`: `cuts` boots cut short on `disk`, then one run to the end.
+fn run_lane(
+    case: &BootCase,
+    lane: u32,
+    cuts: u32,
+    qemu: &Path,
+    args: &[OsString],
+    disk: &Path,
+    judge: &(impl Fn(&[Line], End) -> Result<String, String> + Sync),
+) -> (Result<Lane, String>, Vec<Line>) {
     let mut log: Vec<Line> = Vec::new();
-    let mut rng = Rng(0x6b65_7374_7265_6c21 ^ case.name.len() as u64);
-    // Every file reported synced so far, and its longest synced length.
+    let mut rng = Rng(0x6b65_7374_7265_6c21 ^ case.name.len() as u64 ^ (u64::from(lane) << 32));
+    // Every file reported synced so far and not announced as removed since,
+    // and its longest synced length; and how many were ever synced.
     let mut synced: BTreeMap<String, u64> = BTreeMap::new();
+    let mut ever_synced = 0usize;
+    // Files found intact by a boot after the one that synced them.
+    let mut verified: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut damage: Vec<String> = Vec::new();
-    for boot in 0..=case.power_cuts {
-        let cut = boot < case.power_cuts;
-        let (after, grace_ms) = (1 + rng.below(SYNCED_PER_RUN - 2), rng.below(120));
+    // Cuts that landed inside the workload (before its last file was
+    // written): a boot whose workload ended before the cut point does not
+    // count, and another boot is cut in its place.
+    let mut landed = 0u32;
+    let mut in_check = 0u32;
+    // How long each phase took the last time a boot ran it to its end (as
+    // the program measured it), in ms: a cut lands at a random point of
+    // one phase, of the first (checking) one time in four, else of the
+    // second (writing, renaming, syncing).
+    let (mut check_ms, mut write_ms) = (FIRST_SPAN_MS, FIRST_SPAN_MS);
+    for boot in 0..=2 * cuts + 2 {
+        let cut = landed < cuts;
+        let (from, phase_ms) = if rng.below(4) == 0 {
+            (START, check_ms)
+        } else {
+            (CHECKED, write_ms)
+        };
+        let at_ms = rng.below(phase_ms.max(1));
         log.push(Line::out(&if cut {
-            format!("harness: boot {boot}: power cut {grace_ms} ms after the {after}th synced report")
+            format!(
+                "harness: boot {boot}: power cut {at_ms} ms after {from:?} (the phase took {phase_ms} ms last time)"
+            )
         } else {
             format!("harness: boot {boot}: runs to the end")
         }));
         let mut cmd = Command::new(qemu);
         cmd.args(args);
         let done = |lines: &[Line]| {
-            lines.iter().any(|l| l.text.contains("utest: result:"))
-                || (cut && reports(lines, "synced").count() as u64 >= after)
+            lines
+                .iter()
+                .any(|l| l.text.contains("utest: result:") || (cut && l.text.contains(from)))
         };
         let grace = if cut {
-            Duration::from_millis(grace_ms)
+            Duration::from_millis(at_ms)
         } else {
             Duration::from_secs(1)
         };
@@ -89,11 +253,18 @@ pub fn run(
         };
         let lines = cap.lines;
         log.extend(lines.iter().cloned());
-        // The files synced before earlier cuts, each intact.
+        // The files synced before earlier cuts, each intact: every one the
+        // program listed at least at its synced length, and once it has
+        // been through the whole directory (a cut may stop it before), every
+        // one. Files this boot did not reach stay to be checked by the next.
         let intact: BTreeMap<String, u64> = reports(&lines, "intact").collect();
+        let checked_all = lines.iter().any(|l| l.text.contains(CHECKED));
         let lost: Vec<String> = synced
             .iter()
-            .filter(|(name, len)| intact.get(*name).is_none_or(|l| l < len))
+            .filter(|(name, len)| match intact.get(*name) {
+                Some(l) => l < len,
+                None => checked_all,
+            })
             .map(|(name, len)| format!("{name} ({len} bytes: {:?})", intact.get(name)))
             .collect();
         if !lost.is_empty() {
@@ -111,8 +282,15 @@ pub fn run(
         {
             return (Err(format!("boot {boot}: {:?}", l.text)), log);
         }
+        verified.extend(synced.keys().filter(|n| intact.contains_key(*n)).cloned());
+        for name in removals(&lines) {
+            synced.remove(&name);
+        }
         for (name, len) in reports(&lines, "synced") {
-            let e = synced.entry(name).or_insert(0);
+            let e = synced.entry(name).or_insert_with(|| {
+                ever_synced += 1;
+                0
+            });
             *e = (*e).max(len);
         }
         match fatcheck::power_cut_damage(disk) {
@@ -120,31 +298,43 @@ pub fn run(
             Err(e) => return (Err(format!("boot {boot}: fsck.fat -n: {e}")), log),
         }
         if !cut {
-            let verdict = judge(&lines, cap.end).map(|s| {
-                let mut kinds: Vec<&str> = damage.iter().map(|d| d.as_str()).collect();
-                kinds.sort();
-                kinds.dedup();
-                format!(
-                    "{s}{}{} power cuts, {} files synced and read back intact, fsck.fat: {}",
-                    if s.is_empty() { "" } else { ", " },
-                    case.power_cuts,
-                    synced.len(),
-                    if kinds.is_empty() {
-                        "clean".into()
-                    } else {
-                        kinds.join("; ")
-                    }
-                )
+            let verdict = judge(&lines, cap.end).map(|judged| Lane {
+                judged,
+                synced: ever_synced,
+                verified: verified.len(),
+                damage: damage.clone(),
+                boots: boot + 1,
+                in_check,
             });
             return (verdict, log);
         }
-        if cap.end != End::Stopped {
-            // The workload ended before the cut point: no cut this time.
-            log.push(Line::out(&format!(
-                "harness: boot {boot} ended ({:?}) before the cut",
-                cap.end
-            )));
+        let finished = lines.iter().any(|l| l.text.contains(WRITTEN));
+        check_ms = span(&lines, CHECKED).unwrap_or(check_ms);
+        write_ms = span(&lines, WRITTEN).unwrap_or(write_ms);
+        match cap.end {
+            End::Stopped if !finished => {
+                landed += 1;
+                in_check += u32::from(!checked_all);
+            }
+            End::TimedOut => {
+                return (
+                    Err(format!(
+                        "boot {boot}: timed out after {} s (hung before the cut point)",
+                        case.timeout_s
+                    )),
+                    log,
+                );
+            }
+            end => log.push(Line::out(&format!(
+                "harness: boot {boot} ({end:?}): the workload ended before the cut; not counted"
+            ))),
         }
     }
-    unreachable!("the last boot returns")
+    (
+        Err(format!(
+            "only {landed} of {cuts} cuts landed inside the workload in {} boots",
+            2 * cuts + 3
+        )),
+        log,
+    )
 }

@@ -21,6 +21,28 @@ use crate::{BlockDevice, Error, SECTOR};
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use core::hash::{BuildHasherDefault, Hasher};
+use hashbrown::HashMap;
+
+/// Hashes a sector number for the cache's index: one multiply (sector
+/// numbers are not chosen by an adversary who could gain from collisions:
+/// a bad spread costs time only).
+#[derive(Default)]
+struct LbaHasher(u64);
+
+impl Hasher for LbaHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
 
 /// What a sector holds; decides its step in [`Cache::flush`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,7 +79,10 @@ pub const READ_AHEAD: u32 = 64;
 pub struct Cache<D> {
     pub dev: D,
     slots: Vec<Slot>,
-    map: BTreeMap<u64, usize>,
+    /// Sector number -> slot.
+    map: HashMap<u64, usize, BuildHasherDefault<LbaHasher>>,
+    /// Slots waiting to be written.
+    dirty: usize,
     hand: usize,
     capacity: usize,
     /// FAT #0's first sector, its length and the number of copies.
@@ -73,7 +98,8 @@ impl<D: BlockDevice> Cache<D> {
         Cache {
             dev,
             slots: Vec::new(),
-            map: BTreeMap::new(),
+            map: HashMap::default(),
+            dirty: 0,
             hand: 0,
             capacity: capacity.max(2 * READ_AHEAD as usize),
             fat: (0, 0, 1),
@@ -135,14 +161,23 @@ impl<D: BlockDevice> Cache<D> {
                 self.stats.write_requests += 1;
                 self.stats.sectors_written += 1;
                 self.slots[i].dirty = false;
+                self.dirty -= 1;
             }
         }
         Ok(())
     }
 
+    /// The sector if it is cached (as recently used).
+    pub fn hit(&mut self, lba: u64) -> Option<&[u8; SECTOR]> {
+        let &i = self.map.get(&lba)?;
+        let s = &mut self.slots[i];
+        s.referenced = true;
+        Some(&s.data)
+    }
+
     /// Whether any sector waits to be written.
     pub fn is_dirty(&self) -> bool {
-        self.slots.iter().any(|s| s.dirty)
+        self.dirty > 0
     }
 
     fn dirty(&mut self, i: usize, class: Class) -> Result<&mut [u8; SECTOR], Error> {
@@ -150,6 +185,9 @@ impl<D: BlockDevice> Cache<D> {
             return Err(Error::ReadOnly);
         }
         let s = &mut self.slots[i];
+        if !s.dirty {
+            self.dirty += 1;
+        }
         s.dirty = true;
         s.class = class;
         s.referenced = true;
@@ -158,6 +196,9 @@ impl<D: BlockDevice> Cache<D> {
 
     fn install(&mut self, i: usize, lba: u64, class: Class) {
         let s = &mut self.slots[i];
+        if s.dirty {
+            self.dirty -= 1;
+        }
         s.lba = lba;
         s.class = class;
         s.dirty = false;
@@ -246,12 +287,14 @@ impl<D: BlockDevice> Cache<D> {
     /// device. FAT sectors go to every copy, `undo_releases` giving step
     /// 2's contents; only then (or for other classes) they become clean.
     fn write_class(&mut self, class: Class, undo_releases: bool) -> Result<(), Error> {
-        let lbas: Vec<(u64, usize)> = self
-            .map
+        let mut lbas: Vec<(u64, usize)> = self
+            .slots
             .iter()
-            .filter(|(_, &i)| self.slots[i].dirty && self.slots[i].class == class)
-            .map(|(&l, &i)| (l, i))
+            .enumerate()
+            .filter(|(_, s)| s.dirty && s.class == class && s.lba != u64::MAX)
+            .map(|(i, s)| (s.lba, i))
             .collect();
+        lbas.sort_unstable();
         if lbas.is_empty() {
             return Ok(());
         }
@@ -284,6 +327,7 @@ impl<D: BlockDevice> Cache<D> {
             // Sectors with releases are written again, whole, in step 4.
             if !(undo_releases && self.releases.contains_key(&lba)) {
                 self.slots[i].dirty = false;
+                self.dirty -= 1;
             }
         }
         Ok(())

@@ -16,6 +16,7 @@
 //! - [`bpb`]: the boot sector: geometry, FAT16 or FAT32.
 //! - [`cache`]: the sector cache: read-ahead, write-back, ordered flush.
 //! - [`dir`]: directory entries, 8.3 and long names.
+//! - [`index`]: directory indexes (lookups without scans).
 //! - [`volume`]: the file system: nodes, paths, read/write, mkdir, rename...
 //! - [`fuzz`]: what the fuzzer and the hostile-image tests run.
 #![cfg_attr(not(test), no_std)]
@@ -26,6 +27,7 @@ pub mod bpb;
 pub mod cache;
 pub mod dir;
 pub mod fuzz;
+pub mod index;
 pub mod part;
 pub mod volume;
 

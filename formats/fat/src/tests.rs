@@ -261,6 +261,123 @@ fn writes_pass_fsck_and_read_back_with_mtools() {
     }
 }
 
+/// Directory indexes stay what a fresh scan of the entries gives, through
+/// creates (short names, long names, aliases of clashing long names, case
+/// variants), removals, renames within and across directories, mkdir and
+/// rmdir (a freed directory cluster reused), on FAT32 and FAT16's root;
+/// and the volume stays one fsck.fat and mtools accept.
+#[test]
+fn indexes_agree_with_scans() {
+    for (args, mib) in [(&["-F", "32"][..], 64), (&["-F", "16"][..], 32)] {
+        let dir = scratch(&format!("index-{}", args[1]));
+        let img = mkfs(&dir, mib, args);
+        let mut v = mount(&img);
+        let root = v.root();
+        let mut rng = 0x1234_5678_9abc_def0u64 ^ mib;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let name = |k: u64| match k % 5 {
+            0 => format!("f{k:04}"),
+            1 => format!("A long file name number {k}.text"),
+            2 => format!("LongPrefixSame{k}"),
+            3 => format!("UPPER{}.TXT", k % 100),
+            _ => format!("mixed Case {k}"),
+        };
+        let dirs = ["", "d1", "d1/d2"];
+        v.mkdir(root, "d1").unwrap();
+        v.mkdir(root, "d1/d2").unwrap();
+        let mut live: Vec<(usize, String)> = Vec::new();
+        for step in 0..600 {
+            let d = dirs[next(3) as usize];
+            let path = |n: &str| {
+                if d.is_empty() {
+                    n.to_string()
+                } else {
+                    format!("{d}/{n}")
+                }
+            };
+            match next(10) {
+                0..=4 => {
+                    let n = name(next(400));
+                    write_file(&mut v, root, &path(&n), n.as_bytes()).unwrap();
+                    if !live.iter().any(|(i, m)| dirs[*i] == d && dir::same_name(m, &n)) {
+                        live.push((dirs.iter().position(|x| *x == d).unwrap(), n));
+                    }
+                }
+                5 | 6 if !live.is_empty() => {
+                    let (i, n) = live.swap_remove(next(live.len() as u64) as usize);
+                    let p = if dirs[i].is_empty() {
+                        n.clone()
+                    } else {
+                        format!("{}/{n}", dirs[i])
+                    };
+                    v.unlink(root, &p).unwrap();
+                }
+                7 if !live.is_empty() => {
+                    let k = next(live.len() as u64) as usize;
+                    let (i, n) = live[k].clone();
+                    let from = if dirs[i].is_empty() {
+                        n.clone()
+                    } else {
+                        format!("{}/{n}", dirs[i])
+                    };
+                    let to_dir = next(3) as usize;
+                    let to_name = if next(2) == 0 {
+                        n.to_uppercase()
+                    } else {
+                        name(next(400))
+                    };
+                    let to = if dirs[to_dir].is_empty() {
+                        to_name.clone()
+                    } else {
+                        format!("{}/{to_name}", dirs[to_dir])
+                    };
+                    v.rename(root, &from, root, &to).unwrap();
+                    live.retain(|(j, m)| !(*j == to_dir && dir::same_name(m, &to_name)));
+                    if let Some(k) = live.iter().position(|(j, m)| *j == i && *m == n) {
+                        live.swap_remove(k);
+                    }
+                    live.push((to_dir, to_name));
+                }
+                8 => {
+                    v.mkdir(root, "tmpdir").unwrap();
+                    write_file(&mut v, root, "tmpdir/inside", b"x").unwrap();
+                    v.unlink(root, "tmpdir/inside").unwrap();
+                    v.rmdir(root, "tmpdir").unwrap();
+                }
+                _ => {
+                    if next(4) == 0 {
+                        v.drop_caches();
+                    }
+                }
+            }
+            v.check_indexes().unwrap_or_else(|e| panic!("step {step}: {e}"));
+        }
+        // Every live name is found, with its contents.
+        for (i, n) in &live {
+            let p = if dirs[*i].is_empty() {
+                n.clone()
+            } else {
+                format!("{}/{n}", dirs[*i])
+            };
+            let got = read_all(&mut v, root, &p).unwrap_or_else(|e| panic!("{p}: {e:?}"));
+            assert!(!got.is_empty(), "{p}");
+        }
+        assert!(v.check_indexes().unwrap() > 0, "directories were indexed");
+        v.close(root).unwrap();
+        save(&mut v, &img);
+        assert_eq!(fsck(&img), Vec::<String>::new());
+        let listing = run(Command::new("mdir").args(["-b", "-i"]).arg(&img).arg("::/d1/d2"));
+        let want = live.iter().filter(|(i, _)| *i == 2).count();
+        assert_eq!(listing.lines().count(), want, "{listing}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 #[test]
 fn operation_errors() {
     let dir = scratch("errors");

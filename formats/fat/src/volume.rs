@@ -12,8 +12,9 @@
 use crate::bpb::{FatType, Geometry};
 use crate::cache::{Cache, Class};
 use crate::dir::{self, ENTRY};
+use crate::index::{self, DirIndex, Named};
 use crate::{le32, BlockDevice, Error, Slice, SECTOR};
-use alloc::collections::BTreeSet;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -71,7 +72,7 @@ pub struct StatFs {
 }
 
 /// A directory's storage: FAT16's fixed root, or a cluster chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum DirRef {
     Root16,
     Chain(u32),
@@ -93,9 +94,15 @@ struct Node {
     first: u32,
     size: u32,
     refs: u32,
-    /// Last cluster looked up: (index in the chain, cluster).
-    hint: (u32, u32),
+    /// The chain as far as looked up, in runs of consecutive clusters:
+    /// (index in the chain, first cluster, length). Reads find a cluster
+    /// by a search here instead of following the FAT.
+    extents: Vec<(u32, u32, u32)>,
 }
+
+/// Most runs a node's extent list keeps (a badly fragmented file beyond
+/// this follows the FAT from the last run on each lookup).
+const MAX_EXTENTS: usize = 1024;
 
 /// An entry found in a directory.
 struct Found {
@@ -107,6 +114,10 @@ struct Found {
 /// Most entries in one directory (FAT's limit: 2 MiB of entries).
 const MAX_DIR_SLOTS: u32 = 65536;
 
+/// A short name, its case flags (NT reserved byte) and the long-name
+/// entries that go before it.
+type ShortName = ([u8; 11], u8, Vec<[u8; ENTRY]>);
+
 pub struct Volume<D> {
     cache: Cache<Slice<D>>,
     geo: Geometry,
@@ -117,6 +128,8 @@ pub struct Volume<D> {
     released: BTreeSet<u32>,
     read_only: bool,
     clock: alloc::boxed::Box<dyn Clock + Send>,
+    /// Directories indexed (see [`crate::index`]).
+    indexes: BTreeMap<DirRef, DirIndex>,
 }
 
 fn eoc(t: FatType) -> u32 {
@@ -153,6 +166,7 @@ impl<D: BlockDevice> Volume<D> {
             released: BTreeSet::new(),
             read_only,
             clock,
+            indexes: BTreeMap::new(),
         };
         if let Some(fsinfo) = geo.fsinfo {
             let s = v.cache.read(fsinfo, Class::Meta, 0)?;
@@ -180,9 +194,10 @@ impl<D: BlockDevice> Volume<D> {
         self.cache.stats
     }
 
-    /// Drops clean cached sectors (cold reads).
+    /// Drops clean cached sectors and the directory indexes (cold reads).
     pub fn drop_caches(&mut self) {
         self.cache.drop_clean();
+        self.indexes.clear();
     }
 
     pub fn device(&mut self) -> &mut D {
@@ -330,6 +345,8 @@ impl<D: BlockDevice> Volume<D> {
     }
 
     fn free_chain(&mut self, first: u32) -> Result<(), Error> {
+        // Were it a directory, its index goes with it.
+        self.indexes.remove(&DirRef::Chain(first));
         for c in self.chain(first)? {
             self.fat_set(c, 0)?;
         }
@@ -357,6 +374,9 @@ impl<D: BlockDevice> Volume<D> {
     // ---- directories ----
 
     fn dir_sectors(&mut self, d: DirRef) -> Result<Vec<u64>, Error> {
+        if let Some(i) = self.indexes.get(&d) {
+            return Ok(i.secs.clone());
+        }
         match d {
             DirRef::Root16 => Ok((self.geo.root_start..self.geo.root_start + self.geo.root_sectors).collect()),
             DirRef::Chain(first) => {
@@ -424,6 +444,110 @@ impl<D: BlockDevice> Volume<D> {
     }
 
     fn find(&mut self, d: DirRef, name: &str) -> Result<Option<Found>, Error> {
+        if self.indexed(d)? {
+            let Some(idx) = self.indexes.get(&d) else {
+                return Err(Error::Corrupt);
+            };
+            let Some((slot, n)) = idx.find(name) else {
+                return Ok(None);
+            };
+            let (name, lfn) = (n.name.clone(), n.lfn);
+            let (lba, off) = Self::slot_pos(&idx.secs, slot)?;
+            let mut entry = [0u8; ENTRY];
+            entry.copy_from_slice(&self.cache.read(lba, Class::Dir, 0)?[off..off + ENTRY]);
+            return Ok(Some(Found {
+                name,
+                entry,
+                loc: Loc { dir: d, slot, lfn },
+            }));
+        }
+        self.scan_find(d, name)
+    }
+
+    /// Whether directory `d` has an index, built now if it had none and
+    /// fits the budget ([`index::MAX_ENTRIES`]).
+    fn indexed(&mut self, d: DirRef) -> Result<bool, Error> {
+        if self.indexes.contains_key(&d) {
+            return Ok(true);
+        }
+        let secs = self.dir_sectors(d)?;
+        let per = (SECTOR / ENTRY) as u32;
+        let total = secs.len() as u32 * per;
+        let mut idx = DirIndex::default();
+        idx.end = total;
+        // Short names, free slots and the end, as insert's scan sees them.
+        for slot in 0..total {
+            let (lba, off) = Self::slot_pos(&secs, slot)?;
+            let ahead = (secs.len() as u32 - slot / per - 1).min(8);
+            let s = self.cache.read(lba, Class::Dir, ahead)?;
+            match s[off] {
+                0 => {
+                    idx.end = slot;
+                    break;
+                }
+                dir::DELETED => {
+                    idx.free.insert(slot);
+                }
+                _ if s[off + 11] & 0x3f != dir::ATTR_LFN => {
+                    let mut n = [0u8; 11];
+                    n.copy_from_slice(&s[off..off + 11]);
+                    idx.add_short(n);
+                }
+                _ => {}
+            }
+            if slot as usize >= index::MAX_ENTRIES * 2 {
+                return Ok(false);
+            }
+        }
+        // Names, as a scan reports them.
+        let mut found = Vec::new();
+        self.walk(d, 0, |f| {
+            found.push(f);
+            found.len() <= index::MAX_ENTRIES
+        })?;
+        if found.len() > index::MAX_ENTRIES {
+            return Ok(false);
+        }
+        let used: usize = self.indexes.values().map(DirIndex::len).sum();
+        if used + found.len() > index::MAX_ENTRIES {
+            self.indexes.clear();
+        }
+        for f in found {
+            let mut short = [0u8; 11];
+            short.copy_from_slice(&f.entry[..11]);
+            let named = Named {
+                name: f.name,
+                lfn: f.loc.lfn,
+                short,
+            };
+            idx.add(f.loc.slot, named, &dir::short_display(&f.entry));
+        }
+        idx.secs = secs;
+        self.indexes.insert(d, idx);
+        Ok(true)
+    }
+
+    /// Each directory index against one built afresh from the disk's
+    /// entries (tests: the kept ones must not drift).
+    #[cfg(test)]
+    pub(crate) fn check_indexes(&mut self) -> Result<usize, String> {
+        let dirs: Vec<DirRef> = self.indexes.keys().copied().collect();
+        for &d in &dirs {
+            let kept = self.indexes.remove(&d).ok_or("gone")?;
+            let others = core::mem::take(&mut self.indexes);
+            let built = self.indexed(d).map_err(|e| alloc::format!("{d:?}: {e:?}"))?;
+            let fresh = self.indexes.remove(&d);
+            self.indexes = others;
+            if !built || fresh.as_ref() != Some(&kept) {
+                return Err(alloc::format!("{d:?}: kept {kept:?}\nfresh {fresh:?}"));
+            }
+            self.indexes.insert(d, kept);
+        }
+        Ok(dirs.len())
+    }
+
+    /// [`Self::find`] by reading every entry.
+    fn scan_find(&mut self, d: DirRef, name: &str) -> Result<Option<Found>, Error> {
         let mut out = None;
         self.walk(d, 0, |f| {
             if dir::same_name(&f.name, name) || dir::same_name(&dir::short_display(&f.entry), name) {
@@ -443,8 +567,115 @@ impl<D: BlockDevice> Volume<D> {
     }
 
     /// Adds entry `short` (its name bytes are filled in here) under `name`.
-    fn insert(&mut self, d: DirRef, name: &str, mut short: [u8; ENTRY]) -> Result<Loc, Error> {
+    fn insert(&mut self, d: DirRef, name: &str, short: [u8; ENTRY]) -> Result<Loc, Error> {
         dir::validate(name)?;
+        if self.indexed(d)? {
+            return self.insert_indexed(d, name, short);
+        }
+        self.insert_scanning(d, name, short)
+    }
+
+    /// The short name for `name` (exact, or an alias free among `taken`),
+    /// its case flags and its long-name entries.
+    fn short_name(name: &str, taken: impl Fn(&[u8; 11]) -> bool) -> Result<ShortName, Error> {
+        Ok(match dir::exact_short(name) {
+            Some((n, case)) if !taken(&n) => (n, case, Vec::new()),
+            _ => {
+                let mut k = 1;
+                let n = loop {
+                    let a = dir::alias(name, k);
+                    if !taken(&a) {
+                        break a;
+                    }
+                    k += 1;
+                    if k > 999_999 {
+                        return Err(Error::NoSpace);
+                    }
+                };
+                (n, 0, dir::lfn_entries(name, dir::checksum(&n)))
+            }
+        })
+    }
+
+    /// [`Self::insert`] with the directory's index: no scan.
+    fn insert_indexed(&mut self, d: DirRef, name: &str, mut short: [u8; ENTRY]) -> Result<Loc, Error> {
+        let idx = self.indexes.get(&d).ok_or(Error::Corrupt)?;
+        let (name11, case, lfns) = Self::short_name(name, |n| idx.shorts.contains_key(n))?;
+        short[..11].copy_from_slice(&name11);
+        short[12] = case;
+        let need = lfns.len() as u32 + 1;
+        let per = (SECTOR / ENTRY) as u32;
+        let (mut secs, free, end) = (idx.secs.clone(), idx.free_run(need), idx.end);
+        let start = match free {
+            Some(st) => st,
+            None => {
+                while end + need > secs.len() as u32 * per {
+                    let DirRef::Chain(first) = d else {
+                        return Err(Error::NoSpace);
+                    };
+                    if secs.len() as u32 * per + per * self.geo.sectors_per_cluster >= MAX_DIR_SLOTS {
+                        return Err(Error::NoSpace);
+                    }
+                    let last = *self.chain(first)?.last().ok_or(Error::Corrupt)?;
+                    let c = self.alloc(Some(last))?;
+                    self.new_dir_cluster(c, &[])?;
+                    let lba = self.geo.cluster_sector(c);
+                    secs.extend((0..self.geo.sectors_per_cluster as u64).map(|k| lba + k));
+                    if let Some(idx) = self.indexes.get_mut(&d) {
+                        idx.secs = secs.clone();
+                    }
+                }
+                end
+            }
+        };
+        for (i, e) in lfns.iter().enumerate() {
+            self.write_slot(&secs, start + i as u32, e)?;
+        }
+        let slot = start + need - 1;
+        self.write_slot(&secs, slot, &short)?;
+        // The scan's view of the directory now: the same as the index's,
+        // unless the slot after a new end is not the end (a hostile
+        // image): then the index goes and the next lookup scans.
+        let past_end = free.is_none() && start + need < secs.len() as u32 * per && {
+            let (lba, off) = Self::slot_pos(&secs, start + need)?;
+            self.cache.read(lba, Class::Dir, 0)?[off] != 0
+        };
+        let Some(idx) = self.indexes.get_mut(&d) else {
+            return Err(Error::Corrupt);
+        };
+        if past_end {
+            self.indexes.remove(&d);
+        } else {
+            match free {
+                Some(st) => {
+                    for s in st..st + need {
+                        idx.free.remove(&s);
+                    }
+                }
+                None => idx.end = start + need,
+            }
+            idx.add_short(name11);
+            let shown = dir::short_display(&short);
+            let reported = if lfns.is_empty() { shown.clone() } else { name.into() };
+            idx.add(
+                slot,
+                Named {
+                    name: reported,
+                    lfn: need - 1,
+                    short: name11,
+                },
+                &shown,
+            );
+        }
+        Ok(Loc {
+            dir: d,
+            slot,
+            lfn: need - 1,
+        })
+    }
+
+    /// [`Self::insert`] by reading every entry.
+    fn insert_scanning(&mut self, d: DirRef, name: &str, mut short: [u8; ENTRY]) -> Result<Loc, Error> {
         let mut shorts = BTreeSet::new();
         let mut secs = self.dir_sectors(d)?;
         let per = (SECTOR / ENTRY) as u32;
@@ -474,23 +705,7 @@ impl<D: BlockDevice> Volume<D> {
         for n in names {
             shorts.insert(n);
         }
-        let (name11, case, lfns) = match dir::exact_short(name) {
-            Some((n, case)) if !shorts.contains(&n) => (n, case, Vec::new()),
-            _ => {
-                let mut k = 1;
-                let n = loop {
-                    let a = dir::alias(name, k);
-                    if !shorts.contains(&a) {
-                        break a;
-                    }
-                    k += 1;
-                    if k > 999_999 {
-                        return Err(Error::NoSpace);
-                    }
-                };
-                (n, 0, dir::lfn_entries(name, dir::checksum(&n)))
-            }
-        };
+        let (name11, case, lfns) = Self::short_name(name, |n| shorts.contains(n))?;
         short[..11].copy_from_slice(&name11);
         short[12] = case;
         let need = lfns.len() as u32 + 1;
@@ -528,6 +743,18 @@ impl<D: BlockDevice> Volume<D> {
 
     fn remove_entry(&mut self, loc: Loc) -> Result<(), Error> {
         let secs = self.dir_sectors(loc.dir)?;
+        if self.indexes.contains_key(&loc.dir) {
+            let (lba, off) = Self::slot_pos(&secs, loc.slot)?;
+            let mut e = [0u8; ENTRY];
+            e.copy_from_slice(&self.cache.read(lba, Class::Dir, 0)?[off..off + ENTRY]);
+            if let Some(idx) = self.indexes.get_mut(&loc.dir) {
+                idx.remove(loc.slot, &dir::short_display(&e));
+                let mut short = [0u8; 11];
+                short.copy_from_slice(&e[..11]);
+                idx.remove_short(&short);
+                idx.free.extend(loc.slot - loc.lfn..=loc.slot);
+            }
+        }
         for slot in loc.slot - loc.lfn..=loc.slot {
             let (lba, off) = Self::slot_pos(&secs, slot)?;
             self.cache.modify(lba, Class::Dir)?[off] = dir::DELETED;
@@ -590,7 +817,7 @@ impl<D: BlockDevice> Volume<D> {
             first,
             size: 0,
             refs: 1,
-            hint: (0, first),
+            extents: Vec::new(),
         })
     }
 
@@ -643,7 +870,7 @@ impl<D: BlockDevice> Volume<D> {
             first,
             size: if is_dir { 0 } else { dir::size(&f.entry) },
             refs: 1,
-            hint: (0, first),
+            extents: Vec::new(),
         })
     }
 
@@ -802,23 +1029,47 @@ impl<D: BlockDevice> Volume<D> {
 
     // ---- file data ----
 
-    /// The cluster holding byte `offset` of a file (chain index from it),
-    /// using the node's hint for sequential access.
+    /// Cluster `index` of a file's chain, from the node's extents (which
+    /// it extends by following the FAT when needed).
     fn cluster_at(&mut self, id: NodeId, index: u32) -> Result<u32, Error> {
         let n = self.node(id)?;
-        let (mut i, mut c) = if n.hint.0 <= index && n.hint.1 != 0 {
-            n.hint
-        } else {
-            (0, n.first)
-        };
-        if !self.geo.valid_cluster(c) {
-            return Err(Error::Corrupt);
+        let k = n.extents.partition_point(|e| e.0 <= index);
+        if let Some(&(i0, c0, len)) = k.checked_sub(1).and_then(|k| n.extents.get(k)) {
+            if index < i0 + len {
+                return Ok(c0 + (index - i0));
+            }
         }
+        let first = n.first;
+        let mut ext = core::mem::take(&mut self.node_mut(id)?.extents);
+        let r = self.extend_extents(&mut ext, first, index);
+        self.node_mut(id)?.extents = ext;
+        r
+    }
+
+    /// Follows the chain from the end of `ext` (or from `first`) to
+    /// cluster `index`, recording runs (up to [`MAX_EXTENTS`]).
+    fn extend_extents(&mut self, ext: &mut Vec<(u32, u32, u32)>, first: u32, index: u32) -> Result<u32, Error> {
+        if ext.is_empty() {
+            if !self.geo.valid_cluster(first) {
+                return Err(Error::Corrupt);
+            }
+            ext.push((0, first, 1));
+        }
+        let &(i0, c0, len) = ext.last().ok_or(Error::Corrupt)?;
+        let (mut i, mut c) = (i0 + len - 1, c0 + len - 1);
         while i < index {
-            c = self.next(c)?.ok_or(Error::Corrupt)?;
+            let next = self.next(c)?.ok_or(Error::Corrupt)?;
             i += 1;
+            let grows = ext.last().is_some_and(|l| next == c + 1 && l.0 + l.2 == i);
+            if grows {
+                if let Some(l) = ext.last_mut() {
+                    l.2 += 1;
+                }
+            } else if ext.len() < MAX_EXTENTS {
+                ext.push((i, next, 1));
+            }
+            c = next;
         }
-        self.node_mut(id)?.hint = (index, c);
         Ok(c)
     }
 
@@ -858,6 +1109,13 @@ impl<D: BlockDevice> Volume<D> {
             let sector = self.geo.cluster_sector(c) + in_cluster / SECTOR as u64;
             let in_sector = (pos % SECTOR as u64) as usize;
             let want_sectors = (len - done + in_sector).div_ceil(SECTOR) as u32;
+            let k = (SECTOR - in_sector).min(len - done);
+            if let Some(s) = self.cache.hit(sector) {
+                buf[done..done + k].copy_from_slice(&s[in_sector..in_sector + k]);
+                done += k;
+                continue;
+            }
+            // A miss: read ahead as far as the clusters run on.
             let ahead = if want_sectors > 1 {
                 let left_in_cluster = ((cb - in_cluster) / SECTOR as u64) as u32;
                 self.run_sectors(c, want_sectors.min(crate::cache::READ_AHEAD))?
@@ -868,7 +1126,6 @@ impl<D: BlockDevice> Volume<D> {
                 0
             };
             let s = self.cache.read(sector, Class::Data, ahead)?;
-            let k = (SECTOR - in_sector).min(len - done);
             buf[done..done + k].copy_from_slice(&s[in_sector..in_sector + k]);
             done += k;
         }
@@ -890,7 +1147,7 @@ impl<D: BlockDevice> Volume<D> {
             let c = self.alloc(None)?;
             let n = self.node_mut(id)?;
             n.first = c;
-            n.hint = (0, c);
+            n.extents.clear();
             (0u32, c)
         } else {
             // Walk to the current end (the chain may be longer than the size).
@@ -1001,14 +1258,14 @@ impl<D: BlockDevice> Volume<D> {
                 self.free_chain(first)?;
                 let n = self.node_mut(id)?;
                 n.first = 0;
-                n.hint = (0, 0);
+                n.extents.clear();
             } else {
                 let last = self.cluster_at(id, keep - 1)?;
                 if let Some(rest) = self.next(last)? {
                     self.fat_set(last, eoc(self.geo.fat_type))?;
                     self.free_chain(rest)?;
                 }
-                self.node_mut(id)?.hint = (0, first);
+                self.node_mut(id)?.extents.clear();
             }
         }
         self.node_mut(id)?.size = len as u32;

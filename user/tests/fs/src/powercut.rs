@@ -7,12 +7,16 @@
 //! wrote to it — its first or its appended version — and is listed as
 //! `test-powercut: intact R-N LEN`; a file that does not is a failure.
 //! Temporary files (`*.tmp`: written, not yet renamed when the power went)
-//! are removed. Then the workload: [`FILES`] files, each written to
-//! `R-N.tmp` in several writes, fsynced, renamed to `R-N` and synced, then
-//! reported as `test-powercut: synced R-N LEN`; every third file is then
-//! appended to, fsynced and reported again with its new length. The
-//! harness checks that every file reported synced before a cut is listed
-//! intact, at least at that length, by the next run.
+//! are removed, and so are the files of runs [`KEEP_RUNS`] or more before
+//! this one, each announced first as `test-powercut: removing R-N` (so the
+//! directory stays small over a hundred runs; each file is checked by the
+//! [`KEEP_RUNS`] runs after it). Then the workload: [`FILES`] files, each
+//! written to `R-N.tmp` in several writes, fsynced, renamed to `R-N` and
+//! synced, then reported as `test-powercut: synced R-N LEN`; every third
+//! file is then appended to, fsynced and reported again with its new
+//! length. The harness checks that every file reported synced before a cut,
+//! and not announced as removed since, is listed intact, at least at that
+//! length, by the next run.
 #![no_std]
 #![no_main]
 
@@ -28,8 +32,12 @@ use userlib::names::supervisor;
 
 userlib::entry!(main, heap = 1 << 20);
 
-/// Files each run writes.
-const FILES: u32 = 24;
+/// Files each run writes (the harness's `SYNCED_PER_RUN` counts their
+/// synced reports: one each, one more for every third).
+const FILES: u32 = 6;
+
+/// Runs whose files a run keeps (checks): older ones it removes.
+const KEEP_RUNS: u32 = 2;
 
 const DRIVER: &str = "virtio-blk";
 
@@ -77,6 +85,9 @@ fn main(_start: &StartInfo) {
         return;
     }
     let data = ns.root("data").expect("root of /data");
+    // The harness cuts the power a random time after this line.
+    log::info!("start");
+    let start_us = userlib::syscall::now_us();
     match data.create_dir("cut") {
         Ok(()) | Err(Error::Exists) => {}
         Err(e) => panic!("mkdir cut: {e:?}"),
@@ -92,6 +103,7 @@ fn main(_start: &StartInfo) {
     let mut run = 0;
     let mut intact = 0;
     let mut removed = 0;
+    let mut kept: Vec<(String, u32)> = Vec::new();
     for e in dir.read_dir().expect("read_dir cut") {
         if e.name.ends_with(".tmp") {
             dir.remove_file(&e.name)
@@ -118,8 +130,22 @@ fn main(_start: &StartInfo) {
         );
         log::info!("intact {} {}", e.name, bytes.len());
         intact += 1;
+        kept.push((e.name, r));
     }
-    log::info!("run {run}: {intact} files intact, {removed} temporary files removed");
+    let mut old = 0;
+    for (name, r) in kept {
+        if r + KEEP_RUNS <= run {
+            log::info!("removing {name}");
+            dir.remove_file(&name)
+                .unwrap_or_else(|err| panic!("rm {name}: {err:?}"));
+            old += 1;
+        }
+    }
+    let writes_us = userlib::syscall::now_us();
+    log::info!(
+        "run {run}: {intact} files intact, {removed} temporary files removed, {old} old files removed in {} ms",
+        (writes_us - start_us) / 1000
+    );
 
     for n in 0..FILES {
         let name = format!("{run}-{n}");
@@ -153,5 +179,8 @@ fn main(_start: &StartInfo) {
             log::info!("synced {name} {full}");
         }
     }
-    log::info!("run {run}: {FILES} files written");
+    log::info!(
+        "run {run}: {FILES} files written in {} ms",
+        (userlib::syscall::now_us() - writes_us) / 1000
+    );
 }

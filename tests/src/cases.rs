@@ -1466,6 +1466,107 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 180,
         ..PROFILE
     },
+    // The Terminal app: a second shell on the screen. Its tile opens it,
+    // a command typed on the virtio keyboard (QMP keys) runs, and its
+    // output shows under the prompt, where only background was before.
+    BootCase {
+        name: "profile-phone-terminal",
+        boot: Boot::Profile("phone"),
+        monitor: &[
+            Input {
+                after: "home: window",
+                send: "input 540x1170 sleep 2500; tap 269,170",
+            },
+            Input {
+                after: "opening terminal",
+                send: "input 540x1170 sleep 1500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/phone-terminal.ppm",
+            },
+            Input {
+                after: "",
+                send: "region @SCREENS@/phone-terminal.ppm 20,130,500,300",
+            },
+            Input {
+                after: "",
+                send: "input 540x1170 key h e l p ret",
+            },
+            Input {
+                after: "terminal: ran",
+                send: "input 540x1170 sleep 1500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/phone-terminal-help.ppm",
+            },
+            Input {
+                after: "",
+                send: "region @SCREENS@/phone-terminal-help.ppm 20,130,500,300",
+            },
+        ],
+        expect: &[
+            r"init: profile phone up\b",
+            r"compositor: client terminal \(task \d+\) role 0",
+            r"home: opening terminal",
+            // Before: nothing under the banner and the prompt.
+            r"^harness: region 20,130,500,300: 101820 150000$",
+            r"terminal: ran 'help' \((1\d|[2-9]\d) lines\)",
+            // After: rows of text (f0f4f8) there.
+            r"^harness: region 20,130,500,300: 101820 \d+, .*f0f4f8 \d{3,}",
+        ],
+        forbid: PROFILE_FAILURES,
+        timeout_s: 180,
+        ..PROFILE
+    },
+    // The Files app: it lists /data (the file server's grant to it, read
+    // only) and shows a text file tapped in the list.
+    BootCase {
+        name: "profile-phone-files",
+        boot: Boot::Profile("phone"),
+        monitor: &[
+            Input {
+                after: "home: window",
+                send: "input 540x1170 sleep 2500; tap 442,170",
+            },
+            Input {
+                after: "opening files",
+                send: "input 540x1170 sleep 1500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/phone-files.ppm",
+            },
+            Input {
+                after: "",
+                send: "input 540x1170 tap 200,150",
+            },
+            Input {
+                after: "files: showing",
+                send: "input 540x1170 sleep 1500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/phone-files-readme.ppm",
+            },
+            Input {
+                after: "",
+                send: "region @SCREENS@/phone-files-readme.ppm 20,200,500,200",
+            },
+        ],
+        expect: &[
+            r"init: profile phone up\b",
+            r"files: browsing /data",
+            r"home: opening files",
+            r"files: showing /data/README \([1-9]\d* lines\)",
+            // The file's text (f0f4f8) under the Back button.
+            r"^harness: region 20,200,500,200: 101820 \d+, .*f0f4f8 \d{3,}",
+        ],
+        forbid: PROFILE_FAILURES,
+        timeout_s: 180,
+        ..PROFILE
+    },
     // ---- networking on the phone (virtio-net on QEMU user networking):
     // the address from QEMU's DHCP server, ping of the gateway, `fetch` of
     // a file from a host `python3 -m http.server` (10.0.2.2 is the host's

@@ -12,8 +12,8 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use shell::command::{device_path, Command};
-use shell::report;
+use crate::command::{device_path, Command};
+use crate::report;
 use userlib::fs::{Error, Namespace};
 use userlib::services::fs::absolute;
 

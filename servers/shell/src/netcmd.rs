@@ -4,8 +4,8 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use shell::http;
-use shell::report;
+use crate::http;
+use crate::report;
 use userlib::ipc::Timeout;
 use userlib::net::{self, Ipv4Addr, Pinger, SocketAddrV4, TcpStream};
 use userlib::services::net::State;

@@ -478,7 +478,7 @@ fn boot_command(case: &BootCase, env: &Env) -> Result<(Vec<OsString>, String), (
                 format!("{} does not exist (build it first)", p.image.display()),
             ));
         }
-        let args = own_disk(p, env, case.name, args).map_err(|e| (command, e))?;
+        let args = own_disk(p, env, case.name, case.disk_setup, args).map_err(|e| (command, e))?;
         let command = shown_args(&args);
         return Ok((args, command));
     }
@@ -507,8 +507,15 @@ fn boot_command(case: &BootCase, env: &Env) -> Result<(Vec<OsString>, String), (
 /// A profile's arguments with its disk image replaced by a copy of the
 /// profile's fresh disk (formatted as `cargo xtask run` makes it) named
 /// `own` (the work directory's `disks/OWN.img`, see `case_disk`), so that
-/// cases do not share one (QEMU locks a disk image).
-fn own_disk(p: &ProfileBoot, env: &Env, own: &str, args: Vec<OsString>) -> Result<Vec<OsString>, String> {
+/// cases do not share one (QEMU locks a disk image); `setup` (the case's
+/// [`BootCase::disk_setup`]) then adds to the copy.
+fn own_disk(
+    p: &ProfileBoot,
+    env: &Env,
+    own: &str,
+    setup: Option<crate::cases::DiskSetup>,
+    args: Vec<OsString>,
+) -> Result<Vec<OsString>, String> {
     let Some(disk) = &p.disk else {
         return Ok(args);
     };
@@ -517,6 +524,9 @@ fn own_disk(p: &ProfileBoot, env: &Env, own: &str, args: Vec<OsString>) -> Resul
         .and_then(|()| std::fs::copy(disk, &own).map(drop));
     if let Err(e) = made {
         return Err(format!("{}: {e}", own.display()));
+    }
+    if let Some(setup) = setup {
+        setup(&own).map_err(|e| format!("disk set-up: {e}"))?;
     }
     let (from, to) = (disk.to_string_lossy(), own.to_string_lossy());
     Ok(args
@@ -541,7 +551,7 @@ fn companion_args(case: &BootCase, c: &Companion, env: &Env) -> Result<Vec<OsStr
     if !p.image.is_file() {
         return Err(format!("{} does not exist (build it first)", p.image.display()));
     }
-    let mut a = own_disk(p, env, &format!("{}-{}", case.name, c.profile), p.args.clone())?;
+    let mut a = own_disk(p, env, &format!("{}-{}", case.name, c.profile), None, p.args.clone())?;
     a.extend(Console::Stdio.args().map(OsString::from));
     a.push("-no-reboot".into());
     a.extend(["-kernel".into(), p.image.clone().into()]);

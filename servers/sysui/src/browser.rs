@@ -31,7 +31,10 @@ impl Browser {
     /// At `root` (an absolute path: `/data`).
     pub fn new(root: &str) -> Browser {
         let root = absolute("/", root);
-        Browser { cwd: root.clone(), root }
+        Browser {
+            cwd: root.clone(),
+            root,
+        }
     }
 
     pub fn cwd(&self) -> &str {

@@ -48,7 +48,7 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
         match ns.mounts() {
             Ok(m) if !m.is_empty() => break format!("/{}", m[0].0),
             Ok(_) => {
-                log::warn!("files: no directory is routed to this app");
+                log::warn!("no directory is routed to this app");
                 return Err(userlib::Error::NotSupported);
             }
             // The file server may start after this app.
@@ -57,7 +57,7 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
     };
     let mut browser = Browser::new(&root);
     let mut view = list(&mut ns, &browser);
-    log::info!("files: browsing {root}");
+    log::info!("browsing {root}");
     let mut events = [Event::default(); MAX_EVENTS];
     let mut focus: Option<usize> = None;
     loop {
@@ -100,13 +100,30 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
     }
 }
 
-/// The current directory's rows.
+/// Rows of a listing named in the log.
+const LOGGED_ROWS: usize = 16;
+
+/// The current directory's rows. The log names what the list shows (its
+/// first rows, as they read), for whoever reads the console.
 fn list(ns: &mut Namespace, b: &Browser) -> View {
-    View::List(
-        ns.read_dir(b.cwd())
-            .map(|e| b.items(&e))
-            .map_err(|e| format!("{}: {e}", b.cwd())),
-    )
+    let rows = ns
+        .read_dir(b.cwd())
+        .map(|e| b.items(&e))
+        .map_err(|e| format!("{}: {e}", b.cwd()));
+    match &rows {
+        Ok(items) => {
+            let shown: Vec<&str> = items.iter().take(LOGGED_ROWS).map(|i| i.label.as_str()).collect();
+            let more = items.len().saturating_sub(LOGGED_ROWS);
+            let more = if more > 0 {
+                format!(" | ({more} more)")
+            } else {
+                String::new()
+            };
+            log::info!("{}: {}{more}", b.cwd(), shown.join(" | "));
+        }
+        Err(why) => log::warn!("{why}"),
+    }
+    View::List(rows)
 }
 
 /// A file's text.
@@ -119,7 +136,7 @@ fn show(ns: &mut Namespace, path: &str) -> View {
         },
         Err(e) => alloc::vec![format!("{path}: {e}")],
     };
-    log::info!("files: showing {path} ({} lines)", lines.len());
+    log::info!("showing {path} ({} lines)", lines.len());
     View::File(path.into(), lines)
 }
 

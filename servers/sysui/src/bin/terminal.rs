@@ -46,7 +46,7 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
     let mut events = [Event::default(); MAX_EVENTS];
     let mut typed = Vec::new();
     let mut echo = Vec::new();
-    log::info!("terminal: ready");
+    log::info!("ready");
     loop {
         draw(&mut win, &mut text, &t, &back, &editor);
         let n = win.next(&mut events, syscall::now_us() + 60_000_000);
@@ -71,7 +71,7 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
                     }
                     let out = session.run(&line);
                     back.push(&out);
-                    log::info!("terminal: ran '{}' ({} lines)", line.trim(), out.lines().count());
+                    log::info!("ran '{}' ({} lines)", line.trim(), out.lines().count());
                 }
                 Some(Edit::Cancel) => back.push(&format!("{PROMPT}{before}^C")),
                 None => {}

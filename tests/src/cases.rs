@@ -168,7 +168,8 @@ pub struct BootCase {
     /// host tools: `Ok` adds to the summary, `Err` fails the case.
     pub disk_check: Option<DiskCheck>,
     /// Prepares the fresh disk image `@DISK@` names (e.g. formats it)
-    /// before the boot.
+    /// before the boot; for a `Boot::Profile` case, adds to its copy of
+    /// the profile's disk (files for the guest to find).
     pub disk_setup: Option<DiskSetup>,
     /// A real peer, a program we did not write, started on the host before
     /// QEMU and stopped after it (see [`Peer`]).
@@ -1534,6 +1535,142 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"compositor: client task \d+ is gone; removing its surfaces",
             // Home again: no button's worth of blue.
             r"^harness: screen colours: 101820 \d{6}, .*2f6fde \d{4}\b",
+        ],
+        forbid: PROFILE_FAILURES,
+        timeout_s: 180,
+        ..PROFILE
+    },
+    // The Terminal app: a second shell on the screen. Its tile opens it;
+    // a command typed on the virtio keyboard (QMP keys) writes a file on
+    // /data, which the console shell then reads and mtools finds on the
+    // disk after power-off; a second command's output shows under the
+    // prompt, where only background was before.
+    BootCase {
+        name: "profile-phone-app-terminal",
+        boot: Boot::Profile("phone"),
+        monitor: &[
+            Input {
+                after: "home: window",
+                send: "input 540x1170 sleep 2500; tap 269,170",
+            },
+            Input {
+                after: "opening terminal",
+                send: "input 540x1170 sleep 1500; key w r i t e spc slash d a t a slash t y p e d dot t x t spc o n spc t h e spc s c r e e n ret",
+            },
+            // The fourth text row (the banner, the write, the cat's
+            // prompt line, then its output) is still empty.
+            Input {
+                after: "terminal: ran 'write",
+                send: "input 540x1170 sleep 1000",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/phone-terminal.ppm",
+            },
+            Input {
+                after: "",
+                send: "region @SCREENS@/phone-terminal.ppm 10,132,520,20",
+            },
+            Input {
+                after: "",
+                send: "input 540x1170 key c a t spc slash d a t a slash t y p e d dot t x t ret",
+            },
+            Input {
+                after: "terminal: ran 'cat",
+                send: "input 540x1170 sleep 1500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/phone-terminal-cat.ppm",
+            },
+            Input {
+                after: "",
+                send: "region @SCREENS@/phone-terminal-cat.ppm 10,132,520,20",
+            },
+        ],
+        input: &[
+            Input {
+                after: "terminal: ran 'cat",
+                send: "cat /data/typed.txt\r",
+            },
+            at_prompt("sync\r"),
+            at_prompt("poweroff\r"),
+        ],
+        expect: &[
+            r"init: profile phone up\b",
+            r"compositor: client terminal \(task \d+\) role 0",
+            r"home: opening terminal",
+            r"terminal: ran 'write /data/typed\.txt on the screen' \(0 lines\)",
+            // Before the cat: background only on the fourth row.
+            r"^harness: region 10,132,520,20: 101820 10400$",
+            r"terminal: ran 'cat /data/typed\.txt' \(1 lines\)",
+            // After: the cat's output, text (f0f4f8), there.
+            r"^harness: region 10,132,520,20: 101820 \d+, .*f0f4f8 \d{2,}",
+            // The console shell finds the file the Terminal wrote.
+            r"^on the screen$",
+            r"init: powering off",
+        ],
+        forbid: PROFILE_FAILURES,
+        exit: Exit::Code(0),
+        disk_check: Some(crate::fatcheck::profile_phone_terminal),
+        timeout_s: 180,
+        ..PROFILE
+    },
+    // The Files app: it lists /data (the file server's grant to it, read
+    // only) as the disk holds it (the case puts a directory and a text
+    // file there with mtools), opens the text file tapped in the list and
+    // shows its lines, goes Back, and opens the directory.
+    BootCase {
+        name: "profile-phone-app-files",
+        boot: Boot::Profile("phone"),
+        disk_setup: Some(crate::fatcheck::files_app_disk),
+        monitor: &[
+            Input {
+                after: "home: window",
+                send: "input 540x1170 sleep 2500; tap 442,170",
+            },
+            Input {
+                after: "opening files",
+                send: "input 540x1170 sleep 1500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/phone-files.ppm",
+            },
+            // The third row: shopping.txt.
+            Input {
+                after: "",
+                send: "input 540x1170 tap 200,218",
+            },
+            Input {
+                after: "files: showing",
+                send: "input 540x1170 sleep 1500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/phone-files-shopping.ppm",
+            },
+            Input {
+                after: "",
+                send: "region @SCREENS@/phone-files-shopping.ppm 20,200,500,200",
+            },
+            // Back, then the first row: trips/.
+            Input {
+                after: "",
+                send: "input 540x1170 tap 60,130; sleep 1500; tap 200,128",
+            },
+        ],
+        expect: &[
+            r"init: profile phone up\b",
+            r"home: opening files",
+            r"files: browsing /data",
+            // Directories first, then files by name, with their sizes.
+            r"files: /data: trips/ \| README  \d+ B \| shopping\.txt  34 B$",
+            r"files: showing /data/shopping\.txt \(5 lines\)",
+            // The file's text (f0f4f8) under the Back button.
+            r"^harness: region 20,200,500,200: 101820 \d+, .*f0f4f8 \d{3,}",
+            r"files: /data: trips/ \| README",
+            r"files: /data/trips: \.\. \| lisbon\.txt  17 B$",
         ],
         forbid: PROFILE_FAILURES,
         timeout_s: 180,

@@ -79,6 +79,41 @@ pub fn profile_phone_files(img: &Path) -> Result<String, String> {
     Ok("fsck.fat clean, files read back by mtools".into())
 }
 
+/// What `profile-phone-app-files` puts on the phone's disk for the Files
+/// app to find: a directory with a file in it, and a text file of
+/// [`SHOPPING_LINES`] lines.
+pub fn files_app_disk(img: &Path) -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("kestrel-files-app-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let shopping = dir.join("shopping.txt");
+    let trip = dir.join("lisbon.txt");
+    let written = std::fs::write(&shopping, SHOPPING_LINES.join("\n") + "\n")
+        .and_then(|()| std::fs::write(&trip, "Tram 28 at nine.\n"));
+    let r = written.map_err(|e| e.to_string()).and_then(|()| {
+        let mtool =
+            |tool: &str, args: &[&std::ffi::OsStr]| run(Command::new(tool).arg("-i").arg(img).args(args)).map(drop);
+        mtool("mmd", &["::trips".as_ref()])?;
+        mtool("mcopy", &[shopping.as_os_str(), "::shopping.txt".as_ref()])?;
+        mtool("mcopy", &[trip.as_os_str(), "::trips/lisbon.txt".as_ref()])
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+/// The lines of `shopping.txt` on `profile-phone-app-files`'s disk.
+pub const SHOPPING_LINES: [&str; 5] = ["eggs", "milk", "bread", "olive oil", "oranges"];
+
+/// `profile-phone-app-terminal`: the file typed in the Terminal app is on the
+/// disk with what was typed.
+pub fn profile_phone_terminal(img: &Path) -> Result<String, String> {
+    fsck_clean(img)?;
+    let typed = mtype(img, "typed.txt")?;
+    if typed != b"on the screen\n" {
+        return Err(format!("typed.txt holds {:?}", String::from_utf8_lossy(&typed)));
+    }
+    Ok("fsck.fat clean, typed.txt read back by mtools".into())
+}
+
 /// A 64 MiB disk formatted FAT32 by `mkfs.vfat` (`BootCase::disk_setup`).
 pub fn mkfs_fat32(img: &Path) -> Result<(), String> {
     std::fs::OpenOptions::new()

@@ -478,7 +478,7 @@ fn boot_command(case: &BootCase, env: &Env) -> Result<(Vec<OsString>, String), (
                 format!("{} does not exist (build it first)", p.image.display()),
             ));
         }
-        let args = own_disk(p, env, case.name, args).map_err(|e| (command, e))?;
+        let args = own_disk(p, env, case.name, case.disk_setup, args).map_err(|e| (command, e))?;
         let command = shown_args(&args);
         return Ok((args, command));
     }
@@ -507,8 +507,15 @@ fn boot_command(case: &BootCase, env: &Env) -> Result<(Vec<OsString>, String), (
 /// A profile's arguments with its disk image replaced by a copy of the
 /// profile's fresh disk (formatted as `cargo xtask run` makes it) named
 /// `own` (the work directory's `disks/OWN.img`, see `case_disk`), so that
-/// cases do not share one (QEMU locks a disk image).
-fn own_disk(p: &ProfileBoot, env: &Env, own: &str, args: Vec<OsString>) -> Result<Vec<OsString>, String> {
+/// cases do not share one (QEMU locks a disk image); `setup` (the case's
+/// [`BootCase::disk_setup`]) then adds to the copy.
+fn own_disk(
+    p: &ProfileBoot,
+    env: &Env,
+    own: &str,
+    setup: Option<crate::cases::DiskSetup>,
+    args: Vec<OsString>,
+) -> Result<Vec<OsString>, String> {
     let Some(disk) = &p.disk else {
         return Ok(args);
     };
@@ -517,6 +524,9 @@ fn own_disk(p: &ProfileBoot, env: &Env, own: &str, args: Vec<OsString>) -> Resul
         .and_then(|()| std::fs::copy(disk, &own).map(drop));
     if let Err(e) = made {
         return Err(format!("{}: {e}", own.display()));
+    }
+    if let Some(setup) = setup {
+        setup(&own).map_err(|e| format!("disk set-up: {e}"))?;
     }
     let (from, to) = (disk.to_string_lossy(), own.to_string_lossy());
     Ok(args
@@ -541,7 +551,7 @@ fn companion_args(case: &BootCase, c: &Companion, env: &Env) -> Result<Vec<OsStr
     if !p.image.is_file() {
         return Err(format!("{} does not exist (build it first)", p.image.display()));
     }
-    let mut a = own_disk(p, env, &format!("{}-{}", case.name, c.profile), p.args.clone())?;
+    let mut a = own_disk(p, env, &format!("{}-{}", case.name, c.profile), None, p.args.clone())?;
     a.extend(Console::Stdio.args().map(OsString::from));
     a.push("-no-reboot".into());
     a.extend(["-kernel".into(), p.image.clone().into()]);
@@ -615,10 +625,15 @@ pub fn judge_monitor(case: &BootCase, sent: usize) -> Option<String> {
 ///
 /// `pixels FILE X,Y ...` (a harness command, not QEMU's) reports the
 /// colours at those points of a screendump taken before:
-/// `harness: pixels X,Y rrggbb, ...`.
+/// `harness: pixels X,Y rrggbb, ...`; `region FILE X,Y,W,H` reports the
+/// most common colours of that rectangle, as `screen colours` does for the
+/// whole picture: `harness: region X,Y,W,H: rrggbb COUNT, ...`.
 pub fn screen_report(command: &str) -> Option<String> {
     if let Some(rest) = command.trim().strip_prefix("pixels ") {
         return Some(pixels_report(rest));
+    }
+    if let Some(rest) = command.trim().strip_prefix("region ") {
+        return Some(region_report(rest));
     }
     let file = command.trim().strip_prefix("screendump ")?.trim();
     let bytes = std::fs::read(file).map_err(|e| e.to_string());
@@ -668,6 +683,26 @@ fn pixels_report(args: &str) -> String {
     format!("harness: pixels {}", out.join(", "))
 }
 
+/// `FILE X,Y,W,H` -> `harness: region X,Y,W,H: rrggbb COUNT, ...` (the
+/// rectangle cut to the picture), or the error.
+fn region_report(args: &str) -> String {
+    let (file, rect) = args.trim().rsplit_once(' ').unwrap_or((args, ""));
+    let bytes = match std::fs::read(file.trim()) {
+        Ok(b) => b,
+        Err(e) => return format!("harness: region {file}: {e}"),
+    };
+    let Some((w, h, px)) = ppm_pixels(&bytes) else {
+        return format!("harness: region {file}: not a binary PPM");
+    };
+    let r: Vec<usize> = rect.split(',').filter_map(|v| v.trim().parse().ok()).collect();
+    let [x, y, rw, rh] = r[..] else {
+        return format!("harness: region {rect}: not X,Y,W,H");
+    };
+    let (x1, y1) = ((x + rw).min(w), (y + rh).min(h));
+    let rows = (y.min(y1)..y1).flat_map(|row| px[(row * w + x.min(x1)) * 3..(row * w + x1) * 3].chunks_exact(3));
+    format!("harness: region {rect}: {}", colour_counts(rows))
+}
+
 /// Width, height and pixels of a binary PPM (P6, maxval 255).
 pub fn ppm_pixels(ppm: &[u8]) -> Option<(usize, usize, &[u8])> {
     let mut fields = Vec::new();
@@ -692,19 +727,22 @@ pub fn ppm_pixels(ppm: &[u8]) -> Option<(usize, usize, &[u8])> {
 /// The picture's 8 most common colours: `rrggbb COUNT, ...`, most first.
 pub fn ppm_colours(ppm: &[u8]) -> Option<String> {
     let (_, _, pixels) = ppm_pixels(ppm)?;
+    Some(colour_counts(pixels.chunks_exact(3)))
+}
+
+/// The 8 most common of `pixels` (3 bytes each): `rrggbb COUNT, ...`.
+fn colour_counts<'a>(pixels: impl Iterator<Item = &'a [u8]>) -> String {
     let mut counts = std::collections::HashMap::<u32, usize>::new();
-    for p in pixels.chunks_exact(3) {
+    for p in pixels {
         *counts.entry(u32::from_be_bytes([0, p[0], p[1], p[2]])).or_default() += 1;
     }
     let mut v: Vec<(u32, usize)> = counts.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    Some(
-        v.iter()
-            .take(8)
-            .map(|(c, n)| format!("{c:06x} {n}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-    )
+    v.iter()
+        .take(8)
+        .map(|(c, n)| format!("{c:06x} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `WxH, column X: rrggbb xN, ...` of a binary PPM (P6, maxval 255).
@@ -1406,8 +1444,15 @@ mod tests {
         let pf = std::env::temp_dir().join(format!("harness-pixels-{}.ppm", std::process::id()));
         std::fs::write(&pf, &ppm).unwrap();
         let r = screen_report(&format!("pixels {} 2,0 2,5 9,9 x", pf.display())).unwrap();
-        let _ = std::fs::remove_file(&pf);
         assert_eq!(r, "harness: pixels 2,0 ff0000, 2,5 102030, 9,9 outside, x not X,Y");
+        // A region across the colour edge, one cut by the picture's edge,
+        // one outside it, and a malformed one.
+        let region = |r: &str| screen_report(&format!("region {} {r}", pf.display())).unwrap();
+        assert_eq!(region("1,1,2,2"), "harness: region 1,1,2,2: 102030 2, ff0000 2");
+        assert_eq!(region("3,4,10,10"), "harness: region 3,4,10,10: 102030 2");
+        assert_eq!(region("9,9,2,2"), "harness: region 9,9,2,2: ");
+        assert_eq!(region("1,1,2"), "harness: region 1,1,2: not X,Y,W,H");
+        let _ = std::fs::remove_file(&pf);
         assert_eq!(screen_report("sendkey a"), None);
         let r = screen_report("screendump /nonexistent/x.ppm").unwrap();
         assert!(r.starts_with("harness: screendump /nonexistent/x.ppm: "), "{r}");

@@ -9,11 +9,11 @@
 //! the device's file server through the soft bus (`docs/BUS.md`), inside
 //! the mounts that device's profile grants its bus.
 
+use crate::command::{device_path, Command};
+use crate::report;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use shell::command::{device_path, Command};
-use shell::report;
 use userlib::fs::{Error, Namespace};
 use userlib::services::fs::absolute;
 
@@ -26,6 +26,12 @@ pub struct Files {
 
 /// Largest file `cat` prints.
 const CAT_LIMIT: u64 = 256 << 10;
+
+impl Default for Files {
+    fn default() -> Self {
+        Files::new()
+    }
+}
 
 impl Files {
     pub fn new() -> Files {

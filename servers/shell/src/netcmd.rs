@@ -1,11 +1,11 @@
 //! The network commands: `ip`, `ping`, `fetch`, `resolve` (over
 //! `userlib::net`).
 
+use crate::http;
+use crate::report;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use shell::http;
-use shell::report;
 use userlib::ipc::Timeout;
 use userlib::net::{self, Ipv4Addr, Pinger, SocketAddrV4, TcpStream};
 use userlib::services::net::State;

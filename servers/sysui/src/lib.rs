@@ -8,6 +8,9 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 
+pub mod browser;
+pub mod scrollback;
+
 /// `HH:MM` of a Unix time (UTC).
 pub fn clock_text(unix: u64) -> String {
     let s = unix % 86_400;

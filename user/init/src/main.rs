@@ -93,14 +93,15 @@ fn main(boot: &'static BootInfo) -> i32 {
     }
     match mode {
         Mode::Test { filters, timeout_s } => {
-            // `seed=N` on the command line goes to every test program (the
-            // hostile fuzzer replays a run with it).
-            let seed = boot
+            // `seed=N` and `calls=N` on the command line go to every test
+            // program (the hostile fuzzer replays a run with them).
+            let passed: Vec<&str> = boot
                 .bootargs()
                 .split_whitespace()
-                .find(|w| w.starts_with("seed="))
-                .unwrap_or("");
-            run_tests(&mut sup, &config::select(&programs, &filters), timeout_s, seed)
+                .filter(|w| w.starts_with("seed=") || w.starts_with("calls="))
+                .collect();
+            let seed = passed.join(" ");
+            run_tests(&mut sup, &config::select(&programs, &filters), timeout_s, &seed)
         }
         Mode::Serve { .. } => serve(&mut sup),
     }
@@ -170,7 +171,7 @@ fn serve(sup: &mut Supervisor) -> i32 {
 
 /// Test mode: each program in turn, one report line each, then the
 /// result line; the return value is init's exit code.
-fn run_tests(sup: &mut Supervisor, names: &[&str], timeout_s: Option<u64>, seed: &str) -> i32 {
+fn run_tests(sup: &mut Supervisor, names: &[&str], timeout_s: Option<u64>, test_args: &str) -> i32 {
     // Map the loader's scratch window once, so that the translation
     // tables it needs are not counted against the first test's pool
     // check.
@@ -182,7 +183,7 @@ fn run_tests(sup: &mut Supervisor, names: &[&str], timeout_s: Option<u64>, seed:
     println!("utest: running {} programs", names.len());
     let (mut passed, mut failed) = (0u32, 0u32);
     for name in names {
-        match run_test(sup, name, timeout_s.or_else(|| config::default_timeout(name)), seed) {
+        match run_test(sup, name, timeout_s.or_else(|| config::default_timeout(name)), test_args) {
             Ok(()) => {
                 passed += 1;
                 println!("utest: {name} ... ok");
@@ -210,7 +211,7 @@ fn test_device(sup: &Supervisor, name: &str) -> Option<usize> {
         .flatten()
 }
 
-fn run_test(sup: &mut Supervisor, name: &str, timeout_s: Option<u64>, seed: &str) -> Result<(), String> {
+fn run_test(sup: &mut Supervisor, name: &str, timeout_s: Option<u64>, test_args: &str) -> Result<(), String> {
     let pool = userlib::process().pool;
     let pool_before = syscall::cap_info(pool).map(|i| i.size).ok();
     let changes_before = sup.changes;
@@ -225,7 +226,7 @@ fn run_test(sup: &mut Supervisor, name: &str, timeout_s: Option<u64>, seed: &str
     };
     let spec = TaskSpec {
         uses: config::test_routes(name),
-        args: alloc::format!("profile={profile} {seed}").trim_end().into(),
+        args: alloc::format!("profile={profile} {test_args}").trim_end().into(),
         ..adhoc(name, memory, true)
     };
     let id = sup.add(spec, device, true);

@@ -67,7 +67,13 @@ fn main(start: &StartInfo) {
             None => v.parse().ok(),
         })
         .unwrap_or_else(fresh_seed);
-    let total_calls = CALLS_PER_CPU * cpus;
+    // `calls=N` (per CPU) shortens or lengthens a run, to replay one fast.
+    let per_cpu = args
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("calls="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CALLS_PER_CPU);
+    let total_calls = per_cpu * cpus;
     println!(
         "test-hostile: seed {seed:#x} (replay: utest=hostile seed={seed:#x}), {total_calls} calls on {cpus} CPUs in children of {CALLS_PER_CHILD}"
     );
@@ -95,7 +101,8 @@ fn main(start: &StartInfo) {
     let mut rng = Rng::new(seed);
     let mut badge = 0;
     // A first round fills the kernel's caches before measuring.
-    let _ = run_round(sup, &records, &handed, &mut badge, &mut rng, 2000);
+    let mut discarded = 0;
+    let _ = run_round(sup, &records, &handed, &mut badge, &mut rng, 2000, &mut discarded);
     let pool_before = syscall::cap_info(me.pool).unwrap().size;
     let before = syscall::kernel_stats(me.counters).expect("kernel stats");
     log::info!("before: {before:?}, pool {pool_before}");
@@ -103,7 +110,7 @@ fn main(start: &StartInfo) {
     let started = syscall::now_us();
     let (mut total, mut died, mut rounds) = (0, 0, 0);
     while total < total_calls {
-        let (calls, ended) = run_round(sup, &records, &handed, &mut badge, &mut rng, CALLS_PER_CHILD);
+        let (calls, ended) = run_round(sup, &records, &handed, &mut badge, &mut rng, CALLS_PER_CHILD, &mut discarded);
         total += calls;
         died += cpus - ended;
         rounds += 1;
@@ -121,7 +128,7 @@ fn main(start: &StartInfo) {
     let after = syscall::kernel_stats(me.counters).expect("kernel stats");
     log::info!("after: {after:?}, pool {pool_after}");
     println!(
-        "test-hostile: {total} random calls on {cpus} CPUs in {took_ms} ms ({} calls/s), {rounds} rounds of {cpus} fuzzers ({died} killed themselves)",
+        "test-hostile: {total} random calls on {cpus} CPUs in {took_ms} ms ({} calls/s), {rounds} rounds of {cpus} fuzzers ({died} killed themselves), {discarded} capabilities sent to the parent discarded",
         total * 1000 / took_ms.max(1)
     );
     assert_eq!(
@@ -168,6 +175,7 @@ fn run_round(
     badge: &mut u64,
     rng: &mut Rng,
     count: u64,
+    discarded: &mut u64,
 ) -> (u64, u64) {
     let me = process();
     let elf = loader::find_program(me.name()).expect("find myself in the archive");
@@ -206,6 +214,14 @@ fn run_round(
     while running.iter().any(|r| r.ended.is_none()) {
         match syscall::recv(sup, Timeout::millis(20_000)) {
             Ok((m, b)) => {
+                // A fuzzer may send capabilities with its calls to us:
+                // they land in this task's capability space, and would
+                // keep the fuzzer's objects (and its pool's memory) alive
+                // after it is destroyed. None is wanted here.
+                for c in m.caps() {
+                    let _ = syscall::cap_delete(c.handle);
+                    *discarded += 1;
+                }
                 let Some(r) = running.iter_mut().find(|r| r.badge == b) else {
                     let _ = syscall::reply(&Message::new(0));
                     continue;

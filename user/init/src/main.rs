@@ -92,7 +92,17 @@ fn main(boot: &'static BootInfo) -> i32 {
         None => log::info!("no device profile in the boot archive: no drivers started"),
     }
     match mode {
-        Mode::Test { filters, timeout_s } => run_tests(&mut sup, &config::select(&programs, &filters), timeout_s),
+        Mode::Test { filters, timeout_s } => {
+            // `seed=N` and `calls=N` on the command line go to every test
+            // program (the hostile fuzzer replays a run with them).
+            let passed: Vec<&str> = boot
+                .bootargs()
+                .split_whitespace()
+                .filter(|w| w.starts_with("seed=") || w.starts_with("calls="))
+                .collect();
+            let seed = passed.join(" ");
+            run_tests(&mut sup, &config::select(&programs, &filters), timeout_s, &seed)
+        }
         Mode::Serve { .. } => serve(&mut sup),
     }
 }
@@ -161,7 +171,7 @@ fn serve(sup: &mut Supervisor) -> i32 {
 
 /// Test mode: each program in turn, one report line each, then the
 /// result line; the return value is init's exit code.
-fn run_tests(sup: &mut Supervisor, names: &[&str], timeout_s: Option<u64>) -> i32 {
+fn run_tests(sup: &mut Supervisor, names: &[&str], timeout_s: Option<u64>, test_args: &str) -> i32 {
     // Map the loader's scratch window once, so that the translation
     // tables it needs are not counted against the first test's pool
     // check.
@@ -173,7 +183,7 @@ fn run_tests(sup: &mut Supervisor, names: &[&str], timeout_s: Option<u64>) -> i3
     println!("utest: running {} programs", names.len());
     let (mut passed, mut failed) = (0u32, 0u32);
     for name in names {
-        match run_test(sup, name, timeout_s.or_else(|| config::default_timeout(name))) {
+        match run_test(sup, name, timeout_s.or_else(|| config::default_timeout(name)), test_args) {
             Ok(()) => {
                 passed += 1;
                 println!("utest: {name} ... ok");
@@ -193,14 +203,15 @@ fn run_tests(sup: &mut Supervisor, names: &[&str], timeout_s: Option<u64>) -> i3
 }
 
 /// The device a test program drives itself: `test-devices` gets the PL031
-/// RTC's region and interrupt.
+/// RTC's region and interrupt, and so does `test-hostile` (its fuzzers get
+/// a read-only copy of the region and the interrupt among their handles).
 fn test_device(sup: &Supervisor, name: &str) -> Option<usize> {
-    (name == "test-devices")
+    (name == "test-devices" || name == "test-hostile")
         .then(|| sup.devices.iter().position(|d| d.compatible == "arm,pl031"))
         .flatten()
 }
 
-fn run_test(sup: &mut Supervisor, name: &str, timeout_s: Option<u64>) -> Result<(), String> {
+fn run_test(sup: &mut Supervisor, name: &str, timeout_s: Option<u64>, test_args: &str) -> Result<(), String> {
     let pool = userlib::process().pool;
     let pool_before = syscall::cap_info(pool).map(|i| i.size).ok();
     let changes_before = sup.changes;
@@ -215,7 +226,7 @@ fn run_test(sup: &mut Supervisor, name: &str, timeout_s: Option<u64>) -> Result<
     };
     let spec = TaskSpec {
         uses: config::test_routes(name),
-        args: alloc::format!("profile={profile}"),
+        args: alloc::format!("profile={profile} {test_args}").trim_end().into(),
         ..adhoc(name, memory, true)
     };
     let id = sup.add(spec, device, true);

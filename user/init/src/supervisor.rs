@@ -138,9 +138,12 @@ impl Supervisor {
             Some(d) => {
                 let regions = d.regions.len().min(8);
                 let irqs = d.irqs.len().min(8 - regions);
-                let device_rights = Rights::READ | Rights::WRITE | Rights::MAP | Rights::MANAGE;
+                // A test program may pass its device on (test-hostile's
+                // fuzzers get copies); a driver may not.
+                let grant = if t.test { Rights::GRANT } else { Rights::empty() };
+                let device_rights = Rights::READ | Rights::WRITE | Rights::MAP | Rights::MANAGE | grant;
                 extra.extend(d.regions[..regions].iter().map(|r| (r.0, device_rights)));
-                extra.extend(d.irqs[..irqs].iter().map(|q| (q.0, Rights::MANAGE)));
+                extra.extend(d.irqs[..irqs].iter().map(|q| (q.0, Rights::MANAGE | grant)));
                 let compatible = d.keys.first().map_or(d.compatible.as_str(), |k| k.as_str());
                 let ranges: Vec<(u64, u64)> = d.regions[..regions].iter().map(|r| (r.1, r.2)).collect();
                 let rest = alloc::format!("profile={} {}", self.profile, t.spec.args);

@@ -1,12 +1,22 @@
-//! A hostile task: at least [`TOTAL_CALLS`] system calls with random
-//! numbers and arguments, from a fixed seed (printed, to replay a failure).
+//! A hostile task: at least [`CALLS_PER_CPU`] system calls per CPU with
+//! random numbers and arguments, from fuzzers on every CPU at once, from a
+//! fresh seed each run (printed; `utest=hostile seed=N` replays a run: the
+//! same seed gives each fuzzer the same calls, though on several CPUs their
+//! interleaving differs).
 //!
 //! The calls run in child tasks (this program started again with argument
 //! `fuzz SEED COUNT`) so that a fuzzer that hurts itself (unmaps its own
 //! code, suspends itself...) is just replaced: the point is that the kernel
-//! survives. The parent reads the kernel's counters before and after, with
-//! every child destroyed in between, and checks that nothing leaked:
-//! objects alive, free memory, kernel heap, and its own pool.
+//! survives. Each round runs one fuzzer per CPU; after it the kernel's
+//! self-check must pass (pool charges, mappings, the derivation tree, the
+//! run queues). The fuzzers hold every kind of object: their own task,
+//! thread and pool, what they create (endpoints, notifications, memory,
+//! pools, tasks, threads), a device region (read-only: the RTC's, which
+//! init gives this program), an interrupt (the RTC's) and a console
+//! without rights (no writes, no power control). The parent reads the
+//! kernel's counters before and after, with every child destroyed in
+//! between, and checks that nothing leaked: objects alive, free memory,
+//! kernel heap, and its own pool.
 #![no_std]
 #![no_main]
 
@@ -17,7 +27,7 @@ use alloc::vec::Vec;
 use userlib::abi::boot_info::{StartInfo, CHILD_IPC_BUFFER, START_INFO_ADDRESS};
 use userlib::abi::{IpcFlags, ObjectType, Syscall, USER_LIMIT};
 use userlib::ipc::Message;
-use userlib::loader::{self, Spawn};
+use userlib::loader::{self, Child, Spawn};
 use userlib::syscall::KernelStats;
 use userlib::test::Rng;
 use userlib::vspace::{Mapping, WINDOW_BASE};
@@ -25,14 +35,15 @@ use userlib::{log, println, process, proto, syscall, Handle, Rights, Timeout};
 
 userlib::entry!(main, heap = 512 * 1024);
 
-const TOTAL_CALLS: u64 = 100_000;
+/// Random calls per CPU in one run: with the SMP cases of `cargo xtask
+/// test` together past 10,000,000 (see the README's test table).
+const CALLS_PER_CPU: u64 = 400_000;
 const CALLS_PER_CHILD: u64 = 20_000;
-const SEED: u64 = 0x6b65_7374_7265_6c21;
 /// A fuzzer reports its progress (label [`PROGRESS`], word 0 = calls made)
 /// every this many calls.
 const REPORT_EVERY: u64 = 500;
 const PROGRESS: u16 = 0x7e10;
-/// Kernel memory that may stay in use after a round, for caches and
+/// Kernel memory that may stay in use after a run, for caches and
 /// tables that grow and are kept (not a leak: bounded, not per call).
 const SLACK_BYTES: u64 = 256 * 1024;
 /// Words of the record of the call in progress: index, number, x0-x7.
@@ -47,60 +58,100 @@ fn main(start: &StartInfo) {
         return;
     }
     let me = process();
-    println!("test-hostile: seed {SEED:#x}, {TOTAL_CALLS} calls in children of {CALLS_PER_CHILD}");
+    let cpus = me.cpus.max(1) as u64;
+    let seed = args
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("seed="))
+        .and_then(|v| match v.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16).ok(),
+            None => v.parse().ok(),
+        })
+        .unwrap_or_else(fresh_seed);
+    // `calls=N` (per CPU) shortens or lengthens a run, to replay one fast.
+    let per_cpu = args
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("calls="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CALLS_PER_CPU);
+    let total_calls = per_cpu * cpus;
+    println!(
+        "test-hostile: seed {seed:#x} (replay: utest=hostile seed={seed:#x}), {total_calls} calls on {cpus} CPUs in children of {CALLS_PER_CHILD}"
+    );
     // SystemControl (power off, reboot) needs the console with MANAGE. The
-    // fuzzers get no console at all, and this task's own has no MANAGE
-    // (nor can a copy of it gain it), so no random call can stop the machine.
+    // fuzzers get a console with no rights at all, and this task's own has
+    // no MANAGE (nor can a copy of it gain it), so no random call can stop
+    // the machine.
     let console = syscall::cap_info(me.console).expect("console").rights;
     assert!(!console.contains(Rights::MANAGE), "test-hostile's console has MANAGE");
     let sup = syscall::create(me.pool, ObjectType::Endpoint, 0).expect("endpoint");
-    // Each fuzzer writes the call it is about to make here, so that a hang
-    // can be pinned on a call.
-    let record = Mapping::new(1, Rights::READ | Rights::WRITE).expect("record page");
-    let mut rng = Rng::new(SEED);
+    // What init gave this program beside the usual (the RTC's region and
+    // interrupt, when the machine has one), and a console without rights.
+    let device = [Handle(start.extra[0]), Handle(start.extra[1])];
+    let mut handed: Vec<(Handle, Rights)> = Vec::new();
+    if device[0] != Handle::NULL && device[1] != Handle::NULL {
+        handed.push((device[0], Rights::READ | Rights::MAP));
+        handed.push((device[1], Rights::MANAGE));
+    }
+    handed.push((me.console, Rights::empty()));
+    // Each fuzzer writes the call it is about to make in its own page, so
+    // that a hang can be pinned on a call.
+    let records: Vec<Mapping> = (0..cpus)
+        .map(|_| Mapping::new(1, Rights::READ | Rights::WRITE).expect("record page"))
+        .collect();
+    let mut rng = Rng::new(seed);
     let mut badge = 0;
     // The longest interrupts-masked stretch is measured from here (under
     // -icount; elsewhere the kernel does not count).
     let _ = syscall::masked_max();
     // A first round fills the kernel's caches before measuring.
-    badge += 1;
-    run_child(sup, &record, badge, rng.next_u64(), 2000);
+    let mut discarded = 0;
+    let _ = run_round(sup, &records, &handed, &mut badge, &mut rng, 2000, &mut discarded);
     let pool_before = syscall::cap_info(me.pool).unwrap().size;
     let before = syscall::kernel_stats(me.counters).expect("kernel stats");
     log::info!("before: {before:?}, pool {pool_before}");
 
-    let (mut total, mut died) = (0, 0);
-    while total < TOTAL_CALLS {
-        badge += 1;
-        let (calls, ended) = run_child(sup, &record, badge, rng.next_u64(), CALLS_PER_CHILD);
+    let started = syscall::now_us();
+    let (mut total, mut died, mut rounds) = (0, 0, 0);
+    while total < total_calls {
+        let (calls, ended) = run_round(sup, &records, &handed, &mut badge, &mut rng, CALLS_PER_CHILD, &mut discarded);
         total += calls;
+        died += cpus - ended;
+        rounds += 1;
         // The kernel's tables must agree after every round (pool charges,
         // mappings, the derivation tree, the run queues).
         if let Err(e) = syscall::self_check() {
-            userlib::fail(1, &format!("kernel self-check after fuzzer {badge}: {e}"));
-        }
-        if !ended {
-            died += 1;
+            userlib::fail(
+                1,
+                &format!("kernel self-check after round {rounds} (seed {seed:#x}): {e}"),
+            );
         }
     }
+    let took_ms = (syscall::now_us() - started) / 1000;
     let pool_after = syscall::cap_info(me.pool).unwrap().size;
     let after = syscall::kernel_stats(me.counters).expect("kernel stats");
     log::info!("after: {after:?}, pool {pool_after}");
     println!(
-        "test-hostile: {total} random calls in {} children ({died} killed themselves or hung)",
-        badge - 1
+        "test-hostile: {total} random calls on {cpus} CPUs in {took_ms} ms ({} calls/s), {rounds} rounds of {cpus} fuzzers ({died} killed themselves), {discarded} capabilities sent to the parent discarded",
+        total * 1000 / took_ms.max(1)
     );
     assert_eq!(
         pool_after, pool_before,
         "this task's pool did not get all its memory back"
     );
     check_no_leak(&before, &after);
-    drop(record);
+    drop(records);
     syscall::cap_delete(sup).unwrap();
     if let Ok(max) = syscall::masked_max() {
         // `cargo xtask bench` reads this line.
         println!("bench: max_irq_masked {max}");
     }
+}
+
+/// A seed no earlier run had: the cycle counter and the clock.
+fn fresh_seed() -> u64 {
+    let (us, _) = syscall::clock();
+    let mut rng = Rng::new(userlib::arch::cycles() ^ us.rotate_left(32));
+    rng.next_u64()
 }
 
 fn check_no_leak(before: &KernelStats, after: &KernelStats) {
@@ -120,62 +171,113 @@ fn check_no_leak(before: &KernelStats, after: &KernelStats) {
     );
 }
 
-/// Runs one fuzzer child to its end; returns the calls it reported and
-/// whether it finished (rather than killing itself). A fuzzer that hangs
-/// is a kernel bug (every call it makes is bounded): the test fails,
-/// naming the call.
-fn run_child(sup: Handle, record: &Mapping, badge: u64, seed: u64, count: u64) -> (u64, bool) {
+/// One fuzzer on each CPU, each with its own record page and seed, run to
+/// their ends; the calls they reported and how many finished (rather than
+/// killing themselves). A fuzzer that hangs is a kernel bug (every call it
+/// makes is bounded): the test fails, naming the call.
+fn run_round(
+    sup: Handle,
+    records: &[Mapping],
+    handed: &[(Handle, Rights)],
+    badge: &mut u64,
+    rng: &mut Rng,
+    count: u64,
+    discarded: &mut u64,
+) -> (u64, u64) {
     let me = process();
     let elf = loader::find_program(me.name()).expect("find myself in the archive");
-    let args = format!("fuzz {seed:x} {count:x}");
-    let child = loader::spawn(&Spawn {
-        args: &args,
-        pool_bytes: 4 << 20,
-        console: false,
-        supervisor: Some((sup, badge)),
-        extra: &[(record.handle(), Rights::READ | Rights::WRITE | Rights::MAP)],
-        ..Spawn::new(me.name(), elf)
-    })
-    .expect("start a fuzzer");
-    let mut done = 0;
-    let finished = loop {
+    struct Running {
+        child: Child,
+        badge: u64,
+        seed: u64,
+        done: u64,
+        ended: Option<bool>,
+    }
+    let mut running: Vec<Running> = Vec::new();
+    for (cpu, record) in records.iter().enumerate() {
+        *badge += 1;
+        let seed = rng.next_u64();
+        let args = format!("fuzz {seed:x} {count:x}");
+        let mut extra = Vec::from([(record.handle(), Rights::READ | Rights::WRITE | Rights::MAP)]);
+        extra.extend_from_slice(handed);
+        let child = loader::spawn(&Spawn {
+            args: &args,
+            pool_bytes: 4 << 20,
+            console: false,
+            cpu: Some(cpu),
+            supervisor: Some((sup, *badge)),
+            extra: &extra,
+            ..Spawn::new(me.name(), elf)
+        })
+        .expect("start a fuzzer");
+        running.push(Running {
+            child,
+            badge: *badge,
+            seed,
+            done: 0,
+            ended: None,
+        });
+    }
+    while running.iter().any(|r| r.ended.is_none()) {
         match syscall::recv(sup, Timeout::millis(20_000)) {
-            Ok((m, b)) if b == badge => match m.label {
-                PROGRESS => {
-                    done = done.max(m.word(0));
-                    let _ = syscall::reply(&Message::new(PROGRESS));
+            Ok((m, b)) => {
+                // A fuzzer may send capabilities with its calls to us:
+                // they land in this task's capability space, and would
+                // keep the fuzzer's objects (and its pool's memory) alive
+                // after it is destroyed. None is wanted here.
+                for c in m.caps() {
+                    let _ = syscall::cap_delete(c.handle);
+                    *discarded += 1;
                 }
-                proto::EXIT => {
-                    done = count;
-                    break true;
-                }
-                userlib::abi::FaultKind::LABEL => break false,
-                _ => {
-                    // Fuzzed calls to us: answer so that they don't hang.
+                let Some(r) = running.iter_mut().find(|r| r.badge == b) else {
                     let _ = syscall::reply(&Message::new(0));
+                    continue;
+                };
+                match m.label {
+                    PROGRESS => {
+                        r.done = r.done.max(m.word(0));
+                        let _ = syscall::reply(&Message::new(PROGRESS));
+                    }
+                    proto::EXIT => {
+                        r.done = count;
+                        r.ended = Some(true);
+                    }
+                    userlib::abi::FaultKind::LABEL => r.ended = Some(false),
+                    // Fuzzed calls to us: answer so that they don't hang.
+                    _ => {
+                        let _ = syscall::reply(&Message::new(0));
+                    }
                 }
-            },
-            Ok(_) => {
-                let _ = syscall::reply(&Message::new(0));
             }
             Err(userlib::Error::TimedOut) => {
-                let w: Vec<u64> = record.as_slice()[..RECORD_WORDS * 8]
+                let (i, r) = running
+                    .iter()
+                    .enumerate()
+                    .find(|(_, r)| r.ended.is_none())
+                    .expect("one is running");
+                let w: Vec<u64> = records[i].as_slice()[..RECORD_WORDS * 8]
                     .chunks(8)
                     .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
                     .collect();
                 let call = Syscall::from_number(w[1]).map_or(format!("#{}", w[1]), |c| format!("{c:?}"));
-                let _ = child.destroy();
                 panic!(
-                    "fuzzer {badge} (seed {seed:#x}) hung in call {} of {count}: {call} x0-x7 = {:x?}",
+                    "fuzzer {} (seed {:#x}, CPU {i}) hung in call {} of {count}: {call} x0-x7 = {:x?}",
+                    r.badge,
+                    r.seed,
                     w[0],
                     &w[2..]
                 );
             }
             Err(e) => panic!("receive: {e}"),
         }
-    };
-    child.destroy().expect("destroy a fuzzer");
-    (done, finished)
+    }
+    let (mut calls, mut ended) = (0, 0);
+    for r in running {
+        calls += r.done;
+        ended += u64::from(r.ended == Some(true));
+        r.child.destroy().expect("destroy a fuzzer");
+    }
+    (calls, ended)
 }
 
 /// The fuzzer: random calls with random arguments, biased towards values
@@ -190,11 +292,14 @@ fn fuzz(seed: u64, count: u64) {
         Handle::NULL,
         "a fuzzer holds a console (SystemControl could power off)"
     );
-    let extra = me.start_info.map_or(0, |s| s.extra[0]);
-    let mut record = Mapping::map(Handle(extra), 1, Rights::READ | Rights::WRITE).ok();
+    let extra = me.start_info.map_or([0; 8], |s| s.extra);
+    let mut record = Mapping::map(Handle(extra[0]), 1, Rights::READ | Rights::WRITE).ok();
     let mut rng = Rng::new(seed);
     let protected = [me.task, me.thread, me.pool, me.parent];
     let mut handles: Vec<u32> = protected.iter().map(|h| h.0).collect();
+    // The device region, interrupt and rightless console it was given.
+    handles.extend(extra[1..].iter().copied().filter(|h| *h != 0));
+    let kept = handles.len();
     let calls: Vec<Syscall> = Syscall::ALL
         .iter()
         .copied()
@@ -246,7 +351,7 @@ fn fuzz(seed: u64, count: u64) {
             if handles.len() < 48 {
                 handles.push(r[1] as u32);
             } else {
-                let victim = 4 + rng.below(handles.len() as u64 - 4) as usize;
+                let victim = kept + rng.below((handles.len() - kept) as u64) as usize;
                 let _ = syscall::cap_delete(Handle(handles[victim]));
                 handles[victim] = r[1] as u32;
             }

@@ -157,6 +157,43 @@ fn parallel<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sy
     });
 }
 
+/// The hostile fuzzer's system calls in one run, from the line each of
+/// its runs prints (`test-hostile: N random calls on C CPUs in ...`).
+#[derive(Default, Debug, PartialEq)]
+struct FuzzTotal {
+    cases: u64,
+    smp_cases: u64,
+    smp_calls: u64,
+    one_cpu_calls: u64,
+}
+
+impl FuzzTotal {
+    fn add<'a>(&mut self, lines: impl Iterator<Item = &'a str>) {
+        for line in lines {
+            let Some(rest) = line.split("test-hostile: ").nth(1) else {
+                continue;
+            };
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let (Some(calls), Some(cpus)) = (
+                words.first().and_then(|w| w.parse::<u64>().ok()),
+                words.get(4).and_then(|w| w.parse::<u64>().ok()),
+            ) else {
+                continue;
+            };
+            if words.get(1..4) != Some(&["random", "calls", "on"][..]) {
+                continue;
+            }
+            self.cases += 1;
+            if cpus > 1 {
+                self.smp_cases += 1;
+                self.smp_calls += calls;
+            } else {
+                self.one_cpu_calls += calls;
+            }
+        }
+    }
+}
+
 /// A QEMU or device-tree case's outcome as a report case: its command and
 /// console are the log.
 fn case(name: &str, o: &Outcome) -> report::Case {
@@ -450,7 +487,9 @@ pub fn main(a: &TestArgs) -> Result<ExitCode> {
             None => harness::run_boot(c, &env),
         }
     };
+    let mut fuzzed = FuzzTotal::default();
     parallel(&boot, jobs, run_one, |c, o| {
+        fuzzed.add(o.log.iter().map(|l| l.text.as_str()));
         println!("{}", o.report("boot", c.name));
         if a.verbose && o.passed {
             print_log(&o);
@@ -462,6 +501,14 @@ pub fn main(a: &TestArgs) -> Result<ExitCode> {
     match report.write_junit(&junit) {
         Ok(()) => note!("JUnit report: {}", util::relative(&junit)),
         Err(e) => note!("warning: no JUnit report: {e}"),
+    }
+    if fuzzed.cases > 0 {
+        note!(
+            "hostile fuzzer: {} system calls in {} SMP cases (issue 11 asks for 10,000,000), {} on 1 CPU",
+            fuzzed.smp_calls,
+            fuzzed.smp_cases,
+            fuzzed.one_cpu_calls
+        );
     }
     let (passed, failed) = (report.passed(), report.failed());
     let total = passed + failed;
@@ -533,6 +580,30 @@ mod tests {
             ]
         );
         assert!(needs.iter().all(|n| n.profile.is_ok()));
+    }
+
+    #[test]
+    fn fuzz_total_counts_smp_and_one_cpu_runs() {
+        let mut t = FuzzTotal::default();
+        t.add(
+            [
+                "test-hostile: seed 0x1 (replay: utest=hostile seed=0x1), 120000 calls on 4 CPUs in children of 20000",
+                "test-hostile: 141500 random calls on 4 CPUs in 6412 ms (22067 calls/s), 4 rounds",
+                "[    1.0] INFO  test-hostile: 1000 random calls on 1 CPUs in 10 ms",
+                "test-hostile: 7 random calls on x CPUs",
+                "test-hostile: 9600123 random calls on 2 CPUs in 300000 ms",
+            ]
+            .into_iter(),
+        );
+        assert_eq!(
+            t,
+            FuzzTotal {
+                cases: 3,
+                smp_cases: 2,
+                smp_calls: 9_741_623,
+                one_cpu_calls: 1000
+            }
+        );
     }
 
     #[test]

@@ -183,7 +183,12 @@ fn run_tests(sup: &mut Supervisor, names: &[&str], timeout_s: Option<u64>, test_
     println!("utest: running {} programs", names.len());
     let (mut passed, mut failed) = (0u32, 0u32);
     for name in names {
-        match run_test(sup, name, timeout_s.or_else(|| config::default_timeout(name)), test_args) {
+        match run_test(
+            sup,
+            name,
+            timeout_s.or_else(|| config::default_timeout(name)),
+            test_args,
+        ) {
             Ok(()) => {
                 passed += 1;
                 println!("utest: {name} ... ok");

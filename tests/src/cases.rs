@@ -1254,6 +1254,29 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 120,
         ..KTEST
     },
+    // ---- capabilities sent with requests (issue 11): test-capflood sends
+    // 1,000 requests with 4 capabilities each to the console, the rtc and
+    // init; each must answer, and delete what it did not take (memory used
+    // and kernel objects flat).
+    BootCase {
+        name: "utest-capflood",
+        machine: "virt,gic-version=3",
+        smp: Some(2),
+        mem: Some("512M"),
+        // Drivers only: nothing else moves the kernel's object count.
+        append: Some("utest=test-capflood servers=none"),
+        expect: &[
+            r"^test-capflood: uart-pl011: 1000 requests with 4 capabilities each: 1000 answered, .*then serving: yes$",
+            r"^test-capflood: rtc-pl031: 1000 requests with 4 capabilities each: 1000 answered, .*then serving: yes$",
+            r"^test-capflood: init: 1000 requests with 4 capabilities each: 1000 answered, .*then serving: yes$",
+            r"^test-capflood: every server deleted the capabilities it did not take$",
+            r"^utest: test-capflood \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 120,
+        ..KTEST
+    },
     BootCase {
         name: "utest-drivers-virt",
         machine: "virt,gic-version=3",

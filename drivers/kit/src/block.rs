@@ -138,14 +138,15 @@ pub fn register(device: &Device, ep: Handle) -> Result<String, Error> {
 }
 
 impl<D: BlockDevice> Server<D> {
-    fn handle(&mut self, msg: &Message, badge: u64) -> Message {
-        let mut caps: Vec<Handle> = msg.caps().iter().map(|c| c.handle).collect();
+    /// One request. Capabilities the request carries and `attach` does not
+    /// take are deleted by `serve` (they must not fill the cspace).
+    fn handle(&mut self, msg: &mut Message, badge: u64) -> Message {
         let r = match msg.label {
             blk::INFO => Ok(Message::with_words(
                 OK,
                 &[self.device.sectors(), self.device.read_only() as u64, MAX_SECTORS],
             )),
-            blk::ATTACH if caps.len() == 1 => self.attach(badge, msg.word(0), &mut caps),
+            blk::ATTACH if msg.caps().len() == 1 => self.attach(badge, msg.word(0), msg),
             blk::READ | blk::WRITE => self.transfer(msg, badge),
             blk::FLUSH => self.device.flush().map(|()| Message::new(OK)),
             blk::DETACH => self
@@ -155,16 +156,12 @@ impl<D: BlockDevice> Server<D> {
                 .ok_or(Error::InvalidState),
             _ => Err(Error::InvalidArgument),
         };
-        // Capabilities nobody asked for must not fill the cspace.
-        for c in caps {
-            let _ = syscall::cap_delete(c);
-        }
         r.unwrap_or_else(reply_error)
     }
 
-    /// Maps the client's buffer; takes the capability from `caps` on success.
-    fn attach(&mut self, badge: u64, id: u64, caps: &mut Vec<Handle>) -> Result<Message, Error> {
-        let mem = caps[0];
+    /// Maps the client's buffer; takes the capability from `msg` once mapped.
+    fn attach(&mut self, badge: u64, id: u64, msg: &mut Message) -> Result<Message, Error> {
+        let mem = msg.caps()[0].handle;
         let info = syscall::cap_info(mem)?;
         if info.object != Some(ObjectType::Memory) || info.size == 0 || info.size > MAX_BUFFER_BYTES as u64 {
             return Err(Error::InvalidArgument);
@@ -183,7 +180,7 @@ impl<D: BlockDevice> Server<D> {
             .ok_or(Error::InvalidState)?;
         let map = Mapping::map_at(mem, pages, Rights::READ | Rights::WRITE, self.windows[window])?;
         let bytes = map.len() as u64;
-        caps.clear();
+        msg.take_cap(0);
         let attached = Attached {
             mem,
             map: Some(map),

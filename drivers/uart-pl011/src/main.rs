@@ -169,11 +169,14 @@ fn drain(regs: &Mmio<Pl011Registers>, shared: &Shared) {
 fn serve(shared: &Shared) {
     let mut next = syscall::recv(shared.ep, Timeout::Forever);
     loop {
-        let msg = match next {
+        let mut msg = match next {
             Ok((msg, _badge)) => msg,
             Err(e) => panic!("receiving on the console endpoint: {e}"),
         };
-        next = match handle(shared, &msg) {
+        let result = handle(shared, &msg);
+        // The protocol takes no capabilities: any sent must not stay.
+        userlib::server::drop_caps(&mut msg);
+        next = match result {
             Ok(None) => syscall::reply_recv(shared.ep, &Message::new(OK), Timeout::Forever),
             Err(e) => syscall::reply_recv(shared.ep, &reply_error(e), Timeout::Forever),
             Ok(Some(input)) => {

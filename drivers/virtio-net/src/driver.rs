@@ -66,24 +66,24 @@ pub fn main(_start: &StartInfo) {
 }
 
 impl Driver {
-    fn handle(&mut self, msg: &Message, badge: u64) -> Message {
-        let mut caps: alloc::vec::Vec<Handle> = msg.caps().iter().map(|c| c.handle).collect();
+    /// One request. Capabilities it carries that `attach` does not take
+    /// are deleted by `serve` (they must not fill the cspace).
+    fn handle(&mut self, msg: &mut Message, badge: u64) -> Message {
         let attached = self.client.is_some_and(|(b, _)| b == badge);
         let r = match msg.label {
             netdev::INFO => Ok(Message::with_words(
                 OK,
                 &[netdev::mac_to_word(self.mac), netdev::MAX_FRAME as u64 - 14],
             )),
-            netdev::ATTACH if caps.len() == 1 => self.attach(badge, caps.remove(0)),
+            netdev::ATTACH if msg.caps().len() == 1 => match msg.take_cap(0) {
+                Some(notification) => self.attach(badge, notification),
+                None => Err(Error::InvalidArgument),
+            },
             netdev::RECV if attached => Ok(self.receive()),
             netdev::SEND if attached => self.send(msg),
             netdev::RECV | netdev::SEND => Err(Error::InvalidState),
             _ => Err(Error::InvalidArgument),
         };
-        // Capabilities nobody asked for must not fill the cspace.
-        for c in caps {
-            let _ = syscall::cap_delete(c);
-        }
         r.unwrap_or_else(reply_error)
     }
 

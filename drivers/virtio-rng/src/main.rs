@@ -45,10 +45,8 @@ mod driver {
                 (rng::READ, Some(n)) => fill(&mut dev, &mut buf.as_mut_slice()[..n]).map(|b| pack_bytes(OK, b)),
                 _ => Err(Error::InvalidArgument),
             };
-            // Capabilities are not part of this protocol: drop any sent.
-            for c in msg.caps() {
-                let _ = syscall::cap_delete(c.handle);
-            }
+            // Capabilities are not part of this protocol: `serve` deletes
+            // any sent.
             Action::Reply(reply.unwrap_or_else(reply_error))
         });
         if let Err(e) = result {

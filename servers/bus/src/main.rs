@@ -327,10 +327,8 @@ mod serve {
         badge: u64,
     ) -> Result<Message, Error> {
         if !msg.caps().is_empty() {
-            // Memory objects and endpoints in calls do not travel (yet).
-            for c in msg.caps() {
-                let _ = syscall::cap_delete(c.handle);
-            }
+            // Memory objects and endpoints in calls do not travel (yet);
+            // `serve` deletes them.
             return Err(Error::NotSupported);
         }
         let (peer, target) = {

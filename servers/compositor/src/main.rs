@@ -211,8 +211,11 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), Error> {
             }
         };
         match next {
-            Ok((msg, badge)) => {
-                let reply = c.handle(&msg, badge);
+            Ok((mut msg, badge)) => {
+                let reply = c.handle(&mut msg, badge);
+                // Capabilities `handle` did not take must not fill the
+                // cspace (a client can send some with any request).
+                userlib::server::drop_caps(&mut msg);
                 let reply = match reply {
                     Ok(r) => r,
                     Err(e) => reply_error(e),
@@ -290,7 +293,9 @@ fn input_thread(service: &'static str, label: u16, own: Handle) {
 }
 
 impl Compositor {
-    fn handle(&mut self, msg: &Message, badge: u64) -> Result<Message, Error> {
+    /// One request. It takes the capabilities it keeps out of `msg`; the
+    /// loop deletes the rest.
+    fn handle(&mut self, msg: &mut Message, badge: u64) -> Result<Message, Error> {
         if badge == INPUT_BADGE {
             self.input(msg);
             return Ok(Message::new(OK));
@@ -322,6 +327,13 @@ impl Compositor {
             );
         }
         let role = self.clients[&badge].role;
+        // The one capability a request may bring (a notification or a
+        // buffer): this request's to keep or delete from here on.
+        let cap = match msg.label {
+            proto::CONNECT | proto::ATTACH => msg.take_cap(0),
+            _ => None,
+        };
+        let msg = &*msg;
         let w = |i: usize| msg.word(i);
         match msg.label {
             proto::INFO => {
@@ -336,7 +348,7 @@ impl Compositor {
                 Ok(Message::with_words(OK, &i.to_words()))
             }
             proto::CONNECT => {
-                let n = msg.caps().first().map(|c| c.handle).ok_or(Error::InvalidArgument)?;
+                let n = cap.ok_or(Error::InvalidArgument)?;
                 let ok = syscall::cap_info(n)
                     .map(|i| i.object == Some(ObjectType::Notification))
                     .unwrap_or(false);
@@ -356,7 +368,7 @@ impl Compositor {
                 Ok(Message::with_words(OK, &[id as u64]))
             }
             proto::ATTACH => {
-                let mem = msg.caps().first().map(|c| c.handle).ok_or(Error::InvalidArgument)?;
+                let mem = cap.ok_or(Error::InvalidArgument)?;
                 match self.map_buffer(mem, w(1), w(2), w(3), w(4)) {
                     Ok(shm) => match self.scene.attach(badge, w(0), shm) {
                         Ok(old) => {

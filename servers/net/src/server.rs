@@ -67,26 +67,19 @@ fn poll_loop(stack: &'static Mutex<Stack>, notification: Handle) {
     }
 }
 
-fn handle(s: &mut Stack, msg: &Message, badge: u64) -> Result<Message, Error> {
-    let caps: alloc::vec::Vec<Handle> = msg.caps().iter().map(|c| c.handle).collect();
-    let r = if badge & proto::SOCKET_BADGE != 0 {
-        s.socket_request(badge, msg)
-    } else {
-        match msg.label {
-            proto::INFO => Ok(s.info()),
-            proto::OPEN if caps.len() == 1 => {
-                // `open` takes the notification (and deletes it on failure).
-                return s.open(badge, msg.word(0), caps[0]).inspect_err(|_| {
-                    for c in &caps[1..] {
-                        let _ = syscall::cap_delete(*c);
-                    }
-                });
-            }
-            _ => Err(Error::InvalidArgument),
-        }
-    };
-    for c in caps {
-        let _ = syscall::cap_delete(c);
+/// One request. Capabilities it carries that are not taken here are
+/// deleted by `serve` (they must not fill the cspace).
+fn handle(s: &mut Stack, msg: &mut Message, badge: u64) -> Result<Message, Error> {
+    if badge & proto::SOCKET_BADGE != 0 {
+        return s.socket_request(badge, msg);
     }
-    r
+    match msg.label {
+        proto::INFO => Ok(s.info()),
+        proto::OPEN if msg.caps().len() == 1 => {
+            // `open` takes the notification (and deletes it on failure).
+            let notification = msg.take_cap(0).ok_or(Error::InvalidArgument)?;
+            s.open(badge, msg.word(0), notification)
+        }
+        _ => Err(Error::InvalidArgument),
+    }
 }

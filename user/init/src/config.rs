@@ -102,6 +102,8 @@ pub const TEST_ROUTES: &[(&str, &[&str])] = &[
     ("test-compositor-after", &["compositor"]),
     // The routing test itself: `console` only (it must be refused the rest).
     ("test-routes", &["console"]),
+    // A client that sends capabilities with every request (issue 11).
+    ("test-capflood", &["console", "rtc"]),
     // The display benchmarks: the driver's only client (`servers=none`).
     ("bench-display", &["display"]),
     // The file-server benchmarks (with the file server only: `servers=fs`).
@@ -120,6 +122,7 @@ pub const TEST_COUNTERS: &[&str] = &[
     "test-caps-kernel-memory",
     "test-caps-task-cost",
     "test-caps-counters",
+    "test-capflood",
     "test-hostile",
 ];
 

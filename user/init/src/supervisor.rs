@@ -281,10 +281,23 @@ impl Supervisor {
     /// Handles one message from task `badge`. Messages of a test program's
     /// protocol (exit, reason, expected faults, faults) are handed back for
     /// the test runner when `test` is its id.
-    pub fn handle(&mut self, msg: Message, badge: u64, test: Option<u64>) -> Option<Message> {
+    ///
+    /// Any task can send capabilities with any call to init: init keeps
+    /// only the endpoint of a registration it accepts and deletes every
+    /// other capability a message brings (they would be charged to init's
+    /// pool, all free memory), also those of a message it hands back.
+    pub fn handle(&mut self, mut msg: Message, badge: u64, test: Option<u64>) -> Option<Message> {
         let is_test = test == Some(badge);
+        let handed_back = self.handle_inner(&mut msg, badge, is_test);
+        userlib::server::drop_caps(&mut msg);
+        handed_back.then_some(msg)
+    }
+
+    /// [`Supervisor::handle`] without the capability clean-up: whether the
+    /// message is handed back to the test loop.
+    fn handle_inner(&mut self, msg: &mut Message, badge: u64, is_test: bool) -> bool {
         match msg.label {
-            proto::EXIT | proto::REASON | proto::EXPECT_FAULT | FaultKind::LABEL if is_test => return Some(msg),
+            proto::EXIT | proto::REASON | proto::EXPECT_FAULT | FaultKind::LABEL if is_test => return true,
             FaultKind::LABEL => {
                 let f = Fault::from_words(msg.words());
                 self.failed(badge, &alloc::format!("faulted: {}", verdict::describe(&f)));
@@ -298,11 +311,11 @@ impl Supervisor {
             proto::REASON => {
                 let mut buf = [0u8; proto::TEXT_BYTES];
                 if let Some(t) = self.task(badge) {
-                    log::info!("{} is failing: {}", t.spec.program, unpack_text(&msg, &mut buf));
+                    log::info!("{} is failing: {}", t.spec.program, unpack_text(msg, &mut buf));
                 }
             }
             _ => {
-                let reply = self.request(&msg, badge);
+                let reply = self.request(msg, badge);
                 let _ = syscall::reply(&reply.0);
                 // A looked-up endpoint is the client's now; init's copy goes
                 // (the client's stays, derived from the registration).
@@ -311,12 +324,12 @@ impl Supervisor {
                 }
             }
         }
-        None
+        false
     }
 
     /// A name-service or control call: the reply, and a capability of
     /// init's to delete once the reply is sent.
-    fn request(&mut self, msg: &Message, badge: u64) -> (Message, Option<Handle>) {
+    fn request(&mut self, msg: &mut Message, badge: u64) -> (Message, Option<Handle>) {
         let Some(caller) = self.task(badge) else {
             return (reply_error(Error::BadHandle), None);
         };
@@ -359,8 +372,9 @@ impl Supervisor {
     /// Registers `name` for task `badge` if the profile routes it there
     /// (`provides`): `NoRights` otherwise, `InvalidState` if another
     /// instance of the provider has it.
-    fn register(&mut self, msg: &Message, badge: u64, name: &str) -> Result<(), Error> {
-        let ep = msg.caps().first().map(|c| c.handle).ok_or(Error::InvalidArgument)?;
+    fn register(&mut self, msg: &mut Message, badge: u64, name: &str) -> Result<(), Error> {
+        // Taken: kept if accepted, deleted below if not.
+        let ep = msg.take_cap(0).ok_or(Error::InvalidArgument)?;
         let valid = !name.is_empty() && name.len() <= proto::MAX_NAME && !name.contains(char::is_whitespace);
         let is_endpoint = syscall::cap_info(ep).map(|i| i.object) == Ok(Some(ObjectType::Endpoint));
         let provider = self.task(badge).map(|t| t.spec.program.clone()).unwrap_or_default();

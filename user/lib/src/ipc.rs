@@ -130,8 +130,22 @@ impl Message {
         self.words().get(i).copied().unwrap_or(0)
     }
 
+    /// The capabilities the message carries. On receive they are the
+    /// receiver's (installed in its space by the kernel); one taken with
+    /// [`Message::take_cap`] reads as [`Handle::NULL`].
     pub fn caps(&self) -> &[CapTransfer] {
         &self.caps[..self.ncaps]
+    }
+
+    /// Takes capability `i` out of a received message: the caller owns the
+    /// handle from now on (keeps it, or deletes it when done). `None` past
+    /// the end or when it was taken already. A server's receive loop
+    /// deletes every capability nobody took ([`crate::server::serve`],
+    /// [`crate::server::drop_caps`]), so a handler takes exactly those it
+    /// keeps beyond the request.
+    pub fn take_cap(&mut self, i: usize) -> Option<Handle> {
+        let c = self.caps[..self.ncaps].get_mut(i)?;
+        (c.handle != Handle::NULL).then(|| core::mem::replace(&mut c.handle, Handle::NULL))
     }
 
     pub fn len(&self) -> usize {
@@ -336,6 +350,20 @@ mod tests {
         let x1 = MessageInfo::new(1, 255, 7).0;
         let m = decode(x1, &[1, 2, 3, 4], Some(&empty_buffer()));
         assert_eq!((m.len(), m.caps().len()), (BUFFER_WORDS, BUFFER_CAPS));
+    }
+
+    #[test]
+    fn take_cap_takes_each_capability_once() {
+        let mut b = empty_buffer();
+        b.caps[..3].copy_from_slice(&[5, 6, 7]);
+        let mut m = decode(MessageInfo::new(1, 0, 3).0, &[0; REGISTER_WORDS], Some(&b));
+        assert_eq!(m.take_cap(1), Some(Handle(6)));
+        assert_eq!(m.take_cap(1), None, "taken already");
+        assert_eq!(m.take_cap(3), None, "past the end");
+        assert_eq!(m.caps().len(), 3, "indices stay put");
+        let left: Vec<_> = (0..3).filter_map(|i| m.take_cap(i)).collect();
+        assert_eq!(left, [Handle(5), Handle(7)]);
+        assert!(m.caps().iter().all(|c| c.handle == Handle::NULL));
     }
 
     #[test]

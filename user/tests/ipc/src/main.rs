@@ -431,7 +431,8 @@ fn server(ep: Handle) -> ! {
             Action::Reply(r)
         }
         SHM_SETUP => {
-            let c = msg.caps().first().expect("a memory capability").handle;
+            // Kept (mapped) beyond the request: taken, or `serve` deletes it.
+            let c = msg.take_cap(0).expect("a memory capability");
             shared = Some(Mapping::map(c, 1, Rights::READ | Rights::WRITE).expect("map shared memory"));
             Action::Reply(Message::new(SHM_SETUP))
         }

@@ -4,7 +4,8 @@
 //! - every pool's budget is what is left plus what its objects are charged;
 //! - every mapping names live memory and a live capability that records
 //!   it, and every memory object's references are its capabilities plus
-//!   its mappings, and its writable and executable mappings are counted
+//!   its mappings (one being zeroed: its maker's alone, no capability, no
+//!   mapping), and its writable and executable mappings are counted
 //!   (never both);
 //! - the derivation tree's links agree, and each capability is in the slot
 //!   that names it;
@@ -91,9 +92,21 @@ pub fn self_check(k: &Kernel) -> Result<(), alloc::string::String> {
         if m.mapped.writable > 0 && m.mapped.executable > 0 {
             return Err(format!("memory {mid:?}: mapped writable and executable"));
         }
-        if m.refs as usize != caps + maps {
+        // A memory object being zeroed is its maker's alone: no
+        // capability names it, nothing maps it.
+        let makers = k
+            .threads
+            .iter()
+            .filter(|(_, t)| t.creating.is_some_and(|c| c.memory == mid))
+            .count();
+        if makers > 0 && (makers > 1 || caps + maps > 0) {
             return Err(format!(
-                "memory {mid:?}: {} references, {caps} capabilities + {maps} mappings",
+                "memory {mid:?}: being zeroed by {makers} threads, with {caps} capabilities and {maps} mappings"
+            ));
+        }
+        if m.refs as usize != caps + maps + makers {
+            return Err(format!(
+                "memory {mid:?}: {} references, {caps} capabilities + {maps} mappings + {makers} makers",
                 m.refs
             ));
         }

@@ -1,6 +1,6 @@
 //! `Create`: new pools, tasks, endpoints, notifications and memory.
 
-use super::memory::create_memory;
+use super::memory::create_memory_call;
 use super::{arg, pool_arg, regs, task_of};
 use crate::cap;
 use crate::object::{Id, Kernel, ObjectRef, Pool, POOL_COST};
@@ -43,7 +43,11 @@ pub(super) fn create(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         Some(ObjectType::Task) => ObjectRef::Task(task::create(k, pool, "task")?),
         Some(ObjectType::Endpoint) => ObjectRef::Endpoint(ipc::create_endpoint(k, pool)?),
         Some(ObjectType::Notification) => ObjectRef::Notification(ipc::create_notification(k, pool)?),
-        Some(ObjectType::Memory) => ObjectRef::Memory(create_memory(k, pool, size)?),
+        Some(ObjectType::Memory) => match create_memory_call(k, cur, pool, size)? {
+            Some(id) => ObjectRef::Memory(id),
+            // Zeroed in part: the call is made again (`Kernel::restart`).
+            None => return Ok(()),
+        },
         _ => return Err(Error::InvalidArgument),
     };
     match cap::insert(k, task, object, Rights::FULL, 0, None) {

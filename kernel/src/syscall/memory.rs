@@ -6,16 +6,33 @@ use crate::object::{Id, Kernel, MemoryKind, ObjectRef};
 use crate::task;
 use abi::{Error, Rights};
 
-/// A RAM memory object of `pages` zeroed, physically contiguous pages.
+/// Largest RAM memory object, in pages (1 GiB).
+const MAX_PAGES: u64 = 1 << 18;
+/// Pages zeroed between two looks at the work budget (about 4,200
+/// instructions with `DC ZVA`).
+const ZERO_PIECE: usize = 16;
+
+/// A RAM memory object of `pages` zeroed, physically contiguous pages, at
+/// once (boot: the first task's memory). System calls go through
+/// [`create_memory_call`].
 pub fn create_memory(k: &mut Kernel, pool: Id, pages: u64) -> Result<Id, Error> {
-    const MAX_PAGES: u64 = 1 << 18; // 1 GiB
+    let id = start_memory(k, pool, pages)?;
+    let m = k.memories.get_mut(id).expect("just made");
+    crate::mm::frames::zero(m.physical, m.pages);
+    m.refs = 0;
+    Ok(id)
+}
+
+/// A RAM memory object of `pages` pages, charged to `pool`, not zeroed:
+/// its one reference is its maker's (nobody can name it yet).
+fn start_memory(k: &mut Kernel, pool: Id, pages: u64) -> Result<Id, Error> {
     if pages == 0 || pages > MAX_PAGES {
         return Err(Error::InvalidArgument);
     }
     let pages = pages as usize;
     let charge = crate::mm::frames::charge(pages);
     k.charge(pool, charge)?;
-    let Some(physical) = crate::mm::frames::alloc_zeroed(pages) else {
+    let Some(physical) = crate::mm::frames::alloc(pages) else {
         k.refund(pool, charge);
         return Err(Error::OutOfMemory);
     };
@@ -25,7 +42,7 @@ pub fn create_memory(k: &mut Kernel, pool: Id, pages: u64) -> Result<Id, Error> 
         kind: MemoryKind::Ram,
         pool: Some(pool),
         charge,
-        refs: 0,
+        refs: 1,
         mapped: crate::object::MappedAs::NONE,
     };
     match k.memories.insert(m) {
@@ -38,6 +55,63 @@ pub fn create_memory(k: &mut Kernel, pool: Id, pages: u64) -> Result<Id, Error> 
             k.refund(pool, charge);
             Err(Error::OutOfMemory)
         }
+    }
+}
+
+/// `Create` of a RAM memory object by thread `cur`: its pages are zeroed
+/// in pieces of the work budget. Out of budget, the call is to be made
+/// again ([`Kernel::restart`], `Ok(None)`) and goes on where it stopped:
+/// the thread keeps the object meanwhile ([`Thread::creating`]), which
+/// nobody else can name, map or read until it is all zero; then it is
+/// returned with no references (the caller gives it its capability).
+///
+/// [`Thread::creating`]: crate::thread::Thread::creating
+pub fn create_memory_call(k: &mut Kernel, cur: Id, pool: Id, pages: u64) -> Result<Option<Id>, Error> {
+    let pending = k.threads.get(cur).and_then(|t| t.creating);
+    let mut c = match pending {
+        // The same call, made again: it goes on.
+        Some(c)
+            if k.memories
+                .get(c.memory)
+                .is_some_and(|m| m.pool == Some(pool) && m.pages as u64 == pages) =>
+        {
+            c
+        }
+        _ => {
+            // (One left by a call that was not made again goes.)
+            drop_creation(k, cur);
+            let memory = start_memory(k, pool, pages)?;
+            crate::thread::Creating { memory, zeroed: 0 }
+        }
+    };
+    let (physical, pages) = {
+        let m = k.memories.get(c.memory).expect("held by its maker");
+        (m.physical, m.pages)
+    };
+    while c.zeroed < pages {
+        let n = (pages - c.zeroed).min(ZERO_PIECE);
+        let cost = crate::mm::frames::zero(physical + (c.zeroed * abi::PAGE_SIZE) as u64, n);
+        c.zeroed += n;
+        if !k.spend(cost) && c.zeroed < pages {
+            let t = k.threads.get_mut(cur).expect("the running thread");
+            t.creating = Some(c);
+            k.restart = true;
+            return Ok(None);
+        }
+    }
+    if let Some(t) = k.threads.get_mut(cur) {
+        t.creating = None;
+    }
+    // The maker's reference goes: its capability takes over.
+    k.memories.get_mut(c.memory).expect("held by its maker").refs = 0;
+    Ok(Some(c.memory))
+}
+
+/// Thread `id`'s unfinished memory creation, if any, goes (its memory back
+/// to its pool): the thread died, or its call was not made again.
+pub fn drop_creation(k: &mut Kernel, id: Id) {
+    if let Some(c) = k.threads.get_mut(id).and_then(|t| t.creating.take()) {
+        k.release(ObjectRef::Memory(c.memory));
     }
 }
 

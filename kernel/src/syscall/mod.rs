@@ -14,7 +14,7 @@ mod system;
 mod task;
 mod thread;
 
-pub use memory::create_memory;
+pub use memory::{create_memory, drop_creation};
 
 use crate::cap;
 use crate::ipc;
@@ -36,7 +36,8 @@ use thread::{
 /// Handle the `svc` of thread `cur` (alive), system call `number` (its `x8`).
 ///
 /// The calls that destroy (capability delete and revoke, unmap, task
-/// destroy) go through [`long_call`], which may restart them; the others
+/// destroy) and `Create` (a memory object is zeroed in pieces) go through
+/// [`long_call`], which may restart them; the others
 /// pay one test for it: for deferred work ([`Kernel::work_pending`]).
 pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64, number: u64) {
     let Some(call) = Syscall::from_number(number) else {
@@ -77,11 +78,10 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64, number: u64) {
         Syscall::CapCopy => cap_copy(k, cur, false),
         Syscall::CapMint => cap_copy(k, cur, true),
         Syscall::CapInfo => cap_info(k, cur),
-        Syscall::CapDelete | Syscall::CapRevoke | Syscall::Unmap | Syscall::TaskDestroy => {
+        Syscall::CapDelete | Syscall::CapRevoke | Syscall::Unmap | Syscall::TaskDestroy | Syscall::Create => {
             long_call(k, cur, call);
             return;
         }
-        Syscall::Create => create(k, cur),
         Syscall::Map => map(k, cur),
         Syscall::MemoryPhysical => memory_physical(k, cur),
         Syscall::DeviceMemory => device_memory(k, cur),
@@ -141,7 +141,8 @@ fn deferred_work(k: &mut Kernel) {
     }
 }
 
-/// The calls that destroy, in pieces of a work budget: out of budget with
+/// The calls that destroy, and `Create`, in pieces of a work budget (a
+/// memory object's pages are zeroed in pieces): out of budget with
 /// work left, the call is made again ([`again`]) and goes on where it
 /// stopped (a capability being deleted is `dying` meanwhile). Delete,
 /// revoke and task destroy return only once all the teardown they caused is
@@ -155,6 +156,7 @@ fn long_call(k: &mut Kernel, cur: Id, call: Syscall) {
         Syscall::CapDelete => cap_delete(k, cur, false),
         Syscall::CapRevoke => cap_delete(k, cur, true),
         Syscall::Unmap => unmap(k, cur),
+        Syscall::Create => create(k, cur),
         _ => task_destroy(k, cur),
     };
     if core::mem::take(&mut k.restart) && result.is_ok() {
@@ -162,11 +164,16 @@ fn long_call(k: &mut Kernel, cur: Id, call: Syscall) {
         again(k, cur);
         return;
     }
+    if result.is_err() && call == Syscall::Create {
+        // A memory creation left unfinished by an earlier call (made again
+        // with other arguments, or not at all) goes with a failed one.
+        drop_creation(k, cur);
+    }
     set_status(k, cur, result);
     if k.reclaim_pending > 0 {
         k.process_reclaims();
     }
-    if k.teardown_pending > 0 && !crate::task::work_off(k) && !matches!(call, Syscall::Unmap) {
+    if k.teardown_pending > 0 && !crate::task::work_off(k) && !matches!(call, Syscall::Unmap | Syscall::Create) {
         if let Some(t) = k
             .threads
             .get_mut(cur)

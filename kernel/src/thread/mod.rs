@@ -105,6 +105,19 @@ pub struct Thread {
     /// = `syscall::DRAIN` until that is done, and then gets back `x8` as
     /// it was, kept here. (Its registers, read meanwhile, show `DRAIN`.)
     pub draining: Option<u64>,
+    /// The memory object its `Create` is making, zeroed in pieces (the call
+    /// is restarted between them). Nobody else names it: it gets its
+    /// capability only once all its pages are zero; this holds its one
+    /// reference meanwhile (dropped if the thread dies or makes another
+    /// creation).
+    pub creating: Option<Creating>,
+}
+
+/// A memory object being zeroed ([`Thread::creating`]): pages zeroed so far.
+#[derive(Clone, Copy)]
+pub struct Creating {
+    pub memory: Id,
+    pub zeroed: usize,
 }
 
 /// A server's caller: its id, and its TCB's address for the IPC fast path.
@@ -169,6 +182,7 @@ impl Thread {
             refunded: false,
             cpu_ticks: 0,
             draining: None,
+            creating: None,
         }
     }
 
@@ -212,6 +226,7 @@ pub fn kill(k: &mut Kernel, id: Id) {
         t.state = ThreadState::Dead;
         t.fault = None;
     }
+    crate::syscall::drop_creation(k, id);
     if k.cpus[cpu].fp_owner == Some(id) {
         k.cpus[cpu].fp_owner = None;
     }

@@ -15,6 +15,9 @@
 //!   that CPU's: under SMP QEMU counts the machine's), no stretch with
 //!   interrupts masked is longer than 50,000 instructions.
 //!
+//! The same for creating a large memory object (as large as the pool
+//! allows, up to 64 MiB), whose pages the kernel zeroes.
+//!
 //! Elsewhere (every other `utest` run) it drops 4,096 mappings each way and
 //! reports the figures, which follow the host's load, without bounds.
 #![no_std]
@@ -77,13 +80,17 @@ fn main(_: &StartInfo) {
     // 1. Delete the capability the mappings were made through.
     let through = syscall::cap_copy(mem, Rights::all()).expect("copy");
     map_many(me.task, through, BASE, n);
-    phase("delete", n, icount, || syscall::cap_delete(through).expect("delete"));
+    phase("delete", &format!("of {n} mappings"), icount, || {
+        syscall::cap_delete(through).expect("delete")
+    });
     assert_unmapped(BASE, n);
 
     // 2. Revoke: the mappings were made through a child of `mem`.
     let child = syscall::cap_copy(mem, Rights::all()).expect("copy");
     map_many(me.task, child, BASE + (1 << 30), n);
-    phase("revoke", n, icount, || syscall::cap_revoke(mem).expect("revoke"));
+    phase("revoke", &format!("of {n} mappings"), icount, || {
+        syscall::cap_revoke(mem).expect("revoke")
+    });
     assert_unmapped(BASE + (1 << 30), n);
     assert!(syscall::cap_info(child).is_err(), "the revoked child is gone");
 
@@ -91,16 +98,21 @@ fn main(_: &StartInfo) {
     let task = syscall::create(me.pool, ObjectType::Task, 0).expect("task");
     let through = syscall::cap_copy(mem, Rights::all()).expect("copy");
     map_many(task, through, BASE, n);
-    phase("task teardown", n, icount, || {
+    phase("task teardown", &format!("of {n} mappings"), icount, || {
         syscall::cap_delete(task).expect("delete task")
     });
     // The task is gone, so are its mappings: the capability records none.
     syscall::cap_delete(through).expect("delete");
 
+    // 4. Create a large memory object: its pages are zeroed.
+    let mib = create_large(icount);
+
     STOP.store(true, Ordering::Relaxed);
     if let Some(w) = watcher {
         w.join().expect("join the watcher");
     }
+    // 5. A thread killed while it creates one.
+    kill_mid_creation(mib);
     syscall::cap_delete(mem).expect("delete memory");
     if let Err(e) = syscall::self_check() {
         if e != userlib::Error::NotSupported {
@@ -122,8 +134,120 @@ fn map_many(task: Handle, mem: Handle, base: u64, n: u64) {
     );
 }
 
-/// Run `f` (which drops every mapping) and check the bounds.
-fn phase(name: &str, n: u64, icount: bool, f: impl FnOnce()) {
+/// Create the largest memory object the pool allows (up to 64 MiB), with
+/// the bounds checked, and check that what it reads is zero.
+fn create_large(icount: bool) -> u64 {
+    let me = process();
+    let left = syscall::cap_info(me.pool).expect("pool info").size;
+    // Leave 4 MiB for the rest (page tables, the probe mappings).
+    let mut mib = (left >> 20).saturating_sub(4).min(64);
+    let mut mem = None;
+    while mib > 0 && mem.is_none() {
+        let _ = syscall::masked_max();
+        phase(
+            "memory creation",
+            &format!("of a {mib} MiB memory object"),
+            icount,
+            || {
+                mem = syscall::create(me.pool, ObjectType::Memory, (mib << 20) / PAGE_SIZE as u64).ok();
+            },
+        );
+        if mem.is_none() {
+            mib /= 2;
+        }
+    }
+    let mem = mem.expect("a large memory object");
+    let pages = (mib << 20) / PAGE_SIZE as u64;
+    for (i, page) in [0, pages / 2, pages - 1].into_iter().enumerate() {
+        let va = BASE + (2 << 30) + i as u64 * PAGE_SIZE as u64;
+        syscall::map(me.task, mem, 1, page, va, Rights::READ).expect("map a page of it");
+        // SAFETY: mapped readable just above.
+        let words = unsafe { core::slice::from_raw_parts(va as *const u64, PAGE_SIZE / 8) };
+        assert!(
+            words.iter().all(|w| *w == 0),
+            "page {page} of a new memory object is not zero"
+        );
+        syscall::unmap(me.task, va, 1).expect("unmap");
+    }
+    // Measured only: `Map` is linear in its pages (still unbounded).
+    let va = BASE + (3 << 30);
+    let _ = syscall::masked_max();
+    let start = syscall::now_us();
+    syscall::map(me.task, mem, pages, 0, va, Rights::READ).expect("map all of it");
+    let took = syscall::now_us() - start;
+    let masked = syscall::masked_max();
+    println!(
+        "test-caps-bounded: map of {pages} pages took {took} us; longest masked stretch {}",
+        masked.map_or(String::from("not measured (no -icount)"), |m| format!(
+            "{m} instructions (not bounded yet)"
+        ))
+    );
+    syscall::unmap(me.task, va, pages).expect("unmap all of it");
+    syscall::cap_delete(mem).expect("delete the large memory object");
+    mib
+}
+
+/// A thread of lower priority on this thread's CPU creates a `mib` MiB
+/// memory object; this one wakes up 1 ms later, suspends it and deletes its capability (which
+/// kills it). In the middle of its creation, the object was charged to the
+/// pool and named by no capability; once the thread is gone, its memory is
+/// back in the pool (and the self-check agrees).
+fn kill_mid_creation(mib: u64) {
+    static MADE: AtomicBool = AtomicBool::new(false);
+    let me = process();
+    let bytes = mib << 20;
+    let left = || syscall::cap_info(me.pool).expect("pool info").size;
+    let before = left();
+    // On this thread's CPU, below it: it runs while this one sleeps.
+    let cpu = syscall::thread_info(me.thread).expect("thread info").cpu;
+    let creator = thread::Builder::default()
+        .cpu(cpu)
+        .priority(me.priority.saturating_sub(1).max(1))
+        .spawn(move || {
+            if syscall::create(me.pool, ObjectType::Memory, bytes / PAGE_SIZE as u64).is_ok() {
+                MADE.store(true, Ordering::Relaxed);
+            }
+        })
+        .expect("a creating thread");
+    syscall::sleep(1_000);
+    match syscall::thread_suspend(creator.thread()) {
+        Ok(()) => {}
+        // Done first, and gone (not under -icount: the host's pace).
+        Err(_) if MADE.load(Ordering::Relaxed) => {}
+        Err(e) => panic!("suspend the creator: {e}"),
+    }
+    let during = left();
+    let made = MADE.load(Ordering::Relaxed);
+    if let Err(e) = syscall::self_check() {
+        if e != userlib::Error::NotSupported {
+            panic!("kernel self-check, a creation stopped: {e}");
+        }
+    }
+    // Suspended and its capability gone: it is killed.
+    drop(creator);
+    let after = left();
+    println!(
+        "test-caps-bounded: a thread killed while creating a {mib} MiB memory object: {} (pool: {} KiB left before, {} KiB while stopped, {} KiB after)",
+        if made { "it was done first" } else { "in the middle" },
+        before >> 10,
+        during >> 10,
+        after >> 10
+    );
+    if !made {
+        assert!(
+            during + bytes <= before,
+            "a memory object being created is charged to its pool"
+        );
+        assert!(
+            after >= during + bytes,
+            "the memory of a killed creation is back in the pool"
+        );
+    }
+}
+
+/// Run `f` (which drops every mapping, or creates memory) and check the
+/// bounds.
+fn phase(name: &str, what: &str, icount: bool, f: impl FnOnce()) {
     WORST_US.store(0, Ordering::Relaxed);
     let calls = CALLS.load(Ordering::Relaxed);
     let _ = syscall::masked_max();
@@ -137,7 +261,7 @@ fn phase(name: &str, n: u64, icount: bool, f: impl FnOnce()) {
         format!("{m} instructions")
     });
     println!(
-        "test-caps-bounded: {name} of {n} mappings took {took} us; another CPU made {calls} calls meanwhile, waiting at most {worst} us; longest masked stretch {masked_text}",
+        "test-caps-bounded: {name} {what} took {took} us; another CPU made {calls} calls meanwhile, waiting at most {worst} us; longest masked stretch {masked_text}",
     );
     if icount && CALLS.load(Ordering::Relaxed) > 0 {
         assert!(

@@ -928,6 +928,50 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 180,
         ..PROFILE
     },
+    // `cargo xtask run --profile rpi4`'s default SD card (`[qemu] card =
+    // "rpi4"`): the harness makes the profile's disk with run's code
+    // (`qemu::profile_args`, fresh), so this boots the card `run` boots:
+    // the real layout with the kernel on it, config.txt read at /boot, and
+    // a file written to /data is on the card file afterwards (mtools reads
+    // it back; a later `run` boots the same file).
+    BootCase {
+        name: "profile-rpi4-card",
+        boot: Boot::Profile("rpi4"),
+        input: &[
+            at_prompt("cat /boot/config.txt\r"),
+            at_prompt("ls /boot\r"),
+            at_prompt("write /data/note.txt written on the Pi\r"),
+            at_prompt("cat /data/note.txt\r"),
+            at_prompt("sync\r"),
+            at_prompt("df\r"),
+        ],
+        expect: &[
+            r"init: profile rpi4 up\b",
+            r"init: names: blk registered by sdhci",
+            r"sdhci: mmc@7e300000: card \w+ \S+ \(SDSC, 128 MiB, 4-bit at \d+ kHz\)",
+            r"fs: /boot: mounted FAT32",
+            r"^arm_64bit=1$",
+            r"^kernel=kernel8\.img$",
+            r"^kernel8\.img$",
+            r"^start4\.elf$",
+            r"^overlays/$",
+            r"^written on the Pi$",
+            r"^/boot\s+FAT32\s+\d",
+            r"^/data\s+FAT32\s+\d",
+        ],
+        forbid: &[
+            r"cannot start",
+            r" faulted: ",
+            r" is failing: ",
+            r"out of memory",
+            r"^(cat|ls|write|sync|df): ",
+            r"file server unavailable",
+        ],
+        exit: Exit::Running,
+        timeout_s: 180,
+        disk_check: Some(crate::fatcheck::rpi4_card_files),
+        ..PROFILE
+    },
     // ---- ways out. Without -semihosting a semihosting exit would fault
     // (HLT #0xF000 is undefined then), so exit 0 can only be PSCI SYSTEM_OFF.
     BootCase {

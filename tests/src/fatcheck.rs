@@ -172,7 +172,7 @@ fn partition_copy(img: &Path, index: usize) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-/// `rpi4-sdcard-files`: both partitions of the card pass `fsck.fat -n`
+/// `rpi4-sdcard-files` and `profile-rpi4-card`: both partitions of the card pass `fsck.fat -n`
 /// after the shell wrote to the data partition, and mtools reads the file
 /// back there.
 pub fn rpi4_card_files(img: &Path) -> Result<String, String> {

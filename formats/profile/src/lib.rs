@@ -135,6 +135,11 @@ pub struct Qemu {
     /// Size of the raw disk image [`DISK_PLACEHOLDER`] stands for.
     #[serde(default, deserialize_with = "opt_size")]
     pub disk: Option<u64>,
+    /// The disk [`DISK_PLACEHOLDER`] stands for is a board's boot card
+    /// (what `cargo xtask image --board BOARD` makes, with the profile's
+    /// kernel) instead of a raw disk of `disk` bytes.
+    #[serde(default)]
+    pub card: Option<Card>,
     /// More QEMU arguments (devices).
     #[serde(default)]
     pub args: Vec<String>,
@@ -145,6 +150,15 @@ impl Qemu {
     pub fn uses_disk(&self) -> bool {
         self.args.iter().any(|a| a.contains(DISK_PLACEHOLDER))
     }
+}
+
+/// `card = "rpi4"`: the Raspberry Pi 4 SD card (MBR, FAT32 boot partition
+/// with the firmware, `config.txt` and `kernel8.img`, FAT32 data
+/// partition). Its size is the card layout's, not `disk`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Card {
+    Rpi4,
 }
 
 /// A driver or server.
@@ -448,6 +462,20 @@ impl Qemu {
                         format!("unknown placeholder in \"{x}\" (only {DISK_PLACEHOLDER})"),
                     ));
                 }
+            }
+        }
+        if self.card.is_some() {
+            if !self.uses_disk() {
+                return Err(problem(
+                    at("card"),
+                    format!("is set but no argument uses {DISK_PLACEHOLDER}"),
+                ));
+            }
+            if self.disk.is_some() {
+                return Err(problem(
+                    at("disk"),
+                    "must not be set with `card`: the card's layout fixes its size",
+                ));
             }
         }
         if let Some(d) = self.disk {

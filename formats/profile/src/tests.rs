@@ -62,6 +62,12 @@ fn reads_toml_and_round_trips_the_binary_form() {
         })
     );
     assert_eq!(p.qemu.as_ref().unwrap().disk, Some(2 << 20));
+    assert_eq!(p.qemu.as_ref().unwrap().card, None);
+    let card: Profile = toml::from_str(&PHONE.replace("disk = \"2M\"", "card = \"rpi4\"")).unwrap();
+    card.check().unwrap();
+    assert_eq!(card.qemu.unwrap().card, Some(Card::Rpi4));
+    let e = toml::from_str::<Profile>(&PHONE.replace("disk = \"2M\"", "card = \"rpi5\"")).unwrap_err();
+    assert!(e.to_string().contains("unknown variant `rpi5`, expected `rpi4`"), "{e}");
     assert_eq!(p.drivers[0].memory, 256 << 10);
     assert_eq!(p.drivers[1].memory, 1 << 20);
     assert_eq!(
@@ -210,6 +216,16 @@ fn task_rules() {
             "disk = \"2M\"",
             "disk = \"1000\"",
             "`disk` in [qemu]: must be a positive multiple of 512 bytes",
+        ),
+        (
+            "disk = \"2M\"",
+            "disk = \"2M\"\ncard = \"rpi4\"",
+            "`disk` in [qemu]: must not be set with `card`: the card's layout fixes its size",
+        ),
+        (
+            "args = [\"-drive\", \"file=@DISK@\"]\ndisk = \"2M\"",
+            "args = [\"-drive\", \"file=x\"]\ncard = \"rpi4\"",
+            "`card` in [qemu]: is set but no argument uses @DISK@",
         ),
     ] {
         let text = PHONE.replace(from, to);

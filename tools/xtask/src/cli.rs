@@ -117,7 +117,9 @@ pub struct RunArgs {
     #[arg(long, conflicts_with_all = ["uefi", "uboot"])]
     pub gdb: bool,
     /// The device's disk image instead of target/kestrel/profile/NAME/disk.img
-    /// (made FAT32 with a README if it does not exist; files persist in it).
+    /// (made FAT32 with a README if it does not exist; files persist in it);
+    /// for a profile with `[qemu] card` (rpi4) instead of .../NAME/sd.img,
+    /// made as that card if it does not exist.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["uefi", "uboot"])]
     pub disk: Option<std::path::PathBuf>,
     /// Boot through UEFI firmware (AAVMF), as on a device.

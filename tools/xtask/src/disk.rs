@@ -90,6 +90,37 @@ impl Spec {
     pub fn data_start_lba(&self) -> u32 {
         PART_START_LBA + (self.part_size / SECTOR) as u32
     }
+
+    /// The MBR's partition entries.
+    pub fn partitions(&self) -> Result<Vec<Partition>> {
+        let sectors =
+            |bytes: u64| u32::try_from(bytes / SECTOR).map_err(|_| "partition too large for an MBR".to_string());
+        let mut parts = vec![Partition {
+            bootable: self.bootable,
+            ty: self.part_type,
+            start_lba: PART_START_LBA,
+            sectors: sectors(self.part_size)?,
+        }];
+        if let Some(d) = &self.data {
+            parts.push(Partition {
+                bootable: false,
+                ty: TYPE_FAT32_LBA,
+                start_lba: self.data_start_lba(),
+                sectors: sectors(d.size)?,
+            });
+        }
+        Ok(parts)
+    }
+
+    /// Does a disk of `len` bytes starting with sector `first` have this
+    /// layout (size and partition table; the files may be anything)?
+    pub fn matches(&self, first: &[u8], len: u64) -> bool {
+        let Ok(parts) = self.partitions() else {
+            return false;
+        };
+        let want = mbr(self.disk_id, &parts);
+        len == self.disk_size() && first.get(446..512) == Some(&want[446..512])
+    }
 }
 
 /// Where files for the data partition go in [`Files`]: `data/NAME` is
@@ -113,13 +144,7 @@ pub fn build(spec: &Spec, files: &Files) -> Result<Vec<u8>> {
         files.clone().into_iter().partition(|(p, _)| p.starts_with(DATA_PREFIX));
     let start = part_offset();
     let mut disk = vec![0u8; spec.disk_size() as usize];
-    let sectors = |bytes: u64| u32::try_from(bytes / SECTOR).map_err(|_| "partition too large for an MBR".to_string());
-    let mut parts = vec![Partition {
-        bootable: spec.bootable,
-        ty: spec.part_type,
-        start_lba: PART_START_LBA,
-        sectors: sectors(spec.part_size)?,
-    }];
+    let parts = spec.partitions()?;
     let volume = fat_volume(spec.part_size, spec.label, spec.volume_id, &boot_files, PART_START_LBA)?;
     disk[start as usize..(start + spec.part_size) as usize].copy_from_slice(&volume);
     if let Some(d) = &spec.data {
@@ -128,12 +153,6 @@ pub fn build(spec: &Spec, files: &Files) -> Result<Vec<u8>> {
             .map(|(p, b)| (p[DATA_PREFIX.len()..].to_string(), b))
             .collect();
         let lba = spec.data_start_lba();
-        parts.push(Partition {
-            bootable: false,
-            ty: TYPE_FAT32_LBA,
-            start_lba: lba,
-            sectors: sectors(d.size)?,
-        });
         let volume = fat_volume(d.size, d.label, d.volume_id, &data_files, lba)?;
         let at = u64::from(lba) * SECTOR;
         disk[at as usize..(at + d.size) as usize].copy_from_slice(&volume);
@@ -516,6 +535,19 @@ pub fn mcopy_out_at(image: &Path, offset: u64, file: &str, dest: &Path) -> Resul
     crate::util::output(&mut c).map(|_| ())
 }
 
+/// Copies `src` into the FAT volume at byte `offset` of the image as
+/// `file`, replacing a file of that name (`mcopy -o`).
+pub fn mcopy_in_at(image: &Path, offset: u64, src: &Path, file: &str) -> Result<()> {
+    let mut c = std::process::Command::new("mcopy");
+    c.env("MTOOLS_SKIP_CHECK", "1")
+        .arg("-o")
+        .arg("-i")
+        .arg(format!("{}@@{offset}", image.display()))
+        .arg(src)
+        .arg(format!("::{file}"));
+    crate::util::output(&mut c).map(|_| ())
+}
+
 #[cfg(test)]
 pub mod tests {
     use super::*;
@@ -582,6 +614,37 @@ pub mod tests {
         // LBA 2048 = C0 H32 S33 in 255/63 geometry
         assert_eq!(&m[447..450], &[32, 33, 0]);
         assert_eq!(chs(u32::MAX), [0xfe, 0xff, 0xff]);
+    }
+
+    #[test]
+    fn a_layout_is_known_by_its_size_and_partition_table() {
+        let s = spec();
+        let parts = s.partitions().unwrap();
+        let first = mbr(s.disk_id, &parts);
+        assert!(s.matches(&first, s.disk_size()));
+        assert!(!s.matches(&first, s.disk_size() * 2), "another size");
+        assert!(!s.matches(&[0u8; 512], s.disk_size()), "no partition table");
+        assert!(!s.matches(&first[..100], s.disk_size()), "short");
+        let other = Partition {
+            sectors: parts[0].sectors - 8,
+            ..parts[0]
+        };
+        assert!(
+            !s.matches(&mbr(s.disk_id, &[other]), s.disk_size()),
+            "another partition"
+        );
+        // The disk signature may differ (the layout is the partitions).
+        assert!(s.matches(&mbr(7, &parts), s.disk_size()));
+        let with_data = Spec {
+            data: Some(DataPartition {
+                size: 34 << 20,
+                label: "D",
+                volume_id: 1,
+            }),
+            ..spec()
+        };
+        assert_eq!(with_data.partitions().unwrap().len(), 2);
+        assert!(!with_data.matches(&first, with_data.disk_size()), "no data partition");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::bail;
 use crate::util::{self, Result};
 #[cfg(test)]
 use schema::parse_size;
-pub use schema::{parse_qemu_memory, Glyphs, Kind, DISK_PLACEHOLDER};
+pub use schema::{parse_qemu_memory, Card, Glyphs, Kind, DISK_PLACEHOLDER};
 use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -60,6 +60,9 @@ pub struct Qemu {
     pub dtb: Option<String>,
     /// Size of the raw disk image [`DISK_PLACEHOLDER`] stands for.
     pub disk: u64,
+    /// `card = "rpi4"`: [`DISK_PLACEHOLDER`] stands for the board's boot
+    /// card (`cargo xtask image --board rpi4`), not a raw disk.
+    pub card: Option<Card>,
     pub args: Vec<String>,
 }
 
@@ -399,6 +402,7 @@ pub fn parse(file: &str, name: &str, text: &str) -> Result<Profile> {
             .transpose()?,
         dtb: q.dtb.clone(),
         disk: q.disk.unwrap_or(DEFAULT_DISK_SIZE),
+        card: q.card,
         args: q.args.clone(),
     };
     let tasks = p
@@ -774,6 +778,8 @@ args = "--banner hello world"
                 "no boot case {case} in tests/src/cases.rs"
             );
         }
+        // `run --profile rpi4` boots the Pi's card, as the board does.
+        assert_eq!(load("rpi4").unwrap().qemu.card, Some(Card::Rpi4));
         for c in harness::BOOT_CASES {
             if let Boot::Profile(p) = c.boot {
                 assert!(names.iter().any(|n| n == p), "{}: no profiles/{p}.toml", c.name);

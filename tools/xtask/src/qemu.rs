@@ -2,7 +2,8 @@
 //! `[qemu]` table says, with the console on the terminal.
 
 use crate::build;
-use crate::profile::Profile;
+use crate::profile::{Card, Profile};
+use crate::sdimage;
 use crate::util::{self, Result};
 use crate::{bail, note};
 use std::path::{Path, PathBuf};
@@ -169,19 +170,70 @@ pub fn format_fat32(path: &Path) -> Result<()> {
     r
 }
 
-/// A profile's QEMU options with its disk image at `disk` (made if
-/// missing, or anew if `fresh`) and the device tree it names fetched.
-pub fn profile_args(p: &Profile, disk: &Path, fresh: bool) -> Result<Vec<String>> {
-    let disk = if p.qemu.uses_disk() {
-        Some(make_disk(disk, p.qemu.disk, fresh)?)
-    } else {
-        None
+/// Where `cargo xtask run` keeps a profile's disk image (without
+/// `--disk`): `target/kestrel/profile/NAME/disk.img`, or `sd.img` for a
+/// profile whose disk is a board's card (`[qemu] card`), so that a raw
+/// disk made before the profile had a card is not taken for one.
+pub fn default_disk(p: &Profile) -> PathBuf {
+    crate::user::profile_dir(&p.name).join(disk_file_name(p.qemu.card))
+}
+
+fn disk_file_name(card: Option<Card>) -> &'static str {
+    match card {
+        Some(Card::Rpi4) => "sd.img",
+        None => "disk.img",
+    }
+}
+
+/// What [`profile_args`] does with the disk image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskUse {
+    /// Made anew (the harness, screenshots).
+    Fresh,
+    /// `run`'s own: made if missing, else kept; a card gets the kernel
+    /// that boots as its `kernel8.img`.
+    Kept,
+    /// `run --disk FILE`: made if missing, else booted as it is.
+    Given,
+}
+
+/// A profile's QEMU options with its disk image at `disk` and the device
+/// tree it names fetched. The disk ([`DiskUse`]) is a raw disk of `[qemu]
+/// disk` bytes ([`make_disk`]), or for `[qemu] card` the board's card with
+/// `kernel` on it ([`sdimage::rpi4_card`]).
+pub fn profile_args(p: &Profile, disk: &Path, how: DiskUse, kernel: &Path) -> Result<Vec<String>> {
+    let fresh = how == DiskUse::Fresh;
+    let disk = match (p.qemu.uses_disk(), p.qemu.card) {
+        (false, _) => None,
+        (true, None) => Some(make_disk(disk, p.qemu.disk, fresh)?),
+        (true, Some(Card::Rpi4)) => {
+            let what = sdimage::rpi4_card(disk, kernel, fresh, how == DiskUse::Kept)?;
+            if !fresh {
+                note!("{}: {}", util::relative(disk), card_note(what));
+            }
+            Some(std::fs::canonicalize(disk).unwrap_or_else(|_| disk.to_path_buf()))
+        }
     };
     let dtb = match &p.qemu.dtb {
         Some(_) => Some(crate::fetch::rpi4_dtb()?),
         None => None,
     };
     p.qemu.args(disk.as_deref(), dtb.as_deref())
+}
+
+/// What `run` says about the card it boots.
+fn card_note(what: sdimage::CardUpdate) -> &'static str {
+    match what {
+        sdimage::CardUpdate::Made => {
+            "new SD card image (boot partition at /boot, data partition at /data), kept across runs; delete it to start over"
+        }
+        sdimage::CardUpdate::Kernel => "SD card kept; kernel8.img on its boot partition updated to this kernel",
+        sdimage::CardUpdate::Unchanged => "SD card kept (its kernel8.img is this kernel)",
+        sdimage::CardUpdate::Kept => "SD card booted as it is (--disk: kernel8.img not updated)",
+        sdimage::CardUpdate::NotACard => {
+            "not a Raspberry Pi 4 card image of `cargo xtask image --board rpi4`'s layout: booted as it is (kernel8.img not updated)"
+        }
+    }
 }
 
 /// `cargo xtask run [--profile NAME] [--gdb] [--disk FILE] [--debug|--release] [--test-image] [-- QEMU ARGS...]`
@@ -193,17 +245,21 @@ pub fn main(args: &crate::cli::RunArgs) -> Result<()> {
     }
     let profile = crate::profile::load(&opts.device)?;
     crate::setup::ensure(crate::setup::Need::Qemu)?;
+    if profile.qemu.card.is_some() {
+        // The card's firmware is fetched and its overlay compiled.
+        crate::setup::ensure(crate::setup::Need::Fetch)?;
+    }
     let built = build::build(&opts)?;
 
     // The profile's machine, the console on this terminal (stdin and
     // stdout, so `printf 'help\n' | cargo xtask run` works), the image.
     // The profile's disk, or the one `--disk` names (made like the
     // default one if it does not exist).
-    let disk = args
-        .disk
-        .clone()
-        .unwrap_or_else(|| crate::user::profile_dir(&profile.name).join("disk.img"));
-    let mut defaults = profile_args(&profile, &disk, false)?;
+    let (disk, how) = match &args.disk {
+        Some(d) => (d.clone(), DiskUse::Given),
+        None => (default_disk(&profile), DiskUse::Kept),
+    };
+    let mut defaults = profile_args(&profile, &disk, how, &built.img)?;
     defaults.extend(Console::Terminal.args().map(String::from));
     defaults.extend(["-kernel".to_string(), built.img.display().to_string()]);
     let nic = network_card(args, &profile.name)?;
@@ -550,16 +606,16 @@ mod tests {
         let p = crate::profile::parse("profiles/tv.toml", "tv", text).unwrap();
         let dir = std::env::temp_dir().join(format!("xtask-qemu-disk-{}", std::process::id()));
         let disk = dir.join("d.img");
-        let mut d = profile_args(&p, &disk, false).unwrap();
+        let mut d = profile_args(&p, &disk, DiskUse::Kept, Path::new("k.img")).unwrap();
         assert_eq!(std::fs::metadata(&disk).unwrap().len(), 1 << 20);
         std::fs::write(&disk, b"data").unwrap();
-        profile_args(&p, &disk, false).unwrap();
+        profile_args(&p, &disk, DiskUse::Kept, Path::new("k.img")).unwrap();
         assert_eq!(
             std::fs::read(&disk).unwrap(),
             b"data",
             "an existing disk keeps its data"
         );
-        profile_args(&p, &disk, true).unwrap();
+        profile_args(&p, &disk, DiskUse::Fresh, Path::new("k.img")).unwrap();
         assert_eq!(std::fs::metadata(&disk).unwrap().len(), 1 << 20, "fresh");
         d.extend(v("-display none -serial mon:stdio -kernel k.img"));
         let m = merge(&d, &v("-smp 1 -device virtio-rng-device"));

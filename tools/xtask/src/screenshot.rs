@@ -34,7 +34,12 @@ pub fn main(args: &crate::cli::ScreenshotArgs) -> Result<()> {
     let qmp = dir.join(format!("{}.qmp", std::process::id()));
     let ppm = dir.join(format!("{}.ppm", std::process::id()));
     let _ = std::fs::remove_file(&qmp);
-    let mut a = crate::qemu::profile_args(&profile, &dir.join(format!("{}-disk.img", profile.name)), true)?;
+    let mut a = crate::qemu::profile_args(
+        &profile,
+        &dir.join(format!("{}-disk.img", profile.name)),
+        crate::qemu::DiskUse::Fresh,
+        &built.img,
+    )?;
     a.extend(Console::Stdio.args().map(String::from));
     a.extend([
         "-qmp".to_string(),

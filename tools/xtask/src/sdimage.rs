@@ -242,6 +242,61 @@ pub fn write_image(board: Board, kernel: Vec<u8>, out: &Path, append: Option<&st
     Ok(())
 }
 
+/// What [`rpi4_card`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardUpdate {
+    /// A new card (there was none, or `fresh`).
+    Made,
+    /// The card's `kernel8.img` was replaced with the kernel.
+    Kernel,
+    /// The card already held this kernel.
+    Unchanged,
+    /// Kept as it is (not asked to update the kernel).
+    Kept,
+    /// The file is not a card of [`RPI4_SPEC`]'s layout: left as it is.
+    NotACard,
+}
+
+/// The SD card `cargo xtask run` boots a `card = "rpi4"` profile with
+/// (`[qemu]`, profiles/README.md): made at `path` with `kernel` as
+/// `kernel8.img`, by the same code as `cargo xtask image --board rpi4`, if
+/// it does not exist or `fresh`; otherwise kept, files and all (the data
+/// partition is the user's). With `update_kernel`, a kept card gets
+/// `kernel` as its `kernel8.img` (mtools) when that differs. A file that
+/// is not a card of this layout (size and partition table) is not touched.
+pub fn rpi4_card(path: &Path, kernel: &Path, fresh: bool, update_kernel: bool) -> Result<CardUpdate> {
+    if fresh || !path.exists() {
+        let bytes = std::fs::read(kernel).map_err(|e| format!("{}: {e}", kernel.display()))?;
+        write_image(Board::Rpi4, bytes, path, None)?;
+        return Ok(CardUpdate::Made);
+    }
+    if !update_kernel {
+        return Ok(CardUpdate::Kept);
+    }
+    let bytes = std::fs::read(kernel).map_err(|e| format!("{}: {e}", kernel.display()))?;
+    let len = std::fs::metadata(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .len();
+    let mut first = [0u8; 512];
+    {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if f.read_exact(&mut first).is_err() || !RPI4_SPEC.matches(&first, len) {
+            return Ok(CardUpdate::NotACard);
+        }
+    }
+    let on_card = util::scratch_beside(path, "kernel8");
+    let same =
+        disk::mcopy_out(path, "kernel8.img", &on_card).is_ok() && std::fs::read(&on_card).is_ok_and(|b| b == bytes);
+    let result = if same {
+        Ok(CardUpdate::Unchanged)
+    } else {
+        disk::mcopy_in_at(path, disk::part_offset(), kernel, "kernel8.img").map(|()| CardUpdate::Kernel)
+    };
+    let _ = std::fs::remove_file(&on_card);
+    result
+}
+
 /// `cargo xtask image --board rpi4|uboot [--profile NAME] [--test-image] [--debug] [--kernel IMAGE] [--output PATH] [--append ARGS]`
 pub fn main(args: &crate::cli::ImageArgs) -> Result<()> {
     let board = args.board;
@@ -279,6 +334,54 @@ mod tests {
             ("fixup4.dat", b"fixup".to_vec()),
             ("LICENCE.raspi-firmware", b"licence".to_vec()),
         ]
+    }
+
+    /// `run`'s card: an existing card keeps its files and gets the new
+    /// kernel; a file of another layout is not touched.
+    #[test]
+    fn run_keeps_the_card_and_updates_its_kernel() {
+        let dir = scratch("runcard");
+        let old_kernel: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+        let files = rpi4_files(old_kernel.clone(), b"tree".to_vec(), b"ov".to_vec(), fake_firmware());
+        let card = dir.join("sd.img");
+        util::write_atomic(&card, &disk::build(&RPI4_SPEC, &files).unwrap()).unwrap();
+        // The user's file on the data partition.
+        let data = u64::from(RPI4_SPEC.data_start_lba()) * disk::SECTOR;
+        let note = dir.join("note.txt");
+        std::fs::write(&note, b"mine\n").unwrap();
+        disk::mcopy_in_at(&card, data, &note, "note.txt").unwrap();
+
+        let kernel = dir.join("kernel.img");
+        std::fs::write(&kernel, &old_kernel).unwrap();
+        assert_eq!(rpi4_card(&card, &kernel, false, true).unwrap(), CardUpdate::Unchanged);
+        let new_kernel: Vec<u8> = (0..70_000u32).map(|i| (i % 241) as u8).collect();
+        std::fs::write(&kernel, &new_kernel).unwrap();
+        let before = std::fs::read(&card).unwrap();
+        assert_eq!(rpi4_card(&card, &kernel, false, false).unwrap(), CardUpdate::Kept);
+        assert!(std::fs::read(&card).unwrap() == before, "--disk: left as it is");
+        assert_eq!(rpi4_card(&card, &kernel, false, true).unwrap(), CardUpdate::Kernel);
+        assert_eq!(rpi4_card(&card, &kernel, false, true).unwrap(), CardUpdate::Unchanged);
+
+        let out = dir.join("out");
+        disk::mcopy_out(&card, "kernel8.img", &out).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), new_kernel);
+        disk::mcopy_out(&card, "config.txt", &out).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), CONFIG_TXT);
+        disk::mcopy_out_at(&card, data, "note.txt", &out).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"mine\n", "the data partition is kept");
+        let names = rpi4_names();
+        disk::check_with_tools(&card, &RPI4_SPEC, &names).unwrap();
+        let len = RPI4_SPEC.disk_size();
+        assert!(len.is_power_of_two(), "QEMU wants a power-of-two SD card");
+        assert_eq!(std::fs::metadata(&card).unwrap().len(), len);
+
+        // A raw disk (what `run` made before the profile had a card) is
+        // not a card: booted as it is, not written.
+        let raw = dir.join("disk.img");
+        std::fs::write(&raw, vec![0u8; 1 << 20]).unwrap();
+        assert_eq!(rpi4_card(&raw, &kernel, false, true).unwrap(), CardUpdate::NotACard);
+        assert_eq!(std::fs::read(&raw).unwrap(), vec![0u8; 1 << 20]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

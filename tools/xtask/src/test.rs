@@ -285,17 +285,19 @@ fn prepare_profile(need: &ProfileNeed, work_dir: &std::path::Path) -> harness::r
     };
     let made = need.profile.as_ref().map_err(String::clone).and_then(|p| {
         let mut args = Vec::new();
-        if need.boots {
-            let disk = work_dir.join(format!("profile-{name}")).join("disk.img");
-            args = crate::qemu::profile_args(p, &disk, true)?;
-            // The path as it appears in `args`; the harness gives each case a copy.
-            boot.disk = p.qemu.uses_disk().then(|| std::fs::canonicalize(&disk).unwrap_or(disk));
-        }
         if need.boots || need.images.contains(&Image::Production) {
             build::build(&opts(false))?;
         }
         if need.images.contains(&Image::Test) {
             build::build(&opts(true))?;
+        }
+        if need.boots {
+            // Made as `cargo xtask run` makes it (a card carries the image
+            // the profile boots), fresh.
+            let disk = work_dir.join(format!("profile-{name}")).join("disk.img");
+            args = crate::qemu::profile_args(p, &disk, crate::qemu::DiskUse::Fresh, &boot.image)?;
+            // The path as it appears in `args`; the harness gives each case a copy.
+            boot.disk = p.qemu.uses_disk().then(|| std::fs::canonicalize(&disk).unwrap_or(disk));
         }
         Ok(args)
     });

@@ -37,7 +37,7 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// Where the generated files of a profile go: `target/kestrel/profile/NAME/`
-/// (`profile`, `archive.cpio`, `archive-test.cpio`, `disk.img`).
+/// (`profile`, `archive.cpio`, `archive-test.cpio`, `disk.img` or `sd.img`).
 pub fn profile_dir(device: &str) -> PathBuf {
     crate::build::out_dir().join("profile").join(device)
 }

@@ -296,30 +296,31 @@ impl<T: Transport> Gpu<T> {
         }
         let mut done = 0;
         while done < n {
-            while done < n && self.control.peek_used() == Some(tokens[done]) {
-                // SAFETY: the same buffers as given to `add` with this token.
-                unsafe {
-                    self.control
-                        .pop_used(tokens[done], &[ins[done]], &mut [&mut *outs[done]])
+            // One read of the used ring decides each step: the device
+            // answers while this runs, so a second look (was: `can_pop`
+            // after `peek_used` found nothing) could see the next answer
+            // in order and take it for one out of order.
+            match self.control.peek_used() {
+                Some(token) if token == tokens[done] => {
+                    // SAFETY: the same buffers as given to `add` with this token.
+                    unsafe {
+                        self.control
+                            .pop_used(tokens[done], &[ins[done]], &mut [&mut *outs[done]])
+                    }
+                    .map_err(error)?;
+                    done += 1;
                 }
-                .map_err(error)?;
-                done += 1;
-            }
-            if done == n {
-                break;
-            }
-            if self.control.can_pop() {
                 // The device answered out of order, which a 2D virtio-gpu
                 // never does: its buffers cannot be accounted for.
-                panic!("virtio-gpu: the device completed commands out of order");
-            }
-            match self.irq.wait(Timeout::Forever) {
-                Ok(()) => {
-                    // Device first (it drops the line), then the kernel's mask.
-                    self.transport.ack_interrupt();
-                    let _ = self.irq.ack();
-                }
-                Err(e) => panic!("virtio-gpu: waiting for the device's interrupt: {e}"),
+                Some(_) => panic!("virtio-gpu: the device completed commands out of order"),
+                None => match self.irq.wait(Timeout::Forever) {
+                    Ok(()) => {
+                        // Device first (it drops the line), then the kernel's mask.
+                        self.transport.ack_interrupt();
+                        let _ = self.irq.ack();
+                    }
+                    Err(e) => panic!("virtio-gpu: waiting for the device's interrupt: {e}"),
+                },
             }
         }
         for (c, o) in commands.iter().zip(outs.iter()) {

@@ -64,6 +64,28 @@ pub fn self_check(k: &Kernel) -> Result<(), alloc::string::String> {
             if !recorded {
                 return Err(format!("task {tid:?}: mapping at {:#x} not in its capability", m.va));
             }
+            // A `Map` in pieces: mapped from its start, removed from there.
+            if m.unmapped > m.filled
+                || m.filled as usize > m.pages
+                || (m.maker.is_some() && m.filled as usize == m.pages)
+            {
+                return Err(format!(
+                    "task {tid:?}: mapping at {:#x}: {} pages, {} mapped, {} unmapped, maker {:?}",
+                    m.va, m.pages, m.filled, m.unmapped, m.maker
+                ));
+            }
+            if let Some(p) = m
+                .maker
+                .and_then(|th| k.threads.get(th))
+                .and_then(|th| th.mapping.as_deref())
+            {
+                if p.task == tid
+                    && p.index as usize != i
+                    && t.mappings.get(p.index as usize).is_some_and(|x| x.maker == m.maker)
+                {
+                    return Err(format!("task {tid:?}: two mappings filled by one thread"));
+                }
+            }
         }
     }
     for (mid, m) in k.memories.iter() {

@@ -115,7 +115,21 @@ pub fn drop_creation(k: &mut Kernel, id: Id) {
     }
 }
 
-pub(super) fn map(k: &mut Kernel, cur: Id) -> Result<(), Error> {
+/// `None`: more than [`task::MAP_PIECE_PAGES`] pages, made in pieces by
+/// `long_call` ([`map_in_pieces`]), which set the status.
+pub(super) fn map(k: &mut Kernel, cur: Id) -> Option<Result<(), Error>> {
+    match map_small(k, cur) {
+        Ok(false) => {
+            super::long_call(k, cur, abi::Syscall::Map);
+            None
+        }
+        result => Some(result.map(|_| ())),
+    }
+}
+
+/// Whether it was made: not when larger than a piece.
+#[inline(always)]
+fn map_small(k: &mut Kernel, cur: Id) -> Result<bool, Error> {
     let target = task_arg(k, cur, 0, Rights::MAP)?;
     let rights = Rights::from_bits_truncate(arg(k, cur, 5) as u32) & (Rights::READ | Rights::WRITE | Rights::EXECUTE);
     let (cap_id, object) = object(k, cur, 1, Rights::MAP | rights)?;
@@ -123,7 +137,128 @@ pub(super) fn map(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         return Err(Error::WrongType);
     };
     let (pages, offset, va) = (arg(k, cur, 2) as usize, arg(k, cur, 3) as usize, arg(k, cur, 4));
-    task::map(k, target, cap_id, memory, offset, pages, va, rights)
+    if pages > task::MAP_PIECE_PAGES {
+        return Ok(false);
+    }
+    task::map(k, target, cap_id, memory, offset, pages, va, rights).map(|()| true)
+}
+
+/// A `Map` of more than [`task::MAP_PIECE_PAGES`] pages, in pieces of the
+/// work budget (the call is restarted between them, see `long_call`). The
+/// mapping is recorded whole from the first piece on (charged, counted for
+/// W^X, holding its memory); its pages are mapped from its start, and the
+/// rest of its range is not mapped meanwhile. Whoever removes it (an
+/// `Unmap`, its capability's delete, its task's teardown) unmaps what is
+/// mapped, and the restarted call then fails. A piece that fails (tables
+/// out of memory, a page mapped by someone else meanwhile) makes the
+/// mapping go again, in pieces, before the call returns its error: all or
+/// nothing. A call made again with other arguments (its registers changed)
+/// leaves the mapping as it is, recorded and partly mapped.
+pub(super) fn map_in_pieces(k: &mut Kernel, cur: Id) -> Result<(), Error> {
+    let target = task_arg(k, cur, 0, Rights::MAP)?;
+    let rights = Rights::from_bits_truncate(arg(k, cur, 5) as u32) & (Rights::READ | Rights::WRITE | Rights::EXECUTE);
+    let (cap_id, object) = object(k, cur, 1, Rights::MAP | rights)?;
+    let ObjectRef::Memory(memory) = object else {
+        return Err(Error::WrongType);
+    };
+    let (pages, offset, va) = (arg(k, cur, 2) as usize, arg(k, cur, 3) as usize, arg(k, cur, 4));
+    // (Taken only now: a failed lookup leaves it, and its mapping's maker.)
+    let progress = k.threads.get_mut(cur).and_then(|t| t.mapping.take());
+    // Its box, kept for a new call.
+    let mut spare = None;
+    let mut progress = match progress {
+        Some(p) => {
+            let record = k
+                .tasks
+                .get(p.task)
+                .and_then(|t| t.mappings.get(p.index as usize))
+                .filter(|m| m.maker == Some(cur))
+                .copied();
+            let same_call = p.task == target && p.va == va && p.pages == pages && p.offset == offset;
+            match record {
+                Some(m) if same_call && m.cap == cap_id && m.memory == memory && m.rights == rights => Some(p),
+                // Removed by someone else meanwhile (what was mapped went).
+                None if same_call => return Err(p.failed.unwrap_or(Error::InvalidState)),
+                Some(_) => {
+                    // Another call: the old mapping stays as it is.
+                    let x = &mut k.tasks.get_mut(p.task).expect("found").mappings[p.index as usize];
+                    x.maker = None;
+                    spare = Some(p);
+                    None
+                }
+                None => {
+                    spare = Some(p);
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    if progress.is_none() {
+        let fresh = crate::thread::MapProgress {
+            task: target,
+            index: 0,
+            va,
+            pages,
+            offset,
+            failed: None,
+        };
+        // Its room first: nothing is mapped if there is none.
+        let mut b = match spare {
+            Some(mut b) => {
+                *b = fresh;
+                b
+            }
+            None => crate::mm::heap::try_box(fresh).ok_or(Error::OutOfMemory)?,
+        };
+        let Some(index) = task::map_first(k, target, cap_id, memory, offset, pages, va, rights, Some(cur))? else {
+            return Ok(());
+        };
+        b.index = index as u32;
+        progress = Some(b);
+    }
+    let mut p = progress.expect("set");
+    let (task, i) = (p.task, p.index as usize);
+    if p.failed.is_none() && k.has_work_left() {
+        let removing = k.tasks.get(task).is_some_and(|t| t.mappings[i].unmapped > 0);
+        let result = if removing {
+            // Someone else removes it.
+            Err(Error::InvalidState)
+        } else {
+            task::map_more(k, task, i, offset)
+        };
+        match result {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            // Being removed, or its task is dying (the teardown removes
+            // it): no longer this thread's.
+            Err(Error::InvalidState) => {
+                if let Some(x) = k.tasks.get_mut(task).and_then(|t| t.mappings.get_mut(i)) {
+                    x.maker = None;
+                }
+                return Err(Error::InvalidState);
+            }
+            Err(e) => p.failed = Some(e),
+        }
+    }
+    if let Some(e) = p.failed {
+        // All or nothing: the mapping goes again.
+        loop {
+            if task::remove_mapping_piece(k, task, i) {
+                k.tlb.flush();
+                return Err(e);
+            }
+            if !k.has_work_left() {
+                break;
+            }
+        }
+        k.tlb.flush();
+    }
+    if let Some(t) = k.threads.get_mut(cur) {
+        t.mapping = Some(p);
+    }
+    k.restart = true;
+    Ok(())
 }
 
 pub(super) fn unmap(k: &mut Kernel, cur: Id) -> Result<(), Error> {

@@ -25,7 +25,7 @@ use abi::{Error, FaultKind, Rights, Syscall};
 use caps::{cap_copy, cap_delete, cap_info};
 use create::create;
 use irq::{irq_ack, irq_bind};
-use memory::{device_memory, map, memory_physical, unmap};
+use memory::{device_memory, map, map_in_pieces, memory_physical, unmap};
 use system::{console_write, kernel_stats, system_control};
 use task::{task_destroy, task_info, task_install};
 use thread::{
@@ -82,7 +82,11 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64, number: u64) {
             long_call(k, cur, call);
             return;
         }
-        Syscall::Map => map(k, cur),
+        Syscall::Map => match map(k, cur) {
+            Some(result) => result,
+            // Larger than a piece: made by `long_call`.
+            None => return,
+        },
         Syscall::MemoryPhysical => memory_physical(k, cur),
         Syscall::DeviceMemory => device_memory(k, cur),
         Syscall::ThreadCreate => thread_create(k, cur),
@@ -150,13 +154,14 @@ fn deferred_work(k: &mut Kernel) {
 /// they return: the thread waits in its `svc` ([`drain`]).
 #[cold]
 #[inline(never)]
-fn long_call(k: &mut Kernel, cur: Id, call: Syscall) {
+pub(super) fn long_call(k: &mut Kernel, cur: Id, call: Syscall) {
     k.work_left = WORK_BUDGET;
     let result = match call {
         Syscall::CapDelete => cap_delete(k, cur, false),
         Syscall::CapRevoke => cap_delete(k, cur, true),
         Syscall::Unmap => unmap(k, cur),
         Syscall::Create => create(k, cur),
+        Syscall::Map => map_in_pieces(k, cur),
         _ => task_destroy(k, cur),
     };
     if core::mem::take(&mut k.restart) && result.is_ok() {
@@ -173,7 +178,10 @@ fn long_call(k: &mut Kernel, cur: Id, call: Syscall) {
     if k.reclaim_pending > 0 {
         k.process_reclaims();
     }
-    if k.teardown_pending > 0 && !crate::task::work_off(k) && !matches!(call, Syscall::Unmap | Syscall::Create) {
+    if k.teardown_pending > 0
+        && !crate::task::work_off(k)
+        && !matches!(call, Syscall::Unmap | Syscall::Create | Syscall::Map)
+    {
         if let Some(t) = k
             .threads
             .get_mut(cur)

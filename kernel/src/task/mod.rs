@@ -41,7 +41,19 @@ pub struct Mapping {
     /// Pages from its start unmapped already: a removal in progress, done
     /// in bounded pieces ([`remove_mapping_piece`]).
     pub unmapped: u32,
+    /// Pages from its start mapped so far: below `pages` while the `Map`
+    /// that made it goes on in pieces ([`map_more`]); the rest of the
+    /// range is not mapped (a removal unmaps only these).
+    pub filled: u32,
+    /// The thread whose `Map` is filling it in pieces (its
+    /// [`crate::thread::Thread::mapping`] names it), while it does.
+    pub maker: Option<Id>,
 }
+
+/// Most pages one piece of a `Map` maps ([`map_more`]), and the largest
+/// `Map` done in one go by the system call (larger ones are restarted
+/// between pieces).
+pub const MAP_PIECE_PAGES: usize = 1024;
 
 /// Most pages one piece of a removal unmaps ([`remove_mapping_piece`]).
 const UNMAP_PIECE_PAGES: usize = 2048;
@@ -51,8 +63,8 @@ const MAPPING_UNITS: u32 = 400;
 const THREAD_UNITS: u32 = 1500;
 const TABLE_UNITS: u32 = 300;
 /// A list of mappings gives memory back ([`give_back_bounded`]) only once
-/// this short: the copy stays under about 10 KiB.
-const SHRINK_COPY_MAX: usize = 256;
+/// this short: the copy stays under about 12 KiB (64-byte records).
+const SHRINK_COPY_MAX: usize = 192;
 
 pub struct Task {
     /// Physical address of the level-0 table.
@@ -162,12 +174,32 @@ pub fn map(
     va: u64,
     rights: Rights,
 ) -> Result<(), Error> {
+    map_first(k, task, cap, memory, offset, pages, va, rights, None).map(|_| ())
+}
+
+/// [`map`], or with `maker` only its first [`MAP_PIECE_PAGES`] pages: the
+/// mapping is recorded (whole: its W^X count, its charge, its reference to
+/// its memory) with the rest of its range not mapped yet, and `maker` goes
+/// on with [`map_more`]. Its index in the task's mappings when some is left.
+#[allow(clippy::too_many_arguments)] // mirrors the Map system call's arguments
+pub fn map_first(
+    k: &mut Kernel,
+    task: Id,
+    cap: Id,
+    memory: Id,
+    offset: usize,
+    pages: usize,
+    va: u64,
+    rights: Rights,
+    maker: Option<Id>,
+) -> Result<Option<usize>, Error> {
     let m: &Memory = k.memories.get(memory).ok_or(Error::BadHandle)?;
     let end = offset.checked_add(pages).ok_or(Error::InvalidArgument)?;
     let size = (pages as u64)
         .checked_mul(abi::PAGE_SIZE as u64)
         .ok_or(Error::InvalidArgument)?;
     if pages == 0
+        || pages > u32::MAX as usize
         || end > m.pages
         || !va.is_multiple_of(abi::PAGE_SIZE as u64)
         || va.checked_add(size).is_none_or(|e| e > abi::USER_LIMIT)
@@ -191,22 +223,11 @@ pub fn map(
         return Err(Error::InvalidState);
     }
     let pa = m.physical + (offset * abi::PAGE_SIZE) as u64;
-    let attributes = Attributes {
-        memory: if m.kind == MemoryKind::Device {
-            MemoryType::Device
-        } else {
-            MemoryType::Normal
-        },
-        writable: rights.contains(Rights::WRITE),
-        executable: rights.contains(Rights::EXECUTE),
-        user: true,
-        not_global: true,
-    };
+    let attributes = attributes_of(m.kind, rights);
     let t = k.tasks.get(task).ok_or(Error::BadHandle)?;
     if !t.alive {
         return Err(Error::InvalidState);
     }
-    let pool = t.pool;
     // Bookkeeping space first, so a failure leaves nothing half-done.
     k.tasks
         .get_mut(task)
@@ -220,27 +241,82 @@ pub fn map(
         .mappings
         .try_reserve(1)
         .map_err(|_| Error::OutOfMemory)?;
-    // The record first; then the tables: the pool pays for every table
-    // page the walk may create up front, and gets back what was not used.
+    let first = if maker.is_some() {
+        pages.min(MAP_PIECE_PAGES)
+    } else {
+        pages
+    };
+    // The record first; then the tables.
+    let pool = k.tasks.get(task).expect("checked").pool;
     k.charge(pool, MAPPING_COST)?;
-    let pool_left = k.pools.get(pool).map_or(0, |p| p.bytes_left);
-    let budget = pool_left / abi::PAGE_SIZE as u64;
-    if let Err(e) = k.charge(pool, budget * abi::PAGE_SIZE as u64) {
+    if let Err(e) = map_range(k, task, va, pa, first, attributes) {
         k.refund(pool, MAPPING_COST);
         return Err(e);
     }
+    let t = k.tasks.get_mut(task).expect("checked");
+    let task_index = t.mappings.len() as u32;
+    let c = k.caps.get_mut(cap).expect("checked");
+    let cap_index = c.mappings.len() as u32;
+    c.mappings.push((task, task_index));
+    let more = first < pages;
+    k.tasks.get_mut(task).expect("checked").mappings.push(Mapping {
+        va,
+        pages,
+        memory,
+        cap,
+        rights,
+        cap_index,
+        unmapped: 0,
+        filled: first as u32,
+        maker: if more { maker } else { None },
+    });
+    k.memories.get_mut(memory).expect("checked").mapped.count(rights, true);
+    // The mapping keeps its memory: no frame of it goes back to the
+    // allocator while it is mapped (see `unmap_record`).
+    k.add_ref(ObjectRef::Memory(memory));
+    if more {
+        k.spend(first as u32 * MAP_PAGE_UNITS + 100);
+    }
+    Ok(more.then_some(task_index as usize))
+}
+
+/// Work units of a page mapped by [`map_more`] (about 10 instructions).
+const MAP_PAGE_UNITS: u32 = 10;
+
+fn attributes_of(kind: MemoryKind, rights: Rights) -> Attributes {
+    Attributes {
+        memory: if kind == MemoryKind::Device {
+            MemoryType::Device
+        } else {
+            MemoryType::Normal
+        },
+        writable: rights.contains(Rights::WRITE),
+        executable: rights.contains(Rights::EXECUTE),
+        user: true,
+        not_global: true,
+    }
+}
+
+/// Map `pages` pages from `pa` at `va` in `task`, all or nothing: the
+/// pool pays for every table page the walk may create up front, and gets
+/// back what was not used.
+fn map_range(k: &mut Kernel, task: Id, va: u64, pa: u64, pages: usize, attributes: Attributes) -> Result<(), Error> {
+    let pool = k.tasks.get(task).ok_or(Error::InvalidState)?.pool;
+    let pool_left = k.pools.get(pool).map_or(0, |p| p.bytes_left);
+    let budget = pool_left / abi::PAGE_SIZE as u64;
+    k.charge(pool, budget * abi::PAGE_SIZE as u64)?;
     let t = k.tasks.get_mut(task).expect("checked");
     let before = t.tables.len();
     let mut tables = UserTables {
         tables: &mut t.tables,
         budget,
     };
+    let size = (pages * abi::PAGE_SIZE) as u64;
     // All or nothing: on failure no page of the range stays mapped.
     let result = Mapper::new(t.root, &mut tables).map(va, pa, size, attributes, Granularity::Pages);
     let (asid, new_tables) = (t.asid, (t.tables.len() - before) as u64);
     k.refund(pool, (budget - new_tables) * abi::PAGE_SIZE as u64);
     if let Err(e) = result {
-        k.refund(pool, MAPPING_COST);
         // A walk by another CPU running this task may have cached an entry
         // that the failed map wrote and cleared again.
         address_space::flush_tlb(asid, va, pages);
@@ -251,25 +327,36 @@ pub fn map(
         });
     }
     hal::cpu::table_write_barrier();
-    let t = k.tasks.get_mut(task).expect("checked");
-    let task_index = t.mappings.len() as u32;
-    let c = k.caps.get_mut(cap).expect("checked");
-    let cap_index = c.mappings.len() as u32;
-    c.mappings.push((task, task_index));
-    k.tasks.get_mut(task).expect("checked").mappings.push(Mapping {
-        va,
-        pages,
-        memory,
-        cap,
-        rights,
-        cap_index,
-        unmapped: 0,
-    });
-    k.memories.get_mut(memory).expect("checked").mapped.count(rights, true);
-    // The mapping keeps its memory: no frame of it goes back to the
-    // allocator while it is mapped (see `unmap_record`).
-    k.add_ref(ObjectRef::Memory(memory));
     Ok(())
+}
+
+/// Map the next pieces of `task`'s mapping number `i` (made by
+/// [`map_first`], page `offset` of its memory at its start) while the work
+/// budget lasts. Whether it is all mapped. A piece that fails maps nothing
+/// (the caller removes the mapping: the `Map` is all or nothing).
+pub fn map_more(k: &mut Kernel, task: Id, i: usize, offset: usize) -> Result<bool, Error> {
+    loop {
+        let t = k.tasks.get(task).ok_or(Error::BadHandle)?;
+        if !t.alive {
+            return Err(Error::InvalidState);
+        }
+        let m = *t.mappings.get(i).ok_or(Error::InvalidState)?;
+        let mem = k.memories.get(m.memory).ok_or(Error::InvalidState)?;
+        let done = m.filled as usize;
+        let n = (m.pages - done).min(MAP_PIECE_PAGES);
+        let pa = mem.physical + ((offset + done) * abi::PAGE_SIZE) as u64;
+        let va = m.va + (done * abi::PAGE_SIZE) as u64;
+        map_range(k, task, va, pa, n, attributes_of(mem.kind, m.rights))?;
+        let x = &mut k.tasks.get_mut(task).expect("checked").mappings[i];
+        x.filled += n as u32;
+        let all = x.filled as usize == x.pages;
+        if all {
+            x.maker = None;
+        }
+        if !k.spend(n as u32 * MAP_PAGE_UNITS + 100) || all {
+            return Ok(all);
+        }
+    }
 }
 
 /// Remove the mapping that starts at `va` (`pages` must match); it goes
@@ -299,7 +386,8 @@ pub fn remove_mapping_piece(k: &mut Kernel, task: Id, i: usize) -> bool {
     let Some(m) = t.mappings.get(i).copied() else {
         return true;
     };
-    let left = m.pages - m.unmapped as usize;
+    // (Only the part a `Map` in pieces filled is mapped.)
+    let left = m.filled as usize - m.unmapped as usize;
     let n = left.min(UNMAP_PIECE_PAGES);
     let start = m.va + (m.unmapped as u64) * abi::PAGE_SIZE as u64;
     let mut tables = UserTables {
@@ -342,7 +430,17 @@ fn detach_mapping(k: &mut Kernel, task: Id, i: usize) {
     let m = t.mappings.swap_remove(i);
     let moved = t.mappings.get(i).copied();
     give_back_bounded(&mut t.mappings, FIRST_BLOCK, SHRINK_COPY_MAX);
+    let last = t.mappings.len();
     if let Some(moved) = moved {
+        // A `Map` filling it in pieces finds it at its new index.
+        if let Some(p) = moved
+            .maker
+            .and_then(|th| k.threads.get_mut(th))
+            .and_then(|th| th.mapping.as_deref_mut())
+            .filter(|p| p.task == task && p.index as usize == last)
+        {
+            p.index = i as u32;
+        }
         if let Some(entry) = k
             .caps
             .get_mut(moved.cap)

@@ -111,6 +111,26 @@ pub struct Thread {
     /// reference meanwhile (dropped if the thread dies or makes another
     /// creation).
     pub creating: Option<Creating>,
+    /// Its `Map` larger than a piece, going on in pieces (the call is
+    /// restarted between them): the mapping is recorded, whole, and its
+    /// pages are mapped from its start ([`crate::task::Mapping::filled`]).
+    /// (Boxed: the thread's record stays as small as it was, and its hot
+    /// paths as fast.)
+    pub mapping: Option<alloc::boxed::Box<MapProgress>>,
+}
+
+/// A `Map` in pieces ([`Thread::mapping`]): the call's arguments, where its
+/// mapping is (the task's list keeps the index right while the mapping
+/// names this thread as its maker), and the error of a failed piece while
+/// the mapping goes again (all or nothing).
+#[derive(Clone, Copy)]
+pub struct MapProgress {
+    pub task: Id,
+    pub index: u32,
+    pub va: u64,
+    pub pages: usize,
+    pub offset: usize,
+    pub failed: Option<abi::Error>,
 }
 
 /// A memory object being zeroed ([`Thread::creating`]): pages zeroed so far.
@@ -183,6 +203,7 @@ impl Thread {
             cpu_ticks: 0,
             draining: None,
             creating: None,
+            mapping: None,
         }
     }
 

@@ -1986,7 +1986,10 @@ pub static BOOT_CASES: &[BootCase] = &[
     // link) records the bus's packets, from the handshake to a session
     // message, then replays them, replays them changed, and forges
     // announcements: both devices still list each other, and count what
-    // they refused. Then the TV powers off and the phone sees it leave.
+    // they refused. Each control center's Devices nearby card lists the
+    // other device (control logs the card's lines when they change). Then
+    // the TV powers off: the phone sees it leave, and its card no longer
+    // lists it.
     BootCase {
         name: "profile-phone-bus",
         boot: Boot::Profile("phone"),
@@ -2009,8 +2012,10 @@ pub static BOOT_CASES: &[BootCase] = &[
                 "virtio-net-device,netdev=n0,mac=52:54:00:00:02:02",
             ],
             input: &[
+                // Once the control center lists the phone (it asks the bus
+                // every 2 s; the TV powers off after the next step).
                 Input {
-                    after: "bus: paired with phone",
+                    after: "control: nearby: this device (tv) | phone (phone)",
                     send: "bus\r",
                 },
                 // Once the phone has listed the TV after the attack (only
@@ -2026,16 +2031,21 @@ pub static BOOT_CASES: &[BootCase] = &[
             send: "python3 @TESTS@/hostile_bus.py '@LINK@' 40",
         }],
         input: &[
+            // Once the control center lists the TV (the TV leaves only
+            // after the phone's next `bus`).
             Input {
-                after: "bus: paired with tv",
+                after: "control: nearby: this device (phone) | tv (tv)",
                 send: "bus\r",
             },
             Input {
                 after: "host: hostile: done",
                 send: "bus\r",
             },
+            // The TV left (it powers off once the phone listed it after
+            // the attack): the control center's card no longer lists it.
+            // (The case's only such line after the one listing the TV.)
             Input {
-                after: "bus: tv left",
+                after: "control: nearby: this device (phone), no other device",
                 send: "bus\r",
             },
             Input {
@@ -2054,6 +2064,9 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"^tv\s+tv\s+169\.254\.2\.2\s+nothing$",
             r"^\[tv\] this device: tv \(tv\), shares nothing$",
             r"^\[tv\] phone\s+phone\s+169\.254\.1\.1\s+rtc, fs$",
+            // The control centers' Devices nearby cards.
+            r"control: nearby: this device \(phone\) \| tv \(tv\), shares nothing$",
+            r"^\[tv\] .*control: nearby: this device \(tv\) \| phone \(phone\), shares 2 services$",
             // (Which kinds it records depends on when it joins: the
             // handshake may come before the next announcement.)
             r"^host: hostile: recorded \d+ bus packets \(kinds \[.*5\]\), a data message: yes$",

@@ -6,7 +6,10 @@
 //! - Tasks: the running tasks; tapping one restarts it (the profile gives
 //!   this task `control`);
 //! - Power: restart and power off;
-//! - Devices nearby: this device (the network issue adds others).
+//! - Devices nearby: this device and the devices the soft bus lists
+//!   (`docs/BUS.md`), asked every [`POLL_US`]; only this device while the
+//!   bus does not answer (none in the profile, or restarting). A change is
+//!   logged (`nearby: ...`, the card's lines).
 //!
 //! A tap outside the cards (or Esc) closes the panel.
 #![cfg_attr(not(test), no_std)]
@@ -25,8 +28,10 @@ use ui::canvas::Rect;
 use ui::text::Text;
 use ui::widgets::{Column, Kind, Page, Theme, Widget};
 use ui::window::Window;
+use userlib::ipc::Timeout;
 use userlib::names::supervisor;
 use userlib::proto::TaskState;
+use userlib::services::bus;
 use userlib::services::compositor::{Event, EV_KEY, EV_SHOWN, EV_TOUCH_UP, MAX_EVENTS};
 use userlib::services::input::{KEY_ENTER, KEY_ESC};
 use userlib::syscall;
@@ -43,6 +48,8 @@ const NEARBY: u32 = 5;
 const TASK_BASE: u32 = 1000;
 const KEY_UP: u16 = 103;
 const KEY_DOWN: u16 = 108;
+/// How often the devices nearby are asked of the bus.
+const POLL_US: u64 = 2_000_000;
 
 fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
     let mut win = Window::open(true)?;
@@ -53,18 +60,38 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
     let mut shown = false;
     let mut focus = None;
     let mut note = String::new();
+    let mut nearby = Vec::new();
+    let mut next_poll = 0;
+    let mut page = Page::default();
+    let mut redraw = true;
     loop {
-        let page = build(&t, win.width, win.height, &profile, &note, focus);
-        let (w, h) = (win.width, win.height);
-        let mut cv = win.canvas();
-        // Translucent: what is below shows through (premultiplied).
-        cv.fill(Rect::new(0, 0, w, h), 0xe008_0c10);
-        page.draw(&mut cv, &mut text, &t);
-        let _ = win.present(&[Rect::new(0, 0, w, h)]);
-        let n = win.next(
-            &mut events,
-            syscall::now_us() + if shown { 1_000_000 } else { 60_000_000 },
-        );
+        let now = syscall::now_us();
+        if now >= next_poll {
+            let lines = nearby_lines(&profile);
+            if lines != nearby {
+                userlib::log::info!("nearby: {}", lines.join(" | "));
+                nearby = lines;
+                redraw = true;
+            }
+            next_poll = now + POLL_US;
+        }
+        // Hidden, only what changes the card or an event redraws.
+        if redraw || shown {
+            page = build(&t, win.width, win.height, &profile, &nearby, &note, focus);
+            let (w, h) = (win.width, win.height);
+            let mut cv = win.canvas();
+            // Translucent: what is below shows through (premultiplied).
+            cv.fill(Rect::new(0, 0, w, h), 0xe008_0c10);
+            page.draw(&mut cv, &mut text, &t);
+            let _ = win.present(&[Rect::new(0, 0, w, h)]);
+        }
+        let deadline = if shown {
+            next_poll.min(now + 1_000_000)
+        } else {
+            next_poll
+        };
+        let n = win.next(&mut events, deadline);
+        redraw = n > 0;
         for e in &events[..n] {
             let act = match e.kind {
                 EV_SHOWN => {
@@ -122,7 +149,26 @@ fn page_focus(p: &Page, focus: Option<usize>) -> Page {
     }
 }
 
-fn build(t: &Theme, w: i32, h: i32, profile: &str, note: &str, focus: Option<usize>) -> Page {
+/// The Devices nearby card's lines: this device, then the devices the bus
+/// lists (name, profile, how many services each shares); this device only
+/// while the bus does not answer. At once: no wait for a bus not yet
+/// registered.
+fn nearby_lines(profile: &str) -> Vec<String> {
+    let me = format!("this device ({profile})");
+    match bus::devices_within(Timeout::NonBlocking) {
+        Err(_) => vec![me],
+        Ok(d) if d.is_empty() => vec![format!("{me}, no other device")],
+        Ok(d) => core::iter::once(me)
+            .chain(d.iter().map(|d| match d.shared.len() {
+                0 => format!("{} ({}), shares nothing", d.name, d.profile),
+                1 => format!("{} ({}), shares 1 service", d.name, d.profile),
+                n => format!("{} ({}), shares {n} services", d.name, d.profile),
+            }))
+            .collect(),
+    }
+}
+
+fn build(t: &Theme, w: i32, h: i32, profile: &str, nearby: &[String], note: &str, focus: Option<usize>) -> Page {
     let m = t.pad * 2;
     let mut col = Column::new(Rect::new(m, m, w - 2 * m, h - 2 * m), t.pad);
     let mut page = Page::default();
@@ -160,7 +206,7 @@ fn build(t: &Theme, w: i32, h: i32, profile: &str, note: &str, focus: Option<usi
     add(
         &mut page,
         &mut col,
-        Widget::new(NEARBY, Kind::Card, "Devices nearby").lines(vec![format!("this device ({profile})")]),
+        Widget::new(NEARBY, Kind::Card, "Devices nearby").lines(nearby.to_vec()),
     );
     add(&mut page, &mut col, Widget::new(POWER_RESTART, Kind::Button, "Restart"));
     add(&mut page, &mut col, Widget::new(POWER_OFF, Kind::Button, "Power off"));

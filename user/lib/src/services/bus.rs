@@ -73,7 +73,13 @@ fn call(ep: Handle, msg: &Message) -> Result<Message, Error> {
 
 /// The paired devices nearby.
 pub fn devices() -> Result<Vec<Device>, Error> {
-    let ep = names::connect(NAME, Timeout::millis(2000))?;
+    devices_within(Timeout::millis(2000))
+}
+
+/// [`devices`], waiting at most `timeout` for the bus to be registered
+/// (`TimedOut`; `Timeout::NonBlocking` not to wait while it restarts).
+pub fn devices_within(timeout: Timeout) -> Result<Vec<Device>, Error> {
+    let ep = names::connect(NAME, timeout)?;
     let mut out = Vec::new();
     let mut text = [0u8; TEXT_BYTES];
     let r = (|| {

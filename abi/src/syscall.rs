@@ -105,6 +105,10 @@ syscalls! {
     /// Write bytes `x1..x1+x2` (at most 256) of the caller's memory to the
     /// kernel console. `x0 = h: Console [WRITE]`. Errors: `InvalidArgument`
     /// (length), `NotMapped` (bad buffer).
+    ///
+    /// A line holds one writer's text: if another task (or the kernel's log)
+    /// left the current line unfinished, the kernel starts a new line before
+    /// this task's bytes. A task may finish its own line over several calls.
     ConsoleWrite = 5,
 
     /// Send a message and wait for the reply. `x0 = h: Endpoint [SEND]`.

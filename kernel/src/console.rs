@@ -16,7 +16,24 @@ impl Registers for MmioRegisters {
     }
 }
 
-static CONSOLE: Mutex<Option<Pl011<MmioRegisters>>> = Mutex::new(None);
+/// Who writes: the kernel itself (its log) or a task (through its console
+/// capability; the kernel's task id).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Source {
+    Kernel,
+    Task(crate::object::Id),
+}
+
+struct Console {
+    uart: Option<Pl011<MmioRegisters>>,
+    /// The writer whose last line is unfinished (no newline yet), if any.
+    open_line: Option<Source>,
+}
+
+static CONSOLE: Mutex<Console> = Mutex::new(Console {
+    uart: None,
+    open_line: None,
+});
 
 /// Use the PL011 mapped at `regs`; program its baud rate only if firmware
 /// left it disabled and its clock is known.
@@ -25,24 +42,55 @@ pub fn init(regs: Mmio, clock_hz: Option<u32>, baud: Option<u32>) {
     if !uart.is_enabled() {
         uart.init(clock_hz, baud.unwrap_or(115_200));
     }
-    *CONSOLE.lock() = Some(uart);
+    CONSOLE.lock().uart = Some(uart);
 }
 
-/// Write with the console lock held for the whole of `f`, so that lines from
-/// different CPUs do not interleave.
-pub fn with_writer(f: impl FnOnce(&mut dyn fmt::Write)) {
-    let guard = CONSOLE.lock();
-    match guard.as_ref() {
-        Some(uart) => f(&mut Writer(uart)),
+/// Write as `source` with the console lock held for the whole of `f`, so
+/// that lines from different CPUs do not interleave. If another writer left
+/// its line unfinished (a shell's prompt, say), this one starts on a line of
+/// its own: a line holds one writer's text.
+pub fn with_writer(source: Source, f: impl FnOnce(&mut dyn fmt::Write)) {
+    let mut guard = CONSOLE.lock();
+    let console = &mut *guard;
+    let mut line = LineEnd {
+        newline: true,
+        wrote: false,
+    };
+    match console.uart.as_ref() {
+        Some(uart) => {
+            let mut out = Writer { uart, line: &mut line };
+            if console.open_line.is_some_and(|open| open != source) {
+                let _ = fmt::Write::write_str(&mut out, "\n");
+            }
+            f(&mut out);
+        }
         None => f(&mut EarlyWriter),
+    }
+    if line.wrote {
+        console.open_line = (!line.newline).then_some(source);
     }
 }
 
-struct Writer<'a>(&'a Pl011<MmioRegisters>);
+/// Whether the last byte written ended a line.
+struct LineEnd {
+    newline: bool,
+    wrote: bool,
+}
+
+struct Writer<'a> {
+    uart: &'a Pl011<MmioRegisters>,
+    line: &'a mut LineEnd,
+}
 
 impl fmt::Write for Writer<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0.write_str(s);
+        if let Some(&last) = s.as_bytes().last() {
+            self.uart.write_str(s);
+            *self.line = LineEnd {
+                newline: last == b'\n',
+                wrote: true,
+            };
+        }
         Ok(())
     }
 }
@@ -76,7 +124,7 @@ impl fmt::Write for EmergencyWriter {
         // Try briefly for the lock, then write without it.
         for _ in 0..100_000 {
             if let Some(guard) = CONSOLE.try_lock() {
-                return match guard.as_ref() {
+                return match guard.uart.as_ref() {
                     Some(uart) => {
                         uart.write_str(s);
                         Ok(())

@@ -17,7 +17,7 @@ impl log::Log for ConsoleLogger {
             return;
         }
         let micros = time::uptime_micros();
-        console::with_writer(|w| {
+        console::with_writer(console::Source::Kernel, |w| {
             let _ = writeln!(
                 w,
                 "[{:5}.{:06}] {:<5} {}",

@@ -17,9 +17,10 @@ pub(super) fn console_write(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         return Err(Error::InvalidArgument);
     }
     let mut buf = [0u8; CONSOLE_WRITE_MAX];
-    task::copy_from_user(k, task_of(k, cur)?, va, &mut buf[..len])?;
+    let task = task_of(k, cur)?;
+    task::copy_from_user(k, task, va, &mut buf[..len])?;
     let text = core::str::from_utf8(&buf[..len]).unwrap_or("<invalid UTF-8>");
-    crate::console::with_writer(|w| {
+    crate::console::with_writer(crate::console::Source::Task(task), |w| {
         let _ = w.write_str(text);
     });
     Ok(())

@@ -15,6 +15,8 @@
 //!   `Panic` fault report).
 //! - [`fs`]: files and directories over the file server, shaped like
 //!   `std::fs`.
+//! - [`mem`]: `memcpy` and `memset` for AArch64, several times faster than
+//!   the portable ones.
 //! - [`loader`]: starting programs from the boot archive; [`thread`]:
 //!   threads in this task; [`vspace`]: mapping memory.
 //! - [`test`](mod@test): helpers for test programs; [`proto`]: the messages a task
@@ -34,6 +36,7 @@ pub mod heap;
 pub mod ipc;
 pub mod keymap;
 pub mod loader;
+pub mod mem;
 pub mod names;
 pub mod net;
 pub mod proto;

@@ -233,6 +233,11 @@ fn run_on(qemu: Vec<String>, img: &Path, program: &str, extra: &str, devices: &[
     })
     .map_err(|e| format!("cannot run {}: {e}", crate::qemu::QEMU))?;
     let lines: Vec<String> = cap.lines.iter().map(|l| l.text.clone()).collect();
+    // A program's notes (`bench-note: ...`; bench-display's give every
+    // sample of each row) go to the log beside the table of medians.
+    for l in lines.iter().filter(|l| l.trim_start().starts_with("bench-note:")) {
+        note!("{}", l.trim());
+    }
     let results = parse_bench_lines(&lines);
     let ok = format!("utest: {program} ... ok");
     if results.is_empty() || !lines.iter().any(|l| l.contains(&ok)) {

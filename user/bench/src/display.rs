@@ -1,7 +1,6 @@
 //! Display benchmarks, read by `cargo xtask bench` like `bench`'s
 //! (`bench: <name> <instructions>`, the median of several runs minus the
-//! cost of reading the counter; under QEMU `-icount shift=0` PMCCNTR_EL0
-//! counts executed instructions).
+//! cost of reading the counter).
 //!
 //! Run with `utest=bench-display servers=none` on a machine with a
 //! virtio-gpu device (`cargo xtask bench` boots the tv profile's 1920x1080
@@ -15,18 +14,31 @@
 //! - `compose_full_frame`, `flush_full_frame`, `compose_64x64` and
 //!   `flush_64x64`: the two halves apart.
 //!
-//! The driver transfers and redraws only the flushed rectangle and sleeps
-//! on the device's interrupt meanwhile; with no timer armed, the idle CPU
-//! does not advance the counter, so the flush rows count the instructions
-//! of the request (IPC, the driver's commands, the interrupt), not the
-//! host's copying.
+//! Every row counts instructions retired on the one CPU
+//! ([`userlib::arch::instructions`], PMU event 0x08): this program's, the
+//! driver's and the kernel's (IPC, the driver's commands, the device's
+//! interrupt), not the time the CPU idles while the host copies and
+//! redraws. Not the cycle counter: under QEMU `-icount` it reads the
+//! virtual clock, and with `sleep=off` an idle CPU jumps that clock to the
+//! next QEMU timer. One is always armed: while event counter 0 runs (the
+//! kernel counts instructions there on every CPU), QEMU's PMU model keeps
+//! a timer at its predicted 32-bit overflow (up to 2^32 ns, about 4.29 s,
+//! ahead), so a flush the driver slept through read about 4.2 G cycles.
+//!
+//! Each row's samples are printed (`bench-note:`); they take one of a few
+//! exact values, by when the device's answers come against the driver
+//! (before or after it went to sleep, where the interrupt lands: the host
+//! decides). A sample more than twice the row's smallest is not that
+//! work: the program fails.
 #![no_std]
 #![no_main]
+
+extern crate alloc;
 
 use compositor::compose::{compose, Layer, Target};
 use compositor::geom::Rect;
 use userlib::abi::boot_info::StartInfo;
-use userlib::arch::cycles;
+use userlib::arch::instructions;
 use userlib::ipc::Timeout;
 use userlib::services::display::{self, Display};
 use userlib::test::median;
@@ -71,7 +83,7 @@ fn main(_: &StartInfo) {
             width: w,
             height: h,
         };
-        let a = cycles();
+        let a = instructions();
         let n = compose(&mut t, &layers, area);
         if flush {
             d.flush(display::Rect {
@@ -82,33 +94,33 @@ fn main(_: &StartInfo) {
             })
             .expect("FLUSH");
         }
-        let b = cycles();
+        let b = instructions();
         assert_eq!(n, area.area() as u64, "every pixel of the area composed");
-        b - a
+        b.wrapping_sub(a) as u64
     };
     let full = measure(cost, FULL_RUNS, || frame(screen, true, &mut d));
-    report("compose_flush_full_frame", full);
+    report("compose_flush_full_frame", &full);
     report(
         "compose_full_frame",
-        measure(cost, FULL_RUNS, || frame(screen, false, &mut d)),
+        &measure(cost, FULL_RUNS, || frame(screen, false, &mut d)),
     );
     let small = Rect::new(w / 2 - 32, h / 2 - 32, 64, 64);
     report(
         "compose_flush_64x64",
-        measure(cost, SMALL_RUNS, || frame(small, true, &mut d)),
+        &measure(cost, SMALL_RUNS, || frame(small, true, &mut d)),
     );
     report(
         "compose_64x64",
-        measure(cost, SMALL_RUNS, || frame(small, false, &mut d)),
+        &measure(cost, SMALL_RUNS, || frame(small, false, &mut d)),
     );
     let flush_only = measure(cost, FULL_RUNS, || {
-        let a = cycles();
+        let a = instructions();
         d.flush(display::Rect::full(&info)).expect("FLUSH");
-        cycles() - a
+        instructions().wrapping_sub(a) as u64
     });
-    report("flush_full_frame", flush_only);
+    report("flush_full_frame", &flush_only);
     let flush_small = measure(cost, SMALL_RUNS, || {
-        let a = cycles();
+        let a = instructions();
         d.flush(display::Rect {
             x: small.x as u32,
             y: small.y as u32,
@@ -116,36 +128,70 @@ fn main(_: &StartInfo) {
             h: 64,
         })
         .expect("FLUSH");
-        cycles() - a
+        instructions().wrapping_sub(a) as u64
     });
-    report("flush_64x64", flush_small);
+    report("flush_64x64", &flush_small);
 }
 
-fn report(name: &str, (median, min, max): (u64, u64, u64)) {
-    println!("bench-note: {name}: median {median}, min {min}, max {max}");
-    println!("bench: {name} {median}");
+/// Prints a row: its median, then every sample (each distinct value and
+/// how many times it came); fails when a sample is more than twice the
+/// smallest (see the module's documentation).
+fn report(name: &str, samples: &[u64]) {
+    let mut s = [0u64; SMALL_RUNS];
+    let s = &mut s[..samples.len()];
+    s.copy_from_slice(samples);
+    let m = median(s);
+    let (min, max) = (s[0], s[s.len() - 1]);
+    let mut line = alloc::format!("bench-note: {name}: median {m}, min {min}, max {max}; samples");
+    let mut i = 0;
+    while i < s.len() {
+        let n = s[i..].iter().take_while(|&&v| v == s[i]).count();
+        line.push_str(&alloc::format!(" {}x{n}", s[i]));
+        i += n;
+    }
+    println!("{line}");
+    assert!(
+        max <= min.saturating_mul(2),
+        "{name}: a sample of {max} instructions against a smallest of {min}: not the work measured"
+    );
+    println!("bench: {name} {m}");
 }
 
 fn counter_cost() -> u64 {
     let mut s = [0u64; 101];
     for x in s.iter_mut() {
-        let a = cycles();
-        let b = cycles();
-        *x = b - a;
+        let a = instructions();
+        let b = instructions();
+        *x = b.wrapping_sub(a) as u64;
     }
     median(&mut s)
 }
 
-/// (median, min, max) of `runs` runs after [`WARMUP`].
-fn measure(cost: u64, runs: usize, mut f: impl FnMut() -> u64) -> (u64, u64, u64) {
+/// `runs` samples (at most [`SMALL_RUNS`]) after [`WARMUP`], each less
+/// the counter's cost, in the order taken.
+fn measure(cost: u64, runs: usize, mut f: impl FnMut() -> u64) -> Samples {
     for _ in 0..WARMUP {
         f();
     }
-    let mut s = [0u64; SMALL_RUNS];
-    let runs = runs.min(s.len());
-    for x in s[..runs].iter_mut() {
+    let mut s = Samples {
+        values: [0; SMALL_RUNS],
+        len: runs.min(SMALL_RUNS),
+    };
+    for x in s.values[..s.len].iter_mut() {
         *x = f().saturating_sub(cost);
     }
-    let m = median(&mut s[..runs]);
-    (m, s[0], s[runs - 1])
+    s
+}
+
+/// A row's samples.
+struct Samples {
+    values: [u64; SMALL_RUNS],
+    len: usize,
+}
+
+impl core::ops::Deref for Samples {
+    type Target = [u64];
+    fn deref(&self) -> &[u64] {
+        &self.values[..self.len]
+    }
 }

@@ -143,9 +143,12 @@ pub fn test_routes(name: &str) -> Vec<String> {
 /// Seconds a program may run in a test run before it counts as hung: long
 /// for the stress tests, short for the rest; `None` (no deadline) for the
 /// benchmarks. They run under `-icount shift=0,sleep=off`, where a CPU
-/// that idles (a driver waiting for its device's interrupt) jumps at once
-/// to the next armed timer, and the jump would be counted in their
-/// figures; the host's timeout (`cargo xtask bench`) bounds them instead.
+/// that idles (a driver waiting for its device's interrupt) jumps the
+/// virtual clock at once to the next QEMU timer, and one is always armed
+/// (QEMU's PMU model times the overflow of the 32-bit instruction counter,
+/// up to about 4.3 s ahead): a deadline would pass after a few dozen
+/// device waits. The host's timeout (`cargo xtask bench`) bounds them
+/// instead.
 pub fn default_timeout(name: &str) -> Option<u64> {
     if name.starts_with("bench") {
         None

@@ -9,13 +9,12 @@
 //! only, so a task that copies still never touches the FP/SIMD registers
 //! (and the kernel does not have to switch their state for it).
 //!
-//! Accesses: the destination is brought to 8-byte alignment first, so
-//! every store is aligned; loads are aligned whenever the source shares
-//! the destination's alignment. Only a source out of step with the
-//! destination is read with unaligned loads, which normal memory allows
-//! (`SCTLR_EL1.A` is clear) and device memory does not: copy to or from
-//! device memory with both addresses 8-byte aligned (the drivers'
-//! framebuffers and buffers are page-aligned), or with volatile accesses.
+//! Accesses are aligned, so either side may be device memory (where an
+//! unaligned access faults): the destination is brought to 8-byte
+//! alignment with byte stores first; a source in step with it is read
+//! with 8-byte loads, and one out of step with aligned 8-byte loads
+//! shifted together (16 bytes in 10 instructions), each of which holds at
+//! least one byte of the source, so no load reaches past its page.
 //!
 //! Tested on the CPU by test-basic (`copies_and_fills`: every size to 300
 //! bytes at every pair of offsets, against a byte loop), which every
@@ -23,7 +22,7 @@
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 core::arch::global_asm!(
-    // memcpy(x0 = dst, x1 = src, x2 = n) -> x0. Scratch: x3-x11.
+    // memcpy(x0 = dst, x1 = src, x2 = n) -> x0. Scratch: x3-x13.
     ".section .text.memcpy, \"ax\", %progbits",
     ".global memcpy",
     ".type memcpy, %function",
@@ -42,8 +41,35 @@ core::arch::global_asm!(
     "    strb    w5, [x3], #1",
     "    subs    x4, x4, #1",
     "    b.ne    1b",
+    // A source out of step with the destination: aligned loads, shifted
+    // together (x12: the source's offset in bits; x13: 64 minus that, as
+    // shifts take their amount modulo 64).
+    "2:  ands    x12, x1, #7",
+    "    b.eq    20f",
+    "    lsl     x12, x12, #3",
+    "    neg     x13, x12",
+    "    bic     x1, x1, #7",
+    "    ldr     x4, [x1], #8",
+    "21: subs    x2, x2, #16",
+    "    b.lo    22f",
+    "    ldp     x5, x6, [x1], #16",
+    "    lsr     x7, x4, x12",
+    "    lsl     x8, x5, x13",
+    "    orr     x7, x7, x8",
+    "    lsr     x9, x5, x12",
+    "    lsl     x10, x6, x13",
+    "    orr     x9, x9, x10",
+    "    stp     x7, x9, [x3], #16",
+    "    mov     x4, x6",
+    "    b       21b",
+    // Back to the source's true address for the last bytes: x4 holds
+    // the aligned word before x1.
+    "22: add     x2, x2, #16",
+    "    sub     x1, x1, #8",
+    "    add     x1, x1, x12, lsr #3",
+    "    b       8f",
     // 64 bytes a loop.
-    "2:  subs    x2, x2, #64",
+    "20: subs    x2, x2, #64",
     "    b.lo    4f",
     "3:  ldp     x4, x5, [x1]",
     "    ldp     x6, x7, [x1, #16]",

@@ -90,8 +90,9 @@ const ALPHA4: u128 = 0xff00_0000_ff00_0000_ff00_0000_ff00_0000;
 /// surface says it is opaque whatever the byte holds). The aligned
 /// middle goes 16 bytes at a time: the user target is `+strict-align`, so
 /// only `u128`-typed memory lets the compiler use 16-byte loads and
-/// stores; with bytes it copies through `memcpy` at 8 bytes a step (the
-/// compose of a 1080p frame took 4.2 M instructions that way).
+/// stores (the compose of a 1080p frame took 4.2 M instructions through
+/// the `memcpy` of the time, `compiler_builtins`' 8 bytes a step, before
+/// `userlib::mem`; not measured against the new one).
 fn copy_opaque(dst: &mut [u8], src: &[u8]) {
     let head = (16 - dst.as_ptr() as usize % 16) % 16;
     let aligned_alike = (src.as_ptr() as usize)

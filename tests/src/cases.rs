@@ -2061,9 +2061,9 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"bus: paired with tv at 169\.254\.2\.2$",
             r"^\[tv\] .*bus: paired with phone at 169\.254\.1\.1$",
             r"^this device: phone \(phone\), shares rtc, fs$",
-            r"^tv\s+tv\s+169\.254\.2\.2\s+nothing$",
+            r"^tv\s+tv\s+169\.254\.2\.2\s+group\s+nothing$",
             r"^\[tv\] this device: tv \(tv\), shares nothing$",
-            r"^\[tv\] phone\s+phone\s+169\.254\.1\.1\s+rtc, fs$",
+            r"^\[tv\] phone\s+phone\s+169\.254\.1\.1\s+group\s+rtc, fs$",
             // The control centers' Devices nearby cards.
             r"control: nearby: this device \(phone\) \| tv \(tv\), shares nothing$",
             r"^\[tv\] .*control: nearby: this device \(tv\) \| phone \(phone\), shares 2 services$",

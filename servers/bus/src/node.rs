@@ -803,6 +803,15 @@ impl Node {
             self.pairs.remove(0);
         }
         let peer = p.peer;
+        // A device listed already (by the group key): from now on it is
+        // trusted by the pairing, so its session starts again under the
+        // pairing's psk and pinned key.
+        if let Some(q) = self.peers.iter_mut().find(|q| q.id == peer) {
+            q.psk = p.key.psk();
+            q.pinned = Some(p.peer_static);
+            q.up = None;
+            q.pending = None;
+        }
         self.pairs.push((p, addr));
         self.done(PairState::Paired { peer });
     }

@@ -80,12 +80,7 @@ pub fn new_code() -> u32 {
 }
 
 /// A code as typed: exactly six ASCII digits.
-pub fn parse_code(s: &str) -> Option<u32> {
-    if s.len() != 6 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
-}
+pub use userlib::services::bus::parse_code;
 
 /// A code as shown: six digits.
 pub fn show_code(code: u32) -> String {

@@ -493,6 +493,28 @@ fn a_group_device_and_a_code_pairing_live_together() {
     assert_eq!(l.names(0), ["tv", "watch"]);
     assert_eq!(l.names(1), ["phone"]);
     assert_eq!(l.names(2), ["phone"]);
+    let pinned = |l: &Link, n: usize, name: &str| l.nodes[n].1.nearby().find(|p| p.info.name == name).unwrap().pinned;
+    assert_eq!(pinned(&l, 0, "watch"), None);
+    // The phone and the watch, of one group, pair by code too: their
+    // session starts again under the pairing, with pinned keys.
+    let (now, code) = (l.now, l.nodes[0].1.show_code(l.now));
+    l.nodes[2].1.join("phone", code, now);
+    l.run(3_000_000);
+    assert_eq!(l.names(0), ["tv", "watch"]);
+    assert_eq!(l.names(2), ["phone"]);
+    assert_eq!(pinned(&l, 0, "watch"), Some(public(&l.nodes[2].1.stat)));
+    assert_eq!(pinned(&l, 2, "phone"), Some(public(&l.nodes[0].1.stat)));
+    let psk = l.nodes[0]
+        .1
+        .pairs
+        .iter()
+        .find(|(p, _)| p.peer == 30)
+        .unwrap()
+        .0
+        .key
+        .psk();
+    assert_ne!(Some(psk), l.nodes[0].1.key.as_ref().map(|k| k.psk()));
+    assert_eq!(l.nodes[0].1.peers.iter().find(|p| p.id == 30).unwrap().psk, psk);
 }
 
 #[test]

@@ -6,8 +6,13 @@
 //! recorded handshake would let an attacker try all 10^6 codes offline. So
 //! the code only feeds a PAKE, **SPAKE2** (the RustCrypto `spake2` crate,
 //! Ed25519 group, as in draft-irtf-cfrg-spake2): each run gives an active
-//! attacker one guess at the code, and a passive one nothing. Then key
-//! confirmation, then the secret:
+//! attacker one guess at the code, and a passive one nothing. Why this
+//! crate: it is RustCrypto's (the family the bus's ChaCha20-Poly1305,
+//! BLAKE2 and X25519 come from), `no_std` with `alloc`, built on the
+//! `curve25519-dalek` the bus already links, and takes our generator
+//! (`start_*_with_rng`). Of the CPace crates, `pake-cpace` draws from
+//! `getrandom` (no such source here) and `pakery-cpace` is new and little
+//! used. Then key confirmation, then the secret:
 //!
 //! | kind | body | from |
 //! |---|---|---|

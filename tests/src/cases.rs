@@ -2301,8 +2301,8 @@ pub static BOOT_CASES: &[BootCase] = &[
         expect: &[
             r"init: profile phone up\b",
             r"^\[tv\] .*init: profile tv up\b",
-            r"bus: no group key in the boot archive .*: pairing by code only$",
-            r"^\[tv\] .*bus: no group key in the boot archive .*: pairing by code only$",
+            r"bus: warning: no group key in the boot archive .*: pairing by code only$",
+            r"^\[tv\] .*bus: warning: no group key in the boot archive .*: pairing by code only$",
             // Without a group file, no one is listed.
             r"^no paired devices nearby$",
             r"^\[tv\] no paired devices nearby$",

@@ -2214,7 +2214,8 @@ pub static BOOT_CASES: &[BootCase] = &[
     // it): refused too, and the phone's `bus` says its code was tried.
     // The phone shows a new code, the TV types it and is paired; it reads
     // the phone's clock through the bus, and each lists the other, trusted
-    // by code.
+    // by code, also after a hostile device on the link (tests/hostile_bus.py,
+    // once they are paired) replayed, changed and forged packets.
     BootCase {
         name: "profile-phone-pair",
         boot: Boot::Profile("phone"),
@@ -2272,6 +2273,16 @@ pub static BOOT_CASES: &[BootCase] = &[
                 },
             ],
         }),
+        // A hostile device on the link once they are paired: it records
+        // the pairing's sealed announcements and a session message, then
+        // replays them, replays them changed, and forges announcements.
+        // (The harness waits for a host command, so it cannot run while
+        // the TV types its code: the host tests replay and change the
+        // pairing messages themselves.)
+        host: &[Input {
+            after: "bus: paired with tv",
+            send: "python3 @TESTS@/hostile_bus.py '@LINK@' 40",
+        }],
         input: &[
             Input {
                 after: "kestrel> ",
@@ -2289,8 +2300,9 @@ pub static BOOT_CASES: &[BootCase] = &[
                 after: "used up",
                 send: "pair\r",
             },
+            // Once the hostile device is done: the phone still lists the TV.
             Input {
-                after: "peer: phone: 20",
+                after: "host: hostile: done",
                 send: "bus\r",
             },
             Input {
@@ -2317,6 +2329,9 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"^\[tv\] phone: 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC$",
             r"^\[tv\] phone\s+phone\s+169\.254\.1\.1\s+code\s+rtc, fs$",
             r"^tv\s+tv\s+169\.254\.2\.2\s+code\s+nothing$",
+            r"^host: hostile: recorded \d+ bus packets \(kinds \[.*\]\), a data message: yes$",
+            r"^host: hostile: replayed [1-9]\d*$",
+            r"^host: hostile: done$",
             r"^\[tv\] .*init: powering off",
             r"init: powering off",
         ],

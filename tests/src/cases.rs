@@ -185,6 +185,10 @@ pub struct BootCase {
     pub power_cuts: u32,
     /// A second device booted beside this one (see [`Companion`]).
     pub companion: Option<Companion>,
+    /// Whether the devices this case boots as profiles (and its
+    /// companion) carry the test group file `tests/data/test.group`
+    /// (docs/BUS.md); false: built without one, they pair by code only.
+    pub group: bool,
 }
 
 /// A second QEMU, booting device profile `profile` as `Boot::Profile` does,
@@ -300,6 +304,7 @@ pub const KTEST: BootCase = BootCase {
     host: &[],
     power_cuts: 0,
     companion: None,
+    group: true,
 };
 
 /// A deliberate crash: the report is checked, not the tests.
@@ -2064,9 +2069,9 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"bus: paired with tv at 169\.254\.2\.2$",
             r"^\[tv\] .*bus: paired with phone at 169\.254\.1\.1$",
             r"^this device: phone \(phone\), shares rtc, fs$",
-            r"^tv\s+tv\s+169\.254\.2\.2\s+nothing$",
+            r"^tv\s+tv\s+169\.254\.2\.2\s+group\s+nothing$",
             r"^\[tv\] this device: tv \(tv\), shares nothing$",
-            r"^\[tv\] phone\s+phone\s+169\.254\.1\.1\s+rtc, fs$",
+            r"^\[tv\] phone\s+phone\s+169\.254\.1\.1\s+group\s+rtc, fs$",
             // The control centers' Devices nearby cards.
             r"control: nearby: this device \(phone\) \| tv \(tv\), shares nothing$",
             r"^\[tv\] .*control: nearby: this device \(tv\) \| phone \(phone\), shares 2 services$",
@@ -2196,6 +2201,147 @@ pub static BOOT_CASES: &[BootCase] = &[
         forbid: &[
             r"^poweroff: ",
             r"no group key",
+            r"cannot start",
+            r" faulted: ",
+            r" is failing: ",
+            r"out of memory",
+        ],
+        exit: Exit::Code(0),
+        timeout_s: 240,
+        ..PROFILE
+    },
+    // Pairing by a six-digit code (docs/BUS.md, "Pairing by code"): a
+    // phone and a TV built without a group file list no one. The phone
+    // shows a code (`pair`); the TV types a wrong one and is refused, then
+    // the right one, which is now used up (the phone no longer offers
+    // it): refused too, and the phone's `bus` says its code was tried.
+    // The phone shows a new code, the TV types it and is paired; it reads
+    // the phone's clock through the bus, and each lists the other, trusted
+    // by code, also after a hostile device on the link (tests/hostile_bus.py,
+    // once they are paired) replayed, changed and forged packets.
+    BootCase {
+        name: "profile-phone-pair",
+        boot: Boot::Profile("phone"),
+        group: false,
+        qemu_args: &[
+            "-smp",
+            "2",
+            "-netdev",
+            "@LINK@",
+            "-device",
+            "virtio-net-device,netdev=n0,mac=52:54:00:00:01:01",
+        ],
+        companion: Some(Companion {
+            profile: "tv",
+            qemu_args: &[
+                "-smp",
+                "2",
+                "-netdev",
+                "@LINK@",
+                "-device",
+                "virtio-net-device,netdev=n0,mac=52:54:00:00:02:02",
+            ],
+            input: &[
+                Input {
+                    after: "kestrel> ",
+                    send: "bus\r",
+                },
+                // The phone's code, plus one.
+                Input {
+                    after: "peer: on the other device type: pair",
+                    send: "pair phone @WRONG_CODE@\r",
+                },
+                // The right code, now used up.
+                Input {
+                    after: "pair: phone: wrong code",
+                    send: "pair phone @PAIR_CODE@\r",
+                },
+                // The phone's new code.
+                Input {
+                    after: "peer: on the other device type: pair",
+                    send: "pair phone @PAIR_CODE@\r",
+                },
+                Input {
+                    after: "paired with phone",
+                    send: "date phone\r",
+                },
+                Input {
+                    after: "phone: 20",
+                    send: "bus\r",
+                },
+                // Once the phone has listed the TV.
+                Input {
+                    after: "peer: this device: phone (phone)",
+                    send: "poweroff\r",
+                },
+            ],
+        }),
+        // A hostile device on the link once they are paired: it records
+        // the pairing's sealed announcements and a session message, then
+        // replays them, replays them changed, and forges announcements.
+        // (The harness waits for a host command, so it cannot run while
+        // the TV types its code: the host tests replay and change the
+        // pairing messages themselves.)
+        host: &[Input {
+            after: "bus: paired with tv",
+            send: "python3 @TESTS@/hostile_bus.py '@LINK@' 40",
+        }],
+        input: &[
+            Input {
+                after: "kestrel> ",
+                send: "bus\r",
+            },
+            Input {
+                after: "peer: bus: tv (tv) on the bus",
+                send: "pair\r",
+            },
+            Input {
+                after: "peer: that device shows no code",
+                send: "bus\r",
+            },
+            Input {
+                after: "used up",
+                send: "pair\r",
+            },
+            // Once the hostile device is done: the phone still lists the TV.
+            Input {
+                after: "host: hostile: done",
+                send: "bus\r",
+            },
+            Input {
+                after: "peer: init: powering off",
+                send: "poweroff\r",
+            },
+        ],
+        expect: &[
+            r"init: profile phone up\b",
+            r"^\[tv\] .*init: profile tv up\b",
+            r"bus: warning: no group key in the boot archive .*: pairing by code only$",
+            r"^\[tv\] .*bus: warning: no group key in the boot archive .*: pairing by code only$",
+            // Without a group file, no one is listed.
+            r"^no paired devices nearby$",
+            r"^\[tv\] no paired devices nearby$",
+            r"^pairing code \d{6} \(one attempt, valid 120 s\)$",
+            r"^on the other device type: pair phone \d{6}$",
+            r"^\[tv\] pair: phone: wrong code: refused",
+            r"^\[tv\] pair: phone: that device shows no code",
+            r"^pairing: failed: the code shown here was tried with a wrong code; it is used up",
+            r"^\[tv\] paired with phone$",
+            r"bus: paired with tv at 169\.254\.2\.2$",
+            r"^\[tv\] .*bus: paired with phone at 169\.254\.1\.1$",
+            r"^\[tv\] phone: 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC$",
+            r"^\[tv\] phone\s+phone\s+169\.254\.1\.1\s+code\s+rtc, fs$",
+            r"^tv\s+tv\s+169\.254\.2\.2\s+code\s+nothing$",
+            r"^host: hostile: recorded \d+ bus packets \(kinds \[.*\]\), a data message: yes$",
+            r"^host: hostile: replayed [1-9]\d*$",
+            r"^host: hostile: done$",
+            r"^\[tv\] .*init: powering off",
+            r"init: powering off",
+        ],
+        forbid: &[
+            r"^poweroff: ",
+            r"^\[tv\] poweroff: ",
+            r"^\[tv\] date: ",
             r"cannot start",
             r" faulted: ",
             r" is failing: ",

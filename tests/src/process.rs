@@ -283,6 +283,30 @@ pub struct Companion<'a> {
 /// rest of the cue), not for its own (see [`Companion`]).
 pub const PEER_CUE: &str = "peer: ";
 
+/// In a companion's step, [`PAIR_CODE`] stands for the last pairing code
+/// the first machine's console showed (a line `pairing code NNNNNN ...`,
+/// the shell's `pair`), and [`WRONG_CODE`] for that code plus one (modulo
+/// 10^6): a code that is surely wrong. Cue the step on a line printed after
+/// the code's, so that the code's line is complete.
+pub const PAIR_CODE: &str = "@PAIR_CODE@";
+pub const WRONG_CODE: &str = "@WRONG_CODE@";
+
+/// `send` with [`PAIR_CODE`] and [`WRONG_CODE`] filled in from the last
+/// code in `lines` (left as they are if no line shows one).
+pub fn fill_codes<'l>(send: &str, lines: impl DoubleEndedIterator<Item = &'l str>) -> String {
+    let code = lines.rev().find_map(|l| {
+        let rest = &l[l.find("pairing code ")? + "pairing code ".len()..];
+        let digits = rest.get(..6).filter(|d| d.bytes().all(|b| b.is_ascii_digit()))?;
+        digits.parse::<u32>().ok()
+    });
+    match code {
+        Some(c) => send
+            .replace(PAIR_CODE, &format!("{c:06}"))
+            .replace(WRONG_CODE, &format!("{:06}", (c + 1) % 1_000_000)),
+        None => send.to_string(),
+    }
+}
+
 /// An input cue that starts with this waits for a host command's output
 /// lines (`host: LINE`, the cue included), seen since the last step that
 /// waited for one (see [`HostScript`]).
@@ -509,12 +533,19 @@ impl Console<'_> {
             if !cue_seen(step, &p.since, &p.since_other) {
                 break;
             }
+            let prefix = p.prefix.as_str();
+            let first = self
+                .lines
+                .iter()
+                .filter(|l| l.stream == Stream::Stdout && !l.text.starts_with(prefix))
+                .map(|l| l.text.as_str());
+            let send = fill_codes(step.send, first);
             if let Some(w) = p.stdin.as_mut() {
-                if w.write_all(step.send.as_bytes()).and_then(|()| w.flush()).is_err() {
+                if w.write_all(send.as_bytes()).and_then(|()| w.flush()).is_err() {
                     p.stdin = None;
                 }
             }
-            for l in step.send.trim_end_matches('\n').split('\n') {
+            for l in send.trim_end_matches('\n').split('\n') {
                 self.lines.push(Line {
                     stream: Stream::Stdin,
                     text: format!("{}{}", p.prefix, l.trim_end_matches('\r')),
@@ -768,6 +799,25 @@ pub fn run_with_monitor(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pairing_codes_fill_in() {
+        let lines = [
+            "x",
+            "pairing code 000123 (one attempt)",
+            "pairing code 999999 (one attempt)",
+            "on the",
+        ];
+        assert_eq!(
+            fill_codes("pair phone @PAIR_CODE@ / @WRONG_CODE@\r", lines.iter().copied()),
+            "pair phone 999999 / 000000\r"
+        );
+        assert_eq!(fill_codes("@PAIR_CODE@", lines[..2].iter().copied()), "000123");
+        assert_eq!(
+            fill_codes("@PAIR_CODE@", ["pairing code 12"].into_iter()),
+            "@PAIR_CODE@"
+        );
+    }
 
     fn sh(script: &str) -> Command {
         let mut c = Command::new("sh");

@@ -49,6 +49,15 @@ pub struct ProfileBoot {
     pub disk: Option<PathBuf>,
     /// Why the images or the options could not be made.
     pub error: Option<String>,
+    /// Built with the test group file (`BootCase::group`).
+    pub group: bool,
+}
+
+impl Env {
+    /// How profile `name` boots, with or without the test group file.
+    pub fn profile(&self, name: &str, group: bool) -> Option<&ProfileBoot> {
+        self.profiles.iter().find(|p| p.name == name && p.group == group)
+    }
 }
 
 /// The image a (not `Boot::Profile`) case boots: the default profile's, or
@@ -61,9 +70,7 @@ pub fn case_image<'e>(case: &BootCase, env: &'e Env) -> Result<&'e PathBuf, Stri
         });
     };
     let p = env
-        .profiles
-        .iter()
-        .find(|p| p.name == name)
+        .profile(name, case.group)
         .ok_or_else(|| format!("profile {name}: the build tool did not prepare it (no profiles/{name}.toml?)"))?;
     if let Some(e) = &p.error {
         return Err(format!("profile {name}: {e}"));
@@ -461,7 +468,7 @@ fn boot_command(case: &BootCase, env: &Env) -> Result<(Vec<OsString>, String), (
     let shown_args =
         |a: &[OsString]| shell_quote(std::iter::once(env.qemu.clone().into_os_string()).chain(a.iter().cloned()));
     if let Boot::Profile(name) = case.boot {
-        let Some(p) = env.profiles.iter().find(|p| p.name == name) else {
+        let Some(p) = env.profile(name, case.group) else {
             return Err((
                 String::new(),
                 format!("profile {name}: the build tool did not prepare it (no profiles/{name}.toml?)"),
@@ -539,7 +546,7 @@ fn own_disk(
 /// profile's options with a disk of its own, the console on stdio,
 /// `-no-reboot`, the image, then the companion's `qemu_args`.
 fn companion_args(case: &BootCase, c: &Companion, env: &Env) -> Result<Vec<OsString>, String> {
-    let Some(p) = env.profiles.iter().find(|p| p.name == c.profile) else {
+    let Some(p) = env.profile(c.profile, case.group) else {
         return Err(format!(
             "companion profile {}: the build tool did not prepare it",
             c.profile
@@ -1339,6 +1346,7 @@ mod tests {
                 .to_vec(),
             disk: None,
             error: None,
+            group: true,
         };
         assert_eq!(
             shell_quote(profile_qemu_args(&case, &p)),

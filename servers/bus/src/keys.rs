@@ -49,6 +49,13 @@ impl GroupKey {
         Some(GroupKey(h.finalize().into()))
     }
 
+    /// The key of a pairing by code, from its pairing secret
+    /// ([`crate::pair`]): the same derivations as a group's, for a group of
+    /// two.
+    pub fn from_secret(secret: [u8; 32]) -> GroupKey {
+        GroupKey(secret)
+    }
+
     fn derive(&self, purpose: &[u8], extra: &[u8]) -> [u8; 32] {
         let mut m = <Blake2sMac256 as KeyInit>::new_from_slice(&self.0).expect("a 32-byte key fits BLAKE2s");
         Update::update(&mut m, purpose);

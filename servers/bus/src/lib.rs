@@ -8,6 +8,8 @@
 //!   announcements;
 //! - [`session`]: Noise_XXpsk3_25519_ChaChaPoly_BLAKE2s handshakes (the
 //!   `clatter` crate) and transport messages with explicit nonces;
+//! - [`pair`]: pairing by a six-digit code (SPAKE2, then key
+//!   confirmation), which gives two devices a key of their own;
 //! - [`node`]: one device's state: the devices nearby, their sessions, and
 //!   what to send in answer to a packet or as time passes;
 //! - [`rng`]: the random numbers all of it uses (a ChaCha20 generator
@@ -23,6 +25,7 @@ extern crate alloc;
 
 pub mod keys;
 pub mod node;
+pub mod pair;
 pub mod rng;
 pub mod session;
 pub mod wire;

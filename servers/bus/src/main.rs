@@ -8,7 +8,8 @@
 //! - the packet loop: receives on the bus port, feeds the node, sends what
 //!   it answers, and wakes the two threads below when a remote call or
 //!   reply came;
-//! - the `bus` service (`DEVICE`, `STATUS`, `CONNECT`);
+//! - the `bus` service (`DEVICE`, `STATUS`, `CONNECT`, and pairing by
+//!   code: `PAIR`, `JOIN`, `PAIRING`);
 //! - the proxy: serves the endpoint that `CONNECT` hands out, badged per
 //!   route (a device's shared service, or an endpoint a device handed
 //!   out), and carries each call to the device ([`bus::node::Node::call`],
@@ -27,8 +28,9 @@
 //! Arguments (from the profile): `name=DEVICE profile=PROFILE`. From the
 //! boot archive (the task has `archive = true`): the profile (`shared`)
 //! and the group file [`GROUP_ENTRY`] (`cargo xtask run --group FILE`);
-//! without a group file the bus pairs with no one and says so. The random
-//! seed comes from the `rng` service.
+//! without a group file the bus pairs by code only, and says so. The
+//! random seed comes from the `rng` service. Pairings by code are kept in
+//! the bus's memory: they end when it restarts.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 
@@ -53,7 +55,7 @@ mod serve {
     use alloc::string::String;
     use alloc::vec::Vec;
     use bus::keys::GroupKey;
-    use bus::node::{refusal, CallError, Event, Incoming, Node, Out, RemoteReply};
+    use bus::node::{refusal, CallError, Event, Failure, Incoming, Node, Out, PairState, RemoteReply};
     use bus::wire::{Announcement, Target, MAX_PACKET, PORT};
     use userlib::abi::boot_info::StartInfo;
     use userlib::abi::ObjectType;
@@ -139,16 +141,15 @@ mod serve {
         let key = archive_file(GROUP_ENTRY).and_then(GroupKey::from_file);
         let mut seed = [0u8; 32];
         let seeded = userlib::services::rng::fill(&mut userlib::services::rng::connection(), &mut seed);
-        let node = match (&key, seeded) {
-            (Some(k), Ok(())) => {
+        if key.is_none() {
+            log::warn!("no group key in the boot archive (cargo xtask run --group FILE): pairing by code only");
+        }
+        let node = match seeded {
+            Ok(()) => {
                 bus::rng::seed(seed);
-                Some(Node::new(bus::rng::u64(), me.clone(), k.clone()))
+                Some(Node::new(bus::rng::u64(), me.clone(), key))
             }
-            (None, _) => {
-                log::warn!("no group key in the boot archive (cargo xtask run --group FILE): pairing with no one");
-                None
-            }
-            (_, Err(e)) => {
+            Err(e) => {
                 log::warn!("no random numbers from the rng service ({e}): pairing with no one");
                 None
             }
@@ -184,7 +185,7 @@ mod serve {
                 .expect("worker thread");
             run(state);
         }
-        // Without a key or seed: only the service.
+        // Without a seed: only the service.
         loop {
             syscall::sleep_ms(60_000);
         }
@@ -254,6 +255,8 @@ mod serve {
             for e in with_node(state, |n| n.take_events()) {
                 match e {
                     Event::Paired { name, addr } => log::info!("paired with {name} at {}", addr.ip()),
+                    Event::PairedByCode { peer } => log::info!("paired by code with device {peer:016x}"),
+                    Event::PairFailed(f) => log::info!("pairing by code failed: {f:?}"),
                     Event::Left { name } => {
                         log::info!("{name} left");
                         forget_exports(state);
@@ -564,8 +567,8 @@ mod serve {
             if msg.label == proto::CONNECT {
                 return Action::Reply(connect(state, msg).unwrap_or_else(reply_error));
             }
-            let s = state.lock();
-            Action::Reply(answer(&s, msg).unwrap_or_else(reply_error))
+            let mut s = state.lock();
+            Action::Reply(answer(&mut s, msg).unwrap_or_else(reply_error))
         });
         if let Err(e) = r {
             panic!("receive on the service endpoint: {e}");
@@ -600,7 +603,7 @@ mod serve {
         Ok(m)
     }
 
-    fn answer(s: &State, msg: &Message) -> Result<Message, Error> {
+    fn answer(s: &mut State, msg: &Message) -> Result<Message, Error> {
         match msg.label {
             proto::DEVICE => {
                 let p = s
@@ -610,7 +613,12 @@ mod serve {
                     .ok_or(Error::InvalidArgument)?;
                 Ok(pack_record(
                     proto::DEVICE,
-                    &[ip_word(*p.addr.ip()), p.id, p.rtt_us.unwrap_or(u64::MAX)],
+                    &[
+                        ip_word(*p.addr.ip()),
+                        p.id,
+                        p.rtt_us.unwrap_or(u64::MAX),
+                        u64::from(p.pinned.is_some()),
+                    ],
                     &proto::device_text(&p.info.name, &p.info.profile, &p.info.shared),
                 ))
             }
@@ -621,9 +629,67 @@ mod serve {
                 };
                 Ok(pack_record(
                     proto::STATUS,
-                    &[id, paired, r.malformed, r.unsealed, r.replayed, r.handshake, r.unshared],
+                    &[
+                        id,
+                        paired,
+                        r.malformed,
+                        r.unsealed,
+                        r.replayed,
+                        r.handshake,
+                        r.unshared,
+                        r.pairing,
+                    ],
                     &proto::device_text(&s.me.name, &s.me.profile, &s.me.shared),
                 ))
+            }
+            proto::PAIR => {
+                let node = s.node.as_mut().ok_or(Error::WouldBlock)?;
+                let code = node.show_code(syscall::now_us());
+                Ok(Message::with_words(
+                    proto::PAIR,
+                    &[u64::from(code), bus::pair::CODE_VALID_US / 1000],
+                ))
+            }
+            proto::JOIN => {
+                let mut text = [0u8; userlib::proto::TEXT_BYTES];
+                let t = userlib::ipc::unpack_text(msg, &mut text);
+                let (device, code) = t.split_once(' ').ok_or(Error::InvalidArgument)?;
+                let code = bus::pair::parse_code(code).ok_or(Error::InvalidArgument)?;
+                if !bus::wire::is_word(device, bus::wire::MAX_NAME) {
+                    return Err(Error::InvalidArgument);
+                }
+                let node = s.node.as_mut().ok_or(Error::WouldBlock)?;
+                node.join(device, code, syscall::now_us());
+                Ok(Message::new(proto::JOIN))
+            }
+            proto::PAIRING => {
+                let now = syscall::now_us();
+                let state = match &s.node {
+                    None => proto::Pairing::Idle,
+                    Some(n) => match n.pairing() {
+                        PairState::Idle => proto::Pairing::Idle,
+                        PairState::Showing { code, until, used } => proto::Pairing::Showing {
+                            code,
+                            left_ms: until.saturating_sub(now) / 1000,
+                            used,
+                        },
+                        PairState::Joining { name } => proto::Pairing::Joining(name),
+                        PairState::Paired { peer } => proto::Pairing::Paired(
+                            n.nearby()
+                                .find(|p| p.id == peer)
+                                .map_or_else(|| alloc::format!("{peer:016x}"), |p| p.info.name.clone()),
+                        ),
+                        PairState::Failed(f) => proto::Pairing::Failed(match f {
+                            Failure::NotConfirmed => proto::PairFailure::NotConfirmed,
+                            Failure::Expired => proto::PairFailure::Expired,
+                            Failure::WrongCode => proto::PairFailure::WrongCode,
+                            Failure::NoOffer => proto::PairFailure::NoOffer,
+                            Failure::NoAnswer => proto::PairFailure::NoAnswer,
+                        }),
+                    },
+                };
+                let (values, text) = state.record();
+                Ok(pack_record(proto::PAIRING, &values, &text))
             }
             _ => Err(Error::NotSupported),
         }

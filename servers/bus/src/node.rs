@@ -25,10 +25,19 @@
 //!   this device does not share is answered `NoRights` at once and counted
 //!   ([`Refused::unshared`]); nothing else sees it. The caller sends with
 //!   [`Node::call`] and picks replies up with [`Node::take_reply`].
+//! - Pairing by code ([`crate::pair`]): [`Node::show_code`] shows a code
+//!   (and offers it on the link), [`Node::join`] pairs with the device of
+//!   that name by its code, [`Node::pairing`] says how it went. A device
+//!   paired by code is trusted through its own key, not the group's: its
+//!   announcements are sealed under the pairing's key (sent to it alone),
+//!   its sessions use the pairing's psk, and its handshake must show the
+//!   static key pinned at pairing. A device without a group key pairs by
+//!   code only.
 
 use crate::keys::GroupKey;
-use crate::session::{static_key, Handshake, Session, StaticKey};
-use crate::wire::{Announcement, Header, Kind, SessionMsg, Target};
+use crate::pair::{self, Joiner, Pairing, Shown, StartAnswer};
+use crate::session::{public, static_key, Handshake, Session, StaticKey};
+use crate::wire::{is_word, Announcement, Header, Kind, SessionMsg, Target, MAX_NAME};
 use alloc::string::String;
 use alloc::vec::Vec;
 pub use core::net::SocketAddrV4 as Addr;
@@ -60,6 +69,51 @@ pub enum Event {
     Paired { name: String, addr: Addr },
     /// A paired device is gone (no announcement for [`FORGET_AFTER_US`]).
     Left { name: String },
+    /// A pairing by code succeeded with device `peer` (listed once its
+    /// session is up).
+    PairedByCode { peer: u64 },
+    /// A pairing by code failed.
+    PairFailed(Failure),
+}
+
+/// Why a pairing by code failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The code shown here was tried, and no confirmation checked in time
+    /// (a wrong code was typed, or the joiner gave up): it is used up.
+    NotConfirmed,
+    /// The code shown here was not used in time.
+    Expired,
+    /// The code typed here was wrong (the shower's confirmation did not
+    /// check), or an impostor answered.
+    WrongCode,
+    /// No device of that name offered a code in time.
+    NoOffer,
+    /// The device offering a code did not answer in time (its code may be
+    /// used up).
+    NoAnswer,
+}
+
+/// Where pairing by code stands ([`Node::pairing`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairState {
+    Idle,
+    /// A code is shown here until `until` (µs); `used`: a device tried it.
+    Showing {
+        code: u32,
+        until: u64,
+        used: bool,
+    },
+    /// Pairing with the device of this name by a typed code.
+    Joining {
+        name: String,
+    },
+    /// The last pairing succeeded, with this device.
+    Paired {
+        peer: u64,
+    },
+    /// The last pairing failed.
+    Failed(Failure),
 }
 
 /// Packets refused, by reason (the `bus` service reports them).
@@ -75,6 +129,9 @@ pub struct Refused {
     pub handshake: u64,
     /// A remote call for a service this device does not share.
     pub unshared: u64,
+    /// A pairing message refused: no code shown (or it is used up), a
+    /// confirmation that did not check, an answer to no attempt.
+    pub pairing: u64,
 }
 
 /// Most remote calls waiting to be carried out, and replies waiting to be
@@ -153,6 +210,10 @@ pub struct Peer {
     /// Round trip of the last answered ping, in µs.
     pub rtt_us: Option<u64>,
     last_ping: u64,
+    /// The psk of its sessions: the group's, or its pairing's.
+    psk: [u8; 32],
+    /// Paired by code: the static key its handshakes must show.
+    pub pinned: Option<[u8; 32]>,
 }
 
 impl Peer {
@@ -162,12 +223,37 @@ impl Peer {
     }
 }
 
+/// A pairing by code under way on the joiner's side.
+struct Join {
+    name: String,
+    code: u32,
+    since: u64,
+    /// Once the device's offer came: its id, address and the PAKE state.
+    to: Option<(u64, Addr, Joiner)>,
+    started: u64,
+    sent: u64,
+}
+
+/// A confirmation sent, sent again until the shower's announcement comes.
+struct Confirming {
+    peer: u64,
+    addr: Addr,
+    body: Vec<u8>,
+    since: u64,
+    sent: u64,
+}
+
 pub struct Node {
     pub me: u64,
     info: Announcement,
-    key: GroupKey,
-    psk: [u8; 32],
+    key: Option<GroupKey>,
     stat: StaticKey,
+    /// The devices paired by code, and where to send them announcements.
+    pairs: Vec<(Pairing, Addr)>,
+    shown: Option<Shown>,
+    join: Option<Join>,
+    confirming: Option<Confirming>,
+    outcome: Option<PairState>,
     seq: u64,
     next_announce: u64,
     peers: Vec<Peer>,
@@ -178,15 +264,20 @@ pub struct Node {
 }
 
 impl Node {
-    /// Device `me` (a random id, new at each start) announcing `info`.
-    /// The RNG must be seeded (static keys are made here).
-    pub fn new(me: u64, info: Announcement, key: GroupKey) -> Node {
+    /// Device `me` (a random id, new at each start) announcing `info`,
+    /// in the group of `key` (`None`: it pairs by code only). The RNG must
+    /// be seeded (static keys are made here).
+    pub fn new(me: u64, info: Announcement, key: Option<GroupKey>) -> Node {
         Node {
             me,
             info,
-            psk: key.psk(),
             key,
             stat: static_key(),
+            pairs: Vec::new(),
+            shown: None,
+            join: None,
+            confirming: None,
+            outcome: None,
             seq: 0,
             next_announce: 0,
             peers: Vec::new(),
@@ -306,11 +397,32 @@ impl Node {
         if now >= self.next_announce {
             self.seq += 1;
             self.next_announce = now + ANNOUNCE_EVERY_US;
-            out.push(Out {
-                to: None,
-                bytes: self.key.seal_announcement(self.me, self.seq, &self.info),
-            });
+            if let Some(k) = &self.key {
+                out.push(Out {
+                    to: None,
+                    bytes: k.seal_announcement(self.me, self.seq, &self.info),
+                });
+            }
+            for (p, addr) in &self.pairs {
+                out.push(Out {
+                    to: Some(*addr),
+                    bytes: p.key.seal_announcement(self.me, self.seq, &self.info),
+                });
+            }
+            if self.shown.as_ref().is_some_and(|s| !s.is_used() && !s.is_over(now)) {
+                let h = Header {
+                    kind: Kind::Offer,
+                    from: self.me,
+                    to: 0,
+                    counter: self.seq,
+                };
+                out.push(Out {
+                    to: None,
+                    bytes: h.with_body(self.info.name.as_bytes()),
+                });
+            }
         }
+        out.extend(self.pairing_tick(now));
         for p in &mut self.peers {
             if p.present && now.saturating_sub(p.last_seen) > FORGET_AFTER_US {
                 if p.is_paired() {
@@ -352,7 +464,7 @@ impl Node {
         if !p.present || p.up.is_some() || p.pending.is_some() || self.me >= p.id {
             return None;
         }
-        let (hs, m1) = Handshake::initiate(&self.stat, &self.psk, self.me, p.id)?;
+        let (hs, m1) = Handshake::initiate(&self.stat, &p.psk, self.me, p.id)?;
         let out = self.send(Kind::Hello, p, 0, &m1);
         self.peers[i].pending = Some(Pending {
             hs,
@@ -372,8 +484,17 @@ impl Node {
             // Our own broadcast, looped back.
             return Vec::new();
         }
-        if h.kind == Kind::Announce {
-            return self.on_announce(from, &h, body, now).into_iter().collect();
+        match h.kind {
+            Kind::Announce => return self.on_announce(from, &h, body, now).into_iter().collect(),
+            Kind::Offer => return self.on_offer(from, &h, body, now).into_iter().collect(),
+            Kind::PairStart | Kind::PairReply | Kind::PairConfirm => {
+                if h.to != self.me {
+                    self.refused.malformed += 1;
+                    return Vec::new();
+                }
+                return self.on_pair(from, &h, body, now).into_iter().collect();
+            }
+            _ => {}
         }
         let Some(i) = self.peers.iter().position(|p| p.id == h.from && p.present) else {
             self.refused.malformed += 1;
@@ -388,15 +509,34 @@ impl Node {
             Kind::Reply => self.on_reply(i, body, now),
             Kind::Finish => self.on_finish(i, body, now),
             Kind::Data => self.on_data(i, h.counter, body, now),
-            Kind::Announce => None,
+            _ => None,
         };
         out.into_iter().collect()
     }
 
     fn on_announce(&mut self, from: Addr, h: &Header, body: &[u8], now: u64) -> Option<Out> {
-        let Some(info) = self.key.open_announcement(h, body) else {
-            self.refused.unsealed += 1;
-            return None;
+        let group = |k: &Option<GroupKey>| k.as_ref().and_then(|k| k.open_announcement(h, body));
+        let (info, psk, pinned) = match self.pairs.iter_mut().find(|(p, _)| p.peer == h.from) {
+            // A device paired by code counts by its pairing's key only.
+            Some((p, addr)) => match p.key.open_announcement(h, body) {
+                Some(info) => {
+                    *addr = from;
+                    (info, p.key.psk(), Some(p.peer_static))
+                }
+                // Its announcement to its group, if we are of it too.
+                None if group(&self.key).is_some() => return None,
+                None => {
+                    self.refused.unsealed += 1;
+                    return None;
+                }
+            },
+            None => match (group(&self.key), &self.key) {
+                (Some(info), Some(k)) => (info, k.psk(), None),
+                _ => {
+                    self.refused.unsealed += 1;
+                    return None;
+                }
+            },
         };
         let i = match self.peers.iter().position(|p| p.id == h.from) {
             Some(i) => {
@@ -426,6 +566,8 @@ impl Node {
                     pending: None,
                     rtt_us: None,
                     last_ping: now,
+                    psk,
+                    pinned,
                 });
                 self.peers.len() - 1
             }
@@ -436,6 +578,12 @@ impl Node {
         p.addr = from;
         p.info = info;
         p.present = true;
+        p.psk = psk;
+        p.pinned = pinned;
+        if self.confirming.as_ref().is_some_and(|c| c.peer == h.from) {
+            // The shower has the pairing: its announcement opened.
+            self.confirming = None;
+        }
         self.maybe_initiate(i, now)
     }
 
@@ -447,7 +595,7 @@ impl Node {
             self.refused.handshake += 1;
             return None;
         }
-        let Some((hs, m2)) = Handshake::respond(&self.stat, &self.psk, p.id, self.me, m1) else {
+        let Some((hs, m2)) = Handshake::respond(&self.stat, &p.psk, p.id, self.me, m1) else {
             self.refused.handshake += 1;
             return None;
         };
@@ -467,7 +615,10 @@ impl Node {
             return None;
         }
         let hs = p.pending.take()?.hs;
-        let Some((session, m3)) = hs.finish(m2) else {
+        let Some((session, m3)) = hs
+            .finish(m2)
+            .filter(|(s, _)| p.pinned.is_none_or(|k| k == s.remote_static))
+        else {
             self.refused.handshake += 1;
             return None;
         };
@@ -482,7 +633,10 @@ impl Node {
             return None;
         }
         let hs = p.pending.take()?.hs;
-        let Some(session) = hs.complete(m3) else {
+        let Some(session) = hs
+            .complete(m3)
+            .filter(|s| p.pinned.is_none_or(|k| k == s.remote_static))
+        else {
             self.refused.handshake += 1;
             return None;
         };
@@ -582,6 +736,231 @@ impl Node {
                         closed,
                     },
                 ));
+                None
+            }
+        }
+    }
+}
+
+impl Node {
+    /// Shows a fresh code (any code shown before is over): the code, to be
+    /// typed on the other device within [`pair::CODE_VALID_US`]; one try.
+    pub fn show_code(&mut self, now: u64) -> u32 {
+        let code = pair::new_code();
+        self.shown = Some(Shown::new(code, now));
+        self.outcome = None;
+        // Offer it at once.
+        self.next_announce = now;
+        code
+    }
+
+    /// Pairs with the device called `name` that shows `code` (any pairing
+    /// this device was joining is over).
+    pub fn join(&mut self, name: &str, code: u32, now: u64) {
+        self.join = Some(Join {
+            name: name.into(),
+            code,
+            since: now,
+            to: None,
+            started: now,
+            sent: now,
+        });
+        self.outcome = None;
+    }
+
+    /// Where pairing by code stands.
+    pub fn pairing(&self) -> PairState {
+        if let Some(s) = &self.shown {
+            return PairState::Showing {
+                code: s.code,
+                until: s.until,
+                used: s.is_used(),
+            };
+        }
+        if let Some(j) = &self.join {
+            return PairState::Joining { name: j.name.clone() };
+        }
+        self.outcome.clone().unwrap_or(PairState::Idle)
+    }
+
+    /// The ids of the devices paired by code.
+    pub fn paired_by_code(&self) -> impl Iterator<Item = u64> + '_ {
+        self.pairs.iter().map(|(p, _)| p.peer)
+    }
+
+    fn done(&mut self, state: PairState) {
+        self.events.push(match &state {
+            PairState::Failed(f) => Event::PairFailed(*f),
+            PairState::Paired { peer } => Event::PairedByCode { peer: *peer },
+            _ => return,
+        });
+        self.outcome = Some(state);
+    }
+
+    fn keep(&mut self, p: Pairing, addr: Addr) {
+        self.pairs.retain(|(q, _)| q.peer != p.peer);
+        if self.pairs.len() >= MAX_PEERS {
+            self.pairs.remove(0);
+        }
+        let peer = p.peer;
+        // A device listed already (by the group key): from now on it is
+        // trusted by the pairing, so its session starts again under the
+        // pairing's psk and pinned key.
+        if let Some(q) = self.peers.iter_mut().find(|q| q.id == peer) {
+            q.psk = p.key.psk();
+            q.pinned = Some(p.peer_static);
+            q.up = None;
+            q.pending = None;
+        }
+        self.pairs.push((p, addr));
+        self.done(PairState::Paired { peer });
+    }
+
+    fn pair_packet(&self, kind: Kind, to: u64, addr: Addr, body: &[u8]) -> Out {
+        let h = Header {
+            kind,
+            from: self.me,
+            to,
+            counter: 0,
+        };
+        Out {
+            to: Some(addr),
+            bytes: h.with_body(body),
+        }
+    }
+
+    /// Time passes for pairing: codes expire, joins time out, starts and
+    /// confirmations are sent again.
+    fn pairing_tick(&mut self, now: u64) -> Vec<Out> {
+        let mut out = Vec::new();
+        if let Some(s) = self.shown.as_ref().filter(|s| s.is_over(now)) {
+            let f = if s.is_used() {
+                Failure::NotConfirmed
+            } else {
+                Failure::Expired
+            };
+            self.shown = None;
+            self.done(PairState::Failed(f));
+        }
+        if let Some(j) = &mut self.join {
+            match &j.to {
+                None if now.saturating_sub(j.since) > pair::JOIN_TIMEOUT_US => {
+                    self.join = None;
+                    self.done(PairState::Failed(Failure::NoOffer));
+                }
+                Some(_) if now.saturating_sub(j.started) > pair::PAIR_TIMEOUT_US => {
+                    self.join = None;
+                    self.done(PairState::Failed(Failure::NoAnswer));
+                }
+                Some((peer, addr, joiner)) if now.saturating_sub(j.sent) >= pair::RESEND_US => {
+                    j.sent = now;
+                    let (peer, addr, body) = (*peer, *addr, joiner.start.clone());
+                    out.push(self.pair_packet(Kind::PairStart, peer, addr, &body));
+                }
+                _ => {}
+            }
+        }
+        if let Some(c) = &mut self.confirming {
+            if now.saturating_sub(c.since) > pair::PAIR_TIMEOUT_US {
+                self.confirming = None;
+            } else if now.saturating_sub(c.sent) >= pair::RESEND_US {
+                c.sent = now;
+                let (peer, addr, body) = (c.peer, c.addr, c.body.clone());
+                out.push(self.pair_packet(Kind::PairConfirm, peer, addr, &body));
+            }
+        }
+        out
+    }
+
+    /// An offer: if it is the device this one is joining, the pair start.
+    fn on_offer(&mut self, from: Addr, h: &Header, body: &[u8], now: u64) -> Option<Out> {
+        let name = core::str::from_utf8(body).ok().filter(|n| is_word(n, MAX_NAME));
+        if h.to != 0 || name.is_none() {
+            self.refused.malformed += 1;
+            return None;
+        }
+        let me = self.me;
+        let mine = public(&self.stat);
+        let j = self
+            .join
+            .as_mut()
+            .filter(|j| j.to.is_none() && Some(j.name.as_str()) == name)?;
+        let joiner = Joiner::start(me, &mine, h.from, j.code);
+        let body = joiner.start.clone();
+        j.to = Some((h.from, from, joiner));
+        j.started = now;
+        j.sent = now;
+        Some(self.pair_packet(Kind::PairStart, h.from, from, &body))
+    }
+
+    fn on_pair(&mut self, from: Addr, h: &Header, body: &[u8], now: u64) -> Option<Out> {
+        match h.kind {
+            Kind::PairStart => {
+                let (me, mine) = (self.me, public(&self.stat));
+                let answer = match &mut self.shown {
+                    Some(s) => s.on_start(me, &mine, h.from, body, now),
+                    None => StartAnswer::Refused,
+                };
+                match answer {
+                    StartAnswer::Reply(r) => Some(self.pair_packet(Kind::PairReply, h.from, from, &r)),
+                    StartAnswer::Malformed => {
+                        self.refused.malformed += 1;
+                        None
+                    }
+                    StartAnswer::Refused => {
+                        self.refused.pairing += 1;
+                        None
+                    }
+                }
+            }
+            Kind::PairReply => {
+                let ours = self
+                    .join
+                    .as_ref()
+                    .is_some_and(|j| j.to.as_ref().is_some_and(|t| t.0 == h.from));
+                if !ours {
+                    if let Some(c) = self.confirming.as_ref().filter(|c| c.peer == h.from) {
+                        // Our start came twice: the shower answered twice.
+                        return Some(self.pair_packet(Kind::PairConfirm, c.peer, c.addr, &c.body.clone()));
+                    }
+                    self.refused.pairing += 1;
+                    return None;
+                }
+                if !Joiner::is_reply(body) {
+                    self.refused.malformed += 1;
+                    return None;
+                }
+                let (_, addr, joiner) = self.join.take()?.to?;
+                match joiner.finish(body) {
+                    Some((p, confirm)) => {
+                        self.keep(p, addr);
+                        self.confirming = Some(Confirming {
+                            peer: h.from,
+                            addr,
+                            body: confirm.clone(),
+                            since: now,
+                            sent: now,
+                        });
+                        Some(self.pair_packet(Kind::PairConfirm, h.from, addr, &confirm))
+                    }
+                    None => {
+                        self.refused.pairing += 1;
+                        self.done(PairState::Failed(Failure::WrongCode));
+                        None
+                    }
+                }
+            }
+            _ => {
+                let pairing = self.shown.as_ref().and_then(|s| s.on_confirm(h.from, body, now));
+                match pairing {
+                    Some(p) => {
+                        self.shown = None;
+                        self.keep(p, from);
+                    }
+                    // A confirmation sent again after we took one.
+                    None if self.shown.is_none() && self.pairs.iter().any(|(p, _)| p.peer == h.from) => {}
+                    None => self.refused.pairing += 1,
+                }
                 None
             }
         }

@@ -8,16 +8,34 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
 use spin::Mutex;
 
+#[cfg(not(test))]
 static STATE: Mutex<Option<ChaCha20Rng>> = Mutex::new(None);
+
+// Host tests run in parallel threads, and each seeds its own devices: one
+// generator per thread, so that no test reseeds another's mid-run.
+#[cfg(test)]
+std::thread_local! {
+    static STATE: Mutex<Option<ChaCha20Rng>> = const { Mutex::new(None) };
+}
+
+#[cfg(not(test))]
+fn state<R>(f: impl FnOnce(&Mutex<Option<ChaCha20Rng>>) -> R) -> R {
+    f(&STATE)
+}
+
+#[cfg(test)]
+fn state<R>(f: impl FnOnce(&Mutex<Option<ChaCha20Rng>>) -> R) -> R {
+    STATE.with(f)
+}
 
 /// Seeds the generator (again: the stream restarts from this seed).
 pub fn seed(seed: [u8; 32]) {
-    *STATE.lock() = Some(ChaCha20Rng::from_seed(seed));
+    state(|s| *s.lock() = Some(ChaCha20Rng::from_seed(seed)));
 }
 
 /// Whether [`seed`] has been called.
 pub fn seeded() -> bool {
-    STATE.lock().is_some()
+    state(|s| s.lock().is_some())
 }
 
 /// The generator, as `clatter` and `rand_core` want it. Using it before
@@ -28,9 +46,11 @@ pub struct BusRng;
 
 impl BusRng {
     fn with<R>(f: impl FnOnce(&mut ChaCha20Rng) -> R) -> R {
-        let mut s = STATE.lock();
-        f(s.as_mut()
-            .expect("bus: the random number generator was used before it was seeded"))
+        state(|s| {
+            f(s.lock()
+                .as_mut()
+                .expect("bus: the random number generator was used before it was seeded"))
+        })
     }
 }
 

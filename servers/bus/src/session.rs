@@ -10,8 +10,9 @@
 //!   [`crate::wire::SessionMsg::Confirm`] at once).
 //! - The prologue binds both device ids (initiator's, then responder's),
 //!   so a handshake cannot be moved between devices.
-//! - Static keys are made at each start of the bus (the trust is the group
-//!   key; a static key lets a later pairing by code pin a device).
+//! - Static keys are made at each start of the bus. Within a group the
+//!   trust is the group key; a device paired by code must also show the
+//!   static key pinned at pairing ([`Session::remote_static`]).
 //! - Datagrams may be lost, so each transport message carries its nonce
 //!   (the header's counter); a receiver takes only nonces above the
 //!   highest it has opened, so a replayed or reordered-late message gets
@@ -35,6 +36,14 @@ type Hs = NqHandshakeCore<X25519, ChaChaPoly, Blake2s, BusRng>;
 
 /// A device's static X25519 key pair.
 pub type StaticKey = KeyPair<<X25519 as Dh>::PubKey, <X25519 as Dh>::PrivateKey>;
+
+/// A static key's public half.
+pub fn public(s: &StaticKey) -> [u8; 32] {
+    s.public
+        .as_slice()
+        .try_into()
+        .expect("an X25519 public key is 32 bytes")
+}
 
 /// A new static key pair.
 pub fn static_key() -> StaticKey {
@@ -111,14 +120,20 @@ impl Handshake {
     pub fn finish(mut self, m2: &[u8]) -> Option<(Session, Vec<u8>)> {
         self.read(m2)?;
         let m3 = self.write()?;
-        Some((Session::new(self.hs.finalize().ok()?), m3))
+        let remote = self.remote_static()?;
+        Some((Session::new(self.hs.finalize().ok()?, remote), m3))
     }
 
     /// The responder takes message 3: the session, if the initiator holds
     /// the group key.
     pub fn complete(mut self, m3: &[u8]) -> Option<Session> {
         self.read(m3)?;
-        Some(Session::new(self.hs.finalize().ok()?))
+        let remote = self.remote_static()?;
+        Some(Session::new(self.hs.finalize().ok()?, remote))
+    }
+
+    fn remote_static(&self) -> Option<[u8; 32]> {
+        self.hs.get_remote_static()?.as_slice().try_into().ok()
     }
 }
 
@@ -127,11 +142,17 @@ pub struct Session {
     t: TransportState<ChaChaPoly, Blake2s>,
     /// The highest nonce opened so far.
     newest: Option<u64>,
+    /// The other device's static key, as its handshake showed it.
+    pub remote_static: [u8; 32],
 }
 
 impl Session {
-    fn new(t: TransportState<ChaChaPoly, Blake2s>) -> Session {
-        Session { t, newest: None }
+    fn new(t: TransportState<ChaChaPoly, Blake2s>, remote_static: [u8; 32]) -> Session {
+        Session {
+            t,
+            newest: None,
+            remote_static,
+        }
     }
 
     /// `plain` sealed: its nonce and the ciphertext with its tag.

@@ -48,6 +48,15 @@ pub enum Kind {
     Finish = 4,
     /// A Noise transport message holding a [`SessionMsg`].
     Data = 5,
+    /// Pairing by code (`crate::pair`): "a code is shown here", broadcast
+    /// in clear by the showing device; the body is its name.
+    Offer = 6,
+    /// Pairing: the joiner's SPAKE2 message and static key.
+    PairStart = 7,
+    /// Pairing: the shower's SPAKE2 message, static key and confirmation.
+    PairReply = 8,
+    /// Pairing: the joiner's confirmation.
+    PairConfirm = 9,
 }
 
 impl Kind {
@@ -58,9 +67,19 @@ impl Kind {
             3 => Kind::Reply,
             4 => Kind::Finish,
             5 => Kind::Data,
+            6 => Kind::Offer,
+            7 => Kind::PairStart,
+            8 => Kind::PairReply,
+            9 => Kind::PairConfirm,
             _ => return None,
         })
     }
+}
+
+/// Whether `s` is a name as announcements and offers carry them: 1 to
+/// `max` printable ASCII bytes, no blanks.
+pub fn is_word(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// The fixed header of a packet.
@@ -128,7 +147,7 @@ impl Announcement {
     /// Whether every field is within bounds: names of printable ASCII
     /// without blanks, no longer than the limits.
     pub fn is_valid(&self) -> bool {
-        let word = |s: &str, max: usize| !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_graphic());
+        let word = is_word;
         word(&self.name, MAX_NAME)
             && word(&self.profile, MAX_NAME)
             && self.shared.len() <= MAX_SHARED
@@ -247,7 +266,7 @@ mod tests {
         assert_eq!(&p[..4], b"KB\x01\x05");
         // Too short, another magic, version or kind, too long.
         assert_eq!(Header::parse(&p[..HEADER - 1]), None);
-        for (at, v) in [(0, b'X'), (2, 2), (3, 0), (3, 6)] {
+        for (at, v) in [(0, b'X'), (2, 2), (3, 0), (3, 10)] {
             let mut q = p.clone();
             q[at] = v;
             assert_eq!(Header::parse(&q), None, "byte {at} = {v}");

@@ -5,7 +5,8 @@
 use crate::table::Table;
 use alloc::format;
 use alloc::string::String;
-use userlib::services::bus::Device;
+use userlib::services::bus::{self as bus, Device, PairFailure, Pairing};
+use userlib::{syscall, Error};
 
 fn shares(d: &Device) -> String {
     if d.shared.is_empty() {
@@ -17,17 +18,18 @@ fn shares(d: &Device) -> String {
 
 /// The report: `me` and `refused` from the bus's status, `nearby` its
 /// paired devices.
-pub fn render(me: &Device, refused: [u64; 5], nearby: &[Device]) -> String {
+pub fn render(me: &Device, refused: [u64; 6], nearby: &[Device]) -> String {
     let mut s = format!("this device: {} ({}), shares {}\n", me.name, me.profile, shares(me));
     if nearby.is_empty() {
         s.push_str("no paired devices nearby\n");
     } else {
-        let mut t = Table::new(&["DEVICE", "PROFILE", "ADDRESS", "SHARES"]);
+        let mut t = Table::new(&["DEVICE", "PROFILE", "ADDRESS", "TRUST", "SHARES"]);
         for d in nearby {
             t.row([
                 d.name.clone(),
                 d.profile.clone(),
                 d.addr.map_or_else(|| String::from("?"), |a| format!("{a}")),
+                String::from(if d.by_code { "code" } else { "group" }),
                 shares(d),
             ]);
         }
@@ -40,6 +42,7 @@ pub fn render(me: &Device, refused: [u64; 5], nearby: &[Device]) -> String {
         "replayed",
         "bad handshakes",
         "calls for services not shared",
+        "pairing messages",
     ];
     let counts: alloc::vec::Vec<String> = refused
         .iter()
@@ -51,6 +54,67 @@ pub fn render(me: &Device, refused: [u64; 5], nearby: &[Device]) -> String {
         s.push_str(&format!("refused: {}\n", counts.join(", ")));
     }
     s
+}
+
+/// Why a pairing failed, for a person.
+fn failure(f: PairFailure) -> &'static str {
+    match f {
+        PairFailure::NotConfirmed => "the code shown here was tried with a wrong code; it is used up (show a new one)",
+        PairFailure::Expired => "the code shown here was not used in time",
+        PairFailure::WrongCode => "wrong code: refused (show a new code on the other device)",
+        PairFailure::NoOffer => "that device shows no code (run 'pair' on it)",
+        PairFailure::NoAnswer => "the device did not answer (its code may be used up: show a new one)",
+    }
+}
+
+/// The `bus` report's pairing line (none while idle).
+pub fn pairing(p: &Pairing) -> String {
+    match p {
+        Pairing::Idle => String::new(),
+        Pairing::Showing { code, left_ms, used } => format!(
+            "pairing: code {code:06} shown, {} s left{}\n",
+            left_ms / 1000,
+            if *used { ", being tried" } else { "" }
+        ),
+        Pairing::Joining(d) => format!("pairing: pairing with {d}\n"),
+        Pairing::Paired(d) => format!("pairing: paired with {d}\n"),
+        Pairing::Failed(f) => format!("pairing: failed: {}\n", failure(*f)),
+    }
+}
+
+/// `pair`: a fresh code shown here.
+pub fn show_code() -> Result<String, String> {
+    let fail = |e: Error| format!("pair: {}\n", crate::report::error(e));
+    let (code, valid_ms) = bus::show_code().map_err(fail)?;
+    let (me, _) = bus::status().map_err(fail)?;
+    Ok(format!(
+        "pairing code {code:06} (one attempt, valid {} s)\non the other device type: pair {} {code:06}\n",
+        valid_ms / 1000,
+        me.name
+    ))
+}
+
+/// How long `pair DEVICE CODE` waits for the outcome, then for the device
+/// to be listed (its session to come up).
+const JOIN_WAIT_MS: u64 = 15_000;
+
+/// `pair DEVICE CODE`: pairs, and waits until the device is listed or the
+/// pairing failed.
+pub fn join(device: &str, code: u32) -> Result<String, String> {
+    let fail = |e: Error| format!("pair: {device}: {}\n", crate::report::error(e));
+    bus::join(device, code).map_err(fail)?;
+    let start = syscall::now_us();
+    loop {
+        syscall::sleep_ms(200);
+        match bus::pairing().map_err(fail)? {
+            Pairing::Failed(f) => return Err(format!("pair: {device}: {}\n", failure(f))),
+            Pairing::Paired(name) if name == device => return Ok(format!("paired with {device}\n")),
+            _ => {}
+        }
+        if syscall::now_us().saturating_sub(start) > JOIN_WAIT_MS * 1000 {
+            return Err(format!("pair: {device}: no outcome in {} s\n", JOIN_WAIT_MS / 1000));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -67,26 +131,38 @@ mod tests {
             addr: Some(Ipv4Addr::new(169, 254, 2, 2)),
             id: 1,
             rtt_us: None,
+            by_code: name == "watch",
         }
     }
 
     #[test]
     fn the_report() {
         let me = dev("phone", &["rtc"]);
-        let s = render(&me, [0; 5], &[dev("tv", &[]), dev("watch", &["rtc", "display"])]);
+        let s = render(&me, [0; 6], &[dev("tv", &[]), dev("watch", &["rtc", "display"])]);
         let lines: vec::Vec<&str> = s.lines().collect();
         assert_eq!(lines[0], "this device: phone (phone), shares rtc");
         assert!(lines[1].starts_with("DEVICE") && lines[1].contains("SHARES"));
         assert!(lines[2].starts_with("tv ") && lines[2].contains("169.254.2.2") && lines[2].ends_with("nothing"));
-        assert!(lines[3].ends_with("rtc, display"));
+        assert!(lines[2].contains(" group "));
+        assert!(lines[3].ends_with("rtc, display") && lines[3].contains(" code "));
         assert_eq!(lines.len(), 4);
-        let alone = render(&dev("tv", &[]), [1, 2, 3, 4, 5], &[]);
+        let alone = render(&dev("tv", &[]), [1, 2, 3, 4, 5, 6], &[]);
         assert_eq!(
             alone,
             "this device: tv (tv), shares nothing\nno paired devices nearby\n\
-             refused: 1 malformed, 2 not sealed for this group, 3 replayed, 4 bad handshakes, 5 calls for services not shared\n"
+             refused: 1 malformed, 2 not sealed for this group, 3 replayed, 4 bad handshakes, 5 calls for services not shared, 6 pairing messages\n"
         );
         // Only the reasons with a count.
-        assert!(render(&me, [0, 5, 0, 0, 0], &[]).ends_with("\nrefused: 5 not sealed for this group\n"));
+        assert!(render(&me, [0, 5, 0, 0, 0, 0], &[]).ends_with("\nrefused: 5 not sealed for this group\n"));
+        assert_eq!(pairing(&Pairing::Idle), "");
+        assert_eq!(
+            pairing(&Pairing::Showing {
+                code: 42,
+                left_ms: 119_500,
+                used: false
+            }),
+            "pairing: code 000042 shown, 119 s left\n"
+        );
+        assert!(pairing(&Pairing::Failed(PairFailure::WrongCode)).starts_with("pairing: failed: wrong code"));
     }
 }

@@ -30,6 +30,9 @@ pub enum Command {
     Resolve(String),
     /// `bus`: the devices nearby on the soft bus.
     Bus,
+    /// `pair`: show a pairing code here (`None`); `pair DEVICE CODE`: pair
+    /// with the device showing that six-digit code.
+    Pair(Option<(String, u32)>),
     /// `ls [-l] [PATH]`: long listing or not, and the path (`""`: here).
     Ls(bool, String),
     Cat(String),
@@ -66,6 +69,8 @@ enum Args {
     PathText,
     /// `[-l] [PATH]`.
     Ls,
+    /// Nothing, or `DEVICE CODE`.
+    Pair,
 }
 
 /// Every command: name, arguments, one-line description (`help` prints them in this order).
@@ -107,6 +112,11 @@ const COMMANDS: &[(&str, Args, &str)] = &[
         "bus",
         Args::None,
         "soft bus: this device, the paired devices nearby and what they share",
+    ),
+    (
+        "pair",
+        Args::Pair,
+        "show a code to pair with; DEVICE CODE: pair with the device showing it",
     ),
     (
         "ls",
@@ -201,6 +211,8 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         (Args::PathText, [_, ..]) => String::new(),
         (Args::PathText, []) => return Err(format!("{name}: {}", usage("PATH TEXT..."))),
         (Args::Ls, _) => String::new(),
+        (Args::Pair, [] | [_, _]) => String::new(),
+        (Args::Pair, _) => return Err(format!("{name}: {}", usage("[DEVICE CODE]"))),
     };
     Ok(Some(match name {
         "help" => Command::Help,
@@ -243,6 +255,15 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         "fetch" => Command::Fetch(target),
         "resolve" => Command::Resolve(target),
         "bus" => Command::Bus,
+        "pair" => match args.as_slice() {
+            [device, code] => {
+                let Some(code) = userlib::services::bus::parse_code(code) else {
+                    return Err(format!("pair: '{code}' is not a six-digit code"));
+                };
+                Command::Pair(Some((device.clone(), code)))
+            }
+            _ => Command::Pair(None),
+        },
         _ => Command::Poweroff,
     }))
 }
@@ -272,6 +293,7 @@ pub fn help() -> String {
             Args::TwoPaths => format!("{name} FROM TO"),
             Args::PathText => format!("{name} PATH TEXT..."),
             Args::Ls => format!("{name} [-l] [PATH]"),
+            Args::Pair => format!("{name} [DEVICE CODE]"),
         };
         t.row([usage, String::from(*what)]);
     }
@@ -298,6 +320,14 @@ mod tests {
         assert_eq!(device_path(":/data"), None);
         assert_eq!(device_path("notes.txt"), None);
         assert!(parse("date phone tv").is_err());
+        assert_eq!(parse("pair"), Ok(Some(Command::Pair(None))));
+        assert_eq!(
+            parse("pair phone 012345"),
+            Ok(Some(Command::Pair(Some(("phone".into(), 12345)))))
+        );
+        assert!(parse("pair phone 12345").is_err());
+        assert!(parse("pair phone").is_err());
+        assert!(parse("pair phone 123456 x").is_err());
         assert_eq!(parse("restart\t7"), Ok(Some(Command::Restart("7".into()))));
         for (n, c) in [
             ("help", Command::Help),

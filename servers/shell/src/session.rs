@@ -76,8 +76,14 @@ fn execute(line: &str, rtc: &mut Connection, files: &mut files::Files) -> String
         Command::Fetch(url) => netcmd::fetch(&url),
         Command::Resolve(name) => netcmd::resolve(&name),
         Command::Bus => userlib::services::bus::status()
-            .and_then(|(me, refused)| Ok(crate::bus::render(&me, refused, &userlib::services::bus::devices()?)))
+            .and_then(|(me, refused)| {
+                let devices = userlib::services::bus::devices()?;
+                let pairing = userlib::services::bus::pairing()?;
+                Ok(crate::bus::render(&me, refused, &devices) + &crate::bus::pairing(&pairing))
+            })
             .map_err(|e| fail("bus", e)),
+        Command::Pair(None) => crate::bus::show_code(),
+        Command::Pair(Some((device, code))) => crate::bus::join(&device, code),
         // The file commands ran above.
         _ => Ok(String::new()),
     };

@@ -30,8 +30,13 @@ pub struct Options {
     pub test_programs: bool,
     /// The device group's secret file (`--group FILE`): packed into the
     /// boot archive as the bus's `bus.group` (docs/BUS.md). None: the
-    /// device pairs with no one.
+    /// device pairs by code only.
     pub group: Option<PathBuf>,
+    /// A suffix of the kernel image's and the boot archive's names
+    /// (`-TAG`), so that variants of one profile built in one run do not
+    /// replace each other: the tests' devices without the test group file
+    /// are `nogroup`. Empty: none.
+    pub tag: &'static str,
 }
 
 impl Default for Options {
@@ -42,6 +47,7 @@ impl Default for Options {
             device: crate::profile::DEFAULT.to_string(),
             test_programs: false,
             group: None,
+            tag: "",
         }
     }
 }
@@ -65,6 +71,10 @@ impl Options {
         if self.device != crate::profile::DEFAULT {
             s.push('-');
             s.push_str(&self.device);
+        }
+        if !self.tag.is_empty() {
+            s.push('-');
+            s.push_str(self.tag);
         }
         s
     }
@@ -201,7 +211,7 @@ pub fn build(opts: &Options) -> Result<Built> {
     // kernel/build.rs embeds.
     cmd.env(
         "KESTREL_ARCHIVE",
-        crate::user::archive(&opts.device, opts.with_tests(), opts.group.as_deref())?,
+        crate::user::archive(&opts.device, opts.with_tests(), opts.group.as_deref(), opts.tag)?,
     );
     note!("{}", util::shown(&cmd));
     util::run(&mut cmd)?;

@@ -100,6 +100,7 @@ impl BuildArgs {
             device: self.profile.clone().unwrap_or_else(|| default_profile.to_string()),
             test_programs: false,
             group: self.group.clone(),
+            tag: "",
         }
     }
 }

@@ -231,6 +231,9 @@ struct ProfileNeed {
     boots: bool,
     /// Images of it that direct cases name (`BootCase::profile`).
     images: Vec<Image>,
+    /// With the test group file (`BootCase::group`): a profile some cases
+    /// need with it and others without is two needs.
+    group: bool,
 }
 
 /// The profiles the selected boot cases need.
@@ -244,7 +247,7 @@ fn profile_needs(boot: &[&BootCase]) -> Vec<ProfileNeed> {
     });
     for (c, name) in own.chain(companions) {
         let booted = matches!(c.boot, Boot::Profile(_)) || c.companion.is_some_and(|m| m.profile == name);
-        let i = match needs.iter().position(|n| n.name == name) {
+        let i = match needs.iter().position(|n| n.name == name && n.group == c.group) {
             Some(i) => i,
             None => {
                 needs.push(ProfileNeed {
@@ -252,6 +255,7 @@ fn profile_needs(boot: &[&BootCase]) -> Vec<ProfileNeed> {
                     profile: profile::load(name),
                     boots: false,
                     images: Vec::new(),
+                    group: c.group,
                 });
                 needs.len() - 1
             }
@@ -272,7 +276,8 @@ fn prepare_profile(need: &ProfileNeed, work_dir: &std::path::Path) -> harness::r
     let opts = |test_image: bool| Options {
         device: name.to_string(),
         test_image,
-        group: Some(crate::util::root().join(TEST_GROUP)),
+        group: need.group.then(|| crate::util::root().join(TEST_GROUP)),
+        tag: if need.group { "" } else { "nogroup" },
         ..Options::default()
     };
     let mut boot = harness::runner::ProfileBoot {
@@ -282,6 +287,7 @@ fn prepare_profile(need: &ProfileNeed, work_dir: &std::path::Path) -> harness::r
         args: Vec::new(),
         disk: None,
         error: None,
+        group: need.group,
     };
     let made = need.profile.as_ref().map_err(String::clone).and_then(|p| {
         let mut args = Vec::new();
@@ -294,7 +300,12 @@ fn prepare_profile(need: &ProfileNeed, work_dir: &std::path::Path) -> harness::r
         if need.boots {
             // Made as `cargo xtask run` makes it (a card carries the image
             // the profile boots), fresh.
-            let disk = work_dir.join(format!("profile-{name}")).join("disk.img");
+            let dir = if need.group {
+                format!("profile-{name}")
+            } else {
+                format!("profile-{name}-nogroup")
+            };
+            let disk = work_dir.join(dir).join("disk.img");
             args = crate::qemu::profile_args(p, &disk, crate::qemu::DiskUse::Fresh, &boot.image)?;
             // The path as it appears in `args`; the harness gives each case a copy.
             boot.disk = p.qemu.uses_disk().then(|| std::fs::canonicalize(&disk).unwrap_or(disk));

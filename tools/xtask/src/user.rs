@@ -43,12 +43,14 @@ pub fn profile_dir(device: &str) -> PathBuf {
 }
 
 /// Where the boot archive of `device` (with the test programs or not) is written.
-pub fn archive_path(device: &str, test_programs: bool) -> PathBuf {
-    profile_dir(device).join(if test_programs {
-        "archive-test.cpio"
+pub fn archive_path(device: &str, test_programs: bool, tag: &str) -> PathBuf {
+    let tests = if test_programs { "-test" } else { "" };
+    let tag = if tag.is_empty() {
+        String::new()
     } else {
-        "archive.cpio"
-    })
+        format!("-{tag}")
+    };
+    profile_dir(device).join(format!("archive{tests}{tag}.cpio"))
 }
 
 /// One built program.
@@ -74,13 +76,18 @@ pub fn programs() -> Result<BTreeMap<String, Program>> {
 
 /// Builds user space and the archive of `device` once per xtask run;
 /// returns the archive's path (absolute).
-pub fn archive(device: &str, test_programs: bool, group: Option<&Path>) -> Result<PathBuf> {
-    type Archives = HashMap<(String, bool, Option<PathBuf>), Result<PathBuf>>;
+pub fn archive(device: &str, test_programs: bool, group: Option<&Path>, tag: &str) -> Result<PathBuf> {
+    type Archives = HashMap<(String, bool, Option<PathBuf>, String), Result<PathBuf>>;
     static DONE: OnceLock<Mutex<Archives>> = OnceLock::new();
     let mut done = DONE.get_or_init(Default::default).lock().unwrap();
-    done.entry((device.to_string(), test_programs, group.map(Path::to_path_buf)))
-        .or_insert_with(|| build_archive(device, test_programs, group))
-        .clone()
+    done.entry((
+        device.to_string(),
+        test_programs,
+        group.map(Path::to_path_buf),
+        tag.to_string(),
+    ))
+    .or_insert_with(|| build_archive(device, test_programs, group, tag))
+    .clone()
 }
 
 /// Fewest bytes a group file holds (`bus::keys::MIN_GROUP_FILE`).
@@ -256,7 +263,7 @@ pub fn font_file(glyphs: profile::Glyphs) -> &'static str {
     }
 }
 
-fn build_archive(device: &str, test_programs: bool, group: Option<&Path>) -> Result<PathBuf> {
+fn build_archive(device: &str, test_programs: bool, group: Option<&Path>, tag: &str) -> Result<PathBuf> {
     let profile = profile::load(device)?;
     let group = group.map(read_group).transpose()?;
     let programs = programs()?;
@@ -274,7 +281,7 @@ fn build_archive(device: &str, test_programs: bool, group: Option<&Path>) -> Res
     write_if_changed(&dir.join(profile::FILE_NAME), &profile.encode())?;
     let count = entries.len();
     let archive = write_cpio(entries);
-    let path = archive_path(device, test_programs);
+    let path = archive_path(device, test_programs, tag);
     write_if_changed(&path, &archive)?;
     note!(
         "{}: profile {device}{}: {} files, {} bytes",
@@ -444,7 +451,7 @@ fn push_entry(out: &mut Vec<u8>, ino: u32, mode: u32, name: &str, data: &[u8]) {
 pub fn main(args: &crate::cli::UserArgs) -> Result<()> {
     println!(
         "{}",
-        archive(&args.profile, args.tests, args.group.as_deref())?.display()
+        archive(&args.profile, args.tests, args.group.as_deref(), "")?.display()
     );
     Ok(())
 }

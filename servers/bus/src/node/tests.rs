@@ -81,7 +81,7 @@ impl Link {
 
 fn node(id: u64, name: &str, group: &str) -> Node {
     crate::rng::seed([id as u8; 32]);
-    Node::new(id, info(name), key(group))
+    Node::new(id, info(name), Some(key(group)))
 }
 
 #[test]
@@ -354,4 +354,186 @@ fn calls_before_key_confirmation_and_floods_are_bounded() {
     assert_eq!(l.nodes[0].1.take_calls().len(), MAX_QUEUED);
     tv_calls_phone(&mut l, MAX_QUEUED as u64 + 1, &Target::Handle(1)).unwrap();
     assert_eq!(l.nodes[0].1.take_calls().len(), 1);
+}
+
+/// A device with no group key: it pairs by code only.
+fn lone(id: u64, name: &str) -> Node {
+    crate::rng::seed([id as u8; 32]);
+    Node::new(id, info(name), None)
+}
+
+/// The phone (node 0) shows a code, the TV (node 1) types `typed` (the
+/// code itself if `None`); the link runs `us`.
+fn pair_by_code(l: &mut Link, typed: Option<u32>, us: u64) -> u32 {
+    let now = l.now;
+    let code = l.nodes[0].1.show_code(now);
+    l.nodes[1].1.join("phone", typed.unwrap_or(code), now);
+    l.run(us);
+    code
+}
+
+#[test]
+fn devices_without_a_group_pair_by_code_and_call() {
+    let mut l = Link::new(vec![(1, lone(10, "phone")), (2, lone(20, "tv"))]);
+    l.run(2_000_000);
+    assert!(l.names(0).is_empty() && l.names(1).is_empty(), "no trust, no pairing");
+    pair_by_code(&mut l, None, 2_000_000);
+    assert_eq!(l.names(0), ["tv"]);
+    assert_eq!(l.names(1), ["phone"]);
+    assert_eq!(l.nodes[0].1.pairing(), PairState::Paired { peer: 20 });
+    assert_eq!(l.nodes[1].1.pairing(), PairState::Paired { peer: 10 });
+    assert_eq!(l.nodes[1].1.paired_by_code().collect::<Vec<_>>(), [10]);
+    // The pinned static keys are the ones the sessions showed.
+    let tv_static = public(&l.nodes[1].1.stat);
+    assert_eq!(l.nodes[0].1.nearby().next().unwrap().pinned, Some(tv_static));
+    // A remote call goes through.
+    tv_calls_phone(&mut l, 1, &Target::Service("rtc".into())).unwrap();
+    assert_eq!(l.nodes[0].1.take_calls().len(), 1);
+    // Nothing refused but, maybe, a message 1 that came before the
+    // pairing's first announcement (it is sent again).
+    for n in 0..2 {
+        let r = l.nodes[n].1.refused;
+        assert_eq!((r.unsealed, r.replayed, r.handshake, r.pairing), (0, 0, 0, 0), "{r:?}");
+    }
+    // No offer once the code is used; the pair's announcements go to each
+    // other only, sealed: a third device without the pairing sees nothing.
+    let since = l.wire.len();
+    l.run(2_000_000);
+    assert!(!l.wire[since..].iter().any(|(_, o)| o.bytes[3] == Kind::Offer as u8));
+    assert!(l.wire[since..]
+        .iter()
+        .all(|(_, o)| !o.bytes.windows(5).any(|w| w == b"phone")));
+    assert_eq!(l.names(0), ["tv"]);
+}
+
+#[test]
+fn a_wrong_code_is_refused_and_uses_the_code_up() {
+    let mut l = Link::new(vec![(1, lone(10, "phone")), (2, lone(20, "tv"))]);
+    l.run(1_000_000);
+    let code = pair_by_code(&mut l, Some(999_999), 1_000_000);
+    let code = if code == 999_999 { 0 } else { code };
+    assert_eq!(l.nodes[1].1.pairing(), PairState::Failed(Failure::WrongCode));
+    assert!(l.names(1).is_empty());
+    // The right code now: the phone no longer offers it, and answers no
+    // start for it.
+    let now = l.now;
+    l.nodes[1].1.join("phone", code, now);
+    l.run(11_000_000);
+    assert_eq!(l.nodes[1].1.pairing(), PairState::Failed(Failure::NoOffer));
+    assert_eq!(l.nodes[0].1.pairing(), PairState::Failed(Failure::NotConfirmed));
+    assert!(l.names(0).is_empty() && l.names(1).is_empty());
+    // A new code pairs them.
+    pair_by_code(&mut l, None, 2_000_000);
+    assert_eq!(l.names(1), ["phone"]);
+}
+
+#[test]
+fn a_hostile_peer_gets_nothing_from_pairing_and_changes_nothing() {
+    let mut l = Link::new(vec![
+        (1, lone(10, "phone")),
+        (2, lone(20, "tv")),
+        (3, lone(5, "intruder")),
+    ]);
+    l.run(1_000_000);
+    pair_by_code(&mut l, None, 2_000_000);
+    assert_eq!(l.names(0), ["tv"]);
+    assert!(l.names(2).is_empty());
+    let recorded = l.wire.clone();
+    let before = (l.nodes[0].1.refused, l.nodes[1].1.refused);
+    // Every pairing packet replayed, as it was and changed, to both, from
+    // the intruder's address and from the sender's.
+    let pairing = |o: &Out| (Kind::Offer as u8..=Kind::PairConfirm as u8).contains(&o.bytes[3]);
+    let mut answers = 0;
+    for (from, o) in recorded.iter().filter(|(_, o)| pairing(o)) {
+        for i in [None, Some(3), Some(30), Some(o.bytes.len() - 1)] {
+            let mut b = o.bytes.clone();
+            if let Some(i) = i {
+                b[i] ^= 0x10;
+            }
+            for n in 0..2 {
+                for src in [*from, addr(3)] {
+                    answers += l.nodes[n].1.receive(src, &b, l.now).len();
+                }
+            }
+        }
+    }
+    // Nothing is answered (the code is used up: no start is taken) but a
+    // replayed pair reply, which the TV answers with its confirmation
+    // again (it proves nothing new).
+    assert!(answers <= 8, "{answers} answers");
+    assert!(l.nodes[0].1.refused.pairing > before.0.pairing);
+    assert_eq!(l.nodes[0].1.paired_by_code().collect::<Vec<_>>(), [20]);
+    assert_eq!(l.nodes[1].1.paired_by_code().collect::<Vec<_>>(), [10]);
+    l.run(2_000_000);
+    assert_eq!(l.names(0), ["tv"]);
+    assert_eq!(l.names(1), ["phone"]);
+    // The intruder offers a code under the phone's name to a TV joining
+    // again: it gets one guess, which fails, and the TV keeps its pairing.
+    let now = l.now;
+    l.nodes[2].1.info.name = "phone".into();
+    l.nodes[2].1.show_code(now);
+    l.nodes[1].1.join("phone", 123_456, now);
+    l.run(2_000_000);
+    assert_ne!(l.nodes[1].1.pairing(), PairState::Paired { peer: 5 });
+    assert_eq!(l.nodes[1].1.paired_by_code().collect::<Vec<_>>(), [10]);
+    assert_eq!(l.names(1), ["phone"]);
+    assert!(l.names(2).is_empty());
+}
+
+#[test]
+fn a_group_device_and_a_code_pairing_live_together() {
+    let mut l = Link::new(vec![
+        (1, node(10, "phone", "group one secret")),
+        (2, lone(20, "tv")),
+        (3, node(30, "watch", "group one secret")),
+    ]);
+    l.run(1_500_000);
+    assert_eq!(l.names(0), ["watch"]);
+    pair_by_code(&mut l, None, 2_000_000);
+    assert_eq!(l.names(0), ["tv", "watch"]);
+    assert_eq!(l.names(1), ["phone"]);
+    assert_eq!(l.names(2), ["phone"]);
+    let pinned = |l: &Link, n: usize, name: &str| l.nodes[n].1.nearby().find(|p| p.info.name == name).unwrap().pinned;
+    assert_eq!(pinned(&l, 0, "watch"), None);
+    // The phone and the watch, of one group, pair by code too: their
+    // session starts again under the pairing, with pinned keys.
+    let (now, code) = (l.now, l.nodes[0].1.show_code(l.now));
+    l.nodes[2].1.join("phone", code, now);
+    l.run(3_000_000);
+    assert_eq!(l.names(0), ["tv", "watch"]);
+    assert_eq!(l.names(2), ["phone"]);
+    assert_eq!(pinned(&l, 0, "watch"), Some(public(&l.nodes[2].1.stat)));
+    assert_eq!(pinned(&l, 2, "phone"), Some(public(&l.nodes[0].1.stat)));
+    let psk = l.nodes[0]
+        .1
+        .pairs
+        .iter()
+        .find(|(p, _)| p.peer == 30)
+        .unwrap()
+        .0
+        .key
+        .psk();
+    assert_ne!(Some(psk), l.nodes[0].1.key.as_ref().map(|k| k.psk()));
+    assert_eq!(l.nodes[0].1.peers.iter().find(|p| p.id == 30).unwrap().psk, psk);
+}
+
+#[test]
+fn a_pinned_key_is_required() {
+    let mut l = Link::new(vec![(1, lone(10, "phone")), (2, lone(20, "tv"))]);
+    l.run(1_000_000);
+    pair_by_code(&mut l, None, 2_000_000);
+    assert_eq!(l.names(0), ["tv"]);
+    // The TV's bus restarts with the same id and pairing but another
+    // static key (as an impostor holding the secret would): no session.
+    l.nodes[1].1.stat = crate::session::static_key();
+    for n in 0..2 {
+        for p in l.nodes[n].1.peers.iter_mut() {
+            p.up = None;
+            p.pending = None;
+        }
+    }
+    let before = l.nodes[0].1.refused.handshake + l.nodes[1].1.refused.handshake;
+    l.run(3_000_000);
+    assert!(l.names(0).is_empty() && l.names(1).is_empty());
+    assert!(l.nodes[0].1.refused.handshake + l.nodes[1].1.refused.handshake > before);
 }

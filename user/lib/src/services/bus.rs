@@ -3,9 +3,18 @@
 //!
 //! | label | words in | reply |
 //! |---|---|---|
-//! | [`DEVICE`] | `[index]` | record `[address, id, rtt µs or u64::MAX]` + `name profile shared` ([`crate::proto::pack_record`]; `shared` comma-separated, `-` for none): the paired devices, by index |
-//! | [`STATUS`] | — | record `[id, paired, malformed, unsealed, replayed, handshake, unshared]` + `name profile shared`: this device, and the packets it refused, by reason |
+//! | [`DEVICE`] | `[index]` | record `[address, id, rtt µs or u64::MAX, trust]` + `name profile shared` ([`crate::proto::pack_record`]; `shared` comma-separated, `-` for none; `trust` 0 by the group key, 1 paired by code): the paired devices, by index |
+//! | [`STATUS`] | — | record `[id, paired, malformed, unsealed, replayed, handshake, unshared, pairing]` + `name profile shared`: this device, and the packets it refused, by reason |
 //! | [`CONNECT`] | text `DEVICE/SERVICE` ([`crate::ipc::pack_text`]) | — + an endpoint (send, grant): the proxy for that service of that device ([`crate::names::connect_remote`]) |
+//! | [`PAIR`] | — | `[code, valid ms]`: a fresh random six-digit code, shown here, for one pairing attempt (any code shown before is over) |
+//! | [`JOIN`] | text `DEVICE CODE` | —: starts pairing with the device called `DEVICE` that shows `CODE` (six digits); [`PAIRING`] says how it goes |
+//! | [`PAIRING`] | — | record `[state, value, ms left]` + text: where pairing by code stands ([`Pairing`]: state 0 idle; 1 a code shown, value the code, text `used` once a device tried it; 2 joining, text the device; 3 paired, text the device; 4 failed, value the [`PairFailure`]) |
+//!
+//! Pairing by code (see `docs/BUS.md`) runs SPAKE2 over the link: a wrong
+//! code ends the attempt on both sides, and the shown code is used up.
+//! [`JOIN`] fails with `InvalidArgument` for a device name that is not one
+//! or a code that is not six digits, and with `WouldBlock` while the bus
+//! has no network or random numbers.
 //!
 //! [`CONNECT`] fails with `WouldBlock` while the device is not paired
 //! (nor has the bus a group key), and with `NoRights` if the device does
@@ -26,6 +35,97 @@ pub const NAME: &str = "bus";
 pub const DEVICE: u16 = 1;
 pub const STATUS: u16 = 2;
 pub const CONNECT: u16 = 3;
+pub const PAIR: u16 = 4;
+pub const JOIN: u16 = 5;
+pub const PAIRING: u16 = 6;
+
+/// Why a pairing by code failed ([`PAIRING`]'s value in state 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairFailure {
+    /// The code shown here was tried and not confirmed: a wrong code was
+    /// typed (it is used up; show a new one).
+    NotConfirmed = 1,
+    /// The code shown here was not used in time.
+    Expired = 2,
+    /// The code typed here was wrong (or another device answered).
+    WrongCode = 3,
+    /// No device of that name showed a code.
+    NoOffer = 4,
+    /// The device showing a code did not answer (its code is used up?).
+    NoAnswer = 5,
+}
+
+impl PairFailure {
+    pub fn from_u64(v: u64) -> Option<PairFailure> {
+        Some(match v {
+            1 => PairFailure::NotConfirmed,
+            2 => PairFailure::Expired,
+            3 => PairFailure::WrongCode,
+            4 => PairFailure::NoOffer,
+            5 => PairFailure::NoAnswer,
+            _ => return None,
+        })
+    }
+}
+
+/// Where pairing by code stands ([`PAIRING`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pairing {
+    Idle,
+    /// Code `code` is shown here for `left_ms` more; `used`: a device
+    /// tried it (one attempt).
+    Showing {
+        code: u32,
+        left_ms: u64,
+        used: bool,
+    },
+    /// Pairing with this device, by a code typed here.
+    Joining(String),
+    /// The last pairing succeeded, with this device.
+    Paired(String),
+    Failed(PairFailure),
+}
+
+impl Pairing {
+    /// The record of a [`PAIRING`] reply.
+    pub fn record(&self) -> ([u64; 3], String) {
+        match self {
+            Pairing::Idle => ([0, 0, 0], String::new()),
+            Pairing::Showing { code, left_ms, used } => (
+                [1, u64::from(*code), *left_ms],
+                String::from(if *used { "used" } else { "" }),
+            ),
+            Pairing::Joining(d) => ([2, 0, 0], d.clone()),
+            Pairing::Paired(d) => ([3, 0, 0], d.clone()),
+            Pairing::Failed(f) => ([4, *f as u64, 0], String::new()),
+        }
+    }
+
+    /// A [`PAIRING`] record's state; `None` if it is not one.
+    pub fn parse(values: &[u64], text: &str) -> Option<Pairing> {
+        let at = |i: usize| values.get(i).copied();
+        Some(match at(0)? {
+            0 => Pairing::Idle,
+            1 => Pairing::Showing {
+                code: u32::try_from(at(1)?).ok().filter(|&c| c < 1_000_000)?,
+                left_ms: at(2)?,
+                used: text == "used",
+            },
+            2 => Pairing::Joining(text.to_string()),
+            3 => Pairing::Paired(text.to_string()),
+            4 => Pairing::Failed(PairFailure::from_u64(at(1)?)?),
+            _ => return None,
+        })
+    }
+}
+
+/// A six-digit code as typed: exactly six ASCII digits.
+pub fn parse_code(s: &str) -> Option<u32> {
+    if s.len() != 6 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
 
 /// A device, as the bus reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +137,8 @@ pub struct Device {
     pub id: u64,
     /// Round trip of the last ping answered, in µs.
     pub rtt_us: Option<u64>,
+    /// Paired by code (else trusted by the group key).
+    pub by_code: bool,
 }
 
 /// The text of a device record: `name profile shared`.
@@ -64,6 +166,7 @@ pub fn parse_device(values: &[u64], text: &str) -> Option<Device> {
         addr: values.first().and_then(|&a| crate::services::net::word_ip(a)),
         id: values.get(1).copied().unwrap_or(0),
         rtt_us: values.get(2).copied().filter(|&r| r != u64::MAX),
+        by_code: values.get(3) == Some(&1),
     })
 }
 
@@ -100,8 +203,8 @@ pub fn devices_within(timeout: Timeout) -> Result<Vec<Device>, Error> {
 }
 
 /// This device as the bus announces it, and how many packets it refused:
-/// `(device, [malformed, unsealed, replayed, handshake, unshared])`.
-pub fn status() -> Result<(Device, [u64; 5]), Error> {
+/// `(device, [malformed, unsealed, replayed, handshake, unshared, pairing])`.
+pub fn status() -> Result<(Device, [u64; 6]), Error> {
     let ep = names::connect(NAME, Timeout::millis(2000))?;
     let r = call(ep, &Message::new(STATUS));
     let _ = syscall::cap_delete(ep);
@@ -110,7 +213,35 @@ pub fn status() -> Result<(Device, [u64; 5]), Error> {
     let (v, t) = unpack_record(&m, &mut text);
     let me = parse_device(&[0, v.first().copied().unwrap_or(0), u64::MAX], t).ok_or(Error::InvalidState)?;
     let at = |i: usize| v.get(i).copied().unwrap_or(0);
-    Ok((me, [at(2), at(3), at(4), at(5), at(6)]))
+    Ok((me, [at(2), at(3), at(4), at(5), at(6), at(7)]))
+}
+
+fn ask(msg: &Message) -> Result<Message, Error> {
+    let ep = names::connect(NAME, Timeout::millis(2000))?;
+    let r = call(ep, msg);
+    let _ = syscall::cap_delete(ep);
+    r
+}
+
+/// Shows a fresh pairing code here: `(code, valid ms)`.
+pub fn show_code() -> Result<(u32, u64), Error> {
+    let m = ask(&Message::new(PAIR))?;
+    let code = u32::try_from(m.word(0)).map_err(|_| Error::InvalidState)?;
+    Ok((code, m.word(1)))
+}
+
+/// Starts pairing with `device`, which shows `code`; [`pairing`] says how
+/// it goes.
+pub fn join(device: &str, code: u32) -> Result<(), Error> {
+    ask(&crate::ipc::pack_text(JOIN, &alloc::format!("{device} {code:06}"))).map(drop)
+}
+
+/// Where pairing by code stands.
+pub fn pairing() -> Result<Pairing, Error> {
+    let m = ask(&Message::new(PAIRING))?;
+    let mut text = [0u8; TEXT_BYTES];
+    let (v, t) = unpack_record(&m, &mut text);
+    Pairing::parse(&v, t).ok_or(Error::InvalidState)
 }
 
 #[cfg(test)]
@@ -131,5 +262,38 @@ mod tests {
         assert!(none.shared.is_empty());
         assert_eq!(none.rtt_us, None);
         assert_eq!(parse_device(&[], "only-a-name"), None);
+        assert!(parse_device(&[0, 1, 2, 1], &t).unwrap().by_code);
+        assert!(!d.by_code);
+    }
+
+    #[test]
+    fn pairing_records_round_trip() {
+        for p in [
+            Pairing::Idle,
+            Pairing::Showing {
+                code: 12,
+                left_ms: 5000,
+                used: false,
+            },
+            Pairing::Showing {
+                code: 999_999,
+                left_ms: 0,
+                used: true,
+            },
+            Pairing::Joining("phone".into()),
+            Pairing::Paired("tv".into()),
+            Pairing::Failed(PairFailure::WrongCode),
+            Pairing::Failed(PairFailure::NoAnswer),
+        ] {
+            let (v, t) = p.record();
+            assert_eq!(Pairing::parse(&v, &t), Some(p));
+        }
+        for bad in [&[][..], &[9, 0, 0], &[4, 0, 0], &[4, 6, 0], &[1, 1_000_000, 0], &[1, 5]] {
+            assert_eq!(Pairing::parse(bad, ""), None, "{bad:?}");
+        }
+        assert_eq!(parse_code("000123"), Some(123));
+        for bad in ["12345", "1234567", "12 456", "abcdef", "+12345"] {
+            assert_eq!(parse_code(bad), None);
+        }
     }
 }

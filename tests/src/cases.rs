@@ -657,6 +657,25 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 240,
         ..KTEST
     },
+    // A thread killed just after it was moved off the CPU it runs on
+    // (issue 11): that CPU must stop it and forget it as its FP owner
+    // (kernel self-check after each of 300 kills). A race the kill wins
+    // only sometimes (multi-threaded QEMU, the host's timing).
+    BootCase {
+        name: "utest-smp-kill",
+        machine: "virt,gic-version=3",
+        smp: Some(4),
+        mem: Some("512M"),
+        append: Some("utest=test-smp-kill servers=none"),
+        expect: &[
+            r"^test-smp-kill: 300 threads killed just after a move from CPU 1 to 2, 0 self-check failures$",
+            r"^utest: test-smp-kill \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED", r"self-check: ", r"self-check failed"],
+        timeout_s: 240,
+        ..KTEST
+    },
     BootCase {
         name: "utest-virt-gicv3-smp8",
         machine: "virt,gic-version=3",

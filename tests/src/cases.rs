@@ -1328,7 +1328,9 @@ pub static BOOT_CASES: &[BootCase] = &[
     // ---- capabilities sent with requests (issue 11): test-capflood sends
     // 1,000 requests with 4 capabilities each to the console, the rtc and
     // init; each must answer, and delete what it did not take (memory used
-    // and kernel objects flat).
+    // and kernel objects flat). Then a hostile server replies with 4
+    // capabilities to 1,000 calls that accept none: the kernel refuses
+    // each reply (the client's memory and kernel objects flat).
     BootCase {
         name: "utest-capflood",
         machine: "virt,gic-version=3",
@@ -1341,6 +1343,9 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"^test-capflood: rtc-pl031: 1000 requests with 4 capabilities each: 1000 answered, .*then serving: yes$",
             r"^test-capflood: init: 1000 requests with 4 capabilities each: 1000 answered, .*then serving: yes$",
             r"^test-capflood: every server deleted the capabilities it did not take$",
+            // ...and a hostile server cannot fill its client (replies).
+            r"^test-capflood: hostile server: 1000 replies with 4 capabilities each to calls accepting none: 1000 refused \(1000 reported to the server\), 0 capabilities received, .*; a call accepting 4 got 4$",
+            r"^test-capflood: replies carry no more capabilities than the call accepts$",
             r"^utest: test-capflood \.\.\. ok$",
             r"^utest: result: 1 passed, 0 failed$",
         ],

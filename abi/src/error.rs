@@ -39,10 +39,14 @@ pub enum Error {
     /// This machine or kernel cannot do that (e.g. power control without
     /// the firmware interface for it).
     NotSupported = 15,
+    /// A reply carried more capabilities than the call accepted
+    /// ([`crate::MessageInfo::reply_caps`]): refused whole, to the server
+    /// (`Reply`) and to the caller (`Call`).
+    CapsRefused = 16,
 }
 
 impl Error {
-    pub const ALL: [Error; 15] = [
+    pub const ALL: [Error; 16] = [
         Error::BadHandle,
         Error::WrongType,
         Error::NoRights,
@@ -58,6 +62,7 @@ impl Error {
         Error::NoIpcBuffer,
         Error::NoCaller,
         Error::NotSupported,
+        Error::CapsRefused,
     ];
 
     /// Decode `x0`: `Ok(())` for 0, `Err` for a known code.
@@ -89,6 +94,7 @@ impl Error {
             Error::NoIpcBuffer => "no IPC buffer",
             Error::NoCaller => "no caller to reply to",
             Error::NotSupported => "not supported on this machine",
+            Error::CapsRefused => "reply carries more capabilities than the call accepts",
         }
     }
 }

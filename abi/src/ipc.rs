@@ -8,7 +8,9 @@ pub const BUFFER_WORDS: usize = 64;
 pub const BUFFER_CAPS: usize = 4;
 
 /// Message description in `x1`: bits 0–7 length in words, bits 8–10 number
-/// of capabilities, bits 16–31 a label the receiver sees.
+/// of capabilities, bits 11–13 (a `Call`'s only) how many capabilities the
+/// caller accepts in the reply ([`MessageInfo::reply_caps`]), bits 16–31 a
+/// label the receiver sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct MessageInfo(pub u64);
 
@@ -29,9 +31,30 @@ impl MessageInfo {
         (self.0 >> 16) as u16
     }
 
+    /// On a `Call`: the most capabilities the caller accepts in the reply
+    /// (0 to [`BUFFER_CAPS`]; 0 unless set). The kernel refuses a reply
+    /// carrying more: the server's `Reply` fails with `CapsRefused` and so
+    /// does the call (the caller gets none of it), so a server cannot fill
+    /// its clients' capability spaces with capabilities they never asked
+    /// for. Ignored on other messages; never delivered (the receiver's
+    /// `MessageInfo` has these bits clear).
+    pub const fn reply_caps(self) -> usize {
+        ((self.0 >> 11) & 7) as usize
+    }
+
+    /// This info with [`MessageInfo::reply_caps`] set to `n` (at most
+    /// [`BUFFER_CAPS`]: more is clamped).
+    pub const fn with_reply_caps(self, n: usize) -> MessageInfo {
+        let n = if n > BUFFER_CAPS { BUFFER_CAPS } else { n };
+        MessageInfo((self.0 & !(7 << 11)) | ((n as u64) << 11))
+    }
+
     /// Whether the kernel can deliver it: lengths within limits.
     pub const fn is_valid(self) -> bool {
-        self.words() <= BUFFER_WORDS && self.caps() <= BUFFER_CAPS && self.0 >> 32 == 0
+        self.words() <= BUFFER_WORDS
+            && self.caps() <= BUFFER_CAPS
+            && self.reply_caps() <= BUFFER_CAPS
+            && self.0 >> 32 == 0
     }
 }
 
@@ -131,6 +154,16 @@ mod tests {
         assert!(m.is_valid());
         assert!(!MessageInfo::new(0, BUFFER_WORDS + 1, 0).is_valid());
         assert!(!MessageInfo::new(0, 1, 5).is_valid());
+    }
+
+    #[test]
+    fn reply_caps_have_their_own_bits() {
+        let m = MessageInfo::new(0xbeef, 12, 3).with_reply_caps(4);
+        assert_eq!((m.label(), m.words(), m.caps(), m.reply_caps()), (0xbeef, 12, 3, 4));
+        assert!(m.is_valid());
+        assert_eq!(m.with_reply_caps(1).reply_caps(), 1, "replaced, not or-ed");
+        assert_eq!(MessageInfo::new(0, 0, 0).with_reply_caps(7).reply_caps(), BUFFER_CAPS);
+        assert!(!MessageInfo(5 << 11).is_valid(), "more than a message can carry");
     }
 
     #[test]

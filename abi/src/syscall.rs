@@ -114,18 +114,24 @@ syscalls! {
     /// Send a message and wait for the reply. `x0 = h: Endpoint [SEND]`.
     /// The server sees the capability's badge. A timeout or `NONBLOCK`
     /// covers the whole call (both the send and the wait for the reply).
-    /// Returns the reply like `Recv` (badge `x6` = 0). Errors: `PeerDied`,
-    /// `TimedOut`, `WouldBlock`, `InvalidArgument` (message info),
-    /// `NoIpcBuffer`.
+    /// Returns the reply like `Recv` (badge `x6` = 0). The reply may carry
+    /// at most [`crate::MessageInfo::reply_caps`] capabilities (bits 11–13
+    /// of `x1`, 0 unless set): one with more is refused, and the call
+    /// fails with `CapsRefused`. Errors: `PeerDied`, `TimedOut`,
+    /// `WouldBlock`, `InvalidArgument` (message info), `NoIpcBuffer`,
+    /// `CapsRefused`.
     Call = 10,
     /// Reply to the thread whose call this thread received last (one-shot)
     /// with the message in `x1`–`x5` (and the IPC buffer); `x0` is ignored.
-    /// Never blocks. Errors: `NoCaller` (none, or it died or gave up).
+    /// Never blocks. Errors: `NoCaller` (none, or it died or gave up),
+    /// `CapsRefused` (more capabilities than the call accepts: the caller
+    /// gets the same error, no capability moves, and the call is over).
     Reply = 11,
     /// Reply (if there is a caller), then receive on `x7 = h: Endpoint
     /// [RECEIVE]`. The server loop's one call per request. `x0` is ignored;
-    /// flags in `x1` apply to the receive; a failed reply (no caller) is not
-    /// an error. Returns like `Recv`.
+    /// flags in `x1` apply to the receive; a failed reply (no caller, or
+    /// refused like `Reply`'s: the caller still learns why) is not an
+    /// error. Returns like `Recv`.
     ReplyRecv = 12,
     /// Send without waiting for a reply. `x0 = h: Endpoint [SEND]`.
     Send = 13,

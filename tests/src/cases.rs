@@ -665,6 +665,25 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 240,
         ..KTEST
     },
+    // A thread killed just after it was moved off the CPU it runs on
+    // (issue 11): that CPU must stop it and forget it as its FP owner
+    // (kernel self-check after each of 300 kills). A race the kill wins
+    // only sometimes (multi-threaded QEMU, the host's timing).
+    BootCase {
+        name: "utest-smp-kill",
+        machine: "virt,gic-version=3",
+        smp: Some(4),
+        mem: Some("512M"),
+        append: Some("utest=test-smp-kill servers=none"),
+        expect: &[
+            r"^test-smp-kill: 300 threads killed just after a move from CPU 1 to 2, 0 self-check failures$",
+            r"^utest: test-smp-kill \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED", r"self-check: ", r"self-check failed"],
+        timeout_s: 240,
+        ..KTEST
+    },
     BootCase {
         name: "utest-virt-gicv3-smp8",
         machine: "virt,gic-version=3",
@@ -1317,7 +1336,9 @@ pub static BOOT_CASES: &[BootCase] = &[
     // ---- capabilities sent with requests (issue 11): test-capflood sends
     // 1,000 requests with 4 capabilities each to the console, the rtc and
     // init; each must answer, and delete what it did not take (memory used
-    // and kernel objects flat).
+    // and kernel objects flat). Then a hostile server replies with 4
+    // capabilities to 1,000 calls that accept none: the kernel refuses
+    // each reply (the client's memory and kernel objects flat).
     BootCase {
         name: "utest-capflood",
         machine: "virt,gic-version=3",
@@ -1330,6 +1351,9 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"^test-capflood: rtc-pl031: 1000 requests with 4 capabilities each: 1000 answered, .*then serving: yes$",
             r"^test-capflood: init: 1000 requests with 4 capabilities each: 1000 answered, .*then serving: yes$",
             r"^test-capflood: every server deleted the capabilities it did not take$",
+            // ...and a hostile server cannot fill its client (replies).
+            r"^test-capflood: hostile server: 1000 replies with 4 capabilities each to calls accepting none: 1000 refused \(1000 reported to the server\), 0 capabilities received, .*; a call accepting 4 got 4$",
+            r"^test-capflood: replies carry no more capabilities than the call accepts$",
             r"^utest: test-capflood \.\.\. ok$",
             r"^utest: result: 1 passed, 0 failed$",
         ],

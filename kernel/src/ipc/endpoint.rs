@@ -112,6 +112,9 @@ pub fn reply(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     if !matches!(c.state, ThreadState::AwaitingReply { server: s } if s == cur) {
         return Err(Error::NoCaller);
     }
+    // What its call accepts in the reply: `x1` stays the call's while it
+    // waits (checked by `check_message` when it called).
+    let accepted = MessageInfo(c.ctx.x[1] & 0xffff_ffff).reply_caps();
     if c.fault.is_some() {
         let exiting = c.exiting;
         let ct = k.threads.get_mut(caller).expect("caller");
@@ -130,6 +133,12 @@ pub fn reply(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         // that will never come.
         finish_waiting_caller(k, caller, cur, Err(e));
         return Err(e);
+    }
+    if info.caps() > accepted {
+        // Capabilities the caller did not ask for (a hostile server
+        // filling its space): refused whole, nothing moves.
+        finish_waiting_caller(k, caller, cur, Err(Error::CapsRefused));
+        return Err(Error::CapsRefused);
     }
     transfer(k, cur, caller, 0);
     sched::make_ready(k, caller);

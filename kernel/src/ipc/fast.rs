@@ -21,11 +21,14 @@ pub struct Handoff {
 /// kind the fast path takes.
 #[inline(always)]
 pub fn fast_message(info: u64) -> bool {
-    // Flags (bits 32-63), capability count (bits 8-10) and the unused bits
-    // 11-15 zero, and at most REGISTER_WORDS words: one mask and one
-    // compare (the label, bits 16-31, is left out of the mask). Then `info`
-    // is delivered as it is (see `deliver_registers`); a message with
-    // stray bits 11-15 takes the general path, which clears them.
+    // Flags (bits 32-63), capability count (bits 8-10), the capabilities
+    // a call accepts in its reply (bits 11-13) and the unused bits 14-15
+    // zero, and at most REGISTER_WORDS words: one mask and one compare (the
+    // label, bits 16-31, is left out of the mask). Then `info` is
+    // delivered as it is (see `deliver_registers`); a message with bits
+    // 11-15 set takes the general path, which clears them. (A call taken
+    // here accepts no capability in its reply: a reply carrying one goes
+    // the general path, which refuses it.)
     info & 0xffff_ffff_0000_ffff <= REGISTER_WORDS as u64
 }
 

@@ -10,7 +10,9 @@
 //! - the derivation tree's links agree, and each capability is in the slot
 //!   that names it;
 //! - every ready thread is on a run queue, every timed wait on a timeout
-//!   list.
+//!   list;
+//! - a CPU's FP owner (whose FP/SIMD state is live in its registers, to be
+//!   saved when it switches away) is the live thread it runs, or none.
 
 use super::{Kernel, ObjectRef, IPC_OBJECT_COST, POOL_COST};
 use crate::cap::CAP_COST;
@@ -210,6 +212,18 @@ pub fn self_check(k: &Kernel) -> Result<(), alloc::string::String> {
                 return Err(format!("thread {id:?} sleeps on no timeout list"));
             }
             _ => {}
+        }
+    }
+    for (cpu, c) in k.cpus.iter().enumerate() {
+        if let Some(owner) = c.fp_owner {
+            let live = k.threads.get(owner).is_some_and(|t| t.is_alive());
+            if c.current != Some(owner) || !live {
+                return Err(format!(
+                    "CPU {cpu}: FP owner {owner:?} ({}) is not the live thread it runs ({:?})",
+                    if live { "alive" } else { "dead or gone" },
+                    c.current
+                ));
+            }
         }
     }
     Ok(())

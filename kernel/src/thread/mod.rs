@@ -235,12 +235,11 @@ pub fn kill(k: &mut Kernel, id: Id) {
     if !t.is_alive() {
         return;
     }
-    let (task, cpu) = (t.task, t.cpu);
-    let running_elsewhere = k
-        .cpus
-        .iter()
-        .enumerate()
-        .any(|(c, s)| s.current == Some(id) && c != crate::percpu::index());
+    let task = t.task;
+    // Where it runs, if anywhere: not necessarily its own CPU (`t.cpu`),
+    // when it was moved (`thread_configure`) and that CPU has not switched
+    // away from it yet.
+    let running_on = crate::sched::running_on(k, id);
     crate::sched::remove(k, id);
     crate::ipc::abandon(k, id);
     if let Some(t) = k.threads.get_mut(id) {
@@ -248,8 +247,10 @@ pub fn kill(k: &mut Kernel, id: Id) {
         t.fault = None;
     }
     crate::syscall::drop_creation(k, id);
-    if k.cpus[cpu].fp_owner == Some(id) {
-        k.cpus[cpu].fp_owner = None;
+    // No CPU keeps it as its FP owner (its state is not saved any more:
+    // see `switch`), wherever it ran.
+    for c in k.cpus.iter_mut().filter(|c| c.fp_owner == Some(id)) {
+        c.fp_owner = None;
     }
     let ticks = k.threads.get(id).map_or(0, |t| t.cpu_ticks);
     if let Some(tk) = k.tasks.get_mut(task) {
@@ -266,9 +267,9 @@ pub fn kill(k: &mut Kernel, id: Id) {
             crate::task::task_finished(k, task);
         }
     }
-    if running_elsewhere {
-        // Make that CPU enter the kernel and switch away.
-        crate::irq::send_ipi(cpu, crate::irq::SGI_WAKE);
+    if let Some(on) = running_on.filter(|on| *on != crate::percpu::index()) {
+        // Make the CPU it runs on enter the kernel and switch away.
+        crate::irq::send_ipi(on, crate::irq::SGI_WAKE);
     }
     // The thread's own reference (taken when created).
     k.release(ObjectRef::Thread(id));

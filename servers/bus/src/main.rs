@@ -58,7 +58,7 @@ mod serve {
     use bus::node::{refusal, CallError, Event, Failure, Incoming, Node, Out, PairState, RemoteReply};
     use bus::wire::{Announcement, Target, MAX_PACKET, PORT};
     use userlib::abi::boot_info::StartInfo;
-    use userlib::abi::ObjectType;
+    use userlib::abi::{ObjectType, BUFFER_CAPS};
     use userlib::ipc::Timeout;
     use userlib::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
     use userlib::proto::{pack_record, reply_error};
@@ -479,7 +479,9 @@ mod serve {
         services: &mut Vec<(String, Handle)>,
         c: Incoming,
     ) -> Result<RemoteReply, Error> {
-        let msg = Message::with_words(c.label, &c.words);
+        // Whatever capabilities the reply carries are taken care of below
+        // (endpoints exported within the peer's limit, the rest deleted).
+        let msg = Message::with_words(c.label, &c.words).accepting_caps(BUFFER_CAPS);
         let (reply, handle) = match &c.target {
             Target::Service(name) => {
                 // (The node took only a service this device shares.)

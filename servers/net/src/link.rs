@@ -86,7 +86,8 @@ impl Link {
     fn attach(&mut self, ep: Handle) -> Result<Mapping, Error> {
         let info = check_reply(syscall::call(ep, &Message::new(netdev::INFO))?.0)?;
         self.mac = netdev::mac_from_word(info.word(0));
-        let mut m = Message::new(netdev::ATTACH);
+        // The reply carries the shared frame memory.
+        let mut m = Message::new(netdev::ATTACH).accepting_caps(1);
         m.push_cap(self.notification, Rights::SEND);
         let reply = check_reply(syscall::call(ep, &m)?.0)?;
         let mem = reply.caps().first().ok_or(Error::InvalidState)?.handle;

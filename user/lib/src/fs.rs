@@ -153,7 +153,7 @@ impl Dir {
     }
 
     pub fn open(&self, path: &str, o: &OpenOptions) -> Result<File> {
-        let r = call(self.ep, &path_msg(p::OPEN, &o.words(), path)?)?;
+        let r = call(self.ep, &path_msg(p::OPEN, &o.words(), path)?.accepting_caps(1))?;
         let ep = new_handle(&r)?;
         if r.word(0) != 0 {
             let _ = call(ep, &Message::new(p::CLOSE));
@@ -171,7 +171,10 @@ impl Dir {
 
     /// Opens a subdirectory with `rights` (at most this one's).
     pub fn open_dir(&self, path: &str, rights: u64) -> Result<Dir> {
-        let r = call(self.ep, &path_msg(p::OPEN, &[p::DIRECTORY, rights], path)?)?;
+        let r = call(
+            self.ep,
+            &path_msg(p::OPEN, &[p::DIRECTORY, rights], path)?.accepting_caps(1),
+        )?;
         Ok(Dir {
             ep: new_handle(&r)?,
             rights: rights & self.rights,
@@ -180,7 +183,7 @@ impl Dir {
 
     /// A second handle to this directory with `rights` (narrowed).
     pub fn try_clone(&self, rights: u64) -> Result<Dir> {
-        let r = call(self.ep, &Message::with_words(p::CLONE, &[rights]))?;
+        let r = call(self.ep, &Message::with_words(p::CLONE, &[rights]).accepting_caps(1))?;
         Ok(Dir {
             ep: new_handle(&r)?,
             rights: rights & self.rights,
@@ -427,7 +430,7 @@ impl File {
 
     /// A second handle with `rights` (narrowed), e.g. read-only.
     pub fn try_clone(&self, rights: u64) -> Result<File> {
-        let r = call(self.ep, &Message::with_words(p::CLONE, &[rights]))?;
+        let r = call(self.ep, &Message::with_words(p::CLONE, &[rights]).accepting_caps(1))?;
         Ok(File {
             ep: new_handle(&r)?,
             pos: 0,
@@ -554,7 +557,7 @@ impl Namespace {
         if let Some(i) = self.roots.iter().position(|(n, _)| n == name) {
             return Ok(&self.roots[i].1);
         }
-        let r = self.call(&path_msg(p::ROOT, &[], name)?)?;
+        let r = self.call(&path_msg(p::ROOT, &[], name)?.accepting_caps(1))?;
         let dir = Dir::from_handle(new_handle(&r)?, r.word(0));
         self.roots.push((name.into(), dir));
         Ok(&self.roots.last().ok_or(FsError::Unavailable)?.1)

@@ -54,6 +54,8 @@ pub struct Message {
     words: [u64; BUFFER_WORDS],
     ncaps: usize,
     caps: [CapTransfer; BUFFER_CAPS],
+    /// Sent as a call: how many capabilities the reply may carry.
+    reply_caps: usize,
 }
 
 impl core::fmt::Debug for Message {
@@ -80,6 +82,7 @@ impl Message {
             words: [0; BUFFER_WORDS],
             ncaps: 0,
             caps: [NO_CAP; BUFFER_CAPS],
+            reply_caps: 0,
         }
     }
 
@@ -148,6 +151,24 @@ impl Message {
         (c.handle != Handle::NULL).then(|| core::mem::replace(&mut c.handle, Handle::NULL))
     }
 
+    /// This message, to be sent as a call whose reply may carry up to `n`
+    /// capabilities (at most [`BUFFER_CAPS`]; more is clamped). A call
+    /// accepts none unless told: the kernel refuses a reply with more than
+    /// the call accepts, and the call fails with `CapsRefused` (see
+    /// [`MessageInfo::reply_caps`]), so a server cannot fill the caller's
+    /// capability space. A caller owns the capabilities it accepted and
+    /// deletes those it does not keep.
+    pub fn accepting_caps(mut self, n: usize) -> Message {
+        self.reply_caps = n.min(BUFFER_CAPS);
+        self
+    }
+
+    /// How many capabilities a reply to this message (as a call) may
+    /// carry: see [`Message::accepting_caps`].
+    pub fn reply_caps(&self) -> usize {
+        self.reply_caps
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
@@ -156,9 +177,10 @@ impl Message {
         self.len == 0
     }
 
-    /// The `x1` description of this message.
+    /// The `x1` description of this message (with the capabilities a
+    /// reply may carry, for a call).
     pub fn info(&self) -> MessageInfo {
-        MessageInfo::new(self.label, self.len, self.ncaps)
+        MessageInfo::new(self.label, self.len, self.ncaps).with_reply_caps(self.reply_caps)
     }
 
     /// Whether sending needs the IPC buffer (long, or carries capabilities).
@@ -364,6 +386,20 @@ mod tests {
         let left: Vec<_> = (0..3).filter_map(|i| m.take_cap(i)).collect();
         assert_eq!(left, [Handle(5), Handle(7)]);
         assert!(m.caps().iter().all(|c| c.handle == Handle::NULL));
+    }
+
+    #[test]
+    fn a_call_states_the_capabilities_its_reply_may_carry() {
+        let m = Message::with_words(4, &[1]);
+        assert_eq!((m.reply_caps(), m.info().reply_caps()), (0, 0), "none unless told");
+        let m = m.accepting_caps(2);
+        let (x1, regs) = encode(&m, None);
+        assert_eq!(x1, MessageInfo::new(4, 1, 0).with_reply_caps(2).0);
+        assert_eq!(MessageInfo(x1).reply_caps(), 2);
+        assert!(MessageInfo(x1).is_valid());
+        assert_eq!(Message::new(4).accepting_caps(9).reply_caps(), BUFFER_CAPS, "clamped");
+        // Not part of a received message.
+        assert_eq!(decode(x1, &regs, None).reply_caps(), 0);
     }
 
     #[test]

@@ -52,7 +52,8 @@ pub fn register(name: &str, ep: Handle) -> Result<(), Error> {
 /// `WouldBlock` if no task registered it (yet); `NoRights` if it is not
 /// routed to this task.
 pub fn lookup(name: &str) -> Result<Handle, Error> {
-    let m = name_message(proto::NS_LOOKUP, name)?;
+    // The reply carries the endpoint.
+    let m = name_message(proto::NS_LOOKUP, name)?.accepting_caps(1);
     let reply = check_reply(syscall::call(parent()?, &m)?.0)?;
     reply.caps().first().map(|c| c.handle).ok_or(Error::InvalidState)
 }
@@ -96,7 +97,7 @@ pub fn connect_remote(device: &str, service: &str, timeout: Timeout) -> Result<H
         _ => None,
     };
     let bus = connect(bus::NAME, timeout)?;
-    let m = name_message(bus::CONNECT, &alloc::format!("{device}/{service}"));
+    let m = name_message(bus::CONNECT, &alloc::format!("{device}/{service}")).map(|m| m.accepting_caps(1));
     let r = loop {
         let r = m
             .clone()
@@ -253,7 +254,7 @@ pub mod supervisor {
     /// (rounded out to whole pages) that the device tree does not describe,
     /// for a driver whose device's firmware allocated it (a framebuffer).
     pub fn device_memory(physical: u64, bytes: u64) -> Result<Handle, Error> {
-        let reply = call(&Message::with_words(proto::SV_DEVICE_MEMORY, &[physical, bytes]))?;
+        let reply = call(&Message::with_words(proto::SV_DEVICE_MEMORY, &[physical, bytes]).accepting_caps(1))?;
         reply.caps().first().map(|c| c.handle).ok_or(Error::InvalidState)
     }
 

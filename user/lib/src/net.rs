@@ -124,7 +124,8 @@ struct Socket {
 impl Socket {
     fn open(kind: Kind) -> Result<Socket, Error> {
         let notify = syscall::create(process().pool, ObjectType::Notification, 0)?;
-        let mut m = Message::with_words(proto::OPEN, &[kind as u64]);
+        // The reply carries the socket's endpoint and buffer.
+        let mut m = Message::with_words(proto::OPEN, &[kind as u64]).accepting_caps(2);
         // GRANT: the stack copies it for the connections a listener accepts.
         m.push_cap(notify, Rights::SEND | Rights::GRANT);
         match call_service(&m) {
@@ -315,7 +316,7 @@ impl TcpListener {
 
     /// Waits for the next connection.
     pub fn accept(&self) -> Result<(TcpStream, SocketAddrV4), Error> {
-        let r = self.s.call_waiting(&Message::new(proto::ACCEPT))?;
+        let r = self.s.call_waiting(&Message::new(proto::ACCEPT).accepting_caps(2))?;
         let peer = SocketAddrV4::new(word_ip(r.word(0)).unwrap_or(Ipv4Addr::UNSPECIFIED), r.word(1) as u16);
         // The new connection signals the listener's notification: give it
         // a copy of its own.

@@ -200,7 +200,7 @@ impl Display {
     /// with `syscall::cap_delete(mapping.handle())` when done).
     pub fn map(&mut self) -> Result<(Mapping, Info), Error> {
         let info = self.info()?;
-        let r = self.conn.call(&Message::new(MAP), self.timeout)?;
+        let r = self.conn.call(&Message::new(MAP).accepting_caps(1), self.timeout)?;
         let mem = r.caps().first().map(|c| c.handle).ok_or(Error::InvalidState)?;
         let bytes = r.word(0);
         if bytes < info.bytes() as u64 {

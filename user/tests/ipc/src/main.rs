@@ -329,7 +329,7 @@ fn cross_task() {
 
     // Capability transfer: ours to the server, and one of its back.
     let n = new(ObjectType::Notification);
-    let mut m = Message::new(CAP);
+    let mut m = Message::new(CAP).accepting_caps(1);
     m.push_cap(n, Rights::SEND | Rights::GRANT);
     let (r, _) = syscall::call(client, &m).expect("cap transfer");
     assert_eq!(r.word(0), ObjectType::Notification as u64, "server saw a notification");

@@ -96,7 +96,7 @@ struct Raw {
 
 fn open(svc: Handle, kind: u64) -> Result<Raw, Error> {
     let notify = notification();
-    let mut m = Message::with_words(p::OPEN, &[kind]);
+    let mut m = Message::with_words(p::OPEN, &[kind]).accepting_caps(2);
     m.push_cap(notify, Rights::SEND | Rights::GRANT);
     match call(svc, &m) {
         Ok(r) => {

@@ -17,18 +17,28 @@
 //! 1,620,480 and on without bound; kernel objects +595, +915, +3,976); now
 //! they stay flat. A server that is not running here (no PL031 on a
 //! Raspberry Pi) is skipped.
+//!
+//! The other way round, a hostile server (a thread of this program) answers
+//! [`ROUNDS`] calls with [`BUFFER_CAPS`] capabilities each that the calls
+//! did not ask for: the kernel must refuse each such reply
+//! (`CapsRefused`, to the server and to the caller), so that this task's
+//! memory use and the kernel's object count stay flat; a call that accepts
+//! 4 still gets its 4. Before the fix the client received all 4,000
+//! (`utest-capflood`: memory used 323,861 -> 2,115,861 bytes, kernel
+//! objects 306 -> 4,306).
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use userlib::abi::boot_info::StartInfo;
 use userlib::abi::{ObjectType, BUFFER_CAPS};
 use userlib::ipc::{Message, Timeout};
 use userlib::names::{self, supervisor};
 use userlib::proto::{self, check_reply};
 use userlib::services::{console, pack_bytes, rtc};
-use userlib::{println, process, syscall, Handle, Rights};
+use userlib::{println, process, syscall, thread, Error, Handle, Rights};
 
 userlib::entry!(main, heap = 64 * 1024);
 
@@ -111,11 +121,113 @@ fn main(_: &StartInfo) {
             failures += 1;
         }
     }
-    for h in targets.iter().take(2).filter_map(|t| t.1).chain([ep, n]) {
+    for h in targets.iter().take(2).filter_map(|t| t.1) {
         syscall::cap_delete(h).expect("delete");
     }
     assert!(failures == 0, "{failures} servers keep the capabilities clients send");
     println!("test-capflood: every server deleted the capabilities it did not take");
+    let client_ok = hostile_server(load);
+    for h in [ep, n] {
+        syscall::cap_delete(h).expect("delete");
+    }
+    assert!(client_ok, "a server filled its client with capabilities in replies");
+    println!("test-capflood: replies carry no more capabilities than the call accepts");
+}
+
+/// Replies the hostile server sent, by result.
+static REPLIES_REFUSED: AtomicU64 = AtomicU64::new(0);
+static REPLIES_DELIVERED: AtomicU64 = AtomicU64::new(0);
+static REPLIES_FAILED: AtomicU64 = AtomicU64::new(0);
+
+/// Labels of the hostile server's protocol: an ordinary request (answered
+/// with 4 capabilities whatever the call accepts), and the end.
+const REQUEST: u16 = 1;
+const STOP: u16 = 2;
+
+/// A server thread answers every call with `BUFFER_CAPS` capabilities
+/// (`load`'s); the calls of this thread accept none, but one. Whether this
+/// task's memory and the kernel's objects stayed flat and each refused
+/// reply was reported to both sides.
+fn hostile_server(load: [Handle; 2]) -> bool {
+    let me = process();
+    let ep = syscall::create(me.pool, ObjectType::Endpoint, 0).expect("the hostile server's endpoint");
+    let server = thread::Builder::default()
+        .spawn(move || {
+            while let Ok((m, _)) = syscall::recv(ep, Timeout::millis(30_000)) {
+                let mut r = Message::new(m.label);
+                for i in 0..BUFFER_CAPS {
+                    r.push_cap(load[i % 2], Rights::SEND | Rights::GRANT);
+                }
+                let counter = match syscall::reply(&r) {
+                    Ok(()) => &REPLIES_DELIVERED,
+                    Err(Error::CapsRefused) => &REPLIES_REFUSED,
+                    Err(_) => &REPLIES_FAILED,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                if m.label == STOP {
+                    break;
+                }
+            }
+        })
+        .expect("the hostile server");
+    let used_before = memory_used(me.name());
+    let objects_before = objects();
+    let (mut refused, mut received, mut other) = (0u64, 0u64, None);
+    for _ in 0..ROUNDS {
+        match syscall::call_timeout(ep, &Message::new(REQUEST), Timeout::millis(5000)) {
+            Err(Error::CapsRefused) => refused += 1,
+            // (Kept, as a client that expects none would keep them.)
+            Ok((r, _)) => received += r.caps().len() as u64,
+            Err(e) => {
+                other.get_or_insert(e);
+            }
+        }
+    }
+    let used_after = memory_used(me.name());
+    let objects_after = objects();
+    // A call that accepts what the reply carries gets it all.
+    let accepted = syscall::call_timeout(
+        ep,
+        &Message::new(STOP).accepting_caps(BUFFER_CAPS),
+        Timeout::millis(5000),
+    );
+    let accepted = match accepted {
+        Ok((r, _)) => {
+            for c in r.caps() {
+                syscall::cap_delete(c.handle).expect("delete an accepted capability");
+            }
+            r.caps().len()
+        }
+        Err(e) => {
+            println!("test-capflood: hostile server: a call accepting {BUFFER_CAPS} capabilities failed: {e}");
+            0
+        }
+    };
+    server.join().expect("the hostile server ends");
+    syscall::cap_delete(ep).expect("delete the hostile server's endpoint");
+    let (server_refused, server_failed) = (
+        REPLIES_REFUSED.load(Ordering::Relaxed),
+        REPLIES_FAILED.load(Ordering::Relaxed),
+    );
+    println!(
+        "test-capflood: hostile server: {ROUNDS} replies with {BUFFER_CAPS} capabilities each to calls accepting none: \
+         {refused} refused ({server_refused} reported to the server), {received} capabilities received, \
+         memory used {used_before} -> {used_after} bytes, kernel objects {objects_before} -> {objects_after}; \
+         a call accepting {BUFFER_CAPS} got {accepted}"
+    );
+    let grew = used_after.saturating_sub(used_before);
+    let flat = grew <= SLACK && objects_after <= objects_before + OBJECT_SLACK;
+    let ok = flat
+        && refused == ROUNDS
+        && server_refused == ROUNDS
+        && received == 0
+        && other.is_none()
+        && server_failed == 0
+        && accepted == BUFFER_CAPS;
+    if !ok {
+        println!("test-capflood: hostile server: the client kept what it was sent (grew {grew} bytes; other error {other:?})");
+    }
+    ok
 }
 
 /// What `server` uses of its memory limit, per init's task records.

@@ -126,10 +126,16 @@ impl Drop for Machines {
 }
 
 /// A QEMU on the benchmark machine (1 CPU, sleeping) booting `img` with
-/// `append`, with `devices`.
-fn qemu(img: &Path, append: &str, devices: &[String]) -> Command {
+/// `append`, with `devices`, its random seed `seed` (`-seed`: two devices
+/// on one link need two, or their virtio-rng gives both the same bytes and
+/// so the same bus device id, and neither takes the other's announcements).
+fn qemu(img: &Path, append: &str, devices: &[String], seed: u32) -> Command {
+    let mut a = bench_qemu_sleeping(1);
+    if let Some(i) = a.iter().position(|x| x == "-seed") {
+        a[i + 1] = seed.to_string();
+    }
     let mut cmd = Command::new(crate::qemu::QEMU);
-    cmd.args(bench_qemu_sleeping(1))
+    cmd.args(a)
         .args(["-global", "virtio-mmio.force-legacy=false"])
         .args(devices)
         .arg("-kernel")
@@ -173,7 +179,7 @@ pub fn host_tcp(img: &Path) -> Result<Vec<Row>> {
         "virtio-net-device,netdev=n0".into(),
     ];
     let mut m = Machines::new();
-    let id = m.spawn(qemu(img, "utest=bench-net servers=net", &devices))?;
+    let id = m.spawn(qemu(img, "utest=bench-net servers=net", &devices, 1))?;
     let deadline = Instant::now() + Duration::from_secs(300);
     m.wait_for(id, "bench-net: listening", deadline)?;
     let chunk = vec![0xa5u8; 64 << 10];
@@ -232,8 +238,8 @@ pub fn bus(tv: &Path, phone: &Path) -> Result<Vec<Row>> {
     tv_dev.extend(["-device".to_string(), "virtio-rng-device".into()]);
     let mut m = Machines::new();
     let start = Instant::now();
-    let caller = m.spawn(qemu(tv, "utest=bench-bus servers=net,bus", &tv_dev))?;
-    let peer = m.spawn(qemu(phone, "utest=bench-bus-peer servers=fs,net,bus", &phone_dev))?;
+    let caller = m.spawn(qemu(tv, "utest=bench-bus servers=net,bus", &tv_dev, 1))?;
+    let peer = m.spawn(qemu(phone, "utest=bench-bus-peer servers=fs,net,bus", &phone_dev, 2))?;
     let deadline = Instant::now() + Duration::from_secs(300);
     let found = m.wait_for(caller, "bench-mark: discovered", deadline)?;
     let read = m.wait_for(caller, "bench-mark: bus_read start", deadline)?;

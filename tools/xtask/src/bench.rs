@@ -458,6 +458,20 @@ mod tests {
     }
 
     #[test]
+    fn wall_time_units() {
+        assert_eq!(fmt_value(5547, Unit::Milliseconds), "5547 ms");
+        assert_eq!(fmt_value(11571, Unit::MibPerSecond), "11.3 MiB/s");
+        // Only the instruction rows go to bench.json.
+        let r = Row {
+            name: "net".into(),
+            value: 1,
+            unit: Unit::MibPerSecond,
+            target: None,
+        };
+        assert_eq!(json(&[r]), "[]\n");
+    }
+
+    #[test]
     fn targets() {
         let r = rows();
         assert!(r[0].met() && !r[1].met() && r[2].met());

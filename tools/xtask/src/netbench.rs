@@ -109,6 +109,11 @@ impl Machines {
         for l in lines.iter().filter(|l| l.trim_start().starts_with("bench-note:")) {
             note!("{}", l.trim());
         }
+        // A task that died meanwhile (a driver restarted, say) shows in
+        // the figures: say so beside them.
+        for (i, _, l) in self.lines.iter().filter(|(_, _, l)| l.contains("panicked")) {
+            note!("machine {i}: {}", l.trim());
+        }
         if !lines.iter().any(|l| l.contains(&format!("utest: {program} ... ok"))) {
             bail!("{program} did not finish; consoles:\n{}", self.log());
         }

@@ -40,10 +40,31 @@ pub fn bench_qemu(cpus: u32) -> Vec<String> {
     a
 }
 
+/// [`bench_qemu`] with `-icount shift=0,sleep=on`: a CPU that waits (for
+/// a disk, the host or another machine) waits in real time instead of
+/// jumping the virtual clock to its next timer; instructions retired do
+/// not count the wait either way.
+pub fn bench_qemu_sleeping(cpus: u32) -> Vec<String> {
+    bench_qemu(cpus)
+        .into_iter()
+        .map(|a| {
+            if a == "shift=0,sleep=off" {
+                "shift=0,sleep=on".into()
+            } else {
+                a
+            }
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
     Instructions,
     Bytes,
+    /// Wall time (the networking rows), in ms.
+    Milliseconds,
+    /// Wall-time throughput, the value in KiB/s, shown in MiB/s.
+    MibPerSecond,
 }
 
 /// One measurement; `target` is an exclusive upper bound.
@@ -75,6 +96,8 @@ fn fmt_value(v: u64, unit: Unit) -> String {
         Unit::Instructions => format!("{v} instr"),
         Unit::Bytes if v >= 1024 => format!("{v} B ({:.1} KiB)", v as f64 / 1024.0),
         Unit::Bytes => format!("{v} B"),
+        Unit::Milliseconds => format!("{v} ms"),
+        Unit::MibPerSecond => format!("{:.1} MiB/s", v as f64 / 1024.0),
     }
 }
 
@@ -257,16 +280,7 @@ fn fs_benchmarks(img: &Path) -> Result<Vec<(String, u64)>> {
     // timer whenever the CPU waits for the disk, which is the driver's
     // request timeout (10 s) unless the host finished the I/O first; the
     // rows count instructions retired, which idle time does not change.
-    let qemu = bench_qemu(1)
-        .into_iter()
-        .map(|a| {
-            if a == "shift=0,sleep=off" {
-                "shift=0,sleep=on".into()
-            } else {
-                a
-            }
-        })
-        .collect();
+    let qemu = bench_qemu_sleeping(1);
     let drive = format!("if=none,id=disk0,format=raw,file={}", disk.display());
     let devices = [
         "-global",
@@ -365,6 +379,22 @@ pub fn main() -> Result<ExitCode> {
             rows.push(Row::instructions(&name, value, target_of(&name)));
         }
     }
+    // Networking (issue 14): TCP from the host on the phone image; the soft
+    // bus between a TV and a phone built with the tests' group file.
+    rows.extend(crate::netbench::host_tcp(&built.img)?);
+    let group = Some(crate::util::root().join(crate::test::TEST_GROUP));
+    let tv = build::build(&Options {
+        test_programs: true,
+        device: "tv".into(),
+        group: group.clone(),
+        ..Options::default()
+    })?;
+    let phone = build::build(&Options {
+        test_programs: true,
+        group,
+        ..Options::default()
+    })?;
+    rows.extend(crate::netbench::bus(&tv.img, &phone.img)?);
     Ok(if report(&rows)? {
         ExitCode::SUCCESS
     } else {
@@ -425,6 +455,20 @@ mod tests {
             "[\n  {\"name\": \"boot_to_banner\", \"instructions\": 812345},\n  {\"name\": \"ipc \\\"ping\\\"\", \"instructions\": 42}\n]\n"
         );
         assert_eq!(json(&[]), "[]\n");
+    }
+
+    #[test]
+    fn wall_time_units() {
+        assert_eq!(fmt_value(5547, Unit::Milliseconds), "5547 ms");
+        assert_eq!(fmt_value(11571, Unit::MibPerSecond), "11.3 MiB/s");
+        // Only the instruction rows go to bench.json.
+        let r = Row {
+            name: "net".into(),
+            value: 1,
+            unit: Unit::MibPerSecond,
+            target: None,
+        };
+        assert_eq!(json(&[r]), "[]\n");
     }
 
     #[test]

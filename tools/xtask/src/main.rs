@@ -11,6 +11,7 @@ mod firmware;
 mod flash;
 mod fresh;
 mod fuzz;
+mod netbench;
 mod profile;
 mod qemu;
 mod report;

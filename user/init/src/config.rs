@@ -108,6 +108,12 @@ pub const TEST_ROUTES: &[(&str, &[&str])] = &[
     ("bench-display", &["display"]),
     // The file-server benchmarks (with the file server only: `servers=fs`).
     ("bench-fs", &["fs"]),
+    // TCP from the host (`servers=net`), and the soft bus between two
+    // devices: the caller (`servers=net,bus`) and its peer, which writes
+    // the file the caller reads (`servers=fs,net,bus`).
+    ("bench-net", &["net"]),
+    ("bench-bus", &["net", "bus"]),
+    ("bench-bus-peer", &["fs", "net"]),
 ];
 
 /// Test programs that get the counters capability (`READ`: kernel
@@ -118,6 +124,8 @@ pub const TEST_COUNTERS: &[&str] = &[
     "bench",
     "bench-display",
     "bench-fs",
+    "bench-net",
+    "bench-bus",
     "test-blk",
     "test-caps-kernel-memory",
     "test-caps-task-cost",

@@ -3,13 +3,18 @@
 //! Fixed addresses (from the ABI and the link script): program image from
 //! 0x40_0000, the start-up page, IPC buffer and boot archive below 1 GiB,
 //! the first stack below 2 GiB. Everything the library maps at run time
-//! goes above [`WINDOW_BASE`], handed out by a bump allocator that never
-//! reuses addresses (there are 2^47 bytes; no bookkeeping is worth it),
-//! each window followed by an unmapped guard page.
+//! goes above [`WINDOW_BASE`], each window followed by an unmapped guard
+//! page. A window that a [`Mapping`] took from [`reserve`] goes back to a
+//! free list when the mapping is dropped, and the next window of the same
+//! size reuses it: the kernel keeps translation tables once made, so fresh
+//! addresses for every short-lived mapping (a driver's DMA bounce buffers)
+//! grew the task's tables, charged to its pool, until the pool ran out.
 
 use crate::rt::process;
 use crate::syscall;
 use abi::{Error, Handle, ObjectType, Rights, PAGE_SIZE};
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Start of the run-time mapping area (64 GiB).
@@ -44,9 +49,27 @@ pub fn with_scratch<R>(mem: Handle, pages: u64, rights: Rights, f: impl FnOnce(&
     Ok(r)
 }
 
-/// Reserves `pages` pages of address space (plus a guard page after them).
+/// Windows given back by dropped [`Mapping`]s, by size in pages.
+static FREE: crate::sync::Mutex<BTreeMap<u64, Vec<u64>>> = crate::sync::Mutex::new(BTreeMap::new());
+
+/// Reserves `pages` pages of address space (plus a guard page after them):
+/// a window of that size given back earlier, or fresh addresses.
 pub fn reserve(pages: u64) -> u64 {
+    if let Some(addr) = FREE.lock().get_mut(&pages).and_then(|v| v.pop()) {
+        return addr;
+    }
     NEXT.fetch_add((pages + 1) * PAGE_SIZE as u64, Ordering::Relaxed)
+}
+
+/// Gives back a window of `pages` pages at `addr` that [`reserve`] handed
+/// out and nothing maps any more.
+fn give_back(addr: u64, pages: u64) {
+    // Out of heap, the window is simply not reused.
+    let mut free = FREE.lock();
+    let v = free.entry(pages).or_default();
+    if v.try_reserve(1).is_ok() {
+        v.push(addr);
+    }
 }
 
 /// Pages needed for `bytes`.
@@ -60,6 +83,8 @@ pub const fn pages_for(bytes: u64) -> u64 {
 pub struct Mapping {
     mem: Handle,
     owned: bool,
+    /// The window came from [`reserve`] here and goes back on drop.
+    window: bool,
     addr: u64,
     pages: u64,
 }
@@ -84,7 +109,17 @@ impl Mapping {
     /// Maps `pages` pages of an existing memory object (which stays this
     /// task's to delete).
     pub fn map(mem: Handle, pages: u64, rights: Rights) -> Result<Mapping, Error> {
-        Mapping::map_at(mem, pages, rights, reserve(pages))
+        let addr = reserve(pages);
+        match Mapping::map_at(mem, pages, rights, addr) {
+            Ok(mut m) => {
+                m.window = true;
+                Ok(m)
+            }
+            Err(e) => {
+                give_back(addr, pages);
+                Err(e)
+            }
+        }
     }
 
     /// [`Mapping::map`] at `addr`, a window this task set aside with
@@ -97,6 +132,7 @@ impl Mapping {
         Ok(Mapping {
             mem,
             owned: false,
+            window: false,
             addr,
             pages,
         })
@@ -149,7 +185,12 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        let _ = syscall::unmap(process().task, self.addr, self.pages);
+        let unmapped = syscall::unmap(process().task, self.addr, self.pages);
+        // Reused only if nothing maps it: unmapped now, or already gone
+        // (a revoke of the memory takes its mappings with it).
+        if self.window && matches!(unmapped, Ok(()) | Err(Error::NotMapped)) {
+            give_back(self.addr, self.pages);
+        }
         if self.owned {
             let _ = syscall::cap_delete(self.mem);
         }

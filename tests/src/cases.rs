@@ -331,6 +331,28 @@ const BAD_DT: BootCase = BootCase {
 /// the profile's machine (see `Boot::Profile`). It passes once init says
 /// `init: profile NAME up: N tasks started`, with no fatal line; a profile
 /// case adds that line for its NAME. Give it `input` to drive the shell.
+/// QEMU arguments of the phone in a two-device case on one `--link`: two
+/// CPUs and a virtio-net card on the private segment `@LINK@` with the MAC
+/// that gives it the link-local address 169.254.1.1.
+const LINK_PHONE: &[&str] = &[
+    "-smp",
+    "2",
+    "-netdev",
+    "@LINK@",
+    "-device",
+    "virtio-net-device,netdev=n0,mac=52:54:00:00:01:01",
+];
+
+/// The TV's counterpart of [`LINK_PHONE`] (169.254.2.2).
+const LINK_TV: &[&str] = &[
+    "-smp",
+    "2",
+    "-netdev",
+    "@LINK@",
+    "-device",
+    "virtio-net-device,netdev=n0,mac=52:54:00:00:02:02",
+];
+
 const PROFILE: BootCase = BootCase {
     image: Image::Production,
     machine: "(profile)",
@@ -1944,24 +1966,10 @@ pub static BOOT_CASES: &[BootCase] = &[
     BootCase {
         name: "profile-phone-link",
         boot: Boot::Profile("phone"),
-        qemu_args: &[
-            "-smp",
-            "2",
-            "-netdev",
-            "@LINK@",
-            "-device",
-            "virtio-net-device,netdev=n0,mac=52:54:00:00:01:01",
-        ],
+        qemu_args: LINK_PHONE,
         companion: Some(Companion {
             profile: "tv",
-            qemu_args: &[
-                "-smp",
-                "2",
-                "-netdev",
-                "@LINK@",
-                "-device",
-                "virtio-net-device,netdev=n0,mac=52:54:00:00:02:02",
-            ],
+            qemu_args: LINK_TV,
             input: &[
                 Input {
                     after: "link-local address 169.254.2.2/16",
@@ -2025,24 +2033,10 @@ pub static BOOT_CASES: &[BootCase] = &[
     BootCase {
         name: "profile-phone-bus",
         boot: Boot::Profile("phone"),
-        qemu_args: &[
-            "-smp",
-            "2",
-            "-netdev",
-            "@LINK@",
-            "-device",
-            "virtio-net-device,netdev=n0,mac=52:54:00:00:01:01",
-        ],
+        qemu_args: LINK_PHONE,
         companion: Some(Companion {
             profile: "tv",
-            qemu_args: &[
-                "-smp",
-                "2",
-                "-netdev",
-                "@LINK@",
-                "-device",
-                "virtio-net-device,netdev=n0,mac=52:54:00:00:02:02",
-            ],
+            qemu_args: LINK_TV,
             input: &[
                 // Once the control center lists the phone (it asks the bus
                 // every 2 s; the TV powers off after the next step).
@@ -2137,24 +2131,10 @@ pub static BOOT_CASES: &[BootCase] = &[
     BootCase {
         name: "profile-tv-remote",
         boot: Boot::Profile("tv"),
-        qemu_args: &[
-            "-smp",
-            "2",
-            "-netdev",
-            "@LINK@",
-            "-device",
-            "virtio-net-device,netdev=n0,mac=52:54:00:00:02:02",
-        ],
+        qemu_args: LINK_TV,
         companion: Some(Companion {
             profile: "phone",
-            qemu_args: &[
-                "-smp",
-                "2",
-                "-netdev",
-                "@LINK@",
-                "-device",
-                "virtio-net-device,netdev=n0,mac=52:54:00:00:01:01",
-            ],
+            qemu_args: LINK_PHONE,
             input: &[
                 // The TV lists the phone's /data only once its write is done.
                 Input {
@@ -2247,24 +2227,10 @@ pub static BOOT_CASES: &[BootCase] = &[
         name: "profile-phone-pair",
         boot: Boot::Profile("phone"),
         group: false,
-        qemu_args: &[
-            "-smp",
-            "2",
-            "-netdev",
-            "@LINK@",
-            "-device",
-            "virtio-net-device,netdev=n0,mac=52:54:00:00:01:01",
-        ],
+        qemu_args: LINK_PHONE,
         companion: Some(Companion {
             profile: "tv",
-            qemu_args: &[
-                "-smp",
-                "2",
-                "-netdev",
-                "@LINK@",
-                "-device",
-                "virtio-net-device,netdev=n0,mac=52:54:00:00:02:02",
-            ],
+            qemu_args: LINK_TV,
             input: &[
                 Input {
                     after: "kestrel> ",

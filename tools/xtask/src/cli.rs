@@ -53,7 +53,7 @@ pub enum Command {
     Fuzz(FuzzArgs),
     /// Deterministic measurements (instruction counts under QEMU -icount);
     /// writes target/bench.json.
-    Bench,
+    Bench(BenchArgs),
     /// Fetch the Raspberry Pi 4 device tree into target/cache/.
     Fetch,
     /// Check the host, and as root install what is missing (QEMU >= 9 from
@@ -225,6 +225,15 @@ pub struct UserArgs {
     /// The device group's secret file, packed for the bus (see `build --group`).
     #[arg(long, value_name = "FILE")]
     pub group: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Only these groups of rows (comma-separated): kernel, display,
+    /// photon, fs, hostile, net. Prints their table; target/bench.json is
+    /// written by full runs only.
+    #[arg(long, value_name = "GROUP,...", value_delimiter = ',')]
+    pub only: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -11,7 +11,9 @@ mod firmware;
 mod flash;
 mod fresh;
 mod fuzz;
+mod machines;
 mod netbench;
+mod photonbench;
 mod profile;
 mod qemu;
 mod report;
@@ -41,7 +43,7 @@ fn main() -> ExitCode {
         Command::Dt(a) => dt::main(&a),
         Command::Test(a) => test::main(&a),
         Command::Fuzz(a) => fuzz::main(&a.target, a.time).map(|()| ExitCode::SUCCESS),
-        Command::Bench => bench::main(),
+        Command::Bench(a) => bench::main(&a),
         Command::Fetch => fetch::main().map(|()| ExitCode::SUCCESS),
         Command::Setup => setup::main().map(|()| ExitCode::SUCCESS),
         Command::Doctor => setup::doctor(),

@@ -41,9 +41,11 @@ use userlib::abi::boot_info::StartInfo;
 use userlib::arch::instructions;
 use userlib::ipc::Timeout;
 use userlib::services::display::{self, Display};
-use userlib::test::median;
 use userlib::vspace::{pages_for, Mapping};
 use userlib::{names, println, syscall, Rights};
+
+mod samples;
+use samples::{counter_cost, report};
 
 userlib::entry!(main, heap = 64 * 1024);
 
@@ -131,40 +133,6 @@ fn main(_: &StartInfo) {
         instructions().wrapping_sub(a) as u64
     });
     report("flush_64x64", &flush_small);
-}
-
-/// Prints a row: its median, then every sample (each distinct value and
-/// how many times it came); fails when a sample is more than twice the
-/// smallest (see the module's documentation).
-fn report(name: &str, samples: &[u64]) {
-    let mut s = [0u64; SMALL_RUNS];
-    let s = &mut s[..samples.len()];
-    s.copy_from_slice(samples);
-    let m = median(s);
-    let (min, max) = (s[0], s[s.len() - 1]);
-    let mut line = alloc::format!("bench-note: {name}: median {m}, min {min}, max {max}; samples");
-    let mut i = 0;
-    while i < s.len() {
-        let n = s[i..].iter().take_while(|&&v| v == s[i]).count();
-        line.push_str(&alloc::format!(" {}x{n}", s[i]));
-        i += n;
-    }
-    println!("{line}");
-    assert!(
-        max <= min.saturating_mul(2),
-        "{name}: a sample of {max} instructions against a smallest of {min}: not the work measured"
-    );
-    println!("bench: {name} {m}");
-}
-
-fn counter_cost() -> u64 {
-    let mut s = [0u64; 101];
-    for x in s.iter_mut() {
-        let a = instructions();
-        let b = instructions();
-        *x = b.wrapping_sub(a) as u64;
-    }
-    median(&mut s)
 }
 
 /// `runs` samples (at most [`SMALL_RUNS`]) after [`WARMUP`], each less

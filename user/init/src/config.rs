@@ -9,6 +9,11 @@
 //!   [`default_timeout`]).
 //! - `start=A,B`: (without `utest`) start these programs and supervise them,
 //!   restarting them after faults.
+//! - `arg.PROGRAM.KEY=VALUE`: the profile's server PROGRAM gets `KEY=VALUE`
+//!   in its arguments, in place of its own `KEY=...` (see [`set_args`]):
+//!   the input-to-photon benchmark makes itself the compositor's home with
+//!   `arg.compositor.home=bench-photon`. The command line is part of the
+//!   boot configuration, as trusted as the image.
 
 extern crate alloc;
 
@@ -51,6 +56,34 @@ pub fn parse(bootargs: &str) -> Mode {
         Some(filters) => Mode::Test { filters, timeout_s },
         None => Mode::Serve { programs },
     }
+}
+
+/// The `arg.PROGRAM.KEY=VALUE` settings of `bootargs` applied to `args`,
+/// the arguments of program `program`: each replaces the first `KEY=...`
+/// word, or is added at the end. Words without `=` and other programs'
+/// settings are left alone.
+pub fn set_args(bootargs: &str, program: &str, args: &str) -> String {
+    let mut words: Vec<String> = args.split_whitespace().map(String::from).collect();
+    for token in bootargs.split_whitespace() {
+        let Some(rest) = token.strip_prefix("arg.") else {
+            continue;
+        };
+        let Some((prog, kv)) = rest.split_once('.') else {
+            continue;
+        };
+        let Some((key, _)) = kv.split_once('=') else { continue };
+        if prog != program || key.is_empty() {
+            continue;
+        }
+        match words
+            .iter_mut()
+            .find(|w| w.split_once('=').is_some_and(|(k, _)| k == key))
+        {
+            Some(w) => *w = String::from(kv),
+            None => words.push(String::from(kv)),
+        }
+    }
+    words.join(" ")
 }
 
 /// The programs a test run covers, in name order.
@@ -106,6 +139,9 @@ pub const TEST_ROUTES: &[(&str, &[&str])] = &[
     ("test-capflood", &["console", "rtc"]),
     // The display benchmarks: the driver's only client (`servers=none`).
     ("bench-display", &["display"]),
+    // Input to photon: the compositor's home (`servers=compositor
+    // arg.compositor.home=bench-photon`), so the keys come to it.
+    ("bench-photon", &["compositor"]),
     // The file-server benchmarks (with the file server only: `servers=fs`).
     ("bench-fs", &["fs"]),
     // TCP from the host (`servers=net`), and the soft bus between two
@@ -123,6 +159,7 @@ pub const TEST_ROUTES: &[(&str, &[&str])] = &[
 pub const TEST_COUNTERS: &[&str] = &[
     "bench",
     "bench-display",
+    "bench-photon",
     "bench-fs",
     "bench-net",
     "bench-bus",
@@ -219,6 +256,30 @@ mod tests {
                 filters: vec![],
                 timeout_s: None
             }
+        );
+    }
+
+    #[test]
+    fn sets_a_servers_args() {
+        let args = "bar=statusbar home=home panel=control density=160";
+        assert_eq!(set_args("", "compositor", args), args);
+        assert_eq!(
+            set_args("utest=x arg.compositor.home=bench-photon", "compositor", args),
+            "bar=statusbar home=bench-photon panel=control density=160"
+        );
+        // Another program's setting, a malformed one, and one that adds.
+        assert_eq!(
+            set_args(
+                "arg.home.bar=x arg.compositor arg.compositor.=1 arg.compositor.dpi=2",
+                "compositor",
+                "a=1"
+            ),
+            "a=1 dpi=2"
+        );
+        // A key is a whole word's key (`bar` is not `bar_height`); later wins.
+        assert_eq!(
+            set_args("arg.c.bar=1 arg.c.bar=2", "c", "bar_height=9 bar=0 x"),
+            "bar_height=9 bar=2 x"
         );
     }
 

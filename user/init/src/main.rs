@@ -111,7 +111,8 @@ fn main(boot: &'static BootInfo) -> i32 {
 /// `profile=none` (tests that drive devices themselves); `servers=none`
 /// keeps its drivers only (tests of a device a server would otherwise own:
 /// the compositor takes the display, keyboard and touch), `servers=A,B`
-/// its drivers and those servers (the file benchmarks: `servers=fs`).
+/// its drivers and those servers (the file benchmarks: `servers=fs`);
+/// `arg.PROGRAM.KEY=VALUE` sets a server's argument ([`config::set_args`]).
 fn read_profile(archive: &'static [u8], bootargs: &str) -> Option<Profile> {
     if bootargs.split_whitespace().any(|w| w == "profile=none") {
         log::info!("profile=none: no drivers or servers started");
@@ -125,6 +126,13 @@ fn read_profile(archive: &'static [u8], bootargs: &str) -> Option<Profile> {
             if let Some(keep) = bootargs.split_whitespace().find_map(|w| w.strip_prefix("servers=")) {
                 log::info!("servers={keep}: drivers and only these servers");
                 p.servers.retain(|s| keep.split(',').any(|k| k == s.program));
+            }
+            for s in &mut p.servers {
+                let args = config::set_args(bootargs, &s.program, &s.args);
+                if args != s.args {
+                    log::info!("{}: arguments `{args}` (command line)", s.program);
+                    s.args = args;
+                }
             }
             Some(p)
         }

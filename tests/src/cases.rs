@@ -963,9 +963,22 @@ pub static BOOT_CASES: &[BootCase] = &[
         forbid: PROFILE_FAILURES,
         ..PROFILE
     },
+    // The Pi 4 profile on QEMU raspi4b: its drivers, and the system UI on
+    // the firmware's framebuffer (1280x720): the status bar and home with
+    // its two tiles (Clock blue 2f6fde, Files green), checked by colours.
     BootCase {
         name: "profile-rpi4",
         boot: Boot::Profile("rpi4"),
+        monitor: &[
+            Input {
+                after: "home: window",
+                send: "input 1280x720 sleep 2500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/rpi4-home.ppm",
+            },
+        ],
         expect: &[
             r"init: profile rpi4 up\b",
             r"init: names: console registered by uart-pl011",
@@ -974,6 +987,12 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"init: names: blk registered by sdhci",
             r"rpi-mbox-fb: splash drawn",
             r"Kestrel shell",
+            r"init: names: compositor registered by compositor",
+            r"compositor: client statusbar \(task \d+\) role 1",
+            r"compositor: client home \(task \d+\) role 2",
+            // Home's background first, then the bar's black, and a tile's
+            // worth of blue (108x108 less the rounded corners).
+            r"^harness: screen colours: 101820 \d{6}, .*2f6fde \d{5}\b",
         ],
         forbid: PROFILE_FAILURES,
         timeout_s: 180,

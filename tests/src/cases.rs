@@ -934,9 +934,17 @@ pub static BOOT_CASES: &[BootCase] = &[
         forbid: PROFILE_FAILURES,
         ..PROFILE
     },
+    // The watch: no graphical UI fits its 4 MiB (profiles/watch.toml), so
+    // its screen is the display driver's splash: the background, a band
+    // (2f6fde) across the middle. Its 454-pixel rows are what QEMU's
+    // screendump pads (the harness reads them right: `ppm_pixels`).
     BootCase {
         name: "profile-watch",
         boot: Boot::Profile("watch"),
+        monitor: &[Input {
+            after: "serving `display`",
+            send: "screendump @SCREENS@/watch-splash.ppm",
+        }],
         expect: &[
             r"init: profile watch up\b",
             r"init: names: console registered by uart-pl011",
@@ -945,6 +953,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"init: names: touch registered by virtio-input",
             r"454x454 BGRX",
             r"Kestrel shell",
+            r"^harness: screen colours: 101820 \d{6}, 2f6fde \d{5}, ",
         ],
         forbid: PROFILE_FAILURES,
         ..PROFILE

@@ -69,7 +69,7 @@ pub fn encode_rgb(w: u32, h: u32, rgb: &[u8]) -> Vec<u8> {
 /// A binary PPM (as QEMU's screendump writes) as a PNG.
 pub fn ppm_to_png(ppm: &[u8]) -> Option<Vec<u8>> {
     let (w, h, pixels) = crate::runner::ppm_pixels(ppm)?;
-    Some(encode_rgb(w as u32, h as u32, pixels))
+    Some(encode_rgb(w as u32, h as u32, &pixels))
 }
 
 #[cfg(test)]

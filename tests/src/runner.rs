@@ -710,8 +710,15 @@ fn region_report(args: &str) -> String {
     format!("harness: region {rect}: {}", colour_counts(rows))
 }
 
-/// Width, height and pixels of a binary PPM (P6, maxval 255).
-pub fn ppm_pixels(ppm: &[u8]) -> Option<(usize, usize, &[u8])> {
+/// Width, height and pixels (3 bytes each, rows `3 * width` apart) of a
+/// binary PPM (P6, maxval 255).
+///
+/// QEMU's `screendump` (10.0, `ppm_save`) writes each row with its line
+/// buffer's stride, `3 * width` rounded up to 4 bytes, not `3 * width` as
+/// the format says: a picture whose width is not a multiple of 4 (the
+/// watch's 454) would read sheared, its colour bytes rotated. Such a file
+/// (exactly that padded size) is read with the padding dropped.
+pub fn ppm_pixels(ppm: &[u8]) -> Option<(usize, usize, std::borrow::Cow<'_, [u8]>)> {
     let mut fields = Vec::new();
     let mut at = 0;
     while fields.len() < 4 {
@@ -728,7 +735,13 @@ pub fn ppm_pixels(ppm: &[u8]) -> Option<(usize, usize, &[u8])> {
     if fields[0] != "P6" || fields[3] != "255" || w == 0 {
         return None;
     }
-    Some((w, h, ppm.get(at + 1..at + 1 + w * h * 3)?))
+    let data = ppm.get(at + 1..)?;
+    let (row, padded) = (w * 3, (w * 3).next_multiple_of(4));
+    if padded != row && data.len() == padded * h {
+        let rows = data.chunks_exact(padded).flat_map(|r| &r[..row]);
+        return Some((w, h, std::borrow::Cow::Owned(rows.copied().collect())));
+    }
+    Some((w, h, std::borrow::Cow::Borrowed(data.get(..row * h)?)))
 }
 
 /// The picture's 8 most common colours: `rrggbb COUNT, ...`, most first.
@@ -1425,6 +1438,28 @@ mod tests {
             "qemu -append ktest.crash=panic"
         );
         assert_eq!(shell_quote(["a b", "it's"]), r"'a b' 'it'\''s'");
+    }
+
+    /// QEMU's screendump pads each row to 4 bytes (a 454-pixel watch
+    /// screen: 1,364 bytes a row, not 1,362); read as the format says, the
+    /// second row would start 2 bytes early, its colours rotated.
+    #[test]
+    fn screendump_with_padded_rows() {
+        let (w, h) = (2usize, 3usize);
+        let mut ppm = format!("P6\n{w} {h}\n255\n").into_bytes();
+        for y in 0..h {
+            for _ in 0..w {
+                ppm.extend_from_slice(if y == 0 { &[0xff, 0, 0] } else { &[0x10, 0x20, 0x30] });
+            }
+            ppm.extend_from_slice(&[0xee, 0xee]);
+        }
+        assert_eq!(ppm_column_runs(&ppm).unwrap(), "2x3, column 1: ff0000 x1, 102030 x2");
+        assert_eq!(ppm_colours(&ppm).unwrap(), "102030 4, ff0000 2");
+        // Unpadded, the same picture reads the same.
+        let mut plain = format!("P6\n{w} {h}\n255\n").into_bytes();
+        plain.extend_from_slice(&[0xff, 0, 0, 0xff, 0, 0]);
+        plain.extend_from_slice(&[0x10, 0x20, 0x30].repeat(4));
+        assert_eq!(ppm_colours(&plain).unwrap(), "102030 4, ff0000 2");
     }
 
     #[test]

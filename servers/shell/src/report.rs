@@ -70,6 +70,7 @@ pub fn error(e: Error) -> &'static str {
         Error::InvalidState => "not possible in the task's state",
         Error::OutOfMemory => "out of memory",
         Error::WouldBlock => "not available",
+        Error::CapsRefused => "refused: the reply carried more capabilities than the call accepts",
         _ => "failed",
     }
 }
@@ -301,6 +302,18 @@ mod tests {
             name: name.into(),
             device: device.into(),
         }
+    }
+
+    #[test]
+    fn error_texts() {
+        // A reply refused for its capabilities (a hostile or broken
+        // server) is named, not a bare "failed".
+        assert_eq!(
+            error(Error::CapsRefused),
+            "refused: the reply carried more capabilities than the call accepts"
+        );
+        assert_eq!(error(Error::TimedOut), "no answer (timed out)");
+        assert_eq!(error(Error::NoSlots), "failed");
     }
 
     #[test]

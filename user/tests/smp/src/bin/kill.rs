@@ -1,16 +1,24 @@
 //! Kill while moving (issue 11): a thread is killed while it still runs
 //! on a CPU that is no longer its own. A child task spins with FP/SIMD in
 //! use on CPU `B` (so `B`'s FP registers are its); this task moves its
-//! thread to CPU `H` and at once destroys the task. If the kill comes
-//! before `B` took the move's interrupt, the thread is still current on
-//! `B` while its own CPU is `H`: the kill must stop it where it runs and
-//! forget it as `B`'s FP owner. The kernel's self-check (which holds that
-//! a CPU's FP owner is the live thread it runs) runs after every round.
+//! thread to CPU `H` and at once destroys the task. The kill comes while
+//! the thread is still current on `B` (whose kernel has not yet taken the
+//! move's interrupt) and its own CPU is `H`: the kill must stop it where it
+//! runs and forget it as `B`'s FP owner. The kernel's self-check (which
+//! holds that a CPU's FP owner is the live thread it runs) runs after every
+//! round.
 //!
-//! Whether the kill wins that race depends on timing (under QEMU, on how
-//! soon the host runs `B`'s thread); before the fix every round of the
-//! first 16 left `B` with the dead thread as its FP owner. The program
-//! fails on any self-check failure.
+//! Each round starts from a known state: the victim runs on `B` and has run
+//! there long enough to have used FP (its CPU time, read before the move).
+//! Right after the move, before the kill, this task reads where the victim
+//! runs: a round counts as in the window when it is still `B`. Under QEMU
+//! `-icount` (case `utest-smp-kill`) the CPUs take turns on one host
+//! thread, so `B` cannot take the move's interrupt until this CPU's turn
+//! ends: every round must be in the window, whatever the host's pace
+//! (before the fix, every round left `B` with the dead thread as its FP
+//! owner). Elsewhere (multi-threaded QEMU, the full `utest` runs) the
+//! window is the host's race and the rounds in it are only counted. The
+//! program fails on any self-check failure.
 #![no_std]
 #![no_main]
 
@@ -21,7 +29,13 @@ use userlib::{println, process};
 
 userlib::entry!(main, heap = 64 * 1024);
 
+/// Rounds: under -icount each is in the window (see the top), elsewhere
+/// it is a race.
+const ROUNDS_ICOUNT: u32 = 100;
 const ROUNDS: u32 = 300;
+/// CPU time the victim has had before the move (microseconds): its loop
+/// uses FP/SIMD at every step, so its FP state is live on its CPU.
+const FP_RUN_US: u64 = 100;
 
 fn main(start: &StartInfo) {
     if start.args() == "spin" {
@@ -39,8 +53,12 @@ fn main(start: &StartInfo) {
     let h = if cpus > 2 { 2 } else { a };
     syscall::thread_configure(me.thread, me.priority, Some(a)).expect("pin the killer");
     let elf = loader::find_program(me.name()).expect("find myself in the archive");
+    // Under -icount the kernel counts instructions (see the top).
+    let icount = syscall::masked_max().is_ok();
+    let rounds = if icount { ROUNDS_ICOUNT } else { ROUNDS };
     let mut failures = 0u32;
-    for round in 0..ROUNDS {
+    let mut in_window = 0u32;
+    for round in 0..rounds {
         let child = loader::spawn(&Spawn {
             args: "spin",
             pool_bytes: 4 << 20,
@@ -48,11 +66,12 @@ fn main(start: &StartInfo) {
             ..Spawn::new(me.name(), elf)
         })
         .expect("start the spinner");
-        // Running on B, and long enough to have used FP there.
+        // The known state: running on B, and long enough there to have
+        // used FP (its loop does at every step).
         let t0 = syscall::now_us();
         loop {
             let i = syscall::thread_info(child.thread).expect("thread_info(spinner)");
-            if i.state == Some(ThreadState::Running) && i.cpu == b {
+            if i.state == Some(ThreadState::Running) && i.cpu == b && i.cpu_micros >= FP_RUN_US {
                 break;
             }
             assert!(
@@ -61,10 +80,13 @@ fn main(start: &StartInfo) {
             );
             syscall::yield_now();
         }
-        spin_for(200);
         syscall::thread_configure(child.thread, me.priority, Some(h)).expect("move the spinner");
-        // At once (nothing in between, to keep the window open).
+        // Still running on B (which has not handed it over yet)?
+        let after_move = syscall::thread_info(child.thread).expect("thread_info after the move");
         syscall::task_destroy(child.task).expect("destroy the spinner");
+        if after_move.state == Some(ThreadState::Running) && after_move.cpu == b {
+            in_window += 1;
+        }
         child.destroy().expect("delete the spinner");
         // Let B switch away from the dead thread, then check.
         syscall::sleep_ms(1);
@@ -74,16 +96,14 @@ fn main(start: &StartInfo) {
         }
     }
     println!(
-        "test-smp-kill: {ROUNDS} threads killed just after a move from CPU {b} to {h}, {failures} self-check failures"
+        "test-smp-kill: {rounds} threads killed just after a move from CPU {b} to {h}, {in_window} still running on {b} when killed, {failures} self-check failures"
     );
     assert_eq!(failures, 0, "kernel self-check failed after a kill while moving");
-}
-
-/// Busy-wait `micros` microseconds.
-fn spin_for(micros: u64) {
-    let t0 = syscall::now_us();
-    while syscall::now_us() - t0 < micros {
-        core::hint::spin_loop();
+    if icount {
+        assert_eq!(
+            in_window, rounds,
+            "under -icount every kill must come while the thread still runs on CPU {b}"
+        );
     }
 }
 

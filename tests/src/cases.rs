@@ -366,8 +366,6 @@ const PROFILE: BootCase = BootCase {
     ..KTEST
 };
 
-/// What test-blk must show on the SD card (the lines after the first two
-/// are shared by both card kinds).
 /// What each `utest-map-stopped-*` case must print (test-caps-map-stopped).
 const MAP_STOPPED: &[&str] = &[
     r"^test-caps-map-stopped: DeleteMemoryCap midway \(attempt \d+, after \d+ us\): consistent, the Map returned Err\(BadHandle\)$",
@@ -380,6 +378,8 @@ const MAP_STOPPED: &[&str] = &[
     r"^utest: result: 1 passed, 0 failed$",
 ];
 
+/// What test-blk must show on the SD card (the lines after the first two
+/// are shared by both card kinds).
 const SDHCI_EXPECT_SDSC: &[&str] = &[
     r"sdhci: mmc@7e300000: card \w+ \S+ \(SDSC, 1 MiB, 4-bit at \d+ kHz\)",
     r"init: names: blk registered by sdhci",

@@ -1763,6 +1763,48 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 180,
         ..PROFILE
     },
+    // The compositor restarted under its clients (`restart compositor`, as
+    // the supervisor restarts it after a crash): they reconnect, and the
+    // screen works again: a tap on home's Clock tile (which only a home
+    // surface made anew in the new compositor can receive) opens Clock,
+    // whose button's blue shows.
+    BootCase {
+        name: "profile-phone-ui-compositor-restart",
+        boot: Boot::Profile("phone"),
+        input: &[Input {
+            after: "home: window",
+            send: "restart compositor\r",
+        }],
+        monitor: &[
+            Input {
+                after: "restarted compositor",
+                send: "input 540x1170 sleep 10",
+            },
+            Input {
+                after: "home: window",
+                send: "input 540x1170 sleep 1000; tap 96,170",
+            },
+            Input {
+                after: "home: opening clock",
+                send: "input 540x1170 sleep 1500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/phone-after-restart.ppm",
+            },
+        ],
+        expect: &[
+            r"init: profile phone up\b",
+            r"restarted compositor",
+            r"compositor: client home \(task \d+\) role 2",
+            r"home: opening clock",
+            // Clock: a button's worth of blue (over 10,000 pixels).
+            r"^harness: screen colours: 101820 \d{6}, .*2f6fde \d{5}\b",
+        ],
+        forbid: PROFILE_FAILURES,
+        timeout_s: 180,
+        ..PROFILE
+    },
     // The Terminal app: a second shell on the screen. Its tile opens it;
     // a command typed on the virtio keyboard (QMP keys) writes a file on
     // /data, which the console shell then reads and mtools finds on the

@@ -77,6 +77,11 @@ impl Ring {
         Some(e)
     }
 
+    /// The `i`th oldest event, left in the queue.
+    pub fn peek(&self, i: usize) -> Option<Event> {
+        (i < self.len).then(|| self.buf[(self.head + i) % CAPACITY])
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

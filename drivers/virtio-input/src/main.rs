@@ -21,7 +21,7 @@ mod events;
 use alloc::string::String;
 use alloc::vec::Vec;
 use driverkit::virtio::{self, virtio_drivers, KitHal};
-use driverkit::{log, names, serve, Action, Device, DeviceError, Error, Handle, Message, Timeout};
+use driverkit::{log, names, Device, DeviceError, Error, Handle, Message, Timeout};
 use events::Ring;
 use userlib::abi::ObjectType;
 use userlib::proto::reply_error;
@@ -154,48 +154,73 @@ fn drain(dev: &mut Input, wakes: &[Handle]) {
 
 /// A server thread: `wake` is its own notification, which the interrupt
 /// thread signals when events arrive.
+///
+/// A `READ` takes events out of the queue only once its reply went: a
+/// reader that died while its `READ` waited (a compositor that crashed and
+/// was restarted) gets nothing, and the events stay for the next reader.
+/// Taken as soon as they were packed, they went to the dead caller and were
+/// lost: a restarted compositor missed the first tap.
 fn serve_requests(ep: Handle, wake: Handle, info: Info) {
-    let r = serve(ep, |msg, _badge| {
-        Action::Reply(match msg.label {
-            input::INFO => Info {
-                dropped: RING.lock().dropped(),
-                ..info.clone()
-            }
-            .to_message(),
+    let mut next = syscall::recv(ep, Timeout::Forever);
+    loop {
+        let mut msg = match next {
+            Ok((msg, _badge)) => msg,
+            Err(e) => return log::error!("server thread: {e}"),
+        };
+        let reply = match msg.label {
+            input::INFO => Some(
+                Info {
+                    dropped: RING.lock().dropped(),
+                    ..info.clone()
+                }
+                .to_message(),
+            ),
             input::READ => read(msg.word(0), msg.word(1), wake),
-            _ => reply_error(Error::InvalidArgument),
-        })
-    });
-    if let Err(e) = r {
-        log::error!("server thread: {e}");
+            _ => Some(reply_error(Error::InvalidArgument)),
+        };
+        // A request's capabilities are none of this driver's business.
+        userlib::server::drop_caps(&mut msg);
+        next = match reply {
+            Some(r) => syscall::reply_recv(ep, &r, Timeout::Forever),
+            None => syscall::recv(ep, Timeout::Forever),
+        };
     }
 }
 
-/// `READ [max, timeout ms]`: waits for the first event, then takes all
-/// queued ones up to `max`.
-fn read(max: u64, timeout_ms: u64, wake: Handle) -> Message {
+/// `READ [max, timeout ms]`: waits for the first event, then replies with
+/// the queued ones up to `max` and takes them out of the queue once the
+/// reply went (`None`: replied here). A time-out or an error is the reply
+/// to send.
+fn read(max: u64, timeout_ms: u64, wake: Handle) -> Option<Message> {
     let max = (max as usize).clamp(1, MAX_EVENTS);
     let deadline = (timeout_ms != FOREVER).then(|| syscall::now_us().saturating_add(timeout_ms.saturating_mul(1000)));
     loop {
         {
+            // Held across the reply, so that no other reader sends the
+            // same events meanwhile.
             let mut ring = RING.lock();
             if !ring.is_empty() {
                 let n = ring.len().min(max);
-                let dropped = ring.dropped();
-                return pack_events((0..n).filter_map(|_| ring.pop()), dropped);
+                let m = pack_events((0..n).filter_map(|i| ring.peek(i)), ring.dropped());
+                if syscall::reply(&m).is_ok() {
+                    for _ in 0..n {
+                        ring.pop();
+                    }
+                }
+                return None;
             }
         }
         let timeout = match deadline {
             None => Timeout::Forever,
             Some(d) => match d.checked_sub(syscall::now_us()).filter(|us| *us > 0) {
                 Some(us) => Timeout::Micros(us),
-                None => return reply_error(Error::TimedOut),
+                None => return Some(reply_error(Error::TimedOut)),
             },
         };
         // A stale wake-up (events another reader took) just loops.
         match syscall::wait(wake, timeout) {
             Ok(_) | Err(Error::TimedOut) => {}
-            Err(e) => return reply_error(e),
+            Err(e) => return Some(reply_error(e)),
         }
     }
 }

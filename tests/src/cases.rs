@@ -591,6 +591,8 @@ pub static BOOT_CASES: &[BootCase] = &[
         append: Some("utest=caps-bounded profile=none"),
         qemu_args: &["-icount", "shift=0,sleep=off"],
         expect: &[
+            r"test-caps-bounded: one map with 32768 mappings: longest masked stretch \d+ instructions",
+            r"test-caps-bounded: one unmap with 32768 mappings: longest masked stretch \d+ instructions",
             r"test-caps-bounded: delete of 32768 mappings took \d+ us; .* longest masked stretch \d+ instructions",
             r"test-caps-bounded: revoke of 32768 mappings took \d+ us; .* longest masked stretch \d+ instructions",
             r"test-caps-bounded: task teardown of 32768 mappings took \d+ us; .* longest masked stretch \d+ instructions",
@@ -613,6 +615,8 @@ pub static BOOT_CASES: &[BootCase] = &[
         append: Some("utest=caps-bounded profile=none"),
         qemu_args: &["-icount", "shift=0,sleep=off"],
         expect: &[
+            r"test-caps-bounded: one map with 32768 mappings: longest masked stretch \d+ instructions",
+            r"test-caps-bounded: one unmap with 32768 mappings: longest masked stretch \d+ instructions",
             r"test-caps-bounded: delete of 32768 mappings took \d+ us; another CPU made [1-9]\d* calls meanwhile, waiting at most \d+ us; longest masked stretch \d+ instructions",
             r"test-caps-bounded: revoke of 32768 mappings took \d+ us; .* longest masked stretch \d+ instructions",
             r"test-caps-bounded: task teardown of 32768 mappings took \d+ us; .* longest masked stretch \d+ instructions",

@@ -31,6 +31,9 @@ struct Node<T> {
 pub struct KeyedList<T> {
     nodes: ChunkList<Node<T>>,
     root: u32,
+    /// No tree: the list is being emptied for good
+    /// ([`KeyedList::drop_order`]).
+    unordered: bool,
 }
 
 impl<T: Keyed> KeyedList<T> {
@@ -41,6 +44,7 @@ impl<T: Keyed> KeyedList<T> {
         KeyedList {
             nodes: ChunkList::new(),
             root: NIL,
+            unordered: false,
         }
     }
 
@@ -108,14 +112,35 @@ impl<T: Keyed> KeyedList<T> {
             Ok(i) => i,
             Err(node) => return Err(node.value),
         };
-        self.root = insert(&mut self.nodes, self.root, i as u32, key);
+        if !self.unordered {
+            self.root = insert(&mut self.nodes, self.root, i as u32, key).0;
+        }
         Ok(i)
+    }
+
+    /// Whether it keeps its tree ([`KeyedList::drop_order`]).
+    pub fn is_ordered(&self) -> bool {
+        !self.unordered
+    }
+
+    /// Drop the tree, for a list about to be emptied for good (a task's
+    /// teardown): its records go without the tree's work (about 2,000
+    /// instructions each), and none is found by key from now on, until it
+    /// is empty.
+    pub fn drop_order(&mut self) {
+        self.root = NIL;
+        self.unordered = !self.nodes.is_empty();
     }
 
     /// Remove record `i`; the last record takes its index.
     pub fn swap_remove(&mut self, i: usize) -> Option<T> {
         let key = self.nodes.get(i)?.value.key();
-        self.root = remove(&mut self.nodes, self.root, key);
+        if self.unordered {
+            let value = self.nodes.swap_remove(i).map(|n| n.value);
+            self.unordered = !self.nodes.is_empty();
+            return value;
+        }
+        self.root = remove(&mut self.nodes, self.root, key).0;
         let last = self.nodes.len() - 1;
         if i != last {
             // Whoever links to the last record links to `i`, where it goes.
@@ -150,6 +175,12 @@ impl<T: Keyed> KeyedList<T> {
     /// The tree is whole and balanced: every record in it once, in order of
     /// key, each node's height right (the kernel's self-check).
     pub fn check(&self) -> Result<(), String> {
+        if self.unordered {
+            return match self.root {
+                NIL => Ok(()),
+                _ => Err(String::from("a tree in a list being emptied")),
+            };
+        }
         let mut seen = 0;
         let mut previous = None;
         check(&self.nodes, self.root, &mut seen, &mut previous, 0)?;
@@ -166,6 +197,7 @@ impl<T: Keyed> Default for KeyedList<T> {
     }
 }
 
+#[inline(always)]
 fn height<T>(l: &ChunkList<Node<T>>, n: u32) -> u8 {
     if n == NIL {
         0
@@ -174,6 +206,7 @@ fn height<T>(l: &ChunkList<Node<T>>, n: u32) -> u8 {
     }
 }
 
+#[inline(always)]
 fn update<T>(l: &mut ChunkList<Node<T>>, n: u32) {
     let h = height(l, l[n as usize].left).max(height(l, l[n as usize].right)) + 1;
     l[n as usize].height = h;
@@ -218,56 +251,84 @@ fn rebalance<T>(l: &mut ChunkList<Node<T>>, n: u32) -> u32 {
     n
 }
 
-/// Subtree `n` with node `new` (key `key`) in it: its new root.
-fn insert<T: Keyed>(l: &mut ChunkList<Node<T>>, n: u32, new: u32, key: u64) -> u32 {
+/// Subtree `n` with node `new` (key `key`) in it: its new root, and
+/// whether its height grew (if not, nothing above changes: the walk back up
+/// stops rebalancing).
+fn insert<T: Keyed>(l: &mut ChunkList<Node<T>>, n: u32, new: u32, key: u64) -> (u32, bool) {
     if n == NIL {
-        return new;
+        return (new, true);
     }
-    if key < l[n as usize].value.key() {
-        let left = insert(l, l[n as usize].left, new, key);
-        l[n as usize].left = left;
+    let node = &l[n as usize];
+    let left = key < node.value.key();
+    let (child, grew) = insert(l, if left { node.left } else { node.right }, new, key);
+    let node = &mut l[n as usize];
+    if left {
+        node.left = child;
     } else {
-        let right = insert(l, l[n as usize].right, new, key);
-        l[n as usize].right = right;
+        node.right = child;
     }
-    rebalance(l, n)
+    if !grew {
+        return (n, false);
+    }
+    let before = node.height;
+    let root = rebalance(l, n);
+    (root, l[root as usize].height > before)
 }
 
-/// Subtree `n` without its node of key `key`: its new root.
-fn remove<T: Keyed>(l: &mut ChunkList<Node<T>>, n: u32, key: u64) -> u32 {
+/// Subtree `n` without its node of key `key`: its new root, and whether its
+/// height shrank (if not, nothing above changes).
+fn remove<T: Keyed>(l: &mut ChunkList<Node<T>>, n: u32, key: u64) -> (u32, bool) {
     if n == NIL {
-        return NIL;
+        return (NIL, false);
     }
-    let k = l[n as usize].value.key();
-    if key < k {
-        let left = remove(l, l[n as usize].left, key);
-        l[n as usize].left = left;
-    } else if key > k {
-        let right = remove(l, l[n as usize].right, key);
-        l[n as usize].right = right;
-    } else {
-        let (left, right) = (l[n as usize].left, l[n as usize].right);
-        if right == NIL {
-            return left;
+    let node = &l[n as usize];
+    let (k, before) = (node.value.key(), node.height);
+    let (root, shrank) = if key != k {
+        let left = key < k;
+        let (child, shrank) = remove(l, if left { node.left } else { node.right }, key);
+        let node = &mut l[n as usize];
+        if left {
+            node.left = child;
+        } else {
+            node.right = child;
         }
-        // Its successor takes its place.
-        let (rest, next) = take_first(l, right);
-        l[next as usize].left = left;
-        l[next as usize].right = rest;
-        return rebalance(l, next);
+        (n, shrank)
+    } else {
+        let (left, right) = (node.left, node.right);
+        if right == NIL {
+            return (left, true);
+        }
+        // Its successor takes its place (and its height, unless the right
+        // subtree shrank).
+        let (rest, next, shrank) = take_first(l, right);
+        let next_node = &mut l[next as usize];
+        next_node.left = left;
+        next_node.right = rest;
+        next_node.height = before;
+        (next, shrank)
+    };
+    if !shrank {
+        return (root, false);
     }
-    rebalance(l, n)
+    let root = rebalance(l, root);
+    (root, l[root as usize].height < before)
 }
 
-/// Subtree `n` without its first node: its new root, and that node.
-fn take_first<T>(l: &mut ChunkList<Node<T>>, n: u32) -> (u32, u32) {
-    let left = l[n as usize].left;
-    if left == NIL {
-        return (l[n as usize].right, n);
+/// Subtree `n` without its first node: its new root, that node, and
+/// whether its height shrank.
+fn take_first<T>(l: &mut ChunkList<Node<T>>, n: u32) -> (u32, u32, bool) {
+    let node = &l[n as usize];
+    if node.left == NIL {
+        return (node.right, n, true);
     }
-    let (rest, first) = take_first(l, left);
+    let before = node.height;
+    let (rest, first, shrank) = take_first(l, node.left);
     l[n as usize].left = rest;
-    (rebalance(l, n), first)
+    if !shrank {
+        return (n, first, false);
+    }
+    let root = rebalance(l, n);
+    (root, first, l[root as usize].height < before)
 }
 
 /// Check subtree `n` (at `depth`): its height.
@@ -379,6 +440,26 @@ mod tests {
         }
         l.check().unwrap();
         assert_eq!(l.find(model[0]), None);
+    }
+
+    #[test]
+    fn a_list_emptied_for_good_drops_its_tree() {
+        let mut l = KeyedList::new();
+        for i in 0..100u64 {
+            l.insert(R(i << 12, 0)).unwrap();
+        }
+        l.drop_order();
+        l.check().unwrap();
+        assert_eq!(l.find(5 << 12), None);
+        l.swap_remove(3);
+        assert_eq!(l.len(), 99);
+        while !l.is_empty() {
+            l.swap_remove(l.len() - 1);
+        }
+        // Empty: ordered again.
+        l.insert(R(7, 0)).unwrap();
+        assert_eq!(l.find(7), Some(0));
+        l.check().unwrap();
     }
 
     /// Ascending keys (a task mapping page after page) keep the tree

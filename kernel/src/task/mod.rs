@@ -71,6 +71,10 @@ const UNMAP_PIECE_PAGES: usize = 2048;
 const MAPPING_UNITS: u32 = 400;
 const THREAD_UNITS: u32 = 1500;
 const TABLE_UNITS: u32 = 300;
+/// Work units of a mapping's removal from its task's tree by address
+/// ([`KeyedList::swap_remove`]: about 2,000 instructions with 32,768
+/// mappings), but in its task's teardown ([`KeyedList::drop_order`]).
+const TREE_UNITS: u32 = 1500;
 
 pub struct Task {
     /// Physical address of the level-0 table.
@@ -446,6 +450,10 @@ pub fn remove_mapping_piece(k: &mut Kernel, task: Id, i: usize) -> bool {
 /// index.
 fn detach_mapping(k: &mut Kernel, task: Id, i: usize) {
     let Some(t) = k.tasks.get_mut(task) else { return };
+    if t.mappings.is_ordered() {
+        k.spend(TREE_UNITS);
+    }
+    let Some(t) = k.tasks.get_mut(task) else { return };
     let Some(m) = t.mappings.swap_remove(i) else { return };
     let moved = t.mappings.get(i).copied();
     let last = t.mappings.len();
@@ -542,6 +550,10 @@ fn teardown_steps(k: &mut Kernel, task: Id) -> bool {
         if !k.spend(THREAD_UNITS) {
             return false;
         }
+    }
+    if let Some(t) = k.tasks.get_mut(task) {
+        // They all go: no tree to keep in order meanwhile.
+        t.mappings.drop_order();
     }
     while let Some(i) = k.tasks.get(task).and_then(|t| t.mappings.len().checked_sub(1)) {
         remove_mapping_piece(k, task, i);

@@ -134,7 +134,7 @@ fn main(_: &StartInfo) {
 /// has. Before, with 32,768 mappings, the `Map` grew the task's list of
 /// mappings by doubling, a copy of all of it, and the `Unmap` searched it
 /// from its start.
-const ONE_GOAL: u64 = 10_000;
+const ONE_GOAL: u64 = 15_000;
 
 /// With `n` mappings in `task`: one more `Map` (at `va`), and its `Unmap`,
 /// each measured.

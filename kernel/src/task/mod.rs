@@ -290,9 +290,15 @@ pub fn map_first(
         maker: if more { maker } else { None },
     };
     let t = k.tasks.get_mut(task).expect("checked");
-    let task_index = t.mappings.insert(record).expect("room reserved") as u32;
+    // (Room was reserved for both: neither fails.)
+    let Ok(task_index) = t.mappings.insert(record) else {
+        unreachable!("room reserved")
+    };
+    let task_index = task_index as u32;
     let c = k.caps.get_mut(cap).expect("checked");
-    c.mappings.push((task, task_index)).expect("room reserved");
+    if c.mappings.push((task, task_index)).is_err() {
+        unreachable!("room reserved");
+    }
     k.memories.get_mut(memory).expect("checked").mapped.count(rights, true);
     // The mapping keeps its memory: no frame of it goes back to the
     // allocator while it is mapped (see `unmap_record`).

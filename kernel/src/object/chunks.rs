@@ -140,18 +140,14 @@ impl<T> ChunkList<T> {
 
     /// Remove element `i`; the last takes its place (its index becomes `i`).
     pub fn swap_remove(&mut self, i: usize) -> Option<T> {
-        let last = self.pop()?;
-        if i == self.len() {
-            return Some(last);
+        if i >= self.len() {
+            return None;
         }
+        let last = self.pop()?;
         match self.get_mut(i) {
             Some(slot) => Some(core::mem::replace(slot, last)),
-            None => {
-                // Out of range: put it back (its chunk is still there or
-                // was just reserved again).
-                let _ = self.push(last);
-                None
-            }
+            // It was the last.
+            None => Some(last),
         }
     }
 

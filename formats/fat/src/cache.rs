@@ -59,6 +59,8 @@ struct Slot {
     dirty: bool,
     class: Class,
     referenced: bool,
+    /// Being filled by a device read: not a victim.
+    pinned: bool,
 }
 
 /// Counters for tests and benchmarks.
@@ -73,8 +75,9 @@ pub struct Stats {
 
 /// Most sectors one device request moves.
 pub const MAX_RUN: usize = 128;
-/// Most sectors a miss reads ahead.
-pub const READ_AHEAD: u32 = 64;
+/// Most sectors one miss reads, itself and those after it (one block
+/// request's worth, 64 KiB).
+pub const READ_AHEAD: u32 = 128;
 
 pub struct Cache<D> {
     pub dev: D,
@@ -89,6 +92,8 @@ pub struct Cache<D> {
     fat: (u64, u64, u32),
     /// Per FAT sector: byte ranges whose old contents step 2 writes.
     releases: BTreeMap<u64, Vec<(usize, [u8; 4], usize)>>,
+    /// The slots a read fills, in sector order (kept to save allocations).
+    filling: Vec<usize>,
     pub stats: Stats,
 }
 
@@ -104,6 +109,7 @@ impl<D: BlockDevice> Cache<D> {
             capacity: capacity.max(2 * READ_AHEAD as usize),
             fat: (0, 0, 1),
             releases: BTreeMap::new(),
+            filling: Vec::new(),
             stats: Stats::default(),
         }
     }
@@ -216,25 +222,59 @@ impl<D: BlockDevice> Cache<D> {
             return Err(Error::Corrupt);
         }
         let mut n = 1u64;
-        while n <= ahead.min(READ_AHEAD) as u64 && lba + n < total && !self.map.contains_key(&(lba + n)) {
+        while n <= ahead.min(READ_AHEAD - 1) as u64 && lba + n < total && !self.map.contains_key(&(lba + n)) {
             n += 1;
         }
-        let mut buf = alloc::vec![0u8; n as usize * SECTOR];
-        self.dev.read(lba, &mut buf)?;
-        self.stats.read_requests += 1;
-        self.stats.sectors_read += n;
-        let mut first = 0;
-        for (k, chunk) in buf.chunks_exact(SECTOR).enumerate() {
-            let i = self.slot()?;
-            self.install(i, lba + k as u64, class);
-            self.slots[i].data.copy_from_slice(chunk);
-            // Read-ahead sectors are not referenced yet: first to go.
-            self.slots[i].referenced = k == 0;
-            if k == 0 {
-                first = i;
+        // The slots first (finding them may flush), pinned so that none
+        // is taken again for a later sector of the same read; then the
+        // device reads straight into them.
+        let mut filling = core::mem::take(&mut self.filling);
+        filling.clear();
+        let mut r = Ok(());
+        for k in 0..n {
+            match self.slot() {
+                Ok(i) => {
+                    self.install(i, lba + k, class);
+                    self.slots[i].pinned = true;
+                    filling.push(i);
+                }
+                Err(e) => {
+                    r = Err(e);
+                    break;
+                }
             }
         }
-        Ok(first)
+        if r.is_ok() {
+            let Cache { dev, slots, .. } = self;
+            let mut got = 0;
+            r = dev.read_each(lba, n as usize, &mut |k0, data| {
+                for (j, s) in data.chunks_exact(SECTOR).enumerate() {
+                    if let Some(&i) = filling.get(k0 + j) {
+                        slots[i].data.copy_from_slice(s);
+                        got += 1;
+                    }
+                }
+            });
+            if r.is_ok() && got != filling.len() {
+                r = Err(Error::Io);
+            }
+        }
+        for (k, &i) in filling.iter().enumerate() {
+            let s = &mut self.slots[i];
+            s.pinned = false;
+            // Read-ahead sectors are not referenced yet: first to go.
+            s.referenced = k == 0;
+            if r.is_err() {
+                self.map.remove(&s.lba);
+                s.lba = u64::MAX;
+            }
+        }
+        let first = filling.first().copied();
+        self.filling = filling;
+        r?;
+        self.stats.read_requests += 1;
+        self.stats.sectors_read += n;
+        first.ok_or(Error::Io)
     }
 
     /// A free slot: a new one while below capacity, else a clean victim
@@ -247,6 +287,7 @@ impl<D: BlockDevice> Cache<D> {
                 dirty: false,
                 class: Class::Data,
                 referenced: false,
+                pinned: false,
             });
             return Ok(self.slots.len() - 1);
         }
@@ -256,7 +297,7 @@ impl<D: BlockDevice> Cache<D> {
                 let s = &mut self.slots[self.hand];
                 if s.referenced {
                     s.referenced = false;
-                } else if !s.dirty {
+                } else if !s.dirty && !s.pinned {
                     let lba = s.lba;
                     self.map.remove(&lba);
                     s.lba = u64::MAX;

@@ -1032,18 +1032,29 @@ impl<D: BlockDevice> Volume<D> {
     /// Cluster `index` of a file's chain, from the node's extents (which
     /// it extends by following the FAT when needed).
     fn cluster_at(&mut self, id: NodeId, index: u32) -> Result<u32, Error> {
+        self.run_at(id, index).map(|(c, _)| c)
+    }
+
+    /// Cluster `index` of a file's chain and how many consecutive clusters
+    /// the node's extents know from there on (at least 1; the run may go
+    /// on beyond what has been looked up so far).
+    fn run_at(&mut self, id: NodeId, index: u32) -> Result<(u32, u32), Error> {
         let n = self.node(id)?;
         let k = n.extents.partition_point(|e| e.0 <= index);
         if let Some(&(i0, c0, len)) = k.checked_sub(1).and_then(|k| n.extents.get(k)) {
             if index < i0 + len {
-                return Ok(c0 + (index - i0));
+                return Ok((c0 + (index - i0), i0 + len - index));
             }
         }
         let first = n.first;
         let mut ext = core::mem::take(&mut self.node_mut(id)?.extents);
         let r = self.extend_extents(&mut ext, first, index);
+        let run = match ext.last() {
+            Some(&(i0, _, len)) if i0 <= index && index < i0 + len => i0 + len - index,
+            _ => 1,
+        };
         self.node_mut(id)?.extents = ext;
-        r
+        r.map(|c| (c, run))
     }
 
     /// Follows the chain from the end of `ext` (or from `first`) to
@@ -1073,23 +1084,6 @@ impl<D: BlockDevice> Volume<D> {
         Ok(c)
     }
 
-    /// Contiguous sectors from cluster `c` on (for read-ahead), at most `cap`.
-    fn run_sectors(&mut self, c: u32, cap: u32) -> Result<u32, Error> {
-        let spc = self.geo.sectors_per_cluster;
-        let mut n = spc;
-        let mut c = c;
-        while n < cap {
-            match self.next(c)? {
-                Some(x) if x == c + 1 => {
-                    c = x;
-                    n += spc;
-                }
-                _ => break,
-            }
-        }
-        Ok(n.min(cap))
-    }
-
     pub fn read(&mut self, id: NodeId, offset: u64, buf: &mut [u8]) -> Result<usize, Error> {
         let n = self.node(id)?;
         if n.is_dir {
@@ -1101,33 +1095,39 @@ impl<D: BlockDevice> Volume<D> {
         }
         let len = (buf.len() as u64).min(size - offset) as usize;
         let cb = self.geo.cluster_bytes();
+        let spc = self.geo.sectors_per_cluster as u64;
+        // The chain is looked up to the request's last cluster first, so
+        // that the extents give each run of consecutive clusters whole: a
+        // run is copied sector by sector without looking its clusters up,
+        // and a miss reads ahead to the run's end (or the request's).
+        let last = ((offset + len as u64 - 1) / cb) as u32;
+        self.cluster_at(id, last)?;
         let mut done = 0;
         while done < len {
             let pos = offset + done as u64;
-            let c = self.cluster_at(id, (pos / cb) as u32)?;
-            let in_cluster = pos % cb;
-            let sector = self.geo.cluster_sector(c) + in_cluster / SECTOR as u64;
-            let in_sector = (pos % SECTOR as u64) as usize;
-            let want_sectors = (len - done + in_sector).div_ceil(SECTOR) as u32;
-            let k = (SECTOR - in_sector).min(len - done);
-            if let Some(s) = self.cache.hit(sector) {
+            let index = (pos / cb) as u32;
+            let (c, run) = self.run_at(id, index)?;
+            let run = run.min(last - index + 1) as u64;
+            let mut sector = self.geo.cluster_sector(c) + (pos % cb) / SECTOR as u64;
+            let end = self.geo.cluster_sector(c) + run * spc;
+            let mut in_sector = (pos % SECTOR as u64) as usize;
+            while sector < end && done < len {
+                let k = (SECTOR - in_sector).min(len - done);
+                let s = match self.cache.hit(sector) {
+                    Some(s) => s,
+                    None => {
+                        // A miss: read ahead as far as the run and the
+                        // request go.
+                        let want = (len - done + in_sector).div_ceil(SECTOR) as u64;
+                        let ahead = want.min(end - sector).min(crate::cache::READ_AHEAD as u64) - 1;
+                        self.cache.read(sector, Class::Data, ahead as u32)?
+                    }
+                };
                 buf[done..done + k].copy_from_slice(&s[in_sector..in_sector + k]);
                 done += k;
-                continue;
+                sector += 1;
+                in_sector = 0;
             }
-            // A miss: read ahead as far as the clusters run on.
-            let ahead = if want_sectors > 1 {
-                let left_in_cluster = ((cb - in_cluster) / SECTOR as u64) as u32;
-                self.run_sectors(c, want_sectors.min(crate::cache::READ_AHEAD))?
-                    .saturating_sub(self.geo.sectors_per_cluster - left_in_cluster)
-                    .saturating_sub(1)
-                    .min(want_sectors - 1)
-            } else {
-                0
-            };
-            let s = self.cache.read(sector, Class::Data, ahead)?;
-            buf[done..done + k].copy_from_slice(&s[in_sector..in_sector + k]);
-            done += k;
         }
         Ok(len)
     }

@@ -53,7 +53,7 @@ pub enum Command {
     Fuzz(FuzzArgs),
     /// Deterministic measurements (instruction counts under QEMU -icount);
     /// writes target/bench.json.
-    Bench,
+    Bench(BenchArgs),
     /// Fetch the Raspberry Pi 4 device tree into target/cache/.
     Fetch,
     /// Check the host, and as root install what is missing (QEMU >= 9 from
@@ -249,6 +249,14 @@ pub struct TestArgs {
     /// Where to write the JUnit XML report [default: target/kestrel/junit.xml].
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Only the file server's rows (the boot with a disk); prints the table
+    /// and leaves target/bench.json as it was.
+    #[arg(long)]
+    pub fs: bool,
 }
 
 #[derive(Debug, Args)]

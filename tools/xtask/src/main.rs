@@ -41,7 +41,7 @@ fn main() -> ExitCode {
         Command::Dt(a) => dt::main(&a),
         Command::Test(a) => test::main(&a),
         Command::Fuzz(a) => fuzz::main(&a.target, a.time).map(|()| ExitCode::SUCCESS),
-        Command::Bench => bench::main(),
+        Command::Bench(a) => bench::main(&a),
         Command::Fetch => fetch::main().map(|()| ExitCode::SUCCESS),
         Command::Setup => setup::main().map(|()| ExitCode::SUCCESS),
         Command::Doctor => setup::doctor(),

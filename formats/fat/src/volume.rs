@@ -149,11 +149,13 @@ impl<D: BlockDevice> Volume<D> {
         cache_sectors: usize,
         clock: alloc::boxed::Box<dyn Clock + Send>,
     ) -> Result<Volume<D>, Error> {
-        let (start, sectors) = crate::part::find_volume(&mut dev, part)?;
+        let mut s0 = [0u8; SECTOR];
+        let (start, sectors) = crate::part::find_volume_from(&mut dev, part, &mut s0)?;
         let read_only = dev.read_only();
         let mut slice = Slice { dev, start, sectors };
-        let mut s0 = [0u8; SECTOR];
-        slice.read(0, &mut s0)?;
+        if start != 0 {
+            slice.read(0, &mut s0)?;
+        }
         let geo = crate::bpb::parse(&s0, sectors)?;
         let mut cache = Cache::new(slice, cache_sectors);
         cache.set_fat_layout(geo.fat_start, geo.fat_sectors, geo.fats);
@@ -445,23 +447,37 @@ impl<D: BlockDevice> Volume<D> {
 
     fn find(&mut self, d: DirRef, name: &str) -> Result<Option<Found>, Error> {
         if self.indexed(d)? {
+            let Some((entry, loc)) = self.find_entry(d, name)? else {
+                return Ok(None);
+            };
+            let name = self
+                .indexes
+                .get(&d)
+                .and_then(|idx| idx.entry(loc.slot))
+                .ok_or(Error::Corrupt)?
+                .name
+                .clone();
+            return Ok(Some(Found { name, entry, loc }));
+        }
+        self.scan_find(d, name)
+    }
+
+    /// [`Self::find`] without the entry's name (a stat needs none).
+    fn find_entry(&mut self, d: DirRef, name: &str) -> Result<Option<([u8; ENTRY], Loc)>, Error> {
+        if self.indexed(d)? {
             let Some(idx) = self.indexes.get(&d) else {
                 return Err(Error::Corrupt);
             };
             let Some((slot, n)) = idx.find(name) else {
                 return Ok(None);
             };
-            let (name, lfn) = (n.name.clone(), n.lfn);
+            let lfn = n.lfn;
             let (lba, off) = Self::slot_pos(&idx.secs, slot)?;
             let mut entry = [0u8; ENTRY];
             entry.copy_from_slice(&self.cache.read(lba, Class::Dir, 0)?[off..off + ENTRY]);
-            return Ok(Some(Found {
-                name,
-                entry,
-                loc: Loc { dir: d, slot, lfn },
-            }));
+            return Ok(Some((entry, Loc { dir: d, slot, lfn })));
         }
-        self.scan_find(d, name)
+        Ok(self.scan_find(d, name)?.map(|f| (f.entry, f.loc)))
     }
 
     /// Whether directory `d` has an index, built now if it had none and
@@ -903,6 +919,10 @@ impl<D: BlockDevice> Volume<D> {
     /// The directory holding the last component, and that component
     /// (`None`: the path names the start itself).
     fn parent<'p>(&mut self, start: NodeId, path: &'p str) -> Result<(DirRef, Option<&'p str>), Error> {
+        // One plain name (the common case): no list of components.
+        if !path.contains('/') && !matches!(path, "" | "." | "..") {
+            return Ok((self.dir_ref(start)?, Some(path)));
+        }
         let comps = Self::components(path)?;
         let mut d = self.dir_ref(start)?;
         let Some((last, init)) = comps.split_last() else {
@@ -997,15 +1017,15 @@ impl<D: BlockDevice> Volume<D> {
 
     /// Metadata of `path` under `start` without opening it.
     pub fn stat_path(&mut self, start: NodeId, path: &str) -> Result<Metadata, Error> {
-        match self.lookup(start, path)? {
-            Some(f) => {
-                if let Some(id) = self.open_at(f.loc) {
-                    return self.stat(id);
-                }
-                Ok(meta(&f.entry))
-            }
-            None if Self::components(path)?.is_empty() => self.stat(start),
-            None => Err(Error::NotFound),
+        match self.parent(start, path)? {
+            (d, Some(name)) => match self.find_entry(d, name)? {
+                Some((entry, loc)) => match self.open_at(loc) {
+                    Some(id) => self.stat(id),
+                    None => Ok(meta(&entry)),
+                },
+                None => Err(Error::NotFound),
+            },
+            (_, None) => self.stat(start),
         }
     }
 

@@ -53,9 +53,14 @@ pub enum Class {
     Meta,
 }
 
+/// A slot's bytes, 16-byte aligned: copies to and from buffers aligned
+/// alike take the memcpy's widest loop (userlib's `mem.rs`).
+#[repr(C, align(16))]
+struct SectorBuf([u8; SECTOR]);
+
 struct Slot {
     lba: u64,
-    data: Box<[u8; SECTOR]>,
+    data: Box<SectorBuf>,
     dirty: bool,
     class: Class,
     referenced: bool,
@@ -123,7 +128,7 @@ impl<D: BlockDevice> Cache<D> {
     /// The sector, read (with up to `ahead` following sectors) if absent.
     pub fn read(&mut self, lba: u64, class: Class, ahead: u32) -> Result<&[u8; SECTOR], Error> {
         let i = self.load(lba, class, ahead)?;
-        Ok(&self.slots[i].data)
+        Ok(&self.slots[i].data.0)
     }
 
     /// The sector for changing, read first if absent; marked dirty.
@@ -142,7 +147,7 @@ impl<D: BlockDevice> Cache<D> {
             None => {
                 let i = self.slot()?;
                 self.install(i, lba, class);
-                self.slots[i].data.fill(0);
+                self.slots[i].data.0.fill(0);
                 i
             }
         };
@@ -163,7 +168,7 @@ impl<D: BlockDevice> Cache<D> {
     pub fn write_now(&mut self, lba: u64) -> Result<(), Error> {
         if let Some(&i) = self.map.get(&lba) {
             if self.slots[i].dirty {
-                self.dev.write(lba, &self.slots[i].data[..])?;
+                self.dev.write(lba, &self.slots[i].data.0[..])?;
                 self.stats.write_requests += 1;
                 self.stats.sectors_written += 1;
                 self.slots[i].dirty = false;
@@ -178,7 +183,7 @@ impl<D: BlockDevice> Cache<D> {
         let &i = self.map.get(&lba)?;
         let s = &mut self.slots[i];
         s.referenced = true;
-        Some(&s.data)
+        Some(&s.data.0)
     }
 
     /// Whether any sector waits to be written.
@@ -197,7 +202,7 @@ impl<D: BlockDevice> Cache<D> {
         s.dirty = true;
         s.class = class;
         s.referenced = true;
-        Ok(&mut s.data)
+        Ok(&mut s.data.0)
     }
 
     fn install(&mut self, i: usize, lba: u64, class: Class) {
@@ -250,7 +255,7 @@ impl<D: BlockDevice> Cache<D> {
             r = dev.read_each(lba, n as usize, &mut |k0, data| {
                 for (j, s) in data.chunks_exact(SECTOR).enumerate() {
                     if let Some(&i) = filling.get(k0 + j) {
-                        slots[i].data.copy_from_slice(s);
+                        slots[i].data.0.copy_from_slice(s);
                         got += 1;
                     }
                 }
@@ -283,7 +288,7 @@ impl<D: BlockDevice> Cache<D> {
         if self.slots.len() < self.capacity {
             self.slots.push(Slot {
                 lba: u64::MAX,
-                data: Box::new([0; SECTOR]),
+                data: Box::new(SectorBuf([0; SECTOR])),
                 dirty: false,
                 class: Class::Data,
                 referenced: false,
@@ -348,7 +353,7 @@ impl<D: BlockDevice> Cache<D> {
             while k < lbas.len() && lbas[k].0 == start + (run.len() / SECTOR) as u64 && run.len() < MAX_RUN * SECTOR {
                 let (lba, i) = lbas[k];
                 let at = run.len();
-                run.extend_from_slice(&self.slots[i].data[..]);
+                run.extend_from_slice(&self.slots[i].data.0[..]);
                 if undo_releases {
                     for &(off, old, len) in self.releases.get(&lba).map(|v| &v[..]).unwrap_or(&[]) {
                         run[at + off..at + off + len].copy_from_slice(&old[..len]);

@@ -77,11 +77,6 @@ impl DirIndex {
         Some((*slot, self.entries.get(slot)?))
     }
 
-    /// What a scan reports for the short entry at `slot`.
-    pub fn entry(&self, slot: u32) -> Option<&Named> {
-        self.entries.get(&slot)
-    }
-
     /// Records an entry at `slot`, whose short name displays as `short_name`.
     pub fn add(&mut self, slot: u32, named: Named, short_name: &str) {
         self.names.insert((fold(&named.name), slot));

@@ -49,7 +49,7 @@ pub fn partitions<D: BlockDevice>(dev: &mut D) -> Result<Option<Vec<Partition>>,
 fn partitions_from<D: BlockDevice>(dev: &mut D, s0: &mut [u8; SECTOR]) -> Result<Option<Vec<Partition>>, Error> {
     let disk = dev.sectors();
     dev.read(0, s0)?;
-    if crate::bpb::looks_like_fat(&s0) {
+    if crate::bpb::looks_like_fat(s0) {
         return Ok(None);
     }
     if s0[510] != 0x55 || s0[511] != 0xaa {

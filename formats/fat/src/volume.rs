@@ -447,17 +447,9 @@ impl<D: BlockDevice> Volume<D> {
 
     fn find(&mut self, d: DirRef, name: &str) -> Result<Option<Found>, Error> {
         if self.indexed(d)? {
-            let Some((entry, loc)) = self.find_entry(d, name)? else {
-                return Ok(None);
-            };
-            let name = self
-                .indexes
-                .get(&d)
-                .and_then(|idx| idx.entry(loc.slot))
-                .ok_or(Error::Corrupt)?
-                .name
-                .clone();
-            return Ok(Some(Found { name, entry, loc }));
+            return Ok(self
+                .find_indexed(d, name, true)?
+                .map(|(entry, loc, name)| Found { name, entry, loc }));
         }
         self.scan_find(d, name)
     }
@@ -465,19 +457,30 @@ impl<D: BlockDevice> Volume<D> {
     /// [`Self::find`] without the entry's name (a stat needs none).
     fn find_entry(&mut self, d: DirRef, name: &str) -> Result<Option<([u8; ENTRY], Loc)>, Error> {
         if self.indexed(d)? {
-            let Some(idx) = self.indexes.get(&d) else {
-                return Err(Error::Corrupt);
-            };
-            let Some((slot, n)) = idx.find(name) else {
-                return Ok(None);
-            };
-            let lfn = n.lfn;
-            let (lba, off) = Self::slot_pos(&idx.secs, slot)?;
-            let mut entry = [0u8; ENTRY];
-            entry.copy_from_slice(&self.cache.read(lba, Class::Dir, 0)?[off..off + ENTRY]);
-            return Ok(Some((entry, Loc { dir: d, slot, lfn })));
+            return Ok(self.find_indexed(d, name, false)?.map(|(e, loc, _)| (e, loc)));
         }
         Ok(self.scan_find(d, name)?.map(|f| (f.entry, f.loc)))
+    }
+
+    /// A lookup in `d`'s index (which exists): the short entry, where it
+    /// is, and with `named` the name a scan reports (else empty).
+    fn find_indexed(
+        &mut self,
+        d: DirRef,
+        name: &str,
+        named: bool,
+    ) -> Result<Option<([u8; ENTRY], Loc, String)>, Error> {
+        let Some(idx) = self.indexes.get(&d) else {
+            return Err(Error::Corrupt);
+        };
+        let Some((slot, n)) = idx.find(name) else {
+            return Ok(None);
+        };
+        let (lfn, name) = (n.lfn, if named { n.name.clone() } else { String::new() });
+        let (lba, off) = Self::slot_pos(&idx.secs, slot)?;
+        let mut entry = [0u8; ENTRY];
+        entry.copy_from_slice(&self.cache.read(lba, Class::Dir, 0)?[off..off + ENTRY]);
+        Ok(Some((entry, Loc { dir: d, slot, lfn }, name)))
     }
 
     /// Whether directory `d` has an index, built now if it had none and

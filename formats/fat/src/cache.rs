@@ -186,6 +186,27 @@ impl<D: BlockDevice> Cache<D> {
         Some(&s.data.0)
     }
 
+    /// [`Self::hit`] for a sequential reader: `at` is where the sector
+    /// before was found ([`Self::read_at`] or this); the slot after it is
+    /// tried first (sectors read or written in order mostly sit in
+    /// consecutive slots), then the index. `at` becomes this sector's slot.
+    pub fn hit_next(&mut self, lba: u64, at: &mut usize) -> Option<&[u8; SECTOR]> {
+        let i = match self.slots.get(at.wrapping_add(1)) {
+            Some(s) if s.lba == lba => *at + 1,
+            _ => *self.map.get(&lba)?,
+        };
+        *at = i;
+        let s = &mut self.slots[i];
+        s.referenced = true;
+        Some(&s.data.0)
+    }
+
+    /// [`Self::read`], also giving the sector's slot (for [`Self::hit_next`]).
+    pub fn read_at(&mut self, lba: u64, class: Class, ahead: u32) -> Result<(&[u8; SECTOR], usize), Error> {
+        let i = self.load(lba, class, ahead)?;
+        Ok((&self.slots[i].data.0, i))
+    }
+
     /// Whether any sector waits to be written.
     pub fn is_dirty(&self) -> bool {
         self.dirty > 0

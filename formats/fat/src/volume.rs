@@ -1125,6 +1125,8 @@ impl<D: BlockDevice> Volume<D> {
         // and a miss reads ahead to the run's end (or the request's).
         let last = ((offset + len as u64 - 1) / cb) as u32;
         self.cluster_at(id, last)?;
+        // The slot the sector before was found in (none yet).
+        let mut at = usize::MAX;
         let mut done = 0;
         while done < len {
             let pos = offset + done as u64;
@@ -1136,14 +1138,16 @@ impl<D: BlockDevice> Volume<D> {
             let mut in_sector = (pos % SECTOR as u64) as usize;
             while sector < end && done < len {
                 let k = (SECTOR - in_sector).min(len - done);
-                let s = match self.cache.hit(sector) {
+                let s = match self.cache.hit_next(sector, &mut at) {
                     Some(s) => s,
                     None => {
                         // A miss: read ahead as far as the run and the
                         // request go.
                         let want = (len - done + in_sector).div_ceil(SECTOR) as u64;
                         let ahead = want.min(end - sector).min(crate::cache::READ_AHEAD as u64) - 1;
-                        self.cache.read(sector, Class::Data, ahead as u32)?
+                        let (s, i) = self.cache.read_at(sector, Class::Data, ahead as u32)?;
+                        at = i;
+                        s
                     }
                 };
                 buf[done..done + k].copy_from_slice(&s[in_sector..in_sector + k]);

@@ -883,6 +883,8 @@ fn reads_at_any_offset_and_length_match() {
             step = (step * 7 + 333) % 70_000 + 1;
         }
         assert!(got == a, "a.bin read back in odd pieces (cold: {cold})");
+        // An empty read inside the file reads nothing (and fails nothing).
+        assert_eq!(v.read(fa, 0, &mut []).unwrap(), 0);
         let mut all = vec![0u8; b.len() + 100];
         assert_eq!(v.read(fb, 0, &mut all).unwrap(), b.len());
         assert!(all[..b.len()] == b[..], "b.bin read back whole (cold: {cold})");

@@ -1117,6 +1117,9 @@ impl<D: BlockDevice> Volume<D> {
             return Ok(0);
         }
         let len = (buf.len() as u64).min(size - offset) as usize;
+        if len == 0 {
+            return Ok(0);
+        }
         let cb = self.geo.cluster_bytes();
         let spc = self.geo.sectors_per_cluster as u64;
         // The chain is looked up to the request's last cluster first, so

@@ -81,7 +81,7 @@ fn share_mirrored(ptr: usize, len: usize, direction: BufferDirection) -> Option<
     let i = match mirrors.iter().position(|m| m.page == page) {
         Some(i) => i,
         None => {
-            let dma = Dma::new(PAGE_SIZE).ok()?;
+            let dma = spare(PAGE_SIZE).or_else(|| Dma::new(PAGE_SIZE).ok())?;
             mirrors.push(Mirror { page, dma, users: 0 });
             mirrors.len() - 1
         }
@@ -100,7 +100,8 @@ fn share_mirrored(ptr: usize, len: usize, direction: BufferDirection) -> Option<
 }
 
 /// Ends a [`share_mirrored`]: copies the device's bytes back if it wrote
-/// them, frees the mirror with its last user. `false` if `paddr` is in no
+/// them, ends the mirror with its last user (its page goes to the spares).
+/// `false` if `paddr` is in no
 /// mirror.
 fn unshare_mirrored(paddr: PhysAddr, buffer: NonNull<[u8]>, direction: BufferDirection) -> bool {
     let mut mirrors = MIRRORS.lock();
@@ -121,7 +122,11 @@ fn unshare_mirrored(paddr: PhysAddr, buffer: NonNull<[u8]>, direction: BufferDir
     }
     m.users -= 1;
     if m.users == 0 {
-        mirrors.swap_remove(i);
+        // Kept as a spare: the next small buffer (a virtio-net frame, one
+        // per packet) takes it without a new memory object and mapping.
+        let m = mirrors.swap_remove(i);
+        drop(mirrors);
+        keep_spare(m.dma);
     }
     true
 }

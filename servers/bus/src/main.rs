@@ -239,12 +239,20 @@ mod serve {
             send(&mut sock, out);
             match sock.recv_from(&mut buf) {
                 Ok((n, from)) => {
-                    let out = with_node(state, |node| node.receive(from, &buf[..n], syscall::now_us()));
+                    let (out, reply, call) = with_node(state, |node| {
+                        let out = node.receive(from, &buf[..n], syscall::now_us());
+                        (out, node.has_replies(), node.has_calls())
+                    });
                     send(&mut sock, out);
-                    // A call or a reply may have come: the threads look.
+                    // Wake the thread that has something to take (not
+                    // both on every packet: announcements wake neither).
                     let s = state.lock();
-                    let _ = syscall::signal(s.replies, 1);
-                    let _ = syscall::signal(s.calls, 1);
+                    if reply {
+                        let _ = syscall::signal(s.replies, 1);
+                    }
+                    if call {
+                        let _ = syscall::signal(s.calls, 1);
+                    }
                 }
                 Err(Error::TimedOut | Error::WouldBlock) => {}
                 Err(e) => {

@@ -361,6 +361,16 @@ impl Node {
     }
 
     /// The remote calls to carry out, in the order they came.
+    /// Whether remote calls wait to be taken ([`Node::take_calls`]).
+    pub fn has_calls(&self) -> bool {
+        !self.calls.is_empty()
+    }
+
+    /// Whether replies wait to be taken ([`Node::take_reply`]).
+    pub fn has_replies(&self) -> bool {
+        !self.replies.is_empty()
+    }
+
     pub fn take_calls(&mut self) -> Vec<Incoming> {
         core::mem::take(&mut self.calls)
     }

@@ -41,8 +41,11 @@ fn serve_loop(stack: &'static Mutex<Stack>, ep: Handle) {
     let r = serve(ep, |msg, badge| {
         let reply = {
             let mut s = stack.lock();
+            let poll = s.polls_after(badge, msg.label);
             let r = handle(&mut s, msg, badge);
-            s.poll();
+            if poll {
+                s.poll();
+            }
             r
         };
         Action::Reply(reply.unwrap_or_else(reply_error))

@@ -522,6 +522,24 @@ impl Stack {
     }
 
     /// A request on socket endpoint `badge`.
+    /// Whether the interface must run after request `label` on `badge`:
+    /// not after one that only reads what an earlier poll received (a
+    /// UDP or ICMP `RECV_FROM`, a TCP `STATUS`, a DNS `RESULT`) or the
+    /// interface's `INFO`; those queue no frame and start no timer. (A
+    /// TCP `RECV` may open the window, which the peer must be told.)
+    pub fn polls_after(&self, badge: u64, label: u16) -> bool {
+        if badge & proto::SOCKET_BADGE == 0 {
+            return label != proto::INFO;
+        }
+        let kind = self.slot_of(badge).and_then(|i| self.table[i].as_ref()).map(|s| s.kind);
+        !matches!(
+            (kind, label),
+            (Some(Kind::Udp | Kind::Icmp), proto::RECV_FROM)
+                | (Some(Kind::Tcp), proto::STATUS)
+                | (Some(Kind::Dns), proto::RESULT)
+        )
+    }
+
     pub fn socket_request(&mut self, badge: u64, msg: &Message) -> Result<Message, Error> {
         let i = self.slot_of(badge).ok_or(Error::BadHandle)?;
         if msg.label == proto::CLOSE {

@@ -249,8 +249,13 @@ fn remote_calls_are_carried_out_once_and_answered() {
     l.run(1_500_000);
     let (phone, tv) = (l.nodes[0].1.me, l.nodes[1].1.me);
     let rtc = Target::Service("rtc".into());
+    // Pinging and announcing leave nothing for the task's threads (its
+    // packet loop wakes them only when something waits).
+    assert!(!l.nodes[0].1.has_calls() && !l.nodes[1].1.has_replies());
     tv_calls_phone(&mut l, 1, &rtc).unwrap();
+    assert!(l.nodes[0].1.has_calls() && !l.nodes[0].1.has_replies());
     let calls = l.nodes[0].1.take_calls();
+    assert!(!l.nodes[0].1.has_calls());
     assert_eq!(
         calls,
         [Incoming {
@@ -274,7 +279,9 @@ fn remote_calls_are_carried_out_once_and_answered() {
     drop(out);
     tv_calls_phone(&mut l, 1, &rtc).unwrap();
     assert!(l.nodes[0].1.take_calls().is_empty(), "a call is carried out once");
+    assert!(l.nodes[1].1.has_replies() && !l.nodes[1].1.has_calls());
     assert_eq!(l.nodes[1].1.take_reply(phone, 1), Some(answer.clone()));
+    assert!(!l.nodes[1].1.has_replies());
     assert_eq!(l.nodes[1].1.take_reply(phone, 1), None);
     // Calls to handles go through as they are (the task knows them).
     tv_calls_phone(&mut l, 2, &Target::Handle(3)).unwrap();

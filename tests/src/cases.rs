@@ -366,6 +366,18 @@ const PROFILE: BootCase = BootCase {
     ..KTEST
 };
 
+/// What each `utest-map-stopped-*` case must print (test-caps-map-stopped).
+const MAP_STOPPED: &[&str] = &[
+    r"^test-caps-map-stopped: DeleteMemoryCap midway \(attempt \d+, after \d+ us\): consistent, the Map returned Err\(BadHandle\)$",
+    r"^test-caps-map-stopped: DeleteTask midway \(attempt \d+, after \d+ us\): consistent, the Map returned Err\(BadHandle\)$",
+    r"^test-caps-map-stopped: KillMapper midway \(attempt \d+, after \d+ us\): consistent, the mapper killed in its call$",
+    r"^test-caps-map-stopped: Unmap midway \(attempt \d+, after \d+ us\): consistent, the Map returned Err\(InvalidState\)$",
+    r"^test-caps-map-stopped: a Map out of memory for tables after its first piece failed with OutOfMemory: nothing mapped, nothing charged$",
+    r"^test-caps-map-stopped: every stop midway ended consistent$",
+    r"^utest: test-caps-map-stopped \.\.\. ok$",
+    r"^utest: result: 1 passed, 0 failed$",
+];
+
 /// What test-blk must show on the SD card (the lines after the first two
 /// are shared by both card kinds).
 const SDHCI_EXPECT_SDSC: &[&str] = &[
@@ -708,6 +720,35 @@ pub static BOOT_CASES: &[BootCase] = &[
         ],
         forbid: &[r"^utest: .* FAILED", r"self-check: ", r"self-check failed"],
         timeout_s: 240,
+        ..KTEST
+    },
+    // A `Map` in pieces stopped midway (issue 11): by its memory
+    // capability's delete, its task's delete, its thread's kill, another
+    // thread's `Unmap`, and by a later piece out of memory for tables. Each
+    // ends consistent (self-check while stopped and after, nothing left
+    // mapped, the pool whole). On 1 CPU under -icount (the stop lands
+    // midway by the instruction count), and on 4 CPUs at the host's pace.
+    BootCase {
+        name: "utest-map-stopped-smp1",
+        machine: "virt,gic-version=2",
+        smp: Some(1),
+        mem: Some("512M"),
+        append: Some("utest=caps-map-stopped profile=none"),
+        qemu_args: &["-icount", "shift=0,sleep=off"],
+        expect: MAP_STOPPED,
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 120,
+        ..KTEST
+    },
+    BootCase {
+        name: "utest-map-stopped-smp4",
+        machine: "virt,gic-version=3",
+        smp: Some(4),
+        mem: Some("512M"),
+        append: Some("utest=caps-map-stopped profile=none"),
+        expect: MAP_STOPPED,
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 120,
         ..KTEST
     },
     BootCase {

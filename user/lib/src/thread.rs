@@ -149,8 +149,14 @@ impl JoinHandle {
 
 impl Drop for JoinHandle {
     fn drop(&mut self) {
-        // Deleting the last capability destroys the thread if it is still
-        // on its way out (after signalling `done`), before its stack goes.
+        // A thread that still runs keeps itself when its last capability
+        // goes (the kernel ends only one that cannot run again). Suspended
+        // first, it is ended by the delete, and its kernel memory is back
+        // in the pool when this returns: also one on its way out, which
+        // has signalled `done` but not yet made its `thread_exit` (its
+        // joiner may run before it, here or on another CPU). Its stack goes
+        // after that. (A dead thread refuses the suspend.)
+        let _ = syscall::thread_suspend(self.thread);
         let _ = syscall::cap_delete(self.thread);
         let _ = syscall::cap_delete(self.done);
     }

@@ -8,7 +8,7 @@
 //! with the memory mappings made through them.
 
 use crate::object::chunks::ChunkList;
-use crate::object::slab::{list_cost, slab_cost};
+use crate::object::slab::{list_cost, slab_cost, FIRST_BLOCK};
 use crate::object::{Endpoint, Id, Kernel, ObjectPtr, ObjectRef};
 use abi::{Error, Handle, Rights};
 use alloc::vec::Vec;
@@ -282,11 +282,15 @@ impl CSpace {
         }
         if self.slots.len() == 1 {
             self.slots = Vec::new();
+            self.free = Vec::new();
         }
         crate::object::slab::give_back(&mut self.slots, FIRST_SLOTS);
-        // (The words beyond the slots are zero now.)
+        // (The words beyond the slots are zero now.) Back to the block it
+        // would have had, grown from nothing by `free_slot`: at least
+        // `Vec`'s first block, `FIRST_BLOCK` words. (Less than that would
+        // free memory the space held before it grew.)
         self.free.truncate(self.slots.len().div_ceil(64));
-        crate::object::slab::give_back(&mut self.free, 1);
+        crate::object::slab::give_back(&mut self.free, FIRST_BLOCK);
     }
 
     /// The capability in `slot`, if any.
@@ -665,6 +669,44 @@ pub fn revoke(k: &mut Kernel, id: Id) -> bool {
         }
     }
 }
+
+crate::ktest!(
+    fn a_capability_space_shrinks_back_to_the_memory_it_held() {
+        let mut cs = CSpace::new();
+        let dummy = Id {
+            index: 7,
+            generation: 7,
+        };
+        let fill = |cs: &mut CSpace| -> Result<u32, alloc::string::String> {
+            let slot = cs.free_slot().map_err(|e| alloc::format!("{e:?}"))?;
+            cs.fill(slot, dummy);
+            Ok(slot)
+        };
+        let mut first = Vec::new();
+        for _ in 0..3 {
+            first.push(fill(&mut cs)?);
+        }
+        let held = (cs.slots.capacity(), cs.free.capacity());
+        // A burst of capabilities, then all of them gone (the last one
+        // last: the free slots at the end go together).
+        let mut burst = Vec::new();
+        for _ in 0..4000 {
+            burst.push(fill(&mut cs)?);
+        }
+        crate::kassert!(cs.free.capacity() > held.1);
+        for slot in burst {
+            cs.clear(slot);
+            crate::kassert!(cs.free_bits_agree());
+        }
+        crate::kassert_eq!((cs.slots.capacity(), cs.free.capacity()), held);
+        // Emptied: it holds nothing, as when new.
+        for slot in first {
+            cs.clear(slot);
+        }
+        crate::kassert_eq!((cs.slots.capacity(), cs.free.capacity()), (0, 0));
+        Ok(())
+    }
+);
 
 crate::ktest!(
     fn handles_never_come_back_after_the_generation_wraps() {

@@ -113,7 +113,7 @@ impl<T: Keyed> KeyedList<T> {
             Err(node) => return Err(node.value),
         };
         if !self.unordered {
-            self.root = insert(&mut self.nodes, self.root, i as u32, key).0;
+            self.link(i as u32, key);
         }
         Ok(i)
     }
@@ -140,7 +140,7 @@ impl<T: Keyed> KeyedList<T> {
             self.unordered = !self.nodes.is_empty();
             return value;
         }
-        self.root = remove(&mut self.nodes, self.root, key).0;
+        self.unlink(key);
         let last = self.nodes.len() - 1;
         if i != last {
             // Whoever links to the last record links to `i`, where it goes.
@@ -165,6 +165,105 @@ impl<T: Keyed> KeyedList<T> {
             }
         }
         self.nodes.swap_remove(i).map(|n| n.value)
+    }
+
+    /// Put node `new` (key `key`, no children) in the tree: a walk down
+    /// from the root, then back up its path while the subtrees' heights
+    /// grow (a rotation, or a height that stays, ends it).
+    fn link(&mut self, new: u32, key: u64) {
+        let mut path = Path::new();
+        let mut n = self.root;
+        while n != NIL {
+            let node = &self.nodes[n as usize];
+            let left = key < node.value.key();
+            path.push(n, left);
+            n = if left { node.left } else { node.right };
+        }
+        self.fix_path(path, new, true);
+    }
+
+    /// Take the node of key `key` out of the tree (if there): its
+    /// successor takes its place, and the path back up is rebalanced while
+    /// the subtrees' heights shrink.
+    fn unlink(&mut self, key: u64) {
+        let mut path = Path::new();
+        let mut n = self.root;
+        loop {
+            if n == NIL {
+                return;
+            }
+            let node = &self.nodes[n as usize];
+            let k = node.value.key();
+            if k == key {
+                break;
+            }
+            let left = key < k;
+            path.push(n, left);
+            n = if left { node.left } else { node.right };
+        }
+        let (left, right, height) = {
+            let node = &self.nodes[n as usize];
+            (node.left, node.right, node.height)
+        };
+        if right == NIL {
+            // Its left subtree takes its place.
+            self.fix_path(path, left, false);
+            return;
+        }
+        // Its successor (the first of its right subtree) takes its place,
+        // with its links and height; the successor's right subtree takes
+        // the successor's.
+        let at = path.len();
+        path.push(n, false);
+        let mut next = right;
+        loop {
+            let first = self.nodes[next as usize].left;
+            if first == NIL {
+                break;
+            }
+            path.push(next, true);
+            next = first;
+        }
+        let rest = self.nodes[next as usize].right;
+        let node = &mut self.nodes[next as usize];
+        node.left = left;
+        if next != right {
+            node.right = right;
+        }
+        node.height = height;
+        path.set(at, next);
+        // Its parent links to it now (the walk back up may stop below).
+        match at.checked_sub(1).map(|p| path.get(p)) {
+            None => self.root = next,
+            Some((p, true)) => self.nodes[p as usize].left = next,
+            Some((p, false)) => self.nodes[p as usize].right = next,
+        }
+        self.fix_path(path, rest, false);
+    }
+
+    /// Back up `path` from its end: each node on it links to `child` on
+    /// the side the path went (the subtree below, changed), and is
+    /// rebalanced while the subtree below `grew` (an insertion) or shrank
+    /// (a removal), which stops at the first node whose height stays.
+    fn fix_path(&mut self, mut path: Path, mut child: u32, grew: bool) {
+        let mut changed = true;
+        while let Some((p, left)) = path.pop() {
+            let l = &mut self.nodes;
+            let node = &mut l[p as usize];
+            if left {
+                node.left = child;
+            } else {
+                node.right = child;
+            }
+            if !changed {
+                return;
+            }
+            let before = node.height;
+            child = rebalance(l, p);
+            let after = l[child as usize].height;
+            changed = if grew { after > before } else { after < before };
+        }
+        self.root = child;
     }
 
     /// Bytes it holds ([`ChunkList::bytes`]).
@@ -251,84 +350,50 @@ fn rebalance<T>(l: &mut ChunkList<Node<T>>, n: u32) -> u32 {
     n
 }
 
-/// Subtree `n` with node `new` (key `key`) in it: its new root, and
-/// whether its height grew (if not, nothing above changes: the walk back up
-/// stops rebalancing).
-fn insert<T: Keyed>(l: &mut ChunkList<Node<T>>, n: u32, new: u32, key: u64) -> (u32, bool) {
-    if n == NIL {
-        return (new, true);
-    }
-    let node = &l[n as usize];
-    let left = key < node.value.key();
-    let (child, grew) = insert(l, if left { node.left } else { node.right }, new, key);
-    let node = &mut l[n as usize];
-    if left {
-        node.left = child;
-    } else {
-        node.right = child;
-    }
-    if !grew {
-        return (n, false);
-    }
-    let before = node.height;
-    let root = rebalance(l, n);
-    (root, l[root as usize].height > before)
+/// Most nodes on a walk from the root: an AVL tree of n nodes is at
+/// most 1.44 log2(n + 2) high, 46 for 2^32 (a list holds fewer).
+const MAX_DEPTH: usize = 48;
+
+/// The nodes of a walk down the tree, each with the side it went.
+struct Path {
+    nodes: [u32; MAX_DEPTH],
+    /// Bit `i`: the walk went left at `nodes[i]`.
+    left: u64,
+    len: usize,
 }
 
-/// Subtree `n` without its node of key `key`: its new root, and whether its
-/// height shrank (if not, nothing above changes).
-fn remove<T: Keyed>(l: &mut ChunkList<Node<T>>, n: u32, key: u64) -> (u32, bool) {
-    if n == NIL {
-        return (NIL, false);
-    }
-    let node = &l[n as usize];
-    let (k, before) = (node.value.key(), node.height);
-    let (root, shrank) = if key != k {
-        let left = key < k;
-        let (child, shrank) = remove(l, if left { node.left } else { node.right }, key);
-        let node = &mut l[n as usize];
-        if left {
-            node.left = child;
-        } else {
-            node.right = child;
+impl Path {
+    fn new() -> Self {
+        Path {
+            nodes: [NIL; MAX_DEPTH],
+            left: 0,
+            len: 0,
         }
-        (n, shrank)
-    } else {
-        let (left, right) = (node.left, node.right);
-        if right == NIL {
-            return (left, true);
-        }
-        // Its successor takes its place (and its height, unless the right
-        // subtree shrank).
-        let (rest, next, shrank) = take_first(l, right);
-        let next_node = &mut l[next as usize];
-        next_node.left = left;
-        next_node.right = rest;
-        next_node.height = before;
-        (next, shrank)
-    };
-    if !shrank {
-        return (root, false);
     }
-    let root = rebalance(l, root);
-    (root, l[root as usize].height < before)
-}
 
-/// Subtree `n` without its first node: its new root, that node, and
-/// whether its height shrank.
-fn take_first<T>(l: &mut ChunkList<Node<T>>, n: u32) -> (u32, u32, bool) {
-    let node = &l[n as usize];
-    if node.left == NIL {
-        return (node.right, n, true);
+    fn len(&self) -> usize {
+        self.len
     }
-    let before = node.height;
-    let (rest, first, shrank) = take_first(l, node.left);
-    l[n as usize].left = rest;
-    if !shrank {
-        return (n, first, false);
+
+    fn push(&mut self, n: u32, left: bool) {
+        // (A balanced tree is never deeper: the self-check verifies it.)
+        self.nodes[self.len] = n;
+        self.left = (self.left & !(1 << self.len)) | ((left as u64) << self.len);
+        self.len += 1;
     }
-    let root = rebalance(l, n);
-    (root, first, l[root as usize].height < before)
+
+    fn set(&mut self, at: usize, n: u32) {
+        self.nodes[at] = n;
+    }
+
+    fn get(&self, at: usize) -> (u32, bool) {
+        (self.nodes[at], (self.left >> at) & 1 != 0)
+    }
+
+    fn pop(&mut self) -> Option<(u32, bool)> {
+        self.len = self.len.checked_sub(1)?;
+        Some((self.nodes[self.len], (self.left >> self.len) & 1 != 0))
+    }
 }
 
 /// Check subtree `n` (at `depth`): its height.
@@ -480,5 +545,53 @@ mod tests {
         assert!(height(&l.nodes, l.root) <= 19);
         assert_eq!(l.find(2 << 12), None);
         assert!(l.find(3 << 12).is_some());
+    }
+
+    /// Every removal from trees of up to 36 records (the root's too, whose
+    /// successor takes its place) leaves the tree whole.
+    #[test]
+    fn every_removal_from_small_trees() {
+        for n in 1..37u64 {
+            for gone in 0..n {
+                let mut l = KeyedList::new();
+                for k in 0..n {
+                    // 37 is prime: the keys are 0..n in a mixed order.
+                    l.insert(R(k * 37 % n, 0)).unwrap();
+                }
+                let i = l.find(gone).unwrap();
+                assert_eq!(l.swap_remove(i).map(|r| r.0), Some(gone));
+                l.check().unwrap_or_else(|e| panic!("{n} records, {gone} removed: {e}"));
+                assert!((0..n).all(|k| (k == gone) == l.find(k).is_none()));
+            }
+        }
+    }
+
+    /// Random insertions and removals among few keys (so that removals
+    /// are many), the tree checked after each.
+    #[test]
+    fn checked_after_every_change() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15;
+        for range in [8u64, 64, 500] {
+            let mut l = KeyedList::new();
+            let mut model: Vec<u64> = Vec::new();
+            for round in 0..30_000u32 {
+                let insert = next(&mut seed).is_multiple_of(2);
+                let key = next(&mut seed) % range;
+                match model.iter().position(|k| *k == key) {
+                    None if insert => {
+                        l.insert(R(key, round)).unwrap();
+                        model.push(key);
+                    }
+                    Some(p) if !insert => {
+                        model.swap_remove(p);
+                        let i = l.find(key).unwrap();
+                        assert_eq!(l.swap_remove(i).map(|r| r.0), Some(key));
+                    }
+                    _ => assert_eq!(l.find(key).is_some(), model.contains(&key)),
+                }
+                l.check().unwrap();
+                assert_eq!(l.len(), model.len());
+            }
+        }
     }
 }

@@ -181,15 +181,29 @@ impl<T> core::ops::Index<usize> for ChunkList<T> {
 
     #[inline(always)]
     fn index(&self, i: usize) -> &T {
-        self.get(i).expect("index within the list")
+        match self.get(i) {
+            Some(value) => value,
+            None => beyond(),
+        }
     }
 }
 
 impl<T> core::ops::IndexMut<usize> for ChunkList<T> {
     #[inline(always)]
     fn index_mut(&mut self, i: usize) -> &mut T {
-        self.get_mut(i).expect("index within the list")
+        match self.get_mut(i) {
+            Some(value) => value,
+            None => beyond(),
+        }
     }
+}
+
+/// An index beyond the list (a compare and a branch where it is indexed,
+/// not a call: the tree of a task's mappings indexes a few times a level).
+#[cold]
+#[inline(never)]
+fn beyond() -> ! {
+    panic!("index within the list")
 }
 
 #[cfg(test)]

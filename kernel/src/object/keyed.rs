@@ -375,6 +375,7 @@ impl Path {
         self.len
     }
 
+    #[inline(always)]
     fn push(&mut self, n: u32, left: bool) {
         // (A balanced tree is never deeper: the self-check verifies it.)
         self.nodes[self.len] = n;
@@ -390,6 +391,7 @@ impl Path {
         (self.nodes[at], (self.left >> at) & 1 != 0)
     }
 
+    #[inline(always)]
     fn pop(&mut self) -> Option<(u32, bool)> {
         self.len = self.len.checked_sub(1)?;
         Some((self.nodes[self.len], (self.left >> self.len) & 1 != 0))

@@ -72,8 +72,11 @@ const MAPPING_UNITS: u32 = 400;
 const THREAD_UNITS: u32 = 1500;
 const TABLE_UNITS: u32 = 300;
 /// Work units of a mapping's removal from its task's tree by address
-/// ([`KeyedList::swap_remove`]: about 2,000 instructions with 32,768
-/// mappings), but in its task's teardown ([`KeyedList::drop_order`]).
+/// ([`KeyedList::swap_remove`]: a walk down the tree and back up, and one
+/// to relink the record moved into the gap), but in its task's teardown
+/// ([`KeyedList::drop_order`]). Set when the removal took about 2,000
+/// instructions with 32,768 mappings; it takes fewer since its walks are
+/// loops (not measured alone).
 const TREE_UNITS: u32 = 1500;
 
 pub struct Task {

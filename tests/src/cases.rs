@@ -616,6 +616,9 @@ pub static BOOT_CASES: &[BootCase] = &[
     // masked stretch passes 50,000 instructions (under SMP QEMU's count is
     // the machine's, so the figure is not one CPU's); on 2 a thread on the
     // other CPU keeps making system calls and its longest wait is bounded.
+    // With as many mappings, one `Map` and one `Unmap` of a page stay under
+    // 15,000 instructions (lists in chunks, a tree by address), and one copy
+    // into a full capability space under 5,000 (a bitmap of free slots).
     BootCase {
         name: "utest-virt-icount-bounded-smp1",
         machine: "virt,gic-version=2",
@@ -625,9 +628,12 @@ pub static BOOT_CASES: &[BootCase] = &[
         append: Some("utest=caps-bounded profile=none"),
         qemu_args: &["-icount", "shift=0,sleep=off"],
         expect: &[
+            r"test-caps-bounded: one map with 32768 mappings: longest masked stretch \d+ instructions",
+            r"test-caps-bounded: one unmap with 32768 mappings: longest masked stretch \d+ instructions",
             r"test-caps-bounded: delete of 32768 mappings took \d+ us; .* longest masked stretch \d+ instructions",
             r"test-caps-bounded: revoke of 32768 mappings took \d+ us; .* longest masked stretch \d+ instructions",
             r"test-caps-bounded: task teardown of 32768 mappings took \d+ us; .* longest masked stretch \d+ instructions",
+            r"test-caps-bounded: one copy into a full capability space \(\d+ copies\): longest masked stretch \d+ instructions",
             r"test-caps-bounded: memory creation of a \d+ MiB memory object took \d+ us; .* longest masked stretch \d+ instructions",
             r"test-caps-bounded: map of \d+ pages in one call took \d+ us; .* longest masked stretch \d+ instructions",
             r"test-caps-bounded: a thread killed while creating a \d+ MiB memory object: in the middle ",
@@ -647,9 +653,12 @@ pub static BOOT_CASES: &[BootCase] = &[
         append: Some("utest=caps-bounded profile=none"),
         qemu_args: &["-icount", "shift=0,sleep=off"],
         expect: &[
+            r"test-caps-bounded: one map with 32768 mappings: longest masked stretch \d+ instructions",
+            r"test-caps-bounded: one unmap with 32768 mappings: longest masked stretch \d+ instructions",
             r"test-caps-bounded: delete of 32768 mappings took \d+ us; another CPU made [1-9]\d* calls meanwhile, waiting at most \d+ us; longest masked stretch \d+ instructions",
             r"test-caps-bounded: revoke of 32768 mappings took \d+ us; .* longest masked stretch \d+ instructions",
             r"test-caps-bounded: task teardown of 32768 mappings took \d+ us; .* longest masked stretch \d+ instructions",
+            r"test-caps-bounded: one copy into a full capability space \(\d+ copies\): longest masked stretch \d+ instructions",
             r"test-caps-bounded: memory creation of a \d+ MiB memory object took \d+ us; .* longest masked stretch \d+ instructions",
             r"test-caps-bounded: map of \d+ pages in one call took \d+ us; .* longest masked stretch \d+ instructions",
             r"test-caps-bounded: a thread killed while creating a \d+ MiB memory object: in the middle ",

@@ -7,7 +7,8 @@
 //! derivation tree; `revoke` deletes all descendants, in every task, along
 //! with the memory mappings made through them.
 
-use crate::object::slab::{list_cost, slab_cost};
+use crate::object::chunks::ChunkList;
+use crate::object::slab::{list_cost, slab_cost, FIRST_BLOCK};
 use crate::object::{Endpoint, Id, Kernel, ObjectPtr, ObjectRef};
 use abi::{Error, Handle, Rights};
 use alloc::vec::Vec;
@@ -15,8 +16,9 @@ use alloc::vec::Vec;
 /// Most capabilities one task may hold (every index a handle can name).
 pub const MAX_SLOTS: usize = Handle::MAX_INDEX as usize + 1;
 /// Bytes charged per capability: its node in the capability table and its
-/// slot (each with the spare capacity of the growing list it is in).
-pub const CAP_COST: u64 = slab_cost::<CapNode>() + list_cost::<Slot>();
+/// slot (each with the spare capacity of the growing list it is in), and
+/// its bit in the map of free slots (a byte covers it with its spare).
+pub const CAP_COST: u64 = slab_cost::<CapNode>() + list_cost::<Slot>() + 1;
 
 /// One capability.
 pub struct CapNode {
@@ -35,7 +37,8 @@ pub struct CapNode {
     pub next_sibling: Option<Id>,
     /// Mappings made through this capability: (task, index in the task's
     /// list of mappings; see [`crate::task::Mapping::cap_index`]).
-    pub mappings: Vec<(Id, u32)>,
+    /// In chunks ([`ChunkList`]): no growth copies it whole.
+    pub mappings: ChunkList<(Id, u32)>,
     /// Pool charged for it.
     pub pool: Id,
     /// Being deleted, in pieces ([`delete_piece`]): it can no longer be
@@ -78,9 +81,15 @@ impl Default for Slot {
 
 /// A task's capability space. Its slots give memory back like a slab's
 /// table ([`crate::object::slab::give_back`]): free slots at the end go.
+/// A free slot is found in two `ctz` ([`CSpace::free`]), not by a search.
 #[derive(Default)]
 pub struct CSpace {
     slots: Vec<Slot>,
+    /// Which slots are free to fill (a bit per slot: empty, not slot 0,
+    /// not retired), 64 a word, and which words have any (`free_words`,
+    /// a bit per word: [`MAX_SLOTS`] is 64 words).
+    free: Vec<u64>,
+    free_words: u64,
     /// The generation new slots start at: above that of every slot that
     /// went from the end, so no old handle names a new capability.
     fresh: u32,
@@ -101,6 +110,8 @@ impl CSpace {
     pub fn new() -> Self {
         CSpace {
             slots: Vec::new(),
+            free: Vec::new(),
+            free_words: 0,
             fresh: 0,
             counters: 0,
         }
@@ -153,18 +164,20 @@ impl CSpace {
         (!ptr.is_null()).then_some((slot.badge, ptr))
     }
 
+    /// A free slot: the lowest free one, else a new one at the end (free
+    /// until [`CSpace::fill`]).
     fn free_slot(&mut self) -> Result<u32, Error> {
-        if let Some(i) = self
-            .slots
-            .iter()
-            .skip(1)
-            .position(|s| s.cap.is_none() && s.generation != RETIRED)
-        {
-            return Ok(i as u32 + 1);
+        if self.free_words != 0 {
+            let w = self.free_words.trailing_zeros();
+            return Ok(w * 64 + self.free[w as usize].trailing_zeros());
         }
         if self.slots.len() >= MAX_SLOTS {
             return Err(Error::NoSlots);
         }
+        let words = (self.slots.len().max(1) + 1).div_ceil(64);
+        self.free
+            .try_reserve(words.saturating_sub(self.free.len()))
+            .map_err(|_| Error::OutOfMemory)?;
         self.slots
             .try_reserve(if self.slots.is_empty() { FIRST_SLOTS } else { 1 })
             .map_err(|_| Error::OutOfMemory)?;
@@ -175,7 +188,55 @@ impl CSpace {
             generation: self.fresh,
             ..Slot::default()
         });
-        Ok(self.slots.len() as u32 - 1)
+        self.free.resize(words, 0);
+        let slot = self.slots.len() as u32 - 1;
+        self.mark(slot, true);
+        Ok(slot)
+    }
+
+    /// Note `slot` as free to fill or not.
+    fn mark(&mut self, slot: u32, free: bool) {
+        let (w, bit) = ((slot / 64) as usize, 1u64 << (slot % 64));
+        let Some(word) = self.free.get_mut(w) else { return };
+        if free {
+            *word |= bit;
+        } else {
+            *word &= !bit;
+        }
+        if *word != 0 {
+            self.free_words |= 1 << w;
+        } else {
+            self.free_words &= !(1 << w);
+        }
+    }
+
+    /// `slot` (from [`CSpace::free_slot`]) now holds capability `cap`.
+    fn fill(&mut self, slot: u32, cap: Id) {
+        self.slots[slot as usize].cap = Some(cap);
+        self.mark(slot, false);
+    }
+
+    /// Whether the free bits agree with the slots (the kernel's self-check).
+    pub fn free_bits_agree(&self) -> bool {
+        let agree = self.slots.iter().enumerate().all(|(i, s)| {
+            let free = i > 0 && s.cap.is_none() && s.generation != RETIRED;
+            self.free
+                .get(i / 64)
+                .is_some_and(|w| (w >> (i % 64)) & 1 == free as u64)
+        });
+        let words = self
+            .free
+            .iter()
+            .enumerate()
+            .fold(0u64, |acc, (w, word)| acc | (((*word != 0) as u64) << w));
+        let set: u32 = self.free.iter().map(|w| w.count_ones()).sum();
+        let free = self
+            .slots
+            .iter()
+            .skip(1)
+            .filter(|s| s.cap.is_none() && s.generation != RETIRED)
+            .count();
+        agree && set as usize == free && words == self.free_words
     }
 
     fn handle(&self, slot: u32) -> Handle {
@@ -200,6 +261,8 @@ impl CSpace {
                 },
                 ..Slot::default()
             };
+            let free = s.generation != RETIRED && slot != 0;
+            self.mark(slot, free);
         }
         if slot as usize + 1 == self.slots.len() {
             self.trim();
@@ -215,11 +278,19 @@ impl CSpace {
             }
             self.fresh = self.fresh.max(last.generation);
             self.slots.pop();
+            self.mark(self.slots.len() as u32, false);
         }
         if self.slots.len() == 1 {
             self.slots = Vec::new();
+            self.free = Vec::new();
         }
         crate::object::slab::give_back(&mut self.slots, FIRST_SLOTS);
+        // (The words beyond the slots are zero now.) Back to the block it
+        // would have had, grown from nothing by `free_slot`: at least
+        // `Vec`'s first block, `FIRST_BLOCK` words. (Less than that would
+        // free memory the space held before it grew.)
+        self.free.truncate(self.slots.len().div_ceil(64));
+        crate::object::slab::give_back(&mut self.free, FIRST_BLOCK);
     }
 
     /// The capability in `slot`, if any.
@@ -332,7 +403,7 @@ pub fn insert(
         first_child: None,
         prev_sibling: None,
         next_sibling: first_sibling,
-        mappings: Vec::new(),
+        mappings: ChunkList::new(),
         pool,
         dying: false,
         revoke_at: None,
@@ -349,8 +420,8 @@ pub fn insert(
         _ => ObjectPtr::NULL,
     };
     let t = k.tasks.get_mut(task).expect("checked above");
+    t.cspace.fill(slot, id);
     let s = &mut t.cspace.slots[slot as usize];
-    s.cap = Some(id);
     s.object = object;
     s.rights = rights;
     s.badge = badge;
@@ -600,6 +671,44 @@ pub fn revoke(k: &mut Kernel, id: Id) -> bool {
 }
 
 crate::ktest!(
+    fn a_capability_space_shrinks_back_to_the_memory_it_held() {
+        let mut cs = CSpace::new();
+        let dummy = Id {
+            index: 7,
+            generation: 7,
+        };
+        let fill = |cs: &mut CSpace| -> Result<u32, alloc::string::String> {
+            let slot = cs.free_slot().map_err(|e| alloc::format!("{e:?}"))?;
+            cs.fill(slot, dummy);
+            Ok(slot)
+        };
+        let mut first = Vec::new();
+        for _ in 0..3 {
+            first.push(fill(&mut cs)?);
+        }
+        let held = (cs.slots.capacity(), cs.free.capacity());
+        // A burst of capabilities, then all of them gone (the last one
+        // last: the free slots at the end go together).
+        let mut burst = Vec::new();
+        for _ in 0..4000 {
+            burst.push(fill(&mut cs)?);
+        }
+        crate::kassert!(cs.free.capacity() > held.1);
+        for slot in burst {
+            cs.clear(slot);
+            crate::kassert!(cs.free_bits_agree());
+        }
+        crate::kassert_eq!((cs.slots.capacity(), cs.free.capacity()), held);
+        // Emptied: it holds nothing, as when new.
+        for slot in first {
+            cs.clear(slot);
+        }
+        crate::kassert_eq!((cs.slots.capacity(), cs.free.capacity()), (0, 0));
+        Ok(())
+    }
+);
+
+crate::ktest!(
     fn handles_never_come_back_after_the_generation_wraps() {
         let mut cs = CSpace::new();
         let slot = cs.free_slot().map_err(|e| alloc::format!("{e:?}"))?;
@@ -607,7 +716,7 @@ crate::ktest!(
             index: 7,
             generation: 7,
         };
-        cs.slots[slot as usize].cap = Some(dummy);
+        cs.fill(slot, dummy);
         let first = cs.handle(slot);
         let mut cycles = 0u32;
         // Empty and refill the slot until it is retired (past the wrap).
@@ -618,7 +727,8 @@ crate::ktest!(
             if next != slot {
                 break;
             }
-            cs.slots[slot as usize].cap = Some(dummy);
+            cs.fill(slot, dummy);
+            crate::kassert!(cs.free_bits_agree());
             let h = cs.handle(slot);
             crate::kassert!(h != first, "handle {:#x} issued again after {cycles} cycles", h.0);
             crate::kassert!(cycles <= LAST_GENERATION + 1, "slot never retired");

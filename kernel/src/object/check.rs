@@ -55,6 +55,11 @@ pub fn self_check(k: &Kernel) -> Result<(), alloc::string::String> {
         }
     }
     for (tid, t) in k.tasks.iter() {
+        // Its tree of mappings by address is whole, ordered and balanced.
+        t.mappings.check().map_err(|e| format!("task {tid:?}: mappings: {e}"))?;
+        if !t.cspace.free_bits_agree() {
+            return Err(format!("task {tid:?}: the map of free capability slots disagrees"));
+        }
         for (i, m) in t.mappings.iter().enumerate() {
             if k.memories.get(m.memory).is_none() {
                 return Err(format!("task {tid:?}: mapping at {:#x} of dead memory", m.va));

@@ -10,6 +10,8 @@
 //! from and refunded when destroyed, so a task can only use the kernel
 //! memory its pools hold.
 
+pub mod chunks;
+pub mod keyed;
 pub mod queue;
 pub mod slab;
 mod types;

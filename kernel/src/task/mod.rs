@@ -6,7 +6,8 @@ mod address_space;
 pub use address_space::{copy_from_user, copy_to_user, AsidAllocator, PendingFlush, UserTables};
 
 use crate::cap::{self, CSpace};
-use crate::object::slab::{give_back_bounded, FIRST_BLOCK};
+use crate::object::chunks::ChunkList;
+use crate::object::keyed::{Keyed, KeyedList};
 use crate::object::{Id, Kernel, Memory, MemoryKind, ObjectPtr, ObjectRef};
 use abi::{Error, Rights};
 use alloc::boxed::Box;
@@ -19,9 +20,10 @@ use hal::mmu::{Attributes, Granularity, MapError, Mapper, MemoryType, TableMemor
 pub const TASK_COST: u64 = crate::object::slab::slab_cost::<Task>() + crate::object::slab::box_cost::<CSpace>();
 
 /// Bytes charged to the mapped task's pool per mapping: its record in the
-/// task and in the capability it was made through, twice over for the
-/// spare capacity of the growing lists that hold them.
-pub const MAPPING_COST: u64 = 2 * (core::mem::size_of::<Mapping>() + core::mem::size_of::<(Id, u32)>()) as u64;
+/// task and in the capability it was made through, each with its share of
+/// the spare room of the list in chunks that holds it
+/// ([`ChunkList::ENTRY_COST`]).
+pub const MAPPING_COST: u64 = KeyedList::<Mapping>::ENTRY_COST + ChunkList::<(Id, u32)>::ENTRY_COST;
 
 /// A range mapped into a task.
 #[derive(Clone, Copy, Debug)]
@@ -50,6 +52,13 @@ pub struct Mapping {
     pub maker: Option<Id>,
 }
 
+/// A task's mappings are found by their address (`Unmap`).
+impl Keyed for Mapping {
+    fn key(&self) -> u64 {
+        self.va
+    }
+}
+
 /// Most pages one piece of a `Map` maps ([`map_more`]), and the largest
 /// `Map` done in one go by the system call (larger ones are restarted
 /// between pieces).
@@ -62,9 +71,13 @@ const UNMAP_PIECE_PAGES: usize = 2048;
 const MAPPING_UNITS: u32 = 400;
 const THREAD_UNITS: u32 = 1500;
 const TABLE_UNITS: u32 = 300;
-/// A list of mappings gives memory back ([`give_back_bounded`]) only once
-/// this short: the copy stays under about 12 KiB (64-byte records).
-const SHRINK_COPY_MAX: usize = 192;
+/// Work units of a mapping's removal from its task's tree by address
+/// ([`KeyedList::swap_remove`]: a walk down the tree and back up, and one
+/// to relink the record moved into the gap), but in its task's teardown
+/// ([`KeyedList::drop_order`]). Set when the removal took about 2,000
+/// instructions with 32,768 mappings; it takes fewer since its walks are
+/// loops (not measured alone).
+const TREE_UNITS: u32 = 1500;
 
 pub struct Task {
     /// Physical address of the level-0 table.
@@ -74,7 +87,10 @@ pub struct Task {
     pub tables: Vec<u64>,
     /// Boxed: its threads keep its address ([`crate::thread::Thread::cspace`]).
     pub cspace: Box<CSpace>,
-    pub mappings: Vec<Mapping>,
+    /// In chunks, found by address in O(log n) ([`KeyedList`]); a
+    /// mapping's index changes only when a removal moves the last into its
+    /// place ([`detach_mapping`]).
+    pub mappings: KeyedList<Mapping>,
     pub threads: Vec<Id>,
     pub alive: bool,
     pub refs: u32,
@@ -134,7 +150,7 @@ pub fn create(k: &mut Kernel, pool: Id, name: &str) -> Result<Id, Error> {
         asid,
         tables: Vec::new(),
         cspace,
-        mappings: Vec::new(),
+        mappings: KeyedList::new(),
         threads: Vec::new(),
         alive: true,
         refs: 0,
@@ -228,38 +244,44 @@ pub fn map_first(
     if !t.alive {
         return Err(Error::InvalidState);
     }
-    // Bookkeeping space first, so a failure leaves nothing half-done.
-    k.tasks
-        .get_mut(task)
-        .expect("checked")
-        .mappings
-        .try_reserve(1)
-        .map_err(|_| Error::OutOfMemory)?;
-    k.caps
-        .get_mut(cap)
-        .ok_or(Error::BadHandle)?
-        .mappings
-        .try_reserve(1)
-        .map_err(|_| Error::OutOfMemory)?;
+    // A mapping starts here already (one being removed in pieces, its
+    // first pages unmapped): its removal goes on first (an `Unmap` of it).
+    if t.mappings.find(va).is_some() {
+        return Err(Error::AlreadyMapped);
+    }
+    if k.caps.get(cap).is_none() {
+        return Err(Error::BadHandle);
+    }
     let first = if maker.is_some() {
         pages.min(MAP_PIECE_PAGES)
     } else {
         pages
     };
-    // The record first; then the tables.
-    let pool = k.tasks.get(task).expect("checked").pool;
-    k.charge(pool, MAPPING_COST)?;
-    if let Err(e) = map_range(k, task, va, pa, first, attributes) {
-        k.refund(pool, MAPPING_COST);
+    // Bookkeeping space first, so a failure leaves nothing half-done; the
+    // record is charged; then the tables.
+    let pool = t.pool;
+    let reserved = k.tasks.get_mut(task).expect("checked").mappings.reserve().is_ok()
+        && k.caps.get_mut(cap).expect("checked").mappings.reserve().is_ok();
+    let mut result = if reserved {
+        k.charge(pool, MAPPING_COST)
+    } else {
+        Err(Error::OutOfMemory)
+    };
+    if result.is_ok() {
+        result = map_range(k, task, va, pa, first, attributes);
+        if result.is_err() {
+            k.refund(pool, MAPPING_COST);
+        }
+    }
+    if let Err(e) = result {
+        // (The room reserved goes again.)
+        k.tasks.get_mut(task).expect("checked").mappings.trim();
+        k.caps.get_mut(cap).expect("checked").mappings.trim();
         return Err(e);
     }
-    let t = k.tasks.get_mut(task).expect("checked");
-    let task_index = t.mappings.len() as u32;
-    let c = k.caps.get_mut(cap).expect("checked");
-    let cap_index = c.mappings.len() as u32;
-    c.mappings.push((task, task_index));
+    let cap_index = k.caps.get(cap).expect("checked").mappings.len() as u32;
     let more = first < pages;
-    k.tasks.get_mut(task).expect("checked").mappings.push(Mapping {
+    let record = Mapping {
         va,
         pages,
         memory,
@@ -269,7 +291,17 @@ pub fn map_first(
         unmapped: 0,
         filled: first as u32,
         maker: if more { maker } else { None },
-    });
+    };
+    let t = k.tasks.get_mut(task).expect("checked");
+    // (Room was reserved for both: neither fails.)
+    let Ok(task_index) = t.mappings.insert(record) else {
+        unreachable!("room reserved")
+    };
+    let task_index = task_index as u32;
+    let c = k.caps.get_mut(cap).expect("checked");
+    if c.mappings.push((task, task_index)).is_err() {
+        unreachable!("room reserved");
+    }
     k.memories.get_mut(memory).expect("checked").mapped.count(rights, true);
     // The mapping keeps its memory: no frame of it goes back to the
     // allocator while it is mapped (see `unmap_record`).
@@ -365,8 +397,8 @@ pub fn map_more(k: &mut Kernel, task: Id, i: usize, offset: usize) -> Result<boo
 /// ([`Kernel::restart`]) and goes on where it stopped.
 pub fn unmap(k: &mut Kernel, task: Id, va: u64, pages: usize) -> Result<(), Error> {
     let t = k.tasks.get(task).ok_or(Error::BadHandle)?;
-    // (A search of the task's mappings: linear in their number.)
-    let i = t.mappings.iter().position(|m| m.va == va).ok_or(Error::NotMapped)?;
+    // A walk of the task's tree of mappings: O(log n).
+    let i = t.mappings.find(va).ok_or(Error::NotMapped)?;
     if t.mappings[i].pages != pages {
         return Err(Error::InvalidArgument);
     }
@@ -427,9 +459,12 @@ pub fn remove_mapping_piece(k: &mut Kernel, task: Id, i: usize) -> bool {
 /// index.
 fn detach_mapping(k: &mut Kernel, task: Id, i: usize) {
     let Some(t) = k.tasks.get_mut(task) else { return };
-    let m = t.mappings.swap_remove(i);
+    if t.mappings.is_ordered() {
+        k.spend(TREE_UNITS);
+    }
+    let Some(t) = k.tasks.get_mut(task) else { return };
+    let Some(m) = t.mappings.swap_remove(i) else { return };
     let moved = t.mappings.get(i).copied();
-    give_back_bounded(&mut t.mappings, FIRST_BLOCK, SHRINK_COPY_MAX);
     let last = t.mappings.len();
     if let Some(moved) = moved {
         // A `Map` filling it in pieces finds it at its new index.
@@ -456,7 +491,6 @@ fn detach_mapping(k: &mut Kernel, task: Id, i: usize) {
     }
     c.mappings.swap_remove(j);
     let moved = c.mappings.get(j).copied();
-    give_back_bounded(&mut c.mappings, FIRST_BLOCK, SHRINK_COPY_MAX);
     if let Some((other, index)) = moved {
         if let Some(x) = k.tasks.get_mut(other).and_then(|t| t.mappings.get_mut(index as usize)) {
             x.cap_index = j as u32;
@@ -525,6 +559,10 @@ fn teardown_steps(k: &mut Kernel, task: Id) -> bool {
         if !k.spend(THREAD_UNITS) {
             return false;
         }
+    }
+    if let Some(t) = k.tasks.get_mut(task) {
+        // They all go: no tree to keep in order meanwhile.
+        t.mappings.drop_order();
     }
     while let Some(i) = k.tasks.get(task).and_then(|t| t.mappings.len().checked_sub(1)) {
         remove_mapping_piece(k, task, i);

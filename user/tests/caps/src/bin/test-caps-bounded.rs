@@ -16,7 +16,10 @@
 //!   interrupts masked is longer than 50,000 instructions.
 //!
 //! The same for creating a large memory object (as large as the pool
-//! allows, up to 64 MiB), whose pages the kernel zeroes.
+//! allows, up to 64 MiB), whose pages the kernel zeroes, and for one `Map`
+//! and one `Unmap` of a page in a task with 32,768 mappings (its list of
+//! mappings in chunks, found by address in a tree: neither copies nor
+//! searches the list).
 //!
 //! Elsewhere (every other `utest` run) it drops 4,096 mappings each way and
 //! reports the figures, which follow the host's load, without bounds.
@@ -80,6 +83,8 @@ fn main(_: &StartInfo) {
     // 1. Delete the capability the mappings were made through.
     let through = syscall::cap_copy(mem, Rights::all()).expect("copy");
     map_many(me.task, through, BASE, n);
+    // (With as many mappings: one `Map` and one `Unmap`.)
+    one_more(me.task, through, BASE + n * PAGE_SIZE as u64, n, icount);
     phase("delete", &format!("of {n} mappings"), icount, || {
         syscall::cap_delete(through).expect("delete")
     });
@@ -104,6 +109,9 @@ fn main(_: &StartInfo) {
     // The task is gone, so are its mappings: the capability records none.
     syscall::cap_delete(through).expect("delete");
 
+    // A capability space full but for its last slot: one copy finds it.
+    full_space(mem, icount);
+
     // 4. Create a large memory object: its pages are zeroed.
     let mib = create_large(icount);
 
@@ -118,6 +126,82 @@ fn main(_: &StartInfo) {
         if e != userlib::Error::NotSupported {
             panic!("kernel self-check: {e}");
         }
+    }
+}
+
+/// Most instructions one `Map` or `Unmap` of a page may take with
+/// interrupts masked (under -icount, 1 CPU) however many mappings its task
+/// has. Before, with 32,768 mappings, the `Map` grew the task's list of
+/// mappings by doubling, a copy of all of it, and the `Unmap` searched it
+/// from its start.
+const ONE_GOAL: u64 = 15_000;
+
+/// With `n` mappings in `task`: one more `Map` (at `va`), and its `Unmap`,
+/// each measured.
+fn one_more(task: Handle, mem: Handle, va: u64, n: u64, icount: bool) {
+    let mut figures = [0; 2];
+    for (i, what) in ["map", "unmap"].into_iter().enumerate() {
+        let _ = syscall::masked_max();
+        if i == 0 {
+            syscall::map(task, mem, 1, 0, va, Rights::READ).expect("one more mapping");
+        } else {
+            syscall::unmap(task, va, 1).expect("unmap the one more");
+        }
+        let masked = syscall::masked_max();
+        let text = masked.map_or(String::from("not measured (no -icount)"), |m| {
+            format!("{m} instructions")
+        });
+        println!("test-caps-bounded: one {what} with {n} mappings: longest masked stretch {text}");
+        figures[i] = masked.unwrap_or(0);
+    }
+    if icount && process().cpus == 1 {
+        for (what, m) in ["map", "unmap"].into_iter().zip(figures) {
+            assert!(
+                m <= ONE_GOAL,
+                "one {what} with {n} mappings: interrupts masked for {m} instructions (goal {ONE_GOAL})"
+            );
+        }
+    }
+}
+
+/// Most instructions one capability copy may take with interrupts masked
+/// (under -icount, 1 CPU) in a capability space of 4,096 slots, all used
+/// but the one it takes. Before, the free slot was found by a search of
+/// the slots from the first.
+const COPY_GOAL: u64 = 5_000;
+
+/// Fill this task's capability space with copies of `mem` (until
+/// `NoSlots`), free the last, and measure one copy that takes it.
+fn full_space(mem: Handle, icount: bool) {
+    let mut copies = alloc::vec::Vec::new();
+    loop {
+        match syscall::cap_copy(mem, Rights::READ) {
+            Ok(c) => copies.push(c),
+            Err(userlib::Error::NoSlots) => break,
+            Err(e) => panic!("copy {}: {e}", copies.len()),
+        }
+    }
+    let last = copies.pop().expect("a copy");
+    syscall::cap_delete(last).expect("delete the last copy");
+    let _ = syscall::masked_max();
+    let again = syscall::cap_copy(mem, Rights::READ).expect("a copy into the freed slot");
+    let masked = syscall::masked_max();
+    let text = masked.map_or(String::from("not measured (no -icount)"), |m| {
+        format!("{m} instructions")
+    });
+    println!(
+        "test-caps-bounded: one copy into a full capability space ({} copies): longest masked stretch {text}",
+        copies.len() + 1
+    );
+    copies.push(again);
+    for c in copies {
+        syscall::cap_delete(c).expect("delete a copy");
+    }
+    if let (Ok(m), true, 1) = (masked, icount, process().cpus) {
+        assert!(
+            m <= COPY_GOAL,
+            "one copy into a full capability space: interrupts masked for {m} instructions (goal {COPY_GOAL})"
+        );
     }
 }
 

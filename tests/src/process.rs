@@ -72,6 +72,10 @@ pub struct Captured {
     pub monitor_sent: usize,
     /// How many of the companion's steps were sent.
     pub peer_sent: usize,
+    /// Indexes in `lines` of the lines the process had not finished (no
+    /// newline yet) when it ended: a process killed in the middle of a
+    /// line leaves its start, `intact 9-0 3127` of `intact 9-0 31272`.
+    pub unfinished: Vec<usize>,
 }
 
 /// One step of scripted input: once the process's stdout shows `after`
@@ -352,6 +356,8 @@ struct Console<'a> {
     /// waited for it was sent.
     since_host: String,
     peer: Option<PeerConsole<'a>>,
+    /// Indexes in `lines` of the lines that ended without a newline.
+    unfinished: Vec<usize>,
 }
 
 impl Console<'_> {
@@ -454,6 +460,7 @@ impl Console<'_> {
                 stream: Stream::Stdout,
                 text: format!("{}{}", p.prefix, String::from_utf8_lossy(&l).trim_end_matches('\r')),
             });
+            self.unfinished.push(self.lines.len() - 1);
         }
     }
 
@@ -464,6 +471,7 @@ impl Console<'_> {
             return false;
         }
         self.push_line(stream, l);
+        self.unfinished.push(self.lines.len() - 1);
         true
     }
 
@@ -724,6 +732,7 @@ pub fn run_with_monitor(
         since_peer: String::new(),
         since_host: String::new(),
         peer,
+        unfinished: Vec::new(),
     };
     // A step may be due before any output (an empty cue).
     con.play();
@@ -793,6 +802,7 @@ pub fn run_with_monitor(
         sent: con.sent,
         monitor_sent: con.monitor.map_or(0, |m| m.sent),
         peer_sent: con.peer.map_or(0, |p| p.sent),
+        unfinished: con.unfinished,
     })
 }
 

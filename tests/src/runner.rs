@@ -1057,6 +1057,7 @@ pub fn run_boot(case: &BootCase, env: &Env) -> Outcome {
             sent,
             monitor_sent,
             peer_sent,
+            ..
         }) => {
             let incomplete = judge_input(case, sent)
                 .or_else(|| judge_monitor(case, monitor_sent))

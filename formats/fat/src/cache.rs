@@ -53,12 +53,19 @@ pub enum Class {
     Meta,
 }
 
+/// A slot's bytes, 16-byte aligned: copies to and from buffers aligned
+/// alike take the memcpy's widest loop (userlib's `mem.rs`).
+#[repr(C, align(16))]
+struct SectorBuf([u8; SECTOR]);
+
 struct Slot {
     lba: u64,
-    data: Box<[u8; SECTOR]>,
+    data: Box<SectorBuf>,
     dirty: bool,
     class: Class,
     referenced: bool,
+    /// Being filled by a device read: not a victim.
+    pinned: bool,
 }
 
 /// Counters for tests and benchmarks.
@@ -73,8 +80,9 @@ pub struct Stats {
 
 /// Most sectors one device request moves.
 pub const MAX_RUN: usize = 128;
-/// Most sectors a miss reads ahead.
-pub const READ_AHEAD: u32 = 64;
+/// Most sectors one miss reads, itself and those after it (one block
+/// request's worth, 64 KiB).
+pub const READ_AHEAD: u32 = 128;
 
 pub struct Cache<D> {
     pub dev: D,
@@ -89,6 +97,8 @@ pub struct Cache<D> {
     fat: (u64, u64, u32),
     /// Per FAT sector: byte ranges whose old contents step 2 writes.
     releases: BTreeMap<u64, Vec<(usize, [u8; 4], usize)>>,
+    /// The slots a read fills, in sector order (kept to save allocations).
+    filling: Vec<usize>,
     pub stats: Stats,
 }
 
@@ -104,6 +114,7 @@ impl<D: BlockDevice> Cache<D> {
             capacity: capacity.max(2 * READ_AHEAD as usize),
             fat: (0, 0, 1),
             releases: BTreeMap::new(),
+            filling: Vec::new(),
             stats: Stats::default(),
         }
     }
@@ -117,7 +128,7 @@ impl<D: BlockDevice> Cache<D> {
     /// The sector, read (with up to `ahead` following sectors) if absent.
     pub fn read(&mut self, lba: u64, class: Class, ahead: u32) -> Result<&[u8; SECTOR], Error> {
         let i = self.load(lba, class, ahead)?;
-        Ok(&self.slots[i].data)
+        Ok(&self.slots[i].data.0)
     }
 
     /// The sector for changing, read first if absent; marked dirty.
@@ -136,7 +147,7 @@ impl<D: BlockDevice> Cache<D> {
             None => {
                 let i = self.slot()?;
                 self.install(i, lba, class);
-                self.slots[i].data.fill(0);
+                self.slots[i].data.0.fill(0);
                 i
             }
         };
@@ -157,7 +168,7 @@ impl<D: BlockDevice> Cache<D> {
     pub fn write_now(&mut self, lba: u64) -> Result<(), Error> {
         if let Some(&i) = self.map.get(&lba) {
             if self.slots[i].dirty {
-                self.dev.write(lba, &self.slots[i].data[..])?;
+                self.dev.write(lba, &self.slots[i].data.0[..])?;
                 self.stats.write_requests += 1;
                 self.stats.sectors_written += 1;
                 self.slots[i].dirty = false;
@@ -172,7 +183,28 @@ impl<D: BlockDevice> Cache<D> {
         let &i = self.map.get(&lba)?;
         let s = &mut self.slots[i];
         s.referenced = true;
-        Some(&s.data)
+        Some(&s.data.0)
+    }
+
+    /// [`Self::hit`] for a sequential reader: `at` is where the sector
+    /// before was found ([`Self::read_at`] or this); the slot after it is
+    /// tried first (sectors read or written in order mostly sit in
+    /// consecutive slots), then the index. `at` becomes this sector's slot.
+    pub fn hit_next(&mut self, lba: u64, at: &mut usize) -> Option<&[u8; SECTOR]> {
+        let i = match self.slots.get(at.wrapping_add(1)) {
+            Some(s) if s.lba == lba => *at + 1,
+            _ => *self.map.get(&lba)?,
+        };
+        *at = i;
+        let s = &mut self.slots[i];
+        s.referenced = true;
+        Some(&s.data.0)
+    }
+
+    /// [`Self::read`], also giving the sector's slot (for [`Self::hit_next`]).
+    pub fn read_at(&mut self, lba: u64, class: Class, ahead: u32) -> Result<(&[u8; SECTOR], usize), Error> {
+        let i = self.load(lba, class, ahead)?;
+        Ok((&self.slots[i].data.0, i))
     }
 
     /// Whether any sector waits to be written.
@@ -191,7 +223,7 @@ impl<D: BlockDevice> Cache<D> {
         s.dirty = true;
         s.class = class;
         s.referenced = true;
-        Ok(&mut s.data)
+        Ok(&mut s.data.0)
     }
 
     fn install(&mut self, i: usize, lba: u64, class: Class) {
@@ -216,25 +248,59 @@ impl<D: BlockDevice> Cache<D> {
             return Err(Error::Corrupt);
         }
         let mut n = 1u64;
-        while n <= ahead.min(READ_AHEAD) as u64 && lba + n < total && !self.map.contains_key(&(lba + n)) {
+        while n <= ahead.min(READ_AHEAD - 1) as u64 && lba + n < total && !self.map.contains_key(&(lba + n)) {
             n += 1;
         }
-        let mut buf = alloc::vec![0u8; n as usize * SECTOR];
-        self.dev.read(lba, &mut buf)?;
-        self.stats.read_requests += 1;
-        self.stats.sectors_read += n;
-        let mut first = 0;
-        for (k, chunk) in buf.chunks_exact(SECTOR).enumerate() {
-            let i = self.slot()?;
-            self.install(i, lba + k as u64, class);
-            self.slots[i].data.copy_from_slice(chunk);
-            // Read-ahead sectors are not referenced yet: first to go.
-            self.slots[i].referenced = k == 0;
-            if k == 0 {
-                first = i;
+        // The slots first (finding them may flush), pinned so that none
+        // is taken again for a later sector of the same read; then the
+        // device reads straight into them.
+        let mut filling = core::mem::take(&mut self.filling);
+        filling.clear();
+        let mut r = Ok(());
+        for k in 0..n {
+            match self.slot() {
+                Ok(i) => {
+                    self.install(i, lba + k, class);
+                    self.slots[i].pinned = true;
+                    filling.push(i);
+                }
+                Err(e) => {
+                    r = Err(e);
+                    break;
+                }
             }
         }
-        Ok(first)
+        if r.is_ok() {
+            let Cache { dev, slots, .. } = self;
+            let mut got = 0;
+            r = dev.read_each(lba, n as usize, &mut |k0, data| {
+                for (j, s) in data.chunks_exact(SECTOR).enumerate() {
+                    if let Some(&i) = filling.get(k0 + j) {
+                        slots[i].data.0.copy_from_slice(s);
+                        got += 1;
+                    }
+                }
+            });
+            if r.is_ok() && got != filling.len() {
+                r = Err(Error::Io);
+            }
+        }
+        for (k, &i) in filling.iter().enumerate() {
+            let s = &mut self.slots[i];
+            s.pinned = false;
+            // Read-ahead sectors are not referenced yet: first to go.
+            s.referenced = k == 0;
+            if r.is_err() {
+                self.map.remove(&s.lba);
+                s.lba = u64::MAX;
+            }
+        }
+        let first = filling.first().copied();
+        self.filling = filling;
+        r?;
+        self.stats.read_requests += 1;
+        self.stats.sectors_read += n;
+        first.ok_or(Error::Io)
     }
 
     /// A free slot: a new one while below capacity, else a clean victim
@@ -243,10 +309,11 @@ impl<D: BlockDevice> Cache<D> {
         if self.slots.len() < self.capacity {
             self.slots.push(Slot {
                 lba: u64::MAX,
-                data: Box::new([0; SECTOR]),
+                data: Box::new(SectorBuf([0; SECTOR])),
                 dirty: false,
                 class: Class::Data,
                 referenced: false,
+                pinned: false,
             });
             return Ok(self.slots.len() - 1);
         }
@@ -256,7 +323,7 @@ impl<D: BlockDevice> Cache<D> {
                 let s = &mut self.slots[self.hand];
                 if s.referenced {
                     s.referenced = false;
-                } else if !s.dirty {
+                } else if !s.dirty && !s.pinned {
                     let lba = s.lba;
                     self.map.remove(&lba);
                     s.lba = u64::MAX;
@@ -307,7 +374,7 @@ impl<D: BlockDevice> Cache<D> {
             while k < lbas.len() && lbas[k].0 == start + (run.len() / SECTOR) as u64 && run.len() < MAX_RUN * SECTOR {
                 let (lba, i) = lbas[k];
                 let at = run.len();
-                run.extend_from_slice(&self.slots[i].data[..]);
+                run.extend_from_slice(&self.slots[i].data.0[..]);
                 if undo_releases {
                     for &(off, old, len) in self.releases.get(&lba).map(|v| &v[..]).unwrap_or(&[]) {
                         run[at + off..at + off + len].copy_from_slice(&old[..len]);

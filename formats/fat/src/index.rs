@@ -22,6 +22,9 @@ pub const MAX_ENTRIES: usize = 4096;
 /// A name as lookups compare it: FAT names compare without case
 /// (`dir::same_name`).
 pub fn fold(name: &str) -> String {
+    if name.is_ascii() {
+        return name.to_ascii_uppercase();
+    }
     name.chars().flat_map(char::to_uppercase).collect()
 }
 
@@ -65,9 +68,13 @@ impl DirIndex {
     /// The short entry slot a name is found at, and what a scan reports
     /// for it.
     pub fn find(&self, name: &str) -> Option<(u32, &Named)> {
-        let key = fold(name);
-        let &(_, slot) = self.names.range((key.clone(), 0)..=(key, u32::MAX)).next()?;
-        Some((slot, self.entries.get(&slot)?))
+        use core::ops::Bound;
+        let probe = (fold(name), 0);
+        let (key, slot) = self.names.range((Bound::Included(&probe), Bound::Unbounded)).next()?;
+        if *key != probe.0 {
+            return None;
+        }
+        Some((*slot, self.entries.get(slot)?))
     }
 
     /// Records an entry at `slot`, whose short name displays as `short_name`.

@@ -84,6 +84,18 @@ pub trait BlockDevice {
         false
     }
     fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), Error>;
+    /// Reads `n` sectors from `lba` and hands them to `sink` in order, a
+    /// piece at a time: the index of the piece's first sector among the
+    /// `n`, and whole sectors. The block cache reads this way, straight
+    /// into its slots; a device that has the data in a buffer of its own
+    /// (the file server's shared buffer with the driver) passes that, and
+    /// the default reads into a temporary buffer.
+    fn read_each(&mut self, lba: u64, n: usize, sink: &mut dyn FnMut(usize, &[u8])) -> Result<(), Error> {
+        let mut buf = alloc::vec![0u8; n * SECTOR];
+        self.read(lba, &mut buf)?;
+        sink(0, &buf);
+        Ok(())
+    }
     fn write(&mut self, lba: u64, buf: &[u8]) -> Result<(), Error>;
     /// Makes every completed write durable.
     fn flush(&mut self) -> Result<(), Error>;
@@ -133,6 +145,10 @@ impl<D: BlockDevice> BlockDevice for Slice<D> {
     fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), Error> {
         self.check(lba, buf.len())?;
         self.dev.read(self.start + lba, buf)
+    }
+    fn read_each(&mut self, lba: u64, n: usize, sink: &mut dyn FnMut(usize, &[u8])) -> Result<(), Error> {
+        self.check(lba, n * SECTOR)?;
+        self.dev.read_each(self.start + lba, n, sink)
     }
     fn write(&mut self, lba: u64, buf: &[u8]) -> Result<(), Error> {
         self.check(lba, buf.len())?;

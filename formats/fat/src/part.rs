@@ -42,10 +42,14 @@ const fn guid(a: u32, b: u16, c: u16, d: [u8; 8]) -> [u8; 16] {
 /// sector (a whole-disk volume, as `mkfs.vfat` on a plain file makes),
 /// otherwise the MBR's (or, behind a protective MBR, the GPT's) entries.
 pub fn partitions<D: BlockDevice>(dev: &mut D) -> Result<Option<Vec<Partition>>, Error> {
+    partitions_from(dev, &mut [0u8; SECTOR])
+}
+
+/// [`partitions`], leaving sector 0 in `s0`.
+fn partitions_from<D: BlockDevice>(dev: &mut D, s0: &mut [u8; SECTOR]) -> Result<Option<Vec<Partition>>, Error> {
     let disk = dev.sectors();
-    let mut s0 = [0u8; SECTOR];
-    dev.read(0, &mut s0)?;
-    if crate::bpb::looks_like_fat(&s0) {
+    dev.read(0, s0)?;
+    if crate::bpb::looks_like_fat(s0) {
         return Ok(None);
     }
     if s0[510] != 0x55 || s0[511] != 0xaa {
@@ -119,7 +123,17 @@ fn gpt<D: BlockDevice>(dev: &mut D, disk: u64) -> Result<Vec<Partition>, Error> 
 /// given, else the first FAT partition, or the whole disk. Returns its
 /// first sector and length.
 pub fn find_volume<D: BlockDevice>(dev: &mut D, index: Option<usize>) -> Result<(u64, u64), Error> {
-    match (partitions(dev)?, index) {
+    find_volume_from(dev, index, &mut [0u8; SECTOR])
+}
+
+/// [`find_volume`], leaving the disk's sector 0 in `s0` (a whole-disk
+/// volume's boot sector: the mount need not read it again).
+pub(crate) fn find_volume_from<D: BlockDevice>(
+    dev: &mut D,
+    index: Option<usize>,
+    s0: &mut [u8; SECTOR],
+) -> Result<(u64, u64), Error> {
+    match (partitions_from(dev, s0)?, index) {
         (None, None | Some(0)) => Ok((0, dev.sectors())),
         (None, Some(_)) => Err(Error::NotFound),
         (Some(parts), Some(i)) => parts.get(i).map(|p| (p.start, p.sectors)).ok_or(Error::NotFound),

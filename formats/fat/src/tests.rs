@@ -751,3 +751,143 @@ fn power_cuts() {
     assert!(checked >= 100, "{checked} cuts checked");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A disk in memory that logs its reads, hands `read_each` its sectors in
+/// pieces of 48 (as the file server passes each block request's shared
+/// buffer), and fails reads from the second piece on while `fail` is set.
+struct LoggingDisk {
+    mem: MemDisk,
+    reads: Vec<(u64, usize)>,
+    fail: bool,
+}
+
+impl BlockDevice for LoggingDisk {
+    fn sectors(&self) -> u64 {
+        self.mem.sectors()
+    }
+    fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), Error> {
+        self.reads.push((lba, buf.len() / SECTOR));
+        self.mem.read(lba, buf)
+    }
+    fn read_each(&mut self, lba: u64, n: usize, sink: &mut dyn FnMut(usize, &[u8])) -> Result<(), Error> {
+        self.reads.push((lba, n));
+        let mut k = 0;
+        while k < n {
+            if k > 0 && self.fail {
+                return Err(Error::Io);
+            }
+            let m = 48.min(n - k);
+            let mut piece = vec![0u8; m * SECTOR];
+            self.mem.read(lba + k as u64, &mut piece)?;
+            sink(k, &piece);
+            k += m;
+        }
+        Ok(())
+    }
+    fn write(&mut self, lba: u64, buf: &[u8]) -> Result<(), Error> {
+        self.mem.write(lba, buf)
+    }
+    fn flush(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+#[test]
+fn cold_reads_take_few_requests_and_fill_the_cache_straight() {
+    let dir = scratch("coldreads");
+    let img = mkfs(&dir, 64, &["-F", "32"]);
+    let data = pattern(256 << 10, 7);
+    let mut v = mount(&img);
+    let root = v.root();
+    write_file(&mut v, root, "big.bin", &data).unwrap();
+    save(&mut v, &img);
+    let disk = LoggingDisk {
+        mem: MemDisk {
+            data: std::fs::read(&img).unwrap(),
+        },
+        reads: Vec::new(),
+        fail: false,
+    };
+    let mut v = Volume::mount(disk, None, 2048, Box::new(FixedClock)).expect("mount");
+    // The boot sector is read once (by the partition probe, then used
+    // by the mount: a whole-disk volume).
+    let zero = v.device().reads.iter().filter(|&&(lba, _)| lba == 0).count();
+    assert_eq!(zero, 1, "reads at mount: {:?}", v.device().reads);
+    let root = v.root();
+    let f = v.open(root, "big.bin", OpenFlags::default()).unwrap();
+    v.device().reads.clear();
+    let mut got = vec![0u8; data.len()];
+    for (i, chunk) in got.chunks_mut(64 << 10).enumerate() {
+        assert_eq!(v.read(f, (i * (64 << 10)) as u64, chunk).unwrap(), chunk.len());
+    }
+    assert!(got == data, "read back what was written");
+    // 256 KiB in 64 KiB reads of a contiguous file: one 128-sector
+    // request each (the read-ahead follows the extent), plus the FAT.
+    let data_reads: Vec<_> = v.device().reads.iter().filter(|&&(_, n)| n > 1).copied().collect();
+    assert_eq!(data_reads.len(), 4, "reads: {:?}", v.device().reads);
+    assert!(data_reads.iter().all(|&(_, n)| n == 128), "reads: {data_reads:?}");
+
+    // A read that fails part-way leaves nothing half-filled in the cache.
+    v.drop_caches();
+    v.device().fail = true;
+    assert_eq!(v.read(f, 0, &mut got[..64 << 10]), Err(Error::Io));
+    v.device().fail = false;
+    got.fill(0);
+    assert_eq!(v.read(f, 0, &mut got).unwrap(), data.len());
+    assert!(got == data, "read back after a failed read");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn ascii_fold_is_the_unicode_fold() {
+    for b in 0u8..128 {
+        let s = (b as char).to_string();
+        let unicode: String = s.chars().flat_map(char::to_uppercase).collect();
+        assert_eq!(crate::index::fold(&s), unicode);
+    }
+    assert_eq!(crate::index::fold("straße.txt"), "STRASSE.TXT");
+}
+
+#[test]
+fn reads_at_any_offset_and_length_match() {
+    let dir = scratch("oddreads");
+    let img = mkfs(&dir, 64, &["-F", "32"]);
+    let mut v = mount(&img);
+    let root = v.root();
+    // Two files written interleaved: their chains alternate runs.
+    let a = pattern(38 * 8192, 3);
+    let b = pattern(25 * 8192, 9);
+    let fa = v.open(root, "a.bin", RW).unwrap();
+    let fb = v.open(root, "b.bin", RW).unwrap();
+    for k in 0..a.len() / 8192 {
+        let r = k * 8192..(k + 1) * 8192;
+        v.write(fa, r.start as u64, &a[r.clone()]).unwrap();
+        if r.end <= b.len() {
+            v.write(fb, r.start as u64, &b[r]).unwrap();
+        }
+    }
+    v.sync().unwrap();
+    for cold in [false, true] {
+        if cold {
+            v.drop_caches();
+        }
+        let mut got = Vec::new();
+        let mut off = 0usize;
+        let mut step = 1usize;
+        while off < a.len() {
+            let mut buf = vec![0u8; step];
+            let n = v.read(fa, off as u64, &mut buf).unwrap();
+            assert_eq!(n, step.min(a.len() - off));
+            got.extend_from_slice(&buf[..n]);
+            off += n;
+            step = (step * 7 + 333) % 70_000 + 1;
+        }
+        assert!(got == a, "a.bin read back in odd pieces (cold: {cold})");
+        // An empty read inside the file reads nothing (and fails nothing).
+        assert_eq!(v.read(fa, 0, &mut []).unwrap(), 0);
+        let mut all = vec![0u8; b.len() + 100];
+        assert_eq!(v.read(fb, 0, &mut all).unwrap(), b.len());
+        assert!(all[..b.len()] == b[..], "b.bin read back whole (cold: {cold})");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

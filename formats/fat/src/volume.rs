@@ -149,11 +149,13 @@ impl<D: BlockDevice> Volume<D> {
         cache_sectors: usize,
         clock: alloc::boxed::Box<dyn Clock + Send>,
     ) -> Result<Volume<D>, Error> {
-        let (start, sectors) = crate::part::find_volume(&mut dev, part)?;
+        let mut s0 = [0u8; SECTOR];
+        let (start, sectors) = crate::part::find_volume_from(&mut dev, part, &mut s0)?;
         let read_only = dev.read_only();
         let mut slice = Slice { dev, start, sectors };
-        let mut s0 = [0u8; SECTOR];
-        slice.read(0, &mut s0)?;
+        if start != 0 {
+            slice.read(0, &mut s0)?;
+        }
         let geo = crate::bpb::parse(&s0, sectors)?;
         let mut cache = Cache::new(slice, cache_sectors);
         cache.set_fat_layout(geo.fat_start, geo.fat_sectors, geo.fats);
@@ -445,23 +447,40 @@ impl<D: BlockDevice> Volume<D> {
 
     fn find(&mut self, d: DirRef, name: &str) -> Result<Option<Found>, Error> {
         if self.indexed(d)? {
-            let Some(idx) = self.indexes.get(&d) else {
-                return Err(Error::Corrupt);
-            };
-            let Some((slot, n)) = idx.find(name) else {
-                return Ok(None);
-            };
-            let (name, lfn) = (n.name.clone(), n.lfn);
-            let (lba, off) = Self::slot_pos(&idx.secs, slot)?;
-            let mut entry = [0u8; ENTRY];
-            entry.copy_from_slice(&self.cache.read(lba, Class::Dir, 0)?[off..off + ENTRY]);
-            return Ok(Some(Found {
-                name,
-                entry,
-                loc: Loc { dir: d, slot, lfn },
-            }));
+            return Ok(self
+                .find_indexed(d, name, true)?
+                .map(|(entry, loc, name)| Found { name, entry, loc }));
         }
         self.scan_find(d, name)
+    }
+
+    /// [`Self::find`] without the entry's name (a stat needs none).
+    fn find_entry(&mut self, d: DirRef, name: &str) -> Result<Option<([u8; ENTRY], Loc)>, Error> {
+        if self.indexed(d)? {
+            return Ok(self.find_indexed(d, name, false)?.map(|(e, loc, _)| (e, loc)));
+        }
+        Ok(self.scan_find(d, name)?.map(|f| (f.entry, f.loc)))
+    }
+
+    /// A lookup in `d`'s index (which exists): the short entry, where it
+    /// is, and with `named` the name a scan reports (else empty).
+    fn find_indexed(
+        &mut self,
+        d: DirRef,
+        name: &str,
+        named: bool,
+    ) -> Result<Option<([u8; ENTRY], Loc, String)>, Error> {
+        let Some(idx) = self.indexes.get(&d) else {
+            return Err(Error::Corrupt);
+        };
+        let Some((slot, n)) = idx.find(name) else {
+            return Ok(None);
+        };
+        let (lfn, name) = (n.lfn, if named { n.name.clone() } else { String::new() });
+        let (lba, off) = Self::slot_pos(&idx.secs, slot)?;
+        let mut entry = [0u8; ENTRY];
+        entry.copy_from_slice(&self.cache.read(lba, Class::Dir, 0)?[off..off + ENTRY]);
+        Ok(Some((entry, Loc { dir: d, slot, lfn }, name)))
     }
 
     /// Whether directory `d` has an index, built now if it had none and
@@ -903,6 +922,10 @@ impl<D: BlockDevice> Volume<D> {
     /// The directory holding the last component, and that component
     /// (`None`: the path names the start itself).
     fn parent<'p>(&mut self, start: NodeId, path: &'p str) -> Result<(DirRef, Option<&'p str>), Error> {
+        // One plain name (the common case): no list of components.
+        if !path.contains('/') && !matches!(path, "" | "." | "..") {
+            return Ok((self.dir_ref(start)?, Some(path)));
+        }
         let comps = Self::components(path)?;
         let mut d = self.dir_ref(start)?;
         let Some((last, init)) = comps.split_last() else {
@@ -997,15 +1020,15 @@ impl<D: BlockDevice> Volume<D> {
 
     /// Metadata of `path` under `start` without opening it.
     pub fn stat_path(&mut self, start: NodeId, path: &str) -> Result<Metadata, Error> {
-        match self.lookup(start, path)? {
-            Some(f) => {
-                if let Some(id) = self.open_at(f.loc) {
-                    return self.stat(id);
-                }
-                Ok(meta(&f.entry))
-            }
-            None if Self::components(path)?.is_empty() => self.stat(start),
-            None => Err(Error::NotFound),
+        match self.parent(start, path)? {
+            (d, Some(name)) => match self.find_entry(d, name)? {
+                Some((entry, loc)) => match self.open_at(loc) {
+                    Some(id) => self.stat(id),
+                    None => Ok(meta(&entry)),
+                },
+                None => Err(Error::NotFound),
+            },
+            (_, None) => self.stat(start),
         }
     }
 
@@ -1032,18 +1055,29 @@ impl<D: BlockDevice> Volume<D> {
     /// Cluster `index` of a file's chain, from the node's extents (which
     /// it extends by following the FAT when needed).
     fn cluster_at(&mut self, id: NodeId, index: u32) -> Result<u32, Error> {
+        self.run_at(id, index).map(|(c, _)| c)
+    }
+
+    /// Cluster `index` of a file's chain and how many consecutive clusters
+    /// the node's extents know from there on (at least 1; the run may go
+    /// on beyond what has been looked up so far).
+    fn run_at(&mut self, id: NodeId, index: u32) -> Result<(u32, u32), Error> {
         let n = self.node(id)?;
         let k = n.extents.partition_point(|e| e.0 <= index);
         if let Some(&(i0, c0, len)) = k.checked_sub(1).and_then(|k| n.extents.get(k)) {
             if index < i0 + len {
-                return Ok(c0 + (index - i0));
+                return Ok((c0 + (index - i0), i0 + len - index));
             }
         }
         let first = n.first;
         let mut ext = core::mem::take(&mut self.node_mut(id)?.extents);
         let r = self.extend_extents(&mut ext, first, index);
+        let run = match ext.last() {
+            Some(&(i0, _, len)) if i0 <= index && index < i0 + len => i0 + len - index,
+            _ => 1,
+        };
         self.node_mut(id)?.extents = ext;
-        r
+        r.map(|c| (c, run))
     }
 
     /// Follows the chain from the end of `ext` (or from `first`) to
@@ -1073,23 +1107,6 @@ impl<D: BlockDevice> Volume<D> {
         Ok(c)
     }
 
-    /// Contiguous sectors from cluster `c` on (for read-ahead), at most `cap`.
-    fn run_sectors(&mut self, c: u32, cap: u32) -> Result<u32, Error> {
-        let spc = self.geo.sectors_per_cluster;
-        let mut n = spc;
-        let mut c = c;
-        while n < cap {
-            match self.next(c)? {
-                Some(x) if x == c + 1 => {
-                    c = x;
-                    n += spc;
-                }
-                _ => break,
-            }
-        }
-        Ok(n.min(cap))
-    }
-
     pub fn read(&mut self, id: NodeId, offset: u64, buf: &mut [u8]) -> Result<usize, Error> {
         let n = self.node(id)?;
         if n.is_dir {
@@ -1100,34 +1117,47 @@ impl<D: BlockDevice> Volume<D> {
             return Ok(0);
         }
         let len = (buf.len() as u64).min(size - offset) as usize;
+        if len == 0 {
+            return Ok(0);
+        }
         let cb = self.geo.cluster_bytes();
+        let spc = self.geo.sectors_per_cluster as u64;
+        // The chain is looked up to the request's last cluster first, so
+        // that the extents give each run of consecutive clusters whole: a
+        // run is copied sector by sector without looking its clusters up,
+        // and a miss reads ahead to the run's end (or the request's).
+        let last = ((offset + len as u64 - 1) / cb) as u32;
+        self.cluster_at(id, last)?;
+        // The slot the sector before was found in (none yet).
+        let mut at = usize::MAX;
         let mut done = 0;
         while done < len {
             let pos = offset + done as u64;
-            let c = self.cluster_at(id, (pos / cb) as u32)?;
-            let in_cluster = pos % cb;
-            let sector = self.geo.cluster_sector(c) + in_cluster / SECTOR as u64;
-            let in_sector = (pos % SECTOR as u64) as usize;
-            let want_sectors = (len - done + in_sector).div_ceil(SECTOR) as u32;
-            let k = (SECTOR - in_sector).min(len - done);
-            if let Some(s) = self.cache.hit(sector) {
+            let index = (pos / cb) as u32;
+            let (c, run) = self.run_at(id, index)?;
+            let run = run.min(last - index + 1) as u64;
+            let mut sector = self.geo.cluster_sector(c) + (pos % cb) / SECTOR as u64;
+            let end = self.geo.cluster_sector(c) + run * spc;
+            let mut in_sector = (pos % SECTOR as u64) as usize;
+            while sector < end && done < len {
+                let k = (SECTOR - in_sector).min(len - done);
+                let s = match self.cache.hit_next(sector, &mut at) {
+                    Some(s) => s,
+                    None => {
+                        // A miss: read ahead as far as the run and the
+                        // request go.
+                        let want = (len - done + in_sector).div_ceil(SECTOR) as u64;
+                        let ahead = want.min(end - sector).min(crate::cache::READ_AHEAD as u64) - 1;
+                        let (s, i) = self.cache.read_at(sector, Class::Data, ahead as u32)?;
+                        at = i;
+                        s
+                    }
+                };
                 buf[done..done + k].copy_from_slice(&s[in_sector..in_sector + k]);
                 done += k;
-                continue;
+                sector += 1;
+                in_sector = 0;
             }
-            // A miss: read ahead as far as the clusters run on.
-            let ahead = if want_sectors > 1 {
-                let left_in_cluster = ((cb - in_cluster) / SECTOR as u64) as u32;
-                self.run_sectors(c, want_sectors.min(crate::cache::READ_AHEAD))?
-                    .saturating_sub(self.geo.sectors_per_cluster - left_in_cluster)
-                    .saturating_sub(1)
-                    .min(want_sectors - 1)
-            } else {
-                0
-            };
-            let s = self.cache.read(sector, Class::Data, ahead)?;
-            buf[done..done + k].copy_from_slice(&s[in_sector..in_sector + k]);
-            done += k;
         }
         Ok(len)
     }

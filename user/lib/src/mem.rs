@@ -5,9 +5,13 @@
 //! Every user-space byte copy of any size goes through these: file data
 //! between the block driver, the file server's cache and a client's
 //! buffer; pixels; messages. The bulk loop here moves 64 bytes in 12
-//! instructions (about 0.19 a byte) with general-purpose register pairs
-//! only, so a task that copies still never touches the FP/SIMD registers
-//! (and the kernel does not have to switch their state for it).
+//! instructions (about 0.19 a byte) with general-purpose register pairs;
+//! a copy of 256 bytes or more whose source and destination are in step
+//! to 16 bytes moves 256 bytes in 20 through q registers (about 0.08 a
+//! byte).
+//! Only those copies touch the FP/SIMD registers, so a task that copies
+//! small things still never makes the kernel load its FP state (the
+//! compiler's own code in most tasks uses q registers anyway).
 //!
 //! Accesses are aligned, so either side may be device memory (where an
 //! unaligned access faults): the destination is brought to 8-byte
@@ -23,6 +27,7 @@
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 core::arch::global_asm!(
     // memcpy(x0 = dst, x1 = src, x2 = n) -> x0. Scratch: x3-x13.
+    ".arch_extension simd",
     ".section .text.memcpy, \"ax\", %progbits",
     ".global memcpy",
     ".type memcpy, %function",
@@ -68,8 +73,57 @@ core::arch::global_asm!(
     "    sub     x1, x1, #8",
     "    add     x1, x1, x12, lsr #3",
     "    b       8f",
+    // Both in step and at least 256 bytes: the destination to 16-byte
+    // alignment, then (a source in step with it to 16 bytes too) 256
+    // bytes a loop of 20 through q0-q7 and q16-q23 (q8-q15 are the
+    // caller's), then one 128-byte block if that much is left.
+    "20: cmp     x2, #256",
+    "    b.lo    24f",
+    "    tst     x3, #8",
+    "    b.eq    25f",
+    "    ldr     x4, [x1], #8",
+    "    str     x4, [x3], #8",
+    "    sub     x2, x2, #8",
+    "25: tst     x1, #15",
+    "    b.ne    24f",
+    "    subs    x2, x2, #256",
+    "    b.lo    28f",
+    "26: ldp     q0, q1, [x1]",
+    "    ldp     q2, q3, [x1, #32]",
+    "    ldp     q4, q5, [x1, #64]",
+    "    ldp     q6, q7, [x1, #96]",
+    "    ldp     q16, q17, [x1, #128]",
+    "    ldp     q18, q19, [x1, #160]",
+    "    ldp     q20, q21, [x1, #192]",
+    "    ldp     q22, q23, [x1, #224]",
+    "    add     x1, x1, #256",
+    "    stp     q0, q1, [x3]",
+    "    stp     q2, q3, [x3, #32]",
+    "    stp     q4, q5, [x3, #64]",
+    "    stp     q6, q7, [x3, #96]",
+    "    stp     q16, q17, [x3, #128]",
+    "    stp     q18, q19, [x3, #160]",
+    "    stp     q20, q21, [x3, #192]",
+    "    stp     q22, q23, [x3, #224]",
+    "    add     x3, x3, #256",
+    "    subs    x2, x2, #256",
+    "    b.hs    26b",
+    "28: adds    x2, x2, #128",
+    "    b.lo    29f",
+    "    ldp     q0, q1, [x1]",
+    "    ldp     q2, q3, [x1, #32]",
+    "    ldp     q4, q5, [x1, #64]",
+    "    ldp     q6, q7, [x1, #96]",
+    "    add     x1, x1, #128",
+    "    stp     q0, q1, [x3]",
+    "    stp     q2, q3, [x3, #32]",
+    "    stp     q4, q5, [x3, #64]",
+    "    stp     q6, q7, [x3, #96]",
+    "    add     x3, x3, #128",
+    "    b       24f",
+    "29: add     x2, x2, #128",
     // 64 bytes a loop.
-    "20: subs    x2, x2, #64",
+    "24: subs    x2, x2, #64",
     "    b.lo    4f",
     "3:  ldp     x4, x5, [x1]",
     "    ldp     x6, x7, [x1, #16]",

@@ -316,7 +316,17 @@ fn load_elf(k: &mut Kernel, pool: Id, t: Id, image: &[u8], shared: &Shared) -> S
             .checked_sub(ph.p_vaddr - start)
             .filter(|o| o % page == 0 && ph.p_offset + ph.p_filesz <= image.len() as u64);
         if let Some(offset) = in_archive.filter(|_| !rights.contains(Rights::WRITE) && ph.p_filesz == ph.p_memsz) {
-            task::map(k, t, shared.cap, shared.memory, (offset / page) as usize, pages, start, rights).map_err(err)?;
+            task::map(
+                k,
+                t,
+                shared.cap,
+                shared.memory,
+                (offset / page) as usize,
+                pages,
+                start,
+                rights,
+            )
+            .map_err(err)?;
             continue;
         }
         let memory = syscall::create_memory(k, pool, pages as u64).map_err(err)?;

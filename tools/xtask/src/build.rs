@@ -325,8 +325,7 @@ pub const VIRT_DTB_BYTES: u64 = 16 << 10;
 pub fn memory_report(profile: &crate::profile::Profile, rows: &[MemRow], kernel: KernelRam) -> (String, Vec<String>) {
     use crate::profile::human;
     let mut warnings = Vec::new();
-    let mut cells: Vec<[String; 6]> =
-        vec![["task", "program", "file", "shared", "private", "limit"].map(String::from)];
+    let mut cells: Vec<[String; 6]> = vec![["task", "program", "file", "shared", "private", "limit"].map(String::from)];
     let (mut file_total, mut shared_total, mut private_total, mut limit_total) = (0, 0, 0, 0);
     let mut init_load = 0;
     for r in rows {

@@ -687,6 +687,10 @@ pub static BOOT_CASES: &[BootCase] = &[
             // W^X across mappings (issue 11, finding 4).
             r"test-caps-wx: no memory is writable at one address and executable at another",
             r"utest: test-caps-wx \.\.\. ok",
+            // Code shared from the boot archive: not charged to the pool,
+            // and read-only.
+            r"test-iso-write-text: a child's pool pays \d+ KiB with its code shared, \d+ KiB with it copied",
+            r"utest: test-iso-write-text \.\.\. ok",
         ],
         forbid: &[r"^utest: .* FAILED"],
         timeout_s: 120,

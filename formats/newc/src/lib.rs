@@ -26,6 +26,11 @@ pub const TRAILER: &str = "TRAILER!!!";
 pub const MODE_FILE: u32 = 0o100000;
 /// Mask of the file-type bits of `mode`.
 pub const MODE_TYPE_MASK: u32 = 0o170000;
+/// The boot archive the build tool writes starts each file's data at a
+/// multiple of this many bytes (its name is padded with NULs), so that a
+/// program's read-only segments can be mapped straight from the archive's
+/// pages. Readers do not depend on it.
+pub const PAGE_ALIGN: usize = 4096;
 
 /// What is wrong with an archive, and at which byte offset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,11 +130,14 @@ impl<'a> Archive<'a> {
             .bytes
             .get(name_start..name_end)
             .ok_or(ParseError::Truncated(start))?;
-        let (nul, name_bytes) = name_bytes.split_last().ok_or(ParseError::BadName(start))?;
-        if *nul != 0 {
+        // The name ends at its first NUL; more NULs may follow it up to
+        // `namesize` (the build tool pads names so that file data starts
+        // on a page boundary, see [`PAGE_ALIGN`]). The last byte is a NUL.
+        if name_bytes.last() != Some(&0) {
             return Err(ParseError::BadName(start));
         }
-        let name = core::str::from_utf8(name_bytes).map_err(|_| ParseError::BadName(start))?;
+        let len = name_bytes.iter().position(|&b| b == 0).unwrap_or(0);
+        let name = core::str::from_utf8(&name_bytes[..len]).map_err(|_| ParseError::BadName(start))?;
 
         let data_start = align4(name_end);
         let data_end = data_start.checked_add(file_size).ok_or(ParseError::Truncated(start))?;
@@ -241,6 +249,15 @@ mod tests {
         assert_eq!(Archive::new(&a).find("test-a").unwrap().unwrap().data, b"abc");
         assert_eq!(Archive::new(&a).find(".").unwrap(), None);
         assert_eq!(Archive::new(&a).find("nope").unwrap(), None);
+    }
+
+    #[test]
+    fn name_ends_at_its_first_nul() {
+        let mut a = Vec::new();
+        push(&mut a, "init\0\0\0\0\0\0\0", 0o100755, b"\x7fELF");
+        push(&mut a, TRAILER, 0, b"");
+        let e = Archive::new(&a).find("init").unwrap().unwrap();
+        assert_eq!(e.data, b"\x7fELF");
     }
 
     #[test]

@@ -100,7 +100,27 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], image_pa: u64) -> Star
     k.init_task = Some(t);
     // Keep the task while it has no capability naming it.
     k.add_ref(ObjectRef::Task(t));
-    let entry = load_elf(&mut k, root, t, init.data)?;
+    // The archive, read-only, where it already is (image or initrd).
+    let archive_pages = archive.len().div_ceil(abi::PAGE_SIZE);
+    let archive_mem = k
+        .memories
+        .insert(Memory {
+            physical: archive_pa,
+            pages: archive_pages,
+            kind: MemoryKind::Boot,
+            pool: None,
+            charge: 0,
+            refs: 0,
+            mapped: crate::object::MappedAs::NONE,
+        })
+        .map_err(|_| "no memory for the archive object")?;
+    let archive_cap = map_new(&mut k, t, archive_mem, archive_pages, bi::ARCHIVE_ADDRESS, Rights::READ)?;
+    let shared = Shared {
+        memory: archive_mem,
+        cap: cap::lookup(&k, t, abi::Handle(archive_cap)).map_err(err)?,
+        file_offset: init.data.as_ptr() as usize - archive.as_ptr() as usize,
+    };
+    let entry = load_elf(&mut k, root, t, init.data, &shared)?;
 
     let boot_info_mem = syscall::create_memory(&mut k, root, bi::BOOT_INFO_PAGES as u64).map_err(err)?;
     let boot_cap = map_new(
@@ -123,22 +143,6 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], image_pa: u64) -> Star
     )?;
     let ipc = syscall::create_memory(&mut k, root, 1).map_err(err)?;
     map_new(&mut k, t, ipc, 1, bi::INIT_IPC_BUFFER, Rights::READ | Rights::WRITE)?;
-
-    // The archive, read-only, where it already is (image or initrd).
-    let archive_pages = archive.len().div_ceil(abi::PAGE_SIZE);
-    let archive_mem = k
-        .memories
-        .insert(Memory {
-            physical: archive_pa,
-            pages: archive_pages,
-            kind: MemoryKind::Boot,
-            pool: None,
-            charge: 0,
-            refs: 0,
-            mapped: crate::object::MappedAs::NONE,
-        })
-        .map_err(|_| "no memory for the archive object")?;
-    let archive_cap = map_new(&mut k, t, archive_mem, archive_pages, bi::ARCHIVE_ADDRESS, Rights::READ)?;
 
     // The thread.
     k.charge(root, THREAD_COST).map_err(err)?;
@@ -261,8 +265,10 @@ fn asid_bits() -> u32 {
 
 /// Give init a capability to `memory` and map it through that capability.
 fn map_new(k: &mut Kernel, t: Id, memory: Id, pages: usize, va: u64, rights: Rights) -> StartResult<u32> {
+    // The archive: never writable; EXECUTE, as programs' code runs from
+    // its pages (the loader maps read-only segments from it).
     let cap_rights = if k.memories.get(memory).is_some_and(|m| m.kind == MemoryKind::Boot) {
-        Rights::READ | Rights::MAP | Rights::GRANT
+        Rights::READ | Rights::EXECUTE | Rights::MAP | Rights::GRANT
     } else {
         Rights::FULL
     };
@@ -272,8 +278,21 @@ fn map_new(k: &mut Kernel, t: Id, memory: Id, pages: usize, va: u64, rights: Rig
     Ok(h.0)
 }
 
-/// Load a static ELF into task `t`; returns its entry point.
-fn load_elf(k: &mut Kernel, pool: Id, t: Id, image: &[u8]) -> StartResult<u64> {
+/// Where init's file lies in the boot archive, to map its read-only
+/// segments from there.
+struct Shared {
+    /// The archive's memory object, and init's capability to it.
+    memory: Id,
+    cap: Id,
+    /// Byte offset of init's file in the archive.
+    file_offset: usize,
+}
+
+/// Load a static ELF into task `t`; returns its entry point. Read-only
+/// segments whose file bytes lie page for page in the archive (the build
+/// tool aligns each file's data to a page) are mapped from the archive's
+/// pages; the others get new memory with the file bytes copied in.
+fn load_elf(k: &mut Kernel, pool: Id, t: Id, image: &[u8], shared: &Shared) -> StartResult<u64> {
     let (ehdr, segments) = program_headers(image)?;
     for ph in segments.iter().filter(|p| p.p_type == elf::abi::PT_LOAD) {
         let page = abi::PAGE_SIZE as u64;
@@ -287,6 +306,29 @@ fn load_elf(k: &mut Kernel, pool: Id, t: Id, image: &[u8]) -> StartResult<u64> {
             return Err("init segment outside user space");
         }
         let pages = ((end - start) / page) as usize;
+        let rights = segment_rights(ph.p_flags);
+        if rights.contains(Rights::WRITE | Rights::EXECUTE) {
+            return Err("init has a writable and executable segment");
+        }
+        // In the archive: the segment's first page starts a page of it,
+        // and the file bytes cover the segment (nothing to zero).
+        let in_archive = (shared.file_offset as u64 + ph.p_offset)
+            .checked_sub(ph.p_vaddr - start)
+            .filter(|o| o % page == 0 && ph.p_offset + ph.p_filesz <= image.len() as u64);
+        if let Some(offset) = in_archive.filter(|_| !rights.contains(Rights::WRITE) && ph.p_filesz == ph.p_memsz) {
+            task::map(
+                k,
+                t,
+                shared.cap,
+                shared.memory,
+                (offset / page) as usize,
+                pages,
+                start,
+                rights,
+            )
+            .map_err(err)?;
+            continue;
+        }
         let memory = syscall::create_memory(k, pool, pages as u64).map_err(err)?;
         let pa = k.memories.get(memory).expect("created").physical;
         let data = image
@@ -296,22 +338,23 @@ fn load_elf(k: &mut Kernel, pool: Id, t: Id, image: &[u8]) -> StartResult<u64> {
         // SAFETY: the frames were just allocated (zeroed) for this segment;
         // `data` fits since filesz <= memsz <= the pages allocated.
         unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), dst as *mut u8, data.len()) };
-        let mut rights = Rights::empty();
-        if ph.p_flags & elf::abi::PF_R != 0 {
-            rights |= Rights::READ;
-        }
-        if ph.p_flags & elf::abi::PF_W != 0 {
-            rights |= Rights::WRITE;
-        }
-        if ph.p_flags & elf::abi::PF_X != 0 {
-            rights |= Rights::EXECUTE;
-        }
-        if rights.contains(Rights::WRITE | Rights::EXECUTE) {
-            return Err("init has a writable and executable segment");
-        }
         map_new(k, t, memory, pages, start, rights)?;
     }
     Ok(ehdr.e_entry)
+}
+
+fn segment_rights(flags: u32) -> Rights {
+    let mut rights = Rights::empty();
+    for (flag, r) in [
+        (elf::abi::PF_R, Rights::READ),
+        (elf::abi::PF_W, Rights::WRITE),
+        (elf::abi::PF_X, Rights::EXECUTE),
+    ] {
+        if flags & flag != 0 {
+            rights |= r;
+        }
+    }
+    rights
 }
 
 /// The file header and program headers of a 64-bit little-endian AArch64

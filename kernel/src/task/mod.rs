@@ -225,7 +225,9 @@ pub fn map_first(
     if rights.contains(Rights::WRITE) && rights.contains(Rights::EXECUTE) {
         return Err(Error::InvalidArgument);
     }
-    if m.kind == MemoryKind::Boot && rights.intersects(Rights::WRITE | Rights::EXECUTE) {
+    // The boot archive is never writable; programs' code runs from its
+    // pages (the loaders map read-only segments straight from it).
+    if m.kind == MemoryKind::Boot && rights.contains(Rights::WRITE) {
         return Err(Error::NoRights);
     }
     if m.kind == MemoryKind::Device && rights.contains(Rights::EXECUTE) {

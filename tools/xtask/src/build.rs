@@ -287,7 +287,7 @@ pub struct MemRow {
     pub kind: String,
     pub program: String,
     /// Size in the archive and loadable memory (None: not built).
-    pub sizes: Option<(u64, u64)>,
+    pub sizes: Option<(u64, crate::user::Loadable)>,
     /// The profile's memory limit (None for init, which gets all the rest).
     pub limit: Option<u64>,
 }
@@ -317,35 +317,38 @@ pub const KERNEL_RUNTIME_BYTES: u64 = 384 << 10;
 pub const VIRT_DTB_BYTES: u64 = 16 << 10;
 
 /// The memory report of a profile: a table of its tasks (program, file
-/// size, loadable memory, memory limit), the totals, and whether the
-/// kernel, the device tree, init and the tasks' limits fit in the machine's
-/// RAM. Returns the text and the warnings.
+/// size, code shared from the boot archive, private loadable memory,
+/// memory limit), the totals, and whether the kernel (with the archive,
+/// so each program's shared code once), the device tree, init's private
+/// memory and the tasks' limits fit in the machine's RAM. Returns the text
+/// and the warnings.
 pub fn memory_report(profile: &crate::profile::Profile, rows: &[MemRow], kernel: KernelRam) -> (String, Vec<String>) {
     use crate::profile::human;
     let mut warnings = Vec::new();
-    let mut cells: Vec<[String; 5]> = vec![["task", "program", "file", "loadable", "limit"].map(String::from)];
-    let (mut file_total, mut load_total, mut limit_total) = (0, 0, 0);
+    let mut cells: Vec<[String; 6]> = vec![["task", "program", "file", "shared", "private", "limit"].map(String::from)];
+    let (mut file_total, mut shared_total, mut private_total, mut limit_total) = (0, 0, 0, 0);
     let mut init_load = 0;
     for r in rows {
-        let (file, load) = match r.sizes {
+        let (file, shared, private) = match r.sizes {
             Some((f, l)) => {
                 file_total += f;
-                load_total += l;
+                shared_total += l.shared;
+                private_total += l.private;
                 if r.limit.is_none() {
-                    init_load = l;
+                    init_load = l.private;
                 }
-                (human(f), human(l))
+                (human(f), human(l.shared), human(l.private))
             }
-            None => ("-".into(), "not built".into()),
+            None => ("-".into(), "-".into(), "not built".into()),
         };
         let limit = match r.limit {
             Some(l) => {
                 limit_total += l;
-                if let Some((_, load)) = r.sizes.filter(|&(_, load)| load > l) {
+                if let Some((_, load)) = r.sizes.filter(|&(_, load)| load.private > l) {
                     warnings.push(format!(
-                        "{}: loadable memory {} exceeds its limit {}",
+                        "{}: private loadable memory {} exceeds its limit {}",
                         r.program,
-                        human(load),
+                        human(load.private),
                         human(l)
                     ));
                 }
@@ -353,16 +356,17 @@ pub fn memory_report(profile: &crate::profile::Profile, rows: &[MemRow], kernel:
             }
             None => "the rest".into(),
         };
-        cells.push([r.kind.clone(), r.program.clone(), file, load, limit]);
+        cells.push([r.kind.clone(), r.program.clone(), file, shared, private, limit]);
     }
     cells.push([
         "total".into(),
         String::new(),
         human(file_total),
-        human(load_total),
+        human(shared_total),
+        human(private_total),
         human(limit_total),
     ]);
-    let mut w = [0usize; 5];
+    let mut w = [0usize; 6];
     for c in &cells {
         for (i, x) in c.iter().enumerate() {
             w[i] = w[i].max(x.len());
@@ -377,17 +381,19 @@ pub fn memory_report(profile: &crate::profile::Profile, rows: &[MemRow], kernel:
             out.push_str(&format!("{}\n", "-".repeat(w.iter().sum::<usize>() + 8)));
         }
         let line = format!(
-            "{:<w0$}  {:<w1$}  {:>w2$}  {:>w3$}  {:>w4$}",
+            "{:<w0$}  {:<w1$}  {:>w2$}  {:>w3$}  {:>w4$}  {:>w5$}",
             c[0],
             c[1],
             c[2],
             c[3],
             c[4],
+            c[5],
             w0 = w[0],
             w1 = w[1],
             w2 = w[2],
             w3 = w[3],
-            w4 = w[4]
+            w4 = w[4],
+            w5 = w[5]
         );
         out.push_str(line.trim_end());
         out.push('\n');
@@ -395,7 +401,7 @@ pub fn memory_report(profile: &crate::profile::Profile, rows: &[MemRow], kernel:
     if let Some((m, ram)) = &profile.qemu.memory {
         let need = kernel.image + kernel.dtb + KERNEL_RUNTIME_BYTES + init_load + limit_total;
         let what = format!(
-            "RAM: kernel {} + device tree {} + kernel at run time ~{} + init {} + task limits {} = {} of {} (-m {m})",
+            "RAM: kernel {} (with the programs' shared code) + device tree {} + kernel at run time ~{} + init {} + task limits {} = {} of {} (-m {m})",
             human(kernel.image),
             human(kernel.dtb),
             human(KERNEL_RUNTIME_BYTES),
@@ -440,7 +446,7 @@ pub fn kernel_footprint(elf_path: &Path) -> Result<u64> {
 fn print_memory_report(opts: &Options, built: &Built) -> Result<()> {
     let profile = crate::profile::load(&opts.device)?;
     let programs = crate::user::programs()?;
-    let sizes = |name: &str| -> Result<Option<(u64, u64)>> {
+    let sizes = |name: &str| -> Result<Option<(u64, crate::user::Loadable)>> {
         let Some(p) = programs.get(name) else { return Ok(None) };
         let bytes = std::fs::read(&p.stripped).map_err(|e| format!("{}: {e}", p.stripped.display()))?;
         let load = crate::user::loadable_bytes(&bytes).map_err(|e| format!("{}: {e}", p.stripped.display()))?;
@@ -559,23 +565,24 @@ mod tests {
     fn memory_report_table_and_fit() {
         let text = "name = \"watch\"\ndescription = \"Wrist\"\n[qemu]\nmachine = \"virt\"\nmemory = \"4M\"\n";
         let p = crate::profile::parse("profiles/watch.toml", "watch", text).unwrap();
+        let load = |shared, private| crate::user::Loadable { shared, private };
         let rows = vec![
             MemRow {
                 kind: "init".into(),
                 program: "init".into(),
-                sizes: Some((60_000, 128 << 10)),
+                sizes: Some((60_000, load(64 << 10, 128 << 10))),
                 limit: None,
             },
             MemRow {
                 kind: "driver".into(),
                 program: "uart-pl011".into(),
-                sizes: Some((20_000, 64 << 10)),
+                sizes: Some((20_000, load(32 << 10, 64 << 10))),
                 limit: Some(256 << 10),
             },
             MemRow {
                 kind: "server".into(),
                 program: "shell".into(),
-                sizes: Some((30_000, 512 << 10)),
+                sizes: Some((30_000, load(96 << 10, 512 << 10))),
                 limit: Some(256 << 10),
             },
             MemRow {
@@ -603,7 +610,8 @@ mod tests {
             ),
             "{t}"
         );
-        assert_eq!(w, ["shell: loadable memory 512 KiB exceeds its limit 256 KiB"]);
+        assert!(lines[7].contains("192 KiB"), "shared code in total: {t}");
+        assert_eq!(w, ["shell: private loadable memory 512 KiB exceeds its limit 256 KiB"]);
         let (t, w) = memory_report(&p, &rows, KernelRam { dtb: 2 << 20, ..k });
         assert!(t.contains("DOES NOT FIT"), "{t}");
         assert!(w[1].contains("more than the 4 MiB of RAM"), "{w:?}");

@@ -293,15 +293,27 @@ fn build_archive(device: &str, test_programs: bool, group: Option<&Path>, tag: &
     Ok(std::fs::canonicalize(&path).unwrap_or(path))
 }
 
-/// Bytes of memory the program's PT_LOAD segments occupy: each segment's
+/// Memory a program's PT_LOAD segments occupy, each segment's
 /// `[vaddr, vaddr + memsz)` widened to whole 4 KiB pages.
-pub fn loadable_bytes(elf_bytes: &[u8]) -> Result<u64> {
-    use elf::abi::PT_LOAD;
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Loadable {
+    /// Read-only segments that are all file bytes, at a file offset
+    /// congruent to their address modulo the page: the loaders map them
+    /// from the boot archive's pages (shared by every task running the
+    /// program, counted once: in the kernel image that carries the archive).
+    pub shared: u64,
+    /// The rest (data, .bss): new memory from the task's pool.
+    pub private: u64,
+}
+
+/// The program's [`Loadable`] memory.
+pub fn loadable_bytes(elf_bytes: &[u8]) -> Result<Loadable> {
+    use elf::abi::{PF_W, PT_LOAD};
     use elf::endian::AnyEndian;
     let file = elf::ElfBytes::<AnyEndian>::minimal_parse(elf_bytes).map_err(|e| format!("not an ELF file: {e}"))?;
     let segments = file.segments().ok_or("the ELF file has no program headers")?;
     const PAGE: u64 = 4096;
-    let mut total = 0u64;
+    let mut total = Loadable::default();
     for s in segments.iter().filter(|s| s.p_type == PT_LOAD && s.p_memsz > 0) {
         let start = s.p_vaddr / PAGE * PAGE;
         let end = s
@@ -310,7 +322,11 @@ pub fn loadable_bytes(elf_bytes: &[u8]) -> Result<u64> {
             .ok_or("segment wraps around")?
             .div_ceil(PAGE)
             * PAGE;
-        total += end - start;
+        if s.p_flags & PF_W == 0 && s.p_filesz == s.p_memsz && s.p_offset % PAGE == s.p_vaddr % PAGE {
+            total.shared += end - start;
+        } else {
+            total.private += end - start;
+        }
     }
     Ok(total)
 }
@@ -407,7 +423,11 @@ pub struct Entry {
 /// A cpio newc archive of `entries`, reproducible: sorted by name, inode
 /// numbers 1, 2, ... in that order, mtime 0, uid/gid 0, one link each,
 /// ending with the `TRAILER!!!` entry and zero padding to 512 bytes (as
-/// GNU cpio writes it).
+/// GNU cpio writes it). Each file's data starts on a 4 KiB boundary
+/// (`newc::PAGE_ALIGN`: its name is padded with NULs, which cpio readers
+/// ignore as they read names up to the first NUL), so no two files' data
+/// share a page and the loaders map programs' read-only segments from the
+/// archive's pages instead of copying them.
 pub fn write_cpio(mut entries: Vec<Entry>) -> Vec<u8> {
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     let mut out = Vec::new();
@@ -420,6 +440,14 @@ pub fn write_cpio(mut entries: Vec<Entry>) -> Vec<u8> {
 }
 
 fn push_entry(out: &mut Vec<u8>, ino: u32, mode: u32, name: &str, data: &[u8]) {
+    // The name with its NUL and the padding NULs that start the data on a
+    // page boundary (the trailer has no data and no padding).
+    let unpadded = out.len() + newc::HEADER_LEN + name.len() + 1;
+    let name_size = if data.is_empty() {
+        name.len() + 1
+    } else {
+        unpadded.next_multiple_of(newc::PAGE_ALIGN) - out.len() - newc::HEADER_LEN
+    };
     let fields = [
         ino,
         mode,
@@ -432,7 +460,7 @@ fn push_entry(out: &mut Vec<u8>, ino: u32, mode: u32, name: &str, data: &[u8]) {
         0,
         0,
         0,
-        name.len() as u32 + 1,
+        name_size as u32,
         0,
     ];
     out.extend_from_slice(b"070701");
@@ -440,8 +468,9 @@ fn push_entry(out: &mut Vec<u8>, ino: u32, mode: u32, name: &str, data: &[u8]) {
         out.extend_from_slice(format!("{f:08x}").as_bytes());
     }
     out.extend_from_slice(name.as_bytes());
-    out.push(0);
+    out.resize(out.len() + name_size - name.len(), 0);
     out.resize(out.len().next_multiple_of(4), 0);
+    debug_assert!(data.is_empty() || out.len().is_multiple_of(newc::PAGE_ALIGN));
     out.extend_from_slice(data);
     out.resize(out.len().next_multiple_of(4), 0);
 }
@@ -493,6 +522,11 @@ mod tests {
         sorted.sort_by(|a, b| a.name.cmp(&b.name));
         for (g, e) in got.iter().zip(&sorted) {
             assert_eq!((g.mode, g.data), (e.mode, &e.data[..]));
+        }
+        // Each file's data starts on a page of its own.
+        for g in got.iter().filter(|g| !g.data.is_empty()) {
+            let offset = g.data.as_ptr() as usize - a.as_ptr() as usize;
+            assert_eq!(offset % newc::PAGE_ALIGN, 0, "{} at {offset:#x}", g.name);
         }
     }
 
@@ -638,16 +672,32 @@ mod tests {
         f[52..54].copy_from_slice(&64u16.to_le_bytes()); // e_ehsize
         f[54..56].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
         f[56..58].copy_from_slice(&3u16.to_le_bytes()); // e_phnum
-        let ph = |f: &mut Vec<u8>, i: usize, ty: u32, vaddr: u64, memsz: u64| {
+        let ph = |f: &mut Vec<u8>, i: usize, ty: u32, flags: u32, offset: u64, vaddr: u64, filesz: u64, memsz: u64| {
             let o = 64 + i * 56;
             f[o..o + 4].copy_from_slice(&ty.to_le_bytes());
+            f[o + 4..o + 8].copy_from_slice(&flags.to_le_bytes());
+            f[o + 8..o + 16].copy_from_slice(&offset.to_le_bytes());
             f[o + 16..o + 24].copy_from_slice(&vaddr.to_le_bytes());
+            f[o + 32..o + 40].copy_from_slice(&filesz.to_le_bytes());
             f[o + 40..o + 48].copy_from_slice(&memsz.to_le_bytes());
         };
-        ph(&mut f, 0, 1, 0x40_0000, 0x1800);
-        ph(&mut f, 1, 1, 0x41_0010, 0x10);
-        ph(&mut f, 2, 0x6474_e551, 0, 0x10000);
-        assert_eq!(loadable_bytes(&f).unwrap(), 3 * 4096);
+        // Text (R X, all file bytes): shared; data + .bss (R W): private.
+        ph(&mut f, 0, 1, 5, 0x1000, 0x40_0000, 0x1800, 0x1800);
+        ph(&mut f, 1, 1, 6, 0x3010, 0x41_0010, 0x8, 0x10);
+        ph(&mut f, 2, 0x6474_e551, 6, 0, 0, 0, 0x10000);
+        assert_eq!(
+            loadable_bytes(&f).unwrap(),
+            Loadable {
+                shared: 2 * 4096,
+                private: 4096
+            }
+        );
+        // Read-only but with zero-fill, or at an offset that does not
+        // match its address in the page: copied, private.
+        ph(&mut f, 0, 1, 4, 0x1000, 0x40_0000, 0x1000, 0x1800);
+        assert_eq!(loadable_bytes(&f).unwrap().private, 3 * 4096);
+        ph(&mut f, 0, 1, 5, 0x1008, 0x40_0000, 0x1800, 0x1800);
+        assert_eq!(loadable_bytes(&f).unwrap().private, 3 * 4096);
         assert!(loadable_bytes(b"not an elf").is_err());
     }
 

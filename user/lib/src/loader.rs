@@ -227,6 +227,12 @@ pub struct Spawn<'a> {
     /// Further capabilities, installed with these rights, named in
     /// `StartInfo::extra` in this order (at most 8).
     pub extra: &'a [(Handle, Rights)],
+    /// Map the read-only segments (code, constants) from the boot
+    /// archive's pages, shared by every task that runs the program, when
+    /// `elf` lies in this task's archive page-aligned (see
+    /// [`shared_page`]); `false` copies them into new memory from the
+    /// child's pool, as writable segments always are.
+    pub share: bool,
 }
 
 impl<'a> Spawn<'a> {
@@ -244,6 +250,7 @@ impl<'a> Spawn<'a> {
             counters: false,
             supervisor: None,
             extra: &[],
+            share: true,
         }
     }
 }
@@ -339,12 +346,38 @@ fn load_memory(
     syscall::map(child.task, mem, pages, 0, vaddr, rights).map_err(k("map into child"))
 }
 
+/// The page of the archive where `seg` of the program `elf` can be mapped
+/// from, if it can: read-only, wholly file bytes (nothing to zero), and
+/// `elf` lies in this task's boot archive with the segment's first page
+/// starting a page of the archive (the build tool aligns each file's data
+/// to a page, and the link script each segment's file offset).
+pub fn shared_page(elf: &[u8], seg: &Segment) -> Option<u64> {
+    if seg.rights.contains(Rights::WRITE) || seg.file_pages() != seg.pages || process().archive == Handle::NULL {
+        return None;
+    }
+    let archive = archive()?;
+    let start = (elf.as_ptr() as usize).checked_sub(archive.as_ptr() as usize)?;
+    if start + elf.len() > archive.len() {
+        return None;
+    }
+    let offset = (start + seg.file_start).checked_sub(seg.offset_in_page)? as u64;
+    offset.is_multiple_of(PAGE).then_some(offset / PAGE)
+}
+
 fn build(s: &Spawn, plan: &Plan, child: &mut Child, stack_bottom: u64) -> Result<(), SpawnError> {
     let me = process();
     let k = |step: &'static str| move |e: Error| SpawnError::Kernel(step, e);
     child.task = syscall::create(child.pool, ObjectType::Task, 0).map_err(k("create task"))?;
 
     for seg in plan.segments() {
+        // Shared: the archive's pages, read-only (the kernel never maps
+        // them writable). The child's pool pays only for the mapping. A
+        // refused map (an archive capability without EXECUTE) copies.
+        if let Some(page) = shared_page(s.elf, seg).filter(|_| s.share) {
+            if syscall::map(child.task, me.archive, seg.pages, page, seg.vaddr, seg.rights).is_ok() {
+                continue;
+            }
+        }
         let bytes = &s.elf[seg.file_start..seg.file_start + seg.file_len];
         load_memory(child, seg.pages, seg.file_pages(), seg.vaddr, seg.rights, |m| {
             m[seg.offset_in_page..seg.offset_in_page + bytes.len()].copy_from_slice(bytes)
@@ -380,7 +413,13 @@ fn build(s: &Spawn, plan: &Plan, child: &mut Child, stack_bottom: u64) -> Result
         info.counters = install(me.counters, Rights::READ | Rights::GRANT, "install counters")?;
     }
     if s.archive && me.archive != Handle::NULL {
-        info.archive = install(me.archive, Rights::READ | Rights::MAP, "install archive")?;
+        // EXECUTE: it maps programs' code from the archive when it starts
+        // them (it could run the same code copied into its own memory).
+        info.archive = install(
+            me.archive,
+            Rights::READ | Rights::EXECUTE | Rights::MAP,
+            "install archive",
+        )?;
     }
     let mut fault_ep = None;
     if let Some((ep, badge)) = s.supervisor {

@@ -48,9 +48,11 @@ fn tools_for(need: Need) -> impl Iterator<Item = &'static (&'static str, &'stati
 /// dtc for the Pi's overlay, mtools/fsck.fat/sfdisk to check disk images,
 /// and the firmware QEMU boots (a path: checked as a file); python3 is the
 /// real web server the network test fetches from (`curl` reads the
-/// device's status page in it too).
+/// device's status page in it too); GNU cpio lists and extracts the boot
+/// archive in xtask's own test (its entries padded to page boundaries).
 const FETCH_TOOLS: &[(&str, &str)] = &[
     ("curl", "curl"),
+    ("cpio", "cpio"),
     ("python3", "python3"),
     ("xz", "xz-utils"),
     ("dpkg-deb", "dpkg"),

@@ -264,5 +264,15 @@ pub fn transport(device: &Device) -> Result<(MmioTransport<'static>, Mmio<Regist
         log::error!("virtio-mmio transport at {:#x}: {e}", regs.address());
         DeviceError::Missing
     })?;
+    // The first request's small buffers (virtio-drivers' request header on
+    // the stack) bounce through a page: made here, with the device, so a
+    // request does not pay for a memory object and its mapping (about
+    // 25,000 instructions of the first block request). If it cannot be
+    // made now, the first request tries again.
+    if SPARE.lock().is_empty() {
+        if let Ok(page) = Dma::new(PAGE_SIZE) {
+            keep_spare(page);
+        }
+    }
     Ok((transport, regs))
 }

@@ -171,7 +171,14 @@ impl<D: BlockDevice> Volume<D> {
             indexes: BTreeMap::new(),
         };
         if let Some(fsinfo) = geo.fsinfo {
-            let s = v.cache.read(fsinfo, Class::Meta, 0)?;
+            // Read on to the start of the FAT and a little of it (the root
+            // directory's chain is looked up next): one device request
+            // instead of two (the reserved sectors between are few: 32 from
+            // mkfs.vfat).
+            let ahead = (geo.fat_start + 16)
+                .saturating_sub(fsinfo)
+                .min(crate::cache::READ_AHEAD as u64 - 1) as u32;
+            let s = v.cache.read(fsinfo, Class::Meta, ahead)?;
             if le32(s, 0) == 0x4161_5252 && le32(s, 484) == 0x6141_7272 {
                 let (free, next) = (le32(s, 488), le32(s, 492));
                 if free <= geo.clusters {

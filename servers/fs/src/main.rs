@@ -9,7 +9,7 @@
 //! which mount's root, and with which rights, is the profile's: the
 //! `grant=` arguments ([`fs::config`]), checked against the name of the
 //! calling task (the name service badges the service endpoint with the
-//! caller's task id; the supervisor's task list names it).
+//! caller's task id; the supervisor names it: `supervisor::task`).
 //!
 //! A mount is mounted on the first request for it, and again after it
 //! failed (an unformatted disk, a corrupt image: the caller gets the
@@ -46,6 +46,9 @@ mod server {
 
     /// How long changes may wait in the cache (see the request loop).
     const WRITEBACK_MS: u64 = 500;
+
+    /// Client programs remembered by task id (the oldest goes first).
+    const MAX_CLIENT_NAMES: usize = 64;
 
     /// Most open handles (all clients together).
     const MAX_HANDLES: usize = 1024;
@@ -125,15 +128,22 @@ mod server {
         }
     }
 
-    /// FAT timestamps from the RTC read at start plus the time since.
+    /// FAT timestamps from the RTC plus the time since. The RTC is read
+    /// when the first timestamp is needed, so a mount that is only read
+    /// never asks it (connecting to `rtc` and reading it cost about 16,000
+    /// instructions of a mount).
     struct RtcClock {
-        unix_at_start: u64,
-        us_at_start: u64,
+        /// `(unix seconds, microseconds since boot)` when it was read;
+        /// `None` if the RTC had no plausible time (FixedClock's date then).
+        start: core::cell::OnceCell<Option<(u64, u64)>>,
     }
 
     impl fat::Clock for RtcClock {
         fn now(&self) -> (u16, u16) {
-            let t = self.unix_at_start + (syscall::now_us() - self.us_at_start) / 1_000_000;
+            let Some((unix_at_start, us_at_start)) = *self.start.get_or_init(read_rtc) else {
+                return fat::volume::FixedClock.now();
+            };
+            let t = unix_at_start + (syscall::now_us() - us_at_start) / 1_000_000;
             let (y, mo, d, h, mi, s) = rtc::civil_from_unix(t);
             let y = y.clamp(1980, 2107) as u16;
             (
@@ -143,15 +153,19 @@ mod server {
         }
     }
 
-    fn clock() -> Box<dyn fat::Clock + Send> {
+    /// The RTC's time if it is after 1980 (FAT's epoch), and when it was read.
+    fn read_rtc() -> Option<(u64, u64)> {
         let mut conn = rtc::connection();
         match rtc::now(&mut conn) {
-            Ok(t) if t > 315_532_800 => Box::new(RtcClock {
-                unix_at_start: t,
-                us_at_start: syscall::now_us(),
-            }),
-            _ => Box::new(fat::volume::FixedClock),
+            Ok(t) if t > 315_532_800 => Some((t, syscall::now_us())),
+            _ => None,
         }
+    }
+
+    fn clock() -> Box<dyn fat::Clock + Send> {
+        Box::new(RtcClock {
+            start: core::cell::OnceCell::new(),
+        })
     }
 
     fn fs_error(e: fat::Error) -> FsError {
@@ -647,9 +661,14 @@ mod server {
             if let Some((_, n)) = self.names.iter().find(|(id, _)| *id == task) {
                 return Some(n.clone());
             }
-            let tasks = supervisor::tasks().ok()?;
-            self.names = tasks.into_iter().map(|t| (t.id, t.name)).collect();
-            self.names.iter().find(|(id, _)| *id == task).map(|(_, n)| n.clone())
+            // One call for this task's record (listing every task cost
+            // about 72,000 instructions of the first mount in `bench-fs`).
+            let name = supervisor::task(task).ok()?.name;
+            if self.names.len() >= MAX_CLIENT_NAMES {
+                self.names.remove(0);
+            }
+            self.names.push((task, name.clone()));
+            Some(name)
         }
 
         fn list_mounts(&mut self, task: u64, index: u64) -> Result<Message, FsError> {

@@ -346,6 +346,7 @@ impl Supervisor {
             proto::NS_LOOKUP => return self.lookup(unpack_text(msg, &mut buf), badge),
             proto::NS_LIST => self.list_service(msg.word(0)),
             proto::SV_TASK => self.list_task(msg.word(0)),
+            proto::SV_TASK_BY_ID => self.task_by_id(msg.word(0)),
             proto::SV_DEVICE => self.list_device(msg.word(0)),
             proto::SV_MEMORY => self.memory(),
             proto::SV_KILL | proto::SV_RESTART | proto::SV_POWER if !control => Err(Error::NoRights),
@@ -482,6 +483,22 @@ impl Supervisor {
         } else {
             names.join(",")
         }
+    }
+
+    /// [`proto::SV_TASK_BY_ID`]: the record [`Self::list_task`] gives the
+    /// task with this id (0 is init).
+    fn task_by_id(&self, id: u64) -> Result<Message, Error> {
+        let index = match id {
+            0 => 0,
+            _ => {
+                self.tasks
+                    .iter()
+                    .position(|t| t.id == id)
+                    .ok_or(Error::InvalidArgument)?
+                    + 1
+            }
+        };
+        self.list_task(index as u64)
     }
 
     fn list_task(&self, index: u64) -> Result<Message, Error> {

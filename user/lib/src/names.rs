@@ -218,6 +218,13 @@ pub mod supervisor {
         list(proto::SV_TASK, TaskRecord::from_message)
     }
 
+    /// The task whose id is `id` (a connection's badge names its client
+    /// task so): `InvalidArgument` if no task has it.
+    pub fn task(id: u64) -> Result<TaskRecord, Error> {
+        let m = call(&Message::with_words(proto::SV_TASK_BY_ID, &[id]))?;
+        TaskRecord::from_message(&m).ok_or(Error::InvalidArgument)
+    }
+
     /// Device-tree nodes with resources: `(values, "node compatible driver")`.
     pub fn devices() -> Result<Vec<(Vec<u64>, String)>, Error> {
         list(proto::SV_DEVICE, text_record)

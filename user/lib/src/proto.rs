@@ -59,6 +59,7 @@ pub fn check_reply(reply: crate::Message) -> Result<crate::Message, abi::Error> 
 /// | [`NS_LOOKUP`] | name | — | [`OK`] + endpoint (`SEND`, badge = caller's task id); `NoRights` unless routed to the caller (`uses`); `WouldBlock` while not registered |
 /// | [`NS_LIST`] | `[index]` | — | record `[provider id, clients, registered]` + `name provider users`: the registered services, then the declared ones not registered now (`registered` 0; `users` = the programs routed to it, comma-separated, or `-`) |
 /// | [`SV_TASK`] | `[index]` | — | record [`TaskRecord`] |
+/// | [`SV_TASK_BY_ID`] | `[task id]` (as in a badge from [`NS_LOOKUP`]) | — | record [`TaskRecord`] of that task; `InvalidArgument` if no task has the id |
 /// | [`SV_DEVICE`] | `[index]` | — | record `[physical, size, irq]` + `node compatible driver` |
 /// | [`SV_MEMORY`] | — | — | `[pool total, pool free, kernel objects, free RAM, kernel heap]` |
 /// | [`SV_KILL`] / [`SV_RESTART`] | name or id | — | [`OK`] (needs `control`) |
@@ -78,6 +79,10 @@ pub const SV_POWER: u16 = 0x7e25;
 /// A driver asks for device memory the device tree does not describe (a
 /// framebuffer its device's firmware allocated).
 pub const SV_DEVICE_MEMORY: u16 = 0x7e26;
+/// One task's record by its id: a server that knows a client by the badge
+/// of its connection learns which program it is in one call, instead of
+/// listing every task ([`SV_TASK`]).
+pub const SV_TASK_BY_ID: u16 = 0x7e27;
 
 /// Longest service name.
 pub const MAX_NAME: usize = 32;

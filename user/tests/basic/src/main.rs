@@ -34,6 +34,7 @@ fn main(start: &StartInfo) {
     least_privilege();
     copies_and_fills();
     windows_are_reused();
+    tasks_found_by_id();
     assert!(syscall::cap_info(me.archive)
         .unwrap()
         .rights
@@ -211,6 +212,30 @@ fn copies_and_fills() {
 /// mappings (two pages of addresses each, with the guard) took 8 new
 /// 4 KiB tables from the pool, and a driver's bounce buffers in time
 /// took all of it.
+/// `supervisor::task(id)` (a server naming a client by its connection's
+/// badge) gives the record `supervisor::tasks()` lists for that id, init's
+/// (id 0) included; an id no task has is `InvalidArgument`.
+fn tasks_found_by_id() {
+    let all = userlib::names::supervisor::tasks().expect("task records");
+    assert!(all.len() >= 2, "init and this task at least: {}", all.len());
+    for t in &all {
+        let one = userlib::names::supervisor::task(t.id).unwrap_or_else(|e| panic!("task {}: {e}", t.id));
+        assert_eq!(
+            (one.id, &one.name, &one.device),
+            (t.id, &t.name, &t.device),
+            "task {}",
+            t.id
+        );
+    }
+    let unused = all.iter().map(|t| t.id).max().unwrap_or(0) + 1000;
+    assert_eq!(
+        userlib::names::supervisor::task(unused).map(|t| t.id),
+        Err(Error::InvalidArgument),
+        "a task id nobody has"
+    );
+    log::info!("{} tasks found by their ids", all.len());
+}
+
 fn windows_are_reused() {
     let used = || {
         userlib::names::supervisor::tasks()

@@ -214,7 +214,10 @@ mod serve {
                 }
             }
         };
-        sock.set_timeout(Timeout::millis(100));
+        // The loop waits for the stack's signal (at most 100 ms, for the
+        // node's timers) and only then asks for a datagram: no `RECV_FROM`
+        // that finds nothing after each packet.
+        sock.set_timeout(Timeout::NonBlocking);
         match UdpSocket::bind(0) {
             Ok(s) => state.lock().out = Some(s),
             Err(e) => log::warn!("no socket for remote calls ({e}): serving none"),
@@ -237,7 +240,12 @@ mod serve {
         loop {
             let out = with_node(state, |n| n.tick(syscall::now_us()));
             send(&mut sock, out);
-            match sock.recv_from(&mut buf) {
+            let got = if sock.wait_ready(Timeout::millis(100)) {
+                sock.recv_from(&mut buf)
+            } else {
+                Err(Error::TimedOut)
+            };
+            match got {
                 Ok((n, from)) => {
                     let (out, reply, call) = with_node(state, |node| {
                         let out = node.receive(from, &buf[..n], syscall::now_us());

@@ -359,6 +359,14 @@ impl UdpSocket {
         Ok(n)
     }
 
+    /// Waits at most `timeout` for the stack's signal that a datagram may
+    /// wait (`net` signals a UDP socket when one arrives, and again after
+    /// a `recv_from` that left another); whether it came. A signal left
+    /// from earlier also counts, so `recv_from` may still find nothing.
+    pub fn wait_ready(&self, timeout: Timeout) -> bool {
+        syscall::wait(self.s.notify, timeout).is_ok()
+    }
+
     pub fn recv_from(&mut self, buf: &mut [u8]) -> Result<(usize, SocketAddrV4), Error> {
         let max = buf.len().min(BUFFER_BYTES);
         let r = self

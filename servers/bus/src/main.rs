@@ -214,10 +214,7 @@ mod serve {
                 }
             }
         };
-        // The loop waits for the stack's signal (at most 100 ms, for the
-        // node's timers) and only then asks for a datagram: no `RECV_FROM`
-        // that finds nothing after each packet.
-        sock.set_timeout(Timeout::NonBlocking);
+        sock.set_timeout(Timeout::millis(100));
         match UdpSocket::bind(0) {
             Ok(s) => state.lock().out = Some(s),
             Err(e) => log::warn!("no socket for remote calls ({e}): serving none"),
@@ -240,8 +237,11 @@ mod serve {
         loop {
             let out = with_node(state, |n| n.tick(syscall::now_us()));
             send(&mut sock, out);
+            // Waits for the stack's signal (at most 100 ms, for the node's
+            // timers) and only then asks for a datagram: no `RECV_FROM`
+            // that finds nothing after each packet.
             let got = if sock.wait_ready(Timeout::millis(100)) {
-                sock.recv_from(&mut buf)
+                sock.try_recv_from(&mut buf)
             } else {
                 Err(Error::TimedOut)
             };

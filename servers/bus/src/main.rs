@@ -237,7 +237,15 @@ mod serve {
         loop {
             let out = with_node(state, |n| n.tick(syscall::now_us()));
             send(&mut sock, out);
-            match sock.recv_from(&mut buf) {
+            // Waits for the stack's signal (at most 100 ms, for the node's
+            // timers) and only then asks for a datagram: no `RECV_FROM`
+            // that finds nothing after each packet.
+            let got = if sock.wait_ready(Timeout::millis(100)) {
+                sock.try_recv_from(&mut buf)
+            } else {
+                Err(Error::TimedOut)
+            };
+            match got {
                 Ok((n, from)) => {
                     let (out, reply, call) = with_node(state, |node| {
                         let out = node.receive(from, &buf[..n], syscall::now_us());

@@ -49,6 +49,9 @@ struct Sock {
     /// The endpoint capability minted for the client: revoked on close.
     cap: Handle,
     buffer: Mapping,
+    /// A UDP `SEND_TO` found the send buffer full: the client waits for
+    /// room (it is signalled after the next poll that changed something).
+    wants_room: bool,
 }
 
 pub struct Stack {
@@ -191,7 +194,7 @@ impl Stack {
         self.dhcp_events();
         self.reap_lingering();
         if changed {
-            self.notify_all();
+            self.notify_ready();
         }
     }
 
@@ -312,8 +315,39 @@ impl Stack {
         });
     }
 
-    /// Signals every socket's client. A client that died took its
-    /// notification with it: its sockets are closed.
+    /// After a poll: signals the clients whose sockets may have news. A UDP
+    /// socket's client is signalled only when a datagram waits or it waited
+    /// for room to send (a poll that sent another socket's datagram does
+    /// not wake a receiver that has nothing to take); the others as
+    /// [`Stack::notify_all`]. A client that died took its notification
+    /// with it: its sockets are closed (a UDP socket not signalled is
+    /// checked with `cap_info`).
+    pub fn notify_ready(&mut self) {
+        let sockets = &self.sockets;
+        let dead: Vec<usize> = self
+            .table
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let s = s.as_mut()?;
+                let quiet = match (s.kind, s.handle) {
+                    (Kind::Udp, Some(h)) => !sockets.get::<udp::Socket>(h).can_recv() && !s.wants_room,
+                    _ => false,
+                };
+                let alive = if quiet {
+                    syscall::cap_info(s.notify).is_ok()
+                } else {
+                    s.wants_room = false;
+                    syscall::signal(s.notify, proto::READY_BIT).is_ok()
+                };
+                (!alive).then_some(i)
+            })
+            .collect();
+        for i in dead {
+            self.close_slot(i, true);
+        }
+    }
+
     pub fn notify_all(&mut self) {
         let dead: Vec<usize> = self
             .table
@@ -458,6 +492,7 @@ impl Stack {
             notify,
             cap,
             buffer,
+            wants_room: false,
         });
         Ok((badge, reply))
     }
@@ -725,7 +760,10 @@ impl Stack {
             IpEndpoint::new(IpAddress::Ipv4(ip), port),
         ) {
             Ok(()) => Ok(Message::new(OK)),
-            Err(udp::SendError::BufferFull) => Err(Error::WouldBlock),
+            Err(udp::SendError::BufferFull) => {
+                self.sock(i).wants_room = true;
+                Err(Error::WouldBlock)
+            }
             Err(udp::SendError::Unaddressable) => Err(Error::InvalidArgument),
         }
     }
@@ -740,6 +778,11 @@ impl Stack {
                 let n = data.len().min(max);
                 sock.buffer.as_mut_slice()[..n].copy_from_slice(&data[..n]);
                 let ip = v4(meta.endpoint.addr);
+                // Another datagram waits: the client's next wait returns
+                // at once (it may wait before it asks again).
+                if u.can_recv() {
+                    let _ = syscall::signal(sock.notify, proto::READY_BIT);
+                }
                 Ok(Message::with_words(
                     OK,
                     &[n as u64, ip_word(ip), meta.endpoint.port as u64],

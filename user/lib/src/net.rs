@@ -359,15 +359,37 @@ impl UdpSocket {
         Ok(n)
     }
 
+    /// Waits at most `timeout` for the stack's signal that a datagram may
+    /// wait (`net` signals a UDP socket when one arrives, and again after
+    /// a receive that left another); whether it came. A signal left from
+    /// earlier also counts, so a receive may still find nothing.
+    pub fn wait_ready(&self, timeout: Timeout) -> bool {
+        syscall::wait(self.s.notify, timeout).is_ok()
+    }
+
     pub fn recv_from(&mut self, buf: &mut [u8]) -> Result<(usize, SocketAddrV4), Error> {
         let max = buf.len().min(BUFFER_BYTES);
         let r = self
             .s
             .call_waiting(&Message::with_words(proto::RECV_FROM, &[max as u64]))?;
+        Ok(self.received(buf, &r))
+    }
+
+    /// One `RECV_FROM` that does not wait (`WouldBlock` when nothing
+    /// waits), for use after [`UdpSocket::wait_ready`].
+    pub fn try_recv_from(&mut self, buf: &mut [u8]) -> Result<(usize, SocketAddrV4), Error> {
+        let max = buf.len().min(BUFFER_BYTES);
+        let r = self.s.call(&Message::with_words(proto::RECV_FROM, &[max as u64]))?;
+        Ok(self.received(buf, &r))
+    }
+
+    /// Copies the datagram of `RECV_FROM` reply `r` into `buf`.
+    fn received(&self, buf: &mut [u8], r: &Message) -> (usize, SocketAddrV4) {
+        let max = buf.len().min(BUFFER_BYTES);
         let n = (r.word(0) as usize).min(max);
         buf[..n].copy_from_slice(&self.s.buffer.as_slice()[..n]);
         let from = SocketAddrV4::new(word_ip(r.word(1)).unwrap_or(Ipv4Addr::UNSPECIFIED), r.word(2) as u16);
-        Ok((n, from))
+        (n, from)
     }
 }
 

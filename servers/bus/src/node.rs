@@ -14,8 +14,8 @@
 //!   and confirmed (see [`crate::session`]).
 //! - Each side pings a paired device every [`PING_EVERY_US`] over the
 //!   session ([`Peer::rtt_us`] is the last round trip).
-//! - A device not heard from for [`FORGET_AFTER_US`] is no longer
-//!   present: its session ends. Its id and last number are kept (up to
+//! - A device not heard from (no announcement, no session message) for
+//!   [`FORGET_AFTER_US`] is no longer present: its session ends. Its id and last number are kept (up to
 //!   [`MAX_PEERS`] devices), so an old announcement replayed later does not
 //!   bring it back.
 //! - Remote calls ([`SessionMsg::Call`]) travel over a paired session. A
@@ -995,6 +995,10 @@ impl Node {
             self.refused.replayed += 1;
             return Vec::new();
         };
+        // A message of the session shows the device is there as well as an
+        // announcement does (a device busy sending an object, its clock
+        // slowed by the work under QEMU's -icount, may announce late).
+        self.peers[i].last_seen = now;
         let Some(msg) = SessionMsg::decode(&plain) else {
             self.refused.malformed += 1;
             return Vec::new();

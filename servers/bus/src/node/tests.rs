@@ -888,3 +888,25 @@ fn a_hostile_peer_gets_nothing_from_fragments_and_changes_nothing() {
     assert_eq!(l.nodes[0].1.assemblies(), 0);
     assert_eq!(l.nodes[0].1.refused.unshared, 1);
 }
+
+#[test]
+fn session_messages_keep_a_device_present_when_its_announcements_are_late() {
+    let mut l = paired_pair();
+    // The phone's announcements are lost (as when it is too busy sending
+    // an object to announce on time): its pings still show it is there.
+    let phone = l.nodes[0].1.me;
+    let mut mangle = |o: Out| -> Vec<Out> {
+        let announce = Header::parse(&o.bytes).is_some_and(|(h, _)| h.kind == Kind::Announce && h.from == phone);
+        if announce {
+            vec![]
+        } else {
+            vec![o]
+        }
+    };
+    run_mangled(&mut l, 8_000_000, &mut mangle);
+    assert_eq!(l.names(1), ["phone"]);
+    // Without announcements or session messages it leaves.
+    l.nodes[0].2 = false;
+    l.run(5_000_000);
+    assert!(l.names(1).is_empty());
+}

@@ -1232,6 +1232,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             "virtio-blk-device,drive=disk0",
         ],
         expect: &[
+            r"test-fs: memory io: ok",
             r"test-fs: files: ok",
             r"test-fs: hostile client: ok",
             r"test-fs: restart mid-write: virtio-blk restarted after \d+ of 48 synced chunks; all 48 read back",

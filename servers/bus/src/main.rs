@@ -25,6 +25,16 @@
 //! Calls and replies leave from a second UDP socket (an ephemeral port),
 //! so that sending never waits for the packet loop's receive.
 //!
+//! Memory objects travel by value ([`bus::node`]): the proxy copies the
+//! one memory object a call may carry (at most [`bus::wire::MAX_OBJECT`]
+//! bytes, else `OutOfMemory`; any other capability in a call is refused,
+//! `NotSupported`) and the worker hands the callee a fresh object of the
+//! same size holding the copy, read-only (`READ | MAP`: writes to it would
+//! reach no one, so a server that wants shared memory, like the file
+//! server's `ATTACH`, refuses it), revoked once the call returns. A reply's
+//! memory object is copied the same way, and the caller gets a fresh,
+//! writable object of its own.
+//!
 //! Arguments (from the profile): `name=DEVICE profile=PROFILE`. From the
 //! boot archive (the task has `archive = true`): the profile (`shared`)
 //! and the group file [`GROUP_ENTRY`] (`cargo xtask run --group FILE`);
@@ -56,7 +66,7 @@ mod serve {
     use alloc::vec::Vec;
     use bus::keys::GroupKey;
     use bus::node::{refusal, CallError, Event, Failure, Incoming, Node, Out, PairState, RemoteReply};
-    use bus::wire::{Announcement, Target, MAX_PACKET, PORT};
+    use bus::wire::{Announcement, Target, MAX_OBJECT, MAX_PACKET, PORT};
     use userlib::abi::boot_info::StartInfo;
     use userlib::abi::{ObjectType, BUFFER_CAPS};
     use userlib::ipc::Timeout;
@@ -66,6 +76,7 @@ mod serve {
     use userlib::services::bus as proto;
     use userlib::services::net::ip_word;
     use userlib::sync::Mutex;
+    use userlib::vspace::{pages_for, with_scratch};
     use userlib::{log, names, process, syscall, thread, Error, Handle, Message, Rights};
 
     fn arg(key: &str) -> Option<&'static str> {
@@ -330,26 +341,76 @@ mod serve {
         };
         let mut next_id = 1u64;
         let r = serve(ep, |msg, badge| {
-            Action::Reply(forward(state, replies, &mut next_id, msg, badge).unwrap_or_else(reply_error))
+            let (reply, object) = match forward(state, replies, &mut next_id, msg, badge) {
+                Ok(r) => r,
+                Err(e) => (reply_error(e), None),
+            };
+            let Some(object) = object else {
+                return Action::Reply(reply);
+            };
+            // The client's copy of the reply's object is its own: this
+            // one goes once the reply is sent.
+            let _ = syscall::reply(&reply);
+            let _ = syscall::cap_delete(object);
+            Action::NoReply
         });
         if let Err(e) = r {
             panic!("receive on the proxy endpoint: {e}");
         }
     }
 
-    /// Carries one call to its device and brings the reply back.
+    /// The contents of memory object `mem` (a copy), if it is one of at
+    /// most [`MAX_OBJECT`] bytes that this task may map.
+    fn object_bytes(mem: Handle) -> Result<Vec<u8>, Error> {
+        let info = syscall::cap_info(mem)?;
+        if info.object != Some(ObjectType::Memory) {
+            return Err(Error::NotSupported);
+        }
+        if info.size > MAX_OBJECT as u64 {
+            return Err(Error::OutOfMemory);
+        }
+        let mut v = Vec::new();
+        v.try_reserve_exact(info.size as usize)
+            .map_err(|_| Error::OutOfMemory)?;
+        with_scratch(mem, pages_for(info.size), Rights::READ, |b| {
+            v.extend_from_slice(&b[..info.size as usize])
+        })?;
+        Ok(v)
+    }
+
+    /// A new memory object of this task's holding `bytes` (its size
+    /// rounded up to pages, one page at least).
+    fn new_object(bytes: &[u8]) -> Result<Handle, Error> {
+        let pages = pages_for(bytes.len() as u64).max(1);
+        let mem = syscall::create(process().pool, ObjectType::Memory, pages)?;
+        match with_scratch(mem, pages, Rights::READ | Rights::WRITE, |b| {
+            b[..bytes.len()].copy_from_slice(bytes)
+        }) {
+            Ok(()) => Ok(mem),
+            Err(e) => {
+                let _ = syscall::cap_delete(mem);
+                Err(e)
+            }
+        }
+    }
+
+    /// Carries one call to its device and brings the reply back, with the
+    /// reply's memory object if it carries one (this task's copy, to be
+    /// deleted once the reply is sent).
     fn forward(
         state: &Mutex<State>,
         replies: Handle,
         next_id: &mut u64,
         msg: &Message,
         badge: u64,
-    ) -> Result<Message, Error> {
-        if !msg.caps().is_empty() {
-            // Memory objects and endpoints in calls do not travel (yet);
-            // `serve` deletes them.
-            return Err(Error::NotSupported);
-        }
+    ) -> Result<(Message, Option<Handle>), Error> {
+        // One memory object travels (copied); nothing else does. `serve`
+        // deletes what the call carried.
+        let object = match msg.caps() {
+            [] => None,
+            [c] => Some(object_bytes(c.handle)?),
+            _ => return Err(Error::NotSupported),
+        };
         let (peer, target) = {
             let s = state.lock();
             let p = s.proxies.get(&badge).ok_or(Error::BadHandle)?;
@@ -375,15 +436,20 @@ mod serve {
                 sent = now;
                 let out = {
                     let mut s = state.lock();
-                    s.node
-                        .as_mut()
-                        .ok_or(Error::PeerDied)?
-                        .call(peer, id, &target, msg.label, msg.words())
+                    s.node.as_mut().ok_or(Error::PeerDied)?.call_object(
+                        peer,
+                        id,
+                        &target,
+                        msg.label,
+                        msg.words(),
+                        object.as_deref(),
+                    )
                 };
                 match out {
                     Ok(o) => send_out(state, o),
                     Err(CallError::NotNearby) => break Err(Error::PeerDied),
                     Err(CallError::NotShared) => break Err(Error::NoRights),
+                    Err(CallError::TooLarge) => break Err(Error::OutOfMemory),
                 }
             }
             let _ = syscall::wait(replies, Timeout::Micros(RESEND_US / 5));
@@ -416,7 +482,18 @@ mod serve {
             let ep = mint(state, Route::Handle { peer, number: n })?;
             m.push_cap(ep, Rights::SEND | Rights::GRANT);
         }
-        Ok(m)
+        let object = match reply.object {
+            Some(bytes) => {
+                let mem = new_object(&bytes)?;
+                if !m.push_cap(mem, Rights::READ | Rights::WRITE | Rights::MAP) {
+                    let _ = syscall::cap_delete(mem);
+                    return Err(Error::OutOfMemory);
+                }
+                Some(mem)
+            }
+            None => None,
+        };
+        Ok((m, object))
     }
 
     /// A proxy whose handle route died (its device left, or the endpoint
@@ -496,9 +573,36 @@ mod serve {
         c: Incoming,
     ) -> Result<RemoteReply, Error> {
         // Whatever capabilities the reply carries are taken care of below
-        // (endpoints exported within the peer's limit, the rest deleted).
-        let msg = Message::with_words(c.label, &c.words).accepting_caps(BUFFER_CAPS);
-        let (reply, handle) = match &c.target {
+        // (endpoints exported within the peer's limit, one memory object
+        // copied, the rest deleted).
+        let mut msg = Message::with_words(c.label, &c.words).accepting_caps(BUFFER_CAPS);
+        // The call's object: a fresh copy, read-only, for this call only.
+        let lent = match &c.object {
+            Some(bytes) => {
+                let mem = new_object(bytes)?;
+                msg.push_cap(mem, Rights::READ | Rights::MAP);
+                Some(mem)
+            }
+            None => None,
+        };
+        let r = call_local(state, services, &c, &msg);
+        if let Some(mem) = lent {
+            let _ = syscall::cap_revoke(mem);
+            let _ = syscall::cap_delete(mem);
+        }
+        let (reply, handle) = r?;
+        reply_of(state, &c, reply, handle)
+    }
+
+    /// Calls the local service or endpoint `c` is for with `msg`: its
+    /// reply, and the endpoint called if it was one handed out.
+    fn call_local(
+        state: &Mutex<State>,
+        services: &mut Vec<(String, Handle)>,
+        c: &Incoming,
+        msg: &Message,
+    ) -> Result<(Message, Option<Handle>), Error> {
+        Ok(match &c.target {
             Target::Service(name) => {
                 // (The node took only a service this device shares.)
                 let mut tries = 0;
@@ -514,7 +618,7 @@ mod serve {
                             ep
                         }
                     };
-                    match syscall::call_timeout(ep, &msg, Timeout::millis(LOCAL_TIMEOUT_MS)) {
+                    match syscall::call_timeout(ep, msg, Timeout::millis(LOCAL_TIMEOUT_MS)) {
                         // The server restarted: look it up again, once.
                         Err(Error::PeerDied | Error::BadHandle) if tries == 0 => {
                             tries += 1;
@@ -533,10 +637,19 @@ mod serve {
                     .find(|e| e.peer == c.peer && e.number == *number)
                     .map(|e| e.ep)
                     .ok_or(Error::BadHandle)?;
-                let r = syscall::call_timeout(ep, &msg, Timeout::millis(LOCAL_TIMEOUT_MS));
+                let r = syscall::call_timeout(ep, msg, Timeout::millis(LOCAL_TIMEOUT_MS));
                 (r?.0, Some(ep))
             }
-        };
+        })
+    }
+
+    /// The remote reply for the local `reply` to call `c`.
+    fn reply_of(
+        state: &Mutex<State>,
+        c: &Incoming,
+        reply: Message,
+        handle: Option<Handle>,
+    ) -> Result<RemoteReply, Error> {
         // The target endpoint is gone now (a file closed): dropped.
         let closed = handle.is_some_and(|ep| syscall::cap_info(ep).is_err());
         let mut s = state.lock();
@@ -550,6 +663,7 @@ mod serve {
             });
         }
         let mut handles = Vec::new();
+        let mut object = None;
         let held = s.exported.iter().filter(|e| e.peer == c.peer).count();
         if held + reply.caps().len() > MAX_EXPORTED {
             for cap in reply.caps() {
@@ -558,8 +672,16 @@ mod serve {
             return Err(Error::OutOfMemory);
         }
         for cap in reply.caps() {
-            if syscall::cap_info(cap.handle).map(|i| i.object) != Ok(Some(ObjectType::Endpoint)) {
-                // Memory objects in replies do not travel (yet).
+            let ty = syscall::cap_info(cap.handle).map(|i| i.object);
+            if ty == Ok(Some(ObjectType::Memory)) && object.is_none() {
+                // Copied (the caller pulls the copy), then let go.
+                let bytes = object_bytes(cap.handle);
+                let _ = syscall::cap_delete(cap.handle);
+                object = Some(bytes);
+                continue;
+            }
+            if ty != Ok(Some(ObjectType::Endpoint)) {
+                // Other capabilities do not travel.
                 let _ = syscall::cap_delete(cap.handle);
                 continue;
             }
@@ -577,6 +699,7 @@ mod serve {
             words: reply.words().to_vec(),
             handles,
             closed,
+            object: object.transpose()?,
         })
     }
 
@@ -715,4 +838,7 @@ mod serve {
 }
 
 #[cfg(not(test))]
-userlib::entry!(serve::main, heap = 128 * 1024);
+// Room for the objects in flight (each at most `bus::wire::MAX_OBJECT`,
+// at most `bus::node::MAX_ASSEMBLIES` of them, kept for pulls or being
+// received, and their copies on the way in and out).
+userlib::entry!(serve::main, heap = 512 * 1024);

@@ -14,8 +14,8 @@
 //!   and confirmed (see [`crate::session`]).
 //! - Each side pings a paired device every [`PING_EVERY_US`] over the
 //!   session ([`Peer::rtt_us`] is the last round trip).
-//! - A device not heard from for [`FORGET_AFTER_US`] is no longer
-//!   present: its session ends. Its id and last number are kept (up to
+//! - A device not heard from (no announcement, no session message) for
+//!   [`FORGET_AFTER_US`] is no longer present: its session ends. Its id and last number are kept (up to
 //!   [`MAX_PEERS`] devices), so an old announcement replayed later does not
 //!   bring it back.
 //! - Remote calls ([`SessionMsg::Call`]) travel over a paired session. A
@@ -25,6 +25,19 @@
 //!   this device does not share is answered `NoRights` at once and counted
 //!   ([`Refused::unshared`]); nothing else sees it. The caller sends with
 //!   [`Node::call`] and picks replies up with [`Node::take_reply`].
+//! - Memory objects travel with calls and replies by value ([`Node::call_object`],
+//!   [`RemoteReply::object`]): the header (`Call`/`Reply` with `object:
+//!   Some(size)`) goes first; the receiver keeps a bounded reassembly
+//!   buffer for it and *pulls* the contents ([`SessionMsg::Pull`]), at most
+//!   [`PULL_WINDOW`] fragments in flight, [`PULL_BATCH`] more asked each
+//!   time that many came; the holder answers each pull with those
+//!   [`SessionMsg::Chunk`]s from its copy. A fragment lost (or reordered
+//!   past the session's window) is asked for again after [`REPULL_US`]
+//!   without progress; a reassembly without progress for
+//!   [`ASSEMBLY_TIMEOUT_US`] is dropped. The call (or reply) is delivered
+//!   once every fragment is in. At most [`MAX_ASSEMBLIES`] reassemblies
+//!   live at once on a node; fragments of no reassembly, or past the
+//!   object's size, are dropped and counted (`malformed`).
 //! - Pairing by code ([`crate::pair`]): [`Node::show_code`] shows a code
 //!   (and offers it on the link), [`Node::join`] pairs with the device of
 //!   that name by its code, [`Node::pairing`] says how it went. A device
@@ -37,7 +50,7 @@
 use crate::keys::GroupKey;
 use crate::pair::{self, Joiner, Pairing, Shown, StartAnswer};
 use crate::session::{public, static_key, Handshake, Session, StaticKey};
-use crate::wire::{is_word, Announcement, Header, Kind, SessionMsg, Target, MAX_NAME};
+use crate::wire::{fragments, is_word, Announcement, Header, Kind, SessionMsg, Target, FRAGMENT, MAX_NAME, MAX_OBJECT};
 use alloc::string::String;
 use alloc::vec::Vec;
 pub use core::net::SocketAddrV4 as Addr;
@@ -54,6 +67,23 @@ pub const MAX_PEERS: usize = 32;
 /// How often a session is pinged (its round trip is measured, and a link
 /// that carries announcements but not the session shows).
 pub const PING_EVERY_US: u64 = 2_000_000;
+
+/// Fragments of an object asked for and not come yet, at most (the
+/// receiving `net` holds 8 datagrams of a socket, 8 KiB).
+pub const PULL_WINDOW: u32 = 4;
+/// Fragments asked for at a time once [`PULL_WINDOW`] less this are in
+/// flight (one pull for every two fragments, as TCP acknowledges every
+/// second segment).
+pub const PULL_BATCH: u32 = 2;
+/// A reassembly without progress for this long asks again for the
+/// fragments it lacks.
+pub const REPULL_US: u64 = 50_000;
+/// A reassembly without progress for this long is dropped (the call's
+/// sender gives up after `names::REMOTE_REPLY_TIMEOUT_US`, 5 s).
+pub const ASSEMBLY_TIMEOUT_US: u64 = 5_000_000;
+/// Objects being received, and objects kept to be pulled again (answers
+/// given), at most, over all devices (each at most [`MAX_OBJECT`] bytes).
+pub const MAX_ASSEMBLIES: usize = 4;
 
 /// A packet to send: to a device, or broadcast (`to: None`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +177,8 @@ pub struct Incoming {
     pub target: Target,
     pub label: u16,
     pub words: Vec<u64>,
+    /// The contents of the memory object the call carried.
+    pub object: Option<Vec<u8>>,
 }
 
 /// The reply to a remote call (the caller's side).
@@ -156,6 +188,9 @@ pub struct RemoteReply {
     pub words: Vec<u64>,
     pub handles: Vec<u32>,
     pub closed: bool,
+    /// The contents of the memory object the reply carries (at most
+    /// [`MAX_OBJECT`] bytes).
+    pub object: Option<Vec<u8>>,
 }
 
 /// Why a remote call could not be sent.
@@ -165,6 +200,101 @@ pub enum CallError {
     NotNearby,
     /// The device does not share that service (its announcement says).
     NotShared,
+    /// The memory object is larger than [`MAX_OBJECT`].
+    TooLarge,
+}
+
+/// A memory object being received: the call or reply it came with, and its
+/// bytes so far.
+struct Assembly {
+    id: u64,
+    /// The `Call` or `Reply`, delivered once every fragment is in.
+    msg: SessionMsg,
+    data: Vec<u8>,
+    got: Vec<bool>,
+    have: usize,
+    /// Fragments asked for and not come yet (about: lost ones count until
+    /// asked again).
+    asked: u32,
+    /// The first fragment not asked for yet.
+    next: u32,
+    /// When it last made progress.
+    last: u64,
+    /// When it last asked for fragments.
+    pulled: u64,
+}
+
+impl Assembly {
+    fn new(id: u64, msg: SessionMsg, size: usize, now: u64) -> Assembly {
+        Assembly {
+            id,
+            msg,
+            data: alloc::vec![0; size],
+            got: alloc::vec![false; fragments(size)],
+            have: 0,
+            asked: 0,
+            next: 0,
+            last: now,
+            pulled: now,
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.have == self.got.len()
+    }
+
+    /// The next fragments to ask for, if few are in flight.
+    fn more(&mut self, reply: bool) -> Option<SessionMsg> {
+        let total = self.got.len() as u32;
+        if self.next >= total || self.asked > PULL_WINDOW - PULL_BATCH {
+            return None;
+        }
+        let count = (PULL_WINDOW - self.asked).min(total - self.next);
+        let first = self.next;
+        self.next += count;
+        self.asked += count;
+        Some(SessionMsg::Pull {
+            id: self.id,
+            reply,
+            first,
+            count,
+        })
+    }
+
+    /// Asks again, from the first fragment missing.
+    fn again(&mut self, reply: bool, now: u64) -> Option<SessionMsg> {
+        let first = self.got.iter().position(|g| !g)? as u32;
+        let count = PULL_WINDOW.min(self.got.len() as u32 - first);
+        self.next = self.next.max(first + count);
+        self.asked = count;
+        self.pulled = now;
+        Some(SessionMsg::Pull {
+            id: self.id,
+            reply,
+            first,
+            count,
+        })
+    }
+
+    /// Takes fragment `index`: whether it was new and fit.
+    fn take(&mut self, index: u32, bytes: &[u8], now: u64) -> Result<bool, ()> {
+        let i = index as usize;
+        let at = i * FRAGMENT;
+        let len = self.data.len().saturating_sub(at).min(FRAGMENT);
+        if i >= self.got.len() || bytes.len() != len {
+            return Err(());
+        }
+        if self.got[i] {
+            return Ok(false);
+        }
+        self.data[at..at + len].copy_from_slice(bytes);
+        self.got[i] = true;
+        self.have += 1;
+        self.asked = self.asked.saturating_sub(1);
+        self.last = now;
+        self.pulled = now;
+        Ok(true)
+    }
 }
 
 struct Up {
@@ -174,8 +304,17 @@ struct Up {
     /// The highest call id taken from the peer in this session.
     served: u64,
     /// The answer to the last call carried out, sent again if that call
-    /// comes again.
-    answered: Option<(u64, SessionMsg)>,
+    /// comes again, and the object it carries (pulled by the caller).
+    answered: Option<(u64, SessionMsg, Option<Vec<u8>>)>,
+    /// The object of this device's call in flight to the peer: its call
+    /// id and bytes (pulled by the callee).
+    sending: Option<(u64, Vec<u8>)>,
+    /// The object of a call from the peer, being received.
+    call_in: Option<Assembly>,
+    /// The object of a reply from the peer, being received.
+    reply_in: Option<Assembly>,
+    /// The last call id whose reply's object came in whole.
+    replied: u64,
 }
 
 impl Up {
@@ -186,6 +325,10 @@ impl Up {
             since,
             served: 0,
             answered: None,
+            sending: None,
+            call_in: None,
+            reply_in: None,
+            replied: 0,
         }
     }
 }
@@ -332,6 +475,24 @@ impl Node {
     /// Sends remote call `id` (numbered upwards by the caller; the same
     /// `id` again to send it again) to paired device `peer`.
     pub fn call(&mut self, peer: u64, id: u64, target: &Target, label: u16, words: &[u64]) -> Result<Out, CallError> {
+        self.call_object(peer, id, target, label, words, None)
+    }
+
+    /// [`Node::call`] carrying a memory object's contents (copied across:
+    /// the callee pulls them). The object is kept (for the callee's pulls)
+    /// until the reply is taken or another call with an object is sent.
+    pub fn call_object(
+        &mut self,
+        peer: u64,
+        id: u64,
+        target: &Target,
+        label: u16,
+        words: &[u64],
+        object: Option<&[u8]>,
+    ) -> Result<Out, CallError> {
+        if object.is_some_and(|o| o.len() > MAX_OBJECT) {
+            return Err(CallError::TooLarge);
+        }
         let i = self
             .peers
             .iter()
@@ -347,7 +508,13 @@ impl Node {
             target: target.clone(),
             label,
             words: words.to_vec(),
+            object: object.map(|o| o.len() as u32),
         };
+        if let (Some(o), Some(up)) = (object, self.peers[i].up.as_mut()) {
+            if up.sending.as_ref().is_none_or(|s| s.0 != id) {
+                up.sending = Some((id, o.to_vec()));
+            }
+        }
         self.data(i, &msg).ok_or(CallError::NotNearby)
     }
 
@@ -357,6 +524,11 @@ impl Node {
         let at = self.replies.iter().position(|r| r.0 == peer && r.1 == id)?;
         let (_, _, reply) = self.replies.remove(at);
         self.replies.retain(|r| r.0 != peer || r.1 > id);
+        if let Some(up) = self.peers.iter_mut().find(|p| p.id == peer).and_then(|p| p.up.as_mut()) {
+            if up.sending.as_ref().is_some_and(|s| s.0 <= id) {
+                up.sending = None;
+            }
+        }
         Some(reply)
     }
 
@@ -377,20 +549,156 @@ impl Node {
 
     /// Answers call `id` of device `peer` (sent again if the call comes
     /// again); `None` if the device's session is gone.
+    ///
+    /// A reply's object (at most [`MAX_OBJECT`] bytes, else the answer is
+    /// a refusal, `OutOfMemory`) is kept for the caller's pulls until the
+    /// next answer to that device; when more than [`MAX_ASSEMBLIES`]
+    /// objects would be kept (reassemblies included), the other devices'
+    /// kept objects are dropped first (their callers then time out).
     pub fn answer(&mut self, peer: u64, id: u64, reply: RemoteReply) -> Option<Out> {
         let i = self.peers.iter().position(|p| p.id == peer && p.is_paired())?;
+        let reply = if reply.object.as_ref().is_some_and(|o| o.len() > MAX_OBJECT) {
+            refusal(userlib::abi::Error::OutOfMemory)
+        } else {
+            reply
+        };
+        if reply.object.is_some() {
+            for (j, p) in self.peers.iter_mut().enumerate() {
+                if j != i {
+                    if let Some(a) = p.up.as_mut().and_then(|u| u.answered.as_mut()) {
+                        a.2 = None;
+                    }
+                }
+            }
+        }
         let msg = SessionMsg::Reply {
             id,
             label: reply.label,
             words: reply.words,
             handles: reply.handles,
             closed: reply.closed,
+            object: reply.object.as_ref().map(|o| o.len() as u32),
         };
         let up = self.peers[i].up.as_mut()?;
         if up.served == id {
-            up.answered = Some((id, msg.clone()));
+            up.answered = Some((id, msg.clone(), reply.object));
         }
         self.data(i, &msg)
+    }
+
+    /// Reassemblies under way on this node.
+    fn assemblies(&self) -> usize {
+        self.peers
+            .iter()
+            .filter_map(|p| p.up.as_ref())
+            .map(|u| usize::from(u.call_in.is_some()) + usize::from(u.reply_in.is_some()))
+            .sum()
+    }
+
+    /// Whether a new reassembly of `size` bytes may start.
+    fn room_for(&self, size: usize) -> bool {
+        size <= MAX_OBJECT && self.assemblies() < MAX_ASSEMBLIES
+    }
+
+    /// Fragments `first..first + count` of an object, sealed for peer `i`.
+    fn chunks(&mut self, i: usize, id: u64, reply: bool, first: u32, count: u32) -> Vec<Out> {
+        let Some(up) = self.peers[i].up.as_ref() else {
+            return Vec::new();
+        };
+        let object = if reply {
+            up.answered.as_ref().filter(|a| a.0 == id).and_then(|a| a.2.as_deref())
+        } else {
+            up.sending.as_ref().filter(|s| s.0 == id).map(|s| s.1.as_slice())
+        };
+        let Some(object) = object else {
+            return Vec::new();
+        };
+        let count = count.min(crate::wire::MAX_PULL);
+        let msgs: Vec<SessionMsg> = (first..first.saturating_add(count))
+            .map_while(|index| {
+                let at = index as usize * FRAGMENT;
+                (at < object.len()).then(|| SessionMsg::Chunk {
+                    id,
+                    reply,
+                    index,
+                    bytes: object[at..object.len().min(at + FRAGMENT)].to_vec(),
+                })
+            })
+            .collect();
+        msgs.iter().filter_map(|m| self.data(i, m)).collect()
+    }
+
+    /// A reassembly of peer `i` took a fragment, or is done: what to ask
+    /// for next, and the call or reply it completes.
+    fn progress(&mut self, i: usize, reply: bool) -> Vec<Out> {
+        let peer = self.peers[i].id;
+        let Some(up) = self.peers[i].up.as_mut() else {
+            return Vec::new();
+        };
+        let slot = if reply { &mut up.reply_in } else { &mut up.call_in };
+        let Some(a) = slot.as_mut() else {
+            return Vec::new();
+        };
+        if !a.done() {
+            let pull = a.more(reply);
+            return pull.and_then(|m| self.data(i, &m)).into_iter().collect();
+        }
+        let Some(a) = slot.take() else {
+            return Vec::new();
+        };
+        match a.msg {
+            SessionMsg::Call {
+                id,
+                target,
+                label,
+                words,
+                ..
+            } => {
+                if self.calls.len() >= MAX_QUEUED {
+                    // Taken when sent again (pulled again then).
+                    return Vec::new();
+                }
+                up.served = id;
+                self.calls.push(Incoming {
+                    peer,
+                    id,
+                    target,
+                    label,
+                    words,
+                    object: Some(a.data),
+                });
+            }
+            SessionMsg::Reply {
+                id,
+                label,
+                words,
+                handles,
+                closed,
+                ..
+            } => {
+                up.replied = up.replied.max(id);
+                self.push_reply(
+                    peer,
+                    id,
+                    RemoteReply {
+                        label,
+                        words,
+                        handles,
+                        closed,
+                        object: Some(a.data),
+                    },
+                )
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn push_reply(&mut self, peer: u64, id: u64, reply: RemoteReply) {
+        if self.replies.len() >= MAX_QUEUED {
+            self.replies.remove(0);
+        }
+        self.replies.push((peer, id, reply));
     }
 
     /// Asks a paired device whether it is there (the answer sets its
@@ -458,6 +766,7 @@ impl Node {
             }
         }
         for i in 0..self.peers.len() {
+            out.extend(self.repull(i, now));
             out.extend(self.maybe_initiate(i, now));
             if self.peers[i].is_paired() && now.saturating_sub(self.peers[i].last_ping) >= PING_EVERY_US {
                 self.peers[i].last_ping = now;
@@ -465,6 +774,25 @@ impl Node {
             }
         }
         out
+    }
+
+    /// Asks again for the fragments peer `i`'s reassemblies lack, if they
+    /// made no progress for [`REPULL_US`]; drops those stalled for
+    /// [`ASSEMBLY_TIMEOUT_US`].
+    fn repull(&mut self, i: usize, now: u64) -> Vec<Out> {
+        let mut pulls = Vec::new();
+        if let Some(up) = self.peers[i].up.as_mut() {
+            for (reply, slot) in [(false, &mut up.call_in), (true, &mut up.reply_in)] {
+                let stalled = slot.as_ref().map_or(0, |a| now.saturating_sub(a.last));
+                let asked = slot.as_ref().map_or(0, |a| now.saturating_sub(a.pulled));
+                if stalled > ASSEMBLY_TIMEOUT_US {
+                    *slot = None;
+                } else if asked >= REPULL_US {
+                    pulls.extend(slot.as_mut().and_then(|a| a.again(reply, now)));
+                }
+            }
+        }
+        pulls.iter().filter_map(|m| self.data(i, m)).collect()
     }
 
     /// Starts a handshake with peer `i` if this device owes one: it is
@@ -518,7 +846,7 @@ impl Node {
             Kind::Hello => self.on_hello(i, body, now),
             Kind::Reply => self.on_reply(i, body, now),
             Kind::Finish => self.on_finish(i, body, now),
-            Kind::Data => self.on_data(i, h.counter, body, now),
+            Kind::Data => return self.on_data(i, h.counter, body, now),
             _ => None,
         };
         out.into_iter().collect()
@@ -658,19 +986,100 @@ impl Node {
         self.data(i, &SessionMsg::Confirm)
     }
 
-    fn on_data(&mut self, i: usize, nonce: u64, sealed: &[u8], now: u64) -> Option<Out> {
+    fn on_data(&mut self, i: usize, nonce: u64, sealed: &[u8], now: u64) -> Vec<Out> {
         let Some(up) = self.peers[i].up.as_mut() else {
             self.refused.handshake += 1;
-            return None;
+            return Vec::new();
         };
         let Some(plain) = up.session.open(nonce, sealed) else {
             self.refused.replayed += 1;
-            return None;
+            return Vec::new();
         };
+        // A message of the session shows the device is there as well as an
+        // announcement does (a device busy sending an object, its clock
+        // slowed by the work under QEMU's -icount, may announce late).
+        self.peers[i].last_seen = now;
         let Some(msg) = SessionMsg::decode(&plain) else {
             self.refused.malformed += 1;
-            return None;
+            return Vec::new();
         };
+        let unshared = self.unshared(&msg);
+        let Some(up) = self.peers[i].up.as_mut() else {
+            return Vec::new();
+        };
+        match msg {
+            SessionMsg::Pull {
+                id,
+                reply,
+                first,
+                count,
+            } => self.chunks(i, id, reply, first, count),
+            SessionMsg::Chunk {
+                id,
+                reply,
+                index,
+                bytes,
+            } => {
+                let slot = if reply { &mut up.reply_in } else { &mut up.call_in };
+                match slot.as_mut().filter(|a| a.id == id).map(|a| a.take(index, &bytes, now)) {
+                    Some(Ok(true)) => self.progress(i, reply),
+                    // A duplicate.
+                    Some(Ok(false)) => Vec::new(),
+                    // Late: sent again for an object come in whole since.
+                    None if id <= if reply { up.replied } else { up.served } => Vec::new(),
+                    // Of no object being received, or past its size.
+                    _ => {
+                        self.refused.malformed += 1;
+                        Vec::new()
+                    }
+                }
+            }
+            SessionMsg::Call {
+                id, object: Some(size), ..
+            } if up.confirmed && id > up.served && !unshared => {
+                let size = size as usize;
+                if up.call_in.as_ref().is_some_and(|a| a.id == id) {
+                    // Sent again while its object comes: ask again.
+                    let pull = up.call_in.as_mut().and_then(|a| a.again(false, now));
+                    return pull.and_then(|m| self.data(i, &m)).into_iter().collect();
+                }
+                up.call_in = None;
+                if !self.room_for(size) || self.calls.len() >= MAX_QUEUED {
+                    return Vec::new();
+                }
+                if let Some(up) = self.peers[i].up.as_mut() {
+                    up.call_in = Some(Assembly::new(id, msg, size, now));
+                }
+                self.progress(i, false)
+            }
+            SessionMsg::Reply {
+                id, object: Some(size), ..
+            } => {
+                let size = size as usize;
+                if up.reply_in.as_ref().is_some_and(|a| a.id == id) {
+                    let pull = up.reply_in.as_mut().and_then(|a| a.again(true, now));
+                    return pull.and_then(|m| self.data(i, &m)).into_iter().collect();
+                }
+                up.reply_in = None;
+                if !self.room_for(size) {
+                    return Vec::new();
+                }
+                if let Some(up) = self.peers[i].up.as_mut() {
+                    up.reply_in = Some(Assembly::new(id, msg, size, now));
+                }
+                self.progress(i, true)
+            }
+            msg => self.on_message(i, msg, now).into_iter().collect(),
+        }
+    }
+
+    /// Whether `msg` is a call for a service this device does not share.
+    fn unshared(&self, msg: &SessionMsg) -> bool {
+        matches!(msg, SessionMsg::Call { target: Target::Service(s), .. } if !self.info.shared.iter().any(|x| x == s))
+    }
+
+    fn on_message(&mut self, i: usize, msg: SessionMsg, now: u64) -> Option<Out> {
+        let up = self.peers[i].up.as_mut()?;
         match msg {
             SessionMsg::Confirm => {
                 if !up.confirmed {
@@ -697,11 +1106,12 @@ impl Node {
                 target,
                 label,
                 words,
+                ..
             } => {
                 if id <= up.served {
                     // Sent again: answered again if done (the answer was
                     // lost), else it is under way.
-                    let again = up.answered.as_ref().filter(|(a, _)| *a == id).map(|(_, m)| m.clone());
+                    let again = up.answered.as_ref().filter(|a| a.0 == id).map(|a| a.1.clone());
                     return again.and_then(|m| self.data(i, &m));
                 }
                 if let Target::Service(s) = &target {
@@ -722,6 +1132,7 @@ impl Node {
                     target,
                     label,
                     words,
+                    object: None,
                 });
                 None
             }
@@ -731,12 +1142,10 @@ impl Node {
                 words,
                 handles,
                 closed,
+                ..
             } => {
-                if self.replies.len() >= MAX_QUEUED {
-                    self.replies.remove(0);
-                }
                 let peer = self.peers[i].id;
-                self.replies.push((
+                self.push_reply(
                     peer,
                     id,
                     RemoteReply {
@@ -744,10 +1153,13 @@ impl Node {
                         words,
                         handles,
                         closed,
+                        object: None,
                     },
-                ));
+                );
                 None
             }
+            // Taken in `on_data`.
+            SessionMsg::Pull { .. } | SessionMsg::Chunk { .. } => None,
         }
     }
 }
@@ -985,6 +1397,7 @@ pub fn refusal(e: userlib::abi::Error) -> RemoteReply {
         words: alloc::vec![e as u64],
         handles: Vec::new(),
         closed: false,
+        object: None,
     }
 }
 

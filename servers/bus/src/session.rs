@@ -13,10 +13,12 @@
 //! - Static keys are made at each start of the bus. Within a group the
 //!   trust is the group key; a device paired by code must also show the
 //!   static key pinned at pairing ([`Session::remote_static`]).
-//! - Datagrams may be lost, so each transport message carries its nonce
-//!   (the header's counter); a receiver takes only nonces above the
-//!   highest it has opened, so a replayed or reordered-late message gets
-//!   nothing. A message that fails to open changes nothing.
+//! - Datagrams may be lost or reordered, so each transport message carries
+//!   its nonce (the header's counter); a receiver takes each nonce once,
+//!   and only within [`WINDOW`] below the highest it has opened (a sliding
+//!   window as in WireGuard and IPsec), so a replayed message, or one later
+//!   than the window, gets nothing. A message that fails to open changes
+//!   nothing.
 
 use crate::rng::BusRng;
 use alloc::vec;
@@ -137,11 +139,17 @@ impl Handshake {
     }
 }
 
+/// How far below the highest nonce opened a message may still open (once):
+/// the fragments of an object are sent back to back and may be reordered.
+pub const WINDOW: u64 = 64;
+
 /// An established session.
 pub struct Session {
     t: TransportState<ChaChaPoly, Blake2s>,
     /// The highest nonce opened so far.
     newest: Option<u64>,
+    /// Bit `i`: nonce `newest - i` was opened.
+    seen: u64,
     /// The other device's static key, as its handshake showed it.
     pub remote_static: [u8; 32],
 }
@@ -151,6 +159,7 @@ impl Session {
         Session {
             t,
             newest: None,
+            seen: 0,
             remote_static,
         }
     }
@@ -164,17 +173,34 @@ impl Session {
         Some((nonce, out))
     }
 
-    /// The plaintext of message `nonce`, if it opens and its nonce is new
-    /// (above every nonce opened before).
+    /// The plaintext of message `nonce`, if it opens and its nonce is new:
+    /// not opened before, and above the highest opened less [`WINDOW`].
     pub fn open(&mut self, nonce: u64, sealed: &[u8]) -> Option<Vec<u8>> {
-        if self.newest.is_some_and(|n| nonce <= n) || sealed.len() < 16 || sealed.len() > crate::wire::MAX_PACKET {
+        let fresh = match self.newest {
+            None => true,
+            Some(n) if nonce > n => true,
+            Some(n) => n - nonce < WINDOW && self.seen & (1 << (n - nonce)) == 0,
+        };
+        if !fresh || nonce == u64::MAX || sealed.len() < 16 || sealed.len() > crate::wire::MAX_PACKET {
             return None;
         }
         self.t.set_receiving_nonce(nonce);
         let mut out = vec![0u8; sealed.len() - 16];
         let n = self.t.receive(sealed, &mut out).ok()?;
         out.truncate(n);
-        self.newest = Some(nonce);
+        match self.newest {
+            Some(n) if nonce <= n => self.seen |= 1 << (n - nonce),
+            Some(n) => {
+                let shift = nonce - n;
+                self.seen = if shift >= WINDOW { 0 } else { self.seen << shift };
+                self.seen |= 1;
+                self.newest = Some(nonce);
+            }
+            None => {
+                self.seen = 1;
+                self.newest = Some(nonce);
+            }
+        }
         Some(out)
     }
 }
@@ -222,17 +248,28 @@ mod tests {
         let (n0, c0) = a.seal(b"zero").unwrap();
         let (n1, c1) = a.seal(b"one").unwrap();
         let (n2, c2) = a.seal(b"two").unwrap();
-        // Message 0 is lost: 1 still opens.
+        // Message 0 is late: 1 still opens, and 0 opens after it (once).
         assert_eq!(b.open(n1, &c1).as_deref(), Some(&b"one"[..]));
-        // Replayed, or late: nothing.
+        // Replayed: nothing.
         assert_eq!(b.open(n1, &c1), None);
+        assert_eq!(b.open(n0, &c0).as_deref(), Some(&b"zero"[..]));
         assert_eq!(b.open(n0, &c0), None);
+        assert_eq!(b.open(n1, &c1), None);
         // Tampered: nothing, and it spoils nothing.
         let mut bad = c2.clone();
         bad[0] ^= 1;
         assert_eq!(b.open(n2, &bad), None);
         assert_eq!(b.open(n2 + 5, &c2), None, "under another nonce");
         assert_eq!(b.open(n2, &c2).as_deref(), Some(&b"two"[..]));
+        // Later than the window: nothing, though never opened.
+        let (n3, c3) = a.seal(b"three").unwrap();
+        let mut last = None;
+        for _ in 0..WINDOW {
+            last = Some(a.seal(b"x").unwrap());
+        }
+        let (nl, cl) = last.unwrap();
+        assert!(b.open(nl, &cl).is_some());
+        assert_eq!(b.open(n3, &c3), None, "{} below the newest", nl - n3);
     }
 
     #[test]

@@ -171,6 +171,21 @@ impl Announcement {
 pub const MAX_WORDS: usize = 64;
 /// Most endpoint capabilities a reply carries (`abi::BUFFER_CAPS`).
 pub const MAX_CAPS: usize = 4;
+/// Largest memory object a call or reply carries (copied across by value,
+/// see [`SessionMsg::Chunk`]); a bigger one is refused (`TooLarge`) by the
+/// sending bus, and a header announcing one is dropped by the receiving
+/// bus. 64 KiB: a file's bulk transfer (`userlib::fs::BUFFER_BYTES`).
+pub const MAX_OBJECT: usize = 64 << 10;
+/// Bytes of an object in one [`SessionMsg::Chunk`]: the largest chunk, its
+/// header and its tag fit [`MAX_PACKET`].
+pub const FRAGMENT: usize = 1328;
+/// Most fragments one [`SessionMsg::Pull`] asks for.
+pub const MAX_PULL: u32 = 8;
+
+/// Fragments of an object of `size` bytes.
+pub const fn fragments(size: usize) -> usize {
+    size.div_ceil(FRAGMENT)
+}
 
 /// What a remote call is addressed to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,23 +210,49 @@ pub enum SessionMsg {
     /// words, for `target`. `id` numbers the caller's calls in this
     /// session, upwards; a call is sent again, with the same `id`, until
     /// its reply comes, and the callee carries out each `id` once.
+    ///
+    /// `object`: the call carries a memory object of this many bytes (at
+    /// most [`MAX_OBJECT`]); its contents follow as [`SessionMsg::Chunk`]s
+    /// the callee asks for with [`SessionMsg::Pull`], and the call is
+    /// carried out once all of them came.
     Call {
         id: u64,
         target: Target,
         label: u16,
         words: Vec<u64>,
+        object: Option<u32>,
     },
     /// The answer to call `id`: the reply message's label and words, and
     /// the endpoints it carried, by the numbers the callee gave them (the
     /// caller makes each a proxy in its turn). `closed`: the call's target
     /// handle is gone afterwards (say a file closed); the caller drops its
-    /// proxy.
+    /// proxy. `object`: as in a call; the caller pulls its contents.
     Reply {
         id: u64,
         label: u16,
         words: Vec<u64>,
         handles: Vec<u32>,
         closed: bool,
+        object: Option<u32>,
+    },
+    /// Asks for fragments `first..first + count` (`count` at most
+    /// [`MAX_PULL`]) of the object of call `id`'s reply (`reply`) or of
+    /// call `id` itself (`!reply`). The sender of the object answers with
+    /// those [`SessionMsg::Chunk`]s; a pull for an object it does not hold
+    /// gets nothing.
+    Pull {
+        id: u64,
+        reply: bool,
+        first: u32,
+        count: u32,
+    },
+    /// Fragment `index` of an object: bytes `index * FRAGMENT ..`, at most
+    /// [`FRAGMENT`] of them ([`FRAGMENT`] but in the last).
+    Chunk {
+        id: u64,
+        reply: bool,
+        index: u32,
+        bytes: Vec<u8>,
     },
 }
 
@@ -232,8 +273,11 @@ impl SessionMsg {
 
     fn is_valid(&self) -> bool {
         match self {
-            SessionMsg::Call { target, words, .. } => {
-                words.len() <= MAX_WORDS
+            SessionMsg::Call {
+                target, words, object, ..
+            } => {
+                object.is_none_or(|n| n as usize <= MAX_OBJECT)
+                    && words.len() <= MAX_WORDS
                     && match target {
                         Target::Service(s) => {
                             !s.is_empty() && s.len() <= MAX_SERVICE && s.bytes().all(|b| b.is_ascii_graphic())
@@ -241,7 +285,15 @@ impl SessionMsg {
                         Target::Handle(_) => true,
                     }
             }
-            SessionMsg::Reply { words, handles, .. } => words.len() <= MAX_WORDS && handles.len() <= MAX_CAPS,
+            SessionMsg::Reply {
+                words, handles, object, ..
+            } => {
+                words.len() <= MAX_WORDS && handles.len() <= MAX_CAPS && object.is_none_or(|n| n as usize <= MAX_OBJECT)
+            }
+            SessionMsg::Pull { count, .. } => *count <= MAX_PULL,
+            SessionMsg::Chunk { index, bytes, .. } => {
+                (*index as usize) < fragments(MAX_OBJECT) && !bytes.is_empty() && bytes.len() <= FRAGMENT
+            }
             _ => true,
         }
     }
@@ -319,6 +371,7 @@ mod tests {
             target: Target::Service("rtc".into()),
             label: 1,
             words: vec![u64::MAX; MAX_WORDS],
+            object: Some(MAX_OBJECT as u32),
         };
         let reply = SessionMsg::Reply {
             id: 3,
@@ -326,16 +379,39 @@ mod tests {
             words: vec![7; MAX_WORDS],
             handles: vec![1, 2, 3, 4],
             closed: false,
+            object: Some(u32::MAX >> 1),
+        };
+        let chunk = SessionMsg::Chunk {
+            id: u64::MAX,
+            reply: true,
+            index: fragments(MAX_OBJECT) as u32 - 1,
+            bytes: vec![0xa5; FRAGMENT],
         };
         // The largest of them fits a packet with its header and tag.
         assert!(HEADER + call.encode().len() + 16 <= MAX_PACKET);
         assert!(HEADER + reply.encode().len() + 16 <= MAX_PACKET);
+        assert!(HEADER + chunk.encode().len() + 16 <= MAX_PACKET);
+        let reply = SessionMsg::Reply {
+            id: 3,
+            label: 2,
+            words: vec![7; MAX_WORDS],
+            handles: vec![1, 2, 3, 4],
+            closed: false,
+            object: Some(MAX_OBJECT as u32),
+        };
         for m in [
             SessionMsg::Confirm,
             SessionMsg::Ping(5),
             SessionMsg::Pong(u64::MAX),
             call,
             reply,
+            chunk,
+            SessionMsg::Pull {
+                id: 1,
+                reply: false,
+                first: 3,
+                count: MAX_PULL,
+            },
         ] {
             assert_eq!(SessionMsg::decode(&m.encode()), Some(m));
         }
@@ -347,18 +423,46 @@ mod tests {
                 target: Target::Handle(1),
                 label: 1,
                 words: vec![0; MAX_WORDS + 1],
+                object: None,
+            },
+            SessionMsg::Call {
+                id: 1,
+                target: Target::Handle(1),
+                label: 1,
+                words: vec![],
+                object: Some(MAX_OBJECT as u32 + 1),
+            },
+            SessionMsg::Pull {
+                id: 1,
+                reply: true,
+                first: 0,
+                count: MAX_PULL + 1,
+            },
+            SessionMsg::Chunk {
+                id: 1,
+                reply: true,
+                index: fragments(MAX_OBJECT) as u32,
+                bytes: vec![1],
+            },
+            SessionMsg::Chunk {
+                id: 1,
+                reply: true,
+                index: 0,
+                bytes: vec![1; FRAGMENT + 1],
             },
             SessionMsg::Call {
                 id: 1,
                 target: Target::Service("a b".into()),
                 label: 1,
                 words: vec![],
+                object: None,
             },
             SessionMsg::Call {
                 id: 1,
                 target: Target::Service(String::new()),
                 label: 1,
                 words: vec![],
+                object: None,
             },
             SessionMsg::Reply {
                 id: 1,
@@ -366,6 +470,7 @@ mod tests {
                 words: vec![],
                 handles: vec![0; MAX_CAPS + 1],
                 closed: false,
+                object: None,
             },
         ] {
             assert_eq!(SessionMsg::decode(&bad.encode()), None, "{bad:?}");

@@ -226,6 +226,9 @@ mod server {
         handles: Table<Open>,
         /// Task id -> program name, from the supervisor's list.
         names: Vec<(u64, String)>,
+        /// The memory object of the last [`p::READ_MEMORY`] reply: deleted
+        /// once that reply is sent.
+        sent_object: Option<Handle>,
     }
 
     fn main(_start: &StartInfo) {
@@ -257,6 +260,7 @@ mod server {
             config,
             handles: Table::new(MAX_HANDLES),
             names: Vec::new(),
+            sent_object: None,
         };
         let (mut msg, mut badge) = syscall::recv(ep, Timeout::Forever).expect("receive");
         // Write-back: changes reach the disk once requests pause for
@@ -286,7 +290,14 @@ mod server {
             } else {
                 Timeout::Forever
             };
-            let mut next = syscall::reply_recv(ep, &reply, timeout);
+            let mut next = match s.sent_object.take() {
+                Some(mem) => {
+                    let _ = syscall::reply(&reply);
+                    let _ = syscall::cap_delete(mem);
+                    syscall::recv(ep, timeout)
+                }
+                None => syscall::reply_recv(ep, &reply, timeout),
+            };
             if let Err(Error::TimedOut) = next {
                 s.sync_all();
                 dirty_since = None;
@@ -322,14 +333,28 @@ mod server {
             let (mount, node, is_dir, rights) = (h.mount, h.node, h.is_dir, h.rights);
             let need_write = matches!(
                 msg.label,
-                p::WRITE | p::WRITE_INLINE | p::TRUNCATE | p::MKDIR | p::UNLINK | p::RMDIR | p::RENAME
+                p::WRITE
+                    | p::WRITE_INLINE
+                    | p::WRITE_MEMORY
+                    | p::TRUNCATE
+                    | p::MKDIR
+                    | p::UNLINK
+                    | p::RMDIR
+                    | p::RENAME
             );
             if need_write && rights & p::WRITE_RIGHT == 0 {
                 return Err(FsError::AccessDenied);
             }
             let file_only = matches!(
                 msg.label,
-                p::ATTACH | p::READ | p::WRITE | p::READ_INLINE | p::WRITE_INLINE | p::TRUNCATE
+                p::ATTACH
+                    | p::READ
+                    | p::WRITE
+                    | p::READ_INLINE
+                    | p::WRITE_INLINE
+                    | p::READ_MEMORY
+                    | p::WRITE_MEMORY
+                    | p::TRUNCATE
             );
             let dir_only = matches!(
                 msg.label,
@@ -341,7 +366,7 @@ mod server {
             if dir_only && !is_dir {
                 return Err(FsError::NotADirectory);
             }
-            if matches!(msg.label, p::READ | p::READ_INLINE) && rights & p::READ_RIGHT == 0 {
+            if matches!(msg.label, p::READ | p::READ_INLINE | p::READ_MEMORY) && rights & p::READ_RIGHT == 0 {
                 return Err(FsError::AccessDenied);
             }
             let mut path = [0u8; p::MAX_PATH];
@@ -404,6 +429,57 @@ mod server {
                     Ok(Message::with_words(0, &[info.size]))
                 }
                 p::READ | p::WRITE => self.bulk(badge, msg),
+                p::READ_MEMORY => {
+                    let len = msg.word(1).min(p::MEMORY_IO as u64) as usize;
+                    let off = self.offset(badge, msg.word(0), false)?;
+                    let pages = userlib::vspace::pages_for(len as u64).max(1);
+                    let mem =
+                        syscall::create(process().pool, ObjectType::Memory, pages).map_err(|_| FsError::NoSpace)?;
+                    let v = self.volume(mount)?;
+                    let n = userlib::vspace::with_scratch(mem, pages, Rights::READ | Rights::WRITE, |b| {
+                        v.read(node, off, &mut b[..len])
+                    });
+                    let n = match n {
+                        Ok(Ok(n)) => n,
+                        r => {
+                            let _ = syscall::cap_delete(mem);
+                            return Err(match r {
+                                Ok(Err(e)) => fs_error(e),
+                                _ => FsError::NoSpace,
+                            });
+                        }
+                    };
+                    self.advance(badge, msg.word(0), off + n as u64);
+                    // Deleted here once the reply is sent (the client's
+                    // copy keeps the object).
+                    self.sent_object = Some(mem);
+                    let mut r = Message::with_words(0, &[n as u64]);
+                    r.push_cap(mem, Rights::READ | Rights::WRITE | Rights::MAP);
+                    Ok(r)
+                }
+                p::WRITE_MEMORY => {
+                    let &[mem] = caps else {
+                        return Err(FsError::InvalidArgument);
+                    };
+                    let info = syscall::cap_info(mem).map_err(|_| FsError::InvalidArgument)?;
+                    let len = msg.word(1);
+                    if info.object != Some(ObjectType::Memory) || len > info.size || len > p::MEMORY_IO as u64 {
+                        return Err(FsError::InvalidArgument);
+                    }
+                    if !info.rights.contains(Rights::READ | Rights::MAP) {
+                        return Err(FsError::AccessDenied);
+                    }
+                    let off = self.offset(badge, msg.word(0), true)?;
+                    let v = self.volume(mount)?;
+                    let pages = userlib::vspace::pages_for(len).max(1);
+                    let n = userlib::vspace::with_scratch(mem, pages, Rights::READ, |b| {
+                        v.write(node, off, &b[..len as usize])
+                    })
+                    .map_err(|_| FsError::InvalidArgument)?
+                    .map_err(fs_error)?;
+                    self.advance(badge, msg.word(0), off + n as u64);
+                    Ok(Message::with_words(0, &[n as u64]))
+                }
                 p::READ_INLINE => {
                     let len = (msg.word(1) as usize).min(p::INLINE);
                     let off = self.offset(badge, msg.word(0), false)?;

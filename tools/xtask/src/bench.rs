@@ -301,7 +301,8 @@ fn target_of(name: &str) -> Option<u64> {
 
 /// The groups of rows `cargo xtask bench --only` can pick, in the order
 /// the full run measures them.
-pub const GROUPS: &[&str] = &["kernel", "display", "photon", "fs", "hostile", "net"];
+/// (`bus` is the soft-bus half of `net` alone.)
+pub const GROUPS: &[&str] = &["kernel", "display", "photon", "fs", "hostile", "net", "bus"];
 
 /// `cargo xtask bench [--only GROUP,...]`: every row, or those groups'
 /// (then target/bench.json is left as it was: it holds whole runs).
@@ -402,9 +403,12 @@ pub fn main(args: &crate::cli::BenchArgs) -> Result<ExitCode> {
         }
     }
     if run("net") {
-        // Networking (issue 14): TCP from the host on the phone image; the soft
-        // bus between a TV and a phone built with the tests' group file.
+        // Networking (issue 14): TCP from the host on the phone image.
         rows.extend(crate::netbench::host_tcp(&built.img)?);
+    }
+    if run("net") || run("bus") {
+        // The soft bus between a TV and a phone built with the tests'
+        // group file.
         let group = Some(crate::util::root().join(crate::test::TEST_GROUP));
         let tv = build::build(&Options {
             test_programs: true,

@@ -10,6 +10,10 @@
 //!
 //! Transfers up to [`p::INLINE`] bytes travel in the message; larger ones
 //! through a 64 KiB buffer the file attaches on its first large transfer.
+//! A file whose handle refuses the buffer (a paired device's file through
+//! the soft bus, where memory travels by value) moves up to
+//! [`p::MEMORY_IO`] bytes a call in a memory object instead
+//! ([`p::READ_MEMORY`], [`p::WRITE_MEMORY`]).
 
 use crate::ipc::{Message, Timeout};
 use crate::services::fs::{self as p, FsError, Stat};
@@ -303,7 +307,9 @@ pub struct File {
     append: bool,
     /// The shared buffer, once attached.
     buffer: Option<Mapping>,
-    /// The handle took no buffer (`Unsupported`): data goes in messages.
+    /// The handle took no buffer (`Unsupported`, or `AccessDenied`: a
+    /// remote handle gets a read-only copy of it): data goes in memory
+    /// objects of its own, one per call.
     inline_only: bool,
 }
 
@@ -322,11 +328,13 @@ impl File {
             let map = Mapping::new(pages, Rights::READ | Rights::WRITE).map_err(|_| FsError::NoSpace)?;
             let mut m = Message::new(p::ATTACH);
             m.push_cap(map.handle(), Rights::READ | Rights::WRITE | Rights::MAP);
-            // A handle that cannot take memory (a paired device's file,
-            // through the soft bus) answers Unsupported: the caller then
-            // moves the data in the messages.
+            // A handle that cannot share memory (a paired device's file,
+            // through the soft bus: its server gets a read-only copy, and
+            // answers AccessDenied; a bus that carries no memory answers
+            // Unsupported): the caller then moves the data in memory
+            // objects of their own, or in the messages.
             match call(self.ep, &m) {
-                Err(FsError::Unsupported) => {
+                Err(FsError::Unsupported | FsError::AccessDenied) => {
                     self.inline_only = true;
                     return Err(FsError::Unsupported);
                 }
@@ -347,16 +355,59 @@ impl File {
         Ok(n)
     }
 
+    /// [`p::READ_MEMORY`]: up to [`p::MEMORY_IO`] bytes, in a memory
+    /// object the reply carries.
+    fn read_memory(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let len = buf.len().min(p::MEMORY_IO);
+        let m = Message::with_words(p::READ_MEMORY, &[offset, len as u64]).accepting_caps(1);
+        let r = call(self.ep, &m)?;
+        let Some(mem) = r.caps().first().map(|c| c.handle) else {
+            return Err(FsError::InvalidArgument);
+        };
+        let n = (r.word(0) as usize).min(len);
+        let size = syscall::cap_info(mem).map(|i| i.size as usize).unwrap_or(0);
+        let copied = if n <= size {
+            crate::vspace::with_scratch(mem, crate::vspace::pages_for(n as u64).max(1), Rights::READ, |b| {
+                buf[..n].copy_from_slice(&b[..n])
+            })
+            .map_err(|_| FsError::InvalidArgument)
+        } else {
+            Err(FsError::InvalidArgument)
+        };
+        for c in r.caps() {
+            let _ = syscall::cap_delete(c.handle);
+        }
+        copied.map(|()| n)
+    }
+
+    /// [`p::WRITE_MEMORY`]: up to [`p::MEMORY_IO`] bytes, in a memory
+    /// object the call carries.
+    fn write_memory(&self, offset: u64, data: &[u8]) -> Result<usize> {
+        let len = data.len().min(p::MEMORY_IO);
+        let mut map = Mapping::new(crate::vspace::pages_for(len as u64), Rights::READ | Rights::WRITE)
+            .map_err(|_| FsError::NoSpace)?;
+        map.as_mut_slice()[..len].copy_from_slice(&data[..len]);
+        let mut m = Message::with_words(p::WRITE_MEMORY, &[offset, len as u64]);
+        m.push_cap(map.handle(), Rights::READ | Rights::MAP);
+        Ok((call(self.ep, &m)?.word(0) as usize).min(len))
+    }
+
     /// Reads at `offset` (not moving the position); 0 at the end.
     pub fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<usize> {
         if buf.len() <= p::INLINE {
             return self.read_inline(offset, buf);
         }
         if let Err(FsError::Unsupported) = self.buffer() {
-            // No shared memory: in the messages, INLINE bytes a call.
+            // No shared memory: a memory object a call (or, for the
+            // tail, the message).
             let mut done = 0;
             while done < buf.len() {
-                let n = self.read_inline(offset + done as u64, &mut buf[done..])?;
+                let at = offset + done as u64;
+                let n = if buf.len() - done > p::INLINE {
+                    self.read_memory(at, &mut buf[done..])?
+                } else {
+                    self.read_inline(at, &mut buf[done..])?
+                };
                 done += n;
                 if n == 0 {
                     break;
@@ -387,8 +438,10 @@ impl File {
     /// Writes at `offset` ([`p::AT_END`]: at the end), not moving the
     /// position. Returns the bytes written.
     pub fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<usize> {
-        if data.len() <= p::INLINE || matches!(self.buffer(), Err(FsError::Unsupported)) {
-            let data = &data[..data.len().min(p::INLINE)];
+        if data.len() > p::INLINE && matches!(self.buffer(), Err(FsError::Unsupported)) {
+            return self.write_memory(offset, data);
+        }
+        if data.len() <= p::INLINE {
             let mut m = Message::with_words(p::WRITE_INLINE, &[offset]);
             p::push_bytes(&mut m, data, p::INLINE)?;
             return Ok(call(self.ep, &m)?.word(0) as usize);

@@ -27,6 +27,8 @@
 //! | [`WRITE`] | file | `[offset, len, buffer offset]` | — | `[n]` taken from the attached buffer |
 //! | [`READ_INLINE`] | file | `[offset, len ≤ INLINE]` | — | `[n]` + bytes |
 //! | [`WRITE_INLINE`] | file | `[offset]` + bytes (≤ [`INLINE`]) | — | `[n]` |
+//! | [`READ_MEMORY`] | file | `[offset, len ≤ MEMORY_IO]` | — | `[n]` + a new memory object holding the `n` bytes from its start (call accepting 1 capability) |
+//! | [`WRITE_MEMORY`] | file | `[offset, len]` | memory (`READ`\|`MAP`, at least `len` bytes) | `[n]` taken from its start |
 //! | [`STAT`] | any | path (empty: the handle itself) | — | [`Stat`] words |
 //! | [`READDIR`] | dir | `[cursor]` (0: the first) | — | `[next cursor]` + [`Stat`] words + name; next cursor 0: the end |
 //! | [`MKDIR`], [`UNLINK`], [`RMDIR`] | dir | path | — | — |
@@ -51,6 +53,13 @@
 //! that check and the copy makes the server fault, and the supervisor
 //! restarts it). Small transfers fit in the message ([`READ_INLINE`],
 //! [`WRITE_INLINE`]).
+//!
+//! A client that cannot share memory with the server (a paired device's
+//! file through the soft bus: memory objects travel by value there, so its
+//! `ATTACH` is refused) moves up to [`MEMORY_IO`] bytes a call in a memory
+//! object of its own: [`READ_MEMORY`] returns a new object the server made
+//! (the client's to delete), [`WRITE_MEMORY`] carries one (the server only
+//! reads it during the call and keeps nothing).
 
 use crate::ipc::Message;
 
@@ -82,6 +91,10 @@ pub const SYNC: u16 = 27;
 /// `drop_caches`). Any handle may ask: any reader can evict the cache by
 /// reading enough, so this gives no new power; it costs only time.
 pub const DROP_CACHES: u16 = 28;
+/// Reads up to [`MEMORY_IO`] bytes into a memory object the reply carries.
+pub const READ_MEMORY: u16 = 29;
+/// Writes up to [`MEMORY_IO`] bytes from a memory object the call carries.
+pub const WRITE_MEMORY: u16 = 30;
 /// Reply label of a failed request; word 0 is the [`FsError`] code.
 pub const ERROR: u16 = 0x7efd;
 
@@ -108,6 +121,9 @@ pub const MAX_PATH: usize = 240;
 pub const INLINE: usize = (abi::BUFFER_WORDS - 2) * 8;
 /// Largest buffer a client may attach.
 pub const MAX_BUFFER: usize = 1 << 20;
+/// Most bytes a [`READ_MEMORY`] or [`WRITE_MEMORY`] moves (the soft bus
+/// carries memory objects up to this size).
+pub const MEMORY_IO: usize = 64 << 10;
 
 /// What went wrong, as the protocol reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

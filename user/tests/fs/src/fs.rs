@@ -114,6 +114,7 @@ fn files(dir: &Dir) {
     );
     let st = dir.metadata("A big file with a long name.bin").expect("stat");
     assert!(!st.is_dir && st.size == 1 << 20, "{st:?}");
+    memory_io(dir, &big);
     // Seek, partial reads, overwrite in the middle, append.
     let mut f = dir
         .open(
@@ -183,6 +184,46 @@ fn files(dir: &Dir) {
     dir.remove_file("sub/moved.txt").expect("rm");
     dir.remove_dir("sub").expect("rmdir");
     log::info!("files: ok");
+}
+
+/// READ_MEMORY and WRITE_MEMORY (what a paired device's file moves its
+/// data in): 64 KiB in an object the reply carries, 100 bytes from an
+/// object the call carries (the same bytes again: the file is unchanged).
+fn memory_io(dir: &Dir, big: &[u8]) {
+    let f = dir
+        .open(
+            "A big file with a long name.bin",
+            &OpenOptions::new().read(true).write(true),
+        )
+        .expect("open");
+    let call = |m: &Message| {
+        syscall::call_timeout(f.handle(), m, Timeout::millis(30_000))
+            .map_err(|_| Error::Unavailable)
+            .and_then(|(r, _)| p::check(r))
+    };
+    let m = Message::with_words(p::READ_MEMORY, &[70_000, p::MEMORY_IO as u64 + 1]).accepting_caps(1);
+    let r = call(&m).expect("READ_MEMORY");
+    assert_eq!(r.word(0), p::MEMORY_IO as u64, "at most MEMORY_IO");
+    let mem = r.caps()[0].handle;
+    let map = userlib::vspace::Mapping::map(mem, 16, Rights::READ).expect("map the reply's object");
+    assert!(map.as_slice()[..p::MEMORY_IO] == big[70_000..70_000 + p::MEMORY_IO]);
+    drop(map);
+    let _ = syscall::cap_delete(mem);
+    let mut obj = userlib::vspace::Mapping::new(1, Rights::READ | Rights::WRITE).expect("object");
+    obj.as_mut_slice()[..100].copy_from_slice(&big[2000..2100]);
+    let mut m = Message::with_words(p::WRITE_MEMORY, &[2000, 100]);
+    m.push_cap(obj.handle(), Rights::READ | Rights::MAP);
+    assert_eq!(call(&m).expect("WRITE_MEMORY").word(0), 100);
+    // Longer than the object: refused.
+    let mut m = Message::with_words(p::WRITE_MEMORY, &[2000, 5000]);
+    m.push_cap(obj.handle(), Rights::READ | Rights::MAP);
+    expect("WRITE_MEMORY past its object", call(&m), Error::InvalidArgument);
+    expect(
+        "WRITE_MEMORY without an object",
+        call(&Message::with_words(p::WRITE_MEMORY, &[0, 1])),
+        Error::InvalidArgument,
+    );
+    log::info!("memory io: ok");
 }
 
 fn hostile(dir: &Dir) {

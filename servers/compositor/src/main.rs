@@ -9,7 +9,8 @@
 //! compositor's own endpoint (badge [`INPUT_BADGE`]). After the requests
 //! waiting have been handled (or 16 ms after the first damage, whichever
 //! comes first) the damaged rectangles are composed straight into the
-//! display driver's framebuffer and flushed. Once a second the client list
+//! display driver's framebuffer and flushed (where the framebuffer is a
+//! band of rows, as on the watch, band by band: `display`'s `PUT`). Once a second the client list
 //! is checked against the running tasks: a dead client's surfaces go.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
@@ -621,38 +622,59 @@ impl Compositor {
         if rects.is_empty() {
             return;
         }
-        {
-            let visible = self.scene.visible();
-            let layers: Vec<Layer> = visible
+        let visible = self.scene.visible();
+        let layers: Vec<Layer> = visible
+            .iter()
+            .filter_map(|(s, r)| {
+                let b = s.current.as_ref()?;
+                Layer::new(*r, b.bytes(), b.stride, !s.alpha)
+            })
+            .collect();
+        let (width, height) = (self.info.width as i32, self.info.height as i32);
+        // A framebuffer of all the rows: composed once, flushed once. A
+        // band (the display keeps the picture): composed and put on the
+        // screen band by band, each band's part of the damage.
+        let band = self.info.rows as i32;
+        for top in (0..height).step_by(band as usize) {
+            let rows = Rect::new(0, top, width, band.min(height - top));
+            let parts: Vec<Rect> = rects
                 .iter()
-                .filter_map(|(s, r)| {
-                    let b = s.current.as_ref()?;
-                    Layer::new(*r, b.bytes(), b.stride, !s.alpha)
-                })
+                .map(|r| r.intersect(&rows))
+                .filter(|r| !r.is_empty())
                 .collect();
+            if parts.is_empty() {
+                continue;
+            }
             let mut t = Target {
                 buf: self.fb.as_mut_slice(),
                 stride: self.info.stride as usize,
-                width: self.info.width as i32,
-                height: self.info.height as i32,
+                width,
+                height,
+                top,
             };
-            for r in &rects {
+            for r in &parts {
                 compose::compose(&mut t, &layers, *r);
             }
-        }
-        // Only the damaged rectangles go to the device (they lie inside the
-        // screen: `Damage` clips them).
-        let flush: Vec<display::Rect> = rects
-            .iter()
-            .map(|r| display::Rect {
-                x: r.x as u32,
-                y: r.y as u32,
-                w: r.w as u32,
-                h: r.h as u32,
-            })
-            .collect();
-        if let Err(e) = self.display.flush_all(&flush) {
-            log::warn!("flush failed: {e:?}");
+            // Only the damaged rectangles go to the device (they lie inside
+            // the screen: `Damage` clips them).
+            let flush: Vec<display::Rect> = parts
+                .iter()
+                .map(|r| display::Rect {
+                    x: r.x as u32,
+                    y: r.y as u32,
+                    w: r.w as u32,
+                    h: r.h as u32,
+                })
+                .collect();
+            let done = if self.info.is_band() {
+                self.display.put(top as u32, &flush)
+            } else {
+                self.display.flush_all(&flush)
+            };
+            if let Err(e) = done {
+                log::warn!("flush failed: {e:?}");
+                break;
+            }
         }
         self.frames += 1;
         for (owner, id) in core::mem::take(&mut self.frame_waiters) {

@@ -1012,7 +1012,13 @@ pub static BOOT_CASES: &[BootCase] = &[
                 send: "screendump @SCREENS@/watch-face.ppm",
             },
         ],
-        input: &[at_prompt("ps\r"), at_prompt("mem\r")],
+        input: &[
+            Input {
+                after: "home: window",
+                send: "ps\r",
+            },
+            at_prompt("mem\r"),
+        ],
         expect: &[
             r"init: profile watch up\b",
             r"init: names: console registered by uart-pl011",

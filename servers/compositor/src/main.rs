@@ -5,7 +5,7 @@
 //! One thread owns the scene and answers every request without ever
 //! calling a client: events go into bounded per-client queues and a
 //! notification signal says they are there. A thread per input device
-//! reads it and hands its events to the main thread by a call on the
+//! routed to it (`keyboard`, `touch`) reads it and hands its events to the main thread by a call on the
 //! compositor's own endpoint (badge [`INPUT_BADGE`]). After the requests
 //! waiting have been handled (or 16 ms after the first damage, whichever
 //! comes first) the damaged rectangles are composed straight into the
@@ -151,9 +151,11 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), Error> {
         }
     };
     let (w, h) = (info.width as i32, info.height as i32);
+    // No status bar in the profile (the watch): no strip kept for one.
+    let has_bar = arg(args, "bar").is_some_and(|b| !b.is_empty());
     let bar = arg(args, "bar_height")
         .and_then(|v| v.parse().ok())
-        .unwrap_or((h / 24).clamp(24, 64));
+        .unwrap_or(if has_bar { (h / 24).clamp(24, 64) } else { 0 });
     let density = arg(args, "density")
         .and_then(|v| v.parse().ok())
         .unwrap_or((info.width / 7).max(20));
@@ -182,6 +184,18 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), Error> {
     // The handles own the threads' stacks: kept for the task's life.
     let mut _readers = Vec::new();
     for (service, label) in [("keyboard", INPUT_KEYS), ("touch", INPUT_TOUCH)] {
+        // An input service not routed to the compositor never will be: no
+        // thread (and no stack) waits for it (the watch has no keyboard).
+        match names::lookup(service) {
+            Err(Error::NoRights) => {
+                log::info!("`{service}` is not routed here: not read");
+                continue;
+            }
+            Ok(h) => {
+                let _ = syscall::cap_delete(h);
+            }
+            Err(_) => {}
+        }
         let own = syscall::cap_mint(ep, Rights::SEND, INPUT_BADGE)?;
         _readers.push(
             thread::Builder::default()

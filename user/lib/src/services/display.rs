@@ -336,11 +336,19 @@ mod tests {
         assert_eq!(Info::from_words(&band.to_words()), Some(band));
         assert_eq!(band.bytes(), 454 * 32 * 4);
         assert!(band.is_band());
-        assert_eq!(Info::from_words(&[454, 454, 454, 1, 454]), None, "stride shorter than a row");
+        assert_eq!(
+            Info::from_words(&[454, 454, 454, 1, 454]),
+            None,
+            "stride shorter than a row"
+        );
         assert_eq!(Info::from_words(&[0, 454, 4096, 1, 1]), None);
         assert_eq!(Info::from_words(&[1 << 40, 1, 1 << 42, 1, 1]), None);
         assert_eq!(Info::from_words(&[454, 454, 4096, 1, 0]), None, "no rows");
-        assert_eq!(Info::from_words(&[454, 454, 4096, 1, 455]), None, "more rows than the screen");
+        assert_eq!(
+            Info::from_words(&[454, 454, 4096, 1, 455]),
+            None,
+            "more rows than the screen"
+        );
         assert_eq!(Info::from_words(&[454, 454, 4096, 1]), None, "rows missing");
         assert_eq!(Info::from_words(&[1, 2]), None);
     }

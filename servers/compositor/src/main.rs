@@ -637,17 +637,12 @@ impl Compositor {
             return;
         }
         let visible = self.scene.visible();
-        let layers: Vec<Layer> = visible
-            .iter()
-            .filter_map(|(s, r)| {
-                let b = s.current.as_ref()?;
-                Layer::new(*r, b.bytes(), b.stride, !s.alpha)
-            })
-            .collect();
         let (width, height) = (self.info.width as i32, self.info.height as i32);
         // A framebuffer of all the rows: composed once, flushed once. A
         // band (the display keeps the picture): composed and put on the
-        // screen band by band, each band's part of the damage.
+        // screen band by band, each band's part of the damage, with the
+        // band as the target's rows 0.. (the layers and the damage moved
+        // up by the band's top row).
         let band = self.info.rows as i32;
         for top in (0..height).step_by(band as usize) {
             let rows = Rect::new(0, top, width, band.min(height - top));
@@ -659,15 +654,21 @@ impl Compositor {
             if parts.is_empty() {
                 continue;
             }
+            let layers: Vec<Layer> = visible
+                .iter()
+                .filter_map(|(s, r)| {
+                    let b = s.current.as_ref()?;
+                    Layer::new(r.offset(0, -top), b.bytes(), b.stride, !s.alpha)
+                })
+                .collect();
             let mut t = Target {
                 buf: self.fb.as_mut_slice(),
                 stride: self.info.stride as usize,
                 width,
-                height,
-                top,
+                height: rows.h,
             };
             for r in &parts {
-                compose::compose(&mut t, &layers, *r);
+                compose::compose(&mut t, &layers, r.offset(0, -top));
             }
             // Only the damaged rectangles go to the device (they lie inside
             // the screen: `Damage` clips them).

@@ -84,7 +84,6 @@ fn main(_: &StartInfo) {
             stride: info.stride as usize,
             width: w,
             height: h,
-            top: 0,
         };
         let a = instructions();
         let n = compose(&mut t, &layers, area);

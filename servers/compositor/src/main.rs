@@ -636,13 +636,54 @@ impl Compositor {
         if rects.is_empty() {
             return;
         }
+        if self.info.is_band() {
+            self.compose_bands(&rects);
+        } else {
+            let visible = self.scene.visible();
+            let layers: Vec<Layer> = visible
+                .iter()
+                .filter_map(|(s, r)| {
+                    let b = s.current.as_ref()?;
+                    Layer::new(*r, b.bytes(), b.stride, !s.alpha)
+                })
+                .collect();
+            let mut t = Target {
+                buf: self.fb.as_mut_slice(),
+                stride: self.info.stride as usize,
+                width: self.info.width as i32,
+                height: self.info.height as i32,
+            };
+            for r in &rects {
+                compose::compose(&mut t, &layers, *r);
+            }
+            drop(layers);
+            drop(visible);
+            // Only the damaged rectangles go to the device (they lie inside
+            // the screen: `Damage` clips them).
+            if let Err(e) = self.display.flush_all(&display_rects(&rects)) {
+                log::warn!("flush failed: {e:?}");
+            }
+        }
+        self.frames += 1;
+        for (owner, id) in core::mem::take(&mut self.frame_waiters) {
+            self.push_event(
+                owner,
+                Event {
+                    kind: proto::EV_FRAME,
+                    surface: id,
+                    payload: self.frames,
+                },
+            );
+        }
+    }
+
+    /// A frame when the framebuffer is a band (the display keeps the
+    /// picture): composed and put on the screen band by band, each band's
+    /// part of the damage, with the band as the target's rows 0.. (the
+    /// layers and the damage moved up by the band's top row).
+    fn compose_bands(&mut self, rects: &[Rect]) {
         let visible = self.scene.visible();
         let (width, height) = (self.info.width as i32, self.info.height as i32);
-        // A framebuffer of all the rows: composed once, flushed once. A
-        // band (the display keeps the picture): composed and put on the
-        // screen band by band, each band's part of the damage, with the
-        // band as the target's rows 0.. (the layers and the damage moved
-        // up by the band's top row).
         let band = self.info.rows as i32;
         for top in (0..height).step_by(band as usize) {
             let rows = Rect::new(0, top, width, band.min(height - top));
@@ -670,37 +711,10 @@ impl Compositor {
             for r in &parts {
                 compose::compose(&mut t, &layers, r.offset(0, -top));
             }
-            // Only the damaged rectangles go to the device (they lie inside
-            // the screen: `Damage` clips them).
-            let flush: Vec<display::Rect> = parts
-                .iter()
-                .map(|r| display::Rect {
-                    x: r.x as u32,
-                    y: r.y as u32,
-                    w: r.w as u32,
-                    h: r.h as u32,
-                })
-                .collect();
-            let done = if self.info.is_band() {
-                self.display.put(top as u32, &flush)
-            } else {
-                self.display.flush_all(&flush)
-            };
-            if let Err(e) = done {
+            if let Err(e) = self.display.put(top as u32, &display_rects(&parts)) {
                 log::warn!("flush failed: {e:?}");
-                break;
+                return;
             }
-        }
-        self.frames += 1;
-        for (owner, id) in core::mem::take(&mut self.frame_waiters) {
-            self.push_event(
-                owner,
-                Event {
-                    kind: proto::EV_FRAME,
-                    surface: id,
-                    payload: self.frames,
-                },
-            );
         }
     }
 
@@ -723,6 +737,19 @@ impl Compositor {
             }
         }
     }
+}
+
+/// `rects` (inside the screen) as the display's.
+fn display_rects(rects: &[Rect]) -> Vec<display::Rect> {
+    rects
+        .iter()
+        .map(|r| display::Rect {
+            x: r.x as u32,
+            y: r.y as u32,
+            w: r.w as u32,
+            h: r.h as u32,
+        })
+        .collect()
 }
 
 fn signal(c: &Client) {

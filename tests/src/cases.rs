@@ -992,17 +992,33 @@ pub static BOOT_CASES: &[BootCase] = &[
         forbid: PROFILE_FAILURES,
         ..PROFILE
     },
-    // The watch: no graphical UI fits its 4 MiB (profiles/watch.toml), so
-    // its screen is the display driver's splash: the background, a band
-    // (2f6fde) across the middle. Its 454-pixel rows are what QEMU's
-    // screendump pads (the harness reads them right: `ppm_pixels`).
+    // The watch in its 4 MiB with its UI: the compositor and home's watch
+    // face (the display's framebuffer a band of rows: profiles/watch.toml).
+    // The face, checked by colours: its dial (182838, a 227-pixel radius:
+    // ~160,000 pixels less the text) over black corners (~44,000). Its
+    // 454-pixel rows are what QEMU's screendump pads (the harness reads
+    // them right: `ppm_pixels`). `ps` and `mem` at the end print what the
+    // tasks use and the RAM left.
     BootCase {
         name: "profile-watch",
         boot: Boot::Profile("watch"),
-        monitor: &[Input {
-            after: "serving `display`",
-            send: "screendump @SCREENS@/watch-splash.ppm",
-        }],
+        monitor: &[
+            Input {
+                after: "home: window",
+                send: "input 454x454 sleep 2500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/watch-face.ppm",
+            },
+        ],
+        input: &[
+            Input {
+                after: "home: window",
+                send: "ps\r",
+            },
+            at_prompt("mem\r"),
+        ],
         expect: &[
             r"init: profile watch up\b",
             r"init: names: console registered by uart-pl011",
@@ -1010,10 +1026,14 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"init: names: display registered by virtio-gpu",
             r"init: names: touch registered by virtio-input",
             r"454x454 BGRX",
+            r"init: names: compositor registered by compositor",
+            r"compositor: client home \(task \d+\) role 2",
             r"Kestrel shell",
-            r"^harness: screen colours: 101820 \d{6}, 2f6fde \d{5}, ",
+            r"^harness: screen colours: 182838 1\d{5}, 000000 \d{5}, ",
+            r"FREE RAM",
         ],
         forbid: PROFILE_FAILURES,
+        timeout_s: 180,
         ..PROFILE
     },
     BootCase {

@@ -523,6 +523,7 @@ mod tests {
             height: h,
             stride,
             format: FORMAT_BGRX8888,
+            rows: h,
         }
     }
 

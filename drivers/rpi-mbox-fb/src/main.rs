@@ -268,6 +268,7 @@ impl Screen {
             height: fb.height,
             stride: fb.pitch,
             format: FORMAT_BGRX8888,
+            rows: fb.height,
         };
         let mut screen = Screen {
             info,

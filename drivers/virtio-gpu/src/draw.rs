@@ -8,18 +8,22 @@ use userlib::services::display::{pixel, Rect};
 const WEIGHT: FontWeight = FontWeight::Bold;
 const SIZE: RasterHeight = RasterHeight::Size16;
 
-/// A framebuffer: `height` rows of `width` pixels, `stride` bytes apart.
+/// A screen of `height` rows of `width` pixels; `buf` holds its rows
+/// from `top` on (all of them, or a band), `stride` bytes apart. Drawing
+/// outside those rows does nothing.
 pub struct Canvas<'a> {
     pub buf: &'a mut [u8],
     pub width: u32,
     pub height: u32,
     pub stride: usize,
+    /// The screen row of `buf`'s first row.
+    pub top: u32,
 }
 
 impl Canvas<'_> {
     /// Byte offset of pixel (x, y), if it is on the screen and in the buffer.
     fn at(&self, x: u32, y: u32) -> Option<usize> {
-        let o = y as usize * self.stride + x as usize * 4;
+        let o = (y.checked_sub(self.top)? as usize) * self.stride + x as usize * 4;
         (x < self.width && y < self.height && o + 4 <= self.buf.len()).then_some(o)
     }
 
@@ -44,8 +48,8 @@ impl Canvas<'_> {
         if r.x >= x_end {
             return;
         }
-        for y in r.y..y_end {
-            let start = y as usize * self.stride + r.x as usize * 4;
+        for y in r.y.max(self.top)..y_end {
+            let start = (y - self.top) as usize * self.stride + r.x as usize * 4;
             let end = start + (x_end - r.x) as usize * 4;
             let Some(row) = self.buf.get_mut(start..end) else {
                 return;
@@ -177,6 +181,7 @@ mod tests {
             width: w,
             height: h,
             stride: w as usize * 4,
+            top: 0,
         }
     }
 
@@ -253,5 +258,30 @@ mod tests {
         // A title wider than the screen is cut, not drawn off it.
         let mut small = vec![0u8; 40 * 60 * 4];
         splash(&mut canvas(&mut small, 40, 60), "a very long profile name");
+    }
+
+    #[test]
+    fn a_splash_drawn_band_by_band_is_the_whole_one() {
+        let (w, h, rows) = (454u32, 454u32, 32u32);
+        let mut whole = vec![0u8; (w * h * 4) as usize];
+        splash(&mut canvas(&mut whole, w, h), "watch");
+        let mut band = vec![0u8; (w * rows * 4) as usize];
+        for top in (0..h).step_by(rows as usize) {
+            band.fill(0);
+            let mut c = Canvas {
+                buf: &mut band,
+                width: w,
+                height: h,
+                stride: w as usize * 4,
+                top,
+            };
+            splash(&mut c, "watch");
+            // Off its rows a band reads 0 and takes no writes.
+            let above = top.checked_sub(1).map_or(0, |y| c.get(0, y));
+            assert_eq!(above | c.get(0, top + rows), 0);
+            let n = (rows.min(h - top) * w * 4) as usize;
+            let at = (top * w * 4) as usize;
+            assert_eq!(&band[..n], &whole[at..at + n], "rows {top}..");
+        }
     }
 }

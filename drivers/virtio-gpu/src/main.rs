@@ -8,7 +8,11 @@
 //! `userlib::services::display`).
 //!
 //! Memory: the framebuffer is the only large allocation; the driver and
-//! its clients map that same memory object (no second copy).
+//! its clients map that same memory object (no second copy). With
+//! `rows=N` in its args (the watch) it holds only N rows: a band that
+//! `PUT` moves over the screen, the device's resource (host memory, not
+//! the guest's) keeping the whole picture; the splash is drawn and
+//! transferred band by band.
 //!
 //! The device is driven through the kit's [`driverkit::virtio::gpu`]: a
 //! FLUSH transfers and redraws only its rectangles, and the driver sleeps
@@ -102,24 +106,34 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), DeviceError> {
     if let Some(w) = warning {
         log::warn!("{w} (device: {preferred:?}, using {width}x{height})");
     }
+    let rows = band_rows(device.arg("rows"), height);
     let info = Info {
         width,
         height,
         stride: width * 4,
         format: FORMAT_BGRX8888,
+        rows,
     };
-    gpu.set_mode(width, height)?;
+    gpu.set_mode_rows(width, height, rows)?;
     let name = title(&device);
-    if let Some(fb) = gpu.framebuffer() {
-        draw::splash(&mut canvas(fb, &info), &name);
+    for top in (0..height).step_by(rows as usize) {
+        if let Some(fb) = gpu.framebuffer() {
+            draw::splash(&mut canvas(fb, &info, top), &name);
+        }
+        let band = Rect {
+            x: 0,
+            y: top,
+            w: width,
+            h: rows.min(height - top),
+        };
+        gpu.put(top, &[band])?;
     }
-    gpu.flush(&[Rect::full(&info)])?;
 
     let me = process();
     let ep = syscall::create(me.pool, ObjectType::Endpoint, 0)?;
     names::register(display::NAME, ep)?;
     log::info!(
-        "{}: {width}x{height} BGRX, framebuffer {} KiB, splash \"{name}\"; serving `{}`",
+        "{}: {width}x{height} BGRX, framebuffer {} KiB ({rows} rows), splash \"{name}\"; serving `{}`",
         device.node(),
         info.bytes() / 1024,
         display::NAME
@@ -133,17 +147,27 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), DeviceError> {
     Ok(())
 }
 
-fn canvas<'a>(fb: &'a mut [u8], info: &Info) -> Canvas<'a> {
+/// The rows the framebuffer holds: the `rows=N` argument (1..=`height`),
+/// else all `height`.
+fn band_rows(arg: Option<&str>, height: u32) -> u32 {
+    arg.and_then(|v| v.parse::<u32>().ok())
+        .filter(|r| (1..=height).contains(r))
+        .unwrap_or(height)
+}
+
+fn canvas<'a>(fb: &'a mut [u8], info: &Info, top: u32) -> Canvas<'a> {
     Canvas {
         buf: fb,
         width: info.width,
         height: info.height,
         stride: info.stride as usize,
+        top,
     }
 }
 
-/// One request. A FLUSH copies only its rectangles to the device and
-/// redraws only them.
+/// One request. A FLUSH (a PUT) copies only its rectangles to the device
+/// and redraws only them. FILL and FLUSH address the framebuffer's rows as
+/// screen rows `0..rows`.
 fn handle<T: Transport>(msg: &Message, info: &Info, gpu: &mut Gpu<T>) -> Result<Message, Error> {
     match msg.label {
         display::INFO => Ok(Message::with_words(OK, &info.to_words())),
@@ -154,12 +178,22 @@ fn handle<T: Transport>(msg: &Message, info: &Info, gpu: &mut Gpu<T>) -> Result<
                 .filter(|c| *c <= 0xff_ffff)
                 .ok_or(Error::InvalidArgument)?;
             let fb = gpu.framebuffer().ok_or(Error::InvalidState)?;
-            canvas(fb, info).fill(rect, rgb);
+            canvas(fb, info, 0).fill(rect, rgb);
             Ok(Message::new(OK))
         }
         display::FLUSH => {
             let rects = Rect::clip_all(msg.words(), info.width, info.height)?;
             gpu.flush(&rects)?;
+            Ok(Message::new(OK))
+        }
+        display::PUT => {
+            let (&top, words) = msg.words().split_first().ok_or(Error::InvalidArgument)?;
+            let top = u32::try_from(top)
+                .ok()
+                .filter(|t| *t < info.height)
+                .ok_or(Error::InvalidArgument)?;
+            let rects = Rect::clip_all(words, info.width, info.height)?;
+            gpu.put(top, &rects)?;
             Ok(Message::new(OK))
         }
         display::MAP => {
@@ -201,6 +235,16 @@ mod tests {
         }
         assert!(choose_mode(None, None, Some((0, 0))).is_err());
         assert!(choose_mode(None, None, None).is_err());
+    }
+
+    #[test]
+    fn band_rows_come_from_the_argument_or_are_the_screen() {
+        assert_eq!(band_rows(None, 454), 454);
+        assert_eq!(band_rows(Some("32"), 454), 32);
+        assert_eq!(band_rows(Some("454"), 454), 454);
+        for bad in ["0", "455", "-1", "x", ""] {
+            assert_eq!(band_rows(Some(bad), 454), 454, "{bad}");
+        }
     }
 
     #[test]

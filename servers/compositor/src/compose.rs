@@ -242,6 +242,47 @@ mod tests {
         assert_eq!(px(&fb, 32, 1, 1), 0, "outside the damage: untouched");
     }
 
+    /// The compositor's band frames: each band composed as a target of its
+    /// rows, the layers and the area moved up by its top row.
+    #[test]
+    fn a_frame_composed_band_by_band_is_the_whole_one() {
+        let (w, h, rows) = (9usize, 10usize, 3usize);
+        let red = solid(4, 5, 0xffff_0000);
+        let glass = solid(6, 4, 0x8080_8080);
+        let at = [Rect::new(1, 1, 4, 5), Rect::new(2, 4, 6, 4)];
+        let layers = |dy: i32| {
+            [
+                Layer::new(at[0].offset(0, dy), &red, 16, true).unwrap(),
+                Layer::new(at[1].offset(0, dy), &glass, 24, false).unwrap(),
+            ]
+        };
+        let area = Rect::new(1, 2, 7, 7);
+        let mut whole = vec![0u8; w * h * 4];
+        let mut t = Target {
+            buf: &mut whole,
+            stride: w * 4,
+            width: w as i32,
+            height: h as i32,
+        };
+        let total = compose(&mut t, &layers(0), area);
+        let mut band = vec![0u8; w * rows * 4];
+        let mut sum = 0;
+        for top in (0..h).step_by(rows) {
+            band.fill(0);
+            let n = rows.min(h - top);
+            let mut t = Target {
+                buf: &mut band,
+                stride: w * 4,
+                width: w as i32,
+                height: n as i32,
+            };
+            let part = area.intersect(&Rect::new(0, top as i32, w as i32, n as i32));
+            sum += compose(&mut t, &layers(-(top as i32)), part.offset(0, -(top as i32)));
+            assert_eq!(&band[..n * w * 4], &whole[top * w * 4..][..n * w * 4], "rows {top}..");
+        }
+        assert_eq!(sum, total);
+    }
+
     #[test]
     fn opaque_rows_copy_at_any_alignment_with_alpha_set() {
         // Backing store aligned to 16 (u128), viewed at every 4-byte offset.

@@ -5,11 +5,12 @@
 //! One thread owns the scene and answers every request without ever
 //! calling a client: events go into bounded per-client queues and a
 //! notification signal says they are there. A thread per input device
-//! reads it and hands its events to the main thread by a call on the
+//! routed to it (`keyboard`, `touch`) reads it and hands its events to the main thread by a call on the
 //! compositor's own endpoint (badge [`INPUT_BADGE`]). After the requests
 //! waiting have been handled (or 16 ms after the first damage, whichever
 //! comes first) the damaged rectangles are composed straight into the
-//! display driver's framebuffer and flushed. Once a second the client list
+//! display driver's framebuffer and flushed (where the framebuffer is a
+//! band of rows, as on the watch, band by band: `display`'s `PUT`). Once a second the client list
 //! is checked against the running tasks: a dead client's surfaces go.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
@@ -150,9 +151,11 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), Error> {
         }
     };
     let (w, h) = (info.width as i32, info.height as i32);
+    // No status bar in the profile (the watch): no strip kept for one.
+    let has_bar = arg(args, "bar").is_some_and(|b| !b.is_empty());
     let bar = arg(args, "bar_height")
         .and_then(|v| v.parse().ok())
-        .unwrap_or((h / 24).clamp(24, 64));
+        .unwrap_or(if has_bar { (h / 24).clamp(24, 64) } else { 0 });
     let density = arg(args, "density")
         .and_then(|v| v.parse().ok())
         .unwrap_or((info.width / 7).max(20));
@@ -181,6 +184,18 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), Error> {
     // The handles own the threads' stacks: kept for the task's life.
     let mut _readers = Vec::new();
     for (service, label) in [("keyboard", INPUT_KEYS), ("touch", INPUT_TOUCH)] {
+        // An input service not routed to the compositor never will be: no
+        // thread (and no stack) waits for it (the watch has no keyboard).
+        match names::lookup(service) {
+            Err(Error::NoRights) => {
+                log::info!("`{service}` is not routed here: not read");
+                continue;
+            }
+            Ok(h) => {
+                let _ = syscall::cap_delete(h);
+            }
+            Err(_) => {}
+        }
         let own = syscall::cap_mint(ep, Rights::SEND, INPUT_BADGE)?;
         _readers.push(
             thread::Builder::default()
@@ -621,7 +636,9 @@ impl Compositor {
         if rects.is_empty() {
             return;
         }
-        {
+        if self.info.is_band() {
+            self.compose_bands(&rects);
+        } else {
             let visible = self.scene.visible();
             let layers: Vec<Layer> = visible
                 .iter()
@@ -639,20 +656,13 @@ impl Compositor {
             for r in &rects {
                 compose::compose(&mut t, &layers, *r);
             }
-        }
-        // Only the damaged rectangles go to the device (they lie inside the
-        // screen: `Damage` clips them).
-        let flush: Vec<display::Rect> = rects
-            .iter()
-            .map(|r| display::Rect {
-                x: r.x as u32,
-                y: r.y as u32,
-                w: r.w as u32,
-                h: r.h as u32,
-            })
-            .collect();
-        if let Err(e) = self.display.flush_all(&flush) {
-            log::warn!("flush failed: {e:?}");
+            drop(layers);
+            drop(visible);
+            // Only the damaged rectangles go to the device (they lie inside
+            // the screen: `Damage` clips them).
+            if let Err(e) = self.display.flush_all(&display_rects(&rects)) {
+                log::warn!("flush failed: {e:?}");
+            }
         }
         self.frames += 1;
         for (owner, id) in core::mem::take(&mut self.frame_waiters) {
@@ -664,6 +674,47 @@ impl Compositor {
                     payload: self.frames,
                 },
             );
+        }
+    }
+
+    /// A frame when the framebuffer is a band (the display keeps the
+    /// picture): composed and put on the screen band by band, each band's
+    /// part of the damage, with the band as the target's rows 0.. (the
+    /// layers and the damage moved up by the band's top row).
+    fn compose_bands(&mut self, rects: &[Rect]) {
+        let visible = self.scene.visible();
+        let (width, height) = (self.info.width as i32, self.info.height as i32);
+        let band = self.info.rows as i32;
+        for top in (0..height).step_by(band as usize) {
+            let rows = Rect::new(0, top, width, band.min(height - top));
+            let parts: Vec<Rect> = rects
+                .iter()
+                .map(|r| r.intersect(&rows))
+                .filter(|r| !r.is_empty())
+                .collect();
+            if parts.is_empty() {
+                continue;
+            }
+            let layers: Vec<Layer> = visible
+                .iter()
+                .filter_map(|(s, r)| {
+                    let b = s.current.as_ref()?;
+                    Layer::new(r.offset(0, -top), b.bytes(), b.stride, !s.alpha)
+                })
+                .collect();
+            let mut t = Target {
+                buf: self.fb.as_mut_slice(),
+                stride: self.info.stride as usize,
+                width,
+                height: rows.h,
+            };
+            for r in &parts {
+                compose::compose(&mut t, &layers, r.offset(0, -top));
+            }
+            if let Err(e) = self.display.put(top as u32, &display_rects(&parts)) {
+                log::warn!("flush failed: {e:?}");
+                return;
+            }
         }
     }
 
@@ -686,6 +737,19 @@ impl Compositor {
             }
         }
     }
+}
+
+/// `rects` (inside the screen) as the display's.
+fn display_rects(rects: &[Rect]) -> Vec<display::Rect> {
+    rects
+        .iter()
+        .map(|r| display::Rect {
+            x: r.x as u32,
+            y: r.y as u32,
+            w: r.w as u32,
+            h: r.h as u32,
+        })
+        .collect()
 }
 
 fn signal(c: &Client) {

@@ -158,7 +158,9 @@ pub struct Gpu<T: Transport> {
     _cursor: VirtQueue<KitHal, 2>,
     irq: Interrupt,
     page: Dma,
-    framebuffer: Option<(Dma, u32, u32)>,
+    /// The framebuffer: its memory, the mode's width and height, and how
+    /// many rows the memory holds (`height`, or fewer: a band).
+    framebuffer: Option<(Dma, u32, u32, u32)>,
 }
 
 impl<T: Transport> Gpu<T> {
@@ -189,11 +191,27 @@ impl<T: Transport> Gpu<T> {
     /// Makes a `width` x `height` BGRX framebuffer (DMA memory of this
     /// task, zeroed) and shows it on the scanout. Once only.
     pub fn set_mode(&mut self, width: u32, height: u32) -> Result<(), Error> {
+        self.set_mode_rows(width, height, height)
+    }
+
+    /// Sets a `width` x `height` mode whose framebuffer memory holds only
+    /// `rows` rows (1..=`height`): a band [`Gpu::put`] moves over the
+    /// screen. The device's resource keeps the whole picture (in the
+    /// host's memory, not the guest's); a transfer copies a band's
+    /// rectangles into it. Once only.
+    pub fn set_mode_rows(&mut self, width: u32, height: u32, rows: u32) -> Result<(), Error> {
         if self.framebuffer.is_some() {
             return Err(Error::InvalidState);
         }
+        if width == 0 || !(1..=height).contains(&rows) {
+            return Err(Error::InvalidArgument);
+        }
         let bytes = width
-            .checked_mul(height)
+            .checked_mul(rows)
+            .and_then(|p| p.checked_mul(4))
+            .ok_or(Error::InvalidArgument)?;
+        height
+            .checked_mul(width)
             .and_then(|p| p.checked_mul(4))
             .ok_or(Error::InvalidArgument)?;
         let fb = Dma::new(bytes as usize)?;
@@ -208,31 +226,46 @@ impl<T: Transport> Gpu<T> {
             Command::attach_backing(fb.physical(), bytes),
             Command::set_scanout(screen),
         ])?;
-        self.framebuffer = Some((fb, width, height));
+        self.framebuffer = Some((fb, width, height, rows));
         Ok(())
+    }
+
+    /// Rows the framebuffer memory holds (the mode's height unless
+    /// [`Gpu::set_mode_rows`] made a band).
+    pub fn rows(&self) -> Option<u32> {
+        self.framebuffer.as_ref().map(|f| f.3)
     }
 
     /// The framebuffer's bytes (rows of `width * 4`).
     pub fn framebuffer(&mut self) -> Option<&mut [u8]> {
-        self.framebuffer.as_mut().map(|(fb, _, _)| fb.as_mut_slice())
+        self.framebuffer.as_mut().map(|f| f.0.as_mut_slice())
     }
 
     /// The framebuffer's memory object, to map it in a client.
     pub fn framebuffer_memory(&self) -> Option<Handle> {
-        self.framebuffer.as_ref().map(|(fb, _, _)| fb.handle())
+        self.framebuffer.as_ref().map(|f| f.0.handle())
     }
 
     /// Copies `rects` of the framebuffer to the device's resource and puts
     /// them on the screen (`TRANSFER_TO_HOST_2D`, then `RESOURCE_FLUSH`,
-    /// of each rectangle). Rectangles must lie inside the mode.
+    /// of each rectangle). Rectangles must lie inside the mode and inside
+    /// the rows the framebuffer holds: [`Gpu::put`] at row 0.
     pub fn flush(&mut self, rects: &[Rect]) -> Result<(), Error> {
-        let (_, width, height) = self.framebuffer.as_ref().ok_or(Error::InvalidState)?;
-        let (width, height) = (*width, *height);
+        self.put(0, rects)
+    }
+
+    /// Like [`Gpu::flush`] with the framebuffer's first row shown at
+    /// screen row `top`: each rectangle must lie inside the mode and in
+    /// rows `top..top + rows`.
+    pub fn put(&mut self, top: u32, rects: &[Rect]) -> Result<(), Error> {
+        let (_, width, height, rows) = self.framebuffer.as_ref().ok_or(Error::InvalidState)?;
+        let (width, height, rows) = (*width, *height, *rows);
         let inside = |r: &Rect| {
             r.w > 0
                 && r.h > 0
+                && r.y >= top
                 && r.x.checked_add(r.w).is_some_and(|e| e <= width)
-                && r.y.checked_add(r.h).is_some_and(|e| e <= height)
+                && r.y.checked_add(r.h).is_some_and(|e| e <= height && e - top <= rows)
         };
         if !rects.iter().all(inside) {
             return Err(Error::InvalidArgument);
@@ -241,7 +274,7 @@ impl<T: Transport> Gpu<T> {
         for chunk in rects.chunks(MAX_BATCH / 2) {
             let mut n = 0;
             for r in chunk {
-                let offset = r.y as u64 * width as u64 * 4 + r.x as u64 * 4;
+                let offset = (r.y - top) as u64 * width as u64 * 4 + r.x as u64 * 4;
                 batch[n] = Command::transfer(*r, offset);
                 batch[n + 1] = Command::flush(*r);
                 n += 2;

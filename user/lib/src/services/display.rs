@@ -3,10 +3,11 @@
 //!
 //! | label | words in | reply |
 //! |---|---|---|
-//! | [`INFO`] | — | `[width, height, stride bytes, format]` |
+//! | [`INFO`] | — | `[width, height, stride bytes, format, rows]` |
 //! | [`FILL`] | `[x, y, w, h, 0xRRGGBB]` | [`crate::proto::OK`] |
 //! | [`FLUSH`] | `[x, y, w, h]`, 1 to [`MAX_FLUSH_RECTS`] times | [`crate::proto::OK`] (the rectangles are on the screen) |
 //! | [`MAP`] | — | `[bytes]` + the framebuffer memory (`READ`\|`WRITE`\|`MAP`) |
+//! | [`PUT`] | `[top]`, then `[x, y, w, h]` 1 to [`MAX_FLUSH_RECTS`] times | [`crate::proto::OK`] (the rectangles are on the screen) |
 //!
 //! Pixels are [`FORMAT_BGRX8888`]: 4 bytes each (blue, green, red,
 //! unused), rows `stride` bytes apart. A client that [`MAP`]s the
@@ -14,6 +15,14 @@
 //! then asks for a [`FLUSH`] of what it changed (only those rectangles
 //! are copied to the device and redrawn); [`FILL`] is for clients that do
 //! not map it.
+//!
+//! The framebuffer holds `rows` rows ([`Info::rows`]): all `height` of
+//! them, or fewer where memory is short (the watch: a 454 x 454 frame is
+//! 805 KiB of its 4 MiB), when the device keeps the picture itself. Then
+//! the framebuffer is a band: [`PUT`] shows its rows at screen rows
+//! `top..top + rows` (its rectangles must lie there), and a client draws
+//! a frame band by band. [`FILL`] and [`FLUSH`] address the framebuffer's
+//! rows as screen rows `0..rows` ([`PUT`] at `top` 0).
 //!
 //! Rectangles are clipped to the screen ([`Rect::clip`]); one that is
 //! empty, starts off the screen or has coordinates beyond `u32` gets
@@ -31,6 +40,7 @@ pub const INFO: u16 = 1;
 pub const FILL: u16 = 2;
 pub const FLUSH: u16 = 3;
 pub const MAP: u16 = 4;
+pub const PUT: u16 = 5;
 
 /// Most rectangles one [`FLUSH`] carries.
 pub const MAX_FLUSH_RECTS: usize = 8;
@@ -46,15 +56,25 @@ pub struct Info {
     /// Bytes from one row to the next.
     pub stride: u32,
     pub format: u64,
+    /// Rows the framebuffer holds (1..=`height`; fewer than `height`: a
+    /// band, see [`PUT`]).
+    pub rows: u32,
 }
 
 impl Info {
-    pub fn to_words(&self) -> [u64; 4] {
-        [self.width as u64, self.height as u64, self.stride as u64, self.format]
+    pub fn to_words(&self) -> [u64; 5] {
+        [
+            self.width as u64,
+            self.height as u64,
+            self.stride as u64,
+            self.format,
+            self.rows as u64,
+        ]
     }
 
     /// The [`INFO`] reply's words; `None` if they do not describe a
-    /// framebuffer (zero sizes, a stride shorter than a row).
+    /// framebuffer (zero sizes, a stride shorter than a row, rows not in
+    /// `1..=height`).
     pub fn from_words(w: &[u64]) -> Option<Info> {
         let get = |i: usize| w.get(i).copied().and_then(|v| u32::try_from(v).ok());
         let info = Info {
@@ -62,14 +82,23 @@ impl Info {
             height: get(1)?,
             stride: get(2)?,
             format: *w.get(3)?,
+            rows: get(4)?,
         };
-        let ok = info.width > 0 && info.height > 0 && info.stride as u64 >= info.width as u64 * 4;
+        let ok = info.width > 0
+            && info.height > 0
+            && info.stride as u64 >= info.width as u64 * 4
+            && (1..=info.height).contains(&info.rows);
         ok.then_some(info)
     }
 
-    /// Framebuffer bytes: `stride * height`.
+    /// Framebuffer bytes: `stride * rows`.
     pub fn bytes(&self) -> usize {
-        self.stride as usize * self.height as usize
+        self.stride as usize * self.rows as usize
+    }
+
+    /// Whether the framebuffer holds fewer rows than the screen (a band).
+    pub fn is_band(&self) -> bool {
+        self.rows < self.height
     }
 }
 
@@ -195,6 +224,21 @@ impl Display {
         Ok(())
     }
 
+    /// Puts `rects` of the framebuffer, its first row shown at screen row
+    /// `top`, on the screen ([`PUT`]; [`MAX_FLUSH_RECTS`] to a request).
+    pub fn put(&mut self, top: u32, rects: &[Rect]) -> Result<(), Error> {
+        for chunk in rects.chunks(MAX_FLUSH_RECTS) {
+            let mut m = Message::with_words(PUT, &[top as u64]);
+            for r in chunk {
+                for w in r.to_words() {
+                    m.push(w);
+                }
+            }
+            self.conn.call(&m, self.timeout)?;
+        }
+        Ok(())
+    }
+
     /// The framebuffer, mapped read-write in this task, and its layout.
     /// Dropping the mapping unmaps it (the capability stays; delete it
     /// with `syscall::cap_delete(mapping.handle())` when done).
@@ -283,12 +327,29 @@ mod tests {
             height: 454,
             stride: 454 * 4,
             format: FORMAT_BGRX8888,
+            rows: 454,
         };
         assert_eq!(Info::from_words(&i.to_words()), Some(i));
         assert_eq!(i.bytes(), 454 * 454 * 4);
-        assert_eq!(Info::from_words(&[454, 454, 454, 1]), None, "stride shorter than a row");
-        assert_eq!(Info::from_words(&[0, 454, 4096, 1]), None);
-        assert_eq!(Info::from_words(&[1 << 40, 1, 1 << 42, 1]), None);
+        assert!(!i.is_band());
+        let band = Info { rows: 32, ..i };
+        assert_eq!(Info::from_words(&band.to_words()), Some(band));
+        assert_eq!(band.bytes(), 454 * 32 * 4);
+        assert!(band.is_band());
+        assert_eq!(
+            Info::from_words(&[454, 454, 454, 1, 454]),
+            None,
+            "stride shorter than a row"
+        );
+        assert_eq!(Info::from_words(&[0, 454, 4096, 1, 1]), None);
+        assert_eq!(Info::from_words(&[1 << 40, 1, 1 << 42, 1, 1]), None);
+        assert_eq!(Info::from_words(&[454, 454, 4096, 1, 0]), None, "no rows");
+        assert_eq!(
+            Info::from_words(&[454, 454, 4096, 1, 455]),
+            None,
+            "more rows than the screen"
+        );
+        assert_eq!(Info::from_words(&[454, 454, 4096, 1]), None, "rows missing");
         assert_eq!(Info::from_words(&[1, 2]), None);
     }
 

@@ -21,6 +21,7 @@ pub use virtio_drivers;
 
 pub mod blk;
 pub mod gpu;
+pub mod net;
 
 /// DMA buffers the device currently uses: allocations and bounce buffers
 /// (with the driver buffer a bounce stands for, to copy back).
@@ -277,4 +278,17 @@ pub fn transport(device: &Device) -> Result<(MmioTransport<'static>, Mmio<Regist
         }
     }
     Ok((transport, regs))
+}
+
+/// A virtio-drivers error as the kit's drivers report it.
+pub(crate) fn error(e: virtio_drivers::Error) -> userlib::Error {
+    use userlib::Error;
+    use virtio_drivers::Error as V;
+    match e {
+        V::QueueFull => Error::WouldBlock,
+        V::InvalidParam => Error::InvalidArgument,
+        V::DmaError => Error::OutOfMemory,
+        V::Unsupported => Error::NotSupported,
+        _ => Error::InvalidState,
+    }
 }

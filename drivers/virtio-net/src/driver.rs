@@ -1,21 +1,18 @@
 //! The driver's request loop (see the crate docs).
 #![forbid(unsafe_code)]
 
-use driverkit::virtio::virtio_drivers::device::net::VirtIONet;
+use driverkit::virtio;
+use driverkit::virtio::net::Nic;
 use driverkit::virtio::virtio_drivers::transport::mmio::MmioTransport;
-use driverkit::virtio::{self, KitHal};
 use driverkit::{names, serve, Action, Device, Interrupt};
 use userlib::abi::boot_info::StartInfo;
 use userlib::abi::ObjectType;
 use userlib::proto::{reply_error, OK};
-use userlib::services::netdev::{self, RX_SLOTS, SHARED_BYTES, SLOT_BYTES, TX_SLOTS};
+use userlib::services::netdev::{self, RX_SLOTS, SHARED_BYTES, TX_SLOTS};
 use userlib::vspace::Mapping;
 use userlib::{log, process, syscall, Error, Handle, Message, Rights};
 
-/// Descriptors per virtqueue (receive buffers posted to the card).
-const QUEUE: usize = 16;
-
-type Net = VirtIONet<KitHal, MmioTransport<'static>, QUEUE>;
+type Net = Nic<MmioTransport<'static>>;
 
 struct Driver {
     net: Net,
@@ -30,7 +27,7 @@ pub fn main(_start: &StartInfo) {
     let device = Device::get().unwrap_or_else(|e| panic!("{e}"));
     let (transport, _regs) = virtio::transport(&device).unwrap_or_else(|e| panic!("transport: {e}"));
     let version = transport.version();
-    let mut net = Net::new(transport, SLOT_BYTES).unwrap_or_else(|e| panic!("virtio-net init: {e}"));
+    let mut net = Net::new(transport).unwrap_or_else(|e| panic!("virtio-net init: {e}"));
     let irq = device.interrupt(0).unwrap_or_else(|e| panic!("interrupt: {e}"));
     net.enable_interrupts();
     let frames = Mapping::new(
@@ -116,17 +113,18 @@ impl Driver {
         let mut words = [0u64; RX_SLOTS + 1];
         let mut n = 0;
         while n < RX_SLOTS {
-            let Ok(buf) = self.net.receive() else { break };
-            let packet = buf.packet();
-            let len = packet.len().min(netdev::MAX_FRAME);
-            if len > 0 {
+            let frames = &mut self.frames;
+            let Some(len) = self.net.receive(|packet| {
+                let len = packet.len().min(netdev::MAX_FRAME);
                 let at = netdev::rx_slot(n);
-                self.frames.as_mut_slice()[at..at + len].copy_from_slice(&packet[..len]);
+                frames.as_mut_slice()[at..at + len].copy_from_slice(&packet[..len]);
+                len
+            }) else {
+                break;
+            };
+            if len > 0 {
                 n += 1;
                 words[n] = len as u64;
-            }
-            if let Err(e) = self.net.recycle_rx_buffer(buf) {
-                panic!("recycling a receive buffer: {e}");
             }
         }
         words[0] = n as u64;
@@ -138,12 +136,9 @@ impl Driver {
         let lens = netdev::lengths(msg, TX_SLOTS).ok_or(Error::InvalidArgument)?;
         for (i, len) in lens.enumerate() {
             let at = netdev::tx_slot(i);
-            let mut tx = self.net.new_tx_buffer(len);
-            tx.packet_mut().copy_from_slice(&self.frames.as_slice()[at..at + len]);
-            self.net.send(tx).map_err(|e| {
-                log::warn!("transmit: {e}");
-                Error::InvalidState
-            })?;
+            self.net
+                .send(&self.frames.as_slice()[at..at + len])
+                .inspect_err(|e| log::warn!("transmit: {e}"))?;
         }
         Ok(Message::new(OK))
     }

@@ -69,12 +69,11 @@ pub const MAX_PEERS: usize = 32;
 pub const PING_EVERY_US: u64 = 2_000_000;
 
 /// Fragments of an object asked for and not come yet, at most (the
-/// receiving `net` holds 8 datagrams of a socket, 8 KiB).
-pub const PULL_WINDOW: u32 = 4;
+/// receiving `net` holds 32 datagrams of a socket, 32 KiB).
+pub const PULL_WINDOW: u32 = 16;
 /// Fragments asked for at a time once [`PULL_WINDOW`] less this are in
-/// flight (one pull for every two fragments, as TCP acknowledges every
-/// second segment).
-pub const PULL_BATCH: u32 = 2;
+/// flight (one pull for every 8 fragments).
+pub const PULL_BATCH: u32 = 8;
 /// A reassembly without progress for this long asks again for the
 /// fragments it lacks.
 pub const REPULL_US: u64 = 50_000;

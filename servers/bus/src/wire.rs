@@ -180,7 +180,7 @@ pub const MAX_OBJECT: usize = 64 << 10;
 /// header and its tag fit [`MAX_PACKET`].
 pub const FRAGMENT: usize = 1328;
 /// Most fragments one [`SessionMsg::Pull`] asks for.
-pub const MAX_PULL: u32 = 8;
+pub const MAX_PULL: u32 = 16;
 
 /// Fragments of an object of `size` bytes.
 pub const fn fragments(size: usize) -> usize {
@@ -252,6 +252,7 @@ pub enum SessionMsg {
         id: u64,
         reply: bool,
         index: u32,
+        #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
 }
@@ -304,6 +305,33 @@ mod tests {
     use super::*;
     use alloc::string::ToString;
     use alloc::vec;
+
+    /// A fragment's bytes are postcard's byte string (the length, then the
+    /// bytes), the same bytes as a sequence of `u8`: the wire format did
+    /// not change when they became one (`serde_bytes`).
+    #[test]
+    fn a_chunk_encodes_as_its_length_then_its_bytes() {
+        let m = SessionMsg::Chunk {
+            id: 1,
+            reply: true,
+            index: 20,
+            bytes: vec![9, 8, 7],
+        };
+        // Variant 6, id 1, true, index 20, length 3, the bytes.
+        assert_eq!(m.encode(), [6, 1, 1, 20, 3, 9, 8, 7]);
+        assert_eq!(SessionMsg::decode(&m.encode()), Some(m));
+        let big = SessionMsg::Chunk {
+            id: 2,
+            reply: false,
+            index: 0,
+            bytes: vec![0x5a; FRAGMENT],
+        };
+        let e = big.encode();
+        assert_eq!(e.len(), 4 + 2 + FRAGMENT);
+        assert_eq!(SessionMsg::decode(&e), Some(big));
+        // A length past the bytes there does not decode.
+        assert_eq!(SessionMsg::decode(&e[..e.len() - 1]), None);
+    }
 
     #[test]
     fn headers_round_trip_and_strangers_are_refused() {

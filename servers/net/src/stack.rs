@@ -25,8 +25,13 @@ pub const MAX_SOCKETS: usize = 24;
 pub const MAX_PER_CLIENT: usize = 12;
 const TCP_RX: usize = 64 * 1024;
 const TCP_TX: usize = 16 * 1024;
-const UDP_PACKETS: usize = 8;
-const UDP_BYTES: usize = 8 * 1024;
+/// A UDP socket's receive buffer: datagrams and bytes (room for the soft
+/// bus's pull window, 16 fragments of 1,399 bytes, and some more).
+const UDP_RX_PACKETS: usize = 32;
+const UDP_RX_BYTES: usize = 32 * 1024;
+/// Its send buffer (each `SEND_TO` is sent before the reply).
+const UDP_TX_PACKETS: usize = 8;
+const UDP_TX_BYTES: usize = 8 * 1024;
 const ICMP_BYTES: usize = 2 * 1024;
 const DNS_QUERIES: usize = 4;
 /// Longest ICMP echo payload.
@@ -407,8 +412,8 @@ impl Stack {
         let handle = match kind {
             Kind::Tcp => None,
             Kind::Udp => Some(self.sockets.add(udp::Socket::new(
-                udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; UDP_PACKETS], vec![0; UDP_BYTES]),
-                udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; UDP_PACKETS], vec![0; UDP_BYTES]),
+                udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; UDP_RX_PACKETS], vec![0; UDP_RX_BYTES]),
+                udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; UDP_TX_PACKETS], vec![0; UDP_TX_BYTES]),
             ))),
             Kind::Icmp => Some(self.sockets.add(icmp::Socket::new(
                 icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 4], vec![0; ICMP_BYTES]),

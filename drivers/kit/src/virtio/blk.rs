@@ -7,7 +7,7 @@
 //! the device has given the buffers back.
 
 use crate::irq::Interrupt;
-use crate::virtio::KitHal;
+use crate::virtio::{error, KitHal};
 use userlib::{syscall, Error, Timeout};
 use virtio_drivers::device::blk::{BlkReq, BlkResp, VirtIOBlk, SECTOR_SIZE};
 use virtio_drivers::transport::Transport;
@@ -87,16 +87,5 @@ fn wait<T: Transport>(blk: &mut VirtIOBlk<KitHal, T>, irq: &Interrupt, token: u1
             }
             Err(_) => {}
         }
-    }
-}
-
-fn error(e: virtio_drivers::Error) -> Error {
-    use virtio_drivers::Error as V;
-    match e {
-        V::QueueFull => Error::WouldBlock,
-        V::InvalidParam => Error::InvalidArgument,
-        V::DmaError => Error::OutOfMemory,
-        V::Unsupported => Error::NotSupported,
-        _ => Error::InvalidState,
     }
 }

@@ -392,15 +392,14 @@ fn revoked_buffers(driver: &Driver) {
     let bytes = MAX_SECTORS as usize * SECTOR_SIZE;
     let mem = syscall::create(process().pool, ObjectType::Memory, (bytes / 4096) as u64).expect("memory");
     let stop = Arc::new(AtomicBool::new(false));
+    let revokes = Arc::new(AtomicU64::new(0));
     let revoker = {
-        let stop = stop.clone();
+        let (stop, revokes) = (stop.clone(), revokes.clone());
         thread::spawn(move || {
-            let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let _ = syscall::cap_revoke(mem);
-                n += 1;
+                revokes.fetch_add(1, Ordering::Relaxed);
             }
-            n
         })
         .expect("spawn the revoker")
     };
@@ -438,7 +437,8 @@ fn revoked_buffers(driver: &Driver) {
         }
     }
     stop.store(true, Ordering::Relaxed);
-    let revokes = revoker.join().expect("revoker");
+    revoker.join().expect("revoker");
+    let revokes = revokes.load(Ordering::Relaxed);
     let _ = call_detach(ep, id);
     syscall::cap_delete(mem).expect("cap_delete");
     syscall::cap_delete(ep).expect("cap_delete");

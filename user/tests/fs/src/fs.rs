@@ -404,10 +404,13 @@ fn revoked_buffers(dir: &Dir) {
     const SIZE: usize = 64 << 10;
     const RUN_US: u64 = 1_500_000;
     let before = fs_restarts();
-    // Another file's write, left in the server's cache (written back only
-    // 500 ms after requests pause, or 500 ms into steady load).
-    let other = pattern(20_000, 42);
-    dir.write("other.bin", &other).expect("write other.bin");
+    // Another file, written again in every round (in the message): its
+    // last write waits in the server's cache (written back only 500 ms
+    // after requests pause, or 500 ms into steady load).
+    let mut other_file = dir
+        .open("other.bin", &OpenOptions::new().write(true).create(true).truncate(true))
+        .expect("open other.bin");
+    let mut other = pattern(p::INLINE, 0);
     let mut f = dir
         .open(
             "hostile.bin",
@@ -418,15 +421,14 @@ fn revoked_buffers(dir: &Dir) {
     let h = f.handle();
     let mem = syscall::create(process().pool, ObjectType::Memory, (SIZE / 4096) as u64).expect("memory");
     let stop = Arc::new(AtomicBool::new(false));
+    let revokes = Arc::new(AtomicU64::new(0));
     let revoker = {
-        let stop = stop.clone();
+        let (stop, revokes) = (stop.clone(), revokes.clone());
         thread::spawn(move || {
-            let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let _ = syscall::cap_revoke(mem);
-                n += 1;
+                revokes.fetch_add(1, Ordering::Relaxed);
             }
-            n
         })
         .expect("spawn the revoker")
     };
@@ -439,10 +441,16 @@ fn revoked_buffers(dir: &Dir) {
         Err(e) => panic!("{what}: unexpected {e:?}"),
     };
     let start = syscall::now_us();
-    for _ in 0.. {
+    for round in 1.. {
         if syscall::now_us() - start > RUN_US {
             break;
         }
+        let next = pattern(p::INLINE, round as u8);
+        if let Err(e) = other_file.write_all_at(0, &next) {
+            count(Err(e), "write other.bin");
+            break;
+        }
+        other = next;
         let mut m = Message::new(p::ATTACH);
         m.push_cap(mem, Rights::READ | Rights::WRITE | Rights::MAP);
         count(raw(h, &m), "ATTACH");
@@ -461,16 +469,17 @@ fn revoked_buffers(dir: &Dir) {
     }
     let [ok, refused, gone] = tally;
     stop.store(true, Ordering::Relaxed);
-    let revokes = revoker.join().expect("revoker");
+    revoker.join().expect("revoker");
+    let revokes = revokes.load(Ordering::Relaxed);
     let _ = syscall::cap_delete(mem);
     let restarted = fs_restarts() - before;
     if gone > 0 || restarted > 0 {
         // What the restart cost another client: a fresh connection reads
         // the file from the disk.
         let lost = match Namespace::new().root("data") {
-            Ok(root) => match root.read(&alloc::format!("{}/other.bin", BASE.lock())) {
-                Ok(d) if d == other => "other.bin intact",
-                Ok(_) => "other.bin's unsynced write LOST (old or partial content)",
+            Ok(root) => match root.read(&alloc::format!("{}/other.bin", BASE.lock().as_str())) {
+                Ok(d) if d == other => "other.bin's last write intact",
+                Ok(_) => "other.bin's last (unsynced) write LOST: an older version is on the disk",
                 Err(_) => "other.bin's unsynced write LOST (the file is gone)",
             },
             Err(_) => "the file server does not answer",
@@ -481,9 +490,10 @@ fn revoked_buffers(dir: &Dir) {
         );
     }
     drop(f);
+    drop(other_file);
     assert!(
         dir.read("other.bin").expect("read other.bin") == other,
-        "another client's write was lost"
+        "another file's last write was lost"
     );
     log::info!(
         "revoked buffers: {ok} answers, {refused} errors, {revokes} revokes; the server never restarted, \

@@ -393,16 +393,31 @@ fn revoked_buffers(driver: &Driver) {
     let mem = syscall::create(process().pool, ObjectType::Memory, (bytes / 4096) as u64).expect("memory");
     let stop = Arc::new(AtomicBool::new(false));
     let revokes = Arc::new(AtomicU64::new(0));
-    let revoker = {
-        let (stop, revokes) = (stop.clone(), revokes.clone());
-        thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let _ = syscall::cap_revoke(mem);
-                revokes.fetch_add(1, Ordering::Relaxed);
-            }
+    // One revoker per CPU, below the driver's priority: whichever CPU the
+    // driver runs on, a revoke can land from another one meanwhile (a
+    // revoker above it would keep it off its own CPU instead). Each
+    // revokes at random moments (a pause of up to about a request between
+    // two), so that some land in the middle of a transfer rather than all
+    // before the next one starts.
+    let revokers: Vec<_> = (0..process().cpus as usize)
+        .map(|cpu| {
+            let (stop, revokes) = (stop.clone(), revokes.clone());
+            thread::Builder::default()
+                .priority(10)
+                .cpu(cpu)
+                .spawn(move || {
+                    let mut rng = Rng::new(0x5eed + cpu as u64);
+                    while !stop.load(Ordering::Relaxed) {
+                        for _ in 0..rng.below(40_000) {
+                            core::hint::spin_loop();
+                        }
+                        let _ = syscall::cap_revoke(mem);
+                        revokes.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+                .expect("spawn a revoker")
         })
-        .expect("spawn the revoker")
-    };
+        .collect();
     let id = 3 << 40;
     let (mut ok, mut refused) = (0u64, 0u64);
     let start = syscall::now_us();
@@ -420,10 +435,10 @@ fn revoked_buffers(driver: &Driver) {
                 .and_then(|(r, _)| userlib::proto::check_reply(r))
             {
                 Ok(_) => ok += 1,
-                Err(Error::InvalidState | Error::InvalidArgument | Error::NoRights) => refused += 1,
+                // (BadHandle: revoked before the driver looked at it.)
+                Err(Error::InvalidState | Error::InvalidArgument | Error::NoRights | Error::BadHandle) => refused += 1,
                 Err(e) => {
                     stop.store(true, Ordering::Relaxed);
-                    let _ = revoker.join();
                     panic!(
                         "the driver failed under a client revoking its buffer ({ok} answers, {refused} errors): {e:?}; restarts {} -> {}",
                         restarts,
@@ -437,7 +452,9 @@ fn revoked_buffers(driver: &Driver) {
         }
     }
     stop.store(true, Ordering::Relaxed);
-    revoker.join().expect("revoker");
+    for r in revokers {
+        r.join().expect("revoker");
+    }
     let revokes = revokes.load(Ordering::Relaxed);
     let _ = call_detach(ep, id);
     syscall::cap_delete(mem).expect("cap_delete");

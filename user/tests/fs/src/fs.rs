@@ -384,6 +384,10 @@ fn hostile(dir: &Dir) {
     log::info!("hostile client: ok");
 }
 
+/// Below the file server's (14) and the block driver's: see
+/// [`revoked_buffers`].
+const REVOKER_PRIORITY: u8 = 10;
+
 /// The file server's restarts so far.
 fn fs_restarts() -> u64 {
     supervisor::tasks()
@@ -422,16 +426,24 @@ fn revoked_buffers(dir: &Dir) {
     let mem = syscall::create(process().pool, ObjectType::Memory, (SIZE / 4096) as u64).expect("memory");
     let stop = Arc::new(AtomicBool::new(false));
     let revokes = Arc::new(AtomicU64::new(0));
-    let revoker = {
-        let (stop, revokes) = (stop.clone(), revokes.clone());
-        thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let _ = syscall::cap_revoke(mem);
-                revokes.fetch_add(1, Ordering::Relaxed);
-            }
+    // One revoker per CPU, below the server's priority: whichever CPU
+    // the server runs on, a revoke can land from another one meanwhile (a
+    // revoker above it would keep it off its own CPU instead).
+    let revokers: Vec<_> = (0..process().cpus as usize)
+        .map(|cpu| {
+            let (stop, revokes) = (stop.clone(), revokes.clone());
+            thread::Builder::default()
+                .priority(REVOKER_PRIORITY)
+                .cpu(cpu)
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let _ = syscall::cap_revoke(mem);
+                        revokes.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+                .expect("spawn a revoker")
         })
-        .expect("spawn the revoker")
-    };
+        .collect();
     // [answers, errors, calls that found the server gone]
     let mut tally = [0u64; 3];
     let mut count = |r: Result<Message, Error>, what: &str| match r {
@@ -469,7 +481,9 @@ fn revoked_buffers(dir: &Dir) {
     }
     let [ok, refused, gone] = tally;
     stop.store(true, Ordering::Relaxed);
-    revoker.join().expect("revoker");
+    for r in revokers {
+        r.join().expect("revoker");
+    }
     let revokes = revokes.load(Ordering::Relaxed);
     let _ = syscall::cap_delete(mem);
     let restarted = fs_restarts() - before;

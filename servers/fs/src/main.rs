@@ -37,6 +37,7 @@ mod server {
     use userlib::services::blk::{self, Blk};
     use userlib::services::fs::{self as p, FsError, Stat};
     use userlib::services::rtc;
+    use userlib::vspace::Mapping;
     use userlib::{log, process, syscall, Error, Handle, Message, Rights};
 
     // Heap: each mount's block cache (1 MiB by default) and node table,
@@ -231,8 +232,12 @@ mod server {
         /// once that reply is sent.
         sent_object: Option<Handle>,
         /// Where file data passes between the volume and a client's memory
-        /// object ([`SCRATCH`] bytes).
-        scratch: Vec<u8>,
+        /// object ([`SCRATCH`] bytes): memory of the server's own, mapped
+        /// at a page boundary, so that both copies (cache slots are 16-byte
+        /// aligned) take userlib's and the kernel's fastest loops (a
+        /// buffer from the heap, 8-byte aligned, cost 0.19 instructions a
+        /// byte more: `fs_read_cached_per_mib` 741 k instead of 392 k).
+        scratch: Mapping,
     }
 
     /// Bytes of file data moved per `MemoryRead`/`MemoryWrite`: a client's
@@ -270,7 +275,8 @@ mod server {
             handles: Table::new(MAX_HANDLES),
             names: Vec::new(),
             sent_object: None,
-            scratch: alloc::vec![0; SCRATCH],
+            scratch: Mapping::new(userlib::vspace::pages_for(SCRATCH as u64), Rights::READ | Rights::WRITE)
+                .expect("scratch buffer"),
         };
         let (mut msg, mut badge) = syscall::recv(ep, Timeout::Forever).expect("receive");
         // Write-back: changes reach the disk once requests pause for
@@ -443,7 +449,7 @@ mod server {
                     let mem =
                         syscall::create(process().pool, ObjectType::Memory, pages).map_err(|_| FsError::NoSpace)?;
                     let Server { mounts, scratch, .. } = self;
-                    let data = &mut scratch[..len];
+                    let data = &mut scratch.as_mut_slice()[..len];
                     let n = match mounts[mount].volume.as_mut().ok_or(FsError::Io) {
                         Ok(v) => v.read(node, off, data).map_err(fs_error),
                         Err(e) => Err(e),
@@ -483,7 +489,7 @@ mod server {
                     let off = self.offset(badge, msg.word(0), true)?;
                     self.volume(mount)?;
                     let Server { mounts, scratch, .. } = self;
-                    let data = &mut scratch[..len as usize];
+                    let data = &mut scratch.as_mut_slice()[..len as usize];
                     // (The client may have revoked it since `cap_info`.)
                     syscall::memory_read(mem, 0, data).map_err(|_| FsError::InvalidArgument)?;
                     let v = mounts[mount].volume.as_mut().ok_or(FsError::Io)?;
@@ -639,8 +645,8 @@ mod server {
             let v = mounts[h.mount].volume.as_mut().ok_or(FsError::Io)?;
             let mut done = 0u64;
             while done < len {
-                let k = (len - done).min(scratch.len() as u64) as usize;
-                let data = &mut scratch[..k];
+                let k = (len - done).min(SCRATCH as u64) as usize;
+                let data = &mut scratch.as_mut_slice()[..k];
                 let (pos, at) = (off + done, at + done);
                 // `Err(None)`: the client's buffer is gone.
                 let moved = if write {

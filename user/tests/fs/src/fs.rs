@@ -422,6 +422,9 @@ fn revoked_buffers(dir: &Dir) {
         )
         .expect("open hostile.bin");
     f.write_all_at(0, &pattern(SIZE, 3)).expect("fill hostile.bin");
+    // Nothing waits in the cache now: the first write of other.bin below
+    // starts the 500 ms the server waits before writing it back.
+    dir.sync().expect("sync");
     let h = f.handle();
     let mem = syscall::create(process().pool, ObjectType::Memory, (SIZE / 4096) as u64).expect("memory");
     let stop = Arc::new(AtomicBool::new(false));

@@ -200,6 +200,39 @@ syscalls! {
     /// `InvalidArgument` (alignment, size, a forbidden range),
     /// `OutOfMemory`.
     DeviceMemory = 53,
+    /// Copy `x3` bytes of memory object `x0 = h: Memory [READ]`, from its
+    /// byte offset `x1`, to the caller's own memory at `x2` (mapped
+    /// writable, RAM). The caller needs no mapping of the object: a server
+    /// copies out of a client's memory with this instead of mapping it, so
+    /// a client that deletes or revokes its capability meanwhile makes the
+    /// call fail, never the server fault.
+    ///
+    /// The capability is looked up when the copy is made (and again each
+    /// time the call goes on after a pause, see below); while the kernel
+    /// copies, nothing can free the object (one lock). The copy goes in
+    /// pieces of at most a page of the caller's memory; after a piece it
+    /// advances `x1` and `x2` and lowers `x3` by the bytes copied, and when
+    /// the entry's work budget is spent the call is made again from
+    /// there, so other CPUs and interrupts get in between pieces (a
+    /// capability deleted meanwhile fails the rest: `BadHandle`, or
+    /// `InvalidState` while it is being deleted). On return `x3` is the
+    /// number of bytes not copied: 0 on success; after an error the bytes
+    /// before `x1` (and `x2`) were copied. Overlapping ranges (the
+    /// caller's memory mapping the same object) leave the overlap
+    /// unspecified.
+    ///
+    /// Errors: `InvalidArgument` (`x1 + x3` past the object's size, or
+    /// overflowing; `x3` = 0 copies nothing), `NotMapped` (a page of the
+    /// caller's range not mapped writable to it, not RAM, or above the user
+    /// half), `WrongType` (not a memory object, or device memory: its
+    /// registers are not copied), plus each handle error.
+    MemoryRead = 54,
+    /// Copy `x3` bytes of the caller's own memory at `x2` (mapped readable,
+    /// RAM) into memory object `x0 = h: Memory [WRITE]` at its byte offset
+    /// `x1`. Otherwise as [`Syscall::MemoryRead`] (the same registers move
+    /// on, the same errors; `NotMapped` for a page not mapped readable).
+    /// The boot archive's object is never written: `NoRights`.
+    MemoryWrite = 55,
 
     /// Create a thread in task `x1 = h: Task [MANAGE]` from
     /// `x0 = h: Pool [MANAGE]`: entry `x2`, stack pointer `x3`, argument

@@ -402,6 +402,7 @@ const SDHCI_EXPECT_SDHC: &[&str] = &[
 /// What the block and RNG driver tests must show (without the drivers they
 /// would pass, having nothing to test).
 const BLK_RNG_EXPECT: &[&str] = &[
+    r"test-blk: revoked buffers: \d+ answers, \d+ errors, \d+ revokes; the driver never restarted",
     r"test-blk: after the restart: all \d+ sectors hold their last write",
     r"test-rng: rng: \[",
     r"^utest: test-blk \.\.\. ok$",
@@ -760,6 +761,48 @@ pub static BOOT_CASES: &[BootCase] = &[
         mem: Some("512M"),
         append: Some("utest=caps-map-stopped profile=none"),
         expect: MAP_STOPPED,
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 120,
+        ..KTEST
+    },
+    // ---- MemoryRead and MemoryWrite (issue 11/12): round trips, every bad
+    // path (handles, types, rights, ranges, the caller's memory, the boot
+    // archive), a copy in many pieces, and a capability revoked by another
+    // CPU's thread while copies go through it (self-check after).
+    BootCase {
+        name: "utest-caps-memcopy",
+        machine: "virt,gic-version=3",
+        smp: Some(2),
+        mem: Some("512M"),
+        append: Some("utest=caps-memcopy profile=none"),
+        expect: &[
+            r"^test-caps-memcopy: round trips: ok$",
+            r"^test-caps-memcopy: bad paths: ok$",
+            r"^test-caps-memcopy: 1 MiB in and out in \d+ us",
+            r"^test-caps-memcopy: \d+ copies of 1 MiB done, \d+ failed as their capability went \(\d+ revokes\)$",
+            r"^test-caps-memcopy: revoked while copying: ok$",
+            r"^utest: test-caps-memcopy \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 120,
+        ..KTEST
+    },
+    // The same on 1 CPU under -icount: the longest interrupts-masked
+    // stretch of a 1 MiB copy each way (a piece is a work budget's worth
+    // of pages).
+    BootCase {
+        name: "utest-caps-memcopy-icount",
+        machine: "virt,gic-version=2",
+        smp: Some(1),
+        mem: Some("512M"),
+        append: Some("utest=caps-memcopy profile=none"),
+        qemu_args: &["-icount", "shift=0,sleep=off"],
+        expect: &[
+            r"^test-caps-memcopy: 1 MiB in and out in \d+ us; longest masked stretch \d+ instructions$",
+            r"^utest: test-caps-memcopy \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
         forbid: &[r"^utest: .* FAILED"],
         timeout_s: 120,
         ..KTEST
@@ -1255,6 +1298,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"test-fs: memory io: ok",
             r"test-fs: files: ok",
             r"test-fs: hostile client: ok",
+            r"test-fs: revoked buffers: \d+ answers, \d+ errors, \d+ revokes; the server never restarted, another file's unsynced write reads back",
             r"test-fs: restart mid-write: virtio-blk restarted after \d+ of 48 synced chunks; all 48 read back",
             r"^utest: test-fs \.\.\. ok$",
             r"^utest: result: 1 passed, 0 failed$",

@@ -7,17 +7,17 @@
 //!
 //! Data goes through each client's attached buffer: the device reads and
 //! writes the server's own DMA buffer and the server copies to or from
-//! the client's. (Pointing the device straight at client memory would
-//! save the copy, but a client could free that memory while the device
-//! writes to it.) One request is in flight at a time.
+//! the client's memory object with `MemoryRead`/`MemoryWrite`
+//! (`userlib::syscall::memory_read`), without mapping it. (Pointing the
+//! device straight at client memory would save the copy, but a client
+//! could free that memory while the device writes to it.) One request is
+//! in flight at a time. The driver keeps `services::blk::MAX_BUFFERS`
+//! attachments (least recently used pushed out).
 //!
-//! Client buffers are mapped in fixed windows, one per attachment slot
-//! (`services::blk::MAX_BUFFERS`, least recently used pushed out), so that
-//! clients attaching again and again cost no new translation tables.
-//!
-//! A client can still make the driver fault: by revoking its buffer's
-//! memory between the server's check and its copy. The supervisor then
-//! restarts the driver and every client reconnects.
+//! The kernel checks the client's capability as it copies: a client that
+//! deletes or revokes its buffer's memory, at any time, gets its request
+//! failed (`InvalidState`, and the attachment is forgotten); the driver
+//! never touches memory the client can take away.
 
 mod clients;
 
@@ -26,10 +26,9 @@ use crate::dma::Dma;
 use alloc::string::String;
 use alloc::vec::Vec;
 use clients::Clients;
-use userlib::abi::{ObjectType, PAGE_SIZE};
+use userlib::abi::ObjectType;
 use userlib::proto::{reply_error, OK};
 use userlib::services::blk::{self, check_request, MAX_BUFFERS, MAX_BUFFER_BYTES, MAX_SECTORS, SECTOR_SIZE};
-use userlib::vspace::{self, Mapping};
 use userlib::{names, process, syscall, Error, Handle, Message, Rights};
 
 /// A disk as the block server drives it.
@@ -51,16 +50,14 @@ pub trait BlockDevice {
     fn flush(&mut self) -> Result<(), Error>;
 }
 
-/// A client's buffer, mapped here in window `window`.
+/// A client's buffer: its memory object (never mapped here).
 struct Attached {
     mem: Handle,
-    map: Option<Mapping>,
-    window: usize,
+    size: usize,
 }
 
 impl Drop for Attached {
     fn drop(&mut self) {
-        self.map.take();
         let _ = syscall::cap_delete(self.mem);
     }
 }
@@ -70,10 +67,6 @@ struct Server<D> {
     /// Where the device reads and writes (one request's worth).
     data: Dma,
     clients: Clients<Attached>,
-    /// Where client buffers are mapped: one fixed window per entry of
-    /// `clients`, so that attaching again and again reuses the same
-    /// translation tables instead of making new ones.
-    windows: Vec<u64>,
 }
 
 /// Registers the service (see [`register`]) and serves `device` on a new
@@ -103,9 +96,6 @@ pub fn serve<D: BlockDevice>(node: &Device, device: D) -> Error {
         device,
         data,
         clients: Clients::new(MAX_BUFFERS),
-        windows: (0..MAX_BUFFERS)
-            .map(|_| vspace::reserve((MAX_BUFFER_BYTES / PAGE_SIZE) as u64))
-            .collect(),
     };
     match crate::serve(ep, |msg, badge| crate::Action::Reply(s.handle(msg, badge))) {
         Ok(()) => Error::InvalidState,
@@ -159,37 +149,30 @@ impl<D: BlockDevice> Server<D> {
         r.unwrap_or_else(reply_error)
     }
 
-    /// Maps the client's buffer; takes the capability from `msg` once mapped.
+    /// Keeps the client's buffer; takes the capability from `msg`.
     fn attach(&mut self, badge: u64, id: u64, msg: &mut Message) -> Result<Message, Error> {
         let mem = msg.caps()[0].handle;
         let info = syscall::cap_info(mem)?;
         if info.object != Some(ObjectType::Memory) || info.size == 0 || info.size > MAX_BUFFER_BYTES as u64 {
             return Err(Error::InvalidArgument);
         }
-        if !info.rights.contains(Rights::READ | Rights::WRITE | Rights::MAP) {
+        if !info.rights.contains(Rights::READ | Rights::WRITE) {
             return Err(Error::NoRights);
         }
-        let pages = info.size / PAGE_SIZE as u64;
         // The buffer this replaces, or else the least recently used
-        // one if all are taken, is unmapped and its capability deleted.
+        // one if all are taken, goes (its capability deleted).
         if self.clients.remove(badge, id).is_none() && self.clients.is_full() {
             self.clients.evict_lru();
         }
-        let window = (0..self.windows.len())
-            .find(|w| self.clients.values().all(|a| a.window != *w))
-            .ok_or(Error::InvalidState)?;
-        let map = Mapping::map_at(mem, pages, Rights::READ | Rights::WRITE, self.windows[window])?;
-        let bytes = map.len() as u64;
         msg.take_cap(0);
         let attached = Attached {
             mem,
-            map: Some(map),
-            window,
+            size: info.size as usize,
         };
         if self.clients.insert(badge, id, attached).is_err() {
             return Err(Error::InvalidState); // (made room above)
         }
-        Ok(Message::with_words(OK, &[bytes]))
+        Ok(Message::with_words(OK, &[info.size]))
     }
 
     fn transfer(&mut self, msg: &Message, badge: u64) -> Result<Message, Error> {
@@ -202,22 +185,22 @@ impl<D: BlockDevice> Server<D> {
             return Err(Error::NoRights);
         }
         let a = self.clients.get_mut(badge, id).ok_or(Error::InvalidState)?;
-        let map = a.map.as_mut().ok_or(Error::InvalidState)?;
-        let range = check_request(sectors, sector, count, offset, map.len())?;
-        let n = range.len();
-        // A buffer the client revoked is gone from here too: touching
-        // it would fault. (The client could still revoke it after
-        // this check; see the module docs.)
-        if syscall::cap_info(a.mem).is_err() {
+        let range = check_request(sectors, sector, count, offset, a.size)?;
+        let (n, mem, at) = (range.len(), a.mem, range.start as u64);
+        // The client may delete or revoke its buffer at any time: the
+        // kernel then fails the copy, and the attachment goes.
+        let copied = if write {
+            syscall::memory_read(mem, at, &mut self.data.as_mut_slice()[..n])
+        } else {
+            self.device.read(sector, &mut self.data, n)?;
+            syscall::memory_write(mem, at, &self.data.as_slice()[..n])
+        };
+        if copied.is_err() {
             self.clients.remove(badge, id);
             return Err(Error::InvalidState);
         }
         if write {
-            self.data.as_mut_slice()[..n].copy_from_slice(&map.as_slice()[range]);
             self.device.write(sector, &mut self.data, n)?;
-        } else {
-            self.device.read(sector, &mut self.data, n)?;
-            map.as_mut_slice()[range].copy_from_slice(&self.data.as_slice()[..n]);
         }
         Ok(Message::new(OK))
     }

@@ -326,3 +326,59 @@ pub(super) fn device_memory(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         }
     }
 }
+
+/// Work units a piece of a copy spends: about one per 8 bytes (the copy
+/// moves 128 bytes in 12 instructions) and the walk of the caller's tables.
+fn copy_cost(bytes: usize) -> u32 {
+    (bytes / 8) as u32 + 100
+}
+
+/// [`abi::Syscall::MemoryRead`] (`into_object` false) and
+/// [`abi::Syscall::MemoryWrite`]: copy between memory object `x0` at byte
+/// offset `x1` and the caller's memory at `x2`, `x3` bytes, a page of the
+/// caller's memory at a time. Each piece advances `x1` and `x2` and lowers
+/// `x3`; out of work budget with bytes left, the call is to be made again
+/// ([`Kernel::restart`]) and looks its capability up again.
+pub(super) fn memory_copy(k: &mut Kernel, cur: Id, into_object: bool) -> Result<(), Error> {
+    let needed = if into_object { Rights::WRITE } else { Rights::READ };
+    let ObjectRef::Memory(m) = object(k, cur, 0, needed)?.1 else {
+        return Err(Error::WrongType);
+    };
+    let mem = k.memories.get(m).ok_or(Error::BadHandle)?;
+    match mem.kind {
+        // Registers, not RAM: outside the linear map.
+        MemoryKind::Device => return Err(Error::WrongType),
+        MemoryKind::Boot if into_object => return Err(Error::NoRights),
+        _ => {}
+    }
+    let (physical, size) = (mem.physical, (mem.pages * abi::PAGE_SIZE) as u64);
+    let task = task_of(k, cur)?;
+    let (mut offset, mut va, mut len) = (arg(k, cur, 1), arg(k, cur, 2), arg(k, cur, 3));
+    if offset.checked_add(len).is_none_or(|end| end > size) {
+        return Err(Error::InvalidArgument);
+    }
+    while len > 0 {
+        let in_page = (abi::PAGE_SIZE as u64 - va % abi::PAGE_SIZE as u64).min(len);
+        // Reading from the object writes the caller's memory.
+        let user = task::user_physical(k, task, va, !into_object)?;
+        let object = crate::mm::layout::phys_to_virt(physical + offset);
+        let user = crate::mm::layout::phys_to_virt(user);
+        let (dst, src) = if into_object { (object, user) } else { (user, object) };
+        // SAFETY: `object..object+in_page` lies in the memory object's
+        // pages (`offset + len <= size`, checked above: both move on
+        // together) and `user..user+in_page` in one page the caller's
+        // tables map to it as RAM (writable when written); the linear map
+        // covers both as Normal memory, writable where written (RAM objects
+        // and user pages mapped writable; a boot archive object is only
+        // read). The kernel lock keeps both from being freed meanwhile.
+        unsafe { crate::arch::aarch64::copy::copy_bytes(dst as *mut u8, src as *const u8, in_page as usize) };
+        (offset, va, len) = (offset + in_page, va + in_page, len - in_page);
+        let r = regs(k, cur);
+        (r[1], r[2], r[3]) = (offset, va, len);
+        if !k.spend(copy_cost(in_page as usize)) && len > 0 {
+            k.restart = true;
+            return Ok(());
+        }
+    }
+    Ok(())
+}

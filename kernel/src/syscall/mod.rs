@@ -25,7 +25,7 @@ use abi::{Error, FaultKind, Rights, Syscall};
 use caps::{cap_copy, cap_delete, cap_info};
 use create::create;
 use irq::{irq_ack, irq_bind};
-use memory::{device_memory, map, map_in_pieces, memory_physical, unmap};
+use memory::{device_memory, map, map_in_pieces, memory_copy, memory_physical, unmap};
 use system::{console_write, kernel_stats, system_control};
 use task::{task_destroy, task_info, task_install};
 use thread::{
@@ -36,7 +36,8 @@ use thread::{
 /// Handle the `svc` of thread `cur` (alive), system call `number` (its `x8`).
 ///
 /// The calls that destroy (capability delete and revoke, unmap, task
-/// destroy) and `Create` (a memory object is zeroed in pieces) go through
+/// destroy), `Create` (a memory object is zeroed in pieces) and the copies
+/// of `MemoryRead` and `MemoryWrite` (a page at a time) go through
 /// [`long_call`], which may restart them; the others
 /// pay one test for it: for deferred work ([`Kernel::work_pending`]).
 pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64, number: u64) {
@@ -78,7 +79,13 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64, number: u64) {
         Syscall::CapCopy => cap_copy(k, cur, false),
         Syscall::CapMint => cap_copy(k, cur, true),
         Syscall::CapInfo => cap_info(k, cur),
-        Syscall::CapDelete | Syscall::CapRevoke | Syscall::Unmap | Syscall::TaskDestroy | Syscall::Create => {
+        Syscall::CapDelete
+        | Syscall::CapRevoke
+        | Syscall::Unmap
+        | Syscall::TaskDestroy
+        | Syscall::Create
+        | Syscall::MemoryRead
+        | Syscall::MemoryWrite => {
             long_call(k, cur, call);
             return;
         }
@@ -145,8 +152,9 @@ fn deferred_work(k: &mut Kernel) {
     }
 }
 
-/// The calls that destroy, and `Create`, in pieces of a work budget (a
-/// memory object's pages are zeroed in pieces): out of budget with
+/// The calls that destroy, `Create` and the memory copies, in pieces of a
+/// work budget (a memory object's pages are zeroed in pieces, a copy goes
+/// a page at a time): out of budget with
 /// work left, the call is made again ([`again`]) and goes on where it
 /// stopped (a capability being deleted is `dying` meanwhile). Delete,
 /// revoke and task destroy return only once all the teardown they caused is
@@ -162,6 +170,8 @@ pub(super) fn long_call(k: &mut Kernel, cur: Id, call: Syscall) {
         Syscall::Unmap => unmap(k, cur),
         Syscall::Create => create(k, cur),
         Syscall::Map => map_in_pieces(k, cur),
+        Syscall::MemoryRead => memory_copy(k, cur, false),
+        Syscall::MemoryWrite => memory_copy(k, cur, true),
         _ => task_destroy(k, cur),
     };
     if core::mem::take(&mut k.restart) && result.is_ok() {
@@ -180,7 +190,10 @@ pub(super) fn long_call(k: &mut Kernel, cur: Id, call: Syscall) {
     }
     if k.teardown_pending > 0
         && !crate::task::work_off(k)
-        && !matches!(call, Syscall::Unmap | Syscall::Create | Syscall::Map)
+        && !matches!(
+            call,
+            Syscall::Unmap | Syscall::Create | Syscall::Map | Syscall::MemoryRead | Syscall::MemoryWrite
+        )
     {
         if let Some(t) = k
             .threads

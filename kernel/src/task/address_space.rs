@@ -174,8 +174,8 @@ pub fn flush_tlb_asid(asid: u16) {
 }
 
 /// Walk `task`'s tables for `va`: the physical address, if mapped for user
-/// access with write permission when `write`.
-fn user_physical(k: &mut Kernel, task: Id, va: u64, write: bool) -> Result<u64, Error> {
+/// access with write permission when `write`, as RAM (Normal memory).
+pub fn user_physical(k: &mut Kernel, task: Id, va: u64, write: bool) -> Result<u64, Error> {
     if va >= abi::USER_LIMIT {
         return Err(Error::NotMapped);
     }

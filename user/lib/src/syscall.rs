@@ -249,6 +249,28 @@ pub fn memory_physical(mem: Handle) -> Result<(u64, u64), Error> {
     check(Syscall::MemoryPhysical, [h(mem), 0, 0, 0, 0, 0, 0, 0]).map(|r| (r[1], r[2]))
 }
 
+/// Copies `buf.len()` bytes of memory object `mem`, from its byte
+/// `offset`, into `buf` ([`Syscall::MemoryRead`]): needs `READ` on `mem`,
+/// no mapping of it. A server reads a client's memory this way: the kernel
+/// checks the capability as it copies, so a client that deletes or revokes
+/// it meanwhile gets the call failed (`BadHandle`, `InvalidState`), never
+/// the server faulted. `InvalidArgument` for a range past the object,
+/// `WrongType` for device memory. After an error, `buf` may hold part of
+/// the bytes.
+pub fn memory_read(mem: Handle, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+    let args = [h(mem), offset, buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0, 0, 0];
+    check(Syscall::MemoryRead, args).map(drop)
+}
+
+/// Copies `data` into memory object `mem` at its byte `offset`
+/// ([`Syscall::MemoryWrite`]): needs `WRITE` on `mem`, no mapping of it.
+/// Errors as for [`memory_read`]; after one, part of `data` may be in the
+/// object.
+pub fn memory_write(mem: Handle, offset: u64, data: &[u8]) -> Result<(), Error> {
+    let args = [h(mem), offset, data.as_ptr() as u64, data.len() as u64, 0, 0, 0, 0];
+    check(Syscall::MemoryWrite, args).map(drop)
+}
+
 /// A device-region capability for `pages` pages of physical memory at
 /// `physical` that the device tree does not describe (not RAM, not the
 /// interrupt controller), charged to `pool`; `system` is the console

@@ -59,6 +59,7 @@ impl<T> Clients<T> {
         Some(self.entries.swap_remove(lru).value)
     }
 
+    #[cfg(test)]
     pub fn values(&self) -> impl Iterator<Item = &T> {
         self.entries.iter().map(|e| &e.value)
     }

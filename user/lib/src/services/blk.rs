@@ -5,7 +5,7 @@
 //! | label | words in | capability in | reply |
 //! |---|---|---|---|
 //! | [`INFO`] | — | — | `[sectors, read-only (0/1), most sectors per request]` |
-//! | [`ATTACH`] | `[buffer id]` | memory (`READ`\|`WRITE`\|`MAP`) | `[buffer bytes]` |
+//! | [`ATTACH`] | `[buffer id]` | memory (`READ`\|`WRITE`) | `[buffer bytes]` |
 //! | [`READ`] | `[sector, count, offset, buffer id]` | — | [`crate::proto::OK`] once the data is in the buffer |
 //! | [`WRITE`] | `[sector, count, offset, buffer id]` | — | [`crate::proto::OK`] once the device has the data |
 //! | [`DETACH`] | `[buffer id]` | — | [`crate::proto::OK`] |

@@ -22,13 +22,13 @@
 //! | [`OPEN`] | dir | `[flags, rights]` + path | — | `[is_dir, size]` + new handle |
 //! | [`CLOSE`] | any | — | — | — (the handle is revoked) |
 //! | [`CLONE`] | any | `[rights]` | — | new handle, same node, rights ∩ held |
-//! | [`ATTACH`] | file | — | memory (`READ`\|`WRITE`\|`MAP`) | `[bytes]` |
+//! | [`ATTACH`] | file | — | memory (`READ`\|`WRITE`) | `[bytes]` |
 //! | [`READ`] | file | `[offset, len, buffer offset]` | — | `[n]`: bytes placed in the attached buffer |
 //! | [`WRITE`] | file | `[offset, len, buffer offset]` | — | `[n]` taken from the attached buffer |
 //! | [`READ_INLINE`] | file | `[offset, len ≤ INLINE]` | — | `[n]` + bytes |
 //! | [`WRITE_INLINE`] | file | `[offset]` + bytes (≤ [`INLINE`]) | — | `[n]` |
 //! | [`READ_MEMORY`] | file | `[offset, len ≤ MEMORY_IO]` | — | `[n]` + a new memory object holding the `n` bytes from its start (call accepting 1 capability) |
-//! | [`WRITE_MEMORY`] | file | `[offset, len]` | memory (`READ`\|`MAP`, at least `len` bytes) | `[n]` taken from its start |
+//! | [`WRITE_MEMORY`] | file | `[offset, len]` | memory (`READ`, at least `len` bytes) | `[n]` taken from its start |
 //! | [`STAT`] | any | path (empty: the handle itself) | — | [`Stat`] words |
 //! | [`READDIR`] | dir | `[cursor]` (0: the first) | — | `[next cursor]` + [`Stat`] words + name; next cursor 0: the end |
 //! | [`MKDIR`], [`UNLINK`], [`RMDIR`] | dir | path | — | — |
@@ -47,12 +47,15 @@
 //! [`RENAME`] and creating or truncating opens in a read-only directory.
 //!
 //! Bulk data moves through memory the client attaches ([`ATTACH`]) to a
-//! file handle: the server maps it, and [`READ`]/[`WRITE`] copy between
-//! it and the file (the server checks, before touching it, that the
-//! capability is still valid; a client that revokes its buffer between
-//! that check and the copy makes the server fault, and the supervisor
-//! restarts it). Small transfers fit in the message ([`READ_INLINE`],
-//! [`WRITE_INLINE`]).
+//! file handle: [`READ`]/[`WRITE`] copy between it and the file. The
+//! server never maps a client's memory: it copies with the kernel's
+//! `MemoryRead`/`MemoryWrite` (`crate::syscall::memory_read`), which check
+//! the capability as they copy, so a client that deletes or revokes its
+//! buffer (even in the middle of a request) gets `InvalidArgument` and
+//! the buffer is forgotten; the server carries on (before, such a client
+//! made the server fault between its check and its copy, and the restart
+//! lost every client's unsynced writes). Small transfers fit in the
+//! message ([`READ_INLINE`], [`WRITE_INLINE`]).
 //!
 //! A client that cannot share memory with the server (a paired device's
 //! file through the soft bus: memory objects travel by value there, so its

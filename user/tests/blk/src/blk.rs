@@ -6,7 +6,11 @@
 //! 2. Malformed requests (bad counts, sectors past the end, ranges outside
 //!    the buffer, unknown buffers and labels, wrong capabilities) get
 //!    FAILED replies, and the driver keeps working.
-//! 3. The driver killed in the middle of I/O: a writer thread streams
+//! 3. A client that revokes its buffer while the driver copies through it:
+//!    a second thread revokes the attached memory in a tight loop while
+//!    this one asks for whole-request READs and WRITEs; the client gets
+//!    answers or errors only, and the driver is never restarted.
+//! 4. The driver killed in the middle of I/O: a writer thread streams
 //!    writes of sector patterns while this thread restarts the driver
 //!    task that registered `blk` through the supervisor. The broken request fails, the client
 //!    reconnects and retries, and at the end every sector holds exactly
@@ -19,7 +23,7 @@ extern crate alloc;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use userlib::abi::boot_info::StartInfo;
 use userlib::abi::ObjectType;
 use userlib::ipc::{Message, Timeout};
@@ -109,6 +113,7 @@ fn main(_start: &StartInfo) {
     malformed(&mut disk, info.sectors);
     throughput(&mut disk, info.sectors);
     attach_churn(&mut disk, &driver);
+    revoked_buffers(&driver);
     restart_mid_io(disk, info.sectors, &driver);
 }
 
@@ -374,6 +379,96 @@ fn attach_churn(disk: &mut Blk, driver: &Driver) {
         before >> 10,
         after >> 10
     );
+}
+
+/// A hostile client revokes its attached buffer in a tight loop (a second
+/// thread) while asking for whole-request transfers through it. Before the
+/// driver kit copied with `MemoryRead`/`MemoryWrite`, it mapped the buffer
+/// and faulted when the revoke landed between its check and its copy.
+fn revoked_buffers(driver: &Driver) {
+    const RUN_US: u64 = 1_500_000;
+    let ep = names::connect(blk::NAME, Timeout::millis(10_000)).expect("connect");
+    let restarts = record(driver.id).restarts;
+    let bytes = MAX_SECTORS as usize * SECTOR_SIZE;
+    let mem = syscall::create(process().pool, ObjectType::Memory, (bytes / 4096) as u64).expect("memory");
+    let stop = Arc::new(AtomicBool::new(false));
+    let revokes = Arc::new(AtomicU64::new(0));
+    // One revoker per CPU, below the driver's priority: whichever CPU the
+    // driver runs on, a revoke can land from another one meanwhile (a
+    // revoker above it would keep it off its own CPU instead). Each
+    // revokes at random moments (a pause of up to about a request between
+    // two), so that some land in the middle of a transfer rather than all
+    // before the next one starts.
+    let revokers: Vec<_> = (0..process().cpus as usize)
+        .map(|cpu| {
+            let (stop, revokes) = (stop.clone(), revokes.clone());
+            thread::Builder::default()
+                .priority(10)
+                .cpu(cpu)
+                .spawn(move || {
+                    let mut rng = Rng::new(0x5eed + cpu as u64);
+                    while !stop.load(Ordering::Relaxed) {
+                        for _ in 0..rng.below(40_000) {
+                            core::hint::spin_loop();
+                        }
+                        let _ = syscall::cap_revoke(mem);
+                        revokes.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+                .expect("spawn a revoker")
+        })
+        .collect();
+    let id = 3 << 40;
+    let (mut ok, mut refused) = (0u64, 0u64);
+    let start = syscall::now_us();
+    'run: while syscall::now_us() - start < RUN_US {
+        let mut m = Message::with_words(blk::ATTACH, &[id]);
+        m.push_cap(mem, Rights::READ | Rights::WRITE | Rights::MAP);
+        let mut requests = alloc::vec![m];
+        for i in 0..4u64 {
+            let label = if i % 2 == 0 { blk::READ } else { blk::WRITE };
+            // Sectors 16.. of the disk: what restart_mid_io writes next.
+            requests.push(Message::with_words(label, &[16, MAX_SECTORS, 0, id]));
+        }
+        for m in &requests {
+            match syscall::call_timeout(ep, m, Timeout::millis(10_000))
+                .and_then(|(r, _)| userlib::proto::check_reply(r))
+            {
+                Ok(_) => ok += 1,
+                // (BadHandle: revoked before the driver looked at it.)
+                Err(Error::InvalidState | Error::InvalidArgument | Error::NoRights | Error::BadHandle) => refused += 1,
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    panic!(
+                        "the driver failed under a client revoking its buffer ({ok} answers, {refused} errors): {e:?}; restarts {} -> {}",
+                        restarts,
+                        record(driver.id).restarts
+                    );
+                }
+            }
+            if syscall::now_us() - start > RUN_US {
+                break 'run;
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in revokers {
+        r.join().expect("revoker");
+    }
+    let revokes = revokes.load(Ordering::Relaxed);
+    let _ = call_detach(ep, id);
+    syscall::cap_delete(mem).expect("cap_delete");
+    syscall::cap_delete(ep).expect("cap_delete");
+    let after = record(driver.id).restarts;
+    assert_eq!(
+        after, restarts,
+        "the driver was restarted under a client revoking its buffer"
+    );
+    log::info!("revoked buffers: {ok} answers, {refused} errors, {revokes} revokes; the driver never restarted");
+}
+
+fn call_detach(ep: userlib::Handle, id: u64) -> Result<(Message, u64), Error> {
+    syscall::call_timeout(ep, &Message::with_words(blk::DETACH, &[id]), Timeout::millis(10_000))
 }
 
 /// What the writer and the checker share.

@@ -11,7 +11,13 @@
 //!    without a buffer, a non-memory capability as buffer, unknown labels,
 //!    forged and closed handles all get errors and the server keeps
 //!    serving.
-//! 3. The block driver restarted in the middle of writes: a thread writes
+//! 3. A client that revokes its memory while the server copies through it
+//!    (issue 11/12): a second thread revokes the attached buffer (and the
+//!    object a `WRITE_MEMORY` carries) in a tight loop while this one keeps
+//!    asking for `READ`, `WRITE` and `WRITE_MEMORY`. The client gets
+//!    answers or errors only; the server is never restarted, and another
+//!    file's unsynced write, waiting in its cache, reads back.
+//! 4. The block driver restarted in the middle of writes: a thread writes
 //!    and fsyncs while this one restarts `virtio-blk`; every fsynced byte
 //!    reads back afterwards.
 #![no_std]
@@ -23,7 +29,7 @@ use alloc::format;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use userlib::abi::boot_info::StartInfo;
 use userlib::abi::ObjectType;
 use userlib::fs::{Dir, Error, Namespace, OpenOptions, Read, Seek, SeekFrom, Write};
@@ -79,10 +85,12 @@ fn main(_start: &StartInfo) {
     );
     let data = ns.root("data").expect("root of /data");
     let base = format!("test-fs-{}", syscall::now_us());
+    *BASE.lock() = base.clone();
     data.create_dir(&base).expect("mkdir");
     let dir = data.open_dir(&base, p::READ_RIGHT | p::WRITE_RIGHT).expect("open_dir");
     files(&dir);
     hostile(&dir);
+    revoked_buffers(&dir);
     restart_mid_write(&dir);
     dir.sync().expect("sync");
     drop(dir);
@@ -375,6 +383,143 @@ fn hostile(dir: &Dir) {
     dir.remove_dir("inner").expect("rmdir");
     log::info!("hostile client: ok");
 }
+
+/// Below the file server's (14) and the block driver's: see
+/// [`revoked_buffers`].
+const REVOKER_PRIORITY: u8 = 10;
+
+/// The file server's restarts so far.
+fn fs_restarts() -> u64 {
+    supervisor::tasks()
+        .expect("tasks")
+        .iter()
+        .find(|t| t.name == "fs")
+        .map_or(0, |t| t.restarts)
+}
+
+/// A hostile client revokes the memory it gave the server while the
+/// server copies through it: a second thread revokes the object in a tight
+/// loop (deleting the server's copy of the capability) while this thread
+/// attaches it and asks for 64 KiB `READ`s and `WRITE`s and `WRITE_MEMORY`s
+/// of it. Before the server copied with `MemoryRead`/`MemoryWrite`, it
+/// mapped the object and faulted when the revoke landed between its check
+/// and its copy; init restarted it and its unsynced cache was lost.
+fn revoked_buffers(dir: &Dir) {
+    const SIZE: usize = 64 << 10;
+    const RUN_US: u64 = 1_500_000;
+    let before = fs_restarts();
+    // Another file, written again in every round (in the message): its
+    // last write waits in the server's cache (written back only 500 ms
+    // after requests pause, or 500 ms into steady load).
+    let mut other_file = dir
+        .open("other.bin", &OpenOptions::new().write(true).create(true).truncate(true))
+        .expect("open other.bin");
+    let mut other = pattern(p::INLINE, 0);
+    let mut f = dir
+        .open(
+            "hostile.bin",
+            &OpenOptions::new().read(true).write(true).create(true).truncate(true),
+        )
+        .expect("open hostile.bin");
+    f.write_all_at(0, &pattern(SIZE, 3)).expect("fill hostile.bin");
+    // Nothing waits in the cache now: the first write of other.bin below
+    // starts the 500 ms the server waits before writing it back.
+    dir.sync().expect("sync");
+    let h = f.handle();
+    let mem = syscall::create(process().pool, ObjectType::Memory, (SIZE / 4096) as u64).expect("memory");
+    let stop = Arc::new(AtomicBool::new(false));
+    let revokes = Arc::new(AtomicU64::new(0));
+    // One revoker per CPU, below the server's priority: whichever CPU
+    // the server runs on, a revoke can land from another one meanwhile (a
+    // revoker above it would keep it off its own CPU instead).
+    let revokers: Vec<_> = (0..process().cpus as usize)
+        .map(|cpu| {
+            let (stop, revokes) = (stop.clone(), revokes.clone());
+            thread::Builder::default()
+                .priority(REVOKER_PRIORITY)
+                .cpu(cpu)
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let _ = syscall::cap_revoke(mem);
+                        revokes.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+                .expect("spawn a revoker")
+        })
+        .collect();
+    // [answers, errors, calls that found the server gone]
+    let mut tally = [0u64; 3];
+    let mut count = |r: Result<Message, Error>, what: &str| match r {
+        Ok(_) => tally[0] += 1,
+        Err(Error::InvalidArgument | Error::AccessDenied | Error::NoSpace | Error::Io) => tally[1] += 1,
+        Err(Error::Unavailable) => tally[2] += 1,
+        Err(e) => panic!("{what}: unexpected {e:?}"),
+    };
+    let start = syscall::now_us();
+    for round in 1.. {
+        if syscall::now_us() - start > RUN_US {
+            break;
+        }
+        let next = pattern(p::INLINE, round as u8);
+        if let Err(e) = other_file.write_all_at(0, &next) {
+            count(Err(e), "write other.bin");
+            break;
+        }
+        other = next;
+        let mut m = Message::new(p::ATTACH);
+        m.push_cap(mem, Rights::READ | Rights::WRITE | Rights::MAP);
+        count(raw(h, &m), "ATTACH");
+        for _ in 0..4 {
+            count(raw(h, &Message::with_words(p::READ, &[0, SIZE as u64, 0])), "READ");
+            count(raw(h, &Message::with_words(p::WRITE, &[0, SIZE as u64, 0])), "WRITE");
+        }
+        let mut m = Message::with_words(p::WRITE_MEMORY, &[0, SIZE as u64]);
+        m.push_cap(mem, Rights::READ | Rights::MAP);
+        let r = raw(h, &m);
+        let gone = matches!(r, Err(Error::Unavailable));
+        count(r, "WRITE_MEMORY");
+        if gone {
+            break;
+        }
+    }
+    let [ok, refused, gone] = tally;
+    stop.store(true, Ordering::Relaxed);
+    for r in revokers {
+        r.join().expect("revoker");
+    }
+    let revokes = revokes.load(Ordering::Relaxed);
+    let _ = syscall::cap_delete(mem);
+    let restarted = fs_restarts() - before;
+    if gone > 0 || restarted > 0 {
+        // What the restart cost another client: a fresh connection reads
+        // the file from the disk.
+        let lost = match Namespace::new().root("data") {
+            Ok(root) => match root.read(&alloc::format!("{}/other.bin", BASE.lock().as_str())) {
+                Ok(d) if d == other => "other.bin's last write intact",
+                Ok(_) => "other.bin's last (unsynced) write LOST: an older version is on the disk",
+                Err(_) => "other.bin's unsynced write LOST (the file is gone)",
+            },
+            Err(_) => "the file server does not answer",
+        };
+        panic!(
+            "the file server died under a client revoking its buffer ({ok} answers, {refused} errors, \
+             {revokes} revokes; restarted {restarted} times): {lost}"
+        );
+    }
+    drop(f);
+    drop(other_file);
+    assert!(
+        dir.read("other.bin").expect("read other.bin") == other,
+        "another file's last write was lost"
+    );
+    log::info!(
+        "revoked buffers: {ok} answers, {refused} errors, {revokes} revokes; the server never restarted, \
+         another file's unsynced write reads back"
+    );
+}
+
+/// The name of this test's directory under `/data` (for a fresh connection).
+static BASE: userlib::sync::Mutex<alloc::string::String> = userlib::sync::Mutex::new(alloc::string::String::new());
 
 const DRIVER: &str = "virtio-blk";
 

@@ -441,6 +441,16 @@ fn tame(call: Syscall, a: &mut [u64; 8], protected: &[Handle; 4], rng: &mut Rng)
         // Mapping over its own image or stack would change its code or
         // data under it: map only into the run-time window.
         Syscall::Map if a[0] == task => a[4] = WINDOW_BASE + 0x1_0000_0000 + (a[4] % (1 << 30)) / 0x1000 * 0x1000,
+        // A copy out of a memory object writes the caller's memory: only
+        // into that window (what the fuzzer mapped there), or invalid
+        // addresses.
+        Syscall::MemoryRead => {
+            a[2] = if rng.chance(3, 4) {
+                WINDOW_BASE + 0x1_0000_0000 + a[2] % (1 << 30)
+            } else {
+                USER_LIMIT + a[2] % 0x2000
+            }
+        }
         _ => {}
     }
 }

@@ -360,7 +360,9 @@ mod serve {
     }
 
     /// The contents of memory object `mem` (a copy), if it is one of at
-    /// most [`MAX_OBJECT`] bytes that this task may map.
+    /// most [`MAX_OBJECT`] bytes that this task may read. Read with
+    /// `MemoryRead`, not through a mapping: a client that revokes the
+    /// object meanwhile gets its call failed, not the bus faulted.
     fn object_bytes(mem: Handle) -> Result<Vec<u8>, Error> {
         let info = syscall::cap_info(mem)?;
         if info.object != Some(ObjectType::Memory) {
@@ -372,9 +374,8 @@ mod serve {
         let mut v = Vec::new();
         v.try_reserve_exact(info.size as usize)
             .map_err(|_| Error::OutOfMemory)?;
-        with_scratch(mem, pages_for(info.size), Rights::READ, |b| {
-            v.extend_from_slice(&b[..info.size as usize])
-        })?;
+        v.resize(info.size as usize, 0);
+        syscall::memory_read(mem, 0, &mut v)?;
         Ok(v)
     }
 

@@ -479,12 +479,6 @@ pub fn derive(k: &mut Kernel, source: Id, task: Id, rights: Rights, badge: Optio
     insert(k, task, object, held.derive(rights), new_badge, Some(source))
 }
 
-/// Delete one capability at once, however long it takes: for one made
-/// moments ago (no mappings, no children). See [`delete_piece`].
-pub fn delete(k: &mut Kernel, id: Id) {
-    while !delete_piece(k, id) {}
-}
-
 /// Delete one capability, a bounded piece at a time: unmap what was mapped
 /// through it, hand its children to its parent (in its place among the
 /// siblings), free the slot, and drop its object reference. Allocates

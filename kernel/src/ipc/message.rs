@@ -3,12 +3,30 @@
 
 use crate::cap;
 use crate::object::{Id, Kernel};
-use crate::task::{copy_from_user, copy_to_user};
-use abi::{Error, FaultKind, Handle, IpcBuffer, MessageInfo, Rights, BUFFER_WORDS, REGISTER_WORDS};
+use crate::task::user_page;
+use abi::{Error, FaultKind, Handle, IpcBuffer, MessageInfo, Rights, BUFFER_WORDS, PAGE_SIZE, REGISTER_WORDS};
 
-const WORDS_OFFSET: u64 = core::mem::offset_of!(IpcBuffer, words) as u64;
-const CAPS_OFFSET: u64 = core::mem::offset_of!(IpcBuffer, caps) as u64;
-const CAP_RIGHTS_OFFSET: u64 = core::mem::offset_of!(IpcBuffer, cap_rights) as u64;
+const WORDS_OFFSET: usize = core::mem::offset_of!(IpcBuffer, words);
+const CAPS_OFFSET: usize = core::mem::offset_of!(IpcBuffer, caps);
+const CAP_RIGHTS_OFFSET: usize = core::mem::offset_of!(IpcBuffer, cap_rights);
+
+// An IPC buffer is page-aligned (`thread_set_ipc_buffer`), so all of it
+// lies in one page: one table walk reaches every field.
+const _: () = assert!(core::mem::size_of::<IpcBuffer>() <= PAGE_SIZE);
+
+/// Word `i` (u32) of the capability handles (`CAPS_OFFSET`) or rights
+/// (`CAP_RIGHTS_OFFSET`) of the IPC buffer whose page starts at `page`.
+///
+/// # Safety
+/// `page` comes from [`user_page`] for an IPC buffer's address, under the
+/// kernel lock with nothing unmapped since; `i < BUFFER_CAPS`.
+unsafe fn read_u32(page: *const u8, offset: usize, i: usize) -> u32 {
+    // SAFETY: inside the buffer's page (see above), 4-byte aligned (the
+    // buffer is page-aligned and the offsets are of u32 arrays). The task's
+    // other threads may write it meanwhile: a volatile read of plain data,
+    // whatever value it finds is checked as a handle or rights.
+    unsafe { core::ptr::read_volatile(page.add(offset + 4 * i) as *const u32) }
+}
 
 /// Check the message `sender` is about to send: sizes, IPC buffer, and that
 /// each capability it names may be granted.
@@ -21,10 +39,15 @@ pub(super) fn check_message(k: &mut Kernel, sender: Id, info: MessageInfo) -> Re
     }
     let t = k.threads.get(sender).ok_or(Error::BadHandle)?;
     let (task, buffer) = (t.task, t.ipc_buffer.ok_or(Error::NoIpcBuffer)?);
+    if info.caps() == 0 {
+        return Ok(());
+    }
+    let page = user_page(k, task, buffer, false)?;
     for i in 0..info.caps() {
-        let mut raw = [0u8; 4];
-        copy_from_user(k, task, buffer + CAPS_OFFSET + 4 * i as u64, &mut raw)?;
-        cap::lookup_with(k, task, Handle(u32::from_le_bytes(raw)), Rights::GRANT)?;
+        // SAFETY: `page` was just walked to under the lock; `i` is below
+        // the checked message's capability count (at most BUFFER_CAPS).
+        let raw = unsafe { read_u32(page, CAPS_OFFSET, i) };
+        cap::lookup_with(k, task, Handle(raw), Rights::GRANT)?;
     }
     Ok(())
 }
@@ -65,8 +88,15 @@ fn transfer_buffer(
         return MessageInfo::default();
     };
     let (dst_task, dst_buffer) = (dst.task, dst.ipc_buffer);
+    let registers_only = MessageInfo::new(info.label(), info.words().min(REGISTER_WORDS), 0);
     let (Some(sb), Some(db)) = (src_buffer, dst_buffer) else {
-        return MessageInfo::new(info.label(), info.words().min(REGISTER_WORDS), 0);
+        return registers_only;
+    };
+    // Each buffer's page is walked to once (the sender's readable, the
+    // receiver's writable); a buffer that is not mapped so moves nothing
+    // beyond the registers. Nothing below unmaps a page.
+    let (Ok(src), Ok(dst)) = (user_page(k, src_task, sb, false), user_page(k, dst_task, db, true)) else {
+        return registers_only;
     };
     let mut words = info.words().min(REGISTER_WORDS);
     let extra = info
@@ -74,36 +104,31 @@ fn transfer_buffer(
         .saturating_sub(REGISTER_WORDS)
         .min(BUFFER_WORDS - REGISTER_WORDS);
     if extra > 0 {
-        let mut bytes = [0u8; (BUFFER_WORDS - REGISTER_WORDS) * 8];
-        let range = WORDS_OFFSET + 8 * REGISTER_WORDS as u64;
-        if copy_from_user(k, src_task, sb + range, &mut bytes[..extra * 8]).is_ok()
-            && copy_to_user(k, dst_task, db + range, &bytes[..extra * 8]).is_ok()
-        {
-            words += extra;
-        }
+        let at = WORDS_OFFSET + 8 * REGISTER_WORDS;
+        // SAFETY: both ranges lie inside their buffers (at most
+        // BUFFER_WORDS words from the words' offset), so inside pages just
+        // walked to under the lock. `copy` allows overlap: two threads may
+        // name the same page as their buffers.
+        unsafe { core::ptr::copy(src.add(at), dst.add(at), extra * 8) };
+        words += extra;
     }
     let mut moved = 0;
     for i in 0..info.caps() {
-        let mut raw = [0u8; 8];
-        let ok = copy_from_user(k, src_task, sb + CAPS_OFFSET + 4 * i as u64, &mut raw[..4]).is_ok()
-            && copy_from_user(k, src_task, sb + CAP_RIGHTS_OFFSET + 4 * i as u64, &mut raw[4..]).is_ok();
-        if !ok {
-            break;
-        }
-        let handle = Handle(u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]));
-        let rights = Rights::from_bits_truncate(u32::from_le_bytes([raw[4], raw[5], raw[6], raw[7]]));
+        // SAFETY: `i` is below the checked message's capability count (at
+        // most BUFFER_CAPS); `src` as above.
+        let (raw, raw_rights) = unsafe { (read_u32(src, CAPS_OFFSET, i), read_u32(src, CAP_RIGHTS_OFFSET, i)) };
+        let handle = Handle(raw);
+        let rights = Rights::from_bits_truncate(raw_rights);
         let Ok(source) = cap::lookup(k, src_task, handle) else {
             break;
         };
         let Ok(new) = cap::derive(k, source, dst_task, rights, None) else {
             break;
         };
-        if copy_to_user(k, dst_task, db + CAPS_OFFSET + 4 * moved as u64, &new.0.to_le_bytes()).is_err() {
-            if let Ok(id) = cap::lookup(k, dst_task, new) {
-                cap::delete(k, id);
-            }
-            break;
-        }
+        // SAFETY: `moved <= i` is below BUFFER_CAPS: inside the receiver's
+        // buffer, in the writable page walked to above (deriving a
+        // capability maps and unmaps nothing). Aligned as in `read_u32`.
+        unsafe { core::ptr::write_volatile(dst.add(CAPS_OFFSET + 4 * moved) as *mut u32, new.0) };
         moved += 1;
     }
     MessageInfo::new(info.label(), words, moved)

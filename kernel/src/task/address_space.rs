@@ -191,6 +191,17 @@ pub fn user_physical(k: &mut Kernel, task: Id, va: u64, write: bool) -> Result<u
     Ok(pa)
 }
 
+/// The kernel's address (through the linear map) of the start of the user
+/// page holding `va` in `task`, if it is user RAM (and writable, for
+/// `write`): one table walk for several accesses inside that page (an IPC
+/// buffer, which is page-aligned and smaller than a page). The address is
+/// good while the kernel lock is held and nothing unmaps the page.
+pub fn user_page(k: &mut Kernel, task: Id, va: u64, write: bool) -> Result<*mut u8, Error> {
+    let page = va & !(abi::PAGE_SIZE as u64 - 1);
+    let pa = user_physical(k, task, page, write)?;
+    Ok(layout::phys_to_virt(pa) as *mut u8)
+}
+
 /// Copy from user memory of `task` into `out`, page by page through the
 /// linear map (the tables are walked in software, so a bad address is an
 /// error, never a kernel fault).

@@ -3,7 +3,9 @@
 
 mod address_space;
 
-pub use address_space::{copy_from_user, copy_to_user, user_physical, AsidAllocator, PendingFlush, UserTables};
+pub use address_space::{
+    copy_from_user, copy_to_user, user_page, user_physical, AsidAllocator, PendingFlush, UserTables,
+};
 
 use crate::cap::{self, CSpace};
 use crate::object::chunks::ChunkList;

@@ -164,7 +164,7 @@ fn adhoc(name: &str, memory: u64, test: bool) -> TaskSpec {
 fn serve(sup: &mut Supervisor) -> i32 {
     loop {
         let next = sup.run_due();
-        let (msg, badge) = match syscall::recv(sup.ep, timeout_until(next, None)) {
+        let (mut msg, badge) = match sup.reply_recv(timeout_until(next, None)) {
             Ok(m) => m,
             Err(Error::TimedOut) => continue,
             Err(e) => {
@@ -173,7 +173,7 @@ fn serve(sup: &mut Supervisor) -> i32 {
                 continue;
             }
         };
-        sup.handle(msg, badge, None);
+        sup.handle(&mut msg, badge, None);
     }
 }
 
@@ -252,13 +252,18 @@ fn run_test(sup: &mut Supervisor, name: &str, timeout_s: Option<u64>, test_args:
     let mut reason: Option<String> = None;
     let end = loop {
         let next = sup.run_due();
-        let now = syscall::now_us();
-        if let (Some(d), Some(s)) = (deadline, timeout_s) {
-            if now >= d {
-                break End::TimedOut(s);
+        // The clock is read only for a deadline (benchmarks have none).
+        let left = match (deadline, timeout_s) {
+            (Some(d), Some(s)) => {
+                let now = syscall::now_us();
+                if now >= d {
+                    break End::TimedOut(s);
+                }
+                Some(d - now)
             }
-        }
-        let (msg, badge) = match syscall::recv(sup.ep, timeout_until(deadline.map(|d| d - now), next)) {
+            _ => None,
+        };
+        let (mut msg, badge) = match sup.reply_recv(timeout_until(left, next)) {
             Ok(m) => m,
             Err(Error::TimedOut) => continue,
             Err(e) => {
@@ -267,9 +272,9 @@ fn run_test(sup: &mut Supervisor, name: &str, timeout_s: Option<u64>, test_args:
                 return Err(alloc::format!("init's receive failed: {e}"));
             }
         };
-        let Some(msg) = sup.handle(msg, badge, Some(id)) else {
+        if !sup.handle(&mut msg, badge, Some(id)) {
             continue;
-        };
+        }
         match msg.label {
             proto::EXPECT_FAULT => {
                 let far = msg.word(1);
@@ -277,7 +282,7 @@ fn run_test(sup: &mut Supervisor, name: &str, timeout_s: Option<u64>, test_args:
                     kind: FaultKind::from_word(msg.word(0)),
                     far: (far != proto::ANY_ADDRESS).then_some(far),
                 });
-                let _ = syscall::reply(&Message::new(proto::EXPECT_FAULT));
+                sup.set_reply(Message::new(proto::EXPECT_FAULT));
             }
             proto::REASON => {
                 let mut buf = [0u8; proto::TEXT_BYTES];
@@ -293,6 +298,9 @@ fn run_test(sup: &mut Supervisor, name: &str, timeout_s: Option<u64>, test_args:
             }
         }
     };
+    // A request answered just before the end (the test's own, or another
+    // task's) gets its reply now, not at the next test's first receive.
+    sup.flush_reply();
     sup.stop(id);
     sup.tasks.retain(|t| t.id != id);
     let pool_after = syscall::cap_info(pool).map(|i| i.size).ok();

@@ -81,6 +81,12 @@ pub struct Supervisor {
     /// Bumped whenever a service or task changes (for the test runner's
     /// leak check, which only holds on a quiet system).
     pub changes: u64,
+    /// The reply to the request just handled: sent with the next receive
+    /// ([`Supervisor::reply_recv`]), one system call for both.
+    reply: Option<Message>,
+    /// A capability of init's that goes once that reply is sent (a
+    /// looked-up endpoint, a device region: the caller's copy stays).
+    after_reply: Option<Handle>,
 }
 
 impl Supervisor {
@@ -94,6 +100,8 @@ impl Supervisor {
             pool_at_boot,
             profile: String::new(),
             changes: 0,
+            reply: None,
+            after_reply: None,
         }
     }
 
@@ -259,38 +267,75 @@ impl Supervisor {
     }
 
     /// Starts the tasks whose back-off is over; returns how long until the
-    /// next one is due.
+    /// next one is due. Reads the clock only while a restart is pending.
     pub fn run_due(&mut self) -> Option<u64> {
-        let now = syscall::now_us();
-        let due: Vec<u64> = self
-            .tasks
-            .iter()
-            .filter(|t| t.restart_at.is_some_and(|at| at <= now))
-            .map(|t| t.id)
-            .collect();
-        for id in due {
-            self.start(id);
+        if self.tasks.iter().all(|t| t.restart_at.is_none()) {
+            return None;
         }
-        self.tasks
-            .iter()
-            .filter_map(|t| t.restart_at)
-            .min()
-            .map(|at| at.saturating_sub(syscall::now_us()))
+        let now = syscall::now_us();
+        let mut i = 0;
+        while i < self.tasks.len() {
+            let t = &self.tasks[i];
+            if t.restart_at.is_some_and(|at| at <= now) {
+                let id = t.id;
+                self.start(id);
+            }
+            i += 1;
+        }
+        let next = self.tasks.iter().filter_map(|t| t.restart_at).min()?;
+        Some(next.saturating_sub(syscall::now_us()))
     }
 
-    /// Handles one message from task `badge`. Messages of a test program's
+    /// Sends the reply to the request just handled, if it has one, and
+    /// receives the next message (`ReplyRecv`: one system call; a plain
+    /// receive when there is nothing to answer). The reply goes even when
+    /// the receive fails (times out); a reply the caller can no longer
+    /// take is dropped. Then init's copy of a capability the reply handed
+    /// over is deleted.
+    pub fn reply_recv(&mut self, timeout: Timeout) -> Result<(Message, u64), Error> {
+        let r = match self.reply.take() {
+            Some(reply) => syscall::reply_recv(self.ep, &reply, timeout),
+            None => syscall::recv(self.ep, timeout),
+        };
+        self.after_reply_done();
+        r
+    }
+
+    /// Sends a pending reply at once (before init stops receiving for a
+    /// while: the end of a test).
+    pub fn flush_reply(&mut self) {
+        if let Some(reply) = self.reply.take() {
+            let _ = syscall::reply(&reply);
+        }
+        self.after_reply_done();
+    }
+
+    fn after_reply_done(&mut self) {
+        if let Some(h) = self.after_reply.take() {
+            let _ = syscall::cap_delete(h);
+        }
+    }
+
+    /// Answers the message just received with `reply` (sent by the next
+    /// [`Supervisor::reply_recv`] or [`Supervisor::flush_reply`]).
+    pub fn set_reply(&mut self, reply: Message) {
+        self.reply = Some(reply);
+    }
+
+    /// Handles one message from task `badge`; a request's reply goes with
+    /// the next [`Supervisor::reply_recv`]. Messages of a test program's
     /// protocol (exit, reason, expected faults, faults) are handed back for
-    /// the test runner when `test` is its id.
+    /// the test runner (`true`) when `test` is its id.
     ///
     /// Any task can send capabilities with any call to init: init keeps
     /// only the endpoint of a registration it accepts and deletes every
     /// other capability a message brings (they would be charged to init's
     /// pool, all free memory), also those of a message it hands back.
-    pub fn handle(&mut self, mut msg: Message, badge: u64, test: Option<u64>) -> Option<Message> {
+    pub fn handle(&mut self, msg: &mut Message, badge: u64, test: Option<u64>) -> bool {
         let is_test = test == Some(badge);
-        let handed_back = self.handle_inner(&mut msg, badge, is_test);
-        userlib::server::drop_caps(&mut msg);
-        handed_back.then_some(msg)
+        let handed_back = self.handle_inner(msg, badge, is_test);
+        userlib::server::drop_caps(msg);
+        handed_back
     }
 
     /// [`Supervisor::handle`] without the capability clean-up: whether the
@@ -315,13 +360,12 @@ impl Supervisor {
                 }
             }
             _ => {
-                let reply = self.request(msg, badge);
-                let _ = syscall::reply(&reply.0);
-                // A looked-up endpoint is the client's now; init's copy goes
-                // (the client's stays, derived from the registration).
-                if let Some(h) = reply.1 {
-                    let _ = syscall::cap_delete(h);
-                }
+                let (reply, handed) = self.request(msg, badge);
+                self.reply = Some(reply);
+                // A looked-up endpoint is the client's once the reply is
+                // sent; init's copy goes then (the client's stays, derived
+                // from the registration).
+                self.after_reply = handed;
             }
         }
         false
@@ -334,16 +378,20 @@ impl Supervisor {
             return (reply_error(Error::BadHandle), None);
         };
         let control = caller.spec.control || caller.test;
-        let mut buf = [0u8; proto::TEXT_BYTES];
         let text = || {
             let mut b = [0u8; proto::TEXT_BYTES];
             String::from(unpack_text(msg, &mut b))
         };
         let r = match msg.label {
-            proto::NS_REGISTER => self
-                .register(msg, badge, unpack_text(msg, &mut buf))
-                .map(|()| Message::new(OK)),
-            proto::NS_LOOKUP => return self.lookup(unpack_text(msg, &mut buf), badge),
+            proto::NS_REGISTER => {
+                let mut buf = [0u8; proto::TEXT_BYTES];
+                let name = unpack_text(msg, &mut buf);
+                self.register(msg, badge, name).map(|()| Message::new(OK))
+            }
+            proto::NS_LOOKUP => {
+                let mut buf = [0u8; proto::TEXT_BYTES];
+                return self.lookup(unpack_text(msg, &mut buf), badge);
+            }
             proto::NS_LIST => self.list_service(msg.word(0)),
             proto::SV_TASK => self.list_task(msg.word(0)),
             proto::SV_TASK_BY_ID => self.task_by_id(msg.word(0)),

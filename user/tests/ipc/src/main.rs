@@ -40,6 +40,10 @@ fn main(start: &StartInfo) {
     check("reply without a caller", no_caller);
     check("a reply that cannot be delivered fails its caller", undeliverable_reply);
     check("send and receive between threads", send_recv_threads);
+    check(
+        "a receiver whose IPC buffer is read-only gets the registers only",
+        read_only_buffer,
+    );
     check("notifications", notifications);
     check("priority preemption", preemption);
     check("two address spaces", cross_task);
@@ -205,6 +209,57 @@ fn send_recv_threads() {
     syscall::reply(&Message::with_words(12, &[m.word(0) + 1])).expect("reply");
     sender.join().unwrap();
     syscall::cap_delete(ep).unwrap();
+}
+
+/// A thread whose IPC buffer was writable when it set it and is mapped
+/// read-only now receives a long message carrying a capability: the kernel
+/// delivers the label and the register words, no buffer words and no
+/// capability (it writes nothing into a page it may not write), and the
+/// sender keeps its own capability.
+fn read_only_buffer() {
+    static GOT: [AtomicUsize; 6] = [const { AtomicUsize::new(usize::MAX) }; 6];
+    let me = process();
+    let ep = new(ObjectType::Endpoint);
+    let mem = syscall::create(me.pool, ObjectType::Memory, 1).expect("buffer page");
+    let addr = userlib::vspace::reserve(1);
+    syscall::map(me.task, mem, 1, 0, addr, Rights::READ | Rights::WRITE).expect("map the buffer writable");
+    let ready = new(ObjectType::Notification);
+    let receiver = thread::spawn(move || {
+        syscall::thread_set_ipc_buffer(addr).expect("set the IPC buffer");
+        syscall::unmap(process().task, addr, 1).expect("unmap it");
+        syscall::map(process().task, mem, 1, 0, addr, Rights::READ).expect("map it read-only");
+        syscall::signal(ready, 1).expect("signal");
+        // The message's counts come in x1: the library's decode reads only
+        // what the kernel says it delivered.
+        let (m, _) = syscall::recv(ep, Timeout::millis(5000)).expect("receive");
+        let got = [
+            m.label as usize,
+            m.len(),
+            m.caps().len(),
+            m.word(0) as usize,
+            m.word(3) as usize,
+            0,
+        ];
+        for (g, v) in GOT.iter().zip(got) {
+            g.store(v, Ordering::SeqCst);
+        }
+    })
+    .expect("spawn the receiver");
+    syscall::wait(ready, Timeout::millis(5000)).expect("receiver ready");
+    let n = new(ObjectType::Notification);
+    let words: [u64; 8] = core::array::from_fn(|i| 100 + i as u64);
+    let mut m = Message::with_words(0x55, &words);
+    m.push_cap(n, Rights::SEND | Rights::GRANT);
+    syscall::send(ep, &m, Timeout::millis(5000)).expect("send");
+    receiver.join().expect("receiver");
+    let got: [usize; 5] = core::array::from_fn(|i| GOT[i].load(Ordering::SeqCst));
+    assert_eq!(got, [0x55, 4, 0, 100, 103], "label, 4 register words, no capability");
+    let info = syscall::cap_info(n).expect("the sender's notification");
+    assert_eq!(info.object, Some(ObjectType::Notification));
+    syscall::unmap(me.task, addr, 1).expect("unmap");
+    for h in [n, ready, mem, ep] {
+        syscall::cap_delete(h).unwrap();
+    }
 }
 
 fn notifications() {

@@ -143,6 +143,25 @@ impl<B: Buffer> Scene<B> {
         Ok(self.find(owner, id)?.pending.replace(b))
     }
 
+    /// The buffer a write goes to: the pending one if one waits, else the
+    /// committed one.
+    pub fn target_mut(&mut self, owner: u64, id: u64) -> Result<&mut B, Error> {
+        let s = self.find(owner, id)?;
+        match s.pending {
+            Some(ref mut b) => Ok(b),
+            None => s.current.as_mut().ok_or(Error::InvalidArgument),
+        }
+    }
+
+    /// The pending buffer, if one waits.
+    pub fn pending(&self, owner: u64, id: u64) -> Option<&B> {
+        self.surfaces
+            .iter()
+            .find(|s| s.owner == owner && s.id as u64 == id)?
+            .pending
+            .as_ref()
+    }
+
     pub fn add_damage(&mut self, owner: u64, id: u64, r: Rect) -> Result<(), Error> {
         if r.is_empty() {
             return Err(Error::InvalidArgument);
@@ -335,6 +354,22 @@ mod tests {
         s.add_damage(10, home as u64, Rect::new(1, 1, 1, 1)).unwrap();
         assert_eq!(s.commit(10, home as u64).unwrap(), Some(Buf(540, 1122, 1)));
         assert_eq!(s.damage.rects(), &[Rect::new(1, 49, 1, 1)]);
+    }
+
+    #[test]
+    fn writes_go_to_the_pending_buffer_else_the_committed_one() {
+        let mut s = scene();
+        let a = s.create(1, ROLE_APP, false).unwrap() as u64;
+        assert_eq!(s.target_mut(1, a), Err(Error::InvalidArgument), "no buffer yet");
+        s.attach(1, a, Buf(4, 4, 1)).unwrap();
+        assert_eq!(s.pending(1, a), Some(&Buf(4, 4, 1)));
+        assert_eq!(s.target_mut(1, a).map(|b| b.2), Ok(1));
+        assert!(s.target_mut(2, a).is_err(), "not its surface");
+        s.commit(1, a).unwrap();
+        assert_eq!(s.pending(1, a), None);
+        assert_eq!(s.target_mut(1, a).map(|b| b.2), Ok(1), "the committed one");
+        s.attach(1, a, Buf(4, 4, 2)).unwrap();
+        assert_eq!(s.target_mut(1, a).map(|b| b.2), Ok(2), "the pending one");
     }
 
     #[test]

@@ -2370,9 +2370,10 @@ pub static BOOT_CASES: &[BootCase] = &[
     // does not, so the TV's `cast phone` is refused. The TV's screen is
     // dumped before the cast (home's pixels where the card will be) and
     // once the phone has shown its fifth frame (the card's amber title
-    // strip at (400, 65), its navy background at (100, 225), its progress
-    // bar green up to 5 steps of 44 px from x = 20, grey at its end):
-    // surface pixel (x, y) is screen pixel (x, y + 45), under the status bar.
+    // strip at (400, 20), its navy background at (100, 180), its progress
+    // bar at y = 225 green up to 5 steps of 44 px from x = 20, grey at its
+    // end). The 480x270 card is centred in the app area (0, 45, 1920,
+    // 1035): its pixel (x, y) is the screen's (x + 720, y + 427).
     BootCase {
         name: "profile-tv-cast",
         boot: Boot::Profile("tv"),
@@ -2408,7 +2409,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             },
             Input {
                 after: "",
-                send: "pixels @SCREENS@/tv-before-cast.ppm 400,65 100,225 30,270 230,270 450,270",
+                send: "pixels @SCREENS@/tv-before-cast.ppm 1120,447 820,607 750,652 950,652 1170,652",
             },
             Input {
                 after: "this device: tv",
@@ -2416,7 +2417,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             },
             Input {
                 after: "",
-                send: "pixels @SCREENS@/tv-cast.ppm 400,65 100,225 30,270 230,270 450,270",
+                send: "pixels @SCREENS@/tv-cast.ppm 1120,447 820,607 750,652 950,652 1170,652",
             },
         ],
         expect: &[
@@ -2425,12 +2426,12 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"bus: paired with phone at 169\.254\.1\.1$",
             r"^cast: phone does not share its screen \(its profile's `shared` has no compositor\)$",
             // Before the cast: home, not the card.
-            r"^harness: pixels 400,65 101820, 100,225 101820, 30,270 101820, 230,270 2f6fde, 450,270 101820$",
+            r"^harness: pixels 1120,447 101820, 820,607 101820, 750,652 101820, 950,652 101820, 1170,652 101820$",
             r"compositor: showing bus's surface \d+ \(owned buffer: a projection\)$",
             r"^\[phone\] .*cast: frame 5 on the screen$",
-            r"^harness: pixels 400,65 f2a900, 100,225 1e3a5f, 30,270 00c853, 230,270 00c853, 450,270 37474f$",
+            r"^harness: pixels 1120,447 f2a900, 820,607 1e3a5f, 750,652 00c853, 950,652 00c853, 1170,652 37474f$",
             r"^\[phone\] .*cast: frame 10 on the screen$",
-            r"^\[phone\] cast: projected onto tv: 480x270, 11 frames, 28 writes, 1082 KiB in \d+ ms$",
+            r"^\[phone\] cast: projected onto tv: 480x270, 11 frames, 28 writes, 1082 KiB in \d+ ms \(the first frame \d+ ms\)$",
             r"init: powering off",
         ],
         forbid: &[

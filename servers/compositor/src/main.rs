@@ -94,6 +94,9 @@ impl Buffer for Shm {
     fn tag(&self) -> u64 {
         self.tag
     }
+    fn centered(&self) -> bool {
+        self.owned > 0
+    }
 }
 
 impl Shm {

@@ -14,6 +14,11 @@ pub trait Buffer {
     fn size(&self) -> (i32, i32);
     /// The client's name for it (sent back in the release event).
     fn tag(&self) -> u64;
+    /// Centred in its area rather than at its top left (a projected
+    /// app's buffer, smaller than the screen it is projected on).
+    fn centered(&self) -> bool {
+        false
+    }
 }
 
 /// Most damage rectangles pending per surface (more: the whole surface).
@@ -90,9 +95,14 @@ impl<B: Buffer> Scene<B> {
 
     /// A surface's place on the screen (its committed size, cut to its area).
     pub fn rect(&self, s: &Surface<B>) -> Option<Rect> {
-        let (w, h) = s.current.as_ref()?.size();
+        let b = s.current.as_ref()?;
+        let (w, h) = b.size();
         let a = self.area(s.role);
-        Some(Rect::new(a.x, a.y, w.min(a.w), h.min(a.h)))
+        let (w, h) = (w.min(a.w), h.min(a.h));
+        if b.centered() {
+            return Some(Rect::new(a.x + (a.w - w) / 2, a.y + (a.h - h) / 2, w, h));
+        }
+        Some(Rect::new(a.x, a.y, w, h))
     }
 
     /// Shown surfaces with a buffer, bottom first.
@@ -326,7 +336,13 @@ mod tests {
         fn tag(&self) -> u64 {
             self.2
         }
+        fn centered(&self) -> bool {
+            self.2 == CENTERED
+        }
     }
+
+    /// The tag of a test buffer that is centred.
+    const CENTERED: u64 = 99;
 
     fn scene() -> Scene<Buf> {
         let mut s = Scene::new(540, 1170, 48);
@@ -370,6 +386,11 @@ mod tests {
         assert_eq!(s.target_mut(1, a).map(|b| b.2), Ok(1), "the committed one");
         s.attach(1, a, Buf(4, 4, 2)).unwrap();
         assert_eq!(s.target_mut(1, a).map(|b| b.2), Ok(2), "the pending one");
+        // A centred buffer (a projection) sits in the middle of its area.
+        s.attach(1, a, Buf(40, 22, CENTERED)).unwrap();
+        s.commit(1, a).unwrap();
+        let r = s.rect(s.surfaces().iter().find(|x| x.id as u64 == a).unwrap());
+        assert_eq!(r, Some(Rect::new(250, 48 + 550, 40, 22)));
     }
 
     #[test]

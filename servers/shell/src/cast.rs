@@ -145,6 +145,8 @@ struct Sent {
     frames: u32,
     writes: u32,
     bytes: u64,
+    /// Microseconds the first (whole) frame took, from its first write to its commit.
+    first_us: u64,
 }
 
 /// Draws `r` of frame `frame` into a memory object and writes it to the surface.
@@ -211,10 +213,11 @@ pub fn cast(device: &str) -> Result<String, String> {
     let ms = (syscall::now_us() - start) / 1000;
     match r {
         Ok(()) => Ok(format!(
-            "cast: projected onto {device}: {WIDTH}x{HEIGHT}, {} frames, {} writes, {} KiB in {ms} ms\n",
+            "cast: projected onto {device}: {WIDTH}x{HEIGHT}, {} frames, {} writes, {} KiB in {ms} ms (the first frame {} ms)\n",
             sent.frames,
             sent.writes,
-            sent.bytes / 1024
+            sent.bytes / 1024,
+            sent.first_us / 1000
         )),
         Err((Error::NoRights, 0)) => Err(format!(
             "cast: {device} does not share its screen (its profile's `shared` has no compositor)\n"
@@ -256,6 +259,7 @@ fn run(conn: &mut Connection, surface: &mut Option<u64>, sent: &mut Sent) -> Res
     .map_err(|e| (e, 0))?;
     let mut next = syscall::now_us();
     frame(conn, s, 0, &[(0, 0, WIDTH, HEIGHT)], sent).map_err(|e| (e, at(sent).max(1)))?;
+    sent.first_us = syscall::now_us() - next;
     for n in 1..=UPDATES {
         next += FRAME_MS * 1000;
         let now = syscall::now_us();

@@ -2649,6 +2649,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"compositor: client test-compositor \(task \d+\) role 0",
             r"^test-compositor: garbage refused$",
             r"^test-compositor: bad sizes and capabilities refused$",
+            r"^test-compositor: owned-buffer requests refused without a budget$",
             r"^test-compositor: revoked buffers survived$",
             r"^test-compositor: flood of 4000 requests answered$",
             r"^utest: test-compositor \.\.\. ok$",

@@ -52,8 +52,11 @@
 //! pending buffer if one waits, else to the committed one: there is one
 //! buffer, so a frame composed for other damage between a [`WRITE`] and
 //! its [`COMMIT`] may show the new pixels early. The commit that first
-//! shows an owned buffer brings its client's app forward (a projection
-//! opens on the screen, as a cast does; `Esc` goes home as for any app).
+//! shows an owned buffer brings its client's app forward, centred in the
+//! app area (a projection opens on the screen, as a cast does; `Esc` goes
+//! home as for any app). A client through the bus cannot [`CONNECT`] (a
+//! notification does not cross the bus): it gets no signal, and may poll
+//! [`EVENTS`].
 //! All owned buffers together get at most the compositor's `owned=`
 //! argument (KiB; the TV's profile sets it, others do not): with none
 //! [`BUFFER`] fails with `NotSupported`, past it with `OutOfMemory`.

@@ -149,6 +149,28 @@ struct Sent {
     first_us: u64,
 }
 
+/// One call to the remote compositor. A call that fails because the bus
+/// lost the device (`PeerDied`: it left, or its session was replaced just
+/// after pairing) is made once more, through a new proxy that waits for
+/// the device to be paired again (the TV's compositor state, held by the
+/// TV's bus as its client, outlives a session). Sending the same `WRITE`,
+/// `COMMIT` or `DESTROY` twice changes nothing more; a `CREATE` whose
+/// reply was lost leaves an empty surface behind.
+fn call(conn: &mut Connection, m: &Message) -> Result<Message, Error> {
+    match conn.call(m, TIMEOUT) {
+        Err(e @ (Error::PeerDied | Error::BadHandle)) => {
+            log::warn!("cast: request {} failed ({e:?}); once more", m.label);
+            syscall::sleep_ms(500);
+            let r = conn.call(m, TIMEOUT);
+            if let Err(e) = r {
+                log::warn!("cast: request {} failed again ({e:?})", m.label);
+            }
+            r
+        }
+        r => r,
+    }
+}
+
 /// Draws `r` of frame `frame` into a memory object and writes it to the surface.
 fn write(
     conn: &mut Connection,
@@ -173,7 +195,7 @@ fn write(
         &[surface, x as u64, y as u64, w as u64, h as u64, stride as u64],
     );
     m.push_cap(map.handle(), Rights::READ | Rights::MAP);
-    conn.call(&m, TIMEOUT)?;
+    call(conn, &m)?;
     sent.writes += 1;
     sent.bytes += len as u64;
     Ok(())
@@ -192,7 +214,7 @@ fn frame(
             write(conn, surface, frame, band, sent)?;
         }
     }
-    conn.call(&Message::with_words(proto::COMMIT, &[surface]), TIMEOUT)?;
+    call(conn, &Message::with_words(proto::COMMIT, &[surface]))?;
     sent.frames += 1;
     log::info!("cast: frame {frame} on the screen");
     Ok(())
@@ -244,19 +266,11 @@ pub fn cast(device: &str) -> Result<String, String> {
 /// The cast; on failure, the error and how many frames were shown.
 fn run(conn: &mut Connection, surface: &mut Option<u64>, sent: &mut Sent) -> Result<(), (Error, u32)> {
     let at = |sent: &Sent| sent.frames;
-    let r = conn
-        .call(
-            &Message::with_words(proto::CREATE, &[WIDTH as u64, HEIGHT as u64, 0]),
-            TIMEOUT,
-        )
-        .map_err(|e| (e, 0))?;
-    let s = r.word(0);
+    let create = Message::with_words(proto::CREATE, &[WIDTH as u64, HEIGHT as u64, 0]);
+    let s = call(conn, &create).map_err(|e| (e, 0))?.word(0);
     *surface = Some(s);
-    conn.call(
-        &Message::with_words(proto::BUFFER, &[s, WIDTH as u64, HEIGHT as u64]),
-        TIMEOUT,
-    )
-    .map_err(|e| (e, 0))?;
+    let buffer = Message::with_words(proto::BUFFER, &[s, WIDTH as u64, HEIGHT as u64]);
+    call(conn, &buffer).map_err(|e| (e, 0))?;
     let mut next = syscall::now_us();
     frame(conn, s, 0, &[(0, 0, WIDTH, HEIGHT)], sent).map_err(|e| (e, at(sent).max(1)))?;
     sent.first_us = syscall::now_us() - next;
@@ -272,8 +286,7 @@ fn run(conn: &mut Connection, surface: &mut Option<u64>, sent: &mut Sent) -> Res
         frame(conn, s, n, &[COUNTER, bar], sent).map_err(|e| (e, at(sent).max(1)))?;
     }
     syscall::sleep_ms(HOLD_MS);
-    conn.call(&Message::with_words(proto::DESTROY, &[s]), TIMEOUT)
-        .map_err(|e| (e, at(sent).max(1)))?;
+    call(conn, &Message::with_words(proto::DESTROY, &[s])).map_err(|e| (e, at(sent).max(1)))?;
     *surface = None;
     Ok(())
 }

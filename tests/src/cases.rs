@@ -2475,7 +2475,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"^\[tv\] .*init: profile tv up\b",
             r"cast: frame 3 on the screen$",
             r"^\[tv\] .*init: powering off",
-            r"^cast: tv went away after \d+ frames \(peer died\)$",
+            r"^cast: tv went away after \d+ frames \((peer died|no answer)\)$",
             r"init: powering off",
         ],
         forbid: &[

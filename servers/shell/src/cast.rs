@@ -150,24 +150,26 @@ struct Sent {
 }
 
 /// One call to the remote compositor. A call that fails because the bus
-/// lost the device (`PeerDied`: it left, or its session was replaced just
-/// after pairing) is made once more, through a new proxy that waits for
-/// the device to be paired again (the TV's compositor state, held by the
-/// TV's bus as its client, outlives a session). Sending the same `WRITE`,
-/// `COMMIT` or `DESTROY` twice changes nothing more; a `CREATE` whose
-/// reply was lost leaves an empty surface behind.
+/// lost the device (`PeerDied`: it left, or its session was replaced) or
+/// got no answer in time (`TimedOut`: the bus gives up after 5 s, which
+/// a 64 KiB write on a loaded link can take) is made again, twice at
+/// most, through a new proxy that waits for the device to be paired (the
+/// TV's compositor state, held by the TV's bus as its client, outlives a
+/// session). Sending the same `WRITE`, `COMMIT` or `DESTROY` again changes
+/// nothing more; a `CREATE` whose reply was lost leaves an empty surface
+/// behind.
 fn call(conn: &mut Connection, m: &Message) -> Result<Message, Error> {
-    match conn.call(m, TIMEOUT) {
-        Err(e @ (Error::PeerDied | Error::BadHandle)) => {
-            log::warn!("cast: request {} failed ({e:?}); once more", m.label);
-            syscall::sleep_ms(500);
-            let r = conn.call(m, TIMEOUT);
-            if let Err(e) = r {
-                log::warn!("cast: request {} failed again ({e:?})", m.label);
+    let mut tries = 0;
+    loop {
+        match conn.call(m, TIMEOUT) {
+            Err(e @ (Error::PeerDied | Error::BadHandle | Error::TimedOut)) if tries < 2 => {
+                tries += 1;
+                log::warn!("cast: request {} failed ({e:?}); again", m.label);
+                conn.reset();
+                syscall::sleep_ms(500);
             }
-            r
+            r => return r,
         }
-        r => r,
     }
 }
 
@@ -251,8 +253,12 @@ pub fn cast(device: &str) -> Result<String, String> {
         Err((Error::OutOfMemory, 0)) => Err(format!(
             "cast: {device}'s compositor has no room for a {WIDTH}x{HEIGHT} surface\n"
         )),
-        Err((Error::PeerDied | Error::BadHandle | Error::TimedOut, _)) => Err(format!(
+        Err((Error::PeerDied | Error::BadHandle, _)) => Err(format!(
             "cast: {device} went away after {} frames (peer died)\n",
+            sent.frames
+        )),
+        Err((Error::TimedOut, _)) => Err(format!(
+            "cast: {device} went away after {} frames (no answer)\n",
             sent.frames
         )),
         Err((e, _)) => Err(format!(

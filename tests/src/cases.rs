@@ -2214,7 +2214,7 @@ pub static BOOT_CASES: &[BootCase] = &[
     },
     // The soft bus on that link (docs/BUS.md): both devices carry the test
     // group file, announce themselves, pair over Noise and list each other
-    // with `bus` (the phone shares rtc, the TV nothing). A hostile device
+    // with `bus` (the phone shares rtc and fs, the TV its compositor). A hostile device
     // outside the group (tests/hostile_bus.py, on the host, joined to the
     // link) records the bus's packets, from the handshake to a session
     // message, then replays them, replays them changed, and forges
@@ -2276,15 +2276,15 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"init: profile phone up\b",
             r"^\[tv\] .*init: profile tv up\b",
             r"bus: phone \(phone\) on the bus at 169\.254\.1\.1:4747, sharing rtc, fs$",
-            r"^\[tv\] .*bus: tv \(tv\) on the bus at 169\.254\.2\.2:4747, sharing nothing$",
+            r"^\[tv\] .*bus: tv \(tv\) on the bus at 169\.254\.2\.2:4747, sharing compositor$",
             r"bus: paired with tv at 169\.254\.2\.2$",
             r"^\[tv\] .*bus: paired with phone at 169\.254\.1\.1$",
             r"^this device: phone \(phone\), shares rtc, fs$",
-            r"^tv\s+tv\s+169\.254\.2\.2\s+group\s+nothing$",
-            r"^\[tv\] this device: tv \(tv\), shares nothing$",
+            r"^tv\s+tv\s+169\.254\.2\.2\s+group\s+compositor$",
+            r"^\[tv\] this device: tv \(tv\), shares compositor$",
             r"^\[tv\] phone\s+phone\s+169\.254\.1\.1\s+group\s+rtc, fs$",
             // The control centers' Devices nearby cards.
-            r"control: nearby: this device \(phone\) \| tv \(tv\), shares nothing$",
+            r"control: nearby: this device \(phone\) \| tv \(tv\), shares 1 service$",
             r"^\[tv\] .*control: nearby: this device \(tv\) \| phone \(phone\), shares 2 services$",
             // (Which kinds it records depends on when it joins: the
             // handshake may come before the next announcement.)
@@ -2407,6 +2407,133 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 240,
         ..PROFILE
     },
+    // Screen projection (docs/BUS.md, "Screen projection"): the phone
+    // projects a demo app onto the TV through the bus (`cast tv`: a
+    // compositor-owned buffer on the TV, its pixels sent in WRITEs of at
+    // most 64 KiB). The TV's profile shares its compositor; the phone's
+    // does not, so the TV's `cast phone` is refused. The TV's screen is
+    // dumped before the cast (home's pixels where the card will be) and
+    // once the phone has shown its fifth frame (the card's amber title
+    // strip at (400, 20), its navy background at (100, 180), its progress
+    // bar at y = 225 green up to 5 steps of 44 px from x = 20, grey at its
+    // end). The 480x270 card is centred in the app area (0, 45, 1920,
+    // 1035): its pixel (x, y) is the screen's (x + 720, y + 427).
+    BootCase {
+        name: "profile-tv-cast",
+        boot: Boot::Profile("tv"),
+        qemu_args: LINK_TV,
+        companion: Some(Companion {
+            profile: "phone",
+            qemu_args: LINK_PHONE,
+            input: &[Input {
+                after: "peer: cast: phone does not share its screen",
+                send: "cast tv\r",
+            }],
+        }),
+        input: &[
+            Input {
+                after: "bus: paired with phone",
+                send: "cast phone\r",
+            },
+            // Frame 5 is on the TV's screen: `bus` prints a line the
+            // monitor's screendump waits for.
+            Input {
+                after: "peer: cast: frame 5 on the screen",
+                send: "bus\r",
+            },
+            Input {
+                after: "peer: cast: projected onto tv",
+                send: "poweroff\r",
+            },
+        ],
+        monitor: &[
+            Input {
+                after: "bus: paired with phone",
+                send: "screendump @SCREENS@/tv-before-cast.ppm",
+            },
+            Input {
+                after: "",
+                send: "pixels @SCREENS@/tv-before-cast.ppm 1120,447 820,607 750,652 950,652 1170,652",
+            },
+            Input {
+                after: "this device: tv",
+                send: "screendump @SCREENS@/tv-cast.ppm",
+            },
+            Input {
+                after: "",
+                send: "pixels @SCREENS@/tv-cast.ppm 1120,447 820,607 750,652 950,652 1170,652",
+            },
+        ],
+        expect: &[
+            r"init: profile tv up\b",
+            r"^\[phone\] .*init: profile phone up\b",
+            r"bus: paired with phone at 169\.254\.1\.1$",
+            r"^cast: phone does not share its screen \(its profile's `shared` has no compositor\)$",
+            // Before the cast: home, not the card.
+            r"^harness: pixels 1120,447 101820, 820,607 101820, 750,652 101820, 950,652 101820, 1170,652 101820$",
+            r"compositor: showing bus's surface \d+ \(owned buffer: a projection\)$",
+            r"^\[phone\] .*cast: frame 5 on the screen$",
+            r"^harness: pixels 1120,447 f2a900, 820,607 1e3a5f, 750,652 00c853, 950,652 00c853, 1170,652 37474f$",
+            r"^\[phone\] .*cast: frame 10 on the screen$",
+            r"^\[phone\] cast: projected onto tv: 480x270, 11 frames, 28 writes, 1082 KiB in \d+ ms \(the first frame \d+ ms\)$",
+            r"init: powering off",
+        ],
+        forbid: &[
+            r"^poweroff: ",
+            r"cannot start",
+            r" faulted: ",
+            r" is failing: ",
+            r"out of memory",
+            r"panicked",
+        ],
+        exit: Exit::Code(0),
+        timeout_s: 240,
+        ..PROFILE
+    },
+    // The TV goes away during a cast: the phone's next write fails, and
+    // `cast` says so and ends (its shell carries on: it powers off).
+    BootCase {
+        name: "profile-phone-cast-lost",
+        boot: Boot::Profile("phone"),
+        qemu_args: LINK_PHONE,
+        companion: Some(Companion {
+            profile: "tv",
+            qemu_args: LINK_TV,
+            input: &[Input {
+                after: "peer: cast: frame 3 on the screen",
+                send: "poweroff\r",
+            }],
+        }),
+        input: &[
+            Input {
+                after: "bus: paired with tv",
+                send: "cast tv\r",
+            },
+            Input {
+                after: "cast: tv went away",
+                send: "poweroff\r",
+            },
+        ],
+        expect: &[
+            r"init: profile phone up\b",
+            r"^\[tv\] .*init: profile tv up\b",
+            r"cast: frame 3 on the screen$",
+            r"^\[tv\] .*init: powering off",
+            r"^cast: tv went away after \d+ frames \((peer died|no answer)\)$",
+            r"init: powering off",
+        ],
+        forbid: &[
+            r"^poweroff: ",
+            r"cannot start",
+            r" faulted: ",
+            r" is failing: ",
+            r"out of memory",
+            r"panicked",
+        ],
+        exit: Exit::Code(0),
+        timeout_s: 240,
+        ..PROFILE
+    },
     // Pairing by a six-digit code (docs/BUS.md, "Pairing by code"): a
     // phone and a TV built without a group file list no one. The phone
     // shows a code (`pair`); the TV types a wrong one and is refused, then
@@ -2514,7 +2641,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"^\[tv\] .*bus: paired with phone at 169\.254\.1\.1$",
             r"^\[tv\] phone: 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC$",
             r"^\[tv\] phone\s+phone\s+169\.254\.1\.1\s+code\s+rtc, fs$",
-            r"^tv\s+tv\s+169\.254\.2\.2\s+code\s+nothing$",
+            r"^tv\s+tv\s+169\.254\.2\.2\s+code\s+compositor$",
             r"^host: hostile: recorded \d+ bus packets \(kinds \[.*\]\), a data message: yes$",
             r"^host: hostile: replayed [1-9]\d*$",
             r"^host: hostile: done$",
@@ -2566,6 +2693,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"compositor: client test-compositor \(task \d+\) role 0",
             r"^test-compositor: garbage refused$",
             r"^test-compositor: bad sizes and capabilities refused$",
+            r"^test-compositor: owned-buffer requests refused without a budget$",
             r"^test-compositor: revoked buffers survived$",
             r"^test-compositor: flood of 4000 requests answered$",
             r"^utest: test-compositor \.\.\. ok$",

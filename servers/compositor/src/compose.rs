@@ -180,6 +180,39 @@ pub fn fill(t: &mut Target, r: Rect, rgb: u32) {
     }
 }
 
+/// Where a [`WRITE`](userlib::services::compositor::WRITE) lands: a
+/// `w` x `h` rectangle at `(x, y)` of a `buf_w` x `buf_h` buffer (rows
+/// `buf_w * 4` bytes apart), from `src` with rows `stride` bytes apart.
+/// `None` if any of it is out of bounds (nothing is copied); else the
+/// rectangle, copied.
+pub fn write_rect(
+    dst: &mut [u8],
+    (buf_w, buf_h): (u32, u32),
+    (x, y, w, h): (u64, u64, u64, u64),
+    src: &[u8],
+    stride: u64,
+) -> Option<Rect> {
+    let (bw, bh) = (buf_w as u64, buf_h as u64);
+    let max_stride = userlib::services::compositor::MAX_SIDE as u64 * 4;
+    if w == 0 || h == 0 || x >= bw || y >= bh || w > bw - x || h > bh - y {
+        return None;
+    }
+    if stride < w * 4 || stride > max_stride {
+        return None;
+    }
+    let need = stride * (h - 1) + w * 4;
+    if need > src.len() as u64 || bw * bh * 4 > dst.len() as u64 {
+        return None;
+    }
+    let row = (w * 4) as usize;
+    for i in 0..h {
+        let s = (i * stride) as usize;
+        let d = (((y + i) * bw + x) * 4) as usize;
+        dst[d..d + row].copy_from_slice(&src[s..s + row]);
+    }
+    Some(Rect::new(x as i32, y as i32, w as i32, h as i32))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,5 +357,41 @@ mod tests {
         let ok = vec![0u8; 16];
         assert!(Layer::new(Rect::new(0, 0, 2, 2), &ok, 8, true).is_some());
         assert!(Layer::new(Rect::new(0, 0, 2, 2), &ok, usize::MAX, true).is_none());
+    }
+
+    #[test]
+    fn writes_copy_a_rectangle_and_refuse_anything_out_of_bounds() {
+        let mut dst = vec![0u8; 8 * 4 * 4];
+        // 2 rows of 3 pixels, 16 bytes apart.
+        let src: Vec<u8> = (0..28u8).collect();
+        assert_eq!(
+            write_rect(&mut dst, (8, 4), (5, 2, 3, 2), &src, 16),
+            Some(Rect::new(5, 2, 3, 2))
+        );
+        assert_eq!(&dst[(2 * 8 + 5) * 4..(2 * 8 + 8) * 4], &src[0..12]);
+        assert_eq!(&dst[(3 * 8 + 5) * 4..(3 * 8 + 8) * 4], &src[16..28]);
+        assert!(dst[..(2 * 8 + 5) * 4].iter().all(|b| *b == 0));
+        let before = dst.clone();
+        let big = u64::MAX / 2;
+        for (rect, stride, len) in [
+            ((0, 0, 0, 1), 16, 28),     // empty
+            ((0, 0, 1, 0), 16, 28),     // empty
+            ((6, 0, 3, 1), 16, 28),     // past the right edge
+            ((0, 3, 1, 2), 16, 28),     // past the bottom
+            ((8, 0, 1, 1), 16, 28),     // starts outside
+            ((big, big, 2, 2), 16, 28), // overflowing sums
+            ((0, 0, 2, 1), 4, 28),      // stride below a row
+            ((0, 0, 3, 2), 16, 27),     // object too small
+            ((0, 0, 1, 1), 1 << 40, 28),
+        ] {
+            assert_eq!(
+                write_rect(&mut dst, (8, 4), rect, &src[..len], stride),
+                None,
+                "{rect:?}"
+            );
+        }
+        assert_eq!(dst, before, "a refused write changes nothing");
+        // A buffer smaller than it says.
+        assert_eq!(write_rect(&mut [0u8; 4], (8, 4), (0, 0, 1, 1), &src, 16), None);
     }
 }

@@ -26,6 +26,7 @@ use compositor::compose::{self, Layer, Target};
 use compositor::geom::Rect;
 use compositor::gesture::{Action, Decoder, Gestures, Touch};
 use compositor::scene::{Buffer, Scene};
+use core::sync::atomic::{AtomicU64, Ordering};
 use userlib::abi::ObjectType;
 use userlib::ipc::{Message, Timeout};
 use userlib::names::{self, supervisor};
@@ -68,8 +69,12 @@ fn take_window() -> u64 {
     WINDOWS.lock().pop().unwrap_or_else(|| reserve(WINDOW_PAGES))
 }
 
-/// A client's buffer, mapped read-only in a window of the compositor.
-/// Dropping it unmaps it and lets go of the client's memory.
+/// Bytes of all owned buffers ([`proto::BUFFER`]) now.
+static OWNED_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// A client's buffer, mapped read-only in a window of the compositor, or
+/// an owned buffer ([`proto::BUFFER`]): the compositor's own memory,
+/// mapped read-write. Dropping it unmaps it and lets go of the memory.
 struct Shm {
     map: Option<Mapping>,
     mem: Handle,
@@ -78,6 +83,8 @@ struct Shm {
     h: i32,
     stride: usize,
     tag: u64,
+    /// Owned: its bytes (counted in [`OWNED_BYTES`]).
+    owned: u64,
 }
 
 impl Buffer for Shm {
@@ -86,6 +93,9 @@ impl Buffer for Shm {
     }
     fn tag(&self) -> u64 {
         self.tag
+    }
+    fn centered(&self) -> bool {
+        self.owned > 0
     }
 }
 
@@ -98,12 +108,21 @@ impl Shm {
     fn bytes(&self) -> &[u8] {
         self.map.as_ref().map(|m| m.as_slice()).unwrap_or(&[])
     }
+
+    /// An owned buffer's bytes (a client's: none).
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match self.map.as_mut() {
+            Some(m) if self.owned > 0 => m.as_mut_slice(),
+            _ => &mut [],
+        }
+    }
 }
 
 impl Drop for Shm {
     fn drop(&mut self) {
         drop(self.map.take());
         let _ = syscall::cap_delete(self.mem);
+        OWNED_BYTES.fetch_sub(self.owned, Ordering::Relaxed);
         WINDOWS.lock().push(self.window);
     }
 }
@@ -131,6 +150,8 @@ struct Compositor {
     /// Surfaces committed since the last frame (they get `EV_FRAME`).
     frame_waiters: Vec<(u64, u16)>,
     frames: u64,
+    /// Most bytes of all owned buffers together (`owned=` KiB; 0: none).
+    owned_budget: u64,
 }
 
 fn arg<'a>(args: &'a str, key: &str) -> Option<&'a str> {
@@ -177,6 +198,7 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), Error> {
         grab: None,
         frame_waiters: Vec::new(),
         frames: 0,
+        owned_budget: arg(args, "owned").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * 1024,
     };
 
     let me = process();
@@ -345,7 +367,7 @@ impl Compositor {
         // The one capability a request may bring (a notification or a
         // buffer): this request's to keep or delete from here on.
         let cap = match msg.label {
-            proto::CONNECT | proto::ATTACH => msg.take_cap(0),
+            proto::CONNECT | proto::ATTACH | proto::WRITE => msg.take_cap(0),
             _ => None,
         };
         let msg = &*msg;
@@ -404,7 +426,21 @@ impl Compositor {
                     .add_damage(badge, w(0), Rect::new(g(1)?, g(2)?, g(3)?, g(4)?))?;
                 Ok(Message::new(OK))
             }
+            proto::BUFFER => {
+                let shm = self.owned_buffer(w(1), w(2))?;
+                let old = self.scene.attach(badge, w(0), shm)?;
+                drop(old);
+                Ok(Message::new(OK))
+            }
+            proto::WRITE => {
+                let mem = cap.ok_or(Error::InvalidArgument)?;
+                let r = self.write(badge, msg, mem);
+                let _ = syscall::cap_delete(mem);
+                r.map(|()| Message::new(OK))
+            }
             proto::COMMIT => {
+                // The first commit of an owned buffer brings its app forward.
+                let opens = self.scene.pending(badge, w(0)).is_some_and(|b| b.owned > 0);
                 let retired = self.scene.commit(badge, w(0))?;
                 if let Some(old) = retired {
                     let ev = Event {
@@ -417,6 +453,11 @@ impl Compositor {
                 }
                 if !self.frame_waiters.contains(&(badge, w(0) as u16)) {
                     self.frame_waiters.push((badge, w(0) as u16));
+                }
+                if opens && role == proto::ROLE_APP && self.scene.active_app != Some(badge) {
+                    let name = &self.clients[&badge].name;
+                    log::info!("showing {name}'s surface {} (owned buffer: a projection)", w(0));
+                    self.show_app(Some(badge));
                 }
                 Ok(Message::new(OK))
             }
@@ -458,6 +499,78 @@ impl Compositor {
         }
     }
 
+    /// A new owned `w` x `h` buffer (black), within the `owned=` budget.
+    fn owned_buffer(&mut self, w: u64, h: u64) -> Result<Shm, Error> {
+        let max = proto::MAX_SIDE as u64;
+        if !(1..=max).contains(&w) || !(1..=max).contains(&h) {
+            return Err(Error::InvalidArgument);
+        }
+        if self.owned_budget == 0 {
+            return Err(Error::NotSupported);
+        }
+        let bytes = w * h * 4;
+        if OWNED_BYTES.load(Ordering::Relaxed) + bytes > self.owned_budget {
+            return Err(Error::OutOfMemory);
+        }
+        let pages = pages_for(bytes);
+        let mem = syscall::create(process().pool, ObjectType::Memory, pages)?;
+        let window = take_window();
+        match Mapping::map_at(mem, pages, Rights::READ | Rights::WRITE, window) {
+            Ok(m) => {
+                OWNED_BYTES.fetch_add(bytes, Ordering::Relaxed);
+                Ok(Shm {
+                    map: Some(m),
+                    mem,
+                    window,
+                    w: w as i32,
+                    h: h as i32,
+                    stride: (w * 4) as usize,
+                    tag: 0,
+                    owned: bytes,
+                })
+            }
+            Err(e) => {
+                let _ = syscall::cap_delete(mem);
+                WINDOWS.lock().push(window);
+                Err(e)
+            }
+        }
+    }
+
+    /// [`proto::WRITE`]: `msg`'s rectangle of pixels, from `mem`, into the
+    /// surface's owned buffer; the rectangle becomes pending damage.
+    fn write(&mut self, owner: u64, msg: &Message, mem: Handle) -> Result<(), Error> {
+        let w = |i: usize| msg.word(i);
+        let (x, y, rw, rh, stride) = (w(1), w(2), w(3), w(4), w(5));
+        let max = proto::MAX_SIDE as u64;
+        if !(1..=max).contains(&rw) || !(1..=max).contains(&rh) || stride < rw * 4 || stride > max * 4 {
+            return Err(Error::InvalidArgument);
+        }
+        let need = stride * (rh - 1) + rw * 4;
+        let ci = syscall::cap_info(mem)?;
+        if ci.object != Some(ObjectType::Memory) || ci.size < need || !ci.rights.contains(Rights::READ | Rights::MAP) {
+            return Err(Error::InvalidArgument);
+        }
+        let buf = self.scene.target_mut(owner, w(0))?;
+        if buf.owned == 0 {
+            return Err(Error::InvalidArgument);
+        }
+        let size = (buf.w as u32, buf.h as u32);
+        let window = take_window();
+        let src = match Mapping::map_at(mem, pages_for(need), Rights::READ, window) {
+            Ok(m) => m,
+            Err(e) => {
+                WINDOWS.lock().push(window);
+                return Err(e);
+            }
+        };
+        let done = compose::write_rect(buf.bytes_mut(), size, (x, y, rw, rh), src.as_slice(), stride);
+        drop(src);
+        WINDOWS.lock().push(window);
+        let r = done.ok_or(Error::InvalidArgument)?;
+        self.scene.add_damage(owner, w(0), r)
+    }
+
     /// Maps a client's memory read-only as a `w` x `h` buffer.
     fn map_buffer(&mut self, mem: Handle, w: u64, h: u64, stride: u64, tag: u64) -> Result<Shm, Error> {
         let max = proto::MAX_SIDE as u64;
@@ -479,6 +592,7 @@ impl Compositor {
                 h: h as i32,
                 stride: stride as usize,
                 tag,
+                owned: 0,
             }),
             Err(e) => {
                 WINDOWS.lock().push(window);

@@ -14,6 +14,11 @@ pub trait Buffer {
     fn size(&self) -> (i32, i32);
     /// The client's name for it (sent back in the release event).
     fn tag(&self) -> u64;
+    /// Centred in its area rather than at its top left (a projected
+    /// app's buffer, smaller than the screen it is projected on).
+    fn centered(&self) -> bool {
+        false
+    }
 }
 
 /// Most damage rectangles pending per surface (more: the whole surface).
@@ -90,9 +95,14 @@ impl<B: Buffer> Scene<B> {
 
     /// A surface's place on the screen (its committed size, cut to its area).
     pub fn rect(&self, s: &Surface<B>) -> Option<Rect> {
-        let (w, h) = s.current.as_ref()?.size();
+        let b = s.current.as_ref()?;
+        let (w, h) = b.size();
         let a = self.area(s.role);
-        Some(Rect::new(a.x, a.y, w.min(a.w), h.min(a.h)))
+        let (w, h) = (w.min(a.w), h.min(a.h));
+        if b.centered() {
+            return Some(Rect::new(a.x + (a.w - w) / 2, a.y + (a.h - h) / 2, w, h));
+        }
+        Some(Rect::new(a.x, a.y, w, h))
     }
 
     /// Shown surfaces with a buffer, bottom first.
@@ -141,6 +151,25 @@ impl<B: Buffer> Scene<B> {
             return Err(Error::InvalidArgument);
         }
         Ok(self.find(owner, id)?.pending.replace(b))
+    }
+
+    /// The buffer a write goes to: the pending one if one waits, else the
+    /// committed one.
+    pub fn target_mut(&mut self, owner: u64, id: u64) -> Result<&mut B, Error> {
+        let s = self.find(owner, id)?;
+        match s.pending {
+            Some(ref mut b) => Ok(b),
+            None => s.current.as_mut().ok_or(Error::InvalidArgument),
+        }
+    }
+
+    /// The pending buffer, if one waits.
+    pub fn pending(&self, owner: u64, id: u64) -> Option<&B> {
+        self.surfaces
+            .iter()
+            .find(|s| s.owner == owner && s.id as u64 == id)?
+            .pending
+            .as_ref()
     }
 
     pub fn add_damage(&mut self, owner: u64, id: u64, r: Rect) -> Result<(), Error> {
@@ -307,7 +336,13 @@ mod tests {
         fn tag(&self) -> u64 {
             self.2
         }
+        fn centered(&self) -> bool {
+            self.2 == CENTERED
+        }
     }
+
+    /// The tag of a test buffer that is centred.
+    const CENTERED: u64 = 99;
 
     fn scene() -> Scene<Buf> {
         let mut s = Scene::new(540, 1170, 48);
@@ -335,6 +370,27 @@ mod tests {
         s.add_damage(10, home as u64, Rect::new(1, 1, 1, 1)).unwrap();
         assert_eq!(s.commit(10, home as u64).unwrap(), Some(Buf(540, 1122, 1)));
         assert_eq!(s.damage.rects(), &[Rect::new(1, 49, 1, 1)]);
+    }
+
+    #[test]
+    fn writes_go_to_the_pending_buffer_else_the_committed_one() {
+        let mut s = scene();
+        let a = s.create(1, ROLE_APP, false).unwrap() as u64;
+        assert_eq!(s.target_mut(1, a), Err(Error::InvalidArgument), "no buffer yet");
+        s.attach(1, a, Buf(4, 4, 1)).unwrap();
+        assert_eq!(s.pending(1, a), Some(&Buf(4, 4, 1)));
+        assert_eq!(s.target_mut(1, a).map(|b| b.2), Ok(1));
+        assert!(s.target_mut(2, a).is_err(), "not its surface");
+        s.commit(1, a).unwrap();
+        assert_eq!(s.pending(1, a), None);
+        assert_eq!(s.target_mut(1, a).map(|b| b.2), Ok(1), "the committed one");
+        s.attach(1, a, Buf(4, 4, 2)).unwrap();
+        assert_eq!(s.target_mut(1, a).map(|b| b.2), Ok(2), "the pending one");
+        // A centred buffer (a projection) sits in the middle of its area.
+        s.attach(1, a, Buf(40, 22, CENTERED)).unwrap();
+        s.commit(1, a).unwrap();
+        let r = s.rect(s.surfaces().iter().find(|x| x.id as u64 == a).unwrap());
+        assert_eq!(r, Some(Rect::new(250, 48 + 550, 40, 22)));
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub enum Command {
     Resolve(String),
     /// `bus`: the devices nearby on the soft bus.
     Bus,
+    /// `cast DEVICE`: project a demo app onto that device's screen.
+    Cast(String),
     /// `pair`: show a pairing code here (`None`); `pair DEVICE CODE`: pair
     /// with the device showing that six-digit code.
     Pair(Option<(String, u32)>),
@@ -117,6 +119,11 @@ const COMMANDS: &[(&str, Args, &str)] = &[
         "pair",
         Args::Pair,
         "show a code to pair with; DEVICE CODE: pair with the device showing it",
+    ),
+    (
+        "cast",
+        Args::Word("DEVICE"),
+        "project a demo app onto a paired device's screen (if its profile shares compositor)",
     ),
     (
         "ls",
@@ -255,6 +262,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         "fetch" => Command::Fetch(target),
         "resolve" => Command::Resolve(target),
         "bus" => Command::Bus,
+        "cast" => Command::Cast(target),
         "pair" => match args.as_slice() {
             [device, code] => {
                 let Some(code) = userlib::services::bus::parse_code(code) else {

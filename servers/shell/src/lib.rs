@@ -10,6 +10,7 @@
 extern crate alloc;
 
 pub mod bus;
+pub mod cast;
 pub mod command;
 pub mod editor;
 pub mod files;

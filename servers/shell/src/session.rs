@@ -75,6 +75,7 @@ fn execute(line: &str, rtc: &mut Connection, files: &mut files::Files) -> String
         Command::Ping(host) => netcmd::ping(&host),
         Command::Fetch(url) => netcmd::fetch(&url),
         Command::Resolve(name) => netcmd::resolve(&name),
+        Command::Cast(device) => crate::cast::cast(&device),
         Command::Bus => userlib::services::bus::status()
             .and_then(|(me, refused)| {
                 let devices = userlib::services::bus::devices()?;

@@ -20,6 +20,8 @@
 //! | [`EVENTS`] | — | — | `[count, dropped, event words...]` |
 //! | [`ACTIVATE`] | text: program name | — | OK (role [`ROLE_HOME`] only): shows that app, or opens the panel if it names the panel's task |
 //! | [`HIDE`] | — | — | OK: hides the caller's surfaces (the panel closes itself) |
+//! | [`BUFFER`] | `[surface, w, h]` | — | OK: a compositor-owned buffer (black) becomes the surface's pending buffer |
+//! | [`WRITE`] | `[surface, x, y, w, h, stride]` | memory (`READ`\|`MAP`) | OK: the pixels written into the surface's owned buffer, the rectangle damaged |
 //!
 //! **State.** [`ATTACH`], [`DAMAGE`] and a new size are *pending* state;
 //! [`COMMIT`] applies all of it at once (double-buffered, as Wayland's
@@ -35,6 +37,34 @@
 //! another one is committed; then it sends [`EV_RELEASE`] with the old
 //! buffer's `tag`, and the client may reuse it. A buffer the client
 //! revokes (or a client that dies) takes its surface off the screen.
+//!
+//! **Owned buffers (projection).** A client whose memory the compositor
+//! cannot map — a phone app projecting onto a TV through the soft bus
+//! (`docs/BUS.md`, *Screen projection*), whose memory objects are copied
+//! across, at most 64 KiB each — asks [`BUFFER`]: the compositor
+//! allocates a `w` x `h` opaque buffer (`w * h * 4` bytes, zeroed: black)
+//! from its own pool and makes it the surface's pending buffer. [`WRITE`]
+//! then copies a rectangle of pixels, `h` rows of `w` pixels `stride`
+//! bytes apart in the memory object the message carries, into that
+//! buffer at `(x, y)`, and adds the rectangle to the pending damage: the
+//! client sends a frame, or its damage, in pieces of at most
+//! [`MAX_WRITE_BYTES`] and then [`COMMIT`]s. [`WRITE`] goes to the
+//! pending buffer if one waits, else to the committed one: there is one
+//! buffer, so a frame composed for other damage between a [`WRITE`] and
+//! its [`COMMIT`] may show the new pixels early. The commit that first
+//! shows an owned buffer brings its client's app forward, centred in the
+//! app area (a projection opens on the screen, as a cast does; `Esc` goes
+//! home as for any app). A client through the bus cannot [`CONNECT`] (a
+//! notification does not cross the bus): it gets no signal, and may poll
+//! [`EVENTS`].
+//! All owned buffers together get at most the compositor's `owned=`
+//! argument (KiB; the TV's profile sets it, others do not): with none
+//! [`BUFFER`] fails with `NotSupported`, past it with `OutOfMemory`.
+//! [`WRITE`] fails with `InvalidArgument` for a surface without an owned
+//! buffer, a rectangle that is empty or leaves the buffer, a `stride`
+//! below `w * 4` or above [`MAX_SIDE`]` * 4`, or an object that is not
+//! memory readable and mappable or smaller than
+//! `stride * (h - 1) + w * 4` bytes; it then changes nothing.
 //!
 //! **Events.** The compositor never calls a client. It queues events (a
 //! bounded queue per client: the oldest are dropped, `dropped` counts
@@ -81,6 +111,12 @@ pub const DESTROY: u16 = 7;
 pub const EVENTS: u16 = 8;
 pub const ACTIVATE: u16 = 9;
 pub const HIDE: u16 = 10;
+pub const BUFFER: u16 = 11;
+pub const WRITE: u16 = 12;
+
+/// The most bytes one [`WRITE`] through the soft bus can carry (its
+/// memory objects are copied across, at most this large).
+pub const MAX_WRITE_BYTES: usize = 64 * 1024;
 
 /// [`CREATE`] flag: the surface has alpha (premultiplied).
 pub const FLAG_ALPHA: u64 = 1;

@@ -41,7 +41,7 @@ fn main(_: &StartInfo) {
     // compositor's own input threads (only their badge may use it).
     let mut rng = Rng::new(0x13_c0de);
     println!("test-compositor: seed 0x13c0de");
-    for label in [0u16, 11, 12, 99, 0x100, 0x101, 0x7fff, 0xffff] {
+    for label in [0u16, 13, 14, 99, 0x100, 0x101, 0x7fff, 0xffff] {
         for _ in 0..8 {
             let words: [u64; 6] = core::array::from_fn(|_| rng.next_u64());
             let len = rng.below(7) as usize;
@@ -139,6 +139,56 @@ fn main(_: &StartInfo) {
         );
     }
     println!("test-compositor: bad sizes and capabilities refused");
+    // Owned buffers (projection): this compositor has no `owned=` budget;
+    // writes to a surface without an owned buffer, or malformed, are refused.
+    expect_err(
+        "BUFFER without a budget",
+        call(&mut c, proto::BUFFER, &[s, 64, 64]),
+        Error::NotSupported,
+    );
+    for (w, h) in [(0, 64), (64, 0), (max + 1, 1), (u64::MAX, u64::MAX)] {
+        expect_err(
+            "BUFFER of a wrong size",
+            call(&mut c, proto::BUFFER, &[s, w, h]),
+            Error::InvalidArgument,
+        );
+    }
+    let write = |c: &mut Client, words: &[u64], cap: Option<(userlib::Handle, Rights)>| {
+        let mut m = Message::with_words(proto::WRITE, words);
+        if let Some((h, r)) = cap {
+            m.push_cap(h, r);
+        }
+        c.call(&m)
+    };
+    let mem = Some((buf.handle(), Rights::READ | Rights::MAP));
+    for words in [
+        &[s, 0, 0, 8, 8, 32][..],
+        &[s, 0, 0, 0, 8, 32],
+        &[s, 0, 0, 8, 8, 31],
+        &[s, 0, 0, 8, 8, u64::MAX],
+        &[s, u64::MAX, u64::MAX, u64::MAX, u64::MAX, u64::MAX],
+        &[s, 0, 0, 64, 65, 256],
+        &[999, 0, 0, 8, 8, 32],
+        &[],
+    ] {
+        expect_err("WRITE refused", write(&mut c, words, mem), Error::InvalidArgument);
+    }
+    expect_err(
+        "WRITE without a capability",
+        write(&mut c, &[s, 0, 0, 8, 8, 32], None),
+        Error::InvalidArgument,
+    );
+    expect_err(
+        "WRITE of an endpoint",
+        write(&mut c, &[s, 0, 0, 8, 8, 32], Some((ep, Rights::SEND))),
+        Error::InvalidArgument,
+    );
+    expect_err(
+        "WRITE without MAP",
+        write(&mut c, &[s, 0, 0, 8, 8, 32], Some((buf.handle(), Rights::READ))),
+        Error::InvalidArgument,
+    );
+    println!("test-compositor: owned-buffer requests refused without a budget");
 
     // A good buffer: it is composed (frames come), then revoked under
     // the compositor, committed again, revoked after the commit.

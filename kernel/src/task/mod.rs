@@ -3,7 +3,7 @@
 
 mod address_space;
 
-pub use address_space::{copy_from_user, copy_to_user, user_physical, AsidAllocator, PendingFlush, UserTables};
+pub use address_space::{copy_from_user, copy_to_user, AsidAllocator, PendingFlush, UserTables, UserWalk};
 
 use crate::cap::{self, CSpace};
 use crate::object::chunks::ChunkList;

@@ -295,6 +295,30 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
         ))
     }
 
+    /// The last-level table whose entry maps `va` as a page, if `va` is
+    /// mapped that way: [`Mapper::translate_in`] reads the entries of that
+    /// table for other pages of the same 2 MiB without a walk.
+    pub fn last_level_table(&mut self, va: u64) -> Option<u64> {
+        match self.leaf(va)? {
+            (table, 3) => Some(table),
+            _ => None,
+        }
+    }
+
+    /// [`Mapper::translate`] of `va` through last-level table `table`, one
+    /// from [`Mapper::last_level_table`] for an address in `va`'s 2 MiB
+    /// (the tables unchanged since).
+    pub fn translate_in(&mut self, table: u64, va: u64) -> Option<(u64, Attributes)> {
+        let desc = self.memory.table(table)[index(va, 3)];
+        if desc & VALID == 0 {
+            return None;
+        }
+        Some((
+            (desc & ADDRESS_MASK) + (va & (PAGE_SIZE - 1)),
+            Attributes::from_descriptor(desc),
+        ))
+    }
+
     /// The first mapped page in `[va, va + size)`.
     fn first_mapped(&mut self, va: u64, size: u64) -> Option<(u64, Attributes)> {
         let mut v = va;

@@ -357,10 +357,13 @@ pub(super) fn memory_copy(k: &mut Kernel, cur: Id, into_object: bool) -> Result<
     if offset.checked_add(len).is_none_or(|end| end > size) {
         return Err(Error::InvalidArgument);
     }
+    // (Made anew for each piece of the call: the caller's tables may
+    // change between pieces, not within one.)
+    let mut walk = task::UserWalk::new(task);
     while len > 0 {
         let in_page = (abi::PAGE_SIZE as u64 - va % abi::PAGE_SIZE as u64).min(len);
         // Reading from the object writes the caller's memory.
-        let user = task::user_physical(k, task, va, !into_object)?;
+        let user = walk.physical(k, va, !into_object)?;
         let object = crate::mm::layout::phys_to_virt(physical + offset);
         let user = crate::mm::layout::phys_to_virt(user);
         let (dst, src) = if into_object { (object, user) } else { (user, object) };

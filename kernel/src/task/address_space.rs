@@ -202,6 +202,54 @@ pub fn user_page(k: &mut Kernel, task: Id, va: u64, write: bool) -> Result<*mut 
     Ok(layout::phys_to_virt(pa) as *mut u8)
 }
 
+/// [`user_physical`] for the pages of one buffer in turn: the last-level
+/// table of the last page looked up is kept, and a page in the same 2 MiB
+/// is read from it without a walk. Valid only while `task`'s tables stay
+/// as they are (one piece of a call, under the kernel lock).
+pub struct UserWalk {
+    task: Id,
+    /// The 2 MiB-aligned address and its last-level table.
+    last: Option<(u64, u64)>,
+}
+
+impl UserWalk {
+    pub fn new(task: Id) -> Self {
+        UserWalk { task, last: None }
+    }
+
+    /// The physical address of `va`, as [`user_physical`].
+    pub fn physical(&mut self, k: &mut Kernel, va: u64, write: bool) -> Result<u64, Error> {
+        const SPAN: u64 = 512 * abi::PAGE_SIZE as u64;
+        if va >= abi::USER_LIMIT {
+            return Err(Error::NotMapped);
+        }
+        let t = k.tasks.get_mut(self.task).ok_or(Error::BadHandle)?;
+        let mut tables = UserTables {
+            tables: &mut t.tables,
+            budget: 0,
+        };
+        let mut mapper = Mapper::new(t.root, &mut tables);
+        let base = va & !(SPAN - 1);
+        let table = match self.last {
+            Some((b, table)) if b == base => table,
+            _ => {
+                let Some(table) = mapper.last_level_table(va) else {
+                    self.last = None;
+                    // A block mapping or none: the whole walk decides.
+                    return user_physical(k, self.task, va, write);
+                };
+                self.last = Some((base, table));
+                table
+            }
+        };
+        let (pa, attributes) = mapper.translate_in(table, va).ok_or(Error::NotMapped)?;
+        if !attributes.user || (write && !attributes.writable) || attributes.memory != hal::mmu::MemoryType::Normal {
+            return Err(Error::NotMapped);
+        }
+        Ok(pa)
+    }
+}
+
 /// Copy from user memory of `task` into `out`, page by page through the
 /// linear map (the tables are walked in software, so a bad address is an
 /// error, never a kernel fault).

@@ -3,9 +3,7 @@
 
 mod address_space;
 
-pub use address_space::{
-    copy_from_user, copy_to_user, user_page, user_physical, AsidAllocator, PendingFlush, UserTables,
-};
+pub use address_space::{copy_from_user, copy_to_user, user_page, AsidAllocator, PendingFlush, UserTables, UserWalk};
 
 use crate::cap::{self, CSpace};
 use crate::object::chunks::ChunkList;

@@ -402,6 +402,7 @@ const SDHCI_EXPECT_SDHC: &[&str] = &[
 /// What the block and RNG driver tests must show (without the drivers they
 /// would pass, having nothing to test).
 const BLK_RNG_EXPECT: &[&str] = &[
+    r"test-blk: flushes: 32 flushes after writes in \d+ us, the driver on the CPU for \d+ us of them",
     r"test-blk: revoked buffers: \d+ answers, \d+ errors, \d+ revokes; the driver never restarted",
     r"test-blk: after the restart: all \d+ sectors hold their last write",
     r"test-rng: rng: \[",

@@ -265,13 +265,13 @@ pub fn transport(device: &Device) -> Result<(MmioTransport<'static>, Mmio<Regist
         log::error!("virtio-mmio transport at {:#x}: {e}", regs.address());
         DeviceError::Missing
     })?;
-    // The first request's small buffers (virtio-drivers' request header on
-    // the stack) bounce through a page: made here, with the device, so a
+    // The first request's small buffers (virtio-drivers' headers on the
+    // stack) bounce through a page: made here, with the device, so a
     // request does not pay for a memory object and its mapping (the first
     // block request of `bench-fs` went from about 36,000 to 28,700
-    // instructions; the rest of its extra cost over later requests, about
-    // 10,000 in submitting it, is not explained). If it cannot be made
-    // now, the first request tries again.
+    // instructions, when the block driver still bounced its headers;
+    // `blk::Blk` now keeps them in DMA memory). If it cannot be made now,
+    // the first request tries again.
     if SPARE.lock().is_empty() {
         if let Ok(page) = Dma::new(PAGE_SIZE) {
             keep_spare(page);

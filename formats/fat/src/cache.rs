@@ -361,7 +361,11 @@ impl<D: BlockDevice> Cache<D> {
             .filter(|(_, s)| s.dirty && s.class == class && s.lba != u64::MAX)
             .map(|(i, s)| (s.lba, i))
             .collect();
-        lbas.sort_unstable();
+        // Slots fill in the clock hand's order, so the sectors come in a
+        // few ascending runs: a merge sort (which finds runs) is linear
+        // on them, where `sort_unstable` took about 15% of the host
+        // `fsbench write` (callgrind).
+        lbas.sort();
         if lbas.is_empty() {
             return Ok(());
         }

@@ -272,6 +272,11 @@ impl<D: BlockDevice> Volume<D> {
 
     fn fat_set(&mut self, c: u32, v: u32) -> Result<(), Error> {
         let old = self.fat_get(c)?;
+        self.fat_put(c, old, v)
+    }
+
+    /// [`Self::fat_set`] of an entry the caller has just read as `old`.
+    fn fat_put(&mut self, c: u32, old: u32, v: u32) -> Result<(), Error> {
         let (lba, off, w) = self.fat_pos(c);
         if old != 0 && (v == 0 || v >= eoc(self.geo.fat_type) - 7) {
             let s = self.cache.read(lba, Class::Fat, 0)?;
@@ -332,7 +337,9 @@ impl<D: BlockDevice> Volume<D> {
         }
     }
 
-    /// Allocates a cluster (marked end of chain) and links it after `prev`.
+    /// Allocates a cluster (marked end of chain) and links it after
+    /// `prev`, the end of a chain (its entry an end-of-chain mark: linking
+    /// it frees nothing and changes no free count, so it is not read again).
     fn alloc(&mut self, prev: Option<u32>) -> Result<u32, Error> {
         if self.free == Some(0) {
             return Err(Error::NoSpace);
@@ -341,9 +348,10 @@ impl<D: BlockDevice> Volume<D> {
         let mut c = self.next_free.clamp(2, n + 1);
         for _ in 0..n {
             if self.fat_get(c)? == 0 && !self.released.contains(&c) {
-                self.fat_set(c, eoc(self.geo.fat_type))?;
+                let end = eoc(self.geo.fat_type);
+                self.fat_put(c, 0, end)?;
                 if let Some(p) = prev {
-                    self.fat_set(p, c)?;
+                    self.fat_put(p, end, c)?;
                 }
                 self.next_free = if c + 1 >= n + 2 { 2 } else { c + 1 };
                 return Ok(c);

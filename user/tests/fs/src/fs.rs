@@ -29,13 +29,14 @@ use alloc::format;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 use userlib::abi::boot_info::StartInfo;
 use userlib::abi::ObjectType;
 use userlib::fs::{Dir, Error, Namespace, OpenOptions, Read, Seek, SeekFrom, Write};
 use userlib::ipc::{Message, Timeout};
 use userlib::names::supervisor;
 use userlib::services::fs as p;
+use userlib::test::Revokers;
 use userlib::{log, process, syscall, thread, Rights};
 
 userlib::entry!(main, heap = 4 << 20);

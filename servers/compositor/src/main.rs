@@ -9,7 +9,9 @@
 //! compositor's own endpoint (badge [`INPUT_BADGE`]). After the requests
 //! waiting have been handled (or 16 ms after the first damage, whichever
 //! comes first) the damaged rectangles are composed straight into the
-//! display driver's framebuffer and flushed (where the framebuffer is a
+//! display driver's framebuffer (clients' surfaces read with `MemoryRead`,
+//! never mapped: a client revoking one cannot make the compositor fault)
+//! and flushed (where the framebuffer is a
 //! band of rows, as on the watch, band by band: `display`'s `PUT`). Once a second the client list
 //! is checked against the running tasks: a dead client's surfaces go.
 #![cfg_attr(not(test), no_std)]
@@ -61,7 +63,7 @@ const FRAME_US: u64 = 16_000;
 /// How often dead clients are looked for.
 const SWEEP_US: u64 = 1_000_000;
 
-/// Address windows buffers are mapped at, reused (so are the page tables
+/// Address windows owned buffers are mapped at, reused (so are the page tables
 /// under them).
 static WINDOWS: userlib::sync::Mutex<Vec<u64>> = userlib::sync::Mutex::new(Vec::new());
 

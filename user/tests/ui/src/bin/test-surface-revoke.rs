@@ -101,7 +101,7 @@ fn main(_: &StartInfo) {
         count(c.call(&m), "WRITE");
         count(call(&mut c, proto::COMMIT, &[owned]), "COMMIT owned");
         // Now and then, let the frames go out with nothing queued.
-        if rounds % 4 == 0 {
+        if rounds.is_multiple_of(4) {
             syscall::sleep_ms(2);
         }
     }

@@ -2708,6 +2708,38 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 240,
         ..KTEST
     },
+    // A client that revokes its surfaces' memory while the compositor
+    // composes them (and while it copies a WRITE), from a thread per CPU,
+    // on the TV (its owned buffers let a test client's app be shown). The
+    // compositor answers, composes and is not restarted.
+    BootCase {
+        name: "utest-compositor-revoke-tv",
+        machine: "virt,gic-version=3",
+        smp: Some(2),
+        mem: Some("1G"),
+        profile: Some("tv"),
+        append: Some("utest=test-surface-revoke"),
+        qemu_args: &[
+            "-global",
+            "virtio-mmio.force-legacy=false",
+            "-device",
+            "virtio-gpu-device,xres=1920,yres=1080",
+            "-device",
+            "virtio-keyboard-device",
+        ],
+        expect: &[
+            r"compositor: client test-surface-revoke \(task \d+\) role 0",
+            r"compositor: showing test-surface-revoke's surface \d+ \(owned buffer: a projection\)$",
+            r"^test-surface-revoke: shown on 1920x1080, 2 CPUs$",
+            r"^test-surface-revoke: \d+ rounds, \d+ answers, \d+ refused, \d+ revokes$",
+            r"^test-surface-revoke: the compositor composes, never restarted$",
+            r"^utest: test-surface-revoke \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"utest: .* FAILED", r"compositor.* faulted", r"restarting compositor"],
+        timeout_s: 240,
+        ..KTEST
+    },
     BootCase {
         name: "utest-ui-virt",
         machine: "virt,gic-version=3",

@@ -3,6 +3,7 @@
 //! display's BGRX with alpha in the unused byte); alpha is premultiplied.
 
 use crate::geom::Rect;
+use userlib::{Error, Handle};
 use zerocopy::{FromBytes, IntoBytes};
 
 /// What the screen shows where no surface is (`0xRRGGBB`).
@@ -16,12 +17,62 @@ pub struct Target<'a> {
     pub height: i32,
 }
 
+/// Reads a buffer the compositor does not map (a client's memory object,
+/// with `MemoryRead`): a buffer revoked meanwhile makes a read fail, never
+/// the compositor fault.
+pub trait ReadAt {
+    /// Copies the buffer's bytes `offset..offset + dst.len()` into `dst`.
+    fn read_at(&self, offset: usize, dst: &mut [u8]) -> Result<(), Error>;
+}
+
+/// A memory object read with [`userlib::syscall::memory_read`].
+pub struct Object(pub Handle);
+
+impl ReadAt for Object {
+    fn read_at(&self, offset: usize, dst: &mut [u8]) -> Result<(), Error> {
+        userlib::syscall::memory_read(self.0, offset as u64, dst)
+    }
+}
+
+/// A layer's pixels: mapped in the compositor (its own memory: owned
+/// buffers), or read as they are composed ([`ReadAt`], `len` bytes).
+#[derive(Clone, Copy)]
+pub enum Pixels<'a> {
+    Mapped(&'a [u8]),
+    Read(&'a dyn ReadAt, usize),
+}
+
+impl Pixels<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Pixels::Mapped(b) => b.len(),
+            Pixels::Read(_, len) => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes `offset..offset + dst.len()` (inside [`len`](Self::len))
+    /// into `dst`.
+    pub fn read(&self, offset: usize, dst: &mut [u8]) -> Result<(), Error> {
+        match self {
+            Pixels::Mapped(b) => {
+                dst.copy_from_slice(&b[offset..offset + dst.len()]);
+                Ok(())
+            }
+            Pixels::Read(r, _) => r.read_at(offset, dst),
+        }
+    }
+}
+
 /// One surface's current buffer at its place on the screen.
 #[derive(Clone, Copy)]
 pub struct Layer<'a> {
     /// Screen position and size (the buffer's size).
     pub rect: Rect,
-    pixels: &'a [u8],
+    pixels: Pixels<'a>,
     stride: usize,
     pub opaque: bool,
 }
@@ -29,7 +80,7 @@ pub struct Layer<'a> {
 impl<'a> Layer<'a> {
     /// `None` unless `pixels` holds `rect.h` rows of `stride` bytes, each
     /// at least `rect.w` pixels (so composing never reads past it).
-    pub fn new(rect: Rect, pixels: &'a [u8], stride: usize, opaque: bool) -> Option<Layer<'a>> {
+    pub fn new(rect: Rect, pixels: Pixels<'a>, stride: usize, opaque: bool) -> Option<Layer<'a>> {
         if rect.is_empty() {
             return None;
         }
@@ -44,14 +95,29 @@ impl<'a> Layer<'a> {
     }
 }
 
+/// Bytes of the stack buffer that rows read through [`ReadAt`] pass
+/// through where they are blended (or where the framebuffer is not RAM
+/// the kernel copies into).
+const SCRATCH: usize = 2048;
+
 /// Composes `area` (clipped to the screen) from `layers` (bottom first).
 /// Layers under the topmost opaque layer that covers all of `area` are
 /// skipped; where no opaque layer covers, the background shows.
-/// Returns the pixels written (for the benchmarks' sanity).
-pub fn compose(t: &mut Target, layers: &[Layer], area: Rect) -> u64 {
+/// Returns the pixels written (for the benchmarks' sanity), or the index
+/// of a layer that could not be read (its buffer revoked): the area is
+/// then only partly composed, and the caller composes it again without
+/// that layer.
+///
+/// An opaque layer's rows read through [`ReadAt`] go straight into the
+/// target, one read per row, or one for the whole area where its rows
+/// are contiguous in both (the whole width of both); their alpha bytes
+/// stay as the client wrote them (the display's format ignores them, and
+/// blending a layer over them does not read them). Mapped opaque rows get
+/// alpha 255 on the way.
+pub fn compose(t: &mut Target, layers: &[Layer], area: Rect) -> Result<u64, usize> {
     let area = area.intersect(&Rect::new(0, 0, t.width, t.height));
     if area.is_empty() || t.stride < t.width as usize * 4 || t.buf.len() < t.stride * t.height as usize {
-        return 0;
+        return Ok(0);
     }
     let start = layers
         .iter()
@@ -61,26 +127,71 @@ pub fn compose(t: &mut Target, layers: &[Layer], area: Rect) -> u64 {
             0
         });
     let mut written = 0;
-    for l in &layers[start..] {
+    // Cleared once the kernel refuses to copy into the target (not RAM).
+    let mut direct = true;
+    for (i, l) in layers.iter().enumerate().skip(start) {
         let c = l.rect.intersect(&area);
         if c.is_empty() {
             continue;
         }
         let (cx, cw) = (c.x as usize, c.w as usize * 4);
         let sx = (c.x - l.rect.x) as usize * 4;
-        for row in c.y..c.bottom() {
-            let d = row as usize * t.stride + cx * 4;
-            let s = (row - l.rect.y) as usize * l.stride + sx;
-            let (dst, src) = (&mut t.buf[d..d + cw], &l.pixels[s..s + cw]);
-            if l.opaque {
-                copy_opaque(dst, src);
-            } else {
-                blend(dst, src);
+        let first = (c.y - l.rect.y) as usize * l.stride + sx;
+        match l.pixels {
+            Pixels::Mapped(pixels) => {
+                for row in c.y..c.bottom() {
+                    let d = row as usize * t.stride + cx * 4;
+                    let s = (row - l.rect.y) as usize * l.stride + sx;
+                    let (dst, src) = (&mut t.buf[d..d + cw], &pixels[s..s + cw]);
+                    if l.opaque {
+                        copy_opaque(dst, src);
+                    } else {
+                        blend(dst, src);
+                    }
+                }
+            }
+            Pixels::Read(src, _) => {
+                let d0 = c.y as usize * t.stride + cx * 4;
+                if l.opaque && direct && cw == t.stride && cw == l.stride {
+                    let all = &mut t.buf[d0..d0 + cw * c.h as usize];
+                    match src.read_at(first, all) {
+                        Ok(()) => {
+                            written += c.area() as u64;
+                            continue;
+                        }
+                        Err(Error::NotMapped) => direct = false,
+                        Err(_) => return Err(i),
+                    }
+                }
+                let mut scratch = [0u8; SCRATCH];
+                for k in 0..c.h as usize {
+                    let d = d0 + k * t.stride;
+                    let s = first + k * l.stride;
+                    let dst = &mut t.buf[d..d + cw];
+                    if l.opaque && direct {
+                        match src.read_at(s, dst) {
+                            Ok(()) => continue,
+                            Err(Error::NotMapped) => direct = false,
+                            Err(_) => return Err(i),
+                        }
+                    }
+                    for (j, part) in dst.chunks_mut(SCRATCH).enumerate() {
+                        let buf = &mut scratch[..part.len()];
+                        if src.read_at(s + j * SCRATCH, buf).is_err() {
+                            return Err(i);
+                        }
+                        if l.opaque {
+                            copy_pixels(part, buf);
+                        } else {
+                            blend(part, buf);
+                        }
+                    }
+                }
             }
         }
         written += c.area() as u64;
     }
-    written
+    Ok(written)
 }
 
 /// Four pixels' alpha bytes.
@@ -183,13 +294,14 @@ pub fn fill(t: &mut Target, r: Rect, rgb: u32) {
 /// Where a [`WRITE`](userlib::services::compositor::WRITE) lands: a
 /// `w` x `h` rectangle at `(x, y)` of a `buf_w` x `buf_h` buffer (rows
 /// `buf_w * 4` bytes apart), from `src` with rows `stride` bytes apart.
-/// `None` if any of it is out of bounds (nothing is copied); else the
+/// `None` if any of it is out of bounds (nothing is copied) or `src`
+/// could not be read (revoked: the rows before it were copied); else the
 /// rectangle, copied.
 pub fn write_rect(
     dst: &mut [u8],
     (buf_w, buf_h): (u32, u32),
     (x, y, w, h): (u64, u64, u64, u64),
-    src: &[u8],
+    src: Pixels,
     stride: u64,
 ) -> Option<Rect> {
     let (bw, bh) = (buf_w as u64, buf_h as u64);
@@ -208,7 +320,7 @@ pub fn write_rect(
     for i in 0..h {
         let s = (i * stride) as usize;
         let d = (((y + i) * bw + x) * 4) as usize;
-        dst[d..d + row].copy_from_slice(&src[s..s + row]);
+        src.read(s, &mut dst[d..d + row]).ok()?;
     }
     Some(Rect::new(x as i32, y as i32, w as i32, h as i32))
 }
@@ -235,8 +347,8 @@ mod tests {
         // 50% white, premultiplied.
         let glass = solid(2, 2, 0x8080_8080);
         let layers = [
-            Layer::new(Rect::new(1, 1, 4, 4), &red, 16, true).unwrap(),
-            Layer::new(Rect::new(3, 3, 2, 2), &glass, 8, false).unwrap(),
+            Layer::new(Rect::new(1, 1, 4, 4), Pixels::Mapped(&red), 16, true).unwrap(),
+            Layer::new(Rect::new(3, 3, 2, 2), Pixels::Mapped(&glass), 8, false).unwrap(),
         ];
         let mut t = Target {
             buf: &mut fb,
@@ -244,7 +356,7 @@ mod tests {
             width: w as i32,
             height: h as i32,
         };
-        let n = compose(&mut t, &layers, Rect::new(0, 0, 100, 100));
+        let n = compose(&mut t, &layers, Rect::new(0, 0, 100, 100)).unwrap();
         assert_eq!(n, 16 + 4);
         assert_eq!(px(&fb, w * 4, 0, 0), 0xff00_0000 | BACKGROUND);
         assert_eq!(px(&fb, w * 4, 1, 1), 0xffff_0000);
@@ -260,8 +372,8 @@ mod tests {
         let a = solid(8, 8, 0xff11_1111);
         let b = solid(8, 8, 0xff22_2222);
         let layers = [
-            Layer::new(Rect::new(0, 0, 8, 8), &a, 32, true).unwrap(),
-            Layer::new(Rect::new(0, 0, 8, 8), &b, 32, true).unwrap(),
+            Layer::new(Rect::new(0, 0, 8, 8), Pixels::Mapped(&a), 32, true).unwrap(),
+            Layer::new(Rect::new(0, 0, 8, 8), Pixels::Mapped(&b), 32, true).unwrap(),
         ];
         let mut t = Target {
             buf: &mut fb,
@@ -269,7 +381,7 @@ mod tests {
             width: 8,
             height: 8,
         };
-        let n = compose(&mut t, &layers, Rect::new(2, 2, 2, 2));
+        let n = compose(&mut t, &layers, Rect::new(2, 2, 2, 2)).unwrap();
         assert_eq!(n, 4, "the lower layer is covered: not composed");
         assert_eq!(px(&fb, 32, 2, 2), 0xff22_2222);
         assert_eq!(px(&fb, 32, 1, 1), 0, "outside the damage: untouched");
@@ -285,8 +397,8 @@ mod tests {
         let at = [Rect::new(1, 1, 4, 5), Rect::new(2, 4, 6, 4)];
         let layers = |dy: i32| {
             [
-                Layer::new(at[0].offset(0, dy), &red, 16, true).unwrap(),
-                Layer::new(at[1].offset(0, dy), &glass, 24, false).unwrap(),
+                Layer::new(at[0].offset(0, dy), Pixels::Mapped(&red), 16, true).unwrap(),
+                Layer::new(at[1].offset(0, dy), Pixels::Mapped(&glass), 24, false).unwrap(),
             ]
         };
         let area = Rect::new(1, 2, 7, 7);
@@ -297,7 +409,7 @@ mod tests {
             width: w as i32,
             height: h as i32,
         };
-        let total = compose(&mut t, &layers(0), area);
+        let total = compose(&mut t, &layers(0), area).unwrap();
         let mut band = vec![0u8; w * rows * 4];
         let mut sum = 0;
         for top in (0..h).step_by(rows) {
@@ -310,7 +422,7 @@ mod tests {
                 height: n as i32,
             };
             let part = area.intersect(&Rect::new(0, top as i32, w as i32, n as i32));
-            sum += compose(&mut t, &layers(-(top as i32)), part.offset(0, -(top as i32)));
+            sum += compose(&mut t, &layers(-(top as i32)), part.offset(0, -(top as i32))).unwrap();
             assert_eq!(&band[..n * w * 4], &whole[top * w * 4..][..n * w * 4], "rows {top}..");
         }
         assert_eq!(sum, total);
@@ -349,14 +461,14 @@ mod tests {
     #[test]
     fn short_buffers_are_refused() {
         let small = vec![0u8; 15];
-        assert!(Layer::new(Rect::new(0, 0, 2, 2), &small, 8, true).is_none());
+        assert!(Layer::new(Rect::new(0, 0, 2, 2), Pixels::Mapped(&small), 8, true).is_none());
         assert!(
-            Layer::new(Rect::new(0, 0, 2, 2), &small, 4, true).is_none(),
+            Layer::new(Rect::new(0, 0, 2, 2), Pixels::Mapped(&small), 4, true).is_none(),
             "stride < row"
         );
         let ok = vec![0u8; 16];
-        assert!(Layer::new(Rect::new(0, 0, 2, 2), &ok, 8, true).is_some());
-        assert!(Layer::new(Rect::new(0, 0, 2, 2), &ok, usize::MAX, true).is_none());
+        assert!(Layer::new(Rect::new(0, 0, 2, 2), Pixels::Mapped(&ok), 8, true).is_some());
+        assert!(Layer::new(Rect::new(0, 0, 2, 2), Pixels::Mapped(&ok), usize::MAX, true).is_none());
     }
 
     #[test]
@@ -365,7 +477,7 @@ mod tests {
         // 2 rows of 3 pixels, 16 bytes apart.
         let src: Vec<u8> = (0..28u8).collect();
         assert_eq!(
-            write_rect(&mut dst, (8, 4), (5, 2, 3, 2), &src, 16),
+            write_rect(&mut dst, (8, 4), (5, 2, 3, 2), Pixels::Mapped(&src), 16),
             Some(Rect::new(5, 2, 3, 2))
         );
         assert_eq!(&dst[(2 * 8 + 5) * 4..(2 * 8 + 8) * 4], &src[0..12]);
@@ -385,13 +497,137 @@ mod tests {
             ((0, 0, 1, 1), 1 << 40, 28),
         ] {
             assert_eq!(
-                write_rect(&mut dst, (8, 4), rect, &src[..len], stride),
+                write_rect(&mut dst, (8, 4), rect, Pixels::Mapped(&src[..len]), stride),
                 None,
                 "{rect:?}"
             );
         }
         assert_eq!(dst, before, "a refused write changes nothing");
         // A buffer smaller than it says.
-        assert_eq!(write_rect(&mut [0u8; 4], (8, 4), (0, 0, 1, 1), &src, 16), None);
+        assert_eq!(
+            write_rect(&mut [0u8; 4], (8, 4), (0, 0, 1, 1), Pixels::Mapped(&src), 16),
+            None
+        );
+    }
+
+    /// A buffer read through [`ReadAt`]: its bytes, the reads counted; it
+    /// fails every read from the `fail_at`th on (revoked), and refuses a
+    /// destination that is not "RAM" when `not_ram`.
+    struct Fake {
+        bytes: Vec<u8>,
+        reads: core::cell::Cell<usize>,
+        fail_at: usize,
+        not_ram: bool,
+    }
+
+    impl Fake {
+        fn new(bytes: Vec<u8>, fail_at: usize, not_ram: bool) -> Fake {
+            Fake {
+                bytes,
+                reads: core::cell::Cell::new(0),
+                fail_at,
+                not_ram,
+            }
+        }
+    }
+
+    impl ReadAt for Fake {
+        fn read_at(&self, offset: usize, dst: &mut [u8]) -> Result<(), Error> {
+            // The scratch buffer is on the stack; the target is the heap.
+            if self.not_ram && dst.len() > SCRATCH {
+                return Err(Error::NotMapped);
+            }
+            let n = self.reads.get();
+            self.reads.set(n + 1);
+            if n >= self.fail_at {
+                return Err(Error::BadHandle);
+            }
+            dst.copy_from_slice(&self.bytes[offset..offset + dst.len()]);
+            Ok(())
+        }
+    }
+
+    /// Composed from reads, a frame is the one composed from the mapped
+    /// bytes (opaque rows' alpha aside): contiguous full-width rows in one
+    /// read, others a read per row, blended ones through the scratch.
+    #[test]
+    fn read_layers_compose_as_mapped_ones() {
+        let (w, h) = (700usize, 6usize);
+        let full: Vec<u8> = (0..w * h * 4).map(|i| (i * 13 + 5) as u8).collect();
+        let glass = solid(600, 3, 0x8040_4040);
+        let part: Vec<u8> = (0..300 * 4 * 4).map(|i| (i * 7) as u8).collect();
+        for not_ram in [false, true] {
+            let (f, g, p) = (
+                Fake::new(full.clone(), usize::MAX, not_ram),
+                Fake::new(glass.clone(), usize::MAX, not_ram),
+                Fake::new(part.clone(), usize::MAX, not_ram),
+            );
+            let read = [
+                Layer::new(
+                    Rect::new(0, 0, w as i32, h as i32),
+                    Pixels::Read(&f, full.len()),
+                    w * 4,
+                    true,
+                )
+                .unwrap(),
+                Layer::new(Rect::new(10, 1, 300, 4), Pixels::Read(&p, part.len()), 1200, true).unwrap(),
+                Layer::new(Rect::new(50, 2, 600, 3), Pixels::Read(&g, glass.len()), 2400, false).unwrap(),
+            ];
+            let mapped = [
+                Layer::new(read[0].rect, Pixels::Mapped(&full), w * 4, true).unwrap(),
+                Layer::new(read[1].rect, Pixels::Mapped(&part), 1200, true).unwrap(),
+                Layer::new(read[2].rect, Pixels::Mapped(&glass), 2400, false).unwrap(),
+            ];
+            let mut a = vec![0u8; w * h * 4];
+            let mut b = vec![0u8; w * h * 4];
+            for (buf, layers) in [(&mut a, &read), (&mut b, &mapped)] {
+                let mut t = Target {
+                    buf,
+                    stride: w * 4,
+                    width: w as i32,
+                    height: h as i32,
+                };
+                assert_eq!(
+                    compose(&mut t, layers, Rect::new(0, 0, w as i32, h as i32)),
+                    Ok((w * h + 1200 + 1800) as u64)
+                );
+            }
+            let rgb = |v: &[u8]| v.chunks_exact(4).map(|p| [p[0], p[1], p[2]]).collect::<Vec<_>>();
+            assert_eq!(rgb(&a), rgb(&b), "not_ram {not_ram}");
+            if !not_ram {
+                assert_eq!(f.reads.get(), 1, "full-width rows: one read");
+                assert_eq!(p.reads.get(), 4, "a read per row");
+            }
+        }
+    }
+
+    /// A buffer revoked before or during the compose: the layer's index,
+    /// never a panic.
+    #[test]
+    fn a_revoked_read_layer_is_reported() {
+        let bytes = solid(8, 8, 0xff11_2233);
+        let mut fb = vec![0u8; 8 * 8 * 4];
+        for fail_at in [0, 1, 3] {
+            let f = Fake::new(bytes.clone(), fail_at, false);
+            let layers = [
+                Layer::new(Rect::new(0, 0, 8, 8), Pixels::Mapped(&bytes), 32, true).unwrap(),
+                Layer::new(Rect::new(2, 2, 4, 4), Pixels::Read(&f, bytes.len()), 32, false).unwrap(),
+            ];
+            let mut t = Target {
+                buf: &mut fb,
+                stride: 32,
+                width: 8,
+                height: 8,
+            };
+            assert_eq!(compose(&mut t, &layers, Rect::new(0, 0, 8, 8)), Err(1));
+        }
+        let f = Fake::new(bytes.clone(), 2, false);
+        let mut dst = vec![0u8; 8 * 8 * 4];
+        assert_eq!(
+            write_rect(&mut dst, (8, 8), (0, 0, 8, 4), Pixels::Read(&f, bytes.len()), 32),
+            None,
+            "revoked during a WRITE"
+        );
+        assert_eq!(&dst[..64], &bytes[..64], "the rows before it were copied");
     }
 }

@@ -9,7 +9,9 @@
 //! compositor's own endpoint (badge [`INPUT_BADGE`]). After the requests
 //! waiting have been handled (or 16 ms after the first damage, whichever
 //! comes first) the damaged rectangles are composed straight into the
-//! display driver's framebuffer and flushed (where the framebuffer is a
+//! display driver's framebuffer (clients' surfaces read with `MemoryRead`,
+//! never mapped: a client revoking one cannot make the compositor fault)
+//! and flushed (where the framebuffer is a
 //! band of rows, as on the watch, band by band: `display`'s `PUT`). Once a second the client list
 //! is checked against the running tasks: a dead client's surfaces go.
 #![cfg_attr(not(test), no_std)]
@@ -22,7 +24,7 @@ extern crate alloc;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
-use compositor::compose::{self, Layer, Target};
+use compositor::compose::{self, Layer, Pixels, Target};
 use compositor::geom::Rect;
 use compositor::gesture::{Action, Decoder, Gestures, Touch};
 use compositor::scene::{Buffer, Scene};
@@ -61,7 +63,7 @@ const FRAME_US: u64 = 16_000;
 /// How often dead clients are looked for.
 const SWEEP_US: u64 = 1_000_000;
 
-/// Address windows buffers are mapped at, reused (so are the page tables
+/// Address windows owned buffers are mapped at, reused (so are the page tables
 /// under them).
 static WINDOWS: userlib::sync::Mutex<Vec<u64>> = userlib::sync::Mutex::new(Vec::new());
 
@@ -72,13 +74,15 @@ fn take_window() -> u64 {
 /// Bytes of all owned buffers ([`proto::BUFFER`]) now.
 static OWNED_BYTES: AtomicU64 = AtomicU64::new(0);
 
-/// A client's buffer, mapped read-only in a window of the compositor, or
-/// an owned buffer ([`proto::BUFFER`]): the compositor's own memory,
-/// mapped read-write. Dropping it unmaps it and lets go of the memory.
+/// A client's buffer, never mapped here: composed by reading it with
+/// `MemoryRead` ([`compose::Object`]), so a client that revokes it makes a
+/// read fail, never the compositor fault. Or an owned buffer
+/// ([`proto::BUFFER`]): the compositor's own memory, mapped read-write in
+/// a window. Dropping it unmaps it and lets go of the memory.
 struct Shm {
-    map: Option<Mapping>,
-    mem: Handle,
-    window: u64,
+    /// An owned buffer's mapping and the window it is in.
+    map: Option<(Mapping, u64)>,
+    mem: compose::Object,
     w: i32,
     h: i32,
     stride: usize,
@@ -102,17 +106,23 @@ impl Buffer for Shm {
 impl Shm {
     /// Still there (the client has not revoked it nor died)?
     fn alive(&self) -> bool {
-        syscall::cap_info(self.mem).is_ok()
+        syscall::cap_info(self.mem.0).is_ok()
     }
 
-    fn bytes(&self) -> &[u8] {
-        self.map.as_ref().map(|m| m.as_slice()).unwrap_or(&[])
+    /// Its pixels: an owned buffer's mapped bytes, a client's read as
+    /// they are composed (`h` rows of `stride` bytes: `map_buffer` checked
+    /// the object holds them).
+    fn pixels(&self) -> Pixels<'_> {
+        match &self.map {
+            Some((m, _)) => Pixels::Mapped(m.as_slice()),
+            None => Pixels::Read(&self.mem, self.stride * self.h as usize),
+        }
     }
 
     /// An owned buffer's bytes (a client's: none).
     fn bytes_mut(&mut self) -> &mut [u8] {
         match self.map.as_mut() {
-            Some(m) if self.owned > 0 => m.as_mut_slice(),
+            Some((m, _)) if self.owned > 0 => m.as_mut_slice(),
             _ => &mut [],
         }
     }
@@ -120,10 +130,12 @@ impl Shm {
 
 impl Drop for Shm {
     fn drop(&mut self) {
-        drop(self.map.take());
-        let _ = syscall::cap_delete(self.mem);
+        if let Some((m, window)) = self.map.take() {
+            drop(m);
+            WINDOWS.lock().push(window);
+        }
+        let _ = syscall::cap_delete(self.mem.0);
         OWNED_BYTES.fetch_sub(self.owned, Ordering::Relaxed);
-        WINDOWS.lock().push(self.window);
     }
 }
 
@@ -519,9 +531,8 @@ impl Compositor {
             Ok(m) => {
                 OWNED_BYTES.fetch_add(bytes, Ordering::Relaxed);
                 Ok(Shm {
-                    map: Some(m),
-                    mem,
-                    window,
+                    map: Some((m, window)),
+                    mem: compose::Object(mem),
                     w: w as i32,
                     h: h as i32,
                     stride: (w * 4) as usize,
@@ -547,7 +558,9 @@ impl Compositor {
             return Err(Error::InvalidArgument);
         }
         let need = stride * (rh - 1) + rw * 4;
-        let ci = syscall::cap_info(mem)?;
+        // A capability already revoked is refused as any wrong one is (a
+        // `BadHandle` would read as the compositor gone to `Client::call`).
+        let ci = syscall::cap_info(mem).map_err(|_| Error::InvalidArgument)?;
         if ci.object != Some(ObjectType::Memory) || ci.size < need || !ci.rights.contains(Rights::READ | Rights::MAP) {
             return Err(Error::InvalidArgument);
         }
@@ -556,49 +569,43 @@ impl Compositor {
             return Err(Error::InvalidArgument);
         }
         let size = (buf.w as u32, buf.h as u32);
-        let window = take_window();
-        let src = match Mapping::map_at(mem, pages_for(need), Rights::READ, window) {
-            Ok(m) => m,
-            Err(e) => {
-                WINDOWS.lock().push(window);
-                return Err(e);
-            }
-        };
-        let done = compose::write_rect(buf.bytes_mut(), size, (x, y, rw, rh), src.as_slice(), stride);
-        drop(src);
-        WINDOWS.lock().push(window);
+        // Read with `MemoryRead`, not mapped: a revoke meanwhile fails the
+        // copy, never faults the compositor.
+        let src = compose::Object(mem);
+        let done = compose::write_rect(
+            buf.bytes_mut(),
+            size,
+            (x, y, rw, rh),
+            Pixels::Read(&src, ci.size as usize),
+            stride,
+        );
         let r = done.ok_or(Error::InvalidArgument)?;
         self.scene.add_damage(owner, w(0), r)
     }
 
-    /// Maps a client's memory read-only as a `w` x `h` buffer.
+    /// A client's memory as a `w` x `h` buffer (not mapped: read as it is
+    /// composed).
     fn map_buffer(&mut self, mem: Handle, w: u64, h: u64, stride: u64, tag: u64) -> Result<Shm, Error> {
         let max = proto::MAX_SIDE as u64;
         if !(1..=max).contains(&w) || !(1..=max).contains(&h) || stride < w * 4 || stride > max * 4 {
             return Err(Error::InvalidArgument);
         }
         let need = stride * h;
-        let ci = syscall::cap_info(mem)?;
+        // A capability already revoked is refused as any wrong one is (a
+        // `BadHandle` would read as the compositor gone to `Client::call`).
+        let ci = syscall::cap_info(mem).map_err(|_| Error::InvalidArgument)?;
         if ci.object != Some(ObjectType::Memory) || ci.size < need || !ci.rights.contains(Rights::READ | Rights::MAP) {
             return Err(Error::InvalidArgument);
         }
-        let window = take_window();
-        match Mapping::map_at(mem, pages_for(need), Rights::READ, window) {
-            Ok(m) => Ok(Shm {
-                map: Some(m),
-                mem,
-                window,
-                w: w as i32,
-                h: h as i32,
-                stride: stride as usize,
-                tag,
-                owned: 0,
-            }),
-            Err(e) => {
-                WINDOWS.lock().push(window);
-                Err(e)
-            }
-        }
+        Ok(Shm {
+            map: None,
+            mem: compose::Object(mem),
+            w: w as i32,
+            h: h as i32,
+            stride: stride as usize,
+            tag,
+            owned: 0,
+        })
     }
 
     fn push_event(&mut self, owner: u64, e: Event) {
@@ -750,33 +757,22 @@ impl Compositor {
         if rects.is_empty() {
             return;
         }
-        if self.info.is_band() {
-            self.compose_bands(&rects);
+        let failed = if self.info.is_band() {
+            self.compose_bands(&rects)
         } else {
-            let visible = self.scene.visible();
-            let layers: Vec<Layer> = visible
-                .iter()
-                .filter_map(|(s, r)| {
-                    let b = s.current.as_ref()?;
-                    Layer::new(*r, b.bytes(), b.stride, !s.alpha)
-                })
-                .collect();
-            let mut t = Target {
-                buf: self.fb.as_mut_slice(),
-                stride: self.info.stride as usize,
-                width: self.info.width as i32,
-                height: self.info.height as i32,
-            };
-            for r in &rects {
-                compose::compose(&mut t, &layers, *r);
+            self.compose_frame(&rects)
+        };
+        if let Some((owner, id)) = failed {
+            // A buffer that could not be read (revoked while it was
+            // composed) leaves the screen as a dead client's does; the
+            // frame's damage waits again, and the main loop composes it
+            // at once without that buffer (the frame was not flushed, or,
+            // in bands, only its bands above were put).
+            drop(self.scene.drop_current(owner, id));
+            for r in rects {
+                self.scene.damage.add(r);
             }
-            drop(layers);
-            drop(visible);
-            // Only the damaged rectangles go to the device (they lie inside
-            // the screen: `Damage` clips them).
-            if let Err(e) = self.display.flush_all(&display_rects(&rects)) {
-                log::warn!("flush failed: {e:?}");
-            }
+            return;
         }
         self.frames += 1;
         for (owner, id) in core::mem::take(&mut self.frame_waiters) {
@@ -791,12 +787,36 @@ impl Compositor {
         }
     }
 
+    /// A frame into a framebuffer of the whole screen: the damaged
+    /// rectangles composed, then flushed. A surface whose buffer could
+    /// not be read stops it, unflushed.
+    fn compose_frame(&mut self, rects: &[Rect]) -> Option<(u64, u16)> {
+        let (layers, owners) = layers(&self.scene, 0);
+        let mut t = Target {
+            buf: self.fb.as_mut_slice(),
+            stride: self.info.stride as usize,
+            width: self.info.width as i32,
+            height: self.info.height as i32,
+        };
+        for r in rects {
+            if let Err(i) = compose::compose(&mut t, &layers, *r) {
+                return Some(owners[i]);
+            }
+        }
+        // Only the damaged rectangles go to the device (they lie inside
+        // the screen: `Damage` clips them).
+        if let Err(e) = self.display.flush_all(&display_rects(rects)) {
+            log::warn!("flush failed: {e:?}");
+        }
+        None
+    }
+
     /// A frame when the framebuffer is a band (the display keeps the
     /// picture): composed and put on the screen band by band, each band's
     /// part of the damage, with the band as the target's rows 0.. (the
-    /// layers and the damage moved up by the band's top row).
-    fn compose_bands(&mut self, rects: &[Rect]) {
-        let visible = self.scene.visible();
+    /// layers and the damage moved up by the band's top row). A surface
+    /// whose buffer could not be read stops it before that band is put.
+    fn compose_bands(&mut self, rects: &[Rect]) -> Option<(u64, u16)> {
         let (width, height) = (self.info.width as i32, self.info.height as i32);
         let band = self.info.rows as i32;
         for top in (0..height).step_by(band as usize) {
@@ -809,13 +829,7 @@ impl Compositor {
             if parts.is_empty() {
                 continue;
             }
-            let layers: Vec<Layer> = visible
-                .iter()
-                .filter_map(|(s, r)| {
-                    let b = s.current.as_ref()?;
-                    Layer::new(r.offset(0, -top), b.bytes(), b.stride, !s.alpha)
-                })
-                .collect();
+            let (layers, owners) = layers(&self.scene, top);
             let mut t = Target {
                 buf: self.fb.as_mut_slice(),
                 stride: self.info.stride as usize,
@@ -823,13 +837,16 @@ impl Compositor {
                 height: rows.h,
             };
             for r in &parts {
-                compose::compose(&mut t, &layers, r.offset(0, -top));
+                if let Err(i) = compose::compose(&mut t, &layers, r.offset(0, -top)) {
+                    return Some(owners[i]);
+                }
             }
             if let Err(e) = self.display.put(top as u32, &display_rects(&parts)) {
                 log::warn!("flush failed: {e:?}");
-                return;
+                return None;
             }
         }
+        None
     }
 
     /// Forgets clients whose task is gone (their surfaces leave the screen).
@@ -851,6 +868,20 @@ impl Compositor {
             }
         }
     }
+}
+
+/// The visible surfaces' layers, moved up by `top` rows, each with
+/// its surface.
+fn layers(scene: &Scene<Shm>, top: i32) -> (Vec<Layer<'_>>, Vec<(u64, u16)>) {
+    scene
+        .visible()
+        .into_iter()
+        .filter_map(|(s, r)| {
+            let b = s.current.as_ref()?;
+            let l = Layer::new(r.offset(0, -top), b.pixels(), b.stride, !s.alpha)?;
+            Some((l, (s.owner, s.id)))
+        })
+        .unzip()
 }
 
 /// `rects` (inside the screen) as the display's.

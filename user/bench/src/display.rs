@@ -7,8 +7,10 @@
 //! one): the display driver runs, the compositor does not, and this
 //! program is the display's only client. It composes with the
 //! compositor's own code (`compositor::compose`) from a client-sized
-//! opaque buffer in its own memory into the driver's framebuffer, then
-//! flushes through the driver, as the compositor does for a frame:
+//! opaque buffer (a memory object read with `MemoryRead`, never mapped by
+//! the compositor, as a client's surface is) into the driver's
+//! framebuffer, then flushes through the driver, as the compositor does
+//! for a frame:
 //! - `compose_flush_full_frame`: the whole screen;
 //! - `compose_flush_64x64`: a 64x64 damaged rectangle;
 //! - `compose_full_frame`, `flush_full_frame`, `compose_64x64` and
@@ -35,7 +37,7 @@
 
 extern crate alloc;
 
-use compositor::compose::{compose, Layer, Target};
+use compositor::compose::{compose, Layer, Object, Pixels, Target};
 use compositor::geom::Rect;
 use userlib::abi::boot_info::StartInfo;
 use userlib::arch::instructions;
@@ -76,7 +78,8 @@ fn main(_: &StartInfo) {
     }
     let cost = counter_cost();
     let screen = Rect::new(0, 0, w, h);
-    let layer = Layer::new(screen, client.as_slice(), stride, true).expect("layer");
+    let object = Object(client.handle());
+    let layer = Layer::new(screen, Pixels::Read(&object, client.as_slice().len()), stride, true).expect("layer");
     let layers = [layer];
     let mut frame = |area: Rect, flush: bool, d: &mut Display| {
         let mut t = Target {
@@ -86,7 +89,7 @@ fn main(_: &StartInfo) {
             height: h,
         };
         let a = instructions();
-        let n = compose(&mut t, &layers, area);
+        let n = compose(&mut t, &layers, area).expect("the buffer is there");
         if flush {
             d.flush(display::Rect {
                 x: area.x as u32,

@@ -133,6 +133,7 @@ pub const TEST_ROUTES: &[(&str, &[&str])] = &[
     // A hostile client of the display server.
     ("test-compositor", &["compositor"]),
     ("test-compositor-after", &["compositor"]),
+    ("test-surface-revoke", &["compositor"]),
     // The routing test itself: `console` only (it must be refused the rest).
     ("test-routes", &["console"]),
     // A client that sends capabilities with every request (issue 11).

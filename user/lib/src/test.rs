@@ -7,8 +7,11 @@
 
 use crate::ipc::{Message, Timeout};
 use crate::rt::process;
-use crate::{proto, syscall};
+use crate::{proto, syscall, thread};
 use abi::{Error, FaultKind, Handle};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Tells the supervisor that the next fault is expected: `kind`, and the
 /// fault address if `far` is given. Returns once it has acknowledged.
@@ -58,6 +61,60 @@ impl Rng {
     /// `true` with probability `num / den`.
     pub fn chance(&mut self, num: u64, den: u64) -> bool {
         self.below(den) < num
+    }
+}
+
+/// Threads that revoke one capability over and over until
+/// [`stop`](Revokers::stop): one per CPU, at `priority` (below the server
+/// under attack: whichever CPU that server runs on, a revoke can land from
+/// another one meanwhile; a revoker above it would keep it off its own CPU
+/// instead). Between two revokes each spins a random count below
+/// `max_spin` (0: none), so that some revokes land in the middle of a
+/// request rather than all before the next one starts.
+pub struct Revokers {
+    stop: Arc<AtomicBool>,
+    revokes: Arc<AtomicU64>,
+    threads: Vec<thread::JoinHandle>,
+}
+
+impl Revokers {
+    /// Starts them, revoking `cap` (`syscall::cap_revoke`: every
+    /// capability derived from it goes, `cap` stays); `seed` seeds the
+    /// pauses (each CPU's from `seed + cpu`).
+    pub fn start(cap: Handle, priority: u8, max_spin: u64, seed: u64) -> Revokers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let revokes = Arc::new(AtomicU64::new(0));
+        let threads = (0..process().cpus as usize)
+            .map(|cpu| {
+                let (stop, revokes) = (stop.clone(), revokes.clone());
+                thread::Builder::default()
+                    .priority(priority)
+                    .cpu(cpu)
+                    .spawn(move || {
+                        let mut rng = Rng::new(seed + cpu as u64);
+                        while !stop.load(Ordering::Relaxed) {
+                            if max_spin > 0 {
+                                for _ in 0..rng.below(max_spin) {
+                                    core::hint::spin_loop();
+                                }
+                            }
+                            let _ = syscall::cap_revoke(cap);
+                            revokes.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
+                    .expect("spawn a revoker")
+            })
+            .collect();
+        Revokers { stop, revokes, threads }
+    }
+
+    /// Stops and joins them; returns how many revokes they made.
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().expect("revoker");
+        }
+        self.revokes.load(Ordering::Relaxed)
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! A client draws into memory it owns — a memory object from its own pool
 //! — and shares it with the compositor (`READ`\|`MAP`, never `WRITE`); the
-//! compositor maps it read-only and composes it onto the screen. Nothing
+//! compositor never maps it: it reads the damaged rows with `MemoryRead`
+//! as it composes them onto the screen. Nothing
 //! travels back: no call returns another client's pixels or the screen's
 //! (there is no screenshot call).
 //!
@@ -36,7 +37,12 @@
 //! `stride * h` bytes. The compositor reads a committed buffer until
 //! another one is committed; then it sends [`EV_RELEASE`] with the old
 //! buffer's `tag`, and the client may reuse it. A buffer the client
-//! revokes (or a client that dies) takes its surface off the screen.
+//! revokes (or a client that dies) takes its surface off the screen, at
+//! any moment, in the middle of a compose too (the read fails; the frame
+//! is composed again without it): the compositor never faults on it. A
+//! capability already revoked when the compositor looks at it gets
+//! `InvalidArgument` ([`ATTACH`], [`WRITE`]). An opaque surface's alpha
+//! bytes may reach the frame as they are (the display ignores them).
 //!
 //! **Owned buffers (projection).** A client whose memory the compositor
 //! cannot map — a phone app projecting onto a TV through the soft bus
@@ -64,7 +70,9 @@
 //! buffer, a rectangle that is empty or leaves the buffer, a `stride`
 //! below `w * 4` or above [`MAX_SIDE`]` * 4`, or an object that is not
 //! memory readable and mappable or smaller than
-//! `stride * (h - 1) + w * 4` bytes; it then changes nothing.
+//! `stride * (h - 1) + w * 4` bytes; it then changes nothing. The pixels
+//! are read with `MemoryRead` too: an object revoked during the copy gets
+//! `InvalidArgument`, with the rows before it written.
 //!
 //! **Events.** The compositor never calls a client. It queues events (a
 //! bounded queue per client: the oldest are dropped, `dropped` counts

@@ -25,7 +25,7 @@ extern crate alloc;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 use userlib::abi::boot_info::StartInfo;
 use userlib::abi::ObjectType;
 use userlib::ipc::{Message, Timeout};
@@ -33,7 +33,7 @@ use userlib::names::{self, supervisor};
 use userlib::proto::TaskState;
 use userlib::services::blk::{self, Blk, MAX_SECTORS, SECTOR_SIZE};
 use userlib::sync::Mutex;
-use userlib::test::{expect_err, Rng};
+use userlib::test::{expect_err, Revokers, Rng};
 use userlib::vspace::Mapping;
 use userlib::{log, process, syscall, thread, Error, Rights};
 
@@ -426,33 +426,9 @@ fn revoked_buffers(driver: &Driver) {
     let restarts = record(driver.id).restarts;
     let bytes = MAX_SECTORS as usize * SECTOR_SIZE;
     let mem = syscall::create(process().pool, ObjectType::Memory, (bytes / 4096) as u64).expect("memory");
-    let stop = Arc::new(AtomicBool::new(false));
-    let revokes = Arc::new(AtomicU64::new(0));
-    // One revoker per CPU, below the driver's priority: whichever CPU the
-    // driver runs on, a revoke can land from another one meanwhile (a
-    // revoker above it would keep it off its own CPU instead). Each
-    // revokes at random moments (a pause of up to about a request between
-    // two), so that some land in the middle of a transfer rather than all
-    // before the next one starts.
-    let revokers: Vec<_> = (0..process().cpus as usize)
-        .map(|cpu| {
-            let (stop, revokes) = (stop.clone(), revokes.clone());
-            thread::Builder::default()
-                .priority(10)
-                .cpu(cpu)
-                .spawn(move || {
-                    let mut rng = Rng::new(0x5eed + cpu as u64);
-                    while !stop.load(Ordering::Relaxed) {
-                        for _ in 0..rng.below(40_000) {
-                            core::hint::spin_loop();
-                        }
-                        let _ = syscall::cap_revoke(mem);
-                        revokes.fetch_add(1, Ordering::Relaxed);
-                    }
-                })
-                .expect("spawn a revoker")
-        })
-        .collect();
+    // One revoker per CPU, below the driver's priority, each pausing a
+    // random spin of up to about a request between two revokes.
+    let revokers = Revokers::start(mem, 10, 40_000, 0x5eed);
     let id = 3 << 40;
     let (mut ok, mut refused) = (0u64, 0u64);
     let start = syscall::now_us();
@@ -473,7 +449,6 @@ fn revoked_buffers(driver: &Driver) {
                 // (BadHandle: revoked before the driver looked at it.)
                 Err(Error::InvalidState | Error::InvalidArgument | Error::NoRights | Error::BadHandle) => refused += 1,
                 Err(e) => {
-                    stop.store(true, Ordering::Relaxed);
                     panic!(
                         "the driver failed under a client revoking its buffer ({ok} answers, {refused} errors): {e:?}; restarts {} -> {}",
                         restarts,
@@ -486,11 +461,7 @@ fn revoked_buffers(driver: &Driver) {
             }
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    for r in revokers {
-        r.join().expect("revoker");
-    }
-    let revokes = revokes.load(Ordering::Relaxed);
+    let revokes = revokers.stop();
     let _ = call_detach(ep, id);
     syscall::cap_delete(mem).expect("cap_delete");
     syscall::cap_delete(ep).expect("cap_delete");

@@ -29,13 +29,14 @@ use alloc::format;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 use userlib::abi::boot_info::StartInfo;
 use userlib::abi::ObjectType;
 use userlib::fs::{Dir, Error, Namespace, OpenOptions, Read, Seek, SeekFrom, Write};
 use userlib::ipc::{Message, Timeout};
 use userlib::names::supervisor;
 use userlib::services::fs as p;
+use userlib::test::Revokers;
 use userlib::{log, process, syscall, thread, Rights};
 
 userlib::entry!(main, heap = 4 << 20);
@@ -427,26 +428,9 @@ fn revoked_buffers(dir: &Dir) {
     dir.sync().expect("sync");
     let h = f.handle();
     let mem = syscall::create(process().pool, ObjectType::Memory, (SIZE / 4096) as u64).expect("memory");
-    let stop = Arc::new(AtomicBool::new(false));
-    let revokes = Arc::new(AtomicU64::new(0));
-    // One revoker per CPU, below the server's priority: whichever CPU
-    // the server runs on, a revoke can land from another one meanwhile (a
-    // revoker above it would keep it off its own CPU instead).
-    let revokers: Vec<_> = (0..process().cpus as usize)
-        .map(|cpu| {
-            let (stop, revokes) = (stop.clone(), revokes.clone());
-            thread::Builder::default()
-                .priority(REVOKER_PRIORITY)
-                .cpu(cpu)
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        let _ = syscall::cap_revoke(mem);
-                        revokes.fetch_add(1, Ordering::Relaxed);
-                    }
-                })
-                .expect("spawn a revoker")
-        })
-        .collect();
+    // One revoker per CPU, below the server's priority, revoking
+    // without a pause.
+    let revokers = Revokers::start(mem, REVOKER_PRIORITY, 0, 0x5eed);
     // [answers, errors, calls that found the server gone]
     let mut tally = [0u64; 3];
     let mut count = |r: Result<Message, Error>, what: &str| match r {
@@ -483,11 +467,7 @@ fn revoked_buffers(dir: &Dir) {
         }
     }
     let [ok, refused, gone] = tally;
-    stop.store(true, Ordering::Relaxed);
-    for r in revokers {
-        r.join().expect("revoker");
-    }
-    let revokes = revokes.load(Ordering::Relaxed);
+    let revokes = revokers.stop();
     let _ = syscall::cap_delete(mem);
     let restarted = fs_restarts() - before;
     if gone > 0 || restarted > 0 {

@@ -22,10 +22,20 @@ pub const MAX_ENTRIES: usize = 4096;
 /// A name as lookups compare it: FAT names compare without case
 /// (`dir::same_name`).
 pub fn fold(name: &str) -> String {
+    let mut s = String::new();
+    fold_into(name, &mut s);
+    s
+}
+
+/// [`fold`] into `out` (cleared first; a lookup reuses its allocation).
+pub fn fold_into(name: &str, out: &mut String) {
+    out.clear();
     if name.is_ascii() {
-        return name.to_ascii_uppercase();
+        out.push_str(name);
+        out.make_ascii_uppercase();
+    } else {
+        out.extend(name.chars().flat_map(char::to_uppercase));
     }
-    name.chars().flat_map(char::to_uppercase).collect()
 }
 
 /// An entry a scan reports: its name, its long-name entry count, its
@@ -68,9 +78,16 @@ impl DirIndex {
     /// The short entry slot a name is found at, and what a scan reports
     /// for it.
     pub fn find(&self, name: &str) -> Option<(u32, &Named)> {
+        self.find_with(name, &mut (String::new(), 0))
+    }
+
+    /// [`Self::find`] with the caller's `probe` for the folded name (kept
+    /// between lookups: no allocation for each).
+    pub fn find_with(&self, name: &str, probe: &mut (String, u32)) -> Option<(u32, &Named)> {
         use core::ops::Bound;
-        let probe = (fold(name), 0);
-        let (key, slot) = self.names.range((Bound::Included(&probe), Bound::Unbounded)).next()?;
+        fold_into(name, &mut probe.0);
+        probe.1 = 0;
+        let (key, slot) = self.names.range((Bound::Included(&*probe), Bound::Unbounded)).next()?;
         if *key != probe.0 {
             return None;
         }

@@ -130,6 +130,8 @@ pub struct Volume<D> {
     clock: alloc::boxed::Box<dyn Clock + Send>,
     /// Directories indexed (see [`crate::index`]).
     indexes: BTreeMap<DirRef, DirIndex>,
+    /// A lookup's folded name ([`DirIndex::find_with`]).
+    probe: (String, u32),
 }
 
 fn eoc(t: FatType) -> u32 {
@@ -169,6 +171,7 @@ impl<D: BlockDevice> Volume<D> {
             read_only,
             clock,
             indexes: BTreeMap::new(),
+            probe: (String::new(), 0),
         };
         if let Some(fsinfo) = geo.fsinfo {
             // Read on to the start of the FAT and a little of it (the root
@@ -480,7 +483,7 @@ impl<D: BlockDevice> Volume<D> {
         let Some(idx) = self.indexes.get(&d) else {
             return Err(Error::Corrupt);
         };
-        let Some((slot, n)) = idx.find(name) else {
+        let Some((slot, n)) = idx.find_with(name, &mut self.probe) else {
             return Ok(None);
         };
         let (lfn, name) = (n.lfn, if named { n.name.clone() } else { String::new() });

@@ -293,13 +293,14 @@ mod server {
                     let _ = syscall::cap_delete(c);
                 }
             }
-            let now = syscall::now_us();
-            if dirty_since.is_none() && s.dirty() {
-                dirty_since = Some(now);
-            }
-            if dirty_since.is_some_and(|t| now - t > WRITEBACK_MS * 1000) {
-                s.sync_all();
-                dirty_since = None;
+            // (The clock is read only while changes wait: a system call.)
+            match dirty_since {
+                None if s.dirty() => dirty_since = Some(syscall::now_us()),
+                Some(t) if syscall::now_us() - t > WRITEBACK_MS * 1000 => {
+                    s.sync_all();
+                    dirty_since = None;
+                }
+                _ => {}
             }
             let timeout = if dirty_since.is_some() {
                 Timeout::millis(WRITEBACK_MS)

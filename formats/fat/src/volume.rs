@@ -131,7 +131,7 @@ pub struct Volume<D> {
     /// Directories indexed (see [`crate::index`]).
     indexes: BTreeMap<DirRef, DirIndex>,
     /// A lookup's folded name ([`DirIndex::find_with`]).
-    probe: (String, u32),
+    probe: String,
 }
 
 fn eoc(t: FatType) -> u32 {
@@ -171,7 +171,7 @@ impl<D: BlockDevice> Volume<D> {
             read_only,
             clock,
             indexes: BTreeMap::new(),
-            probe: (String::new(), 0),
+            probe: String::new(),
         };
         if let Some(fsinfo) = geo.fsinfo {
             // Read on to the start of the FAT and a little of it (the root

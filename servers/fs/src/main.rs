@@ -386,7 +386,7 @@ mod server {
             if matches!(msg.label, p::READ | p::READ_INLINE | p::READ_MEMORY) && rights & p::READ_RIGHT == 0 {
                 return Err(FsError::AccessDenied);
             }
-            let mut path = [0u8; p::MAX_PATH];
+            // (A path's buffer is zeroed only by the requests that carry one.)
             match msg.label {
                 p::CLOSE => {
                     self.close(badge);
@@ -399,7 +399,8 @@ mod server {
                 }
                 p::OPEN => {
                     let (flags, want) = (msg.word(0), msg.word(1));
-                    let (path, _) = p::get_str(msg, 2, &mut path)?;
+                    let mut buf = [0u8; p::MAX_PATH];
+                    let (path, _) = p::get_str(msg, 2, &mut buf)?;
                     if want & !rights & (p::READ_RIGHT | p::WRITE_RIGHT) != 0 {
                         return Err(FsError::AccessDenied);
                     }
@@ -523,7 +524,8 @@ mod server {
                     Ok(Message::with_words(0, &[n as u64]))
                 }
                 p::STAT => {
-                    let (path, _) = p::get_str(msg, 0, &mut path)?;
+                    let mut buf = [0u8; p::MAX_PATH];
+                    let (path, _) = p::get_str(msg, 0, &mut buf)?;
                     let v = self.volume(mount)?;
                     let m = if path.is_empty() {
                         v.stat(node)
@@ -558,7 +560,8 @@ mod server {
                     Ok(r)
                 }
                 p::MKDIR | p::UNLINK | p::RMDIR => {
-                    let (path, _) = p::get_str(msg, 0, &mut path)?;
+                    let mut buf = [0u8; p::MAX_PATH];
+                    let (path, _) = p::get_str(msg, 0, &mut buf)?;
                     let v = self.volume(mount)?;
                     match msg.label {
                         p::MKDIR => v.mkdir(node, path),
@@ -569,7 +572,8 @@ mod server {
                     Ok(Message::new(0))
                 }
                 p::RENAME => {
-                    let (from, next) = p::get_str(msg, 0, &mut path)?;
+                    let mut buf = [0u8; p::MAX_PATH];
+                    let (from, next) = p::get_str(msg, 0, &mut buf)?;
                     let mut to_buf = [0u8; p::MAX_PATH];
                     let (to, _) = p::get_str(msg, next, &mut to_buf)?;
                     self.volume(mount)?.rename(node, from, node, to).map_err(fs_error)?;

@@ -106,10 +106,22 @@ pub struct Cache<D> {
 }
 
 impl<D: BlockDevice> Cache<D> {
-    /// A cache of `capacity` sectors (at least 2 × [`READ_AHEAD`]).
+    /// A cache of `capacity` sectors (at least 2 × [`READ_AHEAD`]); of
+    /// half as many, or a quarter..., if the memory for them cannot be
+    /// reserved (their bytes are reserved at once, in one piece).
     pub fn new(dev: D, capacity: usize) -> Cache<D> {
-        let capacity = capacity.max(2 * READ_AHEAD as usize);
-        let mut store = Vec::with_capacity(capacity * SECTOR + 15);
+        let least = 2 * READ_AHEAD as usize;
+        let mut capacity = capacity.max(least);
+        let mut store = Vec::new();
+        while capacity > least
+            && capacity
+                .checked_mul(SECTOR)
+                .and_then(|n| n.checked_add(15))
+                .is_none_or(|n| store.try_reserve_exact(n).is_err())
+        {
+            capacity = (capacity / 2).max(least);
+        }
+        store.reserve_exact(capacity * SECTOR + 15);
         let base = (16 - store.as_ptr() as usize % 16) % 16;
         store.resize(base, 0);
         Cache {
@@ -244,6 +256,11 @@ impl<D: BlockDevice> Cache<D> {
     /// [`Self::hit_run`]).
     pub fn read_slot(&mut self, lba: u64, class: Class, ahead: u32) -> Result<usize, Error> {
         self.load(lba, class, ahead)
+    }
+
+    /// How many sectors it holds at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Whether any sector waits to be written.
@@ -451,5 +468,25 @@ impl<D: BlockDevice> Cache<D> {
                 s.referenced = false;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemDisk;
+
+    /// A capacity whose memory cannot be reserved makes a smaller cache,
+    /// not a failed allocation; what fits is kept as asked.
+    #[test]
+    fn capacity_shrinks_to_what_can_be_reserved() {
+        let disk = || MemDisk {
+            data: alloc::vec![7u8; 1024 * SECTOR],
+        };
+        assert_eq!(Cache::new(disk(), 1000).capacity(), 1000);
+        assert_eq!(Cache::new(disk(), 3).capacity(), 2 * READ_AHEAD as usize);
+        let mut c = Cache::new(disk(), usize::MAX / 4);
+        assert!(c.capacity() < usize::MAX / 4 && c.capacity() >= 2 * READ_AHEAD as usize);
+        assert_eq!(c.read(5, Class::Data, 3).unwrap()[..], [7u8; SECTOR][..]);
     }
 }

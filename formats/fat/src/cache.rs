@@ -18,7 +18,6 @@
 //! whole ordered flush.
 
 use crate::{BlockDevice, Error, SECTOR};
-use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::hash::{BuildHasherDefault, Hasher};
@@ -53,14 +52,11 @@ pub enum Class {
     Meta,
 }
 
-/// A slot's bytes, 16-byte aligned: copies to and from buffers aligned
-/// alike take the memcpy's widest loop (userlib's `mem.rs`).
-#[repr(C, align(16))]
-struct SectorBuf([u8; SECTOR]);
-
+/// A slot's bookkeeping; its bytes are in [`Cache`]'s one buffer, at
+/// `SECTOR` times the slot's index (so sectors in consecutive slots are
+/// consecutive bytes: [`Cache::hit_run`], [`Cache::slot_bytes`]).
 struct Slot {
     lba: u64,
-    data: Box<SectorBuf>,
     dirty: bool,
     class: Class,
     referenced: bool,
@@ -87,6 +83,13 @@ pub const READ_AHEAD: u32 = 128;
 pub struct Cache<D> {
     pub dev: D,
     slots: Vec<Slot>,
+    /// Every slot's bytes, slot `i` at `base + i * SECTOR`; grown a sector
+    /// per new slot within its capacity, reserved at the start (so it
+    /// never moves). `base` brings slot 0 to 16-byte alignment: copies to
+    /// and from buffers aligned alike take the memcpy's widest loop
+    /// (userlib's `mem.rs`).
+    store: Vec<u8>,
+    base: usize,
     /// Sector number -> slot.
     map: HashMap<u64, usize, BuildHasherDefault<LbaHasher>>,
     /// Slots waiting to be written.
@@ -103,15 +106,33 @@ pub struct Cache<D> {
 }
 
 impl<D: BlockDevice> Cache<D> {
-    /// A cache of `capacity` sectors (at least 2 × [`READ_AHEAD`]).
+    /// A cache of `capacity` sectors (at least 2 × [`READ_AHEAD`]); of
+    /// half as many, or a quarter..., if the memory for them cannot be
+    /// reserved (their bytes are reserved at once, in one piece).
     pub fn new(dev: D, capacity: usize) -> Cache<D> {
+        let least = 2 * READ_AHEAD as usize;
+        let mut capacity = capacity.max(least);
+        let mut store = Vec::new();
+        while capacity > least
+            && capacity
+                .checked_mul(SECTOR)
+                .and_then(|n| n.checked_add(15))
+                .is_none_or(|n| store.try_reserve_exact(n).is_err())
+        {
+            capacity = (capacity / 2).max(least);
+        }
+        store.reserve_exact(capacity * SECTOR + 15);
+        let base = (16 - store.as_ptr() as usize % 16) % 16;
+        store.resize(base, 0);
         Cache {
             dev,
             slots: Vec::new(),
+            store,
+            base,
             map: HashMap::default(),
             dirty: 0,
             hand: 0,
-            capacity: capacity.max(2 * READ_AHEAD as usize),
+            capacity,
             fat: (0, 0, 1),
             releases: BTreeMap::new(),
             filling: Vec::new(),
@@ -128,7 +149,22 @@ impl<D: BlockDevice> Cache<D> {
     /// The sector, read (with up to `ahead` following sectors) if absent.
     pub fn read(&mut self, lba: u64, class: Class, ahead: u32) -> Result<&[u8; SECTOR], Error> {
         let i = self.load(lba, class, ahead)?;
-        Ok(&self.slots[i].data.0)
+        Ok(self.bytes(i))
+    }
+
+    /// Slot `i`'s bytes.
+    fn bytes(&self, i: usize) -> &[u8; SECTOR] {
+        let at = self.base + i * SECTOR;
+        self.store[at..at + SECTOR]
+            .first_chunk()
+            .expect("a slot is SECTOR bytes")
+    }
+
+    fn bytes_mut(&mut self, i: usize) -> &mut [u8; SECTOR] {
+        let at = self.base + i * SECTOR;
+        self.store[at..at + SECTOR]
+            .first_chunk_mut()
+            .expect("a slot is SECTOR bytes")
     }
 
     /// The sector for changing, read first if absent; marked dirty.
@@ -147,7 +183,7 @@ impl<D: BlockDevice> Cache<D> {
             None => {
                 let i = self.slot()?;
                 self.install(i, lba, class);
-                self.slots[i].data.0.fill(0);
+                self.bytes_mut(i).fill(0);
                 i
             }
         };
@@ -168,7 +204,8 @@ impl<D: BlockDevice> Cache<D> {
     pub fn write_now(&mut self, lba: u64) -> Result<(), Error> {
         if let Some(&i) = self.map.get(&lba) {
             if self.slots[i].dirty {
-                self.dev.write(lba, &self.slots[i].data.0[..])?;
+                let at = self.base + i * SECTOR;
+                self.dev.write(lba, &self.store[at..at + SECTOR])?;
                 self.stats.write_requests += 1;
                 self.stats.sectors_written += 1;
                 self.slots[i].dirty = false;
@@ -181,30 +218,49 @@ impl<D: BlockDevice> Cache<D> {
     /// The sector if it is cached (as recently used).
     pub fn hit(&mut self, lba: u64) -> Option<&[u8; SECTOR]> {
         let &i = self.map.get(&lba)?;
-        let s = &mut self.slots[i];
-        s.referenced = true;
-        Some(&s.data.0)
+        self.slots[i].referenced = true;
+        Some(self.bytes(i))
     }
 
-    /// [`Self::hit`] for a sequential reader: `at` is where the sector
-    /// before was found ([`Self::read_at`] or this); the slot after it is
-    /// tried first (sectors read or written in order mostly sit in
-    /// consecutive slots), then the index. `at` becomes this sector's slot.
-    pub fn hit_next(&mut self, lba: u64, at: &mut usize) -> Option<&[u8; SECTOR]> {
-        let i = match self.slots.get(at.wrapping_add(1)) {
-            Some(s) if s.lba == lba => *at + 1,
+    /// The run of sectors from `lba` on (at most `max`, at least 1) that
+    /// sit in consecutive slots, all cached: the first one's slot and how
+    /// many, marked used; `None` if `lba` is not cached. Slot `hint` is
+    /// tried before the index (a sequential reader passes the slot after
+    /// its last run: sectors read or written in order mostly sit in
+    /// consecutive slots). Their bytes: [`Self::slot_bytes`].
+    pub fn hit_run(&mut self, lba: u64, max: usize, hint: usize) -> Option<(usize, usize)> {
+        let i = match self.slots.get(hint) {
+            Some(s) if s.lba == lba => hint,
             _ => *self.map.get(&lba)?,
         };
-        *at = i;
-        let s = &mut self.slots[i];
-        s.referenced = true;
-        Some(&s.data.0)
+        let mut n = 0;
+        for s in self.slots[i..].iter_mut().take(max.max(1)) {
+            if s.lba != lba + n as u64 {
+                break;
+            }
+            s.referenced = true;
+            n += 1;
+        }
+        Some((i, n))
     }
 
-    /// [`Self::read`], also giving the sector's slot (for [`Self::hit_next`]).
-    pub fn read_at(&mut self, lba: u64, class: Class, ahead: u32) -> Result<(&[u8; SECTOR], usize), Error> {
-        let i = self.load(lba, class, ahead)?;
-        Ok((&self.slots[i].data.0, i))
+    /// The bytes of `n` consecutive slots from slot `i` on (as
+    /// [`Self::hit_run`] found them; valid until the cache reads or
+    /// installs another sector).
+    pub fn slot_bytes(&self, i: usize, n: usize) -> &[u8] {
+        let at = self.base + i * SECTOR;
+        &self.store[at..at + n * SECTOR]
+    }
+
+    /// [`Self::read`], giving the sector's slot instead (for
+    /// [`Self::hit_run`]).
+    pub fn read_slot(&mut self, lba: u64, class: Class, ahead: u32) -> Result<usize, Error> {
+        self.load(lba, class, ahead)
+    }
+
+    /// How many sectors it holds at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Whether any sector waits to be written.
@@ -223,7 +279,7 @@ impl<D: BlockDevice> Cache<D> {
         s.dirty = true;
         s.class = class;
         s.referenced = true;
-        Ok(&mut s.data.0)
+        Ok(self.bytes_mut(i))
     }
 
     fn install(&mut self, i: usize, lba: u64, class: Class) {
@@ -271,12 +327,13 @@ impl<D: BlockDevice> Cache<D> {
             }
         }
         if r.is_ok() {
-            let Cache { dev, slots, .. } = self;
+            let Cache { dev, store, base, .. } = self;
             let mut got = 0;
             r = dev.read_each(lba, n as usize, &mut |k0, data| {
                 for (j, s) in data.chunks_exact(SECTOR).enumerate() {
                     if let Some(&i) = filling.get(k0 + j) {
-                        slots[i].data.0.copy_from_slice(s);
+                        let at = *base + i * SECTOR;
+                        store[at..at + SECTOR].copy_from_slice(s);
                         got += 1;
                     }
                 }
@@ -307,9 +364,9 @@ impl<D: BlockDevice> Cache<D> {
     /// by the clock algorithm (a dirty one forces a flush first).
     fn slot(&mut self) -> Result<usize, Error> {
         if self.slots.len() < self.capacity {
+            self.store.resize(self.store.len() + SECTOR, 0);
             self.slots.push(Slot {
                 lba: u64::MAX,
-                data: Box::new(SectorBuf([0; SECTOR])),
                 dirty: false,
                 class: Class::Data,
                 referenced: false,
@@ -378,7 +435,8 @@ impl<D: BlockDevice> Cache<D> {
             while k < lbas.len() && lbas[k].0 == start + (run.len() / SECTOR) as u64 && run.len() < MAX_RUN * SECTOR {
                 let (lba, i) = lbas[k];
                 let at = run.len();
-                run.extend_from_slice(&self.slots[i].data.0[..]);
+                let from = self.base + i * SECTOR;
+                run.extend_from_slice(&self.store[from..from + SECTOR]);
                 if undo_releases {
                     for &(off, old, len) in self.releases.get(&lba).map(|v| &v[..]).unwrap_or(&[]) {
                         run[at + off..at + off + len].copy_from_slice(&old[..len]);
@@ -414,5 +472,25 @@ impl<D: BlockDevice> Cache<D> {
                 s.referenced = false;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemDisk;
+
+    /// A capacity whose memory cannot be reserved makes a smaller cache,
+    /// not a failed allocation; what fits is kept as asked.
+    #[test]
+    fn capacity_shrinks_to_what_can_be_reserved() {
+        let disk = || MemDisk {
+            data: alloc::vec![7u8; 1024 * SECTOR],
+        };
+        assert_eq!(Cache::new(disk(), 1000).capacity(), 1000);
+        assert_eq!(Cache::new(disk(), 3).capacity(), 2 * READ_AHEAD as usize);
+        let mut c = Cache::new(disk(), usize::MAX / 4);
+        assert!(c.capacity() < usize::MAX / 4 && c.capacity() >= 2 * READ_AHEAD as usize);
+        assert_eq!(c.read(5, Class::Data, 3).unwrap()[..], [7u8; SECTOR][..]);
     }
 }

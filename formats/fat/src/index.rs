@@ -1,7 +1,7 @@
 //! Directory indexes: what the volume knows of a directory without reading
 //! its entries again — its sectors, its names (folded for case-blind
 //! lookup), its short names in use, its free slots and its end. A lookup
-//! is then a tree search instead of a scan of every entry, and adding an
+//! is then a hash lookup instead of a scan of every entry, and adding an
 //! entry needs no scan for free slots and short-name clashes.
 //!
 //! An index is built from one pass over the directory with the same
@@ -14,6 +14,35 @@
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::hash::{BuildHasherDefault, Hasher};
+use hashbrown::HashMap;
+
+/// Hashes a folded name for [`DirIndex`]'s name table: a multiply per
+/// byte. Names are chosen by clients and disk images, so they can collide
+/// on purpose; that costs time only, and a directory is indexed only up
+/// to [`MAX_ENTRIES`] entries.
+#[derive(Default)]
+struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+}
+
+/// The slots whose entries a folded name finds: the lowest (what a lookup
+/// gets, as a scan finds it first) and any others (a long name equal to
+/// another entry's short name; rare).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Slots {
+    lowest: u32,
+    more: Vec<u32>,
+}
 
 /// Entries all indexes together may hold (each costs a name and a few
 /// tree nodes, around 150 bytes): a bigger directory is not indexed.
@@ -22,10 +51,20 @@ pub const MAX_ENTRIES: usize = 4096;
 /// A name as lookups compare it: FAT names compare without case
 /// (`dir::same_name`).
 pub fn fold(name: &str) -> String {
+    let mut s = String::new();
+    fold_into(name, &mut s);
+    s
+}
+
+/// [`fold`] into `out` (cleared first; a lookup reuses its allocation).
+pub fn fold_into(name: &str, out: &mut String) {
+    out.clear();
     if name.is_ascii() {
-        return name.to_ascii_uppercase();
+        out.push_str(name);
+        out.make_ascii_uppercase();
+    } else {
+        out.extend(name.chars().flat_map(char::to_uppercase));
     }
-    name.chars().flat_map(char::to_uppercase).collect()
 }
 
 /// An entry a scan reports: its name, its long-name entry count, its
@@ -41,10 +80,10 @@ pub struct Named {
 pub struct DirIndex {
     /// The directory's sectors, in order.
     pub secs: Vec<u64>,
-    /// (folded name, slot of the short entry): the long name and the short
-    /// name's display form each have a key; the lowest slot wins, as in a
-    /// scan.
-    names: BTreeSet<(String, u32)>,
+    /// Folded name -> slots of the short entries it names: the long name
+    /// and the short name's display form each have a key; the lowest slot
+    /// wins, as in a scan.
+    names: HashMap<String, Slots, BuildHasherDefault<NameHasher>>,
     /// Slot of each short entry a scan reports -> what it reports.
     entries: BTreeMap<u32, Named>,
     /// Every short name in use, with how many entries hold it (with `.`,
@@ -68,27 +107,65 @@ impl DirIndex {
     /// The short entry slot a name is found at, and what a scan reports
     /// for it.
     pub fn find(&self, name: &str) -> Option<(u32, &Named)> {
-        use core::ops::Bound;
-        let probe = (fold(name), 0);
-        let (key, slot) = self.names.range((Bound::Included(&probe), Bound::Unbounded)).next()?;
-        if *key != probe.0 {
-            return None;
-        }
-        Some((*slot, self.entries.get(slot)?))
+        self.find_with(name, &mut String::new())
+    }
+
+    /// [`Self::find`] with the caller's `probe` for the folded name (kept
+    /// between lookups: no allocation for each).
+    pub fn find_with(&self, name: &str, probe: &mut String) -> Option<(u32, &Named)> {
+        fold_into(name, probe);
+        let slot = self.names.get(probe.as_str())?.lowest;
+        Some((slot, self.entries.get(&slot)?))
     }
 
     /// Records an entry at `slot`, whose short name displays as `short_name`.
     pub fn add(&mut self, slot: u32, named: Named, short_name: &str) {
-        self.names.insert((fold(&named.name), slot));
-        self.names.insert((fold(short_name), slot));
+        self.add_name(fold(&named.name), slot);
+        self.add_name(fold(short_name), slot);
         self.entries.insert(slot, named);
+    }
+
+    fn add_name(&mut self, key: String, slot: u32) {
+        match self.names.get_mut(&key) {
+            None => {
+                self.names.insert(
+                    key,
+                    Slots {
+                        lowest: slot,
+                        more: Vec::new(),
+                    },
+                );
+            }
+            Some(s) if s.lowest == slot || s.more.contains(&slot) => {}
+            Some(s) if slot < s.lowest => {
+                let old = core::mem::replace(&mut s.lowest, slot);
+                s.more.push(old);
+            }
+            Some(s) => s.more.push(slot),
+        }
+    }
+
+    fn remove_name(&mut self, key: &str, slot: u32) {
+        let Some(s) = self.names.get_mut(key) else {
+            return;
+        };
+        if s.lowest == slot {
+            match s.more.iter().enumerate().min_by_key(|&(_, &v)| v) {
+                Some((i, _)) => s.lowest = s.more.swap_remove(i),
+                None => {
+                    self.names.remove(key);
+                }
+            }
+        } else {
+            s.more.retain(|&v| v != slot);
+        }
     }
 
     /// Forgets the entry at `slot` (its name keys), as removed.
     pub fn remove(&mut self, slot: u32, short_name: &str) {
         if let Some(n) = self.entries.remove(&slot) {
-            self.names.remove(&(fold(&n.name), slot));
-            self.names.remove(&(fold(short_name), slot));
+            self.remove_name(&fold(&n.name), slot);
+            self.remove_name(&fold(short_name), slot);
         }
     }
 
@@ -149,6 +226,20 @@ mod tests {
         assert_eq!(d.find("notes.txt").map(|(s, _)| s), Some(7));
         assert!(d.find("other").is_none());
         assert_eq!(d.len(), 1);
+        // Three entries under one folded name, added out of order: the
+        // lowest slot answers until it goes; the last removal forgets it.
+        d.add(9, named("x"), "A~1");
+        d.add(5, named("y"), "A");
+        d.add(2, named("a"), "A~2");
+        assert_eq!(d.find("a").map(|(s, _)| s), Some(2));
+        d.remove(2, "A~2");
+        assert_eq!(d.find("a").map(|(s, _)| s), Some(5));
+        d.remove(5, "A");
+        assert!(d.find("a").is_none());
+        assert_eq!(d.find("a~1").map(|(s, _)| s), Some(9));
+        d.remove(9, "A~1");
+        d.remove(7, "NOTES~1.TXT");
+        assert!(d.names.is_empty(), "every key forgotten: {:?}", d.names);
     }
 
     #[test]

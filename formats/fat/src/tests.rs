@@ -891,3 +891,91 @@ fn reads_at_any_offset_and_length_match() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `read_to` hands out slices of the cache itself: what it gives, in
+/// order, is the file, whatever the cache's layout (a small cache that
+/// evicts while a file is read, chains of many fragments whose FAT is
+/// followed in the middle of a read), and a run of sectors in
+/// consecutive slots goes out in one piece.
+#[test]
+fn read_to_hands_runs_straight_from_the_cache() {
+    let dir = scratch("readto");
+    // One sector a cluster, so that two files written a cluster at a time
+    // alternate clusters: more fragments than a node keeps extents for.
+    let img = mkfs(&dir, 64, &["-F", "32", "-s", "1"]);
+    let mut v = mount(&img);
+    let root = v.root();
+    let a = pattern(2100 * SECTOR + 77, 5);
+    let b = pattern(2100 * SECTOR, 11);
+    let fa = v.open(root, "a.bin", RW).unwrap();
+    let fb = v.open(root, "b.bin", RW).unwrap();
+    for k in 0..a.len().div_ceil(SECTOR) {
+        let r = k * SECTOR..((k + 1) * SECTOR).min(a.len());
+        v.write(fa, r.start as u64, &a[r.clone()]).unwrap();
+        if r.end <= b.len() {
+            v.write(fb, r.start as u64, &b[r]).unwrap();
+        }
+    }
+    let c = pattern(200 << 10, 3);
+    write_file(&mut v, root, "c.bin", &c).unwrap();
+    save(&mut v, &img);
+
+    // The smallest cache (256 sectors): reads evict as they go.
+    let data = std::fs::read(&img).unwrap();
+    let mut v = Volume::mount(MemDisk { data }, None, 1, Box::new(FixedClock)).expect("mount");
+    let root = v.root();
+    let fa = v.open(root, "a.bin", OpenFlags::default()).unwrap();
+    for cold in [true, false] {
+        let mut off = 0usize;
+        let mut step = 1usize;
+        let mut got = Vec::new();
+        while off < a.len() {
+            let mut pieces = 0;
+            let n = v
+                .read_to(fa, off as u64, step, &mut |bytes| {
+                    assert!(!bytes.is_empty());
+                    got.extend_from_slice(bytes);
+                    pieces += 1;
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(n, step.min(a.len() - off));
+            assert_eq!(got.len(), off + n, "the pieces add up to the count");
+            assert!(pieces >= 1);
+            off += n;
+            step = (step * 7 + 333) % 300_000 + 1;
+        }
+        assert!(got == a, "a.bin read back through read_to (cold: {cold})");
+    }
+
+    // A contiguous file read into new slots, then again: a 64 KiB read
+    // is one piece.
+    let data = std::fs::read(&img).unwrap();
+    let mut v = Volume::mount(MemDisk { data }, None, 4096, Box::new(FixedClock)).expect("mount");
+    let root = v.root();
+    let fa = v.open(root, "a.bin", OpenFlags::default()).unwrap();
+    let fc = v.open(root, "c.bin", OpenFlags::default()).unwrap();
+    let mut buf = vec![0u8; 64 << 10];
+    assert_eq!(v.read(fc, 0, &mut buf).unwrap(), buf.len());
+    assert!(buf[..] == c[..64 << 10]);
+    let mut pieces = Vec::new();
+    let n = v
+        .read_to(fc, 0, 64 << 10, &mut |bytes| {
+            pieces.push(bytes.to_vec());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(n, 64 << 10);
+    assert_eq!(pieces.len(), 1, "one run of slots, one piece");
+    assert!(pieces[0][..] == c[..64 << 10]);
+
+    // A sink's error stops the read and comes back as it is.
+    let mut calls = 0;
+    let r = v.read_to(fa, 0, a.len(), &mut |_| {
+        calls += 1;
+        Err(Error::Busy)
+    });
+    assert_eq!(r, Err(Error::Busy));
+    assert_eq!(calls, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -130,6 +130,8 @@ pub struct Volume<D> {
     clock: alloc::boxed::Box<dyn Clock + Send>,
     /// Directories indexed (see [`crate::index`]).
     indexes: BTreeMap<DirRef, DirIndex>,
+    /// A lookup's folded name ([`DirIndex::find_with`]).
+    probe: String,
 }
 
 fn eoc(t: FatType) -> u32 {
@@ -169,6 +171,7 @@ impl<D: BlockDevice> Volume<D> {
             read_only,
             clock,
             indexes: BTreeMap::new(),
+            probe: String::new(),
         };
         if let Some(fsinfo) = geo.fsinfo {
             // Read on to the start of the FAT and a little of it (the root
@@ -488,7 +491,7 @@ impl<D: BlockDevice> Volume<D> {
         let Some(idx) = self.indexes.get(&d) else {
             return Err(Error::Corrupt);
         };
-        let Some((slot, n)) = idx.find(name) else {
+        let Some((slot, n)) = idx.find_with(name, &mut self.probe) else {
             return Ok(None);
         };
         let (lfn, name) = (n.lfn, if named { n.name.clone() } else { String::new() });
@@ -1077,14 +1080,10 @@ impl<D: BlockDevice> Volume<D> {
     /// the node's extents know from there on (at least 1; the run may go
     /// on beyond what has been looked up so far).
     fn run_at(&mut self, id: NodeId, index: u32) -> Result<(u32, u32), Error> {
-        let n = self.node(id)?;
-        let k = n.extents.partition_point(|e| e.0 <= index);
-        if let Some(&(i0, c0, len)) = k.checked_sub(1).and_then(|k| n.extents.get(k)) {
-            if index < i0 + len {
-                return Ok((c0 + (index - i0), i0 + len - index));
-            }
+        if let Some(r) = self.extent_at(id, index)? {
+            return Ok(r);
         }
-        let first = n.first;
+        let first = self.node(id)?.first;
         let mut ext = core::mem::take(&mut self.node_mut(id)?.extents);
         let r = self.extend_extents(&mut ext, first, index);
         let run = match ext.last() {
@@ -1093,6 +1092,17 @@ impl<D: BlockDevice> Volume<D> {
         };
         self.node_mut(id)?.extents = ext;
         r.map(|c| (c, run))
+    }
+
+    /// [`Self::run_at`] from the extents known so far (no device reads);
+    /// `None` if they do not reach cluster `index`.
+    fn extent_at(&self, id: NodeId, index: u32) -> Result<Option<(u32, u32)>, Error> {
+        let n = self.node(id)?;
+        let k = n.extents.partition_point(|e| e.0 <= index);
+        Ok(match k.checked_sub(1).and_then(|k| n.extents.get(k)) {
+            Some(&(i0, c0, len)) if index < i0 + len => Some((c0 + (index - i0), i0 + len - index)),
+            _ => None,
+        })
     }
 
     /// Follows the chain from the end of `ext` (or from `first`) to
@@ -1122,7 +1132,32 @@ impl<D: BlockDevice> Volume<D> {
         Ok(c)
     }
 
+    /// Reads at `offset` into `buf`; the bytes read (fewer than asked
+    /// only at the end of the file).
     pub fn read(&mut self, id: NodeId, offset: u64, buf: &mut [u8]) -> Result<usize, Error> {
+        let mut done = 0;
+        self.read_to(id, offset, buf.len(), &mut |bytes| {
+            buf[done..done + bytes.len()].copy_from_slice(bytes);
+            done += bytes.len();
+            Ok(())
+        })
+    }
+
+    /// Reads up to `len` bytes at `offset` and hands them to `sink` in
+    /// order, straight from the cache: one call per run of sectors that
+    /// sit in consecutive cache slots (a whole request, when the cache
+    /// read it in one go), so the caller copies each run once, where it
+    /// wants it. Returns the bytes handed over, fewer than `len` only at
+    /// the end of the file. An error (of the device, or the sink's, which
+    /// stops the read) is returned as it is; the sink may have taken part
+    /// of the data by then.
+    pub fn read_to(
+        &mut self,
+        id: NodeId,
+        offset: u64,
+        len: usize,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
+    ) -> Result<usize, Error> {
         let n = self.node(id)?;
         if n.is_dir {
             return Err(Error::IsADirectory);
@@ -1131,7 +1166,7 @@ impl<D: BlockDevice> Volume<D> {
         if offset >= size {
             return Ok(0);
         }
-        let len = (buf.len() as u64).min(size - offset) as usize;
+        let len = (len as u64).min(size - offset) as usize;
         if len == 0 {
             return Ok(0);
         }
@@ -1139,40 +1174,77 @@ impl<D: BlockDevice> Volume<D> {
         let spc = self.geo.sectors_per_cluster as u64;
         // The chain is looked up to the request's last cluster first, so
         // that the extents give each run of consecutive clusters whole: a
-        // run is copied sector by sector without looking its clusters up,
-        // and a miss reads ahead to the run's end (or the request's).
+        // run's sectors are found without looking its clusters up, and a
+        // miss reads ahead to the run's end (or the request's).
         let last = ((offset + len as u64 - 1) / cb) as u32;
         self.cluster_at(id, last)?;
-        // The slot the sector before was found in (none yet).
-        let mut at = usize::MAX;
+        // Bytes found but not yet handed over: a slot, the offset in it
+        // and the length. They go to the sink before anything that may
+        // read into the cache (which could reuse their slots), or when
+        // the next run does not follow them in the cache.
+        let mut pending: Option<(usize, usize, usize)> = None;
+        let hand = |cache: &Cache<Slice<D>>,
+                    (i, skip, n): (usize, usize, usize),
+                    sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>| {
+            sink(&cache.slot_bytes(i, (skip + n).div_ceil(SECTOR))[skip..skip + n])
+        };
+        // The slot after the last run found (none yet).
+        let mut hint = usize::MAX;
         let mut done = 0;
         while done < len {
             let pos = offset + done as u64;
             let index = (pos / cb) as u32;
-            let (c, run) = self.run_at(id, index)?;
+            let (c, run) = match self.extent_at(id, index)? {
+                Some(r) => r,
+                None => {
+                    // Following the FAT reads into the cache.
+                    if let Some(p) = pending.take() {
+                        hand(&self.cache, p, sink)?;
+                    }
+                    self.run_at(id, index)?
+                }
+            };
             let run = run.min(last - index + 1) as u64;
             let mut sector = self.geo.cluster_sector(c) + (pos % cb) / SECTOR as u64;
             let end = self.geo.cluster_sector(c) + run * spc;
-            let mut in_sector = (pos % SECTOR as u64) as usize;
+            let mut skip = (pos % SECTOR as u64) as usize;
             while sector < end && done < len {
-                let k = (SECTOR - in_sector).min(len - done);
-                let s = match self.cache.hit_next(sector, &mut at) {
-                    Some(s) => s,
+                let want = ((len - done + skip).div_ceil(SECTOR) as u64).min(end - sector) as usize;
+                let (i, m) = match self.cache.hit_run(sector, want, hint) {
+                    Some(r) => r,
                     None => {
+                        if let Some(p) = pending.take() {
+                            hand(&self.cache, p, sink)?;
+                        }
                         // A miss: read ahead as far as the run and the
                         // request go.
-                        let want = (len - done + in_sector).div_ceil(SECTOR) as u64;
-                        let ahead = want.min(end - sector).min(crate::cache::READ_AHEAD as u64) - 1;
-                        let (s, i) = self.cache.read_at(sector, Class::Data, ahead as u32)?;
-                        at = i;
-                        s
+                        let ahead = want.min(crate::cache::READ_AHEAD as usize) - 1;
+                        let i = self.cache.read_slot(sector, Class::Data, ahead as u32)?;
+                        self.cache.hit_run(sector, want, i).ok_or(Error::Io)?
                     }
                 };
-                buf[done..done + k].copy_from_slice(&s[in_sector..in_sector + k]);
+                let k = (m * SECTOR - skip).min(len - done);
+                pending = match pending {
+                    // (Pending bytes end at a slot's end unless they are
+                    // the request's last.)
+                    Some((p, pskip, pn)) if skip == 0 && p * SECTOR + pskip + pn == i * SECTOR => {
+                        Some((p, pskip, pn + k))
+                    }
+                    p => {
+                        if let Some(p) = p {
+                            hand(&self.cache, p, sink)?;
+                        }
+                        Some((i, skip, k))
+                    }
+                };
                 done += k;
-                sector += 1;
-                in_sector = 0;
+                sector += m as u64;
+                skip = 0;
+                hint = i + m;
             }
+        }
+        if let Some(p) = pending {
+            hand(&self.cache, p, sink)?;
         }
         Ok(len)
     }

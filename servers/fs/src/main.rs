@@ -231,16 +231,16 @@ mod server {
         /// The memory object of the last [`p::READ_MEMORY`] reply: deleted
         /// once that reply is sent.
         sent_object: Option<Handle>,
-        /// Where file data passes between the volume and a client's memory
-        /// object ([`SCRATCH`] bytes): memory of the server's own, mapped
-        /// at a page boundary, so that the copy from the cache (whose
-        /// slots are 16-byte aligned) takes userlib's q-register loop (0.08
-        /// instructions a byte; a heap buffer, 8-byte aligned here, took
-        /// the 0.19 loop: `fs_read_cached_per_mib` 741 k instead of 577 k).
+        /// Where data to be written passes from a client's memory object
+        /// to the volume ([`SCRATCH`] bytes): memory of the server's own,
+        /// mapped at a page boundary, so that the copy into the cache
+        /// (whose slots are 16-byte aligned) takes userlib's q-register
+        /// loop. Reads need none: `MemoryWrite` copies straight from the
+        /// cache ([`fat::Volume::read_to`]).
         scratch: Mapping,
     }
 
-    /// Bytes of file data moved per `MemoryRead`/`MemoryWrite`: a client's
+    /// Bytes of file data moved per `MemoryRead` of a write: a client's
     /// whole buffer (`userlib::fs`'s is 64 KiB) and a whole
     /// [`p::MEMORY_IO`].
     const SCRATCH: usize = 64 << 10;
@@ -293,13 +293,14 @@ mod server {
                     let _ = syscall::cap_delete(c);
                 }
             }
-            let now = syscall::now_us();
-            if dirty_since.is_none() && s.dirty() {
-                dirty_since = Some(now);
-            }
-            if dirty_since.is_some_and(|t| now - t > WRITEBACK_MS * 1000) {
-                s.sync_all();
-                dirty_since = None;
+            // (The clock is read only while changes wait: a system call.)
+            match dirty_since {
+                None if s.dirty() => dirty_since = Some(syscall::now_us()),
+                Some(t) if syscall::now_us() - t > WRITEBACK_MS * 1000 => {
+                    s.sync_all();
+                    dirty_since = None;
+                }
+                _ => {}
             }
             let timeout = if dirty_since.is_some() {
                 Timeout::millis(WRITEBACK_MS)
@@ -385,7 +386,7 @@ mod server {
             if matches!(msg.label, p::READ | p::READ_INLINE | p::READ_MEMORY) && rights & p::READ_RIGHT == 0 {
                 return Err(FsError::AccessDenied);
             }
-            let mut path = [0u8; p::MAX_PATH];
+            // (A path's buffer is zeroed only by the requests that carry one.)
             match msg.label {
                 p::CLOSE => {
                     self.close(badge);
@@ -398,7 +399,8 @@ mod server {
                 }
                 p::OPEN => {
                     let (flags, want) = (msg.word(0), msg.word(1));
-                    let (path, _) = p::get_str(msg, 2, &mut path)?;
+                    let mut buf = [0u8; p::MAX_PATH];
+                    let (path, _) = p::get_str(msg, 2, &mut buf)?;
                     if want & !rights & (p::READ_RIGHT | p::WRITE_RIGHT) != 0 {
                         return Err(FsError::AccessDenied);
                     }
@@ -449,17 +451,19 @@ mod server {
                     let pages = userlib::vspace::pages_for(len as u64).max(1);
                     let mem =
                         syscall::create(process().pool, ObjectType::Memory, pages).map_err(|_| FsError::NoSpace)?;
-                    let Server { mounts, scratch, .. } = self;
-                    let data = &mut scratch.as_mut_slice()[..len];
-                    let n = match mounts[mount].volume.as_mut().ok_or(FsError::Io) {
-                        Ok(v) => v.read(node, off, data).map_err(fs_error),
+                    // Each run of cached sectors straight into the new
+                    // object (which only this server holds yet).
+                    let mut at = 0u64;
+                    let n = match self.mounts[mount].volume.as_mut().ok_or(FsError::Io) {
+                        Ok(v) => v
+                            .read_to(node, off, len, &mut |bytes| {
+                                syscall::memory_write(mem, at, bytes).map_err(|_| fat::Error::NoSpace)?;
+                                at += bytes.len() as u64;
+                                Ok(())
+                            })
+                            .map_err(fs_error),
                         Err(e) => Err(e),
-                    }
-                    .and_then(|n| {
-                        syscall::memory_write(mem, 0, &data[..n])
-                            .map(|()| n)
-                            .map_err(|_| FsError::NoSpace)
-                    });
+                    };
                     let n = match n {
                         Ok(n) => n,
                         Err(e) => {
@@ -520,7 +524,8 @@ mod server {
                     Ok(Message::with_words(0, &[n as u64]))
                 }
                 p::STAT => {
-                    let (path, _) = p::get_str(msg, 0, &mut path)?;
+                    let mut buf = [0u8; p::MAX_PATH];
+                    let (path, _) = p::get_str(msg, 0, &mut buf)?;
                     let v = self.volume(mount)?;
                     let m = if path.is_empty() {
                         v.stat(node)
@@ -555,7 +560,8 @@ mod server {
                     Ok(r)
                 }
                 p::MKDIR | p::UNLINK | p::RMDIR => {
-                    let (path, _) = p::get_str(msg, 0, &mut path)?;
+                    let mut buf = [0u8; p::MAX_PATH];
+                    let (path, _) = p::get_str(msg, 0, &mut buf)?;
                     let v = self.volume(mount)?;
                     match msg.label {
                         p::MKDIR => v.mkdir(node, path),
@@ -566,7 +572,8 @@ mod server {
                     Ok(Message::new(0))
                 }
                 p::RENAME => {
-                    let (from, next) = p::get_str(msg, 0, &mut path)?;
+                    let mut buf = [0u8; p::MAX_PATH];
+                    let (from, next) = p::get_str(msg, 0, &mut buf)?;
                     let mut to_buf = [0u8; p::MAX_PATH];
                     let (to, _) = p::get_str(msg, next, &mut to_buf)?;
                     self.volume(mount)?.rename(node, from, node, to).map_err(fs_error)?;
@@ -619,13 +626,15 @@ mod server {
             }
         }
 
-        /// [`p::READ`] and [`p::WRITE`] through the attached buffer, in
-        /// pieces of [`SCRATCH`] bytes: the volume reads into (or writes
-        /// from) the scratch buffer, and `MemoryWrite` (`MemoryRead`) moves
-        /// them to (from) the client's object. A client that deleted or
-        /// revoked its buffer, even in the middle, gets `InvalidArgument`
-        /// and its buffer is forgotten; a volume error after some pieces
-        /// is a short count (the next request gets the error).
+        /// [`p::READ`] and [`p::WRITE`] through the attached buffer. A read
+        /// hands each run of cached sectors to `MemoryWrite`, which copies
+        /// it from the cache into the client's object (one copy); a write
+        /// moves pieces of [`SCRATCH`] bytes from the client's object with
+        /// `MemoryRead` into the scratch buffer, which the volume writes. A
+        /// client that deleted or revoked its buffer, even in the middle,
+        /// gets `InvalidArgument` and its buffer is forgotten; a volume
+        /// error after some bytes is a short count (the next request gets
+        /// the error).
         fn bulk(&mut self, badge: u64, msg: &Message) -> Result<Message, FsError> {
             let write = msg.label == p::WRITE;
             let off = self.offset(badge, msg.word(0), write)?;
@@ -645,34 +654,44 @@ mod server {
             let mem = b.mem;
             let v = mounts[h.mount].volume.as_mut().ok_or(FsError::Io)?;
             let mut done = 0u64;
-            while done < len {
-                let k = (len - done).min(SCRATCH as u64) as usize;
-                let data = &mut scratch.as_mut_slice()[..k];
-                let (pos, at) = (off + done, at + done);
-                // `Err(None)`: the client's buffer is gone.
-                let moved = if write {
-                    match syscall::memory_read(mem, at, data) {
-                        Ok(()) => v.write(h.node, pos, data).map_err(|e| Some(fs_error(e))),
-                        Err(_) => Err(None),
-                    }
-                } else {
-                    v.read(h.node, pos, data)
-                        .map_err(|e| Some(fs_error(e)))
-                        .and_then(|n| syscall::memory_write(mem, at, &data[..n]).map(|()| n).map_err(|_| None))
-                };
-                match moved {
-                    Ok(n) => {
-                        done += n as u64;
-                        if n < k {
-                            break; // the end of the file
-                        }
-                    }
-                    Err(None) => {
+            if write {
+                while done < len {
+                    let k = (len - done).min(SCRATCH as u64) as usize;
+                    let data = &mut scratch.as_mut_slice()[..k];
+                    if syscall::memory_read(mem, at + done, data).is_err() {
                         h.buffer = None;
                         return Err(FsError::InvalidArgument);
                     }
-                    Err(Some(e)) if done == 0 => return Err(e),
-                    Err(Some(_)) => break,
+                    match v.write(h.node, off + done, data) {
+                        Ok(n) => {
+                            done += n as u64;
+                            if n < k {
+                                break;
+                            }
+                        }
+                        Err(e) if done == 0 => return Err(fs_error(e)),
+                        Err(_) => break,
+                    }
+                }
+            } else {
+                let len = usize::try_from(len).map_err(|_| FsError::InvalidArgument)?;
+                let mut gone = false;
+                let r = v.read_to(h.node, off, len, &mut |bytes| {
+                    if syscall::memory_write(mem, at + done, bytes).is_err() {
+                        gone = true;
+                        return Err(fat::Error::Io);
+                    }
+                    done += bytes.len() as u64;
+                    Ok(())
+                });
+                if gone {
+                    h.buffer = None;
+                    return Err(FsError::InvalidArgument);
+                }
+                match r {
+                    Ok(n) => done = n as u64,
+                    Err(e) if done == 0 => return Err(fs_error(e)),
+                    Err(_) => {}
                 }
             }
             if matches!(msg.word(0), p::AT_CURSOR | p::AT_END) {

@@ -3,9 +3,11 @@
 //!
 //! The kernel is built without FP/SIMD code (`softfloat`), so a copy the
 //! compiler makes moves eight bytes per loop of four instructions. This one
-//! moves 128 bytes per loop of twelve through `q0`-`q7`, which it saves
-//! first and restores after: whatever thread owns the FP/SIMD registers on
-//! this CPU (they are switched lazily) finds them as it left them. The
+//! moves 128 bytes per loop of six through `q0`-`q7` (`ld1`/`st1` of four
+//! registers, 64 bytes an instruction; byte elements need no alignment),
+//! which it saves first and restores after: whatever thread owns the
+//! FP/SIMD registers on this CPU (they are switched lazily) finds them as
+//! it left them. The
 //! kernel runs with interrupts masked, so nothing else uses them meanwhile,
 //! and EL1 may use them at any time (`CPACR_EL1.FPEN` traps only EL0).
 //! SVE is never enabled (`CPACR_EL1.ZEN` is 0), so no wider register state
@@ -39,16 +41,10 @@ pub unsafe fn copy_bytes(dst: *mut u8, src: *const u8, n: usize) {
             "subs {n}, {n}, #128",
             "b.lo 3f",
             "2:",
-            "ldp q0, q1, [{src}]",
-            "ldp q2, q3, [{src}, #32]",
-            "ldp q4, q5, [{src}, #64]",
-            "ldp q6, q7, [{src}, #96]",
-            "add {src}, {src}, #128",
-            "stp q0, q1, [{dst}]",
-            "stp q2, q3, [{dst}, #32]",
-            "stp q4, q5, [{dst}, #64]",
-            "stp q6, q7, [{dst}, #96]",
-            "add {dst}, {dst}, #128",
+            "ld1 {{v0.16b, v1.16b, v2.16b, v3.16b}}, [{src}], #64",
+            "ld1 {{v4.16b, v5.16b, v6.16b, v7.16b}}, [{src}], #64",
+            "st1 {{v0.16b, v1.16b, v2.16b, v3.16b}}, [{dst}], #64",
+            "st1 {{v4.16b, v5.16b, v6.16b, v7.16b}}, [{dst}], #64",
             "subs {n}, {n}, #128",
             "b.hs 2b",
             // Then 16 bytes a loop (n holds what is left minus 128).

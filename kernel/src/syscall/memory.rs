@@ -339,7 +339,15 @@ fn copy_cost(bytes: usize) -> u32 {
 /// caller's memory at a time. Each piece advances `x1` and `x2` and lowers
 /// `x3`; out of work budget with bytes left, the call is to be made again
 /// ([`Kernel::restart`]) and looks its capability up again.
-pub(super) fn memory_copy(k: &mut Kernel, cur: Id, into_object: bool) -> Result<(), Error> {
+///
+/// With `rows` ([`abi::Syscall::MemoryReadRows`],
+/// [`abi::Syscall::MemoryWriteRows`]): `x4` rows of `x3` bytes, the object's
+/// `x5` bytes apart from `x1` on, the caller's `x6` bytes apart from `x2`
+/// on, `x7` bytes of the first row already copied. Each piece raises `x7`;
+/// a row done advances `x1` by `x5` and `x2` by `x6`, lowers `x4` and sets
+/// `x7` to 0. The registers then describe what is left, so a restarted
+/// call goes on from there, mid-row too.
+pub(super) fn memory_copy(k: &mut Kernel, cur: Id, into_object: bool, rows: bool) -> Result<(), Error> {
     let needed = if into_object { Rights::WRITE } else { Rights::READ };
     let ObjectRef::Memory(m) = object(k, cur, 0, needed)?.1 else {
         return Err(Error::WrongType);
@@ -353,35 +361,81 @@ pub(super) fn memory_copy(k: &mut Kernel, cur: Id, into_object: bool) -> Result<
     }
     let (physical, size) = (mem.physical, (mem.pages * abi::PAGE_SIZE) as u64);
     let task = task_of(k, cur)?;
-    let (mut offset, mut va, mut len) = (arg(k, cur, 1), arg(k, cur, 2), arg(k, cur, 3));
-    if offset.checked_add(len).is_none_or(|end| end > size) {
+    let (mut offset, mut va, len) = (arg(k, cur, 1), arg(k, cur, 2), arg(k, cur, 3));
+    let (mut left, object_stride, user_stride, mut done) = if rows {
+        (arg(k, cur, 4), arg(k, cur, 5), arg(k, cur, 6), arg(k, cur, 7))
+    } else {
+        (1, 0, 0, 0)
+    };
+    if done > len {
         return Err(Error::InvalidArgument);
+    }
+    if left == 0 {
+        return Ok(());
+    }
+    // The last row lies furthest on both sides (the strides are unsigned):
+    // every row lies inside the object, and no address overflows.
+    let object_end = (left - 1)
+        .checked_mul(object_stride)
+        .and_then(|x| x.checked_add(offset))
+        .and_then(|x| x.checked_add(len));
+    let user_end = (left - 1)
+        .checked_mul(user_stride)
+        .and_then(|x| x.checked_add(va))
+        .and_then(|x| x.checked_add(len));
+    if object_end.is_none_or(|end| end > size) {
+        return Err(Error::InvalidArgument);
+    }
+    if user_end.is_none() {
+        // (One row: past the user half, as before the rows.)
+        return Err(if rows { Error::InvalidArgument } else { Error::NotMapped });
+    }
+    if len == 0 {
+        return Ok(());
     }
     // (Made anew for each piece of the call: the caller's tables may
     // change between pieces, not within one.)
     let mut walk = task::UserWalk::new(task);
-    while len > 0 {
-        let in_page = (abi::PAGE_SIZE as u64 - va % abi::PAGE_SIZE as u64).min(len);
+    loop {
+        let (at, user_at) = (offset + done, va + done);
+        let in_page = (abi::PAGE_SIZE as u64 - user_at % abi::PAGE_SIZE as u64).min(len - done);
         // Reading from the object writes the caller's memory.
-        let user = walk.physical(k, va, !into_object)?;
-        let object = crate::mm::layout::phys_to_virt(physical + offset);
+        let user = walk.physical(k, user_at, !into_object)?;
+        let object = crate::mm::layout::phys_to_virt(physical + at);
         let user = crate::mm::layout::phys_to_virt(user);
         let (dst, src) = if into_object { (object, user) } else { (user, object) };
         // SAFETY: `object..object+in_page` lies in the memory object's
-        // pages (`offset + len <= size`, checked above: both move on
-        // together) and `user..user+in_page` in one page the caller's
+        // pages (`at + in_page <= offset + len`, and the last row's end is
+        // at most its size, checked above; each row starts `object_stride`
+        // further) and `user..user+in_page` in one page the caller's
         // tables map to it as RAM (writable when written); the linear map
         // covers both as Normal memory, writable where written (RAM objects
         // and user pages mapped writable; a boot archive object is only
         // read). The kernel lock keeps both from being freed meanwhile.
         unsafe { crate::arch::aarch64::copy::copy_bytes(dst as *mut u8, src as *const u8, in_page as usize) };
-        (offset, va, len) = (offset + in_page, va + in_page, len - in_page);
+        done += in_page;
+        if done == len {
+            left -= 1;
+            if left > 0 {
+                // The next row: inside the ends checked above.
+                (offset, va, done) = (offset + object_stride, va + user_stride, 0);
+            }
+        }
         let r = regs(k, cur);
-        (r[1], r[2], r[3]) = (offset, va, len);
-        if !k.spend(copy_cost(in_page as usize)) && len > 0 {
+        if rows {
+            // (All done: `x4` and `x7` are 0, `x1` and `x2` the last row's.)
+            (r[1], r[2], r[4], r[7]) = (offset, va, left, if left == 0 { 0 } else { done });
+        } else {
+            // One row: `x1` and `x2` move on with the bytes, `x3` is what
+            // is left.
+            (r[1], r[2], r[3]) = (offset + done, va + done, len - done);
+        }
+        if left == 0 {
+            return Ok(());
+        }
+        if !k.spend(copy_cost(in_page as usize)) {
             k.restart = true;
             return Ok(());
         }
     }
-    Ok(())
 }

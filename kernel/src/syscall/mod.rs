@@ -37,7 +37,7 @@ use thread::{
 ///
 /// The calls that destroy (capability delete and revoke, unmap, task
 /// destroy), `Create` (a memory object is zeroed in pieces) and the copies
-/// of `MemoryRead` and `MemoryWrite` (a page at a time) go through
+/// of `MemoryRead`, `MemoryWrite` and their `Rows` forms (a page at a time) go through
 /// [`long_call`], which may restart them; the others
 /// pay one test for it: for deferred work ([`Kernel::work_pending`]).
 pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64, number: u64) {
@@ -85,7 +85,9 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64, number: u64) {
         | Syscall::TaskDestroy
         | Syscall::Create
         | Syscall::MemoryRead
-        | Syscall::MemoryWrite => {
+        | Syscall::MemoryWrite
+        | Syscall::MemoryReadRows
+        | Syscall::MemoryWriteRows => {
             long_call(k, cur, call);
             return;
         }
@@ -170,8 +172,10 @@ pub(super) fn long_call(k: &mut Kernel, cur: Id, call: Syscall) {
         Syscall::Unmap => unmap(k, cur),
         Syscall::Create => create(k, cur),
         Syscall::Map => map_in_pieces(k, cur),
-        Syscall::MemoryRead => memory_copy(k, cur, false),
-        Syscall::MemoryWrite => memory_copy(k, cur, true),
+        Syscall::MemoryRead => memory_copy(k, cur, false, false),
+        Syscall::MemoryWrite => memory_copy(k, cur, true, false),
+        Syscall::MemoryReadRows => memory_copy(k, cur, false, true),
+        Syscall::MemoryWriteRows => memory_copy(k, cur, true, true),
         _ => task_destroy(k, cur),
     };
     if core::mem::take(&mut k.restart) && result.is_ok() {
@@ -192,7 +196,13 @@ pub(super) fn long_call(k: &mut Kernel, cur: Id, call: Syscall) {
         && !crate::task::work_off(k)
         && !matches!(
             call,
-            Syscall::Unmap | Syscall::Create | Syscall::Map | Syscall::MemoryRead | Syscall::MemoryWrite
+            Syscall::Unmap
+                | Syscall::Create
+                | Syscall::Map
+                | Syscall::MemoryRead
+                | Syscall::MemoryWrite
+                | Syscall::MemoryReadRows
+                | Syscall::MemoryWriteRows
         )
     {
         if let Some(t) = k

@@ -341,12 +341,13 @@ fn copy_cost(bytes: usize) -> u32 {
 /// ([`Kernel::restart`]) and looks its capability up again.
 ///
 /// With `rows` ([`abi::Syscall::MemoryReadRows`],
-/// [`abi::Syscall::MemoryWriteRows`]): `x4` rows of `x3` bytes, the object's
-/// `x5` bytes apart from `x1` on, the caller's `x6` bytes apart from `x2`
-/// on, `x7` bytes of the first row already copied. Each piece raises `x7`;
-/// a row done advances `x1` by `x5` and `x2` by `x6`, lowers `x4` and sets
-/// `x7` to 0. The registers then describe what is left, so a restarted
-/// call goes on from there, mid-row too.
+/// [`abi::Syscall::MemoryWriteRows`]): `x4`'s low half rows of `x3` bytes,
+/// the object's `x5` bytes apart from `x1` on, the caller's `x6` bytes
+/// apart from `x2` on, `x4`'s high half bytes of the first row already
+/// copied. Each piece raises the high half; a row done advances `x1` by
+/// `x5` and `x2` by `x6`, lowers the low half and clears the high one.
+/// The registers then describe what is left, so a restarted call goes on
+/// from there, mid-row too.
 pub(super) fn memory_copy(k: &mut Kernel, cur: Id, into_object: bool, rows: bool) -> Result<(), Error> {
     let needed = if into_object { Rights::WRITE } else { Rights::READ };
     let ObjectRef::Memory(m) = object(k, cur, 0, needed)?.1 else {
@@ -363,7 +364,8 @@ pub(super) fn memory_copy(k: &mut Kernel, cur: Id, into_object: bool, rows: bool
     let task = task_of(k, cur)?;
     let (mut offset, mut va, len) = (arg(k, cur, 1), arg(k, cur, 2), arg(k, cur, 3));
     let (mut left, object_stride, user_stride, mut done) = if rows {
-        (arg(k, cur, 4), arg(k, cur, 5), arg(k, cur, 6), arg(k, cur, 7))
+        let x4 = arg(k, cur, 4);
+        (x4 & u64::from(u32::MAX), arg(k, cur, 5), arg(k, cur, 6), x4 >> 32)
     } else {
         (1, 0, 0, 0)
     };
@@ -423,8 +425,9 @@ pub(super) fn memory_copy(k: &mut Kernel, cur: Id, into_object: bool, rows: bool
         }
         let r = regs(k, cur);
         if rows {
-            // (All done: `x4` and `x7` are 0, `x1` and `x2` the last row's.)
-            (r[1], r[2], r[4], r[7]) = (offset, va, left, if left == 0 { 0 } else { done });
+            // (All done: `x4` is 0, `x1` and `x2` the last row's.)
+            let done = if left == 0 { 0 } else { done };
+            (r[1], r[2], r[4]) = (offset, va, left | done << 32);
         } else {
             // One row: `x1` and `x2` move on with the bytes, `x3` is what
             // is left.

@@ -288,6 +288,9 @@ impl Rows {
     /// Whether rows of `buf_stride` bytes apart from `buf`'s start stay
     /// inside a buffer of `buf_len` bytes.
     fn fits(&self, buf_len: usize) -> bool {
+        if self.rows > u32::MAX as usize {
+            return false;
+        }
         self.rows == 0
             || self.len == 0
             || (self.rows - 1)
@@ -302,8 +305,8 @@ impl Rows {
 /// into `buf` at rows `shape.buf_stride` bytes apart from its start, in
 /// one call ([`Syscall::MemoryReadRows`]): a rectangle of a client's
 /// buffer. Needs `READ` on `mem`, no mapping of it. Errors as
-/// [`memory_read`]'s (`InvalidArgument` also for rows past `buf`,
-/// refused before the call); after one, `buf` may hold part of the rows.
+/// [`memory_read`]'s (`InvalidArgument` also for rows past `buf`, or
+/// 2^32 rows or more, refused before the call); after one, `buf` may hold part of the rows.
 pub fn memory_read_rows(mem: Handle, offset: u64, buf: &mut [u8], shape: Rows) -> Result<(), Error> {
     if !shape.fits(buf.len()) {
         return Err(Error::InvalidArgument);

@@ -348,7 +348,8 @@ fn copy_cost(bytes: usize) -> u32 {
 /// `x5` and `x2` by `x6`, lowers the low half and clears the high one.
 /// The registers then describe what is left, so a restarted call goes on
 /// from there, mid-row too.
-pub(super) fn memory_copy(k: &mut Kernel, cur: Id, into_object: bool, rows: bool) -> Result<(), Error> {
+pub(super) fn memory_copy<const ROWS: bool>(k: &mut Kernel, cur: Id, into_object: bool) -> Result<(), Error> {
+    let rows = ROWS;
     let needed = if into_object { Rights::WRITE } else { Rights::READ };
     let ObjectRef::Memory(m) = object(k, cur, 0, needed)?.1 else {
         return Err(Error::WrongType);

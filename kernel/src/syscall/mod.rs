@@ -172,10 +172,10 @@ pub(super) fn long_call(k: &mut Kernel, cur: Id, call: Syscall) {
         Syscall::Unmap => unmap(k, cur),
         Syscall::Create => create(k, cur),
         Syscall::Map => map_in_pieces(k, cur),
-        Syscall::MemoryRead => memory_copy(k, cur, false, false),
-        Syscall::MemoryWrite => memory_copy(k, cur, true, false),
-        Syscall::MemoryReadRows => memory_copy(k, cur, false, true),
-        Syscall::MemoryWriteRows => memory_copy(k, cur, true, true),
+        Syscall::MemoryRead => memory_copy::<false>(k, cur, false),
+        Syscall::MemoryWrite => memory_copy::<false>(k, cur, true),
+        Syscall::MemoryReadRows => memory_copy::<true>(k, cur, false),
+        Syscall::MemoryWriteRows => memory_copy::<true>(k, cur, true),
         _ => task_destroy(k, cur),
     };
     if core::mem::take(&mut k.restart) && result.is_ok() {

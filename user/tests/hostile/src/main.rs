@@ -463,7 +463,7 @@ fn tame(call: Syscall, a: &mut [u64; 8], protected: &[Handle; 4], rng: &mut Rng)
             };
             let done = if rng.chance(1, 2) { 0 } else { a[4] >> 32 };
             if rng.chance(7, 8) {
-                a[4] = a[4] % 65 | done << 32;
+                a[4] = (a[4] % 65) | (done << 32);
                 a[6] %= 1 << 20;
             } else {
                 a[4] = u64::from(u32::MAX - (a[4] % 4) as u32) | done << 32;

@@ -339,17 +339,63 @@ fn copy_cost(bytes: usize) -> u32 {
 /// caller's memory at a time. Each piece advances `x1` and `x2` and lowers
 /// `x3`; out of work budget with bytes left, the call is to be made again
 /// ([`Kernel::restart`]) and looks its capability up again.
-///
-/// With `rows` ([`abi::Syscall::MemoryReadRows`],
-/// [`abi::Syscall::MemoryWriteRows`]): `x4`'s low half rows of `x3` bytes,
+pub(super) fn memory_copy(k: &mut Kernel, cur: Id, into_object: bool) -> Result<(), Error> {
+    let needed = if into_object { Rights::WRITE } else { Rights::READ };
+    let ObjectRef::Memory(m) = object(k, cur, 0, needed)?.1 else {
+        return Err(Error::WrongType);
+    };
+    let mem = k.memories.get(m).ok_or(Error::BadHandle)?;
+    match mem.kind {
+        // Registers, not RAM: outside the linear map.
+        MemoryKind::Device => return Err(Error::WrongType),
+        MemoryKind::Boot if into_object => return Err(Error::NoRights),
+        _ => {}
+    }
+    let (physical, size) = (mem.physical, (mem.pages * abi::PAGE_SIZE) as u64);
+    let task = task_of(k, cur)?;
+    let (mut offset, mut va, mut len) = (arg(k, cur, 1), arg(k, cur, 2), arg(k, cur, 3));
+    if offset.checked_add(len).is_none_or(|end| end > size) {
+        return Err(Error::InvalidArgument);
+    }
+    // (Made anew for each piece of the call: the caller's tables may
+    // change between pieces, not within one.)
+    let mut walk = task::UserWalk::new(task);
+    while len > 0 {
+        let in_page = (abi::PAGE_SIZE as u64 - va % abi::PAGE_SIZE as u64).min(len);
+        // Reading from the object writes the caller's memory.
+        let user = walk.physical(k, va, !into_object)?;
+        let object = crate::mm::layout::phys_to_virt(physical + offset);
+        let user = crate::mm::layout::phys_to_virt(user);
+        let (dst, src) = if into_object { (object, user) } else { (user, object) };
+        // SAFETY: `object..object+in_page` lies in the memory object's
+        // pages (`offset + len <= size`, checked above: both move on
+        // together) and `user..user+in_page` in one page the caller's
+        // tables map to it as RAM (writable when written); the linear map
+        // covers both as Normal memory, writable where written (RAM objects
+        // and user pages mapped writable; a boot archive object is only
+        // read). The kernel lock keeps both from being freed meanwhile.
+        unsafe { crate::arch::aarch64::copy::copy_bytes(dst as *mut u8, src as *const u8, in_page as usize) };
+        (offset, va, len) = (offset + in_page, va + in_page, len - in_page);
+        let r = regs(k, cur);
+        (r[1], r[2], r[3]) = (offset, va, len);
+        if !k.spend(copy_cost(in_page as usize)) && len > 0 {
+            k.restart = true;
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// [`abi::Syscall::MemoryReadRows`] (`into_object` false) and
+/// [`abi::Syscall::MemoryWriteRows`], as [`memory_copy`]: `x4`'s low half
+/// rows of `x3` bytes,
 /// the object's `x5` bytes apart from `x1` on, the caller's `x6` bytes
 /// apart from `x2` on, `x4`'s high half bytes of the first row already
 /// copied. Each piece raises the high half; a row done advances `x1` by
 /// `x5` and `x2` by `x6`, lowers the low half and clears the high one.
 /// The registers then describe what is left, so a restarted call goes on
 /// from there, mid-row too.
-pub(super) fn memory_copy<const ROWS: bool>(k: &mut Kernel, cur: Id, into_object: bool) -> Result<(), Error> {
-    let rows = ROWS;
+pub(super) fn memory_copy_rows(k: &mut Kernel, cur: Id, into_object: bool) -> Result<(), Error> {
     let needed = if into_object { Rights::WRITE } else { Rights::READ };
     let ObjectRef::Memory(m) = object(k, cur, 0, needed)?.1 else {
         return Err(Error::WrongType);
@@ -364,12 +410,9 @@ pub(super) fn memory_copy<const ROWS: bool>(k: &mut Kernel, cur: Id, into_object
     let (physical, size) = (mem.physical, (mem.pages * abi::PAGE_SIZE) as u64);
     let task = task_of(k, cur)?;
     let (mut offset, mut va, len) = (arg(k, cur, 1), arg(k, cur, 2), arg(k, cur, 3));
-    let (mut left, object_stride, user_stride, mut done) = if rows {
-        let x4 = arg(k, cur, 4);
-        (x4 & u64::from(u32::MAX), arg(k, cur, 5), arg(k, cur, 6), x4 >> 32)
-    } else {
-        (1, 0, 0, 0)
-    };
+    let x4 = arg(k, cur, 4);
+    let (mut left, object_stride, user_stride, mut done) =
+        (x4 & u64::from(u32::MAX), arg(k, cur, 5), arg(k, cur, 6), x4 >> 32);
     if done > len {
         return Err(Error::InvalidArgument);
     }
@@ -390,8 +433,7 @@ pub(super) fn memory_copy<const ROWS: bool>(k: &mut Kernel, cur: Id, into_object
         return Err(Error::InvalidArgument);
     }
     if user_end.is_none() {
-        // (One row: past the user half, as before the rows.)
-        return Err(if rows { Error::InvalidArgument } else { Error::NotMapped });
+        return Err(Error::InvalidArgument);
     }
     if len == 0 {
         return Ok(());
@@ -425,15 +467,9 @@ pub(super) fn memory_copy<const ROWS: bool>(k: &mut Kernel, cur: Id, into_object
             }
         }
         let r = regs(k, cur);
-        if rows {
-            // (All done: `x4` is 0, `x1` and `x2` the last row's.)
-            let done = if left == 0 { 0 } else { done };
-            (r[1], r[2], r[4]) = (offset, va, left | done << 32);
-        } else {
-            // One row: `x1` and `x2` move on with the bytes, `x3` is what
-            // is left.
-            (r[1], r[2], r[3]) = (offset + done, va + done, len - done);
-        }
+        // (All done: `x4` is 0, `x1` and `x2` the last row's.)
+        let done = if left == 0 { 0 } else { done };
+        (r[1], r[2], r[4]) = (offset, va, left | done << 32);
         if left == 0 {
             return Ok(());
         }

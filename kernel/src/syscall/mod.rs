@@ -25,7 +25,7 @@ use abi::{Error, FaultKind, Rights, Syscall};
 use caps::{cap_copy, cap_delete, cap_info};
 use create::create;
 use irq::{irq_ack, irq_bind};
-use memory::{device_memory, map, map_in_pieces, memory_copy, memory_physical, unmap};
+use memory::{device_memory, map, map_in_pieces, memory_copy, memory_copy_rows, memory_physical, unmap};
 use system::{console_write, kernel_stats, system_control};
 use task::{task_destroy, task_info, task_install};
 use thread::{
@@ -172,10 +172,10 @@ pub(super) fn long_call(k: &mut Kernel, cur: Id, call: Syscall) {
         Syscall::Unmap => unmap(k, cur),
         Syscall::Create => create(k, cur),
         Syscall::Map => map_in_pieces(k, cur),
-        Syscall::MemoryRead => memory_copy::<false>(k, cur, false),
-        Syscall::MemoryWrite => memory_copy::<false>(k, cur, true),
-        Syscall::MemoryReadRows => memory_copy::<true>(k, cur, false),
-        Syscall::MemoryWriteRows => memory_copy::<true>(k, cur, true),
+        Syscall::MemoryRead => memory_copy(k, cur, false),
+        Syscall::MemoryWrite => memory_copy(k, cur, true),
+        Syscall::MemoryReadRows => memory_copy_rows(k, cur, false),
+        Syscall::MemoryWriteRows => memory_copy_rows(k, cur, true),
         _ => task_destroy(k, cur),
     };
     if core::mem::take(&mut k.restart) && result.is_ok() {

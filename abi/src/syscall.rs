@@ -233,6 +233,51 @@ syscalls! {
     /// on, the same errors; `NotMapped` for a page not mapped readable).
     /// The boot archive's object is never written: `NoRights`.
     MemoryWrite = 55,
+    /// [`Syscall::MemoryRead`] of a rectangle: `n` rows of `x3` bytes
+    /// each, from memory object `x0 = h: Memory [READ]` at byte offsets
+    /// `x1`, `x1 + x5`, `x1 + 2*x5`, ... (`x5`: the object's row stride),
+    /// to the caller's memory at `x2`, `x2 + x6`, ... (`x6`: the caller's
+    /// row stride), in one call: a server copies a damaged rectangle of a
+    /// client's buffer with one kernel entry instead of one per row.
+    /// `x4` holds `n` in its low 32 bits and in its high 32 bits the
+    /// number of bytes of the first row already copied (0 when the call
+    /// is made: it is the call's progress, see below; `x7` is preserved,
+    /// as by every call). Strides are any values (rows may overlap on
+    /// either side: the overlap is then unspecified, as for overlapping
+    /// ranges).
+    ///
+    /// The whole range is checked before anything is copied: the last row
+    /// (`x1 + (n - 1) * x5 + x3`) must end inside the object, and neither
+    /// it nor `x2 + (n - 1) * x6 + x3` may overflow. Then the copy goes
+    /// in pieces of at most a page of the caller's memory, as
+    /// [`Syscall::MemoryRead`]'s; after each piece `x4`'s high half grows
+    /// by the bytes copied; a row done moves `x1` on by `x5` and `x2` by
+    /// `x6`, lowers `n` by one and clears the high half. When the work
+    /// budget is spent the call is made again from those registers
+    /// (mid-row too), its capability looked up again. On return `x4`'s low
+    /// half is the number of rows not wholly copied and its high half the
+    /// bytes of the first of them that were (on success `x4` is 0, `x1`
+    /// and `x2` the last row's start); after an error the rows before
+    /// `x1` (and `x2`) and that many bytes of the one at `x1` were copied.
+    /// `n` = 0 or `x3` = 0 copies nothing.
+    ///
+    /// Errors: `InvalidArgument` (the last row past the object's size, an
+    /// overflow of either side's last address, or more bytes done than
+    /// `x3`), `NotMapped` (a page of a caller's row not mapped writable to
+    /// it, not RAM, or above the user half; the gaps between rows need no
+    /// mapping), `WrongType` (not a memory object, or device memory), plus
+    /// each handle error (`BadHandle`, or `InvalidState` while the
+    /// capability is being deleted: a revoke between pieces fails the
+    /// rest).
+    MemoryReadRows = 56,
+    /// [`Syscall::MemoryWrite`] of a rectangle: `x4` rows of `x3` bytes
+    /// from the caller's memory at `x2`, `x2 + x6`, ... (mapped readable,
+    /// RAM) into memory object `x0 = h: Memory [WRITE]` at byte offsets
+    /// `x1`, `x1 + x5`, .... Otherwise as [`Syscall::MemoryReadRows`]
+    /// (the same registers move on, the same checks and errors;
+    /// `NotMapped` for a page not mapped readable). The boot archive's
+    /// object is never written: `NoRights`.
+    MemoryWriteRows = 57,
 
     /// Create a thread in task `x1 = h: Task [MANAGE]` from
     /// `x0 = h: Pool [MANAGE]`: entry `x2`, stack pointer `x3`, argument

@@ -780,6 +780,9 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"^test-caps-memcopy: round trips: ok$",
             r"^test-caps-memcopy: bad paths: ok$",
             r"^test-caps-memcopy: 1 MiB in and out in \d+ us",
+            r"^test-caps-memcopy: rows round trips: ok$",
+            r"^test-caps-memcopy: rows bad paths: ok$",
+            r"^test-caps-memcopy: rows in many pieces: ok$",
             r"^test-caps-memcopy: \d+ copies of 1 MiB done, \d+ failed as their capability went \(\d+ revokes\)$",
             r"^test-caps-memcopy: revoked while copying: ok$",
             r"^utest: test-caps-memcopy \.\.\. ok$",
@@ -801,6 +804,7 @@ pub static BOOT_CASES: &[BootCase] = &[
         qemu_args: &["-icount", "shift=0,sleep=off"],
         expect: &[
             r"^test-caps-memcopy: 1 MiB in and out in \d+ us; longest masked stretch \d+ instructions$",
+            r"^test-caps-memcopy: rows in many pieces: longest masked stretch \d+ instructions$",
             r"^utest: test-caps-memcopy \.\.\. ok$",
             r"^utest: result: 1 passed, 0 failed$",
         ],

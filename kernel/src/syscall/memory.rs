@@ -385,3 +385,97 @@ pub(super) fn memory_copy(k: &mut Kernel, cur: Id, into_object: bool) -> Result<
     }
     Ok(())
 }
+
+/// [`abi::Syscall::MemoryReadRows`] (`into_object` false) and
+/// [`abi::Syscall::MemoryWriteRows`], as [`memory_copy`]: `x4`'s low half
+/// rows of `x3` bytes,
+/// the object's `x5` bytes apart from `x1` on, the caller's `x6` bytes
+/// apart from `x2` on, `x4`'s high half bytes of the first row already
+/// copied. Each piece raises the high half; a row done advances `x1` by
+/// `x5` and `x2` by `x6`, lowers the low half and clears the high one.
+/// The registers then describe what is left, so a restarted call goes on
+/// from there, mid-row too.
+pub(super) fn memory_copy_rows(k: &mut Kernel, cur: Id, into_object: bool) -> Result<(), Error> {
+    let needed = if into_object { Rights::WRITE } else { Rights::READ };
+    let ObjectRef::Memory(m) = object(k, cur, 0, needed)?.1 else {
+        return Err(Error::WrongType);
+    };
+    let mem = k.memories.get(m).ok_or(Error::BadHandle)?;
+    match mem.kind {
+        // Registers, not RAM: outside the linear map.
+        MemoryKind::Device => return Err(Error::WrongType),
+        MemoryKind::Boot if into_object => return Err(Error::NoRights),
+        _ => {}
+    }
+    let (physical, size) = (mem.physical, (mem.pages * abi::PAGE_SIZE) as u64);
+    let task = task_of(k, cur)?;
+    let (mut offset, mut va, len) = (arg(k, cur, 1), arg(k, cur, 2), arg(k, cur, 3));
+    let x4 = arg(k, cur, 4);
+    let (mut left, object_stride, user_stride, mut done) =
+        (x4 & u64::from(u32::MAX), arg(k, cur, 5), arg(k, cur, 6), x4 >> 32);
+    if done > len {
+        return Err(Error::InvalidArgument);
+    }
+    if left == 0 {
+        return Ok(());
+    }
+    // The last row lies furthest on both sides (the strides are unsigned):
+    // every row lies inside the object, and no address overflows.
+    let object_end = (left - 1)
+        .checked_mul(object_stride)
+        .and_then(|x| x.checked_add(offset))
+        .and_then(|x| x.checked_add(len));
+    let user_end = (left - 1)
+        .checked_mul(user_stride)
+        .and_then(|x| x.checked_add(va))
+        .and_then(|x| x.checked_add(len));
+    if object_end.is_none_or(|end| end > size) {
+        return Err(Error::InvalidArgument);
+    }
+    if user_end.is_none() {
+        return Err(Error::InvalidArgument);
+    }
+    if len == 0 {
+        return Ok(());
+    }
+    // (Made anew for each piece of the call: the caller's tables may
+    // change between pieces, not within one.)
+    let mut walk = task::UserWalk::new(task);
+    loop {
+        let (at, user_at) = (offset + done, va + done);
+        let in_page = (abi::PAGE_SIZE as u64 - user_at % abi::PAGE_SIZE as u64).min(len - done);
+        // Reading from the object writes the caller's memory.
+        let user = walk.physical(k, user_at, !into_object)?;
+        let object = crate::mm::layout::phys_to_virt(physical + at);
+        let user = crate::mm::layout::phys_to_virt(user);
+        let (dst, src) = if into_object { (object, user) } else { (user, object) };
+        // SAFETY: `object..object+in_page` lies in the memory object's
+        // pages (`at + in_page <= offset + len`, and the last row's end is
+        // at most its size, checked above; each row starts `object_stride`
+        // further) and `user..user+in_page` in one page the caller's
+        // tables map to it as RAM (writable when written); the linear map
+        // covers both as Normal memory, writable where written (RAM objects
+        // and user pages mapped writable; a boot archive object is only
+        // read). The kernel lock keeps both from being freed meanwhile.
+        unsafe { crate::arch::aarch64::copy::copy_bytes(dst as *mut u8, src as *const u8, in_page as usize) };
+        done += in_page;
+        if done == len {
+            left -= 1;
+            if left > 0 {
+                // The next row: inside the ends checked above.
+                (offset, va, done) = (offset + object_stride, va + user_stride, 0);
+            }
+        }
+        let r = regs(k, cur);
+        // (All done: `x4` is 0, `x1` and `x2` the last row's.)
+        let done = if left == 0 { 0 } else { done };
+        (r[1], r[2], r[4]) = (offset, va, left | done << 32);
+        if left == 0 {
+            return Ok(());
+        }
+        if !k.spend(copy_cost(in_page as usize)) {
+            k.restart = true;
+            return Ok(());
+        }
+    }
+}

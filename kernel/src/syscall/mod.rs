@@ -25,7 +25,7 @@ use abi::{Error, FaultKind, Rights, Syscall};
 use caps::{cap_copy, cap_delete, cap_info};
 use create::create;
 use irq::{irq_ack, irq_bind};
-use memory::{device_memory, map, map_in_pieces, memory_copy, memory_physical, unmap};
+use memory::{device_memory, map, map_in_pieces, memory_copy, memory_copy_rows, memory_physical, unmap};
 use system::{console_write, kernel_stats, system_control};
 use task::{task_destroy, task_info, task_install};
 use thread::{
@@ -37,7 +37,7 @@ use thread::{
 ///
 /// The calls that destroy (capability delete and revoke, unmap, task
 /// destroy), `Create` (a memory object is zeroed in pieces) and the copies
-/// of `MemoryRead` and `MemoryWrite` (a page at a time) go through
+/// of `MemoryRead`, `MemoryWrite` and their `Rows` forms (a page at a time) go through
 /// [`long_call`], which may restart them; the others
 /// pay one test for it: for deferred work ([`Kernel::work_pending`]).
 pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64, number: u64) {
@@ -85,7 +85,9 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64, number: u64) {
         | Syscall::TaskDestroy
         | Syscall::Create
         | Syscall::MemoryRead
-        | Syscall::MemoryWrite => {
+        | Syscall::MemoryWrite
+        | Syscall::MemoryReadRows
+        | Syscall::MemoryWriteRows => {
             long_call(k, cur, call);
             return;
         }
@@ -172,6 +174,8 @@ pub(super) fn long_call(k: &mut Kernel, cur: Id, call: Syscall) {
         Syscall::Map => map_in_pieces(k, cur),
         Syscall::MemoryRead => memory_copy(k, cur, false),
         Syscall::MemoryWrite => memory_copy(k, cur, true),
+        Syscall::MemoryReadRows => memory_copy_rows(k, cur, false),
+        Syscall::MemoryWriteRows => memory_copy_rows(k, cur, true),
         _ => task_destroy(k, cur),
     };
     if core::mem::take(&mut k.restart) && result.is_ok() {
@@ -192,7 +196,13 @@ pub(super) fn long_call(k: &mut Kernel, cur: Id, call: Syscall) {
         && !crate::task::work_off(k)
         && !matches!(
             call,
-            Syscall::Unmap | Syscall::Create | Syscall::Map | Syscall::MemoryRead | Syscall::MemoryWrite
+            Syscall::Unmap
+                | Syscall::Create
+                | Syscall::Map
+                | Syscall::MemoryRead
+                | Syscall::MemoryWrite
+                | Syscall::MemoryReadRows
+                | Syscall::MemoryWriteRows
         )
     {
         if let Some(t) = k

@@ -23,14 +23,53 @@ pub struct Target<'a> {
 pub trait ReadAt {
     /// Copies the buffer's bytes `offset..offset + dst.len()` into `dst`.
     fn read_at(&self, offset: usize, dst: &mut [u8]) -> Result<(), Error>;
+
+    /// Copies `rows` rows of `len` bytes, the buffer's `stride` bytes
+    /// apart from `offset` on, into `dst` at rows `dst_stride` bytes apart
+    /// from its start (`dst` holds them: the caller's check). By default
+    /// a [`read_at`](Self::read_at) per row.
+    fn read_rows(
+        &self,
+        offset: usize,
+        stride: usize,
+        dst: &mut [u8],
+        dst_stride: usize,
+        len: usize,
+        rows: usize,
+    ) -> Result<(), Error> {
+        for k in 0..rows {
+            let d = k * dst_stride;
+            self.read_at(offset + k * stride, &mut dst[d..d + len])?;
+        }
+        Ok(())
+    }
 }
 
-/// A memory object read with [`userlib::syscall::memory_read`].
+/// A memory object read with [`userlib::syscall::memory_read`], a
+/// rectangle in one call with [`userlib::syscall::memory_read_rows`].
 pub struct Object(pub Handle);
 
 impl ReadAt for Object {
     fn read_at(&self, offset: usize, dst: &mut [u8]) -> Result<(), Error> {
         userlib::syscall::memory_read(self.0, offset as u64, dst)
+    }
+
+    fn read_rows(
+        &self,
+        offset: usize,
+        stride: usize,
+        dst: &mut [u8],
+        dst_stride: usize,
+        len: usize,
+        rows: usize,
+    ) -> Result<(), Error> {
+        let shape = userlib::syscall::Rows {
+            rows,
+            len,
+            object_stride: stride as u64,
+            buf_stride: dst_stride,
+        };
+        userlib::syscall::memory_read_rows(self.0, offset as u64, dst, shape)
     }
 }
 
@@ -63,6 +102,28 @@ impl Pixels<'_> {
                 Ok(())
             }
             Pixels::Read(r, _) => r.read_at(offset, dst),
+        }
+    }
+
+    /// As [`ReadAt::read_rows`] (inside [`len`](Self::len)).
+    pub fn read_rows(
+        &self,
+        offset: usize,
+        stride: usize,
+        dst: &mut [u8],
+        dst_stride: usize,
+        len: usize,
+        rows: usize,
+    ) -> Result<(), Error> {
+        match self {
+            Pixels::Mapped(b) => {
+                for k in 0..rows {
+                    let (d, s) = (k * dst_stride, offset + k * stride);
+                    dst[d..d + len].copy_from_slice(&b[s..s + len]);
+                }
+                Ok(())
+            }
+            Pixels::Read(r, _) => r.read_rows(offset, stride, dst, dst_stride, len, rows),
         }
     }
 }
@@ -109,8 +170,9 @@ const SCRATCH: usize = 2048;
 /// that layer.
 ///
 /// An opaque layer's rows read through [`ReadAt`] go straight into the
-/// target, one read per row, or one for the whole area where its rows
-/// are contiguous in both (the whole width of both); their alpha bytes
+/// target, one read for the whole rectangle ([`ReadAt::read_rows`]: one
+/// `MemoryReadRows`), or one run of bytes where its rows are contiguous in
+/// both (the whole width of both); their alpha bytes
 /// stay as the client wrote them (the display's format ignores them, and
 /// blending a layer over them does not read them). Mapped opaque rows get
 /// alpha 255 on the way.
@@ -151,10 +213,17 @@ pub fn compose(t: &mut Target, layers: &[Layer], area: Rect) -> Result<u64, usiz
                 }
             }
             Pixels::Read(src, _) => {
-                let d0 = c.y as usize * t.stride + cx * 4;
-                if l.opaque && direct && cw == t.stride && cw == l.stride {
-                    let all = &mut t.buf[d0..d0 + cw * c.h as usize];
-                    match src.read_at(first, all) {
+                let (d0, rows) = (c.y as usize * t.stride + cx * 4, c.h as usize);
+                if l.opaque && direct {
+                    // Contiguous in both (the whole width of both): one
+                    // run of bytes; else one rectangle of rows.
+                    let r = if cw == t.stride && cw == l.stride {
+                        src.read_at(first, &mut t.buf[d0..d0 + cw * rows])
+                    } else {
+                        let span = (rows - 1) * t.stride + cw;
+                        src.read_rows(first, l.stride, &mut t.buf[d0..d0 + span], t.stride, cw, rows)
+                    };
+                    match r {
                         Ok(()) => {
                             written += c.area() as u64;
                             continue;
@@ -164,26 +233,42 @@ pub fn compose(t: &mut Target, layers: &[Layer], area: Rect) -> Result<u64, usiz
                     }
                 }
                 let mut scratch = [0u8; SCRATCH];
-                for k in 0..c.h as usize {
-                    let d = d0 + k * t.stride;
-                    let s = first + k * l.stride;
-                    let dst = &mut t.buf[d..d + cw];
-                    if l.opaque && direct {
-                        match src.read_at(s, dst) {
-                            Ok(()) => continue,
-                            Err(Error::NotMapped) => direct = false,
-                            Err(_) => return Err(i),
-                        }
-                    }
-                    for (j, part) in dst.chunks_mut(SCRATCH).enumerate() {
-                        let buf = &mut scratch[..part.len()];
-                        if src.read_at(s + j * SCRATCH, buf).is_err() {
+                if cw <= SCRATCH {
+                    // As many rows as the scratch holds, a read each time.
+                    let per = SCRATCH / cw;
+                    let mut k = 0;
+                    while k < rows {
+                        let n = per.min(rows - k);
+                        let buf = &mut scratch[..n * cw];
+                        if src.read_rows(first + k * l.stride, l.stride, buf, cw, cw, n).is_err() {
                             return Err(i);
                         }
-                        if l.opaque {
-                            copy_pixels(part, buf);
-                        } else {
-                            blend(part, buf);
+                        for (j, part) in buf.chunks_exact(cw).enumerate() {
+                            let d = d0 + (k + j) * t.stride;
+                            let dst = &mut t.buf[d..d + cw];
+                            if l.opaque {
+                                copy_pixels(dst, part);
+                            } else {
+                                blend(dst, part);
+                            }
+                        }
+                        k += n;
+                    }
+                } else {
+                    for k in 0..rows {
+                        let d = d0 + k * t.stride;
+                        let s = first + k * l.stride;
+                        let dst = &mut t.buf[d..d + cw];
+                        for (j, part) in dst.chunks_mut(SCRATCH).enumerate() {
+                            let buf = &mut scratch[..part.len()];
+                            if src.read_at(s + j * SCRATCH, buf).is_err() {
+                                return Err(i);
+                            }
+                            if l.opaque {
+                                copy_pixels(part, buf);
+                            } else {
+                                blend(part, buf);
+                            }
                         }
                     }
                 }
@@ -316,12 +401,12 @@ pub fn write_rect(
     if need > src.len() as u64 || bw * bh * 4 > dst.len() as u64 {
         return None;
     }
-    let row = (w * 4) as usize;
-    for i in 0..h {
-        let s = (i * stride) as usize;
-        let d = (((y + i) * bw + x) * 4) as usize;
-        src.read(s, &mut dst[d..d + row]).ok()?;
-    }
+    let (row, dst_stride) = ((w * 4) as usize, (bw * 4) as usize);
+    // One rectangle: a read of its rows.
+    let d0 = ((y * bw + x) * 4) as usize;
+    let span = (h as usize - 1) * dst_stride + row;
+    src.read_rows(0, stride as usize, &mut dst[d0..d0 + span], dst_stride, row, h as usize)
+        .ok()?;
     Some(Rect::new(x as i32, y as i32, w as i32, h as i32))
 }
 
@@ -516,6 +601,8 @@ mod tests {
     struct Fake {
         bytes: Vec<u8>,
         reads: core::cell::Cell<usize>,
+        /// Calls of `read_rows` (each counted in `reads` per row too).
+        rects: core::cell::Cell<usize>,
         fail_at: usize,
         not_ram: bool,
     }
@@ -525,6 +612,7 @@ mod tests {
             Fake {
                 bytes,
                 reads: core::cell::Cell::new(0),
+                rects: core::cell::Cell::new(0),
                 fail_at,
                 not_ram,
             }
@@ -543,6 +631,26 @@ mod tests {
                 return Err(Error::BadHandle);
             }
             dst.copy_from_slice(&self.bytes[offset..offset + dst.len()]);
+            Ok(())
+        }
+
+        fn read_rows(
+            &self,
+            offset: usize,
+            stride: usize,
+            dst: &mut [u8],
+            dst_stride: usize,
+            len: usize,
+            rows: usize,
+        ) -> Result<(), Error> {
+            self.rects.set(self.rects.get() + 1);
+            if self.not_ram && dst.len() > SCRATCH {
+                return Err(Error::NotMapped);
+            }
+            for k in 0..rows {
+                let d = k * dst_stride;
+                self.read_at(offset + k * stride, &mut dst[d..d + len])?;
+            }
             Ok(())
         }
     }
@@ -595,10 +703,45 @@ mod tests {
             let rgb = |v: &[u8]| v.chunks_exact(4).map(|p| [p[0], p[1], p[2]]).collect::<Vec<_>>();
             assert_eq!(rgb(&a), rgb(&b), "not_ram {not_ram}");
             if !not_ram {
-                assert_eq!(f.reads.get(), 1, "full-width rows: one read");
-                assert_eq!(p.reads.get(), 4, "a read per row");
+                assert_eq!((f.reads.get(), f.rects.get()), (1, 0), "full-width rows: one read");
+                assert_eq!(p.rects.get(), 1, "a rectangle: one read of its rows");
             }
+            // The blended rows (2400 bytes, more than the scratch): a read
+            // per piece of a row.
+            assert_eq!(g.rects.get(), 0);
         }
+    }
+
+    /// Blended rows narrower than the scratch: as many as it holds per
+    /// read, composed as the mapped ones.
+    #[test]
+    fn narrow_blended_rows_are_read_many_at_a_time() {
+        let (w, h) = (40usize, 30usize);
+        let base = solid(w, h, 0xff10_2030);
+        let glass: Vec<u8> = (0..300 * 25 * 4)
+            .map(|i| if i % 4 == 3 { 0x80 } else { (i % 128) as u8 })
+            .collect();
+        let g = Fake::new(glass.clone(), usize::MAX, false);
+        let at = Rect::new(3, 2, 30, 25);
+        let read = [
+            Layer::new(Rect::new(0, 0, w as i32, h as i32), Pixels::Mapped(&base), w * 4, true).unwrap(),
+            Layer::new(at, Pixels::Read(&g, glass.len()), 1200, false).unwrap(),
+        ];
+        let mapped = [read[0], Layer::new(at, Pixels::Mapped(&glass), 1200, false).unwrap()];
+        let mut a = vec![0u8; w * h * 4];
+        let mut b = vec![0u8; w * h * 4];
+        for (buf, layers) in [(&mut a, &read), (&mut b, &mapped)] {
+            let mut t = Target {
+                buf,
+                stride: w * 4,
+                width: w as i32,
+                height: h as i32,
+            };
+            compose(&mut t, layers, Rect::new(0, 0, w as i32, h as i32)).unwrap();
+        }
+        assert_eq!(a, b);
+        // 120-byte rows: 17 a read, 25 rows in 2 reads.
+        assert_eq!((g.rects.get(), g.reads.get()), (2, 25));
     }
 
     /// A buffer revoked before or during the compose: the layer's index,

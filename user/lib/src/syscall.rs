@@ -271,6 +271,80 @@ pub fn memory_write(mem: Handle, offset: u64, data: &[u8]) -> Result<(), Error> 
     check(Syscall::MemoryWrite, args).map(drop)
 }
 
+/// A rectangle of a memory object or of the caller's memory: `rows` rows
+/// of `len` bytes, `stride` bytes apart (for
+/// [`memory_read_rows`] and [`memory_write_rows`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rows {
+    pub rows: usize,
+    pub len: usize,
+    /// The object's stride (from one row's start to the next one's).
+    pub object_stride: u64,
+    /// The caller's buffer's stride.
+    pub buf_stride: usize,
+}
+
+impl Rows {
+    /// Whether rows of `buf_stride` bytes apart from `buf`'s start stay
+    /// inside a buffer of `buf_len` bytes.
+    fn fits(&self, buf_len: usize) -> bool {
+        if self.rows > u32::MAX as usize {
+            return false;
+        }
+        self.rows == 0
+            || self.len == 0
+            || (self.rows - 1)
+                .checked_mul(self.buf_stride)
+                .and_then(|x| x.checked_add(self.len))
+                .is_some_and(|end| end <= buf_len)
+    }
+}
+
+/// Copies `shape.rows` rows of `shape.len` bytes of memory object
+/// `mem`, from its byte `offset` on, `shape.object_stride` bytes apart,
+/// into `buf` at rows `shape.buf_stride` bytes apart from its start, in
+/// one call ([`Syscall::MemoryReadRows`]): a rectangle of a client's
+/// buffer. Needs `READ` on `mem`, no mapping of it. Errors as
+/// [`memory_read`]'s (`InvalidArgument` also for rows past `buf`, or
+/// 2^32 rows or more, refused before the call); after one, `buf` may hold part of the rows.
+pub fn memory_read_rows(mem: Handle, offset: u64, buf: &mut [u8], shape: Rows) -> Result<(), Error> {
+    if !shape.fits(buf.len()) {
+        return Err(Error::InvalidArgument);
+    }
+    let args = [
+        h(mem),
+        offset,
+        buf.as_mut_ptr() as u64,
+        shape.len as u64,
+        shape.rows as u64,
+        shape.object_stride,
+        shape.buf_stride as u64,
+        0,
+    ];
+    check(Syscall::MemoryReadRows, args).map(drop)
+}
+
+/// Copies the rows of `data` described by `shape` into memory object `mem`
+/// from its byte `offset` on ([`Syscall::MemoryWriteRows`]): needs
+/// `WRITE` on `mem`, no mapping of it. Errors as for [`memory_read_rows`];
+/// after one, part of the rows may be in the object.
+pub fn memory_write_rows(mem: Handle, offset: u64, data: &[u8], shape: Rows) -> Result<(), Error> {
+    if !shape.fits(data.len()) {
+        return Err(Error::InvalidArgument);
+    }
+    let args = [
+        h(mem),
+        offset,
+        data.as_ptr() as u64,
+        shape.len as u64,
+        shape.rows as u64,
+        shape.object_stride,
+        shape.buf_stride as u64,
+        0,
+    ];
+    check(Syscall::MemoryWriteRows, args).map(drop)
+}
+
 /// A device-region capability for `pages` pages of physical memory at
 /// `physical` that the device tree does not describe (not RAM, not the
 /// interrupt controller), charged to `pool`; `system` is the console

@@ -451,6 +451,25 @@ fn tame(call: Syscall, a: &mut [u64; 8], protected: &[Handle; 4], rng: &mut Rng)
                 USER_LIMIT + a[2] % 0x2000
             }
         }
+        // Its rows too: the caller's stride under 1 MiB, at most 64 rows
+        // (the last inside the window's next 64 MiB) and any progress in
+        // `x4`'s high half, or nearly 2^32 rows with a stride past the
+        // user half (their last address overflows: refused whole).
+        Syscall::MemoryReadRows => {
+            a[2] = if rng.chance(3, 4) {
+                WINDOW_BASE + 0x1_0000_0000 + a[2] % (1 << 30)
+            } else {
+                USER_LIMIT + a[2] % 0x2000
+            };
+            let done = if rng.chance(1, 2) { 0 } else { a[4] >> 32 };
+            if rng.chance(7, 8) {
+                a[4] = (a[4] % 65) | (done << 32);
+                a[6] %= 1 << 20;
+            } else {
+                a[4] = u64::from(u32::MAX - (a[4] % 4) as u32) | done << 32;
+                a[6] = USER_LIMIT + a[6] % (1 << 20);
+            }
+        }
         _ => {}
     }
 }

@@ -333,6 +333,23 @@ fn copy_cost(bytes: usize) -> u32 {
     (bytes / 8) as u32 + 100
 }
 
+/// The memory object `x0` names for a copy into it (`into_object`: WRITE
+/// right) or out of it (READ): its physical start and its size in bytes.
+/// Device memory is refused (`WrongType`: registers, outside the linear
+/// map), and so is writing a boot archive object (`NoRights`).
+fn copy_object(k: &mut Kernel, cur: Id, into_object: bool) -> Result<(u64, u64), Error> {
+    let needed = if into_object { Rights::WRITE } else { Rights::READ };
+    let ObjectRef::Memory(m) = object(k, cur, 0, needed)?.1 else {
+        return Err(Error::WrongType);
+    };
+    let mem = k.memories.get(m).ok_or(Error::BadHandle)?;
+    match mem.kind {
+        MemoryKind::Device => Err(Error::WrongType),
+        MemoryKind::Boot if into_object => Err(Error::NoRights),
+        _ => Ok((mem.physical, (mem.pages * abi::PAGE_SIZE) as u64)),
+    }
+}
+
 /// [`abi::Syscall::MemoryRead`] (`into_object` false) and
 /// [`abi::Syscall::MemoryWrite`]: copy between memory object `x0` at byte
 /// offset `x1` and the caller's memory at `x2`, `x3` bytes, a page of the
@@ -340,18 +357,7 @@ fn copy_cost(bytes: usize) -> u32 {
 /// `x3`; out of work budget with bytes left, the call is to be made again
 /// ([`Kernel::restart`]) and looks its capability up again.
 pub(super) fn memory_copy(k: &mut Kernel, cur: Id, into_object: bool) -> Result<(), Error> {
-    let needed = if into_object { Rights::WRITE } else { Rights::READ };
-    let ObjectRef::Memory(m) = object(k, cur, 0, needed)?.1 else {
-        return Err(Error::WrongType);
-    };
-    let mem = k.memories.get(m).ok_or(Error::BadHandle)?;
-    match mem.kind {
-        // Registers, not RAM: outside the linear map.
-        MemoryKind::Device => return Err(Error::WrongType),
-        MemoryKind::Boot if into_object => return Err(Error::NoRights),
-        _ => {}
-    }
-    let (physical, size) = (mem.physical, (mem.pages * abi::PAGE_SIZE) as u64);
+    let (physical, size) = copy_object(k, cur, into_object)?;
     let task = task_of(k, cur)?;
     let (mut offset, mut va, mut len) = (arg(k, cur, 1), arg(k, cur, 2), arg(k, cur, 3));
     if offset.checked_add(len).is_none_or(|end| end > size) {
@@ -396,18 +402,7 @@ pub(super) fn memory_copy(k: &mut Kernel, cur: Id, into_object: bool) -> Result<
 /// The registers then describe what is left, so a restarted call goes on
 /// from there, mid-row too.
 pub(super) fn memory_copy_rows(k: &mut Kernel, cur: Id, into_object: bool) -> Result<(), Error> {
-    let needed = if into_object { Rights::WRITE } else { Rights::READ };
-    let ObjectRef::Memory(m) = object(k, cur, 0, needed)?.1 else {
-        return Err(Error::WrongType);
-    };
-    let mem = k.memories.get(m).ok_or(Error::BadHandle)?;
-    match mem.kind {
-        // Registers, not RAM: outside the linear map.
-        MemoryKind::Device => return Err(Error::WrongType),
-        MemoryKind::Boot if into_object => return Err(Error::NoRights),
-        _ => {}
-    }
-    let (physical, size) = (mem.physical, (mem.pages * abi::PAGE_SIZE) as u64);
+    let (physical, size) = copy_object(k, cur, into_object)?;
     let task = task_of(k, cur)?;
     let (mut offset, mut va, len) = (arg(k, cur, 1), arg(k, cur, 2), arg(k, cur, 3));
     let x4 = arg(k, cur, 4);

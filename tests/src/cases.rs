@@ -1418,6 +1418,33 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 180,
         ..KTEST
     },
+    // The same disk test on 1 CPU under -icount, where a task's CPU time
+    // is the instructions it ran: test-blk checks there that the driver
+    // sleeps through FLUSH (without -icount its CPU time counts the host's
+    // scheduling of virtual CPUs and is only printed).
+    BootCase {
+        name: "utest-virtio-blk-icount",
+        machine: "virt,gic-version=2",
+        smp: Some(1),
+        mem: Some("512M"),
+        append: Some("utest=blk"),
+        qemu_args: &[
+            "-icount",
+            "shift=0,sleep=off",
+            "-drive",
+            "if=none,id=disk0,format=raw,file=@DISK@",
+            "-device",
+            "virtio-blk-device,drive=disk0",
+        ],
+        expect: &[
+            r"test-blk: flushes: 32 flushes after writes in \d+ us, the driver on the CPU for \d+ us of them \(checked \(-icount\)\)",
+            r"^utest: test-blk \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 180,
+        ..KTEST
+    },
     // ---- the SD card on raspi4b: the rpi4 profile's sdhci driver serves
     // it as `blk`, and test-blk runs on it as on a virtio disk (patterns,
     // malformed requests, the driver restarted mid-write). QEMU puts the

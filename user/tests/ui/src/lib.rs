@@ -1,13 +1,16 @@
-//! What both UI tests need: whether this machine has the device with its
+//! What the UI tests share: whether this machine has the device with its
 //! driver running (a `utest` run on a board without it skips the test),
-//! and the services a driver registered.
+//! the services a driver registered, and the compositor tests' waits for a
+//! frame and count of the compositor's restarts.
 #![no_std]
 
 extern crate alloc;
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use userlib::ipc::Timeout;
 use userlib::names::supervisor;
+use userlib::services::compositor::{Client, Event, EV_FRAME, MAX_EVENTS};
 use userlib::syscall;
 
 /// Devices whose driver (as the device manager reports it) is `program`.
@@ -52,4 +55,29 @@ pub fn services_of(program: &str, count: usize, timeout_ms: u64) -> Vec<String> 
         }
         syscall::sleep_ms(20);
     }
+}
+
+/// Waits (10 s at most) for `EV_FRAME` on `c`; panics naming `what`
+/// (the step it followed) if none comes.
+pub fn wait_frame(c: &mut Client, what: &str) {
+    let until = syscall::now_us() + 10_000_000;
+    let mut ev = [Event::default(); MAX_EVENTS];
+    while syscall::now_us() < until {
+        let _ = syscall::wait(c.notification, Timeout::millis(200));
+        let (n, _) = c.events(&mut ev).expect("EVENTS");
+        if ev[..n].iter().any(|e| e.kind == EV_FRAME) {
+            return;
+        }
+    }
+    panic!("no frame within 10 s after {what}");
+}
+
+/// How many times the supervisor has restarted the compositor.
+pub fn compositor_restarts() -> u64 {
+    supervisor::tasks()
+        .expect("tasks")
+        .iter()
+        .find(|t| t.name == "compositor")
+        .map(|t| t.restarts)
+        .expect("a compositor task")
 }

@@ -11,11 +11,11 @@
 #![no_std]
 #![no_main]
 
+use test_ui::{compositor_restarts, wait_frame};
 use userlib::abi::boot_info::StartInfo;
 use userlib::abi::ObjectType;
 use userlib::ipc::{Message, Timeout};
-use userlib::names::supervisor;
-use userlib::services::compositor::{self as proto, Client, Event, EV_FRAME, MAX_EVENTS, MAX_SIDE, MAX_SURFACES};
+use userlib::services::compositor::{self as proto, Client, MAX_SIDE, MAX_SURFACES};
 use userlib::test::{expect_err, Rng};
 use userlib::vspace::{pages_for, Mapping};
 use userlib::{names, println, process, syscall, Error, Rights};
@@ -250,27 +250,4 @@ fn attach(
     let mut m = Message::with_words(proto::ATTACH, &[s, w, h, stride, 7]);
     m.push_cap(cap, rights);
     c.call(&m)
-}
-
-/// Waits (10 s at most) for `EV_FRAME`.
-fn wait_frame(c: &mut Client, what: &str) {
-    let until = syscall::now_us() + 10_000_000;
-    let mut ev = [Event::default(); MAX_EVENTS];
-    while syscall::now_us() < until {
-        let _ = syscall::wait(c.notification, Timeout::millis(200));
-        let (n, _) = c.events(&mut ev).expect("EVENTS");
-        if ev[..n].iter().any(|e| e.kind == EV_FRAME) {
-            return;
-        }
-    }
-    panic!("no frame within 10 s after {what}");
-}
-
-fn compositor_restarts() -> u64 {
-    supervisor::tasks()
-        .expect("tasks")
-        .iter()
-        .find(|t| t.name == "compositor")
-        .map(|t| t.restarts)
-        .expect("a compositor task")
 }

@@ -14,11 +14,11 @@
 #![no_std]
 #![no_main]
 
+use test_ui::{compositor_restarts, wait_frame};
 use userlib::abi::boot_info::StartInfo;
 use userlib::abi::ObjectType;
 use userlib::ipc::{Message, Timeout};
-use userlib::names::supervisor;
-use userlib::services::compositor::{self as proto, Client, Event, EV_FRAME, MAX_EVENTS};
+use userlib::services::compositor::{self as proto, Client};
 use userlib::test::Revokers;
 use userlib::vspace::{pages_for, Mapping};
 use userlib::{names, println, process, syscall, Error, Rights};
@@ -132,27 +132,4 @@ fn attach(c: &mut Client, s: u64, w: u64, h: u64, stride: u64, cap: userlib::Han
     let mut m = Message::with_words(proto::ATTACH, &[s, w, h, stride, 1]);
     m.push_cap(cap, Rights::READ | Rights::MAP);
     c.call(&m)
-}
-
-/// Waits (10 s at most) for `EV_FRAME`.
-fn wait_frame(c: &mut Client, what: &str) {
-    let until = syscall::now_us() + 10_000_000;
-    let mut ev = [Event::default(); MAX_EVENTS];
-    while syscall::now_us() < until {
-        let _ = syscall::wait(c.notification, Timeout::millis(200));
-        let (n, _) = c.events(&mut ev).expect("EVENTS");
-        if ev[..n].iter().any(|e| e.kind == EV_FRAME) {
-            return;
-        }
-    }
-    panic!("no frame within 10 s after {what}");
-}
-
-fn compositor_restarts() -> u64 {
-    supervisor::tasks()
-        .expect("tasks")
-        .iter()
-        .find(|t| t.name == "compositor")
-        .map(|t| t.restarts)
-        .expect("a compositor task")
 }

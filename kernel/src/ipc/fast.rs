@@ -6,7 +6,8 @@ use crate::sched;
 use crate::thread::{Caller, Thread, ThreadState, UserContext};
 use abi::{Rights, REGISTER_WORDS};
 
-/// What the IPC fast path hands to the architecture's switch.
+/// What a fast path (IPC, and `Yield` in `arch::aarch64::user`) hands to
+/// the architecture's switch.
 pub struct Handoff {
     /// The next thread's saved registers.
     pub ctx: *const UserContext,

@@ -294,6 +294,37 @@ pub fn pick_next(k: &mut Kernel, cpu: usize) -> Option<Id> {
     next
 }
 
+/// `Yield` on the fast path (`arch::aarch64::user`): when a thread of
+/// `me`'s priority is ready on this CPU and nothing else is due here (no
+/// reschedule, no timer to reprogram, no higher priority ready, no TCB to
+/// reap), `me` (running here, `c`'s current thread) goes to the back of
+/// its queue and the first of that queue runs, with a new slice; `me` is
+/// charged its CPU time. The timer stays as it is: with an equal thread
+/// ready it was armed no later than `me`'s slice end ([`program_timer`]),
+/// before the new slice's; if it fires first, the interrupt's general path
+/// arms it again. `None`, with nothing changed, otherwise.
+#[inline(always)]
+pub fn yield_fast<'a>(c: &mut CpuState, cpu: usize, me: &mut Thread) -> Option<&'a mut Thread> {
+    let p = me.priority;
+    if c.need_resched || c.timer_dirty || c.reap.is_some() || c.outranks(p) {
+        return None;
+    }
+    let q = c.ready.get_mut(p as usize)?;
+    let t = q.pop_front()?;
+    // SAFETY: `me` is running, so on no run queue; it is reached through
+    // nothing else here. It goes behind the thread just taken off.
+    unsafe { q.push_back(ObjectPtr::new(me), cpu * LEVELS + p as usize) };
+    me.state = ThreadState::Ready;
+    charge(me, c, time::cpu_clock());
+    // SAFETY: it was on a run queue, so a live TCB (see `lists`), not `me`
+    // (which was running), and no reference to it is held.
+    let next = unsafe { &mut *t.as_ptr() };
+    next.state = ThreadState::Running;
+    c.current = Some(next.id);
+    c.slice_end = hal::cpu::counter() + time::slice_ticks();
+    Some(next)
+}
+
 /// End the current thread's time slice now (yield).
 pub fn expire_slice(k: &mut Kernel, cpu: usize) {
     k.cpus[cpu].slice_end = 0;

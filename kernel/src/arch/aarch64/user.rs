@@ -171,6 +171,15 @@ extern "C" fn handle_el0_sync(ctx: *mut UserContext) -> Resume {
         if n == abi::Syscall::ReplyRecv as u64 && crate::ipc::fast_message(regs.x[1]) {
             return ipc_fast_reply_recv(ctx);
         }
+        // Yield after the three above, which do not pay for its test: the
+        // compiler may not move the test of a value an asm statement (not
+        // `pure`: it runs where it stands) gave above that statement.
+        let mut n = n;
+        // SAFETY: an empty asm statement.
+        unsafe { asm!("/* {0} */", inout(reg) n, options(nomem, nostack, preserves_flags)) };
+        if n == abi::Syscall::Yield as u64 {
+            return yield_fast(ctx);
+        }
     }
     general_path(8, ctx, esr)
 }
@@ -233,25 +242,72 @@ fn ipc_fast_path(ctx: *mut UserContext, number: u64) -> Resume {
         // switched away, by the general path.
         if matches!(me.state, ThreadState::Running) && me.cpu == cpu {
             if let Some(h) = crate::ipc::fast_path(k, cpu, cur, me, number) {
-                if h.save_fp {
-                    fp_save_inline(&mut me.fp);
-                    set_cpacr(CPACR_FP_EL1_ONLY);
+                return hand_off(pc, guard, me, h);
+            }
+        }
+    }
+    // ESR_EL1 still holds this exception's syndrome (interrupts are masked).
+    general_path(8, ctx, hal::cpu::esr())
+}
+
+/// The end of a fast path: the CPU leaves `me` (the thread current here
+/// until now, its context the one the entry saved) for the thread `h`
+/// names, which the fast path made current.
+#[inline(always)]
+fn hand_off(pc: &percpu::PerCpu, guard: object::KernelGuard, me: &mut Thread, h: crate::ipc::Handoff) -> Resume {
+    if h.save_fp {
+        fp_save_inline(&mut me.fp);
+        set_cpacr(CPACR_FP_EL1_ONLY);
+    }
+    save_exception_state(&mut me.ctx);
+    if h.ttbr0 != me.ttbr0 {
+        // SAFETY: the next task's tables, tagged with its ASID.
+        unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) h.ttbr0, options(nostack)) };
+    }
+    pc.user_ctx.store(h.ctx as u64, Ordering::Relaxed);
+    // `me` may be made ready elsewhere as soon as the lock is free: the
+    // exit path frees it once x19-x29 are stored.
+    guard.release_at_exit();
+    // An unoutlinable end: size optimisation would otherwise share this
+    // tail with other functions, one branch more on the hottest path.
+    // SAFETY: an empty asm statement.
+    unsafe { asm!("", options(nostack, preserves_flags)) };
+    Resume {
+        ctx: h.ctx,
+        save: &mut me.ctx,
+    }
+}
+
+/// `Yield` to an equal-priority thread ready on this CPU straight away
+/// (see [`sched::yield_fast`]), else through the general path. Like
+/// [`ipc_fast_call`], it makes no calls on its hot path.
+#[inline(never)]
+extern "C" fn yield_fast(ctx: *mut UserContext) -> Resume {
+    let pc = percpu::current_running();
+    let cpu = pc.index();
+    // Contended: the general path waits for the lock.
+    if let Some(mut guard) = object::try_lock() {
+        let k = &mut *guard;
+        // SAFETY: as in `ipc_fast_path`: the context of the thread current
+        // here is the first field of its TCB, which lives while it is
+        // current; the fast path reaches no thread through `k` but the one
+        // it takes off the run queue (never this one).
+        let me = unsafe { &mut *ctx.cast::<Thread>() };
+        if matches!(me.state, ThreadState::Running) && me.cpu == cpu && !k.work_pending() {
+            let cur = me.id;
+            let c = &mut k.cpus[cpu % MAX_CPUS];
+            if let Some(next) = sched::yield_fast(c, cpu, me) {
+                me.ctx.x[0] = 0;
+                let save_fp = c.fp_owner == Some(cur);
+                if save_fp {
+                    c.fp_owner = None;
                 }
-                save_exception_state(&mut me.ctx);
-                if h.ttbr0 != me.ttbr0 {
-                    // SAFETY: the next task's tables, tagged with its ASID.
-                    unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) h.ttbr0, options(nostack)) };
-                }
-                pc.user_ctx.store(h.ctx as u64, Ordering::Relaxed);
-                // `me` may be made ready elsewhere as soon as the lock is
-                // free: the exit path frees it once x19-x29 are stored.
-                guard.release_at_exit();
-                // An unoutlinable end: size optimisation would otherwise
-                // share this tail with other functions, one branch more
-                // on the hottest path.
-                // SAFETY: an empty asm statement.
-                unsafe { asm!("", options(nostack, preserves_flags)) };
-                return Resume { ctx: h.ctx, save: ctx };
+                let h = crate::ipc::Handoff {
+                    ctx: &next.ctx,
+                    ttbr0: next.ttbr0,
+                    save_fp,
+                };
+                return hand_off(pc, guard, me, h);
             }
         }
     }

@@ -97,10 +97,65 @@ fn main(start: &StartInfo) {
     }
     assert_eq!(SUM.load(Ordering::SeqCst), n * (n + 1) / 2);
     joined_threads_are_gone();
+    yield_alternates();
     userlib::println!("test-basic: all checks passed");
     // The console gives each writer its own line: init's verdict on this
     // program, printed next, must not run on from this unfinished one.
     userlib::print!("test-basic: a line left unfinished");
+}
+
+/// `Yield` hands the CPU to the other of two equal-priority threads on one
+/// CPU (and back): each writes its mark into a shared log, then yields, so
+/// the log alternates. A time slice that ends between a thread's mark and
+/// its yield lets the other mark twice in a row; three marks in a row mean
+/// a yield that did not switch. (The kernel's fast path takes these
+/// yields; a lost or doubly queued thread hangs or breaks the pattern.)
+fn yield_alternates() {
+    const ROUNDS: usize = 400;
+    static LOG: [AtomicU64; 2 * ROUNDS] = [const { AtomicU64::new(0) }; 2 * ROUNDS];
+    static AT: AtomicU64 = AtomicU64::new(0);
+    static READY: AtomicU64 = AtomicU64::new(0);
+    let cpu = syscall::thread_info(process().thread).expect("thread info").cpu;
+    let spawn = |mark: u64| {
+        thread::Builder::default()
+            .cpu(cpu)
+            .spawn(move || {
+                // Both start before either marks.
+                READY.fetch_add(1, Ordering::SeqCst);
+                while READY.load(Ordering::SeqCst) < 2 {
+                    syscall::yield_now();
+                }
+                for _ in 0..ROUNDS {
+                    let i = AT.fetch_add(1, Ordering::SeqCst) as usize;
+                    LOG[i].store(mark, Ordering::SeqCst);
+                    syscall::yield_now();
+                }
+            })
+            .expect("spawn a yielding thread")
+    };
+    let (a, b) = (spawn(1), spawn(2));
+    a.join().expect("join");
+    b.join().expect("join");
+    let log: Vec<u64> = LOG.iter().map(|m| m.load(Ordering::SeqCst)).collect();
+    let (mut run, mut longest, mut switches) = (1, 1, 0);
+    for w in log.windows(2) {
+        if w[0] == w[1] {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 1;
+            switches += 1;
+        }
+    }
+    assert!(
+        longest <= 2,
+        "a thread marked {longest} times in a row: a yield did not switch ({switches} switches in {} marks)",
+        log.len()
+    );
+    log::info!(
+        "yield: {} marks, {switches} switches, at most {longest} in a row",
+        log.len()
+    );
 }
 
 /// A joined thread is gone when `join` returns: its pool has the thread's

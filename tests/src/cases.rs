@@ -1580,11 +1580,44 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"sdhci: mmc@7e300000: no card: waiting for one",
             r"sdhci: mmc@7e340000: no interrupt line .*: polling",
             r"sdhci: mmc@7e340000: no card: waiting for one",
+            // No USB device: the USB driver says so and waits.
+            r"dwc2: usb@7e980000: DWC2 core 0x4f54\w+ in host mode, root port powered",
+            r"dwc2: usb@7e980000: no USB device on the port: waiting for one",
             r"^utest: test-gpio \.\.\. ok$",
             r"^utest: test-mbox-fb \.\.\. ok$",
             r"^utest: result: 2 passed, 0 failed$",
         ],
-        forbid: &[r"^utest: .* FAILED"],
+        forbid: &[r"^utest: .* FAILED", r"dwc2.* faulted"],
+        timeout_s: 240,
+        ..KTEST
+    },
+    // A USB keyboard on raspi4b: the rpi4 profile's dwc2 driver resets the
+    // DWC2 controller, enumerates QEMU's hub and the usb-kbd behind it
+    // and serves `keyboard`; test-input reads the key the monitor sends.
+    BootCase {
+        name: "utest-usb-keyboard-raspi4b",
+        machine: "raspi4b",
+        cpu: None,
+        smp: None,
+        mem: None,
+        dtb: Dtb::Rpi4,
+        profile: Some("rpi4"),
+        append: Some("utest=input servers=none"),
+        qemu_args: &["-device", "usb-kbd"],
+        monitor: &[Input {
+            after: "test-input: waiting for injected events",
+            send: "sendkey a",
+        }],
+        expect: &[
+            r"dwc2: hub at address 1: 8 ports",
+            r"dwc2: usb@7e980000: USB keyboard 0627:0001 on endpoint 1 \(address 2\)",
+            r"init: names: keyboard registered by dwc2",
+            r#"test-input: keyboard "USB keyboard 0627:0001" kind Keyboard$"#,
+            r"test-input: key a pressed and released",
+            r"^utest: test-input \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED", r"dwc2.* faulted", r"dwc2: .*(enumeration|interrupt read):"],
         timeout_s: 240,
         ..KTEST
     },

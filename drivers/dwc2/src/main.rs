@@ -640,6 +640,8 @@ mod driver {
 
     /// Registers `keyboard` (or the first free `keyboardN`) with
     /// [`READERS`] server threads; the name and the threads' wake-ups.
+    /// The threads live as long as the task (a dropped handle would end
+    /// its thread).
     fn serve(device_name: &str) -> Result<(String, Vec<Handle>), Error> {
         let me = process();
         let ep = syscall::create(me.pool, ObjectType::Endpoint, 0)?;
@@ -654,9 +656,10 @@ mod driver {
         for _ in 0..READERS {
             let wake = syscall::create(me.pool, ObjectType::Notification, 0)?;
             let info = info.clone();
-            thread::Builder::default()
+            let t = thread::Builder::default()
                 .stack_pages(2)
                 .spawn(move || serve_requests(ep, wake, info))?;
+            core::mem::forget(t);
             wakes.push(wake);
         }
         let mut last = Error::InvalidState;

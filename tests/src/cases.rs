@@ -1591,11 +1591,12 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 240,
         ..KTEST
     },
-    // A USB keyboard on raspi4b: the rpi4 profile's dwc2 driver resets the
-    // DWC2 controller, enumerates QEMU's hub and the usb-kbd behind it
-    // and serves `keyboard`; test-input reads the key the monitor sends.
+    // A USB keyboard and tablet on raspi4b: the rpi4 profile's dwc2 driver
+    // resets the DWC2 controller, enumerates QEMU's hub and the usb-kbd and
+    // usb-tablet behind it and serves `keyboard` and `touch`; test-input
+    // reads the key and the tap the monitor sends.
     BootCase {
-        name: "utest-usb-keyboard-raspi4b",
+        name: "utest-usb-input-raspi4b",
         machine: "raspi4b",
         cpu: None,
         smp: None,
@@ -1603,17 +1604,31 @@ pub static BOOT_CASES: &[BootCase] = &[
         dtb: Dtb::Rpi4,
         profile: Some("rpi4"),
         append: Some("utest=input servers=none"),
-        qemu_args: &["-device", "usb-kbd"],
-        monitor: &[Input {
-            after: "test-input: waiting for injected events",
-            send: "sendkey a",
-        }],
+        qemu_args: &["-device", "usb-kbd", "-device", "usb-tablet"],
+        monitor: &[
+            Input {
+                after: "test-input: waiting for injected events",
+                send: "sendkey a",
+            },
+            Input {
+                after: "",
+                send: "mouse_button 1",
+            },
+            Input {
+                after: "",
+                send: "mouse_button 0",
+            },
+        ],
         expect: &[
             r"dwc2: hub at address 1: 8 ports",
             r"dwc2: usb@7e980000: USB keyboard 0627:0001 on endpoint 1 \(address 2\)",
+            r"dwc2: usb@7e980000: USB tablet 0627:0001 on endpoint 1 \(address 3\)",
             r"init: names: keyboard registered by dwc2",
+            r"init: names: touch registered by dwc2",
             r#"test-input: keyboard "USB keyboard 0627:0001" kind Keyboard$"#,
+            r#"test-input: touch "USB tablet 0627:0001" kind Touch x 0\.\.=32767 y 0\.\.=32767$"#,
             r"test-input: key a pressed and released",
+            r"test-input: touch down and up",
             r"^utest: test-input \.\.\. ok$",
             r"^utest: result: 1 passed, 0 failed$",
         ],

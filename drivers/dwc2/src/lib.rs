@@ -16,4 +16,5 @@ extern crate alloc;
 
 pub mod hid;
 pub mod ring;
+pub mod tablet;
 pub mod usb;

@@ -60,6 +60,7 @@ mod driver {
     use driverkit::{log, names, Device, Dma, Error, Handle, Message, Mmio, Readable, Timeout, Writeable};
     use dwc2::hid::Keyboard;
     use dwc2::ring::Ring;
+    use dwc2::tablet::{Layout, Tablet, MAX_DESCRIPTOR};
     use dwc2::usb::{self, Configuration, DescError, DeviceDescriptor, Endpoint, PortStatus, Setup};
     use userlib::abi::boot_info::StartInfo;
     use userlib::abi::ObjectType;
@@ -153,6 +154,7 @@ mod driver {
         /// Any other halt: the channel's interrupt bits.
         Halted(u32),
         Descriptor(DescError),
+        Report(dwc2::tablet::LayoutError),
         /// A DMA buffer the controller cannot reach.
         Unreachable(u64),
     }
@@ -166,6 +168,7 @@ mod driver {
                 UsbError::Babble => write!(f, "babble (more data than asked)"),
                 UsbError::Halted(i) => write!(f, "channel halted with HCINT {i:#x}"),
                 UsbError::Descriptor(e) => write!(f, "{e}"),
+                UsbError::Report(e) => write!(f, "{e}"),
                 UsbError::Unreachable(p) => write!(f, "DMA buffer at {p:#x} is beyond what the controller reaches"),
             }
         }
@@ -185,13 +188,36 @@ mod driver {
         low_speed: bool,
     }
 
-    /// A HID keyboard's interrupt endpoint being polled.
+    /// What a HID device's reports are.
+    enum Decoder {
+        Keyboard(Keyboard),
+        Tablet(Tablet),
+    }
+
+    impl Decoder {
+        fn kind(&self) -> Kind {
+            match self {
+                Decoder::Keyboard(_) => Kind::Keyboard,
+                Decoder::Tablet(_) => Kind::Touch,
+            }
+        }
+
+        /// The queue (and service) of its kind.
+        fn ring(&self) -> usize {
+            match self {
+                Decoder::Keyboard(_) => 0,
+                Decoder::Tablet(_) => 1,
+            }
+        }
+    }
+
+    /// A HID device's interrupt endpoint being polled.
     struct Hid {
         target: Target,
         endpoint: Endpoint,
         pid: u32,
         slot: usize,
-        keyboard: Keyboard,
+        decoder: Decoder,
         name: String,
         errors: u32,
     }
@@ -420,24 +446,32 @@ mod driver {
                 if i.class != usb::CLASS_HID {
                     continue;
                 }
-                if !(i.subclass == 1 && i.protocol == 1) {
-                    log::info!(
-                        "{:04x}:{:04x} interface {}: HID protocol {} (not a boot keyboard): not driven",
-                        d.vendor,
-                        d.product,
-                        i.number,
-                        i.protocol
-                    );
-                    continue;
-                }
                 if hids.len() >= MAX_HIDS {
-                    log::warn!("more than {MAX_HIDS} keyboards: the rest ignored");
+                    log::warn!("more than {MAX_HIDS} HID devices: the rest ignored");
                     break;
                 }
-                if let Err(e) = self.control(&t, Setup::set_protocol(i.number, 0)) {
-                    log::warn!("keyboard {:04x}:{:04x}: SET_PROTOCOL boot: {e}", d.vendor, d.product);
-                }
-                // Optional for keyboards: a STALL only means "not supported".
+                let id = alloc::format!("{:04x}:{:04x}", d.vendor, d.product);
+                let (decoder, name) = if i.subclass == 1 && i.protocol == 1 {
+                    if let Err(e) = self.control(&t, Setup::set_protocol(i.number, 0)) {
+                        log::warn!("keyboard {id}: SET_PROTOCOL boot: {e}");
+                    }
+                    (Decoder::Keyboard(Keyboard::new()), alloc::format!("USB keyboard {id}"))
+                } else {
+                    // Anything else is driven only if its report descriptor
+                    // shows an absolute pointer.
+                    let len = (i.report_length as usize).clamp(1, MAX_DESCRIPTOR) as u16;
+                    let layout = self
+                        .control(&t, Setup::get_report_descriptor(i.number, len))
+                        .and_then(|desc| Layout::parse(&desc).map_err(UsbError::Report));
+                    match layout {
+                        Ok(l) => (Decoder::Tablet(Tablet::new(l)), alloc::format!("USB tablet {id}")),
+                        Err(e) => {
+                            log::info!("{id} interface {}: HID protocol {}: {e}: not driven", i.number, i.protocol);
+                            continue;
+                        }
+                    }
+                };
+                // Optional: a STALL only means "not supported".
                 let _ = self.control(&t, Setup::set_idle(i.number));
                 let slot = SLOTS_AT + hids.len() * SLOT_BYTES;
                 hids.push(Hid {
@@ -445,8 +479,8 @@ mod driver {
                     endpoint,
                     pid: PID_DATA0,
                     slot,
-                    keyboard: Keyboard::new(),
-                    name: alloc::format!("USB keyboard {:04x}:{:04x}", d.vendor, d.product),
+                    decoder,
+                    name,
                     errors: 0,
                 });
             }
@@ -510,8 +544,9 @@ mod driver {
         }
     }
 
-    /// Events between the polling thread and the readers of `keyboard`.
-    static RING: Mutex<Ring> = Mutex::new(Ring::new());
+    /// Events between the polling thread and the readers: `keyboard`'s,
+    /// `touch`'s.
+    static RINGS: [Mutex<Ring>; 2] = [Mutex::new(Ring::new()), Mutex::new(Ring::new())];
     /// Server threads: each can sit in one blocking `READ`.
     const READERS: usize = 2;
     /// Consecutive failed reads after which the port is enumerated again.
@@ -544,8 +579,8 @@ mod driver {
         }
         log::info!("{node}: DWC2 core {:#x} in host mode, root port powered", host.read(GSNPSID));
 
-        let mut wakes: Vec<Handle> = Vec::new();
-        let mut registered = false;
+        // Per queue: the readers' wake-ups, once its service is registered.
+        let mut wakes: [Option<Vec<Handle>>; 2] = [None, None];
         loop {
             // Wait for a device on the root port.
             if !host.until(1_000_000, |h| h.connected()) {
@@ -570,7 +605,7 @@ mod driver {
                     syscall::sleep_ms(1000);
                 }
                 Some(Ok(())) if hids.is_empty() => {
-                    log::info!("{node}: no keyboard on the bus");
+                    log::info!("{node}: no keyboard or tablet on the bus");
                     // Nothing to drive: look again once the device goes.
                     while host.connected() {
                         syscall::sleep_ms(500);
@@ -581,14 +616,25 @@ mod driver {
                     for h in &hids {
                         log::info!("{node}: {} on endpoint {} (address {})", h.name, h.endpoint.number, h.target.address);
                     }
-                    if !registered {
-                        match serve(&hids[0].name) {
+                    for h in &hids {
+                        let (kind, ring) = (h.decoder.kind(), h.decoder.ring());
+                        if wakes[ring].is_some() {
+                            continue;
+                        }
+                        let range = match &h.decoder {
+                            Decoder::Tablet(t) => {
+                                let l = t.layout();
+                                let r = |f: &dwc2::tablet::Field| (f.min.max(0) as u32, f.max.max(0) as u32);
+                                (r(&l.x), r(&l.y))
+                            }
+                            Decoder::Keyboard(_) => ((0, 0), (0, 0)),
+                        };
+                        match serve(kind, &h.name, range, ring) {
                             Ok((name, w)) => {
                                 log::info!("{node}: serving `{name}`");
-                                wakes = w;
-                                registered = true;
+                                wakes[ring] = Some(w);
                             }
-                            Err(e) => panic!("{node}: keyboard service: {e}"),
+                            Err(e) => panic!("{node}: {} service: {e}", kind.base_name()),
                         }
                     }
                     // Back when the device went or stopped answering.
@@ -599,21 +645,28 @@ mod driver {
     }
 
     /// Polls the keyboards until they stop answering.
-    fn run(host: &mut Host, hids: &mut [Hid], wakes: &[Handle], node: &str) {
+    fn run(host: &mut Host, hids: &mut [Hid], wakes: &[Option<Vec<Handle>>; 2], node: &str) {
         loop {
             if !host.connected() {
                 log::info!("{node}: device removed");
                 return;
             }
-            let mut moved = 0;
+            let mut moved = [0; 2];
             for h in hids.iter_mut() {
                 match host.poll(h) {
                     Ok(None) => h.errors = 0,
                     Ok(Some(report)) => {
                         h.errors = 0;
-                        let mut ring = RING.lock();
-                        match h.keyboard.report(&report, |e| ring.push(e)) {
-                            Ok(n) => moved += n,
+                        let ring = h.decoder.ring();
+                        let mut q = RINGS[ring].lock();
+                        let r = match &mut h.decoder {
+                            Decoder::Keyboard(k) => k.report(&report, |e| q.push(e)).map_err(|e| alloc::format!("{e}")),
+                            Decoder::Tablet(t) => t
+                                .report(&report, |e| q.push(e))
+                                .map_err(|n| alloc::format!("report of {n} bytes without X and Y")),
+                        };
+                        match r {
+                            Ok(n) => moved[ring] += n,
                             Err(e) => log::warn!("{node}: {}: {e}: ignored", h.name),
                         }
                     }
@@ -625,30 +678,38 @@ mod driver {
                     }
                 }
             }
-            if moved > 0 {
-                for w in wakes {
-                    let _ = syscall::signal(*w, 1);
+            for (ring, w) in wakes.iter().enumerate() {
+                if moved[ring] > 0 {
+                    for w in w.iter().flatten() {
+                        let _ = syscall::signal(*w, 1);
+                    }
                 }
             }
             if hids.iter().all(|h| h.errors >= MAX_ERRORS) {
-                log::warn!("{node}: keyboards stopped answering: enumerating again");
+                log::warn!("{node}: the devices stopped answering: enumerating again");
                 return;
             }
             syscall::sleep_ms(POLL_MS);
         }
     }
 
-    /// Registers `keyboard` (or the first free `keyboardN`) with
-    /// [`READERS`] server threads; the name and the threads' wake-ups.
-    /// The threads live as long as the task (a dropped handle would end
-    /// its thread).
-    fn serve(device_name: &str) -> Result<(String, Vec<Handle>), Error> {
+    /// Registers `kind`'s service (`keyboard`, `touch`, or the first free
+    /// `keyboardN`...) for queue `ring` with [`READERS`] server threads;
+    /// the name and the threads' wake-ups. The threads live as long as the
+    /// task (a dropped handle would end its thread).
+    #[allow(clippy::type_complexity)]
+    fn serve(
+        kind: Kind,
+        device_name: &str,
+        (x, y): ((u32, u32), (u32, u32)),
+        ring: usize,
+    ) -> Result<(String, Vec<Handle>), Error> {
         let me = process();
         let ep = syscall::create(me.pool, ObjectType::Endpoint, 0)?;
         let info = Info {
-            kind: Kind::Keyboard,
-            x: (0, 0),
-            y: (0, 0),
+            kind,
+            x,
+            y,
             dropped: 0,
             name: String::from(device_name),
         };
@@ -658,13 +719,13 @@ mod driver {
             let info = info.clone();
             let t = thread::Builder::default()
                 .stack_pages(2)
-                .spawn(move || serve_requests(ep, wake, info))?;
+                .spawn(move || serve_requests(ep, wake, info, ring))?;
             core::mem::forget(t);
             wakes.push(wake);
         }
         let mut last = Error::InvalidState;
         for i in 0..8 {
-            let name = service_name(Kind::Keyboard, i);
+            let name = service_name(kind, i);
             match names::register(&name, ep) {
                 Ok(()) => return Ok((name, wakes)),
                 Err(e @ Error::InvalidState) => last = e,
@@ -675,7 +736,7 @@ mod driver {
     }
 
     /// A server thread, as virtio-input's: `INFO` and `READ`.
-    fn serve_requests(ep: Handle, wake: Handle, info: Info) {
+    fn serve_requests(ep: Handle, wake: Handle, info: Info, ring: usize) {
         let mut next = syscall::recv(ep, Timeout::Forever);
         loop {
             let mut msg = match next {
@@ -685,12 +746,12 @@ mod driver {
             let reply = match msg.label {
                 input::INFO => Some(
                     Info {
-                        dropped: RING.lock().dropped(),
+                        dropped: RINGS[ring].lock().dropped(),
                         ..info.clone()
                     }
                     .to_message(),
                 ),
-                input::READ => read(msg.word(0), msg.word(1), wake),
+                input::READ => read(msg.word(0), msg.word(1), wake, ring),
                 _ => Some(reply_error(Error::InvalidArgument)),
             };
             userlib::server::drop_caps(&mut msg);
@@ -703,13 +764,13 @@ mod driver {
 
     /// `READ [max, timeout ms]`, as virtio-input's: the events leave the
     /// queue once the reply went.
-    fn read(max: u64, timeout_ms: u64, wake: Handle) -> Option<Message> {
+    fn read(max: u64, timeout_ms: u64, wake: Handle, ring: usize) -> Option<Message> {
         let max = (max as usize).clamp(1, MAX_EVENTS);
         let deadline =
             (timeout_ms != FOREVER).then(|| syscall::now_us().saturating_add(timeout_ms.saturating_mul(1000)));
         loop {
             {
-                let mut ring = RING.lock();
+                let mut ring = RINGS[ring].lock();
                 if !ring.is_empty() {
                     let n = ring.len().min(max);
                     let m = pack_events((0..n).filter_map(|i| ring.peek(i)), ring.dropped());

@@ -416,6 +416,8 @@ mod driver {
             let d = DeviceDescriptor::parse(&self.control(&t, Setup::get_descriptor(usb::DESC_DEVICE, 0, 18))?)?;
             let head = self.control(&t, Setup::get_descriptor(usb::DESC_CONFIG, 0, 9))?;
             let (_, total) = usb::config_header(&head)?;
+            // A longer configuration is read cut short (what is cut is unused).
+            let total = total.min(DATA_MAX as u16);
             let all = self.control(&t, Setup::get_descriptor(usb::DESC_CONFIG, 0, total))?;
             let c = Configuration::parse(&all)?;
             self.control(&t, Setup::set_configuration(c.value))?;
@@ -466,7 +468,11 @@ mod driver {
                     match layout {
                         Ok(l) => (Decoder::Tablet(Tablet::new(l)), alloc::format!("USB tablet {id}")),
                         Err(e) => {
-                            log::info!("{id} interface {}: HID protocol {}: {e}: not driven", i.number, i.protocol);
+                            log::info!(
+                                "{id} interface {}: HID protocol {}: {e}: not driven",
+                                i.number,
+                                i.protocol
+                            );
                             continue;
                         }
                     }
@@ -532,7 +538,17 @@ mod driver {
         fn poll(&mut self, h: &mut Hid) -> Result<Option<Vec<u8>>, UsbError> {
             let len = (h.endpoint.max_packet as usize).min(SLOT_BYTES);
             let mps = h.endpoint.max_packet.min(SLOT_BYTES as u16);
-            let r = self.transfer(INTERRUPT_CH, &h.target, h.endpoint.number, EP_INTERRUPT, mps, true, h.pid, h.slot, len);
+            let r = self.transfer(
+                INTERRUPT_CH,
+                &h.target,
+                h.endpoint.number,
+                EP_INTERRUPT,
+                mps,
+                true,
+                h.pid,
+                h.slot,
+                len,
+            );
             match r {
                 Ok(n) => {
                     h.pid = if h.pid == PID_DATA0 { PID_DATA1 } else { PID_DATA0 };
@@ -577,7 +593,10 @@ mod driver {
         if let Err(e) = host.reset_core() {
             panic!("{node}: {e}");
         }
-        log::info!("{node}: DWC2 core {:#x} in host mode, root port powered", host.read(GSNPSID));
+        log::info!(
+            "{node}: DWC2 core {:#x} in host mode, root port powered",
+            host.read(GSNPSID)
+        );
 
         // Per queue: the readers' wake-ups, once its service is registered.
         let mut wakes: [Option<Vec<Handle>>; 2] = [None, None];
@@ -614,7 +633,12 @@ mod driver {
                 }
                 Some(Ok(())) => {
                     for h in &hids {
-                        log::info!("{node}: {} on endpoint {} (address {})", h.name, h.endpoint.number, h.target.address);
+                        log::info!(
+                            "{node}: {} on endpoint {} (address {})",
+                            h.name,
+                            h.endpoint.number,
+                            h.target.address
+                        );
                     }
                     for h in &hids {
                         let (kind, ring) = (h.decoder.kind(), h.decoder.ring());

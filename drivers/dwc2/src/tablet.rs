@@ -171,11 +171,9 @@ impl Layout {
                 (1, 0x8) => id = unsigned(data) as u8,
                 (1, 0x9) => count = unsigned(data),
                 // Locals.
-                (2, 0x0) => {
-                    if n_usages < MAX_USAGES {
-                        usages[n_usages] = unsigned(data);
-                        n_usages += 1;
-                    }
+                (2, 0x0) if n_usages < MAX_USAGES => {
+                    usages[n_usages] = unsigned(data);
+                    n_usages += 1;
                 }
                 (2, 0x1) => usage_min = Some(unsigned(data)),
                 (2, 0x2) => usage_max = Some(unsigned(data)),
@@ -309,7 +307,12 @@ mod tests {
         let syn = (EV_SYN, SYN_REPORT, 0);
         assert_eq!(
             events(&mut t, &[1, 0x00, 0x40, 0xff, 0x1f, 0]),
-            Ok(vec![(EV_ABS, ABS_X, 0x4000), (EV_ABS, ABS_Y, 0x1fff), (EV_KEY, BTN_LEFT, 1), syn])
+            Ok(vec![
+                (EV_ABS, ABS_X, 0x4000),
+                (EV_ABS, ABS_Y, 0x1fff),
+                (EV_KEY, BTN_LEFT, 1),
+                syn
+            ])
         );
         assert_eq!(events(&mut t, &[1, 0x00, 0x40, 0xff, 0x1f, 0]), Ok(vec![]), "no change");
         assert_eq!(
@@ -372,6 +375,8 @@ mod tests {
         assert_eq!(l.report_id, 2);
         let mut t = Tablet::new(l);
         assert_eq!(events(&mut t, &[1, 0, 0, 0, 0, 0, 0]), Err(7), "another report's ID");
-        assert!(events(&mut t, &[2, 1, 5, 0, 6, 0, 0]).unwrap().contains(&(EV_ABS, ABS_X, 5)));
+        assert!(events(&mut t, &[2, 1, 5, 0, 6, 0, 0])
+            .unwrap()
+            .contains(&(EV_ABS, ABS_X, 5)));
     }
 }

@@ -8,7 +8,11 @@ use core::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DescError {
     /// Fewer bytes than the descriptor needs.
-    Short { what: &'static str, got: usize, need: usize },
+    Short {
+        what: &'static str,
+        got: usize,
+        need: usize,
+    },
     /// A field with an impossible value.
     Bad { what: &'static str, value: u32 },
 }
@@ -415,7 +419,10 @@ mod tests {
         assert_eq!(Setup::set_address(5).bytes(), [0, 5, 5, 0, 0, 0, 0, 0]);
         assert!(Setup::get_port_status(1).is_in());
         assert!(!Setup::set_protocol(0, 0).is_in());
-        assert_eq!(Setup::port_feature(true, 2, PORT_RESET).bytes(), [0x23, 3, 4, 0, 2, 0, 0, 0]);
+        assert_eq!(
+            Setup::port_feature(true, 2, PORT_RESET).bytes(),
+            [0x23, 3, 4, 0, 2, 0, 0, 0]
+        );
     }
 
     #[test]
@@ -427,7 +434,10 @@ mod tests {
 
     #[test]
     fn malformed_device_descriptors() {
-        assert!(matches!(DeviceDescriptor::parse(&KBD_DEVICE[..17]), Err(DescError::Short { .. })));
+        assert!(matches!(
+            DeviceDescriptor::parse(&KBD_DEVICE[..17]),
+            Err(DescError::Short { .. })
+        ));
         assert!(matches!(max_packet0(&[]), Err(DescError::Short { .. })));
         let mut bad = KBD_DEVICE;
         bad[1] = 2;

@@ -1100,7 +1100,9 @@ pub static BOOT_CASES: &[BootCase] = &[
     },
     // The Pi 4 profile on QEMU raspi4b: its drivers, and the system UI on
     // the firmware's framebuffer (1280x720): the status bar and home with
-    // its two tiles (Clock blue 2f6fde, Files green), checked by colours.
+    // its two tiles (Clock blue 2f6fde, Files green), checked by colours;
+    // then a tap on the Clock tile, through the USB tablet (dwc2), opens
+    // the app.
     BootCase {
         name: "profile-rpi4",
         boot: Boot::Profile("rpi4"),
@@ -1113,8 +1115,15 @@ pub static BOOT_CASES: &[BootCase] = &[
                 after: "",
                 send: "screendump @SCREENS@/rpi4-home.ppm",
             },
+            Input {
+                after: "",
+                send: "input 1280x720 tap 168,190",
+            },
         ],
         expect: &[
+            r"init: names: keyboard registered by dwc2",
+            r"init: names: touch registered by dwc2",
+            r"compositor: client clock \(task \d+\) role 0",
             r"init: profile rpi4 up\b",
             r"init: names: console registered by uart-pl011",
             r"init: names: gpio registered by rpi-gpio",

@@ -1589,14 +1589,33 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"sdhci: mmc@7e300000: no card: waiting for one",
             r"sdhci: mmc@7e340000: no interrupt line .*: polling",
             r"sdhci: mmc@7e340000: no card: waiting for one",
-            // No USB device: the USB driver says so and waits.
-            r"dwc2: usb@7e980000: DWC2 core 0x4f54\w+ in host mode, root port powered",
-            r"dwc2: usb@7e980000: no USB device on the port: waiting for one",
             r"^utest: test-gpio \.\.\. ok$",
             r"^utest: test-mbox-fb \.\.\. ok$",
             r"^utest: result: 2 passed, 0 failed$",
         ],
         forbid: &[r"^utest: .* FAILED", r"dwc2.* faulted"],
+        timeout_s: 240,
+        ..KTEST
+    },
+    // No USB device on raspi4b: the USB driver says so, waits and serves
+    // nothing; test-input finds no USB input service, and nothing faults.
+    BootCase {
+        name: "utest-usb-none-raspi4b",
+        machine: "raspi4b",
+        cpu: None,
+        smp: None,
+        mem: None,
+        dtb: Dtb::Rpi4,
+        profile: Some("rpi4"),
+        append: Some("utest=input servers=none"),
+        expect: &[
+            r"dwc2: usb@7e980000: DWC2 core 0x4f54\w+ in host mode, root port powered",
+            r"dwc2: usb@7e980000: no USB device on the port: waiting for one",
+            r"test-input: dwc2 serves no input service \(no USB keyboard or tablet\)",
+            r"^utest: test-input \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED", r"dwc2.* faulted", r"registered by dwc2"],
         timeout_s: 240,
         ..KTEST
     },

@@ -1102,7 +1102,9 @@ pub static BOOT_CASES: &[BootCase] = &[
     },
     // The Pi 4 profile on QEMU raspi4b: its drivers, and the system UI on
     // the firmware's framebuffer (1280x720): the status bar and home with
-    // its two tiles (Clock blue 2f6fde, Files green), checked by colours.
+    // its two tiles (Clock blue 2f6fde, Files green), checked by colours;
+    // then a tap on the Clock tile, through the USB tablet (dwc2), opens
+    // the app.
     BootCase {
         name: "profile-rpi4",
         boot: Boot::Profile("rpi4"),
@@ -1115,8 +1117,15 @@ pub static BOOT_CASES: &[BootCase] = &[
                 after: "",
                 send: "screendump @SCREENS@/rpi4-home.ppm",
             },
+            Input {
+                after: "",
+                send: "input 1280x720 tap 168,190",
+            },
         ],
         expect: &[
+            r"init: names: keyboard registered by dwc2",
+            r"init: names: touch registered by dwc2",
+            r"compositor: client clock \(task \d+\) role 0",
             r"init: profile rpi4 up\b",
             r"init: names: console registered by uart-pl011",
             r"init: names: gpio registered by rpi-gpio",
@@ -1613,7 +1622,74 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"^utest: test-mbox-fb \.\.\. ok$",
             r"^utest: result: 2 passed, 0 failed$",
         ],
-        forbid: &[r"^utest: .* FAILED"],
+        forbid: &[r"^utest: .* FAILED", r"dwc2.* faulted"],
+        timeout_s: 240,
+        ..KTEST
+    },
+    // No USB device on raspi4b: the USB driver says so, waits and serves
+    // nothing; test-input finds no USB input service, and nothing faults.
+    BootCase {
+        name: "utest-usb-none-raspi4b",
+        machine: "raspi4b",
+        cpu: None,
+        smp: None,
+        mem: None,
+        dtb: Dtb::Rpi4,
+        profile: Some("rpi4"),
+        append: Some("utest=input servers=none"),
+        expect: &[
+            r"dwc2: usb@7e980000: DWC2 core 0x4f54\w+ in host mode, root port powered",
+            r"dwc2: usb@7e980000: no USB device on the port: waiting for one",
+            r"test-input: dwc2 serves no input service \(no USB keyboard or tablet\)",
+            r"^utest: test-input \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED", r"dwc2.* faulted", r"registered by dwc2"],
+        timeout_s: 240,
+        ..KTEST
+    },
+    // A USB keyboard and tablet on raspi4b: the rpi4 profile's dwc2 driver
+    // resets the DWC2 controller, enumerates QEMU's hub and the usb-kbd and
+    // usb-tablet behind it and serves `keyboard` and `touch`; test-input
+    // reads the key and the tap the monitor sends.
+    BootCase {
+        name: "utest-usb-input-raspi4b",
+        machine: "raspi4b",
+        cpu: None,
+        smp: None,
+        mem: None,
+        dtb: Dtb::Rpi4,
+        profile: Some("rpi4"),
+        append: Some("utest=input servers=none"),
+        qemu_args: &["-device", "usb-kbd", "-device", "usb-tablet"],
+        monitor: &[
+            Input {
+                after: "test-input: waiting for injected events",
+                send: "sendkey a",
+            },
+            Input {
+                after: "",
+                send: "mouse_button 1",
+            },
+            Input {
+                after: "",
+                send: "mouse_button 0",
+            },
+        ],
+        expect: &[
+            r"dwc2: hub at address 1: 8 ports",
+            r"dwc2: usb@7e980000: USB keyboard 0627:0001 on endpoint 1 \(address 2\)",
+            r"dwc2: usb@7e980000: USB tablet 0627:0001 on endpoint 1 \(address 3\)",
+            r"init: names: keyboard registered by dwc2",
+            r"init: names: touch registered by dwc2",
+            r#"test-input: keyboard "USB keyboard 0627:0001" kind Keyboard$"#,
+            r#"test-input: touch "USB tablet 0627:0001" kind Touch x 0\.\.=32767 y 0\.\.=32767$"#,
+            r"test-input: key a pressed and released",
+            r"test-input: touch down and up",
+            r"^utest: test-input \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED", r"dwc2.* faulted", r"dwc2: .*(enumeration|interrupt read):"],
         timeout_s: 240,
         ..KTEST
     },

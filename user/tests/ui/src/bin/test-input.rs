@@ -1,11 +1,14 @@
-//! The input services (the virtio-input driver), one per input device
-//! the device manager gave it (none: nothing to test): each has the kind
+//! The input services (the virtio-input driver, one per input device
+//! the device manager gave it; or the dwc2 USB driver, one task for the
+//! USB controller serving the keyboards behind it; none: nothing to
+//! test): each has the kind
 //! its name says and an INFO (name; a touch device's axis ranges), refuses
 //! malformed requests, and answers a READ with a timeout cleanly when no
 //! one types. With a `keyboard` and a `touch` (QEMU's virtio keyboard and
 //! tablet), it then gives the host a few seconds to inject events (the
 //! harness's QEMU monitor: `sendkey a`, `mouse_button 1` and `0`) and
-//! checks those that come: a key press and release, a touch down and up.
+//! checks those that come: a key press and release, a touch down and up
+//! (the key alone with only a `keyboard`, as behind the USB controller).
 #![no_std]
 #![no_main]
 
@@ -23,19 +26,34 @@ userlib::entry!(main, heap = 64 * 1024);
 
 fn main(_: &StartInfo) {
     let devices = test_ui::driven("virtio-input");
-    if devices == 0 {
-        println!("test-input: no input device driven by virtio-input here: nothing to test");
+    let usb = test_ui::driven("dwc2");
+    let services = if devices > 0 {
+        let services = test_ui::services_of("virtio-input", devices, 20_000);
+        assert_eq!(services.len(), devices, "one service per input device: {services:?}");
+        services
+    } else if usb > 0 {
+        // The USB driver registers once its devices are enumerated (one
+        // service per kind, one after the other): the first, then a
+        // second shortly after if there is one. None: no USB input device.
+        if test_ui::services_of("dwc2", 1, 10_000).is_empty() {
+            println!("test-input: dwc2 serves no input service (no USB keyboard or tablet)");
+            return;
+        }
+        let services = test_ui::services_of("dwc2", 2, 1_000);
+        println!("test-input: dwc2 serves {services:?}");
+        services
+    } else {
+        println!("test-input: no input device driven by virtio-input or dwc2 here: nothing to test");
         return;
-    }
-    let services = test_ui::services_of("virtio-input", devices, 20_000);
-    assert_eq!(services.len(), devices, "one service per input device: {services:?}");
+    };
     for name in &services {
         // `Input` wants a name for its whole life, as clients' constants are.
         check(Box::leak(name.clone().into_boxed_str()));
     }
     let has = |n: &str| services.iter().any(|s| s == n);
-    if has("keyboard") && has("touch") {
-        injected(&mut Input::new("keyboard"), &mut Input::new("touch"));
+    if has("keyboard") {
+        let mut touch = has("touch").then(|| Input::new("touch"));
+        injected(&mut Input::new("keyboard"), touch.as_mut());
     }
     println!("test-input: all checks passed");
 }
@@ -116,7 +134,7 @@ fn collect(svc: &mut Input, until: u64, mut want: impl FnMut(&[Event]) -> bool) 
 
 /// The events the harness injects, if it does: `KEY_A` down then up (each
 /// followed by `SYN_REPORT`), and the tablet's button down then up.
-fn injected(kbd: &mut Input, touch: &mut Input) {
+fn injected(kbd: &mut Input, touch: Option<&mut Input>) {
     println!("test-input: waiting for injected events");
     let key = |code, value| move |e: &Event| e.kind == input::EV_KEY && e.code == code && e.value == value;
     let until = syscall::now_us() + 4_000_000;
@@ -135,6 +153,7 @@ fn injected(kbd: &mut Input, touch: &mut Input) {
         "a SYN_REPORT ends the press: {keys:?}"
     );
     println!("test-input: key a pressed and released ({} events)", keys.len());
+    let Some(touch) = touch else { return };
     let until = syscall::now_us() + 4_000_000;
     let taps = collect(touch, until, |evs| evs.iter().any(key(input::BTN_LEFT, 0)));
     println!("test-input: touch events {taps:?}");

@@ -686,6 +686,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"^test-basic: a line left unfinished$",
             // Yield switches between equal threads (the kernel's fast path).
             r"test-basic: yield: 800 marks, \d+ switches, at most [12] in a row",
+            r"test-basic: signal: 300 signals, each ran the waiter at once with its bits",
             r"^utest: test-basic \.\.\. ok$",
             r"utest: test-hostile \.\.\. ok",
             // W^X across mappings (issue 11, finding 4).

@@ -1,7 +1,7 @@
 //! The IPC fast path: `call` and `reply_recv` with a register-only message
 //! straight to a partner waiting on this CPU.
 
-use crate::object::{Id, Kernel, ObjectPtr};
+use crate::object::{Id, Kernel, ObjectPtr, ObjectRef};
 use crate::sched;
 use crate::thread::{Caller, Thread, ThreadState, UserContext};
 use abi::{Rights, REGISTER_WORDS};
@@ -139,6 +139,53 @@ pub fn fast_path(k: &mut Kernel, cpu: usize, cur: Id, me: &mut Thread, number: u
     Some(Handoff {
         ctx: &next.ctx,
         ttbr0: next.ttbr0,
+        save_fp,
+    })
+}
+
+/// `signal` on the fast path: the notification's first waiter is waiting
+/// on this CPU with no deadline, has a higher priority than `me` (so it
+/// runs at once) and may run without the general path
+/// ([`sched::fast_switch_allowed`]): it gets the bits, `me` goes to the
+/// back of its run queue and the CPU goes to the waiter
+/// ([`sched::fast_switch`]). `None` when any condition fails, with nothing
+/// changed: the general path then handles the call (errors included).
+#[inline(always)]
+pub fn signal_fast(k: &mut Kernel, cpu: usize, me: &mut Thread) -> Option<Handoff> {
+    // SAFETY: as in `fast_path`: `me` is alive, so its capability space is.
+    let cspace = unsafe { &*me.cspace.as_ptr() };
+    let ObjectRef::Notification(n) = cspace.object_with(me.ctx.x[0], Rights::SEND).ok()?.0 else {
+        return None;
+    };
+    let no = k.notifications.get_mut_inlined(n)?;
+    let (w, word) = no.waiters.front_with_word()?;
+    if word == 0 || w == me.id {
+        return None;
+    }
+    // SAFETY: a waiter's queue entry carries its TCB's address (see
+    // `tcb_word`), valid while it is queued (as for `fast_path`'s
+    // receivers); it is not `me` and is reached through nothing else here.
+    let wt: &mut Thread = unsafe { &mut *(word as *mut Thread) };
+    let c = &mut k.cpus[cpu % crate::MAX_CPUS];
+    if !matches!(wt.state, ThreadState::Waiting { notification } if notification == n)
+        || wt.cpu != cpu
+        || wt.deadline.is_some()
+        || wt.priority <= me.priority
+        || !sched::fast_switch_allowed(c, wt.priority)
+    {
+        return None;
+    }
+    no.waiters.pop_front();
+    wt.ctx.x[0] = 0;
+    wt.ctx.x[1] = core::mem::take(&mut no.bits) | me.ctx.x[1];
+    sched::fast_switch(c, cpu, me, wt);
+    let save_fp = c.fp_owner == Some(me.id);
+    if save_fp {
+        c.fp_owner = None;
+    }
+    Some(Handoff {
+        ctx: &wt.ctx,
+        ttbr0: wt.ttbr0,
         save_fp,
     })
 }

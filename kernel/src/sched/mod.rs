@@ -294,34 +294,54 @@ pub fn pick_next(k: &mut Kernel, cpu: usize) -> Option<Id> {
     next
 }
 
+/// Whether a fast path may switch this CPU (state `c`) to a thread of
+/// priority `next` without the general path: no reschedule pending, no
+/// timer to reprogram, no TCB to reap and nothing ready above `next`.
+#[inline(always)]
+pub fn fast_switch_allowed(c: &CpuState, next: u8) -> bool {
+    !c.need_resched && !c.timer_dirty && c.reap.is_none() && !c.outranks(next)
+}
+
+/// A fast path's switch on CPU `cpu` (state `c`, allowed by
+/// [`fast_switch_allowed`]) from `me`, running here, to `next`, which is on
+/// no queue (taken off its run queue, or a waiter taken off its
+/// notification, with no deadline): `me` is charged its CPU time and goes
+/// to the back of its priority's run queue; `next` runs, with a new slice.
+/// The timer stays as it is. It was armed for the earliest timeout and, if
+/// a thread of `me`'s priority was ready, no later than `me`'s slice end
+/// ([`program_timer`]); neither deadline moved earlier, so at worst it
+/// fires early and the interrupt's general path arms it again.
+#[inline(always)]
+pub fn fast_switch(c: &mut CpuState, cpu: usize, me: &mut Thread, next: &mut Thread) {
+    me.state = ThreadState::Ready;
+    charge(me, c, time::cpu_clock());
+    let p = me.priority;
+    // SAFETY: `me` is running, so on no run queue; it is reached through
+    // nothing else here.
+    unsafe { c.push(ObjectPtr::new(me), cpu, p) };
+    next.state = ThreadState::Running;
+    c.current = Some(next.id);
+    c.slice_end = hal::cpu::counter() + time::slice_ticks();
+}
+
 /// `Yield` on the fast path (`arch::aarch64::user`): when a thread of
-/// `me`'s priority is ready on this CPU and nothing else is due here (no
-/// reschedule, no timer to reprogram, no higher priority ready, no TCB to
-/// reap), `me` (running here, `c`'s current thread) goes to the back of
-/// its queue and the first of that queue runs, with a new slice; `me` is
-/// charged its CPU time. The timer stays as it is: with an equal thread
-/// ready it was armed no later than `me`'s slice end ([`program_timer`]),
-/// before the new slice's; if it fires first, the interrupt's general path
-/// arms it again. `None`, with nothing changed, otherwise.
+/// `me`'s priority is ready on this CPU and [`fast_switch_allowed`], `me`
+/// (running here, `c`'s current thread) goes to the back of its queue and
+/// the first of that queue runs ([`fast_switch`]). `None`, with nothing
+/// changed, otherwise.
 #[inline(always)]
 pub fn yield_fast<'a>(c: &mut CpuState, cpu: usize, me: &mut Thread) -> Option<&'a mut Thread> {
     let p = me.priority;
-    if c.need_resched || c.timer_dirty || c.reap.is_some() || c.outranks(p) {
+    if !fast_switch_allowed(c, p) {
         return None;
     }
     let q = c.ready.get_mut(p as usize)?;
     let t = q.pop_front()?;
-    // SAFETY: `me` is running, so on no run queue; it is reached through
-    // nothing else here. It goes behind the thread just taken off.
-    unsafe { q.push_back(ObjectPtr::new(me), cpu * LEVELS + p as usize) };
-    me.state = ThreadState::Ready;
-    charge(me, c, time::cpu_clock());
     // SAFETY: it was on a run queue, so a live TCB (see `lists`), not `me`
-    // (which was running), and no reference to it is held.
+    // (which was running), and no reference to it is held. Its queue keeps
+    // its bit in the bitmap: `me` joins it.
     let next = unsafe { &mut *t.as_ptr() };
-    next.state = ThreadState::Running;
-    c.current = Some(next.id);
-    c.slice_end = hal::cpu::counter() + time::slice_ticks();
+    fast_switch(c, cpu, me, next);
     Some(next)
 }
 

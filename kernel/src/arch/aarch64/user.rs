@@ -171,7 +171,7 @@ extern "C" fn handle_el0_sync(ctx: *mut UserContext) -> Resume {
         if n == abi::Syscall::ReplyRecv as u64 && crate::ipc::fast_message(regs.x[1]) {
             return ipc_fast_reply_recv(ctx);
         }
-        // Yield after the three above, which do not pay for its test: the
+        // Yield and Signal after the three above, which do not pay for their tests: the
         // compiler may not move the test of a value an asm statement (not
         // `pure`: it runs where it stands) gave above that statement.
         let mut n = n;
@@ -179,6 +179,9 @@ extern "C" fn handle_el0_sync(ctx: *mut UserContext) -> Resume {
         unsafe { asm!("/* {0} */", inout(reg) n, options(nomem, nostack, preserves_flags)) };
         if n == abi::Syscall::Yield as u64 {
             return yield_fast(ctx);
+        }
+        if n == abi::Syscall::Signal as u64 {
+            return signal_fast(ctx);
         }
     }
     general_path(8, ctx, esr)
@@ -278,11 +281,24 @@ fn hand_off(pc: &percpu::PerCpu, guard: object::KernelGuard, me: &mut Thread, h:
     }
 }
 
-/// `Yield` to an equal-priority thread ready on this CPU straight away
-/// (see [`sched::yield_fast`]), else through the general path. Like
-/// [`ipc_fast_call`], it makes no calls on its hot path.
+/// `Yield` to an equal-priority thread ready on this CPU, or `signal` to
+/// a higher-priority waiter on this CPU, straight away (see
+/// [`sched::yield_fast`], [`crate::ipc::signal_fast`]), else through the
+/// general path. Like [`ipc_fast_call`], it makes no calls on its hot
+/// path; one copy per call number.
 #[inline(never)]
 extern "C" fn yield_fast(ctx: *mut UserContext) -> Resume {
+    switch_fast_path(ctx, abi::Syscall::Yield as u64)
+}
+
+/// See [`yield_fast`].
+#[inline(never)]
+extern "C" fn signal_fast(ctx: *mut UserContext) -> Resume {
+    switch_fast_path(ctx, abi::Syscall::Signal as u64)
+}
+
+#[inline(always)]
+fn switch_fast_path(ctx: *mut UserContext, number: u64) -> Resume {
     let pc = percpu::current_running();
     let cpu = pc.index();
     // Contended: the general path waits for the lock.
@@ -290,23 +306,29 @@ extern "C" fn yield_fast(ctx: *mut UserContext) -> Resume {
         let k = &mut *guard;
         // SAFETY: as in `ipc_fast_path`: the context of the thread current
         // here is the first field of its TCB, which lives while it is
-        // current; the fast path reaches no thread through `k` but the one
-        // it takes off the run queue (never this one).
+        // current; the fast paths reach no thread through `k` but the one
+        // they switch to (never this one).
         let me = unsafe { &mut *ctx.cast::<Thread>() };
         if matches!(me.state, ThreadState::Running) && me.cpu == cpu && !k.work_pending() {
-            let cur = me.id;
-            let c = &mut k.cpus[cpu % MAX_CPUS];
-            if let Some(next) = sched::yield_fast(c, cpu, me) {
+            let h = if number == abi::Syscall::Yield as u64 {
+                let cur = me.id;
+                let c = &mut k.cpus[cpu % MAX_CPUS];
+                sched::yield_fast(c, cpu, me).map(|next| {
+                    let save_fp = c.fp_owner == Some(cur);
+                    if save_fp {
+                        c.fp_owner = None;
+                    }
+                    crate::ipc::Handoff {
+                        ctx: &next.ctx,
+                        ttbr0: next.ttbr0,
+                        save_fp,
+                    }
+                })
+            } else {
+                crate::ipc::signal_fast(k, cpu, me)
+            };
+            if let Some(h) = h {
                 me.ctx.x[0] = 0;
-                let save_fp = c.fp_owner == Some(cur);
-                if save_fp {
-                    c.fp_owner = None;
-                }
-                let h = crate::ipc::Handoff {
-                    ctx: &next.ctx,
-                    ttbr0: next.ttbr0,
-                    save_fp,
-                };
                 return hand_off(pc, guard, me, h);
             }
         }

@@ -98,6 +98,7 @@ fn main(start: &StartInfo) {
     assert_eq!(SUM.load(Ordering::SeqCst), n * (n + 1) / 2);
     joined_threads_are_gone();
     yield_alternates();
+    signal_wakes_at_once();
     userlib::println!("test-basic: all checks passed");
     // The console gives each writer its own line: init's verdict on this
     // program, printed next, must not run on from this unfinished one.
@@ -156,6 +157,57 @@ fn yield_alternates() {
         "yield: {} marks, {switches} switches, at most {longest} in a row",
         log.len()
     );
+}
+
+/// A signal to a higher-priority thread waiting on the signaller's CPU
+/// runs that thread before `signal` returns, with exactly the bits
+/// signalled (the kernel's fast path takes these signals).
+fn signal_wakes_at_once() {
+    const ROUNDS: usize = 300;
+    static GOT: [AtomicU64; ROUNDS] = [const { AtomicU64::new(0) }; ROUNDS];
+    static RAN: AtomicU64 = AtomicU64::new(0);
+    let me = process();
+    let cpu = syscall::thread_info(me.thread).expect("thread info").cpu;
+    let n = syscall::create(me.pool, ObjectType::Notification, 0).expect("notification");
+    let bits = |i: usize| (1u64 << (i % 64)) | (i as u64 & 0xff) << 8;
+    let waiter = thread::Builder::default()
+        .cpu(cpu)
+        .priority(me.priority)
+        .spawn(move || {
+            for slot in GOT.iter() {
+                let got = syscall::wait(n, ipc::Timeout::Forever).expect("wait");
+                slot.store(got, Ordering::SeqCst);
+                RAN.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .expect("spawn the waiter");
+    let signaller = thread::Builder::default()
+        .cpu(cpu)
+        .priority(me.priority - 1)
+        .spawn(move || {
+            let mut late = 0;
+            for i in 0..ROUNDS {
+                syscall::signal(n, bits(i)).expect("signal");
+                if RAN.load(Ordering::SeqCst) != i as u64 + 1 {
+                    late += 1;
+                }
+            }
+            assert_eq!(late, 0, "{late} of {ROUNDS} signals returned before the waiter ran");
+        })
+        .expect("spawn the signaller");
+    signaller.join().expect("join the signaller");
+    waiter.join().expect("join the waiter");
+    for (i, got) in GOT.iter().enumerate() {
+        let got = got.load(Ordering::SeqCst);
+        assert_eq!(
+            got,
+            bits(i),
+            "round {i}: the waiter got {got:#x}, {:#x} signalled",
+            bits(i)
+        );
+    }
+    syscall::cap_delete(n).expect("delete the notification");
+    log::info!("signal: {ROUNDS} signals, each ran the waiter at once with its bits");
 }
 
 /// A joined thread is gone when `join` returns: its pool has the thread's

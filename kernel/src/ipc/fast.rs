@@ -4,7 +4,7 @@
 use crate::object::{Id, Kernel, ObjectPtr};
 use crate::sched;
 use crate::thread::{Caller, Thread, ThreadState, UserContext};
-use abi::{Rights, REGISTER_WORDS};
+use abi::{IpcFlags, Rights, REGISTER_WORDS};
 
 /// What the IPC fast path hands to the architecture's switch.
 pub struct Handoff {
@@ -17,28 +17,29 @@ pub struct Handoff {
     pub save_fp: bool,
 }
 
-/// Whether `info` (x1) is a register-only message without flags: the only
-/// kind the fast path takes.
+/// Whether `info` (x1) is a register-only message without flags but
+/// `TIMEOUT`: the only kind the fast path takes.
 #[inline(always)]
 pub fn fast_message(info: u64) -> bool {
-    // Flags (bits 32-63), capability count (bits 8-10), the capabilities
-    // a call accepts in its reply (bits 11-13) and the unused bits 14-15
-    // zero, and at most REGISTER_WORDS words: one mask and one compare (the
-    // label, bits 16-31, is left out of the mask). Then `info` is
-    // delivered as it is (see `deliver_registers`); a message with bits
-    // 11-15 set takes the general path, which clears them. (A call taken
-    // here accepts no capability in its reply: a reply carrying one goes
-    // the general path, which refuses it.)
-    info & 0xffff_ffff_0000_ffff <= REGISTER_WORDS as u64
+    // Flags (bits 32-63) but TIMEOUT (bit 33), capability count (bits
+    // 8-10), the capabilities a call accepts in its reply (bits 11-13) and
+    // the unused bits 14-15 zero, and at most REGISTER_WORDS words: one
+    // mask and one compare (the label, bits 16-31, is left out of the
+    // mask). Then the low half of `info` is delivered as it is (see
+    // `deliver_registers`); a message with bits 11-15 set takes the
+    // general path, which clears them. (A call taken here accepts no
+    // capability in its reply: a reply carrying one goes the general path,
+    // which refuses it.) `NONBLOCK` goes the general path too.
+    info & !IpcFlags::TIMEOUT.bits() & 0xffff_ffff_0000_ffff <= REGISTER_WORDS as u64
 }
 
 /// Copy a register message into `to`'s receive registers. `from.x[1]`
-/// passed [`fast_message`], so it is already the info to deliver: label and
-/// word count, no capabilities, no flags.
+/// passed [`fast_message`], so its low half is already the info to
+/// deliver: label and word count, no capabilities.
 #[inline(always)]
 fn deliver_registers(to: &mut Thread, from: &UserContext, badge: u64) {
     to.ctx.x[0] = 0;
-    to.ctx.x[1] = from.x[1];
+    to.ctx.x[1] = from.x[1] & 0xffff_ffff;
     to.ctx.x[2..6].copy_from_slice(&from.x[2..6]);
     to.ctx.x[6] = badge;
 }
@@ -78,7 +79,7 @@ pub fn fast_path(k: &mut Kernel, cpu: usize, cur: Id, me: &mut Thread, number: u
         let rt: &mut Thread = unsafe { &mut *(word as *mut Thread) };
         if !matches!(rt.state, ThreadState::Receiving { endpoint } if endpoint == ep)
             || rt.cpu != cpu
-            || rt.deadline.is_some()
+            || rt.links.timeout_cpu().is_some_and(|t| t != cpu)
             || rt.caller.is_some()
             || c.outranks(rt.priority)
         {
@@ -112,7 +113,7 @@ pub fn fast_path(k: &mut Kernel, cpu: usize, cur: Id, me: &mut Thread, number: u
         if !matches!(ct.state, ThreadState::AwaitingReply { server } if server == cur)
             || ct.fault.is_some()
             || ct.cpu != cpu
-            || ct.deadline.is_some()
+            || ct.links.timeout_cpu().is_some_and(|t| t != cpu)
             || c.outranks(ct.priority)
         {
             return None;
@@ -130,6 +131,12 @@ pub fn fast_path(k: &mut Kernel, cpu: usize, cur: Id, me: &mut Thread, number: u
         c.current = Some(caller);
         ct
     };
+    // A timeout: the partner's ends (it was woken), and `me`'s starts (it
+    // now waits: for the reply, or for the next message).
+    let timeout = me.ctx.x[1] & IpcFlags::TIMEOUT.bits() != 0;
+    if timeout || next.deadline.is_some() {
+        sched::fast_timeouts(c, cpu, next, me, timeout.then_some(me.ctx.x[6]));
+    }
     sched::charge(me, c, crate::time::cpu_clock());
     let save_fp = c.fp_owner == Some(cur);
     if save_fp {

@@ -191,7 +191,7 @@ pub fn add_timeout(k: &mut Kernel, id: Id, deadline: u64) {
 /// programmed earlier (a timeout just removed, the slice) fires as before.
 /// `woken` is on no timeout list but this CPU's; `blocked` (it was
 /// running) is on none.
-#[inline(never)]
+#[inline(always)]
 pub fn fast_timeouts(c: &mut CpuState, cpu: usize, woken: &mut Thread, blocked: &mut Thread, micros: Option<u64>) {
     woken.deadline = None;
     if woken.links.timeout_cpu().is_some() {
@@ -207,7 +207,10 @@ pub fn fast_timeouts(c: &mut CpuState, cpu: usize, woken: &mut Thread, blocked: 
         // SAFETY: a live TCB on no timeout list, reached through nothing
         // else now.
         unsafe { c.timeouts.insert(ptr, cpu) };
-        if c.timeouts.first().is_some_and(|(_, first)| first.as_ptr() == ptr.as_ptr()) {
+        if c.timeouts
+            .first()
+            .is_some_and(|(_, first)| first.as_ptr() == ptr.as_ptr())
+        {
             time::arm_by(deadline);
         }
     }

@@ -56,6 +56,27 @@ pub fn arm_at(deadline: u64) {
     };
 }
 
+/// Make the timer fire by counter value `deadline`: armed at it unless it
+/// is already armed for no later (a timeout added without reprogramming
+/// the timer for every other event).
+#[cfg(target_arch = "aarch64")]
+pub fn arm_by(deadline: u64) {
+    let (ctl, cval): (u64, u64);
+    // SAFETY: reads this CPU's own timer registers.
+    unsafe {
+        asm!(
+            "mrs {c}, cntp_ctl_el0",
+            "mrs {v}, cntp_cval_el0",
+            c = out(reg) ctl,
+            v = out(reg) cval,
+            options(nomem, nostack, preserves_flags)
+        )
+    };
+    if ctl & 1 == 0 || cval > deadline {
+        arm_at(deadline);
+    }
+}
+
 /// Stop the timer (no further interrupts).
 #[cfg(target_arch = "aarch64")]
 pub fn disarm() {

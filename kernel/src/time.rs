@@ -124,6 +124,11 @@ pub fn arm_at(deadline: u64) {
     hal::timer::arm_at(deadline);
 }
 
+/// Fire by `deadline` (see [`hal::timer::arm_by`]).
+pub fn arm_by(deadline: u64) {
+    hal::timer::arm_by(deadline);
+}
+
 /// No timer interrupt until armed again.
 pub fn disarm() {
     hal::timer::disarm();

@@ -16,7 +16,7 @@ mod message;
 mod notification;
 
 pub use endpoint::{create_endpoint, destroy_endpoint, receive_cap_gone, recv, reply, send};
-pub use fast::{fast_message, fast_path, signal_fast, Handoff};
+pub use fast::{fast_message, fast_path, signal_fast, timed_message, Handoff, Slow};
 pub use fault::{deliver_fault, fault_handler};
 pub use notification::{create_notification, destroy_notification, signal, signal_bits, wait};
 

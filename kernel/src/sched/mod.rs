@@ -183,6 +183,39 @@ pub fn add_timeout(k: &mut Kernel, id: Id, deadline: u64) {
     unsafe { c.timeouts.insert(ptr, cpu) };
 }
 
+/// The IPC fast path's timeouts on CPU `cpu` (state `c`): `woken`, the
+/// partner it switches to, leaves the timeout list (as [`make_ready`] takes
+/// it off), and `blocked`, which now waits, gets a deadline `micros` from
+/// now if `micros` is given (as [`add_timeout`]). The timer is armed for
+/// the new deadline only if it was set to fire later: an event left
+/// programmed earlier (a timeout just removed, the slice) fires as before.
+/// `woken` is on no timeout list but this CPU's; `blocked` (it was
+/// running) is on none.
+#[inline(always)]
+pub fn fast_timeouts(c: &mut CpuState, cpu: usize, woken: &mut Thread, blocked: &mut Thread, micros: Option<u64>) {
+    woken.deadline = None;
+    if woken.links.timeout_cpu().is_some() {
+        // SAFETY: on this CPU's list (the caller's promise), a live TCB
+        // reached through nothing else now.
+        unsafe { c.timeouts.unlink(ObjectPtr::new(woken)) };
+        c.timer_dirty = true;
+    }
+    if let Some(micros) = micros {
+        let deadline = hal::cpu::counter().saturating_add(time::micros_to_ticks(micros));
+        blocked.deadline = Some(deadline);
+        let ptr = ObjectPtr::new(blocked);
+        // SAFETY: a live TCB on no timeout list, reached through nothing
+        // else now.
+        unsafe { c.timeouts.insert(ptr, cpu) };
+        if c.timeouts
+            .first()
+            .is_some_and(|(_, first)| first.as_ptr() == ptr.as_ptr())
+        {
+            time::arm_by(deadline);
+        }
+    }
+}
+
 /// Wake threads whose deadline passed (on this CPU).
 pub fn expire_timeouts(k: &mut Kernel, cpu: usize) {
     let now = hal::cpu::counter();

@@ -13,7 +13,7 @@
 
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use userlib::abi::boot_info::StartInfo;
-use userlib::abi::{MessageInfo, ObjectType, PAGE_SIZE};
+use userlib::abi::{MessageInfo, ObjectType, Syscall, PAGE_SIZE};
 use userlib::arch::cycles;
 use userlib::loader::{self, Child, Spawn};
 use userlib::test::median;
@@ -43,6 +43,7 @@ fn main(start: &StartInfo) {
 
     let (ep, server) = start_server(Some(0));
     report("ipc_round_trip", ipc_round_trip(ep, cost));
+    report("ipc_round_trip_timeout", ipc_round_trip_timeout(ep, cost));
     report("ipc_round_trip_4k_shared", ipc_round_trip_shared(ep, cost));
     stop_server(ep, server);
 
@@ -119,6 +120,23 @@ fn ipc_round_trip(ep: Handle, cost: u64) -> u64 {
         let r = syscall::call_fast(ep, info, [1, 2, 3, 4]);
         let b = cycles();
         assert!(r.is_ok(), "call: {r:?}");
+        b - a
+    })
+}
+
+/// [`ipc_round_trip`] with a 30 s timeout on the call (as `userlib::fs`
+/// calls): the kernel sets the timeout and takes it off again.
+fn ipc_round_trip_timeout(ep: Handle, cost: u64) -> u64 {
+    let (flags, x6) = Timeout::millis(30_000).encode();
+    let x1 = MessageInfo::new(PING, 4, 0).0 | flags;
+    let args = [ep.0 as u64, x1, 1, 2, 3, 4, x6, 0];
+    measure(cost, || {
+        let a = cycles();
+        // SAFETY: a register-only call: the kernel reads and writes no
+        // memory of this task for it.
+        let r = unsafe { userlib::sys::call(Syscall::Call, &args) };
+        let b = cycles();
+        assert_eq!(r[0], 0, "call: {r:?}");
         b - a
     })
 }

@@ -165,11 +165,20 @@ extern "C" fn handle_el0_sync(ctx: *mut UserContext) -> Resume {
             };
         }
         // Tail calls, like the one below: this function needs no frame.
-        if n == abi::Syscall::Call as u64 && crate::ipc::fast_message(regs.x[1]) {
-            return ipc_fast_call(ctx);
-        }
-        if n == abi::Syscall::ReplyRecv as u64 && crate::ipc::fast_message(regs.x[1]) {
-            return ipc_fast_reply_recv(ctx);
+        if n == abi::Syscall::Call as u64 {
+            if crate::ipc::fast_message(regs.x[1]) {
+                return ipc_fast_call(ctx);
+            }
+            if crate::ipc::timed_message(regs.x[1]) {
+                return ipc_fast_timed(ctx, n);
+            }
+        } else if n == abi::Syscall::ReplyRecv as u64 {
+            if crate::ipc::fast_message(regs.x[1]) {
+                return ipc_fast_reply_recv(ctx);
+            }
+            if crate::ipc::timed_message(regs.x[1]) {
+                return ipc_fast_timed(ctx, n);
+            }
         }
         // Yield and Signal after the three above, which do not pay for their tests: the
         // compiler may not move the test of a value an asm statement (not
@@ -208,19 +217,29 @@ extern "C" fn general_path(kind: u64, ctx: *mut UserContext, esr: u64) -> Resume
 /// needs few registers and no stack frame. One copy per call number.
 #[inline(never)]
 extern "C" fn ipc_fast_call(ctx: *mut UserContext) -> Resume {
-    ipc_fast_path(ctx, abi::Syscall::Call as u64)
+    ipc_fast_path(ctx, abi::Syscall::Call as u64, false)
 }
 
 /// See [`ipc_fast_call`].
 #[inline(never)]
 extern "C" fn ipc_fast_reply_recv(ctx: *mut UserContext) -> Resume {
-    ipc_fast_path(ctx, abi::Syscall::ReplyRecv as u64)
+    ipc_fast_path(ctx, abi::Syscall::ReplyRecv as u64, false)
+}
+
+/// The fast path's timed copy, for both call numbers: a call or
+/// `reply_recv` with a timeout, or one whose partner waits with one (see
+/// [`crate::ipc::fast_path`]). It may call functions: the two above stay
+/// frameless.
+#[inline(never)]
+extern "C" fn ipc_fast_timed(ctx: *mut UserContext, number: u64) -> Resume {
+    ipc_fast_path(ctx, number, true)
 }
 
 #[inline(always)]
-fn ipc_fast_path(ctx: *mut UserContext, number: u64) -> Resume {
+fn ipc_fast_path(ctx: *mut UserContext, number: u64, timed: bool) -> Resume {
     let pc = percpu::current_running();
     let cpu = pc.index();
+    let mut retry_timed = false;
     // Contended: the general path waits for the lock.
     if let Some(mut guard) = object::try_lock() {
         let mut k: *mut Kernel = &mut *guard;
@@ -244,10 +263,15 @@ fn ipc_fast_path(ctx: *mut UserContext, number: u64) -> Resume {
         // A thread killed or moved elsewhere while it ran here is only
         // switched away, by the general path.
         if matches!(me.state, ThreadState::Running) && me.cpu == cpu {
-            if let Some(h) = crate::ipc::fast_path(k, cpu, cur, me, number) {
+            let result = crate::ipc::fast_path(k, cpu, cur, me, number, timed);
+            if let Ok(h) = result {
                 return hand_off(pc, guard, me, h);
             }
+            retry_timed = !timed && matches!(result, Err(crate::ipc::Slow::Timed));
         }
+    }
+    if retry_timed {
+        return ipc_fast_timed(ctx, number);
     }
     // ESR_EL1 still holds this exception's syndrome (interrupts are masked).
     general_path(8, ctx, hal::cpu::esr())

@@ -36,6 +36,7 @@ fn main(start: &StartInfo) {
     }
     check("non-blocking variants", non_blocking);
     check("timeouts", timeouts);
+    check("timed calls and replies on one CPU", timed_fast_calls);
     check("no receiver left: PeerDied", no_receiver);
     check("reply without a caller", no_caller);
     check("a reply that cannot be delivered fails its caller", undeliverable_reply);
@@ -103,6 +104,107 @@ fn timeouts() {
         syscall::call_timeout(ep, &Message::new(1), Timeout::millis(20)).map(drop)
     });
     timed("wait", &|| syscall::wait(n, Timeout::millis(20)).map(drop));
+    syscall::cap_delete(ep).unwrap();
+    syscall::cap_delete(n).unwrap();
+}
+
+/// Labels of [`timed_fast_calls`]' server thread.
+const T_ECHO: u16 = 30;
+const T_HOLD: u16 = 31;
+const T_TIMED_RECV: u16 = 32;
+const T_STOP: u16 = 33;
+/// What the server's timed receive (`T_TIMED_RECV`) ended with: 1 timed
+/// out as asked, 2 too early, 3 another result.
+static TIMED_RECV: AtomicU8 = AtomicU8::new(0);
+
+/// Calls and replies with a timeout between two threads on one CPU, the
+/// server already waiting (what the kernel's fast path takes): the reply
+/// comes back, the timeout of an answered call never fires later, the
+/// timeout of an unanswered one does, and so does a server's timed receive
+/// after its reply.
+fn timed_fast_calls() {
+    let me = process();
+    syscall::thread_configure(me.thread, me.priority, Some(0)).expect("pin to CPU 0");
+    let ep = new(ObjectType::Endpoint);
+    let n = new(ObjectType::Notification);
+    let server = thread::Builder::default()
+        .priority(me.priority)
+        .cpu(0)
+        .spawn(move || {
+            let (mut m, _) = syscall::recv(ep, Timeout::Forever).expect("server recv");
+            loop {
+                let next = match m.label {
+                    T_ECHO => syscall::reply_recv(ep, &Message::with_words(T_ECHO, &[m.word(0) + 1]), Timeout::Forever),
+                    // No answer: the caller's timeout ends its call.
+                    T_HOLD => syscall::recv(ep, Timeout::Forever),
+                    T_TIMED_RECV => {
+                        let t0 = syscall::now_us();
+                        let r = syscall::reply_recv(ep, &Message::new(T_TIMED_RECV), Timeout::millis(20));
+                        let took = syscall::now_us() - t0;
+                        let result = match r {
+                            Err(Error::TimedOut) if took >= 20_000 => 1,
+                            Err(Error::TimedOut) => 2,
+                            _ => 3,
+                        };
+                        TIMED_RECV.store(result, Ordering::SeqCst);
+                        syscall::recv(ep, Timeout::Forever)
+                    }
+                    _ => {
+                        syscall::reply(&Message::new(T_STOP)).expect("reply to stop");
+                        return;
+                    }
+                };
+                m = next.expect("server receive").0;
+            }
+        })
+        .unwrap();
+    syscall::sleep_ms(10); // the server waits in `recv`
+    for i in 0..100u64 {
+        let (r, _) = syscall::call_timeout(ep, &Message::with_words(T_ECHO, &[i]), Timeout::millis(30))
+            .unwrap_or_else(|e| panic!("timed call {i}: {e}"));
+        assert_eq!((r.label, r.word(0)), (T_ECHO, i + 1), "reply {i}");
+    }
+    // The answered calls' 30 ms timeouts are gone: an untimed wait that
+    // lasts longer is not cut short.
+    let signaller = thread::Builder::default()
+        .cpu(0)
+        .spawn(move || {
+            syscall::sleep_ms(100);
+            syscall::signal(n, 4).unwrap();
+        })
+        .unwrap();
+    assert_eq!(
+        syscall::wait(n, Timeout::Forever),
+        Ok(4),
+        "an answered call's timeout fired later"
+    );
+    signaller.join().unwrap();
+    // A call the server takes and never answers times out.
+    let t0 = syscall::now_us();
+    expect_err(
+        "unanswered timed call",
+        syscall::call_timeout(ep, &Message::new(T_HOLD), Timeout::millis(20)).map(drop),
+        Error::TimedOut,
+    );
+    let took = syscall::now_us() - t0;
+    assert!(took >= 20_000, "timed out after {took} us, before the 20 ms asked");
+    assert!(took < 2_000_000, "timed out only after {took} us");
+    // The server is still there, and its timed receive after a reply
+    // times out (nobody calls for 100 ms).
+    let (r, _) = syscall::call_timeout(ep, &Message::with_words(T_ECHO, &[7]), Timeout::millis(30)).expect("echo");
+    assert_eq!(r.word(0), 8);
+    let (r, _) = syscall::call_timeout(ep, &Message::new(T_TIMED_RECV), Timeout::millis(30)).expect("timed recv");
+    assert_eq!(r.label, T_TIMED_RECV);
+    syscall::sleep_ms(100);
+    assert_eq!(
+        TIMED_RECV.load(Ordering::SeqCst),
+        1,
+        "the server's timed receive (1: timed out, 2: too early, 3: other)"
+    );
+    let (r, _) = syscall::call_timeout(ep, &Message::new(T_STOP), Timeout::millis(1000)).expect("stop");
+    assert_eq!(r.label, T_STOP);
+    server.join().unwrap();
+    syscall::thread_configure(me.thread, me.priority, None).unwrap();
     syscall::cap_delete(ep).unwrap();
     syscall::cap_delete(n).unwrap();
 }

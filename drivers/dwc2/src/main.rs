@@ -59,17 +59,16 @@ mod driver {
     use alloc::string::String;
     use alloc::vec::Vec;
     use core::fmt;
+    use driverkit::input::{self, Ring};
     use driverkit::tock_registers::register_structs;
     use driverkit::tock_registers::registers::ReadWrite;
-    use driverkit::{log, names, Device, Dma, Error, Handle, Message, Mmio, Readable, Timeout, Writeable};
+    use driverkit::{log, Device, Dma, Error, Handle, Mmio, Readable, Writeable};
     use dwc2::hid::Keyboard;
-    use dwc2::ring::Ring;
     use dwc2::tablet::{Layout, Tablet, MAX_DESCRIPTOR};
     use dwc2::usb::{self, Configuration, DescError, DeviceDescriptor, Endpoint, PortStatus, Setup};
     use userlib::abi::boot_info::StartInfo;
     use userlib::abi::ObjectType;
-    use userlib::proto::reply_error;
-    use userlib::services::input::{self, pack_events, service_name, Info, Kind, FOREVER, MAX_EVENTS};
+    use userlib::services::input::{Info, Kind};
     use userlib::sync::Mutex;
     use userlib::{process, syscall, thread};
 
@@ -752,80 +751,10 @@ mod driver {
             let info = info.clone();
             let t = thread::Builder::default()
                 .stack_pages(2)
-                .spawn(move || serve_requests(ep, wake, info, ring))?;
+                .spawn(move || input::serve_requests(ep, wake, info, &RINGS[ring]))?;
             core::mem::forget(t);
             wakes.push(wake);
         }
-        let mut last = Error::InvalidState;
-        for i in 0..8 {
-            let name = service_name(kind, i);
-            match names::register(&name, ep) {
-                Ok(()) => return Ok((name, wakes)),
-                Err(e @ Error::InvalidState) => last = e,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last)
-    }
-
-    /// A server thread, as virtio-input's: `INFO` and `READ`.
-    fn serve_requests(ep: Handle, wake: Handle, info: Info, ring: usize) {
-        let mut next = syscall::recv(ep, Timeout::Forever);
-        loop {
-            let mut msg = match next {
-                Ok((msg, _badge)) => msg,
-                Err(e) => return log::error!("server thread: {e}"),
-            };
-            let reply = match msg.label {
-                input::INFO => Some(
-                    Info {
-                        dropped: RINGS[ring].lock().dropped(),
-                        ..info.clone()
-                    }
-                    .to_message(),
-                ),
-                input::READ => read(msg.word(0), msg.word(1), wake, ring),
-                _ => Some(reply_error(Error::InvalidArgument)),
-            };
-            userlib::server::drop_caps(&mut msg);
-            next = match reply {
-                Some(r) => syscall::reply_recv(ep, &r, Timeout::Forever),
-                None => syscall::recv(ep, Timeout::Forever),
-            };
-        }
-    }
-
-    /// `READ [max, timeout ms]`, as virtio-input's: the events leave the
-    /// queue once the reply went.
-    fn read(max: u64, timeout_ms: u64, wake: Handle, ring: usize) -> Option<Message> {
-        let max = (max as usize).clamp(1, MAX_EVENTS);
-        let deadline =
-            (timeout_ms != FOREVER).then(|| syscall::now_us().saturating_add(timeout_ms.saturating_mul(1000)));
-        loop {
-            {
-                let mut ring = RINGS[ring].lock();
-                if !ring.is_empty() {
-                    let n = ring.len().min(max);
-                    let m = pack_events((0..n).filter_map(|i| ring.peek(i)), ring.dropped());
-                    if syscall::reply(&m).is_ok() {
-                        for _ in 0..n {
-                            ring.pop();
-                        }
-                    }
-                    return None;
-                }
-            }
-            let timeout = match deadline {
-                None => Timeout::Forever,
-                Some(d) => match d.checked_sub(syscall::now_us()).filter(|us| *us > 0) {
-                    Some(us) => Timeout::Micros(us),
-                    None => return Some(reply_error(Error::TimedOut)),
-                },
-            };
-            match syscall::wait(wake, timeout) {
-                Ok(_) | Err(Error::TimedOut) => {}
-                Err(e) => return Some(reply_error(e)),
-            }
-        }
+        Ok((input::register(kind, ep)?, wakes))
     }
 }

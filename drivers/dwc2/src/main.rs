@@ -62,15 +62,14 @@ mod driver {
     use driverkit::input::{self, Ring};
     use driverkit::tock_registers::register_structs;
     use driverkit::tock_registers::registers::ReadWrite;
-    use driverkit::{log, Device, Dma, Error, Handle, Mmio, Readable, Writeable};
+    use driverkit::{log, Device, Dma, Handle, Mmio, Readable, Writeable};
     use dwc2::hid::Keyboard;
     use dwc2::tablet::{Layout, Tablet, MAX_DESCRIPTOR};
     use dwc2::usb::{self, Configuration, DescError, DeviceDescriptor, Endpoint, PortStatus, Setup};
     use userlib::abi::boot_info::StartInfo;
-    use userlib::abi::ObjectType;
     use userlib::services::input::{Info, Kind};
     use userlib::sync::Mutex;
-    use userlib::{process, syscall, thread};
+    use userlib::syscall;
 
     extern crate alloc;
 
@@ -653,7 +652,7 @@ mod driver {
                         if wakes[ring].is_some() {
                             continue;
                         }
-                        let range = match &h.decoder {
+                        let (x, y) = match &h.decoder {
                             Decoder::Tablet(t) => {
                                 let l = t.layout();
                                 let r = |f: &dwc2::tablet::Field| (f.min.max(0) as u32, f.max.max(0) as u32);
@@ -661,7 +660,15 @@ mod driver {
                             }
                             Decoder::Keyboard(_) => ((0, 0), (0, 0)),
                         };
-                        match serve(kind, &h.name, range, ring) {
+                        let info = Info {
+                            kind,
+                            x,
+                            y,
+                            dropped: 0,
+                            name: h.name.clone(),
+                        };
+                        // `keyboard`, `touch`, or the first free `keyboardN`...
+                        match input::serve(&info, &RINGS[ring], READERS) {
                             Ok((name, w)) => {
                                 log::info!("{node}: serving `{name}`");
                                 wakes[ring] = Some(w);
@@ -723,38 +730,5 @@ mod driver {
             }
             syscall::sleep_ms(POLL_MS);
         }
-    }
-
-    /// Registers `kind`'s service (`keyboard`, `touch`, or the first free
-    /// `keyboardN`...) for queue `ring` with [`READERS`] server threads;
-    /// the name and the threads' wake-ups. The threads live as long as the
-    /// task (a dropped handle would end its thread).
-    #[allow(clippy::type_complexity)]
-    fn serve(
-        kind: Kind,
-        device_name: &str,
-        (x, y): ((u32, u32), (u32, u32)),
-        ring: usize,
-    ) -> Result<(String, Vec<Handle>), Error> {
-        let me = process();
-        let ep = syscall::create(me.pool, ObjectType::Endpoint, 0)?;
-        let info = Info {
-            kind,
-            x,
-            y,
-            dropped: 0,
-            name: String::from(device_name),
-        };
-        let mut wakes = Vec::new();
-        for _ in 0..READERS {
-            let wake = syscall::create(me.pool, ObjectType::Notification, 0)?;
-            let info = info.clone();
-            let t = thread::Builder::default()
-                .stack_pages(2)
-                .spawn(move || input::serve_requests(ep, wake, info, &RINGS[ring]))?;
-            core::mem::forget(t);
-            wakes.push(wake);
-        }
-        Ok((input::register(kind, ep)?, wakes))
     }
 }

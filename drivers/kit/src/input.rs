@@ -1,16 +1,19 @@
 //! What input drivers (virtio-input, dwc2's USB keyboards and tablets)
 //! share: the bounded event queue between the thread that reads the device
-//! and the readers ([`Ring`]), the service registration ([`register`]) and
-//! the server threads that answer `INFO` and `READ` ([`serve_requests`];
-//! protocol: `userlib::services::input`).
+//! and the readers ([`Ring`]), and the service: its server threads, which
+//! answer `INFO` and `READ` ([`serve_requests`]; protocol:
+//! `userlib::services::input`), and its name ([`register`]); [`serve`] does
+//! both.
 #![forbid(unsafe_code)]
 
 use alloc::string::String;
+use alloc::vec::Vec;
+use userlib::abi::ObjectType;
 use userlib::names;
 use userlib::proto::reply_error;
 use userlib::services::input::{self, pack_events, service_name, Event, Info, Kind, FOREVER, MAX_EVENTS};
 use userlib::sync::Mutex;
-use userlib::{syscall, Error, Handle, Message, Timeout};
+use userlib::{process, syscall, thread, Error, Handle, Message, Timeout};
 
 /// Events kept for readers; older ones are dropped when it is full.
 pub const CAPACITY: usize = 256;
@@ -84,6 +87,27 @@ impl Ring {
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
+}
+
+/// Serves `info.kind`'s service (`keyboard`, `touch`, or the first free
+/// `keyboardN`...) from `ring` with `readers` server threads, each of which
+/// can sit in one blocking `READ`; the name and the threads' wake-ups, to
+/// signal when events were pushed. The threads live as long as the task.
+pub fn serve(info: &Info, ring: &'static Mutex<Ring>, readers: usize) -> Result<(String, Vec<Handle>), Error> {
+    let me = process();
+    let ep = syscall::create(me.pool, ObjectType::Endpoint, 0)?;
+    let mut wakes = Vec::new();
+    for _ in 0..readers {
+        let wake = syscall::create(me.pool, ObjectType::Notification, 0)?;
+        let info = info.clone();
+        let t = thread::Builder::default()
+            .stack_pages(2)
+            .spawn(move || serve_requests(ep, wake, info, ring))?;
+        // A dropped handle would end its thread.
+        core::mem::forget(t);
+        wakes.push(wake);
+    }
+    Ok((register(info.kind, ep)?, wakes))
 }
 
 /// Registers `ep` under the first free name of `kind` (`keyboard`, then

@@ -20,14 +20,12 @@ extern crate alloc;
 mod events;
 
 use alloc::string::String;
-use alloc::vec::Vec;
 use driverkit::input::{self, Ring};
 use driverkit::virtio::{self, virtio_drivers, KitHal};
 use driverkit::{log, Device, DeviceError, Handle, Timeout};
-use userlib::abi::ObjectType;
 use userlib::services::input::{Event, Info, Kind, ABS_X, ABS_Y, EV_ABS, EV_KEY, EV_REL};
 use userlib::sync::Mutex;
-use userlib::{process, syscall, thread};
+use userlib::syscall;
 use virtio_drivers::device::input::VirtIOInput;
 
 #[cfg(not(test))]
@@ -73,21 +71,7 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), DeviceError> {
     let mut dev: Input = VirtIOInput::new(transport)?;
     let info = identify(&mut dev)?;
     let irq = device.interrupt(0)?;
-    let me = process();
-    let ep = syscall::create(me.pool, ObjectType::Endpoint, 0)?;
-
-    let mut readers = Vec::new();
-    let mut wakes = Vec::new();
-    for _ in 0..READERS {
-        let wake = syscall::create(me.pool, ObjectType::Notification, 0)?;
-        let info = info.clone();
-        let t = thread::Builder::default()
-            .stack_pages(2)
-            .spawn(move || input::serve_requests(ep, wake, info, &RING))?;
-        readers.push(t);
-        wakes.push(wake);
-    }
-    let service = input::register(info.kind, ep)?;
+    let (service, wakes) = input::serve(&info, &RING, READERS)?;
     log::info!(
         "{}: \"{}\" is a {:?} device{}; serving `{service}`",
         device.node(),

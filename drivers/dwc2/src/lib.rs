@@ -1,7 +1,8 @@
 //! The DWC2 USB host driver's pure parts, tested on the host: USB
 //! descriptors and requests ([`usb`]), HID boot-keyboard and tablet
-//! reports turned into evdev events ([`hid`]), and the bounded event queue
-//! between the polling thread and the readers ([`ring`]).
+//! reports turned into evdev events ([`hid`], [`tablet`]). The bounded event
+//! queue between the polling thread and the readers and the `READ` server
+//! are the driver kit's (`driverkit::input`), shared with virtio-input.
 //!
 //! Everything here reads bytes a USB device sent, so nothing trusts them:
 //! a short, long or inconsistent descriptor or report is an error or is
@@ -15,6 +16,5 @@
 extern crate alloc;
 
 pub mod hid;
-pub mod ring;
 pub mod tablet;
 pub mod usb;

@@ -59,19 +59,17 @@ mod driver {
     use alloc::string::String;
     use alloc::vec::Vec;
     use core::fmt;
+    use driverkit::input::{self, Ring};
     use driverkit::tock_registers::register_structs;
     use driverkit::tock_registers::registers::ReadWrite;
-    use driverkit::{log, names, Device, Dma, Error, Handle, Message, Mmio, Readable, Timeout, Writeable};
+    use driverkit::{log, Device, Dma, Handle, Mmio, Readable, Writeable};
     use dwc2::hid::Keyboard;
-    use dwc2::ring::Ring;
     use dwc2::tablet::{Layout, Tablet, MAX_DESCRIPTOR};
     use dwc2::usb::{self, Configuration, DescError, DeviceDescriptor, Endpoint, PortStatus, Setup};
     use userlib::abi::boot_info::StartInfo;
-    use userlib::abi::ObjectType;
-    use userlib::proto::reply_error;
-    use userlib::services::input::{self, pack_events, service_name, Info, Kind, FOREVER, MAX_EVENTS};
+    use userlib::services::input::{Info, Kind};
     use userlib::sync::Mutex;
-    use userlib::{process, syscall, thread};
+    use userlib::syscall;
 
     extern crate alloc;
 
@@ -654,7 +652,7 @@ mod driver {
                         if wakes[ring].is_some() {
                             continue;
                         }
-                        let range = match &h.decoder {
+                        let (x, y) = match &h.decoder {
                             Decoder::Tablet(t) => {
                                 let l = t.layout();
                                 let r = |f: &dwc2::tablet::Field| (f.min.max(0) as u32, f.max.max(0) as u32);
@@ -662,7 +660,15 @@ mod driver {
                             }
                             Decoder::Keyboard(_) => ((0, 0), (0, 0)),
                         };
-                        match serve(kind, &h.name, range, ring) {
+                        let info = Info {
+                            kind,
+                            x,
+                            y,
+                            dropped: 0,
+                            name: h.name.clone(),
+                        };
+                        // `keyboard`, `touch`, or the first free `keyboardN`...
+                        match input::serve(&info, &RINGS[ring], READERS) {
                             Ok((name, w)) => {
                                 log::info!("{node}: serving `{name}`");
                                 wakes[ring] = Some(w);
@@ -723,109 +729,6 @@ mod driver {
                 return;
             }
             syscall::sleep_ms(POLL_MS);
-        }
-    }
-
-    /// Registers `kind`'s service (`keyboard`, `touch`, or the first free
-    /// `keyboardN`...) for queue `ring` with [`READERS`] server threads;
-    /// the name and the threads' wake-ups. The threads live as long as the
-    /// task (a dropped handle would end its thread).
-    #[allow(clippy::type_complexity)]
-    fn serve(
-        kind: Kind,
-        device_name: &str,
-        (x, y): ((u32, u32), (u32, u32)),
-        ring: usize,
-    ) -> Result<(String, Vec<Handle>), Error> {
-        let me = process();
-        let ep = syscall::create(me.pool, ObjectType::Endpoint, 0)?;
-        let info = Info {
-            kind,
-            x,
-            y,
-            dropped: 0,
-            name: String::from(device_name),
-        };
-        let mut wakes = Vec::new();
-        for _ in 0..READERS {
-            let wake = syscall::create(me.pool, ObjectType::Notification, 0)?;
-            let info = info.clone();
-            let t = thread::Builder::default()
-                .stack_pages(2)
-                .spawn(move || serve_requests(ep, wake, info, ring))?;
-            core::mem::forget(t);
-            wakes.push(wake);
-        }
-        let mut last = Error::InvalidState;
-        for i in 0..8 {
-            let name = service_name(kind, i);
-            match names::register(&name, ep) {
-                Ok(()) => return Ok((name, wakes)),
-                Err(e @ Error::InvalidState) => last = e,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last)
-    }
-
-    /// A server thread, as virtio-input's: `INFO` and `READ`.
-    fn serve_requests(ep: Handle, wake: Handle, info: Info, ring: usize) {
-        let mut next = syscall::recv(ep, Timeout::Forever);
-        loop {
-            let mut msg = match next {
-                Ok((msg, _badge)) => msg,
-                Err(e) => return log::error!("server thread: {e}"),
-            };
-            let reply = match msg.label {
-                input::INFO => Some(
-                    Info {
-                        dropped: RINGS[ring].lock().dropped(),
-                        ..info.clone()
-                    }
-                    .to_message(),
-                ),
-                input::READ => read(msg.word(0), msg.word(1), wake, ring),
-                _ => Some(reply_error(Error::InvalidArgument)),
-            };
-            userlib::server::drop_caps(&mut msg);
-            next = match reply {
-                Some(r) => syscall::reply_recv(ep, &r, Timeout::Forever),
-                None => syscall::recv(ep, Timeout::Forever),
-            };
-        }
-    }
-
-    /// `READ [max, timeout ms]`, as virtio-input's: the events leave the
-    /// queue once the reply went.
-    fn read(max: u64, timeout_ms: u64, wake: Handle, ring: usize) -> Option<Message> {
-        let max = (max as usize).clamp(1, MAX_EVENTS);
-        let deadline =
-            (timeout_ms != FOREVER).then(|| syscall::now_us().saturating_add(timeout_ms.saturating_mul(1000)));
-        loop {
-            {
-                let mut ring = RINGS[ring].lock();
-                if !ring.is_empty() {
-                    let n = ring.len().min(max);
-                    let m = pack_events((0..n).filter_map(|i| ring.peek(i)), ring.dropped());
-                    if syscall::reply(&m).is_ok() {
-                        for _ in 0..n {
-                            ring.pop();
-                        }
-                    }
-                    return None;
-                }
-            }
-            let timeout = match deadline {
-                None => Timeout::Forever,
-                Some(d) => match d.checked_sub(syscall::now_us()).filter(|us| *us > 0) {
-                    Some(us) => Timeout::Micros(us),
-                    None => return Some(reply_error(Error::TimedOut)),
-                },
-            };
-            match syscall::wait(wake, timeout) {
-                Ok(_) | Err(Error::TimedOut) => {}
-                Err(e) => return Some(reply_error(e)),
-            }
         }
     }
 }

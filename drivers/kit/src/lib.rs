@@ -13,6 +13,8 @@
 //! - [`serve`]: the request loop; [`names`] registers the driver's service.
 //! - [`block`]: the block protocol's server, for disk drivers (a
 //!   [`block::BlockDevice`] reads and writes sectors, the kit does the rest).
+//! - [`input`]: the input protocol's server, for keyboard, touch and mouse
+//!   drivers (a bounded event queue and the threads that answer `READ`).
 //! - With the `virtio` feature, [`virtio`]: the HAL and transport for the
 //!   `virtio-drivers` crate.
 //!
@@ -25,6 +27,7 @@ extern crate alloc;
 pub mod block;
 pub mod device;
 pub mod dma;
+pub mod input;
 pub mod irq;
 pub mod mmio;
 #[cfg(feature = "virtio")]

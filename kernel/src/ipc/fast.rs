@@ -1,13 +1,14 @@
-//! The IPC fast path: `call` and `reply_recv` with a register-only message
-//! straight to a partner waiting on this CPU.
+//! The fast paths of IPC and notifications: `call` and `reply_recv` with a
+//! register-only message straight to a partner waiting on this CPU, and
+//! `signal` straight to a higher-priority waiter on this CPU.
 
 use crate::object::{Id, Kernel, ObjectPtr, ObjectRef};
 use crate::sched;
 use crate::thread::{Caller, Thread, ThreadState, UserContext};
 use abi::{IpcFlags, Rights, REGISTER_WORDS};
 
-/// What a fast path (IPC, and `Yield` in `arch::aarch64::user`) hands to
-/// the architecture's switch.
+/// What a fast path (IPC, `Signal`, and `Yield` in `arch::aarch64::user`)
+/// hands to the architecture's switch.
 pub struct Handoff {
     /// The next thread's saved registers.
     pub ctx: *const UserContext,
@@ -16,6 +17,24 @@ pub struct Handoff {
     /// The outgoing thread's FP/SIMD state is live in the registers and
     /// must be saved (this CPU no longer has an FP owner).
     pub save_fp: bool,
+}
+
+impl Handoff {
+    /// The switch from `cur`, the thread current on CPU `c` until now, to
+    /// `next`: `cur`'s FP/SIMD state is to be saved if it owns the
+    /// registers, and the CPU then has no FP owner.
+    #[inline(always)]
+    pub fn to(c: &mut sched::CpuState, cur: Id, next: &Thread) -> Self {
+        let save_fp = c.fp_owner == Some(cur);
+        if save_fp {
+            c.fp_owner = None;
+        }
+        Handoff {
+            ctx: &next.ctx,
+            ttbr0: next.ttbr0,
+            save_fp,
+        }
+    }
 }
 
 /// Why the fast path did not take a call.
@@ -178,15 +197,7 @@ pub fn fast_path(
         sched::fast_timeouts(c, cpu, next, me, micros);
     }
     sched::charge(me, c, crate::time::cpu_clock());
-    let save_fp = c.fp_owner == Some(cur);
-    if save_fp {
-        c.fp_owner = None;
-    }
-    Ok(Handoff {
-        ctx: &next.ctx,
-        ttbr0: next.ttbr0,
-        save_fp,
-    })
+    Ok(Handoff::to(c, cur, next))
 }
 
 /// `signal` on the fast path: the notification's first waiter is waiting
@@ -204,8 +215,9 @@ pub fn signal_fast(k: &mut Kernel, cpu: usize, me: &mut Thread) -> Option<Handof
         return None;
     };
     let no = k.notifications.get_mut_inlined(n)?;
-    let (w, word) = no.waiters.front_with_word()?;
-    if word == 0 || w == me.id {
+    // The waiter is never `me`: `me` is running (the state test below).
+    let (_, word) = no.waiters.front_with_word()?;
+    if word == 0 {
         return None;
     }
     // SAFETY: a waiter's queue entry carries its TCB's address (see
@@ -225,13 +237,5 @@ pub fn signal_fast(k: &mut Kernel, cpu: usize, me: &mut Thread) -> Option<Handof
     wt.ctx.x[0] = 0;
     wt.ctx.x[1] = core::mem::take(&mut no.bits) | me.ctx.x[1];
     sched::fast_switch(c, cpu, me, wt);
-    let save_fp = c.fp_owner == Some(me.id);
-    if save_fp {
-        c.fp_owner = None;
-    }
-    Some(Handoff {
-        ctx: &wt.ctx,
-        ttbr0: wt.ttbr0,
-        save_fp,
-    })
+    Some(Handoff::to(c, me.id, wt))
 }

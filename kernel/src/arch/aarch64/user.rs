@@ -337,17 +337,7 @@ fn switch_fast_path(ctx: *mut UserContext, number: u64) -> Resume {
             let h = if number == abi::Syscall::Yield as u64 {
                 let cur = me.id;
                 let c = &mut k.cpus[cpu % MAX_CPUS];
-                sched::yield_fast(c, cpu, me).map(|next| {
-                    let save_fp = c.fp_owner == Some(cur);
-                    if save_fp {
-                        c.fp_owner = None;
-                    }
-                    crate::ipc::Handoff {
-                        ctx: &next.ctx,
-                        ttbr0: next.ttbr0,
-                        save_fp,
-                    }
-                })
+                sched::yield_fast(c, cpu, me).map(|next| crate::ipc::Handoff::to(c, cur, next))
             } else {
                 crate::ipc::signal_fast(k, cpu, me)
             };

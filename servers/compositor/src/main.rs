@@ -369,7 +369,10 @@ impl Compositor {
                 .map(|(r, _)| *r)
                 .unwrap_or(proto::ROLE_APP);
             let panel = !name.is_empty() && self.roles.iter().any(|(r, n)| *r == proto::ROLE_PANEL && *n == name);
-            log::info!("client {name} (task {badge}) role {role}{}", if panel { ", panel" } else { "" });
+            log::info!(
+                "client {name} (task {badge}) role {role}{}",
+                if panel { ", panel" } else { "" }
+            );
             self.clients.insert(
                 badge,
                 Client {
@@ -651,12 +654,7 @@ impl Compositor {
                 self.show_app(None);
             }
             self.scene.set_panel(open);
-            let owners: Vec<u64> = self
-                .clients
-                .iter()
-                .filter(|(_, c)| c.panel)
-                .map(|(o, _)| *o)
-                .collect();
+            let owners: Vec<u64> = self.clients.iter().filter(|(_, c)| c.panel).map(|(o, _)| *o).collect();
             for o in owners {
                 self.push_event(
                     o,

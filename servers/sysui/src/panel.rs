@@ -102,7 +102,9 @@ impl Drag {
     }
 
     pub fn moved(&mut self, y: i32, slop: i32) -> Touch {
-        let Some((y0, s0)) = self.start else { return Touch::Nothing };
+        let Some((y0, s0)) = self.start else {
+            return Touch::Nothing;
+        };
         if (y - y0).abs() > slop {
             self.dragging = true;
         }
@@ -331,7 +333,9 @@ mod tests {
     use ui::widgets::Kind;
 
     fn rows(n: u32) -> Vec<Widget> {
-        (0..n).map(|i| Widget::new(TASK_BASE + i, Kind::ListItem, "x")).collect()
+        (0..n)
+            .map(|i| Widget::new(TASK_BASE + i, Kind::ListItem, "x"))
+            .collect()
     }
 
     #[test]
@@ -346,7 +350,11 @@ mod tests {
         assert_eq!(p.widgets[0].rect, Rect::new(20, 20, 500, t.line() + t.pad));
         assert!(max > 0);
         let (p, _) = layout(&t, shape, rows(20), max);
-        assert_eq!(p.widgets.last().map(|w| w.id), Some(TASK_BASE + 19), "scrolled to the end");
+        assert_eq!(
+            p.widgets.last().map(|w| w.id),
+            Some(TASK_BASE + 19),
+            "scrolled to the end"
+        );
     }
 
     #[test]

@@ -1048,8 +1048,15 @@ pub static BOOT_CASES: &[BootCase] = &[
     // The face, checked by colours: its dial (182838, a 227-pixel radius:
     // ~160,000 pixels less the text) over black corners (~44,000). Its
     // 454-pixel rows are what QEMU's screendump pads (the harness reads
-    // them right: `ppm_pixels`). `ps` and `mem` at the end print what the
-    // tasks use and the RAM left.
+    // them right: `ppm_pixels`). Then the control center, which home
+    // draws in its own window (`panel=home`): a swipe down from the top
+    // edge opens it, inside the circle (pixels: a black corner, the dark
+    // disc 0a0f14, the This device card 223040, the Restart button
+    // 2f6fde); a drag scrolls it to the end of the Tasks card, where
+    // rtc-pl031's row (task 3) is at y 241..266; a tap there restarts it
+    // (`ps`: restarts 1); a swipe up from the bottom edge brings the face
+    // back. `ps` and `mem` at the end print what the tasks use and the
+    // RAM left.
     BootCase {
         name: "profile-watch",
         boot: Boot::Profile("watch"),
@@ -1062,10 +1069,42 @@ pub static BOOT_CASES: &[BootCase] = &[
                 after: "",
                 send: "screendump @SCREENS@/watch-face.ppm",
             },
+            Input {
+                after: "",
+                send: "input 454x454 swipe 227,3 227,300; sleep 2500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/watch-control.ppm",
+            },
+            Input {
+                after: "",
+                send: "pixels @SCREENS@/watch-control.ppm 5,5 227,30 100,130 100,305",
+            },
+            Input {
+                after: "",
+                send: "input 454x454 swipe 227,380 227,80; sleep 2000",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/watch-tasks.ppm",
+            },
+            Input {
+                after: "",
+                send: "input 454x454 tap 227,253",
+            },
+            Input {
+                after: "restarted task",
+                send: "input 454x454 sleep 1000; swipe 227,451 227,200; sleep 2500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/watch-face-again.ppm",
+            },
         ],
         input: &[
             Input {
-                after: "home: window",
+                after: "restarted task",
                 send: "ps\r",
             },
             at_prompt("mem\r"),
@@ -1078,8 +1117,13 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"init: names: touch registered by virtio-input",
             r"454x454 BGRX",
             r"init: names: compositor registered by compositor",
-            r"compositor: client home \(task \d+\) role 2",
+            r"compositor: client home \(task \d+\) role 2, panel",
             r"Kestrel shell",
+            r"^harness: screen colours: 182838 1\d{5}, 000000 \d{5}, ",
+            r"^harness: pixels 5,5 000000, 227,30 0a0f14, 100,130 223040, 100,305 2f6fde$",
+            r"home: restarted task 3$",
+            r"\brtc-pl031\s+running\s+\S+ \S+\s+\S+ \S+\s+\d+\.\d{3}s\s+1\s+20\s+pl031@9010000",
+            // The face again.
             r"^harness: screen colours: 182838 1\d{5}, 000000 \d{5}, ",
             r"FREE RAM",
         ],

@@ -718,5 +718,13 @@ pub fn decode(bytes: &[u8]) -> Result<Profile, Problem> {
     Ok(p)
 }
 
+/// The profile's name alone, from [`encode`]'s bytes (their first field),
+/// the rest neither decoded nor checked: for a task that only shows it
+/// (the control center), without the code of the whole decoder.
+pub fn decode_name(bytes: &[u8]) -> Option<String> {
+    let (name, _) = postcard::take_from_bytes::<String>(bytes).ok()?;
+    valid_profile_name(&name).then_some(name)
+}
+
 #[cfg(test)]
 mod tests;

@@ -85,6 +85,9 @@ fn reads_toml_and_round_trips_the_binary_form() {
         let _ = decode(&bytes[..n]);
     }
     assert!(decode(b"garbage").is_err());
+    assert_eq!(decode_name(&bytes).as_deref(), Some(p.name.as_str()));
+    assert_eq!(decode_name(b"\x03a b"), None, "not a profile name");
+    assert_eq!(decode_name(b""), None);
 }
 
 #[test]

@@ -142,6 +142,11 @@ impl Drop for Shm {
 struct Client {
     notification: Option<Handle>,
     role: u64,
+    /// The control center's task (`panel=`): told when the panel opens
+    /// and closes, and may close it. Home's task too where the profile
+    /// names the same program for both (the watch: home draws the panel
+    /// in its own window).
+    panel: bool,
     events: VecDeque<Event>,
     dropped: u64,
     name: String,
@@ -363,12 +368,17 @@ impl Compositor {
                 .find(|(_, n)| !n.is_empty() && *n == name)
                 .map(|(r, _)| *r)
                 .unwrap_or(proto::ROLE_APP);
-            log::info!("client {name} (task {badge}) role {role}");
+            let panel = !name.is_empty() && self.roles.iter().any(|(r, n)| *r == proto::ROLE_PANEL && *n == name);
+            log::info!(
+                "client {name} (task {badge}) role {role}{}",
+                if panel { ", panel" } else { "" }
+            );
             self.clients.insert(
                 badge,
                 Client {
                     notification: None,
                     role,
+                    panel,
                     events: VecDeque::new(),
                     dropped: 0,
                     name,
@@ -490,20 +500,20 @@ impl Compositor {
             proto::ACTIVATE if role == proto::ROLE_HOME => {
                 let mut buf = [0u8; userlib::proto::TEXT_BYTES];
                 let name = userlib::ipc::unpack_text(msg, &mut buf);
-                let (owner, role) = self
+                let (owner, panel) = self
                     .clients
                     .iter()
-                    .find(|(_, c)| c.name == name && matches!(c.role, proto::ROLE_APP | proto::ROLE_PANEL))
-                    .map(|(id, c)| (*id, c.role))
+                    .find(|(_, c)| c.name == name && (c.role == proto::ROLE_APP || c.panel))
+                    .map(|(id, c)| (*id, c.panel))
                     .ok_or(Error::InvalidArgument)?;
-                if role == proto::ROLE_PANEL {
+                if panel {
                     self.set_panel(true);
                 } else {
                     self.show_app(Some(owner));
                 }
                 Ok(Message::new(OK))
             }
-            proto::HIDE if role == proto::ROLE_PANEL => {
+            proto::HIDE if self.clients[&badge].panel => {
                 self.set_panel(false);
                 Ok(Message::new(OK))
             }
@@ -639,13 +649,12 @@ impl Compositor {
 
     fn set_panel(&mut self, open: bool) {
         if self.scene.panel_open != open {
+            // Home drawing the panel (the watch): home is what shows it.
+            if open && self.clients.values().any(|c| c.panel && c.role == proto::ROLE_HOME) {
+                self.show_app(None);
+            }
             self.scene.set_panel(open);
-            let owners: Vec<u64> = self
-                .clients
-                .iter()
-                .filter(|(_, c)| c.role == proto::ROLE_PANEL)
-                .map(|(o, _)| *o)
-                .collect();
+            let owners: Vec<u64> = self.clients.iter().filter(|(_, c)| c.panel).map(|(o, _)| *o).collect();
             for o in owners {
                 self.push_event(
                     o,

@@ -9,6 +9,7 @@ use alloc::format;
 use alloc::string::String;
 
 pub mod browser;
+pub mod panel;
 pub mod scrollback;
 
 /// `HH:MM` of a Unix time (UTC).
@@ -58,8 +59,7 @@ pub mod sys {
     pub fn profile() -> String {
         userlib::loader::archive()
             .and_then(|a| userlib::cpio::Archive::new(a).find("profile").ok().flatten())
-            .and_then(|e| profile::decode(e.data).ok())
-            .map(|p| p.name)
+            .and_then(|e| profile::decode_name(e.data))
             .unwrap_or_else(|| "?".into())
     }
 

@@ -140,6 +140,21 @@ impl Column {
     }
 }
 
+/// `r` narrowed, about `cx`, to what of its rows lies inside the circle
+/// centred at `(cx, cy)` of radius `radius` (its four corners inside);
+/// `None` when its rows leave the circle. A round screen's layout (the
+/// watch) places widgets with it.
+pub fn inside_circle(r: Rect, cx: i32, cy: i32, radius: i32) -> Option<Rect> {
+    let far = (r.y - cy).abs().max((r.y + r.h - cy).abs());
+    if far >= radius {
+        return None;
+    }
+    let half = ((radius * radius - far * far) as u32).isqrt() as i32;
+    let x0 = r.x.max(cx - half);
+    let x1 = (r.x + r.w).min(cx + half);
+    (x1 > x0).then(|| Rect::new(x0, r.y, x1 - x0, r.h))
+}
+
 /// `n` cells of `cols` columns in `area`, each `cell_h` high, `gap` apart.
 pub fn grid(area: Rect, cols: i32, cell_h: i32, gap: i32, n: usize) -> Vec<Rect> {
     let cols = cols.max(1);
@@ -320,5 +335,21 @@ mod tests {
         assert_eq!(p.focused().map(|w| w.id), Some(3), "wraps");
         let cells = grid(Rect::new(0, 0, 300, 1000), 3, 100, 10, 5);
         assert_eq!(cells[4], Rect::new(103, 110, 93, 100));
+    }
+
+    #[test]
+    fn circle_fit() {
+        // The middle row of a 100-radius circle: its whole diameter.
+        assert_eq!(
+            inside_circle(Rect::new(0, 95, 500, 10), 100, 100, 100),
+            Some(Rect::new(1, 95, 198, 10))
+        );
+        // 60 below the centre: 80 either side.
+        assert_eq!(
+            inside_circle(Rect::new(50, 150, 400, 10), 100, 100, 100),
+            Some(Rect::new(50, 150, 130, 10))
+        );
+        assert_eq!(inside_circle(Rect::new(0, 195, 200, 10), 100, 100, 100), None);
+        assert_eq!(inside_circle(Rect::new(0, -20, 200, 30), 100, 100, 100), None);
     }
 }

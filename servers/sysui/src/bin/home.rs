@@ -4,6 +4,13 @@
 //! no touch) the first tile has the focus from the start, and up and down
 //! move a row. With `face` in its args (the watch) home is a round watch
 //! face with the time, and a tap on it opens the first app.
+//!
+//! When the profile names home as the control center's task too
+//! (`panel=home`: the watch, which has no room for a second full-screen
+//! window) the compositor tells it when the panel opens and closes
+//! (`EV_SHOWN`), and home draws the panel (`sysui::panel`) in its own
+//! window: on the face, inside the circle. A tap outside the cards closes
+//! it, as a swipe up from the bottom edge does.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 #![cfg_attr(test, allow(dead_code, unused_imports))]
@@ -13,12 +20,13 @@ extern crate alloc;
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use sysui::panel::{Panel, Shape};
 use sysui::{clock_text, date_text, sys};
 use ui::canvas::{rgb, Rect};
 use ui::text::Text;
 use ui::widgets::{grid, Kind, Page, Theme, Widget};
 use ui::window::Window;
-use userlib::services::compositor::{Event, EV_KEY, EV_TOUCH_UP, MAX_EVENTS};
+use userlib::services::compositor::{Event, EV_KEY, EV_SHOWN, EV_TOUCH_DOWN, EV_TOUCH_MOVE, EV_TOUCH_UP, MAX_EVENTS};
 use userlib::services::input::KEY_ENTER;
 use userlib::{names, process};
 
@@ -78,11 +86,27 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
     if remote {
         page.move_focus(1);
     }
+    // The control center, when home draws it (made when it first opens).
+    let mut panel: Option<Panel> = None;
+    let mut panel_open = false;
+    let shape = if face {
+        Shape::Circle {
+            cx: w / 2,
+            cy: h / 2,
+            r: w.min(h) / 2,
+        }
+    } else {
+        Shape::Rect(Rect::new(0, 0, w, h))
+    };
     loop {
         let now = sys::unix_time(&mut rtc);
         let mut cv = win.canvas();
         cv.fill(Rect::new(0, 0, w, h), t.bg);
-        if face {
+        if let Some(p) = panel.as_mut().filter(|_| panel_open) {
+            p.poll();
+            p.build(&t, shape, None);
+            p.draw(&mut cv, &mut text, &t, shape);
+        } else if face {
             // Everything inside the circle.
             let r = w.min(h) / 2;
             cv.fill(Rect::new(0, 0, w, h), rgb(0));
@@ -101,9 +125,28 @@ fn main(_: &userlib::abi::boot_info::StartInfo) -> Result<(), userlib::Error> {
         let _ = win.present(&[Rect::new(0, 0, w, h)]);
         let n = win.next(
             &mut events,
-            userlib::syscall::now_us() + if face { 1_000_000 } else { 30_000_000 },
+            userlib::syscall::now_us() + if face || panel_open { 1_000_000 } else { 30_000_000 },
         );
         for e in &events[..n] {
+            if e.kind == EV_SHOWN {
+                panel_open = e.payload != 0;
+                let p = panel.get_or_insert_with(Panel::new);
+                p.note.clear();
+                p.drag.scroll = 0;
+                continue;
+            }
+            if let Some(p) = panel.as_mut().filter(|_| panel_open) {
+                if matches!(e.kind, EV_TOUCH_DOWN | EV_TOUCH_MOVE | EV_TOUCH_UP) {
+                    match p.touch(&t, e) {
+                        Some(Some(id)) => p.act(id),
+                        Some(None) => {
+                            let _ = win.client().hide();
+                        }
+                        None => {}
+                    }
+                }
+                continue;
+            }
             let open = match e.kind {
                 EV_TOUCH_UP if face => apps.first().cloned(),
                 EV_TOUCH_UP => {

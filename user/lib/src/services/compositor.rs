@@ -20,7 +20,7 @@
 //! | [`DESTROY`] | `[surface]` | — | OK |
 //! | [`EVENTS`] | — | — | `[count, dropped, event words...]` |
 //! | [`ACTIVATE`] | text: program name | — | OK (role [`ROLE_HOME`] only): shows that app, or opens the panel if it names the panel's task |
-//! | [`HIDE`] | — | — | OK: hides the caller's surfaces (the panel closes itself) |
+//! | [`HIDE`] | — | — | OK (the panel's task only): closes the panel |
 //! | [`BUFFER`] | `[surface, w, h]` | — | OK: a compositor-owned buffer (black) becomes the surface's pending buffer |
 //! | [`WRITE`] | `[surface, x, y, w, h, stride]` | memory (`READ`\|`MAP`) | OK: the pixels written into the surface's owned buffer, the rectangle damaged |
 //!
@@ -87,7 +87,11 @@
 //! status bar on top, home below the apps, the control-center panel over
 //! everything and hidden until the swipe down from the top edge. Other
 //! clients are apps: one at a time is shown, over home, in
-//! the area [`INFO`] reports.
+//! the area [`INFO`] reports. The panel's task gets [`EV_SHOWN`] when the
+//! panel opens (1) and closes (0). Where `panel=` names home's task (the
+//! watch: no room for a second full-screen window) that task keeps role
+//! [`ROLE_HOME`], home is shown when the panel opens, and it draws the
+//! panel in its own surface on that event.
 //!
 //! **Input.** A touch goes to the topmost shown surface under the finger,
 //! in surface coordinates ([`EV_TOUCH_DOWN`], [`EV_TOUCH_MOVE`],
@@ -152,7 +156,8 @@ pub const EV_TOUCH_MOVE: u16 = 4;
 pub const EV_TOUCH_UP: u16 = 5;
 /// Payload: `code | value << 32` (evdev key code; value 1 down, 0 up, 2 repeat).
 pub const EV_KEY: u16 = 6;
-/// The surface was shown (payload 1) or hidden (0).
+/// The client's app was shown (payload 1) or hidden (0); to the panel's
+/// task: the panel opened (1) or closed (0).
 pub const EV_SHOWN: u16 = 7;
 
 /// Most events one [`EVENTS`] reply carries.
@@ -312,7 +317,7 @@ impl Client {
         self.call(&crate::ipc::pack_text(ACTIVATE, program)).map(drop)
     }
 
-    /// Hides this client's surfaces (the panel closing itself).
+    /// Closes the panel (the panel's task closing it).
     pub fn hide(&mut self) -> Result<(), Error> {
         self.call(&Message::new(HIDE)).map(drop)
     }

@@ -293,8 +293,11 @@ impl<T: Transport> Nic<T> {
         // SAFETY: slot `i` of `self.tx` (alive as long as `self.transmit`)
         // is not lent now; it is not touched again until `reclaim`
         // completes the request with the same buffer.
-        let token = unsafe { self.transmit.add(&[&self.tx.as_slice()[i * SLOT..i * SLOT + len]], &mut []) }
-            .map_err(error)?;
+        let token = unsafe {
+            self.transmit
+                .add(&[&self.tx.as_slice()[i * SLOT..i * SLOT + len]], &mut [])
+        }
+        .map_err(error)?;
         if self.transmit.should_notify() {
             self.transport.notify(TRANSMIT);
         }
@@ -311,9 +314,10 @@ impl<T: Transport> Nic<T> {
             let len = self.tx_token[i].map_or(0, |(_, len)| len);
             // SAFETY: the same buffer `send` lent with `token`, which the
             // card has used (`peek_used`).
-            if let Err(e) =
-                unsafe { self.transmit.pop_used(token, &[&self.tx.as_slice()[i * SLOT..i * SLOT + len]], &mut []) }
-            {
+            if let Err(e) = unsafe {
+                self.transmit
+                    .pop_used(token, &[&self.tx.as_slice()[i * SLOT..i * SLOT + len]], &mut [])
+            } {
                 panic!("virtio-net: completing transmit {token}: {e}");
             }
             self.tx_token[i] = None;

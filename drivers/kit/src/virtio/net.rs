@@ -369,7 +369,10 @@ mod tests {
         assert!(filter_commands(all - Features::CTRL_RX).is_empty());
         assert!(filter_commands(all - Features::CTRL_VQ).is_empty());
         assert!(WANTED.contains(Features::CTRL_VQ | Features::CTRL_RX));
-        assert!(!WANTED.contains(Features::RING_EVENT_IDX), "transmits must not interrupt");
+        assert!(
+            !WANTED.contains(Features::RING_EVENT_IDX),
+            "transmits must not interrupt"
+        );
         assert_eq!(Features::CTRL_VQ.bits(), 1 << 17, "VIRTIO_NET_F_CTRL_VQ");
         assert_eq!(Features::CTRL_RX.bits(), 1 << 18, "VIRTIO_NET_F_CTRL_RX");
     }

@@ -2310,7 +2310,10 @@ pub static BOOT_CASES: &[BootCase] = &[
     // Two devices on one `--link`: a phone and a TV, each on a socket netdev
     // of one private loopback multicast group (`@LINK@`), without DHCP, so
     // each takes the link-local address its MAC gives (169.254.1.1 and
-    // 169.254.2.2), then pings the other across the link.
+    // 169.254.2.2), then pings the other across the link. The socket
+    // netdev loops every frame back to its sender: after the pings, `ip`
+    // on each shows that no unicast frame to the other card reached the
+    // stack (virtio-net turns the card's promiscuous mode off).
     BootCase {
         name: "profile-phone-link",
         boot: Boot::Profile("phone"),
@@ -2327,6 +2330,10 @@ pub static BOOT_CASES: &[BootCase] = &[
                     after: "peer: link-local address 169.254.1.1/16",
                     send: "ping 169.254.1.1\r",
                 },
+                Input {
+                    after: "packets sent",
+                    send: "ip\r",
+                },
             ],
         }),
         input: &[
@@ -2341,14 +2348,23 @@ pub static BOOT_CASES: &[BootCase] = &[
             },
             Input {
                 after: "packets sent",
+                send: "ip\r",
+            },
+            Input {
+                after: "unicast to other cards",
                 send: "poweroff\r",
             },
         ],
         expect: &[
             r"init: profile phone up\b",
             r"^\[tv\] .*init: profile tv up\b",
+            r"netdev: MAC 52:54:00:00:01:01 on .*, receives its own, broadcast and multicast frames$",
+            r"^\[tv\] .*netdev: MAC 52:54:00:00:02:02 on .*, receives its own, broadcast and multicast frames$",
             r"^eth0: MAC 52:54:00:00:01:01, link up$",
             r"^\[tv\] eth0: MAC 52:54:00:00:02:02, link up$",
+            // After the pings (the second `ip` of each).
+            r"^  frames: [1-9]\d* in \(0 unicast to other cards\), [1-9]\d* out$",
+            r"^\[tv\]   frames: [1-9]\d* in \(0 unicast to other cards\), [1-9]\d* out$",
             r"^64 bytes from 169\.254\.2\.2: icmp_seq=\d+ time=",
             r"^\[tv\] 64 bytes from 169\.254\.1\.1: icmp_seq=\d+ time=",
             r"^\[tv\] \d+ packets sent, [1-9]\d* received$",
@@ -2358,6 +2374,7 @@ pub static BOOT_CASES: &[BootCase] = &[
         forbid: &[
             r"^(ip|ping|poweroff): ",
             r"^\[tv\] (ip|ping): ",
+            r"^(\[tv\] )?  frames: .*\([1-9]\d* unicast to other cards\)",
             r"cannot start",
             r" faulted: ",
             r" is failing: ",

@@ -2,7 +2,7 @@
 #![forbid(unsafe_code)]
 
 use driverkit::virtio;
-use driverkit::virtio::net::Nic;
+use driverkit::virtio::net::{Filter, Nic};
 use driverkit::virtio::virtio_drivers::transport::mmio::MmioTransport;
 use driverkit::{names, serve, Action, Device, Interrupt};
 use userlib::abi::boot_info::StartInfo;
@@ -40,7 +40,7 @@ pub fn main(_start: &StartInfo) {
     let name = device.arg("name").unwrap_or(netdev::NAME);
     names::register(name, ep).unwrap_or_else(|e| panic!("register {name}: {e}"));
     log::info!(
-        "{name}: MAC {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} on {} (virtio-mmio {:?})",
+        "{name}: MAC {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} on {} (virtio-mmio {:?}), receives {}",
         mac[0],
         mac[1],
         mac[2],
@@ -48,7 +48,11 @@ pub fn main(_start: &StartInfo) {
         mac[4],
         mac[5],
         device.node(),
-        version
+        version,
+        match net.filter() {
+            Filter::Own => "its own, broadcast and multicast frames",
+            Filter::Promiscuous => "every frame (promiscuous)",
+        }
     );
     let mut d = Driver {
         net,

@@ -30,6 +30,9 @@ pub struct Link {
     pub attaches: u64,
     pub frames_in: u64,
     pub frames_out: u64,
+    /// Frames in that were unicast to another card's MAC (a card in
+    /// promiscuous mode hands them over; smoltcp drops them).
+    pub frames_foreign: u64,
 }
 
 impl Link {
@@ -44,6 +47,7 @@ impl Link {
             attaches: 0,
             frames_in: 0,
             frames_out: 0,
+            frames_foreign: 0,
         })
     }
 
@@ -141,7 +145,11 @@ impl Link {
         let mut n = 0;
         for (i, len) in lens.enumerate() {
             let at = netdev::rx_slot(i);
-            self.rx.push_back(frames.as_slice()[at..at + len].to_vec());
+            let frame = &frames.as_slice()[at..at + len];
+            if frame.len() >= 6 && frame[0] & 1 == 0 && frame[..6] != self.mac {
+                self.frames_foreign += 1;
+            }
+            self.rx.push_back(frame.to_vec());
             n += 1;
         }
         self.frames_in += n as u64;

@@ -399,6 +399,9 @@ impl Stack {
                 ip_word(dns),
                 left,
                 state as u64,
+                self.link.frames_in,
+                self.link.frames_out,
+                self.link.frames_foreign,
             ],
         )
     }

@@ -43,6 +43,12 @@ pub fn ip() -> Result<String, String> {
         State::Discovering => s.push_str("  no address yet (asking DHCP)\n"),
         State::Down => s.push_str("  no network card driver\n"),
     }
+    if i.state != State::Down {
+        s.push_str(&format!(
+            "  frames: {} in ({} unicast to other cards), {} out\n",
+            i.frames_in, i.frames_foreign, i.frames_out
+        ));
+    }
     Ok(s)
 }
 

@@ -64,6 +64,11 @@ pub struct Info {
     pub dns: Ipv4Addr,
     pub lease_seconds_left: u64,
     pub state: State,
+    /// Frames the stack received from the card, sent, and received
+    /// unicast to another card's MAC (which it drops).
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub frames_foreign: u64,
 }
 
 /// The interface's MAC, address and lease.
@@ -83,6 +88,9 @@ pub fn info() -> Result<Info, Error> {
             3 => State::LinkLocal,
             _ => State::Down,
         },
+        frames_in: r.word(7),
+        frames_out: r.word(8),
+        frames_foreign: r.word(9),
     })
 }
 

@@ -8,7 +8,7 @@
 //!
 //! | label | words in | capability in | reply |
 //! |---|---|---|---|
-//! | [`INFO`] | — | — | `[mac, address, prefix, gateway, dns, lease seconds left, state]` ([`State`]); IPv4 addresses as `u32` |
+//! | [`INFO`] | — | — | `[mac, address, prefix, gateway, dns, lease seconds left, state, frames in, frames out, frames in unicast to another MAC]` ([`State`]); IPv4 addresses as `u32` |
 //! | [`OPEN`] | `[kind]` ([`Kind`]) | notification (`SEND`\|`GRANT`: copied for accepted connections) | `OK` + socket endpoint (`SEND`) + buffer memory (`READ`\|`WRITE`\|`MAP`, [`BUFFER_BYTES`]) |
 //!
 //! **Socket endpoint**: every call answers at once. A call that cannot

@@ -172,7 +172,15 @@ impl<D: BlockDevice> Server<D> {
         if self.clients.insert(badge, id, attached).is_err() {
             return Err(Error::InvalidState); // (made room above)
         }
-        Ok(Message::with_words(OK, &[info.size]))
+        Ok(Message::with_words(
+            OK,
+            &[
+                info.size,
+                self.device.sectors(),
+                self.device.read_only() as u64,
+                MAX_SECTORS,
+            ],
+        ))
     }
 
     fn transfer(&mut self, msg: &Message, badge: u64) -> Result<Message, Error> {

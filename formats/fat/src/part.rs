@@ -42,13 +42,14 @@ const fn guid(a: u32, b: u16, c: u16, d: [u8; 8]) -> [u8; 16] {
 /// sector (a whole-disk volume, as `mkfs.vfat` on a plain file makes),
 /// otherwise the MBR's (or, behind a protective MBR, the GPT's) entries.
 pub fn partitions<D: BlockDevice>(dev: &mut D) -> Result<Option<Vec<Partition>>, Error> {
-    partitions_from(dev, &mut [0u8; SECTOR])
+    let mut s0 = [0u8; SECTOR];
+    dev.read(0, &mut s0)?;
+    partitions_from(dev, &s0)
 }
 
-/// [`partitions`], leaving sector 0 in `s0`.
-fn partitions_from<D: BlockDevice>(dev: &mut D, s0: &mut [u8; SECTOR]) -> Result<Option<Vec<Partition>>, Error> {
+/// [`partitions`] with sector 0 already read into `s0`.
+fn partitions_from<D: BlockDevice>(dev: &mut D, s0: &[u8; SECTOR]) -> Result<Option<Vec<Partition>>, Error> {
     let disk = dev.sectors();
-    dev.read(0, s0)?;
     if crate::bpb::looks_like_fat(s0) {
         return Ok(None);
     }
@@ -123,15 +124,17 @@ fn gpt<D: BlockDevice>(dev: &mut D, disk: u64) -> Result<Vec<Partition>, Error> 
 /// given, else the first FAT partition, or the whole disk. Returns its
 /// first sector and length.
 pub fn find_volume<D: BlockDevice>(dev: &mut D, index: Option<usize>) -> Result<(u64, u64), Error> {
-    find_volume_from(dev, index, &mut [0u8; SECTOR])
+    let mut s0 = [0u8; SECTOR];
+    dev.read(0, &mut s0)?;
+    find_volume_from(dev, index, &s0)
 }
 
-/// [`find_volume`], leaving the disk's sector 0 in `s0` (a whole-disk
-/// volume's boot sector: the mount need not read it again).
+/// [`find_volume`] with the disk's sector 0 already read into `s0` (the
+/// mount reads it with the sectors after it, in one request).
 pub(crate) fn find_volume_from<D: BlockDevice>(
     dev: &mut D,
     index: Option<usize>,
-    s0: &mut [u8; SECTOR],
+    s0: &[u8; SECTOR],
 ) -> Result<(u64, u64), Error> {
     match (partitions_from(dev, s0)?, index) {
         (None, None | Some(0)) => Ok((0, dev.sectors())),

@@ -793,6 +793,39 @@ impl BlockDevice for LoggingDisk {
 }
 
 #[test]
+fn a_whole_disk_fat32_mount_takes_one_request() {
+    let dir = scratch("mountreads");
+    let img = mkfs(&dir, 64, &["-F", "32"]);
+    let disk = LoggingDisk {
+        mem: MemDisk {
+            data: std::fs::read(&img).unwrap(),
+        },
+        reads: Vec::new(),
+        fail: false,
+    };
+    let mut v = Volume::mount(disk, None, 2048, Box::new(FixedClock)).expect("mount");
+    // Sector 0 with the FSInfo sector and the FAT's start (the root
+    // directory's chain) in one request.
+    let reads = v.device().reads.clone();
+    assert_eq!(reads.len(), 1, "reads at mount: {reads:?}");
+    assert_eq!(reads[0].0, 0, "reads at mount: {reads:?}");
+    // What it brought is cached: the root's chain and the free count need
+    // no more reads; listing the root reads its cluster alone.
+    let root = v.root();
+    assert!(v.statfs().is_ok());
+    assert!(v.read_dir(root, 0).unwrap().is_none());
+    let g = *v.geometry();
+    assert!(
+        v.device().reads[1..]
+            .iter()
+            .all(|&(lba, _)| lba >= g.fat_start + g.fat_sectors),
+        "reads: {:?}",
+        v.device().reads
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn cold_reads_take_few_requests_and_fill_the_cache_straight() {
     let dir = scratch("coldreads");
     let img = mkfs(&dir, 64, &["-F", "32"]);

@@ -104,6 +104,12 @@ struct Node {
 /// this follows the FAT from the last run on each lookup).
 const MAX_EXTENTS: usize = 1024;
 
+/// Sectors the mount's first device request reads from sector 0 on: with
+/// the 32 reserved sectors `mkfs.vfat` gives FAT32, the boot sector, the
+/// FSInfo sector and the first 17 sectors of the FAT (the root directory's
+/// chain is looked up there).
+const MOUNT_READ: u64 = 49;
+
 /// An entry found in a directory.
 struct Found {
     name: String,
@@ -146,20 +152,35 @@ impl<D: BlockDevice> Volume<D> {
     /// given, else the first FAT partition or the whole disk. The cache
     /// holds `cache_sectors` sectors.
     pub fn mount(
-        mut dev: D,
+        dev: D,
         part: Option<usize>,
         cache_sectors: usize,
         clock: alloc::boxed::Box<dyn Clock + Send>,
     ) -> Result<Volume<D>, Error> {
-        let mut s0 = [0u8; SECTOR];
-        let (start, sectors) = crate::part::find_volume_from(&mut dev, part, &mut s0)?;
+        // Sector 0 and the sectors after it in one request, into a cache
+        // of the whole disk: on a whole-disk FAT32 volume the FSInfo
+        // sector and the start of the FAT, which the mount reads next, are
+        // among them. A partition gets a cache of its own.
+        let disk = dev.sectors();
         let read_only = dev.read_only();
-        let mut slice = Slice { dev, start, sectors };
-        if start != 0 {
+        let mut cache = Cache::new(
+            Slice {
+                dev,
+                start: 0,
+                sectors: disk,
+            },
+            cache_sectors,
+        );
+        let mut s0 = [0u8; SECTOR];
+        s0.copy_from_slice(cache.read(0, Class::Meta, MOUNT_READ as u32 - 1)?);
+        let (start, sectors) = crate::part::find_volume_from(&mut cache.dev.dev, part, &s0)?;
+        if (start, sectors) != (0, disk) {
+            let dev = cache.dev.dev;
+            let mut slice = Slice { dev, start, sectors };
             slice.read(0, &mut s0)?;
+            cache = Cache::new(slice, cache_sectors);
         }
         let geo = crate::bpb::parse(&s0, sectors)?;
-        let mut cache = Cache::new(slice, cache_sectors);
         cache.set_fat_layout(geo.fat_start, geo.fat_sectors, geo.fats);
         let mut v = Volume {
             cache,
@@ -177,7 +198,8 @@ impl<D: BlockDevice> Volume<D> {
             // Read on to the start of the FAT and a little of it (the root
             // directory's chain is looked up next): one device request
             // instead of two (the reserved sectors between are few: 32 from
-            // mkfs.vfat).
+            // mkfs.vfat). A whole-disk volume has them from the first
+            // request.
             let ahead = (geo.fat_start + 16)
                 .saturating_sub(fsinfo)
                 .min(crate::cache::READ_AHEAD as u64 - 1) as u32;

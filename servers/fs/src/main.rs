@@ -9,7 +9,7 @@
 //! which mount's root, and with which rights, is the profile's: the
 //! `grant=` arguments ([`fs::config`]), checked against the name of the
 //! calling task (the name service badges the service endpoint with the
-//! caller's task id; the supervisor names it: `supervisor::task`).
+//! caller's task id; the supervisor names it: `supervisor::task_name`).
 //!
 //! A mount is mounted on the first request for it, and again after it
 //! failed (an unformatted disk, a corrupt image: the caller gets the
@@ -803,9 +803,10 @@ mod server {
             if let Some((_, n)) = self.names.iter().find(|(id, _)| *id == task) {
                 return Some(n.clone());
             }
-            // One call for this task's record (listing every task cost
-            // about 72,000 instructions of the first mount in `bench-fs`).
-            let name = supervisor::task(task).ok()?.name;
+            // One register-only call for this task's program name (listing
+            // every task cost about 72,000 instructions of the first mount
+            // in `bench-fs`, its whole record about 8,600).
+            let name = supervisor::task_name(task).ok()?;
             if self.names.len() >= MAX_CLIENT_NAMES {
                 self.names.remove(0);
             }

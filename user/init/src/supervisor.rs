@@ -395,6 +395,7 @@ impl Supervisor {
             proto::NS_LIST => self.list_service(msg.word(0)),
             proto::SV_TASK => self.list_task(msg.word(0)),
             proto::SV_TASK_BY_ID => self.task_by_id(msg.word(0)),
+            proto::SV_TASK_NAME => self.task_name(msg.word(0)),
             proto::SV_DEVICE => self.list_device(msg.word(0)),
             proto::SV_MEMORY => self.memory(),
             proto::SV_KILL | proto::SV_RESTART | proto::SV_POWER if !control => Err(Error::NoRights),
@@ -547,6 +548,17 @@ impl Supervisor {
             }
         };
         self.list_task(index as u64)
+    }
+
+    /// [`proto::SV_TASK_NAME`]: the program name of the task with this id
+    /// (0 is init), in the reply's four words.
+    fn task_name(&self, id: u64) -> Result<Message, Error> {
+        let name = match id {
+            0 => "init",
+            _ => self.task(id).ok_or(Error::InvalidArgument)?.spec.program.as_str(),
+        };
+        let w = proto::task_name_words(name).ok_or(Error::NotSupported)?;
+        Ok(Message::with_words(OK, &w))
     }
 
     fn list_task(&self, index: u64) -> Result<Message, Error> {

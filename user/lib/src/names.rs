@@ -157,26 +157,49 @@ impl Connection {
     /// request may or may not have been carried out) the error is
     /// returned and the next call reconnects first.
     pub fn call(&mut self, msg: &Message, timeout: Timeout) -> Result<Message, Error> {
-        let ep = match self.ep {
-            Some(ep) => ep,
-            None => {
-                let ep = match &self.target {
-                    Target::Local(name) => connect(name, timeout)?,
-                    Target::Remote(device, name) => connect_remote(device, name, timeout)?,
-                };
-                self.ep = Some(ep);
-                ep
-            }
-        };
+        let ep = self.endpoint(timeout)?;
         match syscall::call_timeout(ep, msg, timeout) {
             Ok((reply, _)) => check_reply(reply),
-            Err(e @ (Error::PeerDied | Error::BadHandle | Error::WrongType)) => {
-                let _ = syscall::cap_delete(ep);
-                self.ep = None;
-                Err(e)
-            }
-            Err(e) => Err(e),
+            Err(e) => Err(self.broken(ep, e)),
         }
+    }
+
+    /// [`Connection::call`] of a register-only request (`label` and `n` of
+    /// `words`, at most four, no capabilities: no `Message` is built or
+    /// copied, and the kernel takes its fast path) whose reply is
+    /// register-only too: the reply's four words, or the error of a
+    /// [`proto::FAILED`] reply.
+    pub fn call_fast(&mut self, label: u16, words: [u64; 4], n: usize, timeout: Timeout) -> Result<[u64; 4], Error> {
+        let ep = self.endpoint(timeout)?;
+        let info = abi::MessageInfo::new(label, n.min(4), 0);
+        match syscall::call_fast_timeout(ep, info, words, timeout) {
+            Ok((r, w)) if r.label() == proto::FAILED => Err(Error::check(w[0]).err().unwrap_or(Error::InvalidState)),
+            Ok((_, w)) => Ok(w),
+            Err(e) => Err(self.broken(ep, e)),
+        }
+    }
+
+    /// The service's endpoint, looked up if there is none.
+    fn endpoint(&mut self, timeout: Timeout) -> Result<Handle, Error> {
+        if let Some(ep) = self.ep {
+            return Ok(ep);
+        }
+        let ep = match &self.target {
+            Target::Local(name) => connect(name, timeout)?,
+            Target::Remote(device, name) => connect_remote(device, name, timeout)?,
+        };
+        self.ep = Some(ep);
+        Ok(ep)
+    }
+
+    /// A call on `ep` failed with `e`: a dead server's endpoint goes (the
+    /// next call looks the service up again).
+    fn broken(&mut self, ep: Handle, e: Error) -> Error {
+        if let Error::PeerDied | Error::BadHandle | Error::WrongType = e {
+            let _ = syscall::cap_delete(ep);
+            self.ep = None;
+        }
+        e
     }
 
     /// Drops the endpoint (the next call looks the service up again).
@@ -223,6 +246,25 @@ pub mod supervisor {
     pub fn task(id: u64) -> Result<TaskRecord, Error> {
         let m = call(&Message::with_words(proto::SV_TASK_BY_ID, &[id]))?;
         TaskRecord::from_message(&m).ok_or(Error::InvalidArgument)
+    }
+
+    /// The program name of the task whose id is `id` (as [`task`] gives
+    /// it, in one register-only call: [`proto::SV_TASK_NAME`]; a name too
+    /// long for it is asked for with [`task`]). `InvalidArgument` if no
+    /// task has the id.
+    pub fn task_name(id: u64) -> Result<String, Error> {
+        let info = abi::MessageInfo::new(proto::SV_TASK_NAME, 1, 0);
+        let (r, w) = syscall::call_fast(parent()?, info, [id, 0, 0, 0])?;
+        if r.label() == proto::FAILED {
+            return match Error::check(w[0]).err().unwrap_or(Error::InvalidState) {
+                Error::NotSupported => task(id).map(|t| t.name),
+                e => Err(e),
+            };
+        }
+        let mut buf = [0u8; proto::TASK_NAME_BYTES];
+        proto::task_name_from_words(&w, &mut buf)
+            .map(String::from)
+            .ok_or(Error::InvalidState)
     }
 
     /// Device-tree nodes with resources: `(values, "node compatible driver")`.

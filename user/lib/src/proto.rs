@@ -60,6 +60,7 @@ pub fn check_reply(reply: crate::Message) -> Result<crate::Message, abi::Error> 
 /// | [`NS_LIST`] | `[index]` | — | record `[provider id, clients, registered]` + `name provider users`: the registered services, then the declared ones not registered now (`registered` 0; `users` = the programs routed to it, comma-separated, or `-`) |
 /// | [`SV_TASK`] | `[index]` | — | record [`TaskRecord`] |
 /// | [`SV_TASK_BY_ID`] | `[task id]` (as in a badge from [`NS_LOOKUP`]) | — | record [`TaskRecord`] of that task; `InvalidArgument` if no task has the id |
+/// | [`SV_TASK_NAME`] | `[task id]` | — | [`OK`] + `[name]`: the task's program name in four words (little-endian bytes, zero-padded); `InvalidArgument` if no task has the id, `NotSupported` if the name is longer than [`TASK_NAME_BYTES`] (ask [`SV_TASK_BY_ID`]) |
 /// | [`SV_DEVICE`] | `[index]` | — | record `[physical, size, irq]` + `node compatible driver` |
 /// | [`SV_MEMORY`] | — | — | `[pool total, pool free, kernel objects, free RAM, kernel heap]` |
 /// | [`SV_KILL`] / [`SV_RESTART`] | name or id | — | [`OK`] (needs `control`) |
@@ -83,6 +84,38 @@ pub const SV_DEVICE_MEMORY: u16 = 0x7e26;
 /// of its connection learns which program it is in one call, instead of
 /// listing every task ([`SV_TASK`]).
 pub const SV_TASK_BY_ID: u16 = 0x7e27;
+/// A task's program name by its id, in the four register words (call and
+/// reply take the kernel's fast path): what [`SV_TASK_BY_ID`] tells a
+/// server that checks which program a client is, for about a quarter of
+/// its instructions.
+pub const SV_TASK_NAME: u16 = 0x7e28;
+/// Longest program name [`SV_TASK_NAME`] carries.
+pub const TASK_NAME_BYTES: usize = 32;
+
+/// `name` in the four words of an [`SV_TASK_NAME`] reply; `None` if it is
+/// longer than [`TASK_NAME_BYTES`] (or contains a zero byte).
+pub fn task_name_words(name: &str) -> Option<[u64; 4]> {
+    let b = name.as_bytes();
+    if b.len() > TASK_NAME_BYTES || b.contains(&0) {
+        return None;
+    }
+    let mut w = [0u64; 4];
+    for (i, chunk) in b.chunks(8).enumerate() {
+        let mut x = [0u8; 8];
+        x[..chunk.len()].copy_from_slice(chunk);
+        w[i] = u64::from_le_bytes(x);
+    }
+    Some(w)
+}
+
+/// The name [`task_name_words`] packed, into `out`; `None` if it is not UTF-8.
+pub fn task_name_from_words<'a>(w: &[u64; 4], out: &'a mut [u8; TASK_NAME_BYTES]) -> Option<&'a str> {
+    for (i, x) in w.iter().enumerate() {
+        out[i * 8..i * 8 + 8].copy_from_slice(&x.to_le_bytes());
+    }
+    let len = out.iter().position(|&b| b == 0).unwrap_or(TASK_NAME_BYTES);
+    core::str::from_utf8(&out[..len]).ok()
+}
 
 /// Longest service name.
 pub const MAX_NAME: usize = 32;
@@ -232,6 +265,17 @@ impl TaskRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn task_names_round_trip() {
+        let mut buf = [0u8; TASK_NAME_BYTES];
+        for name in ["", "fs", "bench-fs", "abcdefgh", "a-program-name-of-32-bytes-long!"] {
+            let w = task_name_words(name).expect(name);
+            assert_eq!(task_name_from_words(&w, &mut buf), Some(name));
+        }
+        assert_eq!(task_name_words("a-program-name-of-33-bytes-long!!"), None);
+        assert_eq!(task_name_words("a\0b"), None);
+    }
 
     #[test]
     fn records_round_trip() {

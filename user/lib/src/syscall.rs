@@ -148,6 +148,23 @@ pub fn call_fast(ep: Handle, info: MessageInfo, words: [u64; 4]) -> Result<(Mess
     Error::check(r[0]).map(|()| (MessageInfo(r[1]), [r[2], r[3], r[4], r[5]]))
 }
 
+/// [`call_fast`] with a timeout covering the whole call (the kernel's
+/// fast path takes timed calls too).
+#[inline(always)]
+pub fn call_fast_timeout(
+    ep: Handle,
+    info: MessageInfo,
+    words: [u64; 4],
+    timeout: Timeout,
+) -> Result<(MessageInfo, [u64; 4]), Error> {
+    let (flags, x6) = timeout.encode();
+    let r = raw(
+        Syscall::Call,
+        [h(ep), info.0 | flags, words[0], words[1], words[2], words[3], x6, 0],
+    );
+    Error::check(r[0]).map(|()| (MessageInfo(r[1]), [r[2], r[3], r[4], r[5]]))
+}
+
 /// Register-only reply-and-receive (the fast path of a server loop);
 /// returns the next request's info, words and badge.
 #[inline(always)]

@@ -5,7 +5,7 @@
 //! | label | words in | capability in | reply |
 //! |---|---|---|---|
 //! | [`INFO`] | — | — | `[sectors, read-only (0/1), most sectors per request]` |
-//! | [`ATTACH`] | `[buffer id]` | memory (`READ`\|`WRITE`) | `[buffer bytes]` |
+//! | [`ATTACH`] | `[buffer id]` | memory (`READ`\|`WRITE`) | `[buffer bytes, sectors, read-only (0/1), most sectors per request]` (the buffer's size, then what [`INFO`] tells) |
 //! | [`READ`] | `[sector, count, offset, buffer id]` | — | [`crate::proto::OK`] once the data is in the buffer |
 //! | [`WRITE`] | `[sector, count, offset, buffer id]` | — | [`crate::proto::OK`] once the device has the data |
 //! | [`DETACH`] | `[buffer id]` | — | [`crate::proto::OK`] |
@@ -23,6 +23,10 @@
 //! id (never attached, or dropped: the driver keeps [`MAX_BUFFERS`] and
 //! forgets the least recently used; attach again) or a request the device
 //! failed.
+//!
+//! READ, WRITE, INFO and FLUSH and their replies fit in the four register
+//! words (the [`Blk`] client sends them without building a `Message`, and
+//! the kernel takes its fast path both ways).
 //!
 //! Requests are idempotent: when the driver dies during one (the call
 //! fails with `PeerDied`), retrying it after the restart is safe. The
@@ -93,6 +97,8 @@ pub struct Blk {
     conn: Connection,
     buffer: Mapping,
     attached: bool,
+    /// What the last [`ATTACH`] reply told of the disk.
+    info: Option<Info>,
     timeout: Timeout,
 }
 
@@ -109,6 +115,7 @@ impl Blk {
             conn: Connection::new(name),
             buffer: Mapping::new(pages, Rights::READ | Rights::WRITE)?,
             attached: false,
+            info: None,
             timeout: Timeout::millis(10_000),
         })
     }
@@ -133,12 +140,21 @@ impl Blk {
         self.buffer.handle().0 as u64
     }
 
+    /// The disk's size and limits. Not yet attached, the buffer is
+    /// attached first, and the [`ATTACH`] reply tells them (one call for
+    /// both).
     pub fn info(&mut self) -> Result<Info, Error> {
-        let r = self.call(&Message::new(INFO))?;
+        if !self.attached {
+            self.attach()?;
+            if let Some(info) = self.info {
+                return Ok(info);
+            }
+        }
+        let w = self.call_fast(INFO, [0; 4], 0)?;
         Ok(Info {
-            sectors: r.word(0),
-            read_only: r.word(1) != 0,
-            max_sectors: r.word(2),
+            sectors: w[0],
+            read_only: w[1] != 0,
+            max_sectors: w[2],
         })
     }
 
@@ -154,20 +170,20 @@ impl Blk {
 
     /// Makes every completed write durable ([`FLUSH`]).
     pub fn flush(&mut self) -> Result<(), Error> {
-        self.call(&Message::new(FLUSH)).map(drop)
+        self.call_fast(FLUSH, [0; 4], 0).map(drop)
     }
 
     fn transfer(&mut self, label: u16, sector: u64, count: u64, offset: usize) -> Result<(), Error> {
-        let msg = Message::with_words(label, &[sector, count, offset as u64, self.buffer_id()]);
+        let words = [sector, count, offset as u64, self.buffer_id()];
         if !self.attached {
             self.attach()?;
         }
-        match self.call(&msg) {
+        match self.call_fast(label, words, 4) {
             // The driver forgot the buffer (evicted it): once more.
             Err(Error::InvalidState) => {
                 self.attached = false;
                 self.attach()?;
-                self.call(&msg).map(drop)
+                self.call_fast(label, words, 4).map(drop)
             }
             r => r.map(drop),
         }
@@ -176,13 +192,28 @@ impl Blk {
     fn attach(&mut self) -> Result<(), Error> {
         let mut m = Message::with_words(ATTACH, &[self.buffer_id()]);
         m.push_cap(self.buffer.handle(), Rights::READ | Rights::WRITE | Rights::MAP);
-        self.call(&m)?;
+        let r = self.call(&m)?;
+        self.info = (r.words().len() >= 4).then(|| Info {
+            sectors: r.word(1),
+            read_only: r.word(2) != 0,
+            max_sectors: r.word(3),
+        });
         self.attached = true;
         Ok(())
     }
 
     fn call(&mut self, msg: &Message) -> Result<Message, Error> {
         let r = self.conn.call(msg, self.timeout);
+        self.check(r)
+    }
+
+    /// A register-only request ([`Connection::call_fast`]).
+    fn call_fast(&mut self, label: u16, words: [u64; 4], n: usize) -> Result<[u64; 4], Error> {
+        let r = self.conn.call_fast(label, words, n, self.timeout);
+        self.check(r)
+    }
+
+    fn check<T>(&mut self, r: Result<T, Error>) -> Result<T, Error> {
         if let Err(Error::PeerDied | Error::BadHandle | Error::WrongType) = r {
             // A new driver instance knows nothing of this buffer.
             self.attached = false;

@@ -204,7 +204,10 @@ fn malformed(disk: &mut Blk, sectors: u64) {
     // Ids above u32::MAX: the typed client's (a handle) cannot be one.
     let id = 1 << 40;
     let other = id + 7;
-    assert_eq!(attach(id, mine.handle(), all).expect("ATTACH").word(0), 4096);
+    let r = attach(id, mine.handle(), all).expect("ATTACH");
+    assert_eq!(r.word(0), 4096);
+    // The reply tells what INFO does as well.
+    assert_eq!(r.words()[1..], [sectors, 0, blk::MAX_SECTORS][..], "ATTACH reply");
 
     let rw = |label, sector: u64, count: u64, offset: u64, id: u64| {
         call(&Message::with_words(label, &[sector, count, offset, id]))

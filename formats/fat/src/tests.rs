@@ -792,18 +792,23 @@ impl BlockDevice for LoggingDisk {
     }
 }
 
-#[test]
-fn a_whole_disk_fat32_mount_takes_one_request() {
-    let dir = scratch("mountreads");
-    let img = mkfs(&dir, 64, &["-F", "32"]);
+/// Mounts `img` on a disk that records its reads (a 2,048-byte cache).
+fn mount_logged(img: &Path) -> Volume<LoggingDisk> {
     let disk = LoggingDisk {
         mem: MemDisk {
-            data: std::fs::read(&img).unwrap(),
+            data: std::fs::read(img).unwrap(),
         },
         reads: Vec::new(),
         fail: false,
     };
-    let mut v = Volume::mount(disk, None, 2048, Box::new(FixedClock)).expect("mount");
+    Volume::mount(disk, None, 2048, Box::new(FixedClock)).expect("mount")
+}
+
+#[test]
+fn a_whole_disk_fat32_mount_takes_one_request() {
+    let dir = scratch("mountreads");
+    let img = mkfs(&dir, 64, &["-F", "32"]);
+    let mut v = mount_logged(&img);
     // Sector 0 with the FSInfo sector and the FAT's start (the root
     // directory's chain) in one request.
     let reads = v.device().reads.clone();
@@ -834,14 +839,7 @@ fn cold_reads_take_few_requests_and_fill_the_cache_straight() {
     let root = v.root();
     write_file(&mut v, root, "big.bin", &data).unwrap();
     save(&mut v, &img);
-    let disk = LoggingDisk {
-        mem: MemDisk {
-            data: std::fs::read(&img).unwrap(),
-        },
-        reads: Vec::new(),
-        fail: false,
-    };
-    let mut v = Volume::mount(disk, None, 2048, Box::new(FixedClock)).expect("mount");
+    let mut v = mount_logged(&img);
     // The boot sector is read once (by the partition probe, then used
     // by the mount: a whole-disk volume).
     let zero = v.device().reads.iter().filter(|&&(lba, _)| lba == 0).count();

@@ -355,11 +355,11 @@ impl Compositor {
             return Ok(Message::new(OK));
         }
         if !self.clients.contains_key(&badge) {
+            // A new client (a restarted task's new incarnation, often): the
+            // dead ones go first, their surfaces and an open panel with them.
+            self.sweep();
             if self.clients.len() >= MAX_CLIENTS {
-                self.sweep();
-                if self.clients.len() >= MAX_CLIENTS {
-                    return Err(Error::InvalidState);
-                }
+                return Err(Error::InvalidState);
             }
             let name = task_name(badge).unwrap_or_default();
             let role = self
@@ -867,14 +867,21 @@ impl Compositor {
                 .any(|t| t.id == id && t.state == userlib::proto::TaskState::Running)
         };
         let dead: Vec<u64> = self.clients.keys().copied().filter(|id| !alive(*id)).collect();
+        let mut panel_gone = false;
         for id in dead {
             log::info!("client task {id} is gone; removing its surfaces");
             drop(self.scene.remove_owner(id));
             if let Some(c) = self.clients.remove(&id) {
+                panel_gone |= c.panel;
                 if let Some(n) = c.notification {
                     let _ = syscall::cap_delete(n);
                 }
             }
+        }
+        // The panel's task died with it open: it closes (a new incarnation
+        // starts with it closed, and is told so).
+        if panel_gone {
+            self.set_panel(false);
         }
     }
 }

@@ -1101,6 +1101,29 @@ pub static BOOT_CASES: &[BootCase] = &[
                 after: "",
                 send: "screendump @SCREENS@/watch-face-again.ppm",
             },
+            // Home itself restarted from its own row in the Tasks card
+            // (task 7, y 369..394), the panel open: its new window up,
+            // the face drawn again (not the panel: it closed with home).
+            Input {
+                after: "",
+                send: "input 454x454 swipe 227,3 227,300; sleep 2500; swipe 227,380 227,80; sleep 2000",
+            },
+            Input {
+                after: "",
+                send: "input 454x454 tap 227,381",
+            },
+            Input {
+                after: "home: window",
+                send: "input 454x454 sleep 2500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/watch-face-restarted.ppm",
+            },
+            Input {
+                after: "",
+                send: "pixels @SCREENS@/watch-face-restarted.ppm 5,5 40,227 227,420",
+            },
         ],
         input: &[
             Input {
@@ -1126,6 +1149,9 @@ pub static BOOT_CASES: &[BootCase] = &[
             // The face again.
             r"^harness: screen colours: 182838 1\d{5}, 000000 \d{5}, ",
             r"FREE RAM",
+            // Home restarted from its row: the face again.
+            r"init: restarting home \(task \d+\) on request",
+            r"^harness: pixels 5,5 000000, 40,227 182838, 227,420 182838$",
         ],
         forbid: PROFILE_FAILURES,
         timeout_s: 180,
@@ -1961,6 +1987,53 @@ pub static BOOT_CASES: &[BootCase] = &[
         ],
         forbid: PROFILE_FAILURES,
         timeout_s: 240,
+        ..PROFILE
+    },
+    // The control center's task restarted from its own row in the Tasks
+    // card, the panel open: the panel closes with it (the compositor's
+    // sweep), so the new control's window is not shown: home's background
+    // (101820) where the panel's (0a0f14) was.
+    BootCase {
+        name: "profile-phone-ui-panel-restart",
+        boot: Boot::Profile("phone"),
+        monitor: &[
+            Input {
+                after: "home: window",
+                send: "input 540x1170 sleep 2500; swipe 270,5 270,700; sleep 2000; swipe 270,1000 270,200; sleep 1500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/phone-panel-tasks.ppm",
+            },
+            Input {
+                after: "",
+                send: "pixels @SCREENS@/phone-panel-tasks.ppm 530,560",
+            },
+            Input {
+                after: "",
+                send: "input 540x1170 tap 270,859",
+            },
+            Input {
+                after: "control: window",
+                send: "input 540x1170 sleep 2000",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/phone-panel-restarted.ppm",
+            },
+            Input {
+                after: "",
+                send: "pixels @SCREENS@/phone-panel-restarted.ppm 530,560",
+            },
+        ],
+        expect: &[
+            r"init: profile phone up\b",
+            r"^harness: pixels 530,560 0a0f14$",
+            r"init: restarting control \(task \d+\) on request",
+            r"^harness: pixels 530,560 101820$",
+        ],
+        forbid: PROFILE_FAILURES,
+        timeout_s: 180,
         ..PROFILE
     },
     // A client killed from the shell: its surface leaves the screen.

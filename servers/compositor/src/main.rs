@@ -13,7 +13,8 @@
 //! never mapped: a client revoking one cannot make the compositor fault)
 //! and flushed (where the framebuffer is a
 //! band of rows, as on the watch, band by band: `display`'s `PUT`). Once a second the client list
-//! is checked against the running tasks: a dead client's surfaces go.
+//! is checked against the running tasks (and when a client connects): a dead
+//! client's surfaces go, also a restarted task's old incarnation's.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 #![cfg_attr(test, allow(dead_code, unused_imports))]
@@ -150,6 +151,9 @@ struct Client {
     events: VecDeque<Event>,
     dropped: u64,
     name: String,
+    /// Its task's restarts when it first called: a task restarted keeps
+    /// its id (the badge), so this tells its incarnations apart.
+    restarts: u64,
 }
 
 struct Compositor {
@@ -354,14 +358,17 @@ impl Compositor {
             self.input(msg);
             return Ok(Message::new(OK));
         }
+        // A new client, or one connecting (a restarted task's new
+        // incarnation, with the badge of the old): the dead go first, their
+        // surfaces and an open panel with them.
+        if msg.label == proto::CONNECT || !self.clients.contains_key(&badge) {
+            self.sweep();
+        }
         if !self.clients.contains_key(&badge) {
             if self.clients.len() >= MAX_CLIENTS {
-                self.sweep();
-                if self.clients.len() >= MAX_CLIENTS {
-                    return Err(Error::InvalidState);
-                }
+                return Err(Error::InvalidState);
             }
-            let name = task_name(badge).unwrap_or_default();
+            let (name, restarts) = task_info(badge).unwrap_or_default();
             let role = self
                 .roles
                 .iter()
@@ -382,6 +389,7 @@ impl Compositor {
                     events: VecDeque::new(),
                     dropped: 0,
                     name,
+                    restarts,
                 },
             );
         }
@@ -861,20 +869,32 @@ impl Compositor {
     /// Forgets clients whose task is gone (their surfaces leave the screen).
     fn sweep(&mut self) {
         let Ok(tasks) = supervisor::tasks() else { return };
-        let alive = |id: u64| {
+        let alive = |id: u64, c: &Client| {
             tasks
                 .iter()
-                .any(|t| t.id == id && t.state == userlib::proto::TaskState::Running)
+                .any(|t| t.id == id && t.state == userlib::proto::TaskState::Running && t.restarts == c.restarts)
         };
-        let dead: Vec<u64> = self.clients.keys().copied().filter(|id| !alive(*id)).collect();
+        let dead: Vec<u64> = self
+            .clients
+            .iter()
+            .filter(|(id, c)| !alive(**id, c))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut panel_gone = false;
         for id in dead {
             log::info!("client task {id} is gone; removing its surfaces");
             drop(self.scene.remove_owner(id));
             if let Some(c) = self.clients.remove(&id) {
+                panel_gone |= c.panel;
                 if let Some(n) = c.notification {
                     let _ = syscall::cap_delete(n);
                 }
             }
+        }
+        // The panel's task died with it open: it closes (a new incarnation
+        // starts with it closed, and is told so).
+        if panel_gone {
+            self.set_panel(false);
         }
     }
 }
@@ -912,10 +932,11 @@ fn signal(c: &Client) {
     }
 }
 
-fn task_name(id: u64) -> Option<String> {
+/// Task `id`'s program name and restarts.
+fn task_info(id: u64) -> Option<(String, u64)> {
     supervisor::tasks()
         .ok()?
         .into_iter()
         .find(|t| t.id == id)
-        .map(|t| t.name)
+        .map(|t| (t.name, t.restarts))
 }

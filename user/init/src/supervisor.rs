@@ -26,7 +26,7 @@ use alloc::vec::Vec;
 use profile::Task as TaskSpec;
 use userlib::abi::{FaultKind, ObjectType, PAGE_SIZE};
 use userlib::ipc::{unpack_text, Message, Timeout};
-use userlib::loader::{self, Child, Spawn};
+use userlib::loader::{self, Child, Spawn, SpawnError};
 use userlib::proto::{self, reply_error, TaskRecord, TaskState, OK};
 use userlib::{log, syscall, Error, Handle, Rights};
 
@@ -34,6 +34,14 @@ use userlib::{log, syscall, Error, Handle, Rights};
 pub const MAX_RESTARTS: u32 = 5;
 /// First restart delay; doubles with each restart.
 pub const FIRST_BACKOFF_MS: u64 = 100;
+/// Starts of a task that found no memory (its pool, or the memory of the
+/// objects in it, refused) tried again, [`MEMORY_RETRY_MS`] apart, before
+/// init gives up: memory a dead task's objects held comes back only when
+/// the last task holding one lets go (the compositor drops a dead
+/// client's window at its sweep, once a second).
+pub const MEMORY_RETRIES: u32 = 8;
+/// Delay between those tries.
+pub const MEMORY_RETRY_MS: u64 = 250;
 /// Stack of a driver's or server's first thread (32 KiB: their memory
 /// limits are tight on a watch); test programs get the loader's default.
 pub const TASK_STACK_PAGES: u64 = 8;
@@ -49,6 +57,8 @@ pub struct Task {
     pub restarts: u32,
     /// When to start it again (microseconds since boot).
     pub restart_at: Option<u64>,
+    /// Starts in a row that found no memory (see [`MEMORY_RETRIES`]).
+    pub memory_retries: u32,
     /// Pool bytes it was given.
     pub memory: u64,
     /// CPU time of its earlier incarnations.
@@ -118,6 +128,7 @@ impl Supervisor {
             state: TaskState::Stopped,
             restarts: 0,
             restart_at: None,
+            memory_retries: 0,
             cpu_before_us: 0,
             test,
         });
@@ -133,7 +144,8 @@ impl Supervisor {
         self.tasks.iter().find(|t| t.id == id)
     }
 
-    /// Starts (or starts again) task `id`.
+    /// Starts (or starts again) task `id`. Out of memory, a task that is
+    /// not a test is tried again later (see [`MEMORY_RETRIES`]; `true`).
     pub fn start(&mut self, id: u64) -> bool {
         let Some(i) = self.tasks.iter().position(|t| t.id == id) else {
             return false;
@@ -159,6 +171,7 @@ impl Supervisor {
             }
             None => t.spec.args.clone(),
         };
+        let mut no_memory = false;
         let result = loader::find_program(&t.spec.program)
             .map_err(|e| alloc::format!("{e}"))
             .and_then(|elf| {
@@ -177,7 +190,10 @@ impl Supervisor {
                     extra: &extra,
                     ..Spawn::new(&t.spec.program, elf)
                 };
-                loader::spawn(&spawn).map_err(|e| alloc::format!("cannot start: {e}"))
+                loader::spawn(&spawn).map_err(|e| {
+                    no_memory = matches!(e, SpawnError::Kernel(_, Error::OutOfMemory));
+                    alloc::format!("cannot start: {e}")
+                })
             });
         self.changes += 1;
         let t = &mut self.tasks[i];
@@ -190,9 +206,22 @@ impl Supervisor {
                 }
                 t.child = Some(child);
                 t.state = TaskState::Running;
+                t.memory_retries = 0;
+                true
+            }
+            Err(_) if no_memory && !t.test && t.memory_retries < MEMORY_RETRIES => {
+                t.memory_retries += 1;
+                t.state = TaskState::Restarting;
+                t.restart_at = Some(syscall::now_us() + MEMORY_RETRY_MS * 1000);
+                log::info!(
+                    "{}: no memory for it yet; trying again in {MEMORY_RETRY_MS} ms ({}/{MEMORY_RETRIES})",
+                    t.spec.program,
+                    t.memory_retries
+                );
                 true
             }
             Err(e) => {
+                t.memory_retries = 0;
                 log::error!("{}: {e}", t.spec.program);
                 t.state = TaskState::Stopped;
                 false

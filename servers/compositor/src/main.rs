@@ -358,10 +358,16 @@ impl Compositor {
             self.input(msg);
             return Ok(Message::new(OK));
         }
-        // A new client, or one connecting (a restarted task's new
-        // incarnation, with the badge of the old): the dead go first, their
-        // surfaces and an open panel with them.
-        if msg.label == proto::CONNECT || !self.clients.contains_key(&badge) {
+        // A new client, or a known one connecting again that is a restarted
+        // task's new incarnation (the badge of the old, another restart
+        // count: one call to init, so a flood of CONNECTs costs no sweep
+        // each): the dead go first, their surfaces and an open panel with
+        // them.
+        let restarted = || {
+            let known = self.clients.get(&badge).map(|c| c.restarts);
+            known.is_some_and(|r| task_info(badge).is_none_or(|(_, now)| now != r))
+        };
+        if !self.clients.contains_key(&badge) || (msg.label == proto::CONNECT && restarted()) {
             self.sweep();
         }
         if !self.clients.contains_key(&badge) {
@@ -934,9 +940,5 @@ fn signal(c: &Client) {
 
 /// Task `id`'s program name and restarts.
 fn task_info(id: u64) -> Option<(String, u64)> {
-    supervisor::tasks()
-        .ok()?
-        .into_iter()
-        .find(|t| t.id == id)
-        .map(|t| (t.name, t.restarts))
+    supervisor::task(id).ok().map(|t| (t.name, t.restarts))
 }

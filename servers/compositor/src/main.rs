@@ -13,8 +13,9 @@
 //! never mapped: a client revoking one cannot make the compositor fault)
 //! and flushed (where the framebuffer is a
 //! band of rows, as on the watch, band by band: `display`'s `PUT`). Once a second the client list
-//! is checked against the running tasks (and when a client connects): a dead
-//! client's surfaces go, also a restarted task's old incarnation's.
+//! is checked against the running tasks (and when a new client calls, or a
+//! known one connects again after its task restarted): a dead client's
+//! surfaces go, also a restarted task's old incarnation's.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 #![cfg_attr(test, allow(dead_code, unused_imports))]

@@ -93,9 +93,10 @@
 //! [`ROLE_HOME`], home is shown when the panel opens, and it draws the
 //! panel in its own surface on that event. The panel closes when its task
 //! dies (a restarted one starts with it closed). Dead clients are looked
-//! for once a second, when a new client first calls and on every
-//! [`CONNECT`] (a restarted task keeps its badge: its old incarnation is
-//! dead): their surfaces go, and their buffers with them.
+//! for once a second, when a new client first calls, and on a [`CONNECT`]
+//! from a known client whose task has restarted since it first called (a
+//! restarted task keeps its badge: its old incarnation is dead): their
+//! surfaces go, and their buffers with them.
 //!
 //! **Input.** A touch goes to the topmost shown surface under the finger,
 //! in surface coordinates ([`EV_TOUCH_DOWN`], [`EV_TOUCH_MOVE`],

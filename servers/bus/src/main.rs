@@ -247,6 +247,7 @@ mod serve {
         let mut buf = [0u8; MAX_PACKET];
         loop {
             let out = with_node(state, |n| n.tick(syscall::now_us()));
+            take_events(state);
             send(&mut sock, out);
             // Waits for the stack's signal (at most 100 ms, for the node's
             // timers) and only then asks for a datagram: no `RECV_FROM`
@@ -279,16 +280,24 @@ mod serve {
                     syscall::sleep_ms(100);
                 }
             }
-            for e in with_node(state, |n| n.take_events()) {
-                match e {
-                    Event::Paired { name, addr } => log::info!("paired with {name} at {}", addr.ip()),
-                    Event::PairedByCode { peer } => log::info!("paired by code with device {peer:016x}"),
-                    Event::PairFailed(f) => log::info!("pairing by code failed: {f:?}"),
-                    Event::Left { name } => {
-                        log::info!("{name} left");
-                        forget_exports(state);
-                        let _ = syscall::signal(state.lock().replies, 1);
-                    }
+            take_events(state);
+        }
+    }
+
+    /// Logs and acts on what the node's last tick or packet changed. Called
+    /// right after each, so that a device's leaving is logged as soon as a
+    /// listing can show it (a packet loop waiting for a datagram that does
+    /// not come would otherwise log it up to 100 ms later).
+    fn take_events(state: &Mutex<State>) {
+        for e in with_node(state, |n| n.take_events()) {
+            match e {
+                Event::Paired { name, addr } => log::info!("paired with {name} at {}", addr.ip()),
+                Event::PairedByCode { peer } => log::info!("paired by code with device {peer:016x}"),
+                Event::PairFailed(f) => log::info!("pairing by code failed: {f:?}"),
+                Event::Left { name } => {
+                    log::info!("{name} left");
+                    forget_exports(state);
+                    let _ = syscall::signal(state.lock().replies, 1);
                 }
             }
         }

@@ -96,6 +96,13 @@ pub const MAX_PRIORITY: u8 = 31;
 /// User virtual addresses are below this (48-bit lower half).
 pub const USER_LIMIT: u64 = 1 << 47;
 
+/// `Create` of memory, `x3` bit: the pages are physically contiguous, so
+/// that a device can reach them by one physical address (DMA, see
+/// [`Syscall::MemoryPhysical`]). Without it the kernel may build the object
+/// from several runs of pages where memory is fragmented; the only
+/// difference user space sees is that `MemoryPhysical` refuses it.
+pub const MEMORY_CONTIGUOUS: u64 = 1;
+
 #[cfg(test)]
 mod tests {
     use super::*;

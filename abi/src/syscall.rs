@@ -167,7 +167,8 @@ syscalls! {
 
     /// Create an object from `x0 = h: Pool [MANAGE]`: `x1` = [`ObjectType`]
     /// (Pool, Task, Endpoint, Notification, Memory), `x2` = size argument
-    /// (Pool: bytes moved into the new pool; Memory: pages). Returns the
+    /// (Pool: bytes moved into the new pool; Memory: pages), `x3` = flags
+    /// (Memory: [`crate::MEMORY_CONTIGUOUS`] for DMA; else 0). Returns the
     /// handle in `x1`. Memory objects are zero-filled; a new task has an
     /// empty address space and capability space. Errors: `OutOfMemory`,
     /// `InvalidArgument`.
@@ -189,7 +190,8 @@ syscalls! {
     /// Errors: `NotMapped`.
     Unmap = 51,
     /// Physical address (`x1`) and size (`x2`) of a memory object, for DMA.
-    /// `x0 = h: Memory [MANAGE]`.
+    /// `x0 = h: Memory [MANAGE]`. Errors: `InvalidState` for RAM not made
+    /// with [`crate::MEMORY_CONTIGUOUS`] (its pages need not be contiguous).
     MemoryPhysical = 52,
     /// Make a device-region capability for `x3` pages of physical memory at
     /// `x2` (page aligned) that the device tree does not describe, such as

@@ -1101,6 +1101,29 @@ pub static BOOT_CASES: &[BootCase] = &[
                 after: "",
                 send: "screendump @SCREENS@/watch-face-again.ppm",
             },
+            // Home itself restarted from its own row in the Tasks card
+            // (task 7, y 369..394), the panel open: its new window up,
+            // the face drawn again (not the panel: it closed with home).
+            Input {
+                after: "",
+                send: "input 454x454 swipe 227,3 227,300; sleep 2500; swipe 227,380 227,80; sleep 2000",
+            },
+            Input {
+                after: "",
+                send: "input 454x454 tap 227,381",
+            },
+            Input {
+                after: "home: window",
+                send: "input 454x454 sleep 2500",
+            },
+            Input {
+                after: "",
+                send: "screendump @SCREENS@/watch-face-restarted.ppm",
+            },
+            Input {
+                after: "",
+                send: "pixels @SCREENS@/watch-face-restarted.ppm 5,5 40,227 227,420",
+            },
         ],
         input: &[
             Input {
@@ -1126,6 +1149,9 @@ pub static BOOT_CASES: &[BootCase] = &[
             // The face again.
             r"^harness: screen colours: 182838 1\d{5}, 000000 \d{5}, ",
             r"FREE RAM",
+            // Home restarted from its row: the face again.
+            r"init: restarting home \(task \d+\) on request",
+            r"^harness: pixels 5,5 000000, 40,227 182838, 227,420 182838$",
         ],
         forbid: PROFILE_FAILURES,
         timeout_s: 180,

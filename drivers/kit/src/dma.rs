@@ -35,7 +35,7 @@ impl Dma {
     /// At least `bytes` bytes (whole pages), from this task's pool.
     pub fn new(bytes: usize) -> Result<Dma, Error> {
         let pages = bytes.max(1).div_ceil(PAGE_SIZE) as u64;
-        let mapping = Mapping::new(pages, Rights::READ | Rights::WRITE)?;
+        let mapping = Mapping::new_with(pages, Rights::READ | Rights::WRITE, userlib::abi::MEMORY_CONTIGUOUS)?;
         let (physical, _) = syscall::memory_physical(mapping.handle())?;
         BUFFERS.lock().push((mapping.addr() as usize, mapping.len(), physical));
         Ok(Dma { mapping, physical })

@@ -1,6 +1,7 @@
 //! Memory management: physical frames, the kernel heap and the kernel's
 //! address space.
 
+pub mod extents;
 pub mod layout;
 pub mod physical;
 pub mod regions;

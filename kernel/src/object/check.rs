@@ -6,7 +6,9 @@
 //!   it, and every memory object's references are its capabilities plus
 //!   its mappings (one being zeroed: its maker's alone, no capability, no
 //!   mapping), and its writable and executable mappings are counted
-//!   (never both);
+//!   (never both); a RAM object in runs has runs that cover its pages in
+//!   order, page aligned, is not one made for DMA, and its pool is charged
+//!   for the list of runs too;
 //! - the derivation tree's links agree, and each capability is in the slot
 //!   that names it;
 //! - every ready thread is on a run queue, every timed wait on a timeout
@@ -117,6 +119,27 @@ pub fn self_check(k: &Kernel) -> Result<(), alloc::string::String> {
                 "memory {mid:?}: counted as mapped {:?}, its mappings are {mapped:?}",
                 m.mapped
             ));
+        }
+        if let Some(list) = &m.extents {
+            let mut start = 0;
+            let ordered = list.iter().all(|e| {
+                let ok = e.end > start && e.pa.is_multiple_of(PAGE_SIZE as u64);
+                start = e.end;
+                ok
+            });
+            let cost = core::alloc::Layout::array::<crate::mm::extents::Extent>(list.len())
+                .map_or(0, |l| crate::mm::frames::block_size(l) as u64);
+            if !ordered
+                || start != m.pages as u64
+                || m.contiguous
+                || m.kind != super::MemoryKind::Ram
+                || m.charge != crate::mm::frames::charge(m.pages) + cost
+            {
+                return Err(format!(
+                    "memory {mid:?}: {} pages, charged {}, in runs {list:?}",
+                    m.pages, m.charge
+                ));
+            }
         }
         if m.mapped.writable > 0 && m.mapped.executable > 0 {
             return Err(format!("memory {mid:?}: mapped writable and executable"));

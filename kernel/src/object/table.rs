@@ -300,7 +300,7 @@ impl Kernel {
             ObjectRef::Memory(id) => {
                 if let Some(m) = self.memories.remove(id) {
                     if m.kind == MemoryKind::Ram {
-                        crate::mm::frames::free(m.physical, m.pages);
+                        crate::syscall::free_frames(m.physical, m.pages, m.extents.as_deref());
                     }
                     if let Some(pool) = m.pool {
                         self.refund(pool, m.charge);

@@ -72,11 +72,19 @@ pub enum MemoryKind {
     Boot,
 }
 
-/// Physically contiguous pages.
+/// Pages of RAM, device registers or the boot archive.
 pub struct Memory {
+    /// Where its pages are, unless [`Memory::extents`] lists them.
     pub physical: u64,
     pub pages: usize,
     pub kind: MemoryKind,
+    /// Made for DMA ([`abi::MEMORY_CONTIGUOUS`]; device and boot memory
+    /// too): `MemoryPhysical` tells its address. Never has extents.
+    pub contiguous: bool,
+    /// Its runs of pages when RAM could not be had as one block
+    /// (fragmented memory), in kernel memory charged to its pool; `None`:
+    /// all its pages are at `physical` on.
+    pub extents: Option<alloc::boxed::Box<[crate::mm::extents::Extent]>>,
     /// Pool charged, and how much (None for boot-time objects).
     pub pool: Option<Id>,
     pub charge: u64,
@@ -84,6 +92,18 @@ pub struct Memory {
     /// How it is mapped now, in every task: W^X holds per object, across
     /// mappings (see `task::map`).
     pub mapped: MappedAs,
+}
+
+impl Memory {
+    /// Physical address of page `page` (below `pages`), and how many
+    /// pages from it on are physically contiguous.
+    #[inline(always)]
+    pub fn run(&self, page: usize) -> (u64, usize) {
+        match &self.extents {
+            None => (self.physical + (page * abi::PAGE_SIZE) as u64, self.pages - page),
+            Some(list) => crate::mm::extents::find(list, page),
+        }
+    }
 }
 
 /// How many mappings of a memory object are writable and how many

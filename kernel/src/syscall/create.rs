@@ -43,7 +43,7 @@ pub(super) fn create(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         Some(ObjectType::Task) => ObjectRef::Task(task::create(k, pool, "task")?),
         Some(ObjectType::Endpoint) => ObjectRef::Endpoint(ipc::create_endpoint(k, pool)?),
         Some(ObjectType::Notification) => ObjectRef::Notification(ipc::create_notification(k, pool)?),
-        Some(ObjectType::Memory) => match create_memory_call(k, cur, pool, size)? {
+        Some(ObjectType::Memory) => match create_memory_call(k, cur, pool, size, arg(k, cur, 3))? {
             Some(id) => ObjectRef::Memory(id),
             // Zeroed in part: the call is made again (`Kernel::restart`).
             None => return Ok(()),

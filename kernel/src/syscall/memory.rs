@@ -13,10 +13,10 @@ const MAX_PAGES: u64 = 1 << 18;
 const ZERO_PIECE: usize = 16;
 
 /// A RAM memory object of `pages` zeroed, physically contiguous pages, at
-/// once (boot: the first task's memory). System calls go through
-/// [`create_memory_call`].
+/// once (boot: the first task's memory, which the kernel writes through
+/// its address). System calls go through [`create_memory_call`].
 pub fn create_memory(k: &mut Kernel, pool: Id, pages: u64) -> Result<Id, Error> {
-    let id = start_memory(k, pool, pages)?;
+    let id = start_memory(k, pool, pages, true)?;
     let m = k.memories.get_mut(id).expect("just made");
     crate::mm::frames::zero(m.physical, m.pages);
     m.refs = 0;
@@ -24,22 +24,40 @@ pub fn create_memory(k: &mut Kernel, pool: Id, pages: u64) -> Result<Id, Error> 
 }
 
 /// A RAM memory object of `pages` pages, charged to `pool`, not zeroed:
-/// its one reference is its maker's (nobody can name it yet).
-fn start_memory(k: &mut Kernel, pool: Id, pages: u64) -> Result<Id, Error> {
+/// its one reference is its maker's (nobody can name it yet). One block
+/// when the frame allocator has one; else, unless `contiguous`, runs of
+/// smaller blocks, listed in kernel memory that the pool is charged for.
+fn start_memory(k: &mut Kernel, pool: Id, pages: u64, contiguous: bool) -> Result<Id, Error> {
     if pages == 0 || pages > MAX_PAGES {
         return Err(Error::InvalidArgument);
     }
     let pages = pages as usize;
-    let charge = crate::mm::frames::charge(pages);
+    let mut charge = crate::mm::frames::charge(pages);
     k.charge(pool, charge)?;
-    let Some(physical) = crate::mm::frames::alloc(pages) else {
-        k.refund(pool, charge);
-        return Err(Error::OutOfMemory);
+    let (physical, extents) = match crate::mm::frames::alloc(pages) {
+        Some(pa) => (pa, None),
+        None if !contiguous => match gather_extents(k, pool, pages) {
+            Ok((list, cost)) => {
+                charge += cost;
+                (list[0].pa, Some(list))
+            }
+            Err(e) => {
+                k.refund(pool, charge);
+                return Err(e);
+            }
+        },
+        None => {
+            k.refund(pool, charge);
+            return Err(Error::OutOfMemory);
+        }
     };
     let m = crate::object::Memory {
         physical,
         pages,
         kind: MemoryKind::Ram,
+        contiguous,
+        // (Set once stored: a failed insert would drop it.)
+        extents: None,
         pool: Some(pool),
         charge,
         refs: 1,
@@ -47,14 +65,96 @@ fn start_memory(k: &mut Kernel, pool: Id, pages: u64) -> Result<Id, Error> {
     };
     match k.memories.insert(m) {
         Ok(id) => {
+            k.memories.get_mut(id).expect("just made").extents = extents;
             k.add_ref(ObjectRef::Pool(pool));
             Ok(id)
         }
         Err(_) => {
-            crate::mm::frames::free(physical, pages);
+            free_frames(physical, pages, extents.as_deref());
             k.refund(pool, charge);
             Err(Error::OutOfMemory)
         }
+    }
+}
+
+/// Give a RAM object's frames back to the allocator: `pages` pages at
+/// `physical`, or its runs `extents`.
+pub fn free_frames(physical: u64, pages: usize, extents: Option<&[crate::mm::extents::Extent]>) {
+    match extents {
+        None => crate::mm::frames::free(physical, pages),
+        Some(list) => {
+            let mut start = 0;
+            for e in list {
+                crate::mm::frames::free(e.pa, (e.end - start) as usize);
+                start = e.end;
+            }
+        }
+    }
+}
+
+/// `pages` pages as runs of smaller blocks (largest first), where no block
+/// of them all is free; the list of runs is charged to `pool` (its cost
+/// returned). While gathered, the blocks are linked through their first
+/// two words (the object is zeroed before anyone sees it).
+fn gather_extents(
+    k: &mut Kernel,
+    pool: Id,
+    pages: usize,
+) -> Result<(alloc::boxed::Box<[crate::mm::extents::Extent]>, u64), Error> {
+    use crate::mm::{extents, frames, layout::phys_to_virt};
+    let mut head = u64::MAX;
+    let mut tail = u64::MAX;
+    let link = |pa: u64, word: usize| phys_to_virt(pa) as *mut u64 as usize + word * 8;
+    let whole = extents::gather(pages, frames::alloc, |pa, n| {
+        // SAFETY: `pa` was just allocated (at least a page), reached
+        // through the linear map; nobody else holds it.
+        unsafe {
+            *(link(pa, 0) as *mut u64) = u64::MAX;
+            *(link(pa, 1) as *mut u64) = n as u64;
+            if tail != u64::MAX {
+                *(link(tail, 0) as *mut u64) = pa;
+            } else {
+                head = pa;
+            }
+        }
+        tail = pa;
+    });
+    let read = |pa: u64| {
+        // SAFETY: a block linked above, still ours.
+        unsafe { (*(link(pa, 0) as *const u64), *(link(pa, 1) as *const u64) as usize) }
+    };
+    let blocks = || {
+        core::iter::successors((head != u64::MAX).then_some(head), |&pa| Some(read(pa).0).filter(|&n| n != u64::MAX))
+            .map(|pa| (pa, read(pa).1))
+    };
+    let mut list = alloc::vec::Vec::new();
+    let n = extents::runs(blocks());
+    let cost = core::alloc::Layout::array::<extents::Extent>(n).map(|l| frames::block_size(l) as u64);
+    let made = match cost {
+        Ok(cost) if whole => match k.charge(pool, cost) {
+            Ok(()) if list.try_reserve_exact(n).is_ok() => true,
+            Ok(()) => {
+                k.refund(pool, cost);
+                false
+            }
+            Err(_) => false,
+        },
+        _ => false,
+    };
+    let mut at = head;
+    while at != u64::MAX {
+        // (The link is read before the block is freed.)
+        let (next, pages) = read(at);
+        if made {
+            extents::push(&mut list, at, pages);
+        } else {
+            frames::free(at, pages);
+        }
+        at = next;
+    }
+    match cost {
+        Ok(cost) if made => Ok((list.into_boxed_slice(), cost)),
+        _ => Err(Error::OutOfMemory),
     }
 }
 
@@ -66,31 +166,33 @@ fn start_memory(k: &mut Kernel, pool: Id, pages: u64) -> Result<Id, Error> {
 /// returned with no references (the caller gives it its capability).
 ///
 /// [`Thread::creating`]: crate::thread::Thread::creating
-pub fn create_memory_call(k: &mut Kernel, cur: Id, pool: Id, pages: u64) -> Result<Option<Id>, Error> {
+pub fn create_memory_call(k: &mut Kernel, cur: Id, pool: Id, pages: u64, flags: u64) -> Result<Option<Id>, Error> {
+    if flags & !abi::MEMORY_CONTIGUOUS != 0 {
+        return Err(Error::InvalidArgument);
+    }
+    let contiguous = flags != 0;
     let pending = k.threads.get(cur).and_then(|t| t.creating);
     let mut c = match pending {
         // The same call, made again: it goes on.
         Some(c)
-            if k.memories
-                .get(c.memory)
-                .is_some_and(|m| m.pool == Some(pool) && m.pages as u64 == pages) =>
+            if k.memories.get(c.memory).is_some_and(|m| {
+                m.pool == Some(pool) && m.pages as u64 == pages && m.contiguous == contiguous
+            }) =>
         {
             c
         }
         _ => {
             // (One left by a call that was not made again goes.)
             drop_creation(k, cur);
-            let memory = start_memory(k, pool, pages)?;
+            let memory = start_memory(k, pool, pages, contiguous)?;
             crate::thread::Creating { memory, zeroed: 0 }
         }
     };
-    let (physical, pages) = {
-        let m = k.memories.get(c.memory).expect("held by its maker");
-        (m.physical, m.pages)
-    };
+    let pages = pages as usize;
     while c.zeroed < pages {
-        let n = (pages - c.zeroed).min(ZERO_PIECE);
-        let cost = crate::mm::frames::zero(physical + (c.zeroed * abi::PAGE_SIZE) as u64, n);
+        let (physical, run) = k.memories.get(c.memory).expect("held by its maker").run(c.zeroed);
+        let n = (pages - c.zeroed).min(ZERO_PIECE).min(run);
+        let cost = crate::mm::frames::zero(physical, n);
         c.zeroed += n;
         if !k.spend(cost) && c.zeroed < pages {
             let t = k.threads.get_mut(cur).expect("the running thread");
@@ -271,6 +373,10 @@ pub(super) fn memory_physical(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         return Err(Error::WrongType);
     };
     let mem = k.memories.get(m).ok_or(Error::BadHandle)?;
+    // RAM not made for DMA may be in runs: no one address to tell.
+    if !mem.contiguous {
+        return Err(Error::InvalidState);
+    }
     let (pa, size) = (mem.physical, (mem.pages * abi::PAGE_SIZE) as u64);
     let r = regs(k, cur);
     r[1] = pa;
@@ -300,6 +406,8 @@ pub(super) fn device_memory(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         physical,
         pages: pages as usize,
         kind: MemoryKind::Device,
+        contiguous: true,
+        extents: None,
         pool: Some(pool),
         charge: crate::object::IPC_OBJECT_COST,
         refs: 0,
@@ -334,10 +442,11 @@ fn copy_cost(bytes: usize) -> u32 {
 }
 
 /// The memory object `x0` names for a copy into it (`into_object`: WRITE
-/// right) or out of it (READ): its physical start and its size in bytes.
+/// right) or out of it (READ): its physical start, its size in bytes, and
+/// its id if it is made of runs (see [`object_at`]).
 /// Device memory is refused (`WrongType`: registers, outside the linear
 /// map), and so is writing a boot archive object (`NoRights`).
-fn copy_object(k: &mut Kernel, cur: Id, into_object: bool) -> Result<(u64, u64), Error> {
+fn copy_object(k: &mut Kernel, cur: Id, into_object: bool) -> Result<(u64, u64, Option<Id>), Error> {
     let needed = if into_object { Rights::WRITE } else { Rights::READ };
     let ObjectRef::Memory(m) = object(k, cur, 0, needed)?.1 else {
         return Err(Error::WrongType);
@@ -346,8 +455,25 @@ fn copy_object(k: &mut Kernel, cur: Id, into_object: bool) -> Result<(u64, u64),
     match mem.kind {
         MemoryKind::Device => Err(Error::WrongType),
         MemoryKind::Boot if into_object => Err(Error::NoRights),
-        _ => Ok((mem.physical, (mem.pages * abi::PAGE_SIZE) as u64)),
+        _ => Ok((
+            mem.physical,
+            (mem.pages * abi::PAGE_SIZE) as u64,
+            mem.extents.is_some().then_some(m),
+        )),
     }
+}
+
+/// Physical address of byte `at` of a memory object from [`copy_object`],
+/// and how many of `len` bytes from it on are physically contiguous (all
+/// of them for an object in one block).
+#[inline(always)]
+fn object_at(k: &Kernel, physical: u64, runs: Option<Id>, at: u64, len: u64) -> Result<(u64, u64), Error> {
+    let Some(m) = runs else {
+        return Ok((physical + at, len));
+    };
+    let page = abi::PAGE_SIZE as u64;
+    let (pa, _) = k.memories.get(m).ok_or(Error::BadHandle)?.run((at / page) as usize);
+    Ok((pa + at % page, len.min(page - at % page)))
 }
 
 /// [`abi::Syscall::MemoryRead`] (`into_object` false) and
@@ -357,7 +483,7 @@ fn copy_object(k: &mut Kernel, cur: Id, into_object: bool) -> Result<(u64, u64),
 /// `x3`; out of work budget with bytes left, the call is to be made again
 /// ([`Kernel::restart`]) and looks its capability up again.
 pub(super) fn memory_copy(k: &mut Kernel, cur: Id, into_object: bool) -> Result<(), Error> {
-    let (physical, size) = copy_object(k, cur, into_object)?;
+    let (physical, size, runs) = copy_object(k, cur, into_object)?;
     let task = task_of(k, cur)?;
     let (mut offset, mut va, mut len) = (arg(k, cur, 1), arg(k, cur, 2), arg(k, cur, 3));
     if offset.checked_add(len).is_none_or(|end| end > size) {
@@ -368,14 +494,15 @@ pub(super) fn memory_copy(k: &mut Kernel, cur: Id, into_object: bool) -> Result<
     let mut walk = task::UserWalk::new(task);
     while len > 0 {
         let in_page = (abi::PAGE_SIZE as u64 - va % abi::PAGE_SIZE as u64).min(len);
+        let (object, in_page) = object_at(k, physical, runs, offset, in_page)?;
         // Reading from the object writes the caller's memory.
         let user = walk.physical(k, va, !into_object)?;
-        let object = crate::mm::layout::phys_to_virt(physical + offset);
+        let object = crate::mm::layout::phys_to_virt(object);
         let user = crate::mm::layout::phys_to_virt(user);
         let (dst, src) = if into_object { (object, user) } else { (user, object) };
         // SAFETY: `object..object+in_page` lies in the memory object's
         // pages (`offset + len <= size`, checked above: both move on
-        // together) and `user..user+in_page` in one page the caller's
+        // together; within one run of its pages, `object_at`) and `user..user+in_page` in one page the caller's
         // tables map to it as RAM (writable when written); the linear map
         // covers both as Normal memory, writable where written (RAM objects
         // and user pages mapped writable; a boot archive object is only
@@ -402,7 +529,7 @@ pub(super) fn memory_copy(k: &mut Kernel, cur: Id, into_object: bool) -> Result<
 /// The registers then describe what is left, so a restarted call goes on
 /// from there, mid-row too.
 pub(super) fn memory_copy_rows(k: &mut Kernel, cur: Id, into_object: bool) -> Result<(), Error> {
-    let (physical, size) = copy_object(k, cur, into_object)?;
+    let (physical, size, runs) = copy_object(k, cur, into_object)?;
     let task = task_of(k, cur)?;
     let (mut offset, mut va, len) = (arg(k, cur, 1), arg(k, cur, 2), arg(k, cur, 3));
     let x4 = arg(k, cur, 4);
@@ -439,15 +566,16 @@ pub(super) fn memory_copy_rows(k: &mut Kernel, cur: Id, into_object: bool) -> Re
     loop {
         let (at, user_at) = (offset + done, va + done);
         let in_page = (abi::PAGE_SIZE as u64 - user_at % abi::PAGE_SIZE as u64).min(len - done);
+        let (object, in_page) = object_at(k, physical, runs, at, in_page)?;
         // Reading from the object writes the caller's memory.
         let user = walk.physical(k, user_at, !into_object)?;
-        let object = crate::mm::layout::phys_to_virt(physical + at);
+        let object = crate::mm::layout::phys_to_virt(object);
         let user = crate::mm::layout::phys_to_virt(user);
         let (dst, src) = if into_object { (object, user) } else { (user, object) };
         // SAFETY: `object..object+in_page` lies in the memory object's
         // pages (`at + in_page <= offset + len`, and the last row's end is
         // at most its size, checked above; each row starts `object_stride`
-        // further) and `user..user+in_page` in one page the caller's
+        // further; within one run of its pages, `object_at`) and `user..user+in_page` in one page the caller's
         // tables map to it as RAM (writable when written); the linear map
         // covers both as Normal memory, writable where written (RAM objects
         // and user pages mapped writable; a boot archive object is only

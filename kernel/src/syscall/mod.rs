@@ -14,7 +14,7 @@ mod system;
 mod task;
 mod thread;
 
-pub use memory::{create_memory, drop_creation};
+pub use memory::{create_memory, drop_creation, free_frames};
 
 use crate::cap;
 use crate::ipc;

@@ -240,7 +240,6 @@ pub fn map_first(
     if !m.mapped.allows(rights) {
         return Err(Error::InvalidState);
     }
-    let pa = m.physical + (offset * abi::PAGE_SIZE) as u64;
     let attributes = attributes_of(m.kind, rights);
     let t = k.tasks.get(task).ok_or(Error::BadHandle)?;
     if !t.alive {
@@ -270,7 +269,7 @@ pub fn map_first(
         Err(Error::OutOfMemory)
     };
     if result.is_ok() {
-        result = map_range(k, task, va, pa, first, attributes);
+        result = map_range(k, task, va, memory, offset, first, attributes);
         if result.is_err() {
             k.refund(pool, MAPPING_COST);
         }
@@ -331,10 +330,19 @@ fn attributes_of(kind: MemoryKind, rights: Rights) -> Attributes {
     }
 }
 
-/// Map `pages` pages from `pa` at `va` in `task`, all or nothing: the
-/// pool pays for every table page the walk may create up front, and gets
-/// back what was not used.
-fn map_range(k: &mut Kernel, task: Id, va: u64, pa: u64, pages: usize, attributes: Attributes) -> Result<(), Error> {
+/// Map `pages` pages of `memory`, from its page `page` on, at `va` in
+/// `task`, all or nothing: the pool pays for every table page the walk
+/// may create up front, and gets back what was not used. One walk per run
+/// of physically contiguous pages (one for an object in one block).
+fn map_range(
+    k: &mut Kernel,
+    task: Id,
+    va: u64,
+    memory: Id,
+    page: usize,
+    pages: usize,
+    attributes: Attributes,
+) -> Result<(), Error> {
     let pool = k.tasks.get(task).ok_or(Error::InvalidState)?.pool;
     let pool_left = k.pools.get(pool).map_or(0, |p| p.bytes_left);
     let budget = pool_left / abi::PAGE_SIZE as u64;
@@ -345,9 +353,26 @@ fn map_range(k: &mut Kernel, task: Id, va: u64, pa: u64, pages: usize, attribute
         tables: &mut t.tables,
         budget,
     };
-    let size = (pages * abi::PAGE_SIZE) as u64;
-    // All or nothing: on failure no page of the range stays mapped.
-    let result = Mapper::new(t.root, &mut tables).map(va, pa, size, attributes, Granularity::Pages);
+    let mut result = Ok(());
+    if let Some(m) = k.memories.get(memory) {
+        let mut mapper = Mapper::new(t.root, &mut tables);
+        let mut done = 0;
+        while done < pages {
+            let (pa, run) = m.run(page + done);
+            let n = run.min(pages - done);
+            let at = va + (done * abi::PAGE_SIZE) as u64;
+            // All or nothing: on failure no page of the range stays mapped.
+            result = mapper.map(at, pa, (n * abi::PAGE_SIZE) as u64, attributes, Granularity::Pages);
+            if result.is_err() {
+                // (The runs before were unmapped before this call.)
+                mapper.unmap(va, (done * abi::PAGE_SIZE) as u64);
+                break;
+            }
+            done += n;
+        }
+    } else {
+        result = Err(MapError::Misaligned);
+    }
     let (asid, new_tables) = (t.asid, (t.tables.len() - before) as u64);
     k.refund(pool, (budget - new_tables) * abi::PAGE_SIZE as u64);
     if let Err(e) = result {
@@ -378,9 +403,8 @@ pub fn map_more(k: &mut Kernel, task: Id, i: usize, offset: usize) -> Result<boo
         let mem = k.memories.get(m.memory).ok_or(Error::InvalidState)?;
         let done = m.filled as usize;
         let n = (m.pages - done).min(MAP_PIECE_PAGES);
-        let pa = mem.physical + ((offset + done) * abi::PAGE_SIZE) as u64;
         let va = m.va + (done * abi::PAGE_SIZE) as u64;
-        map_range(k, task, va, pa, n, attributes_of(mem.kind, m.rights))?;
+        map_range(k, task, va, m.memory, offset + done, n, attributes_of(mem.kind, m.rights))?;
         let x = &mut k.tasks.get_mut(task).expect("checked").mappings[i];
         x.filled += n as u32;
         let all = x.filled as usize == x.pages;

@@ -245,6 +245,13 @@ pub fn create(pool: Handle, ty: ObjectType, size: u64) -> Result<Handle, Error> 
     check(Syscall::Create, [h(pool), ty as u64, size, 0, 0, 0, 0, 0]).and_then(|r| handle_out(r[1]))
 }
 
+/// Creates a memory object of `pages` zeroed pages from `pool` with
+/// `flags` ([`abi::MEMORY_CONTIGUOUS`] for memory a device reaches by
+/// DMA, see [`memory_physical`]).
+pub fn create_memory(pool: Handle, pages: u64, flags: u64) -> Result<Handle, Error> {
+    check(Syscall::Create, [h(pool), ObjectType::Memory as u64, pages, flags, 0, 0, 0, 0]).and_then(|r| handle_out(r[1]))
+}
+
 /// Maps `pages` pages of memory or device object `mem`, from page
 /// `page_offset`, into `task` at `vaddr` with `rights`
 /// (READ/WRITE/EXECUTE, never W+X).
@@ -261,7 +268,9 @@ pub fn unmap(task: Handle, vaddr: u64, pages: u64) -> Result<(), Error> {
     check(Syscall::Unmap, [h(task), vaddr, pages, 0, 0, 0, 0, 0]).map(drop)
 }
 
-/// Physical address and size of a memory object (for DMA).
+/// Physical address and size of a memory object (for DMA): device
+/// memory, or RAM made with [`abi::MEMORY_CONTIGUOUS`] (else
+/// `InvalidState`).
 pub fn memory_physical(mem: Handle) -> Result<(u64, u64), Error> {
     check(Syscall::MemoryPhysical, [h(mem), 0, 0, 0, 0, 0, 0, 0]).map(|r| (r[1], r[2]))
 }

@@ -93,7 +93,13 @@ impl Mapping {
     /// New zeroed memory of `pages` pages from this task's pool, mapped
     /// with `rights`.
     pub fn new(pages: u64, rights: Rights) -> Result<Mapping, Error> {
-        let mem = syscall::create(process().pool, ObjectType::Memory, pages)?;
+        Mapping::new_with(pages, rights, 0)
+    }
+
+    /// [`Mapping::new`] with `Create` flags (such as
+    /// [`abi::MEMORY_CONTIGUOUS`] for DMA).
+    pub fn new_with(pages: u64, rights: Rights, flags: u64) -> Result<Mapping, Error> {
+        let mem = syscall::create_memory(process().pool, pages, flags)?;
         match Mapping::map(mem, pages, rights) {
             Ok(mut m) => {
                 m.owned = true;

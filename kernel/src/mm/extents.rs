@@ -123,7 +123,13 @@ mod tests {
 
     #[test]
     fn push_merges_blocks_that_continue_the_last_run() {
-        let blocks = [(0x10_0000, 4), (0x10_4000, 2), (0x8000, 1), (0x20_0000, 1), (0x20_1000, 1)];
+        let blocks = [
+            (0x10_0000, 4),
+            (0x10_4000, 2),
+            (0x8000, 1),
+            (0x20_0000, 1),
+            (0x20_1000, 1),
+        ];
         let mut list = Vec::new();
         let made = blocks.iter().filter(|&&(pa, n)| push(&mut list, pa, n)).count();
         assert_eq!(made, 3);

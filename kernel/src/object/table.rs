@@ -110,7 +110,7 @@ pub struct Kernel {
 pub const WORK_BUDGET: u32 = 12_000;
 
 impl Kernel {
-    const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Kernel {
             pools: Slab::new(),
             tasks: Slab::new(),

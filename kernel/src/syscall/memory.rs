@@ -124,8 +124,10 @@ fn gather_extents(
         unsafe { (*(link(pa, 0) as *const u64), *(link(pa, 1) as *const u64) as usize) }
     };
     let blocks = || {
-        core::iter::successors((head != u64::MAX).then_some(head), |&pa| Some(read(pa).0).filter(|&n| n != u64::MAX))
-            .map(|pa| (pa, read(pa).1))
+        core::iter::successors((head != u64::MAX).then_some(head), |&pa| {
+            Some(read(pa).0).filter(|&n| n != u64::MAX)
+        })
+        .map(|pa| (pa, read(pa).1))
     };
     let mut list = alloc::vec::Vec::new();
     let n = extents::runs(blocks());
@@ -175,9 +177,9 @@ pub fn create_memory_call(k: &mut Kernel, cur: Id, pool: Id, pages: u64, flags: 
     let mut c = match pending {
         // The same call, made again: it goes on.
         Some(c)
-            if k.memories.get(c.memory).is_some_and(|m| {
-                m.pool == Some(pool) && m.pages as u64 == pages && m.contiguous == contiguous
-            }) =>
+            if k.memories
+                .get(c.memory)
+                .is_some_and(|m| m.pool == Some(pool) && m.pages as u64 == pages && m.contiguous == contiguous) =>
         {
             c
         }
@@ -602,3 +604,88 @@ pub(super) fn memory_copy_rows(k: &mut Kernel, cur: Id, into_object: bool) -> Re
         }
     }
 }
+
+crate::ktest!(
+    fn fragmented_memory_still_makes_ram_objects_but_not_dma_ones() {
+        use crate::mm::{frames, layout::phys_to_virt};
+        use crate::object::{Pool, WORK_BUDGET};
+        use crate::{kassert, kassert_eq};
+        const PAGE: u64 = abi::PAGE_SIZE as u64;
+        let e = |e: Error| alloc::format!("{e:?}");
+        // Tables of its own, freed at the end (the kernel's would keep
+        // the room they grow by).
+        let mut tables = crate::mm::heap::try_box(Kernel::new()).ok_or("no memory for tables")?;
+        let k = &mut *tables;
+        let pool = Pool {
+            size: 1 << 20,
+            bytes_left: 1 << 20,
+            parent: None,
+            refs: 1,
+            caps: 0,
+            reclaim: false,
+        };
+        let pool = k.pools.insert(pool).map_err(|_| "no pool")?;
+        let task = task::create(k, pool, "fragmented").map_err(e)?;
+        // Every frame taken, then every other page of a 128-page block
+        // given back: 64 free pages, no two of them buddies.
+        let block = frames::alloc(128).ok_or("no 128-page block")?;
+        let exhausted = crate::ktest::exhaust::Exhausted::all();
+        for i in (0..128).step_by(2) {
+            frames::free(block + i * PAGE, 1);
+        }
+        let free = frames::stats().1;
+        // For DMA: refused, nothing taken.
+        let dma = start_memory(k, pool, 2, true);
+        kassert_eq!(dma.err(), Some(Error::OutOfMemory));
+        kassert_eq!(frames::stats().1, free);
+        // Not for DMA: 32 pages in runs of one page.
+        let id = start_memory(k, pool, 32, false).map_err(e)?;
+        let m = k.memories.get_mut(id).ok_or("made")?;
+        m.refs = 0;
+        kassert_eq!(m.extents.as_ref().map(|l| l.len()), Some(32));
+        let runs = (0..32).map(|p| m.run(p).0).collect::<alloc::vec::Vec<_>>();
+        kassert!(runs
+            .iter()
+            .all(|pa| (block..block + 128 * PAGE).contains(pa) && (pa - block) % (2 * PAGE) == 0));
+        let h = crate::cap::insert(k, task, ObjectRef::Memory(id), Rights::FULL, 0, None).map_err(e)?;
+        let cap = crate::cap::lookup(k, task, h).map_err(e)?;
+        let va = 0x40_0000;
+        task::map(k, task, cap, id, 0, 32, va, Rights::READ | Rights::WRITE).map_err(e)?;
+        crate::object::check::self_check(k)?;
+        // Each page of the mapping is its page of the object: written
+        // through the mapping's translation, read back through the runs.
+        let mut walk = task::UserWalk::new(task);
+        for (p, pa) in runs.iter().enumerate() {
+            let user = walk.physical(k, va + p as u64 * PAGE + 8, true).map_err(e)?;
+            kassert_eq!(user, pa + 8);
+            // SAFETY: a page of the object, linear-mapped, used by nobody else.
+            unsafe { *(phys_to_virt(user) as *mut u64) = p as u64 + 1 };
+        }
+        for (p, pa) in runs.iter().enumerate() {
+            // SAFETY: as above.
+            kassert_eq!(unsafe { *(phys_to_virt(pa + 8) as *const u64) }, p as u64 + 1);
+        }
+        // All gone again: the frames and the list of runs back.
+        task::unmap(k, task, va, 32).map_err(e)?;
+        while !crate::cap::delete_piece(k, cap) {}
+        kassert!(k.memories.get(id).is_none(), "the object outlived its capability");
+        task::kill(k, task);
+        while !task::work_off(k) {
+            k.work_left = WORK_BUDGET;
+        }
+        k.work_left = WORK_BUDGET;
+        let task_left = k.tasks.get(task).is_some();
+        let pool_left = k.pools.get(pool).map(|p| (p.bytes_left, p.size));
+        let check = crate::object::check::self_check(k);
+        drop(exhausted);
+        for i in (1..128).step_by(2) {
+            frames::free(block + i * PAGE, 1);
+        }
+        k.release(ObjectRef::Pool(pool));
+        drop(tables);
+        check?;
+        kassert!(!task_left, "the task outlived its teardown");
+        kassert_eq!(pool_left, Some((1 << 20, 1 << 20)));
+        Ok(())
+    }
+);

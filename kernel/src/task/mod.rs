@@ -404,7 +404,15 @@ pub fn map_more(k: &mut Kernel, task: Id, i: usize, offset: usize) -> Result<boo
         let done = m.filled as usize;
         let n = (m.pages - done).min(MAP_PIECE_PAGES);
         let va = m.va + (done * abi::PAGE_SIZE) as u64;
-        map_range(k, task, va, m.memory, offset + done, n, attributes_of(mem.kind, m.rights))?;
+        map_range(
+            k,
+            task,
+            va,
+            m.memory,
+            offset + done,
+            n,
+            attributes_of(mem.kind, m.rights),
+        )?;
         let x = &mut k.tasks.get_mut(task).expect("checked").mappings[i];
         x.filled += n as u32;
         let all = x.filled as usize == x.pages;

@@ -249,7 +249,11 @@ pub fn create(pool: Handle, ty: ObjectType, size: u64) -> Result<Handle, Error> 
 /// `flags` ([`abi::MEMORY_CONTIGUOUS`] for memory a device reaches by
 /// DMA, see [`memory_physical`]).
 pub fn create_memory(pool: Handle, pages: u64, flags: u64) -> Result<Handle, Error> {
-    check(Syscall::Create, [h(pool), ObjectType::Memory as u64, pages, flags, 0, 0, 0, 0]).and_then(|r| handle_out(r[1]))
+    check(
+        Syscall::Create,
+        [h(pool), ObjectType::Memory as u64, pages, flags, 0, 0, 0, 0],
+    )
+    .and_then(|r| handle_out(r[1]))
 }
 
 /// Maps `pages` pages of memory or device object `mem`, from page

@@ -12,7 +12,7 @@
 
 use crate::rt::process;
 use crate::syscall;
-use abi::{Error, Handle, ObjectType, Rights, PAGE_SIZE};
+use abi::{Error, Handle, Rights, PAGE_SIZE};
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};

@@ -181,6 +181,24 @@ fn rights_memory() {
         syscall::memory_physical(read_only),
         Error::NoRights,
     );
+    // Only RAM made for DMA has a physical address; unknown flags are refused.
+    expect_err(
+        "physical address of RAM not made for DMA",
+        syscall::memory_physical(mem),
+        Error::InvalidState,
+    );
+    let dma = syscall::create_memory(pool(), 1, userlib::abi::MEMORY_CONTIGUOUS).expect("create DMA memory");
+    let (physical, size) = syscall::memory_physical(dma).expect("physical address of DMA memory");
+    assert!(
+        physical % 4096 == 0 && size == 4096,
+        "DMA memory at {physical:#x}, {size} bytes"
+    );
+    syscall::cap_delete(dma).unwrap();
+    expect_err(
+        "memory with unknown flags",
+        syscall::create_memory(pool(), 1, 2),
+        Error::InvalidArgument,
+    );
     syscall::map(me.task, read_only, 1, 0, addr, Rights::READ).expect("read-only map through read-only cap");
     expect_err(
         "map twice",

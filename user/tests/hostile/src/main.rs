@@ -405,6 +405,9 @@ fn tame(call: Syscall, a: &mut [u64; 8], protected: &[Handle; 4], rng: &mut Rng)
     let garbage = 0xdead_0000 | rng.below(0x1000);
     match call {
         Syscall::Sleep => a[1] %= 200,
+        // Memory with its one flag (DMA) or none, mostly: other flags are
+        // refused before anything is made.
+        Syscall::Create if rng.chance(7, 8) => a[3] &= userlib::abi::MEMORY_CONTIGUOUS,
         Syscall::Call | Syscall::Send | Syscall::Recv | Syscall::ReplyRecv | Syscall::Wait => {
             // Never block for long: non-blocking, or a timeout under 1 ms.
             a[1] &= 0xffff_ffff;

@@ -379,11 +379,20 @@ impl UdpSocket {
         Ok(n)
     }
 
-    /// Waits at most `timeout` for the stack's signal that a datagram may
-    /// wait (`net` signals a UDP socket when one arrives, and again after
-    /// a receive that left another); whether it came. A signal left from
-    /// earlier also counts, so a receive may still find nothing.
+    /// Whether a datagram may wait: at once if the ring holds one (or the
+    /// stack holds some the ring had no room for); otherwise waits at most
+    /// `timeout` for the stack's signal (`net` signals a UDP socket after
+    /// it put datagrams in its ring). A signal left from earlier also
+    /// counts, so a receive may still find nothing.
     pub fn wait_ready(&self, timeout: Timeout) -> bool {
+        // The stack signals once for all it put in the ring: what is left
+        // there from an earlier signal is ready now.
+        let b = &self.s.buffer;
+        if b.atomic_u64(ring::HEAD).load(Ordering::Acquire) != self.tail
+            || b.atomic_u64(ring::MORE).load(Ordering::Acquire) != 0
+        {
+            return true;
+        }
         syscall::wait(self.s.notify, timeout).is_ok()
     }
 

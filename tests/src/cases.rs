@@ -1399,20 +1399,28 @@ pub static BOOT_CASES: &[BootCase] = &[
     // ---- networking under attack: test-net-hostile against the phone
     // profile's stack on QEMU user networking: garbage on the service and
     // socket endpoints, the per-client socket limit, a service capability
-    // that cannot be handed on; then the stack still pings the host. No traffic
-    // leaves for anything but QEMU's own addresses.
+    // that cannot be handed on, a UDP receive ring with lying indices
+    // (datagrams loop back through a forwarded host port); then the stack
+    // still pings the host. No traffic leaves for anything but QEMU's own
+    // addresses and that port on 127.0.0.1.
     BootCase {
         name: "utest-net-hostile",
         machine: "virt,gic-version=3",
         smp: Some(2),
         mem: Some("1G"),
-        append: Some("utest=test-net-hostile"),
-        qemu_args: &["-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0"],
+        append: Some("utest=test-net-hostile fwd=@FWD_PORT@"),
+        qemu_args: &[
+            "-netdev",
+            "user,id=n0,hostfwd=udp:127.0.0.1:@FWD_PORT@-:4001",
+            "-device",
+            "virtio-net-device,netdev=n0",
+        ],
         expect: &[
             r"test-net-hostile: service endpoint: ok",
             r"test-net-hostile: socket endpoints: ok",
             r"test-net-hostile: per-client limit: ok",
             r"test-net-hostile: service capability stays put: ok",
+            r"test-net-hostile: receive ring: ok",
             r"test-net-hostile: still serving: ping 10\.0\.2\.2 in \d+ us",
             r"^utest: test-net-hostile \.\.\. ok$",
             r"^utest: result: 1 passed, 0 failed$",

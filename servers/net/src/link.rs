@@ -14,6 +14,7 @@ use smoltcp::time::Instant;
 use userlib::abi::{ObjectType, PAGE_SIZE};
 use userlib::proto::check_reply;
 use userlib::services::netdev::{self, MAX_FRAME, RX_SLOTS, SHARED_BYTES};
+use userlib::sync::Mutex;
 use userlib::vspace::Mapping;
 use userlib::{log, names, process, syscall, Error, Handle, Message, Rights};
 
@@ -24,7 +25,7 @@ pub struct Link {
     pub notification: Handle,
     /// Frames may be waiting at the driver.
     pub pending: bool,
-    rx: VecDeque<Vec<u8>>,
+    rx: VecDeque<Rx>,
     pub mac: [u8; 6],
     /// How many times the driver was (re)attached.
     pub attaches: u64,
@@ -149,7 +150,10 @@ impl Link {
             if frame.len() >= 6 && frame[0] & 1 == 0 && frame[..6] != self.mac {
                 self.frames_foreign += 1;
             }
-            self.rx.push_back(frame.to_vec());
+            let mut buf = SPARE.lock().pop().unwrap_or_else(|| Vec::with_capacity(MAX_FRAME));
+            buf.clear();
+            buf.extend_from_slice(frame);
+            self.rx.push_back(Rx(buf));
             n += 1;
         }
         self.frames_in += n as u64;
@@ -172,7 +176,21 @@ impl Link {
     }
 }
 
+/// A received frame. Its buffer goes back to [`SPARE`] when smoltcp is
+/// done with it (no allocation per frame).
 pub struct Rx(Vec<u8>);
+
+/// Frame buffers to reuse, at most [`RX_SLOTS`].
+static SPARE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+impl Drop for Rx {
+    fn drop(&mut self) {
+        let mut spare = SPARE.lock();
+        if spare.len() < RX_SLOTS {
+            spare.push(core::mem::take(&mut self.0));
+        }
+    }
+}
 
 pub struct Tx<'a>(&'a mut Link);
 
@@ -206,7 +224,7 @@ impl Device for Link {
             self.fetch();
         }
         let frame = self.rx.pop_front()?;
-        Some((Rx(frame), Tx(self)))
+        Some((frame, Tx(self)))
     }
 
     fn transmit(&mut self, _now: Instant) -> Option<Tx<'_>> {

@@ -13,7 +13,8 @@
 //!   holds nobody up.
 //! - the poll thread waits for the driver's interrupt (delivered to the
 //!   stack's notification) or the next smoltcp timer, fetches frames, runs
-//!   the interface and signals the sockets' clients.
+//!   the interface, copies UDP datagrams into the receive rings of the
+//!   sockets that have one, and signals the sockets' clients.
 //!
 //! When the driver dies, the link is down until the supervisor has
 //! restarted it; the poll thread then attaches again. Sockets survive

@@ -6,6 +6,7 @@ use crate::link::Link;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
+use core::sync::atomic::Ordering;
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
 use smoltcp::socket::{dhcpv4, dns, icmp, tcp, udp};
 use smoltcp::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use smoltcp::wire::{
 use userlib::abi::{ObjectType, PAGE_SIZE};
 use userlib::ipc::unpack_text;
 use userlib::proto::OK;
-use userlib::services::net::{self as proto, ip_word, word_ip, word_port, Kind, State, TcpState, BUFFER_BYTES};
+use userlib::services::net::{self as proto, ip_word, ring, word_ip, word_port, Kind, State, TcpState, BUFFER_BYTES};
 use userlib::vspace::{self, Mapping};
 use userlib::{log, process, syscall, Error, Handle, Message, Rights};
 
@@ -57,6 +58,9 @@ struct Sock {
     /// A UDP `SEND_TO` found the send buffer full: the client waits for
     /// room (it is signalled after the next poll that changed something).
     wants_room: bool,
+    /// A UDP socket in ring mode: the ring's head (`net`'s own copy; the
+    /// one in the buffer memory is never read back).
+    ring: Option<u64>,
 }
 
 pub struct Stack {
@@ -114,6 +118,38 @@ fn tcp_state(s: tcp::State) -> TcpState {
         tcp::State::LastAck => TcpState::LastAck,
         tcp::State::TimeWait => TcpState::TimeWait,
     }
+}
+
+/// Moves the datagrams waiting on UDP socket `h` into `s`'s receive ring
+/// while they fit, and says in the ring's `MORE` whether some are left.
+/// Only `net`'s own copy of the head decides where bytes go; the client's
+/// `TAIL` is read once and only bounds the room (see `ring::put`).
+/// Whether the client should be signalled (some went in, or some wait).
+fn fill_ring(sockets: &mut SocketSet<'static>, h: SocketHandle, s: &mut Sock) -> bool {
+    let Some(mut head) = s.ring else { return false };
+    let u = sockets.get_mut::<udp::Socket>(h);
+    if !u.can_recv() {
+        return false;
+    }
+    let tail = s.buffer.atomic_u64(ring::TAIL).load(Ordering::Acquire);
+    let mut moved = false;
+    while let Ok((data, meta)) = u.peek() {
+        let addr = u32::from(v4(meta.endpoint.addr));
+        let port = meta.endpoint.port;
+        let Some(next) = ring::put(&mut s.buffer.as_mut_slice()[ring::DATA..], head, tail, data, addr, port) else {
+            break;
+        };
+        head = next;
+        moved = true;
+        let _ = u.recv();
+    }
+    let more = u.can_recv();
+    s.ring = Some(head);
+    if moved {
+        s.buffer.atomic_u64(ring::HEAD).store(head, Ordering::Release);
+    }
+    s.buffer.atomic_u64(ring::MORE).store(more as u64, Ordering::Release);
+    moved || more
 }
 
 fn v4(a: IpAddress) -> Ipv4Addr {
@@ -327,8 +363,11 @@ impl Stack {
     /// [`Stack::notify_all`]. A client that died took its notification
     /// with it: its sockets are closed (a UDP socket not signalled is
     /// checked with `cap_info`).
+    ///
+    /// A UDP socket in ring mode gets its datagrams in its ring first, and
+    /// is signalled only if some went in or some wait for room.
     pub fn notify_ready(&mut self) {
-        let sockets = &self.sockets;
+        let sockets = &mut self.sockets;
         let dead: Vec<usize> = self
             .table
             .iter_mut()
@@ -336,6 +375,7 @@ impl Stack {
             .filter_map(|(i, s)| {
                 let s = s.as_mut()?;
                 let quiet = match (s.kind, s.handle) {
+                    (Kind::Udp, Some(h)) if s.ring.is_some() => !fill_ring(sockets, h, s) && !s.wants_room,
                     (Kind::Udp, Some(h)) => !sockets.get::<udp::Socket>(h).can_recv() && !s.wants_room,
                     _ => false,
                 };
@@ -501,6 +541,7 @@ impl Stack {
             cap,
             buffer,
             wants_room: false,
+            ring: None,
         });
         Ok((badge, reply))
     }
@@ -600,6 +641,13 @@ impl Stack {
             (Kind::Udp, proto::BIND) => self.udp_bind(i, msg.word(0)),
             (Kind::Udp, proto::SEND_TO) => self.udp_send(i, msg),
             (Kind::Udp, proto::RECV_FROM) => self.udp_recv(i, msg.word(0)),
+            (Kind::Udp, proto::RING) => {
+                let s = self.sock(i);
+                s.ring = Some(0);
+                s.buffer.atomic_u64(ring::HEAD).store(0, Ordering::Release);
+                s.buffer.atomic_u64(ring::MORE).store(0, Ordering::Release);
+                Ok(Message::new(OK))
+            }
             (Kind::Icmp, proto::BIND) => self.icmp_bind(i, msg.word(0)),
             (Kind::Icmp, proto::SEND_TO) => self.ping(i, msg),
             (Kind::Icmp, proto::RECV_FROM) => self.pong(i, msg.word(0)),
@@ -780,6 +828,11 @@ impl Stack {
         let max = (max as usize).min(BUFFER_BYTES);
         let h = self.sock(i).handle.expect("UDP sockets are made with OPEN");
         let sock = self.table[i].as_mut().expect("checked slot");
+        if sock.ring.is_some() {
+            // Ring mode: what waits goes into the ring (as much as fits).
+            fill_ring(&mut self.sockets, h, sock);
+            return Ok(Message::with_words(OK, &[0]));
+        }
         let u = self.sockets.get_mut::<udp::Socket>(h);
         match u.recv() {
             Ok((data, meta)) => {

@@ -94,11 +94,12 @@ fn main(boot: &'static BootInfo) -> i32 {
     match mode {
         Mode::Test { filters, timeout_s } => {
             // `seed=N` and `calls=N` on the command line go to every test
-            // program (the hostile fuzzer replays a run with them).
+            // program (the hostile fuzzer replays a run with them), and
+            // `fwd=PORT` (a host port QEMU forwards, for test-net-hostile).
             let passed: Vec<&str> = boot
                 .bootargs()
                 .split_whitespace()
-                .filter(|w| w.starts_with("seed=") || w.starts_with("calls="))
+                .filter(|w| w.starts_with("seed=") || w.starts_with("calls=") || w.starts_with("fwd="))
                 .collect();
             let seed = passed.join(" ");
             run_tests(&mut sup, &config::select(&programs, &filters), timeout_s, &seed)

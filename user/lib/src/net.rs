@@ -10,12 +10,13 @@
 
 use crate::ipc::{pack_text, Message, Timeout};
 use crate::proto::check_reply;
-use crate::services::net::{self as proto, ip_word, word_ip, Kind, State, TcpState, BUFFER_BYTES};
+use crate::services::net::{self as proto, ip_word, ring, word_ip, Kind, State, TcpState, BUFFER_BYTES};
 use crate::vspace::Mapping;
 use crate::{names, process, syscall, Error, Handle, Rights};
 use abi::{ObjectType, PAGE_SIZE};
 use alloc::vec::Vec;
 pub use core::net::{Ipv4Addr, SocketAddrV4};
+use core::sync::atomic::Ordering;
 
 /// How long a lookup of the `net` service waits for the stack to start.
 const CONNECT_TIMEOUT: Timeout = Timeout::millis(5000);
@@ -338,9 +339,14 @@ impl TcpListener {
     }
 }
 
-/// A UDP socket.
+/// A UDP socket. It receives through its ring
+/// ([`crate::services::net::ring`]): the stack puts each datagram in the
+/// shared buffer as it arrives, and a receive takes it from there without
+/// a call.
 pub struct UdpSocket {
     s: Socket,
+    /// Ring bytes taken (this side's copy of `TAIL`).
+    tail: u64,
 }
 
 impl UdpSocket {
@@ -350,7 +356,8 @@ impl UdpSocket {
         if port != 0 {
             s.call(&Message::with_words(proto::BIND, &[port as u64]))?;
         }
-        Ok(UdpSocket { s })
+        s.call(&Message::new(proto::RING))?;
+        Ok(UdpSocket { s, tail: 0 })
     }
 
     pub fn set_timeout(&mut self, timeout: Timeout) {
@@ -358,7 +365,12 @@ impl UdpSocket {
     }
 
     pub fn send_to(&mut self, buf: &[u8], addr: SocketAddrV4) -> Result<usize, Error> {
-        let n = buf.len().min(BUFFER_BYTES);
+        // The bytes before the ring's header (the stack takes at most a
+        // 1,472-byte datagram).
+        if buf.len() > ring::HEAD {
+            return Err(Error::InvalidArgument);
+        }
+        let n = buf.len();
         self.s.buffer.as_mut_slice()[..n].copy_from_slice(&buf[..n]);
         self.s.call_waiting(&Message::with_words(
             proto::SEND_TO,
@@ -367,37 +379,76 @@ impl UdpSocket {
         Ok(n)
     }
 
-    /// Waits at most `timeout` for the stack's signal that a datagram may
-    /// wait (`net` signals a UDP socket when one arrives, and again after
-    /// a receive that left another); whether it came. A signal left from
-    /// earlier also counts, so a receive may still find nothing.
+    /// Whether a datagram may wait: at once if the ring holds one (or the
+    /// stack holds some the ring had no room for); otherwise waits at most
+    /// `timeout` for the stack's signal (`net` signals a UDP socket after
+    /// it put datagrams in its ring). A signal left from earlier also
+    /// counts, so a receive may still find nothing.
     pub fn wait_ready(&self, timeout: Timeout) -> bool {
+        // The stack signals once for all it put in the ring: what is left
+        // there from an earlier signal is ready now.
+        let b = &self.s.buffer;
+        if b.atomic_u64(ring::HEAD).load(Ordering::Acquire) != self.tail
+            || b.atomic_u64(ring::MORE).load(Ordering::Acquire) != 0
+        {
+            return true;
+        }
         syscall::wait(self.s.notify, timeout).is_ok()
     }
 
+    /// The next datagram (cut at `buf`'s length), waiting for it at most
+    /// the socket's timeout.
     pub fn recv_from(&mut self, buf: &mut [u8]) -> Result<(usize, SocketAddrV4), Error> {
-        let max = buf.len().min(BUFFER_BYTES);
-        let r = self
-            .s
-            .call_waiting(&Message::with_words(proto::RECV_FROM, &[max as u64]))?;
-        Ok(self.received(buf, &r))
+        let deadline = deadline(self.s.timeout);
+        loop {
+            match self.try_recv_from(buf) {
+                Err(Error::WouldBlock) => {}
+                other => return other,
+            }
+            let left = match deadline {
+                None => Timeout::Forever,
+                Some(d) => {
+                    let now = syscall::now_us();
+                    if now >= d {
+                        return Err(Error::TimedOut);
+                    }
+                    Timeout::Micros(d - now)
+                }
+            };
+            match syscall::wait(self.s.notify, left) {
+                Ok(_) | Err(Error::TimedOut) => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 
-    /// One `RECV_FROM` that does not wait (`WouldBlock` when nothing
-    /// waits), for use after [`UdpSocket::wait_ready`].
+    /// The next datagram if one waits (`WouldBlock` otherwise), without
+    /// waiting, for use after [`UdpSocket::wait_ready`]: from the ring,
+    /// and with a `RECV_FROM` only when the ring ran empty while the stack
+    /// holds more.
     pub fn try_recv_from(&mut self, buf: &mut [u8]) -> Result<(usize, SocketAddrV4), Error> {
-        let max = buf.len().min(BUFFER_BYTES);
-        let r = self.s.call(&Message::with_words(proto::RECV_FROM, &[max as u64]))?;
-        Ok(self.received(buf, &r))
+        if let Some(got) = self.take(buf)? {
+            return Ok(got);
+        }
+        if self.s.buffer.atomic_u64(ring::MORE).load(Ordering::Acquire) == 0 {
+            return Err(Error::WouldBlock);
+        }
+        self.s.call(&Message::with_words(proto::RECV_FROM, &[0]))?;
+        self.take(buf)?.ok_or(Error::WouldBlock)
     }
 
-    /// Copies the datagram of `RECV_FROM` reply `r` into `buf`.
-    fn received(&self, buf: &mut [u8], r: &Message) -> (usize, SocketAddrV4) {
-        let max = buf.len().min(BUFFER_BYTES);
-        let n = (r.word(0) as usize).min(max);
-        buf[..n].copy_from_slice(&self.s.buffer.as_slice()[..n]);
-        let from = SocketAddrV4::new(word_ip(r.word(1)).unwrap_or(Ipv4Addr::UNSPECIFIED), r.word(2) as u16);
-        (n, from)
+    /// Takes the ring's next record into `buf`.
+    fn take(&mut self, buf: &mut [u8]) -> Result<Option<(usize, SocketAddrV4)>, Error> {
+        let head = self.s.buffer.atomic_u64(ring::HEAD).load(Ordering::Acquire);
+        match ring::take(&self.s.buffer.as_slice()[ring::DATA..], head, self.tail, buf) {
+            Ok(Some((n, addr, port, tail))) => {
+                self.tail = tail;
+                self.s.buffer.atomic_u64(ring::TAIL).store(tail, Ordering::Release);
+                Ok(Some((n, SocketAddrV4::new(Ipv4Addr::from(addr), port))))
+            }
+            Ok(None) => Ok(None),
+            Err(()) => Err(Error::InvalidState),
+        }
     }
 }
 

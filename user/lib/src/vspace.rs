@@ -181,6 +181,21 @@ impl Mapping {
         unsafe { core::slice::from_raw_parts_mut(self.as_ptr(), self.len()) }
     }
 
+    /// The 8 bytes at `offset` as an atomic word, for indices shared with
+    /// another task. Panics unless `offset` is a multiple of 8 and the
+    /// word lies inside the mapping.
+    pub fn atomic_u64(&self, offset: usize) -> &AtomicU64 {
+        assert!(
+            offset.is_multiple_of(8) && offset + 8 <= self.len(),
+            "atomic word at {offset}"
+        );
+        // SAFETY: the word is inside the mapping (checked), which stays
+        // mapped for as long as `self` lives, and 8-aligned (mappings are
+        // page-aligned); `AtomicU64` has `u64`'s layout and every bit
+        // pattern is a valid `u64`.
+        unsafe { &*(self.as_ptr().add(offset) as *const AtomicU64) }
+    }
+
     /// Keeps the memory mapped forever; returns its handle.
     pub fn leak(self) -> Handle {
         let h = self.mem;

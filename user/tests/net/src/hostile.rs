@@ -12,6 +12,14 @@
 //!    `OutOfMemory`, and closing one makes room.
 //! 4. The service capability has no `GRANT`: a child cannot be given it
 //!    (and so cannot spend this task's socket limit).
+//! 5. A UDP socket's receive ring with lying indices (with `fwd=PORT`:
+//!    QEMU forwards the host's UDP port PORT to this machine's port
+//!    [`RING_PORT`], so a datagram sent to 10.0.2.2:PORT comes back): a
+//!    `TAIL` ahead of the stack's head stops delivery and the stack keeps
+//!    the datagrams; garbage over the whole ring and its `HEAD`, then a
+//!    sane `TAIL`, gets them all, intact; a `TAIL` that claims everything
+//!    was read, or is not a multiple of 8, only lets the stack overwrite
+//!    this socket's own ring. Then `UdpSocket` receives through its ring.
 //!
 //! Each gets a clear error; afterwards the stack still answers and pings
 //! the host through the card (`net` never faults: the case forbids it).
@@ -59,6 +67,18 @@ fn main(_start: &StartInfo) {
     log::info!("per-client limit: ok");
     service_cap_stays_put(svc);
     log::info!("service capability stays put: ok");
+    match process()
+        .args()
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("fwd="))
+        .and_then(|p| p.parse::<u16>().ok())
+    {
+        Some(fwd) => {
+            hostile_ring(svc, fwd);
+            log::info!("receive ring: ok");
+        }
+        None => log::info!("no fwd= port: receive ring not tested"),
+    }
 
     // The stack still serves, and its card still works.
     let after = net::info().expect("info after the abuse");
@@ -268,4 +288,86 @@ fn service_cap_stays_put(svc: Handle) {
             panic!("a child was given this task's net capability");
         }
     }
+}
+
+/// The guest port QEMU forwards `fwd=PORT` to.
+const RING_PORT: u16 = 4001;
+
+/// Sends `n` datagrams `ring <i>` padded to `len` bytes to 10.0.2.2:`fwd`
+/// (they come back to [`RING_PORT`]) and waits until the stack has had
+/// them for a while.
+fn loop_back(out: &mut net::UdpSocket, fwd: u16, n: usize, len: usize) {
+    for i in 0..n {
+        let mut d = alloc::vec![b'.'; len];
+        let tag = alloc::format!("ring {i}");
+        d[..tag.len()].copy_from_slice(tag.as_bytes());
+        out.send_to(&d, net::SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 2), fwd))
+            .expect("send to the forwarded port");
+    }
+    syscall::sleep_ms(500);
+}
+
+fn hostile_ring(svc: Handle, fwd: u16) {
+    use core::sync::atomic::Ordering::SeqCst;
+    use userlib::services::net::ring;
+    let raw = open(svc, Kind::Udp as u64).expect("open UDP");
+    let u = |label, words: &[u64]| call(raw.ep, &Message::with_words(label, words));
+    u(p::BIND, &[RING_PORT as u64]).expect("BIND");
+    u(p::RING, &[]).expect("RING");
+    let mut mem = userlib::vspace::Mapping::map(
+        raw.mem,
+        (p::BUFFER_BYTES / userlib::abi::PAGE_SIZE) as u64,
+        Rights::READ | Rights::WRITE,
+    )
+    .expect("map the socket's buffer");
+    let mut out = net::UdpSocket::bind(0).expect("a sending socket");
+    let word = |m: &userlib::vspace::Mapping, at| m.atomic_u64(at).load(SeqCst);
+
+    // A TAIL ahead of the head: nothing delivered, the stack keeps them.
+    mem.atomic_u64(ring::TAIL).store(8, SeqCst);
+    loop_back(&mut out, fwd, 3, 40);
+    u(p::RECV_FROM, &[0]).expect("RECV_FROM in ring mode");
+    assert_eq!(word(&mem, ring::HEAD), 0, "delivered past a TAIL ahead of the head");
+    assert_eq!(word(&mem, ring::MORE), 1, "the stack says it holds datagrams");
+
+    // Garbage over the ring and its HEAD, then a sane TAIL: all three,
+    // intact (the stack writes from its own head).
+    mem.as_mut_slice()[ring::HEAD..].fill(0xa5);
+    mem.atomic_u64(ring::TAIL).store(0, SeqCst);
+    u(p::RECV_FROM, &[0]).expect("RECV_FROM in ring mode");
+    let head = word(&mem, ring::HEAD);
+    let mut tail = 0;
+    let mut buf = [0u8; 64];
+    for i in 0..3 {
+        let (n, addr, _port, t) = ring::take(&mem.as_slice()[ring::DATA..], head, tail, &mut buf)
+            .expect("a well-formed ring")
+            .unwrap_or_else(|| panic!("datagram {i} missing (head {head})"));
+        let tag = alloc::format!("ring {i}");
+        assert_eq!((n, &buf[..tag.len()]), (40, tag.as_bytes()), "datagram {i}");
+        assert_ne!(addr, 0, "datagram {i}'s sender");
+        tail = t;
+    }
+    assert_eq!(word(&mem, ring::MORE), 0);
+
+    // A TAIL that says everything was read (the stack then writes over
+    // what was not), and one that is no record's start: the stack writes
+    // only into this ring, and serves on.
+    mem.atomic_u64(ring::TAIL).store(head + 1_000_000, SeqCst);
+    loop_back(&mut out, fwd, 2, 1000);
+    mem.atomic_u64(ring::TAIL).store(head, SeqCst);
+    loop_back(&mut out, fwd, 12, 1400);
+    mem.atomic_u64(ring::TAIL)
+        .store(word(&mem, ring::HEAD).wrapping_sub(3), SeqCst);
+    loop_back(&mut out, fwd, 2, 100);
+    u(p::RECV_FROM, &[0]).expect("RECV_FROM after lying TAILs");
+    drop(mem);
+    close(raw);
+
+    // The client's own ring: a datagram comes back through it.
+    let mut sock = net::UdpSocket::bind(RING_PORT).expect("bind the forwarded port");
+    sock.set_timeout(Timeout::millis(5000));
+    loop_back(&mut out, fwd, 1, 300);
+    let mut got = [0u8; 512];
+    let (n, from) = sock.recv_from(&mut got).expect("a datagram through the ring");
+    assert_eq!((n, &got[..6]), (300, &b"ring 0"[..]), "from {from}");
 }

@@ -15,6 +15,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use hal::gic::{FIRST_SPI, SPECIAL_INTIDS};
 use userlib::abi::boot_info::BootInfo;
 use userlib::abi::PAGE_SIZE;
 use userlib::vspace::Mapping;
@@ -114,7 +115,9 @@ pub fn collect(
                 ),
             }
         }
-        for &intid in &d.irqs {
+        // Only shared peripheral interrupts: the others (timer, PMU) are
+        // each CPU's, the kernel's.
+        for &intid in d.irqs.iter().filter(|&&i| (FIRST_SPI..SPECIAL_INTIDS).contains(&i)) {
             match make.irq(intid) {
                 Ok(h) => node.irqs.push((h, intid)),
                 // Another node's line (shared): the first node keeps it.
@@ -132,8 +135,10 @@ pub fn collect(
             }
         }
     });
-    if let Err(e) = result {
-        log::error!("devices: the device tree cannot be read: {e}; no devices");
+    // The kernel read the same tree (and stopped the boot, saying why, had
+    // it been malformed); the reason is not formatted again here.
+    if result.is_err() {
+        log::error!("devices: the device tree cannot be read; no devices");
     }
     nodes
         .into_iter()

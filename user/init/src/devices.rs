@@ -15,7 +15,6 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use hal::gic::{FIRST_SPI, SPECIAL_INTIDS};
 use userlib::abi::boot_info::BootInfo;
 use userlib::abi::PAGE_SIZE;
 use userlib::vspace::Mapping;
@@ -33,6 +32,10 @@ pub struct DeviceNode {
     /// What drivers match, most specific first.
     pub keys: Vec<String>,
 }
+
+/// The GIC's shared peripheral interrupts: the lines `IrqCreate` makes
+/// objects for.
+const SPIS: core::ops::Range<u32> = 32..1020;
 
 /// The compatible string of virtio-mmio transports.
 pub const VIRTIO_MMIO: &str = "virtio,mmio";
@@ -117,7 +120,7 @@ pub fn collect(
         }
         // Only shared peripheral interrupts: the others (timer, PMU) are
         // each CPU's, the kernel's.
-        for &intid in d.irqs.iter().filter(|&&i| (FIRST_SPI..SPECIAL_INTIDS).contains(&i)) {
+        for &intid in d.irqs.iter().filter(|&&i| SPIS.contains(&i)) {
             match make.irq(intid) {
                 Ok(h) => node.irqs.push((h, intid)),
                 // Another node's line (shared): the first node keeps it.
@@ -204,4 +207,82 @@ pub fn read_virtio_id(region: Handle, physical: u64) -> Option<u32> {
         unsafe { core::ptr::read_volatile(map.as_ptr().add(base + offset) as *const u32) }
     };
     (word(0) == MAGIC).then(|| word(8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VIRT: &[u8] = include_bytes!("../../../hal/tests/data/qemu-virt-gicv2.dtb");
+
+    /// Hands out handles in order; refuses what the kernel would refuse
+    /// here: RAM at 1 GiB (`InvalidArgument`), a line named twice
+    /// (`InvalidState`).
+    #[derive(Default)]
+    struct Fake {
+        next: u32,
+        lines: Vec<u32>,
+    }
+
+    impl Resources for Fake {
+        fn region(&mut self, physical: u64, _pages: u64) -> Result<Handle, Error> {
+            if physical >= 0x4000_0000 && physical < 0x8000_0000 {
+                return Err(Error::InvalidArgument);
+            }
+            self.next += 1;
+            Ok(Handle(self.next))
+        }
+        fn irq(&mut self, intid: u32) -> Result<Handle, Error> {
+            assert!(SPIS.contains(&intid), "asked for {intid}, not an SPI");
+            if self.lines.contains(&intid) {
+                return Err(Error::InvalidState);
+            }
+            self.lines.push(intid);
+            self.next += 1;
+            Ok(Handle(self.next))
+        }
+    }
+
+    #[test]
+    fn virt_nodes_get_their_regions_and_lines() {
+        let nodes = collect(VIRT, &mut Fake::default(), |_, _| None);
+        let uart = nodes.iter().find(|n| n.compatible == "arm,pl011").expect("the PL011");
+        assert_eq!(
+            uart.regions.iter().map(|r| (r.1, r.2)).collect::<Vec<_>>(),
+            [(0x0900_0000, 0x1000)]
+        );
+        assert_eq!(uart.irqs.iter().map(|i| i.1).collect::<Vec<_>>(), [33]);
+        assert_eq!(uart.keys, ["arm,pl011"]);
+        assert!(nodes.iter().filter(|n| n.compatible == VIRTIO_MMIO).count() >= 32);
+        assert!(
+            !nodes
+                .iter()
+                .any(|n| n.compatible.contains("gic") || n.name.starts_with("timer")),
+            "the GIC and the timer's per-CPU lines stay the kernel's"
+        );
+    }
+
+    #[test]
+    fn a_region_the_kernel_refuses_is_left_out() {
+        let mut blob = VIRT.to_vec();
+        // The PL031's `reg` <0 0x9010000 0 0x1000> moved into RAM.
+        let at = blob
+            .windows(8)
+            .position(|w| w == [0, 0, 0, 0, 0x09, 0x01, 0, 0])
+            .expect("pl031 reg");
+        blob[at + 4..at + 8].copy_from_slice(&0x4000_0000u32.to_be_bytes());
+        let nodes = collect(&blob, &mut Fake::default(), |_, _| None);
+        assert!(
+            !nodes.iter().any(|n| n.compatible == "arm,pl031"),
+            "no registers, no node"
+        );
+        assert!(nodes.iter().any(|n| n.compatible == "arm,pl011"));
+    }
+
+    #[test]
+    fn an_unreadable_tree_is_no_devices() {
+        for blob in [&[][..], &[0u8; 64], &VIRT[..VIRT.len() / 2]] {
+            assert!(collect(blob, &mut Fake::default(), |_, _| None).is_empty());
+        }
+    }
 }

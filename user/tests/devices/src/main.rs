@@ -108,11 +108,14 @@ fn no_system_authority() {
     // An SPI no object names on virt (none of its devices uses INTID 100).
     let irq = syscall::irq_create(me.pool, me.console, 100);
     assert_eq!(irq, Err(Error::NoRights), "IrqCreate with a console copy");
-    let irq = syscall::irq_create(me.pool, me.task, 100);
-    assert_eq!(irq, Err(Error::WrongType), "IrqCreate with a task as authority");
+    // An object of its own, with every right, that is not the console.
+    let own = syscall::create(me.pool, ObjectType::Notification, 0).expect("a notification");
+    let irq = syscall::irq_create(me.pool, own, 100);
+    assert_eq!(irq, Err(Error::WrongType), "IrqCreate with a notification as authority");
     let region = syscall::device_memory(me.pool, me.console, 0x0900_0000, 1);
     assert_eq!(region, Err(Error::NoRights), "DeviceMemory with a console copy");
-    let region = syscall::device_memory(me.pool, me.task, 0x0900_0000, 1);
-    assert_eq!(region, Err(Error::WrongType), "DeviceMemory with a task as authority");
+    let region = syscall::device_memory(me.pool, own, 0x0900_0000, 1);
+    assert_eq!(region, Err(Error::WrongType), "DeviceMemory with a notification as authority");
+    syscall::cap_delete(own).expect("delete the notification");
     log::info!("no device regions or interrupt objects without init's authority");
 }

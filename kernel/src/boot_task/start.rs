@@ -65,9 +65,9 @@ fn err(e: Error) -> &'static str {
 }
 
 /// Create init from the archive and make it ready to run, or say why it
-/// could not be started.
+/// could not be started. `dtb`: the device tree's physical address and the
+/// bytes it needs.
 #[inline(never)]
-/// `dtb`: the device tree's physical address and the bytes it needs.
 pub fn start_init(machine: &hal::dt::Machine, dtb: (u64, u64), image_pa: u64) -> StartResult<()> {
     let (archive, archive_pa) = choose_archive(machine, image_pa);
     let init = match Archive::new(archive).find("init") {
@@ -208,8 +208,8 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: (u64, u64), image_pa: u64) ->
     bi::set_nul_padded(&mut info.bootargs, machine.bootargs);
     // The device tree, read-only, where the boot loader put it: init reads
     // the devices from it. Its pages are never free memory (`init_memory`
-    // leaves them out, widened to whole pages).
-    // Only from RAM (the linear map): `MemoryRead` copies through it.
+    // leaves them out, widened to whole pages). Only from RAM (the linear
+    // map), as `MemoryRead` copies through it.
     let (pa, size) = dtb;
     let first = layout::align_down(pa, layout::PAGE_SIZE);
     let pages = (layout::align_up(pa + size, layout::PAGE_SIZE) - first) / layout::PAGE_SIZE;
@@ -286,12 +286,15 @@ fn asid_bits() -> u32 {
 
 /// Give init a capability to `memory` and map it through that capability.
 fn map_new(k: &mut Kernel, t: Id, memory: Id, pages: usize, va: u64, rights: Rights) -> StartResult<u32> {
-    // The archive: never writable; EXECUTE, as programs' code runs from
-    // its pages (the loader maps read-only segments from it).
-    let cap_rights = if k.memories.get(memory).is_some_and(|m| m.kind == MemoryKind::Boot) {
-        Rights::READ | Rights::EXECUTE | Rights::MAP | Rights::GRANT
-    } else {
-        Rights::FULL
+    // The archive and the device tree: never writable. The archive also
+    // EXECUTE, as programs' code runs from its pages (the loader maps
+    // read-only segments from it).
+    let cap_rights = match k.memories.get(memory).map(|m| m.kind) {
+        Some(MemoryKind::Boot) if va == bi::ARCHIVE_ADDRESS => {
+            Rights::READ | Rights::EXECUTE | Rights::MAP | Rights::GRANT
+        }
+        Some(MemoryKind::Boot) => Rights::READ | Rights::MAP | Rights::GRANT,
+        _ => Rights::FULL,
     };
     let h = cap::insert(k, t, ObjectRef::Memory(memory), cap_rights, 0, None).map_err(err)?;
     let id = cap::lookup(k, t, h).map_err(err)?;

@@ -115,7 +115,11 @@ fn no_system_authority() {
     let region = syscall::device_memory(me.pool, me.console, 0x0900_0000, 1);
     assert_eq!(region, Err(Error::NoRights), "DeviceMemory with a console copy");
     let region = syscall::device_memory(me.pool, own, 0x0900_0000, 1);
-    assert_eq!(region, Err(Error::WrongType), "DeviceMemory with a notification as authority");
+    assert_eq!(
+        region,
+        Err(Error::WrongType),
+        "DeviceMemory with a notification as authority"
+    );
     syscall::cap_delete(own).expect("delete the notification");
     log::info!("no device regions or interrupt objects without init's authority");
 }

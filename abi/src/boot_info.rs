@@ -49,10 +49,11 @@ pub struct BootInfo {
     /// Bytes in `pool` at boot.
     pub pool_bytes: u64,
     pub cpus: u32,
-    /// The device tree as a memory object (`READ | MAP | GRANT`): the pages
-    /// that hold it, where the boot loader put it, mapped read-only at
-    /// [`DTB_ADDRESS`]. The bytes around the tree in its first and last
-    /// page are not part of it. 0: no tree to hand over.
+    /// The device tree as a memory object, mapped read-only at
+    /// [`DTB_ADDRESS`]: the pages that hold it where the boot loader put it
+    /// (`READ | MAP | GRANT`; the bytes around the tree in its first and
+    /// last page are not part of it), or, for a tree outside RAM, a copy in
+    /// memory from init's pool.
     pub dtb: u32,
     /// Byte offset of the tree in its first page.
     pub dtb_offset: u32,

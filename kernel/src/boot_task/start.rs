@@ -65,10 +65,10 @@ fn err(e: Error) -> &'static str {
 }
 
 /// Create init from the archive and make it ready to run, or say why it
-/// could not be started. `dtb`: the device tree's physical address and the
-/// bytes it needs.
+/// could not be started. `dtb`: the bytes of the device tree it needs, at
+/// physical address `dtb_pa`.
 #[inline(never)]
-pub fn start_init(machine: &hal::dt::Machine, dtb: (u64, u64), image_pa: u64) -> StartResult<()> {
+pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], dtb_pa: u64, image_pa: u64) -> StartResult<()> {
     let (archive, archive_pa) = choose_archive(machine, image_pa);
     let init = match Archive::new(archive).find("init") {
         Ok(Some(entry)) => entry,
@@ -206,17 +206,18 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: (u64, u64), image_pa: u64) ->
         .filter(|c| c.online.load(Ordering::Relaxed))
         .count() as u32;
     bi::set_nul_padded(&mut info.bootargs, machine.bootargs);
-    // The device tree, read-only, where the boot loader put it: init reads
+    // The device tree, where the boot loader put it, read-only: init reads
     // the devices from it. Its pages are never free memory (`init_memory`
     // leaves them out, widened to whole pages). Only from RAM (the linear
-    // map), as `MemoryRead` copies through it.
-    let (pa, size) = dtb;
+    // map), as `MemoryRead` copies through it; a tree elsewhere (firmware
+    // memory) is copied into new memory from init's pool.
+    let (pa, size) = (dtb_pa, dtb.len() as u64);
     let first = layout::align_down(pa, layout::PAGE_SIZE);
     let pages = (layout::align_up(pa + size, layout::PAGE_SIZE) - first) / layout::PAGE_SIZE;
     let in_ram =
         (0..pages).all(|i| crate::mm::kernel_space::is_mapped(layout::phys_to_virt(first + i * layout::PAGE_SIZE)));
-    if in_ram {
-        let dtb_mem = k
+    let (dtb_mem, pages) = if in_ram {
+        let m = k
             .memories
             .insert(Memory {
                 physical: first,
@@ -228,10 +229,18 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: (u64, u64), image_pa: u64) ->
                 mapped: crate::object::MappedAs::NONE,
             })
             .map_err(|_| "no memory for the device tree object")?;
-        info.dtb = map_new(&mut k, t, dtb_mem, pages as usize, bi::DTB_ADDRESS, Rights::READ)?;
         info.dtb_offset = (pa - first) as u32;
-        info.dtb_size = size;
-    }
+        (m, pages)
+    } else {
+        let pages = size.div_ceil(layout::PAGE_SIZE);
+        let m = syscall::create_memory(&mut k, root, pages).map_err(err)?;
+        let to = layout::phys_to_virt(k.memories.get(m).expect("created").physical);
+        // SAFETY: `pages` new (zeroed) frames hold the tree's `size` bytes.
+        unsafe { core::ptr::copy_nonoverlapping(dtb.as_ptr(), to as *mut u8, dtb.len()) };
+        (m, pages)
+    };
+    info.dtb = map_new(&mut k, t, dtb_mem, pages as usize, bi::DTB_ADDRESS, Rights::READ)?;
+    info.dtb_size = size;
     info.pool_bytes = k.pools.get(root).map_or(0, |p| p.bytes_left);
 
     sched::make_ready(&mut k, th);

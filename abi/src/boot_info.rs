@@ -2,7 +2,13 @@
 //!
 //! Init starts with these capabilities in its capability space, named by
 //! the handles in [`BootInfo`], and with the boot-info page, the boot
-//! archive, its IPC buffer and its stack already mapped.
+//! archive, the device tree, its IPC buffer and its stack already mapped.
+//!
+//! The kernel describes no devices: init reads the device tree itself and
+//! makes a device region (`Syscall::DeviceMemory`) for each register range
+//! and an interrupt object (`Syscall::IrqCreate`) for each interrupt line
+//! it hands to a driver, with its console capability (`MANAGE`) as the
+//! authority.
 
 /// The boot-info pages (read-only) in init's address space.
 pub const BOOT_INFO_ADDRESS: u64 = 0x1000_0000;
@@ -10,6 +16,9 @@ pub const BOOT_INFO_ADDRESS: u64 = 0x1000_0000;
 pub const BOOT_INFO_PAGES: usize = 2;
 /// The boot archive (cpio newc, read-only) in init's address space.
 pub const ARCHIVE_ADDRESS: u64 = 0x2000_0000;
+/// The pages holding the device tree (read-only) in init's address space;
+/// the tree starts [`BootInfo::dtb_offset`] bytes in.
+pub const DTB_ADDRESS: u64 = 0x1001_0000;
 /// Init's IPC buffer (one page, read-write).
 pub const INIT_IPC_BUFFER: u64 = 0x0fff_f000;
 /// Top of init's stack; [`INIT_STACK_SIZE`] bytes below it are mapped.
@@ -20,38 +29,6 @@ pub const INIT_STACK_SIZE: u64 = 64 * 1024;
 pub const INIT_PRIORITY: u8 = crate::MAX_PRIORITY;
 /// Magic value at the start of [`BootInfo`].
 pub const BOOT_INFO_MAGIC: u64 = 0x4b45_5354_5245_4c31; // "KESTREL1"
-
-/// Most device regions / IRQs described.
-pub const MAX_BOOT_DEVICES: usize = 64;
-pub const MAX_BOOT_IRQS: usize = 64;
-
-/// A device region capability and what it covers.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct BootDevice {
-    pub handle: u32,
-    /// Index of the device-tree node in [`BootInfo::devices`] order that
-    /// owns this region (several regions may share a node).
-    pub node: u32,
-    pub physical: u64,
-    pub size: u64,
-    /// First `compatible` string of the node, NUL-padded.
-    pub compatible: [u8; 32],
-    /// Node name (e.g. `pl011@9000000`), NUL-padded.
-    pub name: [u8; 32],
-}
-
-/// An interrupt line capability.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct BootIrq {
-    pub handle: u32,
-    /// GIC interrupt ID.
-    pub intid: u32,
-    /// Device-tree node (same numbering as [`BootDevice::node`]).
-    pub node: u32,
-    pub _reserved: u32,
-}
 
 /// The boot-info page, at [`BOOT_INFO_ADDRESS`] in init.
 #[repr(C)]
@@ -72,21 +49,34 @@ pub struct BootInfo {
     /// Bytes in `pool` at boot.
     pub pool_bytes: u64,
     pub cpus: u32,
-    pub device_count: u32,
-    pub irq_count: u32,
+    /// The device tree as a memory object, mapped read-only at
+    /// [`DTB_ADDRESS`]: the pages that hold it where the boot loader put it
+    /// (`READ | MAP | GRANT`; the bytes around the tree in its first and
+    /// last page are not part of it), or, for a tree outside RAM, a copy in
+    /// memory from init's pool.
+    pub dtb: u32,
+    /// Byte offset of the tree in its first page.
+    pub dtb_offset: u32,
     /// The counters (`READ | GRANT`): kernel statistics and the cycle
     /// counter.
     pub counters: u32,
     /// Kernel command line (`/chosen/bootargs`), NUL-padded.
     pub bootargs: [u8; 256],
-    pub devices: [BootDevice; MAX_BOOT_DEVICES],
-    pub irqs: [BootIrq; MAX_BOOT_IRQS],
+    /// Bytes of the device tree (its header and blocks; the free space a
+    /// boot loader leaves after them is left out).
+    pub dtb_size: u64,
 }
 
 impl BootInfo {
     /// The command line as text (up to the first NUL).
     pub fn bootargs(&self) -> &str {
         nul_terminated(&self.bootargs)
+    }
+
+    /// Where the device tree lies in init's address space (valid when
+    /// [`BootInfo::dtb`] is not 0).
+    pub fn dtb_address(&self) -> u64 {
+        DTB_ADDRESS + u64::from(self.dtb_offset)
     }
 }
 

@@ -194,11 +194,13 @@ syscalls! {
     /// with [`crate::MEMORY_CONTIGUOUS`] (its pages need not be contiguous).
     MemoryPhysical = 52,
     /// Make a device-region capability for `x3` pages of physical memory at
-    /// `x2` (page aligned) that the device tree does not describe, such as
-    /// a framebuffer a GPU's firmware allocated in its own memory; returns
-    /// the handle in `x1`. `x0 = h: Pool [MANAGE]` is charged for the
-    /// object; `x1 = h: Console [MANAGE]` is the authority (init's). The
-    /// range must not touch RAM or the interrupt controller. Errors:
+    /// `x2` (page aligned): a device's registers, read from the device tree
+    /// by init, or memory a device's firmware allocated in its own memory
+    /// (a framebuffer); returns the handle in `x1`. `x0 = h: Pool [WRITE]`
+    /// is charged for the object; `x1 = h: Console [MANAGE]` is the
+    /// authority (init's). The range must not touch RAM (whatever the
+    /// device tree calls memory or reserves) or the interrupt controller.
+    /// Errors: `WrongType` (`x1` is not the console), `NoRights`,
     /// `InvalidArgument` (alignment, size, a forbidden range),
     /// `OutOfMemory`.
     DeviceMemory = 53,
@@ -333,6 +335,15 @@ syscalls! {
     IrqBind = 80,
     /// Unmask the interrupt after handling it.
     IrqAck = 81,
+    /// Make an interrupt object for shared peripheral interrupt `x2` (GIC
+    /// INTID 32 to 1019) that no interrupt object names yet; returns the
+    /// handle (`MANAGE | GRANT`) in `x1`. `x0 = h: Pool [WRITE]` is charged
+    /// for the object; `x1 = h: Console [MANAGE]` is the authority (init's:
+    /// it reads the device tree and hands each driver its lines). Errors:
+    /// `WrongType` (`x1` is not the console), `NoRights`, `InvalidArgument`
+    /// (not an SPI), `InvalidState` (the line already has an object),
+    /// `OutOfMemory`.
+    IrqCreate = 82,
 
     /// Kernel counters for leak tests: `x1` objects alive, `x2` free bytes
     /// of RAM, `x3` kernel heap bytes in use. `x0 = h: Counters [READ]`.

@@ -162,7 +162,7 @@ extern "C" fn kernel_main(dtb_pa: u64, image_pa: u64, entry_el: u64) -> ! {
     }
     #[cfg(feature = "ktest")]
     crate::ktest::run(&machine);
-    match crate::boot_task::start_init(&machine, dtb, image_pa) {
+    match crate::boot_task::start_init(&machine, dtb, dtb_pa, image_pa) {
         Ok(()) => arch::aarch64::user::cpu_loop(),
         Err(why) => {
             crate::warn!("kernel: no user space ({why}); idling (QEMU: Ctrl-A X to quit)");

@@ -1,5 +1,6 @@
 //! Device-tree reading: from the DTB the boot loader hands over (x0) to a
-//! [`Machine`], everything the kernel needs to know about the board.
+//! [`Machine`], everything the kernel needs to know about the board; and,
+//! for init, the devices ([`for_each_device`]).
 //!
 //! Boot code must never panic on a device tree, whatever is in it, so:
 //! 1. the whole blob is validated structurally first (header, block bounds

@@ -1,6 +1,7 @@
 //! Devices for user space: every enabled node with a `compatible` string and
-//! MMIO registers or interrupts, so init can hand drivers exactly their
-//! device's resources. The interrupt controller and CPUs stay the kernel's.
+//! MMIO registers or interrupts. Init reads them (the kernel does not: it
+//! maps the tree into init) to hand drivers exactly their device's
+//! resources. The interrupt controller and CPUs stay the kernel's.
 
 use super::addr::for_each_region;
 use super::devices::GIC;

@@ -3,7 +3,8 @@
 //! The archive (cpio newc, read with the `newc` crate) is linked into the kernel image (or handed over
 //! as an initrd). The kernel loads only `init` (a static ELF); init loads
 //! everything else. Init receives capabilities to all free memory (a pool),
-//! the console, the archive, the device regions and the interrupt lines.
+//! the console, the archive and the device tree; it reads the devices from
+//! the tree and makes their regions and interrupt objects itself.
 
 #[cfg(target_os = "none")]
 mod start;

@@ -65,9 +65,10 @@ fn err(e: Error) -> &'static str {
 }
 
 /// Create init from the archive and make it ready to run, or say why it
-/// could not be started.
+/// could not be started. `dtb`: the bytes of the device tree it needs, at
+/// physical address `dtb_pa`.
 #[inline(never)]
-pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], image_pa: u64) -> StartResult<()> {
+pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], dtb_pa: u64, image_pa: u64) -> StartResult<()> {
     let (archive, archive_pa) = choose_archive(machine, image_pa);
     let init = match Archive::new(archive).find("init") {
         Ok(Some(entry)) => entry,
@@ -207,16 +208,47 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], image_pa: u64) -> Star
         .filter(|c| c.online.load(Ordering::Relaxed))
         .count() as u32;
     bi::set_nul_padded(&mut info.bootargs, machine.bootargs);
-    devices::describe(&mut k, t, dtb, info);
+    // The device tree, where the boot loader put it, read-only: init reads
+    // the devices from it. Its pages are never free memory (`init_memory`
+    // leaves them out, widened to whole pages). Only from RAM (the linear
+    // map), as `MemoryRead` copies through it; a tree elsewhere (firmware
+    // memory) is copied into new memory from init's pool.
+    let (pa, size) = (dtb_pa, dtb.len() as u64);
+    let first = layout::align_down(pa, layout::PAGE_SIZE);
+    let pages = (layout::align_up(pa + size, layout::PAGE_SIZE) - first) / layout::PAGE_SIZE;
+    let in_ram =
+        (0..pages).all(|i| crate::mm::kernel_space::is_mapped(layout::phys_to_virt(first + i * layout::PAGE_SIZE)));
+    let (dtb_mem, pages) = if in_ram {
+        let m = k
+            .memories
+            .insert(Memory {
+                physical: first,
+                pages: pages as usize,
+                kind: MemoryKind::Boot,
+                contiguous: true,
+                extents: None,
+                pool: None,
+                charge: 0,
+                refs: 0,
+                mapped: crate::object::MappedAs::NONE,
+            })
+            .map_err(|_| "no memory for the device tree object")?;
+        info.dtb_offset = (pa - first) as u32;
+        (m, pages)
+    } else {
+        let pages = size.div_ceil(layout::PAGE_SIZE);
+        let m = syscall::create_memory(&mut k, root, pages).map_err(err)?;
+        let to = layout::phys_to_virt(k.memories.get(m).expect("created").physical);
+        // SAFETY: `pages` new (zeroed) frames hold the tree's `size` bytes.
+        unsafe { core::ptr::copy_nonoverlapping(dtb.as_ptr(), to as *mut u8, dtb.len()) };
+        (m, pages)
+    };
+    info.dtb = map_new(&mut k, t, dtb_mem, pages as usize, bi::DTB_ADDRESS, Rights::READ)?;
+    info.dtb_size = size;
     info.pool_bytes = k.pools.get(root).map_or(0, |p| p.bytes_left);
 
     sched::make_ready(&mut k, th);
-    crate::info!(
-        "kernel: starting init ({} KiB pool, {} device regions, {} interrupts)",
-        info.pool_bytes >> 10,
-        info.device_count,
-        info.irq_count
-    );
+    crate::info!("kernel: starting init ({} KiB pool)", info.pool_bytes >> 10);
     drop(k);
     crate::time::hand_timer_to_scheduler();
     Ok(())
@@ -267,12 +299,15 @@ fn asid_bits() -> u32 {
 
 /// Give init a capability to `memory` and map it through that capability.
 fn map_new(k: &mut Kernel, t: Id, memory: Id, pages: usize, va: u64, rights: Rights) -> StartResult<u32> {
-    // The archive: never writable; EXECUTE, as programs' code runs from
-    // its pages (the loader maps read-only segments from it).
-    let cap_rights = if k.memories.get(memory).is_some_and(|m| m.kind == MemoryKind::Boot) {
-        Rights::READ | Rights::EXECUTE | Rights::MAP | Rights::GRANT
-    } else {
-        Rights::FULL
+    // The archive and the device tree: never writable. The archive also
+    // EXECUTE, as programs' code runs from its pages (the loader maps
+    // read-only segments from it).
+    let cap_rights = match k.memories.get(memory).map(|m| m.kind) {
+        Some(MemoryKind::Boot) if va == bi::ARCHIVE_ADDRESS => {
+            Rights::READ | Rights::EXECUTE | Rights::MAP | Rights::GRANT
+        }
+        Some(MemoryKind::Boot) => Rights::READ | Rights::MAP | Rights::GRANT,
+        _ => Rights::FULL,
     };
     let h = cap::insert(k, t, ObjectRef::Memory(memory), cap_rights, 0, None).map_err(err)?;
     let id = cap::lookup(k, t, h).map_err(err)?;
@@ -382,97 +417,4 @@ fn program_headers(image: &[u8]) -> StartResult<(FileHeader<LittleEndian>, Segme
         .and_then(|start| image.get(start..start.checked_add(ehdr.e_phnum as usize * entry_size)?))
         .ok_or("init's program headers lie outside the file")?;
     Ok((ehdr, SegmentTable::new(LittleEndian, Class::ELF64, table)))
-}
-
-/// Device regions and interrupt lines for init.
-mod devices {
-    use super::*;
-
-    /// (Out of line: the device-tree index lives in its frame only.)
-    ///
-    /// One device-region object and one IRQ object per register range and
-    /// shared interrupt of every device in the tree (not the GIC or the
-    /// CPUs), each as a capability in init's space, listed in the boot info.
-    /// A register range whose pages overlap RAM or the interrupt controller
-    /// (a wrong or hostile tree) is left out with a warning: user space
-    /// never gets the kernel's memory as a device.
-    #[inline(never)]
-    pub fn describe(k: &mut Kernel, t: Id, dtb: &[u8], info: &mut BootInfo) {
-        let mut node = 0u32;
-        let result = hal::dt::for_each_device(dtb, |d| {
-            for r in &d.regions {
-                if info.device_count as usize >= bi::MAX_BOOT_DEVICES {
-                    break;
-                }
-                let (start, end) = (
-                    layout::align_down(r.base, layout::PAGE_SIZE),
-                    layout::align_up(r.end(), layout::PAGE_SIZE),
-                );
-                if !crate::mm::physical::is_device_memory(crate::mm::regions::Range::new(start, end - start)) {
-                    crate::warn!(
-                        "boot: {}: reg {:#x}+{:#x} overlaps RAM or the interrupt controller; not given to user space",
-                        d.name,
-                        r.base,
-                        r.size
-                    );
-                    continue;
-                }
-                let pages = ((end - start) / layout::PAGE_SIZE) as usize;
-                let object = Memory {
-                    physical: start,
-                    pages,
-                    kind: MemoryKind::Device,
-                    contiguous: true,
-                    extents: None,
-                    pool: None,
-                    charge: 0,
-                    refs: 0,
-                    mapped: crate::object::MappedAs::NONE,
-                };
-                let Ok(m) = k.memories.insert(object) else { return };
-                let rights = Rights::READ | Rights::WRITE | Rights::MAP | Rights::GRANT | Rights::MANAGE;
-                let Ok(h) = cap::insert(k, t, ObjectRef::Memory(m), rights, 0, None) else {
-                    return;
-                };
-                let entry = &mut info.devices[info.device_count as usize];
-                entry.handle = h.0;
-                entry.node = node;
-                entry.physical = r.base;
-                entry.size = r.size;
-                bi::set_nul_padded(&mut entry.compatible, d.compatible);
-                bi::set_nul_padded(&mut entry.name, d.name);
-                info.device_count += 1;
-            }
-            for &intid in &d.irqs {
-                let taken = k.irqs.iter().any(|(_, i)| i.intid == intid);
-                if !(hal::gic::FIRST_SPI..hal::gic::SPECIAL_INTIDS).contains(&intid)
-                    || taken
-                    || info.irq_count as usize >= bi::MAX_BOOT_IRQS
-                {
-                    continue;
-                }
-                let Ok(irq) = k.irqs.insert(crate::object::Irq {
-                    intid,
-                    notification: None,
-                    refs: 0,
-                }) else {
-                    return;
-                };
-                let Ok(h) = cap::insert(k, t, ObjectRef::Irq(irq), Rights::MANAGE | Rights::GRANT, 0, None) else {
-                    return;
-                };
-                info.irqs[info.irq_count as usize] = bi::BootIrq {
-                    handle: h.0,
-                    intid,
-                    node,
-                    _reserved: 0,
-                };
-                info.irq_count += 1;
-            }
-            node += 1;
-        });
-        if let Err(e) = result {
-            crate::warn!("boot: no devices for init: {e}");
-        }
-    }
 }

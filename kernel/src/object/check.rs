@@ -43,6 +43,7 @@ pub fn self_check(k: &Kernel) -> Result<(), alloc::string::String> {
         used += k.threads.iter().filter(|(_, t)| t.pool == pid && !t.refunded).count() as u64 * THREAD_COST;
         used += k.endpoints.iter().filter(|(_, e)| e.pool == pid).count() as u64 * IPC_OBJECT_COST;
         used += k.notifications.iter().filter(|(_, n)| n.pool == pid).count() as u64 * IPC_OBJECT_COST;
+        used += k.irqs.iter().filter(|(_, i)| i.pool == pid).count() as u64 * IPC_OBJECT_COST;
         used += k
             .memories
             .iter()

@@ -311,6 +311,8 @@ impl Kernel {
             ObjectRef::Irq(id) => {
                 if let Some(irq) = self.irqs.remove(id) {
                     crate::irq::unbind(irq.intid);
+                    self.refund(irq.pool, IPC_OBJECT_COST);
+                    self.release(ObjectRef::Pool(irq.pool));
                 }
             }
             ObjectRef::Console | ObjectRef::Counters => {}

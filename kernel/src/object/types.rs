@@ -153,6 +153,8 @@ pub struct Irq {
     /// the binding.
     pub notification: Option<(Id, u64)>,
     pub refs: u32,
+    /// The pool charged for it (`IPC_OBJECT_COST`), refunded when it goes.
+    pub pool: Id,
 }
 
 /// The address of a boxed kernel object, kept next to its [`super::Id`]

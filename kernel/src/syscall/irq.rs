@@ -1,8 +1,53 @@
-//! Interrupt system calls: bind a line to a notification, acknowledge.
+//! Interrupt system calls: make an interrupt object (init), bind a line to
+//! a notification, acknowledge.
 
-use super::{arg, object};
-use crate::object::{Id, Kernel, ObjectRef};
+use super::{arg, object, pool_arg, regs, task_of};
+use crate::cap;
+use crate::object::{Id, Irq, Kernel, ObjectRef, IPC_OBJECT_COST};
 use abi::{Error, Rights};
+
+/// An interrupt object for SPI `x2`, charged to pool `x0`, with the
+/// console (`MANAGE`) in `x1` as the authority (see `abi::Syscall::IrqCreate`).
+pub(super) fn irq_create(k: &mut Kernel, cur: Id) -> Result<(), Error> {
+    let pool = pool_arg(k, cur, 0, Rights::WRITE)?;
+    if object(k, cur, 1, Rights::MANAGE)?.1 != ObjectRef::Console {
+        return Err(Error::WrongType);
+    }
+    let intid = u32::try_from(arg(k, cur, 2)).map_err(|_| Error::InvalidArgument)?;
+    if !(hal::gic::FIRST_SPI..hal::gic::SPECIAL_INTIDS).contains(&intid) {
+        return Err(Error::InvalidArgument);
+    }
+    // One object per line: interrupts are delivered to the first one found.
+    if k.irqs.iter().any(|(_, i)| i.intid == intid) {
+        return Err(Error::InvalidState);
+    }
+    k.charge(pool, IPC_OBJECT_COST)?;
+    let irq = Irq {
+        intid,
+        notification: None,
+        refs: 0,
+        pool,
+    };
+    let Ok(id) = k.irqs.insert(irq) else {
+        k.refund(pool, IPC_OBJECT_COST);
+        return Err(Error::OutOfMemory);
+    };
+    k.add_ref(ObjectRef::Pool(pool));
+    let object = ObjectRef::Irq(id);
+    let task = task_of(k, cur)?;
+    match cap::insert(k, task, object, Rights::MANAGE | Rights::GRANT, 0, None) {
+        Ok(h) => {
+            regs(k, cur)[1] = h.0 as u64;
+            Ok(())
+        }
+        Err(e) => {
+            // Nobody holds it: destroy it again (refunds the pool).
+            k.add_ref(object);
+            k.release(object);
+            Err(e)
+        }
+    }
+}
 
 pub(super) fn irq_bind(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     let ObjectRef::Irq(irq) = object(k, cur, 0, Rights::MANAGE)?.1 else {

@@ -24,7 +24,7 @@ use crate::time;
 use abi::{Error, FaultKind, Rights, Syscall};
 use caps::{cap_copy, cap_delete, cap_info};
 use create::create;
-use irq::{irq_ack, irq_bind};
+use irq::{irq_ack, irq_bind, irq_create};
 use memory::{device_memory, map, map_in_pieces, memory_copy, memory_copy_rows, memory_physical, unmap};
 use system::{console_write, kernel_stats, system_control};
 use task::{task_destroy, task_info, task_install};
@@ -110,6 +110,7 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64, number: u64) {
         Syscall::TaskInfo => task_info(k, cur),
         Syscall::IrqBind => irq_bind(k, cur),
         Syscall::IrqAck => irq_ack(k, cur),
+        Syscall::IrqCreate => irq_create(k, cur),
         Syscall::KernelStats => kernel_stats(k, cur),
         Syscall::SystemControl => system_control(k, cur),
     };

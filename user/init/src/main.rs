@@ -1,7 +1,8 @@
 //! init: the first user task.
 //!
 //! The kernel starts it with all free memory in a pool, the console, the
-//! device regions, the IRQs and the boot archive (see `abi::boot_info`).
+//! device tree and the boot archive (see `abi::boot_info`); init reads the
+//! devices from the tree and makes their regions and interrupt objects.
 //! Init is the system's supervisor ([`supervisor`]): it reads the device
 //! profile from the archive (the `profile` crate's binary form), matches the device-tree nodes
 //! against the profile's drivers and starts one driver task per matched
@@ -45,11 +46,10 @@ const SERVICE_POOL_BYTES: u64 = 1 << 20;
 #[cfg_attr(test, allow(dead_code))]
 fn main(boot: &'static BootInfo) -> i32 {
     log::info!(
-        "Kestrel init: {} MiB free in pool, {} CPUs, {} device regions, {} IRQs, archive {} bytes, bootargs \"{}\"",
+        "Kestrel init: {} MiB free in pool, {} CPUs, device tree {} bytes, archive {} bytes, bootargs \"{}\"",
         boot.pool_bytes >> 20,
         boot.cpus,
-        boot.device_count,
-        boot.irq_count,
+        boot.dtb_size,
         boot.archive_size,
         boot.bootargs()
     );
@@ -78,7 +78,25 @@ fn main(boot: &'static BootInfo) -> i32 {
         }
     };
     let profile = read_profile(archive, boot.bootargs());
-    let devices = devices::collect(boot, devices::read_virtio_id);
+    let devices = match devices::device_tree(boot) {
+        Some(dtb) => {
+            let mut kernel = devices::Kernel {
+                pool: me.pool,
+                system: me.console,
+            };
+            devices::collect(dtb, &mut kernel, devices::read_virtio_id)
+        }
+        None => {
+            log::warn!("no device tree from the kernel: no devices");
+            Vec::new()
+        }
+    };
+    log::info!(
+        "devices: {} nodes, {} regions, {} interrupt lines",
+        devices.len(),
+        devices.iter().map(|d| d.regions.len()).sum::<usize>(),
+        devices.iter().map(|d| d.irqs.len()).sum::<usize>()
+    );
     let mut sup = Supervisor::new(ep, devices, boot.pool_bytes);
     let mode = config::parse(boot.bootargs());
     let started = profile.as_ref().map_or(0, |p| sup.start_profile(p));

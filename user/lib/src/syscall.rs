@@ -552,6 +552,12 @@ pub fn irq_bind(irq: Handle, n: Handle, bits: u64) -> Result<(), Error> {
     check(Syscall::IrqBind, [h(irq), h(n), bits, 0, 0, 0, 0, 0]).map(drop)
 }
 
+/// Makes an interrupt object for SPI `intid`, charged to `pool`, with
+/// `system` (init's console capability, `MANAGE`) as the authority.
+pub fn irq_create(pool: Handle, system: Handle, intid: u32) -> Result<Handle, Error> {
+    check(Syscall::IrqCreate, [h(pool), h(system), intid as u64, 0, 0, 0, 0, 0]).and_then(|r| handle_out(r[1]))
+}
+
 /// Unmasks `irq` after handling it.
 pub fn irq_ack(irq: Handle) -> Result<(), Error> {
     check(Syscall::IrqAck, [h(irq), 0, 0, 0, 0, 0, 0, 0]).map(drop)

@@ -4,7 +4,9 @@
 //! and waits for the interrupt — twice, so `IrqAck` is shown to re-enable
 //! the line. Device memory must refuse to be mapped executable, and init
 //! must refuse this "driver" any physical range beyond its node's. Boards
-//! without a PL031 (the Pi 4) get no handles and the test says so.
+//! without a PL031 (the Pi 4) get no handles and the test says so. Only
+//! init (its console capability with `MANAGE`) may make device regions
+//! and interrupt objects: this task's own capabilities are refused.
 #![no_std]
 #![no_main]
 
@@ -34,6 +36,7 @@ fn write(reg: u64, value: u32) {
 }
 
 fn main(start: &StartInfo) {
+    no_system_authority();
     let (region, irq) = (Handle(start.extra[0]), Handle(start.extra[1]));
     if region == Handle::NULL || irq == Handle::NULL {
         log::info!("no PL031 RTC on this board: nothing to drive");
@@ -95,4 +98,28 @@ fn other_ranges_refused(rtc: u64) {
         );
         log::info!("device memory at {physical:#x} ({what}): NoRights");
     }
+}
+
+/// Making device regions and interrupt objects takes init's authority (the
+/// console with `MANAGE`): this task's console copy lacks `MANAGE`
+/// (`NoRights`), and no other object stands in for it (`WrongType`).
+fn no_system_authority() {
+    let me = process();
+    // An SPI no object names on virt (none of its devices uses INTID 100).
+    let irq = syscall::irq_create(me.pool, me.console, 100);
+    assert_eq!(irq, Err(Error::NoRights), "IrqCreate with a console copy");
+    // An object of its own, with every right, that is not the console.
+    let own = syscall::create(me.pool, ObjectType::Notification, 0).expect("a notification");
+    let irq = syscall::irq_create(me.pool, own, 100);
+    assert_eq!(irq, Err(Error::WrongType), "IrqCreate with a notification as authority");
+    let region = syscall::device_memory(me.pool, me.console, 0x0900_0000, 1);
+    assert_eq!(region, Err(Error::NoRights), "DeviceMemory with a console copy");
+    let region = syscall::device_memory(me.pool, own, 0x0900_0000, 1);
+    assert_eq!(
+        region,
+        Err(Error::WrongType),
+        "DeviceMemory with a notification as authority"
+    );
+    syscall::cap_delete(own).expect("delete the notification");
+    log::info!("no device regions or interrupt objects without init's authority");
 }

@@ -877,6 +877,27 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 90,
         ..KTEST
     },
+    // Init reads the devices from the device tree AAVMF hands over (in
+    // firmware memory; AAVMF marks the PL031 disabled: its runtime services
+    // own the clock).
+    BootCase {
+        name: "uefi-phone-devices",
+        image: Image::Production,
+        boot: Boot::Uefi,
+        machine: "virt,gic-version=3,acpi=off",
+        mem: Some("512M"),
+        input: &[at_prompt("devices\r"), at_prompt("poweroff\r")],
+        expect: &[
+            r"Kestrel: started by UEFI",
+            r"^NODE\s+ADDRESS\s+SIZE\s+IRQ\s+COMPATIBLE\s+DRIVER$",
+            r"^init: .*device tree \d+ bytes",
+            r"^pl061@9030000\s+0x9030000\s+4 KiB\s+\d+\s+arm,pl061\s+-$",
+            r"^pl011@9000000\s+0x9000000\s+4 KiB\s+\d+\s+arm,pl011\s+uart-pl011$",
+        ],
+        ktest: false,
+        timeout_s: 180,
+        ..KTEST
+    },
     BootCase {
         name: "uboot-ktest-virt-gicv3-el1-smp2",
         boot: Boot::UBoot,

@@ -105,17 +105,7 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], dtb_pa: u64, image_pa:
     let archive_pages = archive.len().div_ceil(abi::PAGE_SIZE);
     let archive_mem = k
         .memories
-        .insert(Memory {
-            physical: archive_pa,
-            pages: archive_pages,
-            kind: MemoryKind::Boot,
-            contiguous: true,
-            extents: None,
-            pool: None,
-            charge: 0,
-            refs: 0,
-            mapped: crate::object::MappedAs::NONE,
-        })
+        .insert(Memory::boot(archive_pa, archive_pages))
         .map_err(|_| "no memory for the archive object")?;
     let archive_cap = map_new(&mut k, t, archive_mem, archive_pages, bi::ARCHIVE_ADDRESS, Rights::READ)?;
     let shared = Shared {
@@ -221,17 +211,7 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], dtb_pa: u64, image_pa:
     let (dtb_mem, pages) = if in_ram {
         let m = k
             .memories
-            .insert(Memory {
-                physical: first,
-                pages: pages as usize,
-                kind: MemoryKind::Boot,
-                contiguous: true,
-                extents: None,
-                pool: None,
-                charge: 0,
-                refs: 0,
-                mapped: crate::object::MappedAs::NONE,
-            })
+            .insert(Memory::boot(first, pages as usize))
             .map_err(|_| "no memory for the device tree object")?;
         info.dtb_offset = (pa - first) as u32;
         (m, pages)

@@ -68,7 +68,8 @@ pub enum MemoryKind {
     Ram,
     /// Device registers: mapped Device-nGnRE, never freed.
     Device,
-    /// Part of the kernel image (the boot archive): read-only, never freed.
+    /// Found in place at boot (the boot archive, the device tree):
+    /// read-only, never freed.
     Boot,
 }
 
@@ -95,6 +96,22 @@ pub struct Memory {
 }
 
 impl Memory {
+    /// A [`MemoryKind::Boot`] object of `pages` pages at `physical`,
+    /// charged to no pool.
+    pub fn boot(physical: u64, pages: usize) -> Memory {
+        Memory {
+            physical,
+            pages,
+            kind: MemoryKind::Boot,
+            contiguous: true,
+            extents: None,
+            pool: None,
+            charge: 0,
+            refs: 0,
+            mapped: MappedAs::NONE,
+        }
+    }
+
     /// Physical address of page `page` (below `pages`), and how many
     /// pages from it on are physically contiguous.
     #[inline(always)]

@@ -1,8 +1,7 @@
 //! `Create`: new pools, tasks, endpoints, notifications and memory.
 
 use super::memory::create_memory_call;
-use super::{arg, pool_arg, regs, task_of};
-use crate::cap;
+use super::{arg, give, pool_arg};
 use crate::object::{Id, Kernel, ObjectRef, Pool, POOL_COST};
 use crate::{ipc, task};
 use abi::{Error, ObjectType, Rights};
@@ -16,7 +15,6 @@ pub(super) fn create(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         Rights::WRITE
     };
     let pool = pool_arg(k, cur, 0, need)?;
-    let task = task_of(k, cur)?;
     let size = arg(k, cur, 2);
     let object = match kind {
         Some(ObjectType::Pool) => {
@@ -50,16 +48,5 @@ pub(super) fn create(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         },
         _ => return Err(Error::InvalidArgument),
     };
-    match cap::insert(k, task, object, Rights::FULL, 0, None) {
-        Ok(h) => {
-            regs(k, cur)[1] = h.0 as u64;
-            Ok(())
-        }
-        Err(e) => {
-            // Nobody holds it: destroy it again (refunds the pool).
-            k.add_ref(object);
-            k.release(object);
-            Err(e)
-        }
-    }
+    give(k, cur, object, Rights::FULL)
 }

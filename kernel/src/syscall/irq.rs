@@ -1,8 +1,7 @@
 //! Interrupt system calls: make an interrupt object (init), bind a line to
 //! a notification, acknowledge.
 
-use super::{arg, object, pool_arg, regs, task_of};
-use crate::cap;
+use super::{arg, give, object, pool_arg};
 use crate::object::{Id, Irq, Kernel, ObjectRef, IPC_OBJECT_COST};
 use abi::{Error, Rights};
 
@@ -34,19 +33,7 @@ pub(super) fn irq_create(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     };
     k.add_ref(ObjectRef::Pool(pool));
     let object = ObjectRef::Irq(id);
-    let task = task_of(k, cur)?;
-    match cap::insert(k, task, object, Rights::MANAGE | Rights::GRANT, 0, None) {
-        Ok(h) => {
-            regs(k, cur)[1] = h.0 as u64;
-            Ok(())
-        }
-        Err(e) => {
-            // Nobody holds it: destroy it again (refunds the pool).
-            k.add_ref(object);
-            k.release(object);
-            Err(e)
-        }
-    }
+    give(k, cur, object, Rights::MANAGE | Rights::GRANT)
 }
 
 pub(super) fn irq_bind(k: &mut Kernel, cur: Id) -> Result<(), Error> {

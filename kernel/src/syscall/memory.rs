@@ -1,7 +1,6 @@
 //! Memory objects: RAM and device memory, map, unmap, physical address.
 
-use super::{arg, object, pool_arg, regs, task_arg, task_of};
-use crate::cap;
+use super::{arg, give, object, pool_arg, regs, task_arg, task_of};
 use crate::object::{Id, Kernel, MemoryKind, ObjectRef};
 use crate::task;
 use abi::{Error, Rights};
@@ -421,20 +420,12 @@ pub(super) fn device_memory(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     };
     k.add_ref(ObjectRef::Pool(pool));
     let object = ObjectRef::Memory(id);
-    let task = task_of(k, cur)?;
-    let rights = Rights::READ | Rights::WRITE | Rights::MAP | Rights::GRANT | Rights::MANAGE;
-    match cap::insert(k, task, object, rights, 0, None) {
-        Ok(h) => {
-            regs(k, cur)[1] = h.0 as u64;
-            Ok(())
-        }
-        Err(e) => {
-            // Nobody holds it: destroy it again (refunds the pool).
-            k.add_ref(object);
-            k.release(object);
-            Err(e)
-        }
-    }
+    give(
+        k,
+        cur,
+        object,
+        Rights::READ | Rights::WRITE | Rights::MAP | Rights::GRANT | Rights::MANAGE,
+    )
 }
 
 /// Work units a piece of a copy spends: about one per 8 bytes (the copy

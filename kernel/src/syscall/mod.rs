@@ -277,6 +277,24 @@ fn task_of(k: &Kernel, t: Id) -> Result<Id, Error> {
     Ok(k.threads.get(t).ok_or(Error::BadHandle)?.task)
 }
 
+/// Gives the caller's task a capability with `rights` to the new `object`
+/// (its handle in `x1`); if that fails, destroys the object again (which
+/// refunds its pool).
+fn give(k: &mut Kernel, cur: Id, object: ObjectRef, rights: Rights) -> Result<(), Error> {
+    match task_of(k, cur).and_then(|task| cap::insert(k, task, object, rights, 0, None)) {
+        Ok(h) => {
+            regs(k, cur)[1] = h.0 as u64;
+            Ok(())
+        }
+        Err(e) => {
+            // Nobody holds it: destroy it again.
+            k.add_ref(object);
+            k.release(object);
+            Err(e)
+        }
+    }
+}
+
 /// The object of the capability in register `i`, with `rights`.
 fn object(k: &Kernel, t: Id, i: usize, rights: Rights) -> Result<(Id, ObjectRef), Error> {
     let task = task_of(k, t)?;

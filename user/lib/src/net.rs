@@ -118,6 +118,25 @@ fn deadline(timeout: Timeout) -> Option<u64> {
     }
 }
 
+/// Waits on `notify` until it is signalled or `deadline` passes;
+/// `TimedOut` once it has passed.
+fn wait_until(notify: Handle, deadline: Option<u64>) -> Result<(), Error> {
+    let left = match deadline {
+        None => Timeout::Forever,
+        Some(d) => {
+            let now = syscall::now_us();
+            if now >= d {
+                return Err(Error::TimedOut);
+            }
+            Timeout::Micros(d - now)
+        }
+    };
+    match syscall::wait(notify, left) {
+        Ok(_) | Err(Error::TimedOut) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 fn expired(deadline: Option<u64>) -> bool {
     deadline.is_some_and(|d| syscall::now_us() >= d)
 }
@@ -186,20 +205,7 @@ impl Socket {
                 Err(Error::WouldBlock) => {}
                 other => return other,
             }
-            let left = match deadline {
-                None => Timeout::Forever,
-                Some(d) => {
-                    let now = syscall::now_us();
-                    if now >= d {
-                        return Err(Error::TimedOut);
-                    }
-                    Timeout::Micros(d - now)
-                }
-            };
-            match syscall::wait(self.notify, left) {
-                Ok(_) | Err(Error::TimedOut) => {}
-                Err(e) => return Err(e),
-            }
+            wait_until(self.notify, deadline)?;
         }
     }
 }
@@ -405,20 +411,7 @@ impl UdpSocket {
                 Err(Error::WouldBlock) => {}
                 other => return other,
             }
-            let left = match deadline {
-                None => Timeout::Forever,
-                Some(d) => {
-                    let now = syscall::now_us();
-                    if now >= d {
-                        return Err(Error::TimedOut);
-                    }
-                    Timeout::Micros(d - now)
-                }
-            };
-            match syscall::wait(self.s.notify, left) {
-                Ok(_) | Err(Error::TimedOut) => {}
-                Err(e) => return Err(e),
-            }
+            wait_until(self.s.notify, deadline)?;
         }
     }
 

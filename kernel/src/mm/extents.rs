@@ -25,20 +25,32 @@ pub fn find(list: &[Extent], page: usize) -> (u64, usize) {
     (e.pa + (page - start) * PAGE, (e.end - page) as usize)
 }
 
+/// Most blocks one object is gathered from. It bounds the work of one
+/// `Create` under the kernel lock (a task that fragments free memory on
+/// purpose cannot make the kernel take thousands of single pages in one
+/// call): at most this many allocations and as many frees, plus one failed
+/// try per halving.
+pub const MAX_BLOCKS: usize = 64;
+
 /// Take `pages` pages as power-of-two blocks, largest first: `take(n)`
 /// allocates `n` (a power of two) contiguous pages; each block is handed
 /// to `got(pa, n)` in order. A size that fails is not tried again, so it
 /// takes at most one failed try per halving. False when even one page
-/// cannot be had (the blocks already handed to `got` are the caller's to
-/// give back).
+/// cannot be had, or when [`MAX_BLOCKS`] blocks do not make `pages` (the
+/// blocks already handed to `got` are the caller's to give back).
 pub fn gather(mut pages: usize, mut take: impl FnMut(usize) -> Option<u64>, mut got: impl FnMut(u64, usize)) -> bool {
     let mut size = usize::MAX;
+    let mut blocks = 0;
     while pages > 0 {
+        if blocks == MAX_BLOCKS {
+            return false;
+        }
         size = size.min(1 << pages.ilog2());
         match take(size) {
             Some(pa) => {
                 got(pa, size);
                 pages -= size;
+                blocks += 1;
             }
             None if size > 1 => size /= 2,
             None => return false,
@@ -144,6 +156,29 @@ mod tests {
         );
         assert_eq!(find(&list, 5), (0x10_5000, 1));
         assert_eq!(find(&list, 8), (0x20_1000, 1));
+    }
+
+    #[test]
+    fn gather_stops_after_max_blocks() {
+        // Only single pages are free: an object of MAX_BLOCKS pages is
+        // made, one more page is refused after MAX_BLOCKS takes.
+        for (pages, whole) in [(MAX_BLOCKS, true), (MAX_BLOCKS + 1, false)] {
+            let (mut taken, mut got) = (0, 0);
+            let mut next = 0u64;
+            let ok = gather(
+                pages,
+                |n| {
+                    (n == 1).then(|| {
+                        taken += 1;
+                        next += 0x2000;
+                        next
+                    })
+                },
+                |_, _| got += 1,
+            );
+            assert_eq!(ok, whole);
+            assert_eq!((taken, got), (MAX_BLOCKS, MAX_BLOCKS));
+        }
     }
 
     #[test]

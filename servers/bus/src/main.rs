@@ -245,8 +245,12 @@ mod serve {
             );
         }
         let mut buf = [0u8; MAX_PACKET];
+        // The clock read for the last datagram, which the next tick uses
+        // (one reading a packet, not two; it is microseconds old).
+        let mut received_at = None;
         loop {
-            let out = with_node(state, |n| n.tick(syscall::now_us()));
+            let now = received_at.take().unwrap_or_else(syscall::now_us);
+            let out = with_node(state, |n| n.tick(now));
             take_events(state);
             send(&mut sock, out);
             // Waits for the stack's signal (at most 100 ms, for the node's
@@ -259,8 +263,10 @@ mod serve {
             };
             match got {
                 Ok((n, from)) => {
+                    let now = syscall::now_us();
+                    received_at = Some(now);
                     let (out, reply, call) = with_node(state, |node| {
-                        let out = node.receive(from, &buf[..n], syscall::now_us());
+                        let out = node.receive(from, &buf[..n], now);
                         (out, node.has_replies(), node.has_calls())
                     });
                     send(&mut sock, out);

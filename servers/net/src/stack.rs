@@ -91,6 +91,8 @@ pub struct Stack {
     /// (`Link::check`) and of the clients of the sockets a poll does not
     /// signal (see [`CHECK_EVERY_US`]).
     checked_us: u64,
+    /// The time the last poll ran at (µs since boot), for [`Stack::delay_us`].
+    polled_us: u64,
 }
 
 /// How often a poll checks that the driver and the clients of quiet
@@ -217,6 +219,7 @@ impl Stack {
             ep,
             next_port: 49152 + (ticks % 1000) as u16,
             checked_us: us,
+            polled_us: us,
         }
     }
 
@@ -226,6 +229,7 @@ impl Stack {
     /// [`CHECK_EVERY_US`] old.
     pub fn poll(&mut self) {
         let us = syscall::now_us();
+        self.polled_us = us;
         let check = us.wrapping_sub(self.checked_us) >= CHECK_EVERY_US;
         if check {
             self.checked_us = us;
@@ -262,7 +266,9 @@ impl Stack {
         }
     }
 
-    /// How long the interface may sleep before it must poll again.
+    /// How long the interface may sleep before it must poll again,
+    /// counted from the last poll's clock reading (no second reading: a
+    /// timer may fire as much later as that poll took, microseconds).
     /// While a driver that was there is away, every 50 ms (to attach to
     /// its successor soon).
     pub fn delay_us(&mut self) -> u64 {
@@ -271,7 +277,10 @@ impl Stack {
         } else {
             1_000_000
         };
-        match self.iface.poll_delay(now(), &self.sockets) {
+        match self
+            .iface
+            .poll_delay(Instant::from_micros(self.polled_us as i64), &self.sockets)
+        {
             Some(d) => d.total_micros().clamp(1, most),
             None => most,
         }

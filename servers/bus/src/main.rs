@@ -144,6 +144,11 @@ mod serve {
     }
 
     pub fn main(_start: &StartInfo) {
+        // A remote call makes and drops dozens of small `Vec`s, and no heap
+        // buffer of the bus goes to a device (`userlib::heap`).
+        if !userlib::heap::keep_small_blocks() {
+            log::warn!("heap: the small-block cache is off (something was allocated before main)");
+        }
         let me = Announcement {
             name: String::from(arg("name").unwrap_or("device")),
             profile: String::from(arg("profile").unwrap_or("unknown")),

@@ -1,5 +1,7 @@
 //! The global allocator: a first-fit linked-list heap over a static area
-//! in the program's `.bss`, sized by the program through [`crate::entry!`].
+//! in the program's `.bss`, sized by the program through [`crate::entry!`],
+//! with a cache of small freed blocks that a program may turn on
+//! ([`keep_small_blocks`]).
 
 use crate::sync::Mutex;
 use core::alloc::{GlobalAlloc, Layout};

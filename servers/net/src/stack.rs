@@ -98,7 +98,7 @@ pub struct Stack {
 /// How often a poll checks that the driver and the clients of quiet
 /// sockets are still there (each a `cap_info`): at most once in this
 /// long, not at every poll (a datagram sent and its reply received made
-/// about seven such calls). A dead client's sockets and a dead driver are
+/// about six such calls on the bench's TV). A dead client's sockets and a dead driver are
 /// found at the first poll after it, and the poll thread wakes at least
 /// once a second.
 pub const CHECK_EVERY_US: u64 = 100_000;

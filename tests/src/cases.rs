@@ -1441,6 +1441,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"test-net-hostile: socket endpoints: ok",
             r"test-net-hostile: per-client limit: ok",
             r"test-net-hostile: service capability stays put: ok",
+            r"test-net-hostile: gone clients' sockets closed: ok \(a new socket after \d+ ms\)",
             r"test-net-hostile: receive ring: ok",
             r"test-net-hostile: still serving: ping 10\.0\.2\.2 in \d+ us",
             r"^utest: test-net-hostile \.\.\. ok$",

@@ -144,6 +144,11 @@ mod serve {
     }
 
     pub fn main(_start: &StartInfo) {
+        // A remote call makes and drops dozens of small `Vec`s, and no heap
+        // buffer of the bus goes to a device (`userlib::heap`).
+        if !userlib::heap::keep_small_blocks() {
+            log::warn!("heap: the small-block cache is off (something was allocated before main)");
+        }
         let me = Announcement {
             name: String::from(arg("name").unwrap_or("device")),
             profile: String::from(arg("profile").unwrap_or("unknown")),
@@ -245,8 +250,12 @@ mod serve {
             );
         }
         let mut buf = [0u8; MAX_PACKET];
+        // The clock read for the last datagram, which the next tick uses
+        // (one reading a packet, not two; it is microseconds old).
+        let mut received_at = None;
         loop {
-            let out = with_node(state, |n| n.tick(syscall::now_us()));
+            let now = received_at.take().unwrap_or_else(syscall::now_us);
+            let out = with_node(state, |n| n.tick(now));
             take_events(state);
             send(&mut sock, out);
             // Waits for the stack's signal (at most 100 ms, for the node's
@@ -259,8 +268,10 @@ mod serve {
             };
             match got {
                 Ok((n, from)) => {
+                    let now = syscall::now_us();
+                    received_at = Some(now);
                     let (out, reply, call) = with_node(state, |node| {
-                        let out = node.receive(from, &buf[..n], syscall::now_us());
+                        let out = node.receive(from, &buf[..n], now);
                         (out, node.has_replies(), node.has_calls())
                     });
                     send(&mut sock, out);
@@ -440,8 +451,9 @@ mod serve {
         *next_id += 1;
         let start = syscall::now_us();
         let mut sent = 0u64;
+        // The first round sends at once (no second clock read).
+        let mut now = start;
         let reply = loop {
-            let now = syscall::now_us();
             if now.saturating_sub(sent) >= RESEND_US {
                 sent = now;
                 let out = {
@@ -471,7 +483,8 @@ mod serve {
             if !node.is_paired(peer) {
                 break Err(Error::PeerDied);
             }
-            if syscall::now_us().saturating_sub(start) >= names::REMOTE_REPLY_TIMEOUT_US {
+            now = syscall::now_us();
+            if now.saturating_sub(start) >= names::REMOTE_REPLY_TIMEOUT_US {
                 break Err(Error::TimedOut);
             }
         };

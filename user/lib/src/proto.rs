@@ -129,8 +129,9 @@ pub const MAX_NAME: usize = 32;
 /// Sent on a connection (not to init) by a client that is done with it:
 /// the server forgets whatever it holds for the connection's badge (its
 /// client is gone), as it would for a task that died. Only the holder of
-/// the connection can say it: the badge is the kernel's. A server that
-/// keeps nothing per client answers `NotSupported`.
+/// the connection can say it: the badge is the kernel's. The compositor
+/// honours it; a server that keeps nothing per client refuses it as any
+/// label it does not serve, and the sender need not care.
 pub const BYE: u16 = 0x7e30;
 
 /// The badge of task `task`'s client `client` ([`NS_LOOKUP_CLIENT`]): the

@@ -236,20 +236,17 @@ fn frame(
     Ok(())
 }
 
-/// What one [`compositor::EVENTS`] reply's events for surface `surface`
-/// count as inputs: a key pressed, a touch put down on the card.
-fn inputs(events: &[proto::Event], surface: u64) -> impl Iterator<Item = String> + '_ {
-    events
-        .iter()
-        .filter(move |e| u64::from(e.surface) == surface)
-        .filter_map(|e| match e.kind {
-            proto::EV_KEY if e.payload >> 32 == 1 => Some(format!("key {}", e.payload as u32)),
-            proto::EV_TOUCH_DOWN => {
-                let (x, y) = e.xy();
-                Some(format!("touch at {x},{y}"))
-            }
-            _ => None,
-        })
+/// What event `e` counts as for surface `surface`: a key pressed (its
+/// code and no point), a touch put down on the card (no code, where).
+fn input(e: &proto::Event, surface: u64) -> Option<(Option<u32>, (i32, i32))> {
+    if u64::from(e.surface) != surface {
+        return None;
+    }
+    match e.kind {
+        proto::EV_KEY if e.payload >> 32 == 1 => Some((Some(e.payload as u32), (0, 0))),
+        proto::EV_TOUCH_DOWN => Some((None, e.xy())),
+        _ => None,
+    }
 }
 
 /// Takes the surface's events from the device (one remote call): whether
@@ -259,10 +256,13 @@ fn poll(conn: &mut Connection, device: &str, surface: u64, sent: &mut Sent) -> R
     let mut any = false;
     loop {
         let (n, _) = proto::unpack_events(&call(conn, &Message::new(proto::EVENTS))?, &mut out);
-        for what in inputs(&out[..n], surface) {
+        for (key, (x, y)) in out.iter().take(n).filter_map(|e| input(e, surface)) {
             sent.inputs += 1;
             any = true;
-            log::info!("cast: input {} from {device} ({what})", sent.inputs);
+            match key {
+                Some(code) => log::info!("cast: input {} from {device} (key {code})", sent.inputs),
+                None => log::info!("cast: input {} from {device} (touch {x},{y})", sent.inputs),
+            }
         }
         // A full reply: more may be queued.
         if n < proto::MAX_EVENTS {
@@ -286,12 +286,11 @@ pub fn cast(device: &str) -> Result<String, String> {
     let ms = (syscall::now_us() - start) / 1000;
     match r {
         Ok(()) => Ok(format!(
-            "cast: projected onto {device}: {WIDTH}x{HEIGHT}, {} frames, {} writes, {} KiB in {ms} ms (the first frame {} ms), {} inputs\n",
+            "cast: projected onto {device}: {WIDTH}x{HEIGHT}, {} frames, {} writes, {} KiB in {ms} ms (the first frame {} ms)\n",
             sent.frames,
             sent.writes,
             sent.bytes / 1024,
-            sent.first_us / 1000,
-            sent.inputs
+            sent.first_us / 1000
         )),
         Err((Error::NoRights, 0)) => Err(format!(
             "cast: {device} does not share its screen (its profile's `shared` has no compositor)\n"
@@ -430,8 +429,8 @@ mod tests {
             proto::Event::touch(proto::EV_TOUCH_DOWN, 1, 5, 7),
             proto::Event::touch(proto::EV_TOUCH_UP, 1, 5, 7),
         ];
-        let got: alloc::vec::Vec<String> = inputs(&events, 1).collect();
-        assert_eq!(got, ["key 30", "touch at 5,7"]);
+        let got: alloc::vec::Vec<_> = events.iter().filter_map(|e| input(e, 1)).collect();
+        assert_eq!(got, [(Some(30), (0, 0)), (None, (5, 7))]);
     }
 
     #[test]

@@ -1638,6 +1638,7 @@ pub static BOOT_CASES: &[BootCase] = &[
         expect: &[
             r"^test-routes: lookup blk: NoRights$",
             r"^test-routes: lookup display: NoRights$",
+            r"^test-routes: client lookups routed: blk NoRights, console for client 3$",
             r"^test-routes: register console: NoRights$",
             r"names: test-routes may not register console",
             r"^test-routes: register console while uart-pl011 is down: NoRights$",

@@ -58,6 +58,21 @@ pub fn lookup(name: &str) -> Result<Handle, Error> {
     reply.caps().first().map(|c| c.handle).ok_or(Error::InvalidState)
 }
 
+/// Looks up service `name` for this task's client `client` (1 or more;
+/// [`proto::NS_LOOKUP_CLIENT`]): an endpoint whose badge the server tells
+/// apart from this task's own and from its other clients', for a task
+/// that serves clients of its own through the service (the soft bus: each
+/// remote device). Done with it: [`proto::BYE`] on it, then delete it.
+pub fn lookup_client(name: &str, client: u32) -> Result<Handle, Error> {
+    if client == 0 {
+        return Err(Error::InvalidArgument);
+    }
+    name_message(proto::NS_LOOKUP_CLIENT, name)?;
+    let m = proto::pack_record(proto::NS_LOOKUP_CLIENT, &[u64::from(client)], name).accepting_caps(1);
+    let reply = check_reply(syscall::call(parent()?, &m)?.0)?;
+    reply.caps().first().map(|c| c.handle).ok_or(Error::InvalidState)
+}
+
 /// Looks up `name`, retrying every 10 ms (a server may still be starting
 /// or restarting) until `timeout` runs out. Any error but `WouldBlock`
 /// (say `NoRights`) returns at once.

@@ -249,13 +249,28 @@ fn input(e: &proto::Event, surface: u64) -> Option<(Option<u32>, (i32, i32))> {
     }
 }
 
-/// Takes the surface's events from the device (one remote call): whether
-/// an input came since the last time (each is logged and counted).
+/// Replies [`poll`] asks for at most, one after the other (a device that
+/// always answers with a full queue must not hold `cast` for good).
+const POLL_REPLIES: usize = 4;
+
+/// Takes the surface's events from the device (one remote call, more while
+/// the replies come full, at most [`POLL_REPLIES`]): whether an input came
+/// since the last time (each is logged and counted).
 fn poll(conn: &mut Connection, device: &str, surface: u64, sent: &mut Sent) -> Result<bool, Error> {
+    take_inputs(|| call(conn, &Message::new(proto::EVENTS)), device, surface, sent)
+}
+
+/// [`poll`]'s work, each reply from `fetch`.
+fn take_inputs(
+    mut fetch: impl FnMut() -> Result<Message, Error>,
+    device: &str,
+    surface: u64,
+    sent: &mut Sent,
+) -> Result<bool, Error> {
     let mut out = [proto::Event::default(); proto::MAX_EVENTS];
     let mut any = false;
-    loop {
-        let (n, _) = proto::unpack_events(&call(conn, &Message::new(proto::EVENTS))?, &mut out);
+    for _ in 0..POLL_REPLIES {
+        let (n, _) = proto::unpack_events(&fetch()?, &mut out);
         for (key, (x, y)) in out.iter().take(n).filter_map(|e| input(e, surface)) {
             sent.inputs += 1;
             any = true;
@@ -266,9 +281,10 @@ fn poll(conn: &mut Connection, device: &str, surface: u64, sent: &mut Sent) -> R
         }
         // A full reply: more may be queued.
         if n < proto::MAX_EVENTS {
-            return Ok(any);
+            break;
         }
     }
+    Ok(any)
 }
 
 /// `cast DEVICE`: the text to show.
@@ -359,6 +375,34 @@ fn run(conn: &mut Connection, device: &str, surface: &mut Option<u64>, sent: &mu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_device_that_always_answers_a_full_queue_gets_a_bounded_poll() {
+        let key = proto::Event {
+            kind: proto::EV_KEY,
+            surface: 3,
+            payload: 1 << 32 | 30,
+        };
+        let mut calls = 0;
+        let mut sent = Sent::default();
+        let full = || {
+            calls += 1;
+            Ok(proto::pack_events(core::iter::repeat(key), 0))
+        };
+        assert_eq!(take_inputs(full, "tv", 3, &mut sent), Ok(true));
+        assert_eq!(calls, POLL_REPLIES, "stops after POLL_REPLIES full replies");
+        assert_eq!(sent.inputs as usize, POLL_REPLIES * proto::MAX_EVENTS);
+        // A short reply ends the poll; another surface's events count not.
+        let mut calls = 0;
+        let other = proto::Event { surface: 4, ..key };
+        let short = || {
+            calls += 1;
+            Ok(proto::pack_events([key, other].into_iter(), 0))
+        };
+        assert_eq!(take_inputs(short, "tv", 3, &mut sent), Ok(true));
+        assert_eq!(calls, 1);
+        assert_eq!(sent.inputs as usize, POLL_REPLIES * proto::MAX_EVENTS + 1);
+    }
 
     #[test]
     fn the_card_shows_title_counter_and_bar() {

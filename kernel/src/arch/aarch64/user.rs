@@ -155,35 +155,43 @@ extern "C" fn handle_el0_sync(ctx: *mut UserContext) -> Resume {
     let regs = unsafe { &mut *ctx };
     // 0x15: SVC from AArch64.
     if class == 0x15 {
-        let n = regs.x[8];
-        if n == abi::Syscall::Null as u64 {
-            // Needs no kernel state: no lock, no scheduling.
-            regs.x[0] = 0;
-            return Resume {
-                ctx,
-                save: core::ptr::null_mut(),
-            };
-        }
-        // Tail calls, like the one below: this function needs no frame.
-        if n == abi::Syscall::Call as u64 {
-            if crate::ipc::fast_message(regs.x[1]) {
-                return ipc_fast_call(ctx);
-            }
-            if crate::ipc::timed_message(regs.x[1]) {
-                return ipc_fast_timed(ctx, n);
-            }
-        } else if n == abi::Syscall::ReplyRecv as u64 {
+        let mut n = regs.x[8];
+        // Tail calls, like the ones below: this function needs no frame.
+        // The tests in a fixed order (pinned by empty asm statements, see
+        // below): `reply_recv`, `call`, then the null call.
+        if n == abi::Syscall::ReplyRecv as u64 {
             if crate::ipc::fast_message(regs.x[1]) {
                 return ipc_fast_reply_recv(ctx);
             }
             if crate::ipc::timed_message(regs.x[1]) {
                 return ipc_fast_timed(ctx, n);
             }
+        } else {
+            // SAFETY: an empty asm statement.
+            unsafe { asm!("/* {0} */", inout(reg) n, options(nomem, nostack, preserves_flags)) };
+            if n == abi::Syscall::Call as u64 {
+                if crate::ipc::fast_message(regs.x[1]) {
+                    return ipc_fast_call(ctx);
+                }
+                if crate::ipc::timed_message(regs.x[1]) {
+                    return ipc_fast_timed(ctx, n);
+                }
+            } else {
+                // SAFETY: an empty asm statement.
+                unsafe { asm!("/* {0} */", inout(reg) n, options(nomem, nostack, preserves_flags)) };
+                if n == abi::Syscall::Null as u64 {
+                    // Needs no kernel state: no lock, no scheduling.
+                    regs.x[0] = 0;
+                    return Resume {
+                        ctx,
+                        save: core::ptr::null_mut(),
+                    };
+                }
+            }
         }
         // Yield and Signal after the three above, which do not pay for their tests: the
         // compiler may not move the test of a value an asm statement (not
         // `pure`: it runs where it stands) gave above that statement.
-        let mut n = n;
         // SAFETY: an empty asm statement.
         unsafe { asm!("/* {0} */", inout(reg) n, options(nomem, nostack, preserves_flags)) };
         if n == abi::Syscall::Yield as u64 {
@@ -191,6 +199,16 @@ extern "C" fn handle_el0_sync(ctx: *mut UserContext) -> Resume {
         }
         if n == abi::Syscall::Signal as u64 {
             return signal_fast(ctx);
+        }
+    } else {
+        // The FP trap's test after the system calls', and not on their
+        // way to the general path (the same device as above).
+        let mut class = class;
+        // SAFETY: an empty asm statement.
+        unsafe { asm!("/* {0} */", inout(reg) class, options(nomem, nostack, preserves_flags)) };
+        // 0x07: FP/SIMD use while it traps.
+        if class == 0x07 {
+            return fp_trap_fast(ctx);
         }
     }
     general_path(8, ctx, esr)
@@ -590,14 +608,50 @@ fn reap(k: &mut Kernel, cpu: usize) {
     }
 }
 
-/// First FP/SIMD use since the thread was switched in: load its state.
+/// First FP/SIMD use since the thread was switched in, when
+/// [`fp_trap_fast`] left it to the general path: load its state.
 fn fp_trap(k: &mut Kernel, cpu: usize, cur: Id) {
-    set_cpacr(CPACR_FP_ALL);
     if let Some(t) = k.threads.get_mut(cur) {
-        // SAFETY: FP is enabled; the state buffer belongs to this thread.
-        unsafe { fp_restore(&t.fp) };
+        take_fp(&mut k.cpus[cpu], t);
     }
-    k.cpus[cpu].fp_owner = Some(cur);
+}
+
+/// `t`, current on the CPU whose state is `c` and not its FP owner, takes
+/// the FP/SIMD registers: its state is loaded and FP use no longer traps.
+#[inline(always)]
+fn take_fp(c: &mut sched::CpuState, t: &mut Thread) {
+    set_cpacr(CPACR_FP_ALL);
+    // SAFETY: FP is enabled; the state buffer belongs to this thread.
+    unsafe { fp_restore(&t.fp) };
+    c.fp_owner = Some(t.id);
+}
+
+/// An FP/SIMD trap (exception class 0x07) without the general path: the
+/// running thread takes the registers ([`take_fp`]) and goes on, when the
+/// kernel lock is free and nothing else is due here (a reschedule, the
+/// timer, deferred work: those go the general path, which handles the
+/// trap the same way and then sees to them).
+#[inline(never)]
+extern "C" fn fp_trap_fast(ctx: *mut UserContext) -> Resume {
+    let cpu = percpu::current_running().index();
+    if let Some(mut guard) = object::try_lock() {
+        let k = &mut *guard;
+        // SAFETY: as in `ipc_fast_path`: the context of the thread current
+        // here is the first field of its TCB, which lives while it is
+        // current; nothing else reaches it here.
+        let me = unsafe { &mut *ctx.cast::<Thread>() };
+        let work = k.work_pending();
+        let c = &mut k.cpus[cpu % MAX_CPUS];
+        if matches!(me.state, ThreadState::Running) && me.cpu == cpu && !c.need_resched && !c.timer_dirty && !work {
+            take_fp(c, me);
+            return Resume {
+                ctx,
+                save: core::ptr::null_mut(),
+            };
+        }
+    }
+    // ESR_EL1 still holds this exception's syndrome (interrupts are masked).
+    general_path(8, ctx, hal::cpu::esr())
 }
 
 /// ESR_EL1's ISS for a trapped `mrs xN, pmccntr_el0` (EC 0x18: Op0 3, Op2

@@ -369,6 +369,45 @@ fn switch_fast_path(ctx: *mut UserContext, number: u64) -> Resume {
     general_path(8, ctx, hal::cpu::esr())
 }
 
+/// Loads a thread's FP/SIMD state into the registers, without a call
+/// (which would make [`fp_trap_fast`] keep its values in callee-saved
+/// registers, and push and pop them). FP access must be enabled.
+#[inline(always)]
+fn fp_restore_inline(state: &FpState) {
+    // SAFETY: FP access is enabled (the caller's `set_cpacr`); only the
+    // FP/SIMD registers and FPCR/FPSR are written, from the buffer.
+    unsafe {
+        asm!(
+            ".arch_extension fp",
+            ".arch_extension simd",
+            "ldp q0, q1, [{p}, #0 * 32]",
+            "ldp q2, q3, [{p}, #1 * 32]",
+            "ldp q4, q5, [{p}, #2 * 32]",
+            "ldp q6, q7, [{p}, #3 * 32]",
+            "ldp q8, q9, [{p}, #4 * 32]",
+            "ldp q10, q11, [{p}, #5 * 32]",
+            "ldp q12, q13, [{p}, #6 * 32]",
+            "ldp q14, q15, [{p}, #7 * 32]",
+            "ldp q16, q17, [{p}, #8 * 32]",
+            "ldp q18, q19, [{p}, #9 * 32]",
+            "ldp q20, q21, [{p}, #10 * 32]",
+            "ldp q22, q23, [{p}, #11 * 32]",
+            "ldp q24, q25, [{p}, #12 * 32]",
+            "ldp q26, q27, [{p}, #13 * 32]",
+            "ldp q28, q29, [{p}, #14 * 32]",
+            "ldp q30, q31, [{p}, #15 * 32]",
+            "ldr {a}, [{p}, #16 * 32]",
+            "ldr {b}, [{p}, #16 * 32 + 8]",
+            "msr fpcr, {a}",
+            "msr fpsr, {b}",
+            p = in(reg) state as *const FpState,
+            a = out(reg) _,
+            b = out(reg) _,
+            options(nostack, preserves_flags)
+        )
+    };
+}
+
 /// `fp_save` without a call (which would make the fast path keep its
 /// values in callee-saved registers).
 #[inline(always)]
@@ -609,11 +648,16 @@ fn reap(k: &mut Kernel, cpu: usize) {
 }
 
 /// First FP/SIMD use since the thread was switched in, when
-/// [`fp_trap_fast`] left it to the general path: load its state.
+/// [`fp_trap_fast`] left it to the general path: load its state. (The same
+/// as [`take_fp`], but with the out-of-line `fp_restore`: inlined here it
+/// would grow the general path's frame.)
 fn fp_trap(k: &mut Kernel, cpu: usize, cur: Id) {
+    set_cpacr(CPACR_FP_ALL);
     if let Some(t) = k.threads.get_mut(cur) {
-        take_fp(&mut k.cpus[cpu], t);
+        // SAFETY: FP is enabled; the state buffer belongs to this thread.
+        unsafe { fp_restore(&t.fp) };
     }
+    k.cpus[cpu].fp_owner = Some(cur);
 }
 
 /// `t`, current on the CPU whose state is `c` and not its FP owner, takes
@@ -621,8 +665,7 @@ fn fp_trap(k: &mut Kernel, cpu: usize, cur: Id) {
 #[inline(always)]
 fn take_fp(c: &mut sched::CpuState, t: &mut Thread) {
     set_cpacr(CPACR_FP_ALL);
-    // SAFETY: FP is enabled; the state buffer belongs to this thread.
-    unsafe { fp_restore(&t.fp) };
+    fp_restore_inline(&t.fp);
     c.fp_owner = Some(t.id);
 }
 

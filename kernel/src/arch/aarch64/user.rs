@@ -649,8 +649,9 @@ fn reap(k: &mut Kernel, cpu: usize) {
 
 /// First FP/SIMD use since the thread was switched in, when
 /// [`fp_trap_fast`] left it to the general path: load its state. (The same
-/// as [`take_fp`], but with the out-of-line `fp_restore`: inlined here it
-/// would grow the general path's frame.)
+/// as [`take_fp`], but with the out-of-line `fp_restore`: with `take_fp`
+/// here the general path's code changed and `ipc_round_trip_cross_cpu`
+/// took one instruction more.)
 fn fp_trap(k: &mut Kernel, cpu: usize, cur: Id) {
     set_cpacr(CPACR_FP_ALL);
     if let Some(t) = k.threads.get_mut(cur) {

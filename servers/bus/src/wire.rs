@@ -337,8 +337,10 @@ impl postcard::ser_flavors::Flavor for Append {
 }
 
 impl SessionMsg {
+    /// Its encoding in a `Vec` of its own (the bus encodes into a packet's
+    /// buffer: [`encode_into`]).
     pub fn encode(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).unwrap_or_default()
+        encode_into(self, Vec::new()).unwrap_or_default()
     }
 
     /// The message `bytes` hold, if they hold exactly one within bounds

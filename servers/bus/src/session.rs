@@ -139,6 +139,9 @@ impl Handshake {
     }
 }
 
+/// Bytes of a transport message's tag (Poly1305).
+pub const TAG: usize = 16;
+
 /// How far below the highest nonce opened a message may still open (once):
 /// the fragments of an object are sent back to back and may be reordered.
 pub const WINDOW: u64 = 64;
@@ -164,30 +167,56 @@ impl Session {
         }
     }
 
-    /// `plain` sealed: its nonce and the ciphertext with its tag.
+    /// `plain` sealed: its nonce and the ciphertext with its tag (the
+    /// tests' shorthand for [`Session::seal_in_place`]).
+    #[cfg(test)]
     pub fn seal(&mut self, plain: &[u8]) -> Option<(u64, Vec<u8>)> {
-        let nonce = self.t.sending_nonce();
-        let mut out = vec![0u8; plain.len() + 16];
-        let n = self.t.send(plain, &mut out).ok()?;
-        out.truncate(n);
+        let mut out = Vec::with_capacity(plain.len() + TAG);
+        out.extend_from_slice(plain);
+        let nonce = self.seal_in_place(&mut out, 0)?;
         Some((nonce, out))
+    }
+
+    /// Seals `packet[at..]` where it is (ChaCha20-Poly1305 encrypts in
+    /// place) and appends its tag; the nonce it is sealed under. Nothing
+    /// is copied: a packet's header, then its plaintext, is made in one
+    /// buffer and sent as it is.
+    pub fn seal_in_place(&mut self, packet: &mut Vec<u8>, at: usize) -> Option<u64> {
+        let nonce = self.t.sending_nonce();
+        let len = packet.len().checked_sub(at)?;
+        packet.resize(packet.len() + TAG, 0);
+        self.t.send_in_place(&mut packet[at..], len).ok()?;
+        Some(nonce)
+    }
+
+    /// The plaintext of message `nonce`, as [`Session::open_in_place`]
+    /// gives it (the tests' shorthand).
+    #[cfg(test)]
+    pub fn open(&mut self, nonce: u64, sealed: &[u8]) -> Option<Vec<u8>> {
+        let mut out = sealed.to_vec();
+        let n = self.open_in_place(nonce, &mut out)?.len();
+        out.truncate(n);
+        Some(out)
     }
 
     /// The plaintext of message `nonce`, if it opens and its nonce is new:
     /// not opened before, and above the highest opened less [`WINDOW`].
-    pub fn open(&mut self, nonce: u64, sealed: &[u8]) -> Option<Vec<u8>> {
+    /// Opened in place: `sealed` (ciphertext and tag) becomes the
+    /// plaintext (all but its last [`TAG`] bytes), which is returned. The
+    /// tag is checked before anything is decrypted, so a message that
+    /// fails to open is left as it came.
+    pub fn open_in_place<'a>(&mut self, nonce: u64, sealed: &'a mut [u8]) -> Option<&'a [u8]> {
         let fresh = match self.newest {
             None => true,
             Some(n) if nonce > n => true,
             Some(n) => n - nonce < WINDOW && self.seen & (1 << (n - nonce)) == 0,
         };
-        if !fresh || nonce == u64::MAX || sealed.len() < 16 || sealed.len() > crate::wire::MAX_PACKET {
+        if !fresh || nonce == u64::MAX || sealed.len() < TAG || sealed.len() > crate::wire::MAX_PACKET {
             return None;
         }
         self.t.set_receiving_nonce(nonce);
-        let mut out = vec![0u8; sealed.len() - 16];
-        let n = self.t.receive(sealed, &mut out).ok()?;
-        out.truncate(n);
+        let len = sealed.len();
+        let n = self.t.receive_in_place(sealed, len).ok()?;
         match self.newest {
             Some(n) if nonce <= n => self.seen |= 1 << (n - nonce),
             Some(n) => {
@@ -201,7 +230,7 @@ impl Session {
                 self.newest = Some(nonce);
             }
         }
-        Some(out)
+        Some(&sealed[..n])
     }
 }
 
@@ -270,6 +299,32 @@ mod tests {
         let (nl, cl) = last.unwrap();
         assert!(b.open(nl, &cl).is_some());
         assert_eq!(b.open(n3, &c3), None, "{} below the newest", nl - n3);
+    }
+
+    /// Sealing in place leaves the bytes before `at` (a packet's header)
+    /// alone and makes what `seal` makes; opening in place gives the
+    /// plaintext, and a tampered message is left as it came (the tag is
+    /// checked before anything is decrypted) and still opens once mended.
+    #[test]
+    fn in_place_seal_and_open() {
+        let psk = [3; 32];
+        let (mut a, mut b) = pair(&psk, &psk).unwrap();
+        let mut packet = b"header".to_vec();
+        packet.extend_from_slice(b"in place");
+        let n = a.seal_in_place(&mut packet, 6).unwrap();
+        assert_eq!(&packet[..6], b"header");
+        assert_eq!(packet.len(), 6 + 8 + TAG);
+        assert_eq!(b.open(n, &packet[6..]).as_deref(), Some(&b"in place"[..]));
+        let (n2, sealed) = a.seal(b"in place").unwrap();
+        assert_eq!(n2, n + 1);
+        let mut bad = sealed.clone();
+        bad[3] ^= 0x80;
+        let kept = bad.clone();
+        assert_eq!(b.open_in_place(n2, &mut bad), None);
+        assert_eq!(bad, kept, "a message that fails to open is left as it came");
+        bad[3] ^= 0x80;
+        assert_eq!(b.open_in_place(n2, &mut bad), Some(&b"in place"[..]));
+        assert_eq!(b.open_in_place(n2, &mut sealed.clone()), None, "replayed");
     }
 
     #[test]

@@ -51,7 +51,7 @@ impl Link {
                 if !*up || *a == from || o.to.is_some_and(|t| t != *a) {
                     continue;
                 }
-                let answers = node.receive(from, &o.bytes, self.now);
+                let answers = node.receive(from, &mut o.bytes.clone(), self.now);
                 queue.extend(answers.into_iter().map(|x| (*a, x)));
             }
         }
@@ -176,7 +176,7 @@ fn replayed_and_tampered_packets_get_nothing() {
     let mut answers = 0;
     for (from, o) in recorded.iter().filter(|(f, _)| *f == addr(1)) {
         for src in [*from, addr(9)] {
-            answers += l.nodes[1].1.receive(src, &o.bytes, l.now).len();
+            answers += l.nodes[1].1.receive(src, &mut o.bytes.clone(), l.now).len();
         }
     }
     let after = l.nodes[1].1.refused;
@@ -192,13 +192,13 @@ fn replayed_and_tampered_packets_get_nothing() {
     for i in 0..out.bytes.len() {
         let mut bad = out.bytes.clone();
         bad[i] ^= 0x08;
-        assert!(l.nodes[1].1.receive(addr(1), &bad, l.now).is_empty(), "byte {i}");
+        assert!(l.nodes[1].1.receive(addr(1), &mut bad, l.now).is_empty(), "byte {i}");
     }
     // The genuine one still does.
-    assert_eq!(l.nodes[1].1.receive(addr(1), &out.bytes, l.now).len(), 1);
+    assert_eq!(l.nodes[1].1.receive(addr(1), &mut out.bytes.clone(), l.now).len(), 1);
     // Garbage of every length.
     for n in 0..200 {
-        assert!(l.nodes[1].1.receive(addr(9), &vec![n as u8; n], l.now).is_empty());
+        assert!(l.nodes[1].1.receive(addr(9), &mut vec![n as u8; n], l.now).is_empty());
     }
     // A forged announcement under the right header but no key.
     let h = Header {
@@ -207,7 +207,10 @@ fn replayed_and_tampered_packets_get_nothing() {
         to: 0,
         counter: 1_000,
     };
-    assert!(l.nodes[1].1.receive(addr(9), &h.with_body(&[0; 64]), l.now).is_empty());
+    assert!(l.nodes[1]
+        .1
+        .receive(addr(9), &mut h.with_body(&[0; 64]), l.now)
+        .is_empty());
     assert_eq!(l.names(1), ["phone"]);
 }
 
@@ -228,7 +231,7 @@ fn an_old_announcement_does_not_bring_a_device_back() {
     l.run(5_000_000);
     assert!(l.names(0).is_empty());
     for b in &old {
-        assert!(l.nodes[0].1.receive(addr(2), b, l.now).is_empty());
+        assert!(l.nodes[0].1.receive(addr(2), &mut b.clone(), l.now).is_empty());
     }
     l.run(500_000);
     assert!(l.names(0).is_empty());
@@ -463,7 +466,7 @@ fn a_hostile_peer_gets_nothing_from_pairing_and_changes_nothing() {
             }
             for n in 0..2 {
                 for src in [*from, addr(3)] {
-                    answers += l.nodes[n].1.receive(src, &b, l.now).len();
+                    answers += l.nodes[n].1.receive(src, &mut b.clone(), l.now).len();
                 }
             }
         }
@@ -570,7 +573,7 @@ fn deliver_mangled(l: &mut Link, src: Addr, out: Vec<Out>, mangle: &mut dyn FnMu
                 if !*up || *a == from || o.to.is_some_and(|t| t != *a) {
                     continue;
                 }
-                let answers = node.receive(from, &o.bytes, l.now);
+                let answers = node.receive(from, &mut o.bytes.clone(), l.now);
                 queue.extend(answers.into_iter().map(|x| (*a, x)));
             }
         }

@@ -43,25 +43,151 @@ struct Entry<T> {
     value: Option<T>,
 }
 
-/// Storage for one kind of object.
+/// Storage for one kind of object: a directory of chunks of
+/// [`Slab::PER_CHUNK`] entries. An id's index is its chunk's directory slot
+/// times `PER_CHUNK` plus its place in the chunk, so entries never move.
 ///
-/// Its table gives memory back: a new object takes the free entry with the
-/// lowest index, so the entries at the end are the ones left free after a
-/// burst of objects goes; free entries at the end are dropped, and once a
-/// quarter or less of its capacity is in use the table moves to a smaller
-/// block ([`give_back`]). What a burst made it grow to comes back when the
-/// burst goes, unless an object made during the burst outlives it.
+/// A new object takes the lowest free entry of the lowest chunk with room;
+/// without one, a new chunk in the lowest free directory slot. A chunk that
+/// empties is freed at once, wherever it is. The directory (and its
+/// per-slot records) stays at the most chunks it held at once.
 pub struct Slab<T> {
-    entries: Vec<Entry<T>>,
-    /// Free entries, lowest first. Indices at or beyond the table's end
-    /// (left by a trim) are stale: skipped, and dropped when reached. It
-    /// always has room for every index it can hold (reserved when the
-    /// table grows), so freeing never allocates.
-    free: BinaryHeap<Reverse<u32>>,
+    /// Each slot's chunk: exactly `PER_CHUNK` entries, or none (an empty
+    /// list, which holds no memory).
+    dir: Vec<Vec<Entry<T>>>,
+    slots: Slots,
     live: usize,
-    /// The generation new entries start at: above every generation an
-    /// entry that went from the end had, so no old id names a new object.
-    fresh: u32,
+}
+
+/// What a slab knows of its directory's slots, apart from the chunks (one
+/// copy of this code for every kind of object).
+struct Slots {
+    /// Per directory slot.
+    meta: Vec<SlotMeta>,
+    /// Chunks with a free entry, lowest first (each at most once: see
+    /// [`SlotMeta::queued`]); slots that lost their chunk are skipped.
+    room: BinaryHeap<Reverse<u32>>,
+    /// Free directory slots (without a chunk), lowest first. Both heaps
+    /// have room reserved for every slot the directory can hold, so
+    /// freeing never allocates.
+    free: BinaryHeap<Reverse<u32>>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct SlotMeta {
+    /// Whether it has a chunk.
+    present: bool,
+    /// It may be in [`Slots::room`].
+    queued: bool,
+    /// Live entries of its chunk.
+    used: u16,
+    /// Retired entries of its chunk (never reused).
+    retired: u16,
+    /// The generation entries of a new chunk here start at: above every
+    /// generation an entry of this slot ever had. [`RETIRED`]: the slot is
+    /// never reused (an entry of it was retired).
+    floor: u32,
+}
+
+impl Slots {
+    const fn new() -> Self {
+        Slots {
+            meta: Vec::new(),
+            room: BinaryHeap::new(),
+            free: BinaryHeap::new(),
+        }
+    }
+
+    /// The lowest slot whose chunk has a free entry, if any.
+    #[inline(never)]
+    fn with_room(&mut self, per: usize) -> Option<usize> {
+        while let Some(&Reverse(c)) = self.room.peek() {
+            let m = &mut self.meta[c as usize];
+            if m.present && ((m.used + m.retired) as usize) < per {
+                return Some(c as usize);
+            }
+            self.room.pop();
+            m.queued = false;
+        }
+        None
+    }
+
+    /// A slot for a new chunk: the lowest free one, or a new one at the
+    /// end when the directory (now `dir_len` slots) has room reserved for
+    /// it (`capacity`). `None`: the directory must grow first.
+    #[inline(never)]
+    fn take_free(&mut self, dir_len: usize, capacity: usize) -> Result<Option<usize>, SlabFull> {
+        if let Some(Reverse(s)) = self.free.pop() {
+            return Ok(Some(s as usize));
+        }
+        if dir_len == capacity {
+            return Ok(None);
+        }
+        self.meta
+            .try_reserve_exact(capacity - self.meta.len())
+            .map_err(|_| SlabFull)?;
+        self.room
+            .try_reserve(capacity - self.room.len())
+            .map_err(|_| SlabFull)?;
+        self.free
+            .try_reserve(capacity - self.free.len())
+            .map_err(|_| SlabFull)?;
+        self.meta.push(SlotMeta::default());
+        Ok(Some(dir_len))
+    }
+
+    /// A chunk was made in `slot` (or not: `made` false): queue it.
+    #[inline(never)]
+    fn made(&mut self, slot: usize, made: bool) {
+        if !made {
+            // Room was reserved when the directory grew.
+            self.free.push(Reverse(slot as u32));
+            return;
+        }
+        let m = &mut self.meta[slot];
+        m.present = true;
+        m.used = 0;
+        m.retired = 0;
+        if !m.queued {
+            m.queued = true;
+            self.room.push(Reverse(slot as u32));
+        }
+    }
+
+    /// An entry of `slot`'s chunk went (`retired`: for good): whether the
+    /// chunk is now to be freed ([`Slots::freed`]).
+    #[inline(never)]
+    fn emptied(&mut self, slot: usize, retired: bool) -> bool {
+        let m = &mut self.meta[slot];
+        m.used -= 1;
+        m.retired += retired as u16;
+        if m.used == 0 {
+            return true;
+        }
+        if !m.queued {
+            m.queued = true;
+            self.room.push(Reverse(slot as u32));
+        }
+        false
+    }
+
+    /// `slot`'s chunk was freed, the highest generation of its entries
+    /// `top`: a chunk made there later starts above it. A slot with a
+    /// retired entry is never reused.
+    #[inline(never)]
+    fn freed(&mut self, slot: usize, top: u32) {
+        let m = &mut self.meta[slot];
+        m.present = false;
+        m.floor = if m.retired > 0 { RETIRED } else { top };
+        if m.floor != RETIRED {
+            // Room was reserved when the directory grew.
+            self.free.push(Reverse(slot as u32));
+        }
+    }
+
+    fn chunks(&self) -> usize {
+        self.meta.iter().filter(|m| m.present).count()
+    }
 }
 
 /// Bytes one entry of a `Slab<T>` takes.
@@ -127,46 +253,88 @@ pub fn give_back_bounded<T>(v: &mut Vec<T>, min: usize, max_len: usize) {
 /// non-zero capacity for elements of up to 1 KiB).
 pub const FIRST_BLOCK: usize = 4;
 
+/// Bytes a slab chunk takes at most (its entries are fewer when they are
+/// large: see [`Slab::PER_CHUNK`]).
+pub const CHUNK_BYTES: usize = 512;
+
 impl<T> Slab<T> {
+    /// Entries a chunk holds: a power of two (an index is split with a
+    /// shift and a mask), as many as fit in [`CHUNK_BYTES`], at least one.
+    pub const PER_CHUNK: usize = {
+        let mut n = 1;
+        while n < 64 && 2 * n * entry_bytes::<T>() <= CHUNK_BYTES {
+            n *= 2;
+        }
+        n
+    };
+    const SHIFT: u32 = Self::PER_CHUNK.trailing_zeros();
+
     pub const fn new() -> Self {
         Slab {
-            entries: Vec::new(),
-            free: BinaryHeap::new(),
+            dir: Vec::new(),
+            slots: Slots::new(),
             live: 0,
-            fresh: 0,
         }
     }
 
+    /// The directory slot and the place in its chunk of an index.
+    #[inline(always)]
+    fn split(index: u32) -> (usize, usize) {
+        ((index >> Self::SHIFT) as usize, index as usize & (Self::PER_CHUNK - 1))
+    }
+
     /// Store `value`; fails (without panicking) when memory runs out.
+    #[inline(never)]
     pub fn insert(&mut self, value: T) -> Result<Id, SlabFull> {
-        let index = loop {
-            match self.free.peek() {
-                Some(&Reverse(i)) if (i as usize) < self.entries.len() => {
-                    self.free.pop();
-                    break i;
-                }
-                // The lowest is stale, so all are.
-                Some(_) => self.free.clear(),
-                None => {
-                    let i = u32::try_from(self.entries.len()).map_err(|_| SlabFull)?;
-                    self.entries.try_reserve(1).map_err(|_| SlabFull)?;
-                    let room = self.entries.capacity().saturating_sub(self.free.len());
-                    self.free.try_reserve(room).map_err(|_| SlabFull)?;
-                    self.entries.push(Entry {
-                        generation: self.fresh,
-                        value: None,
-                    });
-                    break i;
-                }
-            }
+        let slot = match self.slots.with_room(Self::PER_CHUNK) {
+            Some(slot) => slot,
+            None => self.new_chunk()?,
         };
-        let entry = &mut self.entries[index as usize];
+        let chunk = &mut self.dir[slot];
+        let i = chunk
+            .iter()
+            .position(|e| e.value.is_none() && e.generation != RETIRED)
+            .unwrap_or_else(|| unreachable!());
+        let entry = &mut chunk[i];
         entry.value = Some(value);
+        self.slots.meta[slot].used += 1;
         self.live += 1;
         Ok(Id {
-            index,
+            index: ((slot << Self::SHIFT) + i) as u32,
             generation: entry.generation,
         })
+    }
+
+    /// A new, empty chunk in the lowest free directory slot, queued as
+    /// having room: its slot.
+    fn new_chunk(&mut self) -> Result<usize, SlabFull> {
+        let slot = match self.slots.take_free(self.dir.len(), self.dir.capacity())? {
+            Some(slot) => slot,
+            None => {
+                // Its last index must fit an id.
+                u32::try_from(((self.dir.len() + 1) << Self::SHIFT) - 1).map_err(|_| SlabFull)?;
+                self.dir.try_reserve(1).map_err(|_| SlabFull)?;
+                self.slots
+                    .take_free(self.dir.len(), self.dir.capacity())?
+                    .ok_or(SlabFull)?
+            }
+        };
+        if slot == self.dir.len() {
+            self.dir.push(Vec::new());
+        }
+        let floor = self.slots.meta[slot].floor;
+        let mut chunk = Vec::new();
+        let made = chunk.try_reserve_exact(Self::PER_CHUNK).is_ok();
+        self.slots.made(slot, made);
+        if !made {
+            return Err(SlabFull);
+        }
+        chunk.extend((0..Self::PER_CHUNK).map(|_| Entry {
+            generation: floor,
+            value: None,
+        }));
+        self.dir[slot] = chunk;
+        Ok(slot)
     }
 
     #[inline]
@@ -176,12 +344,7 @@ impl<T> Slab<T> {
 
     #[inline]
     pub fn get_mut(&mut self, id: Id) -> Option<&mut T> {
-        let e = self.entries.get_mut(id.index as usize)?;
-        if e.generation == id.generation {
-            e.value.as_mut()
-        } else {
-            None
-        }
+        self.get_mut_inlined(id)
     }
 
     /// [`Slab::get`] inlined: for the lookups on every exception entry and
@@ -189,7 +352,8 @@ impl<T> Slab<T> {
     /// everywhere else: the kernel is built for size).
     #[inline(always)]
     pub fn get_inlined(&self, id: Id) -> Option<&T> {
-        let e = self.entries.get(id.index as usize)?;
+        let (c, i) = Self::split(id.index);
+        let e = self.dir.get(c)?.get(i)?;
         if e.generation == id.generation {
             e.value.as_ref()
         } else {
@@ -200,7 +364,8 @@ impl<T> Slab<T> {
     /// [`Slab::get_mut`] inlined, for the same paths as [`Slab::get_inlined`].
     #[inline(always)]
     pub fn get_mut_inlined(&mut self, id: Id) -> Option<&mut T> {
-        let e = self.entries.get_mut(id.index as usize)?;
+        let (c, i) = Self::split(id.index);
+        let e = self.dir.get_mut(c)?.get_mut(i)?;
         if e.generation == id.generation {
             e.value.as_mut()
         } else {
@@ -208,58 +373,38 @@ impl<T> Slab<T> {
         }
     }
 
-    /// Remove and return the value; the id (and every copy of it) goes stale.
+    /// Remove and return the value; the id (and every copy of it) goes
+    /// stale. A chunk left with no live entry is freed at once.
+    #[inline(never)]
     pub fn remove(&mut self, id: Id) -> Option<T> {
-        let e = self.entries.get_mut(id.index as usize)?;
+        let (c, i) = Self::split(id.index);
+        let chunk = self.dir.get_mut(c)?;
+        let e = chunk.get_mut(i)?;
         if e.generation != id.generation {
             return None;
         }
         let value = e.value.take()?;
         // An entry whose generation would wrap is retired, never reused: an
         // old id must not name a new object.
-        if e.generation < RETIRED - 1 {
-            e.generation += 1;
-            // Room was reserved when the table grew.
-            self.free.push(Reverse(id.index));
-        } else {
-            e.generation = RETIRED;
-        }
+        let retired = e.generation >= RETIRED - 1;
+        e.generation = if retired { RETIRED } else { e.generation + 1 };
         self.live -= 1;
-        if id.index as usize + 1 == self.entries.len() {
-            self.trim();
+        if self.slots.emptied(c, retired) {
+            let top = chunk.iter().map(|e| e.generation).max().unwrap_or(0);
+            *chunk = Vec::new();
+            self.slots.freed(c, top);
         }
         Some(value)
     }
 
-    /// Drop the free entries at the end, and move the table to a smaller
-    /// block when a quarter or less of it is used ([`give_back`]). (Each
-    /// entry dropped was added once, so this costs no more than the inserts
-    /// did.)
-    fn trim(&mut self) {
-        while let Some(last) = self.entries.last() {
-            if last.value.is_some() || last.generation == RETIRED {
-                break;
-            }
-            // Its index stays in the free list, stale.
-            self.fresh = self.fresh.max(last.generation);
-            self.entries.pop();
-        }
-        let before = self.entries.capacity();
-        give_back(&mut self.entries, FIRST_BLOCK);
-        if self.entries.capacity() < before {
-            // The free list too: without its stale indices, with room for
-            // every index the table can hold.
-            let len = self.entries.len() as u32;
-            self.free.retain(|&Reverse(i)| i < len);
-            let mut free = core::mem::take(&mut self.free).into_vec();
-            give_back(&mut free, self.entries.capacity());
-            self.free = BinaryHeap::from(free);
-        }
+    /// Bytes its chunks hold.
+    pub fn table_bytes(&self) -> usize {
+        self.chunks() * Self::PER_CHUNK * entry_bytes::<T>()
     }
 
-    /// Bytes the table holds (its capacity).
-    pub fn table_bytes(&self) -> usize {
-        self.entries.capacity() * core::mem::size_of::<Entry<T>>()
+    /// Chunks it holds.
+    pub fn chunks(&self) -> usize {
+        self.slots.chunks()
     }
 
     pub fn len(&self) -> usize {
@@ -271,23 +416,50 @@ impl<T> Slab<T> {
     }
 
     /// Every live entry.
-    pub fn iter(&self) -> impl Iterator<Item = (Id, &T)> {
-        self.entries.iter().enumerate().filter_map(|(i, e)| {
-            e.value.as_ref().map(|v| {
-                (
-                    Id {
-                        index: i as u32,
-                        generation: e.generation,
-                    },
-                    v,
-                )
-            })
-        })
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter {
+            dir: &self.dir,
+            index: 0,
+        }
     }
 
     /// Ids of every live entry (to iterate while mutating).
     pub fn ids(&self) -> Vec<Id> {
         self.iter().map(|(id, _)| id).collect()
+    }
+}
+
+/// A slab's live entries ([`Slab::iter`]).
+pub struct Iter<'a, T> {
+    dir: &'a [Vec<Entry<T>>],
+    /// The next index to look at.
+    index: usize,
+}
+
+impl<'a, T> Iterator for Iter<'a, T> {
+    type Item = (Id, &'a T);
+
+    // (Out of line: one copy per kind of object, not one per loop.)
+    #[inline(never)]
+    fn next(&mut self) -> Option<(Id, &'a T)> {
+        let per = Slab::<T>::PER_CHUNK;
+        while let Some(chunk) = self.dir.get(self.index / per) {
+            let i = self.index;
+            let Some(e) = chunk.get(i % per) else {
+                // No chunk.
+                self.index = (i / per + 1) * per;
+                continue;
+            };
+            self.index += 1;
+            if let Some(v) = &e.value {
+                let id = Id {
+                    index: i as u32,
+                    generation: e.generation,
+                };
+                return Some((id, v));
+            }
+        }
+        None
     }
 }
 
@@ -319,7 +491,7 @@ mod tests {
     fn an_entry_is_retired_before_its_generation_wraps() {
         let mut s = Slab::new();
         let a = s.insert(1).unwrap();
-        s.entries[a.index as usize].generation = u32::MAX - 1;
+        s.dir[0][a.index as usize].generation = u32::MAX - 1;
         let old = Id {
             index: a.index,
             generation: u32::MAX - 1,
@@ -359,11 +531,12 @@ mod tests {
     #[test]
     fn the_table_gives_its_memory_back() {
         let mut s = Slab::new();
+        let per = Slab::<usize>::PER_CHUNK;
         let keep = s.insert(0usize).unwrap();
         let before = s.table_bytes();
         let ids: Vec<_> = (1..5000).map(|i| s.insert(i).unwrap()).collect();
         assert!(s.table_bytes() >= 5000 * entry_bytes::<usize>());
-        // Freed in the order made: the end goes only with the last.
+        // Freed in the order made.
         for id in &ids {
             assert!(s.remove(*id).is_some());
         }
@@ -376,25 +549,92 @@ mod tests {
             assert_eq!(old.index, new.index);
             assert_eq!(s.get(*old), None);
         }
-        // Freed in reverse: each removal at the end trims.
+        // Freed in reverse.
         for id in again.iter().rev() {
             s.remove(*id);
         }
         assert_eq!(s.table_bytes(), before);
+        assert_eq!(s.chunks(), 1);
+        assert!(per > 1);
     }
 
+    /// The last entry kept, the rest freed: only its chunk stays (before
+    /// chunks, the table stayed at its largest size).
     #[test]
-    fn free_entries_in_the_middle_are_reused_after_a_trim() {
+    fn a_survivor_at_the_end_keeps_only_its_chunk() {
         let mut s = Slab::new();
-        let ids: Vec<_> = (0..100).map(|i| s.insert(i).unwrap()).collect();
-        // Free 10..100 but 60: the end goes down to 61, the rest stays on
-        // the free list.
-        for id in ids[10..].iter().filter(|id| id.index != 60) {
+        let ids: Vec<_> = (0..10_000u64).map(|i| s.insert(i).unwrap()).collect();
+        for id in &ids[..ids.len() - 1] {
             s.remove(*id);
         }
-        let fresh: Vec<_> = (0..50).map(|i| s.insert(i).unwrap()).collect();
-        assert!(fresh.iter().all(|id| (10..60).contains(&id.index)));
-        assert_eq!(s.insert(7).unwrap().index, 61);
-        assert_eq!(s.len(), 62);
+        assert_eq!(s.chunks(), 1);
+        assert_eq!(s.table_bytes(), Slab::<u64>::PER_CHUNK * entry_bytes::<u64>());
+        assert_eq!(s.get(*ids.last().unwrap()), Some(&9_999));
+    }
+
+    /// A chunk that empties in the middle goes at once; its directory slot
+    /// is the next new chunk's.
+    #[test]
+    fn a_chunk_that_empties_in_the_middle_is_freed() {
+        let mut s = Slab::new();
+        let per = Slab::<u64>::PER_CHUNK;
+        let ids: Vec<_> = (0..3 * per as u64).map(|i| s.insert(i).unwrap()).collect();
+        assert_eq!(s.chunks(), 3);
+        for id in &ids[per..2 * per] {
+            s.remove(*id);
+        }
+        assert_eq!(s.chunks(), 2);
+        let new = s.insert(7).unwrap();
+        assert_eq!(new.index as usize, per, "the freed slot is reused first");
+        assert_eq!(s.chunks(), 3);
+        assert!(ids[per..2 * per].iter().all(|id| s.get(*id).is_none()));
+    }
+
+    /// A chunk made in a slot whose chunk went starts its generations above
+    /// every generation that slot's entries had: no old id names a new
+    /// object, however the slot is reused.
+    #[test]
+    fn generations_never_repeat_across_chunk_reuse() {
+        let mut s = Slab::new();
+        let per = Slab::<u64>::PER_CHUNK;
+        let mut old = Vec::new();
+        for round in 0..50u64 {
+            // One entry churned often, then the whole chunk freed.
+            let ids: Vec<_> = (0..per as u64).map(|i| s.insert(round * 100 + i).unwrap()).collect();
+            let mut busy = ids[round as usize % per];
+            for _ in 0..round {
+                s.remove(busy);
+                busy = s.insert(0).unwrap();
+                old.push(busy);
+            }
+            for id in ids.iter().chain([&busy]) {
+                s.remove(*id);
+            }
+            old.extend(ids);
+            assert_eq!(s.chunks(), 0);
+        }
+        let fresh: Vec<_> = (0..per as u64).map(|i| s.insert(i).unwrap()).collect();
+        for id in &old {
+            assert_eq!(s.get(*id), None, "{id:?} names a new object");
+            assert!(!fresh.contains(id));
+        }
+    }
+
+    /// A slot with a retired entry is never reused: its chunk goes, the
+    /// next chunk takes another slot.
+    #[test]
+    fn a_slot_with_a_retired_entry_is_not_reused() {
+        let mut s = Slab::new();
+        let a = s.insert(1u64).unwrap();
+        s.dir[0][0].generation = u32::MAX - 1;
+        let old = Id {
+            index: a.index,
+            generation: u32::MAX - 1,
+        };
+        assert_eq!(s.remove(old), Some(1));
+        assert_eq!(s.chunks(), 0);
+        let b = s.insert(2).unwrap();
+        assert_eq!(b.index as usize, Slab::<u64>::PER_CHUNK);
+        assert_eq!(s.get(old), None);
     }
 }

@@ -173,17 +173,18 @@ pub fn create_endpoint(k: &mut Kernel, pool: Id) -> Result<Id, Error> {
         k.refund(pool, IPC_OBJECT_COST);
         return Err(Error::OutOfMemory);
     };
-    let id = k.endpoints.insert(e).map_err(|_| {
-        k.refund(pool, IPC_OBJECT_COST);
-        Error::OutOfMemory
-    })?;
+    let id = k
+        .store(Some(pool), e)
+        .inspect_err(|_| k.refund(pool, IPC_OBJECT_COST))?;
     k.endpoints.get_mut(id).expect("just inserted").id = id;
     k.add_ref(ObjectRef::Pool(pool));
     Ok(id)
 }
 
 pub fn destroy_endpoint(k: &mut Kernel, ep: Id) {
-    let Some(e) = k.endpoints.remove(ep) else { return };
+    let Some(e) = k.unstore::<alloc::boxed::Box<Endpoint>>(ep) else {
+        return;
+    };
     fail_queue(k, e.senders);
     fail_queue(k, e.receivers);
     k.refund(e.pool, IPC_OBJECT_COST);

@@ -74,17 +74,13 @@ pub fn create_notification(k: &mut Kernel, pool: Id) -> Result<Id, Error> {
         refs: 0,
         pool,
     };
-    k.notifications
-        .insert(n)
-        .map_err(|_| {
-            k.refund(pool, IPC_OBJECT_COST);
-            Error::OutOfMemory
-        })
+    k.store(Some(pool), n)
+        .inspect_err(|_| k.refund(pool, IPC_OBJECT_COST))
         .inspect(|_| k.add_ref(ObjectRef::Pool(pool)))
 }
 
 pub fn destroy_notification(k: &mut Kernel, n: Id) {
-    let Some(no) = k.notifications.remove(n) else { return };
+    let Some(no) = k.unstore::<Notification>(n) else { return };
     // Interrupt lines bound to it stop (masked) until bound again.
     for id in k.irqs.ids() {
         let irq = k.irqs.get_mut(id).expect("listed");

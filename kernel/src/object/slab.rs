@@ -1,9 +1,7 @@
 //! Generational slabs: kernel objects are named by index + generation, so a
 //! stale reference to a freed and reused entry is detected, never followed.
 
-use alloc::collections::BinaryHeap;
 use alloc::vec::Vec;
-use core::cmp::Reverse;
 
 /// A slab entry's name. Aligned as one 64-bit word, so ids are compared,
 /// loaded and stored whole.
@@ -44,13 +42,18 @@ struct Entry<T> {
 }
 
 /// Storage for one kind of object: a directory of chunks of
-/// [`Slab::PER_CHUNK`] entries. An id's index is its chunk's directory slot
-/// times `PER_CHUNK` plus its place in the chunk, so entries never move.
+/// [`Slab::PER_CHUNK`] entries, each chunk owned by one pool (or by the
+/// kernel: owner `None`). An id's index is its chunk's directory slot times
+/// `PER_CHUNK` plus its place in the chunk, so entries never move.
 ///
-/// A new object takes the lowest free entry of the lowest chunk with room;
-/// without one, a new chunk in the lowest free directory slot. A chunk that
-/// empties is freed at once, wherever it is. The directory (and its
-/// per-slot records) stays at the most chunks it held at once.
+/// An owner's objects go only into its own chunks: a free entry of one of
+/// them (the chunks of an owner with room are a list whose head the owner
+/// keeps: `room`), else a new chunk in a free directory slot,
+/// which its owner pays for ([`Slab::CHUNK_COST`], charged by the caller:
+/// see `Kernel::store`). A chunk that empties is freed at once, wherever it
+/// is, and its owner refunded. So what a half-empty chunk wastes is its
+/// owner's own charge. The directory (a few words a slot) stays at the
+/// most chunks it held at once.
 pub struct Slab<T> {
     /// Each slot's chunk: exactly `PER_CHUNK` entries, or none (an empty
     /// list, which holds no memory).
@@ -59,30 +62,39 @@ pub struct Slab<T> {
     live: usize,
 }
 
+/// An owner's list of chunks with room is empty.
+pub const NO_ROOM: u32 = u32::MAX;
+
 /// What a slab knows of its directory's slots, apart from the chunks (one
 /// copy of this code for every kind of object).
 struct Slots {
     /// Per directory slot.
     meta: Vec<SlotMeta>,
-    /// Chunks with a free entry, lowest first (each at most once: see
-    /// [`SlotMeta::queued`]); slots that lost their chunk are skipped.
-    room: BinaryHeap<Reverse<u32>>,
-    /// Free directory slots (without a chunk), lowest first. Both heaps
-    /// have room reserved for every slot the directory can hold, so
-    /// freeing never allocates.
-    free: BinaryHeap<Reverse<u32>>,
+    /// The first of the free directory slots (without a chunk, and not
+    /// retired), a list through [`SlotMeta::next`]: the last freed first.
+    free: u32,
 }
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct SlotMeta {
+    /// Who pays for its chunk.
+    owner: Option<Id>,
+    /// Its neighbours in its owner's list of chunks with room; without a
+    /// chunk, `next` is the next free slot.
+    prev: u32,
+    next: u32,
     /// Whether it has a chunk.
     present: bool,
-    /// It may be in [`Slots::room`].
-    queued: bool,
+    /// Whether its chunk is in its owner's list of chunks with room.
+    linked: bool,
     /// Live entries of its chunk.
     used: u16,
     /// Retired entries of its chunk (never reused).
     retired: u16,
+    /// Its chunk's free entries (bit `i`: entry `i`), retired ones not.
+    free_entries: u64,
+    /// The highest generation its chunk's entries have had.
+    top: u32,
     /// The generation entries of a new chunk here start at: above every
     /// generation an entry of this slot ever had. [`RETIRED`]: the slot is
     /// never reused (an entry of it was retired).
@@ -93,32 +105,19 @@ impl Slots {
     const fn new() -> Self {
         Slots {
             meta: Vec::new(),
-            room: BinaryHeap::new(),
-            free: BinaryHeap::new(),
+            free: NO_ROOM,
         }
     }
 
-    /// The lowest slot whose chunk has a free entry, if any.
-    #[inline(never)]
-    fn with_room(&mut self, per: usize) -> Option<usize> {
-        while let Some(&Reverse(c)) = self.room.peek() {
-            let m = &mut self.meta[c as usize];
-            if m.present && ((m.used + m.retired) as usize) < per {
-                return Some(c as usize);
-            }
-            self.room.pop();
-            m.queued = false;
-        }
-        None
-    }
-
-    /// A slot for a new chunk: the lowest free one, or a new one at the
-    /// end when the directory (now `dir_len` slots) has room reserved for
-    /// it (`capacity`). `None`: the directory must grow first.
+    /// A slot for a new chunk: a free one, or a new one at the end when
+    /// the directory (now `dir_len` slots) has room reserved for it
+    /// (`capacity`). `None`: the directory must grow first.
     #[inline(never)]
     fn take_free(&mut self, dir_len: usize, capacity: usize) -> Result<Option<usize>, SlabFull> {
-        if let Some(Reverse(s)) = self.free.pop() {
-            return Ok(Some(s as usize));
+        if self.free != NO_ROOM {
+            let s = self.free as usize;
+            self.free = self.meta[s].next;
+            return Ok(Some(s));
         }
         if dir_len == capacity {
             return Ok(None);
@@ -126,67 +125,182 @@ impl Slots {
         self.meta
             .try_reserve_exact(capacity - self.meta.len())
             .map_err(|_| SlabFull)?;
-        self.room
-            .try_reserve(capacity - self.room.len())
-            .map_err(|_| SlabFull)?;
-        self.free
-            .try_reserve(capacity - self.free.len())
-            .map_err(|_| SlabFull)?;
-        self.meta.push(SlotMeta::default());
+        self.meta.push(SlotMeta {
+            owner: None,
+            prev: NO_ROOM,
+            next: NO_ROOM,
+            present: false,
+            linked: false,
+            used: 0,
+            retired: 0,
+            free_entries: 0,
+            top: 0,
+            floor: 0,
+        });
         Ok(Some(dir_len))
     }
 
-    /// A chunk was made in `slot` (or not: `made` false): queue it.
+    /// A chunk of `owner` was made in `slot` (or not: `made` false): the
+    /// head of its list of chunks with room.
     #[inline(never)]
-    fn made(&mut self, slot: usize, made: bool) {
+    fn made(&mut self, slot: usize, made: bool, per: usize, owner: Option<Id>, room: &mut u32) {
         if !made {
-            // Room was reserved when the directory grew.
-            self.free.push(Reverse(slot as u32));
+            self.put_free(slot);
             return;
         }
         let m = &mut self.meta[slot];
         m.present = true;
+        m.owner = owner;
         m.used = 0;
         m.retired = 0;
-        if !m.queued {
-            m.queued = true;
-            self.room.push(Reverse(slot as u32));
-        }
+        m.free_entries = u64::MAX >> (64 - per);
+        m.top = m.floor;
+        self.link(slot, room);
     }
 
-    /// An entry of `slot`'s chunk went (`retired`: for good): whether the
-    /// chunk is now to be freed ([`Slots::freed`]).
+    /// Put `slot` at the head of its owner's list of chunks with room.
+    fn link(&mut self, slot: usize, room: &mut u32) {
+        if *room != NO_ROOM {
+            self.meta[*room as usize].prev = slot as u32;
+        }
+        let m = &mut self.meta[slot];
+        m.next = *room;
+        m.prev = NO_ROOM;
+        m.linked = true;
+        *room = slot as u32;
+    }
+
+    /// Take `slot` off its owner's list of chunks with room.
+    fn unlink(&mut self, slot: usize, room: &mut u32) {
+        let m = self.meta[slot];
+        if m.prev == NO_ROOM {
+            *room = m.next;
+        } else {
+            self.meta[m.prev as usize].next = m.next;
+        }
+        if m.next != NO_ROOM {
+            self.meta[m.next as usize].prev = m.prev;
+        }
+        self.meta[slot].linked = false;
+    }
+
+    /// Take the lowest free entry of `slot`'s chunk (which has one): its
+    /// place. The chunk leaves its owner's list when it is full.
     #[inline(never)]
-    fn emptied(&mut self, slot: usize, retired: bool) -> bool {
+    fn take_entry(&mut self, slot: usize, room: &mut u32) -> usize {
+        let m = &mut self.meta[slot];
+        let i = m.free_entries.trailing_zeros() as usize;
+        m.free_entries &= !(1 << i);
+        m.used += 1;
+        if m.free_entries == 0 {
+            self.unlink(slot, room);
+        }
+        i
+    }
+
+    /// Entry `i` of `slot`'s chunk went, its generation now `generation`
+    /// ([`RETIRED`]: for good): whether the chunk is now to be freed
+    /// ([`Slots::freed`]); else back on its owner's list if it was full.
+    #[inline(never)]
+    fn put_entry(&mut self, slot: usize, i: usize, generation: u32, room: &mut u32) -> bool {
         let m = &mut self.meta[slot];
         m.used -= 1;
-        m.retired += retired as u16;
-        if m.used == 0 {
+        if generation == RETIRED {
+            m.retired += 1;
+        } else {
+            m.top = m.top.max(generation);
+            m.free_entries |= 1 << i;
+        }
+        let (used, linked, free) = (m.used, m.linked, m.free_entries);
+        if used == 0 {
+            if linked {
+                self.unlink(slot, room);
+            }
             return true;
         }
-        if !m.queued {
-            m.queued = true;
-            self.room.push(Reverse(slot as u32));
+        if !linked && free != 0 {
+            self.link(slot, room);
         }
         false
     }
 
-    /// `slot`'s chunk was freed, the highest generation of its entries
-    /// `top`: a chunk made there later starts above it. A slot with a
-    /// retired entry is never reused.
+    /// `slot`'s chunk was freed: a chunk made there later starts above
+    /// every generation its entries had. A slot with a retired entry is
+    /// never reused.
     #[inline(never)]
-    fn freed(&mut self, slot: usize, top: u32) {
+    fn freed(&mut self, slot: usize) {
         let m = &mut self.meta[slot];
         m.present = false;
-        m.floor = if m.retired > 0 { RETIRED } else { top };
+        m.owner = None;
+        m.floor = if m.retired > 0 { RETIRED } else { m.top };
         if m.floor != RETIRED {
-            // Room was reserved when the directory grew.
-            self.free.push(Reverse(slot as u32));
+            self.put_free(slot);
         }
+    }
+
+    /// `slot` (without a chunk) on the list of free slots.
+    fn put_free(&mut self, slot: usize) {
+        self.meta[slot].next = self.free;
+        self.free = slot as u32;
     }
 
     fn chunks(&self) -> usize {
         self.meta.iter().filter(|m| m.present).count()
+    }
+
+    /// Chunks `owner` pays for.
+    fn chunks_of(&self, owner: Option<Id>) -> usize {
+        self.meta.iter().filter(|m| m.present && m.owner == owner).count()
+    }
+
+    /// The self-check's part: no chunk is empty, each chunk's owner is
+    /// `live`, and each owner's list of chunks with room (its head from
+    /// `room`) holds exactly its chunks with room.
+    #[cfg(any(test, feature = "ktest"))]
+    fn check(
+        &self,
+        per: usize,
+        live: &dyn Fn(Option<Id>) -> bool,
+        room: &dyn Fn(Option<Id>) -> Option<u32>,
+    ) -> Result<(), alloc::string::String> {
+        use alloc::format;
+        for (slot, m) in self.meta.iter().enumerate() {
+            if !m.present {
+                if m.linked {
+                    return Err(format!("slot {slot}: no chunk, on a list of chunks with room"));
+                }
+                continue;
+            }
+            if m.used == 0 {
+                return Err(format!("slot {slot}: an empty chunk"));
+            }
+            if !live(m.owner) {
+                return Err(format!("slot {slot}: its chunk's owner {:?} is gone", m.owner));
+            }
+            let free = (per - (m.used + m.retired) as usize) as u32;
+            if m.linked != (m.free_entries != 0) || m.free_entries.count_ones() != free {
+                return Err(format!(
+                    "slot {slot}: on its owner's list {}, {} used",
+                    m.linked, m.used
+                ));
+            }
+            if m.linked {
+                // Its list leads here from its owner's head.
+                let mut at = room(m.owner).unwrap_or(NO_ROOM);
+                let mut steps = 0;
+                while at != slot as u32 {
+                    let Some(x) = self.meta.get(at as usize) else {
+                        return Err(format!("slot {slot}: not on its owner's list"));
+                    };
+                    if x.owner != m.owner || !x.present || steps > self.meta.len() {
+                        return Err(format!("slot {slot}: its owner's list is broken"));
+                    }
+                    at = x.next;
+                    steps += 1;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -195,17 +309,11 @@ pub const fn entry_bytes<T>() -> usize {
     core::mem::size_of::<Entry<T>>()
 }
 
-/// Bytes to charge for one element of a growing list (a slab's table, a
-/// capability space, a task's list of threads) of `T`s: twice its size,
+/// Bytes to charge for one element of a growing list (a capability
+/// space, a task's list of threads) of `T`s: twice its size,
 /// for the spare capacity the list keeps as it grows by doubling.
 pub const fn list_cost<T>() -> u64 {
     2 * core::mem::size_of::<T>() as u64
-}
-
-/// Bytes to charge for one object in a `Slab<T>` ([`list_cost`] of its
-/// entry).
-pub const fn slab_cost<T>() -> u64 {
-    2 * entry_bytes::<T>() as u64
 }
 
 /// The kernel heap's block for a `T` (the next power of two, at least a
@@ -269,6 +377,17 @@ impl<T> Slab<T> {
     };
     const SHIFT: u32 = Self::PER_CHUNK.trailing_zeros();
 
+    /// Bytes a directory slot takes (its chunk's handle and record): what
+    /// the directory keeps of each chunk it held, once the chunk is gone.
+    pub const SLOT_BYTES: usize = core::mem::size_of::<Vec<Entry<T>>>() + core::mem::size_of::<SlotMeta>();
+
+    /// Bytes a chunk takes from the kernel heap (its block: the next power
+    /// of two), which its owner is charged.
+    pub const CHUNK_COST: u64 = {
+        let bytes = (Self::PER_CHUNK * entry_bytes::<T>()).next_power_of_two();
+        (if bytes < 8 { 8 } else { bytes }) as u64
+    };
+
     pub const fn new() -> Self {
         Slab {
             dir: Vec::new(),
@@ -283,31 +402,31 @@ impl<T> Slab<T> {
         ((index >> Self::SHIFT) as usize, index as usize & (Self::PER_CHUNK - 1))
     }
 
-    /// Store `value`; fails (without panicking) when memory runs out.
+    /// Store `value` in a chunk of `owner`, whose list of chunks with room
+    /// starts at `room` ([`NO_ROOM`]: a new chunk is made, which the caller
+    /// has charged `owner` [`Slab::CHUNK_COST`] for). Fails (without
+    /// panicking) when memory for a chunk runs out.
     #[inline(never)]
-    pub fn insert(&mut self, value: T) -> Result<Id, SlabFull> {
-        let slot = match self.slots.with_room(Self::PER_CHUNK) {
-            Some(slot) => slot,
-            None => self.new_chunk()?,
-        };
-        let chunk = &mut self.dir[slot];
-        let i = chunk
-            .iter()
-            .position(|e| e.value.is_none() && e.generation != RETIRED)
-            .unwrap_or_else(|| unreachable!());
-        let entry = &mut chunk[i];
-        entry.value = Some(value);
-        self.slots.meta[slot].used += 1;
+    pub fn insert(&mut self, owner: Option<Id>, room: &mut u32, value: T) -> Result<Id, SlabFull> {
+        if *room == NO_ROOM {
+            self.new_chunk(owner, room)?;
+        }
+        let slot = *room as usize;
+        let i = self.slots.take_entry(slot, room);
+        let entry = &mut self.dir[slot][i];
+        // A free entry: its old value is `None`, nothing to drop.
+        core::mem::forget(entry.value.replace(value));
+        let generation = entry.generation;
         self.live += 1;
         Ok(Id {
             index: ((slot << Self::SHIFT) + i) as u32,
-            generation: entry.generation,
+            generation,
         })
     }
 
-    /// A new, empty chunk in the lowest free directory slot, queued as
-    /// having room: its slot.
-    fn new_chunk(&mut self) -> Result<usize, SlabFull> {
+    /// A new, empty chunk of `owner` in a free directory slot, at
+    /// the head of its list of chunks with room.
+    fn new_chunk(&mut self, owner: Option<Id>, room: &mut u32) -> Result<(), SlabFull> {
         let slot = match self.slots.take_free(self.dir.len(), self.dir.capacity())? {
             Some(slot) => slot,
             None => {
@@ -325,7 +444,7 @@ impl<T> Slab<T> {
         let floor = self.slots.meta[slot].floor;
         let mut chunk = Vec::new();
         let made = chunk.try_reserve_exact(Self::PER_CHUNK).is_ok();
-        self.slots.made(slot, made);
+        self.slots.made(slot, made, Self::PER_CHUNK, owner, room);
         if !made {
             return Err(SlabFull);
         }
@@ -334,15 +453,21 @@ impl<T> Slab<T> {
             value: None,
         }));
         self.dir[slot] = chunk;
-        Ok(slot)
+        Ok(())
     }
 
-    #[inline]
+    /// Who pays for the chunk of `id`, if it names a live entry.
+    pub fn owner(&self, id: Id) -> Option<Option<Id>> {
+        self.get(id)?;
+        Some(self.slots.meta[Self::split(id.index).0].owner)
+    }
+
+    #[inline(never)]
     pub fn get(&self, id: Id) -> Option<&T> {
         self.get_inlined(id)
     }
 
-    #[inline]
+    #[inline(never)]
     pub fn get_mut(&mut self, id: Id) -> Option<&mut T> {
         self.get_mut_inlined(id)
     }
@@ -374,9 +499,12 @@ impl<T> Slab<T> {
     }
 
     /// Remove and return the value; the id (and every copy of it) goes
-    /// stale. A chunk left with no live entry is freed at once.
+    /// stale. `room` is the head of the list of chunks with room of its
+    /// chunk's owner ([`Slab::owner`]). A chunk left with no live entry is
+    /// freed at once: then `true` (its owner is to be refunded
+    /// [`Slab::CHUNK_COST`]).
     #[inline(never)]
-    pub fn remove(&mut self, id: Id) -> Option<T> {
+    pub fn remove(&mut self, id: Id, room: &mut u32) -> Option<(T, bool)> {
         let (c, i) = Self::split(id.index);
         let chunk = self.dir.get_mut(c)?;
         let e = chunk.get_mut(i)?;
@@ -386,15 +514,44 @@ impl<T> Slab<T> {
         let value = e.value.take()?;
         // An entry whose generation would wrap is retired, never reused: an
         // old id must not name a new object.
-        let retired = e.generation >= RETIRED - 1;
-        e.generation = if retired { RETIRED } else { e.generation + 1 };
+        e.generation = if e.generation >= RETIRED - 1 {
+            RETIRED
+        } else {
+            e.generation + 1
+        };
         self.live -= 1;
-        if self.slots.emptied(c, retired) {
-            let top = chunk.iter().map(|e| e.generation).max().unwrap_or(0);
+        let freed = self.slots.put_entry(c, i, e.generation, room);
+        if freed {
             *chunk = Vec::new();
-            self.slots.freed(c, top);
+            self.slots.freed(c);
         }
-        Some(value)
+        Some((value, freed))
+    }
+
+    /// Chunks `owner` pays for.
+    pub fn chunks_of(&self, owner: Option<Id>) -> usize {
+        self.slots.chunks_of(owner)
+    }
+
+    /// The self-check's part (see `Slots::check`): the chunks agree with
+    /// their records and owners (`live`: whether an owner lives; `room`:
+    /// an owner's list head).
+    #[cfg(any(test, feature = "ktest"))]
+    pub fn check(
+        &self,
+        live: &dyn Fn(Option<Id>) -> bool,
+        room: &dyn Fn(Option<Id>) -> Option<u32>,
+    ) -> Result<(), alloc::string::String> {
+        let counted: usize = self.slots.meta.iter().map(|m| m.used as usize).sum();
+        let present = self.dir.iter().filter(|c| !c.is_empty()).count();
+        if counted != self.live || self.iter().count() != self.live || present != self.chunks() {
+            return Err(alloc::format!(
+                "{} live, {counted} counted, {present} chunks of {}",
+                self.live,
+                self.chunks()
+            ));
+        }
+        self.slots.check(Self::PER_CHUNK, live, room)
     }
 
     /// Bytes its chunks hold.
@@ -473,47 +630,113 @@ impl<T> Default for Slab<T> {
 mod tests {
     use super::*;
 
+    /// A slab with the owners' lists of chunks with room beside it, and
+    /// what each owner is charged for chunks.
+    struct Owned<T> {
+        s: Slab<T>,
+        room: [u32; 3],
+        charged: [u64; 3],
+    }
+
+    fn owner(n: usize) -> Option<Id> {
+        (n > 0).then_some(Id {
+            index: n as u32,
+            generation: 0,
+        })
+    }
+
+    impl<T> Owned<T> {
+        fn new() -> Self {
+            Owned {
+                s: Slab::new(),
+                room: [NO_ROOM; 3],
+                charged: [0; 3],
+            }
+        }
+
+        fn insert(&mut self, n: usize, value: T) -> Id {
+            if self.room[n] == NO_ROOM {
+                self.charged[n] += Slab::<T>::CHUNK_COST;
+            }
+            self.s.insert(owner(n), &mut self.room[n], value).unwrap()
+        }
+
+        fn remove(&mut self, id: Id) -> Option<T> {
+            let o = self.s.owner(id)?;
+            let n = o.map_or(0, |o| o.index as usize);
+            let (v, freed) = self.s.remove(id, &mut self.room[n])?;
+            if freed {
+                self.charged[n] -= Slab::<T>::CHUNK_COST;
+            }
+            Some(v)
+        }
+
+        fn check(&self) {
+            let room = self.room;
+            self.s
+                .check(&|o| o.is_none_or(|o| o.index < 3), &|o| {
+                    Some(room[o.map_or(0, |o| o.index as usize)])
+                })
+                .unwrap();
+            // Each owner is charged for exactly its chunks.
+            for n in 0..3 {
+                assert_eq!(
+                    self.charged[n],
+                    self.s.chunks_of(owner(n)) as u64 * Slab::<T>::CHUNK_COST
+                );
+            }
+        }
+
+        fn chunk_bytes(&self) -> u64 {
+            self.s.chunks() as u64 * Slab::<T>::CHUNK_COST
+        }
+    }
+
     #[test]
     fn stale_ids_are_rejected_after_reuse() {
-        let mut s = Slab::new();
-        let a = s.insert("a").unwrap();
+        let mut s = Owned::new();
+        let a = s.insert(0, "a");
         assert_eq!(s.remove(a), Some("a"));
-        let b = s.insert("b").unwrap();
+        let b = s.insert(0, "b");
         assert_eq!(a.index, b.index);
         assert_ne!(a.generation, b.generation);
-        assert_eq!(s.get(a), None);
+        assert_eq!(s.s.get(a), None);
         assert_eq!(s.remove(a), None);
-        assert_eq!(s.get(b), Some(&"b"));
-        assert_eq!(s.len(), 1);
+        assert_eq!(s.s.get(b), Some(&"b"));
+        assert_eq!(s.s.len(), 1);
+        s.check();
     }
 
     #[test]
     fn an_entry_is_retired_before_its_generation_wraps() {
-        let mut s = Slab::new();
-        let a = s.insert(1).unwrap();
-        s.dir[0][a.index as usize].generation = u32::MAX - 1;
+        let mut s = Owned::new();
+        let keep = s.insert(0, 0);
+        let a = s.insert(0, 1);
+        s.s.dir[0][a.index as usize].generation = u32::MAX - 1;
         let old = Id {
             index: a.index,
             generation: u32::MAX - 1,
         };
         assert_eq!(s.remove(old), Some(1));
-        let b = s.insert(2).unwrap();
+        let b = s.insert(0, 2);
         assert_ne!(b.index, a.index, "a retired entry is not reused");
-        assert_eq!(s.get(old), None);
-        assert_eq!(s.len(), 1);
+        assert_eq!(s.s.get(old), None);
+        assert_eq!(s.s.len(), 2);
+        assert_eq!(s.s.get(keep), Some(&0));
+        s.check();
     }
 
     #[test]
     fn inlined_lookup_agrees() {
-        let mut s = Slab::new();
-        let a = s.insert(1).unwrap();
+        let mut s = Owned::new();
+        let a = s.insert(1, 1);
         s.remove(a);
-        let b = s.insert(2).unwrap();
-        assert_eq!(s.get_inlined(a), None);
-        assert_eq!(s.get_inlined(b), Some(&2));
+        let b = s.insert(1, 2);
+        assert_eq!(s.s.get_inlined(a), None);
+        assert_eq!(s.s.get_inlined(b), Some(&2));
         assert_eq!(
-            s.get_inlined(Id {
-                index: 9,
+            s.s.get_inlined(Id {
+                index: 9999,
                 generation: 0
             }),
             None
@@ -522,72 +745,94 @@ mod tests {
 
     #[test]
     fn iterates_live_entries() {
-        let mut s = Slab::new();
-        let ids: Vec<_> = (0..5).map(|i| s.insert(i).unwrap()).collect();
+        let mut s = Owned::new();
+        let ids: Vec<_> = (0..5).map(|i| s.insert(0, i)).collect();
         s.remove(ids[2]);
-        assert_eq!(s.iter().map(|(_, v)| *v).collect::<Vec<_>>(), vec![0, 1, 3, 4]);
+        assert_eq!(s.s.iter().map(|(_, v)| *v).collect::<Vec<_>>(), vec![0, 1, 3, 4]);
+        assert_eq!(s.s.ids().len(), 4);
     }
 
     #[test]
     fn the_table_gives_its_memory_back() {
-        let mut s = Slab::new();
-        let per = Slab::<usize>::PER_CHUNK;
-        let keep = s.insert(0usize).unwrap();
-        let before = s.table_bytes();
-        let ids: Vec<_> = (1..5000).map(|i| s.insert(i).unwrap()).collect();
-        assert!(s.table_bytes() >= 5000 * entry_bytes::<usize>());
-        // Freed in the order made.
+        let mut s = Owned::new();
+        let keep = s.insert(1, 0usize);
+        let before = s.s.table_bytes();
+        let ids: Vec<_> = (1..5000).map(|i| s.insert(1, i)).collect();
+        assert!(s.s.table_bytes() >= 5000 * entry_bytes::<usize>());
+        s.check();
         for id in &ids {
             assert!(s.remove(*id).is_some());
         }
-        assert_eq!(s.len(), 1);
-        assert_eq!(s.table_bytes(), before);
-        assert_eq!(s.get(keep), Some(&0));
-        // No old id names a new object, at the indices that went either.
-        let again: Vec<_> = (0..4999).map(|i| s.insert(i).unwrap()).collect();
-        for (old, new) in ids.iter().zip(&again) {
-            assert_eq!(old.index, new.index);
-            assert_eq!(s.get(*old), None);
+        assert_eq!(s.s.len(), 1);
+        assert_eq!(s.s.table_bytes(), before);
+        assert_eq!(s.s.get(keep), Some(&0));
+        // No old id names a new object.
+        let again: Vec<_> = (0..4999).map(|i| s.insert(1, i)).collect();
+        for old in &ids {
+            assert_eq!(s.s.get(*old), None);
         }
-        // Freed in reverse.
         for id in again.iter().rev() {
             s.remove(*id);
         }
-        assert_eq!(s.table_bytes(), before);
-        assert_eq!(s.chunks(), 1);
-        assert!(per > 1);
+        assert_eq!(s.s.table_bytes(), before);
+        s.check();
     }
 
-    /// The last entry kept, the rest freed: only its chunk stays (before
-    /// chunks, the table stayed at its largest size).
+    /// The attack of issue 11: one owner grows the table with all it has,
+    /// keeps the last entry (or one entry per chunk) and frees the rest.
+    /// What the chunks hold is what their owners are charged; beyond it the
+    /// table holds only its directory (before chunks per owner, the table
+    /// stayed at its largest size, charged to nobody).
     #[test]
-    fn a_survivor_at_the_end_keeps_only_its_chunk() {
-        let mut s = Slab::new();
-        let ids: Vec<_> = (0..10_000u64).map(|i| s.insert(i).unwrap()).collect();
+    fn kept_entries_hold_only_what_their_owner_pays_for() {
+        let mut s = Owned::new();
+        let per = Slab::<u64>::PER_CHUNK;
+        let theirs: Vec<_> = (0..3u64).map(|i| s.insert(2, i)).collect();
+        let ids: Vec<_> = (0..10_000u64).map(|i| s.insert(1, i)).collect();
+        s.check();
+        // The last kept.
         for id in &ids[..ids.len() - 1] {
             s.remove(*id);
         }
-        assert_eq!(s.chunks(), 1);
-        assert_eq!(s.table_bytes(), Slab::<u64>::PER_CHUNK * entry_bytes::<u64>());
-        assert_eq!(s.get(*ids.last().unwrap()), Some(&9_999));
+        s.check();
+        assert_eq!(s.s.chunks_of(owner(1)), 1);
+        assert_eq!(s.chunk_bytes(), s.charged.iter().sum::<u64>());
+        // One per chunk kept: each is its owner's charge.
+        let ids: Vec<_> = (0..10_000u64).map(|i| s.insert(1, i)).collect();
+        for (n, id) in ids.iter().enumerate() {
+            if n % per != 0 {
+                s.remove(*id);
+            }
+        }
+        s.check();
+        assert_eq!(s.chunk_bytes(), s.charged.iter().sum::<u64>());
+        // The other owner's objects never went into the first's chunks.
+        let more: Vec<_> = (0..3 * per as u64).map(|i| s.insert(2, i)).collect();
+        for id in theirs.iter().chain(&more) {
+            assert_eq!(s.s.owner(*id), Some(owner(2)));
+        }
+        s.check();
+        assert_eq!(s.chunk_bytes(), s.charged.iter().sum::<u64>());
     }
 
-    /// A chunk that empties in the middle goes at once; its directory slot
-    /// is the next new chunk's.
+    /// A chunk that empties in the middle goes at once (and its owner is
+    /// refunded); its directory slot is the next new chunk's, whoever's.
     #[test]
     fn a_chunk_that_empties_in_the_middle_is_freed() {
-        let mut s = Slab::new();
+        let mut s = Owned::new();
         let per = Slab::<u64>::PER_CHUNK;
-        let ids: Vec<_> = (0..3 * per as u64).map(|i| s.insert(i).unwrap()).collect();
-        assert_eq!(s.chunks(), 3);
+        let ids: Vec<_> = (0..3 * per as u64).map(|i| s.insert(1, i)).collect();
+        assert_eq!(s.s.chunks(), 3);
         for id in &ids[per..2 * per] {
             s.remove(*id);
         }
-        assert_eq!(s.chunks(), 2);
-        let new = s.insert(7).unwrap();
+        assert_eq!(s.s.chunks(), 2);
+        s.check();
+        let new = s.insert(2, 7);
         assert_eq!(new.index as usize, per, "the freed slot is reused first");
-        assert_eq!(s.chunks(), 3);
-        assert!(ids[per..2 * per].iter().all(|id| s.get(*id).is_none()));
+        assert_eq!(s.s.chunks(), 3);
+        assert!(ids[per..2 * per].iter().all(|id| s.s.get(*id).is_none()));
+        s.check();
     }
 
     /// A chunk made in a slot whose chunk went starts its generations above
@@ -595,46 +840,49 @@ mod tests {
     /// object, however the slot is reused.
     #[test]
     fn generations_never_repeat_across_chunk_reuse() {
-        let mut s = Slab::new();
+        let mut s = Owned::new();
         let per = Slab::<u64>::PER_CHUNK;
         let mut old = Vec::new();
         for round in 0..50u64 {
             // One entry churned often, then the whole chunk freed.
-            let ids: Vec<_> = (0..per as u64).map(|i| s.insert(round * 100 + i).unwrap()).collect();
+            let o = 1 + round as usize % 2;
+            let ids: Vec<_> = (0..per as u64).map(|i| s.insert(o, round * 100 + i)).collect();
             let mut busy = ids[round as usize % per];
             for _ in 0..round {
                 s.remove(busy);
-                busy = s.insert(0).unwrap();
+                busy = s.insert(o, 0);
                 old.push(busy);
             }
             for id in ids.iter().chain([&busy]) {
                 s.remove(*id);
             }
             old.extend(ids);
-            assert_eq!(s.chunks(), 0);
+            assert_eq!(s.s.chunks(), 0);
         }
-        let fresh: Vec<_> = (0..per as u64).map(|i| s.insert(i).unwrap()).collect();
+        let fresh: Vec<_> = (0..per as u64).map(|i| s.insert(2, i)).collect();
         for id in &old {
-            assert_eq!(s.get(*id), None, "{id:?} names a new object");
+            assert_eq!(s.s.get(*id), None, "{id:?} names a new object");
             assert!(!fresh.contains(id));
         }
+        s.check();
     }
 
     /// A slot with a retired entry is never reused: its chunk goes, the
     /// next chunk takes another slot.
     #[test]
     fn a_slot_with_a_retired_entry_is_not_reused() {
-        let mut s = Slab::new();
-        let a = s.insert(1u64).unwrap();
-        s.dir[0][0].generation = u32::MAX - 1;
+        let mut s = Owned::new();
+        let a = s.insert(1, 1u64);
+        s.s.dir[0][0].generation = u32::MAX - 1;
         let old = Id {
             index: a.index,
             generation: u32::MAX - 1,
         };
         assert_eq!(s.remove(old), Some(1));
-        assert_eq!(s.chunks(), 0);
-        let b = s.insert(2).unwrap();
+        assert_eq!(s.s.chunks(), 0);
+        let b = s.insert(1, 2);
         assert_eq!(b.index as usize, Slab::<u64>::PER_CHUNK);
-        assert_eq!(s.get(old), None);
+        assert_eq!(s.s.get(old), None);
+        s.check();
     }
 }

@@ -3,25 +3,17 @@
 use super::Id;
 use super::IdQueue;
 
-use super::slab::{box_cost, slab_cost};
+use super::slab::box_cost;
 
-/// Bytes charged for a pool object (its entry in the pool table).
-pub const POOL_COST: u64 = slab_cost::<Pool>();
-/// Bytes charged for an endpoint (its heap block and table entry), a
-/// notification or a device memory object (their table entries): the
-/// largest of the three, one figure.
-pub const IPC_OBJECT_COST: u64 = max(
-    box_cost::<Endpoint>() + slab_cost::<alloc::boxed::Box<Endpoint>>(),
-    max(slab_cost::<Notification>(), slab_cost::<Memory>()),
-);
+/// Bytes charged for an endpoint (its heap block), a notification, an
+/// interrupt or a device memory object (which have none): one figure.
+/// (Their table entries are in chunks their pool pays for: see
+/// [`super::Slab`].)
+pub const IPC_OBJECT_COST: u64 = box_cost::<Endpoint>();
 
-const fn max(a: u64, b: u64) -> u64 {
-    if a > b {
-        a
-    } else {
-        b
-    }
-}
+/// Kinds of object kept in a [`super::Slab`] of the kernel's (the object
+/// tables: see `Kernel`'s `Stored`).
+pub const TABLES: usize = 8;
 
 /// A budget of kernel memory.
 pub struct Pool {
@@ -39,6 +31,24 @@ pub struct Pool {
     /// Its last capability went and its tasks are still to be killed (see
     /// [`super::Kernel::process_reclaims`]).
     pub reclaim: bool,
+    /// Per object table, the head of its list of chunks with room
+    /// ([`super::slab::Slab::insert`]).
+    pub rooms: [u32; TABLES],
+}
+
+impl Pool {
+    /// A pool of `size` bytes, made from `parent`, with no references yet.
+    pub fn new(size: u64, parent: Option<Id>) -> Self {
+        Pool {
+            size,
+            bytes_left: size,
+            parent,
+            refs: 0,
+            caps: 0,
+            reclaim: false,
+            rooms: [super::slab::NO_ROOM; TABLES],
+        }
+    }
 }
 
 /// Synchronous IPC rendezvous: threads waiting to send (their message is in

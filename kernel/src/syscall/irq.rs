@@ -27,7 +27,7 @@ pub(super) fn irq_create(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         refs: 0,
         pool,
     };
-    let Ok(id) = k.irqs.insert(irq) else {
+    let Ok(id) = k.store(Some(pool), irq) else {
         k.refund(pool, IPC_OBJECT_COST);
         return Err(Error::OutOfMemory);
     };

@@ -62,7 +62,7 @@ fn start_memory(k: &mut Kernel, pool: Id, pages: u64, contiguous: bool) -> Resul
         refs: 1,
         mapped: crate::object::MappedAs::NONE,
     };
-    match k.memories.insert(m) {
+    match k.store(Some(pool), m) {
         Ok(id) => {
             k.memories.get_mut(id).expect("just made").extents = extents;
             k.add_ref(ObjectRef::Pool(pool));
@@ -414,7 +414,7 @@ pub(super) fn device_memory(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         refs: 0,
         mapped: crate::object::MappedAs::NONE,
     };
-    let Ok(id) = k.memories.insert(m) else {
+    let Ok(id) = k.store(Some(pool), m) else {
         k.refund(pool, crate::object::IPC_OBJECT_COST);
         return Err(Error::OutOfMemory);
     };
@@ -607,15 +607,9 @@ crate::ktest!(
         // the room they grow by).
         let mut tables = crate::mm::heap::try_box(Kernel::new()).ok_or("no memory for tables")?;
         let k = &mut *tables;
-        let pool = Pool {
-            size: 1 << 20,
-            bytes_left: 1 << 20,
-            parent: None,
-            refs: 1,
-            caps: 0,
-            reclaim: false,
-        };
-        let pool = k.pools.insert(pool).map_err(|_| "no pool")?;
+        let mut pool = Pool::new(1 << 20, None);
+        pool.refs = 1;
+        let pool = k.store(None, pool).map_err(|_| "no pool")?;
         let task = task::create(k, pool, "fragmented").map_err(e)?;
         // Every frame taken, then every other page of a 128-page block
         // given back: 64 free pages, no two of them buddies.

@@ -264,6 +264,7 @@ impl Slots {
         room: &dyn Fn(Option<Id>) -> Option<u32>,
     ) -> Result<(), alloc::string::String> {
         use alloc::format;
+        let mut linked = 0;
         for (slot, m) in self.meta.iter().enumerate() {
             if !m.present {
                 if m.linked {
@@ -284,21 +285,34 @@ impl Slots {
                     m.linked, m.used
                 ));
             }
-            if m.linked {
-                // Its list leads here from its owner's head.
-                let mut at = room(m.owner).unwrap_or(NO_ROOM);
-                let mut steps = 0;
-                while at != slot as u32 {
-                    let Some(x) = self.meta.get(at as usize) else {
-                        return Err(format!("slot {slot}: not on its owner's list"));
-                    };
-                    if x.owner != m.owner || !x.present || steps > self.meta.len() {
-                        return Err(format!("slot {slot}: its owner's list is broken"));
-                    }
-                    at = x.next;
-                    steps += 1;
-                }
+            if !m.linked {
+                continue;
             }
+            linked += 1;
+            // Its neighbours lead back here, the first is its owner's head.
+            let neighbour = |at: u32| self.meta.get(at as usize).filter(|x| x.linked && x.owner == m.owner);
+            let back = match m.prev {
+                NO_ROOM => room(m.owner) == Some(slot as u32),
+                prev => neighbour(prev).is_some_and(|x| x.next == slot as u32),
+            };
+            let on = m.next == NO_ROOM || neighbour(m.next).is_some_and(|x| x.prev == slot as u32);
+            if !back || !on {
+                return Err(format!("slot {slot}: its owner's list of chunks with room is broken"));
+            }
+        }
+        // Every linked chunk is reached from its owner's head (no loop
+        // apart): each list walked once.
+        let mut reached = 0;
+        for m in self.meta.iter().filter(|m| m.linked && m.prev == NO_ROOM) {
+            let mut at = m.next;
+            reached += 1;
+            while at != NO_ROOM && reached <= linked {
+                reached += 1;
+                at = self.meta[at as usize].next;
+            }
+        }
+        if reached != linked {
+            return Err(format!("{linked} chunks with room, {reached} on their owners' lists"));
         }
         Ok(())
     }
@@ -462,12 +476,12 @@ impl<T> Slab<T> {
         Some(self.slots.meta[Self::split(id.index).0].owner)
     }
 
-    #[inline(never)]
+    #[inline]
     pub fn get(&self, id: Id) -> Option<&T> {
         self.get_inlined(id)
     }
 
-    #[inline(never)]
+    #[inline]
     pub fn get_mut(&mut self, id: Id) -> Option<&mut T> {
         self.get_mut_inlined(id)
     }
@@ -884,5 +898,26 @@ mod tests {
         assert_eq!(b.index as usize, Slab::<u64>::PER_CHUNK);
         assert_eq!(s.s.get(old), None);
         s.check();
+    }
+
+    /// The self-check's part finds a broken list and a wrong count.
+    #[test]
+    fn the_check_finds_broken_records() {
+        let mut s = Owned::new();
+        let per = Slab::<u64>::PER_CHUNK;
+        let ids: Vec<_> = (0..2 * per as u64).map(|i| s.insert(1, i)).collect();
+        s.remove(ids[0]);
+        s.remove(ids[per]);
+        s.check();
+        let room = s.room;
+        let check = |s: &Slab<u64>| s.check(&|_| true, &|o| Some(room[o.map_or(0, |o| o.index as usize)]));
+        let head = room[1] as usize;
+        let next = s.s.slots.meta[head].next;
+        s.s.slots.meta[head].next = NO_ROOM;
+        assert!(check(&s.s).is_err(), "a list cut short");
+        s.s.slots.meta[head].next = next;
+        assert!(check(&s.s).is_ok());
+        s.s.slots.meta[head].used += 1;
+        assert!(check(&s.s).is_err(), "a wrong count");
     }
 }

@@ -2,7 +2,7 @@
 
 use super::message::{check_message, transfer};
 use super::{block, enqueue, fail_queue, finish_waiting_caller, set_caller, tcb_word, thread_task};
-use crate::object::{Endpoint, Id, IdQueue, Kernel, ObjectRef, IPC_OBJECT_COST};
+use crate::object::{Endpoint, Id, IdQueue, Kernel, ObjectRef, ENDPOINT_COST};
 use crate::sched;
 use crate::thread::ThreadState;
 use abi::{Error, IpcFlags, MessageInfo, Rights};
@@ -157,7 +157,7 @@ pub fn receive_cap_gone(k: &mut Kernel, ep: Id) {
 }
 
 pub fn create_endpoint(k: &mut Kernel, pool: Id) -> Result<Id, Error> {
-    k.charge(pool, IPC_OBJECT_COST)?;
+    k.charge(pool, ENDPOINT_COST)?;
     let e = Endpoint {
         id: Id {
             index: u32::MAX,
@@ -170,12 +170,10 @@ pub fn create_endpoint(k: &mut Kernel, pool: Id) -> Result<Id, Error> {
         pool,
     };
     let Some(e) = crate::mm::heap::try_box(e) else {
-        k.refund(pool, IPC_OBJECT_COST);
+        k.refund(pool, ENDPOINT_COST);
         return Err(Error::OutOfMemory);
     };
-    let id = k
-        .store(Some(pool), e)
-        .inspect_err(|_| k.refund(pool, IPC_OBJECT_COST))?;
+    let id = k.store(Some(pool), e).inspect_err(|_| k.refund(pool, ENDPOINT_COST))?;
     k.endpoints.get_mut(id).expect("just inserted").id = id;
     k.add_ref(ObjectRef::Pool(pool));
     Ok(id)
@@ -187,6 +185,6 @@ pub fn destroy_endpoint(k: &mut Kernel, ep: Id) {
     };
     fail_queue(k, e.senders);
     fail_queue(k, e.receivers);
-    k.refund(e.pool, IPC_OBJECT_COST);
+    k.refund(e.pool, ENDPOINT_COST);
     k.release(ObjectRef::Pool(e.pool));
 }

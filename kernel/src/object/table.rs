@@ -433,7 +433,6 @@ impl Kernel {
             ObjectRef::Irq(id) => {
                 if let Some(irq) = self.unstore::<Irq>(id) {
                     crate::irq::unbind(irq.intid);
-                    self.refund(irq.pool, IPC_OBJECT_COST);
                     self.release(ObjectRef::Pool(irq.pool));
                 }
             }

@@ -5,11 +5,10 @@ use super::IdQueue;
 
 use super::slab::box_cost;
 
-/// Bytes charged for an endpoint (its heap block), a notification, an
-/// interrupt or a device memory object (which have none): one figure.
-/// (Their table entries are in chunks their pool pays for: see
-/// [`super::Slab`].)
-pub const IPC_OBJECT_COST: u64 = box_cost::<Endpoint>();
+/// Bytes charged for an endpoint: its heap block. (Its table entry is in a
+/// chunk its pool pays for, as are those of notifications, interrupts and
+/// device memory objects, which take nothing else: see [`super::Slab`].)
+pub const ENDPOINT_COST: u64 = box_cost::<Endpoint>();
 
 /// Kinds of object kept in a [`super::Slab`] of the kernel's (the object
 /// tables: see `Kernel`'s `Stored`).
@@ -96,7 +95,8 @@ pub struct Memory {
     /// (fragmented memory), in kernel memory charged to its pool; `None`:
     /// all its pages are at `physical` on.
     pub extents: Option<alloc::boxed::Box<[crate::mm::extents::Extent]>>,
-    /// Pool charged, and how much (None for boot-time objects).
+    /// Pool charged, and how much beyond its entry (None for boot-time
+    /// objects; 0 for device memory).
     pub pool: Option<Id>,
     pub charge: u64,
     pub refs: u32,
@@ -180,7 +180,7 @@ pub struct Irq {
     /// the binding.
     pub notification: Option<(Id, u64)>,
     pub refs: u32,
-    /// The pool charged for it (`IPC_OBJECT_COST`), refunded when it goes.
+    /// The pool whose chunk holds it.
     pub pool: Id,
 }
 

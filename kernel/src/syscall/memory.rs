@@ -402,7 +402,7 @@ pub(super) fn device_memory(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     {
         return Err(Error::InvalidArgument);
     }
-    k.charge(pool, crate::object::IPC_OBJECT_COST)?;
+    // (Its entry is all it takes: in a chunk its pool pays for.)
     let m = crate::object::Memory {
         physical,
         pages: pages as usize,
@@ -410,14 +410,11 @@ pub(super) fn device_memory(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         contiguous: true,
         extents: None,
         pool: Some(pool),
-        charge: crate::object::IPC_OBJECT_COST,
+        charge: 0,
         refs: 0,
         mapped: crate::object::MappedAs::NONE,
     };
-    let Ok(id) = k.store(Some(pool), m) else {
-        k.refund(pool, crate::object::IPC_OBJECT_COST);
-        return Err(Error::OutOfMemory);
-    };
+    let id = k.store(Some(pool), m)?;
     k.add_ref(ObjectRef::Pool(pool));
     let object = ObjectRef::Memory(id);
     give(

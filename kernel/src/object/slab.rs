@@ -1,7 +1,9 @@
 //! Generational slabs: kernel objects are named by index + generation, so a
 //! stale reference to a freed and reused entry is detected, never followed.
 
+use alloc::collections::BinaryHeap;
 use alloc::vec::Vec;
+use core::cmp::Reverse;
 
 /// A slab entry's name. Aligned as one 64-bit word, so ids are compared,
 /// loaded and stored whole.
@@ -52,8 +54,10 @@ struct Entry<T> {
 /// which its owner pays for ([`Slab::CHUNK_COST`], charged by the caller:
 /// see `Kernel::store`). A chunk that empties is freed at once, wherever it
 /// is, and its owner refunded. So what a half-empty chunk wastes is its
-/// owner's own charge. The directory (a few words a slot) stays at the
-/// most chunks it held at once.
+/// owner's own charge. The directory (a few words a slot) drops the free
+/// slots at its end, and moves to a smaller block once a quarter or less
+/// of it is used ([`give_back`]); a chunk at a high slot holds it at that
+/// length.
 pub struct Slab<T> {
     /// Each slot's chunk: exactly `PER_CHUNK` entries, or none (an empty
     /// list, which holds no memory).
@@ -70,17 +74,20 @@ pub const NO_ROOM: u32 = u32::MAX;
 struct Slots {
     /// Per directory slot.
     meta: Vec<SlotMeta>,
-    /// The first of the free directory slots (without a chunk, and not
-    /// retired), a list through [`SlotMeta::next`]: the last freed first.
-    free: u32,
+    /// Free directory slots (without a chunk, not retired), lowest first;
+    /// those at or beyond the directory's end (left by a trim) are stale.
+    free: BinaryHeap<Reverse<u32>>,
+    /// The floor of slots added at the directory's end: above every
+    /// generation of a slot that went from the end.
+    fresh: u32,
 }
 
 #[derive(Clone, Copy)]
 struct SlotMeta {
     /// Who pays for its chunk.
     owner: Option<Id>,
-    /// Its neighbours in its owner's list of chunks with room; without a
-    /// chunk, `next` is the next free slot.
+    /// Its neighbours in its owner's list of chunks with room (without a
+    /// chunk: in the list of free slots).
     prev: u32,
     next: u32,
     /// Whether it has a chunk.
@@ -105,25 +112,34 @@ impl Slots {
     const fn new() -> Self {
         Slots {
             meta: Vec::new(),
-            free: NO_ROOM,
+            free: BinaryHeap::new(),
+            fresh: 0,
         }
     }
 
     /// A slot for a new chunk: a free one, or a new one at the end when
     /// the directory (now `dir_len` slots) has room reserved for it
-    /// (`capacity`). `None`: the directory must grow first.
+    /// (`capacity`). `None`: the directory must grow first, or is as long
+    /// as ids allow (a chunk holds at most 64 entries).
     #[inline(never)]
     fn take_free(&mut self, dir_len: usize, capacity: usize) -> Result<Option<usize>, SlabFull> {
-        if self.free != NO_ROOM {
-            let s = self.free as usize;
-            self.free = self.meta[s].next;
-            return Ok(Some(s));
+        while let Some(&Reverse(s)) = self.free.peek() {
+            if (s as usize) < self.meta.len() {
+                self.free.pop();
+                return Ok(Some(s as usize));
+            }
+            // The lowest is stale, so all are.
+            self.free.clear();
         }
-        if dir_len == capacity {
+        // Its last index must fit an id.
+        if dir_len == capacity || (dir_len + 1) << 6 > 1 << 32 {
             return Ok(None);
         }
         self.meta
             .try_reserve_exact(capacity - self.meta.len())
+            .map_err(|_| SlabFull)?;
+        self.free
+            .try_reserve_exact(capacity - self.free.len())
             .map_err(|_| SlabFull)?;
         self.meta.push(SlotMeta {
             owner: None,
@@ -135,7 +151,7 @@ impl Slots {
             retired: 0,
             free_entries: 0,
             top: 0,
-            floor: 0,
+            floor: self.fresh,
         });
         Ok(Some(dir_len))
     }
@@ -160,28 +176,38 @@ impl Slots {
 
     /// Put `slot` at the head of its owner's list of chunks with room.
     fn link(&mut self, slot: usize, room: &mut u32) {
-        if *room != NO_ROOM {
-            self.meta[*room as usize].prev = slot as u32;
-        }
-        let m = &mut self.meta[slot];
-        m.next = *room;
-        m.prev = NO_ROOM;
-        m.linked = true;
-        *room = slot as u32;
+        self.link_to(slot, room);
+        self.meta[slot].linked = true;
     }
 
     /// Take `slot` off its owner's list of chunks with room.
     fn unlink(&mut self, slot: usize, room: &mut u32) {
+        self.unlink_from(slot, room);
+        self.meta[slot].linked = false;
+    }
+
+    /// Put `slot` at the head of the list starting at `head`.
+    fn link_to(&mut self, slot: usize, head: &mut u32) {
+        if *head != NO_ROOM {
+            self.meta[*head as usize].prev = slot as u32;
+        }
+        let m = &mut self.meta[slot];
+        m.next = *head;
+        m.prev = NO_ROOM;
+        *head = slot as u32;
+    }
+
+    /// Take `slot` off the list starting at `head`.
+    fn unlink_from(&mut self, slot: usize, head: &mut u32) {
         let m = self.meta[slot];
         if m.prev == NO_ROOM {
-            *room = m.next;
+            *head = m.next;
         } else {
             self.meta[m.prev as usize].next = m.next;
         }
         if m.next != NO_ROOM {
             self.meta[m.next as usize].prev = m.prev;
         }
-        self.meta[slot].linked = false;
     }
 
     /// Take the lowest free entry of `slot`'s chunk (which has one): its
@@ -226,9 +252,10 @@ impl Slots {
 
     /// `slot`'s chunk was freed: a chunk made there later starts above
     /// every generation its entries had. A slot with a retired entry is
-    /// never reused.
+    /// never reused. The free slots at the directory's end go: its new
+    /// length.
     #[inline(never)]
-    fn freed(&mut self, slot: usize) {
+    fn freed(&mut self, slot: usize) -> usize {
         let m = &mut self.meta[slot];
         m.present = false;
         m.owner = None;
@@ -236,12 +263,31 @@ impl Slots {
         if m.floor != RETIRED {
             self.put_free(slot);
         }
+        while let Some(last) = self.meta.last() {
+            if last.present || last.floor == RETIRED {
+                break;
+            }
+            // Its index stays in the free list, stale.
+            self.fresh = self.fresh.max(last.floor);
+            self.meta.pop();
+        }
+        let capacity = self.meta.capacity();
+        give_back(&mut self.meta, FIRST_BLOCK);
+        if self.meta.capacity() < capacity {
+            // The free list too, without its stale slots.
+            let len = self.meta.len() as u32;
+            self.free.retain(|&Reverse(s)| s < len);
+            let mut free = core::mem::take(&mut self.free).into_vec();
+            give_back(&mut free, FIRST_BLOCK);
+            self.free = BinaryHeap::from(free);
+        }
+        self.meta.len()
     }
 
-    /// `slot` (without a chunk) on the list of free slots.
+    /// `slot` (without a chunk) on the list of free slots (room was
+    /// reserved when the directory grew).
     fn put_free(&mut self, slot: usize) {
-        self.meta[slot].next = self.free;
-        self.free = slot as u32;
+        self.free.push(Reverse(slot as u32));
     }
 
     fn chunks(&self) -> usize {
@@ -444,8 +490,6 @@ impl<T> Slab<T> {
         let slot = match self.slots.take_free(self.dir.len(), self.dir.capacity())? {
             Some(slot) => slot,
             None => {
-                // Its last index must fit an id.
-                u32::try_from(((self.dir.len() + 1) << Self::SHIFT) - 1).map_err(|_| SlabFull)?;
                 self.dir.try_reserve(1).map_err(|_| SlabFull)?;
                 self.slots
                     .take_free(self.dir.len(), self.dir.capacity())?
@@ -462,10 +506,12 @@ impl<T> Slab<T> {
         if !made {
             return Err(SlabFull);
         }
-        chunk.extend((0..Self::PER_CHUNK).map(|_| Entry {
-            generation: floor,
-            value: None,
-        }));
+        for _ in 0..Self::PER_CHUNK {
+            chunk.push(Entry {
+                generation: floor,
+                value: None,
+            });
+        }
         self.dir[slot] = chunk;
         Ok(())
     }
@@ -537,7 +583,11 @@ impl<T> Slab<T> {
         let freed = self.slots.put_entry(c, i, e.generation, room);
         if freed {
             *chunk = Vec::new();
-            self.slots.freed(c);
+            let len = self.slots.freed(c);
+            if len < self.dir.len() {
+                self.dir.truncate(len);
+                give_back(&mut self.dir, FIRST_BLOCK);
+            }
         }
         Some((value, freed))
     }
@@ -919,5 +969,30 @@ mod tests {
         assert!(check(&s.s).is_ok());
         s.s.slots.meta[head].used += 1;
         assert!(check(&s.s).is_err(), "a wrong count");
+    }
+
+    /// When the chunks at its end go, the directory goes back to what it
+    /// was (to the byte: test-caps-kernel-memory's rounds need it).
+    #[test]
+    fn the_directory_gives_its_memory_back() {
+        let mut s = Owned::new();
+        let keep: Vec<_> = (0..3u64).map(|i| s.insert(1, i)).collect();
+        let (len, cap, meta) = (s.s.dir.len(), s.s.dir.capacity(), s.s.slots.meta.capacity());
+        let ids: Vec<_> = (0..10_000u64).map(|i| s.insert(2, i)).collect();
+        assert!(s.s.dir.capacity() > 100);
+        for id in &ids {
+            s.remove(*id);
+        }
+        assert_eq!(
+            (s.s.dir.len(), s.s.dir.capacity(), s.s.slots.meta.capacity()),
+            (len, cap, meta)
+        );
+        s.check();
+        // Slots that went from the end start new chunks above what they had.
+        let again: Vec<_> = (0..10_000u64).map(|i| s.insert(2, i)).collect();
+        assert!(ids.iter().all(|id| s.s.get(*id).is_none()));
+        assert!(again.iter().all(|id| !ids.contains(id)));
+        assert!(keep.iter().all(|id| s.s.get(*id).is_some()));
+        s.check();
     }
 }

@@ -270,6 +270,15 @@ impl CSpace {
         }
     }
 
+    /// A slot from [`CSpace::free_slot`] left empty (its capability could
+    /// not be made: no room for its node): one added at the end goes again,
+    /// so a failed insert leaves the space as long as it was.
+    fn unused(&mut self, slot: u32) {
+        if slot as usize + 1 == self.slots.len() {
+            self.trim();
+        }
+    }
+
     /// Drop the free slots at the end (all of them, slot 0 too, once none
     /// is used) and give back the spare capacity.
     fn trim(&mut self) {
@@ -411,6 +420,9 @@ pub fn insert(
     };
     let Ok(id) = k.store(Some(pool), node) else {
         k.refund(pool, CAP_COST);
+        if let Some(t) = k.tasks.get_mut(task) {
+            t.cspace.unused(slot);
+        }
         return Err(Error::OutOfMemory);
     };
     let endpoint = match object {

@@ -274,11 +274,16 @@ impl Slots {
         let capacity = self.meta.capacity();
         give_back(&mut self.meta, FIRST_BLOCK);
         if self.meta.capacity() < capacity {
-            // The free list too, without its stale slots.
+            // The free list too, without its stale slots, to the records'
+            // capacity (what `take_free` reserves for it as they grow).
             let len = self.meta.len() as u32;
             self.free.retain(|&Reverse(s)| s < len);
             let mut free = core::mem::take(&mut self.free).into_vec();
-            give_back(&mut free, FIRST_BLOCK);
+            let mut smaller = Vec::new();
+            if smaller.try_reserve_exact(self.meta.capacity()).is_ok() {
+                smaller.append(&mut free);
+                free = smaller;
+            }
             self.free = BinaryHeap::from(free);
         }
         self.meta.len()

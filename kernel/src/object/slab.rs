@@ -1,9 +1,7 @@
 //! Generational slabs: kernel objects are named by index + generation, so a
 //! stale reference to a freed and reused entry is detected, never followed.
 
-use alloc::collections::BinaryHeap;
 use alloc::vec::Vec;
-use core::cmp::Reverse;
 
 /// A slab entry's name. Aligned as one 64-bit word, so ids are compared,
 /// loaded and stored whole.
@@ -74,9 +72,10 @@ pub const NO_ROOM: u32 = u32::MAX;
 struct Slots {
     /// Per directory slot.
     meta: Vec<SlotMeta>,
-    /// Free directory slots (without a chunk, not retired), lowest first;
-    /// those at or beyond the directory's end (left by a trim) are stale.
-    free: BinaryHeap<Reverse<u32>>,
+    /// Free directory slots (without a chunk, not retired): bit `s % 64`
+    /// of word `s / 64`, a word for each 64 slots the records have room
+    /// for (so the lowest is found in a scan of words and a `ctz`).
+    free: Vec<u64>,
     /// The floor of slots added at the directory's end: above every
     /// generation of a slot that went from the end.
     fresh: u32,
@@ -86,8 +85,7 @@ struct Slots {
 struct SlotMeta {
     /// Who pays for its chunk.
     owner: Option<Id>,
-    /// Its neighbours in its owner's list of chunks with room (without a
-    /// chunk: in the list of free slots).
+    /// Its neighbours in its owner's list of chunks with room.
     prev: u32,
     next: u32,
     /// Whether it has a chunk.
@@ -112,7 +110,7 @@ impl Slots {
     const fn new() -> Self {
         Slots {
             meta: Vec::new(),
-            free: BinaryHeap::new(),
+            free: Vec::new(),
             fresh: 0,
         }
     }
@@ -123,13 +121,10 @@ impl Slots {
     /// as ids allow (a chunk holds at most 64 entries).
     #[inline(never)]
     fn take_free(&mut self, dir_len: usize, capacity: usize) -> Result<Option<usize>, SlabFull> {
-        while let Some(&Reverse(s)) = self.free.peek() {
-            if (s as usize) < self.meta.len() {
-                self.free.pop();
-                return Ok(Some(s as usize));
-            }
-            // The lowest is stale, so all are.
-            self.free.clear();
+        if let Some(w) = self.free.iter().position(|&w| w != 0) {
+            let bit = self.free[w].trailing_zeros() as usize;
+            self.free[w] &= !(1 << bit);
+            return Ok(Some(w * 64 + bit));
         }
         // Its last index must fit an id.
         if dir_len == capacity || (dir_len + 1) << 6 > 1 << 32 {
@@ -138,9 +133,11 @@ impl Slots {
         self.meta
             .try_reserve_exact(capacity - self.meta.len())
             .map_err(|_| SlabFull)?;
+        let words = capacity.div_ceil(64);
         self.free
-            .try_reserve_exact(capacity - self.free.len())
+            .try_reserve_exact(words.saturating_sub(self.free.len()))
             .map_err(|_| SlabFull)?;
+        self.free.resize(words.max(self.free.len()), 0);
         self.meta.push(SlotMeta {
             owner: None,
             prev: NO_ROOM,
@@ -267,32 +264,39 @@ impl Slots {
             if last.present || last.floor == RETIRED {
                 break;
             }
-            // Its index stays in the free list, stale.
             self.fresh = self.fresh.max(last.floor);
             self.meta.pop();
+            self.mark(self.meta.len(), false);
         }
         let capacity = self.meta.capacity();
         give_back(&mut self.meta, FIRST_BLOCK);
         if self.meta.capacity() < capacity {
-            // The free list too, without its stale slots, to the records'
-            // capacity (what `take_free` reserves for it as they grow).
-            let len = self.meta.len() as u32;
-            self.free.retain(|&Reverse(s)| s < len);
-            let mut free = core::mem::take(&mut self.free).into_vec();
+            // The map of free slots too, to the records' capacity (what
+            // `take_free` reserves for it as they grow; its words beyond
+            // are clear).
+            let words = self.meta.capacity().div_ceil(64);
+            self.free.truncate(words);
             let mut smaller = Vec::new();
-            if smaller.try_reserve_exact(self.meta.capacity()).is_ok() {
-                smaller.append(&mut free);
-                free = smaller;
+            if smaller.try_reserve_exact(words).is_ok() {
+                smaller.append(&mut self.free);
+                self.free = smaller;
             }
-            self.free = BinaryHeap::from(free);
         }
         self.meta.len()
     }
 
-    /// `slot` (without a chunk) on the list of free slots (room was
-    /// reserved when the directory grew).
+    /// `slot` (without a chunk) among the free slots (its word was
+    /// made when the directory grew).
     fn put_free(&mut self, slot: usize) {
-        self.free.push(Reverse(slot as u32));
+        self.mark(slot, true);
+    }
+
+    /// Note `slot` as free or not in the map of free slots.
+    fn mark(&mut self, slot: usize, free: bool) {
+        if let Some(w) = self.free.get_mut(slot / 64) {
+            let bit = 1 << (slot % 64);
+            *w = if free { *w | bit } else { *w & !bit };
+        }
     }
 
     fn chunks(&self) -> usize {

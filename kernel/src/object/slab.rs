@@ -276,11 +276,7 @@ impl Slots {
             // are clear).
             let words = self.meta.capacity().div_ceil(64);
             self.free.truncate(words);
-            let mut smaller = Vec::new();
-            if smaller.try_reserve_exact(words).is_ok() {
-                smaller.append(&mut self.free);
-                self.free = smaller;
-            }
+            self.free.shrink_to(words);
         }
         self.meta.len()
     }
@@ -402,17 +398,13 @@ pub struct SlabFull;
 /// `min`, the first block it takes). So the memory a burst of objects made
 /// it grow to all comes back when they go. (It holds at most four times
 /// what it holds now, and moves its elements again only after as many
-/// changes as it has.) Without memory for the smaller block it stays as
-/// it is: nothing fails.
+/// changes as it has.) It shrinks in place (the kernel heap's `realloc`
+/// gives back the block's end): it takes no memory, nothing fails.
 pub fn give_back<T>(v: &mut Vec<T>, min: usize) {
     let (len, capacity) = (v.len(), v.capacity());
     let fit = len.next_power_of_two().max(min);
     if len <= capacity / 4 && fit < capacity {
-        let mut smaller = Vec::new();
-        if smaller.try_reserve_exact(fit).is_ok() {
-            smaller.append(v); // fits: no allocation
-            *v = smaller;
-        }
+        v.shrink_to(fit);
     }
 }
 

@@ -53,9 +53,9 @@ struct Entry<T> {
 /// see `Kernel::store`). A chunk that empties is freed at once, wherever it
 /// is, and its owner refunded. So what a half-empty chunk wastes is its
 /// owner's own charge. The directory (a few words a slot) drops the free
-/// slots at its end, and moves to a smaller block once a quarter or less
-/// of it is used ([`give_back`]); a chunk at a high slot holds it at that
-/// length.
+/// slots at its end, and gives back the end of its block once a quarter
+/// or less of it is used ([`give_back`]); a chunk at a high slot holds it
+/// at that length.
 pub struct Slab<T> {
     /// Each slot's chunk: exactly `PER_CHUNK` entries, or none (an empty
     /// list, which holds no memory).
@@ -393,28 +393,18 @@ pub const fn box_cost<T>() -> u64 {
 pub struct SlabFull;
 
 /// Give back a growing list's spare memory: once a quarter or less of its
-/// capacity is in use, move it to the block it would have had, had it
+/// capacity is in use, shrink it to the block it would have had, had it
 /// grown to its length from nothing (the next power of two, at least
 /// `min`, the first block it takes). So the memory a burst of objects made
 /// it grow to all comes back when they go. (It holds at most four times
-/// what it holds now, and moves its elements again only after as many
-/// changes as it has.) It shrinks in place (the kernel heap's `realloc`
-/// gives back the block's end): it takes no memory, nothing fails.
+/// what it holds now.) The block shrinks in place (the kernel heap's
+/// `realloc` gives back its end): nothing is copied, no memory is needed,
+/// nothing fails.
 pub fn give_back<T>(v: &mut Vec<T>, min: usize) {
     let (len, capacity) = (v.len(), v.capacity());
     let fit = len.next_power_of_two().max(min);
     if len <= capacity / 4 && fit < capacity {
         v.shrink_to(fit);
-    }
-}
-
-/// [`give_back`] for a list that may be long: it moves to a smaller block
-/// only once at most `max_len` elements are left, so that the copy is
-/// bounded (the kernel copies about a byte an instruction, with interrupts
-/// masked). Until then a list that was long keeps its capacity.
-pub fn give_back_bounded<T>(v: &mut Vec<T>, min: usize, max_len: usize) {
-    if v.len() <= max_len {
-        give_back(v, min);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Generational slabs: kernel objects are named by index + generation, so a
 //! stale reference to a freed and reused entry is detected, never followed.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 /// A slab entry's name. Aligned as one 64-bit word, so ids are compared,
@@ -58,8 +59,9 @@ struct Entry<T> {
 /// at that length.
 pub struct Slab<T> {
     /// Each slot's chunk: exactly `PER_CHUNK` entries, or none (an empty
-    /// list, which holds no memory).
-    dir: Vec<Vec<Entry<T>>>,
+    /// slice, which holds no memory). A boxed slice, not a `Vec`: a slot is
+    /// two words (a lookup finds it with a shift, not a multiply).
+    dir: Vec<Box<[Entry<T>]>>,
     slots: Slots,
     live: usize,
 }
@@ -430,7 +432,7 @@ impl<T> Slab<T> {
 
     /// Bytes a directory slot takes (its chunk's handle and record): what
     /// the directory keeps of each chunk it held, once the chunk is gone.
-    pub const SLOT_BYTES: usize = core::mem::size_of::<Vec<Entry<T>>>() + core::mem::size_of::<SlotMeta>();
+    pub const SLOT_BYTES: usize = core::mem::size_of::<Box<[Entry<T>]>>() + core::mem::size_of::<SlotMeta>();
 
     /// Bytes a chunk takes from the kernel heap (its block: the next power
     /// of two), which its owner is charged.
@@ -488,7 +490,7 @@ impl<T> Slab<T> {
             }
         };
         if slot == self.dir.len() {
-            self.dir.push(Vec::new());
+            self.dir.push(Box::default());
         }
         let floor = self.slots.meta[slot].floor;
         let mut chunk = Vec::new();
@@ -503,7 +505,11 @@ impl<T> Slab<T> {
                 value: None,
             });
         }
-        self.dir[slot] = chunk;
+        // Exactly `PER_CHUNK` reserved and pushed: boxed in place. The free
+        // slot's old chunk is empty (no memory): nothing to drop.
+        let old = core::mem::replace(&mut self.dir[slot], chunk.into_boxed_slice());
+        debug_assert!(old.is_empty());
+        core::mem::forget(old);
         Ok(())
     }
 
@@ -573,7 +579,7 @@ impl<T> Slab<T> {
         self.live -= 1;
         let freed = self.slots.put_entry(c, i, e.generation, room);
         if freed {
-            *chunk = Vec::new();
+            *chunk = Box::default();
             let len = self.slots.freed(c);
             if len < self.dir.len() {
                 self.dir.truncate(len);
@@ -643,7 +649,7 @@ impl<T> Slab<T> {
 
 /// A slab's live entries ([`Slab::iter`]).
 pub struct Iter<'a, T> {
-    dir: &'a [Vec<Entry<T>>],
+    dir: &'a [Box<[Entry<T>]>],
     /// The next index to look at.
     index: usize,
 }

@@ -499,12 +499,10 @@ impl<T> Slab<T> {
         if !made {
             return Err(SlabFull);
         }
-        for _ in 0..Self::PER_CHUNK {
-            chunk.push(Entry {
-                generation: floor,
-                value: None,
-            });
-        }
+        chunk.resize_with(Self::PER_CHUNK, || Entry {
+            generation: floor,
+            value: None,
+        });
         // Exactly `PER_CHUNK` reserved and pushed: boxed in place. The free
         // slot's old chunk is empty (no memory): nothing to drop.
         let old = core::mem::replace(&mut self.dir[slot], chunk.into_boxed_slice());

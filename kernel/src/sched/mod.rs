@@ -386,14 +386,21 @@ pub fn expire_slice(k: &mut Kernel, cpu: usize) {
 
 /// Program this CPU's timer for the next event it must act on.
 pub fn program_timer(k: &mut Kernel, cpu: usize) {
-    k.cpus[cpu].timer_dirty = false;
-    let c = &k.cpus[cpu];
-    let mut next = c.timeouts.first().map(|(d, _)| d);
-    let current_priority = c
+    let current_priority = k.cpus[cpu]
         .current
         .and_then(|id| k.threads.get_inlined(id))
-        .map(|t| t.priority as usize);
-    if let (Some(p), Some(b)) = (current_priority, c.highest_ready()) {
+        .map(|t| t.priority);
+    program_timer_for(&mut k.cpus[cpu], current_priority);
+}
+
+/// [`program_timer`] for a CPU (state `c`) whose current thread's priority
+/// the caller has at hand (`None`: no current thread): the switch path,
+/// which has just looked that thread up.
+#[inline(never)]
+pub fn program_timer_for(c: &mut CpuState, current_priority: Option<u8>) {
+    c.timer_dirty = false;
+    let mut next = c.timeouts.first().map(|(d, _)| d);
+    if let (Some(p), Some(b)) = (current_priority.map(usize::from), c.highest_ready()) {
         if b >= p {
             next = Some(next.map_or(c.slice_end, |n| n.min(c.slice_end)));
         }

@@ -524,33 +524,30 @@ extern "C" fn idle_next() -> *const UserContext {
 /// Where `cur`'s callee-saved registers go is in the result's `save`.
 fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> Resume {
     let pc = percpu::current_running();
-    if let Some(n) = next.filter(|n| Some(*n) == cur) {
-        sched::program_timer(k, cpu);
-        return Resume {
-            ctx: k
-                .threads
-                .get_inlined(n)
-                .map_or(core::ptr::null(), |t| &t.ctx as *const _),
-            save: core::ptr::null_mut(),
-        };
-    }
+    // `next` is the CPU's current thread now (`sched::pick_next`): its
+    // lookup below also gives the timer its priority.
+    debug_assert!(k.cpus[cpu].current == next);
+    // The same thread goes on: nothing to save, reap or load.
+    let stay = next.is_some() && next == cur;
     let mut save = core::ptr::null_mut();
-    if let Some(c) = cur {
-        save = match k.threads.get_mut_inlined(c) {
-            Some(t) if t.is_alive() => {
-                if k.cpus[cpu].fp_owner == Some(c) {
-                    // SAFETY: FP access is enabled for the owner; the state buffer is its own.
-                    unsafe { fp_save(&mut t.fp) };
-                    k.cpus[cpu].fp_owner = None;
+    if !stay {
+        if let Some(c) = cur {
+            save = match k.threads.get_mut_inlined(c) {
+                Some(t) if t.is_alive() => {
+                    if k.cpus[cpu].fp_owner == Some(c) {
+                        // SAFETY: FP access is enabled for the owner; the state buffer is its own.
+                        unsafe { fp_save(&mut t.fp) };
+                        k.cpus[cpu].fp_owner = None;
+                    }
+                    &mut t.ctx as *mut UserContext
                 }
-                &mut t.ctx as *mut UserContext
-            }
-            // SAFETY: only the address is taken; the exit path writes there.
-            _ => unsafe { core::ptr::addr_of_mut!(DISCARD[cpu]) },
-        };
+                // SAFETY: only the address is taken; the exit path writes there.
+                _ => unsafe { core::ptr::addr_of_mut!(DISCARD[cpu]) },
+            };
+        }
+        reap(k, cpu);
+        set_cpacr(CPACR_FP_EL1_ONLY);
     }
-    reap(k, cpu);
-    set_cpacr(CPACR_FP_EL1_ONLY);
     let Some(n) = next else {
         pc.user_ctx.store(0, Ordering::Relaxed);
         // Idle: no task's tables stay live (they may be freed meanwhile).
@@ -564,15 +561,16 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> Resu
             save,
         };
     };
-    let (ttbr0, ctx) = k
-        .threads
-        .get_inlined(n)
-        .map_or((0, core::ptr::null()), |t| (t.ttbr0, &t.ctx as *const UserContext));
-    // SAFETY: TTBR0 gets the next task's tables, tagged with its ASID, so no
-    // TLB flush is needed.
-    unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) ttbr0, options(nostack)) };
-    pc.user_ctx.store(ctx as u64, Ordering::Relaxed);
-    sched::program_timer(k, cpu);
+    let (ttbr0, priority, ctx) = k.threads.get_inlined(n).map_or((0, None, core::ptr::null()), |t| {
+        (t.ttbr0, Some(t.priority), &t.ctx as *const UserContext)
+    });
+    if !stay {
+        // SAFETY: TTBR0 gets the next task's tables, tagged with its ASID, so no
+        // TLB flush is needed.
+        unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) ttbr0, options(nostack)) };
+        pc.user_ctx.store(ctx as u64, Ordering::Relaxed);
+    }
+    sched::program_timer_for(&mut k.cpus[cpu], priority);
     Resume { ctx, save }
 }
 

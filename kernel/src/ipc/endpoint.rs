@@ -32,7 +32,8 @@ pub fn send(k: &mut Kernel, cur: Id, call: bool) -> Result<(), Error> {
         return Err(Error::PeerDied);
     }
     if let Some(r) = e.receivers.pop_front() {
-        sched::remove(k, r);
+        // A waiting receiver is alive (a thread leaves every wait queue
+        // before it dies): `make_ready` below takes it off its timeout list.
         transfer(k, cur, r, badge);
         if call {
             set_caller(k, r, cur);

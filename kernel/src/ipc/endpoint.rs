@@ -101,12 +101,12 @@ pub fn recv(k: &mut Kernel, cur: Id, handle_reg: usize) -> Result<(), Error> {
 
 /// Answer the caller `cur` last received from.
 pub fn reply(k: &mut Kernel, cur: Id) -> Result<(), Error> {
-    let caller = k
+    // The reply's message info (`x1`) comes with the caller: one lookup.
+    let (caller, x1) = k
         .threads
         .get_mut(cur)
-        .and_then(|t| t.caller.take())
-        .ok_or(Error::NoCaller)?
-        .id;
+        .and_then(|t| Some((t.caller.take()?.id, t.ctx.x[1])))
+        .ok_or(Error::NoCaller)?;
     let Some(c) = k.threads.get(caller) else {
         return Err(Error::NoCaller);
     };
@@ -127,7 +127,7 @@ pub fn reply(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         }
         return Ok(());
     }
-    let info = MessageInfo(k.threads.get(cur).map_or(0, |t| t.ctx.x[1]) & 0xffff_ffff);
+    let info = MessageInfo(x1 & 0xffff_ffff);
     if let Err(e) = check_message(k, cur, info) {
         // The reply cannot go as sent (a capability it may not grant, a
         // bad size): the caller learns why instead of waiting for a reply

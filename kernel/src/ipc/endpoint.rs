@@ -1,7 +1,7 @@
 //! Endpoints: `send`, `call`, `recv` and `reply`, creation and destruction.
 
 use super::message::{check_message, transfer};
-use super::{block, enqueue, fail_queue, finish_waiting_caller, set_caller, tcb_word, thread_task};
+use super::{block, enqueue, fail_queue, finish_waiting_caller, set_caller, tcb_word};
 use crate::object::{Endpoint, Id, IdQueue, Kernel, ObjectRef, ENDPOINT_COST};
 use crate::sched;
 use crate::thread::ThreadState;
@@ -21,9 +21,8 @@ fn endpoint_arg(k: &Kernel, task: Id, handle: u64, rights: Rights) -> Result<(Id
 
 /// `send` (call = false) and `call` (call = true) from thread `cur`.
 pub fn send(k: &mut Kernel, cur: Id, call: bool) -> Result<(), Error> {
-    let task = thread_task(k, cur)?;
-    let t = k.threads.get(cur).ok_or(Error::BadHandle)?;
-    let (x0, x1, x6) = (t.ctx.x[0], t.ctx.x[1], t.ctx.x[6]);
+    let t = k.threads.get_mut(cur).ok_or(Error::BadHandle)?;
+    let (task, x0, x1, x6, word) = (t.task, t.ctx.x[0], t.ctx.x[1], t.ctx.x[6], tcb_word(t));
     let (ep, badge) = endpoint_arg(k, task, x0, Rights::SEND)?;
     let (info, flags) = IpcFlags::split(x1);
     check_message(k, cur, info)?;
@@ -48,8 +47,7 @@ pub fn send(k: &mut Kernel, cur: Id, call: bool) -> Result<(), Error> {
     if flags.contains(IpcFlags::NONBLOCK) {
         return Err(Error::WouldBlock);
     }
-    let word = tcb_word(k, cur);
-    enqueue(&mut k.endpoints.get_mut(ep).expect("checked").senders, cur, word)?;
+    enqueue(&mut e.senders, cur, word)?;
     block(
         k,
         cur,
@@ -66,9 +64,8 @@ pub fn send(k: &mut Kernel, cur: Id, call: bool) -> Result<(), Error> {
 
 /// Receive on the endpoint in register `handle_reg` of thread `cur`.
 pub fn recv(k: &mut Kernel, cur: Id, handle_reg: usize) -> Result<(), Error> {
-    let task = thread_task(k, cur)?;
-    let t = k.threads.get(cur).ok_or(Error::BadHandle)?;
-    let (handle, x1, x6) = (t.ctx.x[handle_reg], t.ctx.x[1], t.ctx.x[6]);
+    let t = k.threads.get_mut(cur).ok_or(Error::BadHandle)?;
+    let (task, handle, x1, x6, word) = (t.task, t.ctx.x[handle_reg], t.ctx.x[1], t.ctx.x[6], tcb_word(t));
     let (ep, _) = endpoint_arg(k, task, handle, Rights::RECEIVE)?;
     let (_, flags) = IpcFlags::split(x1);
     let e = k.endpoints.get_mut(ep).ok_or(Error::BadHandle)?;
@@ -93,8 +90,7 @@ pub fn recv(k: &mut Kernel, cur: Id, handle_reg: usize) -> Result<(), Error> {
     if flags.contains(IpcFlags::NONBLOCK) {
         return Err(Error::WouldBlock);
     }
-    let word = tcb_word(k, cur);
-    enqueue(&mut k.endpoints.get_mut(ep).expect("checked").receivers, cur, word)?;
+    enqueue(&mut e.receivers, cur, word)?;
     block(k, cur, ThreadState::Receiving { endpoint: ep }, flags, x6);
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! Endpoints: `send`, `call`, `recv` and `reply`, creation and destruction.
 
 use super::message::{check_message, transfer};
-use super::{block, enqueue, fail_queue, finish_waiting_caller, set_caller, tcb_word};
-use crate::object::{Endpoint, Id, IdQueue, Kernel, ObjectRef, ENDPOINT_COST};
+use super::{block, enqueue, fail_queue, finish_waiting_caller, set_caller, set_caller_tcb, tcb_word};
+use crate::object::{Endpoint, Id, IdQueue, Kernel, ObjectPtr, ObjectRef, ENDPOINT_COST};
 use crate::sched;
 use crate::thread::ThreadState;
 use abi::{Error, IpcFlags, MessageInfo, Rights};
@@ -23,6 +23,7 @@ fn endpoint_arg(k: &Kernel, task: Id, handle: u64, rights: Rights) -> Result<(Id
 pub fn send(k: &mut Kernel, cur: Id, call: bool) -> Result<(), Error> {
     let t = k.threads.get_mut(cur).ok_or(Error::BadHandle)?;
     let (task, x0, x1, x6, word) = (t.task, t.ctx.x[0], t.ctx.x[1], t.ctx.x[6], tcb_word(t));
+    let tcb = ObjectPtr::new(&mut **t);
     let (ep, badge) = endpoint_arg(k, task, x0, Rights::SEND)?;
     let (info, flags) = IpcFlags::split(x1);
     check_message(k, cur, info)?;
@@ -35,7 +36,7 @@ pub fn send(k: &mut Kernel, cur: Id, call: bool) -> Result<(), Error> {
         // before it dies): `make_ready` below takes it off its timeout list.
         transfer(k, cur, r, badge);
         if call {
-            set_caller(k, r, cur);
+            set_caller_tcb(k, r, cur, tcb);
             // The timeout covers the whole call, the reply included.
             block(k, cur, ThreadState::AwaitingReply { server: r }, flags, x6);
         } else {

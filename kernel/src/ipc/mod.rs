@@ -31,6 +31,12 @@ fn set_caller(k: &mut Kernel, server: Id, caller: Id) {
     let Some(tcb) = k.threads.get_mut(caller).map(|c| ObjectPtr::new(&mut **c)) else {
         return;
     };
+    set_caller_tcb(k, server, caller, tcb);
+}
+
+/// [`set_caller`] for a caller whose TCB (`tcb`, live) the caller of this
+/// has at hand.
+fn set_caller_tcb(k: &mut Kernel, server: Id, caller: Id, tcb: ObjectPtr<Thread>) {
     let old = k
         .threads
         .get_mut(server)

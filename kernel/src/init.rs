@@ -61,9 +61,15 @@ fn init_console(machine: &Machine) {
 /// Everything in RAM that is not free, besides the reserved regions.
 fn init_memory(machine: &Machine, image_pa: u64, dtb_pa: u64, dtb_size: u64) -> u64 {
     let layout = boot::image_layout();
-    let image = Range::new(image_pa, layout.end - layout.start);
+    // The image up to the end of .bss, and the boot stack (the image's
+    // last STACK_SIZE bytes). Between them, the stack's alignment padding
+    // and its guard are unmapped at the image's addresses (`boot/link.ld`):
+    // free memory, up to 96 KiB of it.
+    let offset = |va: u64| image_pa + (va - layout.start);
+    let stack = layout.end - crate::mm::layout::STACK_SIZE;
     let mut holes: heapless::Vec<Range, 40> = heapless::Vec::new();
-    let _ = holes.push(image);
+    let _ = holes.push(Range::new(image_pa, layout.bss_end - layout.start));
+    let _ = holes.push(Range::new(offset(stack), crate::mm::layout::STACK_SIZE));
     let _ = holes.push(Range::new(dtb_pa, dtb_size));
     if let Some(initrd) = machine.initrd {
         let _ = holes.push(Range::new(initrd.base, initrd.size));
@@ -72,7 +78,7 @@ fn init_memory(machine: &Machine, image_pa: u64, dtb_pa: u64, dtb_size: u64) -> 
         if holes.push(Range::new(r.region.base, r.region.size)).is_err() {
             boot_error(format_args!(
                 "more than {} reserved memory regions",
-                holes.capacity() - 3
+                holes.capacity() - 4
             ));
         }
     }

@@ -1441,6 +1441,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"test-net-hostile: socket endpoints: ok",
             r"test-net-hostile: per-client limit: ok",
             r"test-net-hostile: service capability stays put: ok",
+            r"test-net-hostile: gone clients' sockets closed: ok \(a new socket after \d+ ms\)",
             r"test-net-hostile: receive ring: ok",
             r"test-net-hostile: still serving: ping 10\.0\.2\.2 in \d+ us",
             r"^utest: test-net-hostile \.\.\. ok$",
@@ -1638,6 +1639,7 @@ pub static BOOT_CASES: &[BootCase] = &[
         expect: &[
             r"^test-routes: lookup blk: NoRights$",
             r"^test-routes: lookup display: NoRights$",
+            r"^test-routes: client lookups routed: blk NoRights, console for client 3$",
             r"^test-routes: register console: NoRights$",
             r"names: test-routes may not register console",
             r"^test-routes: register console while uart-pl011 is down: NoRights$",
@@ -2709,6 +2711,12 @@ pub static BOOT_CASES: &[BootCase] = &[
                 after: "bus: paired with phone",
                 send: "cast phone\r",
             },
+            // Frame 3 is on the TV's screen: `bus` prints a line the
+            // monitor's key press waits for.
+            Input {
+                after: "peer: cast: frame 3 on the screen",
+                send: "bus\r",
+            },
             // Frame 5 is on the TV's screen: `bus` prints a line the
             // monitor's screendump waits for.
             Input {
@@ -2729,13 +2737,19 @@ pub static BOOT_CASES: &[BootCase] = &[
                 after: "",
                 send: "pixels @SCREENS@/tv-before-cast.ppm 1120,447 820,607 750,652 950,652 1170,652",
             },
+            // A key on the TV's remote while the card is shown: the
+            // phone's next poll gets it.
+            Input {
+                after: "this device: tv",
+                send: "sendkey a",
+            },
             Input {
                 after: "this device: tv",
                 send: "screendump @SCREENS@/tv-cast.ppm",
             },
             Input {
                 after: "",
-                send: "pixels @SCREENS@/tv-cast.ppm 1120,447 820,607 750,652 950,652 1170,652",
+                send: "pixels @SCREENS@/tv-cast.ppm 1120,447 820,607 750,652 950,652 1170,652 1180,437 1188,447",
             },
         ],
         expect: &[
@@ -2746,10 +2760,14 @@ pub static BOOT_CASES: &[BootCase] = &[
             // Before the cast: home, not the card.
             r"^harness: pixels 1120,447 101820, 820,607 101820, 750,652 101820, 950,652 101820, 1170,652 101820$",
             r"compositor: showing bus's surface \d+ \(owned buffer: a projection\)$",
+            // The key came back to the phone, which counts it on the card
+            // (the count's second digit: a 1, its top segment amber, its
+            // upper right one dark).
+            r"^\[phone\] .*cast: input 1 from tv \(key 30\)$",
             r"^\[phone\] .*cast: frame 5 on the screen$",
-            r"^harness: pixels 1120,447 f2a900, 820,607 1e3a5f, 750,652 00c853, 950,652 00c853, 1170,652 37474f$",
+            r"^harness: pixels 1120,447 f2a900, 820,607 1e3a5f, 750,652 00c853, 950,652 00c853, 1170,652 37474f, 1180,437 f2a900, 1188,447 102030$",
             r"^\[phone\] .*cast: frame 10 on the screen$",
-            r"^\[phone\] cast: projected onto tv: 480x270, 11 frames, 28 writes, 1082 KiB in \d+ ms \(the first frame \d+ ms\)$",
+            r"^\[phone\] cast: projected onto tv: 480x270, 11 frames, 29 writes, 1091 KiB in \d+ ms \(the first frame \d+ ms\)$",
             r"init: powering off",
         ],
         forbid: &[
@@ -2805,6 +2823,87 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"panicked",
         ],
         exit: Exit::Code(0),
+        timeout_s: 240,
+        ..PROFILE
+    },
+    // The phone dies during a cast (its QEMU killed: it says goodbye to no
+    // one): the TV's bus sees it leave (no announcement for 3.5 s) and
+    // ends the phone's connection to the compositor (`BYE`), which removes
+    // the phone's surface as when a local client dies: the TV's screen is
+    // home again. Dumped while the card is up (its amber title strip at
+    // (1120, 447)) and after the phone left (home's 0x101820 there).
+    BootCase {
+        name: "profile-tv-cast-phone-dies",
+        boot: Boot::Profile("tv"),
+        qemu_args: LINK_TV,
+        companion: Some(Companion {
+            profile: "phone",
+            qemu_args: LINK_PHONE,
+            input: &[
+                Input {
+                    after: "bus: paired with tv",
+                    send: "cast tv\r",
+                },
+                Input {
+                    after: "cast: frame 3 on the screen",
+                    send: crate::process::KILL,
+                },
+            ],
+        }),
+        // `bus` prints a line the monitor's screendumps wait for; the
+        // second, 2 s after the TV's bus saw the phone leave (its `BYE` and
+        // the compositor's next frame come within milliseconds, but may
+        // lose a race with the shell's `bus` without the wait).
+        input: &[
+            Input {
+                after: "peer: cast: frame 2 on the screen",
+                send: "bus\r",
+            },
+            Input {
+                after: "host: settled",
+                send: "bus\r",
+            },
+        ],
+        host: &[Input {
+            after: "bus: phone left",
+            send: "sleep 2; echo settled",
+        }],
+        monitor: &[
+            Input {
+                after: "this device: tv",
+                send: "screendump @SCREENS@/tv-cast-up.ppm",
+            },
+            Input {
+                after: "",
+                send: "pixels @SCREENS@/tv-cast-up.ppm 1120,447 820,607",
+            },
+            Input {
+                after: "this device: tv",
+                send: "screendump @SCREENS@/tv-cast-gone.ppm",
+            },
+            Input {
+                after: "",
+                send: "pixels @SCREENS@/tv-cast-gone.ppm 1120,447 820,607",
+            },
+        ],
+        expect: &[
+            r"init: profile tv up\b",
+            r"bus: paired with phone at 169\.254\.1\.1$",
+            r"compositor: client bus \(task \d+, its client \d+\) role \d+$",
+            r"^\[phone\] .*cast: frame 2 on the screen$",
+            r"^harness: pixels 1120,447 f2a900, 820,607 1e3a5f$",
+            r"^\[phone\] harness: killed$",
+            r"bus: phone left$",
+            r"compositor: client bus \(task \d+, its client \d+\) said bye; removing its surfaces$",
+            r"^harness: pixels 1120,447 101820, 820,607 101820$",
+        ],
+        forbid: &[
+            r"cannot start",
+            r" faulted: ",
+            r" is failing: ",
+            r"out of memory",
+            r"panicked",
+        ],
         timeout_s: 240,
         ..PROFILE
     },

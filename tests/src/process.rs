@@ -293,6 +293,10 @@ pub const PEER_CUE: &str = "peer: ";
 /// 10^6): a code that is surely wrong. Cue the step on a line printed after
 /// the code's, so that the code's line is complete.
 pub const PAIR_CODE: &str = "@PAIR_CODE@";
+/// A companion's step that sends this types nothing: the companion's QEMU
+/// is killed (SIGKILL: the device loses its power, says goodbye to no
+/// one), and the first machine runs on.
+pub const KILL: &str = "@KILL@";
 pub const WRONG_CODE: &str = "@WRONG_CODE@";
 
 /// `send` with [`PAIR_CODE`] and [`WRONG_CODE`] filled in from the last
@@ -335,6 +339,8 @@ struct PeerConsole<'a> {
     since_other: String,
     stdin: Option<ChildStdin>,
     prefix: String,
+    /// A [`KILL`] step came: the companion is to be killed.
+    kill: bool,
 }
 
 /// Splits the byte streams into lines (`\n`, with trailing `\r`s dropped)
@@ -548,6 +554,19 @@ impl Console<'_> {
                 .filter(|l| l.stream == Stream::Stdout && !l.text.starts_with(prefix))
                 .map(|l| l.text.as_str());
             let send = fill_codes(step.send, first);
+            if send == KILL {
+                p.kill = true;
+                self.lines.push(Line {
+                    stream: Stream::Stdout,
+                    text: format!("{}harness: killed", p.prefix),
+                });
+                p.sent += 1;
+                p.since.clear();
+                if step.after.starts_with(PEER_CUE) {
+                    p.since_other.clear();
+                }
+                continue;
+            }
             if let Some(w) = p.stdin.as_mut() {
                 if w.write_all(send.as_bytes()).and_then(|()| w.flush()).is_err() {
                     p.stdin = None;
@@ -704,6 +723,7 @@ pub fn run_with_monitor(
             since_other: String::new(),
             stdin: ch.0.stdin.take(),
             prefix: c.prefix,
+            kill: false,
         });
         peer_child = Some(ch);
     }
@@ -749,6 +769,14 @@ pub fn run_with_monitor(
         }
         while let Ok(c) = rx.try_recv() {
             new_line |= con.take(c);
+        }
+        if let Some(p) = con.peer.as_mut().filter(|p| p.kill) {
+            p.kill = false;
+            p.stdin = None;
+            if let Some(ch) = peer_child.as_mut() {
+                let _ = ch.0.kill();
+                let _ = ch.0.wait();
+            }
         }
         if new_line && stop_at.is_none() && con.script_done() && done(&con.lines) {
             stop_at = Some(Instant::now() + grace);

@@ -29,6 +29,7 @@ use pl011::regs::{Pl011Registers, CR, DR, FR, INT};
 use uart_pl011::{console_text, expand_newlines, reader_may_wait, Ring, THREADS};
 use userlib::abi::boot_info::StartInfo;
 use userlib::abi::ObjectType;
+use userlib::ipc::Deadline;
 use userlib::proto::{reply_error, OK};
 use userlib::services::console::{NAME, READ, WRITE};
 use userlib::services::{pack_bytes, unpack_bytes, MAX_BYTES};
@@ -224,7 +225,10 @@ fn handle(shared: &Shared, msg: &Message) -> Result<Option<Vec<u8>>, Error> {
 
 /// Waits for input: up to `max` bytes, within `timeout_us` (0: no limit).
 fn read(shared: &Shared, max: usize, timeout_us: u64) -> Result<Vec<u8>, Error> {
-    let deadline = (timeout_us != 0).then(|| syscall::now_us().saturating_add(timeout_us));
+    let deadline = match timeout_us {
+        0 => Deadline::NEVER,
+        us => Deadline::after(Timeout::Micros(us)),
+    };
     let mut waiting = false;
     let result = loop {
         {
@@ -245,15 +249,9 @@ fn read(shared: &Shared, max: usize, timeout_us: u64) -> Result<Vec<u8>, Error> 
                 waiting = true;
             }
         }
-        let timeout = match deadline {
-            None => Timeout::Forever,
-            Some(d) => {
-                let now = syscall::now_us();
-                if now >= d {
-                    break Err(Error::TimedOut);
-                }
-                Timeout::Micros(d - now)
-            }
+        let timeout = match deadline.left() {
+            Ok(t) => t,
+            Err(e) => break Err(e),
         };
         match syscall::wait(shared.data, timeout) {
             Ok(_) | Err(Error::TimedOut) => {}

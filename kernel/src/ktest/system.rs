@@ -201,11 +201,18 @@ ktest!(
 ktest!(
     fn boot_stack_has_an_unmapped_guard() {
         let l = boot::image_layout();
-        // The boot stack is the last 16 KiB of the image; the 16 KiB below is the guard.
+        // The boot stack is the image's last STACK_SIZE bytes; the guard below.
         let stack_bottom = l.end - layout::STACK_SIZE;
         kassert!(kernel_space::translate(stack_bottom).is_some());
         kassert!(kernel_space::translate(stack_bottom - layout::PAGE_SIZE).is_none());
         kassert!(kernel_space::translate(stack_bottom - layout::STACK_SIZE).is_none());
+        // The whole gap from .bss's end is unmapped here (its frames are
+        // free memory, reached through the linear map only).
+        let mut page = l.bss_end;
+        while page < stack_bottom {
+            kassert!(kernel_space::translate(page).is_none(), "gap page {page:#x} is mapped");
+            page += layout::PAGE_SIZE;
+        }
         Ok(())
     }
 );

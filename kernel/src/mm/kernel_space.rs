@@ -19,6 +19,10 @@ static mut EARLY_TABLE_POOL: EarlyTables = EarlyTables([[0; 512]; EARLY_TABLES])
 struct KernelTables {
     image_va: u64,
     image_pa: u64,
+    /// Bytes of the image reached at its own addresses: up to the end of
+    /// .bss, which holds the boot stub's tables and the early pool. The
+    /// frames above it (the boot stack's padding and guard, unmapped there)
+    /// are free memory: tables made from them go through the linear map.
     image_size: u64,
     early_used: usize,
     linear_ready: bool,
@@ -101,7 +105,7 @@ pub fn init(image_pa: u64) {
     let tables = KernelTables {
         image_va: layout.start,
         image_pa,
-        image_size: layout.end - layout.start,
+        image_size: layout.bss_end - layout.start,
         early_used: 0,
         linear_ready: false,
         frame_tables: 0,

@@ -18,9 +18,14 @@
 //!   (`TimedOut`). One call at a time;
 //! - the worker: carries out the calls other devices make here, on the
 //!   local service (looked up under the bus's own routes) or on an
-//!   endpoint handed out earlier, and sends the reply. Endpoints in a
-//!   reply are kept, numbered, for that device (at most [`MAX_EXPORTED`]),
-//!   and dropped when the device leaves or the endpoint dies.
+//!   endpoint handed out earlier, and sends the reply. Each device calls a
+//!   local service through a connection of its own (the bus's client for
+//!   it, `names::lookup_client`: the service tells devices apart as it
+//!   tells tasks apart), ended with `BYE` when the device leaves, so the
+//!   service forgets what it held for it (the compositor: its surfaces)
+//!   as when a local client dies. Endpoints in a reply are kept,
+//!   numbered, for that device (at most [`MAX_EXPORTED`]), and dropped
+//!   when the device leaves or the endpoint dies.
 //!
 //! Calls and replies leave from a second UDP socket (an ephemeral port),
 //! so that sending never waits for the packet loop's receive.
@@ -54,12 +59,15 @@ pub const RESEND_US: u64 = 500_000;
 pub const MAX_EXPORTED: usize = 64;
 /// How long the worker waits for a local service's reply.
 pub const LOCAL_TIMEOUT_MS: u64 = 3000;
+/// How long the worker waits for a service to take a leaving device's
+/// `BYE` before it tries again (on its next wake, at most a second on).
+pub const BYE_TIMEOUT_MS: u64 = 1000;
 
 #[cfg(not(test))]
 mod serve {
     #![forbid(unsafe_code)]
 
-    use super::{GROUP_ENTRY, LOCAL_TIMEOUT_MS, MAX_EXPORTED, RESEND_US};
+    use super::{BYE_TIMEOUT_MS, GROUP_ENTRY, LOCAL_TIMEOUT_MS, MAX_EXPORTED, RESEND_US};
     use alloc::boxed::Box;
     use alloc::collections::BTreeMap;
     use alloc::string::String;
@@ -144,6 +152,11 @@ mod serve {
     }
 
     pub fn main(_start: &StartInfo) {
+        // A remote call makes and drops dozens of small `Vec`s, and no heap
+        // buffer of the bus goes to a device (`userlib::heap`).
+        if !userlib::heap::keep_small_blocks() {
+            log::warn!("heap: the small-block cache is off (something was allocated before main)");
+        }
         let me = Announcement {
             name: String::from(arg("name").unwrap_or("device")),
             profile: String::from(arg("profile").unwrap_or("unknown")),
@@ -245,8 +258,12 @@ mod serve {
             );
         }
         let mut buf = [0u8; MAX_PACKET];
+        // The clock read for the last datagram, which the next tick uses
+        // (one reading a packet, not two; it is microseconds old).
+        let mut received_at = None;
         loop {
-            let out = with_node(state, |n| n.tick(syscall::now_us()));
+            let now = received_at.take().unwrap_or_else(syscall::now_us);
+            let out = with_node(state, |n| n.tick(now));
             take_events(state);
             send(&mut sock, out);
             // Waits for the stack's signal (at most 100 ms, for the node's
@@ -259,8 +276,10 @@ mod serve {
             };
             match got {
                 Ok((n, from)) => {
+                    let now = syscall::now_us();
+                    received_at = Some(now);
                     let (out, reply, call) = with_node(state, |node| {
-                        let out = node.receive(from, &buf[..n], syscall::now_us());
+                        let out = node.receive(from, &buf[..n], now);
                         (out, node.has_replies(), node.has_calls())
                     });
                     send(&mut sock, out);
@@ -297,7 +316,11 @@ mod serve {
                 Event::Left { name } => {
                     log::info!("{name} left");
                     forget_exports(state);
-                    let _ = syscall::signal(state.lock().replies, 1);
+                    // The proxy fails its call; the worker ends the
+                    // device's connections.
+                    let s = state.lock();
+                    let _ = syscall::signal(s.replies, 1);
+                    let _ = syscall::signal(s.calls, 1);
                 }
             }
         }
@@ -440,8 +463,9 @@ mod serve {
         *next_id += 1;
         let start = syscall::now_us();
         let mut sent = 0u64;
+        // The first round sends at once (no second clock read).
+        let mut now = start;
         let reply = loop {
-            let now = syscall::now_us();
             if now.saturating_sub(sent) >= RESEND_US {
                 sent = now;
                 let out = {
@@ -471,7 +495,8 @@ mod serve {
             if !node.is_paired(peer) {
                 break Err(Error::PeerDied);
             }
-            if syscall::now_us().saturating_sub(start) >= names::REMOTE_REPLY_TIMEOUT_US {
+            now = syscall::now_us();
+            if now.saturating_sub(start) >= names::REMOTE_REPLY_TIMEOUT_US {
                 break Err(Error::TimedOut);
             }
         };
@@ -554,12 +579,84 @@ mod serve {
 
     // ---- the worker: calls other devices make here ----
 
+    /// A device's connection to a local service: the bus's client `client`
+    /// of it (`names::lookup_client`), one per device and service, so at
+    /// most [`bus::node::MAX_PEERS`] times the services shared.
+    struct Conn {
+        peer: u64,
+        service: String,
+        ep: Handle,
+    }
+
+    /// The worker's connections, and the next client number.
+    #[derive(Default)]
+    struct Conns {
+        open: Vec<Conn>,
+        /// Of devices that left, waiting for their service to take `BYE`.
+        leaving: Vec<Conn>,
+        next_client: u32,
+    }
+
+    impl Conns {
+        /// Device `peer`'s connection to service `name`.
+        fn get(&mut self, peer: u64, name: &str) -> Result<Handle, Error> {
+            if let Some(c) = self.open.iter().find(|c| c.peer == peer && c.service == name) {
+                return Ok(c.ep);
+            }
+            self.next_client = self.next_client.wrapping_add(1).max(1);
+            let ep = names::lookup_client(name, self.next_client).map_err(|e| match e {
+                Error::WouldBlock => Error::PeerDied,
+                e => e,
+            })?;
+            self.open.push(Conn {
+                peer,
+                service: name.into(),
+                ep,
+            });
+            Ok(ep)
+        }
+
+        /// Drops a connection whose server died (no `BYE`: the server's
+        /// next incarnation never knew it).
+        fn drop_dead(&mut self, ep: Handle) {
+            self.open.retain(|c| c.ep != ep);
+            let _ = syscall::cap_delete(ep);
+        }
+
+        /// Ends the connections of devices no longer paired: `BYE` on
+        /// each, then it goes (one whose service did not answer in time
+        /// stays, to be tried again). Whether some are still leaving.
+        fn end_departed(&mut self, state: &Mutex<State>) -> bool {
+            let (gone, open): (Vec<Conn>, Vec<Conn>) = core::mem::take(&mut self.open)
+                .into_iter()
+                .partition(|c| !with_node(state, |n| n.is_paired(c.peer)));
+            self.open = open;
+            self.leaving.extend(gone);
+            self.leaving.retain(|c| {
+                let bye = Message::new(userlib::proto::BYE);
+                let r = syscall::call_timeout(c.ep, &bye, Timeout::millis(BYE_TIMEOUT_MS));
+                if r.is_err_and(|e| e == Error::TimedOut) {
+                    return true;
+                }
+                let _ = syscall::cap_delete(c.ep);
+                false
+            });
+            !self.leaving.is_empty()
+        }
+    }
+
     fn worker(state: &'static Mutex<State>) {
         let calls = state.lock().calls;
-        // Endpoints of the local services, looked up once.
-        let mut services: Vec<(String, Handle)> = Vec::new();
+        let mut conns = Conns::default();
+        let mut leaving = false;
         loop {
-            let _ = syscall::wait(calls, Timeout::Forever);
+            let wait = if leaving {
+                Timeout::millis(1000)
+            } else {
+                Timeout::Forever
+            };
+            let _ = syscall::wait(calls, wait);
+            leaving = conns.end_departed(state);
             loop {
                 let batch = with_node(state, |n| n.take_calls());
                 if batch.is_empty() {
@@ -567,7 +664,7 @@ mod serve {
                 }
                 for c in batch {
                     let (peer, id) = (c.peer, c.id);
-                    let reply = carry_out(state, &mut services, c).unwrap_or_else(refusal);
+                    let reply = carry_out(state, &mut conns, c).unwrap_or_else(refusal);
                     let out = with_node(state, |n| n.answer(peer, id, reply).into_iter().collect::<Vec<_>>());
                     for o in out {
                         send_out(state, o);
@@ -577,11 +674,7 @@ mod serve {
         }
     }
 
-    fn carry_out(
-        state: &Mutex<State>,
-        services: &mut Vec<(String, Handle)>,
-        c: Incoming,
-    ) -> Result<RemoteReply, Error> {
+    fn carry_out(state: &Mutex<State>, conns: &mut Conns, c: Incoming) -> Result<RemoteReply, Error> {
         // Whatever capabilities the reply carries are taken care of below
         // (endpoints exported within the peer's limit, one memory object
         // copied, the rest deleted).
@@ -595,7 +688,7 @@ mod serve {
             }
             None => None,
         };
-        let r = call_local(state, services, &c, &msg);
+        let r = call_local(state, conns, &c, &msg);
         if let Some(mem) = lent {
             let _ = syscall::cap_revoke(mem);
             let _ = syscall::cap_delete(mem);
@@ -608,7 +701,7 @@ mod serve {
     /// reply, and the endpoint called if it was one handed out.
     fn call_local(
         state: &Mutex<State>,
-        services: &mut Vec<(String, Handle)>,
+        conns: &mut Conns,
         c: &Incoming,
         msg: &Message,
     ) -> Result<(Message, Option<Handle>), Error> {
@@ -617,23 +710,12 @@ mod serve {
                 // (The node took only a service this device shares.)
                 let mut tries = 0;
                 loop {
-                    let ep = match services.iter().find(|(n, _)| n == name) {
-                        Some((_, ep)) => *ep,
-                        None => {
-                            let ep = names::lookup(name).map_err(|e| match e {
-                                Error::WouldBlock => Error::PeerDied,
-                                e => e,
-                            })?;
-                            services.push((name.clone(), ep));
-                            ep
-                        }
-                    };
+                    let ep = conns.get(c.peer, name)?;
                     match syscall::call_timeout(ep, msg, Timeout::millis(LOCAL_TIMEOUT_MS)) {
                         // The server restarted: look it up again, once.
                         Err(Error::PeerDied | Error::BadHandle) if tries == 0 => {
                             tries += 1;
-                            services.retain(|(n, _)| n != name);
-                            let _ = syscall::cap_delete(ep);
+                            conns.drop_dead(ep);
                         }
                         r => break (r?.0, None),
                     }

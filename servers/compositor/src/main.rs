@@ -15,7 +15,9 @@
 //! band of rows, as on the watch, band by band: `display`'s `PUT`). Once a second the client list
 //! is checked against the running tasks (and when a new client calls, or a
 //! known one connects again after its task restarted): a dead client's
-//! surfaces go, also a restarted task's old incarnation's.
+//! surfaces go, also a restarted task's old incarnation's, and those of a
+//! client that says `BYE` (a task's client of its own that is done: the
+//! bus's for a device that left).
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 #![cfg_attr(test, allow(dead_code, unused_imports))]
@@ -58,6 +60,9 @@ const INPUT_TOUCH: u16 = 0x101;
 const QUEUE: usize = 64;
 /// Most clients.
 const MAX_CLIENTS: usize = 32;
+/// Most clients of one task's own (`userlib::proto::NS_LOOKUP_CLIENT`:
+/// the bus's remote devices) at a time.
+const MAX_TASK_CLIENTS: usize = 8;
 /// Pages of one buffer window (the largest surface).
 const WINDOW_PAGES: u64 = pages_for(proto::MAX_SIDE as u64 * proto::MAX_SIDE as u64 * 4);
 /// A frame is composed at the latest this long after the first damage.
@@ -368,11 +373,39 @@ impl Compositor {
             let known = self.clients.get(&badge).map(|c| c.restarts);
             known.is_some_and(|r| task_info(badge).is_none_or(|(_, now)| now != r))
         };
+        // The client is done (a task's client of its own: the bus's for a
+        // device that left): as if its task died. Never a new client.
+        if msg.label == userlib::proto::BYE {
+            if self.clients.contains_key(&badge) {
+                let c = &self.clients[&badge];
+                log::info!(
+                    "client {} (task {}, its client {}) said bye; removing its surfaces",
+                    c.name,
+                    userlib::proto::task_of(badge),
+                    userlib::proto::client_of(badge)
+                );
+                self.forget(&[badge]);
+            }
+            return Ok(Message::new(OK));
+        }
         if !self.clients.contains_key(&badge) || (msg.label == proto::CONNECT && restarted()) {
             self.sweep();
         }
         if !self.clients.contains_key(&badge) {
             if self.clients.len() >= MAX_CLIENTS {
+                return Err(Error::InvalidState);
+            }
+            // A task's clients of its own (the bus's remote devices) are
+            // bounded per task: one task cannot take every slot.
+            let task = userlib::proto::task_of(badge);
+            if userlib::proto::client_of(badge) != 0
+                && self
+                    .clients
+                    .keys()
+                    .filter(|b| userlib::proto::task_of(**b) == task && **b != task)
+                    .count()
+                    >= MAX_TASK_CLIENTS
+            {
                 return Err(Error::InvalidState);
             }
             let (name, restarts) = task_info(badge).unwrap_or_default();
@@ -384,7 +417,11 @@ impl Compositor {
                 .unwrap_or(proto::ROLE_APP);
             let panel = !name.is_empty() && self.roles.iter().any(|(r, n)| *r == proto::ROLE_PANEL && *n == name);
             log::info!(
-                "client {name} (task {badge}) role {role}{}",
+                "client {name} (task {task}{}) role {role}{}",
+                match userlib::proto::client_of(badge) {
+                    0 => String::new(),
+                    n => alloc::format!(", its client {n}"),
+                },
                 if panel { ", panel" } else { "" }
             );
             self.clients.insert(
@@ -873,13 +910,15 @@ impl Compositor {
         None
     }
 
-    /// Forgets clients whose task is gone (their surfaces leave the screen).
+    /// Forgets clients whose task is gone (their surfaces leave the screen),
+    /// the task's clients of its own with it.
     fn sweep(&mut self) {
         let Ok(tasks) = supervisor::tasks() else { return };
         let alive = |id: u64, c: &Client| {
+            let task = userlib::proto::task_of(id);
             tasks
                 .iter()
-                .any(|t| t.id == id && t.state == userlib::proto::TaskState::Running && t.restarts == c.restarts)
+                .any(|t| t.id == task && t.state == userlib::proto::TaskState::Running && t.restarts == c.restarts)
         };
         let dead: Vec<u64> = self
             .clients
@@ -887,9 +926,19 @@ impl Compositor {
             .filter(|(id, c)| !alive(**id, c))
             .map(|(id, _)| *id)
             .collect();
+        for id in &dead {
+            log::info!(
+                "client task {} is gone; removing its surfaces",
+                userlib::proto::task_of(*id)
+            );
+        }
+        self.forget(&dead);
+    }
+
+    /// Forgets clients `ids`: their surfaces leave the screen.
+    fn forget(&mut self, ids: &[u64]) {
         let mut panel_gone = false;
-        for id in dead {
-            log::info!("client task {id} is gone; removing its surfaces");
+        for &id in ids {
             drop(self.scene.remove_owner(id));
             if let Some(c) = self.clients.remove(&id) {
                 panel_gone |= c.panel;
@@ -939,7 +988,9 @@ fn signal(c: &Client) {
     }
 }
 
-/// Task `id`'s program name and restarts.
-fn task_info(id: u64) -> Option<(String, u64)> {
-    supervisor::task(id).ok().map(|t| (t.name, t.restarts))
+/// The program name and restarts of the task badge `badge` names.
+fn task_info(badge: u64) -> Option<(String, u64)> {
+    supervisor::task(userlib::proto::task_of(badge))
+        .ok()
+        .map(|t| (t.name, t.restarts))
 }

@@ -394,6 +394,28 @@ mod tests {
     }
 
     #[test]
+    fn one_device_cannot_reach_another_devices_surfaces() {
+        // Two devices projecting through the bus (task 15): each is the
+        // bus's client of its own, a badge apart.
+        use userlib::proto::client_badge;
+        let (a, b) = (client_badge(15, 1), client_badge(15, 2));
+        let mut s = scene();
+        let sa = s.create(a, ROLE_APP, false).unwrap() as u64;
+        let sb = s.create(b, ROLE_APP, false).unwrap() as u64;
+        assert_eq!(s.attach(b, sa, Buf(4, 4, 0)), Err(Error::InvalidArgument));
+        assert!(s.target_mut(b, sa).is_err(), "no WRITE into another's");
+        assert_eq!(s.commit(b, sa), Err(Error::InvalidArgument));
+        assert!(s.destroy(b, sa).is_err());
+        // Nor does the bus's own badge reach them.
+        assert!(s.destroy(15, sa).is_err());
+        // Device b leaves (its BYE): its surface goes, a's stays.
+        assert_eq!(s.remove_owner(b).len(), 1);
+        assert!(s.destroy(a, sb).is_err());
+        assert_eq!(s.surfaces().len(), 1);
+        assert_eq!(s.surfaces()[0].owner, a);
+    }
+
+    #[test]
     fn ownership_and_limits() {
         let mut s = scene();
         let a = s.create(1, ROLE_APP, false).unwrap();

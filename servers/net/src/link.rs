@@ -59,7 +59,8 @@ impl Link {
     /// Whether the driver we attached to is still there: when it dies, the
     /// supervisor revokes its registration and with it our endpoint (a
     /// restarted driver delivers its interrupts to nobody until we attach
-    /// again, so waiting for a failed call would wait forever).
+    /// again, so waiting for a failed call would wait forever). The stack
+    /// asks at most every `stack::CHECK_EVERY_US`.
     pub fn check(&mut self) {
         if let Some((ep, _)) = &self.conn {
             if let Err(e) = syscall::cap_info(*ep) {

@@ -87,7 +87,21 @@ pub struct Stack {
     /// The service endpoint (unbadged): socket capabilities are minted from it.
     ep: Handle,
     next_port: u16,
+    /// When the last liveness check ran (µs since boot): of the driver
+    /// (`Link::check`) and of the clients of the sockets a poll does not
+    /// signal (see [`CHECK_EVERY_US`]).
+    checked_us: u64,
+    /// The time the last poll ran at (µs since boot), for [`Stack::delay_us`].
+    polled_us: u64,
 }
+
+/// How often a poll checks that the driver and the clients of quiet
+/// sockets are still there (each a `cap_info`): at most once in this
+/// long, not at every poll (a datagram sent and its reply received made
+/// about six such calls on the bench's TV). A dead client's sockets and a dead driver are
+/// found at the first poll after it, and the poll thread wakes at least
+/// once a second.
+pub const CHECK_EVERY_US: u64 = 100_000;
 
 /// How long the interface asks DHCP before it takes a link-local address.
 const LINK_LOCAL_AFTER_US: u64 = 4_000_000;
@@ -204,14 +218,24 @@ impl Stack {
             lingering: Vec::new(),
             ep,
             next_port: 49152 + (ticks % 1000) as u16,
+            checked_us: us,
+            polled_us: us,
         }
     }
 
     /// Runs the interface: frames in and out, timers, DHCP. Signals every
-    /// socket when something may have changed.
+    /// socket when something may have changed. Checks that the driver and
+    /// the quiet sockets' clients are still there when the last check is
+    /// [`CHECK_EVERY_US`] old.
     pub fn poll(&mut self) {
-        self.link.check();
-        self.link_local_fallback();
+        let us = syscall::now_us();
+        self.polled_us = us;
+        let check = us.wrapping_sub(self.checked_us) >= CHECK_EVERY_US;
+        if check {
+            self.checked_us = us;
+            self.link.check();
+        }
+        self.link_local_fallback(us);
         if !self.link.is_up() && self.link.reconnect().is_ok() {
             let m = self.link.mac;
             log::info!(
@@ -231,15 +255,20 @@ impl Stack {
                 self.sockets.get_mut::<dhcpv4::Socket>(self.dhcp).reset();
             }
         }
-        let changed = self.iface.poll(now(), &mut self.link, &mut self.sockets) == PollResult::SocketStateChanged;
+        let changed = self
+            .iface
+            .poll(Instant::from_micros(us as i64), &mut self.link, &mut self.sockets)
+            == PollResult::SocketStateChanged;
         self.dhcp_events();
         self.reap_lingering();
-        if changed {
-            self.notify_ready();
+        if changed || check {
+            self.notify_ready(changed, check);
         }
     }
 
-    /// How long the interface may sleep before it must poll again.
+    /// How long the interface may sleep before it must poll again,
+    /// counted from the last poll's clock reading (no second reading: a
+    /// timer may fire as much later as that poll took, microseconds).
     /// While a driver that was there is away, every 50 ms (to attach to
     /// its successor soon).
     pub fn delay_us(&mut self) -> u64 {
@@ -248,7 +277,10 @@ impl Stack {
         } else {
             1_000_000
         };
-        match self.iface.poll_delay(now(), &self.sockets) {
+        match self
+            .iface
+            .poll_delay(Instant::from_micros(self.polled_us as i64), &self.sockets)
+        {
             Some(d) => d.total_micros().clamp(1, most),
             None => most,
         }
@@ -320,7 +352,7 @@ impl Stack {
     /// link-local address 169.254.X.Y/16 made from its MAC's last two bytes
     /// (RFC 3927's range; without its ARP probing, so two cards whose MACs
     /// end alike would clash). DHCP keeps asking; a lease replaces it.
-    fn link_local_fallback(&mut self) {
+    fn link_local_fallback(&mut self, now: u64) {
         if self.lease.is_some() || !self.link.is_up() {
             self.asking_since = None;
             return;
@@ -328,7 +360,6 @@ impl Stack {
         if self.link_local {
             return;
         }
-        let now = syscall::now_us();
         let since = *self.asking_since.get_or_insert(now);
         if now.saturating_sub(since) < LINK_LOCAL_AFTER_US {
             return;
@@ -356,17 +387,18 @@ impl Stack {
         });
     }
 
-    /// After a poll: signals the clients whose sockets may have news. A UDP
-    /// socket's client is signalled only when a datagram waits or it waited
-    /// for room to send (a poll that sent another socket's datagram does
-    /// not wake a receiver that has nothing to take); the others as
-    /// [`Stack::notify_all`]. A client that died took its notification
-    /// with it: its sockets are closed (a UDP socket not signalled is
-    /// checked with `cap_info`).
+    /// After a poll that `changed` something: signals the clients whose
+    /// sockets may have news. A UDP socket's client is signalled only when
+    /// a datagram waits or it waited for room to send (a poll that sent
+    /// another socket's datagram does not wake a receiver that has nothing
+    /// to take); the others as [`Stack::notify_all`]. A client that died
+    /// took its notification with it: its sockets are closed (found by the
+    /// failed signal, or, if this poll does not signal it, by `cap_info`
+    /// when `check`).
     ///
     /// A UDP socket in ring mode gets its datagrams in its ring first, and
     /// is signalled only if some went in or some wait for room.
-    pub fn notify_ready(&mut self) {
+    pub fn notify_ready(&mut self, changed: bool, check: bool) {
         let sockets = &mut self.sockets;
         let dead: Vec<usize> = self
             .table
@@ -374,13 +406,14 @@ impl Stack {
             .enumerate()
             .filter_map(|(i, s)| {
                 let s = s.as_mut()?;
-                let quiet = match (s.kind, s.handle) {
-                    (Kind::Udp, Some(h)) if s.ring.is_some() => !fill_ring(sockets, h, s) && !s.wants_room,
-                    (Kind::Udp, Some(h)) => !sockets.get::<udp::Socket>(h).can_recv() && !s.wants_room,
-                    _ => false,
-                };
+                let quiet = !changed
+                    || match (s.kind, s.handle) {
+                        (Kind::Udp, Some(h)) if s.ring.is_some() => !fill_ring(sockets, h, s) && !s.wants_room,
+                        (Kind::Udp, Some(h)) => !sockets.get::<udp::Socket>(h).can_recv() && !s.wants_room,
+                        _ => false,
+                    };
                 let alive = if quiet {
-                    syscall::cap_info(s.notify).is_ok()
+                    !check || syscall::cap_info(s.notify).is_ok()
                 } else {
                     s.wants_room = false;
                     syscall::signal(s.notify, proto::READY_BIT).is_ok()

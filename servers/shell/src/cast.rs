@@ -3,7 +3,8 @@
 //! projects an app onto a TV.
 //!
 //! The app is a 480x270 card ([`pixel`]): an amber title strip reading
-//! `CASt` in seven-segment digits, a frame counter in white, and a
+//! `CASt` in seven-segment digits with a count of the inputs the device
+//! sent back at its right end, a frame counter in white, and a
 //! progress bar that grows by a tenth each frame. Its memory cannot be
 //! shared across devices, so it asks the device's compositor for a buffer
 //! of its own ([`compositor::BUFFER`]) and sends its pixels in
@@ -11,8 +12,13 @@
 //! bus copies each memory object across): the whole card once, then for
 //! each of [`UPDATES`] frames, a second apart, only the counter and the
 //! bar. Notifications do not cross the bus, so it does not `CONNECT` and
-//! waits for no frame event: it paces itself. After the last frame it
-//! keeps the card on for [`HOLD_MS`], then destroys its surface.
+//! waits for no frame event: it paces itself, and asks for its events
+//! ([`compositor::EVENTS`], one remote call) once a frame, also each
+//! second of the hold: a key pressed or a touch on its card on the device
+//! counts as an input, logged (`cast: input N from DEVICE (...)`) and
+//! drawn in the next frame, at most a frame (a second) and a round trip
+//! late. After the last frame it keeps the card on for [`HOLD_MS`], then
+//! destroys its surface.
 
 use alloc::format;
 use alloc::string::String;
@@ -43,6 +49,8 @@ pub const BAR_LEFT: u32 = 0xff37_474f;
 
 /// The title strip's rows.
 const TITLE_H: u32 = 56;
+/// The inputs' count: 2 cells in the title strip's style, at its right end.
+pub const INPUTS: (u32, u32, u32, u32) = (416, 8, 2 * 24 + 8, 40);
 /// The counter: 3 cells of `DIGIT_W` x `DIGIT_H`, `DIGIT_GAP` apart.
 pub const COUNTER: (u32, u32, u32, u32) = (168, 90, 3 * DIGIT_W + 2 * DIGIT_GAP, DIGIT_H);
 const DIGIT_W: u32 = 48;
@@ -100,10 +108,13 @@ fn on_text(text: &[u8], (x0, y0): (u32, u32), (w, h, gap, t): (u32, u32, u32, u3
     }
 }
 
-/// The card's pixel at `(x, y)` in frame `frame` (`0xAARRGGBB`).
-pub fn pixel(frame: u32, x: u32, y: u32) -> u32 {
+/// The card's pixel at `(x, y)` in frame `frame` after `inputs` inputs
+/// (`0xAARRGGBB`).
+pub fn pixel(frame: u32, inputs: u32, x: u32, y: u32) -> u32 {
     if y < TITLE_H {
-        return if on_text(b"CASt", (16, 8), (24, 40, 8, 6), x, y) {
+        let count = [b'0' + (inputs / 10 % 10) as u8, b'0' + (inputs % 10) as u8];
+        let (ix, iy, _, _) = INPUTS;
+        return if on_text(b"CASt", (16, 8), (24, 40, 8, 6), x, y) || on_text(&count, (ix, iy), (24, 40, 8, 6), x, y) {
             TITLE_TEXT
         } else {
             TITLE
@@ -147,6 +158,8 @@ struct Sent {
     bytes: u64,
     /// Microseconds the first (whole) frame took, from its first write to its commit.
     first_us: u64,
+    /// Keys pressed and touches on the card on the device.
+    inputs: u32,
 }
 
 /// One call to the remote compositor. A call that fails because the bus
@@ -154,8 +167,8 @@ struct Sent {
 /// got no answer in time (`TimedOut`: the bus gives up after 5 s, which
 /// a 64 KiB write on a loaded link can take) is made again, twice at
 /// most, through a new proxy that waits for the device to be paired (the
-/// TV's compositor state, held by the TV's bus as its client, outlives a
-/// session). Sending the same `WRITE`, `COMMIT` or `DESTROY` again changes
+/// TV's compositor keeps this device's surfaces across a new session, and
+/// drops them once the TV's bus has seen the device leave). Sending the same `WRITE`, `COMMIT` or `DESTROY` again changes
 /// nothing more; a `CREATE` whose reply was lost leaves an empty surface
 /// behind.
 fn call(conn: &mut Connection, m: &Message) -> Result<Message, Error> {
@@ -181,6 +194,7 @@ fn write(
     r: (u32, u32, u32, u32),
     sent: &mut Sent,
 ) -> Result<(), Error> {
+    let inputs = sent.inputs;
     let (x, y, w, h) = r;
     let stride = w as usize * 4;
     let len = stride * h as usize;
@@ -189,7 +203,7 @@ fn write(
     for row in 0..h {
         for col in 0..w {
             let at = row as usize * stride + col as usize * 4;
-            buf[at..at + 4].copy_from_slice(&pixel(frame, x + col, y + row).to_le_bytes());
+            buf[at..at + 4].copy_from_slice(&pixel(frame, inputs, x + col, y + row).to_le_bytes());
         }
     }
     let mut m = Message::with_words(
@@ -222,13 +236,64 @@ fn frame(
     Ok(())
 }
 
+/// What event `e` counts as for surface `surface`: a key pressed (its
+/// code and no point), a touch put down on the card (no code, where).
+fn input(e: &proto::Event, surface: u64) -> Option<(Option<u32>, (i32, i32))> {
+    if u64::from(e.surface) != surface {
+        return None;
+    }
+    match e.kind {
+        proto::EV_KEY if e.payload >> 32 == 1 => Some((Some(e.payload as u32), (0, 0))),
+        proto::EV_TOUCH_DOWN => Some((None, e.xy())),
+        _ => None,
+    }
+}
+
+/// Replies [`poll`] asks for at most, one after the other (a device that
+/// always answers with a full queue must not hold `cast` for good).
+const POLL_REPLIES: usize = 4;
+
+/// Takes the surface's events from the device (one remote call, more while
+/// the replies come full, at most [`POLL_REPLIES`]): whether an input came
+/// since the last time (each is logged and counted).
+fn poll(conn: &mut Connection, device: &str, surface: u64, sent: &mut Sent) -> Result<bool, Error> {
+    take_inputs(|| call(conn, &Message::new(proto::EVENTS)), device, surface, sent)
+}
+
+/// [`poll`]'s work, each reply from `fetch`.
+fn take_inputs(
+    mut fetch: impl FnMut() -> Result<Message, Error>,
+    device: &str,
+    surface: u64,
+    sent: &mut Sent,
+) -> Result<bool, Error> {
+    let mut out = [proto::Event::default(); proto::MAX_EVENTS];
+    let mut any = false;
+    for _ in 0..POLL_REPLIES {
+        let (n, _) = proto::unpack_events(&fetch()?, &mut out);
+        for (key, (x, y)) in out.iter().take(n).filter_map(|e| input(e, surface)) {
+            sent.inputs += 1;
+            any = true;
+            match key {
+                Some(code) => log::info!("cast: input {} from {device} (key {code})", sent.inputs),
+                None => log::info!("cast: input {} from {device} (touch {x},{y})", sent.inputs),
+            }
+        }
+        // A full reply: more may be queued.
+        if n < proto::MAX_EVENTS {
+            break;
+        }
+    }
+    Ok(any)
+}
+
 /// `cast DEVICE`: the text to show.
 pub fn cast(device: &str) -> Result<String, String> {
     let mut conn = Connection::remote(device, proto::NAME);
     let start = syscall::now_us();
     let mut sent = Sent::default();
     let mut surface = None;
-    let r = run(&mut conn, &mut surface, &mut sent);
+    let r = run(&mut conn, device, &mut surface, &mut sent);
     if let Some(s) = surface.filter(|_| r.is_err()) {
         // Best effort: the device may be gone.
         let _ = conn.call(&Message::with_words(proto::DESTROY, &[s]), Timeout::millis(1000));
@@ -270,7 +335,7 @@ pub fn cast(device: &str) -> Result<String, String> {
 }
 
 /// The cast; on failure, the error and how many frames were shown.
-fn run(conn: &mut Connection, surface: &mut Option<u64>, sent: &mut Sent) -> Result<(), (Error, u32)> {
+fn run(conn: &mut Connection, device: &str, surface: &mut Option<u64>, sent: &mut Sent) -> Result<(), (Error, u32)> {
     let at = |sent: &Sent| sent.frames;
     let create = Message::with_words(proto::CREATE, &[WIDTH as u64, HEIGHT as u64, 0]);
     let s = call(conn, &create).map_err(|e| (e, 0))?.word(0);
@@ -286,12 +351,22 @@ fn run(conn: &mut Connection, surface: &mut Option<u64>, sent: &mut Sent) -> Res
         if next > now {
             syscall::sleep_ms((next - now) / 1000);
         }
-        // The counter and the bar's new part.
+        // The counter and the bar's new part, and the inputs' count if
+        // one came.
+        let input = poll(conn, device, s, sent).map_err(|e| (e, at(sent).max(1)))?;
         let (bx, by, _, bh) = BAR;
         let bar = (bx + (n - 1) * BAR_STEP, by, BAR_STEP, bh);
-        frame(conn, s, n, &[COUNTER, bar], sent).map_err(|e| (e, at(sent).max(1)))?;
+        let rects = [COUNTER, bar, INPUTS];
+        let rects = if input { &rects[..] } else { &rects[..2] };
+        frame(conn, s, n, rects, sent).map_err(|e| (e, at(sent).max(1)))?;
     }
-    syscall::sleep_ms(HOLD_MS);
+    // The hold: inputs still count, a second apart.
+    for _ in 0..HOLD_MS / FRAME_MS {
+        syscall::sleep_ms(FRAME_MS);
+        if poll(conn, device, s, sent).map_err(|e| (e, at(sent).max(1)))? {
+            frame(conn, s, UPDATES, &[INPUTS], sent).map_err(|e| (e, at(sent).max(1)))?;
+        }
+    }
     call(conn, &Message::with_words(proto::DESTROY, &[s])).map_err(|e| (e, at(sent).max(1)))?;
     *surface = None;
     Ok(())
@@ -302,25 +377,53 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_device_that_always_answers_a_full_queue_gets_a_bounded_poll() {
+        let key = proto::Event {
+            kind: proto::EV_KEY,
+            surface: 3,
+            payload: 1 << 32 | 30,
+        };
+        let mut calls = 0;
+        let mut sent = Sent::default();
+        let full = || {
+            calls += 1;
+            Ok(proto::pack_events(core::iter::repeat(key), 0))
+        };
+        assert_eq!(take_inputs(full, "tv", 3, &mut sent), Ok(true));
+        assert_eq!(calls, POLL_REPLIES, "stops after POLL_REPLIES full replies");
+        assert_eq!(sent.inputs as usize, POLL_REPLIES * proto::MAX_EVENTS);
+        // A short reply ends the poll; another surface's events count not.
+        let mut calls = 0;
+        let other = proto::Event { surface: 4, ..key };
+        let short = || {
+            calls += 1;
+            Ok(proto::pack_events([key, other].into_iter(), 0))
+        };
+        assert_eq!(take_inputs(short, "tv", 3, &mut sent), Ok(true));
+        assert_eq!(calls, 1);
+        assert_eq!(sent.inputs as usize, POLL_REPLIES * proto::MAX_EVENTS + 1);
+    }
+
+    #[test]
     fn the_card_shows_title_counter_and_bar() {
-        assert_eq!(pixel(0, 400, 20), TITLE);
+        assert_eq!(pixel(0, 0, 400, 20), TITLE);
         // The C's top segment.
-        assert_eq!(pixel(0, 20, 10), TITLE_TEXT);
-        assert_eq!(pixel(0, 100, 180), BACKGROUND);
+        assert_eq!(pixel(0, 0, 20, 10), TITLE_TEXT);
+        assert_eq!(pixel(0, 0, 100, 180), BACKGROUND);
         // Counter 007: the first cell's top segment is lit (a 0), the
         // last's middle segment is not (a 7).
         let (cx, cy, _, _) = COUNTER;
-        assert_eq!(pixel(7, cx + 20, cy + 2), DIGITS);
+        assert_eq!(pixel(7, 0, cx + 20, cy + 2), DIGITS);
         let last = cx + 2 * (DIGIT_W + DIGIT_GAP);
-        assert_eq!(pixel(7, last + 20, cy + DIGIT_H / 2), BACKGROUND);
-        assert_eq!(pixel(8, last + 20, cy + DIGIT_H / 2), DIGITS);
+        assert_eq!(pixel(7, 0, last + 20, cy + DIGIT_H / 2), BACKGROUND);
+        assert_eq!(pixel(8, 0, last + 20, cy + DIGIT_H / 2), DIGITS);
         // The bar grows a step a frame.
         let (bx, by, bw, _) = BAR;
-        assert_eq!(pixel(0, bx + 1, by + 5), BAR_LEFT);
-        assert_eq!(pixel(1, bx + 1, by + 5), BAR_DONE);
-        assert_eq!(pixel(5, bx + 5 * BAR_STEP - 1, by + 5), BAR_DONE);
-        assert_eq!(pixel(5, bx + 5 * BAR_STEP, by + 5), BAR_LEFT);
-        assert_eq!(pixel(UPDATES, bx + bw - 1, by + 5), BAR_DONE);
+        assert_eq!(pixel(0, 0, bx + 1, by + 5), BAR_LEFT);
+        assert_eq!(pixel(1, 0, bx + 1, by + 5), BAR_DONE);
+        assert_eq!(pixel(5, 0, bx + 5 * BAR_STEP - 1, by + 5), BAR_DONE);
+        assert_eq!(pixel(5, 0, bx + 5 * BAR_STEP, by + 5), BAR_LEFT);
+        assert_eq!(pixel(UPDATES, 0, bx + bw - 1, by + 5), BAR_DONE);
         // Each frame's update covers what changed.
         for n in 1..=UPDATES {
             let bar = (bx + (n - 1) * BAR_STEP, by, BAR_STEP, BAR.3);
@@ -329,11 +432,49 @@ mod tests {
                     let inside =
                         |(rx, ry, rw, rh): (u32, u32, u32, u32)| x >= rx && x < rx + rw && y >= ry && y < ry + rh;
                     if !inside(COUNTER) && !inside(bar) {
-                        assert_eq!(pixel(n, x, y), pixel(n - 1, x, y), "({x}, {y}) frame {n}");
+                        assert_eq!(pixel(n, 0, x, y), pixel(n - 1, 0, x, y), "({x}, {y}) frame {n}");
                     }
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_inputs_count_is_drawn_in_the_title_strip() {
+        let (ix, iy, iw, ih) = INPUTS;
+        // The second cell's top segment: lit for a 0, not for a 1; its
+        // upper right segment lit for both (the harness checks these on
+        // the TV's screen).
+        let second = ix + 24 + 8;
+        assert_eq!(pixel(3, 0, second + 12, iy + 2), TITLE_TEXT);
+        assert_eq!(pixel(3, 1, second + 12, iy + 2), TITLE);
+        assert_eq!(pixel(3, 1, second + 20, iy + 12), TITLE_TEXT);
+        // Only its rectangle changes with the count, inside the card and
+        // clear of the title's text.
+        assert!(ix + iw <= WIDTH && iy + ih <= TITLE_H);
+        for y in 0..HEIGHT {
+            for x in 0..WIDTH {
+                let inside = x >= ix && x < ix + iw && y >= iy && y < iy + ih;
+                if !inside {
+                    assert_eq!(pixel(4, 0, x, y), pixel(4, 7, x, y), "({x}, {y})");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keys_pressed_and_touches_down_are_inputs() {
+        let ev = |kind, surface, payload| proto::Event { kind, surface, payload };
+        let events = [
+            ev(proto::EV_FRAME, 1, 0),
+            ev(proto::EV_KEY, 1, 30 | 1 << 32),
+            ev(proto::EV_KEY, 1, 30),
+            ev(proto::EV_KEY, 2, 31 | 1 << 32),
+            proto::Event::touch(proto::EV_TOUCH_DOWN, 1, 5, 7),
+            proto::Event::touch(proto::EV_TOUCH_UP, 1, 5, 7),
+        ];
+        let got: alloc::vec::Vec<_> = events.iter().filter_map(|e| input(e, 1)).collect();
+        assert_eq!(got, [(Some(30), (0, 0)), (None, (5, 7))]);
     }
 
     #[test]

@@ -297,7 +297,7 @@ pub struct MemRow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KernelRam {
     /// The image in memory: with its boot archive, .bss and boot stack
-    /// (`__image_size` of the linker script).
+    /// (`__image_resident` of the linker script).
     pub image: u64,
     /// The device tree the kernel keeps (its blocks; the free space the
     /// loader left after them becomes free memory).
@@ -425,8 +425,9 @@ pub fn memory_report(profile: &crate::profile::Profile, rows: &[MemRow], kernel:
     (out, warnings)
 }
 
-/// The kernel's size in memory: the linker script's `__image_size` (the
-/// image with .bss and the boot stack).
+/// The kernel's size in memory: the linker script's `__image_resident`
+/// (the image with .bss and the boot stack, without the gap between them,
+/// which the kernel gives to its frame allocator).
 pub fn kernel_footprint(elf_path: &Path) -> Result<u64> {
     use elf::endian::AnyEndian;
     let bytes = std::fs::read(elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
@@ -437,9 +438,9 @@ pub fn kernel_footprint(elf_path: &Path) -> Result<u64> {
         .ok_or_else(|| format!("{}: no symbol table", elf_path.display()))?;
     symbols
         .iter()
-        .find(|s| names.get(s.st_name as usize).is_ok_and(|n| n == "__image_size"))
+        .find(|s| names.get(s.st_name as usize).is_ok_and(|n| n == "__image_resident"))
         .map(|s| s.st_value)
-        .ok_or_else(|| format!("{}: no __image_size symbol", elf_path.display()))
+        .ok_or_else(|| format!("{}: no __image_resident symbol", elf_path.display()))
 }
 
 /// Prints the memory report of the profile `opts` built (stderr).

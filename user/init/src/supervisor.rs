@@ -419,12 +419,21 @@ impl Supervisor {
             }
             proto::NS_LOOKUP => {
                 let mut buf = [0u8; proto::TEXT_BYTES];
-                return self.lookup(unpack_text(msg, &mut buf), badge);
+                return self.lookup(unpack_text(msg, &mut buf), badge, 0);
+            }
+            proto::NS_LOOKUP_CLIENT => {
+                let mut buf = [0u8; proto::TEXT_BYTES];
+                let (values, name) = proto::unpack_record(msg, &mut buf);
+                return match values.first().and_then(|c| u32::try_from(*c).ok()).filter(|c| *c > 0) {
+                    Some(client) => self.lookup(name, badge, client),
+                    None => (reply_error(Error::InvalidArgument), None),
+                };
             }
             proto::NS_LIST => self.list_service(msg.word(0)),
             proto::SV_TASK => self.list_task(msg.word(0)),
-            proto::SV_TASK_BY_ID => self.task_by_id(msg.word(0)),
-            proto::SV_TASK_NAME => self.task_name(msg.word(0)),
+            // A badge of a task's client names the task.
+            proto::SV_TASK_BY_ID => self.task_by_id(proto::task_of(msg.word(0))),
+            proto::SV_TASK_NAME => self.task_name(proto::task_of(msg.word(0))),
             proto::SV_DEVICE => self.list_device(msg.word(0)),
             proto::SV_MEMORY => self.memory(),
             proto::SV_KILL | proto::SV_RESTART | proto::SV_POWER if !control => Err(Error::NoRights),
@@ -484,17 +493,18 @@ impl Supervisor {
         Ok(())
     }
 
-    /// A badged copy of service `name`'s endpoint for task `badge`, if the
-    /// profile routes it there (`uses`): `NoRights` otherwise (whether or
-    /// not the service exists), `WouldBlock` while it is not registered.
-    fn lookup(&mut self, name: &str, badge: u64) -> (Message, Option<Handle>) {
+    /// A badged copy of service `name`'s endpoint for task `badge` (its
+    /// client `client`, if not 0: [`proto::client_badge`]), if the profile
+    /// routes it there (`uses`): `NoRights` otherwise (whether or not the
+    /// service exists), `WouldBlock` while it is not registered.
+    fn lookup(&mut self, name: &str, badge: u64, client: u32) -> (Message, Option<Handle>) {
         if !self.task(badge).is_some_and(|t| t.spec.uses(name)) {
             return (reply_error(Error::NoRights), None);
         }
         let Some(s) = self.services.iter_mut().find(|s| s.name == name) else {
             return (reply_error(Error::WouldBlock), None);
         };
-        match syscall::cap_mint(s.ep, Rights::SEND | Rights::GRANT, badge) {
+        match syscall::cap_mint(s.ep, Rights::SEND | Rights::GRANT, proto::client_badge(badge, client)) {
             Ok(minted) => {
                 if !s.clients.contains(&badge) {
                     s.clients.push(badge);

@@ -36,6 +36,64 @@ impl Timeout {
     }
 }
 
+/// When a wait must end, on the system clock ([`crate::syscall::now_us`],
+/// microseconds since boot): a [`Timeout`] turned into a point in time, so
+/// a loop that waits again and again (for more data, a retry) still ends
+/// when the whole operation's time is up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline(Option<u64>);
+
+impl Deadline {
+    /// Never.
+    pub const NEVER: Deadline = Deadline(None);
+
+    /// `timeout` from `now`: `Forever` never ends, `NonBlocking` has ended
+    /// already.
+    pub fn from(timeout: Timeout, now: u64) -> Deadline {
+        match timeout {
+            Timeout::Forever => Deadline(None),
+            Timeout::NonBlocking => Deadline(Some(now)),
+            Timeout::Micros(us) => Deadline(Some(now.saturating_add(us))),
+        }
+    }
+
+    /// `timeout` from now.
+    pub fn after(timeout: Timeout) -> Deadline {
+        match timeout {
+            Timeout::Forever => Deadline(None),
+            _ => Deadline::from(timeout, crate::syscall::now_us()),
+        }
+    }
+
+    /// Whether it has passed at `now`.
+    pub fn passed_at(self, now: u64) -> bool {
+        self.0.is_some_and(|d| now >= d)
+    }
+
+    /// Whether it has passed.
+    pub fn passed(self) -> bool {
+        self.0.is_some() && self.passed_at(crate::syscall::now_us())
+    }
+
+    /// The time left at `now`, as the timeout of one wait: `TimedOut` once
+    /// it has passed.
+    pub fn left_at(self, now: u64) -> Result<Timeout, abi::Error> {
+        match self.0 {
+            None => Ok(Timeout::Forever),
+            Some(d) if now >= d => Err(abi::Error::TimedOut),
+            Some(d) => Ok(Timeout::Micros(d - now)),
+        }
+    }
+
+    /// The time left now ([`Deadline::left_at`]).
+    pub fn left(self) -> Result<Timeout, abi::Error> {
+        match self.0 {
+            None => Ok(Timeout::Forever),
+            Some(_) => self.left_at(crate::syscall::now_us()),
+        }
+    }
+}
+
 /// A capability carried by a message: the handle (the sender's, or on
 /// receive the one installed in the receiver) and the rights to send it
 /// with (empty on receive: use `syscall::cap_info`).
@@ -407,6 +465,23 @@ mod tests {
         assert_eq!(Timeout::Forever.encode(), (0, 0));
         assert_eq!(Timeout::NonBlocking.encode(), (IpcFlags::NONBLOCK.bits(), 0));
         assert_eq!(Timeout::millis(3).encode(), (IpcFlags::TIMEOUT.bits(), 3000));
+    }
+
+    #[test]
+    fn deadlines() {
+        let d = Deadline::from(Timeout::millis(2), 1_000);
+        assert_eq!(d.left_at(1_000), Ok(Timeout::Micros(2_000)));
+        assert_eq!(d.left_at(2_999), Ok(Timeout::Micros(1)));
+        assert_eq!(d.left_at(3_000), Err(abi::Error::TimedOut));
+        assert!(!d.passed_at(2_999) && d.passed_at(3_000));
+        let never = Deadline::from(Timeout::Forever, 1_000);
+        assert_eq!(never, Deadline::NEVER);
+        assert_eq!(never.left_at(u64::MAX), Ok(Timeout::Forever));
+        assert!(!never.passed_at(u64::MAX));
+        let now = Deadline::from(Timeout::NonBlocking, 5);
+        assert_eq!(now.left_at(5), Err(abi::Error::TimedOut));
+        // No wrap near the clock's end.
+        assert!(!Deadline::from(Timeout::Micros(u64::MAX), 7).passed_at(u64::MAX - 1));
     }
 
     #[test]

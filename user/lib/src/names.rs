@@ -20,7 +20,7 @@
 //! [`REMOTE_REPLY_TIMEOUT_US`]), and go through again, on the same
 //! endpoint, once it is back. The task needs the route `uses = ["bus"]`.
 
-use crate::ipc::{pack_text, Message, Timeout};
+use crate::ipc::{pack_text, Deadline, Message, Timeout};
 use crate::proto::{self, check_reply};
 use crate::{syscall, Error, Handle, Rights};
 
@@ -58,20 +58,32 @@ pub fn lookup(name: &str) -> Result<Handle, Error> {
     reply.caps().first().map(|c| c.handle).ok_or(Error::InvalidState)
 }
 
+/// Looks up service `name` for this task's client `client` (1 or more;
+/// [`proto::NS_LOOKUP_CLIENT`]): an endpoint whose badge the server tells
+/// apart from this task's own and from its other clients', for a task
+/// that serves clients of its own through the service (the soft bus: each
+/// remote device). Done with it: [`proto::BYE`] on it, then delete it.
+pub fn lookup_client(name: &str, client: u32) -> Result<Handle, Error> {
+    if client == 0 {
+        return Err(Error::InvalidArgument);
+    }
+    name_message(proto::NS_LOOKUP_CLIENT, name)?;
+    let m = proto::pack_record(proto::NS_LOOKUP_CLIENT, &[u64::from(client)], name).accepting_caps(1);
+    let reply = check_reply(syscall::call(parent()?, &m)?.0)?;
+    reply.caps().first().map(|c| c.handle).ok_or(Error::InvalidState)
+}
+
 /// Looks up `name`, retrying every 10 ms (a server may still be starting
 /// or restarting) until `timeout` runs out. Any error but `WouldBlock`
 /// (say `NoRights`) returns at once.
 pub fn connect(name: &str, timeout: Timeout) -> Result<Handle, Error> {
-    let deadline = match timeout {
-        Timeout::Micros(us) => Some(syscall::now_us().saturating_add(us)),
-        _ => None,
-    };
+    let deadline = Deadline::after(timeout);
     loop {
         match lookup(name) {
             Err(Error::WouldBlock) => {}
             other => return other,
         }
-        if matches!(timeout, Timeout::NonBlocking) || deadline.is_some_and(|d| syscall::now_us() >= d) {
+        if deadline.passed() {
             return Err(Error::TimedOut);
         }
         syscall::sleep_ms(10);
@@ -92,10 +104,7 @@ pub fn connect_remote(device: &str, service: &str, timeout: Timeout) -> Result<H
     if device.is_empty() || device.contains('/') || service.is_empty() {
         return Err(Error::InvalidArgument);
     }
-    let deadline = match timeout {
-        Timeout::Micros(us) => Some(syscall::now_us().saturating_add(us)),
-        _ => None,
-    };
+    let deadline = Deadline::after(timeout);
     let bus = connect(bus::NAME, timeout)?;
     let m = name_message(bus::CONNECT, &alloc::format!("{device}/{service}")).map(|m| m.accepting_caps(1));
     let r = loop {
@@ -106,7 +115,7 @@ pub fn connect_remote(device: &str, service: &str, timeout: Timeout) -> Result<H
         if !matches!(r, Err(Error::WouldBlock)) {
             break r;
         }
-        if matches!(timeout, Timeout::NonBlocking) || deadline.is_some_and(|d| syscall::now_us() >= d) {
+        if deadline.passed() {
             break Err(Error::TimedOut);
         }
         syscall::sleep_ms(100);

@@ -8,7 +8,7 @@
 //! waits on that notification (at most the socket's timeout) and tries
 //! again. Dropping a socket closes it.
 
-use crate::ipc::{pack_text, Message, Timeout};
+use crate::ipc::{pack_text, Deadline, Message, Timeout};
 use crate::proto::check_reply;
 use crate::services::net::{self as proto, ip_word, ring, word_ip, Kind, State, TcpState, BUFFER_BYTES};
 use crate::vspace::Mapping;
@@ -97,48 +97,26 @@ pub fn info() -> Result<Info, Error> {
 
 /// Waits until the interface has an address (DHCP or link-local), at most `timeout`.
 pub fn wait_configured(timeout: Timeout) -> Result<Info, Error> {
-    let deadline = deadline(timeout);
+    let deadline = Deadline::after(timeout);
     loop {
         let i = info()?;
         if matches!(i.state, State::Dhcp | State::LinkLocal) {
             return Ok(i);
         }
-        if expired(deadline) {
+        if deadline.passed() {
             return Err(Error::TimedOut);
         }
         syscall::sleep_ms(20);
     }
 }
 
-fn deadline(timeout: Timeout) -> Option<u64> {
-    match timeout {
-        Timeout::Micros(us) => Some(syscall::now_us().saturating_add(us)),
-        Timeout::NonBlocking => Some(0),
-        Timeout::Forever => None,
-    }
-}
-
 /// Waits on `notify` until it is signalled or `deadline` passes;
 /// `TimedOut` once it has passed.
-fn wait_until(notify: Handle, deadline: Option<u64>) -> Result<(), Error> {
-    let left = match deadline {
-        None => Timeout::Forever,
-        Some(d) => {
-            let now = syscall::now_us();
-            if now >= d {
-                return Err(Error::TimedOut);
-            }
-            Timeout::Micros(d - now)
-        }
-    };
-    match syscall::wait(notify, left) {
+fn wait_until(notify: Handle, deadline: Deadline) -> Result<(), Error> {
+    match syscall::wait(notify, deadline.left()?) {
         Ok(_) | Err(Error::TimedOut) => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-fn expired(deadline: Option<u64>) -> bool {
-    deadline.is_some_and(|d| syscall::now_us() >= d)
 }
 
 /// One socket: its endpoint, shared buffer and notification.
@@ -199,7 +177,7 @@ impl Socket {
     /// Calls until the stack stops saying `WouldBlock`, waiting on the
     /// notification in between (at most the socket's timeout).
     fn call_waiting(&self, msg: &Message) -> Result<Message, Error> {
-        let deadline = deadline(self.timeout);
+        let deadline = Deadline::after(self.timeout);
         loop {
             match self.call(msg) {
                 Err(Error::WouldBlock) => {}
@@ -236,14 +214,14 @@ impl TcpStream {
         ))?;
         s.timeout = timeout;
         let mut stream = TcpStream { s };
-        let d = deadline(timeout);
+        let d = Deadline::after(timeout);
         loop {
             match stream.state()? {
                 TcpState::Established | TcpState::CloseWait => break,
                 TcpState::SynSent | TcpState::SynReceived => {}
                 _ => return Err(Error::PeerDied),
             }
-            if expired(d) {
+            if d.passed() {
                 return Err(Error::TimedOut);
             }
             let _ = syscall::wait(stream.s.notify, Timeout::millis(50));
@@ -405,7 +383,7 @@ impl UdpSocket {
     /// The next datagram (cut at `buf`'s length), waiting for it at most
     /// the socket's timeout.
     pub fn recv_from(&mut self, buf: &mut [u8]) -> Result<(usize, SocketAddrV4), Error> {
-        let deadline = deadline(self.s.timeout);
+        let deadline = Deadline::after(self.s.timeout);
         loop {
             match self.try_recv_from(buf) {
                 Err(Error::WouldBlock) => {}

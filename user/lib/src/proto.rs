@@ -57,9 +57,10 @@ pub fn check_reply(reply: crate::Message) -> Result<crate::Message, abi::Error> 
 /// |---|---|---|---|
 /// | [`NS_REGISTER`] | name | endpoint (`SEND`\|`GRANT`) | [`OK`]; `NoRights` unless the profile says the caller `provides` it; `InvalidState` if taken |
 /// | [`NS_LOOKUP`] | name | — | [`OK`] + endpoint (`SEND`, badge = caller's task id); `NoRights` unless routed to the caller (`uses`); `WouldBlock` while not registered |
+/// | [`NS_LOOKUP_CLIENT`] | record `[client]` + name | — | as [`NS_LOOKUP`], the badge naming the caller's client `client` (1 to `u32::MAX`; [`client_badge`]): `InvalidArgument` for 0 or more |
 /// | [`NS_LIST`] | `[index]` | — | record `[provider id, clients, registered]` + `name provider users`: the registered services, then the declared ones not registered now (`registered` 0; `users` = the programs routed to it, comma-separated, or `-`) |
 /// | [`SV_TASK`] | `[index]` | — | record [`TaskRecord`] |
-/// | [`SV_TASK_BY_ID`] | `[task id]` (as in a badge from [`NS_LOOKUP`]) | — | record [`TaskRecord`] of that task; `InvalidArgument` if no task has the id |
+/// | [`SV_TASK_BY_ID`] | `[task id]` (or a badge from [`NS_LOOKUP`] or [`NS_LOOKUP_CLIENT`]: its task, [`task_of`]) | — | record [`TaskRecord`] of that task; `InvalidArgument` if no task has the id |
 /// | [`SV_TASK_NAME`] | `[task id]` | — | [`OK`] + `[name]`: the task's program name in four words (little-endian bytes, zero-padded); `InvalidArgument` if no task has the id, `NotSupported` if the name is longer than [`TASK_NAME_BYTES`] (ask [`SV_TASK_BY_ID`]) |
 /// | [`SV_DEVICE`] | `[index]` | — | record `[physical, size, irq]` + `node compatible driver` |
 /// | [`SV_MEMORY`] | — | — | `[pool total, pool free, kernel objects, free RAM, kernel heap]` |
@@ -71,6 +72,11 @@ pub fn check_reply(reply: crate::Message) -> Result<crate::Message, abi::Error> 
 pub const NS_REGISTER: u16 = 0x7e10;
 pub const NS_LOOKUP: u16 = 0x7e11;
 pub const NS_LIST: u16 = 0x7e12;
+/// A lookup for one of the caller's clients: a task that serves several
+/// clients of its own through one service (the soft bus: each remote
+/// device) gives each a connection of its own, so that the service tells
+/// them apart, and ends it with [`BYE`].
+pub const NS_LOOKUP_CLIENT: u16 = 0x7e13;
 pub const SV_TASK: u16 = 0x7e20;
 pub const SV_DEVICE: u16 = 0x7e21;
 pub const SV_MEMORY: u16 = 0x7e22;
@@ -119,6 +125,31 @@ pub fn task_name_from_words<'a>(w: &[u64; 4], out: &'a mut [u8; TASK_NAME_BYTES]
 
 /// Longest service name.
 pub const MAX_NAME: usize = 32;
+
+/// Sent on a connection (not to init) by a client that is done with it:
+/// the server forgets whatever it holds for the connection's badge (its
+/// client is gone), as it would for a task that died. Only the holder of
+/// the connection can say it: the badge is the kernel's. The compositor
+/// honours it; a server that keeps nothing per client refuses it as any
+/// label it does not serve, and the sender need not care.
+pub const BYE: u16 = 0x7e30;
+
+/// The badge of task `task`'s client `client` ([`NS_LOOKUP_CLIENT`]): the
+/// task's id in the low 32 bits, the client above (0: the task itself,
+/// the badge of [`NS_LOOKUP`]).
+pub const fn client_badge(task: u64, client: u32) -> u64 {
+    (task & 0xffff_ffff) | ((client as u64) << 32)
+}
+
+/// The task a badge names (its own connection or one of its clients').
+pub const fn task_of(badge: u64) -> u64 {
+    badge & 0xffff_ffff
+}
+
+/// The client of its task a badge names (0: the task itself).
+pub const fn client_of(badge: u64) -> u32 {
+    (badge >> 32) as u32
+}
 
 /// A message holding `values` (word 0 is their count) followed by `text`
 /// packed as [`crate::ipc::pack_text`] does.
@@ -265,6 +296,19 @@ impl TaskRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_badge_names_its_task_and_client() {
+        let b = client_badge(7, 3);
+        assert_eq!((task_of(b), client_of(b)), (7, 3));
+        assert_ne!(b, 7, "a client is not its task");
+        assert_ne!(b, client_badge(7, 4));
+        assert_eq!(client_badge(7, 0), 7, "client 0: the task's own badge");
+        assert_eq!(
+            (task_of(client_badge(9, u32::MAX)), client_of(client_badge(9, u32::MAX))),
+            (9, u32::MAX)
+        );
+    }
 
     #[test]
     fn task_names_round_trip() {

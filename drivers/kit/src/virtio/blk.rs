@@ -24,7 +24,8 @@ use crate::dma::Dma;
 use crate::irq::Interrupt;
 use crate::virtio::{error, KitHal};
 use userlib::abi::PAGE_SIZE;
-use userlib::{syscall, Error, Timeout};
+use userlib::ipc::Deadline;
+use userlib::{Error, Timeout};
 use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::{DeviceStatus, Transport};
 
@@ -231,24 +232,19 @@ impl<T: Transport> Blk<T> {
         if queue.should_notify() {
             transport.notify(QUEUE);
         }
-        let deadline = match timeout {
-            Timeout::Micros(us) => Some(syscall::now_us().saturating_add(us)),
-            _ => None,
-        };
+        let deadline = Deadline::after(timeout);
         // The interrupt may belong to an earlier request or come before the
         // wait (the notification keeps it): check the ring after every wake.
         while queue.peek_used() != Some(token) {
-            let left = match deadline {
-                Some(d) => Timeout::Micros(d.saturating_sub(syscall::now_us()).max(1)),
-                None => Timeout::Forever,
-            };
+            // Past the deadline: one more look (the interrupt may be in).
+            let left = deadline.left().unwrap_or(Timeout::Micros(1));
             match irq.wait(left) {
                 Ok(()) => {
                     // Device first (it drops the line), then the kernel's mask.
                     transport.ack_interrupt();
                     let _ = irq.ack();
                 }
-                Err(Error::TimedOut) if deadline.is_some_and(|d| syscall::now_us() >= d) => {
+                Err(Error::TimedOut) if deadline.passed() => {
                     panic!("virtio-blk: the device did not complete a request in time")
                 }
                 Err(_) => {}

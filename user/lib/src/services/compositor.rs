@@ -96,7 +96,10 @@
 //! for once a second, when a new client first calls, and on a [`CONNECT`]
 //! from a known client whose task has restarted since it first called (a
 //! restarted task keeps its badge: its old incarnation is dead): their
-//! surfaces go, and their buffers with them.
+//! surfaces go, and their buffers with them. A task's client of its own
+//! (`crate::proto::NS_LOOKUP_CLIENT`: the bus's connection for a remote
+//! device) is a client apart, dead with its task or when it says
+//! `crate::proto::BYE` (the device left); at most 8 of one task's.
 //!
 //! **Input.** A touch goes to the topmost shown surface under the finger,
 //! in surface coordinates ([`EV_TOUCH_DOWN`], [`EV_TOUCH_MOVE`],

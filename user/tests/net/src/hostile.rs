@@ -20,6 +20,11 @@
 //!    sane `TAIL`, gets them all, intact; a `TAIL` that claims everything
 //!    was read, or is not a multiple of 8, only lets the stack overwrite
 //!    this socket's own ring. Then `UdpSocket` receives through its ring.
+//! 6. Clients that went away: the per-client limit's sockets opened, then
+//!    their notifications revoked (the stack's copies go, as when a
+//!    client dies with its pool); the stack finds them gone (its liveness
+//!    check of quiet sockets, at most every 100 ms, also when no frame
+//!    comes) and closes them, so a new socket opens within 3 s.
 //!
 //! Each gets a clear error; afterwards the stack still answers and pings
 //! the host through the card (`net` never faults: the case forbids it).
@@ -67,6 +72,7 @@ fn main(_start: &StartInfo) {
     log::info!("per-client limit: ok");
     service_cap_stays_put(svc);
     log::info!("service capability stays put: ok");
+    gone_clients(svc);
     match process()
         .args()
         .split_whitespace()
@@ -265,6 +271,42 @@ fn per_client_limit(svc: Handle) {
     for s in held {
         close(s);
     }
+}
+
+/// Sockets whose client went away are closed by the stack, also on a
+/// quiet network: [`PER_CLIENT`] sockets open, their notifications revoked
+/// (the stack's copies are derived from them), then a new one opens once
+/// the stack has noticed (every `OPEN` that fails is a poll, and the poll
+/// thread wakes at least once a second).
+fn gone_clients(svc: Handle) {
+    let held: Vec<Raw> = (0..PER_CLIENT)
+        .map(|i| open(svc, Kind::Udp as u64).unwrap_or_else(|e| panic!("socket {i}: {e}")))
+        .collect();
+    for s in &held {
+        syscall::cap_revoke(s.notify).expect("revoke the notification's copies");
+    }
+    let start = syscall::now_us();
+    let fresh = loop {
+        match open(svc, Kind::Udp as u64) {
+            Ok(s) => break s,
+            Err(Error::OutOfMemory) if syscall::now_us() - start < 3_000_000 => syscall::sleep_ms(20),
+            Err(e) => panic!("a socket after its client's others went away: {e}"),
+        }
+    };
+    let waited = (syscall::now_us() - start) / 1000;
+    // The gone sockets' endpoints were revoked with them.
+    for s in held {
+        expect_err(
+            "a socket closed because its client went away",
+            call(s.ep, &Message::new(p::CLOSE)),
+            Error::BadHandle,
+        );
+        for h in [s.ep, s.mem, s.notify] {
+            let _ = syscall::cap_delete(h);
+        }
+    }
+    close(fresh);
+    log::info!("gone clients' sockets closed: ok (a new socket after {waited} ms)");
 }
 
 /// A client's capability to the stack carries no `GRANT`: it cannot hand

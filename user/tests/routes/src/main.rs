@@ -4,6 +4,8 @@
 //! - looking up any other service, registered (`blk`, `display`) or not,
 //!   is refused with `NoRights` at once (not `WouldBlock`: an unrouted task
 //!   learns nothing, and `connect` does not wait);
+//! - a lookup for one of its clients (`names::lookup_client`) is routed
+//!   the same: `blk` refused, `console` given;
 //! - registering any name is refused with `NoRights`, `console` included;
 //! - while `uart-pl011` (the provider of `console`) is stopped, `console`
 //!   is free, and still no other task can take it; once the driver is
@@ -40,6 +42,23 @@ fn main(_: &StartInfo) {
         assert!(took_ms < 1000, "{name}: refused only after {took_ms} ms");
         println!("test-routes: lookup {name}: NoRights");
     }
+
+    // A lookup for one of this task's clients (`NS_LOOKUP_CLIENT`, as the
+    // bus makes for each device) is routed the same; client 0 (this task's
+    // own badge) is not one; the console's is badged apart.
+    expect_err(
+        "a client's lookup of blk",
+        names::lookup_client("blk", 1),
+        Error::NoRights,
+    );
+    expect_err(
+        "client 0's lookup",
+        names::lookup_client("console", 0),
+        Error::InvalidArgument,
+    );
+    let client = names::lookup_client("console", 3).expect("the console for client 3");
+    syscall::cap_delete(client).expect("drop the client's console endpoint");
+    println!("test-routes: client lookups routed: blk NoRights, console for client 3");
 
     let ep = syscall::create(me.pool, ObjectType::Endpoint, 0).expect("an endpoint");
     for name in ["my-service", "console", "blk9"] {

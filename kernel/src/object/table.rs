@@ -143,32 +143,59 @@ stored! {
 /// instructions a masked stretch may take.
 pub const WORK_BUDGET: u32 = 12_000;
 
-impl Kernel {
-    pub(crate) const fn new() -> Self {
-        Kernel {
-            pools: Slab::new(),
-            tasks: Slab::new(),
-            threads: Slab::new(),
-            endpoints: Slab::new(),
-            notifications: Slab::new(),
-            memories: Slab::new(),
-            irqs: Slab::new(),
-            caps: Slab::new(),
-            cpus: [const { CpuState::new() }; MAX_CPUS],
-            asids: crate::task::AsidAllocator::new(),
-            task_cost: crate::task::TASK_COST + abi::PAGE_SIZE as u64,
-            init_task: None,
-            reclaim_pending: 0,
-            teardown_pending: 0,
-            deferred: 0,
-            work_left: WORK_BUDGET,
-            restart: false,
-            polite: false,
-            tlb: crate::task::PendingFlush::new(),
-            kernel_rooms: [NO_ROOM; TABLES],
-        }
-    }
+/// [`Kernel`]'s fields but `cpus`, with their first values, listed once:
+/// for [`Kernel::new`] and for [`prepare`], which writes them in place.
+macro_rules! first_values {
+    ($($field:ident: $value:expr,)*) => {
+        impl Kernel {
+            // (Tables of their own, for ktests; built everywhere: its
+            // literal is what checks that the list names every field.)
+            #[cfg_attr(not(feature = "ktest"), allow(dead_code))]
+            pub(crate) const fn new() -> Self {
+                Kernel {
+                    cpus: [const { CpuState::new() }; MAX_CPUS],
+                    $($field: $value,)*
+                }
+            }
 
+            /// Write every field of the tables at `k` but `cpus` (left as
+            /// they are) with its first value, in place (not a whole
+            /// `Kernel` built and copied: over 5 KiB).
+            ///
+            /// # Safety
+            /// `k` is valid for writes and aligned, and nothing refers to
+            /// it (what it held is not dropped).
+            unsafe fn write_all_but_cpus(k: *mut Kernel) {
+                // SAFETY: the caller's promise; each write is to one field.
+                $(unsafe { core::ptr::addr_of_mut!((*k).$field).write($value) };)*
+            }
+        }
+    };
+}
+
+first_values! {
+    pools: Slab::new(),
+    tasks: Slab::new(),
+    threads: Slab::new(),
+    endpoints: Slab::new(),
+    notifications: Slab::new(),
+    memories: Slab::new(),
+    irqs: Slab::new(),
+    caps: Slab::new(),
+    asids: crate::task::AsidAllocator::new(),
+    task_cost: crate::task::TASK_COST + abi::PAGE_SIZE as u64,
+    init_task: None,
+    reclaim_pending: 0,
+    teardown_pending: 0,
+    deferred: 0,
+    work_left: WORK_BUDGET,
+    restart: false,
+    polite: false,
+    tlb: crate::task::PendingFlush::new(),
+    kernel_rooms: [NO_ROOM; TABLES],
+}
+
+impl Kernel {
     /// `owner`'s lists of chunks with room, one per table (`None`: the
     /// owner pool is gone).
     fn rooms(&mut self, owner: Option<Id>) -> Option<&mut [u32; TABLES]> {
@@ -470,24 +497,30 @@ fn lock_word() -> &'static AtomicBool {
 }
 
 /// The object tables (empty until [`init`]), in static memory at a fixed
-/// address, reached only through a [`KernelGuard`]. Written by [`prepare`]
-/// (first thing at boot): uninitialised until then, they take no room in
-/// the kernel image (zero-filled at boot, not stored).
+/// address, reached only through a [`KernelGuard`]. Zero bytes until
+/// [`prepare`] (first thing at boot) writes them: they take no room in
+/// the kernel image (`.bss`, zero-filled at boot, not stored).
 struct Tables(UnsafeCell<core::mem::MaybeUninit<Kernel>>);
 
 // SAFETY: the tables are reached only through a `KernelGuard`, which exists
 // only while this CPU holds `KERNEL_LOCK`.
 unsafe impl Sync for Tables {}
 
-static KERNEL: Tables = Tables(UnsafeCell::new(core::mem::MaybeUninit::uninit()));
+static KERNEL: Tables = Tables(UnsafeCell::new(core::mem::MaybeUninit::zeroed()));
 
 /// Write the (empty) object tables: the boot CPU's first step
-/// (`kernel_main`), before any CPU can take the kernel lock.
+/// (`kernel_main`), before any CPU can take the kernel lock. Each field in
+/// place; the CPUs' states (most of the tables' bytes) are left as the
+/// zero bytes they are, which are [`CpuState::new`]'s.
 #[inline(never)]
 pub fn prepare() {
+    let () = crate::sched::ZEROED_IS_NEW;
     // SAFETY: nothing refers to the tables yet: no CPU but this one runs
-    // and no guard exists (this is the boot CPU's first step).
-    unsafe { (*KERNEL.0.get()).write(Kernel::new()) };
+    // and no guard exists (this is the boot CPU's first step), and the
+    // static holds zero bytes (nothing to drop). With every other field
+    // written they are `Kernel::new()`: zero bytes are each CPU's
+    // `CpuState::new()` (`sched::ZEROED_IS_NEW`).
+    unsafe { Kernel::write_all_but_cpus(KERNEL.0.get().cast()) };
 }
 
 /// Whether [`init`] ran.

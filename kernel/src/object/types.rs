@@ -198,7 +198,7 @@ impl<T> ObjectPtr<T> {
     }
 
     #[inline(always)]
-    pub fn as_ptr(self) -> *mut T {
+    pub const fn as_ptr(self) -> *mut T {
         self.0
     }
 }

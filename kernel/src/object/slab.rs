@@ -3,6 +3,7 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::ptr::NonNull;
 
 /// A slab entry's name. Aligned as one 64-bit word, so ids are compared,
 /// loaded and stored whole.
@@ -58,12 +59,83 @@ struct Entry<T> {
 /// or less of it is used ([`give_back`]); a chunk at a high slot holds it
 /// at that length.
 pub struct Slab<T> {
-    /// Each slot's chunk: exactly `PER_CHUNK` entries, or none (an empty
-    /// slice, which holds no memory). A boxed slice, not a `Vec`: a slot is
-    /// two words (a lookup finds it with a shift, not a multiply).
-    dir: Vec<Box<[Entry<T>]>>,
+    /// Each slot's chunk ([`Chunk`]: one word).
+    dir: Vec<Chunk<T>>,
     slots: Slots,
     live: usize,
+}
+
+/// A directory slot's chunk: exactly [`Slab::PER_CHUNK`] entries (a boxed
+/// slice it owns, whose length the type gives: one word, a pointer), or
+/// none (null: an empty slice, no memory). One word, not a `Box<[_]>`'s
+/// two: a lookup finds it with a shift and tests it with one branch (its
+/// length is no load, and the place in it, a mask, needs no check).
+struct Chunk<T>(Option<NonNull<Entry<T>>>);
+
+impl<T> Chunk<T> {
+    const NONE: Chunk<T> = Chunk(None);
+
+    /// The chunk of `entries`, exactly [`Slab::PER_CHUNK`] of them.
+    fn new(entries: Box<[Entry<T>]>) -> Self {
+        assert!(entries.len() == Slab::<T>::PER_CHUNK);
+        Chunk(NonNull::new(Box::into_raw(entries).cast()))
+    }
+}
+
+impl<T> Chunk<T> {
+    /// Entry `i` (below `PER_CHUNK`), if there is a chunk: the lookups'
+    /// one test (a slice would also make the empty one's address).
+    #[inline(always)]
+    fn entry(&self, i: usize) -> Option<&Entry<T>> {
+        let p = self.0?;
+        // SAFETY: as in `deref`; `i` is masked to the chunk's length.
+        Some(unsafe { &*p.as_ptr().add(i & (Slab::<T>::PER_CHUNK - 1)) })
+    }
+
+    /// [`Chunk::entry`], to change.
+    #[inline(always)]
+    fn entry_mut(&mut self, i: usize) -> Option<&mut Entry<T>> {
+        let p = self.0?;
+        // SAFETY: as in `deref_mut`; `i` is masked to the chunk's length.
+        Some(unsafe { &mut *p.as_ptr().add(i & (Slab::<T>::PER_CHUNK - 1)) })
+    }
+}
+
+impl<T> core::ops::Deref for Chunk<T> {
+    type Target = [Entry<T>];
+
+    #[inline(always)]
+    fn deref(&self) -> &[Entry<T>] {
+        match self.0 {
+            // SAFETY: a chunk's pointer is the boxed slice of `PER_CHUNK`
+            // entries it owns (`Chunk::new`), freed only by its drop.
+            Some(p) => unsafe { core::slice::from_raw_parts(p.as_ptr(), Slab::<T>::PER_CHUNK) },
+            None => &[],
+        }
+    }
+}
+
+impl<T> core::ops::DerefMut for Chunk<T> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut [Entry<T>] {
+        match self.0 {
+            // SAFETY: as in `deref`; `&mut self` makes this the only
+            // reference to the entries.
+            Some(p) => unsafe { core::slice::from_raw_parts_mut(p.as_ptr(), Slab::<T>::PER_CHUNK) },
+            None => &mut [],
+        }
+    }
+}
+
+impl<T> Drop for Chunk<T> {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let entries = core::ptr::slice_from_raw_parts_mut(p.as_ptr(), Slab::<T>::PER_CHUNK);
+            // SAFETY: the boxed slice `Chunk::new` took apart, owned by this
+            // chunk alone; its pointer is gone with it.
+            drop(unsafe { Box::from_raw(entries) });
+        }
+    }
 }
 
 /// An owner's list of chunks with room is empty.
@@ -432,7 +504,7 @@ impl<T> Slab<T> {
 
     /// Bytes a directory slot takes (its chunk's handle and record): what
     /// the directory keeps of each chunk it held, once the chunk is gone.
-    pub const SLOT_BYTES: usize = core::mem::size_of::<Box<[Entry<T>]>>() + core::mem::size_of::<SlotMeta>();
+    pub const SLOT_BYTES: usize = core::mem::size_of::<Chunk<T>>() + core::mem::size_of::<SlotMeta>();
 
     /// Bytes a chunk takes from the kernel heap (its block: the next power
     /// of two), which its owner is charged.
@@ -490,7 +562,7 @@ impl<T> Slab<T> {
             }
         };
         if slot == self.dir.len() {
-            self.dir.push(Box::default());
+            self.dir.push(Chunk::NONE);
         }
         let floor = self.slots.meta[slot].floor;
         let mut chunk = Vec::new();
@@ -504,8 +576,8 @@ impl<T> Slab<T> {
             value: None,
         });
         // Exactly `PER_CHUNK` reserved and pushed: boxed in place. The free
-        // slot's old chunk is empty (no memory): nothing to drop.
-        let old = core::mem::replace(&mut self.dir[slot], chunk.into_boxed_slice());
+        // slot has no chunk: nothing to drop.
+        let old = core::mem::replace(&mut self.dir[slot], Chunk::new(chunk.into_boxed_slice()));
         debug_assert!(old.is_empty());
         core::mem::forget(old);
         Ok(())
@@ -533,7 +605,7 @@ impl<T> Slab<T> {
     #[inline(always)]
     pub fn get_inlined(&self, id: Id) -> Option<&T> {
         let (c, i) = Self::split(id.index);
-        let e = self.dir.get(c)?.get(i)?;
+        let e = self.dir.get(c)?.entry(i)?;
         if e.generation == id.generation {
             e.value.as_ref()
         } else {
@@ -545,7 +617,7 @@ impl<T> Slab<T> {
     #[inline(always)]
     pub fn get_mut_inlined(&mut self, id: Id) -> Option<&mut T> {
         let (c, i) = Self::split(id.index);
-        let e = self.dir.get_mut(c)?.get_mut(i)?;
+        let e = self.dir.get_mut(c)?.entry_mut(i)?;
         if e.generation == id.generation {
             e.value.as_mut()
         } else {
@@ -577,7 +649,7 @@ impl<T> Slab<T> {
         self.live -= 1;
         let freed = self.slots.put_entry(c, i, e.generation, room);
         if freed {
-            *chunk = Box::default();
+            *chunk = Chunk::NONE;
             let len = self.slots.freed(c);
             if len < self.dir.len() {
                 self.dir.truncate(len);
@@ -647,7 +719,7 @@ impl<T> Slab<T> {
 
 /// A slab's live entries ([`Slab::iter`]).
 pub struct Iter<'a, T> {
-    dir: &'a [Box<[Entry<T>]>],
+    dir: &'a [Chunk<T>],
     /// The next index to look at.
     index: usize,
 }

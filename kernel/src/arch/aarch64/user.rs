@@ -215,6 +215,12 @@ extern "C" fn general_path(kind: u64, ctx: *mut UserContext, esr: u64) -> Resume
 /// through the general path. The hot path makes no calls (FP state is
 /// saved inline) and the general path is reached by a tail call, so it
 /// needs few registers and no stack frame. One copy per call number.
+///
+/// The fast paths have a section of their own (`.text.fast`), where LLVM's
+/// machine outliner leaves them alone: size optimisation would otherwise
+/// share pieces of them (their prologues and epilogues) with other
+/// functions, a call and a return more each, wherever the rest of the
+/// kernel happens to make that pay.
 #[inline(never)]
 #[link_section = ".text.fast"]
 extern "C" fn ipc_fast_call(ctx: *mut UserContext) -> Resume {
@@ -223,7 +229,7 @@ extern "C" fn ipc_fast_call(ctx: *mut UserContext) -> Resume {
 
 /// See [`ipc_fast_call`].
 #[inline(never)]
-#[link_section = ".text.fast"]
+#[link_section = ".text.fast"] // (not outlined: see `ipc_fast_call`)
 extern "C" fn ipc_fast_reply_recv(ctx: *mut UserContext) -> Resume {
     ipc_fast_path(ctx, abi::Syscall::ReplyRecv as u64, false)
 }
@@ -233,7 +239,7 @@ extern "C" fn ipc_fast_reply_recv(ctx: *mut UserContext) -> Resume {
 /// [`crate::ipc::fast_path`]). It may call functions: the two above stay
 /// frameless.
 #[inline(never)]
-#[link_section = ".text.fast"]
+#[link_section = ".text.fast"] // (not outlined: see `ipc_fast_call`)
 extern "C" fn ipc_fast_timed(ctx: *mut UserContext, number: u64) -> Resume {
     ipc_fast_path(ctx, number, true)
 }
@@ -314,14 +320,14 @@ fn hand_off(pc: &percpu::PerCpu, guard: object::KernelGuard, me: &mut Thread, h:
 /// general path. Like [`ipc_fast_call`], it makes no calls on its hot
 /// path; one copy per call number.
 #[inline(never)]
-#[link_section = ".text.fast"]
+#[link_section = ".text.fast"] // (not outlined: see `ipc_fast_call`)
 extern "C" fn yield_fast(ctx: *mut UserContext) -> Resume {
     switch_fast_path(ctx, abi::Syscall::Yield as u64)
 }
 
 /// See [`yield_fast`].
 #[inline(never)]
-#[link_section = ".text.fast"]
+#[link_section = ".text.fast"] // (not outlined: see `ipc_fast_call`)
 extern "C" fn signal_fast(ctx: *mut UserContext) -> Resume {
     switch_fast_path(ctx, abi::Syscall::Signal as u64)
 }

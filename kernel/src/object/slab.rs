@@ -54,7 +54,7 @@ struct Entry<T> {
 /// which its owner pays for ([`Slab::CHUNK_COST`], charged by the caller:
 /// see `Kernel::store`). A chunk that empties is freed at once, wherever it
 /// is, and its owner refunded. So what a half-empty chunk wastes is its
-/// owner's own charge. The directory (a few words a slot) drops the free
+/// owner's own charge. The directory (seven words a slot) drops the free
 /// slots at its end, and gives back the end of its block once a quarter
 /// or less of it is used ([`give_back`]); a chunk at a high slot holds it
 /// at that length.

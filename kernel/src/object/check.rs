@@ -357,10 +357,11 @@ crate::ktest!(
             "ktest: {count} notifications ({peak} bytes) made, one kept: {held} bytes held, {charged} charged"
         );
         kassert!(count > 100, "the pool made {count} notifications");
-        // The directory: its slots and records, at most twice the most
-        // chunks it held (Vec capacity).
+        // The directory: its slots and records, in blocks for at most
+        // twice the most chunks it held (Vec capacity), and its map.
         let chunks = count.div_ceil(Slab::<Notification>::PER_CHUNK) as u64;
-        let directory = 2 * chunks * Slab::<Notification>::SLOT_BYTES as u64;
+        let map = (2 * chunks).div_ceil(64).next_power_of_two() * 8;
+        let directory = 2 * chunks * Slab::<Notification>::SLOT_BYTES as u64 + map;
         kassert!(
             held <= charged + directory,
             "{held} bytes held, {charged} charged, directory {directory}"

@@ -502,9 +502,13 @@ impl<T> Slab<T> {
     };
     const SHIFT: u32 = Self::PER_CHUNK.trailing_zeros();
 
-    /// Bytes a directory slot takes (its chunk's handle and record): what
-    /// the directory keeps of each chunk it held, once the chunk is gone.
-    pub const SLOT_BYTES: usize = core::mem::size_of::<Chunk<T>>() + core::mem::size_of::<SlotMeta>();
+    /// Bytes a directory slot holds in the kernel heap (its chunk's pointer
+    /// and its record, each in a list whose capacity is a power of two, in
+    /// a block whose size is one: 8 + 64 for a 48-byte record): what the
+    /// directory keeps of each chunk it held, once the chunk is gone (with
+    /// a bit in its map of free slots).
+    pub const SLOT_BYTES: usize =
+        core::mem::size_of::<Chunk<T>>().next_power_of_two() + core::mem::size_of::<SlotMeta>().next_power_of_two();
 
     /// Bytes a chunk takes from the kernel heap (its block: the next power
     /// of two), which its owner is charged.
@@ -1015,6 +1019,15 @@ mod tests {
         assert_eq!(b.index as usize, Slab::<u64>::PER_CHUNK);
         assert_eq!(s.s.get(old), None);
         s.check();
+    }
+
+    /// What SECURITY.md says a directory slot holds: its chunk's
+    /// pointer and its record's share of a power-of-two block.
+    #[test]
+    fn a_directory_slot_holds_72_bytes() {
+        assert_eq!(core::mem::size_of::<Chunk<u64>>(), 8);
+        assert_eq!(core::mem::size_of::<SlotMeta>(), 48);
+        assert_eq!(Slab::<u64>::SLOT_BYTES, 72);
     }
 
     /// The self-check's part finds a broken list and a wrong count.

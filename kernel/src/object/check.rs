@@ -1,7 +1,10 @@
 //! The kernel's self-check (test image): the object tables agree with each
 //! other. Run after hostile rounds (`SystemControl` with the self-check
 //! operation) and by kernel tests:
-//! - every pool's budget is what is left plus what its objects are charged;
+//! - every pool's budget is what is left plus what its objects are charged
+//!   and the chunks of the object tables it owns; every chunk's owner is a
+//!   live pool (or the kernel), no chunk is empty, each owner's list of
+//!   chunks with room is whole;
 //! - every mapping names live memory and a live capability that records
 //!   it, and every memory object's references are its capabilities plus
 //!   its mappings (one being zeroed: its maker's alone, no capability, no
@@ -16,22 +19,27 @@
 //! - a CPU's FP owner (whose FP/SIMD state is live in its registers, to be
 //!   saved when it switches away) is the live thread it runs, or none.
 
-use super::{Kernel, ObjectRef, IPC_OBJECT_COST, POOL_COST};
+use super::{Endpoint, Id, Irq, Kernel, Memory, Notification, ObjectRef, Pool, Slab, ENDPOINT_COST};
+use crate::cap::CapNode;
 use crate::cap::CAP_COST;
 use crate::task::MAPPING_COST;
+use crate::thread::Thread;
 use crate::thread::{ThreadState, THREAD_COST};
 use abi::PAGE_SIZE;
+use alloc::boxed::Box;
 
 /// Check every invariant; the first that fails, described.
 pub fn self_check(k: &Kernel) -> Result<(), alloc::string::String> {
     use alloc::format;
+    k.check_tables()?;
     for (pid, p) in k.pools.iter() {
-        let mut used = 0u64;
+        // Its chunks of the tables.
+        let mut used = k.chunk_charge(pid);
         used += k
             .pools
             .iter()
             .filter(|(_, q)| q.parent == Some(pid))
-            .map(|(_, q)| q.size + POOL_COST)
+            .map(|(_, q)| q.size)
             .sum::<u64>();
         used += k.caps.iter().filter(|(_, c)| c.pool == pid).count() as u64 * CAP_COST;
         for (_, t) in k.tasks.iter().filter(|(_, t)| t.pool == pid) {
@@ -41,9 +49,7 @@ pub fn self_check(k: &Kernel) -> Result<(), alloc::string::String> {
             used += t.tables.len() as u64 * PAGE_SIZE as u64 + t.mappings.len() as u64 * MAPPING_COST;
         }
         used += k.threads.iter().filter(|(_, t)| t.pool == pid && !t.refunded).count() as u64 * THREAD_COST;
-        used += k.endpoints.iter().filter(|(_, e)| e.pool == pid).count() as u64 * IPC_OBJECT_COST;
-        used += k.notifications.iter().filter(|(_, n)| n.pool == pid).count() as u64 * IPC_OBJECT_COST;
-        used += k.irqs.iter().filter(|(_, i)| i.pool == pid).count() as u64 * IPC_OBJECT_COST;
+        used += k.endpoints.iter().filter(|(_, e)| e.pool == pid).count() as u64 * ENDPOINT_COST;
         used += k
             .memories
             .iter()
@@ -257,3 +263,117 @@ pub fn self_check(k: &Kernel) -> Result<(), alloc::string::String> {
     }
     Ok(())
 }
+
+impl Kernel {
+    /// The tables' part of the self-check: every chunk's owner is a live
+    /// pool (or the kernel), each owner's lists of chunks with room are
+    /// whole, no chunk is empty.
+    pub fn check_tables(&self) -> Result<(), alloc::string::String> {
+        let live = |o: Option<Id>| o.is_none_or(|p| self.pools.get(p).is_some());
+        let room = |t: usize| {
+            move |o: Option<Id>| match o {
+                Some(p) => self.pools.get(p).map(|p| p.rooms[t]),
+                None => Some(self.kernel_rooms[t]),
+            }
+        };
+        self.pools
+            .check(&live, &room(0))
+            .map_err(|e| alloc::format!("pools: {e}"))?;
+        self.tasks
+            .check(&live, &room(1))
+            .map_err(|e| alloc::format!("tasks: {e}"))?;
+        self.threads
+            .check(&live, &room(2))
+            .map_err(|e| alloc::format!("threads: {e}"))?;
+        self.endpoints
+            .check(&live, &room(3))
+            .map_err(|e| alloc::format!("endpoints: {e}"))?;
+        self.notifications
+            .check(&live, &room(4))
+            .map_err(|e| alloc::format!("notifications: {e}"))?;
+        self.memories
+            .check(&live, &room(5))
+            .map_err(|e| alloc::format!("memories: {e}"))?;
+        self.irqs
+            .check(&live, &room(6))
+            .map_err(|e| alloc::format!("irqs: {e}"))?;
+        self.caps
+            .check(&live, &room(7))
+            .map_err(|e| alloc::format!("caps: {e}"))
+    }
+
+    /// Bytes `pool` is charged for chunks of the tables.
+    pub fn chunk_charge(&self, pool: Id) -> u64 {
+        let p = Some(pool);
+        self.pools.chunks_of(p) as u64 * Slab::<Pool>::CHUNK_COST
+            + self.tasks.chunks_of(p) as u64 * Slab::<crate::task::Task>::CHUNK_COST
+            + self.threads.chunks_of(p) as u64 * Slab::<Box<Thread>>::CHUNK_COST
+            + self.endpoints.chunks_of(p) as u64 * Slab::<Box<Endpoint>>::CHUNK_COST
+            + self.notifications.chunks_of(p) as u64 * Slab::<Notification>::CHUNK_COST
+            + self.memories.chunks_of(p) as u64 * Slab::<Memory>::CHUNK_COST
+            + self.irqs.chunks_of(p) as u64 * Slab::<Irq>::CHUNK_COST
+            + self.caps.chunks_of(p) as u64 * Slab::<CapNode>::CHUNK_COST
+    }
+}
+
+crate::ktest!(
+    fn a_table_grown_by_one_pool_does_not_stay_grown() {
+        // Issue 11's attack, on tables of its own: a pool grows the
+        // notification table with its whole budget, keeps the last one and
+        // destroys the rest. What the table holds then is what the pool is
+        // charged, plus the directory (before chunks per pool, the table
+        // stayed at its largest size, charged to nobody: 135,168 bytes, more
+        // than the pool). Another pool can still make as many as the first
+        // could.
+        use crate::mm::frames;
+        use crate::{kassert, kassert_eq};
+        const SIZE: u64 = 128 << 10;
+        let mut tables = crate::mm::heap::try_box(Kernel::new()).ok_or("no memory for tables")?;
+        let k = &mut *tables;
+        let pool = |k: &mut Kernel| {
+            let mut p = Pool::new(SIZE, None);
+            p.refs = 1;
+            k.store(None, p).map_err(|_| "no pool")
+        };
+        let (a, b) = (pool(k)?, pool(k)?);
+        let mut made = alloc::vec::Vec::new();
+        let share = Slab::<Notification>::CHUNK_COST / Slab::<Notification>::PER_CHUNK as u64;
+        made.try_reserve_exact((SIZE / share) as usize)
+            .map_err(|_| "no memory for the list")?;
+        let free = frames::stats().1;
+        while let Ok(n) = crate::ipc::create_notification(k, a) {
+            made.push(n);
+        }
+        let peak = free - frames::stats().1;
+        let count = made.len();
+        let last = made.pop().ok_or("no notification made")?;
+        for n in made.drain(..) {
+            k.release(ObjectRef::Notification(n));
+        }
+        self_check(k)?;
+        let held = free - frames::stats().1;
+        let charged = SIZE - k.pools.get(a).ok_or("pool a")?.bytes_left;
+        crate::info!(
+            "ktest: {count} notifications ({peak} bytes) made, one kept: {held} bytes held, {charged} charged"
+        );
+        kassert!(count > 100, "the pool made {count} notifications");
+        // The directory: its slots and records, in blocks for at most
+        // twice the most chunks it held (Vec capacity), and its map.
+        let chunks = count.div_ceil(Slab::<Notification>::PER_CHUNK) as u64;
+        let map = (2 * chunks).div_ceil(64).next_power_of_two() * 8;
+        let directory = 2 * chunks * Slab::<Notification>::SLOT_BYTES as u64 + map;
+        kassert!(
+            held <= charged + directory,
+            "{held} bytes held, {charged} charged, directory {directory}"
+        );
+        // (Before chunks per pool: more than the whole pool held.)
+        kassert!(held <= charged + SIZE / 4, "{held} bytes held for {charged} charged");
+        let mut others = 0;
+        while crate::ipc::create_notification(k, b).is_ok() {
+            others += 1;
+        }
+        kassert_eq!(others, count);
+        kassert!(k.notifications.get(last).is_some(), "the kept one is gone");
+        self_check(k)
+    }
+);

@@ -4,24 +4,30 @@
 //!
 //! Blocks are powers of two aligned to their size. The free ones are in a
 //! list per order, linked through the blocks themselves, doubly, so a block
-//! leaves its list in a constant number of steps wherever it sits; a bit
-//! map per order says which blocks are free. Freeing a block looks at its
-//! buddy's bit: when set, the buddy leaves its list and the two merge, one
-//! order up. Allocating takes the first block of the lowest order that has
-//! one (a mask of the non-empty lists) and splits it. So both take a number
-//! of steps bounded by the orders, under the frame lock, however long a
-//! task made the lists (before, with `buddy_system_allocator`, a free
-//! searched the whole list of its order for the buddy).
+//! leaves its list in a constant number of steps wherever it sits. A bit
+//! map with a bit per smallest block says where a free block starts, and
+//! that block's link word says its order. Freeing a block looks at its
+//! buddy: when free at the same order, the buddy leaves its list and the
+//! two merge, one order up. Allocating takes the first block of the lowest
+//! order that has one (a mask of the non-empty lists) and splits it. So
+//! both take a number of steps bounded by the orders, under the frame lock,
+//! however long a task made the lists (before, with
+//! `buddy_system_allocator`, a free searched the whole list of its order
+//! for the buddy).
 //!
 //! The memory behind the lists and maps is the allocator's own: free
 //! blocks (never mapped for user space: a frame goes back only once no
 //! mapping or grant of it is left) and maps set aside at boot or at the end
-//! of a page of small blocks. So no task can forge a link or a bit.
+//! of a page of small blocks. A block's link words are read only once its
+//! bit says it is free, so they are always the allocator's: what a task
+//! writes in its own pages is never taken for a link or an order.
 
 /// Orders at most (block sizes from the smallest to 2^20 times it).
 pub const ORDERS: usize = 21;
 
 /// A free block's first two words (every block is at least 16 bytes).
+/// `prev` carries the block's order in its low bits (below the area's
+/// smallest block, which every address here is aligned to).
 #[repr(C)]
 struct Node {
     next: usize,
@@ -56,17 +62,19 @@ impl Lists {
     }
 
     /// # Safety
-    /// `block` is a free block of at least 16 bytes, 8-byte aligned,
-    /// writable, owned by the allocator and in no list; `order` is below
-    /// [`ORDERS`].
-    unsafe fn push(&mut self, order: usize, block: usize) {
+    /// `block` is a free block of at least 16 bytes, aligned to `low + 1`
+    /// (a power of two above `order`), writable, owned by the allocator and
+    /// in no list; `order` is below [`ORDERS`]; the list's blocks are
+    /// aligned alike.
+    unsafe fn push(&mut self, order: usize, block: usize, low: usize) {
         let head = self.heads[order];
         // SAFETY: `block` is ours and large enough for a node (caller); the
         // head, when there is one, is a free block in this list.
         unsafe {
-            (block as *mut Node).write(Node { next: head, prev: 0 });
+            (block as *mut Node).write(Node { next: head, prev: order });
             if head != 0 {
-                (*(head as *mut Node)).prev = block;
+                let h = &mut *(head as *mut Node);
+                h.prev = block | (h.prev & low);
             }
         }
         self.heads[order] = block;
@@ -74,19 +82,21 @@ impl Lists {
     }
 
     /// # Safety
-    /// `block` is in list `order`.
-    unsafe fn unlink(&mut self, order: usize, block: usize) {
+    /// `block` is in list `order`, whose blocks are aligned to `low + 1`.
+    unsafe fn unlink(&mut self, order: usize, block: usize, low: usize) {
         // SAFETY: `block` and its neighbours are free blocks in this list
         // (caller), whose nodes the list wrote.
         unsafe {
             let Node { next, prev } = (block as *const Node).read();
+            let prev = prev & !low;
             if prev == 0 {
                 self.heads[order] = next;
             } else {
                 (*(prev as *mut Node)).next = next;
             }
             if next != 0 {
-                (*(next as *mut Node)).prev = prev;
+                let n = &mut *(next as *mut Node);
+                n.prev = prev | (n.prev & low);
             }
         }
         if self.heads[order] == 0 {
@@ -95,49 +105,37 @@ impl Lists {
     }
 }
 
-/// Where blocks may lie, and their bit maps: blocks of `1 << (shift + j)`
-/// bytes for orders `j` below `orders`, within `start..end`.
+/// Where blocks may lie, and their bit map: blocks of `1 << (shift + j)`
+/// bytes for orders `j` below `orders`, within `start..end`, and a bit per
+/// `1 << shift` bytes from `start` at `maps`.
 #[derive(Clone, Copy)]
 pub struct Area {
     pub start: usize,
     pub end: usize,
+    pub maps: *mut u64,
     pub shift: u8,
     pub orders: u8,
-    /// The maps: order `j`'s at bit [`Area::first_bit`]`(j)`.
-    pub maps: *mut u64,
-    /// A power of two, at least the area's smallest blocks.
-    pub units: usize,
-    /// Bits each order has beyond `units >> j`: 2 where the area may
-    /// start or end in the middle of a block (its first and last blocks
-    /// stick out; their bits are never set), 0 where it is aligned to the
-    /// largest.
-    pub slack: u8,
 }
 
 impl Area {
-    /// Order `j`'s first bit: the orders below take `(units >> i) + slack`
-    /// bits each, which this bounds (`units` is a power of two).
-    pub const fn first_bit(units: usize, slack: u8, j: usize) -> usize {
-        2 * units - (2 * units >> j) + slack as usize * j
+    /// Address bits below the smallest block (where a link word keeps the
+    /// order).
+    fn low(&self) -> usize {
+        (1 << self.shift) - 1
     }
 
-    fn bit(&self, j: usize, block: usize) -> usize {
-        let s = self.shift as usize + j;
-        Area::first_bit(self.units, self.slack, j) + (block >> s) - (self.start >> s)
-    }
-
-    /// Whether the block of order `j` at `block` is free.
+    /// Whether a free block of order `j` starts at `block` (in the area).
     pub fn is_free(&self, j: usize, block: usize) -> bool {
-        let i = self.bit(j, block);
-        // SAFETY: the maps are the area's (set up zeroed before any block
-        // was free), and hold a bit for every block of every order that
-        // touches the area.
-        unsafe { *self.maps.add(i / 64) & (1 << (i % 64)) != 0 }
+        let i = (block - self.start) >> self.shift;
+        // SAFETY: the map is the area's (set up zeroed before any block was
+        // free), a bit for each smallest block in it. A set bit means a
+        // free block starts there, whose node the lists wrote.
+        unsafe { *self.maps.add(i / 64) & (1 << (i % 64)) != 0 && (*(block as *const Node)).prev & self.low() == j }
     }
 
-    fn mark(&self, j: usize, block: usize, free: bool) {
-        let i = self.bit(j, block);
-        // SAFETY: as in `is_free`; only the allocator writes the maps.
+    fn mark(&self, block: usize, free: bool) {
+        let i = (block - self.start) >> self.shift;
+        // SAFETY: as in `is_free`; only the allocator writes the map.
         let word = unsafe { &mut *self.maps.add(i / 64) };
         if free {
             *word |= 1 << (i % 64);
@@ -147,26 +145,24 @@ impl Area {
     }
 
     /// Make `block` (unused, of order `j`, in the area, in no list) free,
-    /// merged with its free buddies; returns the order it ended at.
+    /// merged with its free buddies.
     ///
     /// # Safety
     /// As said: nobody uses the block, and it is the allocator's.
-    pub unsafe fn give(&self, lists: &mut Lists, mut block: usize, mut j: usize) -> usize {
+    pub unsafe fn give(&self, lists: &mut Lists, mut block: usize, mut j: usize) {
         while j + 1 < self.orders as usize {
             let buddy = block ^ (1 << (self.shift as usize + j));
             if buddy < self.start || buddy >= self.end || !self.is_free(j, buddy) {
                 break;
             }
-            // SAFETY: its bit says the buddy is free: in list `j`.
-            unsafe { lists.unlink(j, buddy) };
-            self.mark(j, buddy, false);
+            // SAFETY: free at order `j`: in list `j`.
+            unsafe { lists.unlink(j, buddy, self.low()) };
+            self.mark(buddy, false);
             block = block.min(buddy);
             j += 1;
         }
-        self.mark(j, block, true);
         // SAFETY: a free block of ours (caller), merged, in no list.
-        unsafe { lists.push(j, block) };
-        j
+        unsafe { self.put(lists, block, j) };
     }
 
     /// Take the free block of order `j` at `block`, split down to `want`:
@@ -177,24 +173,22 @@ impl Area {
     /// The block is free (in list `j`), and `want` at most `j`.
     pub unsafe fn take(&self, lists: &mut Lists, block: usize, mut j: usize, want: usize) {
         // SAFETY: in list `j` (caller).
-        unsafe { lists.unlink(j, block) };
-        self.mark(j, block, false);
+        unsafe { lists.unlink(j, block, self.low()) };
+        self.mark(block, false);
         while j > want {
             j -= 1;
-            let half = block + (1 << (self.shift as usize + j));
-            self.mark(j, half, true);
             // SAFETY: the upper half of a free block we own, in no list.
-            unsafe { lists.push(j, half) };
+            unsafe { self.put(lists, block + (1 << (self.shift as usize + j)), j) };
         }
     }
 
     /// Make `block`, of order `j` and in no list, free without merging.
     ///
     /// # Safety
-    /// As for [`Area::give`], and its buddy is in use.
+    /// As for [`Area::give`], and its buddy is not free at order `j`.
     pub unsafe fn put(&self, lists: &mut Lists, block: usize, j: usize) {
-        self.mark(j, block, true);
+        self.mark(block, true);
         // SAFETY: unused, ours, in no list (caller).
-        unsafe { lists.push(j, block) };
+        unsafe { lists.push(j, block, self.low()) };
     }
 }

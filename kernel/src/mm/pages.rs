@@ -17,8 +17,6 @@ pub use super::buddy::ORDERS;
 pub const PAGE: usize = 4096;
 /// Spans of free memory at most.
 pub const MAX_SPANS: usize = 64;
-/// Page orders' map bits beyond `pages >> j` (see [`Area::slack`]).
-const SLACK: u8 = 2;
 
 /// Why the allocator could not be set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,8 +34,6 @@ const NO_SPAN: Area = Area {
     shift: 0,
     orders: 0,
     maps: core::ptr::null_mut(),
-    units: 0,
-    slack: 0,
 };
 
 /// The page frames' buddy system.
@@ -79,17 +75,14 @@ impl Pages {
         let mut words = 0;
         for (start, end) in ranges.filter(|(s, e)| e > s) {
             let span = self.spans.get_mut(self.count).ok_or(SetupError::TooManySpans)?;
-            let units = ((end - start) / PAGE).next_power_of_two();
             *span = Area {
                 start,
                 end,
                 shift: 12,
                 orders: ORDERS as u8,
                 maps: core::ptr::null_mut(),
-                units,
-                slack: SLACK,
             };
-            words += Area::first_bit(units, SLACK, ORDERS).div_ceil(64);
+            words += ((end - start) / PAGE).div_ceil(64);
             self.count += 1;
         }
         let spans = &mut self.spans[..self.count];
@@ -99,7 +92,6 @@ impl Pages {
             .find(|s| s.end - s.start > bytes)
             .ok_or(SetupError::NoRoomForMaps)?;
         let mut maps = first.start as *mut u64;
-        // The span keeps its `units`, now an overestimate (which is fine).
         first.start += bytes;
         // The first `bytes` of that range, ours (caller) and no longer in
         // any span.
@@ -107,13 +99,18 @@ impl Pages {
         for span in spans.iter_mut() {
             span.maps = maps;
             // SAFETY: within the `bytes` set aside (the sum above).
-            maps = unsafe { maps.add(Area::first_bit(span.units, SLACK, ORDERS).div_ceil(64)) };
+            maps = unsafe { maps.add(((span.end - span.start) / PAGE).div_ceil(64)) };
         }
-        for i in 0..self.count {
-            let (start, end) = (self.spans[i].start, self.spans[i].end);
-            self.total += end - start;
-            self.used += end - start;
-            self.release(start, end);
+        for span in spans.iter() {
+            self.total += span.end - span.start;
+            let mut at = span.start;
+            while at < span.end {
+                let order = largest(at, span.end);
+                // SAFETY: free memory of the span (caller); the largest
+                // aligned blocks of a range are never buddies of each other.
+                unsafe { span.put(&mut self.lists, at, order) };
+                at += PAGE << order;
+            }
         }
         Ok(())
     }
@@ -159,15 +156,22 @@ impl Pages {
     /// aligned blocks it holds, which merge with their free buddies.
     pub fn release(&mut self, mut start: usize, end: usize) {
         while start < end {
-            let mut order = ((start.trailing_zeros() as usize).saturating_sub(12)).min(ORDERS - 1);
-            while start + (PAGE << order) > end {
-                order -= 1;
-            }
+            let order = largest(start, end);
             // SAFETY: handed out, and given back by the caller.
             unsafe { self.free(start, order) };
             start += PAGE << order;
         }
     }
+}
+
+/// The order of the largest block aligned to its size that starts at
+/// `start` (page aligned) and ends by `end`.
+fn largest(start: usize, end: usize) -> usize {
+    let mut order = ((start.trailing_zeros() as usize).saturating_sub(12)).min(ORDERS - 1);
+    while start + (PAGE << order) > end {
+        order -= 1;
+    }
+    order
 }
 
 #[cfg(test)]

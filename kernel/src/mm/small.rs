@@ -2,9 +2,10 @@
 //! each a power of two aligned to its size, in a buddy system inside pages
 //! taken from [`super::buddy::Pages`].
 //!
-//! A page of small blocks keeps its bit map (which blocks are free, per
-//! size: 508 bits) in its last 64 bytes, so it holds at most 4,032 bytes
-//! of blocks: 1.6% of such a page is metadata, which no pool is charged for.
+//! A page of small blocks keeps its bit map (where free blocks start: a
+//! bit for each 16 bytes) in its last 32 bytes, so it holds at most 4,064
+//! bytes of blocks: 0.8% of such a page is metadata, which no pool is
+//! charged for.
 //! Blocks merge with their free buddies as pages do; when every block of a
 //! page is free again, the page goes back to the page allocator at once.
 //! Every allocation and free is a bounded number of steps (free lists
@@ -24,12 +25,20 @@ pub const MIN: usize = 16;
 pub const CLASSES: usize = 7;
 /// The largest small block.
 pub const LARGEST: usize = MIN << (CLASSES - 1);
-/// Where a page's bit map starts: 256 bits for the 16-byte blocks, 128 for
-/// the 32-byte ones, and so on ([`Area::first_bit`]), 508 in all.
-const MAP_AT: usize = PAGE - 64;
+/// Where a page's bit map starts: a bit for each 16 bytes below it.
+const MAP_AT: usize = PAGE - 32;
 /// A page's free blocks when none is in use, as (size class, offset): the
 /// largest aligned blocks below the map.
-static WHOLE: [(usize, usize); 7] = [(6, 0), (6, 1024), (6, 2048), (5, 3072), (4, 3584), (3, 3840), (2, 3968)];
+static WHOLE: [(usize, usize); 8] = [
+    (6, 0),
+    (6, 1024),
+    (6, 2048),
+    (5, 3072),
+    (4, 3584),
+    (3, 3840),
+    (2, 3968),
+    (1, 4032),
+];
 
 /// The block the kernel heap takes for `size` bytes aligned to `align`
 /// (both as in a `Layout`): the next power of two, at least 16 bytes, and a
@@ -59,8 +68,6 @@ fn area(block: usize) -> Area {
         shift: MIN.trailing_zeros() as u8,
         orders: CLASSES as u8,
         maps: (page + MAP_AT) as *mut u64,
-        units: PAGE / MIN,
-        slack: 0,
     }
 }
 
@@ -91,7 +98,7 @@ impl Small {
     /// # Safety
     /// The page is ours, writable, and nobody uses it.
     unsafe fn fill(&mut self, page: usize) {
-        // SAFETY: the page's last 64 bytes, ours (caller).
+        // SAFETY: the page's last 32 bytes, ours (caller).
         unsafe { core::ptr::write_bytes((page + MAP_AT) as *mut u8, 0, PAGE - MAP_AT) };
         for &(class, offset) in &WHOLE {
             // SAFETY: the page's blocks, all unused, their buddies not free.
@@ -198,17 +205,17 @@ mod tests {
         let mut p = pages(&arena, &[(0, 256)]);
         let mut s = Small::new();
         let used = p.stats().1;
-        // 252 blocks of 16 bytes fill a page (4,032 bytes); the 253rd takes
+        // 254 blocks of 16 bytes fill a page (4,064 bytes); the 255th takes
         // a second.
-        let blocks: Vec<usize> = (0..253).map(|_| s.alloc(0, &mut p).unwrap()).collect();
+        let blocks: Vec<usize> = (0..255).map(|_| s.alloc(0, &mut p).unwrap()).collect();
         assert_eq!(p.stats().1, used + 2 * PAGE);
         let first_page = blocks[0] & !(PAGE - 1);
-        assert!(blocks[..252].iter().all(|b| b & !(PAGE - 1) == first_page));
+        assert!(blocks[..254].iter().all(|b| b & !(PAGE - 1) == first_page));
         assert!(blocks.iter().all(|b| b % 16 == 0 && b & (PAGE - 1) < MAP_AT));
         let mut sorted = blocks.clone();
         sorted.sort();
         sorted.dedup();
-        assert_eq!(sorted.len(), 253, "no block handed out twice");
+        assert_eq!(sorted.len(), 255, "no block handed out twice");
         for &b in blocks.iter().rev() {
             unsafe { s.free(b, 0, &mut p) };
         }

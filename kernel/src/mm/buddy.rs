@@ -71,7 +71,10 @@ impl Lists {
         // SAFETY: `block` is ours and large enough for a node (caller); the
         // head, when there is one, is a free block in this list.
         unsafe {
-            (block as *mut Node).write(Node { next: head, prev: order });
+            (block as *mut Node).write(Node {
+                next: head,
+                prev: order,
+            });
             if head != 0 {
                 let h = &mut *(head as *mut Node);
                 h.prev = block | (h.prev & low);

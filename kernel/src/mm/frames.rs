@@ -10,8 +10,8 @@
 //! at the end of each page of small blocks, so it never needs the kernel
 //! heap.
 
-use super::pages::{Pages, SetupError, PAGE};
 use super::layout::{phys_to_virt, LINEAR_BASE, PAGE_SIZE};
+use super::pages::{Pages, SetupError, PAGE};
 use super::regions::Range;
 use super::small::{self, Small};
 use crate::sync::ColdMutex as Mutex;
@@ -45,7 +45,9 @@ pub fn set_up(ranges: impl Iterator<Item = Range>) -> Result<(), SetupError> {
 /// The order of the smallest block of at least `pages` pages (past the
 /// largest order for more pages than any block holds).
 fn order(pages: usize) -> usize {
-    pages.checked_next_power_of_two().map_or(usize::MAX, |p| p.trailing_zeros() as usize)
+    pages
+        .checked_next_power_of_two()
+        .map_or(usize::MAX, |p| p.trailing_zeros() as usize)
 }
 
 /// Allocate `pages` physically contiguous pages, aligned to the next power

@@ -10,8 +10,8 @@
 //! Addresses here are where the allocator reaches the memory (the kernel's
 //! linear map); the caller converts.
 
-use super::buddy::{Area, Lists};
 pub use super::buddy::ORDERS;
+use super::buddy::{Area, Lists};
 
 /// Bytes in a page.
 pub const PAGE: usize = 4096;
@@ -123,7 +123,11 @@ impl Pages {
     /// The span `block` lies in (they are few: a look at each), and the
     /// free lists.
     fn span_of(&mut self, block: usize) -> Option<(&Area, &mut Lists)> {
-        let span = self.spans.iter().take(self.count).find(|s| s.start <= block && block < s.end)?;
+        let span = self
+            .spans
+            .iter()
+            .take(self.count)
+            .find(|s| s.start <= block && block < s.end)?;
         Some((span, &mut self.lists))
     }
 
@@ -144,7 +148,10 @@ impl Pages {
     /// # Safety
     /// Nobody uses the block any more.
     pub unsafe fn free(&mut self, block: usize, order: usize) {
-        let Some((span, lists)) = self.span_of(block).filter(|(s, _)| order < ORDERS && !s.is_free(order, block)) else {
+        let Some((span, lists)) = self
+            .span_of(block)
+            .filter(|(s, _)| order < ORDERS && !s.is_free(order, block))
+        else {
             return;
         };
         // SAFETY: unused (caller), in the span, in no list (not free).
@@ -207,7 +214,15 @@ pub(crate) mod tests {
     pub(crate) fn pages(arena: &Arena, ranges: &[(usize, usize)]) -> Pages {
         let mut p = Pages::empty();
         // SAFETY: the arena is ours for the test.
-        unsafe { p.set_up(ranges.iter().map(|&(s, e)| (arena.base + s * PAGE, arena.base + e * PAGE)), zero) }.unwrap();
+        unsafe {
+            p.set_up(
+                ranges
+                    .iter()
+                    .map(|&(s, e)| (arena.base + s * PAGE, arena.base + e * PAGE)),
+                zero,
+            )
+        }
+        .unwrap();
         p
     }
 

@@ -74,7 +74,8 @@ fn area(block: usize) -> Area {
 /// The small blocks' free lists.
 pub struct Small {
     lists: Lists,
-    /// Bytes in free small blocks.
+    /// Bytes in free small blocks, and the maps of the pages of small
+    /// blocks (which go back with their page).
     free: usize,
 }
 
@@ -86,8 +87,10 @@ impl Small {
         }
     }
 
-    /// Bytes in free small blocks (in pages the page allocator counts as
-    /// handed out).
+    /// Bytes in free small blocks and in the pages' maps (in pages the page
+    /// allocator counts as handed out): what a page of small blocks holds
+    /// beyond the blocks in use, so that a block costs its size whichever
+    /// page it comes from.
     pub fn free_bytes(&self) -> usize {
         self.free
     }
@@ -104,7 +107,7 @@ impl Small {
             // SAFETY: the page's blocks, all unused, their buddies not free.
             unsafe { area(page).put(&mut self.lists, page + offset, class) };
         }
-        self.free += MAP_AT;
+        self.free += PAGE;
     }
 
     /// A block of `class`, from a free one or from a new page of `pages`.
@@ -143,7 +146,7 @@ impl Small {
                 // SAFETY: free by its bit: in its list.
                 unsafe { a.take(&mut self.lists, a.start + offset, c, c) };
             }
-            self.free -= MAP_AT;
+            self.free -= PAGE;
             // SAFETY: every block of the page is free and out of the lists.
             unsafe { pages.free(a.start, 0) };
         }
@@ -271,7 +274,7 @@ mod tests {
         // A page block shrunk to 32 bytes: the page becomes small blocks.
         let page = p.alloc(0).unwrap();
         unsafe { s.adopt(page, 1) };
-        assert_eq!(s.free_bytes(), MAP_AT - 32);
+        assert_eq!(s.free_bytes(), PAGE - 32);
         assert_eq!(s.alloc(1, &mut p), Some(page + 32));
         unsafe {
             s.free(page + 32, 1, &mut p);

@@ -148,11 +148,12 @@ impl Area {
     }
 
     /// Make `block` (unused, of order `j`, in the area, in no list) free,
-    /// merged with its free buddies.
+    /// merged with its free buddies: the free block it ends in, and its
+    /// order.
     ///
     /// # Safety
     /// As said: nobody uses the block, and it is the allocator's.
-    pub unsafe fn give(&self, lists: &mut Lists, mut block: usize, mut j: usize) {
+    pub unsafe fn give(&self, lists: &mut Lists, mut block: usize, mut j: usize) -> (usize, usize) {
         while j + 1 < self.orders as usize {
             let buddy = block ^ (1 << (self.shift as usize + j));
             if buddy < self.start || buddy >= self.end || !self.is_free(j, buddy) {
@@ -166,6 +167,7 @@ impl Area {
         }
         // SAFETY: a free block of ours (caller), merged, in no list.
         unsafe { self.put(lists, block, j) };
+        (block, j)
     }
 
     /// Take the free block of order `j` at `block`, split down to `want`:

@@ -77,6 +77,11 @@ pub struct Small {
     /// Bytes in free small blocks, and the maps of the pages of small
     /// blocks (which go back with their page).
     free: usize,
+    /// A page whose blocks are all free, kept rather than given back (at
+    /// most one: another that empties meanwhile goes back), so that a block
+    /// that comes and goes alone does not take and give back a page each
+    /// time; 0 for none.
+    spare: usize,
 }
 
 impl Small {
@@ -84,6 +89,7 @@ impl Small {
         Small {
             lists: Lists::new(),
             free: 0,
+            spare: 0,
         }
     }
 
@@ -124,11 +130,15 @@ impl Small {
         // SAFETY: the first block of a list at or above `class`.
         unsafe { area(block).take(&mut self.lists, block, from, class) };
         self.free -= MIN << class;
+        if block & !(PAGE - 1) == self.spare {
+            self.spare = 0;
+        }
         Some(block)
     }
 
     /// Give back a block of `class` from [`Small::alloc`]; a page whose
-    /// blocks are all free again goes back to `pages`. A block given back
+    /// blocks are all free again goes back to `pages`, unless it becomes
+    /// the spare. A block given back
     /// twice before it merged is ignored.
     ///
     /// # Safety
@@ -140,8 +150,14 @@ impl Small {
         }
         self.free += MIN << class;
         // SAFETY: unused (caller), not free: in no list.
-        unsafe { a.give(&mut self.lists, block, class) };
-        if WHOLE.iter().all(|&(c, offset)| a.is_free(c, a.start + offset)) {
+        let (merged, c) = unsafe { a.give(&mut self.lists, block, class) };
+        // Only a block that merged into one of a whole page's can have
+        // made the page whole.
+        if WHOLE.contains(&(c, merged - a.start)) && WHOLE.iter().all(|&(c, offset)| a.is_free(c, a.start + offset)) {
+            if self.spare == 0 {
+                self.spare = a.start;
+                return;
+            }
             for &(c, offset) in &WHOLE {
                 // SAFETY: free by its bit: in its list.
                 unsafe { a.take(&mut self.lists, a.start + offset, c, c) };

@@ -66,6 +66,7 @@ impl Lists {
     /// (a power of two above `order`), writable, owned by the allocator and
     /// in no list; `order` is below [`ORDERS`]; the list's blocks are
     /// aligned alike.
+    #[inline(always)]
     unsafe fn push(&mut self, order: usize, block: usize, low: usize) {
         let head = self.heads[order];
         // SAFETY: `block` is ours and large enough for a node (caller); the
@@ -86,6 +87,7 @@ impl Lists {
 
     /// # Safety
     /// `block` is in list `order`, whose blocks are aligned to `low + 1`.
+    #[inline(always)]
     unsafe fn unlink(&mut self, order: usize, block: usize, low: usize) {
         // SAFETY: `block` and its neighbours are free blocks in this list
         // (caller), whose nodes the list wrote.
@@ -123,11 +125,13 @@ pub struct Area {
 impl Area {
     /// Address bits below the smallest block (where a link word keeps the
     /// order).
+    #[inline(always)]
     fn low(&self) -> usize {
         (1 << self.shift) - 1
     }
 
     /// Whether a free block of order `j` starts at `block` (in the area).
+    #[inline(always)]
     pub fn is_free(&self, j: usize, block: usize) -> bool {
         let i = (block - self.start) >> self.shift;
         // SAFETY: the map is the area's (set up zeroed before any block was
@@ -136,6 +140,7 @@ impl Area {
         unsafe { *self.maps.add(i / 64) & (1 << (i % 64)) != 0 && (*(block as *const Node)).prev & self.low() == j }
     }
 
+    #[inline(always)]
     fn mark(&self, block: usize, free: bool) {
         let i = (block - self.start) >> self.shift;
         // SAFETY: as in `is_free`; only the allocator writes the map.
@@ -191,6 +196,7 @@ impl Area {
     ///
     /// # Safety
     /// As for [`Area::give`], and its buddy is not free at order `j`.
+    #[inline(always)]
     pub unsafe fn put(&self, lists: &mut Lists, block: usize, j: usize) {
         self.mark(block, true);
         // SAFETY: unused, ours, in no list (caller).

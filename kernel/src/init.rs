@@ -112,8 +112,8 @@ fn init_memory(machine: &Machine, image_pa: u64, dtb_pa: u64, dtb_size: u64) -> 
     if let Err(e) = kernel_space::map_linear(&ram) {
         boot_error(format_args!("cannot build the linear map of RAM: {e}"));
     }
-    for r in free.iter() {
-        frames::add(*r);
+    if let Err(e) = frames::set_up(free.iter().copied()) {
+        boot_error(format_args!("cannot set up the frame allocator: {e:?}"));
     }
     kernel_space::use_frame_allocator();
     // The kernel heap takes its blocks from the frames from now on.

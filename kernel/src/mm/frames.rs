@@ -1,34 +1,53 @@
-//! Physical page frames: every free page of RAM, in a buddy allocator.
+//! Physical page frames: every free page of RAM, in a buddy system
+//! ([`super::pages`]), and the kernel heap's blocks, which come from it:
+//! whole pages from a page up, smaller ones from pages of small blocks
+//! ([`super::small`]). A freed block merges with its free buddy, so memory
+//! the kernel's objects gave back is whole pages again, for any use. Every
+//! allocation and free takes a bounded number of steps.
 //!
-//! `buddy_system_allocator::Heap` keeps its free lists inside the free
-//! frames themselves (reached through the linear map), so the frame
-//! allocator never needs the kernel heap; the kernel heap's blocks come
-//! from it too ([`alloc_block`]), so freed objects merge back into pages.
+//! The allocator keeps its free lists inside the free blocks (reached
+//! through the linear map) and its bit maps in memory set aside at boot and
+//! at the end of each page of small blocks, so it never needs the kernel
+//! heap.
 
 use super::layout::{phys_to_virt, LINEAR_BASE, PAGE_SIZE};
+use super::pages::{Pages, SetupError, PAGE};
 use super::regions::Range;
+use super::small::{self, Small};
 use crate::sync::ColdMutex as Mutex;
-use buddy_system_allocator::Heap;
 use core::alloc::Layout;
-use core::ptr::NonNull;
 
-/// Blocks up to 2^32 bytes.
-static FRAMES: Mutex<Heap<33>> = Mutex::new(Heap::empty());
-
-fn layout(pages: usize) -> Option<Layout> {
-    let bytes = pages.checked_mul(PAGE_SIZE as usize)?.checked_next_power_of_two()?;
-    Layout::from_size_align(bytes, bytes).ok()
+struct Frames {
+    pages: Pages,
+    small: Small,
 }
 
-/// Hand a free range (page aligned, linear-mapped) to the allocator.
-pub fn add(range: Range) {
-    // SAFETY: the range is free RAM, mapped read-write in the linear map and
-    // owned by nobody else (computed from the device tree at boot).
+static FRAMES: Mutex<Frames> = Mutex::new(Frames {
+    pages: Pages::empty(),
+    small: Small::new(),
+});
+
+/// Hand the free ranges (sorted, disjoint, page aligned, linear-mapped) to
+/// the allocator; its bit maps come from the first that holds them. Once, at boot.
+pub fn set_up(ranges: impl Iterator<Item = Range>) -> Result<(), SetupError> {
+    let linear = ranges.map(|r| (phys_to_virt(r.start) as usize, phys_to_virt(r.end) as usize));
+    // SAFETY: the ranges are free RAM, mapped read-write in the linear map
+    // and owned by nobody else (computed from the device tree at boot);
+    // `init` calls this once.
     unsafe {
         FRAMES
             .lock()
-            .add_to_heap(phys_to_virt(range.start) as usize, phys_to_virt(range.end) as usize)
-    };
+            .pages
+            .set_up(linear, |at, bytes| _ = zero(at as u64 - LINEAR_BASE, bytes / PAGE))
+    }
+}
+
+/// The order of the smallest block of at least `pages` pages (past the
+/// largest order for more pages than any block holds).
+fn order(pages: usize) -> usize {
+    pages
+        .checked_next_power_of_two()
+        .map_or(usize::MAX, |p| p.trailing_zeros() as usize)
 }
 
 /// Allocate `pages` physically contiguous pages, aligned to the next power
@@ -37,29 +56,11 @@ pub fn add(range: Range) {
 /// buffer must not cost 1 MiB on a 4 MiB watch).
 pub fn alloc(pages: usize) -> Option<u64> {
     let pages = pages.max(1);
-    let block = layout(pages)?;
+    let order = order(pages);
     let mut frames = FRAMES.lock();
-    let ptr = frames.alloc(block).ok()?;
-    let start = ptr.as_ptr() as usize;
-    release(&mut frames, start + pages * PAGE_SIZE as usize, start + block.size());
+    let start = frames.pages.alloc(order)?;
+    frames.pages.release(start + pages * PAGE, start + (PAGE << order));
     Some(start as u64 - LINEAR_BASE)
-}
-
-/// Give `start..end` (linear-map addresses, page aligned) back as the
-/// largest aligned power-of-two blocks it holds, so that the allocator
-/// merges them with their free buddies.
-fn release(frames: &mut Heap<33>, mut start: usize, end: usize) {
-    while start < end {
-        let mut size = 1usize << start.trailing_zeros().min(32);
-        while start + size > end {
-            size >>= 1;
-        }
-        let (Ok(l), Some(ptr)) = (Layout::from_size_align(size, size), NonNull::new(start as *mut u8)) else {
-            return;
-        };
-        frames.dealloc(ptr, l);
-        start += size;
-    }
 }
 
 /// Allocate and zero `pages` pages.
@@ -104,48 +105,70 @@ pub fn zero(pa: u64, pages: usize) -> u32 {
 /// Return pages from [`alloc`] (same count).
 pub fn free(pa: u64, pages: usize) {
     let start = phys_to_virt(pa) as usize;
-    release(&mut FRAMES.lock(), start, start + pages.max(1) * PAGE_SIZE as usize);
+    FRAMES.lock().pages.release(start, start + pages.max(1) * PAGE);
 }
 
-/// Size of the block [`alloc_block`] takes for `layout`.
+/// Size of the block [`alloc_block`] takes for `layout`
+/// ([`small::block_bytes`]).
 pub fn block_size(layout: Layout) -> usize {
-    layout
-        .size()
-        .next_power_of_two()
-        .max(layout.align())
-        .max(core::mem::size_of::<usize>())
+    small::block_bytes(layout.size(), layout.align())
 }
 
 /// A block for `layout` (the kernel heap's allocations), as a linear-map
 /// pointer.
 pub fn alloc_block(layout: Layout) -> Option<*mut u8> {
-    FRAMES.lock().alloc(layout).ok().map(NonNull::as_ptr)
+    let bytes = block_size(layout);
+    let mut f = FRAMES.lock();
+    let Frames { pages, small } = &mut *f;
+    let block = if bytes <= small::LARGEST {
+        small.alloc(small::class_of(bytes), pages)?
+    } else {
+        pages.alloc((bytes / PAGE).trailing_zeros() as usize)?
+    };
+    Some(block as *mut u8)
 }
 
 /// Return a block from [`alloc_block`].
 ///
 /// # Safety
-/// `ptr` came from [`alloc_block`] with this `layout`.
+/// `ptr` came from [`alloc_block`] with this `layout`, and nobody uses it
+/// any more.
 pub unsafe fn free_block(ptr: *mut u8, layout: Layout) {
-    if let Some(p) = NonNull::new(ptr) {
-        FRAMES.lock().dealloc(p, layout);
+    let bytes = block_size(layout);
+    let mut f = FRAMES.lock();
+    let Frames { pages, small } = &mut *f;
+    if bytes <= small::LARGEST {
+        // SAFETY: a small block of this size (caller).
+        unsafe { small.free(ptr as usize, small::class_of(bytes), pages) };
+    } else {
+        // SAFETY: a page block of this order (caller).
+        unsafe { pages.free(ptr as usize, (bytes / PAGE).trailing_zeros() as usize) };
     }
 }
 
 /// Shrink a block from [`alloc_block`] of `old` bytes (its
 /// [`block_size`]) to its first `new` bytes (a block size too, at most
 /// `old`): the rest goes back, in place (a block is aligned to its size,
-/// so its halves are blocks). The allocator's count of bytes requested
-/// (`stats_alloc_user`, unused here) drifts by what the caller had not
-/// asked for; the count of bytes in blocks, which [`stats`] reports, is
-/// exact.
+/// so its halves are blocks). A page block shrunk below a page becomes a
+/// page of small blocks. Takes no memory, so it cannot fail.
 ///
 /// # Safety
 /// `ptr` came from [`alloc_block`] with a block of `old` bytes, and
 /// nothing uses its bytes past `new` any more.
 pub unsafe fn free_tail(ptr: *mut u8, new: usize, old: usize) {
     let start = ptr as usize;
-    release(&mut FRAMES.lock(), start + new, start + old);
+    let mut f = FRAMES.lock();
+    let Frames { pages, small } = &mut *f;
+    if old <= small::LARGEST {
+        // SAFETY: a small block of `old` bytes, its end unused (caller).
+        unsafe { small.free_tail(start, small::class_of(new), small::class_of(old)) };
+        return;
+    }
+    pages.release(start + new.max(PAGE), start + old);
+    if new < PAGE {
+        // SAFETY: a one-page block now, its bytes past `new` unused.
+        unsafe { small.adopt(start, small::class_of(new)) };
+    }
 }
 
 /// Bytes an allocation of `pages` pages consumes, for accounting.
@@ -153,11 +176,10 @@ pub fn charge(pages: usize) -> u64 {
     (pages.max(1) as u64).saturating_mul(PAGE_SIZE)
 }
 
-/// Bytes of RAM the allocator manages, and how many are free.
+/// Bytes of RAM the allocator manages, and how many are free (in free
+/// pages and free small blocks).
 pub fn stats() -> (u64, u64) {
     let f = FRAMES.lock();
-    (
-        f.stats_total_bytes() as u64,
-        (f.stats_total_bytes() - f.stats_alloc_actual()) as u64,
-    )
+    let (total, used) = f.pages.stats();
+    (total as u64, (total - used + f.small.free_bytes()) as u64)
 }

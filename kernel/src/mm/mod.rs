@@ -1,10 +1,13 @@
 //! Memory management: physical frames, the kernel heap and the kernel's
 //! address space.
 
+pub mod buddy;
 pub mod extents;
 pub mod layout;
+pub mod pages;
 pub mod physical;
 pub mod regions;
+pub mod small;
 
 #[cfg(target_os = "none")]
 pub mod frames;

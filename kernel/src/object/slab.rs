@@ -455,11 +455,10 @@ pub const fn list_cost<T>() -> u64 {
     2 * core::mem::size_of::<T>() as u64
 }
 
-/// The kernel heap's block for a `T` (the next power of two, at least a
-/// word: what [`alloc::boxed::Box`] takes from the frames).
+/// The kernel heap's block for a `T`: what [`alloc::boxed::Box`] takes
+/// from the frames ([`crate::mm::small::block_bytes`]).
 pub const fn box_cost<T>() -> u64 {
-    let size = core::mem::size_of::<T>().next_power_of_two();
-    (if size < 8 { 8 } else { size }) as u64
+    crate::mm::small::block_bytes(core::mem::size_of::<T>(), core::mem::align_of::<T>()) as u64
 }
 
 /// No memory to grow the slab.

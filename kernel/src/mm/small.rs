@@ -191,13 +191,25 @@ impl Small {
     /// The page is a whole block from `pages`; nobody uses its bytes past
     /// the first `MIN << class` any more.
     pub unsafe fn adopt(&mut self, page: usize, class: usize) {
-        // SAFETY: the page's map lies past the block kept; then its first
-        // 1,024 bytes are a free block of the top class, split.
-        unsafe {
-            self.fill(page);
-            area(page).take(&mut self.lists, page, CLASSES - 1, class);
+        let a = area(page);
+        // SAFETY: the page's last 32 bytes, past the block kept, unused
+        // (caller).
+        unsafe { core::ptr::write_bytes((page + MAP_AT) as *mut u8, 0, PAGE - MAP_AT) };
+        // The page's first block of the top class holds the block kept:
+        // only its upper halves are free (a free block's links are written
+        // into it, so the kept bytes must never be one). Every other block
+        // of a whole page is free.
+        for &(c, offset) in &WHOLE[1..] {
+            // SAFETY: unused, their buddies not free.
+            unsafe { a.put(&mut self.lists, page + offset, c) };
         }
-        self.free -= MIN << class;
+        // Largest first, so the block next to the one kept is the first of
+        // its list, as a split leaves it.
+        for c in (class..CLASSES - 1).rev() {
+            // SAFETY: unused (caller), its buddy the part kept, in use.
+            unsafe { a.put(&mut self.lists, page + (MIN << c), c) };
+        }
+        self.free += PAGE - (MIN << class);
     }
 }
 
@@ -294,7 +306,10 @@ mod tests {
         assert_eq!(p.stats().1, used + PAGE, "the spare");
         // A page block shrunk to 32 bytes: the page becomes small blocks.
         let page = p.alloc(0).unwrap();
+        unsafe { core::ptr::write_bytes(page as *mut u8, 0x77, 32) };
         unsafe { s.adopt(page, 1) };
+        // The 32 bytes kept are untouched (no free list's links in them).
+        assert!(unsafe { core::slice::from_raw_parts(page as *const u8, 32) }.iter().all(|&b| b == 0x77));
         assert_eq!(s.free_bytes(), PAGE + PAGE - 32);
         assert_eq!(s.alloc(1, &mut p), Some(page + 32));
         unsafe {

@@ -88,6 +88,20 @@ pub fn zero(pa: u64, pages: usize) -> u32 {
         if dczid & 0x10 == 0 && (16..=2048).contains(&block) {
             let end = start + bytes;
             let mut at = start;
+            // Four blocks a turn while four fit (a page holds a multiple of
+            // four blocks of up to 1 KiB): a loop's compare and branch per
+            // four blocks, not per block (the boot's zeroing of the page
+            // maps, 32 KiB for 1 GiB, saves about 800 instructions).
+            while at + 4 * block <= end {
+                // SAFETY: as below, for four blocks in the caller's frames.
+                unsafe {
+                    core::arch::asm!(
+                        "dc zva, {a}", "add {a}, {a}, {b}", "dc zva, {a}", "add {a}, {a}, {b}",
+                        "dc zva, {a}", "add {a}, {a}, {b}", "dc zva, {a}", "add {a}, {a}, {b}",
+                        a = inout(reg) at, b = in(reg) block, options(nostack)
+                    )
+                };
+            }
             while at < end {
                 // SAFETY: `at` is in the caller's frames (page aligned, so
                 // block aligned), Normal memory in the linear map.

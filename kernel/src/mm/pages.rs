@@ -85,10 +85,12 @@ impl Pages {
             words += ((end - start) / PAGE).div_ceil(64);
             self.count += 1;
         }
-        let spans = &mut self.spans[..self.count];
+        let count = self.count;
         let bytes = (words * 8).next_multiple_of(PAGE);
-        let first = spans
+        let first = self
+            .spans
             .iter_mut()
+            .take(count)
             .find(|s| s.end - s.start > bytes)
             .ok_or(SetupError::NoRoomForMaps)?;
         let mut maps = first.start as *mut u64;
@@ -96,12 +98,12 @@ impl Pages {
         // The first `bytes` of that range, ours (caller) and no longer in
         // any span.
         zero(maps as usize, bytes);
-        for span in spans.iter_mut() {
+        for span in self.spans.iter_mut().take(count) {
             span.maps = maps;
             // SAFETY: within the `bytes` set aside (the sum above).
             maps = unsafe { maps.add(((span.end - span.start) / PAGE).div_ceil(64)) };
         }
-        for span in spans.iter() {
+        for span in self.spans.iter().take(count) {
             self.total += span.end - span.start;
             let mut at = span.start;
             while at < span.end {

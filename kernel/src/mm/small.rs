@@ -29,7 +29,7 @@ pub const LARGEST: usize = MIN << (CLASSES - 1);
 const MAP_AT: usize = PAGE - 32;
 /// A page's free blocks when none is in use, as (size class, offset): the
 /// largest aligned blocks below the map.
-static WHOLE: [(usize, usize); 8] = [
+static WHOLE: [(u8, u16); 8] = [
     (6, 0),
     (6, 1024),
     (6, 2048),
@@ -84,6 +84,12 @@ pub struct Small {
     spare: usize,
 }
 
+impl Default for Small {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Small {
     pub const fn new() -> Self {
         Small {
@@ -101,31 +107,14 @@ impl Small {
         self.free
     }
 
-    /// Make `page` (a page from `Pages`, unused) a page of free small
-    /// blocks.
-    ///
-    /// # Safety
-    /// The page is ours, writable, and nobody uses it.
-    unsafe fn fill(&mut self, page: usize) {
-        // SAFETY: the page's last 32 bytes, ours (caller).
-        unsafe { core::ptr::write_bytes((page + MAP_AT) as *mut u8, 0, PAGE - MAP_AT) };
-        for &(class, offset) in &WHOLE {
-            // SAFETY: the page's blocks, all unused, their buddies not free.
-            unsafe { area(page).put(&mut self.lists, page + offset, class) };
-        }
-        self.free += PAGE;
-    }
-
     /// A block of `class`, from a free one or from a new page of `pages`.
     pub fn alloc(&mut self, class: usize, pages: &mut Pages) -> Option<usize> {
-        let (from, block) = match self.lists.first_from(class) {
-            Some(found) => found,
-            None => {
-                let page = pages.alloc(0)?;
-                // SAFETY: a page just taken, unused.
-                unsafe { self.fill(page) };
-                self.lists.first_from(class)?
-            }
+        let Some((from, block)) = self.lists.first_from(class) else {
+            // A new page, its first block the one handed out.
+            let page = pages.alloc(0)?;
+            // SAFETY: a page just taken, unused.
+            unsafe { self.adopt(page, class) };
+            return Some(page);
         };
         // SAFETY: the first block of a list at or above `class`.
         unsafe { area(block).take(&mut self.lists, block, from, class) };
@@ -153,12 +142,19 @@ impl Small {
         let (merged, c) = unsafe { a.give(&mut self.lists, block, class) };
         // Only a block that merged into one of a whole page's can have
         // made the page whole.
-        if WHOLE.contains(&(c, merged - a.start)) && WHOLE.iter().all(|&(c, offset)| a.is_free(c, a.start + offset)) {
+        if WHOLE
+            .iter()
+            .any(|&(wc, wo)| (usize::from(wc), usize::from(wo)) == (c, merged - a.start))
+            && WHOLE
+                .iter()
+                .all(|&(c, offset)| a.is_free(c.into(), a.start + usize::from(offset)))
+        {
             if self.spare == 0 {
                 self.spare = a.start;
                 return;
             }
             for &(c, offset) in &WHOLE {
+                let (c, offset) = (c.into(), usize::from(offset));
                 // SAFETY: free by its bit: in its list.
                 unsafe { a.take(&mut self.lists, a.start + offset, c, c) };
             }
@@ -201,7 +197,7 @@ impl Small {
         // of a whole page is free.
         for &(c, offset) in &WHOLE[1..] {
             // SAFETY: unused, their buddies not free.
-            unsafe { a.put(&mut self.lists, page + offset, c) };
+            unsafe { a.put(&mut self.lists, page + usize::from(offset), c.into()) };
         }
         // Largest first, so the block next to the one kept is the first of
         // its list, as a split leaves it.
@@ -309,7 +305,9 @@ mod tests {
         unsafe { core::ptr::write_bytes(page as *mut u8, 0x77, 32) };
         unsafe { s.adopt(page, 1) };
         // The 32 bytes kept are untouched (no free list's links in them).
-        assert!(unsafe { core::slice::from_raw_parts(page as *const u8, 32) }.iter().all(|&b| b == 0x77));
+        assert!(unsafe { core::slice::from_raw_parts(page as *const u8, 32) }
+            .iter()
+            .all(|&b| b == 0x77));
         assert_eq!(s.free_bytes(), PAGE + PAGE - 32);
         assert_eq!(s.alloc(1, &mut p), Some(page + 32));
         unsafe {

@@ -1,6 +1,6 @@
 //! A buddy system's mechanics, shared by the frame allocator's two:
 //! [`super::pages`] (blocks of 2^j pages) and [`super::small`] (the kernel
-//! heap's blocks of 16 to 1,024 bytes, inside pages).
+//! heap's blocks of 16 to 2,048 bytes, inside pages).
 //!
 //! Blocks are powers of two aligned to their size. The free ones are in a
 //! list per order, linked through the blocks themselves, doubly, so a block

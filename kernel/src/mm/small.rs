@@ -11,44 +11,38 @@
 //! Every allocation and free is a bounded number of steps (free lists
 //! linked through the blocks, doubly: [`super::freelist`]).
 //!
-//! Blocks of 1,025 to 4,096 bytes take a whole page (a 2,048-byte block
-//! could not share a page with the map without leaving the rest of its
-//! half unusable for blocks of its size): [`block_bytes`] says what a
-//! request takes, and what the kernel charges for it.
+//! A 2,048-byte block takes the first half of its page (the second half
+//! holds the map, so it is never a block of that size): its other 2,016
+//! bytes serve smaller blocks. Above 2,048 bytes a block is whole pages.
+//! [`block_bytes`] says what a request takes, and what the kernel charges
+//! for it: a thread's block costs 2 KiB, as it did before this allocator,
+//! not a page (with blocks up to 1,024 bytes, a thread cost 4,112 bytes of
+//! its pool and virtio-input's pool on the 4 MiB watch ran out:
+//! `profile-watch` failed).
 
 use super::buddy::{Area, Lists};
 use super::pages::{Pages, PAGE};
 
 /// The smallest block (two words of free-list links).
 pub const MIN: usize = 16;
-/// Block sizes: 16 to 1,024 bytes.
-pub const CLASSES: usize = 7;
+/// Block sizes: 16 to 2,048 bytes.
+pub const CLASSES: usize = 8;
 /// The largest small block.
 pub const LARGEST: usize = MIN << (CLASSES - 1);
 /// Where a page's bit map starts: a bit for each 16 bytes below it.
 const MAP_AT: usize = PAGE - 32;
 /// A page's free blocks when none is in use, as (size class, offset): the
 /// largest aligned blocks below the map.
-static WHOLE: [(u8, u16); 8] = [
-    (6, 0),
-    (6, 1024),
-    (6, 2048),
-    (5, 3072),
-    (4, 3584),
-    (3, 3840),
-    (2, 3968),
-    (1, 4032),
-];
+static WHOLE: [(u8, u16); 7] = [(7, 0), (6, 2048), (5, 3072), (4, 3584), (3, 3840), (2, 3968), (1, 4032)];
 
 /// The block the kernel heap takes for `size` bytes aligned to `align`
-/// (both as in a `Layout`): the next power of two, at least 16 bytes, and a
-/// whole page from 1,025 bytes to a page. What a kernel object is charged.
+/// (both as in a `Layout`): the next power of two, at least 16 bytes (a
+/// small block up to [`LARGEST`], whole pages above). What a kernel object
+/// is charged.
 pub const fn block_bytes(size: usize, align: usize) -> usize {
     let b = if size > align { size } else { align }.next_power_of_two();
     if b < MIN {
         MIN
-    } else if b > LARGEST && b < PAGE {
-        PAGE
     } else {
         b
     }
@@ -220,8 +214,9 @@ mod tests {
         assert_eq!(block_bytes(24, 8), 32);
         assert_eq!(block_bytes(8, 64), 64);
         assert_eq!(block_bytes(1024, 8), 1024);
-        assert_eq!(block_bytes(1025, 8), PAGE);
-        assert_eq!(block_bytes(2048, 8), PAGE);
+        assert_eq!(block_bytes(1025, 8), 2048);
+        assert_eq!(block_bytes(2048, 8), 2048);
+        assert_eq!(block_bytes(2049, 8), PAGE);
         assert_eq!(block_bytes(64, 4096), PAGE);
         assert_eq!(block_bytes(5000, 8), 8192);
     }

@@ -49,7 +49,8 @@
 
 use crate::keys::GroupKey;
 use crate::pair::{self, Joiner, Pairing, Shown, StartAnswer};
-use crate::session::{public, static_key, Handshake, Session, StaticKey, TAG};
+use crate::session::{public, static_key, static_key_from, static_secret, Handshake, Session, StaticKey, TAG};
+use crate::store::{Stored, StoredPairing};
 use crate::wire::{
     encode_into, fragments, is_word, Announcement, ChunkRef, Header, Kind, SessionMsg, Target, FRAGMENT, HEADER,
     MAX_NAME, MAX_OBJECT,
@@ -420,13 +421,28 @@ struct Confirming {
     sent: u64,
 }
 
+/// A pairing by code this node keeps.
+struct Kept {
+    /// Its `peer` is the device's id in its current start (0 for one
+    /// restored from storage and not heard from yet).
+    pairing: Pairing,
+    /// Where to send it announcements: where its last one came from;
+    /// `None` (broadcast) for one restored and not heard from yet.
+    addr: Option<Addr>,
+    /// The device's name, from its announcements (empty until one came).
+    name: String,
+}
+
 pub struct Node {
     pub me: u64,
     info: Announcement,
     key: Option<GroupKey>,
     stat: StaticKey,
-    /// The devices paired by code, and where to send them announcements.
-    pairs: Vec<(Pairing, Addr)>,
+    /// The devices paired by code.
+    pairs: Vec<Kept>,
+    /// Whether what [`Node::stored`] returns changed since
+    /// [`Node::take_pairings_changed`] was last called.
+    pairs_changed: bool,
     shown: Option<Shown>,
     join: Option<Join>,
     confirming: Option<Confirming>,
@@ -451,6 +467,7 @@ impl Node {
             key,
             stat: static_key(),
             pairs: Vec::new(),
+            pairs_changed: false,
             shown: None,
             join: None,
             confirming: None,
@@ -769,10 +786,10 @@ impl Node {
                     bytes: k.seal_announcement(self.me, self.seq, &self.info),
                 });
             }
-            for (p, addr) in &self.pairs {
+            for k in &self.pairs {
                 out.push(Out {
-                    to: Some(*addr),
-                    bytes: p.key.seal_announcement(self.me, self.seq, &self.info),
+                    to: k.addr,
+                    bytes: k.pairing.key.seal_announcement(self.me, self.seq, &self.info),
                 });
             }
             if self.shown.as_ref().is_some_and(|s| !s.is_used() && !s.is_over(now)) {
@@ -905,22 +922,36 @@ impl Node {
 
     fn on_announce(&mut self, from: Addr, h: &Header, body: &[u8], now: u64) -> Option<Out> {
         let group = |k: &Option<GroupKey>| k.as_ref().and_then(|k| k.open_announcement(h, body));
-        let (info, psk, pinned) = match self.pairs.iter_mut().find(|(p, _)| p.peer == h.from) {
-            // A device paired by code counts by its pairing's key only.
-            Some((p, addr)) => match p.key.open_announcement(h, body) {
-                Some(info) => {
-                    *addr = from;
-                    (info, p.key.psk(), Some(p.peer_static))
-                }
-                // Its announcement to its group, if we are of it too.
-                None if group(&self.key).is_some() => return None,
-                None => {
-                    self.refused.unsealed += 1;
-                    return None;
-                }
-            },
-            None => match (group(&self.key), &self.key) {
-                (Some(info), Some(k)) => (info, k.psk(), None),
+        // A device paired by code counts by its pairing's key only. One
+        // whose id is new (its bus restarted, the pairing kept on storage
+        // on one side or both) is found by the pairing whose key opens its
+        // announcement.
+        let known = self.pairs.iter().position(|k| k.pairing.peer == h.from);
+        let opened = match known {
+            Some(j) => self.pairs[j]
+                .pairing
+                .key
+                .open_announcement(h, body)
+                .map(|info| (j, info)),
+            None => self
+                .pairs
+                .iter()
+                .enumerate()
+                .find_map(|(j, k)| k.pairing.key.open_announcement(h, body).map(|info| (j, info))),
+        };
+        let (info, psk, pinned, by_code) = match (opened, known) {
+            (Some((j, info)), _) => {
+                let p = &self.pairs[j].pairing;
+                (info, p.key.psk(), Some(p.peer_static), Some(j))
+            }
+            // Its announcement to its group, if we are of it too.
+            (None, Some(_)) if group(&self.key).is_some() => return None,
+            (None, Some(_)) => {
+                self.refused.unsealed += 1;
+                return None;
+            }
+            (None, None) => match (group(&self.key), &self.key) {
+                (Some(info), Some(k)) => (info, k.psk(), None, None),
                 _ => {
                     self.refused.unsealed += 1;
                     return None;
@@ -961,12 +992,21 @@ impl Node {
                 self.peers.len() - 1
             }
         };
+        if let Some(j) = by_code {
+            self.rebind(j, h.from, from, &info.name);
+        }
         let p = &mut self.peers[i];
         p.seq = h.counter;
         p.last_seen = now;
         p.addr = from;
         p.info = info;
         p.present = true;
+        if p.pinned != pinned {
+            // Trusted another way now (by a pairing, or by the group
+            // again): its session starts again under that psk and key.
+            p.up = None;
+            p.pending = None;
+        }
         p.psk = psk;
         p.pinned = pinned;
         if self.confirming.as_ref().is_some_and(|c| c.peer == h.from) {
@@ -1271,9 +1311,115 @@ impl Node {
         self.outcome.clone().unwrap_or(PairState::Idle)
     }
 
-    /// The ids of the devices paired by code.
+    /// The ids of the devices paired by code (0 for one kept from an
+    /// earlier start and not heard from since).
     pub fn paired_by_code(&self) -> impl Iterator<Item = u64> + '_ {
-        self.pairs.iter().map(|(p, _)| p.peer)
+        self.pairs.iter().map(|k| k.pairing.peer)
+    }
+
+    /// The names of the devices paired by code (empty for one not heard
+    /// from since it paired).
+    pub fn pairing_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.pairs.iter().map(|k| k.name.as_str())
+    }
+
+    /// Pairing `j`'s device announced itself as `name`, with id `id`, from
+    /// `addr` (an announcement that opened under the pairing's key and
+    /// was new). An id other than the one kept means its bus started
+    /// again: the session of the old id is over.
+    fn rebind(&mut self, j: usize, id: u64, addr: Addr, name: &str) {
+        let k = &mut self.pairs[j];
+        k.addr = Some(addr);
+        let old = core::mem::replace(&mut k.pairing.peer, id);
+        if k.name != name {
+            k.name = name.into();
+            self.pairs_changed = true;
+            // Another pairing of that name is stale (the device paired
+            // again, with a new static key).
+            let me = self.pairs[j].pairing.peer_static;
+            self.pairs.retain(|k| k.name != name || k.pairing.peer_static == me);
+        }
+        if old != id && old != 0 {
+            if let Some(q) = self.peers.iter_mut().find(|q| q.id == old) {
+                if q.is_paired() {
+                    self.events.push(Event::Left {
+                        name: q.info.name.clone(),
+                    });
+                }
+                q.present = false;
+                q.up = None;
+                q.pending = None;
+            }
+        }
+    }
+
+    /// What to keep on storage: this device's static key and its
+    /// pairings by code ([`crate::store`]).
+    pub fn stored(&self) -> Stored {
+        Stored {
+            static_secret: static_secret(&self.stat),
+            pairings: self
+                .pairs
+                .iter()
+                .map(|k| StoredPairing {
+                    name: k.name.clone(),
+                    peer_static: k.pairing.peer_static,
+                    secret: k.pairing.key.secret(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Takes the static key and pairings kept by an earlier start (read
+    /// from storage, before any packet). Their devices are found again by
+    /// their announcements, which are broadcast to them until one comes.
+    pub fn restore(&mut self, s: &Stored) {
+        self.stat = static_key_from(s.static_secret);
+        self.pairs = s
+            .pairings
+            .iter()
+            .take(MAX_PEERS)
+            .map(|p| Kept {
+                pairing: Pairing {
+                    peer: 0,
+                    peer_static: p.peer_static,
+                    key: GroupKey::from_secret(p.secret),
+                },
+                addr: None,
+                name: p.name.clone(),
+            })
+            .collect();
+        self.pairs_changed = false;
+    }
+
+    /// Whether the pairings (or a paired device's name) changed since the
+    /// last call: the task then writes [`Node::stored`] again.
+    pub fn take_pairings_changed(&mut self) -> bool {
+        core::mem::take(&mut self.pairs_changed)
+    }
+
+    /// Ends the pairing by code with the device called `name`: its session
+    /// ends, and its announcements are no longer taken (a device of this
+    /// device's group is trusted by the group key again). Whether there
+    /// was one.
+    pub fn forget(&mut self, name: &str) -> bool {
+        let Some(j) = self.pairs.iter().position(|k| k.name == name) else {
+            return false;
+        };
+        let k = self.pairs.remove(j);
+        if let Some(q) = self.peers.iter_mut().find(|q| q.id == k.pairing.peer) {
+            if q.is_paired() {
+                self.events.push(Event::Left {
+                    name: q.info.name.clone(),
+                });
+            }
+            q.present = false;
+            q.up = None;
+            q.pending = None;
+            q.pinned = None;
+        }
+        self.pairs_changed = true;
+        true
     }
 
     fn done(&mut self, state: PairState) {
@@ -1286,7 +1432,9 @@ impl Node {
     }
 
     fn keep(&mut self, p: Pairing, addr: Addr) {
-        self.pairs.retain(|(q, _)| q.peer != p.peer);
+        // A device paired again: the new pairing replaces the old.
+        self.pairs
+            .retain(|k| k.pairing.peer != p.peer && k.pairing.peer_static != p.peer_static);
         if self.pairs.len() >= MAX_PEERS {
             self.pairs.remove(0);
         }
@@ -1300,7 +1448,12 @@ impl Node {
             q.up = None;
             q.pending = None;
         }
-        self.pairs.push((p, addr));
+        self.pairs.push(Kept {
+            pairing: p,
+            addr: Some(addr),
+            name: String::new(),
+        });
+        self.pairs_changed = true;
         self.done(PairState::Paired { peer });
     }
 
@@ -1446,7 +1599,7 @@ impl Node {
                         self.keep(p, from);
                     }
                     // A confirmation sent again after we took one.
-                    None if self.shown.is_none() && self.pairs.iter().any(|(p, _)| p.peer == h.from) => {}
+                    None if self.shown.is_none() && self.pairs.iter().any(|k| k.pairing.peer == h.from) => {}
                     None => self.refused.pairing += 1,
                 }
                 None

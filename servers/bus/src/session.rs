@@ -23,6 +23,7 @@
 use crate::rng::BusRng;
 use alloc::vec;
 use alloc::vec::Vec;
+use clatter::bytearray::ByteArray;
 use clatter::crypto::cipher::ChaChaPoly;
 use clatter::crypto::dh::X25519;
 use clatter::crypto::hash::Blake2s;
@@ -50,6 +51,23 @@ pub fn public(s: &StaticKey) -> [u8; 32] {
 /// A new static key pair.
 pub fn static_key() -> StaticKey {
     X25519::genkey_rng(&mut BusRng).expect("X25519 key generation does not fail")
+}
+
+/// The static key pair of a secret kept from an earlier start
+/// ([`crate::store`]): any 32 bytes are an X25519 secret (clamped when
+/// used), and the public half is computed from it.
+pub fn static_key_from(secret: [u8; 32]) -> StaticKey {
+    let secret = <X25519 as Dh>::PrivateKey::from_slice(&secret);
+    let public = X25519::pubkey(&secret);
+    KeyPair::new(public, secret)
+}
+
+/// A static key's secret half, to be kept ([`crate::store`]).
+pub fn static_secret(s: &StaticKey) -> [u8; 32] {
+    s.secret
+        .as_slice()
+        .try_into()
+        .expect("an X25519 secret key is 32 bytes")
 }
 
 /// `kestrel-bus v1`, the initiator's id and the responder's.

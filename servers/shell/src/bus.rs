@@ -5,7 +5,7 @@
 use crate::table::Table;
 use alloc::format;
 use alloc::string::String;
-use userlib::services::bus::{self as bus, Device, PairFailure, Pairing};
+use userlib::services::bus::{self as bus, Device, Forgot, PairFailure, Pairing, Storage};
 use userlib::{syscall, Error};
 
 fn shares(d: &Device) -> String {
@@ -56,6 +56,35 @@ pub fn render(me: &Device, refused: [u64; 6], nearby: &[Device]) -> String {
     s
 }
 
+/// The `bus` report's line on where pairings by code are kept.
+pub fn storage(s: Storage) -> &'static str {
+    match s {
+        Storage::Data => "pairings by code: kept in /data/.bus/pairings (they outlive a restart)\n",
+        Storage::Memory => "pairings by code: in memory only, no storage here (they end when the bus restarts)\n",
+    }
+}
+
+/// `pair forget DEVICE`.
+pub fn forget(device: &str) -> Result<String, String> {
+    let fail = |e: Error| {
+        format!(
+            "pair: forget {device}: {}\n",
+            if e == Error::InvalidArgument {
+                String::from("not paired by code")
+            } else {
+                crate::report::error(e).into()
+            }
+        )
+    };
+    Ok(match bus::forget(device).map_err(fail)? {
+        Forgot::Stored => format!("forgot {device} (and removed it from /data/.bus/pairings)\n"),
+        Forgot::Memory => format!("forgot {device}\n"),
+        Forgot::WriteFailed => {
+            format!("forgot {device}, but the pairings file could not be written (see the bus's log)\n")
+        }
+    })
+}
+
 /// Why a pairing failed, for a person.
 fn failure(f: PairFailure) -> &'static str {
     match f {
@@ -86,7 +115,7 @@ pub fn pairing(p: &Pairing) -> String {
 pub fn show_code() -> Result<String, String> {
     let fail = |e: Error| format!("pair: {}\n", crate::report::error(e));
     let (code, valid_ms) = bus::show_code().map_err(fail)?;
-    let (me, _) = bus::status().map_err(fail)?;
+    let (me, _, _) = bus::status().map_err(fail)?;
     Ok(format!(
         "pairing code {code:06} (one attempt, valid {} s)\non the other device type: pair {} {code:06}\n",
         valid_ms / 1000,

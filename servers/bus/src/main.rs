@@ -209,7 +209,15 @@ mod serve {
         let Some(fs) = files.as_mut() else {
             return Ok(false);
         };
-        let Some(bytes) = state.lock().node.as_ref().map(|n| n.stored().encode()) else {
+        let Some((bytes, names)) = state.lock().node.as_ref().map(|n| {
+            let names: Vec<&str> = n.pairing_names().map(|m| if m.is_empty() { "?" } else { m }).collect();
+            let names = if names.is_empty() {
+                String::from("none")
+            } else {
+                names.join(", ")
+            };
+            (n.stored().encode(), names)
+        }) else {
             return Ok(false);
         };
         match fs.create_dir(store::DIR) {
@@ -225,6 +233,7 @@ mod serve {
         drop(f);
         fs.rename(store::TMP, store::PATH)?;
         fs.sync(store::PATH)?;
+        log::info!("pairings by code written to {} ({names})", store::PATH);
         Ok(true)
     }
 

@@ -45,7 +45,9 @@
 //!   announcements are sealed under the pairing's key (sent to it alone),
 //!   its sessions use the pairing's psk, and its handshake must show the
 //!   static key pinned at pairing. A device without a group key pairs by
-//!   code only.
+//!   code only. Pairings can be kept across restarts ([`Node::stored`],
+//!   [`Node::restore`]): a paired device whose id is new is found by the
+//!   pairing key that opens its announcement.
 
 use crate::keys::GroupKey;
 use crate::pair::{self, Joiner, Pairing, Shown, StartAnswer};

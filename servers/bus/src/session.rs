@@ -10,7 +10,8 @@
 //!   [`crate::wire::SessionMsg::Confirm`] at once).
 //! - The prologue binds both device ids (initiator's, then responder's),
 //!   so a handshake cannot be moved between devices.
-//! - Static keys are made at each start of the bus. Within a group the
+//! - Static keys are made at each start of the bus, or kept on storage
+//!   with the pairings by code ([`crate::store`]). Within a group the
 //!   trust is the group key; a device paired by code must also show the
 //!   static key pinned at pairing ([`Session::remote_static`]).
 //! - Datagrams may be lost or reordered, so each transport message carries

@@ -288,6 +288,9 @@ mod serve {
             out: None,
             storage: proto::Storage::Memory,
         })));
+        // Before the service answers: `STATUS` says where pairings are
+        // kept from its first answer on.
+        load(state);
         let ep = object(ObjectType::Endpoint);
         names::register(proto::NAME, ep).unwrap_or_else(|e| panic!("register {}: {e}", proto::NAME));
         let _requests = thread::Builder::default()
@@ -313,7 +316,6 @@ mod serve {
 
     /// The packet loop: announce, listen, answer.
     fn run(state: &'static Mutex<State>) {
-        load(state);
         // A device may have no network card, or get one later: ask once a
         // second (not in a tight loop) until the interface has an address.
         let info = loop {

@@ -1342,6 +1342,9 @@ impl Node {
             self.pairs.retain(|k| k.name != name || k.pairing.peer_static == me);
         }
         if old != id && old != 0 {
+            if self.outcome == Some(PairState::Paired { peer: old }) {
+                self.outcome = Some(PairState::Paired { peer: id });
+            }
             if let Some(q) = self.peers.iter_mut().find(|q| q.id == old) {
                 if q.is_paired() {
                     self.events.push(Event::Left {

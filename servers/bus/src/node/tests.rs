@@ -947,6 +947,8 @@ fn a_stored_pairing_outlives_a_restart() {
     assert_eq!(l.names(0), ["tv"]);
     assert_eq!(l.names(1), ["phone"]);
     assert_eq!(l.nodes[1].1.paired_by_code().collect::<Vec<_>>(), [11]);
+    // Where pairing stands names the device under its new id.
+    assert_eq!(l.nodes[1].1.pairing(), PairState::Paired { peer: 11 });
     assert_eq!(l.nodes[0].1.nearby().next().unwrap().pinned, Some(tv_static));
     tv_calls_phone(&mut l, 1, &Target::Service("rtc".into())).unwrap();
     assert_eq!(l.nodes[0].1.take_calls().len(), 1);

@@ -418,12 +418,14 @@ mod serve {
     /// listing can show it (a packet loop waiting for a datagram that does
     /// not come would otherwise log it up to 100 ms later).
     fn take_events(state: &Mutex<State>) {
-        if with_node(state, |n| n.take_pairings_changed()) {
+        // One lock for both (this runs twice a turn of the packet loop).
+        let (changed, events) = with_node(state, |n| (n.take_pairings_changed(), n.take_events()));
+        if changed {
             // Rare (a pairing made, a paired device's name learnt): the
             // packet loop waits for the file server meanwhile.
             let _ = save_logged(state);
         }
-        for e in with_node(state, |n| n.take_events()) {
+        for e in events {
             match e {
                 Event::Paired { name, addr } => log::info!("paired with {name} at {}", addr.ip()),
                 Event::PairedByCode { peer } => log::info!("paired by code with device {peer:016x}"),

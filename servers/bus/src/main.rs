@@ -62,6 +62,9 @@ extern crate alloc;
 pub const GROUP_ENTRY: &str = "bus.group";
 /// How often a remote call is sent again while its reply has not come.
 pub const RESEND_US: u64 = 500_000;
+/// How often the packet loop runs the node's timers ([`bus::node::Node::tick`])
+/// while datagrams keep coming (else at each 100 ms wait that ends empty).
+pub const TICK_US: u64 = 5_000;
 /// Endpoints one device may hold through this device's bus.
 pub const MAX_EXPORTED: usize = 64;
 /// How long the worker waits for a local service's reply.
@@ -75,7 +78,7 @@ pub const BYE_RETRY_MS: u64 = 100;
 mod serve {
     #![forbid(unsafe_code)]
 
-    use super::{BYE_RETRY_MS, GROUP_ENTRY, LOCAL_TIMEOUT_MS, MAX_EXPORTED, RESEND_US};
+    use super::{BYE_RETRY_MS, GROUP_ENTRY, LOCAL_TIMEOUT_MS, MAX_EXPORTED, RESEND_US, TICK_US};
     use alloc::boxed::Box;
     use alloc::collections::BTreeMap;
     use alloc::string::String;
@@ -361,11 +364,17 @@ mod serve {
         // The clock read for the last datagram, which the next tick uses
         // (one reading a packet, not two; it is microseconds old).
         let mut received_at = None;
+        let mut ticked = 0;
         loop {
             let now = received_at.take().unwrap_or_else(syscall::now_us);
-            let out = with_node(state, |n| n.tick(now));
-            take_events(state);
-            send(&mut sock, out);
+            // The node's timers (the shortest is `REPULL_US`, 50 ms) are
+            // looked at once every `TICK_US`, not after every datagram.
+            if now.saturating_sub(ticked) >= TICK_US {
+                ticked = now;
+                let out = with_node(state, |n| n.tick(now));
+                take_events(state);
+                send(&mut sock, out);
+            }
             // Waits for the stack's signal (at most 100 ms, for the node's
             // timers) and only then asks for a datagram: no `RECV_FROM`
             // that finds nothing after each packet.
@@ -379,10 +388,16 @@ mod serve {
                     let now = syscall::now_us();
                     received_at = Some(now);
                     let (out, reply, call) = with_node(state, |node| {
-                        let out = node.receive(from, &mut buf[..n], now);
+                        let out = node.receive_owing(from, &mut buf[..n], now);
                         (out, node.has_replies(), node.has_calls())
                     });
                     send(&mut sock, out);
+                    // The fragments a pull asked for: each sent as soon as
+                    // it is sealed (the other device opens it meanwhile),
+                    // the state unlocked between them.
+                    while let Some(o) = with_node(state, |n| n.next_fragment()) {
+                        send(&mut sock, Some(o));
+                    }
                     // Wake the thread that has something to take (not
                     // both on every packet: announcements wake neither).
                     let s = state.lock();
@@ -447,7 +462,7 @@ mod serve {
         state.lock().node.as_mut().map(f).unwrap_or_default()
     }
 
-    fn send(sock: &mut UdpSocket, out: Vec<Out>) {
+    fn send(sock: &mut UdpSocket, out: impl IntoIterator<Item = Out>) {
         for o in out {
             let to = o.to.unwrap_or(SocketAddrV4::new(Ipv4Addr::BROADCAST, PORT));
             if let Err(e) = sock.send_to(&o.bytes, to) {

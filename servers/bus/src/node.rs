@@ -209,6 +209,11 @@ pub enum CallError {
     TooLarge,
 }
 
+/// Pulls a device may have waiting to be answered ([`Node::next_fragment`]):
+/// the receiver has at most two objects from this device in flight (a
+/// call's and a reply's), and asks again at most every [`REPULL_US`].
+pub const MAX_OWED: usize = 4;
+
 /// A memory object being received: the call or reply it came with, and its
 /// bytes so far.
 struct Assembly {
@@ -352,6 +357,11 @@ struct Up {
     reply_in: Option<Assembly>,
     /// The last call id whose reply's object came in whole.
     replied: u64,
+    /// Fragments the peer pulled and not sent yet, oldest first: call id,
+    /// of the reply's object or the call's, the next index and the end
+    /// ([`Node::next_fragment`] seals them one at a time). At most
+    /// [`MAX_OWED`] pulls; a newer one drops the oldest.
+    owed: Vec<(u64, bool, u32, u32)>,
 }
 
 impl Up {
@@ -366,6 +376,7 @@ impl Up {
             call_in: None,
             reply_in: None,
             replied: 0,
+            owed: Vec::new(),
         }
     }
 }
@@ -653,46 +664,65 @@ impl Node {
         size <= MAX_OBJECT && self.assemblies() < MAX_ASSEMBLIES
     }
 
-    /// Fragments `first..first + count` of an object, sealed for peer `i`.
-    fn chunks(&mut self, i: usize, id: u64, reply: bool, first: u32, count: u32) -> Vec<Out> {
+    /// Peer `i` pulled fragments `first..first + count` of an object:
+    /// they are owed, to be sealed and sent by [`Node::next_fragment`].
+    fn owe(&mut self, i: usize, id: u64, reply: bool, first: u32, count: u32) {
         let count = count.min(crate::wire::MAX_PULL);
-        // Each fragment is encoded from the object where it lies (no
-        // `Vec` of its own), then sealed (`sealed`).
+        if let Some(up) = self.peers[i].up.as_mut() {
+            if up.owed.len() >= MAX_OWED {
+                up.owed.remove(0);
+            }
+            up.owed.push((id, reply, first, first.saturating_add(count)));
+        }
+    }
+
+    /// The next fragment a device pulled, sealed, if one is owed (of an
+    /// object this device still holds). A pull is answered one fragment at
+    /// a time, so that the first leaves as soon as it is sealed rather
+    /// than after the whole window (the receiver opens it meanwhile).
+    pub fn next_fragment(&mut self) -> Option<Out> {
+        let i = self
+            .peers
+            .iter()
+            .position(|p| p.up.as_ref().is_some_and(|u| !u.owed.is_empty()))?;
         let (me, to, addr) = (self.me, self.peers[i].id, self.peers[i].addr);
-        let Some(Up {
+        let Up {
             session,
             answered,
             sending,
+            owed,
             ..
-        }) = self.peers[i].up.as_mut()
-        else {
-            return Vec::new();
-        };
-        let object = if reply {
-            answered.as_ref().filter(|a| a.0 == id).and_then(|a| a.2.as_deref())
-        } else {
-            sending.as_ref().filter(|s| s.0 == id).map(|s| s.1.as_slice())
-        };
-        let Some(object) = object else {
-            return Vec::new();
-        };
-        (first..first.saturating_add(count))
-            .map_while(|index| {
-                let at = index as usize * FRAGMENT;
-                let bytes = object
-                    .get(at..object.len().min(at + FRAGMENT))
-                    .filter(|b| !b.is_empty())?;
-                Some(sealed(
-                    session,
-                    me,
-                    to,
-                    addr,
-                    &ChunkRef::new(id, reply, index, bytes),
-                    bytes.len() + 24,
-                ))
-            })
-            .flatten()
-            .collect()
+        } = self.peers[i].up.as_mut()?;
+        while let Some(&(id, reply, index, end)) = owed.first() {
+            let object = if reply {
+                answered.as_ref().filter(|a| a.0 == id).and_then(|a| a.2.as_deref())
+            } else {
+                sending.as_ref().filter(|s| s.0 == id).map(|s| s.1.as_slice())
+            };
+            let at = index as usize * FRAGMENT;
+            let bytes = object
+                .and_then(|o| o.get(at..o.len().min(at + FRAGMENT)))
+                .filter(|b| !b.is_empty());
+            if bytes.is_none() || index + 1 >= end {
+                owed.remove(0);
+            } else {
+                owed[0].2 += 1;
+            }
+            // The object is gone, or the pull ran past its end: the next.
+            let Some(bytes) = bytes else { continue };
+            // Encoded from the object where it lies (no `Vec` of its own),
+            // then sealed (`sealed`).
+            return sealed(
+                session,
+                me,
+                to,
+                addr,
+                &ChunkRef::new(id, reply, index, bytes),
+                bytes.len() + 24,
+            );
+        }
+        // Nothing left of this device's pulls; another device's, if any.
+        self.next_fragment()
     }
 
     /// A reassembly of peer `i` took a fragment, or is done: what to ask
@@ -879,9 +909,19 @@ impl Node {
         Some(out)
     }
 
-    /// A packet from `from`: what to send in answer. The packet is used
-    /// up: a data message is opened where it lies.
+    /// A packet from `from`: what to send in answer, the fragments it
+    /// pulled included (all sealed at once; the bus task sends them one by
+    /// one instead, [`Node::receive_owing`]). The packet is used up: a data
+    /// message is opened where it lies.
     pub fn receive(&mut self, from: Addr, packet: &mut [u8], now: u64) -> Vec<Out> {
+        let mut out = self.receive_owing(from, packet, now);
+        out.extend(core::iter::from_fn(|| self.next_fragment()));
+        out
+    }
+
+    /// [`Node::receive`], but the fragments a pull asks for are left owed,
+    /// for [`Node::next_fragment`].
+    pub fn receive_owing(&mut self, from: Addr, packet: &mut [u8], now: u64) -> Vec<Out> {
         let Some((h, _)) = Header::parse(packet) else {
             self.refused.malformed += 1;
             return Vec::new();
@@ -1111,7 +1151,10 @@ impl Node {
                 reply,
                 first,
                 count,
-            } => self.chunks(i, id, reply, first, count),
+            } => {
+                self.owe(i, id, reply, first, count);
+                Vec::new()
+            }
             SessionMsg::Chunk {
                 id,
                 reply,

@@ -1006,3 +1006,48 @@ fn a_forgotten_pairing_ends_and_is_not_stored() {
     assert!(l.names(0).is_empty() && l.names(1).is_empty());
     assert!(l.nodes[0].1.refused.unsealed > 0);
 }
+
+#[test]
+fn a_pull_is_answered_one_fragment_at_a_time_and_owed_pulls_are_bounded() {
+    let mut l = paired_pair();
+    let phone = l.nodes[0].1.me;
+    let (phone_at, tv_at) = (l.nodes[0].0, l.nodes[1].0);
+    let sent = bytes(30_000, 5);
+    let rtc = Target::Service("rtc".into());
+    let call = l.nodes[1].1.call_object(phone, 1, &rtc, 1, &[9], Some(&sent)).unwrap();
+    // The phone takes the call's header and pulls the first window.
+    let pull = l.nodes[0].1.receive_owing(tv_at, &mut call.bytes.clone(), l.now);
+    assert_eq!(pull.len(), 1);
+    // The TV owes those fragments; none is sealed until asked for.
+    assert!(l.nodes[1]
+        .1
+        .receive_owing(phone_at, &mut pull[0].bytes.clone(), l.now)
+        .is_empty());
+    // The phone asks again (no fragment came for REPULL_US), more times
+    // than pulls are kept.
+    for _ in 0..MAX_OWED + 2 {
+        l.now += REPULL_US;
+        let again: Vec<Out> = l.nodes[0].1.tick(l.now).into_iter().filter(is_data).collect();
+        assert_eq!(again.len(), 1);
+        assert!(l.nodes[1]
+            .1
+            .receive_owing(phone_at, &mut again[0].bytes.clone(), l.now)
+            .is_empty());
+    }
+    // One fragment at a time: the newest MAX_OWED pulls' windows, each
+    // taken by the phone (the first window in whole; the rest are
+    // duplicates, ignored).
+    let mut frags = 0;
+    while let Some(f) = l.nodes[1].1.next_fragment() {
+        frags += 1;
+        l.nodes[0].1.receive_owing(tv_at, &mut f.bytes.clone(), l.now);
+    }
+    assert_eq!(frags, MAX_OWED * PULL_WINDOW as usize);
+    assert!(l.nodes[1].1.next_fragment().is_none());
+    // The rest of the object flows as usual, and the call is whole.
+    let (call, reply) = exchange(&mut l, 1, Some(sent.clone()), None, 2_000_000, &mut |o| vec![o]);
+    assert_eq!(call.expect("the call came").object.as_deref(), Some(&sent[..]));
+    assert!(reply.is_some());
+    assert_eq!(l.nodes[0].1.refused, Refused::default());
+    assert_eq!(l.nodes[1].1.refused, Refused::default());
+}

@@ -643,7 +643,7 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> Resu
 }
 
 /// Free TCBs of dead threads that were current here (freed only once no CPU runs them).
-fn reap(k: &mut Kernel, cpu: usize) {
+pub(crate) fn reap(k: &mut Kernel, cpu: usize) {
     if let Some(id) = k.cpus[cpu].reap.take() {
         let task = k.threads.get(id).map(|t| t.task);
         if k.threads.get(id).is_some_and(|t| !t.is_alive() && t.refs == 0) {

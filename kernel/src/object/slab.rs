@@ -329,7 +329,8 @@ impl Slots {
             if linked {
                 self.unlink(slot, room);
             }
-            return Left::Empty;
+            // (An orphan's owner was refunded when it was orphaned.)
+            return if orphan { Left::EmptyOrphan } else { Left::Empty };
         }
         if self.orphan(slot, room) {
             return Left::Orphaned;
@@ -354,16 +355,15 @@ impl Slots {
     /// freed chunk; `true`. Its free entries are not used again: it goes
     /// with its last lingering entry.
     fn orphan(&mut self, slot: usize, room: &mut u32) -> bool {
-        let m = self.meta[slot];
+        let m = &mut self.meta[slot];
         if m.orphan || m.owner.is_none() || m.used as u32 != m.lingering.count_ones() {
             return false;
         }
+        m.orphan = true;
+        m.owner = None;
         if m.linked {
             self.unlink(slot, room);
         }
-        let m = &mut self.meta[slot];
-        m.orphan = true;
-        m.owner = None;
         true
     }
 
@@ -534,15 +534,20 @@ pub const fn box_cost<T>() -> u64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlabFull;
 
-/// What became of a chunk an entry left ([`Slots::put_entry`]).
+/// What became of a chunk an entry left ([`Slots::put_entry`]): its
+/// owner is to be refunded and released when it is 1 or 3 (bit 0), the
+/// chunk freed when it is 2 or 3 (bit 1).
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 enum Left {
     /// It holds entries that pin its owner (or it is the kernel's).
-    Kept,
+    Kept = 0,
     /// Only lingering entries are left: its owner no longer owns it.
-    Orphaned,
+    Orphaned = 1,
+    /// No entry is left of an orphan: it is to be freed.
+    EmptyOrphan = 2,
     /// No entry is left: it is to be freed.
-    Empty,
+    Empty = 3,
 }
 
 /// Give back a growing list's spare memory: once a quarter or less of its
@@ -731,9 +736,8 @@ impl<T> Slab<T> {
             e.generation + 1
         };
         self.live -= 1;
-        let orphan = self.slots.meta[c].orphan;
-        let left = self.slots.put_entry(c, i, e.generation, room);
-        if left == Left::Empty {
+        let left = self.slots.put_entry(c, i, e.generation, room) as u8;
+        if left & 2 != 0 {
             *chunk = Chunk::NONE;
             let len = self.slots.freed(c);
             if len < self.dir.len() {
@@ -741,8 +745,7 @@ impl<T> Slab<T> {
                 give_back(&mut self.dir, FIRST_BLOCK);
             }
         }
-        // (An orphan's owner was refunded when it was orphaned.)
-        Some((value, left == Left::Orphaned || (left == Left::Empty && !orphan)))
+        Some((value, left & 1 != 0))
     }
 
     /// The live entry `id` lingers from now on: its object is gone as far

@@ -275,15 +275,15 @@ impl Kernel {
     /// leaves it ([`Slab::linger`]: a dead thread's TCB, a task's tables):
     /// it no longer keeps its chunk charged to the pool. A chunk left with
     /// such objects alone is refunded and drops its reference, so the pool
-    /// is whole, and can go, at once.
-    pub fn linger<T: Stored>(&mut self, id: Id) {
-        let Some(owner) = T::table(self).owner(id) else { return };
-        // (Its owner lives: the chunk holds a reference to it.)
-        let Some(mut room) = self.rooms(owner).map(|r| r[T::TABLE]) else {
+    /// is whole, and can go, at once. `pool` is the object's pool, whose
+    /// chunks alone hold its objects ([`Kernel::store`]): it lives, as its
+    /// chunk holds a reference to it.
+    pub fn linger<T: Stored>(&mut self, id: Id, pool: Id) {
+        let Some(mut room) = self.rooms(Some(pool)).map(|r| r[T::TABLE]) else {
             return;
         };
         let orphaned = T::table(self).linger(id, &mut room);
-        self.unstored(owner, T::TABLE, room, orphaned, Slab::<T>::CHUNK_COST);
+        self.unstored(Some(pool), T::TABLE, room, orphaned, Slab::<T>::CHUNK_COST);
     }
 
     /// [`Kernel::unstore`]'s end (and [`Kernel::linger`]'s): the owner's

@@ -707,7 +707,11 @@ pub fn destroy_object(k: &mut Kernel, task: Id) {
         }
     }
     if running {
-        k.linger::<Task>(task);
+        // (Not when another CPU's switch brought it back here: it lingers
+        // already.)
+        if let Some((pool, _)) = pool {
+            k.linger::<Task>(task, pool);
+        }
         return;
     }
     if let Some(t) = k.unstore::<Task>(task) {

@@ -316,7 +316,11 @@ pub fn destroy_object(k: &mut Kernel, id: Id) {
     // away): it lingers, so its chunk does not keep the pool either.
     if let Some(cpu) = k.cpus.iter().position(|c| c.current == Some(id)) {
         k.cpus[cpu].reap = Some(id);
-        k.linger::<alloc::boxed::Box<Thread>>(id);
+        // (Refunded just now: a thread current on a CPU dies there, and
+        // its last reference goes once.)
+        if let Some(pool) = pool {
+            k.linger::<alloc::boxed::Box<Thread>>(id, pool);
+        }
         return;
     }
     k.unstore::<alloc::boxed::Box<Thread>>(id);

@@ -182,9 +182,9 @@ mod serve {
             .is_ok_and(|m| m.iter().any(|(n, r)| n == "data" && r & WRITE_RIGHT != 0));
         if !writable {
             log::info!("no /data to write here: pairings by code are kept in memory only");
+            state.lock().storage = proto::Storage::Memory;
             return;
         }
-        state.lock().storage = proto::Storage::Data;
         match fs.read(store::PATH).or_else(|e| match e {
             // A cut between the rename's removal of the old file and its
             // new entry (docs/BUS.md): the written file is whole.
@@ -202,6 +202,7 @@ mod serve {
             Err(e) => log::warn!("{}: {e}: starting with no pairing by code", store::PATH),
         }
         *FILES.lock() = Some(fs);
+        state.lock().storage = proto::Storage::Data;
     }
 
     /// Writes the node's static key and pairings to [`store::PATH`]: into
@@ -289,17 +290,20 @@ mod serve {
             replies: object(ObjectType::Notification),
             calls: object(ObjectType::Notification),
             out: None,
-            storage: proto::Storage::Memory,
+            storage: proto::Storage::Reading,
         })));
-        // Before the service answers: `STATUS` says where pairings are
-        // kept from its first answer on.
-        load(state);
+        // The service answers at once (`STATUS` says `Reading` until the
+        // file is read): the file server may itself wait for its disk,
+        // and init starts the next programs only once the bus registered.
         let ep = object(ObjectType::Endpoint);
         names::register(proto::NAME, ep).unwrap_or_else(|e| panic!("register {}: {e}", proto::NAME));
         let _requests = thread::Builder::default()
             .stack_pages(16)
             .spawn(move || serve_requests(state, ep))
             .expect("request thread");
+        // Before any thread talks to another device: the static key read
+        // back replaces the one made at start.
+        load(state);
         if state.lock().node.is_some() {
             let _proxy = thread::Builder::default()
                 .stack_pages(16)
@@ -953,6 +957,9 @@ mod serve {
         let device = userlib::ipc::unpack_text(msg, &mut text);
         let found = {
             let mut s = state.lock();
+            if s.storage == proto::Storage::Reading {
+                return Err(Error::WouldBlock);
+            }
             let node = s.node.as_mut().ok_or(Error::WouldBlock)?;
             let found = node.forget(device);
             // Written here, not by the packet loop.
@@ -1002,6 +1009,11 @@ mod serve {
     }
 
     fn answer(s: &mut State, msg: &Message) -> Result<Message, Error> {
+        // A pairing made before the file is read would be replaced by it
+        // (and made with a static key about to be replaced).
+        if matches!(msg.label, proto::PAIR | proto::JOIN) && s.storage == proto::Storage::Reading {
+            return Err(Error::WouldBlock);
+        }
         match msg.label {
             proto::DEVICE => {
                 let p = s

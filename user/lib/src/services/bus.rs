@@ -4,7 +4,7 @@
 //! | label | words in | reply |
 //! |---|---|---|
 //! | [`DEVICE`] | `[index]` | record `[address, id, rtt µs or u64::MAX, trust]` + `name profile shared` ([`crate::proto::pack_record`]; `shared` comma-separated, `-` for none; `trust` 0 by the group key, 1 paired by code): the paired devices, by index |
-//! | [`STATUS`] | — | record `[id, paired, malformed, unsealed, replayed, handshake, unshared, pairing, storage]` + `name profile shared`: this device, the packets it refused, by reason, and where it keeps its pairings by code ([`Storage`]) |
+//! | [`STATUS`] | — | record `[id, paired, malformed, unsealed, replayed, handshake, unshared, pairing, storage]` + `name profile shared`: this device, the packets it refused, by reason, and where it keeps its pairings by code ([`Storage`]; `Reading` until it has read them) |
 //! | [`CONNECT`] | text `DEVICE/SERVICE` ([`crate::ipc::pack_text`]) | — + an endpoint (send, grant): the proxy for that service of that device ([`crate::names::connect_remote`]) |
 //! | [`PAIR`] | — | `[code, valid ms]`: a fresh random six-digit code, shown here, for one pairing attempt (any code shown before is over) |
 //! | [`JOIN`] | text `DEVICE CODE` | —: starts pairing with the device called `DEVICE` that shows `CODE` (six digits); [`PAIRING`] says how it goes |
@@ -15,7 +15,9 @@
 //! code ends the attempt on both sides, and the shown code is used up.
 //! [`JOIN`] fails with `InvalidArgument` for a device name that is not one
 //! or a code that is not six digits, and with `WouldBlock` while the bus
-//! has no network or random numbers.
+//! has no network or random numbers. [`PAIR`], [`JOIN`] and [`FORGET`]
+//! fail with `WouldBlock` while the bus is still reading its pairings
+//! from storage ([`Storage::Reading`]).
 //!
 //! [`CONNECT`] fails with `WouldBlock` while the device is not paired
 //! (nor has the bus a group key), and with `NoRights` if the device does
@@ -50,6 +52,9 @@ pub enum Storage {
     /// In `/data/.bus/pairings` too, with this device's static key: they
     /// outlive a restart (docs/BUS.md).
     Data = 1,
+    /// Not known yet: the bus is still asking the file server (which may
+    /// itself wait for its disk). Pairing by code waits until it knows.
+    Reading = 2,
 }
 
 /// What [`FORGET`] did with storage.
@@ -239,10 +244,10 @@ pub fn status() -> Result<(Device, [u64; 6], Storage), Error> {
     let (v, t) = unpack_record(&m, &mut text);
     let me = parse_device(&[0, v.first().copied().unwrap_or(0), u64::MAX], t).ok_or(Error::InvalidState)?;
     let at = |i: usize| v.get(i).copied().unwrap_or(0);
-    let storage = if at(8) == Storage::Data as u64 {
-        Storage::Data
-    } else {
-        Storage::Memory
+    let storage = match at(8) {
+        w if w == Storage::Data as u64 => Storage::Data,
+        w if w == Storage::Reading as u64 => Storage::Reading,
+        _ => Storage::Memory,
     };
     Ok((me, [at(2), at(3), at(4), at(5), at(6), at(7)], storage))
 }

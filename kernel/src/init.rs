@@ -123,6 +123,7 @@ fn init_memory(machine: &Machine, image_pa: u64, dtb_pa: u64, dtb_size: u64) -> 
 /// Rust entry of the boot CPU, from `boot`'s `entry.S`, with the MMU on.
 #[no_mangle]
 extern "C" fn kernel_main(dtb_pa: u64, image_pa: u64, entry_el: u64) -> ! {
+    crate::object::prepare();
     arch::aarch64::exceptions::install();
     percpu::init_this_cpu(0, boot::image_layout().end);
     arch::aarch64::user::init_cpu();

@@ -86,15 +86,7 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], dtb_pa: u64, image_pa:
     let root_size = free.saturating_sub(kernel_reserve(free));
     k.task_cost = task::TASK_COST + abi::PAGE_SIZE as u64 + root_size.div_ceil(k.asids.count());
     let root = k
-        .pools
-        .insert(Pool {
-            size: root_size,
-            bytes_left: root_size,
-            parent: None,
-            refs: 0,
-            caps: 0,
-            reclaim: false,
-        })
+        .store(None, Pool::new(root_size, None))
         .map_err(|_| "no memory for the root pool")?;
     k.add_ref(ObjectRef::Pool(root));
     let t = task::create(&mut k, root, "init").map_err(err)?;
@@ -104,8 +96,7 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], dtb_pa: u64, image_pa:
     // The archive, read-only, where it already is (image or initrd).
     let archive_pages = archive.len().div_ceil(abi::PAGE_SIZE);
     let archive_mem = k
-        .memories
-        .insert(Memory::boot(archive_pa, archive_pages))
+        .store(None, Memory::boot(archive_pa, archive_pages))
         .map_err(|_| "no memory for the archive object")?;
     let archive_cap = map_new(&mut k, t, archive_mem, archive_pages, bi::ARCHIVE_ADDRESS, Rights::READ)?;
     let shared = Shared {
@@ -210,8 +201,7 @@ pub fn start_init(machine: &hal::dt::Machine, dtb: &[u8], dtb_pa: u64, image_pa:
         (0..pages).all(|i| crate::mm::kernel_space::is_mapped(layout::phys_to_virt(first + i * layout::PAGE_SIZE)));
     let (dtb_mem, pages) = if in_ram {
         let m = k
-            .memories
-            .insert(Memory::boot(first, pages as usize))
+            .store(None, Memory::boot(first, pages as usize))
             .map_err(|_| "no memory for the device tree object")?;
         info.dtb_offset = (pa - first) as u32;
         (m, pages)

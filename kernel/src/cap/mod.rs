@@ -8,17 +8,18 @@
 //! with the memory mappings made through them.
 
 use crate::object::chunks::ChunkList;
-use crate::object::slab::{list_cost, slab_cost, FIRST_BLOCK};
+use crate::object::slab::{list_cost, FIRST_BLOCK};
 use crate::object::{Endpoint, Id, Kernel, ObjectPtr, ObjectRef};
 use abi::{Error, Handle, Rights};
 use alloc::vec::Vec;
 
 /// Most capabilities one task may hold (every index a handle can name).
 pub const MAX_SLOTS: usize = Handle::MAX_INDEX as usize + 1;
-/// Bytes charged per capability: its node in the capability table and its
-/// slot (each with the spare capacity of the growing list it is in), and
-/// its bit in the map of free slots (a byte covers it with its spare).
-pub const CAP_COST: u64 = slab_cost::<CapNode>() + list_cost::<Slot>() + 1;
+/// Bytes charged per capability: its slot (with the spare capacity of the
+/// growing list it is in), and its bit in the map of free slots (a byte
+/// covers it with its spare). Its node is in a chunk of the capability
+/// table its pool pays for ([`crate::object::Slab`]).
+pub const CAP_COST: u64 = list_cost::<Slot>() + 1;
 
 /// One capability.
 pub struct CapNode {
@@ -269,6 +270,15 @@ impl CSpace {
         }
     }
 
+    /// A slot from [`CSpace::free_slot`] left empty (its capability could
+    /// not be made: no room for its node): one added at the end goes again,
+    /// so a failed insert leaves the space as long as it was.
+    fn unused(&mut self, slot: u32) {
+        if slot as usize + 1 == self.slots.len() {
+            self.trim();
+        }
+    }
+
     /// Drop the free slots at the end (all of them, slot 0 too, once none
     /// is used) and give back the spare capacity.
     fn trim(&mut self) {
@@ -408,8 +418,11 @@ pub fn insert(
         dying: false,
         revoke_at: None,
     };
-    let Ok(id) = k.caps.insert(node) else {
+    let Ok(id) = k.store(Some(pool), node) else {
         k.refund(pool, CAP_COST);
+        if let Some(t) = k.tasks.get_mut(task) {
+            t.cspace.unused(slot);
+        }
         return Err(Error::OutOfMemory);
     };
     let endpoint = match object {
@@ -525,7 +538,9 @@ fn delete_steps(k: &mut Kernel, id: Id) -> bool {
     // Every mapping made through it is gone from every TLB before its
     // object may go.
     k.tlb.flush();
-    let Some(node) = k.caps.remove(id) else { return true };
+    let Some(node) = k.unstore::<CapNode>(id) else {
+        return true;
+    };
     link_siblings(k, node.parent, node.prev_sibling, node.next_sibling);
     finish_delete(k, node);
     k.spend(300);

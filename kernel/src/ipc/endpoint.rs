@@ -1,8 +1,8 @@
 //! Endpoints: `send`, `call`, `recv` and `reply`, creation and destruction.
 
 use super::message::{check_message, transfer};
-use super::{block, enqueue, fail_queue, finish_waiting_caller, set_caller, tcb_word, thread_task};
-use crate::object::{Endpoint, Id, IdQueue, Kernel, ObjectRef, IPC_OBJECT_COST};
+use super::{block, enqueue, fail_queue, finish_waiting_caller, set_caller, set_caller_tcb, tcb_word};
+use crate::object::{Endpoint, Id, IdQueue, Kernel, ObjectPtr, ObjectRef, ENDPOINT_COST};
 use crate::sched;
 use crate::thread::ThreadState;
 use abi::{Error, IpcFlags, MessageInfo, Rights};
@@ -21,9 +21,9 @@ fn endpoint_arg(k: &Kernel, task: Id, handle: u64, rights: Rights) -> Result<(Id
 
 /// `send` (call = false) and `call` (call = true) from thread `cur`.
 pub fn send(k: &mut Kernel, cur: Id, call: bool) -> Result<(), Error> {
-    let task = thread_task(k, cur)?;
-    let t = k.threads.get(cur).ok_or(Error::BadHandle)?;
-    let (x0, x1, x6) = (t.ctx.x[0], t.ctx.x[1], t.ctx.x[6]);
+    let t = k.threads.get_mut(cur).ok_or(Error::BadHandle)?;
+    let (task, x0, x1, x6, word) = (t.task, t.ctx.x[0], t.ctx.x[1], t.ctx.x[6], tcb_word(t));
+    let tcb = ObjectPtr::new(&mut **t);
     let (ep, badge) = endpoint_arg(k, task, x0, Rights::SEND)?;
     let (info, flags) = IpcFlags::split(x1);
     check_message(k, cur, info)?;
@@ -32,10 +32,11 @@ pub fn send(k: &mut Kernel, cur: Id, call: bool) -> Result<(), Error> {
         return Err(Error::PeerDied);
     }
     if let Some(r) = e.receivers.pop_front() {
-        sched::remove(k, r);
+        // A waiting receiver is alive (a thread leaves every wait queue
+        // before it dies): `make_ready` below takes it off its timeout list.
         transfer(k, cur, r, badge);
         if call {
-            set_caller(k, r, cur);
+            set_caller_tcb(k, r, cur, tcb);
             // The timeout covers the whole call, the reply included.
             block(k, cur, ThreadState::AwaitingReply { server: r }, flags, x6);
         } else {
@@ -47,8 +48,7 @@ pub fn send(k: &mut Kernel, cur: Id, call: bool) -> Result<(), Error> {
     if flags.contains(IpcFlags::NONBLOCK) {
         return Err(Error::WouldBlock);
     }
-    let word = tcb_word(k, cur);
-    enqueue(&mut k.endpoints.get_mut(ep).expect("checked").senders, cur, word)?;
+    enqueue(&mut e.senders, cur, word)?;
     block(
         k,
         cur,
@@ -65,9 +65,8 @@ pub fn send(k: &mut Kernel, cur: Id, call: bool) -> Result<(), Error> {
 
 /// Receive on the endpoint in register `handle_reg` of thread `cur`.
 pub fn recv(k: &mut Kernel, cur: Id, handle_reg: usize) -> Result<(), Error> {
-    let task = thread_task(k, cur)?;
-    let t = k.threads.get(cur).ok_or(Error::BadHandle)?;
-    let (handle, x1, x6) = (t.ctx.x[handle_reg], t.ctx.x[1], t.ctx.x[6]);
+    let t = k.threads.get_mut(cur).ok_or(Error::BadHandle)?;
+    let (task, handle, x1, x6, word) = (t.task, t.ctx.x[handle_reg], t.ctx.x[1], t.ctx.x[6], tcb_word(t));
     let (ep, _) = endpoint_arg(k, task, handle, Rights::RECEIVE)?;
     let (_, flags) = IpcFlags::split(x1);
     let e = k.endpoints.get_mut(ep).ok_or(Error::BadHandle)?;
@@ -92,20 +91,19 @@ pub fn recv(k: &mut Kernel, cur: Id, handle_reg: usize) -> Result<(), Error> {
     if flags.contains(IpcFlags::NONBLOCK) {
         return Err(Error::WouldBlock);
     }
-    let word = tcb_word(k, cur);
-    enqueue(&mut k.endpoints.get_mut(ep).expect("checked").receivers, cur, word)?;
+    enqueue(&mut e.receivers, cur, word)?;
     block(k, cur, ThreadState::Receiving { endpoint: ep }, flags, x6);
     Ok(())
 }
 
 /// Answer the caller `cur` last received from.
 pub fn reply(k: &mut Kernel, cur: Id) -> Result<(), Error> {
-    let caller = k
+    // The reply's message info (`x1`) comes with the caller: one lookup.
+    let (caller, x1) = k
         .threads
         .get_mut(cur)
-        .and_then(|t| t.caller.take())
-        .ok_or(Error::NoCaller)?
-        .id;
+        .and_then(|t| Some((t.caller.take()?.id, t.ctx.x[1])))
+        .ok_or(Error::NoCaller)?;
     let Some(c) = k.threads.get(caller) else {
         return Err(Error::NoCaller);
     };
@@ -126,7 +124,7 @@ pub fn reply(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         }
         return Ok(());
     }
-    let info = MessageInfo(k.threads.get(cur).map_or(0, |t| t.ctx.x[1]) & 0xffff_ffff);
+    let info = MessageInfo(x1 & 0xffff_ffff);
     if let Err(e) = check_message(k, cur, info) {
         // The reply cannot go as sent (a capability it may not grant, a
         // bad size): the caller learns why instead of waiting for a reply
@@ -157,7 +155,7 @@ pub fn receive_cap_gone(k: &mut Kernel, ep: Id) {
 }
 
 pub fn create_endpoint(k: &mut Kernel, pool: Id) -> Result<Id, Error> {
-    k.charge(pool, IPC_OBJECT_COST)?;
+    k.charge(pool, ENDPOINT_COST)?;
     let e = Endpoint {
         id: Id {
             index: u32::MAX,
@@ -170,22 +168,21 @@ pub fn create_endpoint(k: &mut Kernel, pool: Id) -> Result<Id, Error> {
         pool,
     };
     let Some(e) = crate::mm::heap::try_box(e) else {
-        k.refund(pool, IPC_OBJECT_COST);
+        k.refund(pool, ENDPOINT_COST);
         return Err(Error::OutOfMemory);
     };
-    let id = k.endpoints.insert(e).map_err(|_| {
-        k.refund(pool, IPC_OBJECT_COST);
-        Error::OutOfMemory
-    })?;
+    let id = k.store(Some(pool), e).inspect_err(|_| k.refund(pool, ENDPOINT_COST))?;
     k.endpoints.get_mut(id).expect("just inserted").id = id;
     k.add_ref(ObjectRef::Pool(pool));
     Ok(id)
 }
 
 pub fn destroy_endpoint(k: &mut Kernel, ep: Id) {
-    let Some(e) = k.endpoints.remove(ep) else { return };
+    let Some(e) = k.unstore::<alloc::boxed::Box<Endpoint>>(ep) else {
+        return;
+    };
     fail_queue(k, e.senders);
     fail_queue(k, e.receivers);
-    k.refund(e.pool, IPC_OBJECT_COST);
+    k.refund(e.pool, ENDPOINT_COST);
     k.release(ObjectRef::Pool(e.pool));
 }

@@ -41,7 +41,7 @@ pub fn deliver_fault(k: &mut Kernel, t: Id, kind: FaultKind, esr: u64, far: u64,
         return;
     };
     sched::remove(k, t);
-    let word = tcb_word(k, t);
+    let word = k.threads.get_mut(t).map_or(0, |th| tcb_word(th));
     let e = k.endpoints.get_mut(ep).expect("checked");
     if let Some(r) = e.receivers.pop_front() {
         sched::remove(k, r);

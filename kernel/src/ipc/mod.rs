@@ -25,17 +25,18 @@ use crate::sched;
 use crate::thread::{Caller, Thread, ThreadState};
 use abi::{Error, IpcFlags};
 
-#[inline(always)]
-fn thread_task(k: &Kernel, t: Id) -> Result<Id, Error> {
-    Ok(k.threads.get(t).ok_or(Error::BadHandle)?.task)
-}
-
 /// A server takes a new caller; an unanswered earlier caller is released
 /// with `PeerDied` rather than left waiting forever.
 fn set_caller(k: &mut Kernel, server: Id, caller: Id) {
     let Some(tcb) = k.threads.get_mut(caller).map(|c| ObjectPtr::new(&mut **c)) else {
         return;
     };
+    set_caller_tcb(k, server, caller, tcb);
+}
+
+/// [`set_caller`] for a caller whose TCB (`tcb`, live) the caller of this
+/// has at hand.
+fn set_caller_tcb(k: &mut Kernel, server: Id, caller: Id, tcb: ObjectPtr<Thread>) {
     let old = k
         .threads
         .get_mut(server)
@@ -74,8 +75,9 @@ fn block(k: &mut Kernel, t: Id, state: ThreadState, flags: IpcFlags, timeout_mic
 /// The word an IPC wait queue keeps with thread `t`: its TCB's address
 /// (see [`fast_path`]). Threads are boxed, so it does not change; a thread
 /// leaves every wait queue before it dies ([`abandon`]).
-fn tcb_word(k: &mut Kernel, t: Id) -> usize {
-    k.threads.get_mut(t).map_or(0, |th| &mut **th as *mut Thread as usize)
+#[inline(always)]
+fn tcb_word(t: &mut Thread) -> usize {
+    t as *mut Thread as usize
 }
 
 fn enqueue(queue: &mut IdQueue, t: Id, word: usize) -> Result<(), Error> {

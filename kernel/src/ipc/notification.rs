@@ -1,7 +1,7 @@
 //! Notifications: `signal` and `wait`, creation and destruction.
 
 use super::{block, enqueue, fail_queue};
-use crate::object::{Id, IdQueue, Kernel, Notification, ObjectRef, IPC_OBJECT_COST};
+use crate::object::{Id, IdQueue, Kernel, Notification, ObjectRef};
 use crate::sched;
 use crate::thread::ThreadState;
 use abi::{Error, IpcFlags, Rights};
@@ -66,25 +66,20 @@ pub fn wait(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     Ok(())
 }
 
+/// A new notification of `pool`'s (its entry is all it takes: in a chunk
+/// `pool` pays for).
 pub fn create_notification(k: &mut Kernel, pool: Id) -> Result<Id, Error> {
-    k.charge(pool, IPC_OBJECT_COST)?;
     let n = Notification {
         bits: 0,
         waiters: IdQueue::new(),
         refs: 0,
         pool,
     };
-    k.notifications
-        .insert(n)
-        .map_err(|_| {
-            k.refund(pool, IPC_OBJECT_COST);
-            Error::OutOfMemory
-        })
-        .inspect(|_| k.add_ref(ObjectRef::Pool(pool)))
+    k.store(Some(pool), n).inspect(|_| k.add_ref(ObjectRef::Pool(pool)))
 }
 
 pub fn destroy_notification(k: &mut Kernel, n: Id) {
-    let Some(no) = k.notifications.remove(n) else { return };
+    let Some(no) = k.unstore::<Notification>(n) else { return };
     // Interrupt lines bound to it stop (masked) until bound again.
     for id in k.irqs.ids() {
         let irq = k.irqs.get_mut(id).expect("listed");
@@ -94,6 +89,5 @@ pub fn destroy_notification(k: &mut Kernel, n: Id) {
         }
     }
     fail_queue(k, no.waiters);
-    k.refund(no.pool, IPC_OBJECT_COST);
     k.release(ObjectRef::Pool(no.pool));
 }

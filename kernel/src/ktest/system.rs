@@ -426,3 +426,27 @@ ktest!(
         Ok(())
     }
 );
+
+ktest!(
+    fn a_list_gives_back_memory_in_place() {
+        let (_, free_before) = frames::stats();
+        let (_, used_before) = heap::stats();
+        let mut v: alloc::vec::Vec<u64> = alloc::vec::Vec::new();
+        v.try_reserve_exact(1024).map_err(|_| "no memory for 8 KiB")?;
+        v.push(7);
+        let at = v.as_ptr() as usize;
+        kassert_eq!(heap::stats().1, used_before + 8192);
+        kassert_eq!(frames::stats().1, free_before - 8192);
+        crate::object::slab::give_back(&mut v, 4);
+        // In place (no new block, nothing copied): the block's end went back.
+        kassert_eq!(v.as_ptr() as usize, at);
+        kassert_eq!(v.capacity(), 4);
+        kassert_eq!(v[0], 7);
+        kassert_eq!(heap::stats().1, used_before + 32);
+        kassert_eq!(frames::stats().1, free_before - 32);
+        drop(v);
+        kassert_eq!(heap::stats().1, used_before);
+        kassert_eq!(frames::stats().1, free_before);
+        Ok(())
+    }
+);

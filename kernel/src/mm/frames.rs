@@ -132,6 +132,22 @@ pub unsafe fn free_block(ptr: *mut u8, layout: Layout) {
     }
 }
 
+/// Shrink a block from [`alloc_block`] of `old` bytes (its
+/// [`block_size`]) to its first `new` bytes (a block size too, at most
+/// `old`): the rest goes back, in place (a block is aligned to its size,
+/// so its halves are blocks). The allocator's count of bytes requested
+/// (`stats_alloc_user`, unused here) drifts by what the caller had not
+/// asked for; the count of bytes in blocks, which [`stats`] reports, is
+/// exact.
+///
+/// # Safety
+/// `ptr` came from [`alloc_block`] with a block of `old` bytes, and
+/// nothing uses its bytes past `new` any more.
+pub unsafe fn free_tail(ptr: *mut u8, new: usize, old: usize) {
+    let start = ptr as usize;
+    release(&mut FRAMES.lock(), start + new, start + old);
+}
+
 /// Bytes an allocation of `pages` pages consumes, for accounting.
 pub fn charge(pages: usize) -> u64 {
     (pages.max(1) as u64).saturating_mul(PAGE_SIZE)

@@ -35,6 +35,38 @@ unsafe impl GlobalAlloc for KernelHeap {
         unsafe { frames::free_block(ptr, layout) };
         USED.fetch_sub(frames::block_size(layout), Ordering::Relaxed);
     }
+
+    /// A block that shrinks stays where it is and gives back its end: so
+    /// giving memory back (`Vec::shrink_to`, as
+    /// [`crate::object::slab::give_back`] does) never needs memory, and
+    /// never fails. One that grows past its block moves to a new one, as
+    /// `GlobalAlloc`'s default does.
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let Ok(new) = Layout::from_size_align(new_size, layout.align()) else {
+            return core::ptr::null_mut();
+        };
+        let (old_block, new_block) = (frames::block_size(layout), frames::block_size(new));
+        if new_block <= old_block {
+            // SAFETY: `ptr` came from `alloc` with `layout` (a block of
+            // `old_block` bytes), and the caller uses only its first
+            // `new_size` bytes from now on.
+            unsafe { frames::free_tail(ptr, new_block, old_block) };
+            USED.fetch_sub(old_block - new_block, Ordering::Relaxed);
+            return ptr;
+        }
+        // SAFETY: `new` has a non-zero size (larger than a block).
+        let moved = unsafe { self.alloc(new) };
+        if !moved.is_null() {
+            // SAFETY: both blocks are ours and distinct; the old one holds
+            // `layout.size()` bytes, fewer than the new one; it came from
+            // `alloc` with `layout`.
+            unsafe {
+                core::ptr::copy_nonoverlapping(ptr, moved, layout.size());
+                self.dealloc(ptr, layout);
+            }
+        }
+        moved
+    }
 }
 
 /// The heap's size and the bytes in use: the same, its blocks (it holds

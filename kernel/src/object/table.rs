@@ -1,6 +1,6 @@
 //! The object tables and the kernel lock.
 
-use super::slab::{Id, Slab};
+use super::slab::{Id, Slab, NO_ROOM};
 use super::types::*;
 
 use crate::cap::CapNode;
@@ -102,6 +102,40 @@ pub struct Kernel {
     /// TLB maintenance of the unmapping in progress
     /// ([`crate::task::PendingFlush`]).
     pub tlb: crate::task::PendingFlush,
+    /// The kernel's lists of chunks with room, one per table (the chunks
+    /// of objects charged to no pool: the root pool, the boot memory).
+    pub(super) kernel_rooms: [u32; TABLES],
+}
+
+/// An object kept in one of the [`Kernel`]'s tables.
+pub trait Stored: Sized {
+    /// Its table's number (its list of chunks with room in
+    /// [`Pool::rooms`]).
+    const TABLE: usize;
+    fn table(k: &mut Kernel) -> &mut Slab<Self>;
+}
+
+macro_rules! stored {
+    ($($t:ty => $field:ident, $n:expr;)*) => {$(
+        impl Stored for $t {
+            const TABLE: usize = $n;
+            #[inline(always)]
+            fn table(k: &mut Kernel) -> &mut Slab<Self> {
+                &mut k.$field
+            }
+        }
+    )*};
+}
+
+stored! {
+    Pool => pools, 0;
+    crate::task::Task => tasks, 1;
+    Box<Thread> => threads, 2;
+    Box<Endpoint> => endpoints, 3;
+    Notification => notifications, 4;
+    Memory => memories, 5;
+    Irq => irqs, 6;
+    CapNode => caps, 7;
 }
 
 /// Work units ([`Kernel::work_left`]) per kernel entry: with the entry's
@@ -109,28 +143,160 @@ pub struct Kernel {
 /// instructions a masked stretch may take.
 pub const WORK_BUDGET: u32 = 12_000;
 
+/// [`Kernel`]'s fields but `cpus`, with their first values, listed once:
+/// for [`Kernel::new`] and for [`prepare`], which writes them in place.
+macro_rules! first_values {
+    ($($field:ident: $value:expr,)*) => {
+        impl Kernel {
+            // (Tables of their own, for ktests; built everywhere: its
+            // literal is what checks that the list names every field.)
+            #[cfg_attr(not(feature = "ktest"), allow(dead_code))]
+            pub(crate) const fn new() -> Self {
+                Kernel {
+                    cpus: [const { CpuState::new() }; MAX_CPUS],
+                    $($field: $value,)*
+                }
+            }
+
+            /// Write every field of the tables at `k` but `cpus` (left as
+            /// they are) with its first value, in place (not a whole
+            /// `Kernel` built and copied: over 5 KiB).
+            ///
+            /// # Safety
+            /// `k` is valid for writes and aligned, and nothing refers to
+            /// it (what it held is not dropped).
+            unsafe fn write_all_but_cpus(k: *mut Kernel) {
+                // SAFETY: the caller's promise; each write is to one field.
+                $(unsafe { core::ptr::addr_of_mut!((*k).$field).write($value) };)*
+            }
+        }
+    };
+}
+
+first_values! {
+    pools: Slab::new(),
+    tasks: Slab::new(),
+    threads: Slab::new(),
+    endpoints: Slab::new(),
+    notifications: Slab::new(),
+    memories: Slab::new(),
+    irqs: Slab::new(),
+    caps: Slab::new(),
+    asids: crate::task::AsidAllocator::new(),
+    task_cost: crate::task::TASK_COST + abi::PAGE_SIZE as u64,
+    init_task: None,
+    reclaim_pending: 0,
+    teardown_pending: 0,
+    deferred: 0,
+    work_left: WORK_BUDGET,
+    restart: false,
+    polite: false,
+    tlb: crate::task::PendingFlush::new(),
+    kernel_rooms: [NO_ROOM; TABLES],
+}
+
 impl Kernel {
-    pub(crate) const fn new() -> Self {
-        Kernel {
-            pools: Slab::new(),
-            tasks: Slab::new(),
-            threads: Slab::new(),
-            endpoints: Slab::new(),
-            notifications: Slab::new(),
-            memories: Slab::new(),
-            irqs: Slab::new(),
-            caps: Slab::new(),
-            cpus: [const { CpuState::new() }; MAX_CPUS],
-            asids: crate::task::AsidAllocator::new(),
-            task_cost: crate::task::TASK_COST + abi::PAGE_SIZE as u64,
-            init_task: None,
-            reclaim_pending: 0,
-            teardown_pending: 0,
-            deferred: 0,
-            work_left: WORK_BUDGET,
-            restart: false,
-            polite: false,
-            tlb: crate::task::PendingFlush::new(),
+    /// `owner`'s lists of chunks with room, one per table (`None`: the
+    /// owner pool is gone).
+    fn rooms(&mut self, owner: Option<Id>) -> Option<&mut [u32; TABLES]> {
+        match owner {
+            Some(pool) => self.pools.get_mut(pool).map(|p| &mut p.rooms),
+            None => Some(&mut self.kernel_rooms),
+        }
+    }
+
+    /// Store `value` in its table, charged to `pool` (`None`: to no pool):
+    /// in a chunk of `pool`'s, a new one if none has room, which `pool`
+    /// pays for ([`Slab::CHUNK_COST`]) and which holds a reference to it
+    /// while it lasts. Without the budget or the memory for a chunk,
+    /// `OutOfMemory` (`value` is dropped).
+    pub fn store<T: Stored>(&mut self, pool: Option<Id>, value: T) -> Result<Id, Error> {
+        let mut room = self.room_for(pool, T::TABLE, Slab::<T>::CHUNK_COST)?;
+        let new = room == NO_ROOM;
+        let stored = T::table(self).insert(pool, &mut room, value);
+        self.stored(pool, T::TABLE, room, new, stored.is_ok(), Slab::<T>::CHUNK_COST)?;
+        stored.map_err(|_| Error::OutOfMemory)
+    }
+
+    /// [`Kernel::store`]'s first half: `pool`'s list of chunks with room in
+    /// table `table`, and when it is empty, `pool` charged `cost` for a new
+    /// chunk.
+    #[inline(never)]
+    fn room_for(&mut self, pool: Option<Id>, table: usize, cost: u64) -> Result<u32, Error> {
+        let room = self.rooms(pool).ok_or(Error::BadHandle)?[table];
+        if let (NO_ROOM, Some(pool)) = (room, pool) {
+            self.charge(pool, cost)?;
+        }
+        Ok(room)
+    }
+
+    /// [`Kernel::store`]'s second half: the list's new head; a new chunk
+    /// (`new`) holds a reference to its pool, or the pool is refunded when
+    /// the object was not stored (`ok` false: `OutOfMemory`).
+    #[inline(never)]
+    fn stored(
+        &mut self,
+        pool: Option<Id>,
+        table: usize,
+        room: u32,
+        new: bool,
+        ok: bool,
+        cost: u64,
+    ) -> Result<(), Error> {
+        if let Some(rooms) = self.rooms(pool) {
+            rooms[table] = room;
+        }
+        match (new, pool) {
+            (true, Some(pool)) if ok => self.add_ref(ObjectRef::Pool(pool)),
+            (true, Some(pool)) => self.refund(pool, cost),
+            _ => {}
+        }
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::OutOfMemory)
+        }
+    }
+
+    /// Remove an object from its table: the object. A chunk it leaves
+    /// empty is freed, its owner refunded and the chunk's reference to it
+    /// dropped.
+    pub fn unstore<T: Stored>(&mut self, id: Id) -> Option<T> {
+        let owner = T::table(self).owner(id)?;
+        // (Its owner lives: the chunk holds a reference to it.)
+        let mut room = self.rooms(owner)?[T::TABLE];
+        let (value, freed) = T::table(self).remove(id, &mut room)?;
+        self.unstored(owner, T::TABLE, room, freed, Slab::<T>::CHUNK_COST);
+        Some(value)
+    }
+
+    /// An object gone as far as its pool is concerned (refunded, its
+    /// reference to the pool dropped) stays in its table until a CPU
+    /// leaves it ([`Slab::linger`]: a dead thread's TCB, a task's tables):
+    /// it no longer keeps its chunk charged to the pool. A chunk left with
+    /// such objects alone is refunded and drops its reference, so the pool
+    /// is whole, and can go, at once. `pool` is the object's pool, whose
+    /// chunks alone hold its objects ([`Kernel::store`]): it lives, as its
+    /// chunk holds a reference to it.
+    pub fn linger<T: Stored>(&mut self, id: Id, pool: Id) {
+        let Some(mut room) = self.rooms(Some(pool)).map(|r| r[T::TABLE]) else {
+            return;
+        };
+        let orphaned = T::table(self).linger(id, &mut room);
+        self.unstored(Some(pool), T::TABLE, room, orphaned, Slab::<T>::CHUNK_COST);
+    }
+
+    /// [`Kernel::unstore`]'s end (and [`Kernel::linger`]'s): the owner's
+    /// list's new head; a chunk freed or orphaned: its cost refunded and
+    /// its reference dropped.
+    #[inline(never)]
+    fn unstored(&mut self, owner: Option<Id>, table: usize, room: u32, freed: bool, cost: u64) {
+        if let Some(rooms) = self.rooms(owner) {
+            rooms[table] = room;
+        }
+        if let (true, Some(pool)) = (freed, owner) {
+            self.refund(pool, cost);
+            self.release(ObjectRef::Pool(pool));
         }
     }
 
@@ -286,9 +452,9 @@ impl Kernel {
         }
         match object {
             ObjectRef::Pool(id) => {
-                if let Some(p) = self.pools.remove(id) {
+                if let Some(p) = self.unstore::<Pool>(id) {
                     if let Some(parent) = p.parent {
-                        self.refund(parent, p.bytes_left + POOL_COST);
+                        self.refund(parent, p.bytes_left);
                         self.release(ObjectRef::Pool(parent));
                     }
                 }
@@ -298,7 +464,7 @@ impl Kernel {
             ObjectRef::Endpoint(id) => crate::ipc::destroy_endpoint(self, id),
             ObjectRef::Notification(id) => crate::ipc::destroy_notification(self, id),
             ObjectRef::Memory(id) => {
-                if let Some(m) = self.memories.remove(id) {
+                if let Some(m) = self.unstore::<Memory>(id) {
                     if m.kind == MemoryKind::Ram {
                         crate::syscall::free_frames(m.physical, m.pages, m.extents.as_deref());
                     }
@@ -309,9 +475,8 @@ impl Kernel {
                 }
             }
             ObjectRef::Irq(id) => {
-                if let Some(irq) = self.irqs.remove(id) {
+                if let Some(irq) = self.unstore::<Irq>(id) {
                     crate::irq::unbind(irq.intid);
-                    self.refund(irq.pool, IPC_OBJECT_COST);
                     self.release(ObjectRef::Pool(irq.pool));
                 }
             }
@@ -349,14 +514,31 @@ fn lock_word() -> &'static AtomicBool {
 }
 
 /// The object tables (empty until [`init`]), in static memory at a fixed
-/// address, reached only through a [`KernelGuard`].
-struct Tables(UnsafeCell<Kernel>);
+/// address, reached only through a [`KernelGuard`]. Zero bytes until
+/// [`prepare`] (first thing at boot) writes them: they take no room in
+/// the kernel image (`.bss`, zero-filled at boot, not stored).
+struct Tables(UnsafeCell<core::mem::MaybeUninit<Kernel>>);
 
 // SAFETY: the tables are reached only through a `KernelGuard`, which exists
 // only while this CPU holds `KERNEL_LOCK`.
 unsafe impl Sync for Tables {}
 
-static KERNEL: Tables = Tables(UnsafeCell::new(Kernel::new()));
+static KERNEL: Tables = Tables(UnsafeCell::new(core::mem::MaybeUninit::zeroed()));
+
+/// Write the (empty) object tables: the boot CPU's first step
+/// (`kernel_main`), before any CPU can take the kernel lock. Each field in
+/// place; the CPUs' states (most of the tables' bytes) are left as the
+/// zero bytes they are, which are [`CpuState::new`]'s.
+#[inline(never)]
+pub fn prepare() {
+    let () = crate::sched::ZEROED_IS_NEW;
+    // SAFETY: nothing refers to the tables yet: no CPU but this one runs
+    // and no guard exists (this is the boot CPU's first step), and the
+    // static holds zero bytes (nothing to drop). With every other field
+    // written they are `Kernel::new()`: zero bytes are each CPU's
+    // `CpuState::new()` (`sched::ZEROED_IS_NEW`).
+    unsafe { Kernel::write_all_but_cpus(KERNEL.0.get().cast()) };
+}
 
 /// Whether [`init`] ran.
 static INITIALISED: AtomicBool = AtomicBool::new(false);
@@ -368,8 +550,8 @@ impl core::ops::Deref for KernelGuard {
     type Target = Kernel;
     #[inline(always)]
     fn deref(&self) -> &Kernel {
-        // SAFETY: the guard holds the lock.
-        unsafe { &*KERNEL.0.get() }
+        // SAFETY: the guard holds the lock; `prepare` wrote the tables.
+        unsafe { (*KERNEL.0.get()).assume_init_ref() }
     }
 }
 
@@ -377,8 +559,8 @@ impl core::ops::DerefMut for KernelGuard {
     #[inline(always)]
     fn deref_mut(&mut self) -> &mut Kernel {
         // SAFETY: the guard holds the lock, and `&mut self` makes this the
-        // only reference through it.
-        unsafe { &mut *KERNEL.0.get() }
+        // only reference through it; `prepare` wrote the tables.
+        unsafe { (*KERNEL.0.get()).assume_init_mut() }
     }
 }
 

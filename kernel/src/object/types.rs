@@ -3,25 +3,16 @@
 use super::Id;
 use super::IdQueue;
 
-use super::slab::{box_cost, slab_cost};
+use super::slab::box_cost;
 
-/// Bytes charged for a pool object (its entry in the pool table).
-pub const POOL_COST: u64 = slab_cost::<Pool>();
-/// Bytes charged for an endpoint (its heap block and table entry), a
-/// notification or a device memory object (their table entries): the
-/// largest of the three, one figure.
-pub const IPC_OBJECT_COST: u64 = max(
-    box_cost::<Endpoint>() + slab_cost::<alloc::boxed::Box<Endpoint>>(),
-    max(slab_cost::<Notification>(), slab_cost::<Memory>()),
-);
+/// Bytes charged for an endpoint: its heap block. (Its table entry is in a
+/// chunk its pool pays for, as are those of notifications, interrupts and
+/// device memory objects, which take nothing else: see [`super::Slab`].)
+pub const ENDPOINT_COST: u64 = box_cost::<Endpoint>();
 
-const fn max(a: u64, b: u64) -> u64 {
-    if a > b {
-        a
-    } else {
-        b
-    }
-}
+/// Kinds of object kept in a [`super::Slab`] of the kernel's (the object
+/// tables: see `Kernel`'s `Stored`).
+pub const TABLES: usize = 8;
 
 /// A budget of kernel memory.
 pub struct Pool {
@@ -39,6 +30,24 @@ pub struct Pool {
     /// Its last capability went and its tasks are still to be killed (see
     /// [`super::Kernel::process_reclaims`]).
     pub reclaim: bool,
+    /// Per object table, the head of its list of chunks with room
+    /// ([`super::slab::Slab::insert`]).
+    pub rooms: [u32; TABLES],
+}
+
+impl Pool {
+    /// A pool of `size` bytes, made from `parent`, with no references yet.
+    pub fn new(size: u64, parent: Option<Id>) -> Self {
+        Pool {
+            size,
+            bytes_left: size,
+            parent,
+            refs: 0,
+            caps: 0,
+            reclaim: false,
+            rooms: [super::slab::NO_ROOM; TABLES],
+        }
+    }
 }
 
 /// Synchronous IPC rendezvous: threads waiting to send (their message is in
@@ -86,7 +95,8 @@ pub struct Memory {
     /// (fragmented memory), in kernel memory charged to its pool; `None`:
     /// all its pages are at `physical` on.
     pub extents: Option<alloc::boxed::Box<[crate::mm::extents::Extent]>>,
-    /// Pool charged, and how much (None for boot-time objects).
+    /// Pool charged, and how much beyond its entry (None for boot-time
+    /// objects; 0 for device memory).
     pub pool: Option<Id>,
     pub charge: u64,
     pub refs: u32,
@@ -170,7 +180,7 @@ pub struct Irq {
     /// the binding.
     pub notification: Option<(Id, u64)>,
     pub refs: u32,
-    /// The pool charged for it (`IPC_OBJECT_COST`), refunded when it goes.
+    /// The pool whose chunk holds it.
     pub pool: Id,
 }
 
@@ -188,7 +198,7 @@ impl<T> ObjectPtr<T> {
     }
 
     #[inline(always)]
-    pub fn as_ptr(self) -> *mut T {
+    pub const fn as_ptr(self) -> *mut T {
         self.0
     }
 }

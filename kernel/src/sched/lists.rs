@@ -83,6 +83,11 @@ impl RunQueue {
         self.head.as_ptr().is_null()
     }
 
+    /// Whether it is [`RunQueue::new`]'s.
+    pub const fn is_new(&self) -> bool {
+        self.head.as_ptr().is_null() && self.tail.as_ptr().is_null()
+    }
+
     /// Add `t` (on no run queue) at the back; `me` names this queue.
     ///
     /// # Safety
@@ -159,6 +164,11 @@ pub struct TimeoutList {
 impl TimeoutList {
     pub const fn new() -> Self {
         TimeoutList { head: ObjectPtr::NULL }
+    }
+
+    /// Whether it is [`TimeoutList::new`]'s.
+    pub const fn is_new(&self) -> bool {
+        self.head.as_ptr().is_null()
     }
 
     /// The soonest deadline and its thread.

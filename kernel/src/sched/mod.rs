@@ -15,6 +15,10 @@ pub const LEVELS: usize = abi::MAX_PRIORITY as usize + 1;
 /// Time slice for round robin within a priority.
 pub const SLICE_MICROS: u64 = 10_000;
 
+/// All-zero bytes are a CPU's [`CpuState::new`]: checked when the kernel
+/// is built.
+pub const ZEROED_IS_NEW: () = assert!(CpuState::zeroed_is_new());
+
 /// One CPU's scheduler state.
 pub struct CpuState {
     /// Run queues, one per priority, linked through the threads (putting
@@ -54,6 +58,54 @@ impl CpuState {
             timer_dirty: false,
             run_start: 0,
         }
+    }
+
+    /// Whether all-zero bytes are a valid `CpuState` equal to
+    /// [`CpuState::new`] (the object tables rely on it: their static is
+    /// zero-filled and `object::prepare` leaves the CPUs' states as they
+    /// are). Evaluated at compile time ([`ZEROED_IS_NEW`]), where a value
+    /// invalid for its type is an error.
+    const fn zeroed_is_new() -> bool {
+        // SAFETY: evaluated at compile time only (a constant), where
+        // zero bytes invalid for a field's type fail the build. Every field
+        // is an integer, a bool, a raw pointer or an `Option` of integers.
+        let zeroed: CpuState = unsafe { core::mem::zeroed() };
+        // Both are the one value `all_clear` allows for each field.
+        zeroed.all_clear() && CpuState::new().all_clear()
+    }
+
+    /// Whether every field holds its one "nothing" value: queues and lists
+    /// empty, no thread, numbers zero, flags false.
+    const fn all_clear(&self) -> bool {
+        // Every field named: a new one must be checked here too.
+        let CpuState {
+            ready,
+            bitmap,
+            current,
+            fp_owner,
+            timeouts,
+            slice_end,
+            need_resched,
+            reap,
+            timer_dirty,
+            run_start,
+        } = self;
+        let mut p = 0;
+        while p < LEVELS {
+            if !ready[p].is_new() {
+                return false;
+            }
+            p += 1;
+        }
+        *bitmap == 0
+            && current.is_none()
+            && fp_owner.is_none()
+            && timeouts.is_new()
+            && *slice_end == 0
+            && !*need_resched
+            && reap.is_none()
+            && !*timer_dirty
+            && *run_start == 0
     }
 
     /// Whether a thread of higher priority than `priority` is ready here.
@@ -386,14 +438,21 @@ pub fn expire_slice(k: &mut Kernel, cpu: usize) {
 
 /// Program this CPU's timer for the next event it must act on.
 pub fn program_timer(k: &mut Kernel, cpu: usize) {
-    k.cpus[cpu].timer_dirty = false;
-    let c = &k.cpus[cpu];
-    let mut next = c.timeouts.first().map(|(d, _)| d);
-    let current_priority = c
+    let current_priority = k.cpus[cpu]
         .current
         .and_then(|id| k.threads.get_inlined(id))
-        .map(|t| t.priority as usize);
-    if let (Some(p), Some(b)) = (current_priority, c.highest_ready()) {
+        .map(|t| t.priority);
+    program_timer_for(&mut k.cpus[cpu], current_priority);
+}
+
+/// [`program_timer`] for a CPU (state `c`) whose current thread's priority
+/// the caller has at hand (`None`: no current thread): the switch path,
+/// which has just looked that thread up.
+#[inline(never)]
+pub fn program_timer_for(c: &mut CpuState, current_priority: Option<u8>) {
+    c.timer_dirty = false;
+    let mut next = c.timeouts.first().map(|(d, _)| d);
+    if let (Some(p), Some(b)) = (current_priority.map(usize::from), c.highest_ready()) {
         if b >= p {
             next = Some(next.map_or(c.slice_end, |n| n.min(c.slice_end)));
         }

@@ -2,7 +2,7 @@
 
 use super::memory::create_memory_call;
 use super::{arg, give, pool_arg};
-use crate::object::{Id, Kernel, ObjectRef, Pool, POOL_COST};
+use crate::object::{Id, Kernel, ObjectRef, Pool};
 use crate::{ipc, task};
 use abi::{Error, ObjectType, Rights};
 
@@ -18,22 +18,14 @@ pub(super) fn create(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     let size = arg(k, cur, 2);
     let object = match kind {
         Some(ObjectType::Pool) => {
-            k.charge(pool, size.checked_add(POOL_COST).ok_or(Error::InvalidArgument)?)?;
-            let p = Pool {
-                size,
-                bytes_left: size,
-                parent: Some(pool),
-                refs: 0,
-                caps: 0,
-                reclaim: false,
-            };
-            match k.pools.insert(p) {
+            k.charge(pool, size)?;
+            match k.store(Some(pool), Pool::new(size, Some(pool))) {
                 Ok(id) => {
                     k.add_ref(ObjectRef::Pool(pool));
                     ObjectRef::Pool(id)
                 }
                 Err(_) => {
-                    k.refund(pool, size + POOL_COST);
+                    k.refund(pool, size);
                     return Err(Error::OutOfMemory);
                 }
             }

@@ -2,7 +2,7 @@
 //! a notification, acknowledge.
 
 use super::{arg, give, object, pool_arg};
-use crate::object::{Id, Irq, Kernel, ObjectRef, IPC_OBJECT_COST};
+use crate::object::{Id, Irq, Kernel, ObjectRef};
 use abi::{Error, Rights};
 
 /// An interrupt object for SPI `x2`, charged to pool `x0`, with the
@@ -20,17 +20,14 @@ pub(super) fn irq_create(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     if k.irqs.iter().any(|(_, i)| i.intid == intid) {
         return Err(Error::InvalidState);
     }
-    k.charge(pool, IPC_OBJECT_COST)?;
+    // (Its entry is all it takes: in a chunk its pool pays for.)
     let irq = Irq {
         intid,
         notification: None,
         refs: 0,
         pool,
     };
-    let Ok(id) = k.irqs.insert(irq) else {
-        k.refund(pool, IPC_OBJECT_COST);
-        return Err(Error::OutOfMemory);
-    };
+    let id = k.store(Some(pool), irq)?;
     k.add_ref(ObjectRef::Pool(pool));
     let object = ObjectRef::Irq(id);
     give(k, cur, object, Rights::MANAGE | Rights::GRANT)

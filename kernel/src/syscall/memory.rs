@@ -62,7 +62,7 @@ fn start_memory(k: &mut Kernel, pool: Id, pages: u64, contiguous: bool) -> Resul
         refs: 1,
         mapped: crate::object::MappedAs::NONE,
     };
-    match k.memories.insert(m) {
+    match k.store(Some(pool), m) {
         Ok(id) => {
             k.memories.get_mut(id).expect("just made").extents = extents;
             k.add_ref(ObjectRef::Pool(pool));
@@ -402,7 +402,7 @@ pub(super) fn device_memory(k: &mut Kernel, cur: Id) -> Result<(), Error> {
     {
         return Err(Error::InvalidArgument);
     }
-    k.charge(pool, crate::object::IPC_OBJECT_COST)?;
+    // (Its entry is all it takes: in a chunk its pool pays for.)
     let m = crate::object::Memory {
         physical,
         pages: pages as usize,
@@ -410,14 +410,11 @@ pub(super) fn device_memory(k: &mut Kernel, cur: Id) -> Result<(), Error> {
         contiguous: true,
         extents: None,
         pool: Some(pool),
-        charge: crate::object::IPC_OBJECT_COST,
+        charge: 0,
         refs: 0,
         mapped: crate::object::MappedAs::NONE,
     };
-    let Ok(id) = k.memories.insert(m) else {
-        k.refund(pool, crate::object::IPC_OBJECT_COST);
-        return Err(Error::OutOfMemory);
-    };
+    let id = k.store(Some(pool), m)?;
     k.add_ref(ObjectRef::Pool(pool));
     let object = ObjectRef::Memory(id);
     give(
@@ -607,15 +604,9 @@ crate::ktest!(
         // the room they grow by).
         let mut tables = crate::mm::heap::try_box(Kernel::new()).ok_or("no memory for tables")?;
         let k = &mut *tables;
-        let pool = Pool {
-            size: 1 << 20,
-            bytes_left: 1 << 20,
-            parent: None,
-            refs: 1,
-            caps: 0,
-            reclaim: false,
-        };
-        let pool = k.pools.insert(pool).map_err(|_| "no pool")?;
+        let mut pool = Pool::new(1 << 20, None);
+        pool.refs = 1;
+        let pool = k.store(None, pool).map_err(|_| "no pool")?;
         let task = task::create(k, pool, "fragmented").map_err(e)?;
         // Every frame taken, then every other page of a 128-page block
         // given back: 64 free pages, no two of them buddies.

@@ -68,10 +68,9 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64, number: u64) {
         Syscall::Recv => ipc::recv(k, cur, 0),
         Syscall::Reply => ipc::reply(k, cur),
         Syscall::ReplyRecv => {
-            if k.threads.get(cur).is_some_and(|t| t.caller.is_some()) {
-                // A failed reply (caller gone) must not stop the server loop.
-                let _ = ipc::reply(k, cur);
-            }
+            // A failed reply (no caller, or a caller gone) must not stop
+            // the server loop; without a caller it changes nothing.
+            let _ = ipc::reply(k, cur);
             ipc::recv(k, cur, 7)
         }
         Syscall::Signal => ipc::signal(k, cur),

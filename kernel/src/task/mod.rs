@@ -15,9 +15,9 @@ use alloc::vec::Vec;
 use hal::mmu::{Attributes, Granularity, MapError, Mapper, MemoryType, TableMemory};
 
 /// Bytes charged for a task (beyond its page tables, charged as they grow,
-/// and its share of the ASIDs): its entry in the task table and its
-/// capability space's heap block.
-pub const TASK_COST: u64 = crate::object::slab::slab_cost::<Task>() + crate::object::slab::box_cost::<CSpace>();
+/// and its share of the ASIDs): its capability space's heap block. (Its
+/// entry is in a chunk of the task table its pool pays for.)
+pub const TASK_COST: u64 = crate::object::slab::box_cost::<CSpace>();
 
 /// Bytes charged to the mapped task's pool per mapping: its record in the
 /// task and in the capability it was made through, each with its share of
@@ -163,7 +163,7 @@ pub fn create(k: &mut Kernel, pool: Id, name: &str) -> Result<Id, Error> {
         detached: false,
     };
     abi::boot_info::set_nul_padded(&mut task.name, name);
-    match k.tasks.insert(task) {
+    match k.store(Some(pool), task) {
         Ok(id) => {
             k.add_ref(ObjectRef::Pool(pool));
             Ok(id)
@@ -693,16 +693,28 @@ pub fn destroy_object(k: &mut Kernel, task: Id) {
     }
     // ...but the root table and ASID stay while any CPU still runs on them
     // (a thread killed from elsewhere, not yet switched away); that CPU
-    // finishes the job when it switches (see `reap`).
-    let running = k.cpus.iter().any(|c| {
-        c.current
+    // finishes the job when it switches (see `reap`: the thread it runs is
+    // the one it reaps then, even one capabilities still name). The task
+    // lingers meanwhile: its chunk does not keep the pool either.
+    let mut running = false;
+    for c in k.cpus.iter_mut() {
+        if c.current
             .and_then(|th| k.threads.get(th))
             .is_some_and(|th| th.task == task)
-    });
+        {
+            c.reap = c.current;
+            running = true;
+        }
+    }
     if running {
+        // (Not when another CPU's switch brought it back here: it lingers
+        // already.)
+        if let Some((pool, _)) = pool {
+            k.linger::<Task>(task, pool);
+        }
         return;
     }
-    if let Some(t) = k.tasks.remove(task) {
+    if let Some(t) = k.unstore::<Task>(task) {
         crate::mm::frames::free(t.root, 1);
         k.asids.free(t.asid);
     }

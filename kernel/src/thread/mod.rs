@@ -150,11 +150,10 @@ pub struct Caller {
     pub tcb: ObjectPtr<Thread>,
 }
 
-/// Bytes charged per thread: its heap block, its entry in the thread
-/// table and in its task's list of threads.
-pub const THREAD_COST: u64 = crate::object::slab::box_cost::<Thread>()
-    + crate::object::slab::slab_cost::<alloc::boxed::Box<Thread>>()
-    + crate::object::slab::list_cost::<Id>();
+/// Bytes charged per thread: its heap block and its entry in its task's
+/// list of threads. (Its entry in the thread table is in a chunk its pool
+/// pays for.)
+pub const THREAD_COST: u64 = crate::object::slab::box_cost::<Thread>() + crate::object::slab::list_cost::<Id>();
 
 impl Thread {
     #[allow(clippy::too_many_arguments)] // the ThreadCreate arguments plus where the thread lives
@@ -221,9 +220,11 @@ impl Thread {
     }
 }
 
-/// Add a new thread to the table; it learns its id.
-pub fn insert(k: &mut Kernel, t: alloc::boxed::Box<Thread>) -> Result<Id, crate::object::slab::SlabFull> {
-    let id = k.threads.insert(t)?;
+/// Add a new thread to the table (in a chunk of its pool's); it learns its
+/// id.
+pub fn insert(k: &mut Kernel, t: alloc::boxed::Box<Thread>) -> Result<Id, Error> {
+    let pool = t.pool;
+    let id = k.store(Some(pool), t)?;
     k.threads.get_mut(id).expect("just inserted").id = id;
     Ok(id)
 }
@@ -311,10 +312,16 @@ pub fn destroy_object(k: &mut Kernel, id: Id) {
         k.refund(pool, THREAD_COST);
         k.release(ObjectRef::Pool(pool));
     }
-    // ...but keep the TCB while a CPU still runs on it (until it switches away).
+    // ...but keep the TCB while a CPU still runs on it (until it switches
+    // away): it lingers, so its chunk does not keep the pool either.
     if let Some(cpu) = k.cpus.iter().position(|c| c.current == Some(id)) {
         k.cpus[cpu].reap = Some(id);
+        // (Refunded just now: a thread current on a CPU dies there, and
+        // its last reference goes once.)
+        if let Some(pool) = pool {
+            k.linger::<alloc::boxed::Box<Thread>>(id, pool);
+        }
         return;
     }
-    k.threads.remove(id);
+    k.unstore::<alloc::boxed::Box<Thread>>(id);
 }

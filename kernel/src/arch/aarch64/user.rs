@@ -247,13 +247,21 @@ extern "C" fn general_path(kind: u64, ctx: *mut UserContext, esr: u64) -> Resume
 /// through the general path. The hot path makes no calls (FP state is
 /// saved inline) and the general path is reached by a tail call, so it
 /// needs few registers and no stack frame. One copy per call number.
+///
+/// The fast paths have a section of their own (`.text.fast`), where LLVM's
+/// machine outliner leaves them alone: size optimisation would otherwise
+/// share pieces of them (their prologues and epilogues) with other
+/// functions, a call and a return more each, wherever the rest of the
+/// kernel happens to make that pay.
 #[inline(never)]
+#[link_section = ".text.fast"]
 extern "C" fn ipc_fast_call(ctx: *mut UserContext) -> Resume {
     ipc_fast_path(ctx, abi::Syscall::Call as u64, false)
 }
 
 /// See [`ipc_fast_call`].
 #[inline(never)]
+#[link_section = ".text.fast"] // (not outlined: see `ipc_fast_call`)
 extern "C" fn ipc_fast_reply_recv(ctx: *mut UserContext) -> Resume {
     ipc_fast_path(ctx, abi::Syscall::ReplyRecv as u64, false)
 }
@@ -263,6 +271,7 @@ extern "C" fn ipc_fast_reply_recv(ctx: *mut UserContext) -> Resume {
 /// [`crate::ipc::fast_path`]). It may call functions: the two above stay
 /// frameless.
 #[inline(never)]
+#[link_section = ".text.fast"] // (not outlined: see `ipc_fast_call`)
 extern "C" fn ipc_fast_timed(ctx: *mut UserContext, number: u64) -> Resume {
     ipc_fast_path(ctx, number, true)
 }
@@ -343,12 +352,14 @@ fn hand_off(pc: &percpu::PerCpu, guard: object::KernelGuard, me: &mut Thread, h:
 /// general path. Like [`ipc_fast_call`], it makes no calls on its hot
 /// path; one copy per call number.
 #[inline(never)]
+#[link_section = ".text.fast"] // (not outlined: see `ipc_fast_call`)
 extern "C" fn yield_fast(ctx: *mut UserContext) -> Resume {
     switch_fast_path(ctx, abi::Syscall::Yield as u64)
 }
 
 /// See [`yield_fast`].
 #[inline(never)]
+#[link_section = ".text.fast"] // (not outlined: see `ipc_fast_call`)
 extern "C" fn signal_fast(ctx: *mut UserContext) -> Resume {
     switch_fast_path(ctx, abi::Syscall::Signal as u64)
 }
@@ -595,33 +606,30 @@ extern "C" fn idle_next() -> *const UserContext {
 /// Where `cur`'s callee-saved registers go is in the result's `save`.
 fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> Resume {
     let pc = percpu::current_running();
-    if let Some(n) = next.filter(|n| Some(*n) == cur) {
-        sched::program_timer(k, cpu);
-        return Resume {
-            ctx: k
-                .threads
-                .get_inlined(n)
-                .map_or(core::ptr::null(), |t| &t.ctx as *const _),
-            save: core::ptr::null_mut(),
-        };
-    }
+    // `next` is the CPU's current thread now (`sched::pick_next`): its
+    // lookup below also gives the timer its priority.
+    debug_assert!(k.cpus[cpu].current == next);
+    // The same thread goes on: nothing to save, reap or load.
+    let stay = next.is_some() && next == cur;
     let mut save = core::ptr::null_mut();
-    if let Some(c) = cur {
-        save = match k.threads.get_mut_inlined(c) {
-            Some(t) if t.is_alive() => {
-                if k.cpus[cpu].fp_owner == Some(c) {
-                    // SAFETY: FP access is enabled for the owner; the state buffer is its own.
-                    unsafe { fp_save(&mut t.fp) };
-                    k.cpus[cpu].fp_owner = None;
+    if !stay {
+        if let Some(c) = cur {
+            save = match k.threads.get_mut_inlined(c) {
+                Some(t) if t.is_alive() => {
+                    if k.cpus[cpu].fp_owner == Some(c) {
+                        // SAFETY: FP access is enabled for the owner; the state buffer is its own.
+                        unsafe { fp_save(&mut t.fp) };
+                        k.cpus[cpu].fp_owner = None;
+                    }
+                    &mut t.ctx as *mut UserContext
                 }
-                &mut t.ctx as *mut UserContext
-            }
-            // SAFETY: only the address is taken; the exit path writes there.
-            _ => unsafe { core::ptr::addr_of_mut!(DISCARD[cpu]) },
-        };
+                // SAFETY: only the address is taken; the exit path writes there.
+                _ => unsafe { core::ptr::addr_of_mut!(DISCARD[cpu]) },
+            };
+        }
+        reap(k, cpu);
+        set_cpacr(CPACR_FP_EL1_ONLY);
     }
-    reap(k, cpu);
-    set_cpacr(CPACR_FP_EL1_ONLY);
     let Some(n) = next else {
         pc.user_ctx.store(0, Ordering::Relaxed);
         // Idle: no task's tables stay live (they may be freed meanwhile).
@@ -635,20 +643,21 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> Resu
             save,
         };
     };
-    let (ttbr0, ctx) = k
-        .threads
-        .get_inlined(n)
-        .map_or((0, core::ptr::null()), |t| (t.ttbr0, &t.ctx as *const UserContext));
-    // SAFETY: TTBR0 gets the next task's tables, tagged with its ASID, so no
-    // TLB flush is needed.
-    unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) ttbr0, options(nostack)) };
-    pc.user_ctx.store(ctx as u64, Ordering::Relaxed);
-    sched::program_timer(k, cpu);
+    let (ttbr0, priority, ctx) = k.threads.get_inlined(n).map_or((0, None, core::ptr::null()), |t| {
+        (t.ttbr0, Some(t.priority), &t.ctx as *const UserContext)
+    });
+    if !stay {
+        // SAFETY: TTBR0 gets the next task's tables, tagged with its ASID, so no
+        // TLB flush is needed.
+        unsafe { asm!("msr ttbr0_el1, {}", "isb", in(reg) ttbr0, options(nostack)) };
+        pc.user_ctx.store(ctx as u64, Ordering::Relaxed);
+    }
+    sched::program_timer_for(&mut k.cpus[cpu], priority);
     Resume { ctx, save }
 }
 
 /// Free TCBs of dead threads that were current here (freed only once no CPU runs them).
-fn reap(k: &mut Kernel, cpu: usize) {
+pub(crate) fn reap(k: &mut Kernel, cpu: usize) {
     if let Some(id) = k.cpus[cpu].reap.take() {
         let task = k.threads.get(id).map(|t| t.task);
         if k.threads.get(id).is_some_and(|t| !t.is_alive() && t.refs == 0) {

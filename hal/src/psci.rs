@@ -55,7 +55,12 @@ impl PsciError {
 impl core::fmt::Display for PsciError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            PsciError::Unknown(code) => write!(f, "unknown error {code}"),
+            // Sign and magnitude: `i64`'s formatter is not linked for this
+            // one message (`u64`'s is anyway).
+            PsciError::Unknown(code) => {
+                let sign = if *code < 0 { "-" } else { "" };
+                write!(f, "unknown error {sign}{}", code.unsigned_abs())
+            }
             known => f.write_str(known.name()),
         }
     }
@@ -88,6 +93,16 @@ pub fn cpu_on(conduit: PsciConduit, function: u32, mpidr: u64, entry: u64, conte
 
 /// Power the machine off. Returns only if the firmware refused.
 pub fn system_off(conduit: PsciConduit, function: u32) -> PsciError {
+    last_call(conduit, function)
+}
+
+/// Reset the machine. Returns only if the firmware refused.
+pub fn system_reset(conduit: PsciConduit, function: u32) -> PsciError {
+    last_call(conduit, function)
+}
+
+/// A call without arguments that does not return when it works.
+fn last_call(conduit: PsciConduit, function: u32) -> PsciError {
     match PsciError::from_code(call(conduit, function, 0, 0, 0)) {
         Ok(()) => PsciError::Unknown(0),
         Err(e) => e,

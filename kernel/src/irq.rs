@@ -164,10 +164,10 @@ pub fn handle() {
             // Masked until the driver acknowledges it (IrqAck).
             gic.disable(intid);
             if PENDING.lock().push(intid).is_err() {
-                crate::warn!("irq: too many undelivered interrupts; {intid} dropped");
+                crate::warn!("irq: too many undelivered interrupts; {} dropped", u64::from(intid));
             }
         } else {
-            crate::warn!("irq: unexpected interrupt {intid}");
+            crate::warn!("irq: unexpected interrupt {}", u64::from(intid));
         }
         gic.end_of_interrupt(intid);
     }

@@ -16,7 +16,7 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     }
     let _ = write!(out, "\nKERNEL PANIC on CPU {}: {}", percpu::index(), info.message());
     if let Some(location) = info.location() {
-        let _ = write!(out, " at {}:{}", location.file(), location.line());
+        let _ = write!(out, " at {}:{}", location.file(), u64::from(location.line()));
     }
     let _ = writeln!(out);
     power::fatal(power::Fatal::Panic)

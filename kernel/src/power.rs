@@ -54,8 +54,8 @@ pub fn power_off() -> ! {
 pub fn reboot() -> ! {
     stop_other_cpus();
     if let Some(off) = psci() {
-        let code = hal::psci::call(off.conduit, PSCI_SYSTEM_RESET, 0, 0, 0);
-        crate::error!("power: PSCI SYSTEM_RESET failed ({code}); halting");
+        let error = hal::psci::system_reset(off.conduit, PSCI_SYSTEM_RESET);
+        crate::error!("power: PSCI SYSTEM_RESET failed ({error}); halting");
     } else {
         crate::info!("power: no PSCI on this machine; halting");
     }

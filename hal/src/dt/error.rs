@@ -245,29 +245,56 @@ impl NodeProblem {
             NodeProblem::Absent => f.write_str("node is missing"),
             NodeProblem::MissingProperty(p) => write!(f, "no \"{p}\" property"),
             NodeProblem::BadProperty { name, problem } => write!(f, "\"{name}\" {problem}"),
-            NodeProblem::UnsupportedCells { name, cells: Some(cells), node } => write!(
+            NodeProblem::UnsupportedCells {
+                name,
+                cells: Some(cells),
+                node,
+            } => write!(
                 f,
-                "{name} {cells} in {} is not supported (addresses need 1 or 2 cells, sizes 0 to 2)",
+                "{name} {} in {} is not supported (addresses need 1 or 2 cells, sizes 0 to 2)",
+                wide(*cells),
                 up(node)
             ),
-            NodeProblem::UnsupportedCells { name, cells: None, node } => {
+            NodeProblem::UnsupportedCells {
+                name,
+                cells: None,
+                node,
+            } => {
                 write!(f, "{name} in {} is not a single 32-bit cell", up(node))
             }
-            NodeProblem::RegLength { len, address_cells, size_cells } => write!(
+            NodeProblem::RegLength {
+                len,
+                address_cells,
+                size_cells,
+            } => write!(
                 f,
-                "reg is {len} bytes, not a multiple of (#address-cells {address_cells} + #size-cells {size_cells}) cells"
+                "reg is {len} bytes, not a multiple of (#address-cells {} + #size-cells {}) cells",
+                wide(*address_cells),
+                wide(*size_cells)
             ),
             NodeProblem::TooFewRegs { found, needed } => {
                 write!(f, "reg has {found} entries, {needed} needed")
             }
             NodeProblem::NoRanges { bus } => {
-                write!(f, "not translatable to a CPU address: bus {} has no \"ranges\"", up(bus))
+                write!(
+                    f,
+                    "not translatable to a CPU address: bus {} has no \"ranges\"",
+                    up(bus)
+                )
             }
             NodeProblem::BadRanges { bus } => {
-                write!(f, "\"ranges\" of bus {} is not a whole number of (child, parent, size) entries", up(bus))
+                write!(
+                    f,
+                    "\"ranges\" of bus {} is not a whole number of (child, parent, size) entries",
+                    up(bus)
+                )
             }
             NodeProblem::OutsideRanges { bus, address } => {
-                write!(f, "address {address:#x} is outside every \"ranges\" window of bus {}", up(bus))
+                write!(
+                    f,
+                    "address {address:#x} is outside every \"ranges\" window of bus {}",
+                    up(bus)
+                )
             }
             NodeProblem::AddressOverflow => f.write_str("translated address overflows 64 bits"),
             NodeProblem::ZeroSizedMemory => {
@@ -278,13 +305,22 @@ impl NodeProblem {
             }
             NodeProblem::NoInterruptParent => f.write_str("no interrupt parent"),
             NodeProblem::BadPhandle { property, phandle } => {
-                write!(f, "\"{property}\" refers to phandle {phandle:#x}, which no node has")
+                write!(
+                    f,
+                    "\"{property}\" refers to phandle {:#x}, which no node has",
+                    wide(*phandle)
+                )
             }
             NodeProblem::InterruptParentNotGic => {
                 f.write_str("interrupt parent is not a usable GIC; cannot map interrupts to INTIDs")
             }
             NodeProblem::BadGicInterrupt { kind, number } => {
-                write!(f, "GIC interrupt specifier <{kind} {number} ...> names no interrupt")
+                write!(
+                    f,
+                    "GIC interrupt specifier <{} {} ...> names no interrupt",
+                    wide(*kind),
+                    wide(*number)
+                )
             }
             NodeProblem::TooFewInterrupts { found, needed } => {
                 write!(f, "{found} interrupts listed, {needed} needed")
@@ -392,6 +428,13 @@ pub enum DtError {
     },
 }
 
+/// A `u32` to print as a `u64`: the kernel then links one decimal and
+/// one hexadecimal formatter (`u64`'s, which `usize` shares), not two of
+/// each (about 450 bytes).
+fn wide(v: u32) -> u64 {
+    u64::from(v)
+}
+
 impl fmt::Display for DtError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("device tree: ")?;
@@ -400,19 +443,39 @@ impl fmt::Display for DtError {
                 write!(f, "only {len} bytes, the header alone needs 40")
             }
             DtError::BadMagic { magic } => {
-                write!(f, "bad magic {magic:#010x}, expected 0xd00dfeed (x0 does not point at a DTB)")
+                write!(
+                    f,
+                    "bad magic {:#010x}, expected 0xd00dfeed (x0 does not point at a DTB)",
+                    wide(*magic)
+                )
             }
-            DtError::BadVersion { version, last_compatible } => write!(
+            DtError::BadVersion {
+                version,
+                last_compatible,
+            } => write!(
                 f,
-                "format version {version} (compatible back to {last_compatible}) is not supported; need version >= 17 compatible with 17"
+                "format version {} (compatible back to {}) is not supported; need version >= 17 compatible with 17",
+                wide(*version),
+                wide(*last_compatible)
             ),
-            DtError::BadTotalSize { totalsize, problem } => write!(f, "totalsize {totalsize} {problem}"),
+            DtError::BadTotalSize { totalsize, problem } => write!(f, "totalsize {} {problem}", wide(*totalsize)),
             DtError::TotalSizePastBuffer { totalsize, available } => write!(
                 f,
-                "header says the tree is {totalsize} bytes but only {available} are available (truncated or corrupt)"
+                "header says the tree is {} bytes but only {available} are available (truncated or corrupt)",
+                wide(*totalsize)
             ),
-            DtError::BadBlock { block, offset, size, problem } => {
-                write!(f, "{block} at offset {offset:#x} (size {size:#x}) {problem}")
+            DtError::BadBlock {
+                block,
+                offset,
+                size,
+                problem,
+            } => {
+                write!(
+                    f,
+                    "{block} at offset {:#x} (size {:#x}) {problem}",
+                    wide(*offset),
+                    wide(*size)
+                )
             }
             DtError::Truncated { offset, what } => write!(f, "truncated at offset {offset:#x}: {what}"),
             DtError::Malformed { offset, what } => write!(f, "malformed at offset {offset:#x}: {what}"),
@@ -420,7 +483,10 @@ impl fmt::Display for DtError {
                 write!(f, "node at offset {offset:#x} is nested deeper than {max} levels")
             }
             DtError::Node(e) => write!(f, "{e}"),
-            DtError::Missing { part, cause: Some(cause) } => write!(f, "no usable {part}: {cause}"),
+            DtError::Missing {
+                part,
+                cause: Some(cause),
+            } => write!(f, "no usable {part}: {cause}"),
             DtError::Missing { part, cause: None } => {
                 write!(f, "no {part}: ")?;
                 f.write_str(match part {

@@ -176,6 +176,12 @@ mod serve {
     /// (torn, changed, another version) is logged and left as it is,
     /// until the next write replaces it; the bus starts without it.
     fn load(state: &Mutex<State>) {
+        if state.lock().node.is_none() {
+            // No random seed: no pairing at all, nothing to restore into
+            // (and nothing to wait on the file server for).
+            state.lock().storage = proto::Storage::Memory;
+            return;
+        }
         let mut fs = Namespace::new();
         let writable = fs
             .mounts()
@@ -199,7 +205,16 @@ mod serve {
                 Err(e) => log::warn!("{} refused ({e}): starting with no pairing by code", store::PATH),
             },
             Err(FsError::NotFound) => {}
-            Err(e) => log::warn!("{}: {e}: starting with no pairing by code", store::PATH),
+            Err(e) => {
+                // Not written this time: a write would replace the kept
+                // pairings with this start's (none) and its new static key.
+                log::warn!(
+                    "{}: {e}: pairings by code are kept in memory only until the bus restarts (the file is left as it is)",
+                    store::PATH
+                );
+                state.lock().storage = proto::Storage::Memory;
+                return;
+            }
         }
         *FILES.lock() = Some(fs);
         state.lock().storage = proto::Storage::Data;

@@ -47,6 +47,7 @@
 pub mod boot_info;
 mod error;
 mod ipc;
+pub mod ratio;
 mod rights;
 mod syscall;
 

@@ -99,7 +99,13 @@ syscalls! {
     /// a nonzero code is reported to it as a [`crate::FaultKind::Panic`]
     /// fault instead (the user library's panic handler does this).
     ThreadExit = 3,
-    /// `x1` = microseconds since boot, `x2` = counter ticks per second.
+    /// `x1` = microseconds since boot, `x2` = counter ticks per second
+    /// (the frequency the kernel scales by: `CNTFRQ_EL0`, or the device
+    /// tree's `clock-frequency` where that overrides it). EL0 may read the
+    /// counter itself (`CNTPCT_EL0`; the kernel sets `CNTKCTL_EL1.EL0PCTEN`
+    /// on every CPU): `x1` is [`crate::ratio::scale`]`(CNTPCT_EL0,
+    /// 1_000_000, x2)`, which the user library's `now_us` computes without
+    /// a system call.
     Clock = 4,
 
     /// Write bytes `x1..x1+x2` (at most 256) of the caller's memory to the

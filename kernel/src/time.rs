@@ -9,7 +9,8 @@ pub const TICK_HZ: u64 = 100;
 
 static FREQUENCY: AtomicU64 = AtomicU64::new(0);
 
-fn frequency() -> u64 {
+/// Counter ticks per second: `CNTFRQ_EL0`, or the device tree's override.
+pub fn frequency() -> u64 {
     let f = FREQUENCY.load(Ordering::Relaxed);
     if f != 0 {
         return f;

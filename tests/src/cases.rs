@@ -189,6 +189,9 @@ pub struct BootCase {
     /// companion) carry the test group file `tests/data/test.group`
     /// (docs/BUS.md); false: built without one, they pair by code only.
     pub group: bool,
+    /// A `Boot::Profile` case's machine boots again when its guest reboots
+    /// (the same disk image; no `-no-reboot`), instead of the run ending.
+    pub reboot: bool,
 }
 
 /// A second QEMU, booting device profile `profile` as `Boot::Profile` does,
@@ -305,6 +308,7 @@ pub const KTEST: BootCase = BootCase {
     power_cuts: 0,
     companion: None,
     group: true,
+    reboot: false,
 };
 
 /// A deliberate crash: the report is checked, not the tests.
@@ -3034,6 +3038,132 @@ pub static BOOT_CASES: &[BootCase] = &[
         ],
         exit: Exit::Code(0),
         timeout_s: 240,
+        ..PROFILE
+    },
+    // Pairings by code outlive a reboot (docs/BUS.md, "Pairings on
+    // storage"): the phone's disk starts with a tampered pairings file,
+    // which its bus refuses and logs. The phone and a TV (no group file)
+    // pair by code; the phone's bus writes the pairing to /data; the TV
+    // (no file server) keeps it in memory and says so. The phone reboots
+    // (same QEMU, same disk): its bus reads its static key and the pairing
+    // back, the TV sees the old session leave and takes the phone's new
+    // one without pairing again, and reads the phone's clock. Then the
+    // phone forgets the TV (`pair forget tv`), which rewrites the file;
+    // fsck.fat and mtools check the disk afterwards.
+    BootCase {
+        name: "profile-phone-pair-reboot",
+        boot: Boot::Profile("phone"),
+        group: false,
+        reboot: true,
+        qemu_args: LINK_PHONE,
+        disk_setup: Some(crate::fatcheck::tampered_pairings_disk),
+        disk_check: Some(crate::fatcheck::profile_phone_pair_reboot),
+        companion: Some(Companion {
+            profile: "tv",
+            qemu_args: LINK_TV,
+            input: &[
+                Input {
+                    after: "kestrel> ",
+                    send: "bus\r",
+                },
+                Input {
+                    after: "peer: on the other device type: pair",
+                    send: "pair phone @PAIR_CODE@\r",
+                },
+                Input {
+                    after: "paired with phone",
+                    send: "date phone\r",
+                },
+                Input {
+                    after: "phone: 20",
+                    send: "bus\r",
+                },
+                // The phone rebooting.
+                Input {
+                    after: "bus: phone left",
+                    send: "bus\r",
+                },
+                // Back, under the kept pairing.
+                Input {
+                    after: "bus: paired with phone at",
+                    send: "date phone\r",
+                },
+                Input {
+                    after: "phone: 20",
+                    send: "bus\r",
+                },
+                Input {
+                    after: "peer: forgot tv",
+                    send: "poweroff\r",
+                },
+            ],
+        }),
+        input: &[
+            Input {
+                after: "kestrel> ",
+                send: "bus\r",
+            },
+            Input {
+                after: "peer: bus: tv (tv) on the bus",
+                send: "pair\r",
+            },
+            Input {
+                after: "peer: phone: 20",
+                send: "bus\r",
+            },
+            Input {
+                after: "pairings by code: kept in /data",
+                send: "reboot\r",
+            },
+            // The TV read the clock of the rebooted phone.
+            Input {
+                after: "peer: phone: 20",
+                send: "bus\r",
+            },
+            Input {
+                after: "pairings by code: kept in /data",
+                send: "pair forget tv\r",
+            },
+            Input {
+                after: "peer: init: powering off",
+                send: "poweroff\r",
+            },
+        ],
+        expect: &[
+            r"init: profile phone up\b",
+            r"^\[tv\] .*init: profile tv up\b",
+            r"bus: warning: /data/\.bus/pairings refused \(digest mismatch \(torn or changed\)\): starting with no pairing by code$",
+            r"^\[tv\] .*bus: no /data to write here: pairings by code are kept in memory only$",
+            r"^\[tv\] pairings by code: in memory only, no storage here",
+            r"^pairings by code: kept in /data/\.bus/pairings \(they outlive a restart\)$",
+            r"^\[tv\] paired with phone$",
+            r"bus: pairings by code written to /data/\.bus/pairings \(tv\)$",
+            // After the reboot.
+            r"bus: 1 pairing\(s\) by code read from /data/\.bus/pairings$",
+            r"^\[tv\] .*bus: phone left$",
+            r"^\[tv\] phone: 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC$",
+            r"^\[tv\] phone\s+phone\s+169\.254\.1\.1\s+code\s+rtc, fs$",
+            r"^tv\s+tv\s+169\.254\.2\.2\s+code\s+compositor$",
+            r"bus: forgot the pairing with tv$",
+            r"bus: pairings by code written to /data/\.bus/pairings \(none\)$",
+            r"^forgot tv \(and removed it from /data/\.bus/pairings\)$",
+            r"^\[tv\] .*init: powering off",
+            r"init: powering off",
+        ],
+        forbid: &[
+            r"^poweroff: ",
+            r"^\[tv\] poweroff: ",
+            r"^\[tv\] date: ",
+            r"^\[tv\] pair: ",
+            r"^pair: ",
+            r"cannot start",
+            r" faulted: ",
+            r" is failing: ",
+            r"out of memory",
+            r"writing /data/\.bus/pairings: ",
+        ],
+        exit: Exit::Code(0),
+        timeout_s: 300,
         ..PROFILE
     },
     // ---- the UI devices: the phone profile's virtio-gpu and virtio-input

@@ -100,6 +100,42 @@ pub fn files_app_disk(img: &Path) -> Result<(), String> {
     r
 }
 
+/// What `profile-phone-pair-reboot` puts on the phone's disk: a pairings
+/// file of the bus's magic and version whose digest does not match (a
+/// changed or torn file, docs/BUS.md), which the bus must refuse, log and
+/// leave until its first write replaces it.
+pub fn tampered_pairings_disk(img: &Path) -> Result<(), String> {
+    let file = std::env::temp_dir().join(format!("kestrel-pairings-{}", std::process::id()));
+    let mut bytes = b"KBPR\x01".to_vec();
+    bytes.extend((0..96u8).map(|i| i.wrapping_mul(37)));
+    let r = std::fs::write(&file, &bytes).map_err(|e| e.to_string()).and_then(|()| {
+        let mtool =
+            |tool: &str, args: &[&std::ffi::OsStr]| run(Command::new(tool).arg("-i").arg(img).args(args)).map(drop);
+        mtool("mmd", &["::.bus".as_ref()])?;
+        mtool("mcopy", &[file.as_os_str(), "::.bus/pairings".as_ref()])
+    });
+    let _ = std::fs::remove_file(&file);
+    r
+}
+
+/// `profile-phone-pair-reboot`: the disk is clean, and the bus's pairings
+/// file is one it wrote (its magic and version), with no temporary file
+/// left.
+pub fn profile_phone_pair_reboot(img: &Path) -> Result<String, String> {
+    fsck_clean(img)?;
+    let kept = mtype(img, ".bus/pairings")?;
+    if !kept.starts_with(b"KBPR\x01") || kept.len() <= 5 + 32 {
+        return Err(format!(".bus/pairings is not one the bus wrote: {} bytes", kept.len()));
+    }
+    if mtype(img, ".bus/pairings.tmp").is_ok() {
+        return Err(".bus/pairings.tmp was left".into());
+    }
+    Ok(format!(
+        "fsck.fat clean, .bus/pairings ({} bytes) written by the bus",
+        kept.len()
+    ))
+}
+
 /// The lines of `shopping.txt` on `profile-phone-app-files`'s disk.
 pub const SHOPPING_LINES: [&str; 5] = ["eggs", "milk", "bread", "olive oil", "oranges"];
 

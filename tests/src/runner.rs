@@ -173,14 +173,17 @@ pub fn qemu_args(case: &BootCase, image: &Path, dtb: Option<&Path>) -> Vec<OsStr
 
 /// QEMU arguments of a device-profile case (without the program): the
 /// profile's options, the console on stdio, `-no-reboot` (a reboot ends the
-/// run instead of booting again), the image, the case's bootargs.
+/// run instead of booting again) unless the case reboots
+/// ([`BootCase::reboot`]), the image, the case's bootargs.
 pub fn profile_qemu_args(case: &BootCase, p: &ProfileBoot) -> Vec<OsString> {
     let mut a = p.args.clone();
     if case.semihosting {
         a.push("-semihosting".into());
     }
     a.extend(Console::Stdio.args().map(OsString::from));
-    a.push("-no-reboot".into());
+    if !case.reboot {
+        a.push("-no-reboot".into());
+    }
     a.extend(["-kernel".into(), p.image.clone().into()]);
     if let Some(app) = case.append {
         a.extend(["-append".into(), app.into()]);
@@ -1365,6 +1368,12 @@ mod tests {
         assert_eq!(
             shell_quote(profile_qemu_args(&case, &p)),
             "-M virt -smp 2 -device virtio-rng-device -display none -serial stdio -no-reboot -kernel /k/kernel-x.img -append init.verbose"
+        );
+        // A case that reboots boots again on the same disk.
+        let again = BootCase { reboot: true, ..case };
+        assert_eq!(
+            shell_quote(profile_qemu_args(&again, &p)),
+            "-M virt -smp 2 -device virtio-rng-device -display none -serial stdio -kernel /k/kernel-x.img -append init.verbose"
         );
         assert_eq!(judge_input(&case, 2), None);
         let why = judge_input(&case, 1).unwrap();

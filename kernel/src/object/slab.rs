@@ -54,7 +54,7 @@ struct Entry<T> {
 /// which its owner pays for ([`Slab::CHUNK_COST`], charged by the caller:
 /// see `Kernel::store`). A chunk that empties is freed at once, wherever it
 /// is, and its owner refunded. So what a half-empty chunk wastes is its
-/// owner's own charge. The directory (seven words a slot) drops the free
+/// owner's own charge. The directory (eight words a slot) drops the free
 /// slots at its end, and gives back the end of its block once a quarter
 /// or less of it is used ([`give_back`]); a chunk at a high slot holds it
 /// at that length.
@@ -172,6 +172,15 @@ struct SlotMeta {
     retired: u16,
     /// Its chunk's free entries (bit `i`: entry `i`), retired ones not.
     free_entries: u64,
+    /// Its chunk's lingering entries (bit `i`: entry `i`): objects gone as
+    /// far as their pool is concerned, refunded already, kept only until a
+    /// CPU leaves them ([`Slab::linger`]). They do not keep the chunk
+    /// charged to its owner.
+    lingering: u64,
+    /// Its chunk holds only lingering entries: its owner was refunded for
+    /// it and no longer owns it (`owner` is `None`); it is on no list of
+    /// chunks with room, and goes with its last entry ([`Slab::linger`]).
+    orphan: bool,
     /// The highest generation its chunk's entries have had.
     top: u32,
     /// The generation entries of a new chunk here start at: above every
@@ -221,6 +230,8 @@ impl Slots {
             used: 0,
             retired: 0,
             free_entries: 0,
+            lingering: 0,
+            orphan: false,
             top: 0,
             floor: self.fresh,
         });
@@ -241,6 +252,8 @@ impl Slots {
         m.used = 0;
         m.retired = 0;
         m.free_entries = u64::MAX >> (64 - per);
+        m.lingering = 0;
+        m.orphan = false;
         m.top = m.floor;
         self.link(slot, room);
     }
@@ -296,29 +309,62 @@ impl Slots {
     }
 
     /// Entry `i` of `slot`'s chunk went, its generation now `generation`
-    /// ([`RETIRED`]: for good): whether the chunk is now to be freed
-    /// ([`Slots::freed`]); else back on its owner's list if it was full.
+    /// ([`RETIRED`]: for good): what became of the chunk. Emptied: to be
+    /// freed ([`Slots::freed`]); left with lingering entries alone:
+    /// orphaned ([`Slots::orphan`]); else back on its owner's list if it
+    /// was full.
     #[inline(never)]
-    fn put_entry(&mut self, slot: usize, i: usize, generation: u32, room: &mut u32) -> bool {
+    fn put_entry(&mut self, slot: usize, i: usize, generation: u32, room: &mut u32) -> Left {
         let m = &mut self.meta[slot];
         m.used -= 1;
+        m.lingering &= !(1 << i);
         if generation == RETIRED {
             m.retired += 1;
         } else {
             m.top = m.top.max(generation);
             m.free_entries |= 1 << i;
         }
-        let (used, linked, free) = (m.used, m.linked, m.free_entries);
+        let (used, linked, free, orphan) = (m.used, m.linked, m.free_entries, m.orphan);
         if used == 0 {
             if linked {
                 self.unlink(slot, room);
             }
-            return true;
+            // (An orphan's owner was refunded when it was orphaned.)
+            return if orphan { Left::EmptyOrphan } else { Left::Empty };
         }
-        if !linked && free != 0 {
+        if self.orphan(slot, room) {
+            return Left::Orphaned;
+        }
+        if !linked && !orphan && free != 0 {
             self.link(slot, room);
         }
-        false
+        Left::Kept
+    }
+
+    /// Entry `i` of `slot`'s chunk (live) lingers from now on: whether
+    /// that orphaned the chunk ([`Slots::orphan`]).
+    #[inline(never)]
+    fn linger(&mut self, slot: usize, i: usize, room: &mut u32) -> bool {
+        self.meta[slot].lingering |= 1 << i;
+        self.orphan(slot, room)
+    }
+
+    /// If every live entry of `slot`'s chunk lingers and a pool owns it:
+    /// the chunk leaves its owner (off its list of chunks with room, owned
+    /// by nobody), which is then to be refunded and released, as for a
+    /// freed chunk; `true`. Its free entries are not used again: it goes
+    /// with its last lingering entry.
+    fn orphan(&mut self, slot: usize, room: &mut u32) -> bool {
+        let m = &mut self.meta[slot];
+        if m.orphan || m.owner.is_none() || m.used as u32 != m.lingering.count_ones() {
+            return false;
+        }
+        m.orphan = true;
+        m.owner = None;
+        if m.linked {
+            self.unlink(slot, room);
+        }
+        true
     }
 
     /// `slot`'s chunk was freed: a chunk made there later starts above
@@ -330,6 +376,7 @@ impl Slots {
         let m = &mut self.meta[slot];
         m.present = false;
         m.owner = None;
+        m.orphan = false;
         m.floor = if m.retired > 0 { RETIRED } else { m.top };
         if m.floor != RETIRED {
             self.put_free(slot);
@@ -373,14 +420,24 @@ impl Slots {
         self.meta.iter().filter(|m| m.present).count()
     }
 
-    /// Chunks `owner` pays for.
+    /// Chunks `owner` pays for (`None`: the kernel's, orphans not).
     fn chunks_of(&self, owner: Option<Id>) -> usize {
-        self.meta.iter().filter(|m| m.present && m.owner == owner).count()
+        self.meta
+            .iter()
+            .filter(|m| m.present && !m.orphan && m.owner == owner)
+            .count()
+    }
+
+    /// Orphaned chunks ([`Slots::orphan`]).
+    fn orphans(&self) -> usize {
+        self.meta.iter().filter(|m| m.present && m.orphan).count()
     }
 
     /// The self-check's part: no chunk is empty, each chunk's owner is
-    /// `live`, and each owner's list of chunks with room (its head from
-    /// `room`) holds exactly its chunks with room.
+    /// `live`, a pool's chunk has an entry that does not linger and an
+    /// orphan has none, and each owner's list of chunks with room (its
+    /// head from `room`) holds exactly its chunks with room (orphans on
+    /// none).
     #[cfg(any(test, feature = "ktest"))]
     fn check(
         &self,
@@ -403,8 +460,19 @@ impl Slots {
             if !live(m.owner) {
                 return Err(format!("slot {slot}: its chunk's owner {:?} is gone", m.owner));
             }
+            let lingering = m.lingering.count_ones();
+            let pinned = m.used as u32 > lingering;
+            if m.lingering & m.free_entries != 0
+                || (m.orphan && (pinned || m.owner.is_some()))
+                || (!m.orphan && m.owner.is_some() && !pinned)
+            {
+                return Err(format!(
+                    "slot {slot}: {} used, {lingering} lingering, orphan {}, owner {:?}",
+                    m.used, m.orphan, m.owner
+                ));
+            }
             let free = (per - (m.used + m.retired) as usize) as u32;
-            if m.linked != (m.free_entries != 0) || m.free_entries.count_ones() != free {
+            if m.linked != (m.free_entries != 0 && !m.orphan) || m.free_entries.count_ones() != free {
                 return Err(format!(
                     "slot {slot}: on its owner's list {}, {} used",
                     m.linked, m.used
@@ -465,6 +533,22 @@ pub const fn box_cost<T>() -> u64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlabFull;
 
+/// What became of a chunk an entry left ([`Slots::put_entry`]): its
+/// owner is to be refunded and released when it is 1 or 3 (bit 0), the
+/// chunk freed when it is 2 or 3 (bit 1).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Left {
+    /// It holds entries that pin its owner (or it is the kernel's).
+    Kept = 0,
+    /// Only lingering entries are left: its owner no longer owns it.
+    Orphaned = 1,
+    /// No entry is left of an orphan: it is to be freed.
+    EmptyOrphan = 2,
+    /// No entry is left: it is to be freed.
+    Empty = 3,
+}
+
 /// Give back a growing list's spare memory: once a quarter or less of its
 /// capacity is in use, shrink it to the block it would have had, had it
 /// grown to its length from nothing (the next power of two, at least
@@ -503,7 +587,7 @@ impl<T> Slab<T> {
 
     /// Bytes a directory slot holds in the kernel heap (its chunk's pointer
     /// and its record, each in a list whose capacity is a power of two, in
-    /// a block whose size is one: 8 + 64 for a 48-byte record): what the
+    /// a block whose size is one: 8 + 64 for a 56-byte record): what the
     /// directory keeps of each chunk it held, once the chunk is gone (with
     /// a bit in its map of free slots).
     pub const SLOT_BYTES: usize =
@@ -631,8 +715,9 @@ impl<T> Slab<T> {
     /// Remove and return the value; the id (and every copy of it) goes
     /// stale. `room` is the head of the list of chunks with room of its
     /// chunk's owner ([`Slab::owner`]). A chunk left with no live entry is
-    /// freed at once: then `true` (its owner is to be refunded
-    /// [`Slab::CHUNK_COST`]).
+    /// freed at once, one left with lingering entries alone is orphaned
+    /// ([`Slab::linger`]): then `true` (its owner is to be refunded
+    /// [`Slab::CHUNK_COST`] and released), unless it was an orphan.
     #[inline(never)]
     pub fn remove(&mut self, id: Id, room: &mut u32) -> Option<(T, bool)> {
         let (c, i) = Self::split(id.index);
@@ -650,8 +735,8 @@ impl<T> Slab<T> {
             e.generation + 1
         };
         self.live -= 1;
-        let freed = self.slots.put_entry(c, i, e.generation, room);
-        if freed {
+        let left = self.slots.put_entry(c, i, e.generation, room) as u8;
+        if left & 2 != 0 {
             *chunk = Chunk::NONE;
             let len = self.slots.freed(c);
             if len < self.dir.len() {
@@ -659,12 +744,43 @@ impl<T> Slab<T> {
                 give_back(&mut self.dir, FIRST_BLOCK);
             }
         }
-        Some((value, freed))
+        Some((value, left & 1 != 0))
     }
 
-    /// Chunks `owner` pays for.
+    /// The live entry `id` lingers from now on: its object is gone as far
+    /// as its chunk's owner is concerned (refunded, its reference to the
+    /// pool dropped), but stays until a CPU leaves it (a dead thread's TCB
+    /// until its CPU switches away, a task's until no CPU runs in its
+    /// tables), and is then removed. A chunk whose live entries all linger
+    /// is orphaned: owned by nobody, off its owner's list (`room`, as in
+    /// [`Slab::remove`]), its free entries unused, freed with its last
+    /// entry. Then `true`: its owner is to be refunded
+    /// [`Slab::CHUNK_COST`] and released, so that a pool is whole (and
+    /// can go) as soon as its objects are gone. What orphans hold is
+    /// charged to nobody, bounded by the entries that can linger: a dead
+    /// thread and a task per CPU.
+    pub fn linger(&mut self, id: Id, room: &mut u32) -> bool {
+        let (c, i) = Self::split(id.index);
+        if self.get(id).is_none() {
+            return false;
+        }
+        self.slots.linger(c, i, room)
+    }
+
+    /// Whether `id` names a live entry that lingers ([`Slab::linger`]).
+    pub fn lingers(&self, id: Id) -> bool {
+        let (c, i) = Self::split(id.index);
+        self.get(id).is_some() && self.slots.meta[c].lingering & (1 << i) != 0
+    }
+
+    /// Chunks `owner` pays for (`None`: the kernel's own, orphans not).
     pub fn chunks_of(&self, owner: Option<Id>) -> usize {
         self.slots.chunks_of(owner)
+    }
+
+    /// Orphaned chunks ([`Slab::linger`]): charged to nobody.
+    pub fn orphans(&self) -> usize {
+        self.slots.orphans()
     }
 
     /// The self-check's part (see `Slots::check`): the chunks agree with
@@ -803,6 +919,17 @@ mod tests {
                 self.charged[n] -= Slab::<T>::CHUNK_COST;
             }
             Some(v)
+        }
+
+        /// `id` lingers ([`Slab::linger`]); an orphaned chunk is its
+        /// owner's no more.
+        fn linger(&mut self, id: Id) -> bool {
+            let n = self.s.owner(id).unwrap().map_or(0, |o| o.index as usize);
+            let orphaned = self.s.linger(id, &mut self.room[n]);
+            if orphaned {
+                self.charged[n] -= Slab::<T>::CHUNK_COST;
+            }
+            orphaned
         }
 
         fn check(&self) {
@@ -1020,12 +1147,55 @@ mod tests {
         s.check();
     }
 
+    /// A chunk whose live entries all linger (dead threads and tasks a
+    /// CPU has not left yet) is its owner's no more: the owner is refunded
+    /// at once (its pool is whole), the chunk is on no list (no new entry
+    /// goes there) and goes with its last entry.
+    #[test]
+    fn lingering_entries_do_not_keep_their_chunk_charged() {
+        let mut s = Owned::new();
+        let [a, b, c] = [0u64, 1, 2].map(|i| s.insert(1, i));
+        assert!(!s.linger(a), "b and c pin the chunk");
+        s.remove(b);
+        s.check();
+        assert_eq!(s.charged[1], Slab::<u64>::CHUNK_COST);
+        // The last entry that pinned it lingers: orphaned.
+        assert!(s.linger(c));
+        assert_eq!((s.charged[1], s.s.chunks_of(owner(1)), s.s.orphans()), (0, 0, 1));
+        assert_eq!(s.s.owner(a), Some(None));
+        s.check();
+        // The owner's next entry goes into a new chunk, not the orphan.
+        let d = s.insert(1, 3);
+        assert_ne!(Slab::<u64>::split(d.index).0, Slab::<u64>::split(a.index).0);
+        s.check();
+        s.remove(a);
+        s.check();
+        s.remove(c);
+        assert_eq!(
+            (s.s.chunks(), s.s.orphans()),
+            (1, 0),
+            "the orphan went with its last entry"
+        );
+        s.check();
+        // A chunk is orphaned too when the last entry that pins it goes.
+        let e = s.insert(2, 4);
+        let f = s.insert(2, 5);
+        assert!(!s.linger(e));
+        s.remove(f);
+        assert_eq!((s.charged[2], s.s.orphans()), (0, 1));
+        s.check();
+        s.remove(e);
+        s.remove(d);
+        assert_eq!(s.s.chunks(), 0);
+        s.check();
+    }
+
     /// What SECURITY.md says a directory slot holds: its chunk's
     /// pointer and its record's share of a power-of-two block.
     #[test]
     fn a_directory_slot_holds_72_bytes() {
         assert_eq!(core::mem::size_of::<Chunk<u64>>(), 8);
-        assert_eq!(core::mem::size_of::<SlotMeta>(), 48);
+        assert_eq!(core::mem::size_of::<SlotMeta>(), 56);
         assert_eq!(Slab::<u64>::SLOT_BYTES, 72);
     }
 

@@ -270,8 +270,25 @@ impl Kernel {
         Some(value)
     }
 
-    /// [`Kernel::unstore`]'s end: the owner's list's new head; a freed
-    /// chunk's cost refunded and its reference dropped.
+    /// An object gone as far as its pool is concerned (refunded, its
+    /// reference to the pool dropped) stays in its table until a CPU
+    /// leaves it ([`Slab::linger`]: a dead thread's TCB, a task's tables):
+    /// it no longer keeps its chunk charged to the pool. A chunk left with
+    /// such objects alone is refunded and drops its reference, so the pool
+    /// is whole, and can go, at once. `pool` is the object's pool, whose
+    /// chunks alone hold its objects ([`Kernel::store`]): it lives, as its
+    /// chunk holds a reference to it.
+    pub fn linger<T: Stored>(&mut self, id: Id, pool: Id) {
+        let Some(mut room) = self.rooms(Some(pool)).map(|r| r[T::TABLE]) else {
+            return;
+        };
+        let orphaned = T::table(self).linger(id, &mut room);
+        self.unstored(Some(pool), T::TABLE, room, orphaned, Slab::<T>::CHUNK_COST);
+    }
+
+    /// [`Kernel::unstore`]'s end (and [`Kernel::linger`]'s): the owner's
+    /// list's new head; a chunk freed or orphaned: its cost refunded and
+    /// its reference dropped.
     #[inline(never)]
     fn unstored(&mut self, owner: Option<Id>, table: usize, room: u32, freed: bool, cost: u64) {
         if let Some(rooms) = self.rooms(owner) {

@@ -59,7 +59,7 @@ pub fn dispatch(k: &mut Kernel, cur: Id, esr: u64, number: u64) {
         Syscall::Clock => {
             let r = regs(k, cur);
             r[1] = time::uptime_micros();
-            r[2] = hal::cpu::counter_frequency();
+            r[2] = time::frequency();
             Ok(())
         }
         Syscall::ConsoleWrite => console_write(k, cur),

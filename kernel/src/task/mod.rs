@@ -693,13 +693,25 @@ pub fn destroy_object(k: &mut Kernel, task: Id) {
     }
     // ...but the root table and ASID stay while any CPU still runs on them
     // (a thread killed from elsewhere, not yet switched away); that CPU
-    // finishes the job when it switches (see `reap`).
-    let running = k.cpus.iter().any(|c| {
-        c.current
+    // finishes the job when it switches (see `reap`: the thread it runs is
+    // the one it reaps then, even one capabilities still name). The task
+    // lingers meanwhile: its chunk does not keep the pool either.
+    let mut running = false;
+    for c in k.cpus.iter_mut() {
+        if c.current
             .and_then(|th| k.threads.get(th))
             .is_some_and(|th| th.task == task)
-    });
+        {
+            c.reap = c.current;
+            running = true;
+        }
+    }
     if running {
+        // (Not when another CPU's switch brought it back here: it lingers
+        // already.)
+        if let Some((pool, _)) = pool {
+            k.linger::<Task>(task, pool);
+        }
         return;
     }
     if let Some(t) = k.unstore::<Task>(task) {

@@ -312,9 +312,15 @@ pub fn destroy_object(k: &mut Kernel, id: Id) {
         k.refund(pool, THREAD_COST);
         k.release(ObjectRef::Pool(pool));
     }
-    // ...but keep the TCB while a CPU still runs on it (until it switches away).
+    // ...but keep the TCB while a CPU still runs on it (until it switches
+    // away): it lingers, so its chunk does not keep the pool either.
     if let Some(cpu) = k.cpus.iter().position(|c| c.current == Some(id)) {
         k.cpus[cpu].reap = Some(id);
+        // (Refunded just now: a thread current on a CPU dies there, and
+        // its last reference goes once.)
+        if let Some(pool) = pool {
+            k.linger::<alloc::boxed::Box<Thread>>(id, pool);
+        }
         return;
     }
     k.unstore::<alloc::boxed::Box<Thread>>(id);

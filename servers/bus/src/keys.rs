@@ -56,6 +56,12 @@ impl GroupKey {
         GroupKey(secret)
     }
 
+    /// The 32-byte secret [`GroupKey::from_secret`] takes: a pairing's,
+    /// to be kept on storage ([`crate::store`]).
+    pub fn secret(&self) -> [u8; 32] {
+        self.0
+    }
+
     fn derive(&self, purpose: &[u8], extra: &[u8]) -> [u8; 32] {
         let mut m = <Blake2sMac256 as KeyInit>::new_from_slice(&self.0).expect("a 32-byte key fits BLAKE2s");
         Update::update(&mut m, purpose);

@@ -13,7 +13,9 @@
 //! - [`node`]: one device's state: the devices nearby, their sessions, and
 //!   what to send in answer to a packet or as time passes;
 //! - [`rng`]: the random numbers all of it uses (a ChaCha20 generator
-//!   seeded from the `rng` service).
+//!   seeded from the `rng` service);
+//! - [`store`]: the file that keeps this device's static key and its
+//!   pairings by code across restarts, on devices with storage.
 //!
 //! The task itself (`main.rs`) only moves packets between [`node::Node`]
 //! and a UDP socket, and answers the `bus` service
@@ -28,4 +30,5 @@ pub mod node;
 pub mod pair;
 pub mod rng;
 pub mod session;
+pub mod store;
 pub mod wire;

@@ -23,7 +23,10 @@
 //!   it, `names::lookup_client`: the service tells devices apart as it
 //!   tells tasks apart), ended with `BYE` when the device leaves, so the
 //!   service forgets what it held for it (the compositor: its surfaces)
-//!   as when a local client dies. Endpoints in a reply are kept,
+//!   as when a local client dies (`BYE` is sent without waiting: a
+//!   service not receiving just then is told again on the worker's next
+//!   turn, at most [`BYE_RETRY_MS`] on, so the other devices' calls
+//!   never wait behind it). Endpoints in a reply are kept,
 //!   numbered, for that device (at most [`MAX_EXPORTED`]), and dropped
 //!   when the device leaves or the endpoint dies.
 //!
@@ -44,8 +47,12 @@
 //! boot archive (the task has `archive = true`): the profile (`shared`)
 //! and the group file [`GROUP_ENTRY`] (`cargo xtask run --group FILE`);
 //! without a group file the bus pairs by code only, and says so. The
-//! random seed comes from the `rng` service. Pairings by code are kept in
-//! the bus's memory: they end when it restarts.
+//! random seed comes from the `rng` service. On a device whose profile
+//! routes the bus to `fs` and whose file server grants it `/data`
+//! read-write, the static key and the pairings by code are kept in
+//! [`bus::store::PATH`] (read at start, written again when they change);
+//! elsewhere they are kept in memory only (they end when the bus
+//! restarts), and `bus` says so.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 
@@ -55,33 +62,40 @@ extern crate alloc;
 pub const GROUP_ENTRY: &str = "bus.group";
 /// How often a remote call is sent again while its reply has not come.
 pub const RESEND_US: u64 = 500_000;
+/// How often the packet loop runs the node's timers ([`bus::node::Node::tick`])
+/// while datagrams keep coming (else at each 100 ms wait that ends empty).
+pub const TICK_US: u64 = 5_000;
 /// Endpoints one device may hold through this device's bus.
 pub const MAX_EXPORTED: usize = 64;
 /// How long the worker waits for a local service's reply.
 pub const LOCAL_TIMEOUT_MS: u64 = 3000;
-/// How long the worker waits for a service to take a leaving device's
-/// `BYE` before it tries again (on its next wake, at most a second on).
-pub const BYE_TIMEOUT_MS: u64 = 1000;
+/// How soon the worker tries again to give a service a leaving device's
+/// `BYE` that it was not receiving for (the worker wakes sooner when a
+/// call comes).
+pub const BYE_RETRY_MS: u64 = 100;
 
 #[cfg(not(test))]
 mod serve {
     #![forbid(unsafe_code)]
 
-    use super::{BYE_TIMEOUT_MS, GROUP_ENTRY, LOCAL_TIMEOUT_MS, MAX_EXPORTED, RESEND_US};
+    use super::{BYE_RETRY_MS, GROUP_ENTRY, LOCAL_TIMEOUT_MS, MAX_EXPORTED, RESEND_US, TICK_US};
     use alloc::boxed::Box;
     use alloc::collections::BTreeMap;
     use alloc::string::String;
     use alloc::vec::Vec;
     use bus::keys::GroupKey;
     use bus::node::{refusal, CallError, Event, Failure, Incoming, Node, Out, PairState, RemoteReply};
+    use bus::store::{self, Stored};
     use bus::wire::{Announcement, Target, HEADER, MAX_OBJECT, MAX_PACKET, PORT};
     use userlib::abi::boot_info::StartInfo;
     use userlib::abi::{ObjectType, BUFFER_CAPS};
+    use userlib::fs::Namespace;
     use userlib::ipc::Timeout;
     use userlib::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
     use userlib::proto::{pack_record, reply_error};
     use userlib::server::{serve, Action};
     use userlib::services::bus as proto;
+    use userlib::services::fs::{FsError, WRITE_RIGHT};
     use userlib::services::net::ip_word;
     use userlib::sync::Mutex;
     use userlib::vspace::{pages_for, with_scratch};
@@ -149,6 +163,106 @@ mod serve {
         calls: Handle,
         /// The socket calls and replies leave from.
         out: Option<UdpSocket>,
+        /// Where the pairings are kept.
+        storage: proto::Storage,
+    }
+
+    /// The file server, for [`store::PATH`] (`None`: no storage). Apart
+    /// from [`State`]: a write does not hold the node's lock.
+    static FILES: Mutex<Option<Namespace>> = Mutex::new(None);
+
+    /// Reads the kept static key and pairings, if this device has storage
+    /// for them: a `/data` this task may write. A file that is refused
+    /// (torn, changed, another version) is logged and left as it is,
+    /// until the next write replaces it; the bus starts without it.
+    fn load(state: &Mutex<State>) {
+        if state.lock().node.is_none() {
+            // No random seed: no pairing at all, nothing to restore into
+            // (and nothing to wait on the file server for).
+            state.lock().storage = proto::Storage::Memory;
+            return;
+        }
+        let mut fs = Namespace::new();
+        let writable = fs
+            .mounts()
+            .is_ok_and(|m| m.iter().any(|(n, r)| n == "data" && r & WRITE_RIGHT != 0));
+        if !writable {
+            log::info!("no /data to write here: pairings by code are kept in memory only");
+            state.lock().storage = proto::Storage::Memory;
+            return;
+        }
+        match fs.read(store::PATH).or_else(|e| match e {
+            // A cut between the rename's removal of the old file and its
+            // new entry (docs/BUS.md): the written file is whole.
+            FsError::NotFound => fs.read(store::TMP),
+            e => Err(e),
+        }) {
+            Ok(bytes) => match Stored::decode(&bytes) {
+                Ok(kept) => {
+                    log::info!("{} pairing(s) by code read from {}", kept.pairings.len(), store::PATH);
+                    with_node(state, |n| n.restore(&kept));
+                }
+                Err(e) => log::warn!("{} refused ({e}): starting with no pairing by code", store::PATH),
+            },
+            Err(FsError::NotFound) => {}
+            Err(e) => {
+                // Not written this time: a write would replace the kept
+                // pairings with this start's (none) and its new static key.
+                log::warn!(
+                    "{}: {e}: pairings by code are kept in memory only until the bus restarts (the file is left as it is)",
+                    store::PATH
+                );
+                state.lock().storage = proto::Storage::Memory;
+                return;
+            }
+        }
+        *FILES.lock() = Some(fs);
+        state.lock().storage = proto::Storage::Data;
+    }
+
+    /// Writes the node's static key and pairings to [`store::PATH`]: into
+    /// [`store::TMP`], synced, then renamed over it (docs/BUS.md says what
+    /// a power cut can leave). Whether they are on storage now.
+    fn save(state: &Mutex<State>) -> Result<bool, FsError> {
+        let mut files = FILES.lock();
+        let Some(fs) = files.as_mut() else {
+            return Ok(false);
+        };
+        let Some((bytes, names)) = state.lock().node.as_ref().map(|n| {
+            let names: Vec<&str> = n.pairing_names().map(|m| if m.is_empty() { "?" } else { m }).collect();
+            let names = if names.is_empty() {
+                String::from("none")
+            } else {
+                names.join(", ")
+            };
+            (n.stored().encode(), names)
+        }) else {
+            return Ok(false);
+        };
+        match fs.create_dir(store::DIR) {
+            Ok(()) | Err(FsError::Exists) => {}
+            Err(e) => return Err(e),
+        }
+        let mut f = fs.open(
+            store::TMP,
+            &userlib::fs::OpenOptions::new().write(true).create(true).truncate(true),
+        )?;
+        f.write_all_at(0, &bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs.rename(store::TMP, store::PATH)?;
+        fs.sync(store::PATH)?;
+        log::info!("pairings by code written to {} ({names})", store::PATH);
+        Ok(true)
+    }
+
+    /// [`save`], logged.
+    fn save_logged(state: &Mutex<State>) -> Result<bool, FsError> {
+        let r = save(state);
+        if let Err(e) = r {
+            log::warn!("writing {}: {e} (the pairings are kept in memory)", store::PATH);
+        }
+        r
     }
 
     pub fn main(_start: &StartInfo) {
@@ -191,13 +305,20 @@ mod serve {
             replies: object(ObjectType::Notification),
             calls: object(ObjectType::Notification),
             out: None,
+            storage: proto::Storage::Reading,
         })));
+        // The service answers at once (`STATUS` says `Reading` until the
+        // file is read): the file server may itself wait for its disk,
+        // and init starts the next programs only once the bus registered.
         let ep = object(ObjectType::Endpoint);
         names::register(proto::NAME, ep).unwrap_or_else(|e| panic!("register {}: {e}", proto::NAME));
         let _requests = thread::Builder::default()
             .stack_pages(16)
             .spawn(move || serve_requests(state, ep))
             .expect("request thread");
+        // Before any thread talks to another device: the static key read
+        // back replaces the one made at start.
+        load(state);
         if state.lock().node.is_some() {
             let _proxy = thread::Builder::default()
                 .stack_pages(16)
@@ -262,11 +383,17 @@ mod serve {
         // The clock read for the last datagram, which the next tick uses
         // (one reading a packet, not two; it is microseconds old).
         let mut received_at = None;
+        let mut ticked = 0;
         loop {
             let now = received_at.take().unwrap_or_else(syscall::now_us);
-            let out = with_node(state, |n| n.tick(now));
-            take_events(state);
-            send(&mut sock, out);
+            // The node's timers (the shortest is `REPULL_US`, 50 ms) are
+            // looked at once every `TICK_US`, not after every datagram.
+            if now.saturating_sub(ticked) >= TICK_US {
+                ticked = now;
+                let out = with_node(state, |n| n.tick(now));
+                take_events(state);
+                send(&mut sock, out);
+            }
             // Waits for the stack's signal (at most 100 ms, for the node's
             // timers) and only then asks for a datagram: no `RECV_FROM`
             // that finds nothing after each packet.
@@ -280,10 +407,16 @@ mod serve {
                     let now = syscall::now_us();
                     received_at = Some(now);
                     let (out, reply, call) = with_node(state, |node| {
-                        let out = node.receive(from, &mut buf[..n], now);
+                        let out = node.receive_owing(from, &mut buf[..n], now);
                         (out, node.has_replies(), node.has_calls())
                     });
                     send(&mut sock, out);
+                    // The fragments a pull asked for: each sent as soon as
+                    // it is sealed (the other device opens it meanwhile),
+                    // the state unlocked between them.
+                    while let Some(o) = with_node(state, |n| n.next_fragment()) {
+                        send(&mut sock, Some(o));
+                    }
                     // Wake the thread that has something to take (not
                     // both on every packet: announcements wake neither).
                     let s = state.lock();
@@ -319,7 +452,14 @@ mod serve {
     /// listing can show it (a packet loop waiting for a datagram that does
     /// not come would otherwise log it up to 100 ms later).
     fn take_events(state: &Mutex<State>) {
-        for e in with_node(state, |n| n.take_events()) {
+        // One lock for both (this runs twice a turn of the packet loop).
+        let (changed, events) = with_node(state, |n| (n.take_pairings_changed(), n.take_events()));
+        if changed {
+            // Rare (a pairing made, a paired device's name learnt): the
+            // packet loop waits for the file server meanwhile.
+            let _ = save_logged(state);
+        }
+        for e in events {
             match e {
                 Event::Paired { name, addr } => log::info!("paired with {name} at {}", addr.ip()),
                 Event::PairedByCode { peer } => log::info!("paired by code with device {peer:016x}"),
@@ -341,7 +481,7 @@ mod serve {
         state.lock().node.as_mut().map(f).unwrap_or_default()
     }
 
-    fn send(sock: &mut UdpSocket, out: Vec<Out>) {
+    fn send(sock: &mut UdpSocket, out: impl IntoIterator<Item = Out>) {
         for o in out {
             let to = o.to.unwrap_or(SocketAddrV4::new(Ipv4Addr::BROADCAST, PORT));
             if let Err(e) = sock.send_to(&o.bytes, to) {
@@ -635,8 +775,12 @@ mod serve {
         }
 
         /// Ends the connections of devices no longer paired: `BYE` on
-        /// each, then it goes (one whose service did not answer in time
-        /// stays, to be tried again). Whether some are still leaving.
+        /// each, then it goes. `BYE` is sent, not called, and only if the
+        /// service is receiving right now (`NonBlocking`): the worker never
+        /// waits for a service, so the other devices' calls do not wait
+        /// behind one that is busy; a connection whose service was not
+        /// receiving stays, to be tried again. Whether some are still
+        /// leaving.
         fn end_departed(&mut self, state: &Mutex<State>) -> bool {
             let (gone, open): (Vec<Conn>, Vec<Conn>) = core::mem::take(&mut self.open)
                 .into_iter()
@@ -645,8 +789,7 @@ mod serve {
             self.leaving.extend(gone);
             self.leaving.retain(|c| {
                 let bye = Message::new(userlib::proto::BYE);
-                let r = syscall::call_timeout(c.ep, &bye, Timeout::millis(BYE_TIMEOUT_MS));
-                if r.is_err_and(|e| e == Error::TimedOut) {
+                if syscall::send(c.ep, &bye, Timeout::NonBlocking) == Err(Error::WouldBlock) {
                     return true;
                 }
                 let _ = syscall::cap_delete(c.ep);
@@ -662,7 +805,7 @@ mod serve {
         let mut leaving = false;
         loop {
             let wait = if leaving {
-                Timeout::millis(1000)
+                Timeout::millis(BYE_RETRY_MS)
             } else {
                 Timeout::Forever
             };
@@ -811,12 +954,45 @@ mod serve {
             if msg.label == proto::CONNECT {
                 return Action::Reply(connect(state, msg).unwrap_or_else(reply_error));
             }
+            if msg.label == proto::FORGET {
+                return Action::Reply(forget(state, msg).unwrap_or_else(reply_error));
+            }
             let mut s = state.lock();
             Action::Reply(answer(&mut s, msg).unwrap_or_else(reply_error))
         });
         if let Err(e) = r {
             panic!("receive on the service endpoint: {e}");
         }
+    }
+
+    /// `FORGET DEVICE`: ends the pairing by code with that device, and
+    /// writes the pairings without it (outside the node's lock).
+    fn forget(state: &Mutex<State>, msg: &Message) -> Result<Message, Error> {
+        let mut text = [0u8; userlib::proto::TEXT_BYTES];
+        let device = userlib::ipc::unpack_text(msg, &mut text);
+        let found = {
+            let mut s = state.lock();
+            if s.storage == proto::Storage::Reading {
+                return Err(Error::WouldBlock);
+            }
+            let node = s.node.as_mut().ok_or(Error::WouldBlock)?;
+            let found = node.forget(device);
+            // Written here, not by the packet loop.
+            let _ = node.take_pairings_changed();
+            found
+        };
+        if !found {
+            return Err(Error::InvalidArgument);
+        }
+        log::info!("forgot the pairing with {device}");
+        // The device's connections and endpoints go as when it leaves.
+        take_events(state);
+        let kept = match save_logged(state) {
+            Ok(true) => proto::Forgot::Stored,
+            Ok(false) => proto::Forgot::Memory,
+            Err(_) => proto::Forgot::WriteFailed,
+        };
+        Ok(Message::with_words(proto::FORGET, &[kept as u64]))
     }
 
     /// `CONNECT DEVICE/SERVICE`: the proxy endpoint for it.
@@ -848,6 +1024,11 @@ mod serve {
     }
 
     fn answer(s: &mut State, msg: &Message) -> Result<Message, Error> {
+        // A pairing made before the file is read would be replaced by it
+        // (and made with a static key about to be replaced).
+        if matches!(msg.label, proto::PAIR | proto::JOIN) && s.storage == proto::Storage::Reading {
+            return Err(Error::WouldBlock);
+        }
         match msg.label {
             proto::DEVICE => {
                 let p = s
@@ -882,6 +1063,7 @@ mod serve {
                         r.handshake,
                         r.unshared,
                         r.pairing,
+                        s.storage as u64,
                     ],
                     &proto::device_text(&s.me.name, &s.me.profile, &s.me.shared),
                 ))

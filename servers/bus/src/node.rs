@@ -45,11 +45,14 @@
 //!   announcements are sealed under the pairing's key (sent to it alone),
 //!   its sessions use the pairing's psk, and its handshake must show the
 //!   static key pinned at pairing. A device without a group key pairs by
-//!   code only.
+//!   code only. Pairings can be kept across restarts ([`Node::stored`],
+//!   [`Node::restore`]): a paired device whose id is new is found by the
+//!   pairing key that opens its announcement.
 
 use crate::keys::GroupKey;
 use crate::pair::{self, Joiner, Pairing, Shown, StartAnswer};
-use crate::session::{public, static_key, Handshake, Session, StaticKey, TAG};
+use crate::session::{public, static_key, static_key_from, static_secret, Handshake, Session, StaticKey, TAG};
+use crate::store::{Stored, StoredPairing};
 use crate::wire::{
     encode_into, fragments, is_word, Announcement, ChunkRef, Header, Kind, SessionMsg, Target, FRAGMENT, HEADER,
     MAX_NAME, MAX_OBJECT,
@@ -206,6 +209,11 @@ pub enum CallError {
     TooLarge,
 }
 
+/// Pulls a device may have waiting to be answered ([`Node::next_fragment`]):
+/// the receiver has at most two objects from this device in flight (a
+/// call's and a reply's), and asks again at most every [`REPULL_US`].
+pub const MAX_OWED: usize = 4;
+
 /// A memory object being received: the call or reply it came with, and its
 /// bytes so far.
 struct Assembly {
@@ -349,6 +357,11 @@ struct Up {
     reply_in: Option<Assembly>,
     /// The last call id whose reply's object came in whole.
     replied: u64,
+    /// Fragments the peer pulled and not sent yet, oldest first: call id,
+    /// of the reply's object or the call's, the next index and the end
+    /// ([`Node::next_fragment`] seals them one at a time). At most
+    /// [`MAX_OWED`] pulls; a newer one drops the oldest.
+    owed: Vec<(u64, bool, u32, u32)>,
 }
 
 impl Up {
@@ -363,6 +376,7 @@ impl Up {
             call_in: None,
             reply_in: None,
             replied: 0,
+            owed: Vec::new(),
         }
     }
 }
@@ -420,13 +434,28 @@ struct Confirming {
     sent: u64,
 }
 
+/// A pairing by code this node keeps.
+struct Kept {
+    /// Its `peer` is the device's id in its current start (0 for one
+    /// restored from storage and not heard from yet).
+    pairing: Pairing,
+    /// Where to send it announcements: where its last one came from;
+    /// `None` (broadcast) for one restored and not heard from yet.
+    addr: Option<Addr>,
+    /// The device's name, from its announcements (empty until one came).
+    name: String,
+}
+
 pub struct Node {
     pub me: u64,
     info: Announcement,
     key: Option<GroupKey>,
     stat: StaticKey,
-    /// The devices paired by code, and where to send them announcements.
-    pairs: Vec<(Pairing, Addr)>,
+    /// The devices paired by code.
+    pairs: Vec<Kept>,
+    /// Whether what [`Node::stored`] returns changed since
+    /// [`Node::take_pairings_changed`] was last called.
+    pairs_changed: bool,
     shown: Option<Shown>,
     join: Option<Join>,
     confirming: Option<Confirming>,
@@ -451,6 +480,7 @@ impl Node {
             key,
             stat: static_key(),
             pairs: Vec::new(),
+            pairs_changed: false,
             shown: None,
             join: None,
             confirming: None,
@@ -634,46 +664,65 @@ impl Node {
         size <= MAX_OBJECT && self.assemblies() < MAX_ASSEMBLIES
     }
 
-    /// Fragments `first..first + count` of an object, sealed for peer `i`.
-    fn chunks(&mut self, i: usize, id: u64, reply: bool, first: u32, count: u32) -> Vec<Out> {
+    /// Peer `i` pulled fragments `first..first + count` of an object:
+    /// they are owed, to be sealed and sent by [`Node::next_fragment`].
+    fn owe(&mut self, i: usize, id: u64, reply: bool, first: u32, count: u32) {
         let count = count.min(crate::wire::MAX_PULL);
-        // Each fragment is encoded from the object where it lies (no
-        // `Vec` of its own), then sealed (`sealed`).
+        if let Some(up) = self.peers[i].up.as_mut() {
+            if up.owed.len() >= MAX_OWED {
+                up.owed.remove(0);
+            }
+            up.owed.push((id, reply, first, first.saturating_add(count)));
+        }
+    }
+
+    /// The next fragment a device pulled, sealed, if one is owed (of an
+    /// object this device still holds). A pull is answered one fragment at
+    /// a time, so that the first leaves as soon as it is sealed rather
+    /// than after the whole window (the receiver opens it meanwhile).
+    pub fn next_fragment(&mut self) -> Option<Out> {
+        let i = self
+            .peers
+            .iter()
+            .position(|p| p.up.as_ref().is_some_and(|u| !u.owed.is_empty()))?;
         let (me, to, addr) = (self.me, self.peers[i].id, self.peers[i].addr);
-        let Some(Up {
+        let Up {
             session,
             answered,
             sending,
+            owed,
             ..
-        }) = self.peers[i].up.as_mut()
-        else {
-            return Vec::new();
-        };
-        let object = if reply {
-            answered.as_ref().filter(|a| a.0 == id).and_then(|a| a.2.as_deref())
-        } else {
-            sending.as_ref().filter(|s| s.0 == id).map(|s| s.1.as_slice())
-        };
-        let Some(object) = object else {
-            return Vec::new();
-        };
-        (first..first.saturating_add(count))
-            .map_while(|index| {
-                let at = index as usize * FRAGMENT;
-                let bytes = object
-                    .get(at..object.len().min(at + FRAGMENT))
-                    .filter(|b| !b.is_empty())?;
-                Some(sealed(
-                    session,
-                    me,
-                    to,
-                    addr,
-                    &ChunkRef::new(id, reply, index, bytes),
-                    bytes.len() + 24,
-                ))
-            })
-            .flatten()
-            .collect()
+        } = self.peers[i].up.as_mut()?;
+        while let Some(&(id, reply, index, end)) = owed.first() {
+            let object = if reply {
+                answered.as_ref().filter(|a| a.0 == id).and_then(|a| a.2.as_deref())
+            } else {
+                sending.as_ref().filter(|s| s.0 == id).map(|s| s.1.as_slice())
+            };
+            let at = index as usize * FRAGMENT;
+            let bytes = object
+                .and_then(|o| o.get(at..o.len().min(at + FRAGMENT)))
+                .filter(|b| !b.is_empty());
+            if bytes.is_none() || index + 1 >= end {
+                owed.remove(0);
+            } else {
+                owed[0].2 += 1;
+            }
+            // The object is gone, or the pull ran past its end: the next.
+            let Some(bytes) = bytes else { continue };
+            // Encoded from the object where it lies (no `Vec` of its own),
+            // then sealed (`sealed`).
+            return sealed(
+                session,
+                me,
+                to,
+                addr,
+                &ChunkRef::new(id, reply, index, bytes),
+                bytes.len() + 24,
+            );
+        }
+        // Nothing left of this device's pulls; another device's, if any.
+        self.next_fragment()
     }
 
     /// A reassembly of peer `i` took a fragment, or is done: what to ask
@@ -769,10 +818,10 @@ impl Node {
                     bytes: k.seal_announcement(self.me, self.seq, &self.info),
                 });
             }
-            for (p, addr) in &self.pairs {
+            for k in &self.pairs {
                 out.push(Out {
-                    to: Some(*addr),
-                    bytes: p.key.seal_announcement(self.me, self.seq, &self.info),
+                    to: k.addr,
+                    bytes: k.pairing.key.seal_announcement(self.me, self.seq, &self.info),
                 });
             }
             if self.shown.as_ref().is_some_and(|s| !s.is_used() && !s.is_over(now)) {
@@ -860,9 +909,19 @@ impl Node {
         Some(out)
     }
 
-    /// A packet from `from`: what to send in answer. The packet is used
-    /// up: a data message is opened where it lies.
+    /// A packet from `from`: what to send in answer, the fragments it
+    /// pulled included (all sealed at once; the bus task sends them one by
+    /// one instead, [`Node::receive_owing`]). The packet is used up: a data
+    /// message is opened where it lies.
     pub fn receive(&mut self, from: Addr, packet: &mut [u8], now: u64) -> Vec<Out> {
+        let mut out = self.receive_owing(from, packet, now);
+        out.extend(core::iter::from_fn(|| self.next_fragment()));
+        out
+    }
+
+    /// [`Node::receive`], but the fragments a pull asks for are left owed,
+    /// for [`Node::next_fragment`].
+    pub fn receive_owing(&mut self, from: Addr, packet: &mut [u8], now: u64) -> Vec<Out> {
         let Some((h, _)) = Header::parse(packet) else {
             self.refused.malformed += 1;
             return Vec::new();
@@ -905,22 +964,36 @@ impl Node {
 
     fn on_announce(&mut self, from: Addr, h: &Header, body: &[u8], now: u64) -> Option<Out> {
         let group = |k: &Option<GroupKey>| k.as_ref().and_then(|k| k.open_announcement(h, body));
-        let (info, psk, pinned) = match self.pairs.iter_mut().find(|(p, _)| p.peer == h.from) {
-            // A device paired by code counts by its pairing's key only.
-            Some((p, addr)) => match p.key.open_announcement(h, body) {
-                Some(info) => {
-                    *addr = from;
-                    (info, p.key.psk(), Some(p.peer_static))
-                }
-                // Its announcement to its group, if we are of it too.
-                None if group(&self.key).is_some() => return None,
-                None => {
-                    self.refused.unsealed += 1;
-                    return None;
-                }
-            },
-            None => match (group(&self.key), &self.key) {
-                (Some(info), Some(k)) => (info, k.psk(), None),
+        // A device paired by code counts by its pairing's key only. One
+        // whose id is new (its bus restarted, the pairing kept on storage
+        // on one side or both) is found by the pairing whose key opens its
+        // announcement.
+        let known = self.pairs.iter().position(|k| k.pairing.peer == h.from);
+        let opened = match known {
+            Some(j) => self.pairs[j]
+                .pairing
+                .key
+                .open_announcement(h, body)
+                .map(|info| (j, info)),
+            None => self
+                .pairs
+                .iter()
+                .enumerate()
+                .find_map(|(j, k)| k.pairing.key.open_announcement(h, body).map(|info| (j, info))),
+        };
+        let (info, psk, pinned, by_code) = match (opened, known) {
+            (Some((j, info)), _) => {
+                let p = &self.pairs[j].pairing;
+                (info, p.key.psk(), Some(p.peer_static), Some(j))
+            }
+            // Its announcement to its group, if we are of it too.
+            (None, Some(_)) if group(&self.key).is_some() => return None,
+            (None, Some(_)) => {
+                self.refused.unsealed += 1;
+                return None;
+            }
+            (None, None) => match (group(&self.key), &self.key) {
+                (Some(info), Some(k)) => (info, k.psk(), None, None),
                 _ => {
                     self.refused.unsealed += 1;
                     return None;
@@ -961,12 +1034,21 @@ impl Node {
                 self.peers.len() - 1
             }
         };
+        if let Some(j) = by_code {
+            self.rebind(j, h.from, from, &info.name);
+        }
         let p = &mut self.peers[i];
         p.seq = h.counter;
         p.last_seen = now;
         p.addr = from;
         p.info = info;
         p.present = true;
+        if p.pinned != pinned {
+            // Trusted another way now (by a pairing, or by the group
+            // again): its session starts again under that psk and key.
+            p.up = None;
+            p.pending = None;
+        }
         p.psk = psk;
         p.pinned = pinned;
         if self.confirming.as_ref().is_some_and(|c| c.peer == h.from) {
@@ -1069,7 +1151,10 @@ impl Node {
                 reply,
                 first,
                 count,
-            } => self.chunks(i, id, reply, first, count),
+            } => {
+                self.owe(i, id, reply, first, count);
+                Vec::new()
+            }
             SessionMsg::Chunk {
                 id,
                 reply,
@@ -1271,9 +1356,118 @@ impl Node {
         self.outcome.clone().unwrap_or(PairState::Idle)
     }
 
-    /// The ids of the devices paired by code.
+    /// The ids of the devices paired by code (0 for one kept from an
+    /// earlier start and not heard from since).
     pub fn paired_by_code(&self) -> impl Iterator<Item = u64> + '_ {
-        self.pairs.iter().map(|(p, _)| p.peer)
+        self.pairs.iter().map(|k| k.pairing.peer)
+    }
+
+    /// The names of the devices paired by code (empty for one not heard
+    /// from since it paired).
+    pub fn pairing_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.pairs.iter().map(|k| k.name.as_str())
+    }
+
+    /// Pairing `j`'s device announced itself as `name`, with id `id`, from
+    /// `addr` (an announcement that opened under the pairing's key and
+    /// was new). An id other than the one kept means its bus started
+    /// again: the session of the old id is over.
+    fn rebind(&mut self, j: usize, id: u64, addr: Addr, name: &str) {
+        let k = &mut self.pairs[j];
+        k.addr = Some(addr);
+        let old = core::mem::replace(&mut k.pairing.peer, id);
+        if k.name != name {
+            k.name = name.into();
+            self.pairs_changed = true;
+            // Another pairing of that name is stale (the device paired
+            // again, with a new static key).
+            let me = self.pairs[j].pairing.peer_static;
+            self.pairs.retain(|k| k.name != name || k.pairing.peer_static == me);
+        }
+        if old != id && old != 0 {
+            if self.outcome == Some(PairState::Paired { peer: old }) {
+                self.outcome = Some(PairState::Paired { peer: id });
+            }
+            if let Some(q) = self.peers.iter_mut().find(|q| q.id == old) {
+                if q.is_paired() {
+                    self.events.push(Event::Left {
+                        name: q.info.name.clone(),
+                    });
+                }
+                q.present = false;
+                q.up = None;
+                q.pending = None;
+            }
+        }
+    }
+
+    /// What to keep on storage: this device's static key and its
+    /// pairings by code ([`crate::store`]).
+    pub fn stored(&self) -> Stored {
+        Stored {
+            static_secret: static_secret(&self.stat),
+            pairings: self
+                .pairs
+                .iter()
+                .map(|k| StoredPairing {
+                    name: k.name.clone(),
+                    peer_static: k.pairing.peer_static,
+                    secret: k.pairing.key.secret(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Takes the static key and pairings kept by an earlier start (read
+    /// from storage, before any packet). Their devices are found again by
+    /// their announcements, which are broadcast to them until one comes.
+    pub fn restore(&mut self, s: &Stored) {
+        self.stat = static_key_from(s.static_secret);
+        self.pairs = s
+            .pairings
+            .iter()
+            .take(MAX_PEERS)
+            .map(|p| Kept {
+                pairing: Pairing {
+                    peer: 0,
+                    peer_static: p.peer_static,
+                    key: GroupKey::from_secret(p.secret),
+                },
+                addr: None,
+                name: p.name.clone(),
+            })
+            .collect();
+        self.pairs_changed = false;
+    }
+
+    /// Whether the pairings (or a paired device's name) changed since the
+    /// last call: the task then writes [`Node::stored`] again.
+    pub fn take_pairings_changed(&mut self) -> bool {
+        core::mem::take(&mut self.pairs_changed)
+    }
+
+    /// Ends the pairing by code with the device called `name`: its session
+    /// ends, and its announcements are no longer taken (a device of this
+    /// device's group is trusted by the group key again). Whether there
+    /// was one.
+    pub fn forget(&mut self, name: &str) -> bool {
+        let Some(j) = self.pairs.iter().position(|k| k.name == name) else {
+            return false;
+        };
+        let k = self.pairs.remove(j);
+        if let Some(q) = self.peers.iter_mut().find(|q| q.id == k.pairing.peer) {
+            if q.is_paired() {
+                self.events.push(Event::Left {
+                    name: q.info.name.clone(),
+                });
+            }
+            q.present = false;
+            q.up = None;
+            q.pending = None;
+            q.pinned = None;
+        }
+        self.pairs_changed = true;
+        true
     }
 
     fn done(&mut self, state: PairState) {
@@ -1286,7 +1480,9 @@ impl Node {
     }
 
     fn keep(&mut self, p: Pairing, addr: Addr) {
-        self.pairs.retain(|(q, _)| q.peer != p.peer);
+        // A device paired again: the new pairing replaces the old.
+        self.pairs
+            .retain(|k| k.pairing.peer != p.peer && k.pairing.peer_static != p.peer_static);
         if self.pairs.len() >= MAX_PEERS {
             self.pairs.remove(0);
         }
@@ -1300,7 +1496,12 @@ impl Node {
             q.up = None;
             q.pending = None;
         }
-        self.pairs.push((p, addr));
+        self.pairs.push(Kept {
+            pairing: p,
+            addr: Some(addr),
+            name: String::new(),
+        });
+        self.pairs_changed = true;
         self.done(PairState::Paired { peer });
     }
 
@@ -1446,7 +1647,7 @@ impl Node {
                         self.keep(p, from);
                     }
                     // A confirmation sent again after we took one.
-                    None if self.shown.is_none() && self.pairs.iter().any(|(p, _)| p.peer == h.from) => {}
+                    None if self.shown.is_none() && self.pairs.iter().any(|k| k.pairing.peer == h.from) => {}
                     None => self.refused.pairing += 1,
                 }
                 None

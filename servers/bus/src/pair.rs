@@ -45,8 +45,9 @@
 //!   static key, and a [`GroupKey`] made from the pairing secret. Their
 //!   announcements to each other are sealed under it, and their Noise
 //!   sessions use its psk; the handshake must also show the pinned static
-//!   key. So the pairing works for exactly those two devices, until either
-//!   bus restarts (pairings are kept in the bus's memory only).
+//!   key. So the pairing works for exactly those two devices. A bus with
+//!   storage keeps it, with its static key, across restarts
+//!   ([`crate::store`]); one without keeps it until it restarts.
 
 use crate::keys::GroupKey;
 use crate::rng::BusRng;

@@ -10,7 +10,8 @@
 //!   [`crate::wire::SessionMsg::Confirm`] at once).
 //! - The prologue binds both device ids (initiator's, then responder's),
 //!   so a handshake cannot be moved between devices.
-//! - Static keys are made at each start of the bus. Within a group the
+//! - Static keys are made at each start of the bus, or kept on storage
+//!   with the pairings by code ([`crate::store`]). Within a group the
 //!   trust is the group key; a device paired by code must also show the
 //!   static key pinned at pairing ([`Session::remote_static`]).
 //! - Datagrams may be lost or reordered, so each transport message carries
@@ -23,6 +24,7 @@
 use crate::rng::BusRng;
 use alloc::vec;
 use alloc::vec::Vec;
+use clatter::bytearray::ByteArray;
 use clatter::crypto::cipher::ChaChaPoly;
 use clatter::crypto::dh::X25519;
 use clatter::crypto::hash::Blake2s;
@@ -50,6 +52,23 @@ pub fn public(s: &StaticKey) -> [u8; 32] {
 /// A new static key pair.
 pub fn static_key() -> StaticKey {
     X25519::genkey_rng(&mut BusRng).expect("X25519 key generation does not fail")
+}
+
+/// The static key pair of a secret kept from an earlier start
+/// ([`crate::store`]): any 32 bytes are an X25519 secret (clamped when
+/// used), and the public half is computed from it.
+pub fn static_key_from(secret: [u8; 32]) -> StaticKey {
+    let secret = <X25519 as Dh>::PrivateKey::from_slice(&secret);
+    let public = X25519::pubkey(&secret);
+    KeyPair::new(public, secret)
+}
+
+/// A static key's secret half, to be kept ([`crate::store`]).
+pub fn static_secret(s: &StaticKey) -> [u8; 32] {
+    s.secret
+        .as_slice()
+        .try_into()
+        .expect("an X25519 secret key is 32 bytes")
 }
 
 /// `kestrel-bus v1`, the initiator's id and the responder's.

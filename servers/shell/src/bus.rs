@@ -5,7 +5,7 @@
 use crate::table::Table;
 use alloc::format;
 use alloc::string::String;
-use userlib::services::bus::{self as bus, Device, PairFailure, Pairing};
+use userlib::services::bus::{self as bus, Device, Forgot, PairFailure, Pairing, Storage};
 use userlib::{syscall, Error};
 
 fn shares(d: &Device) -> String {
@@ -56,6 +56,48 @@ pub fn render(me: &Device, refused: [u64; 6], nearby: &[Device]) -> String {
     s
 }
 
+/// The `bus` report's line on where pairings by code are kept.
+pub fn storage(s: Storage) -> &'static str {
+    match s {
+        Storage::Data => "pairings by code: kept in /data/.bus/pairings (they outlive a restart)\n",
+        Storage::Memory => "pairings by code: in memory only, no storage here (they end when the bus restarts)\n",
+        Storage::Reading => "pairings by code: being read from storage (pairing waits until then)\n",
+    }
+}
+
+/// A pairing request's error, for a person: `WouldBlock` is the bus not
+/// ready for it yet (reading its pairings from storage, or no random seed).
+fn not_ready(e: Error) -> String {
+    if e == Error::WouldBlock {
+        String::from(
+            "the bus is not ready for pairing yet (it may still be reading its pairings from storage): try again",
+        )
+    } else {
+        crate::report::error(e).into()
+    }
+}
+
+/// `pair forget DEVICE`.
+pub fn forget(device: &str) -> Result<String, String> {
+    let fail = |e: Error| {
+        format!(
+            "pair: forget {device}: {}\n",
+            if e == Error::InvalidArgument {
+                String::from("not paired by code")
+            } else {
+                not_ready(e)
+            }
+        )
+    };
+    Ok(match bus::forget(device).map_err(fail)? {
+        Forgot::Stored => format!("forgot {device} (and removed it from /data/.bus/pairings)\n"),
+        Forgot::Memory => format!("forgot {device}\n"),
+        Forgot::WriteFailed => {
+            format!("forgot {device}, but the pairings file could not be written (see the bus's log)\n")
+        }
+    })
+}
+
 /// Why a pairing failed, for a person.
 fn failure(f: PairFailure) -> &'static str {
     match f {
@@ -84,9 +126,9 @@ pub fn pairing(p: &Pairing) -> String {
 
 /// `pair`: a fresh code shown here.
 pub fn show_code() -> Result<String, String> {
-    let fail = |e: Error| format!("pair: {}\n", crate::report::error(e));
+    let fail = |e: Error| format!("pair: {}\n", not_ready(e));
     let (code, valid_ms) = bus::show_code().map_err(fail)?;
-    let (me, _) = bus::status().map_err(fail)?;
+    let (me, _, _) = bus::status().map_err(fail)?;
     Ok(format!(
         "pairing code {code:06} (one attempt, valid {} s)\non the other device type: pair {} {code:06}\n",
         valid_ms / 1000,
@@ -101,7 +143,7 @@ const JOIN_WAIT_MS: u64 = 15_000;
 /// `pair DEVICE CODE`: pairs, and waits until the device is listed or the
 /// pairing failed.
 pub fn join(device: &str, code: u32) -> Result<String, String> {
-    let fail = |e: Error| format!("pair: {device}: {}\n", crate::report::error(e));
+    let fail = |e: Error| format!("pair: {device}: {}\n", not_ready(e));
     bus::join(device, code).map_err(fail)?;
     let start = syscall::now_us();
     loop {
@@ -133,6 +175,12 @@ mod tests {
             rtt_us: None,
             by_code: name == "watch",
         }
+    }
+
+    #[test]
+    fn a_pairing_request_the_bus_is_not_ready_for_says_so() {
+        assert!(not_ready(Error::WouldBlock).contains("not ready for pairing yet"));
+        assert_eq!(not_ready(Error::NoRights), crate::report::error(Error::NoRights));
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub enum Command {
     /// `pair`: show a pairing code here (`None`); `pair DEVICE CODE`: pair
     /// with the device showing that six-digit code.
     Pair(Option<(String, u32)>),
+    /// `pair forget DEVICE`: ends a pairing by code.
+    Unpair(String),
     /// `ls [-l] [PATH]`: long listing or not, and the path (`""`: here).
     Ls(bool, String),
     Cat(String),
@@ -118,7 +120,7 @@ const COMMANDS: &[(&str, Args, &str)] = &[
     (
         "pair",
         Args::Pair,
-        "show a code to pair with; DEVICE CODE: pair with the device showing it",
+        "show a code to pair with; DEVICE CODE: pair with the device showing it; forget DEVICE: unpair",
     ),
     (
         "cast",
@@ -219,7 +221,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         (Args::PathText, []) => return Err(format!("{name}: {}", usage("PATH TEXT..."))),
         (Args::Ls, _) => String::new(),
         (Args::Pair, [] | [_, _]) => String::new(),
-        (Args::Pair, _) => return Err(format!("{name}: {}", usage("[DEVICE CODE]"))),
+        (Args::Pair, _) => return Err(format!("{name}: {}", usage("[DEVICE CODE | forget DEVICE]"))),
     };
     Ok(Some(match name {
         "help" => Command::Help,
@@ -264,6 +266,9 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         "bus" => Command::Bus,
         "cast" => Command::Cast(target),
         "pair" => match args.as_slice() {
+            [forget, device] if forget == "forget" && userlib::services::bus::parse_code(device).is_none() => {
+                Command::Unpair(device.clone())
+            }
             [device, code] => {
                 let Some(code) = userlib::services::bus::parse_code(code) else {
                     return Err(format!("pair: '{code}' is not a six-digit code"));
@@ -301,7 +306,7 @@ pub fn help() -> String {
             Args::TwoPaths => format!("{name} FROM TO"),
             Args::PathText => format!("{name} PATH TEXT..."),
             Args::Ls => format!("{name} [-l] [PATH]"),
-            Args::Pair => format!("{name} [DEVICE CODE]"),
+            Args::Pair => format!("{name} [DEVICE CODE | forget DEVICE]"),
         };
         t.row([usage, String::from(*what)]);
     }
@@ -329,6 +334,7 @@ mod tests {
         assert_eq!(device_path("notes.txt"), None);
         assert!(parse("date phone tv").is_err());
         assert_eq!(parse("pair"), Ok(Some(Command::Pair(None))));
+        assert_eq!(parse("pair forget tv"), Ok(Some(Command::Unpair("tv".into()))));
         assert_eq!(
             parse("pair phone 012345"),
             Ok(Some(Command::Pair(Some(("phone".into(), 12345)))))

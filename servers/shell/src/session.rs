@@ -77,14 +77,17 @@ fn execute(line: &str, rtc: &mut Connection, files: &mut files::Files) -> String
         Command::Resolve(name) => netcmd::resolve(&name),
         Command::Cast(device) => crate::cast::cast(&device),
         Command::Bus => userlib::services::bus::status()
-            .and_then(|(me, refused)| {
+            .and_then(|(me, refused, storage)| {
                 let devices = userlib::services::bus::devices()?;
                 let pairing = userlib::services::bus::pairing()?;
-                Ok(crate::bus::render(&me, refused, &devices) + &crate::bus::pairing(&pairing))
+                Ok(crate::bus::render(&me, refused, &devices)
+                    + crate::bus::storage(storage)
+                    + &crate::bus::pairing(&pairing))
             })
             .map_err(|e| fail("bus", e)),
         Command::Pair(None) => crate::bus::show_code(),
         Command::Pair(Some((device, code))) => crate::bus::join(&device, code),
+        Command::Unpair(device) => crate::bus::forget(&device),
         // The file commands ran above.
         _ => Ok(String::new()),
     };

@@ -12,6 +12,14 @@ pub(crate) fn set_thread_pointer(value: u64) {
     imp::set_thread_pointer(value)
 }
 
+/// `CNTPCT_EL0`, the system counter (the kernel lets EL0 read it on every
+/// CPU; [`crate::syscall::now_us`] scales it as the kernel does). 0 off
+/// the target.
+#[inline(always)]
+pub fn counter() -> u64 {
+    imp::counter()
+}
+
 /// `PMCCNTR_EL0`, the cycle counter (under QEMU `-icount shift=0` it
 /// counts executed instructions). Only a task holding the counters
 /// capability with `READ` ([`crate::Process::counters`]) may read it: the
@@ -38,6 +46,17 @@ pub fn instructions() -> u32 {
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 mod imp {
     use core::arch::asm;
+
+    #[inline(always)]
+    pub fn counter() -> u64 {
+        let v: u64;
+        // SAFETY: the kernel sets CNTKCTL_EL1.EL0PCTEN on every CPU, so EL0
+        // may read the physical counter; the read has no side effects.
+        // `isb` keeps it after the instructions before it, as the kernel's
+        // own reading (`hal::cpu::counter`).
+        unsafe { asm!("isb", "mrs {}, cntpct_el0", out(reg) v, options(nomem, nostack, preserves_flags)) };
+        v
+    }
 
     #[inline(always)]
     pub fn instructions() -> u32 {
@@ -111,6 +130,10 @@ mod imp {
     }
 
     pub fn cycles() -> u64 {
+        0
+    }
+
+    pub fn counter() -> u64 {
         0
     }
 

@@ -67,9 +67,22 @@ pub fn clock() -> (u64, u64) {
     (r[1], r[2])
 }
 
-/// Microseconds since boot.
+/// The counter's frequency as the kernel scales it (from the first
+/// [`clock`] call of [`now_us`]; 0 until then).
+static COUNTER_HZ: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Microseconds since boot: the same value as [`clock`]'s, read without a
+/// system call (the counter is readable at EL0, and scaled by the
+/// frequency the kernel uses, asked once: `abi::Syscall::Clock`).
 pub fn now_us() -> u64 {
-    clock().0
+    use core::sync::atomic::Ordering;
+    let hz = COUNTER_HZ.load(Ordering::Relaxed);
+    if hz == 0 || cfg!(not(all(target_arch = "aarch64", target_os = "none"))) {
+        let (us, hz) = clock();
+        COUNTER_HZ.store(hz, Ordering::Relaxed);
+        return us;
+    }
+    abi::ratio::scale(crate::arch::counter(), 1_000_000, hz)
 }
 
 /// Most bytes one `ConsoleWrite` takes.

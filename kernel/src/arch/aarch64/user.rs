@@ -36,6 +36,20 @@ fn set_cpacr(value: u64) {
 /// FP/SIMD trapping at EL0, PAN on where the CPU has it.
 pub fn init_cpu() {
     set_cpacr(CPACR_FP_EL1_ONLY);
+    // SAFETY: CNTKCTL_EL1.EL0PCTEN = 1 lets EL0 read the physical counter
+    // and its frequency (CNTPCT_EL0, CNTFRQ_EL0), which the Clock system
+    // call reports anyway (abi `Syscall::Clock`); the other bits (timer
+    // access, event stream) stay as they were.
+    unsafe {
+        asm!(
+            "mrs {t}, cntkctl_el1",
+            "orr {t}, {t}, #1",
+            "msr cntkctl_el1, {t}",
+            "isb",
+            t = out(reg) _,
+            options(nostack)
+        )
+    };
     if hal::cpu::has_pmu() {
         let counting = start_pmu();
         crate::masked::init_cpu(counting);
@@ -643,7 +657,7 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> Resu
 }
 
 /// Free TCBs of dead threads that were current here (freed only once no CPU runs them).
-fn reap(k: &mut Kernel, cpu: usize) {
+pub(crate) fn reap(k: &mut Kernel, cpu: usize) {
     if let Some(id) = k.cpus[cpu].reap.take() {
         let task = k.threads.get(id).map(|t| t.task);
         if k.threads.get(id).is_some_and(|t| !t.is_alive() && t.refs == 0) {

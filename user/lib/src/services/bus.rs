@@ -4,17 +4,20 @@
 //! | label | words in | reply |
 //! |---|---|---|
 //! | [`DEVICE`] | `[index]` | record `[address, id, rtt µs or u64::MAX, trust]` + `name profile shared` ([`crate::proto::pack_record`]; `shared` comma-separated, `-` for none; `trust` 0 by the group key, 1 paired by code): the paired devices, by index |
-//! | [`STATUS`] | — | record `[id, paired, malformed, unsealed, replayed, handshake, unshared, pairing]` + `name profile shared`: this device, and the packets it refused, by reason |
+//! | [`STATUS`] | — | record `[id, paired, malformed, unsealed, replayed, handshake, unshared, pairing, storage]` + `name profile shared`: this device, the packets it refused, by reason, and where it keeps its pairings by code ([`Storage`]; `Reading` until it has read them) |
 //! | [`CONNECT`] | text `DEVICE/SERVICE` ([`crate::ipc::pack_text`]) | — + an endpoint (send, grant): the proxy for that service of that device ([`crate::names::connect_remote`]) |
 //! | [`PAIR`] | — | `[code, valid ms]`: a fresh random six-digit code, shown here, for one pairing attempt (any code shown before is over) |
 //! | [`JOIN`] | text `DEVICE CODE` | —: starts pairing with the device called `DEVICE` that shows `CODE` (six digits); [`PAIRING`] says how it goes |
 //! | [`PAIRING`] | — | record `[state, value, ms left]` + text: where pairing by code stands ([`Pairing`]: state 0 idle; 1 a code shown, value the code, text `used` once a device tried it; 2 joining, text the device; 3 paired, text the device; 4 failed, value the [`PairFailure`]) |
+//! | [`FORGET`] | text `DEVICE` | `[kept]` ([`Forgot`]): ends the pairing by code with that device, here (the other device keeps its side until it forgets too), and removes it from storage; `InvalidArgument` if there is none |
 //!
 //! Pairing by code (see `docs/BUS.md`) runs SPAKE2 over the link: a wrong
 //! code ends the attempt on both sides, and the shown code is used up.
 //! [`JOIN`] fails with `InvalidArgument` for a device name that is not one
 //! or a code that is not six digits, and with `WouldBlock` while the bus
-//! has no network or random numbers.
+//! has no network or random numbers. [`PAIR`], [`JOIN`] and [`FORGET`]
+//! fail with `WouldBlock` while the bus is still reading its pairings
+//! from storage ([`Storage::Reading`]).
 //!
 //! [`CONNECT`] fails with `WouldBlock` while the device is not paired
 //! (nor has the bus a group key), and with `NoRights` if the device does
@@ -38,6 +41,33 @@ pub const CONNECT: u16 = 3;
 pub const PAIR: u16 = 4;
 pub const JOIN: u16 = 5;
 pub const PAIRING: u16 = 6;
+pub const FORGET: u16 = 7;
+
+/// Where the bus keeps its pairings by code ([`STATUS`]'s last value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// In its memory only: they end when the bus restarts (a device
+    /// without storage for the bus).
+    Memory = 0,
+    /// In `/data/.bus/pairings` too, with this device's static key: they
+    /// outlive a restart (docs/BUS.md).
+    Data = 1,
+    /// Not known yet: the bus is still asking the file server (which may
+    /// itself wait for its disk). Pairing by code waits until it knows.
+    Reading = 2,
+}
+
+/// What [`FORGET`] did with storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forgot {
+    /// Nothing to write: pairings are kept in memory only.
+    Memory = 0,
+    /// The pairings file was written without the device.
+    Stored = 1,
+    /// The file could not be written (the bus logs why): the pairing is
+    /// gone from memory, but a restart would read it back.
+    WriteFailed = 2,
+}
 
 /// Why a pairing by code failed ([`PAIRING`]'s value in state 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,9 +232,10 @@ pub fn devices_within(timeout: Timeout) -> Result<Vec<Device>, Error> {
     r.map(|()| out)
 }
 
-/// This device as the bus announces it, and how many packets it refused:
-/// `(device, [malformed, unsealed, replayed, handshake, unshared, pairing])`.
-pub fn status() -> Result<(Device, [u64; 6]), Error> {
+/// This device as the bus announces it, how many packets it refused
+/// (`[malformed, unsealed, replayed, handshake, unshared, pairing]`), and
+/// where it keeps its pairings by code.
+pub fn status() -> Result<(Device, [u64; 6], Storage), Error> {
     let ep = names::connect(NAME, Timeout::millis(2000))?;
     let r = call(ep, &Message::new(STATUS));
     let _ = syscall::cap_delete(ep);
@@ -213,7 +244,12 @@ pub fn status() -> Result<(Device, [u64; 6]), Error> {
     let (v, t) = unpack_record(&m, &mut text);
     let me = parse_device(&[0, v.first().copied().unwrap_or(0), u64::MAX], t).ok_or(Error::InvalidState)?;
     let at = |i: usize| v.get(i).copied().unwrap_or(0);
-    Ok((me, [at(2), at(3), at(4), at(5), at(6), at(7)]))
+    let storage = match at(8) {
+        w if w == Storage::Data as u64 => Storage::Data,
+        w if w == Storage::Reading as u64 => Storage::Reading,
+        _ => Storage::Memory,
+    };
+    Ok((me, [at(2), at(3), at(4), at(5), at(6), at(7)], storage))
 }
 
 fn ask(msg: &Message) -> Result<Message, Error> {
@@ -234,6 +270,16 @@ pub fn show_code() -> Result<(u32, u64), Error> {
 /// it goes.
 pub fn join(device: &str, code: u32) -> Result<(), Error> {
     ask(&crate::ipc::pack_text(JOIN, &alloc::format!("{device} {code:06}"))).map(drop)
+}
+
+/// Ends the pairing by code with `device` here, and on storage.
+pub fn forget(device: &str) -> Result<Forgot, Error> {
+    let m = ask(&crate::ipc::pack_text(FORGET, device))?;
+    Ok(match m.word(0) {
+        1 => Forgot::Stored,
+        2 => Forgot::WriteFailed,
+        _ => Forgot::Memory,
+    })
 }
 
 /// Where pairing by code stands.

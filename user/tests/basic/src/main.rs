@@ -66,6 +66,14 @@ fn main(start: &StartInfo) {
     // Clock and sleep.
     let (t0, freq) = syscall::clock();
     assert!(freq > 0, "counter frequency");
+    // `now_us` reads the counter itself: it agrees with the kernel's
+    // clock (never behind a reading before it, never ahead of one after).
+    for _ in 0..100 {
+        let (a, _) = syscall::clock();
+        let b = syscall::now_us();
+        let (c, _) = syscall::clock();
+        assert!(a <= b && b <= c, "clock {a}, now_us {b}, clock {c}");
+    }
     syscall::sleep_ms(20);
     let t1 = syscall::now_us();
     assert!(t1 - t0 >= 20_000, "slept {} us, wanted >= 20000", t1 - t0);

@@ -1,8 +1,9 @@
 //! Generational slabs: kernel objects are named by index + generation, so a
 //! stale reference to a freed and reused entry is detected, never followed.
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::alloc::Layout;
+use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 /// A slab entry's name. Aligned as one 64-bit word, so ids are compared,
@@ -38,6 +39,9 @@ impl core::hash::Hash for Id {
 /// A retired entry's generation (no id has it; never reused).
 const RETIRED: u32 = u32::MAX;
 
+/// An entry: its generation first (`repr(C)`: the untyped code in
+/// [`Slots`] reads and writes it at the entry's address), then its object.
+#[repr(C)]
 struct Entry<T> {
     generation: u32,
     value: Option<T>,
@@ -58,92 +62,68 @@ struct Entry<T> {
 /// slots at its end, and gives back the end of its block once a quarter
 /// or less of it is used ([`give_back`]); a chunk at a high slot holds it
 /// at that length.
+///
+/// All of this but the objects themselves is untyped ([`Slots`], given the
+/// chunks' [`Shape`]): one copy of the code for every kind of object. What
+/// is typed (moving an object in and out of its entry, the lookups, which
+/// the fast paths inline) is a few instructions.
 pub struct Slab<T> {
-    /// Each slot's chunk ([`Chunk`]: one word).
-    dir: Vec<Chunk<T>>,
     slots: Slots,
-    live: usize,
+    _objects: PhantomData<T>,
 }
 
-/// A directory slot's chunk: exactly [`Slab::PER_CHUNK`] entries (a boxed
-/// slice it owns, whose length the type gives: one word, a pointer), or
-/// none (null: an empty slice, no memory). One word, not a `Box<[_]>`'s
-/// two: a lookup finds it with a shift and tests it with one branch (its
-/// length is no load, and the place in it, a mask, needs no check).
-struct Chunk<T>(Option<NonNull<Entry<T>>>);
-
-impl<T> Chunk<T> {
-    const NONE: Chunk<T> = Chunk(None);
-
-    /// The chunk of `entries`, exactly [`Slab::PER_CHUNK`] of them.
-    fn new(entries: Box<[Entry<T>]>) -> Self {
-        assert!(entries.len() == Slab::<T>::PER_CHUNK);
-        Chunk(NonNull::new(Box::into_raw(entries).cast()))
-    }
+/// What the untyped code needs to know of a `Slab<T>`'s chunks.
+struct Shape {
+    /// Entries a chunk holds ([`Slab::PER_CHUNK`]: a power of two).
+    per: usize,
+    /// Bytes of one entry.
+    entry: usize,
+    /// A chunk's memory: `per` entries.
+    layout: Layout,
+    /// Write a new chunk's entries at the address given, free, of the
+    /// generation given.
+    init: unsafe fn(NonNull<u8>, u32),
 }
 
-impl<T> Chunk<T> {
-    /// Entry `i` (below `PER_CHUNK`), if there is a chunk: the lookups'
-    /// one test (a slice would also make the empty one's address).
+impl Shape {
+    /// The directory slot and the place in its chunk of an index.
     #[inline(always)]
-    fn entry(&self, i: usize) -> Option<&Entry<T>> {
-        let p = self.0?;
-        // SAFETY: as in `deref`; `i` is masked to the chunk's length.
-        Some(unsafe { &*p.as_ptr().add(i & (Slab::<T>::PER_CHUNK - 1)) })
-    }
-
-    /// [`Chunk::entry`], to change.
-    #[inline(always)]
-    fn entry_mut(&mut self, i: usize) -> Option<&mut Entry<T>> {
-        let p = self.0?;
-        // SAFETY: as in `deref_mut`; `i` is masked to the chunk's length.
-        Some(unsafe { &mut *p.as_ptr().add(i & (Slab::<T>::PER_CHUNK - 1)) })
+    fn split(&self, index: u32) -> (usize, usize) {
+        (
+            (index >> self.per.trailing_zeros()) as usize,
+            index as usize & (self.per - 1),
+        )
     }
 }
 
-impl<T> core::ops::Deref for Chunk<T> {
-    type Target = [Entry<T>];
-
-    #[inline(always)]
-    fn deref(&self) -> &[Entry<T>] {
-        match self.0 {
-            // SAFETY: a chunk's pointer is the boxed slice of `PER_CHUNK`
-            // entries it owns (`Chunk::new`), freed only by its drop.
-            Some(p) => unsafe { core::slice::from_raw_parts(p.as_ptr(), Slab::<T>::PER_CHUNK) },
-            None => &[],
-        }
-    }
-}
-
-impl<T> core::ops::DerefMut for Chunk<T> {
-    #[inline(always)]
-    fn deref_mut(&mut self) -> &mut [Entry<T>] {
-        match self.0 {
-            // SAFETY: as in `deref`; `&mut self` makes this the only
-            // reference to the entries.
-            Some(p) => unsafe { core::slice::from_raw_parts_mut(p.as_ptr(), Slab::<T>::PER_CHUNK) },
-            None => &mut [],
-        }
-    }
-}
-
-impl<T> Drop for Chunk<T> {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let entries = core::ptr::slice_from_raw_parts_mut(p.as_ptr(), Slab::<T>::PER_CHUNK);
-            // SAFETY: the boxed slice `Chunk::new` took apart, owned by this
-            // chunk alone; its pointer is gone with it.
-            drop(unsafe { Box::from_raw(entries) });
-        }
+/// Write the `Slab::<T>::PER_CHUNK` entries of a new chunk at `chunk`:
+/// free, of generation `floor` ([`Shape::init`]).
+///
+/// # Safety
+/// `chunk` is valid for writes of `Slab::<T>::SHAPE.layout` and aligned to it.
+unsafe fn init_chunk<T>(chunk: NonNull<u8>, floor: u32) {
+    let first = chunk.cast::<Entry<T>>().as_ptr();
+    for i in 0..Slab::<T>::PER_CHUNK {
+        // SAFETY: the caller's promise; `i` is below the chunk's entries.
+        unsafe {
+            first.add(i).write(Entry {
+                generation: floor,
+                value: None,
+            })
+        };
     }
 }
 
 /// An owner's list of chunks with room is empty.
 pub const NO_ROOM: u32 = u32::MAX;
 
-/// What a slab knows of its directory's slots, apart from the chunks (one
-/// copy of this code for every kind of object).
+/// A slab's directory, untyped: its chunks (their addresses), what it knows
+/// of each slot, its live entries (one copy of this code for every kind of
+/// object; [`Shape`] says what it needs of a kind's chunks).
 struct Slots {
+    /// Each slot's chunk (none: null): `Shape::per` entries, made and
+    /// freed here with `Shape::layout`.
+    dir: Vec<Option<NonNull<u8>>>,
     /// Per directory slot.
     meta: Vec<SlotMeta>,
     /// Free directory slots (without a chunk, not retired): bit `s % 64`
@@ -153,6 +133,8 @@ struct Slots {
     /// The floor of slots added at the directory's end: above every
     /// generation of a slot that went from the end.
     fresh: u32,
+    /// Live entries.
+    live: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -192,10 +174,99 @@ struct SlotMeta {
 impl Slots {
     const fn new() -> Self {
         Slots {
+            dir: Vec::new(),
             meta: Vec::new(),
             free: Vec::new(),
             fresh: 0,
+            live: 0,
         }
+    }
+
+    /// A free entry for an object of `owner`, whose list of chunks with
+    /// room starts at `room` (a new chunk is made when it is empty): its
+    /// id and its address, counted live. The caller writes its object.
+    #[inline(never)]
+    fn claim(&mut self, owner: Option<Id>, room: &mut u32, shape: &Shape) -> Result<(Id, NonNull<u8>), SlabFull> {
+        if *room == NO_ROOM {
+            self.new_chunk(owner, room, shape)?;
+        }
+        let slot = *room as usize;
+        let i = self.take_entry(slot, room);
+        let chunk = self.dir[slot].ok_or(SlabFull)?;
+        // SAFETY: entry `i` of the chunk in `slot` (`i` below `shape.per`).
+        let entry = unsafe { chunk.add(i * shape.entry) };
+        self.live += 1;
+        // SAFETY: an entry starts with its generation (`Entry` is `repr(C)`).
+        let generation = unsafe { entry.cast::<u32>().read() };
+        Ok((
+            Id {
+                index: ((slot << shape.per.trailing_zeros()) + i) as u32,
+                generation,
+            },
+            entry,
+        ))
+    }
+
+    /// A new, empty chunk of `owner` in a free directory slot, at the head
+    /// of its list of chunks with room.
+    fn new_chunk(&mut self, owner: Option<Id>, room: &mut u32, shape: &Shape) -> Result<(), SlabFull> {
+        let slot = match self.take_free(self.dir.len(), self.dir.capacity())? {
+            Some(slot) => slot,
+            None => {
+                self.dir.try_reserve(1).map_err(|_| SlabFull)?;
+                self.take_free(self.dir.len(), self.dir.capacity())?.ok_or(SlabFull)?
+            }
+        };
+        if slot == self.dir.len() {
+            self.dir.push(None);
+        }
+        // SAFETY: a chunk's layout has a non-zero size (at least one entry,
+        // which holds its generation).
+        let chunk = NonNull::new(unsafe { alloc::alloc::alloc(shape.layout) });
+        self.made(slot, chunk.is_some(), shape.per, owner, room);
+        let chunk = chunk.ok_or(SlabFull)?;
+        // SAFETY: the block just allocated with the chunk's layout.
+        unsafe { (shape.init)(chunk, self.meta[slot].floor) };
+        self.dir[slot] = Some(chunk);
+        Ok(())
+    }
+
+    /// The live entry at `index` was emptied (its object taken): its
+    /// generation moves on, and its chunk goes when that left it empty
+    /// ([`Slots::put_entry`]; `room` as there). Whether its owner is to be
+    /// refunded and released.
+    #[inline(never)]
+    fn removed(&mut self, index: u32, room: &mut u32, shape: &Shape) -> bool {
+        let (c, i) = shape.split(index);
+        let Some(chunk) = self.dir[c] else {
+            return false;
+        };
+        // SAFETY: entry `i` of the chunk in `c`; it starts with its
+        // generation (`Entry` is `repr(C)`).
+        let generation = unsafe { chunk.add(i * shape.entry).cast::<u32>().as_mut() };
+        // An entry whose generation would wrap is retired, never reused: an
+        // old id must not name a new object.
+        *generation = if *generation >= RETIRED - 1 {
+            RETIRED
+        } else {
+            *generation + 1
+        };
+        let generation = *generation;
+        self.live -= 1;
+        let left = self.put_entry(c, i, generation, room) as u8;
+        if left & 2 != 0 {
+            self.dir[c] = None;
+            // SAFETY: the chunk was allocated with this layout
+            // (`new_chunk`); its entries are all empty (`None`: nothing to
+            // drop) and nothing refers to them.
+            unsafe { alloc::alloc::dealloc(chunk.as_ptr(), shape.layout) };
+            let len = self.freed(c);
+            if len < self.dir.len() {
+                self.dir.truncate(len);
+                give_back(&mut self.dir, FIRST_BLOCK);
+            }
+        }
+        left & 1 != 0
     }
 
     /// A slot for a new chunk: a free one, or a new one at the end when
@@ -585,26 +656,34 @@ impl<T> Slab<T> {
     };
     const SHIFT: u32 = Self::PER_CHUNK.trailing_zeros();
 
+    /// What the untyped code needs of this slab's chunks.
+    const SHAPE: Shape = Shape {
+        per: Self::PER_CHUNK,
+        entry: entry_bytes::<T>(),
+        layout: match Layout::from_size_align(Self::PER_CHUNK * entry_bytes::<T>(), core::mem::align_of::<Entry<T>>()) {
+            Ok(layout) => layout,
+            Err(_) => panic!("a chunk's layout"),
+        },
+        init: init_chunk::<T>,
+    };
+
     /// Bytes a directory slot holds in the kernel heap (its chunk's pointer
     /// and its record, each in a list whose capacity is a power of two, in
     /// a block whose size is one: 8 + 64 for a 56-byte record): what the
     /// directory keeps of each chunk it held, once the chunk is gone (with
     /// a bit in its map of free slots).
-    pub const SLOT_BYTES: usize =
-        core::mem::size_of::<Chunk<T>>().next_power_of_two() + core::mem::size_of::<SlotMeta>().next_power_of_two();
+    pub const SLOT_BYTES: usize = core::mem::size_of::<Option<NonNull<u8>>>().next_power_of_two()
+        + core::mem::size_of::<SlotMeta>().next_power_of_two();
 
-    /// Bytes a chunk takes from the kernel heap (its block: the next power
-    /// of two), which its owner is charged.
-    pub const CHUNK_COST: u64 = {
-        let bytes = (Self::PER_CHUNK * entry_bytes::<T>()).next_power_of_two();
-        (if bytes < 8 { 8 } else { bytes }) as u64
-    };
+    /// Bytes a chunk takes from the kernel heap (its block), which its
+    /// owner is charged.
+    pub const CHUNK_COST: u64 =
+        crate::mm::small::block_bytes(Self::SHAPE.layout.size(), Self::SHAPE.layout.align()) as u64;
 
     pub const fn new() -> Self {
         Slab {
-            dir: Vec::new(),
             slots: Slots::new(),
-            live: 0,
+            _objects: PhantomData,
         }
     }
 
@@ -614,60 +693,27 @@ impl<T> Slab<T> {
         ((index >> Self::SHIFT) as usize, index as usize & (Self::PER_CHUNK - 1))
     }
 
+    /// The entry `id`'s index names, if its chunk is there (whatever its
+    /// generation).
+    #[inline(always)]
+    fn entry_ptr(&self, id: Id) -> Option<*mut Entry<T>> {
+        let (c, i) = Self::split(id.index);
+        let chunk = (*self.slots.dir.get(c)?)?;
+        // SAFETY: a chunk holds `PER_CHUNK` entries of `T` (`Slots::new_chunk`
+        // with `SHAPE`), and `i` is below it.
+        Some(unsafe { chunk.cast::<Entry<T>>().as_ptr().add(i) })
+    }
+
     /// Store `value` in a chunk of `owner`, whose list of chunks with room
     /// starts at `room` ([`NO_ROOM`]: a new chunk is made, which the caller
     /// has charged `owner` [`Slab::CHUNK_COST`] for). Fails (without
     /// panicking) when memory for a chunk runs out.
-    #[inline(never)]
     pub fn insert(&mut self, owner: Option<Id>, room: &mut u32, value: T) -> Result<Id, SlabFull> {
-        if *room == NO_ROOM {
-            self.new_chunk(owner, room)?;
-        }
-        let slot = *room as usize;
-        let i = self.slots.take_entry(slot, room);
-        let entry = &mut self.dir[slot][i];
-        // A free entry: its old value is `None`, nothing to drop.
-        core::mem::forget(entry.value.replace(value));
-        let generation = entry.generation;
-        self.live += 1;
-        Ok(Id {
-            index: ((slot << Self::SHIFT) + i) as u32,
-            generation,
-        })
-    }
-
-    /// A new, empty chunk of `owner` in a free directory slot, at
-    /// the head of its list of chunks with room.
-    fn new_chunk(&mut self, owner: Option<Id>, room: &mut u32) -> Result<(), SlabFull> {
-        let slot = match self.slots.take_free(self.dir.len(), self.dir.capacity())? {
-            Some(slot) => slot,
-            None => {
-                self.dir.try_reserve(1).map_err(|_| SlabFull)?;
-                self.slots
-                    .take_free(self.dir.len(), self.dir.capacity())?
-                    .ok_or(SlabFull)?
-            }
-        };
-        if slot == self.dir.len() {
-            self.dir.push(Chunk::NONE);
-        }
-        let floor = self.slots.meta[slot].floor;
-        let mut chunk = Vec::new();
-        let made = chunk.try_reserve_exact(Self::PER_CHUNK).is_ok();
-        self.slots.made(slot, made, Self::PER_CHUNK, owner, room);
-        if !made {
-            return Err(SlabFull);
-        }
-        chunk.resize_with(Self::PER_CHUNK, || Entry {
-            generation: floor,
-            value: None,
-        });
-        // Exactly `PER_CHUNK` reserved and pushed: boxed in place. The free
-        // slot has no chunk: nothing to drop.
-        let old = core::mem::replace(&mut self.dir[slot], Chunk::new(chunk.into_boxed_slice()));
-        debug_assert!(old.is_empty());
-        core::mem::forget(old);
-        Ok(())
+        let (id, entry) = self.slots.claim(owner, room, &Self::SHAPE)?;
+        // SAFETY: `claim` gives a free entry of this slab (its value is
+        // `None`, nothing to drop), for this object alone.
+        unsafe { core::ptr::addr_of_mut!((*entry.cast::<Entry<T>>().as_ptr()).value).write(Some(value)) };
+        Ok(id)
     }
 
     /// Who pays for the chunk of `id`, if it names a live entry.
@@ -691,8 +737,8 @@ impl<T> Slab<T> {
     /// everywhere else: the kernel is built for size).
     #[inline(always)]
     pub fn get_inlined(&self, id: Id) -> Option<&T> {
-        let (c, i) = Self::split(id.index);
-        let e = self.dir.get(c)?.entry(i)?;
+        // SAFETY: an entry of a chunk of this slab, which `&self` keeps.
+        let e = unsafe { &*self.entry_ptr(id)? };
         if e.generation == id.generation {
             e.value.as_ref()
         } else {
@@ -703,8 +749,9 @@ impl<T> Slab<T> {
     /// [`Slab::get_mut`] inlined, for the same paths as [`Slab::get_inlined`].
     #[inline(always)]
     pub fn get_mut_inlined(&mut self, id: Id) -> Option<&mut T> {
-        let (c, i) = Self::split(id.index);
-        let e = self.dir.get_mut(c)?.entry_mut(i)?;
+        // SAFETY: as in `get_inlined`; `&mut self` makes it the only
+        // reference to the entry.
+        let e = unsafe { &mut *self.entry_ptr(id)? };
         if e.generation == id.generation {
             e.value.as_mut()
         } else {
@@ -718,33 +765,18 @@ impl<T> Slab<T> {
     /// freed at once, one left with lingering entries alone is orphaned
     /// ([`Slab::linger`]): then `true` (its owner is to be refunded
     /// [`Slab::CHUNK_COST`] and released), unless it was an orphan.
-    #[inline(never)]
     pub fn remove(&mut self, id: Id, room: &mut u32) -> Option<(T, bool)> {
-        let (c, i) = Self::split(id.index);
-        let chunk = self.dir.get_mut(c)?;
-        let e = chunk.get_mut(i)?;
-        if e.generation != id.generation {
-            return None;
-        }
-        let value = e.value.take()?;
-        // An entry whose generation would wrap is retired, never reused: an
-        // old id must not name a new object.
-        e.generation = if e.generation >= RETIRED - 1 {
-            RETIRED
-        } else {
-            e.generation + 1
-        };
-        self.live -= 1;
-        let left = self.slots.put_entry(c, i, e.generation, room) as u8;
-        if left & 2 != 0 {
-            *chunk = Chunk::NONE;
-            let len = self.slots.freed(c);
-            if len < self.dir.len() {
-                self.dir.truncate(len);
-                give_back(&mut self.dir, FIRST_BLOCK);
+        let e = self.entry_ptr(id)?;
+        // SAFETY: as in `get_mut_inlined`; the reference ends before
+        // `removed`, which may free the chunk.
+        let value = unsafe {
+            let e = &mut *e;
+            if e.generation != id.generation {
+                return None;
             }
-        }
-        Some((value, left & 1 != 0))
+            e.value.take()?
+        };
+        Some((value, self.slots.removed(id.index, room, &Self::SHAPE)))
     }
 
     /// The live entry `id` lingers from now on: its object is gone as far
@@ -793,11 +825,11 @@ impl<T> Slab<T> {
         room: &dyn Fn(Option<Id>) -> Option<u32>,
     ) -> Result<(), alloc::string::String> {
         let counted: usize = self.slots.meta.iter().map(|m| m.used as usize).sum();
-        let present = self.dir.iter().filter(|c| !c.is_empty()).count();
-        if counted != self.live || self.iter().count() != self.live || present != self.chunks() {
+        let present = self.slots.dir.iter().filter(|c| c.is_some()).count();
+        if counted != self.slots.live || self.iter().count() != self.slots.live || present != self.chunks() {
             return Err(alloc::format!(
                 "{} live, {counted} counted, {present} chunks of {}",
-                self.live,
+                self.slots.live,
                 self.chunks()
             ));
         }
@@ -815,19 +847,16 @@ impl<T> Slab<T> {
     }
 
     pub fn len(&self) -> usize {
-        self.live
+        self.slots.live
     }
 
     pub fn is_empty(&self) -> bool {
-        self.live == 0
+        self.slots.live == 0
     }
 
     /// Every live entry.
     pub fn iter(&self) -> Iter<'_, T> {
-        Iter {
-            dir: &self.dir,
-            index: 0,
-        }
+        Iter { slab: self, index: 0 }
     }
 
     /// Ids of every live entry (to iterate while mutating).
@@ -836,9 +865,23 @@ impl<T> Slab<T> {
     }
 }
 
+impl<T> Drop for Slab<T> {
+    fn drop(&mut self) {
+        for chunk in self.slots.dir.iter().flatten() {
+            let entries = core::ptr::slice_from_raw_parts_mut(chunk.cast::<Entry<T>>().as_ptr(), Self::PER_CHUNK);
+            // SAFETY: a chunk of this slab, made with `SHAPE` (its entries
+            // written) and owned by it alone; nothing refers to it now.
+            unsafe {
+                core::ptr::drop_in_place(entries);
+                alloc::alloc::dealloc(chunk.as_ptr(), Self::SHAPE.layout);
+            }
+        }
+    }
+}
+
 /// A slab's live entries ([`Slab::iter`]).
 pub struct Iter<'a, T> {
-    dir: &'a [Chunk<T>],
+    slab: &'a Slab<T>,
     /// The next index to look at.
     index: usize,
 }
@@ -850,14 +893,17 @@ impl<'a, T> Iterator for Iter<'a, T> {
     #[inline(never)]
     fn next(&mut self) -> Option<(Id, &'a T)> {
         let per = Slab::<T>::PER_CHUNK;
-        while let Some(chunk) = self.dir.get(self.index / per) {
+        while let Some(chunk) = self.slab.slots.dir.get(self.index / per) {
             let i = self.index;
-            let Some(e) = chunk.get(i % per) else {
+            let Some(chunk) = chunk else {
                 // No chunk.
                 self.index = (i / per + 1) * per;
                 continue;
             };
             self.index += 1;
+            // SAFETY: as in `Slab::get_inlined`: an entry of a chunk of
+            // the slab `'a` borrows.
+            let e = unsafe { &*chunk.cast::<Entry<T>>().as_ptr().add(i % per) };
             if let Some(v) = &e.value {
                 let id = Id {
                     index: i as u32,
@@ -886,6 +932,13 @@ mod tests {
         s: Slab<T>,
         room: [u32; 3],
         charged: [u64; 3],
+    }
+
+    /// Entry `index`'s generation (its chunk is there) made `generation`.
+    fn set_generation<T>(s: &mut Slab<T>, index: u32, generation: u32) {
+        let e = s.entry_ptr(Id { index, generation: 0 }).unwrap();
+        // SAFETY: an entry of a chunk of `s`, which `&mut` holds alone.
+        unsafe { (*e).generation = generation };
     }
 
     fn owner(n: usize) -> Option<Id> {
@@ -973,7 +1026,7 @@ mod tests {
         let mut s = Owned::new();
         let keep = s.insert(0, 0);
         let a = s.insert(0, 1);
-        s.s.dir[0][a.index as usize].generation = u32::MAX - 1;
+        set_generation(&mut s.s, a.index, u32::MAX - 1);
         let old = Id {
             index: a.index,
             generation: u32::MAX - 1,
@@ -1134,7 +1187,7 @@ mod tests {
     fn a_slot_with_a_retired_entry_is_not_reused() {
         let mut s = Owned::new();
         let a = s.insert(1, 1u64);
-        s.s.dir[0][0].generation = u32::MAX - 1;
+        set_generation(&mut s.s, 0, u32::MAX - 1);
         let old = Id {
             index: a.index,
             generation: u32::MAX - 1,
@@ -1194,9 +1247,24 @@ mod tests {
     /// pointer and its record's share of a power-of-two block.
     #[test]
     fn a_directory_slot_holds_72_bytes() {
-        assert_eq!(core::mem::size_of::<Chunk<u64>>(), 8);
+        assert_eq!(core::mem::size_of::<Option<NonNull<u8>>>(), 8);
         assert_eq!(core::mem::size_of::<SlotMeta>(), 56);
         assert_eq!(Slab::<u64>::SLOT_BYTES, 72);
+    }
+
+    /// A slab dropped drops the objects it still holds (its chunks are
+    /// untyped memory: `Slab`'s own `Drop` does it) and frees its chunks.
+    #[test]
+    fn a_dropped_slab_drops_its_objects() {
+        let counted = std::rc::Rc::new(());
+        let mut s = Owned::new();
+        let ids: Vec<_> = (0..100).map(|_| s.insert(1, counted.clone())).collect();
+        for id in &ids[..40] {
+            s.remove(*id);
+        }
+        assert_eq!(std::rc::Rc::strong_count(&counted), 61);
+        drop(s);
+        assert_eq!(std::rc::Rc::strong_count(&counted), 1);
     }
 
     /// The self-check's part finds a broken list and a wrong count.
@@ -1226,14 +1294,14 @@ mod tests {
     fn the_directory_gives_its_memory_back() {
         let mut s = Owned::new();
         let keep: Vec<_> = (0..3u64).map(|i| s.insert(1, i)).collect();
-        let (len, cap, meta) = (s.s.dir.len(), s.s.dir.capacity(), s.s.slots.meta.capacity());
+        let (len, cap, meta) = (s.s.slots.dir.len(), s.s.slots.dir.capacity(), s.s.slots.meta.capacity());
         let ids: Vec<_> = (0..10_000u64).map(|i| s.insert(2, i)).collect();
-        assert!(s.s.dir.capacity() > 100);
+        assert!(s.s.slots.dir.capacity() > 100);
         for id in &ids {
             s.remove(*id);
         }
         assert_eq!(
-            (s.s.dir.len(), s.s.dir.capacity(), s.s.slots.meta.capacity()),
+            (s.s.slots.dir.len(), s.s.slots.dir.capacity(), s.s.slots.meta.capacity()),
             (len, cap, meta)
         );
         s.check();

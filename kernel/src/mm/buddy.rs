@@ -163,6 +163,20 @@ impl Area {
         }
     }
 
+    /// Clear the bits of the `n` smallest blocks from `block` (in the
+    /// area): a word at a time, with a mask at either end.
+    pub fn clear(&self, block: usize, n: usize) {
+        let mut i = (block - self.start) >> self.shift;
+        let end = i + n;
+        while i < end {
+            let bits = (end - i).min(64 - i % 64);
+            let mask = (u64::MAX >> (64 - bits)) << (i % 64);
+            // SAFETY: as in `is_free`; only the allocator writes the map.
+            unsafe { *self.maps.add(i / 64) &= !mask };
+            i += bits;
+        }
+    }
+
     /// Make `block` (unused, of order `j`, in the area, in no list) free,
     /// merged with its free buddies: the free block it ends in, and its
     /// order.

@@ -28,18 +28,14 @@ static FRAMES: Mutex<Frames> = Mutex::new(Frames {
 });
 
 /// Hand the free ranges (sorted, disjoint, page aligned, linear-mapped) to
-/// the allocator; its bit maps come from the first that holds them. Once, at boot.
-pub fn set_up(ranges: impl Iterator<Item = Range>) -> Result<(), SetupError> {
+/// the allocator; its spans and bit maps come from the first that holds
+/// them. Once, at boot.
+pub fn set_up(ranges: impl Iterator<Item = Range> + Clone) -> Result<(), SetupError> {
     let linear = ranges.map(|r| (phys_to_virt(r.start) as usize, phys_to_virt(r.end) as usize));
     // SAFETY: the ranges are free RAM, mapped read-write in the linear map
     // and owned by nobody else (computed from the device tree at boot);
     // `init` calls this once.
-    unsafe {
-        FRAMES
-            .lock()
-            .pages
-            .set_up(linear, |at, bytes| _ = zero(at as u64 - LINEAR_BASE, bytes / PAGE))
-    }
+    unsafe { FRAMES.lock().pages.set_up(linear) }
 }
 
 /// The order of the smallest block of at least `pages` pages (past the

@@ -27,32 +27,33 @@ pub enum SetupError {
     NoRoomForMaps,
 }
 
-/// An unused span: all zero, so the allocator starts in `.bss`.
-const NO_SPAN: Area = Area {
-    start: 0,
-    end: 0,
-    shift: 0,
-    orders: 0,
-    maps: core::ptr::null_mut(),
-};
-
 /// The page frames' buddy system.
+///
+/// Its bit maps (a bit a page, [`Area`]) are not cleared at boot: a bit
+/// counts only where a free block starts (set, its node giving its order)
+/// and on pages handed out (clear). Inside a free block the bits are
+/// whatever RAM held: [`Pages::alloc`] clears those of the block it hands
+/// out, and a merge or a split writes the bits of the blocks it makes.
+/// What a free looks at, its buddy, is never inside a free block (that
+/// block would hold the block freed too), so it reads only bits that count.
 pub struct Pages {
-    spans: [Area; MAX_SPANS],
+    /// The spans ([`Area`]s of `count`), in the memory set aside at boot
+    /// with their maps (not in the kernel's `.bss`, which the boot clears).
+    spans: *mut Area,
     count: usize,
     lists: Lists,
     total: usize,
     used: usize,
 }
 
-// SAFETY: the raw pointers reach the allocator's own maps, set aside at
-// boot and never handed out; every use is under the frame lock.
+// SAFETY: the raw pointers reach the allocator's own spans and maps, set
+// aside at boot and never handed out; every use is under the frame lock.
 unsafe impl Send for Pages {}
 
 impl Pages {
     pub const fn empty() -> Self {
         Pages {
-            spans: [NO_SPAN; MAX_SPANS],
+            spans: core::ptr::null_mut(),
             count: 0,
             lists: Lists::new(),
             total: 0,
@@ -60,50 +61,63 @@ impl Pages {
         }
     }
 
+    /// The spans.
+    fn spans(&self) -> &[Area] {
+        if self.count == 0 {
+            return &[];
+        }
+        // SAFETY: `set_up` wrote `count` spans there, kept for good.
+        unsafe { core::slice::from_raw_parts(self.spans, self.count) }
+    }
+
     /// Take `ranges` (disjoint, page-aligned `(start, end)`) as the free
-    /// memory; `zero` zeroes whole pages at an address (the maps). The bit maps come from the start of the first that holds
-    /// them and a page besides.
+    /// memory. The spans and their bit maps come from the start of the
+    /// first that holds them and a page besides; nothing is cleared (see
+    /// [`Pages`]).
     ///
     /// # Safety
     /// The ranges are memory nobody else uses, readable and writable at
     /// these addresses, for good; called once.
-    pub unsafe fn set_up(
-        &mut self,
-        ranges: impl Iterator<Item = (usize, usize)>,
-        zero: impl FnOnce(usize, usize),
-    ) -> Result<(), SetupError> {
-        let mut words = 0;
-        for (start, end) in ranges.filter(|(s, e)| e > s) {
-            let span = self.spans.get_mut(self.count).ok_or(SetupError::TooManySpans)?;
-            *span = Area {
+    pub unsafe fn set_up(&mut self, ranges: impl Iterator<Item = (usize, usize)> + Clone) -> Result<(), SetupError> {
+        let ranges = ranges.filter(|(s, e)| e > s);
+        let (mut count, mut words) = (0, 0);
+        for (start, end) in ranges.clone() {
+            count += 1;
+            words += ((end - start) / PAGE).div_ceil(64);
+        }
+        if count > MAX_SPANS {
+            return Err(SetupError::TooManySpans);
+        }
+        let bytes = (count * core::mem::size_of::<Area>() + words * 8).next_multiple_of(PAGE);
+        let (held, (base, _)) = ranges
+            .clone()
+            .enumerate()
+            .find(|(_, (s, e))| e - s > bytes)
+            .ok_or(SetupError::NoRoomForMaps)?;
+        let spans = base as *mut Area;
+        // SAFETY: the first `bytes` of range `held`, ours (caller) and in
+        // no span; page aligned, so aligned for spans, then for words.
+        let mut maps = unsafe { spans.add(count) }.cast::<u64>();
+        for (n, (start, end)) in ranges.enumerate() {
+            let start = if n == held { start + bytes } else { start };
+            let span = Area {
                 start,
                 end,
                 shift: 12,
                 orders: ORDERS as u8,
-                maps: core::ptr::null_mut(),
+                maps,
             };
-            words += ((end - start) / PAGE).div_ceil(64);
-            self.count += 1;
+            // SAFETY: within the `bytes` set aside (the sums above).
+            unsafe {
+                spans.add(n).write(span);
+                maps = maps.add(((end - start) / PAGE).div_ceil(64));
+            }
         }
-        let count = self.count;
-        let bytes = (words * 8).next_multiple_of(PAGE);
-        let first = self
-            .spans
-            .iter_mut()
-            .take(count)
-            .find(|s| s.end - s.start > bytes)
-            .ok_or(SetupError::NoRoomForMaps)?;
-        let mut maps = first.start as *mut u64;
-        first.start += bytes;
-        // The first `bytes` of that range, ours (caller) and no longer in
-        // any span.
-        zero(maps as usize, bytes);
-        for span in self.spans.iter_mut().take(count) {
-            span.maps = maps;
-            // SAFETY: within the `bytes` set aside (the sum above).
-            maps = unsafe { maps.add(((span.end - span.start) / PAGE).div_ceil(64)) };
-        }
-        for span in self.spans.iter().take(count) {
+        self.spans = spans;
+        self.count = count;
+        for n in 0..count {
+            // SAFETY: written above.
+            let span = unsafe { *spans.add(n) };
             self.total += span.end - span.start;
             let mut at = span.start;
             while at < span.end {
@@ -125,11 +139,10 @@ impl Pages {
     /// The span `block` lies in (they are few: a look at each), and the
     /// free lists.
     fn span_of(&mut self, block: usize) -> Option<(&Area, &mut Lists)> {
-        let span = self
-            .spans
-            .iter()
-            .take(self.count)
-            .find(|s| s.start <= block && block < s.end)?;
+        let span = self.spans().iter().find(|s| s.start <= block && block < s.end)?;
+        // SAFETY: the spans are not in `self` (they are where `spans`
+        // points), so the lists are borrowed apart from them.
+        let span = unsafe { &*(span as *const Area) };
         Some((span, &mut self.lists))
     }
 
@@ -139,6 +152,11 @@ impl Pages {
         let (span, lists) = self.span_of(block)?;
         // SAFETY: the first block of list `j`, at least `order`.
         unsafe { span.take(lists, block, j, order) };
+        // Its pages but the first (cleared by `take`) had bits of a free
+        // block's inside: a block handed out has all its bits clear.
+        if order > 0 {
+            span.clear(block + PAGE, (1 << order) - 1);
+        }
         self.used += PAGE << order;
         Some(block)
     }
@@ -175,12 +193,12 @@ impl Pages {
 
 /// The order of the largest block aligned to its size that starts at
 /// `start` (page aligned) and ends by `end`.
+/// (`end` above `start`.)
 fn largest(start: usize, end: usize) -> usize {
-    let mut order = ((start.trailing_zeros() as usize).saturating_sub(12)).min(ORDERS - 1);
-    while start + (PAGE << order) > end {
-        order -= 1;
-    }
-    order
+    // Aligned to it: at most the alignment of `start`; ends by `end`: at
+    // most the largest power of two in `end - start`.
+    let fits = (usize::BITS - 1 - (end - start).leading_zeros()).min(start.trailing_zeros());
+    (fits as usize - 12).min(ORDERS - 1)
 }
 
 #[cfg(test)]
@@ -196,12 +214,19 @@ pub(crate) mod tests {
 
     impl Arena {
         pub(crate) fn new(bytes: usize) -> Arena {
+            Arena::filled(bytes, 0x5a5a_5a5a_5a5a_5a5a)
+        }
+
+        /// An arena whose every word is `word`: garbage, as RAM may hold
+        /// at boot.
+        pub(crate) fn filled(bytes: usize, word: u64) -> Arena {
             let layout = Layout::from_size_align(bytes, bytes).unwrap();
             // SAFETY: non-zero size.
             let base = unsafe { alloc(layout) } as usize;
             assert_ne!(base, 0);
-            // Garbage, as RAM may hold at boot.
-            unsafe { core::ptr::write_bytes(base as *mut u8, 0x5a, bytes) };
+            for i in 0..bytes / 8 {
+                unsafe { (base as *mut u64).add(i).write(word) };
+            }
             Arena { base, layout }
         }
     }
@@ -221,19 +246,10 @@ pub(crate) mod tests {
                 ranges
                     .iter()
                     .map(|&(s, e)| (arena.base + s * PAGE, arena.base + e * PAGE)),
-                zero,
             )
         }
         .unwrap();
         p
-    }
-
-    /// Garbage first: the maps must not depend on memory being zero.
-    fn zero(at: usize, bytes: usize) {
-        unsafe {
-            core::ptr::write_bytes(at as *mut u8, 0xa5, bytes);
-            core::ptr::write_bytes(at as *mut u8, 0, bytes);
-        }
     }
 
     fn free_bytes(p: &Pages) -> usize {
@@ -353,14 +369,42 @@ pub(crate) mod tests {
         assert_eq!(p.alloc(7), Some(arena.base + 128 * PAGE));
     }
 
+    /// The maps are not cleared at boot: garbage whose bits say "free"
+    /// and whose words look like a free block's node of some order (every
+    /// page inside a free block looks free) is never taken for one. With
+    /// `alloc` leaving a block's bits as they were inside it, the tail
+    /// given back here looked already free and was kept (a free "ignored
+    /// as given twice"), and pages went missing.
+    #[test]
+    fn garbage_in_the_maps_is_never_taken_for_a_free_block() {
+        for order in 0..4 {
+            let arena = Arena::filled(1 << 20, 0xffff_ffff_ffff_f000 | order);
+            let mut p = pages(&arena, &[(0, 256)]);
+            let free = free_bytes(&p);
+            let b = p.alloc(3).unwrap();
+            p.release(b + 5 * PAGE, b + 8 * PAGE);
+            assert_eq!(free_bytes(&p), free - 5 * PAGE);
+            let mut got = Vec::new();
+            for o in [0, 2, 1, 4, 0, 3, 0] {
+                got.push((p.alloc(o).unwrap(), o));
+            }
+            p.release(b, b + 5 * PAGE);
+            for &(g, o) in got.iter().rev() {
+                unsafe { p.free(g, o) };
+            }
+            assert_eq!(free_bytes(&p), free);
+            assert_eq!(p.alloc(7), Some(arena.base + 128 * PAGE), "whole again");
+        }
+    }
+
     #[test]
     fn set_up_refuses_what_it_cannot_hold() {
         let arena = Arena::new(1 << 20);
         let mut p = Pages::empty();
         let many = (0..=MAX_SPANS).map(|i| (arena.base + 2 * i * PAGE, arena.base + (2 * i + 1) * PAGE));
-        assert_eq!(unsafe { p.set_up(many, zero) }.err(), Some(SetupError::TooManySpans));
+        assert_eq!(unsafe { p.set_up(many) }.err(), Some(SetupError::TooManySpans));
         let mut p = Pages::empty();
         let one = core::iter::once((arena.base, arena.base + PAGE));
-        assert_eq!(unsafe { p.set_up(one, zero) }.err(), Some(SetupError::NoRoomForMaps));
+        assert_eq!(unsafe { p.set_up(one) }.err(), Some(SetupError::NoRoomForMaps));
     }
 }

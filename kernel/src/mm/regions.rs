@@ -44,7 +44,7 @@ impl<const N: usize> RangeSet<N> {
         }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Range> {
+    pub fn iter(&self) -> impl Iterator<Item = &Range> + Clone {
         self.ranges.iter()
     }
 

@@ -226,6 +226,17 @@ impl Area {
     // of text; the list and map steps inside it stay inlined.
     #[inline(never)]
     pub unsafe fn put(&self, lists: &mut Lists, block: usize, j: usize) {
+        // SAFETY: the caller's promise.
+        unsafe { self.put_inlined(lists, block, j) };
+    }
+
+    /// [`Area::put`] inlined: for the boot's set-up, which puts every
+    /// free block (a call each cost about 5 instructions of the boot's).
+    ///
+    /// # Safety
+    /// As for [`Area::put`].
+    #[inline(always)]
+    pub unsafe fn put_inlined(&self, lists: &mut Lists, block: usize, j: usize) {
         self.mark(block, true);
         // SAFETY: unused, ours, in no list (caller).
         unsafe { lists.push(j, block, self.low()) };

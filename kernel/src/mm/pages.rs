@@ -112,22 +112,18 @@ impl Pages {
                 spans.add(n).write(span);
                 maps = maps.add(((end - start) / PAGE).div_ceil(64));
             }
-        }
-        self.spans = spans;
-        self.count = count;
-        for n in 0..count {
-            // SAFETY: written above.
-            let span = unsafe { *spans.add(n) };
-            self.total += span.end - span.start;
-            let mut at = span.start;
-            while at < span.end {
-                let order = largest(at, span.end);
+            self.total += end - start;
+            let mut at = start;
+            while at < end {
+                let order = largest(at, end);
                 // SAFETY: free memory of the span (caller); the largest
                 // aligned blocks of a range are never buddies of each other.
-                unsafe { span.put(&mut self.lists, at, order) };
+                unsafe { span.put_inlined(&mut self.lists, at, order) };
                 at += PAGE << order;
             }
         }
+        self.spans = spans;
+        self.count = count;
         Ok(())
     }
 

@@ -214,24 +214,23 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
                     return Err(e);
                 }
             };
-            if level == 3 {
-                // Every page of the range in this table, without walking
-                // again: linear in the pages, a few instructions each.
-                let first = index(v, 3);
-                let count = ((ENTRIES - first) as u64).min(remaining / PAGE_SIZE) as usize;
-                let bits = attributes.descriptor_bits() | TABLE_OR_PAGE | VALID;
-                let entries = &mut self.memory.table(table)[first..first + count];
-                let mut p = p;
-                for entry in entries {
-                    *entry = (p & ADDRESS_MASK) | bits;
-                    p += PAGE_SIZE;
-                }
-                offset += count as u64 * PAGE_SIZE;
-                continue;
+            // Every page or block of the range in this table, without
+            // walking again: linear in them, a few instructions each (the
+            // boot's linear map of 1 GiB is some 500 blocks of 2 MiB). A
+            // block's neighbours are aligned as it is; the table ends at a
+            // boundary of the level above, where a larger block may start.
+            let span = level_size(level);
+            let first = index(v, level);
+            let count = ((ENTRIES - first) as u64).min(remaining / span) as usize;
+            let kind = if level == 3 { TABLE_OR_PAGE } else { 0 };
+            let bits = attributes.descriptor_bits() | kind | VALID;
+            let entries = &mut self.memory.table(table)[first..first + count];
+            let mut p = p;
+            for entry in entries {
+                *entry = (p & ADDRESS_MASK) | bits;
+                p += span;
             }
-            let entry = &mut self.memory.table(table)[index(v, level)];
-            *entry = (p & ADDRESS_MASK) | attributes.descriptor_bits() | VALID;
-            offset += level_size(level);
+            offset += count as u64 * span;
         }
         Ok(())
     }
@@ -344,9 +343,16 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
                         }
                         continue;
                     }
-                    // Skip whole unmapped subtrees quickly.
+                    // Skip whole unmapped subtrees quickly: the rest of
+                    // the range in this table up to its next valid entry,
+                    // without walking again.
                     let span = level_size(level);
-                    match (v & !(span - 1)).checked_add(span) {
+                    let base = v & !(span - 1);
+                    let first = index(v, level);
+                    let count = ((ENTRIES - first) as u64).min((end - base).div_ceil(span)) as usize;
+                    let entries = &self.memory.table(table)[first..first + count];
+                    let skipped = entries.iter().position(|e| e & VALID != 0).unwrap_or(count);
+                    match base.checked_add(skipped.max(1) as u64 * span) {
                         Some(next) => v = next,
                         None => break,
                     }
@@ -492,6 +498,67 @@ mod tests {
         assert!(m.translate(linear + (2 << 30) + (2 << 20) + PAGE_SIZE).is_none());
         // root, L1, L2 (for GiB 2), L3 (for the page)
         assert_eq!(mem.tables.len(), 4);
+    }
+
+    /// Runs of blocks are written a table at a time, and the check for
+    /// what is mapped skips invalid entries a table at a time: the same
+    /// entries and the same overlap found as one block at a time.
+    #[test]
+    fn runs_of_blocks_and_an_overlap_past_a_gap() {
+        let (mut mem, root) = HostTables::new(16);
+        let linear = 0xffff_0000_0000_0000u64;
+        let (gib, mib2) = (1u64 << 30, 2u64 << 20);
+        let mut m = Mapper::new(root, &mut mem);
+        let attrs = Attributes::KERNEL_DATA;
+        m.map(
+            linear + gib + 3 * mib2,
+            gib + 3 * mib2,
+            mib2,
+            attrs,
+            Granularity::Blocks,
+        )
+        .unwrap();
+        // Two invalid entries, then the block: found past them.
+        assert_eq!(
+            m.map(linear + gib + mib2, gib + mib2, 6 * mib2, attrs, Granularity::Blocks),
+            Err(MapError::AlreadyMapped {
+                va: linear + gib + 3 * mib2
+            })
+        );
+        // Before it, and from after it to the end of the table, then a
+        // GiB block and a page.
+        m.map(linear + gib, gib, 3 * mib2, attrs, Granularity::Blocks).unwrap();
+        let rest = gib - 4 * mib2;
+        m.map(
+            linear + gib + 4 * mib2,
+            gib + 4 * mib2,
+            rest + gib + PAGE_SIZE,
+            attrs,
+            Granularity::Blocks,
+        )
+        .unwrap();
+        for off in [
+            0,
+            3 * mib2 + 8,
+            4 * mib2,
+            100 * mib2 + 5,
+            gib - 1,
+            gib,
+            2 * gib - 1,
+            2 * gib,
+        ] {
+            assert_eq!(m.translate(linear + gib + off).unwrap().0, gib + off, "offset {off:#x}");
+        }
+        assert!(m.translate(linear + 3 * gib + PAGE_SIZE).is_none());
+        // root, L1, L2s for GiB 1 and GiB 3 (GiB 2 a block), an L3 for
+        // the page
+        assert_eq!(mem.tables.len(), 5);
+        let l2 = mem
+            .tables
+            .values()
+            .find(|t| t.iter().filter(|e| *e & VALID != 0).count() == ENTRIES)
+            .expect("a full table of 2 MiB blocks");
+        assert!(l2.iter().all(|e| e & TABLE_OR_PAGE == 0), "blocks, not tables");
     }
 
     #[test]

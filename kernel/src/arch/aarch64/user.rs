@@ -568,6 +568,7 @@ fn save_exception_state(ctx: &mut UserContext) {
 /// exit path (after the outgoing thread's registers are saved) and by
 /// [`cpu_loop`].
 #[no_mangle]
+#[link_section = ".text.fast"] // (not outlined: see `ipc_fast_call`)
 extern "C" fn idle_next() -> *const UserContext {
     let cpu = percpu::current_running().index();
     loop {
@@ -604,6 +605,7 @@ extern "C" fn idle_next() -> *const UserContext {
 
 /// Leave `cur` (if any) for `next` (if any): FP state, address space, timer.
 /// Where `cur`'s callee-saved registers go is in the result's `save`.
+#[link_section = ".text.fast"] // (not outlined: see `ipc_fast_call`)
 fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> Resume {
     let pc = percpu::current_running();
     // `next` is the CPU's current thread now (`sched::pick_next`): its

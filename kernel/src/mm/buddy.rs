@@ -6,7 +6,9 @@
 //! list per order, linked through the blocks themselves, doubly, so a block
 //! leaves its list in a constant number of steps wherever it sits. A bit
 //! map with a bit per smallest block says where a free block starts, and
-//! that block's link word says its order. Freeing a block looks at its
+//! that block's link word says its order (the page frames' map is not
+//! cleared at boot: there a bit inside a free block means nothing, and
+//! nothing reads it; see [`super::pages::Pages`]). Freeing a block looks at its
 //! buddy: when free at the same order, the buddy leaves its list and the
 //! two merge, one order up. Allocating takes the first block of the lowest
 //! order that has one (a mask of the non-empty lists) and splits it. So

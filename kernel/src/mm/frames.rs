@@ -6,9 +6,9 @@
 //! allocation and free takes a bounded number of steps.
 //!
 //! The allocator keeps its free lists inside the free blocks (reached
-//! through the linear map) and its bit maps in memory set aside at boot and
-//! at the end of each page of small blocks, so it never needs the kernel
-//! heap.
+//! through the linear map), and its spans and bit maps in memory set aside
+//! at boot and at the end of each page of small blocks, so it never needs
+//! the kernel heap.
 
 use super::layout::{phys_to_virt, LINEAR_BASE, PAGE_SIZE};
 use super::pages::{Pages, SetupError, PAGE};

@@ -3,9 +3,9 @@
 //!
 //! Free memory comes in up to [`MAX_SPANS`] spans (RAM minus the image,
 //! the device tree, the initrd and reserved regions). Blocks never merge
-//! across spans. The spans' bit maps (about 2 bits a page) are set aside at
-//! boot from the first span that holds them: 64 KiB for 1 GiB, a page for the watch's
-//! 4 MiB.
+//! across spans. The spans and their bit maps (a bit a page: 32 KiB for
+//! 1 GiB, a page for the watch's 4 MiB) are set aside at boot from the
+//! first span that holds them, and not cleared (see [`Pages`]).
 //!
 //! Addresses here are where the allocator reaches the memory (the kernel's
 //! linear map); the caller converts.

@@ -564,10 +564,11 @@ fn save_exception_state(ctx: &mut UserContext) {
     };
 }
 
-/// Nothing to run here: pick again, and while there is still nothing, wait
-/// for an interrupt and pick again. Called by [`cpu_loop`]; the exit path
-/// comes in through [`idle_wait`].
-fn idle_next() -> *const UserContext {
+/// Nothing to run: pick again, and while there is still nothing, wait for
+/// an interrupt and pick again. Called by the exit path (after the
+/// outgoing thread's registers are saved) and by [`cpu_loop`].
+#[no_mangle]
+extern "C" fn idle_next() -> *const UserContext {
     let cpu = percpu::current_running().index();
     loop {
         {
@@ -595,19 +596,6 @@ fn idle_next() -> *const UserContext {
         }
         wait_for_interrupt();
     }
-}
-
-/// The exit path's way to idle, once it has saved the outgoing thread's
-/// registers and released the lock: wait first, then [`idle_next`]. Under
-/// the lock, [`switch`] found nothing to run here and armed the timer; since
-/// then only other CPUs can have made work here, and they wake this one (an
-/// IPI with a thread made ready, `sched::make_ready`; the timer for a
-/// deadline; `switch` itself, for teardown still to do), so a pass of
-/// `idle_next` before the wait would find nothing.
-#[no_mangle]
-extern "C" fn idle_wait() -> *const UserContext {
-    wait_for_interrupt();
-    idle_next()
 }
 
 /// Wait for an interrupt with interrupts masked (a pending one still ends
@@ -651,11 +639,6 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> Resu
     }
     let Some(n) = next else {
         pc.user_ctx.store(0, Ordering::Relaxed);
-        if k.teardown_pending > 0 {
-            // The exit path waits before it looks for work ([`idle_wait`]):
-            // wake this CPU, for `idle_next` to do the teardown.
-            irq::send_ipi(cpu, irq::SGI_WAKE);
-        }
         // Idle: no task's tables stay live (they may be freed meanwhile).
         // SAFETY: the empty table has no valid entries.
         unsafe {

@@ -149,26 +149,29 @@ pub fn deliver_pending(k: &mut crate::object::Kernel) {
     }
 }
 
-/// IRQ exception: handle everything pending.
+/// Handle the interrupt pending on this CPU, if any (the IRQ exception,
+/// and the idle loop after its wait). One per call: another one still
+/// pending is taken as soon as interrupts are unmasked again (or ends the
+/// idle loop's next wait at once), so looking for it here would only cost
+/// an acknowledge that finds none, each time.
 pub fn handle() {
     let Some(gic) = GIC.get() else { return };
-    while let Some(intid) = gic.acknowledge() {
-        if intid == TIMER_INTID.load(Ordering::Relaxed) {
-            time::on_tick();
-        } else if intid == SGI_STOP {
-            gic.end_of_interrupt(intid);
-            hal::cpu::halt();
-        } else if intid == SGI_WAKE {
-            percpu::current().ipis.fetch_add(1, Ordering::Relaxed);
-        } else if is_bound(intid) {
-            // Masked until the driver acknowledges it (IrqAck).
-            gic.disable(intid);
-            if PENDING.lock().push(intid).is_err() {
-                crate::warn!("irq: too many undelivered interrupts; {} dropped", u64::from(intid));
-            }
-        } else {
-            crate::warn!("irq: unexpected interrupt {}", u64::from(intid));
-        }
+    let Some(intid) = gic.acknowledge() else { return };
+    if intid == TIMER_INTID.load(Ordering::Relaxed) {
+        time::on_tick();
+    } else if intid == SGI_STOP {
         gic.end_of_interrupt(intid);
+        hal::cpu::halt();
+    } else if intid == SGI_WAKE {
+        percpu::current_running().ipis.fetch_add(1, Ordering::Relaxed);
+    } else if is_bound(intid) {
+        // Masked until the driver acknowledges it (IrqAck).
+        gic.disable(intid);
+        if PENDING.lock().push(intid).is_err() {
+            crate::warn!("irq: too many undelivered interrupts; {} dropped", u64::from(intid));
+        }
+    } else {
+        crate::warn!("irq: unexpected interrupt {}", u64::from(intid));
     }
+    gic.end_of_interrupt(intid);
 }

@@ -1,15 +1,18 @@
 //! How long interrupts stay masked (test image, under QEMU `-icount`).
 //!
 //! The kernel runs with interrupts masked from every exception entry to the
-//! `eret` that leaves it, and in the idle loop except around its `wfi`. In
-//! the test image each CPU counts retired instructions with PMU event
-//! counter 0 (`INST_RETIRED`, which QEMU implements only under precise
-//! `-icount`), notes the count when it masks (the entry from EL0 in
-//! `user_entry.S`, and after the idle loop's wait) and, when it unmasks
-//! (the exit to EL0, and before the wait), keeps the longest stretch. Not
-//! counted: the few instructions of the vector before the count is read
-//! and after it is taken on the way out, and an interrupt taken at EL1
-//! inside the idle loop's wait. Under SMP, QEMU's instruction count is the
+//! `eret` that leaves it, and in the idle loop, whose `wfi` a pending
+//! interrupt ends at once and which then handles it without taking the
+//! exception (and, with teardown to do, unmasks for a moment between
+//! pieces). In the test image each CPU counts retired instructions with PMU
+//! event counter 0 (`INST_RETIRED`, which QEMU implements only under
+//! precise `-icount`), notes the count when a stretch starts (the entry
+//! from EL0 in `user_entry.S`, and after the idle loop's wait) and, when it
+//! ends (the exit to EL0, and before the wait), keeps the longest stretch.
+//! Not counted: the few instructions of the vector before the count is read
+//! and after it is taken on the way out, and the idle loop's wait with the
+//! interrupt that ends it (its handling, or one taken at EL1 between
+//! teardown pieces). Under SMP, QEMU's instruction count is the
 //! machine's, not the CPU's (another CPU's instructions can fall inside a
 //! stretch), so exact figures come from 1-CPU runs.
 //!
@@ -38,7 +41,8 @@ fn count() -> u64 {
     hal::cpu::instructions_retired() & 0xffff_ffff
 }
 
-/// This CPU is about to unmask (the idle loop's wait): close the stretch.
+/// This CPU is about to wait (the idle loop's `wfi`, which a pending
+/// interrupt ends at once), or to unmask: close the stretch.
 #[inline]
 pub fn unmasking() {
     if !MEASURE {
@@ -52,7 +56,8 @@ pub fn unmasking() {
     pc.masked_max.fetch_max(stretch, Ordering::Relaxed);
 }
 
-/// This CPU masked again (after the idle loop's wait), or finished work
+/// This CPU is back from the idle loop's wait (and the interrupt that ended
+/// it), or masked again, or finished work
 /// that is not to be counted (the test image's self-check): a stretch
 /// starts now.
 #[inline]

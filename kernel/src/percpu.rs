@@ -106,13 +106,14 @@ pub fn current() -> &'static PerCpu {
 }
 
 /// This CPU's data, on a CPU past `init_this_cpu` (every CPU that runs
-/// user code or the scheduler; TPIDR_EL1 is set there): no call and no
-/// test, unlike [`current`], for the hot paths.
+/// user code or the scheduler, or takes interrupts; TPIDR_EL1 is set
+/// there): no call and no test, unlike [`current`], for the hot paths.
 #[inline(always)]
 pub fn current_running() -> &'static PerCpu {
     let p = hal::cpu::tpidr() as *const PerCpu;
     debug_assert!(!p.is_null());
-    // SAFETY: user code and the scheduler run on a CPU only after
+    // SAFETY: user code and the scheduler run on a CPU, and it takes
+    // interrupts (`irq::init_cpu` unmasks them), only after
     // init_this_cpu, which points TPIDR_EL1 at an element of PERCPU (and
     // nothing changes it after).
     unsafe { &*p }

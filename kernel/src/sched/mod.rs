@@ -270,6 +270,11 @@ pub fn fast_timeouts(c: &mut CpuState, cpu: usize, woken: &mut Thread, blocked: 
 
 /// Wake threads whose deadline passed (on this CPU).
 pub fn expire_timeouts(k: &mut Kernel, cpu: usize) {
+    // Usually there are none (this runs on every pass of the idle loop):
+    // then no counter read and no frame.
+    if k.cpus[cpu].timeouts.first().is_none() {
+        return;
+    }
     let now = hal::cpu::counter();
     while let Some((deadline, ptr)) = k.cpus[cpu].timeouts.first() {
         if deadline > now {

@@ -564,9 +564,9 @@ fn save_exception_state(ctx: &mut UserContext) {
     };
 }
 
-/// Nothing to run: wait for an interrupt, then pick again. Called by the
-/// exit path (after the outgoing thread's registers are saved) and by
-/// [`cpu_loop`].
+/// Nothing to run: pick again, and while there is still nothing, wait for
+/// an interrupt and pick again. Called by the exit path (after the
+/// outgoing thread's registers are saved) and by [`cpu_loop`].
 #[no_mangle]
 #[link_section = ".text.fast"] // (not outlined: see `ipc_fast_call`)
 extern "C" fn idle_next() -> *const UserContext {
@@ -595,12 +595,19 @@ extern "C" fn idle_next() -> *const UserContext {
             }
             sched::program_timer(&mut k, cpu);
         }
-        // Lock released: wait (the IRQ is handled by the EL1 vector), then
-        // look again.
-        crate::masked::unmasking();
-        hal::cpu::idle_until_interrupt();
-        crate::masked::masking();
+        wait_for_interrupt();
     }
+}
+
+/// Wait for an interrupt with interrupts masked (a pending one still ends
+/// the wait), then handle what is pending (`irq::handle`) here, without
+/// taking the exception: nothing else runs between the two.
+#[inline(always)]
+fn wait_for_interrupt() {
+    crate::masked::unmasking();
+    hal::cpu::wait_for_interrupt();
+    irq::handle();
+    crate::masked::masking();
 }
 
 /// Leave `cur` (if any) for `next` (if any): FP state, address space, timer.

@@ -212,7 +212,7 @@ mod serve {
                     "{}: {e}: pairings by code are kept in memory only until the bus restarts (the file is left as it is)",
                     store::PATH
                 );
-                state.lock().storage = proto::Storage::Memory;
+                state.lock().storage = proto::Storage::Unreadable;
                 return;
             }
         }

@@ -412,6 +412,20 @@ impl Peer {
     pub fn is_paired(&self) -> bool {
         self.present && self.up.as_ref().is_some_and(|u| u.confirmed)
     }
+
+    /// The device is gone (not heard from, forgotten, or back under a new
+    /// id): its session and any handshake end; `Left` is told if it was
+    /// paired.
+    fn depart(&mut self, events: &mut Vec<Event>) {
+        if self.is_paired() {
+            events.push(Event::Left {
+                name: self.info.name.clone(),
+            });
+        }
+        self.present = false;
+        self.up = None;
+        self.pending = None;
+    }
 }
 
 /// A pairing by code under way on the joiner's side.
@@ -840,14 +854,7 @@ impl Node {
         out.extend(self.pairing_tick(now));
         for p in &mut self.peers {
             if p.present && now.saturating_sub(p.last_seen) > FORGET_AFTER_US {
-                if p.is_paired() {
-                    self.events.push(Event::Left {
-                        name: p.info.name.clone(),
-                    });
-                }
-                p.present = false;
-                p.up = None;
-                p.pending = None;
+                p.depart(&mut self.events);
             }
             if p.pending
                 .as_ref()
@@ -1389,14 +1396,7 @@ impl Node {
                 self.outcome = Some(PairState::Paired { peer: id });
             }
             if let Some(q) = self.peers.iter_mut().find(|q| q.id == old) {
-                if q.is_paired() {
-                    self.events.push(Event::Left {
-                        name: q.info.name.clone(),
-                    });
-                }
-                q.present = false;
-                q.up = None;
-                q.pending = None;
+                q.depart(&mut self.events);
             }
         }
     }
@@ -1456,14 +1456,7 @@ impl Node {
         };
         let k = self.pairs.remove(j);
         if let Some(q) = self.peers.iter_mut().find(|q| q.id == k.pairing.peer) {
-            if q.is_paired() {
-                self.events.push(Event::Left {
-                    name: q.info.name.clone(),
-                });
-            }
-            q.present = false;
-            q.up = None;
-            q.pending = None;
+            q.depart(&mut self.events);
             q.pinned = None;
         }
         self.pairs_changed = true;

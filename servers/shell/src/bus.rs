@@ -62,6 +62,9 @@ pub fn storage(s: Storage) -> &'static str {
         Storage::Data => "pairings by code: kept in /data/.bus/pairings (they outlive a restart)\n",
         Storage::Memory => "pairings by code: in memory only, no storage here (they end when the bus restarts)\n",
         Storage::Reading => "pairings by code: being read from storage (pairing waits until then)\n",
+        Storage::Unreadable => {
+            "pairings by code: in memory only until the bus restarts (/data/.bus/pairings could not be read: see the bus's log)\n"
+        }
     }
 }
 
@@ -181,6 +184,18 @@ mod tests {
     fn a_pairing_request_the_bus_is_not_ready_for_says_so() {
         assert!(not_ready(Error::WouldBlock).contains("not ready for pairing yet"));
         assert_eq!(not_ready(Error::NoRights), crate::report::error(Error::NoRights));
+    }
+
+    #[test]
+    fn storage_lines_tell_the_cases_apart() {
+        let all = [Storage::Memory, Storage::Data, Storage::Reading, Storage::Unreadable];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_ne!(storage(*a), storage(*b));
+            }
+        }
+        // Storage that did not answer is not "no storage".
+        assert!(!storage(Storage::Unreadable).contains("no storage"));
     }
 
     #[test]

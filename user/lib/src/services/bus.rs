@@ -55,6 +55,10 @@ pub enum Storage {
     /// Not known yet: the bus is still asking the file server (which may
     /// itself wait for its disk). Pairing by code waits until it knows.
     Reading = 2,
+    /// In its memory only until it restarts: this device has storage for
+    /// them, but reading it failed at start (the bus logs why), so the
+    /// file is left as it is.
+    Unreadable = 3,
 }
 
 /// What [`FORGET`] did with storage.
@@ -247,6 +251,7 @@ pub fn status() -> Result<(Device, [u64; 6], Storage), Error> {
     let storage = match at(8) {
         w if w == Storage::Data as u64 => Storage::Data,
         w if w == Storage::Reading as u64 => Storage::Reading,
+        w if w == Storage::Unreadable as u64 => Storage::Unreadable,
         _ => Storage::Memory,
     };
     Ok((me, [at(2), at(3), at(4), at(5), at(6), at(7)], storage))

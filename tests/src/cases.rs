@@ -3050,7 +3050,7 @@ pub static BOOT_CASES: &[BootCase] = &[
     // phone's shell may not read, delete, rename (by its short alias) or
     // write it, nor list its directory (by any case of its name), and the
     // TV may neither read nor write it through the bus (`phone:/data`).
-    // Then the phone forgets the TV (`pair forget tv`), which rewrites the
+    // `pair list` shows the pairing with its key. Then the phone forgets the TV (`pair forget tv`), which rewrites the
     // file; fsck.fat and mtools check the disk afterwards.
     BootCase {
         name: "profile-phone-pair-reboot",
@@ -3151,6 +3151,10 @@ pub static BOOT_CASES: &[BootCase] = &[
                 after: "write: /data/.bus/pairings: ",
                 send: "ls /data/.Bus\r",
             },
+            Input {
+                after: "ls: /data/.Bus: ",
+                send: "pair list\r",
+            },
             // Once the TV was refused too.
             Input {
                 after: "peer: write: phone:/data/.bus/pairings: ",
@@ -3181,6 +3185,9 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"^mv: /data/bus~1 -> /data/stolen: access denied$",
             r"^write: /data/\.bus/pairings: access denied$",
             r"^ls: /data/\.Bus: access denied$",
+            // Each pairing with its key (`pair forget KEY` takes it).
+            r"^tv\s+[0-9a-f]{16}\s+yes$",
+            r"^forget one: pair forget DEVICE or pair forget KEY$",
             r"^\[tv\] cat: phone:/data/\.bus/pairings: access denied$",
             r"^\[tv\] write: phone:/data/\.bus/pairings: access denied$",
             r"bus: forgot the pairing with tv$",

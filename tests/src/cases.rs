@@ -3047,9 +3047,13 @@ pub static BOOT_CASES: &[BootCase] = &[
     // (no file server) keeps it in memory and says so. The phone reboots
     // (same QEMU, same disk): its bus reads its static key and the pairing
     // back, the TV sees the old session leave and takes the phone's new
-    // one without pairing again, and reads the phone's clock. Then the
-    // phone forgets the TV (`pair forget tv`), which rewrites the file;
-    // fsck.fat and mtools check the disk afterwards.
+    // one without pairing again, and reads the phone's clock. The file is
+    // the bus's own (`private=bus:data:.bus`, docs/SECURITY.md): the
+    // phone's shell may not read, delete, rename (by its short alias) or
+    // write it, nor list its directory (by any case of its name), and the
+    // TV may neither read nor write it through the bus (`phone:/data`).
+    // `pair list` shows the pairing with its key. Then the phone forgets the TV (`pair forget tv`), which rewrites the
+    // file; fsck.fat and mtools check the disk afterwards.
     BootCase {
         name: "profile-phone-pair-reboot",
         boot: Boot::Profile("phone"),
@@ -3090,6 +3094,14 @@ pub static BOOT_CASES: &[BootCase] = &[
                 },
                 Input {
                     after: "phone: 20",
+                    send: "cat phone:/data/.bus/pairings\r",
+                },
+                Input {
+                    after: "cat: phone:/data/.bus/pairings: ",
+                    send: "write phone:/data/.bus/pairings forged\r",
+                },
+                Input {
+                    after: "write: phone:/data/.bus/pairings: ",
                     send: "bus\r",
                 },
                 Input {
@@ -3120,8 +3132,34 @@ pub static BOOT_CASES: &[BootCase] = &[
                 after: "peer: phone: 20",
                 send: "bus\r",
             },
+            // No other task may touch the bus's file.
             Input {
                 after: "pairings by code: kept in /data",
+                send: "cat /data/.bus/pairings\r",
+            },
+            Input {
+                after: "cat: /data/.bus/pairings: ",
+                send: "rm /data/.BUS/pairings\r",
+            },
+            Input {
+                after: "rm: /data/.BUS/pairings: ",
+                send: "mv /data/bus~1 /data/stolen\r",
+            },
+            Input {
+                after: "mv: /data/bus~1 -> /data/stolen: ",
+                send: "write /data/.bus/pairings forged\r",
+            },
+            Input {
+                after: "write: /data/.bus/pairings: ",
+                send: "ls /data/.Bus\r",
+            },
+            Input {
+                after: "ls: /data/.Bus: ",
+                send: "pair list\r",
+            },
+            // Once the TV was refused too.
+            Input {
+                after: "peer: write: phone:/data/.bus/pairings: ",
                 send: "pair forget tv\r",
             },
             Input {
@@ -3144,6 +3182,16 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"^\[tv\] phone: 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC$",
             r"^\[tv\] phone\s+phone\s+169\.254\.1\.1\s+code\s+rtc, fs$",
             r"^tv\s+tv\s+169\.254\.2\.2\s+code\s+compositor$",
+            r"^cat: /data/\.bus/pairings: access denied$",
+            r"^rm: /data/\.BUS/pairings: access denied$",
+            r"^mv: /data/bus~1 -> /data/stolen: access denied$",
+            r"^write: /data/\.bus/pairings: access denied$",
+            r"^ls: /data/\.Bus: access denied$",
+            // Each pairing with its key (`pair forget KEY` takes it).
+            r"^tv\s+[0-9a-f]{16}\s+yes$",
+            r"^forget one: pair forget DEVICE or pair forget KEY$",
+            r"^\[tv\] cat: phone:/data/\.bus/pairings: access denied$",
+            r"^\[tv\] write: phone:/data/\.bus/pairings: access denied$",
             r"bus: forgot the pairing with tv$",
             r"bus: pairings by code written to /data/\.bus/pairings \(none\)$",
             r"^forgot tv \(and removed it from /data/\.bus/pairings\)$",

@@ -175,6 +175,42 @@ fn paths_cannot_escape() {
     }
 }
 
+/// `within` sees a directory under every name a lookup finds it by: its
+/// long name in any case, its short alias, through `.` and `..`; not a
+/// neighbour, nor a path that only starts with the same letters.
+#[test]
+fn within_knows_every_name_of_an_entry() {
+    let dir = scratch("within");
+    let img = mkfs(&dir, 33, &["-F", "32"]);
+    let mut v = mount(&img);
+    let root = v.root();
+    assert!(v.is_root(root));
+    // Not there yet: by name only.
+    assert_eq!(v.within(root, ".BUS/x", ".bus"), Ok(true));
+    assert_eq!(v.within(root, "BUS~1", ".bus"), Ok(false));
+    v.mkdir(root, ".bus").unwrap();
+    write_file(&mut v, root, ".bus/pairings", b"secret").unwrap();
+    v.mkdir(root, "other").unwrap();
+    for p in [
+        ".bus",
+        ".BUS/pairings",
+        "BUS~1",
+        "bus~1/PAIRINGS",
+        "./.bus",
+        "other/../.bus/x",
+        ".bus/",
+    ] {
+        assert_eq!(v.within(root, p, ".bus"), Ok(true), "{p}");
+    }
+    for p in ["", ".", "other", "other/.bus", ".bus2", ".bu", "pairings"] {
+        assert_eq!(v.within(root, p, ".bus"), Ok(false), "{p}");
+    }
+    assert_eq!(v.within(root, "../.bus", ".bus"), Err(Error::Escape));
+    let inner = v.open(root, ".bus", OpenFlags::default()).unwrap();
+    assert!(!v.is_root(inner));
+    assert_eq!(read_all(&mut v, root, "BUS~1/pairings").unwrap(), b"secret");
+}
+
 #[test]
 fn reads_what_mtools_wrote_fat32_and_fat16() {
     for (args, mib) in [(&["-F", "32"][..], 64), (&["-F", "16"][..], 32)] {

@@ -959,6 +959,33 @@ impl<D: BlockDevice> Volume<D> {
         Ok(out)
     }
 
+    /// Whether `path`, resolved under directory `start` as every request
+    /// resolves it ([`Self::components`]), is entry `name` of `start` or
+    /// lies inside it: its first component names that entry as a lookup
+    /// would find it, by the same name without case ([`dir::same_name`];
+    /// whether the entry exists or not) or, the entry existing, by its
+    /// other name (its short alias, say `BUS~1` for `.bus`). A path that
+    /// leaves `start` is [`Error::Escape`].
+    pub fn within(&mut self, start: NodeId, path: &str, name: &str) -> Result<bool, Error> {
+        let comps = Self::components(path)?;
+        let Some(first) = comps.first() else {
+            return Ok(false);
+        };
+        if dir::same_name(first, name) {
+            return Ok(true);
+        }
+        let d = self.dir_ref(start)?;
+        let Some((_, at)) = self.find_entry(d, first)? else {
+            return Ok(false);
+        };
+        Ok(self.find_entry(d, name)?.is_some_and(|(_, loc)| loc == at))
+    }
+
+    /// Whether open node `id` is the volume's root directory.
+    pub fn is_root(&self, id: NodeId) -> bool {
+        self.node(id).is_ok_and(|n| n.loc.is_none())
+    }
+
     /// The directory holding the last component, and that component
     /// (`None`: the path names the start itself).
     fn parent<'p>(&mut self, start: NodeId, path: &'p str) -> Result<(DirRef, Option<&'p str>), Error> {

@@ -114,6 +114,21 @@ impl GroupKey {
     }
 }
 
+/// A device's static key as people name it: the first 8 bytes of its
+/// BLAKE2s-256 digest (domain-separated), shown as 16 lower-case hex
+/// digits (`userlib::services::bus::show_key`). Every pairing by code has
+/// one, known from the moment it is made (its device's name only comes
+/// with its first announcement), so `pair forget` can name any pairing.
+/// 64 bits: making a second key with a chosen one's fingerprint takes
+/// about 2^64 tries.
+pub fn fingerprint(static_key: &[u8; 32]) -> u64 {
+    let mut h = Blake2s256::new();
+    Digest::update(&mut h, b"kestrel-bus key fingerprint v1\0");
+    Digest::update(&mut h, static_key);
+    let d: [u8; 32] = h.finalize().into();
+    u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
 /// Noise's nonce layout: 4 zero bytes, then the counter little-endian.
 fn nonce(n: u64) -> Nonce {
     let mut b = [0u8; 12];
@@ -132,6 +147,12 @@ mod tests {
             profile: "phone".into(),
             shared: vec!["rtc".into()],
         }
+    }
+
+    #[test]
+    fn fingerprints_tell_keys_apart() {
+        assert_ne!(fingerprint(&[1; 32]), fingerprint(&[2; 32]));
+        assert_eq!(fingerprint(&[1; 32]), fingerprint(&[1; 32]));
     }
 
     #[test]

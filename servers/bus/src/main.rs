@@ -9,7 +9,7 @@
 //!   it answers, and wakes the two threads below when a remote call or
 //!   reply came;
 //! - the `bus` service (`DEVICE`, `STATUS`, `CONNECT`, and pairing by
-//!   code: `PAIR`, `JOIN`, `PAIRING`);
+//!   code: `PAIR`, `JOIN`, `PAIRING`, `PAIRINGS`, `FORGET`);
 //! - the proxy: serves the endpoint that `CONNECT` hands out, badged per
 //!   route (a device's shared service, or an endpoint a device handed
 //!   out), and carries each call to the device ([`bus::node::Node::call`],
@@ -212,7 +212,7 @@ mod serve {
                     "{}: {e}: pairings by code are kept in memory only until the bus restarts (the file is left as it is)",
                     store::PATH
                 );
-                state.lock().storage = proto::Storage::Memory;
+                state.lock().storage = proto::Storage::Unreadable;
                 return;
             }
         }
@@ -229,7 +229,11 @@ mod serve {
             return Ok(false);
         };
         let Some((bytes, names)) = state.lock().node.as_ref().map(|n| {
-            let names: Vec<&str> = n.pairing_names().map(|m| if m.is_empty() { "?" } else { m }).collect();
+            // A device whose name is not known yet, by its key.
+            let names: Vec<String> = n
+                .pairings()
+                .map(|(m, key, _)| if m.is_empty() { proto::show_key(key) } else { m.into() })
+                .collect();
             let names = if names.is_empty() {
                 String::from("none")
             } else {
@@ -965,8 +969,9 @@ mod serve {
         }
     }
 
-    /// `FORGET DEVICE`: ends the pairing by code with that device, and
-    /// writes the pairings without it (outside the node's lock).
+    /// `FORGET DEVICE` (or `FORGET KEY`, [`Node::forget`]): ends that
+    /// pairing by code, and writes the pairings without it (outside the
+    /// node's lock).
     fn forget(state: &Mutex<State>, msg: &Message) -> Result<Message, Error> {
         let mut text = [0u8; userlib::proto::TEXT_BYTES];
         let device = userlib::ipc::unpack_text(msg, &mut text);
@@ -1087,6 +1092,14 @@ mod serve {
                 let node = s.node.as_mut().ok_or(Error::WouldBlock)?;
                 node.join(device, code, syscall::now_us());
                 Ok(Message::new(proto::JOIN))
+            }
+            proto::PAIRINGS => {
+                let (name, key, nearby) = s
+                    .node
+                    .as_ref()
+                    .and_then(|n| n.pairings().nth(msg.word(0) as usize))
+                    .ok_or(Error::InvalidArgument)?;
+                Ok(pack_record(proto::PAIRINGS, &[key, u64::from(nearby)], name))
             }
             proto::PAIRING => {
                 let now = syscall::now_us();

@@ -412,6 +412,20 @@ impl Peer {
     pub fn is_paired(&self) -> bool {
         self.present && self.up.as_ref().is_some_and(|u| u.confirmed)
     }
+
+    /// The device is gone (not heard from, forgotten, or back under a new
+    /// id): its session and any handshake end; `Left` is told if it was
+    /// paired.
+    fn depart(&mut self, events: &mut Vec<Event>) {
+        if self.is_paired() {
+            events.push(Event::Left {
+                name: self.info.name.clone(),
+            });
+        }
+        self.present = false;
+        self.up = None;
+        self.pending = None;
+    }
 }
 
 /// A pairing by code under way on the joiner's side.
@@ -840,14 +854,7 @@ impl Node {
         out.extend(self.pairing_tick(now));
         for p in &mut self.peers {
             if p.present && now.saturating_sub(p.last_seen) > FORGET_AFTER_US {
-                if p.is_paired() {
-                    self.events.push(Event::Left {
-                        name: p.info.name.clone(),
-                    });
-                }
-                p.present = false;
-                p.up = None;
-                p.pending = None;
+                p.depart(&mut self.events);
             }
             if p.pending
                 .as_ref()
@@ -1362,12 +1369,6 @@ impl Node {
         self.pairs.iter().map(|k| k.pairing.peer)
     }
 
-    /// The names of the devices paired by code (empty for one not heard
-    /// from since it paired).
-    pub fn pairing_names(&self) -> impl Iterator<Item = &str> + '_ {
-        self.pairs.iter().map(|k| k.name.as_str())
-    }
-
     /// Pairing `j`'s device announced itself as `name`, with id `id`, from
     /// `addr` (an announcement that opened under the pairing's key and
     /// was new). An id other than the one kept means its bus started
@@ -1389,14 +1390,7 @@ impl Node {
                 self.outcome = Some(PairState::Paired { peer: id });
             }
             if let Some(q) = self.peers.iter_mut().find(|q| q.id == old) {
-                if q.is_paired() {
-                    self.events.push(Event::Left {
-                        name: q.info.name.clone(),
-                    });
-                }
-                q.present = false;
-                q.up = None;
-                q.pending = None;
+                q.depart(&mut self.events);
             }
         }
     }
@@ -1446,24 +1440,44 @@ impl Node {
         core::mem::take(&mut self.pairs_changed)
     }
 
-    /// Ends the pairing by code with the device called `name`: its session
-    /// ends, and its announcements are no longer taken (a device of this
+    /// Every pairing by code: its device's name (empty until the device's
+    /// first announcement came), its static key's fingerprint
+    /// ([`crate::keys::fingerprint`]) and whether the device is listed
+    /// nearby now.
+    pub fn pairings(&self) -> impl Iterator<Item = (&str, u64, bool)> + '_ {
+        self.pairs.iter().map(|k| {
+            (
+                k.name.as_str(),
+                crate::keys::fingerprint(&k.pairing.peer_static),
+                k.pairing.peer != 0 && self.is_paired(k.pairing.peer),
+            )
+        })
+    }
+
+    /// Ends the pairing by code that `which` names: the device called
+    /// `which` or, if `which` is a key's fingerprint as shown
+    /// (`userlib::services::bus::parse_key`: 16 hex digits, never taken as
+    /// a name), the pairing whose device's static key has it (a pairing whose
+    /// device's name is not known yet has only that). Its session ends,
+    /// and its announcements are no longer taken (a device of this
     /// device's group is trusted by the group key again). Whether there
     /// was one.
-    pub fn forget(&mut self, name: &str) -> bool {
-        let Some(j) = self.pairs.iter().position(|k| k.name == name) else {
+    pub fn forget(&mut self, which: &str) -> bool {
+        let j = match userlib::services::bus::parse_key(which) {
+            Some(f) => self
+                .pairs
+                .iter()
+                .position(|k| crate::keys::fingerprint(&k.pairing.peer_static) == f),
+            // (An empty name is a device's not known yet: no name.)
+            None if which.is_empty() => None,
+            None => self.pairs.iter().position(|k| k.name == which),
+        };
+        let Some(j) = j else {
             return false;
         };
         let k = self.pairs.remove(j);
         if let Some(q) = self.peers.iter_mut().find(|q| q.id == k.pairing.peer) {
-            if q.is_paired() {
-                self.events.push(Event::Left {
-                    name: q.info.name.clone(),
-                });
-            }
-            q.present = false;
-            q.up = None;
-            q.pending = None;
+            q.depart(&mut self.events);
             q.pinned = None;
         }
         self.pairs_changed = true;

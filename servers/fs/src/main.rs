@@ -10,6 +10,9 @@
 //! `grant=` arguments ([`fs::config`]), checked against the name of the
 //! calling task (the name service badges the service endpoint with the
 //! caller's task id; the supervisor names it: `supervisor::task_name`).
+//! A `private=` directory is its task's alone: a root handle records
+//! which it may enter (its task's own, if the badge names the task, not
+//! one of its clients), and `Server::check_private` refuses the others.
 //!
 //! A mount is mounted on the first request for it, and again after it
 //! failed (an unformatted disk, a corrupt image: the caller gets the
@@ -215,6 +218,10 @@ mod server {
         node: NodeId,
         is_dir: bool,
         rights: u64,
+        /// The private directories (`private=`) it may enter: a mask of
+        /// [`Config::privates_of`]'s, which every handle opened or cloned
+        /// from it keeps.
+        private: u64,
         pos: u64,
         buffer: Option<Buffer>,
         /// The server's minted endpoint (revoked on close).
@@ -347,7 +354,7 @@ mod server {
                 };
             }
             let h = self.handles.get_mut(badge).ok_or(FsError::InvalidArgument)?;
-            let (mount, node, is_dir, rights) = (h.mount, h.node, h.is_dir, h.rights);
+            let (mount, node, is_dir, rights, private) = (h.mount, h.node, h.is_dir, h.rights, h.private);
             let need_write = matches!(
                 msg.label,
                 p::WRITE
@@ -395,12 +402,13 @@ mod server {
                 p::CLONE => {
                     let v = self.volume(mount)?;
                     v.dup(node).map_err(fs_error)?;
-                    self.new_handle(mount, node, is_dir, rights & msg.word(0))
+                    self.new_handle(mount, node, is_dir, rights & msg.word(0), private)
                 }
                 p::OPEN => {
                     let (flags, want) = (msg.word(0), msg.word(1));
                     let mut buf = [0u8; p::MAX_PATH];
                     let (path, _) = p::get_str(msg, 2, &mut buf)?;
+                    self.check_private(mount, node, private, path)?;
                     if want & !rights & (p::READ_RIGHT | p::WRITE_RIGHT) != 0 {
                         return Err(FsError::AccessDenied);
                     }
@@ -423,7 +431,7 @@ mod server {
                             return Err(e);
                         }
                     };
-                    let mut r = self.new_handle(mount, id, st.is_dir, want & rights)?;
+                    let mut r = self.new_handle(mount, id, st.is_dir, want & rights, private)?;
                     r.set_words(&[st.is_dir as u64, st.size]);
                     Ok(r)
                 }
@@ -526,6 +534,7 @@ mod server {
                 p::STAT => {
                     let mut buf = [0u8; p::MAX_PATH];
                     let (path, _) = p::get_str(msg, 0, &mut buf)?;
+                    self.check_private(mount, node, private, path)?;
                     let v = self.volume(mount)?;
                     let m = if path.is_empty() {
                         v.stat(node)
@@ -562,6 +571,7 @@ mod server {
                 p::MKDIR | p::UNLINK | p::RMDIR => {
                     let mut buf = [0u8; p::MAX_PATH];
                     let (path, _) = p::get_str(msg, 0, &mut buf)?;
+                    self.check_private(mount, node, private, path)?;
                     let v = self.volume(mount)?;
                     match msg.label {
                         p::MKDIR => v.mkdir(node, path),
@@ -576,6 +586,8 @@ mod server {
                     let (from, next) = p::get_str(msg, 0, &mut buf)?;
                     let mut to_buf = [0u8; p::MAX_PATH];
                     let (to, _) = p::get_str(msg, next, &mut to_buf)?;
+                    self.check_private(mount, node, private, from)?;
+                    self.check_private(mount, node, private, to)?;
                     self.volume(mount)?.rename(node, from, node, to).map_err(fs_error)?;
                     Ok(Message::new(0))
                 }
@@ -700,12 +712,20 @@ mod server {
             Ok(Message::with_words(0, &[done]))
         }
 
-        fn new_handle(&mut self, mount: usize, node: NodeId, is_dir: bool, rights: u64) -> Result<Message, FsError> {
+        fn new_handle(
+            &mut self,
+            mount: usize,
+            node: NodeId,
+            is_dir: bool,
+            rights: u64,
+            private: u64,
+        ) -> Result<Message, FsError> {
             let open = Open {
                 mount,
                 node,
                 is_dir,
                 rights: rights & (p::READ_RIGHT | p::WRITE_RIGHT),
+                private,
                 pos: 0,
                 buffer: None,
                 cap: Handle::NULL,
@@ -735,6 +755,32 @@ mod server {
             let mut r = Message::with_words(0, &[rights & (p::READ_RIGHT | p::WRITE_RIGHT)]);
             r.push_cap(cap, Rights::SEND);
             Ok(r)
+        }
+
+        /// Refuses (`AccessDenied`) a path that, sent to directory `node`
+        /// through a handle that may enter the private directories in
+        /// `private` only, is or reaches into another of its mount's:
+        /// any name a lookup finds it by ([`fat::Volume::within`]: case,
+        /// short alias, `.` and `..`). A private directory is at the top
+        /// of its mount, and a path may not leave the directory it is sent
+        /// to, so only a handle of the mount's root can name one; a handle
+        /// inside one was opened through it, by a handle that could.
+        fn check_private(&mut self, mount: usize, node: NodeId, private: u64, path: &str) -> Result<(), FsError> {
+            if self.config.barred(mount, private).next().is_none() {
+                return Ok(());
+            }
+            self.volume(mount)?;
+            let Server { config, mounts, .. } = self;
+            let v = mounts[mount].volume.as_mut().ok_or(FsError::Io)?;
+            if !v.is_root(node) {
+                return Ok(());
+            }
+            for dir in config.barred(mount, private) {
+                if v.within(node, path, dir).map_err(fs_error)? {
+                    return Err(FsError::AccessDenied);
+                }
+            }
+            Ok(())
         }
 
         fn close(&mut self, badge: u64) {
@@ -839,10 +885,21 @@ mod server {
                 .granted(&program)
                 .find(|(m, _)| *m == i)
                 .ok_or(FsError::AccessDenied)?;
+            // A task's client (the soft bus's for a paired device,
+            // `names::lookup_client`: the badge init minted says so) has
+            // the task's grants but not its private directories.
+            let own = (userlib::proto::client_of(task) == 0).then_some(program.as_str());
+            let private = self.config.privates_of(own, i);
             let v = self.volume(i)?;
             let write = write && !v.is_read_only();
             let root = v.root();
-            self.new_handle(i, root, true, p::READ_RIGHT | if write { p::WRITE_RIGHT } else { 0 })
+            self.new_handle(
+                i,
+                root,
+                true,
+                p::READ_RIGHT | if write { p::WRITE_RIGHT } else { 0 },
+                private,
+            )
         }
     }
 

@@ -5,7 +5,7 @@
 use crate::table::Table;
 use alloc::format;
 use alloc::string::String;
-use userlib::services::bus::{self as bus, Device, Forgot, PairFailure, Pairing, Storage};
+use userlib::services::bus::{self as bus, Device, Forgot, PairFailure, PairedByCode, Pairing, Storage};
 use userlib::{syscall, Error};
 
 fn shares(d: &Device) -> String {
@@ -62,6 +62,9 @@ pub fn storage(s: Storage) -> &'static str {
         Storage::Data => "pairings by code: kept in /data/.bus/pairings (they outlive a restart)\n",
         Storage::Memory => "pairings by code: in memory only, no storage here (they end when the bus restarts)\n",
         Storage::Reading => "pairings by code: being read from storage (pairing waits until then)\n",
+        Storage::Unreadable => {
+            "pairings by code: in memory only until the bus restarts (/data/.bus/pairings could not be read: see the bus's log)\n"
+        }
     }
 }
 
@@ -77,7 +80,29 @@ fn not_ready(e: Error) -> String {
     }
 }
 
-/// `pair forget DEVICE`.
+/// `pair list`: every pairing by code, with its device's key, by which
+/// `pair forget` can name it (a pairing whose device's name is not known
+/// yet has nothing else).
+pub fn pairings(p: &[PairedByCode]) -> String {
+    if p.is_empty() {
+        return String::from("no pairings by code\n");
+    }
+    let mut t = Table::new(&["DEVICE", "KEY", "NEARBY"]);
+    for k in p {
+        t.row([
+            if k.name.is_empty() {
+                String::from("(not known yet)")
+            } else {
+                k.name.clone()
+            },
+            bus::show_key(k.key),
+            String::from(if k.nearby { "yes" } else { "no" }),
+        ]);
+    }
+    t.render() + "forget one: pair forget DEVICE or pair forget KEY\n"
+}
+
+/// `pair forget DEVICE` or `pair forget KEY`.
 pub fn forget(device: &str) -> Result<String, String> {
     let fail = |e: Error| {
         format!(
@@ -181,6 +206,48 @@ mod tests {
     fn a_pairing_request_the_bus_is_not_ready_for_says_so() {
         assert!(not_ready(Error::WouldBlock).contains("not ready for pairing yet"));
         assert_eq!(not_ready(Error::NoRights), crate::report::error(Error::NoRights));
+    }
+
+    #[test]
+    fn pairings_show_every_key() {
+        assert_eq!(pairings(&[]), "no pairings by code\n");
+        let s = pairings(&[
+            PairedByCode {
+                name: "tv".into(),
+                key: 0xabc,
+                nearby: true,
+            },
+            PairedByCode {
+                name: String::new(),
+                key: 0x0123_4567_89ab_cdef,
+                nearby: false,
+            },
+        ]);
+        let lines: vec::Vec<&str> = s.lines().collect();
+        assert!(lines[0].starts_with("DEVICE") && lines[0].contains("KEY"));
+        assert!(lines[1].starts_with("tv ") && lines[1].contains(" 0000000000000abc ") && lines[1].ends_with("yes"));
+        assert!(lines[2].starts_with("(not known yet) ") && lines[2].contains(" 0123456789abcdef "));
+        assert!(lines[2].ends_with("no"));
+        assert_eq!(lines.len(), 4);
+        // The key as shown is what `pair forget` takes.
+        let key = lines[2].split_whitespace().nth(3).unwrap();
+        assert_eq!(bus::parse_key(key), Some(0x0123_4567_89ab_cdef));
+        assert_eq!(
+            crate::command::parse(&alloc::format!("pair forget {key}")),
+            Ok(Some(crate::command::Command::Unpair(key.into())))
+        );
+    }
+
+    #[test]
+    fn storage_lines_tell_the_cases_apart() {
+        let all = [Storage::Memory, Storage::Data, Storage::Reading, Storage::Unreadable];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_ne!(storage(*a), storage(*b));
+            }
+        }
+        // Storage that did not answer is not "no storage".
+        assert!(!storage(Storage::Unreadable).contains("no storage"));
     }
 
     #[test]

@@ -35,7 +35,10 @@ pub enum Command {
     /// `pair`: show a pairing code here (`None`); `pair DEVICE CODE`: pair
     /// with the device showing that six-digit code.
     Pair(Option<(String, u32)>),
-    /// `pair forget DEVICE`: ends a pairing by code.
+    /// `pair list`: the pairings by code, with their keys.
+    Pairings,
+    /// `pair forget DEVICE|KEY`: ends a pairing by code, named by its
+    /// device's name or its key's fingerprint (as `pair list` shows it).
     Unpair(String),
     /// `ls [-l] [PATH]`: long listing or not, and the path (`""`: here).
     Ls(bool, String),
@@ -120,7 +123,7 @@ const COMMANDS: &[(&str, Args, &str)] = &[
     (
         "pair",
         Args::Pair,
-        "show a code to pair with; DEVICE CODE: pair with the device showing it; forget DEVICE: unpair",
+        "show a code to pair with; DEVICE CODE: pair with the device showing it; list: the pairings by code; forget DEVICE|KEY: unpair",
     ),
     (
         "cast",
@@ -221,7 +224,8 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         (Args::PathText, []) => return Err(format!("{name}: {}", usage("PATH TEXT..."))),
         (Args::Ls, _) => String::new(),
         (Args::Pair, [] | [_, _]) => String::new(),
-        (Args::Pair, _) => return Err(format!("{name}: {}", usage("[DEVICE CODE | forget DEVICE]"))),
+        (Args::Pair, [list]) if list == "list" => String::new(),
+        (Args::Pair, _) => return Err(format!("{name}: {}", usage(PAIR_USAGE))),
     };
     Ok(Some(match name {
         "help" => Command::Help,
@@ -266,6 +270,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         "bus" => Command::Bus,
         "cast" => Command::Cast(target),
         "pair" => match args.as_slice() {
+            [list] if list == "list" => Command::Pairings,
             [forget, device] if forget == "forget" && userlib::services::bus::parse_code(device).is_none() => {
                 Command::Unpair(device.clone())
             }
@@ -280,6 +285,9 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         _ => Command::Poweroff,
     }))
 }
+
+/// `pair`'s arguments.
+const PAIR_USAGE: &str = "[DEVICE CODE | list | forget DEVICE|KEY]";
 
 /// A paired device's path, `DEVICE:/PATH` (or `DEVICE:PATH`, from its
 /// top): the device and the path; `None` for a path of this device.
@@ -306,7 +314,7 @@ pub fn help() -> String {
             Args::TwoPaths => format!("{name} FROM TO"),
             Args::PathText => format!("{name} PATH TEXT..."),
             Args::Ls => format!("{name} [-l] [PATH]"),
-            Args::Pair => format!("{name} [DEVICE CODE | forget DEVICE]"),
+            Args::Pair => format!("{name} {PAIR_USAGE}"),
         };
         t.row([usage, String::from(*what)]);
     }
@@ -335,6 +343,15 @@ mod tests {
         assert!(parse("date phone tv").is_err());
         assert_eq!(parse("pair"), Ok(Some(Command::Pair(None))));
         assert_eq!(parse("pair forget tv"), Ok(Some(Command::Unpair("tv".into()))));
+        assert_eq!(parse("pair list"), Ok(Some(Command::Pairings)));
+        // A pairing whose device's name is not known yet: by its key.
+        assert_eq!(
+            parse("pair forget 0123456789abcdef"),
+            Ok(Some(Command::Unpair("0123456789abcdef".into())))
+        );
+        assert!(parse("pair list tv").is_err());
+        assert!(parse("pair tv").is_err());
+        assert!(parse("pair forget").is_err());
         assert_eq!(
             parse("pair phone 012345"),
             Ok(Some(Command::Pair(Some(("phone".into(), 12345)))))

@@ -87,6 +87,9 @@ fn execute(line: &str, rtc: &mut Connection, files: &mut files::Files) -> String
             .map_err(|e| fail("bus", e)),
         Command::Pair(None) => crate::bus::show_code(),
         Command::Pair(Some((device, code))) => crate::bus::join(&device, code),
+        Command::Pairings => userlib::services::bus::pairings()
+            .map(|p| crate::bus::pairings(&p))
+            .map_err(|e| fail("pair", e)),
         Command::Unpair(device) => crate::bus::forget(&device),
         // The file commands ran above.
         _ => Ok(String::new()),

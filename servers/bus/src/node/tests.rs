@@ -933,7 +933,10 @@ fn a_stored_pairing_outlives_a_restart() {
     // The pairing is to be written, with the TV's name once its
     // announcement came; then nothing more changes.
     assert!(l.nodes[0].1.take_pairings_changed());
-    assert_eq!(l.nodes[0].1.pairing_names().collect::<Vec<_>>(), ["tv"]);
+    assert_eq!(
+        l.nodes[0].1.pairings().map(|(name, _, _)| name).collect::<Vec<_>>(),
+        ["tv"]
+    );
     assert!(!l.nodes[0].1.take_pairings_changed());
     let file = l.nodes[0].1.stored().encode();
     let tv_static = public(&l.nodes[1].1.stat);
@@ -1005,6 +1008,45 @@ fn a_forgotten_pairing_ends_and_is_not_stored() {
     // The TV still has its side; the phone takes nothing of it.
     assert!(l.names(0).is_empty() && l.names(1).is_empty());
     assert!(l.nodes[0].1.refused.unsealed > 0);
+}
+
+/// Every pairing is listed with its key's fingerprint, and forgotten by
+/// it: one whose device's name is not known yet (kept from an earlier
+/// start, never heard from since; or just made) has nothing else.
+#[test]
+fn a_pairing_without_a_name_is_listed_and_forgotten_by_its_key() {
+    let mut l = Link::new(vec![(1, lone(10, "phone")), (2, lone(20, "tv"))]);
+    l.run(1_000_000);
+    pair_by_code(&mut l, None, 2_000_000);
+    let tv_static = public(&l.nodes[1].1.stat);
+    let tv_key = crate::keys::fingerprint(&tv_static);
+    assert_eq!(l.nodes[0].1.pairings().collect::<Vec<_>>(), [("tv", tv_key, true)]);
+    // The phone starts again with its file, in which the TV's name was
+    // not known yet, beside a second nameless pairing.
+    let mut kept = l.nodes[0].1.stored();
+    kept.pairings[0].name.clear();
+    let mut other = kept.pairings[0].clone();
+    other.peer_static = [7; 32];
+    kept.pairings.push(other);
+    let other_key = crate::keys::fingerprint(&[7; 32]);
+    let mut phone = lone(11, "phone");
+    phone.restore(&kept);
+    assert_eq!(
+        phone.pairings().collect::<Vec<_>>(),
+        [("", tv_key, false), ("", other_key, false)]
+    );
+    // Not by a name (there is none), nor by a fingerprint of no pairing.
+    assert!(!phone.forget(""));
+    assert!(!phone.forget(&userlib::services::bus::show_key(tv_key ^ 1)));
+    assert!(phone.forget(&userlib::services::bus::show_key(other_key).to_uppercase()));
+    assert!(phone.take_pairings_changed());
+    assert_eq!(phone.pairings().collect::<Vec<_>>(), [("", tv_key, false)]);
+    assert_eq!(phone.stored().pairings.len(), 1);
+    assert_eq!(phone.stored().pairings[0].peer_static, tv_static);
+    // The named one on the first phone, by its key too.
+    assert!(l.nodes[0].1.forget(&userlib::services::bus::show_key(tv_key)));
+    assert_eq!(l.nodes[0].1.pairings().count(), 0);
+    assert!(l.nodes[0].1.take_events().contains(&Event::Left { name: "tv".into() }));
 }
 
 #[test]

@@ -9,7 +9,8 @@
 //! | [`PAIR`] | — | `[code, valid ms]`: a fresh random six-digit code, shown here, for one pairing attempt (any code shown before is over) |
 //! | [`JOIN`] | text `DEVICE CODE` | —: starts pairing with the device called `DEVICE` that shows `CODE` (six digits); [`PAIRING`] says how it goes |
 //! | [`PAIRING`] | — | record `[state, value, ms left]` + text: where pairing by code stands ([`Pairing`]: state 0 idle; 1 a code shown, value the code, text `used` once a device tried it; 2 joining, text the device; 3 paired, text the device; 4 failed, value the [`PairFailure`]) |
-//! | [`FORGET`] | text `DEVICE` | `[kept]` ([`Forgot`]): ends the pairing by code with that device, here (the other device keeps its side until it forgets too), and removes it from storage; `InvalidArgument` if there is none |
+//! | [`PAIRINGS`] | `[index]` | record `[key, nearby]` + text `name`: the pairings by code, by index: the device's static key's fingerprint ([`show_key`]), whether it is listed nearby now (1) and its name (empty until its first announcement came) |
+//! | [`FORGET`] | text `DEVICE` or `KEY` | `[kept]` ([`Forgot`]): ends the pairing by code with that device, or whose device's key has that fingerprint ([`parse_key`]: 16 hex digits, never taken as a name; a pairing whose device's name is not known yet has only its key), here (the other device keeps its side until it forgets too), and removes it from storage; `InvalidArgument` if there is none |
 //!
 //! Pairing by code (see `docs/BUS.md`) runs SPAKE2 over the link: a wrong
 //! code ends the attempt on both sides, and the shown code is used up.
@@ -42,6 +43,36 @@ pub const PAIR: u16 = 4;
 pub const JOIN: u16 = 5;
 pub const PAIRING: u16 = 6;
 pub const FORGET: u16 = 7;
+pub const PAIRINGS: u16 = 8;
+
+/// Hex digits of a key's fingerprint as shown ([`show_key`]).
+pub const KEY_DIGITS: usize = 16;
+
+/// A device's static key's fingerprint (the bus's `keys::fingerprint`) as
+/// people see it: [`KEY_DIGITS`] lower-case hex digits.
+pub fn show_key(fingerprint: u64) -> String {
+    alloc::format!("{fingerprint:016x}")
+}
+
+/// The fingerprint `text` shows: exactly [`KEY_DIGITS`] hex digits
+/// (either case); `None` for anything else (a device's name).
+pub fn parse_key(text: &str) -> Option<u64> {
+    if text.len() != KEY_DIGITS || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(text, 16).ok()
+}
+
+/// A pairing by code ([`PAIRINGS`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairedByCode {
+    /// Its device's name; empty until the device's first announcement came.
+    pub name: String,
+    /// Its device's static key's fingerprint ([`show_key`]).
+    pub key: u64,
+    /// Its device is listed nearby now.
+    pub nearby: bool,
+}
 
 /// Where the bus keeps its pairings by code ([`STATUS`]'s last value).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +86,10 @@ pub enum Storage {
     /// Not known yet: the bus is still asking the file server (which may
     /// itself wait for its disk). Pairing by code waits until it knows.
     Reading = 2,
+    /// In its memory only until it restarts: this device has storage for
+    /// them, but reading it failed at start (the bus logs why), so the
+    /// file is left as it is.
+    Unreadable = 3,
 }
 
 /// What [`FORGET`] did with storage.
@@ -247,6 +282,7 @@ pub fn status() -> Result<(Device, [u64; 6], Storage), Error> {
     let storage = match at(8) {
         w if w == Storage::Data as u64 => Storage::Data,
         w if w == Storage::Reading as u64 => Storage::Reading,
+        w if w == Storage::Unreadable as u64 => Storage::Unreadable,
         _ => Storage::Memory,
     };
     Ok((me, [at(2), at(3), at(4), at(5), at(6), at(7)], storage))
@@ -282,6 +318,32 @@ pub fn forget(device: &str) -> Result<Forgot, Error> {
     })
 }
 
+/// Every pairing by code.
+pub fn pairings() -> Result<Vec<PairedByCode>, Error> {
+    let ep = names::connect(NAME, Timeout::millis(2000))?;
+    let mut out = Vec::new();
+    let mut text = [0u8; TEXT_BYTES];
+    let r = (|| {
+        for i in 0..64u64 {
+            match call(ep, &Message::with_words(PAIRINGS, &[i])) {
+                Ok(m) => {
+                    let (v, t) = unpack_record(&m, &mut text);
+                    out.push(PairedByCode {
+                        name: t.to_string(),
+                        key: v.first().copied().ok_or(Error::InvalidState)?,
+                        nearby: v.get(1) == Some(&1),
+                    });
+                }
+                Err(Error::InvalidArgument) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    })();
+    let _ = syscall::cap_delete(ep);
+    r.map(|()| out)
+}
+
 /// Where pairing by code stands.
 pub fn pairing() -> Result<Pairing, Error> {
     let m = ask(&Message::new(PAIRING))?;
@@ -310,6 +372,26 @@ mod tests {
         assert_eq!(parse_device(&[], "only-a-name"), None);
         assert!(parse_device(&[0, 1, 2, 1], &t).unwrap().by_code);
         assert!(!d.by_code);
+    }
+
+    #[test]
+    fn keys_as_shown_read_back() {
+        let k = 0x0123_4567_89ab_cdef;
+        assert_eq!(show_key(k), "0123456789abcdef");
+        assert_eq!(parse_key(&show_key(k)), Some(k));
+        assert_eq!(parse_key("0123456789ABCDEF"), Some(k));
+        assert_eq!(show_key(0x1f), "000000000000001f");
+        for not in [
+            "",
+            "tv",
+            "1f",
+            "000000000000001",
+            "0000000000000001f",
+            "000000000000001g",
+            "+00000000000001f",
+        ] {
+            assert_eq!(parse_key(not), None, "{not}");
+        }
     }
 
     #[test]

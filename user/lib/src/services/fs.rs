@@ -15,6 +15,18 @@
 //! | [`MOUNTS`] | `[index]` | `[rights]` + [`push_str`] mount name; [`FsError::NotFound`] past the end |
 //! | [`ROOT`] | mount name | `[rights]` + the mount's root directory handle (endpoint) |
 //!
+//! A directory at the top of a mount may be a task's own (the server's
+//! `private=PROGRAM:MOUNT:DIR` arguments: the phone's `/data/.bus` is the
+//! soft bus's). A root handle records whether it may enter it: only if
+//! the service endpoint's badge named that task itself (a connection init
+//! made for one of the task's clients, `names::lookup_client`, has the
+//! task's grants but not its private directories). Through any other
+//! root handle, a path that is that directory or lies in it, under any
+//! name a lookup finds it by (case, short alias, `.`/`..`), existing or
+//! not, fails with [`FsError::AccessDenied`] in [`OPEN`], [`STAT`],
+//! [`MKDIR`], [`UNLINK`], [`RMDIR`] and [`RENAME`]. Handles opened or
+//! cloned from a handle keep what it may enter.
+//!
 //! **A handle** (an endpoint from [`ROOT`], [`OPEN`] or [`CLONE`]):
 //!
 //! | label | on | words in | capability in | reply |

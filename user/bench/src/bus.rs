@@ -11,6 +11,8 @@
 //! - `bus_remote_call`: a remote call (the phone's `rtc` GET, through
 //!   [`names::Connection::remote`]), [`CALLS`] times after [`WARM`] calls
 //!   that are not counted; each sample is printed, the row is the median;
+//!   a note then says how many instructions a call each task took
+//!   (`per_task`);
 //! - `bus_read_4mib`: the phone's `/data/bench4m` (4 MiB, written by the
 //!   peer) read through the bus in 64 KiB reads (the file proxy moves
 //!   496 bytes a call: docs/BUS.md), between `bench-mark: bus_read start`
@@ -88,7 +90,9 @@ fn per_task(before: &[(String, u64)], after: &[(String, u64)], total: u64) {
     let mut counted = 0;
     let mut line = String::new();
     for (name, us) in after {
-        let Some((_, was)) = before.iter().find(|(n, _)| n == name) else { continue };
+        let Some((_, was)) = before.iter().find(|(n, _)| n == name) else {
+            continue;
+        };
         let n = us.saturating_sub(*was) * 1000 / CALLS as u64;
         if n > 0 {
             counted += n;

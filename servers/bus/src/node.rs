@@ -54,8 +54,8 @@ use crate::pair::{self, Joiner, Pairing, Shown, StartAnswer};
 use crate::session::{public, static_key, static_key_from, static_secret, Handshake, Session, StaticKey, TAG};
 use crate::store::{Stored, StoredPairing};
 use crate::wire::{
-    encode_into, fragments, is_word, Announcement, ChunkRef, Header, Kind, SessionMsg, Target, FRAGMENT, HEADER,
-    MAX_NAME, MAX_OBJECT,
+    encode_into, fragments, is_word, Announcement, CallRef, ChunkRef, Header, Kind, SessionMsg, Target, FRAGMENT,
+    HEADER, MAX_NAME, MAX_OBJECT,
 };
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -533,7 +533,7 @@ impl Node {
     }
 
     /// A session message to peer `i`, if its session is up.
-    fn data(&mut self, i: usize, msg: &SessionMsg) -> Option<Out> {
+    fn data<T: serde::Serialize>(&mut self, i: usize, msg: &T) -> Option<Out> {
         let p = &mut self.peers[i];
         let up = p.up.as_mut()?;
         sealed(&mut up.session, self.me, p.id, p.addr, msg, SMALL_MESSAGE)
@@ -581,13 +581,7 @@ impl Node {
                 return Err(CallError::NotShared);
             }
         }
-        let msg = SessionMsg::Call {
-            id,
-            target: target.clone(),
-            label,
-            words: words.to_vec(),
-            object: object.map(|o| o.len() as u32),
-        };
+        let msg = CallRef::new(id, target, label, words, object.map(|o| o.len() as u32));
         if let (Some(o), Some(up)) = (object, self.peers[i].up.as_mut()) {
             if up.sending.as_ref().is_none_or(|s| s.0 != id) {
                 up.sending = Some((id, o.to_vec()));

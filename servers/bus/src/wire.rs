@@ -301,6 +301,36 @@ impl<'a> ChunkRef<'a> {
     }
 }
 
+/// The variant number of [`SessionMsg::Call`] (its place in the enum).
+const CALL_VARIANT: u32 = 3;
+
+/// A [`SessionMsg::Call`] that borrows its target and words: the same
+/// bytes on the wire (its first field is the variant's number), encoded
+/// without copying the service's name and the words into a message of
+/// their own first (the caller sends it, again, from what it holds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CallRef<'a> {
+    variant: u32,
+    pub id: u64,
+    pub target: &'a Target,
+    pub label: u16,
+    pub words: &'a [u64],
+    pub object: Option<u32>,
+}
+
+impl<'a> CallRef<'a> {
+    pub fn new(id: u64, target: &'a Target, label: u16, words: &'a [u64], object: Option<u32>) -> CallRef<'a> {
+        CallRef {
+            variant: CALL_VARIANT,
+            id,
+            target,
+            label,
+            words,
+            object,
+        }
+    }
+}
+
 /// Whether fragment `index` of `bytes` may be part of an object.
 fn chunk_is_valid(index: u32, bytes: &[u8]) -> bool {
     (index as usize) < fragments(MAX_OBJECT) && !bytes.is_empty() && bytes.len() <= FRAGMENT
@@ -410,6 +440,29 @@ mod tests {
         assert_eq!(SessionMsg::decode(&e), Some(big));
         // A length past the bytes there does not decode.
         assert_eq!(SessionMsg::decode(&e[..e.len() - 1]), None);
+    }
+
+    /// A [`CallRef`] is the same bytes as the [`SessionMsg::Call`] it
+    /// stands for, and decodes as that call.
+    #[test]
+    fn a_call_ref_is_a_call_on_the_wire() {
+        let targets = [Target::Service(String::from("rtc")), Target::Handle(7)];
+        for (target, words, object) in [
+            (&targets[0], &[][..], None),
+            (&targets[1], &[1u64, u64::MAX, 300][..], Some(65_536)),
+        ] {
+            let m = SessionMsg::Call {
+                id: 41,
+                target: target.clone(),
+                label: 0x1234,
+                words: words.to_vec(),
+                object,
+            };
+            let r = CallRef::new(41, target, 0x1234, words, object);
+            let bytes = postcard::to_allocvec(&r).unwrap();
+            assert_eq!(bytes, postcard::to_allocvec(&m).unwrap());
+            assert_eq!(SessionMsg::decode(&bytes), Some(m));
+        }
     }
 
     /// A [`ChunkRef`] is the same bytes as the [`SessionMsg::Chunk`] it

@@ -11,6 +11,8 @@
 //! - `bus_remote_call`: a remote call (the phone's `rtc` GET, through
 //!   [`names::Connection::remote`]), [`CALLS`] times after [`WARM`] calls
 //!   that are not counted; each sample is printed, the row is the median;
+//!   a note then says how many instructions a call each task took
+//!   (`per_task`);
 //! - `bus_read_4mib`: the phone's `/data/bench4m` (4 MiB, written by the
 //!   peer) read through the bus in 64 KiB reads (the file proxy moves
 //!   496 bytes a call: docs/BUS.md), between `bench-mark: bus_read start`
@@ -29,6 +31,7 @@
 
 extern crate alloc;
 
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
@@ -58,6 +61,48 @@ fn counted<T>(f: impl FnOnce() -> T) -> (T, u64) {
     (r, instructions().wrapping_sub(a) as u64)
 }
 
+/// Each task's CPU time (microseconds) but init's (which answers the
+/// listing) and this one's (see [`own_cpu`]), for [`per_task`].
+fn cpu_of_tasks() -> Vec<(String, u64)> {
+    names::supervisor::tasks()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| t.id != 0 && t.name != "bench-bus")
+        .map(|t| (t.name, t.cpu_us))
+        .collect()
+}
+
+/// This task's CPU time (microseconds), read next to the calls (not around
+/// the listings).
+fn own_cpu() -> (String, u64) {
+    let us = syscall::task_info(userlib::process().task).map_or(0, |i| i.cpu_micros);
+    (String::from("bench-bus"), us)
+}
+
+/// `bench-note: bus_remote_call per task`: where the counted calls'
+/// instructions went, per task, in instructions a call. Under `-icount
+/// shift=0` (which the bench runs) a guest nanosecond is one instruction,
+/// so a task's CPU time is the instructions its threads retired, the
+/// kernel's work while they ran included (a microsecond each: about 20
+/// instructions a call over [`CALLS`]). What no task ran (the idle thread,
+/// and interrupts taken in it) is the rest of `total`.
+fn per_task(before: &[(String, u64)], after: &[(String, u64)], total: u64) {
+    let mut counted = 0;
+    let mut line = String::new();
+    for (name, us) in after {
+        let Some((_, was)) = before.iter().find(|(n, _)| n == name) else {
+            continue;
+        };
+        let n = us.saturating_sub(*was) * 1000 / CALLS as u64;
+        if n > 0 {
+            counted += n;
+            line.push_str(&alloc::format!(" {name} {n},"));
+        }
+    }
+    let rest = (total / CALLS as u64).saturating_sub(counted);
+    println!("bench-note: bus_remote_call per task (instructions a call):{line} the rest {rest}");
+}
+
 fn main(_: &StartInfo) {
     let me = userlib::process();
     syscall::thread_configure(me.thread, me.priority, Some(0)).expect("pin to CPU 0");
@@ -83,12 +128,18 @@ fn main(_: &StartInfo) {
         rtc::now(&mut clock).expect("the phone's clock");
     }
     let mut samples: Vec<u64> = Vec::new();
+    let mut tasks_before = cpu_of_tasks();
+    tasks_before.push(own_cpu());
     for _ in 0..CALLS {
         let (r, n) = counted(|| rtc::now(&mut clock));
         r.expect("the phone's clock");
         samples.push(n);
     }
+    let own = own_cpu();
+    let mut tasks_after = cpu_of_tasks();
+    tasks_after.push(own);
     println!("bench-note: bus_remote_call samples {samples:?}");
+    per_task(&tasks_before, &tasks_after, samples.iter().sum());
     samples.sort_unstable();
     println!("bench: bus_remote_call {}", samples[CALLS / 2]);
 

@@ -828,8 +828,15 @@ mod server {
                 let dev = match BlkDev::open(m.service, m.link) {
                     Ok(dev) => dev,
                     Err((link, e)) => {
-                        if m.link.state() != State::Gone {
-                            log::warn!("/{}: {}: {}", m.spec.name, m.spec.service, fs_error(e));
+                        match e {
+                            // (Logged once, not on each request while gone.)
+                            _ if m.link.state() == State::Gone => {}
+                            fat::Error::Unavailable => log::warn!(
+                                "/{}: no driver serves {}: requests that need the disk fail until one does",
+                                m.spec.name,
+                                m.spec.service
+                            ),
+                            e => log::warn!("/{}: {}: {}", m.spec.name, m.spec.service, fs_error(e)),
                         }
                         m.link = link;
                         return Err(fs_error(e));

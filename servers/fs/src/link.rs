@@ -9,9 +9,10 @@
 //!   the endpoint), or the link is new (the mount's first request since
 //!   the server started, when the driver may still be starting). The
 //!   request waits up to [`Link::grace_us`] for a driver to register the
-//!   service (the supervisor restarts a driver that died; a restart on
-//!   request takes a few milliseconds) and then runs again: block
-//!   requests are idempotent, so a driver restart loses no written data.
+//!   service (the supervisor restarts a driver that died) and then runs
+//!   again: block requests are idempotent, so a driver restart loses no
+//!   written data, and one that registers within the grace is not seen
+//!   by clients.
 //! - **Gone**: no driver came within the grace. Each request looks the
 //!   service up once, without waiting, and fails at once
 //!   ([`Failure::Gone`]) while none has registered it; the first that
@@ -25,8 +26,11 @@
 use userlib::Error;
 
 /// How long a request waits for a driver that died (or has not started
-/// yet) to register again: a restart on request took 1 to 3 ms of guest
-/// time on QEMU virt (virtio-blk), a fault's first back-off is 100 ms.
+/// yet) to register again. A fault's first back-off is 100 ms; a restart
+/// of virtio-blk on request took up to about 0.5 s of guest time to
+/// register on a loaded host (`utest-fs`), so a slow restart can outlast
+/// it: requests then fail `Unavailable` until the driver is back. It
+/// bounds what the first request that finds a driver killed waits.
 pub const GRACE_US: u64 = 300_000;
 
 /// How long to sleep between two lookups while waiting.

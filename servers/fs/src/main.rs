@@ -18,17 +18,18 @@
 //! **A disk whose driver is gone** ([`fs::link`]): a block request that
 //! finds the driver dead waits up to [`fs::link::GRACE_US`] for the
 //! supervisor's restart and runs again (the `blk` protocol's requests are
-//! idempotent), so a driver restart loses no written data and clients see
-//! nothing of it. A driver that is not back by then (killed, in a fault's
-//! back-off, never started: a machine without the disk) makes the mount's
+//! idempotent), so a driver restart loses no written data, and clients
+//! see nothing of one that is back in time. A driver that is not back by
+//! then (killed, slow to restart, never started: a machine without the
+//! disk) makes the mount's
 //! requests that need the disk fail at once with
 //! [`FsError::Unavailable`], until a request or the write-back finds a
 //! driver registered again; what needs no disk (the mounts list, sectors
 //! in the cache, other mounts) is served meanwhile. Changes waiting in the
 //! cache stay there (they were acknowledged: the write-back retries them
 //! every [`WRITEBACK_MS`] and they reach the disk once it is back); a
-//! change that cannot be cached, and every FSYNC/SYNC while the disk is
-//! gone, fails with `Unavailable`.
+//! change that cannot be cached, and an FSYNC/SYNC with changes to write
+//! while the disk is gone, fails with `Unavailable`.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 #![forbid(unsafe_code)]

@@ -18,7 +18,8 @@
 //!    answers or errors only; the server is never restarted, and another
 //!    file's unsynced write, waiting in its cache, reads back.
 //! 4. The block driver restarted in the middle of writes: a thread writes
-//!    and fsyncs while this one restarts `virtio-blk`; every fsynced byte
+//!    and fsyncs while this one restarts `virtio-blk` (retrying what fails
+//!    `Unavailable` while the driver is not back); every fsynced byte
 //!    reads back afterwards.
 //! 5. The block driver gone (killed): requests that need the disk fail
 //!    with `Unavailable` within [`GONE_BOUND_US`] (the first, which finds
@@ -538,9 +539,20 @@ fn restart_mid_write(dir: &Dir) {
             .expect("open durable.bin");
         thread::spawn(move || {
             for i in 0..CHUNKS {
-                f.write_all_at(i * CHUNK as u64, &pattern(CHUNK, i as u8))
-                    .expect("write through the restart");
-                f.sync_all().expect("fsync through the restart");
+                // A driver that takes longer than the server's wait for
+                // it to register makes requests fail `Unavailable` until
+                // it has: the protocol's answer is to try again.
+                let t = syscall::now_us();
+                while let Err(e) = f
+                    .write_all_at(i * CHUNK as u64, &pattern(CHUNK, i as u8))
+                    .and_then(|()| f.sync_all())
+                {
+                    assert!(
+                        e == Error::Unavailable && syscall::now_us() - t < 10_000_000,
+                        "chunk {i} through the restart: {e:?}"
+                    );
+                    syscall::sleep_ms(20);
+                }
                 synced.store(i + 1, Ordering::Release);
             }
         })

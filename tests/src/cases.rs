@@ -1414,6 +1414,7 @@ pub static BOOT_CASES: &[BootCase] = &[
             r"test-fs: hostile client: ok",
             r"test-fs: revoked buffers: \d+ answers, \d+ errors, \d+ revokes; the server never restarted, another file's unsynced write reads back",
             r"test-fs: restart mid-write: virtio-blk restarted after \d+ of 48 synced chunks; all 48 read back",
+            r"test-fs: disk gone: a sync failed Unavailable in \d+ us \(the first\), at most \d+ us \(the next 5: \[[\d, ]+\] us\); mounts listed in \d+ us and a cached file read meanwhile; virtio-blk back: synced \d+ us after its restart, both files read back from the disk",
             r"^utest: test-fs \.\.\. ok$",
             r"^utest: result: 1 passed, 0 failed$",
         ],

@@ -67,6 +67,11 @@ pub enum Error {
     Escape,
     /// The block device failed a request.
     Io,
+    /// The block device is not there now (the file server's: its driver
+    /// died, is restarting or never came): the request may work once it
+    /// is back. Changes waiting in the cache stay there until a write of
+    /// them succeeds.
+    Unavailable,
     /// The on-disk structures are inconsistent (bad cluster number, loop).
     Corrupt,
     /// No FAT file system here (or FAT12, or sectors other than 512 bytes).

@@ -1,5 +1,6 @@
 //! The file server's pure parts, tested on the host: its arguments
-//! ([`config`]) and its handle table ([`handles`]). The server itself is
+//! ([`config`]), its handle table ([`handles`]) and when a block request
+//! waits for the driver or fails at once ([`link`]). The server itself is
 //! `main.rs`.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -8,3 +9,4 @@ extern crate alloc;
 
 pub mod config;
 pub mod handles;
+pub mod link;

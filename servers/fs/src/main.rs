@@ -16,9 +16,23 @@
 //!
 //! A mount is mounted on the first request for it, and again after it
 //! failed (an unformatted disk, a corrupt image: the caller gets the
-//! error; other mounts are unaffected). Block requests that fail because
-//! the driver died are retried once it is back (the `blk` protocol's
-//! requests are idempotent), so a driver restart loses no written data.
+//! error; other mounts are unaffected).
+//!
+//! **A disk whose driver is gone** ([`fs::link`]): a block request that
+//! finds the driver dead waits up to [`fs::link::GRACE_US`] for the
+//! supervisor's restart and runs again (the `blk` protocol's requests are
+//! idempotent), so a driver restart loses no written data, and clients
+//! see nothing of one that is back in time. A driver that is not back by
+//! then (killed, slow to restart, never started: a machine without the
+//! disk) makes the mount's
+//! requests that need the disk fail at once with
+//! [`FsError::Unavailable`], until a request or the write-back finds a
+//! driver registered again; what needs no disk (the mounts list, sectors
+//! in the cache, other mounts) is served meanwhile. Changes waiting in the
+//! cache stay there (they were acknowledged: the write-back retries them
+//! every [`WRITEBACK_MS`] and they reach the disk once it is back); a
+//! change that cannot be cached, and an FSYNC/SYNC with changes to write
+//! while the disk is gone, fails with `Unavailable`.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(not(test), no_main)]
 #![forbid(unsafe_code)]
@@ -33,6 +47,7 @@ mod server {
     use fat::{NodeId, OpenFlags, Volume};
     use fs::config::{self, Config};
     use fs::handles::{Table, HANDLE_BIT};
+    use fs::link::{self, Failure, Link, Port, State};
     use userlib::abi::boot_info::StartInfo;
     use userlib::abi::ObjectType;
     use userlib::ipc::Timeout;
@@ -56,34 +71,89 @@ mod server {
     /// Most open handles (all clients together).
     const MAX_HANDLES: usize = 1024;
 
-    /// A block service as the FAT code's disk.
+    /// A block service as the FAT code's disk. Its requests run through
+    /// the mount's [`Link`]: they wait for a driver that died only up to
+    /// the link's grace, then fail at once ([`fat::Error::Unavailable`])
+    /// until a driver serves the disk again.
     struct BlkDev {
-        blk: Blk,
+        port: BlkPort,
+        link: Link,
         info: blk::Info,
         per_request: u64,
     }
 
-    impl BlkDev {
-        fn open(service: &'static str) -> Result<BlkDev, Error> {
-            let mut blk = Blk::new(service, blk::MAX_SECTORS as usize * blk::SECTOR_SIZE)?;
-            let info = retry(|| blk.info())?;
-            let per_request = info.max_sectors.clamp(1, blk::MAX_SECTORS);
-            Ok(BlkDev { blk, info, per_request })
+    /// The block client as the link's [`Port`].
+    struct BlkPort(Blk);
+
+    impl Port for BlkPort {
+        fn lookup_now(&mut self) -> Result<(), Error> {
+            self.0.lookup_now()
+        }
+        fn now_us(&self) -> u64 {
+            syscall::now_us()
+        }
+        fn pause(&mut self) {
+            syscall::sleep_ms(link::POLL_MS);
         }
     }
 
-    /// Runs a block request again while the driver is dead or restarting
-    /// (each call waits up to 10 s for the service to come back).
-    fn retry<T>(mut f: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
-        let mut tries = 0;
-        loop {
-            match f() {
-                Err(Error::PeerDied | Error::BadHandle | Error::WrongType | Error::TimedOut) if tries < 5 => {
-                    tries += 1;
-                    log::warn!("block driver gone; retrying ({tries}/5)");
+    impl BlkDev {
+        /// Connects to disk `service` through `link` (a new link waits
+        /// for a driver that is starting; a Gone one fails at once).
+        fn open(service: &'static str, mut link: Link) -> Result<BlkDev, (Link, fat::Error)> {
+            let blk = match Blk::new(service, blk::MAX_SECTORS as usize * blk::SECTOR_SIZE) {
+                Ok(b) => b,
+                Err(_) => return Err((link, fat::Error::Io)),
+            };
+            let mut port = BlkPort(blk);
+            match link.request(&mut port, |p| p.0.info()) {
+                Ok(info) => {
+                    let per_request = info.max_sectors.clamp(1, blk::MAX_SECTORS);
+                    Ok(BlkDev {
+                        port,
+                        link,
+                        info,
+                        per_request,
+                    })
                 }
-                r => return r,
+                Err(f) => Err((link, disk_error(f))),
             }
+        }
+
+        /// Runs block call `call` through the link; logs when the disk
+        /// goes and comes back. A driver found again after the disk was
+        /// gone is asked first which disk it serves: one of another size
+        /// is not the disk the cache holds sectors of, and is not used.
+        fn request<T>(&mut self, mut call: impl FnMut(&mut Blk) -> Result<T, Error>) -> Result<T, fat::Error> {
+            if self.link.state() == State::Gone {
+                match self.link.request(&mut self.port, |p| p.0.info()) {
+                    Ok(i) if i.sectors == self.info.sectors => {
+                        log::info!("block driver back: serving the disk again");
+                    }
+                    Ok(i) => {
+                        log::warn!(
+                            "block driver back with another disk ({} sectors, was {}): not using it",
+                            i.sectors,
+                            self.info.sectors
+                        );
+                        self.link = Link::with_state(State::Gone);
+                        return Err(fat::Error::Unavailable);
+                    }
+                    Err(f) => return Err(disk_error(f)),
+                }
+            }
+            let r = self.link.request(&mut self.port, |p| call(&mut p.0));
+            if self.link.state() == State::Gone {
+                log::warn!("block driver gone: requests that need the disk fail until it is back");
+            }
+            r.map_err(disk_error)
+        }
+    }
+
+    fn disk_error(f: Failure) -> fat::Error {
+        match f {
+            Failure::Gone => fat::Error::Unavailable,
+            Failure::Io => fat::Error::Io,
         }
     }
 
@@ -98,8 +168,8 @@ mod server {
             for (k, chunk) in buf.chunks_mut(self.per_request as usize * blk::SECTOR_SIZE).enumerate() {
                 let sector = lba + k as u64 * self.per_request;
                 let n = (chunk.len() / blk::SECTOR_SIZE) as u64;
-                retry(|| self.blk.read(sector, n, 0)).map_err(|_| fat::Error::Io)?;
-                chunk.copy_from_slice(&self.blk.buffer()[..chunk.len()]);
+                self.request(|b| b.read(sector, n, 0))?;
+                chunk.copy_from_slice(&self.port.0.buffer()[..chunk.len()]);
             }
             Ok(())
         }
@@ -111,8 +181,8 @@ mod server {
             while k < n {
                 let m = per.min(n - k);
                 let sector = lba + k as u64;
-                retry(|| self.blk.read(sector, m as u64, 0)).map_err(|_| fat::Error::Io)?;
-                sink(k, &self.blk.buffer()[..m * blk::SECTOR_SIZE]);
+                self.request(|b| b.read(sector, m as u64, 0))?;
+                sink(k, &self.port.0.buffer()[..m * blk::SECTOR_SIZE]);
                 k += m;
             }
             Ok(())
@@ -121,13 +191,13 @@ mod server {
             for (k, chunk) in buf.chunks(self.per_request as usize * blk::SECTOR_SIZE).enumerate() {
                 let sector = lba + k as u64 * self.per_request;
                 let n = (chunk.len() / blk::SECTOR_SIZE) as u64;
-                self.blk.buffer_mut()[..chunk.len()].copy_from_slice(chunk);
-                retry(|| self.blk.write(sector, n, 0)).map_err(|_| fat::Error::Io)?;
+                self.port.0.buffer_mut()[..chunk.len()].copy_from_slice(chunk);
+                self.request(|b| b.write(sector, n, 0))?;
             }
             Ok(())
         }
         fn flush(&mut self) -> Result<(), fat::Error> {
-            retry(|| self.blk.flush()).map_err(|_| fat::Error::Io)
+            self.request(|b| b.flush())
         }
     }
 
@@ -186,6 +256,7 @@ mod server {
             E::Busy => FsError::Busy,
             E::Escape => FsError::OutsideRoot,
             E::Io => FsError::Io,
+            E::Unavailable => FsError::Unavailable,
             E::Corrupt => FsError::Corrupt,
             E::Unsupported => FsError::Unsupported,
             E::BadNode => FsError::InvalidArgument,
@@ -197,6 +268,10 @@ mod server {
         /// `spec.service`, for the block client (which keeps the name).
         service: &'static str,
         volume: Option<Volume<BlkDev>>,
+        /// The link to the driver while not mounted (a mounted volume's
+        /// device holds it): Gone after a mount found no driver, so that
+        /// the next mount attempt does not wait for one again.
+        link: Link,
     }
 
     /// A client's buffer: its memory object, which the server copies to
@@ -276,6 +351,7 @@ mod server {
                     spec: m.clone(),
                     service: Box::leak(m.service.clone().into_boxed_str()),
                     volume: None,
+                    link: Link::new(),
                 })
                 .collect(),
             config,
@@ -796,10 +872,23 @@ mod server {
         fn volume(&mut self, mount: usize) -> Result<&mut Volume<BlkDev>, FsError> {
             let m = self.mounts.get_mut(mount).ok_or(FsError::InvalidArgument)?;
             if m.volume.is_none() {
-                let dev = BlkDev::open(m.service).map_err(|e| {
-                    log::warn!("/{}: {}: {e}", m.spec.name, m.spec.service);
-                    FsError::Io
-                })?;
+                let dev = match BlkDev::open(m.service, m.link) {
+                    Ok(dev) => dev,
+                    Err((link, e)) => {
+                        match e {
+                            // (Logged once, not on each request while gone.)
+                            _ if m.link.state() == State::Gone => {}
+                            fat::Error::Unavailable => log::warn!(
+                                "/{}: no driver serves {}: requests that need the disk fail until one does",
+                                m.spec.name,
+                                m.spec.service
+                            ),
+                            e => log::warn!("/{}: {}: {}", m.spec.name, m.spec.service, fs_error(e)),
+                        }
+                        m.link = link;
+                        return Err(fs_error(e));
+                    }
+                };
                 let cache = self.config.cache_kib * 1024 / fat::SECTOR;
                 match Volume::mount(dev, m.spec.partition, cache, clock()) {
                     Ok(v) => {
@@ -820,6 +909,14 @@ mod server {
                     }
                     Err(e) => {
                         log::warn!("/{}: cannot mount {}: {}", m.spec.name, m.spec.service, fs_error(e));
+                        // (The device and its link went with the failed
+                        // mount: a driver lost during it is not waited for
+                        // again by the next attempt.)
+                        m.link = Link::with_state(if e == fat::Error::Unavailable {
+                            State::Gone
+                        } else {
+                            State::Lost
+                        });
                         return Err(fs_error(e));
                     }
                 }
@@ -834,12 +931,16 @@ mod server {
         }
 
         /// Writes every mount's changes; a failure is logged (the next
-        /// write-back or FSYNC tries again).
+        /// write-back or FSYNC tries again: while the disk is gone, the
+        /// write-back looks for its driver every [`WRITEBACK_MS`], and the
+        /// changes reach the disk once it is back; the link logs when the
+        /// disk goes and comes back).
         fn sync_all(&mut self) {
             for m in &mut self.mounts {
                 if let Some(v) = m.volume.as_mut() {
-                    if let Err(e) = v.sync() {
-                        log::warn!("/{}: write-back failed: {}", m.spec.name, fs_error(e));
+                    match v.sync() {
+                        Ok(()) | Err(fat::Error::Unavailable) => {}
+                        Err(e) => log::warn!("/{}: write-back failed: {}", m.spec.name, fs_error(e)),
                     }
                 }
             }

@@ -43,7 +43,14 @@ impl embedded_io::Error for FsError {
     }
 }
 
-/// How long a request may take (a block-driver restart included).
+/// How long a request may take before the client gives up on the server
+/// ([`FsError::Unavailable`]). The file server answers at once when its
+/// disk is gone (`Unavailable` too) and waits for a restarting block
+/// driver only briefly (`fs::link`), so this guards only a server that is
+/// stuck: its slowest honest answer is a block driver that does not
+/// answer (the block client gives up after 10 s) or a large write-back to
+/// a slow card. Each request waits this once: a call is tried again only
+/// when the server was found dead (restarted), never after this ran out.
 const TIMEOUT: Timeout = Timeout::millis(30_000);
 /// Bytes of a file's shared buffer.
 pub const BUFFER_BYTES: usize = 64 << 10;
@@ -551,6 +558,8 @@ impl Seek for File {
 pub struct Namespace {
     conn: names::Connection,
     roots: Vec<(String, Dir)>,
+    /// A paired device's mounts ([`Namespace::remote`]).
+    remote: bool,
 }
 
 impl Default for Namespace {
@@ -564,6 +573,7 @@ impl Namespace {
         Namespace {
             conn: names::Connection::new(p::NAME),
             roots: Vec::new(),
+            remote: false,
         }
     }
 
@@ -574,15 +584,19 @@ impl Namespace {
         Namespace {
             conn: names::Connection::remote(device, p::NAME),
             roots: Vec::new(),
+            remote: true,
         }
     }
 
     fn call(&mut self, m: &Message) -> Result<Message> {
         // A server that restarted: the first call finds the old endpoint
-        // dead (and drops it), the second looks the service up again.
+        // dead (and drops it), the second looks the service up again. A
+        // server that did not answer in time is not waited for twice.
         for _ in 0..2 {
-            if let Ok(r) = self.conn.call(m, TIMEOUT) {
-                return p::check(r);
+            match self.conn.call(m, TIMEOUT) {
+                Ok(r) => return p::check(r),
+                Err(abi::Error::PeerDied | abi::Error::BadHandle | abi::Error::WrongType) => {}
+                Err(_) => break,
             }
         }
         Err(FsError::Unavailable)
@@ -622,13 +636,17 @@ impl Namespace {
     }
 
     /// Runs `f` on the mount's root and the rest of absolute `path`; a
-    /// server that restarted is reconnected and `f` run once more.
+    /// server that restarted is reconnected and `f` run once more. Not
+    /// after an `Unavailable` from a local server that still runs (its
+    /// disk is gone, or it did not answer in time): the caller retries
+    /// later. (A paired device's server cannot be asked so: its mounts
+    /// are looked up again after any `Unavailable`.)
     pub fn with<T>(&mut self, path: &str, f: impl Fn(&Dir, &str) -> Result<T>) -> Result<T> {
         let path = p::absolute("/", path);
         let (mount, rest) = p::split_mount(&path).ok_or(FsError::InvalidArgument)?;
         let rest = String::from(rest);
         match f(self.root(mount)?, &rest) {
-            Err(FsError::Unavailable) => {
+            Err(FsError::Unavailable) if self.remote || self.conn.is_revoked() => {
                 self.reset();
                 f(self.root(mount)?, &rest)
             }

@@ -211,6 +211,31 @@ impl Connection {
         e
     }
 
+    /// Looks the service up once if this connection holds no endpoint,
+    /// without waiting: `WouldBlock` while no task registered it (a
+    /// client that must not wait for a server that is gone: the file
+    /// server for its block driver). `Ok` at once while it holds one. A
+    /// remote service cannot be looked up without waiting
+    /// (`NotSupported`).
+    pub fn lookup_now(&mut self) -> Result<(), Error> {
+        if self.ep.is_some() {
+            return Ok(());
+        }
+        let Target::Local(name) = &self.target else {
+            return Err(Error::NotSupported);
+        };
+        self.ep = Some(lookup(name)?);
+        Ok(())
+    }
+
+    /// Whether the endpoint this connection holds was revoked: its server
+    /// died (the supervisor revokes a dead server's endpoint, and every
+    /// client's copy with it, before it destroys the task). Asks the
+    /// kernel about the capability only; no call.
+    pub fn is_revoked(&self) -> bool {
+        self.ep.is_some_and(|ep| syscall::cap_info(ep).is_err())
+    }
+
     /// Drops the endpoint (the next call looks the service up again).
     pub fn reset(&mut self) {
         if let Some(ep) = self.ep.take() {

@@ -120,6 +120,14 @@ impl Blk {
         })
     }
 
+    /// Looks the driver up once if the client has lost it (or never had
+    /// it), without waiting: `WouldBlock` while no driver registered the
+    /// disk ([`Connection::lookup_now`]). Calls wait for the driver
+    /// otherwise (up to the timeout).
+    pub fn lookup_now(&mut self) -> Result<(), Error> {
+        self.conn.lookup_now()
+    }
+
     /// Sets how long each call may take (lookup included).
     pub fn set_timeout(&mut self, timeout: Timeout) {
         self.timeout = timeout;

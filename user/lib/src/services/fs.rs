@@ -58,6 +58,22 @@
 //! with [`FsError::AccessDenied`]; so do [`MKDIR`], [`UNLINK`], [`RMDIR`],
 //! [`RENAME`] and creating or truncating opens in a read-only directory.
 //!
+//! **A disk that is gone.** While a mount's block driver is gone (it
+//! died and was not restarted within the server's short wait, it was
+//! killed, or it never started), every request that needs the disk fails
+//! at once with [`FsError::Unavailable`] (the error a client also gets
+//! when it cannot reach the server: either way, nothing can be done now
+//! and a later retry may work; [`FsError::Io`] stays the disk's own
+//! failure). Requests that need no disk are served: [`MOUNTS`], [`ROOT`]
+//! of a mounted volume, [`CLOSE`], and what the server's cache holds. The
+//! server finds the driver again by itself when it registers again; the
+//! handles clients hold keep working, and retrying the request is all a
+//! client does. A write already answered (its bytes in the server's
+//! cache) is kept and reaches the disk once it is back; [`FSYNC`] and
+//! [`SYNC`] with changes to write fail with `Unavailable` meanwhile, so
+//! data a client needs on the disk is never reported written while it is
+//! not.
+//!
 //! Bulk data moves through memory the client attaches ([`ATTACH`]) to a
 //! file handle: [`READ`]/[`WRITE`] copy between it and the file. The
 //! server never maps a client's memory: it copies with the kernel's
@@ -171,7 +187,11 @@ pub enum FsError {
     InvalidArgument = 16,
     /// Too many open handles.
     TooManyHandles = 17,
-    /// The server could not be reached, or died during the call.
+    /// The server could not be reached or died during the call (the
+    /// client's own answer), or the server cannot reach the mount's disk
+    /// now: its block driver is gone (killed, restarting, never started).
+    /// Try again later: nothing is lost by the failure (see the module's
+    /// *A disk that is gone*).
     Unavailable = 18,
 }
 

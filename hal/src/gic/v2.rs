@@ -53,11 +53,15 @@ impl GicV2 {
         c.write32(GICC_CTLR, 1);
     }
 
-    /// This CPU's interface number: the banked ITARGETSR of SGI 0 reads as
-    /// the calling CPU's bit.
+    /// This CPU's interface number: each byte of the banked ITARGETSR0
+    /// (SGIs 0-3) reads as the calling CPU's bit. A GIC with one CPU
+    /// interface reads it as zero (the GICv2 architecture makes the target
+    /// registers RAZ/WI in a uniprocessor implementation, as in QEMU's
+    /// `virt` with one CPU): its interface is 0, which `& 7` makes of the
+    /// 32 trailing zeros. (Taken as 7 before, an SGI that CPU sent itself
+    /// went to no CPU.)
     pub fn current_cpu_interface(&self) -> u32 {
-        let mask = self.distributor.read32(GICD_ITARGETSR) & 0xff;
-        mask.trailing_zeros().min(7)
+        self.distributor.read32(GICD_ITARGETSR).trailing_zeros() & 7
     }
 
     pub fn enable(&self, intid: u32) {

@@ -368,6 +368,20 @@ ktest!(
 );
 
 ktest!(
+    fn an_ipi_to_this_cpu_is_taken() {
+        // The exit path's idle wait relies on it (`switch` wakes its own
+        // CPU for teardown left to do). On a GICv2 with one CPU interface
+        // the target registers read as zero: the interface is still 0.
+        let me = percpu::current();
+        let before = me.ipis.load(Ordering::Relaxed);
+        irq::send_ipi(me.index(), irq::SGI_WAKE);
+        let ok = time::wait_until(1_000_000, || me.ipis.load(Ordering::Relaxed) > before);
+        kassert!(ok, "CPU {} did not take the IPI it sent itself", me.index());
+        Ok(())
+    }
+);
+
+ktest!(
     fn counter_and_uptime_advance() {
         let a = time::uptime_micros();
         time::wait_until(2_000, || false);

@@ -564,12 +564,12 @@ fn save_exception_state(ctx: &mut UserContext) {
     };
 }
 
-/// Nothing to run: pick again, and while there is still nothing, wait for
-/// an interrupt and pick again. Called by the exit path (after the
-/// outgoing thread's registers are saved) and by [`cpu_loop`].
-#[no_mangle]
+/// Nothing to run here: look for work (interrupts to deliver, timeouts,
+/// a thread to run, teardown), and while there is none, wait for an
+/// interrupt and look again. Called by [`cpu_loop`]; the exit path comes
+/// in through [`idle_wait`].
 #[link_section = ".text.fast"] // (not outlined: see `ipc_fast_call`)
-extern "C" fn idle_next() -> *const UserContext {
+fn idle_next() -> *const UserContext {
     let cpu = percpu::current_running().index();
     loop {
         {
@@ -597,6 +597,28 @@ extern "C" fn idle_next() -> *const UserContext {
         }
         wait_for_interrupt();
     }
+}
+
+/// The exit path's way to idle, once it has saved the outgoing thread's
+/// registers and released the lock: wait first, then [`idle_next`]. A pass
+/// of `idle_next` before the wait would find nothing: under the lock,
+/// `pick_next` found nothing to run here and [`switch`] armed the timer
+/// (`sched::program_timer`). Everything else that pass looks for comes with
+/// an interrupt, which ends the wait at once, also one that came before it:
+/// - a thread made ready here by another CPU: its IPI (`sched::make_ready`).
+///   This CPU made none ready here since `pick_next` (`reap`, in `switch`,
+///   only frees);
+/// - a device interrupt: the CPU that takes it delivers it
+///   (`irq::deliver_pending`) before it next waits or leaves the kernel
+///   (the EL0 interrupt path, `idle_next`), and a second one pending here
+///   ends this wait;
+/// - a timeout due: the timer, armed for the earliest;
+/// - teardown left to do: `switch` sends this CPU an IPI itself.
+#[no_mangle]
+#[link_section = ".text.fast"] // (not outlined: see `ipc_fast_call`)
+extern "C" fn idle_wait() -> *const UserContext {
+    wait_for_interrupt();
+    idle_next()
 }
 
 /// Wait for an interrupt with interrupts masked (a pending one still ends
@@ -641,6 +663,13 @@ fn switch(k: &mut Kernel, cpu: usize, cur: Option<Id>, next: Option<Id>) -> Resu
     }
     let Some(n) = next else {
         pc.user_ctx.store(0, Ordering::Relaxed);
+        if k.teardown_pending > 0 {
+            // The exit path waits before it looks for work (`idle_wait`):
+            // this CPU wakes itself for `idle_next` to do it (of what
+            // `idle_next` does, the one thing no interrupt announces;
+            // `reap` above may have left some).
+            irq::send_ipi(cpu, irq::SGI_WAKE);
+        }
         // Idle: no task's tables stay live (they may be freed meanwhile).
         // SAFETY: the empty table has no valid entries.
         unsafe {

@@ -77,7 +77,7 @@ el0_exit:
     adrp    x2, KERNEL_LOCK
     stlrb   wzr, [x2]
     cbnz    x0, restore_all
-    bl      idle_next                       // waits for work; returns a context
+    bl      idle_wait                       // waits for work; returns a context
     // fall through
 
 // Restore a whole context (x0) and return to EL0.

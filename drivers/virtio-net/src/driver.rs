@@ -137,7 +137,7 @@ impl Driver {
     }
 
     fn send(&mut self, msg: &Message) -> Result<Message, Error> {
-        let lens = netdev::lengths(msg, TX_SLOTS).ok_or(Error::InvalidArgument)?;
+        let lens = netdev::lengths(msg.words(), TX_SLOTS).ok_or(Error::InvalidArgument)?;
         for (i, len) in lens.enumerate() {
             let at = netdev::tx_slot(i);
             self.net

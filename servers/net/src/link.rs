@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use smoltcp::phy::{Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 use userlib::abi::{ObjectType, PAGE_SIZE};
-use userlib::proto::check_reply;
+use userlib::proto::{check_label, check_reply};
 use userlib::services::netdev::{self, MAX_FRAME, RX_SLOTS, SHARED_BYTES};
 use userlib::sync::Mutex;
 use userlib::vspace::Mapping;
@@ -122,11 +122,16 @@ impl Link {
         self.rx.clear();
     }
 
-    fn call(&mut self, msg: &Message) -> Result<Message, Error> {
+    /// A request to the driver (`SEND` and `RECV` fit in registers, and
+    /// their replies carry words only: [`syscall::call_words`], no
+    /// `Message` built or copied): the reply's words in `out`, and their
+    /// number.
+    fn call(&mut self, label: u16, words: &[u64], out: &mut [u64]) -> Result<usize, Error> {
         let Some((ep, _)) = &self.conn else {
             return Err(Error::PeerDied);
         };
-        let r = syscall::call(*ep, msg).and_then(|(m, _)| check_reply(m));
+        let r = syscall::call_words(*ep, label, words, out)
+            .and_then(|(label, n)| check_label(label, out.first().copied().unwrap_or(0)).map(|()| n));
         if let Err(e @ (Error::PeerDied | Error::BadHandle | Error::WrongType | Error::InvalidState)) = r {
             self.down(e);
         }
@@ -135,11 +140,12 @@ impl Link {
 
     /// Fetches a batch of frames from the driver.
     fn fetch(&mut self) {
-        let Ok(reply) = self.call(&Message::new(netdev::RECV)) else {
+        let mut words = [0u64; RX_SLOTS + 1];
+        let Ok(n) = self.call(netdev::RECV, &[], &mut words) else {
             self.pending = false;
             return;
         };
-        let Some(lens) = netdev::lengths(&reply, RX_SLOTS) else {
+        let Some(lens) = netdev::lengths(&words[..n.min(words.len())], RX_SLOTS) else {
             self.pending = false;
             return;
         };
@@ -171,7 +177,7 @@ impl Link {
 
     /// Sends the frame in the transmit slot.
     fn send_tx(&mut self, len: usize) {
-        if self.call(&Message::with_words(netdev::SEND, &[1, len as u64])).is_ok() {
+        if self.call(netdev::SEND, &[1, len as u64], &mut [0]).is_ok() {
             self.frames_out += 1;
         }
     }

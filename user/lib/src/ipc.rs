@@ -103,8 +103,11 @@ pub struct CapTransfer {
     pub rights: Rights,
 }
 
-/// An IPC message.
-#[derive(Clone, PartialEq, Eq)]
+/// An IPC message. Only its label, its words up to its length, its
+/// capabilities up to their count and [`Message::reply_caps`] mean
+/// anything (and are compared): [`decode_into`] leaves what a longer
+/// message held past them as it was.
+#[derive(Clone)]
 pub struct Message {
     /// What the message means; the receiver sees it unchanged.
     pub label: u16,
@@ -115,6 +118,17 @@ pub struct Message {
     /// Sent as a call: how many capabilities the reply may carry.
     reply_caps: usize,
 }
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        self.label == other.label
+            && self.words() == other.words()
+            && self.caps() == other.caps()
+            && self.reply_caps == other.reply_caps
+    }
+}
+
+impl Eq for Message {}
 
 impl core::fmt::Debug for Message {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -269,8 +283,18 @@ pub fn encode(msg: &Message, buffer: Option<&mut IpcBuffer>) -> (u64, [u64; REGI
 /// Lengths beyond the ABI's limits are clamped (the kernel never sends
 /// them, but a bad value must not make us read out of bounds).
 pub fn decode(x1: u64, regs: &[u64; REGISTER_WORDS], buffer: Option<&IpcBuffer>) -> Message {
+    let mut m = Message::new(0);
+    decode_into(x1, regs, buffer, &mut m);
+    m
+}
+
+/// [`decode`] into `m`, which then equals what `decode` returns (no new
+/// [`Message`], about 600 bytes, is zeroed and copied: a server loop
+/// receives each request into the same one, [`crate::server::serve`]).
+/// What `m` held past the new length and capability count stays there,
+/// unread ([`Message`]).
+pub fn decode_into(x1: u64, regs: &[u64; REGISTER_WORDS], buffer: Option<&IpcBuffer>, m: &mut Message) {
     let (info, _) = IpcFlags::split(x1);
-    let mut m = Message::new(info.label());
     let (mut len, mut ncaps) = (info.words().min(BUFFER_WORDS), info.caps().min(BUFFER_CAPS));
     let n = len.min(REGISTER_WORDS);
     m.words[..n].copy_from_slice(&regs[..n]);
@@ -293,9 +317,10 @@ pub fn decode(x1: u64, regs: &[u64; REGISTER_WORDS], buffer: Option<&IpcBuffer>)
             ncaps = 0;
         }
     }
+    m.label = info.label();
     m.len = len;
     m.ncaps = ncaps;
-    m
+    m.reply_caps = 0;
 }
 
 /// Words `1..` of a message hold `text` packed little-endian, word 0 its
@@ -423,6 +448,29 @@ mod tests {
         let got = decode(x1, &regs, None);
         assert_eq!(got.words(), &[1, 2, 3, 4]);
         assert_eq!(got.word(5), 0);
+    }
+
+    #[test]
+    fn decode_into_a_used_message_equals_decode() {
+        // A longer message with capabilities and a reply count, received
+        // into: the short one that comes next reads as `decode` makes it.
+        let mut b = empty_buffer();
+        b.caps[..2].copy_from_slice(&[5, 6]);
+        let long: [u64; 9] = core::array::from_fn(|i| i as u64 + 100);
+        b.words[REGISTER_WORDS..9].copy_from_slice(&long[REGISTER_WORDS..]);
+        let mut m = Message::with_words(3, &long).accepting_caps(2);
+        decode_into(MessageInfo::new(8, 9, 2).0, &[100, 101, 102, 103], Some(&b), &mut m);
+        assert_eq!((m.label, m.words(), m.caps().len()), (8, &long[..], 2));
+        let short = Message::with_words(2, &[7, 8]);
+        let (x1, regs) = encode(&short, None);
+        decode_into(x1, &regs, Some(&b), &mut m);
+        assert_eq!(m, decode(x1, &regs, Some(&b)));
+        assert_eq!(
+            (m.label, m.words(), m.caps().len(), m.reply_caps()),
+            (2, &[7, 8][..], 0, 0)
+        );
+        assert_eq!(m.word(2), 0, "past the length");
+        assert_eq!(m.take_cap(0), None, "no capability left from before");
     }
 
     #[test]

@@ -182,8 +182,7 @@ impl Connection {
         let ep = self.endpoint(timeout)?;
         let info = abi::MessageInfo::new(label, n.min(4), 0);
         match syscall::call_fast_timeout(ep, info, words, timeout) {
-            Ok((r, w)) if r.label() == proto::FAILED => Err(Error::check(w[0]).err().unwrap_or(Error::InvalidState)),
-            Ok((_, w)) => Ok(w),
+            Ok((r, w)) => proto::check_label(r.label(), w[0]).map(|()| w),
             Err(e) => Err(self.broken(ep, e)),
         }
     }

@@ -9,7 +9,7 @@
 //! again. Dropping a socket closes it.
 
 use crate::ipc::{pack_text, Deadline, Message, Timeout};
-use crate::proto::check_reply;
+use crate::proto::{check_label, check_reply};
 use crate::services::net::{self as proto, ip_word, ring, word_ip, Kind, State, TcpState, BUFFER_BYTES};
 use crate::vspace::Mapping;
 use crate::{names, process, syscall, Error, Handle, Rights};
@@ -177,13 +177,32 @@ impl Socket {
     /// Calls until the stack stops saying `WouldBlock`, waiting on the
     /// notification in between (at most the socket's timeout).
     fn call_waiting(&self, msg: &Message) -> Result<Message, Error> {
-        let deadline = Deadline::after(self.timeout);
+        self.waiting(|| self.call(msg))
+    }
+
+    /// [`Socket::call_waiting`] of a register-only request whose reply
+    /// carries no words that matter ([`syscall::call_words`]: no `Message`
+    /// is built or copied).
+    fn call_short_waiting(&self, label: u16, words: &[u64]) -> Result<(), Error> {
+        self.waiting(|| {
+            let mut w = [0];
+            let (label, _) = syscall::call_words(self.ep, label, words, &mut w)?;
+            check_label(label, w[0])
+        })
+    }
+
+    /// `call` until it stops failing with `WouldBlock`, waiting on the
+    /// notification in between, at most the socket's timeout from the
+    /// first `WouldBlock` (the clock is read only then).
+    fn waiting<T>(&self, mut call: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
+        let mut deadline = None;
         loop {
-            match self.call(msg) {
+            match call() {
                 Err(Error::WouldBlock) => {}
                 other => return other,
             }
-            wait_until(self.notify, deadline)?;
+            let d = *deadline.get_or_insert_with(|| Deadline::after(self.timeout));
+            wait_until(self.notify, d)?;
         }
     }
 }
@@ -356,10 +375,8 @@ impl UdpSocket {
         }
         let n = buf.len();
         self.s.buffer.as_mut_slice()[..n].copy_from_slice(&buf[..n]);
-        self.s.call_waiting(&Message::with_words(
-            proto::SEND_TO,
-            &[ip_word(*addr.ip()), addr.port() as u64, n as u64],
-        ))?;
+        self.s
+            .call_short_waiting(proto::SEND_TO, &[ip_word(*addr.ip()), addr.port() as u64, n as u64])?;
         Ok(n)
     }
 

@@ -40,12 +40,17 @@ pub fn reply_error(error: abi::Error) -> crate::Message {
 
 /// The result a reply stands for: `Ok(reply)` unless it is a [`FAILED`] reply.
 pub fn check_reply(reply: crate::Message) -> Result<crate::Message, abi::Error> {
-    if reply.label == FAILED {
-        Err(abi::Error::check(reply.word(0))
-            .err()
-            .unwrap_or(abi::Error::InvalidState))
+    check_label(reply.label, reply.word(0)).map(|()| reply)
+}
+
+/// [`check_reply`] of a reply taken apart (a register-only call's label and
+/// word 0): the error a [`FAILED`] reply carries (`InvalidState` if its
+/// word is no error code), else `Ok`.
+pub fn check_label(label: u16, word0: u64) -> Result<(), abi::Error> {
+    if label == FAILED {
+        Err(abi::Error::check(word0).err().unwrap_or(abi::Error::InvalidState))
     } else {
-        Ok(reply)
+        Ok(())
     }
 }
 

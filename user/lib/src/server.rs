@@ -43,20 +43,22 @@ pub enum Action {
 /// take (the handle would be deleted twice, and by then it may name
 /// another capability).
 pub fn serve(ep: Handle, mut handler: impl FnMut(&mut Message, u64) -> Action) -> Result<(), Error> {
-    let (mut msg, mut badge) = syscall::recv(ep, Timeout::Forever)?;
+    // Every request is received into this one message (no new one made,
+    // zeroed and copied per request: `syscall::recv_into`).
+    let mut msg = Message::new(0);
+    let mut badge = syscall::recv_into(ep, Timeout::Forever, &mut msg)?;
     loop {
         let action = handler(&mut msg, badge);
         drop_caps(&mut msg);
-        let next = match action {
-            Action::Reply(r) => syscall::reply_recv(ep, &r, Timeout::Forever),
-            Action::NoReply => syscall::recv(ep, Timeout::Forever),
+        badge = match action {
+            Action::Reply(r) => syscall::reply_recv_into(ep, &r, Timeout::Forever, &mut msg),
+            Action::NoReply => syscall::recv_into(ep, Timeout::Forever, &mut msg),
             Action::ReplyAndStop(r) => {
                 let _ = syscall::reply(&r);
                 return Ok(());
             }
             Action::Stop => return Ok(()),
-        };
-        (msg, badge) = next?;
+        }?;
     }
 }
 

@@ -103,6 +103,21 @@ pub fn console_write(console: Handle, bytes: &[u8]) -> Result<(), Error> {
 /// timeout in x6, second handle in x7; returns the received message and
 /// the badge (x6).
 fn ipc(number: Syscall, x0: u64, msg: Option<&Message>, timeout: Timeout, x7: u64) -> Result<(Message, u64), Error> {
+    let mut m = Message::new(0);
+    let badge = ipc_into(number, x0, msg, timeout, x7, &mut m)?;
+    Ok((m, badge))
+}
+
+/// [`ipc`] receiving into `out` ([`ipc::decode_into`]; left as it was on
+/// an error); returns the badge.
+fn ipc_into(
+    number: Syscall,
+    x0: u64,
+    msg: Option<&Message>,
+    timeout: Timeout,
+    x7: u64,
+    out: &mut Message,
+) -> Result<u64, Error> {
     let (flags, x6) = timeout.encode();
     let r = ipc::with_buffer(|buffer| {
         let (x1, w) = match msg {
@@ -113,8 +128,8 @@ fn ipc(number: Syscall, x0: u64, msg: Option<&Message>, timeout: Timeout, x7: u6
     });
     Error::check(r[0])?;
     let regs = [r[2], r[3], r[4], r[5]];
-    let m = ipc::with_buffer(|b| ipc::decode(r[1], &regs, b.map(|b| &*b)));
-    Ok((m, r[6]))
+    ipc::with_buffer(|b| ipc::decode_into(r[1], &regs, b.map(|b| &*b), out));
+    Ok(r[6])
 }
 
 /// Sends `msg` on endpoint `ep` and waits for the reply; returns it and
@@ -137,6 +152,17 @@ pub fn reply(msg: &Message) -> Result<(), Error> {
 /// returns the next message and its sender's badge.
 pub fn reply_recv(ep: Handle, msg: &Message, timeout: Timeout) -> Result<(Message, u64), Error> {
     ipc(Syscall::ReplyRecv, 0, Some(msg), timeout, h(ep))
+}
+
+/// [`reply_recv`] receiving into `out` (no new [`Message`] made and
+/// copied; `out` is left as it was on an error); returns the badge.
+pub fn reply_recv_into(ep: Handle, msg: &Message, timeout: Timeout, out: &mut Message) -> Result<u64, Error> {
+    ipc_into(Syscall::ReplyRecv, 0, Some(msg), timeout, h(ep), out)
+}
+
+/// [`recv`] receiving into `out` (as [`reply_recv_into`]).
+pub fn recv_into(ep: Handle, timeout: Timeout, out: &mut Message) -> Result<u64, Error> {
+    ipc_into(Syscall::Recv, h(ep), None, timeout, 0, out)
 }
 
 /// Sends `msg` on `ep` without waiting for a reply (it still waits for a
@@ -176,6 +202,40 @@ pub fn call_fast_timeout(
         [h(ep), info.0 | flags, words[0], words[1], words[2], words[3], x6, 0],
     );
     Error::check(r[0]).map(|()| (MessageInfo(r[1]), [r[2], r[3], r[4], r[5]]))
+}
+
+/// A call of a register-only request (`label` and `words`, at most
+/// [`REGISTER_WORDS`], no capabilities) whose reply carries words only (no
+/// capability: the call accepts none), for hot paths: no [`Message`] is
+/// built, zeroed or copied (one is about 600 bytes). The reply's words are
+/// copied into `out` (from the registers, then the IPC buffer; cut at
+/// `out`'s length); returns the reply's label and its length in words
+/// (which may exceed `out`'s). Panics if `words` is too long (a bug).
+pub fn call_words(ep: Handle, label: u16, words: &[u64], out: &mut [u64]) -> Result<(u16, usize), Error> {
+    assert!(words.len() <= REGISTER_WORDS, "a register-only request");
+    let mut w = [0u64; REGISTER_WORDS];
+    w[..words.len()].copy_from_slice(words);
+    let (info, regs) = call_fast(ep, MessageInfo::new(label, words.len(), 0), w)?;
+    let (info, _) = abi::IpcFlags::split(info.0);
+    let len = info.words().min(abi::BUFFER_WORDS);
+    let r = len.min(out.len()).min(REGISTER_WORDS);
+    out[..r].copy_from_slice(&regs[..r]);
+    if len <= REGISTER_WORDS {
+        return Ok((info.label(), len));
+    }
+    let len = ipc::with_buffer(|b| match b {
+        Some(b) => {
+            let n = len.min(out.len());
+            if n > REGISTER_WORDS {
+                out[REGISTER_WORDS..n].copy_from_slice(&b.words[REGISTER_WORDS..n]);
+            }
+            len
+        }
+        // No IPC buffer: the kernel had nowhere to put the rest (as
+        // `ipc::decode`).
+        None => REGISTER_WORDS,
+    });
+    Ok((info.label(), len))
 }
 
 /// Register-only reply-and-receive (the fast path of a server loop);

@@ -20,8 +20,6 @@
 //! `InvalidState`. A length over [`MAX_FRAME`] or `n` over the slot count
 //! gets `InvalidArgument`.
 
-use crate::ipc::Message;
-
 pub const NAME: &str = "netdev";
 
 pub const INFO: u16 = 1;
@@ -63,14 +61,14 @@ pub fn mac_to_word(mac: [u8; 6]) -> u64 {
     u64::from_be_bytes(b)
 }
 
-/// The frame lengths of a `[n, len...]` message, if every one is valid
-/// and there are at most `slots`.
-pub fn lengths(msg: &Message, slots: usize) -> Option<impl Iterator<Item = usize> + '_> {
-    let n = msg.word(0) as usize;
-    if n > slots || n + 1 > msg.len() {
+/// The frame lengths of a `[n, len...]` message (its words), if every one
+/// is valid and there are at most `slots`.
+pub fn lengths(words: &[u64], slots: usize) -> Option<impl Iterator<Item = usize> + '_> {
+    let n = words.first().copied().unwrap_or(0) as usize;
+    if n > slots || n + 1 > words.len() {
         return None;
     }
-    let lens = &msg.words()[1..1 + n];
+    let lens = &words[1..1 + n];
     if lens.iter().any(|&l| l == 0 || l as usize > MAX_FRAME) {
         return None;
     }
@@ -96,27 +94,14 @@ mod tests {
 
     #[test]
     fn hostile_lengths() {
-        let ok = Message::with_words(SEND, &[2, 60, 1514]);
         assert_eq!(
-            lengths(&ok, 16).map(|l| l.collect::<alloc::vec::Vec<_>>()),
+            lengths(&[2, 60, 1514], 16).map(|l| l.collect::<alloc::vec::Vec<_>>()),
             Some(alloc::vec![60, 1514])
         );
-        assert!(
-            lengths(&Message::with_words(SEND, &[1, 1515]), 16).is_none(),
-            "too long"
-        );
-        assert!(lengths(&Message::with_words(SEND, &[1, 0]), 16).is_none(), "empty");
-        assert!(
-            lengths(&Message::with_words(SEND, &[3, 60]), 16).is_none(),
-            "count beyond the words"
-        );
-        assert!(
-            lengths(&Message::with_words(SEND, &[17]), 16).is_none(),
-            "more than the slots"
-        );
-        assert_eq!(
-            lengths(&Message::with_words(SEND, &[0]), 16).map(|l| l.count()),
-            Some(0)
-        );
+        assert!(lengths(&[1, 1515], 16).is_none(), "too long");
+        assert!(lengths(&[1, 0], 16).is_none(), "empty");
+        assert!(lengths(&[3, 60], 16).is_none(), "count beyond the words");
+        assert!(lengths(&[17], 16).is_none(), "more than the slots");
+        assert_eq!(lengths(&[0], 16).map(|l| l.count()), Some(0));
     }
 }

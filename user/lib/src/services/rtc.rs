@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | [`GET`] | — | `[seconds since 1970-01-01 00:00:00 UTC]` |
 
-use crate::ipc::{Message, Timeout};
+use crate::ipc::Timeout;
 use crate::names::Connection;
 use crate::Error;
 
@@ -13,7 +13,7 @@ pub const GET: u16 = 1;
 
 /// Seconds since the Unix epoch, from the RTC service.
 pub fn now(conn: &mut Connection) -> Result<u64, Error> {
-    Ok(conn.call(&Message::new(GET), Timeout::millis(1000))?.word(0))
+    Ok(conn.call_fast(GET, [0; 4], 0, Timeout::millis(1000))?[0])
 }
 
 /// A client connection to the RTC.

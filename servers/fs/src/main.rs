@@ -23,9 +23,9 @@
 //! supervisor's restart and runs again (the `blk` protocol's requests are
 //! idempotent), so a driver restart loses no written data, and clients
 //! see nothing of one that is back in time. A driver that is not back by
-//! then (killed, slow to restart, never started: a machine without the
-//! disk) makes the mount's
-//! requests that need the disk fail at once with
+//! then (killed, slow to restart), or that no task here may be (a machine
+//! without the disk: not waited for, [`fs::link::Port::provided`]), makes
+//! the mount's requests that need the disk fail at once with
 //! [`FsError::Unavailable`], until a request or the write-back finds a
 //! driver registered again; what needs no disk (the mounts list, sectors
 //! in the cache, other mounts) is served meanwhile. Changes waiting in the

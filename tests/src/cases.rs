@@ -1469,6 +1469,27 @@ pub static BOOT_CASES: &[BootCase] = &[
     // workload, and a disk whose flushes QEMU does not pass to the host
     // (cache=unsafe: a killed QEMU loses nothing the host kernel has, so
     // what survives a cut is the same; only a host crash would differ).
+    // A machine without the disk: the phone profile's /data has no block
+    // driver (no virtio-blk device, so no task that may register `blk`),
+    // and test-fs, the file server's only client (`servers=fs`), asks for
+    // it first: it must fail at once, not after the server's 300 ms wait
+    // for a starting driver (docs/FS.md, *A disk whose driver is gone*).
+    BootCase {
+        name: "utest-fs-diskless",
+        machine: "virt,gic-version=3",
+        smp: Some(2),
+        mem: Some("256M"),
+        append: Some("utest=test-fs servers=fs ktest.filter=all_cpus_online"),
+        expect: &[
+            r"fs: warning: /data: no task here provides blk \(the machine has no such disk\): requests that need the disk fail at once",
+            r"test-fs: no virtio-blk task \(no virtio disk on this machine\): /data failed Unavailable in \d+ us \(the mount's first request\); nothing more to test",
+            r"^utest: test-fs \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED", r"fs faulted", r"fs is failing"],
+        timeout_s: 60,
+        ..KTEST
+    },
     BootCase {
         name: "utest-fs-powercut",
         machine: "virt,gic-version=3",

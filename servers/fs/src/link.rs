@@ -18,6 +18,11 @@
 //!   ([`Failure::Gone`]) while none has registered it; the first that
 //!   finds one is carried out (the link is up again).
 //!
+//! A service no task here may register (the machine has no such disk:
+//! no driver was started for it, [`Port::provided`]) is not waited for:
+//! the request fails at once and the link is Gone (still looked up once
+//! per request, as above).
+//!
 //! One request waits at most one grace per outage; a driver that has
 //! registered but does not answer makes each call fail after the block
 //! client's own timeout ([`Failure::Gone`] as well: nothing can reach the
@@ -62,6 +67,11 @@ pub trait Port {
     fn now_us(&self) -> u64;
     /// Sleeps [`POLL_MS`].
     fn pause(&mut self);
+    /// Whether some task here may register the service (the supervisor's
+    /// routes: a provider task, running, restarting or killed). Asked only
+    /// when a lookup finds it unregistered; `false` means no driver will
+    /// come (the machine has no such device).
+    fn provided(&mut self) -> bool;
 }
 
 /// Whether a call's error means the driver is gone (its endpoint dead).
@@ -73,6 +83,8 @@ fn dead(e: Error) -> bool {
 pub struct Link {
     state: State,
     pub grace_us: u64,
+    /// The last wait found no task that may register the service.
+    absent: bool,
 }
 
 impl Link {
@@ -86,11 +98,18 @@ impl Link {
         Link {
             state,
             grace_us: GRACE_US,
+            absent: false,
         }
     }
 
     pub fn state(&self) -> State {
         self.state
+    }
+
+    /// Whether the link went Gone without waiting because no task here
+    /// may register the service ([`Port::provided`]).
+    pub fn absent(&self) -> bool {
+        self.absent
     }
 
     /// Runs block call `call` on `port` as the state allows (see the
@@ -119,17 +138,29 @@ impl Link {
         }
     }
 
-    /// Connects: waits up to the grace if Lost, looks up once if Gone.
+    /// Connects: waits up to the grace if Lost (not at all if no task may
+    /// register the service), looks up once if Gone.
     fn reach<P: Port>(&mut self, port: &mut P) -> Result<(), Failure> {
         let deadline = match self.state {
             State::Gone => 0,
             _ => port.now_us().saturating_add(self.grace_us),
         };
+        let mut asked = false;
         loop {
             match port.lookup_now() {
                 Ok(()) => {
                     self.state = State::Up;
+                    self.absent = false;
                     return Ok(());
+                }
+                Err(Error::WouldBlock) if !asked && deadline > 0 => {
+                    asked = true;
+                    if !port.provided() {
+                        self.absent = true;
+                        self.state = State::Gone;
+                        return Err(Failure::Gone);
+                    }
+                    port.pause();
                 }
                 Err(Error::WouldBlock) if port.now_us() < deadline => port.pause(),
                 Err(_) => {
@@ -172,6 +203,8 @@ mod tests {
         /// Lookups and calls, in order ("lookup", "call").
         log: Vec<&'static str>,
         connected: bool,
+        /// Whether a task may register the service at all.
+        provided: bool,
     }
 
     impl Fake {
@@ -183,6 +216,7 @@ mod tests {
                 back_after: None,
                 log: Vec::new(),
                 connected: false,
+                provided: true,
             }
         }
         fn alive(&self) -> bool {
@@ -225,6 +259,10 @@ mod tests {
         fn pause(&mut self) {
             self.now += POLL_MS * 1000;
         }
+        fn provided(&mut self) -> bool {
+            self.log.push("provided");
+            self.provided
+        }
     }
 
     #[test]
@@ -259,6 +297,23 @@ mod tests {
         }
         assert_eq!(d.now, t, "a request waited");
         assert_eq!(d.log[n..], ["lookup"; 5]);
+    }
+
+    #[test]
+    fn no_task_that_may_register_the_service_fails_at_once() {
+        // A machine without the disk: no driver was started for it.
+        let mut d = Fake::new(None);
+        d.provided = false;
+        let mut l = Link::new();
+        assert_eq!(l.request(&mut d, Fake::call), Err(Failure::Gone));
+        assert_eq!(d.now, 0, "the request waited {} us", d.now);
+        assert_eq!(d.log, ["lookup", "provided"]);
+        assert_eq!(l.state(), State::Gone);
+        assert!(l.absent());
+        // Then one lookup per request, the routes not asked again.
+        assert_eq!(l.request(&mut d, Fake::call), Err(Failure::Gone));
+        assert_eq!(d.log[2..], ["lookup"]);
+        assert_eq!(d.now, 0);
     }
 
     #[test]
@@ -323,6 +378,9 @@ mod tests {
             }
             fn pause(&mut self) {
                 unreachable!("no wait for a refused lookup")
+            }
+            fn provided(&mut self) -> bool {
+                unreachable!("a refused lookup is not a missing driver")
             }
         }
         let mut l = Link::new();

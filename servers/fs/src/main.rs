@@ -23,9 +23,9 @@
 //! supervisor's restart and runs again (the `blk` protocol's requests are
 //! idempotent), so a driver restart loses no written data, and clients
 //! see nothing of one that is back in time. A driver that is not back by
-//! then (killed, slow to restart, never started: a machine without the
-//! disk) makes the mount's
-//! requests that need the disk fail at once with
+//! then (killed, slow to restart), or that no task here may be (a machine
+//! without the disk: not waited for, [`fs::link::Port::provided`]), makes
+//! the mount's requests that need the disk fail at once with
 //! [`FsError::Unavailable`], until a request or the write-back finds a
 //! driver registered again; what needs no disk (the mounts list, sectors
 //! in the cache, other mounts) is served meanwhile. Changes waiting in the
@@ -82,8 +82,8 @@ mod server {
         per_request: u64,
     }
 
-    /// The block client as the link's [`Port`].
-    struct BlkPort(Blk);
+    /// The block client, and its service's name, as the link's [`Port`].
+    struct BlkPort(Blk, &'static str);
 
     impl Port for BlkPort {
         fn lookup_now(&mut self) -> Result<(), Error> {
@@ -95,6 +95,20 @@ mod server {
         fn pause(&mut self) {
             syscall::sleep_ms(link::POLL_MS);
         }
+        /// Whether a route of the supervisor's (a registered service, or a
+        /// provider task's `provides` pattern not registered now) names the
+        /// disk's service. If the routes cannot be listed, the driver is
+        /// waited for as one that is starting.
+        fn provided(&mut self) -> bool {
+            let service = self.1;
+            supervisor::services().map_or(true, |routes| {
+                routes.iter().any(|(_, text)| {
+                    text.split(' ')
+                        .next()
+                        .is_some_and(|pattern| profile::name_matches(pattern, service))
+                })
+            })
+        }
     }
 
     impl BlkDev {
@@ -105,7 +119,7 @@ mod server {
                 Ok(b) => b,
                 Err(_) => return Err((link, fat::Error::Io)),
             };
-            let mut port = BlkPort(blk);
+            let mut port = BlkPort(blk, service);
             match link.request(&mut port, |p| p.0.info()) {
                 Ok(info) => {
                     let per_request = info.max_sectors.clamp(1, blk::MAX_SECTORS);
@@ -878,6 +892,11 @@ mod server {
                         match e {
                             // (Logged once, not on each request while gone.)
                             _ if m.link.state() == State::Gone => {}
+                            fat::Error::Unavailable if link.absent() => log::warn!(
+                                "/{}: no task here provides {} (the machine has no such disk): requests that need the disk fail at once",
+                                m.spec.name,
+                                m.spec.service
+                            ),
                             fat::Error::Unavailable => log::warn!(
                                 "/{}: no driver serves {}: requests that need the disk fail until one does",
                                 m.spec.name,

@@ -183,10 +183,11 @@ pub struct BootCase {
     /// the last boot, which runs to the end and is judged as usual
     /// ([`crate::powercut`]). 0: one ordinary boot.
     pub power_cuts: u32,
-    /// A second device booted beside this one (see [`Companion`]).
-    pub companion: Option<Companion>,
+    /// Other devices booted beside this one, on its link (see
+    /// [`Companion`]); empty: none.
+    pub companions: &'static [Companion],
     /// Whether the devices this case boots as profiles (and its
-    /// companion) carry the test group file `tests/data/test.group`
+    /// companions) carry the test group file `tests/data/test.group`
     /// (docs/BUS.md); false: built without one, they pair by code only.
     pub group: bool,
     /// A `Boot::Profile` case's machine boots again when its guest reboots
@@ -194,20 +195,29 @@ pub struct BootCase {
     pub reboot: bool,
 }
 
-/// A second QEMU, booting device profile `profile` as `Boot::Profile` does,
-/// run beside a `Boot::Profile` case's machine and stopped with it: two
-/// devices on one virtual Ethernet link. `@LINK@` in either machine's
-/// `qemu_args` stands for a `-netdev` value shared by both and by no other
-/// run: a QEMU socket netdev on a loopback multicast group of its own
-/// (`socket,id=n0,mcast=239.255.X.Y:PORT,localaddr=127.0.0.1`; no root).
-/// Its console lines join the case's log, each starting with `[PROFILE] `,
-/// so expectations can name the machine. Either machine's input step may
-/// wait for the other's output: a cue starting with `peer: ` is looked for
-/// in the other machine's console since the last such step (see
-/// `process::Companion`).
+/// Another QEMU, booting device profile `profile` as `Boot::Profile` does,
+/// run beside a `Boot::Profile` case's machine and stopped with it: a case
+/// with companions is that many devices more on one virtual Ethernet link
+/// ([`BootCase::companions`], started in their order; each gets a disk
+/// image of its own if its profile has one). `@LINK@` in any machine's
+/// `qemu_args` stands for a `-netdev` value shared by all of them and by
+/// no other run: a QEMU socket netdev on a loopback multicast group of its
+/// own (`socket,id=n0,mcast=239.255.X.Y:PORT,localaddr=127.0.0.1`; no
+/// root). Each companion's console lines join the case's log, each
+/// starting with `[LABEL] ` (its [`Companion::label`]), so expectations can
+/// name the machine. Any machine's input step may wait for the others'
+/// output: a cue starting with `peer: ` is looked for in the other
+/// machines' consoles (the first machine's and the other companions') since
+/// the last such step (see `process::Companion`); a companion's step that
+/// sends `@KILL@` kills its QEMU (`process::KILL`).
 #[derive(Debug, Clone, Copy)]
 pub struct Companion {
     pub profile: &'static str,
+    /// Names the machine in the log (`[LABEL] `) and its disk image: the
+    /// profile's name, or another where two companions boot one profile
+    /// (the labels of a case's companions differ: the harness refuses
+    /// the case otherwise).
+    pub label: &'static str,
     /// Added after the profile's own options.
     pub qemu_args: &'static [&'static str],
     /// Typed on its console, like [`BootCase::input`].
@@ -306,7 +316,7 @@ pub const KTEST: BootCase = BootCase {
     peer: None,
     host: &[],
     power_cuts: 0,
-    companion: None,
+    companions: &[],
     group: true,
     reboot: false,
 };
@@ -355,6 +365,16 @@ const LINK_TV: &[&str] = &[
     "@LINK@",
     "-device",
     "virtio-net-device,netdev=n0,mac=52:54:00:00:02:02",
+];
+
+/// A second TV on the link (169.254.3.3): a third device.
+const LINK_TV2: &[&str] = &[
+    "-smp",
+    "2",
+    "-netdev",
+    "@LINK@",
+    "-device",
+    "virtio-net-device,netdev=n0,mac=52:54:00:00:03:03",
 ];
 
 const PROFILE: BootCase = BootCase {
@@ -2450,8 +2470,9 @@ pub static BOOT_CASES: &[BootCase] = &[
         name: "profile-phone-link",
         boot: Boot::Profile("phone"),
         qemu_args: LINK_PHONE,
-        companion: Some(Companion {
+        companions: &[Companion {
             profile: "tv",
+            label: "tv",
             qemu_args: LINK_TV,
             input: &[
                 Input {
@@ -2467,7 +2488,7 @@ pub static BOOT_CASES: &[BootCase] = &[
                     send: "ip\r",
                 },
             ],
-        }),
+        }],
         input: &[
             Input {
                 after: "link-local address 169.254.1.1/16",
@@ -2531,8 +2552,9 @@ pub static BOOT_CASES: &[BootCase] = &[
         name: "profile-phone-bus",
         boot: Boot::Profile("phone"),
         qemu_args: LINK_PHONE,
-        companion: Some(Companion {
+        companions: &[Companion {
             profile: "tv",
+            label: "tv",
             qemu_args: LINK_TV,
             input: &[
                 // Once the control center lists the phone (it asks the bus
@@ -2548,7 +2570,7 @@ pub static BOOT_CASES: &[BootCase] = &[
                     send: "poweroff\r",
                 },
             ],
-        }),
+        }],
         host: &[Input {
             after: "bus: phone (phone) on the bus",
             send: "python3 @TESTS@/hostile_bus.py '@LINK@' 40",
@@ -2629,8 +2651,9 @@ pub static BOOT_CASES: &[BootCase] = &[
         name: "profile-tv-remote",
         boot: Boot::Profile("tv"),
         qemu_args: LINK_TV,
-        companion: Some(Companion {
+        companions: &[Companion {
             profile: "phone",
+            label: "phone",
             qemu_args: LINK_PHONE,
             input: &[
                 // The TV lists the phone's /data only once its write is done.
@@ -2648,7 +2671,7 @@ pub static BOOT_CASES: &[BootCase] = &[
                     send: "poweroff\r",
                 },
             ],
-        }),
+        }],
         input: &[
             Input {
                 after: "bus: paired with phone",
@@ -2726,14 +2749,15 @@ pub static BOOT_CASES: &[BootCase] = &[
         name: "profile-tv-cast",
         boot: Boot::Profile("tv"),
         qemu_args: LINK_TV,
-        companion: Some(Companion {
+        companions: &[Companion {
             profile: "phone",
+            label: "phone",
             qemu_args: LINK_PHONE,
             input: &[Input {
                 after: "peer: cast: phone does not share its screen",
                 send: "cast tv\r",
             }],
-        }),
+        }],
         input: &[
             Input {
                 after: "bus: paired with phone",
@@ -2816,14 +2840,15 @@ pub static BOOT_CASES: &[BootCase] = &[
         name: "profile-phone-cast-lost",
         boot: Boot::Profile("phone"),
         qemu_args: LINK_PHONE,
-        companion: Some(Companion {
+        companions: &[Companion {
             profile: "tv",
+            label: "tv",
             qemu_args: LINK_TV,
             input: &[Input {
                 after: "peer: cast: frame 3 on the screen",
                 send: "poweroff\r",
             }],
-        }),
+        }],
         input: &[
             Input {
                 after: "bus: paired with tv",
@@ -2864,8 +2889,9 @@ pub static BOOT_CASES: &[BootCase] = &[
         name: "profile-tv-cast-phone-dies",
         boot: Boot::Profile("tv"),
         qemu_args: LINK_TV,
-        companion: Some(Companion {
+        companions: &[Companion {
             profile: "phone",
+            label: "phone",
             qemu_args: LINK_PHONE,
             input: &[
                 Input {
@@ -2877,7 +2903,7 @@ pub static BOOT_CASES: &[BootCase] = &[
                     send: crate::process::KILL,
                 },
             ],
-        }),
+        }],
         // `bus` prints a line the monitor's screendumps wait for; the
         // second, 2 s after the TV's bus saw the phone leave (its `BYE` and
         // the compositor's next frame come within milliseconds, but may
@@ -2935,6 +2961,121 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 240,
         ..PROFILE
     },
+    // A device leaving must not stall the other devices' calls (issue 14):
+    // three devices on one link, the phone and two TVs (both named `tv` on
+    // the bus; `[tv]` leaves, `[tv2]` calls). The phone's disk is slowed
+    // down to 256 bytes written a second (QEMU's I/O throttling, on its
+    // monitor: 2 s a sector), so its file server, writing a new file back
+    // (`sync`: its data, directory entry, both FATs), does not receive for
+    // some 10 s. `[tv]` lists the phone's /data (a connection of
+    // its own to the phone's fs) and is killed as the phone's `sync` starts;
+    // some 3.5 s later the phone's bus sees it leave and ends that
+    // connection (`BYE`) while the file server is still writing. Meanwhile
+    // `[tv2]` reads the phone's clock in a loop through the bus for 12 s
+    // (`date phone 12`: rtc, not fs), timing each call by its own clock:
+    // none may time out and the slowest must take under 600 ms. (A worker
+    // that called `BYE` with a 1 s timeout held those calls for up to a
+    // second, past the client's timeout: see the commit that added this
+    // case for the figures.)
+    BootCase {
+        name: "profile-phone-bus-leave-stall",
+        boot: Boot::Profile("phone"),
+        qemu_args: LINK_PHONE,
+        companions: &[
+            Companion {
+                profile: "tv",
+                label: "tv",
+                qemu_args: LINK_TV,
+                input: &[
+                    Input {
+                        after: "bus: paired with phone",
+                        send: "ls phone:/data\r",
+                    },
+                    // (`[tv2]` waits for its answer.)
+                    Input {
+                        after: "kestrel> ",
+                        send: "date phone\r",
+                    },
+                    Input {
+                        after: "peer: kestrel> sync",
+                        send: crate::process::KILL,
+                    },
+                ],
+            },
+            Companion {
+                profile: "tv",
+                label: "tv2",
+                qemu_args: LINK_TV2,
+                input: &[
+                    Input {
+                        after: "bus: paired with phone",
+                        send: "bus\r",
+                    },
+                    // Once `[tv]` has listed the phone's files (and read
+                    // its clock).
+                    Input {
+                        after: "peer: phone: 20",
+                        send: "date phone 12\r",
+                    },
+                ],
+            },
+        ],
+        monitor: &[Input {
+            after: "bus: phone (phone) on the bus",
+            send: "block_set_io_throttle disk0 0 0 256 0 0 0",
+        }],
+        input: &[
+            Input {
+                after: "peer: date phone 12",
+                send: "uptime\r",
+            },
+            Input {
+                after: "kestrel> ",
+                send: "write /data/leave.txt one\r",
+            },
+            Input {
+                after: "kestrel> ",
+                send: "sync\r",
+            },
+            Input {
+                after: "kestrel> ",
+                send: "uptime\r",
+            },
+            Input {
+                after: "peer: calls in 12 s",
+                send: "poweroff\r",
+            },
+        ],
+        expect: &[
+            r"init: profile phone up\b",
+            r"^\[tv\] .*bus: paired with phone at 169\.254\.1\.1$",
+            r"^\[tv2\] .*bus: paired with phone at 169\.254\.1\.1$",
+            // `[tv]` used the phone's fs and rtc before it was killed.
+            r"^\[tv\] README",
+            r"^\[tv\] phone: 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC$",
+            r"^\[tv\] harness: killed$",
+            r"^bus: tv left$",
+            // No call timed out (the client waits 1 s), the slowest under
+            // 600 ms (313 and 369 ms have been seen, 1 to 2 s into the
+            // loop, as the phone's write-back began, not at the departure:
+            // not explained yet).
+            r"^\[tv2\] phone: [1-9]\d* calls in 12 s, 0 failed; the slowest took (\d{1,5}|[1-5]\d{5}) us, \d+ ms in$",
+            r"init: powering off",
+        ],
+        forbid: &[
+            r"^poweroff: ",
+            r"^(write|sync): ",
+            r"^\[tv2\] date: ",
+            r"cannot start",
+            r" faulted: ",
+            r" is failing: ",
+            r"out of memory",
+            r"panicked",
+        ],
+        exit: Exit::Code(0),
+        timeout_s: 240,
+        ..PROFILE
+    },
     // Pairing by a six-digit code (docs/BUS.md, "Pairing by code"): a
     // phone and a TV built without a group file list no one. The phone
     // shows a code (`pair`); the TV types a wrong one and is refused, then
@@ -2949,8 +3090,9 @@ pub static BOOT_CASES: &[BootCase] = &[
         boot: Boot::Profile("phone"),
         group: false,
         qemu_args: LINK_PHONE,
-        companion: Some(Companion {
+        companions: &[Companion {
             profile: "tv",
+            label: "tv",
             qemu_args: LINK_TV,
             input: &[
                 Input {
@@ -2986,7 +3128,7 @@ pub static BOOT_CASES: &[BootCase] = &[
                     send: "poweroff\r",
                 },
             ],
-        }),
+        }],
         // A hostile device on the link once they are paired: it records
         // the pairing's sealed announcements and a session message, then
         // replays them, replays them changed, and forges announcements.
@@ -3084,8 +3226,9 @@ pub static BOOT_CASES: &[BootCase] = &[
         qemu_args: LINK_PHONE,
         disk_setup: Some(crate::fatcheck::tampered_pairings_disk),
         disk_check: Some(crate::fatcheck::profile_phone_pair_reboot),
-        companion: Some(Companion {
+        companions: &[Companion {
             profile: "tv",
+            label: "tv",
             qemu_args: LINK_TV,
             input: &[
                 Input {
@@ -3131,7 +3274,7 @@ pub static BOOT_CASES: &[BootCase] = &[
                     send: "poweroff\r",
                 },
             ],
-        }),
+        }],
         input: &[
             Input {
                 after: "kestrel> ",

@@ -70,8 +70,8 @@ pub struct Captured {
     pub sent: usize,
     /// How many monitor steps were sent.
     pub monitor_sent: usize,
-    /// How many of the companion's steps were sent.
-    pub peer_sent: usize,
+    /// How many of each companion's steps were sent (in the order given).
+    pub peer_sent: Vec<usize>,
     /// Indexes in `lines` of the lines the process had not finished (no
     /// newline yet) when it ended: a process killed in the middle of a
     /// line leaves its start, `intact 9-0 3127` of `intact 9-0 31272`.
@@ -233,8 +233,8 @@ impl Drop for KillOnDrop {
 enum Chunk {
     Data(Stream, Vec<u8>),
     Eof(Stream),
-    /// Output of the companion machine (stdout and stderr alike).
-    Peer(Vec<u8>),
+    /// Output of companion machine N (stdout and stderr alike).
+    Peer(usize, Vec<u8>),
 }
 
 fn spawn_reader<R: Read + Send + 'static>(r: R, stream: Stream, tx: mpsc::Sender<Chunk>) -> thread::JoinHandle<()> {
@@ -268,22 +268,23 @@ fn spawn_reader_as<R: Read + Send + 'static>(
     })
 }
 
-/// A second machine beside the first, on one virtual link: its console
-/// output joins the log line by line, each line starting with `prefix`
-/// (its typed input too), and `script` is typed on its stdin. A step's cue
-/// is matched against this machine's own output since its previous step,
-/// or — when it starts with [`PEER_CUE`] — against the other machine's
-/// output since its previous step that waited for the other machine (so a
-/// cue the other machine shows while this one waits for its own is not
-/// lost); the first machine's steps may likewise wait for this one's
-/// output with [`PEER_CUE`].
+/// Another machine beside the first, on one virtual link (a run takes
+/// any number): its console output joins the log line by line, each line
+/// starting with `prefix` (its typed input too), and `script` is typed on
+/// its stdin. A step's cue is matched against this machine's own output
+/// since its previous step, or — when it starts with [`PEER_CUE`] —
+/// against the other machines' output (the first machine's and every
+/// other companion's, each one's bytes as they come) since its previous
+/// step that waited for them (so a cue another machine shows while this
+/// one waits for its own is not lost); the first machine's steps may
+/// likewise wait for the companions' output with [`PEER_CUE`].
 pub struct Companion<'a> {
     pub cmd: Command,
     pub script: &'a [Step<'a>],
     pub prefix: String,
 }
 
-/// A cue that starts with this waits for the other machine's output (the
+/// A cue that starts with this waits for the other machines' output (the
 /// rest of the cue), not for its own (see [`Companion`]).
 pub const PEER_CUE: &str = "peer: ";
 
@@ -320,23 +321,27 @@ pub fn fill_codes<'l>(send: &str, lines: impl DoubleEndedIterator<Item = &'l str
 /// waited for one (see [`HostScript`]).
 pub const HOST_CUE: &str = "host: ";
 
-/// Whether `step` is due: its cue seen in `own` output, or in `other`'s
-/// with [`PEER_CUE`].
-fn cue_seen(step: &Step, own: &str, other: &str) -> bool {
+/// Whether `step` is due: its cue seen in `own` output, or with
+/// [`PEER_CUE`] in one of the other machines' (`others`, one string each:
+/// a cue is looked for in one machine's bytes, which another's arriving
+/// meanwhile do not split).
+fn cue_seen(step: &Step, own: &str, others: &[String]) -> bool {
     match step.after.strip_prefix(PEER_CUE) {
-        Some(cue) => other.contains(cue),
+        Some(cue) => others.iter().any(|o| o.contains(cue)),
         None => own.contains(step.after),
     }
 }
 
-/// The companion being played.
+/// A companion being played.
 struct PeerConsole<'a> {
     partial: Vec<u8>,
     script: &'a [Step<'a>],
     sent: usize,
-    /// Its own output since its last step, and the first machine's.
+    /// Its own output since its last step, and the other machines' since
+    /// its last step that waited for them (the first machine's, then each
+    /// companion's; its own slot stays empty).
     since: String,
-    since_other: String,
+    since_other: Vec<String>,
     stdin: Option<ChildStdin>,
     prefix: String,
     /// A [`KILL`] step came: the companion is to be killed.
@@ -356,12 +361,13 @@ struct Console<'a> {
     stdin: Option<ChildStdin>,
     monitor: Option<MonitorState<'a>>,
     host: Option<HostState<'a>>,
-    /// The companion's output since the last step was sent.
-    since_peer: String,
+    /// Each companion's output since the last step that waited for the
+    /// companions was sent.
+    since_peer: Vec<String>,
     /// Host commands' output (`host: ...` lines) since the last step that
     /// waited for it was sent.
     since_host: String,
-    peer: Option<PeerConsole<'a>>,
+    peers: Vec<PeerConsole<'a>>,
     /// Indexes in `lines` of the lines that ended without a newline.
     unfinished: Vec<usize>,
 }
@@ -384,17 +390,17 @@ impl Console<'_> {
     /// Takes a chunk; true if it completed a line.
     fn take(&mut self, c: Chunk) -> bool {
         match c {
-            Chunk::Peer(bytes) => self.take_peer(bytes),
+            Chunk::Peer(i, bytes) => self.take_peer(i, bytes),
             Chunk::Data(stream, bytes) => {
                 if stream == Stream::Stdout && self.sent < self.script.len() {
                     self.since.push_str(&String::from_utf8_lossy(&bytes));
                 }
-                if let Some(p) = self
-                    .peer
-                    .as_mut()
+                for p in self
+                    .peers
+                    .iter_mut()
                     .filter(|p| stream == Stream::Stdout && p.sent < p.script.len())
                 {
-                    p.since_other.push_str(&String::from_utf8_lossy(&bytes));
+                    p.since_other[0].push_str(&String::from_utf8_lossy(&bytes));
                 }
                 if let Some(m) = self
                     .monitor
@@ -427,18 +433,24 @@ impl Console<'_> {
         }
     }
 
-    /// Output of the companion; true if it completed a line.
-    fn take_peer(&mut self, bytes: Vec<u8>) -> bool {
-        let Some(p) = self.peer.as_mut() else {
-            return false;
-        };
+    /// Output of companion `i`; true if it completed a line.
+    fn take_peer(&mut self, i: usize, bytes: Vec<u8>) -> bool {
         let text = String::from_utf8_lossy(&bytes);
-        if p.sent < p.script.len() {
-            p.since.push_str(&text);
+        for (j, p) in self.peers.iter_mut().enumerate() {
+            if p.sent < p.script.len() {
+                if j == i {
+                    p.since.push_str(&text);
+                } else {
+                    p.since_other[i + 1].push_str(&text);
+                }
+            }
         }
         if self.sent < self.script.len() {
-            self.since_peer.push_str(&text);
+            self.since_peer[i].push_str(&text);
         }
+        let Some(p) = self.peers.get_mut(i) else {
+            return false;
+        };
         let mut new_line = false;
         for b in bytes {
             if b == b'\n' {
@@ -458,9 +470,9 @@ impl Console<'_> {
         new_line
     }
 
-    /// The companion's unfinished last line becomes a line.
-    fn flush_peer(&mut self) {
-        if let Some(p) = self.peer.as_mut().filter(|p| !p.partial.is_empty()) {
+    /// The companions' unfinished last lines become lines.
+    fn flush_peers(&mut self) {
+        for p in self.peers.iter_mut().filter(|p| !p.partial.is_empty()) {
             let l = std::mem::take(&mut p.partial);
             self.lines.push(Line {
                 stream: Stream::Stdout,
@@ -487,7 +499,7 @@ impl Console<'_> {
         loop {
             let before = self.progress();
             self.play_input();
-            self.play_peer();
+            self.play_peers();
             self.play_monitor();
             self.play_host();
             if self.progress() == before {
@@ -500,7 +512,7 @@ impl Console<'_> {
     fn progress(&self) -> [usize; 4] {
         [
             self.sent,
-            self.peer.as_ref().map_or(0, |p| p.sent),
+            self.peers.iter().map(|p| p.sent).sum(),
             self.monitor.as_ref().map_or(0, |m| m.sent),
             self.host.as_ref().map_or(0, |h| h.sent),
         ]
@@ -530,7 +542,7 @@ impl Console<'_> {
             self.sent += 1;
             self.since.clear();
             if step.after.starts_with(PEER_CUE) {
-                self.since_peer.clear();
+                self.since_peer.iter_mut().for_each(String::clear);
             }
             if step.after.starts_with(HOST_CUE) {
                 self.since_host.clear();
@@ -539,49 +551,50 @@ impl Console<'_> {
     }
 
     /// Types every companion step whose cue has shown.
-    fn play_peer(&mut self) {
-        let Some(p) = self.peer.as_mut() else {
-            return;
-        };
-        while let Some(step) = p.script.get(p.sent) {
-            if !cue_seen(step, &p.since, &p.since_other) {
+    fn play_peers(&mut self) {
+        for i in 0..self.peers.len() {
+            self.play_peer(i);
+        }
+    }
+
+    /// Types every step of companion `i` whose cue has shown.
+    fn play_peer(&mut self, i: usize) {
+        while let Some(&step) = self.peers[i].script.get(self.peers[i].sent) {
+            let p = &self.peers[i];
+            if !cue_seen(&step, &p.since, &p.since_other) {
                 break;
             }
-            let prefix = p.prefix.as_str();
+            // The first machine's lines: none of the companions' prefixes.
             let first = self
                 .lines
                 .iter()
-                .filter(|l| l.stream == Stream::Stdout && !l.text.starts_with(prefix))
+                .filter(|l| l.stream == Stream::Stdout && !self.peers.iter().any(|p| l.text.starts_with(&p.prefix)))
                 .map(|l| l.text.as_str());
             let send = fill_codes(step.send, first);
+            let p = &mut self.peers[i];
             if send == KILL {
                 p.kill = true;
                 self.lines.push(Line {
                     stream: Stream::Stdout,
                     text: format!("{}harness: killed", p.prefix),
                 });
-                p.sent += 1;
-                p.since.clear();
-                if step.after.starts_with(PEER_CUE) {
-                    p.since_other.clear();
+            } else {
+                if let Some(w) = p.stdin.as_mut() {
+                    if w.write_all(send.as_bytes()).and_then(|()| w.flush()).is_err() {
+                        p.stdin = None;
+                    }
                 }
-                continue;
-            }
-            if let Some(w) = p.stdin.as_mut() {
-                if w.write_all(send.as_bytes()).and_then(|()| w.flush()).is_err() {
-                    p.stdin = None;
+                for l in send.trim_end_matches('\n').split('\n') {
+                    self.lines.push(Line {
+                        stream: Stream::Stdin,
+                        text: format!("{}{}", p.prefix, l.trim_end_matches('\r')),
+                    });
                 }
-            }
-            for l in send.trim_end_matches('\n').split('\n') {
-                self.lines.push(Line {
-                    stream: Stream::Stdin,
-                    text: format!("{}{}", p.prefix, l.trim_end_matches('\r')),
-                });
             }
             p.sent += 1;
             p.since.clear();
             if step.after.starts_with(PEER_CUE) {
-                p.since_other.clear();
+                p.since_other.iter_mut().for_each(String::clear);
             }
         }
     }
@@ -643,7 +656,7 @@ impl Console<'_> {
         self.sent == self.script.len()
             && self.monitor.as_ref().is_none_or(|m| m.sent == m.m.script.len())
             && self.host.as_ref().is_none_or(|h| h.sent == h.script.len())
-            && self.peer.as_ref().is_none_or(|p| p.sent == p.script.len())
+            && self.peers.iter().all(|p| p.sent == p.script.len())
     }
 }
 
@@ -672,12 +685,12 @@ pub fn run_scripted(
     script: &[Step],
     done: impl FnMut(&[Line]) -> bool,
 ) -> std::io::Result<Captured> {
-    run_with_monitor(cmd, timeout, grace, script, None, None, None, done)
+    run_with_monitor(cmd, timeout, grace, script, None, None, Vec::new(), done)
 }
 
 /// [`run_scripted`], also typing commands on a QEMU monitor, running host
-/// commands, and running a second machine beside the first (killed when
-/// the first ends).
+/// commands, and running other machines beside the first (`companions`,
+/// each killed when the first ends).
 #[allow(clippy::too_many_arguments)]
 pub fn run_with_monitor(
     mut cmd: Command,
@@ -686,7 +699,7 @@ pub fn run_with_monitor(
     script: &[Step],
     monitor: Option<Monitor>,
     host: Option<HostScript>,
-    companion: Option<Companion>,
+    companions: Vec<Companion>,
     mut done: impl FnMut(&[Line]) -> bool,
 ) -> std::io::Result<Captured> {
     let start = Instant::now();
@@ -699,11 +712,12 @@ pub fn run_with_monitor(
     .stderr(Stdio::piped());
     let mut child = KillOnDrop(cmd.spawn()?);
     let (tx, rx) = mpsc::channel();
-    // The companion first: a failure to start it ends the run (and the
-    // first machine, by its KillOnDrop).
-    let mut peer_child = None;
-    let mut peer = None;
-    if let Some(mut c) = companion {
+    // The companions first: a failure to start one ends the run (and the
+    // machines started, by their KillOnDrop).
+    let mut peer_children = Vec::new();
+    let mut peers = Vec::new();
+    let machines = companions.len() + 1;
+    for (i, mut c) in companions.into_iter().enumerate() {
         c.cmd
             .stdin(if c.script.is_empty() {
                 Stdio::null()
@@ -713,19 +727,29 @@ pub fn run_with_monitor(
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut ch = KillOnDrop(c.cmd.spawn()?);
-        spawn_reader_as(ch.0.stdout.take().unwrap(), tx.clone(), Chunk::Peer, None);
-        spawn_reader_as(ch.0.stderr.take().unwrap(), tx.clone(), Chunk::Peer, None);
-        peer = Some(PeerConsole {
+        spawn_reader_as(
+            ch.0.stdout.take().unwrap(),
+            tx.clone(),
+            move |b| Chunk::Peer(i, b),
+            None,
+        );
+        spawn_reader_as(
+            ch.0.stderr.take().unwrap(),
+            tx.clone(),
+            move |b| Chunk::Peer(i, b),
+            None,
+        );
+        peers.push(PeerConsole {
             partial: Vec::new(),
             script: c.script,
             sent: 0,
             since: String::new(),
-            since_other: String::new(),
+            since_other: vec![String::new(); machines],
             stdin: ch.0.stdin.take(),
             prefix: c.prefix,
             kill: false,
         });
-        peer_child = Some(ch);
+        peer_children.push(ch);
     }
     let readers = [
         spawn_reader(child.0.stdout.take().unwrap(), Stream::Stdout, tx.clone()),
@@ -749,9 +773,9 @@ pub fn run_with_monitor(
             sent: 0,
             since: String::new(),
         }),
-        since_peer: String::new(),
+        since_peer: vec![String::new(); machines - 1],
         since_host: String::new(),
-        peer,
+        peers,
         unfinished: Vec::new(),
     };
     // A step may be due before any output (an empty cue).
@@ -770,13 +794,16 @@ pub fn run_with_monitor(
         while let Ok(c) = rx.try_recv() {
             new_line |= con.take(c);
         }
-        if let Some(p) = con.peer.as_mut().filter(|p| p.kill) {
+        for (p, ch) in con
+            .peers
+            .iter_mut()
+            .zip(peer_children.iter_mut())
+            .filter(|(p, _)| p.kill)
+        {
             p.kill = false;
             p.stdin = None;
-            if let Some(ch) = peer_child.as_mut() {
-                let _ = ch.0.kill();
-                let _ = ch.0.wait();
-            }
+            let _ = ch.0.kill();
+            let _ = ch.0.wait();
         }
         if new_line && stop_at.is_none() && con.script_done() && done(&con.lines) {
             stop_at = Some(Instant::now() + grace);
@@ -800,8 +827,8 @@ pub fn run_with_monitor(
         }
     };
     con.stdin = None;
-    // The companion ends with the first machine.
-    drop(peer_child);
+    // The companions end with the first machine.
+    drop(peer_children);
     // The pipes close when the process is gone; collect the rest. A grandchild
     // holding a pipe open could block this, so bound the wait.
     let drain_deadline = Instant::now() + Duration::from_secs(2);
@@ -817,7 +844,7 @@ pub fn run_with_monitor(
     }
     con.flush(Stream::Stdout);
     con.flush(Stream::Stderr);
-    con.flush_peer();
+    con.flush_peers();
     for r in readers {
         if r.is_finished() {
             let _ = r.join();
@@ -829,7 +856,7 @@ pub fn run_with_monitor(
         elapsed: start.elapsed(),
         sent: con.sent,
         monitor_sent: con.monitor.map_or(0, |m| m.sent),
-        peer_sent: con.peer.map_or(0, |p| p.sent),
+        peer_sent: con.peers.iter().map(|p| p.sent).collect(),
         unfinished: con.unfinished,
     })
 }
@@ -892,7 +919,7 @@ mod tests {
             &main_script,
             None,
             None,
-            Some(companion),
+            vec![companion],
             |_| false,
         )
         .unwrap();
@@ -916,6 +943,133 @@ mod tests {
             texts.iter().position(|t| *t == "[b] two").unwrap(),
         );
         assert!(one < two, "the companion waited for the first machine: {texts:?}");
+    }
+
+    #[test]
+    fn three_machines_cue_each_other_and_one_is_killed() {
+        // The first machine waits for c, c for b, b for the first; then b
+        // is killed on c's cue while the others run on.
+        let main = sh("echo main-up; read a; echo main-got-$a; read b; echo main-got-$b");
+        let main_script = [
+            Step {
+                after: "peer: c-got-two",
+                send: "one\n",
+            },
+            Step {
+                after: "peer: c-saw-kill",
+                send: "four\n",
+            },
+        ];
+        let b_script = [
+            Step {
+                after: "peer: main-up",
+                send: "two\n",
+            },
+            Step {
+                after: "peer: main-got-one",
+                send: KILL,
+            },
+        ];
+        let c_script = [
+            Step {
+                after: "peer: b-got-two",
+                send: "two\n",
+            },
+            // Typed once b is killed (the kill step came first).
+            Step {
+                after: "peer: main-got-one",
+                send: "three\n",
+            },
+        ];
+        let b = Companion {
+            cmd: sh("echo b-up; read x; echo b-got-$x; exec sleep 30"),
+            script: &b_script,
+            prefix: "[b] ".into(),
+        };
+        let c = Companion {
+            cmd: sh("read x; echo c-got-$x; read y; echo c-saw-kill; exec sleep 30"),
+            script: &c_script,
+            prefix: "[c] ".into(),
+        };
+        let r = run_with_monitor(
+            main,
+            Duration::from_secs(20),
+            Duration::ZERO,
+            &main_script,
+            None,
+            None,
+            vec![b, c],
+            |_| false,
+        )
+        .unwrap();
+        assert_eq!(r.end, End::Exited(0));
+        assert_eq!((r.sent, &r.peer_sent[..]), (2, &[2, 2][..]));
+        let texts: Vec<&str> = r.lines.iter().map(|l| l.text.as_str()).collect();
+        let at = |want: &str| {
+            texts
+                .iter()
+                .position(|t| *t == want)
+                .unwrap_or_else(|| panic!("{want:?} missing from {texts:?}"))
+        };
+        let order = [
+            "main-up",
+            "[b] two",
+            "[b] b-got-two",
+            "[c] two",
+            "[c] c-got-two",
+            "one",
+            "main-got-one",
+            "[b] harness: killed",
+            "[c] three",
+            "[c] c-saw-kill",
+            "four",
+            "main-got-four",
+        ];
+        for w in order.windows(2) {
+            assert!(at(w[0]) < at(w[1]), "{:?} before {:?}: {texts:?}", w[0], w[1]);
+        }
+        // The companions (sleeping 30 s) were stopped with the first machine.
+        assert!(r.elapsed < Duration::from_secs(10), "{:?}", r.elapsed);
+    }
+
+    #[test]
+    fn a_cue_is_not_split_by_another_machine() {
+        // The first machine writes `kestrel> sync` in two pieces; b's line
+        // comes in between: c's cue is still seen in the first machine's bytes.
+        let main = sh("printf 'kestrel> '; sleep 1; echo sync; read x; echo main-got-$x");
+        let main_script = [Step {
+            after: "peer: c-got-go",
+            send: "end\n",
+        }];
+        let c_script = [Step {
+            after: "peer: kestrel> sync",
+            send: "go\n",
+        }];
+        let b = Companion {
+            cmd: sh("sleep 0.5; echo noise; exec sleep 30"),
+            script: &[],
+            prefix: "[b] ".into(),
+        };
+        let c = Companion {
+            cmd: sh("read x; echo c-got-$x; exec sleep 30"),
+            script: &c_script,
+            prefix: "[c] ".into(),
+        };
+        let r = run_with_monitor(
+            main,
+            Duration::from_secs(20),
+            Duration::ZERO,
+            &main_script,
+            None,
+            None,
+            vec![b, c],
+            |_| false,
+        )
+        .unwrap();
+        let texts: Vec<&str> = r.lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(r.end, End::Exited(0), "{texts:?}");
+        assert!(texts.contains(&"[b] noise"), "{texts:?}");
+        assert!(texts.contains(&"main-got-end"), "{texts:?}");
     }
 
     #[test]
@@ -1076,7 +1230,7 @@ mod tests {
             &[],
             Some(monitor),
             None,
-            None,
+            Vec::new(),
             |l| l.iter().any(|l| l.text == "end"),
         )
         .unwrap();
@@ -1112,7 +1266,7 @@ mod tests {
             &[],
             None,
             Some(HostScript { script: &script }),
-            None,
+            Vec::new(),
             |l| l.iter().any(|l| l.text == "end"),
         )
         .unwrap();
@@ -1153,7 +1307,7 @@ mod tests {
             &input,
             None,
             Some(HostScript { script: &host }),
-            None,
+            Vec::new(),
             |_| false,
         )
         .unwrap();

@@ -545,8 +545,8 @@ fn own_disk(
         .collect())
 }
 
-/// The QEMU arguments of a case's companion (without the program): its
-/// profile's options with a disk of its own, the console on stdio,
+/// The QEMU arguments of one of a case's companions (without the program):
+/// its profile's options with a disk of its own (named by its label), the console on stdio,
 /// `-no-reboot`, the image, then the companion's `qemu_args`.
 fn companion_args(case: &BootCase, c: &Companion, env: &Env) -> Result<Vec<OsString>, String> {
     let Some(p) = env.profile(c.profile, case.group) else {
@@ -561,7 +561,7 @@ fn companion_args(case: &BootCase, c: &Companion, env: &Env) -> Result<Vec<OsStr
     if !p.image.is_file() {
         return Err(format!("{} does not exist (build it first)", p.image.display()));
     }
-    let mut a = own_disk(p, env, &format!("{}-{}", case.name, c.profile), None, p.args.clone())?;
+    let mut a = own_disk(p, env, &format!("{}-{}", case.name, c.label), None, p.args.clone())?;
     a.extend(Console::Stdio.args().map(OsString::from));
     a.push("-no-reboot".into());
     a.extend(["-kernel".into(), p.image.clone().into()]);
@@ -600,18 +600,35 @@ pub fn judge_input(case: &BootCase, sent: usize) -> Option<String> {
     ))
 }
 
-/// Why a case's companion's input is incomplete, if it is.
-pub fn judge_companion(case: &BootCase, sent: usize) -> Option<String> {
-    let c = case.companion.as_ref()?;
-    let step = c.input.get(sent)?;
-    Some(format!(
-        "the {} console never showed {:?}, so its input step {} of {} ({:?}) was not sent",
-        c.profile,
-        step.after,
-        sent + 1,
-        c.input.len(),
-        step.send
-    ))
+/// Why a case's companions' input is incomplete, if it is: the first
+/// companion's whose is (`sent`: how many steps of each were sent).
+pub fn judge_companions(case: &BootCase, sent: &[usize]) -> Option<String> {
+    case.companions.iter().enumerate().find_map(|(i, c)| {
+        let sent = sent.get(i).copied().unwrap_or(0);
+        let step = c.input.get(sent)?;
+        Some(format!(
+            "the {} console never showed {:?}, so its input step {} of {} ({:?}) was not sent",
+            c.label,
+            step.after,
+            sent + 1,
+            c.input.len(),
+            step.send
+        ))
+    })
+}
+
+/// Why a case's companions cannot be told apart, if they cannot: two with
+/// one label (their log prefix and disk image).
+pub fn check_companions(case: &BootCase) -> Result<(), String> {
+    let labels = case.companions.iter().map(|c| c.label);
+    for (i, l) in labels.clone().enumerate() {
+        if l.is_empty() || labels.clone().skip(i + 1).any(|m| m == l) {
+            return Err(format!(
+                "companion label {l:?}: empty or given twice (the labels name the machines)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Why a case's monitor commands are incomplete, if they are.
@@ -1010,36 +1027,43 @@ pub fn run_boot(case: &BootCase, env: &Env) -> Outcome {
         .map(|(i, send)| process::Step { after: i.after, send })
         .collect();
     let host = (!case.host.is_empty()).then_some(process::HostScript { script: &host_script });
-    let peer_sends: Vec<String> = case
-        .companion
+    if let Err(why) = check_companions(case) {
+        return Outcome::error(command, why);
+    }
+    let peer_sends: Vec<Vec<String>> = case
+        .companions
         .iter()
-        .flat_map(|c| c.input)
-        .map(|i| ports.fill(i.send))
+        .map(|c| c.input.iter().map(|i| ports.fill(i.send)).collect())
         .collect();
-    let peer_script: Vec<process::Step> = case
-        .companion
+    let peer_scripts: Vec<Vec<process::Step>> = case
+        .companions
         .iter()
-        .flat_map(|c| c.input)
         .zip(&peer_sends)
-        .map(|(i, send)| process::Step { after: i.after, send })
+        .map(|(c, sends)| {
+            c.input
+                .iter()
+                .zip(sends)
+                .map(|(i, send)| process::Step { after: i.after, send })
+                .collect()
+        })
         .collect();
-    let mut companion = None;
-    if let Some(c) = &case.companion {
+    let mut companions = Vec::new();
+    for (c, script) in case.companions.iter().zip(&peer_scripts) {
         let args: Vec<OsString> = match companion_args(case, c, env) {
             Ok(a) => a.iter().map(|a| ports.fill(&a.to_string_lossy()).into()).collect(),
             Err(why) => return Outcome::error(command, why),
         };
         command = format!(
             "{command}\n[{}] {}",
-            c.profile,
+            c.label,
             shell_quote(std::iter::once(env.qemu.clone().into_os_string()).chain(args.iter().cloned()))
         );
         let mut cmd = Command::new(&env.qemu);
         cmd.args(&args);
-        companion = Some(process::Companion {
+        companions.push(process::Companion {
             cmd,
-            script: &peer_script,
-            prefix: format!("[{}] ", c.profile),
+            script,
+            prefix: format!("[{}] ", c.label),
         });
     }
     match process::run_with_monitor(
@@ -1049,7 +1073,7 @@ pub fn run_boot(case: &BootCase, env: &Env) -> Outcome {
         &script,
         monitor,
         host,
-        companion,
+        companions,
         done,
     ) {
         Err(e) => Outcome::error(command, format!("could not start {}: {e}", env.qemu.display())),
@@ -1064,7 +1088,7 @@ pub fn run_boot(case: &BootCase, env: &Env) -> Outcome {
         }) => {
             let incomplete = judge_input(case, sent)
                 .or_else(|| judge_monitor(case, monitor_sent))
-                .or_else(|| judge_companion(case, peer_sent));
+                .or_else(|| judge_companions(case, &peer_sent));
             let mut verdict = match (judge_boot(case, &lines, end), incomplete) {
                 (v, None) => v,
                 (Ok(_), Some(why)) => Err(why),

@@ -22,6 +22,10 @@ pub enum Command {
     /// `date [DEVICE]`: this device's clock (`""`), or a paired device's
     /// through the soft bus.
     Date(String),
+    /// `date DEVICE SECONDS`: the paired device's clock read again and
+    /// again for that long (1 to [`MAX_DATE_SECONDS`]), to see how its
+    /// remote calls answer: how many, and the slowest.
+    DateFor(String, u32),
     Reboot,
     Poweroff,
     Ip,
@@ -64,8 +68,8 @@ enum Args {
     Task,
     /// One word, named in the usage.
     Word(&'static str),
-    /// One word or none.
-    OptWord(&'static str),
+    /// `[DEVICE [SECONDS]]`.
+    Date,
     /// One path.
     Path,
     /// A path, or none.
@@ -104,8 +108,8 @@ const COMMANDS: &[(&str, Args, &str)] = &[
     ("uptime", Args::None, "time since boot"),
     (
         "date",
-        Args::OptWord("DEVICE"),
-        "date and time (UTC) from the real-time clock, or a paired device's",
+        Args::Date,
+        "date and time (UTC) from the real-time clock, or a paired device's; DEVICE SECONDS: read its clock for that long, and show the slowest call",
     ),
     ("ip", Args::None, "network: interface, MAC, address and DHCP lease"),
     ("ping", Args::Word("HOST"), "ICMP echo to a host, four times"),
@@ -212,8 +216,8 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         (Args::Word(w), []) => return Err(format!("{name}: missing {w} (usage: {name} {w})")),
         (Args::Word(_), [t]) => t.clone(),
         (Args::Word(w), _) => return Err(format!("{name}: too many arguments (usage: {name} {w})")),
-        (Args::OptWord(_), [] | [_]) => args.pop().unwrap_or_default(),
-        (Args::OptWord(w), _) => return Err(format!("{name}: too many arguments (usage: {name} [{w}])")),
+        (Args::Date, [] | [_] | [_, _]) => args.first().cloned().unwrap_or_default(),
+        (Args::Date, _) => return Err(format!("{name}: {}", usage("[DEVICE [SECONDS]]"))),
         (Args::Path, [p]) => p.clone(),
         (Args::Path, _) => return Err(format!("{name}: {}", usage("PATH"))),
         (Args::OptPath, [] | [_]) => args.pop().unwrap_or_default(),
@@ -236,7 +240,13 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         "kill" => Command::Kill(target),
         "restart" => Command::Restart(target),
         "uptime" => Command::Uptime,
-        "date" => Command::Date(target),
+        "date" => match args.as_slice() {
+            [_, seconds] => match seconds.parse::<u32>() {
+                Ok(n @ 1..=MAX_DATE_SECONDS) => Command::DateFor(target, n),
+                _ => return Err(format!("date: SECONDS is 1 to {MAX_DATE_SECONDS}, not '{seconds}'")),
+            },
+            _ => Command::Date(target),
+        },
         "ls" => {
             let long = args.first().is_some_and(|a| a == "-l");
             let rest = &args[long as usize..];
@@ -286,6 +296,9 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
     }))
 }
 
+/// The longest `date DEVICE SECONDS`.
+pub const MAX_DATE_SECONDS: u32 = 60;
+
 /// `pair`'s arguments.
 const PAIR_USAGE: &str = "[DEVICE CODE | list | forget DEVICE|KEY]";
 
@@ -308,13 +321,13 @@ pub fn help() -> String {
             Args::None => String::from(*name),
             Args::Task => format!("{name} NAME|ID"),
             Args::Word(w) => format!("{name} {w}"),
-            Args::OptWord(w) => format!("{name} [{w}]"),
             Args::Path => format!("{name} PATH"),
             Args::OptPath => format!("{name} [PATH]"),
             Args::TwoPaths => format!("{name} FROM TO"),
             Args::PathText => format!("{name} PATH TEXT..."),
             Args::Ls => format!("{name} [-l] [PATH]"),
             Args::Pair => format!("{name} {PAIR_USAGE}"),
+            Args::Date => format!("{name} [DEVICE [SECONDS]]"),
         };
         t.row([usage, String::from(*what)]);
     }
@@ -341,6 +354,10 @@ mod tests {
         assert_eq!(device_path(":/data"), None);
         assert_eq!(device_path("notes.txt"), None);
         assert!(parse("date phone tv").is_err());
+        assert_eq!(parse("date phone 12"), Ok(Some(Command::DateFor("phone".into(), 12))));
+        assert!(parse("date phone 0").is_err());
+        assert!(parse("date phone 61").is_err());
+        assert!(parse("date phone 1 2").is_err());
         assert_eq!(parse("pair"), Ok(Some(Command::Pair(None))));
         assert_eq!(parse("pair forget tv"), Ok(Some(Command::Unpair("tv".into()))));
         assert_eq!(parse("pair list"), Ok(Some(Command::Pairings)));

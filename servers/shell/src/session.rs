@@ -69,6 +69,7 @@ fn execute(line: &str, rtc: &mut Connection, files: &mut files::Files) -> String
         Command::Uptime => Ok(report::uptime(syscall::now_us()) + "\n"),
         Command::Date(device) if device.is_empty() => date(rtc),
         Command::Date(device) => remote_date(&device),
+        Command::DateFor(device, seconds) => Ok(remote_date_for(&device, seconds)),
         Command::Reboot => power("reboot", true),
         Command::Poweroff => power("poweroff", false),
         Command::Ip => netcmd::ip(),
@@ -159,6 +160,41 @@ fn remote_date(device: &str) -> Result<String, String> {
         Err(Error::PeerDied | Error::BadHandle) => Err(alloc::format!("date: {device}: peer died (it left)\n")),
         Err(e) => Err(alloc::format!("date: {device}: {}\n", report::error(e))),
     }
+}
+
+/// `date DEVICE SECONDS`: the paired device's clock read over one
+/// connection, one call after another, for `seconds`: how many calls
+/// answered and failed, and the slowest (how long, and when, by this
+/// device's clock): what a remote call waits while the other device's bus
+/// is busy with something else.
+fn remote_date_for(device: &str, seconds: u32) -> String {
+    let mut rtc = Connection::remote(device, rtc::NAME);
+    let start = syscall::now_us();
+    let end = start + u64::from(seconds) * 1_000_000;
+    let (mut calls, mut failed, mut worst, mut worst_at) = (0u64, 0u64, 0u64, 0u64);
+    let mut first_error = None;
+    loop {
+        let t = syscall::now_us();
+        if t >= end {
+            break;
+        }
+        let r = rtc::now(&mut rtc);
+        let took = syscall::now_us() - t;
+        calls += 1;
+        if took > worst {
+            (worst, worst_at) = (took, t - start);
+        }
+        if let Err(e) = r {
+            failed += 1;
+            first_error.get_or_insert(e);
+        }
+    }
+    rtc.reset();
+    let errors = first_error.map_or_else(String::new, |e| alloc::format!(" (the first: {})", report::error(e)));
+    alloc::format!(
+        "{device}: {calls} calls in {seconds} s, {failed} failed{errors}; the slowest took {worst} us, {} ms in\n",
+        worst_at / 1000
+    )
 }
 
 fn power(command: &str, reboot: bool) -> Result<String, String> {

@@ -240,13 +240,15 @@ struct ProfileNeed {
 fn profile_needs(boot: &[&BootCase]) -> Vec<ProfileNeed> {
     let mut needs: Vec<ProfileNeed> = Vec::new();
     // A companion machine boots its profile as the device.
-    let companions = boot.iter().filter_map(|c| c.companion.map(|m| (c, m.profile)));
+    let companions = boot
+        .iter()
+        .flat_map(|c| c.companions.iter().map(move |m| (c, m.profile)));
     let own = boot.iter().filter_map(|c| match (c.boot, c.profile) {
         (Boot::Profile(p), _) | (_, Some(p)) => Some((c, p)),
         _ => None,
     });
     for (c, name) in own.chain(companions) {
-        let booted = matches!(c.boot, Boot::Profile(_)) || c.companion.is_some_and(|m| m.profile == name);
+        let booted = matches!(c.boot, Boot::Profile(_)) || c.companions.iter().any(|m| m.profile == name);
         let i = match needs.iter().position(|n| n.name == name && n.group == c.group) {
             Some(i) => i,
             None => {
@@ -570,13 +572,22 @@ mod tests {
             ..KTEST
         };
         let other = KTEST;
-        // Two machines on one link: the companion's profile is booted too.
+        // Three machines on one link: the companions' profiles are booted too.
         let pair = BootCase {
-            companion: Some(harness::cases::Companion {
-                profile: "watch",
-                qemu_args: &[],
-                input: &[],
-            }),
+            companions: &[
+                harness::cases::Companion {
+                    profile: "watch",
+                    label: "watch",
+                    qemu_args: &[],
+                    input: &[],
+                },
+                harness::cases::Companion {
+                    profile: "phone",
+                    label: "phone",
+                    qemu_args: &[],
+                    input: &[],
+                },
+            ],
             ..booted
         };
         let needs = profile_needs(&[&booted, &direct, &other, &booted, &pair]);
@@ -589,7 +600,8 @@ mod tests {
             [
                 ("tv", true, &[][..]),
                 ("rpi4", false, &[Image::Test][..]),
-                ("watch", true, &[][..])
+                ("watch", true, &[][..]),
+                ("phone", true, &[][..])
             ]
         );
         assert!(needs.iter().all(|n| n.profile.is_ok()));

@@ -156,11 +156,12 @@ pub fn deliver_pending(k: &mut crate::object::Kernel) {
 /// an acknowledge that finds none, each time.
 pub fn handle() {
     let Some(gic) = GIC.get() else { return };
-    let Some(intid) = gic.acknowledge() else { return };
+    let Some(ack) = gic.acknowledge() else { return };
+    let intid = ack.intid;
     if intid == TIMER_INTID.load(Ordering::Relaxed) {
         time::on_tick();
     } else if intid == SGI_STOP {
-        gic.end_of_interrupt(intid);
+        gic.end_of_interrupt(ack);
         hal::cpu::halt();
     } else if intid == SGI_WAKE {
         percpu::current_running().ipis.fetch_add(1, Ordering::Relaxed);
@@ -173,5 +174,5 @@ pub fn handle() {
     } else {
         crate::warn!("irq: unexpected interrupt {}", u64::from(intid));
     }
-    gic.end_of_interrupt(intid);
+    gic.end_of_interrupt(ack);
 }

@@ -2,26 +2,43 @@
 //! whichever the device tree describes.
 
 mod v2;
+#[cfg(target_arch = "aarch64")]
 mod v3;
 
 pub use v2::GicV2;
+#[cfg(target_arch = "aarch64")]
 pub use v3::GicV3;
 
 /// First shared peripheral interrupt; below it are SGIs (0-15) and PPIs (16-31).
 pub const FIRST_SPI: u32 = 32;
 /// Interrupt IDs at and above this (1020-1023) are special: nothing pending.
 pub const SPECIAL_INTIDS: u32 = 1020;
+/// An interrupt this CPU acknowledged, to be ended with
+/// [`Gic::end_of_interrupt`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Acknowledged {
+    /// The interrupt's ID.
+    pub intid: u32,
+    /// What the end of interrupt writes back: on GICv2 the whole
+    /// acknowledge value, whose bits 12:10 name the CPU interface that sent
+    /// an SGI (IHI 0048B 4.4.5: the write must match the read); on GICv3
+    /// the ID.
+    eoi: u32,
+}
+
 /// Priority given to every interrupt the kernel enables.
 const DEFAULT_PRIORITY: u8 = 0xa0;
 
 /// The interrupt controller of this machine (one per system, so the size
 /// difference between the variants does not matter).
+#[cfg(target_arch = "aarch64")]
 #[allow(clippy::large_enum_variant)]
 pub enum Gic {
     V2(GicV2),
     V3(GicV3),
 }
 
+#[cfg(target_arch = "aarch64")]
 impl Gic {
     /// Version number, for logs.
     pub fn version(&self) -> u32 {
@@ -68,19 +85,19 @@ impl Gic {
     }
 
     /// Acknowledge the highest-priority pending interrupt; `None` if spurious.
-    pub fn acknowledge(&self) -> Option<u32> {
-        let intid = match self {
+    pub fn acknowledge(&self) -> Option<Acknowledged> {
+        let ack = match self {
             Gic::V2(g) => g.acknowledge(),
             Gic::V3(g) => g.acknowledge(),
         };
-        (intid < SPECIAL_INTIDS).then_some(intid)
+        (ack.intid < SPECIAL_INTIDS).then_some(ack)
     }
 
     /// Signal the end of handling an acknowledged interrupt.
-    pub fn end_of_interrupt(&self, intid: u32) {
+    pub fn end_of_interrupt(&self, ack: Acknowledged) {
         match self {
-            Gic::V2(g) => g.end_of_interrupt(intid),
-            Gic::V3(g) => g.end_of_interrupt(intid),
+            Gic::V2(g) => g.end_of_interrupt(ack),
+            Gic::V3(g) => g.end_of_interrupt(ack),
         }
     }
 

@@ -187,16 +187,17 @@ impl GicV3 {
         }
     }
 
-    pub fn acknowledge(&self) -> u32 {
+    pub fn acknowledge(&self) -> super::Acknowledged {
         let intid: u64;
         // SAFETY: reading ICC_IAR1_EL1 acknowledges the interrupt; the caller ends it.
         unsafe { asm!("mrs {}, S3_0_C12_C12_0", out(reg) intid, options(nostack)) };
-        (intid & 0xff_ffff) as u32
+        let intid = (intid & 0xff_ffff) as u32;
+        super::Acknowledged { intid, eoi: intid }
     }
 
-    pub fn end_of_interrupt(&self, intid: u32) {
+    pub fn end_of_interrupt(&self, ack: super::Acknowledged) {
         // SAFETY: ends an interrupt this CPU acknowledged.
-        unsafe { asm!("msr S3_0_C12_C12_1, {}", "isb", in(reg) intid as u64, options(nostack)) };
+        unsafe { asm!("msr S3_0_C12_C12_1, {}", "isb", in(reg) ack.eoi as u64, options(nostack)) };
     }
 
     pub fn send_sgi(&self, sgi: u32, mpidr: u64) {

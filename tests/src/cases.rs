@@ -775,6 +775,25 @@ pub static BOOT_CASES: &[BootCase] = &[
         timeout_s: 120,
         ..KTEST
     },
+    // ---- Translation tables go with their last mapping (issue 11): a task
+    // maps and unmaps a page at 272 fresh addresses, a GiB apart and then
+    // 512 GiB apart, and its pool is back to its figure after each unmap;
+    // the page reads as last written (self-check after).
+    BootCase {
+        name: "utest-caps-tables",
+        machine: "virt,gic-version=3",
+        smp: Some(2),
+        mem: Some("512M"),
+        append: Some("utest=caps-tables profile=none"),
+        expect: &[
+            r"^test-caps-tables: 272 maps and unmaps at fresh addresses: the pool back to its figure after each unmap$",
+            r"^utest: test-caps-tables \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 120,
+        ..KTEST
+    },
     // ---- MemoryRead and MemoryWrite (issue 11/12): round trips, every bad
     // path (handles, types, rights, ranges, the caller's memory, the boot
     // archive), a copy in many pieces, and a capability revoked by another

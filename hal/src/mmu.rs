@@ -417,8 +417,15 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
 
     /// The table and level whose entry for `va` is invalid or a leaf (0..=3).
     fn deepest_table(&mut self, va: u64) -> (u64, u32) {
-        let (path, level) = self.path(va);
-        (path[level as usize], level)
+        let mut table = self.root;
+        for level in 0..4 {
+            let desc = self.memory.table(table)[index(va, level)];
+            if desc & VALID == 0 || level == 3 || desc & TABLE_OR_PAGE == 0 {
+                return (table, level);
+            }
+            table = desc & ADDRESS_MASK;
+        }
+        (table, 3)
     }
 
     /// In a pruned tree, add `n` to the count of valid entries that the
@@ -507,7 +514,8 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
     }
 
     /// The table at `level` covering `va`, creating intermediate tables,
-    /// and the entry (a table and an index in it) that names it.
+    /// and, in a pruned tree, the entry (a table and an index in it) that
+    /// names it.
     fn walk_create(&mut self, va: u64, level: u32) -> Result<(u64, Option<(u64, usize)>), MapError> {
         let mut table = self.root;
         let mut above = None;
@@ -524,7 +532,9 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
             } else {
                 desc & ADDRESS_MASK
             };
-            above = Some((table, i));
+            if M::PRUNED {
+                above = Some((table, i));
+            }
             table = next;
         }
         Ok((table, above))
@@ -706,7 +716,7 @@ mod tests {
             (1 << 39) - 8 * PAGE_SIZE,
             7 * GIB + (2 << 20) - PAGE_SIZE,
         ];
-        for step in 0..3000 {
+        for step in 0..2000 {
             let mut m = Mapper::new(root, &mut mem);
             let va = bases[next(3) as usize] + next(700) * PAGE_SIZE;
             let pages = 1 + next(if step % 50 == 0 { 1200 } else { 40 });

@@ -7,6 +7,9 @@
 //!   chunks with room is whole; what lingers in a chunk (charged to no
 //!   pool) is exactly the refunded dead threads and the tasks waiting to be
 //!   freed, a pool's chunk holds something else too, an orphan does not;
+//! - every task's translation tables are the ones it is charged for, none
+//!   below the root empty, each table descriptor counting the valid
+//!   entries of its table (`hal::mmu::Mapper::check_tree`);
 //! - every mapping names live memory and a live capability that records
 //!   it, and every memory object's references are its capabilities plus
 //!   its mappings (one being zeroed: its maker's alone, no capability, no

@@ -5,6 +5,13 @@
 //! hands out zeroed table pages and gives access to them. The kernel backs it
 //! with physical frames reached through its linear map; host tests back it
 //! with ordinary heap memory, so the builder is tested without hardware.
+//!
+//! A tree whose memory is [`TableMemory::PRUNED`] (a task's) never keeps an
+//! empty table below its root: each table descriptor counts the valid
+//! entries of the table it points to (in bits the MMU ignores), and an
+//! unmap that leaves a table with none unlinks it and hands it back
+//! ([`TableMemory::free_table`]), and so on up the tree. Its tables are so
+//! never more than its mappings need, whatever addresses they used.
 
 /// Size of a page and of a translation table.
 pub const PAGE_SIZE: u64 = 4096;
@@ -21,6 +28,13 @@ const NOT_GLOBAL: u64 = 1 << 11;
 const PXN: u64 = 1 << 53;
 const UXN: u64 = 1 << 54;
 const ADDRESS_MASK: u64 = 0x0000_ffff_ffff_f000;
+/// In a pruned tree ([`TableMemory::PRUNED`]), bits [11:2] of a table
+/// descriptor hold how many valid entries (0 to 512) the table it points
+/// to has. The MMU ignores them in a table descriptor (with TCR_EL1.DS and
+/// the table Access flag of FEAT_HAFT off, as the boot stub sets it), so
+/// they change without break-before-make; [`ADDRESS_MASK`] leaves them out.
+const COUNT_SHIFT: u32 = 2;
+const COUNT_MASK: u64 = 0x3ff << COUNT_SHIFT;
 
 /// Memory types, as indices into MAIR_EL1 (set up by the boot stub:
 /// 0 Device-nGnRE, 1 Normal write-back, 2 Normal non-cacheable).
@@ -134,10 +148,26 @@ impl core::fmt::Display for MapError {
 
 /// Storage for translation tables.
 pub trait TableMemory {
+    /// Whether the tree counts the valid entries of each table below its
+    /// root and drops a table that an unmap (or a failed map) leaves empty
+    /// ([`TableMemory::free_table`]). Its root must start empty. The
+    /// kernel's own tree, which the boot stub began, is not pruned.
+    const PRUNED: bool = false;
     /// A zeroed, page-aligned table page; returns its physical address.
     fn allocate_table(&mut self) -> Option<u64>;
     /// The table at physical address `pa`.
     fn table(&mut self, pa: u64) -> &mut [u64; ENTRIES];
+    /// Take back table `pa` (all zero) of a pruned tree, which no entry of
+    /// the tree names any more. A walk may still have cached the entry
+    /// that named it: the page must not be used for anything else until
+    /// the TLB entries of the range the call unmapped are invalidated (at
+    /// least one of its pages was in this table's range, and invalidating
+    /// by address drops the cached walks for it at every level), on every
+    /// CPU, after the call. Called only when [`TableMemory::PRUNED`]; by
+    /// default it keeps nothing.
+    fn free_table(&mut self, pa: u64) {
+        let _ = pa;
+    }
 }
 
 /// Block sizes that may be used for a mapping.
@@ -173,10 +203,11 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
     ///
     /// All or nothing: on any error no page of the range is left mapped
     /// (entries written before the failure are cleared again; tables
-    /// created on the way remain, empty or not, owned by the tree), and
-    /// existing leaf entries are never changed. The caller invalidates the
-    /// TLB for the range when this fails after writing (a cleared entry
-    /// may have been cached by a walk).
+    /// created on the way remain, owned by the tree, but in a pruned tree
+    /// those left empty go as in [`Mapper::unmap`]), and existing leaf
+    /// entries are never changed. The caller invalidates the TLB for the
+    /// range when this fails (a cleared entry, or one naming a table freed
+    /// since, may have been cached by a walk).
     pub fn map(
         &mut self,
         va: u64,
@@ -206,11 +237,13 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
                     }
                 }
             };
-            let table = match self.walk_create(v, level) {
-                Ok(table) => table,
+            let (table, above) = match self.walk_create(v, level) {
+                Ok(found) => found,
                 Err(e) => {
-                    // Undo what this call wrote: [va, v) was unmapped before.
+                    // Undo what this call wrote: [va, v) was unmapped before;
+                    // the tables made for `v` may be empty.
                     self.unmap(va, offset);
+                    self.prune(v);
                     return Err(e);
                 }
             };
@@ -230,6 +263,8 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
                 *entry = (p & ADDRESS_MASK) | bits;
                 p += span;
             }
+            // (Each was invalid: `first_mapped` found none valid.)
+            self.add_count(above, count as u64);
             offset += count as u64 * span;
         }
         Ok(())
@@ -237,47 +272,50 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
 
     /// Remove every mapping in `[va, va + size)`; returns how many leaf
     /// entries were cleared. Blocks that only partly overlap are left alone
-    /// and reported in the count as 0. The caller invalidates the TLB.
+    /// and reported in the count as 0. The caller invalidates the TLB for
+    /// the range. In a pruned tree a table left with no valid entry goes
+    /// ([`TableMemory::free_table`]), and its parent's entry is cleared,
+    /// up to the root: constant work a table, with the counts.
     pub fn unmap(&mut self, va: u64, size: u64) -> usize {
         let mut cleared = 0;
         let mut v = va & !(PAGE_SIZE - 1);
         let end = va.saturating_add(size);
         while v < end {
-            match self.leaf(v) {
-                Some((table, 3)) => {
-                    // The rest of the range in this table, without walking
-                    // again.
-                    let first = index(v, 3);
-                    let count = ((ENTRIES - first) as u64).min((end - v) / PAGE_SIZE) as usize;
-                    if count == 0 {
-                        break;
-                    }
-                    for entry in &mut self.memory.table(table)[first..first + count] {
-                        if *entry & VALID != 0 {
-                            *entry = 0;
-                            cleared += 1;
-                        }
-                    }
-                    match v.checked_add(count as u64 * PAGE_SIZE) {
-                        Some(next) => v = next,
-                        None => break,
+            let (path, level) = self.path(v);
+            let table = path[level as usize];
+            let span = level_size(level);
+            let next = if level == 3 {
+                // The rest of the range in this last-level table, without
+                // walking again.
+                let first = index(v, 3);
+                let count = ((ENTRIES - first) as u64).min((end - v) / PAGE_SIZE) as usize;
+                if count == 0 {
+                    break;
+                }
+                let mut here = 0;
+                for entry in &mut self.memory.table(table)[first..first + count] {
+                    if *entry & VALID != 0 {
+                        *entry = 0;
+                        here += 1;
                     }
                 }
-                Some((table, level)) => {
-                    let span = level_size(level);
-                    if v & (span - 1) == 0 && v + span <= end {
-                        self.memory.table(table)[index(v, level)] = 0;
-                        cleared += 1;
-                    }
-                    match (v & !(span - 1)).checked_add(span) {
-                        Some(next) => v = next,
-                        None => break,
-                    }
+                cleared += here;
+                self.release(&path, 3, v, here as u64);
+                v.checked_add(count as u64 * PAGE_SIZE)
+            } else {
+                let desc = self.memory.table(table)[index(v, level)];
+                // A block (a table there is how `path` goes on), or none:
+                // nothing mapped in its whole span.
+                if desc & VALID != 0 && v & (span - 1) == 0 && v + span <= end {
+                    self.memory.table(table)[index(v, level)] = 0;
+                    cleared += 1;
+                    self.release(&path, level, v, 1);
                 }
-                None => match v.checked_add(PAGE_SIZE) {
-                    Some(next) => v = next,
-                    None => break,
-                },
+                (v & !(span - 1)).checked_add(span)
+            };
+            match next {
+                Some(next) => v = next,
+                None => break,
             }
         }
         cleared
@@ -362,6 +400,21 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
         None
     }
 
+    /// The tables the walk for `va` goes through, from the root, and the
+    /// level of the last: the one whose entry for `va` is invalid or a
+    /// leaf (0..=3).
+    fn path(&mut self, va: u64) -> ([u64; 4], u32) {
+        let mut path = [self.root; 4];
+        for level in 0..3 {
+            let desc = self.memory.table(path[level as usize])[index(va, level)];
+            if desc & VALID == 0 || desc & TABLE_OR_PAGE == 0 {
+                return (path, level);
+            }
+            path[level as usize + 1] = desc & ADDRESS_MASK;
+        }
+        (path, 3)
+    }
+
     /// The table and level whose entry for `va` is invalid or a leaf (0..=3).
     fn deepest_table(&mut self, va: u64) -> (u64, u32) {
         let mut table = self.root;
@@ -373,6 +426,75 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
             table = desc & ADDRESS_MASK;
         }
         (table, 3)
+    }
+
+    /// In a pruned tree, add `n` to the count of valid entries that the
+    /// table descriptor at `slot` (a table and an index in it) keeps for
+    /// the table it names.
+    fn add_count(&mut self, slot: Option<(u64, usize)>, n: u64) {
+        if let (true, Some((table, i))) = (M::PRUNED, slot) {
+            self.memory.table(table)[i] += n << COUNT_SHIFT;
+        }
+    }
+
+    /// In a pruned tree, table `path[level]` (on the walk for `va`) lost
+    /// `removed` valid entries: if none is left, it goes, and its entry in
+    /// the table above is cleared, which may empty that one in turn. The
+    /// root stays.
+    fn release(&mut self, path: &[u64; 4], level: u32, va: u64, removed: u64) {
+        if !M::PRUNED {
+            return;
+        }
+        let (mut level, mut removed) = (level as usize, removed);
+        while level > 0 {
+            let (above, i) = (path[level - 1], index(va, level as u32 - 1));
+            let desc = self.memory.table(above)[i];
+            let left = ((desc & COUNT_MASK) >> COUNT_SHIFT) - removed;
+            if left > 0 {
+                self.memory.table(above)[i] = (desc & !COUNT_MASK) | ((left << COUNT_SHIFT) & COUNT_MASK);
+                return;
+            }
+            self.memory.table(above)[i] = 0;
+            self.memory.free_table(path[level]);
+            (level, removed) = (level - 1, 1);
+        }
+    }
+
+    /// In a pruned tree, drop the tables on the walk for `va` that are
+    /// empty (made by a map that failed further down).
+    fn prune(&mut self, va: u64) {
+        if !M::PRUNED {
+            return;
+        }
+        let (path, level) = self.path(va);
+        self.release(&path, level, va, 0);
+    }
+
+    /// Look through the whole tree: the number of tables below the root,
+    /// or, in a pruned tree, the first address whose table is empty or has
+    /// a count of valid entries other than its own (a self-check: 512
+    /// entries a table).
+    pub fn check_tree(&mut self) -> Result<u64, u64> {
+        let root = self.root;
+        self.check_table(root, 0, 0)
+    }
+
+    fn check_table(&mut self, table: u64, level: u32, base: u64) -> Result<u64, u64> {
+        let mut tables = 0;
+        for i in 0..ENTRIES {
+            let desc = self.memory.table(table)[i];
+            if level == 3 || desc & VALID == 0 || desc & TABLE_OR_PAGE == 0 {
+                continue;
+            }
+            let va = base + i as u64 * level_size(level);
+            let child = desc & ADDRESS_MASK;
+            let valid = self.memory.table(child).iter().filter(|e| *e & VALID != 0).count() as u64;
+            if M::PRUNED && (valid == 0 || valid != (desc & COUNT_MASK) >> COUNT_SHIFT) {
+                return Err(va);
+            }
+            tables += 1 + self.check_table(child, level + 1, va)?;
+        }
+        Ok(tables)
     }
 
     /// The table and level holding the valid leaf entry for `va`.
@@ -391,22 +513,31 @@ impl<'m, M: TableMemory> Mapper<'m, M> {
         None
     }
 
-    /// The table at `level` covering `va`, creating intermediate tables.
-    fn walk_create(&mut self, va: u64, level: u32) -> Result<u64, MapError> {
+    /// The table at `level` covering `va`, creating intermediate tables,
+    /// and, in a pruned tree, the entry (a table and an index in it) that
+    /// names it.
+    fn walk_create(&mut self, va: u64, level: u32) -> Result<(u64, Option<(u64, usize)>), MapError> {
         let mut table = self.root;
+        let mut above = None;
         for l in 0..level {
-            let desc = self.memory.table(table)[index(va, l)];
-            if desc & VALID == 0 {
+            let i = index(va, l);
+            let desc = self.memory.table(table)[i];
+            let next = if desc & VALID == 0 {
                 let new = self.memory.allocate_table().ok_or(MapError::OutOfTables)?;
-                self.memory.table(table)[index(va, l)] = new | TABLE_OR_PAGE | VALID;
-                table = new;
+                self.memory.table(table)[i] = new | TABLE_OR_PAGE | VALID;
+                self.add_count(above, 1);
+                new
             } else if desc & TABLE_OR_PAGE == 0 {
                 return Err(MapError::AlreadyMapped { va });
             } else {
-                table = desc & ADDRESS_MASK;
+                desc & ADDRESS_MASK
+            };
+            if M::PRUNED {
+                above = Some((table, i));
             }
+            table = next;
         }
-        Ok(table)
+        Ok((table, above))
     }
 }
 
@@ -415,26 +546,43 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    /// Tables in host memory, at made-up physical addresses.
-    struct HostTables {
+    /// Tables in host memory, at made-up physical addresses; a pruned
+    /// tree (`PRUNE`) or not.
+    struct HostTables<const PRUNE: bool> {
         tables: HashMap<u64, Box<[u64; ENTRIES]>>,
         next: u64,
         limit: usize,
+        freed: usize,
     }
 
-    impl HostTables {
-        fn new(limit: usize) -> (Self, u64) {
+    impl<const PRUNE: bool> HostTables<PRUNE> {
+        fn with_limit(limit: usize) -> (Self, u64) {
             let mut t = HostTables {
                 tables: HashMap::new(),
                 next: 0x1000_0000,
                 limit,
+                freed: 0,
             };
             let root = t.allocate_table().unwrap();
             (t, root)
         }
     }
 
-    impl TableMemory for HostTables {
+    impl HostTables<false> {
+        fn new(limit: usize) -> (Self, u64) {
+            Self::with_limit(limit)
+        }
+    }
+
+    impl HostTables<true> {
+        fn pruned(limit: usize) -> (Self, u64) {
+            Self::with_limit(limit)
+        }
+    }
+
+    impl<const PRUNE: bool> TableMemory for HostTables<PRUNE> {
+        const PRUNED: bool = PRUNE;
+
         fn allocate_table(&mut self) -> Option<u64> {
             if self.tables.len() >= self.limit {
                 return None;
@@ -447,6 +595,160 @@ mod tests {
         fn table(&mut self, pa: u64) -> &mut [u64; ENTRIES] {
             self.tables.get_mut(&pa).expect("table exists")
         }
+        fn free_table(&mut self, pa: u64) {
+            assert!(PRUNE, "only a pruned tree frees tables");
+            let table = self.tables.remove(&pa).expect("a table of the tree");
+            assert!(table.iter().all(|e| *e == 0), "a table freed with entries");
+            self.freed += 1;
+        }
+    }
+
+    const GIB: u64 = 1 << 30;
+    const USER: Attributes = Attributes {
+        memory: MemoryType::Normal,
+        writable: true,
+        executable: false,
+        user: true,
+        not_global: true,
+    };
+
+    /// The issue-11 pattern: one page at ever new addresses, each in a
+    /// gigabyte (and some in 512 GiB) of its own, mapped and unmapped. A
+    /// pruned tree is back to its root alone after every unmap; a tree that
+    /// is not keeps two or three tables each time.
+    #[test]
+    fn pruned_tree_frees_what_an_unmap_empties() {
+        let addresses: Vec<u64> = (0..64u64)
+            .map(|i| (256 + i) * GIB + (i % 512) * PAGE_SIZE)
+            .chain((1..8u64).map(|i| (i << 39) + 5 * PAGE_SIZE))
+            .collect();
+        let (mut mem, root) = HostTables::pruned(8);
+        for &va in &addresses {
+            let mut m = Mapper::new(root, &mut mem);
+            m.map(va, 0x4000_0000, PAGE_SIZE, USER, Granularity::Pages).unwrap();
+            assert_eq!(m.translate(va + 8).unwrap().0, 0x4000_0008);
+            assert!(m.check_tree().unwrap() >= 3);
+            assert_eq!(m.unmap(va, PAGE_SIZE), 1);
+            assert_eq!(m.check_tree(), Ok(0), "{va:#x}");
+            assert!(m.translate(va).is_none());
+            assert_eq!(mem.tables.len(), 1, "only the root left after {va:#x}");
+            assert!(mem.tables[&root].iter().all(|e| *e == 0));
+        }
+        // L1, L2 and L3 each time (the root maps nothing else).
+        assert_eq!(mem.freed, (64 + 7) * 3);
+        // Not pruned: every table stays (a limit of 8 would not do).
+        let (mut mem, root) = HostTables::new(1 << 10);
+        for &va in &addresses {
+            let mut m = Mapper::new(root, &mut mem);
+            m.map(va, 0x4000_0000, PAGE_SIZE, USER, Granularity::Pages).unwrap();
+            m.unmap(va, PAGE_SIZE);
+        }
+        assert_eq!(mem.tables.len(), 1 + 64 * 2 + 1 + 7 * 3);
+    }
+
+    /// A table goes with its last valid entry, not before: counts per
+    /// table, across tables and levels, and blocks count as entries.
+    #[test]
+    fn pruned_tree_keeps_tables_that_hold_entries() {
+        let (mut mem, root) = HostTables::pruned(16);
+        let mut m = Mapper::new(root, &mut mem);
+        let va = 3 * GIB + 510 * PAGE_SIZE;
+        // Two pages in one last-level table, two in the next; a 2 MiB
+        // block in the same L2 table.
+        m.map(va, 0x10_0000, 4 * PAGE_SIZE, USER, Granularity::Pages).unwrap();
+        m.map(3 * GIB + (8 << 20), 0x20_0000, 2 << 20, USER, Granularity::Blocks)
+            .unwrap();
+        assert_eq!(m.check_tree(), Ok(4)); // L1, L2, two L3
+        assert_eq!(m.unmap(va, PAGE_SIZE), 1);
+        assert_eq!(m.check_tree(), Ok(4));
+        assert_eq!(m.unmap(va + PAGE_SIZE, PAGE_SIZE), 1);
+        assert_eq!(m.check_tree(), Ok(3), "the first L3 goes");
+        assert!(m.translate(va + 2 * PAGE_SIZE).is_some());
+        // Both of the next, and more around them: its L3 goes, the L2 stays
+        // for the block.
+        assert_eq!(m.unmap(va - 4 * PAGE_SIZE, 10 * PAGE_SIZE), 2);
+        assert_eq!(m.check_tree(), Ok(2));
+        assert_eq!(m.translate(3 * GIB + (9 << 20)).unwrap().0, 0x30_0000);
+        assert_eq!(m.unmap(3 * GIB + (8 << 20), 2 << 20), 1);
+        assert_eq!(m.check_tree(), Ok(0));
+        assert_eq!(mem.tables.len(), 1);
+    }
+
+    /// A map that runs out of tables after making some leaves none empty
+    /// in a pruned tree: what it made goes again.
+    #[test]
+    fn failed_map_leaves_no_empty_table_in_a_pruned_tree() {
+        // The range crosses from one GiB into the next: root, L1, and an
+        // L2 and an L3 in each; each limit below 6 fails somewhere else.
+        for limit in 1..8 {
+            let (mut mem, root) = HostTables::pruned(limit);
+            let mut m = Mapper::new(root, &mut mem);
+            let va = 5 * GIB - 2 * PAGE_SIZE;
+            let r = m.map(va, 0x4000_0000, 4 * PAGE_SIZE, USER, Granularity::Pages);
+            if limit < 6 {
+                assert_eq!(r, Err(MapError::OutOfTables), "limit {limit}");
+                assert_eq!(m.check_tree(), Ok(0), "limit {limit}");
+                assert_eq!(mem.tables.len(), 1, "limit {limit}");
+            } else {
+                assert_eq!(r, Ok(()));
+                assert_eq!(m.check_tree(), Ok(5));
+            }
+        }
+    }
+
+    /// Random maps and unmaps of runs of pages in a small corner of the
+    /// address space, against a model: translations, the counts and the
+    /// tables agree at every step, and all go with the last page.
+    #[test]
+    fn pruned_tree_follows_random_maps_and_unmaps() {
+        let (mut mem, root) = HostTables::pruned(1 << 12);
+        let mut model = std::collections::BTreeMap::new();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        // Pages around the boundaries of 2 MiB, 1 GiB and 512 GiB.
+        let bases = [
+            GIB - (1 << 20),
+            (1 << 39) - 8 * PAGE_SIZE,
+            7 * GIB + (2 << 20) - PAGE_SIZE,
+        ];
+        for step in 0..2000 {
+            let mut m = Mapper::new(root, &mut mem);
+            let va = bases[next(3) as usize] + next(700) * PAGE_SIZE;
+            let pages = 1 + next(if step % 50 == 0 { 1200 } else { 40 });
+            if next(2) == 0 {
+                let pa = 0x8000_0000 + next(1 << 16) * PAGE_SIZE;
+                let free = (0..pages).all(|i| !model.contains_key(&(va + i * PAGE_SIZE)));
+                let r = m.map(va, pa, pages * PAGE_SIZE, USER, Granularity::Pages);
+                assert_eq!(r.is_ok(), free, "step {step}");
+                if free {
+                    for i in 0..pages {
+                        model.insert(va + i * PAGE_SIZE, pa + i * PAGE_SIZE);
+                    }
+                }
+            } else {
+                let expected = (0..pages)
+                    .filter(|i| model.remove(&(va + i * PAGE_SIZE)).is_some())
+                    .count();
+                assert_eq!(m.unmap(va, pages * PAGE_SIZE), expected, "step {step}");
+            }
+            m.check_tree()
+                .unwrap_or_else(|va| panic!("step {step}: table for {va:#x}"));
+            for _ in 0..8 {
+                let probe = bases[next(3) as usize] + next(800) * PAGE_SIZE;
+                assert_eq!(m.translate(probe).map(|(pa, _)| pa), model.get(&probe).copied());
+            }
+        }
+        let mut m = Mapper::new(root, &mut mem);
+        for base in bases {
+            m.unmap(base, 2000 * PAGE_SIZE);
+        }
+        assert_eq!(m.check_tree(), Ok(0));
+        assert_eq!(mem.tables.len(), 1);
     }
 
     const KVA: u64 = 0xffff_ffff_8000_0000;

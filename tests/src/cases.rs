@@ -718,6 +718,9 @@ pub static BOOT_CASES: &[BootCase] = &[
             // W^X across mappings (issue 11, finding 4).
             r"test-caps-wx: no memory is writable at one address and executable at another",
             r"utest: test-caps-wx \.\.\. ok",
+            // Translation tables go with their last mapping (issue 11).
+            r"test-caps-tables: 272 maps and unmaps at fresh addresses: the pool back to its figure after each unmap",
+            r"utest: test-caps-tables \.\.\. ok",
             // Code shared from the boot archive: not charged to the pool,
             // and read-only.
             r"test-iso-write-text: a child's pool pays \d+ KiB with its code shared, \d+ KiB with it copied",
@@ -791,6 +794,25 @@ pub static BOOT_CASES: &[BootCase] = &[
         mem: Some("512M"),
         append: Some("utest=caps-map-stopped profile=none"),
         expect: MAP_STOPPED,
+        forbid: &[r"^utest: .* FAILED"],
+        timeout_s: 120,
+        ..KTEST
+    },
+    // ---- Translation tables go with their last mapping (issue 11): a task
+    // maps and unmaps a page at 272 fresh addresses, a GiB apart and then
+    // 512 GiB apart, and its pool is back to its figure after each unmap;
+    // the page reads as last written (self-check after).
+    BootCase {
+        name: "utest-caps-tables",
+        machine: "virt,gic-version=3",
+        smp: Some(2),
+        mem: Some("512M"),
+        append: Some("utest=caps-tables profile=none"),
+        expect: &[
+            r"^test-caps-tables: 272 maps and unmaps at fresh addresses: the pool back to its figure after each unmap$",
+            r"^utest: test-caps-tables \.\.\. ok$",
+            r"^utest: result: 1 passed, 0 failed$",
+        ],
         forbid: &[r"^utest: .* FAILED"],
         timeout_s: 120,
         ..KTEST

@@ -7,6 +7,9 @@
 //!   chunks with room is whole; what lingers in a chunk (charged to no
 //!   pool) is exactly the refunded dead threads and the tasks waiting to be
 //!   freed, a pool's chunk holds something else too, an orphan does not;
+//! - every task's translation tables are the ones it is charged for, none
+//!   below the root empty, each table descriptor counting the valid
+//!   entries of its table (`hal::mmu::Mapper::check_tree`);
 //! - every mapping names live memory and a live capability that records
 //!   it, and every memory object's references are its capabilities plus
 //!   its mappings (one being zeroed: its maker's alone, no capability, no
@@ -24,11 +27,12 @@
 use super::{Endpoint, Id, Irq, Kernel, Memory, Notification, ObjectRef, Pool, Slab, ENDPOINT_COST};
 use crate::cap::CapNode;
 use crate::cap::CAP_COST;
-use crate::task::MAPPING_COST;
+use crate::task::{UserTables, MAPPING_COST};
 use crate::thread::Thread;
 use crate::thread::{ThreadState, THREAD_COST};
 use abi::PAGE_SIZE;
 use alloc::boxed::Box;
+use hal::mmu::Mapper;
 
 /// Check every invariant; the first that fails, described.
 pub fn self_check(k: &Kernel) -> Result<(), alloc::string::String> {
@@ -48,7 +52,7 @@ pub fn self_check(k: &Kernel) -> Result<(), alloc::string::String> {
             if !t.free_pending {
                 used += t.charge;
             }
-            used += t.tables.len() as u64 * PAGE_SIZE as u64 + t.mappings.len() as u64 * MAPPING_COST;
+            used += t.tables * PAGE_SIZE as u64 + t.mappings.len() as u64 * MAPPING_COST;
         }
         used += k.threads.iter().filter(|(_, t)| t.pool == pid && !t.refunded).count() as u64 * THREAD_COST;
         used += k.endpoints.iter().filter(|(_, e)| e.pool == pid).count() as u64 * ENDPOINT_COST;
@@ -84,6 +88,16 @@ pub fn self_check(k: &Kernel) -> Result<(), alloc::string::String> {
         }
     }
     for (tid, t) in k.tasks.iter() {
+        // Its translation tables are those it counts (and is charged for),
+        // none empty, each counting its valid entries right.
+        let mut count = t.tables;
+        let found = Mapper::new(t.root, &mut UserTables::new(&mut count, 0)).check_tree();
+        if found != Ok(t.tables) {
+            return Err(format!(
+                "task {tid:?}: {} translation tables counted, the tree: {found:x?}",
+                t.tables
+            ));
+        }
         // Its tree of mappings by address is whole, ordered and balanced.
         t.mappings.check().map_err(|e| format!("task {tid:?}: mappings: {e}"))?;
         if !t.cspace.free_bits_agree() {

@@ -7,27 +7,130 @@ use alloc::vec::Vec;
 use hal::mmu::{Mapper, TableMemory};
 
 /// Tables of one task, allocated from frames within a budget (in pages).
+/// The tree is pruned ([`TableMemory::PRUNED`]): a table an unmap leaves
+/// empty goes to `freed`, and back to the frames once the TLB flush that
+/// follows the unmap is done ([`PendingFlush::free_tables`]).
 pub struct UserTables<'a> {
-    pub tables: &'a mut Vec<u64>,
+    /// The task's count of tables below its root
+    /// ([`super::Task::tables`]).
+    pub count: &'a mut u64,
+    /// Tables it may still allocate.
     pub budget: u64,
+    /// Tables unlinked from the tree by this edit.
+    pub freed: FreedTables,
+}
+
+impl<'a> UserTables<'a> {
+    pub fn new(count: &'a mut u64, budget: u64) -> Self {
+        UserTables {
+            count,
+            budget,
+            freed: FreedTables::new(),
+        }
+    }
 }
 
 impl TableMemory for UserTables<'_> {
+    const PRUNED: bool = true;
+
     fn allocate_table(&mut self) -> Option<u64> {
-        if self.budget == 0 || self.tables.try_reserve(1).is_err() {
+        if self.budget == 0 {
             return None;
         }
         let pa = frames::alloc_zeroed(1)?;
         self.budget -= 1;
-        self.tables.push(pa);
+        *self.count += 1;
         Some(pa)
     }
 
     fn table(&mut self, pa: u64) -> &mut [u64; 512] {
-        // SAFETY: `pa` is a table frame of this task (the root or one in
-        // `tables`), reached through the linear map; the kernel lock makes
-        // this the only reference.
-        unsafe { &mut *(layout::phys_to_virt(pa) as *mut [u64; 512]) }
+        // SAFETY: `pa` is a table frame of this task (the root or one its
+        // tree names), and the kernel lock makes this the only reference.
+        unsafe { table_at(pa) }
+    }
+
+    fn free_table(&mut self, pa: u64) {
+        *self.count -= 1;
+        self.freed.push(pa);
+    }
+}
+
+/// The translation table in frame `pa`, through the linear map.
+///
+/// # Safety
+///
+/// `pa` is a table frame of a task's tree, or one unlinked from it and not
+/// yet freed, and nothing else refers to it while the result lives (the
+/// kernel lock).
+unsafe fn table_at<'t>(pa: u64) -> &'t mut [u64; 512] {
+    // SAFETY: as the caller promises; the linear map covers every frame.
+    unsafe { &mut *(layout::phys_to_virt(pa) as *mut [u64; 512]) }
+}
+
+/// Table frames unlinked from a task's tree, until the TLB flush that
+/// drops every cached walk through them: a list linked through each one's
+/// first entry (the rest is zero). A stale walk that still reaches one
+/// reads zeros or a link, a page address, which is an invalid descriptor.
+pub struct FreedTables {
+    /// The first, and the last (whose link is 0), when `count` > 0.
+    head: u64,
+    tail: u64,
+    pub count: u64,
+}
+
+impl FreedTables {
+    pub const fn new() -> Self {
+        FreedTables {
+            head: 0,
+            tail: 0,
+            count: 0,
+        }
+    }
+
+    /// Add table `pa`, empty and no longer named by its tree.
+    fn push(&mut self, pa: u64) {
+        // SAFETY: `pa` was just unlinked from its tree: this list's alone.
+        let table = unsafe { table_at(pa) };
+        table[0] = if self.count > 0 { self.head } else { 0 };
+        if self.count == 0 {
+            self.tail = pa;
+        }
+        self.head = pa;
+        self.count += 1;
+    }
+
+    /// Put `other`'s tables in front of these: constant time.
+    fn take(&mut self, other: FreedTables) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count > 0 {
+            // SAFETY: `other.tail` is a table of that list, now this one's.
+            let last = unsafe { table_at(other.tail) };
+            last[0] = self.head;
+        } else {
+            self.tail = other.tail;
+        }
+        self.head = other.head;
+        self.count += other.count;
+    }
+
+    /// Give every table back to the frames (the flush done).
+    fn free(&mut self) {
+        let mut pa = self.head;
+        for _ in 0..self.count {
+            // SAFETY: `pa` is a table of this list.
+            let next = unsafe { table_at(pa) }[0];
+            frames::free(pa, 1);
+            pa = next;
+        }
+        *self = FreedTables::new();
+    }
+}
+
+impl Default for FreedTables {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -101,7 +204,8 @@ pub fn flush_tlb(asid: u16, va: u64, pages: usize) {
 /// TLB maintenance put off to the end of a piece of work, so that a piece
 /// that unmaps many small mappings makes one broadcast, not one per page
 /// (each stops every CPU under QEMU). Flushed before the lock is released
-/// and before any frame it covers is freed.
+/// and before any frame it covers is freed; the translation tables those
+/// unmaps emptied go back to the frames right after it.
 pub struct PendingFlush {
     asid: u16,
     va: u64,
@@ -110,6 +214,8 @@ pub struct PendingFlush {
     whole: bool,
     /// More than one ASID: everything goes.
     all: bool,
+    /// Tables the unmaps emptied and unlinked, freed after the flush.
+    tables: FreedTables,
 }
 
 impl PendingFlush {
@@ -120,6 +226,7 @@ impl PendingFlush {
             pages: 0,
             whole: false,
             all: false,
+            tables: FreedTables::new(),
         }
     }
 
@@ -136,6 +243,14 @@ impl PendingFlush {
         }
     }
 
+    /// Tables that an unmap whose range was [`PendingFlush::add`]ed
+    /// unlinked: they go after the flush (invalidating by address drops
+    /// the cached walks at every level, and at least one page of the range
+    /// was in each table's range).
+    pub fn free_tables(&mut self, freed: FreedTables) {
+        self.tables.take(freed);
+    }
+
     /// Carry out what is pending.
     pub fn flush(&mut self) {
         if self.all {
@@ -145,6 +260,8 @@ impl PendingFlush {
         } else if self.pages > 0 {
             flush_tlb(self.asid, self.va, self.pages);
         }
+        // (The flush waited for every CPU: no walk reaches them now.)
+        self.tables.free();
         *self = PendingFlush::new();
     }
 }
@@ -180,10 +297,7 @@ pub fn user_physical(k: &mut Kernel, task: Id, va: u64, write: bool) -> Result<u
         return Err(Error::NotMapped);
     }
     let t = k.tasks.get_mut(task).ok_or(Error::BadHandle)?;
-    let mut tables = UserTables {
-        tables: &mut t.tables,
-        budget: 0,
-    };
+    let mut tables = UserTables::new(&mut t.tables, 0);
     let (pa, attributes) = Mapper::new(t.root, &mut tables).translate(va).ok_or(Error::NotMapped)?;
     if !attributes.user || (write && !attributes.writable) || attributes.memory != hal::mmu::MemoryType::Normal {
         return Err(Error::NotMapped);
@@ -224,10 +338,7 @@ impl UserWalk {
             return Err(Error::NotMapped);
         }
         let t = k.tasks.get_mut(self.task).ok_or(Error::BadHandle)?;
-        let mut tables = UserTables {
-            tables: &mut t.tables,
-            budget: 0,
-        };
+        let mut tables = UserTables::new(&mut t.tables, 0);
         let mut mapper = Mapper::new(t.root, &mut tables);
         let base = va & !(SPAN - 1);
         let table = match self.last {

@@ -12,7 +12,7 @@ use crate::object::{Id, Kernel, Memory, MemoryKind, ObjectPtr, ObjectRef};
 use abi::{Error, Rights};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use hal::mmu::{Attributes, Granularity, MapError, Mapper, MemoryType, TableMemory};
+use hal::mmu::{Attributes, Granularity, MapError, Mapper, MemoryType};
 
 /// Bytes charged for a task (beyond its page tables, charged as they grow,
 /// and its share of the ASIDs): its capability space's heap block. (Its
@@ -67,10 +67,11 @@ pub const MAP_PIECE_PAGES: usize = 1024;
 /// Most pages one piece of a removal unmaps ([`remove_mapping_piece`]).
 const UNMAP_PIECE_PAGES: usize = 2048;
 /// Work units ([`Kernel::spend`], about instructions) of the pieces of
-/// teardown: a mapping's record, a page, a thread, a table.
+/// teardown: a mapping's record, a page, a thread, a table (freed when an
+/// unmap empties it).
 const MAPPING_UNITS: u32 = 400;
 const THREAD_UNITS: u32 = 1500;
-const TABLE_UNITS: u32 = 300;
+const TABLE_UNITS: u32 = 1000;
 /// Work units of a mapping's removal from its task's tree by address
 /// ([`KeyedList::swap_remove`]: a walk down the tree and back up, and one
 /// to relink the record moved into the gap), but in its task's teardown
@@ -83,8 +84,11 @@ pub struct Task {
     /// Physical address of the level-0 table.
     pub root: u64,
     pub asid: u16,
-    /// Every translation-table frame (freed with the task).
-    pub tables: Vec<u64>,
+    /// Translation tables below the root, each a page charged to its pool.
+    /// The tree is pruned ([`UserTables`]): a table goes with the last
+    /// mapping in its range, so these are never more than its mappings
+    /// need (three a mapping at most), and none once they are gone.
+    pub tables: u64,
     /// Boxed: its threads keep its address ([`crate::thread::Thread::cspace`]).
     pub cspace: Box<CSpace>,
     /// In chunks, found by address in O(log n) ([`KeyedList`]); a
@@ -104,11 +108,9 @@ pub struct Task {
     /// Bytes charged to its pool for it ([`Kernel::task_cost`] when made).
     pub charge: u64,
     /// Being torn down ([`teardown_piece`]): no longer alive, its threads,
-    /// mappings, capabilities and tables still going, a bounded piece at a
-    /// time (see [`work_off`]).
+    /// mappings (and with them its tables) and capabilities still going,
+    /// a bounded piece at a time (see [`work_off`]).
     pub teardown: bool,
-    /// Its tables are cut off below the root (teardown, before they go).
-    pub detached: bool,
 }
 
 impl Task {
@@ -148,7 +150,7 @@ pub fn create(k: &mut Kernel, pool: Id, name: &str) -> Result<Id, Error> {
     let mut task = Task {
         root,
         asid,
-        tables: Vec::new(),
+        tables: 0,
         cspace,
         mappings: KeyedList::new(),
         threads: Vec::new(),
@@ -160,7 +162,6 @@ pub fn create(k: &mut Kernel, pool: Id, name: &str) -> Result<Id, Error> {
         exited_ticks: 0,
         charge,
         teardown: false,
-        detached: false,
     };
     abi::boot_info::set_nul_padded(&mut task.name, name);
     match k.store(Some(pool), task) {
@@ -332,8 +333,9 @@ fn attributes_of(kind: MemoryKind, rights: Rights) -> Attributes {
 
 /// Map `pages` pages of `memory`, from its page `page` on, at `va` in
 /// `task`, all or nothing: the pool pays for every table page the walk
-/// may create up front, and gets back what was not used. One walk per run
-/// of physically contiguous pages (one for an object in one block).
+/// may create up front, and gets back what was not used (and, when the map
+/// fails, the tables it made and left empty). One walk per run of
+/// physically contiguous pages (one for an object in one block).
 fn map_range(
     k: &mut Kernel,
     task: Id,
@@ -348,11 +350,7 @@ fn map_range(
     let budget = pool_left / abi::PAGE_SIZE as u64;
     k.charge(pool, budget * abi::PAGE_SIZE as u64)?;
     let t = k.tasks.get_mut(task).expect("checked");
-    let before = t.tables.len();
-    let mut tables = UserTables {
-        tables: &mut t.tables,
-        budget,
-    };
+    let mut tables = UserTables::new(&mut t.tables, budget);
     let mut result = Ok(());
     if let Some(m) = k.memories.get(memory) {
         let mut mapper = Mapper::new(t.root, &mut tables);
@@ -373,12 +371,15 @@ fn map_range(
     } else {
         result = Err(MapError::Misaligned);
     }
-    let (asid, new_tables) = (t.asid, (t.tables.len() - before) as u64);
-    k.refund(pool, (budget - new_tables) * abi::PAGE_SIZE as u64);
+    let (asid, unused, freed) = (t.asid, tables.budget, tables.freed);
+    k.refund(pool, (unused + freed.count) * abi::PAGE_SIZE as u64);
     if let Err(e) = result {
         // A walk by another CPU running this task may have cached an entry
-        // that the failed map wrote and cleared again.
-        address_space::flush_tlb(asid, va, pages);
+        // that the failed map wrote and cleared again, or one naming a
+        // table it made and freed again: flushed before that goes.
+        k.tlb.add(asid, va, pages);
+        k.tlb.free_tables(freed);
+        k.tlb.flush();
         return Err(match e {
             MapError::AlreadyMapped { .. } => Error::AlreadyMapped,
             MapError::OutOfTables => Error::OutOfMemory,
@@ -456,19 +457,23 @@ pub fn remove_mapping_piece(k: &mut Kernel, task: Id, i: usize) -> bool {
     let left = m.filled as usize - m.unmapped as usize;
     let n = left.min(UNMAP_PIECE_PAGES);
     let start = m.va + (m.unmapped as u64) * abi::PAGE_SIZE as u64;
-    let mut tables = UserTables {
-        tables: &mut t.tables,
-        budget: 0,
-    };
+    let mut tables = UserTables::new(&mut t.tables, 0);
     Mapper::new(t.root, &mut tables).unmap(start, (n * abi::PAGE_SIZE) as u64);
+    let freed = tables.freed;
     let (asid, pool) = (t.asid, t.pool);
     if n < left {
         t.mappings[i].unmapped += n as u32;
     }
     // The TLB is flushed at the end of the piece (the mapping still holds
-    // its memory), or below before the memory may go.
+    // its memory), or below before the memory may go; the tables the
+    // unmap emptied go after that flush, their pages back to the pool now.
     k.tlb.add(asid, start, n);
-    k.spend(n as u32 * 4 + 100);
+    let gone = freed.count;
+    if gone > 0 {
+        k.tlb.free_tables(freed);
+        k.refund(pool, gone * abi::PAGE_SIZE as u64);
+    }
+    k.spend(n as u32 * 4 + 100 + gone as u32 * TABLE_UNITS);
     if n < left {
         return false;
     }
@@ -571,8 +576,8 @@ pub fn work_off(k: &mut Kernel) -> bool {
 }
 
 /// Go on tearing down `task` until done or out of budget: its threads,
-/// then its mappings (they refer to capabilities), its capabilities, its
-/// tables. Whether it is done.
+/// then its mappings (they refer to capabilities; their translation tables
+/// go with them), its capabilities. Whether it is done.
 fn teardown_piece(k: &mut Kernel, task: Id) -> bool {
     let done = teardown_steps(k, task);
     k.tlb.flush();
@@ -615,35 +620,10 @@ fn teardown_steps(k: &mut Kernel, task: Id) -> bool {
             return false;
         }
     }
+    // Its tables went with its mappings (and every CPU's TLB dropped
+    // their walks before their frames went, as for any unmap): the root
+    // holds nothing now.
     k.tlb.flush();
-    let Some(t) = k.tasks.get_mut(task) else { return true };
-    if !t.detached {
-        // Another CPU may still run a thread of this task until it takes
-        // the IPI that kill() sent: detach everything below the root and
-        // flush first, so its walks end at the root's now-invalid entries
-        // and never reach the tables freed below.
-        let mut tables = UserTables {
-            tables: &mut t.tables,
-            budget: 0,
-        };
-        tables.table(t.root).fill(0);
-        hal::cpu::table_write_barrier();
-        address_space::flush_tlb_asid(t.asid);
-        t.detached = true;
-    }
-    while let Some(pa) = k.tasks.get_mut(task).and_then(|t| t.tables.pop()) {
-        crate::mm::frames::free(pa, 1);
-        let pool = k.tasks.get(task).map(|t| t.pool);
-        if let Some(pool) = pool {
-            k.refund(pool, abi::PAGE_SIZE as u64);
-        }
-        if !k.spend(TABLE_UNITS) {
-            return false;
-        }
-    }
-    if let Some(t) = k.tasks.get_mut(task) {
-        t.tables = Vec::new();
-    }
     let Some(t) = k.tasks.get_mut(task) else { return true };
     t.teardown = false;
     let (name, refs) = (t.name, t.refs);

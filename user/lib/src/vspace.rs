@@ -6,9 +6,12 @@
 //! goes above [`WINDOW_BASE`], each window followed by an unmapped guard
 //! page. A window that a [`Mapping`] took from [`reserve`] goes back to a
 //! free list when the mapping is dropped, and the next window of the same
-//! size reuses it: the kernel keeps translation tables once made, so fresh
-//! addresses for every short-lived mapping (a driver's DMA bounce buffers)
-//! grew the task's tables, charged to its pool, until the pool ran out.
+//! size reuses it: the kernel once kept translation tables until the task
+//! ended, so fresh addresses for every short-lived mapping (a driver's DMA
+//! bounce buffers) grew the task's tables, charged to its pool, until the
+//! pool ran out. It now frees a table with the last mapping in its range;
+//! reused windows still keep the address space compact, near the other
+//! mappings, whose tables they share.
 
 use crate::rt::process;
 use crate::syscall;
@@ -22,9 +25,9 @@ pub const WINDOW_BASE: u64 = 0x10_0000_0000;
 static NEXT: AtomicU64 = AtomicU64::new(WINDOW_BASE);
 
 /// A fixed window for short-lived mappings ([`with_scratch`]), below
-/// [`WINDOW_BASE`]: reusing the same addresses reuses the same translation
-/// tables, so a program that loads programs again and again (a supervisor)
-/// does not grow its page tables.
+/// [`WINDOW_BASE`]: the same addresses each time (the kernel frees the
+/// window's translation tables when it is unmapped, and makes them again
+/// for the next use).
 pub const SCRATCH_BASE: u64 = 0x8_0000_0000;
 /// Pages in the scratch window (256 MiB).
 pub const SCRATCH_PAGES: u64 = 1 << 16;

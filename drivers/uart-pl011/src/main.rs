@@ -7,8 +7,11 @@
 //!
 //! Output: the UART that serves `console` is the kernel's log UART, and
 //! its output goes through the kernel's console writer (`ConsoleWrite`),
-//! the one lock every task's log and the kernel's own lines take; so a
-//! shell's line and another task's log line never interleave mid-line.
+//! the one lock every task's log and the kernel's own lines take. Both
+//! the shell's `WRITE`s and this driver's `ConsoleWrite`s are cut after a
+//! line end (`userlib::services::console::pieces`,
+//! `userlib::console::Writer`), so a shell's line of up to 256 bytes and
+//! another task's log line never interleave mid-line.
 //! A UART the profile gives another name has this driver as its only
 //! writer and is written through its transmit register.
 //! An interrupt thread moves received bytes into a ring; `THREADS` server

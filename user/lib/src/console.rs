@@ -1,10 +1,15 @@
 //! Console output: `print!`/`println!` and the `log` backend, both through
 //! the `ConsoleWrite` system call with the task's console capability.
 //!
-//! Output is gathered into 256-byte chunks (the most one call takes) so
-//! that a line from one task usually reaches the console in one piece.
+//! Output is gathered into 256-byte chunks (the most one call takes). A
+//! full chunk is sent up to its last line end, the partial line after it
+//! kept for the next: so a line of at most 256 bytes reaches the console
+//! in one piece, and another task's line falls between two lines, not
+//! inside one ([`whole_lines`]).
 
-use crate::syscall::{self, CONSOLE_CHUNK};
+#[cfg(not(test))]
+use crate::syscall;
+use crate::syscall::CONSOLE_CHUNK;
 use abi::Handle;
 use core::fmt;
 
@@ -33,12 +38,44 @@ impl Writer {
 
     /// Sends what is buffered.
     pub fn flush(&mut self) {
-        if self.len > 0 && self.console != Handle::NULL {
-            // Console errors have nowhere to go; output is best effort.
-            let _ = syscall::console_write(self.console, &self.buf[..self.len]);
+        if self.len > 0 {
+            send(self.console, &self.buf[..self.len]);
         }
         self.len = 0;
     }
+
+    /// Sends what is buffered up to its last line end, and keeps the
+    /// partial line after it; all of it if it holds no line end (a line
+    /// longer than the buffer goes in pieces).
+    fn flush_lines(&mut self) {
+        let n = whole_lines(&self.buf[..self.len]);
+        if n == self.len {
+            return self.flush();
+        }
+        send(self.console, &self.buf[..n]);
+        self.buf.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+}
+
+/// One `ConsoleWrite` (none without a console). Console errors have
+/// nowhere to go: output is best effort. (A host test keeps what it would
+/// send.)
+fn send(console: Handle, bytes: &[u8]) {
+    if console == Handle::NULL {
+        return;
+    }
+    #[cfg(not(test))]
+    let _ = syscall::console_write(console, bytes);
+    #[cfg(test)]
+    tests::SENT.with(|sent| sent.borrow_mut().push(bytes.to_vec()));
+}
+
+/// How much of `bytes` to send so that no line is cut: up to and with its
+/// last `\n`, or all of it if it has none (then a line is longer than what
+/// one write takes, and has to be cut).
+pub fn whole_lines(bytes: &[u8]) -> usize {
+    bytes.iter().rposition(|&b| b == b'\n').map_or(bytes.len(), |i| i + 1)
 }
 
 impl Default for Writer {
@@ -58,7 +95,7 @@ impl fmt::Write for Writer {
                 n -= 1;
             }
             if n == 0 {
-                self.flush();
+                self.flush_lines();
                 continue;
             }
             self.buf[self.len..self.len + n].copy_from_slice(&rest.as_bytes()[..n]);
@@ -170,6 +207,48 @@ impl<const N: usize> fmt::Write for FixedText<N> {
 mod tests {
     use super::*;
     use core::fmt::Write;
+    use std::cell::RefCell;
+    use std::vec::Vec;
+
+    std::thread_local! {
+        /// What [`send`] would have written, one entry a `ConsoleWrite`.
+        pub(super) static SENT: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    #[test]
+    fn a_full_chunk_goes_up_to_its_last_line_end() {
+        // Rows of 100 bytes written as one text (as the console driver
+        // writes what the shell sent): two rows and a half fill the
+        // 256-byte chunk; the half row waits for the rest of its line.
+        let row: Vec<u8> = (0..99).map(|_| b'x').chain([b'\n']).collect();
+        let text: Vec<u8> = (0..5).flat_map(|_| row.iter().copied()).collect();
+        SENT.with(|sent| sent.borrow_mut().clear());
+        {
+            let mut w = Writer::to(Handle::new(1, 1));
+            w.write_str(core::str::from_utf8(&text).unwrap()).unwrap();
+        }
+        let sent = SENT.with(|sent| sent.take());
+        assert_eq!(sent.iter().map(|c| c.len()).collect::<Vec<_>>(), [200, 200, 100]);
+        assert!(sent.iter().all(|c| c.ends_with(b"\n")));
+        assert_eq!(sent.concat(), text);
+    }
+
+    #[test]
+    fn a_line_longer_than_a_chunk_is_cut_and_nothing_is_lost() {
+        let text: std::string::String = (0..600u32).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        SENT.with(|sent| sent.borrow_mut().clear());
+        {
+            let mut w = Writer::to(Handle::new(1, 1));
+            w.write_str("ab\n").unwrap();
+            w.write_str(&text).unwrap();
+        }
+        let sent = SENT.with(|sent| sent.take());
+        assert_eq!(sent.concat(), [b"ab\n", text.as_bytes()].concat());
+        assert_eq!(sent[0], b"ab\n");
+        assert!(sent[1..].iter().all(|c| c.len() <= CONSOLE_CHUNK));
+        assert_eq!(whole_lines(b"no end"), 6);
+        assert_eq!(whole_lines(b"a\nb"), 2);
+    }
 
     #[test]
     fn fixed_text_truncates_on_char_boundary() {

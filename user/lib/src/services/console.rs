@@ -45,10 +45,11 @@ impl Console {
         }
     }
 
-    /// Writes all of `bytes`.
+    /// Writes all of `bytes`, in [`pieces`] of whole lines where they fit
+    /// (another task's line falls between two lines, not inside one).
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        for chunk in bytes.chunks(MAX_BYTES) {
-            self.conn.call(&pack_bytes(WRITE, chunk), Timeout::Forever)?;
+        for piece in pieces(bytes) {
+            self.conn.call(&pack_bytes(WRITE, piece), Timeout::Forever)?;
         }
         Ok(())
     }
@@ -75,8 +76,62 @@ impl Console {
     }
 }
 
+/// `bytes` in pieces of at most [`MAX_BYTES`] (what one `WRITE` carries),
+/// each cut after its last line end ([`crate::console::whole_lines`]) if
+/// more follows; a line longer than a piece is cut.
+pub fn pieces(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = bytes;
+    core::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = if rest.len() <= MAX_BYTES {
+            rest.len()
+        } else {
+            crate::console::whole_lines(&rest[..MAX_BYTES])
+        };
+        let (piece, after) = rest.split_at(n);
+        rest = after;
+        Some(piece)
+    })
+}
+
 impl Default for Console {
     fn default() -> Self {
         Console::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    #[test]
+    fn pieces_end_at_line_ends() {
+        // Rows of 100 bytes: five fit in a piece (504 bytes), the sixth
+        // would be cut at byte 504 (as `chunks` cut the shell's tables).
+        let row: Vec<u8> = (0..99).map(|_| b'x').chain([b'\n']).collect();
+        let text: Vec<u8> = (0..12).flat_map(|_| row.iter().copied()).collect();
+        let got: Vec<&[u8]> = pieces(&text).collect();
+        assert_eq!(got.iter().map(|p| p.len()).collect::<Vec<_>>(), [500, 500, 200]);
+        assert!(got.iter().all(|p| p.ends_with(b"\n")));
+        assert_eq!(got.concat(), text);
+    }
+
+    #[test]
+    fn a_line_longer_than_a_piece_is_cut_and_nothing_is_lost() {
+        let text: Vec<u8> = (0..1200u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let got: Vec<&[u8]> = pieces(&text).collect();
+        assert_eq!(
+            got.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [MAX_BYTES, MAX_BYTES, 1200 - 2 * MAX_BYTES]
+        );
+        assert_eq!(got.concat(), text);
+        assert_eq!(pieces(b"").count(), 0);
+        assert_eq!(
+            pieces(b"short, no line end").collect::<Vec<_>>(),
+            [&b"short, no line end"[..]]
+        );
     }
 }
